@@ -1,0 +1,23 @@
+/**
+ * `npm run bench [-- NAME…]`: runs every bench/*.bench.ts (or the named ones) in turn. Each
+ * benchmark module exports `run(): Promise<void>` and writes its own section of
+ * docs/performance.md through bench/report.ts.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const wanted = new Set(process.argv.slice(2));
+const names = readdirSync(import.meta.dirname)
+  .filter((file) => file.endsWith('.bench.ts'))
+  .map((file) => file.slice(0, -'.bench.ts'.length))
+  .filter((name) => wanted.size === 0 || wanted.has(name))
+  .sort();
+
+for (const name of names) {
+  process.stdout.write(`\n== bench ${name} ==\n`);
+  const module = (await import(pathToFileURL(join(import.meta.dirname, `${name}.bench.ts`)).href)) as {
+    run: () => Promise<void>;
+  };
+  await module.run();
+}

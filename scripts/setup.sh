@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything Capsule's demo and tests need on a fresh Debian 12 machine, then the npm
+# dependencies. Idempotent: a second run installs nothing new. Called by scripts/demo.sh,
+# scripts/test.sh and .ci/run; needs root for the system packages (skipped with a note otherwise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: test oracles (tshark, openssl, llvm-objdump, qemu-riscv32, javac), toolchains
+# for the RISC-V conformance programs (clang, lld, GNU binutils), the lab's tools (iproute2,
+# iperf3, ping, curl), a PostgreSQL server for the store tests, Chromium for console tests.
+apt_packages=(
+  ca-certificates openssl iproute2 iputils-ping curl procps psmisc
+  tshark tcpdump ndisc6 socat iperf3 nebula
+  clang lld llvm qemu-user binutils-riscv64-unknown-elf
+  openjdk-17-jdk-headless
+  postgresql
+)
+
+missing=()
+for package in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if ((${#missing[@]} > 0)); then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: not root, so not installing ${missing[*]} (tests that need them will skip)"
+  fi
+fi
+
+# Native addons (better-sqlite3, the TUN addon) build against the local Node headers: never fetch.
+export npm_config_nodedir="$(dirname "$(dirname "$(command -v node)")")"
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json || -n "${CI:-}" ]]; then
+  echo "setup: npm ci"
+  npm ci --no-fund --no-audit --loglevel=error
+fi
