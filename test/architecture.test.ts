@@ -14,7 +14,7 @@ const allowedDependencies: Record<string, readonly string[]> = {
   api: ['wire', 'identity'],
   controller: ['wire', 'vm', 'identity', 'api'],
   engine: ['wire', 'vm', 'identity', 'api'],
-  tun: [],
+  tun: ['wire'],
   agent: ['wire', 'vm', 'identity', 'api', 'tun'],
   lab: ['wire', 'vm', 'identity', 'api', 'sdk', 'controller', 'engine', 'agent', 'tun'],
   cli: ['wire', 'vm', 'identity', 'sdk', 'api', 'controller', 'engine', 'agent', 'tun', 'lab'],

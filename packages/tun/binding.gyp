@@ -1,0 +1,9 @@
+{
+  "targets": [{
+    "target_name": "tun",
+    "sources": ["native/tun.cc"],
+    "include_dirs": ["<!@(node -p \"require('node-addon-api').include\")"],
+    "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+    "cflags_cc": ["-O2", "-std=c++17", "-Wall", "-Wextra"]
+  }]
+}
