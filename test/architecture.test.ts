@@ -13,11 +13,12 @@ const allowedDependencies: Record<string, readonly string[]> = {
   sdk: ['wire', 'vm'],
   api: ['wire', 'identity'],
   controller: ['wire', 'vm', 'identity', 'api'],
-  engine: ['wire', 'vm', 'identity', 'api'],
+  overlay: ['wire', 'identity'],
+  engine: ['wire', 'vm', 'identity', 'api', 'overlay'],
   tun: ['wire'],
-  agent: ['wire', 'vm', 'identity', 'api', 'tun'],
-  lab: ['wire', 'vm', 'identity', 'api', 'sdk', 'controller', 'engine', 'agent', 'tun'],
-  cli: ['wire', 'vm', 'identity', 'sdk', 'api', 'controller', 'engine', 'agent', 'tun', 'lab'],
+  agent: ['wire', 'vm', 'identity', 'api', 'overlay', 'tun'],
+  lab: ['wire', 'vm', 'identity', 'api', 'sdk', 'controller', 'overlay', 'engine', 'agent', 'tun'],
+  cli: ['wire', 'vm', 'identity', 'sdk', 'api', 'controller', 'overlay', 'engine', 'agent', 'tun', 'lab'],
   testkit: [],
 };
 

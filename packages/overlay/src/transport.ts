@@ -1,0 +1,59 @@
+/**
+ * The underlay port: how a node sends and receives overlay datagrams (link frames). Engines and
+ * agents are written against this interface only, so the same code runs over real UDP sockets
+ * and over the in-process MemoryNetwork (tests, and the demo without root).
+ */
+
+/** An underlay endpoint: IPv4 or IPv6 host text and a UDP port. */
+export interface UnderlayAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Receives one datagram. `bytes` is only valid during the call (transports may reuse it): copy
+ * what must outlive it. Handlers must not throw; a transport counts and swallows what they throw.
+ */
+export type DatagramHandler = (bytes: Uint8Array, from: UnderlayAddress) => void;
+
+export interface Transport {
+  /** The address peers send to. */
+  readonly local: UnderlayAddress;
+  /**
+   * Sends `bytes[0, length)` to `to`. The transport copies or finishes with the bytes before it
+   * returns, so the caller may reuse its buffer at once. Never throws for a per-datagram failure
+   * (unreachable peer, full buffer): it counts it in `stats.sendErrors`.
+   */
+  send(bytes: Uint8Array, length: number, to: UnderlayAddress): void;
+  /** Sets the one receive handler (replacing any earlier one). */
+  onDatagram(handler: DatagramHandler): void;
+  /** Counters since the transport opened. */
+  readonly stats: TransportStats;
+  /** Stops receiving and releases the socket; idempotent. */
+  close(): Promise<void>;
+}
+
+export interface TransportStats {
+  datagramsSent: number;
+  datagramsReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  sendErrors: number;
+  handlerErrors: number;
+}
+
+export function createTransportStats(): TransportStats {
+  return {
+    datagramsSent: 0,
+    datagramsReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    sendErrors: 0,
+    handlerErrors: 0,
+  };
+}
+
+/** `host:port`, with IPv6 hosts in brackets: a stable key for maps and logs. */
+export function formatUnderlayAddress(address: UnderlayAddress): string {
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
