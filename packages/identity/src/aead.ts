@@ -1,0 +1,203 @@
+/**
+ * AEAD for the data plane: the per-hop link-frame tag and the end-to-end payload seal.
+ *
+ * One cipher for both, chosen by measurement (bench/identity.bench.ts, docs/security.md):
+ * `AEAD_CIPHER`. Both candidates have a 256-bit key, a 96-bit nonce and a 128-bit tag.
+ *
+ * Nonces (96 bits, never reused under one key):
+ * - link frame: 0x00000000 ‖ counter (u64 BE). Each direction has its own key (link-keys.ts) and a
+ *   strictly increasing counter, so (key, nonce) never repeats.
+ * - e2e payload: key epoch (u32 BE) ‖ counter (u64 BE); the sealed form carries both:
+ *
+ * ```
+ * e2e sealed payload = key epoch (4) | counter (8) | ciphertext (n) | tag (16)      (28 bytes overhead)
+ * ```
+ *
+ * Allocation: node:crypto has no in-place AEAD, so each seal/open creates one cipher object and
+ * `update` returns a fresh buffer, which is copied into the caller's buffer. What we avoid: the
+ * nonce is built in a buffer reused across calls, nothing is concatenated, and the tag is read
+ * into the caller's buffer. Measured in bench/identity.bench.ts.
+ */
+import { type CipherGCMTypes, createCipheriv, createDecipheriv } from 'node:crypto';
+import { asBuffer } from './bytes';
+import { IdentityError } from './errors';
+
+/** The AEAD ciphers Capsule can use. */
+export type AeadCipherName = 'chacha20-poly1305' | 'aes-256-gcm';
+
+/**
+ * The cipher in use, picked by bench/identity.bench.ts on this project's machines: AES-256-GCM
+ * (AES-NI) beat ChaCha20-Poly1305 at 64 B and 1400 B; see docs/security.md for the numbers.
+ */
+export const AEAD_CIPHER: AeadCipherName = 'aes-256-gcm';
+/** Key length, bytes. */
+export const AEAD_KEY_LENGTH = 32;
+/** Tag length, bytes. */
+export const AEAD_TAG_LENGTH = 16;
+/** Overhead of an e2e sealed payload: epoch (4) + counter (8) + tag (16). */
+export const E2E_SEAL_OVERHEAD = 28;
+
+const nonce = Buffer.alloc(12);
+
+function setNonce(high: number, counter: bigint): Buffer {
+  nonce.writeUInt32BE(high, 0);
+  nonce.writeBigUInt64BE(counter, 4);
+  return nonce;
+}
+
+function cipherFor(name: AeadCipherName, key: Uint8Array, iv: Buffer) {
+  // Both are AEADs with a 16-byte tag; the cast names the GCM overload, which has the AEAD methods.
+  return createCipheriv(name as CipherGCMTypes, asBuffer(key), iv, { authTagLength: AEAD_TAG_LENGTH });
+}
+
+function decipherFor(name: AeadCipherName, key: Uint8Array, iv: Buffer) {
+  return createDecipheriv(name as CipherGCMTypes, asBuffer(key), iv, { authTagLength: AEAD_TAG_LENGTH });
+}
+
+function checkKey(key: Uint8Array): void {
+  if (key.length !== AEAD_KEY_LENGTH)
+    throw new IdentityError('IDENTITY_INVALID_KEY', 'AEAD keys are 32 bytes');
+}
+
+function checkCounter(counter: bigint): void {
+  if (counter < 0n || counter > 0xffff_ffff_ffff_ffffn)
+    throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'the counter is an unsigned 64-bit integer');
+}
+
+/** Seals with `high ‖ counter` as nonce; writes ciphertext then tag at `out[offset..]`; returns bytes written. */
+function sealInto(
+  cipherName: AeadCipherName,
+  key: Uint8Array,
+  high: number,
+  counter: bigint,
+  aad: Uint8Array,
+  plaintext: Uint8Array,
+  out: Uint8Array,
+  offset: number,
+): number {
+  checkKey(key);
+  checkCounter(counter);
+  const needed = plaintext.length + AEAD_TAG_LENGTH;
+  if (offset < 0 || out.length - offset < needed)
+    throw new IdentityError('IDENTITY_BUFFER_TOO_SMALL', `sealing needs ${needed} bytes`);
+  const cipher = cipherFor(cipherName, key, setNonce(high, counter));
+  cipher.setAAD(asBuffer(aad), { plaintextLength: plaintext.length });
+  if (plaintext.length > 0) out.set(cipher.update(asBuffer(plaintext)), offset);
+  cipher.final();
+  out.set(cipher.getAuthTag(), offset + plaintext.length);
+  return needed;
+}
+
+/** Opens `sealed` (ciphertext ‖ tag) into a new array, or undefined when it does not authenticate. */
+function openFrom(
+  cipherName: AeadCipherName,
+  key: Uint8Array,
+  high: number,
+  counter: bigint,
+  aad: Uint8Array,
+  sealed: Uint8Array,
+): Uint8Array | undefined {
+  if (key.length !== AEAD_KEY_LENGTH || sealed.length < AEAD_TAG_LENGTH) return undefined;
+  if (counter < 0n || counter > 0xffff_ffff_ffff_ffffn) return undefined;
+  const ciphertextLength = sealed.length - AEAD_TAG_LENGTH;
+  try {
+    const decipher = decipherFor(cipherName, key, setNonce(high, counter));
+    decipher.setAAD(asBuffer(aad), { plaintextLength: ciphertextLength });
+    decipher.setAuthTag(asBuffer(sealed.subarray(ciphertextLength)));
+    const plaintext =
+      ciphertextLength > 0
+        ? decipher.update(asBuffer(sealed.subarray(0, ciphertextLength)))
+        : Buffer.alloc(0);
+    decipher.final();
+    return new Uint8Array(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Options shared by the seal/open calls: which cipher (default `AEAD_CIPHER`). */
+export interface AeadOptions {
+  readonly cipher?: AeadCipherName;
+}
+
+/**
+ * Seals a link frame: `header` (frame header and the inner headers) is authenticated as AAD,
+ * `plaintext` (often empty: the "MAC over headers") is encrypted. Writes ciphertext ‖ tag into
+ * `out` at `offset`; returns the bytes written (plaintext length + 16).
+ */
+export function sealLinkFrame(
+  key: Uint8Array,
+  counter: bigint,
+  header: Uint8Array,
+  plaintext: Uint8Array,
+  out: Uint8Array,
+  offset = 0,
+  options: AeadOptions = {},
+): number {
+  return sealInto(options.cipher ?? AEAD_CIPHER, key, 0, counter, header, plaintext, out, offset);
+}
+
+/** Opens a link frame's ciphertext ‖ tag; the plaintext (empty for a MAC-only frame) or undefined. Never throws. */
+export function openLinkFrame(
+  key: Uint8Array,
+  counter: bigint,
+  header: Uint8Array,
+  sealed: Uint8Array,
+  options: AeadOptions = {},
+): Uint8Array | undefined {
+  return openFrom(options.cipher ?? AEAD_CIPHER, key, 0, counter, header, sealed);
+}
+
+/**
+ * Seals an application packet end to end: writes epoch (4) ‖ counter (8) ‖ ciphertext ‖ tag (16)
+ * into `out` at `offset`; returns the bytes written (plaintext length + 28). `aad` binds what must
+ * not change in flight (for example the flow id).
+ */
+export function sealPayload(
+  key: Uint8Array,
+  epoch: number,
+  counter: bigint,
+  aad: Uint8Array,
+  plaintext: Uint8Array,
+  out: Uint8Array,
+  offset = 0,
+  options: AeadOptions = {},
+): number {
+  if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffff_ffff)
+    throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'the key epoch is an unsigned 32-bit integer');
+  checkCounter(counter);
+  if (offset < 0 || out.length - offset < plaintext.length + E2E_SEAL_OVERHEAD)
+    throw new IdentityError(
+      'IDENTITY_BUFFER_TOO_SMALL',
+      `sealing needs ${plaintext.length + E2E_SEAL_OVERHEAD} bytes`,
+    );
+  const view = new DataView(out.buffer, out.byteOffset + offset, 12);
+  view.setUint32(0, epoch);
+  view.setBigUint64(4, counter);
+  return 12 + sealInto(options.cipher ?? AEAD_CIPHER, key, epoch, counter, aad, plaintext, out, offset + 12);
+}
+
+/** What `openPayload` found. */
+export type OpenPayloadResult =
+  | { readonly ok: true; readonly epoch: number; readonly counter: bigint; readonly plaintext: Uint8Array }
+  | { readonly ok: false; readonly reason: 'malformed' | 'unknown-epoch' | 'bad-tag' };
+
+/**
+ * Opens an e2e sealed payload. `keyForEpoch` returns the receive key of an epoch (current and
+ * previous during a rotation) or undefined. Replay checks on `counter` are the caller's. Never throws.
+ */
+export function openPayload(
+  keyForEpoch: (epoch: number) => Uint8Array | undefined,
+  sealed: Uint8Array,
+  aad: Uint8Array,
+  options: AeadOptions = {},
+): OpenPayloadResult {
+  if (sealed.length < E2E_SEAL_OVERHEAD) return { ok: false, reason: 'malformed' };
+  const view = new DataView(sealed.buffer, sealed.byteOffset, 12);
+  const epoch = view.getUint32(0);
+  const counter = view.getBigUint64(4);
+  const key = keyForEpoch(epoch);
+  if (key === undefined) return { ok: false, reason: 'unknown-epoch' };
+  const plaintext = openFrom(options.cipher ?? AEAD_CIPHER, key, epoch, counter, aad, sealed.subarray(12));
+  return plaintext === undefined ? { ok: false, reason: 'bad-tag' } : { ok: true, epoch, counter, plaintext };
+}

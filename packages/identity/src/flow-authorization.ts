@@ -1,0 +1,192 @@
+/**
+ * The flow authorization: the value of the capsule AUTH chunk, signed by the controller.
+ *
+ * ```
+ *  0       1       2               4                               12
+ * +-------+-------+---------------+-------------------------------+
+ * |version|  alg  |    key id     |         serial (64)           |
+ * +-------+-------+---------------+-------------------------------+
+ * 12              16              20              24              28
+ * +---------------+---------------+---------------+---------------+
+ * |  not before   |   not after   |   domain id   |  contract id  |   (unix seconds; ids 32-bit)
+ * +---------------+---------------+---------------+---------------+
+ * 28              32              36
+ * +---------------+---------------+-------------------------------+
+ * |    role id    |  permissions  | source host id (128: the CGA) |
+ * +---------------+---------------+-------------------------------+
+ * 52                              84                              148
+ * +-------------------------------+-------------------------------+
+ * | logic hash (256: SHA-256 of   | signature (512): Ed25519 over |
+ * | the CODE chunk value)         | bytes 0..84                   |
+ * +-------------------------------+-------------------------------+
+ * ```
+ *
+ * version = 1, alg = 1 (Ed25519). All big-endian. Exactly 148 bytes.
+ */
+
+import { viewOf } from './bytes';
+import type { DecodeResult } from './cga';
+import type { ControllerPublicKey, ControllerSigningKey, SignedStructureFailure } from './controller-key';
+import { checkValidity, signEd25519, verifyEd25519 } from './controller-key';
+import { IdentityError } from './errors';
+
+/** Encoded size of a flow authorization. */
+export const FLOW_AUTHORIZATION_LENGTH = 148;
+/** Length of the signed part (everything before the signature). */
+export const FLOW_AUTHORIZATION_SIGNED_LENGTH = 84;
+/** The only version defined. */
+export const FLOW_AUTHORIZATION_VERSION = 1;
+/** Algorithm 1: Ed25519. */
+export const SIGNATURE_ALGORITHM_ED25519 = 1;
+
+/** The fields a controller signs. */
+export interface FlowAuthorizationBody {
+  readonly keyId: number;
+  /** 64-bit serial (revocation names it). */
+  readonly serial: bigint;
+  /** Unix seconds. */
+  readonly notBefore: number;
+  /** Unix seconds. */
+  readonly notAfter: number;
+  readonly domainId: number;
+  readonly contractId: number;
+  readonly roleId: number;
+  /** Permission bits (32). */
+  readonly permissions: number;
+  /** The source endpoint's IPv6 CGA (16 bytes). */
+  readonly sourceHostId: Uint8Array;
+  /** SHA-256 of the CODE chunk value (32 bytes). */
+  readonly logicHash: Uint8Array;
+}
+
+/** A signed flow authorization. */
+export interface FlowAuthorization extends FlowAuthorizationBody {
+  readonly version: number;
+  readonly algorithm: number;
+  /** Ed25519 signature (64 bytes). */
+  readonly signature: Uint8Array;
+}
+
+function assertU32(value: number, name: string): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff)
+    throw new IdentityError('IDENTITY_INVALID_ARGUMENT', `${name} is an unsigned 32-bit integer`);
+}
+
+function writeBody(
+  body: FlowAuthorizationBody,
+  version: number,
+  algorithm: number,
+  into: Uint8Array,
+  offset: number,
+): void {
+  if (!Number.isInteger(body.keyId) || body.keyId < 0 || body.keyId > 0xffff)
+    throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'keyId is an unsigned 16-bit integer');
+  if (body.serial < 0n || body.serial > 0xffff_ffff_ffff_ffffn)
+    throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'serial is an unsigned 64-bit integer');
+  for (const name of ['notBefore', 'notAfter', 'domainId', 'contractId', 'roleId', 'permissions'] as const)
+    assertU32(body[name], name);
+  if (body.sourceHostId.length !== 16)
+    throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'sourceHostId is 16 bytes');
+  if (body.logicHash.length !== 32)
+    throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'logicHash is 32 bytes');
+  if (offset < 0 || into.length - offset < FLOW_AUTHORIZATION_LENGTH)
+    throw new IdentityError(
+      'IDENTITY_BUFFER_TOO_SMALL',
+      `a flow authorization needs ${FLOW_AUTHORIZATION_LENGTH} bytes`,
+    );
+  const view = new DataView(into.buffer, into.byteOffset + offset, FLOW_AUTHORIZATION_LENGTH);
+  view.setUint8(0, version);
+  view.setUint8(1, algorithm);
+  view.setUint16(2, body.keyId);
+  view.setBigUint64(4, body.serial);
+  view.setUint32(12, body.notBefore);
+  view.setUint32(16, body.notAfter);
+  view.setUint32(20, body.domainId);
+  view.setUint32(24, body.contractId);
+  view.setUint32(28, body.roleId);
+  view.setUint32(32, body.permissions);
+  into.set(body.sourceHostId, offset + 36);
+  into.set(body.logicHash, offset + 52);
+}
+
+/** Writes `value` (148 bytes) into `into` at `offset`; returns 148. */
+export function encodeFlowAuthorization(value: FlowAuthorization, into: Uint8Array, offset = 0): number {
+  if (value.signature.length !== 64)
+    throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'the signature is 64 bytes');
+  writeBody(value, value.version, value.algorithm, into, offset);
+  into.set(value.signature, offset + FLOW_AUTHORIZATION_SIGNED_LENGTH);
+  return FLOW_AUTHORIZATION_LENGTH;
+}
+
+/** Reads a flow authorization (exactly 148 bytes, version 1, algorithm 1). Never throws. */
+export function decodeFlowAuthorization(bytes: Uint8Array): DecodeResult<FlowAuthorization> {
+  if (bytes.length !== FLOW_AUTHORIZATION_LENGTH)
+    return {
+      ok: false,
+      error: `a flow authorization is ${FLOW_AUTHORIZATION_LENGTH} bytes, not ${bytes.length}`,
+    };
+  const view = viewOf(bytes);
+  const version = view.getUint8(0);
+  if (version !== FLOW_AUTHORIZATION_VERSION) return { ok: false, error: `unsupported version ${version}` };
+  const algorithm = view.getUint8(1);
+  if (algorithm !== SIGNATURE_ALGORITHM_ED25519)
+    return { ok: false, error: `unsupported algorithm ${algorithm}` };
+  return {
+    ok: true,
+    length: FLOW_AUTHORIZATION_LENGTH,
+    value: {
+      version,
+      algorithm,
+      keyId: view.getUint16(2),
+      serial: view.getBigUint64(4),
+      notBefore: view.getUint32(12),
+      notAfter: view.getUint32(16),
+      domainId: view.getUint32(20),
+      contractId: view.getUint32(24),
+      roleId: view.getUint32(28),
+      permissions: view.getUint32(32),
+      sourceHostId: bytes.slice(36, 52),
+      logicHash: bytes.slice(52, 84),
+      signature: bytes.slice(84, 148),
+    },
+  };
+}
+
+/** Signs `body` with the controller key (its key id is written in); returns the 148 encoded bytes. */
+export function signFlowAuthorization(
+  body: Omit<FlowAuthorizationBody, 'keyId'>,
+  key: ControllerSigningKey,
+): Uint8Array {
+  const bytes = new Uint8Array(FLOW_AUTHORIZATION_LENGTH);
+  writeBody({ ...body, keyId: key.keyId }, FLOW_AUTHORIZATION_VERSION, SIGNATURE_ALGORITHM_ED25519, bytes, 0);
+  bytes.set(
+    signEd25519(key.privateKey, bytes.subarray(0, FLOW_AUTHORIZATION_SIGNED_LENGTH)),
+    FLOW_AUTHORIZATION_SIGNED_LENGTH,
+  );
+  return bytes;
+}
+
+/** The outcome of `verifyFlowAuthorization`. */
+export type FlowAuthorizationVerification =
+  | { readonly ok: true; readonly value: FlowAuthorization }
+  | { readonly ok: false; readonly reason: SignedStructureFailure; readonly detail?: string };
+
+/**
+ * Verifies an encoded flow authorization: well-formed, names `key`'s key id, Ed25519 signature
+ * over bytes 0..84 valid, and `nowSeconds` within [notBefore, notAfter]. Never throws.
+ */
+export function verifyFlowAuthorization(
+  bytes: Uint8Array,
+  key: ControllerPublicKey,
+  nowSeconds: number,
+): FlowAuthorizationVerification {
+  const decoded = decodeFlowAuthorization(bytes);
+  if (!decoded.ok) return { ok: false, reason: 'malformed', detail: decoded.error };
+  const value = decoded.value;
+  if (value.keyId !== key.keyId) return { ok: false, reason: 'wrong-key-id' };
+  if (!verifyEd25519(key.publicKey, bytes.subarray(0, FLOW_AUTHORIZATION_SIGNED_LENGTH), value.signature))
+    return { ok: false, reason: 'bad-signature' };
+  const window = checkValidity(value, nowSeconds);
+  if (window) return { ok: false, reason: window };
+  return { ok: true, value };
+}

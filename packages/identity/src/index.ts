@@ -1,0 +1,189 @@
+/**
+ * @capsule/identity — keys, CGA (RFC 3972), SeND signatures (RFC 3971), the controller's Ed25519
+ * signatures (node certificates, flow authorizations, program images), link/e2e keys and AEAD.
+ * Pure: node:crypto and @peculiar/x509 only, no file or network I/O. Verification of untrusted
+ * input returns a result value and never throws; misuse throws IdentityError (a CapsuleError).
+ */
+
+/** The AEAD choice and sizes. */
+/** Link-frame seal/open (MAC over headers, optional payload) and e2e payload seal/open. */
+export {
+  AEAD_CIPHER,
+  AEAD_KEY_LENGTH,
+  AEAD_TAG_LENGTH,
+  type AeadCipherName,
+  type AeadOptions,
+  E2E_SEAL_OVERHEAD,
+  type OpenPayloadResult,
+  openLinkFrame,
+  openPayload,
+  sealLinkFrame,
+  sealPayload,
+} from './aead';
+/** Self-signed X.509 certificate with CN = subjectAltName DNS = host name. */
+/** Does a stored certificate match this host name and key (and is it valid)? */
+/** The seed's rule: regenerate RSA keys when the host name changed or keys are missing. */
+export {
+  checkHostCertificate,
+  createSelfSignedCertificate,
+  decideRsaKeys,
+  type HostCertificateCheck,
+  type HostCertificateProblem,
+  type RsaKeyDecision,
+  type SelfSignedCertificateOptions,
+} from './certificate';
+// CGA (RFC 3972)
+/** The CGA Parameters structure, its codec and the shared decode result type. */
+/** CGA constants: public key offset (25), Sec limit (7), collision count limit (2). */
+/** Hash1 and Hash2 of RFC 3972 section 3. */
+/** The address of given parameters and Sec (no search), and an address's Sec. */
+/** The modifier search (section 4 steps 1-3): async (yields, progress, abort) and sync, with an iteration cap. */
+/** CGA generation (searching, or with a given modifier). */
+/** CGA verification (section 5, every step). */
+export {
+  CGA_MAX_COLLISION_COUNT,
+  CGA_MAX_SEC,
+  CGA_PUBLIC_KEY_OFFSET,
+  type Cga,
+  type CgaParameters,
+  type CgaSearchOptions,
+  type CgaSearchProgress,
+  type CgaSearchResult,
+  type CgaVerification,
+  type CgaVerificationFailure,
+  cgaAddress,
+  cgaHash1,
+  cgaHash2,
+  cgaParametersLength,
+  cgaParametersToBytes,
+  cgaSec,
+  type DecodeResult,
+  decodeCgaParameters,
+  defaultCgaMaxIterations,
+  encodeCgaParameters,
+  type GenerateCgaOptions,
+  generateCga,
+  generateCgaSync,
+  searchCgaModifier,
+  searchCgaModifierSync,
+  verifyCga,
+} from './cga';
+// Controller signatures (Ed25519)
+/** The controller's signing key: generate, import/export, 16-bit key id. */
+/** Raw Ed25519 sign/verify (verify never throws). */
+export {
+  type ControllerPublicKey,
+  type ControllerSigningKey,
+  controllerKeyId,
+  exportControllerPrivateKeyPem,
+  exportControllerPublicKeyPem,
+  exportEd25519PublicKeyRaw,
+  generateControllerKey,
+  importControllerPrivateKey,
+  importControllerPublicKey,
+  type SignedStructureFailure,
+  signEd25519,
+  verifyEd25519,
+} from './controller-key';
+// Errors
+/** The error this package throws, with its stable codes. */
+export { IdentityError, type IdentityErrorCode } from './errors';
+/** Flow authorization (the AUTH chunk value, 148 bytes): codec, sign, verify. */
+export {
+  decodeFlowAuthorization,
+  encodeFlowAuthorization,
+  FLOW_AUTHORIZATION_LENGTH,
+  FLOW_AUTHORIZATION_SIGNED_LENGTH,
+  FLOW_AUTHORIZATION_VERSION,
+  type FlowAuthorization,
+  type FlowAuthorizationBody,
+  type FlowAuthorizationVerification,
+  SIGNATURE_ALGORITHM_ED25519,
+  signFlowAuthorization,
+  verifyFlowAuthorization,
+} from './flow-authorization';
+// IPv6 text
+/** IPv6 address text → 16 bytes (undefined when not an address). */
+/** 16 bytes → RFC 5952 text. */
+/** `fe80::` / `2001:db8:1:2::/64` → the 8-byte subnet prefix (throws CGA_INVALID_PREFIX). */
+export { formatIpv6Address, parseIpv6Address, parseSubnetPrefix64 } from './ipv6-address';
+// Link and e2e keys, AEAD
+/** X25519 key pairs and raw public key import/export. */
+/** HKDF-SHA256 directional session keys (link or e2e) and their rotation. */
+export {
+  deriveSessionKeys,
+  E2E_KEY_LABEL,
+  exportX25519PublicKeyRaw,
+  generateX25519KeyPair,
+  importX25519PublicKeyRaw,
+  LINK_KEY_LABEL,
+  rotateSessionKeys,
+  type SessionKeyInput,
+  type SessionKeys,
+  type X25519KeyPair,
+} from './link-keys';
+/** Node certificate: codec, sign, verify, and the RSA key hash field. */
+export {
+  decodeNodeCertificate,
+  encodeNodeCertificate,
+  NODE_CERTIFICATE_MAX_NAME_BYTES,
+  NODE_CERTIFICATE_VERSION,
+  type NodeCertificate,
+  type NodeCertificateBody,
+  type NodeCertificateVerification,
+  NodeType,
+  type NodeTypeValue,
+  nodeCertificateLength,
+  rsaKeyHash,
+  signNodeCertificate,
+  verifyNodeCertificate,
+} from './node-certificate';
+/** Program image signature over the canonical digest. */
+export {
+  PROGRAM_DIGEST_LABEL,
+  type ProgramImageContent,
+  type ProgramSignature,
+  type ProgramSignatureVerification,
+  programImageDigest,
+  signProgramImage,
+  verifyProgramImage,
+} from './program-signature';
+// RSA keys and the self-signed certificate
+/** RSA-2048 key pair generation (sync and async) and the modulus size. */
+/** PEM/DER export: PKCS#8 private key, SPKI public key, SPKI DER (the CGA "public key"). */
+/** PEM/DER import of RSA keys (throws IDENTITY_INVALID_KEY / IDENTITY_WRONG_KEY_TYPE). */
+export {
+  exportPrivateKeyPem,
+  exportPublicKeyDer,
+  exportPublicKeyPem,
+  generateRsaKeyPair,
+  generateRsaKeyPairAsync,
+  importRsaPrivateKey,
+  importRsaPublicKey,
+  RSA_MODULUS_BITS,
+  type RsaKeyPair,
+} from './rsa-keys';
+/** RFC 3971 5.3.4 timestamp freshness and a bounded nonce replay cache, with an injected clock. */
+export {
+  type Clock,
+  NonceCache,
+  type NonceCacheOptions,
+  type TimestampCheck,
+  TimestampChecker,
+  type TimestampCheckerOptions,
+  type TimestampFailure,
+} from './send-freshness';
+// SeND (RFC 3971)
+/** The SeND CGA Message Type tag 0x086F CA5E 10B2 00C9 9C8C E001 6427 7C08. */
+/** Key Hash (SHA-1 of the SPKI DER, leftmost 128 bits) and the exact signed octets. */
+/** RSA Signature option value: sign and verify (RSASSA-PKCS1-v1_5, SHA-1). */
+export {
+  SEND_CGA_MESSAGE_TYPE_TAG,
+  type SendSignatureFailure,
+  type SendSignatureInput,
+  type SendSignatureVerification,
+  sendKeyHash,
+  sendSignedData,
+  signSendMessage,
+  verifySendMessage,
+} from './send-signature';
