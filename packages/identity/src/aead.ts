@@ -4,13 +4,14 @@
  * One cipher for both, chosen by measurement (bench/identity.bench.ts, docs/security.md):
  * `AEAD_CIPHER`. Both candidates have a 256-bit key, a 96-bit nonce and a 128-bit tag.
  *
- * Nonces (96 bits, never reused under one key):
- * - link frame: 0x00000000 ‖ counter (u64 BE). Each direction has its own key (link-keys.ts) and a
- *   strictly increasing counter, so (key, nonce) never repeats.
- * - e2e payload: key epoch (u32 BE) ‖ counter (u64 BE); the sealed form carries both:
+ * Nonces (96 bits, never reused under one key): 0x00000000 ‖ counter (u64 BE). Every direction of
+ * a link, and of an e2e flow, has its own key (link-keys.ts) and a strictly increasing counter, so
+ * (key, nonce) never repeats; each key epoch is a new key, so counters may restart at rotation.
+ *
+ * The e2e sealed form is the one @capsule/wire's sealed-payload codec splits (docs/wire-format.md):
  *
  * ```
- * e2e sealed payload = key epoch (4) | counter (8) | ciphertext (n) | tag (16)      (28 bytes overhead)
+ * key epoch (4) | nonce (12) | ciphertext (n) | tag (16)        (32 bytes overhead)
  * ```
  *
  * Allocation: node:crypto has no in-place AEAD, so each seal/open creates one cipher object and
@@ -34,13 +35,13 @@ export const AEAD_CIPHER: AeadCipherName = 'aes-256-gcm';
 export const AEAD_KEY_LENGTH = 32;
 /** Tag length, bytes. */
 export const AEAD_TAG_LENGTH = 16;
-/** Overhead of an e2e sealed payload: epoch (4) + counter (8) + tag (16). */
-export const E2E_SEAL_OVERHEAD = 28;
+/** Overhead of an e2e sealed payload: epoch (4) + nonce (12) + tag (16). */
+export const E2E_SEAL_OVERHEAD = 32;
 
 const nonce = Buffer.alloc(12);
 
-function setNonce(high: number, counter: bigint): Buffer {
-  nonce.writeUInt32BE(high, 0);
+function setNonce(counter: bigint): Buffer {
+  nonce.writeUInt32BE(0, 0);
   nonce.writeBigUInt64BE(counter, 4);
   return nonce;
 }
@@ -64,11 +65,10 @@ function checkCounter(counter: bigint): void {
     throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'the counter is an unsigned 64-bit integer');
 }
 
-/** Seals with `high ‖ counter` as nonce; writes ciphertext then tag at `out[offset..]`; returns bytes written. */
+/** Seals with `0 ‖ counter` as nonce; writes ciphertext then tag at `out[offset..]`; returns bytes written. */
 function sealInto(
   cipherName: AeadCipherName,
   key: Uint8Array,
-  high: number,
   counter: bigint,
   aad: Uint8Array,
   plaintext: Uint8Array,
@@ -80,7 +80,7 @@ function sealInto(
   const needed = plaintext.length + AEAD_TAG_LENGTH;
   if (offset < 0 || out.length - offset < needed)
     throw new IdentityError('IDENTITY_BUFFER_TOO_SMALL', `sealing needs ${needed} bytes`);
-  const cipher = cipherFor(cipherName, key, setNonce(high, counter));
+  const cipher = cipherFor(cipherName, key, setNonce(counter));
   cipher.setAAD(asBuffer(aad), { plaintextLength: plaintext.length });
   if (plaintext.length > 0) out.set(cipher.update(asBuffer(plaintext)), offset);
   cipher.final();
@@ -92,7 +92,6 @@ function sealInto(
 function openFrom(
   cipherName: AeadCipherName,
   key: Uint8Array,
-  high: number,
   counter: bigint,
   aad: Uint8Array,
   sealed: Uint8Array,
@@ -101,7 +100,7 @@ function openFrom(
   if (counter < 0n || counter > 0xffff_ffff_ffff_ffffn) return undefined;
   const ciphertextLength = sealed.length - AEAD_TAG_LENGTH;
   try {
-    const decipher = decipherFor(cipherName, key, setNonce(high, counter));
+    const decipher = decipherFor(cipherName, key, setNonce(counter));
     decipher.setAAD(asBuffer(aad), { plaintextLength: ciphertextLength });
     decipher.setAuthTag(asBuffer(sealed.subarray(ciphertextLength)));
     const plaintext =
@@ -134,7 +133,7 @@ export function sealLinkFrame(
   offset = 0,
   options: AeadOptions = {},
 ): number {
-  return sealInto(options.cipher ?? AEAD_CIPHER, key, 0, counter, header, plaintext, out, offset);
+  return sealInto(options.cipher ?? AEAD_CIPHER, key, counter, header, plaintext, out, offset);
 }
 
 /** Opens a link frame's ciphertext ‖ tag; the plaintext (empty for a MAC-only frame) or undefined. Never throws. */
@@ -145,12 +144,12 @@ export function openLinkFrame(
   sealed: Uint8Array,
   options: AeadOptions = {},
 ): Uint8Array | undefined {
-  return openFrom(options.cipher ?? AEAD_CIPHER, key, 0, counter, header, sealed);
+  return openFrom(options.cipher ?? AEAD_CIPHER, key, counter, header, sealed);
 }
 
 /**
- * Seals an application packet end to end: writes epoch (4) ‖ counter (8) ‖ ciphertext ‖ tag (16)
- * into `out` at `offset`; returns the bytes written (plaintext length + 28). `aad` binds what must
+ * Seals an application packet end to end: writes key epoch (4) ‖ nonce (12) ‖ ciphertext ‖ tag (16)
+ * into `out` at `offset`; returns the bytes written (plaintext length + 32). `aad` binds what must
  * not change in flight (for example the flow id).
  */
 export function sealPayload(
@@ -171,10 +170,11 @@ export function sealPayload(
       'IDENTITY_BUFFER_TOO_SMALL',
       `sealing needs ${plaintext.length + E2E_SEAL_OVERHEAD} bytes`,
     );
-  const view = new DataView(out.buffer, out.byteOffset + offset, 12);
+  const view = new DataView(out.buffer, out.byteOffset + offset, 16);
   view.setUint32(0, epoch);
-  view.setBigUint64(4, counter);
-  return 12 + sealInto(options.cipher ?? AEAD_CIPHER, key, epoch, counter, aad, plaintext, out, offset + 12);
+  view.setUint32(4, 0);
+  view.setBigUint64(8, counter);
+  return 16 + sealInto(options.cipher ?? AEAD_CIPHER, key, counter, aad, plaintext, out, offset + 16);
 }
 
 /** What `openPayload` found. */
@@ -184,7 +184,8 @@ export type OpenPayloadResult =
 
 /**
  * Opens an e2e sealed payload. `keyForEpoch` returns the receive key of an epoch (current and
- * previous during a rotation) or undefined. Replay checks on `counter` are the caller's. Never throws.
+ * previous during a rotation) or undefined. A nonce whose first 4 bytes are not zero is
+ * `malformed` (we never send one). Replay checks on `counter` are the caller's. Never throws.
  */
 export function openPayload(
   keyForEpoch: (epoch: number) => Uint8Array | undefined,
@@ -193,11 +194,12 @@ export function openPayload(
   options: AeadOptions = {},
 ): OpenPayloadResult {
   if (sealed.length < E2E_SEAL_OVERHEAD) return { ok: false, reason: 'malformed' };
-  const view = new DataView(sealed.buffer, sealed.byteOffset, 12);
+  const view = new DataView(sealed.buffer, sealed.byteOffset, 16);
   const epoch = view.getUint32(0);
-  const counter = view.getBigUint64(4);
+  if (view.getUint32(4) !== 0) return { ok: false, reason: 'malformed' };
+  const counter = view.getBigUint64(8);
   const key = keyForEpoch(epoch);
   if (key === undefined) return { ok: false, reason: 'unknown-epoch' };
-  const plaintext = openFrom(options.cipher ?? AEAD_CIPHER, key, epoch, counter, aad, sealed.subarray(12));
+  const plaintext = openFrom(options.cipher ?? AEAD_CIPHER, key, counter, aad, sealed.subarray(16));
   return plaintext === undefined ? { ok: false, reason: 'bad-tag' } : { ok: true, epoch, counter, plaintext };
 }
