@@ -13,6 +13,8 @@
  * ```
  * key epoch (4) | nonce (12) | ciphertext (n) | tag (16)        (32 bytes overhead)
  * ```
+ * The AEAD's additional data is epoch ‖ nonce ‖ the caller's AAD, so the epoch field is
+ * authenticated even by a receiver that would try one key for several epochs.
  *
  * Allocation: node:crypto has no in-place AEAD, so each seal/open creates one cipher object and
  * `update` returns a fresh buffer, which is copied into the caller's buffer. What we avoid: the
@@ -74,6 +76,7 @@ function sealInto(
   plaintext: Uint8Array,
   out: Uint8Array,
   offset: number,
+  aadPrefix?: Uint8Array,
 ): number {
   checkKey(key);
   checkCounter(counter);
@@ -81,7 +84,8 @@ function sealInto(
   if (offset < 0 || out.length - offset < needed)
     throw new IdentityError('IDENTITY_BUFFER_TOO_SMALL', `sealing needs ${needed} bytes`);
   const cipher = cipherFor(cipherName, key, setNonce(counter));
-  cipher.setAAD(asBuffer(aad), { plaintextLength: plaintext.length });
+  if (aadPrefix) cipher.setAAD(asBuffer(aadPrefix));
+  cipher.setAAD(asBuffer(aad));
   if (plaintext.length > 0) out.set(cipher.update(asBuffer(plaintext)), offset);
   cipher.final();
   out.set(cipher.getAuthTag(), offset + plaintext.length);
@@ -95,13 +99,15 @@ function openFrom(
   counter: bigint,
   aad: Uint8Array,
   sealed: Uint8Array,
+  aadPrefix?: Uint8Array,
 ): Uint8Array | undefined {
   if (key.length !== AEAD_KEY_LENGTH || sealed.length < AEAD_TAG_LENGTH) return undefined;
   if (counter < 0n || counter > 0xffff_ffff_ffff_ffffn) return undefined;
   const ciphertextLength = sealed.length - AEAD_TAG_LENGTH;
   try {
     const decipher = decipherFor(cipherName, key, setNonce(counter));
-    decipher.setAAD(asBuffer(aad), { plaintextLength: ciphertextLength });
+    if (aadPrefix) decipher.setAAD(asBuffer(aadPrefix));
+    decipher.setAAD(asBuffer(aad));
     decipher.setAuthTag(asBuffer(sealed.subarray(ciphertextLength)));
     const plaintext =
       ciphertextLength > 0
@@ -174,7 +180,8 @@ export function sealPayload(
   view.setUint32(0, epoch);
   view.setUint32(4, 0);
   view.setBigUint64(8, counter);
-  return 16 + sealInto(options.cipher ?? AEAD_CIPHER, key, counter, aad, plaintext, out, offset + 16);
+  const header = out.subarray(offset, offset + 16); // authenticated too: the epoch cannot be changed
+  return 16 + sealInto(options.cipher ?? AEAD_CIPHER, key, counter, aad, plaintext, out, offset + 16, header);
 }
 
 /** What `openPayload` found. */
@@ -200,6 +207,13 @@ export function openPayload(
   const counter = view.getBigUint64(8);
   const key = keyForEpoch(epoch);
   if (key === undefined) return { ok: false, reason: 'unknown-epoch' };
-  const plaintext = openFrom(options.cipher ?? AEAD_CIPHER, key, counter, aad, sealed.subarray(16));
+  const plaintext = openFrom(
+    options.cipher ?? AEAD_CIPHER,
+    key,
+    counter,
+    aad,
+    sealed.subarray(16),
+    sealed.subarray(0, 16),
+  );
   return plaintext === undefined ? { ok: false, reason: 'bad-tag' } : { ok: true, epoch, counter, plaintext };
 }

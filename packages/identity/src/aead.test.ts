@@ -1,0 +1,130 @@
+import { testSeed } from '@capsule/testkit';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  AEAD_CIPHER,
+  type AeadCipherName,
+  E2E_SEAL_OVERHEAD,
+  openLinkFrame,
+  openPayload,
+  sealLinkFrame,
+  sealPayload,
+} from './aead';
+
+const ciphers: AeadCipherName[] = ['chacha20-poly1305', 'aes-256-gcm'];
+const key = new Uint8Array(32).map((_, index) => index);
+const otherKey = new Uint8Array(32).fill(0x55);
+const header = new Uint8Array([1, 2, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 9, 0x60, 0, 0, 0]);
+
+describe.each(ciphers)('AEAD %s', (cipher) => {
+  const options = { cipher };
+
+  it('link frame: a MAC over the headers (empty plaintext) authenticates every header bit and the counter', () => {
+    const out = new Uint8Array(16);
+    expect(sealLinkFrame(key, 9n, header, new Uint8Array(0), out, 0, options)).toBe(16);
+    expect(openLinkFrame(key, 9n, header, out, options)?.length).toBe(0);
+    for (let bit = 0; bit < header.length * 8; bit += 1) {
+      const forged = header.slice();
+      forged[bit >> 3]! ^= 1 << (bit & 7);
+      expect(openLinkFrame(key, 9n, forged, out, options)).toBeUndefined();
+    }
+    expect(openLinkFrame(key, 10n, header, out, options)).toBeUndefined();
+    expect(openLinkFrame(otherKey, 9n, header, out, options)).toBeUndefined();
+    const tag = out.slice();
+    tag[15]! ^= 1;
+    expect(openLinkFrame(key, 9n, header, tag, options)).toBeUndefined();
+  });
+
+  it('link frame with a payload round-trips into the caller buffer at an offset', () => {
+    const plaintext = new Uint8Array(1400).map((_, index) => index & 0xff);
+    const out = new Uint8Array(1500);
+    const written = sealLinkFrame(key, 2n ** 64n - 1n, header, plaintext, out, 40, options);
+    expect(written).toBe(1416);
+    expect(Buffer.from(out.subarray(40, 40 + 1400)).equals(Buffer.from(plaintext))).toBe(false);
+    const opened = openLinkFrame(key, 2n ** 64n - 1n, header, out.subarray(40, 40 + written), options);
+    expect(opened && Buffer.from(opened).equals(Buffer.from(plaintext))).toBe(true);
+  });
+
+  it('e2e payload: epoch | nonce | ciphertext | tag; opens with the epoch key only', () => {
+    const plaintext = new TextEncoder().encode('an application packet');
+    const out = new Uint8Array(plaintext.length + E2E_SEAL_OVERHEAD);
+    const aad = new Uint8Array([0, 0, 0, 42]);
+    expect(sealPayload(key, 3, 77n, aad, plaintext, out, 0, options)).toBe(out.length);
+    expect(Buffer.from(out.subarray(0, 16)).toString('hex')).toBe(`00000003${'00000000'}000000000000004d`);
+    const keys = (epoch: number) => (epoch === 3 ? key : undefined);
+    const opened = openPayload(keys, out, aad, options);
+    expect(opened.ok && Buffer.from(opened.plaintext).toString()).toBe('an application packet');
+    expect(opened).toMatchObject({ epoch: 3, counter: 77n });
+    expect(openPayload(keys, out, new Uint8Array([0, 0, 0, 43]), options)).toEqual({
+      ok: false,
+      reason: 'bad-tag',
+    });
+    expect(openPayload(() => undefined, out, aad, options)).toEqual({ ok: false, reason: 'unknown-epoch' });
+    const epochChanged = out.slice();
+    epochChanged[3] = 4;
+    expect(openPayload(() => key, epochChanged, aad, options)).toEqual({ ok: false, reason: 'bad-tag' });
+    const counterChanged = out.slice();
+    counterChanged[15]! ^= 1;
+    expect(openPayload(keys, counterChanged, aad, options)).toEqual({ ok: false, reason: 'bad-tag' });
+    const nonceHigh = out.slice();
+    nonceHigh[4] = 1;
+    expect(openPayload(keys, nonceHigh, aad, options)).toEqual({ ok: false, reason: 'malformed' });
+    expect(openPayload(keys, out.subarray(0, 31), aad, options)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('property: seal → open round-trips; any flipped bit is refused', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.uint8Array({ maxLength: 64 }),
+        fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        fc.nat(),
+        (plaintext, aad, counter, flip) => {
+          const out = new Uint8Array(plaintext.length + E2E_SEAL_OVERHEAD);
+          sealPayload(key, 1, counter, aad, plaintext, out, 0, options);
+          const opened = openPayload(() => key, out, aad, options);
+          expect(opened.ok && Buffer.from(opened.plaintext).equals(Buffer.from(plaintext))).toBe(true);
+          const bit = flip % (out.length * 8);
+          out[bit >> 3]! ^= 1 << (bit & 7);
+          expect(openPayload(() => key, out, aad, options).ok).toBe(false);
+        },
+      ),
+      { seed: testSeed, numRuns: 500 },
+    );
+  });
+
+  it('opening 20,000 hostile inputs never throws', () => {
+    let runs = 0;
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 80 }),
+        fc.bigInt({ min: -5n, max: 2n ** 65n }),
+        (bytes, counter) => {
+          runs += 1;
+          expect(openPayload(() => key, bytes, header, options).ok).toBe(false);
+          expect(openLinkFrame(key, counter, header, bytes, options)).toBeUndefined();
+        },
+      ),
+      { seed: testSeed, numRuns: 20_000 },
+    );
+    expect(runs).toBe(20_000);
+  });
+});
+
+describe('AEAD misuse', () => {
+  it('throws on a short key, a small buffer, an out-of-range counter or epoch', () => {
+    const out = new Uint8Array(64);
+    expect(() => sealLinkFrame(new Uint8Array(16), 0n, header, new Uint8Array(0), out)).toThrow(
+      expect.objectContaining({ code: 'IDENTITY_INVALID_KEY' }),
+    );
+    expect(() => sealLinkFrame(key, 0n, header, new Uint8Array(60), out)).toThrow(
+      expect.objectContaining({ code: 'IDENTITY_BUFFER_TOO_SMALL' }),
+    );
+    expect(() => sealLinkFrame(key, -1n, header, new Uint8Array(0), out)).toThrow();
+    expect(() => sealPayload(key, 2 ** 32, 0n, header, new Uint8Array(0), out)).toThrow();
+  });
+
+  it('the default cipher is one of the two measured', () => {
+    expect(ciphers).toContain(AEAD_CIPHER);
+  });
+});

@@ -1,0 +1,145 @@
+import { testSeed } from '@capsule/testkit';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseIpv6Address } from './ipv6-address';
+import {
+  deriveSessionKeys,
+  E2E_KEY_LABEL,
+  exportX25519PublicKeyRaw,
+  generateX25519KeyPair,
+  importX25519PublicKeyRaw,
+  rotateSessionKeys,
+} from './link-keys';
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+const hostA = parseIpv6Address('2001:db8::aaaa')!;
+const hostB = parseIpv6Address('2001:db8::bbbb')!;
+
+function bothSides(label?: string) {
+  const a = generateX25519KeyPair();
+  const b = generateX25519KeyPair();
+  const nonceA = new Uint8Array(16).fill(1);
+  const nonceB = new Uint8Array(16).fill(2);
+  const keysA = deriveSessionKeys({
+    privateKey: a.privateKey,
+    peerPublicKey: b.publicKeyRaw,
+    localNonce: nonceA,
+    peerNonce: nonceB,
+    localHostId: hostA,
+    peerHostId: hostB,
+    label,
+  });
+  const keysB = deriveSessionKeys({
+    privateKey: b.privateKey,
+    peerPublicKey: a.publicKeyRaw,
+    localNonce: nonceB,
+    peerNonce: nonceA,
+    localHostId: hostB,
+    peerHostId: hostA,
+    label,
+  });
+  return { keysA, keysB };
+}
+
+describe('link keys: X25519 + HKDF-SHA256', () => {
+  it('both sides get the same two directional keys whoever initiated', () => {
+    const { keysA, keysB } = bothSides();
+    expect(hex(keysA.sendKey)).toBe(hex(keysB.receiveKey));
+    expect(hex(keysA.receiveKey)).toBe(hex(keysB.sendKey));
+    expect(hex(keysA.sendKey)).not.toBe(hex(keysA.receiveKey));
+    expect(keysA.sendKey.length).toBe(32);
+    expect(keysA.epoch).toBe(0);
+  });
+
+  it('another label (e2e) gives other keys', () => {
+    const a = generateX25519KeyPair();
+    const b = generateX25519KeyPair();
+    const input = {
+      privateKey: a.privateKey,
+      peerPublicKey: b.publicKeyRaw,
+      localNonce: new Uint8Array(16),
+      peerNonce: new Uint8Array(16).fill(9),
+      localHostId: hostA,
+      peerHostId: hostB,
+    };
+    expect(hex(deriveSessionKeys(input).sendKey)).not.toBe(
+      hex(deriveSessionKeys({ ...input, label: E2E_KEY_LABEL }).sendKey),
+    );
+  });
+
+  it('rotation: both sides reach the same keys of epoch n+1, all epochs distinct', () => {
+    let { keysA, keysB } = bothSides();
+    const seen = new Set<string>([hex(keysA.sendKey), hex(keysA.receiveKey)]);
+    for (let epoch = 1; epoch <= 5; epoch += 1) {
+      keysA = rotateSessionKeys(keysA);
+      keysB = rotateSessionKeys(keysB);
+      expect(keysA.epoch).toBe(epoch);
+      expect(hex(keysA.sendKey)).toBe(hex(keysB.receiveKey));
+      expect(hex(keysA.receiveKey)).toBe(hex(keysB.sendKey));
+      seen.add(hex(keysA.sendKey)).add(hex(keysA.receiveKey));
+    }
+    expect(seen.size).toBe(12);
+  });
+
+  it('refuses equal host ids and a low-order peer key (all-zero secret)', () => {
+    const a = generateX25519KeyPair();
+    const input = {
+      privateKey: a.privateKey,
+      peerPublicKey: a.publicKeyRaw,
+      localNonce: new Uint8Array(16),
+      peerNonce: new Uint8Array(16),
+      localHostId: hostA,
+      peerHostId: hostA,
+    };
+    expect(() => deriveSessionKeys(input)).toThrow(
+      expect.objectContaining({ code: 'IDENTITY_INVALID_ARGUMENT' }),
+    );
+    for (const lowOrder of [new Uint8Array(32), Uint8Array.from([1, ...new Uint8Array(31)])])
+      expect(() => deriveSessionKeys({ ...input, peerHostId: hostB, peerPublicKey: lowOrder })).toThrow(
+        expect.objectContaining({ code: 'IDENTITY_WEAK_PEER_KEY' }),
+      );
+  });
+
+  it('raw public keys round-trip', () => {
+    const pair = generateX25519KeyPair();
+    expect(hex(exportX25519PublicKeyRaw(importX25519PublicKeyRaw(pair.publicKeyRaw)))).toBe(
+      hex(pair.publicKeyRaw),
+    );
+    expect(hex(exportX25519PublicKeyRaw(pair.privateKey))).toBe(hex(pair.publicKeyRaw));
+  });
+
+  it('property: agreement holds for any nonces and host ids', () => {
+    const a = generateX25519KeyPair();
+    const b = generateX25519KeyPair();
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.uint8Array({ maxLength: 32 }),
+        fc.uint8Array({ maxLength: 32 }),
+        (idA, idB, nonceA, nonceB) => {
+          fc.pre(hex(idA) !== hex(idB));
+          const ka = deriveSessionKeys({
+            privateKey: a.privateKey,
+            peerPublicKey: b.publicKeyRaw,
+            localNonce: nonceA,
+            peerNonce: nonceB,
+            localHostId: idA,
+            peerHostId: idB,
+          });
+          const kb = deriveSessionKeys({
+            privateKey: b.privateKey,
+            peerPublicKey: a.publicKeyRaw,
+            localNonce: nonceB,
+            peerNonce: nonceA,
+            localHostId: idB,
+            peerHostId: idA,
+          });
+          expect(hex(ka.sendKey)).toBe(hex(kb.receiveKey));
+          expect(hex(ka.receiveKey)).toBe(hex(kb.sendKey));
+        },
+      ),
+      { seed: testSeed, numRuns: 200 },
+    );
+  });
+});
