@@ -1,0 +1,292 @@
+/**
+ * Typed fetch clients for the controller: northbound (`/api/v1`, used by the CLI and the console)
+ * and southbound (`/sb/v1`, used by agents and engines). A non-2xx answer becomes an `ApiError`
+ * with the server's code; a network failure becomes `ApiError('UNAVAILABLE')`.
+ */
+import { ApiError, type ApiErrorCode, isApiErrorCode } from './errors';
+import type {
+  AuditEntry,
+  Authorization,
+  Contract,
+  ContractCreate,
+  ContractPatch,
+  Domain,
+  DomainCreate,
+  DomainPatch,
+  Endpoint,
+  Link,
+  LinkCreate,
+  LinkPatch,
+  List,
+  ListQuery,
+  Node,
+  NodeCreate,
+  NodePatch,
+  PushEvent,
+  SbEndpointRequest,
+  SbEndpointResponse,
+  SbKeepaliveRequest,
+  SbKeepaliveResponse,
+  SbLinkRequest,
+  SbLoginResponse,
+  SbNonceResponse,
+  SbRegisterRequest,
+  SbRegisterResponse,
+  Service,
+  ServiceCreate,
+  ServicePatch,
+  ServiceToken,
+  ServiceTokenCreate,
+  ServiceTokenPatch,
+  Template,
+  TemplateCreate,
+  TemplatePatch,
+  TokenRequest,
+  TokenResponse,
+  User,
+  UserCreate,
+  UserPatch,
+  Zone,
+  ZoneCreate,
+  ZonePatch,
+} from './schemas';
+
+/** Options of both clients. */
+export interface ClientOptions {
+  /** `http(s)://host:port` of the controller's northbound (or southbound) listener. */
+  baseUrl: string;
+  /** A bearer token from a previous login. */
+  token?: string;
+  /** The fetch implementation (defaults to the global one). */
+  fetch?: typeof fetch;
+}
+
+/** One HTTP exchange: method, path (under the base URL) and JSON body. */
+export type Requester = <T>(
+  method: string,
+  path: string,
+  body?: unknown,
+) => Promise<{ status: number; body: T }>;
+
+function createRequester(options: ClientOptions, getToken: () => string | undefined): Requester {
+  const doFetch = options.fetch ?? fetch;
+  const base = options.baseUrl.replace(/\/+$/, '');
+  return async <T>(method: string, path: string, body?: unknown) => {
+    const headers: Record<string, string> = {};
+    const token = getToken();
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await doFetch(`${base}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      throw new ApiError(
+        'UNAVAILABLE',
+        `cannot reach the controller at ${base}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!response.ok) {
+      const error = parsed as { code?: unknown; message?: unknown } | undefined;
+      const code = typeof error?.code === 'string' && isApiErrorCode(error.code) ? error.code : 'INTERNAL';
+      const message = typeof error?.message === 'string' ? error.message : `HTTP ${response.status}`;
+      throw new ApiError(code as ApiErrorCode, message);
+    }
+    return { status: response.status, body: parsed as T };
+  };
+}
+
+function query(q?: ListQuery): string {
+  if (!q) return '';
+  const parts: string[] = [];
+  if (q.limit !== undefined) parts.push(`limit=${q.limit}`);
+  if (q.offset !== undefined) parts.push(`offset=${q.offset}`);
+  return parts.length > 0 ? `?${parts.join('&')}` : '';
+}
+
+/** CRUD over one northbound collection. */
+export interface Collection<T, C, P> {
+  create(body: C): Promise<T>;
+  list(q?: ListQuery): Promise<List<T>>;
+  get(id: number): Promise<T>;
+  update(id: number, body: P): Promise<T>;
+  remove(id: number): Promise<void>;
+}
+
+function collection<T, C, P>(request: Requester, name: string): Collection<T, C, P> {
+  const path = `/api/v1/${name}`;
+  return {
+    create: async (body) => (await request<T>('POST', path, body)).body,
+    list: async (q) => (await request<List<T>>('GET', `${path}${query(q)}`)).body,
+    get: async (id) => (await request<T>('GET', `${path}/${id}`)).body,
+    update: async (id, body) => (await request<T>('PATCH', `${path}/${id}`, body)).body,
+    remove: async (id) => void (await request('DELETE', `${path}/${id}`)),
+  };
+}
+
+/** The northbound collections by their URL name, as the CLI and `apply` address them. */
+export const collectionNames = [
+  'domains',
+  'users',
+  'zones',
+  'nodes',
+  'links',
+  'templates',
+  'contracts',
+  'services',
+  'service-tokens',
+] as const;
+
+/** The northbound client. */
+export function createApiClient(options: ClientOptions) {
+  let token = options.token;
+  const request = createRequester(options, () => token);
+  return {
+    /** Low-level access: any method and path. */
+    request,
+    /** The current bearer token. */
+    get token() {
+      return token;
+    },
+    /** `POST /api/v1/auth/token`; keeps the token for later calls. */
+    async login(credentials: TokenRequest): Promise<TokenResponse> {
+      const { body } = await request<TokenResponse>('POST', '/api/v1/auth/token', credentials);
+      token = body.token;
+      return body;
+    },
+    domains: collection<Domain, DomainCreate, DomainPatch>(request, 'domains'),
+    users: collection<User, UserCreate, UserPatch>(request, 'users'),
+    zones: collection<Zone, ZoneCreate, ZonePatch>(request, 'zones'),
+    nodes: collection<Node, NodeCreate, NodePatch>(request, 'nodes'),
+    links: collection<Link, LinkCreate, LinkPatch>(request, 'links'),
+    templates: collection<Template, TemplateCreate, TemplatePatch>(request, 'templates'),
+    contracts: collection<Contract, ContractCreate, ContractPatch>(request, 'contracts'),
+    services: collection<Service, ServiceCreate, ServicePatch>(request, 'services'),
+    serviceTokens: collection<ServiceToken, ServiceTokenCreate, ServiceTokenPatch>(request, 'service-tokens'),
+    endpoints: {
+      list: async (q?: ListQuery) =>
+        (await request<List<Endpoint>>('GET', `/api/v1/endpoints${query(q)}`)).body,
+      get: async (id: number) => (await request<Endpoint>('GET', `/api/v1/endpoints/${id}`)).body,
+    },
+    authorizations: {
+      list: async (q?: ListQuery) =>
+        (await request<List<Authorization>>('GET', `/api/v1/authorizations${query(q)}`)).body,
+      get: async (id: number) => (await request<Authorization>('GET', `/api/v1/authorizations/${id}`)).body,
+      revoke: async (id: number) =>
+        (await request<Authorization>('POST', `/api/v1/authorizations/${id}/revoke`, {})).body,
+    },
+    audit: {
+      list: async (q?: ListQuery) =>
+        (await request<List<AuditEntry>>('GET', `/api/v1/audit${query(q)}`)).body,
+    },
+  };
+}
+/** The northbound client's type. */
+export type ApiClient = ReturnType<typeof createApiClient>;
+
+/** The southbound client (agents and engines). */
+export function createSouthboundClient(options: ClientOptions) {
+  let token = options.token;
+  const request = createRequester(options, () => token);
+  const doFetch = options.fetch ?? fetch;
+  const base = options.baseUrl.replace(/\/+$/, '');
+  return {
+    get token() {
+      return token;
+    },
+    /** Logs in with node credentials; keeps the token. */
+    async login(credentials: TokenRequest): Promise<SbLoginResponse> {
+      const { body } = await request<SbLoginResponse>('POST', '/sb/v1/login', credentials);
+      token = body.token;
+      return body;
+    },
+    /** A fresh single-use registration nonce. */
+    nonce: async () => (await request<SbNonceResponse>('POST', '/sb/v1/nonce', {})).body,
+    /** Registers this node (CGA, keys, signature over the nonce); keeps the node token. */
+    async register(body: SbRegisterRequest): Promise<SbRegisterResponse> {
+      const { body: answer } = await request<SbRegisterResponse>('POST', '/sb/v1/register', body);
+      token = answer.token;
+      return answer;
+    },
+    /** Registers a link to a neighbor. */
+    registerLink: async (body: SbLinkRequest) => (await request<Link>('POST', '/sb/v1/links', body)).body,
+    /** Keep-alive: `status` 200 (nothing to do) or 202 (commands). */
+    keepalive: async (body: SbKeepaliveRequest = {}) => {
+      const { status, body: answer } = await request<SbKeepaliveResponse>('POST', '/sb/v1/keepalive', body);
+      return { status, commands: answer.commands };
+    },
+    /** Registers a service endpoint in a contract role. */
+    registerEndpoint: async (body: SbEndpointRequest) =>
+      (await request<SbEndpointResponse>('POST', '/sb/v1/endpoints', body)).body,
+    /**
+     * Opens the push channel (server-sent events). Calls `onEvent` for each event until `signal`
+     * aborts; resolves once the channel is open (the server's `ready` event arrived).
+     */
+    async events(onEvent: (event: PushEvent) => void, signal: AbortSignal): Promise<void> {
+      const response = await doFetch(`${base}/sb/v1/events`, {
+        headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+        signal,
+      });
+      if (!response.ok || !response.body) {
+        const text = await response.text();
+        let code: ApiErrorCode = 'INTERNAL';
+        try {
+          const parsed = JSON.parse(text) as { code?: string };
+          if (parsed.code && isApiErrorCode(parsed.code)) code = parsed.code;
+        } catch {}
+        throw new ApiError(code, `push channel refused: HTTP ${response.status}`);
+      }
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      let resolveReady: () => void = () => {};
+      const ready = new Promise<void>((resolve) => {
+        resolveReady = resolve;
+      });
+      void (async () => {
+        try {
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buffer += value;
+            let cut = buffer.indexOf('\n\n');
+            while (cut >= 0) {
+              const frame = buffer.slice(0, cut);
+              buffer = buffer.slice(cut + 2);
+              const data = frame
+                .split('\n')
+                .filter((line) => line.startsWith('data:'))
+                .map((line) => line.slice(5).trimStart())
+                .join('\n');
+              if (data) {
+                const event = JSON.parse(data) as PushEvent;
+                if (event.kind === 'ready') resolveReady();
+                else onEvent(event);
+              }
+              cut = buffer.indexOf('\n\n');
+            }
+          }
+        } catch {
+          // aborted or connection closed: the caller reconnects if it wants to
+        } finally {
+          resolveReady();
+        }
+      })();
+      await ready;
+    },
+  };
+}
+/** The southbound client's type. */
+export type SouthboundClient = ReturnType<typeof createSouthboundClient>;

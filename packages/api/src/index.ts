@@ -1,0 +1,34 @@
+/** @capsule/api — the control-plane contract: schemas, error codes with their HTTP status, typed clients. Pure. */
+
+export {
+  /** The northbound client's type. */
+  type ApiClient,
+  /** Options of both clients. */
+  type ClientOptions,
+  /** CRUD over one northbound collection. */
+  type Collection,
+  /** The northbound collection names as URL segments. */
+  collectionNames,
+  /** The northbound client (`/api/v1`). */
+  createApiClient,
+  /** The southbound client (`/sb/v1`) for agents and engines. */
+  createSouthboundClient,
+  /** The southbound client's type. */
+  type SouthboundClient,
+} from './client';
+export {
+  /** An API error; its code decides the HTTP status. */
+  ApiError,
+  /** The JSON body of every error response. */
+  type ApiErrorBody,
+  /** One of the API's error codes. */
+  type ApiErrorCode,
+  /** Error code → HTTP status: the one table. */
+  apiErrorStatus,
+  /** True when a string is one of the API's error codes. */
+  isApiErrorCode,
+  /** The HTTP status of an error code (500 for unknown codes). */
+  statusOfCode,
+} from './errors';
+/** Every request and response schema (TypeBox) and its static type; see schemas.ts. */
+export * from './schemas';

@@ -1,0 +1,689 @@
+/**
+ * The control-plane contract as TypeBox schemas: every request and response body of the
+ * northbound API (`/api/v1`) and the southbound protocol (`/sb/v1`). They are plain JSON Schema,
+ * so the controller validates with them, the OpenAPI document is generated from them, and the
+ * typed client and the CLI share their static types.
+ *
+ * Conventions: ids are positive integers; times are ISO 8601 strings (UTC); bytes are base64.
+ * Every request body rejects unknown fields (`additionalProperties: false`).
+ */
+import { type Static, type TSchema, Type } from 'typebox';
+
+const closed = { additionalProperties: false } as const;
+
+/** An object id (positive integer, assigned by the store). */
+export const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
+/** A name: letters, digits, `.`, `_`, `-`; starts with a letter or digit; ≤ 60 characters. */
+export const Name = Type.String({ minLength: 1, maxLength: 60, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
+/** Free text (descriptions), ≤ 255 characters; stored as given. */
+export const Description = Type.String({ maxLength: 255 });
+/** A password as sent by a client (8–128 characters). */
+export const Password = Type.String({ minLength: 8, maxLength: 128 });
+/** Base64 bytes (standard alphabet, padded), bounded by `maxLength` characters. */
+export const Base64 = (maxLength: number) => Type.String({ maxLength, pattern: '^[A-Za-z0-9+/]*={0,2}$' });
+/** An ISO 8601 timestamp. */
+export const Timestamp = Type.String({ maxLength: 40 });
+/** An IPv6 address in text form (a CGA host address). */
+export const Ipv6Address = Type.String({ minLength: 2, maxLength: 45, pattern: '^[0-9A-Fa-f:]+$' });
+/** An IPv6 /64 prefix in text form, e.g. `fd00:1:2:3::/64`. */
+export const Netprefix = Type.String({ maxLength: 49, pattern: '^[0-9A-Fa-f:]+/64$' });
+/** An underlay endpoint `host:port` (IPv4 `a.b.c.d:p` or IPv6 `[x::y]:p`). */
+export const Locator = Type.String({
+  maxLength: 64,
+  pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$',
+});
+
+/** The roles a user may hold. */
+export const roleNames = ['systemAdmin', 'domainAdmin', 'contractAdmin', 'hostOwner', 'engineOwner'] as const;
+/** One of the roles a user may hold. */
+export type RoleName = (typeof roleNames)[number];
+/** Schema of a role name. */
+export const RoleNameSchema = Type.Union([
+  Type.Literal('systemAdmin'),
+  Type.Literal('domainAdmin'),
+  Type.Literal('contractAdmin'),
+  Type.Literal('hostOwner'),
+  Type.Literal('engineOwner'),
+]);
+
+/** The pagination query of every list. */
+export const ListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+  },
+  closed,
+);
+/** The pagination query of every list. */
+export type ListQuery = Static<typeof ListQuery>;
+/** A list response: one page of items and the total count. */
+export const ListOf = <T extends TSchema>(item: T) =>
+  Type.Object({ items: Type.Array(item), total: Type.Integer() });
+/** A list response. */
+export interface List<T> {
+  items: T[];
+  total: number;
+}
+/** The `:id` path parameter. */
+export const IdParams = Type.Object({ id: Id }, closed);
+/** The body of every error response. */
+export const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() });
+
+// ---- authentication ----------------------------------------------------------------------
+
+/** `POST /api/v1/auth/token` and `POST /sb/v1/login` request. */
+export const TokenRequest = Type.Object(
+  {
+    domain: Name,
+    username: Type.String({ minLength: 1, maxLength: 60 }),
+    password: Type.String({ maxLength: 128 }),
+  },
+  closed,
+);
+export type TokenRequest = Static<typeof TokenRequest>;
+/** `POST /api/v1/auth/token` response. */
+export const TokenResponse = Type.Object({ token: Type.String(), expiresAt: Timestamp });
+export type TokenResponse = Static<typeof TokenResponse>;
+
+/** Link admin state. */
+export const AdminState = Type.Union([Type.Literal('up'), Type.Literal('down')]);
+/** A link label (path selection). */
+export const Label = Type.String({ minLength: 1, maxLength: 40, pattern: '^[A-Za-z0-9._-]+$' });
+
+// ---- domains -----------------------------------------------------------------------------
+
+/** Domain kinds (original: application/user, infrastructure/network, administrative). */
+export const DomainKind = Type.Union([
+  Type.Literal('application'),
+  Type.Literal('infrastructure'),
+  Type.Literal('administrative'),
+]);
+export const Domain = Type.Object({
+  id: Id,
+  name: Name,
+  kind: DomainKind,
+  authMethod: Type.Literal('local'),
+  description: Description,
+  createdAt: Timestamp,
+});
+export type Domain = Static<typeof Domain>;
+export const DomainCreate = Type.Object(
+  { name: Name, kind: DomainKind, description: Type.Optional(Description) },
+  closed,
+);
+export type DomainCreate = Static<typeof DomainCreate>;
+export const DomainPatch = Type.Object(
+  { kind: Type.Optional(DomainKind), description: Type.Optional(Description) },
+  closed,
+);
+export type DomainPatch = Static<typeof DomainPatch>;
+
+// ---- users -------------------------------------------------------------------------------
+
+export const User = Type.Object({
+  id: Id,
+  login: Name,
+  domain: Name,
+  domainId: Id,
+  roles: Type.Array(RoleNameSchema),
+  active: Type.Boolean(),
+  zoneId: Type.Union([Id, Type.Null()]),
+  createdAt: Timestamp,
+});
+export type User = Static<typeof User>;
+export const UserCreate = Type.Object(
+  {
+    login: Name,
+    /** Domain name; defaults to the caller's domain. */
+    domain: Type.Optional(Name),
+    password: Password,
+    roles: Type.Array(RoleNameSchema, { minItems: 1, maxItems: 5, uniqueItems: true }),
+    active: Type.Optional(Type.Boolean()),
+    /** The zone a node user registers in (its netprefix is the login scope). */
+    zoneId: Type.Optional(Id),
+  },
+  closed,
+);
+export type UserCreate = Static<typeof UserCreate>;
+export const UserPatch = Type.Object(
+  {
+    password: Type.Optional(Password),
+    roles: Type.Optional(Type.Array(RoleNameSchema, { minItems: 1, maxItems: 5, uniqueItems: true })),
+    active: Type.Optional(Type.Boolean()),
+    zoneId: Type.Optional(Type.Union([Id, Type.Null()])),
+  },
+  closed,
+);
+export type UserPatch = Static<typeof UserPatch>;
+
+// ---- zones -------------------------------------------------------------------------------
+
+export const Zone = Type.Object({
+  id: Id,
+  name: Name,
+  netprefix: Netprefix,
+  primaryController: Type.String(),
+  secondaryController: Type.String(),
+  description: Description,
+  createdAt: Timestamp,
+});
+export type Zone = Static<typeof Zone>;
+export const ZoneCreate = Type.Object(
+  {
+    name: Name,
+    netprefix: Netprefix,
+    primaryController: Type.Optional(Type.String({ maxLength: 255 })),
+    secondaryController: Type.Optional(Type.String({ maxLength: 255 })),
+    description: Type.Optional(Description),
+  },
+  closed,
+);
+export type ZoneCreate = Static<typeof ZoneCreate>;
+export const ZonePatch = Type.Object(
+  {
+    primaryController: Type.Optional(Type.String({ maxLength: 255 })),
+    secondaryController: Type.Optional(Type.String({ maxLength: 255 })),
+    description: Type.Optional(Description),
+  },
+  closed,
+);
+export type ZonePatch = Static<typeof ZonePatch>;
+
+// ---- nodes -------------------------------------------------------------------------------
+
+export const NodeType = Type.Union([Type.Literal('host'), Type.Literal('engine')]);
+export const NodeStatus = Type.Union([
+  Type.Literal('provisioned'),
+  Type.Literal('registered'),
+  Type.Literal('down'),
+]);
+export const Node = Type.Object({
+  id: Id,
+  domain: Name,
+  domainId: Id,
+  type: NodeType,
+  hostname: Type.String(),
+  zoneId: Id,
+  ownerUserId: Type.Union([Id, Type.Null()]),
+  hostId: Type.Union([Ipv6Address, Type.Null()]),
+  locator: Type.Union([Type.String(), Type.Null()]),
+  status: NodeStatus,
+  rsaPublicKey: Type.Union([Type.String(), Type.Null()]),
+  x25519PublicKey: Type.Union([Type.String(), Type.Null()]),
+  certificateSerial: Type.Union([Type.String(), Type.Null()]),
+  lastKeepaliveAt: Type.Union([Timestamp, Type.Null()]),
+  createdAt: Timestamp,
+});
+export type Node = Static<typeof Node>;
+export const Hostname = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9.-]*$' });
+export const NodeCreate = Type.Object(
+  {
+    type: NodeType,
+    hostname: Hostname,
+    zoneId: Id,
+    domain: Type.Optional(Name),
+    locator: Type.Optional(Locator),
+  },
+  closed,
+);
+export type NodeCreate = Static<typeof NodeCreate>;
+export const NodePatch = Type.Object(
+  { hostname: Type.Optional(Hostname), locator: Type.Optional(Locator), status: Type.Optional(NodeStatus) },
+  closed,
+);
+export type NodePatch = Static<typeof NodePatch>;
+
+// ---- links -------------------------------------------------------------------------------
+
+export const Link = Type.Object({
+  id: Id,
+  domain: Name,
+  domainId: Id,
+  nodeA: Id,
+  nodeZ: Id,
+  endpointA: Type.Union([Type.String(), Type.Null()]),
+  endpointZ: Type.Union([Type.String(), Type.Null()]),
+  cost: Type.Integer(),
+  labels: Type.Array(Type.String()),
+  adminState: AdminState,
+  status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  createdAt: Timestamp,
+});
+export type Link = Static<typeof Link>;
+export const LinkCreate = Type.Object(
+  {
+    nodeA: Id,
+    nodeZ: Id,
+    endpointA: Type.Optional(Locator),
+    endpointZ: Type.Optional(Locator),
+    cost: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    labels: Type.Optional(Type.Array(Label, { maxItems: 16, uniqueItems: true })),
+    adminState: Type.Optional(AdminState),
+    domain: Type.Optional(Name),
+  },
+  closed,
+);
+export type LinkCreate = Static<typeof LinkCreate>;
+export const LinkPatch = Type.Object(
+  {
+    cost: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    labels: Type.Optional(Type.Array(Label, { maxItems: 16, uniqueItems: true })),
+    adminState: Type.Optional(AdminState),
+    status: Type.Optional(Type.Union([Type.Literal('up'), Type.Literal('down')])),
+  },
+  closed,
+);
+export type LinkPatch = Static<typeof LinkPatch>;
+
+// ---- templates ---------------------------------------------------------------------------
+
+/** Program images are at most this many bytes of code (a capsule CODE chunk is small). */
+export const maxCodeBytes = 16 * 1024;
+/**
+ * A program image in its JSON transfer form: the code bytes (RV32 machine code), the entry table
+ * (name → byte offset into the code) and the data layout (size of the data record in bytes and its
+ * initial contents). The logic hash is SHA-256 of the code bytes (the CODE chunk value).
+ */
+export const ProgramImage = Type.Object(
+  {
+    code: Base64(Math.ceil(maxCodeBytes / 3) * 4),
+    entries: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.Integer({ minimum: 0 }), {
+      maxProperties: 32,
+    }),
+    dataSize: Type.Integer({ minimum: 0, maximum: 4096 }),
+    data: Type.Optional(Base64(6000)),
+  },
+  closed,
+);
+export type ProgramImage = Static<typeof ProgramImage>;
+/** Variables: name → 32-bit integer value. */
+export const Variables = Type.Record(
+  Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
+  Type.Integer({ minimum: -2147483648, maximum: 4294967295 }),
+  { maxProperties: 64 },
+);
+export const EndpointRules = Type.Object(
+  {
+    ingress: Type.Array(Type.String({ maxLength: 100 }), { maxItems: 32 }),
+    egress: Type.Array(Type.String({ maxLength: 100 }), { maxItems: 32 }),
+  },
+  closed,
+);
+export const TemplateRole = Type.Object(
+  {
+    name: Name,
+    /** The entry point (a key of the image's entry table) this role's packets start at. */
+    entry: Type.String({ maxLength: 60 }),
+    permissions: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffff })),
+    variables: Type.Optional(Variables),
+    endpointRules: Type.Optional(EndpointRules),
+  },
+  closed,
+);
+export type TemplateRole = Static<typeof TemplateRole>;
+export const Orientation = Type.Union([Type.Literal('directed'), Type.Literal('undirected')]);
+export const Template = Type.Object({
+  id: Id,
+  domain: Name,
+  domainId: Id,
+  name: Name,
+  description: Description,
+  orientation: Orientation,
+  multicast: Type.Boolean(),
+  image: ProgramImage,
+  roles: Type.Array(TemplateRole),
+  logicHash: Type.String(),
+  /** The controller's Ed25519 signature over the logic hash (base64). */
+  signature: Type.String(),
+  createdAt: Timestamp,
+});
+export type Template = Static<typeof Template>;
+export const TemplateCreate = Type.Object(
+  {
+    name: Name,
+    domain: Type.Optional(Name),
+    description: Type.Optional(Description),
+    orientation: Type.Optional(Orientation),
+    multicast: Type.Optional(Type.Boolean()),
+    image: ProgramImage,
+    roles: Type.Array(TemplateRole, { minItems: 1, maxItems: 16 }),
+  },
+  closed,
+);
+export type TemplateCreate = Static<typeof TemplateCreate>;
+export const TemplatePatch = Type.Object(
+  { description: Type.Optional(Description), multicast: Type.Optional(Type.Boolean()) },
+  closed,
+);
+export type TemplatePatch = Static<typeof TemplatePatch>;
+
+// ---- contracts ---------------------------------------------------------------------------
+
+export const ContractRole = Type.Object(
+  {
+    /** A role of the template. */
+    name: Name,
+    /** The role (of this contract) that this role may talk to. */
+    peer: Name,
+    /** Variable overrides for this contract. */
+    variables: Type.Optional(Variables),
+    /** Paths to the peers use only links carrying all these labels. */
+    pathLabels: Type.Optional(Type.Array(Label, { maxItems: 8, uniqueItems: true })),
+  },
+  closed,
+);
+export type ContractRole = Static<typeof ContractRole>;
+export const Contract = Type.Object({
+  id: Id,
+  domain: Name,
+  domainId: Id,
+  templateId: Id,
+  name: Name,
+  description: Description,
+  enabled: Type.Boolean(),
+  roles: Type.Array(ContractRole),
+  /** `<role>.<contract>.<domain>.capsule` for every role. */
+  dnsNames: Type.Array(Type.String()),
+  createdAt: Timestamp,
+});
+export type Contract = Static<typeof Contract>;
+export const ContractCreate = Type.Object(
+  {
+    name: Name,
+    templateId: Id,
+    domain: Type.Optional(Name),
+    description: Type.Optional(Description),
+    enabled: Type.Optional(Type.Boolean()),
+    roles: Type.Array(ContractRole, { minItems: 1, maxItems: 16 }),
+  },
+  closed,
+);
+export type ContractCreate = Static<typeof ContractCreate>;
+export const ContractPatch = Type.Object(
+  {
+    description: Type.Optional(Description),
+    enabled: Type.Optional(Type.Boolean()),
+    roles: Type.Optional(Type.Array(ContractRole, { minItems: 1, maxItems: 16 })),
+  },
+  closed,
+);
+export type ContractPatch = Static<typeof ContractPatch>;
+
+// ---- services and service tokens ---------------------------------------------------------
+
+export const Grant = Type.Object({ contractId: Id, role: Name }, closed);
+export type Grant = Static<typeof Grant>;
+export const Service = Type.Object({
+  id: Id,
+  domain: Name,
+  domainId: Id,
+  name: Name,
+  description: Description,
+  enabled: Type.Boolean(),
+  grants: Type.Array(Grant),
+  createdAt: Timestamp,
+});
+export type Service = Static<typeof Service>;
+export const ServiceCreate = Type.Object(
+  {
+    name: Name,
+    domain: Type.Optional(Name),
+    description: Type.Optional(Description),
+    enabled: Type.Optional(Type.Boolean()),
+    grants: Type.Optional(Type.Array(Grant, { maxItems: 64 })),
+  },
+  closed,
+);
+export type ServiceCreate = Static<typeof ServiceCreate>;
+export const ServicePatch = Type.Object(
+  {
+    description: Type.Optional(Description),
+    enabled: Type.Optional(Type.Boolean()),
+    grants: Type.Optional(Type.Array(Grant, { maxItems: 64 })),
+  },
+  closed,
+);
+export type ServicePatch = Static<typeof ServicePatch>;
+
+export const ServiceToken = Type.Object({
+  id: Id,
+  serviceId: Id,
+  domain: Name,
+  domainId: Id,
+  /** The last 4 hex digits of the secret, to tell tokens apart. */
+  ident: Type.String(),
+  expiresAt: Timestamp,
+  createdAt: Timestamp,
+  /** `id:secret` — present only in the response that creates the token. */
+  token: Type.Optional(Type.String()),
+});
+export type ServiceToken = Static<typeof ServiceToken>;
+export const ServiceTokenCreate = Type.Object(
+  { serviceId: Id, ttlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 10 * 365 * 86400 })) },
+  closed,
+);
+export type ServiceTokenCreate = Static<typeof ServiceTokenCreate>;
+export const ServiceTokenPatch = Type.Object(
+  { ttlSeconds: Type.Integer({ minimum: 0, maximum: 10 * 365 * 86400 }) },
+  closed,
+);
+export type ServiceTokenPatch = Static<typeof ServiceTokenPatch>;
+
+// ---- endpoints, authorizations, audit (read) -----------------------------------------------
+
+export const Endpoint = Type.Object({
+  id: Id,
+  domain: Name,
+  domainId: Id,
+  serviceId: Id,
+  nodeId: Id,
+  contractId: Id,
+  role: Name,
+  hostId: Ipv6Address,
+  authorizationSerial: Type.String(),
+  createdAt: Timestamp,
+});
+export type Endpoint = Static<typeof Endpoint>;
+
+export const Authorization = Type.Object({
+  id: Id,
+  /** The 64-bit serial in decimal. */
+  serial: Type.String(),
+  domain: Name,
+  domainId: Id,
+  endpointId: Id,
+  contractId: Id,
+  role: Name,
+  roleId: Type.Integer(),
+  nodeId: Id,
+  hostId: Ipv6Address,
+  logicHash: Type.String(),
+  notBefore: Timestamp,
+  notAfter: Timestamp,
+  revokedAt: Type.Union([Timestamp, Type.Null()]),
+  /** The signed FlowAuthorization (AUTH chunk value), base64. */
+  signed: Type.String(),
+});
+export type Authorization = Static<typeof Authorization>;
+
+export const AuditEntry = Type.Object({
+  id: Id,
+  at: Timestamp,
+  actor: Type.String(),
+  domainId: Type.Union([Id, Type.Null()]),
+  action: Type.String(),
+  objectType: Type.String(),
+  objectId: Type.Union([Type.Integer(), Type.Null()]),
+  detail: Type.String(),
+});
+export type AuditEntry = Static<typeof AuditEntry>;
+
+// ---- southbound --------------------------------------------------------------------------
+
+/** `POST /sb/v1/login` response: a node token and the user's profile with its scope. */
+export const SbLoginResponse = Type.Object({
+  token: Type.String(),
+  expiresAt: Timestamp,
+  profile: Type.Object({
+    userId: Id,
+    login: Type.String(),
+    domain: Type.String(),
+    domainId: Id,
+    roles: Type.Array(RoleNameSchema),
+    scope: Type.Object({ zoneId: Id, zone: Type.String(), netprefix: Netprefix }),
+  }),
+});
+export type SbLoginResponse = Static<typeof SbLoginResponse>;
+
+/** `POST /sb/v1/nonce` response: a single-use nonce to sign when registering. */
+export const SbNonceResponse = Type.Object({ nonce: Type.String(), expiresAt: Timestamp });
+export type SbNonceResponse = Static<typeof SbNonceResponse>;
+
+/** `POST /sb/v1/register` request. */
+export const SbRegisterRequest = Type.Object(
+  {
+    nonce: Base64(64),
+    type: NodeType,
+    hostname: Hostname,
+    locator: Locator,
+    /** The CGA address (the host id) the node claims. */
+    hostId: Ipv6Address,
+    /** The CGA Parameters data structure (RFC 3972 section 3), base64. */
+    cgaParameters: Base64(2048),
+    /** The RSA public key (DER SubjectPublicKeyInfo), base64 — the key inside the CGA parameters. */
+    rsaPublicKey: Base64(1024),
+    /** The X25519 public key (32 bytes raw), base64. */
+    x25519PublicKey: Base64(44),
+    /** RSA signature over `registrationSigningInput(...)`, base64. */
+    signature: Base64(1024),
+  },
+  closed,
+);
+export type SbRegisterRequest = Static<typeof SbRegisterRequest>;
+
+export const SbConfiguration = Type.Object({
+  keepaliveIntervalMs: Type.Integer(),
+  zone: Zone,
+  eventsPath: Type.String(),
+  links: Type.Array(Link),
+});
+export type SbConfiguration = Static<typeof SbConfiguration>;
+
+/** `POST /sb/v1/register` response. */
+export const SbRegisterResponse = Type.Object({
+  node: Node,
+  /** A bearer token bound to this node, for links, keep-alives, endpoints and the push channel. */
+  token: Type.String(),
+  expiresAt: Timestamp,
+  /** The controller-signed node certificate, base64. */
+  certificate: Type.String(),
+  /** The controller's Ed25519 public key (raw 32 bytes), base64. */
+  controllerPublicKey: Type.String(),
+  configuration: SbConfiguration,
+});
+export type SbRegisterResponse = Static<typeof SbRegisterResponse>;
+
+/** `POST /sb/v1/links` request: a link a node established with a neighbor. */
+export const SbLinkRequest = Type.Object(
+  {
+    peerHostId: Ipv6Address,
+    localEndpoint: Locator,
+    remoteEndpoint: Locator,
+    cost: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  },
+  closed,
+);
+export type SbLinkRequest = Static<typeof SbLinkRequest>;
+
+/** A command the controller gives a node with a keep-alive answer or on the push channel. */
+export const NodeCommand = Type.Object({
+  id: Id,
+  kind: Type.Union([
+    Type.Literal('revocation'),
+    Type.Literal('refresh-configuration'),
+    Type.Literal('path-change'),
+    Type.Literal('report-statistics'),
+  ]),
+  payload: Type.Unknown(),
+  createdAt: Timestamp,
+});
+export type NodeCommand = Static<typeof NodeCommand>;
+
+export const SbKeepaliveRequest = Type.Object(
+  {
+    statistics: Type.Optional(
+      Type.Record(Type.String({ maxLength: 60 }), Type.Number(), { maxProperties: 64 }),
+    ),
+  },
+  closed,
+);
+export type SbKeepaliveRequest = Static<typeof SbKeepaliveRequest>;
+/** Keep-alive answer: 200 `{commands: []}` (nothing to do) or 202 with commands. */
+export const SbKeepaliveResponse = Type.Object({ commands: Type.Array(NodeCommand) });
+export type SbKeepaliveResponse = Static<typeof SbKeepaliveResponse>;
+
+/** `POST /sb/v1/endpoints` request: an application (through its agent) asks for a role. */
+export const SbEndpointRequest = Type.Object(
+  {
+    /** The service's token, `id:secret`. */
+    serviceToken: Type.String({ minLength: 3, maxLength: 200 }),
+    contract: Name,
+    role: Name,
+  },
+  closed,
+);
+export type SbEndpointRequest = Static<typeof SbEndpointRequest>;
+
+export const Peer = Type.Object({
+  endpointId: Id,
+  hostId: Ipv6Address,
+  role: Type.String(),
+  x25519PublicKey: Type.String(),
+  /** Host ids from this node to the peer (both ends included); empty when unreachable. */
+  path: Type.Array(Ipv6Address),
+  cost: Type.Integer(),
+});
+export type Peer = Static<typeof Peer>;
+
+/** `POST /sb/v1/endpoints` response. */
+export const SbEndpointResponse = Type.Object({
+  endpoint: Endpoint,
+  image: ProgramImage,
+  entry: Type.String(),
+  variables: Variables,
+  logicHash: Type.String(),
+  peers: Type.Array(Peer),
+  authorization: Authorization,
+});
+export type SbEndpointResponse = Static<typeof SbEndpointResponse>;
+
+/** A server-sent event on `GET /sb/v1/events`. */
+export const PushEvent = Type.Object({
+  kind: Type.String(),
+  /** For commands: the NodeCommand itself. */
+  payload: Type.Unknown(),
+});
+export type PushEvent = Static<typeof PushEvent>;
+
+/** The byte string a node signs when registering (domain-separated, binds nonce, id and keys). */
+export function registrationSigningInput(fields: {
+  nonce: Uint8Array;
+  hostId: string;
+  hostname: string;
+  x25519PublicKey: Uint8Array;
+}): Uint8Array {
+  const text = new TextEncoder();
+  const parts = [
+    text.encode('capsule-register-v1\0'),
+    fields.nonce,
+    text.encode(`\0${fields.hostId.toLowerCase()}\0${fields.hostname}\0`),
+    fields.x25519PublicKey,
+  ];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

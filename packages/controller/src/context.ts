@@ -1,0 +1,306 @@
+/**
+ * The services both listeners share: credentials and tokens, the audit log, node commands and
+ * their delivery (keep-alive answers and push channels), revocation and path recomputation.
+ */
+import { ApiError, type Authorization, type Peer, type RoleName, type TokenRequest } from '@capsule/api';
+import type { Logger } from 'pino';
+import { LoginRateLimiter, type Principal, type TokenService, unmatchableHash, verifyPassword } from './auth';
+import type { Metrics } from './metrics';
+import { pathTo, shortestPaths, type TopologyLink } from './paths';
+import type { Clock, ControllerIdentity, ProgramVerifier } from './ports';
+import type { BusEvent, ChangeBus, PushHub } from './push';
+import { requireVisible } from './rbac';
+import { type AnyDb, type ChangeEvent, selectRows, toAuthorization } from './resources';
+import type { Store } from './store/open-store';
+
+/** Fields never written to the audit log. */
+const secretFields = new Set(['password', 'secret', 'token', 'serviceToken']);
+
+/** Everything the route modules use. */
+export interface ControllerContext {
+  store: Store;
+  tokens: TokenService;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  rateLimiter: LoginRateLimiter;
+  identity: ControllerIdentity | undefined;
+  verifier: ProgramVerifier | undefined;
+  hub: PushHub;
+  bus: ChangeBus;
+  replicaId: string;
+  keepaliveIntervalMs: number;
+  nonceLifetimeMs: number;
+  certificateLifetimeMs: number;
+  authorizationLifetimeMs: number;
+  /** Checks domain, user name and password (rate-limited per client address). */
+  checkCredentials(
+    body: TokenRequest,
+    clientAddress: string,
+    audience: Principal['audience'],
+  ): Promise<Principal>;
+  /** Verifies a bearer token and re-reads the user (disabled or deleted users lose access at once). */
+  authenticate(header: string | undefined, audience: Principal['audience']): Promise<Principal>;
+  /** Writes one audit entry (inside the caller's transaction). */
+  audit(
+    db: AnyDb,
+    principal: Principal,
+    action: string,
+    objectType: string,
+    objectId: number | null,
+    domainId: number | null,
+    detail: unknown,
+  ): Promise<void>;
+  /** Handles change events after a commit (topology → recompute paths and tell the nodes). */
+  publishChanges(changes: readonly ChangeEvent[]): Promise<void>;
+  /** Revokes a flow authorization and tells every engine (and the endpoint's host). */
+  revokeAuthorization(principal: Principal, id: number): Promise<Authorization>;
+  /** Queues commands for nodes (inside the caller's transaction); returns their ids. */
+  queueCommands(db: AnyDb, nodeIds: readonly number[], kind: string, payload: unknown): Promise<number[]>;
+  /** Announces queued commands on the bus, so the replica holding each node's channel pushes it. */
+  announceCommands(kind: BusEvent['kind'], commandIds: readonly number[]): Promise<void>;
+  /** The peers an endpoint may reach, with their keys and paths. */
+  peersOf(db: AnyDb, endpoint: { nodeId: number; contractId: number; role: string }): Promise<Peer[]>;
+}
+
+/** Builds the shared services. */
+export function createContext(
+  base: Omit<
+    ControllerContext,
+    | 'checkCredentials'
+    | 'authenticate'
+    | 'audit'
+    | 'publishChanges'
+    | 'revokeAuthorization'
+    | 'queueCommands'
+    | 'announceCommands'
+    | 'peersOf'
+    | 'rateLimiter'
+  > & { loginFailuresPerMinute: number },
+): ControllerContext {
+  const db = base.store.db as unknown as AnyDb;
+  const rateLimiter = new LoginRateLimiter(base.loginFailuresPerMinute, 60_000);
+  const iso = () => new Date(base.clock.nowMs()).toISOString();
+
+  const context: ControllerContext = {
+    ...base,
+    rateLimiter,
+
+    async checkCredentials(body, clientAddress, audience) {
+      const now = base.clock.nowMs();
+      rateLimiter.check(clientAddress, now);
+      const row = await db
+        .selectFrom('users as u')
+        .innerJoin('domains as d', 'd.id', 'u.domain_id')
+        .select([
+          'u.id',
+          'u.login',
+          'u.password_hash',
+          'u.roles',
+          'u.active',
+          'u.domain_id',
+          'd.name as domain',
+        ])
+        .where('d.name', '=', body.domain)
+        .where('u.login', '=', body.username)
+        .executeTakeFirst();
+      const matches = await verifyPassword(body.password, row?.password_hash ?? unmatchableHash);
+      if (!row || !matches || row.active !== 1) {
+        rateLimiter.fail(clientAddress, now);
+        throw new ApiError('BAD_CREDENTIALS', 'wrong domain, user name or password');
+      }
+      const roles = JSON.parse(row.roles) as RoleName[];
+      if (audience === 'node' && !roles.some((role) => role === 'hostOwner' || role === 'engineOwner'))
+        throw new ApiError('FORBIDDEN', 'node login needs the hostOwner or engineOwner role');
+      return {
+        userId: row.id,
+        login: row.login,
+        domainId: row.domain_id,
+        domain: row.domain,
+        roles,
+        audience,
+      };
+    },
+
+    async authenticate(header, audience) {
+      const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(header ?? '');
+      if (!match) throw new ApiError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
+      const principal = await base.tokens.verify(match[1]!, audience, base.clock.nowMs());
+      const row = await db
+        .selectFrom('users')
+        .select(['roles', 'active', 'domain_id'])
+        .where('id', '=', principal.userId)
+        .executeTakeFirst();
+      if (!row || row.active !== 1 || row.domain_id !== principal.domainId)
+        throw new ApiError('UNAUTHENTICATED', 'the token’s user no longer exists or is disabled');
+      return { ...principal, roles: JSON.parse(row.roles) as RoleName[] };
+    },
+
+    async audit(trx, principal, action, objectType, objectId, domainId, detail) {
+      const redacted =
+        detail && typeof detail === 'object'
+          ? Object.fromEntries(
+              Object.entries(detail as Record<string, unknown>).map(([k, v]) => [
+                k,
+                secretFields.has(k) ? '***' : v,
+              ]),
+            )
+          : (detail ?? null);
+      const text = JSON.stringify(redacted) ?? 'null';
+      await trx
+        .insertInto('audit')
+        .values({
+          at: iso(),
+          actor: `${principal.login}@${principal.domain}`,
+          domain_id: domainId,
+          action,
+          object_type: objectType,
+          object_id: objectId,
+          detail: text.length > 4000 ? `${text.slice(0, 4000)}…` : text,
+        })
+        .execute();
+    },
+
+    async queueCommands(trx, nodeIds, kind, payload) {
+      const ids: number[] = [];
+      const text = JSON.stringify(payload);
+      for (const nodeId of nodeIds) {
+        const row = await trx
+          .insertInto('commands')
+          .values({ node_id: nodeId, kind, payload: text, created_at: iso(), delivered_at: null })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        ids.push(Number(row.id));
+      }
+      return ids;
+    },
+
+    async announceCommands(kind, commandIds) {
+      if (commandIds.length === 0) return;
+      // NOTIFY payloads are limited to 8000 bytes: send ids in batches; replicas read the rest.
+      for (let i = 0; i < commandIds.length; i += 500)
+        await base.bus.publish({
+          kind,
+          payload: { commandIds: commandIds.slice(i, i + 500) },
+          origin: base.replicaId,
+        });
+    },
+
+    async publishChanges(changes) {
+      if (changes.some((change) => change.kind === 'topology')) await recomputePaths();
+    },
+
+    async revokeAuthorization(principal, id) {
+      const { row, commandIds } = await db.transaction().execute(async (trx) => {
+        const row = await selectRows(trx, { table: 'authorizations', domainColumn: 'domain_id' } as never)
+          .where('t.id', '=', id)
+          .executeTakeFirst();
+        if (!row) throw new ApiError('NOT_FOUND', `no authorization ${id}`);
+        requireVisible(principal, 'authorizations', row.domain_id);
+        if (row.revoked_at) return { row, commandIds: [] as number[] };
+        const at = iso();
+        await trx.updateTable('authorizations').set({ revoked_at: at }).where('id', '=', id).execute();
+        row.revoked_at = at;
+        const engines = await trx.selectFrom('nodes').select('id').where('type', '=', 'engine').execute();
+        const nodeIds = [...new Set([...engines.map((e) => e.id as number), row.node_id as number])];
+        const commandIds = await context.queueCommands(trx, nodeIds, 'revocation', { serials: [row.serial] });
+        await context.audit(trx, principal, 'revoke', 'authorizations', id, row.domain_id, {
+          serial: row.serial,
+        });
+        return { row, commandIds };
+      });
+      await context.announceCommands('revocation', commandIds);
+      return toAuthorization(row);
+    },
+
+    async peersOf(trx, endpoint) {
+      const contract = await trx
+        .selectFrom('contracts')
+        .select(['roles'])
+        .where('id', '=', endpoint.contractId)
+        .executeTakeFirst();
+      if (!contract) return [];
+      const roles = JSON.parse(contract.roles) as { name: string; peer: string; pathLabels?: string[] }[];
+      const mine = roles.find((role) => role.name === endpoint.role);
+      if (!mine) return [];
+      const peers = await trx
+        .selectFrom('endpoints as e')
+        .innerJoin('nodes as n', 'n.id', 'e.node_id')
+        .select(['e.id', 'e.role', 'e.node_id', 'n.host_id', 'n.x25519_public_key'])
+        .where('e.contract_id', '=', endpoint.contractId)
+        .where('e.role', '=', mine.peer)
+        .orderBy('e.id')
+        .execute();
+      const links = await topology(trx);
+      base.metrics.pathComputations.inc();
+      const tree = shortestPaths(endpoint.nodeId, links, mine.pathLabels ?? []);
+      const hostIds = new Map<number, string>();
+      const hosts = await trx
+        .selectFrom('nodes')
+        .select(['id', 'host_id'])
+        .where('host_id', 'is not', null)
+        .execute();
+      for (const host of hosts) hostIds.set(host.id, host.host_id);
+      return peers.map((peer) => {
+        const path = pathTo(tree, peer.node_id);
+        return {
+          endpointId: peer.id,
+          hostId: peer.host_id,
+          role: peer.role,
+          x25519PublicKey: peer.x25519_public_key ?? '',
+          path: path ? path.nodes.map((node) => hostIds.get(node) ?? '') : [],
+          cost: path?.cost ?? -1,
+        };
+      });
+    },
+  };
+
+  /** The usable links: admin state and status up, both ends registered. */
+  async function topology(trx: AnyDb): Promise<TopologyLink[]> {
+    const rows = await trx
+      .selectFrom('links as l')
+      .innerJoin('nodes as a', 'a.id', 'l.node_a')
+      .innerJoin('nodes as z', 'z.id', 'l.node_z')
+      .select(['l.node_a', 'l.node_z', 'l.cost', 'l.labels'])
+      .where('l.admin_state', '=', 'up')
+      .where('l.status', '=', 'up')
+      .where('a.status', '=', 'registered')
+      .where('z.status', '=', 'registered')
+      .execute();
+    return rows.map((row) => ({
+      nodeA: row.node_a,
+      nodeZ: row.node_z,
+      cost: row.cost,
+      labels: JSON.parse(row.labels) as string[],
+    }));
+  }
+
+  /** After a topology change: new paths for every endpoint, queued and pushed to its node. */
+  async function recomputePaths(): Promise<void> {
+    const commandIds = await db.transaction().execute(async (trx) => {
+      const endpoints = await trx
+        .selectFrom('endpoints')
+        .select(['id', 'node_id', 'contract_id', 'role'])
+        .orderBy('id')
+        .execute();
+      const byNode = new Map<number, { endpointId: number; peers: Peer[] }[]>();
+      for (const endpoint of endpoints) {
+        const peers = await context.peersOf(trx, {
+          nodeId: endpoint.node_id,
+          contractId: endpoint.contract_id,
+          role: endpoint.role,
+        });
+        const list = byNode.get(endpoint.node_id) ?? [];
+        list.push({ endpointId: endpoint.id, peers });
+        byNode.set(endpoint.node_id, list);
+      }
+      const ids: number[] = [];
+      for (const [nodeId, updates] of byNode)
+        ids.push(...(await context.queueCommands(trx, [nodeId], 'path-change', { endpoints: updates })));
+      return ids;
+    });
+    await context.announceCommands('path-change', commandIds);
+  }
+
+  return context;
+}

@@ -1,0 +1,291 @@
+/**
+ * createController: opens the store, makes sure the bootstrap objects and the controller key
+ * exist, and serves the northbound API (/api/v1, OpenAPI, /metrics) and the southbound protocol
+ * (/sb/v1) on their two listeners. `stop()` closes push channels, listeners, bus and store.
+ */
+import { randomBytes } from 'node:crypto';
+import { ApiError } from '@capsule/api';
+import {
+  type ControllerSigningKey,
+  exportControllerPrivateKeyPem,
+  generateControllerKey,
+  importControllerPrivateKey,
+} from '@capsule/identity';
+import swagger from '@fastify/swagger';
+import type { FastifyInstance } from 'fastify';
+import type { JWK } from 'jose';
+import pino, { type Logger } from 'pino';
+import { createTokenService, hashPassword } from './auth';
+import { type ControllerContext, createContext } from './context';
+import { createHttpServer } from './http';
+import { createControllerIdentity } from './identity-port';
+import { createMetrics } from './metrics';
+import { registerNorthbound } from './northbound';
+import { createVmProgramVerifier } from './program-verifier';
+import { type Clock, type ProgramVerifier, systemClock } from './ports';
+import { type ChangeBus, createLocalBus, createPostgresBus, PushHub } from './push';
+import type { AnyDb } from './resources';
+import { deliverCommands, registerSouthbound } from './southbound';
+import { openStore, type Store } from './store/open-store';
+
+/** A host and port to listen on (port 0: any free port). */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** Everything a controller can be told; defaults in `defaultControllerOptions`. */
+export interface ControllerOptions {
+  /** `postgres://…`, a SQLite file path, or `:memory:`. */
+  store: string;
+  listen: ListenAddress;
+  southboundListen: ListenAddress;
+  /** Largest request body in bytes (larger → 413). */
+  bodyLimitBytes: number;
+  tokenLifetimeMs: number;
+  keepaliveIntervalMs: number;
+  nonceLifetimeMs: number;
+  certificateLifetimeMs: number;
+  authorizationLifetimeMs: number;
+  /** Failed logins per client address per minute before 429. */
+  loginFailuresPerMinute: number;
+  /** The bootstrap admin's password; generated (and returned once) when absent. */
+  adminPassword?: string;
+  /** TLS for the southbound listener (PEM); plain HTTP when absent (loopback/lab only). */
+  southboundTls?: { key: string; cert: string };
+  /** TLS for the northbound listener (PEM). */
+  northboundTls?: { key: string; cert: string };
+  sqliteSynchronous: 'FULL' | 'NORMAL';
+  /** Interval of the push channels' keep-alive comments. */
+  pushHeartbeatMs: number;
+}
+
+/** The defaults of every option but `store`. */
+export const defaultControllerOptions: Omit<ControllerOptions, 'store'> = {
+  listen: { host: '127.0.0.1', port: 8700 },
+  southboundListen: { host: '127.0.0.1', port: 8701 },
+  bodyLimitBytes: 1024 * 1024,
+  tokenLifetimeMs: 60 * 60 * 1000,
+  keepaliveIntervalMs: 30_000,
+  nonceLifetimeMs: 60_000,
+  certificateLifetimeMs: 30 * 24 * 60 * 60 * 1000,
+  authorizationLifetimeMs: 24 * 60 * 60 * 1000,
+  loginFailuresPerMinute: 10,
+  sqliteSynchronous: 'FULL',
+  pushHeartbeatMs: 15_000,
+};
+
+/** The controller's ports. */
+export interface ControllerDeps {
+  logger?: Logger;
+  clock?: Clock;
+  /** The program verifier for template uploads (default: @capsule/vm's static verifier). */
+  verifier?: ProgramVerifier;
+}
+
+/** A running (or stopped) controller. */
+export interface Controller {
+  /** Starts both listeners; resolves to their base URLs. */
+  start(): Promise<{ northboundUrl: string; southboundUrl: string }>;
+  /** Graceful stop: push channels, listeners, change bus, store. Idempotent. */
+  stop(): Promise<void>;
+  /** The generated admin password, when the first start created the admin without one given. */
+  readonly generatedAdminPassword: string | undefined;
+  /** The shared services (for tests and the lab). */
+  readonly context: ControllerContext;
+}
+
+/** Creates a controller: opens and migrates the store, bootstraps, builds both HTTP servers. */
+export async function createController(
+  options: Partial<ControllerOptions> & { store: string },
+  deps: ControllerDeps = {},
+): Promise<Controller> {
+  const settings: ControllerOptions = { ...defaultControllerOptions, ...options };
+  const logger = deps.logger ?? pino({ level: 'info' });
+  const clock = deps.clock ?? systemClock;
+  const store = await openStore({ url: settings.store, sqliteSynchronous: settings.sqliteSynchronous });
+  let bus: ChangeBus | undefined;
+  try {
+    const key = await loadOrCreateKey(store);
+    const generatedAdminPassword = await bootstrap(store, settings.adminPassword, clock);
+    const jwk = key.privateKey.export({ format: 'jwk' }) as JWK;
+    const tokens = await createTokenService({
+      privateJwk: jwk,
+      publicJwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x },
+      issuer: 'capsule-controller',
+      tokenLifetimeMs: settings.tokenLifetimeMs,
+    });
+    const metrics = createMetrics();
+    bus =
+      store.dialect === 'postgres' ? await createPostgresBus(store.postgresUrl!, logger) : createLocalBus();
+    const context = createContext({
+      store,
+      tokens,
+      clock,
+      logger,
+      metrics,
+      identity: createControllerIdentity(key),
+      verifier: deps.verifier ?? createVmProgramVerifier(),
+      hub: new PushHub(metrics),
+      bus,
+      replicaId: randomBytes(6).toString('hex'),
+      keepaliveIntervalMs: settings.keepaliveIntervalMs,
+      nonceLifetimeMs: settings.nonceLifetimeMs,
+      certificateLifetimeMs: settings.certificateLifetimeMs,
+      authorizationLifetimeMs: settings.authorizationLifetimeMs,
+      loginFailuresPerMinute: settings.loginFailuresPerMinute,
+    });
+    const unsubscribe = bus.subscribe((event) => {
+      const ids = (event.payload as { commandIds?: number[] } | undefined)?.commandIds;
+      if (ids) deliverCommands(context, ids).catch((error) => logger.error({ err: error }, 'push failed'));
+    });
+
+    const northbound = createHttpServer({
+      bodyLimitBytes: settings.bodyLimitBytes,
+      logger,
+      metrics,
+      name: 'northbound',
+      https: settings.northboundTls,
+    });
+    await northbound.register(swagger, {
+      openapi: {
+        openapi: '3.0.3',
+        info: { title: 'Capsule controller', version: '1.0.0', description: 'Northbound REST API' },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+        security: [{ bearer: [] }],
+      },
+    });
+    registerNorthbound(northbound, context);
+    const southbound = createHttpServer({
+      bodyLimitBytes: Math.min(settings.bodyLimitBytes, 64 * 1024),
+      logger,
+      metrics,
+      name: 'southbound',
+      https: settings.southboundTls,
+    });
+    registerSouthbound(southbound, context);
+    for (const app of [northbound, southbound])
+      app.get('/metrics', async (_request, reply) =>
+        reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+      );
+
+    let heartbeat: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const urlOf = (app: FastifyInstance, tls: boolean) => {
+      const address = app.server.address();
+      if (!address || typeof address === 'string') throw new ApiError('INTERNAL', 'listener has no address');
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      return `${tls ? 'https' : 'http'}://${host}:${address.port}`;
+    };
+    return {
+      generatedAdminPassword,
+      context,
+      async start() {
+        await northbound.listen({ host: settings.listen.host, port: settings.listen.port });
+        await southbound.listen({
+          host: settings.southboundListen.host,
+          port: settings.southboundListen.port,
+        });
+        heartbeat = setInterval(() => context.hub.heartbeat(), settings.pushHeartbeatMs);
+        heartbeat.unref();
+        const urls = {
+          northboundUrl: urlOf(northbound, Boolean(settings.northboundTls)),
+          southboundUrl: urlOf(southbound, Boolean(settings.southboundTls)),
+        };
+        logger.info({ ...urls, store: store.dialect }, 'controller listening');
+        return urls;
+      },
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        if (heartbeat) clearInterval(heartbeat);
+        context.hub.closeAll();
+        await Promise.all([northbound.close(), southbound.close()]);
+        unsubscribe();
+        await bus?.close();
+        await store.close();
+        logger.info('controller stopped');
+      },
+    };
+  } catch (error) {
+    await bus?.close().catch(() => {});
+    await store.close();
+    throw error;
+  }
+}
+
+/** The controller key lives in the store, so every replica signs with the same key. */
+async function loadOrCreateKey(store: Store): Promise<ControllerSigningKey> {
+  const db = store.db as unknown as AnyDb;
+  const read = () =>
+    db.selectFrom('settings').select('value').where('name', '=', 'controller-key').executeTakeFirst();
+  let row = await read();
+  if (!row) {
+    const pem = exportControllerPrivateKeyPem(generateControllerKey());
+    // Two replicas starting at once: the first insert wins, both read it back.
+    try {
+      await db.insertInto('settings').values({ name: 'controller-key', value: pem }).execute();
+    } catch {}
+    row = await read();
+  }
+  return importControllerPrivateKey(row!.value as string);
+}
+
+/** First start: domain `default` and user `admin` (systemAdmin). Returns a generated password. */
+async function bootstrap(
+  store: Store,
+  password: string | undefined,
+  clock: Clock,
+): Promise<string | undefined> {
+  const db = store.db as unknown as AnyDb;
+  const existing = await db
+    .selectFrom('domains')
+    .select('id')
+    .where('name', '=', 'default')
+    .executeTakeFirst();
+  if (existing) return undefined;
+  const chosen = password ?? randomBytes(12).toString('base64url');
+  const now = new Date(clock.nowMs()).toISOString();
+  const hash = await hashPassword(chosen);
+  try {
+    await db.transaction().execute(async (trx) => {
+      const domain = await trx
+        .insertInto('domains')
+        .values({
+          name: 'default',
+          kind: 'administrative',
+          description: 'created at first start',
+          created_at: now,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await trx
+        .insertInto('users')
+        .values({
+          domain_id: Number(domain.id),
+          login: 'admin',
+          password_hash: hash,
+          roles: JSON.stringify(['systemAdmin']),
+          active: 1,
+          zone_id: null,
+          created_at: now,
+        })
+        .execute();
+      await trx
+        .insertInto('audit')
+        .values({
+          at: now,
+          actor: 'controller',
+          domain_id: Number(domain.id),
+          action: 'bootstrap',
+          object_type: 'domains',
+          object_id: Number(domain.id),
+          detail: '{"created":["domain default","user admin"]}',
+        })
+        .execute();
+    });
+  } catch {
+    return undefined; // another replica bootstrapped first
+  }
+  return password === undefined ? chosen : undefined;
+}

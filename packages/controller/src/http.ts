@@ -1,0 +1,98 @@
+/**
+ * What both HTTP listeners share: a fastify instance whose bodies are validated by TypeBox
+ * (strictly: no coercion, unknown fields rejected), whose every error is JSON `{code, message}`
+ * with the status from the API's one table, and whose requests are counted in the metrics.
+ */
+import { ApiError, type ApiErrorBody, statusOfCode } from '@capsule/api';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import type { Metrics } from './metrics';
+import { mapStoreError } from './store/open-store';
+
+/** Options of one listener. */
+export interface HttpOptions {
+  bodyLimitBytes: number;
+  logger: Logger;
+  metrics: Metrics;
+  /** `listener` label of the metrics. */
+  name: 'northbound' | 'southbound';
+  https?: { key: string; cert: string };
+}
+
+/** Turns any thrown value into the `{code, message}` body and its status. */
+export function errorResponse(error: unknown, logger: Logger): { status: number; body: ApiErrorBody } {
+  const mapped = mapStoreError(error, 'write');
+  if (mapped instanceof ApiError)
+    return { status: mapped.status, body: { code: mapped.code, message: mapped.message } };
+  const fastifyError = error as FastifyError & { validation?: { message?: string; instancePath?: string }[] };
+  if (fastifyError.validation) {
+    const first = fastifyError.validation[0];
+    const where = fastifyError.validationContext ?? 'body';
+    const path = first?.instancePath ? ` at ${first.instancePath}` : '';
+    return {
+      status: 400,
+      body: {
+        code: 'VALIDATION_FAILED',
+        message: `${where}${path}: ${first?.message ?? 'does not match the schema'}`,
+      },
+    };
+  }
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, body: { code: 'BODY_TOO_LARGE', message: 'the request body is too large' } };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, body: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'send application/json' } };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { status: 400, body: { code: 'MALFORMED_BODY', message: 'the body is not valid JSON' } };
+  }
+  if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    const code = fastifyError.statusCode === 400 ? 'MALFORMED_BODY' : 'VALIDATION_FAILED';
+    return { status: statusOfCode(code), body: { code, message: fastifyError.message } };
+  }
+  logger.error({ err: error }, 'internal error');
+  return { status: 500, body: { code: 'INTERNAL', message: 'internal error (logged by the controller)' } };
+}
+
+/** A fastify instance with the shared validation, errors and metrics. */
+export function createHttpServer(options: HttpOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimitBytes,
+    ...(options.https ? { https: options.https } : {}),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  }) as unknown as FastifyInstance;
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setErrorHandler((error, _request, reply) => {
+    const { status, body } = errorResponse(error, options.logger);
+    void reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` });
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unknown';
+    const labels = {
+      listener: options.name,
+      method: request.method,
+      route,
+      status: String(reply.statusCode),
+    };
+    options.metrics.requests.inc(labels);
+    options.metrics.requestSeconds.observe(
+      { listener: options.name, method: request.method, route },
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
+  return app;
+}
+
+/** Reads `Authorization: Bearer <token>`; throws UNAUTHENTICATED when absent. */
+export function bearerToken(header: string | undefined): string {
+  const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(header ?? '');
+  if (!match) throw new ApiError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
+  return match[1]!;
+}

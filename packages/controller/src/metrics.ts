@@ -1,0 +1,57 @@
+/** The controller's Prometheus metrics (one registry per controller: no global state). */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The metrics a controller keeps. */
+export interface Metrics {
+  registry: Registry;
+  requests: Counter<'listener' | 'method' | 'route' | 'status'>;
+  requestSeconds: Histogram<'listener' | 'method' | 'route'>;
+  registrations: Counter<'type'>;
+  pushConnections: Gauge;
+  pushEvents: Counter<'kind'>;
+  pathComputations: Counter;
+}
+
+/** Creates a registry with the controller's metrics and the process defaults. */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'capsule_controller_' });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'capsule_controller_http_requests_total',
+      help: 'HTTP requests answered, by listener, method, route and status',
+      labelNames: ['listener', 'method', 'route', 'status'],
+      registers: [registry],
+    }),
+    requestSeconds: new Histogram({
+      name: 'capsule_controller_http_request_seconds',
+      help: 'HTTP request duration in seconds',
+      labelNames: ['listener', 'method', 'route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    registrations: new Counter({
+      name: 'capsule_controller_node_registrations_total',
+      help: 'Nodes registered through the southbound API',
+      labelNames: ['type'],
+      registers: [registry],
+    }),
+    pushConnections: new Gauge({
+      name: 'capsule_controller_push_connections',
+      help: 'Open push channels (server-sent events) to nodes on this replica',
+      registers: [registry],
+    }),
+    pushEvents: new Counter({
+      name: 'capsule_controller_push_events_total',
+      help: 'Events written to push channels',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    pathComputations: new Counter({
+      name: 'capsule_controller_path_computations_total',
+      help: 'Shortest-path computations (endpoint registration and topology changes)',
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * The controller's ports: what it needs from outside, injected by whoever creates it (the CLI,
+ * a test, the lab). The identity and VM ports are implemented over @capsule/identity and
+ * @capsule/vm in `identity-port.ts` / `program-verifier.ts`.
+ */
+import type { ProgramImage } from '@capsule/api';
+
+/** Wall-clock time in milliseconds since the epoch. */
+export interface Clock {
+  nowMs(): number;
+}
+
+/** The system clock. */
+export const systemClock: Clock = { nowMs: () => Date.now() };
+
+/** The result of verifying a registering node's CGA and signature. */
+export type NodeProofCheck =
+  | { ok: true }
+  | { ok: false; code: 'CGA_INVALID' | 'SIGNATURE_INVALID'; reason: string };
+
+/** What a node certificate states (the controller signs it). */
+export interface NodeCertificateFields {
+  nodeType: 'host' | 'engine';
+  serial: bigint;
+  notBeforeMs: number;
+  notAfterMs: number;
+  zoneId: number;
+  hostId: Uint8Array;
+  x25519PublicKey: Uint8Array;
+  rsaPublicKeyDer: Uint8Array;
+  name: string;
+}
+
+/** What a flow authorization states (the controller signs it; the AUTH chunk value). */
+export interface FlowAuthorizationFields {
+  serial: bigint;
+  notBeforeMs: number;
+  notAfterMs: number;
+  domainId: number;
+  contractId: number;
+  roleId: number;
+  permissions: number;
+  sourceHostId: Uint8Array;
+  logicHash: Uint8Array;
+}
+
+/** The controller's signing identity and the node-proof checks, over @capsule/identity. */
+export interface ControllerIdentity {
+  /** The controller's Ed25519 public key (32 raw bytes). */
+  readonly publicKey: Uint8Array;
+  /** The controller key's 16-bit key id. */
+  readonly keyId: number;
+  /** Signs a program image (code and entry offsets) with the controller key (Ed25519). */
+  signProgram(code: Uint8Array, entryOffsets: readonly number[]): Uint8Array;
+  /**
+   * Checks that `hostId` is the CGA of `cgaParameters` (RFC 3972 section 5), that the key in the
+   * parameters is `rsaPublicKeyDer`, and that `signature` is its RSA signature over `signedData`.
+   */
+  checkNodeProof(proof: {
+    hostId: Uint8Array;
+    cgaParameters: Uint8Array;
+    rsaPublicKeyDer: Uint8Array;
+    signedData: Uint8Array;
+    signature: Uint8Array;
+  }): NodeProofCheck;
+  /** Encodes and signs a node certificate. */
+  issueNodeCertificate(fields: NodeCertificateFields): Uint8Array;
+  /** Encodes and signs a flow authorization (148 bytes). */
+  issueFlowAuthorization(fields: FlowAuthorizationFields): Uint8Array;
+}
+
+/** Verifies a template's program image before the controller signs it. */
+export interface ProgramVerifier {
+  verify(code: Uint8Array, image: ProgramImage): { ok: true } | { ok: false; problems: string[] };
+}

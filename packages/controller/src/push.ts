@@ -1,0 +1,130 @@
+/**
+ * Change propagation. The bus carries change events between replicas: in-process for SQLite (one
+ * replica), PostgreSQL LISTEN/NOTIFY for several replicas on one database — every replica,
+ * including the one that made the change, receives each event from the bus once. The hub holds
+ * this replica's push channels (server-sent events) and writes each event to the nodes it names.
+ */
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Metrics } from './metrics';
+
+/** An event on the bus: what changed, and which nodes must hear of it (all when absent). */
+export interface BusEvent {
+  kind: 'revocation' | 'path-change' | 'refresh-configuration' | 'topology' | 'policy';
+  nodeIds?: number[];
+  payload?: unknown;
+  /** The replica that published it. */
+  origin?: string;
+}
+
+/** Carries change events to every replica. */
+export interface ChangeBus {
+  publish(event: BusEvent): Promise<void>;
+  subscribe(listener: (event: BusEvent) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** The bus of a single replica (SQLite store). */
+export function createLocalBus(): ChangeBus {
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  return {
+    publish: async (event) => void emitter.emit('event', event),
+    subscribe: (listener) => {
+      emitter.on('event', listener);
+      return () => emitter.off('event', listener);
+    },
+    close: async () => void emitter.removeAllListeners(),
+  };
+}
+
+/** The NOTIFY channel the replicas share. */
+export const notifyChannel = 'capsule_changes';
+
+/** The bus over PostgreSQL LISTEN/NOTIFY (a dedicated connection listens; publishing uses it too). */
+export async function createPostgresBus(url: string, logger: Logger): Promise<ChangeBus> {
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  client.on('notification', (message) => {
+    if (message.channel !== notifyChannel || !message.payload) return;
+    try {
+      emitter.emit('event', JSON.parse(message.payload) as BusEvent);
+    } catch (error) {
+      logger.warn({ err: error }, 'bad change notification');
+    }
+  });
+  client.on('error', (error) => logger.error({ err: error }, 'change bus connection failed'));
+  await client.query(`LISTEN ${notifyChannel}`);
+  return {
+    publish: async (event) => {
+      // NOTIFY payloads are limited to 8000 bytes: events carry ids, not objects.
+      await client.query('SELECT pg_notify($1, $2)', [notifyChannel, JSON.stringify(event)]);
+    },
+    subscribe: (listener) => {
+      emitter.on('event', listener);
+      return () => emitter.off('event', listener);
+    },
+    close: async () => {
+      emitter.removeAllListeners();
+      await client.end();
+    },
+  };
+}
+
+/** One open push channel. */
+interface Channel {
+  nodeId: number;
+  write(text: string): void;
+  end(): void;
+}
+
+/** The push channels of this replica. */
+export class PushHub {
+  readonly #channels = new Set<Channel>();
+
+  constructor(private readonly metrics: Metrics) {}
+
+  /** Adds a channel; returns the function that removes it. */
+  add(channel: Channel): () => void {
+    this.#channels.add(channel);
+    this.metrics.pushConnections.set(this.#channels.size);
+    return () => {
+      this.#channels.delete(channel);
+      this.metrics.pushConnections.set(this.#channels.size);
+    };
+  }
+
+  /** Writes `event` to the channels of the named nodes (every channel when `nodeIds` is absent). */
+  deliver(event: { kind: string; nodeIds?: number[]; payload?: unknown }): number {
+    const wanted = event.nodeIds ? new Set(event.nodeIds) : undefined;
+    const frame = `data: ${JSON.stringify({ kind: event.kind, payload: event.payload ?? null })}\n\n`;
+    let delivered = 0;
+    for (const channel of this.#channels) {
+      if (wanted && !wanted.has(channel.nodeId)) continue;
+      channel.write(frame);
+      delivered += 1;
+    }
+    if (delivered > 0) this.metrics.pushEvents.inc({ kind: event.kind }, delivered);
+    return delivered;
+  }
+
+  /** Writes a comment line to every channel (keeps idle connections open through proxies). */
+  heartbeat(): void {
+    for (const channel of this.#channels) channel.write(': keep-alive\n\n');
+  }
+
+  /** Closes every channel (graceful stop). */
+  closeAll(): void {
+    for (const channel of this.#channels) channel.end();
+    this.#channels.clear();
+    this.metrics.pushConnections.set(0);
+  }
+
+  /** Number of open channels. */
+  get size(): number {
+    return this.#channels.size;
+  }
+}

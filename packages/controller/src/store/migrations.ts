@@ -1,0 +1,188 @@
+/**
+ * The one set of migrations for both stores. Each migration is written once with Kysely's schema
+ * builder; the only dialect difference is how an auto-assigned integer id is declared, which
+ * `idColumn` hides. Migrations run in order at start (Kysely's Migrator, which takes a lock, so
+ * several replicas starting together on one PostgreSQL migrate once).
+ */
+import type { CreateTableBuilder, Kysely, Migration } from 'kysely';
+
+/** Which SQL engine a store runs on. */
+export type StoreDialect = 'sqlite' | 'postgres';
+
+function idColumn<T extends string>(table: CreateTableBuilder<T, never>, dialect: StoreDialect) {
+  return dialect === 'sqlite'
+    ? table.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    : table.addColumn('id', 'serial', (c) => c.primaryKey());
+}
+
+/** Migrations by name (names sort in the order they run). */
+export function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
+  return {
+    '0001-initial': {
+      async up(db: Kysely<unknown>) {
+        await idColumn(db.schema.createTable('domains'), dialect)
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await idColumn(db.schema.createTable('zones'), dialect)
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('netprefix', 'text', (c) => c.notNull())
+          .addColumn('primary_controller', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('secondary_controller', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await idColumn(db.schema.createTable('users'), dialect)
+          .addColumn('domain_id', 'integer', (c) => c.notNull().references('domains.id'))
+          .addColumn('login', 'text', (c) => c.notNull())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('roles', 'text', (c) => c.notNull())
+          .addColumn('active', 'integer', (c) => c.notNull())
+          .addColumn('zone_id', 'integer', (c) => c.references('zones.id'))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addUniqueConstraint('users_domain_login', ['domain_id', 'login'])
+          .execute();
+        await idColumn(db.schema.createTable('nodes'), dialect)
+          .addColumn('domain_id', 'integer', (c) => c.notNull().references('domains.id'))
+          .addColumn('zone_id', 'integer', (c) => c.notNull().references('zones.id'))
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('hostname', 'text', (c) => c.notNull())
+          .addColumn('owner_user_id', 'integer', (c) => c.references('users.id'))
+          .addColumn('host_id', 'text', (c) => c.unique())
+          .addColumn('locator', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('cga_parameters', 'text')
+          .addColumn('rsa_public_key', 'text')
+          .addColumn('x25519_public_key', 'text')
+          .addColumn('certificate_serial', 'text')
+          .addColumn('last_keepalive_at', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await idColumn(db.schema.createTable('links'), dialect)
+          .addColumn('domain_id', 'integer', (c) => c.notNull().references('domains.id'))
+          .addColumn('node_a', 'integer', (c) => c.notNull().references('nodes.id'))
+          .addColumn('node_z', 'integer', (c) => c.notNull().references('nodes.id'))
+          .addColumn('endpoint_a', 'text')
+          .addColumn('endpoint_z', 'text')
+          .addColumn('cost', 'integer', (c) => c.notNull())
+          .addColumn('labels', 'text', (c) => c.notNull())
+          .addColumn('admin_state', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addUniqueConstraint('links_pair', ['node_a', 'node_z'])
+          .execute();
+        await idColumn(db.schema.createTable('templates'), dialect)
+          .addColumn('domain_id', 'integer', (c) => c.notNull().references('domains.id'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('orientation', 'text', (c) => c.notNull())
+          .addColumn('multicast', 'integer', (c) => c.notNull())
+          .addColumn('image', 'text', (c) => c.notNull())
+          .addColumn('roles', 'text', (c) => c.notNull())
+          .addColumn('logic_hash', 'text', (c) => c.notNull())
+          .addColumn('signature', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addUniqueConstraint('templates_domain_name', ['domain_id', 'name'])
+          .execute();
+        await idColumn(db.schema.createTable('contracts'), dialect)
+          .addColumn('domain_id', 'integer', (c) => c.notNull().references('domains.id'))
+          .addColumn('template_id', 'integer', (c) => c.notNull().references('templates.id'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('enabled', 'integer', (c) => c.notNull())
+          .addColumn('roles', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addUniqueConstraint('contracts_domain_name', ['domain_id', 'name'])
+          .execute();
+        await idColumn(db.schema.createTable('services'), dialect)
+          .addColumn('domain_id', 'integer', (c) => c.notNull().references('domains.id'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('enabled', 'integer', (c) => c.notNull())
+          .addColumn('grants', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addUniqueConstraint('services_domain_name', ['domain_id', 'name'])
+          .execute();
+        await idColumn(db.schema.createTable('service_tokens'), dialect)
+          .addColumn('service_id', 'integer', (c) => c.notNull().references('services.id'))
+          .addColumn('domain_id', 'integer', (c) => c.notNull().references('domains.id'))
+          .addColumn('secret_hash', 'text', (c) => c.notNull())
+          .addColumn('ident', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await idColumn(db.schema.createTable('endpoints'), dialect)
+          .addColumn('domain_id', 'integer', (c) => c.notNull().references('domains.id'))
+          .addColumn('service_id', 'integer', (c) => c.notNull().references('services.id'))
+          .addColumn('node_id', 'integer', (c) => c.notNull().references('nodes.id'))
+          .addColumn('contract_id', 'integer', (c) => c.notNull().references('contracts.id'))
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('authorization_serial', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await idColumn(db.schema.createTable('authorizations'), dialect)
+          .addColumn('serial', 'text', (c) => c.notNull().unique())
+          .addColumn('domain_id', 'integer', (c) => c.notNull().references('domains.id'))
+          .addColumn('endpoint_id', 'integer', (c) => c.references('endpoints.id'))
+          .addColumn('contract_id', 'integer', (c) => c.notNull().references('contracts.id'))
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('role_id', 'integer', (c) => c.notNull())
+          .addColumn('node_id', 'integer', (c) => c.notNull().references('nodes.id'))
+          .addColumn('host_id', 'text', (c) => c.notNull())
+          .addColumn('logic_hash', 'text', (c) => c.notNull())
+          .addColumn('not_before', 'text', (c) => c.notNull())
+          .addColumn('not_after', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'text')
+          .addColumn('signed', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await idColumn(db.schema.createTable('audit'), dialect)
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('domain_id', 'integer')
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('object_type', 'text', (c) => c.notNull())
+          .addColumn('object_id', 'integer')
+          .addColumn('detail', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('nonces')
+          .addColumn('nonce', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'integer', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('used', 'integer', (c) => c.notNull())
+          .execute();
+        await idColumn(db.schema.createTable('commands'), dialect)
+          .addColumn('node_id', 'integer', (c) => c.notNull().references('nodes.id'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('delivered_at', 'text')
+          .execute();
+        await db.schema
+          .createTable('settings')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
+        for (const [name, table, columns] of [
+          ['users_domain', 'users', ['domain_id']],
+          ['nodes_domain', 'nodes', ['domain_id']],
+          ['links_domain', 'links', ['domain_id']],
+          ['links_node_z', 'links', ['node_z']],
+          ['endpoints_contract', 'endpoints', ['contract_id']],
+          ['endpoints_node', 'endpoints', ['node_id']],
+          ['authorizations_node', 'authorizations', ['node_id']],
+          ['audit_domain', 'audit', ['domain_id']],
+          ['commands_pending', 'commands', ['node_id', 'delivered_at']],
+        ] as const)
+          await db.schema
+            .createIndex(name)
+            .on(table)
+            .columns([...columns])
+            .execute();
+      },
+    },
+  };
+}

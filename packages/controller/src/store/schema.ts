@@ -1,0 +1,179 @@
+/**
+ * The controller's tables as Kysely sees them. One schema for SQLite and PostgreSQL: ids are
+ * integers assigned by the store, times are ISO 8601 text (UTC, fixed width, so text order is
+ * time order), booleans are 0/1 integers and structured values (roles, labels, images) are JSON
+ * text — the common ground of both engines, so every query runs unchanged on both.
+ */
+import type { Generated } from 'kysely';
+
+export interface DomainsTable {
+  id: Generated<number>;
+  name: string;
+  kind: string;
+  description: string;
+  created_at: string;
+}
+export interface UsersTable {
+  id: Generated<number>;
+  domain_id: number;
+  login: string;
+  password_hash: string;
+  roles: string;
+  active: number;
+  zone_id: number | null;
+  created_at: string;
+}
+export interface ZonesTable {
+  id: Generated<number>;
+  name: string;
+  netprefix: string;
+  primary_controller: string;
+  secondary_controller: string;
+  description: string;
+  created_at: string;
+}
+export interface NodesTable {
+  id: Generated<number>;
+  domain_id: number;
+  zone_id: number;
+  type: string;
+  hostname: string;
+  owner_user_id: number | null;
+  host_id: string | null;
+  locator: string | null;
+  status: string;
+  cga_parameters: string | null;
+  rsa_public_key: string | null;
+  x25519_public_key: string | null;
+  certificate_serial: string | null;
+  last_keepalive_at: string | null;
+  created_at: string;
+}
+export interface LinksTable {
+  id: Generated<number>;
+  domain_id: number;
+  node_a: number;
+  node_z: number;
+  endpoint_a: string | null;
+  endpoint_z: string | null;
+  cost: number;
+  labels: string;
+  admin_state: string;
+  status: string;
+  created_at: string;
+}
+export interface TemplatesTable {
+  id: Generated<number>;
+  domain_id: number;
+  name: string;
+  description: string;
+  orientation: string;
+  multicast: number;
+  image: string;
+  roles: string;
+  logic_hash: string;
+  signature: string;
+  created_at: string;
+}
+export interface ContractsTable {
+  id: Generated<number>;
+  domain_id: number;
+  template_id: number;
+  name: string;
+  description: string;
+  enabled: number;
+  roles: string;
+  created_at: string;
+}
+export interface ServicesTable {
+  id: Generated<number>;
+  domain_id: number;
+  name: string;
+  description: string;
+  enabled: number;
+  grants: string;
+  created_at: string;
+}
+export interface ServiceTokensTable {
+  id: Generated<number>;
+  service_id: number;
+  domain_id: number;
+  secret_hash: string;
+  ident: string;
+  expires_at: string;
+  created_at: string;
+}
+export interface EndpointsTable {
+  id: Generated<number>;
+  domain_id: number;
+  service_id: number;
+  node_id: number;
+  contract_id: number;
+  role: string;
+  authorization_serial: string;
+  created_at: string;
+}
+export interface AuthorizationsTable {
+  id: Generated<number>;
+  serial: string;
+  domain_id: number;
+  endpoint_id: number | null;
+  contract_id: number;
+  role: string;
+  role_id: number;
+  node_id: number;
+  host_id: string;
+  logic_hash: string;
+  not_before: string;
+  not_after: string;
+  revoked_at: string | null;
+  signed: string;
+  created_at: string;
+}
+export interface AuditTable {
+  id: Generated<number>;
+  at: string;
+  actor: string;
+  domain_id: number | null;
+  action: string;
+  object_type: string;
+  object_id: number | null;
+  detail: string;
+}
+export interface NoncesTable {
+  nonce: string;
+  user_id: number;
+  expires_at: string;
+  used: number;
+}
+export interface CommandsTable {
+  id: Generated<number>;
+  node_id: number;
+  kind: string;
+  payload: string;
+  created_at: string;
+  delivered_at: string | null;
+}
+export interface SettingsTable {
+  name: string;
+  value: string;
+}
+
+/** Every table of the controller's store. */
+export interface Database {
+  domains: DomainsTable;
+  users: UsersTable;
+  zones: ZonesTable;
+  nodes: NodesTable;
+  links: LinksTable;
+  templates: TemplatesTable;
+  contracts: ContractsTable;
+  services: ServicesTable;
+  service_tokens: ServiceTokensTable;
+  endpoints: EndpointsTable;
+  authorizations: AuthorizationsTable;
+  audit: AuditTable;
+  nonces: NoncesTable;
+  commands: CommandsTable;
+  settings: SettingsTable;
+}

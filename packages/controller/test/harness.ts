@@ -1,0 +1,175 @@
+/**
+ * Test harness: controllers on SQLite (a temp file) or PostgreSQL (a fresh database per
+ * controller group on the server in CAPSULE_TEST_POSTGRES_URL), logged-in clients, and a test
+ * node that makes real keys and a real CGA and registers through the southbound API.
+ */
+import { randomBytes, sign } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createApiClient,
+  createSouthboundClient,
+  registrationSigningInput,
+  type SbRegisterRequest,
+  type SbRegisterResponse,
+} from '@capsule/api';
+import { type Controller, type ControllerOptions, createController } from '@capsule/controller';
+import {
+  exportPublicKeyDer,
+  formatIpv6Address,
+  generateCgaSync,
+  generateRsaKeyPair,
+  generateX25519KeyPair,
+  parseSubnetPrefix64,
+  type RsaKeyPair,
+} from '@capsule/identity';
+import { isCI } from '@capsule/testkit';
+import pg from 'pg';
+import pino from 'pino';
+
+/** The PostgreSQL server tests use (scripts/setup.sh starts it and creates this role). */
+export const postgresUrl =
+  process.env.CAPSULE_TEST_POSTGRES_URL ?? 'postgres://capsule:capsule@127.0.0.1:5432/capsule';
+
+async function probePostgres(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch (error) {
+    const reason = `no PostgreSQL at ${postgresUrl.replace(/:[^:@/]*@/, ':***@')} (${(error as Error).message})`;
+    if (isCI) throw new Error(`CI must provide every test prerequisite (${reason}): fix scripts/setup.sh`);
+    process.stderr.write(`[skip] ${reason}\n`);
+    return false;
+  }
+}
+
+/** True when the PostgreSQL server answers (outside CI: else the PostgreSQL suites skip). */
+export const hasPostgres = await probePostgres();
+
+/** Store kinds the shared suites run against. */
+export type StoreKind = 'sqlite' | 'postgres';
+export const storeKinds: readonly StoreKind[] = ['sqlite', 'postgres'];
+
+/** A fresh store URL of `kind`, and how to remove it. */
+export async function createTestStore(kind: StoreKind): Promise<{ url: string; drop: () => Promise<void> }> {
+  if (kind === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'capsule-controller-'));
+    return { url: join(dir, 'controller.db'), drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const name = `capsule_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: postgresUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(postgresUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: postgresUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+export const adminPassword = 'admin-password-1';
+export const quietLogger = pino({ level: process.env.CAPSULE_TEST_LOG ?? 'silent' });
+
+/** A started controller on a fresh store with a logged-in admin client. */
+export async function startController(
+  kind: StoreKind,
+  options: Partial<ControllerOptions> & { store?: string } = {},
+) {
+  const store = options.store ? { url: options.store, drop: async () => {} } : await createTestStore(kind);
+  const controller: Controller = await createController(
+    {
+      listen: { host: '127.0.0.1', port: 0 },
+      southboundListen: { host: '127.0.0.1', port: 0 },
+      adminPassword,
+      sqliteSynchronous: 'NORMAL',
+      ...options,
+      store: store.url,
+    },
+    { logger: quietLogger },
+  );
+  const urls = await controller.start();
+  const admin = createApiClient({ baseUrl: urls.northboundUrl });
+  await admin.login({ domain: 'default', username: 'admin', password: adminPassword });
+  return {
+    controller,
+    urls,
+    admin,
+    storeUrl: store.url,
+    async stop(dropStore = true) {
+      await controller.stop();
+      if (dropStore) await store.drop();
+    },
+  };
+}
+
+let sharedRsa: RsaKeyPair | undefined;
+/** One RSA-2048 key for test nodes (each node still gets its own CGA through a random modifier). */
+export function testRsaKey(): RsaKeyPair {
+  sharedRsa ??= generateRsaKeyPair();
+  return sharedRsa;
+}
+
+/** A node identity under `netprefix`: RSA key, CGA (Sec 0), X25519 key. */
+export function makeNodeIdentity(netprefix: string, rsa: RsaKeyPair = testRsaKey()) {
+  const publicKeyDer = exportPublicKeyDer(rsa.publicKey);
+  const cga = generateCgaSync({ publicKey: publicKeyDer, sec: 0, subnetPrefix: parseSubnetPrefix64(netprefix) });
+  const x25519 = generateX25519KeyPair();
+  return { rsa, publicKeyDer, cga, hostId: formatIpv6Address(cga.address), x25519 };
+}
+
+/** The registration body for `identity`, signed over `nonce`. */
+export function registrationBody(
+  identity: ReturnType<typeof makeNodeIdentity>,
+  nonce: string,
+  fields: { type: 'host' | 'engine'; hostname: string; locator?: string },
+): SbRegisterRequest {
+  const data = registrationSigningInput({
+    nonce: Buffer.from(nonce, 'base64'),
+    hostId: identity.hostId,
+    hostname: fields.hostname,
+    x25519PublicKey: identity.x25519.publicKeyRaw,
+  });
+  return {
+    nonce,
+    type: fields.type,
+    hostname: fields.hostname,
+    locator: fields.locator ?? '192.0.2.1:7447',
+    hostId: identity.hostId,
+    cgaParameters: Buffer.from(identity.cga.parametersBytes).toString('base64'),
+    rsaPublicKey: Buffer.from(identity.publicKeyDer).toString('base64'),
+    x25519PublicKey: Buffer.from(identity.x25519.publicKeyRaw).toString('base64'),
+    signature: sign('sha256', data, identity.rsa.privateKey).toString('base64'),
+  };
+}
+
+/** Logs a node user in on the southbound API and registers one node; returns its client. */
+export async function registerNode(
+  southboundUrl: string,
+  credentials: { domain: string; username: string; password: string },
+  fields: { type: 'host' | 'engine'; hostname: string },
+): Promise<{ sb: ReturnType<typeof createSouthboundClient>; registration: SbRegisterResponse; hostId: string }> {
+  const sb = createSouthboundClient({ baseUrl: southboundUrl });
+  const login = await sb.login(credentials);
+  const identity = makeNodeIdentity(login.profile.scope.netprefix);
+  const { nonce } = await sb.nonce();
+  const registration = await sb.register(registrationBody(identity, nonce, fields));
+  return { sb, registration, hostId: identity.hostId };
+}
+
+/** A tiny valid RV32 program: `li a0, 1; ebreak` twice (two entries, offsets 0 and 8). */
+export function tinyProgram(): { code: string; entries: Record<string, number>; dataSize: number } {
+  const words = [0x00100513, 0x00100073, 0x00200513, 0x00100073];
+  const bytes = Buffer.alloc(16);
+  words.forEach((word, i) => bytes.writeUInt32LE(word, i * 4));
+  return { code: bytes.toString('base64'), entries: { client: 0, server: 8 }, dataSize: 16 };
+}
