@@ -1,0 +1,27 @@
+/** @capsule/sdk — the microprogram language: compiler, assembler, disassembler, image, simulator. Pure. */
+
+/** Compile microprogram source (a subset of Java) into a ProgramImage. */
+export { type CompileOptions, type CompileResult, checkSource, compile } from './compile';
+/** Diagnostics: codes, spans, the catalogue and the `file:line:col: error CODE: message` format. */
+export {
+  type Diagnostic,
+  type DiagnosticCode,
+  diagnosticCodes,
+  formatDiagnostic,
+  type SourcePosition,
+  type SourceSpan,
+} from './diagnostics';
+/** The ProgramImage and its JSON and binary encodings. */
+export {
+  computeLogicHash,
+  decodeImage,
+  encodeImage,
+  imageFromJson,
+  imageToJson,
+  isBinaryImage,
+  type LayoutEntry,
+  type LayoutRegion,
+  type ProgramImage,
+} from './image';
+/** The capsule API (record classes and services) as data, for docs and tools. */
+export { type BuiltinMethod, builtinMethods } from './capsule-api';
