@@ -25,3 +25,5 @@ export {
 } from './image';
 /** The capsule API (record classes and services) as data, for docs and tools. */
 export { type BuiltinMethod, builtinMethods } from './capsule-api';
+/** Run a pure static method on the VM (sdk run, differential tests); wrap code as an ELF. */
+export { type RunMethodOptions, type RunResult, runMethod, wrapInElf } from './run';
