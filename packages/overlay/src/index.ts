@@ -1,5 +1,16 @@
 /** @capsule/overlay — the link layer engines and agents share. */
 
+/** The link layer's contract (implementation: createLinkLayer). */
+export type {
+  LinkDownReason,
+  LinkDropCounters,
+  LinkIdentity,
+  LinkInfo,
+  LinkLayer,
+  LinkLayerDeps,
+  LinkLayerOptions,
+  LinkPacketHandler,
+} from './link-layer';
 /** An in-process underlay for tests and the rootless demo. */
 export { createMemoryNetwork, type MemoryNetwork } from './memory-network';
 /** RFC 6479 anti-replay window over link-frame counters. */

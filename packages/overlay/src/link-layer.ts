@@ -1,0 +1,96 @@
+/**
+ * The link layer's contract: what engines and agents see of their overlay neighbors.
+ *
+ * A node's link layer owns one Transport. It discovers neighbors with the signed SeND-style
+ * handshake (docs/overlay.md: NS/NA carrying CGA, Timestamp, Nonce, Node Certificate, Key
+ * Exchange and RSA Signature options), derives per-direction link keys, and then carries DATA
+ * frames: on send it frames and seals an inner IPv6 packet for one link; on receipt it checks the
+ * receiver index, the replay window and the AEAD tag, and hands the inner packet up. Engines and
+ * agents never see a frame that failed any check: those are counted drops.
+ *
+ * Packets are passed as (bytes, offset, length) windows, valid only during the call; the layer
+ * copies what it keeps. Nothing here allocates per packet beyond what the Transport does.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { Transport, UnderlayAddress } from './transport';
+
+/** What a node proves about itself in the handshake. */
+export interface LinkIdentity {
+  /** The node's CGA (16 bytes), its host id. */
+  readonly hostId: Uint8Array;
+  /** The RFC 3972 CGA Parameters structure that proves `hostId`. */
+  readonly cgaParameters: Uint8Array;
+  /** RSA private key (node:crypto KeyObject) that signs the handshake (RFC 3971 5.2). */
+  readonly rsaPrivateKey: KeyObject;
+  /** The controller-signed node certificate (NodeCertificate bytes, @capsule/identity). */
+  readonly nodeCertificate: Uint8Array;
+  /** The controller's Ed25519 public key (node:crypto KeyObject), to check peers' certificates. */
+  readonly controllerPublicKey: KeyObject;
+}
+
+/** Why a link is, or went, down. */
+export type LinkDownReason = 'timeout' | 'closed' | 'rejected' | 'rekey-failed';
+
+/** One overlay neighbor as the layer knows it. */
+export interface LinkInfo {
+  /** Local id of the link (our receiver index): what `send` takes and the PACKET record shows. */
+  readonly id: number;
+  readonly peerHostId: Uint8Array;
+  /** The peer's host name and node type, from its verified node certificate. */
+  readonly peerName: string;
+  readonly peerNodeType: number;
+  readonly peerUnderlay: UnderlayAddress;
+  readonly state: 'handshaking' | 'up' | 'down';
+  readonly packetsIn: number;
+  readonly packetsOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Milliseconds (injected clock) of the last authenticated frame from the peer. */
+  readonly lastReceiveMs: number;
+}
+
+/** Frames refused by the link layer, by reason. */
+export interface LinkDropCounters {
+  malformed: number;
+  unknownReceiver: number;
+  replayed: number;
+  badTag: number;
+  handshakeRejected: number;
+}
+
+/** Receives an authenticated inner IPv6 packet from link `linkId`. */
+export type LinkPacketHandler = (linkId: number, bytes: Uint8Array, offset: number, length: number) => void;
+
+export interface LinkLayer {
+  /** Starts the handshake with the node at `peer` (no-op when a link to it is up or starting). */
+  connect(peer: UnderlayAddress): void;
+  /** Seals and sends an inner IPv6 packet on a link; false (and counted) when the link is not up. */
+  send(linkId: number, bytes: Uint8Array, offset: number, length: number): boolean;
+  /** Sets the one handler of received packets. */
+  onPacket(handler: LinkPacketHandler): void;
+  /** Called when a link comes up (after a verified handshake) or goes down. */
+  onLinkChange(handler: (link: LinkInfo) => void): void;
+  /** A snapshot of every link. */
+  links(): LinkInfo[];
+  /** The link to a peer host id, if up. */
+  linkTo(hostId: Uint8Array): LinkInfo | undefined;
+  readonly drops: LinkDropCounters;
+  /** Starts keep-alive and rekey timers. */
+  start(): void;
+  /** Stops timers and closes every link (the Transport is the caller's to close). */
+  stop(): void;
+}
+
+export interface LinkLayerOptions {
+  identity: LinkIdentity;
+  /** Keep-alive interval; a link with nothing received for 3 intervals goes down. */
+  keepAliveIntervalMs?: number;
+  /** Rekey after this long or this many packets per direction, whichever first. */
+  rekeyAfterMs?: number;
+  rekeyAfterPackets?: number;
+}
+
+export interface LinkLayerDeps {
+  transport: Transport;
+  clock: { nowMs(): number; setInterval(callback: () => void, ms: number): () => void };
+}
