@@ -214,7 +214,7 @@ export class CapsuleChunkCursor {
   /** Advances to the next chunk; false at the padding or on an error. */
   next(): boolean {
     const { bytes, at, end } = this;
-    if (at >= end || bytes[at] === 0) {
+    if (at >= end || bytes[at] === 0 || end - at < CHUNK_HEADER_LENGTH) {
       if (end - at > 7) return this.fail('BAD_PADDING', `${end - at} bytes of padding (at most 7)`, at);
       for (let i = at; i < end; i++)
         if (bytes[i] !== 0) return this.fail('BAD_PADDING', 'non-zero padding', i);

@@ -155,9 +155,11 @@ function expectBoth(stats: FuzzStats) {
 
 describe('fuzz: every decoder returns a result for 100,000 hostile inputs', () => {
   it('IPv4 header', () => {
-    const corpus = seeds(arb.ipv4Header, (h) =>
-      into(h.totalLength, (b) => (encodeIpv4Header(h, b), h.totalLength)),
-    );
+    const corpus = seeds(arb.ipv4Header, (h) => {
+      const buffer = new Uint8Array(h.totalLength);
+      encodeIpv4Header(h, buffer);
+      return buffer;
+    });
     expectBoth(fuzz('ipv4', decodeIpv4Header, corpus, 80));
   });
 
