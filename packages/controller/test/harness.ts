@@ -57,7 +57,10 @@ export const storeKinds: readonly StoreKind[] = ['sqlite', 'postgres'];
 export async function createTestStore(kind: StoreKind): Promise<{ url: string; drop: () => Promise<void> }> {
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'capsule-controller-'));
-    return { url: join(dir, 'controller.db'), drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    return {
+      url: join(dir, 'controller.db'),
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
   }
   const name = `capsule_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: postgresUrl });
@@ -122,7 +125,11 @@ export function testRsaKey(): RsaKeyPair {
 /** A node identity under `netprefix`: RSA key, CGA (Sec 0), X25519 key. */
 export function makeNodeIdentity(netprefix: string, rsa: RsaKeyPair = testRsaKey()) {
   const publicKeyDer = exportPublicKeyDer(rsa.publicKey);
-  const cga = generateCgaSync({ publicKey: publicKeyDer, sec: 0, subnetPrefix: parseSubnetPrefix64(netprefix) });
+  const cga = generateCgaSync({
+    publicKey: publicKeyDer,
+    sec: 0,
+    subnetPrefix: parseSubnetPrefix64(netprefix),
+  });
   const x25519 = generateX25519KeyPair();
   return { rsa, publicKeyDer, cga, hostId: formatIpv6Address(cga.address), x25519 };
 }
@@ -157,7 +164,11 @@ export async function registerNode(
   southboundUrl: string,
   credentials: { domain: string; username: string; password: string },
   fields: { type: 'host' | 'engine'; hostname: string },
-): Promise<{ sb: ReturnType<typeof createSouthboundClient>; registration: SbRegisterResponse; hostId: string }> {
+): Promise<{
+  sb: ReturnType<typeof createSouthboundClient>;
+  registration: SbRegisterResponse;
+  hostId: string;
+}> {
   const sb = createSouthboundClient({ baseUrl: southboundUrl });
   const login = await sb.login(credentials);
   const identity = makeNodeIdentity(login.profile.scope.netprefix);

@@ -1,9 +1,19 @@
 import type { Command } from 'commander';
 import type { CliIo } from '../io';
+import { registerAdminCommands } from './admin';
+import { registerControllerCommands } from './controller';
 import { registerDemoCommands } from './demo';
+import { registerIdentityCommands } from './identity';
+import { registerVmCommands } from './vm';
 
 /** Registers one area's subcommands on the root program. */
 export type RegisterCommands = (program: Command, io: CliIo) => void;
 
 /** Every command module, in the order their commands appear in `capsule --help`. */
-export const commandModules: readonly RegisterCommands[] = [registerDemoCommands];
+export const commandModules: readonly RegisterCommands[] = [
+  registerDemoCommands,
+  registerIdentityCommands,
+  registerVmCommands,
+  registerControllerCommands,
+  registerAdminCommands,
+];

@@ -1,0 +1,402 @@
+/**
+ * Administration verbs against a controller's northbound API: `capsule login`, `capsule
+ * create|get|delete <kind>`, `capsule apply -f FILE.yaml`. The login token is kept in a
+ * credentials file (`--config FILE`, else `$XDG_CONFIG_HOME/capsule/credentials.json`, else
+ * `~/.config/capsule/credentials.json`), mode 0600.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { type ApiClient, ApiError, createApiClient, type RoleName } from '@capsule/api';
+import { CapsuleError } from '@capsule/wire';
+import Table from 'cli-table3';
+import type { Command } from 'commander';
+import YAML from 'yaml';
+import type { CliIo } from '../io';
+
+interface Credentials {
+  url: string;
+  token: string;
+  domain: string;
+  username: string;
+}
+
+function credentialsPath(io: CliIo, config: string | undefined): string {
+  if (config) return resolve(io.cwd, config);
+  const base = io.env.XDG_CONFIG_HOME || join(io.env.HOME || homedir(), '.config');
+  return join(base, 'capsule', 'credentials.json');
+}
+
+function loadClient(io: CliIo, config: string | undefined): ApiClient {
+  const path = credentialsPath(io, config);
+  let credentials: Credentials;
+  try {
+    credentials = JSON.parse(readFileSync(path, 'utf8')) as Credentials;
+  } catch {
+    throw new CapsuleError('CLI_NOT_LOGGED_IN', `no credentials in ${path}: run 'capsule login' first`);
+  }
+  return createApiClient({ baseUrl: credentials.url, token: credentials.token });
+}
+
+/** The kinds the verbs address, with their collection and how their objects are named. */
+const kinds = {
+  domain: { collection: 'domains', key: 'name' },
+  user: { collection: 'users', key: 'login' },
+  zone: { collection: 'zones', key: 'name' },
+  node: { collection: 'nodes', key: 'hostname' },
+  link: { collection: 'links', key: 'id' },
+  template: { collection: 'templates', key: 'name' },
+  contract: { collection: 'contracts', key: 'name' },
+  service: { collection: 'services', key: 'name' },
+  token: { collection: 'service-tokens', key: 'id' },
+  endpoint: { collection: 'endpoints', key: 'id' },
+  authorization: { collection: 'authorizations', key: 'id' },
+  audit: { collection: 'audit', key: 'id' },
+} as const;
+type Kind = keyof typeof kinds;
+
+function kindOf(text: string): Kind {
+  const kind = text.replace(/s$/, '') as Kind;
+  if (!Object.hasOwn(kinds, kind))
+    throw new CapsuleError(
+      'CLI_BAD_KIND',
+      `unknown kind '${text}' (one of ${Object.keys(kinds).join(', ')})`,
+    );
+  return kind;
+}
+
+type Item = Record<string, unknown> & { id: number };
+
+async function listAll(client: ApiClient, collection: string): Promise<Item[]> {
+  const items: Item[] = [];
+  for (let offset = 0; ; offset += 1000) {
+    const { body } = await client.request<{ items: Item[]; total: number }>(
+      'GET',
+      `/api/v1/${collection}?limit=1000&offset=${offset}`,
+    );
+    items.push(...body.items);
+    if (items.length >= body.total || body.items.length === 0) return items;
+  }
+}
+
+/** Finds an object by id (all digits) or by name (and domain, when given). */
+async function resolveObject(client: ApiClient, kind: Kind, ref: string, domain?: string): Promise<Item> {
+  const { collection, key } = kinds[kind];
+  if (/^\d+$/.test(ref)) return (await client.request<Item>('GET', `/api/v1/${collection}/${ref}`)).body;
+  const matches = (await listAll(client, collection)).filter(
+    (item) => String(item[key]) === ref && (domain === undefined || item.domain === domain),
+  );
+  if (matches.length === 0) throw new ApiError('NOT_FOUND', `no ${kind} named ${ref}`);
+  if (matches.length > 1)
+    throw new CapsuleError(
+      'CLI_AMBIGUOUS',
+      `${matches.length} ${kind}s are named ${ref}: give --domain or the id`,
+    );
+  return matches[0]!;
+}
+
+function render(io: CliIo, format: string, value: unknown, columns: readonly string[]): void {
+  if (format === 'json') return io.out(`${JSON.stringify(value, null, 2)}\n`);
+  if (format === 'yaml') return io.out(YAML.stringify(value));
+  if (format !== 'table')
+    throw new CapsuleError('CLI_BAD_OUTPUT', `-o is table, json or yaml, not '${format}'`);
+  const rows = Array.isArray(value) ? value : [value];
+  const table = new Table({ head: [...columns], style: { head: [], border: [] } });
+  for (const row of rows as Record<string, unknown>[]) table.push(columns.map((column) => cell(row[column])));
+  io.out(`${table.toString()}\n`);
+}
+
+function cell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (Array.isArray(value))
+    return value.map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(', ');
+  if (typeof value === 'object') return JSON.stringify(value);
+  const text = String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+
+const columnsOf: Record<Kind, readonly string[]> = {
+  domain: ['id', 'name', 'kind', 'description'],
+  user: ['id', 'login', 'domain', 'roles', 'active', 'zoneId'],
+  zone: ['id', 'name', 'netprefix', 'primaryController'],
+  node: ['id', 'hostname', 'type', 'domain', 'status', 'hostId', 'lastKeepaliveAt'],
+  link: ['id', 'nodeA', 'nodeZ', 'cost', 'labels', 'adminState', 'status'],
+  template: ['id', 'name', 'domain', 'roles', 'logicHash'],
+  contract: ['id', 'name', 'domain', 'templateId', 'enabled', 'dnsNames'],
+  service: ['id', 'name', 'domain', 'enabled', 'grants'],
+  token: ['id', 'serviceId', 'domain', 'ident', 'expiresAt', 'token'],
+  endpoint: ['id', 'domain', 'serviceId', 'nodeId', 'contractId', 'role', 'hostId'],
+  authorization: ['id', 'serial', 'domain', 'role', 'hostId', 'notAfter', 'revokedAt'],
+  audit: ['id', 'at', 'actor', 'action', 'objectType', 'objectId'],
+};
+
+function readDocument(io: CliIo, file: string): unknown[] {
+  let text: string;
+  try {
+    text = readFileSync(resolve(io.cwd, file), 'utf8');
+  } catch (error) {
+    throw new CapsuleError('CLI_READ_FAILED', `cannot read ${file}: ${(error as Error).message}`);
+  }
+  try {
+    return YAML.parseAllDocuments(text).map((doc) => {
+      if (doc.errors.length > 0) throw doc.errors[0];
+      return doc.toJS();
+    });
+  } catch (error) {
+    throw new CapsuleError('CLI_BAD_FILE', `${file} is not valid YAML/JSON: ${(error as Error).message}`);
+  }
+}
+
+const list = (text: string) =>
+  text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+
+interface CreateOptions {
+  config?: string;
+  output: string;
+  file?: string;
+  domain?: string;
+  kind?: string;
+  description?: string;
+  password?: string;
+  roles?: string;
+  zone?: string;
+  netprefix?: string;
+  template?: string;
+  role?: string[];
+  grant?: string[];
+  service?: string;
+  ttl?: string;
+}
+
+/** The request body of `capsule create <kind> <name> …` from its flags (or from `-f FILE`). */
+async function createBody(
+  client: ApiClient,
+  io: CliIo,
+  kind: Kind,
+  name: string | undefined,
+  o: CreateOptions,
+) {
+  if (o.file) return readDocument(io, o.file)[0] as Record<string, unknown>;
+  const need = (value: string | undefined, flag: string) => {
+    if (value === undefined) throw new CapsuleError('CLI_MISSING_OPTION', `create ${kind} needs ${flag}`);
+    return value;
+  };
+  const withDomain = (body: Record<string, unknown>) => (o.domain ? { ...body, domain: o.domain } : body);
+  const describe = o.description === undefined ? {} : { description: o.description };
+  switch (kind) {
+    case 'domain':
+      return { name: need(name, '<name>'), kind: o.kind ?? 'application', ...describe };
+    case 'user':
+      return withDomain({
+        login: need(name, '<login>'),
+        password: need(o.password ?? io.env.CAPSULE_NEW_PASSWORD, '--password'),
+        roles: list(need(o.roles, '--roles')) as RoleName[],
+        ...(o.zone ? { zoneId: (await resolveObject(client, 'zone', o.zone)).id } : {}),
+      });
+    case 'zone':
+      return { name: need(name, '<name>'), netprefix: need(o.netprefix, '--netprefix'), ...describe };
+    case 'contract': {
+      const template = await resolveObject(client, 'template', need(o.template, '--template'), o.domain);
+      const roles = (o.role ?? []).map((spec) => {
+        const [role, peer] = spec.split(':');
+        if (!role || !peer) throw new CapsuleError('CLI_BAD_OPTION', `--role is name:peer, not '${spec}'`);
+        return { name: role, peer };
+      });
+      return withDomain({ name: need(name, '<name>'), templateId: template.id, roles, ...describe });
+    }
+    case 'service': {
+      const grants = [];
+      for (const spec of o.grant ?? []) {
+        const [contract, role] = spec.split(':');
+        if (!contract || !role)
+          throw new CapsuleError('CLI_BAD_OPTION', `--grant is contract:role, not '${spec}'`);
+        grants.push({ contractId: (await resolveObject(client, 'contract', contract, o.domain)).id, role });
+      }
+      return withDomain({ name: need(name, '<name>'), grants, ...describe });
+    }
+    case 'token': {
+      const service = await resolveObject(client, 'service', need(o.service ?? name, '--service'), o.domain);
+      return { serviceId: service.id, ...(o.ttl ? { ttlSeconds: Number(o.ttl) } : {}) };
+    }
+    case 'template':
+      throw new CapsuleError('CLI_MISSING_OPTION', 'create template needs -f FILE (image and roles)');
+    default:
+      throw new CapsuleError('CLI_BAD_KIND', `cannot create a ${kind} with this command`);
+  }
+}
+
+/** `apply` documents: `kind` + the fields of the create body, objects named by name. */
+interface ApplyDocument {
+  kind: string;
+  [field: string]: unknown;
+}
+
+/** Fields `apply` may change on an existing object (the PATCH bodies). */
+const patchable: Partial<Record<Kind, readonly string[]>> = {
+  domain: ['kind', 'description'],
+  user: ['roles', 'active', 'zoneId'],
+  zone: ['primaryController', 'secondaryController', 'description'],
+  template: ['description', 'multicast'],
+  contract: ['description', 'enabled', 'roles'],
+  service: ['description', 'enabled', 'grants'],
+};
+
+async function applyDocument(client: ApiClient, io: CliIo, document: ApplyDocument): Promise<string> {
+  const kind = kindOf(String(document.kind).toLowerCase());
+  const { kind: _kind, ...spec } = document;
+  const body: Record<string, unknown> = { ...spec };
+  const domain = typeof body.domain === 'string' ? body.domain : undefined;
+  // References by name become ids.
+  if (kind === 'user' && typeof body.zone === 'string') {
+    body.zoneId = (await resolveObject(client, 'zone', body.zone)).id;
+    delete body.zone;
+  }
+  if (kind === 'contract' && typeof body.template === 'string') {
+    body.templateId = (await resolveObject(client, 'template', body.template, domain)).id;
+    delete body.template;
+  }
+  if (kind === 'template' && typeof body.imageFile === 'string') {
+    body.image = JSON.parse(readFileSync(resolve(io.cwd, body.imageFile), 'utf8'));
+    delete body.imageFile;
+  }
+  if (kind === 'service' && Array.isArray(body.grants)) {
+    const grants = [];
+    for (const grant of body.grants as { contract?: string; contractId?: number; role: string }[])
+      grants.push({
+        contractId:
+          grant.contractId ?? (await resolveObject(client, 'contract', String(grant.contract), domain)).id,
+        role: grant.role,
+      });
+    body.grants = grants;
+  }
+  const { collection, key } = kinds[kind];
+  const name = String(body[key]);
+  const existing = (await listAll(client, collection)).find(
+    (item) =>
+      String(item[key]) === name && (domain === undefined || item.domain === domain || kind === 'domain'),
+  );
+  if (!existing) {
+    await client.request('POST', `/api/v1/${collection}`, body);
+    return `created ${kind} ${name}`;
+  }
+  const changes: Record<string, unknown> = {};
+  for (const field of patchable[kind] ?? [])
+    if (field in body && JSON.stringify(body[field]) !== JSON.stringify(existing[field]))
+      changes[field] = body[field];
+  if (kind === 'user' && typeof body.password === 'string') {
+    // A password cannot be compared (only its hash is stored): apply leaves it as it is.
+  }
+  if (Object.keys(changes).length === 0) return `unchanged ${kind} ${name}`;
+  await client.request('PATCH', `/api/v1/${collection}/${existing.id}`, changes);
+  return `updated ${kind} ${name} (${Object.keys(changes).join(', ')})`;
+}
+
+/** `capsule login`, `create`, `get`, `delete`, `apply`. */
+export function registerAdminCommands(program: Command, io: CliIo): void {
+  program
+    .command('login')
+    .description('log in to a controller and keep the token in the credentials file')
+    .option('--url <url>', 'the controller northbound URL', 'http://127.0.0.1:8700')
+    .option('--domain <domain>', 'login domain', 'default')
+    .option('--username <name>', 'user name', 'admin')
+    .option('--password <password>', 'password (default: $CAPSULE_PASSWORD)')
+    .option('--config <file>', 'credentials file')
+    .action(
+      async (o: { url: string; domain: string; username: string; password?: string; config?: string }) => {
+        const password = o.password ?? io.env.CAPSULE_PASSWORD;
+        if (!password)
+          throw new CapsuleError('CLI_MISSING_OPTION', 'give --password or set CAPSULE_PASSWORD');
+        const client = createApiClient({ baseUrl: o.url });
+        const { token, expiresAt } = await client.login({ domain: o.domain, username: o.username, password });
+        const path = credentialsPath(io, o.config);
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        const credentials: Credentials = { url: o.url, token, domain: o.domain, username: o.username };
+        writeFileSync(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+        io.out(`logged in to ${o.url} as ${o.username}@${o.domain} until ${expiresAt}\n`);
+      },
+    );
+
+  program
+    .command('create')
+    .description('create a domain, user, zone, template, contract, service or token')
+    .argument('<kind>', 'domain | user | zone | template | contract | service | token')
+    .argument('[name]', 'the name (login for users; the service for tokens)')
+    .option('-f, --file <file>', 'the request body as YAML or JSON (any kind)')
+    .option('--domain <domain>', 'the domain (default: yours)')
+    .option('--kind <kind>', 'domain kind: application | infrastructure | administrative')
+    .option('--description <text>', 'description')
+    .option('--password <password>', 'user password (default: $CAPSULE_NEW_PASSWORD)')
+    .option('--roles <roles>', 'user roles, comma-separated')
+    .option('--zone <zone>', 'user zone (name or id)')
+    .option('--netprefix <prefix>', 'zone /64 prefix')
+    .option('--template <template>', 'contract template (name or id)')
+    .option('--role <name:peer...>', 'contract role and the role it may talk to (repeat)')
+    .option('--grant <contract:role...>', 'service grant (repeat)')
+    .option('--service <service>', 'token: the service (name or id)')
+    .option('--ttl <seconds>', 'token lifetime')
+    .option('-o, --output <format>', 'table | json | yaml', 'table')
+    .option('--config <file>', 'credentials file')
+    .action(async (kindText: string, name: string | undefined, o: CreateOptions) => {
+      const kind = kindOf(kindText);
+      const client = loadClient(io, o.config);
+      const body = await createBody(client, io, kind, name, o);
+      const { body: created } = await client.request('POST', `/api/v1/${kinds[kind].collection}`, body);
+      render(io, o.output, created, columnsOf[kind]);
+    });
+
+  program
+    .command('get')
+    .description('list objects of a kind, or show one (by id or name)')
+    .argument('<kind>', Object.keys(kinds).join(' | '))
+    .argument('[ref]', 'id or name')
+    .option('--domain <domain>', 'disambiguate a name')
+    .option('-o, --output <format>', 'table | json | yaml', 'table')
+    .option('--config <file>', 'credentials file')
+    .action(
+      async (
+        kindText: string,
+        ref: string | undefined,
+        o: { output: string; domain?: string; config?: string },
+      ) => {
+        const kind = kindOf(kindText);
+        const client = loadClient(io, o.config);
+        const value = ref
+          ? await resolveObject(client, kind, ref, o.domain)
+          : await listAll(client, kinds[kind].collection);
+        render(io, o.output, value, columnsOf[kind]);
+      },
+    );
+
+  program
+    .command('delete')
+    .description('delete an object (by id or name)')
+    .argument('<kind>', Object.keys(kinds).join(' | '))
+    .argument('<ref>', 'id or name')
+    .option('--domain <domain>', 'disambiguate a name')
+    .option('--config <file>', 'credentials file')
+    .action(async (kindText: string, ref: string, o: { domain?: string; config?: string }) => {
+      const kind = kindOf(kindText);
+      const client = loadClient(io, o.config);
+      const item = await resolveObject(client, kind, ref, o.domain);
+      await client.request('DELETE', `/api/v1/${kinds[kind].collection}/${item.id}`);
+      io.out(`deleted ${kind} ${ref}\n`);
+    });
+
+  program
+    .command('apply')
+    .description('create or update the objects of a YAML file (idempotent; documents apply in order)')
+    .requiredOption('-f, --file <file>', 'YAML (multi-document) or JSON; each document has a kind')
+    .option('--config <file>', 'credentials file')
+    .action(async (o: { file: string; config?: string }) => {
+      const client = loadClient(io, o.config);
+      const documents = readDocument(io, o.file).flatMap((doc) => (Array.isArray(doc) ? doc : [doc]));
+      for (const document of documents) {
+        if (!document || typeof document !== 'object' || typeof (document as ApplyDocument).kind !== 'string')
+          throw new CapsuleError('CLI_BAD_FILE', 'every document needs a kind');
+        io.out(`${await applyDocument(client, io, document as ApplyDocument)}\n`);
+      }
+    });
+}
