@@ -1,5 +1,19 @@
 /** @capsule/vm — the RV32IMAC sandbox: instruction table, codecs, machines, verifier, fast tier. Pure. */
 
+/** The conformance machine (RV32 Linux executables, compared with qemu-riscv32). */
+export {
+  type ConformanceDeps,
+  type ConformanceMachine,
+  type ConformanceOptions,
+  type ConformanceResult,
+  createConformanceMachine,
+  Signal,
+  Syscall,
+} from './conformance-machine';
+/** The fast tier's source generator (for inspection and docs). */
+export { generateFastTierSource } from './core/fast-tier';
+/** ELF32 RISC-V executable reader. */
+export { type ElfImage, type ElfResult, type ElfSegment, EM_RISCV, parseElf } from './elf';
 /** Instruction values and their encoder, decoder and compressor (results, never exceptions). */
 export {
   compressInstruction,
@@ -25,5 +39,29 @@ export {
   type Mnemonic,
   type RegisterField,
 } from './isa/table';
+/** docs/isa.md's text, generated from the table. */
+export { renderIsaDoc } from './isa-doc';
 /** The sandbox ABI: regions, entry registers, records, services, verdicts, trap reasons. */
 export * from './sandbox-abi';
+/** The sandbox machine (what engines run programs on) and its program preparation. */
+export {
+  createSandboxMachine,
+  type ExecutionResult,
+  type PreparedProgram,
+  prepareProgram,
+  type RunOptions,
+  type SandboxHost,
+  type SandboxMachine,
+  type SandboxOptions,
+  type SandboxRegions,
+  sandboxDefaults,
+  type Tier,
+} from './sandbox-machine';
+/** The static verifier. */
+export {
+  type VerifierCode,
+  type VerifierDiagnostic,
+  type VerifierOptions,
+  type VerifierResult,
+  verifyProgram,
+} from './verifier';

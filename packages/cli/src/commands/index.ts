@@ -5,6 +5,7 @@ import { registerControllerCommands } from './controller';
 import { registerDemoCommands } from './demo';
 import { registerIdentityCommands } from './identity';
 import { registerVmCommands } from './vm';
+import { registerWireCommands } from './wire';
 
 /** Registers one area's subcommands on the root program. */
 export type RegisterCommands = (program: Command, io: CliIo) => void;
@@ -16,4 +17,5 @@ export const commandModules: readonly RegisterCommands[] = [
   registerVmCommands,
   registerControllerCommands,
   registerAdminCommands,
+  registerWireCommands,
 ];

@@ -1,0 +1,339 @@
+/**
+ * The fast tier: a pre-decoded program translated to one JavaScript function. Each basic block
+ * (from a leader — the start of code, a static branch/jump target, the instruction after a
+ * control transfer or ECALL/EBREAK — to the next control transfer) becomes one `case` of a switch
+ * on the code slot inside a loop; fuel is checked once per block (the whole block's count) and
+ * given back when an instruction in the middle traps, so fuel, pc, registers, memory and traps are
+ * exactly what the interpreter produces. When the remaining fuel is smaller than a block, or pc is
+ * not a leader (a computed jump into the middle of a block, an entry offset), the interpreter
+ * steps single instructions until pc reaches a leader again.
+ *
+ * Why `new Function` is safe here: the generated source is built only from numbers read out of
+ * the pre-decoded typed arrays (register numbers, immediates, slot indexes, addresses) and fixed
+ * text of this file; no byte of the program ever becomes source text other than as a decimal
+ * integer literal. The function is strict, takes everything it touches as parameters (the
+ * machine's registers, page views and limits, and the M-extension helpers) and names no global —
+ * not even `Math` — so translated code can only compute on registers and the page table that the
+ * interpreter would use, with the same bounds checks.
+ */
+import { interpret } from './interpreter';
+import { type DecodedProgram, endsBlock, Op } from './program';
+import { div, divu, Exit, type MachineState, mulh, mulhsu, mulhu, rem, remu } from './state';
+
+/** A translated program: runs like `interpret`, returns an Exit code. */
+export type FastTierFunction = (state: MachineState, program: DecodedProgram) => number;
+
+/** Internal exit: the generated code cannot continue (pc not a leader, or fuel below the block). */
+const NEED_INTERPRETER = -1;
+
+type Generated = (
+  state: MachineState,
+  imul: (a: number, b: number) => number,
+  mulh: (a: number, b: number) => number,
+  mulhsu: (a: number, b: number) => number,
+  mulhu: (a: number, b: number) => number,
+  div: (a: number, b: number) => number,
+  divu: (a: number, b: number) => number,
+  rem: (a: number, b: number) => number,
+  remu: (a: number, b: number) => number,
+) => number;
+
+/** Leaders: slots where a block starts. */
+export function findLeaders(program: DecodedProgram): Uint8Array {
+  const slots = program.lengthBytes >>> 1;
+  const leaders = new Uint8Array(slots);
+  if (slots > 0) leaders[0] = 1;
+  for (let slot = 0; slot < slots; slot++) {
+    const op = program.op[slot]!;
+    if (!endsBlock(op)) continue;
+    const after = slot + (program.size[slot]! >>> 1);
+    if (after < slots) leaders[after] = 1;
+    if ((op >= Op.BEQ && op <= Op.BGEU) || op === Op.JAL) {
+      const target = slot * 2 + program.imm[slot]!;
+      if (target >= 0 && target < program.lengthBytes) leaders[target >>> 1] = 1;
+    }
+  }
+  return leaders;
+}
+
+const r = (n: number) => (n === 0 ? '0' : `R[${n}]`);
+
+/** The JavaScript source of a program's translation (exported for tests and docs). */
+export function generateFastTierSource(program: DecodedProgram): string {
+  const { base, lengthBytes, op, rd, rs1, rs2, imm, size } = program;
+  const slots = lengthBytes >>> 1;
+  const leaders = findLeaders(program);
+  const out: string[] = [];
+  out.push(
+    "'use strict';",
+    'const R = S.regs, V = S.views, RL = S.readLimit, WL = S.writeLimit, AL = S.atomicLimit, LOW = S.writeLow;',
+    'let pc = S.pc | 0, F = S.fuel, exit = 0, a = 0, b = 0, g = 0, o = 0, m = 0;',
+    `loop: for (;;) { switch ((pc - ${base}) >>> 1) {`,
+  );
+  for (let leader = 0; leader < slots; leader++) {
+    if (leaders[leader] === 0) continue;
+    // collect the block
+    const block: number[] = [];
+    let slot = leader;
+    let fallsThrough = false;
+    for (;;) {
+      block.push(slot);
+      if (endsBlock(op[slot]!)) break;
+      slot += size[slot]! >>> 1;
+      if (slot >= slots || leaders[slot] === 1) {
+        fallsThrough = true;
+        break;
+      }
+    }
+    const n = block.length;
+    const body: string[] = [
+      `case ${leader}: {`,
+      `if (F < ${n}) { exit = ${NEED_INTERPRETER}; break loop; }`,
+      `F -= ${n};`,
+    ];
+    block.forEach((s, k) => {
+      const pc = base + s * 2;
+      const next = pc + size[s]!;
+      const refund = n - (k + 1);
+      const trap = (exit: number, address: string) =>
+        `{ ${refund > 0 ? `F += ${refund}; ` : ''}pc = ${pc}; S.faultAddress = ${address}; exit = ${exit}; break loop; }`;
+      const D = rd[s]!;
+      const A = r(rs1[s]!);
+      const B = r(rs2[s]!);
+      const I = imm[s]!;
+      const set = (expression: string) => (D === 0 ? '' : `R[${D}] = ${expression};`);
+      const load = (width: number, read: string) =>
+        `a = (${A} + ${I}) | 0; g = a >>> 16; o = a & 0xffff; if (o + ${width} > RL[g]) ${trap(Exit.LOAD_FAULT, 'a')} ${D === 0 ? '' : `R[${D}] = V[g].${read}(o${width > 1 ? ', true' : ''});`}`;
+      const store = (width: number, write: string) =>
+        `a = (${A} + ${I}) | 0; g = a >>> 16; o = a & 0xffff; if (o + ${width} > WL[g]) ${trap(Exit.STORE_FAULT, 'a')} if (o < LOW[g]) LOW[g] = o; V[g].${write}(o, ${B}${width > 1 ? ', true' : ''});`;
+      const atomic = `a = ${A}; g = a >>> 16; o = a & 0xffff; if (o + 4 > AL[g]) ${trap(Exit.ATOMIC_FAULT, 'a')} if ((a & 3) !== 0) ${trap(Exit.MISALIGNED_ATOMIC, 'a')}`;
+      const amo = (expression: string) =>
+        `${atomic} m = V[g].getInt32(o, true); b = ${B}; if (o < LOW[g]) LOW[g] = o; V[g].setInt32(o, ${expression}, true); ${set('m')}`;
+      const branch = (condition: string) => `pc = (${condition}) ? ${(pc + I) | 0} : ${next}; continue loop;`;
+      const stop = (exit: number) => `pc = ${pc}; exit = ${exit}; break loop;`;
+      let code: string;
+      switch (op[s]!) {
+        case Op.ILLEGAL:
+          code = stop(Exit.ILLEGAL);
+          break;
+        case Op.LUI:
+          code = set(`${I}`);
+          break;
+        case Op.AUIPC:
+          code = set(`${(pc + I) | 0}`);
+          break;
+        case Op.JAL:
+          code = `${set(`${next}`)} pc = ${(pc + I) | 0}; continue loop;`;
+          break;
+        case Op.JALR:
+          code = `a = (${A} + ${I}) & -2; ${set(`${next}`)} pc = a; continue loop;`;
+          break;
+        case Op.BEQ:
+          code = branch(`${A} === ${B}`);
+          break;
+        case Op.BNE:
+          code = branch(`${A} !== ${B}`);
+          break;
+        case Op.BLT:
+          code = branch(`${A} < ${B}`);
+          break;
+        case Op.BGE:
+          code = branch(`${A} >= ${B}`);
+          break;
+        case Op.BLTU:
+          code = branch(`(${A} >>> 0) < (${B} >>> 0)`);
+          break;
+        case Op.BGEU:
+          code = branch(`(${A} >>> 0) >= (${B} >>> 0)`);
+          break;
+        case Op.LB:
+          code = load(1, 'getInt8');
+          break;
+        case Op.LH:
+          code = load(2, 'getInt16');
+          break;
+        case Op.LW:
+          code = load(4, 'getInt32');
+          break;
+        case Op.LBU:
+          code = load(1, 'getUint8');
+          break;
+        case Op.LHU:
+          code = load(2, 'getUint16');
+          break;
+        case Op.SB:
+          code = store(1, 'setInt8');
+          break;
+        case Op.SH:
+          code = store(2, 'setInt16');
+          break;
+        case Op.SW:
+          code = store(4, 'setInt32');
+          break;
+        case Op.ADDI:
+          code = set(`(${A} + ${I}) | 0`);
+          break;
+        case Op.SLTI:
+          code = set(`${A} < ${I} ? 1 : 0`);
+          break;
+        case Op.SLTIU:
+          code = set(`(${A} >>> 0) < ${I >>> 0} ? 1 : 0`);
+          break;
+        case Op.XORI:
+          code = set(`${A} ^ ${I}`);
+          break;
+        case Op.ORI:
+          code = set(`${A} | ${I}`);
+          break;
+        case Op.ANDI:
+          code = set(`${A} & ${I}`);
+          break;
+        case Op.SLLI:
+          code = set(`${A} << ${I}`);
+          break;
+        case Op.SRLI:
+          code = set(`(${A} >>> ${I}) | 0`);
+          break;
+        case Op.SRAI:
+          code = set(`${A} >> ${I}`);
+          break;
+        case Op.ADD:
+          code = set(`(${A} + ${B}) | 0`);
+          break;
+        case Op.SUB:
+          code = set(`(${A} - ${B}) | 0`);
+          break;
+        case Op.SLL:
+          code = set(`${A} << (${B} & 31)`);
+          break;
+        case Op.SLT:
+          code = set(`${A} < ${B} ? 1 : 0`);
+          break;
+        case Op.SLTU:
+          code = set(`(${A} >>> 0) < (${B} >>> 0) ? 1 : 0`);
+          break;
+        case Op.XOR:
+          code = set(`${A} ^ ${B}`);
+          break;
+        case Op.SRL:
+          code = set(`(${A} >>> (${B} & 31)) | 0`);
+          break;
+        case Op.SRA:
+          code = set(`${A} >> (${B} & 31)`);
+          break;
+        case Op.OR:
+          code = set(`${A} | ${B}`);
+          break;
+        case Op.AND:
+          code = set(`${A} & ${B}`);
+          break;
+        case Op.FENCE:
+          code = '';
+          break;
+        case Op.ECALL:
+          code = stop(Exit.ECALL);
+          break;
+        case Op.EBREAK:
+          code = stop(Exit.EBREAK);
+          break;
+        case Op.MUL:
+          code = set(`imul(${A}, ${B})`);
+          break;
+        case Op.MULH:
+          code = set(`mulh(${A}, ${B})`);
+          break;
+        case Op.MULHSU:
+          code = set(`mulhsu(${A}, ${B})`);
+          break;
+        case Op.MULHU:
+          code = set(`mulhu(${A}, ${B})`);
+          break;
+        case Op.DIV:
+          code = set(`div(${A}, ${B})`);
+          break;
+        case Op.DIVU:
+          code = set(`divu(${A}, ${B})`);
+          break;
+        case Op.REM:
+          code = set(`rem(${A}, ${B})`);
+          break;
+        case Op.REMU:
+          code = set(`remu(${A}, ${B})`);
+          break;
+        case Op.LR:
+          code = `${atomic} ${set('V[g].getInt32(o, true)')} S.reservation = a;`;
+          break;
+        case Op.SC:
+          code = `${atomic} if (S.reservation === a) { if (o < LOW[g]) LOW[g] = o; V[g].setInt32(o, ${B}, true); ${set('0')} } else { ${set('1')} } S.reservation = -1;`;
+          break;
+        case Op.AMOSWAP:
+          code = amo('b');
+          break;
+        case Op.AMOADD:
+          code = amo('(m + b) | 0');
+          break;
+        case Op.AMOXOR:
+          code = amo('m ^ b');
+          break;
+        case Op.AMOAND:
+          code = amo('m & b');
+          break;
+        case Op.AMOOR:
+          code = amo('m | b');
+          break;
+        case Op.AMOMIN:
+          code = amo('m < b ? m : b');
+          break;
+        case Op.AMOMAX:
+          code = amo('m > b ? m : b');
+          break;
+        case Op.AMOMINU:
+          code = amo('(m >>> 0) < (b >>> 0) ? m : b');
+          break;
+        case Op.AMOMAXU:
+          code = amo('(m >>> 0) > (b >>> 0) ? m : b');
+          break;
+        default:
+          code = stop(Exit.ILLEGAL);
+      }
+      body.push(code);
+      if (k === n - 1 && fallsThrough) body.push(`pc = ${next}; continue loop;`);
+    });
+    body.push('}');
+    out.push(body.join('\n'));
+  }
+  out.push(`default: exit = ${NEED_INTERPRETER}; break loop;`, '} }', 'S.pc = pc; S.fuel = F; return exit;');
+  return out.join('\n');
+}
+
+/** Translates a pre-decoded program; the result runs exactly like `interpret`. */
+export function compileFastTier(program: DecodedProgram): FastTierFunction {
+  const generated = new Function(
+    'S',
+    'imul',
+    'mulh',
+    'mulhsu',
+    'mulhu',
+    'div',
+    'divu',
+    'rem',
+    'remu',
+    generateFastTierSource(program),
+  ) as Generated;
+  const imul = Math.imul;
+  return (state, decoded) => {
+    for (;;) {
+      const exit = generated(state, imul, mulh, mulhsu, mulhu, div, divu, rem, remu);
+      if (exit !== NEED_INTERPRETER) return exit;
+      // Step one instruction with the interpreter, then try the translation again.
+      const fuel = state.fuel;
+      if (fuel <= 0) return interpret(state, decoded);
+      state.fuel = 1;
+      const stepExit = interpret(state, decoded);
+      const used = 1 - state.fuel;
+      state.fuel = fuel - used;
+      if (stepExit === Exit.FUEL || (stepExit === Exit.FETCH && used === 1)) continue;
+      return stepExit;
+    }
+  };
+}

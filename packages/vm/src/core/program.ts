@@ -1,0 +1,141 @@
+/**
+ * Pre-decoding: a program's code is decoded once into typed arrays, one entry per 2-byte slot
+ * (an RVC program may jump to any even address, so every slot is decoded on its own). Compressed
+ * instructions are stored as the 32-bit operation they stand for, so the executors only know base
+ * operations. Slots that do not hold a whole, legal instruction get `Op.ILLEGAL`.
+ */
+import { decodeWord, expandInstruction } from '../isa/codec';
+
+/** Base operations the executors implement (compressed instructions map onto these). */
+export const Op = {
+  ILLEGAL: 0,
+  LUI: 1,
+  AUIPC: 2,
+  JAL: 3,
+  JALR: 4,
+  BEQ: 5,
+  BNE: 6,
+  BLT: 7,
+  BGE: 8,
+  BLTU: 9,
+  BGEU: 10,
+  LB: 11,
+  LH: 12,
+  LW: 13,
+  LBU: 14,
+  LHU: 15,
+  SB: 16,
+  SH: 17,
+  SW: 18,
+  ADDI: 19,
+  SLTI: 20,
+  SLTIU: 21,
+  XORI: 22,
+  ORI: 23,
+  ANDI: 24,
+  SLLI: 25,
+  SRLI: 26,
+  SRAI: 27,
+  ADD: 28,
+  SUB: 29,
+  SLL: 30,
+  SLT: 31,
+  SLTU: 32,
+  XOR: 33,
+  SRL: 34,
+  SRA: 35,
+  OR: 36,
+  AND: 37,
+  FENCE: 38,
+  ECALL: 39,
+  EBREAK: 40,
+  MUL: 41,
+  MULH: 42,
+  MULHSU: 43,
+  MULHU: 44,
+  DIV: 45,
+  DIVU: 46,
+  REM: 47,
+  REMU: 48,
+  LR: 49,
+  SC: 50,
+  AMOSWAP: 51,
+  AMOADD: 52,
+  AMOXOR: 53,
+  AMOAND: 54,
+  AMOOR: 55,
+  AMOMIN: 56,
+  AMOMAX: 57,
+  AMOMINU: 58,
+  AMOMAXU: 59,
+} as const;
+
+/** The base operation of each 32-bit mnemonic of the table. */
+export const opOfMnemonic: Readonly<Record<string, number>> = {
+  'fence.tso': Op.FENCE,
+  'lr.w': Op.LR,
+  'sc.w': Op.SC,
+  ...Object.fromEntries(
+    Object.entries(Op)
+      .filter(([name]) => name !== 'ILLEGAL' && name !== 'LR' && name !== 'SC')
+      .map(([name, op]) => [name.startsWith('AMO') ? `${name.toLowerCase()}.w` : name.toLowerCase(), op]),
+  ),
+};
+
+/** Operations after which a basic block ends (control transfer or a trip to the host). */
+export function endsBlock(op: number): boolean {
+  return (op >= Op.JAL && op <= Op.BGEU) || op === Op.ECALL || op === Op.EBREAK || op === Op.ILLEGAL;
+}
+
+/** A pre-decoded program: typed arrays indexed by slot = (pc - base) / 2. */
+export interface DecodedProgram {
+  /** Address of the first byte of code. */
+  readonly base: number;
+  /** Code length in bytes. */
+  readonly lengthBytes: number;
+  readonly op: Uint8Array;
+  readonly rd: Uint8Array;
+  readonly rs1: Uint8Array;
+  readonly rs2: Uint8Array;
+  /** Immediates; LUI/AUIPC hold the value already shifted left by 12. */
+  readonly imm: Int32Array;
+  /** Instruction size in bytes (2 or 4; 2 for illegal slots). */
+  readonly size: Uint8Array;
+}
+
+/** Decodes every 2-byte slot of `code`, which is loaded at address `base`. */
+export function predecode(code: Uint8Array, base: number): DecodedProgram {
+  const slots = code.length >>> 1;
+  const program: DecodedProgram = {
+    base,
+    lengthBytes: slots * 2,
+    op: new Uint8Array(slots),
+    rd: new Uint8Array(slots),
+    rs1: new Uint8Array(slots),
+    rs2: new Uint8Array(slots),
+    imm: new Int32Array(slots),
+    size: new Uint8Array(slots).fill(2),
+  };
+  for (let slot = 0; slot < slots; slot++) {
+    const offset = slot * 2;
+    const low = code[offset]! | (code[offset + 1]! << 8);
+    let word = low;
+    if ((low & 3) === 3) {
+      if (offset + 4 > slots * 2) continue;
+      word = (low | (code[offset + 2]! << 16) | (code[offset + 3]! << 24)) >>> 0;
+    }
+    const decoded = decodeWord(word);
+    if (!decoded.ok) continue;
+    const base32 = expandInstruction(decoded.instruction);
+    const op = opOfMnemonic[base32.mnemonic];
+    if (op === undefined) continue;
+    program.op[slot] = op;
+    program.rd[slot] = base32.rd ?? 0;
+    program.rs1[slot] = base32.rs1 ?? 0;
+    program.rs2[slot] = base32.rs2 ?? 0;
+    const imm = base32.imm ?? 0;
+    program.imm[slot] = op === Op.LUI || op === Op.AUIPC ? imm << 12 : imm;
+    program.size[slot] = decoded.size;
+  }
+  return program;
+}

@@ -1,0 +1,127 @@
+/**
+ * The state both executors (interpreter and fast tier) work on, and both machines (sandbox and
+ * conformance) build. Memory is a table of 64 KiB pages (page = address >>> 16), each a DataView
+ * with three limits: bytes readable, writable and usable by atomics from the page's start. A
+ * region of the sandbox is one page; an access is legal when `offset + width <= limit[page]`,
+ * so accesses never cross a page (region) end. Everything is allocated once, at construction.
+ */
+
+/** Why an executor stopped. */
+export const Exit = {
+  /** The fuel given ran out before the next instruction (pc is that instruction). */
+  FUEL: 1,
+  /** ECALL at pc (the machine performs the call and resumes at pc + 4). */
+  ECALL: 2,
+  /** EBREAK at pc. */
+  EBREAK: 3,
+  /** pc is outside the code (or not inside it by a whole instruction). */
+  FETCH: 4,
+  /** The instruction at pc is not legal. */
+  ILLEGAL: 5,
+  /** A load outside readable memory (faultAddress). */
+  LOAD_FAULT: 6,
+  /** A store outside writable memory (faultAddress). */
+  STORE_FAULT: 7,
+  /** An LR/SC/AMO at an unaligned address. */
+  MISALIGNED_ATOMIC: 8,
+  /** An LR/SC/AMO outside memory that allows atomics. */
+  ATOMIC_FAULT: 9,
+} as const;
+
+/** Number of 64 KiB pages in the 32-bit address space. */
+export const PAGE_COUNT = 0x10000;
+/** Bytes per page. */
+export const PAGE_BYTES = 0x10000;
+
+/** Registers, pc, fuel and the paged memory of one machine. */
+export interface MachineState {
+  /** x0..x31; x0 is kept 0. */
+  readonly regs: Int32Array;
+  pc: number;
+  /** Instructions left; decremented before each instruction runs. */
+  fuel: number;
+  /** Page views (an empty view for unmapped pages). */
+  readonly views: DataView[];
+  readonly readLimit: Int32Array;
+  readonly writeLimit: Int32Array;
+  readonly atomicLimit: Int32Array;
+  /** Lowest offset written in each page since the last reset (PAGE_BYTES = none). */
+  readonly writeLow: Int32Array;
+  /** LR reservation address, or -1. */
+  reservation: number;
+  /** The address of the last load/store/atomic fault. */
+  faultAddress: number;
+}
+
+const emptyView = new DataView(new ArrayBuffer(0));
+
+/** A state with no memory mapped. */
+export function createMachineState(): MachineState {
+  return {
+    regs: new Int32Array(32),
+    pc: 0,
+    fuel: 0,
+    views: new Array<DataView>(PAGE_COUNT).fill(emptyView),
+    readLimit: new Int32Array(PAGE_COUNT),
+    writeLimit: new Int32Array(PAGE_COUNT),
+    atomicLimit: new Int32Array(PAGE_COUNT),
+    writeLow: new Int32Array(PAGE_COUNT).fill(PAGE_BYTES),
+    reservation: -1,
+    faultAddress: 0,
+  };
+}
+
+/** Maps `view` as page `page` with the given limits (bytes from the page start). */
+export function mapPage(
+  state: MachineState,
+  page: number,
+  view: DataView,
+  limits: { readBytes: number; writeBytes: number; atomicBytes: number },
+): void {
+  state.views[page] = view;
+  state.readLimit[page] = Math.min(limits.readBytes, view.byteLength);
+  state.writeLimit[page] = Math.min(limits.writeBytes, view.byteLength);
+  state.atomicLimit[page] = Math.min(limits.atomicBytes, view.byteLength);
+}
+
+/** High 32 bits of the unsigned 64-bit product of two 32-bit values. */
+export function mulhu(a: number, b: number): number {
+  const a0 = a & 0xffff;
+  const a1 = a >>> 16;
+  const b0 = b & 0xffff;
+  const b1 = b >>> 16;
+  const p01 = a0 * b1;
+  const p10 = a1 * b0;
+  const mid = ((a0 * b0) >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  return (a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16)) | 0;
+}
+
+/** High 32 bits of the signed × signed product. */
+export function mulh(a: number, b: number): number {
+  return (mulhu(a, b) - (a < 0 ? b : 0) - (b < 0 ? a : 0)) | 0;
+}
+
+/** High 32 bits of the signed × unsigned product. */
+export function mulhsu(a: number, b: number): number {
+  return (mulhu(a, b) - (a < 0 ? b : 0)) | 0;
+}
+
+/** RISC-V division and remainder (division by zero and INT_MIN / -1 as the M extension defines). */
+export function div(a: number, b: number): number {
+  if (b === 0) return -1;
+  if (a === -0x80000000 && b === -1) return a;
+  return (a / b) | 0;
+}
+export function divu(a: number, b: number): number {
+  if (b === 0) return -1;
+  return ((a >>> 0) / (b >>> 0)) | 0;
+}
+export function rem(a: number, b: number): number {
+  if (b === 0) return a;
+  if (a === -0x80000000 && b === -1) return 0;
+  return (a % b) | 0;
+}
+export function remu(a: number, b: number): number {
+  if (b === 0) return a;
+  return ((a >>> 0) % (b >>> 0)) | 0;
+}

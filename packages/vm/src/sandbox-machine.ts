@@ -1,0 +1,426 @@
+/**
+ * The sandbox machine: what an engine runs a packet's program on. Regions as sandbox-abi.ts maps
+ * them, entry registers, a fuel budget, ECALL services through an injected host, and every way a
+ * program can go wrong turned into a DROP verdict with a trap reason — never an exception.
+ *
+ * Memory is one preallocated buffer per region; the host fills PACKET and ENGINE (and PATH and
+ * DATA, whose accessible length it sets per run) through `regions`, and may bind its own FLOW and
+ * CONTRACT memory per run (no copies). ACTION and the used part of STACK are zeroed before each
+ * run. One execution allocates nothing; the result object is reused (valid until the next run).
+ */
+import { CapsuleError } from '@capsule/wire';
+import { compileFastTier, type FastTierFunction } from './core/fast-tier';
+import { interpret } from './core/interpreter';
+import { type DecodedProgram, predecode } from './core/program';
+import { createMachineState, Exit, type MachineState, mapPage, PAGE_BYTES } from './core/state';
+import {
+  ACTION_BASE,
+  ACTION_BYTES,
+  ActionField,
+  CODE_BASE,
+  CODE_MAX_BYTES,
+  CONTRACT_BASE,
+  CONTRACT_BYTES,
+  DATA_BASE,
+  DATA_MAX_BYTES,
+  EGRESS_MAX_LINKS,
+  EMIT_MAX_PER_EXECUTION,
+  ENGINE_BASE,
+  ENGINE_LINK_BYTES,
+  ENGINE_MAX_BYTES,
+  ENGINE_MAX_LINKS,
+  EngineField,
+  EngineLinkField,
+  entryRegisters,
+  FLOW_BASE,
+  FLOW_BYTES,
+  FUEL_DEFAULT,
+  FUEL_MAX,
+  LOG_MAX_BYTES,
+  PACKET_BASE,
+  PACKET_BYTES,
+  PATH_BASE,
+  PATH_MAX_BYTES,
+  Reg,
+  Service,
+  STACK_BASE,
+  STACK_BYTES,
+  services,
+  TrapReason,
+  Verdict,
+} from './sandbox-abi';
+
+/** What the engine supplies to services. Called synchronously; must not throw. */
+export interface SandboxHost {
+  /** EMIT: send a copy of the packet now with `action` (the ACTION region); true when sent. */
+  emit(action: Uint8Array): boolean;
+  /** FLOW_HASH: a stable 32-bit hash of the current flow mixed with `seed`. */
+  flowHash(seed: number): number;
+  /** TIME: milliseconds since the Unix epoch. */
+  timeMs(): number;
+  /** RANDOM: 32 random bits. */
+  random(): number;
+  /** LOG: one message (bytes valid only during the call); true when logged, false when rate-limited. */
+  log(message: Uint8Array): boolean;
+}
+
+/** Which executor runs the program. */
+export type Tier = 'interpreter' | 'fast';
+
+/** Options of a sandbox machine (defaults in one place: `sandboxDefaults`). */
+export interface SandboxOptions {
+  /** Instructions per execution, 1..FUEL_MAX. */
+  budgetInstructions?: number;
+  /** Executor: the interpreter, or the fast tier (JavaScript translation) for prepared programs. */
+  tier?: Tier;
+}
+
+/** Default options. */
+export const sandboxDefaults: Required<SandboxOptions> = {
+  budgetInstructions: FUEL_DEFAULT,
+  tier: 'interpreter',
+};
+
+/** A program ready to run: pre-decoded once, fast-tier function made on first use. */
+export interface PreparedProgram {
+  readonly code: Uint8Array;
+  readonly decoded: DecodedProgram;
+  /** The fast-tier translation (made by `prepareProgram` with `fast: true`, or on first fast run). */
+  fast: FastTierFunction | undefined;
+}
+
+/** Pre-decodes `code` (≤ 1 KiB) for CODE_BASE. Callers cache the result by logic hash. */
+export function prepareProgram(code: Uint8Array, options: { fast?: boolean } = {}): PreparedProgram {
+  if (code.length > CODE_MAX_BYTES)
+    throw new CapsuleError(
+      'VM_CODE_TOO_LARGE',
+      `program code is ${code.length} bytes; at most ${CODE_MAX_BYTES}`,
+    );
+  const decoded = predecode(code, CODE_BASE);
+  return { code, decoded, fast: options.fast ? compileFastTier(decoded) : undefined };
+}
+
+/** Per-run inputs. */
+export interface RunOptions {
+  /** Byte offset into CODE to start at (default 0). */
+  entryOffset?: number;
+  /** Fuel for this run (default: the machine's budget; at most FUEL_MAX). */
+  budgetInstructions?: number;
+  /** Accessible bytes of PATH and DATA this run (default: 0). */
+  pathLengthBytes?: number;
+  dataLengthBytes?: number;
+  /** FLOW memory (256 bytes) and CONTRACT memory (4096 bytes) to bind for this run. */
+  flowMemory?: DataView;
+  contractMemory?: DataView;
+  /** Executor for this run (default: the machine's tier). */
+  tier?: Tier;
+}
+
+/** The outcome of one execution (the machine's reused object). */
+export interface ExecutionResult {
+  /** Verdict code (Verdict): DROP whenever trap ≠ NONE. */
+  verdict: number;
+  /** TrapReason code; NONE when the program ended normally and its action set is valid. */
+  trap: number;
+  /** The program's own drop reason (ACTION.drop reason) when it chose DROP. */
+  dropReason: number;
+  /** ACTION.flags, ACTION.next entry, ACTION.egress count (when the verdict is not DROP). */
+  flags: number;
+  nextEntry: number;
+  egressCount: number;
+  /** Instructions (and service fuel) used. */
+  fuelUsed: number;
+  /** pc at the end (of the trap, or of the ending instruction). */
+  pc: number;
+  /** The faulting address of an ACCESS_FAULT / ATOMIC_FAULT / MISALIGNED_ATOMIC trap. */
+  faultAddress: number;
+  /** EMIT calls made. */
+  emits: number;
+}
+
+/** Views of the machine's regions, for the host to fill and read. */
+export interface SandboxRegions {
+  readonly code: Uint8Array;
+  readonly packet: Uint8Array;
+  readonly path: Uint8Array;
+  readonly data: Uint8Array;
+  readonly flow: Uint8Array;
+  readonly contract: Uint8Array;
+  readonly engine: Uint8Array;
+  readonly action: Uint8Array;
+  readonly stack: Uint8Array;
+}
+
+/** A sandbox machine (one per engine worker; not re-entrant). */
+export interface SandboxMachine {
+  /** The region buffers (FLOW and CONTRACT: the machine's own, used when a run binds none). */
+  readonly regions: SandboxRegions;
+  /** Registers after the last run (x0..x31). */
+  readonly registers: Int32Array;
+  /** Runs `program`; returns the machine's result object (valid until the next run). */
+  run(program: PreparedProgram, options?: RunOptions): ExecutionResult;
+}
+
+const page = (base: number) => base >>> 16;
+
+/** Creates a sandbox machine. `deps.host` supplies the services. */
+export function createSandboxMachine(options: SandboxOptions, deps: { host: SandboxHost }): SandboxMachine {
+  const settings = { ...sandboxDefaults, ...options };
+  if (
+    !Number.isInteger(settings.budgetInstructions) ||
+    settings.budgetInstructions < 1 ||
+    settings.budgetInstructions > FUEL_MAX
+  )
+    throw new CapsuleError('VM_BAD_BUDGET', `fuel budget must be 1..${FUEL_MAX} instructions`);
+  const { host } = deps;
+  const state: MachineState = createMachineState();
+  const buffer = (bytes: number) => new Uint8Array(new ArrayBuffer(bytes));
+  const regions: SandboxRegions = {
+    code: buffer(CODE_MAX_BYTES),
+    packet: buffer(PACKET_BYTES),
+    path: buffer(PATH_MAX_BYTES),
+    data: buffer(DATA_MAX_BYTES),
+    flow: buffer(FLOW_BYTES),
+    contract: buffer(CONTRACT_BYTES),
+    engine: buffer(ENGINE_MAX_BYTES),
+    action: buffer(ACTION_BYTES),
+    stack: buffer(STACK_BYTES),
+  };
+  const view = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const ownFlow = view(regions.flow);
+  const ownContract = view(regions.contract);
+  const actionView = view(regions.action);
+  const engineView = view(regions.engine);
+  const full = (bytes: number, write: boolean, atomic = false) => ({
+    readBytes: bytes,
+    writeBytes: write ? bytes : 0,
+    atomicBytes: atomic ? bytes : 0,
+  });
+  // CODE is fetched from the pre-decoded program, not read as data.
+  mapPage(state, page(PACKET_BASE), view(regions.packet), full(PACKET_BYTES, false));
+  mapPage(state, page(PATH_BASE), view(regions.path), full(0, true));
+  mapPage(state, page(DATA_BASE), view(regions.data), full(0, true));
+  mapPage(state, page(FLOW_BASE), ownFlow, full(FLOW_BYTES, true));
+  mapPage(state, page(CONTRACT_BASE), ownContract, full(CONTRACT_BYTES, true, true));
+  mapPage(state, page(ENGINE_BASE), engineView, full(ENGINE_MAX_BYTES, false));
+  mapPage(state, page(ACTION_BASE), actionView, full(ACTION_BYTES, true));
+  mapPage(state, page(STACK_BASE), view(regions.stack), full(STACK_BYTES, true));
+
+  const result: ExecutionResult = {
+    verdict: 0,
+    trap: 0,
+    dropReason: 0,
+    flags: 0,
+    nextEntry: 0,
+    egressCount: 0,
+    fuelUsed: 0,
+    pc: 0,
+    faultAddress: 0,
+    emits: 0,
+  };
+  const serviceCost = new Int32Array(8);
+  const servicePerUnit = new Int32Array(8);
+  for (const spec of services) {
+    serviceCost[spec.number] = spec.fuelCost;
+    servicePerUnit[spec.number] = spec.fuelPerUnit;
+  }
+  const stackPage = page(STACK_BASE);
+  const actionPage = page(ACTION_BASE);
+  const R = state.regs;
+
+  function setLength(base: number, bytes: number | undefined, max: number) {
+    const length = Math.max(0, Math.min(max, bytes ?? 0) | 0);
+    state.readLimit[page(base)] = length;
+    state.writeLimit[page(base)] = length;
+  }
+
+  function bind(base: number, memory: DataView | undefined, own: DataView, bytes: number, atomic: boolean) {
+    const chosen = memory ?? own;
+    const p = page(base);
+    if (state.views[p] !== chosen) mapPage(state, p, chosen, full(bytes, true, atomic));
+  }
+
+  function reset(runOptions: RunOptions | undefined, budget: number) {
+    regions.action.fill(0);
+    const low = state.writeLow[stackPage]!;
+    if (low < STACK_BYTES) regions.stack.fill(0, low);
+    state.writeLow[stackPage] = PAGE_BYTES;
+    state.writeLow[actionPage] = PAGE_BYTES;
+    R.fill(0);
+    for (const [register, value] of entryRegisters) R[register] = value;
+    state.reservation = -1;
+    state.faultAddress = 0;
+    state.fuel = budget;
+    setLength(PATH_BASE, runOptions?.pathLengthBytes, PATH_MAX_BYTES);
+    setLength(DATA_BASE, runOptions?.dataLengthBytes, DATA_MAX_BYTES);
+    bind(FLOW_BASE, runOptions?.flowMemory, ownFlow, FLOW_BYTES, false);
+    bind(CONTRACT_BASE, runOptions?.contractMemory, ownContract, CONTRACT_BYTES, true);
+    result.verdict = Verdict.DROP;
+    result.trap = TrapReason.NONE;
+    result.dropReason = 0;
+    result.flags = 0;
+    result.nextEntry = 0;
+    result.egressCount = 0;
+    result.fuelUsed = 0;
+    result.pc = 0;
+    result.faultAddress = 0;
+    result.emits = 0;
+  }
+
+  /** A legal range [address, address + bytes) of one page for reading (or writing). */
+  function inRegion(address: number, bytes: number, write: boolean): boolean {
+    const p = address >>> 16;
+    const offset = address & 0xffff;
+    const limit = write ? state.writeLimit[p]! : state.readLimit[p]!;
+    return bytes >= 0 && offset + bytes <= limit;
+  }
+
+  /** Performs the ECALL at state.pc; returns a TrapReason (NONE to continue). */
+  function service(): number {
+    const number = R[Reg.A7]!;
+    if (number < 1 || number > 6) return TrapReason.BAD_SERVICE;
+    let cost = serviceCost[number]!;
+    if (state.fuel < cost) return TrapReason.FUEL_EXHAUSTED;
+    switch (number) {
+      case Service.EMIT: {
+        if (result.emits >= EMIT_MAX_PER_EXECUTION) return TrapReason.EMIT_LIMIT;
+        result.emits++;
+        R[Reg.A0] = host.emit(regions.action) ? 0 : 1;
+        break;
+      }
+      case Service.FLOW_HASH:
+        R[Reg.A0] = host.flowHash(R[Reg.A0]! >>> 0) | 0;
+        break;
+      case Service.LOOKUP_TAG: {
+        const tag = R[Reg.A0]!;
+        const out = R[Reg.A1]!;
+        const capacity = R[Reg.A2]!;
+        if (tag < 0 || tag > 31 || capacity < 0 || capacity > ENGINE_MAX_LINKS)
+          return TrapReason.SERVICE_FAULT;
+        if (!inRegion(out, capacity * 4, true)) return TrapReason.SERVICE_FAULT;
+        const outView = state.views[out >>> 16]!;
+        const linkCount = Math.min(engineView.getUint32(EngineField.LINK_COUNT, true), ENGINE_MAX_LINKS);
+        let found = 0;
+        for (let link = 0; link < linkCount && found < capacity; link++) {
+          const at = EngineField.LINK_TABLE + link * ENGINE_LINK_BYTES;
+          const up = engineView.getUint32(at + EngineLinkField.UP, true);
+          const tags = engineView.getUint32(at + EngineLinkField.TAGS, true);
+          if (up === 0 || ((tags >>> tag) & 1) === 0) continue;
+          outView.setUint32(
+            (out & 0xffff) + found * 4,
+            engineView.getUint32(at + EngineLinkField.ID, true),
+            true,
+          );
+          found++;
+        }
+        if (found > 0 && (out & 0xffff) < state.writeLow[out >>> 16]!)
+          state.writeLow[out >>> 16] = out & 0xffff;
+        cost += found * servicePerUnit[number]!;
+        R[Reg.A0] = found;
+        break;
+      }
+      case Service.TIME: {
+        const ms = Math.max(0, Math.floor(host.timeMs()));
+        R[Reg.A0] = (ms % 0x1_0000_0000) | 0;
+        R[Reg.A1] = Math.floor(ms / 0x1_0000_0000) | 0;
+        break;
+      }
+      case Service.RANDOM:
+        R[Reg.A0] = host.random() | 0;
+        break;
+      case Service.LOG: {
+        const address = R[Reg.A0]!;
+        const length = R[Reg.A1]!;
+        if (length < 0 || length > LOG_MAX_BYTES || !inRegion(address, length, false))
+          return TrapReason.SERVICE_FAULT;
+        cost += Math.ceil(length / 4) * servicePerUnit[number]!;
+        if (state.fuel < cost) return TrapReason.FUEL_EXHAUSTED;
+        const v = state.views[address >>> 16]!;
+        const bytes = new Uint8Array(v.buffer, v.byteOffset + (address & 0xffff), length);
+        R[Reg.A0] = host.log(bytes) ? 0 : 1;
+        break;
+      }
+    }
+    if (state.fuel < cost) return TrapReason.FUEL_EXHAUSTED;
+    state.fuel -= cost;
+    return TrapReason.NONE;
+  }
+
+  /** Reads the ACTION set after a normal end into the result. */
+  function finish() {
+    const verdict = actionView.getUint32(ActionField.VERDICT, true);
+    const count = actionView.getUint32(ActionField.EGRESS_COUNT, true);
+    result.flags = actionView.getUint32(ActionField.FLAGS, true);
+    result.nextEntry = actionView.getUint32(ActionField.NEXT_ENTRY, true);
+    result.egressCount = count;
+    switch (verdict) {
+      case Verdict.NONE:
+        return trap(TrapReason.NO_VERDICT);
+      case Verdict.DROP:
+        result.verdict = Verdict.DROP;
+        result.dropReason = actionView.getUint32(ActionField.DROP_REASON, true);
+        return;
+      case Verdict.FORWARD:
+      case Verdict.REPLICATE:
+        if (count < 1 || count > EGRESS_MAX_LINKS) return trap(TrapReason.BAD_ACTION);
+        result.verdict = verdict;
+        return;
+      case Verdict.DELIVER:
+        result.verdict = verdict;
+        return;
+      default:
+        return trap(TrapReason.BAD_ACTION);
+    }
+  }
+
+  function trap(reason: number) {
+    result.verdict = Verdict.DROP;
+    result.trap = reason;
+    result.flags = 0;
+    result.egressCount = 0;
+  }
+
+  function run(program: PreparedProgram, runOptions?: RunOptions): ExecutionResult {
+    const budget = Math.max(
+      0,
+      Math.min(FUEL_MAX, (runOptions?.budgetInstructions ?? settings.budgetInstructions) | 0),
+    );
+    reset(runOptions, budget);
+    const tier = runOptions?.tier ?? settings.tier;
+    if (tier === 'fast' && program.fast === undefined) program.fast = compileFastTier(program.decoded);
+    const entry = runOptions?.entryOffset ?? 0;
+    const decoded = program.decoded;
+    state.pc = CODE_BASE + entry;
+    if (entry < 0 || entry >= decoded.lengthBytes || (entry & 1) !== 0) {
+      trap(TrapReason.BAD_ENTRY);
+    } else {
+      for (;;) {
+        const exit = tier === 'fast' ? program.fast!(state, decoded) : interpret(state, decoded);
+        if (exit === Exit.ECALL) {
+          const reason = service();
+          if (reason !== TrapReason.NONE) {
+            if (reason === TrapReason.FUEL_EXHAUSTED) state.fuel = 0;
+            trap(reason);
+            break;
+          }
+          state.pc += 4;
+          continue;
+        }
+        if (exit === Exit.EBREAK || (exit === Exit.FETCH && state.pc === 0)) finish();
+        else if (exit === Exit.FETCH) trap(TrapReason.FETCH_FAULT);
+        else if (exit === Exit.FUEL) trap(TrapReason.FUEL_EXHAUSTED);
+        else if (exit === Exit.ILLEGAL) trap(TrapReason.ILLEGAL_INSTRUCTION);
+        else if (exit === Exit.LOAD_FAULT || exit === Exit.STORE_FAULT) trap(TrapReason.ACCESS_FAULT);
+        else if (exit === Exit.MISALIGNED_ATOMIC) trap(TrapReason.MISALIGNED_ATOMIC);
+        else trap(TrapReason.ATOMIC_FAULT);
+        break;
+      }
+    }
+    result.fuelUsed = budget - state.fuel;
+    result.pc = state.pc >>> 0;
+    result.faultAddress = state.faultAddress >>> 0;
+    return result;
+  }
+
+  return { regions, registers: R, run };
+}
