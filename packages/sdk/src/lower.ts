@@ -347,6 +347,13 @@ class FunctionLowering {
     this.inUse.add(r);
     return r;
   }
+  /** Takes a specific free register (the join point of a conditional expression). */
+  private claim(r: number): void {
+    const i = this.free.indexOf(r);
+    if (i < 0) throw new Error('internal: claimed register is busy');
+    this.free.splice(i, 1);
+    this.inUse.add(r);
+  }
   private release(v: Val | undefined): void {
     if (!v || !v.owned) return;
     this.releaseReg(v.lo);
@@ -381,7 +388,7 @@ class FunctionLowering {
   }
   /** Keeps `v` while other code runs: spills it when fewer than 4 temporaries remain. */
   private hold(v: Val): Held {
-    if (!v.owned || this.free.length >= 4) {
+    if (!v.owned || this.free.length >= 5) {
       if (!v.owned) return { kind: 'val', val: v };
       return { kind: 'val', val: v };
     }
@@ -1034,23 +1041,22 @@ class FunctionLowering {
       case 'assign':
         return this.genAssign(e, discard);
       case 'conditional': {
+        // Each arm is evaluated with the whole pool; both leave the result in the same registers.
         const t = e.type!;
-        const d = this.fresh(isLong(t));
         const elseLabel = this.newLabel('celse');
         const end = this.newLabel('cend');
         this.genCond(e.cond, elseLabel, false);
-        const a = this.genExpr(e.then, t)!;
-        this.mv(d.lo, a.lo);
-        if (d.hi >= 0) this.mv(d.hi, a.hi);
+        const a = this.own(this.genExpr(e.then, t)!);
         this.release(a);
         this.jump(end);
         this.label(elseLabel);
         const b = this.genExpr(e.else, t)!;
-        this.mv(d.lo, b.lo);
-        if (d.hi >= 0) this.mv(d.hi, b.hi);
+        this.parallelMove(a.hi >= 0 ? [[a.lo, b.lo], [a.hi, b.hi]] : [[a.lo, b.lo]]);
         this.release(b);
+        this.claim(a.lo);
+        if (a.hi >= 0) this.claim(a.hi);
         this.label(end);
-        return d;
+        return a;
       }
       case 'cast':
         return this.genExpr(e.operand, e.type!);
@@ -1090,11 +1096,14 @@ class FunctionLowering {
       if (d !== v) this.release(v);
       return d;
     }
-    const d = this.fresh(false);
+    const isTrue = this.newLabel('true');
     const end = this.newLabel('bool');
-    this.li(d.lo, 1);
-    this.genCond(e, end, true);
+    this.genCond(e, isTrue, true);
+    const d = this.fresh(false);
     this.li(d.lo, 0);
+    this.jump(end);
+    this.label(isTrue);
+    this.li(d.lo, 1);
     this.label(end);
     return d;
   }
@@ -1425,11 +1434,35 @@ class FunctionLowering {
       return copy;
     }
     const oldOwned = this.own(old);
-    const nv = bump(oldOwned);
     if (addr) {
-      this.storeMemory(nv, t, addr.lo, 0);
+      // new value in the scratch registers: address, old value and nothing else stay live.
+      this.emit('addi', { rd: SCRATCH1, rs1: oldOwned.lo, imm: delta });
+      if (wide) {
+        if (delta === 1) this.emit('sltu', { rd: SCRATCH2, rs1: SCRATCH1, rs2: oldOwned.lo });
+        else this.emit('sltu', { rd: SCRATCH2, rs1: oldOwned.lo, rs2: SCRATCH1 });
+        this.emit(delta === 1 ? 'add' : 'sub', { rd: SCRATCH2, rs1: oldOwned.hi, rs2: SCRATCH2 });
+      } else {
+        const n = primName(t);
+        const bits = n === 'byte' ? 24 : n === 'short' || n === 'char' ? 16 : 0;
+        if (bits > 0) {
+          this.emit('slli', { rd: SCRATCH1, rs1: SCRATCH1, imm: bits });
+          this.emit(n === 'char' ? 'srli' : 'srai', { rd: SCRATCH1, rs1: SCRATCH1, imm: bits });
+        }
+      }
+      this.storeMemory({ lo: SCRATCH1, hi: wide ? SCRATCH2 : -1, owned: false }, t, addr.lo, 0);
       this.release(addr);
-    } else if (h) this.storeHome(h, nv);
+      if (discard) {
+        this.release(oldOwned);
+        return undefined;
+      }
+      if (e.prefix) {
+        this.mv(oldOwned.lo, SCRATCH1);
+        if (wide) this.mv(oldOwned.hi, SCRATCH2);
+      }
+      return oldOwned;
+    }
+    const nv = bump(oldOwned);
+    if (h) this.storeHome(h, nv);
     else this.storeField(f!, nv);
     if (discard) {
       this.release(nv);
@@ -1460,16 +1493,25 @@ class FunctionLowering {
   }
 
   /** Places argument values in a0.. (in order, longs as pairs) and calls `label`. */
-  private callWith(label: string, args: Val[], resultWide: boolean | undefined): Val | undefined {
+  private callWith(label: string, args: (Val | Held)[], resultWide: boolean | undefined): Val | undefined {
     let next = 0;
     const moves: [number, number][] = [];
-    for (const a of args) {
-      moves.push([argumentRegisters[next++]!, a.lo]);
-      if (a.hi >= 0) moves.push([argumentRegisters[next++]!, a.hi]);
+    const loads: [number, number][] = [];
+    for (const arg of args) {
+      const held: Held = 'kind' in arg ? arg : { kind: 'val', val: arg };
+      if (held.kind === 'val') {
+        moves.push([argumentRegisters[next++]!, held.val.lo]);
+        if (held.val.hi >= 0) moves.push([argumentRegisters[next++]!, held.val.hi]);
+        this.release(held.val);
+      } else {
+        loads.push([argumentRegisters[next++]!, held.offset]);
+        if (held.wide) loads.push([argumentRegisters[next++]!, held.offset + 4]);
+      }
     }
-    for (const a of args) this.release(a);
     const restore = this.saveLive(new Set());
     this.parallelMove(moves);
+    for (const [to, offset] of loads) this.emit('lw', { rd: to, rs1: R.sp, imm: offset });
+    for (const arg of args) if ('kind' in arg && arg.kind === 'slot') this.freeSlots.push(arg.offset);
     this.emit('jal', { rd: R.ra, imm: 0 }, label);
     restore();
     if (resultWide === undefined) return undefined;
@@ -1483,14 +1525,14 @@ class FunctionLowering {
     return this.callWith(this.ctx.callRuntime(name), args, wide)!;
   }
 
-  private evaluateArgs(args: Expr[], types: readonly Type[]): Val[] {
+  private evaluateArgs(args: Expr[], types: readonly Type[]): Held[] {
     const held: Held[] = [];
     args.forEach((a, i) => {
       const v = this.genExpr(a, types[i])!;
       held.push(this.holdAgainst(v, args.slice(i + 1)));
     });
     // Calls inside later arguments saved live temporaries themselves.
-    return held.map((h) => this.unhold(h));
+    return held;
   }
 
   private genCall(e: Extract<Expr, { kind: 'call' }>): Val | undefined {
