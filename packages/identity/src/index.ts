@@ -122,7 +122,7 @@ export {
   type SessionKeys,
   type X25519KeyPair,
 } from './link-keys';
-/** Node certificate: codec, sign, verify, and the RSA key hash field. */
+/** Node certificate: codec, sign, verify, the RSA key hash field, and its binding to a SeND sender. */
 export {
   decodeNodeCertificate,
   encodeNodeCertificate,

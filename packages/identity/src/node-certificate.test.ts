@@ -10,6 +10,7 @@ import {
   type NodeCertificateBody,
   NodeType,
   nodeCertificateLength,
+  nodeCertificateMatchesSender,
   rsaKeyHash,
   signNodeCertificate,
   verifyNodeCertificate,
@@ -64,6 +65,16 @@ describe('node certificate', () => {
       forged[index]! ^= 0x40;
       expect(verifyNodeCertificate(forged, key, now).ok, `byte ${index}`).toBe(false);
     }
+  });
+
+  it('binds to the SeND sender: host id = source CGA and RSA key hash = SHA-256 of the CGA key', () => {
+    const publicKeyDer = exportPublicKeyDer(rsa.publicKey);
+    expect(nodeCertificateMatchesSender(body, { address: body.hostId, publicKeyDer })).toBe(true);
+    expect(
+      nodeCertificateMatchesSender(body, { address: parseIpv6Address('2001:db8::1')!, publicKeyDer }),
+    ).toBe(false);
+    const otherDer = exportPublicKeyDer(generateRsaKeyPair().publicKey);
+    expect(nodeCertificateMatchesSender(body, { address: body.hostId, publicKeyDer: otherDer })).toBe(false);
   });
 
   it('refuses names that are empty, too long or not UTF-8', () => {

@@ -22,7 +22,7 @@
  * All big-endian. Total 169 + n bytes.
  */
 import { createHash } from 'node:crypto';
-import { viewOf } from './bytes';
+import { equalBytes, viewOf } from './bytes';
 import type { DecodeResult } from './cga';
 import type { ControllerPublicKey, ControllerSigningKey, SignedStructureFailure } from './controller-key';
 import { checkValidity, signEd25519, verifyEd25519 } from './controller-key';
@@ -195,4 +195,18 @@ export function verifyNodeCertificate(
   const window = checkValidity(value, nowSeconds);
   if (window) return { ok: false, reason: window };
   return { ok: true, value };
+}
+
+/**
+ * Does a (verified) certificate belong to the sender of a SeND message: its host id is the
+ * message's verified source CGA and its RSA key hash is SHA-256 of the CGA Parameters' public key?
+ */
+export function nodeCertificateMatchesSender(
+  certificate: Pick<NodeCertificate, 'hostId' | 'rsaKeyHash'>,
+  sender: { readonly address: Uint8Array; readonly publicKeyDer: Uint8Array },
+): boolean {
+  return (
+    equalBytes(certificate.hostId, sender.address) &&
+    equalBytes(certificate.rsaKeyHash, rsaKeyHash(sender.publicKeyDer))
+  );
 }
