@@ -60,6 +60,23 @@ export {
   decoded,
   decodeFailure,
 } from './decode-result';
+/** DNS messages (RFC 1035): header, questions, A/AAAA answers; compression pointers on decode. */
+export {
+  type DecodedDnsMessage,
+  DNS_CLASS_IN,
+  DNS_HEADER_LENGTH,
+  DNS_MAX_NAME_LENGTH,
+  DNS_UDP_MESSAGE_LIMIT,
+  type DnsFlags,
+  type DnsMessage,
+  type DnsQuestion,
+  DnsRcode,
+  type DnsRecord,
+  DnsType,
+  decodeDnsMessage,
+  dnsMessageLength,
+  encodeDnsMessage,
+} from './dns-message';
 // Errors and results
 /** The one base error of Capsule, with a stable literal code. */
 export { CapsuleError, isCapsuleError } from './errors';
