@@ -1,90 +1,23 @@
 /**
- * IPv6 address text ⇄ 16 bytes, and the /64 subnet prefix a CGA is made under. Parsing returns
- * undefined for anything that is not an address; only `parseSubnetPrefix64` throws (it is for
- * configuration and command-line input, where a clear error is what the caller wants).
+ * IPv6 address text ⇄ 16 bytes (thin wrappers over @capsule/wire's parser and RFC 5952 formatter),
+ * and the /64 subnet prefix a CGA is made under. Parsing returns undefined for anything that is not
+ * an address; only `parseSubnetPrefix64` throws (it is for configuration and command-line input,
+ * where a clear error is what the caller wants).
  */
+import { formatIpv6, parseIpv6 } from '@capsule/wire';
 import { IdentityError } from './errors';
 
-/** The 16 bytes of an IPv6 address in text form (RFC 4291 2.2, including `::` and an IPv4 tail), or undefined. */
+/** The 16 bytes of an IPv6 address in text form (RFC 4291 2.2, via @capsule/wire's parser), or undefined. */
 export function parseIpv6Address(text: string): Uint8Array | undefined {
-  const address = text.trim();
-  if (address.length === 0 || address.length > 45) return undefined;
-  const halves = address.split('::');
-  if (halves.length > 2) return undefined;
-  const head = halves[0] === '' ? [] : halves[0]!.split(':');
-  const tail = halves.length === 2 ? (halves[1] === '' ? [] : halves[1]!.split(':')) : [];
-  const words: number[] = [];
-  const parseGroups = (groups: string[], allowIpv4Tail: boolean): number[] | undefined => {
-    const out: number[] = [];
-    for (let index = 0; index < groups.length; index += 1) {
-      const group = groups[index]!;
-      if (allowIpv4Tail && index === groups.length - 1 && group.includes('.')) {
-        const v4 = parseIpv4(group);
-        if (!v4) return undefined;
-        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-        continue;
-      }
-      if (!/^[0-9a-fA-F]{1,4}$/.test(group)) return undefined;
-      out.push(Number.parseInt(group, 16));
-    }
-    return out;
-  };
-  const headWords = parseGroups(head, halves.length === 1);
-  const tailWords = parseGroups(tail, true);
-  if (!headWords || !tailWords) return undefined;
-  if (halves.length === 1) {
-    if (headWords.length !== 8) return undefined;
-    words.push(...headWords);
-  } else {
-    const missing = 8 - headWords.length - tailWords.length;
-    if (missing < 1) return undefined;
-    words.push(...headWords, ...new Array<number>(missing).fill(0), ...tailWords);
-  }
-  const bytes = new Uint8Array(16);
-  for (let index = 0; index < 8; index += 1) {
-    bytes[index * 2] = words[index]! >> 8;
-    bytes[index * 2 + 1] = words[index]! & 0xff;
-  }
-  return bytes;
+  const result = parseIpv6(text.trim());
+  return result.ok ? result.value : undefined;
 }
 
-function parseIpv4(text: string): number[] | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const out: number[] = [];
-  for (const part of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return undefined;
-    const value = Number(part);
-    if (value > 255) return undefined;
-    out.push(value);
-  }
-  return out;
-}
-
-/** The RFC 5952 text form of a 16-byte IPv6 address (lower case, the longest run of zero words as `::`). */
+/** The RFC 5952 text form of a 16-byte IPv6 address (via @capsule/wire's formatter). */
 export function formatIpv6Address(bytes: Uint8Array): string {
   if (bytes.length !== 16)
     throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'an IPv6 address is 16 bytes');
-  const words: number[] = [];
-  for (let index = 0; index < 8; index += 1) words.push((bytes[index * 2]! << 8) | bytes[index * 2 + 1]!);
-  let bestStart = -1;
-  let bestLength = 0;
-  for (let start = 0; start < 8; ) {
-    if (words[start] !== 0) {
-      start += 1;
-      continue;
-    }
-    let end = start;
-    while (end < 8 && words[end] === 0) end += 1;
-    if (end - start > bestLength) {
-      bestStart = start;
-      bestLength = end - start;
-    }
-    start = end;
-  }
-  const hex = (list: number[]) => list.map((word) => word.toString(16)).join(':');
-  if (bestLength < 2) return hex(words);
-  return `${hex(words.slice(0, bestStart))}::${hex(words.slice(bestStart + bestLength))}`;
+  return formatIpv6(bytes);
 }
 
 /**
