@@ -40,6 +40,8 @@ export function emitCode(functions: readonly MFunction[], diagnostics: Diagnosti
     for (const it of items) {
       offsets.set(it, pc);
       if (it.kind === 'label') labels.set(it.name, pc);
+      else if (it.kind === 'bytes') pc += it.bytes.length;
+      else if (it.kind === 'align') pc += (it.bytes - (pc % it.bytes)) % it.bytes;
       else pc += sizes.get(it)!;
     }
     return pc;
@@ -49,6 +51,13 @@ export function emitCode(functions: readonly MFunction[], diagnostics: Diagnosti
     if (it.target === undefined) return it.inst;
     const target = labels.get(it.target);
     if (target === undefined) return undefined;
+    if (it.reloc !== undefined) {
+      const from = it.reloc === 'pcrel_hi' ? offsets.get(it)! : labels.get(it.anchor ?? '');
+      if (from === undefined) return undefined;
+      const delta = target - from;
+      const lo = ((delta & 0xfff) << 20) >> 20;
+      return { ...it.inst, imm: it.reloc === 'pcrel_hi' ? ((delta - lo) >>> 12) & 0xfffff : lo };
+    }
     return { ...it.inst, imm: target - offsets.get(it)! };
   };
   for (let round = 0; round < 20; round++) {
@@ -56,7 +65,7 @@ export function emitCode(functions: readonly MFunction[], diagnostics: Diagnosti
     let changed = false;
     if (compress)
       for (const it of insts) {
-        if (sizes.get(it) === 2) continue;
+        if (sizes.get(it) === 2 || (it.kind === 'inst' && it.reloc !== undefined)) continue;
         const resolved = resolve(it);
         if (resolved && compressInstruction(resolved)) {
           sizes.set(it, 2);
@@ -70,6 +79,15 @@ export function emitCode(functions: readonly MFunction[], diagnostics: Diagnosti
   const sourceMap: { offset: number; line: number }[] = [];
   const listing: EmittedCode['listing'] = [];
   let lastLine = -1;
+  for (const it of items) {
+    if (it.kind === 'bytes') code.set(it.bytes, offsets.get(it)!);
+    else if (it.kind === 'align') {
+      // Pad code with c.nop (0x0001) where the gap is even, zeros otherwise.
+      const at = offsets.get(it)!;
+      const gap = (it.bytes - (at % it.bytes)) % it.bytes;
+      if (gap % 2 === 0) for (let b = 0; b < gap; b += 2) code[at + b] = 0x01;
+    }
+  }
   for (const it of insts) {
     if (it.kind !== 'inst') continue;
     const offset = offsets.get(it)!;

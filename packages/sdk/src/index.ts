@@ -27,3 +27,6 @@ export {
 export { type BuiltinMethod, builtinMethods } from './capsule-api';
 /** Run a pure static method on the VM (sdk run, differential tests); wrap code as an ELF. */
 export { type RunMethodOptions, type RunResult, runMethod, wrapInElf } from './run';
+/** The assembler (GNU syntax) and the disassembler (llvm-objdump text). */
+export { type AssembleOptions, type AssembleResult, assemble } from './assembler';
+export { type DisassembledLine, disassemble, formatListing } from './disassembler';

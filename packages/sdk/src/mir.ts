@@ -7,8 +7,20 @@ import type { Instruction } from '@capsule/vm';
 
 /** One item of a function's or stub's code. */
 export type MItem =
-  | { readonly kind: 'inst'; readonly inst: Instruction; readonly target?: string; readonly line: number }
-  | { readonly kind: 'label'; readonly name: string };
+  | {
+      readonly kind: 'inst';
+      readonly inst: Instruction;
+      /** Label whose PC-relative offset goes into imm (branches, jumps). */
+      readonly target?: string;
+      /** With `target`: the %pcrel_hi / %pcrel_lo halves of (target - anchor) for auipc/addi pairs. */
+      readonly reloc?: 'pcrel_hi' | 'pcrel_lo';
+      /** For pcrel_lo: the label of the auipc the offset is measured from. */
+      readonly anchor?: string;
+      readonly line: number;
+    }
+  | { readonly kind: 'label'; readonly name: string }
+  | { readonly kind: 'bytes'; readonly bytes: Uint8Array; readonly line: number }
+  | { readonly kind: 'align'; readonly bytes: number };
 
 /** A unit of code placed contiguously by the linker. */
 export interface MFunction {
