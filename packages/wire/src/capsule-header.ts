@@ -357,28 +357,37 @@ export class CapsuleHeaderView {
   }
 }
 
+// One view reused by decodeCapsuleHeader: decoding is synchronous, so it is never shared by two calls.
+const sharedView = new CapsuleHeaderView();
+
 /** Decodes the capsule header at the start of `bytes` (which may continue with the payload). */
 export function decodeCapsuleHeader(bytes: Uint8Array): DecodeResult<DecodedCapsuleHeader> {
-  const view = new CapsuleHeaderView();
+  const view = sharedView;
   if (!view.parse(bytes, 0, bytes.length))
     return decodeFailure(view.errorCode ?? 'BAD_FIELD', view.errorMessage, view.errorOffset);
   const slice = (at: number, length: number) => bytes.subarray(at, at + length);
-  // The view validated every chunk, so these decoders succeed.
-  const path = view.pathOffset >= 0 ? decodePathChunk(slice(view.pathOffset, view.pathLength)) : undefined;
-  const code = view.codeOffset >= 0 ? decodeCodeChunk(slice(view.codeOffset, view.codeLength)) : undefined;
-  const trace =
-    view.traceOffset >= 0 ? decodeTraceChunk(slice(view.traceOffset, view.traceLength)) : undefined;
-  const header: DecodedCapsuleHeader = {
+  // Built field by field: object spread is ~100× slower than a literal in Node 20.
+  const header: { -readonly [K in keyof DecodedCapsuleHeader]: DecodedCapsuleHeader[K] } = {
     nextHeader: view.nextHeader,
     version: view.version,
     packetType: view.packetType as PacketType,
     flags: view.flags,
     length: view.length,
-    ...(view.authOffset >= 0 && { auth: slice(view.authOffset, view.authLength) }),
-    ...(path?.ok && { path: path.value }),
-    ...(code?.ok && { code: code.value }),
-    ...(view.dataOffset >= 0 && { data: slice(view.dataOffset, view.dataLength) }),
-    ...(trace?.ok && { trace: trace.value }),
   };
+  // The view validated every chunk, so these decoders succeed.
+  if (view.authOffset >= 0) header.auth = slice(view.authOffset, view.authLength);
+  if (view.pathOffset >= 0) {
+    const path = decodePathChunk(slice(view.pathOffset, view.pathLength));
+    if (path.ok) header.path = path.value;
+  }
+  if (view.codeOffset >= 0) {
+    const code = decodeCodeChunk(slice(view.codeOffset, view.codeLength));
+    if (code.ok) header.code = code.value;
+  }
+  if (view.dataOffset >= 0) header.data = slice(view.dataOffset, view.dataLength);
+  if (view.traceOffset >= 0) {
+    const trace = decodeTraceChunk(slice(view.traceOffset, view.traceLength));
+    if (trace.ok) header.trace = trace.value;
+  }
   return decoded(header);
 }

@@ -57,8 +57,3 @@ export function decodeFailure<T = never>(
 ): DecodeResult<T> {
   return { ok: false, error: { code, message, offset } };
 }
-
-/** Shifts a failure's offset by `by` (when a decoder delegates to another on a sub-range). */
-export function shiftFailure<T>(result: { ok: false; error: DecodeError }, by: number): DecodeResult<T> {
-  return { ok: false, error: { ...result.error, offset: result.error.offset + by } };
-}

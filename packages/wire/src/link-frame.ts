@@ -209,9 +209,12 @@ export class LinkFrameView {
   }
 }
 
+// One view reused by decodeLinkFrame: decoding is synchronous, so it is never shared by two calls.
+const sharedView = new LinkFrameView();
+
 /** Decodes one link frame occupying all of `bytes` (allocates; the engine uses LinkFrameView). */
 export function decodeLinkFrame(bytes: Uint8Array): DecodeResult<DecodedLinkFrame> {
-  const view = new LinkFrameView();
+  const view = sharedView;
   if (!view.parse(bytes, 0, bytes.length))
     return decodeFailure(view.errorCode ?? 'BAD_FIELD', view.errorMessage, view.errorOffset);
   const isData = view.type === LinkFrameType.DATA;
