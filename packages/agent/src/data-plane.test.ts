@@ -1,0 +1,364 @@
+import { randomBytes } from 'node:crypto';
+import { generateX25519KeyPair } from '@capsule/identity';
+import { testSeed } from '@capsule/testkit';
+import {
+  decodeCapsuleHeader,
+  decodeIpv6Header,
+  encodeIpv4Header,
+  encodeIpv6Header,
+  encodeUdpHeader,
+  ipv4PseudoHeaderSum,
+  ipv6PseudoHeaderSum,
+  isChecksumValid,
+  PacketType,
+  readU32,
+  transportChecksum,
+  writeU16,
+} from '@capsule/wire';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { compileAcl } from './acl';
+import { DataPlane, type DataPlaneOptions } from './data-plane';
+import { EgressResult, processEgress } from './egress';
+import { type EndpointSpec, FlowTable } from './flows';
+import { IngressResult, processIngress } from './ingress';
+
+const prefix = Uint8Array.from([0xfd, 0, 0, 0xaa, 0, 0, 0, 1]);
+function hostId(): Uint8Array {
+  const id = new Uint8Array(16);
+  id.set(prefix);
+  id.set(randomBytes(8), 8);
+  return id;
+}
+const engineId = hostId();
+
+interface Host {
+  id: Uint8Array;
+  x25519: ReturnType<typeof generateX25519KeyPair>;
+  table: FlowTable;
+  plane: DataPlane;
+  sent: Uint8Array[];
+  app: Uint8Array[];
+  now: { ms: number };
+}
+
+function makeHost(ownIpv4: number, options: Partial<DataPlaneOptions> = {}): Host {
+  const id = hostId();
+  const x25519 = generateX25519KeyPair();
+  const table = new FlowTable({
+    ownHostId: id,
+    ownX25519PrivateKey: x25519.privateKey,
+    ipv4AliasBase: 0x64_65_00_02,
+    ipv4AliasCount: 1000,
+    hopLimit: 64,
+  });
+  const sent: Uint8Array[] = [];
+  const app: Uint8Array[] = [];
+  const now = { ms: 1_000_000 };
+  const plane = new DataPlane(
+    {
+      ownHostId: id,
+      ownIpv4,
+      authIntervalMs: 5000,
+      codePackets: 2,
+      maxOverlayPacketBytes: 1400,
+      mode: 'tun',
+      ...options,
+    },
+    table,
+    {
+      clock: { nowMs: () => now.ms },
+      sendToNetwork: (hop, bytes, offset, length) => {
+        expect(hop).toEqual(engineId);
+        sent.push(bytes.slice(offset, offset + length));
+        return true;
+      },
+      writeToApp: (bytes, offset, length) => app.push(bytes.slice(offset, offset + length)),
+    },
+  );
+  return { id, x25519, table, plane, sent, app, now };
+}
+
+function spec(id: number, role: string): EndpointSpec {
+  return {
+    id,
+    domain: 'acme',
+    contract: 'shop',
+    contractId: 7,
+    role,
+    authorization: randomBytes(148),
+    authorizationSerial: '1',
+    machineCode: Uint8Array.from([0x13, 0x05, 0x10, 0x00, 0x73, 0x00, 0x10, 0x00]),
+    entryOffsets: [0, 4],
+    data: new Uint8Array(16),
+    logicHash: '00',
+    serviceToken: '1:x',
+  };
+}
+
+/** Two hosts with a client endpoint on A and a server endpoint on B, peers of each other. */
+function pair(options: Partial<DataPlaneOptions> = {}) {
+  const a = makeHost(0x64_64_00_01, options);
+  const b = makeHost(0x64_64_00_01, options);
+  a.table.setEndpoint(spec(1, 'client'), [
+    {
+      endpointId: 2,
+      role: 'server',
+      hostId: b.id,
+      x25519PublicKey: b.x25519.publicKeyRaw,
+      path: [a.id, engineId, b.id],
+    },
+  ]);
+  b.table.setEndpoint(spec(2, 'server'), [
+    {
+      endpointId: 1,
+      role: 'client',
+      hostId: a.id,
+      x25519PublicKey: a.x25519.publicKeyRaw,
+      path: [b.id, engineId, a.id],
+    },
+  ]);
+  return { a, b };
+}
+
+function icmpv6Echo(source: Uint8Array, destination: Uint8Array, payload = 56): Uint8Array {
+  const packet = new Uint8Array(40 + 8 + payload);
+  encodeIpv6Header(
+    {
+      trafficClass: 0,
+      flowLabel: 0,
+      payloadLength: 8 + payload,
+      nextHeader: 58,
+      hopLimit: 64,
+      source,
+      destination,
+    },
+    packet,
+  );
+  packet[40] = 128;
+  writeU16(packet, 44, 0x1234);
+  writeU16(packet, 46, 1);
+  packet.fill(0xab, 48);
+  const sum = ipv6PseudoHeaderSum(source, destination, 58, 8 + payload);
+  writeU16(packet, 42, transportChecksum(sum, packet, 40, packet.length, 42));
+  return packet;
+}
+
+function udp4(source: number[], destination: number[], body: string): Uint8Array {
+  const data = new TextEncoder().encode(body);
+  const packet = new Uint8Array(20 + 8 + data.length);
+  const src = Uint8Array.from(source);
+  const dst = Uint8Array.from(destination);
+  encodeIpv4Header(
+    {
+      dscp: 0,
+      ecn: 0,
+      identification: 1,
+      dontFragment: true,
+      moreFragments: false,
+      fragmentOffset: 0,
+      ttl: 64,
+      protocol: 17,
+      source: src,
+      destination: dst,
+      totalLength: packet.length,
+      options: new Uint8Array(0),
+    },
+    packet,
+  );
+  encodeUdpHeader(
+    { sourcePort: 4000, destinationPort: 5000, length: 8 + data.length, checksum: 0 },
+    packet,
+    20,
+  );
+  packet.set(data, 28);
+  const sum = ipv4PseudoHeaderSum(src, dst, 17, 8 + data.length);
+  writeU16(packet, 26, transportChecksum(sum, packet, 20, packet.length, 26));
+  return packet;
+}
+
+describe('data plane: egress on one host, ingress on the other', () => {
+  it('carries an ICMPv6 echo sealed end to end and restores it byte for byte', () => {
+    const { a, b } = pair();
+    const ping = icmpv6Echo(a.id, b.id);
+    expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.SENT);
+    const overlay = a.sent[0]!;
+    const outer = decodeIpv6Header(overlay);
+    expect(outer.ok && outer.value.nextHeader).toBe(253);
+    if (!outer.ok) return;
+    expect(outer.value.source).toEqual(a.id);
+    expect(outer.value.destination).toEqual(b.id);
+    const capsule = decodeCapsuleHeader(outer.value.payload);
+    expect(capsule.ok && capsule.value.packetType).toBe(PacketType.I);
+    // No plaintext on the wire: the echo payload pattern does not appear.
+    expect(Buffer.from(overlay).includes(Buffer.alloc(32, 0xab))).toBe(false);
+    expect(processIngress(b.plane, overlay, 0, overlay.length)).toBe(IngressResult.DELIVERED);
+    expect(b.app[0]).toEqual(ping);
+    expect(b.table.endpoints.get(2)!.statistics).toMatchObject({ packetsIn: 1, bytesIn: ping.length });
+    expect(a.table.endpoints.get(1)!.statistics).toMatchObject({ packetsOut: 1, bytesOut: ping.length });
+  });
+
+  it('chooses type I, then II for codePackets, then III, and type I again after the interval', () => {
+    const { a, b } = pair();
+    const ping = icmpv6Echo(a.id, b.id);
+    const types: number[] = [];
+    for (let i = 0; i < 5; i += 1) processEgress(a.plane, ping, 0, ping.length);
+    a.now.ms += 5000;
+    processEgress(a.plane, ping, 0, ping.length);
+    for (const packet of a.sent) {
+      const outer = decodeIpv6Header(packet);
+      const capsule = outer.ok ? decodeCapsuleHeader(outer.value.payload) : undefined;
+      types.push(capsule?.ok ? capsule.value.packetType : -1);
+      expect(processIngress(b.plane, packet, 0, packet.length)).toBe(IngressResult.DELIVERED);
+    }
+    expect(types).toEqual([1, 2, 2, 3, 3, 1]);
+  });
+
+  it('sends an authorization-only packet ahead of data too large for one type I packet', () => {
+    const { a, b } = pair({ maxOverlayPacketBytes: 400 });
+    const ping = icmpv6Echo(a.id, b.id, 300);
+    processEgress(a.plane, ping, 0, ping.length);
+    expect(a.sent).toHaveLength(2);
+    expect(a.plane.authOnlyPackets).toBe(1);
+    expect(processIngress(b.plane, a.sent[0]!, 0, a.sent[0]!.length)).toBe(IngressResult.CONTROL);
+    expect(processIngress(b.plane, a.sent[1]!, 0, a.sent[1]!.length)).toBe(IngressResult.DELIVERED);
+    expect(b.app[0]).toEqual(ping);
+  });
+
+  it('maps IPv4 apps to peer aliases and fixes IPv4 and UDP checksums on the way in', () => {
+    const { a, b } = pair();
+    const aliasOfB = a.table.flows()[0]!.ipv4Alias;
+    const dst = [aliasOfB >>> 24, (aliasOfB >>> 16) & 255, (aliasOfB >>> 8) & 255, aliasOfB & 255];
+    const packet = udp4([100, 100, 0, 1], dst, 'hello over capsule');
+    expect(processEgress(a.plane, packet, 0, packet.length)).toBe(EgressResult.SENT);
+    expect(processIngress(b.plane, a.sent[0]!, 0, a.sent[0]!.length)).toBe(IngressResult.DELIVERED);
+    const got = b.app[0]!;
+    expect(readU32(got, 12)).toBe(b.table.flows()[0]!.ipv4Alias); // source: A's alias on B
+    expect(readU32(got, 16)).toBe(0x64_64_00_01); // destination: B's own IPv4 overlay address
+    expect(isChecksumValid(0, got, 0, 20)).toBe(true);
+    const sum = ipv4PseudoHeaderSum(got.subarray(12, 16), got.subarray(16, 20), 17, got.length - 20);
+    expect(isChecksumValid(sum, got, 20, got.length)).toBe(true);
+    expect(new TextDecoder().decode(got.subarray(28))).toBe('hello over capsule');
+  });
+
+  it('drops traffic outside the contract, replays, spoofed inner sources and ACL matches', () => {
+    const { a, b } = pair();
+    const stranger = hostId();
+    const outside = icmpv6Echo(a.id, stranger);
+    expect(processEgress(a.plane, outside, 0, outside.length)).toBe(EgressResult.DROPPED);
+    expect(a.plane.drops.noFlow).toBe(1);
+
+    const ping = icmpv6Echo(a.id, b.id);
+    processEgress(a.plane, ping, 0, ping.length);
+    const packet = a.sent[0]!;
+    expect(processIngress(b.plane, packet, 0, packet.length)).toBe(IngressResult.DELIVERED);
+    expect(processIngress(b.plane, packet, 0, packet.length)).toBe(IngressResult.DROPPED);
+    expect(b.plane.drops.replayed).toBe(1);
+
+    const spoof = icmpv6Echo(stranger, b.id);
+    processEgress(a.plane, spoof, 0, spoof.length);
+    expect(processIngress(b.plane, a.sent[1]!, 0, a.sent[1]!.length)).toBe(IngressResult.DROPPED);
+    expect(b.plane.drops.spoofed).toBe(1);
+
+    a.plane.acl = compileAcl({ out: ['deny icmp'] });
+    expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.DROPPED);
+    expect(a.plane.drops.aclOut).toBe(1);
+    a.plane.acl = compileAcl({});
+    b.plane.acl = compileAcl({ in: ['allow tcp port 80', 'deny any'] });
+    processEgress(a.plane, ping, 0, ping.length);
+    expect(processIngress(b.plane, a.sent.at(-1)!, 0, a.sent.at(-1)!.length)).toBe(IngressResult.DROPPED);
+    expect(b.plane.drops.aclIn).toBe(1);
+  });
+
+  it('keeps the kernel ND/MLD on the TUN out of the overlay and drops packets without a path', () => {
+    const { a, b } = pair();
+    const ns = icmpv6Echo(a.id, b.id);
+    ns[40] = 135;
+    expect(processEgress(a.plane, ns, 0, ns.length)).toBe(EgressResult.DROPPED);
+    expect(a.plane.drops.localControl).toBe(1);
+    a.table.setPeers(1, [
+      { endpointId: 2, role: 'server', hostId: b.id, x25519PublicKey: b.x25519.publicKeyRaw, path: [] },
+    ]);
+    const ping = icmpv6Echo(a.id, b.id);
+    expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.DROPPED);
+    expect(a.plane.drops.noPath).toBe(1);
+  });
+
+  it('never throws on hostile overlay packets and delivers none of them (fuzz)', () => {
+    const { a, b } = pair();
+    const ping = icmpv6Echo(a.id, b.id);
+    for (let i = 0; i < 6; i += 1) processEgress(a.plane, ping, 0, ping.length);
+    const valid = a.sent.map((p) => p.slice());
+    for (const p of valid) processIngress(b.plane, p, 0, p.length);
+    const delivered = b.app.length;
+    fc.assert(
+      fc.property(
+        fc.nat({ max: valid.length - 1 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+        fc.nat(),
+        (which, flips, cut) => {
+          const packet = valid[which]!.slice();
+          for (const [at, value] of flips) packet[at % packet.length] = value;
+          const length = cut % 3 === 0 ? cut % (packet.length + 1) : packet.length;
+          const result = processIngress(b.plane, packet, 0, length);
+          expect(result).not.toBe(IngressResult.DELIVERED);
+        },
+      ),
+      { seed: testSeed, numRuns: 5000 },
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (random) => {
+        expect(processIngress(b.plane, random, 0, random.length)).not.toBe(IngressResult.DELIVERED);
+        expect(() => processEgress(a.plane, random, 0, random.length)).not.toThrow();
+      }),
+      { seed: testSeed, numRuns: 5000 },
+    );
+    expect(b.app.length).toBe(delivered);
+  });
+
+  it('TAP mode: answers ARP for overlay addresses, strips and adds Ethernet headers', () => {
+    const { a, b } = pair({ mode: 'tap' });
+    const kernelMac = [0x02, 0, 0, 0, 0, 0x99];
+    const arp = Uint8Array.from([
+      ...[255, 255, 255, 255, 255, 255],
+      ...kernelMac,
+      0x08,
+      0x06,
+      0,
+      1,
+      0x08,
+      0,
+      6,
+      4,
+      0,
+      1,
+      ...kernelMac,
+      100,
+      100,
+      0,
+      1,
+      ...[0, 0, 0, 0, 0, 0],
+      100,
+      101,
+      0,
+      2,
+    ]);
+    expect(processEgress(a.plane, arp, 0, arp.length)).toBe(EgressResult.CONSUMED);
+    const reply = a.app[0]!;
+    expect([...reply.subarray(0, 6)]).toEqual(kernelMac);
+    expect([...reply.subarray(20, 22)]).toEqual([0, 2]);
+    expect([...reply.subarray(28, 32)]).toEqual([100, 101, 0, 2]);
+    const ping = icmpv6Echo(a.id, b.id);
+    const frame = new Uint8Array(14 + ping.length);
+    frame.set(kernelMac, 6);
+    frame[12] = 0x86;
+    frame[13] = 0xdd;
+    frame.set(ping, 14);
+    expect(processEgress(a.plane, frame, 0, frame.length)).toBe(EgressResult.SENT);
+    // B has not learned its kernel's MAC: broadcast destination, IPv6 EtherType.
+    expect(processIngress(b.plane, a.sent[0]!, 0, a.sent[0]!.length)).toBe(IngressResult.DELIVERED);
+    const delivered = b.app[0]!;
+    expect([...delivered.subarray(12, 14)]).toEqual([0x86, 0xdd]);
+    expect(delivered.subarray(14)).toEqual(ping);
+  });
+});

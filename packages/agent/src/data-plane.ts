@@ -1,0 +1,105 @@
+/**
+ * The data plane module (seed: "Data Plane Module"): policy databases (FlowTable, ACLs), the
+ * egress and ingress processing blocks (egress.ts, ingress.ts), the application interface (the
+ * TUN/TAP device, through `writeToApp`) and the network interface (the overlay link layer, through
+ * `sendToNetwork`). It owns every per-packet buffer, allocated once here.
+ *
+ * ICMPv6 neighbor discovery between the control module and the network never enters this module:
+ * the link layer carries it in HANDSHAKE frames (seed: "IPv6 ICMP packets proceed between control
+ * module and network interfaces without being processed inside data plane module").
+ */
+import type { AclRules } from './acl';
+import { TapSegment } from './ethernet';
+import type { FlowTable } from './flows';
+
+/** Why the data plane dropped a packet (counters, `GET /api/v1/statistics`). */
+export interface DataPlaneDrops {
+  /** Egress: not IPv4/IPv6, or shorter than its header. */
+  malformedOut: number;
+  /** Egress: destination is no peer of any local endpoint (traffic outside the contract). */
+  noFlow: number;
+  /** Egress: the controller knows no path to the peer, or the first hop's link is down. */
+  noPath: number;
+  /** Egress: the kernel's own ND/MLD/RS on the TUN (handled by the control module, not forwarded). */
+  localControl: number;
+  /** Egress: packet too large for the overlay buffer. */
+  tooBig: number;
+  aclOut: number;
+  /** Ingress: not an IPv6 capsule packet for us, or a bad capsule header. */
+  malformedIn: number;
+  /** Ingress: the source is no peer of any local endpoint. */
+  unknownPeer: number;
+  /** Ingress: e2e tag, epoch or format wrong. */
+  badSeal: number;
+  /** Ingress: e2e counter seen before or too old. */
+  replayed: number;
+  /** Ingress: the decrypted packet claims another source or destination than the flow's. */
+  spoofed: number;
+  aclIn: number;
+}
+
+/** Data-plane options (defaults in agent options). */
+export interface DataPlaneOptions {
+  ownHostId: Uint8Array;
+  /** Our IPv4 overlay address (host byte order). */
+  ownIpv4: number;
+  /** Type I (AUTH) again after this long per flow. */
+  authIntervalMs: number;
+  /** Type II (CODE, no AUTH) for this many packets after each type I, then type III. */
+  codePackets: number;
+  /** Largest inner overlay packet (IPv6 + capsule + sealed payload) sent in one piece. */
+  maxOverlayPacketBytes: number;
+  /** 'tap': frames carry Ethernet headers (TapSegment); 'tun': bare IP. */
+  mode: 'tun' | 'tap';
+}
+
+/** The ports the data plane sends through. */
+export interface DataPlaneDeps {
+  clock: { nowMs(): number };
+  /** Sends an inner IPv6 packet to the overlay neighbor `firstHop` (an engine's host id). */
+  sendToNetwork(firstHop: Uint8Array, bytes: Uint8Array, offset: number, length: number): boolean;
+  /** Writes a packet (TUN) or frame (TAP) to the application interface. */
+  writeToApp(bytes: Uint8Array, offset: number, length: number): void;
+}
+
+/** Buffer sizes: the TUN slot is 64 KiB + 4; the overlay packet adds at most the capsule budget. */
+const OUT_BUFFER_BYTES = 65_536 + 4096;
+
+/** The data plane's state. */
+export class DataPlane {
+  readonly drops: DataPlaneDrops = {
+    malformedOut: 0,
+    noFlow: 0,
+    noPath: 0,
+    localControl: 0,
+    tooBig: 0,
+    aclOut: 0,
+    malformedIn: 0,
+    unknownPeer: 0,
+    badSeal: 0,
+    replayed: 0,
+    spoofed: 0,
+    aclIn: 0,
+  };
+  /** Packets by type sent (index 1..3) and authorization-only packets. */
+  readonly sentByType = [0, 0, 0, 0];
+  authOnlyPackets = 0;
+  /** Preallocated: the overlay packet being built (egress). */
+  readonly out = new Uint8Array(OUT_BUFFER_BYTES);
+  /** Preallocated: the packet written to the app (ingress; room for an Ethernet header). */
+  readonly toApp = new Uint8Array(OUT_BUFFER_BYTES);
+  /** Preallocated: the AAD of a received packet. */
+  readonly receiveAad = new Uint8Array(35);
+  /** Preallocated: scratch for address rewrites. */
+  readonly scratch = new Uint8Array(8);
+  readonly tap: TapSegment | undefined;
+  acl: AclRules = { in: [], out: [] };
+
+  constructor(
+    readonly options: DataPlaneOptions,
+    readonly flows: FlowTable,
+    readonly deps: DataPlaneDeps,
+  ) {
+    this.tap = options.mode === 'tap' ? new TapSegment() : undefined;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * Egress (seed: "Packets arriving from local applications …"): 1. egress policy (flow lookup by
+ * destination: a peer of a local endpoint, then the Out ACL); 2. payload encryption (the whole
+ * application packet, IPv4 or IPv6, sealed with the flow's e2e key); 3. the capsule IPv6 header
+ * (src = own CGA, dst = peer CGA, flow label) with the chunks of the packet type chosen for this
+ * packet; 4. checksum fix-ups (none are needed on this side: the inner IPv6 header carries next
+ * header 253 and no transport checksum, and the application packet travels sealed and untouched —
+ * its addresses are rewritten and its checksums fixed at ingress); 5. Ethernet: in TAP mode the
+ * frame's header was removed on read (TapSegment) — the overlay packet goes out on the link layer.
+ *
+ * Packet type per flow: type I (AUTH + CODE + DATA) on the first packet and every
+ * `authIntervalMs`; type II (CODE + DATA) for the next `codePackets`; then type III (no code:
+ * engines run the flow's cached program). A type I packet that would exceed
+ * `maxOverlayPacketBytes` goes as a payload-less authorization packet ahead of the data, which
+ * then goes as type II.
+ *
+ * Buffers are the DataPlane's, allocated once; headers are the flow's, encoded at set-up. What
+ * allocates per packet is node:crypto's cipher object (sealPayload) and the BigInt counter.
+ */
+import { sealPayload } from '@capsule/identity';
+import { IPV6_HEADER_LENGTH, readU16, readU32, writeU16 } from '@capsule/wire';
+import { isAllowed } from './acl';
+import type { DataPlane } from './data-plane';
+import type { Flow } from './flows';
+
+/** What happened to one packet from the application (for tests; counters are the record). */
+export const EgressResult = { SENT: 0, DROPPED: 1, CONSUMED: 2 } as const;
+export type EgressResult = (typeof EgressResult)[keyof typeof EgressResult];
+
+/** Transport protocol and destination port of an IP packet at `ip` (port -1 when none). */
+function transportOf(
+  bytes: Uint8Array,
+  ip: number,
+  length: number,
+  version: number,
+): { protocol: number; port: number } {
+  let protocol: number;
+  let l4: number;
+  if (version === 6) {
+    protocol = bytes[ip + 6]!;
+    l4 = ip + 40;
+  } else {
+    protocol = bytes[ip + 9]!;
+    l4 = ip + (bytes[ip]! & 0x0f) * 4;
+    if ((readU16(bytes, ip + 6) & 0x1fff) !== 0) return reuse(protocol, -1); // later fragment
+  }
+  if ((protocol === 6 || protocol === 17) && l4 + 4 <= ip + length)
+    return reuse(protocol, readU16(bytes, l4 + 2));
+  return reuse(protocol, -1);
+}
+const transportResult = { protocol: 0, port: -1 };
+function reuse(protocol: number, port: number) {
+  transportResult.protocol = protocol;
+  transportResult.port = port;
+  return transportResult;
+}
+
+/** Processes one packet (TUN) or frame (TAP) from the application interface. */
+export function processEgress(
+  plane: DataPlane,
+  bytes: Uint8Array,
+  offset: number,
+  length: number,
+): EgressResult {
+  let ip = offset;
+  let ipLength = length;
+  if (plane.tap) {
+    const at = plane.tap.receive(bytes, offset, length, plane.deps.writeToApp);
+    if (at < 0) return EgressResult.CONSUMED;
+    ip = at;
+    ipLength = length - (at - offset);
+  }
+  if (ipLength < 1) {
+    plane.drops.malformedOut += 1;
+    return EgressResult.DROPPED;
+  }
+  const version = bytes[ip]! >>> 4;
+  let flow: Flow | undefined;
+  if (version === 6) {
+    if (ipLength < IPV6_HEADER_LENGTH) {
+      plane.drops.malformedOut += 1;
+      return EgressResult.DROPPED;
+    }
+    // The kernel's own ND, MLD and router solicitations on the TUN: control traffic, not forwarded.
+    const nextHeader = bytes[ip + 6]!;
+    if (
+      bytes[ip + 24] === 0xff ||
+      (nextHeader === 58 && ipLength > 40 && bytes[ip + 40]! >= 130 && bytes[ip + 40]! <= 143) ||
+      nextHeader === 0
+    ) {
+      plane.drops.localControl += 1;
+      return EgressResult.DROPPED;
+    }
+    flow = plane.flows.flowByHostId(bytes, ip + 24);
+  } else if (version === 4) {
+    if (ipLength < 20 || (bytes[ip]! & 0x0f) < 5) {
+      plane.drops.malformedOut += 1;
+      return EgressResult.DROPPED;
+    }
+    flow = plane.flows.flowByIpv4(readU32(bytes, ip + 16));
+  } else {
+    plane.drops.malformedOut += 1;
+    return EgressResult.DROPPED;
+  }
+  if (flow === undefined) {
+    plane.drops.noFlow += 1;
+    return EgressResult.DROPPED;
+  }
+  const statistics = flow.endpoint.statistics;
+  if (plane.acl.out.length > 0) {
+    const transport = transportOf(bytes, ip, ipLength, version);
+    if (!isAllowed(plane.acl.out, transport.protocol, transport.port, flow.peer.hostId)) {
+      plane.drops.aclOut += 1;
+      statistics.dropsOut += 1;
+      return EgressResult.DROPPED;
+    }
+  }
+  const firstHop = flow.firstHop;
+  if (firstHop === undefined) {
+    plane.drops.noPath += 1;
+    statistics.dropsOut += 1;
+    return EgressResult.DROPPED;
+  }
+  const now = plane.deps.clock.nowMs();
+  let packetType: 1 | 2 | 3;
+  if (now - flow.lastAuthMs >= plane.options.authIntervalMs) {
+    packetType = 1;
+    flow.lastAuthMs = now;
+    flow.packetsSinceAuth = 0;
+  } else {
+    packetType = flow.packetsSinceAuth < plane.options.codePackets ? 2 : 3;
+    flow.packetsSinceAuth += 1;
+  }
+
+  const sealedLength = ipLength + 32;
+  let header = flow.headers[packetType];
+  if (packetType === 1 && header.length + sealedLength > plane.options.maxOverlayPacketBytes) {
+    // Authorization packet ahead of the data: capsule next header 59, no payload.
+    const out = plane.out;
+    out.set(header, 0);
+    writeU16(out, 4, header.length - IPV6_HEADER_LENGTH);
+    if (!plane.deps.sendToNetwork(firstHop, out, 0, header.length)) {
+      plane.drops.noPath += 1;
+      statistics.dropsOut += 1;
+      return EgressResult.DROPPED;
+    }
+    plane.sentByType[1]! += 1;
+    plane.authOnlyPackets += 1;
+    packetType = 2;
+    header = flow.headers[2];
+  }
+  const total = header.length + sealedLength;
+  if (total > plane.out.length || total - IPV6_HEADER_LENGTH > 0xffff) {
+    plane.drops.tooBig += 1;
+    statistics.dropsOut += 1;
+    return EgressResult.DROPPED;
+  }
+  const out = plane.out;
+  out.set(header, 0);
+  flow.sendCounter += 1;
+  sealPayload(
+    flow.keys.sendKey,
+    flow.keys.epoch,
+    BigInt(flow.sendCounter),
+    flow.sendAad,
+    bytes.subarray(ip, ip + ipLength),
+    out,
+    header.length,
+  );
+  writeU16(out, 4, total - IPV6_HEADER_LENGTH);
+  if (!plane.deps.sendToNetwork(firstHop, out, 0, total)) {
+    plane.drops.noPath += 1;
+    statistics.dropsOut += 1;
+    return EgressResult.DROPPED;
+  }
+  plane.sentByType[packetType]! += 1;
+  statistics.packetsOut += 1;
+  statistics.bytesOut += ipLength;
+  return EgressResult.SENT;
+}

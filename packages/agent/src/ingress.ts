@@ -1,0 +1,168 @@
+/**
+ * Ingress (seed: "Packets arriving from network …"): 1. Ethernet header removed (the link layer
+ * delivers bare inner IPv6 packets; TAP adds one on the way to the app); 2. ingress policy: an
+ * IPv6 capsule packet (next header 253) addressed to our CGA from a peer of a local endpoint;
+ * 3. the sealed payload opened with the flow's e2e key (AAD: src, dst, flow label as sent),
+ * replayed counters refused; 4. the original packet restored: an IPv6 packet must carry the
+ * peer's CGA and ours (else `spoofed`); an IPv4 packet gets the peer's local alias as source and
+ * our IPv4 overlay address as destination; then the In ACL; 5. checksums: IPv4 header and
+ * TCP/UDP checksums updated incrementally for the rewritten addresses (RFC 1624).
+ */
+import { openPayload } from '@capsule/identity';
+import {
+  CAPSULE_NEXT_HEADER,
+  CAPSULE_VERSION,
+  IPV6_HEADER_LENGTH,
+  readU16,
+  updateChecksumBytes,
+  writeU16,
+  writeU32,
+} from '@capsule/wire';
+import { isAllowed } from './acl';
+import type { DataPlane } from './data-plane';
+
+/** What happened to one packet from the network. */
+export const IngressResult = { DELIVERED: 0, DROPPED: 1, CONTROL: 2 } as const;
+export type IngressResult = (typeof IngressResult)[keyof typeof IngressResult];
+
+/** Rewrites IPv4 source/destination at `ip` and fixes the header and TCP/UDP checksums. */
+function rewriteIpv4(plane: DataPlane, packet: Uint8Array, source: number, destination: number): boolean {
+  const headerLength = (packet[0]! & 0x0f) * 4;
+  if (headerLength < 20 || packet.length < headerLength) return false;
+  const scratch = plane.scratch;
+  writeU32(scratch, 0, source);
+  writeU32(scratch, 4, destination);
+  // IPv4 header checksum over the 8 address bytes (offset 12, even).
+  writeU16(packet, 10, updateChecksumBytes(readU16(packet, 10), packet, 12, scratch, 0, 8));
+  const isFirstFragment = (readU16(packet, 6) & 0x1fff) === 0;
+  const protocol = packet[9]!;
+  if (isFirstFragment) {
+    const at = protocol === 6 ? headerLength + 16 : protocol === 17 ? headerLength + 6 : -1;
+    if (at > 0 && at + 2 <= packet.length) {
+      const old = readU16(packet, at);
+      // UDP checksum 0 means "none" (RFC 768): leave it so.
+      if (!(protocol === 17 && old === 0)) {
+        let updated = updateChecksumBytes(old, packet, 12, scratch, 0, 8);
+        if (protocol === 17 && updated === 0) updated = 0xffff;
+        writeU16(packet, at, updated);
+      }
+    }
+  }
+  packet.set(scratch, 12);
+  return true;
+}
+
+/** Processes one inner IPv6 packet delivered by the link layer. */
+export function processIngress(
+  plane: DataPlane,
+  bytes: Uint8Array,
+  offset: number,
+  length: number,
+): IngressResult {
+  const drops = plane.drops;
+  if (
+    length < IPV6_HEADER_LENGTH + 8 ||
+    bytes[offset]! >>> 4 !== 6 ||
+    bytes[offset + 6] !== CAPSULE_NEXT_HEADER
+  ) {
+    drops.malformedIn += 1;
+    return IngressResult.DROPPED;
+  }
+  const payloadLength = readU16(bytes, offset + 4);
+  if (IPV6_HEADER_LENGTH + payloadLength > length) {
+    drops.malformedIn += 1;
+    return IngressResult.DROPPED;
+  }
+  const own = plane.options.ownHostId;
+  for (let i = 0; i < 16; i += 1)
+    if (bytes[offset + 24 + i] !== own[i]) {
+      drops.malformedIn += 1;
+      return IngressResult.DROPPED;
+    }
+  const flow = plane.flows.flowByHostId(bytes, offset + 8);
+  if (flow === undefined) {
+    drops.unknownPeer += 1;
+    return IngressResult.DROPPED;
+  }
+  const statistics = flow.endpoint.statistics;
+  const capsule = offset + IPV6_HEADER_LENGTH;
+  const capsuleLength = (bytes[capsule + 1]! + 1) * 8;
+  if (
+    bytes[capsule] !== 59 ||
+    bytes[capsule + 2]! >>> 4 !== CAPSULE_VERSION ||
+    capsuleLength > payloadLength
+  ) {
+    drops.malformedIn += 1;
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
+  const sealedStart = capsule + capsuleLength;
+  const sealedEnd = offset + IPV6_HEADER_LENGTH + payloadLength;
+  if (sealedStart === sealedEnd) return IngressResult.CONTROL; // an authorization-only packet
+  const aad = plane.receiveAad;
+  for (let i = 0; i < 32; i += 1) aad[i] = bytes[offset + 8 + i]!;
+  aad[32] = bytes[offset + 1]! & 0x0f;
+  aad[33] = bytes[offset + 2]!;
+  aad[34] = bytes[offset + 3]!;
+  const keys = flow.keys;
+  const opened = openPayload(
+    (epoch) => (epoch === keys.epoch ? keys.receiveKey : undefined),
+    bytes.subarray(sealedStart, sealedEnd),
+    aad,
+  );
+  if (!opened.ok) {
+    drops.badSeal += 1;
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
+  const counter = Number(opened.counter);
+  if (!flow.replay.accept(counter)) {
+    drops.replayed += 1;
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
+  const packet = opened.plaintext;
+  const version = packet.length > 0 ? packet[0]! >>> 4 : 0;
+  let protocol: number;
+  let l4: number;
+  if (version === 6 && packet.length >= IPV6_HEADER_LENGTH) {
+    for (let i = 0; i < 16; i += 1)
+      if (packet[8 + i] !== flow.peer.hostId[i] || packet[24 + i] !== own[i]) {
+        drops.spoofed += 1;
+        statistics.dropsIn += 1;
+        return IngressResult.DROPPED;
+      }
+    protocol = packet[6]!;
+    l4 = 40;
+  } else if (version === 4 && packet.length >= 20) {
+    if (!rewriteIpv4(plane, packet, flow.ipv4Alias, plane.options.ownIpv4)) {
+      drops.malformedIn += 1;
+      statistics.dropsIn += 1;
+      return IngressResult.DROPPED;
+    }
+    protocol = packet[9]!;
+    l4 = (packet[0]! & 0x0f) * 4;
+  } else {
+    drops.malformedIn += 1;
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
+  if (plane.acl.in.length > 0) {
+    const port =
+      (protocol === 6 || protocol === 17) && l4 + 4 <= packet.length ? readU16(packet, l4 + 2) : -1;
+    if (!isAllowed(plane.acl.in, protocol, port, flow.peer.hostId)) {
+      drops.aclIn += 1;
+      statistics.dropsIn += 1;
+      return IngressResult.DROPPED;
+    }
+  }
+  statistics.packetsIn += 1;
+  statistics.bytesIn += packet.length;
+  if (plane.tap) {
+    const out = plane.toApp;
+    const header = plane.tap.writeHeader(out, 0, version);
+    out.set(packet, header);
+    plane.deps.writeToApp(out, 0, header + packet.length);
+  } else plane.deps.writeToApp(packet, 0, packet.length);
+  return IngressResult.DELIVERED;
+}
