@@ -76,7 +76,8 @@ export function assemble(source: string, options: AssembleOptions = {}): Assembl
         if (word === '.word') dataOffset = align(dataOffset, 4) + 4 * count;
         else if (word === '.half') dataOffset = align(dataOffset, 2) + 2 * count;
         else if (word === '.byte') dataOffset += count;
-        else if (word === '.align' || word === '.p2align') dataOffset = align(dataOffset, 2 ** Number(rest.trim()));
+        else if (word === '.align' || word === '.p2align')
+          dataOffset = align(dataOffset, 2 ** Number(rest.trim()));
       }
     }
   }
@@ -115,14 +116,22 @@ export function assemble(source: string, options: AssembleOptions = {}): Assembl
   const reg = (operand: string | undefined, lineNo: number): number => {
     const r = operand === undefined ? undefined : registerByName.get(operand.trim());
     if (r === undefined) {
-      diagnostics.error('ASM_BAD_OPERAND', `expected a register but found '${operand ?? ''}'`, lineSpan(lineNo));
+      diagnostics.error(
+        'ASM_BAD_OPERAND',
+        `expected a register but found '${operand ?? ''}'`,
+        lineSpan(lineNo),
+      );
       return 0;
     }
     return r;
   };
 
   const push = (mnemonic: string, fields: Omit<Instruction, 'mnemonic'>, lineNo: number, target?: string) => {
-    text.push(target === undefined ? { kind: 'inst', inst: { mnemonic, ...fields }, line: lineNo } : { kind: 'inst', inst: { mnemonic, ...fields }, target, line: lineNo });
+    text.push(
+      target === undefined
+        ? { kind: 'inst', inst: { mnemonic, ...fields }, line: lineNo }
+        : { kind: 'inst', inst: { mnemonic, ...fields }, target, line: lineNo },
+    );
   };
   const li = (rd: number, value: number, lineNo: number) => {
     if (value >= -2048 && value < 2048) return push('addi', { rd, rs1: 0, imm: value }, lineNo);
@@ -152,7 +161,8 @@ export function assemble(source: string, options: AssembleOptions = {}): Assembl
     for (let m = /^([A-Za-z_.$][\w.$]*):/.exec(line); m; m = /^([A-Za-z_.$][\w.$]*):/.exec(line)) {
       if (section === 'text') text.push({ kind: 'label', name: m[1]! });
       else {
-        if (dataLabels.some((l) => l.name === m![1])) diagnostics.error('ASM_DUPLICATE_SYMBOL', `label '${m[1]}' defined twice`, lineSpan(lineNo));
+        if (dataLabels.some((l) => l.name === m![1]))
+          diagnostics.error('ASM_DUPLICATE_SYMBOL', `label '${m[1]}' defined twice`, lineSpan(lineNo));
         dataLabels.push({ name: m[1]!, offset: data.length });
       }
       line = line.slice(m[0].length).trim();
@@ -219,13 +229,24 @@ export function assemble(source: string, options: AssembleOptions = {}): Assembl
     }
     const m = word.toLowerCase();
     const need = (n: number) => {
-      if (ops.length !== n) diagnostics.error('ASM_BAD_OPERAND', `'${m}' takes ${n} operand(s), found ${ops.length}`, lineSpan(lineNo));
+      if (ops.length !== n)
+        diagnostics.error(
+          'ASM_BAD_OPERAND',
+          `'${m}' takes ${n} operand(s), found ${ops.length}`,
+          lineSpan(lineNo),
+        );
       return ops.length === n;
     };
     switch (m) {
-      case 'nop': push('addi', { rd: 0, rs1: 0, imm: 0 }, lineNo); return;
-      case 'ret': push('jalr', { rd: 0, rs1: 1, imm: 0 }, lineNo); return;
-      case 'li': if (need(2)) li(reg(ops[0], lineNo), evaluate(ops[1]!, lineNo) ?? 0, lineNo); return;
+      case 'nop':
+        push('addi', { rd: 0, rs1: 0, imm: 0 }, lineNo);
+        return;
+      case 'ret':
+        push('jalr', { rd: 0, rs1: 1, imm: 0 }, lineNo);
+        return;
+      case 'li':
+        if (need(2)) li(reg(ops[0], lineNo), evaluate(ops[1]!, lineNo) ?? 0, lineNo);
+        return;
       case 'la': {
         if (!need(2)) return;
         const rd = reg(ops[0], lineNo);
@@ -233,35 +254,101 @@ export function assemble(source: string, options: AssembleOptions = {}): Assembl
         if (textLabels.has(sym)) {
           const anchor = `$pcrel${anchorCount++}`;
           text.push({ kind: 'label', name: anchor });
-          text.push({ kind: 'inst', inst: { mnemonic: 'auipc', rd, imm: 0 }, target: sym, reloc: 'pcrel_hi', line: lineNo });
-          text.push({ kind: 'inst', inst: { mnemonic: 'addi', rd, rs1: rd, imm: 0 }, target: sym, reloc: 'pcrel_lo', anchor, line: lineNo });
+          text.push({
+            kind: 'inst',
+            inst: { mnemonic: 'auipc', rd, imm: 0 },
+            target: sym,
+            reloc: 'pcrel_hi',
+            line: lineNo,
+          });
+          text.push({
+            kind: 'inst',
+            inst: { mnemonic: 'addi', rd, rs1: rd, imm: 0 },
+            target: sym,
+            reloc: 'pcrel_lo',
+            anchor,
+            line: lineNo,
+          });
         } else li(rd, evaluate(sym, lineNo) ?? 0, lineNo);
         return;
       }
-      case 'mv': if (need(2)) push('addi', { rd: reg(ops[0], lineNo), rs1: reg(ops[1], lineNo), imm: 0 }, lineNo); return;
-      case 'not': if (need(2)) push('xori', { rd: reg(ops[0], lineNo), rs1: reg(ops[1], lineNo), imm: -1 }, lineNo); return;
-      case 'neg': if (need(2)) push('sub', { rd: reg(ops[0], lineNo), rs1: 0, rs2: reg(ops[1], lineNo) }, lineNo); return;
-      case 'seqz': if (need(2)) push('sltiu', { rd: reg(ops[0], lineNo), rs1: reg(ops[1], lineNo), imm: 1 }, lineNo); return;
-      case 'snez': if (need(2)) push('sltu', { rd: reg(ops[0], lineNo), rs1: 0, rs2: reg(ops[1], lineNo) }, lineNo); return;
-      case 'sltz': if (need(2)) push('slt', { rd: reg(ops[0], lineNo), rs1: reg(ops[1], lineNo), rs2: 0 }, lineNo); return;
-      case 'sgtz': if (need(2)) push('slt', { rd: reg(ops[0], lineNo), rs1: 0, rs2: reg(ops[1], lineNo) }, lineNo); return;
-      case 'j': if (need(1)) jumpTo(0, ops[0]!, lineNo); return;
-      case 'call': if (need(1)) jumpTo(1, ops[0]!, lineNo); return;
-      case 'tail': if (need(1)) jumpTo(0, ops[0]!, lineNo); return;
-      case 'jr': if (need(1)) push('jalr', { rd: 0, rs1: reg(ops[0], lineNo), imm: 0 }, lineNo); return;
-      case 'jal': if (ops.length === 1) { jumpTo(1, ops[0]!, lineNo); return; } break;
-      case 'jalr': if (ops.length === 1) { push('jalr', { rd: 1, rs1: reg(ops[0], lineNo), imm: 0 }, lineNo); return; } break;
-      case 'beqz': if (need(2)) branchTo('beq', reg(ops[0], lineNo), 0, ops[1]!, lineNo); return;
-      case 'bnez': if (need(2)) branchTo('bne', reg(ops[0], lineNo), 0, ops[1]!, lineNo); return;
-      case 'blez': if (need(2)) branchTo('bge', 0, reg(ops[0], lineNo), ops[1]!, lineNo); return;
-      case 'bgez': if (need(2)) branchTo('bge', reg(ops[0], lineNo), 0, ops[1]!, lineNo); return;
-      case 'bltz': if (need(2)) branchTo('blt', reg(ops[0], lineNo), 0, ops[1]!, lineNo); return;
-      case 'bgtz': if (need(2)) branchTo('blt', 0, reg(ops[0], lineNo), ops[1]!, lineNo); return;
-      case 'bgt': if (need(3)) branchTo('blt', reg(ops[1], lineNo), reg(ops[0], lineNo), ops[2]!, lineNo); return;
-      case 'ble': if (need(3)) branchTo('bge', reg(ops[1], lineNo), reg(ops[0], lineNo), ops[2]!, lineNo); return;
-      case 'bgtu': if (need(3)) branchTo('bltu', reg(ops[1], lineNo), reg(ops[0], lineNo), ops[2]!, lineNo); return;
-      case 'bleu': if (need(3)) branchTo('bgeu', reg(ops[1], lineNo), reg(ops[0], lineNo), ops[2]!, lineNo); return;
-      default: break;
+      case 'mv':
+        if (need(2)) push('addi', { rd: reg(ops[0], lineNo), rs1: reg(ops[1], lineNo), imm: 0 }, lineNo);
+        return;
+      case 'not':
+        if (need(2)) push('xori', { rd: reg(ops[0], lineNo), rs1: reg(ops[1], lineNo), imm: -1 }, lineNo);
+        return;
+      case 'neg':
+        if (need(2)) push('sub', { rd: reg(ops[0], lineNo), rs1: 0, rs2: reg(ops[1], lineNo) }, lineNo);
+        return;
+      case 'seqz':
+        if (need(2)) push('sltiu', { rd: reg(ops[0], lineNo), rs1: reg(ops[1], lineNo), imm: 1 }, lineNo);
+        return;
+      case 'snez':
+        if (need(2)) push('sltu', { rd: reg(ops[0], lineNo), rs1: 0, rs2: reg(ops[1], lineNo) }, lineNo);
+        return;
+      case 'sltz':
+        if (need(2)) push('slt', { rd: reg(ops[0], lineNo), rs1: reg(ops[1], lineNo), rs2: 0 }, lineNo);
+        return;
+      case 'sgtz':
+        if (need(2)) push('slt', { rd: reg(ops[0], lineNo), rs1: 0, rs2: reg(ops[1], lineNo) }, lineNo);
+        return;
+      case 'j':
+        if (need(1)) jumpTo(0, ops[0]!, lineNo);
+        return;
+      case 'call':
+        if (need(1)) jumpTo(1, ops[0]!, lineNo);
+        return;
+      case 'tail':
+        if (need(1)) jumpTo(0, ops[0]!, lineNo);
+        return;
+      case 'jr':
+        if (need(1)) push('jalr', { rd: 0, rs1: reg(ops[0], lineNo), imm: 0 }, lineNo);
+        return;
+      case 'jal':
+        if (ops.length === 1) {
+          jumpTo(1, ops[0]!, lineNo);
+          return;
+        }
+        break;
+      case 'jalr':
+        if (ops.length === 1) {
+          push('jalr', { rd: 1, rs1: reg(ops[0], lineNo), imm: 0 }, lineNo);
+          return;
+        }
+        break;
+      case 'beqz':
+        if (need(2)) branchTo('beq', reg(ops[0], lineNo), 0, ops[1]!, lineNo);
+        return;
+      case 'bnez':
+        if (need(2)) branchTo('bne', reg(ops[0], lineNo), 0, ops[1]!, lineNo);
+        return;
+      case 'blez':
+        if (need(2)) branchTo('bge', 0, reg(ops[0], lineNo), ops[1]!, lineNo);
+        return;
+      case 'bgez':
+        if (need(2)) branchTo('bge', reg(ops[0], lineNo), 0, ops[1]!, lineNo);
+        return;
+      case 'bltz':
+        if (need(2)) branchTo('blt', reg(ops[0], lineNo), 0, ops[1]!, lineNo);
+        return;
+      case 'bgtz':
+        if (need(2)) branchTo('blt', 0, reg(ops[0], lineNo), ops[1]!, lineNo);
+        return;
+      case 'bgt':
+        if (need(3)) branchTo('blt', reg(ops[1], lineNo), reg(ops[0], lineNo), ops[2]!, lineNo);
+        return;
+      case 'ble':
+        if (need(3)) branchTo('bge', reg(ops[1], lineNo), reg(ops[0], lineNo), ops[2]!, lineNo);
+        return;
+      case 'bgtu':
+        if (need(3)) branchTo('bltu', reg(ops[1], lineNo), reg(ops[0], lineNo), ops[2]!, lineNo);
+        return;
+      case 'bleu':
+        if (need(3)) branchTo('bgeu', reg(ops[1], lineNo), reg(ops[0], lineNo), ops[2]!, lineNo);
+        return;
+      default:
+        break;
     }
     // A table instruction: operands in the order its syntax gives.
     const ordering = /^(.*?)(\.aqrl|\.aq|\.rl)?$/.exec(m)!;
@@ -275,7 +362,13 @@ export function assemble(source: string, options: AssembleOptions = {}): Assembl
       fields.aq = ordering[2] === '.aq' || ordering[2] === '.aqrl';
       fields.rl = ordering[2] === '.rl' || ordering[2] === '.aqrl';
     }
-    const template = spec.syntax === '' ? [] : spec.syntax.replace(/'/g, '').split(',').map((s) => s.trim());
+    const template =
+      spec.syntax === ''
+        ? []
+        : spec.syntax
+            .replace(/'/g, '')
+            .split(',')
+            .map((s) => s.trim());
     if (spec.mnemonic === 'fence' && ops.length === 0) {
       push('fence', { imm: 0xff }, lineNo);
       return;
@@ -287,14 +380,20 @@ export function assemble(source: string, options: AssembleOptions = {}): Assembl
       const memory = /^(\w*)\((\w+)\)$/.exec(slot);
       if (slot === 'rd' || slot === 'rs1' || slot === 'rs2') fields[slot] = reg(operand, lineNo);
       else if (slot === 'sp') {
-        if (reg(operand, lineNo) !== 2) diagnostics.error('ASM_BAD_OPERAND', `'${m}' works on sp only`, lineSpan(lineNo));
+        if (reg(operand, lineNo) !== 2)
+          diagnostics.error('ASM_BAD_OPERAND', `'${m}' works on sp only`, lineSpan(lineNo));
       } else if (slot === 'pred' || slot === 'succ') {
         const bits = [...operand].reduce((n, ch) => n | ({ i: 8, o: 4, r: 2, w: 1 }[ch] ?? 0), 0);
-        fields.imm = ((fields.imm ?? 0) & (slot === 'pred' ? 0x0f : 0xf0)) | (slot === 'pred' ? bits << 4 : bits);
+        fields.imm =
+          ((fields.imm ?? 0) & (slot === 'pred' ? 0x0f : 0xf0)) | (slot === 'pred' ? bits << 4 : bits);
       } else if (memory) {
         const om = /^(.*)\((\w+)\)$/.exec(operand);
         if (!om) {
-          diagnostics.error('ASM_BAD_OPERAND', `expected offset(register) but found '${operand}'`, lineSpan(lineNo));
+          diagnostics.error(
+            'ASM_BAD_OPERAND',
+            `expected offset(register) but found '${operand}'`,
+            lineSpan(lineNo),
+          );
           return;
         }
         const base = reg(om[2], lineNo);
@@ -312,19 +411,31 @@ export function assemble(source: string, options: AssembleOptions = {}): Assembl
   });
 
   if (diagnostics.hasErrors) return { diagnostics: diagnostics.items, image: undefined };
-  const emitted = emitCode([{ name: 'text', items: text }], diagnostics, { compress: options.compress ?? true });
+  const emitted = emitCode([{ name: 'text', items: text }], diagnostics, {
+    compress: options.compress ?? true,
+  });
   if (diagnostics.hasErrors) return { diagnostics: diagnostics.items, image: undefined };
   const bytes = new Uint8Array(data);
   const layout: LayoutEntry[] = dataLabels.map((l, i) => {
     const end = dataLabels[i + 1]?.offset ?? bytes.length;
-    return { name: l.name, region: 'DATA', offset: l.offset, size: end - l.offset, type: 'bytes', initial: Buffer.from(bytes.slice(l.offset, end)).toString('hex') };
+    return {
+      name: l.name,
+      region: 'DATA',
+      offset: l.offset,
+      size: end - l.offset,
+      type: 'bytes',
+      initial: Buffer.from(bytes.slice(l.offset, end)).toString('hex'),
+    };
   });
   const entryNames = globals.filter((g) => emitted.labels.has(g));
   const image: ProgramImage = {
     format: 'capsule-program/1',
     name: options.name ?? '',
     code: emitted.code,
-    entries: (entryNames.length > 0 ? entryNames : []).map((name) => ({ name, offset: emitted.labels.get(name)! })),
+    entries: (entryNames.length > 0 ? entryNames : []).map((name) => ({
+      name,
+      offset: emitted.labels.get(name)!,
+    })),
     data: layout,
     regions: { dataBytes: bytes.length, flowBytes: 0, contractBytes: 0, staticsBytes: 0 },
     sourceMap: emitted.sourceMap,

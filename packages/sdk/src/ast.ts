@@ -144,16 +144,55 @@ export interface SwitchCase {
 
 /** Expressions; `type` is set by the checker. */
 export type Expr =
-  | { kind: 'literal'; valueType: 'int' | 'long' | 'boolean' | 'char'; value: bigint; span: SourceSpan; type?: Type }
+  | {
+      kind: 'literal';
+      valueType: 'int' | 'long' | 'boolean' | 'char';
+      value: bigint;
+      span: SourceSpan;
+      type?: Type;
+    }
   | { kind: 'name'; name: string; span: SourceSpan; type?: Type; symbol?: VariableSymbol }
-  | { kind: 'field'; target: Expr; name: string; span: SourceSpan; type?: Type; symbol?: VariableSymbol; constant?: bigint }
+  | {
+      kind: 'field';
+      target: Expr;
+      name: string;
+      span: SourceSpan;
+      type?: Type;
+      symbol?: VariableSymbol;
+      constant?: bigint;
+    }
   | { kind: 'index'; array: Expr; index: Expr; span: SourceSpan; type?: Type }
-  | { kind: 'call'; target: Expr | undefined; name: string; args: Expr[]; span: SourceSpan; type?: Type; method?: MethodSymbol; intrinsic?: string }
+  | {
+      kind: 'call';
+      target: Expr | undefined;
+      name: string;
+      args: Expr[];
+      span: SourceSpan;
+      type?: Type;
+      method?: MethodSymbol;
+      intrinsic?: string;
+    }
   | { kind: 'unary'; op: '-' | '+' | '!' | '~'; operand: Expr; span: SourceSpan; type?: Type }
   | { kind: 'incdec'; op: '++' | '--'; prefix: boolean; operand: Expr; span: SourceSpan; type?: Type }
   | { kind: 'binary'; op: string; left: Expr; right: Expr; span: SourceSpan; type?: Type; operandType?: Type }
-  | { kind: 'assign'; op: string; target: Expr; value: Expr; span: SourceSpan; type?: Type; operandType?: Type }
+  | {
+      kind: 'assign';
+      op: string;
+      target: Expr;
+      value: Expr;
+      span: SourceSpan;
+      type?: Type;
+      operandType?: Type;
+    }
   | { kind: 'conditional'; cond: Expr; then: Expr; else: Expr; span: SourceSpan; type?: Type }
   | { kind: 'cast'; typeNode: TypeNode; operand: Expr; span: SourceSpan; type?: Type }
-  | { kind: 'newArray'; elementType: TypeNode; size: Expr | undefined; init: Expr[] | undefined; span: SourceSpan; type?: Type; length?: number }
+  | {
+      kind: 'newArray';
+      elementType: TypeNode;
+      size: Expr | undefined;
+      init: Expr[] | undefined;
+      span: SourceSpan;
+      type?: Type;
+      length?: number;
+    }
   | { kind: 'arrayInit'; elements: Expr[]; span: SourceSpan; type?: Type; length?: number };

@@ -4,14 +4,39 @@
  * values) and reports every problem it finds; lowering runs only on a tree without errors.
  */
 import type {
-  ClassDecl, CompilationUnit, Expr, FieldDecl, MethodDecl, MethodSymbol, Stmt, TypeNode,
-  VariableKind, VariableSymbol,
+  ClassDecl,
+  CompilationUnit,
+  Expr,
+  FieldDecl,
+  MethodDecl,
+  MethodSymbol,
+  Stmt,
+  TypeNode,
+  VariableKind,
+  VariableSymbol,
 } from './ast';
 import { type BuiltinMethod, builtinClassNames, findBuiltinMethod } from './capsule-api';
 import type { DiagnosticBag, SourceSpan } from './diagnostics';
 import {
-  BOOLEAN, binaryPromote, CHAR, constantFits, ERROR, INT, isAssignable, isBoolean, isCastable,
-  isIntegral, isLong, LONG, primName, sameType, type Type, typeName, unaryPromote, VOID, wrapTo,
+  BOOLEAN,
+  binaryPromote,
+  CHAR,
+  constantFits,
+  ERROR,
+  INT,
+  isAssignable,
+  isBoolean,
+  isCastable,
+  isIntegral,
+  isLong,
+  LONG,
+  primName,
+  sameType,
+  type Type,
+  typeName,
+  unaryPromote,
+  VOID,
+  wrapTo,
 } from './types';
 
 /** What the checker hands to lowering. */
@@ -32,10 +57,26 @@ export interface CheckedProgram {
 const fieldAnnotations: Record<string, VariableKind> = { Data: 'data', Flow: 'flow', Shared: 'shared' };
 
 const wrapperConstants: Record<string, Record<string, [bigint, Type]>> = {
-  Integer: { MIN_VALUE: [-(2n ** 31n), INT], MAX_VALUE: [2n ** 31n - 1n, INT], SIZE: [32n, INT], BYTES: [4n, INT] },
-  Long: { MIN_VALUE: [-(2n ** 63n), LONG], MAX_VALUE: [2n ** 63n - 1n, LONG], SIZE: [64n, INT], BYTES: [8n, INT] },
-  Short: { MIN_VALUE: [-32768n, { kind: 'primitive', name: 'short' }], MAX_VALUE: [32767n, { kind: 'primitive', name: 'short' }] },
-  Byte: { MIN_VALUE: [-128n, { kind: 'primitive', name: 'byte' }], MAX_VALUE: [127n, { kind: 'primitive', name: 'byte' }] },
+  Integer: {
+    MIN_VALUE: [-(2n ** 31n), INT],
+    MAX_VALUE: [2n ** 31n - 1n, INT],
+    SIZE: [32n, INT],
+    BYTES: [4n, INT],
+  },
+  Long: {
+    MIN_VALUE: [-(2n ** 63n), LONG],
+    MAX_VALUE: [2n ** 63n - 1n, LONG],
+    SIZE: [64n, INT],
+    BYTES: [8n, INT],
+  },
+  Short: {
+    MIN_VALUE: [-32768n, { kind: 'primitive', name: 'short' }],
+    MAX_VALUE: [32767n, { kind: 'primitive', name: 'short' }],
+  },
+  Byte: {
+    MIN_VALUE: [-128n, { kind: 'primitive', name: 'byte' }],
+    MAX_VALUE: [127n, { kind: 'primitive', name: 'byte' }],
+  },
   Character: { MIN_VALUE: [0n, CHAR], MAX_VALUE: [65535n, CHAR] },
 };
 
@@ -92,7 +133,8 @@ class Checker {
   private resolveType(node: TypeNode, allowVoid = false): Type {
     let base: Type;
     if (node.name === 'void') {
-      if (!allowVoid || node.dims > 0) this.error('CHECK_TYPE_MISMATCH', "'void' is not allowed here", node.span);
+      if (!allowVoid || node.dims > 0)
+        this.error('CHECK_TYPE_MISMATCH', "'void' is not allowed here", node.span);
       return VOID;
     }
     if (['int', 'long', 'boolean', 'byte', 'short', 'char'].includes(node.name))
@@ -122,19 +164,37 @@ class Checker {
     for (const field of cls.fields) {
       const type = this.resolveType(field.typeNode);
       if (!field.modifiers.keywords.includes('static'))
-        this.error('PARSE_UNSUPPORTED', `field '${field.name}' must be static (there are no objects)`, field.span);
+        this.error(
+          'PARSE_UNSUPPORTED',
+          `field '${field.name}' must be static (there are no objects)`,
+          field.span,
+        );
       let kind: VariableKind = 'static';
       for (const a of field.modifiers.annotations) {
         const k = fieldAnnotations[a.name];
-        if (k === undefined) this.error('CHECK_BAD_ANNOTATION', `annotation @${a.name} does not apply to a field`, a.span);
-        else if (kind !== 'static') this.error('CHECK_BAD_ANNOTATION', 'a field has at most one of @Data, @Flow, @Shared', a.span);
+        if (k === undefined)
+          this.error('CHECK_BAD_ANNOTATION', `annotation @${a.name} does not apply to a field`, a.span);
+        else if (kind !== 'static')
+          this.error('CHECK_BAD_ANNOTATION', 'a field has at most one of @Data, @Flow, @Shared', a.span);
         else kind = k;
       }
-      if (type.kind === 'class') this.error('CHECK_TYPE_MISMATCH', `a field cannot hold a ${type.name}`, field.span);
+      if (type.kind === 'class')
+        this.error('CHECK_TYPE_MISMATCH', `a field cannot hold a ${type.name}`, field.span);
       const isFinal = field.modifiers.keywords.includes('final');
-      if (isFinal && kind !== 'static') this.error('CHECK_BAD_ANNOTATION', `a ${kind} field cannot be final`, field.span);
-      const symbol: VariableSymbol = { name: field.name, type, kind, isFinal, span: field.span, id: fieldId++, weight: 0, field };
-      if (this.fields.has(field.name)) this.error('CHECK_DUPLICATE', `field '${field.name}' is already declared`, field.span);
+      if (isFinal && kind !== 'static')
+        this.error('CHECK_BAD_ANNOTATION', `a ${kind} field cannot be final`, field.span);
+      const symbol: VariableSymbol = {
+        name: field.name,
+        type,
+        kind,
+        isFinal,
+        span: field.span,
+        id: fieldId++,
+        weight: 0,
+        field,
+      };
+      if (this.fields.has(field.name))
+        this.error('CHECK_DUPLICATE', `field '${field.name}' is already declared`, field.span);
       else this.fields.set(field.name, symbol);
       field.symbol = symbol;
     }
@@ -142,22 +202,48 @@ class Checker {
       const returnType = this.resolveType(method.returnType, true);
       const params = method.params.map((p) => this.resolveType(p.typeNode));
       if (!method.modifiers.keywords.includes('static'))
-        this.error('PARSE_UNSUPPORTED', `method '${method.name}' must be static (there are no objects)`, method.span);
+        this.error(
+          'PARSE_UNSUPPORTED',
+          `method '${method.name}' must be static (there are no objects)`,
+          method.span,
+        );
       let isEntry = false;
       for (const a of method.modifiers.annotations) {
         if (a.name === 'Entry') isEntry = true;
         else if (a.name !== 'Override')
           this.error('CHECK_BAD_ANNOTATION', `annotation @${a.name} does not apply to a method`, a.span);
       }
-      const symbol: MethodSymbol = { name: method.name, className: cls.name, params, returnType, decl: method, isEntry };
-      if (this.methods.some((m) => m.name === method.name && m.params.length === params.length && m.params.every((t, i) => sameType(t, params[i]!))))
-        this.error('CHECK_DUPLICATE', `method '${method.name}' is already declared with these parameter types`, method.span);
+      const symbol: MethodSymbol = {
+        name: method.name,
+        className: cls.name,
+        params,
+        returnType,
+        decl: method,
+        isEntry,
+      };
+      if (
+        this.methods.some(
+          (m) =>
+            m.name === method.name &&
+            m.params.length === params.length &&
+            m.params.every((t, i) => sameType(t, params[i]!)),
+        )
+      )
+        this.error(
+          'CHECK_DUPLICATE',
+          `method '${method.name}' is already declared with these parameter types`,
+          method.span,
+        );
       if (isEntry) {
         if (returnType.kind !== 'void')
           this.error('CHECK_BAD_ENTRY', `@Entry method '${method.name}' must return void`, method.span);
         for (const [i, p] of params.entries())
           if (p.kind !== 'class' && p.kind !== 'error')
-            this.error('CHECK_BAD_ENTRY', `@Entry parameters must be capsule records (Packet, Path, Engine, Action)`, method.params[i]!.span);
+            this.error(
+              'CHECK_BAD_ENTRY',
+              `@Entry parameters must be capsule records (Packet, Path, Engine, Action)`,
+              method.params[i]!.span,
+            );
       } else if (params.some((p) => p.kind === 'class') && !isEntry) {
         // Records may be passed on: they are markers with no runtime value.
       }
@@ -172,15 +258,24 @@ class Checker {
       const t = this.checkInitializer(field.init, symbol.type, field.span);
       if (symbol.kind !== 'static' && field.init.kind !== 'newArray' && field.init.kind !== 'arrayInit') {
         const c = this.constants.get(field.init);
-        if (c === undefined) this.error('CHECK_CONSTANT_REQUIRED', `the initial value of a ${symbol.kind} field must be a constant`, field.init.span);
+        if (c === undefined)
+          this.error(
+            'CHECK_CONSTANT_REQUIRED',
+            `the initial value of a ${symbol.kind} field must be a constant`,
+            field.init.span,
+          );
       }
-      if (symbol.isFinal && t !== undefined && isIntegral(symbol.type) || (symbol.isFinal && isBoolean(symbol.type))) {
+      if (
+        (symbol.isFinal && t !== undefined && isIntegral(symbol.type)) ||
+        (symbol.isFinal && isBoolean(symbol.type))
+      ) {
         const c = this.constants.get(field.init);
         if (c !== undefined) symbol.constant = wrapTo(c, symbol.type);
       }
     }
-    for (const field of cls.fields) if (field.symbol!.isFinal && field.init === undefined)
-      this.error('CHECK_UNINITIALIZED', `final field '${field.name}' is never assigned`, field.span);
+    for (const field of cls.fields)
+      if (field.symbol!.isFinal && field.init === undefined)
+        this.error('CHECK_UNINITIALIZED', `final field '${field.name}' is never assigned`, field.span);
     for (const method of cls.methods) this.checkMethod(method);
   }
 
@@ -191,15 +286,26 @@ class Checker {
     this.scopes = [new Map()];
     this.contexts = [];
     this.loopDepth = 0;
-    for (const [i, p] of method.params.entries()) p.symbol = this.declare(p.name, symbol.params[i]!, 'param', p.isFinal, p.span);
+    for (const [i, p] of method.params.entries())
+      p.symbol = this.declare(p.name, symbol.params[i]!, 'param', p.isFinal, p.span);
     const completes = this.checkStmt(method.body);
     if (completes && symbol.returnType.kind !== 'void' && symbol.returnType.kind !== 'error')
-      this.error('CHECK_MISSING_RETURN', `method '${method.name}' can complete without returning a value`, method.span);
+      this.error(
+        'CHECK_MISSING_RETURN',
+        `method '${method.name}' can complete without returning a value`,
+        method.span,
+      );
     this.localCounts.set(method, this.nextLocalId);
     this.currentMethod = undefined;
   }
 
-  private declare(name: string, type: Type, kind: VariableKind, isFinal: boolean, span: SourceSpan): VariableSymbol {
+  private declare(
+    name: string,
+    type: Type,
+    kind: VariableKind,
+    isFinal: boolean,
+    span: SourceSpan,
+  ): VariableSymbol {
     for (const scope of this.scopes)
       if (scope.has(name)) {
         this.error('CHECK_DUPLICATE', `variable '${name}' is already defined in this method`, span);
@@ -237,10 +343,11 @@ class Checker {
       case 'local':
         for (const d of stmt.declarators) {
           const type = this.resolveType(d.typeNode);
-          if (type.kind === 'class') this.error('CHECK_TYPE_MISMATCH', `a local variable cannot hold a ${type.name}`, d.span);
+          if (type.kind === 'class')
+            this.error('CHECK_TYPE_MISMATCH', `a local variable cannot hold a ${type.name}`, d.span);
           if (d.init) this.checkInitializer(d.init, type, d.span);
           d.symbol = this.declare(d.name, type, 'local', d.isFinal, d.span);
-          if (d.isFinal && d.init && isIntegral(type) || (d.isFinal && d.init && isBoolean(type))) {
+          if ((d.isFinal && d.init && isIntegral(type)) || (d.isFinal && d.init && isBoolean(type))) {
             const c = this.constants.get(d.init!);
             if (c !== undefined) d.symbol.constant = wrapTo(c, type);
           }
@@ -280,7 +387,11 @@ class Checker {
         const t = this.checkExpr(stmt.expr);
         const pt = primName(t);
         if (t.kind !== 'error' && !(pt === 'int' || pt === 'short' || pt === 'byte' || pt === 'char'))
-          this.error('CHECK_TYPE_MISMATCH', `cannot switch on a value of type ${typeName(t)}`, stmt.expr.span);
+          this.error(
+            'CHECK_TYPE_MISMATCH',
+            `cannot switch on a value of type ${typeName(t)}`,
+            stmt.expr.span,
+          );
         const seen = new Set<number>();
         let hasDefault = false;
         this.contexts.push({ labels: this.pendingLabels.splice(0), isLoop: false, isSwitch: true });
@@ -296,10 +407,20 @@ class Checker {
           for (const label of c.labels) {
             const lt = this.checkExpr(label);
             const v = this.constants.get(label);
-            if (v === undefined) this.error('CHECK_CONSTANT_REQUIRED', 'a case label must be a constant expression', label.span);
-            else if (t.kind !== 'error' && (!isAssignable(t, lt) && !(isIntegral(lt) && !isLong(lt) && constantFits(v, t)) || !constantFits(v, t)))
-              this.error('CHECK_TYPE_MISMATCH', `case label ${v} does not fit the type ${typeName(t)}`, label.span);
-            else if (seen.has(Number(v))) this.error('CHECK_DUPLICATE_CASE', `duplicate case label ${v}`, label.span);
+            if (v === undefined)
+              this.error('CHECK_CONSTANT_REQUIRED', 'a case label must be a constant expression', label.span);
+            else if (
+              t.kind !== 'error' &&
+              ((!isAssignable(t, lt) && !(isIntegral(lt) && !isLong(lt) && constantFits(v, t))) ||
+                !constantFits(v, t))
+            )
+              this.error(
+                'CHECK_TYPE_MISMATCH',
+                `case label ${v} does not fit the type ${typeName(t)}`,
+                label.span,
+              );
+            else if (seen.has(Number(v)))
+              this.error('CHECK_DUPLICATE_CASE', `duplicate case label ${v}`, label.span);
             else {
               seen.add(Number(v));
               c.values.push(Number(v));
@@ -325,25 +446,43 @@ class Checker {
         let found = -1;
         for (let i = this.contexts.length - 1; i >= 0; i--) {
           const c = this.contexts[i]!;
-          if (stmt.label !== undefined ? c.labels.includes(stmt.label) && (isBreak || c.isLoop) : isBreak ? c.isLoop || c.isSwitch : c.isLoop) {
+          if (
+            stmt.label !== undefined
+              ? c.labels.includes(stmt.label) && (isBreak || c.isLoop)
+              : isBreak
+                ? c.isLoop || c.isSwitch
+                : c.isLoop
+          ) {
             found = i;
             break;
           }
         }
         if (found < 0)
-          this.error('CHECK_BAD_BREAK', stmt.label ? `no enclosing ${isBreak ? 'statement' : 'loop'} labelled '${stmt.label}'` : `'${stmt.kind}' outside of a ${isBreak ? 'loop or switch' : 'loop'}`, stmt.span);
+          this.error(
+            'CHECK_BAD_BREAK',
+            stmt.label
+              ? `no enclosing ${isBreak ? 'statement' : 'loop'} labelled '${stmt.label}'`
+              : `'${stmt.kind}' outside of a ${isBreak ? 'loop or switch' : 'loop'}`,
+            stmt.span,
+          );
         else if (isBreak) this.breakTargets[found] = true;
         return false;
       }
       case 'return': {
         const want = this.currentMethod?.returnType ?? VOID;
         if (stmt.expr === undefined) {
-          if (want.kind !== 'void' && want.kind !== 'error') this.error('CHECK_TYPE_MISMATCH', 'missing return value', stmt.span);
+          if (want.kind !== 'void' && want.kind !== 'error')
+            this.error('CHECK_TYPE_MISMATCH', 'missing return value', stmt.span);
         } else if (want.kind === 'void') {
           this.checkExpr(stmt.expr);
           this.error('CHECK_TYPE_MISMATCH', 'a void method cannot return a value', stmt.expr.span);
         } else {
-          if (want.kind === 'array') this.error('PARSE_UNSUPPORTED', 'returning an array is not supported (arrays live in the frame)', stmt.span);
+          if (want.kind === 'array')
+            this.error(
+              'PARSE_UNSUPPORTED',
+              'returning an array is not supported (arrays live in the frame)',
+              stmt.span,
+            );
           this.checkAssignable(stmt.expr, want, stmt.expr.span, false);
         }
         return false;
@@ -351,7 +490,13 @@ class Checker {
       case 'labeled': {
         this.pendingLabels.push(stmt.label);
         const body = stmt.body;
-        if (body.kind === 'while' || body.kind === 'do' || body.kind === 'for' || body.kind === 'switch' || body.kind === 'labeled')
+        if (
+          body.kind === 'while' ||
+          body.kind === 'do' ||
+          body.kind === 'for' ||
+          body.kind === 'switch' ||
+          body.kind === 'labeled'
+        )
           return this.checkStmt(body);
         const labels = this.pendingLabels.splice(0);
         this.contexts.push({ labels, isLoop: false, isSwitch: false });
@@ -381,14 +526,20 @@ class Checker {
 
   private checkCondition(e: Expr): void {
     const t = this.checkExpr(e);
-    if (t.kind !== 'error' && !isBoolean(t)) this.error('CHECK_TYPE_MISMATCH', `expected a boolean but found ${typeName(t)}`, e.span);
+    if (t.kind !== 'error' && !isBoolean(t))
+      this.error('CHECK_TYPE_MISMATCH', `expected a boolean but found ${typeName(t)}`, e.span);
   }
 
   /** Variable initializer: an array initializer needs an array type. */
   private checkInitializer(init: Expr, type: Type, span: SourceSpan): Type | undefined {
     if (init.kind === 'arrayInit') {
       if (type.kind !== 'array') {
-        if (type.kind !== 'error') this.error('CHECK_TYPE_MISMATCH', `an array initializer needs an array type, not ${typeName(type)}`, init.span);
+        if (type.kind !== 'error')
+          this.error(
+            'CHECK_TYPE_MISMATCH',
+            `an array initializer needs an array type, not ${typeName(type)}`,
+            init.span,
+          );
         return undefined;
       }
       for (const e of init.elements) this.checkAssignable(e, type.element, e.span, true);
@@ -406,9 +557,19 @@ class Checker {
     const c = this.constants.get(e);
     const fp = primName(from);
     const tp = primName(to);
-    if (allowConstantNarrowing && c !== undefined && (fp === 'int' || fp === 'short' || fp === 'char' || fp === 'byte') && (tp === 'byte' || tp === 'short' || tp === 'char') && constantFits(c, to))
+    if (
+      allowConstantNarrowing &&
+      c !== undefined &&
+      (fp === 'int' || fp === 'short' || fp === 'char' || fp === 'byte') &&
+      (tp === 'byte' || tp === 'short' || tp === 'char') &&
+      constantFits(c, to)
+    )
       return from;
-    this.error('CHECK_TYPE_MISMATCH', `cannot convert ${typeName(from)} to ${typeName(to)}${isIntegral(from) && isIntegral(to) ? ' (possible lossy conversion: add a cast)' : ''}`, e.span);
+    this.error(
+      'CHECK_TYPE_MISMATCH',
+      `cannot convert ${typeName(from)} to ${typeName(to)}${isIntegral(from) && isIntegral(to) ? ' (possible lossy conversion: add a cast)' : ''}`,
+      e.span,
+    );
     return from;
   }
 
@@ -426,7 +587,14 @@ class Checker {
   private typeOf(e: Expr): Type {
     switch (e.kind) {
       case 'literal': {
-        const t = e.valueType === 'int' ? INT : e.valueType === 'long' ? LONG : e.valueType === 'char' ? CHAR : BOOLEAN;
+        const t =
+          e.valueType === 'int'
+            ? INT
+            : e.valueType === 'long'
+              ? LONG
+              : e.valueType === 'char'
+                ? CHAR
+                : BOOLEAN;
         this.constants.set(e, e.value);
         return t;
       }
@@ -471,16 +639,22 @@ class Checker {
         }
         const t = this.checkExpr(e.target);
         if (t.kind === 'array' && e.name === 'length') return INT;
-        if (t.kind !== 'error') this.error('CHECK_UNKNOWN_NAME', `cannot find field '${e.name}' of ${typeName(t)}`, e.span);
+        if (t.kind !== 'error')
+          this.error('CHECK_UNKNOWN_NAME', `cannot find field '${e.name}' of ${typeName(t)}`, e.span);
         return ERROR;
       }
       case 'index': {
         const at = this.checkExpr(e.array);
         const it = this.checkExpr(e.index);
         if (it.kind !== 'error' && !(isIntegral(it) && !isLong(it)))
-          this.error('CHECK_TYPE_MISMATCH', `an array index must be an int, not ${typeName(it)}`, e.index.span);
+          this.error(
+            'CHECK_TYPE_MISMATCH',
+            `an array index must be an int, not ${typeName(it)}`,
+            e.index.span,
+          );
         if (at.kind === 'array') return at.element;
-        if (at.kind !== 'error') this.error('CHECK_TYPE_MISMATCH', `${typeName(at)} is not an array`, e.array.span);
+        if (at.kind !== 'error')
+          this.error('CHECK_TYPE_MISMATCH', `${typeName(at)} is not an array`, e.array.span);
         return ERROR;
       }
       case 'call':
@@ -508,7 +682,8 @@ class Checker {
       case 'incdec': {
         const t = this.checkExpr(e.operand);
         this.checkTarget(e.operand);
-        if (t.kind !== 'error' && !isIntegral(t)) this.error('CHECK_BAD_OPERAND', `operator ${e.op} needs a number, not ${typeName(t)}`, e.span);
+        if (t.kind !== 'error' && !isIntegral(t))
+          this.error('CHECK_BAD_OPERAND', `operator ${e.op} needs a number, not ${typeName(t)}`, e.span);
         return t;
       }
       case 'binary':
@@ -518,7 +693,11 @@ class Checker {
         this.checkTarget(e.target);
         if (e.op === '=') {
           if (e.value.kind === 'arrayInit') {
-            this.error('CHECK_TYPE_MISMATCH', 'an array initializer is only allowed in a declaration', e.value.span);
+            this.error(
+              'CHECK_TYPE_MISMATCH',
+              'an array initializer is only allowed in a declaration',
+              e.value.span,
+            );
             return t;
           }
           this.checkAssignable(e.value, t, e.value.span, true);
@@ -543,16 +722,34 @@ class Checker {
         else if (isIntegral(a) && isIntegral(b)) {
           const pa = primName(a)!;
           const pb = primName(b)!;
-          if ((pa === 'byte' && pb === 'short') || (pa === 'short' && pb === 'byte')) r = { kind: 'primitive', name: 'short' };
-          else if (['byte', 'short', 'char'].includes(pa) && pb === 'int' && cb !== undefined && constantFits(cb, a)) r = a;
-          else if (['byte', 'short', 'char'].includes(pb) && pa === 'int' && ca !== undefined && constantFits(ca, b)) r = b;
+          if ((pa === 'byte' && pb === 'short') || (pa === 'short' && pb === 'byte'))
+            r = { kind: 'primitive', name: 'short' };
+          else if (
+            ['byte', 'short', 'char'].includes(pa) &&
+            pb === 'int' &&
+            cb !== undefined &&
+            constantFits(cb, a)
+          )
+            r = a;
+          else if (
+            ['byte', 'short', 'char'].includes(pb) &&
+            pa === 'int' &&
+            ca !== undefined &&
+            constantFits(ca, b)
+          )
+            r = b;
           else r = binaryPromote(a, b);
         } else {
-          this.error('CHECK_TYPE_MISMATCH', `incompatible types in ?: (${typeName(a)} and ${typeName(b)})`, e.span);
+          this.error(
+            'CHECK_TYPE_MISMATCH',
+            `incompatible types in ?: (${typeName(a)} and ${typeName(b)})`,
+            e.span,
+          );
           return ERROR;
         }
         const cc = this.constants.get(e.cond);
-        if (cc !== undefined && ca !== undefined && cb !== undefined) this.setConst(e, r, cc !== 0n ? ca : cb);
+        if (cc !== undefined && ca !== undefined && cb !== undefined)
+          this.setConst(e, r, cc !== 0n ? ca : cb);
         return r;
       }
       case 'cast': {
@@ -571,10 +768,17 @@ class Checker {
         const type: Type = element.kind === 'error' ? ERROR : { kind: 'array', element };
         if (e.size) {
           const st = this.checkExpr(e.size);
-          if (st.kind !== 'error' && !(isIntegral(st) && !isLong(st))) this.error('CHECK_TYPE_MISMATCH', 'an array size must be an int', e.size.span);
+          if (st.kind !== 'error' && !(isIntegral(st) && !isLong(st)))
+            this.error('CHECK_TYPE_MISMATCH', 'an array size must be an int', e.size.span);
           const c = this.constants.get(e.size);
-          if (c === undefined) this.error('CHECK_CONSTANT_REQUIRED', 'an array size must be a compile-time constant (arrays have a fixed size)', e.size.span);
-          else if (c < 0n || c > 1024n) this.error('CHECK_LIMIT', `array size ${c} is outside 0..1024`, e.size.span);
+          if (c === undefined)
+            this.error(
+              'CHECK_CONSTANT_REQUIRED',
+              'an array size must be a compile-time constant (arrays have a fixed size)',
+              e.size.span,
+            );
+          else if (c < 0n || c > 1024n)
+            this.error('CHECK_LIMIT', `array size ${c} is outside 0..1024`, e.size.span);
           else e.length = Number(c);
         } else {
           for (const x of e.init ?? []) this.checkAssignable(x, element, x.span, true);
@@ -591,11 +795,17 @@ class Checker {
   private checkTarget(target: Expr): void {
     if (target.kind === 'name' || (target.kind === 'field' && target.symbol)) {
       const s = target.kind === 'name' ? target.symbol : target.symbol;
-      if (s?.isFinal) this.error('CHECK_FINAL_ASSIGNED', `cannot assign a value to final variable '${s.name}'`, target.span);
+      if (s?.isFinal)
+        this.error(
+          'CHECK_FINAL_ASSIGNED',
+          `cannot assign a value to final variable '${s.name}'`,
+          target.span,
+        );
       return;
     }
     if (target.kind === 'index') return;
-    if (target.type?.kind !== 'error') this.error('CHECK_NOT_ASSIGNABLE', 'this expression is not a variable', target.span);
+    if (target.type?.kind !== 'error')
+      this.error('CHECK_NOT_ASSIGNABLE', 'this expression is not a variable', target.span);
   }
 
   /** The type in which a binary operator computes (JLS 15.17–15.24), reporting bad operands. */
@@ -607,7 +817,12 @@ class Checker {
       }
       return BOOLEAN;
     }
-    if ((op === '&' || op === '|' || op === '^' || op === '==' || op === '!=') && isBoolean(a) && isBoolean(b)) return BOOLEAN;
+    if (
+      (op === '&' || op === '|' || op === '^' || op === '==' || op === '!=') &&
+      isBoolean(a) &&
+      isBoolean(b)
+    )
+      return BOOLEAN;
     if (!isIntegral(a) || !isIntegral(b)) {
       this.error('CHECK_BAD_OPERAND', `bad operand types for ${op}: ${typeName(a)} and ${typeName(b)}`, span);
       return ERROR;
@@ -645,7 +860,8 @@ class Checker {
         const tt = this.checkExpr(e.target);
         if (tt.kind === 'class') ownerClass = tt.name;
         else {
-          if (tt.kind !== 'error') this.error('CHECK_BAD_CALL', `cannot call a method on ${typeName(tt)}`, e.span);
+          if (tt.kind !== 'error')
+            this.error('CHECK_BAD_CALL', `cannot call a method on ${typeName(tt)}`, e.span);
           return ERROR;
         }
       }
@@ -658,10 +874,19 @@ class Checker {
         return ERROR;
       }
       if (builtin.params.length !== e.args.length)
-        this.error('CHECK_BAD_CALL', `${ownerClass}.${e.name} takes ${builtin.params.length} argument(s)`, e.span);
+        this.error(
+          'CHECK_BAD_CALL',
+          `${ownerClass}.${e.name} takes ${builtin.params.length} argument(s)`,
+          e.span,
+        );
       else
         for (const [i, p] of builtin.params.entries())
-          if (!isAssignable(p, argTypes[i]!)) this.error('CHECK_BAD_CALL', `argument ${i + 1} of ${ownerClass}.${e.name} must be ${typeName(p)}, not ${typeName(argTypes[i]!)}`, e.args[i]!.span);
+          if (!isAssignable(p, argTypes[i]!))
+            this.error(
+              'CHECK_BAD_CALL',
+              `argument ${i + 1} of ${ownerClass}.${e.name} must be ${typeName(p)}, not ${typeName(argTypes[i]!)}`,
+              e.args[i]!.span,
+            );
       this.builtinCalls.set(e, builtin);
       e.intrinsic = builtin.id;
       return builtin.returns;
@@ -672,10 +897,20 @@ class Checker {
       return ERROR;
     }
     if (argTypes.some((t) => t.kind === 'error')) return candidates[0]!.returnType;
-    const applicable = candidates.filter((m) => m.params.length === argTypes.length && m.params.every((p, i) => isAssignable(p, argTypes[i]!)));
-    const best = applicable.filter((m) => applicable.every((o) => m.params.every((p, i) => isAssignable(o.params[i]!, p))));
+    const applicable = candidates.filter(
+      (m) => m.params.length === argTypes.length && m.params.every((p, i) => isAssignable(p, argTypes[i]!)),
+    );
+    const best = applicable.filter((m) =>
+      applicable.every((o) => m.params.every((p, i) => isAssignable(o.params[i]!, p))),
+    );
     if (best.length !== 1) {
-      this.error('CHECK_BAD_CALL', applicable.length === 0 ? `no method '${e.name}' accepts (${argTypes.map(typeName).join(', ')})` : `the call of '${e.name}' is ambiguous`, e.span);
+      this.error(
+        'CHECK_BAD_CALL',
+        applicable.length === 0
+          ? `no method '${e.name}' accepts (${argTypes.map(typeName).join(', ')})`
+          : `the call of '${e.name}' is ambiguous`,
+        e.span,
+      );
       return candidates[0]!.returnType;
     }
     const m = best[0]!;
@@ -691,25 +926,45 @@ export function foldBinary(op: string, a: bigint, b: bigint, t: Type): bigint | 
   const w = (v: bigint) => (isBoolean(t) ? v : BigInt.asIntN(bits, v));
   const shiftMask = BigInt(bits - 1);
   switch (op) {
-    case '+': return w(a + b);
-    case '-': return w(a - b);
-    case '*': return w(a * b);
-    case '/': return b === 0n ? undefined : w(a / b);
-    case '%': return b === 0n ? undefined : w(a % b);
-    case '&': return w(a & b);
-    case '|': return w(a | b);
-    case '^': return w(a ^ b);
-    case '<<': return w(a << (b & shiftMask));
-    case '>>': return w(a >> (b & shiftMask));
-    case '>>>': return w(BigInt.asUintN(bits, a) >> (b & shiftMask));
-    case '==': return a === b ? 1n : 0n;
-    case '!=': return a !== b ? 1n : 0n;
-    case '<': return a < b ? 1n : 0n;
-    case '>': return a > b ? 1n : 0n;
-    case '<=': return a <= b ? 1n : 0n;
-    case '>=': return a >= b ? 1n : 0n;
-    case '&&': return a !== 0n && b !== 0n ? 1n : 0n;
-    case '||': return a !== 0n || b !== 0n ? 1n : 0n;
-    default: return undefined;
+    case '+':
+      return w(a + b);
+    case '-':
+      return w(a - b);
+    case '*':
+      return w(a * b);
+    case '/':
+      return b === 0n ? undefined : w(a / b);
+    case '%':
+      return b === 0n ? undefined : w(a % b);
+    case '&':
+      return w(a & b);
+    case '|':
+      return w(a | b);
+    case '^':
+      return w(a ^ b);
+    case '<<':
+      return w(a << (b & shiftMask));
+    case '>>':
+      return w(a >> (b & shiftMask));
+    case '>>>':
+      return w(BigInt.asUintN(bits, a) >> (b & shiftMask));
+    case '==':
+      return a === b ? 1n : 0n;
+    case '!=':
+      return a !== b ? 1n : 0n;
+    case '<':
+      return a < b ? 1n : 0n;
+    case '>':
+      return a > b ? 1n : 0n;
+    case '<=':
+      return a <= b ? 1n : 0n;
+    case '>=':
+      return a >= b ? 1n : 0n;
+    case '&&':
+      return a !== 0n && b !== 0n ? 1n : 0n;
+    case '||':
+      return a !== 0n || b !== 0n ? 1n : 0n;
+    default:
+      return undefined;
   }
 }

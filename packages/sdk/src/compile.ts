@@ -38,7 +38,8 @@ function checkedRuntime(): CheckedProgram {
   if (!cachedRuntime) {
     const bag = new DiagnosticBag();
     cachedRuntime = check(parse(lex(runtimeSource, bag), bag), bag);
-    if (bag.hasErrors) throw new Error(`runtime helpers do not compile: ${bag.items.map((d) => d.message).join('; ')}`);
+    if (bag.hasErrors)
+      throw new Error(`runtime helpers do not compile: ${bag.items.map((d) => d.message).join('; ')}`);
   }
   return cachedRuntime;
 }
@@ -57,19 +58,33 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   const { checked, diagnostics } = checkSource(source);
   let callTarget: { method: MethodSymbol; args: readonly bigint[] } | undefined;
   if (options.call) {
-    const name = options.call.method.includes('.') ? options.call.method.slice(options.call.method.lastIndexOf('.') + 1) : options.call.method;
-    const className = options.call.method.includes('.') ? options.call.method.slice(0, options.call.method.lastIndexOf('.')) : undefined;
-    const candidates = checked.methods.filter((m) => m.name === name && m.params.length === options.call!.args.length);
+    const name = options.call.method.includes('.')
+      ? options.call.method.slice(options.call.method.lastIndexOf('.') + 1)
+      : options.call.method;
+    const className = options.call.method.includes('.')
+      ? options.call.method.slice(0, options.call.method.lastIndexOf('.'))
+      : undefined;
+    const candidates = checked.methods.filter(
+      (m) => m.name === name && m.params.length === options.call!.args.length,
+    );
     const method = candidates[0];
     if (!method || (className !== undefined && className !== method.className) || candidates.length > 1) {
-      diagnostics.error('CHECK_UNKNOWN_NAME', `no unique static method ${options.call.method} taking ${options.call.args.length} argument(s)`, {
-        start: { line: 1, column: 1, offset: 0 },
-        end: { line: 1, column: 1, offset: 0 },
-      });
+      diagnostics.error(
+        'CHECK_UNKNOWN_NAME',
+        `no unique static method ${options.call.method} taking ${options.call.args.length} argument(s)`,
+        {
+          start: { line: 1, column: 1, offset: 0 },
+          end: { line: 1, column: 1, offset: 0 },
+        },
+      );
     } else {
       for (const p of method.params)
         if (!(p.kind === 'primitive' && p.name !== 'boolean'))
-          diagnostics.error('CHECK_BAD_CALL', `sdk run passes int or long arguments only; ${method.name} takes ${typeName(p)}`, method.decl.span);
+          diagnostics.error(
+            'CHECK_BAD_CALL',
+            `sdk run passes int or long arguments only; ${method.name} takes ${typeName(p)}`,
+            method.decl.span,
+          );
       callTarget = { method, args: options.call.args };
     }
   }
@@ -78,7 +93,14 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   try {
     lowered = lowerProgram(checked, checkedRuntime(), diagnostics, callTarget ? { call: callTarget } : {});
   } catch (error) {
-    diagnostics.error('LINK_ERROR', `internal compiler error: ${(error as Error).message}`, checked.mainClass?.span ?? { start: { line: 1, column: 1, offset: 0 }, end: { line: 1, column: 1, offset: 0 } });
+    diagnostics.error(
+      'LINK_ERROR',
+      `internal compiler error: ${(error as Error).message}`,
+      checked.mainClass?.span ?? {
+        start: { line: 1, column: 1, offset: 0 },
+        end: { line: 1, column: 1, offset: 0 },
+      },
+    );
     return { diagnostics: sorted(diagnostics), image: undefined };
   }
   if (diagnostics.hasErrors) return { diagnostics: sorted(diagnostics), image: undefined };
@@ -94,14 +116,20 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
       type: typeName(f.symbol.type),
       initial: Buffer.from(f.initial).toString('hex'),
     }));
-  const extent = (region: string) => lowered.fields.filter((f) => f.region === region).reduce((n, f) => Math.max(n, f.offset + f.size), 0);
+  const extent = (region: string) =>
+    lowered.fields.filter((f) => f.region === region).reduce((n, f) => Math.max(n, f.offset + f.size), 0);
   const image: ProgramImage = {
     format: 'capsule-program/1',
     name: checked.mainClass?.name ?? '',
     code: emitted.code,
     entries: lowered.entries.map((e) => ({ name: e.name, offset: emitted.labels.get(e.label) ?? 0 })),
     data,
-    regions: { dataBytes: extent('DATA'), flowBytes: extent('FLOW'), contractBytes: extent('CONTRACT'), staticsBytes: lowered.staticsBytes },
+    regions: {
+      dataBytes: extent('DATA'),
+      flowBytes: extent('FLOW'),
+      contractBytes: extent('CONTRACT'),
+      staticsBytes: lowered.staticsBytes,
+    },
     sourceMap: emitted.sourceMap,
     logicHash: computeLogicHash(emitted.code),
   };

@@ -28,7 +28,10 @@ export function disassemble(code: Uint8Array, baseAddress = 0): DisassembledLine
 }
 
 /** objdump-like listing text; `labels` (offset → name) are printed before their instruction. */
-export function formatListing(lines: readonly DisassembledLine[], labels: ReadonlyMap<number, string> = new Map()): string {
+export function formatListing(
+  lines: readonly DisassembledLine[],
+  labels: ReadonlyMap<number, string> = new Map(),
+): string {
   const rows: string[] = [];
   for (const line of lines) {
     const label = labels.get(line.address);

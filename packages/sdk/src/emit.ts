@@ -27,7 +27,11 @@ export interface EmitOptions {
 }
 
 /** Lays out and encodes functions. */
-export function emitCode(functions: readonly MFunction[], diagnostics: DiagnosticBag, options: EmitOptions = {}): EmittedCode {
+export function emitCode(
+  functions: readonly MFunction[],
+  diagnostics: DiagnosticBag,
+  options: EmitOptions = {},
+): EmittedCode {
   const compress = options.compress ?? true;
   const items = functions.flatMap((f) => f.items);
   const insts = items.filter((i) => i.kind === 'inst');
@@ -100,7 +104,11 @@ export function emitCode(functions: readonly MFunction[], diagnostics: Diagnosti
     const final = size === 2 ? compressInstruction(resolved) : resolved;
     const encoded = final ? encodeInstruction(final) : undefined;
     if (!final || !encoded?.ok || encoded.size !== size) {
-      diagnostics.error('LINK_ERROR', `cannot encode ${resolved.mnemonic} at 0x${offset.toString(16)}${encoded && !encoded.ok ? `: ${encoded.error}` : ''}`, noSpan);
+      diagnostics.error(
+        'LINK_ERROR',
+        `cannot encode ${resolved.mnemonic} at 0x${offset.toString(16)}${encoded && !encoded.ok ? `: ${encoded.error}` : ''}`,
+        noSpan,
+      );
       continue;
     }
     for (let b = 0; b < size; b++) code[offset + b] = (encoded.word >>> (8 * b)) & 0xff;

@@ -42,7 +42,12 @@ export interface ProgramImage {
   readonly entries: readonly { readonly name: string; readonly offset: number }[];
   readonly data: readonly LayoutEntry[];
   /** Bytes used in DATA (the DATA chunk length), FLOW, CONTRACT and by per-execution statics. */
-  readonly regions: { readonly dataBytes: number; readonly flowBytes: number; readonly contractBytes: number; readonly staticsBytes: number };
+  readonly regions: {
+    readonly dataBytes: number;
+    readonly flowBytes: number;
+    readonly contractBytes: number;
+    readonly staticsBytes: number;
+  };
   /** Code offset → source line, ascending. */
   readonly sourceMap: readonly { readonly offset: number; readonly line: number }[];
   /** SHA-256 of the code, hex. */
@@ -66,7 +71,14 @@ export function imageToJson(image: ProgramImage): string {
       logicHash: image.logicHash,
       code: toHex(image.code),
       entries: image.entries.map((e) => ({ name: e.name, offset: e.offset })),
-      data: image.data.map((d) => ({ name: d.name, region: d.region, offset: d.offset, size: d.size, type: d.type, initial: d.initial })),
+      data: image.data.map((d) => ({
+        name: d.name,
+        region: d.region,
+        offset: d.offset,
+        size: d.size,
+        type: d.type,
+        initial: d.initial,
+      })),
       regions: {
         dataBytes: image.regions.dataBytes,
         flowBytes: image.regions.flowBytes,
@@ -97,12 +109,20 @@ export function imageFromJson(text: string): ProgramImage {
     code,
     entries: (raw.entries as { name: string; offset: number }[]) ?? [],
     data: (raw.data as LayoutEntry[]) ?? [],
-    regions: (raw.regions as ProgramImage['regions']) ?? { dataBytes: 0, flowBytes: 0, contractBytes: 0, staticsBytes: 0 },
+    regions: (raw.regions as ProgramImage['regions']) ?? {
+      dataBytes: 0,
+      flowBytes: 0,
+      contractBytes: 0,
+      staticsBytes: 0,
+    },
     sourceMap: ((raw.sourceMap as [number, number][]) ?? []).map(([offset, line]) => ({ offset, line })),
     logicHash: computeLogicHash(code),
   };
   if (raw.logicHash !== undefined && raw.logicHash !== image.logicHash)
-    throw new CapsuleError('IMAGE_INVALID', `logic hash mismatch: image says ${String(raw.logicHash)}, code hashes to ${image.logicHash}`);
+    throw new CapsuleError(
+      'IMAGE_INVALID',
+      `logic hash mismatch: image says ${String(raw.logicHash)}, code hashes to ${image.logicHash}`,
+    );
   return image;
 }
 
@@ -143,7 +163,8 @@ export function decodeImage(bytes: Uint8Array): ProgramImage {
   while (at + 8 <= bytes.length) {
     const type = bytes[at]!;
     const length = view.getUint32(at + 4, true);
-    if (at + 8 + length > bytes.length) throw new CapsuleError('IMAGE_INVALID', 'truncated chunk in program image');
+    if (at + 8 + length > bytes.length)
+      throw new CapsuleError('IMAGE_INVALID', 'truncated chunk in program image');
     const value = bytes.slice(at + 8, at + 8 + length);
     if (type === 1) code = value;
     else if (type === 2) meta = JSON.parse(new TextDecoder().decode(value)) as Record<string, unknown>;

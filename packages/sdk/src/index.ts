@@ -1,5 +1,9 @@
 /** @capsule/sdk — the microprogram language: compiler, assembler, disassembler, image, simulator. Pure. */
 
+/** The assembler (GNU syntax) and the disassembler (llvm-objdump text). */
+export { type AssembleOptions, type AssembleResult, assemble } from './assembler';
+/** The capsule API (record classes and services) as data, for docs and tools. */
+export { type BuiltinMethod, builtinMethods } from './capsule-api';
 /** Compile microprogram source (a subset of Java) into a ProgramImage. */
 export { type CompileOptions, type CompileResult, checkSource, compile } from './compile';
 /** Diagnostics: codes, spans, the catalogue and the `file:line:col: error CODE: message` format. */
@@ -11,6 +15,7 @@ export {
   type SourcePosition,
   type SourceSpan,
 } from './diagnostics';
+export { type DisassembledLine, disassemble, formatListing } from './disassembler';
 /** The ProgramImage and its JSON and binary encodings. */
 export {
   computeLogicHash,
@@ -23,10 +28,13 @@ export {
   type LayoutRegion,
   type ProgramImage,
 } from './image';
-/** The capsule API (record classes and services) as data, for docs and tools. */
-export { type BuiltinMethod, builtinMethods } from './capsule-api';
 /** Run a pure static method on the VM (sdk run, differential tests); wrap code as an ELF. */
 export { type RunMethodOptions, type RunResult, runMethod, wrapInElf } from './run';
-/** The assembler (GNU syntax) and the disassembler (llvm-objdump text). */
-export { type AssembleOptions, type AssembleResult, assemble } from './assembler';
-export { type DisassembledLine, disassemble, formatListing } from './disassembler';
+/** The simulator: run an entry against packet fixtures on the sandbox machine. */
+export {
+  type PacketFixture,
+  type PacketOutcome,
+  type SimulateOptions,
+  type SimulationFixture,
+  simulate,
+} from './simulator';

@@ -3,7 +3,7 @@
  * keywords, int/long literals (decimal, hex, octal, binary, underscores), char literals with
  * escapes, operators, `//` and block comments. Errors become diagnostics and lexing continues.
  */
-import { type DiagnosticBag, type SourcePosition, type SourceSpan } from './diagnostics';
+import type { DiagnosticBag, SourcePosition, SourceSpan } from './diagnostics';
 
 /** Token kinds. */
 export type TokenKind = 'ident' | 'keyword' | 'int' | 'long' | 'char' | 'string' | 'op' | 'eof';
@@ -17,19 +17,113 @@ export interface Token {
 }
 
 const keywords = new Set([
-  'abstract', 'boolean', 'break', 'byte', 'case', 'char', 'class', 'continue', 'default', 'do',
-  'else', 'false', 'final', 'for', 'if', 'import', 'int', 'long', 'new', 'null', 'package',
-  'private', 'protected', 'public', 'return', 'short', 'static', 'switch', 'true', 'void', 'while',
-  'double', 'float', 'try', 'catch', 'throw', 'this', 'super', 'interface', 'enum', 'instanceof',
-  'synchronized', 'volatile', 'transient', 'native', 'strictfp', 'goto', 'const', 'extends',
-  'implements', 'throws', 'finally', 'assert',
+  'abstract',
+  'boolean',
+  'break',
+  'byte',
+  'case',
+  'char',
+  'class',
+  'continue',
+  'default',
+  'do',
+  'else',
+  'false',
+  'final',
+  'for',
+  'if',
+  'import',
+  'int',
+  'long',
+  'new',
+  'null',
+  'package',
+  'private',
+  'protected',
+  'public',
+  'return',
+  'short',
+  'static',
+  'switch',
+  'true',
+  'void',
+  'while',
+  'double',
+  'float',
+  'try',
+  'catch',
+  'throw',
+  'this',
+  'super',
+  'interface',
+  'enum',
+  'instanceof',
+  'synchronized',
+  'volatile',
+  'transient',
+  'native',
+  'strictfp',
+  'goto',
+  'const',
+  'extends',
+  'implements',
+  'throws',
+  'finally',
+  'assert',
 ]);
 
 // Longest first, so that the greedy match picks `>>>=` before `>>>` before `>>`.
 const operators = [
-  '>>>=', '<<=', '>>=', '>>>', '...', '==', '!=', '<=', '>=', '&&', '||', '++', '--', '+=', '-=',
-  '*=', '/=', '%=', '&=', '|=', '^=', '<<', '>>', '->', '::', '(', ')', '{', '}', '[', ']', ';',
-  ',', '.', '@', '=', '>', '<', '!', '~', '?', ':', '+', '-', '*', '/', '&', '|', '^', '%',
+  '>>>=',
+  '<<=',
+  '>>=',
+  '>>>',
+  '...',
+  '==',
+  '!=',
+  '<=',
+  '>=',
+  '&&',
+  '||',
+  '++',
+  '--',
+  '+=',
+  '-=',
+  '*=',
+  '/=',
+  '%=',
+  '&=',
+  '|=',
+  '^=',
+  '<<',
+  '>>',
+  '->',
+  '::',
+  '(',
+  ')',
+  '{',
+  '}',
+  '[',
+  ']',
+  ';',
+  ',',
+  '.',
+  '@',
+  '=',
+  '>',
+  '<',
+  '!',
+  '~',
+  '?',
+  ':',
+  '+',
+  '-',
+  '*',
+  '/',
+  '&',
+  '|',
+  '^',
+  '%',
 ];
 
 /** Splits `source` into tokens (the last is `eof`), reporting problems into `diagnostics`. */
@@ -96,12 +190,19 @@ export function lex(source: string, diagnostics: DiagnosticBag): Token[] {
       if (result.value === undefined) {
         diagnostics.error('LEX_UNTERMINATED', 'malformed character literal', span);
         tokens.push({ kind: 'char', text: source.slice(start.offset, offset), span, value: 0n });
-      } else tokens.push({ kind: 'char', text: source.slice(start.offset, offset), span, value: BigInt(result.value) });
+      } else
+        tokens.push({
+          kind: 'char',
+          text: source.slice(start.offset, offset),
+          span,
+          value: BigInt(result.value),
+        });
       continue;
     }
     if (c === '"') {
       let end = offset + 1;
-      while (end < source.length && source[end] !== '"' && source[end] !== '\n') end += source[end] === '\\' ? 2 : 1;
+      while (end < source.length && source[end] !== '"' && source[end] !== '\n')
+        end += source[end] === '\\' ? 2 : 1;
       if (source[end] !== '"') {
         advance(end - offset);
         diagnostics.error('LEX_UNTERMINATED', 'unterminated string literal', { start, end: here() });
@@ -152,7 +253,17 @@ function parseIntegerLiteral(text: string): { value: bigint; isLong: boolean } |
   return { value, isLong };
 }
 
-const escapes: Record<string, number> = { b: 8, t: 9, n: 10, f: 12, r: 13, '"': 34, "'": 39, '\\': 92, s: 32 };
+const escapes: Record<string, number> = {
+  b: 8,
+  t: 9,
+  n: 10,
+  f: 12,
+  r: 13,
+  '"': 34,
+  "'": 39,
+  '\\': 92,
+  s: 32,
+};
 
 function lexChar(source: string, offset: number): { length: number; value?: number } {
   const close = source.indexOf("'", offset + (source[offset + 1] === '\\' ? 3 : 2));

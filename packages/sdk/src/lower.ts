@@ -12,14 +12,38 @@
  * into a DROP with reason ACCESS_FAULT (Java would throw an exception).
  */
 import {
-  ACTION_BASE, ActionField, ActionFlag, CONTRACT_BASE, DATA_BASE, ENGINE_BASE, ENGINE_LINK_BYTES,
-  EngineField, EngineLinkField, FLOW_BASE, type Instruction, PACKET_BASE, PacketField, PATH_BASE,
-  Service, STACK_TOP, Verdict,
+  ACTION_BASE,
+  ActionField,
+  ActionFlag,
+  CONTRACT_BASE,
+  DATA_BASE,
+  ENGINE_BASE,
+  ENGINE_LINK_BYTES,
+  EngineField,
+  EngineLinkField,
+  FLOW_BASE,
+  type Instruction,
+  PACKET_BASE,
+  PATH_BASE,
+  PacketField,
+  Service,
+  STACK_TOP,
+  Verdict,
 } from '@capsule/vm';
+import { PathOffset } from '@capsule/wire';
 import type { Expr, MethodDecl, MethodSymbol, Stmt, VariableSymbol } from './ast';
 import type { CheckedProgram } from './checker';
 import type { DiagnosticBag, SourceSpan } from './diagnostics';
-import { argumentRegisters, type MFunction, type MItem, R, SCRATCH1, SCRATCH2, splitConstant, temporaries } from './mir';
+import {
+  argumentRegisters,
+  type MFunction,
+  type MItem,
+  R,
+  SCRATCH1,
+  SCRATCH2,
+  splitConstant,
+  temporaries,
+} from './mir';
 import { allocateRegisters, type Home } from './regalloc';
 import { elementSize, isBoolean, isLong, primName, type Type, wrapTo } from './types';
 
@@ -58,12 +82,23 @@ export interface LowerOptions {
   readonly call?: { readonly method: MethodSymbol; readonly args: readonly bigint[] };
 }
 
-const regionBase: Record<FieldRegion, number> = { STACK: 0, DATA: DATA_BASE, FLOW: FLOW_BASE, CONTRACT: CONTRACT_BASE };
+const regionBase: Record<FieldRegion, number> = {
+  STACK: 0,
+  DATA: DATA_BASE,
+  FLOW: FLOW_BASE,
+  CONTRACT: CONTRACT_BASE,
+};
 const kindRegion = { data: 'DATA', flow: 'FLOW', shared: 'CONTRACT', static: 'STACK' } as const;
 
 const methodLabel = (m: MethodSymbol) => `${m.className}.${m.name}(${m.params.map(sig).join(',')})`;
 function sig(t: Type): string {
-  return t.kind === 'primitive' ? t.name : t.kind === 'array' ? `${sig(t.element)}[]` : t.kind === 'class' ? t.name : 'void';
+  return t.kind === 'primitive'
+    ? t.name
+    : t.kind === 'array'
+      ? `${sig(t.element)}[]`
+      : t.kind === 'class'
+        ? t.name
+        : 'void';
 }
 
 /** Lowers a checked program (and the runtime helpers it uses) to machine IR. */
@@ -75,7 +110,10 @@ export function lowerProgram(
 ): LoweredProgram {
   const fields = layoutFields(program, diagnostics);
   const fieldMap = new Map(fields.map((f) => [f.symbol, f]));
-  const staticsBytes = align(fields.filter((f) => f.region === 'STACK').reduce((n, f) => Math.max(n, f.offset + f.size), 0), 16);
+  const staticsBytes = align(
+    fields.filter((f) => f.region === 'STACK').reduce((n, f) => Math.max(n, f.offset + f.size), 0),
+    16,
+  );
   const functions: MFunction[] = [];
   const queued = new Set<MethodSymbol>();
   const queue: MethodSymbol[] = [];
@@ -117,7 +155,9 @@ export function lowerProgram(
     let next = 0;
     for (const [i, p] of method.params.entries()) {
       const v = args[i] ?? 0n;
-      const words = isLong(p) ? [Number(BigInt.asIntN(32, v)), Number(BigInt.asIntN(32, v >> 32n))] : [Number(BigInt.asIntN(32, v))];
+      const words = isLong(p)
+        ? [Number(BigInt.asIntN(32, v)), Number(BigInt.asIntN(32, v >> 32n))]
+        : [Number(BigInt.asIntN(32, v))];
       for (const w of words) {
         const reg = argumentRegisters[next++];
         if (reg !== undefined) items.push(...liItems(reg, w, 0));
@@ -154,7 +194,10 @@ export function lowerProgram(
   }
   const all = [...stubs, ...functions];
   if (ctx.usesTrap)
-    all.push({ name: TRAP_LABEL, items: [{ kind: 'label', name: TRAP_LABEL }, inst('lw', { rd: R.zero, rs1: R.zero, imm: 0 }, 0)] });
+    all.push({
+      name: TRAP_LABEL,
+      items: [{ kind: 'label', name: TRAP_LABEL }, inst('lw', { rd: R.zero, rs1: R.zero, imm: 0 }, 0)],
+    });
   return { functions: all, entries, fields, staticsBytes };
 }
 
@@ -163,7 +206,9 @@ function align(n: number, a: number): number {
 }
 
 function inst(mnemonic: string, fields: Omit<Instruction, 'mnemonic'>, line: number, target?: string): MItem {
-  return target === undefined ? { kind: 'inst', inst: { mnemonic, ...fields }, line } : { kind: 'inst', inst: { mnemonic, ...fields }, target, line };
+  return target === undefined
+    ? { kind: 'inst', inst: { mnemonic, ...fields }, line }
+    : { kind: 'inst', inst: { mnemonic, ...fields }, target, line };
 }
 
 function liItems(rd: number, value: number, line: number): MItem[] {
@@ -189,10 +234,16 @@ function layoutFields(program: CheckedProgram, diagnostics: DiagnosticBag): Fiel
     if (s.type.kind === 'array') {
       const el = elementSize(s.type.element);
       length = init?.kind === 'newArray' || init?.kind === 'arrayInit' ? (init.length ?? 0) : 0;
-      if (region === 'STACK') size = 4; // the reference; storage is allocated by the initializer
+      if (region === 'STACK')
+        size = 4; // the reference; storage is allocated by the initializer
       else {
         size = el * length;
-        if (!init) diagnostics.error('CHECK_CONSTANT_REQUIRED', `a ${s.kind} array needs an initializer giving its size`, s.span);
+        if (!init)
+          diagnostics.error(
+            'CHECK_CONSTANT_REQUIRED',
+            `a ${s.kind} array needs an initializer giving its size`,
+            s.span,
+          );
       }
       alignment = Math.min(4, el);
     } else {
@@ -202,7 +253,11 @@ function layoutFields(program: CheckedProgram, diagnostics: DiagnosticBag): Fiel
     const offset = align(cursors[region], alignment);
     cursors[region] = offset + size;
     if (cursors[region] > limits[region])
-      diagnostics.error('CHECK_LIMIT', `field '${s.name}' does not fit the ${region} region (${limits[region]} bytes)`, s.span);
+      diagnostics.error(
+        'CHECK_LIMIT',
+        `field '${s.name}' does not fit the ${region} region (${limits[region]} bytes)`,
+        s.span,
+      );
     const initial = new Uint8Array(region === 'STACK' ? 0 : size);
     if (region !== 'STACK' && init) writeInitial(program, init, s.type, initial);
     out.push({ symbol: s, region, offset, size, ...(length === undefined ? {} : { length }), initial });
@@ -216,9 +271,32 @@ function layoutFields(program: CheckedProgram, diagnostics: DiagnosticBag): Fiel
   }
   (out as { staticsEnd?: number }).staticsEnd = cursors.STACK;
   const staticsEnd = cursors.STACK;
-  if (staticsEnd > 2048) diagnostics.error('CHECK_LIMIT', `static fields need ${staticsEnd} bytes (at most 2048)`, program.mainClass?.span ?? { start: { line: 1, column: 1, offset: 0 }, end: { line: 1, column: 1, offset: 0 } });
+  if (staticsEnd > 2048)
+    diagnostics.error(
+      'CHECK_LIMIT',
+      `static fields need ${staticsEnd} bytes (at most 2048)`,
+      program.mainClass?.span ?? {
+        start: { line: 1, column: 1, offset: 0 },
+        end: { line: 1, column: 1, offset: 0 },
+      },
+    );
   // Record the statics' full extent in a pseudo-field for the caller.
-  if (staticsEnd > 0) out.push({ symbol: { name: '$statics', type: { kind: 'void' }, kind: 'static', isFinal: true, span: program.mainClass!.span, id: -1, weight: 0 }, region: 'STACK', offset: 0, size: staticsEnd, initial: new Uint8Array(0) });
+  if (staticsEnd > 0)
+    out.push({
+      symbol: {
+        name: '$statics',
+        type: { kind: 'void' },
+        kind: 'static',
+        isFinal: true,
+        span: program.mainClass!.span,
+        id: -1,
+        weight: 0,
+      },
+      region: 'STACK',
+      offset: 0,
+      size: staticsEnd,
+      initial: new Uint8Array(0),
+    });
   return out;
 }
 
@@ -226,14 +304,22 @@ function writeInitial(program: CheckedProgram, init: Expr, type: Type, into: Uin
   const view = new DataView(into.buffer);
   const put = (offset: number, t: Type, v: bigint) => {
     switch (elementSize(t)) {
-      case 1: view.setUint8(offset, Number(BigInt.asUintN(8, v))); break;
-      case 2: view.setUint16(offset, Number(BigInt.asUintN(16, v)), true); break;
-      case 4: view.setUint32(offset, Number(BigInt.asUintN(32, v)), true); break;
-      default: view.setBigUint64(offset, BigInt.asUintN(64, v), true);
+      case 1:
+        view.setUint8(offset, Number(BigInt.asUintN(8, v)));
+        break;
+      case 2:
+        view.setUint16(offset, Number(BigInt.asUintN(16, v)), true);
+        break;
+      case 4:
+        view.setUint32(offset, Number(BigInt.asUintN(32, v)), true);
+        break;
+      default:
+        view.setBigUint64(offset, BigInt.asUintN(64, v), true);
     }
   };
   if (type.kind === 'array') {
-    const elements = init.kind === 'arrayInit' ? init.elements : init.kind === 'newArray' ? (init.init ?? []) : [];
+    const elements =
+      init.kind === 'arrayInit' ? init.elements : init.kind === 'newArray' ? (init.init ?? []) : [];
     const size = elementSize(type.element);
     elements.forEach((e, i) => put(i * size, type.element, program.constants.get(e) ?? 0n));
   } else put(0, type, program.constants.get(init) ?? 0n);
@@ -376,7 +462,7 @@ class FunctionLowering {
   }
   /** The destination for an operation consuming a and b: reuses an owned operand. */
   private dest(wide: boolean, ...operands: Val[]): Val {
-    for (const o of operands) if (o.owned && (o.hi >= 0) === wide) return o;
+    for (const o of operands) if (o.owned && o.hi >= 0 === wide) return o;
     return this.fresh(wide);
   }
   private slot(): number {
@@ -408,7 +494,8 @@ class FunctionLowering {
   }
   /** Borrowed (not owned) values whose register a later sibling might overwrite must be copied. */
   private holdAgainst(v: Val, later: Expr | Expr[]): Held {
-    if (!v.owned && v.lo !== R.zero && v.lo !== R.gp && this.mayWrite(later, v)) return this.hold(this.own(v));
+    if (!v.owned && v.lo !== R.zero && v.lo !== R.gp && this.mayWrite(later, v))
+      return this.hold(this.own(v));
     return this.hold(v);
   }
   private mayWrite(later: Expr | Expr[], v: Val): boolean {
@@ -416,7 +503,10 @@ class FunctionLowering {
     let writes = false;
     const visit = (e: Expr) => {
       if (writes) return;
-      if ((e.kind === 'assign' || e.kind === 'incdec') && (e.kind === 'assign' ? e.target : e.operand).kind === 'name') {
+      if (
+        (e.kind === 'assign' || e.kind === 'incdec') &&
+        (e.kind === 'assign' ? e.target : e.operand).kind === 'name'
+      ) {
         const sym = ((e.kind === 'assign' ? e.target : e.operand) as { symbol?: VariableSymbol }).symbol;
         const h = sym ? this.homes.get(sym) : undefined;
         if (h?.kind === 'reg' && (regs.has(h.lo) || regs.has(h.hi))) writes = true;
@@ -433,13 +523,30 @@ class FunctionLowering {
     const out: VariableSymbol[] = [];
     const visitStmt = (s: Stmt): void => {
       switch (s.kind) {
-        case 'block': s.stmts.forEach(visitStmt); break;
-        case 'local': for (const d of s.declarators) if (d.symbol && d.symbol.constant === undefined) out.push(d.symbol); break;
-        case 'if': visitStmt(s.then); if (s.else) visitStmt(s.else); break;
-        case 'while': case 'do': case 'labeled': visitStmt(s.body); break;
-        case 'for': s.init.forEach(visitStmt); visitStmt(s.body); break;
-        case 'switch': for (const c of s.cases) c.body.forEach(visitStmt); break;
-        default: break;
+        case 'block':
+          s.stmts.forEach(visitStmt);
+          break;
+        case 'local':
+          for (const d of s.declarators) if (d.symbol && d.symbol.constant === undefined) out.push(d.symbol);
+          break;
+        case 'if':
+          visitStmt(s.then);
+          if (s.else) visitStmt(s.else);
+          break;
+        case 'while':
+        case 'do':
+        case 'labeled':
+          visitStmt(s.body);
+          break;
+        case 'for':
+          s.init.forEach(visitStmt);
+          visitStmt(s.body);
+          break;
+        case 'switch':
+          for (const c of s.cases) c.body.forEach(visitStmt);
+          break;
+        default:
+          break;
       }
     };
     visitStmt(body);
@@ -451,8 +558,18 @@ class FunctionLowering {
     const visitExpr = (e: Expr) => {
       if (found) return;
       if (e.kind === 'call' && (e.method !== undefined || e.intrinsic?.startsWith('Services.'))) found = true;
-      if (e.kind === 'binary' && isLong(e.operandType ?? { kind: 'void' }) && ['/', '%', '<<', '>>', '>>>'].includes(e.op)) found = true;
-      if (e.kind === 'assign' && isLong(e.operandType ?? { kind: 'void' }) && ['/=', '%=', '<<=', '>>=', '>>>='].includes(e.op)) found = true;
+      if (
+        e.kind === 'binary' &&
+        isLong(e.operandType ?? { kind: 'void' }) &&
+        ['/', '%', '<<', '>>', '>>>'].includes(e.op)
+      )
+        found = true;
+      if (
+        e.kind === 'assign' &&
+        isLong(e.operandType ?? { kind: 'void' }) &&
+        ['/=', '%=', '<<=', '>>=', '>>>='].includes(e.op)
+      )
+        found = true;
       forEachChild(e, visitExpr);
     };
     const visitStmt = (s: Stmt): void => forEachStmtPart(s, visitStmt, visitExpr);
@@ -462,7 +579,11 @@ class FunctionLowering {
   }
 
   private setupPool(spare: number[]): void {
-    this.free = [...spare.filter((r) => r >= 8 && r <= 15), ...temporaries, ...spare.filter((r) => r < 8 || r > 15)];
+    this.free = [
+      ...spare.filter((r) => r >= 8 && r <= 15),
+      ...temporaries,
+      ...spare.filter((r) => r < 8 || r > 15),
+    ];
   }
 
   lowerMethod(): MFunction {
@@ -486,7 +607,11 @@ class FunctionLowering {
       for (let w = 0; w < (wide ? 2 : 1); w++) {
         const from = argumentRegisters[next + w];
         if (from === undefined) {
-          this.ctx.diagnostics.error('CHECK_LIMIT', `method '${m.name}' takes more than 8 words of arguments`, decl.span);
+          this.ctx.diagnostics.error(
+            'CHECK_LIMIT',
+            `method '${m.name}' takes more than 8 words of arguments`,
+            decl.span,
+          );
           break;
         }
         moves.push([from, h, w === 1]);
@@ -502,7 +627,9 @@ class FunctionLowering {
   }
 
   lowerClinit(): MFunction {
-    this.hasCalls = this.statics.some((f) => f.symbol.field?.init !== undefined && FunctionLowering.containsCall(f.symbol.field.init));
+    this.hasCalls = this.statics.some(
+      (f) => f.symbol.field?.init !== undefined && FunctionLowering.containsCall(f.symbol.field.init),
+    );
     this.setupPool([]);
     for (const f of this.statics) {
       const init = f.symbol.field?.init;
@@ -512,7 +639,13 @@ class FunctionLowering {
         const storage = (f as { storageOffset?: number }).storageOffset ?? 0;
         const ref = this.alloc();
         this.emit('addi', { rd: ref, rs1: R.gp, imm: storage });
-        this.initArray(ref, f.symbol.type.element, f.length ?? 0, init.kind === 'arrayInit' ? init.elements : init.kind === 'newArray' ? init.init : undefined, true);
+        this.initArray(
+          ref,
+          f.symbol.type.element,
+          f.length ?? 0,
+          init.kind === 'arrayInit' ? init.elements : init.kind === 'newArray' ? init.init : undefined,
+          true,
+        );
         this.emit('sw', { rs1: R.gp, rs2: ref, imm: f.offset });
         this.releaseReg(ref);
       } else {
@@ -527,7 +660,15 @@ class FunctionLowering {
   private finish(label: string): MFunction {
     const saves = [...(this.hasCalls ? [R.ra] : []), ...this.savedRegisters];
     const frameBytes = align(this.frameTop + saves.length * 4, 16);
-    if (frameBytes > 2032) this.ctx.diagnostics.error('CHECK_LIMIT', `the frame of ${label} needs ${frameBytes} bytes (at most 2032)`, this.method?.decl.span ?? { start: { line: 1, column: 1, offset: 0 }, end: { line: 1, column: 1, offset: 0 } });
+    if (frameBytes > 2032)
+      this.ctx.diagnostics.error(
+        'CHECK_LIMIT',
+        `the frame of ${label} needs ${frameBytes} bytes (at most 2032)`,
+        this.method?.decl.span ?? {
+          start: { line: 1, column: 1, offset: 0 },
+          end: { line: 1, column: 1, offset: 0 },
+        },
+      );
     const prologue: MItem[] = [{ kind: 'label', name: label }];
     const epilogue: MItem[] = [{ kind: 'label', name: this.retLabel }];
     const line = this.method?.decl.span.start.line ?? 0;
@@ -549,7 +690,11 @@ class FunctionLowering {
     }
     // Without a frame, a jump to the epilogue is just `ret`.
     if (frameBytes === 0)
-      body = body.map((it) => (it.kind === 'inst' && it.target === this.retLabel && it.inst.mnemonic === 'jal' ? inst('jalr', { rd: R.zero, rs1: R.ra, imm: 0 }, it.line) : it));
+      body = body.map((it) =>
+        it.kind === 'inst' && it.target === this.retLabel && it.inst.mnemonic === 'jal'
+          ? inst('jalr', { rd: R.zero, rs1: R.ra, imm: 0 }, it.line)
+          : it,
+      );
     return { name: label, items: [...prologue, ...body, ...epilogue] };
   }
 
@@ -568,7 +713,7 @@ class FunctionLowering {
           const h = this.homes.get(sym)!;
           if (d.init) {
             this.setLine(d.span);
-            if (d.init.kind === 'arrayInit' || (d.init.kind === 'newArray')) {
+            if (d.init.kind === 'arrayInit' || d.init.kind === 'newArray') {
               const v = this.genArrayCreation(d.init, sym.type);
               this.storeHome(h, v);
               this.release(v);
@@ -670,7 +815,14 @@ class FunctionLowering {
         if (s.expr) {
           const t = this.method!.returnType;
           const v = this.genExpr(s.expr, t)!;
-          this.parallelMove(isLong(t) ? [[R.a0, v.lo], [R.a1, v.hi]] : [[R.a0, v.lo]]);
+          this.parallelMove(
+            isLong(t)
+              ? [
+                  [R.a0, v.lo],
+                  [R.a1, v.hi],
+                ]
+              : [[R.a0, v.lo]],
+          );
           this.release(v);
         }
         this.jump(this.retLabel);
@@ -678,12 +830,22 @@ class FunctionLowering {
       case 'labeled': {
         this.pendingLabels.push(s.label);
         const b = s.body;
-        if (b.kind === 'while' || b.kind === 'do' || b.kind === 'for' || b.kind === 'switch' || b.kind === 'labeled') {
+        if (
+          b.kind === 'while' ||
+          b.kind === 'do' ||
+          b.kind === 'for' ||
+          b.kind === 'switch' ||
+          b.kind === 'labeled'
+        ) {
           this.lowerStmt(b);
           return;
         }
         const end = this.newLabel('endlabel');
-        this.targets.push({ labels: this.pendingLabels.splice(0), breakLabel: end, continueLabel: undefined });
+        this.targets.push({
+          labels: this.pendingLabels.splice(0),
+          breakLabel: end,
+          continueLabel: undefined,
+        });
         this.lowerStmt(b);
         this.targets.pop();
         this.label(end);
@@ -774,11 +936,18 @@ class FunctionLowering {
 
   private storeField(f: FieldLayout, v: Val): void {
     const a = this.fieldAddress(f);
-    this.storeMemory(v, f.symbol.type.kind === 'array' ? { kind: 'primitive', name: 'int' } : f.symbol.type, a.base, a.imm);
+    this.storeMemory(
+      v,
+      f.symbol.type.kind === 'array' ? { kind: 'primitive', name: 'int' } : f.symbol.type,
+      a.base,
+      a.imm,
+    );
   }
 
   private loadMemory(v: Val, t: Type, base: number, imm: number): void {
-    const op = { byte: 'lb', boolean: 'lbu', short: 'lh', char: 'lhu', int: 'lw', long: 'lw' }[primName(t) ?? 'int'] ?? 'lw';
+    const op =
+      { byte: 'lb', boolean: 'lbu', short: 'lh', char: 'lhu', int: 'lw', long: 'lw' }[primName(t) ?? 'int'] ??
+      'lw';
     if (isLong(t)) {
       // The address register may be one of the destinations: load the half that is not it last.
       if (v.lo === base) {
@@ -792,7 +961,9 @@ class FunctionLowering {
   }
 
   private storeMemory(v: Val, t: Type, base: number, imm: number): void {
-    const op = { byte: 'sb', boolean: 'sb', short: 'sh', char: 'sh', int: 'sw', long: 'sw' }[primName(t) ?? 'int'] ?? 'sw';
+    const op =
+      { byte: 'sb', boolean: 'sb', short: 'sh', char: 'sh', int: 'sw', long: 'sw' }[primName(t) ?? 'int'] ??
+      'sw';
     this.emit(op, { rs1: base, rs2: v.lo, imm });
     if (isLong(t)) this.emit('sw', { rs1: base, rs2: v.hi, imm: imm + 4 });
   }
@@ -813,13 +984,20 @@ class FunctionLowering {
   }
 
   /** Writes the length header and the elements (zero, or the initializer's values) at `ref`. */
-  private initArray(ref: number, element: Type, length: number, values: Expr[] | undefined, isZeroed: boolean): void {
+  private initArray(
+    ref: number,
+    element: Type,
+    length: number,
+    values: Expr[] | undefined,
+    isZeroed: boolean,
+  ): void {
     this.li(SCRATCH1, length);
     this.emit('sw', { rs1: ref, rs2: SCRATCH1, imm: 0 });
     const size = elementSize(element);
     const words = align(size * length, 4) / 4;
     if (!isZeroed && (values === undefined || values.length === 0 || size < 4)) {
-      if (words <= 8) for (let i = 0; i < words; i++) this.emit('sw', { rs1: ref, rs2: R.zero, imm: 4 + 4 * i });
+      if (words <= 8)
+        for (let i = 0; i < words; i++) this.emit('sw', { rs1: ref, rs2: R.zero, imm: 4 + 4 * i });
       else {
         const loop = this.newLabel('zero');
         this.emit('addi', { rd: SCRATCH1, rs1: ref, imm: 4 });
@@ -841,7 +1019,11 @@ class FunctionLowering {
   }
 
   /** Address of a[i] after a bounds check; returns the base register (SCRATCH1) and offset. */
-  private elementAddress(array: Expr, index: Expr, laterValue: Expr | undefined): { base: number; imm: number; cleanup: () => void; elementType: Type } {
+  private elementAddress(
+    array: Expr,
+    index: Expr,
+    laterValue: Expr | undefined,
+  ): { base: number; imm: number; cleanup: () => void; elementType: Type } {
     const at = array.type as { kind: 'array'; element: Type };
     const size = elementSize(at.element);
     const shift = [0, 0, 1, 0, 2, 0, 0, 0, 3][size]!;
@@ -856,7 +1038,9 @@ class FunctionLowering {
           this.jump(TRAP_LABEL);
         }
         this.pendingValue = laterValue ? this.genExpr(laterValue, at.element)! : undefined;
-        const { upper, lower } = splitConstant(baseAddress + Math.max(0, Math.min(Number(ci), length)) * size);
+        const { upper, lower } = splitConstant(
+          baseAddress + Math.max(0, Math.min(Number(ci), length)) * size,
+        );
         return { cleanup: () => {}, elementType: at.element, ...this.absolute(upper, lower) };
       }
       const idx = this.genExpr(index, undefined)!;
@@ -877,7 +1061,11 @@ class FunctionLowering {
     const ref = this.genExpr(array, undefined)!;
     const heldRef = this.holdAgainst(ref, laterValue ? [index, laterValue] : index);
     const idx = ci !== undefined ? undefined : this.genExpr(index, undefined)!;
-    const heldIdx = idx ? (laterValue ? this.holdAgainst(idx, laterValue) : { kind: 'val' as const, val: idx }) : undefined;
+    const heldIdx = idx
+      ? laterValue
+        ? this.holdAgainst(idx, laterValue)
+        : { kind: 'val' as const, val: idx }
+      : undefined;
     const later = laterValue ? this.genExpr(laterValue, at.element)! : undefined;
     const r = this.unhold(heldRef);
     const i = heldIdx ? this.unhold(heldIdx) : undefined;
@@ -893,7 +1081,12 @@ class FunctionLowering {
         this.trapIf('bgeu', SCRATCH2, SCRATCH1);
       }
       const base = r.lo;
-      return { base, imm: 4 + Math.max(0, Math.min(k, 500)) * size, cleanup: () => this.release(r), elementType: at.element };
+      return {
+        base,
+        imm: 4 + Math.max(0, Math.min(k, 500)) * size,
+        cleanup: () => this.release(r),
+        elementType: at.element,
+      };
     }
     this.trapIf('bgeu', i.lo, SCRATCH1);
     if (shift > 0) {
@@ -1001,7 +1194,11 @@ class FunctionLowering {
         const f = this.ctx.fieldMap.get(sym);
         if (!f) throw new Error(`internal: no storage for ${sym.name}`);
         if (f.region !== 'STACK' && sym.type.kind === 'array')
-          this.ctx.diagnostics.error('CHECK_LIMIT', `a ${sym.kind} array can only be indexed or measured (.length), not used as a value`, e.span);
+          this.ctx.diagnostics.error(
+            'CHECK_LIMIT',
+            `a ${sym.kind} array can only be indexed or measured (.length), not used as a value`,
+            e.span,
+          );
         return this.loadField(f);
       }
       case 'index': {
@@ -1051,7 +1248,14 @@ class FunctionLowering {
         this.jump(end);
         this.label(elseLabel);
         const b = this.genExpr(e.else, t)!;
-        this.parallelMove(a.hi >= 0 ? [[a.lo, b.lo], [a.hi, b.hi]] : [[a.lo, b.lo]]);
+        this.parallelMove(
+          a.hi >= 0
+            ? [
+                [a.lo, b.lo],
+                [a.hi, b.hi],
+              ]
+            : [[a.lo, b.lo]],
+        );
         this.release(b);
         this.claim(a.lo);
         if (a.hi >= 0) this.claim(a.hi);
@@ -1068,22 +1272,49 @@ class FunctionLowering {
 
   private genBoolValue(e: Expr): Val {
     // Comparisons of ints compute their value with slt/sltu; anything else goes through branches.
-    if (e.kind === 'binary' && e.operandType && !isLong(e.operandType) && ['<', '>', '<=', '>=', '==', '!=', '&', '|', '^'].includes(e.op)) {
+    if (
+      e.kind === 'binary' &&
+      e.operandType &&
+      !isLong(e.operandType) &&
+      ['<', '>', '<=', '>=', '==', '!=', '&', '|', '^'].includes(e.op)
+    ) {
       const a = this.genExpr(e.left, e.operandType)!;
       const held = this.holdAgainst(a, e.right);
       const b = this.genExpr(e.right, e.operandType)!;
       const l = this.unhold(held);
       const d = this.dest(false, l, b);
       switch (e.op) {
-        case '<': this.emit('slt', { rd: d.lo, rs1: l.lo, rs2: b.lo }); break;
-        case '>': this.emit('slt', { rd: d.lo, rs1: b.lo, rs2: l.lo }); break;
-        case '<=': this.emit('slt', { rd: d.lo, rs1: b.lo, rs2: l.lo }); this.emit('xori', { rd: d.lo, rs1: d.lo, imm: 1 }); break;
-        case '>=': this.emit('slt', { rd: d.lo, rs1: l.lo, rs2: b.lo }); this.emit('xori', { rd: d.lo, rs1: d.lo, imm: 1 }); break;
-        case '==': this.emit('xor', { rd: d.lo, rs1: l.lo, rs2: b.lo }); this.emit('sltiu', { rd: d.lo, rs1: d.lo, imm: 1 }); break;
-        case '!=': this.emit('xor', { rd: d.lo, rs1: l.lo, rs2: b.lo }); this.emit('sltu', { rd: d.lo, rs1: R.zero, rs2: d.lo }); break;
-        case '&': this.emit('and', { rd: d.lo, rs1: l.lo, rs2: b.lo }); break;
-        case '|': this.emit('or', { rd: d.lo, rs1: l.lo, rs2: b.lo }); break;
-        case '^': this.emit('xor', { rd: d.lo, rs1: l.lo, rs2: b.lo }); break;
+        case '<':
+          this.emit('slt', { rd: d.lo, rs1: l.lo, rs2: b.lo });
+          break;
+        case '>':
+          this.emit('slt', { rd: d.lo, rs1: b.lo, rs2: l.lo });
+          break;
+        case '<=':
+          this.emit('slt', { rd: d.lo, rs1: b.lo, rs2: l.lo });
+          this.emit('xori', { rd: d.lo, rs1: d.lo, imm: 1 });
+          break;
+        case '>=':
+          this.emit('slt', { rd: d.lo, rs1: l.lo, rs2: b.lo });
+          this.emit('xori', { rd: d.lo, rs1: d.lo, imm: 1 });
+          break;
+        case '==':
+          this.emit('xor', { rd: d.lo, rs1: l.lo, rs2: b.lo });
+          this.emit('sltiu', { rd: d.lo, rs1: d.lo, imm: 1 });
+          break;
+        case '!=':
+          this.emit('xor', { rd: d.lo, rs1: l.lo, rs2: b.lo });
+          this.emit('sltu', { rd: d.lo, rs1: R.zero, rs2: d.lo });
+          break;
+        case '&':
+          this.emit('and', { rd: d.lo, rs1: l.lo, rs2: b.lo });
+          break;
+        case '|':
+          this.emit('or', { rd: d.lo, rs1: l.lo, rs2: b.lo });
+          break;
+        case '^':
+          this.emit('xor', { rd: d.lo, rs1: l.lo, rs2: b.lo });
+          break;
       }
       if (d !== l) this.release(l);
       if (d !== b) this.release(b);
@@ -1186,7 +1417,10 @@ class FunctionLowering {
     }
     if (cr !== undefined && wide && isShift) return this.longShiftConstant(op, a, Number(cr & 63n));
     const held = this.holdAgainst(a, right);
-    const b = this.genExpr(right, isShift ? (isLong(right.type!) ? right.type! : { kind: 'primitive', name: 'int' }) : t)!;
+    const b = this.genExpr(
+      right,
+      isShift ? (isLong(right.type!) ? right.type! : { kind: 'primitive', name: 'int' }) : t,
+    )!;
     const l = this.unhold(held);
     return this.binaryOp(op, l, b, t, isShift && isLong(right.type!));
   }
@@ -1195,8 +1429,14 @@ class FunctionLowering {
   private binaryImmediate(op: string, a: Val, k: number): Val | undefined {
     const fits = (n: number) => n >= -2048 && n < 2048;
     const simple: Record<string, [string, number]> = {
-      '+': ['addi', k], '-': ['addi', -k], '&': ['andi', k], '|': ['ori', k], '^': ['xori', k],
-      '<<': ['slli', k & 31], '>>': ['srai', k & 31], '>>>': ['srli', k & 31],
+      '+': ['addi', k],
+      '-': ['addi', -k],
+      '&': ['andi', k],
+      '|': ['ori', k],
+      '^': ['xori', k],
+      '<<': ['slli', k & 31],
+      '>>': ['srai', k & 31],
+      '>>>': ['srli', k & 31],
     };
     const s = simple[op];
     if (s && (op === '<<' || op === '>>' || op === '>>>' || fits(s[1]))) {
@@ -1219,7 +1459,19 @@ class FunctionLowering {
   private binaryOp(op: string, a: Val, b: Val, t: Type, longCount = false): Val {
     const wide = isLong(t);
     if (!wide) {
-      const m = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '%': 'rem', '&': 'and', '|': 'or', '^': 'xor', '<<': 'sll', '>>': 'sra', '>>>': 'srl' }[op];
+      const m = {
+        '+': 'add',
+        '-': 'sub',
+        '*': 'mul',
+        '/': 'div',
+        '%': 'rem',
+        '&': 'and',
+        '|': 'or',
+        '^': 'xor',
+        '<<': 'sll',
+        '>>': 'sra',
+        '>>>': 'srl',
+      }[op];
       if (!m) throw new Error(`internal: operator ${op}`);
       if (op === '/' || op === '%') this.trapIf('beq', b.lo, R.zero);
       const d = this.dest(false, a, b);
@@ -1336,7 +1588,10 @@ class FunctionLowering {
       else if (cr !== undefined && isLong(ot) && isShift) r = this.longShiftConstant(op, l, Number(cr & 63n));
       if (!r) {
         const held = this.holdAgainst(l, e.value);
-        const b = this.genExpr(e.value, isShift ? (isLong(e.value.type!) ? e.value.type! : { kind: 'primitive', name: 'int' }) : ot)!;
+        const b = this.genExpr(
+          e.value,
+          isShift ? (isLong(e.value.type!) ? e.value.type! : { kind: 'primitive', name: 'int' }) : ot,
+        )!;
         r = this.binaryOp(op, this.unhold(held), b, ot, isShift && isLong(e.value.type!));
       }
       return this.convert(r, ot, tt);
@@ -1543,8 +1798,15 @@ class FunctionLowering {
       return m.returnType.kind === 'void' ? undefined : this.constVal(0n, isLong(m.returnType));
     }
     const real = e.args.map((a, i) => [a, m.params[i]!] as const).filter(([, t]) => t.kind !== 'class');
-    const vals = this.evaluateArgs(real.map(([a]) => a), real.map(([, t]) => t));
-    return this.callWith(this.ctx.callMethod(m), vals, m.returnType.kind === 'void' ? undefined : isLong(m.returnType));
+    const vals = this.evaluateArgs(
+      real.map(([a]) => a),
+      real.map(([, t]) => t),
+    );
+    return this.callWith(
+      this.ctx.callMethod(m),
+      vals,
+      m.returnType.kind === 'void' ? undefined : isLong(m.returnType),
+    );
   }
 
   // ---------- the capsule API
@@ -1598,7 +1860,8 @@ class FunctionLowering {
       case 'Packet.srcAddress':
       case 'Packet.dstAddress': {
         // Big-endian word i of the address: four byte loads.
-        const base = PACKET_BASE + (id === 'Packet.srcAddress' ? PacketField.SRC_ADDRESS : PacketField.DST_ADDRESS);
+        const base =
+          PACKET_BASE + (id === 'Packet.srcAddress' ? PacketField.SRC_ADDRESS : PacketField.DST_ADDRESS);
         const i = this.own(arg(0));
         this.emit('andi', { rd: i.lo, rs1: i.lo, imm: 3 });
         this.emit('slli', { rd: i.lo, rs1: i.lo, imm: 2 });
@@ -1613,56 +1876,86 @@ class FunctionLowering {
         }
         return i;
       }
-      case 'Packet.flowLabel': return packet(PacketField.FLOW_LABEL, 'lw');
-      case 'Packet.hopLimit': return packet(PacketField.HOP_LIMIT, 'lbu');
-      case 'Packet.payloadLength': return packet(PacketField.PAYLOAD_LENGTH, 'lhu');
-      case 'Packet.packetLength': return packet(PacketField.PACKET_LENGTH, 'lhu');
-      case 'Packet.nextHeader': return packet(PacketField.NEXT_HEADER, 'lbu');
-      case 'Packet.packetType': return packet(PacketField.PACKET_TYPE, 'lbu');
-      case 'Packet.ingressLink': return packet(PacketField.INGRESS_LINK, 'lw');
-      case 'Packet.time': return packet(PacketField.TIME_LOW, 'lw');
-      case 'Packet.srcPort': return packet(PacketField.SRC_PORT, 'lhu');
-      case 'Packet.dstPort': return packet(PacketField.DST_PORT, 'lhu');
-      case 'Path.length': return packet(PacketField.PATH_LENGTH, 'lhu');
-      case 'Path.byteAt': {
+      case 'Packet.flowLabel':
+        return packet(PacketField.FLOW_LABEL, 'lw');
+      case 'Packet.hopLimit':
+        return packet(PacketField.HOP_LIMIT, 'lbu');
+      case 'Packet.payloadLength':
+        return packet(PacketField.PAYLOAD_LENGTH, 'lhu');
+      case 'Packet.packetLength':
+        return packet(PacketField.PACKET_LENGTH, 'lhu');
+      case 'Packet.nextHeader':
+        return packet(PacketField.NEXT_HEADER, 'lbu');
+      case 'Packet.packetType':
+        return packet(PacketField.PACKET_TYPE, 'lbu');
+      case 'Packet.ingressLink':
+        return packet(PacketField.INGRESS_LINK, 'lw');
+      case 'Packet.time':
+        return packet(PacketField.TIME_LOW, 'lw');
+      case 'Packet.srcPort':
+        return packet(PacketField.SRC_PORT, 'lhu');
+      case 'Packet.dstPort':
+        return packet(PacketField.DST_PORT, 'lhu');
+      case 'Path.hopIndex': {
+        const d = this.fresh(false);
+        this.loadAbsolute(d.lo, PATH_BASE + PathOffset.HOP_INDEX, 'lbu');
+        return d;
+      }
+      case 'Path.hopCount': {
+        const d = this.fresh(false);
+        this.loadAbsolute(d.lo, PATH_BASE + PathOffset.HOP_COUNT, 'lbu');
+        return d;
+      }
+      case 'Path.hop':
+      case 'Path.hopFlags': {
+        // Hop i: engine id (u16, network byte order), entry index (u8), flags (u8) at 8 + 4i.
         const i = this.own(arg(0));
-        const { upper, lower } = splitConstant(PATH_BASE);
+        this.emit('slli', { rd: i.lo, rs1: i.lo, imm: 2 });
+        const { upper, lower } = splitConstant(PATH_BASE + PathOffset.HOPS);
         this.emit('lui', { rd: SCRATCH1, imm: upper });
-        this.emit('add', { rd: i.lo, rs1: i.lo, rs2: SCRATCH1 });
-        this.emit('lbu', { rd: i.lo, rs1: i.lo, imm: lower });
+        this.emit('add', { rd: SCRATCH1, rs1: SCRATCH1, rs2: i.lo });
+        if (id === 'Path.hopFlags') this.emit('lbu', { rd: i.lo, rs1: SCRATCH1, imm: lower + 3 });
+        else {
+          this.emit('lbu', { rd: i.lo, rs1: SCRATCH1, imm: lower });
+          this.emit('lbu', { rd: SCRATCH2, rs1: SCRATCH1, imm: lower + 1 });
+          this.emit('slli', { rd: i.lo, rs1: i.lo, imm: 8 });
+          this.emit('or', { rd: i.lo, rs1: i.lo, rs2: SCRATCH2 });
+        }
         return i;
       }
-      case 'Path.wordAt': {
-        const i = this.own(arg(0));
-        const { upper, lower } = splitConstant(PATH_BASE);
-        this.emit('lui', { rd: SCRATCH1, imm: upper });
-        this.emit('add', { rd: i.lo, rs1: i.lo, rs2: SCRATCH1 });
-        this.emit('lw', { rd: i.lo, rs1: i.lo, imm: lower });
-        return i;
-      }
-      case 'Path.setByteAt':
-      case 'Path.setWordAt': {
-        const i = arg(0);
-        const held = this.hold(this.own(i));
-        const v = arg(1);
-        const a = this.unhold(held);
-        const { upper, lower } = splitConstant(PATH_BASE);
-        this.emit('lui', { rd: SCRATCH1, imm: upper });
-        this.emit('add', { rd: SCRATCH1, rs1: SCRATCH1, rs2: a.lo });
-        this.emit(id === 'Path.setByteAt' ? 'sb' : 'sw', { rs1: SCRATCH1, rs2: v.lo, imm: lower });
-        this.release(a);
+      case 'Path.setHopIndex': {
+        const v = arg(0);
+        this.storeAbsolute(v.lo, PATH_BASE + PathOffset.HOP_INDEX, 'sb');
         this.release(v);
         return undefined;
       }
-      case 'Engine.id': { const d = this.fresh(false); this.loadAbsolute(d.lo, ENGINE_BASE + EngineField.ENGINE_ID, 'lw'); return d; }
-      case 'Engine.tags': { const d = this.fresh(false); this.loadAbsolute(d.lo, ENGINE_BASE + EngineField.TAGS, 'lw'); return d; }
-      case 'Engine.linkCount': { const d = this.fresh(false); this.loadAbsolute(d.lo, ENGINE_BASE + EngineField.LINK_COUNT, 'lw'); return d; }
-      case 'Engine.linkId': return engineLink(EngineLinkField.ID);
-      case 'Engine.linkNeighbor': return engineLink(EngineLinkField.NEIGHBOR);
-      case 'Engine.linkKind': return engineLink(EngineLinkField.KIND);
-      case 'Engine.linkCost': return engineLink(EngineLinkField.COST);
-      case 'Engine.linkUp': return engineLink(EngineLinkField.UP);
-      case 'Engine.linkTags': return engineLink(EngineLinkField.TAGS);
+      case 'Engine.id': {
+        const d = this.fresh(false);
+        this.loadAbsolute(d.lo, ENGINE_BASE + EngineField.ENGINE_ID, 'lw');
+        return d;
+      }
+      case 'Engine.tags': {
+        const d = this.fresh(false);
+        this.loadAbsolute(d.lo, ENGINE_BASE + EngineField.TAGS, 'lw');
+        return d;
+      }
+      case 'Engine.linkCount': {
+        const d = this.fresh(false);
+        this.loadAbsolute(d.lo, ENGINE_BASE + EngineField.LINK_COUNT, 'lw');
+        return d;
+      }
+      case 'Engine.linkId':
+        return engineLink(EngineLinkField.ID);
+      case 'Engine.linkNeighbor':
+        return engineLink(EngineLinkField.NEIGHBOR);
+      case 'Engine.linkKind':
+        return engineLink(EngineLinkField.KIND);
+      case 'Engine.linkCost':
+        return engineLink(EngineLinkField.COST);
+      case 'Engine.linkUp':
+        return engineLink(EngineLinkField.UP);
+      case 'Engine.linkTags':
+        return engineLink(EngineLinkField.TAGS);
       case 'Action.forward': {
         const v = arg(0);
         const { upper, lower } = splitConstant(ACTION_BASE);
@@ -1708,7 +2001,11 @@ class FunctionLowering {
         const { upper, lower } = splitConstant(ACTION_BASE + ActionField.FLAGS);
         this.emit('lui', { rd: SCRATCH2, imm: upper });
         this.emit('lw', { rd: SCRATCH1, rs1: SCRATCH2, imm: lower });
-        this.emit('ori', { rd: SCRATCH1, rs1: SCRATCH1, imm: id === 'Action.cache' ? ActionFlag.CACHE : ActionFlag.TRACE });
+        this.emit('ori', {
+          rd: SCRATCH1,
+          rs1: SCRATCH1,
+          imm: id === 'Action.cache' ? ActionFlag.CACHE : ActionFlag.TRACE,
+        });
         this.emit('sw', { rs1: SCRATCH2, rs2: SCRATCH1, imm: lower });
         return undefined;
       }
@@ -1718,11 +2015,19 @@ class FunctionLowering {
         this.release(v);
         return undefined;
       }
-      case 'Action.linkCount': { const d = this.fresh(false); this.loadAbsolute(d.lo, ACTION_BASE + ActionField.EGRESS_COUNT, 'lw'); return d; }
-      case 'Services.flowHash': return this.ecall(Service.FLOW_HASH, [e.args.length > 0 ? arg(0) : this.constVal(0n, false)], true);
-      case 'Services.time': return this.ecall(Service.TIME, [], true);
-      case 'Services.random': return this.ecall(Service.RANDOM, [], true);
-      case 'Services.emit': return this.ecall(Service.EMIT, [], true);
+      case 'Action.linkCount': {
+        const d = this.fresh(false);
+        this.loadAbsolute(d.lo, ACTION_BASE + ActionField.EGRESS_COUNT, 'lw');
+        return d;
+      }
+      case 'Services.flowHash':
+        return this.ecall(Service.FLOW_HASH, [e.args.length > 0 ? arg(0) : this.constVal(0n, false)], true);
+      case 'Services.time':
+        return this.ecall(Service.TIME, [], true);
+      case 'Services.random':
+        return this.ecall(Service.RANDOM, [], true);
+      case 'Services.emit':
+        return this.ecall(Service.EMIT, [], true);
       case 'Services.log': {
         // The message is the int's 4 bytes, stored in a frame slot.
         const v = arg(0);
@@ -1748,8 +2053,16 @@ class FunctionLowering {
       }
       case 'Services.fetchAdd': {
         const f = this.regionArrayField(e.args[0]!);
-        if (!f || f.region !== 'CONTRACT' || primName((f.symbol.type as { element: Type }).element) !== 'int') {
-          this.ctx.diagnostics.error('CHECK_TYPE_MISMATCH', 'Services.fetchAdd needs an int[] @Shared field', e.args[0]!.span);
+        if (
+          !f ||
+          f.region !== 'CONTRACT' ||
+          primName((f.symbol.type as { element: Type }).element) !== 'int'
+        ) {
+          this.ctx.diagnostics.error(
+            'CHECK_TYPE_MISMATCH',
+            'Services.fetchAdd needs an int[] @Shared field',
+            e.args[0]!.span,
+          );
           return this.constVal(0n, false);
         }
         const idx = this.own(arg(1));
@@ -1770,7 +2083,21 @@ class FunctionLowering {
   }
 }
 
-const stmtKinds = new Set(['block', 'local', 'expr', 'if', 'while', 'do', 'for', 'switch', 'break', 'continue', 'return', 'labeled', 'empty']);
+const stmtKinds = new Set([
+  'block',
+  'local',
+  'expr',
+  'if',
+  'while',
+  'do',
+  'for',
+  'switch',
+  'break',
+  'continue',
+  'return',
+  'labeled',
+  'empty',
+]);
 function isStmtKind(kind: string): boolean {
   return stmtKinds.has(kind);
 }
@@ -1778,31 +2105,87 @@ function isStmtKind(kind: string): boolean {
 /** Calls `f` on each direct sub-expression. */
 export function forEachChild(e: Expr, f: (x: Expr) => void): void {
   switch (e.kind) {
-    case 'field': f(e.target); break;
-    case 'index': f(e.array); f(e.index); break;
-    case 'call': if (e.target) f(e.target); e.args.forEach(f); break;
-    case 'unary': case 'incdec': f(e.operand); break;
-    case 'binary': f(e.left); f(e.right); break;
-    case 'assign': f(e.target); f(e.value); break;
-    case 'conditional': f(e.cond); f(e.then); f(e.else); break;
-    case 'cast': f(e.operand); break;
-    case 'newArray': if (e.size) f(e.size); e.init?.forEach(f); break;
-    case 'arrayInit': e.elements.forEach(f); break;
-    default: break;
+    case 'field':
+      f(e.target);
+      break;
+    case 'index':
+      f(e.array);
+      f(e.index);
+      break;
+    case 'call':
+      if (e.target) f(e.target);
+      e.args.forEach(f);
+      break;
+    case 'unary':
+    case 'incdec':
+      f(e.operand);
+      break;
+    case 'binary':
+      f(e.left);
+      f(e.right);
+      break;
+    case 'assign':
+      f(e.target);
+      f(e.value);
+      break;
+    case 'conditional':
+      f(e.cond);
+      f(e.then);
+      f(e.else);
+      break;
+    case 'cast':
+      f(e.operand);
+      break;
+    case 'newArray':
+      if (e.size) f(e.size);
+      e.init?.forEach(f);
+      break;
+    case 'arrayInit':
+      e.elements.forEach(f);
+      break;
+    default:
+      break;
   }
 }
 
 function forEachStmtPart(s: Stmt, fs: (s: Stmt) => void, fe: (e: Expr) => void): void {
   switch (s.kind) {
-    case 'block': s.stmts.forEach(fs); break;
-    case 'local': for (const d of s.declarators) if (d.init) fe(d.init); break;
-    case 'expr': fe(s.expr); break;
-    case 'if': fe(s.cond); fs(s.then); if (s.else) fs(s.else); break;
-    case 'while': case 'do': fe(s.cond); fs(s.body); break;
-    case 'for': s.init.forEach(fs); if (s.cond) fe(s.cond); s.update.forEach(fe); fs(s.body); break;
-    case 'switch': fe(s.expr); for (const c of s.cases) c.body.forEach(fs); break;
-    case 'return': if (s.expr) fe(s.expr); break;
-    case 'labeled': fs(s.body); break;
-    default: break;
+    case 'block':
+      s.stmts.forEach(fs);
+      break;
+    case 'local':
+      for (const d of s.declarators) if (d.init) fe(d.init);
+      break;
+    case 'expr':
+      fe(s.expr);
+      break;
+    case 'if':
+      fe(s.cond);
+      fs(s.then);
+      if (s.else) fs(s.else);
+      break;
+    case 'while':
+    case 'do':
+      fe(s.cond);
+      fs(s.body);
+      break;
+    case 'for':
+      s.init.forEach(fs);
+      if (s.cond) fe(s.cond);
+      s.update.forEach(fe);
+      fs(s.body);
+      break;
+    case 'switch':
+      fe(s.expr);
+      for (const c of s.cases) c.body.forEach(fs);
+      break;
+    case 'return':
+      if (s.expr) fe(s.expr);
+      break;
+    case 'labeled':
+      fs(s.body);
+      break;
+    default:
+      break;
   }
 }

@@ -30,14 +30,55 @@ export interface MFunction {
 
 /** Register numbers by ABI name. */
 export const R = {
-  zero: 0, ra: 1, sp: 2, gp: 3, tp: 4, t0: 5, t1: 6, t2: 7, s0: 8, s1: 9,
-  a0: 10, a1: 11, a2: 12, a3: 13, a4: 14, a5: 15, a6: 16, a7: 17,
-  s2: 18, s3: 19, s4: 20, s5: 21, s6: 22, s7: 23, s8: 24, s9: 25, s10: 26, s11: 27,
-  t3: 28, t4: 29, t5: 30, t6: 31,
+  zero: 0,
+  ra: 1,
+  sp: 2,
+  gp: 3,
+  tp: 4,
+  t0: 5,
+  t1: 6,
+  t2: 7,
+  s0: 8,
+  s1: 9,
+  a0: 10,
+  a1: 11,
+  a2: 12,
+  a3: 13,
+  a4: 14,
+  a5: 15,
+  a6: 16,
+  a7: 17,
+  s2: 18,
+  s3: 19,
+  s4: 20,
+  s5: 21,
+  s6: 22,
+  s7: 23,
+  s8: 24,
+  s9: 25,
+  s10: 26,
+  s11: 27,
+  t3: 28,
+  t4: 29,
+  t5: 30,
+  t6: 31,
 } as const;
 
 /** Callee-saved registers usable as homes of locals, compressible (x8, x9) first. */
-export const calleeSaved: readonly number[] = [R.s0, R.s1, R.s2, R.s3, R.s4, R.s5, R.s6, R.s7, R.s8, R.s9, R.s10, R.s11];
+export const calleeSaved: readonly number[] = [
+  R.s0,
+  R.s1,
+  R.s2,
+  R.s3,
+  R.s4,
+  R.s5,
+  R.s6,
+  R.s7,
+  R.s8,
+  R.s9,
+  R.s10,
+  R.s11,
+];
 /** Argument registers, in order. */
 export const argumentRegisters: readonly number[] = [R.a0, R.a1, R.a2, R.a3, R.a4, R.a5, R.a6, R.a7];
 /** Temporaries (caller-saved, never homes). */

@@ -4,22 +4,59 @@
  * diagnostic and resynchronizes at the next `;` or `}`, so one run reports every error it can.
  */
 import type {
-  Annotation, Block, ClassDecl, CompilationUnit, Expr, FieldDecl, LocalDeclarator, MethodDecl,
-  Modifiers, Param, Stmt, SwitchCase, TypeNode,
+  Annotation,
+  Block,
+  ClassDecl,
+  CompilationUnit,
+  Expr,
+  FieldDecl,
+  LocalDeclarator,
+  MethodDecl,
+  Modifiers,
+  Param,
+  Stmt,
+  SwitchCase,
+  TypeNode,
 } from './ast';
 import type { DiagnosticBag, SourceSpan } from './diagnostics';
 import type { Token } from './lexer';
 
 const primitiveNames = new Set(['int', 'long', 'boolean', 'byte', 'short', 'char']);
 const modifierWords = new Set([
-  'public', 'private', 'protected', 'static', 'final', 'abstract', 'synchronized', 'volatile',
-  'transient', 'native', 'strictfp',
+  'public',
+  'private',
+  'protected',
+  'static',
+  'final',
+  'abstract',
+  'synchronized',
+  'volatile',
+  'transient',
+  'native',
+  'strictfp',
 ]);
 
 /** Binary operator precedence (higher binds tighter); all are left-associative. */
 const binaryPrecedence: Record<string, number> = {
-  '||': 1, '&&': 2, '|': 3, '^': 4, '&': 5, '==': 6, '!=': 6, '<': 7, '>': 7, '<=': 7, '>=': 7,
-  '<<': 8, '>>': 8, '>>>': 8, '+': 9, '-': 9, '*': 10, '/': 10, '%': 10,
+  '||': 1,
+  '&&': 2,
+  '|': 3,
+  '^': 4,
+  '&': 5,
+  '==': 6,
+  '!=': 6,
+  '<': 7,
+  '>': 7,
+  '<=': 7,
+  '>=': 7,
+  '<<': 8,
+  '>>': 8,
+  '>>>': 8,
+  '+': 9,
+  '-': 9,
+  '*': 10,
+  '/': 10,
+  '%': 10,
 };
 const assignmentOps = new Set(['=', '+=', '-=', '*=', '/=', '%=', '&=', '|=', '^=', '<<=', '>>=', '>>>=']);
 
@@ -67,7 +104,11 @@ class Parser {
     throw new ParseAbort();
   }
   private unsupported(what: string, span: SourceSpan = this.tok.span): never {
-    this.diagnostics.error('PARSE_UNSUPPORTED', `${what} is not supported by the microprogram language`, span);
+    this.diagnostics.error(
+      'PARSE_UNSUPPORTED',
+      `${what} is not supported by the microprogram language`,
+      span,
+    );
     throw new ParseAbort();
   }
   private expect(text: string): Token {
@@ -154,7 +195,8 @@ class Parser {
         const name = this.qualifiedName();
         if (this.accept('(')) this.unsupported('an annotation with arguments', start);
         annotations.push({ name: name.slice(name.lastIndexOf('.') + 1), span: this.spanFrom(start) });
-      } else if (this.tok.kind === 'keyword' && modifierWords.has(this.tok.text)) keywords.push(this.next().text);
+      } else if (this.tok.kind === 'keyword' && modifierWords.has(this.tok.text))
+        keywords.push(this.next().text);
       else return { keywords, annotations };
     }
   }
@@ -200,13 +242,25 @@ class Parser {
           const ptype = this.type();
           const pname = this.ident().text;
           if (this.is('[')) this.unsupported("C-style array brackets after a name (write 'int[] a')");
-          params.push({ name: pname, typeNode: ptype, isFinal: pmods.keywords.includes('final'), span: this.spanFrom(pstart) });
+          params.push({
+            name: pname,
+            typeNode: ptype,
+            isFinal: pmods.keywords.includes('final'),
+            span: this.spanFrom(pstart),
+          });
         } while (this.accept(','));
       }
       this.expect(')');
       if (this.is('throws')) this.unsupported("'throws'");
       const body = this.block();
-      methods.push({ name: nameTok.text, returnType: typeNode, params, modifiers, body, span: this.spanFrom(start) });
+      methods.push({
+        name: nameTok.text,
+        returnType: typeNode,
+        params,
+        modifiers,
+        body,
+        span: this.spanFrom(start),
+      });
       return;
     }
     let name = nameTok;
@@ -229,7 +283,8 @@ class Parser {
   private type(): TypeNode {
     const t = this.tok;
     if (!(t.kind === 'ident' || (t.kind === 'keyword' && primitiveNames.has(t.text)))) {
-      if (t.kind === 'keyword' && (t.text === 'double' || t.text === 'float')) this.unsupported('floating point');
+      if (t.kind === 'keyword' && (t.text === 'double' || t.text === 'float'))
+        this.unsupported('floating point');
       this.fail(`expected a type but found '${t.text}'`);
     }
     this.next();
@@ -313,7 +368,7 @@ class Parser {
     const start = t.span;
     if (this.is('{')) return this.block();
     if (this.accept(';')) return { kind: 'empty', span: start };
-    if (t.kind === 'ident' && this.peek().text === ':' ) {
+    if (t.kind === 'ident' && this.peek().text === ':') {
       this.next();
       this.next();
       const body = this.statement();
@@ -386,7 +441,11 @@ class Parser {
     }
     const expr = this.expression();
     if (!['assign', 'incdec', 'call'].includes(expr.kind))
-      this.diagnostics.error('PARSE_EXPECTED', 'not a statement (only assignments, ++/-- and calls are)', expr.span);
+      this.diagnostics.error(
+        'PARSE_EXPECTED',
+        'not a statement (only assignments, ++/-- and calls are)',
+        expr.span,
+      );
     this.expect(';');
     return { kind: 'expr', expr, span: this.spanFrom(start) };
   }
@@ -411,7 +470,8 @@ class Parser {
         if (this.is('->')) this.unsupported('arrow-form switch');
         this.expect(':');
       }
-      if (labels.length === 0 && !isDefault) this.fail(`expected 'case' or 'default' but found '${this.tok.text}'`);
+      if (labels.length === 0 && !isDefault)
+        this.fail(`expected 'case' or 'default' but found '${this.tok.text}'`);
       const body: Stmt[] = [];
       while (!this.is('case') && !this.is('default') && !this.is('}') && !this.atEnd()) {
         const before = this.pos;
@@ -434,7 +494,13 @@ class Parser {
     if (this.tok.kind === 'op' && assignmentOps.has(this.tok.text)) {
       const op = this.next().text;
       const value = this.expression();
-      return { kind: 'assign', op, target: left, value, span: { start: left.span.start, end: value.span.end } };
+      return {
+        kind: 'assign',
+        op,
+        target: left,
+        value,
+        span: { start: left.span.start, end: value.span.end },
+      };
     }
     return left;
   }
@@ -445,7 +511,13 @@ class Parser {
     const then = this.expression();
     this.expect(':');
     const otherwise = this.ternaryOrLambda();
-    return { kind: 'conditional', cond, then, else: otherwise, span: { start: cond.span.start, end: otherwise.span.end } };
+    return {
+      kind: 'conditional',
+      cond,
+      then,
+      else: otherwise,
+      span: { start: cond.span.start, end: otherwise.span.end },
+    };
   }
 
   private ternaryOrLambda(): Expr {
@@ -462,7 +534,13 @@ class Parser {
       if (precedence === undefined || precedence < minPrecedence) return left;
       this.next();
       const right = this.binary(precedence + 1);
-      left = { kind: 'binary', op: t.text, left, right, span: { start: left.span.start, end: right.span.end } };
+      left = {
+        kind: 'binary',
+        op: t.text,
+        left,
+        right,
+        span: { start: left.span.start, end: right.span.end },
+      };
     }
   }
 
@@ -478,7 +556,11 @@ class Parser {
         this.next();
         const n = this.tok;
         // `-2147483648` and `-9223372036854775808L`: the literal is only legal under unary minus.
-        if (t.text === '-' && (n.kind === 'int' || n.kind === 'long') && /^(0|[1-9][0-9_]*)[lL]?$/.test(n.text)) {
+        if (
+          t.text === '-' &&
+          (n.kind === 'int' || n.kind === 'long') &&
+          /^(0|[1-9][0-9_]*)[lL]?$/.test(n.text)
+        ) {
           this.next();
           return { kind: 'literal', valueType: n.kind, value: -(n.value ?? 0n), span: this.spanFrom(t.span) };
         }
@@ -499,7 +581,8 @@ class Parser {
   /** `(` primitive-type `[]`* `)` begins a cast. */
   private atCast(): boolean {
     const n = this.peek();
-    if (n.kind === 'keyword' && (n.text === 'double' || n.text === 'float')) this.unsupported('floating point', n.span);
+    if (n.kind === 'keyword' && (n.text === 'double' || n.text === 'float'))
+      this.unsupported('floating point', n.span);
     if (!(n.kind === 'keyword' && primitiveNames.has(n.text))) return false;
     let k = 2;
     while (this.peek(k).text === '[' && this.peek(k + 1).text === ']') k += 2;
@@ -513,16 +596,39 @@ class Parser {
         const name = this.ident();
         if (this.is('(')) {
           const args = this.args();
-          e = { kind: 'call', target: e, name: name.text, args, span: { start: e.span.start, end: this.spanFrom(name.span).end } };
-        } else e = { kind: 'field', target: e, name: name.text, span: { start: e.span.start, end: name.span.end } };
+          e = {
+            kind: 'call',
+            target: e,
+            name: name.text,
+            args,
+            span: { start: e.span.start, end: this.spanFrom(name.span).end },
+          };
+        } else
+          e = {
+            kind: 'field',
+            target: e,
+            name: name.text,
+            span: { start: e.span.start, end: name.span.end },
+          };
       } else if (this.is('[')) {
         this.next();
         const index = this.expression();
         this.expect(']');
-        e = { kind: 'index', array: e, index, span: { start: e.span.start, end: this.spanFrom(index.span).end } };
+        e = {
+          kind: 'index',
+          array: e,
+          index,
+          span: { start: e.span.start, end: this.spanFrom(index.span).end },
+        };
       } else if (this.is('++') || this.is('--')) {
         const op = this.next().text as '++' | '--';
-        e = { kind: 'incdec', op, prefix: false, operand: e, span: { start: e.span.start, end: this.spanFrom(e.span).end } };
+        e = {
+          kind: 'incdec',
+          op,
+          prefix: false,
+          operand: e,
+          span: { start: e.span.start, end: this.spanFrom(e.span).end },
+        };
       } else return e;
     }
   }
@@ -544,9 +650,17 @@ class Parser {
       case 'long':
         this.next();
         if (t.kind === 'int' && t.value === 2n ** 31n)
-          this.diagnostics.error('LEX_BAD_NUMBER', 'integer literal 2147483648 is only allowed after unary minus', t.span);
+          this.diagnostics.error(
+            'LEX_BAD_NUMBER',
+            'integer literal 2147483648 is only allowed after unary minus',
+            t.span,
+          );
         if (t.kind === 'long' && t.value === 2n ** 63n)
-          this.diagnostics.error('LEX_BAD_NUMBER', 'long literal 9223372036854775808L is only allowed after unary minus', t.span);
+          this.diagnostics.error(
+            'LEX_BAD_NUMBER',
+            'long literal 9223372036854775808L is only allowed after unary minus',
+            t.span,
+          );
         return { kind: 'literal', valueType: t.kind, value: t.value ?? 0n, span: t.span };
       case 'char':
         this.next();
@@ -567,7 +681,8 @@ class Parser {
         }
         if (t.text === 'new') return this.newArray();
         if (t.text === 'null') this.unsupported("'null'");
-        if (t.text === 'this' || t.text === 'super') this.unsupported(`'${t.text}' (only static members exist)`);
+        if (t.text === 'this' || t.text === 'super')
+          this.unsupported(`'${t.text}' (only static members exist)`);
         break;
       case 'op':
         if (t.text === '(') {
@@ -586,14 +701,21 @@ class Parser {
   private newArray(): Expr {
     const start = this.expect('new').span;
     const t = this.tok;
-    if (!(t.kind === 'keyword' && primitiveNames.has(t.text))) this.unsupported('creating objects (only primitive arrays can be created)');
+    if (!(t.kind === 'keyword' && primitiveNames.has(t.text)))
+      this.unsupported('creating objects (only primitive arrays can be created)');
     this.next();
     const elementType: TypeNode = { name: t.text, dims: 0, span: t.span };
     this.expect('[');
     if (this.accept(']')) {
       if (this.is('[')) this.unsupported('a multi-dimensional array');
       const init = this.arrayInit();
-      return { kind: 'newArray', elementType, size: undefined, init: init.kind === 'arrayInit' ? init.elements : [], span: this.spanFrom(start) };
+      return {
+        kind: 'newArray',
+        elementType,
+        size: undefined,
+        init: init.kind === 'arrayInit' ? init.elements : [],
+        span: this.spanFrom(start),
+      };
     }
     const size = this.expression();
     this.expect(']');

@@ -13,7 +13,9 @@ import { argumentRegisters, calleeSaved, SCRATCH1, SCRATCH2 } from './mir';
 import { isLong } from './types';
 
 /** Where a variable lives. */
-export type Home = { readonly kind: 'reg'; readonly lo: number; readonly hi: number } | { readonly kind: 'frame'; readonly offset: number };
+export type Home =
+  | { readonly kind: 'reg'; readonly lo: number; readonly hi: number }
+  | { readonly kind: 'frame'; readonly offset: number };
 
 /** The allocation of one method. */
 export interface Allocation {
@@ -48,7 +50,12 @@ export function allocateRegisters(
       const w = width(p);
       const lo = argumentRegisters[next];
       const hi = argumentRegisters[next + 1];
-      if (lo !== undefined && lo !== SCRATCH1 && lo !== SCRATCH2 && (w === 1 || (hi !== undefined && hi !== SCRATCH1 && hi !== SCRATCH2))) {
+      if (
+        lo !== undefined &&
+        lo !== SCRATCH1 &&
+        lo !== SCRATCH2 &&
+        (w === 1 || (hi !== undefined && hi !== SCRATCH1 && hi !== SCRATCH2))
+      ) {
         homes.set(p, { kind: 'reg', lo, hi: w === 2 ? hi! : -1 });
         available.splice(available.indexOf(lo), 1);
         if (w === 2) available.splice(available.indexOf(hi!), 1);
@@ -56,7 +63,9 @@ export function allocateRegisters(
       next += w;
     }
   }
-  const rest = [...params.filter((p) => !homes.has(p)), ...locals].sort((a, b) => b.weight - a.weight || a.id - b.id);
+  const rest = [...params.filter((p) => !homes.has(p)), ...locals].sort(
+    (a, b) => b.weight - a.weight || a.id - b.id,
+  );
   for (const v of rest) {
     const w = width(v);
     let regs: number[] | undefined;

@@ -6,17 +6,35 @@
  * machine, wrapped in a minimal ELF executable (flat memory, same core and tiers).
  */
 import {
-  CODE_MAX_BYTES, createConformanceMachine, createSandboxMachine, FUEL_MAX, prepareProgram, type Tier,
-  TrapReason, trapReasonName,
+  CODE_MAX_BYTES,
+  createConformanceMachine,
+  createSandboxMachine,
+  FUEL_MAX,
+  prepareProgram,
+  type Tier,
+  TrapReason,
+  trapReasonName,
 } from '@capsule/vm';
 import { compile } from './compile';
 import type { Diagnostic } from './diagnostics';
 
 /** The outcome of running a method. */
 export type RunResult =
-  | { readonly ok: true; readonly value: bigint | undefined; readonly returnType: string; readonly fuelUsed: number; readonly machine: 'sandbox' | 'conformance' }
+  | {
+      readonly ok: true;
+      readonly value: bigint | undefined;
+      readonly returnType: string;
+      readonly fuelUsed: number;
+      readonly machine: 'sandbox' | 'conformance';
+    }
   | { readonly ok: false; readonly kind: 'compile'; readonly diagnostics: readonly Diagnostic[] }
-  | { readonly ok: false; readonly kind: 'trap'; readonly reason: string; readonly fuelUsed: number; readonly machine: 'sandbox' | 'conformance' };
+  | {
+      readonly ok: false;
+      readonly kind: 'trap';
+      readonly reason: string;
+      readonly fuelUsed: number;
+      readonly machine: 'sandbox' | 'conformance';
+    };
 
 /** Options of runMethod. */
 export interface RunMethodOptions {
@@ -34,7 +52,12 @@ const noHost = {
 };
 
 /** Compiles `source` and runs `method` (e.g. `Main.f`) with int/long `args`. */
-export function runMethod(source: string, method: string, args: readonly bigint[], options: RunMethodOptions = {}): RunResult {
+export function runMethod(
+  source: string,
+  method: string,
+  args: readonly bigint[],
+  options: RunMethodOptions = {},
+): RunResult {
   const compiled = compile(source, { call: { method, args } });
   if (!compiled.image) return { ok: false, kind: 'compile', diagnostics: compiled.diagnostics };
   const code = compiled.image.code;
@@ -50,14 +73,43 @@ export function runMethod(source: string, method: string, args: readonly bigint[
     const machine = createSandboxMachine({ budgetInstructions: budget, tier }, { host: noHost });
     const r = machine.run(prepareProgram(code), { entryOffset: compiled.image.entries[0]?.offset ?? 0 });
     // A pure method sets no verdict: a normal end reports NO_VERDICT.
-    if (r.trap !== TrapReason.NO_VERDICT) return { ok: false, kind: 'trap', reason: trapReasonName(r.trap), fuelUsed: r.fuelUsed, machine: 'sandbox' };
-    return { ok: true, value: value(machine.registers[10]!, machine.registers[11]!), returnType, fuelUsed: r.fuelUsed, machine: 'sandbox' };
+    if (r.trap !== TrapReason.NO_VERDICT)
+      return {
+        ok: false,
+        kind: 'trap',
+        reason: trapReasonName(r.trap),
+        fuelUsed: r.fuelUsed,
+        machine: 'sandbox',
+      };
+    return {
+      ok: true,
+      value: value(machine.registers[10]!, machine.registers[11]!),
+      returnType,
+      fuelUsed: r.fuelUsed,
+      machine: 'sandbox',
+    };
   }
-  const machine = createConformanceMachine(wrapInElf(code, compiled.image.entries[0]?.offset ?? 0), { maxSteps: budget, tier }, { write: () => {} });
+  const machine = createConformanceMachine(
+    wrapInElf(code, compiled.image.entries[0]?.offset ?? 0),
+    { maxSteps: budget, tier },
+    { write: () => {} },
+  );
   const r = machine.run();
   if (r.status === 'signal' && r.reason !== undefined && r.signal === 5)
-    return { ok: true, value: value(machine.state.regs[10]!, machine.state.regs[11]!), returnType, fuelUsed: r.steps, machine: 'conformance' };
-  return { ok: false, kind: 'trap', reason: r.status === 'signal' ? r.reason : r.status, fuelUsed: r.steps, machine: 'conformance' };
+    return {
+      ok: true,
+      value: value(machine.state.regs[10]!, machine.state.regs[11]!),
+      returnType,
+      fuelUsed: r.steps,
+      machine: 'conformance',
+    };
+  return {
+    ok: false,
+    kind: 'trap',
+    reason: r.status === 'signal' ? r.reason : r.status,
+    fuelUsed: r.steps,
+    machine: 'conformance',
+  };
 }
 
 const CODE_ADDRESS = 0x0001_0000;

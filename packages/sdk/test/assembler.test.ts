@@ -67,30 +67,55 @@ done:
   ret
 `;
 
-describe.skipIf(!canRun({ tools: ['llvm-mc', 'llvm-objcopy', 'llvm-objdump'] }))('assembler and disassembler against LLVM', () => {
-  it('assembles to the bytes llvm-mc produces, and disassembles to llvm-objdump text', () => {
-    const ours = assemble(program);
-    expect(ours.diagnostics).toEqual([]);
-    const dir = mkdtempSync(join(tmpdir(), 'capsule-asm-'));
-    try {
-      writeFileSync(join(dir, 'a.s'), program);
-      execFileSync('llvm-mc', ['-triple=riscv32', '-mattr=+m,+a,+c,-relax', '-filetype=obj', join(dir, 'a.s'), '-o', join(dir, 'a.o')]);
-      execFileSync('llvm-objcopy', ['-O', 'binary', '--only-section=.text', join(dir, 'a.o'), join(dir, 'a.bin')]);
-      const theirs = new Uint8Array(readFileSync(join(dir, 'a.bin')));
-      expect(Buffer.from(ours.image!.code).toString('hex')).toBe(Buffer.from(theirs).toString('hex'));
-      const dump = execFileSync('llvm-objdump', ['-d', '--mattr=+m,+a,+c', '--no-show-raw-insn', join(dir, 'a.o')], { encoding: 'utf8' });
-      const objdumpText = dump
-        .split('\n')
-        .filter((l) => /^\s+[0-9a-f]+:\s+\t/.test(l))
-        .map((l) => l.replace(/^\s+[0-9a-f]+:\s+\t/, '').replace(/ <[^>]+>$/, '').trim());
-      const ourText = disassemble(ours.image!.code).map((l) => l.text.trim());
-      expect(ourText).toEqual(objdumpText);
-      expect(ours.image!.entries).toEqual([{ name: 'main', offset: 0 }]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
+describe.skipIf(!canRun({ tools: ['llvm-mc', 'llvm-objcopy', 'llvm-objdump'] }))(
+  'assembler and disassembler against LLVM',
+  () => {
+    it('assembles to the bytes llvm-mc produces, and disassembles to llvm-objdump text', () => {
+      const ours = assemble(program);
+      expect(ours.diagnostics).toEqual([]);
+      const dir = mkdtempSync(join(tmpdir(), 'capsule-asm-'));
+      try {
+        writeFileSync(join(dir, 'a.s'), program);
+        execFileSync('llvm-mc', [
+          '-triple=riscv32',
+          '-mattr=+m,+a,+c,-relax',
+          '-filetype=obj',
+          join(dir, 'a.s'),
+          '-o',
+          join(dir, 'a.o'),
+        ]);
+        execFileSync('llvm-objcopy', [
+          '-O',
+          'binary',
+          '--only-section=.text',
+          join(dir, 'a.o'),
+          join(dir, 'a.bin'),
+        ]);
+        const theirs = new Uint8Array(readFileSync(join(dir, 'a.bin')));
+        expect(Buffer.from(ours.image!.code).toString('hex')).toBe(Buffer.from(theirs).toString('hex'));
+        const dump = execFileSync(
+          'llvm-objdump',
+          ['-d', '--mattr=+m,+a,+c', '--no-show-raw-insn', join(dir, 'a.o')],
+          { encoding: 'utf8' },
+        );
+        const objdumpText = dump
+          .split('\n')
+          .filter((l) => /^\s+[0-9a-f]+:\s+\t/.test(l))
+          .map((l) =>
+            l
+              .replace(/^\s+[0-9a-f]+:\s+\t/, '')
+              .replace(/ <[^>]+>$/, '')
+              .trim(),
+          );
+        const ourText = disassemble(ours.image!.code).map((l) => l.text.trim());
+        expect(ourText).toEqual(objdumpText);
+        expect(ours.image!.entries).toEqual([{ name: 'main', offset: 0 }]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  },
+);
 
 describe('assembler diagnostics', () => {
   it('reports every bad line with a code and its line', () => {
@@ -106,7 +131,9 @@ describe('assembler diagnostics', () => {
   });
 
   it('puts .data in the DATA layout and resolves la to its address', () => {
-    const r = assemble('.data\ntable: .word 1, 2\nflag: .byte 7\n.text\n.globl go\ngo:\n  la a0, table\n  lw a1, 4(a0)\n  ret\n');
+    const r = assemble(
+      '.data\ntable: .word 1, 2\nflag: .byte 7\n.text\n.globl go\ngo:\n  la a0, table\n  lw a1, 4(a0)\n  ret\n',
+    );
     expect(r.diagnostics).toEqual([]);
     expect(r.image!.data.map((d) => [d.name, d.offset, d.size, d.initial])).toEqual([
       ['table', 0, 8, '0100000002000000'],

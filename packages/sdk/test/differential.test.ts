@@ -31,70 +31,107 @@ function buildCases(): Case[] {
   for (const h of handCases) {
     const className = `H_${h.name}`;
     const source = `class ${className} {\n  ${h.body}\n}\n`;
-    h.calls.forEach((args, i) => cases.push({ label: `${h.name}#${i}`, className, source, params: h.params, args }));
+    h.calls.forEach((args, i) =>
+      cases.push({ label: `${h.name}#${i}`, className, source, params: h.params, args }),
+    );
   }
-  const programs = fc.sample(fc.tuple(fc.integer(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })), { seed: testSeed, numRuns: RANDOM_PROGRAMS });
+  const programs = fc.sample(fc.tuple(fc.integer(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })), {
+    seed: testSeed,
+    numRuns: RANDOM_PROGRAMS,
+  });
   programs.forEach(([a, c], i) => {
     const className = `R_${i}`;
     const [source] = fc.sample(randomProgram(className), { seed: testSeed + i, numRuns: 1 });
-    cases.push({ label: `random#${i}`, className, source: source!, params: ['int', 'long'], args: [BigInt(a), c] });
+    cases.push({
+      label: `random#${i}`,
+      className,
+      source: source!,
+      params: ['int', 'long'],
+      args: [BigInt(a), c],
+    });
   });
   return cases;
 }
 
-const literal = (v: bigint, t: 'int' | 'long') => (t === 'long' ? (v === -(2n ** 63n) ? 'Long.MIN_VALUE' : `${v}L`) : v === -(2n ** 31n) ? 'Integer.MIN_VALUE' : `${v}`);
+const literal = (v: bigint, t: 'int' | 'long') =>
+  t === 'long'
+    ? v === -(2n ** 63n)
+      ? 'Long.MIN_VALUE'
+      : `${v}L`
+    : v === -(2n ** 31n)
+      ? 'Integer.MIN_VALUE'
+      : `${v}`;
 
-describe.skipIf(!canRun({ tools: ['javac', 'java'] }))('differential: our compiler and VM against javac and the JVM', () => {
-  const cases = buildCases();
-  let dir = '';
-  let jvm: string[] = [];
+describe.skipIf(!canRun({ tools: ['javac', 'java'] }))(
+  'differential: our compiler and VM against javac and the JVM',
+  () => {
+    const cases = buildCases();
+    let dir = '';
+    let jvm: string[] = [];
 
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'capsule-diff-'));
-    const sources = new Map<string, string>();
-    for (const c of cases) sources.set(c.className, c.source);
-    for (const [name, source] of sources) writeFileSync(join(dir, `${name}.java`), source);
-    const calls = cases.map(
-      (c) => `    try { p(${c.className}.run(${c.args.map((a, i) => literal(a, c.params[i]!)).join(', ')})); } catch (ArithmeticException | ArrayIndexOutOfBoundsException e) { System.out.println("EXC"); }`,
-    );
-    // Static initializers run once per class on the JVM, once per execution on our VM: cases with
-    // statics are called once per class in Main by re-creating nothing — so they use one call each.
-    const main = `class Main {
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'capsule-diff-'));
+      const sources = new Map<string, string>();
+      for (const c of cases) sources.set(c.className, c.source);
+      for (const [name, source] of sources) writeFileSync(join(dir, `${name}.java`), source);
+      const calls = cases.map(
+        (c) =>
+          `    try { p(${c.className}.run(${c.args.map((a, i) => literal(a, c.params[i]!)).join(', ')})); } catch (ArithmeticException | ArrayIndexOutOfBoundsException e) { System.out.println("EXC"); }`,
+      );
+      // Static initializers run once per class on the JVM, once per execution on our VM: cases with
+      // statics are called once per class in Main by re-creating nothing — so they use one call each.
+      const main = `class Main {
   static void p(int v) { System.out.println(v); }
   static void p(long v) { System.out.println(v); }
   static void p(boolean v) { System.out.println(v ? 1 : 0); }
   public static void main(String[] args) {
-${chunk(calls, 200).map((group, i) => `    part${i}();`).join('\n')}
+${chunk(calls, 200)
+  .map((group, i) => `    part${i}();`)
+  .join('\n')}
   }
-${chunk(calls, 200).map((group, i) => `  static void part${i}() {\n${group.join('\n')}\n  }`).join('\n')}
+${chunk(calls, 200)
+  .map((group, i) => `  static void part${i}() {\n${group.join('\n')}\n  }`)
+  .join('\n')}
 }
 `;
-    writeFileSync(join(dir, 'Main.java'), main);
-    execFileSync('javac', ['-nowarn', '-d', dir, ...[...sources.keys(), 'Main'].map((n) => join(dir, `${n}.java`))], { stdio: 'pipe' });
-    jvm = execFileSync('java', ['-Xss8m', '-cp', dir, 'Main'], { encoding: 'utf8' }).trim().split('\n');
-  }, 120_000);
+      writeFileSync(join(dir, 'Main.java'), main);
+      execFileSync(
+        'javac',
+        ['-nowarn', '-d', dir, ...[...sources.keys(), 'Main'].map((n) => join(dir, `${n}.java`))],
+        { stdio: 'pipe' },
+      );
+      jvm = execFileSync('java', ['-Xss8m', '-cp', dir, 'Main'], { encoding: 'utf8' }).trim().split('\n');
+    }, 120_000);
 
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  it(`has at least 300 cases (${cases.length}: ${handCases.length} hand-written programs, ${RANDOM_PROGRAMS} random)`, () => {
-    expect(cases.length).toBeGreaterThanOrEqual(300);
-    expect(jvm.length).toBe(cases.length);
-  });
-
-  for (const tier of ['interpreter', 'fast'] as const) {
-    it(`every case gives the JVM's result on the ${tier} tier`, () => {
-      const mismatches: string[] = [];
-      cases.forEach((c, i) => {
-        const r = runMethod(c.source, `${c.className}.run`, c.args, { tier });
-        const ours = r.ok ? String(r.value) : r.kind === 'trap' && /ACCESS_FAULT|bad access at 0x0/.test(r.reason) ? 'EXC' : r.kind === 'trap' ? `TRAP ${r.reason}` : `COMPILE ${r.diagnostics.map((d) => `${d.span.start.line}:${d.span.start.column} ${d.code} ${d.message}`).join('; ')}`;
-        if (ours !== jvm[i]) mismatches.push(`${c.label} (${c.args.join(', ')}): jvm ${jvm[i]} ours ${ours}`);
-      });
-      expect(mismatches.slice(0, 20)).toEqual([]);
+    afterAll(() => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
     });
-  }
-});
+
+    it(`has at least 300 cases (${cases.length}: ${handCases.length} hand-written programs, ${RANDOM_PROGRAMS} random)`, () => {
+      expect(cases.length).toBeGreaterThanOrEqual(300);
+      expect(jvm.length).toBe(cases.length);
+    });
+
+    for (const tier of ['interpreter', 'fast'] as const) {
+      it(`every case gives the JVM's result on the ${tier} tier`, () => {
+        const mismatches: string[] = [];
+        cases.forEach((c, i) => {
+          const r = runMethod(c.source, `${c.className}.run`, c.args, { tier });
+          const ours = r.ok
+            ? String(r.value)
+            : r.kind === 'trap' && /ACCESS_FAULT|bad access at 0x0/.test(r.reason)
+              ? 'EXC'
+              : r.kind === 'trap'
+                ? `TRAP ${r.reason}`
+                : `COMPILE ${r.diagnostics.map((d) => `${d.span.start.line}:${d.span.start.column} ${d.code} ${d.message}`).join('; ')}`;
+          if (ours !== jvm[i])
+            mismatches.push(`${c.label} (${c.args.join(', ')}): jvm ${jvm[i]} ours ${ours}`);
+        });
+        expect(mismatches.slice(0, 20)).toEqual([]);
+      });
+    }
+  },
+);
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];

@@ -10,7 +10,11 @@ const intOps = ['+', '-', '*', '/', '%', '&', '|', '^', '<<', '>>', '>>>'];
 const cmpOps = ['<', '<=', '>', '>=', '==', '!='];
 const intVars = ['x0', 'x1', 'x2', 'b0', 's0', 'c0', 'a'];
 const longVars = ['y0', 'y1', 'c'];
-const narrowVars: [string, string][] = [['b0', 'byte'], ['s0', 'short'], ['c0', 'char']];
+const narrowVars: [string, string][] = [
+  ['b0', 'byte'],
+  ['s0', 'short'],
+  ['c0', 'char'],
+];
 
 const intLiteral = fc.oneof(
   fc.integer({ min: -20, max: 20 }).map((n) => `(${n})`),
@@ -19,7 +23,9 @@ const intLiteral = fc.oneof(
 );
 const longLiteral = fc.oneof(
   fc.integer({ min: -20, max: 20 }).map((n) => `(${n}L)`),
-  fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((n) => (n === -(2n ** 63n) ? 'Long.MIN_VALUE' : `(${n}L)`)),
+  fc
+    .bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })
+    .map((n) => (n === -(2n ** 63n) ? 'Long.MIN_VALUE' : `(${n}L)`)),
   fc.constantFrom('Long.MIN_VALUE', 'Long.MAX_VALUE'),
 );
 
@@ -48,15 +54,21 @@ const exprs = fc.letrec<Exprs>((tie) => ({
     fc.constantFrom(...longVars),
     tie('int').map((e) => `((long) ${e})`),
     fc.tuple(tie('long'), fc.constantFrom(...intOps), tie('long')).map(([l, op, r]) => `(${l} ${op} ${r})`),
-    fc.tuple(tie('long'), fc.constantFrom('<<', '>>', '>>>'), tie('int')).map(([l, op, r]) => `(${l} ${op} ${r})`),
-    fc.tuple(tie('long'), fc.constantFrom('+', '*', '-'), tie('int')).map(([l, op, r]) => `(${l} ${op} ${r})`),
+    fc
+      .tuple(tie('long'), fc.constantFrom('<<', '>>', '>>>'), tie('int'))
+      .map(([l, op, r]) => `(${l} ${op} ${r})`),
+    fc
+      .tuple(tie('long'), fc.constantFrom('+', '*', '-'), tie('int'))
+      .map(([l, op, r]) => `(${l} ${op} ${r})`),
     fc.tuple(fc.constantFrom('-', '~'), tie('long')).map(([op, e]) => `(${op} ${e})`),
   ),
   bool: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     fc.tuple(tie('int'), fc.constantFrom(...cmpOps), tie('int')).map(([l, op, r]) => `(${l} ${op} ${r})`),
     fc.tuple(tie('long'), fc.constantFrom(...cmpOps), tie('long')).map(([l, op, r]) => `(${l} ${op} ${r})`),
-    fc.tuple(tie('bool'), fc.constantFrom('&&', '||', '&', '|', '^', '==', '!='), tie('bool')).map(([l, op, r]) => `(${l} ${op} ${r})`),
+    fc
+      .tuple(tie('bool'), fc.constantFrom('&&', '||', '&', '|', '^', '==', '!='), tie('bool'))
+      .map(([l, op, r]) => `(${l} ${op} ${r})`),
     tie('bool').map((e) => `(!${e})`),
   ),
 }));
@@ -69,13 +81,23 @@ const statement: fc.Arbitrary<string> = fc.letrec<{ stmt: string }>((tie) => ({
     fc.tuple(fc.constantFrom('x0', 'x1', 'x2'), exprs.int).map(([v, e]) => `${v} = ${e};`),
     fc.tuple(fc.constantFrom('y0', 'y1'), exprs.long).map(([v, e]) => `${v} = ${e};`),
     fc.tuple(fc.constantFrom(...narrowVars), exprs.int).map(([[v, t], e]) => `${v} = (${t}) ${e};`),
-    fc.tuple(fc.constantFrom('x0', 'x1', 'b0', 's0', 'c0'), fc.constantFrom(...compoundOps), exprs.int).map(([v, op, e]) => `${v} ${op} ${e};`),
-    fc.tuple(fc.constantFrom('y0', 'y1', 'x2'), fc.constantFrom('+=', '-=', '*=', '^=', '<<=', '>>>='), exprs.long).map(([v, op, e]) => `${v} ${op} ${e};`),
+    fc
+      .tuple(fc.constantFrom('x0', 'x1', 'b0', 's0', 'c0'), fc.constantFrom(...compoundOps), exprs.int)
+      .map(([v, op, e]) => `${v} ${op} ${e};`),
+    fc
+      .tuple(
+        fc.constantFrom('y0', 'y1', 'x2'),
+        fc.constantFrom('+=', '-=', '*=', '^=', '<<=', '>>>='),
+        exprs.long,
+      )
+      .map(([v, op, e]) => `${v} ${op} ${e};`),
     fc.tuple(exprs.int, exprs.int).map(([i, e]) => `arr[(${i}) & 7] = ${e};`),
     fc.tuple(exprs.int, fc.constantFrom('+=', '^=', '*=')).map(([i, op]) => `bytes[(${i}) & 3] ${op} x0;`),
     fc.constantFrom('x0++;', '--x1;', 'b0++;', 'c0--;', 'y0++;', 's0--;', 'arr[x2 & 7]++;'),
     fc.tuple(exprs.bool, tie('stmt'), tie('stmt')).map(([c, a, b]) => `if (${c}) { ${a} } else { ${b} }`),
-    fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 999_999 }), tie('stmt')).map(([n, k, s]) => `for (int i${k} = 0; i${k} < ${n}; i${k}++) { x2 += i${k}; ${s} }`),
+    fc
+      .tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 999_999 }), tie('stmt'))
+      .map(([n, k, s]) => `for (int i${k} = 0; i${k} < ${n}; i${k}++) { x2 += i${k}; ${s} }`),
   ),
 })).stmt;
 

@@ -1,0 +1,51 @@
+import capsule.*;
+
+/**
+ * Load balancing across the members of a role (links tagged with the role's tag):
+ * `byFlowHash` keeps each flow on one member (stable flow hash); `leastLoaded` gives a new flow
+ * the member with the fewest flows, counted in contract-shared memory with an atomic add, and
+ * remembers its choice in per-flow memory.
+ */
+class LoadBalancer {
+  static final int NO_MEMBER = 0x103;
+
+  @Data static int roleTag = 3;
+  @Shared static int[] flows = new int[16];
+  @Flow static int chosen;
+
+  @Entry
+  static void byFlowHash(Packet p, Engine e, Action a) {
+    int[] members = new int[8];
+    int n = Services.lookupTag(roleTag, members);
+    if (n == 0) {
+      a.drop(NO_MEMBER);
+      return;
+    }
+    int h = Services.flowHash(0) & 0x7FFFFFFF;
+    a.forward(members[h % n]);
+    a.cache();
+  }
+
+  @Entry
+  static void leastLoaded(Packet p, Engine e, Action a) {
+    if (chosen != 0) {
+      a.forward(chosen - 1);
+      return;
+    }
+    int best = -1;
+    int bestLoad = Integer.MAX_VALUE;
+    for (int i = 0; i < e.linkCount() && i < flows.length; i++) {
+      if (e.linkUp(i) && (e.linkTags(i) & (1 << roleTag)) != 0 && flows[i] < bestLoad) {
+        best = i;
+        bestLoad = flows[i];
+      }
+    }
+    if (best < 0) {
+      a.drop(NO_MEMBER);
+      return;
+    }
+    Services.fetchAdd(flows, best, 1);
+    chosen = e.linkId(best) + 1;
+    a.forward(e.linkId(best));
+  }
+}
