@@ -1,5 +1,35 @@
 /** @capsule/overlay — the link layer engines and agents share. */
 
+/** The link layer: SeND-style handshake, link keys, sealed DATA frames, keep-alive, rekey. */
+export { createLinkLayer, LINK_LAYER_DEFAULTS } from './create-link-layer';
+/** The DATA-frame hot path (seal, open) and its per-session state, for engines' fast paths and benchmarks. */
+export {
+  createLinkSession,
+  type DataFrameVerdict,
+  FrameBuffer,
+  type LinkSession,
+  MAX_INNER_PACKET_LENGTH,
+  openDataFrame,
+  SEAL_EXHAUSTED,
+  SEAL_MALFORMED,
+  sealDataFrame,
+} from './data-frame';
+/** The error the overlay throws (misuse, configuration). */
+export { OverlayError, type OverlayErrorCode } from './errors';
+/** Handshake messages: build, verify (stateless checks), reject reasons, ND addresses. */
+export {
+  buildHandshakeFrame,
+  createHandshakeSigner,
+  HANDSHAKE_REJECT_REASONS,
+  type HandshakeBuildInput,
+  type HandshakeKind,
+  type HandshakeRejectReason,
+  type HandshakeSigner,
+  type HandshakeVerification,
+  solicitedNodeAddress,
+  type VerifiedHandshake,
+  verifyHandshakeFrame,
+} from './handshake';
 /** The link layer's contract (implementation: createLinkLayer). */
 export type {
   LinkDownReason,
@@ -15,6 +45,8 @@ export type {
 export { createMemoryNetwork, type MemoryNetwork } from './memory-network';
 /** RFC 6479 anti-replay window over link-frame counters. */
 export { ReplayWindow } from './replay-window';
+/** The wall clock and Node timers as the layer's clock port. */
+export { systemClock } from './system-clock';
 export {
   type DatagramHandler,
   formatUnderlayAddress,

@@ -12,6 +12,7 @@
  * copies what it keeps. Nothing here allocates per packet beyond what the Transport does.
  */
 import type { KeyObject } from 'node:crypto';
+import type { HandshakeRejectReason } from './handshake';
 import type { Transport, UnderlayAddress } from './transport';
 
 /** What a node proves about itself in the handshake. */
@@ -33,7 +34,11 @@ export type LinkDownReason = 'timeout' | 'closed' | 'rejected' | 'rekey-failed';
 
 /** One overlay neighbor as the layer knows it. */
 export interface LinkInfo {
-  /** Local id of the link (our receiver index): what `send` takes and the PACKET record shows. */
+  /**
+   * Local id of the link (our receiver index): what `send` takes and the PACKET record shows.
+   * It is the receiver index of the link's first session and stays the link's id for the life of
+   * the layer — across rekeys (whose sessions get fresh receiver indices) and reconnects.
+   */
   readonly id: number;
   readonly peerHostId: Uint8Array;
   /** The peer's host name and node type, from its verified node certificate. */
@@ -47,6 +52,10 @@ export interface LinkInfo {
   readonly bytesOut: number;
   /** Milliseconds (injected clock) of the last authenticated frame from the peer. */
   readonly lastReceiveMs: number;
+  /** Added: why the link went down (set while `state` is 'down' after having been up). */
+  readonly downReason?: LinkDownReason;
+  /** Added: handshakes completed on this link (1 after the first, +1 per rekey or reconnect). */
+  readonly handshakes: number;
 }
 
 /** Frames refused by the link layer, by reason. */
@@ -56,14 +65,23 @@ export interface LinkDropCounters {
   replayed: number;
   badTag: number;
   handshakeRejected: number;
+  /** Added: `send` on a link that is not up (or unknown). */
+  sendNotUp: number;
+  /** Added: `send` of a packet that is not IPv6, has cut-short headers or is too long. */
+  sendMalformed: number;
 }
 
 /** Receives an authenticated inner IPv6 packet from link `linkId`. */
 export type LinkPacketHandler = (linkId: number, bytes: Uint8Array, offset: number, length: number) => void;
 
 export interface LinkLayer {
-  /** Starts the handshake with the node at `peer` (no-op when a link to it is up or starting). */
-  connect(peer: UnderlayAddress): void;
+  /**
+   * Starts the handshake with the node at `peer` (no-op when a link to it is up or starting), and
+   * keeps the link: after a give-up or a timeout the layer tries again every reconnectIntervalMs.
+   * Added: `expectedHostId` (the CGA the controller says is there) is then required of the
+   * responder and addresses the NS to its solicited-node multicast address.
+   */
+  connect(peer: UnderlayAddress, expectedHostId?: Uint8Array): void;
   /** Seals and sends an inner IPv6 packet on a link; false (and counted) when the link is not up. */
   send(linkId: number, bytes: Uint8Array, offset: number, length: number): boolean;
   /** Sets the one handler of received packets. */
@@ -75,6 +93,8 @@ export interface LinkLayer {
   /** The link to a peer host id, if up. */
   linkTo(hostId: Uint8Array): LinkInfo | undefined;
   readonly drops: LinkDropCounters;
+  /** Added: refused handshake frames by reason (they sum to drops.handshakeRejected). */
+  readonly handshakeRejections: Readonly<Record<HandshakeRejectReason, number>>;
   /** Starts keep-alive and rekey timers. */
   start(): void;
   /** Stops timers and closes every link (the Transport is the caller's to close). */
@@ -88,6 +108,17 @@ export interface LinkLayerOptions {
   /** Rekey after this long or this many packets per direction, whichever first. */
   rekeyAfterMs?: number;
   rekeyAfterPackets?: number;
+  /** Added: first NS retransmission delay; it doubles per attempt up to handshakeBackoffMaxMs. */
+  handshakeRetransmitMs?: number;
+  handshakeBackoffMaxMs?: number;
+  /** Added: NS transmissions before a handshake gives up. */
+  handshakeAttempts?: number;
+  /** Added: how long the previous session's keys still open frames after a rekey. */
+  previousKeyGraceMs?: number;
+  /** Added: wait before a connect()ed peer is tried again after a give-up. */
+  reconnectIntervalMs?: number;
+  /** Added: replay window of each session, in frames (RFC 6479). */
+  replayWindowSize?: number;
 }
 
 export interface LinkLayerDeps {

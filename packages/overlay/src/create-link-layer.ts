@@ -1,0 +1,768 @@
+/**
+ * The link layer (the contract is link-layer.ts; the protocol is docs/overlay.md).
+ *
+ * State, per layer:
+ * - links, by id and by peer host id. A link is one peer; it keeps its id for the layer's life.
+ * - sessions, by our receiver index: a link's `current` session (what we send with), its
+ *   `previous` one (still opens frames for previousKeyGraceMs after a rekey) and, on the responder
+ *   side, `candidates`: sessions from NAs we sent that the initiator has not confirmed yet. The
+ *   initiator confirms by sending a DATA frame (a keep-alive at once) with the new keys; the first
+ *   authenticated frame on a candidate makes it current. So both sides switch keys only when both
+ *   hold them, and a lost or duplicated NA cannot leave them on different keys.
+ * - pending handshakes (initiator side), by receiver index and by underlay address.
+ * - the peers connect() asked for, retried after a give-up or a timeout.
+ *
+ * One timer (deps.clock.setInterval, every `tickMs`) drives NS retransmission, keep-alives,
+ * timeouts, rekeys, the end of grace periods and reconnects; tests drive it with a manual clock.
+ */
+import { randomBytes, randomFillSync } from 'node:crypto';
+import {
+  type ControllerPublicKey,
+  controllerKeyId,
+  decodeNodeCertificate,
+  deriveSessionKeys,
+  generateX25519KeyPair,
+  type NodeCertificate,
+  NonceCache,
+  type SessionKeys,
+  TimestampChecker,
+  verifyCga,
+  type X25519KeyPair,
+} from '@capsule/identity';
+import { LinkFrameType, LinkFrameView } from '@capsule/wire';
+import {
+  createLinkSession,
+  FrameBuffer,
+  type LinkSession,
+  openDataFrame,
+  SEAL_MALFORMED,
+  sealDataFrame,
+} from './data-frame';
+import { OverlayError } from './errors';
+import {
+  ALL_NODES_ADDRESS,
+  buildHandshakeFrame,
+  createHandshakeSigner,
+  HANDSHAKE_NONCE_LENGTH,
+  HANDSHAKE_REJECT_REASONS,
+  type HandshakeRejectReason,
+  solicitedNodeAddress,
+  UNSPECIFIED_ADDRESS,
+  type VerifiedHandshake,
+  verifyHandshakeFrame,
+} from './handshake';
+import type {
+  LinkDownReason,
+  LinkDropCounters,
+  LinkInfo,
+  LinkLayer,
+  LinkLayerDeps,
+  LinkLayerOptions,
+  LinkPacketHandler,
+} from './link-layer';
+import { formatUnderlayAddress, type UnderlayAddress } from './transport';
+
+/** Every option's default, in one place. */
+export const LINK_LAYER_DEFAULTS = {
+  keepAliveIntervalMs: 10_000,
+  rekeyAfterMs: 120_000,
+  rekeyAfterPackets: 2 ** 32,
+  handshakeRetransmitMs: 1_000,
+  handshakeBackoffMaxMs: 8_000,
+  handshakeAttempts: 6,
+  previousKeyGraceMs: 5_000,
+  reconnectIntervalMs: 10_000,
+  replayWindowSize: 2016,
+} as const;
+
+/** A link goes down after this many keep-alive intervals with nothing authenticated received. */
+const SILENT_INTERVALS = 3;
+/** Unconfirmed responder sessions kept per link (one per retransmitted NS of one handshake). */
+const MAX_CANDIDATES = 4;
+/** The responder of a session rekeys only if the initiator has not, this much later. */
+const RESPONDER_REKEY_FACTOR = 1.5;
+
+interface Session extends LinkSession {
+  readonly link: Link;
+  readonly createdMs: number;
+  readonly isInitiator: boolean;
+  /** Initiator sessions are confirmed at once; responder candidates by the first authenticated frame. */
+  confirmed: boolean;
+  /** Underlay address the handshake came from: the link's address once the session is current. */
+  readonly underlay: UnderlayAddress;
+  /** When a retired (previous) session stops opening frames. */
+  expiresMs: number;
+}
+
+interface Link {
+  readonly id: number;
+  readonly peerHostId: Uint8Array;
+  readonly peerHex: string;
+  peerName: string;
+  peerNodeType: number;
+  peerNotAfterMs: number;
+  peerUnderlay: UnderlayAddress;
+  state: 'handshaking' | 'up' | 'down';
+  downReason: LinkDownReason | undefined;
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  lastReceiveMs: number;
+  lastSendMs: number;
+  handshakes: number;
+  current: Session | undefined;
+  previous: Session | undefined;
+  candidates: Session[];
+  pending: Pending | undefined;
+  /** Nonces of our last completed NS round: an NA echoing one is a duplicate. */
+  answeredNonces: Set<string>;
+}
+
+interface Pending {
+  readonly localIndex: number;
+  readonly ephemeral: X25519KeyPair;
+  readonly peer: UnderlayAddress;
+  readonly peerKey: string;
+  readonly expectedHostId: Uint8Array | undefined;
+  readonly link: Link | undefined;
+  readonly isRekey: boolean;
+  readonly sentNonces: Uint8Array[];
+  attempts: number;
+  nextSendMs: number;
+}
+
+interface WantedPeer {
+  readonly peer: UnderlayAddress;
+  readonly key: string;
+  readonly expectedHostId: Uint8Array | undefined;
+  nextAttemptMs: number;
+}
+
+const hex = (bytes: Uint8Array) =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
+  return true;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength),
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
+}
+
+function positive(name: string, value: number): number {
+  if (!(Number.isFinite(value) && value > 0))
+    throw new OverlayError('OVERLAY_OPTION_INVALID', `${name} must be a positive number; got ${value}`);
+  return value;
+}
+
+/** The link layer over `deps.transport` for `options.identity`. */
+export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps): LinkLayer {
+  const { identity } = options;
+  const { transport, clock } = deps;
+  const keepAliveIntervalMs = positive(
+    'keepAliveIntervalMs',
+    options.keepAliveIntervalMs ?? LINK_LAYER_DEFAULTS.keepAliveIntervalMs,
+  );
+  const rekeyAfterMs = positive('rekeyAfterMs', options.rekeyAfterMs ?? LINK_LAYER_DEFAULTS.rekeyAfterMs);
+  const rekeyAfterPackets = positive(
+    'rekeyAfterPackets',
+    options.rekeyAfterPackets ?? LINK_LAYER_DEFAULTS.rekeyAfterPackets,
+  );
+  const retransmitMs = positive(
+    'handshakeRetransmitMs',
+    options.handshakeRetransmitMs ?? LINK_LAYER_DEFAULTS.handshakeRetransmitMs,
+  );
+  const backoffMaxMs = positive(
+    'handshakeBackoffMaxMs',
+    options.handshakeBackoffMaxMs ?? LINK_LAYER_DEFAULTS.handshakeBackoffMaxMs,
+  );
+  const handshakeAttempts = positive(
+    'handshakeAttempts',
+    options.handshakeAttempts ?? LINK_LAYER_DEFAULTS.handshakeAttempts,
+  );
+  const graceMs = positive(
+    'previousKeyGraceMs',
+    options.previousKeyGraceMs ?? LINK_LAYER_DEFAULTS.previousKeyGraceMs,
+  );
+  const reconnectIntervalMs = positive(
+    'reconnectIntervalMs',
+    options.reconnectIntervalMs ?? LINK_LAYER_DEFAULTS.reconnectIntervalMs,
+  );
+  const replayWindowSize = options.replayWindowSize ?? LINK_LAYER_DEFAULTS.replayWindowSize;
+  /** Timer granularity: fine enough for keep-alives and retransmissions. */
+  const tickMs = Math.max(5, Math.min(keepAliveIntervalMs / 4, retransmitMs / 2, 1_000));
+  /** A candidate the initiator never confirmed is forgotten after the longest handshake. */
+  let candidateLifetimeMs = 0;
+  for (let attempt = 0; attempt < handshakeAttempts; attempt++)
+    candidateLifetimeMs += Math.min(retransmitMs * 2 ** attempt, backoffMaxMs);
+
+  // The own identity must be sound: a layer that could only send refused handshakes is a configuration error.
+  const ownCga = verifyCga(identity.hostId, identity.cgaParameters);
+  if (!ownCga.ok)
+    throw new OverlayError(
+      'OVERLAY_IDENTITY_INVALID',
+      `the host id is not a CGA of its parameters (${ownCga.reason})`,
+    );
+  const ownCertificate = decodeNodeCertificate(identity.nodeCertificate);
+  if (!ownCertificate.ok || !equalBytes(ownCertificate.value.hostId, identity.hostId))
+    throw new OverlayError(
+      'OVERLAY_IDENTITY_INVALID',
+      'the node certificate is malformed or for another host id',
+    );
+  if (identity.rsaPrivateKey.asymmetricKeyType !== 'rsa')
+    throw new OverlayError('OVERLAY_IDENTITY_INVALID', 'the handshake key must be RSA (RFC 3971 5.2)');
+  const ownHostId = identity.hostId.slice();
+  const ownSolicited = solicitedNodeAddress(ownHostId);
+  const signer = createHandshakeSigner(identity);
+  const controllerKey: ControllerPublicKey = {
+    publicKey: identity.controllerPublicKey,
+    keyId: controllerKeyId(identity.controllerPublicKey),
+  };
+  const timestamps = new TimestampChecker({}, { clock });
+  const nonces = new NonceCache({}, { clock });
+
+  const drops: LinkDropCounters = {
+    malformed: 0,
+    unknownReceiver: 0,
+    replayed: 0,
+    badTag: 0,
+    handshakeRejected: 0,
+    sendNotUp: 0,
+    sendMalformed: 0,
+  };
+  const handshakeRejections = Object.fromEntries(
+    HANDSHAKE_REJECT_REASONS.map((reason) => [reason, 0]),
+  ) as Record<HandshakeRejectReason, number>;
+  const linksById = new Map<number, Link>();
+  const linksByHost = new Map<string, Link>();
+  const sessionsByIndex = new Map<number, Session>();
+  const pendingByIndex = new Map<number, Pending>();
+  const pendingByAddress = new Map<string, Pending>();
+  const wanted = new Map<string, WantedPeer>();
+  const out = new FrameBuffer();
+  const view = new LinkFrameView();
+  const indexBytes = Buffer.alloc(4);
+  const empty = new Uint8Array(0);
+  let packetHandler: LinkPacketHandler = () => {};
+  let linkChangeHandler: (link: LinkInfo) => void = () => {};
+  let stopTimer: (() => void) | undefined;
+  let stopped = false;
+
+  /** A random, non-zero receiver index used by no link, session or pending handshake. */
+  function allocateIndex(): number {
+    for (;;) {
+      randomFillSync(indexBytes);
+      const index = indexBytes.readUInt32BE(0);
+      if (index !== 0 && !linksById.has(index) && !sessionsByIndex.has(index) && !pendingByIndex.has(index))
+        return index;
+    }
+  }
+
+  function snapshot(link: Link): LinkInfo {
+    return {
+      id: link.id,
+      peerHostId: link.peerHostId.slice(),
+      peerName: link.peerName,
+      peerNodeType: link.peerNodeType,
+      peerUnderlay: { host: link.peerUnderlay.host, port: link.peerUnderlay.port },
+      state: link.state,
+      packetsIn: link.packetsIn,
+      packetsOut: link.packetsOut,
+      bytesIn: link.bytesIn,
+      bytesOut: link.bytesOut,
+      lastReceiveMs: link.lastReceiveMs,
+      handshakes: link.handshakes,
+      ...(link.downReason ? { downReason: link.downReason } : {}),
+    };
+  }
+
+  function notify(link: Link): void {
+    try {
+      linkChangeHandler(snapshot(link));
+    } catch {
+      // A handler's failure must not break the layer's state machine; the handler owns its errors.
+    }
+  }
+
+  /** Counts a refused handshake frame; false, so that handlers can `return rejectHandshake(…)`. */
+  function rejectHandshake(reason: HandshakeRejectReason): false {
+    drops.handshakeRejected += 1;
+    handshakeRejections[reason] += 1;
+    return false;
+  }
+
+  // ---- sessions and links -------------------------------------------------------------------
+
+  function newSession(
+    link: Link,
+    localIndex: number,
+    peerIndex: number,
+    keys: SessionKeys,
+    nowMs: number,
+    isInitiator: boolean,
+    underlay: UnderlayAddress,
+  ): Session {
+    const session: Session = Object.assign(
+      createLinkSession({ localIndex, peerIndex, keys, replayWindowSize }),
+      {
+        link,
+        createdMs: nowMs,
+        isInitiator,
+        confirmed: isInitiator,
+        underlay: { host: underlay.host, port: underlay.port },
+        expiresMs: Number.POSITIVE_INFINITY,
+      },
+    );
+    sessionsByIndex.set(localIndex, session);
+    return session;
+  }
+
+  function retire(session: Session | undefined): void {
+    if (session && sessionsByIndex.get(session.localIndex) === session)
+      sessionsByIndex.delete(session.localIndex);
+  }
+
+  function findOrCreateLink(
+    id: number | undefined,
+    certificate: NodeCertificate,
+    from: UnderlayAddress,
+  ): Link {
+    const peerHex = hex(certificate.hostId);
+    let link = linksByHost.get(peerHex);
+    if (link === undefined) {
+      link = {
+        id: id ?? allocateIndex(),
+        peerHostId: certificate.hostId.slice(),
+        peerHex,
+        peerName: certificate.name,
+        peerNodeType: certificate.nodeType,
+        peerNotAfterMs: certificate.notAfter * 1000,
+        peerUnderlay: { host: from.host, port: from.port },
+        state: 'handshaking',
+        downReason: undefined,
+        packetsIn: 0,
+        packetsOut: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+        lastReceiveMs: 0,
+        lastSendMs: 0,
+        handshakes: 0,
+        current: undefined,
+        previous: undefined,
+        candidates: [],
+        pending: undefined,
+        answeredNonces: new Set(),
+      };
+      linksById.set(link.id, link);
+      linksByHost.set(peerHex, link);
+    }
+    // A verified, newer certificate of the same host (the controller may reissue it).
+    link.peerName = certificate.name;
+    link.peerNodeType = certificate.nodeType;
+    link.peerNotAfterMs = certificate.notAfter * 1000;
+    return link;
+  }
+
+  /** Makes `session` the link's current one (the previous stays for the grace period) and brings the link up. */
+  function install(link: Link, session: Session, nowMs: number): void {
+    if (link.current === session) return;
+    retire(link.previous);
+    link.previous = undefined;
+    if (link.current) {
+      link.current.expiresMs = nowMs + graceMs;
+      link.previous = link.current;
+    }
+    link.current = session;
+    link.peerUnderlay = session.underlay;
+    link.handshakes += 1;
+    link.lastReceiveMs = nowMs;
+    if (link.state !== 'up') {
+      link.state = 'up';
+      link.downReason = undefined;
+      notify(link);
+    }
+  }
+
+  function dropCandidates(link: Link, except?: Session): void {
+    for (const candidate of link.candidates) if (candidate !== except) retire(candidate);
+    link.candidates = [];
+  }
+
+  function takeDown(link: Link, reason: LinkDownReason): void {
+    retire(link.current);
+    retire(link.previous);
+    dropCandidates(link);
+    link.current = undefined;
+    link.previous = undefined;
+    if (link.pending) cancelPending(link.pending);
+    const wasUp = link.state === 'up';
+    link.state = 'down';
+    link.downReason = reason;
+    if (wasUp) notify(link);
+  }
+
+  // ---- initiator ------------------------------------------------------------------------------
+
+  function startHandshake(
+    peer: UnderlayAddress,
+    expectedHostId: Uint8Array | undefined,
+    link: Link | undefined,
+    isRekey: boolean,
+  ): void {
+    const pending: Pending = {
+      localIndex: allocateIndex(),
+      ephemeral: generateX25519KeyPair(),
+      peer: { host: peer.host, port: peer.port },
+      peerKey: formatUnderlayAddress(peer),
+      expectedHostId: expectedHostId?.slice(),
+      link,
+      isRekey,
+      sentNonces: [],
+      attempts: 0,
+      nextSendMs: 0,
+    };
+    pendingByIndex.set(pending.localIndex, pending);
+    pendingByAddress.set(pending.peerKey, pending);
+    if (link) link.pending = pending;
+    sendSolicitation(pending, clock.nowMs());
+  }
+
+  function sendSolicitation(pending: Pending, nowMs: number): void {
+    const nonce = new Uint8Array(randomBytes(HANDSHAKE_NONCE_LENGTH));
+    pending.sentNonces.push(nonce);
+    pending.nextSendMs = nowMs + Math.min(retransmitMs * 2 ** pending.attempts, backoffMaxMs);
+    pending.attempts += 1;
+    const knownPeer = pending.link?.peerHostId;
+    const peerHostId = knownPeer ?? pending.expectedHostId;
+    const destination = knownPeer ?? (peerHostId ? solicitedNodeAddress(peerHostId) : ALL_NODES_ADDRESS);
+    const frame = buildHandshakeFrame({
+      kind: 'solicitation',
+      signer,
+      destination,
+      target: peerHostId ?? UNSPECIFIED_ADDRESS,
+      timestampMs: nowMs,
+      nonces: [nonce],
+      receiverIndex: pending.localIndex,
+      ephemeralPublicKey: pending.ephemeral.publicKeyRaw,
+      frameReceiverIndex: pending.link?.current?.peerIndex ?? 0,
+    });
+    transport.send(frame, frame.length, pending.peer);
+  }
+
+  function cancelPending(pending: Pending): void {
+    pendingByIndex.delete(pending.localIndex);
+    if (pendingByAddress.get(pending.peerKey) === pending) pendingByAddress.delete(pending.peerKey);
+    if (pending.link?.pending === pending) pending.link.pending = undefined;
+  }
+
+  function giveUp(pending: Pending, nowMs: number): void {
+    cancelPending(pending);
+    if (pending.isRekey && pending.link?.state === 'up') takeDown(pending.link, 'rekey-failed');
+    const peer = wanted.get(pending.peerKey);
+    if (peer) peer.nextAttemptMs = nowMs + reconnectIntervalMs;
+  }
+
+  /** Our pending handshake towards the sender of an NS, if any (by its address or its host id). */
+  function pendingTowards(from: UnderlayAddress, hostId: Uint8Array): Pending | undefined {
+    const byAddress = pendingByAddress.get(formatUnderlayAddress(from));
+    if (byAddress) return byAddress;
+    const link = linksByHost.get(hex(hostId));
+    if (link?.pending) return link.pending;
+    for (const pending of pendingByIndex.values())
+      if (pending.expectedHostId && equalBytes(pending.expectedHostId, hostId)) return pending;
+    return undefined;
+  }
+
+  function onAdvertisement(message: VerifiedHandshake, from: UnderlayAddress, nowMs: number): boolean {
+    if (
+      !equalBytes(message.destination, ownHostId) ||
+      !equalBytes(message.target, message.source) ||
+      !message.solicited
+    )
+      return rejectHandshake('not-for-us');
+    const echoed = message.nonces[0]!;
+    const pending = pendingByIndex.get(message.frameReceiverIndex);
+    if (pending === undefined || !pending.sentNonces.some((nonce) => equalBytes(nonce, echoed))) {
+      const known = linksByHost.get(hex(message.source));
+      return rejectHandshake(known?.answeredNonces.has(hex(echoed)) ? 'duplicate' : 'unexpected');
+    }
+    const expected = pending.link?.peerHostId ?? pending.expectedHostId;
+    if (expected && !equalBytes(expected, message.source)) return rejectHandshake('peer-mismatch');
+    const peerHex = hex(message.source);
+    if (!timestamps.check(peerHex, message.timestampMs / 1000).ok) return rejectHandshake('timestamp');
+    const ownNonce = message.nonces[1]!;
+    if (!nonces.checkAndRemember(peerHex, ownNonce)) return rejectHandshake('nonce-replayed');
+    let keys: SessionKeys;
+    try {
+      keys = deriveSessionKeys({
+        privateKey: pending.ephemeral.privateKey,
+        peerPublicKey: message.peerEphemeralKey,
+        localNonce: echoed,
+        peerNonce: ownNonce,
+        localHostId: ownHostId,
+        peerHostId: message.source,
+      });
+    } catch {
+      return rejectHandshake('key-exchange');
+    }
+    cancelPending(pending);
+    const link = findOrCreateLink(pending.localIndex, message.certificate, from);
+    if (link.pending) cancelPending(link.pending);
+    const session = newSession(link, pending.localIndex, message.peerReceiverIndex, keys, nowMs, true, from);
+    dropCandidates(link);
+    install(link, session, nowMs);
+    link.answeredNonces = new Set(pending.sentNonces.map(hex));
+    // Key confirmation: the responder switches to these keys when this frame authenticates.
+    sendOn(link, empty, 0, 0);
+    return true;
+  }
+
+  // ---- responder ------------------------------------------------------------------------------
+
+  function onSolicitation(message: VerifiedHandshake, from: UnderlayAddress, nowMs: number): boolean {
+    const targetOk = equalBytes(message.target, UNSPECIFIED_ADDRESS) || equalBytes(message.target, ownHostId);
+    const destination = message.destination;
+    const destinationOk =
+      equalBytes(destination, ALL_NODES_ADDRESS) ||
+      equalBytes(destination, ownSolicited) ||
+      equalBytes(destination, ownHostId);
+    if (!targetOk || !destinationOk) return rejectHandshake('not-for-us');
+    const peerHex = hex(message.source);
+    if (!timestamps.check(peerHex, message.timestampMs / 1000).ok) return rejectHandshake('timestamp');
+    const peerNonce = message.nonces[0]!;
+    if (!nonces.checkAndRemember(peerHex, peerNonce)) return rejectHandshake('nonce-replayed');
+    // Simultaneous open: the lower host id stays initiator; the higher drops its own NS and answers.
+    const mine = pendingTowards(from, message.source);
+    if (mine) {
+      if (compareBytes(ownHostId, message.source) < 0) return rejectHandshake('collision');
+      cancelPending(mine);
+    }
+    const ephemeral = generateX25519KeyPair();
+    const ownNonce = new Uint8Array(randomBytes(HANDSHAKE_NONCE_LENGTH));
+    let keys: SessionKeys;
+    try {
+      keys = deriveSessionKeys({
+        privateKey: ephemeral.privateKey,
+        peerPublicKey: message.peerEphemeralKey,
+        localNonce: ownNonce,
+        peerNonce,
+        localHostId: ownHostId,
+        peerHostId: message.source,
+      });
+    } catch {
+      return rejectHandshake('key-exchange');
+    }
+    const isNew = !linksByHost.has(peerHex);
+    const link = findOrCreateLink(undefined, message.certificate, from);
+    const localIndex = isNew ? link.id : allocateIndex();
+    const candidate = newSession(link, localIndex, message.peerReceiverIndex, keys, nowMs, false, from);
+    link.candidates.push(candidate);
+    if (link.candidates.length > MAX_CANDIDATES) retire(link.candidates.shift());
+    if (link.state === 'down') link.state = 'handshaking';
+    const frame = buildHandshakeFrame({
+      kind: 'advertisement',
+      signer,
+      destination: message.source,
+      target: ownHostId,
+      timestampMs: nowMs,
+      nonces: [peerNonce, ownNonce],
+      receiverIndex: localIndex,
+      ephemeralPublicKey: ephemeral.publicKeyRaw,
+      frameReceiverIndex: message.peerReceiverIndex,
+    });
+    transport.send(frame, frame.length, from);
+    return true;
+  }
+
+  /** The first authenticated frame on a responder candidate: the initiator holds these keys too. */
+  function confirm(session: Session, nowMs: number): void {
+    const link = session.link;
+    session.confirmed = true;
+    dropCandidates(link, session);
+    if (link.pending) cancelPending(link.pending);
+    install(link, session, nowMs);
+  }
+
+  // ---- frames in and out ---------------------------------------------------------------------
+
+  function receiveHandshake(bytes: Uint8Array, from: UnderlayAddress): boolean {
+    const nowMs = clock.nowMs();
+    const verified = verifyHandshakeFrame(bytes, view, controllerKey, nowMs);
+    if (!verified.ok) return rejectHandshake(verified.reason);
+    const message = verified.message;
+    if (equalBytes(message.source, ownHostId)) return rejectHandshake('not-for-us'); // our own message reflected
+    return message.kind === 'solicitation'
+      ? onSolicitation(message, from, nowMs)
+      : onAdvertisement(message, from, nowMs);
+  }
+
+  function receive(bytes: Uint8Array, from: UnderlayAddress): void {
+    if (stopped) return;
+    if (!view.parse(bytes, 0, bytes.length)) {
+      drops.malformed += 1;
+      return;
+    }
+    if (view.type === LinkFrameType.HANDSHAKE) {
+      receiveHandshake(bytes, from);
+      return;
+    }
+    const session = sessionsByIndex.get(view.receiverIndex);
+    if (session === undefined) {
+      drops.unknownReceiver += 1;
+      return;
+    }
+    const verdict = openDataFrame(session, bytes, view);
+    if (verdict !== 'ok') {
+      if (verdict === 'replayed') drops.replayed += 1;
+      else drops.badTag += 1;
+      return;
+    }
+    const link = session.link;
+    const nowMs = clock.nowMs();
+    if (!session.confirmed) confirm(session, nowMs);
+    link.lastReceiveMs = nowMs;
+    const length = view.bodyEnd - view.bodyOffset;
+    if (length === 0) return; // a keep-alive
+    link.packetsIn += 1;
+    link.bytesIn += length;
+    packetHandler(link.id, bytes, view.bodyOffset, length);
+  }
+
+  /** Seals and sends on the link's current session; the caller checked the link is up. */
+  function sendOn(link: Link, bytes: Uint8Array, offset: number, length: number): boolean {
+    const session = link.current!;
+    const frameLength = sealDataFrame(session, bytes, offset, length, out);
+    if (frameLength < 0) {
+      if (frameLength === SEAL_MALFORMED) drops.sendMalformed += 1;
+      else drops.sendNotUp += 1;
+      return false;
+    }
+    transport.send(out.bytes, frameLength, link.peerUnderlay);
+    link.lastSendMs = clock.nowMs();
+    if (length > 0) {
+      link.packetsOut += 1;
+      link.bytesOut += length;
+    }
+    if (
+      session.sendCounter >= rekeyAfterPackets &&
+      link.pending === undefined &&
+      link.candidates.length === 0
+    )
+      startHandshake(link.peerUnderlay, link.peerHostId, link, true);
+    return true;
+  }
+
+  // ---- timers ----------------------------------------------------------------------------------
+
+  function tick(): void {
+    const nowMs = clock.nowMs();
+    for (const pending of [...pendingByIndex.values()]) {
+      if (nowMs < pending.nextSendMs) continue;
+      if (pending.attempts >= handshakeAttempts) giveUp(pending, nowMs);
+      else sendSolicitation(pending, nowMs);
+    }
+    for (const link of linksById.values()) {
+      if (link.previous && nowMs >= link.previous.expiresMs) {
+        retire(link.previous);
+        link.previous = undefined;
+      }
+      if (link.candidates.length > 0) {
+        const live = link.candidates.filter((candidate) => nowMs - candidate.createdMs < candidateLifetimeMs);
+        for (const candidate of link.candidates) if (!live.includes(candidate)) retire(candidate);
+        link.candidates = live;
+        if (live.length === 0 && link.state === 'handshaking') link.state = 'down';
+      }
+      if (link.state !== 'up') continue;
+      if (nowMs > link.peerNotAfterMs) {
+        takeDown(link, 'rejected');
+        continue;
+      }
+      if (nowMs - link.lastReceiveMs > SILENT_INTERVALS * keepAliveIntervalMs) {
+        takeDown(link, 'timeout');
+        continue;
+      }
+      if (nowMs - link.lastSendMs >= keepAliveIntervalMs) sendOn(link, empty, 0, 0);
+      const session = link.current!;
+      const rekeyAt = session.isInitiator ? rekeyAfterMs : rekeyAfterMs * RESPONDER_REKEY_FACTOR;
+      if (
+        link.pending === undefined &&
+        link.candidates.length === 0 &&
+        (nowMs - session.createdMs >= rekeyAt || session.sendCounter >= rekeyAfterPackets)
+      )
+        startHandshake(link.peerUnderlay, link.peerHostId, link, true);
+    }
+    for (const peer of wanted.values()) {
+      if (nowMs < peer.nextAttemptMs || pendingByAddress.has(peer.key)) continue;
+      const link = wantedLink(peer);
+      if (link && (link.state === 'up' || link.candidates.length > 0 || link.pending)) continue;
+      startHandshake(peer.peer, peer.expectedHostId, link, false);
+    }
+  }
+
+  function wantedLink(peer: WantedPeer): Link | undefined {
+    if (peer.expectedHostId) return linksByHost.get(hex(peer.expectedHostId));
+    for (const link of linksById.values())
+      if (formatUnderlayAddress(link.peerUnderlay) === peer.key) return link;
+    return undefined;
+  }
+
+  transport.onDatagram(receive);
+
+  return {
+    connect(peer, expectedHostId) {
+      const key = formatUnderlayAddress(peer);
+      if (!wanted.has(key))
+        wanted.set(key, {
+          peer: { host: peer.host, port: peer.port },
+          key,
+          expectedHostId: expectedHostId?.slice(),
+          nextAttemptMs: 0,
+        });
+      if (stopped || pendingByAddress.has(key)) return;
+      const link = wantedLink(wanted.get(key)!);
+      if (link && (link.state === 'up' || link.candidates.length > 0 || link.pending)) return;
+      startHandshake(peer, expectedHostId, link, false);
+    },
+    send(linkId, bytes, offset, length) {
+      const link = linksById.get(linkId);
+      if (link === undefined || link.state !== 'up' || link.current === undefined) {
+        drops.sendNotUp += 1;
+        return false;
+      }
+      return sendOn(link, bytes, offset, length);
+    },
+    onPacket(handler) {
+      packetHandler = handler;
+    },
+    onLinkChange(handler) {
+      linkChangeHandler = handler;
+    },
+    links() {
+      return [...linksById.values()].map(snapshot);
+    },
+    linkTo(hostId) {
+      const link = linksByHost.get(hex(hostId));
+      return link && link.state === 'up' ? snapshot(link) : undefined;
+    },
+    drops,
+    handshakeRejections,
+    start() {
+      stopped = false;
+      stopTimer ??= clock.setInterval(tick, tickMs);
+    },
+    stop() {
+      stopTimer?.();
+      stopTimer = undefined;
+      stopped = true;
+      for (const pending of [...pendingByIndex.values()]) cancelPending(pending);
+      for (const link of linksById.values()) takeDown(link, 'closed');
+      wanted.clear();
+    },
+  };
+}
