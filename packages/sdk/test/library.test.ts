@@ -131,8 +131,12 @@ describe('the network-function library', () => {
     it('every library program compiles against the capsule stubs', () => {
       const out = mkdtempSync(join(tmpdir(), 'capsule-lib-'));
       try {
-        const stubs = readdirSync(join(root, 'packages', 'sdk', 'java', 'capsule')).map((f) => join(root, 'packages', 'sdk', 'java', 'capsule', f));
-        execFileSync('javac', ['-d', out, ...stubs, ...programs.map((p) => join(programsDir, p))], { stdio: 'pipe' });
+        const stubs = readdirSync(join(root, 'packages', 'sdk', 'java', 'capsule')).map((f) =>
+          join(root, 'packages', 'sdk', 'java', 'capsule', f),
+        );
+        execFileSync('javac', ['-d', out, ...stubs, ...programs.map((p) => join(programsDir, p))], {
+          stdio: 'pipe',
+        });
       } finally {
         rmSync(out, { recursive: true, force: true });
       }

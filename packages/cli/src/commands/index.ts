@@ -4,6 +4,7 @@ import { registerAdminCommands } from './admin';
 import { registerControllerCommands } from './controller';
 import { registerDemoCommands } from './demo';
 import { registerIdentityCommands } from './identity';
+import { registerSdkCommands } from './sdk';
 import { registerVmCommands } from './vm';
 import { registerWireCommands } from './wire';
 
@@ -15,6 +16,7 @@ export const commandModules: readonly RegisterCommands[] = [
   registerDemoCommands,
   registerIdentityCommands,
   registerVmCommands,
+  registerSdkCommands,
   registerControllerCommands,
   registerAdminCommands,
   registerWireCommands,
