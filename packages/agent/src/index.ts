@@ -1,5 +1,26 @@
 /** @capsule/agent — the host agent: control plane (keys, CGA, registration, neighbors, REST, resolver) and data plane (TUN). */
 
+/** In/Out ACL rules: `<allow|deny> [tcp|udp|icmp|any] [port N[-M]] [peer ADDR]`. */
+export { type AclRule, type AclRules, compileAcl, isAllowed, parseAclRule } from './acl';
+/** The agent: createAgent(options, deps) with start()/stop(), its options and defaults, and its ports. */
+export {
+  type Agent,
+  type AgentDeps,
+  type AgentLogger,
+  type AgentOptions,
+  createAgent,
+  defaultAgentOptions,
+} from './agent';
+/** The controller session: login, registration, keep-alive, push, links, endpoints. */
+export { ControlPlane, decodeEndpoint, decodePeers } from './control-plane';
+/** The data plane state (buffers, counters) and its ports. */
+export { DataPlane, type DataPlaneDeps, type DataPlaneDrops, type DataPlaneOptions } from './data-plane';
+/** Egress: policy → encryption → capsule header → link layer. */
+export { EgressResult, processEgress } from './egress';
+/** TAP mode: Ethernet headers, ARP and NS answered for the kernel. */
+export { AGENT_MAC, TapSegment } from './ethernet';
+/** Endpoints, flows and their lookups. */
+export { type EndpointSpec, type EndpointStatistics, type Flow, FlowTable, type PeerSpec } from './flows';
 /** Keys, self-signed certificate and CGA at start-up (seed: RSA and CGA Management), and their store port. */
 export {
   createMemoryIdentityStore,
@@ -11,3 +32,15 @@ export {
   type IdentityStore,
   type PersistedIdentity,
 } from './host-identity';
+/** Ingress: policy → decryption → original header restored → checksums → app. */
+export { IngressResult, processIngress } from './ingress';
+/** The resolver (DNS over UDP) for `<role>.<contract>.<domain>.capsule`. */
+export {
+  answerDnsQuery,
+  type Resolver,
+  type ResolverName,
+  type ResolverStatistics,
+  startResolver,
+} from './resolver';
+/** The local REST API (fastify). */
+export { type AgentApi, createRestApi, EndpointRegistration } from './rest-api';

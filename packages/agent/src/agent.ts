@@ -1,0 +1,578 @@
+/**
+ * createAgent: the host agent, started exactly as the seed's "Module Logic" says —
+ *  1. configuration (options) and logging (deps.logger);
+ *  2. the self-signed certificate checked against the host name (new RSA keys and certificate if
+ *     the name changed or keys are missing);
+ *  3. the REST server (from here the agent serves applications);
+ *  4. authentication with user, password and domain; the profile and its netprefix;
+ *  5. the CGA checked or made (RFC 3972);
+ *  6. App (TUN/TAP) and Net (underlay transport) interfaces checked; the data plane started;
+ *  7. the host registered (node certificate, controller key, configuration);
+ *  8. SeND: the link layer sends signed solicitations/advertisements and answers neighbors;
+ *     links to the configured engines come up and are registered with the controller;
+ *  9. keep-alives and the push channel keep the agent in sync; the resolver serves names.
+ * `stop()` undoes all of it. Only the CLI reads files and the environment: keys persist through
+ * the IdentityStore port.
+ */
+import type { NodeCommand } from '@capsule/api';
+import { importControllerPublicKey } from '@capsule/identity';
+import {
+  createLinkLayer,
+  formatUnderlayAddress,
+  type LinkInfo,
+  type LinkLayer,
+  type Transport,
+  type UnderlayAddress,
+} from '@capsule/overlay';
+import { configureInterface, openTun, type TunDevice } from '@capsule/tun';
+import { CapsuleError, formatIpv6, parseIpv4, readU32 } from '@capsule/wire';
+import type { FastifyInstance } from 'fastify';
+import { compileAcl } from './acl';
+import { ControlPlane, decodePeers } from './control-plane';
+import { DataPlane } from './data-plane';
+import { processEgress } from './egress';
+import { FlowTable, hashAddress16, ipv4Text } from './flows';
+import { ensureCga, ensureHostKeys, type HostCga, type HostKeys, type IdentityStore } from './host-identity';
+import { processIngress } from './ingress';
+import { type Resolver, type ResolverName, startResolver } from './resolver';
+import { type AgentApi, createRestApi } from './rest-api';
+
+/** Everything an agent can be told; defaults in `defaultAgentOptions`. */
+export interface AgentOptions {
+  /** This host's FQDN: the certificate subject and the node's host name at the controller. */
+  hostName: string;
+  /** The controller's southbound URL (`http(s)://host:8701`). */
+  controllerUrl: string;
+  /** The node user (hostOwner role) the agent logs in as. */
+  credentials: { domain: string; username: string; password: string };
+  /** Engines to link to (underlay UDP addresses). */
+  engines: UnderlayAddress[];
+  /** Our underlay locator `host:port` as the controller records it (default: the transport's). */
+  locator?: string;
+  /** The local REST API. */
+  rest: { host: string; port: number; bodyLimitBytes: number };
+  /** The resolver; undefined disables it. */
+  resolver: { host: string; port: number; ttlSeconds: number } | undefined;
+  /** The application interface; undefined runs without one (no root: control plane only). */
+  tun:
+    | {
+        name: string;
+        mode: 'tun' | 'tap';
+        mtu: number;
+        /** Our IPv4 overlay address. */
+        ipv4Address: string;
+        /** Peers' IPv4 aliases come from this /16 (first address .0.1 is skipped). */
+        ipv4AliasPrefix: string;
+      }
+    | undefined;
+  /** CGA Sec parameter (RFC 3972): 0 or 1 practical (1 takes ~65k hashes). */
+  cgaSec: number;
+  /** Type I (AUTH) per flow again after this long. */
+  authIntervalMs: number;
+  /** Type II packets after each type I, then type III. */
+  codePackets: number;
+  maxOverlayPacketBytes: number;
+  /** Keep-alive interval when the controller does not say (its configuration wins when shorter). */
+  keepaliveIntervalMs: number;
+  /** Retry interval while the controller is unreachable. */
+  retryIntervalMs: number;
+  /** Link-layer keep-alive (a silent link goes down after 3). */
+  linkKeepAliveIntervalMs: number;
+  acl: { in: string[]; out: string[] };
+}
+
+/** Defaults of every option but host name, controller and credentials. */
+export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl' | 'credentials'> = {
+  engines: [],
+  rest: { host: '127.0.0.1', port: 5500, bodyLimitBytes: 64 * 1024 },
+  resolver: { host: '127.0.0.53', port: 53, ttlSeconds: 5 },
+  tun: {
+    name: 'capsule0',
+    mode: 'tun',
+    mtu: 1280,
+    ipv4Address: '100.100.0.1',
+    ipv4AliasPrefix: '100.101.0.0/16',
+  },
+  cgaSec: 1,
+  authIntervalMs: 5000,
+  codePackets: 4,
+  maxOverlayPacketBytes: 1400,
+  keepaliveIntervalMs: 10_000,
+  retryIntervalMs: 1000,
+  linkKeepAliveIntervalMs: 2000,
+  acl: { in: [], out: [] },
+};
+
+/** A minimal structured logger (pino fits). */
+export interface AgentLogger {
+  info(fields: object, message?: string): void;
+  warn(fields: object, message?: string): void;
+  error(fields: object, message?: string): void;
+}
+
+/** The agent's ports. */
+export interface AgentDeps {
+  identityStore: IdentityStore;
+  /** The underlay (UDP in production, MemoryNetwork in tests); the caller closes it. */
+  transport: Transport;
+  clock?: { nowMs(): number; setInterval(callback: () => void, ms: number): () => void };
+  logger?: AgentLogger;
+  fetch?: typeof fetch;
+}
+
+/** A running agent. */
+export interface Agent extends AgentApi {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The REST API's bound address (after start). */
+  restAddress(): { host: string; port: number } | undefined;
+  resolverAddress(): { address: string; port: number } | undefined;
+  readonly hostId: string | undefined;
+  readonly dataPlane: DataPlane | undefined;
+  readonly linkLayer: LinkLayer | undefined;
+}
+
+const systemClock = {
+  nowMs: () => Date.now(),
+  setInterval: (callback: () => void, ms: number) => {
+    const handle = setInterval(callback, ms);
+    handle.unref?.();
+    return () => clearInterval(handle);
+  },
+};
+
+const silentLogger: AgentLogger = { info() {}, warn() {}, error() {} };
+
+function ipv4Number(text: string): number {
+  const parsed = parseIpv4(text);
+  if (!parsed.ok) throw new CapsuleError('AGENT_BAD_OPTION', `not an IPv4 address: ${text}`);
+  return readU32(parsed.value, 0);
+}
+
+/** Creates an agent. Nothing happens until `start()`. */
+export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? silentLogger;
+  let keys: HostKeys | undefined;
+  let cga: HostCga | undefined;
+  let flows: FlowTable | undefined;
+  let plane: DataPlane | undefined;
+  let links: LinkLayer | undefined;
+  let tun: TunDevice | undefined;
+  let rest: FastifyInstance | undefined;
+  let resolver: Resolver | undefined;
+  let stopTick: (() => void) | undefined;
+  let stopped = false;
+  let aclText = { in: [...options.acl.in], out: [...options.acl.out] };
+  const acl = compileAcl(aclText);
+  /** Link ids by the peer's host-id hash (kept by onLinkChange; read per packet). */
+  const linkByHost = new Map<number, { hostId: Uint8Array; id: number }>();
+  const locator = options.locator ?? formatUnderlayAddress(deps.transport.local);
+  const control = new ControlPlane(
+    {
+      controllerUrl: options.controllerUrl,
+      credentials: options.credentials,
+      hostName: options.hostName,
+      locator,
+    },
+    {
+      onCommand: (command) => handleCommand(command),
+      log: (level, message, fields) => logger[level](fields ?? {}, message),
+    },
+    deps.fetch,
+  );
+  const ownIpv4 = options.tun ? ipv4Number(options.tun.ipv4Address) : ipv4Number('100.100.0.1');
+  const aliasBase = options.tun
+    ? ipv4Number(options.tun.ipv4AliasPrefix.split('/')[0]!)
+    : ipv4Number('100.101.0.0');
+
+  function handleCommand(command: NodeCommand): void {
+    logger.info({ command: command.kind, id: command.id }, 'controller command');
+    if (!flows) return;
+    if (command.kind === 'path-change') {
+      const payload = command.payload as { endpoints?: { endpointId: number; peers: never[] }[] };
+      for (const update of payload.endpoints ?? []) {
+        const { skipped } = flows.setPeers(update.endpointId, decodePeers(update.peers));
+        for (const skip of skipped) logger.warn(skip, 'peer skipped');
+      }
+    } else if (command.kind === 'revocation') {
+      const payload = command.payload as { serial?: string; serials?: string[] };
+      const serials = new Set([...(payload.serials ?? []), ...(payload.serial ? [payload.serial] : [])]);
+      for (const endpoint of [...flows.endpoints.values()])
+        if (serials.has(endpoint.spec.authorizationSerial)) {
+          flows.removeEndpoint(endpoint.spec.id);
+          logger.warn({ endpoint: endpoint.spec.id }, 'authorization revoked: endpoint removed');
+        }
+    }
+  }
+
+  function sendToNetwork(firstHop: Uint8Array, bytes: Uint8Array, offset: number, length: number): boolean {
+    const link = linkByHost.get(hashAddress16(firstHop, 0));
+    if (!link || !links) return false;
+    for (let i = 0; i < 16; i += 1) if (link.hostId[i] !== firstHop[i]) return false;
+    return links.send(link.id, bytes, offset, length);
+  }
+
+  function statisticsSnapshot(): Record<string, number> {
+    const totals = { packetsOut: 0, packetsIn: 0, bytesOut: 0, bytesIn: 0, dropsOut: 0, dropsIn: 0 };
+    for (const endpoint of flows?.endpoints.values() ?? [])
+      for (const key of Object.keys(totals) as (keyof typeof totals)[])
+        totals[key] += endpoint.statistics[key];
+    return {
+      ...totals,
+      endpoints: flows?.endpoints.size ?? 0,
+      links: links?.links().filter((l) => l.state === 'up').length ?? 0,
+    };
+  }
+
+  function resolverNames(): Map<string, ResolverName> {
+    const names = new Map<string, ResolverName>();
+    const add = (name: string, ipv6: Uint8Array, ipv4: number) => {
+      const entry = names.get(name) ?? { name, ipv6: [], ipv4: [] };
+      if (!entry.ipv6.some((a) => formatIpv6(a) === formatIpv6(ipv6))) entry.ipv6.push(ipv6);
+      if (ipv4 !== 0 && !entry.ipv4.includes(ipv4)) entry.ipv4.push(ipv4);
+      names.set(name, entry);
+    };
+    if (!flows || !cga) return names;
+    for (const endpoint of flows.endpoints.values()) {
+      add(endpoint.dnsName, cga.address, ownIpv4);
+      for (const peer of endpoint.peers) {
+        const name = `${peer.role}.${endpoint.spec.contract}.${endpoint.spec.domain}.capsule`.toLowerCase();
+        add(name, peer.hostId, flows.aliasOf(formatIpv6(peer.hostId)));
+      }
+    }
+    return names;
+  }
+
+  async function connectController(): Promise<void> {
+    if (!keys || !cga) throw new CapsuleError('AGENT_NOT_STARTED', 'keys and CGA first');
+    await control.login();
+    await control.register(keys, cga);
+    logger.info({ hostId: cga.addressText, node: control.registration?.node.id }, 'host registered');
+    try {
+      await control.openPush();
+    } catch (error) {
+      logger.warn({ error: (error as Error).message }, 'push channel not open; keep-alives carry commands');
+    }
+  }
+
+  /** Re-registers every endpoint we had (after the controller forgot our token or our node). */
+  async function reregisterEndpoints(): Promise<void> {
+    if (!flows) return;
+    for (const endpoint of [...flows.endpoints.values()]) {
+      try {
+        const fresh = await control.registerEndpoint({
+          serviceToken: endpoint.spec.serviceToken,
+          contract: endpoint.spec.contract,
+          role: endpoint.spec.role,
+        });
+        flows.removeEndpoint(endpoint.spec.id);
+        flows.setEndpoint(fresh.spec, fresh.peers);
+      } catch (error) {
+        logger.warn(
+          { endpoint: endpoint.spec.id, error: (error as Error).message },
+          'endpoint re-registration failed',
+        );
+      }
+    }
+  }
+
+  let lastKeepaliveMs = 0;
+  let ticking = false;
+  async function tick(): Promise<void> {
+    if (ticking || stopped) return;
+    ticking = true;
+    try {
+      const interval = Math.min(
+        options.keepaliveIntervalMs,
+        control.registration?.configuration.keepaliveIntervalMs ?? options.keepaliveIntervalMs,
+      );
+      if (control.isConnected && clock.nowMs() - lastKeepaliveMs < interval) return;
+      lastKeepaliveMs = clock.nowMs();
+      const wasConnected = control.isConnected;
+      try {
+        await control.keepalive(statisticsSnapshot());
+        if (!wasConnected) {
+          logger.info({}, 'controller reachable again');
+          control.openPush().catch(() => {});
+        }
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        logger.warn({ code, error: (error as Error).message }, 'keep-alive failed');
+        if (code === 'UNAUTHENTICATED' || code === 'NODE_NOT_REGISTERED' || code === 'FORBIDDEN') {
+          await connectController();
+          await reregisterEndpoints();
+        }
+      }
+    } catch (error) {
+      logger.warn({ error: (error as Error).message }, 'controller reconnect failed; retrying');
+    } finally {
+      ticking = false;
+    }
+  }
+
+  function onLinkChange(link: LinkInfo): void {
+    const hash = hashAddress16(link.peerHostId, 0);
+    if (link.state === 'up') {
+      linkByHost.set(hash, { hostId: new Uint8Array(link.peerHostId), id: link.id });
+      // A (re)started engine has no flow state: the next packet of every flow carries AUTH.
+      for (const flow of flows?.flows() ?? []) flow.lastAuthMs = Number.NEGATIVE_INFINITY;
+      logger.info({ peer: formatIpv6(link.peerHostId), name: link.peerName }, 'link up');
+      control
+        .registerLink({
+          peerHostId: formatIpv6(link.peerHostId),
+          localEndpoint: locator,
+          remoteEndpoint: formatUnderlayAddress(link.peerUnderlay),
+        })
+        .catch((error) => logger.warn({ error: (error as Error).message }, 'link registration refused'));
+    } else {
+      linkByHost.delete(hash);
+      logger.warn({ peer: formatIpv6(link.peerHostId), state: link.state }, 'link not up');
+    }
+  }
+
+  const agent: Agent = {
+    get hostId() {
+      return cga?.addressText;
+    },
+    get dataPlane() {
+      return plane;
+    },
+    get linkLayer() {
+      return links;
+    },
+
+    async start() {
+      stopped = false;
+      // 2. keys and certificate
+      const host = await ensureHostKeys(deps.identityStore, options.hostName, (event) =>
+        logger.info(event, `${event.kind} ${event.outcome}`),
+      );
+      keys = host.keys;
+      // 3. REST server
+      rest = createRestApi(agent, { bodyLimitBytes: options.rest.bodyLimitBytes });
+      await rest.listen({ host: options.rest.host, port: options.rest.port });
+      // 4. login, profile, netprefix (retry while the controller is unreachable)
+      let profile: Awaited<ReturnType<ControlPlane['login']>> | undefined;
+      while (!profile) {
+        try {
+          profile = await control.login();
+        } catch (error) {
+          if ((error as { code?: string }).code !== 'UNAVAILABLE' || stopped) throw error;
+          logger.warn({ error: (error as Error).message }, 'controller unreachable; retrying');
+          await new Promise((resolve) => setTimeout(resolve, options.retryIntervalMs));
+        }
+      }
+      // 5. CGA
+      cga = await ensureCga(
+        deps.identityStore,
+        host.persisted,
+        keys,
+        profile.scope.netprefix,
+        { sec: options.cgaSec },
+        (event) => logger.info(event, `${event.kind} ${event.outcome}`),
+      );
+      // 6. App and Net interfaces, data plane
+      flows = new FlowTable({
+        ownHostId: cga.address,
+        ownX25519PrivateKey: keys.x25519PrivateKey,
+        ipv4AliasBase: (aliasBase + 2) >>> 0,
+        ipv4AliasCount: 65_000,
+        hopLimit: 64,
+      });
+      plane = new DataPlane(
+        {
+          ownHostId: cga.address,
+          ownIpv4,
+          authIntervalMs: options.authIntervalMs,
+          codePackets: options.codePackets,
+          maxOverlayPacketBytes: options.maxOverlayPacketBytes,
+          mode: options.tun?.mode ?? 'tun',
+        },
+        flows,
+        {
+          clock,
+          sendToNetwork,
+          writeToApp: (bytes, offset, length) => tun?.write(bytes, offset, length),
+        },
+      );
+      plane.acl = acl;
+      if (options.tun) {
+        tun = openTun({ name: options.tun.name, mode: options.tun.mode });
+        await configureInterface({
+          name: tun.name,
+          mtu: options.tun.mtu,
+          addresses: [`${cga.addressText}/64`, `${options.tun.ipv4Address}/32`],
+          routes: [options.tun.ipv4AliasPrefix],
+        });
+        const dataPlane = plane;
+        tun.start(
+          (bytes, offset, length) => processEgress(dataPlane, bytes, offset, length),
+          (error) => logger.error({ error: error.message }, 'TUN read failed'),
+        );
+      }
+      // 7. register the host
+      await control.register(keys, cga);
+      logger.info({ hostId: cga.addressText, node: control.registration?.node.id }, 'host registered');
+      control
+        .openPush()
+        .catch((error) => logger.warn({ error: (error as Error).message }, 'no push channel'));
+      // 8. SeND neighbors through the link layer, links to the engines
+      const registration = control.registration!;
+      links = createLinkLayer(
+        {
+          identity: {
+            hostId: cga.address,
+            cgaParameters: cga.parametersBytes,
+            rsaPrivateKey: keys.rsaPrivateKey,
+            nodeCertificate: new Uint8Array(Buffer.from(registration.certificate, 'base64')),
+            controllerPublicKey: importControllerPublicKey(
+              new Uint8Array(Buffer.from(registration.controllerPublicKey, 'base64')),
+            ).publicKey,
+          },
+          keepAliveIntervalMs: options.linkKeepAliveIntervalMs,
+        },
+        { transport: deps.transport, clock },
+      );
+      const dataPlane = plane;
+      links.onPacket((_linkId, bytes, offset, length) => processIngress(dataPlane, bytes, offset, length));
+      links.onLinkChange(onLinkChange);
+      links.start();
+      for (const engine of options.engines) links.connect(engine);
+      // 9. keep-alive and sync; the resolver
+      lastKeepaliveMs = clock.nowMs();
+      stopTick = clock.setInterval(() => void tick(), options.retryIntervalMs);
+      if (options.resolver) {
+        resolver = await startResolver(
+          { host: options.resolver.host, port: options.resolver.port },
+          (name) => resolverNames().get(name),
+          options.resolver.ttlSeconds,
+        );
+      }
+      logger.info(
+        { hostId: cga.addressText, rest: agent.restAddress(), resolver: resolver?.address() },
+        'agent started',
+      );
+    },
+
+    async stop() {
+      stopped = true;
+      stopTick?.();
+      control.closePush();
+      links?.stop();
+      tun?.close();
+      tun = undefined;
+      await resolver?.close();
+      resolver = undefined;
+      await rest?.close();
+      rest = undefined;
+    },
+
+    restAddress() {
+      const address = rest?.server.address();
+      return address && typeof address === 'object'
+        ? { host: address.address, port: address.port }
+        : undefined;
+    },
+    resolverAddress: () => resolver?.address(),
+
+    status: () => ({
+      hostName: options.hostName,
+      hostId: cga?.addressText ?? null,
+      ipv4Address: options.tun?.ipv4Address ?? null,
+      locator,
+      controller: {
+        url: options.controllerUrl,
+        connected: control.isConnected,
+        nodeId: control.registration?.node.id ?? null,
+        keepalivesSent: control.keepalivesSent,
+        keepaliveFailures: control.keepaliveFailures,
+        registrations: control.registrations,
+      },
+      links: (links?.links() ?? []).map((link) => ({
+        id: link.id,
+        peerHostId: formatIpv6(link.peerHostId),
+        peerName: link.peerName,
+        underlay: formatUnderlayAddress(link.peerUnderlay),
+        state: link.state,
+        packetsIn: link.packetsIn,
+        packetsOut: link.packetsOut,
+      })),
+      linkDrops: links?.drops ?? null,
+    }),
+
+    async registerEndpoint(request) {
+      if (!flows) throw new CapsuleError('UNAVAILABLE', 'the agent is starting');
+      const { spec, peers } = await control.registerEndpoint(request);
+      const { skipped } = flows.setEndpoint(spec, peers);
+      logger.info(
+        { endpoint: spec.id, contract: spec.contract, role: spec.role, peers: peers.length },
+        'endpoint registered',
+      );
+      return { ...describeEndpoint(spec.id), skippedPeers: skipped };
+    },
+
+    listEndpoints: () => [...(flows?.endpoints.keys() ?? [])].map((id) => describeEndpoint(id)),
+
+    unregisterEndpoint: (id) => flows?.removeEndpoint(id) ?? false,
+
+    endpointStatistics: (id) => flows?.endpoints.get(id)?.statistics,
+
+    statistics: () => ({
+      endpoints: [...(flows?.endpoints.values() ?? [])].map((endpoint) => ({
+        id: endpoint.spec.id,
+        name: endpoint.dnsName,
+        ...endpoint.statistics,
+      })),
+      drops: plane?.drops ?? null,
+      packetsByType: plane
+        ? { I: plane.sentByType[1], II: plane.sentByType[2], III: plane.sentByType[3] }
+        : null,
+      authorizationOnlyPackets: plane?.authOnlyPackets ?? 0,
+      linkDrops: links?.drops ?? null,
+      underlay: deps.transport.stats,
+    }),
+
+    resolverState: () => ({
+      listening: resolver ? resolver.address() : null,
+      statistics: resolver?.statistics ?? null,
+      names: [...resolverNames().values()].map((entry) => ({
+        name: entry.name,
+        aaaa: entry.ipv6.map((address) => formatIpv6(address)),
+        a: entry.ipv4.map((address) => ipv4Text(address)),
+      })),
+    }),
+
+    getAcl: () => ({ in: [...aclText.in], out: [...aclText.out] }),
+    setAcl(rules) {
+      const compiled = compileAcl(rules);
+      aclText = { in: [...rules.in], out: [...rules.out] };
+      if (plane) plane.acl = compiled;
+      else Object.assign(acl, compiled);
+    },
+  };
+
+  function describeEndpoint(id: number) {
+    const endpoint = flows?.endpoints.get(id);
+    if (!endpoint) return undefined;
+    return {
+      id,
+      name: endpoint.dnsName,
+      contract: endpoint.spec.contract,
+      role: endpoint.spec.role,
+      domain: endpoint.spec.domain,
+      authorizationSerial: endpoint.spec.authorizationSerial,
+      logicHash: endpoint.spec.logicHash,
+      peers: endpoint.peers.map((peer) => ({
+        endpointId: peer.endpointId,
+        role: peer.role,
+        hostId: formatIpv6(peer.hostId),
+        ipv4Alias: ipv4Text(flows!.aliasOf(formatIpv6(peer.hostId))),
+        path: peer.path.map((hop) => formatIpv6(hop)),
+      })),
+      statistics: endpoint.statistics,
+    };
+  }
+
+  return agent;
+}

@@ -1,0 +1,207 @@
+/**
+ * The control plane's controller side (seed: "Host and Link Registration/Keep-alive block",
+ * "Service Endpoint Registration block", client-side Controller SB interface): login with user,
+ * password and domain (profile → netprefix), registration (CGA parameters, keys, RSA signature
+ * over a controller nonce → node certificate, controller key, configuration), link registration,
+ * keep-alives (200, or 202 with commands), the push channel, and endpoint registration.
+ *
+ * Recovery: a failed keep-alive marks the session down; the next tick logs in and registers again
+ * (same keys, same CGA) and re-registers the endpoints it had, so a controller restart is survived
+ * without manual action.
+ */
+import { sign } from 'node:crypto';
+import {
+  ApiError,
+  createSouthboundClient,
+  type NodeCommand,
+  type PushEvent,
+  registrationSigningInput,
+  type SbEndpointResponse,
+  type SbLoginResponse,
+  type SbRegisterResponse,
+  type SouthboundClient,
+} from '@capsule/api';
+import { parseIpv6Address } from '@capsule/identity';
+import { CapsuleError } from '@capsule/wire';
+import type { EndpointSpec, PeerSpec } from './flows';
+import type { HostCga, HostKeys } from './host-identity';
+
+/** Decodes the controller's peer list (base64 keys, text host ids); skips unreadable entries. */
+export function decodePeers(peers: SbEndpointResponse['peers']): PeerSpec[] {
+  const decoded: PeerSpec[] = [];
+  for (const peer of peers) {
+    const hostId = parseIpv6Address(peer.hostId);
+    const x25519PublicKey = new Uint8Array(Buffer.from(peer.x25519PublicKey, 'base64'));
+    if (!hostId || x25519PublicKey.length !== 32) continue;
+    const path: Uint8Array[] = [];
+    for (const hop of peer.path) {
+      const bytes = parseIpv6Address(hop);
+      if (bytes) path.push(bytes);
+    }
+    decoded.push({ endpointId: peer.endpointId, role: peer.role, hostId, x25519PublicKey, path });
+  }
+  return decoded;
+}
+
+/** Decodes an endpoint registration answer into what the data plane needs. */
+export function decodeEndpoint(
+  answer: SbEndpointResponse,
+  request: { serviceToken: string; contract: string; role: string },
+): { spec: EndpointSpec; peers: PeerSpec[] } {
+  const code = new Uint8Array(Buffer.from(answer.image.code, 'base64'));
+  const entries = Object.entries(answer.image.entries).sort((a, b) => a[1] - b[1]);
+  const own = answer.image.entries[answer.entry];
+  if (own === undefined)
+    throw new CapsuleError(
+      'AGENT_BAD_PROGRAM',
+      `the program has no entry ${answer.entry} for role ${request.role}`,
+    );
+  // The role's entry first: engines start at entry 0 when the packet carries no PATH chunk.
+  const entryOffsets = [
+    own,
+    ...entries.filter(([name]) => name !== answer.entry).map(([, offset]) => offset),
+  ];
+  const initial = answer.image.data
+    ? new Uint8Array(Buffer.from(answer.image.data, 'base64'))
+    : new Uint8Array(0);
+  const data = new Uint8Array(Math.min(256, answer.image.dataSize));
+  data.set(initial.subarray(0, data.length));
+  return {
+    spec: {
+      id: answer.endpoint.id,
+      domain: answer.endpoint.domain,
+      contract: request.contract,
+      contractId: answer.endpoint.contractId,
+      role: request.role,
+      authorization: new Uint8Array(Buffer.from(answer.authorization.signed, 'base64')),
+      authorizationSerial: answer.authorization.serial,
+      machineCode: code,
+      entryOffsets,
+      data,
+      logicHash: answer.logicHash,
+      serviceToken: request.serviceToken,
+    },
+    peers: decodePeers(answer.peers),
+  };
+}
+
+/** Options of the controller session. */
+export interface ControlPlaneOptions {
+  controllerUrl: string;
+  credentials: { domain: string; username: string; password: string };
+  hostName: string;
+  /** Our underlay locator `host:port` (what engines connect back to). */
+  locator: string;
+}
+
+/** What the session calls back into the agent. */
+export interface ControlPlaneHooks {
+  /** A command from a keep-alive answer or the push channel. */
+  onCommand(command: NodeCommand): void;
+  log(level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
+}
+
+/** The controller session. */
+export class ControlPlane {
+  private client: SouthboundClient;
+  registration: SbRegisterResponse | undefined;
+  profile: SbLoginResponse['profile'] | undefined;
+  isConnected = false;
+  keepalivesSent = 0;
+  keepaliveFailures = 0;
+  registrations = 0;
+  private pushAbort: AbortController | undefined;
+  private readonly seenCommands = new Set<number>();
+
+  constructor(
+    private readonly options: ControlPlaneOptions,
+    private readonly hooks: ControlPlaneHooks,
+    private readonly fetchImpl?: typeof fetch,
+  ) {
+    this.client = createSouthboundClient({ baseUrl: options.controllerUrl, fetch: fetchImpl });
+  }
+
+  /** Logs in (seed: identity service with user, password, domain) and returns the profile. */
+  async login(): Promise<SbLoginResponse['profile']> {
+    this.client = createSouthboundClient({ baseUrl: this.options.controllerUrl, fetch: this.fetchImpl });
+    const answer = await this.client.login(this.options.credentials);
+    this.profile = answer.profile;
+    return answer.profile;
+  }
+
+  /** Registers this host (nonce, CGA, keys, RSA signature); keeps the node token. */
+  async register(keys: HostKeys, cga: HostCga): Promise<SbRegisterResponse> {
+    const { nonce } = await this.client.nonce();
+    const signed = registrationSigningInput({
+      nonce: Buffer.from(nonce, 'base64'),
+      hostId: cga.addressText,
+      hostname: this.options.hostName,
+      x25519PublicKey: keys.x25519PublicKeyRaw,
+    });
+    this.registration = await this.client.register({
+      nonce,
+      type: 'host',
+      hostname: this.options.hostName,
+      locator: this.options.locator,
+      hostId: cga.addressText,
+      cgaParameters: Buffer.from(cga.parametersBytes).toString('base64'),
+      rsaPublicKey: Buffer.from(keys.rsaPublicKeyDer).toString('base64'),
+      x25519PublicKey: Buffer.from(keys.x25519PublicKeyRaw).toString('base64'),
+      signature: sign('sha256', signed, keys.rsaPrivateKey).toString('base64'),
+    });
+    this.isConnected = true;
+    this.registrations += 1;
+    return this.registration;
+  }
+
+  /** One keep-alive with statistics; commands go to the hook. Throws when the controller fails. */
+  async keepalive(statistics: Record<string, number>): Promise<number> {
+    try {
+      const { status, commands } = await this.client.keepalive({ statistics });
+      this.keepalivesSent += 1;
+      this.isConnected = true;
+      for (const command of commands) this.deliver(command);
+      return status;
+    } catch (error) {
+      this.keepaliveFailures += 1;
+      this.isConnected = false;
+      throw error;
+    }
+  }
+
+  /** Opens the push channel (server-sent events); a closed channel is reopened by the agent's tick. */
+  async openPush(): Promise<void> {
+    this.pushAbort?.abort();
+    const abort = new AbortController();
+    this.pushAbort = abort;
+    await this.client.events((event: PushEvent) => {
+      const command = event.payload as NodeCommand | undefined;
+      if (command && typeof command === 'object' && typeof command.id === 'number') this.deliver(command);
+    }, abort.signal);
+  }
+
+  closePush(): void {
+    this.pushAbort?.abort();
+    this.pushAbort = undefined;
+  }
+
+  /** Registers a link with a neighbor (policy may refuse: LINK_REFUSED). */
+  registerLink(body: { peerHostId: string; localEndpoint: string; remoteEndpoint: string }) {
+    return this.client.registerLink(body);
+  }
+
+  /** Registers a service endpoint in a contract role. */
+  async registerEndpoint(request: { serviceToken: string; contract: string; role: string }) {
+    if (!this.registration) throw new ApiError('NODE_NOT_REGISTERED', 'the agent is not registered yet');
+    const answer = await this.client.registerEndpoint(request);
+    return decodeEndpoint(answer, request);
+  }
+
+  private deliver(command: NodeCommand): void {
+    // The same command may come on the push channel and with a keep-alive answer.
+    if (this.seenCommands.has(command.id)) return;
+    this.seenCommands.add(command.id);
+    if (this.seenCommands.size > 10_000) this.seenCommands.clear();
+    this.hooks.onCommand(command);
+  }
+}
