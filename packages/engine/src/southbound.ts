@@ -1,0 +1,171 @@
+/**
+ * The engine's southbound side: registration with the controller (login → nonce → register with
+ * the CGA, keys and an RSA signature over the nonce), then, while the engine runs, keep-alives
+ * (200: nothing to do; 202: commands), the push channel (server-sent events: revocations reach
+ * the engine at once) and registration of each link that comes up.
+ */
+
+import type { KeyObject } from 'node:crypto';
+import { sign } from 'node:crypto';
+import {
+  type NodeCommand,
+  registrationSigningInput,
+  type SbRegisterResponse,
+  type SouthboundClient,
+} from '@capsule/api';
+import { formatIpv6Address } from '@capsule/identity';
+import type { LinkInfo } from '@capsule/overlay';
+import type { Engine, EngineClock, EngineCounters, EngineLogger } from './engine';
+
+/** What a node proves about itself when it registers. */
+export interface EngineRegistration {
+  /** Node user credentials from the config file. */
+  credentials: { domain: string; username: string; password: string };
+  hostname: string;
+  /** `host:port` peers reach this engine at. */
+  locator: string;
+  /** The CGA (16 bytes) and its RFC 3972 parameters. */
+  hostId: Uint8Array;
+  cgaParameters: Uint8Array;
+  rsaPrivateKey: KeyObject;
+  /** SubjectPublicKeyInfo DER of the RSA key (the key inside the CGA parameters). */
+  rsaPublicKeyDer: Uint8Array;
+  /** Raw 32-byte X25519 public key. */
+  x25519PublicKey: Uint8Array;
+}
+
+/** Registers an engine: login, nonce, register. Returns the controller's answer (certificate, key, config). */
+export async function registerEngine(
+  client: SouthboundClient,
+  registration: EngineRegistration,
+): Promise<SbRegisterResponse> {
+  await client.login(registration.credentials);
+  const { nonce } = await client.nonce();
+  const hostIdText = formatIpv6Address(registration.hostId);
+  const signed = registrationSigningInput({
+    nonce: Buffer.from(nonce, 'base64'),
+    hostId: hostIdText,
+    hostname: registration.hostname,
+    x25519PublicKey: registration.x25519PublicKey,
+  });
+  return client.register({
+    nonce,
+    type: 'engine',
+    hostname: registration.hostname,
+    locator: registration.locator,
+    hostId: hostIdText,
+    cgaParameters: Buffer.from(registration.cgaParameters).toString('base64'),
+    rsaPublicKey: Buffer.from(registration.rsaPublicKeyDer).toString('base64'),
+    x25519PublicKey: Buffer.from(registration.x25519PublicKey).toString('base64'),
+    signature: sign('sha256', signed, registration.rsaPrivateKey).toString('base64'),
+  });
+}
+
+/** Revoked serials in a revocation command's payload (`{serials: ["123", …]}`). */
+export function serialsOfCommand(command: Pick<NodeCommand, 'kind' | 'payload'>): bigint[] {
+  if (command.kind !== 'revocation') return [];
+  const serials = (command.payload as { serials?: unknown } | null)?.serials;
+  if (!Array.isArray(serials)) return [];
+  const out: bigint[] = [];
+  for (const serial of serials)
+    if (typeof serial === 'string' && /^[0-9]{1,20}$/.test(serial)) out.push(BigInt(serial));
+  return out;
+}
+
+/** Keep-alive, push channel and link registration for a running engine (createEngine wires them). */
+export function controllerHooks(
+  engine: Engine,
+  client: SouthboundClient,
+  context: {
+    clock: EngineClock;
+    logger: EngineLogger;
+    locator: string | undefined;
+    keepaliveIntervalMs?: number;
+    counters: () => EngineCounters;
+  },
+) {
+  const { clock, logger } = context;
+  const registeredLinks = new Set<string>();
+
+  function obey(command: Pick<NodeCommand, 'kind' | 'payload'>): void {
+    switch (command.kind) {
+      case 'revocation':
+        engine.revoke(serialsOfCommand(command));
+        break;
+      case 'refresh-configuration':
+      case 'path-change':
+        engine.refreshLinks();
+        break;
+      case 'report-statistics':
+        void keepalive();
+        break;
+    }
+  }
+
+  let keepaliveBusy = false;
+  async function keepalive(): Promise<void> {
+    if (keepaliveBusy) return;
+    keepaliveBusy = true;
+    try {
+      const c = context.counters();
+      const answer = await client.keepalive({
+        statistics: {
+          packetsIn: c.packetsIn,
+          packetsOut: c.packetsOut,
+          drops: c.verdicts.DROP ?? 0,
+          liveFlows: c.liveFlows,
+          programRuns: c.programRuns,
+        },
+      });
+      for (const command of answer.commands) obey(command);
+    } catch (error) {
+      logger.warn({ err: error }, 'keep-alive failed');
+    } finally {
+      keepaliveBusy = false;
+    }
+  }
+
+  return {
+    /** Starts keep-alives and the push channel; returns their stop. */
+    start(): () => void {
+      const abort = new AbortController();
+      let stopped = false;
+      const openPush = async (): Promise<void> => {
+        try {
+          await client.events((event) => {
+            const command = event.payload as NodeCommand | undefined;
+            if (command && typeof command === 'object' && 'kind' in command) obey(command);
+          }, abort.signal);
+        } catch (error) {
+          if (!stopped) logger.warn({ err: error }, 'push channel failed; keep-alives still carry commands');
+        }
+      };
+      void openPush();
+      void keepalive();
+      const cancel = clock.setInterval(() => void keepalive(), context.keepaliveIntervalMs ?? 30_000);
+      return () => {
+        stopped = true;
+        cancel();
+        abort.abort();
+      };
+    },
+    /** Registers each link that comes up (once per peer). */
+    onLinkChange(info: LinkInfo): void {
+      if (info.state !== 'up' || !context.locator) return;
+      const peer = formatIpv6Address(info.peerHostId);
+      if (registeredLinks.has(peer)) return;
+      registeredLinks.add(peer);
+      client
+        .registerLink({
+          peerHostId: peer,
+          localEndpoint: context.locator,
+          remoteEndpoint: `${info.peerUnderlay.host}:${info.peerUnderlay.port}`,
+        })
+        .catch((error: unknown) => {
+          registeredLinks.delete(peer);
+          logger.warn({ err: error, peer }, 'link registration refused');
+        });
+    },
+    obey,
+  };
+}
