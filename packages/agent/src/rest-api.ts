@@ -45,7 +45,7 @@ const AclBody = Type.Object(
   },
   closed,
 );
-const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) }, closed);
+const IdParams = Type.Object({ id: Type.String({ pattern: '^[1-9][0-9]{0,9}$' }) }, closed);
 
 /** What the REST API asks of the agent. */
 export interface AgentApi {
@@ -120,12 +120,12 @@ export function createRestApi(agent: AgentApi, options: { bodyLimitBytes: number
   });
   app.get('/api/v1/endpoints', async () => ({ items: agent.listEndpoints() }));
   app.delete('/api/v1/endpoints/:id', { schema: { params: IdParams } }, async (request, reply) => {
-    const { id } = request.params as { id: number };
+    const id = Number((request.params as { id: string }).id);
     if (!agent.unregisterEndpoint(id)) return reply.status(404).send(notFound(`endpoint ${id}`));
     return reply.status(204).send();
   });
   app.get('/api/v1/endpoints/:id/statistics', { schema: { params: IdParams } }, async (request, reply) => {
-    const { id } = request.params as { id: number };
+    const id = Number((request.params as { id: string }).id);
     const statistics = agent.endpointStatistics(id);
     if (statistics === undefined) return reply.status(404).send(notFound(`endpoint ${id}`));
     return statistics;

@@ -1,0 +1,203 @@
+/**
+ * The agent against a real controller over a real HTTP API, on the in-process underlay: start-up
+ * (keys, CGA, registration), endpoints through the REST API, the resolver through node:dns,
+ * hostile REST input, restart keeps keys and CGA, controller restart survived.
+ */
+import { Resolver } from 'node:dns/promises';
+import { parseIpv6Address, verifyCga } from '@capsule/identity';
+import { createMemoryNetwork } from '@capsule/overlay';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Agent, createAgent, createMemoryIdentityStore, defaultAgentOptions } from '../src/index';
+import { freePort, netprefix, startControllerFixture } from './fixture';
+
+type Fixture = Awaited<ReturnType<typeof startControllerFixture>>;
+
+describe('agent with a real controller', () => {
+  let fixture: Fixture;
+  const network = createMemoryNetwork();
+  const stores = { a: createMemoryIdentityStore(), b: createMemoryIdentityStore() };
+  const agents: Record<string, Agent> = {};
+  const base = () => ({
+    ...defaultAgentOptions,
+    controllerUrl: fixture.urls.southboundUrl,
+    credentials: fixture.credentials,
+    tun: undefined,
+    cgaSec: 0,
+    keepaliveIntervalMs: 300,
+    retryIntervalMs: 100,
+  });
+
+  const transports: Record<string, ReturnType<typeof network.attach>> = {};
+  async function startAgent(name: 'a' | 'b', port: number): Promise<Agent> {
+    await transports[name]?.close();
+    transports[name] = network.attach({ host: `10.0.0.${name === 'a' ? 1 : 2}`, port: 7447 });
+    const agent = createAgent(
+      {
+        ...base(),
+        hostName: `host-${name}.example`,
+        rest: { host: '127.0.0.1', port: 0, bodyLimitBytes: 4096 },
+        resolver: { host: '127.0.0.1', port, ttlSeconds: 5 },
+      },
+      { identityStore: stores[name], transport: transports[name] },
+    );
+    await agent.start();
+    agents[name] = agent;
+    return agent;
+  }
+
+  const rest = (agent: Agent, path: string, init?: RequestInit) => {
+    const address = agent.restAddress()!;
+    return fetch(`http://127.0.0.1:${address.port}${path}`, init);
+  };
+  const post = (agent: Agent, path: string, body: string, contentType = 'application/json') =>
+    rest(agent, path, { method: 'POST', body, headers: { 'content-type': contentType } });
+
+  beforeAll(async () => {
+    fixture = await startControllerFixture();
+    await startAgent('a', await freePort());
+    await startAgent('b', await freePort());
+  }, 60_000);
+  afterAll(async () => {
+    for (const agent of Object.values(agents)) await agent.stop();
+    await fixture?.stop();
+  });
+
+  it('starts as the seed says: keys, CGA under the zone netprefix, host registered', async () => {
+    const a = agents.a!;
+    const status = (await (await rest(a, '/api/v1/status')).json()) as Record<string, any>;
+    expect(status.hostId).toBe(a.hostId);
+    expect(status.hostId.startsWith('fd00:ca:5e:1:')).toBe(true);
+    expect(status.controller).toMatchObject({ connected: true, registrations: 1 });
+    const cga = stores.a.current!.cga!;
+    expect(verifyCga(parseIpv6Address(cga.address)!, Buffer.from(cga.parameters, 'base64')).ok).toBe(true);
+    expect(cga.netprefix).toBe(netprefix);
+    const nodes = await fixture.admin.nodes.list();
+    expect(nodes.items.map((node) => node.hostId).sort()).toEqual(
+      [agents.a!.hostId, agents.b!.hostId].sort(),
+    );
+  });
+
+  it('registers endpoints through the REST API and learns the peers (push/keep-alive path change)', async () => {
+    const server = await post(
+      agents.b!,
+      '/api/v1/endpoints',
+      JSON.stringify({ serviceToken: fixture.serviceToken, contract: 'shop', role: 'server' }),
+    );
+    expect(server.status).toBe(201);
+    const client = await post(
+      agents.a!,
+      '/api/v1/endpoints',
+      JSON.stringify({ serviceToken: fixture.serviceToken, name: 'client.shop.acme.capsule' }),
+    );
+    expect(client.status).toBe(201);
+    const registered = (await client.json()) as Record<string, any>;
+    expect(registered).toMatchObject({ name: 'client.shop.acme.capsule', role: 'client' });
+    expect(registered.peers.map((p: { hostId: string }) => p.hostId)).toEqual([agents.b!.hostId]);
+    // B registered first: it learns of A through the controller's path-change command.
+    await expect
+      .poll(
+        async () =>
+          ((await (await rest(agents.b!, '/api/v1/endpoints')).json()) as any).items[0].peers.length,
+        {
+          timeout: 5000,
+        },
+      )
+      .toBe(1);
+    const stats = await rest(agents.a!, `/api/v1/endpoints/${registered.id}/statistics`);
+    expect(await stats.json()).toEqual({
+      packetsOut: 0,
+      bytesOut: 0,
+      packetsIn: 0,
+      bytesIn: 0,
+      dropsOut: 0,
+      dropsIn: 0,
+    });
+  });
+
+  it('resolves <role>.<contract>.<domain>.capsule with a real DNS client; NXDOMAIN and REFUSED otherwise', async () => {
+    const a = agents.a!;
+    const resolver = new Resolver({ timeout: 2000, tries: 1 });
+    resolver.setServers([`127.0.0.1:${a.resolverAddress()!.port}`]);
+    expect(await resolver.resolve6('server.shop.acme.capsule')).toEqual([agents.b!.hostId]);
+    expect(await resolver.resolve6('client.shop.acme.capsule')).toEqual([a.hostId]);
+    const [alias] = await resolver.resolve4('server.shop.acme.capsule');
+    expect(alias).toMatch(/^100\.101\.0\.\d+$/);
+    await expect(resolver.resolve6('nobody.shop.acme.capsule')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    await expect(resolver.resolve6('example.com')).rejects.toMatchObject({ code: 'EREFUSED' });
+    const state = (await (await rest(a, '/api/v1/resolver')).json()) as Record<string, any>;
+    expect(state.statistics).toMatchObject({ nxdomain: 1, refused: 1 });
+    expect(state.names.map((n: { name: string }) => n.name).sort()).toEqual([
+      'client.shop.acme.capsule',
+      'server.shop.acme.capsule',
+    ]);
+  });
+
+  it('refuses hostile REST input with clear errors and keeps serving', async () => {
+    const a = agents.a!;
+    const bad = [
+      await post(a, '/api/v1/endpoints', '{"serviceToken": "1:x", "contract": '),
+      await post(
+        a,
+        '/api/v1/endpoints',
+        JSON.stringify({ serviceToken: '1:xx', contract: 'shop', role: 'client', extra: 1 }),
+      ),
+      await post(
+        a,
+        '/api/v1/endpoints',
+        JSON.stringify({ serviceToken: 5, contract: 'shop', role: 'client' }),
+      ),
+      await post(a, '/api/v1/endpoints', JSON.stringify({ serviceToken: '1:xx', name: 'a.b.capsule' })),
+      await rest(a, '/api/v1/acl', {
+        method: 'PUT',
+        body: JSON.stringify({ in: ['permit everything'], out: [] }),
+        headers: { 'content-type': 'application/json' },
+      }),
+      await rest(a, '/api/v1/endpoints/abc/statistics'),
+    ];
+    expect(bad.map((r) => r.status)).toEqual([400, 400, 400, 400, 400, 400]);
+    for (const response of bad) expect(await response.json()).toHaveProperty('code');
+    const huge = await post(
+      a,
+      '/api/v1/endpoints',
+      JSON.stringify({ serviceToken: 'x'.repeat(10_000), contract: 'a', role: 'b' }),
+    );
+    expect(huge.status).toBe(413);
+    const wrongToken = await post(
+      a,
+      '/api/v1/endpoints',
+      JSON.stringify({ serviceToken: '1:00000000', contract: 'shop', role: 'client' }),
+    );
+    expect(wrongToken.status).toBe(403);
+    expect(await wrongToken.json()).toMatchObject({ code: 'SERVICE_TOKEN_INVALID' });
+    expect((await rest(a, '/api/v1/endpoints/999999')).status).toBe(404);
+    expect((await rest(a, '/api/v1/status')).status).toBe(200);
+    const acl = await rest(a, '/api/v1/acl', {
+      method: 'PUT',
+      body: JSON.stringify({ in: ['deny tcp port 22'], out: [] }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(await acl.json()).toEqual({ in: ['deny tcp port 22'], out: [] });
+  });
+
+  it('survives a controller restart: keep-alives resume without manual action', async () => {
+    const a = agents.a!;
+    await fixture.stopController();
+    await expect.poll(() => (a.status() as any).controller.connected, { timeout: 5000 }).toBe(false);
+    await fixture.startController();
+    await expect.poll(() => (a.status() as any).controller.connected, { timeout: 5000 }).toBe(true);
+    const before = (a.status() as any).controller.keepalivesSent;
+    await expect
+      .poll(() => (a.status() as any).controller.keepalivesSent, { timeout: 5000 })
+      .toBeGreaterThan(before);
+  }, 20_000);
+
+  it('keeps its keys and CGA across an agent restart', async () => {
+    const hostId = agents.a!.hostId;
+    const keyPem = stores.a.current!.rsaPrivateKeyPem;
+    await agents.a!.stop();
+    const again = await startAgent('a', await freePort());
+    expect(again.hostId).toBe(hostId);
+    expect(stores.a.current!.rsaPrivateKeyPem).toBe(keyPem);
+    expect((again.status() as any).controller.connected).toBe(true);
+  }, 30_000);
+});
