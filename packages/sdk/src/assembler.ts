@@ -35,7 +35,9 @@ export interface AssembleResult {
 }
 
 const registerByName = new Map<string, number>();
-registerNames.forEach((n, i) => registerByName.set(n, i));
+registerNames.forEach((n, i) => {
+  registerByName.set(n, i);
+});
 for (let i = 0; i < 32; i++) registerByName.set(`x${i}`, i);
 registerByName.set('fp', 8);
 

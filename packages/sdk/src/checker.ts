@@ -7,7 +7,6 @@ import type {
   ClassDecl,
   CompilationUnit,
   Expr,
-  FieldDecl,
   MethodDecl,
   MethodSymbol,
   Stmt,
@@ -771,7 +770,7 @@ class Checker {
           if (st.kind !== 'error' && !(isIntegral(st) && !isLong(st)))
             this.error('CHECK_TYPE_MISMATCH', 'an array size must be an int', e.size.span);
           const c = this.constants.get(e.size);
-          if (c === undefined)
+          if (c === undefined && st.kind !== 'error')
             this.error(
               'CHECK_CONSTANT_REQUIRED',
               'an array size must be a compile-time constant (arrays have a fixed size)',

@@ -27,7 +27,6 @@ import {
   PATH_BASE,
   PacketField,
   Service,
-  STACK_TOP,
   Verdict,
 } from '@capsule/vm';
 import { PathOffset } from '@capsule/wire';
@@ -321,7 +320,9 @@ function writeInitial(program: CheckedProgram, init: Expr, type: Type, into: Uin
     const elements =
       init.kind === 'arrayInit' ? init.elements : init.kind === 'newArray' ? (init.init ?? []) : [];
     const size = elementSize(type.element);
-    elements.forEach((e, i) => put(i * size, type.element, program.constants.get(e) ?? 0n));
+    elements.forEach((e, i) => {
+      put(i * size, type.element, program.constants.get(e) ?? 0n);
+    });
   } else put(0, type, program.constants.get(init) ?? 0n);
 }
 
@@ -441,7 +442,7 @@ class FunctionLowering {
     this.inUse.add(r);
   }
   private release(v: Val | undefined): void {
-    if (!v || !v.owned) return;
+    if (!v?.owned) return;
     this.releaseReg(v.lo);
     if (v.hi >= 0) this.releaseReg(v.hi);
   }
@@ -1346,7 +1347,10 @@ class FunctionLowering {
       if ((c !== 0n) === jumpIf) this.jump(target);
       return;
     }
-    if (e.kind === 'unary' && e.op === '!') return this.genCond(e.operand, target, !jumpIf);
+    if (e.kind === 'unary' && e.op === '!') {
+      this.genCond(e.operand, target, !jumpIf);
+      return;
+    }
     if (e.kind === 'binary' && (e.op === '&&' || e.op === '||')) {
       const isAnd = e.op === '&&';
       if (isAnd !== jumpIf) {
@@ -1738,7 +1742,9 @@ class FunctionLowering {
   private saveLive(keep: Set<number>): () => void {
     const live = [...this.inUse].filter((r) => !keep.has(r));
     const slots = live.map(() => this.slot());
-    live.forEach((r, i) => this.emit('sw', { rs1: R.sp, rs2: r, imm: slots[i]! }));
+    live.forEach((r, i) => {
+      this.emit('sw', { rs1: R.sp, rs2: r, imm: slots[i]! });
+    });
     return () => {
       live.forEach((r, i) => {
         this.emit('lw', { rd: r, rs1: R.sp, imm: slots[i]! });
@@ -1824,7 +1830,9 @@ class FunctionLowering {
   }
 
   private ecall(service: number, args: Val[], result: boolean): Val | undefined {
-    args.forEach((a, i) => this.mv(argumentRegisters[i]!, a.lo));
+    args.forEach((a, i) => {
+      this.mv(argumentRegisters[i]!, a.lo);
+    });
     for (const a of args) this.release(a);
     this.li(R.a7, service);
     this.emit('ecall');
@@ -2053,11 +2061,7 @@ class FunctionLowering {
       }
       case 'Services.fetchAdd': {
         const f = this.regionArrayField(e.args[0]!);
-        if (
-          !f ||
-          f.region !== 'CONTRACT' ||
-          primName((f.symbol.type as { element: Type }).element) !== 'int'
-        ) {
+        if (f?.region !== 'CONTRACT' || primName((f.symbol.type as { element: Type }).element) !== 'int') {
           this.ctx.diagnostics.error(
             'CHECK_TYPE_MISMATCH',
             'Services.fetchAdd needs an int[] @Shared field',

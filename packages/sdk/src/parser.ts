@@ -666,7 +666,7 @@ class Parser {
         this.next();
         return { kind: 'literal', valueType: 'char', value: t.value ?? 0n, span: t.span };
       case 'string':
-        this.unsupported('a string literal');
+        return this.unsupported('a string literal');
       case 'ident':
         this.next();
         if (this.is('(')) {

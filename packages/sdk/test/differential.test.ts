@@ -31,9 +31,9 @@ function buildCases(): Case[] {
   for (const h of handCases) {
     const className = `H_${h.name}`;
     const source = `class ${className} {\n  ${h.body}\n}\n`;
-    h.calls.forEach((args, i) =>
-      cases.push({ label: `${h.name}#${i}`, className, source, params: h.params, args }),
-    );
+    h.calls.forEach((args, i) => {
+      cases.push({ label: `${h.name}#${i}`, className, source, params: h.params, args });
+    });
   }
   const programs = fc.sample(fc.tuple(fc.integer(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })), {
     seed: testSeed,
@@ -86,7 +86,7 @@ describe.skipIf(!canRun({ tools: ['javac', 'java'] }))(
   static void p(boolean v) { System.out.println(v ? 1 : 0); }
   public static void main(String[] args) {
 ${chunk(calls, 200)
-  .map((group, i) => `    part${i}();`)
+  .map((_group, i) => `    part${i}();`)
   .join('\n')}
   }
 ${chunk(calls, 200)
