@@ -130,6 +130,13 @@ export const realClock: LinkLayerDeps['clock'] = {
   },
 };
 
+/** A copy of bytes[offset, offset + length) (Buffer#slice would be a view of a reused buffer). */
+export function copyBytes(bytes: Uint8Array, offset: number, length: number): Uint8Array {
+  const copy = new Uint8Array(length);
+  copy.set(bytes.subarray(offset, offset + length));
+  return copy;
+}
+
 /** A Transport wrapper: records sent datagrams, injects received ones, cuts the path. */
 export interface TapTransport extends Transport {
   /** Copies of every datagram the layer sent (while recording). */
@@ -156,7 +163,7 @@ export function tapTransport(inner: Transport): TapTransport {
       return inner.stats;
     },
     send(bytes, length, to) {
-      if (tap.recording) tap.sent.push({ bytes: bytes.slice(0, length), to });
+      if (tap.recording) tap.sent.push({ bytes: copyBytes(bytes, 0, length), to });
       if (!tap.cut) inner.send(bytes, length, to);
     },
     onDatagram(next) {

@@ -99,7 +99,7 @@ for (const makeUnderlay of [memoryUnderlay, udpUnderlay]) {
       );
       const created: Node = { name, layer, tap, hostId: identity.hostId, received: [], changes: [] };
       layer.onPacket((linkId, bytes, offset, length) =>
-        created.received.push({ linkId, bytes: bytes.slice(offset, offset + length) }),
+        created.received.push({ linkId, bytes: copyBytes(bytes, offset, length) }),
       );
       layer.onLinkChange((link) => created.changes.push(link));
       layer.start();
