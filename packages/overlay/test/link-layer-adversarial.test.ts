@@ -385,7 +385,8 @@ describe('link layer: hostile DATA frames', () => {
       mutation.map(({ seed, edits, cut }) => {
         const source = seeds[seed]!;
         const frame = source.slice(0, cut === null ? source.length : cut % (source.length + 1));
-        for (const [at, xor] of edits) if (frame.length > 0) frame[at % frame.length] ^= xor;
+        for (const [at, xor] of edits)
+          if (frame.length > 0) frame[at % frame.length] = frame[at % frame.length]! ^ xor;
         return frame;
       }),
     );

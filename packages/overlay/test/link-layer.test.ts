@@ -17,6 +17,7 @@ import {
   type Transport,
 } from '../src/index';
 import {
+  copyBytes,
   createManualClock,
   makeIdentity,
   realClock,
