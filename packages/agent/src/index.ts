@@ -11,6 +11,8 @@ export {
   createAgent,
   defaultAgentOptions,
 } from './agent';
+/** The configuration file's schema, its validation, and its translation into AgentOptions. */
+export { AgentConfig, agentOptionsFromConfig, parseAgentConfig, underlayListen } from './config';
 /** The controller session: login, registration, keep-alive, push, links, endpoints. */
 export { ControlPlane, decodeEndpoint, decodePeers } from './control-plane';
 /** The data plane state (buffers, counters) and its ports. */

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { CliIo } from '../io';
 import { registerAdminCommands } from './admin';
+import { registerAgentCommands } from './agent';
 import { registerControllerCommands } from './controller';
 import { registerDemoCommands } from './demo';
 import { registerIdentityCommands } from './identity';
@@ -19,5 +20,6 @@ export const commandModules: readonly RegisterCommands[] = [
   registerSdkCommands,
   registerControllerCommands,
   registerAdminCommands,
+  registerAgentCommands,
   registerWireCommands,
 ];

@@ -1,0 +1,126 @@
+/**
+ * The agent's configuration file (`capsule agent start --config agent.yaml`; every key is in
+ * examples/agent.yaml): its schema, and its translation into AgentOptions. The CLI reads the file
+ * and the environment; this module only validates plain data (unknown keys are errors).
+ */
+import { CapsuleError } from '@capsule/wire';
+import { type Static, Type } from 'typebox';
+import { Value } from 'typebox/value';
+import { compileAcl } from './acl';
+import { type AgentOptions, defaultAgentOptions } from './agent';
+
+const closed = { additionalProperties: false } as const;
+const HostPort = Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$' });
+
+/** The configuration file's schema. */
+export const AgentConfig = Type.Object(
+  {
+    hostName: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9.-]*$' }),
+    controller: Type.String({ pattern: '^https?://' }),
+    user: Type.String({ minLength: 1, maxLength: 60 }),
+    password: Type.String({ minLength: 1, maxLength: 128 }),
+    domain: Type.String({ minLength: 1, maxLength: 60 }),
+    dataDir: Type.Optional(Type.String({ minLength: 1 })),
+    listen: Type.Optional(HostPort),
+    locator: Type.Optional(HostPort),
+    engines: Type.Optional(Type.Array(HostPort, { maxItems: 16 })),
+    rest: Type.Optional(HostPort),
+    restBodyLimitBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
+    resolver: Type.Optional(Type.Union([HostPort, Type.Literal('off')])),
+    tun: Type.Optional(
+      Type.Union([
+        Type.Literal('off'),
+        Type.Object(
+          {
+            name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' })),
+            mode: Type.Optional(Type.Union([Type.Literal('tun'), Type.Literal('tap')])),
+            mtu: Type.Optional(Type.Integer({ minimum: 1280, maximum: 9000 })),
+            ipv4Address: Type.Optional(Type.String({ pattern: '^[0-9.]+$' })),
+            ipv4AliasPrefix: Type.Optional(Type.String({ pattern: '^[0-9.]+/16$' })),
+          },
+          closed,
+        ),
+      ]),
+    ),
+    cgaSec: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 })),
+    authIntervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
+    codePackets: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+    maxOverlayPacketBytes: Type.Optional(Type.Integer({ minimum: 512, maximum: 65_000 })),
+    keepaliveIntervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
+    linkKeepAliveIntervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
+    acl: Type.Optional(
+      Type.Object(
+        {
+          in: Type.Optional(Type.Array(Type.String({ maxLength: 200 }))),
+          out: Type.Optional(Type.Array(Type.String({ maxLength: 200 }))),
+        },
+        closed,
+      ),
+    ),
+    logLevel: Type.Optional(
+      Type.Union(['trace', 'debug', 'info', 'warn', 'error'].map((l) => Type.Literal(l))),
+    ),
+  },
+  closed,
+);
+export type AgentConfig = Static<typeof AgentConfig>;
+
+function hostPort(text: string): { host: string; port: number } {
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) throw new CapsuleError('AGENT_BAD_CONFIG', `expected HOST:PORT, got '${text}'`);
+  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+/** Validates a parsed configuration file; throws AGENT_BAD_CONFIG naming the first problem. */
+export function parseAgentConfig(input: unknown): AgentConfig {
+  if (!Value.Check(AgentConfig, input)) {
+    const first = [...Value.Errors(AgentConfig, input)][0] as
+      | { instancePath?: string; message?: string }
+      | undefined;
+    throw new CapsuleError(
+      'AGENT_BAD_CONFIG',
+      `agent configuration: ${first?.instancePath || '/'} ${first?.message ?? 'is invalid'}`,
+    );
+  }
+  const config = input as AgentConfig;
+  compileAcl(config.acl ?? {}); // rule syntax errors surface at start-up
+  return config;
+}
+
+/** AgentOptions from a validated configuration (defaults filled in). */
+export function agentOptionsFromConfig(config: AgentConfig): AgentOptions {
+  const defaults = defaultAgentOptions;
+  const tun = config.tun === 'off' ? undefined : { ...defaults.tun!, ...(config.tun ?? {}) };
+  const rest = config.rest ? hostPort(config.rest) : defaults.rest;
+  return {
+    ...defaults,
+    hostName: config.hostName,
+    controllerUrl: config.controller,
+    credentials: { domain: config.domain, username: config.user, password: config.password },
+    engines: (config.engines ?? []).map(hostPort),
+    ...(config.locator ? { locator: config.locator } : {}),
+    rest: {
+      host: rest.host,
+      port: rest.port,
+      bodyLimitBytes: config.restBodyLimitBytes ?? defaults.rest.bodyLimitBytes,
+    },
+    resolver:
+      config.resolver === 'off'
+        ? undefined
+        : { ...defaults.resolver!, ...(config.resolver ? hostPort(config.resolver) : {}) },
+    tun,
+    cgaSec: config.cgaSec ?? defaults.cgaSec,
+    authIntervalMs: config.authIntervalMs ?? defaults.authIntervalMs,
+    codePackets: config.codePackets ?? defaults.codePackets,
+    maxOverlayPacketBytes: config.maxOverlayPacketBytes ?? defaults.maxOverlayPacketBytes,
+    keepaliveIntervalMs: config.keepaliveIntervalMs ?? defaults.keepaliveIntervalMs,
+    linkKeepAliveIntervalMs: config.linkKeepAliveIntervalMs ?? defaults.linkKeepAliveIntervalMs,
+    acl: { in: config.acl?.in ?? [], out: config.acl?.out ?? [] },
+  };
+}
+
+/** The underlay address to bind (`listen`, default 0.0.0.0:7447). */
+export function underlayListen(config: AgentConfig): { host: string; port: number } {
+  return hostPort(config.listen ?? '0.0.0.0:7447');
+}

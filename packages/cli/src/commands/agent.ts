@@ -1,0 +1,161 @@
+/**
+ * `capsule agent …`: runs the host agent (`start --config agent.yaml`, keys in examples/agent.yaml),
+ * checks a configuration (`check-config`), and talks to a running agent's local REST API
+ * (`status`, `endpoints`, `register`). The only place that turns files and environment into
+ * AgentOptions: the identity store is a 0600 JSON file in the data dir.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  agentOptionsFromConfig,
+  createAgent,
+  type IdentityStore,
+  type PersistedIdentity,
+  parseAgentConfig,
+  underlayListen,
+} from '@capsule/agent';
+import { createUdpTransport } from '@capsule/overlay';
+import { CapsuleError } from '@capsule/wire';
+import type { Command } from 'commander';
+import pino from 'pino';
+import { parse as parseYaml } from 'yaml';
+import type { CliIo } from '../io';
+
+/** The identity store of the CLI: `identity.json` (mode 0600) in the data dir, replaced atomically. */
+export function createFileIdentityStore(dataDir: string): IdentityStore {
+  const path = join(dataDir, 'identity.json');
+  return {
+    async load() {
+      if (!existsSync(path)) return undefined;
+      try {
+        return JSON.parse(readFileSync(path, 'utf8')) as PersistedIdentity;
+      } catch {
+        return undefined; // unreadable: the agent makes new keys, as for missing ones
+      }
+    },
+    async save(identity) {
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      writeFileSync(`${path}.tmp`, `${JSON.stringify(identity, null, 2)}\n`, { mode: 0o600 });
+      renameSync(`${path}.tmp`, path);
+    },
+  };
+}
+
+/** Reads and validates a configuration file (YAML or JSON); CAPSULE_AGENT_PASSWORD overrides the password. */
+export function loadAgentConfig(file: string, io: CliIo) {
+  let text: string;
+  try {
+    text = readFileSync(resolve(io.cwd, file), 'utf8');
+  } catch (cause) {
+    throw new CapsuleError('CLI_CONFIG_UNREADABLE', `cannot read ${file}: ${(cause as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (cause) {
+    throw new CapsuleError('AGENT_BAD_CONFIG', `${file} is not YAML: ${(cause as Error).message}`);
+  }
+  if (parsed && typeof parsed === 'object' && io.env.CAPSULE_AGENT_PASSWORD)
+    (parsed as Record<string, unknown>).password = io.env.CAPSULE_AGENT_PASSWORD;
+  return parseAgentConfig(parsed);
+}
+
+async function agentRequest(io: CliIo, api: string, method: string, path: string, body?: unknown) {
+  let response: Response;
+  try {
+    response = await fetch(`http://${api}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (cause) {
+    throw new CapsuleError('AGENT_UNREACHABLE', `no agent at ${api}: ${(cause as Error).message}`);
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    let code = 'AGENT_ERROR';
+    let message = text;
+    try {
+      ({ code, message } = JSON.parse(text) as { code: string; message: string });
+    } catch {}
+    throw new CapsuleError(code, message);
+  }
+  io.out(`${text ? JSON.stringify(JSON.parse(text), null, 2) : ''}\n`);
+}
+
+/** `capsule agent …`. */
+export function registerAgentCommands(program: Command, io: CliIo): void {
+  const agent = program.command('agent').description('the Capsule host agent');
+  agent
+    .command('start')
+    .description(
+      'run the agent (keys, CGA, registration, links, REST API, resolver, TUN) until SIGTERM/SIGINT',
+    )
+    .requiredOption('--config <file>', 'agent configuration (YAML; see examples/agent.yaml)')
+    .action(async (options: { config: string }) => {
+      const config = loadAgentConfig(options.config, io);
+      const dataDir = resolve(io.cwd, config.dataDir ?? '.capsule/agent');
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      const logger = pino({ level: config.logLevel ?? 'info' });
+      const transport = await createUdpTransport(underlayListen(config));
+      const instance = createAgent(agentOptionsFromConfig(config), {
+        identityStore: createFileIdentityStore(dataDir),
+        transport,
+        logger,
+      });
+      const stopped = new Promise<void>((resolveStop) => {
+        const stop = () => {
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+          resolveStop();
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+      try {
+        await instance.start();
+        const rest = instance.restAddress();
+        io.out(`agent ${config.hostName}: host id ${instance.hostId}, REST ${rest?.host}:${rest?.port}\n`);
+        await stopped;
+      } finally {
+        await instance.stop();
+        await transport.close();
+      }
+      io.out('agent stopped\n');
+    });
+  agent
+    .command('check-config')
+    .description('validate an agent configuration file and print the options it gives')
+    .requiredOption('--config <file>', 'agent configuration (YAML)')
+    .action((options: { config: string }) => {
+      const config = loadAgentConfig(options.config, io);
+      const resolved = agentOptionsFromConfig(config);
+      io.out(
+        `${JSON.stringify({ ...resolved, credentials: { ...resolved.credentials, password: '***' } }, null, 2)}\n`,
+      );
+    });
+  const api = '--api <host:port>';
+  const apiDefault = '127.0.0.1:5500';
+  agent
+    .command('status')
+    .description("a running agent's state (its local REST API)")
+    .option(api, 'the agent REST API', apiDefault)
+    .action((options: { api: string }) => agentRequest(io, options.api, 'GET', '/api/v1/status'));
+  agent
+    .command('endpoints')
+    .description("a running agent's endpoints with their peers and statistics")
+    .option(api, 'the agent REST API', apiDefault)
+    .action((options: { api: string }) => agentRequest(io, options.api, 'GET', '/api/v1/endpoints'));
+  agent
+    .command('register')
+    .description('register a service endpoint in a contract role (NAME = <role>.<contract>.<domain>.capsule)')
+    .argument('<name>', 'the role name')
+    .requiredOption('--token <id:secret>', 'the service token (or CAPSULE_SERVICE_TOKEN)')
+    .option(api, 'the agent REST API', apiDefault)
+    .action((name: string, options: { token?: string; api: string }) =>
+      agentRequest(io, options.api, 'POST', '/api/v1/endpoints', {
+        serviceToken: options.token ?? io.env.CAPSULE_SERVICE_TOKEN,
+        name,
+      }),
+    );
+}
