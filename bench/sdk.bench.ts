@@ -39,10 +39,15 @@ export async function run(): Promise<void> {
       `${Math.min(...fuel)}–${Math.max(...fuel)}`,
       outcomes.length,
     ]);
-    if (entry === 'route' || entry === 'leastLoaded') bench.add(`compile ${program}`, () => void compile(source));
+    if (entry === 'route' || entry === 'leastLoaded')
+      bench.add(`compile ${program}`, () => void compile(source));
   }
   await bench.run();
-  const timing = bench.tasks.map((t) => [t.name, `${(t.result?.latency?.mean ?? 0).toFixed(2)} ms`]);
+  const timing = bench.tasks.map((t) => {
+    const result = t.result;
+    if (result.state !== 'completed') throw new Error(`${t.name}: ${result.state}`);
+    return [t.name, `${result.latency.mean.toFixed(2)} ms`];
+  });
   writePerformanceSection(
     'sdk',
     'SDK: the network-function library',
@@ -52,7 +57,17 @@ export async function run(): Promise<void> {
       'encodings and without, and the instructions one packet runs (fuel used, over the packets of',
       'the program’s fixture in `examples/programs/fixtures/`, simulated on the sandbox machine).',
       '',
-      markdownTable(['program.entry', 'code bytes (RVC)', 'code bytes (no RVC)', 'RVC / plain', 'instructions per packet', 'packets'], rows),
+      markdownTable(
+        [
+          'program.entry',
+          'code bytes (RVC)',
+          'code bytes (no RVC)',
+          'RVC / plain',
+          'instructions per packet',
+          'packets',
+        ],
+        rows,
+      ),
       '',
       'Compile time (lex → image) of two library programs:',
       '',

@@ -770,13 +770,14 @@ class Checker {
           if (st.kind !== 'error' && !(isIntegral(st) && !isLong(st)))
             this.error('CHECK_TYPE_MISMATCH', 'an array size must be an int', e.size.span);
           const c = this.constants.get(e.size);
-          if (c === undefined && st.kind !== 'error')
-            this.error(
-              'CHECK_CONSTANT_REQUIRED',
-              'an array size must be a compile-time constant (arrays have a fixed size)',
-              e.size.span,
-            );
-          else if (c < 0n || c > 1024n)
+          if (c === undefined) {
+            if (st.kind !== 'error')
+              this.error(
+                'CHECK_CONSTANT_REQUIRED',
+                'an array size must be a compile-time constant (arrays have a fixed size)',
+                e.size.span,
+              );
+          } else if (c < 0n || c > 1024n)
             this.error('CHECK_LIMIT', `array size ${c} is outside 0..1024`, e.size.span);
           else e.length = Number(c);
         } else {

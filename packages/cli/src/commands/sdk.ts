@@ -68,7 +68,7 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
     .action((file: string, options: { output?: string }) => {
       const result = compile(read(file).toString('utf8'));
       if (!result.image) return failWithDiagnostics(file, result.diagnostics);
-      const output = options.output ?? file.replace(/\.java$/, '') + '.json';
+      const output = options.output ?? `${file.replace(/\.java$/, '')}.json`;
       write(output, imageToJson(result.image));
       io.out(
         `${output}: ${result.image.code.length} bytes of code, entries ${result.image.entries.map((e) => `${e.name}@${e.offset}`).join(', ') || 'none'}, logic hash ${result.image.logicHash}\n`,
@@ -88,7 +88,7 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
         name: basename(file),
       });
       if (!result.image) return failWithDiagnostics(file, result.diagnostics);
-      const output = options.output ?? file.replace(/\.s$/, '') + '.bin';
+      const output = options.output ?? `${file.replace(/\.s$/, '')}.bin`;
       write(output, result.image.code);
       if (options.image) write(options.image, imageToJson(result.image));
       io.out(`${output}: ${result.image.code.length} bytes\n`);
