@@ -53,7 +53,7 @@ function memoryUnderlay(): Underlay {
 function udpUnderlay(): Underlay {
   return {
     name: 'UDP on loopback (real clock)',
-    unitMs: 200,
+    unitMs: 250,
     clock: realClock,
     open: () => createUdpTransport({ host: '127.0.0.1', port: 0 }),
     wait: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
