@@ -305,7 +305,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   /** Cached action: verdict (0 = none), flags, egress count, links (16 per flow), drop reason. */
   const cacheVerdict = new Uint8Array(capacity);
   const cacheCount = new Uint8Array(capacity);
-  const cacheLinks = new Int32Array(capacity * 16);
+  const cacheLinks = new Uint32Array(capacity * 16);
   const cacheDropReason = new Uint32Array(capacity);
   const contractMemory = new Map<number, DataView>();
   /** Verified authorizations by low 32 bits of the serial (full bytes compared). */
@@ -785,7 +785,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   function applyAction(
     verdict: number,
     count: number,
-    linksAt: Int32Array | DataView,
+    linksAt: Uint32Array | DataView,
     linksOffset: number,
     fuel: number,
     programReason: number,
@@ -804,7 +804,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     } else {
       for (let i = 0; i < count; i++) {
         const linkId =
-          linksAt instanceof Int32Array
+          linksAt instanceof Uint32Array
             ? linksAt[linksOffset + i]!
             : linksAt.getUint32(linksOffset + 4 * i, true);
         const result = sendOn(linkId, verdict, fuel, 0);

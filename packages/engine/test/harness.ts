@@ -36,7 +36,8 @@ export function createPlainLinkLayer(
   transport: Transport,
   identity: { hostId: Uint8Array; name: string; nodeType: number },
 ): LinkLayer & { linkIdTo(address: UnderlayAddress): number | undefined } {
-  let nextId = 1;
+  // Ids above 2^31, as real receiver indices often are (u32 everywhere, never a signed int).
+  let nextId = 0x8000_0001;
   const byAddress = new Map<string, LinkInfo & { packetsIn: number; packetsOut: number }>();
   const byId = new Map<number, LinkInfo & { packetsIn: number; packetsOut: number }>();
   let packetHandler: (linkId: number, bytes: Uint8Array, offset: number, length: number) => void = () => {};

@@ -1,0 +1,253 @@
+/**
+ * Multi-engine tests with the controller running, the overlay's real link layer, on the
+ * in-process MemoryNetwork and on real UDP loopback sockets (one shared suite):
+ *
+ *   a ── e1 ── e2 ── b          (route: controller path → PATH chunk; revocation pushed)
+ *         └─── e3 ──┘          (balance: e1 spreads flows over e2/e3 by flow hash)
+ *
+ * Hosts stand in for agents: they register, register links and endpoints, and send packets built
+ * from the controller's answer (the signed flow authorization and the computed path).
+ */
+import type { SbEndpointResponse } from '@capsule/api';
+import { engineIdOfHostId } from '@capsule/engine';
+import { parseIpv6Address } from '@capsule/identity';
+import { type CapsuleHeader, decodeCapsuleHeader, PacketType } from '@capsule/wire';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildPacket } from '../../packages/engine/test/harness';
+import { balance, route } from '../../packages/engine/test/programs';
+import { type ClusterNode, randomFlowLabel, startCluster, type Underlay, waitFor } from './cluster';
+
+const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
+const labelOf = (packet: Uint8Array) => ((packet[1]! & 0x0f) << 16) | (packet[2]! << 8) | packet[3]!;
+
+for (const underlay of ['memory', 'udp'] as Underlay[]) {
+  describe(`engines with the controller on ${underlay === 'memory' ? 'the MemoryNetwork' : 'UDP loopback'}`, () => {
+    let cluster: Awaited<ReturnType<typeof startCluster>>;
+    let a: ClusterNode;
+    let b: ClusterNode;
+    let e1: ClusterNode;
+    let e2: ClusterNode;
+    let e3: ClusterNode;
+    let serviceToken: string;
+
+    beforeAll(async () => {
+      cluster = await startCluster(underlay);
+      a = await cluster.addNode('a', 'host');
+      b = await cluster.addNode('b', 'host');
+      e2 = await cluster.addNode('e2', 'engine');
+      e3 = await cluster.addNode('e3', 'engine');
+      e1 = await cluster.addNode('e1', 'engine', {
+        links: [
+          { peer: 'e2', tags: [3] },
+          { peer: 'e3', tags: [3] },
+        ],
+      });
+      await cluster.connect(a, e1);
+      await cluster.connect(e1, e2);
+      await cluster.connect(e2, b);
+      await cluster.connect(e1, e3);
+      await cluster.connect(e3, b);
+      // The engines register their links with the controller themselves (on link up).
+      const admin = cluster.admin;
+      const template = await admin.templates.create({
+        name: 'route',
+        domain: 'shop',
+        image: { code: b64(route.machineCode), entries: { route: route.entryOffsets[0]! }, dataSize: 8 },
+        roles: [
+          { name: 'client', entry: 'route' },
+          { name: 'server', entry: 'route' },
+        ],
+      });
+      const balanceTemplate = await admin.templates.create({
+        name: 'balance',
+        domain: 'shop',
+        image: {
+          code: b64(balance.machineCode),
+          entries: { spread: balance.entryOffsets[0]!, last: balance.entryOffsets[1]! },
+          dataSize: 4,
+        },
+        roles: [
+          { name: 'client', entry: 'spread' },
+          { name: 'server', entry: 'last' },
+        ],
+      });
+      const contract = await admin.contracts.create({
+        name: 'web',
+        domain: 'shop',
+        templateId: template.id,
+        roles: [
+          { name: 'client', peer: 'server' },
+          { name: 'server', peer: 'client' },
+        ],
+      });
+      const spread = await admin.contracts.create({
+        name: 'spread',
+        domain: 'shop',
+        templateId: balanceTemplate.id,
+        roles: [
+          { name: 'client', peer: 'server' },
+          { name: 'server', peer: 'client' },
+        ],
+      });
+      const service = await admin.services.create({
+        name: 'app',
+        domain: 'shop',
+        grants: [
+          { contractId: contract.id, role: 'client' },
+          { contractId: contract.id, role: 'server' },
+          { contractId: spread.id, role: 'client' },
+          { contractId: spread.id, role: 'server' },
+        ],
+      });
+      serviceToken = (await admin.serviceTokens.create({ serviceId: service.id })).token!;
+    }, 120_000);
+
+    afterAll(async () => {
+      await cluster?.stop();
+    });
+
+    /** A capsule packet of a flow from a to b (type I carries the authorization and the code). */
+    function packetOf(
+      endpoint: SbEndpointResponse,
+      program: { machineCode: Uint8Array; entryOffsets: number[] },
+      type: 1 | 2 | 3,
+      flowLabel: number,
+      path: CapsuleHeader['path'],
+    ) {
+      const auth = new Uint8Array(Buffer.from(endpoint.authorization.signed, 'base64'));
+      const header: CapsuleHeader =
+        type === 1
+          ? {
+              nextHeader: 59,
+              packetType: PacketType.I,
+              flags: 0,
+              auth,
+              path,
+              code: program,
+              data: new Uint8Array(8),
+            }
+          : type === 2
+            ? {
+                nextHeader: 59,
+                packetType: PacketType.II,
+                flags: 0,
+                path,
+                code: program,
+                data: new Uint8Array(8),
+              }
+            : { nextHeader: 59, packetType: PacketType.III, flags: 0, path };
+      return buildPacket({ source: a.hostId, destination: b.hostId, flowLabel, header });
+    }
+
+    /** The PATH chunk of the controller's path: its engines (hosts at both ends left out). */
+    function pathOf(endpoint: SbEndpointResponse) {
+      const hostIds = endpoint.peers[0]!.path.map((text) => parseIpv6Address(text)!);
+      const engines = hostIds.slice(1, -1);
+      return {
+        creationTime: 0,
+        hopIndex: 0,
+        defaultEntry: 0,
+        hops: engines.map((hostId) => ({ engineId: engineIdOfHostId(hostId), entryIndex: 0, flags: 0 })),
+      };
+    }
+
+    const sendFromA = (packet: Uint8Array) => {
+      const linkId = a.linkIdTo(e1);
+      expect(linkId).toBeDefined();
+      expect(a.linkLayer.send(linkId!, packet, 0, packet.length)).toBe(true);
+    };
+    const arrived = (label: number) => b.received.filter((p) => labelOf(p) === label).length;
+
+    it('routes a flow on the path the controller computed, verifying its authorization once', async () => {
+      await b.sb.registerEndpoint({ serviceToken, contract: 'web', role: 'server' });
+      const client = await a.sb.registerEndpoint({ serviceToken, contract: 'web', role: 'client' });
+      const path = pathOf(client);
+      expect(path.hops.length).toBeGreaterThanOrEqual(2); // a → e1 → (e2 | e3) → b
+      expect(path.hops[0]!.engineId).toBe(e1.engine!.engineId);
+      const label = randomFlowLabel();
+      sendFromA(packetOf(client, route, 1, label, path));
+      await waitFor(() => arrived(label) === 1, 'the type I packet at b');
+      const first = decodeCapsuleHeader(b.received.find((p) => labelOf(p) === label)!.subarray(40));
+      expect(
+        first.ok && new DataView(first.value.data!.buffer, first.value.data!.byteOffset).getUint32(0, true),
+      ).toBe(path.hops.length);
+      for (let i = 0; i < 20; i++) sendFromA(packetOf(client, route, 3, label, path));
+      sendFromA(packetOf(client, route, 2, label, path));
+      await waitFor(() => arrived(label) === 22, 'the type III and II packets at b');
+      const c1 = e1.engine!.counters();
+      expect(c1.authorizationsVerified).toBe(1);
+      expect(c1.cachedActions).toBeGreaterThanOrEqual(20);
+      expect(e1.engine!.flows().find((f) => f.flowLabel === label)!.serial).toBe(client.authorization.serial);
+    });
+
+    it('drops tampered and replayed link frames at the link layer while the flow goes on', async () => {
+      const client = await a.sb.registerEndpoint({ serviceToken, contract: 'web', role: 'client' });
+      const path = pathOf(client);
+      const label = randomFlowLabel();
+      sendFromA(packetOf(client, route, 1, label, path));
+      await waitFor(() => arrived(label) === 1, 'the flow at b');
+      const toE1 = a.transport.sent.filter((s) => s.to.port === e1.transport.local.port && s.bytes[1] === 2);
+      const captured = toE1[toE1.length - 1]!;
+      const before = { ...e1.linkLayer.drops };
+      // Replay the captured frame verbatim, and a copy with one header byte flipped.
+      a.transport.send(captured.bytes, captured.bytes.length, captured.to);
+      const tampered = captured.bytes.slice();
+      tampered[tampered.length - 20] = tampered[tampered.length - 20]! ^ 0x40;
+      tampered[8 + 7] = (tampered[8 + 7]! + 1000) & 0xff; // a fresh counter: it reaches the tag check
+      a.transport.send(tampered, tampered.length, captured.to);
+      await waitFor(
+        () => e1.linkLayer.drops.replayed > before.replayed && e1.linkLayer.drops.badTag > before.badTag,
+        'the link layer drops',
+      );
+      sendFromA(packetOf(client, route, 3, label, path));
+      await waitFor(() => arrived(label) === 2, 'the flow after the attack');
+      expect(arrived(label)).toBe(2); // neither the replay nor the tampered frame got through
+    });
+
+    it('balances flows over e2 and e3 by flow hash', async () => {
+      await b.sb.registerEndpoint({ serviceToken, contract: 'spread', role: 'server' });
+      const client = await a.sb.registerEndpoint({ serviceToken, contract: 'spread', role: 'client' });
+      // e1 runs entry 0 (spread); the next engine is not on the PATH, so it runs the default entry 1 (last).
+      const path = {
+        creationTime: 0,
+        hopIndex: 0,
+        defaultEntry: 1,
+        hops: [{ engineId: e1.engine!.engineId, entryIndex: 0, flags: 0 }],
+      };
+      const before = { e2: e2.engine!.counters().packetsOut, e3: e3.engine!.counters().packetsOut };
+      const labels = Array.from({ length: 24 }, () => randomFlowLabel());
+      for (const label of labels) {
+        sendFromA(packetOf(client, balance, 1, label, path));
+        sendFromA(packetOf(client, balance, 3, label, path));
+      }
+      await waitFor(() => labels.every((label) => arrived(label) === 2), 'every balanced flow at b');
+      const via2 = e2.engine!.counters().packetsOut - before.e2;
+      const via3 = e3.engine!.counters().packetsOut - before.e3;
+      expect(via2 + via3).toBe(48);
+      expect(via2).toBeGreaterThan(0);
+      expect(via3).toBeGreaterThan(0);
+    });
+
+    it('a revocation pushed by the controller stops the flow at its next packet', async () => {
+      const client = await a.sb.registerEndpoint({ serviceToken, contract: 'web', role: 'client' });
+      const path = pathOf(client);
+      const label = randomFlowLabel();
+      sendFromA(packetOf(client, route, 1, label, path));
+      await waitFor(() => arrived(label) === 1, 'the flow at b');
+      const revocationsBefore = e1.engine!.counters().revocations;
+      await cluster.admin.authorizations.revoke(client.authorization.id);
+      await waitFor(
+        () => e1.engine!.counters().revocations > revocationsBefore,
+        'the pushed revocation at e1',
+        5000,
+      );
+      const dropsBefore = e1.engine!.counters().drops.AUTH_REVOKED ?? 0;
+      sendFromA(packetOf(client, route, 3, label, path));
+      await waitFor(
+        () => (e1.engine!.counters().drops.AUTH_REVOKED ?? 0) === dropsBefore + 1,
+        'the revoked drop',
+      );
+      expect(arrived(label)).toBe(1);
+    });
+  });
+}
