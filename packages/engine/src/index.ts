@@ -19,5 +19,9 @@ export {
 export { engineIdOfHostId } from './engine-id';
 /** Zero-allocation flow table keyed by (source, destination, flow label). */
 export { FlowTable } from './flow-table';
+/** The HTTP port: /metrics, /api/v1/flows, /api/v1/links, /api/v1/status. */
+export { createEngineHttpServer, type EngineHttpServer } from './http-api';
+/** The Prometheus text rendering of an engine's counters. */
+export { METRICS_FLOW_LIMIT, renderMetrics } from './metrics';
 /** Registration with the controller, and revocation commands' serials. */
 export { type EngineRegistration, registerEngine, serialsOfCommand } from './southbound';

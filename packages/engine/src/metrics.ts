@@ -1,0 +1,140 @@
+/**
+ * The engine's counters in the Prometheus text exposition format (version 0.0.4), written by hand
+ * (no registry, no dependency): per packet type, verdict, drop reason (every reason, zeros
+ * included, so rates work from the first scrape), link and flow, plus the verification caches.
+ */
+import { dropReasons } from './drop-reason';
+import type { Engine } from './engine';
+
+/** Flows exported per scrape at most (label cardinality stays bounded). */
+export const METRICS_FLOW_LIMIT = 1000;
+
+const escape = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+
+/** Renders `engine`'s metrics. */
+export function renderMetrics(engine: Engine): string {
+  const c = engine.counters();
+  const lines: string[] = [];
+  const family = (name: string, type: 'counter' | 'gauge', help: string) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  };
+  const sample = (name: string, value: number, labels: Record<string, string | number> = {}) => {
+    const entries = Object.entries(labels);
+    const text =
+      entries.length === 0 ? '' : `{${entries.map(([k, v]) => `${k}="${escape(String(v))}"`).join(',')}}`;
+    lines.push(`${name}${text} ${value}`);
+  };
+  family('capsule_engine_packets_received_total', 'counter', 'Inner packets handed up by the link layer.');
+  sample('capsule_engine_packets_received_total', c.packetsIn);
+  family('capsule_engine_bytes_received_total', 'counter', 'Bytes of inner packets received.');
+  sample('capsule_engine_bytes_received_total', c.bytesIn);
+  family('capsule_engine_packets_sent_total', 'counter', 'Inner packets sent (one per egress link).');
+  sample('capsule_engine_packets_sent_total', c.packetsOut);
+  family('capsule_engine_bytes_sent_total', 'counter', 'Bytes of inner packets sent.');
+  sample('capsule_engine_bytes_sent_total', c.bytesOut);
+  family('capsule_engine_packets_by_type_total', 'counter', 'Valid capsule packets by packet type.');
+  for (const [type, value] of Object.entries(c.packetsByType))
+    sample('capsule_engine_packets_by_type_total', value, { type });
+  family('capsule_engine_verdicts_total', 'counter', 'Packets by final verdict.');
+  for (const [verdict, value] of Object.entries(c.verdicts))
+    sample('capsule_engine_verdicts_total', value, { verdict });
+  family('capsule_engine_drops_total', 'counter', 'Dropped packets by reason.');
+  for (const [, reason] of dropReasons())
+    sample('capsule_engine_drops_total', c.drops[reason] ?? 0, { reason });
+  const simple: [string, 'counter' | 'gauge', string, number][] = [
+    ['capsule_engine_program_runs_total', 'counter', 'Sandbox executions.', c.programRuns],
+    [
+      'capsule_engine_cached_actions_total',
+      'counter',
+      'Type III packets served from a cached action.',
+      c.cachedActions,
+    ],
+    [
+      'capsule_engine_fuel_used_total',
+      'counter',
+      'Instructions (and service fuel) used by programs.',
+      c.fuelUsed,
+    ],
+    [
+      'capsule_engine_authorizations_verified_total',
+      'counter',
+      'Flow authorization signatures verified.',
+      c.authorizationsVerified,
+    ],
+    [
+      'capsule_engine_authorization_cache_hits_total',
+      'counter',
+      'Type I packets whose authorization was already verified.',
+      c.authorizationCacheHits,
+    ],
+    [
+      'capsule_engine_programs_verified_total',
+      'counter',
+      'Programs run through the static verifier.',
+      c.programsVerified,
+    ],
+    [
+      'capsule_engine_programs_rejected_total',
+      'counter',
+      'Programs the static verifier rejected.',
+      c.programsRejected,
+    ],
+    ['capsule_engine_emits_total', 'counter', 'EMIT service calls.', c.emits],
+    ['capsule_engine_trace_records_total', 'counter', 'TRACE records appended.', c.traceRecords],
+    ['capsule_engine_revocations_total', 'counter', 'Serials revoked by the controller.', c.revocations],
+    ['capsule_engine_flows_created_total', 'counter', 'Flows created.', c.flowsCreated],
+    ['capsule_engine_flows_expired_total', 'counter', 'Flows removed after idling.', c.flowsExpired],
+    ['capsule_engine_live_flows', 'gauge', 'Flows in the flow table.', c.liveFlows],
+  ];
+  for (const [name, type, help, value] of simple) {
+    family(name, type, help);
+    sample(name, value);
+  }
+  const links = engine.links();
+  family('capsule_engine_link_packets_total', 'counter', 'Packets per link and direction.');
+  for (const link of links) {
+    const labels = { link: link.id, peer: link.peerName || link.peer, kind: link.kind };
+    sample('capsule_engine_link_packets_total', link.packetsIn, { ...labels, direction: 'in' });
+    sample('capsule_engine_link_packets_total', link.packetsOut, { ...labels, direction: 'out' });
+  }
+  family('capsule_engine_link_bytes_total', 'counter', 'Bytes per link and direction.');
+  for (const link of links) {
+    const labels = { link: link.id, peer: link.peerName || link.peer, kind: link.kind };
+    sample('capsule_engine_link_bytes_total', link.bytesIn, { ...labels, direction: 'in' });
+    sample('capsule_engine_link_bytes_total', link.bytesOut, { ...labels, direction: 'out' });
+  }
+  family('capsule_engine_link_drops_total', 'counter', 'Packets dropped per ingress link.');
+  for (const link of links)
+    sample('capsule_engine_link_drops_total', link.drops, {
+      link: link.id,
+      peer: link.peerName || link.peer,
+      kind: link.kind,
+    });
+  family('capsule_engine_link_up', 'gauge', '1 when the link is up.');
+  for (const link of links)
+    sample('capsule_engine_link_up', link.up ? 1 : 0, {
+      link: link.id,
+      peer: link.peerName || link.peer,
+      kind: link.kind,
+    });
+  const flows = engine.flows().slice(0, METRICS_FLOW_LIMIT);
+  family(
+    'capsule_engine_flow_packets_total',
+    'counter',
+    `Packets per live flow (first ${METRICS_FLOW_LIMIT}).`,
+  );
+  for (const flow of flows)
+    sample('capsule_engine_flow_packets_total', flow.packets, {
+      src: flow.source,
+      dst: flow.destination,
+      label: flow.flowLabel,
+    });
+  family('capsule_engine_flow_drops_total', 'counter', `Drops per live flow (first ${METRICS_FLOW_LIMIT}).`);
+  for (const flow of flows)
+    sample('capsule_engine_flow_drops_total', flow.drops, {
+      src: flow.source,
+      dst: flow.destination,
+      label: flow.flowLabel,
+    });
+  return `${lines.join('\n')}\n`;
+}
