@@ -4,6 +4,7 @@ import { registerAdminCommands } from './admin';
 import { registerAgentCommands } from './agent';
 import { registerControllerCommands } from './controller';
 import { registerDemoCommands } from './demo';
+import { registerEngineCommands } from './engine';
 import { registerIdentityCommands } from './identity';
 import { registerSdkCommands } from './sdk';
 import { registerVmCommands } from './vm';
@@ -21,5 +22,6 @@ export const commandModules: readonly RegisterCommands[] = [
   registerControllerCommands,
   registerAdminCommands,
   registerAgentCommands,
+  registerEngineCommands,
   registerWireCommands,
 ];

@@ -1,0 +1,191 @@
+/**
+ * `capsule engine start` and `capsule engine flows`: the config (examples/engine.yaml and bad
+ * ones), a whole engine run against a real controller (registration, UDP overlay, HTTP port), and
+ * the flows table of an engine carrying a real flow.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createEngineHttpServer } from '@capsule/engine';
+import { PacketType } from '@capsule/wire';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startCluster, waitFor } from '../../../test/engine/cluster';
+import { buildPacket } from '../../engine/test/harness';
+import { route } from '../../engine/test/programs';
+import { loadEngineConfig, runEngine } from '../src/commands/engine';
+import { createRecordingIo, runCli } from '../src/main';
+
+const dir = mkdtempSync(join(tmpdir(), 'capsule-cli-engine-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const examples = join(import.meta.dirname, '../../../examples');
+
+describe('engine config', () => {
+  it('examples/engine.yaml documents a valid config', () => {
+    const io = createRecordingIo({ cwd: examples });
+    const config = loadEngineConfig('engine.yaml', io);
+    expect(config).toMatchObject({
+      hostname: 'engine-1',
+      controller: { url: 'http://127.0.0.1:8701', domain: 'net', username: 'engines' },
+      listen: { host: '0.0.0.0', port: 7447 },
+      neighbors: [{ host: '127.0.0.1', port: 7448 }],
+      tags: [1],
+      links: [{ peer: 'engine-2', cost: 10, tags: [3] }],
+      metrics: { host: '127.0.0.1', port: 9447 },
+      tier: 'fast',
+    });
+    expect(config.dataDir).toBe(join(examples, '..', '.capsule', 'engine-1'));
+  });
+
+  it('refuses unknown keys, a missing password and bad values with CLI_BAD_CONFIG', async () => {
+    const cases: [string, RegExp][] = [
+      [
+        'hostname: e\ncontroller: {url: "http://x:1", domain: d, username: u, password: p}\nspeed: 3\n',
+        /unknown key 'speed'/,
+      ],
+      ['hostname: e\ncontroller: {url: "http://x:1", domain: d, username: u}\n', /CAPSULE_ENGINE_PASSWORD/],
+      [
+        'hostname: e\ncontroller: {url: "http://x:1", domain: d, username: u, password: p}\ntags: [40]\n',
+        /tags\[0\]/,
+      ],
+      [
+        'hostname: e\ncontroller: {url: "http://x:1", domain: d, username: u, password: p}\nlisten: nowhere\n',
+        /listen/,
+      ],
+      ['- just a list\n', /mapping/],
+    ];
+    for (const [text, message] of cases) {
+      writeFileSync(join(dir, 'bad.yaml'), text);
+      const io = createRecordingIo({ cwd: dir });
+      expect(await runCli(['engine', 'start', '--config', 'bad.yaml'], io)).toBe(1);
+      expect(io.stderr()).toMatch(/error \[CLI_BAD_CONFIG\]/);
+      expect(io.stderr()).toMatch(message);
+    }
+  });
+});
+
+describe('engine start and flows', () => {
+  it('runs an engine against a real controller: registers, listens, serves /metrics and flows', async () => {
+    const cluster = await startCluster('udp');
+    try {
+      const config = `
+controller:
+  url: ${cluster.urls.southboundUrl}
+  domain: net
+  username: engines
+hostname: cli-engine
+dataDir: data
+listen: 127.0.0.1:0
+metrics: 127.0.0.1:0
+tags: [2]
+`;
+      writeFileSync(join(dir, 'engine.yaml'), config);
+      const io = createRecordingIo({ cwd: dir, env: { CAPSULE_ENGINE_PASSWORD: 'node-password-1' } });
+      let stop: () => void = () => {};
+      const stopped = new Promise<void>((resolve) => {
+        stop = resolve;
+      });
+      const running = runEngine(loadEngineConfig('engine.yaml', io), io, stopped);
+      await waitFor(() => io.stdout().includes('engine id'), 'the engine to start', 30_000);
+      const url = /http (http:\/\/[0-9.]+:\d+)/.exec(io.stdout())![1]!;
+      const nodes = await cluster.admin.nodes.list();
+      expect(nodes.items.find((n) => n.hostname === 'cli-engine')).toMatchObject({
+        type: 'engine',
+        status: 'registered',
+      });
+      const flows = createRecordingIo();
+      expect(await runCli(['engine', 'flows', '--url', url], flows)).toBe(0);
+      expect(flows.stdout()).toBe('no live flows\n');
+      expect(await (await fetch(`${url}/metrics`)).text()).toContain('capsule_engine_live_flows 0');
+      stop();
+      await running;
+      expect(io.stdout()).toContain('engine stopped');
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('lists the live flows of an engine carrying a flow, as a table and as JSON', async () => {
+    const cluster = await startCluster('memory');
+    try {
+      const a = await cluster.addNode('a', 'host');
+      const b = await cluster.addNode('b', 'host');
+      const e1 = await cluster.addNode('e1', 'engine');
+      await cluster.connect(a, e1);
+      await cluster.connect(e1, b);
+      const admin = cluster.admin;
+      const template = await admin.templates.create({
+        name: 'route',
+        domain: 'shop',
+        image: {
+          code: Buffer.from(route.machineCode).toString('base64'),
+          entries: { route: 0 },
+          dataSize: 8,
+        },
+        roles: [
+          { name: 'client', entry: 'route' },
+          { name: 'server', entry: 'route' },
+        ],
+      });
+      const contract = await admin.contracts.create({
+        name: 'web',
+        domain: 'shop',
+        templateId: template.id,
+        roles: [
+          { name: 'client', peer: 'server' },
+          { name: 'server', peer: 'client' },
+        ],
+      });
+      const service = await admin.services.create({
+        name: 'app',
+        domain: 'shop',
+        grants: [{ contractId: contract.id, role: 'client' }],
+      });
+      const token = (await admin.serviceTokens.create({ serviceId: service.id })).token!;
+      const client = await a.sb.registerEndpoint({ serviceToken: token, contract: 'web', role: 'client' });
+      const auth = new Uint8Array(Buffer.from(client.authorization.signed, 'base64'));
+      const packet = buildPacket({
+        source: a.hostId,
+        destination: b.hostId,
+        flowLabel: 0xbeef,
+        header: {
+          nextHeader: 59,
+          packetType: PacketType.I,
+          flags: 0,
+          auth,
+          path: {
+            creationTime: 0,
+            hopIndex: 0,
+            defaultEntry: 0,
+            hops: [{ engineId: e1.engine!.engineId, entryIndex: 0, flags: 0 }],
+          },
+          code: route,
+          data: new Uint8Array(8),
+        },
+      });
+      a.linkLayer.send(a.linkIdTo(e1)!, packet, 0, packet.length);
+      await waitFor(() => b.received.length === 1, 'the packet at b');
+      const http = createEngineHttpServer(e1.engine!, { host: '127.0.0.1', port: 0 });
+      const url = await http.start();
+      try {
+        const table = createRecordingIo();
+        expect(await runCli(['engine', 'flows', '--url', url], table)).toBe(0);
+        expect(table.stdout()).toContain(a.hostIdText);
+        expect(table.stdout()).toContain(String(0xbeef));
+        expect(table.stdout()).toContain('DELIVER');
+        expect(table.stdout()).toContain('1 flow');
+        const json = createRecordingIo();
+        expect(await runCli(['engine', 'flows', '--url', url, '--json'], json)).toBe(0);
+        expect(JSON.parse(json.stdout())).toMatchObject([
+          { flowLabel: 0xbeef, serial: client.authorization.serial, packets: 1 },
+        ]);
+      } finally {
+        await http.stop();
+      }
+      const unreachable = createRecordingIo();
+      expect(await runCli(['engine', 'flows', '--url', 'http://127.0.0.1:1'], unreachable)).toBe(1);
+      expect(unreachable.stderr()).toMatch(/CLI_ENGINE_UNREACHABLE/);
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
