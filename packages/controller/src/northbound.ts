@@ -103,10 +103,13 @@ export function registerNorthbound(app: FastifyInstance, context: ControllerCont
     const base = `/api/v1/${spec.resource}`;
     const schemas = schemasByResource[spec.resource]!;
     const tags = [spec.resource];
-    const select = () => (spec.resource === 'endpoints' ? selectEndpointRows(db) : selectRows(db, spec));
+    const select = (from: AnyDb = db) =>
+      spec.resource === 'endpoints' ? selectEndpointRows(from) : selectRows(from, spec);
 
-    const load = async (principal: Principal, id: number) => {
-      const row = await select().where('t.id', '=', id).executeTakeFirst();
+    // `from` is the transaction when called inside one (SQLite has one connection: using the
+    // pool's would wait for the transaction forever).
+    const load = async (principal: Principal, id: number, from: AnyDb = db) => {
+      const row = await select(from).where('t.id', '=', id).executeTakeFirst();
       if (!row) throw new ApiError('NOT_FOUND', `no ${resourceNoun(spec.resource)} ${id}`);
       requireVisible(principal, spec.resource, spec.domainColumn ? row[spec.domainColumn] : null);
       return row;
@@ -205,7 +208,7 @@ export function registerNorthbound(app: FastifyInstance, context: ControllerCont
         async (request) => {
           const id = (request.params as { id: number }).id;
           await write(request, 'update', async (ctx, principal) => {
-            const row = await load(principal, id);
+            const row = await load(principal, id, ctx.db);
             await update(ctx, row, request.body as never);
             return { id, domainId: domainOf(row) };
           });
@@ -221,7 +224,7 @@ export function registerNorthbound(app: FastifyInstance, context: ControllerCont
         async (request, reply) => {
           const id = (request.params as { id: number }).id;
           await write(request, 'delete', async (ctx, principal) => {
-            const row = await load(principal, id);
+            const row = await load(principal, id, ctx.db);
             await remove(ctx, row);
             return { id, domainId: domainOf(row) };
           });

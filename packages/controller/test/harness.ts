@@ -14,7 +14,7 @@ import {
   type SbRegisterRequest,
   type SbRegisterResponse,
 } from '@capsule/api';
-import { type Controller, type ControllerOptions, createController } from '@capsule/controller';
+import { type Clock, type Controller, type ControllerOptions, createController } from '@capsule/controller';
 import {
   exportPublicKeyDer,
   formatIpv6Address,
@@ -87,6 +87,7 @@ export const quietLogger = pino({ level: process.env.CAPSULE_TEST_LOG ?? 'silent
 export async function startController(
   kind: StoreKind,
   options: Partial<ControllerOptions> & { store?: string } = {},
+  deps: { clock?: Clock } = {},
 ) {
   const store = options.store ? { url: options.store, drop: async () => {} } : await createTestStore(kind);
   const controller: Controller = await createController(
@@ -98,7 +99,7 @@ export async function startController(
       ...options,
       store: store.url,
     },
-    { logger: quietLogger },
+    { logger: quietLogger, ...deps },
   );
   const urls = await controller.start();
   const admin = createApiClient({ baseUrl: urls.northboundUrl });
@@ -181,6 +182,6 @@ export async function registerNode(
 export function tinyProgram(): { code: string; entries: Record<string, number>; dataSize: number } {
   const words = [0x00100513, 0x00100073, 0x00200513, 0x00100073];
   const bytes = Buffer.alloc(16);
-  words.forEach((word, i) => bytes.writeUInt32LE(word, i * 4));
+  for (const [i, word] of words.entries()) bytes.writeUInt32LE(word, i * 4);
   return { code: bytes.toString('base64'), entries: { client: 0, server: 8 }, dataSize: 16 };
 }
