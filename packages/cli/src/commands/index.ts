@@ -6,6 +6,7 @@ import { registerControllerCommands } from './controller';
 import { registerDemoCommands } from './demo';
 import { registerEngineCommands } from './engine';
 import { registerIdentityCommands } from './identity';
+import { registerLabCommands } from './lab';
 import { registerSdkCommands } from './sdk';
 import { registerVmCommands } from './vm';
 import { registerWireCommands } from './wire';
@@ -16,6 +17,7 @@ export type RegisterCommands = (program: Command, io: CliIo) => void;
 /** Every command module, in the order their commands appear in `capsule --help`. */
 export const commandModules: readonly RegisterCommands[] = [
   registerDemoCommands,
+  registerLabCommands,
   registerIdentityCommands,
   registerVmCommands,
   registerSdkCommands,

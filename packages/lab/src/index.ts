@@ -1,0 +1,54 @@
+/** @capsule/lab — a Capsule topology on one machine: network namespaces (root) or one process (MemoryNetwork). */
+
+/** The controller bootstrap every lab does (domains, zone, node users) and the names it uses. */
+export { adminClient, bootstrapController, labNames, registeredNodes } from './bootstrap';
+/** The lab's errors and their codes. */
+export { LabError, type LabErrorCode } from './errors';
+/** The state file: what a lab made, so that `down` works from any process. */
+export {
+  type LabState,
+  type NodeRecord,
+  type ProcessRecord,
+  readLabState,
+  stateFilePath,
+  writeLabState,
+} from './lab-state';
+/** `lab status`: the state file checked against processes and the controller. */
+export { type LabStatus, labStatus, type NodeStatus } from './lab-status';
+/** The in-process lab (no root): controller, engines and agents on the MemoryNetwork; app sockets. */
+export {
+  type AppSocket,
+  type MemoryEngine,
+  type MemoryHost,
+  type MemoryLab,
+  type MemoryLabOptions,
+  startMemoryLab,
+} from './memory-lab';
+/** iproute2 helpers: names derived from lab and node, namespaces, links. */
+export { bridgeName, ip, linkExists, listNamespaces, namespaceName, setLinkUp, vethName } from './netns';
+/** The netns lab: build, start daemons, exec in a node, tear down, leftovers check. */
+export {
+  agentConfig,
+  canBuildNamespaces,
+  controllerUrls,
+  engineConfig,
+  labDown,
+  labExec,
+  labPorts,
+  leftoversOf,
+  type NetnsLabOptions,
+  netnsLabUp,
+  type TeardownReport,
+} from './netns-lab';
+/** The process supervisor: detached start with a log file, readiness, SIGTERM then SIGKILL. */
+export { isRunning, logTail, startProcess, stopProcesses, waitUntilReady } from './supervisor';
+/** The topology file: format, validation, address assignment, the embedded default. */
+export {
+  defaultTopologyYaml,
+  type NodeKind,
+  parseTopology,
+  type Topology,
+  type TopologyLink,
+  type TopologyNode,
+  validateTopology,
+} from './topology';

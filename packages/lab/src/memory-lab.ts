@@ -1,0 +1,338 @@
+/**
+ * The same topology in ONE process, for machines without root: a real controller (SQLite in the
+ * data dir, HTTP on loopback), engines made with createEngine and agents with createAgent, all on
+ * the in-process MemoryNetwork instead of UDP, each with the overlay's real link layer (SeND-style
+ * handshake, sealed DATA frames) and the real southbound registration.
+ *
+ * Agents run without TUN. Their data plane's application side is wired to `AppSocket`s here: an
+ * app socket hands IPv6 packets to the agent's egress (`processEgress`) and receives what ingress
+ * would have written to the TUN. (The agent has no application port for this yet, so the lab sets
+ * the data plane's `writeToApp` after start — see docs/getting-started.md, "Deviations".)
+ */
+import { createPublicKey, randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type Agent,
+  createAgent,
+  createMemoryIdentityStore,
+  defaultAgentOptions,
+  EgressResult,
+  processEgress,
+} from '@capsule/agent';
+import { type ApiClient, createSouthboundClient } from '@capsule/api';
+import { type Controller, createController } from '@capsule/controller';
+import { createEngine, type Engine, registerEngine } from '@capsule/engine';
+import {
+  exportPublicKeyDer,
+  generateCgaSync,
+  generateRsaKeyPairAsync,
+  generateX25519KeyPair,
+  importControllerPublicKey,
+  parseSubnetPrefix64,
+} from '@capsule/identity';
+import {
+  createLinkLayer,
+  createMemoryNetwork,
+  type LinkLayer,
+  type MemoryNetwork,
+  systemClock,
+  type Transport,
+} from '@capsule/overlay';
+import pino from 'pino';
+import { adminClient, bootstrapController, labNames, registeredNodes } from './bootstrap';
+import { LabError } from './errors';
+import { type LabState, readLabState, stateFilePath, writeLabState } from './lab-state';
+import type { Topology } from './topology';
+
+const OVERLAY_PORT = 7447;
+
+/** An in-process application's view of its host: send IPv6 packets, receive the ones delivered. */
+export interface AppSocket {
+  /** Hands one IP packet to the agent's egress; returns what egress did with it. */
+  send(packet: Uint8Array): 'sent' | 'dropped' | 'consumed';
+  /** Called with every packet the agent delivers to the application (a copy). */
+  onPacket(handler: (packet: Uint8Array) => void): () => void;
+}
+
+/** One engine of a memory lab. */
+export interface MemoryEngine {
+  readonly name: string;
+  readonly engine: Engine;
+  readonly linkLayer: LinkLayer;
+  readonly transport: Transport;
+  readonly hostId: string;
+}
+
+/** One host of a memory lab. */
+export interface MemoryHost {
+  readonly name: string;
+  readonly agent: Agent;
+  readonly transport: Transport;
+  readonly app: AppSocket;
+}
+
+/** A running in-process lab. */
+export interface MemoryLab {
+  readonly state: LabState;
+  readonly controller: Controller;
+  readonly network: MemoryNetwork;
+  readonly admin: ApiClient;
+  readonly engines: ReadonlyMap<string, MemoryEngine>;
+  readonly hosts: ReadonlyMap<string, MemoryHost>;
+  /** Cuts or restores the underlay between two nodes. */
+  setPathUp(a: string, b: string, up: boolean): void;
+  /** Stops every node and the controller; removes the data dir (and the state file). */
+  stop(): Promise<void>;
+}
+
+/** Options of the in-process lab. */
+export interface MemoryLabOptions {
+  dataDir: string;
+  progress?: (line: string) => void;
+  /** Northbound port on 127.0.0.1 (0: any free one). */
+  northboundPort?: number;
+  readyTimeoutMs?: number;
+}
+
+interface Stoppable {
+  stop(): Promise<void> | void;
+}
+
+/** Starts the topology in this process; resolves when every node is registered and linked. */
+export async function startMemoryLab(topology: Topology, options: MemoryLabOptions): Promise<MemoryLab> {
+  const progress = options.progress ?? (() => {});
+  const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+  if (readLabState(options.dataDir))
+    throw new LabError(
+      'LAB_ALREADY_UP',
+      `a lab is recorded in ${stateFilePath(options.dataDir)}: run 'capsule lab down' first`,
+    );
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const adminPassword = randomBytes(12).toString('base64url');
+  const nodePassword = randomBytes(12).toString('base64url');
+  const stoppables: Stoppable[] = [];
+  const network = createMemoryNetwork();
+  const underlayOf = (name: string) => ({
+    host: topology.nodes.find((node) => node.name === name)!.address,
+    port: OVERLAY_PORT,
+  });
+  const state: LabState = {
+    version: 1,
+    name: topology.name,
+    mode: 'memory',
+    createdAt: new Date().toISOString(),
+    dataDir: options.dataDir,
+    topology,
+    namespaces: [],
+    rootLinks: [],
+    processes: [{ node: '*', pid: process.pid, argv: process.argv, logFile: '' }],
+    nodes: topology.nodes.map((node) => ({
+      name: node.name,
+      kind: node.kind,
+      address: node.address,
+      dir: options.dataDir,
+    })),
+  };
+
+  async function stopAll(): Promise<void> {
+    for (const item of stoppables.reverse()) {
+      try {
+        await item.stop();
+      } catch {
+        // Keep stopping the rest.
+      }
+    }
+    rmSync(options.dataDir, { recursive: true, force: true });
+  }
+
+  try {
+    // Controller.
+    const controller = await createController(
+      {
+        store: join(options.dataDir, 'controller.db'),
+        listen: { host: '127.0.0.1', port: options.northboundPort ?? 0 },
+        southboundListen: { host: '127.0.0.1', port: 0 },
+        adminPassword,
+        sqliteSynchronous: 'NORMAL',
+        keepaliveIntervalMs: 2000,
+      },
+      { logger: pino({ level: 'silent' }) },
+    );
+    const urls = await controller.start();
+    stoppables.push(controller);
+    state.controller = {
+      northboundUrl: urls.northboundUrl,
+      southboundUrl: urls.southboundUrl,
+      adminPassword,
+      nodePassword,
+    };
+    writeLabState(state);
+    const admin = await adminClient(urls.northboundUrl, adminPassword);
+    await bootstrapController(admin, nodePassword);
+    progress(`controller: ${urls.northboundUrl}`);
+
+    // Engines.
+    const engines = new Map<string, MemoryEngine>();
+    for (const node of topology.nodes.filter((n) => n.kind === 'engine')) {
+      const sb = createSouthboundClient({ baseUrl: urls.southboundUrl });
+      const credentials = {
+        domain: labNames.engineDomain,
+        username: labNames.engineUser,
+        password: nodePassword,
+      };
+      const login = await sb.login(credentials);
+      const rsa = await generateRsaKeyPairAsync();
+      const rsaPublicKeyDer = exportPublicKeyDer(createPublicKey(rsa.privateKey));
+      const cga = generateCgaSync({
+        publicKey: rsaPublicKeyDer,
+        sec: 0,
+        subnetPrefix: parseSubnetPrefix64(login.profile.scope.netprefix),
+      });
+      const transport = network.attach(underlayOf(node.name));
+      stoppables.push({ stop: () => transport.close() });
+      const locator = `${transport.local.host}:${transport.local.port}`;
+      const registration = await registerEngine(sb, {
+        credentials,
+        hostname: node.name,
+        locator,
+        hostId: cga.address,
+        cgaParameters: cga.parametersBytes,
+        rsaPrivateKey: rsa.privateKey,
+        rsaPublicKeyDer,
+        x25519PublicKey: generateX25519KeyPair().publicKeyRaw,
+      });
+      const controllerPublicKey = importControllerPublicKey(
+        Buffer.from(registration.controllerPublicKey, 'base64'),
+      );
+      const linkLayer = createLinkLayer(
+        {
+          identity: {
+            hostId: cga.address,
+            cgaParameters: cga.parametersBytes,
+            rsaPrivateKey: rsa.privateKey,
+            nodeCertificate: Buffer.from(registration.certificate, 'base64'),
+            controllerPublicKey: controllerPublicKey.publicKey,
+          },
+        },
+        { transport, clock: systemClock },
+      );
+      const links = topology.links
+        .filter((link) => link.a === node.name || link.z === node.name)
+        .map((link) => ({
+          peer: link.a === node.name ? link.z : link.a,
+          cost: link.cost,
+          ...(link.tags.length > 0 && { tags: link.tags }),
+        }));
+      const engine = createEngine(
+        {
+          hostId: cga.address,
+          controllerPublicKey,
+          locator,
+          tags: node.tags,
+          links,
+          keepaliveIntervalMs: registration.configuration.keepaliveIntervalMs,
+        },
+        { linkLayer, clock: systemClock, controller: sb },
+      );
+      engine.start();
+      linkLayer.start();
+      stoppables.push({ stop: () => engine.stop() }, { stop: () => linkLayer.stop() });
+      engines.set(node.name, {
+        name: node.name,
+        engine,
+        linkLayer,
+        transport,
+        hostId: registration.node.hostId ?? '',
+      });
+      progress(`engine ${node.name} (${node.address}): registered`);
+    }
+    for (const link of topology.links) engines.get(link.a)!.linkLayer.connect(underlayOf(link.z));
+
+    // Hosts.
+    const hosts = new Map<string, MemoryHost>();
+    for (const node of topology.nodes.filter((n) => n.kind === 'host')) {
+      const transport = network.attach(underlayOf(node.name));
+      stoppables.push({ stop: () => transport.close() });
+      const agent = createAgent(
+        {
+          ...defaultAgentOptions,
+          hostName: node.name,
+          controllerUrl: urls.southboundUrl,
+          credentials: { domain: labNames.hostDomain, username: labNames.hostUser, password: nodePassword },
+          engines: node.engines.map(underlayOf),
+          rest: { host: '127.0.0.1', port: 0, bodyLimitBytes: defaultAgentOptions.rest.bodyLimitBytes },
+          resolver: undefined,
+          tun: undefined,
+          cgaSec: 0,
+          keepaliveIntervalMs: 2000,
+          linkKeepAliveIntervalMs: 1000,
+        },
+        { identityStore: createMemoryIdentityStore(), transport },
+      );
+      await agent.start();
+      stoppables.push(agent);
+      hosts.set(node.name, { name: node.name, agent, transport, app: attachAppSocket(agent) });
+      progress(`host ${node.name} (${node.address}): registered, host id ${agent.hostId}`);
+    }
+
+    // Ready: every node registered, every link up.
+    const deadline = Date.now() + readyTimeoutMs;
+    const expectedLinks = (name: string) =>
+      topology.links.filter((l) => l.a === name || l.z === name).length +
+      topology.nodes.filter((n) => n.engines.includes(name)).length;
+    for (;;) {
+      const registered = await registeredNodes(admin);
+      const missing = topology.nodes.filter((n) => n.kind !== 'controller' && !registered.has(n.name));
+      const linksDown = [...engines.values()].filter(
+        (e) => e.linkLayer.links().filter((l) => l.state === 'up').length < expectedLinks(e.name),
+      );
+      if (missing.length === 0 && linksDown.length === 0) break;
+      if (Date.now() > deadline)
+        throw new LabError(
+          'LAB_TIMEOUT',
+          `not ready after ${readyTimeoutMs} ms: ${[
+            ...missing.map((n) => `${n.name} not registered`),
+            ...linksDown.map((e) => `${e.name} has links down`),
+          ].join(', ')}`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    progress('every node registered, every link up');
+    writeLabState(state);
+    return {
+      state,
+      controller,
+      network,
+      admin,
+      engines,
+      hosts,
+      setPathUp: (a, b, up) => network.setPathUp(underlayOf(a), underlayOf(b), up),
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/** Wires an agent's data-plane application side to an in-process socket. */
+function attachAppSocket(agent: Agent): AppSocket {
+  const plane = agent.dataPlane;
+  if (!plane) throw new LabError('LAB_COMMAND_FAILED', 'the agent has no data plane after start');
+  const handlers = new Set<(packet: Uint8Array) => void>();
+  plane.deps.writeToApp = (bytes, offset, length) => {
+    const packet = bytes.slice(offset, offset + length);
+    for (const handler of handlers) handler(packet);
+  };
+  return {
+    send: (packet) => {
+      const result = processEgress(plane, packet, 0, packet.length);
+      return result === EgressResult.SENT ? 'sent' : result === EgressResult.DROPPED ? 'dropped' : 'consumed';
+    },
+    onPacket(handler) {
+      handlers.add(handler);
+      return () => handlers.delete(handler);
+    },
+  };
+}

@@ -1,0 +1,357 @@
+/**
+ * A lab in network namespaces (root only): the underlay (bridge + veth), then the real daemons
+ * from the CLI bundle inside `ip netns exec` — the controller, the engines, the hosts' agents with
+ * their TUN devices — each waited for until the controller lists it as registered. Teardown works
+ * from the state file alone (see lab-state.ts), from any process, after a crash too.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { adminClient, bootstrapController, labNames, registeredNodes } from './bootstrap';
+import { LabError } from './errors';
+import { type LabState, type NodeRecord, readLabState, stateFilePath, writeLabState } from './lab-state';
+import {
+  bridgeName,
+  createBridge,
+  createNodeNamespace,
+  deleteLink,
+  deleteNamespace,
+  linkExists,
+  listNamespaces,
+  namespaceName,
+  vethName,
+} from './netns';
+import { isRunning, startProcess, stopProcesses, waitUntilReady } from './supervisor';
+import { ipv4ToNumber, numberToIpv4, type Topology, type TopologyNode } from './topology';
+
+/** Ports the daemons use inside their namespaces. */
+export const labPorts = {
+  northbound: 8700,
+  southbound: 8701,
+  overlay: 7447,
+  agentRest: 5500,
+  engineHttp: 9447,
+};
+
+/** How to run the daemons, and where the lab keeps its files. */
+export interface NetnsLabOptions {
+  /** The lab's data dir (state file, per-node dirs, logs). */
+  dataDir: string;
+  /** The CLI entry (`packages/cli/bin/capsule.js`). */
+  cliPath: string;
+  /** The node binary (process.execPath). */
+  nodePath: string;
+  /** The environment daemons inherit (PATH etc.). */
+  env: Readonly<Record<string, string | undefined>>;
+  /** Progress lines. */
+  progress?: (line: string) => void;
+  /** How long one daemon may take to become ready. */
+  readyTimeoutMs?: number;
+}
+
+/** True when this process may build namespaces. */
+export function canBuildNamespaces(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+function gatewayCidr(topology: Topology): string {
+  const base = ipv4ToNumber(topology.underlay.split('/')[0]!)!;
+  const mask = (0xffffffff << (32 - topology.prefixLength)) >>> 0;
+  return `${numberToIpv4(((base & mask) >>> 0) + 1)}/${topology.prefixLength}`;
+}
+
+/** The URLs of the controller of a topology (its underlay address). */
+export function controllerUrls(topology: Topology) {
+  const controller = topology.nodes.find((node) => node.kind === 'controller')!;
+  return {
+    northboundUrl: `http://${controller.address}:${labPorts.northbound}`,
+    southboundUrl: `http://${controller.address}:${labPorts.southbound}`,
+  };
+}
+
+/** The engine config (`capsule engine start --config`) of a node; see examples/engine.yaml. */
+export function engineConfig(topology: Topology, node: TopologyNode, dir: string, nodePassword: string) {
+  const address = (name: string) => topology.nodes.find((n) => n.name === name)!.address;
+  const links = topology.links.filter((link) => link.a === node.name || link.z === node.name);
+  return {
+    controller: {
+      url: controllerUrls(topology).southboundUrl,
+      domain: labNames.engineDomain,
+      username: labNames.engineUser,
+      password: nodePassword,
+    },
+    hostname: node.name,
+    dataDir: dir,
+    listen: `${node.address}:${labPorts.overlay}`,
+    // Each engine–engine link is opened by its first-named end; the other end answers.
+    neighbors: links
+      .filter((link) => link.a === node.name)
+      .map((link) => `${address(link.z)}:${labPorts.overlay}`),
+    tags: [...node.tags],
+    links: links.map((link) => ({
+      peer: link.a === node.name ? link.z : link.a,
+      cost: link.cost,
+      ...(link.tags.length > 0 && { tags: [...link.tags] }),
+    })),
+    metrics: `${node.address}:${labPorts.engineHttp}`,
+    cgaSec: 0,
+    logLevel: 'info',
+  };
+}
+
+/** The agent config (`capsule agent start --config`) of a host; see examples/agent.yaml. */
+export function agentConfig(topology: Topology, node: TopologyNode, dir: string, nodePassword: string) {
+  const address = (name: string) => topology.nodes.find((n) => n.name === name)!.address;
+  return {
+    hostName: node.name,
+    controller: controllerUrls(topology).southboundUrl,
+    user: labNames.hostUser,
+    password: nodePassword,
+    domain: labNames.hostDomain,
+    dataDir: dir,
+    listen: `${node.address}:${labPorts.overlay}`,
+    engines: node.engines.map((engine) => `${address(engine)}:${labPorts.overlay}`),
+    rest: `127.0.0.1:${labPorts.agentRest}`,
+    resolver: '127.0.0.53:53',
+    tun: {
+      name: 'capsule0',
+      mode: 'tun',
+      mtu: 1280,
+      ipv4Address: node.overlayIpv4,
+      ipv4AliasPrefix: '100.101.0.0/16',
+    },
+    cgaSec: 0,
+    logLevel: 'info',
+  };
+}
+
+/** Builds the lab and starts every daemon; resolves when every node is registered. */
+export async function netnsLabUp(topology: Topology, options: NetnsLabOptions): Promise<LabState> {
+  const progress = options.progress ?? (() => {});
+  const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+  if (!canBuildNamespaces())
+    throw new LabError('LAB_NEEDS_ROOT', 'network namespaces need root (without it, use the in-process lab)');
+  if (readLabState(options.dataDir))
+    throw new LabError(
+      'LAB_ALREADY_UP',
+      `a lab is recorded in ${stateFilePath(options.dataDir)}: run 'capsule lab down' first`,
+    );
+  const bridge = bridgeName(topology.name);
+  const taken = listNamespaces().filter((ns) => ns.startsWith(`cpl-${topology.name}-`));
+  if (taken.length > 0 || linkExists(bridge))
+    throw new LabError(
+      'LAB_ALREADY_UP',
+      `lab '${topology.name}' already has ${[...taken, ...(linkExists(bridge) ? [bridge] : [])].join(', ')} ` +
+        `(another data dir?): run 'capsule lab down' there first`,
+    );
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const state: LabState = {
+    version: 1,
+    name: topology.name,
+    mode: 'netns',
+    createdAt: new Date().toISOString(),
+    dataDir: options.dataDir,
+    topology,
+    namespaces: [],
+    rootLinks: [],
+    processes: [],
+    nodes: [],
+  };
+  try {
+    // 1. Underlay. Recorded before it is made, so a crash in between still gets cleaned up.
+    progress(`underlay: bridge ${bridge} ${gatewayCidr(topology)}`);
+    state.rootLinks.push(bridge);
+    writeLabState(state);
+    createBridge(bridge, gatewayCidr(topology));
+    for (const node of topology.nodes) {
+      const namespace = namespaceName(topology.name, node.name);
+      const veth = vethName(topology.name, node.name);
+      const dir = join(options.dataDir, node.name);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      state.namespaces.push(namespace);
+      state.rootLinks.push(veth);
+      state.nodes.push({ name: node.name, kind: node.kind, address: node.address, namespace, dir });
+      writeLabState(state);
+      createNodeNamespace(namespace, veth, bridge, `${node.address}/${topology.prefixLength}`);
+    }
+    progress(`underlay: ${topology.nodes.length} namespaces on ${topology.underlay}`);
+
+    // 2. The controller, then the lab's domains, zone and node users.
+    const adminPassword = randomBytes(12).toString('base64url');
+    const nodePassword = randomBytes(12).toString('base64url');
+    const urls = controllerUrls(topology);
+    state.controller = { ...urls, adminPassword, nodePassword };
+    const controllerNode = state.nodes.find((node) => node.kind === 'controller')!;
+    const controllerAddress = controllerNode.address;
+    const controllerProcess = spawnDaemon(
+      state,
+      options,
+      controllerNode,
+      [
+        'controller',
+        'start',
+        '--data-dir',
+        controllerNode.dir,
+        '--listen',
+        `${controllerAddress}:${labPorts.northbound}`,
+        '--southbound-listen',
+        `${controllerAddress}:${labPorts.southbound}`,
+      ],
+      { CAPSULE_ADMIN_PASSWORD: adminPassword },
+    );
+    await waitUntilReady(
+      controllerProcess,
+      'northbound API',
+      async () => Boolean(await adminClient(urls.northboundUrl, adminPassword)),
+      readyTimeoutMs,
+    );
+    const admin = await adminClient(urls.northboundUrl, adminPassword);
+    await bootstrapController(admin, nodePassword);
+    progress(`controller ${controllerNode.name}: ${urls.northboundUrl}`);
+
+    // 3. Engines, then hosts; each is ready once the controller lists it as registered.
+    for (const kind of ['engine', 'host'] as const) {
+      const started = [];
+      for (const node of state.nodes.filter((n) => n.kind === kind)) {
+        const spec = topology.nodes.find((n) => n.name === node.name)!;
+        const configFile = join(node.dir, `${kind === 'engine' ? 'engine' : 'agent'}.yaml`);
+        const config =
+          kind === 'engine'
+            ? engineConfig(topology, spec, join(node.dir, 'data'), nodePassword)
+            : agentConfig(topology, spec, join(node.dir, 'data'), nodePassword);
+        writeFileSync(configFile, YAML.stringify(config), { mode: 0o600 });
+        started.push({
+          node,
+          record: spawnDaemon(state, options, node, [
+            kind === 'engine' ? 'engine' : 'agent',
+            'start',
+            '--config',
+            configFile,
+          ]),
+        });
+      }
+      for (const { node, record } of started) {
+        await waitUntilReady(
+          record,
+          'registration with the controller',
+          async () => (await registeredNodes(admin)).has(node.name),
+          readyTimeoutMs,
+        );
+        progress(`${kind} ${node.name} (${node.address}): registered`);
+      }
+    }
+    return state;
+  } catch (error) {
+    progress(`lab up failed: ${(error as Error).message.split('\n')[0]}; tearing down`);
+    await labDown(options.dataDir, { keepLogs: true });
+    throw error;
+  }
+}
+
+function spawnDaemon(
+  state: LabState,
+  options: NetnsLabOptions,
+  node: NodeRecord,
+  args: string[],
+  extraEnv: Record<string, string> = {},
+) {
+  const argv = ['ip', 'netns', 'exec', node.namespace!, options.nodePath, options.cliPath, ...args];
+  const record = startProcess(
+    node.name,
+    argv,
+    join(state.dataDir, `${node.name}.log`),
+    { ...options.env, ...extraEnv },
+    node.dir,
+  );
+  state.processes.push(record);
+  writeLabState(state);
+  return record;
+}
+
+/** What `labDown` removed, and anything it could not. */
+export interface TeardownReport {
+  processesStopped: number;
+  namespacesDeleted: number;
+  linksDeleted: number;
+  leftovers: string[];
+}
+
+/**
+ * Tears down the lab recorded in `dataDir`: stops its processes (SIGTERM, then SIGKILL), deletes
+ * its namespaces and root links, removes the data dir (or keeps the logs), and checks nothing is
+ * left. Without a state file it is a no-op.
+ */
+export async function labDown(
+  dataDir: string,
+  options: { keepLogs?: boolean } = {},
+): Promise<TeardownReport> {
+  const state = readLabState(dataDir);
+  const report: TeardownReport = {
+    processesStopped: 0,
+    namespacesDeleted: 0,
+    linksDeleted: 0,
+    leftovers: [],
+  };
+  if (!state) return report;
+  // Never this process (an in-process lab records its own pid; its owner stops it).
+  const processes = state.processes.filter((record) => record.pid !== process.pid);
+  report.processesStopped = processes.filter(isRunning).length;
+  await stopProcesses(processes);
+  for (const namespace of state.namespaces) {
+    const existed = listNamespaces().includes(namespace);
+    deleteNamespace(namespace);
+    if (existed) report.namespacesDeleted += 1;
+  }
+  for (const link of [...state.rootLinks].reverse()) {
+    const existed = linkExists(link);
+    deleteLink(link);
+    if (existed) report.linksDeleted += 1;
+  }
+  report.leftovers = leftoversOf(state);
+  if (report.leftovers.length === 0) {
+    if (options.keepLogs) {
+      for (const node of state.nodes) rmSync(node.dir, { recursive: true, force: true });
+      rmSync(stateFilePath(dataDir), { force: true });
+    } else rmSync(dataDir, { recursive: true, force: true });
+  }
+  return report;
+}
+
+/** What of a lab still exists: live processes, namespaces, root links. */
+export function leftoversOf(state: LabState): string[] {
+  const leftovers: string[] = [];
+  for (const record of state.processes)
+    if (record.pid !== process.pid && isRunning(record)) leftovers.push(`process ${record.pid} (${record.node})`);
+  if (state.mode === 'netns') {
+    const namespaces = listNamespaces();
+    for (const namespace of namespaces)
+      if (state.namespaces.includes(namespace) || namespace.startsWith(`cpl-${state.name}-`))
+        leftovers.push(`namespace ${namespace}`);
+    for (const link of state.rootLinks) if (linkExists(link)) leftovers.push(`link ${link}`);
+  }
+  return leftovers;
+}
+
+/** Runs `argv` in a node's namespace with the caller's stdio; resolves to its exit code. */
+export function labExec(dataDir: string, nodeName: string, argv: readonly string[]): number {
+  const state = readLabState(dataDir);
+  if (!state) throw new LabError('LAB_NOT_UP', `no lab recorded in ${dataDir}: run 'capsule lab up'`);
+  const node = state.nodes.find((n) => n.name === nodeName);
+  if (!node)
+    throw new LabError(
+      'LAB_NO_SUCH_NODE',
+      `no node '${nodeName}' (nodes: ${state.nodes.map((n) => n.name).join(', ')})`,
+    );
+  if (!node.namespace)
+    throw new LabError(
+      'LAB_NO_SUCH_NODE',
+      `the ${state.mode} lab has no namespaces: exec needs the netns lab (root)`,
+    );
+  if (!existsSync(`/run/netns/${node.namespace}`))
+    throw new LabError('LAB_NOT_UP', `namespace ${node.namespace} is gone: run 'capsule lab down', then up`);
+  const result = spawnSync('ip', ['netns', 'exec', node.namespace, ...argv], { stdio: 'inherit' });
+  if (result.error) throw new LabError('LAB_COMMAND_FAILED', result.error.message);
+  return result.status ?? 128 + 1;
+}

@@ -1,0 +1,100 @@
+/**
+ * The underlay of a netns lab, built with iproute2:
+ *
+ * ```
+ *   root namespace:  bridge cb-<lab> (A.B.C.1/len)  ── the host can reach every node, and the
+ *        │ │ │                                          controller's URL works from a browser
+ *   c-<hash> veth ends (one per node), enslaved to the bridge
+ *        │ │ │
+ *   namespaces cpl-<lab>-<node>: eth0 (the node's address), lo up
+ * ```
+ *
+ * Every name is derived from the lab's and the node's names, so that `down` can also find them
+ * without the state file, and different labs (different names) never collide. Deleting a
+ * namespace deletes its veth pair; the bridge is deleted explicitly.
+ */
+
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { LabError } from './errors';
+
+/** The namespace of a node. */
+export function namespaceName(lab: string, node: string): string {
+  return `cpl-${lab}-${node}`;
+}
+
+/** The bridge of a lab in the root namespace (≤ 15 characters: lab names are ≤ 12). */
+export function bridgeName(lab: string): string {
+  return `cb-${lab}`;
+}
+
+/** The root-namespace end of a node's veth pair (≤ 15 characters). */
+export function vethName(lab: string, node: string): string {
+  return `c-${createHash('sha256').update(`${lab}/${node}`).digest('hex').slice(0, 10)}`;
+}
+
+/** Runs `ip …`; throws LAB_COMMAND_FAILED with ip's message. */
+export function ip(...args: string[]): string {
+  try {
+    return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr?.trim();
+    throw new LabError('LAB_COMMAND_FAILED', `ip ${args.join(' ')}: ${stderr || (error as Error).message}`);
+  }
+}
+
+/** Names of the network namespaces that exist. */
+export function listNamespaces(): string[] {
+  return ip('netns', 'list')
+    .split('\n')
+    .map((line) => line.split(' ')[0]!)
+    .filter(Boolean);
+}
+
+/** True when a link of that name exists in the root namespace. */
+export function linkExists(name: string): boolean {
+  try {
+    execFileSync('ip', ['link', 'show', 'dev', name], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Creates the bridge with the gateway address `.1` of the segment, up. */
+export function createBridge(name: string, gatewayCidr: string): void {
+  ip('link', 'add', name, 'type', 'bridge');
+  ip('addr', 'add', gatewayCidr, 'dev', name);
+  ip('link', 'set', name, 'up');
+}
+
+/** Creates a node namespace with `lo` up and `eth0` (a veth to the bridge) at `addressCidr`. */
+export function createNodeNamespace(
+  namespace: string,
+  veth: string,
+  bridge: string,
+  addressCidr: string,
+): void {
+  ip('netns', 'add', namespace);
+  ip('-n', namespace, 'link', 'set', 'lo', 'up');
+  ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', namespace);
+  ip('link', 'set', veth, 'master', bridge);
+  ip('link', 'set', veth, 'up');
+  ip('-n', namespace, 'addr', 'add', addressCidr, 'dev', 'eth0');
+  ip('-n', namespace, 'link', 'set', 'eth0', 'up');
+}
+
+/** Deletes a namespace if it exists (its veth pair goes with it). */
+export function deleteNamespace(namespace: string): void {
+  if (listNamespaces().includes(namespace)) ip('netns', 'delete', namespace);
+}
+
+/** Deletes a root-namespace link if it exists. */
+export function deleteLink(name: string): void {
+  if (linkExists(name)) ip('link', 'delete', name);
+}
+
+/** Sets a root-namespace link (a node's veth end) up or down: the node loses the underlay. */
+export function setLinkUp(name: string, up: boolean): void {
+  ip('link', 'set', name, up ? 'up' : 'down');
+}
