@@ -1,0 +1,157 @@
+/**
+ * Property tests on random programs (fast-check, fixed seed): random code never throws out of the
+ * VM, never writes outside its writable regions, always stops within its fuel, and the
+ * interpreter and the fast tier agree on verdict, trap, fuel, pc, registers and memory.
+ * Programs are random instruction words from the table (plus some raw random halfwords), made by
+ * a seeded PRNG per fast-check run: cheap to generate, so the counts stay large.
+ */
+import { testSeed } from '@capsule/testkit';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  createSandboxMachine,
+  encodeInstruction,
+  instructionTable,
+  prepareProgram,
+  type SandboxHost,
+  type SandboxMachine,
+  TrapReason,
+} from '../src/index';
+import { randomOperands, seededRandom } from './generate';
+
+const programsPerBatch = 12_500;
+const batches = 4; // 4 × 12,500 programs, each run on both tiers: 100,000 executions
+
+function createHost(): SandboxHost & { reset(): void } {
+  let counter = 0;
+  return {
+    reset: () => void (counter = 0),
+    emit: () => true,
+    flowHash: (seed) => Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b),
+    timeMs: () => 1_700_000_000_123,
+    random: () => Math.imul(++counter, 0x27d4eb2d),
+    log: () => true,
+  };
+}
+
+const controlMnemonics = new Set([
+  'beq',
+  'bne',
+  'blt',
+  'bge',
+  'bltu',
+  'bgeu',
+  'jal',
+  'c.j',
+  'c.jal',
+  'c.beqz',
+  'c.bnez',
+]);
+
+/** A random program of up to 25 instructions: mostly legal instructions, short branches, some raw noise. */
+function randomProgram(random: () => number): Uint8Array {
+  const length = 2 + (random() % 24);
+  const bytes = new Uint8Array(length * 4);
+  const view = new DataView(bytes.buffer);
+  let at = 0;
+  for (let index = 0; index < length; index++) {
+    if ((random() & 15) === 0) {
+      view.setUint16(at, random() & 0xffff, true);
+      at += 2;
+      continue;
+    }
+    const spec = instructionTable[random() % instructionTable.length]!;
+    const instruction = randomOperands(spec, random);
+    if (controlMnemonics.has(spec.mnemonic) && (random() & 3) !== 0)
+      instruction.imm = ((random() % 64) - 32) * 2;
+    // bias memory offsets small so that accesses from the region bases in a0..a6 land inside
+    if (/^(c\.)?(l|s)[bhw]u?$/.test(spec.mnemonic) && (random() & 1) === 0 && instruction.imm !== undefined)
+      instruction.imm = instruction.imm & 0x3c;
+    const encoded = encodeInstruction(instruction);
+    if (!encoded.ok) continue;
+    if (encoded.size === 4) view.setUint32(at, encoded.word, true);
+    else view.setUint16(at, encoded.word, true);
+    at += encoded.size;
+  }
+  return bytes.slice(0, Math.min(at, 1024));
+}
+
+function fillRegions(machine: SandboxMachine, seed: number) {
+  const random = seededRandom(seed);
+  for (const region of [
+    machine.regions.packet,
+    machine.regions.engine,
+    machine.regions.path,
+    machine.regions.data,
+  ])
+    for (let i = 0; i < region.length; i++) region[i] = random() & 0xff;
+  machine.regions.flow.fill(0);
+  machine.regions.contract.fill(0);
+}
+
+const writable = ['path', 'data', 'flow', 'contract', 'action', 'stack'] as const;
+
+describe('property: random programs on both tiers', () => {
+  const hostA = createHost();
+  const hostB = createHost();
+  const interpreter = createSandboxMachine({ tier: 'interpreter' }, { host: hostA });
+  const fast = createSandboxMachine({ tier: 'fast' }, { host: hostB });
+  const traps = new Map<number, number>();
+
+  for (let batch = 0; batch < batches; batch++) {
+    it(`batch ${batch + 1}/${batches}: ${programsPerBatch} programs agree, stay in bounds and within fuel`, () => {
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: 0x7fffffff }), (seed) => {
+          const random = seededRandom(seed);
+          const code = randomProgram(random);
+          if (code.length === 0) return;
+          const budget = 1 + (random() % 400);
+          const pathLength = random() % 257;
+          const dataLength = random() % 257;
+          const packetSnapshot = (() => {
+            fillRegions(interpreter, seed);
+            fillRegions(fast, seed);
+            return interpreter.regions.packet.slice();
+          })();
+          const engineSnapshot = interpreter.regions.engine.slice();
+          const pathSnapshot = interpreter.regions.path.slice();
+          const dataSnapshot = interpreter.regions.data.slice();
+          hostA.reset();
+          hostB.reset();
+          const program = prepareProgram(code);
+          const options = {
+            budgetInstructions: budget,
+            pathLengthBytes: pathLength,
+            dataLengthBytes: dataLength,
+          };
+          const a = { ...interpreter.run(program, options) };
+          const b = { ...fast.run(program, options) };
+          expect(b).toEqual(a);
+          expect(Array.from(fast.registers)).toEqual(Array.from(interpreter.registers));
+          for (const name of writable) expect(fast.regions[name]).toEqual(interpreter.regions[name]);
+          // within fuel; read-only regions untouched; PATH/DATA untouched past their length
+          expect(a.fuelUsed).toBeLessThanOrEqual(budget);
+          expect(interpreter.regions.packet).toEqual(packetSnapshot);
+          expect(interpreter.regions.engine).toEqual(engineSnapshot);
+          expect(interpreter.regions.path.subarray(pathLength)).toEqual(pathSnapshot.subarray(pathLength));
+          expect(interpreter.regions.data.subarray(dataLength)).toEqual(dataSnapshot.subarray(dataLength));
+          traps.set(a.trap, (traps.get(a.trap) ?? 0) + 1);
+        }),
+        { seed: testSeed + batch, numRuns: programsPerBatch },
+      );
+    }, 120_000);
+  }
+
+  it('exercised every kind of ending', () => {
+    for (const reason of [
+      TrapReason.ILLEGAL_INSTRUCTION,
+      TrapReason.ACCESS_FAULT,
+      TrapReason.FETCH_FAULT,
+      TrapReason.FUEL_EXHAUSTED,
+      TrapReason.ATOMIC_FAULT,
+      TrapReason.BAD_SERVICE,
+      TrapReason.NO_VERDICT,
+    ])
+      expect(traps.get(reason) ?? 0, `trap ${reason}`).toBeGreaterThan(0);
+  });
+});
