@@ -599,8 +599,7 @@ const serviceTokens: CollectionSpec = {
   toApi: toServiceToken,
   create: async (ctx, body: ServiceTokenCreate) => {
     const service = await requireRow(ctx, 'services', body.serviceId);
-    if (!ctx.principal.roles.includes('systemAdmin') && service.domain_id !== ctx.principal.domainId)
-      throw new ApiError('REFERENCE_NOT_FOUND', `no service ${body.serviceId} in your domain`);
+    requireDomainWrite(ctx.principal, service.domain_id);
     const secret = randomBytes(16).toString('hex');
     const id = await insert(ctx, 'service_tokens', {
       service_id: service.id,
