@@ -41,7 +41,7 @@ export function renderIsaDoc(): string {
       const digits = spec.size === 2 ? 4 : 8;
       const syntax = spec.syntax === '' ? '—' : `\`${spec.syntax}\``;
       lines.push(
-        `| \`${spec.mnemonic}\` | ${syntax} | ${spec.format} | \`${hex(spec.match, digits)}\` | \`${hex(spec.mask, digits)}\` | ${spec.meaning} |`,
+        `| \`${spec.mnemonic}\` | ${syntax} | ${spec.format} | \`${hex(spec.match, digits)}\` | \`${hex(spec.mask, digits)}\` | ${spec.meaning.replaceAll('|', '\\|')} |`,
       );
     }
     lines.push('');
