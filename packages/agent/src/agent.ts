@@ -358,7 +358,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         try {
           profile = await control.login();
         } catch (error) {
-          if ((error as { code?: string }).code !== 'UNAVAILABLE' || stopped) throw error;
+          if ((error as { code?: string }).code !== 'UNAVAILABLE') throw error;
+          if (stopped) throw new CapsuleError('AGENT_STOPPED', 'stopped while waiting for the controller');
           logger.warn({ error: (error as Error).message }, 'controller unreachable; retrying');
           await new Promise((resolve) => setTimeout(resolve, options.retryIntervalMs));
         }

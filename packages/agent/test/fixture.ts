@@ -32,7 +32,8 @@ function tinyProgram() {
   return { code: bytes.toString('base64'), entries: { client: 0, server: 8 }, dataSize: 16 };
 }
 
-export async function startControllerFixture() {
+export async function startControllerFixture(options: { host?: string } = {}) {
+  const host = options.host ?? '127.0.0.1';
   const dir = mkdtempSync(join(tmpdir(), 'capsule-agent-test-'));
   const store = join(dir, 'controller.db');
   const ports = { north: await freePort(), south: await freePort() };
@@ -42,8 +43,8 @@ export async function startControllerFixture() {
     controller = await createController(
       {
         store,
-        listen: { host: '127.0.0.1', port: ports.north },
-        southboundListen: { host: '127.0.0.1', port: ports.south },
+        listen: { host, port: ports.north },
+        southboundListen: { host, port: ports.south },
         adminPassword,
         sqliteSynchronous: 'NORMAL',
         keepaliveIntervalMs: 500,
@@ -53,7 +54,7 @@ export async function startControllerFixture() {
     return controller.start();
   };
   const urls = await start();
-  const admin = createApiClient({ baseUrl: urls.northboundUrl });
+  const admin = createApiClient({ baseUrl: `http://127.0.0.1:${ports.north}` });
   await admin.login({ domain: 'default', username: 'admin', password: adminPassword });
   await admin.domains.create({ name: 'acme', kind: 'application' });
   const zone = await admin.zones.create({ name: 'zone-a', netprefix });

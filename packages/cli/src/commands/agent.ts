@@ -107,7 +107,8 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
         const stop = () => {
           process.off('SIGTERM', stop);
           process.off('SIGINT', stop);
-          resolveStop();
+          // Also interrupts a start-up still waiting for the controller.
+          void instance.stop().finally(resolveStop);
         };
         process.on('SIGTERM', stop);
         process.on('SIGINT', stop);
