@@ -37,3 +37,23 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   echo "setup: npm ci"
   npm ci --no-fund --no-audit --loglevel=error
 fi
+
+# --- PostgreSQL for the controller's store tests (issue 5) ---------------------------------------
+# Starts Debian's cluster and creates the role and database the tests use
+# (CAPSULE_TEST_POSTGRES_URL, default postgres://capsule:capsule@127.0.0.1:5432/capsule). As root
+# only; without root the PostgreSQL suites skip (and fail under CI).
+if [[ $(id -u) -eq 0 ]] && command -v pg_ctlcluster >/dev/null 2>&1; then
+  pg_version=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+  if [[ -n "$pg_version" ]]; then
+    pg_ctlcluster "$pg_version" main start 2>/dev/null || true
+    for _ in $(seq 1 30); do
+      su postgres -c "psql -qtAc 'select 1'" >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+    su postgres -c "psql -qtAc \"select 1 from pg_roles where rolname = 'capsule'\"" | grep -q 1 ||
+      su postgres -c "psql -qc \"create role capsule login createdb password 'capsule'\""
+    su postgres -c "psql -qtAc \"select 1 from pg_database where datname = 'capsule'\"" | grep -q 1 ||
+      su postgres -c "createdb -O capsule capsule"
+    echo "setup: PostgreSQL $pg_version running (role capsule)"
+  fi
+fi
