@@ -1,5 +1,7 @@
 /** @capsule/lab — a Capsule topology on one machine: network namespaces (root) or one process (MemoryNetwork). */
 
+/** In-process applications' IPv6/UDP packets. */
+export { buildUdp6, parseUdp6 } from './app-packets';
 /** The controller bootstrap every lab does (domains, zone, node users) and the names it uses. */
 export { adminClient, bootstrapController, labNames, registeredNodes } from './bootstrap';
 /** The lab's errors and their codes. */
@@ -40,6 +42,8 @@ export {
   netnsLabUp,
   type TeardownReport,
 } from './netns-lab';
+/** A microprogram source → the controller's template image. */
+export { compileTemplateImage } from './program-image';
 /** The process supervisor: detached start with a log file, readiness, SIGTERM then SIGKILL. */
 export { isRunning, logTail, startProcess, stopProcesses, waitUntilReady } from './supervisor';
 /** The topology file: format, validation, address assignment, the embedded default. */
@@ -52,3 +56,14 @@ export {
   type TopologyNode,
   validateTopology,
 } from './topology';
+/** Use cases (examples/use-cases): load, apply (template compiled from its program), run on an in-process lab. */
+export {
+  applyUseCase,
+  listUseCases,
+  loadUseCase,
+  runUseCase,
+  type StepResult,
+  type UseCase,
+  type UseCaseResult,
+  type UseCaseStep,
+} from './use-cases';

@@ -323,7 +323,8 @@ export async function labDown(
 export function leftoversOf(state: LabState): string[] {
   const leftovers: string[] = [];
   for (const record of state.processes)
-    if (record.pid !== process.pid && isRunning(record)) leftovers.push(`process ${record.pid} (${record.node})`);
+    if (record.pid !== process.pid && isRunning(record))
+      leftovers.push(`process ${record.pid} (${record.node})`);
   if (state.mode === 'netns') {
     const namespaces = listNamespaces();
     for (const namespace of namespaces)

@@ -1,0 +1,290 @@
+/**
+ * Use cases (examples/use-cases/<name>/): `contract.yaml` — the template (with `program:` the
+ * microprogram source it is compiled from), contract and service, in `capsule apply` form — and
+ * `use-case.yaml` — which host registers which role, and the steps: traffic with its expected
+ * outcome, revocations, links cut. `runUseCase` applies the contract on a running in-process lab,
+ * registers the endpoints through the agents, drives real packets through the agents' data planes
+ * and the engines, and reports what it measured. Nothing is assumed: a step passes only on what
+ * the receiving applications actually got.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { ApiClient } from '@capsule/api';
+import YAML from 'yaml';
+import { buildUdp6, parseUdp6 } from './app-packets';
+import { labNames } from './bootstrap';
+import { LabError } from './errors';
+import type { MemoryLab } from './memory-lab';
+import { compileTemplateImage } from './program-image';
+
+/** One step of a use case. */
+export type UseCaseStep =
+  | {
+      kind: 'send';
+      from: string;
+      to: readonly string[];
+      packets: number;
+      /** delivered: every packet to every target; dropped: none; spread: each within ±tolerance of an even share. */
+      expect: 'delivered' | 'dropped' | 'spread';
+      tolerance: number;
+      /** Distinct flows (source ports); spread counts flows, not packets. */
+      flows: number;
+    }
+  | { kind: 'revoke'; host: string }
+  | { kind: 'cut'; a: string; z: string };
+
+/** A use case as its directory describes it. */
+export interface UseCase {
+  readonly name: string;
+  readonly title: string;
+  readonly dir: string;
+  /** The `capsule apply` documents of contract.yaml. */
+  readonly documents: readonly Record<string, unknown>[];
+  readonly endpoints: readonly { host: string; role: string; contract: string }[];
+  readonly steps: readonly UseCaseStep[];
+}
+
+/** The outcome of one step / one use case. */
+export interface StepResult {
+  readonly step: string;
+  readonly passed: boolean;
+  readonly detail: string;
+}
+export interface UseCaseResult {
+  readonly name: string;
+  readonly title: string;
+  readonly passed: boolean;
+  readonly steps: readonly StepResult[];
+  /** What went wrong before any step ran (apply, registration), if anything. */
+  readonly error?: string;
+}
+
+const asList = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : [String(value)]);
+
+/** Reads a use case directory. */
+export function loadUseCase(dir: string): UseCase {
+  const read = (file: string) => {
+    try {
+      return readFileSync(join(dir, file), 'utf8');
+    } catch (error) {
+      throw new LabError('LAB_BAD_USE_CASE', `cannot read ${join(dir, file)}: ${(error as Error).message}`);
+    }
+  };
+  const spec = YAML.parse(read('use-case.yaml')) as Record<string, unknown>;
+  const documents = YAML.parseAllDocuments(read('contract.yaml')).map((doc) => {
+    if (doc.errors.length > 0)
+      throw new LabError('LAB_BAD_USE_CASE', `${dir}/contract.yaml: ${doc.errors[0]!.message}`);
+    return doc.toJS() as Record<string, unknown>;
+  });
+  if (typeof spec.name !== 'string' || !Array.isArray(spec.endpoints) || !Array.isArray(spec.steps))
+    throw new LabError('LAB_BAD_USE_CASE', `${dir}/use-case.yaml needs name, endpoints and steps`);
+  const steps = (spec.steps as Record<string, Record<string, unknown>>[]).map((step, i): UseCaseStep => {
+    if (step.send) {
+      const send = step.send;
+      const expect = String(step.expect ?? 'delivered');
+      if (!['delivered', 'dropped', 'spread'].includes(expect))
+        throw new LabError('LAB_BAD_USE_CASE', `${dir}: steps[${i}].expect is delivered, dropped or spread`);
+      return {
+        kind: 'send',
+        from: String(send.from),
+        to: asList(send.to),
+        packets: Number(send.packets ?? 10),
+        expect: expect as 'delivered',
+        tolerance: Number(step.tolerance ?? 0.2),
+        flows: Number(send.flows ?? 1),
+      };
+    }
+    if (step.revoke) return { kind: 'revoke', host: String((step.revoke as { host: unknown }).host) };
+    if (step.cut) {
+      const [a, z] = asList((step.cut as { between: unknown }).between);
+      return { kind: 'cut', a: a!, z: z! };
+    }
+    throw new LabError('LAB_BAD_USE_CASE', `${dir}: steps[${i}] is send, revoke or cut`);
+  });
+  return {
+    name: spec.name,
+    title: String(spec.title ?? spec.name),
+    dir,
+    documents,
+    endpoints: (spec.endpoints as Record<string, unknown>[]).map((e) => ({
+      host: String(e.host),
+      role: String(e.role),
+      contract: String(e.contract),
+    })),
+    steps,
+  };
+}
+
+/** Creates the use case's template (compiled from its program), contract and service; returns a service token. */
+export async function applyUseCase(admin: ApiClient, useCase: UseCase): Promise<string> {
+  const ids = new Map<string, number>();
+  let serviceId: number | undefined;
+  for (const document of useCase.documents) {
+    const { kind, ...body } = document;
+    const domain = labNames.hostDomain;
+    if (kind === 'template') {
+      const program = resolve(useCase.dir, String(body.program));
+      const image = compileTemplateImage(readFileSync(program, 'utf8'), program);
+      delete body.program;
+      const template = await admin.templates.create({ ...body, domain, image } as never);
+      ids.set(`template:${template.name}`, template.id);
+    } else if (kind === 'contract') {
+      const templateId = ids.get(`template:${String(body.template)}`);
+      if (templateId === undefined)
+        throw new LabError(
+          'LAB_BAD_USE_CASE',
+          `${useCase.name}: contract names unknown template ${String(body.template)}`,
+        );
+      delete body.template;
+      const contract = await admin.contracts.create({ ...body, domain, templateId } as never);
+      ids.set(`contract:${contract.name}`, contract.id);
+    } else if (kind === 'service') {
+      const grants = (body.grants as { contract: string; role: string }[]).map((grant) => ({
+        contractId: ids.get(`contract:${grant.contract}`)!,
+        role: grant.role,
+      }));
+      serviceId = (await admin.services.create({ ...body, domain, grants } as never)).id;
+    } else throw new LabError('LAB_BAD_USE_CASE', `${useCase.name}: unknown kind ${String(kind)}`);
+  }
+  if (serviceId === undefined)
+    throw new LabError('LAB_BAD_USE_CASE', `${useCase.name}: contract.yaml has no service`);
+  const token = (await admin.serviceTokens.create({ serviceId })).token;
+  if (!token) throw new LabError('LAB_BAD_USE_CASE', `${useCase.name}: the controller returned no token`);
+  return token;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Engine drop reasons summed over the lab's engines (for a failed step's detail). */
+function engineDrops(lab: MemoryLab): Record<string, number> {
+  const drops: Record<string, number> = {};
+  for (const { engine } of lab.engines.values())
+    for (const [reason, count] of Object.entries(engine.counters().drops))
+      drops[reason] = (drops[reason] ?? 0) + count;
+  return drops;
+}
+
+/** Applies, registers and drives one use case on an in-process lab. */
+export async function runUseCase(
+  lab: MemoryLab,
+  useCase: UseCase,
+  progress: (line: string) => void = () => {},
+): Promise<UseCaseResult> {
+  const steps: StepResult[] = [];
+  const host = (name: string) => {
+    const found = lab.hosts.get(name);
+    if (!found) throw new LabError('LAB_BAD_USE_CASE', `${useCase.name}: no host ${name} in the lab`);
+    return found;
+  };
+  const serials = new Map<string, string>();
+  try {
+    progress(`${useCase.name}: applying ${useCase.documents.length} objects`);
+    const token = await applyUseCase(lab.admin, useCase);
+    for (const endpoint of useCase.endpoints) {
+      const registered = await host(endpoint.host).agent.registerEndpoint({
+        serviceToken: token,
+        contract: endpoint.contract,
+        role: endpoint.role,
+      });
+      serials.set(
+        endpoint.host,
+        String((registered as { authorizationSerial?: unknown }).authorizationSerial),
+      );
+    }
+    // Peers registered later reach earlier endpoints by the controller's path-change push.
+    await sleep(300);
+  } catch (error) {
+    return {
+      name: useCase.name,
+      title: useCase.title,
+      passed: false,
+      steps,
+      error: (error as Error).message,
+    };
+  }
+  let port = 20_000;
+  for (const step of useCase.steps) {
+    if (step.kind === 'revoke') {
+      const serial = serials.get(step.host);
+      const list = await lab.admin.authorizations.list({ limit: 1000 });
+      const authorization = list.items.find((a) => a.serial === serial);
+      if (!authorization) {
+        steps.push({ step: `revoke ${step.host}`, passed: false, detail: `no authorization ${serial}` });
+        continue;
+      }
+      await lab.admin.authorizations.revoke(authorization.id);
+      steps.push({ step: `revoke ${step.host}`, passed: true, detail: `serial ${serial} revoked` });
+      continue;
+    }
+    if (step.kind === 'cut') {
+      lab.setPathUp(step.a, step.z, false);
+      steps.push({ step: `cut ${step.a}–${step.z}`, passed: true, detail: 'underlay path cut' });
+      continue;
+    }
+    const sender = host(step.from);
+    const received = new Map<string, Set<number>>();
+    const unsubscribe = step.to.map((name) => {
+      const target = host(name);
+      received.set(name, new Set());
+      return target.app.onPacket((packet) => {
+        const udp = parseUdp6(packet);
+        if (udp?.destinationPort === 9000)
+          received.get(name)!.add(udp.sourcePort * 100_000 + Number(new TextDecoder().decode(udp.payload)));
+      });
+    });
+    const dropsBefore = engineDrops(lab);
+    const started = Date.now();
+    let refused = 0;
+    for (let flow = 0; flow < step.flows; flow += 1) {
+      port += 1;
+      for (let i = 0; i < step.packets; i += 1)
+        for (const name of step.expect === 'spread' ? [step.to[0]!] : step.to) {
+          const packet = buildUdp6(
+            sender.agent.hostId!,
+            host(name).agent.hostId!,
+            port,
+            9000,
+            new TextEncoder().encode(String(i)),
+          );
+          if (sender.app.send(packet) !== 'sent') refused += 1;
+        }
+      if (flow % 20 === 19) await sleep(5);
+    }
+    await sleep(500);
+    for (const off of unsubscribe) off();
+    const counts = [...received].map(([name, got]) => [name, got.size] as const);
+    const total = counts.reduce((n, [, c]) => n + c, 0);
+    const sent = step.flows * step.packets * (step.expect === 'spread' ? 1 : step.to.length);
+    const drops = Object.entries(engineDrops(lab))
+      .map(([reason, n]) => [reason, n - (dropsBefore[reason] ?? 0)] as const)
+      .filter(([, n]) => n > 0);
+    const dropText =
+      drops.length > 0 ? `; engine drops ${drops.map(([r, n]) => `${r}×${n}`).join(', ')}` : '';
+    const refusedText = refused > 0 ? `; ${refused} refused by the sending agent` : '';
+    const label = `${step.from} → ${step.to.join(', ')}: ${sent} packets, expect ${step.expect}`;
+    let passed: boolean;
+    let detail: string;
+    if (step.expect === 'delivered') {
+      passed = counts.every(([, c]) => c === step.flows * step.packets);
+      detail = `received ${counts.map(([n, c]) => `${n} ${c}`).join(', ')} in ${Date.now() - started} ms${refusedText}${dropText}`;
+    } else if (step.expect === 'dropped') {
+      passed = total === 0;
+      detail = `received ${total}${refusedText}${dropText}`;
+    } else {
+      const share = total / counts.length;
+      passed = total === sent && counts.every(([, c]) => Math.abs(c - share) <= share * step.tolerance);
+      detail = `spread ${counts.map(([n, c]) => `${n} ${c}`).join(', ')} of ${sent} (±${step.tolerance * 100}% of ${share.toFixed(0)})${refusedText}${dropText}`;
+    }
+    progress(`${useCase.name}: ${label}: ${passed ? 'ok' : 'FAILED'} (${detail})`);
+    steps.push({ step: label, passed, detail });
+  }
+  return { name: useCase.name, title: useCase.title, passed: steps.every((s) => s.passed), steps };
+}
+
+/** The use cases under `root` (examples/use-cases): every directory with a use-case.yaml, by name. */
+export function listUseCases(root: string): UseCase[] {
+  return readdirSync(root)
+    .filter((name) => existsSync(join(root, name, 'use-case.yaml')))
+    .sort()
+    .map((name) => loadUseCase(join(root, name)));
+}
