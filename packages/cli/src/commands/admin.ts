@@ -96,8 +96,14 @@ async function resolveObject(client: ApiClient, kind: Kind, ref: string, domain?
 }
 
 function render(io: CliIo, format: string, value: unknown, columns: readonly string[]): void {
-  if (format === 'json') return io.out(`${JSON.stringify(value, null, 2)}\n`);
-  if (format === 'yaml') return io.out(YAML.stringify(value));
+  if (format === 'json') {
+    io.out(`${JSON.stringify(value, null, 2)}\n`);
+    return;
+  }
+  if (format === 'yaml') {
+    io.out(YAML.stringify(value));
+    return;
+  }
   if (format !== 'table')
     throw new CapsuleError('CLI_BAD_OUTPUT', `-o is table, json or yaml, not '${format}'`);
   const rows = Array.isArray(value) ? value : [value];
@@ -228,7 +234,11 @@ async function createBody(
   }
 }
 
-/** `apply` documents: `kind` + the fields of the create body, objects named by name. */
+/**
+ * `apply` documents: `kind` (domain, user, zone, template, contract, service) + the fields of the
+ * create body; references by name (`zone`, `template`, grants' `contract`); a domain's kind is
+ * `domainKind`; a template's image may come from `imageFile` (JSON).
+ */
 interface ApplyDocument {
   kind: string;
   [field: string]: unknown;
@@ -249,6 +259,11 @@ async function applyDocument(client: ApiClient, io: CliIo, document: ApplyDocume
   const { kind: _kind, ...spec } = document;
   const body: Record<string, unknown> = { ...spec };
   const domain = typeof body.domain === 'string' ? body.domain : undefined;
+  // A domain's own kind cannot be `kind` (that names the document's kind): it is `domainKind`.
+  if (kind === 'domain') {
+    body.kind = body.domainKind ?? 'application';
+    delete body.domainKind;
+  }
   // References by name become ids.
   if (kind === 'user' && typeof body.zone === 'string') {
     body.zoneId = (await resolveObject(client, 'zone', body.zone)).id;
