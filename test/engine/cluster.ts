@@ -66,7 +66,7 @@ function tap(transport: Transport): TappedTransport {
       return transport.stats;
     },
     send(bytes, length, to) {
-      if (sent.length < 1000) sent.push({ bytes: bytes.slice(0, length), to });
+      if (sent.length < 1000) sent.push({ bytes: new Uint8Array(bytes.subarray(0, length)), to });
       transport.send(bytes, length, to);
     },
     onDatagram: (handler) => transport.onDatagram(handler),
@@ -190,7 +190,7 @@ export async function startCluster(underlay: Underlay) {
       engine.start();
     } else {
       linkLayer.onPacket((_link, bytes, offset, length) =>
-        received.push(bytes.slice(offset, offset + length)),
+        received.push(new Uint8Array(bytes.subarray(offset, offset + length))),
       );
     }
     linkLayer.start();

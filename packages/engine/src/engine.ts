@@ -272,6 +272,10 @@ const bytesEqual = (a: Uint8Array, aAt: number, b: Uint8Array, bAt: number, leng
   return true;
 };
 
+/** A copy of bytes[start, end) (never `slice`: on a Node Buffer it is a view into the datagram). */
+const copyBytes = (bytes: Uint8Array, start: number, end: number) =>
+  new Uint8Array(bytes.subarray(start, end));
+
 const silentLogger: EngineLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** Creates an engine. Nothing runs until `start()`. */
@@ -521,7 +525,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
           return entry;
         }
     }
-    const copy = bytes.slice(at, at + FLOW_AUTHORIZATION_LENGTH);
+    const copy = copyBytes(bytes, at, at + FLOW_AUTHORIZATION_LENGTH);
     const result = verifyFlowAuthorization(copy, controllerKey, nowSeconds);
     if (!result.ok) {
       switch (result.reason) {
@@ -572,7 +576,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     const key = `${logicHash}:${Buffer.from(bytes.subarray(codeAt, machineAt)).toString('hex')}`;
     let entry = programs.get(key);
     if (!entry) {
-      const machineCode = bytes.slice(machineAt, machineEnd);
+      const machineCode = copyBytes(bytes, machineAt, machineEnd);
       const entryOffsets = new Int32Array(entryCount);
       for (let i = 0; i < entryCount; i++)
         entryOffsets[i] = (bytes[codeAt + 2 + 2 * i]! << 8) | bytes[codeAt + 3 + 2 * i]!;
@@ -589,7 +593,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       if (programs.size >= settings.cacheCapacity) programs.clear();
       entry = {
         logicHash,
-        codeValue: bytes.slice(codeAt, machineEnd),
+        codeValue: copyBytes(bytes, codeAt, machineEnd),
         entryOffsets,
         prepared,
         rejection,

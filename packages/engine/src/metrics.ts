@@ -9,7 +9,8 @@ import type { Engine } from './engine';
 /** Flows exported per scrape at most (label cardinality stays bounded). */
 export const METRICS_FLOW_LIMIT = 1000;
 
-const escape = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const escapeLabel = (value: string) =>
+  value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 
 /** Renders `engine`'s metrics. */
 export function renderMetrics(engine: Engine): string {
@@ -21,7 +22,9 @@ export function renderMetrics(engine: Engine): string {
   const sample = (name: string, value: number, labels: Record<string, string | number> = {}) => {
     const entries = Object.entries(labels);
     const text =
-      entries.length === 0 ? '' : `{${entries.map(([k, v]) => `${k}="${escape(String(v))}"`).join(',')}}`;
+      entries.length === 0
+        ? ''
+        : `{${entries.map(([k, v]) => `${k}="${escapeLabel(String(v))}"`).join(',')}}`;
     lines.push(`${name}${text} ${value}`);
   };
   family('capsule_engine_packets_received_total', 'counter', 'Inner packets handed up by the link layer.');

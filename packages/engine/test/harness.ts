@@ -69,7 +69,7 @@ export function createPlainLinkLayer(
       if (!byAddress.has(key)) {
         const link = {
           id: nextId++,
-          peerHostId: bytes.slice(2, 18),
+          peerHostId: new Uint8Array(bytes.subarray(2, 18)),
           peerName: new TextDecoder().decode(bytes.subarray(18)),
           peerNodeType: bytes[1]!,
           peerUnderlay: from,
@@ -225,7 +225,7 @@ export function createTopology() {
     });
     const received: Uint8Array[] = [];
     linkLayer.onPacket((_linkId, bytes, offset, length) =>
-      received.push(bytes.slice(offset, offset + length)),
+      received.push(new Uint8Array(bytes.subarray(offset, offset + length))),
     );
     return {
       name,

@@ -337,3 +337,39 @@ describe('engine pipeline: balance, replicate, chain', () => {
     expect(dropped.lastVerdict).toBe('DROP PROGRAM_DROP 259');
   });
 });
+
+describe('engine pipeline: buffers', () => {
+  it('keeps copies of what it caches: a reused receive Buffer does not change a verified authorization', async () => {
+    const { t, a, b, e1 } = await line();
+    const linkId = e1.linkTo(a);
+    const reused = Buffer.alloc(2048);
+    const packetOf = (label: number) =>
+      buildPacket({
+        source: a.hostId,
+        destination: b.hostId,
+        flowLabel: label,
+        header: {
+          nextHeader: 59,
+          packetType: PacketType.I,
+          flags: 0,
+          auth: t.authorize(a.hostId, route.machineCode),
+          path: pathThrough([e1.engineId]),
+          code: route,
+          data: new Uint8Array(8),
+        },
+      });
+    const first = packetOf(1);
+    const second = packetOf(2);
+    const deliver = (packet: Uint8Array) => {
+      reused.set(packet);
+      e1.engine.handlePacket(linkId, reused, 0, packet.length);
+    };
+    deliver(first);
+    deliver(second); // overwrites the bytes the first packet was read from
+    deliver(first);
+    const c = e1.engine.counters();
+    expect(c.authorizationsVerified).toBe(2);
+    expect(c.authorizationCacheHits).toBe(1);
+    expect(c.programsVerified).toBe(1);
+  });
+});

@@ -13,7 +13,7 @@
 import { assemble } from './asm';
 
 /** Shared tail: forward towards the next PATH hop (cached), deliver at the last one. */
-const routeTail = `
+const routeTailOf = (cache: boolean) => `
 route:
   lbu t0, 4(a6)          # hop index
   lbu t1, 5(a6)          # hop count
@@ -38,7 +38,7 @@ scan:
   sw s0, 0(a1)           # FORWARD
   sw t4, 20(a1)
   sw s0, 16(a1)
-  sw s0, 4(a1)           # CACHE
+${cache ? '  sw s0, 4(a1)           # CACHE' : ''}
   ebreak
 skip:
   addi t6, t6, 24
@@ -53,10 +53,11 @@ nolink:
 deliver:
   li t0, 3
   sw t0, 0(a1)           # DELIVER
-  li t0, 1
-  sw t0, 4(a1)           # CACHE
+  li t0, ${cache ? 1 : 0}
+  sw t0, 4(a1)           # CACHE when cached
   ebreak
 `;
+const routeTail = routeTailOf(true);
 
 /** Point to point along the PATH: DATA word 0 counts hops, FLOW word 0 packets, CONTRACT word 0 all packets (AMO). */
 export const route = program(`
@@ -174,6 +175,15 @@ entry:
   ecall
   ebreak
 `);
+
+/** Route without the CACHE flag: every packet runs the program (benchmarks: type III per packet). */
+export const routeUncached = program(`
+entry:
+  lw t0, 0(a2)
+  addi t0, t0, 1
+  sw t0, 0(a2)
+  j route
+${routeTailOf(false)}`);
 
 /** A test program: machine code and its CODE chunk entry table. */
 export interface AsmProgram {

@@ -1,0 +1,471 @@
+/**
+ * `npm run bench -- engine`: packets per second through one engine on loopback UDP, against a
+ * plain Node UDP forwarder in the same run.
+ *
+ * Topology: sender ──udp──▶ [child process: engine, or the plain forwarder] ──udp──▶ receiver.
+ * The forwarding side runs in its own process (its own event loop and core), as a daemon would.
+ * The sender and receiver cost the same in every case: the sender replays datagrams prepared
+ * before the clock starts (link frames sealed by a real link layer for the engine cases), keeping
+ * at most WINDOW in flight; the receiver only counts datagrams. So the rates compare what the
+ * forwarding process does per packet:
+ *
+ * - baseline: `socket.on('message', m => socket.send(m, …))`, nothing else;
+ * - engine, type III, cached action: link-frame open (replay window, ChaCha20-Poly1305 over the
+ *   headers), IPv6 + capsule parse, flow lookup, the cached FORWARD, reseal, send;
+ * - engine, type III, program per packet: the same plus one sandbox run (fast tier) of the route
+ *   program, which does not set CACHE (PACKET record, PATH/DATA copy in and out);
+ * - engine, type I: every packet a new flow with its own authorization: Ed25519 verification,
+ *   SHA-256 of the code, program cache hit, flow insert, run.
+ *
+ * When run as a child (CAPSULE_ENGINE_BENCH_CHILD=engine|baseline) this file is the forwarding side.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, createPrivateKey } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { createEngine } from '@capsule/engine';
+import {
+  type ControllerSigningKey,
+  exportEd25519PublicKeyRaw,
+  exportPrivateKeyPem,
+  exportPublicKeyDer,
+  generateCgaSync,
+  generateControllerKey,
+  generateRsaKeyPair,
+  generateX25519KeyPair,
+  importControllerPublicKey,
+  NodeType,
+  type NodeTypeValue,
+  parseSubnetPrefix64,
+  rsaKeyHash,
+  signFlowAuthorization,
+  signNodeCertificate,
+} from '@capsule/identity';
+import {
+  createLinkLayer,
+  createUdpTransport,
+  type LinkIdentity,
+  systemClock,
+  type Transport,
+  type UnderlayAddress,
+} from '@capsule/overlay';
+import { type CapsuleHeader, PacketType } from '@capsule/wire';
+import { buildPacket } from '../packages/engine/test/harness';
+import { route, routeUncached } from '../packages/engine/test/programs';
+import { markdownTable, writePerformanceSection } from './report';
+
+const WINDOW = 256;
+const COUNTS = { baseline: 100_000, cached: 100_000, program: 30_000, typeI: 5_000 };
+
+interface IdentityMaterial {
+  hostId: string;
+  cgaParameters: string;
+  rsaPrivateKeyPem: string;
+  nodeCertificate: string;
+}
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+const unhex = (text: string) => new Uint8Array(Buffer.from(text, 'hex'));
+
+function makeIdentity(name: string, controller: ControllerSigningKey, nodeType: NodeTypeValue) {
+  const keys = generateRsaKeyPair();
+  const publicKeyDer = exportPublicKeyDer(keys.publicKey);
+  const cga = generateCgaSync({
+    publicKey: publicKeyDer,
+    subnetPrefix: parseSubnetPrefix64('fd00:be:7c::/64'),
+    sec: 0,
+  });
+  const nowSeconds = Math.floor(Date.now() / 1000);
+  const nodeCertificate = signNodeCertificate(
+    {
+      nodeType,
+      serial: 1n,
+      notBefore: nowSeconds - 3600,
+      notAfter: nowSeconds + 86_400,
+      zoneId: 1,
+      hostId: cga.address,
+      x25519PublicKey: generateX25519KeyPair().publicKeyRaw,
+      rsaKeyHash: rsaKeyHash(publicKeyDer),
+      name,
+    },
+    controller,
+  );
+  const material: IdentityMaterial = {
+    hostId: hex(cga.address),
+    cgaParameters: hex(cga.parametersBytes),
+    rsaPrivateKeyPem: exportPrivateKeyPem(keys.privateKey),
+    nodeCertificate: hex(nodeCertificate),
+  };
+  return material;
+}
+
+function linkIdentity(material: IdentityMaterial, controllerPublicKeyRaw: Uint8Array): LinkIdentity {
+  return {
+    hostId: unhex(material.hostId),
+    cgaParameters: unhex(material.cgaParameters),
+    rsaPrivateKey: createPrivateKey(material.rsaPrivateKeyPem),
+    nodeCertificate: unhex(material.nodeCertificate),
+    controllerPublicKey: importControllerPublicKey(controllerPublicKeyRaw).publicKey,
+  };
+}
+
+// ---- the forwarding side (child process) ----------------------------------------------------------
+
+interface ChildSetup {
+  mode: 'engine' | 'baseline';
+  target?: UnderlayAddress;
+  identity?: IdentityMaterial;
+  controllerPublicKey?: string;
+}
+
+async function runChild(): Promise<void> {
+  const setup = await new Promise<ChildSetup>((resolve) =>
+    process.once('message', (m) => resolve(m as ChildSetup)),
+  );
+  if (setup.mode === 'baseline') {
+    const socket = createSocket('udp4');
+    socket.on('message', (message) => socket.send(message, setup.target!.port, setup.target!.host));
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+    process.send!({ port: socket.address().port });
+  } else {
+    const raw = unhex(setup.controllerPublicKey!);
+    const transport = await createUdpTransport({
+      host: '127.0.0.1',
+      port: 0,
+      receiveBufferBytes: 4 << 20,
+      sendBufferBytes: 4 << 20,
+    });
+    const identity = linkIdentity(setup.identity!, raw);
+    const linkLayer = createLinkLayer(
+      { identity, keepAliveIntervalMs: 60_000 },
+      { transport, clock: systemClock },
+    );
+    const engine = createEngine(
+      { hostId: identity.hostId, controllerPublicKey: importControllerPublicKey(raw), flowCapacity: 1 << 16 },
+      { linkLayer, clock: systemClock },
+    );
+    engine.start();
+    linkLayer.start();
+    process.on('message', (message) => {
+      if ((message as { counters?: boolean }).counters)
+        process.send!({ counters: { ...engine.counters(), linkDrops: linkLayer.drops } });
+    });
+    process.send!({ port: transport.local.port });
+  }
+  process.on('disconnect', () => process.exit(0));
+}
+
+// ---- the measuring side ------------------------------------------------------------------------------
+
+function startChild(setup: ChildSetup): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname], {
+    env: { ...process.env, CAPSULE_ENGINE_BENCH_CHILD: setup.mode },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('message', (message) => resolve({ child, port: (message as { port: number }).port }));
+    child.send(setup);
+  });
+}
+
+/** A transport whose sends can be recorded instead of sent, and whose raw send stays reachable. */
+function recordable(transport: Transport) {
+  const recorded: Uint8Array[] = [];
+  let recording = false;
+  const wrapped: Transport = {
+    get local() {
+      return transport.local;
+    },
+    get stats() {
+      return transport.stats;
+    },
+    send(bytes, length, to) {
+      if (recording) recorded.push(new Uint8Array(bytes.subarray(0, length)));
+      else transport.send(bytes, length, to);
+    },
+    onDatagram: (handler) => transport.onDatagram(handler),
+    close: () => transport.close(),
+  };
+  return {
+    transport: wrapped,
+    record(on: boolean) {
+      recording = on;
+    },
+    take() {
+      return recorded.splice(0);
+    },
+    rawSend: (bytes: Uint8Array, to: UnderlayAddress) => transport.send(bytes, bytes.length, to),
+  };
+}
+
+/** A transport whose receive handler can be swapped for a plain counter (the receiver in a timed phase). */
+function countable(transport: Transport) {
+  let layerHandler: (bytes: Uint8Array, from: UnderlayAddress) => void = () => {};
+  let counting = false;
+  let count = 0;
+  transport.onDatagram((bytes, from) => {
+    if (counting) count++;
+    else layerHandler(bytes, from);
+  });
+  const wrapped: Transport = {
+    get local() {
+      return transport.local;
+    },
+    get stats() {
+      return transport.stats;
+    },
+    send: (bytes, length, to) => transport.send(bytes, length, to),
+    onDatagram(handler) {
+      layerHandler = handler;
+    },
+    close: () => transport.close(),
+  };
+  return {
+    transport: wrapped,
+    counting(on: boolean) {
+      counting = on;
+    },
+    count: () => count,
+  };
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_000) {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Sends `datagrams` to `to` keeping ≤ WINDOW in flight; the rate is received packets over the time to the last one. */
+async function blast(
+  datagrams: readonly Uint8Array[],
+  send: (bytes: Uint8Array) => void,
+  received: () => number,
+): Promise<{ pps: number; delivered: number }> {
+  const base = received();
+  const start = process.hrtime.bigint();
+  let sent = 0;
+  let lastCount = base;
+  let lastChange = Date.now();
+  let lastAt = start;
+  while (true) {
+    while (sent < datagrams.length && sent - (received() - base) < WINDOW) send(datagrams[sent++]!);
+    await new Promise((resolve) => setImmediate(resolve));
+    const now = received();
+    if (now !== lastCount) {
+      lastCount = now;
+      lastChange = Date.now();
+      lastAt = process.hrtime.bigint();
+    }
+    if (now - base >= datagrams.length) break;
+    // Lost datagrams: once nothing arrives for 200 ms, release the window (count what arrived).
+    if (Date.now() - lastChange > 200) {
+      if (sent >= datagrams.length) break;
+      lastChange = Date.now();
+      sent = Math.min(datagrams.length, sent + WINDOW);
+    }
+  }
+  const delivered = lastCount - base;
+  const seconds = Number(lastAt - start) / 1e9;
+  return { pps: delivered / seconds, delivered };
+}
+
+export async function run(): Promise<void> {
+  const controller = generateControllerKey();
+  const controllerRaw = exportEd25519PublicKeyRaw(controller.publicKey);
+  const materials = {
+    a: makeIdentity('a', controller, NodeType.host),
+    b: makeIdentity('b', controller, NodeType.host),
+    e: makeIdentity('e', controller, NodeType.engine),
+  };
+  const open = () =>
+    createUdpTransport({ host: '127.0.0.1', port: 0, receiveBufferBytes: 4 << 20, sendBufferBytes: 4 << 20 });
+  const ta = recordable(await open());
+  const tbRaw = await open();
+  const tb = countable(tbRaw);
+  const a = createLinkLayer(
+    { identity: linkIdentity(materials.a, controllerRaw), keepAliveIntervalMs: 60_000 },
+    { transport: ta.transport, clock: systemClock },
+  );
+  const b = createLinkLayer(
+    { identity: linkIdentity(materials.b, controllerRaw), keepAliveIntervalMs: 60_000 },
+    { transport: tb.transport, clock: systemClock },
+  );
+  let bPackets = 0;
+  b.onPacket(() => {
+    bPackets++;
+  });
+  a.start();
+  b.start();
+  const rows: (string | number)[][] = [];
+
+  // Baseline: the plain forwarder (to b's socket, which only counts in this phase).
+  const counted = () => tb.count();
+  const baseline = await startChild({ mode: 'baseline', target: tbRaw.local });
+  const baselineAddress = { host: '127.0.0.1', port: baseline.port };
+  const filler = new Uint8Array(200).fill(7);
+  const baselineDatagrams = Array.from({ length: COUNTS.baseline }, () => filler);
+  tb.counting(true);
+  // Warm up, then measure.
+  await blast(baselineDatagrams.slice(0, 10_000), (d) => ta.rawSend(d, baselineAddress), counted);
+  const base = await blast(baselineDatagrams, (d) => ta.rawSend(d, baselineAddress), counted);
+  baseline.child.disconnect();
+  rows.push([
+    'plain Node UDP forwarder (baseline)',
+    Math.round(base.pps),
+    '100%',
+    `${base.delivered}/${COUNTS.baseline}`,
+  ]);
+
+  // The engine: links a → e and e → b over real handshakes.
+  const engine = await startChild({
+    mode: 'engine',
+    identity: materials.e,
+    controllerPublicKey: hex(controllerRaw),
+  });
+  const engineAddress = { host: '127.0.0.1', port: engine.port };
+  // b's link layer takes its socket back for the handshake.
+  tb.counting(false);
+  a.connect(engineAddress);
+  b.connect(engineAddress);
+  const eHostId = unhex(materials.e.hostId);
+  await waitFor(
+    () => a.linkTo(eHostId)?.state === 'up' && b.linkTo(eHostId)?.state === 'up',
+    'links to the engine',
+  );
+  const linkA = a.linkTo(eHostId)!.id;
+  const aHostId = unhex(materials.a.hostId);
+  const bHostId = unhex(materials.b.hostId);
+  const engineId = (eHostId[14]! << 8) | eHostId[15]!;
+  const path = {
+    creationTime: 0,
+    hopIndex: 0,
+    defaultEntry: 0,
+    hops: [{ engineId, entryIndex: 0, flags: 0 }],
+  };
+  const now = Math.floor(Date.now() / 1000);
+  let serial = 1n;
+  const authorize = (program: { machineCode: Uint8Array }) =>
+    signFlowAuthorization(
+      {
+        serial: serial++,
+        notBefore: now - 60,
+        notAfter: now + 3600,
+        domainId: 1,
+        contractId: 1,
+        roleId: 1,
+        permissions: 0,
+        sourceHostId: aHostId,
+        logicHash: createHash('sha256').update(program.machineCode).digest(),
+      },
+      controller,
+    );
+  const packet = (label: number, header: CapsuleHeader) =>
+    buildPacket({
+      source: aHostId,
+      destination: bHostId,
+      flowLabel: label,
+      header,
+      payload: new Uint8Array(64),
+    });
+  const typeI = (label: number, program: typeof route, auth: Uint8Array) =>
+    packet(label, {
+      nextHeader: 59,
+      packetType: PacketType.I,
+      flags: 0,
+      auth,
+      path,
+      code: program,
+      data: new Uint8Array(8),
+    });
+  const typeIII = (label: number) =>
+    packet(label, { nextHeader: 59, packetType: PacketType.III, flags: 0, path, data: new Uint8Array(8) });
+  const sendLive = (p: Uint8Array) => a.send(linkA, p, 0, p.length);
+  /** Seals `packets` through a's link layer without sending them (recorded frames). */
+  const seal = (packets: Uint8Array[]) => {
+    ta.record(true);
+    for (const p of packets) a.send(linkA, p, 0, p.length);
+    ta.record(false);
+    return ta.take();
+  };
+  const measure = async (name: string, frames: Uint8Array[], total: number) => {
+    tb.counting(true);
+    const result = await blast(frames, (d) => ta.rawSend(d, engineAddress), counted);
+    tb.counting(false);
+    rows.push([
+      name,
+      Math.round(result.pps),
+      `${Math.round((100 * result.pps) / base.pps)}%`,
+      `${result.delivered}/${total}`,
+    ]);
+    return result;
+  };
+
+  // Flows 1 (cached route) and 2 (route without CACHE) established live.
+  sendLive(typeI(1, route, authorize(route)));
+  sendLive(typeI(2, routeUncached, authorize(routeUncached)));
+  await waitFor(() => bPackets >= 2, 'the first packets at b');
+  await measure(
+    'engine, type III, cached action (warm-up)',
+    seal(Array.from({ length: 10_000 }, () => typeIII(1))),
+    10_000,
+  );
+  rows.pop();
+  const cached = await measure(
+    'engine, type III, cached action',
+    seal(Array.from({ length: COUNTS.cached }, () => typeIII(1))),
+    COUNTS.cached,
+  );
+  await measure(
+    'engine, type III, program per packet',
+    seal(Array.from({ length: COUNTS.program }, () => typeIII(2))),
+    COUNTS.program,
+  );
+  const authorizations = Array.from({ length: COUNTS.typeI }, () => authorize(route));
+  await measure(
+    'engine, type I (new flow and authorization each packet)',
+    seal(authorizations.map((auth, i) => typeI(1000 + i, route, auth))),
+    COUNTS.typeI,
+  );
+  const counters = await new Promise<Record<string, unknown>>((resolve) => {
+    engine.child.once('message', (m) => resolve((m as { counters: Record<string, unknown> }).counters));
+    engine.child.send({ counters: true });
+  });
+  engine.child.disconnect();
+  a.stop();
+  b.stop();
+  await ta.transport.close();
+  await tbRaw.close();
+
+  const ratio = cached.pps / base.pps;
+  process.stdout.write(`${rows.map((r) => r.join('  ')).join('\n')}\n`);
+  writePerformanceSection(
+    'engine',
+    'Engine: packets per second on loopback UDP',
+    'npm run bench -- engine',
+    [
+      'One engine in its own process between a sender and a receiver on 127.0.0.1 (UDP); the',
+      'sender replays datagrams prepared before the clock starts (link frames sealed by a real link',
+      `layer), at most ${WINDOW} in flight; the receiver counts. Inner packets: IPv6 + capsule header`,
+      '(PATH, DATA 8 B) + 64 B sealed payload. The baseline is a plain Node UDP forwarder',
+      '(`on("message") → send`) in the same position, in the same run.',
+      '',
+      markdownTable(['forwarding process', 'packets/s', 'of baseline', 'delivered'], rows),
+      '',
+      `Type III with a cached action runs at ${Math.round(ratio * 100)}% of the plain forwarder ` +
+        `(target ≥ 70%): ${ratio >= 0.7 ? 'met' : 'not met'} in this run.`,
+      `Engine counters after the run: ${JSON.stringify({
+        programRuns: counters.programRuns,
+        cachedActions: counters.cachedActions,
+        authorizationsVerified: counters.authorizationsVerified,
+        drops: counters.drops,
+        linkDrops: counters.linkDrops,
+      })}.`,
+      '',
+      'The machine is shared (2 cores, other work running): figures vary by ±20% between runs.',
+    ].join('\n'),
+  );
+}
+
+if (process.env.CAPSULE_ENGINE_BENCH_CHILD) await runChild();
