@@ -14,7 +14,7 @@ import { parseIpv6Address } from '@capsule/identity';
 import { type CapsuleHeader, decodeCapsuleHeader, PacketType } from '@capsule/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPacket } from '../../packages/engine/test/harness';
-import { balance, route } from '../../packages/engine/test/programs';
+import { balance, chain, replicate, route } from '../../packages/engine/test/programs';
 import { type ClusterNode, randomFlowLabel, startCluster, type Underlay, waitFor } from './cluster';
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
@@ -30,6 +30,41 @@ for (const underlay of ['memory', 'udp'] as Underlay[]) {
     let e3: ClusterNode;
     let serviceToken: string;
 
+    /** A template + contract + service for `program` (roles client → server); returns a's client endpoint. */
+    async function enroll(name: string, program: { machineCode: Uint8Array; entryOffsets: number[] }) {
+      const admin = cluster.admin;
+      const entries = Object.fromEntries(program.entryOffsets.map((offset, i) => [`e${i}`, offset]));
+      const template = await admin.templates.create({
+        name,
+        domain: 'shop',
+        image: { code: b64(program.machineCode), entries, dataSize: 8 },
+        roles: [
+          { name: 'client', entry: 'e0' },
+          { name: 'server', entry: 'e0' },
+        ],
+      });
+      const contract = await admin.contracts.create({
+        name,
+        domain: 'shop',
+        templateId: template.id,
+        roles: [
+          { name: 'client', peer: 'server' },
+          { name: 'server', peer: 'client' },
+        ],
+      });
+      const service = await admin.services.create({
+        name: `${name}-app`,
+        domain: 'shop',
+        grants: [
+          { contractId: contract.id, role: 'client' },
+          { contractId: contract.id, role: 'server' },
+        ],
+      });
+      const token = (await admin.serviceTokens.create({ serviceId: service.id })).token!;
+      await b.sb.registerEndpoint({ serviceToken: token, contract: name, role: 'server' });
+      return a.sb.registerEndpoint({ serviceToken: token, contract: name, role: 'client' });
+    }
+
     beforeAll(async () => {
       cluster = await startCluster(underlay);
       a = await cluster.addNode('a', 'host');
@@ -38,8 +73,8 @@ for (const underlay of ['memory', 'udp'] as Underlay[]) {
       e3 = await cluster.addNode('e3', 'engine');
       e1 = await cluster.addNode('e1', 'engine', {
         links: [
-          { peer: 'e2', tags: [3] },
-          { peer: 'e3', tags: [3] },
+          { peer: 'e2', tags: [3, 5] },
+          { peer: 'e3', tags: [3, 5] },
         ],
       });
       await cluster.connect(a, e1);
@@ -226,6 +261,41 @@ for (const underlay of ['memory', 'udp'] as Underlay[]) {
       expect(via2 + via3).toBe(48);
       expect(via2).toBeGreaterThan(0);
       expect(via3).toBeGreaterThan(0);
+    });
+
+    it('replicates each packet to the group links (e2 and e3), each delivering a copy', async () => {
+      const client = await enroll('group', replicate);
+      const label = randomFlowLabel();
+      const before = e1.engine!.counters().verdicts.REPLICATE ?? 0;
+      sendFromA(packetOf(client, replicate, 1, label, undefined));
+      for (let i = 0; i < 4; i++) sendFromA(packetOf(client, replicate, 2, label, undefined));
+      await waitFor(() => arrived(label) === 10, 'two copies of each of 5 packets at b');
+      expect((e1.engine!.counters().verdicts.REPLICATE ?? 0) - before).toBe(5);
+    });
+
+    it('chains through a waypoint (e2), and drops the flow whose path bypasses it (e3 egress check)', async () => {
+      const client = await enroll('chain', chain);
+      const hop = (node: ClusterNode, entryIndex: number) => ({
+        engineId: node.engine!.engineId,
+        entryIndex,
+        flags: 0,
+      });
+      const through = { creationTime: 0, hopIndex: 0, defaultEntry: 0, hops: [hop(e1, 0), hop(e2, 1)] };
+      const bypass = { creationTime: 0, hopIndex: 0, defaultEntry: 0, hops: [hop(e1, 0), hop(e3, 2)] };
+      const [good, bad] = [randomFlowLabel(), randomFlowLabel()];
+      const drops = e3.engine!.counters().drops.PROGRAM_DROP ?? 0;
+      sendFromA(packetOf(client, chain, 1, good, through));
+      sendFromA(packetOf(client, chain, 1, bad, bypass));
+      await waitFor(
+        () => arrived(good) === 1 && (e3.engine!.counters().drops.PROGRAM_DROP ?? 0) === drops + 1,
+        'chain',
+      );
+      const packet = b.received.find((p) => labelOf(p) === good)!;
+      const data = decodeCapsuleHeader(packet.subarray(40));
+      expect(
+        data.ok && new DataView(data.value.data!.buffer, data.value.data!.byteOffset).getUint32(4, true),
+      ).toBe(e2.engine!.engineId);
+      expect(arrived(bad)).toBe(0);
     });
 
     it('a revocation pushed by the controller stops the flow at its next packet', async () => {
