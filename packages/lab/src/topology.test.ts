@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { defaultTopologyYaml, parseTopology } from './topology';
+
+describe('topology', () => {
+  it('parses the default: one controller, three engines, two paths of different cost, four hosts', () => {
+    const topology = parseTopology(defaultTopologyYaml);
+    expect(topology.nodes.map((n) => `${n.kind}:${n.name}:${n.address}`)).toEqual([
+      'controller:ctl:10.77.0.2',
+      'engine:e1:10.77.0.3',
+      'engine:e2:10.77.0.4',
+      'engine:e3:10.77.0.5',
+      'host:h1:10.77.0.6',
+      'host:h2:10.77.0.7',
+      'host:h3:10.77.0.8',
+      'host:h4:10.77.0.9',
+    ]);
+    expect(topology.links.map((l) => `${l.a}-${l.z}:${l.cost}`)).toEqual(['e1-e2:10', 'e1-e3:1', 'e3-e2:1']);
+    expect(topology.nodes.find((n) => n.name === 'h3')?.engines).toEqual(['e2']);
+    expect(topology.nodes.find((n) => n.name === 'h3')?.overlayIpv4).toBe('100.100.0.3');
+  });
+
+  it('keeps given addresses and assigns the rest around them', () => {
+    const topology = parseTopology(
+      'name: t\nunderlay: 10.9.8.0/28\ncontroller: { name: c }\nengines: [{ name: e, address: 10.9.8.2 }]\nhosts: [{ name: h, engines: [e] }]',
+    );
+    expect(topology.nodes.map((n) => n.address)).toEqual(['10.9.8.3', '10.9.8.2', '10.9.8.4']);
+  });
+
+  const bad: [string, string, RegExp][] = [
+    ['not yaml', 'name: [', /not valid YAML/],
+    [
+      'unknown key',
+      'name: t\ncontroller: {name: c}\nengines: [{name: e}]\nhosts: []\nextra: 1',
+      /unknown key 'extra'/,
+    ],
+    ['no controller', 'engines: [{name: e}]\nhosts: []', /one controller/],
+    [
+      'long name',
+      'name: abcdefghijklmnop\ncontroller: {name: c}\nengines: [{name: e}]\nhosts: []',
+      /at most 12/,
+    ],
+    ['duplicate', 'controller: {name: c}\nengines: [{name: c}]\nhosts: []', /used twice/],
+    [
+      'unknown engine',
+      'controller: {name: c}\nengines: [{name: e}]\nhosts: [{name: h, engines: [x]}]',
+      /no engine named 'x'/,
+    ],
+    [
+      'self link',
+      'controller: {name: c}\nengines: [{name: e}]\nlinks: [{between: [e, e]}]\nhosts: []',
+      /two different/,
+    ],
+    [
+      'bad cost',
+      'controller: {name: c}\nengines: [{name: e}, {name: f}]\nlinks: [{between: [e, f], cost: 0}]\nhosts: []',
+      /cost/,
+    ],
+    [
+      'outside',
+      'underlay: 10.0.0.0/24\ncontroller: {name: c, address: 10.0.1.2}\nengines: [{name: e}]\nhosts: []',
+      /inside/,
+    ],
+    [
+      'full',
+      'underlay: 10.0.0.0/28\ncontroller: {name: c}\nengines: [{name: a},{name: b},{name: d},{name: e},{name: f},{name: g},{name: i},{name: j},{name: k},{name: l},{name: m},{name: n},{name: o},{name: p}]\nhosts: []',
+      /no room/,
+    ],
+  ];
+  for (const [what, text, message] of bad)
+    it(`rejects ${what} with LAB_BAD_TOPOLOGY`, () => {
+      expect(() => parseTopology(text)).toThrow(message);
+      try {
+        parseTopology(text);
+      } catch (error) {
+        expect((error as { code: string }).code).toBe('LAB_BAD_TOPOLOGY');
+      }
+    });
+});
