@@ -138,44 +138,61 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
       const principal = await authenticate(request);
       const body = request.body as SbRegisterRequest;
       const now = clock.nowMs();
-      // The nonce is consumed first, in its own statement: a failed attempt uses it up too.
-      const consumed = await db
-        .updateTable('nonces')
-        .set({ used: 1 })
-        .where('nonce', '=', body.nonce)
-        .where('user_id', '=', principal.userId)
-        .where('used', '=', 0)
-        .where('expires_at', '>', iso(now))
-        .executeTakeFirst();
-      if (Number(consumed.numUpdatedRows) !== 1)
-        throw new ApiError('NONCE_INVALID', 'the nonce is unknown, used already, or expired');
-      const neededRole = body.type === 'host' ? 'hostOwner' : 'engineOwner';
-      if (!principal.roles.includes(neededRole))
-        throw new ApiError('FORBIDDEN', `registering a ${body.type} needs the ${neededRole} role`);
-      const zone = await zoneOfUser(principal.userId);
-      const hostId = parseIpv6Address(body.hostId);
-      if (!hostId) throw new ApiError('VALIDATION_FAILED', 'hostId is not an IPv6 address');
-      const prefix = parseSubnetPrefix64(zone.netprefix);
-      if (!prefix.every((byte, i) => hostId[i] === byte))
-        throw new ApiError('CGA_INVALID', `the host id is not under the zone's netprefix ${zone.netprefix}`);
-      const x25519 = Buffer.from(body.x25519PublicKey, 'base64');
-      if (x25519.length !== 32) throw new ApiError('VALIDATION_FAILED', 'the X25519 key is 32 bytes');
-      const rsaPublicKeyDer = Buffer.from(body.rsaPublicKey, 'base64');
-      const nonce = Buffer.from(body.nonce, 'base64');
-      const hostIdText = formatIpv6Address(hostId);
-      const proof = identity().checkNodeProof({
-        hostId,
-        cgaParameters: Buffer.from(body.cgaParameters, 'base64'),
-        rsaPublicKeyDer,
-        signedData: registrationSigningInput({
-          nonce,
-          hostId: body.hostId,
-          hostname: body.hostname,
-          x25519PublicKey: x25519,
-        }),
-        signature: Buffer.from(body.signature, 'base64'),
-      });
-      if (!proof.ok) throw new ApiError(proof.code, proof.reason);
+      // The nonce is single-use: a failed attempt uses it up too (below); a successful one
+      // consumes it inside the registration's transaction (one commit, one fsync on SQLite).
+      const nonceIsUsable = (from: AnyDb) =>
+        from
+          .updateTable('nonces')
+          .set({ used: 1 })
+          .where('nonce', '=', body.nonce)
+          .where('user_id', '=', principal.userId)
+          .where('used', '=', 0)
+          .where('expires_at', '>', iso(now))
+          .executeTakeFirst()
+          .then((result) => Number(result.numUpdatedRows) === 1);
+      const nonceInvalid = () =>
+        new ApiError('NONCE_INVALID', 'the nonce is unknown, used already, or expired');
+      const check = async () => {
+        const neededRole = body.type === 'host' ? 'hostOwner' : 'engineOwner';
+        if (!principal.roles.includes(neededRole))
+          throw new ApiError('FORBIDDEN', `registering a ${body.type} needs the ${neededRole} role`);
+        const zone = await zoneOfUser(principal.userId);
+        const hostId = parseIpv6Address(body.hostId);
+        if (!hostId) throw new ApiError('VALIDATION_FAILED', 'hostId is not an IPv6 address');
+        const prefix = parseSubnetPrefix64(zone.netprefix);
+        if (!prefix.every((byte, i) => hostId[i] === byte))
+          throw new ApiError(
+            'CGA_INVALID',
+            `the host id is not under the zone's netprefix ${zone.netprefix}`,
+          );
+        const x25519 = Buffer.from(body.x25519PublicKey, 'base64');
+        if (x25519.length !== 32) throw new ApiError('VALIDATION_FAILED', 'the X25519 key is 32 bytes');
+        const rsaPublicKeyDer = Buffer.from(body.rsaPublicKey, 'base64');
+        const nonce = Buffer.from(body.nonce, 'base64');
+        const hostIdText = formatIpv6Address(hostId);
+        const proof = identity().checkNodeProof({
+          hostId,
+          cgaParameters: Buffer.from(body.cgaParameters, 'base64'),
+          rsaPublicKeyDer,
+          signedData: registrationSigningInput({
+            nonce,
+            hostId: body.hostId,
+            hostname: body.hostname,
+            x25519PublicKey: x25519,
+          }),
+          signature: Buffer.from(body.signature, 'base64'),
+        });
+        if (!proof.ok) throw new ApiError(proof.code, proof.reason);
+        return { zone, hostId, x25519, rsaPublicKeyDer, hostIdText };
+      };
+      let checked: Awaited<ReturnType<typeof check>>;
+      try {
+        checked = await check();
+      } catch (error) {
+        if (!(await nonceIsUsable(db))) throw nonceInvalid();
+        throw error;
+      }
+      const { zone, hostId, x25519, rsaPublicKeyDer, hostIdText } = checked;
 
       const serial = newSerial();
       const certificate = identity().issueNodeCertificate({
@@ -207,6 +224,7 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
       let nodeId: number;
       try {
         nodeId = await db.transaction().execute(async (trx) => {
+          if (!(await nonceIsUsable(trx))) throw nonceInvalid();
           const existing = await trx
             .selectFrom('nodes')
             .select(['id', 'domain_id'])
