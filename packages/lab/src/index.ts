@@ -45,7 +45,7 @@ export {
 /** A microprogram source → the controller's template image. */
 export { compileTemplateImage } from './program-image';
 /** The process supervisor: detached start with a log file, readiness, SIGTERM then SIGKILL. */
-export { isRunning, logTail, startProcess, stopProcesses, waitUntilReady } from './supervisor';
+export { isAlive, isRunning, logTail, startProcess, stopProcesses, waitUntilReady } from './supervisor';
 /** The topology file: format, validation, address assignment, the embedded default. */
 export {
   defaultTopologyYaml,

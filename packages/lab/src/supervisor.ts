@@ -54,6 +54,19 @@ export function isRunning(record: ProcessRecord): boolean {
   }
 }
 
+/**
+ * True when `pid` exists and is no zombie. Used right after start, when /proc/<pid>/cmdline may
+ * still be the parent's (between fork and exec), so isRunning's cmdline check would misfire.
+ */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The last `lines` lines of a log file (for error messages). */
@@ -78,7 +91,7 @@ export async function waitUntilReady(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (!isRunning(record))
+    if (!isAlive(record.pid))
       throw new LabError(
         'LAB_PROCESS_EXITED',
         `${record.node} exited before ${what}; the end of ${record.logFile}:\n${logTail(record.logFile)}`,
