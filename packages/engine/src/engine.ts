@@ -158,7 +158,10 @@ export interface FlowSnapshot {
 
 /** One link as the engine sees it. */
 export interface EngineLinkSnapshot {
+  /** The link layer's id. */
   id: number;
+  /** The id programs see in the ENGINE record and the ACTION egress list. */
+  programId: number;
   peer: string;
   peerName: string;
   kind: 'engine' | 'host';
@@ -223,7 +226,14 @@ export interface Engine {
 }
 
 interface LinkMeta {
+  /** The link layer's id (its receiver index: any u32). */
   id: number;
+  /**
+   * The id programs see (ENGINE record, PACKET ingress link, ACTION egress list): small, stable
+   * per link for the engine's life, and below 2^31 — programs hold ids in Java ints and use -1
+   * for "none", so the link layer's 32-bit receiver indices cannot be shown to them as they are.
+   */
+  programId: number;
   kind: number;
   peerHostId: Uint8Array;
   peerName: string;
@@ -319,6 +329,8 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   /** Revoked serials by low 32 bits → high words. */
   const revoked = new Map<number, number[]>();
   const links = new Map<number, LinkMeta>();
+  /** Program link id → link (index 0 unused). */
+  const byProgramId: (LinkMeta | undefined)[] = [undefined];
   const hostLinks: LinkMeta[] = [];
 
   const counters = {
@@ -434,6 +446,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       if (!meta) {
         meta = {
           id: info.id,
+          programId: byProgramId.length,
           kind,
           peerHostId: new Uint8Array(info.peerHostId),
           peerName: info.peerName,
@@ -448,6 +461,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
           drops: 0,
         };
         links.set(info.id, meta);
+        byProgramId.push(meta);
       }
       meta.up = info.state === 'up';
       meta.cost = attributes.cost;
@@ -463,7 +477,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     for (const meta of links.values()) {
       if (index >= ENGINE_MAX_LINKS) break;
       const at = EngineField.LINK_TABLE + index * ENGINE_LINK_BYTES;
-      engineRecord.setUint32(at + EngineLinkField.ID, meta.id, true);
+      engineRecord.setUint32(at + EngineLinkField.ID, meta.programId, true);
       engineRecord.setUint32(at + EngineLinkField.NEIGHBOR, meta.neighborEngineId, true);
       engineRecord.setUint32(at + EngineLinkField.KIND, meta.kind, true);
       engineRecord.setUint32(at + EngineLinkField.COST, meta.cost, true);
@@ -687,9 +701,10 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   let traceFuel = 0;
   let traceWanted = false;
 
-  /** Sends the current packet on one link; 0 when sent, else a drop reason. */
-  function sendOn(linkId: number, verdict: number, fuel: number, reason: number): number {
-    const link = links.get(linkId);
+  /** Sends the current packet on one link (by program link id); 0 when sent, else a drop reason. */
+  function sendOn(programLinkId: number, verdict: number, fuel: number, reason: number): number {
+    const link =
+      programLinkId > 0 && programLinkId < byProgramId.length ? byProgramId[programLinkId] : undefined;
     if (!link?.up) return DropReason.NO_ROUTE;
     decrementHopLimit();
     let bytes = curBytes;
@@ -707,7 +722,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
         length = curLength;
       }
     }
-    if (!linkLayer.send(linkId, bytes, offset, length)) return DropReason.SEND_FAILED;
+    if (!linkLayer.send(link.id, bytes, offset, length)) return DropReason.SEND_FAILED;
     counters.packetsOut++;
     counters.bytesOut += length;
     link.packetsOut++;
@@ -719,7 +734,8 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   function deliver(fuel: number): number {
     const dst = curOffset + 24;
     for (const link of hostLinks)
-      if (bytesEqual(link.peerHostId, 0, curBytes, dst, 16)) return sendOn(link.id, Verdict.DELIVER, fuel, 0);
+      if (bytesEqual(link.peerHostId, 0, curBytes, dst, 16))
+        return sendOn(link.programId, Verdict.DELIVER, fuel, 0);
     return DropReason.NO_HOST_LINK;
   }
 
@@ -942,7 +958,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
 
     if (entryIndex >= program.entryOffsets.length) return drop(TrapReason.BAD_ENTRY);
     const entryOffset = program.entryOffsets[entryIndex]!;
-    fillPacketRecord(linkId, packetType, packetLength, now, entryOffset);
+    fillPacketRecord(link.programId, packetType, packetLength, now, entryOffset);
     const path = regions.path;
     const data = regions.data;
     for (let i = 0; i < view.pathLength; i++) path[i] = bytes[view.pathOffset + i]!;
@@ -1090,6 +1106,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   function linkSnapshots(): EngineLinkSnapshot[] {
     return [...links.values()].map((meta) => ({
       id: meta.id,
+      programId: meta.programId,
       peer: formatIpv6Address(meta.peerHostId),
       peerName: meta.peerName,
       kind: meta.kind === LinkKind.ENGINE ? 'engine' : 'host',

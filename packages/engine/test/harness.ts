@@ -344,6 +344,8 @@ export interface TestProgram {
   readonly entryOffsets: number[];
   readonly entries: Record<string, number>;
   readonly dataBytes: number;
+  /** The DATA chunk a sender starts with: the image's @Data initial values at their offsets. */
+  readonly initialData: Uint8Array;
 }
 
 /** Compiles Java microprogram source with the SDK; throws with the diagnostics on failure. */
@@ -358,11 +360,17 @@ export function compileProgram(source: string): TestProgram {
   image.entries.forEach((entry, index) => {
     entries[entry.name] = index;
   });
+  const dataBytes = Math.max(4, image.regions.dataBytes);
+  const initialData = new Uint8Array(dataBytes);
+  for (const field of image.data)
+    if (field.region === 'DATA' && field.initial)
+      initialData.set(Buffer.from(field.initial, 'hex'), field.offset);
   return {
     machineCode: image.code,
     entryOffsets: image.entries.map((entry) => entry.offset),
     entries,
-    dataBytes: Math.max(4, image.regions.dataBytes),
+    dataBytes,
+    initialData,
   };
 }
 
