@@ -47,6 +47,7 @@ import {
   PacketField,
   type PreparedProgram,
   prepareProgram,
+  type RunOptions,
   type SandboxHost,
   type Tier,
   TrapReason,
@@ -405,6 +406,8 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   };
   const sandbox = createSandboxMachine({ budgetInstructions: budget, tier: settings.tier }, { host });
   const regions = sandbox.regions;
+  /** Reused for every run (no object per packet). */
+  const runOptions: RunOptions = {};
   const packetRecord = new DataView(
     regions.packet.buffer,
     regions.packet.byteOffset,
@@ -964,13 +967,12 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     for (let i = 0; i < view.pathLength; i++) path[i] = bytes[view.pathOffset + i]!;
     for (let i = 0; i < view.dataLength; i++) data[i] = bytes[view.dataOffset + i]!;
     counters.programRuns++;
-    const result = sandbox.run(program.prepared!, {
-      entryOffset,
-      pathLengthBytes: view.pathLength,
-      dataLengthBytes: view.dataLength,
-      flowMemory: flowMemory[id],
-      contractMemory: flowContract[id],
-    });
+    runOptions.entryOffset = entryOffset;
+    runOptions.pathLengthBytes = view.pathLength;
+    runOptions.dataLengthBytes = view.dataLength;
+    runOptions.flowMemory = flowMemory[id];
+    runOptions.contractMemory = flowContract[id];
+    const result = sandbox.run(program.prepared!, runOptions);
     counters.fuelUsed += result.fuelUsed;
     if (result.trap !== TrapReason.NONE) {
       cacheVerdict[id] = 0;
