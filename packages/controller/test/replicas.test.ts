@@ -4,7 +4,7 @@
  */
 import { createApiClient, type PushEvent } from '@capsule/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminPassword, createTestStore, hasPostgres, registerNode, startController } from './harness';
+import { createTestStore, hasPostgres, registerNode, startController } from './harness';
 
 describe.skipIf(!hasPostgres)('two replicas on one PostgreSQL', () => {
   let store: Awaited<ReturnType<typeof createTestStore>>;
@@ -113,6 +113,5 @@ describe.skipIf(!hasPostgres)('two replicas on one PostgreSQL', () => {
     } finally {
       abort.abort();
     }
-    void adminPassword;
   });
 });
