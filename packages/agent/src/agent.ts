@@ -30,7 +30,7 @@ import type { FastifyInstance } from 'fastify';
 import { compileAcl } from './acl';
 import { ControlPlane, decodePeers } from './control-plane';
 import { DataPlane } from './data-plane';
-import { processEgress } from './egress';
+import { type EgressResult, processEgress } from './egress';
 import { FlowTable, hashAddress16, ipv4Text } from './flows';
 import { ensureCga, ensureHostKeys, type HostCga, type HostKeys, type IdentityStore } from './host-identity';
 import { processIngress } from './ingress';
@@ -118,6 +118,20 @@ export interface AgentDeps {
   clock?: { nowMs(): number; setInterval(callback: () => void, ms: number): () => void };
   logger?: AgentLogger;
   fetch?: typeof fetch;
+  /**
+   * An in-process application interface used instead of TUN/TAP (tests, the in-process lab): the
+   * agent writes every packet it delivers to `write`, and hands `start` the function the
+   * application sends its packets (IP packets, or frames in TAP mode) through. Ignored with `tun`.
+   */
+  app?: AgentAppPort;
+}
+
+/** The application side of the data plane, as a port (what a TUN device is to the daemon). */
+export interface AgentAppPort {
+  /** Called once the data plane exists; `send` runs egress on one packet and says what it did. */
+  start(send: (bytes: Uint8Array, offset: number, length: number) => EgressResult): void;
+  /** One packet (or frame) for the application; the bytes are only valid during the call. */
+  write(bytes: Uint8Array, offset: number, length: number): void;
 }
 
 /** A running agent. */
@@ -394,7 +408,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         {
           clock,
           sendToNetwork,
-          writeToApp: (bytes, offset, length) => tun?.write(bytes, offset, length),
+          writeToApp: (bytes, offset, length) =>
+            tun ? tun.write(bytes, offset, length) : deps.app?.write(bytes, offset, length),
         },
       );
       plane.acl = acl;
@@ -411,6 +426,9 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           (bytes, offset, length) => processEgress(dataPlane, bytes, offset, length),
           (error) => logger.error({ error: error.message }, 'TUN read failed'),
         );
+      } else if (deps.app) {
+        const dataPlane = plane;
+        deps.app.start((bytes, offset, length) => processEgress(dataPlane, bytes, offset, length));
       }
       // 7. register the host
       await control.register(keys, cga);

@@ -214,6 +214,47 @@ describe('data plane: egress on one host, ingress on the other', () => {
     expect(types).toEqual([1, 2, 2, 3, 3, 1]);
   });
 
+  it('sends the PATH (engine ids of the controller path) and DATA in every packet type', () => {
+    const a = makeHost(0x64_64_00_01);
+    const b = makeHost(0x64_64_00_01);
+    const e1 = hostId();
+    const e2 = engineId; // the first hop: the one sendToNetwork expects
+    const data = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    a.table.setEndpoint({ ...spec(1, 'client'), data }, [
+      {
+        endpointId: 2,
+        role: 'server',
+        hostId: b.id,
+        x25519PublicKey: b.x25519.publicKeyRaw,
+        path: [a.id, e2, e1, b.id],
+      },
+    ]);
+    const ping = icmpv6Echo(a.id, b.id);
+    for (let i = 0; i < 4; i += 1) processEgress(a.plane, ping, 0, ping.length);
+    const engineIdOf = (id: Uint8Array) => (id[14]! << 8) | id[15]!;
+    const chunks = a.sent.map((packet) => {
+      const outer = decodeIpv6Header(packet);
+      const capsule = outer.ok ? decodeCapsuleHeader(outer.value.payload) : undefined;
+      if (!capsule?.ok) throw new Error('no capsule header');
+      return capsule.value;
+    });
+    expect(chunks.map((c) => c.packetType)).toEqual([1, 2, 2, 3]);
+    for (const capsule of chunks) {
+      expect(capsule.path).toMatchObject({
+        hopIndex: 0,
+        defaultEntry: 0,
+        hops: [
+          { engineId: engineIdOf(e2), entryIndex: 0, flags: 0 },
+          { engineId: engineIdOf(e1), entryIndex: 0, flags: 0 },
+        ],
+      });
+      expect(Math.abs(capsule.path!.creationTime - Date.now() / 1000)).toBeLessThan(5);
+      expect(capsule.data).toEqual(data);
+    }
+    expect(chunks[3]!.code).toBeUndefined();
+    expect(chunks[3]!.auth).toBeUndefined();
+  });
+
   it('sends an authorization-only packet ahead of data too large for one type I packet', () => {
     const { a, b } = pair({ maxOverlayPacketBytes: 400 });
     const ping = icmpv6Echo(a.id, b.id, 300);

@@ -8,9 +8,10 @@
  * its addresses are rewritten and its checksums fixed at ingress); 5. Ethernet: in TAP mode the
  * frame's header was removed on read (TapSegment) — the overlay packet goes out on the link layer.
  *
- * Packet type per flow: type I (AUTH + CODE + DATA) on the first packet and every
- * `authIntervalMs`; type II (CODE + DATA) for the next `codePackets`; then type III (no code:
- * engines run the flow's cached program). A type I packet that would exceed
+ * Packet type per flow: type I (AUTH + PATH + CODE + DATA) on the first packet and every
+ * `authIntervalMs`; type II (PATH + CODE + DATA) for the next `codePackets`; then type III (PATH +
+ * DATA, no code: engines run the flow's cached program). PATH is the controller's path to the
+ * peer in engine ids (flows.ts); the packet goes to its first engine. A type I packet that would exceed
  * `maxOverlayPacketBytes` goes as a payload-less authorization packet ahead of the data, which
  * then goes as type II.
  *

@@ -8,6 +8,13 @@
  * packet path needs, prebuilt: the e2e keys (X25519 between the two hosts' keys, HKDF with
  * E2E_KEY_LABEL, the contract id as both nonces), the AAD, and the inner IPv6 header followed by
  * the capsule header of each packet type, encoded once.
+ *
+ * Every packet type carries the PATH chunk and the DATA chunk (docs/engine.md, "The ENGINE record
+ * and engine ids"): PATH is the controller's path to the peer with the two ends dropped, each
+ * engine's host id turned into its 16-bit engine id (`engineIdOfHostId`), hop index 0, the CODE
+ * entry 0 (the role's entry) everywhere; DATA is the role's initial DATA value, which programs
+ * read and write on every engine, also for type III packets (a program that reads PATH or DATA
+ * would otherwise fault on the packets without them).
  */
 import type { KeyObject } from 'node:crypto';
 import { deriveSessionKeys, E2E_KEY_LABEL, type SessionKeys } from '@capsule/identity';
@@ -17,10 +24,12 @@ import {
   capsuleHeaderLength,
   encodeCapsuleHeader,
   encodeIpv6Header,
+  engineIdOfHostId,
   formatIpv4,
   formatIpv6,
   IPV6_HEADER_LENGTH,
   PacketType,
+  type PathChunk,
 } from '@capsule/wire';
 
 /** Per-endpoint counters (the REST API's statistics). */
@@ -79,6 +88,8 @@ export interface Flow {
   readonly peerText: string;
   /** The first hop (an engine's host id), or undefined when the controller knows no path. */
   firstHop: Uint8Array | undefined;
+  /** The PATH chunk every packet carries (undefined when the controller knows no path). */
+  readonly path: PathChunk | undefined;
   readonly keys: SessionKeys;
   /** 20-bit flow label we send with. */
   readonly flowLabel: number;
@@ -114,6 +125,8 @@ export interface FlowTableOptions {
   ipv4AliasBase: number;
   ipv4AliasCount: number;
   hopLimit: number;
+  /** Unix time in ms (the PATH creation time); default Date.now. */
+  nowMs?: () => number;
 }
 
 /** The flow table: endpoints, flows, lookups, IPv4 aliases. */
@@ -238,17 +251,19 @@ export class FlowTable {
       sendAad[32] = flowLabel >>> 16;
       sendAad[33] = (flowLabel >>> 8) & 0xff;
       sendAad[34] = flowLabel & 0xff;
+      const path = pathToPeer(peer.path, Math.floor((this.options.nowMs ?? Date.now)() / 1000));
       const header = (packetType: 1 | 2 | 3): Uint8Array => {
         const capsule: CapsuleHeader = {
           nextHeader: 59,
           packetType: packetType as PacketType,
           flags: 0,
           ...(packetType === PacketType.I ? { auth: endpoint.spec.authorization } : {}),
+          ...(path ? { path } : {}),
           ...(packetType !== PacketType.III
-            ? {
-                code: { entryOffsets: endpoint.spec.entryOffsets, machineCode: endpoint.spec.machineCode },
-                data: endpoint.spec.data,
-              }
+            ? { code: { entryOffsets: endpoint.spec.entryOffsets, machineCode: endpoint.spec.machineCode } }
+            : {}),
+          ...(endpoint.spec.data.length > 0 || packetType !== PacketType.III
+            ? { data: endpoint.spec.data }
             : {}),
         };
         const bytes = new Uint8Array(IPV6_HEADER_LENGTH + capsuleHeaderLength(capsule));
@@ -272,7 +287,8 @@ export class FlowTable {
         endpoint,
         peer,
         peerText,
-        firstHop: peer.path.length >= 2 ? peer.path[1] : undefined,
+        firstHop: path ? peer.path[1] : undefined,
+        path,
         keys,
         flowLabel,
         sendAad,
@@ -296,6 +312,26 @@ export class FlowTable {
     }
     return { skipped };
   }
+}
+
+/**
+ * The PATH chunk for a controller path (host ids from us to the peer, both ends included): the
+ * engines between the two ends as 16-bit engine ids, hop index 0, entry 0 (the role's entry: the
+ * agent puts it first in the CODE chunk). Undefined when there is no engine between us (no path).
+ */
+export function pathToPeer(
+  hostPath: readonly Uint8Array[],
+  creationTimeSeconds: number,
+): PathChunk | undefined {
+  if (hostPath.length < 3) return undefined;
+  return {
+    creationTime: creationTimeSeconds >>> 0,
+    hopIndex: 0,
+    defaultEntry: 0,
+    hops: hostPath
+      .slice(1, -1)
+      .map((hostId) => ({ engineId: engineIdOfHostId(hostId), entryIndex: 0, flags: 0 })),
+  };
 }
 
 /** `a.b.c.d` of a host-order IPv4 number. */

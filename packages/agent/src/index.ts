@@ -5,6 +5,7 @@ export { type AclRule, type AclRules, compileAcl, isAllowed, parseAclRule } from
 /** The agent: createAgent(options, deps) with start()/stop(), its options and defaults, and its ports. */
 export {
   type Agent,
+  type AgentAppPort,
   type AgentDeps,
   type AgentLogger,
   type AgentOptions,

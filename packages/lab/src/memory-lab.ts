@@ -4,21 +4,19 @@
  * the in-process MemoryNetwork instead of UDP, each with the overlay's real link layer (SeND-style
  * handshake, sealed DATA frames) and the real southbound registration.
  *
- * Agents run without TUN. Their data plane's application side is wired to `AppSocket`s here: an
- * app socket hands IPv6 packets to the agent's egress (`processEgress`) and receives what ingress
- * would have written to the TUN. (The agent has no application port for this yet, so the lab sets
- * the data plane's `writeToApp` after start — see docs/getting-started.md, "Deviations".)
+ * Agents run without TUN: their application port (`AgentDeps.app`) is an `AppSocket` here, which
+ * hands IP packets to the agent's egress and receives what ingress would have written to the TUN.
  */
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type Agent,
+  type AgentAppPort,
   createAgent,
   createMemoryIdentityStore,
   defaultAgentOptions,
   EgressResult,
-  processEgress,
 } from '@capsule/agent';
 import { type ApiClient, createSouthboundClient } from '@capsule/api';
 import { type Controller, createController } from '@capsule/controller';
@@ -254,6 +252,7 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
     for (const node of topology.nodes.filter((n) => n.kind === 'host')) {
       const transport = network.attach(underlayOf(node.name));
       stoppables.push({ stop: () => transport.close() });
+      const app = createAppSocket();
       const agent = createAgent(
         {
           ...defaultAgentOptions,
@@ -268,11 +267,11 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
           keepaliveIntervalMs: 2000,
           linkKeepAliveIntervalMs: 1000,
         },
-        { identityStore: createMemoryIdentityStore(), transport },
+        { identityStore: createMemoryIdentityStore(), transport, app: app.port },
       );
       await agent.start();
       stoppables.push(agent);
-      hosts.set(node.name, { name: node.name, agent, transport, app: attachAppSocket(agent) });
+      hosts.set(node.name, { name: node.name, agent, transport, app: app.socket });
       progress(`host ${node.name} (${node.address}): registered, host id ${agent.hostId}`);
     }
 
@@ -316,23 +315,34 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
   }
 }
 
-/** Wires an agent's data-plane application side to an in-process socket. */
-function attachAppSocket(agent: Agent): AppSocket {
-  const plane = agent.dataPlane;
-  if (!plane) throw new LabError('LAB_COMMAND_FAILED', 'the agent has no data plane after start');
+/** An in-process application: the agent's application port on one side, an AppSocket on the other. */
+function createAppSocket(): { port: AgentAppPort; socket: AppSocket } {
   const handlers = new Set<(packet: Uint8Array) => void>();
-  plane.deps.writeToApp = (bytes, offset, length) => {
-    const packet = bytes.slice(offset, offset + length);
-    for (const handler of handlers) handler(packet);
-  };
+  let send: ((bytes: Uint8Array, offset: number, length: number) => EgressResult) | undefined;
   return {
-    send: (packet) => {
-      const result = processEgress(plane, packet, 0, packet.length);
-      return result === EgressResult.SENT ? 'sent' : result === EgressResult.DROPPED ? 'dropped' : 'consumed';
+    port: {
+      start: (egress) => {
+        send = egress;
+      },
+      write: (bytes, offset, length) => {
+        const packet = bytes.slice(offset, offset + length);
+        for (const handler of handlers) handler(packet);
+      },
     },
-    onPacket(handler) {
-      handlers.add(handler);
-      return () => handlers.delete(handler);
+    socket: {
+      send: (packet) => {
+        if (!send) throw new LabError('LAB_COMMAND_FAILED', 'the agent has not started its data plane');
+        const result = send(packet, 0, packet.length);
+        return result === EgressResult.SENT
+          ? 'sent'
+          : result === EgressResult.DROPPED
+            ? 'dropped'
+            : 'consumed';
+      },
+      onPacket(handler) {
+        handlers.add(handler);
+        return () => handlers.delete(handler);
+      },
     },
   };
 }

@@ -177,108 +177,118 @@ export async function runUseCase(
     return found;
   };
   const serials = new Map<string, string>();
+  const registered: { host: string; id: number }[] = [];
   try {
-    progress(`${useCase.name}: applying ${useCase.documents.length} objects`);
-    const token = await applyUseCase(lab.admin, useCase);
-    for (const endpoint of useCase.endpoints) {
-      const registered = await host(endpoint.host).agent.registerEndpoint({
-        serviceToken: token,
-        contract: endpoint.contract,
-        role: endpoint.role,
-      });
-      serials.set(
-        endpoint.host,
-        String((registered as { authorizationSerial?: unknown }).authorizationSerial),
-      );
-    }
-    // Peers registered later reach earlier endpoints by the controller's path-change push.
-    await sleep(300);
-  } catch (error) {
-    return {
-      name: useCase.name,
-      title: useCase.title,
-      passed: false,
-      steps,
-      error: (error as Error).message,
-    };
+    return await driveUseCase();
+  } finally {
+    // The applications of this use case stop: their endpoints leave the agents, so the next use
+    // case's endpoints carry the traffic to the same peer hosts (one flow per peer host).
+    for (const { host: name, id } of registered) lab.hosts.get(name)?.agent.unregisterEndpoint(id);
   }
-  let port = 20_000;
-  for (const step of useCase.steps) {
-    if (step.kind === 'revoke') {
-      const serial = serials.get(step.host);
-      const list = await lab.admin.authorizations.list({ limit: 1000 });
-      const authorization = list.items.find((a) => a.serial === serial);
-      if (!authorization) {
-        steps.push({ step: `revoke ${step.host}`, passed: false, detail: `no authorization ${serial}` });
+
+  async function driveUseCase(): Promise<UseCaseResult> {
+    try {
+      progress(`${useCase.name}: applying ${useCase.documents.length} objects`);
+      const token = await applyUseCase(lab.admin, useCase);
+      for (const endpoint of useCase.endpoints) {
+        const answer = await host(endpoint.host).agent.registerEndpoint({
+          serviceToken: token,
+          contract: endpoint.contract,
+          role: endpoint.role,
+        });
+        const { id, authorizationSerial } = answer as { id?: unknown; authorizationSerial?: unknown };
+        serials.set(endpoint.host, String(authorizationSerial));
+        if (typeof id === 'number') registered.push({ host: endpoint.host, id });
+      }
+      // Peers registered later reach earlier endpoints by the controller's path-change push.
+      await sleep(300);
+    } catch (error) {
+      return {
+        name: useCase.name,
+        title: useCase.title,
+        passed: false,
+        steps,
+        error: (error as Error).message,
+      };
+    }
+    let port = 20_000;
+    for (const step of useCase.steps) {
+      if (step.kind === 'revoke') {
+        const serial = serials.get(step.host);
+        const list = await lab.admin.authorizations.list({ limit: 1000 });
+        const authorization = list.items.find((a) => a.serial === serial);
+        if (!authorization) {
+          steps.push({ step: `revoke ${step.host}`, passed: false, detail: `no authorization ${serial}` });
+          continue;
+        }
+        await lab.admin.authorizations.revoke(authorization.id);
+        steps.push({ step: `revoke ${step.host}`, passed: true, detail: `serial ${serial} revoked` });
         continue;
       }
-      await lab.admin.authorizations.revoke(authorization.id);
-      steps.push({ step: `revoke ${step.host}`, passed: true, detail: `serial ${serial} revoked` });
-      continue;
-    }
-    if (step.kind === 'cut') {
-      lab.setPathUp(step.a, step.z, false);
-      steps.push({ step: `cut ${step.a}–${step.z}`, passed: true, detail: 'underlay path cut' });
-      continue;
-    }
-    const sender = host(step.from);
-    const received = new Map<string, Set<number>>();
-    const unsubscribe = step.to.map((name) => {
-      const target = host(name);
-      received.set(name, new Set());
-      return target.app.onPacket((packet) => {
-        const udp = parseUdp6(packet);
-        if (udp?.destinationPort === 9000)
-          received.get(name)!.add(udp.sourcePort * 100_000 + Number(new TextDecoder().decode(udp.payload)));
+      if (step.kind === 'cut') {
+        lab.setPathUp(step.a, step.z, false);
+        steps.push({ step: `cut ${step.a}–${step.z}`, passed: true, detail: 'underlay path cut' });
+        continue;
+      }
+      const sender = host(step.from);
+      const received = new Map<string, Set<number>>();
+      const unsubscribe = step.to.map((name) => {
+        const target = host(name);
+        received.set(name, new Set());
+        return target.app.onPacket((packet) => {
+          const udp = parseUdp6(packet);
+          if (udp?.destinationPort === 9000)
+            received.get(name)!.add(udp.sourcePort * 100_000 + Number(new TextDecoder().decode(udp.payload)));
+        });
       });
-    });
-    const dropsBefore = engineDrops(lab);
-    const started = Date.now();
-    let refused = 0;
-    for (let flow = 0; flow < step.flows; flow += 1) {
-      port += 1;
-      for (let i = 0; i < step.packets; i += 1)
-        for (const name of step.expect === 'spread' ? [step.to[0]!] : step.to) {
-          const packet = buildUdp6(
-            sender.agent.hostId!,
-            host(name).agent.hostId!,
-            port,
-            9000,
-            new TextEncoder().encode(String(i)),
-          );
-          if (sender.app.send(packet) !== 'sent') refused += 1;
-        }
-      if (flow % 20 === 19) await sleep(5);
+      const dropsBefore = engineDrops(lab);
+      const started = Date.now();
+      let refused = 0;
+      for (let flow = 0; flow < step.flows; flow += 1) {
+        port += 1;
+        for (let i = 0; i < step.packets; i += 1)
+          for (const name of step.expect === 'spread' ? [step.to[0]!] : step.to) {
+            const packet = buildUdp6(
+              sender.agent.hostId!,
+              host(name).agent.hostId!,
+              port,
+              9000,
+              new TextEncoder().encode(String(i)),
+            );
+            if (sender.app.send(packet) !== 'sent') refused += 1;
+          }
+        if (flow % 20 === 19) await sleep(5);
+      }
+      await sleep(500);
+      for (const off of unsubscribe) off();
+      const counts = [...received].map(([name, got]) => [name, got.size] as const);
+      const total = counts.reduce((n, [, c]) => n + c, 0);
+      const sent = step.flows * step.packets * (step.expect === 'spread' ? 1 : step.to.length);
+      const drops = Object.entries(engineDrops(lab))
+        .map(([reason, n]) => [reason, n - (dropsBefore[reason] ?? 0)] as const)
+        .filter(([, n]) => n > 0);
+      const dropText =
+        drops.length > 0 ? `; engine drops ${drops.map(([r, n]) => `${r}×${n}`).join(', ')}` : '';
+      const refusedText = refused > 0 ? `; ${refused} refused by the sending agent` : '';
+      const label = `${step.from} → ${step.to.join(', ')}: ${sent} packets, expect ${step.expect}`;
+      let passed: boolean;
+      let detail: string;
+      if (step.expect === 'delivered') {
+        passed = counts.every(([, c]) => c === step.flows * step.packets);
+        detail = `received ${counts.map(([n, c]) => `${n} ${c}`).join(', ')} in ${Date.now() - started} ms${refusedText}${dropText}`;
+      } else if (step.expect === 'dropped') {
+        passed = total === 0;
+        detail = `received ${total}${refusedText}${dropText}`;
+      } else {
+        const share = total / counts.length;
+        passed = total === sent && counts.every(([, c]) => Math.abs(c - share) <= share * step.tolerance);
+        detail = `spread ${counts.map(([n, c]) => `${n} ${c}`).join(', ')} of ${sent} (±${step.tolerance * 100}% of ${share.toFixed(0)})${refusedText}${dropText}`;
+      }
+      progress(`${useCase.name}: ${label}: ${passed ? 'ok' : 'FAILED'} (${detail})`);
+      steps.push({ step: label, passed, detail });
     }
-    await sleep(500);
-    for (const off of unsubscribe) off();
-    const counts = [...received].map(([name, got]) => [name, got.size] as const);
-    const total = counts.reduce((n, [, c]) => n + c, 0);
-    const sent = step.flows * step.packets * (step.expect === 'spread' ? 1 : step.to.length);
-    const drops = Object.entries(engineDrops(lab))
-      .map(([reason, n]) => [reason, n - (dropsBefore[reason] ?? 0)] as const)
-      .filter(([, n]) => n > 0);
-    const dropText =
-      drops.length > 0 ? `; engine drops ${drops.map(([r, n]) => `${r}×${n}`).join(', ')}` : '';
-    const refusedText = refused > 0 ? `; ${refused} refused by the sending agent` : '';
-    const label = `${step.from} → ${step.to.join(', ')}: ${sent} packets, expect ${step.expect}`;
-    let passed: boolean;
-    let detail: string;
-    if (step.expect === 'delivered') {
-      passed = counts.every(([, c]) => c === step.flows * step.packets);
-      detail = `received ${counts.map(([n, c]) => `${n} ${c}`).join(', ')} in ${Date.now() - started} ms${refusedText}${dropText}`;
-    } else if (step.expect === 'dropped') {
-      passed = total === 0;
-      detail = `received ${total}${refusedText}${dropText}`;
-    } else {
-      const share = total / counts.length;
-      passed = total === sent && counts.every(([, c]) => Math.abs(c - share) <= share * step.tolerance);
-      detail = `spread ${counts.map(([n, c]) => `${n} ${c}`).join(', ')} of ${sent} (±${step.tolerance * 100}% of ${share.toFixed(0)})${refusedText}${dropText}`;
-    }
-    progress(`${useCase.name}: ${label}: ${passed ? 'ok' : 'FAILED'} (${detail})`);
-    steps.push({ step: label, passed, detail });
+    return { name: useCase.name, title: useCase.title, passed: steps.every((s) => s.passed), steps };
   }
-  return { name: useCase.name, title: useCase.title, passed: steps.every((s) => s.passed), steps };
 }
 
 /** The use cases under `root` (examples/use-cases): every directory with a use-case.yaml, by name. */

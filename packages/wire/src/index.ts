@@ -169,11 +169,12 @@ export {
   timestampFromMs,
   timestampToMs,
 } from './nd-option';
-/** The PATH chunk value. */
+/** The PATH chunk value, and the engine id (last 16 bits of a host id) its hops name. */
 export {
   checkPathChunk,
   decodePathChunk,
   encodePathChunk,
+  engineIdOfHostId,
   PATH_CHUNK_LIMIT,
   PATH_FIXED_LENGTH,
   PATH_HOP_LENGTH,

@@ -54,6 +54,16 @@ export interface PathChunk {
   readonly hops: readonly PathHop[];
 }
 
+/**
+ * The 16-bit engine id PATH hops and TRACE records name: the last 16 bits of the engine's CGA host
+ * id. Agents turn the controller's host-id paths into PATH hops with it and engines derive their
+ * own and their neighbors' ids with it, so no id table is distributed (a collision between two
+ * engines of one path is possible, 2^-16 per pair; an engine's config may override its own id).
+ */
+export function engineIdOfHostId(hostId: Uint8Array): number {
+  return ((hostId[14]! << 8) | hostId[15]!) >>> 0;
+}
+
 /** Encoded length of `path`. */
 export function pathChunkLength(path: PathChunk): number {
   return PATH_FIXED_LENGTH + PATH_HOP_LENGTH * path.hops.length;
