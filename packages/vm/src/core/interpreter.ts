@@ -1,608 +1,699 @@
 /**
- * The interpreter: switch dispatch over the pre-decoded program, registers in an Int32Array,
- * memory through the page table of MachineState. Nothing is allocated per run or per instruction.
- * It runs until something needs the machine (ECALL, EBREAK, a trap) or the fuel given runs out,
- * and returns why (an Exit code); it never throws on anything a program does.
+ * The interpreter: switch dispatch over the pre-decoded program's packed words (one Int32Array
+ * load per instruction plus its immediate), registers in the state's register file, memory through
+ * the page table of MachineState. Nothing is allocated per run or per instruction. It runs until
+ * something needs the machine (ECALL, EBREAK, a trap) or the fuel given runs out, and returns why
+ * (an Exit code); it never throws on anything a program does.
+ *
+ * Speed notes (measured with bench/vm.bench.ts): the `case` labels are numeric literals (the
+ * values of `Op`, named in a comment) because V8 turns a switch into a jump table only when every
+ * label is a small-integer literal — with `case Op.X:` it compares one label after another. The
+ * loop walks code slots, not addresses: straight-line code cannot leave the code without reaching
+ * the `Op.END` slot just past it, so only jumps and taken branches check their target. Writes to
+ * x0 go to the scratch register ZERO_SINK (the packed rd), so x0 is never re-zeroed.
  *
  * Fuel: one unit per instruction, taken when the instruction starts (a trapping instruction has
  * used its unit). A fetch outside the code costs nothing. The fast tier (fast-tier.ts) keeps
  * exactly the same accounting.
  */
-import { type DecodedProgram, Op } from './program';
+import type { DecodedProgram } from './program';
 import { div, divu, Exit, type MachineState, mulh, mulhsu, mulhu, rem, remu } from './state';
 
 /** Runs from state.pc with state.fuel; returns the Exit code; state holds pc, fuel and registers. */
 export function interpret(state: MachineState, program: DecodedProgram): number {
-  const R = state.regs;
+  const R = state.regFile;
   const { views, readLimit, writeLimit, atomicLimit, writeLow } = state;
-  const { op, rd, rs1, rs2, imm, size, base, lengthBytes } = program;
-  let pc = state.pc | 0;
+  const { packed, imm, base, lengthBytes } = program;
+  const slots = lengthBytes >>> 1;
+  const start = (state.pc - base) >>> 0;
+  if (start >= lengthBytes) return Exit.FETCH;
+  let s = start >>> 1;
   let fuel = state.fuel;
-  let exit = 0;
+  let exit: number = Exit.FETCH;
   loop: for (;;) {
-    const offsetInCode = (pc - base) >>> 0;
-    if (offsetInCode >= lengthBytes) {
-      exit = Exit.FETCH;
-      break;
-    }
+    const w = packed[s]!;
     if (fuel <= 0) {
-      exit = Exit.FUEL;
-      break;
-    }
-    const s = offsetInCode >>> 1;
-    const o = op[s]!;
-    if (o === Op.ILLEGAL) {
-      fuel--;
-      exit = Exit.ILLEGAL;
+      if ((w & 127) !== 60) exit = Exit.FUEL;
       break;
     }
     fuel--;
-    let next = pc + size[s]!;
-    switch (o) {
-      case Op.LUI:
-        R[rd[s]!] = imm[s]!;
+    switch (w & 127) {
+      case 0: // ILLEGAL
+        exit = Exit.ILLEGAL;
+        break loop;
+      case 1: // LUI
+        R[(w >>> 8) & 63] = imm[s]!;
         break;
-      case Op.AUIPC:
-        R[rd[s]!] = (pc + imm[s]!) | 0;
+      case 2: // AUIPC
+        R[(w >>> 8) & 63] = (base + (s << 1) + imm[s]!) | 0;
         break;
-      case Op.JAL:
-        R[rd[s]!] = pc + size[s]!;
-        next = (pc + imm[s]!) | 0;
-        break;
-      case Op.JALR: {
-        const target = (R[rs1[s]!]! + imm[s]!) & ~1;
-        R[rd[s]!] = pc + size[s]!;
-        next = target;
-        break;
-      }
-      case Op.BEQ: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        if (a === b) next = (pc + imm[s]!) | 0;
-        break;
-      }
-      case Op.BNE: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        if (a !== b) next = (pc + imm[s]!) | 0;
-        break;
-      }
-      case Op.BLT: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        if (a < b) next = (pc + imm[s]!) | 0;
-        break;
-      }
-      case Op.BGE: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        if (a >= b) next = (pc + imm[s]!) | 0;
-        break;
-      }
-      case Op.BLTU: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        if (a >>> 0 < b >>> 0) next = (pc + imm[s]!) | 0;
-        break;
-      }
-      case Op.BGEU: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        if (a >>> 0 >= b >>> 0) next = (pc + imm[s]!) | 0;
-        break;
-      }
-      case Op.LB: {
-        const address = (R[rs1[s]!]! + imm[s]!) | 0;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 1 > readLimit[page]!) {
-          exit = Exit.LOAD_FAULT;
-          state.faultAddress = address;
-          break loop;
+      case 3: // JAL
+        R[(w >>> 8) & 63] = base + ((s + (w >>> 24)) << 1);
+        s += imm[s]! >> 1;
+        if (s >>> 0 >= slots) break loop;
+        continue;
+      case 4: // JALR
+        {
+          const target = (R[(w >>> 14) & 31]! + imm[s]!) & ~1;
+          R[(w >>> 8) & 63] = base + ((s + (w >>> 24)) << 1);
+          const offset = (target - base) >>> 0;
+          if (offset >= lengthBytes) {
+            state.pc = target;
+            state.fuel = fuel;
+            return Exit.FETCH;
+          }
+          s = offset >>> 1;
+          continue;
         }
-        R[rd[s]!] = views[page]!.getInt8(offset);
-        break;
-      }
-      case Op.LH: {
-        const address = (R[rs1[s]!]! + imm[s]!) | 0;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 2 > readLimit[page]!) {
-          exit = Exit.LOAD_FAULT;
-          state.faultAddress = address;
-          break loop;
+      case 5: // BEQ
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          if (a === b) {
+            s += imm[s]! >> 1;
+            if (s >>> 0 >= slots) break loop;
+            continue;
+          }
+          break;
         }
-        R[rd[s]!] = views[page]!.getInt16(offset, true);
-        break;
-      }
-      case Op.LW: {
-        const address = (R[rs1[s]!]! + imm[s]!) | 0;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 4 > readLimit[page]!) {
-          exit = Exit.LOAD_FAULT;
-          state.faultAddress = address;
-          break loop;
+      case 6: // BNE
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          if (a !== b) {
+            s += imm[s]! >> 1;
+            if (s >>> 0 >= slots) break loop;
+            continue;
+          }
+          break;
         }
-        R[rd[s]!] = views[page]!.getInt32(offset, true);
-        break;
-      }
-      case Op.LBU: {
-        const address = (R[rs1[s]!]! + imm[s]!) | 0;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 1 > readLimit[page]!) {
-          exit = Exit.LOAD_FAULT;
-          state.faultAddress = address;
-          break loop;
+      case 7: // BLT
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          if (a < b) {
+            s += imm[s]! >> 1;
+            if (s >>> 0 >= slots) break loop;
+            continue;
+          }
+          break;
         }
-        R[rd[s]!] = views[page]!.getUint8(offset);
-        break;
-      }
-      case Op.LHU: {
-        const address = (R[rs1[s]!]! + imm[s]!) | 0;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 2 > readLimit[page]!) {
-          exit = Exit.LOAD_FAULT;
-          state.faultAddress = address;
-          break loop;
+      case 8: // BGE
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          if (a >= b) {
+            s += imm[s]! >> 1;
+            if (s >>> 0 >= slots) break loop;
+            continue;
+          }
+          break;
         }
-        R[rd[s]!] = views[page]!.getUint16(offset, true);
-        break;
-      }
-      case Op.SB: {
-        const address = (R[rs1[s]!]! + imm[s]!) | 0;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 1 > writeLimit[page]!) {
-          exit = Exit.STORE_FAULT;
-          state.faultAddress = address;
-          break loop;
+      case 9: // BLTU
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          if (a >>> 0 < b >>> 0) {
+            s += imm[s]! >> 1;
+            if (s >>> 0 >= slots) break loop;
+            continue;
+          }
+          break;
         }
-        if (offset < writeLow[page]!) writeLow[page] = offset;
-        views[page]!.setInt8(offset, R[rs2[s]!]!);
-        break;
-      }
-      case Op.SH: {
-        const address = (R[rs1[s]!]! + imm[s]!) | 0;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 2 > writeLimit[page]!) {
-          exit = Exit.STORE_FAULT;
-          state.faultAddress = address;
-          break loop;
+      case 10: // BGEU
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          if (a >>> 0 >= b >>> 0) {
+            s += imm[s]! >> 1;
+            if (s >>> 0 >= slots) break loop;
+            continue;
+          }
+          break;
         }
-        if (offset < writeLow[page]!) writeLow[page] = offset;
-        views[page]!.setInt16(offset, R[rs2[s]!]!, true);
-        break;
-      }
-      case Op.SW: {
-        const address = (R[rs1[s]!]! + imm[s]!) | 0;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 4 > writeLimit[page]!) {
-          exit = Exit.STORE_FAULT;
-          state.faultAddress = address;
-          break loop;
+      case 11: // LB
+        {
+          const address = (R[(w >>> 14) & 31]! + imm[s]!) | 0;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 1 > readLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.LOAD_FAULT;
+            break loop;
+          }
+          R[(w >>> 8) & 63] = views[page]!.getInt8(offset);
+          break;
         }
-        if (offset < writeLow[page]!) writeLow[page] = offset;
-        views[page]!.setInt32(offset, R[rs2[s]!]!, true);
+      case 12: // LH
+        {
+          const address = (R[(w >>> 14) & 31]! + imm[s]!) | 0;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 2 > readLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.LOAD_FAULT;
+            break loop;
+          }
+          R[(w >>> 8) & 63] = views[page]!.getInt16(offset, true);
+          break;
+        }
+      case 13: // LW
+        {
+          const address = (R[(w >>> 14) & 31]! + imm[s]!) | 0;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 4 > readLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.LOAD_FAULT;
+            break loop;
+          }
+          R[(w >>> 8) & 63] = views[page]!.getInt32(offset, true);
+          break;
+        }
+      case 14: // LBU
+        {
+          const address = (R[(w >>> 14) & 31]! + imm[s]!) | 0;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 1 > readLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.LOAD_FAULT;
+            break loop;
+          }
+          R[(w >>> 8) & 63] = views[page]!.getUint8(offset);
+          break;
+        }
+      case 15: // LHU
+        {
+          const address = (R[(w >>> 14) & 31]! + imm[s]!) | 0;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 2 > readLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.LOAD_FAULT;
+            break loop;
+          }
+          R[(w >>> 8) & 63] = views[page]!.getUint16(offset, true);
+          break;
+        }
+      case 16: // SB
+        {
+          const address = (R[(w >>> 14) & 31]! + imm[s]!) | 0;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 1 > writeLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.STORE_FAULT;
+            break loop;
+          }
+          if (offset < writeLow[page]!) writeLow[page] = offset;
+          views[page]!.setInt8(offset, R[(w >>> 19) & 31]!);
+          break;
+        }
+      case 17: // SH
+        {
+          const address = (R[(w >>> 14) & 31]! + imm[s]!) | 0;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 2 > writeLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.STORE_FAULT;
+            break loop;
+          }
+          if (offset < writeLow[page]!) writeLow[page] = offset;
+          views[page]!.setInt16(offset, R[(w >>> 19) & 31]!, true);
+          break;
+        }
+      case 18: // SW
+        {
+          const address = (R[(w >>> 14) & 31]! + imm[s]!) | 0;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 4 > writeLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.STORE_FAULT;
+            break loop;
+          }
+          if (offset < writeLow[page]!) writeLow[page] = offset;
+          views[page]!.setInt32(offset, R[(w >>> 19) & 31]!, true);
+          break;
+        }
+      case 19: // ADDI
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const i = imm[s]!;
+          R[(w >>> 8) & 63] = (a + i) | 0;
+          break;
+        }
+      case 20: // SLTI
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const i = imm[s]!;
+          R[(w >>> 8) & 63] = a < i ? 1 : 0;
+          break;
+        }
+      case 21: // SLTIU
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const i = imm[s]!;
+          R[(w >>> 8) & 63] = a >>> 0 < i >>> 0 ? 1 : 0;
+          break;
+        }
+      case 22: // XORI
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const i = imm[s]!;
+          R[(w >>> 8) & 63] = a ^ i;
+          break;
+        }
+      case 23: // ORI
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const i = imm[s]!;
+          R[(w >>> 8) & 63] = a | i;
+          break;
+        }
+      case 24: // ANDI
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const i = imm[s]!;
+          R[(w >>> 8) & 63] = a & i;
+          break;
+        }
+      case 25: // SLLI
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const i = imm[s]!;
+          R[(w >>> 8) & 63] = a << i;
+          break;
+        }
+      case 26: // SRLI
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const i = imm[s]!;
+          R[(w >>> 8) & 63] = (a >>> i) | 0;
+          break;
+        }
+      case 27: // SRAI
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const i = imm[s]!;
+          R[(w >>> 8) & 63] = a >> i;
+          break;
+        }
+      case 28: // ADD
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = (a + b) | 0;
+          break;
+        }
+      case 29: // SUB
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = (a - b) | 0;
+          break;
+        }
+      case 30: // SLL
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = a << (b & 31);
+          break;
+        }
+      case 31: // SLT
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = a < b ? 1 : 0;
+          break;
+        }
+      case 32: // SLTU
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = a >>> 0 < b >>> 0 ? 1 : 0;
+          break;
+        }
+      case 33: // XOR
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = a ^ b;
+          break;
+        }
+      case 34: // SRL
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = (a >>> (b & 31)) | 0;
+          break;
+        }
+      case 35: // SRA
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = a >> (b & 31);
+          break;
+        }
+      case 36: // OR
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = a | b;
+          break;
+        }
+      case 37: // AND
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = a & b;
+          break;
+        }
+      case 41: // MUL
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = Math.imul(a, b);
+          break;
+        }
+      case 42: // MULH
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = mulh(a, b);
+          break;
+        }
+      case 43: // MULHSU
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = mulhsu(a, b);
+          break;
+        }
+      case 44: // MULHU
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = mulhu(a, b);
+          break;
+        }
+      case 45: // DIV
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = div(a, b);
+          break;
+        }
+      case 46: // DIVU
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = divu(a, b);
+          break;
+        }
+      case 47: // REM
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = rem(a, b);
+          break;
+        }
+      case 48: // REMU
+        {
+          const a = R[(w >>> 14) & 31]!;
+          const b = R[(w >>> 19) & 31]!;
+          R[(w >>> 8) & 63] = remu(a, b);
+          break;
+        }
+      case 38: // FENCE
         break;
-      }
-      case Op.ADDI: {
-        const a = R[rs1[s]!]!;
-        const i = imm[s]!;
-        R[rd[s]!] = (a + i) | 0;
-        break;
-      }
-      case Op.SLTI: {
-        const a = R[rs1[s]!]!;
-        const i = imm[s]!;
-        R[rd[s]!] = a < i ? 1 : 0;
-        break;
-      }
-      case Op.SLTIU: {
-        const a = R[rs1[s]!]!;
-        const i = imm[s]!;
-        R[rd[s]!] = a >>> 0 < i >>> 0 ? 1 : 0;
-        break;
-      }
-      case Op.XORI: {
-        const a = R[rs1[s]!]!;
-        const i = imm[s]!;
-        R[rd[s]!] = a ^ i;
-        break;
-      }
-      case Op.ORI: {
-        const a = R[rs1[s]!]!;
-        const i = imm[s]!;
-        R[rd[s]!] = a | i;
-        break;
-      }
-      case Op.ANDI: {
-        const a = R[rs1[s]!]!;
-        const i = imm[s]!;
-        R[rd[s]!] = a & i;
-        break;
-      }
-      case Op.SLLI: {
-        const a = R[rs1[s]!]!;
-        const i = imm[s]!;
-        R[rd[s]!] = a << i;
-        break;
-      }
-      case Op.SRLI: {
-        const a = R[rs1[s]!]!;
-        const i = imm[s]!;
-        R[rd[s]!] = (a >>> i) | 0;
-        break;
-      }
-      case Op.SRAI: {
-        const a = R[rs1[s]!]!;
-        const i = imm[s]!;
-        R[rd[s]!] = a >> i;
-        break;
-      }
-      case Op.ADD: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = (a + b) | 0;
-        break;
-      }
-      case Op.SUB: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = (a - b) | 0;
-        break;
-      }
-      case Op.SLL: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = a << (b & 31);
-        break;
-      }
-      case Op.SLT: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = a < b ? 1 : 0;
-        break;
-      }
-      case Op.SLTU: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = a >>> 0 < b >>> 0 ? 1 : 0;
-        break;
-      }
-      case Op.XOR: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = a ^ b;
-        break;
-      }
-      case Op.SRL: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = (a >>> (b & 31)) | 0;
-        break;
-      }
-      case Op.SRA: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = a >> (b & 31);
-        break;
-      }
-      case Op.OR: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = a | b;
-        break;
-      }
-      case Op.AND: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = a & b;
-        break;
-      }
-      case Op.MUL: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = Math.imul(a, b);
-        break;
-      }
-      case Op.MULH: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = mulh(a, b);
-        break;
-      }
-      case Op.MULHSU: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = mulhsu(a, b);
-        break;
-      }
-      case Op.MULHU: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = mulhu(a, b);
-        break;
-      }
-      case Op.DIV: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = div(a, b);
-        break;
-      }
-      case Op.DIVU: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = divu(a, b);
-        break;
-      }
-      case Op.REM: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = rem(a, b);
-        break;
-      }
-      case Op.REMU: {
-        const a = R[rs1[s]!]!;
-        const b = R[rs2[s]!]!;
-        R[rd[s]!] = remu(a, b);
-        break;
-      }
-      case Op.FENCE:
-        break;
-      case Op.ECALL:
+      case 39: // ECALL
         exit = Exit.ECALL;
         break loop;
-      case Op.EBREAK:
+      case 40: // EBREAK
         exit = Exit.EBREAK;
         break loop;
-      case Op.LR: {
-        const address = R[rs1[s]!]!;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 4 > atomicLimit[page]!) {
-          exit = Exit.ATOMIC_FAULT;
-          state.faultAddress = address;
-          break loop;
+      case 49: // LR
+        {
+          const address = R[(w >>> 14) & 31]!;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 4 > atomicLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.ATOMIC_FAULT;
+            break loop;
+          }
+          if ((address & 3) !== 0) {
+            state.faultAddress = address;
+            exit = Exit.MISALIGNED_ATOMIC;
+            break loop;
+          }
+          R[(w >>> 8) & 63] = views[page]!.getInt32(offset, true);
+          state.reservation = address;
+          break;
         }
-        if ((address & 3) !== 0) {
-          exit = Exit.MISALIGNED_ATOMIC;
-          state.faultAddress = address;
-          break loop;
+      case 50: // SC
+        {
+          const address = R[(w >>> 14) & 31]!;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 4 > atomicLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.ATOMIC_FAULT;
+            break loop;
+          }
+          if ((address & 3) !== 0) {
+            state.faultAddress = address;
+            exit = Exit.MISALIGNED_ATOMIC;
+            break loop;
+          }
+          if (state.reservation === address) {
+            if (offset < writeLow[page]!) writeLow[page] = offset;
+            views[page]!.setInt32(offset, R[(w >>> 19) & 31]!, true);
+            R[(w >>> 8) & 63] = 0;
+          } else R[(w >>> 8) & 63] = 1;
+          state.reservation = -1;
+          break;
         }
-        R[rd[s]!] = views[page]!.getInt32(offset, true);
-        state.reservation = address;
-        break;
-      }
-      case Op.SC: {
-        const address = R[rs1[s]!]!;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 4 > atomicLimit[page]!) {
-          exit = Exit.ATOMIC_FAULT;
-          state.faultAddress = address;
-          break loop;
-        }
-        if ((address & 3) !== 0) {
-          exit = Exit.MISALIGNED_ATOMIC;
-          state.faultAddress = address;
-          break loop;
-        }
-        if (state.reservation === address) {
+      case 51: // AMOSWAP
+        {
+          const address = R[(w >>> 14) & 31]!;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 4 > atomicLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.ATOMIC_FAULT;
+            break loop;
+          }
+          if ((address & 3) !== 0) {
+            state.faultAddress = address;
+            exit = Exit.MISALIGNED_ATOMIC;
+            break loop;
+          }
+          const view = views[page]!;
+          const m = view.getInt32(offset, true);
+          const b = R[(w >>> 19) & 31]!;
           if (offset < writeLow[page]!) writeLow[page] = offset;
-          views[page]!.setInt32(offset, R[rs2[s]!]!, true);
-          R[rd[s]!] = 0;
-        } else R[rd[s]!] = 1;
-        state.reservation = -1;
-        break;
-      }
-      case Op.AMOSWAP: {
-        const address = R[rs1[s]!]!;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 4 > atomicLimit[page]!) {
-          exit = Exit.ATOMIC_FAULT;
-          state.faultAddress = address;
-          break loop;
+          view.setInt32(offset, b, true);
+          R[(w >>> 8) & 63] = m;
+          break;
         }
-        if ((address & 3) !== 0) {
-          exit = Exit.MISALIGNED_ATOMIC;
-          state.faultAddress = address;
-          break loop;
+      case 52: // AMOADD
+        {
+          const address = R[(w >>> 14) & 31]!;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 4 > atomicLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.ATOMIC_FAULT;
+            break loop;
+          }
+          if ((address & 3) !== 0) {
+            state.faultAddress = address;
+            exit = Exit.MISALIGNED_ATOMIC;
+            break loop;
+          }
+          const view = views[page]!;
+          const m = view.getInt32(offset, true);
+          const b = R[(w >>> 19) & 31]!;
+          if (offset < writeLow[page]!) writeLow[page] = offset;
+          view.setInt32(offset, (m + b) | 0, true);
+          R[(w >>> 8) & 63] = m;
+          break;
         }
-        const view = views[page]!;
-        const m = view.getInt32(offset, true);
-        const b = R[rs2[s]!]!;
-        if (offset < writeLow[page]!) writeLow[page] = offset;
-        view.setInt32(offset, b, true);
-        R[rd[s]!] = m;
-        break;
-      }
-      case Op.AMOADD: {
-        const address = R[rs1[s]!]!;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 4 > atomicLimit[page]!) {
-          exit = Exit.ATOMIC_FAULT;
-          state.faultAddress = address;
-          break loop;
+      case 53: // AMOXOR
+        {
+          const address = R[(w >>> 14) & 31]!;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 4 > atomicLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.ATOMIC_FAULT;
+            break loop;
+          }
+          if ((address & 3) !== 0) {
+            state.faultAddress = address;
+            exit = Exit.MISALIGNED_ATOMIC;
+            break loop;
+          }
+          const view = views[page]!;
+          const m = view.getInt32(offset, true);
+          const b = R[(w >>> 19) & 31]!;
+          if (offset < writeLow[page]!) writeLow[page] = offset;
+          view.setInt32(offset, m ^ b, true);
+          R[(w >>> 8) & 63] = m;
+          break;
         }
-        if ((address & 3) !== 0) {
-          exit = Exit.MISALIGNED_ATOMIC;
-          state.faultAddress = address;
-          break loop;
+      case 54: // AMOAND
+        {
+          const address = R[(w >>> 14) & 31]!;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 4 > atomicLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.ATOMIC_FAULT;
+            break loop;
+          }
+          if ((address & 3) !== 0) {
+            state.faultAddress = address;
+            exit = Exit.MISALIGNED_ATOMIC;
+            break loop;
+          }
+          const view = views[page]!;
+          const m = view.getInt32(offset, true);
+          const b = R[(w >>> 19) & 31]!;
+          if (offset < writeLow[page]!) writeLow[page] = offset;
+          view.setInt32(offset, m & b, true);
+          R[(w >>> 8) & 63] = m;
+          break;
         }
-        const view = views[page]!;
-        const m = view.getInt32(offset, true);
-        const b = R[rs2[s]!]!;
-        if (offset < writeLow[page]!) writeLow[page] = offset;
-        view.setInt32(offset, (m + b) | 0, true);
-        R[rd[s]!] = m;
-        break;
-      }
-      case Op.AMOXOR: {
-        const address = R[rs1[s]!]!;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 4 > atomicLimit[page]!) {
-          exit = Exit.ATOMIC_FAULT;
-          state.faultAddress = address;
-          break loop;
+      case 55: // AMOOR
+        {
+          const address = R[(w >>> 14) & 31]!;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 4 > atomicLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.ATOMIC_FAULT;
+            break loop;
+          }
+          if ((address & 3) !== 0) {
+            state.faultAddress = address;
+            exit = Exit.MISALIGNED_ATOMIC;
+            break loop;
+          }
+          const view = views[page]!;
+          const m = view.getInt32(offset, true);
+          const b = R[(w >>> 19) & 31]!;
+          if (offset < writeLow[page]!) writeLow[page] = offset;
+          view.setInt32(offset, m | b, true);
+          R[(w >>> 8) & 63] = m;
+          break;
         }
-        if ((address & 3) !== 0) {
-          exit = Exit.MISALIGNED_ATOMIC;
-          state.faultAddress = address;
-          break loop;
+      case 56: // AMOMIN
+        {
+          const address = R[(w >>> 14) & 31]!;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 4 > atomicLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.ATOMIC_FAULT;
+            break loop;
+          }
+          if ((address & 3) !== 0) {
+            state.faultAddress = address;
+            exit = Exit.MISALIGNED_ATOMIC;
+            break loop;
+          }
+          const view = views[page]!;
+          const m = view.getInt32(offset, true);
+          const b = R[(w >>> 19) & 31]!;
+          if (offset < writeLow[page]!) writeLow[page] = offset;
+          view.setInt32(offset, m < b ? m : b, true);
+          R[(w >>> 8) & 63] = m;
+          break;
         }
-        const view = views[page]!;
-        const m = view.getInt32(offset, true);
-        const b = R[rs2[s]!]!;
-        if (offset < writeLow[page]!) writeLow[page] = offset;
-        view.setInt32(offset, m ^ b, true);
-        R[rd[s]!] = m;
-        break;
-      }
-      case Op.AMOAND: {
-        const address = R[rs1[s]!]!;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 4 > atomicLimit[page]!) {
-          exit = Exit.ATOMIC_FAULT;
-          state.faultAddress = address;
-          break loop;
+      case 57: // AMOMAX
+        {
+          const address = R[(w >>> 14) & 31]!;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 4 > atomicLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.ATOMIC_FAULT;
+            break loop;
+          }
+          if ((address & 3) !== 0) {
+            state.faultAddress = address;
+            exit = Exit.MISALIGNED_ATOMIC;
+            break loop;
+          }
+          const view = views[page]!;
+          const m = view.getInt32(offset, true);
+          const b = R[(w >>> 19) & 31]!;
+          if (offset < writeLow[page]!) writeLow[page] = offset;
+          view.setInt32(offset, m > b ? m : b, true);
+          R[(w >>> 8) & 63] = m;
+          break;
         }
-        if ((address & 3) !== 0) {
-          exit = Exit.MISALIGNED_ATOMIC;
-          state.faultAddress = address;
-          break loop;
+      case 58: // AMOMINU
+        {
+          const address = R[(w >>> 14) & 31]!;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 4 > atomicLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.ATOMIC_FAULT;
+            break loop;
+          }
+          if ((address & 3) !== 0) {
+            state.faultAddress = address;
+            exit = Exit.MISALIGNED_ATOMIC;
+            break loop;
+          }
+          const view = views[page]!;
+          const m = view.getInt32(offset, true);
+          const b = R[(w >>> 19) & 31]!;
+          if (offset < writeLow[page]!) writeLow[page] = offset;
+          view.setInt32(offset, m >>> 0 < b >>> 0 ? m : b, true);
+          R[(w >>> 8) & 63] = m;
+          break;
         }
-        const view = views[page]!;
-        const m = view.getInt32(offset, true);
-        const b = R[rs2[s]!]!;
-        if (offset < writeLow[page]!) writeLow[page] = offset;
-        view.setInt32(offset, m & b, true);
-        R[rd[s]!] = m;
-        break;
-      }
-      case Op.AMOOR: {
-        const address = R[rs1[s]!]!;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 4 > atomicLimit[page]!) {
-          exit = Exit.ATOMIC_FAULT;
-          state.faultAddress = address;
-          break loop;
+      case 59: // AMOMAXU
+        {
+          const address = R[(w >>> 14) & 31]!;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          if (offset + 4 > atomicLimit[page]!) {
+            state.faultAddress = address;
+            exit = Exit.ATOMIC_FAULT;
+            break loop;
+          }
+          if ((address & 3) !== 0) {
+            state.faultAddress = address;
+            exit = Exit.MISALIGNED_ATOMIC;
+            break loop;
+          }
+          const view = views[page]!;
+          const m = view.getInt32(offset, true);
+          const b = R[(w >>> 19) & 31]!;
+          if (offset < writeLow[page]!) writeLow[page] = offset;
+          view.setInt32(offset, m >>> 0 > b >>> 0 ? m : b, true);
+          R[(w >>> 8) & 63] = m;
+          break;
         }
-        if ((address & 3) !== 0) {
-          exit = Exit.MISALIGNED_ATOMIC;
-          state.faultAddress = address;
-          break loop;
-        }
-        const view = views[page]!;
-        const m = view.getInt32(offset, true);
-        const b = R[rs2[s]!]!;
-        if (offset < writeLow[page]!) writeLow[page] = offset;
-        view.setInt32(offset, m | b, true);
-        R[rd[s]!] = m;
-        break;
-      }
-      case Op.AMOMIN: {
-        const address = R[rs1[s]!]!;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 4 > atomicLimit[page]!) {
-          exit = Exit.ATOMIC_FAULT;
-          state.faultAddress = address;
-          break loop;
-        }
-        if ((address & 3) !== 0) {
-          exit = Exit.MISALIGNED_ATOMIC;
-          state.faultAddress = address;
-          break loop;
-        }
-        const view = views[page]!;
-        const m = view.getInt32(offset, true);
-        const b = R[rs2[s]!]!;
-        if (offset < writeLow[page]!) writeLow[page] = offset;
-        view.setInt32(offset, m < b ? m : b, true);
-        R[rd[s]!] = m;
-        break;
-      }
-      case Op.AMOMAX: {
-        const address = R[rs1[s]!]!;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 4 > atomicLimit[page]!) {
-          exit = Exit.ATOMIC_FAULT;
-          state.faultAddress = address;
-          break loop;
-        }
-        if ((address & 3) !== 0) {
-          exit = Exit.MISALIGNED_ATOMIC;
-          state.faultAddress = address;
-          break loop;
-        }
-        const view = views[page]!;
-        const m = view.getInt32(offset, true);
-        const b = R[rs2[s]!]!;
-        if (offset < writeLow[page]!) writeLow[page] = offset;
-        view.setInt32(offset, m > b ? m : b, true);
-        R[rd[s]!] = m;
-        break;
-      }
-      case Op.AMOMINU: {
-        const address = R[rs1[s]!]!;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 4 > atomicLimit[page]!) {
-          exit = Exit.ATOMIC_FAULT;
-          state.faultAddress = address;
-          break loop;
-        }
-        if ((address & 3) !== 0) {
-          exit = Exit.MISALIGNED_ATOMIC;
-          state.faultAddress = address;
-          break loop;
-        }
-        const view = views[page]!;
-        const m = view.getInt32(offset, true);
-        const b = R[rs2[s]!]!;
-        if (offset < writeLow[page]!) writeLow[page] = offset;
-        view.setInt32(offset, m >>> 0 < b >>> 0 ? m : b, true);
-        R[rd[s]!] = m;
-        break;
-      }
-      case Op.AMOMAXU: {
-        const address = R[rs1[s]!]!;
-        const page = address >>> 16;
-        const offset = address & 0xffff;
-        if (offset + 4 > atomicLimit[page]!) {
-          exit = Exit.ATOMIC_FAULT;
-          state.faultAddress = address;
-          break loop;
-        }
-        if ((address & 3) !== 0) {
-          exit = Exit.MISALIGNED_ATOMIC;
-          state.faultAddress = address;
-          break loop;
-        }
-        const view = views[page]!;
-        const m = view.getInt32(offset, true);
-        const b = R[rs2[s]!]!;
-        if (offset < writeLow[page]!) writeLow[page] = offset;
-        view.setInt32(offset, m >>> 0 > b >>> 0 ? m : b, true);
-        R[rd[s]!] = m;
-        break;
-      }
+      case 60: // END
+        // pc is just past the code: a fetch outside it costs no fuel.
+        fuel++;
+        break loop;
     }
-    R[0] = 0;
-    pc = next;
+    s += w >>> 24;
   }
-  state.pc = pc;
+  // Every way out of the loop leaves s at the instruction that stopped (or just past the code, or
+  // at a branch target outside it: exit is still FETCH then).
+  state.pc = (base + (s << 1)) | 0;
   state.fuel = fuel;
   return exit;
 }

@@ -5,6 +5,7 @@
  * operations. Slots that do not hold a whole, legal instruction get `Op.ILLEGAL`.
  */
 import { decodeWord, expandInstruction } from '../isa/codec';
+import { ZERO_SINK } from './state';
 
 /** Base operations the executors implement (compressed instructions map onto these). */
 export const Op = {
@@ -68,6 +69,8 @@ export const Op = {
   AMOMAX: 57,
   AMOMINU: 58,
   AMOMAXU: 59,
+  /** Not an instruction: the slot just past the code, so falling off the end needs no bounds check. */
+  END: 60,
 } as const;
 
 /** The base operation of each 32-bit mnemonic of the table. */
@@ -77,7 +80,7 @@ export const opOfMnemonic: Readonly<Record<string, number>> = {
   'sc.w': Op.SC,
   ...Object.fromEntries(
     Object.entries(Op)
-      .filter(([name]) => name !== 'ILLEGAL' && name !== 'LR' && name !== 'SC')
+      .filter(([name]) => name !== 'ILLEGAL' && name !== 'END' && name !== 'LR' && name !== 'SC')
       .map(([name, op]) => [name.startsWith('AMO') ? `${name.toLowerCase()}.w` : name.toLowerCase(), op]),
   ),
 };
@@ -101,6 +104,26 @@ export interface DecodedProgram {
   readonly imm: Int32Array;
   /** Instruction size in bytes (2 or 4; 2 for illegal slots). */
   readonly size: Uint8Array;
+  /**
+   * The interpreter's form: one word per slot plus an `Op.END` slot just past the code, each
+   * `op | rd << 8 | rs1 << 14 | rs2 << 19 | sizeInSlots << 24` (see `packSlot`), where an rd of
+   * x0 is stored as ZERO_SINK so that writes to x0 land in the scratch register.
+   */
+  readonly packed: Int32Array;
+}
+
+/** Bit positions of the fields of `DecodedProgram.packed`. */
+export const Packed = { RD_SHIFT: 8, RS1_SHIFT: 14, RS2_SHIFT: 19, SIZE_SHIFT: 24 } as const;
+
+/** The packed word of one slot. */
+export function packSlot(op: number, rd: number, rs1: number, rs2: number, sizeBytes: number): number {
+  return (
+    op |
+    ((rd === 0 ? ZERO_SINK : rd) << Packed.RD_SHIFT) |
+    (rs1 << Packed.RS1_SHIFT) |
+    (rs2 << Packed.RS2_SHIFT) |
+    ((sizeBytes >>> 1) << Packed.SIZE_SHIFT)
+  );
 }
 
 /** Decodes every 2-byte slot of `code`, which is loaded at address `base`. */
@@ -115,7 +138,9 @@ export function predecode(code: Uint8Array, base: number): DecodedProgram {
     rs2: new Uint8Array(slots),
     imm: new Int32Array(slots),
     size: new Uint8Array(slots).fill(2),
+    packed: new Int32Array(slots + 1),
   };
+  program.packed[slots] = Op.END;
   for (let slot = 0; slot < slots; slot++) {
     const offset = slot * 2;
     const low = code[offset]! | (code[offset + 1]! << 8);
@@ -137,5 +162,13 @@ export function predecode(code: Uint8Array, base: number): DecodedProgram {
     program.imm[slot] = op === Op.LUI || op === Op.AUIPC ? imm << 12 : imm;
     program.size[slot] = decoded.size;
   }
+  for (let slot = 0; slot < slots; slot++)
+    program.packed[slot] = packSlot(
+      program.op[slot]!,
+      program.rd[slot]!,
+      program.rs1[slot]!,
+      program.rs2[slot]!,
+      program.size[slot]!,
+    );
   return program;
 }

@@ -35,8 +35,13 @@ export const PAGE_BYTES = 0x10000;
 
 /** Registers, pc, fuel and the paged memory of one machine. */
 export interface MachineState {
-  /** x0..x31; x0 is kept 0. */
+  /** x0..x31 (a view of the first 32 entries of `regFile`); x0 is never written, so it stays 0. */
   readonly regs: Int32Array;
+  /**
+   * The register file the executors use: x0..x31 and, at index ZERO_SINK, a scratch entry that
+   * instructions with rd = x0 write to (so x0 is never written and never needs re-zeroing).
+   */
+  readonly regFile: Int32Array;
   pc: number;
   /** Instructions left; decremented before each instruction runs. */
   fuel: number;
@@ -53,15 +58,23 @@ export interface MachineState {
   faultAddress: number;
 }
 
+/** Index in `regFile` that writes to x0 go to. */
+export const ZERO_SINK = 32;
+
 const emptyView = new DataView(new ArrayBuffer(0));
 
 /** A state with no memory mapped. */
 export function createMachineState(): MachineState {
+  const regFile = new Int32Array(ZERO_SINK + 1);
+  // A packed (not holey) array of one element kind, so page lookups stay monomorphic.
+  const views: DataView[] = [];
+  for (let page = 0; page < PAGE_COUNT; page++) views.push(emptyView);
   return {
-    regs: new Int32Array(32),
+    regs: regFile.subarray(0, 32),
+    regFile,
     pc: 0,
     fuel: 0,
-    views: new Array<DataView>(PAGE_COUNT).fill(emptyView),
+    views,
     readLimit: new Int32Array(PAGE_COUNT),
     writeLimit: new Int32Array(PAGE_COUNT),
     atomicLimit: new Int32Array(PAGE_COUNT),
