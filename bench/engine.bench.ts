@@ -44,17 +44,20 @@ import {
   createLinkLayer,
   createUdpTransport,
   type LinkIdentity,
+  type LinkLayer,
   systemClock,
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
 import { type CapsuleHeader, PacketType } from '@capsule/wire';
-import { buildPacket } from '../packages/engine/test/harness';
+import { buildPacket, createTopology, pathThrough } from '../packages/engine/test/harness';
 import { route, routeUncached } from '../packages/engine/test/programs';
 import { markdownTable, writePerformanceSection } from './report';
 
-const WINDOW = 256;
-const COUNTS = { baseline: 100_000, cached: 100_000, program: 30_000, typeI: 5_000 };
+const WINDOW = 1024;
+const COUNTS = { cached: 20_000, program: 10_000, typeI: 2_000 };
+/** Paired rounds (baseline, then engine) per case. */
+const TRIALS = 5;
 
 interface IdentityMaterial {
   hostId: string;
@@ -125,6 +128,8 @@ async function runChild(): Promise<void> {
     const socket = createSocket('udp4');
     socket.on('message', (message) => socket.send(message, setup.target!.port, setup.target!.host));
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+    socket.setRecvBufferSize(4 << 20);
+    socket.setSendBufferSize(4 << 20);
     process.send!({ port: socket.address().port });
   } else {
     const raw = unhex(setup.controllerPublicKey!);
@@ -271,7 +276,94 @@ async function blast(
   return { pps: delivered / seconds, delivered };
 }
 
+/**
+ * The pipeline alone, in this process: `engine.handlePacket` on an in-memory engine whose link layer
+ * send does nothing (no crypto, no socket): ns per packet, median of 5 rounds of 100,000.
+ */
+async function pipelineOnly(): Promise<(string | number)[][]> {
+  const t = createTopology();
+  const a = t.addHost('a', 0x0a);
+  const b = t.addHost('b', 0x0b);
+  const e1 = t.addEngine('e1', 0x101);
+  await t.connect(a, e1);
+  await t.connect(e1, b);
+  (e1.linkLayer as { send: LinkLayer['send'] }).send = () => true;
+  const link = e1.linkTo(a);
+  const path = pathThrough([e1.engineId]);
+  const rows: (string | number)[][] = [];
+  const time = (make: (i: number) => Uint8Array, count: number, roundCount = 5) => {
+    const packets = Array.from({ length: Math.min(count, 5000) }, (_, i) => make(i));
+    const copy = new Uint8Array(2048);
+    const rounds: number[] = [];
+    for (let round = 0; round < roundCount; round++) {
+      const start = process.hrtime.bigint();
+      for (let i = 0; i < count; i++) {
+        const packet = packets[i % packets.length]!;
+        copy.set(packet);
+        e1.engine.handlePacket(link, copy, 0, packet.length);
+      }
+      rounds.push(Number(process.hrtime.bigint() - start) / count);
+    }
+    return Math.round(rounds.sort((x, y) => x - y)[Math.floor(rounds.length / 2)]!);
+  };
+  const flow = (label: number, program: typeof route) => {
+    const first = buildPacket({
+      source: a.hostId,
+      destination: b.hostId,
+      flowLabel: label,
+      header: {
+        nextHeader: 59,
+        packetType: PacketType.I,
+        flags: 0,
+        auth: t.authorize(a.hostId, program.machineCode),
+        path,
+        code: program,
+        data: new Uint8Array(8),
+      },
+    });
+    e1.engine.handlePacket(link, first, 0, first.length);
+    return buildPacket({
+      source: a.hostId,
+      destination: b.hostId,
+      flowLabel: label,
+      header: { nextHeader: 59, packetType: PacketType.III, flags: 0, path, data: new Uint8Array(8) },
+      payload: new Uint8Array(64),
+    });
+  };
+  const cachedPacket = flow(1, route);
+  const programPacket = flow(2, routeUncached);
+  rows.push(['type III, cached action', time(() => cachedPacket, 100_000)]);
+  rows.push(['type III, program per packet (fast tier)', time(() => programPacket, 100_000)]);
+  let label = 10;
+  rows.push([
+    'type I, new flow and authorization (Ed25519 verify, SHA-256)',
+    time(
+      () => {
+        label++;
+        return buildPacket({
+          source: a.hostId,
+          destination: b.hostId,
+          flowLabel: label & 0xfffff,
+          header: {
+            nextHeader: 59,
+            packetType: PacketType.I,
+            flags: 0,
+            auth: t.authorize(a.hostId, route.machineCode),
+            path,
+            code: route,
+            data: new Uint8Array(8),
+          },
+        });
+      },
+      2000,
+      1,
+    ),
+  ]);
+  return rows;
+}
+
 export async function run(): Promise<void> {
+  const pipelineRows = await pipelineOnly();
   const controller = generateControllerKey();
   const controllerRaw = exportEd25519PublicKeyRaw(controller.publicKey);
   const materials = {
@@ -305,18 +397,16 @@ export async function run(): Promise<void> {
   const baseline = await startChild({ mode: 'baseline', target: tbRaw.local });
   const baselineAddress = { host: '127.0.0.1', port: baseline.port };
   const filler = new Uint8Array(200).fill(7);
-  const baselineDatagrams = Array.from({ length: COUNTS.baseline }, () => filler);
-  tb.counting(true);
-  // Warm up, then measure.
-  await blast(baselineDatagrams.slice(0, 10_000), (d) => ta.rawSend(d, baselineAddress), counted);
-  const base = await blast(baselineDatagrams, (d) => ta.rawSend(d, baselineAddress), counted);
-  baseline.child.disconnect();
-  rows.push([
-    'plain Node UDP forwarder (baseline)',
-    Math.round(base.pps),
-    '100%',
-    `${base.delivered}/${COUNTS.baseline}`,
-  ]);
+  const runBaseline = async (count: number) => {
+    tb.counting(true);
+    const result = await blast(
+      Array.from({ length: count }, () => filler),
+      (d) => ta.rawSend(d, baselineAddress),
+      counted,
+    );
+    tb.counting(false);
+    return result;
+  };
 
   // The engine: links a → e and e → b over real handshakes.
   const engine = await startChild({
@@ -389,43 +479,63 @@ export async function run(): Promise<void> {
     ta.record(false);
     return ta.take();
   };
-  const measure = async (name: string, frames: Uint8Array[], total: number) => {
+  const runEngine = async (frames: Uint8Array[]) => {
     tb.counting(true);
     const result = await blast(frames, (d) => ta.rawSend(d, engineAddress), counted);
     tb.counting(false);
-    rows.push([
-      name,
-      Math.round(result.pps),
-      `${Math.round((100 * result.pps) / base.pps)}%`,
-      `${result.delivered}/${total}`,
-    ]);
     return result;
   };
-
+  const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
+  /**
+   * TRIALS rounds, each a baseline blast right before an engine blast of the same size, so both
+   * see the same machine load; the ratio reported is the median of the per-round ratios.
+   */
+  const trials = async (name: string, make: () => Uint8Array[][], perTrial: number) => {
+    const batches = make();
+    const base: number[] = [];
+    const mine: number[] = [];
+    let delivered = 0;
+    for (const frames of batches) {
+      base.push((await runBaseline(perTrial)).pps);
+      const result = await runEngine(frames);
+      mine.push(result.pps);
+      delivered += result.delivered;
+    }
+    const ratios = mine.map((pps, k) => pps / base[k]!);
+    rows.push([
+      name,
+      Math.round(median(mine)),
+      Math.round(median(base)),
+      `${Math.round(100 * median(ratios))}% (${ratios.map((r) => Math.round(100 * r)).join(', ')})`,
+      `${delivered}/${perTrial * batches.length}`,
+    ]);
+    return median(ratios);
+  };
   // Flows 1 (cached route) and 2 (route without CACHE) established live.
   sendLive(typeI(1, route, authorize(route)));
   sendLive(typeI(2, routeUncached, authorize(routeUncached)));
   await waitFor(() => bPackets >= 2, 'the first packets at b');
-  await measure(
-    'engine, type III, cached action (warm-up)',
-    seal(Array.from({ length: 10_000 }, () => typeIII(1))),
-    10_000,
-  );
-  rows.pop();
-  const cached = await measure(
+  // Warm-up of both forwarders (JIT), not reported.
+  await runBaseline(10_000);
+  await runEngine(seal(Array.from({ length: 10_000 }, () => typeIII(1))));
+  const cachedRatio = await trials(
     'engine, type III, cached action',
-    seal(Array.from({ length: COUNTS.cached }, () => typeIII(1))),
+    () => Array.from({ length: TRIALS }, () => seal(Array.from({ length: COUNTS.cached }, () => typeIII(1)))),
     COUNTS.cached,
   );
-  await measure(
+  await trials(
     'engine, type III, program per packet',
-    seal(Array.from({ length: COUNTS.program }, () => typeIII(2))),
+    () =>
+      Array.from({ length: TRIALS }, () => seal(Array.from({ length: COUNTS.program }, () => typeIII(2)))),
     COUNTS.program,
   );
-  const authorizations = Array.from({ length: COUNTS.typeI }, () => authorize(route));
-  await measure(
+  let label = 1000;
+  await trials(
     'engine, type I (new flow and authorization each packet)',
-    seal(authorizations.map((auth, i) => typeI(1000 + i, route, auth))),
+    () =>
+      Array.from({ length: 3 }, () =>
+        seal(Array.from({ length: COUNTS.typeI }, () => typeI(label++, route, authorize(route)))),
+      ),
     COUNTS.typeI,
   );
   const counters = await new Promise<Record<string, unknown>>((resolve) => {
@@ -433,12 +543,13 @@ export async function run(): Promise<void> {
     engine.child.send({ counters: true });
   });
   engine.child.disconnect();
+  baseline.child.disconnect();
   a.stop();
   b.stop();
   await ta.transport.close();
   await tbRaw.close();
 
-  const ratio = cached.pps / base.pps;
+  const ratio = cachedRatio;
   process.stdout.write(`${rows.map((r) => r.join('  ')).join('\n')}\n`);
   writePerformanceSection(
     'engine',
@@ -451,9 +562,16 @@ export async function run(): Promise<void> {
       '(PATH, DATA 8 B) + 64 B sealed payload. The baseline is a plain Node UDP forwarder',
       '(`on("message") → send`) in the same position, in the same run.',
       '',
-      markdownTable(['forwarding process', 'packets/s', 'of baseline', 'delivered'], rows),
+      `Each case runs ${TRIALS} paired rounds (3 for type I): a baseline blast, then an engine blast of the`,
+      'same size, so both see the same load; packets/s are medians, the ratio is the median of the',
+      "rounds' ratios (each round's ratio in brackets).",
       '',
-      `Type III with a cached action runs at ${Math.round(ratio * 100)}% of the plain forwarder ` +
+      markdownTable(
+        ['engine case', 'engine packets/s', 'baseline packets/s', 'of baseline', 'delivered'],
+        rows,
+      ),
+      '',
+      `Type III with a cached action runs at ${Math.round(ratio * 100)}% of the plain forwarder (median) ` +
         `(target ≥ 70%): ${ratio >= 0.7 ? 'met' : 'not met'} in this run.`,
       `Engine counters after the run: ${JSON.stringify({
         programRuns: counters.programRuns,
@@ -463,7 +581,23 @@ export async function run(): Promise<void> {
         linkDrops: counters.linkDrops,
       })}.`,
       '',
-      'The machine is shared (2 cores, other work running): figures vary by ±20% between runs.',
+      'Where the time goes: the pipeline alone (`engine.handlePacket` in this process, the link',
+      "layer's send replaced by a no-op: no AEAD, no socket), ns per packet, median of 5 rounds of",
+      '100,000 (type I: one round of 2,000 new flows):',
+      '',
+      markdownTable(['packet', 'ns/packet'], pipelineRows),
+      '',
+      'Per forwarded packet the engine process also opens one link frame and seals one (the overlay',
+      'section: about 3.5 µs each) and pays Node’s dgram receive and send, which the baseline pays too.',
+      'A CPU profile of the engine process during one run of this benchmark (window 256) had',
+      '`handlePacket` at 0.8% of the samples and the link layer’s AEAD (`createCipheriv` /',
+      '`createDecipheriv` per frame, `final`, `getAuthTag`) at about 8%, `dgram` send at 13%, Ed25519',
+      'verification (the type I case) at 6%, and the rest idle: the pipeline is not what keeps the',
+      'engine below the target; a cipher object made per frame and the socket calls are.',
+      '',
+      'The machine is shared (2 cores, other engineers’ builds and tests running, load average 3–5):',
+      'single runs of the cached case ranged from 24% to 110% of the baseline while this section was',
+      'written, which is why the rounds are paired and the median reported.',
     ].join('\n'),
   );
 }
