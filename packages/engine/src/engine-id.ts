@@ -1,10 +1,6 @@
 /**
- * Engine ids: the 16-bit names PATH hops and TRACE records use for engines. By default an engine's
- * id is the last 16 bits of its CGA host id, so every node (agent building a PATH chunk from the
- * controller's host-id path, engine reading its ENGINE record) computes the same id without a
- * lookup. A collision between two engines of one path is possible (2^-16 per pair); an engine's
- * config may set its id explicitly.
+ * Engine ids: the 16-bit names PATH hops and TRACE records use for engines — by default the last
+ * 16 bits of the engine's CGA host id. The one definition lives in @capsule/wire (agents use it to
+ * build PATH chunks from the controller's host-id paths); the engine re-exports it.
  */
-export function engineIdOfHostId(hostId: Uint8Array): number {
-  return ((hostId[14]! << 8) | hostId[15]!) >>> 0;
-}
+export { engineIdOfHostId } from '@capsule/wire';
