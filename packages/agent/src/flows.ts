@@ -100,6 +100,12 @@ export interface Flow {
   /** The peer's IPv4 alias on this host (host byte order number). */
   readonly ipv4Alias: number;
   sendCounter: number;
+  /**
+   * The engine ids of the TRACE records the last traced packet from the peer arrived with (the
+   * path it took, in order), in `lastTrace[0, lastTraceLength)`; preallocated, 21 records at most.
+   */
+  readonly lastTrace: Uint16Array;
+  lastTraceLength: number;
   packetsSinceAuth: number;
   lastAuthMs: number;
   readonly replay: ReplayWindow;
@@ -116,6 +122,9 @@ function equal16(a: Uint8Array, aOffset: number, b: Uint8Array): boolean {
   for (let i = 0; i < 16; i += 1) if (a[aOffset + i] !== b[i]) return false;
   return true;
 }
+
+/** TRACE records a capsule header holds at most (256-byte chunk / 12-byte records). */
+const TRACE_RECORDS_MAX = 21;
 
 /** Options the flow table needs from the agent. */
 export interface FlowTableOptions {
@@ -295,6 +304,8 @@ export class FlowTable {
         headers: { 1: header(1), 2: header(2), 3: header(3) },
         ipv4Alias: this.aliasOf(peerText),
         sendCounter: 0,
+        lastTrace: new Uint16Array(TRACE_RECORDS_MAX),
+        lastTraceLength: 0,
         packetsSinceAuth: 0,
         lastAuthMs: Number.NEGATIVE_INFINITY,
         replay: new ReplayWindow(),

@@ -6,20 +6,24 @@
  * replayed counters refused; 4. the original packet restored: an IPv6 packet must carry the
  * peer's CGA and ours (else `spoofed`); an IPv4 packet gets the peer's local alias as source and
  * our IPv4 overlay address as destination; then the In ACL; 5. checksums: IPv4 header and
- * TCP/UDP checksums updated incrementally for the rewritten addresses (RFC 1624).
+ * TCP/UDP checksums updated incrementally for the rewritten addresses (RFC 1624). The engine ids
+ * of a TRACE chunk are kept on the flow (`lastTrace`): the path the peer's last traced packet took.
  */
 import { openPayload } from '@capsule/identity';
 import {
   CAPSULE_NEXT_HEADER,
   CAPSULE_VERSION,
+  ChunkType,
   IPV6_HEADER_LENGTH,
   readU16,
+  TRACE_RECORD_LENGTH,
   updateChecksumBytes,
   writeU16,
   writeU32,
 } from '@capsule/wire';
 import { isAllowed } from './acl';
 import type { DataPlane } from './data-plane';
+import type { Flow } from './flows';
 
 /** What happened to one packet from the network. */
 export const IngressResult = { DELIVERED: 0, DROPPED: 1, CONTROL: 2 } as const;
@@ -50,6 +54,30 @@ function rewriteIpv4(plane: DataPlane, packet: Uint8Array, source: number, desti
   }
   packet.set(scratch, 12);
   return true;
+}
+
+/**
+ * Keeps the engine ids of the packet's TRACE records (if it has a TRACE chunk) on the flow: the
+ * path the peer's packet took. Walks the chunk headers (type 4 bits, length 12 bits) of the
+ * capsule header at `capsule`; stops at padding (type 0) or anything that does not fit.
+ */
+function recordTrace(flow: Flow, bytes: Uint8Array, capsule: number, capsuleLength: number): void {
+  const end = capsule + capsuleLength;
+  let at = capsule + 4;
+  while (at + 2 <= end) {
+    const word = readU16(bytes, at);
+    const type = word >>> 12;
+    const length = word & 0x0fff;
+    at += 2;
+    if (type === 0 || at + length > end) return;
+    if (type === ChunkType.TRACE) {
+      const records = Math.min(Math.floor(length / TRACE_RECORD_LENGTH), flow.lastTrace.length);
+      for (let i = 0; i < records; i += 1) flow.lastTrace[i] = readU16(bytes, at + i * TRACE_RECORD_LENGTH);
+      flow.lastTraceLength = records;
+      return;
+    }
+    at += length;
+  }
 }
 
 /** Processes one inner IPv6 packet delivered by the link layer. */
@@ -121,6 +149,7 @@ export function processIngress(
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
+  recordTrace(flow, bytes, capsule, capsuleLength);
   const packet = opened.plaintext;
   const version = packet.length > 0 ? packet[0]! >>> 4 : 0;
   let protocol: number;

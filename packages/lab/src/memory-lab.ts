@@ -91,6 +91,12 @@ export interface MemoryLabOptions {
   /** Northbound port on 127.0.0.1 (0: any free one). */
   northboundPort?: number;
   readyTimeoutMs?: number;
+  /**
+   * Every node's overlay link keep-alive interval: a link with nothing received for 3 intervals
+   * goes down, so this bounds how long a cut goes unnoticed (default 250 ms: down within 0.75 s).
+   * Both ends of a link must use the same interval.
+   */
+  linkKeepAliveIntervalMs?: number;
 }
 
 interface Stoppable {
@@ -101,6 +107,7 @@ interface Stoppable {
 export async function startMemoryLab(topology: Topology, options: MemoryLabOptions): Promise<MemoryLab> {
   const progress = options.progress ?? (() => {});
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+  const linkKeepAliveIntervalMs = options.linkKeepAliveIntervalMs ?? 250;
   if (readLabState(options.dataDir))
     throw new LabError(
       'LAB_ALREADY_UP',
@@ -212,6 +219,7 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
             nodeCertificate: Buffer.from(registration.certificate, 'base64'),
             controllerPublicKey: controllerPublicKey.publicKey,
           },
+          keepAliveIntervalMs: linkKeepAliveIntervalMs,
         },
         { transport, clock: systemClock },
       );
@@ -265,7 +273,7 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
           tun: undefined,
           cgaSec: 0,
           keepaliveIntervalMs: 2000,
-          linkKeepAliveIntervalMs: 1000,
+          linkKeepAliveIntervalMs,
         },
         { identityStore: createMemoryIdentityStore(), transport, app: app.port },
       );

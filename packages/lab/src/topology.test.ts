@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultTopologyYaml, parseTopology } from './topology';
 
@@ -17,6 +19,14 @@ describe('topology', () => {
     expect(topology.links.map((l) => `${l.a}-${l.z}:${l.cost}`)).toEqual(['e1-e2:10', 'e1-e3:1', 'e3-e2:1']);
     expect(topology.nodes.find((n) => n.name === 'h3')?.engines).toEqual(['e2']);
     expect(topology.nodes.find((n) => n.name === 'h3')?.overlayIpv4).toBe('100.100.0.3');
+  });
+
+  it('embeds exactly examples/lab/default.yaml (tags of the use cases included)', () => {
+    const file = readFileSync(join(import.meta.dirname, '../../../examples/lab/default.yaml'), 'utf8');
+    expect(parseTopology(defaultTopologyYaml)).toEqual(parseTopology(file));
+    const topology = parseTopology(defaultTopologyYaml);
+    expect(topology.nodes.find((n) => n.name === 'e3')?.tags).toEqual([1]);
+    expect(topology.links.map((l) => l.tags)).toEqual([[], [1, 4], [1, 4]]);
   });
 
   it('keeps given addresses and assigns the rest around them', () => {

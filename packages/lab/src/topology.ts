@@ -239,11 +239,11 @@ controller: { name: ctl }
 engines:
   - { name: e1 }
   - { name: e2 }
-  - { name: e3 }
+  - { name: e3, tags: [1] }
 links:
   - { between: [e1, e2], cost: 10 }
-  - { between: [e1, e3], cost: 1 }
-  - { between: [e3, e2], cost: 1 }
+  - { between: [e1, e3], cost: 1, tags: [1, 4] }
+  - { between: [e3, e2], cost: 1, tags: [1, 4] }
 hosts:
   - { name: h1, engines: [e1] }
   - { name: h2, engines: [e1] }

@@ -10,6 +10,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ApiClient } from '@capsule/api';
+import { engineIdOfHostId, parseIpv6 } from '@capsule/wire';
 import YAML from 'yaml';
 import { buildUdp6, parseUdp6 } from './app-packets';
 import { labNames } from './bootstrap';
@@ -29,9 +30,23 @@ export type UseCaseStep =
       tolerance: number;
       /** Distinct flows (source ports); spread counts flows, not packets. */
       flows: number;
+      /** Engines the received packets' TRACE must name, in order (checked at each receiver). */
+      via?: readonly string[];
     }
   | { kind: 'revoke'; host: string }
-  | { kind: 'cut'; a: string; z: string };
+  | { kind: 'cut'; a: string; z: string; probe?: GapProbe }
+  | { kind: 'restore'; a: string; z: string };
+
+/** Traffic sent at a fixed interval across a cut, to measure the delivery gap it causes. */
+export interface GapProbe {
+  from: string;
+  to: string;
+  intervalMs: number;
+  /** How long the probe runs after the cut. */
+  durationMs: number;
+  /** The step fails when the longest gap between two received packets is longer. */
+  maxGapMs: number;
+}
 
 /** A use case as its directory describes it. */
 export interface UseCase {
@@ -92,14 +107,30 @@ export function loadUseCase(dir: string): UseCase {
         expect: expect as 'delivered',
         tolerance: Number(step.tolerance ?? 0.2),
         flows: Number(send.flows ?? 1),
+        ...(step.via !== undefined && { via: asList(step.via) }),
       };
     }
     if (step.revoke) return { kind: 'revoke', host: String((step.revoke as { host: unknown }).host) };
-    if (step.cut) {
-      const [a, z] = asList((step.cut as { between: unknown }).between);
-      return { kind: 'cut', a: a!, z: z! };
+    if (step.cut || step.restore) {
+      const [a, z] = asList(((step.cut ?? step.restore) as { between: unknown }).between);
+      if (step.restore) return { kind: 'restore', a: a!, z: z! };
+      const probe = step.probe as Record<string, unknown> | undefined;
+      return {
+        kind: 'cut',
+        a: a!,
+        z: z!,
+        ...(probe && {
+          probe: {
+            from: String(probe.from),
+            to: String(probe.to),
+            intervalMs: Number(probe.intervalMs ?? 10),
+            durationMs: Number(probe.durationMs ?? 3000),
+            maxGapMs: Number(probe.maxGapMs ?? 2000),
+          },
+        }),
+      };
     }
-    throw new LabError('LAB_BAD_USE_CASE', `${dir}: steps[${i}] is send, revoke or cut`);
+    throw new LabError('LAB_BAD_USE_CASE', `${dir}: steps[${i}] is send, revoke, cut or restore`);
   });
   return {
     name: spec.name,
@@ -178,12 +209,14 @@ export async function runUseCase(
   };
   const serials = new Map<string, string>();
   const registered: { host: string; id: number }[] = [];
+  const cut = new Set<[string, string]>();
   try {
     return await driveUseCase();
   } finally {
     // The applications of this use case stop: their endpoints leave the agents, so the next use
     // case's endpoints carry the traffic to the same peer hosts (one flow per peer host).
     for (const { host: name, id } of registered) lab.hosts.get(name)?.agent.unregisterEndpoint(id);
+    for (const [a, z] of cut) lab.setPathUp(a, z, true);
   }
 
   async function driveUseCase(): Promise<UseCaseResult> {
@@ -225,9 +258,31 @@ export async function runUseCase(
         steps.push({ step: `revoke ${step.host}`, passed: true, detail: `serial ${serial} revoked` });
         continue;
       }
+      if (step.kind === 'restore') {
+        lab.setPathUp(step.a, step.z, true);
+        for (const pair of cut) if (pair[0] === step.a && pair[1] === step.z) cut.delete(pair);
+        steps.push({ step: `restore ${step.a}–${step.z}`, passed: true, detail: 'underlay path restored' });
+        continue;
+      }
       if (step.kind === 'cut') {
-        lab.setPathUp(step.a, step.z, false);
-        steps.push({ step: `cut ${step.a}–${step.z}`, passed: true, detail: 'underlay path cut' });
+        const cutNow = () => {
+          lab.setPathUp(step.a, step.z, false);
+          cut.add([step.a, step.z]);
+        };
+        if (!step.probe) {
+          cutNow();
+          steps.push({ step: `cut ${step.a}–${step.z}`, passed: true, detail: 'underlay path cut' });
+          continue;
+        }
+        port += 1;
+        const result = await measureGap(lab, step.probe, port, cutNow);
+        progress(
+          `${useCase.name}: cut ${step.a}–${step.z}: ${result.passed ? 'ok' : 'FAILED'} (${result.detail})`,
+        );
+        steps.push({
+          step: `cut ${step.a}–${step.z} under traffic ${step.probe.from} → ${step.probe.to}`,
+          ...result,
+        });
         continue;
       }
       const sender = host(step.from);
@@ -284,11 +339,124 @@ export async function runUseCase(
         passed = total === sent && counts.every(([, c]) => Math.abs(c - share) <= share * step.tolerance);
         detail = `spread ${counts.map(([n, c]) => `${n} ${c}`).join(', ')} of ${sent} (±${step.tolerance * 100}% of ${share.toFixed(0)})${refusedText}${dropText}`;
       }
+      if (step.via && step.expect === 'delivered') {
+        const trace = checkTrace(lab, step.from, step.to, step.via);
+        passed &&= trace.passed;
+        detail += `; ${trace.detail}`;
+      }
       progress(`${useCase.name}: ${label}: ${passed ? 'ok' : 'FAILED'} (${detail})`);
       steps.push({ step: label, passed, detail });
     }
     return { name: useCase.name, title: useCase.title, passed: steps.every((s) => s.passed), steps };
   }
+}
+
+/** The 16-bit engine id of each lab engine (what PATH hops and TRACE records name), by name. */
+function engineIds(lab: MemoryLab): Map<number, string> {
+  const names = new Map<number, string>();
+  for (const [name, engine] of lab.engines) {
+    const parsed = parseIpv6(engine.hostId);
+    if (parsed.ok) names.set(engineIdOfHostId(parsed.value), name);
+  }
+  return names;
+}
+
+/**
+ * The engines named by the TRACE of the last traced packet each receiver got from `from`,
+ * compared with `via`; the sender's PATH (the controller's path) is shown next to it.
+ */
+function checkTrace(
+  lab: MemoryLab,
+  from: string,
+  to: readonly string[],
+  via: readonly string[],
+): { passed: boolean; detail: string } {
+  const names = engineIds(lab);
+  const nameOf = (id: number) => names.get(id) ?? `engine ${id.toString(16)}`;
+  const sender = lab.hosts.get(from)!;
+  const senderId = parseIpv6(sender.agent.hostId ?? '');
+  let passed = true;
+  const parts: string[] = [];
+  for (const name of to) {
+    const receiver = lab.hosts.get(name)!;
+    const flow = senderId.ok ? receiver.agent.dataPlane?.flows.flowByHostId(senderId.value, 0) : undefined;
+    const trace = flow ? [...flow.lastTrace.subarray(0, flow.lastTraceLength)].map(nameOf) : [];
+    const ok = trace.join(',') === via.join(',');
+    passed &&= ok;
+    const receiverId = parseIpv6(receiver.agent.hostId ?? '');
+    const path =
+      receiverId.ok &&
+      sender.agent.dataPlane?.flows
+        .flowByHostId(receiverId.value, 0)
+        ?.path?.hops.map((h) => nameOf(h.engineId));
+    parts.push(
+      `${name}'s trace ${trace.length > 0 ? trace.join('→') : '(none)'}${ok ? '' : ` (expected ${via.join('→')})`}` +
+        (path ? `, controller path ${path.join('→')}` : ''),
+    );
+  }
+  return { passed, detail: parts.join('; ') };
+}
+
+/**
+ * Sends `probe.from` → `probe.to` every `intervalMs`, cuts (after 300 ms of traffic), keeps
+ * sending for `durationMs`, and reports the longest time between two packets the receiver got
+ * (the outage the cut caused) and how many were lost.
+ */
+async function measureGap(
+  lab: MemoryLab,
+  probe: GapProbe,
+  port: number,
+  cut: () => void,
+): Promise<{ passed: boolean; detail: string }> {
+  const sender = lab.hosts.get(probe.from);
+  const receiver = lab.hosts.get(probe.to);
+  if (!sender || !receiver) return { passed: false, detail: `no host ${probe.from} or ${probe.to}` };
+  const arrivals: number[] = [];
+  const off = receiver.app.onPacket((packet) => {
+    const udp = parseUdp6(packet);
+    if (udp?.destinationPort === 9000 && udp.sourcePort === port) arrivals.push(performance.now());
+  });
+  let sent = 0;
+  let refused = 0;
+  const send = () => {
+    const packet = buildUdp6(
+      sender.agent.hostId!,
+      receiver.agent.hostId!,
+      port,
+      9000,
+      new TextEncoder().encode(String(sent)),
+    );
+    sent += 1;
+    if (sender.app.send(packet) !== 'sent') refused += 1;
+  };
+  const timer = setInterval(send, probe.intervalMs);
+  await sleep(300);
+  const cutAt = performance.now();
+  cut();
+  await sleep(probe.durationMs);
+  clearInterval(timer);
+  await sleep(200);
+  off();
+  let gap = 0;
+  let gapStart = cutAt;
+  let previous = arrivals.filter((t) => t <= cutAt).at(-1) ?? cutAt;
+  for (const at of arrivals.filter((t) => t > cutAt)) {
+    if (at - previous > gap) {
+      gap = at - previous;
+      gapStart = previous;
+    }
+    previous = at;
+  }
+  const after = arrivals.filter((t) => t > cutAt).length;
+  const passed = after > 0 && gap <= probe.maxGapMs;
+  return {
+    passed,
+    detail:
+      `gap ${gap.toFixed(0)} ms (from ${(gapStart - cutAt).toFixed(0)} ms after the cut), ` +
+      `${arrivals.length} of ${sent} probe packets received (${after} after the cut), ` +
+      `${sent - arrivals.length} lost${refused > 0 ? `, ${refused} refused by the sending agent` : ''}; ` +
+      `limit ${probe.maxGapMs} ms`,
+  };
 }
 
 /** The use cases under `root` (examples/use-cases): every directory with a use-case.yaml, by name. */
