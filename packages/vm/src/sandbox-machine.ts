@@ -9,7 +9,7 @@
  * run. One execution allocates nothing; the result object is reused (valid until the next run).
  */
 import { CapsuleError } from '@capsule/wire';
-import { compileFastTier, type FastTierFunction } from './core/fast-tier';
+import { compileFastTier, type FastTierFunction, type FastTierOptions } from './core/fast-tier';
 import { interpret } from './core/interpreter';
 import { type DecodedProgram, predecode } from './core/program';
 import { createMachineState, Exit, type MachineState, mapPage, PAGE_BYTES } from './core/state';
@@ -97,8 +97,16 @@ export function prepareProgram(code: Uint8Array, options: { fast?: boolean } = {
       `program code is ${code.length} bytes; at most ${CODE_MAX_BYTES}`,
     );
   const decoded = predecode(code, CODE_BASE);
-  return { code, decoded, fast: options.fast ? compileFastTier(decoded) : undefined };
+  return { code, decoded, fast: options.fast ? compileFastTier(decoded, fastTierOptions) : undefined };
 }
+
+/** Every run starts from the entry registers (all others 0): the fast tier may fold them in. */
+const fastTierOptions: FastTierOptions = {
+  constantRegisters: Array.from({ length: 32 }, (_, register) => [
+    register,
+    entryRegisters.find(([r]) => r === register)?.[1] ?? 0,
+  ]),
+};
 
 /** Per-run inputs. */
 export interface RunOptions {
@@ -155,7 +163,10 @@ export interface SandboxRegions {
 export interface SandboxMachine {
   /** The region buffers (FLOW and CONTRACT: the machine's own, used when a run binds none). */
   readonly regions: SandboxRegions;
-  /** Registers after the last run (x0..x31). */
+  /**
+   * Registers after the last run (x0..x31). Read only: each run restores the entry registers by
+   * undoing what the previous program could write (see DecodedProgram.writtenRegisters).
+   */
   readonly registers: Int32Array;
   /** Runs `program`; returns the machine's result object (valid until the next run). */
   run(program: PreparedProgram, options?: RunOptions): ExecutionResult;
@@ -225,36 +236,67 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
     servicePerUnit[spec.number] = spec.fuelPerUnit;
   }
   const stackPage = page(STACK_BASE);
+  const pathPage = page(PATH_BASE);
+  const dataPage = page(DATA_BASE);
+  const flowPage = page(FLOW_BASE);
+  const contractPage = page(CONTRACT_BASE);
   const actionPage = page(ACTION_BASE);
   const R = state.regs;
+  // Per-run resets are short loops of zero stores into Float64Array views (8 bytes per store; a
+  // zero double is all zero bytes): TypedArray fill/set call into the runtime and cost more (measured).
+  const doubles = (bytes: Uint8Array) =>
+    new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 3);
+  const actionDoubles = doubles(regions.action);
+  const stackDoubles = doubles(regions.stack);
+  const entryValues = new Int32Array(32);
+  for (const [register, value] of entryRegisters) entryValues[register] = value;
+  R.set(entryValues);
+  /** Registers the previous run's program could have changed (all others hold their entry values). */
+  let dirtyRegisters: Uint8Array = new Uint8Array(0);
+  const { readLimit, writeLimit, atomicLimit, views, writeLow } = state;
 
-  function setLength(base: number, bytes: number | undefined, max: number) {
-    const length = Math.max(0, Math.min(max, bytes ?? 0) | 0);
-    state.readLimit[page(base)] = length;
-    state.writeLimit[page(base)] = length;
+  /** Clamps a PATH/DATA length to 0..max (whole bytes). */
+  const length = (bytes: number | undefined, max: number) => {
+    const n = (bytes ?? 0) | 0;
+    return n < 0 ? 0 : n > max ? max : n;
+  };
+
+  /** Binds FLOW or CONTRACT memory for this run (no copy; limits only change with the view). */
+  function bind(p: number, chosen: DataView, bytes: number, atomic: boolean) {
+    if (views[p] !== chosen) {
+      views[p] = chosen;
+      const usable = Math.min(bytes, chosen.byteLength);
+      readLimit[p] = usable;
+      writeLimit[p] = usable;
+      atomicLimit[p] = atomic ? usable : 0;
+    }
   }
 
-  function bind(base: number, memory: DataView | undefined, own: DataView, bytes: number, atomic: boolean) {
-    const chosen = memory ?? own;
-    const p = page(base);
-    if (state.views[p] !== chosen) mapPage(state, p, chosen, full(bytes, true, atomic));
-  }
-
+  /** Everything a run starts from: ACTION and the used part of STACK zeroed, entry registers, regions bound. */
   function reset(runOptions: RunOptions | undefined, budget: number) {
-    regions.action.fill(0);
-    const low = state.writeLow[stackPage]!;
-    if (low < STACK_BYTES) regions.stack.fill(0, low);
-    state.writeLow[stackPage] = PAGE_BYTES;
-    state.writeLow[actionPage] = PAGE_BYTES;
-    R.fill(0);
-    for (const [register, value] of entryRegisters) R[register] = value;
+    for (let i = 0; i < actionDoubles.length; i++) actionDoubles[i] = 0;
+    const low = writeLow[stackPage]!;
+    if (low < STACK_BYTES) for (let i = low >>> 3; i < stackDoubles.length; i++) stackDoubles[i] = 0;
+    writeLow[stackPage] = PAGE_BYTES;
+    writeLow[actionPage] = PAGE_BYTES;
+    for (let i = 0; i < dirtyRegisters.length; i++) {
+      const register = dirtyRegisters[i]!;
+      R[register] = entryValues[register]!;
+    }
     state.reservation = -1;
     state.faultAddress = 0;
     state.fuel = budget;
-    setLength(PATH_BASE, runOptions?.pathLengthBytes, PATH_MAX_BYTES);
-    setLength(DATA_BASE, runOptions?.dataLengthBytes, DATA_MAX_BYTES);
-    bind(FLOW_BASE, runOptions?.flowMemory, ownFlow, FLOW_BYTES, false);
-    bind(CONTRACT_BASE, runOptions?.contractMemory, ownContract, CONTRACT_BYTES, true);
+    if (runOptions === undefined) {
+      readLimit[pathPage] = writeLimit[pathPage] = 0;
+      readLimit[dataPage] = writeLimit[dataPage] = 0;
+      bind(flowPage, ownFlow, FLOW_BYTES, false);
+      bind(contractPage, ownContract, CONTRACT_BYTES, true);
+    } else {
+      readLimit[pathPage] = writeLimit[pathPage] = length(runOptions.pathLengthBytes, PATH_MAX_BYTES);
+      readLimit[dataPage] = writeLimit[dataPage] = length(runOptions.dataLengthBytes, DATA_MAX_BYTES);
+      bind(flowPage, runOptions.flowMemory ?? ownFlow, FLOW_BYTES, false);
+      bind(contractPage, runOptions.contractMemory ?? ownContract, CONTRACT_BYTES, true);
+    }
     result.verdict = Verdict.DROP;
     result.trap = TrapReason.NONE;
     result.dropReason = 0;
@@ -381,21 +423,27 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
   }
 
   function run(program: PreparedProgram, runOptions?: RunOptions): ExecutionResult {
-    const budget = Math.max(
-      0,
-      Math.min(FUEL_MAX, (runOptions?.budgetInstructions ?? settings.budgetInstructions) | 0),
-    );
+    let budget = settings.budgetInstructions;
+    let tier = settings.tier;
+    let entry = 0;
+    if (runOptions !== undefined) {
+      budget = (runOptions.budgetInstructions ?? budget) | 0;
+      budget = budget < 0 ? 0 : budget > FUEL_MAX ? FUEL_MAX : budget;
+      tier = runOptions.tier ?? tier;
+      entry = runOptions.entryOffset ?? 0;
+    }
     reset(runOptions, budget);
-    const tier = runOptions?.tier ?? settings.tier;
-    if (tier === 'fast' && program.fast === undefined) program.fast = compileFastTier(program.decoded);
-    const entry = runOptions?.entryOffset ?? 0;
+    dirtyRegisters = program.decoded.writtenRegisters;
+    const isFast = tier === 'fast';
+    let fast = program.fast;
+    if (isFast && fast === undefined) fast = program.fast = compileFastTier(program.decoded, fastTierOptions);
     const decoded = program.decoded;
     state.pc = CODE_BASE + entry;
     if (entry < 0 || entry >= decoded.lengthBytes || (entry & 1) !== 0) {
       trap(TrapReason.BAD_ENTRY);
     } else {
       for (;;) {
-        const exit = tier === 'fast' ? program.fast!(state, decoded) : interpret(state, decoded);
+        const exit = fast !== undefined && isFast ? fast(state, decoded) : interpret(state, decoded);
         if (exit === Exit.ECALL) {
           const reason = service();
           if (reason !== TrapReason.NONE) {

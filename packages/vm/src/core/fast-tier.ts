@@ -8,13 +8,24 @@
  * not a leader (a computed jump into the middle of a block, an entry offset), the interpreter
  * steps single instructions until pc reaches a leader again.
  *
+ * Speed (measured with bench/vm.bench.ts): registers the program uses live in JavaScript locals
+ * (`x5`), loaded from the register file when the function is entered and written back once, when
+ * it returns (at ECALL, EBREAK, a trap, the end of fuel or a jump outside the code). Registers the
+ * program never writes keep their entry values (`FastTierOptions.constantRegisters`), so they are
+ * folded in as constants; a load or store whose base is such a register has a constant address, and
+ * its region's view and limit are read into locals once per call (`V2`, `RL2`): the access is one
+ * comparison with a local and one DataView call. A block that branches back to its own start runs
+ * as an inner loop without going through the switch; a static jump outside the code (`ret` to the
+ * entry `ra` = 0) ends the function directly.
+ *
  * Why `new Function` is safe here: the generated source is built only from numbers read out of
- * the pre-decoded typed arrays (register numbers, immediates, slot indexes, addresses) and fixed
- * text of this file; no byte of the program ever becomes source text other than as a decimal
- * integer literal. The function is strict, takes everything it touches as parameters (the
- * machine's registers, page views and limits, and the M-extension helpers) and names no global —
- * not even `Math` — so translated code can only compute on registers and the page table that the
- * interpreter would use, with the same bounds checks.
+ * the pre-decoded typed arrays (register numbers, immediates, slot indexes, addresses, page
+ * numbers) and fixed text of this file; no byte of the program ever becomes source text other than
+ * as a decimal integer literal (or inside a local's name such as `x5` or `V2`). The function is
+ * strict, takes everything it touches as parameters (the machine's registers, page views and
+ * limits, and the M-extension helpers) and names no global — not even `Math` — so translated code
+ * can only compute on registers and the page table that the interpreter would use, with the same
+ * bounds checks.
  */
 import { interpret } from './interpreter';
 import { type DecodedProgram, endsBlock, Op } from './program';
@@ -23,11 +34,20 @@ import { div, divu, Exit, type MachineState, mulh, mulhsu, mulhu, rem, remu } fr
 /** A translated program: runs like `interpret`, returns an Exit code. */
 export type FastTierFunction = (state: MachineState, program: DecodedProgram) => number;
 
+/** What the translation may assume about the machine it runs on. */
+export interface FastTierOptions {
+  /**
+   * Registers that hold these values whenever the program starts (the sandbox's entry registers).
+   * Those the program never writes (DecodedProgram.writtenRegisters) are compiled as constants.
+   */
+  constantRegisters?: readonly (readonly [register: number, value: number])[];
+}
+
 /** Internal exit: the generated code cannot continue (pc not a leader, or fuel below the block). */
 const NEED_INTERPRETER = -1;
 
-type Generated = (
-  state: MachineState,
+type Generated = (state: MachineState) => number;
+type Factory = (
   imul: (a: number, b: number) => number,
   mulh: (a: number, b: number) => number,
   mulhsu: (a: number, b: number) => number,
@@ -36,7 +56,7 @@ type Generated = (
   divu: (a: number, b: number) => number,
   rem: (a: number, b: number) => number,
   remu: (a: number, b: number) => number,
-) => number;
+) => Generated;
 
 /** Leaders: slots where a block starts. */
 export function findLeaders(program: DecodedProgram): Uint8Array {
@@ -56,23 +76,38 @@ export function findLeaders(program: DecodedProgram): Uint8Array {
   return leaders;
 }
 
-const r = (n: number) => (n === 0 ? '0' : `R[${n}]`);
+/** A decimal literal that is safe inside any expression (negative values parenthesised). */
+const literal = (value: number) => (value < 0 ? `(${value})` : `${value}`);
 
-/** The JavaScript source of a program's translation (exported for tests and docs). */
-export function generateFastTierSource(program: DecodedProgram): string {
+/**
+ * The JavaScript source of a program's translation (exported for tests and docs): the body of a
+ * function of the M-extension helpers that returns the translated function of the machine state.
+ */
+export function generateFastTierSource(program: DecodedProgram, options: FastTierOptions = {}): string {
   const { base, lengthBytes, op, rd, rs1, rs2, imm, size } = program;
   const slots = lengthBytes >>> 1;
   const leaders = findLeaders(program);
-  const out: string[] = [];
-  out.push(
-    "'use strict';",
-    'const R = S.regs, V = S.views, RL = S.readLimit, WL = S.writeLimit, AL = S.atomicLimit, LOW = S.writeLow;',
-    'let pc = S.pc | 0, F = S.fuel, exit = 0, a = 0, b = 0, g = 0, o = 0, m = 0;',
-    `loop: for (;;) { switch ((pc - ${base}) >>> 1) {`,
-  );
+
+  // Registers: constants (never written, value known), locals (used), or x0.
+  const written = new Set(program.writtenRegisters);
+  const constant = new Map<number, number>();
+  for (const [register, value] of options.constantRegisters ?? [])
+    if (register !== 0 && !written.has(register)) constant.set(register, value | 0);
+  const used = new Set<number>();
+  const reg = (n: number): string => {
+    if (n === 0) return '0';
+    const value = constant.get(n);
+    if (value !== undefined) return literal(value);
+    used.add(n);
+    return `x${n}`;
+  };
+  const constantOf = (n: number): number | undefined => (n === 0 ? 0 : constant.get(n));
+  // Pages whose view and limits are read into locals once per call.
+  const pageLocals = new Set<number>();
+
+  const cases: string[] = [];
   for (let leader = 0; leader < slots; leader++) {
     if (leaders[leader] === 0) continue;
-    // collect the block
     const block: number[] = [];
     let slot = leader;
     let fallsThrough = false;
@@ -86,11 +121,20 @@ export function generateFastTierSource(program: DecodedProgram): string {
       }
     }
     const n = block.length;
-    const body: string[] = [
-      `case ${leader}: {`,
-      `if (F < ${n}) { exit = ${NEED_INTERPRETER}; break loop; }`,
-      `F -= ${n};`,
-    ];
+    const leaderPc = base + leader * 2;
+    // A block whose last instruction jumps or branches back to its own start loops in place.
+    const last = block[n - 1]!;
+    const lastOp = op[last]!;
+    const selfLoop =
+      ((lastOp >= Op.BEQ && lastOp <= Op.BGEU) || lastOp === Op.JAL) &&
+      ((base + last * 2 + imm[last]!) | 0) === leaderPc;
+    /** Code that continues at the static address `target`. */
+    const goTo = (target: number): string => {
+      if (selfLoop && target === leaderPc) return `continue b${leader};`;
+      if ((target - base) >>> 0 >= lengthBytes) return `pc = ${target}; exit = ${Exit.FETCH}; break loop;`;
+      return `pc = ${target}; continue loop;`;
+    };
+    const body: string[] = [`if (F < ${n}) { exit = ${NEED_INTERPRETER}; break loop; }`, `F -= ${n};`];
     block.forEach((s, k) => {
       const pc = base + s * 2;
       const next = pc + size[s]!;
@@ -98,18 +142,37 @@ export function generateFastTierSource(program: DecodedProgram): string {
       const trap = (exit: number, address: string) =>
         `{ ${refund > 0 ? `F += ${refund}; ` : ''}pc = ${pc}; S.faultAddress = ${address}; exit = ${exit}; break loop; }`;
       const D = rd[s]!;
-      const A = r(rs1[s]!);
-      const B = r(rs2[s]!);
+      const A = reg(rs1[s]!);
+      const B = reg(rs2[s]!);
       const I = imm[s]!;
-      const set = (expression: string) => (D === 0 ? '' : `R[${D}] = ${expression};`);
-      const load = (width: number, read: string) =>
-        `a = (${A} + ${I}) | 0; g = a >>> 16; o = a & 0xffff; if (o + ${width} > RL[g]) ${trap(Exit.LOAD_FAULT, 'a')} ${D === 0 ? '' : `R[${D}] = V[g].${read}(o${width > 1 ? ', true' : ''});`}`;
-      const store = (width: number, write: string) =>
-        `a = (${A} + ${I}) | 0; g = a >>> 16; o = a & 0xffff; if (o + ${width} > WL[g]) ${trap(Exit.STORE_FAULT, 'a')} if (o < LOW[g]) LOW[g] = o; V[g].${write}(o, ${B}${width > 1 ? ', true' : ''});`;
+      const set = (expression: string) => (D === 0 ? '' : `${reg(D)} = ${expression};`);
+      const baseValue = constantOf(rs1[s]!);
+      const load = (width: number, read: string) => {
+        const le = width > 1 ? ', true' : '';
+        if (baseValue !== undefined) {
+          const address = (baseValue + I) | 0;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          pageLocals.add(page);
+          return `if (${offset + width} > RL${page}) ${trap(Exit.LOAD_FAULT, `${address}`)} ${D === 0 ? '' : `${reg(D)} = V${page}.${read}(${offset}${le});`}`;
+        }
+        return `a = (${A} + ${literal(I)}) | 0; g = a >>> 16; o = a & 0xffff; if (o + ${width} > RL[g]) ${trap(Exit.LOAD_FAULT, 'a')} ${D === 0 ? '' : `${reg(D)} = V[g].${read}(o${le});`}`;
+      };
+      const store = (width: number, write: string) => {
+        const le = width > 1 ? ', true' : '';
+        if (baseValue !== undefined) {
+          const address = (baseValue + I) | 0;
+          const page = address >>> 16;
+          const offset = address & 0xffff;
+          pageLocals.add(page);
+          return `if (${offset + width} > WL${page}) ${trap(Exit.STORE_FAULT, `${address}`)} if (${offset} < LOW[${page}]) LOW[${page}] = ${offset}; V${page}.${write}(${offset}, ${B}${le});`;
+        }
+        return `a = (${A} + ${literal(I)}) | 0; g = a >>> 16; o = a & 0xffff; if (o + ${width} > WL[g]) ${trap(Exit.STORE_FAULT, 'a')} if (o < LOW[g]) LOW[g] = o; V[g].${write}(o, ${B}${le});`;
+      };
       const atomic = `a = ${A}; g = a >>> 16; o = a & 0xffff; if (o + 4 > AL[g]) ${trap(Exit.ATOMIC_FAULT, 'a')} if ((a & 3) !== 0) ${trap(Exit.MISALIGNED_ATOMIC, 'a')}`;
       const amo = (expression: string) =>
         `${atomic} m = V[g].getInt32(o, true); b = ${B}; if (o < LOW[g]) LOW[g] = o; V[g].setInt32(o, ${expression}, true); ${set('m')}`;
-      const branch = (condition: string) => `pc = (${condition}) ? ${(pc + I) | 0} : ${next}; continue loop;`;
+      const branch = (condition: string) => `if (${condition}) { ${goTo((pc + I) | 0)} } ${goTo(next)}`;
       const stop = (exit: number) => `pc = ${pc}; exit = ${exit}; break loop;`;
       let code: string;
       switch (op[s]!) {
@@ -117,16 +180,17 @@ export function generateFastTierSource(program: DecodedProgram): string {
           code = stop(Exit.ILLEGAL);
           break;
         case Op.LUI:
-          code = set(`${I}`);
+          code = set(literal(I));
           break;
         case Op.AUIPC:
-          code = set(`${(pc + I) | 0}`);
+          code = set(literal((pc + I) | 0));
           break;
         case Op.JAL:
-          code = `${set(`${next}`)} pc = ${(pc + I) | 0}; continue loop;`;
+          code = `${set(`${next}`)} ${goTo((pc + I) | 0)}`;
           break;
         case Op.JALR:
-          code = `a = (${A} + ${I}) & -2; ${set(`${next}`)} pc = a; continue loop;`;
+          if (baseValue !== undefined) code = `${set(`${next}`)} ${goTo((baseValue + I) & -2)}`;
+          else code = `a = (${A} + ${literal(I)}) & -2; ${set(`${next}`)} pc = a; continue loop;`;
           break;
         case Op.BEQ:
           code = branch(`${A} === ${B}`);
@@ -171,22 +235,22 @@ export function generateFastTierSource(program: DecodedProgram): string {
           code = store(4, 'setInt32');
           break;
         case Op.ADDI:
-          code = set(`(${A} + ${I}) | 0`);
+          code = set(baseValue !== undefined ? literal((baseValue + I) | 0) : `(${A} + ${literal(I)}) | 0`);
           break;
         case Op.SLTI:
-          code = set(`${A} < ${I} ? 1 : 0`);
+          code = set(`${A} < ${literal(I)} ? 1 : 0`);
           break;
         case Op.SLTIU:
           code = set(`(${A} >>> 0) < ${I >>> 0} ? 1 : 0`);
           break;
         case Op.XORI:
-          code = set(`${A} ^ ${I}`);
+          code = set(`${A} ^ ${literal(I)}`);
           break;
         case Op.ORI:
-          code = set(`${A} | ${I}`);
+          code = set(`${A} | ${literal(I)}`);
           break;
         case Op.ANDI:
-          code = set(`${A} & ${I}`);
+          code = set(`${A} & ${literal(I)}`);
           break;
         case Op.SLLI:
           code = set(`${A} << ${I}`);
@@ -297,19 +361,41 @@ export function generateFastTierSource(program: DecodedProgram): string {
           code = stop(Exit.ILLEGAL);
       }
       body.push(code);
-      if (k === n - 1 && fallsThrough) body.push(`pc = ${next}; continue loop;`);
+      if (k === n - 1 && fallsThrough) body.push(goTo(next));
     });
-    body.push('}');
-    out.push(body.join('\n'));
+    const inner = body.join('\n');
+    cases.push(
+      selfLoop ? `case ${leader}: b${leader}: for (;;) {\n${inner}\n}` : `case ${leader}: {\n${inner}\n}`,
+    );
   }
-  out.push(`default: exit = ${NEED_INTERPRETER}; break loop;`, '} }', 'S.pc = pc; S.fuel = F; return exit;');
-  return out.join('\n');
+
+  const registers = [...used].sort((x, y) => x - y);
+  const writtenLocals = registers.filter((n) => written.has(n));
+  const pages = [...pageLocals].sort((x, y) => x - y);
+  return [
+    "'use strict';",
+    'return function fastTier(S) {',
+    'const R = S.regs, V = S.views, RL = S.readLimit, WL = S.writeLimit, AL = S.atomicLimit, LOW = S.writeLow;',
+    'let pc = S.pc | 0, F = S.fuel, exit = 0, a = 0, b = 0, g = 0, o = 0, m = 0;',
+    ...(registers.length > 0 ? [`let ${registers.map((n) => `x${n} = R[${n}]`).join(', ')};`] : []),
+    ...(pages.length > 0
+      ? [`const ${pages.map((p) => `V${p} = V[${p}], RL${p} = RL[${p}], WL${p} = WL[${p}]`).join(', ')};`]
+      : []),
+    `loop: for (;;) { switch ((pc - ${base}) >>> 1) {`,
+    ...cases,
+    // Not a leader: outside the code (the fetch fails before any fuel is taken), or an
+    // instruction inside a block, which the interpreter steps to the next leader.
+    `default: exit = ((pc - ${base}) >>> 0) >= ${lengthBytes} ? ${Exit.FETCH} : ${NEED_INTERPRETER}; break loop;`,
+    '} }',
+    ...writtenLocals.map((n) => `R[${n}] = x${n};`),
+    'S.pc = pc; S.fuel = F; return exit;',
+    '};',
+  ].join('\n');
 }
 
 /** Translates a pre-decoded program; the result runs exactly like `interpret`. */
-export function compileFastTier(program: DecodedProgram): FastTierFunction {
-  const generated = new Function(
-    'S',
+export function compileFastTier(program: DecodedProgram, options: FastTierOptions = {}): FastTierFunction {
+  const factory = new Function(
     'imul',
     'mulh',
     'mulhsu',
@@ -318,12 +404,12 @@ export function compileFastTier(program: DecodedProgram): FastTierFunction {
     'divu',
     'rem',
     'remu',
-    generateFastTierSource(program),
-  ) as Generated;
-  const imul = Math.imul;
+    generateFastTierSource(program, options),
+  ) as Factory;
+  const generated = factory(Math.imul, mulh, mulhsu, mulhu, div, divu, rem, remu);
   return (state, decoded) => {
     for (;;) {
-      const exit = generated(state, imul, mulh, mulhsu, mulhu, div, divu, rem, remu);
+      const exit = generated(state);
       if (exit !== NEED_INTERPRETER) return exit;
       // Step one instruction with the interpreter, then try the translation again.
       const fuel = state.fuel;

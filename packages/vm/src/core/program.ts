@@ -110,6 +110,25 @@ export interface DecodedProgram {
    * x0 is stored as ZERO_SINK so that writes to x0 land in the scratch register.
    */
   readonly packed: Int32Array;
+  /**
+   * Registers (x1..x31, ascending) that running this program can change: the rd of every slot
+   * whose operation writes one, and a0/a1 when there is an ECALL (services return there). A
+   * machine that starts every run from the same registers only restores these afterwards.
+   */
+  readonly writtenRegisters: Uint8Array;
+}
+
+/** Whether `op` writes its rd. */
+export function writesRd(op: number): boolean {
+  return !(
+    (op >= Op.BEQ && op <= Op.BGEU) ||
+    (op >= Op.SB && op <= Op.SW) ||
+    op === Op.FENCE ||
+    op === Op.ECALL ||
+    op === Op.EBREAK ||
+    op === Op.ILLEGAL ||
+    op === Op.END
+  );
 }
 
 /** Bit positions of the fields of `DecodedProgram.packed`. */
@@ -139,6 +158,7 @@ export function predecode(code: Uint8Array, base: number): DecodedProgram {
     imm: new Int32Array(slots),
     size: new Uint8Array(slots).fill(2),
     packed: new Int32Array(slots + 1),
+    writtenRegisters: new Uint8Array(0),
   };
   program.packed[slots] = Op.END;
   for (let slot = 0; slot < slots; slot++) {
@@ -170,5 +190,13 @@ export function predecode(code: Uint8Array, base: number): DecodedProgram {
       program.rs2[slot]!,
       program.size[slot]!,
     );
-  return program;
+  let written = 0;
+  for (let slot = 0; slot < slots; slot++) {
+    const op = program.op[slot]!;
+    if (writesRd(op)) written |= 1 << program.rd[slot]!;
+    if (op === Op.ECALL) written |= (1 << 10) | (1 << 11);
+  }
+  const registers: number[] = [];
+  for (let register = 1; register < 32; register++) if ((written >>> register) & 1) registers.push(register);
+  return { ...program, writtenRegisters: Uint8Array.from(registers) };
 }
