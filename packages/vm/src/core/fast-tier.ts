@@ -28,7 +28,7 @@
  * bounds checks.
  */
 import { interpret } from './interpreter';
-import { type DecodedProgram, endsBlock, Op } from './program';
+import { type DecodedProgram, endsBlock, Op, writesRd } from './program';
 import { div, divu, Exit, type MachineState, mulh, mulhsu, mulhu, rem, remu } from './state';
 
 /** A translated program: runs like `interpret`, returns an Exit code. */
@@ -58,22 +58,98 @@ type Factory = (
   remu: (a: number, b: number) => number,
 ) => Generated;
 
-/** Leaders: slots where a block starts. */
+/**
+ * Leaders: slots where a block starts — slot 0 and, transitively, every static successor of a block
+ * (the slot after a block's last instruction, and static branch/jump targets inside the code).
+ * Walking from slot 0 by instruction sizes this covers the code as a disassembler would read it,
+ * plus whatever static targets lead to; the halves of 4-byte instructions that only a computed jump
+ * could reach are left to the interpreter.
+ */
 export function findLeaders(program: DecodedProgram): Uint8Array {
-  const slots = program.lengthBytes >>> 1;
+  const { op, size, imm, lengthBytes } = program;
+  const slots = lengthBytes >>> 1;
   const leaders = new Uint8Array(slots);
-  if (slots > 0) leaders[0] = 1;
-  for (let slot = 0; slot < slots; slot++) {
-    const op = program.op[slot]!;
-    if (!endsBlock(op)) continue;
-    const after = slot + (program.size[slot]! >>> 1);
-    if (after < slots) leaders[after] = 1;
-    if ((op >= Op.BEQ && op <= Op.BGEU) || op === Op.JAL) {
-      const target = slot * 2 + program.imm[slot]!;
-      if (target >= 0 && target < program.lengthBytes) leaders[target >>> 1] = 1;
+  const walked = new Uint8Array(slots);
+  const work: number[] = [];
+  const add = (slot: number) => {
+    if (slot >= 0 && slot < slots && leaders[slot] === 0) {
+      leaders[slot] = 1;
+      work.push(slot);
+    }
+  };
+  add(0);
+  while (work.length > 0) {
+    let slot = work.pop()!;
+    while (slot < slots && walked[slot] === 0) {
+      walked[slot] = 1;
+      const o = op[slot]!;
+      const after = slot + (size[slot]! >>> 1);
+      if (endsBlock(o)) {
+        add(after);
+        if ((o >= Op.BEQ && o <= Op.BGEU) || o === Op.JAL) {
+          const target = slot * 2 + imm[slot]!;
+          if (target >= 0 && target < lengthBytes) add(target >>> 1);
+        }
+        break;
+      }
+      slot = after;
     }
   }
   return leaders;
+}
+
+/** Slots inside the blocks that start at `leaders` (the translated code). */
+function translatedSlots(program: DecodedProgram, leaders: Uint8Array): Uint8Array {
+  const slots = program.lengthBytes >>> 1;
+  const inside = new Uint8Array(slots);
+  for (let leader = 0; leader < slots; leader++) {
+    if (leaders[leader] === 0) continue;
+    for (let slot = leader; slot < slots; slot += program.size[slot]! >>> 1) {
+      if (slot !== leader && leaders[slot] === 1) break;
+      inside[slot] = 1;
+      if (endsBlock(program.op[slot]!)) break;
+    }
+  }
+  return inside;
+}
+
+/** Registers (x1..x31) that one slot can change: its rd, or a0/a1 for an ECALL (service results). */
+function registersWrittenBy(program: DecodedProgram, slot: number): number[] {
+  const o = program.op[slot]!;
+  if (o === Op.ECALL) return [10, 11];
+  const rd = program.rd[slot]!;
+  return writesRd(o) && rd !== 0 ? [rd] : [];
+}
+
+/** Registers the translated code can change. */
+function writtenByTranslation(program: DecodedProgram, leaders: Uint8Array): Set<number> {
+  const inside = translatedSlots(program, leaders);
+  const written = new Set<number>();
+  for (let slot = 0; slot < inside.length; slot++)
+    if (inside[slot] === 1) for (const register of registersWrittenBy(program, slot)) written.add(register);
+  return written;
+}
+
+/**
+ * Slots outside the translation that write a register the translation folded in as a constant
+ * (undefined when there are none): before the interpreter runs one, the run goes interpreter-only.
+ */
+function findClobbers(program: DecodedProgram, options: FastTierOptions): Uint8Array | undefined {
+  const leaders = findLeaders(program);
+  const inside = translatedSlots(program, leaders);
+  const written = writtenByTranslation(program, leaders);
+  const folded = new Set<number>();
+  for (const [register] of options.constantRegisters ?? [])
+    if (register !== 0 && !written.has(register)) folded.add(register);
+  if (folded.size === 0) return undefined;
+  const clobbers = new Uint8Array(inside.length);
+  let any = false;
+  for (let slot = 0; slot < inside.length; slot++)
+    if (inside[slot] === 0 && registersWrittenBy(program, slot).some((register) => folded.has(register))) {
+      clobbers[slot] = 1;
+      any = true;
+    }
+  return any ? clobbers : undefined;
 }
 
 /** A decimal literal that is safe inside any expression (negative values parenthesised). */
@@ -88,8 +164,8 @@ export function generateFastTierSource(program: DecodedProgram, options: FastTie
   const slots = lengthBytes >>> 1;
   const leaders = findLeaders(program);
 
-  // Registers: constants (never written, value known), locals (used), or x0.
-  const written = new Set(program.writtenRegisters);
+  // Registers: constants (never written by translated code, value known), locals (used), or x0.
+  const written = writtenByTranslation(program, leaders);
   const constant = new Map<number, number>();
   for (const [register, value] of options.constantRegisters ?? [])
     if (register !== 0 && !written.has(register)) constant.set(register, value | 0);
@@ -407,10 +483,19 @@ export function compileFastTier(program: DecodedProgram, options: FastTierOption
     generateFastTierSource(program, options),
   ) as Factory;
   const generated = factory(Math.imul, mulh, mulhsu, mulhu, div, divu, rem, remu);
+  const clobbers = findClobbers(program, options);
+  const { base, lengthBytes } = program;
   return (state, decoded) => {
     for (;;) {
+      if (state.interpretOnly) return interpret(state, decoded);
       const exit = generated(state);
       if (exit !== NEED_INTERPRETER) return exit;
+      const offset = (state.pc - base) >>> 0;
+      if (clobbers !== undefined && offset < lengthBytes && clobbers[offset >>> 1] === 1) {
+        // An instruction the translation assumed unreachable changes a folded register.
+        state.interpretOnly = true;
+        return interpret(state, decoded);
+      }
       // Step one instruction with the interpreter, then try the translation again.
       const fuel = state.fuel;
       if (fuel <= 0) return interpret(state, decoded);

@@ -56,6 +56,12 @@ export interface MachineState {
   reservation: number;
   /** The address of the last load/store/atomic fault. */
   faultAddress: number;
+  /**
+   * Set by the fast tier when the interpreter is about to run an instruction the translation
+   * assumed would not run (it writes a register folded in as a constant): the rest of the run is
+   * interpreted. The machine clears it when it resets the registers.
+   */
+  interpretOnly: boolean;
 }
 
 /** Index in `regFile` that writes to x0 go to. */
@@ -81,6 +87,7 @@ export function createMachineState(): MachineState {
     writeLow: new Int32Array(PAGE_COUNT).fill(PAGE_BYTES),
     reservation: -1,
     faultAddress: 0,
+    interpretOnly: false,
   };
 }
 
