@@ -22,19 +22,19 @@ import { sealPayload } from '@capsule/identity';
 import { IPV6_HEADER_LENGTH, readU16, readU32, writeU16 } from '@capsule/wire';
 import { isAllowed } from './acl';
 import type { DataPlane } from './data-plane';
-import type { Flow } from './flows';
+import { CONNECTIONS_MAX, connectionLabel, type Flow, type PacketTypeState } from './flows';
 
 /** What happened to one packet from the application (for tests; counters are the record). */
 export const EgressResult = { SENT: 0, DROPPED: 1, CONSUMED: 2 } as const;
 export type EgressResult = (typeof EgressResult)[keyof typeof EgressResult];
 
-/** Transport protocol and destination port of an IP packet at `ip` (port -1 when none). */
+/** Transport protocol and ports of an IP packet at `ip` (ports -1 when none). Reused result. */
 function transportOf(
   bytes: Uint8Array,
   ip: number,
   length: number,
   version: number,
-): { protocol: number; port: number } {
+): { protocol: number; port: number; sourcePort: number } {
   let protocol: number;
   let l4: number;
   if (version === 6) {
@@ -43,17 +43,28 @@ function transportOf(
   } else {
     protocol = bytes[ip + 9]!;
     l4 = ip + (bytes[ip]! & 0x0f) * 4;
-    if ((readU16(bytes, ip + 6) & 0x1fff) !== 0) return reuse(protocol, -1); // later fragment
+    if ((readU16(bytes, ip + 6) & 0x1fff) !== 0) return reuse(protocol, -1, -1); // later fragment
   }
   if ((protocol === 6 || protocol === 17) && l4 + 4 <= ip + length)
-    return reuse(protocol, readU16(bytes, l4 + 2));
-  return reuse(protocol, -1);
+    return reuse(protocol, readU16(bytes, l4 + 2), readU16(bytes, l4));
+  return reuse(protocol, -1, -1);
 }
-const transportResult = { protocol: 0, port: -1 };
-function reuse(protocol: number, port: number) {
+const transportResult = { protocol: 0, port: -1, sourcePort: -1 };
+function reuse(protocol: number, port: number, sourcePort: number) {
   transportResult.protocol = protocol;
   transportResult.port = port;
+  transportResult.sourcePort = sourcePort;
   return transportResult;
+}
+
+/** Writes a 20-bit flow label into the IPv6 header at out[0] and into the AAD (bytes 32..34). */
+function writeFlowLabel(out: Uint8Array, aad: Uint8Array, label: number): void {
+  out[1] = (out[1]! & 0xf0) | (label >>> 16);
+  out[2] = (label >>> 8) & 0xff;
+  out[3] = label & 0xff;
+  aad[32] = label >>> 16;
+  aad[33] = (label >>> 8) & 0xff;
+  aad[34] = label & 0xff;
 }
 
 /** Processes one packet (TUN) or frame (TAP) from the application interface. */
@@ -122,15 +133,29 @@ export function processEgress(
     statistics.dropsOut += 1;
     return EgressResult.DROPPED;
   }
+  // A role-addressed flow: each application connection is its own capsule flow (label, types).
+  let state: PacketTypeState = flow;
+  let label = -1;
+  if (flow.connections !== undefined) {
+    const transport = transportOf(bytes, ip, ipLength, version);
+    label = connectionLabel(flow.flowLabel, transport.protocol, transport.sourcePort, transport.port);
+    let connection = flow.connections.get(label);
+    if (connection === undefined) {
+      if (flow.connections.size >= CONNECTIONS_MAX) flow.connections.clear();
+      connection = { packetsSinceAuth: 0, lastAuthMs: Number.NEGATIVE_INFINITY };
+      flow.connections.set(label, connection);
+    }
+    state = connection;
+  }
   const now = plane.deps.clock.nowMs();
   let packetType: 1 | 2 | 3;
-  if (now - flow.lastAuthMs >= plane.options.authIntervalMs) {
+  if (now - state.lastAuthMs >= plane.options.authIntervalMs) {
     packetType = 1;
-    flow.lastAuthMs = now;
-    flow.packetsSinceAuth = 0;
+    state.lastAuthMs = now;
+    state.packetsSinceAuth = 0;
   } else {
-    packetType = flow.packetsSinceAuth < plane.options.codePackets ? 2 : 3;
-    flow.packetsSinceAuth += 1;
+    packetType = state.packetsSinceAuth < plane.options.codePackets ? 2 : 3;
+    state.packetsSinceAuth += 1;
   }
 
   const sealedLength = ipLength + 32;
@@ -139,6 +164,7 @@ export function processEgress(
     // Authorization packet ahead of the data: capsule next header 59, no payload.
     const out = plane.out;
     out.set(header, 0);
+    if (label >= 0) writeFlowLabel(out, flow.sendAad, label);
     writeU16(out, 4, header.length - IPV6_HEADER_LENGTH);
     if (!plane.deps.sendToNetwork(firstHop, out, 0, header.length)) {
       plane.drops.noPath += 1;
@@ -158,6 +184,7 @@ export function processEgress(
   }
   const out = plane.out;
   out.set(header, 0);
+  if (label >= 0) writeFlowLabel(out, flow.sendAad, label);
   flow.sendCounter += 1;
   sealPayload(
     flow.keys.sendKey,

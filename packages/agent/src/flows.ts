@@ -16,7 +16,7 @@
  * read and write on every engine, also for type III packets (a program that reads PATH or DATA
  * would otherwise fault on the packets without them).
  */
-import type { KeyObject } from 'node:crypto';
+import { hkdfSync, type KeyObject, randomInt } from 'node:crypto';
 import { deriveSessionKeys, E2E_KEY_LABEL, type SessionKeys } from '@capsule/identity';
 import { ReplayWindow } from '@capsule/overlay';
 import {
@@ -80,8 +80,17 @@ export interface LocalEndpoint {
   readonly statistics: EndpointStatistics;
 }
 
-/** One flow: a local endpoint talking to a peer host. */
-export interface Flow {
+/** Where a flow (or one application connection of a role-addressed flow) is in its packet types. */
+export interface PacketTypeState {
+  packetsSinceAuth: number;
+  lastAuthMs: number;
+}
+
+/** Application connections a role-addressed flow tracks at most (then it starts over). */
+export const CONNECTIONS_MAX = 4096;
+
+/** One flow: a local endpoint talking to a peer host, or to a peer role's address. */
+export interface Flow extends PacketTypeState {
   readonly endpoint: LocalEndpoint;
   readonly peer: PeerSpec;
   /** Text form of the peer's CGA (for logs and the API; not used per packet). */
@@ -106,9 +115,35 @@ export interface Flow {
    */
   readonly lastTrace: Uint16Array;
   lastTraceLength: number;
-  packetsSinceAuth: number;
-  lastAuthMs: number;
   readonly replay: ReplayWindow;
+  /**
+   * Role-addressed flows only: each application connection (protocol, ports) is its own capsule
+   * flow with its own flow label (so engines can balance connections: FLOW_HASH covers the
+   * label) and its own packet types (an engine verifies each new label's type I). Keyed by label.
+   */
+  readonly connections: Map<number, PacketTypeState> | undefined;
+}
+
+/**
+ * The flow label of one application connection of a role-addressed flow: FNV-1a over the flow's
+ * own label, the protocol and the two ports, folded to 20 bits, never 0 (RFC 6437).
+ */
+export function connectionLabel(
+  base: number,
+  protocol: number,
+  sourcePort: number,
+  destinationPort: number,
+): number {
+  let hash = 0x811c9dc5;
+  hash = Math.imul(hash ^ (base & 0xff), 0x01000193);
+  hash = Math.imul(hash ^ (base >>> 8), 0x01000193);
+  hash = Math.imul(hash ^ protocol, 0x01000193);
+  hash = Math.imul(hash ^ ((sourcePort >>> 8) & 0xff), 0x01000193);
+  hash = Math.imul(hash ^ (sourcePort & 0xff), 0x01000193);
+  hash = Math.imul(hash ^ ((destinationPort >>> 8) & 0xff), 0x01000193);
+  hash = Math.imul(hash ^ (destinationPort & 0xff), 0x01000193);
+  const label = (hash ^ (hash >>> 20)) & 0xfffff;
+  return label === 0 ? 1 : label;
 }
 
 /** FNV-1a over 16 bytes at `offset`, as a positive 31-bit number (Map key; collisions compared). */
@@ -121,6 +156,69 @@ export function hashAddress16(bytes: Uint8Array, offset: number): number {
 function equal16(a: Uint8Array, aOffset: number, b: Uint8Array): boolean {
   for (let i = 0; i < 16; i += 1) if (a[aOffset + i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * A role address: where an application sends to reach a role of a contract as a group, for the
+ * engines' program to choose the member (anycast: LoadBalancer) or to copy to every member
+ * (multicast: Multicast). Layout: the host's /64 (the zone's netprefix), then 0x02 (the
+ * universal/local bit set, which no CGA has: RFC 3972 section 4 clears it), 0x00, the contract id
+ * (32 bits), the role id (16 bits: FNV-1a of the role name).
+ */
+export function roleAddress(prefix: Uint8Array, contractId: number, role: string): Uint8Array {
+  const address = new Uint8Array(16);
+  address.set(prefix.subarray(0, 8), 0);
+  address[8] = 0x02;
+  address[10] = contractId >>> 24;
+  address[11] = (contractId >>> 16) & 0xff;
+  address[12] = (contractId >>> 8) & 0xff;
+  address[13] = contractId & 0xff;
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(role)) hash = Math.imul(hash ^ byte, 0x01000193);
+  address[14] = (hash >>> 8) & 0xff;
+  address[15] = hash & 0xff;
+  return address;
+}
+
+/**
+ * The e2e key of role-addressed packets from one sender: HKDF-SHA256 over the endpoints' service
+ * token (the secret every instance of the application registered with), salted with the contract
+ * id, bound to the role address, the sender's host id and the sender's key epoch (random per flow
+ * set-up, so a restarted sender never reuses a nonce under the same key). Members derive it from
+ * the packet's source and epoch. See docs/agent.md, "Role-addressed traffic", for what it
+ * protects and what it does not.
+ */
+export function groupKey(
+  secret: string,
+  contractId: number,
+  address: Uint8Array,
+  senderHostId: Uint8Array,
+  epoch: number,
+): Uint8Array {
+  const salt = new Uint8Array(4);
+  new DataView(salt.buffer).setUint32(0, contractId);
+  const info = new Uint8Array(16 + 16 + 16 + 4);
+  info.set(new TextEncoder().encode('capsule-group-v1'), 0);
+  info.set(address, 16);
+  info.set(senderHostId, 32);
+  new DataView(info.buffer).setUint32(48, epoch);
+  return new Uint8Array(hkdfSync('sha256', new TextEncoder().encode(secret), salt, info, 32));
+}
+
+/** What a member keeps per sender of role-addressed packets. */
+export interface GroupSender {
+  readonly hostId: Uint8Array;
+  epoch: number;
+  key: Uint8Array;
+  readonly replay: ReplayWindow;
+}
+
+/** A local endpoint's own role address: packets to it are opened with the senders' group keys. */
+export interface GroupMembership {
+  readonly endpoint: LocalEndpoint;
+  readonly address: Uint8Array;
+  /** By the sender's host-id hash. */
+  readonly senders: Map<number, GroupSender>;
 }
 
 /** TRACE records a capsule header holds at most (256-byte chunk / 12-byte records). */
@@ -142,6 +240,7 @@ export interface FlowTableOptions {
 export class FlowTable {
   private readonly byHostHash = new Map<number, Flow[]>();
   private readonly byIpv4 = new Map<number, Flow>();
+  private readonly memberships = new Map<number, GroupMembership[]>();
   private readonly aliases = new Map<string, number>();
   private nextAlias = 0;
   readonly endpoints = new Map<number, LocalEndpoint>();
@@ -186,9 +285,15 @@ export class FlowTable {
       else this.byHostHash.set(hash, kept);
     }
     for (const [alias, flow] of this.byIpv4) if (flow.endpoint === endpoint) this.byIpv4.delete(alias);
+    for (const [hash, list] of this.memberships) {
+      const kept = list.filter((membership) => membership.endpoint !== endpoint);
+      if (kept.length === 0) this.memberships.delete(hash);
+      else this.memberships.set(hash, kept);
+    }
     // Re-point aliases other endpoints still use.
     for (const flows of this.byHostHash.values())
-      for (const flow of flows) if (!this.byIpv4.has(flow.ipv4Alias)) this.byIpv4.set(flow.ipv4Alias, flow);
+      for (const flow of flows)
+        if (flow.ipv4Alias !== 0 && !this.byIpv4.has(flow.ipv4Alias)) this.byIpv4.set(flow.ipv4Alias, flow);
     return true;
   }
 
@@ -200,6 +305,14 @@ export class FlowTable {
       const flow = flows[i]!;
       if (equal16(bytes, offset, flow.peer.hostId)) return flow;
     }
+    return undefined;
+  }
+
+  /** The local endpoint whose role address is bytes[offset, offset+16), or undefined. No allocation. */
+  membershipByAddress(bytes: Uint8Array, offset: number): GroupMembership | undefined {
+    const list = this.memberships.get(hashAddress16(bytes, offset));
+    if (!list) return undefined;
+    for (let i = 0; i < list.length; i += 1) if (equal16(bytes, offset, list[i]!.address)) return list[i];
     return undefined;
   }
 
@@ -254,62 +367,16 @@ export class FlowTable {
         continue;
       }
       const flowLabel = (endpoint.spec.id * 0x9e37 + peer.endpointId * 0x85eb) & 0xfffff;
-      const sendAad = new Uint8Array(35);
-      sendAad.set(ownHostId, 0);
-      sendAad.set(peer.hostId, 16);
-      sendAad[32] = flowLabel >>> 16;
-      sendAad[33] = (flowLabel >>> 8) & 0xff;
-      sendAad[34] = flowLabel & 0xff;
       const path = pathToPeer(peer.path, Math.floor((this.options.nowMs ?? Date.now)() / 1000));
-      const header = (packetType: 1 | 2 | 3): Uint8Array => {
-        const capsule: CapsuleHeader = {
-          nextHeader: 59,
-          packetType: packetType as PacketType,
-          flags: 0,
-          ...(packetType === PacketType.I ? { auth: endpoint.spec.authorization } : {}),
-          ...(path ? { path } : {}),
-          ...(packetType !== PacketType.III
-            ? { code: { entryOffsets: endpoint.spec.entryOffsets, machineCode: endpoint.spec.machineCode } }
-            : {}),
-          ...(endpoint.spec.data.length > 0 || packetType !== PacketType.III
-            ? { data: endpoint.spec.data }
-            : {}),
-        };
-        const bytes = new Uint8Array(IPV6_HEADER_LENGTH + capsuleHeaderLength(capsule));
-        encodeIpv6Header(
-          {
-            trafficClass: 0,
-            flowLabel,
-            payloadLength: 0,
-            nextHeader: 253,
-            hopLimit: this.options.hopLimit,
-            source: ownHostId,
-            destination: peer.hostId,
-          },
-          bytes,
-          0,
-        );
-        encodeCapsuleHeader(capsule, bytes, IPV6_HEADER_LENGTH);
-        return bytes;
-      };
-      const flow: Flow = {
+      const flow = this.makeFlow(
         endpoint,
         peer,
-        peerText,
-        firstHop: path ? peer.path[1] : undefined,
-        path,
         keys,
         flowLabel,
-        sendAad,
-        headers: { 1: header(1), 2: header(2), 3: header(3) },
-        ipv4Alias: this.aliasOf(peerText),
-        sendCounter: 0,
-        lastTrace: new Uint16Array(TRACE_RECORDS_MAX),
-        lastTraceLength: 0,
-        packetsSinceAuth: 0,
-        lastAuthMs: Number.NEGATIVE_INFINITY,
-        replay: new ReplayWindow(),
-      };
+        path,
+        path ? peer.path[1] : undefined,
+        this.aliasOf(peerText),
+      );
       const hash = hashAddress16(peer.hostId, 0);
       const list = this.byHostHash.get(hash) ?? [];
       // First endpoint registered wins a shared peer host (documented in docs/agent.md).
@@ -321,7 +388,128 @@ export class FlowTable {
         skipped.push({ peer: peerText, reason: 'another endpoint already has a flow to this host' });
       }
     }
+    this.buildGroupFlows(endpoint);
     return { skipped };
+  }
+
+  /** One flow with its prebuilt headers (PATH when given; DATA in every type). */
+  private makeFlow(
+    endpoint: LocalEndpoint,
+    peer: PeerSpec,
+    keys: SessionKeys,
+    flowLabel: number,
+    path: PathChunk | undefined,
+    firstHop: Uint8Array | undefined,
+    ipv4Alias: number,
+    perConnection = false,
+  ): Flow {
+    const { ownHostId } = this.options;
+    const sendAad = new Uint8Array(35);
+    sendAad.set(ownHostId, 0);
+    sendAad.set(peer.hostId, 16);
+    sendAad[32] = flowLabel >>> 16;
+    sendAad[33] = (flowLabel >>> 8) & 0xff;
+    sendAad[34] = flowLabel & 0xff;
+    const header = (packetType: 1 | 2 | 3): Uint8Array => {
+      const capsule: CapsuleHeader = {
+        nextHeader: 59,
+        packetType: packetType as PacketType,
+        flags: 0,
+        ...(packetType === PacketType.I ? { auth: endpoint.spec.authorization } : {}),
+        ...(path ? { path } : {}),
+        ...(packetType !== PacketType.III
+          ? { code: { entryOffsets: endpoint.spec.entryOffsets, machineCode: endpoint.spec.machineCode } }
+          : {}),
+        ...(endpoint.spec.data.length > 0 || packetType !== PacketType.III
+          ? { data: endpoint.spec.data }
+          : {}),
+      };
+      const bytes = new Uint8Array(IPV6_HEADER_LENGTH + capsuleHeaderLength(capsule));
+      encodeIpv6Header(
+        {
+          trafficClass: 0,
+          flowLabel,
+          payloadLength: 0,
+          nextHeader: 253,
+          hopLimit: this.options.hopLimit,
+          source: ownHostId,
+          destination: peer.hostId,
+        },
+        bytes,
+        0,
+      );
+      encodeCapsuleHeader(capsule, bytes, IPV6_HEADER_LENGTH);
+      return bytes;
+    };
+    return {
+      endpoint,
+      peer,
+      peerText: formatIpv6(peer.hostId),
+      firstHop,
+      path,
+      keys,
+      flowLabel,
+      sendAad,
+      headers: { 1: header(1), 2: header(2), 3: header(3) },
+      ipv4Alias,
+      sendCounter: 0,
+      lastTrace: new Uint16Array(TRACE_RECORDS_MAX),
+      lastTraceLength: 0,
+      packetsSinceAuth: 0,
+      lastAuthMs: Number.NEGATIVE_INFINITY,
+      replay: new ReplayWindow(),
+      connections: perConnection ? new Map() : undefined,
+    };
+  }
+
+  /**
+   * Role-addressed traffic: a send flow to each peer role's address (first hop: the first engine
+   * on the path to a member of that role; no PATH, the program picks the members), and our own
+   * role's address to receive on.
+   */
+  private buildGroupFlows(endpoint: LocalEndpoint): void {
+    const { ownHostId } = this.options;
+    const { spec } = endpoint;
+    const own = roleAddress(ownHostId, spec.contractId, spec.role);
+    const ownHash = hashAddress16(own, 0);
+    const list = this.memberships.get(ownHash) ?? [];
+    if (!list.some((membership) => equal16(membership.address, 0, own))) {
+      list.push({ endpoint, address: own, senders: new Map() });
+      this.memberships.set(ownHash, list);
+    }
+    const roles = new Map<string, Uint8Array>();
+    for (const peer of endpoint.peers)
+      if (peer.path.length >= 3 && !roles.has(peer.role) && !equal16(peer.hostId, 0, ownHostId))
+        roles.set(peer.role, peer.path[1]!);
+    for (const [role, firstHop] of roles) {
+      const address = roleAddress(ownHostId, spec.contractId, role);
+      const hash = hashAddress16(address, 0);
+      const flows = this.byHostHash.get(hash) ?? [];
+      if (flows.some((other) => equal16(other.peer.hostId, 0, address))) continue;
+      const epoch = randomInt(1, 0xffff_ffff);
+      const key = groupKey(spec.serviceToken, spec.contractId, address, ownHostId, epoch);
+      const peer: PeerSpec = {
+        endpointId: 0,
+        role,
+        hostId: address,
+        x25519PublicKey: new Uint8Array(0),
+        path: [],
+      };
+      const flowLabel = (spec.id * 0x9e37 + (hash & 0xffff) * 0x85eb) & 0xfffff;
+      flows.push(
+        this.makeFlow(
+          endpoint,
+          peer,
+          { epoch, sendKey: key, receiveKey: key },
+          flowLabel,
+          undefined,
+          firstHop,
+          0,
+          true,
+        ),
+      );
+      this.byHostHash.set(hash, flows);
+    }
   }
 }
 

@@ -22,8 +22,18 @@ export { DataPlane, type DataPlaneDeps, type DataPlaneDrops, type DataPlaneOptio
 export { EgressResult, processEgress } from './egress';
 /** TAP mode: Ethernet headers, ARP and NS answered for the kernel. */
 export { AGENT_MAC, TapSegment } from './ethernet';
-/** Endpoints, flows and their lookups. */
-export { type EndpointSpec, type EndpointStatistics, type Flow, FlowTable, type PeerSpec } from './flows';
+/** Endpoints, flows and their lookups; role addresses and the group keys of role-addressed flows. */
+export {
+  connectionLabel,
+  type EndpointSpec,
+  type EndpointStatistics,
+  type Flow,
+  FlowTable,
+  type GroupMembership,
+  groupKey,
+  type PeerSpec,
+  roleAddress,
+} from './flows';
 /** Keys, self-signed certificate and CGA at start-up (seed: RSA and CGA Management), and their store port. */
 export {
   createMemoryIdentityStore,

@@ -10,6 +10,7 @@
  * of a TRACE chunk are kept on the flow (`lastTrace`): the path the peer's last traced packet took.
  */
 import { openPayload } from '@capsule/identity';
+import { ReplayWindow } from '@capsule/overlay';
 import {
   CAPSULE_NEXT_HEADER,
   CAPSULE_VERSION,
@@ -23,7 +24,7 @@ import {
 } from '@capsule/wire';
 import { isAllowed } from './acl';
 import type { DataPlane } from './data-plane';
-import type { Flow } from './flows';
+import { type Flow, groupKey, hashAddress16 } from './flows';
 
 /** What happened to one packet from the network. */
 export const IngressResult = { DELIVERED: 0, DROPPED: 1, CONTROL: 2 } as const;
@@ -80,6 +81,136 @@ function recordTrace(flow: Flow, bytes: Uint8Array, capsule: number, capsuleLeng
   }
 }
 
+/** Whether bytes[offset, offset+16) equals `address`. */
+function isAddress(bytes: Uint8Array, offset: number, address: Uint8Array): boolean {
+  for (let i = 0; i < 16; i += 1) if (bytes[offset + i] !== address[i]) return false;
+  return true;
+}
+
+/**
+ * A packet to a role address (anycast or multicast, see flows.ts `roleAddress`): accepted when a
+ * local endpoint holds that role and the source is one of its peers; opened with the sender's
+ * group key (derived from the packet's source and key epoch, kept per sender once a packet
+ * opened); replay window per sender and epoch. Only IPv6 applications: the inner packet must
+ * carry the sender's CGA and the role address.
+ */
+function processGroupIngress(
+  plane: DataPlane,
+  bytes: Uint8Array,
+  offset: number,
+  payloadLength: number,
+): IngressResult {
+  const drops = plane.drops;
+  const membership = plane.flows.membershipByAddress(bytes, offset + 24);
+  if (membership === undefined) {
+    drops.malformedIn += 1;
+    return IngressResult.DROPPED;
+  }
+  const { endpoint } = membership;
+  let isPeer = false;
+  for (const peer of endpoint.peers)
+    if (isAddress(bytes, offset + 8, peer.hostId)) {
+      isPeer = true;
+      break;
+    }
+  if (!isPeer) {
+    drops.unknownPeer += 1;
+    return IngressResult.DROPPED;
+  }
+  const statistics = endpoint.statistics;
+  const capsule = offset + IPV6_HEADER_LENGTH;
+  const capsuleLength = (bytes[capsule + 1]! + 1) * 8;
+  if (
+    bytes[capsule] !== 59 ||
+    bytes[capsule + 2]! >>> 4 !== CAPSULE_VERSION ||
+    capsuleLength > payloadLength
+  ) {
+    drops.malformedIn += 1;
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
+  const sealedStart = capsule + capsuleLength;
+  const sealedEnd = offset + IPV6_HEADER_LENGTH + payloadLength;
+  if (sealedStart === sealedEnd) return IngressResult.CONTROL;
+  const aad = plane.receiveAad;
+  for (let i = 0; i < 32; i += 1) aad[i] = bytes[offset + 8 + i]!;
+  aad[32] = bytes[offset + 1]! & 0x0f;
+  aad[33] = bytes[offset + 2]!;
+  aad[34] = bytes[offset + 3]!;
+  const senderHash = hashAddress16(bytes, offset + 8);
+  let sender = membership.senders.get(senderHash);
+  if (sender !== undefined && !isAddress(bytes, offset + 8, sender.hostId)) sender = undefined;
+  let derived: { epoch: number; key: Uint8Array } | undefined;
+  const opened = openPayload(
+    (epoch) => {
+      if (sender !== undefined && sender.epoch === epoch) return sender.key;
+      const hostId = bytes.slice(offset + 8, offset + 24);
+      derived = {
+        epoch,
+        key: groupKey(
+          endpoint.spec.serviceToken,
+          endpoint.spec.contractId,
+          membership.address,
+          hostId,
+          epoch,
+        ),
+      };
+      return derived.key;
+    },
+    bytes.subarray(sealedStart, sealedEnd),
+    aad,
+  );
+  if (!opened.ok) {
+    drops.badSeal += 1;
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
+  if (derived !== undefined) {
+    // A new sender, or a new epoch (the sender set its flow up again): a fresh replay window.
+    sender = {
+      hostId: bytes.slice(offset + 8, offset + 24),
+      epoch: derived.epoch,
+      key: derived.key,
+      replay: new ReplayWindow(),
+    };
+    membership.senders.set(senderHash, sender);
+  }
+  if (!sender!.replay.accept(Number(opened.counter))) {
+    drops.replayed += 1;
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
+  const packet = opened.plaintext;
+  if (
+    packet.length < IPV6_HEADER_LENGTH ||
+    packet[0]! >>> 4 !== 6 ||
+    !isAddress(packet, 8, sender!.hostId) ||
+    !isAddress(packet, 24, membership.address)
+  ) {
+    drops.spoofed += 1;
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
+  if (plane.acl.in.length > 0) {
+    const protocol = packet[6]!;
+    const port = (protocol === 6 || protocol === 17) && 44 <= packet.length ? readU16(packet, 42) : -1;
+    if (!isAllowed(plane.acl.in, protocol, port, sender!.hostId)) {
+      drops.aclIn += 1;
+      statistics.dropsIn += 1;
+      return IngressResult.DROPPED;
+    }
+  }
+  statistics.packetsIn += 1;
+  statistics.bytesIn += packet.length;
+  if (plane.tap) {
+    const out = plane.toApp;
+    const header = plane.tap.writeHeader(out, 0, 6);
+    out.set(packet, header);
+    plane.deps.writeToApp(out, 0, header + packet.length);
+  } else plane.deps.writeToApp(packet, 0, packet.length);
+  return IngressResult.DELIVERED;
+}
+
 /** Processes one inner IPv6 packet delivered by the link layer. */
 export function processIngress(
   plane: DataPlane,
@@ -102,11 +233,13 @@ export function processIngress(
     return IngressResult.DROPPED;
   }
   const own = plane.options.ownHostId;
+  let toUs = true;
   for (let i = 0; i < 16; i += 1)
     if (bytes[offset + 24 + i] !== own[i]) {
-      drops.malformedIn += 1;
-      return IngressResult.DROPPED;
+      toUs = false;
+      break;
     }
+  if (!toUs) return processGroupIngress(plane, bytes, offset, payloadLength);
   const flow = plane.flows.flowByHostId(bytes, offset + 8);
   if (flow === undefined) {
     drops.unknownPeer += 1;

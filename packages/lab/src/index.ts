@@ -49,6 +49,7 @@ export { isAlive, isRunning, logTail, startProcess, stopProcesses, waitUntilRead
 /** The topology file: format, validation, address assignment, the embedded default. */
 export {
   defaultTopologyYaml,
+  engineLinks,
   type NodeKind,
   parseTopology,
   type Topology,

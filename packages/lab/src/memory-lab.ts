@@ -41,7 +41,7 @@ import pino from 'pino';
 import { adminClient, bootstrapController, labNames, registeredNodes } from './bootstrap';
 import { LabError } from './errors';
 import { type LabState, readLabState, stateFilePath, writeLabState } from './lab-state';
-import type { Topology } from './topology';
+import { engineLinks, type Topology } from './topology';
 
 const OVERLAY_PORT = 7447;
 
@@ -223,13 +223,11 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
         },
         { transport, clock: systemClock },
       );
-      const links = topology.links
-        .filter((link) => link.a === node.name || link.z === node.name)
-        .map((link) => ({
-          peer: link.a === node.name ? link.z : link.a,
-          cost: link.cost,
-          ...(link.tags.length > 0 && { tags: link.tags }),
-        }));
+      const links = engineLinks(topology, node.name).map((link) => ({
+        peer: link.peer,
+        cost: link.cost,
+        ...(link.tags.length > 0 && { tags: link.tags }),
+      }));
       const engine = createEngine(
         {
           hostId: cga.address,

@@ -24,7 +24,7 @@ import {
   vethName,
 } from './netns';
 import { isRunning, startProcess, stopProcesses, waitUntilReady } from './supervisor';
-import { ipv4ToNumber, numberToIpv4, type Topology, type TopologyNode } from './topology';
+import { engineLinks, ipv4ToNumber, numberToIpv4, type Topology, type TopologyNode } from './topology';
 
 /** Ports the daemons use inside their namespaces. */
 export const labPorts = {
@@ -90,10 +90,10 @@ export function engineConfig(topology: Topology, node: TopologyNode, dir: string
       .filter((link) => link.a === node.name)
       .map((link) => `${address(link.z)}:${labPorts.overlay}`),
     tags: [...node.tags],
-    links: links.map((link) => ({
-      peer: link.a === node.name ? link.z : link.a,
+    links: engineLinks(topology, node.name).map((link) => ({
+      peer: link.peer,
       cost: link.cost,
-      ...(link.tags.length > 0 && { tags: [...link.tags] }),
+      ...(link.tags.length > 0 && { tags: link.tags }),
     })),
     metrics: `${node.address}:${labPorts.engineHttp}`,
     cgaSec: 0,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultTopologyYaml, parseTopology } from './topology';
+import { defaultTopologyYaml, engineLinks, parseTopology } from './topology';
 
 describe('topology', () => {
   it('parses the default: one controller, three engines, two paths of different cost, four hosts', () => {
@@ -15,6 +15,7 @@ describe('topology', () => {
       'host:h2:10.77.0.7',
       'host:h3:10.77.0.8',
       'host:h4:10.77.0.9',
+      'host:h5:10.77.0.10',
     ]);
     expect(topology.links.map((l) => `${l.a}-${l.z}:${l.cost}`)).toEqual(['e1-e2:10', 'e1-e3:1', 'e3-e2:1']);
     expect(topology.nodes.find((n) => n.name === 'h3')?.engines).toEqual(['e2']);
@@ -27,6 +28,24 @@ describe('topology', () => {
     const topology = parseTopology(defaultTopologyYaml);
     expect(topology.nodes.find((n) => n.name === 'e3')?.tags).toEqual([1]);
     expect(topology.links.map((l) => l.tags)).toEqual([[], [1, 4], [1, 4]]);
+  });
+
+  it("gives each engine its per-link settings: both-end link tags plus its own end's linkTags", () => {
+    const topology = parseTopology(defaultTopologyYaml);
+    expect(engineLinks(topology, 'e1')).toEqual([
+      { peer: 'e2', cost: 10, tags: [3, 5] },
+      { peer: 'e3', cost: 1, tags: [1, 4] },
+      { peer: 'h1', cost: 1, tags: [] },
+      { peer: 'h2', cost: 1, tags: [5] },
+    ]);
+    expect(engineLinks(topology, 'e2').find((l) => l.peer === 'e1')).toEqual({
+      peer: 'e1',
+      cost: 10,
+      tags: [],
+    });
+    expect(() =>
+      parseTopology(defaultTopologyYaml.replace('linkTags: { h2: [5]', 'linkTags: { h3: [5]')),
+    ).toThrow(/e1 has no link to 'h3'/);
   });
 
   it('keeps given addresses and assigns the rest around them', () => {

@@ -8,7 +8,7 @@
  * name: default              # [a-z0-9-], at most 12 characters (namespace and interface names)
  * underlay: 10.77.0.0/24     # IPv4 segment of the bridge; /8 to /28
  * controller: { name: ctl }
- * engines: [{ name: e1 }, { name: e2, tags: [3] }]
+ * engines: [{ name: e1 }, { name: e2, tags: [3], linkTags: { h1: [5] } }]
  * links:                     # overlay links between engines; cost ≥ 1 (default 1)
  *   - { between: [e1, e2], cost: 10 }
  * hosts:
@@ -29,6 +29,11 @@ export interface TopologyNode {
   readonly address: string;
   /** Engines: tag bits (0..31). */
   readonly tags: readonly number[];
+  /**
+   * Engines: tag bits this engine puts on its own end of the link to a peer (a host attached to
+   * it or a linked engine), by peer name — on top of the link's `tags`, which both ends get.
+   */
+  readonly linkTags: Readonly<Record<string, readonly number[]>>;
   /** Hosts: the engines the host's agent links to, by name. */
   readonly engines: readonly string[];
   /** Hosts: the IPv4 overlay address of the host's TUN (100.100.0.N). */
@@ -123,6 +128,7 @@ export function validateTopology(input: unknown): Topology {
     name: string;
     kind: NodeKind;
     tags: number[];
+    linkTags: Record<string, number[]>;
     engines: string[];
     address?: number;
   }
@@ -147,6 +153,7 @@ export function validateTopology(input: unknown): Topology {
       name: nodeName,
       kind,
       tags: kind === 'engine' ? tagsOf(`${where}.tags`, value.tags) : [],
+      linkTags: {},
       engines: [],
       ...(address === undefined ? {} : { address }),
     };
@@ -158,7 +165,12 @@ export function validateTopology(input: unknown): Topology {
   addNode('controller', input.controller, 'controller', []);
   if (!Array.isArray(input.engines) || input.engines.length === 0)
     fail('engines', 'expected a list of at least one engine');
-  input.engines.forEach((engine, i) => void addNode(`engines[${i}]`, engine, 'engine', ['tags']));
+  const linkTagsInput = new Map<Draft, { where: string; value: unknown }>();
+  input.engines.forEach((engine, i) => {
+    const { draft, value } = addNode(`engines[${i}]`, engine, 'engine', ['tags', 'linkTags']);
+    if (value.linkTags !== undefined)
+      linkTagsInput.set(draft, { where: `engines[${i}].linkTags`, value: value.linkTags });
+  });
   const engineNames = new Set(drafts.filter((d) => d.kind === 'engine').map((d) => d.name));
   if (!Array.isArray(input.hosts)) fail('hosts', 'expected a list of hosts');
   input.hosts.forEach((host, i) => {
@@ -198,6 +210,18 @@ export function validateTopology(input: unknown): Topology {
     links.push({ a, z, cost: cost as number, tags: tagsOf(`${where}.tags`, link.tags) });
   });
 
+  // Per-end link tags: only for peers this engine is linked to.
+  for (const [draft, { where, value }] of linkTagsInput) {
+    if (!isRecord(value)) fail(where, 'expected a mapping of peer name to tag bits');
+    for (const [peer, tags] of Object.entries(value)) {
+      const linked =
+        links.some((l) => (l.a === draft.name && l.z === peer) || (l.z === draft.name && l.a === peer)) ||
+        drafts.some((d) => d.kind === 'host' && d.name === peer && d.engines.includes(draft.name));
+      if (!linked) fail(`${where}.${peer}`, `${draft.name} has no link to '${peer}'`);
+      draft.linkTags[peer] = tagsOf(`${where}.${peer}`, tags);
+    }
+  }
+
   // Addresses: given ones stay; the rest take the next free host address from .2 up (.1 is left
   // for a gateway, should anyone add one).
   let next = network + 2;
@@ -216,12 +240,39 @@ export function validateTopology(input: unknown): Topology {
       kind: draft.kind,
       address: numberToIpv4(address),
       tags: draft.tags,
+      linkTags: draft.linkTags,
       engines: draft.engines,
       overlayIpv4: draft.kind === 'host' ? `100.100.0.${hostIndex}` : '',
     };
   });
   if (nodes.filter((n) => n.kind === 'host').length > 250) fail('hosts', 'at most 250 hosts');
   return { name, underlay: String(underlayText), prefixLength, nodes, links };
+}
+
+/**
+ * An engine's per-link settings (the engine's `links` option / config key): every linked engine
+ * and attached host by name, with the link's cost (1 for hosts) and tags (the link's, plus this
+ * end's `linkTags`).
+ */
+export function engineLinks(
+  topology: Topology,
+  engine: string,
+): { peer: string; cost: number; tags: number[] }[] {
+  const node = topology.nodes.find((n) => n.name === engine);
+  const own = node?.linkTags ?? {};
+  const union = (a: readonly number[], b: readonly number[] = []) =>
+    [...new Set([...a, ...b])].sort((x, y) => x - y);
+  return [
+    ...topology.links
+      .filter((link) => link.a === engine || link.z === engine)
+      .map((link) => {
+        const peer = link.a === engine ? link.z : link.a;
+        return { peer, cost: link.cost, tags: union(link.tags, own[peer]) };
+      }),
+    ...topology.nodes
+      .filter((n) => n.kind === 'host' && n.engines.includes(engine))
+      .map((host) => ({ peer: host.name, cost: 1, tags: union([], own[host.name]) })),
+  ];
 }
 
 /** Parses and validates a topology file's text (YAML or JSON). */
@@ -237,8 +288,8 @@ export const defaultTopologyYaml = `name: default
 underlay: 10.77.0.0/24
 controller: { name: ctl }
 engines:
-  - { name: e1 }
-  - { name: e2 }
+  - { name: e1, linkTags: { h2: [5], e2: [3, 5] } }
+  - { name: e2, linkTags: { h3: [3, 5], h4: [3], h5: [3] } }
   - { name: e3, tags: [1] }
 links:
   - { between: [e1, e2], cost: 10 }
@@ -249,4 +300,5 @@ hosts:
   - { name: h2, engines: [e1] }
   - { name: h3, engines: [e2] }
   - { name: h4, engines: [e2] }
+  - { name: h5, engines: [e2] }
 `;

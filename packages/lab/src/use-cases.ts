@@ -9,8 +9,9 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { roleAddress } from '@capsule/agent';
 import type { ApiClient } from '@capsule/api';
-import { engineIdOfHostId, parseIpv6 } from '@capsule/wire';
+import { engineIdOfHostId, formatIpv6, parseIpv6 } from '@capsule/wire';
 import YAML from 'yaml';
 import { buildUdp6, parseUdp6 } from './app-packets';
 import { labNames } from './bootstrap';
@@ -32,6 +33,13 @@ export type UseCaseStep =
       flows: number;
       /** Engines the received packets' TRACE must name, in order (checked at each receiver). */
       via?: readonly string[];
+      /**
+       * Send to this role's address (the sender's contract; anycast or multicast) instead of to
+       * each host of `to`: the packets are sent once and `to` are the hosts watched.
+       */
+      toRole?: string;
+      /** Hosts that must receive none of the packets. */
+      notTo: readonly string[];
     }
   | { kind: 'revoke'; host: string }
   | { kind: 'cut'; a: string; z: string; probe?: GapProbe }
@@ -108,6 +116,8 @@ export function loadUseCase(dir: string): UseCase {
         tolerance: Number(step.tolerance ?? 0.2),
         flows: Number(send.flows ?? 1),
         ...(step.via !== undefined && { via: asList(step.via) }),
+        ...(send.toRole !== undefined && { toRole: String(send.toRole) }),
+        notTo: step.notTo === undefined ? [] : asList(step.notTo),
       };
     }
     if (step.revoke) return { kind: 'revoke', host: String((step.revoke as { host: unknown }).host) };
@@ -286,7 +296,28 @@ export async function runUseCase(
         continue;
       }
       const sender = host(step.from);
+      let roleTarget: string | undefined;
+      if (step.toRole !== undefined) {
+        const own = registered.find((r) => r.host === step.from);
+        const spec = own && sender.agent.dataPlane?.flows.endpoints.get(own.id)?.spec;
+        const senderId = parseIpv6(sender.agent.hostId ?? '');
+        if (!spec || !senderId.ok) {
+          steps.push({
+            step: `${step.from} → role ${step.toRole}`,
+            passed: false,
+            detail: `${step.from} has no endpoint`,
+          });
+          continue;
+        }
+        roleTarget = formatIpv6(roleAddress(senderId.value, spec.contractId, step.toRole));
+      }
       const received = new Map<string, Set<number>>();
+      const unwanted = new Map<string, number>(step.notTo.map((name) => [name, 0]));
+      const unsubscribeUnwanted = step.notTo.map((name) =>
+        host(name).app.onPacket((packet) => {
+          if (parseUdp6(packet)?.destinationPort === 9000) unwanted.set(name, unwanted.get(name)! + 1);
+        }),
+      );
       const unsubscribe = step.to.map((name) => {
         const target = host(name);
         received.set(name, new Set());
@@ -302,10 +333,10 @@ export async function runUseCase(
       for (let flow = 0; flow < step.flows; flow += 1) {
         port += 1;
         for (let i = 0; i < step.packets; i += 1)
-          for (const name of step.expect === 'spread' ? [step.to[0]!] : step.to) {
+          for (const name of roleTarget !== undefined || step.expect === 'spread' ? [step.to[0]!] : step.to) {
             const packet = buildUdp6(
               sender.agent.hostId!,
-              host(name).agent.hostId!,
+              roleTarget ?? host(name).agent.hostId!,
               port,
               9000,
               new TextEncoder().encode(String(i)),
@@ -315,17 +346,23 @@ export async function runUseCase(
         if (flow % 20 === 19) await sleep(5);
       }
       await sleep(500);
-      for (const off of unsubscribe) off();
+      for (const off of [...unsubscribe, ...unsubscribeUnwanted]) off();
       const counts = [...received].map(([name, got]) => [name, got.size] as const);
       const total = counts.reduce((n, [, c]) => n + c, 0);
-      const sent = step.flows * step.packets * (step.expect === 'spread' ? 1 : step.to.length);
+      const sent =
+        step.flows *
+        step.packets *
+        (step.expect === 'spread' || roleTarget !== undefined ? 1 : step.to.length);
       const drops = Object.entries(engineDrops(lab))
         .map(([reason, n]) => [reason, n - (dropsBefore[reason] ?? 0)] as const)
         .filter(([, n]) => n > 0);
       const dropText =
         drops.length > 0 ? `; engine drops ${drops.map(([r, n]) => `${r}×${n}`).join(', ')}` : '';
       const refusedText = refused > 0 ? `; ${refused} refused by the sending agent` : '';
-      const label = `${step.from} → ${step.to.join(', ')}: ${sent} packets, expect ${step.expect}`;
+      const label =
+        roleTarget !== undefined
+          ? `${step.from} → role ${step.toRole} (${roleTarget}) watched at ${step.to.join(', ')}: ${sent} packets, expect ${step.expect}`
+          : `${step.from} → ${step.to.join(', ')}: ${sent} packets, expect ${step.expect}`;
       let passed: boolean;
       let detail: string;
       if (step.expect === 'delivered') {
@@ -338,6 +375,11 @@ export async function runUseCase(
         const share = total / counts.length;
         passed = total === sent && counts.every(([, c]) => Math.abs(c - share) <= share * step.tolerance);
         detail = `spread ${counts.map(([n, c]) => `${n} ${c}`).join(', ')} of ${sent} (±${step.tolerance * 100}% of ${share.toFixed(0)})${refusedText}${dropText}`;
+      }
+      if (unwanted.size > 0) {
+        const got = [...unwanted].filter(([, n]) => n > 0);
+        passed &&= got.length === 0;
+        detail += `; ${[...unwanted].map(([name, n]) => `${name} (not a target) received ${n}`).join(', ')}`;
       }
       if (step.via && step.expect === 'delivered') {
         const trace = checkTrace(lab, step.from, step.to, step.via);
