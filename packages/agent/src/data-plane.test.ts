@@ -20,7 +20,7 @@ import { describe, expect, it } from 'vitest';
 import { compileAcl } from './acl';
 import { DataPlane, type DataPlaneOptions } from './data-plane';
 import { EgressResult, processEgress } from './egress';
-import { type EndpointSpec, FlowTable } from './flows';
+import { type EndpointSpec, FlowTable, roleAddress } from './flows';
 import { IngressResult, processIngress } from './ingress';
 
 const prefix = Uint8Array.from([0xfd, 0, 0, 0xaa, 0, 0, 0, 1]);
@@ -323,6 +323,102 @@ describe('data plane: egress on one host, ingress on the other', () => {
     const ping = icmpv6Echo(a.id, b.id);
     expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.DROPPED);
     expect(a.plane.drops.noPath).toBe(1);
+  });
+
+  it('sends to a role address: each member opens it, each connection is its own flow, strangers cannot', () => {
+    const a = makeHost(0x64_64_00_01);
+    const [b, c, d] = [makeHost(0x64_64_00_01), makeHost(0x64_64_00_01), makeHost(0x64_64_00_01)];
+    const peer = (host: Host, endpointId: number, role: string) => ({
+      endpointId,
+      role,
+      hostId: host.id,
+      x25519PublicKey: host.x25519.publicKeyRaw,
+      path: [a.id, engineId, host.id],
+    });
+    a.table.setEndpoint(spec(1, 'client'), [peer(b, 2, 'server'), peer(c, 3, 'server')]);
+    for (const [host, id] of [
+      [b, 2],
+      [c, 3],
+    ] as const)
+      host.table.setEndpoint(spec(id, 'server'), [
+        { ...peer(a, 1, 'client'), path: [host.id, engineId, a.id] },
+      ]);
+    // d holds the client role of the same contract: not a member of the server role.
+    d.table.setEndpoint(spec(4, 'client'), [{ ...peer(a, 1, 'client'), path: [d.id, engineId, a.id] }]);
+    const role = roleAddress(a.id, 7, 'server');
+    expect(role.subarray(0, 8)).toEqual(a.id.subarray(0, 8));
+    expect(role[8]).toBe(0x02);
+    const udp6 = (sourcePort: number, body: string) => {
+      const data = new TextEncoder().encode(body);
+      const packet = new Uint8Array(48 + data.length);
+      encodeIpv6Header(
+        {
+          trafficClass: 0,
+          flowLabel: 0,
+          payloadLength: 8 + data.length,
+          nextHeader: 17,
+          hopLimit: 64,
+          source: a.id,
+          destination: role,
+        },
+        packet,
+      );
+      encodeUdpHeader(
+        { sourcePort, destinationPort: 9000, length: 8 + data.length, checksum: 0 },
+        packet,
+        40,
+      );
+      packet.set(data, 48);
+      return packet;
+    };
+    for (const [port, body] of [
+      [4001, 'x'],
+      [4002, 'y'],
+      [4001, 'z'],
+    ] as const) {
+      const packet = udp6(port, body);
+      expect(processEgress(a.plane, packet, 0, packet.length)).toBe(EgressResult.SENT);
+    }
+    const outer = a.sent.map((packet) => {
+      const decoded = decodeIpv6Header(packet);
+      if (!decoded.ok) throw new Error('no IPv6');
+      const capsule = decodeCapsuleHeader(decoded.value.payload);
+      if (!capsule.ok) throw new Error('no capsule header');
+      return { ...decoded.value, capsule: capsule.value };
+    });
+    expect(outer.map((o) => o.destination)).toEqual([role, role, role]);
+    // Connection 4001's two packets share a label (and go I then II); 4002 is a new flow (type I).
+    expect(outer[0]!.flowLabel).toBe(outer[2]!.flowLabel);
+    expect(outer[1]!.flowLabel).not.toBe(outer[0]!.flowLabel);
+    expect(outer.map((o) => o.capsule.packetType)).toEqual([1, 1, 2]);
+    expect(outer[0]!.capsule.path).toBeUndefined();
+    // Both members open every packet (whichever an engine picks); d, a stranger to the role, none.
+    for (const member of [b, c]) {
+      for (const packet of a.sent)
+        expect(processIngress(member.plane, packet, 0, packet.length)).toBe(IngressResult.DELIVERED);
+      expect(member.app.map((p) => new TextDecoder().decode(p.subarray(48)))).toEqual(['x', 'y', 'z']);
+      expect(member.app[0]).toEqual(udp6(4001, 'x'));
+    }
+    expect(processIngress(d.plane, a.sent[0]!, 0, a.sent[0]!.length)).toBe(IngressResult.DROPPED);
+    expect(d.plane.drops.malformedIn).toBe(1);
+    // Replayed, tampered and unknown senders.
+    expect(processIngress(b.plane, a.sent[0]!, 0, a.sent[0]!.length)).toBe(IngressResult.DROPPED);
+    expect(b.plane.drops.replayed).toBe(1);
+    const tampered = a.sent[1]!.slice();
+    tampered[tampered.length - 1]! ^= 1;
+    expect(processIngress(c.plane, tampered, 0, tampered.length)).toBe(IngressResult.DROPPED);
+    expect(c.plane.drops.badSeal).toBe(1);
+    const forged = a.sent[1]!.slice();
+    forged.set(d.id, 8); // claims to come from d, which is no peer of the server endpoints
+    expect(processIngress(c.plane, forged, 0, forged.length)).toBe(IngressResult.DROPPED);
+    expect(c.plane.drops.unknownPeer).toBe(1);
+    // Another service token (another application) derives another key: it cannot open them.
+    const e = makeHost(0x64_64_00_01);
+    e.table.setEndpoint({ ...spec(5, 'server'), serviceToken: '2:y' }, [
+      { ...peer(a, 1, 'client'), path: [e.id, engineId, a.id] },
+    ]);
+    expect(processIngress(e.plane, a.sent[0]!, 0, a.sent[0]!.length)).toBe(IngressResult.DROPPED);
+    expect(e.plane.drops.badSeal).toBe(1);
   });
 
   it('never throws on hostile overlay packets and delivers none of them (fuzz)', () => {
