@@ -1,3 +1,4 @@
+import { type CipherGCMTypes, createCipheriv } from 'node:crypto';
 import { testSeed } from '@capsule/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -5,11 +6,15 @@ import {
   AEAD_CIPHER,
   type AeadCipherName,
   E2E_SEAL_OVERHEAD,
+  LINK_CIPHER,
   openLinkFrame,
   openPayload,
   sealLinkFrame,
   sealPayload,
 } from './aead';
+
+/** node:crypto's ChaCha20-Poly1305 (the cast names the overload with the AEAD methods, as aead.ts does). */
+const CHACHA = 'chacha20-poly1305' as CipherGCMTypes;
 
 const ciphers: AeadCipherName[] = ['chacha20-poly1305', 'aes-256-gcm'];
 const key = new Uint8Array(32).map((_, index) => index);
@@ -126,5 +131,20 @@ describe('AEAD misuse', () => {
 
   it('the default cipher is one of the two measured', () => {
     expect(ciphers).toContain(AEAD_CIPHER);
+  });
+
+  it('link frames default to ChaCha20-Poly1305 (the link MAC path when the plaintext is empty)', () => {
+    expect(LINK_CIPHER).toBe('chacha20-poly1305');
+    const byDefault = new Uint8Array(16);
+    const named = new Uint8Array(16);
+    sealLinkFrame(key, 0x1_0000_0005n, header, new Uint8Array(0), byDefault);
+    sealLinkFrame(key, 0x1_0000_0005n, header, new Uint8Array(0), named, 0, { cipher: 'chacha20-poly1305' });
+    expect(Array.from(byDefault)).toEqual(Array.from(named));
+    const nonce = Buffer.from('000000000000000100000005', 'hex');
+    const reference = createCipheriv(CHACHA, key, nonce, { authTagLength: 16 });
+    reference.setAAD(header);
+    reference.final();
+    expect(Buffer.from(byDefault).equals(reference.getAuthTag())).toBe(true);
+    expect(openLinkFrame(key, 0x1_0000_0005n, header, byDefault, { cipher: 'aes-256-gcm' })).toBeUndefined();
   });
 });

@@ -1,8 +1,13 @@
 /**
  * AEAD for the data plane: the per-hop link-frame tag and the end-to-end payload seal.
  *
- * One cipher for both, chosen by measurement (bench/identity.bench.ts, docs/security.md):
- * `AEAD_CIPHER`. Both candidates have a 256-bit key, a 96-bit nonce and a 128-bit tag.
+ * Two ciphers, each chosen by measurement (bench/identity.bench.ts, docs/security.md); both have
+ * a 256-bit key, a 96-bit nonce and a 128-bit tag:
+ * - link frames: `LINK_CIPHER`, ChaCha20-Poly1305. DATA frames are MAC-only (empty plaintext, the
+ *   headers as AAD), and for that case link-mac.ts computes the RFC 8439 tag in TypeScript without
+ *   allocating (≈ 0.5 µs for 100 bytes of headers against ≈ 3.5 µs for a node:crypto cipher
+ *   object). A link frame with a plaintext still goes through node:crypto.
+ * - e2e payloads: `AEAD_CIPHER`, AES-256-GCM from node:crypto (AES-NI; faster on real payloads).
  *
  * Nonces (96 bits, never reused under one key): 0x00000000 ‖ counter (u64 BE). Every direction of
  * a link, and of an e2e flow, has its own key (link-keys.ts) and a strictly increasing counter, so
@@ -16,23 +21,31 @@
  * The AEAD's additional data is epoch ‖ nonce ‖ the caller's AAD, so the epoch field is
  * authenticated even by a receiver that would try one key for several epochs.
  *
- * Allocation: node:crypto has no in-place AEAD, so each seal/open creates one cipher object and
- * `update` returns a fresh buffer, which is copied into the caller's buffer. What we avoid: the
- * nonce is built in a buffer reused across calls, nothing is concatenated, and the tag is read
- * into the caller's buffer. Measured in bench/identity.bench.ts.
+ * Allocation: node:crypto has no in-place AEAD, so each seal/open through it creates one cipher
+ * object and `update` returns a fresh buffer, which is copied into the caller's buffer. What we
+ * avoid: the nonce is built in a buffer reused across calls, nothing is concatenated, and the tag
+ * is read into the caller's buffer. The MAC-only link path allocates nothing but the bigint
+ * halves of the counter (`computeLinkMac`/`verifyLinkMac` take a number and avoid even those).
+ * Measured in bench/identity.bench.ts.
  */
 import { type CipherGCMTypes, createCipheriv, createDecipheriv } from 'node:crypto';
 import { asBuffer } from './bytes';
 import { IdentityError } from './errors';
+import { computeLinkMacHalves, verifyLinkMacHalves } from './link-mac';
 
 /** The AEAD ciphers Capsule can use. */
 export type AeadCipherName = 'chacha20-poly1305' | 'aes-256-gcm';
 
 /**
- * The cipher in use, picked by bench/identity.bench.ts on this project's machines: AES-256-GCM
- * (AES-NI) beat ChaCha20-Poly1305 at 64 B and 1400 B; see docs/security.md for the numbers.
+ * The e2e payload cipher, picked by bench/identity.bench.ts on this project's machines: AES-256-GCM
+ * (AES-NI) beat node:crypto's ChaCha20-Poly1305 at 64 B and 1400 B; see docs/security.md.
  */
 export const AEAD_CIPHER: AeadCipherName = 'aes-256-gcm';
+/**
+ * The link-frame cipher: ChaCha20-Poly1305, because the MAC-only DATA frame tag (empty plaintext)
+ * is computed without node:crypto's per-call cipher object (link-mac.ts); see docs/security.md.
+ */
+export const LINK_CIPHER: AeadCipherName = 'chacha20-poly1305';
 /** Key length, bytes. */
 export const AEAD_KEY_LENGTH = 32;
 /** Tag length, bytes. */
@@ -120,7 +133,9 @@ function openFrom(
   }
 }
 
-/** Options shared by the seal/open calls: which cipher (default `AEAD_CIPHER`). */
+const EMPTY = new Uint8Array(0);
+
+/** Options shared by the seal/open calls: which cipher (default `LINK_CIPHER` for link frames, `AEAD_CIPHER` for payloads). */
 export interface AeadOptions {
   readonly cipher?: AeadCipherName;
 }
@@ -128,7 +143,8 @@ export interface AeadOptions {
 /**
  * Seals a link frame: `header` (frame header and the inner headers) is authenticated as AAD,
  * `plaintext` (often empty: the "MAC over headers") is encrypted. Writes ciphertext ‖ tag into
- * `out` at `offset`; returns the bytes written (plaintext length + 16).
+ * `out` at `offset`; returns the bytes written (plaintext length + 16). With ChaCha20-Poly1305
+ * (the default) and an empty plaintext, the tag comes from link-mac.ts (same bytes, no node:crypto).
  */
 export function sealLinkFrame(
   key: Uint8Array,
@@ -139,7 +155,15 @@ export function sealLinkFrame(
   offset = 0,
   options: AeadOptions = {},
 ): number {
-  return sealInto(options.cipher ?? AEAD_CIPHER, key, counter, header, plaintext, out, offset);
+  const cipher = options.cipher ?? LINK_CIPHER;
+  if (cipher !== 'chacha20-poly1305' || plaintext.length > 0)
+    return sealInto(cipher, key, counter, header, plaintext, out, offset);
+  checkKey(key);
+  checkCounter(counter);
+  if (offset < 0 || out.length - offset < AEAD_TAG_LENGTH)
+    throw new IdentityError('IDENTITY_BUFFER_TOO_SMALL', `sealing needs ${AEAD_TAG_LENGTH} bytes`);
+  computeLinkMacHalves(key, Number(counter >> 32n), Number(counter & 0xffff_ffffn), header, out, offset);
+  return AEAD_TAG_LENGTH;
 }
 
 /** Opens a link frame's ciphertext ‖ tag; the plaintext (empty for a MAC-only frame) or undefined. Never throws. */
@@ -150,7 +174,13 @@ export function openLinkFrame(
   sealed: Uint8Array,
   options: AeadOptions = {},
 ): Uint8Array | undefined {
-  return openFrom(options.cipher ?? AEAD_CIPHER, key, counter, header, sealed);
+  const cipher = options.cipher ?? LINK_CIPHER;
+  if (cipher !== 'chacha20-poly1305' || sealed.length !== AEAD_TAG_LENGTH)
+    return openFrom(cipher, key, counter, header, sealed);
+  if (key.length !== AEAD_KEY_LENGTH || counter < 0n || counter > 0xffff_ffff_ffff_ffffn) return undefined;
+  const high = Number(counter >> 32n);
+  const low = Number(counter & 0xffff_ffffn);
+  return verifyLinkMacHalves(key, high, low, header, sealed, 0) ? EMPTY : undefined;
 }
 
 /**

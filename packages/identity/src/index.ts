@@ -5,7 +5,7 @@
  * input returns a result value and never throws; misuse throws IdentityError (a CapsuleError).
  */
 
-/** The AEAD choice and sizes. */
+/** The AEAD choices (link frames, e2e payloads) and sizes. */
 /** Link-frame seal/open (MAC over headers, optional payload) and e2e payload seal/open. */
 export {
   AEAD_CIPHER,
@@ -14,6 +14,7 @@ export {
   type AeadCipherName,
   type AeadOptions,
   E2E_SEAL_OVERHEAD,
+  LINK_CIPHER,
   type OpenPayloadResult,
   openLinkFrame,
   openPayload,
@@ -122,6 +123,9 @@ export {
   type SessionKeys,
   type X25519KeyPair,
 } from './link-keys';
+/** The link MAC: the ChaCha20-Poly1305 tag over AAD with an empty plaintext, in TypeScript, allocation-free. */
+/** Compute/verify the link MAC of a DATA frame with a number counter (nonce 0 ‖ counter). */
+export { ChaCha20Poly1305AadMac, computeLinkMac, verifyLinkMac } from './link-mac';
 /** Node certificate: codec, sign, verify, the RSA key hash field, and its binding to a SeND sender. */
 export {
   decodeNodeCertificate,

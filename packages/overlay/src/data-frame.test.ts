@@ -1,6 +1,6 @@
-import { deriveSessionKeys, generateX25519KeyPair } from '@capsule/identity';
+import { deriveSessionKeys, generateX25519KeyPair, openLinkFrame } from '@capsule/identity';
 import { testSeed } from '@capsule/testkit';
-import { encodeIpv6Header, IpProtocol, LinkFrameView } from '@capsule/wire';
+import { encodeIpv6Header, IpProtocol, LinkFrameView, readLinkFrameCounter } from '@capsule/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -8,6 +8,7 @@ import {
   FrameBuffer,
   type LinkSession,
   openDataFrame,
+  SEAL_EXHAUSTED,
   SEAL_MALFORMED,
   sealDataFrame,
 } from './data-frame';
@@ -118,5 +119,38 @@ describe('DATA frames', () => {
     }
     expect(refused).toBe(length * 8);
     expect(view.parse(frame) && openDataFrame(receiver, frame, view)).toBe('ok');
+  });
+
+  it('writes the counter as u64 BE across 2^32 and up to 2^53 − 2, and the tag is the ChaCha20-Poly1305 one', () => {
+    const [sender, receiver] = sessionPair();
+    const out = new FrameBuffer();
+    const view = new LinkFrameView();
+    const inner = packet(Uint8Array.of(9, 9, 9));
+    for (const counter of [
+      0xffff_fffe,
+      0xffff_ffff,
+      0x1_0000_0000,
+      0x1234_5678_9abc,
+      Number.MAX_SAFE_INTEGER - 1,
+    ]) {
+      sender.sendCounter = counter;
+      const length = sealDataFrame(sender, inner, 0, inner.length, out);
+      const frame = out.bytes.slice(0, length);
+      expect(readLinkFrameCounter(frame)).toBe(BigInt(counter));
+      expect(view.parse(frame)).toBe(true);
+      // The same tag node:crypto's ChaCha20-Poly1305 gives for the frame's AAD and an empty plaintext.
+      const opened = openLinkFrame(
+        receiver.receiveKey,
+        BigInt(counter),
+        frame.subarray(0, view.aadEnd),
+        frame.subarray(view.tagOffset),
+        {
+          cipher: 'chacha20-poly1305',
+        },
+      );
+      expect(opened?.length).toBe(0);
+      expect(openDataFrame(receiver, frame, view)).toBe('ok');
+    }
+    expect(sealDataFrame(sender, inner, 0, inner.length, out)).toBe(SEAL_EXHAUSTED);
   });
 });

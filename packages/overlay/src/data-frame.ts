@@ -3,20 +3,24 @@
  *
  * ```
  * send:    header (receiver index = the peer's, counter = next of this direction)
- *          ‖ inner IPv6 packet ‖ tag = AEAD(send key, nonce 0 ‖ counter, AAD = frame[0, aadEnd), plaintext = ∅)
+ *          ‖ inner IPv6 packet ‖ tag = ChaCha20-Poly1305(send key, nonce 0 ‖ counter,
+ *                                      AAD = frame[0, aadEnd), plaintext = ∅)
  * receive: LinkFrameView.parse → session by receiver index → ReplayWindow.check(counter)
- *          → AEAD open (receive key) → ReplayWindow.mark(counter) → inner packet up
+ *          → tag check (receive key) → ReplayWindow.mark(counter) → inner packet up
  * ```
  * `aadEnd` is @capsule/wire's `linkFrameAadEnd`: past the capsule header and its chunks when the
  * capsule's next header is 59 (the e2e-sealed payload after it is authenticated end to end, not
  * per hop), else the end of the body. Nothing is encrypted per hop; the tag is a MAC over headers.
  *
- * Allocation: the frame is written into a caller-owned FrameBuffer (one per layer), whose AAD
- * views are cached by length; what remains per packet is one bigint for the counter (the
- * identity AEAD API takes bigint) and one view of the caller's packet on send / of the AAD and
- * tag on receive, plus what node:crypto allocates for each AEAD call (docs/overlay.md).
+ * The tag is @capsule/identity's link MAC (`computeLinkMac`/`verifyLinkMac`): the RFC 8439 tag
+ * with an empty plaintext, computed in TypeScript over ranges of the frame, the counter a number.
+ *
+ * Allocation: the frame is written into a caller-owned FrameBuffer (one per layer); the counter
+ * is written as two u32 halves (no bigint); the MAC reads the AAD and the tag in place. What
+ * remains per packet is one view of the caller's packet on send (for the copy); nothing on
+ * receive (docs/overlay.md).
  */
-import { AEAD_TAG_LENGTH, openLinkFrame, type SessionKeys, sealLinkFrame } from '@capsule/identity';
+import { AEAD_TAG_LENGTH, computeLinkMac, type SessionKeys, verifyLinkMac } from '@capsule/identity';
 import {
   encodeLinkFrameHeader,
   LINK_FRAME_HEADER_LENGTH,
@@ -60,26 +64,21 @@ export function createLinkSession(init: {
   };
 }
 
-/** The preallocated output buffer of a layer, with its AAD prefixes cached by length. */
+/** The preallocated output buffer of a layer. */
 export class FrameBuffer {
   readonly bytes: Buffer;
-  readonly #prefixes: (Buffer | undefined)[] = [];
 
   constructor(capacity = LINK_FRAME_HEADER_LENGTH + MAX_INNER_PACKET_LENGTH + LINK_FRAME_TAG_LENGTH) {
     this.bytes = Buffer.alloc(capacity);
   }
-
-  /** bytes[0, length), created once per length. */
-  prefix(length: number): Buffer {
-    let view = this.#prefixes[length];
-    if (view === undefined) this.#prefixes[length] = view = this.bytes.subarray(0, length);
-    return view;
-  }
 }
 
-const NO_PLAINTEXT = new Uint8Array(0);
-/** The header fields, reused across calls (no object per packet). */
+/**
+ * The header fields, reused across calls (no object per packet). The counter stays 0n here: the
+ * real one is written over bytes [8, 16) as two big-endian u32 halves (docs/wire-format.md).
+ */
 const header = { type: LinkFrameType.DATA as LinkFrameType, flags: 0, receiverIndex: 0, counter: 0n };
+const COUNTER_OFFSET = 8;
 
 /** Why `sealDataFrame` could not frame a packet. */
 export const SEAL_MALFORMED = -1;
@@ -109,9 +108,10 @@ export function sealDataFrame(
   if (counter >= Number.MAX_SAFE_INTEGER) return SEAL_EXHAUSTED;
   session.sendCounter = counter + 1;
   header.receiverIndex = session.peerIndex;
-  header.counter = BigInt(counter);
   encodeLinkFrameHeader(header, target, 0);
-  sealLinkFrame(session.sendKey, header.counter, out.prefix(aadEnd), NO_PLAINTEXT, target, bodyEnd);
+  target.writeUInt32BE(Math.floor(counter / 0x1_0000_0000), COUNTER_OFFSET);
+  target.writeUInt32BE(counter >>> 0, COUNTER_OFFSET + 4);
+  computeLinkMac(session.sendKey, counter, target, 0, aadEnd, target, bodyEnd);
   return bodyEnd + AEAD_TAG_LENGTH;
 }
 
@@ -131,13 +131,8 @@ export function openDataFrame(
   const counter = view.counterHigh * 0x1_0000_0000 + view.counterLow;
   if (!session.replay.check(counter)) return 'replayed';
   const frameStart = view.bodyOffset - LINK_FRAME_HEADER_LENGTH;
-  const opened = openLinkFrame(
-    session.receiveKey,
-    BigInt(counter),
-    bytes.subarray(frameStart, view.aadEnd),
-    bytes.subarray(view.tagOffset, view.tagOffset + LINK_FRAME_TAG_LENGTH),
-  );
-  if (opened === undefined) return 'badTag';
+  if (!verifyLinkMac(session.receiveKey, counter, bytes, frameStart, view.aadEnd, bytes, view.tagOffset))
+    return 'badTag';
   session.replay.mark(counter);
   return 'ok';
 }
