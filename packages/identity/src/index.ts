@@ -125,7 +125,13 @@ export {
 } from './link-keys';
 /** The link MAC: the ChaCha20-Poly1305 tag over AAD with an empty plaintext, in TypeScript, allocation-free. */
 /** Compute/verify the link MAC of a DATA frame with a number counter (nonce 0 ‖ counter). */
-export { ChaCha20Poly1305AadMac, computeLinkMac, verifyLinkMac } from './link-mac';
+/** AADs above this length are tagged by node:crypto instead (same tag; faster there). */
+export {
+  ChaCha20Poly1305AadMac,
+  computeLinkMac,
+  LINK_MAC_NATIVE_FROM_BYTES,
+  verifyLinkMac,
+} from './link-mac';
 /** Node certificate: codec, sign, verify, the RSA key hash field, and its binding to a SeND sender. */
 export {
   decodeNodeCertificate,

@@ -4,7 +4,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openLinkFrame, sealLinkFrame } from './aead';
 import { IdentityError } from './errors';
-import { ChaCha20Poly1305AadMac, computeLinkMac, verifyLinkMac } from './link-mac';
+import {
+  ChaCha20Poly1305AadMac,
+  computeLinkMac,
+  LINK_MAC_NATIVE_FROM_BYTES,
+  verifyLinkMac,
+} from './link-mac';
 
 /** node:crypto's ChaCha20-Poly1305 (the cast names the overload with the AEAD methods, as aead.ts does). */
 const CHACHA = 'chacha20-poly1305' as CipherGCMTypes;
@@ -159,6 +164,24 @@ describe('the link MAC (nonce 0 ‖ counter, AAD a range of the frame)', () => {
       }),
       { seed: testSeed, numRuns: 2000 },
     );
+  });
+
+  it('gives the same tag on both sides of the node:crypto threshold for long AADs, and refuses changes there too', () => {
+    const long = bytesFrom(10, 9000);
+    const tag = new Uint8Array(16);
+    const around = [-2, -1, 0, 1, 2, 500].map((delta) => LINK_MAC_NATIVE_FROM_BYTES + delta);
+    for (const length of [...around, 1416, 2048, 9000]) {
+      const counter = 0x1_2345_6789 + length;
+      computeLinkMac(key, counter, long, 0, length, tag, 0);
+      expect(toHex(tag)).toBe(nodeTag(key, linkNonce(counter), long.subarray(0, length)));
+      expect(verifyLinkMac(key, counter, long, 0, length, tag, 0)).toBe(true);
+      expect(verifyLinkMac(key, counter + 1, long, 0, length, tag, 0)).toBe(false);
+      long[length - 1]! ^= 0x80;
+      expect(verifyLinkMac(key, counter, long, 0, length, tag, 0)).toBe(false);
+      long[length - 1]! ^= 0x80;
+      tag[15]! ^= 1;
+      expect(verifyLinkMac(key, counter, long, 0, length, tag, 0)).toBe(false);
+    }
   });
 
   it('refuses every flipped bit of AAD and tag, another counter and another key', () => {
