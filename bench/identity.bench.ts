@@ -1,18 +1,24 @@
 /**
  * `npm run bench -- identity`: the costs of @capsule/identity — CGA modifier search (Sec 0/1/2),
- * SeND RSA-2048 signatures, Ed25519 flow authorizations, X25519 + HKDF, and AEAD seal/open for
- * ChaCha20-Poly1305 and AES-256-GCM at 64 B and 1400 B (the measurement behind AEAD_CIPHER).
+ * SeND RSA-2048 signatures, Ed25519 flow authorizations, X25519 + HKDF, AEAD seal/open through
+ * node:crypto for ChaCha20-Poly1305 and AES-256-GCM at 64 B and 1400 B (the measurement behind
+ * AEAD_CIPHER), and the link MAC (link-mac.ts) against node:crypto's MAC-only AEAD calls by AAD
+ * length (the measurement behind LINK_CIPHER and LINK_MAC_NATIVE_FROM_BYTES).
  */
-import { randomBytes } from 'node:crypto';
+import { type CipherGCMTypes, createCipheriv, randomBytes } from 'node:crypto';
 import {
   AEAD_CIPHER,
   type AeadCipherName,
+  ChaCha20Poly1305AadMac,
+  computeLinkMac,
   deriveSessionKeys,
   exportPublicKeyDer,
   generateCgaSync,
   generateControllerKey,
   generateRsaKeyPair,
   generateX25519KeyPair,
+  LINK_CIPHER,
+  LINK_MAC_NATIVE_FROM_BYTES,
   openLinkFrame,
   parseSubnetPrefix64,
   sealLinkFrame,
@@ -20,6 +26,7 @@ import {
   signFlowAuthorization,
   signSendMessage,
   verifyFlowAuthorization,
+  verifyLinkMac,
   verifySendMessage,
 } from '@capsule/identity';
 import { Bench } from 'tinybench';
@@ -44,6 +51,74 @@ async function measure(tasks: Record<string, () => void>, timeMs = 400): Promise
     if (result.state !== 'completed') throw new Error(`${task.name}: ${result.state}`);
     return { name: task.name, medianMs: result.latency.p50, opsPerSecond: 1000 / result.latency.p50 };
   });
+}
+
+const LINK_MAC_BATCH = 200;
+const LINK_MAC_AAD_BYTES = [0, 64, 104, 200, 400, 1024, 1416];
+
+interface LinkMacRow {
+  aadBytes: number;
+  computeNs: number;
+  verifyNs: number;
+  pureNs: number;
+  nodeChachaNs: number;
+  nodeGcmNs: number;
+}
+
+/** The link MAC and node:crypto's MAC-only AEAD calls, ns per tag by AAD length (batches, median). */
+async function measureLinkMac(key: Uint8Array): Promise<LinkMacRow[]> {
+  const bench = new Bench({ time: 250, warmupTime: 50 });
+  const mac = new ChaCha20Poly1305AadMac();
+  const nonce = Buffer.alloc(12);
+  const tag = new Uint8Array(16);
+  let counter = 0;
+  const nodeTag = (cipher: string, aad: Uint8Array) => {
+    const object = createCipheriv(cipher as CipherGCMTypes, key, nonce, { authTagLength: 16 });
+    object.setAAD(aad);
+    object.final();
+    return object.getAuthTag();
+  };
+  for (const length of LINK_MAC_AAD_BYTES) {
+    const aad = randomBytes(length);
+    const sealed = new Uint8Array(16);
+    computeLinkMac(key, 12345, aad, 0, length, sealed, 0);
+    nonce.writeUInt32BE(12345, 8); // the link nonce 0 ‖ counter for counter 12345
+    if (!Buffer.from(sealed).equals(nodeTag('chacha20-poly1305', aad)))
+      throw new Error(`link MAC differs from node:crypto at ${length} B`);
+    nonce.fill(0);
+    bench.add(`${length} compute`, () => {
+      for (let i = 0; i < LINK_MAC_BATCH; i++) computeLinkMac(key, counter++, aad, 0, length, tag, 0);
+    });
+    bench.add(`${length} verify`, () => {
+      for (let i = 0; i < LINK_MAC_BATCH; i++)
+        if (!verifyLinkMac(key, 12345, aad, 0, length, sealed, 0)) throw new Error('link MAC did not verify');
+    });
+    bench.add(`${length} pure`, () => {
+      for (let i = 0; i < LINK_MAC_BATCH; i++) mac.writeTag(key, nonce, aad, tag);
+    });
+    bench.add(`${length} node chacha`, () => {
+      for (let i = 0; i < LINK_MAC_BATCH; i++) nodeTag('chacha20-poly1305', aad);
+    });
+    bench.add(`${length} node gcm`, () => {
+      for (let i = 0; i < LINK_MAC_BATCH; i++) nodeTag('aes-256-gcm', aad);
+    });
+  }
+  await bench.run();
+  const ns = new Map(
+    bench.tasks.map((task) => {
+      const result = task.result;
+      if (result.state !== 'completed') throw new Error(`${task.name}: ${result.state}`);
+      return [task.name, (result.latency.p50 * 1e6) / LINK_MAC_BATCH];
+    }),
+  );
+  return LINK_MAC_AAD_BYTES.map((aadBytes) => ({
+    aadBytes,
+    computeNs: ns.get(`${aadBytes} compute`)!,
+    verifyNs: ns.get(`${aadBytes} verify`)!,
+    pureNs: ns.get(`${aadBytes} pure`)!,
+    nodeChachaNs: ns.get(`${aadBytes} node chacha`)!,
+    nodeGcmNs: ns.get(`${aadBytes} node gcm`)!,
+  }));
 }
 
 function cgaSearch(publicKey: Uint8Array) {
@@ -162,6 +237,9 @@ export async function run(): Promise<void> {
     }),
   );
 
+  process.stdout.write('link MAC…\n');
+  const linkMac = await measureLinkMac(key);
+
   const body_ = [
     '### CGA generation (RFC 3972), RSA-2048 public key',
     '',
@@ -195,7 +273,7 @@ export async function run(): Promise<void> {
       ]),
     ),
     '',
-    '### AEAD (link frame seal/open: 104 bytes of headers as AAD plus the payload)',
+    '### AEAD with a payload (node:crypto; 104 bytes of headers as AAD plus the payload)',
     '',
     markdownTable(
       ['operation (median, Gbit/s of payload)', 'ChaCha20-Poly1305', 'AES-256-GCM', 'faster'],
@@ -204,7 +282,39 @@ export async function run(): Promise<void> {
     '',
     `Sum of the four medians: ChaCha20-Poly1305 ${fmtMs(totals.chacha)}, AES-256-GCM ${fmtMs(totals.gcm)} (${totals.gcm < totals.chacha ? 'AES-256-GCM' : 'ChaCha20-Poly1305'} faster).`,
     '',
-    `AEAD_CIPHER in packages/identity/src/aead.ts is \`${AEAD_CIPHER}\`.`,
+    `AEAD_CIPHER (e2e payloads) in packages/identity/src/aead.ts is \`${AEAD_CIPHER}\`. With a payload both`,
+    'go through node:crypto; LINK_CIPHER is chosen by the next table.',
+    '',
+    '### Link MAC (DATA frame tag: AAD = headers, empty plaintext)',
+    '',
+    `ns per tag, the median of batches of ${LINK_MAC_BATCH}. \`computeLinkMac\`/\`verifyLinkMac\` are the link-frame`,
+    'path (link-mac.ts: ChaCha20-Poly1305 in TypeScript, no allocation; the counter a number); "pure TS" is',
+    `the TypeScript code alone at every length (the functions hand AADs over ${LINK_MAC_NATIVE_FROM_BYTES} bytes to node:crypto);`,
+    'the node:crypto columns are one cipher object per tag (createCipheriv, setAAD, final, getAuthTag), as',
+    'link frames were sealed before. 104 B is a type III frame (frame 16 + IPv6 40 + capsule 48).',
+    '',
+    markdownTable(
+      [
+        'AAD',
+        'computeLinkMac',
+        'verifyLinkMac',
+        'pure TS tag',
+        'node:crypto ChaCha20-Poly1305',
+        'node:crypto AES-256-GCM',
+        'speed-up (compute vs node ChaCha)',
+      ],
+      linkMac.map((row) => [
+        `${row.aadBytes} B`,
+        `${row.computeNs.toFixed(0)} ns`,
+        `${row.verifyNs.toFixed(0)} ns`,
+        `${row.pureNs.toFixed(0)} ns`,
+        `${row.nodeChachaNs.toFixed(0)} ns`,
+        `${row.nodeGcmNs.toFixed(0)} ns`,
+        `${(row.nodeChachaNs / row.computeNs).toFixed(1)}×`,
+      ]),
+    ),
+    '',
+    `LINK_CIPHER (link frames) is \`${LINK_CIPHER}\`.`,
   ].join('\n');
   process.stdout.write(`${body_}\n`);
   writePerformanceSection(

@@ -17,7 +17,8 @@
  * Poly1305 arithmetic: the accumulator h and r are six 22-bit limbs (132 bits) held in float64
  * locals. With h limbs < 2^23 and 20·r limbs < 2^26.4 (2^132 ≡ 20 mod 2^130 − 5) each product is
  * < 2^49.4 and each column of six < 2^52, so every product and sum is exact in a double; carries
- * are exact power-of-two divisions. The final reduction and the tag comparison are branch-free.
+ * are exact power-of-two scalings truncated with `| 0` (the quotients are non-negative and < 2^31,
+ * and `| 0` measured ≈ 10 % faster than Math.floor). The final reduction and the tag comparison are branch-free.
  *
  * Long AADs (over `LINK_MAC_NATIVE_FROM_BYTES`, e.g. a plain IPv6 packet of 1400 bytes, whose whole
  * body is authenticated) go to node:crypto instead: its fixed cost per call is then below this
@@ -354,24 +355,24 @@ export class ChaCha20Poly1305AadMac {
       let d4 = h0 * r4 + h1 * r3 + h2 * r2 + h3 * r1 + h4 * r0 + h5 * s5;
       let d5 = h0 * r5 + h1 * r4 + h2 * r3 + h3 * r2 + h4 * r1 + h5 * r0;
       // Two rounds of carries, each limb in parallel (short dependency chains): limbs < 2^22 + 2^17.
-      let c0 = Math.floor(d0 * INVERSE_LIMB);
-      let c1 = Math.floor(d1 * INVERSE_LIMB);
-      let c2 = Math.floor(d2 * INVERSE_LIMB);
-      let c3 = Math.floor(d3 * INVERSE_LIMB);
-      let c4 = Math.floor(d4 * INVERSE_LIMB);
-      let c5 = Math.floor(d5 * INVERSE_LIMB);
+      let c0 = (d0 * INVERSE_LIMB) | 0;
+      let c1 = (d1 * INVERSE_LIMB) | 0;
+      let c2 = (d2 * INVERSE_LIMB) | 0;
+      let c3 = (d3 * INVERSE_LIMB) | 0;
+      let c4 = (d4 * INVERSE_LIMB) | 0;
+      let c5 = (d5 * INVERSE_LIMB) | 0;
       d0 = d0 - c0 * LIMB + c5 * 20;
       d1 = d1 - c1 * LIMB + c0;
       d2 = d2 - c2 * LIMB + c1;
       d3 = d3 - c3 * LIMB + c2;
       d4 = d4 - c4 * LIMB + c3;
       d5 = d5 - c5 * LIMB + c4;
-      c0 = Math.floor(d0 * INVERSE_LIMB);
-      c1 = Math.floor(d1 * INVERSE_LIMB);
-      c2 = Math.floor(d2 * INVERSE_LIMB);
-      c3 = Math.floor(d3 * INVERSE_LIMB);
-      c4 = Math.floor(d4 * INVERSE_LIMB);
-      c5 = Math.floor(d5 * INVERSE_LIMB);
+      c0 = (d0 * INVERSE_LIMB) | 0;
+      c1 = (d1 * INVERSE_LIMB) | 0;
+      c2 = (d2 * INVERSE_LIMB) | 0;
+      c3 = (d3 * INVERSE_LIMB) | 0;
+      c4 = (d4 * INVERSE_LIMB) | 0;
+      c5 = (d5 * INVERSE_LIMB) | 0;
       h0 = d0 - c0 * LIMB + c5 * 20;
       h1 = d1 - c1 * LIMB + c0;
       h2 = d2 - c2 * LIMB + c1;
