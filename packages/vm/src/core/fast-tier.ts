@@ -178,8 +178,8 @@ export function generateFastTierSource(program: DecodedProgram, options: FastTie
     return `x${n}`;
   };
   const constantOf = (n: number): number | undefined => (n === 0 ? 0 : constant.get(n));
-  // Pages whose view and limits are read into locals once per call.
-  const pageLocals = new Set<number>();
+  // Page locals read once per call: `V2` (view), `RL2` (read limit), `WL2` (write limit).
+  const pageLocals = new Set<string>();
 
   const cases: string[] = [];
   for (let leader = 0; leader < slots; leader++) {
@@ -229,7 +229,7 @@ export function generateFastTierSource(program: DecodedProgram, options: FastTie
           const address = (baseValue + I) | 0;
           const page = address >>> 16;
           const offset = address & 0xffff;
-          pageLocals.add(page);
+          pageLocals.add(`V${page} = V[${page}]`).add(`RL${page} = RL[${page}]`);
           return `if (${offset + width} > RL${page}) ${trap(Exit.LOAD_FAULT, `${address}`)} ${D === 0 ? '' : `${reg(D)} = V${page}.${read}(${offset}${le});`}`;
         }
         return `a = (${A} + ${literal(I)}) | 0; g = a >>> 16; o = a & 0xffff; if (o + ${width} > RL[g]) ${trap(Exit.LOAD_FAULT, 'a')} ${D === 0 ? '' : `${reg(D)} = V[g].${read}(o${le});`}`;
@@ -240,7 +240,7 @@ export function generateFastTierSource(program: DecodedProgram, options: FastTie
           const address = (baseValue + I) | 0;
           const page = address >>> 16;
           const offset = address & 0xffff;
-          pageLocals.add(page);
+          pageLocals.add(`V${page} = V[${page}]`).add(`WL${page} = WL[${page}]`);
           return `if (${offset + width} > WL${page}) ${trap(Exit.STORE_FAULT, `${address}`)} if (${offset} < LOW[${page}]) LOW[${page}] = ${offset}; V${page}.${write}(${offset}, ${B}${le});`;
         }
         return `a = (${A} + ${literal(I)}) | 0; g = a >>> 16; o = a & 0xffff; if (o + ${width} > WL[g]) ${trap(Exit.STORE_FAULT, 'a')} if (o < LOW[g]) LOW[g] = o; V[g].${write}(o, ${B}${le});`;
@@ -447,16 +447,14 @@ export function generateFastTierSource(program: DecodedProgram, options: FastTie
 
   const registers = [...used].sort((x, y) => x - y);
   const writtenLocals = registers.filter((n) => written.has(n));
-  const pages = [...pageLocals].sort((x, y) => x - y);
+  const pages = [...pageLocals].sort();
   return [
     "'use strict';",
     'return function fastTier(S) {',
     'const R = S.regs, V = S.views, RL = S.readLimit, WL = S.writeLimit, AL = S.atomicLimit, LOW = S.writeLow;',
     'let pc = S.pc | 0, F = S.fuel, exit = 0, a = 0, b = 0, g = 0, o = 0, m = 0;',
     ...(registers.length > 0 ? [`let ${registers.map((n) => `x${n} = R[${n}]`).join(', ')};`] : []),
-    ...(pages.length > 0
-      ? [`const ${pages.map((p) => `V${p} = V[${p}], RL${p} = RL[${p}], WL${p} = WL[${p}]`).join(', ')};`]
-      : []),
+    ...(pages.length > 0 ? [`const ${pages.join(', ')};`] : []),
     `loop: for (;;) { switch ((pc - ${base}) >>> 1) {`,
     ...cases,
     // Not a leader: outside the code (the fetch fails before any fuel is taken), or an
