@@ -146,6 +146,7 @@ export async function createController(
       metrics,
       name: 'northbound',
       https: settings.northboundTls,
+      beforeReply: store.durable,
     });
     await northbound.register(swagger, {
       openapi: {
@@ -162,6 +163,7 @@ export async function createController(
       metrics,
       name: 'southbound',
       https: settings.southboundTls,
+      beforeReply: store.durable,
     });
     registerSouthbound(southbound, context);
     for (const app of [northbound, southbound])

@@ -18,6 +18,8 @@ export interface HttpOptions {
   /** `listener` label of the metrics. */
   name: 'northbound' | 'southbound';
   https?: { key: string; cert: string };
+  /** Awaited before every reply leaves (the store's durability barrier: nothing unsynced escapes). */
+  beforeReply?: () => Promise<void>;
 }
 
 /** Turns any thrown value into the `{code, message}` body and its status. */
@@ -72,6 +74,8 @@ export function createHttpServer(options: HttpOptions): FastifyInstance {
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` });
   });
+  const beforeReply = options.beforeReply;
+  if (beforeReply) app.addHook('onSend', (_request, _reply, payload) => beforeReply().then(() => payload));
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unknown';
     const labels = {

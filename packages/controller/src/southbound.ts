@@ -593,6 +593,8 @@ export async function deliverCommands(
     .where('delivered_at', 'is', null)
     .orderBy('id')
     .execute();
+  // A pushed command must not reach a node before the change behind it is on stable storage.
+  await context.store.durable();
   const delivered: number[] = [];
   for (const row of rows) {
     if (context.hub.deliver({ kind: row.kind, nodeIds: [row.node_id], payload: toCommand(row) }) > 0)
