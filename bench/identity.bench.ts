@@ -54,7 +54,7 @@ async function measure(tasks: Record<string, () => void>, timeMs = 400): Promise
 }
 
 const LINK_MAC_BATCH = 200;
-const LINK_MAC_AAD_BYTES = [0, 64, 104, 200, 400, 1024, 1416];
+const LINK_MAC_AAD_BYTES = [0, 64, 104, 200, 400, 1024, 1416, 2048];
 
 interface LinkMacRow {
   aadBytes: number;
