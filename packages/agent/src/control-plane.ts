@@ -7,7 +7,9 @@
  *
  * Recovery: a failed keep-alive marks the session down; the next tick logs in and registers again
  * (same keys, same CGA) and re-registers the endpoints it had, so a controller restart is survived
- * without manual action.
+ * without manual action. A push channel that ends without being closed here (the controller
+ * stopped or restarted between two keep-alives) is reopened every `pushRetryMs` until it opens
+ * again, so commands arrive within seconds of a restart, not only with the next keep-alive.
  */
 import { sign } from 'node:crypto';
 import {
@@ -92,6 +94,8 @@ export interface ControlPlaneOptions {
   hostName: string;
   /** Our underlay locator `host:port` (what engines connect back to). */
   locator: string;
+  /** Delay before reopening a push channel that ended on its own (default 1000 ms). */
+  pushRetryMs?: number;
 }
 
 /** What the session calls back into the agent. */
@@ -110,7 +114,12 @@ export class ControlPlane {
   keepalivesSent = 0;
   keepaliveFailures = 0;
   registrations = 0;
+  /** True while the push channel is open. */
+  isPushOpen = false;
+  /** How often a push channel that ended on its own was opened again. */
+  pushReopens = 0;
   private pushAbort: AbortController | undefined;
+  private pushRetry: ReturnType<typeof setTimeout> | undefined;
   private readonly seenCommands = new Set<number>();
 
   constructor(
@@ -118,12 +127,19 @@ export class ControlPlane {
     private readonly hooks: ControlPlaneHooks,
     private readonly fetchImpl?: typeof fetch,
   ) {
-    this.client = createSouthboundClient({ baseUrl: options.controllerUrl, fetch: fetchImpl });
+    this.client = this.newClient();
+  }
+
+  private newClient(): SouthboundClient {
+    return createSouthboundClient({
+      baseUrl: this.options.controllerUrl,
+      fetch: (input, init) => this.fetchWatchingPush(input, init),
+    });
   }
 
   /** Logs in (seed: identity service with user, password, domain) and returns the profile. */
   async login(): Promise<SbLoginResponse['profile']> {
-    this.client = createSouthboundClient({ baseUrl: this.options.controllerUrl, fetch: this.fetchImpl });
+    this.client = this.newClient();
     const answer = await this.client.login(this.options.credentials);
     this.profile = answer.profile;
     return answer.profile;
@@ -169,7 +185,10 @@ export class ControlPlane {
     }
   }
 
-  /** Opens the push channel (server-sent events); a closed channel is reopened by the agent's tick. */
+  /**
+   * Opens the push channel (server-sent events). Once opened, a channel that ends on its own is
+   * reopened every `pushRetryMs` until it opens again or `closePush` is called.
+   */
   async openPush(): Promise<void> {
     this.pushAbort?.abort();
     const abort = new AbortController();
@@ -178,11 +197,84 @@ export class ControlPlane {
       const command = event.payload as NodeCommand | undefined;
       if (command && typeof command === 'object' && typeof command.id === 'number') this.deliver(command);
     }, abort.signal);
+    this.isPushOpen = true;
   }
 
   closePush(): void {
+    clearTimeout(this.pushRetry);
+    this.pushRetry = undefined;
     this.pushAbort?.abort();
     this.pushAbort = undefined;
+    this.isPushOpen = false;
+  }
+
+  /**
+   * The client's fetch: the push channel's body is passed through a stream that notices its end
+   * (the API client reads it in the background and does not report that).
+   */
+  private async fetchWatchingPush(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    const response = await (this.fetchImpl ?? fetch)(input, init);
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    if (!url.endsWith('/sb/v1/events') || !response.ok || !response.body) return response;
+    const signal = init?.signal ?? undefined;
+    const source = response.body.getReader();
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      this.pushEnded(signal);
+    };
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const { value, done } = await source.read();
+          if (done) {
+            controller.close();
+            end();
+          } else controller.enqueue(value);
+        } catch (error) {
+          controller.error(error);
+          end();
+        }
+      },
+      cancel(reason) {
+        end();
+        return source.cancel(reason);
+      },
+    });
+    return new Response(body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  }
+
+  private pushEnded(signal: AbortSignal | undefined): void {
+    // Closed on purpose, or replaced by a newer channel: nothing to do.
+    if (!signal || signal.aborted || this.pushAbort?.signal !== signal) return;
+    this.isPushOpen = false;
+    this.hooks.log('warn', 'push channel closed by the controller; reopening');
+    this.schedulePushReopen();
+  }
+
+  private schedulePushReopen(): void {
+    clearTimeout(this.pushRetry);
+    this.pushRetry = setTimeout(() => {
+      this.pushRetry = undefined;
+      if (!this.pushAbort) return;
+      this.openPush().then(
+        () => {
+          this.pushReopens += 1;
+          this.hooks.log('info', 'push channel reopened');
+        },
+        (error) => {
+          // Unreachable: try again. Refused (token no longer valid after a controller restart
+          // that lost its sessions): the keep-alive fails too and the agent logs in again.
+          if ((error as { code?: string }).code === 'UNAVAILABLE') this.schedulePushReopen();
+        },
+      );
+    }, this.options.pushRetryMs ?? 1000);
+    this.pushRetry.unref?.();
   }
 
   /** Registers a link with a neighbor (policy may refuse: LINK_REFUSED). */
