@@ -45,6 +45,8 @@ export interface FastTierOptions {
 
 /** Internal exit: the generated code cannot continue (pc not a leader, or fuel below the block). */
 const NEED_INTERPRETER = -1;
+/** Most fuel handed to translated code at once (it holds fuel in an int32). */
+const FUEL_SLICE = 0x3fff_ffff;
 
 type Generated = (state: MachineState) => number;
 type Factory = (
@@ -452,7 +454,7 @@ export function generateFastTierSource(program: DecodedProgram, options: FastTie
     "'use strict';",
     'return function fastTier(S) {',
     'const R = S.regs, V = S.views, RL = S.readLimit, WL = S.writeLimit, AL = S.atomicLimit, LOW = S.writeLow;',
-    'let pc = S.pc | 0, F = S.fuel, exit = 0, a = 0, b = 0, g = 0, o = 0, m = 0;',
+    'let pc = S.pc | 0, F = S.fuel | 0, exit = 0, a = 0, b = 0, g = 0, o = 0, m = 0;',
     ...(registers.length > 0 ? [`let ${registers.map((n) => `x${n} = R[${n}]`).join(', ')};`] : []),
     ...(pages.length > 0 ? [`const ${pages.join(', ')};`] : []),
     `loop: for (;;) { switch ((pc - ${base}) >>> 1) {`,
@@ -486,7 +488,12 @@ export function compileFastTier(program: DecodedProgram, options: FastTierOption
   return (state, decoded) => {
     for (;;) {
       if (state.interpretOnly) return interpret(state, decoded);
+      // The translation keeps fuel as an int32 (`S.fuel | 0`, which also keeps V8's on-stack
+      // replacement of long loops on integer code); larger budgets run in int32 slices.
+      const excess = state.fuel > FUEL_SLICE ? state.fuel - FUEL_SLICE : 0;
+      state.fuel -= excess;
       const exit = generated(state);
+      state.fuel += excess;
       if (exit !== NEED_INTERPRETER) return exit;
       const offset = (state.pc - base) >>> 0;
       if (clobbers !== undefined && offset < lengthBytes && clobbers[offset >>> 1] === 1) {
