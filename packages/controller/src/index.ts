@@ -15,5 +15,11 @@ export { pathTo, shortestPaths, type TopologyLink } from './paths';
 export type { Clock, ControllerIdentity, ProgramVerifier } from './ports';
 /** The permission table (resource × action → roles) and the resources and actions it names. */
 export { type Action, permissions, type Resource } from './rbac';
-/** Opens a store (SQLite or PostgreSQL) and runs the migrations. */
-export { isPostgresUrl, openStore, type Store, type StoreOptions } from './store/open-store';
+/** Opens a store (SQLite or PostgreSQL) and runs the migrations; the default PostgreSQL pool size. */
+export {
+  defaultPostgresPoolSize,
+  isPostgresUrl,
+  openStore,
+  type Store,
+  type StoreOptions,
+} from './store/open-store';

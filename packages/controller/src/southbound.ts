@@ -221,44 +221,40 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
         certificate_serial: serial.toString(),
         last_keepalive_at: iso(now),
       };
-      let nodeId: number;
+      // One transaction: the nonce consumed, the node inserted or (same host id: restart, new keys)
+      // updated in one upsert that returns the row, and the audit entry.
+      let nodeRow: Record<string, unknown>;
       try {
-        nodeId = await db.transaction().execute(async (trx) => {
+        nodeRow = await db.transaction().execute(async (trx) => {
           if (!(await nonceIsUsable(trx))) throw nonceInvalid();
-          const existing = await trx
-            .selectFrom('nodes')
-            .select(['id', 'domain_id'])
-            .where('host_id', '=', hostIdText)
+          const row = await trx
+            .insertInto('nodes')
+            .values({ ...values, created_at: iso(now) })
+            .onConflict((conflict) =>
+              conflict
+                .column('host_id')
+                .doUpdateSet(values)
+                .where('nodes.domain_id', '=', principal.domainId),
+            )
+            .returningAll()
             .executeTakeFirst();
-          let id: number;
-          if (existing) {
-            // Re-registration (new keys, restart): same host id, same domain only.
-            if (existing.domain_id !== principal.domainId)
-              throw new ApiError('CONFLICT', 'this host id is registered in another domain');
-            await trx.updateTable('nodes').set(values).where('id', '=', existing.id).execute();
-            id = existing.id;
-          } else {
-            const row = await trx
-              .insertInto('nodes')
-              .values({ ...values, created_at: iso(now) })
-              .returning('id')
-              .executeTakeFirstOrThrow();
-            id = Number(row.id);
-          }
-          await context.audit(trx, principal, 'register', 'nodes', id, principal.domainId, {
+          // The host id exists in another domain: the upsert's condition left it alone.
+          if (!row) throw new ApiError('CONFLICT', 'this host id is registered in another domain');
+          await context.audit(trx, principal, 'register', 'nodes', Number(row.id), principal.domainId, {
             hostId: hostIdText,
             type: body.type,
             hostname: body.hostname,
           });
-          return id;
+          return row;
         });
       } catch (error) {
         throw mapStoreError(error);
       }
       context.metrics.registrations.inc({ type: body.type });
-      const node = toNode(
-        await selectRows(db, nodesSpec).where('t.id', '=', nodeId).executeTakeFirstOrThrow(),
-      );
+      const nodeId = Number(nodeRow.id);
+      // The token's domain name belongs to its domain id, which authenticate() checked against the
+      // user (domain names never change).
+      const node = toNode({ ...nodeRow, domain_name: principal.domain });
       const links = await selectRows(db, linksSpec)
         .where((eb) => eb.or([eb('t.node_a', '=', nodeId), eb('t.node_z', '=', nodeId)]))
         .execute();

@@ -38,8 +38,16 @@ export interface SqliteStore {
   close(): Promise<void>;
 }
 
+/** The sync of the WAL file (a port so tests can hold it). */
+export type SyncFile = (fd: number, done: (error: NodeJS.ErrnoException | null) => void) => void;
+
 /** Opens `path` (or `:memory:`) in WAL mode. */
-export function openSqlite(path: string, durability: SqliteDurability): SqliteStore {
+export function openSqlite(
+  path: string,
+  durability: SqliteDurability,
+  deps: { syncFile?: SyncFile } = {},
+): SqliteStore {
+  const syncFile = deps.syncFile ?? fdatasync;
   const sqlite = new SqliteDatabase(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
@@ -96,7 +104,7 @@ export function openSqlite(path: string, durability: SqliteDurability): SqliteSt
   const startSync = () => {
     const covers = writes;
     syncing = new Promise<void>((done) =>
-      fdatasync(walFd, (error) => {
+      syncFile(walFd, (error) => {
         syncing = undefined;
         if (!error) synced = covers;
         const waiting = waiters;

@@ -1,0 +1,99 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Generated, Kysely, SqliteDialect, sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openSqlite, type SyncFile } from './sqlite-database';
+
+interface Tables {
+  t: { id: Generated<number>; v: string };
+}
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A store whose WAL syncs wait until the test releases them. */
+function heldStore() {
+  const dir = mkdtempSync(join(tmpdir(), 'capsule-sqlite-'));
+  dirs.push(dir);
+  const pending: (() => void)[] = [];
+  const syncFile: SyncFile = (_fd, done) => pending.push(() => done(null));
+  const store = openSqlite(join(dir, 'test.db'), 'sync-before-reply', { syncFile });
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: store.database }) });
+  const settled = (promise: Promise<void>) => {
+    const state = { done: false };
+    void promise.then(() => (state.done = true));
+    return state;
+  };
+  const tick = () => new Promise((resolve) => setImmediate(resolve));
+  return { store, db, pending, settled, tick };
+}
+
+describe('openSqlite durability barrier', () => {
+  it('holds durable() until a sync that started after the write has finished, sharing syncs', async () => {
+    const { store, db, pending, settled, tick } = heldStore();
+    await sql`create table t (id integer primary key, v text not null)`.execute(db);
+    const created = store.durable();
+    expect(pending).toHaveLength(1);
+    pending.shift()!();
+    await created;
+    const quiet = settled(store.durable());
+    await tick();
+    expect(quiet.done).toBe(true); // nothing written since: no sync
+    expect(pending).toHaveLength(0);
+
+    await db.insertInto('t').values({ v: 'a' }).execute();
+    const first = settled(store.durable()); // starts a sync covering 'a'
+    await db.transaction().execute(async (trx) => {
+      await trx.insertInto('t').values({ v: 'b' }).execute();
+    });
+    const second = settled(store.durable()); // 'b' was committed after that sync started
+    const third = settled(store.durable());
+    await tick();
+    expect(pending).toHaveLength(1);
+    expect([first.done, second.done, third.done]).toEqual([false, false, false]);
+    pending.shift()!();
+    await tick();
+    expect([first.done, second.done, third.done]).toEqual([true, false, false]);
+    expect(pending).toHaveLength(1); // one more sync, shared by both waiters
+    pending.shift()!();
+    await tick();
+    expect([second.done, third.done]).toEqual([true, true]);
+    expect(pending).toHaveLength(0);
+    await store.close();
+  });
+
+  it('counts INSERT … RETURNING (a reader that writes) and fails waiters when the sync fails', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'capsule-sqlite-'));
+    dirs.push(dir);
+    let fail = false;
+    let syncs = 0;
+    const store = openSqlite(join(dir, 'test.db'), 'sync-before-reply', {
+      syncFile: (_fd, done) => {
+        syncs += 1;
+        setImmediate(() => done(fail ? Object.assign(new Error('EIO'), { code: 'EIO' }) : null));
+      },
+    });
+    const db = new Kysely<Tables>({
+      dialect: new SqliteDialect({ database: store.database }),
+    });
+    await sql`create table t (id integer primary key, v text not null)`.execute(db);
+    await store.durable();
+    const before = syncs;
+    const row = await db.insertInto('t').values({ v: 'x' }).returning('id').executeTakeFirstOrThrow();
+    expect(row.id).toBe(1);
+    await store.durable();
+    expect(syncs).toBe(before + 1);
+    await db.selectFrom('t').selectAll().execute();
+    await store.durable();
+    expect(syncs).toBe(before + 1); // reads need no sync
+    fail = true;
+    await db.insertInto('t').values({ v: 'y' }).execute();
+    await expect(store.durable()).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    fail = false;
+    await store.durable(); // the next sync covers it
+    await store.close();
+  });
+});
