@@ -5,11 +5,11 @@
  * Needs root, ip, ping, curl and python3 and the built CLI (`npm run build`); skipped otherwise
  * (outside CI; in CI a missing prerequisite fails).
  *
- * Covered: micro-segmentation, load balancing, multicast, service chain (the waypoint engine's
- * own flow table shows the flow) and revocation. Not covered here: failover (the engine daemon's
- * link keep-alive is not configurable, so a cut is noticed after 30 s). Load balancing and
- * multicast need the role address on the members' TUN, which the agent daemon does not add yet:
- * this test adds it with `ip addr` (see docs/getting-started.md).
+ * All six use cases: micro-segmentation, load balancing, multicast, service chain (the waypoint
+ * engine's own flow table shows the flow), failover (ping across a cut; the engine daemons' link
+ * keep-alive is not configurable, so the cut is noticed after 3 × 10 s) and revocation. Load
+ * balancing and multicast need the role address on the members' TUN, which the agent daemon does
+ * not add yet: this test adds it with `ip addr` (see docs/getting-started.md).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -278,6 +278,61 @@ describe.skipIf(!ready)('use cases with real applications (netns lab)', () => {
       tearDown();
     }
   }, 60_000);
+
+  it('failover: ping h1 → h3 across a cut of the underlay e1–e3; the gap is measured', async () => {
+    await setUp('5-failover');
+    const address = (name: string) => state.topology.nodes.find((n) => n.name === name)!.address;
+    const cut = (how: 'add' | 'del') => {
+      inNode('e1', ['ip', 'route', how, 'blackhole', `${address('e3')}/32`]);
+      inNode('e3', ['ip', 'route', how, 'blackhole', `${address('e1')}/32`]);
+    };
+    let isCut = false;
+    try {
+      expect(ping('h1', hostIds.get('h3')!)).toEqual({ sent: 5, received: 5 });
+      const intervalS = 0.2;
+      const pinger = new Promise<string>((resolve) => {
+        const child = spawn('ip', [
+          'netns',
+          'exec',
+          `cpl-${lab}-h1`,
+          'ping',
+          '-6',
+          '-n',
+          '-i',
+          String(intervalS),
+          '-W',
+          '1',
+          '-w',
+          '55',
+          hostIds.get('h3')!,
+        ]);
+        let out = '';
+        child.stdout.on('data', (chunk) => {
+          out += chunk;
+        });
+        child.on('close', () => resolve(out));
+      });
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      cut('add');
+      isCut = true;
+      const output = await pinger;
+      const answered = [...output.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1]));
+      const last = answered.at(-1) ?? 0;
+      let gap = 0;
+      for (let i = 1; i < answered.length; i += 1) gap = Math.max(gap, answered[i]! - answered[i - 1]!);
+      const gapS = gap * intervalS;
+      console.info(
+        `netns failover: ${answered.length} of ~${Math.round(55 / intervalS)} echo replies, longest gap ${gapS.toFixed(1)} s`,
+      );
+      // Engines notice a dead link after 3 keep-alives (the daemon's default interval is 10 s).
+      expect(gapS).toBeGreaterThan(1);
+      expect(gapS).toBeLessThan(45);
+      expect(answered.filter((seq) => seq > last - 25)).toHaveLength(25); // steady again at the end
+    } finally {
+      if (isCut) cut('del');
+      tearDown();
+    }
+  }, 120_000);
 
   it('revocation: ping works, the authorization is revoked, ping stops within one second', async () => {
     const endpoints = await setUp('6-revocation');

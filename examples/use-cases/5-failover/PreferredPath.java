@@ -4,8 +4,9 @@ import capsule.*;
  * Path selection with failover: the operator marks the preferred (cheap) path by tagging its
  * links PREFERRED. Each engine sends the packet on the cheapest up link tagged PREFERRED (never
  * back where it came from); when there is none — the link is down — it goes straight to the
- * destination's engine (the last hop of the controller's PATH) if linked to it. The destination's
- * engine delivers. The program runs for every packet (no CACHE), so each one is traced and a link
+ * destination's engine (the last hop of the controller's PATH) if linked to it; when it cannot
+ * do that either, it sends the packet back to the engine it came from (crankback), which then
+ * has a preferred link less to choose from. The destination's engine delivers. The program runs for every packet (no CACHE), so each one is traced and a link
  * that went down is noticed at the next packet. Every engine appends itself to the TRACE.
  */
 class PreferredPath {
@@ -32,6 +33,10 @@ class PreferredPath {
       if (e.linkNeighbor(i) == destination) direct = e.linkId(i);
     }
     int link = best >= 0 ? best : direct;
+    if (link < 0) {
+      for (int i = 0; i < e.linkCount(); i++)
+        if (e.linkId(i) == p.ingressLink() && e.linkUp(i) && e.linkKind(i) == 0) link = e.linkId(i);
+    }
     if (link < 0) {
       a.drop(NO_ROUTE);
       return;

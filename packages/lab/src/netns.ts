@@ -89,9 +89,18 @@ export function deleteNamespace(namespace: string): void {
   if (listNamespaces().includes(namespace)) ip('netns', 'delete', namespace);
 }
 
-/** Deletes a root-namespace link if it exists. */
+/**
+ * Deletes a root-namespace link if it exists. A node's veth end also disappears on its own, a
+ * moment after its namespace is deleted (the kernel tears the pair down asynchronously), so a
+ * link that vanished between the check and the delete is not an error.
+ */
 export function deleteLink(name: string): void {
-  if (linkExists(name)) ip('link', 'delete', name);
+  if (!linkExists(name)) return;
+  try {
+    ip('link', 'delete', name);
+  } catch (error) {
+    if (linkExists(name)) throw error;
+  }
 }
 
 /** Sets a root-namespace link (a node's veth end) up or down: the node loses the underlay. */
