@@ -11,8 +11,8 @@
  *   contract of examples/use-cases/1-micro-segmentation (PointToPoint);
  * - Nebula (Debian's `nebula`): lighthouse in e1, a → b host to host on nebula1.
  *
- * Then, unless CAPSULE_BENCH_PROFILE=0, the engine and both agents are restarted with
- * `--cpu-prof` for one more iperf3 run, and the functions with the most self time in each process
+ * Then, unless CAPSULE_BENCH_PROFILE=0, the engine and both agents are restarted with node's
+ * `--cpu-prof` (not allowed in NODE_OPTIONS: it goes into their argv) for one more iperf3 run, and the functions with the most self time in each process
  * are listed (where the time goes).
  */
 import { execFile, spawn } from 'node:child_process';
@@ -25,6 +25,7 @@ import {
   labDown,
   labNames,
   loadUseCase,
+  logTail,
   namespaceName,
   netnsLabUp,
   parseTopology,
@@ -92,9 +93,22 @@ interface Leg {
   throughputMbps: number;
   retransmits: number;
   senderCpuPercent: number;
+  /** UDP receive-buffer overflows during the iperf3 run, per node. */
+  rcvbufErrors: Record<string, number>;
 }
 
 /** ping -c 20 and iperf3 -t 5 from a to `target` (an address b answers on in that leg). */
+/** UDP datagrams dropped because a socket's receive buffer was full, per node (absolute counters of each namespace). */
+async function udpReceiveBufferErrors(): Promise<Record<string, number>> {
+  const errors: Record<string, number> = {};
+  for (const node of ['a', 'b', 'e1']) {
+    const out = (await inNode(node, ['nstat', '-a', '-z', '-s', 'UdpRcvbufErrors', 'Udp6RcvbufErrors']))
+      .stdout;
+    errors[node] = [...out.matchAll(/RcvbufErrors\s+(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+  }
+  return errors;
+}
+
 async function measure(name: string, target: string, family: '-4' | '-6'): Promise<Leg> {
   await must('a', ['ping', family, '-c', '3', '-i', '0.2', '-W', '2', target]); // warm: flows, ARP/ND
   const ping = await must('a', ['ping', family, '-c', '20', '-i', '0.1', '-W', '2', target]);
@@ -112,10 +126,15 @@ async function measure(name: string, target: string, family: '-4' | '-6'): Promi
       async () => (await inNode('b', ['ss', '-ltnH', 'sport = :5202'])).stdout.includes('5202'),
       5000,
     );
+    const before = await udpReceiveBufferErrors();
     const run = await must(
       'a',
       ['iperf3', family, '-c', target, '-p', '5202', '-t', String(iperfSeconds), '-J'],
       60_000,
+    );
+    const after = await udpReceiveBufferErrors();
+    const rcvbufErrors = Object.fromEntries(
+      Object.entries(after).map(([node, count]) => [node, count - (before[node] ?? 0)]),
     );
     const result = JSON.parse(run);
     return {
@@ -125,6 +144,7 @@ async function measure(name: string, target: string, family: '-4' | '-6'): Promi
       throughputMbps: result.end.sum_received.bits_per_second / 1e6,
       retransmits: result.end.sum_sent.retransmits,
       senderCpuPercent: result.end.cpu_utilization_percent.host_total,
+      rcvbufErrors,
     };
   } finally {
     if (server.exitCode === null) server.kill('SIGKILL');
@@ -185,7 +205,7 @@ async function startNebula(dir: string): Promise<() => void> {
   };
 }
 
-/** Self time per function of a .cpuprofile: the top `count`, as percentages of all samples. */
+/** Self time per function of a .cpuprofile: the top `count`, as percentages of the busy samples (idle excluded). */
 function topSelfTime(file: string, count: number): { fn: string; percent: number }[] {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as {
     nodes: {
@@ -198,8 +218,9 @@ function topSelfTime(file: string, count: number): { fn: string; percent: number
   let total = 0;
   for (const node of profile.nodes) {
     const hits = node.hitCount ?? 0;
-    total += hits;
     const { functionName, url, lineNumber } = node.callFrame;
+    if (functionName === '(idle)') continue;
+    total += hits;
     const where = url ? `${url.split('/').slice(-2).join('/')}:${lineNumber + 1}` : '';
     const key = `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
     byFunction.set(key, (byFunction.get(key) ?? 0) + hits);
@@ -210,15 +231,21 @@ function topSelfTime(file: string, count: number): { fn: string; percent: number
     .map(([fn, hits]) => ({ fn, percent: (100 * hits) / Math.max(1, total) }));
 }
 
-/** Restarts daemons of the lab with extra environment (the state file follows). */
-async function restartDaemons(nodes: readonly string[], env: Record<string, string>): Promise<void> {
+/** Restarts daemons of the lab with extra node flags (the state file follows). */
+async function restartDaemons(
+  nodes: readonly string[],
+  nodeFlags: (node: string) => string[],
+): Promise<void> {
   const state = readLabState(dataDir)!;
   for (const node of nodes) {
     const index = state.processes.findIndex((record) => record.node === node);
     const old = state.processes[index]!;
     await stopProcesses([old]);
     const dir = state.nodes.find((n) => n.name === node)!.dir;
-    state.processes[index] = startProcess(node, old.argv, old.logFile, { ...process.env, ...env }, dir);
+    // argv is `ip netns exec NS node CLI …`: the flags go right after the node binary.
+    const at = old.argv.indexOf(process.execPath) + 1;
+    const argv = [...old.argv.slice(0, at), ...nodeFlags(node), ...old.argv.slice(at)];
+    state.processes[index] = startProcess(node, argv, old.logFile, process.env, dir);
     writeLabState(state);
   }
 }
@@ -297,10 +324,16 @@ export async function run(): Promise<void> {
       process.stdout.write('Capsule with --cpu-prof …\n');
       const profileDir = join(scratch, 'profiles');
       const nodes = ['e1', 'a', 'b'];
-      for (const node of nodes)
-        await restartDaemons([node], { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profileDir, node)}` });
-      await waitFor('agents up', async () => (await agentCli('a', 'status')).controller.connected, 20_000);
-      await waitFor('agents up', async () => (await agentCli('b', 'status')).controller.connected, 20_000);
+      await restartDaemons(nodes, (node) => ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, node)}`]);
+      for (const node of ['a', 'b'])
+        await waitFor(
+          `agent ${node} up with --cpu-prof`,
+          async () => (await agentCli(node, 'status')).controller.connected,
+          30_000,
+        ).catch((error) => {
+          const record = readLabState(dataDir)!.processes.find((p) => p.node === node)!;
+          throw new Error(`${(error as Error).message}\n${logTail(record.logFile, 20)}`);
+        });
       const peer = await registerEndpoints(token);
       profiledMbps = (await measure('profiled', peer, '-6')).throughputMbps;
       await stopDaemons(nodes);
@@ -331,6 +364,7 @@ export async function run(): Promise<void> {
     leg.senderCpuPercent.toFixed(0),
     leg.rttMinMs.toFixed(3),
     leg.rttAvgMs.toFixed(3),
+    `a ${leg.rcvbufErrors.a}, e1 ${leg.rcvbufErrors.e1}, b ${leg.rcvbufErrors.b}`,
   ]);
   for (const leg of legs)
     process.stdout.write(
@@ -343,7 +377,16 @@ export async function run(): Promise<void> {
     `${loadBefore.toFixed(2)} when the run started (the machine is shared: figures move with the load).`,
     '',
     markdownTable(
-      ['path', 'TCP Mbit/s', 'of plain', 'retransmits', 'iperf3 sender CPU %', 'RTT min ms', 'RTT avg ms'],
+      [
+        'path',
+        'TCP Mbit/s',
+        'of plain',
+        'retransmits',
+        'iperf3 sender CPU %',
+        'RTT min ms',
+        'RTT avg ms',
+        'UDP receive-buffer drops',
+      ],
       rows,
     ),
     '',
@@ -354,7 +397,7 @@ export async function run(): Promise<void> {
       ? [
           `### Where the time goes (Capsule, one more iperf3 run with \`--cpu-prof\` on the engine and both agents: ${profiledMbps.toFixed(1)} Mbit/s)`,
           '',
-          'Self time per function, share of all samples of that process over its whole life (start-up included):',
+          'Self time per function, share of the busy samples (idle excluded) of that process over its whole life (start-up included):',
           '',
           ...profiles.flatMap(({ process: name, top }) => [
             `**${name}**`,
