@@ -494,7 +494,7 @@ async function measureGap(
   return {
     passed,
     detail:
-      `gap ${gap.toFixed(0)} ms (from the packet received ${(gapStart - cutAt).toFixed(0)} ms after the cut), ` +
+      `gap ${gap.toFixed(0)} ms (it began ${Math.abs(gapStart - cutAt).toFixed(0)} ms ${gapStart < cutAt ? 'before' : 'after'} the cut), ` +
       `${arrivals.length} of ${sent} probe packets received (${after} after the cut), ` +
       `${sent - arrivals.length} lost${refused > 0 ? `, ${refused} refused by the sending agent` : ''}; ` +
       `limit ${probe.maxGapMs} ms`,
