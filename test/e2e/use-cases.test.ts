@@ -1,9 +1,9 @@
 /**
  * Every use case of examples/use-cases end to end on the in-process lab (default topology): a
- * real controller, three engines and four agents; contracts applied, endpoints registered through
+ * real controller, three engines and five agents; contracts applied, endpoints registered through
  * the agents, real packets through the agents' data planes and the engines, outcomes measured at
- * the receiving applications. (The netns variant with ping/curl/iperf3 is not written yet: see
- * docs/getting-started.md, "What works today".)
+ * the receiving applications. The same use cases with the daemons and real applications on the
+ * netns lab: use-cases-netns.test.ts.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
