@@ -2,7 +2,7 @@
  * `capsule demo`: the newcomer's first command. Brings the default lab up in this process (a real
  * controller with SQLite, three engines, four hosts' agents, on the in-process network), applies
  * each use case of examples/use-cases, drives real packets through the agents and engines, prints
- * a table of what each showed, then leaves the controller's API and console running until Ctrl-C
+ * a table of what each showed, then leaves the controller's API running until Ctrl-C
  * (or tears down at once with --exit).
  */
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -82,7 +82,7 @@ export function registerDemoCommands(program: Command, io: CliIo): void {
         if (passed < results.length) io.exitCode = 1;
         const url = lab.state.controller!.northboundUrl;
         io.out(
-          `controller API ${url}/api/v1 (OpenAPI ${url}/api/v1/openapi.json), console ${url}/\n` +
+          `controller API ${url}/api/v1 (OpenAPI ${url}/api/v1/openapi.json, metrics ${url}/metrics)\n` +
             `admin login: domain default, user admin, password ${lab.state.controller!.adminPassword}\n`,
         );
         if (!options.exit) {
