@@ -73,7 +73,7 @@ const verifiedTokenCacheSize = 10_000;
  * Creates the token service over the controller's Ed25519 key (as JWK pair).
  *
  * Tokens are compact JWS (`{"alg":"EdDSA"}`), signed with node:crypto over the controller's
- * KeyObject (about 45 µs; jose's WebCrypto path takes about 105 µs) and verified with jose.
+ * KeyObject on libuv's thread pool (about 45 µs of CPU; jose's WebCrypto path takes about 105 µs) and verified with jose.
  * A verified token is remembered for a minute, keyed by the whole token text and audience
  * (not the signature alone: a remembered signature must not vouch for another header or
  * payload), so the bearer of a hot token — an admin script, a node's keep-alives — pays for the
@@ -108,7 +108,12 @@ export async function createTokenService(options: {
         exp,
       };
       const input = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
-      const signature = sign(null, Buffer.from(input), signingKey).toString('base64url');
+      // Signed on libuv's thread pool, off the event loop.
+      const signature = await new Promise<string>((resolve, reject) =>
+        sign(null, Buffer.from(input), signingKey, (error, value) =>
+          error ? reject(error) : resolve(value.toString('base64url')),
+        ),
+      );
       return { token: `${input}.${signature}`, expiresAt: new Date(exp * 1000).toISOString() };
     },
     async verify(token, audience, nowMs) {

@@ -4,14 +4,16 @@
  * verified per RFC 3972 section 5 and an RSA signature by the CGA's key over the registration
  * input (nonce, host id, name, X25519 key).
  */
-import { createPublicKey, type KeyObject, verify } from 'node:crypto';
+import { createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 import {
   type ControllerSigningKey,
+  encodeNodeCertificate,
   exportEd25519PublicKeyRaw,
+  NODE_CERTIFICATE_VERSION,
   NodeType,
+  nodeCertificateLength,
   rsaKeyHash,
   signFlowAuthorization,
-  signNodeCertificate,
   signProgramImage,
   verifyCga,
 } from '@capsule/identity';
@@ -81,43 +83,66 @@ export function createControllerIdentity(key: ControllerSigningKey): ControllerI
     publicKey: exportEd25519PublicKeyRaw(key.publicKey),
     keyId: key.keyId,
     signProgram: (code, entryOffsets) => signProgramImage({ code, entries: entryOffsets }, key).signature,
-    checkNodeProof(proof) {
+    async checkNodeProof(proof) {
       const cga = verifyCga(proof.hostId, proof.cgaParameters);
       if (!cga.ok)
         return { ok: false, code: 'CGA_INVALID', reason: `the CGA does not verify (${cga.reason})` };
       if (!equal(cga.parameters.publicKey, proof.rsaPublicKeyDer))
         return { ok: false, code: 'CGA_INVALID', reason: 'the CGA parameters hold a different public key' };
+      let publicKey: KeyObject;
       try {
-        const publicKey = importRsaPublicKey(proof.rsaPublicKeyDer);
-        if (publicKey.asymmetricKeyType !== 'rsa')
-          return { ok: false, code: 'SIGNATURE_INVALID', reason: 'the node key is not an RSA key' };
-        // RSASSA-PKCS1-v1_5 with SHA-256 (node:crypto's default padding for RSA keys).
-        if (!verify('sha256', proof.signedData, publicKey, proof.signature))
-          return {
-            ok: false,
-            code: 'SIGNATURE_INVALID',
-            reason: 'the signature over the nonce does not verify',
-          };
+        publicKey = importRsaPublicKey(proof.rsaPublicKeyDer);
       } catch {
         return { ok: false, code: 'SIGNATURE_INVALID', reason: 'the public key or signature is malformed' };
       }
+      if (publicKey.asymmetricKeyType !== 'rsa')
+        return { ok: false, code: 'SIGNATURE_INVALID', reason: 'the node key is not an RSA key' };
+      // RSASSA-PKCS1-v1_5 with SHA-256 (node:crypto's default padding for RSA keys).
+      const valid = await new Promise<boolean | 'malformed'>((resolve) => {
+        try {
+          verify('sha256', proof.signedData, publicKey, proof.signature, (error, ok) =>
+            resolve(error ? 'malformed' : ok),
+          );
+        } catch {
+          resolve('malformed');
+        }
+      });
+      if (valid === 'malformed')
+        return { ok: false, code: 'SIGNATURE_INVALID', reason: 'the public key or signature is malformed' };
+      if (!valid)
+        return {
+          ok: false,
+          code: 'SIGNATURE_INVALID',
+          reason: 'the signature over the nonce does not verify',
+        };
       return { ok: true };
     },
-    issueNodeCertificate: (fields) =>
-      signNodeCertificate(
-        {
-          nodeType: fields.nodeType === 'host' ? NodeType.host : NodeType.engine,
-          serial: fields.serial,
-          notBefore: Math.floor(fields.notBeforeMs / 1000),
-          notAfter: Math.floor(fields.notAfterMs / 1000),
-          zoneId: fields.zoneId,
-          hostId: fields.hostId,
-          x25519PublicKey: fields.x25519PublicKey,
-          rsaKeyHash: rsaKeyHash(fields.rsaPublicKeyDer),
-          name: fields.name,
-        },
-        key,
-      ),
+    async issueNodeCertificate(fields) {
+      // signNodeCertificate's bytes, with the Ed25519 signature made off the event loop.
+      const body = {
+        version: NODE_CERTIFICATE_VERSION,
+        nodeType: fields.nodeType === 'host' ? NodeType.host : NodeType.engine,
+        keyId: key.keyId,
+        serial: fields.serial,
+        notBefore: Math.floor(fields.notBeforeMs / 1000),
+        notAfter: Math.floor(fields.notAfterMs / 1000),
+        zoneId: fields.zoneId,
+        hostId: fields.hostId,
+        x25519PublicKey: fields.x25519PublicKey,
+        rsaKeyHash: rsaKeyHash(fields.rsaPublicKeyDer),
+        name: fields.name,
+        signature: new Uint8Array(64),
+      };
+      const bytes = new Uint8Array(nodeCertificateLength(fields.name));
+      const signedLength = encodeNodeCertificate(body, bytes) - 64;
+      const signature = await new Promise<Buffer>((resolve, reject) =>
+        sign(null, bytes.subarray(0, signedLength), key.privateKey, (error, value) =>
+          error ? reject(error) : resolve(value),
+        ),
+      );
+      bytes.set(signature, signedLength);
+      return bytes;
+    },
     issueFlowAuthorization: (fields) =>
       signFlowAuthorization(
         {

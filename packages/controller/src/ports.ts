@@ -54,7 +54,8 @@ export interface ControllerIdentity {
   signProgram(code: Uint8Array, entryOffsets: readonly number[]): Uint8Array;
   /**
    * Checks that `hostId` is the CGA of `cgaParameters` (RFC 3972 section 5), that the key in the
-   * parameters is `rsaPublicKeyDer`, and that `signature` is its RSA signature over `signedData`.
+   * parameters is `rsaPublicKeyDer`, and that `signature` is its RSA signature over `signedData`
+   * (the RSA check runs on libuv's thread pool, off the event loop).
    */
   checkNodeProof(proof: {
     hostId: Uint8Array;
@@ -62,9 +63,9 @@ export interface ControllerIdentity {
     rsaPublicKeyDer: Uint8Array;
     signedData: Uint8Array;
     signature: Uint8Array;
-  }): NodeProofCheck;
-  /** Encodes and signs a node certificate. */
-  issueNodeCertificate(fields: NodeCertificateFields): Uint8Array;
+  }): Promise<NodeProofCheck>;
+  /** Encodes and signs a node certificate (the signature is made on libuv's thread pool). */
+  issueNodeCertificate(fields: NodeCertificateFields): Promise<Uint8Array>;
   /** Encodes and signs a flow authorization (148 bytes). */
   issueFlowAuthorization(fields: FlowAuthorizationFields): Uint8Array;
 }

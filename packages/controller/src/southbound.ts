@@ -170,7 +170,7 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
         const rsaPublicKeyDer = Buffer.from(body.rsaPublicKey, 'base64');
         const nonce = Buffer.from(body.nonce, 'base64');
         const hostIdText = formatIpv6Address(hostId);
-        const proof = identity().checkNodeProof({
+        const proof = await identity().checkNodeProof({
           hostId,
           cgaParameters: Buffer.from(body.cgaParameters, 'base64'),
           rsaPublicKeyDer,
@@ -195,7 +195,7 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
       const { zone, hostId, x25519, rsaPublicKeyDer, hostIdText } = checked;
 
       const serial = newSerial();
-      const certificate = identity().issueNodeCertificate({
+      const certificate = await identity().issueNodeCertificate({
         nodeType: body.type,
         serial,
         notBeforeMs: now,
