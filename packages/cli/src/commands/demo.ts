@@ -1,6 +1,6 @@
 /**
  * `capsule demo`: the newcomer's first command. Brings the default lab up in this process (a real
- * controller with SQLite, three engines, four hosts' agents, on the in-process network), applies
+ * controller with SQLite, the engines and the hosts' agents of examples/lab/default.yaml, on the in-process network), applies
  * each use case of examples/use-cases, drives real packets through the agents and engines, prints
  * a table of what each showed, then leaves the controller's API running until Ctrl-C
  * (or tears down at once with --exit).
@@ -68,7 +68,10 @@ export function registerDemoCommands(program: Command, io: CliIo): void {
       const topology = parseTopology(defaultTopologyYaml);
       const dataDir = mkdtempSync(join(tmpdir(), 'capsule-demo-'));
       const progress = (line: string) => io.err(`  ${line}\n`);
-      io.err(`capsule demo: lab '${topology.name}' in this process (controller, 3 engines, 4 hosts)\n`);
+      const count = (kind: string) => topology.nodes.filter((node) => node.kind === kind).length;
+      io.err(
+        `capsule demo: lab '${topology.name}' in this process (controller, ${count('engine')} engines, ${count('host')} hosts)\n`,
+      );
       const lab = await startMemoryLab(topology, { dataDir, progress, northboundPort: Number(options.port) });
       try {
         const results: UseCaseResult[] = [];
