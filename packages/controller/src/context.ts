@@ -12,6 +12,25 @@ import type { BusEvent, ChangeBus, PushHub } from './push';
 import { requireVisible } from './rbac';
 import { type AnyDb, type ChangeEvent, selectRows, toAuthorization } from './resources';
 import type { Store } from './store/open-store';
+import { prepareQuery } from './store/prepared-query';
+
+/** The user behind a token, re-read on every request. */
+const tokenUserQuery = prepareQuery((db, p) =>
+  db.selectFrom('users').select(['roles', 'active', 'domain_id']).where('id', '=', p(0)),
+);
+
+/** One audit entry: at, actor, domain id, action, object type, object id, detail. */
+const auditQuery = prepareQuery((db, p) =>
+  db.insertInto('audit').values({
+    at: p(0),
+    actor: p(1),
+    domain_id: p(2),
+    action: p(3),
+    object_type: p(4),
+    object_id: p(5),
+    detail: p(6),
+  }),
+);
 
 /** Fields never written to the audit log. */
 const secretFields = new Set(['password', 'secret', 'token', 'serviceToken']);
@@ -126,11 +145,7 @@ export function createContext(
       const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(header ?? '');
       if (!match) throw new ApiError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
       const principal = await base.tokens.verify(match[1]!, audience, base.clock.nowMs());
-      const row = await db
-        .selectFrom('users')
-        .select(['roles', 'active', 'domain_id'])
-        .where('id', '=', principal.userId)
-        .executeTakeFirst();
+      const row = (await tokenUserQuery(db, principal.userId)).rows[0];
       if (!row || row.active !== 1 || row.domain_id !== principal.domainId)
         throw new ApiError('UNAUTHENTICATED', 'the token’s user no longer exists or is disabled');
       return { ...principal, roles: JSON.parse(row.roles) as RoleName[] };
@@ -147,18 +162,16 @@ export function createContext(
             )
           : (detail ?? null);
       const text = JSON.stringify(redacted) ?? 'null';
-      await trx
-        .insertInto('audit')
-        .values({
-          at: iso(),
-          actor: `${principal.login}@${principal.domain}`,
-          domain_id: domainId,
-          action,
-          object_type: objectType,
-          object_id: objectId,
-          detail: text.length > 4000 ? `${text.slice(0, 4000)}…` : text,
-        })
-        .execute();
+      await auditQuery(
+        trx,
+        iso(),
+        `${principal.login}@${principal.domain}`,
+        domainId,
+        action,
+        objectType,
+        objectId,
+        text.length > 4000 ? `${text.slice(0, 4000)}…` : text,
+      );
     },
 
     async queueCommands(trx, nodeIds, kind, payload) {

@@ -57,6 +57,7 @@ import {
   type WriteContext,
 } from './resources';
 import { mapStoreError } from './store/open-store';
+import { prepareQuery } from './store/prepared-query';
 
 const schemasByResource: Record<string, { item: TSchema; create?: TSchema; patch?: TSchema }> = {
   domains: { item: Domain, create: DomainCreate, patch: DomainPatch },
@@ -108,8 +109,9 @@ export function registerNorthbound(app: FastifyInstance, context: ControllerCont
 
     // `from` is the transaction when called inside one (SQLite has one connection: using the
     // pool's would wait for the transaction forever).
+    const selectById = prepareQuery((from, p) => select(from).where('t.id', '=', p(0)));
     const load = async (principal: Principal, id: number, from: AnyDb = db) => {
-      const row = await select(from).where('t.id', '=', id).executeTakeFirst();
+      const row = (await selectById(from, id)).rows[0];
       if (!row) throw new ApiError('NOT_FOUND', `no ${resourceNoun(spec.resource)} ${id}`);
       requireVisible(principal, spec.resource, spec.domainColumn ? row[spec.domainColumn] : null);
       return row;
@@ -193,7 +195,7 @@ export function registerNorthbound(app: FastifyInstance, context: ControllerCont
             const row = await selectRows(ctx.db, spec).where('t.id', '=', id).executeTakeFirstOrThrow();
             return { id, domainId: domainOf(row) };
           });
-          const row = await select().where('t.id', '=', id).executeTakeFirstOrThrow();
+          const row = (await selectById(db, id)).rows[0]!;
           return reply.status(201).send({ ...(spec.toApi(row) as object), ...extras });
         },
       );
@@ -212,7 +214,7 @@ export function registerNorthbound(app: FastifyInstance, context: ControllerCont
             await update(ctx, row, request.body as never);
             return { id, domainId: domainOf(row) };
           });
-          return spec.toApi(await select().where('t.id', '=', id).executeTakeFirstOrThrow());
+          return spec.toApi((await selectById(db, id)).rows[0]!);
         },
       );
     }

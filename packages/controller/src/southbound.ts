@@ -42,10 +42,69 @@ import {
   toZone,
 } from './resources';
 import { mapStoreError } from './store/open-store';
+import { prepareQuery } from './store/prepared-query';
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
 const nodesSpec = { table: 'nodes', domainColumn: 'domain_id' } as never;
 const linksSpec = { table: 'links', domainColumn: 'domain_id' } as never;
+
+/** The zone of a node user (its login scope). */
+const zoneOfUserQuery = prepareQuery((db, p) =>
+  db
+    .selectFrom('users as u')
+    .innerJoin('zones as z', 'z.id', 'u.zone_id')
+    .selectAll('z')
+    .where('u.id', '=', p(0)),
+);
+
+/** Uses up a nonce (nonce, user id, now): one row changed when it was usable. */
+const useNonceQuery = prepareQuery((db, p) =>
+  db
+    .updateTable('nonces')
+    .set({ used: 1 })
+    .where('nonce', '=', p(0))
+    .where('user_id', '=', p(1))
+    .where('used', '=', 0)
+    .where('expires_at', '>', p(2)),
+);
+
+/** The node columns a registration writes, in the order of the upsert's values. */
+const nodeColumns = [
+  'domain_id',
+  'zone_id',
+  'type',
+  'hostname',
+  'owner_user_id',
+  'host_id',
+  'locator',
+  'status',
+  'cga_parameters',
+  'rsa_public_key',
+  'x25519_public_key',
+  'certificate_serial',
+  'last_keepalive_at',
+] as const;
+
+/**
+ * Inserts a registering node, or updates the node with its host id when that node is in the same
+ * domain (restart, new keys); returns the row, or none when the host id is another domain's.
+ * Values: the `nodeColumns`, then created_at.
+ */
+const upsertNodeQuery = prepareQuery((db, p) => {
+  const values = Object.fromEntries(nodeColumns.map((column, i) => [column, p(i)]));
+  return db
+    .insertInto('nodes')
+    .values({ ...values, created_at: p(nodeColumns.length) })
+    .onConflict((conflict) =>
+      conflict.column('host_id').doUpdateSet(values).whereRef('nodes.domain_id', '=', 'excluded.domain_id'),
+    )
+    .returningAll();
+});
+
+/** The links of a node, with their domain names. */
+const linksOfNodeQuery = prepareQuery((db, p) =>
+  selectRows(db, linksSpec).where((eb) => eb.or([eb('t.node_a', '=', p(0)), eb('t.node_z', '=', p(0))])),
+);
 
 /** A random unsigned 63-bit serial (positive as a signed 64-bit too), in decimal and as bigint. */
 function newSerial(): bigint {
@@ -78,12 +137,7 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
   }
 
   async function zoneOfUser(userId: number) {
-    const row = await db
-      .selectFrom('users as u')
-      .innerJoin('zones as z', 'z.id', 'u.zone_id')
-      .selectAll('z')
-      .where('u.id', '=', userId)
-      .executeTakeFirst();
+    const row = (await zoneOfUserQuery(db, userId)).rows[0];
     if (!row) throw new ApiError('NO_ZONE', 'the node user has no zone: set its zoneId');
     return row;
   }
@@ -141,15 +195,9 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
       // The nonce is single-use: a failed attempt uses it up too (below); a successful one
       // consumes it inside the registration's transaction (one commit, one fsync on SQLite).
       const nonceIsUsable = (from: AnyDb) =>
-        from
-          .updateTable('nonces')
-          .set({ used: 1 })
-          .where('nonce', '=', body.nonce)
-          .where('user_id', '=', principal.userId)
-          .where('used', '=', 0)
-          .where('expires_at', '>', iso(now))
-          .executeTakeFirst()
-          .then((result) => Number(result.numUpdatedRows) === 1);
+        useNonceQuery(from, body.nonce, principal.userId, iso(now)).then(
+          (result) => Number(result.numAffectedRows ?? 0n) === 1,
+        );
       const nonceInvalid = () =>
         new ApiError('NONCE_INVALID', 'the nonce is unknown, used already, or expired');
       const check = async () => {
@@ -227,17 +275,8 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
       try {
         nodeRow = await db.transaction().execute(async (trx) => {
           if (!(await nonceIsUsable(trx))) throw nonceInvalid();
-          const row = await trx
-            .insertInto('nodes')
-            .values({ ...values, created_at: iso(now) })
-            .onConflict((conflict) =>
-              conflict
-                .column('host_id')
-                .doUpdateSet(values)
-                .where('nodes.domain_id', '=', principal.domainId),
-            )
-            .returningAll()
-            .executeTakeFirst();
+          const row = (await upsertNodeQuery(trx, ...nodeColumns.map((column) => values[column]), iso(now)))
+            .rows[0];
           // The host id exists in another domain: the upsert's condition left it alone.
           if (!row) throw new ApiError('CONFLICT', 'this host id is registered in another domain');
           await context.audit(trx, principal, 'register', 'nodes', Number(row.id), principal.domainId, {
@@ -255,9 +294,7 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
       // The token's domain name belongs to its domain id, which authenticate() checked against the
       // user (domain names never change).
       const node = toNode({ ...nodeRow, domain_name: principal.domain });
-      const links = await selectRows(db, linksSpec)
-        .where((eb) => eb.or([eb('t.node_a', '=', nodeId), eb('t.node_z', '=', nodeId)]))
-        .execute();
+      const links = (await linksOfNodeQuery(db, nodeId)).rows;
       const { token, expiresAt } = await tokens.issue({ ...principal, nodeId }, now);
       return {
         node,
