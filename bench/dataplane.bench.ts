@@ -298,6 +298,8 @@ export async function run(): Promise<void> {
       nodePath: process.execPath,
       env: process.env,
       readyTimeoutMs: 30_000,
+      // Shows among others the sysctl net.core.rmem_max / wmem_max raised for the 8 MiB socket buffers.
+      progress: (line) => process.stdout.write(`lab: ${line}\n`),
     });
     const admin = await adminClient(state.controller!.northboundUrl, state.controller!.adminPassword);
     const token = await applyUseCase(

@@ -156,6 +156,10 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
         nodePath: process.execPath,
         env: process.env,
         readyTimeoutMs: 30_000,
+        // The lab raises net.core.rmem_max / wmem_max for the daemons' 8 MiB socket buffers: say so.
+        progress: (line) => {
+          if (line.startsWith('sysctl')) process.stdout.write(`lab: ${line}\n`);
+        },
       });
       const admin = await adminClient(state.controller!.northboundUrl, state.controller!.adminPassword);
       token = await applyUseCase(

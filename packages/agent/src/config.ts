@@ -22,6 +22,8 @@ export const AgentConfig = Type.Object(
     domain: Type.String({ minLength: 1, maxLength: 60 }),
     dataDir: Type.Optional(Type.String({ minLength: 1 })),
     listen: Type.Optional(HostPort),
+    receiveBufferBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 256 * 1024 * 1024 })),
+    sendBufferBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 256 * 1024 * 1024 })),
     locator: Type.Optional(HostPort),
     engines: Type.Optional(Type.Array(HostPort, { maxItems: 16 })),
     rest: Type.Optional(HostPort),
@@ -123,4 +125,18 @@ export function agentOptionsFromConfig(config: AgentConfig): AgentOptions {
 /** The underlay address to bind (`listen`, default 0.0.0.0:7447). */
 export function underlayListen(config: AgentConfig): { host: string; port: number } {
   return hostPort(config.listen ?? '0.0.0.0:7447');
+}
+
+/** Default SO_RCVBUF / SO_SNDBUF of the overlay socket (8 MiB; the kernel caps at net.core.rmem_max / wmem_max). */
+export const defaultUnderlaySocketBufferBytes = 8 * 1024 * 1024;
+
+/** The overlay socket's buffer sizes (`receiveBufferBytes`, `sendBufferBytes`; 0: the kernel's default). */
+export function underlaySocketBuffers(config: AgentConfig): {
+  receiveBufferBytes: number;
+  sendBufferBytes: number;
+} {
+  return {
+    receiveBufferBytes: config.receiveBufferBytes ?? defaultUnderlaySocketBufferBytes,
+    sendBufferBytes: config.sendBufferBytes ?? defaultUnderlaySocketBufferBytes,
+  };
 }

@@ -13,7 +13,14 @@ export {
   defaultAgentOptions,
 } from './agent';
 /** The configuration file's schema, its validation, and its translation into AgentOptions. */
-export { AgentConfig, agentOptionsFromConfig, parseAgentConfig, underlayListen } from './config';
+export {
+  AgentConfig,
+  agentOptionsFromConfig,
+  defaultUnderlaySocketBufferBytes,
+  parseAgentConfig,
+  underlayListen,
+  underlaySocketBuffers,
+} from './config';
 /** The controller session: login, registration, keep-alive, push, links, endpoints. */
 export { ControlPlane, decodeEndpoint, decodePeers } from './control-plane';
 /** The data plane state (buffers, counters) and its ports. */

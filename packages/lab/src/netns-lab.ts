@@ -21,6 +21,7 @@ import {
   linkExists,
   listNamespaces,
   namespaceName,
+  raiseSocketBufferLimits,
   vethName,
 } from './netns';
 import { isRunning, startProcess, stopProcesses, waitUntilReady } from './supervisor';
@@ -177,6 +178,8 @@ export async function netnsLabUp(topology: Topology, options: NetnsLabOptions): 
       createNodeNamespace(namespace, veth, bridge, `${node.address}/${topology.prefixLength}`);
     }
     progress(`underlay: ${topology.nodes.length} namespaces on ${topology.underlay}`);
+    // The daemons ask for 8 MiB overlay socket buffers; the kernel caps them at these (global) limits.
+    for (const change of raiseSocketBufferLimits()) progress(`sysctl: ${change}`);
 
     // 2. The controller, then the lab's domains, zone and node users.
     const adminPassword = randomBytes(12).toString('base64url');

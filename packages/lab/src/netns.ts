@@ -16,6 +16,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { LabError } from './errors';
 
 /** The namespace of a node. */
@@ -106,4 +107,32 @@ export function deleteLink(name: string): void {
 /** Sets a root-namespace link (a node's veth end) up or down: the node loses the underlay. */
 export function setLinkUp(name: string, up: boolean): void {
   ip('link', 'set', name, up ? 'up' : 'down');
+}
+
+/** The socket buffer ceiling labs ask for: the daemons' default SO_RCVBUF / SO_SNDBUF (8 MiB). */
+export const labSocketBufferBytes = 8 * 1024 * 1024;
+
+/**
+ * Raises net.core.rmem_max / wmem_max (they cap SO_RCVBUF / SO_SNDBUF, and are global, not per
+ * namespace) to at least `bytes` with `sysctl -w`; never lowers them. Returns what was changed
+ * ("net.core.rmem_max 212992 -> 8388608"); empty when nothing needed changing.
+ */
+export function raiseSocketBufferLimits(bytes: number = labSocketBufferBytes): string[] {
+  const changed: string[] = [];
+  for (const key of ['net.core.rmem_max', 'net.core.wmem_max']) {
+    const path = `/proc/sys/${key.replace(/\./g, '/')}`;
+    const current = Number(readFileSync(path, 'utf8').trim());
+    if (current >= bytes) continue;
+    try {
+      execFileSync('sysctl', ['-q', '-w', `${key}=${bytes}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+      throw new LabError(
+        'LAB_COMMAND_FAILED',
+        `sysctl -w ${key}=${bytes}: ${stderr || (error as Error).message}`,
+      );
+    }
+    changed.push(`${key} ${current} -> ${bytes}`);
+  }
+  return changed;
 }

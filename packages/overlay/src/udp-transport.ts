@@ -15,9 +15,14 @@ export interface UdpTransportOptions {
   port: number;
   /** Preallocated send slots (of 2,048 bytes) for datagrams in flight; more in flight fall back to a copy. */
   sendSlots?: number;
-  /** Socket buffer sizes in bytes (the kernel may cap them at net.core.rmem_max / wmem_max). */
+  /**
+   * Socket buffer sizes in bytes (SO_RCVBUF / SO_SNDBUF; left out: the kernel's default, about
+   * 208 KiB). The kernel caps them at net.core.rmem_max / wmem_max and reports twice the value.
+   */
   receiveBufferBytes?: number;
   sendBufferBytes?: number;
+  /** Told the buffer sizes the kernel granted (as getsockopt reports them), right after binding. */
+  onSocketBuffers?: (granted: { receiveBytes: number; sendBytes: number }) => void;
 }
 
 /** A Transport over one real UDP socket. */
@@ -38,6 +43,10 @@ export async function createUdpTransport(options: UdpTransportOptions): Promise<
   });
   if (options.receiveBufferBytes) socket.setRecvBufferSize(options.receiveBufferBytes);
   if (options.sendBufferBytes) socket.setSendBufferSize(options.sendBufferBytes);
+  options.onSocketBuffers?.({
+    receiveBytes: socket.getRecvBufferSize(),
+    sendBytes: socket.getSendBufferSize(),
+  });
   // After binding, socket errors are per-datagram (ICMP unreachable reported late, say): count them.
   socket.on('error', () => {
     stats.sendErrors += 1;

@@ -13,6 +13,7 @@ import {
   type PersistedIdentity,
   parseAgentConfig,
   underlayListen,
+  underlaySocketBuffers,
 } from '@capsule/agent';
 import { createUdpTransport } from '@capsule/overlay';
 import { CapsuleError } from '@capsule/wire';
@@ -97,7 +98,11 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
       const dataDir = resolve(io.cwd, config.dataDir ?? '.capsule/agent');
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       const logger = pino({ level: config.logLevel ?? 'info' });
-      const transport = await createUdpTransport(underlayListen(config));
+      const transport = await createUdpTransport({
+        ...underlayListen(config),
+        ...underlaySocketBuffers(config),
+        onSocketBuffers: (granted) => logger.info(granted, 'overlay socket buffers'),
+      });
       const instance = createAgent(agentOptionsFromConfig(config), {
         identityStore: createFileIdentityStore(dataDir),
         transport,

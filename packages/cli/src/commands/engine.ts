@@ -38,6 +38,9 @@ export interface EngineConfig {
   hostname: string;
   dataDir: string;
   listen: { host: string; port: number };
+  /** SO_RCVBUF / SO_SNDBUF of the overlay socket (0: the kernel's default). */
+  receiveBufferBytes: number;
+  sendBufferBytes: number;
   locator: string;
   neighbors: { host: string; port: number }[];
   tags: number[];
@@ -57,6 +60,8 @@ const topKeys = new Set([
   'hostname',
   'dataDir',
   'listen',
+  'receiveBufferBytes',
+  'sendBufferBytes',
   'locator',
   'neighbors',
   'tags',
@@ -70,6 +75,9 @@ const topKeys = new Set([
   'cgaSec',
   'logLevel',
 ]);
+
+/** Default SO_RCVBUF / SO_SNDBUF of the overlay socket (the kernel caps at net.core.rmem_max / wmem_max). */
+export const defaultEngineSocketBufferBytes = 8 * 1024 * 1024;
 
 function bad(message: string): never {
   throw new CapsuleError('CLI_BAD_CONFIG', message);
@@ -153,6 +161,11 @@ export function validateEngineConfig(raw: unknown, env: CliIo['env'], baseDir: s
     hostname: raw.hostname,
     dataDir: resolve(baseDir, (raw.dataDir as string | undefined) ?? '.capsule/engine'),
     listen,
+    receiveBufferBytes:
+      integer(raw.receiveBufferBytes, 'receiveBufferBytes', 0, 256 * 1024 * 1024) ??
+      defaultEngineSocketBufferBytes,
+    sendBufferBytes:
+      integer(raw.sendBufferBytes, 'sendBufferBytes', 0, 256 * 1024 * 1024) ?? defaultEngineSocketBufferBytes,
     locator,
     neighbors,
     tags: tagList(raw.tags, 'tags'),
@@ -247,7 +260,12 @@ export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: P
   const login = await sb.login(credentials);
   const identity = await loadIdentity(config, login.profile.scope.netprefix);
   const x25519 = generateX25519KeyPair();
-  const transport = await createUdpTransport(config.listen);
+  const transport = await createUdpTransport({
+    ...config.listen,
+    receiveBufferBytes: config.receiveBufferBytes,
+    sendBufferBytes: config.sendBufferBytes,
+    onSocketBuffers: (granted) => logger.info(granted, 'overlay socket buffers'),
+  });
   const locator =
     config.listen.port === 0 ? `${transport.local.host}:${transport.local.port}` : config.locator;
   const registration = await registerEngine(sb, {
