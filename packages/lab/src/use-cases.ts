@@ -72,6 +72,8 @@ export interface StepResult {
   readonly step: string;
   readonly passed: boolean;
   readonly detail: string;
+  /** A cut under traffic: the longest delivery gap measured, in ms. */
+  readonly gapMs?: number;
 }
 export interface UseCaseResult {
   readonly name: string;

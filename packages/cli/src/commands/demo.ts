@@ -1,26 +1,49 @@
 /**
- * `capsule demo`: the newcomer's first command. Brings the default lab up in this process (a real
- * controller with SQLite, the engines and the hosts' agents of examples/lab/default.yaml, on the in-process network), applies
- * each use case of examples/use-cases, drives real packets through the agents and engines, prints
- * a table of what each showed, then leaves the controller's API running until Ctrl-C
- * (or tears down at once with --exit).
+ * `capsule demo`: the newcomer's first command. As root with ip, ping and python3 it brings the
+ * default lab up in network namespaces (the real controller with SQLite, engine and agent daemons
+ * with TUN devices) and runs each use case of examples/use-cases with real applications (ping,
+ * python3 UDP) in the hosts' namespaces; otherwise (or with --in-process) it brings the lab up in
+ * this process on the in-process network and drives real packets through the agents and engines.
+ * Either way it prints a table of what each use case showed, then leaves the controller's API
+ * running until Ctrl-C (or tears down at once with --exit), and checks nothing is left behind.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import {
+  canBuildNamespaces,
+  connectNetnsLab,
   defaultTopologyYaml,
   LabError,
+  labDown,
   listUseCases,
+  netnsLabUp,
   parseTopology,
+  runNetnsUseCases,
   runUseCase,
   startMemoryLab,
+  type Topology,
+  type UseCase,
   type UseCaseResult,
 } from '@capsule/lab';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import type { CliIo } from '../io';
-import { untilInterrupted } from './lab';
+import { cliEntry, untilInterrupted } from './lab';
+
+/** The tools the netns demo runs in the namespaces. */
+const netnsTools = ['ip', 'ping', 'python3'] as const;
+
+/** Why the netns lab cannot run here (not root, a tool missing), or undefined when it can. */
+export function netnsUnavailable(io: CliIo): string | undefined {
+  if (!canBuildNamespaces()) return 'not root';
+  const missing = netnsTools.filter(
+    (tool) =>
+      spawnSync('sh', ['-c', `command -v ${tool}`], { env: { ...process.env, ...io.env } }).status !== 0,
+  );
+  return missing.length > 0 ? `${missing.join(', ')} not found` : undefined;
+}
 
 /** Finds examples/use-cases: --use-cases, else under the cwd, else beside the CLI bundle's repository. */
 function useCasesDir(io: CliIo, option: string | undefined): string {
@@ -63,38 +86,120 @@ export function registerDemoCommands(program: Command, io: CliIo): void {
     .option('--exit', 'tear down when the table is printed instead of waiting for Ctrl-C')
     .option('--port <port>', 'the controller API port on 127.0.0.1 (0: any free port)', '8700')
     .option('--use-cases <dir>', 'the use cases directory (default: examples/use-cases)')
-    .action(async (options: { exit?: boolean; port: string; useCases?: string }) => {
+    .option('--in-process', 'run the in-process lab even as root (no namespaces, no daemons)')
+    .action(async (options: { exit?: boolean; port: string; useCases?: string; inProcess?: boolean }) => {
       const useCases = listUseCases(useCasesDir(io, options.useCases));
       const topology = parseTopology(defaultTopologyYaml);
-      const dataDir = mkdtempSync(join(tmpdir(), 'capsule-demo-'));
-      const progress = (line: string) => io.err(`  ${line}\n`);
-      const count = (kind: string) => topology.nodes.filter((node) => node.kind === kind).length;
-      io.err(
-        `capsule demo: lab '${topology.name}' in this process (controller, ${count('engine')} engines, ${count('host')} hosts)\n`,
-      );
-      const lab = await startMemoryLab(topology, { dataDir, progress, northboundPort: Number(options.port) });
-      try {
-        const results: UseCaseResult[] = [];
-        for (const [index, useCase] of useCases.entries()) {
-          io.err(`[${index + 1}/${useCases.length}] ${useCase.name}: ${useCase.title}\n`);
-          results.push(await runUseCase(lab, useCase, progress));
-        }
-        io.out(formatResults(results));
-        const passed = results.filter((r) => r.passed).length;
-        io.out(`${passed} of ${results.length} use cases passed\n`);
-        if (passed < results.length) io.exitCode = 1;
-        const url = lab.state.controller!.northboundUrl;
-        io.out(
-          `controller API ${url}/api/v1 (OpenAPI ${url}/api/v1/openapi.json, metrics ${url}/metrics)\n` +
-            `admin login: domain default, user admin, password ${lab.state.controller!.adminPassword}\n`,
+      const why = options.inProcess ? '--in-process' : netnsUnavailable(io);
+      if (why === undefined) await netnsDemo(io, topology, useCases, Boolean(options.exit));
+      else {
+        io.err(
+          `capsule demo: in-process lab (${why}; the netns lab needs root and ${netnsTools.join(', ')})\n`,
         );
-        if (!options.exit) {
-          io.out('the lab keeps running: Ctrl-C stops it\n');
-          await untilInterrupted();
-        }
-      } finally {
-        await lab.stop();
-        io.err('lab stopped, nothing left\n');
+        await memoryDemo(io, topology, useCases, options);
       }
     });
+}
+
+const countOf = (topology: Topology, kind: string) =>
+  topology.nodes.filter((node) => node.kind === kind).length;
+
+/** Prints the table, the tally and the controller's URL and login; sets the exit code. */
+function report(io: CliIo, results: readonly UseCaseResult[], url: string, adminPassword: string): void {
+  io.out(formatResults(results));
+  const passed = results.filter((r) => r.passed).length;
+  io.out(`${passed} of ${results.length} use cases passed\n`);
+  if (passed < results.length) io.exitCode = 1;
+  io.out(
+    `controller API ${url}/api/v1 (OpenAPI ${url}/api/v1/openapi.json, metrics ${url}/metrics)\n` +
+      `admin login: domain default, user admin, password ${adminPassword}\n`,
+  );
+}
+
+/** The demo on the netns lab: real daemons in namespaces, real applications, torn down at the end. */
+async function netnsDemo(io: CliIo, topology: Topology, useCases: readonly UseCase[], exit: boolean) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'capsule-demo-'));
+  const progress = (line: string) => io.err(`  ${line}\n`);
+  io.err(
+    `capsule demo: lab '${topology.name}' in network namespaces (controller, ${countOf(topology, 'engine')} engine daemons, ${countOf(topology, 'host')} agent daemons with TUN devices)\n`,
+  );
+  // Ctrl-C while the lab comes up or the use cases run: stop at the next step, then tear down.
+  let interrupted = false;
+  const interrupt = () => {
+    interrupted = true;
+    io.err('interrupted: tearing down after the current step\n');
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
+  try {
+    const state = await netnsLabUp(topology, {
+      dataDir,
+      cliPath: cliEntry(io),
+      nodePath: process.execPath,
+      env: io.env,
+      progress,
+    });
+    const lab = await connectNetnsLab(dataDir, state);
+    const results: UseCaseResult[] = [];
+    for (const [index, useCase] of useCases.entries()) {
+      if (interrupted) break;
+      io.err(`[${index + 1}/${useCases.length}] ${useCase.name}: ${useCase.title}\n`);
+      results.push(...(await runNetnsUseCases(lab, [useCase], progress)));
+    }
+    if (interrupted) {
+      io.exitCode = 130;
+      return;
+    }
+    report(io, results, state.controller!.northboundUrl, state.controller!.adminPassword);
+    io.out(`the controller is reachable from this machine through the lab bridge (${topology.underlay})\n`);
+    if (!exit) {
+      io.out('the lab keeps running: Ctrl-C stops it and removes it\n');
+      process.off('SIGINT', interrupt);
+      process.off('SIGTERM', interrupt);
+      await untilInterrupted();
+    }
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+    io.err('tearing down the netns lab\n');
+    const teardown = await labDown(dataDir);
+    rmSync(dataDir, { recursive: true, force: true });
+    if (teardown.leftovers.length > 0) {
+      io.err(`left behind: ${teardown.leftovers.join(', ')}\n`);
+      io.exitCode = 1;
+    } else
+      io.err(
+        `lab removed: ${teardown.processesStopped} daemons stopped, ${teardown.namespacesDeleted} namespaces and ${teardown.linksDeleted} links deleted, nothing left\n`,
+      );
+  }
+}
+
+/** The demo on the in-process lab (no root needed). */
+async function memoryDemo(
+  io: CliIo,
+  topology: Topology,
+  useCases: readonly UseCase[],
+  options: { exit?: boolean; port: string },
+) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'capsule-demo-'));
+  const progress = (line: string) => io.err(`  ${line}\n`);
+  io.err(
+    `capsule demo: lab '${topology.name}' in this process (controller, ${countOf(topology, 'engine')} engines, ${countOf(topology, 'host')} hosts)\n`,
+  );
+  const lab = await startMemoryLab(topology, { dataDir, progress, northboundPort: Number(options.port) });
+  try {
+    const results: UseCaseResult[] = [];
+    for (const [index, useCase] of useCases.entries()) {
+      io.err(`[${index + 1}/${useCases.length}] ${useCase.name}: ${useCase.title}\n`);
+      results.push(await runUseCase(lab, useCase, progress));
+    }
+    report(io, results, lab.state.controller!.northboundUrl, lab.state.controller!.adminPassword);
+    if (!options.exit) {
+      io.out('the lab keeps running: Ctrl-C stops it\n');
+      await untilInterrupted();
+    }
+  } finally {
+    await lab.stop();
+    io.err('lab stopped, nothing left\n');
+  }
 }

@@ -1,0 +1,442 @@
+/**
+ * The use cases (examples/use-cases) on an up netns lab, with real applications inside the hosts'
+ * namespaces: `ping -6` for unicast traffic (echo requests and replies through the agents' TUN
+ * devices and the engine daemons), a small python3 UDP sender/receiver for role-addressed
+ * traffic (anycast spread, multicast), the engines' own flow tables (their HTTP API) for the
+ * engines a step's traffic must pass, `ip route blackhole` in two engines' namespaces for a cut,
+ * and the controller's API for a revocation. Endpoints are registered through each agent's REST
+ * API (python3 urllib inside the namespace). The result has the in-process runner's shape.
+ *
+ * Differences from the in-process runner, measured rather than hidden: a unicast send step is
+ * `ping -c packets` (a step passes on echo replies, i.e. both directions); `via` checks that each
+ * named engine's flow table counted the packets and that no other engine did (the order is not
+ * visible there); a revoked flow is checked one second after the revocation; the engine daemons'
+ * link keep-alive is not configurable (10 s, a link is dead after 3 silent intervals), so the gap
+ * a cut causes is about 30 s and the probe runs until traffic is steady again (60 s at most).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { roleAddress } from '@capsule/agent';
+import type { ApiClient } from '@capsule/api';
+import { formatIpv6, parseIpv6 } from '@capsule/wire';
+import { adminClient } from './bootstrap';
+import type { LabState } from './lab-state';
+import { labStatus } from './lab-status';
+import { labPorts } from './netns-lab';
+import type { StepResult, UseCase, UseCaseResult, UseCaseStep } from './use-cases';
+import { applyUseCase } from './use-cases';
+
+/** What the runner needs of an up netns lab: its state, an admin client, the nodes' host ids. */
+export interface NetnsUseCaseLab {
+  readonly state: LabState;
+  readonly admin: ApiClient;
+  readonly hostIds: ReadonlyMap<string, string>;
+}
+
+/** Connects to the netns lab recorded in `dataDir` (admin login, host ids of the registered nodes). */
+export async function connectNetnsLab(dataDir: string, state: LabState): Promise<NetnsUseCaseLab> {
+  const admin = await adminClient(state.controller!.northboundUrl, state.controller!.adminPassword);
+  const hostIds = new Map<string, string>();
+  for (const node of (await labStatus(dataDir)).nodes) if (node.hostId) hostIds.set(node.name, node.hostId);
+  return { state, admin, hostIds };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs every use case in order; each cleans up after itself (endpoints, role addresses, cuts). */
+export async function runNetnsUseCases(
+  lab: NetnsUseCaseLab,
+  useCases: readonly UseCase[],
+  progress: (line: string) => void = () => {},
+): Promise<UseCaseResult[]> {
+  const results: UseCaseResult[] = [];
+  for (const useCase of useCases) results.push(await runNetnsUseCase(lab, useCase, progress));
+  return results;
+}
+
+/** Applies, registers and drives one use case on a netns lab with real applications. */
+export async function runNetnsUseCase(
+  lab: NetnsUseCaseLab,
+  useCase: UseCase,
+  progress: (line: string) => void = () => {},
+): Promise<UseCaseResult> {
+  const namespace = (node: string) => {
+    const found = lab.state.nodes.find((n) => n.name === node)?.namespace;
+    if (!found) throw new Error(`${useCase.name}: no node ${node} in the lab`);
+    return found;
+  };
+  const inNode = (node: string, command: readonly string[], timeoutMs = 30_000) =>
+    execFileSync('ip', ['netns', 'exec', namespace(node), ...command], {
+      encoding: 'utf8',
+      timeout: timeoutMs,
+    });
+  const address = (node: string) => lab.state.topology.nodes.find((n) => n.name === node)!.address;
+  const hostId = (node: string) => {
+    const id = lab.hostIds.get(node);
+    if (!id) throw new Error(`${useCase.name}: ${node} is not registered`);
+    return id;
+  };
+  /** The agent REST API of a host, from inside its namespace (python3 urllib). */
+  const agentApi = (node: string, method: string, path: string, body?: unknown): unknown => {
+    const script = `
+import sys, urllib.request
+data = sys.argv[3].encode() if len(sys.argv) > 3 else None
+req = urllib.request.Request("http://127.0.0.1:${labPorts.agentRest}" + sys.argv[2], data=data, method=sys.argv[1])
+req.add_header("content-type", "application/json")
+try:
+    r = urllib.request.urlopen(req, timeout=10)
+except urllib.error.HTTPError as e:
+    r = e
+sys.stdout.write(r.read().decode())
+`;
+    const args = ['python3', '-c', script, method, path];
+    if (body !== undefined) args.push(JSON.stringify(body));
+    const out = inNode(node, args);
+    return out.trim() === '' ? undefined : JSON.parse(out);
+  };
+
+  const steps: StepResult[] = [];
+  const registered: { node: string; id: number }[] = [];
+  const serials = new Map<string, string>();
+  const addedAddresses: [string, string][] = [];
+  const cuts: [string, string][] = [];
+  const blackhole = (how: 'add' | 'del', a: string, z: string) => {
+    for (const [from, to] of [
+      [a, z],
+      [z, a],
+    ] as const) {
+      try {
+        inNode(from, ['ip', 'route', how, 'blackhole', `${address(to)}/32`]);
+      } catch (error) {
+        if (how === 'add') throw error;
+      }
+    }
+  };
+  const fail = (error: unknown): UseCaseResult => ({
+    name: useCase.name,
+    title: useCase.title,
+    passed: false,
+    steps,
+    error: (error as Error).message.split('\n')[0],
+  });
+
+  try {
+    try {
+      progress(`${useCase.name}: applying ${useCase.documents.length} objects`);
+      const token = await applyUseCase(lab.admin, useCase);
+      for (const endpoint of useCase.endpoints) {
+        const answer = agentApi(endpoint.host, 'POST', '/api/v1/endpoints', {
+          serviceToken: token,
+          contract: endpoint.contract,
+          role: endpoint.role,
+        }) as { id?: unknown; authorizationSerial?: unknown };
+        if (typeof answer?.id !== 'number')
+          throw new Error(`${endpoint.host}: registration refused: ${JSON.stringify(answer)}`);
+        registered.push({ node: endpoint.host, id: answer.id });
+        serials.set(endpoint.host, String(answer.authorizationSerial));
+      }
+      await converge();
+      progress(`${useCase.name}: ${registered.length} endpoints registered, peers known`);
+    } catch (error) {
+      return fail(error);
+    }
+    for (const step of useCase.steps) {
+      try {
+        const result = await runStep(step);
+        progress(`${useCase.name}: ${result.passed ? 'ok' : 'FAILED'} ${result.step} (${result.detail})`);
+        steps.push(result);
+      } catch (error) {
+        steps.push({ step: describe(step), passed: false, detail: (error as Error).message.split('\n')[0]! });
+      }
+    }
+    return {
+      name: useCase.name,
+      title: useCase.title,
+      passed: steps.length > 0 && steps.every((s) => s.passed),
+      steps,
+    };
+  } finally {
+    for (const [a, z] of cuts.splice(0)) blackhole('del', a, z);
+    for (const { node, id } of registered.splice(0)) {
+      try {
+        agentApi(node, 'DELETE', `/api/v1/endpoints/${id}`);
+      } catch {
+        // The agent may be gone; lab teardown removes the rest.
+      }
+    }
+    for (const [node, role] of addedAddresses.splice(0))
+      inNode(node, ['ip', '-6', 'addr', 'del', `${role}/128`, 'dev', 'capsule0']);
+  }
+
+  /** Waits until every endpoint knows its peers with a path (the controller's push converged). */
+  async function converge(): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const done = registered.every(({ node, id }) => {
+        const listed = agentApi(node, 'GET', '/api/v1/endpoints') as {
+          items: { id: number; peers: { path: string[] }[] }[];
+        };
+        const peers = listed.items.find((e) => e.id === id)?.peers ?? [];
+        return peers.length > 0 && peers.every((peer) => peer.path.length > 2);
+      });
+      if (done) return;
+      if (Date.now() > deadline) throw new Error('endpoints did not learn their peers in 10 s');
+      await sleep(200);
+    }
+  }
+
+  function describe(step: UseCaseStep): string {
+    if (step.kind === 'revoke') return `revoke ${step.host}`;
+    if (step.kind === 'restore') return `restore ${step.a}–${step.z}`;
+    if (step.kind === 'cut')
+      return step.probe
+        ? `cut ${step.a}–${step.z} under traffic ${step.probe.from} → ${step.probe.to}`
+        : `cut ${step.a}–${step.z}`;
+    const target =
+      step.toRole !== undefined ? `role ${step.toRole} (${step.to.join(', ')})` : step.to.join(', ');
+    return `${step.from} → ${target}: ${step.expect}`;
+  }
+
+  async function runStep(step: UseCaseStep): Promise<StepResult> {
+    const name = describe(step);
+    if (step.kind === 'revoke') {
+      const serial = serials.get(step.host);
+      const list = await lab.admin.authorizations.list({ limit: 1000 });
+      const authorization = list.items.find((a) => a.serial === serial);
+      if (!authorization) return { step: name, passed: false, detail: `no authorization ${serial}` };
+      await lab.admin.authorizations.revoke(authorization.id);
+      await sleep(1000);
+      return { step: name, passed: true, detail: `serial ${serial} revoked (next step 1 s later)` };
+    }
+    if (step.kind === 'restore') {
+      blackhole('del', step.a, step.z);
+      const at = cuts.findIndex(([a, z]) => a === step.a && z === step.z);
+      if (at >= 0) cuts.splice(at, 1);
+      return { step: name, passed: true, detail: 'blackhole routes removed' };
+    }
+    if (step.kind === 'cut') {
+      if (!step.probe) {
+        blackhole('add', step.a, step.z);
+        cuts.push([step.a, step.z]);
+        return { step: name, passed: true, detail: 'underlay blackholed both ways' };
+      }
+      return await probeCut(name, step);
+    }
+    if (step.toRole !== undefined) return await roleSend(name, step);
+    // Unicast: ping from the sender to each target; the engines' flow tables for `via`.
+    const details: string[] = [];
+    let passed = true;
+    for (const target of step.to) {
+      const before = step.via ? engineCounts(step.from, target) : undefined;
+      const got = ping(step.from, hostId(target), step.packets);
+      const ok = step.expect === 'dropped' ? got.received === 0 : got.received === got.sent && got.sent > 0;
+      passed &&= ok;
+      details.push(`ping ${target}: ${got.received}/${got.sent} echo replies`);
+      if (before && step.via) {
+        const after = engineCounts(step.from, target);
+        const saw = [...after].filter(([engine, n]) => n - (before.get(engine) ?? 0) >= step.packets);
+        const via = new Set(step.via);
+        const seen = saw.map(([engine]) => engine);
+        const viaOk = [...via].every((e) => seen.includes(e)) && seen.every((e) => via.has(e));
+        passed &&= viaOk;
+        details.push(`engines that counted the flow: ${seen.sort().join(', ') || 'none'}`);
+      }
+    }
+    return { step: name, passed, detail: details.join('; ') };
+  }
+
+  /** Packets of the flow source → destination in each engine's flow table (its HTTP API). */
+  function engineCounts(from: string, to: string): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const node of lab.state.topology.nodes.filter((n) => n.kind === 'engine')) {
+      const out = execFileSync(
+        'python3',
+        [
+          '-c',
+          'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())',
+          `http://${node.address}:${labPorts.engineHttp}/api/v1/flows`,
+        ],
+        { encoding: 'utf8', timeout: 15_000 },
+      );
+      const flows = JSON.parse(out).items as { source: string; destination: string; packets: number }[];
+      counts.set(
+        node.name,
+        flows
+          .filter((f) => f.source === hostId(from) && f.destination === hostId(to))
+          .reduce((n, f) => n + f.packets, 0),
+      );
+    }
+    return counts;
+  }
+
+  function ping(from: string, to: string, count: number): { sent: number; received: number } {
+    let output: string;
+    try {
+      output = inNode(from, ['ping', '-6', '-n', '-c', String(count), '-i', '0.05', '-W', '1', to]);
+    } catch (error) {
+      output = String((error as { stdout?: string }).stdout ?? '');
+    }
+    const match = /(\d+) packets transmitted, (\d+) received/.exec(output);
+    return { sent: Number(match?.[1] ?? 0), received: Number(match?.[2] ?? 0) };
+  }
+
+  /** Role-addressed UDP (anycast spread or multicast): receivers on `to` and `notTo`, one sender. */
+  async function roleSend(name: string, step: Extract<UseCaseStep, { kind: 'send' }>): Promise<StepResult> {
+    const contractName = useCase.endpoints.find((e) => e.host === step.from)?.contract;
+    const contract = (await lab.admin.contracts.list({ limit: 1000 })).items.find(
+      (c) => c.name === contractName,
+    );
+    const prefix = parseIpv6(hostId(step.from));
+    if (!contract || !prefix.ok) return { step: name, passed: false, detail: `${step.from} has no contract` };
+    // The agent daemon does not put role addresses on its TUN yet: the members get it here.
+    const role = formatIpv6(roleAddress(prefix.value, contract.id, step.toRole!));
+    for (const member of step.to) {
+      inNode(member, ['ip', '-6', 'addr', 'add', `${role}/128`, 'dev', 'capsule0', 'nodad']);
+      addedAddresses.push([member, role]);
+    }
+    const watched = [...step.to, ...step.notTo];
+    const seconds = 4 + Math.ceil((step.flows * step.packets * 3) / 1000);
+    const receivers = watched.map((node) => udpReceiver(node, seconds));
+    await sleep(1500);
+    udpSend(
+      step.from,
+      role,
+      Array.from({ length: step.flows }, (_, i) => 30_000 + i),
+      step.packets,
+    );
+    const got = await Promise.all(receivers);
+    const flowsAt = got.map((byPort) => Object.keys(byPort).length);
+    const packetsAt = got.map((byPort) => Object.values(byPort).reduce((a, b) => a + b, 0));
+    const members = step.to.length;
+    const unwanted = packetsAt.slice(members).reduce((a, b) => a + b, 0);
+    let passed: boolean;
+    let detail: string;
+    if (step.expect === 'spread') {
+      const share = step.flows / members;
+      const total = flowsAt.slice(0, members).reduce((a, b) => a + b, 0);
+      passed =
+        total === step.flows &&
+        flowsAt.slice(0, members).every((n) => Math.abs(n - share) <= share * step.tolerance);
+      detail = `connections received by ${step.to.join(', ')}: ${flowsAt.slice(0, members).join(', ')} of ${step.flows}`;
+    } else {
+      const expected = step.flows * step.packets;
+      const each = packetsAt.slice(0, members);
+      passed =
+        (step.expect === 'dropped' ? each.every((n) => n === 0) : each.every((n) => n === expected)) &&
+        unwanted === 0;
+      detail = `datagrams received by ${step.to.join(', ')}: ${each.join(', ')} of ${expected}`;
+    }
+    if (step.notTo.length > 0)
+      detail += `; by ${step.notTo.join(', ')}: ${packetsAt.slice(members).join(', ')}`;
+    passed &&= unwanted === 0;
+    return { step: name, passed, detail };
+  }
+
+  /** A UDP receiver on [::]:9000 in a host's namespace for `seconds`; resolves to datagrams by source port. */
+  function udpReceiver(node: string, seconds: number): Promise<Record<string, number>> {
+    const script = `
+import socket, json, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", 9000))
+s.settimeout(0.2)
+counts = {}
+end = time.time() + ${seconds}
+while time.time() < end:
+    try:
+        data, (addr, port, *_rest) = s.recvfrom(2048)
+        counts[str(port)] = counts.get(str(port), 0) + 1
+    except socket.timeout:
+        pass
+print(json.dumps(counts))
+`;
+    return new Promise((resolve, reject) => {
+      const child = spawn('ip', ['netns', 'exec', namespace(node), 'python3', '-c', script]);
+      let out = '';
+      child.stdout.on('data', (chunk) => {
+        out += chunk;
+      });
+      child.on('error', reject);
+      child.on('close', () => resolve(JSON.parse(out || '{}') as Record<string, number>));
+    });
+  }
+
+  /** Sends `packets` datagrams from each of `ports` source ports in a host's namespace to [to]:9000. */
+  function udpSend(node: string, to: string, ports: readonly number[], packets: number): void {
+    const script = `
+import socket, time
+for port in [${ports.join(',')}]:
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind(("::", port))
+    for i in range(${packets}):
+        s.sendto(str(i).encode(), ("${to}", 9000))
+        time.sleep(0.002)
+    s.close()
+`;
+    inNode(node, ['python3', '-c', script], 60_000);
+  }
+
+  /**
+   * Pings probe.from → probe.to every probe.intervalMs, cuts the underlay a → z, and keeps pinging
+   * for probe.durationMs and then until the replies have been steady for 2 s (60 s at most);
+   * the gap is the longest run of unanswered echo requests.
+   */
+  async function probeCut(name: string, step: Extract<UseCaseStep, { kind: 'cut' }>): Promise<StepResult> {
+    const probe = step.probe!;
+    const intervalS = Math.max(probe.intervalMs, 10) / 1000;
+    const maxS = 60;
+    const child = spawn('ip', [
+      'netns',
+      'exec',
+      namespace(probe.from),
+      'ping',
+      '-6',
+      '-n',
+      '-i',
+      String(intervalS),
+      '-w',
+      String(maxS + 5),
+      hostId(probe.to),
+    ]);
+    const answered: number[] = [];
+    let buffer = '';
+    child.stdout.on('data', (chunk) => {
+      buffer += chunk;
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const line of lines) {
+        const match = /icmp_seq=(\d+)/.exec(line);
+        if (match) answered.push(Number(match[1]));
+      }
+    });
+    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    try {
+      await sleep(1000);
+      blackhole('add', step.a, step.z);
+      cuts.push([step.a, step.z]);
+      const cutAt = Date.now();
+      const steadyRun = Math.ceil(2 / intervalS);
+      const steady = () => {
+        const n = answered.length;
+        return n > steadyRun && answered[n - 1]! - answered[n - 1 - steadyRun]! === steadyRun;
+      };
+      while (Date.now() - cutAt < maxS * 1000) {
+        await sleep(250);
+        if (Date.now() - cutAt >= probe.durationMs && steady()) break;
+      }
+    } finally {
+      child.kill('SIGINT');
+      await closed;
+    }
+    let gap = 0;
+    for (let i = 1; i < answered.length; i += 1) gap = Math.max(gap, answered[i]! - answered[i - 1]!);
+    const gapMs = Math.round(gap * intervalS * 1000);
+    const recovered = answered.length > 0;
+    return {
+      step: name,
+      passed: recovered && gapMs <= probe.maxGapMs,
+      detail:
+        `${answered.length} echo replies every ${probe.intervalMs} ms, longest gap ${(gapMs / 1000).toFixed(1)} s ` +
+        `(at most ${(probe.maxGapMs / 1000).toFixed(1)} s; the engine daemons notice a dead link after 3 × 10 s link keep-alives)`,
+      gapMs,
+    };
+  }
+}
