@@ -93,20 +93,52 @@ interface Leg {
   throughputMbps: number;
   retransmits: number;
   senderCpuPercent: number;
-  /** UDP receive-buffer overflows during the iperf3 run, per node. */
+  /** UDP receive-buffer overflows, IP fragments and TUN drops during the iperf3 run, per node. */
   rcvbufErrors: Record<string, number>;
+  fragments: Record<string, number>;
+  tunDrops: Record<string, number>;
 }
 
 /** ping -c 20 and iperf3 -t 5 from a to `target` (an address b answers on in that leg). */
-/** UDP datagrams dropped because a socket's receive buffer was full, per node (absolute counters of each namespace). */
-async function udpReceiveBufferErrors(): Promise<Record<string, number>> {
-  const errors: Record<string, number> = {};
+/** Counters of each node's namespace (absolute): UDP receive-buffer overflows, IP fragments made/reassembled, TUN drops. */
+interface NodeCounters {
+  rcvbufErrors: number;
+  fragments: number;
+  tunDrops: number;
+}
+
+async function nodeCounters(): Promise<Record<string, NodeCounters>> {
+  const counters: Record<string, NodeCounters> = {};
+  const sum = (text: string, pattern: RegExp) =>
+    [...text.matchAll(pattern)].reduce((total, m) => total + Number(m[1]), 0);
   for (const node of ['a', 'b', 'e1']) {
-    const out = (await inNode(node, ['nstat', '-a', '-z', '-s', 'UdpRcvbufErrors', 'Udp6RcvbufErrors']))
-      .stdout;
-    errors[node] = [...out.matchAll(/RcvbufErrors\s+(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+    const nstat = (
+      await inNode(node, [
+        'nstat',
+        '-a',
+        '-z',
+        '-s',
+        'UdpRcvbufErrors',
+        'Udp6RcvbufErrors',
+        'IpFragCreates',
+        'IpReasmReqds',
+        'Ip6FragCreates',
+        'Ip6ReasmReqds',
+      ])
+    ).stdout;
+    // `ip -s -j link`: the TUN's rx/tx drops (a full txqueue, say); absent on e1 and the plain leg's peers.
+    const links = JSON.parse((await inNode(node, ['ip', '-s', '-j', 'link', 'show'])).stdout || '[]') as {
+      ifname: string;
+      stats64?: { rx: { dropped: number }; tx: { dropped: number } };
+    }[];
+    const tun = links.find((link) => link.ifname === 'capsule0');
+    counters[node] = {
+      rcvbufErrors: sum(nstat, /RcvbufErrors\s+(\d+)/g),
+      fragments: sum(nstat, /(?:FragCreates|ReasmReqds)\s+(\d+)/g),
+      tunDrops: (tun?.stats64?.rx.dropped ?? 0) + (tun?.stats64?.tx.dropped ?? 0),
+    };
   }
-  return errors;
+  return counters;
 }
 
 async function measure(name: string, target: string, family: '-4' | '-6'): Promise<Leg> {
@@ -126,16 +158,17 @@ async function measure(name: string, target: string, family: '-4' | '-6'): Promi
       async () => (await inNode('b', ['ss', '-ltnH', 'sport = :5202'])).stdout.includes('5202'),
       5000,
     );
-    const before = await udpReceiveBufferErrors();
+    const before = await nodeCounters();
     const run = await must(
       'a',
       ['iperf3', family, '-c', target, '-p', '5202', '-t', String(iperfSeconds), '-J'],
       60_000,
     );
-    const after = await udpReceiveBufferErrors();
-    const rcvbufErrors = Object.fromEntries(
-      Object.entries(after).map(([node, count]) => [node, count - (before[node] ?? 0)]),
-    );
+    const after = await nodeCounters();
+    const delta = (key: keyof NodeCounters) =>
+      Object.fromEntries(
+        Object.entries(after).map(([node, count]) => [node, count[key] - (before[node]?.[key] ?? 0)]),
+      );
     const result = JSON.parse(run);
     return {
       name,
@@ -144,7 +177,9 @@ async function measure(name: string, target: string, family: '-4' | '-6'): Promi
       throughputMbps: result.end.sum_received.bits_per_second / 1e6,
       retransmits: result.end.sum_sent.retransmits,
       senderCpuPercent: result.end.cpu_utilization_percent.host_total,
-      rcvbufErrors,
+      rcvbufErrors: delta('rcvbufErrors'),
+      fragments: delta('fragments'),
+      tunDrops: delta('tunDrops'),
     };
   } finally {
     if (server.exitCode === null) server.kill('SIGKILL');
@@ -367,6 +402,8 @@ export async function run(): Promise<void> {
     leg.rttMinMs.toFixed(3),
     leg.rttAvgMs.toFixed(3),
     `a ${leg.rcvbufErrors.a}, e1 ${leg.rcvbufErrors.e1}, b ${leg.rcvbufErrors.b}`,
+    `a ${leg.fragments.a}, e1 ${leg.fragments.e1}, b ${leg.fragments.b}`,
+    `a ${leg.tunDrops.a}, b ${leg.tunDrops.b}`,
   ]);
   for (const leg of legs)
     process.stdout.write(
@@ -388,6 +425,8 @@ export async function run(): Promise<void> {
         'RTT min ms',
         'RTT avg ms',
         'UDP receive-buffer drops',
+        'IP fragments (made + reassembled)',
+        'TUN drops',
       ],
       rows,
     ),
