@@ -388,7 +388,8 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
       console.info(
         `controller restart: c (registered after it) pings b ${elapsedMs} ms after the controller was started again`,
       );
-      expect(elapsedMs).toBeLessThan(10_000);
+      // Measured 6.9–7.9 s on a loaded 2-core machine, most of it the controller's own start-up.
+      expect(elapsedMs).toBeLessThan(15_000);
       for (const node of ['a', 'b']) expect((await agentCli(node, 'status')).controller.connected).toBe(true);
       const curl = await inNode('a', ['curl', '-s', '-m', '5', `http://${bIpv4OnA}:8080/`]);
       expect(curl.stdout).toBe('capsule-http-ok 0');
@@ -405,8 +406,14 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
       console.info(`engine restart: ping a→b again ${elapsedMs} ms after the engine was started again`);
       // The agents notice the new engine only when their link times out (3 link keep-alives, 6 s).
       expect(elapsedMs).toBeLessThan(15_000);
-      const four = await inNode('a', ['ping', '-c', '3', '-i', '0.2', '-W', '2', bIpv4OnA]);
-      expect(four.stdout).toContain('3 received');
+      // IPv4 is a flow of its own (its own authorization on the new engine): it may need a moment more.
+      const { elapsedMs: ipv4ElapsedMs } = await waitFor(
+        'ping (IPv4) a→b after the engine restart',
+        () => pingOnce('a', bIpv4OnA, '-4'),
+        10_000,
+        100,
+      );
+      console.info(`engine restart: IPv4 ping a→b again ${ipv4ElapsedMs} ms after IPv6 did`);
       const curl = await inNode('a', ['curl', '-s', '-m', '5', `http://[${hostId.b}]:8080/`]);
       expect(curl.stdout).toBe('capsule-http-ok 0');
     }, 60_000);
