@@ -108,13 +108,18 @@ async function measure(label: string, store: string, dataDir: string) {
     const registered = (await admin.nodes.list({ limit: 1 })).total;
     const nodeId = (await admin.nodes.list({ limit: 1 })).items[0]!.id;
 
-    const read = await autocannon({
-      url: `${nb}/api/v1/nodes/${nodeId}`,
-      connections: 10,
-      overallRate: readRate,
-      duration: readSeconds,
-      headers: { authorization: `Bearer ${admin.token}` },
-    });
+    const readWindow = () =>
+      autocannon({
+        url: `${nb}/api/v1/nodes/${nodeId}`,
+        connections: 10,
+        overallRate: readRate,
+        duration: readSeconds,
+        headers: { authorization: `Bearer ${admin.token}` },
+      });
+    // The measured window starts right after the registration burst (as the target's figures
+    // always have); a second window follows, to show the steady state apart from the burst's wake.
+    const read = await readWindow();
+    const readAgain = await readWindow();
     return {
       label,
       registrationsPerSecond: register['2xx'] / ((lastAnswerMs - startMs) / 1000),
@@ -123,6 +128,7 @@ async function measure(label: string, store: string, dataDir: string) {
       registerP99: register.latency.p99,
       readP50: read.latency.p50,
       readP99: read.latency.p99,
+      steadyReadP99: readAgain.latency.p99,
       readRate: read['2xx'] / read.duration,
       readErrors: read.non2xx + read.errors,
       load: loadavg()[0]!,
@@ -186,12 +192,15 @@ export async function run(): Promise<void> {
     for (const r of list) process.stdout.write(`${JSON.stringify(r)}\n`);
   const registrationsMet = sqliteRounds.filter((r) => r.registrationsPerSecond >= 1000).length;
   const readsMet = sqliteRounds.filter((r) => r.readP99 < 20).length;
-  const verdict = (met: number) => `${met > 0 ? 'met' : 'not met'} (in ${met} of ${rounds} rounds)`;
+  const verdict = (met: number) =>
+    `${met === rounds ? 'met' : met > 0 ? 'met in some rounds only' : 'not met'} (${met} of ${rounds} rounds)`;
   const body = [
     `${registrations} node registrations (autocannon, 16 connections, each body signed in advance with`,
     'its own nonce and CGA), then reads of one node (`GET /api/v1/nodes/:id`, bearer token checked and',
     `its user re-read on every request) at a fixed ${readRate} requests/s for ${readSeconds} s over 10`,
-    'connections (latency corrected for coordinated omission). The controller runs as its own process',
+    'connections (latency corrected for coordinated omission), starting right after the registrations;',
+    'then a second 10 s window of the same reads (column "next 10 s", not part of the target).',
+    'The controller runs as its own process',
     '(`capsule controller start`) on the same 2-core machine as autocannon. Registrations/s is over the',
     `wall time from the first request to the last answer. ${rounds} rounds per store, each on a fresh`,
     'controller and store: **best** (range). The machine is shared with other workloads; the load',
@@ -206,6 +215,7 @@ export async function run(): Promise<void> {
         'reads/s achieved',
         'read p50',
         'read p99',
+        'next 10 s: read p99',
         'read errors',
         'load',
       ],
@@ -234,6 +244,11 @@ export async function run(): Promise<void> {
         ),
         spread(
           list.map((r) => r.readP99),
+          ' ms',
+          false,
+        ),
+        spread(
+          list.map((r) => r.steadyReadP99),
           ' ms',
           false,
         ),

@@ -226,15 +226,17 @@ describe.skipIf(!ready)('use cases with real applications (netns lab)', () => {
       const address = await roleAddressOn('api', 'server', ['h3', 'h4', 'h5']);
       const receivers = ['h3', 'h4', 'h5'].map((node) => udpReceiver(node, 10));
       await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Three datagrams per connection: UDP may lose one under load (a CI run saw 278 of 300
+      // single-datagram connections arrive), and what is measured is where connections go.
       udpSend(
         'h1',
         address,
         Array.from({ length: 300 }, (_, i) => 30_000 + i),
-        1,
+        3,
       );
       const counts = (await Promise.all(receivers)).map((byPort) => Object.keys(byPort).length);
       console.info(`netns load balancing: connections received by h3, h4, h5: ${counts.join(', ')}`);
-      expect(counts.reduce((a, b) => a + b, 0)).toBe(300);
+      expect(counts.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(297);
       for (const count of counts) expect(Math.abs(count - 100)).toBeLessThanOrEqual(20);
     } finally {
       tearDown();
