@@ -1,9 +1,9 @@
 /**
- * `capsule demo`: the newcomer's first command. As root with ip, ping and python3 it brings the
- * default lab up in network namespaces (the real controller with SQLite, engine and agent daemons
- * with TUN devices) and runs each use case of examples/use-cases with real applications (ping,
- * python3 UDP) in the hosts' namespaces; otherwise (or with --in-process) it brings the lab up in
- * this process on the in-process network and drives real packets through the agents and engines.
+ * `capsule demo`: the newcomer's first command. By default it brings the default lab up in this
+ * process on the in-process network (the real controller with SQLite, engines and agents) and drives
+ * real packets through the agents and engines. With --netns, as root with ip, ping and python3, it
+ * brings the lab up in network namespaces (controller, engine and agent daemons with TUN devices)
+ * and runs each use case with real applications (ping, python3 UDP) in the hosts' namespaces.
  * Either way it prints a table of what each use case showed, then leaves the controller's API
  * running until Ctrl-C (or tears down at once with --exit), and checks nothing is left behind.
  */
@@ -86,19 +86,36 @@ export function registerDemoCommands(program: Command, io: CliIo): void {
     .option('--exit', 'tear down when the table is printed instead of waiting for Ctrl-C')
     .option('--port <port>', 'the controller API port on 127.0.0.1 (0: any free port)', '8700')
     .option('--use-cases <dir>', 'the use cases directory (default: examples/use-cases)')
-    .option('--in-process', 'run the in-process lab even as root (no namespaces, no daemons)')
-    .action(async (options: { exit?: boolean; port: string; useCases?: string; inProcess?: boolean }) => {
-      const useCases = listUseCases(useCasesDir(io, options.useCases));
-      const topology = parseTopology(defaultTopologyYaml);
-      const why = options.inProcess ? '--in-process' : netnsUnavailable(io);
-      if (why === undefined) await netnsDemo(io, topology, useCases, Boolean(options.exit));
-      else {
-        io.err(
-          `capsule demo: in-process lab (${why}; the netns lab needs root and ${netnsTools.join(', ')})\n`,
-        );
-        await memoryDemo(io, topology, useCases, options);
-      }
-    });
+    .option(
+      '--netns',
+      'run the lab in network namespaces with real daemons and applications (root; 3 of 6 use cases pass there today)',
+    )
+    .option('--in-process', 'run the in-process lab (the default)')
+    .action(
+      async (options: {
+        exit?: boolean;
+        port: string;
+        useCases?: string;
+        inProcess?: boolean;
+        netns?: boolean;
+      }) => {
+        const useCases = listUseCases(useCasesDir(io, options.useCases));
+        const topology = parseTopology(defaultTopologyYaml);
+        // The netns demo is opt-in until its use-case runner passes all six (see docs/getting-started.md);
+        // the netns use cases themselves are covered with real applications by test/e2e/use-cases-netns.test.ts.
+        const why =
+          options.netns && !options.inProcess
+            ? netnsUnavailable(io)
+            : 'the default; --netns runs real daemons';
+        if (why === undefined) await netnsDemo(io, topology, useCases, Boolean(options.exit));
+        else {
+          io.err(
+            `capsule demo: in-process lab (${why}; the netns lab needs root and ${netnsTools.join(', ')})\n`,
+          );
+          await memoryDemo(io, topology, useCases, options);
+        }
+      },
+    );
 }
 
 const countOf = (topology: Topology, kind: string) =>
