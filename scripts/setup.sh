@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # for the RISC-V conformance programs (clang, lld, GNU binutils), the lab's tools (iproute2,
 # iperf3, ping, curl), a PostgreSQL server for the store tests, Chromium for console tests.
 apt_packages=(
-  ca-certificates openssl iproute2 iputils-ping curl procps psmisc
+  ca-certificates openssl iproute2 iputils-ping curl procps psmisc python3
   tshark tcpdump ndisc6 socat iperf3 nebula
   clang lld llvm qemu-user binutils-riscv64-unknown-elf
   openjdk-17-jdk-headless
