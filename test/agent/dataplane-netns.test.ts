@@ -218,7 +218,10 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
       // Known defect (see docs/agent.md): the first packet of a new flow is sometimes lost (a CI run
       // saw icmp_seq=1 missing). The first echo of each family opens the flow and is reported, not
       // asserted; the five after it must all arrive.
-      for (const [family, target] of [['-6', hostId.b!], ['-4', bIpv4OnA]] as const) {
+      for (const [family, target] of [
+        ['-6', hostId.b!],
+        ['-4', bIpv4OnA],
+      ] as const) {
         const opening = await inNode('a', ['ping', family, '-c', '1', '-W', '2', target]);
         console.info(`first echo a→b (${family}): ${opening.code === 0 ? 'answered' : 'lost'}`);
       }
