@@ -13,7 +13,7 @@ apt_packages=(
   tshark tcpdump ndisc6 socat iperf3 nebula
   clang lld llvm qemu-user binutils-riscv64-unknown-elf
   openjdk-17-jdk-headless
-  postgresql
+  postgresql chromium
 )
 
 missing=()

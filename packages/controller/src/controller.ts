@@ -16,6 +16,7 @@ import type { FastifyInstance } from 'fastify';
 import type { JWK } from 'jose';
 import pino, { type Logger } from 'pino';
 import { createTokenService, hashPassword } from './auth';
+import { consolePath, registerConsole } from './console';
 import { type ControllerContext, createContext } from './context';
 import { createHttpServer } from './http';
 import { createControllerIdentity } from './identity-port';
@@ -85,8 +86,8 @@ export interface ControllerDeps {
 
 /** A running (or stopped) controller. */
 export interface Controller {
-  /** Starts both listeners; resolves to their base URLs. */
-  start(): Promise<{ northboundUrl: string; southboundUrl: string }>;
+  /** Starts both listeners; resolves to their base URLs and the web console's URL. */
+  start(): Promise<{ northboundUrl: string; southboundUrl: string; consoleUrl: string }>;
   /** Graceful stop: push channels, listeners, change bus, store. Idempotent. */
   stop(): Promise<void>;
   /** The generated admin password, when the first start created the admin without one given. */
@@ -157,6 +158,7 @@ export async function createController(
       },
     });
     registerNorthbound(northbound, context);
+    registerConsole(northbound);
     const southbound = createHttpServer({
       bodyLimitBytes: Math.min(settings.bodyLimitBytes, 64 * 1024),
       logger,
@@ -190,9 +192,11 @@ export async function createController(
         });
         heartbeat = setInterval(() => context.hub.heartbeat(), settings.pushHeartbeatMs);
         heartbeat.unref();
+        const northboundUrl = urlOf(northbound, Boolean(settings.northboundTls));
         const urls = {
-          northboundUrl: urlOf(northbound, Boolean(settings.northboundTls)),
+          northboundUrl,
           southboundUrl: urlOf(southbound, Boolean(settings.southboundTls)),
+          consoleUrl: `${northboundUrl}${consolePath}`,
         };
         logger.info({ ...urls, store: store.dialect }, 'controller listening');
         return urls;

@@ -72,6 +72,30 @@ for (const kind of storeKinds) {
       expect(audit.items[0]).toMatchObject({ action: 'delete', objectType: 'domains', objectId: created.id });
     });
 
+    it('stops a token at once when its user is disabled, loses a role, or is deleted', async () => {
+      const login = async (username: string) => {
+        const client = createApiClient({ baseUrl: c.urls.northboundUrl });
+        await client.login({ domain: 'default', username, password: 'password-gone-1' });
+        return client;
+      };
+      const victim = await c.admin.users.create({
+        login: 'soon-gone',
+        password: 'password-gone-1',
+        roles: ['systemAdmin'],
+      });
+      const client = await login('soon-gone');
+      await client.domains.list(); // the token works, and is now remembered as verified
+      await c.admin.users.update(victim.id, { roles: ['contractAdmin'] });
+      await expectError(client.domains.create({ name: 'not-allowed', kind: 'application' }), 'FORBIDDEN');
+      await c.admin.users.update(victim.id, { active: false });
+      await expectError(client.domains.list(), 'UNAUTHENTICATED');
+      await c.admin.users.update(victim.id, { active: true });
+      await client.domains.list();
+      await c.admin.users.remove(victim.id);
+      await expectError(client.domains.list(), 'UNAUTHENTICATED');
+      await expectError(client.nodes.list(), 'UNAUTHENTICATED');
+    });
+
     it('refuses to delete an object that is still referenced (IN_USE)', async () => {
       const domain = await c.admin.domains.create({ name: 'in-use', kind: 'application' });
       await c.admin.users.create({

@@ -95,6 +95,7 @@ export function registerControllerCommands(program: Command, io: CliIo): void {
         );
       const urls = await instance.start();
       io.out(`controller: northbound ${urls.northboundUrl}, southbound ${urls.southboundUrl}\n`);
+      io.out(`controller: web console ${urls.consoleUrl}\n`);
       await new Promise<void>((resolveStop) => {
         const stop = () => {
           process.off('SIGTERM', stop);

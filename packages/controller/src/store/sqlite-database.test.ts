@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Generated, Kysely, SqliteDialect, sql } from 'kysely';
@@ -95,5 +95,44 @@ describe('openSqlite durability barrier', () => {
     fail = false;
     await store.durable(); // the next sync covers it
     await store.close();
+  });
+
+  it('checkpoints in a worker thread, not inside COMMIT, and truncates the WAL once writes stop', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'capsule-sqlite-'));
+    dirs.push(dir);
+    const path = join(dir, 'test.db');
+    const failures: Error[] = [];
+    const store = openSqlite(path, 'sync-before-reply', { onCheckpointFailure: (e) => failures.push(e) });
+    const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: store.database }) });
+    const pragma = async (name: string) =>
+      Object.values((await sql.raw<Record<string, number>>(`pragma ${name}`).execute(db)).rows[0]!)[0];
+    expect(await pragma('wal_autocheckpoint')).toBe(0);
+    await sql`create table t (id integer primary key, v text not null)`.execute(db);
+    // 3000 one-row commits of 1 KiB: far past the 1000 pages at which COMMIT used to checkpoint.
+    for (let i = 0; i < 3000; i += 1)
+      await db
+        .insertInto('t')
+        .values({ v: 'x'.repeat(1024) })
+        .execute();
+    await store.durable();
+    const wal = () => statSync(`${path}-wal`).size;
+    expect(wal()).toBeGreaterThan(1000 * 4096);
+    const result = await store.checkpointNow!();
+    expect(result.busy).toBe(0);
+    expect(result.checkpointed).toBe(result.log);
+    // Idle now: within a few ticks of the 500 ms timer the worker truncates the WAL.
+    const deadline = Date.now() + 5000;
+    while (wal() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(wal()).toBe(0);
+    await db.insertInto('t').values({ v: 'after' }).execute();
+    await store.durable();
+    expect(failures).toEqual([]);
+    await store.close();
+    const again = openSqlite(path, 'process-crash');
+    const reopened = new Kysely<Tables>({ dialect: new SqliteDialect({ database: again.database }) });
+    expect((await reopened.selectFrom('t').select(sql<number>`count(*)`.as('n')).executeTakeFirst())?.n).toBe(
+      3001,
+    );
+    await again.close();
   });
 });

@@ -16,11 +16,15 @@
  * what `synchronous = FULL` guarantees for acknowledged writes. Checkpoints sync the WAL and the
  * database themselves (SQLite does so in NORMAL mode too), so a WAL restart never drops synced
  * frames.
+ *
+ * Checkpoints run in a worker thread with its own connection (see checkpointer.ts), not inside
+ * COMMITs on the event loop: the serving connection has `wal_autocheckpoint = 0`.
  */
 import { closeSync, fdatasync, openSync } from 'node:fs';
 import { ApiError } from '@capsule/api';
 import SqliteDatabase from 'better-sqlite3';
 import type { SqliteDatabase as KyselySqliteDatabase, SqliteStatement } from 'kysely';
+import { type Checkpointer, startCheckpointer } from './checkpointer';
 
 /** Statements kept by SQL text; the oldest is dropped beyond this (`in (?, ?, …)` lists vary). */
 const statementCacheSize = 512;
@@ -36,7 +40,12 @@ export interface SqliteStore {
   durable(): Promise<void>;
   /** Waits for a running sync, then closes the connection. */
   close(): Promise<void>;
+  /** File stores: runs a PASSIVE checkpoint in the checkpoint worker now (for tests). */
+  checkpointNow?: Checkpointer['checkpointNow'];
 }
+
+/** Period of the checkpoint worker's timer. */
+const checkpointIntervalMs = 500;
 
 /** The sync of the WAL file (a port so tests can hold it). */
 export type SyncFile = (fd: number, done: (error: NodeJS.ErrnoException | null) => void) => void;
@@ -45,7 +54,7 @@ export type SyncFile = (fd: number, done: (error: NodeJS.ErrnoException | null) 
 export function openSqlite(
   path: string,
   durability: SqliteDurability,
-  deps: { syncFile?: SyncFile } = {},
+  deps: { syncFile?: SyncFile; onCheckpointFailure?: (error: Error) => void } = {},
 ): SqliteStore {
   const syncFile = deps.syncFile ?? fdatasync;
   const sqlite = new SqliteDatabase(path);
@@ -87,11 +96,32 @@ export function openSqlite(
   };
 
   const inMemory = path === ':memory:' || path === '';
-  if (durability === 'process-crash' || inMemory)
+  if (inMemory)
     return {
       database,
       durable: () => Promise.resolve(),
       close: async () => void sqlite.close(),
+    };
+
+  sqlite.pragma('wal_autocheckpoint = 0');
+  const checkpointer = startCheckpointer({
+    path,
+    intervalMs: checkpointIntervalMs,
+    onFailure(error) {
+      // Back to checkpoints inside COMMIT: slower replies, but the WAL stays bounded.
+      sqlite.pragma('wal_autocheckpoint = 1000');
+      deps.onCheckpointFailure?.(error);
+    },
+  });
+  if (durability === 'process-crash')
+    return {
+      database,
+      durable: () => Promise.resolve(),
+      checkpointNow: checkpointer.checkpointNow,
+      async close() {
+        await checkpointer.close();
+        sqlite.close();
+      },
     };
 
   // The WAL file exists once a transaction has run in WAL mode.
@@ -131,7 +161,9 @@ export function openSqlite(
         if (!syncing) startSync();
       });
     },
+    checkpointNow: checkpointer.checkpointNow,
     async close() {
+      await checkpointer.close();
       while (syncing) await syncing;
       if (!walClosed) closeSync(walFd);
       walClosed = true;
