@@ -21,6 +21,7 @@ describe('console static routes', () => {
       ['/console/index.html', 'text/html', 'index.html'],
       ['/console/console.js', 'text/javascript', 'console.js'],
       ['/console/console.css', 'text/css', 'console.css'],
+      ['/console/favicon.svg', 'image/svg+xml', 'favicon.svg'],
     ] as const) {
       const response = await app.inject({ method: 'GET', url });
       expect(response.statusCode, url).toBe(200);
@@ -62,7 +63,7 @@ describe('console static routes', () => {
   it('serves the files of another directory when given one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'capsule-console-'));
     dirs.push(dir);
-    for (const name of ['index.html', 'console.js', 'console.css'])
+    for (const name of ['index.html', 'console.js', 'console.css', 'favicon.svg'])
       writeFileSync(join(dir, name), `/*${name}*/`);
     const other = Fastify();
     registerConsole(other, dir);

@@ -1,7 +1,7 @@
 /**
  * The web console: three static files (packages/controller/console: one HTML page, one ES module,
  * one stylesheet) served on the northbound listener at /console/. They are read once at start-up
- * and sent with a strict Content-Security-Policy (scripts, styles and fetches from this origin
+ * (and an icon) and sent with a strict Content-Security-Policy (scripts, styles and fetches from this origin
  * only; no inline code, no frames, no plugins). The console talks to /api/v1 with relative URLs.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -28,6 +28,7 @@ const files: Readonly<Record<string, string>> = {
   'index.html': 'text/html; charset=utf-8',
   'console.js': 'text/javascript; charset=utf-8',
   'console.css': 'text/css; charset=utf-8',
+  'favicon.svg': 'image/svg+xml',
 };
 
 /**

@@ -104,7 +104,12 @@ export async function createController(
   const settings: ControllerOptions = { ...defaultControllerOptions, ...options };
   const logger = deps.logger ?? pino({ level: 'info' });
   const clock = deps.clock ?? systemClock;
-  const store = await openStore({ url: settings.store, sqliteSynchronous: settings.sqliteSynchronous });
+  const store = await openStore({
+    url: settings.store,
+    sqliteSynchronous: settings.sqliteSynchronous,
+    onCheckpointFailure: (error) =>
+      logger.error({ err: error }, 'WAL checkpoint worker failed; checkpoints run inside COMMIT again'),
+  });
   let bus: ChangeBus | undefined;
   try {
     const key = await loadOrCreateKey(store);

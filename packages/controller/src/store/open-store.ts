@@ -21,6 +21,8 @@ export interface StoreOptions {
   sqliteSynchronous?: 'FULL' | 'NORMAL';
   /** PostgreSQL pool size (default `defaultPostgresPoolSize()`). */
   postgresPoolSize?: number;
+  /** SQLite files: told when the checkpoint worker fails (checkpoints go back inside COMMIT). */
+  onCheckpointFailure?: (error: Error) => void;
 }
 
 /** An open store. */
@@ -72,6 +74,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     const sqlite = openSqlite(
       options.url,
       options.sqliteSynchronous === 'NORMAL' ? 'process-crash' : 'sync-before-reply',
+      options.onCheckpointFailure ? { onCheckpointFailure: options.onCheckpointFailure } : {},
     );
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite.database }) });
     durable = sqlite.durable;
