@@ -9,15 +9,26 @@ import { PerformanceObserver, performance } from 'node:perf_hooks';
 
 const file = process.env.CAPSULE_BENCH_STALLS_FILE;
 if (file) {
-  const stalls: { atMs: number; ms: number }[] = [];
+  const stalls: { atMs: number; ms: number; cpuMs: number; involuntarySwitches: number }[] = [];
   const gcs: { atMs: number; ms: number; kind: number }[] = [];
   const periodMs = 5;
   let last = performance.now();
+  let lastUsage = process.resourceUsage();
   const timer = setInterval(() => {
     const now = performance.now();
+    const usage = process.resourceUsage();
     const late = now - last - periodMs;
-    if (late > 10) stalls.push({ atMs: Date.now() - late, ms: late });
+    // CPU the whole process (all threads) used meanwhile, and how often the kernel preempted it:
+    // a stall with little CPU and preemptions is the machine, not the controller.
+    if (late > 10)
+      stalls.push({
+        atMs: Date.now() - late,
+        ms: late,
+        cpuMs: (usage.userCPUTime + usage.systemCPUTime - lastUsage.userCPUTime - lastUsage.systemCPUTime) / 1000,
+        involuntarySwitches: usage.involuntaryContextSwitches - lastUsage.involuntaryContextSwitches,
+      });
     last = now;
+    lastUsage = usage;
   }, periodMs);
   timer.unref();
   const origin = Date.now() - performance.now();

@@ -8,9 +8,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { createApiClient, createSouthboundClient } from '@capsule/api';
 import { defaultPostgresPoolSize } from '@capsule/controller';
 import autocannon from 'autocannon';
@@ -31,7 +32,7 @@ const stores = (process.env.CAPSULE_BENCH_CONTROLLER_STORES ?? 'sqlite,postgres'
 
 /** What bench/controller-stalls.ts recorded in the controller process. */
 interface StallLog {
-  stalls: { atMs: number; ms: number }[];
+  stalls: { atMs: number; ms: number; cpuMs: number; involuntarySwitches: number }[];
   gcs: { atMs: number; ms: number; kind: number }[];
 }
 
@@ -73,6 +74,9 @@ async function startController(
   );
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
+  // Diagnosis: CAPSULE_BENCH_CONTROLLER_LOG=FILE appends the controller's stdout (e.g. --trace-gc) there.
+  const logFile = process.env.CAPSULE_BENCH_CONTROLLER_LOG;
+  if (logFile) child.stdout!.on('data', (chunk) => appendFileSync(logFile, chunk));
   for (let i = 0; i < 600; i += 1) {
     const match = /northbound (\S+), southbound (\S+)/.exec(output);
     if (match) return { child, nb: match[1]!, sb: match[2]! };
@@ -138,8 +142,19 @@ async function measure(label: string, store: string, dataDir: string) {
     // The measured window starts right after the registration burst (as the target's figures
     // always have); a second window follows, to show the steady state apart from the burst's wake.
     const readStart = Date.now();
+    if (process.env.CAPSULE_BENCH_CONTROLLER_LOG)
+      appendFileSync(process.env.CAPSULE_BENCH_CONTROLLER_LOG, `=== read window starts\n`);
+    const ownGcs: number[] = [];
+    const observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) ownGcs.push(entry.duration);
+    });
+    observer.observe({ entryTypes: ['gc'] });
     const read = await readWindow();
+    observer.disconnect();
     readWindowMs = [readStart, Date.now()];
+    process.stdout.write(
+      `bench process during the read window: ${ownGcs.length} GCs, ${ownGcs.filter((ms) => ms > 5).length} over 5 ms, longest ${Math.max(0, ...ownGcs).toFixed(1)} ms\n`,
+    );
     const readAgain = await readWindow();
     result = {
       label,
@@ -167,6 +182,10 @@ async function measure(label: string, store: string, dataDir: string) {
     list.filter((entry) => entry.atMs >= readWindowMs[0] && entry.atMs <= readWindowMs[1]);
   const stalls = inWindow(log.stalls);
   const gcs = inWindow(log.gcs);
+  for (const stall of stalls)
+    process.stdout.write(
+      `controller stall ${stall.ms.toFixed(1)} ms at +${(stall.atMs - readWindowMs[0]).toFixed(0)} ms: process CPU ${stall.cpuMs.toFixed(1)} ms, ${stall.involuntarySwitches} preemptions\n`,
+    );
   return {
     ...result!,
     stalls: stalls.length,
@@ -263,7 +282,11 @@ export async function run(): Promise<void> {
     '(`capsule controller start`) on the same 2-core machine as autocannon. Registrations/s is over the',
     `wall time from the first request to the last answer. ${rounds} rounds per store, each on a fresh`,
     'controller and store: **best** (range). The machine is shared with other workloads; the load',
-    'average (1 min) at the end of each round is in the last column.',
+    'average (1 min) at the end of each round is in the last column. "Loop stalls" are the',
+    "controller's event-loop stalls over 10 ms during the measured read window (a 5 ms timer firing",
+    'late, recorded by bench/controller-stalls.ts preloaded into the controller), per round; "GCs" the',
+    'garbage collections over 10 ms among them. SQLite checkpoints run in a worker thread',
+    '(`wal_autocheckpoint = 0` on the serving connection), not inside COMMIT on the event loop.',
     '',
     markdownTable(
       [
@@ -276,6 +299,8 @@ export async function run(): Promise<void> {
         'read p99',
         'next 10 s: read p99',
         'read errors',
+        'loop stalls > 10 ms (worst)',
+        'GCs > 10 ms',
         'load',
       ],
       results.map(({ label, rounds: list }) => [
@@ -312,6 +337,8 @@ export async function run(): Promise<void> {
           false,
         ),
         list.reduce((sum, r) => sum + r.readErrors, 0),
+        list.map((r) => `${r.stalls} (${r.worstStallMs.toFixed(0)} ms)`).join(', '),
+        list.map((r) => `${r.gcStalls}`).join(', '),
         list.map((r) => r.load.toFixed(1)).join(', '),
       ]),
     ),

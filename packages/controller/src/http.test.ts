@@ -1,0 +1,95 @@
+import { AuditEntry, Link, ListOf, Node, User } from '@capsule/api';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { createHttpServer, flattenScalarUnions } from './http';
+import { createMetrics } from './metrics';
+
+const node: Node = {
+  id: 7,
+  domain: 'default',
+  domainId: 1,
+  type: 'host',
+  hostname: 'h1',
+  zoneId: 2,
+  ownerUserId: null,
+  hostId: 'fd00::1',
+  locator: null,
+  status: 'registered',
+  rsaPublicKey: null,
+  x25519PublicKey: 'AAAA',
+  certificateSerial: null,
+  lastKeepaliveAt: '2026-11-21T19:00:00.000Z',
+  createdAt: '2026-11-21T18:00:00.000Z',
+};
+
+describe('response serialization over flattened schemas', () => {
+  it('turns unions of scalars into type lists and leaves everything else as it was', () => {
+    const flat = flattenScalarUnions(Node) as { properties: Record<string, Record<string, unknown>> };
+    expect(flat.properties.ownerUserId).toMatchObject({ type: ['integer', 'null'] });
+    expect(flat.properties.ownerUserId!.anyOf).toBeUndefined();
+    expect(flat.properties.status).toEqual({ type: 'string' });
+    expect(flat.properties.hostname).toMatchObject({ type: 'string' });
+    expect(JSON.stringify(flattenScalarUnions(User))).not.toContain('anyOf');
+    // The originals (used for validation and OpenAPI) are untouched.
+    expect(JSON.stringify(Node)).toContain('anyOf');
+    // A union with an object member is not a scalar union: kept.
+    const mixed = { anyOf: [{ type: 'object', properties: { a: { type: 'string' } } }, { type: 'null' }] };
+    expect(flattenScalarUnions(mixed)).toEqual(mixed);
+  });
+
+  it('writes the same JSON as JSON.stringify, nulls and all, and still drops unknown fields', async () => {
+    const app = createHttpServer({
+      bodyLimitBytes: 1024,
+      logger: pino({ level: 'silent' }),
+      metrics: createMetrics(),
+      name: 'northbound',
+    });
+    const rows: Record<string, unknown> = {
+      node: node,
+      nodes: { items: [node, { ...node, id: 8, ownerUserId: 3, locator: '[fd00::2]:4789' }], total: 2 },
+      link: {
+        id: 1,
+        domain: 'd',
+        domainId: 1,
+        nodeA: 1,
+        nodeZ: 2,
+        endpointA: null,
+        endpointZ: 'x',
+        cost: 5,
+        labels: ['a'],
+        adminState: 'up',
+        status: 'down',
+        createdAt: 't',
+      },
+      audit: {
+        id: 1,
+        at: 't',
+        actor: 'a@b',
+        domainId: null,
+        action: 'create',
+        objectType: 'nodes',
+        objectId: null,
+        detail: '{}',
+      },
+    };
+    const schemas: Record<string, unknown> = {
+      node: Node,
+      nodes: ListOf(Node),
+      link: Link,
+      audit: AuditEntry,
+    };
+    for (const name of Object.keys(rows))
+      app.get(`/${name}`, { schema: { response: { 200: schemas[name] as never } } }, async () => rows[name]);
+    app.get('/leak', { schema: { response: { 200: Node } } }, async () => ({
+      ...node,
+      passwordHash: 'secret',
+    }));
+    for (const name of Object.keys(rows)) {
+      const response = await app.inject({ method: 'GET', url: `/${name}` });
+      expect(response.statusCode, name).toBe(200);
+      expect(response.body, name).toBe(JSON.stringify(rows[name]));
+    }
+    const leak = await app.inject({ method: 'GET', url: '/leak' });
+    expect(leak.body).not.toContain('secret');
+  });
+});
