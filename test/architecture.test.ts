@@ -13,7 +13,7 @@ const allowedDependencies: Record<string, readonly string[]> = {
   sdk: ['wire', 'vm'],
   api: ['wire', 'identity'],
   controller: ['wire', 'vm', 'identity', 'api'],
-  overlay: ['wire', 'identity'],
+  overlay: ['wire', 'identity', 'tun'],
   engine: ['wire', 'vm', 'identity', 'api', 'overlay'],
   tun: ['wire'],
   agent: ['wire', 'vm', 'identity', 'api', 'overlay', 'tun'],

@@ -43,6 +43,8 @@ export type {
 } from './link-layer';
 /** An in-process underlay for tests and the rootless demo. */
 export { createMemoryNetwork, type MemoryNetwork } from './memory-network';
+/** A Transport over the native batched UDP socket (recvmmsg/sendmmsg, @capsule/tun; Linux). */
+export { createNativeUdpTransport, type NativeUdpTransportOptions } from './native-udp-transport';
 /** RFC 6479 anti-replay window over link-frame counters. */
 export { ReplayWindow } from './replay-window';
 /** The wall clock and Node timers as the layer's clock port. */
@@ -54,5 +56,5 @@ export {
   type TransportStats,
   type UnderlayAddress,
 } from './transport';
-/** A Transport over a real UDP socket. */
+/** A Transport over a real UDP socket (node:dgram). */
 export { createUdpTransport, type UdpTransportOptions } from './udp-transport';

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryNetwork } from './memory-network';
+import { createNativeUdpTransport } from './native-udp-transport';
 import type { Transport, UnderlayAddress } from './transport';
 import { createUdpTransport } from './udp-transport';
 
@@ -8,6 +9,8 @@ interface TransportFactory {
   name: string;
   open(): Promise<Transport>;
   settle(): Promise<void>;
+  /** A real socket: oversized datagrams and socket-level behaviour apply. */
+  isSocket: boolean;
 }
 
 const memory = createMemoryNetwork();
@@ -15,13 +18,27 @@ let nextMemoryPort = 7000;
 const factories: TransportFactory[] = [
   {
     name: 'UDP on loopback',
-    open: () => createUdpTransport({ host: '127.0.0.1', port: 0 }),
+    open: () => createUdpTransport({ host: '127.0.0.1', port: 0, receiveBufferBytes: 4 << 20 }),
+    settle: () => new Promise((resolve) => setTimeout(resolve, 200)),
+    isSocket: true,
+  },
+  {
+    name: 'native batched UDP (recvmmsg/sendmmsg) on loopback',
+    open: () => createNativeUdpTransport({ host: '127.0.0.1', port: 0, receiveBufferBytes: 4 << 20 }),
     settle: () => new Promise((resolve) => setTimeout(resolve, 50)),
+    isSocket: true,
+  },
+  {
+    name: 'native batched UDP on IPv6 loopback',
+    open: () => createNativeUdpTransport({ host: '::1', port: 0, receiveBufferBytes: 4 << 20 }),
+    settle: () => new Promise((resolve) => setTimeout(resolve, 50)),
+    isSocket: true,
   },
   {
     name: 'MemoryNetwork',
     open: async () => memory.attach({ host: '10.0.0.1', port: nextMemoryPort++ }),
     settle: () => memory.settle(),
+    isSocket: false,
   },
 ];
 
@@ -65,6 +82,87 @@ for (const factory of factories) {
       a.send(Buffer.from('x'), 1, b.local);
       await factory.settle();
       expect(b.stats.handlerErrors).toBe(1);
+    });
+
+    it('delivers zero-length datagrams and the largest UDP datagram', async () => {
+      const a = await open();
+      const b = await open();
+      const lengths: number[] = [];
+      let lastByte = -1;
+      b.onDatagram((bytes) => {
+        lengths.push(bytes.length);
+        if (bytes.length > 0) lastByte = bytes[bytes.length - 1]!;
+      });
+      const largest = factory.isSocket ? 65_507 : 65_535; // IPv4 UDP payload limit
+      const big = Buffer.alloc(largest, 7);
+      big[largest - 1] = 9;
+      a.send(new Uint8Array(0), 0, b.local);
+      a.send(big, largest, b.local);
+      await factory.settle();
+      expect(lengths).toEqual([0, largest]);
+      expect(lastByte).toBe(9);
+    });
+
+    it('counts a datagram over the UDP limit as a send error, and goes on', async () => {
+      if (!factory.isSocket) return; // the memory network has no size limit
+      const a = await open();
+      const b = await open();
+      const texts: string[] = [];
+      b.onDatagram((bytes) => texts.push(Buffer.from(bytes).toString()));
+      a.send(Buffer.alloc(70_000), 70_000, b.local);
+      a.send(Buffer.from('after'), 5, b.local);
+      await factory.settle();
+      expect(a.stats.sendErrors).toBe(1);
+      expect(texts).toEqual(['after']);
+    });
+
+    it('carries a burst larger than any batch or ring, in order', async () => {
+      const a = await open();
+      const b = await open();
+      const seen: number[] = [];
+      b.onDatagram((bytes) => seen.push(Buffer.from(bytes).readUInt32BE(0)));
+      const packet = Buffer.alloc(1200);
+      const burst = 1000; // > 128 send slots, > 1 MiB of ring (1.2 MB), > 64 receive slots
+      for (let index = 0; index < burst; index++) {
+        packet.writeUInt32BE(index, 0);
+        a.send(packet, packet.length, b.local);
+      }
+      await factory.settle();
+      // Loopback with a 4 MiB receive buffer loses nothing; every datagram is accounted for.
+      expect(a.stats.datagramsSent).toBe(burst);
+      expect(seen.length + a.stats.sendErrors).toBe(burst);
+      expect(seen.length).toBe(burst);
+      expect(seen).toEqual([...seen].sort((x, y) => x - y));
+    });
+
+    it('closes while busy: sends queued and arriving are dropped or counted, nothing throws', async () => {
+      const a = await open();
+      const b = await open();
+      let received = 0;
+      b.onDatagram(() => {
+        received += 1;
+      });
+      const packet = Buffer.alloc(500);
+      for (let index = 0; index < 300; index++) a.send(packet, packet.length, b.local);
+      const closing = b.close();
+      for (let index = 0; index < 300; index++) a.send(packet, packet.length, b.local);
+      await closing;
+      await a.close();
+      a.send(packet, packet.length, b.local);
+      await factory.settle();
+      expect(a.stats.sendErrors).toBeGreaterThanOrEqual(1);
+      expect(received).toBeLessThanOrEqual(600);
+      await b.close(); // idempotent
+    });
+
+    it('counts, rather than throws, sends to an address it cannot reach', async () => {
+      if (!factory.isSocket) return;
+      const a = await open();
+      const sendErrors = a.stats.sendErrors;
+      a.send(Buffer.from('x'), 1, { host: 'not an address', port: 9 });
+      a.send(Buffer.from('x'), 1, { host: '127.0.0.1', port: 0 });
+      await factory.settle();
+      expect(a.stats.sendErrors).toBeGreaterThan(sendErrors);
     });
 
     it('counts, rather than throws, sends after close', async () => {

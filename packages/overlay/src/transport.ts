@@ -40,6 +40,8 @@ export interface TransportStats {
   bytesReceived: number;
   sendErrors: number;
   handlerErrors: number;
+  /** Datagrams received but not delivered (longer than the transport's receive slot). */
+  receiveDrops: number;
 }
 
 export function createTransportStats(): TransportStats {
@@ -50,6 +52,7 @@ export function createTransportStats(): TransportStats {
     bytesReceived: 0,
     sendErrors: 0,
     handlerErrors: 0,
+    receiveDrops: 0,
   };
 }
 

@@ -82,10 +82,16 @@ export async function createUdpTransport(options: UdpTransportOptions): Promise<
       payload.set(bytes.subarray(0, length));
       stats.datagramsSent += 1;
       stats.bytesSent += length;
-      socket.send(payload, 0, length, to.port, to.host, (error) => {
-        if (error) stats.sendErrors += 1;
+      try {
+        socket.send(payload, 0, length, to.port, to.host, (error) => {
+          if (error) stats.sendErrors += 1;
+          if (slot) freeSlots.push(slot);
+        });
+      } catch {
+        // dgram throws synchronously for a bad port or address type: a per-datagram failure.
+        stats.sendErrors += 1;
         if (slot) freeSlots.push(slot);
-      });
+      }
     },
     onDatagram(next) {
       handler = next;

@@ -1,4 +1,5 @@
-// The TUN/TAP addon: opens a device and reads it in batches on Node's own libuv loop.
+// Native I/O: TUN and batched UDP. Opens TUN/TAP devices and UDP sockets and moves packets in
+// batches on Node's own libuv loop, so that JavaScript runs once per batch, not once per packet.
 //
 // open(name, {tap, multiQueue}) -> {fd, name}
 //   Opens /dev/net/tun (O_RDWR | O_NONBLOCK | O_CLOEXEC) and attaches it to interface `name`
@@ -12,20 +13,47 @@
 //   it returns, because the next batch reuses the slots. A read error other than EAGAIN/EINTR
 //   (EIO once the interface is deleted, say) stops the reader and calls onPackets(count, errno).
 //   Packets longer than slotBytes are truncated by the kernel: make slots larger than the MTU.
-//   reader.stop() ends polling; it is idempotent. Writes need no addon: fs.writeSync(fd, packet).
+//   reader.stop() ends polling; it is idempotent.
+//
+// writePackets(fd, buffer, meta: Int32Array, count) -> failed
+//   Writes `count` packets, packet i being buffer[meta[2i], meta[2i] + meta[2i+1]), one write()
+//   each (a TUN write is one packet and never blocks). Returns how many failed; meta[0] gets the
+//   errno of the last failure.
+//
+// new UdpSocket(host, port, receiveBufferBytes, sendBufferBytes,
+//               receiveBuffer, receiveSlotBytes, receiveMeta: Int32Array,
+//               sendBuffer, sendMeta: Int32Array, onDatagrams(count, errno))
+//   A UDP socket (IPv6 and dual-stack when host contains ':', else IPv4), bound, non-blocking,
+//   SO_RCVBUF/SO_SNDBUF set when > 0, polled with uv_poll. On each wake-up it reads up to
+//   receiveMeta.length / 8 datagrams with one recvmmsg() into fixed slots of receiveSlotBytes and
+//   calls onDatagrams(count, 0) once per recvmmsg (at most 16 per wake-up). Per datagram i,
+//   receiveMeta[8i ...] = [length, truncated (1: longer than the slot), port, family (4|6),
+//   address bytes (4 or 16, network order, in the next 4 int32s)]. A pending socket error (an
+//   ICMP unreachable for an earlier send, say) is reported as onDatagrams(0, errno) and reading
+//   goes on. The callback must consume the slots before it returns.
+//   flush(count) sends datagrams 0..count-1 of sendMeta with sendmmsg(): sendMeta[8i ...] =
+//   [offset in sendBuffer, length, port, family, address bytes]. Never blocks: on EAGAIN the rest
+//   is dropped; a datagram the kernel refuses (EMSGSIZE, unreachable) is skipped. Returns how many
+//   were not sent.
+//   address() -> [host, port, receiveBufferBytes, sendBufferBytes] (granted, as getsockopt says).
+//   close() stops polling and closes the socket; idempotent.
 #include <napi.h>
 #include <uv.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -184,9 +212,371 @@ class Reader : public Napi::ObjectWrap<Reader> {
   bool active_ = false;
 };
 
+
+Napi::Value WritePackets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsTypedArray() || !info[3].IsNumber()) {
+    Napi::TypeError::New(env, "writePackets(fd, buffer, meta: Int32Array, count)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  Napi::Buffer<uint8_t> buffer = info[1].As<Napi::Buffer<uint8_t>>();
+  Napi::TypedArray typed = info[2].As<Napi::TypedArray>();
+  if (typed.TypedArrayType() != napi_int32_array) {
+    Napi::TypeError::New(env, "meta must be an Int32Array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Int32Array meta = info[2].As<Napi::Int32Array>();
+  size_t count = std::min<size_t>(info[3].As<Napi::Number>().Uint32Value(), meta.ElementLength() / 2);
+  int32_t* entries = meta.Data();
+  uint8_t* data = buffer.Data();
+  size_t length = buffer.Length();
+  int failed = 0;
+  int lastError = 0;
+  for (size_t i = 0; i < count; i++) {
+    int32_t offset = entries[2 * i];
+    int32_t size = entries[2 * i + 1];
+    if (offset < 0 || size < 0 || static_cast<size_t>(offset) + static_cast<size_t>(size) > length) {
+      failed++;
+      lastError = EINVAL;
+      continue;
+    }
+    ssize_t written;
+    do {
+      written = write(fd, data + offset, static_cast<size_t>(size));
+    } while (written < 0 && errno == EINTR);
+    if (written < 0) {
+      failed++;
+      lastError = errno;
+    }
+  }
+  if (failed > 0 && meta.ElementLength() > 0) entries[0] = lastError;
+  return Napi::Number::New(env, failed);
+}
+
+constexpr int kMetaInts = 8;
+
+class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "UdpSocket",
+                       {InstanceMethod("flush", &UdpSocket::Flush), InstanceMethod("address", &UdpSocket::Address),
+                        InstanceMethod("close", &UdpSocket::Close)});
+  }
+
+  explicit UdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSocket>(info), env_(info.Env()) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() ||
+        !info[4].IsBuffer() || !info[5].IsNumber() || !info[6].IsTypedArray() || !info[7].IsBuffer() ||
+        !info[8].IsTypedArray() || !info[9].IsFunction()) {
+      Napi::TypeError::New(env,
+                           "UdpSocket(host, port, receiveBufferBytes, sendBufferBytes, receiveBuffer, "
+                           "receiveSlotBytes, receiveMeta, sendBuffer, sendMeta, onDatagrams)")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    std::string host = info[0].As<Napi::String>().Utf8Value();
+    int port = info[1].As<Napi::Number>().Int32Value();
+    int receiveBufferBytes = info[2].As<Napi::Number>().Int32Value();
+    int sendBufferBytes = info[3].As<Napi::Number>().Int32Value();
+    Napi::Buffer<uint8_t> receiveBuffer = info[4].As<Napi::Buffer<uint8_t>>();
+    receiveSlotBytes_ = info[5].As<Napi::Number>().Uint32Value();
+    Napi::Buffer<uint8_t> sendBuffer = info[7].As<Napi::Buffer<uint8_t>>();
+    if (info[6].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+        info[8].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || receiveSlotBytes_ == 0 ||
+        port < 0 || port > 65535) {
+      Napi::TypeError::New(env, "meta arrays must be Int32Arrays, receiveSlotBytes > 0, port 0-65535")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    Napi::Int32Array receiveMeta = info[6].As<Napi::Int32Array>();
+    Napi::Int32Array sendMeta = info[8].As<Napi::Int32Array>();
+    receiveRef_ = Napi::Persistent(receiveBuffer);
+    receiveMetaRef_ = Napi::Persistent(receiveMeta);
+    sendRef_ = Napi::Persistent(sendBuffer);
+    sendMetaRef_ = Napi::Persistent(sendMeta);
+    callback_ = Napi::Persistent(info[9].As<Napi::Function>());
+    receiveData_ = receiveBuffer.Data();
+    receiveMeta_ = receiveMeta.Data();
+    sendData_ = sendBuffer.Data();
+    sendLength_ = sendBuffer.Length();
+    sendMeta_ = sendMeta.Data();
+    maxReceive_ = std::min(receiveMeta.ElementLength() / kMetaInts, receiveBuffer.Length() / receiveSlotBytes_);
+    maxSend_ = sendMeta.ElementLength() / kMetaInts;
+    receiveHeaders_.resize(maxReceive_);
+    receiveIov_.resize(maxReceive_);
+    receiveNames_.resize(maxReceive_);
+    sendHeaders_.resize(maxSend_);
+    sendIov_.resize(maxSend_);
+    sendNames_.resize(maxSend_);
+
+    isV6_ = host.find(':') != std::string::npos;
+    sockaddr_storage local;
+    memset(&local, 0, sizeof local);
+    socklen_t localLength;
+    if (isV6_) {
+      auto* v6 = reinterpret_cast<sockaddr_in6*>(&local);
+      v6->sin6_family = AF_INET6;
+      v6->sin6_port = htons(static_cast<uint16_t>(port));
+      if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) != 1) { Fail(env, "bad IPv6 address " + host, EINVAL); return; }
+      localLength = sizeof(sockaddr_in6);
+    } else {
+      auto* v4 = reinterpret_cast<sockaddr_in*>(&local);
+      v4->sin_family = AF_INET;
+      v4->sin_port = htons(static_cast<uint16_t>(port));
+      if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) != 1) { Fail(env, "bad IPv4 address " + host, EINVAL); return; }
+      localLength = sizeof(sockaddr_in);
+    }
+    fd_ = socket(isV6_ ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) { Fail(env, "socket", errno); return; }
+    if (isV6_) {
+      int off = 0;  // dual-stack, as node:dgram's udp6
+      setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    }
+    if (receiveBufferBytes > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receiveBufferBytes, sizeof receiveBufferBytes);
+    if (sendBufferBytes > 0) setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sendBufferBytes, sizeof sendBufferBytes);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&local), localLength) < 0) {
+      int err = errno;
+      close(fd_);
+      fd_ = -1;
+      { Fail(env, "bind " + host + " port " + std::to_string(port), err); return; }
+    }
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    handle_ = new uv_poll_t;
+    handle_->data = this;
+    int status = uv_poll_init(loop, handle_, fd_);
+    if (status == 0) status = uv_poll_start(handle_, UV_READABLE, OnPoll);
+    if (status != 0) {
+      delete handle_;
+      handle_ = nullptr;
+      close(fd_);
+      fd_ = -1;
+      Napi::Error::New(env, std::string("uv_poll: ") + uv_strerror(status)).ThrowAsJavaScriptException();
+      return;
+    }
+    active_ = true;
+    Ref();  // alive while it polls, even when JS drops it
+  }
+
+  ~UdpSocket() override {
+    if (fd_ >= 0) close(fd_);
+  }
+
+ private:
+  void Fail(Napi::Env env, const std::string& what, int err) {
+    Napi::Error error = Napi::Error::New(env, what + ": " + strerror(err));
+    error.Set("errno", Napi::Number::New(env, err));
+    error.Set("code", Napi::String::New(env, "UNDERLAY_BIND_FAILED"));
+    error.ThrowAsJavaScriptException();
+  }
+
+  static void OnPoll(uv_poll_t* handle, int status, int /*events*/) {
+    UdpSocket* self = static_cast<UdpSocket*>(handle->data);
+    Napi::HandleScope scope(self->env_);
+    if (status < 0) {
+      self->Report(0, EIO);
+      return;
+    }
+    // Bound the work per wake-up so that one busy socket cannot starve the event loop.
+    for (int round = 0; round < 16 && self->active_; round++) {
+      size_t n = self->maxReceive_;
+      for (size_t i = 0; i < n; i++) {
+        self->receiveIov_[i].iov_base = self->receiveData_ + i * self->receiveSlotBytes_;
+        self->receiveIov_[i].iov_len = self->receiveSlotBytes_;
+        msghdr& header = self->receiveHeaders_[i].msg_hdr;
+        memset(&header, 0, sizeof header);
+        header.msg_iov = &self->receiveIov_[i];
+        header.msg_iovlen = 1;
+        header.msg_name = &self->receiveNames_[i];
+        header.msg_namelen = sizeof(sockaddr_storage);
+      }
+      int got = recvmmsg(self->fd_, self->receiveHeaders_.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
+      if (got < 0) {
+        int err = errno;
+        if (err == EINTR) continue;
+        if (err == EAGAIN || err == EWOULDBLOCK) break;
+        self->Report(0, err);  // a queued ICMP error, say: report it and read on
+        continue;
+      }
+      if (got == 0) break;
+      for (int i = 0; i < got; i++) {
+        int32_t* meta = self->receiveMeta_ + i * kMetaInts;
+        const mmsghdr& received = self->receiveHeaders_[i];
+        meta[0] = static_cast<int32_t>(std::min<size_t>(received.msg_len, self->receiveSlotBytes_));
+        meta[1] = (received.msg_hdr.msg_flags & MSG_TRUNC) ? 1 : 0;
+        const sockaddr_storage& name = self->receiveNames_[i];
+        memset(meta + 4, 0, 16);
+        if (name.ss_family == AF_INET6) {
+          const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&name);
+          meta[2] = ntohs(v6->sin6_port);
+          meta[3] = 6;
+          memcpy(meta + 4, &v6->sin6_addr, 16);
+        } else {
+          const auto* v4 = reinterpret_cast<const sockaddr_in*>(&name);
+          meta[2] = ntohs(v4->sin_port);
+          meta[3] = 4;
+          memcpy(meta + 4, &v4->sin_addr, 4);
+        }
+      }
+      self->Report(static_cast<size_t>(got), 0);
+      if (static_cast<size_t>(got) < n) break;
+    }
+  }
+
+  void Report(size_t count, int error) {
+    callback_.MakeCallback(env_.Global(), {Napi::Number::New(env_, static_cast<double>(count)),
+                                           Napi::Number::New(env_, error)});
+  }
+
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t count = std::min<size_t>(info[0].As<Napi::Number>().Uint32Value(), maxSend_);
+    if (fd_ < 0) return Napi::Number::New(env, static_cast<double>(count));
+    size_t bad = 0;
+    size_t ready = 0;  // headers built, in order, skipping malformed entries
+    for (size_t i = 0; i < count; i++) {
+      const int32_t* meta = sendMeta_ + i * kMetaInts;
+      int32_t offset = meta[0];
+      int32_t length = meta[1];
+      if (offset < 0 || length < 0 || static_cast<size_t>(offset) + static_cast<size_t>(length) > sendLength_) {
+        bad++;
+        continue;
+      }
+      sockaddr_storage& name = sendNames_[ready];
+      memset(&name, 0, sizeof name);
+      socklen_t nameLength;
+      uint16_t port = htons(static_cast<uint16_t>(meta[2]));
+      if (isV6_) {
+        auto* v6 = reinterpret_cast<sockaddr_in6*>(&name);
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = port;
+        if (meta[3] == 6) {
+          memcpy(&v6->sin6_addr, meta + 4, 16);
+        } else {  // IPv4 through a dual-stack socket: ::ffff:a.b.c.d
+          v6->sin6_addr.s6_addr[10] = 0xff;
+          v6->sin6_addr.s6_addr[11] = 0xff;
+          memcpy(&v6->sin6_addr.s6_addr[12], meta + 4, 4);
+        }
+        nameLength = sizeof(sockaddr_in6);
+      } else {
+        if (meta[3] != 4) {
+          bad++;
+          continue;
+        }
+        auto* v4 = reinterpret_cast<sockaddr_in*>(&name);
+        v4->sin_family = AF_INET;
+        v4->sin_port = port;
+        memcpy(&v4->sin_addr, meta + 4, 4);
+        nameLength = sizeof(sockaddr_in);
+      }
+      sendIov_[ready].iov_base = sendData_ + offset;
+      sendIov_[ready].iov_len = static_cast<size_t>(length);
+      msghdr& header = sendHeaders_[ready].msg_hdr;
+      memset(&header, 0, sizeof header);
+      header.msg_iov = &sendIov_[ready];
+      header.msg_iovlen = 1;
+      header.msg_name = &name;
+      header.msg_namelen = nameLength;
+      ready++;
+    }
+    size_t done = 0;
+    while (done < ready) {
+      int sent = sendmmsg(fd_, sendHeaders_.data() + done, static_cast<unsigned>(ready - done), MSG_DONTWAIT);
+      if (sent > 0) {
+        done += static_cast<size_t>(sent);
+        continue;
+      }
+      if (sent < 0 && errno == EINTR) continue;
+      if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+        bad += ready - done;  // never block: the rest is dropped (the socket buffer is full)
+        break;
+      }
+      bad++;  // the kernel refused this one (EMSGSIZE, unreachable, …): skip it
+      done++;
+    }
+    return Napi::Number::New(env, static_cast<double>(bad));
+  }
+
+  Napi::Value Address(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array result = Napi::Array::New(env, 4);
+    if (fd_ < 0) return result;
+    sockaddr_storage name;
+    socklen_t length = sizeof name;
+    memset(&name, 0, sizeof name);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&name), &length);
+    char text[INET6_ADDRSTRLEN] = {0};
+    int port = 0;
+    if (name.ss_family == AF_INET6) {
+      auto* v6 = reinterpret_cast<sockaddr_in6*>(&name);
+      inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+      port = ntohs(v6->sin6_port);
+    } else {
+      auto* v4 = reinterpret_cast<sockaddr_in*>(&name);
+      inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+      port = ntohs(v4->sin_port);
+    }
+    int receiveBytes = 0;
+    int sendBytes = 0;
+    socklen_t size = sizeof(int);
+    getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receiveBytes, &size);
+    size = sizeof(int);
+    getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sendBytes, &size);
+    result.Set(0u, Napi::String::New(env, text));
+    result.Set(1u, Napi::Number::New(env, port));
+    result.Set(2u, Napi::Number::New(env, receiveBytes));
+    result.Set(3u, Napi::Number::New(env, sendBytes));
+    return result;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (active_) {
+      active_ = false;
+      uv_poll_stop(handle_);
+      uv_close(reinterpret_cast<uv_handle_t*>(handle_),
+               [](uv_handle_t* closing) { delete reinterpret_cast<uv_poll_t*>(closing); });
+      handle_ = nullptr;
+      Unref();
+    }
+    if (fd_ >= 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Env env_;
+  int fd_ = -1;
+  bool isV6_ = false;
+  bool active_ = false;
+  uv_poll_t* handle_ = nullptr;
+  uint8_t* receiveData_ = nullptr;
+  int32_t* receiveMeta_ = nullptr;
+  size_t receiveSlotBytes_ = 0;
+  size_t maxReceive_ = 0;
+  uint8_t* sendData_ = nullptr;
+  size_t sendLength_ = 0;
+  int32_t* sendMeta_ = nullptr;
+  size_t maxSend_ = 0;
+  std::vector<mmsghdr> receiveHeaders_;
+  std::vector<iovec> receiveIov_;
+  std::vector<sockaddr_storage> receiveNames_;
+  std::vector<mmsghdr> sendHeaders_;
+  std::vector<iovec> sendIov_;
+  std::vector<sockaddr_storage> sendNames_;
+  Napi::Reference<Napi::Buffer<uint8_t>> receiveRef_;
+  Napi::Reference<Napi::Int32Array> receiveMetaRef_;
+  Napi::Reference<Napi::Buffer<uint8_t>> sendRef_;
+  Napi::Reference<Napi::Int32Array> sendMetaRef_;
+  Napi::FunctionReference callback_;
+};
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("Reader", Reader::Init(env));
+  exports.Set("writePackets", Napi::Function::New(env, WritePackets));
+  exports.Set("UdpSocket", UdpSocket::Init(env));
   return exports;
 }
 

@@ -1,4 +1,4 @@
-/** @capsule/tun — Linux TUN/TAP devices for the agent's data plane. */
+/** @capsule/tun — native I/O: TUN and batched UDP, for the data planes of agents and engines. */
 
 /** Addresses, MTU, routes and link state of an interface (through iproute2). */
 export { configureInterface, type InterfaceConfig } from './interface-config';
@@ -10,3 +10,10 @@ export {
   TunError,
   type TunMode,
 } from './tun-device';
+/** A UDP socket read with recvmmsg and written with sendmmsg through preallocated buffers (Linux). */
+export {
+  type NativeUdpSocket,
+  type NativeUdpSocketOptions,
+  openNativeUdpSocket,
+  UDP_META_INTS,
+} from './udp-socket';

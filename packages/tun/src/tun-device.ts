@@ -1,7 +1,8 @@
-import { closeSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { CapsuleError } from '@capsule/wire';
+import { closeSync } from 'node:fs';
+import { loadAddon } from './native-addon';
+import { TunError } from './tun-error';
+
+export { TunError } from './tun-error';
 
 /** A TUN device carries IP packets; a TAP device carries Ethernet frames. */
 export type TunMode = 'tun' | 'tap';
@@ -16,6 +17,10 @@ export interface TunDeviceOptions {
   slotBytes?: number;
   /** Packets drained per wake-up of the event loop. */
   batchPackets?: number;
+  /** Bytes of the write ring (packets queued between two native writes). */
+  writeRingBytes?: number;
+  /** Packets queued at most between two native writes. */
+  writeBatchPackets?: number;
 }
 
 /**
@@ -31,66 +36,26 @@ export interface TunDevice {
   readonly fd: number;
   /** Starts reading; `onError` gets a read failure (the device was deleted, say), after which reading stops. */
   start(onPacket: PacketHandler, onError?: (error: TunError) => void): void;
-  /** Writes one whole packet (TUN) or frame (TAP). TUN writes do not block. */
+  /**
+   * Queues one whole packet (TUN) or frame (TAP): the bytes are copied at once (the caller may
+   * reuse its buffer), and the queue is written with one native call per batch — at the end of
+   * the current task (a microtask), or sooner when the write ring is full. Never throws for a
+   * packet: failures are counted in `writeErrors` (the last errno in `lastWriteErrno`).
+   */
   write(bytes: Uint8Array, offset?: number, length?: number): void;
+  /** Writes what is queued now (one native call). */
+  flush(): void;
+  /** Packets the kernel refused (or too large for the write ring) since the device opened. */
+  readonly writeErrors: number;
+  /** The errno of the last refused write, 0 when none. */
+  readonly lastWriteErrno: number;
   /** Stops reading and closes the device; a non-persistent interface disappears with it. Idempotent. */
   close(): void;
 }
 
-/** Opening, reading or writing a device failed; `code` says which, `errno` gives the system's reason. */
-export class TunError extends CapsuleError {
-  readonly errno: number | undefined;
-  constructor(
-    code:
-      | 'TUN_OPEN_FAILED'
-      | 'TUN_PERMISSION'
-      | 'TUN_READ_FAILED'
-      | 'TUN_WRITE_FAILED'
-      | 'TUN_ADDON_MISSING'
-      | 'TUN_BAD_OPTIONS',
-    message: string,
-    errno?: number,
-  ) {
-    super(code, message);
-    this.errno = errno;
-  }
-}
-
-interface NativeReader {
-  stop(): void;
-}
-
-interface NativeAddon {
-  open(name: string, options: { tap: boolean; multiQueue: boolean }): { fd: number; name: string };
-  Reader: new (
-    fd: number,
-    buffer: Buffer,
-    slotBytes: number,
-    lengths: Int32Array,
-    onPackets: (count: number, errno: number) => void,
-  ) => NativeReader;
-}
-
-let addon: NativeAddon | undefined;
-
-/** Loads the compiled addon once. Resolved through the package, so it works from the CLI bundle too. */
-function loadAddon(): NativeAddon {
-  if (addon) return addon;
-  const require = createRequire(import.meta.url);
-  const packageRoot = dirname(require.resolve('@capsule/tun/package.json'));
-  try {
-    addon = require(join(packageRoot, 'build', 'Release', 'tun.node')) as NativeAddon;
-  } catch (cause) {
-    throw new TunError(
-      'TUN_ADDON_MISSING',
-      `the TUN addon is not built (run npm ci, which compiles packages/tun): ${(cause as Error).message}`,
-    );
-  }
-  return addon;
-}
-
 const defaultSlotBytes = 65_536 + 4;
 const defaultBatchPackets = 64;
+const defaultWriteRingBytes = 1 << 20;
 
 /** Opens a TUN (default) or TAP device. Needs root or CAP_NET_ADMIN. */
 export function openTun(options: TunDeviceOptions): TunDevice {
@@ -125,8 +90,30 @@ export function openTun(options: TunDeviceOptions): TunDevice {
   }
   const buffer = Buffer.allocUnsafe(slotBytes * batchPackets);
   const lengths = new Int32Array(batchPackets);
-  let reader: NativeReader | undefined;
+  let reader: ReturnType<typeof createReader> | undefined;
   let closed = false;
+  const createReader = (onPackets: (count: number, errno: number) => void) =>
+    new native.Reader(opened.fd, buffer, slotBytes, lengths, onPackets);
+  // The write ring: packets back to back in `ring`, [offset, length] pairs in `ringMeta`.
+  const ring = Buffer.allocUnsafe(options.writeRingBytes ?? defaultWriteRingBytes);
+  const ringMeta = new Int32Array(2 * (options.writeBatchPackets ?? defaultBatchPackets));
+  const ringCapacity = ringMeta.length / 2;
+  let queued = 0;
+  let usedBytes = 0;
+  let flushScheduled = false;
+  let writeErrors = 0;
+  let lastWriteErrno = 0;
+  const flush = () => {
+    flushScheduled = false;
+    if (queued === 0 || closed) return;
+    const failed = native.writePackets(opened.fd, ring, ringMeta, queued);
+    if (failed > 0) {
+      writeErrors += failed;
+      lastWriteErrno = ringMeta[0]!;
+    }
+    queued = 0;
+    usedBytes = 0;
+  };
 
   return {
     name: opened.name,
@@ -135,7 +122,7 @@ export function openTun(options: TunDeviceOptions): TunDevice {
     start(onPacket, onError) {
       if (closed) throw new TunError('TUN_READ_FAILED', `device ${opened.name} is closed`);
       if (reader) throw new TunError('TUN_BAD_OPTIONS', `device ${opened.name} is already reading`);
-      reader = new native.Reader(opened.fd, buffer, slotBytes, lengths, (count, errno) => {
+      reader = createReader((count, errno) => {
         for (let index = 0; index < count; index++) onPacket(buffer, index * slotBytes, lengths[index]!);
         if (errno !== 0) {
           reader = undefined;
@@ -144,19 +131,34 @@ export function openTun(options: TunDeviceOptions): TunDevice {
       });
     },
     write(bytes, offset = 0, length = bytes.length - offset) {
-      try {
-        writeSync(opened.fd, bytes, offset, length);
-      } catch (cause) {
-        const failure = cause as NodeJS.ErrnoException;
-        throw new TunError(
-          'TUN_WRITE_FAILED',
-          `writing to ${opened.name} failed: ${failure.message}`,
-          failure.errno,
-        );
+      if (closed || length < 0 || offset < 0 || offset + length > bytes.length || length > ring.length) {
+        writeErrors += 1;
+        return;
       }
+      if (queued === ringCapacity || usedBytes + length > ring.length) flush();
+      ring.set(
+        offset === 0 && length === bytes.length ? bytes : bytes.subarray(offset, offset + length),
+        usedBytes,
+      );
+      ringMeta[2 * queued] = usedBytes;
+      ringMeta[2 * queued + 1] = length;
+      queued += 1;
+      usedBytes += length;
+      if (!flushScheduled) {
+        flushScheduled = true;
+        queueMicrotask(flush);
+      }
+    },
+    flush,
+    get writeErrors() {
+      return writeErrors;
+    },
+    get lastWriteErrno() {
+      return lastWriteErrno;
     },
     close() {
       if (closed) return;
+      flush();
       closed = true;
       reader?.stop();
       reader = undefined;

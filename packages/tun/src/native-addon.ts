@@ -1,0 +1,50 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { TunError } from './tun-error';
+
+/** The compiled addon (native/tun.cc documents each entry point). */
+export interface NativeAddon {
+  open(name: string, options: { tap: boolean; multiQueue: boolean }): { fd: number; name: string };
+  Reader: new (
+    fd: number,
+    buffer: Buffer,
+    slotBytes: number,
+    lengths: Int32Array,
+    onPackets: (count: number, errno: number) => void,
+  ) => { stop(): void };
+  writePackets(fd: number, buffer: Buffer, meta: Int32Array, count: number): number;
+  UdpSocket: new (
+    host: string,
+    port: number,
+    receiveBufferBytes: number,
+    sendBufferBytes: number,
+    receiveBuffer: Buffer,
+    receiveSlotBytes: number,
+    receiveMeta: Int32Array,
+    sendBuffer: Buffer,
+    sendMeta: Int32Array,
+    onDatagrams: (count: number, errno: number) => void,
+  ) => {
+    flush(count: number): number;
+    address(): [string, number, number, number];
+    close(): void;
+  };
+}
+
+let addon: NativeAddon | undefined;
+
+/** Loads the compiled addon once. Resolved through the package, so it works from the CLI bundle too. */
+export function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  const require = createRequire(import.meta.url);
+  const packageRoot = dirname(require.resolve('@capsule/tun/package.json'));
+  try {
+    addon = require(join(packageRoot, 'build', 'Release', 'tun.node')) as NativeAddon;
+  } catch (cause) {
+    throw new TunError(
+      'TUN_ADDON_MISSING',
+      `the native I/O addon is not built (run npm ci, which compiles packages/tun): ${(cause as Error).message}`,
+    );
+  }
+  return addon;
+}
