@@ -3,6 +3,7 @@
  * examples/agent.yaml): its schema, and its translation into AgentOptions. The CLI reads the file
  * and the environment; this module only validates plain data (unknown keys are errors).
  */
+import { defaultUdpTransportKind, type UdpTransportKind } from '@capsule/overlay';
 import { CapsuleError } from '@capsule/wire';
 import { type Static, Type } from 'typebox';
 import { Value } from 'typebox/value';
@@ -24,6 +25,7 @@ export const AgentConfig = Type.Object(
     listen: Type.Optional(HostPort),
     receiveBufferBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 256 * 1024 * 1024 })),
     sendBufferBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 256 * 1024 * 1024 })),
+    underlayTransport: Type.Optional(Type.Union([Type.Literal('native'), Type.Literal('udp')])),
     locator: Type.Optional(HostPort),
     engines: Type.Optional(Type.Array(HostPort, { maxItems: 16 })),
     rest: Type.Optional(HostPort),
@@ -129,6 +131,14 @@ export function underlayListen(config: AgentConfig): { host: string; port: numbe
 
 /** Default SO_RCVBUF / SO_SNDBUF of the overlay socket (8 MiB; the kernel caps at net.core.rmem_max / wmem_max). */
 export const defaultUnderlaySocketBufferBytes = 8 * 1024 * 1024;
+
+/**
+ * The overlay's UDP transport (`underlayTransport`): `native` (batched recvmmsg/sendmmsg, the
+ * default on Linux) or `udp` (node:dgram, the default elsewhere).
+ */
+export function underlayTransportKind(config: AgentConfig): UdpTransportKind {
+  return config.underlayTransport ?? defaultUdpTransportKind();
+}
 
 /** The overlay socket's buffer sizes (`receiveBufferBytes`, `sendBufferBytes`; 0: the kernel's default). */
 export function underlaySocketBuffers(config: AgentConfig): {

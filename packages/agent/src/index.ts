@@ -20,6 +20,7 @@ export {
   parseAgentConfig,
   underlayListen,
   underlaySocketBuffers,
+  underlayTransportKind,
 } from './config';
 /** The controller session: login, registration, keep-alive, push, links, endpoints. */
 export { ControlPlane, decodeEndpoint, decodePeers } from './control-plane';

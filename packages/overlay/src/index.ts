@@ -58,3 +58,5 @@ export {
 } from './transport';
 /** A Transport over a real UDP socket (node:dgram). */
 export { createUdpTransport, type UdpTransportOptions } from './udp-transport';
+/** Picks the UDP transport (`native` or `udp`) from configuration. */
+export { createUdpTransportOfKind, defaultUdpTransportKind, type UdpTransportKind } from './underlay-kind';

@@ -14,8 +14,9 @@ import {
   parseAgentConfig,
   underlayListen,
   underlaySocketBuffers,
+  underlayTransportKind,
 } from '@capsule/agent';
-import { createUdpTransport } from '@capsule/overlay';
+import { createUdpTransportOfKind } from '@capsule/overlay';
 import { CapsuleError } from '@capsule/wire';
 import type { Command } from 'commander';
 import pino from 'pino';
@@ -98,10 +99,12 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
       const dataDir = resolve(io.cwd, config.dataDir ?? '.capsule/agent');
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       const logger = pino({ level: config.logLevel ?? 'info' });
-      const transport = await createUdpTransport({
+      const transportKind = underlayTransportKind(config);
+      const transport = await createUdpTransportOfKind(transportKind, {
         ...underlayListen(config),
         ...underlaySocketBuffers(config),
-        onSocketBuffers: (granted) => logger.info(granted, 'overlay socket buffers'),
+        onSocketBuffers: (granted) =>
+          logger.info({ ...granted, transport: transportKind }, 'overlay socket buffers'),
       });
       const instance = createAgent(agentOptionsFromConfig(config), {
         identityStore: createFileIdentityStore(dataDir),

@@ -23,7 +23,13 @@ import {
   parseIpv6Address,
   parseSubnetPrefix64,
 } from '@capsule/identity';
-import { createLinkLayer, createUdpTransport, systemClock } from '@capsule/overlay';
+import {
+  createLinkLayer,
+  createUdpTransportOfKind,
+  defaultUdpTransportKind,
+  systemClock,
+  type UdpTransportKind,
+} from '@capsule/overlay';
 import { CapsuleError } from '@capsule/wire';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
@@ -41,6 +47,8 @@ export interface EngineConfig {
   /** SO_RCVBUF / SO_SNDBUF of the overlay socket (0: the kernel's default). */
   receiveBufferBytes: number;
   sendBufferBytes: number;
+  /** `native` (batched recvmmsg/sendmmsg, the Linux default) or `udp` (node:dgram). */
+  underlayTransport: UdpTransportKind;
   locator: string;
   neighbors: { host: string; port: number }[];
   tags: number[];
@@ -62,6 +70,7 @@ const topKeys = new Set([
   'listen',
   'receiveBufferBytes',
   'sendBufferBytes',
+  'underlayTransport',
   'locator',
   'neighbors',
   'tags',
@@ -147,6 +156,12 @@ export function validateEngineConfig(raw: unknown, env: CliIo['env'], baseDir: s
       tags: tagList(link.tags, `links[${i}].tags`),
     };
   });
+  if (
+    raw.underlayTransport !== undefined &&
+    raw.underlayTransport !== 'native' &&
+    raw.underlayTransport !== 'udp'
+  )
+    bad("underlayTransport is 'native' or 'udp'");
   if (raw.tier !== undefined && raw.tier !== 'fast' && raw.tier !== 'interpreter')
     bad("tier is 'fast' or 'interpreter'");
   if (raw.logLevel !== undefined && typeof raw.logLevel !== 'string') bad('logLevel is a pino level');
@@ -166,6 +181,7 @@ export function validateEngineConfig(raw: unknown, env: CliIo['env'], baseDir: s
       defaultEngineSocketBufferBytes,
     sendBufferBytes:
       integer(raw.sendBufferBytes, 'sendBufferBytes', 0, 256 * 1024 * 1024) ?? defaultEngineSocketBufferBytes,
+    underlayTransport: (raw.underlayTransport as UdpTransportKind | undefined) ?? defaultUdpTransportKind(),
     locator,
     neighbors,
     tags: tagList(raw.tags, 'tags'),
@@ -260,11 +276,12 @@ export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: P
   const login = await sb.login(credentials);
   const identity = await loadIdentity(config, login.profile.scope.netprefix);
   const x25519 = generateX25519KeyPair();
-  const transport = await createUdpTransport({
+  const transport = await createUdpTransportOfKind(config.underlayTransport, {
     ...config.listen,
     receiveBufferBytes: config.receiveBufferBytes,
     sendBufferBytes: config.sendBufferBytes,
-    onSocketBuffers: (granted) => logger.info(granted, 'overlay socket buffers'),
+    onSocketBuffers: (granted) =>
+      logger.info({ ...granted, transport: config.underlayTransport }, 'overlay socket buffers'),
   });
   const locator =
     config.listen.port === 0 ? `${transport.local.host}:${transport.local.port}` : config.locator;
