@@ -24,7 +24,8 @@ if (file) {
       stalls.push({
         atMs: Date.now() - late,
         ms: late,
-        cpuMs: (usage.userCPUTime + usage.systemCPUTime - lastUsage.userCPUTime - lastUsage.systemCPUTime) / 1000,
+        cpuMs:
+          (usage.userCPUTime + usage.systemCPUTime - lastUsage.userCPUTime - lastUsage.systemCPUTime) / 1000,
         involuntarySwitches: usage.involuntaryContextSwitches - lastUsage.involuntaryContextSwitches,
       });
     last = now;

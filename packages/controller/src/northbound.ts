@@ -48,14 +48,7 @@ import { type TSchema, Type } from 'typebox';
 import type { Principal } from './auth';
 import type { ControllerContext } from './context';
 import { requirePermission, requireVisible, resourceNoun, visibleDomain } from './rbac';
-import {
-  type AnyDb,
-  type CollectionSpec,
-  collections,
-  selectEndpointRows,
-  selectRows,
-  type WriteContext,
-} from './resources';
+import { type AnyDb, collections, selectEndpointRows, selectRows, type WriteContext } from './resources';
 import { mapStoreError } from './store/open-store';
 import { prepareQuery } from './store/prepared-query';
 
@@ -78,7 +71,7 @@ const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody,
 
 /** Registers the northbound routes on `app`. */
 export function registerNorthbound(app: FastifyInstance, context: ControllerContext): void {
-  const { store, tokens, clock, rateLimiter } = context;
+  const { store, tokens, clock } = context;
   const db = store.db as unknown as AnyDb;
 
   app.post(
