@@ -9,7 +9,13 @@
  * run. One execution allocates nothing; the result object is reused (valid until the next run).
  */
 import { CapsuleError } from '@capsule/wire';
-import { compileFastTier, type FastTierFunction, type FastTierOptions } from './core/fast-tier';
+import {
+  compileFastTier,
+  type FastTierFunction,
+  type FastTierOptions,
+  FUEL_SLICE,
+  NEED_INTERPRETER,
+} from './core/fast-tier';
 import { interpret } from './core/interpreter';
 import { type DecodedProgram, predecode } from './core/program';
 import { createMachineState, Exit, type MachineState, mapPage, PAGE_BYTES } from './core/state';
@@ -106,6 +112,7 @@ const fastTierOptions: FastTierOptions = {
     register,
     entryRegisters.find(([r]) => r === register)?.[1] ?? 0,
   ]),
+  trackedPages: [STACK_BASE >>> 16],
 };
 
 /** Per-run inputs. */
@@ -250,8 +257,21 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
   const entryValues = new Int32Array(32);
   for (const [register, value] of entryRegisters) entryValues[register] = value;
   R.set(entryValues);
-  /** Registers the previous run's program could have changed (all others hold their entry values). */
-  let dirtyRegisters: Uint8Array = new Uint8Array(0);
+  /**
+   * Registers (bit n = xn) that may not hold their entry values: those the last run's program could
+   * change. A fast-tier run started from the entry registers sets and writes back its own
+   * (`FastTierFunction.entryWrites`), so only the rest of these are restored before it.
+   */
+  let dirtyMask = 0;
+  /** Restores the entry values of the registers in `mask`. */
+  const restore = (mask: number) => {
+    let rest = mask;
+    while (rest !== 0) {
+      const register = 31 - Math.clz32(rest);
+      R[register] = entryValues[register]!;
+      rest ^= 1 << register;
+    }
+  };
   const { readLimit, writeLimit, atomicLimit, views, writeLow } = state;
 
   /** Clamps a PATH/DATA length to 0..max (whole bytes). */
@@ -275,29 +295,11 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
     atomicLimit[p] = atomic ? usable : 0;
   }
 
-  /**
-   * Everything a run starts from: ACTION and the used part of STACK zeroed, the entry registers,
-   * PATH/DATA lengths and FLOW/CONTRACT memory bound. The result's other fields are all written
-   * when the run ends (`finish` or `trap`, then `run`).
-   */
-  function reset(runOptions: RunOptions | undefined, budget: number) {
-    // ACTION is 128 bytes: 16 zero doubles, unrolled (a loop measured several times slower).
-    const A = actionDoubles;
-    A[0] = A[1] = A[2] = A[3] = A[4] = A[5] = A[6] = A[7] = 0;
-    A[8] = A[9] = A[10] = A[11] = A[12] = A[13] = A[14] = A[15] = 0;
-    const low = writeLow[stackPage]!;
-    if (low < STACK_BYTES) {
-      for (let i = low >>> 3; i < stackDoubles.length; i++) stackDoubles[i] = 0;
-      writeLow[stackPage] = PAGE_BYTES;
-    }
-    for (let i = 0; i < dirtyRegisters.length; i++) {
-      const register = dirtyRegisters[i]!;
-      R[register] = entryValues[register]!;
-    }
-    state.reservation = -1;
-    state.faultAddress = 0;
-    state.interpretOnly = false;
-    state.fuel = budget;
+  /** Whether PATH/DATA lengths or FLOW/CONTRACT memory differ from the defaults (0, 0, own, own). */
+  let customBinding = false;
+
+  /** Sets this run's PATH/DATA lengths and FLOW/CONTRACT memory (stores only what changes). */
+  function applyBindings(runOptions: RunOptions | undefined) {
     let path = 0;
     let data = 0;
     let flow = ownFlow;
@@ -312,7 +314,13 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
     if (data !== dataLength) readLimit[dataPage] = writeLimit[dataPage] = dataLength = data;
     if (flow !== boundFlow) bind(flowPage, (boundFlow = flow), FLOW_BYTES, false);
     if (contract !== boundContract) bind(contractPage, (boundContract = contract), CONTRACT_BYTES, true);
-    result.emits = 0;
+    customBinding = path !== 0 || data !== 0 || flow !== ownFlow || contract !== ownContract;
+  }
+
+  /** Zeroes STACK from the lowest offset the last run wrote. */
+  function clearStack(low: number) {
+    for (let i = low >>> 3; i < stackDoubles.length; i++) stackDoubles[i] = 0;
+    writeLow[stackPage] = PAGE_BYTES;
   }
 
   /** A legal range [address, address + bytes) of one page for reading (or writing). */
@@ -446,18 +454,53 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
       tier = runOptions.tier ?? tier;
       entry = runOptions.entryOffset ?? 0;
     }
-    reset(runOptions, budget);
-    dirtyRegisters = program.decoded.writtenRegisters;
-    const isFast = tier === 'fast';
-    let fast = program.fast;
-    if (isFast && fast === undefined) fast = program.fast = compileFastTier(program.decoded, fastTierOptions);
     const decoded = program.decoded;
+    let fast = program.fast;
+    if (tier === 'fast') {
+      if (fast === undefined) fast = program.fast = compileFastTier(decoded, fastTierOptions);
+    } else fast = undefined;
+    const keepMask = fast === undefined ? 0 : fast.entryWrites;
+    // Everything a run starts from (written out here, not in a helper: the call measured as a
+    // visible part of an empty run): ACTION and the used part of STACK zeroed, the entry registers,
+    // PATH/DATA lengths and FLOW/CONTRACT memory bound. The result's other fields are all written
+    // when the run ends (`finish` or `trap`, then below).
+    // ACTION is 128 bytes: 16 zero doubles, unrolled (a loop measured several times slower).
+    const A = actionDoubles;
+    A[0] = A[1] = A[2] = A[3] = A[4] = A[5] = A[6] = A[7] = 0;
+    A[8] = A[9] = A[10] = A[11] = A[12] = A[13] = A[14] = A[15] = 0;
+    const low = writeLow[stackPage]!;
+    if (low < STACK_BYTES) clearStack(low);
+    const restoreMask = dirtyMask & ~keepMask;
+    if (restoreMask !== 0) restore(restoreMask);
+    state.reservation = -1;
+    state.faultAddress = 0;
+    state.interpretOnly = false;
+    state.fuel = budget;
+    if (runOptions !== undefined || customBinding) applyBindings(runOptions);
+    result.emits = 0;
+    const previousDirty = dirtyMask;
+    // What this run may change: everything the program's slots could write (instruction halves
+    // included), unless the translation alone ran (then only what it wrote back), see below.
+    dirtyMask = decoded.writtenMask;
     state.pc = CODE_BASE + entry;
     if (entry < 0 || entry >= decoded.lengthBytes || (entry & 1) !== 0) {
+      // Nothing ran: the registers the fast tier would have written back still need restoring.
+      restore(previousDirty & keepMask);
+      dirtyMask = 0;
       trap(TrapReason.BAD_ENTRY);
     } else {
+      let fromEntry = true;
       for (;;) {
-        const exit = fast !== undefined && isFast ? fast(state, decoded) : interpret(state, decoded);
+        let exit: number;
+        if (fast === undefined) exit = interpret(state, decoded);
+        else if (fromEntry && FUEL_MAX <= FUEL_SLICE) {
+          // Budgets are at most FUEL_MAX < FUEL_SLICE and reset cleared interpretOnly: the
+          // translation can start the run itself; the wrapper takes over if it cannot go on.
+          exit = fast.translated(state, true);
+          if (exit === NEED_INTERPRETER) exit = fast(state, decoded);
+          else if (exit !== Exit.ECALL) dirtyMask = fast.entryWrites;
+        } else exit = fast(state, decoded);
+        fromEntry = false;
         if (exit === Exit.ECALL) {
           const reason = service();
           if (reason !== TrapReason.NONE) {

@@ -31,8 +31,23 @@ import { interpret } from './interpreter';
 import { type DecodedProgram, endsBlock, Op, writesRd } from './program';
 import { div, divu, Exit, type MachineState, mulh, mulhsu, mulhu, rem, remu } from './state';
 
-/** A translated program: runs like `interpret`, returns an Exit code. */
-export type FastTierFunction = (state: MachineState, program: DecodedProgram) => number;
+/**
+ * A translated program: runs like `interpret`, returns an Exit code. With `fromEntry` true the
+ * caller promises that the run starts now, from the entry registers (`constantRegisters`): the
+ * registers of `entryWrites` are then taken from those values, not read from `state.regs` (which
+ * may still hold the previous run's), and written to `state.regs` before any exit.
+ */
+export interface FastTierFunction {
+  (state: MachineState, program: DecodedProgram, fromEntry?: boolean): number;
+  /** Bitmask (bit n = xn) of the registers a `fromEntry` call sets from entry values and writes back. */
+  readonly entryWrites: number;
+  /**
+   * The translated code alone (no interpreter steps, no fuel slicing): for a caller whose fuel is
+   * at most FUEL_SLICE and whose state is not `interpretOnly`; returns NEED_INTERPRETER when the
+   * call above must continue the run.
+   */
+  readonly translated: (state: MachineState, fromEntry: boolean) => number;
+}
 
 /** What the translation may assume about the machine it runs on. */
 export interface FastTierOptions {
@@ -41,14 +56,19 @@ export interface FastTierOptions {
    * Those the program never writes (DecodedProgram.writtenRegisters) are compiled as constants.
    */
   constantRegisters?: readonly (readonly [register: number, value: number])[];
+  /**
+   * Pages whose `writeLow` the machine uses (default: all). A store at a constant address in
+   * another page does not update it (the sandbox only resets STACK by it).
+   */
+  trackedPages?: readonly number[];
 }
 
 /** Internal exit: the generated code cannot continue (pc not a leader, or fuel below the block). */
-const NEED_INTERPRETER = -1;
+export const NEED_INTERPRETER = -1;
 /** Most fuel handed to translated code at once (it holds fuel in an int32). */
-const FUEL_SLICE = 0x3fff_ffff;
+export const FUEL_SLICE = 0x3fff_ffff;
 
-type Generated = (state: MachineState) => number;
+type Generated = (state: MachineState, fromEntry: boolean) => number;
 type Factory = (
   imul: (a: number, b: number) => number,
   mulh: (a: number, b: number) => number,
@@ -162,6 +182,14 @@ const literal = (value: number) => (value < 0 ? `(${value})` : `${value}`);
  * function of the M-extension helpers that returns the translated function of the machine state.
  */
 export function generateFastTierSource(program: DecodedProgram, options: FastTierOptions = {}): string {
+  return generate(program, options).source;
+}
+
+/** The translation's source and its `entryWrites` mask. */
+function generate(
+  program: DecodedProgram,
+  options: FastTierOptions,
+): { source: string; entryWrites: number } {
   const { base, lengthBytes, op, rd, rs1, rs2, imm, size } = program;
   const slots = lengthBytes >>> 1;
   const leaders = findLeaders(program);
@@ -243,7 +271,8 @@ export function generateFastTierSource(program: DecodedProgram, options: FastTie
           const page = address >>> 16;
           const offset = address & 0xffff;
           pageLocals.add(`V${page} = V[${page}]`).add(`WL${page} = WL[${page}]`);
-          return `if (${offset + width} > WL${page}) ${trap(Exit.STORE_FAULT, `${address}`)} if (${offset} < LOW[${page}]) LOW[${page}] = ${offset}; V${page}.${write}(${offset}, ${B}${le});`;
+          const track = options.trackedPages === undefined || options.trackedPages.includes(page);
+          return `if (${offset + width} > WL${page}) ${trap(Exit.STORE_FAULT, `${address}`)} ${track ? `if (${offset} < LOW[${page}]) LOW[${page}] = ${offset}; ` : ''}V${page}.${write}(${offset}, ${B}${le});`;
         }
         return `a = (${A} + ${literal(I)}) | 0; g = a >>> 16; o = a & 0xffff; if (o + ${width} > WL[g]) ${trap(Exit.STORE_FAULT, 'a')} if (o < LOW[g]) LOW[g] = o; V[g].${write}(o, ${B}${le});`;
       };
@@ -449,13 +478,22 @@ export function generateFastTierSource(program: DecodedProgram, options: FastTie
 
   const registers = [...used].sort((x, y) => x - y);
   const writtenLocals = registers.filter((n) => written.has(n));
+  const entryValue = new Map<number, number>();
+  for (const [register, value] of options.constantRegisters ?? []) entryValue.set(register, value | 0);
+  /** A local's first value: its entry value on a fresh run (when known), else the register file's. */
+  const initial = (n: number) => {
+    const value = entryValue.get(n);
+    return value === undefined ? `R[${n}]` : `E ? ${literal(value)} : R[${n}]`;
+  };
   const pages = [...pageLocals].sort();
-  return [
+  let entryWrites = 0;
+  for (const n of writtenLocals) if (entryValue.has(n)) entryWrites |= 1 << n;
+  const source = [
     "'use strict';",
-    'return function fastTier(S) {',
+    'return function fastTier(S, E) {',
     'const R = S.regs, V = S.views, RL = S.readLimit, WL = S.writeLimit, AL = S.atomicLimit, LOW = S.writeLow;',
     'let pc = S.pc | 0, F = S.fuel | 0, exit = 0, a = 0, b = 0, g = 0, o = 0, m = 0;',
-    ...(registers.length > 0 ? [`let ${registers.map((n) => `x${n} = R[${n}]`).join(', ')};`] : []),
+    ...(registers.length > 0 ? [`let ${registers.map((n) => `x${n} = ${initial(n)}`).join(', ')};`] : []),
     ...(pages.length > 0 ? [`const ${pages.join(', ')};`] : []),
     `loop: for (;;) { switch ((pc - ${base}) >>> 1) {`,
     ...cases,
@@ -467,10 +505,12 @@ export function generateFastTierSource(program: DecodedProgram, options: FastTie
     'S.pc = pc; S.fuel = F; return exit;',
     '};',
   ].join('\n');
+  return { source, entryWrites };
 }
 
 /** Translates a pre-decoded program; the result runs exactly like `interpret`. */
 export function compileFastTier(program: DecodedProgram, options: FastTierOptions = {}): FastTierFunction {
+  const translation = generate(program, options);
   const factory = new Function(
     'imul',
     'mulh',
@@ -480,19 +520,21 @@ export function compileFastTier(program: DecodedProgram, options: FastTierOption
     'divu',
     'rem',
     'remu',
-    generateFastTierSource(program, options),
+    translation.source,
   ) as Factory;
   const generated = factory(Math.imul, mulh, mulhsu, mulhu, div, divu, rem, remu);
   const clobbers = findClobbers(program, options);
   const { base, lengthBytes } = program;
-  return (state, decoded) => {
+  const run = (state: MachineState, decoded: DecodedProgram, fromEntry = false) => {
+    let entry = fromEntry;
     for (;;) {
       if (state.interpretOnly) return interpret(state, decoded);
       // The translation keeps fuel as an int32 (`S.fuel | 0`, which also keeps V8's on-stack
       // replacement of long loops on integer code); larger budgets run in int32 slices.
       const excess = state.fuel > FUEL_SLICE ? state.fuel - FUEL_SLICE : 0;
       state.fuel -= excess;
-      const exit = generated(state);
+      const exit = generated(state, entry);
+      entry = false;
       state.fuel += excess;
       if (exit !== NEED_INTERPRETER) return exit;
       const offset = (state.pc - base) >>> 0;
@@ -512,4 +554,5 @@ export function compileFastTier(program: DecodedProgram, options: FastTierOption
       return stepExit;
     }
   };
+  return Object.assign(run, { entryWrites: translation.entryWrites, translated: generated });
 }

@@ -116,6 +116,8 @@ export interface DecodedProgram {
    * machine that starts every run from the same registers only restores these afterwards.
    */
   readonly writtenRegisters: Uint8Array;
+  /** The same registers as a bitmask (bit n = xn). */
+  readonly writtenMask: number;
 }
 
 /** Whether `op` writes its rd. */
@@ -159,6 +161,7 @@ export function predecode(code: Uint8Array, base: number): DecodedProgram {
     size: new Uint8Array(slots).fill(2),
     packed: new Int32Array(slots + 1),
     writtenRegisters: new Uint8Array(0),
+    writtenMask: 0,
   };
   program.packed[slots] = Op.END;
   for (let slot = 0; slot < slots; slot++) {
@@ -198,5 +201,5 @@ export function predecode(code: Uint8Array, base: number): DecodedProgram {
   }
   const registers: number[] = [];
   for (let register = 1; register < 32; register++) if ((written >>> register) & 1) registers.push(register);
-  return { ...program, writtenRegisters: Uint8Array.from(registers) };
+  return { ...program, writtenRegisters: Uint8Array.from(registers), writtenMask: written & ~1 };
 }
