@@ -59,6 +59,8 @@ export interface AgentOptions {
         name: string;
         mode: 'tun' | 'tap';
         mtu: number;
+        /** Packets the kernel queues on the TUN for the agent before it drops (txqueuelen). */
+        txQueueLength: number;
         /** Our IPv4 overlay address. */
         ipv4Address: string;
         /** Peers' IPv4 aliases come from this /16 (first address .0.1 is skipped). */
@@ -90,6 +92,7 @@ export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl
     name: 'capsule0',
     mode: 'tun',
     mtu: 1280,
+    txQueueLength: 1000,
     ipv4Address: '100.100.0.1',
     ipv4AliasPrefix: '100.101.0.0/16',
   },
@@ -418,6 +421,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         await configureInterface({
           name: tun.name,
           mtu: options.tun.mtu,
+          txQueueLength: options.tun.txQueueLength,
           addresses: [`${cga.addressText}/64`, `${options.tun.ipv4Address}/32`],
           routes: [options.tun.ipv4AliasPrefix],
         });

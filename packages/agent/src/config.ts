@@ -39,6 +39,7 @@ export const AgentConfig = Type.Object(
             name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' })),
             mode: Type.Optional(Type.Union([Type.Literal('tun'), Type.Literal('tap')])),
             mtu: Type.Optional(Type.Integer({ minimum: 1280, maximum: 9000 })),
+            txQueueLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
             ipv4Address: Type.Optional(Type.String({ pattern: '^[0-9.]+$' })),
             ipv4AliasPrefix: Type.Optional(Type.String({ pattern: '^[0-9.]+/16$' })),
           },

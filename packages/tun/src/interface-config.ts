@@ -9,6 +9,11 @@ export interface InterfaceConfig {
   /** Addresses with prefix length, IPv4 or IPv6 (`fd00::1/64`, `10.77.0.1/24`). */
   addresses?: readonly string[];
   mtu?: number;
+  /**
+   * The interface's txqueuelen: for a TUN, packets the kernel holds for the reading process before
+   * it drops (the kernel's default is 500).
+   */
+  txQueueLength?: number;
   /** Routes through this interface (`10.77.0.0/16`, `fd00:77::/32`). */
   routes?: readonly string[];
 }
@@ -31,6 +36,8 @@ export async function configureInterface(config: InterfaceConfig): Promise<void>
     }
   };
   if (config.mtu !== undefined) await ip(['link', 'set', 'dev', config.name, 'mtu', String(config.mtu)]);
+  if (config.txQueueLength !== undefined)
+    await ip(['link', 'set', 'dev', config.name, 'txqueuelen', String(config.txQueueLength)]);
   for (const address of config.addresses ?? []) {
     const isV6 = address.includes(':');
     await ip([isV6 ? '-6' : '-4', 'addr', 'add', address, 'dev', config.name, ...(isV6 ? ['nodad'] : [])]);
