@@ -234,9 +234,16 @@ function generate(
     const selfLoop =
       ((lastOp >= Op.BEQ && lastOp <= Op.BGEU) || lastOp === Op.JAL) &&
       ((base + last * 2 + imm[last]!) | 0) === leaderPc;
-    /** Code that continues at the static address `target`. */
-    const goTo = (target: number): string => {
+    // Cases are emitted in slot order: the block's last statement may fall through into the next
+    // case when that is where it continues (no trip round the dispatch loop).
+    let nextLeader = leader + 1;
+    while (nextLeader < slots && leaders[nextLeader] === 0) nextLeader++;
+    const nextLeaderPc = nextLeader < slots ? base + nextLeader * 2 : -1;
+    /** Code that continues at the static address `target` (`last`: the block's final statement). */
+    const goTo = (target: number, last = false): string => {
       if (selfLoop && target === leaderPc) return `continue b${leader};`;
+      if (last && target === nextLeaderPc)
+        return selfLoop ? `pc = ${target}; break b${leader};` : `pc = ${target};`;
       if ((target - base) >>> 0 >= lengthBytes) return `pc = ${target}; exit = ${Exit.FETCH}; break loop;`;
       return `pc = ${target}; continue loop;`;
     };
@@ -279,7 +286,7 @@ function generate(
       const atomic = `a = ${A}; g = a >>> 16; o = a & 0xffff; if (o + 4 > AL[g]) ${trap(Exit.ATOMIC_FAULT, 'a')} if ((a & 3) !== 0) ${trap(Exit.MISALIGNED_ATOMIC, 'a')}`;
       const amo = (expression: string) =>
         `${atomic} m = V[g].getInt32(o, true); b = ${B}; if (o < LOW[g]) LOW[g] = o; V[g].setInt32(o, ${expression}, true); ${set('m')}`;
-      const branch = (condition: string) => `if (${condition}) { ${goTo((pc + I) | 0)} } ${goTo(next)}`;
+      const branch = (condition: string) => `if (${condition}) { ${goTo((pc + I) | 0)} } ${goTo(next, true)}`;
       const stop = (exit: number) => `pc = ${pc}; exit = ${exit}; break loop;`;
       let code: string;
       switch (op[s]!) {
@@ -293,10 +300,10 @@ function generate(
           code = set(literal((pc + I) | 0));
           break;
         case Op.JAL:
-          code = `${set(`${next}`)} ${goTo((pc + I) | 0)}`;
+          code = `${set(`${next}`)} ${goTo((pc + I) | 0, true)}`;
           break;
         case Op.JALR:
-          if (baseValue !== undefined) code = `${set(`${next}`)} ${goTo((baseValue + I) & -2)}`;
+          if (baseValue !== undefined) code = `${set(`${next}`)} ${goTo((baseValue + I) & -2, true)}`;
           else code = `a = (${A} + ${literal(I)}) & -2; ${set(`${next}`)} pc = a; continue loop;`;
           break;
         case Op.BEQ:
@@ -468,7 +475,7 @@ function generate(
           code = stop(Exit.ILLEGAL);
       }
       body.push(code);
-      if (k === n - 1 && fallsThrough) body.push(goTo(next));
+      if (k === n - 1 && fallsThrough) body.push(goTo(next, true));
     });
     const inner = body.join('\n');
     cases.push(
