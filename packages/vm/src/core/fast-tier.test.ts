@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { encodeInstruction, type Instruction } from '../isa/codec';
-import { ActionField, entryRegisters, PATH_BASE, TrapReason } from '../sandbox-abi';
+import { ActionField, entryRegisters, PATH_BASE, Service, TrapReason } from '../sandbox-abi';
 import {
   createSandboxMachine,
   type PreparedProgram,
@@ -189,5 +189,54 @@ describe('fast tier shortcuts agree with the interpreter', () => {
       machine.run(reader);
       expect(Array.from(machine.registers)).toEqual(Array.from({ length: 32 }, (_, r) => entryValue(r)));
     }
+  });
+
+  it('keeps the registers exact when programs, entries and tiers alternate (fast runs skip part of the restore)', () => {
+    const A7 = 17;
+    const programs = [
+      // writes t0 and t1 (translated: set from entry values and written back)
+      [
+        { mnemonic: 'addi', rd: T0, rs1: 0, imm: 5 },
+        { mnemonic: 'addi', rd: T1, rs1: 0, imm: 7 },
+        { mnemonic: 'ebreak' },
+      ],
+      // reads t0 and t1 (must see the entry values), writes t0 only
+      [{ mnemonic: 'add', rd: T0, rs1: T0, rs2: T1 }, { mnemonic: 'ebreak' }],
+      // a service writes a0; the run resumes after the ECALL
+      [
+        { mnemonic: 'addi', rd: A7, rs1: 0, imm: Service.RANDOM },
+        { mnemonic: 'ecall' },
+        { mnemonic: 'add', rd: T1, rs1: A0, rs2: T1 },
+        { mnemonic: 'ebreak' },
+      ],
+    ].map((instructions) => prepareProgram(assemble(instructions as Instruction[]), { fast: true }));
+    const runs: [number, RunOptions | undefined][] = [
+      [0, undefined],
+      [1, undefined],
+      [0, undefined],
+      [0, { entryOffset: 3 }], // BAD_ENTRY: nothing runs
+      [1, undefined],
+      [2, undefined],
+      [1, undefined],
+      [0, { entryOffset: 4 }], // not a leader: the interpreter steps first
+      [1, undefined],
+      [0, { tier: 'interpreter' }],
+      [1, undefined],
+      [2, { tier: 'interpreter' }],
+      [0, undefined],
+      [2, undefined],
+      [2, undefined],
+      [1, undefined],
+    ];
+    const interpreter = createSandboxMachine({ tier: 'interpreter' }, { host });
+    const fast = createSandboxMachine({ tier: 'fast' }, { host });
+    for (const [index, options] of runs) {
+      const program = programs[index]!;
+      const a = { ...interpreter.run(program, { ...options, tier: 'interpreter' }) };
+      const b = { ...fast.run(program, options) };
+      expect(b).toEqual(a);
+      expect(Array.from(fast.registers)).toEqual(Array.from(interpreter.registers));
+    }
+    expect(fast.registers[T0]).toBe(0);
   });
 });
