@@ -81,17 +81,27 @@ export async function runNetnsUseCase(
 import sys, urllib.request
 data = sys.argv[3].encode() if len(sys.argv) > 3 else None
 req = urllib.request.Request("http://127.0.0.1:${labPorts.agentRest}" + sys.argv[2], data=data, method=sys.argv[1])
-req.add_header("content-type", "application/json")
+if data is not None:
+    req.add_header("content-type", "application/json")
 try:
     r = urllib.request.urlopen(req, timeout=10)
 except urllib.error.HTTPError as e:
     r = e
-sys.stdout.write(r.read().decode())
+sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
 `;
+    // A content-type without a body (DELETE) is refused with 400: only a request with a body has one.
     const args = ['python3', '-c', script, method, path];
     if (body !== undefined) args.push(JSON.stringify(body));
     const out = inNode(node, args);
-    return out.trim() === '' ? undefined : JSON.parse(out);
+    const newline = out.indexOf('\n');
+    const status = Number(out.slice(0, newline));
+    const text = out.slice(newline + 1).trim();
+    const answer = text === '' ? undefined : (JSON.parse(text) as unknown);
+    // POST answers carry their refusal (checked by the caller); a DELETE of an endpoint the agent
+    // already dropped (a revoked authorization) is a 404 and fine.
+    if (status >= 400 && method !== 'POST' && !(method === 'DELETE' && status === 404))
+      throw new Error(`${node}: ${method} ${path}: ${status} ${text}`);
+    return answer;
   };
 
   const steps: StepResult[] = [];
@@ -156,11 +166,16 @@ sys.stdout.write(r.read().decode())
     };
   } finally {
     for (const [a, z] of cuts.splice(0)) blackhole('del', a, z);
+    // An endpoint left registered keeps its flows: the next use case's traffic to the same host
+    // would use the old contract's flow (the first endpoint registered wins a peer host), so a
+    // failed unregistration is reported.
     for (const { node, id } of registered.splice(0)) {
       try {
         agentApi(node, 'DELETE', `/api/v1/endpoints/${id}`);
-      } catch {
-        // The agent may be gone; lab teardown removes the rest.
+      } catch (error) {
+        progress(
+          `${useCase.name}: could not unregister endpoint ${id} on ${node}: ${(error as Error).message.split('\n')[0]}`,
+        );
       }
     }
     for (const [node, role] of addedAddresses.splice(0))
