@@ -51,6 +51,7 @@ import {
   Service,
   STACK_BASE,
   STACK_BYTES,
+  STACK_TOP,
   services,
   TrapReason,
   Verdict,
@@ -263,14 +264,43 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
    * (`FastTierFunction.entryWrites`), so only the rest of these are restored before it.
    */
   let dirtyMask = 0;
-  /** Restores the entry values of the registers in `mask`. */
-  const restore = (mask: number) => {
-    let rest = mask;
-    while (rest !== 0) {
-      const register = 31 - Math.clz32(rest);
-      R[register] = entryValues[register]!;
-      rest ^= 1 << register;
-    }
+  /**
+   * Restores the entry values of x1..x31 (`entryRegisters`; a test checks they agree), as 31
+   * constant stores: measured no slower than a loop over just the registers the program can write
+   * (x1..x8 for the forwarding program, counting the halves of its 4-byte instructions).
+   */
+  const restoreAll = () => {
+    R[1] = 0;
+    R[2] = STACK_TOP;
+    R[3] = 0;
+    R[4] = 0;
+    R[5] = 0;
+    R[6] = 0;
+    R[7] = 0;
+    R[8] = 0;
+    R[9] = 0;
+    R[10] = PACKET_BASE;
+    R[11] = ACTION_BASE;
+    R[12] = DATA_BASE;
+    R[13] = FLOW_BASE;
+    R[14] = CONTRACT_BASE;
+    R[15] = ENGINE_BASE;
+    R[16] = PATH_BASE;
+    R[17] = 0;
+    R[18] = 0;
+    R[19] = 0;
+    R[20] = 0;
+    R[21] = 0;
+    R[22] = 0;
+    R[23] = 0;
+    R[24] = 0;
+    R[25] = 0;
+    R[26] = 0;
+    R[27] = 0;
+    R[28] = 0;
+    R[29] = 0;
+    R[30] = 0;
+    R[31] = 0;
   };
   const { readLimit, writeLimit, atomicLimit, views, writeLow } = state;
 
@@ -470,8 +500,7 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
     A[8] = A[9] = A[10] = A[11] = A[12] = A[13] = A[14] = A[15] = 0;
     const low = writeLow[stackPage]!;
     if (low < STACK_BYTES) clearStack(low);
-    const restoreMask = dirtyMask & ~keepMask;
-    if (restoreMask !== 0) restore(restoreMask);
+    if ((dirtyMask & ~keepMask) !== 0) restoreAll();
     state.reservation = -1;
     state.faultAddress = 0;
     state.interpretOnly = false;
@@ -485,7 +514,7 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
     state.pc = CODE_BASE + entry;
     if (entry < 0 || entry >= decoded.lengthBytes || (entry & 1) !== 0) {
       // Nothing ran: the registers the fast tier would have written back still need restoring.
-      restore(previousDirty & keepMask);
+      if ((previousDirty & keepMask) !== 0) restoreAll();
       dirtyMask = 0;
       trap(TrapReason.BAD_ENTRY);
     } else {
