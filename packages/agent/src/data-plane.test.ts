@@ -198,6 +198,23 @@ describe('data plane: egress on one host, ingress on the other', () => {
     expect(a.table.endpoints.get(1)!.statistics).toMatchObject({ packetsOut: 1, bytesOut: ping.length });
   });
 
+  it('keeps the send counter increasing when a flow is rebuilt (path change): the peer accepts the next packet', () => {
+    const { a, b } = pair();
+    const ping = icmpv6Echo(a.id, b.id);
+    for (let i = 0; i < 3; i += 1) {
+      expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.SENT);
+      expect(processIngress(b.plane, a.sent.at(-1)!, 0, a.sent.at(-1)!.length)).toBe(IngressResult.DELIVERED);
+    }
+    const before = a.table.flows()[0]!.sendCounter;
+    // The controller pushes the same peers again (a link came back): the flow is rebuilt, same keys.
+    a.table.setPeers(1, a.table.endpoints.get(1)!.peers);
+    expect(a.table.flows()[0]!.sendCounter).toBeGreaterThanOrEqual(before);
+    expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.SENT);
+    expect(processIngress(b.plane, a.sent.at(-1)!, 0, a.sent.at(-1)!.length)).toBe(IngressResult.DELIVERED);
+    expect(b.plane.drops.replayed).toBe(0);
+    expect(b.app).toHaveLength(4);
+  });
+
   it('chooses type I, then II for codePackets, then III, and type I again after the interval', () => {
     const { a, b } = pair();
     const ping = icmpv6Echo(a.id, b.id);

@@ -146,6 +146,19 @@ export function connectionLabel(
   return label === 0 ? 1 : label;
 }
 
+/**
+ * Where a new flow's send counter (the AEAD nonce and the peer's replay-window counter) starts:
+ * the Unix time in ms × 1000. A flow is rebuilt with the same e2e keys whenever its endpoint's
+ * peers change (a path-change after a link came up again) and after an agent restart (the keys
+ * are persisted); starting at 0 each time reused nonces under the same key and made the peer drop
+ * the first packets after the rebuild as replays (the first-packet loss). Starting at the clock
+ * keeps the counter increasing across rebuilds as long as a flow averaged under 1000 packets per
+ * ms, and stays below 2^53 (a safe integer) until the year 2255.
+ */
+export function initialSendCounter(nowMs: number): number {
+  return Math.max(0, Math.floor(nowMs)) * 1000;
+}
+
 /** FNV-1a over 16 bytes at `offset`, as a positive 31-bit number (Map key; collisions compared). */
 export function hashAddress16(bytes: Uint8Array, offset: number): number {
   let hash = 0x811c9dc5;
@@ -452,7 +465,7 @@ export class FlowTable {
       sendAad,
       headers: { 1: header(1), 2: header(2), 3: header(3) },
       ipv4Alias,
-      sendCounter: 0,
+      sendCounter: initialSendCounter((this.options.nowMs ?? Date.now)()),
       lastTrace: new Uint16Array(TRACE_RECORDS_MAX),
       lastTraceLength: 0,
       packetsSinceAuth: 0,

@@ -10,9 +10,9 @@
  * Differences from the in-process runner, measured rather than hidden: a unicast send step is
  * `ping -c packets` (a step passes on echo replies, i.e. both directions); `via` checks that each
  * named engine's flow table counted the packets and that no other engine did (the order is not
- * visible there); a revoked flow is checked one second after the revocation; the engine daemons'
- * link keep-alive is not configurable (10 s, a link is dead after 3 silent intervals), so the gap
- * a cut causes is about 30 s and the probe runs until traffic is steady again (60 s at most).
+ * visible there); a revoked flow is checked one second after the revocation; the lab's engines
+ * and agents send link keep-alives every `labLinkKeepAliveIntervalMs` (a link is dead after 3
+ * silent intervals), and the probe runs until traffic is steady again (60 s at most).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { roleAddress } from '@capsule/agent';
@@ -21,7 +21,7 @@ import { formatIpv6, parseIpv6 } from '@capsule/wire';
 import { adminClient } from './bootstrap';
 import type { LabState } from './lab-state';
 import { labStatus } from './lab-status';
-import { labPorts } from './netns-lab';
+import { labLinkKeepAliveIntervalMs, labPorts } from './netns-lab';
 import type { StepResult, UseCase, UseCaseResult, UseCaseStep } from './use-cases';
 import { applyUseCase } from './use-cases';
 
@@ -450,7 +450,7 @@ for port in [${ports.join(',')}]:
       passed: recovered && gapMs <= probe.maxGapMs,
       detail:
         `${answered.length} echo replies every ${probe.intervalMs} ms, longest gap ${(gapMs / 1000).toFixed(1)} s ` +
-        `(at most ${(probe.maxGapMs / 1000).toFixed(1)} s; the engine daemons notice a dead link after 3 × 10 s link keep-alives)`,
+        `(at most ${(probe.maxGapMs / 1000).toFixed(1)} s; a dead link is noticed after 3 × ${labLinkKeepAliveIntervalMs} ms link keep-alives)`,
       gapMs,
     };
   }

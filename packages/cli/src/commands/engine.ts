@@ -60,6 +60,8 @@ export interface EngineConfig {
   budgetInstructions: number | undefined;
   tier: 'fast' | 'interpreter' | undefined;
   cgaSec: number;
+  /** Link keep-alive interval (ms); a link is dead after 3 silent intervals. */
+  linkKeepAliveIntervalMs: number;
   logLevel: string;
 }
 
@@ -82,8 +84,16 @@ const topKeys = new Set([
   'budgetInstructions',
   'tier',
   'cgaSec',
+  'linkKeepAliveIntervalMs',
   'logLevel',
 ]);
+
+/**
+ * Default link keep-alive interval: the agent's default too. Both ends of a link should use the
+ * same interval: each end declares the link dead after 3 of its own intervals without a frame, so
+ * an end with a shorter interval than its peer's keep-alives sees the link flap while it is idle.
+ */
+export const defaultEngineLinkKeepAliveIntervalMs = 2000;
 
 /** Default SO_RCVBUF / SO_SNDBUF of the overlay socket (the kernel caps at net.core.rmem_max / wmem_max). */
 export const defaultEngineSocketBufferBytes = 8 * 1024 * 1024;
@@ -193,6 +203,9 @@ export function validateEngineConfig(raw: unknown, env: CliIo['env'], baseDir: s
     budgetInstructions: integer(raw.budgetInstructions, 'budgetInstructions', 1, 1_000_000),
     tier: raw.tier as EngineConfig['tier'],
     cgaSec: integer(raw.cgaSec, 'cgaSec', 0, 1) ?? 0,
+    linkKeepAliveIntervalMs:
+      integer(raw.linkKeepAliveIntervalMs, 'linkKeepAliveIntervalMs', 100, 600_000) ??
+      defaultEngineLinkKeepAliveIntervalMs,
     logLevel: (raw.logLevel as string | undefined) ?? 'info',
   };
 }
@@ -307,6 +320,7 @@ export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: P
         nodeCertificate: Buffer.from(registration.certificate, 'base64'),
         controllerPublicKey: controllerPublicKey.publicKey,
       },
+      keepAliveIntervalMs: config.linkKeepAliveIntervalMs,
     },
     { transport, clock: systemClock },
   );
