@@ -32,7 +32,7 @@ const stores = (process.env.CAPSULE_BENCH_CONTROLLER_STORES ?? 'sqlite,postgres'
 
 /** What bench/controller-stalls.ts recorded in the controller process. */
 interface StallLog {
-  stalls: { atMs: number; ms: number; cpuMs: number; involuntarySwitches: number }[];
+  stalls: { atMs: number; ms: number; cpuMs: number; involuntarySwitches: number; runQueueMs: number }[];
   gcs: { atMs: number; ms: number; kind: number }[];
 }
 
@@ -89,7 +89,9 @@ async function startController(
 async function measure(label: string, store: string, dataDir: string) {
   const { child, nb, sb } = await startController(store, dataDir);
   let readWindowMs: [number, number] = [0, 0];
-  let result: Omit<Round, 'stalls' | 'worstStallMs' | 'gcStalls' | 'worstGcMs'> | undefined;
+  let result:
+    | Omit<Round, 'stalls' | 'stallsWaitingShare' | 'worstStallMs' | 'gcStalls' | 'worstGcMs'>
+    | undefined;
   try {
     const admin = createApiClient({ baseUrl: nb });
     await admin.login({ domain: 'default', username: 'admin', password });
@@ -181,14 +183,17 @@ async function measure(label: string, store: string, dataDir: string) {
   const inWindow = <T extends { atMs: number }>(list: T[]) =>
     list.filter((entry) => entry.atMs >= readWindowMs[0] && entry.atMs <= readWindowMs[1]);
   const stalls = inWindow(log.stalls);
+  const waitedMs = stalls.reduce((sum, stall) => sum + (stall.runQueueMs ?? 0), 0);
+  const stalledMs = stalls.reduce((sum, stall) => sum + stall.ms, 0);
   const gcs = inWindow(log.gcs);
   for (const stall of stalls)
     process.stdout.write(
-      `controller stall ${stall.ms.toFixed(1)} ms at +${(stall.atMs - readWindowMs[0]).toFixed(0)} ms: process CPU ${stall.cpuMs.toFixed(1)} ms, ${stall.involuntarySwitches} preemptions\n`,
+      `controller stall ${stall.ms.toFixed(1)} ms at +${(stall.atMs - readWindowMs[0]).toFixed(0)} ms: process CPU ${stall.cpuMs.toFixed(1)} ms, ${stall.involuntarySwitches} preemptions, main thread waited ${stall.runQueueMs.toFixed(1)} ms for a core\n`,
     );
   return {
     ...result!,
     stalls: stalls.length,
+    stallsWaitingShare: stalledMs > 0 ? waitedMs / stalledMs : 0,
     worstStallMs: Math.max(0, ...stalls.map((s) => s.ms)),
     gcStalls: gcs.filter((gc) => gc.ms > 10).length,
     worstGcMs: Math.max(0, ...gcs.map((gc) => gc.ms)),
@@ -209,6 +214,8 @@ interface Round {
   load: number;
   /** Event-loop stalls over 10 ms in the controller during the measured read window. */
   stalls: number;
+  /** Share of the stalled time the main thread spent waiting for a core (run queue). */
+  stallsWaitingShare: number;
   worstStallMs: number;
   /** Garbage collections over 10 ms in that window, and the longest. */
   gcStalls: number;
@@ -284,7 +291,9 @@ export async function run(): Promise<void> {
     'controller and store: **best** (range). The machine is shared with other workloads; the load',
     'average (1 min) at the end of each round is in the last column. "Loop stalls" are the',
     "controller's event-loop stalls over 10 ms during the measured read window (a 5 ms timer firing",
-    'late, recorded by bench/controller-stalls.ts preloaded into the controller), per round; "GCs" the',
+    'late, recorded by bench/controller-stalls.ts preloaded into the controller), per round, with the',
+    "worst and the share of the stalled time the controller's main thread spent waiting for a core",
+    '(run-queue time from /proc/self/schedstat: the machine, not the controller); "GCs" the',
     'garbage collections over 10 ms among them. SQLite checkpoints run in a worker thread',
     '(`wal_autocheckpoint = 0` on the serving connection), not inside COMMIT on the event loop.',
     '',
@@ -337,7 +346,12 @@ export async function run(): Promise<void> {
           false,
         ),
         list.reduce((sum, r) => sum + r.readErrors, 0),
-        list.map((r) => `${r.stalls} (${r.worstStallMs.toFixed(0)} ms)`).join(', '),
+        list
+          .map(
+            (r) =>
+              `${r.stalls} (${r.worstStallMs.toFixed(0)} ms${r.stalls ? `, ${(r.stallsWaitingShare * 100).toFixed(0)}% waiting for a core` : ''})`,
+          )
+          .join(', '),
         list.map((r) => `${r.gcStalls}`).join(', '),
         list.map((r) => r.load.toFixed(1)).join(', '),
       ]),
