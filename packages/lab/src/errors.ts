@@ -11,7 +11,8 @@ export type LabErrorCode =
   | 'LAB_NO_SUCH_NODE'
   | 'LAB_PROCESS_EXITED'
   | 'LAB_LEFTOVERS'
-  | 'LAB_BAD_USE_CASE';
+  | 'LAB_BAD_USE_CASE'
+  | 'LAB_BAD_OPTION';
 
 /** The error this package throws. */
 export class LabError extends CapsuleError {

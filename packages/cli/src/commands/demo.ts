@@ -1,9 +1,10 @@
 /**
- * `capsule demo`: the newcomer's first command. By default it brings the default lab up in this
- * process on the in-process network (the real controller with SQLite, engines and agents) and drives
- * real packets through the agents and engines. With --netns, as root with ip, ping and python3, it
- * brings the lab up in network namespaces (controller, engine and agent daemons with TUN devices)
- * and runs each use case with real applications (ping, python3 UDP) in the hosts' namespaces.
+ * `capsule demo`: the newcomer's first command. As root with ip, ping and python3 (the default
+ * when they are there, or --netns) it brings the default lab up in network namespaces (controller,
+ * engine and agent daemons with TUN devices) and runs each use case with real applications (ping,
+ * python3 UDP) in the hosts' namespaces. Otherwise (or with --in-process) it brings the same lab up
+ * in this process on the in-process network (the real controller with SQLite, engines and agents)
+ * and drives real packets through the agents and engines.
  * Either way it prints a table of what each use case showed, then leaves the controller's API
  * running until Ctrl-C (or tears down at once with --exit), and checks nothing is left behind.
  */
@@ -84,13 +85,17 @@ export function registerDemoCommands(program: Command, io: CliIo): void {
     .command('demo')
     .description('bring up a lab, run every use case with real traffic, print what it showed')
     .option('--exit', 'tear down when the table is printed instead of waiting for Ctrl-C')
-    .option('--port <port>', 'the controller API port on 127.0.0.1 (0: any free port)', '8700')
+    .option(
+      '--port <port>',
+      'in-process lab: the controller API port on 127.0.0.1 (0: any free port; the netns lab uses 8700 on its bridge)',
+      '8700',
+    )
     .option('--use-cases <dir>', 'the use cases directory (default: examples/use-cases)')
     .option(
       '--netns',
-      'run the lab in network namespaces with real daemons and applications (root; 3 of 6 use cases pass there today)',
+      'run the lab in network namespaces with real daemons and applications (the default as root with ip, ping, python3)',
     )
-    .option('--in-process', 'run the in-process lab (the default)')
+    .option('--in-process', 'run the lab in this process on the simulated network (no root needed)')
     .action(
       async (options: {
         exit?: boolean;
@@ -101,16 +106,17 @@ export function registerDemoCommands(program: Command, io: CliIo): void {
       }) => {
         const useCases = listUseCases(useCasesDir(io, options.useCases));
         const topology = parseTopology(defaultTopologyYaml);
-        // The netns demo is opt-in until its use-case runner passes all six (see docs/getting-started.md);
-        // the netns use cases themselves are covered with real applications by test/e2e/use-cases-netns.test.ts.
-        const why =
-          options.netns && !options.inProcess
-            ? netnsUnavailable(io)
-            : 'the default; --netns runs real daemons';
+        if (options.netns && options.inProcess)
+          throw new LabError('LAB_BAD_OPTION', '--netns and --in-process exclude each other');
+        const why = options.inProcess ? '--in-process' : netnsUnavailable(io);
+        if (why !== undefined && options.netns)
+          throw new LabError('LAB_NEEDS_ROOT', `--netns: the netns lab cannot run here (${why})`);
         if (why === undefined) await netnsDemo(io, topology, useCases, Boolean(options.exit));
         else {
           io.err(
-            `capsule demo: in-process lab (${why}; the netns lab needs root and ${netnsTools.join(', ')})\n`,
+            why === '--in-process'
+              ? 'capsule demo: in-process lab (--in-process)\n'
+              : `capsule demo: in-process lab (${why}; the netns lab needs root and ${netnsTools.join(', ')})\n`,
           );
           await memoryDemo(io, topology, useCases, options);
         }
@@ -129,6 +135,7 @@ function report(io: CliIo, results: readonly UseCaseResult[], url: string, admin
   if (passed < results.length) io.exitCode = 1;
   io.out(
     `controller API ${url}/api/v1 (OpenAPI ${url}/api/v1/openapi.json, metrics ${url}/metrics)\n` +
+      `web console ${url}/console/\n` +
       `admin login: domain default, user admin, password ${adminPassword}\n`,
   );
 }
