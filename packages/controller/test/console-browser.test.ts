@@ -105,7 +105,7 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console in chromium', () 
     await page.fill('input[name=username]', 'admin');
     await page.fill('input[name=password]', 'not-the-password');
     await page.click('button[type=submit]');
-    await expect.poll(() => page.textContent('#error')).toContain('BAD_CREDENTIALS');
+    await expect.poll(() => page.textContent('#error'), { timeout: 15_000 }).toContain('BAD_CREDENTIALS');
     expect(await page.isVisible('#login-form')).toBe(true);
     expect(await page.evaluate("sessionStorage.getItem('capsule.console.token')")).toBeNull();
 
@@ -124,12 +124,12 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console in chromium', () 
 
     // Domains, 10 per page: 13 domains (default + 11 + the hostile one) → two pages.
     await page.click('nav a[data-view=domains]');
-    await expect.poll(() => page.textContent('#view-title')).toBe('Domains');
+    await expect.poll(() => page.textContent('#view-title'), { timeout: 15_000 }).toBe('Domains');
     await page.selectOption('#limit', '10');
-    await expect.poll(() => page.textContent('#range')).toBe('1–10 of 13');
+    await expect.poll(() => page.textContent('#range'), { timeout: 15_000 }).toBe('1–10 of 13');
     expect(await page.isDisabled('#prev')).toBe(true);
     await page.click('#next');
-    await expect.poll(() => page.textContent('#range')).toBe('11–13 of 13');
+    await expect.poll(() => page.textContent('#range'), { timeout: 15_000 }).toBe('11–13 of 13');
     expect(await page.isDisabled('#next')).toBe(true);
     // The hostile description is shown as text: no element made from it, no script ran.
     expect(await page.textContent('#table')).toContain(hostileText);
@@ -141,14 +141,16 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console in chromium', () 
     const row = page.locator(`#table tbody tr[data-id="${authorizationId}"]`);
     await row.getByRole('button', { name: 'Revoke' }).click();
     await expect
-      .poll(() => page.textContent('#notice'))
+      .poll(() => page.textContent('#notice'), { timeout: 15_000 })
       .toContain(`Revoked flow authorization ${authorizationId}`);
     expect((await c.admin.authorizations.get(authorizationId)).revokedAt).not.toBeNull();
     expect(await row.getByRole('button', { name: 'Revoke' }).count()).toBe(0);
 
     // The audit log shows the revocation by the console's user.
     await page.click('nav a[data-view=audit]');
-    await expect.poll(() => page.textContent('#table tbody tr:first-child')).toContain('revoke');
+    await expect
+      .poll(() => page.textContent('#table tbody tr:first-child'), { timeout: 15_000 })
+      .toContain('revoke');
 
     // Logging out forgets the token.
     await page.click('#logout');
