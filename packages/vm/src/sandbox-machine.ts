@@ -182,6 +182,9 @@ export interface SandboxMachine {
 
 const page = (base: number) => base >>> 16;
 
+// The machine starts fast-tier runs with the translation alone, which takes at most FUEL_SLICE fuel.
+if (FUEL_MAX > FUEL_SLICE) throw new Error('FUEL_MAX must not exceed the fast tier’s FUEL_SLICE');
+
 /** Creates a sandbox machine. `deps.host` supplies the services. */
 export function createSandboxMachine(options: SandboxOptions, deps: { host: SandboxHost }): SandboxMachine {
   const settings = { ...sandboxDefaults, ...options };
@@ -192,6 +195,8 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
   )
     throw new CapsuleError('VM_BAD_BUDGET', `fuel budget must be 1..${FUEL_MAX} instructions`);
   const { host } = deps;
+  const defaultBudget = settings.budgetInstructions;
+  const defaultTier = settings.tier;
   const state: MachineState = createMachineState();
   const buffer = (bytes: number) => new Uint8Array(new ArrayBuffer(bytes));
   const regions: SandboxRegions = {
@@ -474,9 +479,43 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
     result.egressCount = 0;
   }
 
+  /** Sets the result for an exit other than ECALL. */
+  function end(exit: number) {
+    if (exit === Exit.EBREAK || (exit === Exit.FETCH && state.pc === 0)) finish();
+    else if (exit === Exit.FETCH) trap(TrapReason.FETCH_FAULT);
+    else if (exit === Exit.FUEL) trap(TrapReason.FUEL_EXHAUSTED);
+    else if (exit === Exit.ILLEGAL) trap(TrapReason.ILLEGAL_INSTRUCTION);
+    else if (exit === Exit.LOAD_FAULT || exit === Exit.STORE_FAULT) trap(TrapReason.ACCESS_FAULT);
+    else if (exit === Exit.MISALIGNED_ATOMIC) trap(TrapReason.MISALIGNED_ATOMIC);
+    else trap(TrapReason.ATOMIC_FAULT);
+  }
+
+  /**
+   * Runs on from `first`: ECALL (perform it, continue after it) or, on the fast tier,
+   * NEED_INTERPRETER (its wrapper steps the interpreter and returns to the translation).
+   */
+  function resume(first: number, fast: FastTierFunction | undefined, decoded: DecodedProgram) {
+    let exit = first;
+    for (;;) {
+      if (exit === Exit.ECALL) {
+        const reason = service();
+        if (reason !== TrapReason.NONE) {
+          if (reason === TrapReason.FUEL_EXHAUSTED) state.fuel = 0;
+          trap(reason);
+          return;
+        }
+        state.pc += 4;
+      } else if (exit !== NEED_INTERPRETER) {
+        end(exit);
+        return;
+      }
+      exit = fast === undefined ? interpret(state, decoded) : fast(state, decoded);
+    }
+  }
+
   function run(program: PreparedProgram, runOptions?: RunOptions): ExecutionResult {
-    let budget = settings.budgetInstructions;
-    let tier = settings.tier;
+    let budget = defaultBudget;
+    let tier = defaultTier;
     let entry = 0;
     if (runOptions !== undefined) {
       budget = (runOptions.budgetInstructions ?? budget) | 0;
@@ -517,38 +556,20 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
       if ((previousDirty & keepMask) !== 0) restoreAll();
       dirtyMask = 0;
       trap(TrapReason.BAD_ENTRY);
-    } else {
-      let fromEntry = true;
-      for (;;) {
-        let exit: number;
-        if (fast === undefined) exit = interpret(state, decoded);
-        else if (fromEntry && FUEL_MAX <= FUEL_SLICE) {
-          // Budgets are at most FUEL_MAX < FUEL_SLICE and reset cleared interpretOnly: the
-          // translation can start the run itself; the wrapper takes over if it cannot go on.
-          exit = fast.translated(state, true);
-          if (exit === NEED_INTERPRETER) exit = fast(state, decoded);
-          else if (exit !== Exit.ECALL) dirtyMask = fast.entryWrites;
-        } else exit = fast(state, decoded);
-        fromEntry = false;
-        if (exit === Exit.ECALL) {
-          const reason = service();
-          if (reason !== TrapReason.NONE) {
-            if (reason === TrapReason.FUEL_EXHAUSTED) state.fuel = 0;
-            trap(reason);
-            break;
-          }
-          state.pc += 4;
-          continue;
-        }
-        if (exit === Exit.EBREAK || (exit === Exit.FETCH && state.pc === 0)) finish();
-        else if (exit === Exit.FETCH) trap(TrapReason.FETCH_FAULT);
-        else if (exit === Exit.FUEL) trap(TrapReason.FUEL_EXHAUSTED);
-        else if (exit === Exit.ILLEGAL) trap(TrapReason.ILLEGAL_INSTRUCTION);
-        else if (exit === Exit.LOAD_FAULT || exit === Exit.STORE_FAULT) trap(TrapReason.ACCESS_FAULT);
-        else if (exit === Exit.MISALIGNED_ATOMIC) trap(TrapReason.MISALIGNED_ATOMIC);
-        else trap(TrapReason.ATOMIC_FAULT);
-        break;
+    } else if (fast !== undefined) {
+      // Budgets are at most FUEL_MAX < FUEL_SLICE (checked below) and interpretOnly is cleared:
+      // the translation can start the run itself. Most runs end right there; the rest go on in
+      // `resume`.
+      const exit = fast.translated(state, true);
+      if (exit === NEED_INTERPRETER || exit === Exit.ECALL) resume(exit, fast, decoded);
+      else {
+        dirtyMask = fast.entryWrites;
+        end(exit);
       }
+    } else {
+      const exit = interpret(state, decoded);
+      if (exit === Exit.ECALL) resume(exit, undefined, decoded);
+      else end(exit);
     }
     result.fuelUsed = budget - state.fuel;
     result.pc = state.pc >>> 0;
