@@ -15,11 +15,14 @@
  * `maxOverlayPacketBytes` goes as a payload-less authorization packet ahead of the data, which
  * then goes as type II.
  *
- * Buffers are the DataPlane's, allocated once; headers are the flow's, encoded at set-up. What
- * allocates per packet is node:crypto's cipher object (sealPayload) and the BigInt counter.
+ * Buffers are the DataPlane's, allocated once; headers are the flow's, encoded at set-up. The
+ * payload is sealed by @capsule/tun's native PayloadSealer — one reused AES-256-GCM context per
+ * flow key, output identical to identity's sealPayload, about 5 times cheaper than node:crypto's
+ * cipher object per packet — or by sealPayload when the addon is not there.
  */
 import { sealPayload } from '@capsule/identity';
-import { IPV6_HEADER_LENGTH, readU16, readU32, writeU16 } from '@capsule/wire';
+import { createPayloadSealer, type PayloadSealer } from '@capsule/tun';
+import { IPV6_HEADER_LENGTH, readU16, readU32, writeU16, writeU32 } from '@capsule/wire';
 import { isAllowed } from './acl';
 import type { DataPlane } from './data-plane';
 import { CONNECTIONS_MAX, connectionLabel, type Flow, type PacketTypeState } from './flows';
@@ -186,15 +189,30 @@ export function processEgress(
   out.set(header, 0);
   if (label >= 0) writeFlowLabel(out, flow.sendAad, label);
   flow.sendCounter += 1;
-  sealPayload(
-    flow.keys.sendKey,
-    flow.keys.epoch,
-    BigInt(flow.sendCounter),
-    flow.sendAad,
-    bytes.subarray(ip, ip + ipLength),
-    out,
-    header.length,
-  );
+  const sealer = sealerFor(flow.keys.sendKey);
+  if (sealer !== null) {
+    // The e2e header sealPayload writes: key epoch ‖ 0x00000000 ‖ counter (u64 BE), then seal.
+    const at = header.length;
+    writeU32(out, at, flow.keys.epoch);
+    writeU32(out, at + 4, 0);
+    writeU32(out, at + 8, Math.floor(flow.sendCounter / 0x1_0000_0000));
+    writeU32(out, at + 12, flow.sendCounter >>> 0);
+    if (sealer.seal(out, at, flow.sendAad, bytes, ip, ipLength) < 0) {
+      plane.drops.tooBig += 1;
+      statistics.dropsOut += 1;
+      return EgressResult.DROPPED;
+    }
+  } else {
+    sealPayload(
+      flow.keys.sendKey,
+      flow.keys.epoch,
+      BigInt(flow.sendCounter),
+      flow.sendAad,
+      bytes.subarray(ip, ip + ipLength),
+      out,
+      header.length,
+    );
+  }
   writeU16(out, 4, total - IPV6_HEADER_LENGTH);
   if (!plane.deps.sendToNetwork(firstHop, out, 0, total)) {
     plane.drops.noPath += 1;
@@ -205,4 +223,16 @@ export function processEgress(
   statistics.packetsOut += 1;
   statistics.bytesOut += ipLength;
   return EgressResult.SENT;
+}
+
+/** One native sealer per e2e send key (null: no addon, use sealPayload); dropped with the key. */
+const sealers = new WeakMap<Uint8Array, PayloadSealer | null>();
+
+function sealerFor(key: Uint8Array): PayloadSealer | null {
+  let sealer = sealers.get(key);
+  if (sealer === undefined) {
+    sealer = createPayloadSealer(key) ?? null;
+    sealers.set(key, sealer);
+  }
+  return sealer;
 }

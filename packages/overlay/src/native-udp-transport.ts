@@ -47,7 +47,7 @@ export async function createNativeUdpTransport(options: NativeUdpTransportOption
   // Receive side: one preallocated Uint8Array view of the metadata to read addresses from.
   let receiveMetaBytes: Uint8Array;
   let receiveMeta: Int32Array;
-  let receiveBuffer: Buffer;
+  let receiveBytes: Uint8Array;
   let slotBytes = 0;
   const cachedWords = new Int32Array(SOURCE_CACHE_SIZE * 6); // family, port, 4 address words
   const cachedAddresses: (UnderlayAddress | undefined)[] = new Array(SOURCE_CACHE_SIZE);
@@ -105,7 +105,7 @@ export async function createNativeUdpTransport(options: NativeUdpTransportOption
       stats.bytesReceived += length;
       const start = index * slotBytes;
       try {
-        handler(receiveBuffer.subarray(start, start + length), sourceOf(meta));
+        handler(receiveBytes.subarray(start, start + length), sourceOf(meta));
       } catch {
         stats.handlerErrors += 1;
       }
@@ -137,7 +137,14 @@ export async function createNativeUdpTransport(options: NativeUdpTransportOption
   }
   receiveMeta = socket.receiveMeta;
   receiveMetaBytes = new Uint8Array(receiveMeta.buffer, receiveMeta.byteOffset, receiveMeta.byteLength);
-  receiveBuffer = socket.receiveBuffer;
+  // A plain Uint8Array view, not the Buffer: Buffer#slice() is a view too, and code that copies a
+  // field of a datagram with .slice() (as the handshake does) must get a copy, not a window onto a
+  // slot the next batch overwrites.
+  receiveBytes = new Uint8Array(
+    socket.receiveBuffer.buffer,
+    socket.receiveBuffer.byteOffset,
+    socket.receiveBuffer.byteLength,
+  );
   slotBytes = socket.receiveSlotBytes;
   options.onSocketBuffers?.({ receiveBytes: socket.receiveBufferBytes, sendBytes: socket.sendBufferBytes });
 

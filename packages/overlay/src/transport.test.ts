@@ -73,6 +73,18 @@ for (const factory of factories) {
       expect(b.stats.bytesReceived).toBe(11);
     });
 
+    it('hands out bytes whose .slice() is a copy that later datagrams leave alone', async () => {
+      const a = await open();
+      const b = await open();
+      const kept: Uint8Array[] = [];
+      b.onDatagram((bytes) => kept.push(bytes.slice(0, 4)));
+      a.send(Buffer.from('first'), 5, b.local);
+      await factory.settle();
+      for (let index = 0; index < 100; index++) a.send(Buffer.from('later'), 5, b.local);
+      await factory.settle();
+      expect(Buffer.from(kept[0]!).toString()).toBe('firs');
+    });
+
     it('survives a handler that throws, and counts it', async () => {
       const a = await open();
       const b = await open();

@@ -37,7 +37,15 @@
 //   were not sent.
 //   address() -> [host, port, receiveBufferBytes, sendBufferBytes] (granted, as getsockopt says).
 //   close() stops polling and closes the socket; idempotent.
+//
+// new PayloadSealer(key: 32 bytes)
+//   AES-256-GCM with one OpenSSL context per key, reused for every packet (node:crypto creates a
+//   cipher object per call). seal(out, at, aad, source, sourceOffset, sourceLength) reads the
+//   16-byte header out[at, at + 16) (written by the caller: epoch ‖ nonce), uses its last 12 bytes
+//   as the nonce and header ‖ aad as the additional data, and writes ciphertext ‖ tag (16) from
+//   out[at + 16]; it returns the bytes written after the header, or -1. Node exports its OpenSSL.
 #include <napi.h>
+#include <openssl/evp.h>
 #include <uv.h>
 
 #include <arpa/inet.h>
@@ -572,11 +580,83 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   Napi::FunctionReference callback_;
 };
 
+class PayloadSealer : public Napi::ObjectWrap<PayloadSealer> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "PayloadSealer", {InstanceMethod("seal", &PayloadSealer::Seal)});
+  }
+
+  explicit PayloadSealer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PayloadSealer>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().ByteLength() != 32) {
+      Napi::TypeError::New(env, "PayloadSealer(key: 32 bytes)").ThrowAsJavaScriptException();
+      return;
+    }
+    ctx_ = EVP_CIPHER_CTX_new();
+    uint8_t* key = Bytes(info[0]);
+    if (ctx_ == nullptr || EVP_CipherInit_ex(ctx_, EVP_aes_256_gcm(), nullptr, key, nullptr, 1) != 1) {
+      Napi::Error::New(env, "AES-256-GCM context").ThrowAsJavaScriptException();
+      return;
+    }
+  }
+
+  ~PayloadSealer() override {
+    if (ctx_ != nullptr) EVP_CIPHER_CTX_free(ctx_);
+  }
+
+ private:
+  static uint8_t* Bytes(const Napi::Value& value, size_t* length = nullptr) {
+    napi_typedarray_type type;
+    size_t count = 0;
+    void* data = nullptr;
+    napi_value arrayBuffer;
+    size_t byteOffset = 0;
+    napi_get_typedarray_info(value.Env(), value, &type, &count, &data, &arrayBuffer, &byteOffset);
+    if (length != nullptr) *length = count;
+    return static_cast<uint8_t*>(data);
+  }
+
+  Napi::Value Seal(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t outLength = 0;
+    size_t aadLength = 0;
+    size_t sourceBytes = 0;
+    uint8_t* out = Bytes(info[0], &outLength);
+    int64_t at = info[1].As<Napi::Number>().Int64Value();
+    uint8_t* aad = Bytes(info[2], &aadLength);
+    uint8_t* source = Bytes(info[3], &sourceBytes);
+    int64_t sourceOffset = info[4].As<Napi::Number>().Int64Value();
+    int64_t length = info[5].As<Napi::Number>().Int64Value();
+    if (ctx_ == nullptr || at < 0 || sourceOffset < 0 || length < 0 ||
+        static_cast<uint64_t>(sourceOffset + length) > sourceBytes ||
+        static_cast<uint64_t>(at + 32 + length) > outLength || length > 0x7fffffff)
+      return Napi::Number::New(env, -1);
+    uint8_t* header = out + at;
+    int written = 0;
+    int ok = EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, header + 4, 1);
+    ok = ok && EVP_CipherUpdate(ctx_, nullptr, &written, header, 16);
+    if (aadLength > 0) ok = ok && EVP_CipherUpdate(ctx_, nullptr, &written, aad, static_cast<int>(aadLength));
+    int total = 0;
+    if (length > 0) {
+      ok = ok && EVP_CipherUpdate(ctx_, header + 16, &written, source + sourceOffset, static_cast<int>(length));
+      total = written;
+    }
+    ok = ok && EVP_CipherFinal_ex(ctx_, header + 16 + total, &written);
+    total += written;
+    ok = ok && EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_GCM_GET_TAG, 16, header + 16 + total);
+    if (!ok || total != length) return Napi::Number::New(env, -1);
+    return Napi::Number::New(env, total + 16);
+  }
+
+  EVP_CIPHER_CTX* ctx_ = nullptr;
+};
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("Reader", Reader::Init(env));
   exports.Set("writePackets", Napi::Function::New(env, WritePackets));
   exports.Set("UdpSocket", UdpSocket::Init(env));
+  exports.Set("PayloadSealer", PayloadSealer::Init(env));
   return exports;
 }
 

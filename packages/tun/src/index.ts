@@ -2,6 +2,8 @@
 
 /** Addresses, MTU, routes and link state of an interface (through iproute2). */
 export { configureInterface, type InterfaceConfig } from './interface-config';
+/** AES-256-GCM e2e payload sealing with a reused context per key (output identical to identity's sealPayload). */
+export { createPayloadSealer, type PayloadSealer } from './payload-sealer';
 export {
   openTun,
   type PacketHandler,

@@ -13,6 +13,18 @@ export interface NativeAddon {
     onPackets: (count: number, errno: number) => void,
   ) => { stop(): void };
   writePackets(fd: number, buffer: Buffer, meta: Int32Array, count: number): number;
+  PayloadSealer: new (
+    key: Uint8Array,
+  ) => {
+    seal(
+      out: Uint8Array,
+      at: number,
+      aad: Uint8Array,
+      source: Uint8Array,
+      sourceOffset: number,
+      length: number,
+    ): number;
+  };
   UdpSocket: new (
     host: string,
     port: number,
