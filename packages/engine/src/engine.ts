@@ -1167,6 +1167,10 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       locator: options.locator,
       keepaliveIntervalMs: options.keepaliveIntervalMs,
       counters: snapshotCounters,
+      linkCost: (info) =>
+        options.links?.find(
+          (entry) => entry.peer === formatIpv6Address(info.peerHostId) || entry.peer === info.peerName,
+        )?.cost,
     });
     onStartHooks.push(hooks.start);
     onLinkChangeHooks.push(hooks.onLinkChange);

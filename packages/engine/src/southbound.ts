@@ -82,6 +82,8 @@ export function controllerHooks(
     locator: string | undefined;
     keepaliveIntervalMs?: number;
     counters: () => EngineCounters;
+    /** The configured cost of the link to a peer (engine.yaml `links`), sent with its registration. */
+    linkCost?: (info: LinkInfo) => number | undefined;
   },
 ) {
   const { clock, logger } = context;
@@ -155,11 +157,15 @@ export function controllerHooks(
       const peer = formatIpv6Address(info.peerHostId);
       if (registeredLinks.has(peer)) return;
       registeredLinks.add(peer);
+      // The controller computes paths with the cost registered here (its default when none is sent).
+      // Link tags have no field in the southbound link registration (SbLinkRequest): they stay local.
+      const cost = context.linkCost?.(info);
       client
         .registerLink({
           peerHostId: peer,
           localEndpoint: context.locator,
           remoteEndpoint: `${info.peerUnderlay.host}:${info.peerUnderlay.port}`,
+          ...(cost !== undefined ? { cost } : {}),
         })
         .catch((error: unknown) => {
           registeredLinks.delete(peer);

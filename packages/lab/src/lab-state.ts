@@ -41,6 +41,8 @@ export interface LabState {
   rootLinks: string[];
   processes: ProcessRecord[];
   nodes: NodeRecord[];
+  /** Machine-wide sysctls the lab raised (netns mode), put back on teardown. */
+  sysctls?: { key: string; from: number; to: number }[];
   /** The controller's URLs and the admin login the lab made. */
   controller?: {
     northboundUrl: string;

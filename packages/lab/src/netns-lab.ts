@@ -22,6 +22,7 @@ import {
   listNamespaces,
   namespaceName,
   raiseSocketBufferLimits,
+  restoreSysctls,
   vethName,
 } from './netns';
 import { isRunning, startProcess, stopProcesses, waitUntilReady } from './supervisor';
@@ -187,7 +188,12 @@ export async function netnsLabUp(topology: Topology, options: NetnsLabOptions): 
     }
     progress(`underlay: ${topology.nodes.length} namespaces on ${topology.underlay}`);
     // The daemons ask for 8 MiB overlay socket buffers; the kernel caps them at these (global) limits.
-    for (const change of raiseSocketBufferLimits()) progress(`sysctl: ${change}`);
+    state.sysctls = [];
+    for (const change of raiseSocketBufferLimits(undefined, (raised) => {
+      state.sysctls!.push(raised);
+      writeLabState(state);
+    }))
+      progress(`sysctl: ${change}`);
 
     // 2. The controller, then the lab's domains, zone and node users.
     const adminPassword = randomBytes(12).toString('base64url');
@@ -286,6 +292,8 @@ export interface TeardownReport {
   processesStopped: number;
   namespacesDeleted: number;
   linksDeleted: number;
+  /** Machine-wide sysctls put back (`net.core.rmem_max 8388608 -> 212992`). */
+  sysctlsRestored: string[];
   leftovers: string[];
 }
 
@@ -303,6 +311,7 @@ export async function labDown(
     processesStopped: 0,
     namespacesDeleted: 0,
     linksDeleted: 0,
+    sysctlsRestored: [],
     leftovers: [],
   };
   if (!state) return report;
@@ -320,6 +329,7 @@ export async function labDown(
     deleteLink(link);
     if (existed) report.linksDeleted += 1;
   }
+  report.sysctlsRestored = restoreSysctls(state.sysctls ?? []);
   report.leftovers = leftoversOf(state);
   if (report.leftovers.length === 0) {
     if (options.keepLogs) {

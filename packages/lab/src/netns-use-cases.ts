@@ -226,7 +226,23 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
       blackhole('del', step.a, step.z);
       const at = cuts.findIndex(([a, z]) => a === step.a && z === step.z);
       if (at >= 0) cuts.splice(at, 1);
-      return { step: name, passed: true, detail: 'blackhole routes removed' };
+      // The link layer retries a dead link every 10 s, and the controller is not told a link went
+      // down (its paths may still use it): the step is done when both ends list the link up again.
+      const started = Date.now();
+      while (!linkUp(step.a, step.z) || !linkUp(step.z, step.a)) {
+        if (Date.now() - started > 30_000)
+          return {
+            step: name,
+            passed: false,
+            detail: 'blackhole routes removed; the link did not come back in 30 s',
+          };
+        await sleep(250);
+      }
+      return {
+        step: name,
+        passed: true,
+        detail: `blackhole routes removed; link up again after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      };
     }
     if (step.kind === 'cut') {
       if (!step.probe) {
@@ -257,6 +273,27 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
       }
     }
     return { step: name, passed, detail: details.join('; ') };
+  }
+
+  /** The JSON an engine's HTTP API answers on `path`. */
+  function engineApi(node: string, path: string): unknown {
+    const out = execFileSync(
+      'python3',
+      [
+        '-c',
+        'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())',
+        `http://${address(node)}:${labPorts.engineHttp}${path}`,
+      ],
+      { encoding: 'utf8', timeout: 15_000 },
+    );
+    return JSON.parse(out);
+  }
+
+  /** True when engine `node` lists its link to `peer` as up (true for a node that is not an engine). */
+  function linkUp(node: string, peer: string): boolean {
+    if (lab.state.topology.nodes.find((n) => n.name === node)?.kind !== 'engine') return true;
+    const links = (engineApi(node, '/api/v1/links') as { items: { peerName: string; up: boolean }[] }).items;
+    return links.some((link) => link.peerName === peer && link.up);
   }
 
   /** Packets of the flow source → destination in each engine's flow table (its HTTP API). */

@@ -117,7 +117,10 @@ export const labSocketBufferBytes = 8 * 1024 * 1024;
  * namespace) to at least `bytes` with `sysctl -w`; never lowers them. Returns what was changed
  * ("net.core.rmem_max 212992 -> 8388608"); empty when nothing needed changing.
  */
-export function raiseSocketBufferLimits(bytes: number = labSocketBufferBytes): string[] {
+export function raiseSocketBufferLimits(
+  bytes: number = labSocketBufferBytes,
+  record: (change: SysctlChange) => void = () => {},
+): string[] {
   const changed: string[] = [];
   for (const key of ['net.core.rmem_max', 'net.core.wmem_max']) {
     const path = `/proc/sys/${key.replace(/\./g, '/')}`;
@@ -132,7 +135,40 @@ export function raiseSocketBufferLimits(bytes: number = labSocketBufferBytes): s
         `sysctl -w ${key}=${bytes}: ${stderr || (error as Error).message}`,
       );
     }
+    record({ key, from: current, to: bytes });
     changed.push(`${key} ${current} -> ${bytes}`);
   }
   return changed;
+}
+
+/** A machine-wide sysctl the lab changed: restored on teardown. */
+export interface SysctlChange {
+  key: string;
+  from: number;
+  to: number;
+}
+
+/**
+ * Puts back sysctls the lab raised, unless something else changed them since (then they are left
+ * as they are). Returns what was restored (`net.core.rmem_max 8388608 -> 212992`).
+ */
+export function restoreSysctls(changes: readonly SysctlChange[]): string[] {
+  const restored: string[] = [];
+  for (const { key, from, to } of changes) {
+    const path = `/proc/sys/${key.replace(/\./g, '/')}`;
+    let current: number;
+    try {
+      current = Number(readFileSync(path, 'utf8').trim());
+    } catch {
+      continue;
+    }
+    if (current !== to) continue;
+    try {
+      execFileSync('sysctl', ['-q', '-w', `${key}=${from}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      restored.push(`${key} ${to} -> ${from}`);
+    } catch {
+      // Reported by leftoversOf (the value stays raised).
+    }
+  }
+  return restored;
 }

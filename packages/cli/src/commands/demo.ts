@@ -195,6 +195,7 @@ async function netnsDemo(io: CliIo, topology: Topology, useCases: readonly UseCa
       io.err(
         `lab removed: ${teardown.processesStopped} daemons stopped, ${teardown.namespacesDeleted} namespaces and ${teardown.linksDeleted} links deleted, nothing left\n`,
       );
+    for (const change of teardown.sysctlsRestored) io.err(`sysctl restored: ${change}\n`);
   }
 }
 

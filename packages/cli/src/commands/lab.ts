@@ -77,7 +77,12 @@ export function formatStatus(status: LabStatus): string {
 /** Resolves on SIGINT or SIGTERM. */
 export function untilInterrupted(): Promise<NodeJS.Signals> {
   return new Promise((resolveStop) => {
+    // Signal handlers do not keep the event loop alive: without this timer a process with nothing
+    // else to do (the netns demo, whose lab runs in other processes) would exit here at once,
+    // skipping its teardown and leaving the lab behind.
+    const keepAlive = setInterval(() => {}, 1 << 30);
     const stop = (signal: NodeJS.Signals) => {
+      clearInterval(keepAlive);
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       resolveStop(signal);
@@ -167,5 +172,6 @@ export function registerLabCommands(program: Command, io: CliIo): void {
         `lab down: ${report.processesStopped} processes stopped, ${report.namespacesDeleted} namespaces and ` +
           `${report.linksDeleted} links deleted, nothing left\n`,
       );
+      for (const change of report.sysctlsRestored) io.out(`sysctl restored: ${change}\n`);
     });
 }
