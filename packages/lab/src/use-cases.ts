@@ -273,7 +273,23 @@ export async function runUseCase(
       if (step.kind === 'restore') {
         lab.setPathUp(step.a, step.z, true);
         for (const pair of cut) if (pair[0] === step.a && pair[1] === step.z) cut.delete(pair);
-        steps.push({ step: `restore ${step.a}–${step.z}`, passed: true, detail: 'underlay path restored' });
+        // The controller is not told a link went down (its paths may still use it, now that the
+        // engines register link costs): done when both engine ends list the link up again.
+        const up = (from: string, to: string) => {
+          const engine = lab.engines.get(from);
+          return !engine || engine.linkLayer.links().some((l) => l.peerName === to && l.state === 'up');
+        };
+        const started = Date.now();
+        while (!(up(step.a, step.z) && up(step.z, step.a)) && Date.now() - started < 30_000)
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        const back = up(step.a, step.z) && up(step.z, step.a);
+        steps.push({
+          step: `restore ${step.a}–${step.z}`,
+          passed: back,
+          detail: back
+            ? `underlay path restored; link up again after ${Date.now() - started} ms`
+            : 'underlay path restored; the link did not come back in 30 s',
+        });
         continue;
       }
       if (step.kind === 'cut') {
