@@ -88,6 +88,8 @@ export class DataPlane {
   readonly out = new Uint8Array(OUT_BUFFER_BYTES);
   /** Preallocated: the packet written to the app (ingress; room for an Ethernet header). */
   readonly toApp = new Uint8Array(OUT_BUFFER_BYTES);
+  /** Preallocated: the plaintext of a received packet, opened by the native opener (ingress). */
+  readonly opened = new Uint8Array(OUT_BUFFER_BYTES);
   /** Preallocated: the AAD of a received packet. */
   readonly receiveAad = new Uint8Array(35);
   /** Preallocated: scratch for address rewrites. */

@@ -225,10 +225,10 @@ export function processEgress(
   return EgressResult.SENT;
 }
 
-/** One native sealer per e2e send key (null: no addon, use sealPayload); dropped with the key. */
+/** One native sealer per e2e key (null: no addon, use sealPayload/openPayload); dropped with the key. */
 const sealers = new WeakMap<Uint8Array, PayloadSealer | null>();
 
-function sealerFor(key: Uint8Array): PayloadSealer | null {
+export function sealerFor(key: Uint8Array): PayloadSealer | null {
   let sealer = sealers.get(key);
   if (sealer === undefined) {
     sealer = createPayloadSealer(key) ?? null;

@@ -1,5 +1,5 @@
 /**
- * The egress path seals with @capsule/tun's native PayloadSealer (a reused AES-256-GCM context);
+ * The egress path seals (and the unicast ingress path opens) with @capsule/tun's native PayloadSealer (a reused AES-256-GCM context);
  * ingress opens with @capsule/identity's openPayload. They must agree byte for byte.
  */
 import { openPayload, sealPayload } from '@capsule/identity';
@@ -35,6 +35,32 @@ describe('native PayloadSealer', () => {
       ),
       { seed: testSeed, numRuns: 2000 },
     );
+  });
+
+  it('opens what sealPayload sealed, and refuses a flipped bit anywhere (500 random cases)', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.bigInt({ min: 0n, max: (1n << 53n) - 1n }),
+        fc.uint8Array({ minLength: 35, maxLength: 35 }),
+        fc.uint8Array({ minLength: 0, maxLength: 1500 }),
+        fc.nat(),
+        (key, counter, aad, plaintext, flip) => {
+          const sealed = new Uint8Array(plaintext.length + 32);
+          sealPayload(key, 1, counter, aad, plaintext, sealed, 0);
+          const opener = createPayloadSealer(key)!;
+          const out = new Uint8Array(plaintext.length + 8);
+          expect(opener.open(sealed, 0, sealed.length, aad, out, 8)).toBe(plaintext.length);
+          expect(Buffer.from(out.subarray(8)).equals(Buffer.from(plaintext))).toBe(true);
+          const bit = flip % (sealed.length * 8);
+          sealed[bit >> 3]! ^= 1 << (bit & 7);
+          expect(opener.open(sealed, 0, sealed.length, aad, out, 8)).toBe(-1);
+        },
+      ),
+      { seed: testSeed, numRuns: 500 },
+    );
+    const opener = createPayloadSealer(new Uint8Array(32))!;
+    expect(opener.open(new Uint8Array(31), 0, 31, new Uint8Array(0), new Uint8Array(10), 0)).toBe(-1);
   });
 
   it('seals a slice of a larger source, reuses its context across packets, refuses short buffers', () => {

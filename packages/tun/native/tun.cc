@@ -44,6 +44,7 @@
 //   16-byte header out[at, at + 16) (written by the caller: epoch ‖ nonce), uses its last 12 bytes
 //   as the nonce and header ‖ aad as the additional data, and writes ciphertext ‖ tag (16) from
 //   out[at + 16]; it returns the bytes written after the header, or -1. Node exports its OpenSSL.
+//   open(sealed, at, length, aad, out, outOffset) is the reverse: plaintext length, or -1.
 #include <napi.h>
 #include <openssl/evp.h>
 #include <uv.h>
@@ -583,7 +584,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
 class PayloadSealer : public Napi::ObjectWrap<PayloadSealer> {
  public:
   static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "PayloadSealer", {InstanceMethod("seal", &PayloadSealer::Seal)});
+    return DefineClass(env, "PayloadSealer",
+                       {InstanceMethod("seal", &PayloadSealer::Seal), InstanceMethod("open", &PayloadSealer::Open)});
   }
 
   explicit PayloadSealer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PayloadSealer>(info) {
@@ -593,8 +595,11 @@ class PayloadSealer : public Napi::ObjectWrap<PayloadSealer> {
       return;
     }
     ctx_ = EVP_CIPHER_CTX_new();
+    openCtx_ = EVP_CIPHER_CTX_new();
     uint8_t* key = Bytes(info[0]);
-    if (ctx_ == nullptr || EVP_CipherInit_ex(ctx_, EVP_aes_256_gcm(), nullptr, key, nullptr, 1) != 1) {
+    if (ctx_ == nullptr || openCtx_ == nullptr ||
+        EVP_CipherInit_ex(ctx_, EVP_aes_256_gcm(), nullptr, key, nullptr, 1) != 1 ||
+        EVP_CipherInit_ex(openCtx_, EVP_aes_256_gcm(), nullptr, key, nullptr, 0) != 1) {
       Napi::Error::New(env, "AES-256-GCM context").ThrowAsJavaScriptException();
       return;
     }
@@ -602,6 +607,7 @@ class PayloadSealer : public Napi::ObjectWrap<PayloadSealer> {
 
   ~PayloadSealer() override {
     if (ctx_ != nullptr) EVP_CIPHER_CTX_free(ctx_);
+    if (openCtx_ != nullptr) EVP_CIPHER_CTX_free(openCtx_);
   }
 
  private:
@@ -648,7 +654,43 @@ class PayloadSealer : public Napi::ObjectWrap<PayloadSealer> {
     return Napi::Number::New(env, total + 16);
   }
 
+  // open(sealed, at, length, aad, out, outOffset): sealed[at, at + length) is header (16) ‖
+  // ciphertext ‖ tag (16); decrypts into out[outOffset …]; returns the plaintext length, or -1
+  // (too short, buffers too small, or the tag does not verify: then out holds garbage).
+  Napi::Value Open(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t sealedBytes = 0;
+    size_t aadLength = 0;
+    size_t outLength = 0;
+    uint8_t* sealed = Bytes(info[0], &sealedBytes);
+    int64_t at = info[1].As<Napi::Number>().Int64Value();
+    int64_t length = info[2].As<Napi::Number>().Int64Value();
+    uint8_t* aad = Bytes(info[3], &aadLength);
+    uint8_t* out = Bytes(info[4], &outLength);
+    int64_t outOffset = info[5].As<Napi::Number>().Int64Value();
+    int64_t plainLength = length - 32;
+    if (openCtx_ == nullptr || at < 0 || length < 32 || outOffset < 0 ||
+        static_cast<uint64_t>(at + length) > sealedBytes ||
+        static_cast<uint64_t>(outOffset + plainLength) > outLength || length > 0x7fffffff)
+      return Napi::Number::New(env, -1);
+    uint8_t* header = sealed + at;
+    int written = 0;
+    int ok = EVP_CipherInit_ex(openCtx_, nullptr, nullptr, nullptr, header + 4, 0);
+    ok = ok && EVP_CipherUpdate(openCtx_, nullptr, &written, header, 16);
+    if (aadLength > 0) ok = ok && EVP_CipherUpdate(openCtx_, nullptr, &written, aad, static_cast<int>(aadLength));
+    int total = 0;
+    if (plainLength > 0) {
+      ok = ok && EVP_CipherUpdate(openCtx_, out + outOffset, &written, header + 16, static_cast<int>(plainLength));
+      total = written;
+    }
+    ok = ok && EVP_CIPHER_CTX_ctrl(openCtx_, EVP_CTRL_GCM_SET_TAG, 16, header + 16 + plainLength);
+    ok = ok && EVP_CipherFinal_ex(openCtx_, out + outOffset + total, &written) == 1;
+    if (!ok) return Napi::Number::New(env, -1);
+    return Napi::Number::New(env, static_cast<double>(plainLength));
+  }
+
   EVP_CIPHER_CTX* ctx_ = nullptr;
+  EVP_CIPHER_CTX* openCtx_ = nullptr;
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -24,6 +24,14 @@ export interface NativeAddon {
       sourceOffset: number,
       length: number,
     ): number;
+    open(
+      sealed: Uint8Array,
+      at: number,
+      length: number,
+      aad: Uint8Array,
+      out: Uint8Array,
+      outOffset: number,
+    ): number;
   };
   UdpSocket: new (
     host: string,

@@ -19,6 +19,19 @@ export interface PayloadSealer {
     sourceOffset: number,
     length: number,
   ): number;
+  /**
+   * The reverse: `sealed[at, at + length)` is header (16) ‖ ciphertext ‖ tag (16), opened with
+   * header ‖ `aad` as additional data into `out[outOffset …]`. Returns the plaintext length, or -1
+   * when it is too short, `out` too small, or the tag does not verify (then `out` holds garbage).
+   */
+  open(
+    sealed: Uint8Array,
+    at: number,
+    length: number,
+    aad: Uint8Array,
+    out: Uint8Array,
+    outOffset: number,
+  ): number;
 }
 
 /** A sealer for `key` (32 bytes), or undefined when the native addon is not available. */
