@@ -182,9 +182,6 @@ export interface SandboxMachine {
 
 const page = (base: number) => base >>> 16;
 
-// The machine starts fast-tier runs with the translation alone, which takes at most FUEL_SLICE fuel.
-if (FUEL_MAX > FUEL_SLICE) throw new Error('FUEL_MAX must not exceed the fast tier’s FUEL_SLICE');
-
 /** Creates a sandbox machine. `deps.host` supplies the services. */
 export function createSandboxMachine(options: SandboxOptions, deps: { host: SandboxHost }): SandboxMachine {
   const settings = { ...sandboxDefaults, ...options };
@@ -557,14 +554,20 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
       dirtyMask = 0;
       trap(TrapReason.BAD_ENTRY);
     } else if (fast !== undefined) {
-      // Budgets are at most FUEL_MAX < FUEL_SLICE (checked below) and interpretOnly is cleared:
-      // the translation can start the run itself. Most runs end right there; the rest go on in
-      // `resume`.
-      const exit = fast.translated(state, true);
-      if (exit === NEED_INTERPRETER || exit === Exit.ECALL) resume(exit, fast, decoded);
-      else {
-        dirtyMask = fast.entryWrites;
-        end(exit);
+      // interpretOnly is cleared: with a budget of at most FUEL_SLICE the translation can start the
+      // run itself; most runs end right there, the rest go on in `resume`. A larger budget runs
+      // through the wrapper, which hands the translation FUEL_SLICE at a time.
+      if (budget <= FUEL_SLICE) {
+        const exit = fast.translated(state, true);
+        if (exit === NEED_INTERPRETER || exit === Exit.ECALL) resume(exit, fast, decoded);
+        else {
+          dirtyMask = fast.entryWrites;
+          end(exit);
+        }
+      } else {
+        const exit = fast(state, decoded, true);
+        if (exit === Exit.ECALL) resume(exit, fast, decoded);
+        else end(exit);
       }
     } else {
       const exit = interpret(state, decoded);
