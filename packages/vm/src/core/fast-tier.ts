@@ -504,7 +504,14 @@ function generate(
   const source = [
     "'use strict';",
     'return function fastTier(S, E) {',
-    'const R = S.regs, V = S.views, RL = S.readLimit, WL = S.writeLimit, AL = S.atomicLimit, LOW = S.writeLow;',
+    // Only the parts of the state the body names (each an unused load per call otherwise).
+    ...[
+      stateLocals(
+        [...cases, ...pages, ...registers.map(initial), ...writtenLocals.map((n) => `R[${n}]`)].join('\n'),
+      ),
+    ]
+      .filter((parts) => parts !== '')
+      .map((parts) => `const ${parts};`),
     'let pc = S.pc | 0, F = S.fuel | 0, exit = 0, a = 0, b = 0, g = 0, o = 0, m = 0;',
     ...(registers.length > 0 ? [`let ${registers.map((n) => `x${n} = ${initial(n)}`).join(', ')};`] : []),
     ...(pages.length > 0 ? [`const ${pages.join(', ')};`] : []),
@@ -519,6 +526,22 @@ function generate(
     '};',
   ].join('\n');
   return { source, entryWrites };
+}
+
+/** The state parts (`R = S.regs`, …) that `text` uses, as declarations ('' when none). */
+function stateLocals(text: string): string {
+  const parts: [string, string][] = [
+    ['R', 'S.regs'],
+    ['V', 'S.views'],
+    ['RL', 'S.readLimit'],
+    ['WL', 'S.writeLimit'],
+    ['AL', 'S.atomicLimit'],
+    ['LOW', 'S.writeLow'],
+  ];
+  const used = parts
+    .filter(([name]) => new RegExp(`(^|[^A-Za-z0-9_])${name}\\[`).test(text))
+    .map(([name, value]) => `${name} = ${value}`);
+  return used.join(', ');
 }
 
 /** Translates a pre-decoded program; the result runs exactly like `interpret`. */
