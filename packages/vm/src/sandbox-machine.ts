@@ -562,7 +562,8 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
         if (exit === NEED_INTERPRETER || exit === Exit.ECALL) resume(exit, fast, decoded);
         else {
           dirtyMask = fast.entryWrites;
-          end(exit);
+          if (exit === Exit.FETCH && state.pc === 0) finish();
+          else end(exit);
         }
       } else {
         const exit = fast(state, decoded, true);
@@ -572,6 +573,7 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
     } else {
       const exit = interpret(state, decoded);
       if (exit === Exit.ECALL) resume(exit, undefined, decoded);
+      else if (exit === Exit.FETCH && state.pc === 0) finish();
       else end(exit);
     }
     result.fuelUsed = budget - state.fuel;
