@@ -434,36 +434,27 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
     return TrapReason.NONE;
   }
 
-  /** Reads the ACTION set after a normal end into the result. */
+  /** Reads the ACTION set after a normal end into the result (each field written once). */
   function finish() {
     const verdict = actionView.getUint32(ActionField.VERDICT, true);
     const count = actionView.getUint32(ActionField.EGRESS_COUNT, true);
-    const nextEntry = actionView.getUint32(ActionField.NEXT_ENTRY, true);
-    result.trap = TrapReason.NONE;
-    result.dropReason = 0;
-    result.flags = actionView.getUint32(ActionField.FLAGS, true);
-    result.nextEntry = nextEntry;
-    result.egressCount = count;
-    switch (verdict) {
-      case Verdict.NONE:
-        trap(TrapReason.NO_VERDICT);
-        break;
-      case Verdict.DROP:
-        result.verdict = Verdict.DROP;
-        result.dropReason = actionView.getUint32(ActionField.DROP_REASON, true);
-        return;
-      case Verdict.FORWARD:
-      case Verdict.REPLICATE:
-        if (count < 1 || count > EGRESS_MAX_LINKS) trap(TrapReason.BAD_ACTION);
-        else result.verdict = verdict;
-        break;
-      case Verdict.DELIVER:
-        result.verdict = verdict;
-        return;
-      default:
-        trap(TrapReason.BAD_ACTION);
+    if (
+      verdict === Verdict.DROP ||
+      verdict === Verdict.DELIVER ||
+      ((verdict === Verdict.FORWARD || verdict === Verdict.REPLICATE) &&
+        count >= 1 &&
+        count <= EGRESS_MAX_LINKS)
+    ) {
+      result.verdict = verdict;
+      result.trap = TrapReason.NONE;
+      result.dropReason = verdict === Verdict.DROP ? actionView.getUint32(ActionField.DROP_REASON, true) : 0;
+      result.flags = actionView.getUint32(ActionField.FLAGS, true);
+      result.nextEntry = actionView.getUint32(ActionField.NEXT_ENTRY, true);
+      result.egressCount = count;
+    } else {
+      trap(verdict === Verdict.NONE ? TrapReason.NO_VERDICT : TrapReason.BAD_ACTION);
+      result.nextEntry = actionView.getUint32(ActionField.NEXT_ENTRY, true);
     }
-    result.nextEntry = nextEntry;
   }
 
   /** Ends the run as DROP with `reason` (every result field but fuel, pc, fault address and EMITs). */
