@@ -4,10 +4,12 @@ import capsule.*;
  * Load balancing across the members of a role (links tagged with the role's tag):
  * `byFlowHash` keeps each flow on one member (stable flow hash); `leastLoaded` gives a new flow
  * the member with the fewest flows, counted in contract-shared memory with an atomic add, and
- * remembers its choice in per-flow memory.
+ * remembers its choice in per-flow memory. `reply` is the members' entry: their answers to a
+ * client (unicast, e.g. a TCP connection's replies) follow the controller's PATH like PointToPoint.
  */
 class LoadBalancer {
   static final int NO_MEMBER = 0x103;
+  static final int NO_ROUTE = 0x101;
 
   @Data static int roleTag = 3;
   @Shared static int[] flows = new int[16];
@@ -47,5 +49,24 @@ class LoadBalancer {
     Services.fetchAdd(flows, best, 1);
     chosen = e.linkId(best) + 1;
     a.forward(e.linkId(best));
+  }
+
+  @Entry
+  static void reply(Packet p, Path path, Engine e, Action a) {
+    int hop = path.hopIndex() + 1;
+    if (hop >= path.hopCount()) {
+      a.deliver();
+      return;
+    }
+    int link = -1;
+    for (int i = 0; i < e.linkCount(); i++)
+      if (e.linkNeighbor(i) == path.hop(hop) && e.linkUp(i)) link = e.linkId(i);
+    if (link < 0) {
+      a.drop(NO_ROUTE);
+      return;
+    }
+    path.setHopIndex(hop);
+    a.forward(link);
+    a.cache();
   }
 }

@@ -192,6 +192,13 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
       const addresses = (await inNode('a', ['ip', 'addr', 'show', 'dev', 'capsule0'])).stdout;
       expect(addresses).toContain(`${hostId.a}/64`);
       expect(addresses).toContain('100.100.0.');
+      // a's endpoint (role web) put its role address on the TUN, deprecated: the kernel answers
+      // from it but never picks it as the source of a's own traffic (that stays the CGA).
+      const roleLine = addresses.split('\n').find((line) => /inet6 \S+\/128/.test(line));
+      expect(roleLine, addresses).toMatch(/deprecated/);
+      expect((await inNode('a', ['ip', '-6', 'route', 'get', hostId.b!])).stdout).toContain(
+        `src ${hostId.a}`,
+      );
       expect(hostId.a).not.toBe(hostId.b);
       const peer = await peerOf('a');
       expect(peer?.hostId).toBe(hostId.b);

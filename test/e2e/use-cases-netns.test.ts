@@ -1,14 +1,16 @@
 /**
  * The use cases on the netns lab, with real applications: the real controller, engine and agent
  * daemons (`capsule lab up` from the CLI bundle) in network namespaces, the agents' TUN devices,
- * and ping (ICMPv6 echo) or a small UDP sender/receiver (python3) inside the hosts' namespaces.
+ * and ping (ICMPv6 echo), a small UDP sender/receiver (python3) or curl to a tiny python3 HTTP
+ * server inside the hosts' namespaces.
  * Needs root, ip, ping, curl and python3 and the built CLI (`npm run build`); skipped otherwise
  * (outside CI; in CI a missing prerequisite fails).
  *
  * The use cases are driven by `runNetnsUseCase` of @capsule/lab — the same runner `capsule demo`
  * uses — one test per use case, each asserting every step of examples/use-cases/<name> passed
  * (ping counts, the engines' own flow tables for `via`, the role-addressed receivers' counts) and
- * then what the step details report: 300 of 300 load-balanced connections within ±20%, the
+ * then what the step details report: 300 of 300 load-balanced connections within ±20% and 30 of
+ * 30 curl connections to the server role's address answered by the three members, the
  * multicast members' full counts and nothing at the non-members, the waypoint e3 in the service
  * chain's flow tables, the failover gap under the use case's bound, the revoked flow stopped.
  */
@@ -96,14 +98,22 @@ describe.skipIf(!ready)('use cases with real applications (netns lab, runNetnsUs
     for (const step of dropped) expect(step.detail).toMatch(/: 0\/\d+ echo replies/);
   }, 90_000);
 
-  it('load balancing: 300 of 300 UDP connections to the server role, spread over h3, h4, h5 within ±20%', async () => {
+  it('load balancing: 300 of 300 UDP connections to the server role, spread over h3, h4, h5 within ±20%; 30 of 30 curl over TCP answered by the members', async () => {
     const result = await run('2-load-balancing');
     const match = /received by h3, h4, h5: (\d+), (\d+), (\d+) of 300/.exec(result.steps[0]!.detail);
     expect(match, result.steps[0]!.detail).not.toBeNull();
     const counts = match!.slice(1).map(Number);
     expect(counts.reduce((a, b) => a + b, 0)).toBe(300);
     for (const count of counts) expect(Math.abs(count - 100)).toBeLessThanOrEqual(20);
-  }, 120_000);
+    // TCP to the role address: every curl answered (by a member, from the role address), each member some.
+    const http = result.steps.find((step) => step.step.includes('curl over TCP'));
+    expect(http, describeResult(result)).toBeDefined();
+    const answers = /HTTP answers from h3, h4, h5: (\d+), (\d+), (\d+) of 30 /.exec(http!.detail);
+    expect(answers, http!.detail).not.toBeNull();
+    const byMember = answers!.slice(1).map(Number);
+    expect(byMember.reduce((a, b) => a + b, 0)).toBe(30);
+    for (const count of byMember) expect(count).toBeGreaterThan(0);
+  }, 180_000);
 
   it('multicast: datagrams to the member role reach h2 and h3 (all of them), not h4 or h5', async () => {
     const result = await run('3-multicast');

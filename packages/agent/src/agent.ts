@@ -24,14 +24,14 @@ import {
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
-import { configureInterface, openTun, type TunDevice } from '@capsule/tun';
+import { configureInterface, openTun, removeInterfaceAddresses, type TunDevice } from '@capsule/tun';
 import { CapsuleError, formatIpv6, parseIpv4, readU32 } from '@capsule/wire';
 import type { FastifyInstance } from 'fastify';
 import { compileAcl } from './acl';
 import { ControlPlane, decodePeers } from './control-plane';
 import { DataPlane } from './data-plane';
 import { type EgressResult, processEgress } from './egress';
-import { FlowTable, hashAddress16, ipv4Text } from './flows';
+import { FlowTable, hashAddress16, ipv4Text, ownRoleAddress } from './flows';
 import { ensureCga, ensureHostKeys, type HostCga, type HostKeys, type IdentityStore } from './host-identity';
 import { processIngress } from './ingress';
 import { type Resolver, type ResolverName, startResolver } from './resolver';
@@ -182,6 +182,9 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   let stopped = false;
   let aclText = { in: [...options.acl.in], out: [...options.acl.out] };
   const acl = compileAcl(aclText);
+  /** Role addresses (`addr/128`) this agent put on its TUN for its endpoints' own roles. */
+  const roleAddressesOnTun = new Set<string>();
+  let roleAddressSync: Promise<void> = Promise.resolve();
   /** Link ids by the peer's host-id hash (kept by onLinkChange; read per packet). */
   const linkByHost = new Map<number, { hostId: Uint8Array; id: number }>();
   const locator = options.locator ?? formatUnderlayAddress(deps.transport.local);
@@ -220,7 +223,45 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           flows.removeEndpoint(endpoint.spec.id);
           logger.warn({ endpoint: endpoint.spec.id }, 'authorization revoked: endpoint removed');
         }
+      void syncRoleAddresses();
     }
+  }
+
+  /**
+   * Puts the role address of every local endpoint's own role on the TUN (so the kernel accepts
+   * packets to it: anycast and multicast members, TCP to a role) and removes the ones no endpoint
+   * holds any more. Serialized; a failure is logged and retried on the next change.
+   */
+  function syncRoleAddresses(): Promise<void> {
+    roleAddressSync = roleAddressSync.then(async () => {
+      const device = tun;
+      if (!device || !cga || !flows) return;
+      const wanted = new Set<string>();
+      for (const endpoint of flows.endpoints.values())
+        wanted.add(`${formatIpv6(ownRoleAddress(cga.address, endpoint.spec))}/128`);
+      const add = [...wanted].filter((address) => !roleAddressesOnTun.has(address));
+      const remove = [...roleAddressesOnTun].filter((address) => !wanted.has(address));
+      // One address at a time, each recorded when done, so a failure retries only what failed.
+      for (const address of remove)
+        try {
+          await removeInterfaceAddresses(device.name, [address]);
+          roleAddressesOnTun.delete(address);
+          logger.info({ address }, 'role address removed from the TUN');
+        } catch (error) {
+          logger.warn({ address, error: (error as Error).message }, 'role address not removed from the TUN');
+        }
+      for (const address of add)
+        try {
+          // Deprecated: the kernel must not pick a role address as the source of the host's own
+          // traffic (it shares the CGA's /64 and can win the longest-prefix rule), only answer from it.
+          await configureInterface({ name: device.name, deprecatedAddresses: [address] });
+          roleAddressesOnTun.add(address);
+          logger.info({ address }, 'role address on the TUN');
+        } catch (error) {
+          logger.warn({ address, error: (error as Error).message }, 'role address not set on the TUN');
+        }
+    });
+    return roleAddressSync;
   }
 
   function sendToNetwork(firstHop: Uint8Array, bytes: Uint8Array, offset: number, length: number): boolean {
@@ -292,6 +333,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         );
       }
     }
+    await syncRoleAddresses();
   }
 
   let lastKeepaliveMs = 0;
@@ -483,6 +525,9 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       stopTick?.();
       control.closePush();
       links?.stop();
+      // Closing the TUN removes the device with every address on it (the role addresses too).
+      await roleAddressSync;
+      roleAddressesOnTun.clear();
       tun?.close();
       tun = undefined;
       await resolver?.close();
@@ -528,6 +573,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       if (!flows) throw new CapsuleError('UNAVAILABLE', 'the agent is starting');
       const { spec, peers } = await control.registerEndpoint(request);
       const { skipped } = flows.setEndpoint(spec, peers);
+      await syncRoleAddresses();
       logger.info(
         { endpoint: spec.id, contract: spec.contract, role: spec.role, peers: peers.length },
         'endpoint registered',
@@ -537,7 +583,11 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
 
     listEndpoints: () => [...(flows?.endpoints.keys() ?? [])].map((id) => describeEndpoint(id)),
 
-    unregisterEndpoint: (id) => flows?.removeEndpoint(id) ?? false,
+    async unregisterEndpoint(id) {
+      const removed = flows?.removeEndpoint(id) ?? false;
+      if (removed) await syncRoleAddresses();
+      return removed;
+    },
 
     endpointStatistics: (id) => flows?.endpoints.get(id)?.statistics,
 

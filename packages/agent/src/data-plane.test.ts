@@ -328,6 +328,24 @@ describe('data plane: egress on one host, ingress on the other', () => {
     expect(b.plane.drops.aclIn).toBe(1);
   });
 
+  it("accepts a member's answers from its role's address (TCP to a role), no other role's address", () => {
+    const { a, b } = pair();
+    // b (role server) answers a connection a made to the server role's address, from that address.
+    const serverRole = roleAddress(b.id, 7, 'server');
+    const answer = icmpv6Echo(serverRole, a.id);
+    expect(processEgress(b.plane, answer, 0, answer.length)).toBe(EgressResult.SENT);
+    expect(processIngress(a.plane, b.sent[0]!, 0, b.sent[0]!.length)).toBe(IngressResult.DELIVERED);
+    expect(a.app[0]).toEqual(answer);
+    // The address of a role b does not hold (client: a's own; another contract's server role): spoofed.
+    for (const source of [roleAddress(b.id, 7, 'client'), roleAddress(b.id, 8, 'server')]) {
+      const forged = icmpv6Echo(source, a.id);
+      processEgress(b.plane, forged, 0, forged.length);
+      expect(processIngress(a.plane, b.sent.at(-1)!, 0, b.sent.at(-1)!.length)).toBe(IngressResult.DROPPED);
+    }
+    expect(a.plane.drops.spoofed).toBe(2);
+    expect(a.app).toHaveLength(1);
+  });
+
   it('keeps the kernel ND/MLD on the TUN out of the overlay and drops packets without a path', () => {
     const { a, b } = pair();
     const ns = icmpv6Echo(a.id, b.id);

@@ -122,6 +122,13 @@ export interface Flow extends PacketTypeState {
    * label) and its own packet types (an engine verifies each new label's type I). Keyed by label.
    */
   readonly connections: Map<number, PacketTypeState> | undefined;
+  /**
+   * Unicast flows only: the address of the peer's role in this contract (`roleAddress`). The peer
+   * holds it on its TUN as a member of that role, so its replies to a connection made to the
+   * role address (TCP through an anycast role) carry it as their source: ingress accepts it
+   * besides the peer's CGA. Undefined for role-addressed flows.
+   */
+  readonly peerRoleAddress: Uint8Array | undefined;
 }
 
 /**
@@ -191,6 +198,14 @@ export function roleAddress(prefix: Uint8Array, contractId: number, role: string
   address[14] = (hash >>> 8) & 0xff;
   address[15] = hash & 0xff;
   return address;
+}
+
+/** The role address a local endpoint holds as a member of its own role (on the host's TUN). */
+export function ownRoleAddress(
+  ownHostId: Uint8Array,
+  spec: Pick<EndpointSpec, 'contractId' | 'role'>,
+): Uint8Array {
+  return roleAddress(ownHostId, spec.contractId, spec.role);
 }
 
 /**
@@ -472,6 +487,9 @@ export class FlowTable {
       lastAuthMs: Number.NEGATIVE_INFINITY,
       replay: new ReplayWindow(),
       connections: perConnection ? new Map() : undefined,
+      peerRoleAddress: perConnection
+        ? undefined
+        : roleAddress(ownHostId, endpoint.spec.contractId, peer.role),
     };
   }
 

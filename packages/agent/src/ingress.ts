@@ -4,9 +4,10 @@
  * IPv6 capsule packet (next header 253) addressed to our CGA from a peer of a local endpoint;
  * 3. the sealed payload opened with the flow's e2e key (AAD: src, dst, flow label as sent),
  * replayed counters refused; 4. the original packet restored: an IPv6 packet must carry the
- * peer's CGA and ours (else `spoofed`); an IPv4 packet gets the peer's local alias as source and
- * our IPv4 overlay address as destination; then the In ACL; 5. checksums: IPv4 header and
- * TCP/UDP checksums updated incrementally for the rewritten addresses (RFC 1624). The engine ids
+ * peer's CGA (or the address of the peer's role in the contract: a member answering a connection
+ * made to the role address) and ours (else `spoofed`); an IPv4 packet gets the peer's local alias
+ * as source and our IPv4 overlay address as destination; then the In ACL; 5. checksums: IPv4
+ * header and TCP/UDP checksums updated incrementally for the rewritten addresses (RFC 1624). The engine ids
  * of a TRACE chunk are kept on the flow (`lastTrace`): the path the peer's last traced packet took.
  */
 import { openPayload } from '@capsule/identity';
@@ -311,12 +312,20 @@ export function processIngress(
   let protocol: number;
   let l4: number;
   if (version === 6 && packet.length >= IPV6_HEADER_LENGTH) {
-    for (let i = 0; i < 16; i += 1)
-      if (packet[8 + i] !== flow.peer.hostId[i] || packet[24 + i] !== own[i]) {
-        drops.spoofed += 1;
-        statistics.dropsIn += 1;
-        return IngressResult.DROPPED;
-      }
+    // The source is the peer's CGA, or its role's address: a member answering a connection made
+    // to the role address (anycast TCP) answers from that address, which it holds on its TUN.
+    const roleSource = flow.peerRoleAddress;
+    if (
+      !isAddress(packet, 24, own) ||
+      !(
+        isAddress(packet, 8, flow.peer.hostId) ||
+        (roleSource !== undefined && isAddress(packet, 8, roleSource))
+      )
+    ) {
+      drops.spoofed += 1;
+      statistics.dropsIn += 1;
+      return IngressResult.DROPPED;
+    }
     protocol = packet[6]!;
     l4 = 40;
   } else if (version === 4 && packet.length >= 20) {

@@ -52,7 +52,8 @@ export interface AgentApi {
   status(): unknown;
   registerEndpoint(request: { serviceToken: string; contract: string; role: string }): Promise<unknown>;
   listEndpoints(): unknown[];
-  unregisterEndpoint(id: number): boolean;
+  /** Removes a local endpoint (and its role address from the TUN, when no other endpoint holds it). */
+  unregisterEndpoint(id: number): Promise<boolean>;
   endpointStatistics(id: number): unknown | undefined;
   statistics(): unknown;
   resolverState(): unknown;
@@ -121,7 +122,7 @@ export function createRestApi(agent: AgentApi, options: { bodyLimitBytes: number
   app.get('/api/v1/endpoints', async () => ({ items: agent.listEndpoints() }));
   app.delete('/api/v1/endpoints/:id', { schema: { params: IdParams } }, async (request, reply) => {
     const id = Number((request.params as { id: string }).id);
-    if (!agent.unregisterEndpoint(id)) return reply.status(404).send(notFound(`endpoint ${id}`));
+    if (!(await agent.unregisterEndpoint(id))) return reply.status(404).send(notFound(`endpoint ${id}`));
     return reply.status(204).send();
   });
   app.get('/api/v1/endpoints/:id/statistics', { schema: { params: IdParams } }, async (request, reply) => {

@@ -2,7 +2,8 @@
  * The use cases (examples/use-cases) on an up netns lab, with real applications inside the hosts'
  * namespaces: `ping -6` for unicast traffic (echo requests and replies through the agents' TUN
  * devices and the engine daemons), a small python3 UDP sender/receiver for role-addressed
- * traffic (anycast spread, multicast), the engines' own flow tables (their HTTP API) for the
+ * traffic (anycast spread, multicast) and, after an anycast spread step, curl to python3 HTTP
+ * servers on the members through the role address (TCP), the engines' own flow tables (their HTTP API) for the
  * engines a step's traffic must pass, `ip route blackhole` in two engines' namespaces for a cut,
  * and the controller's API for a revocation. Endpoints are registered through each agent's REST
  * API (python3 urllib inside the namespace). The result has the in-process runner's shape.
@@ -12,7 +13,9 @@
  * named engine's flow table counted the packets and that no other engine did (the order is not
  * visible there); a revoked flow is checked one second after the revocation; the lab's engines
  * and agents send link keep-alives every `labLinkKeepAliveIntervalMs` (a link is dead after 3
- * silent intervals), and the probe runs until traffic is steady again (60 s at most).
+ * silent intervals), and the probe runs until traffic is steady again (60 s at most); a role
+ * `spread` step is followed by a TCP step of the runner's own (30 curl to the role address), which
+ * the in-process runner does not have.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { roleAddress } from '@capsule/agent';
@@ -107,7 +110,6 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
   const steps: StepResult[] = [];
   const registered: { node: string; id: number }[] = [];
   const serials = new Map<string, string>();
-  const addedAddresses: [string, string][] = [];
   const cuts: [string, string][] = [];
   const blackhole = (how: 'add' | 'del', a: string, z: string) => {
     for (const [from, to] of [
@@ -154,6 +156,12 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
         const result = await runStep(step);
         progress(`${useCase.name}: ${result.passed ? 'ok' : 'FAILED'} ${result.step} (${result.detail})`);
         steps.push(result);
+        if (step.kind === 'send' && step.toRole !== undefined && step.expect === 'spread') {
+          // The same role over TCP with a real client and servers: curl to the role address.
+          const http = await roleHttp(step);
+          progress(`${useCase.name}: ${http.passed ? 'ok' : 'FAILED'} ${http.step} (${http.detail})`);
+          steps.push(http);
+        }
       } catch (error) {
         steps.push({ step: describe(step), passed: false, detail: (error as Error).message.split('\n')[0]! });
       }
@@ -178,8 +186,6 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
         );
       }
     }
-    for (const [node, role] of addedAddresses.splice(0))
-      inNode(node, ['ip', '-6', 'addr', 'del', `${role}/128`, 'dev', 'capsule0']);
   }
 
   /** Waits until every endpoint knows its peers with a path (the controller's push converged). */
@@ -339,12 +345,8 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
     );
     const prefix = parseIpv6(hostId(step.from));
     if (!contract || !prefix.ok) return { step: name, passed: false, detail: `${step.from} has no contract` };
-    // The agent daemon does not put role addresses on its TUN yet: the members get it here.
+    // The members' agents put the role address on their TUN when the endpoint registers.
     const role = formatIpv6(roleAddress(prefix.value, contract.id, step.toRole!));
-    for (const member of step.to) {
-      inNode(member, ['ip', '-6', 'addr', 'add', `${role}/128`, 'dev', 'capsule0', 'nodad']);
-      addedAddresses.push([member, role]);
-    }
     const watched = [...step.to, ...step.notTo];
     const seconds = 4 + Math.ceil((step.flows * step.packets * 3) / 1000);
     const receivers = watched.map((node) => udpReceiver(node, seconds));
@@ -381,6 +383,88 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
       detail += `; by ${step.notTo.join(', ')}: ${packetsAt.slice(members).join(', ')}`;
     passed &&= unwanted === 0;
     return { step: name, passed, detail };
+  }
+
+  /**
+   * TCP to a role address with real applications: a tiny python3 HTTP server on [::]:8080 on each
+   * member that answers with its node name, and `httpConnections` sequential `curl -6 -g` from the
+   * sender to http://[role address]:8080/, each its own connection (own source port, so its own
+   * capsule flow label: the engines' program picks a member per connection, and every packet of
+   * the connection must reach that member, its replies leaving from the role address). Passes
+   * when every request was answered by a member and each member answered at least one.
+   */
+  async function roleHttp(step: Extract<UseCaseStep, { kind: 'send' }>): Promise<StepResult> {
+    const httpConnections = 30;
+    const name = `${step.from} → role ${step.toRole} (${step.to.join(', ')}): ${httpConnections} × curl over TCP`;
+    const contractName = useCase.endpoints.find((e) => e.host === step.from)?.contract;
+    const contract = (await lab.admin.contracts.list({ limit: 1000 })).items.find(
+      (c) => c.name === contractName,
+    );
+    const prefix = parseIpv6(hostId(step.from));
+    if (!contract || !prefix.ok) return { step: name, passed: false, detail: `${step.from} has no contract` };
+    const role = formatIpv6(roleAddress(prefix.value, contract.id, step.toRole!));
+    const servers = step.to.map((node) => httpServer(node));
+    try {
+      await Promise.all(servers.map((server) => server.ready));
+      const script = `for i in $(seq ${httpConnections}); do curl -6 -g -s -m 5 http://[${role}]:8080/; echo; done`;
+      let output: string;
+      try {
+        output = inNode(step.from, ['sh', '-c', script], 180_000);
+      } catch (error) {
+        output = String((error as { stdout?: string }).stdout ?? '');
+      }
+      const answers = output.split('\n').map((line) => line.trim());
+      const counts = step.to.map((node) => answers.filter((line) => line === node).length);
+      const answered = counts.reduce((a, b) => a + b, 0);
+      return {
+        step: name,
+        passed: answered === httpConnections && counts.every((n) => n > 0),
+        detail: `HTTP answers from ${step.to.join(', ')}: ${counts.join(', ')} of ${httpConnections} connections to [${role}]:8080`,
+      };
+    } finally {
+      for (const server of servers) server.stop();
+    }
+  }
+
+  /** A python3 HTTP server on [::]:8080 in a host's namespace answering its node name; `ready` once bound. */
+  function httpServer(node: string): { ready: Promise<void>; stop(): void } {
+    const script = `
+import http.server, socket, sys
+class Server(http.server.HTTPServer):
+    address_family = socket.AF_INET6
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"${node}"
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = Server(("::", 8080), Handler)
+print("ready", flush=True)
+server.serve_forever()
+`;
+    const child = spawn('ip', ['netns', 'exec', namespace(node), 'python3', '-c', script]);
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${node}: HTTP server not ready in 10 s`)), 10_000);
+      child.stdout.on('data', (chunk) => {
+        if (String(chunk).includes('ready')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.on('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+      child.on('close', () => {
+        clearTimeout(timer);
+        reject(new Error(`${node}: HTTP server exited`));
+      });
+    });
+    ready.catch(() => {});
+    return { ready, stop: () => child.kill('SIGTERM') };
   }
 
   /** A UDP receiver on [::]:9000 in a host's namespace for `seconds`; resolves to datagrams by source port. */

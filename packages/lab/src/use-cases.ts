@@ -227,7 +227,7 @@ export async function runUseCase(
   } finally {
     // The applications of this use case stop: their endpoints leave the agents, so the next use
     // case's endpoints carry the traffic to the same peer hosts (one flow per peer host).
-    for (const { host: name, id } of registered) lab.hosts.get(name)?.agent.unregisterEndpoint(id);
+    for (const { host: name, id } of registered) await lab.hosts.get(name)?.agent.unregisterEndpoint(id);
     for (const [a, z] of cut) lab.setPathUp(a, z, true);
   }
 

@@ -1,7 +1,7 @@
 /** @capsule/tun — native I/O: TUN and batched UDP, for the data planes of agents and engines. */
 
-/** Addresses, MTU, routes and link state of an interface (through iproute2). */
-export { configureInterface, type InterfaceConfig } from './interface-config';
+/** Addresses, MTU, routes and link state of an interface (through iproute2); addresses removed again. */
+export { configureInterface, type InterfaceConfig, removeInterfaceAddresses } from './interface-config';
 /** AES-256-GCM e2e payload sealing with a reused context per key (output identical to identity's sealPayload). */
 export { createPayloadSealer, type PayloadSealer } from './payload-sealer';
 export {
