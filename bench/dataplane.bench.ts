@@ -212,6 +212,10 @@ async function startNebula(dir: string): Promise<() => void> {
       'listen:',
       '  host: 0.0.0.0',
       '  port: 4242',
+      // The same 8 MiB socket buffers Capsule's overlay sockets get (the lab raised rmem_max and
+      // wmem_max for both): with the kernel's default, b's socket overflowed under one TCP flow.
+      '  read_buffer: 8388608',
+      '  write_buffer: 8388608',
       'punchy:',
       '  punch: true',
       'tun:',
@@ -414,6 +418,7 @@ export async function run(): Promise<void> {
     `Host a → host b, iperf3 TCP ${iperfSeconds} s (received rate) and ping (20 × 56 bytes, 0.1 s apart),`,
     'all three legs in one run on the same namespaces (a, b, e1 on one bridge); 1-minute load average',
     `${loadBefore.toFixed(2)} when the run started (the machine is shared: figures move with the load).`,
+    'Capsule (TUN MTU 1280) and Nebula (MTU 1300) both get 8 MiB UDP socket buffers.',
     '',
     markdownTable(
       [

@@ -3,7 +3,9 @@
  * recvmmsg (up to 64 per call into JavaScript) and sent with sendmmsg from a ring that send()
  * copies into. The ring is flushed once per batch: at the end of each receive batch (the
  * forwarding case: an engine's sends go out together) and otherwise at the end of the current task
- * (a microtask), or sooner when the ring is full. Same contract as createUdpTransport; Linux only.
+ * (a microtask), or sooner when the ring is full. Runs of same-size datagrams to one peer go out
+ * as one UDP GSO buffer and come back apart (UDP GRO, split in the addon): see docs/overlay.md.
+ * Same contract as createUdpTransport; Linux only.
  */
 import { openNativeUdpSocket, UDP_META_INTS } from '@capsule/tun';
 import { CapsuleError, formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '@capsule/wire';
@@ -48,7 +50,6 @@ export async function createNativeUdpTransport(options: NativeUdpTransportOption
   let receiveMetaBytes: Uint8Array;
   let receiveMeta: Int32Array;
   let receiveBytes: Uint8Array;
-  let slotBytes = 0;
   const cachedWords = new Int32Array(SOURCE_CACHE_SIZE * 6); // family, port, 4 address words
   const cachedAddresses: (UnderlayAddress | undefined)[] = new Array(SOURCE_CACHE_SIZE);
   let nextCacheEntry = 0;
@@ -96,14 +97,14 @@ export async function createNativeUdpTransport(options: NativeUdpTransportOption
     inBatch = true;
     for (let index = 0; index < count; index++) {
       const meta = index * UDP_META_INTS;
-      const length = receiveMeta[meta]!;
-      if (receiveMeta[meta + 1] !== 0) {
+      const start = receiveMeta[meta]!;
+      const length = receiveMeta[meta + 1]!;
+      if (length < 0) {
         stats.receiveDrops += 1; // longer than a slot: truncated, so not delivered
         continue;
       }
       stats.datagramsReceived += 1;
       stats.bytesReceived += length;
-      const start = index * slotBytes;
       try {
         handler(receiveBytes.subarray(start, start + length), sourceOf(meta));
       } catch {
@@ -145,7 +146,6 @@ export async function createNativeUdpTransport(options: NativeUdpTransportOption
     socket.receiveBuffer.byteOffset,
     socket.receiveBuffer.byteLength,
   );
-  slotBytes = socket.receiveSlotBytes;
   options.onSocketBuffers?.({ receiveBytes: socket.receiveBufferBytes, sendBytes: socket.sendBufferBytes });
 
   const sendMeta = socket.sendMeta;

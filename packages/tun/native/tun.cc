@@ -26,15 +26,26 @@
 //   A UDP socket (IPv6 and dual-stack when host contains ':', else IPv4), bound, non-blocking,
 //   SO_RCVBUF/SO_SNDBUF set when > 0, polled with uv_poll. On each wake-up it reads up to
 //   receiveMeta.length / 8 datagrams with one recvmmsg() into fixed slots of receiveSlotBytes and
-//   calls onDatagrams(count, 0) once per recvmmsg (at most 16 per wake-up). Per datagram i,
-//   receiveMeta[8i ...] = [length, truncated (1: longer than the slot), port, family (4|6),
-//   address bytes (4 or 16, network order, in the next 4 int32s)]. A pending socket error (an
-//   ICMP unreachable for an earlier send, say) is reported as onDatagrams(0, errno) and reading
-//   goes on. The callback must consume the slots before it returns.
-//   flush(count) sends datagrams 0..count-1 of sendMeta with sendmmsg(): sendMeta[8i ...] =
-//   [offset in sendBuffer, length, port, family, address bytes]. Never blocks: on EAGAIN the rest
-//   is dropped; a datagram the kernel refuses (EMSGSIZE, unreachable) is skipped. Returns how many
-//   were not sent.
+//   calls onDatagrams(count, 0) for each full metadata array or the rest of one recvmmsg (at most
+//   16 recvmmsg per wake-up). Per datagram i, receiveMeta[8i ...] = [offset in receiveBuffer,
+//   length (-1: longer than its slot, truncated), port, family (4|6), address bytes (4 or 16,
+//   network order, in the next 4 int32s)]. A pending socket error (an ICMP unreachable for an
+//   earlier send, say) is reported as onDatagrams(0, errno) and reading goes on. The callback must
+//   consume the datagrams before it returns.
+//   flush(count) sends datagrams 0..count-1 of sendMeta: sendMeta[8i ...] = [offset in sendBuffer,
+//   length, port, family, address bytes]. Never blocks: on EAGAIN the rest is dropped; a datagram
+//   the kernel refuses (EMSGSIZE, unreachable) is skipped. Returns how many were not sent.
+//   Offloads (Linux UDP GSO/GRO, used when the kernel has them): flush() sends a run of datagrams
+//   that are adjacent in sendBuffer, go to the same address and have one size (the last may be
+//   shorter) as ONE sendmmsg entry with a UDP_SEGMENT control message: the stack carries one
+//   buffer through IP, veth and bridges and cuts it into datagrams only where it must. With
+//   receiveSlotBytes >= 65,535 the socket sets UDP_GRO: such a run arrives as one buffer that
+//   OnPoll splits back into datagrams (the UDP_GRO control message gives the segment size), so
+//   the receiver sees exactly the datagrams that were sent. A GSO send the kernel refuses
+//   (EINVAL: segment over the path MTU, say) is retried datagram by datagram; EIO (no checksum
+//   offload on the route) turns GSO off for the socket.
+//   offloads() -> [segmentation on, coalescing on, GSO sends, datagrams in GSO sends,
+//   coalesced receives, datagrams in coalesced receives].
 //   address() -> [host, port, receiveBufferBytes, sendBufferBytes] (granted, as getsockopt says).
 //   close() stops polling and closes the socket; idempotent.
 //
@@ -55,6 +66,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -63,6 +75,16 @@
 #include <algorithm>
 #include <string>
 #include <vector>
+
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 namespace {
 
@@ -264,13 +286,52 @@ Napi::Value WritePackets(const Napi::CallbackInfo& info) {
 }
 
 constexpr int kMetaInts = 8;
+// The largest IP packet, so the largest coalesced (GRO) receive; a slot at least this big gets one whole.
+constexpr size_t kMaxIpPacket = 65535;
+// A GSO send: at most this many datagrams (UDP_MAX_SEGMENTS is 64 before Linux 6.9, 128 after)
+// and this many payload bytes (the IPv4 UDP limit, so one rule serves both families).
+constexpr size_t kMaxGsoSegments = 64;
+constexpr size_t kMaxGsoBytes = 65507;
+
+// One control message buffer per mmsghdr: UDP_SEGMENT (uint16_t) to send, UDP_GRO (int) received.
+struct alignas(cmsghdr) ControlBuffer {
+  char bytes[CMSG_SPACE(sizeof(int))];
+};
+
+void WriteAddressMeta(int32_t* meta, const sockaddr_storage& name) {
+  memset(meta + 4, 0, 16);
+  if (name.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&name);
+    meta[2] = ntohs(v6->sin6_port);
+    meta[3] = 6;
+    memcpy(meta + 4, &v6->sin6_addr, 16);
+  } else {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&name);
+    meta[2] = ntohs(v4->sin_port);
+    meta[3] = 4;
+    memcpy(meta + 4, &v4->sin_addr, 4);
+  }
+}
+
+// The segment size of a coalesced receive (UDP_GRO control message), or 0.
+int CoalescedSegmentSize(const msghdr& header) {
+  for (cmsghdr* control = CMSG_FIRSTHDR(&header); control != nullptr;
+       control = CMSG_NXTHDR(const_cast<msghdr*>(&header), control)) {
+    if (control->cmsg_level == SOL_UDP && control->cmsg_type == UDP_GRO) {
+      int size = 0;
+      memcpy(&size, CMSG_DATA(control), sizeof size);
+      return size;
+    }
+  }
+  return 0;
+}
 
 class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "UdpSocket",
                        {InstanceMethod("flush", &UdpSocket::Flush), InstanceMethod("address", &UdpSocket::Address),
-                        InstanceMethod("close", &UdpSocket::Close)});
+                        InstanceMethod("offloads", &UdpSocket::Offloads), InstanceMethod("close", &UdpSocket::Close)});
   }
 
   explicit UdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSocket>(info), env_(info.Env()) {
@@ -318,6 +379,12 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     sendHeaders_.resize(maxSend_);
     sendIov_.resize(maxSend_);
     sendNames_.resize(maxSend_);
+    sendOffsets_.resize(maxSend_);
+    sendLengths_.resize(maxSend_);
+    sendFirst_.resize(maxSend_);
+    sendCount_.resize(maxSend_);
+    sendControl_.resize(maxSend_);
+    receiveControl_.resize(maxReceive_);
 
     isV6_ = host.find(':') != std::string::npos;
     sockaddr_storage local;
@@ -350,6 +417,13 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       fd_ = -1;
       { Fail(env, "bind " + host + " port " + std::to_string(port), err); return; }
     }
+    // Offloads: UDP_SEGMENT with size 0 is a no-op that tells whether the kernel has GSO; GRO only
+    // when every slot holds a coalesced buffer whole (up to the 64 KiB IP limit).
+    int noSegment = 0;
+    segmentation_ = setsockopt(fd_, SOL_UDP, UDP_SEGMENT, &noSegment, sizeof noSegment) == 0;
+    int on = 1;
+    coalescing_ = receiveSlotBytes_ >= kMaxIpPacket &&
+                  setsockopt(fd_, SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
     handle_ = new uv_poll_t;
@@ -399,6 +473,10 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
         header.msg_iovlen = 1;
         header.msg_name = &self->receiveNames_[i];
         header.msg_namelen = sizeof(sockaddr_storage);
+        if (self->coalescing_) {
+          header.msg_control = self->receiveControl_[i].bytes;
+          header.msg_controllen = sizeof(ControlBuffer);
+        }
       }
       int got = recvmmsg(self->fd_, self->receiveHeaders_.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
       if (got < 0) {
@@ -409,26 +487,35 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
         continue;
       }
       if (got == 0) break;
-      for (int i = 0; i < got; i++) {
-        int32_t* meta = self->receiveMeta_ + i * kMetaInts;
+      // Split coalesced buffers back into datagrams; report whenever the metadata array is full.
+      size_t filled = 0;
+      for (int i = 0; i < got && self->active_; i++) {
         const mmsghdr& received = self->receiveHeaders_[i];
-        meta[0] = static_cast<int32_t>(std::min<size_t>(received.msg_len, self->receiveSlotBytes_));
-        meta[1] = (received.msg_hdr.msg_flags & MSG_TRUNC) ? 1 : 0;
-        const sockaddr_storage& name = self->receiveNames_[i];
-        memset(meta + 4, 0, 16);
-        if (name.ss_family == AF_INET6) {
-          const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&name);
-          meta[2] = ntohs(v6->sin6_port);
-          meta[3] = 6;
-          memcpy(meta + 4, &v6->sin6_addr, 16);
-        } else {
-          const auto* v4 = reinterpret_cast<const sockaddr_in*>(&name);
-          meta[2] = ntohs(v4->sin_port);
-          meta[3] = 4;
-          memcpy(meta + 4, &v4->sin_addr, 4);
+        size_t slotOffset = static_cast<size_t>(i) * self->receiveSlotBytes_;
+        bool truncated = (received.msg_hdr.msg_flags & MSG_TRUNC) != 0;
+        size_t length = std::min<size_t>(received.msg_len, self->receiveSlotBytes_);
+        int segment = self->coalescing_ && !truncated ? CoalescedSegmentSize(received.msg_hdr) : 0;
+        size_t step = segment > 0 && static_cast<size_t>(segment) < length ? static_cast<size_t>(segment) : length;
+        if (step < length) {
+          self->coalescedReceives_++;
+          self->coalescedDatagrams_ += (length + step - 1) / step;
         }
+        size_t at = 0;
+        do {
+          int32_t* meta = self->receiveMeta_ + filled * kMetaInts;
+          size_t piece = std::min(step, length - at);
+          meta[0] = static_cast<int32_t>(slotOffset + at);
+          meta[1] = truncated ? -1 : static_cast<int32_t>(piece);
+          WriteAddressMeta(meta, self->receiveNames_[i]);
+          at += piece;
+          if (++filled == self->maxReceive_) {
+            self->Report(filled, 0);
+            filled = 0;
+            if (!self->active_) return;
+          }
+        } while (at < length);
       }
-      self->Report(static_cast<size_t>(got), 0);
+      if (filled > 0 && self->active_) self->Report(filled, 0);
       if (static_cast<size_t>(got) < n) break;
     }
   }
@@ -443,68 +530,148 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     size_t count = std::min<size_t>(info[0].As<Napi::Number>().Uint32Value(), maxSend_);
     if (fd_ < 0) return Napi::Number::New(env, static_cast<double>(count));
     size_t bad = 0;
-    size_t ready = 0;  // headers built, in order, skipping malformed entries
+    size_t ready = 0;  // datagrams checked and addressed, in order, skipping malformed entries
     for (size_t i = 0; i < count; i++) {
       const int32_t* meta = sendMeta_ + i * kMetaInts;
       int32_t offset = meta[0];
       int32_t length = meta[1];
-      if (offset < 0 || length < 0 || static_cast<size_t>(offset) + static_cast<size_t>(length) > sendLength_) {
+      if (offset < 0 || length < 0 || static_cast<size_t>(offset) + static_cast<size_t>(length) > sendLength_ ||
+          !AddressOf(meta, &sendNames_[ready])) {
         bad++;
         continue;
       }
-      sockaddr_storage& name = sendNames_[ready];
-      memset(&name, 0, sizeof name);
-      socklen_t nameLength;
-      uint16_t port = htons(static_cast<uint16_t>(meta[2]));
-      if (isV6_) {
-        auto* v6 = reinterpret_cast<sockaddr_in6*>(&name);
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = port;
-        if (meta[3] == 6) {
-          memcpy(&v6->sin6_addr, meta + 4, 16);
-        } else {  // IPv4 through a dual-stack socket: ::ffff:a.b.c.d
-          v6->sin6_addr.s6_addr[10] = 0xff;
-          v6->sin6_addr.s6_addr[11] = 0xff;
-          memcpy(&v6->sin6_addr.s6_addr[12], meta + 4, 4);
-        }
-        nameLength = sizeof(sockaddr_in6);
-      } else {
-        if (meta[3] != 4) {
-          bad++;
-          continue;
-        }
-        auto* v4 = reinterpret_cast<sockaddr_in*>(&name);
-        v4->sin_family = AF_INET;
-        v4->sin_port = port;
-        memcpy(&v4->sin_addr, meta + 4, 4);
-        nameLength = sizeof(sockaddr_in);
-      }
-      sendIov_[ready].iov_base = sendData_ + offset;
-      sendIov_[ready].iov_len = static_cast<size_t>(length);
-      msghdr& header = sendHeaders_[ready].msg_hdr;
-      memset(&header, 0, sizeof header);
-      header.msg_iov = &sendIov_[ready];
-      header.msg_iovlen = 1;
-      header.msg_name = &name;
-      header.msg_namelen = nameLength;
+      sendOffsets_[ready] = static_cast<size_t>(offset);
+      sendLengths_[ready] = static_cast<size_t>(length);
       ready++;
     }
+    // Group runs for GSO: same address, adjacent bytes, one segment size (only the last shorter).
+    size_t messages = 0;
+    for (size_t first = 0; first < ready;) {
+      size_t segment = sendLengths_[first];
+      size_t total = segment;
+      size_t end = first + 1;
+      if (segmentation_ && segment > 0) {
+        while (end < ready && end - first < kMaxGsoSegments && sendLengths_[end] > 0 &&
+               sendLengths_[end] <= segment && sendLengths_[end - 1] == segment &&
+               total + sendLengths_[end] <= kMaxGsoBytes && sendOffsets_[end] == sendOffsets_[end - 1] + segment &&
+               SameAddress(sendNames_[end], sendNames_[first])) {
+          total += sendLengths_[end];
+          end++;
+        }
+      }
+      BuildMessage(messages, first, end - first, total, end - first > 1 ? segment : 0);
+      messages++;
+      first = end;
+    }
     size_t done = 0;
-    while (done < ready) {
-      int sent = sendmmsg(fd_, sendHeaders_.data() + done, static_cast<unsigned>(ready - done), MSG_DONTWAIT);
+    while (done < messages) {
+      int sent = sendmmsg(fd_, sendHeaders_.data() + done, static_cast<unsigned>(messages - done), MSG_DONTWAIT);
       if (sent > 0) {
+        for (size_t m = done; m < done + static_cast<size_t>(sent); m++) NoteSent(m);
         done += static_cast<size_t>(sent);
         continue;
       }
-      if (sent < 0 && errno == EINTR) continue;
-      if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
-        bad += ready - done;  // never block: the rest is dropped (the socket buffer is full)
+      int err = sent < 0 ? errno : EIO;
+      if (err == EINTR) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
+        for (size_t m = done; m < messages; m++) bad += sendCount_[m];  // never block: drop the rest
         break;
       }
-      bad++;  // the kernel refused this one (EMSGSIZE, unreachable, …): skip it
+      if (sendCount_[done] > 1) {
+        // The kernel refused the GSO run: send its datagrams one by one, as if GSO were off.
+        if (err == EIO || err == EOPNOTSUPP || err == ENOPROTOOPT) segmentation_ = false;
+        bad += SendEachOf(done);
+      } else {
+        bad++;  // the kernel refused this datagram (EMSGSIZE, unreachable, …): skip it
+      }
       done++;
     }
     return Napi::Number::New(env, static_cast<double>(bad));
+  }
+
+  // Fills `name` from sendMeta's [.., .., port, family, address]; false for a family this socket cannot reach.
+  bool AddressOf(const int32_t* meta, sockaddr_storage* name) const {
+    memset(name, 0, sizeof *name);
+    uint16_t port = htons(static_cast<uint16_t>(meta[2]));
+    if (isV6_) {
+      auto* v6 = reinterpret_cast<sockaddr_in6*>(name);
+      v6->sin6_family = AF_INET6;
+      v6->sin6_port = port;
+      if (meta[3] == 6) {
+        memcpy(&v6->sin6_addr, meta + 4, 16);
+      } else {  // IPv4 through a dual-stack socket: ::ffff:a.b.c.d
+        v6->sin6_addr.s6_addr[10] = 0xff;
+        v6->sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&v6->sin6_addr.s6_addr[12], meta + 4, 4);
+      }
+      return true;
+    }
+    if (meta[3] != 4) return false;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(name);
+    v4->sin_family = AF_INET;
+    v4->sin_port = port;
+    memcpy(&v4->sin_addr, meta + 4, 4);
+    return true;
+  }
+
+  bool SameAddress(const sockaddr_storage& a, const sockaddr_storage& b) const {
+    return memcmp(&a, &b, isV6_ ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)) == 0;
+  }
+
+  // Message m: datagrams first..first+count-1 as one buffer; with segment > 0, a UDP_SEGMENT run.
+  void BuildMessage(size_t m, size_t first, size_t count, size_t total, size_t segment) {
+    sendFirst_[m] = first;
+    sendCount_[m] = count;
+    sendIov_[m].iov_base = sendData_ + sendOffsets_[first];
+    sendIov_[m].iov_len = total;
+    msghdr& header = sendHeaders_[m].msg_hdr;
+    memset(&header, 0, sizeof header);
+    header.msg_iov = &sendIov_[m];
+    header.msg_iovlen = 1;
+    header.msg_name = &sendNames_[first];
+    header.msg_namelen = isV6_ ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    if (segment == 0) return;
+    header.msg_control = sendControl_[m].bytes;
+    header.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+    cmsghdr* control = CMSG_FIRSTHDR(&header);
+    control->cmsg_level = SOL_UDP;
+    control->cmsg_type = UDP_SEGMENT;
+    control->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t size = static_cast<uint16_t>(segment);
+    memcpy(CMSG_DATA(control), &size, sizeof size);
+  }
+
+  void NoteSent(size_t m) {
+    if (sendCount_[m] < 2) return;
+    segmentedSends_++;
+    segmentedDatagrams_ += sendCount_[m];
+  }
+
+  // Sends message m's datagrams one sendto() each; returns how many failed.
+  size_t SendEachOf(size_t m) {
+    size_t failed = 0;
+    const msghdr& header = sendHeaders_[m].msg_hdr;
+    for (size_t i = sendFirst_[m]; i < sendFirst_[m] + sendCount_[m]; i++) {
+      ssize_t sent;
+      do {
+        sent = sendto(fd_, sendData_ + sendOffsets_[i], sendLengths_[i], MSG_DONTWAIT,
+                      reinterpret_cast<const sockaddr*>(header.msg_name), header.msg_namelen);
+      } while (sent < 0 && errno == EINTR);
+      if (sent < 0) failed++;
+    }
+    return failed;
+  }
+
+  Napi::Value Offloads(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array result = Napi::Array::New(env, 6);
+    result.Set(0u, Napi::Boolean::New(env, segmentation_));
+    result.Set(1u, Napi::Boolean::New(env, coalescing_));
+    result.Set(2u, Napi::Number::New(env, static_cast<double>(segmentedSends_)));
+    result.Set(3u, Napi::Number::New(env, static_cast<double>(segmentedDatagrams_)));
+    result.Set(4u, Napi::Number::New(env, static_cast<double>(coalescedReceives_)));
+    result.Set(5u, Napi::Number::New(env, static_cast<double>(coalescedDatagrams_)));
+    return result;
   }
 
   Napi::Value Address(const Napi::CallbackInfo& info) {
@@ -574,6 +741,18 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   std::vector<mmsghdr> sendHeaders_;
   std::vector<iovec> sendIov_;
   std::vector<sockaddr_storage> sendNames_;
+  std::vector<size_t> sendOffsets_;  // per datagram
+  std::vector<size_t> sendLengths_;
+  std::vector<size_t> sendFirst_;  // per message: its first datagram and how many
+  std::vector<size_t> sendCount_;
+  std::vector<ControlBuffer> sendControl_;
+  std::vector<ControlBuffer> receiveControl_;
+  bool segmentation_ = false;
+  bool coalescing_ = false;
+  uint64_t segmentedSends_ = 0;
+  uint64_t segmentedDatagrams_ = 0;
+  uint64_t coalescedReceives_ = 0;
+  uint64_t coalescedDatagrams_ = 0;
   Napi::Reference<Napi::Buffer<uint8_t>> receiveRef_;
   Napi::Reference<Napi::Int32Array> receiveMetaRef_;
   Napi::Reference<Napi::Buffer<uint8_t>> sendRef_;

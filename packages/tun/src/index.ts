@@ -18,4 +18,5 @@ export {
   type NativeUdpSocketOptions,
   openNativeUdpSocket,
   UDP_META_INTS,
+  type UdpOffloads,
 } from './udp-socket';

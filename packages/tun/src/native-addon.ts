@@ -47,6 +47,7 @@ export interface NativeAddon {
   ) => {
     flush(count: number): number;
     address(): [string, number, number, number];
+    offloads(): [boolean, boolean, number, number, number, number];
     close(): void;
   };
 }

@@ -12,7 +12,10 @@ export interface NativeUdpSocketOptions {
   /** SO_RCVBUF / SO_SNDBUF in bytes; 0 or left out keeps the kernel's default. */
   receiveBufferBytes?: number;
   sendBufferBytes?: number;
-  /** Bytes per receive slot; a longer datagram is truncated and flagged (default 65,536: any UDP datagram). */
+  /**
+   * Bytes per receive slot; a longer datagram is truncated and flagged (default 65,536: any UDP
+   * datagram). Slots under 65,535 bytes turn GRO off, since a coalesced buffer would not fit.
+   */
   receiveSlotBytes?: number;
   /** Datagrams read per recvmmsg(), i.e. per call into JavaScript (default 64). */
   receiveBatch?: number;
@@ -24,10 +27,13 @@ export interface NativeUdpSocketOptions {
 
 /**
  * A UDP socket read with recvmmsg() and written with sendmmsg(), through preallocated buffers the
- * caller fills and reads directly (no allocation per datagram). Receive slot i is
- * `receiveBuffer[i * receiveSlotBytes …]`, its metadata `receiveMeta[i * UDP_META_INTS …]` =
- * [length, truncated, port, family (4|6), address bytes]; a send is queued by copying its bytes
- * into `sendBuffer` and writing [offset, length, port, family, address bytes] into `sendMeta`.
+ * caller fills and reads directly (no allocation per datagram). Received datagram i is described
+ * by `receiveMeta[i * UDP_META_INTS …]` = [offset in receiveBuffer, length (-1: truncated, longer
+ * than a slot), port, family (4|6), address bytes]; a send is queued by copying its bytes into
+ * `sendBuffer` and writing [offset, length, port, family, address bytes] into `sendMeta`.
+ * Where the kernel has UDP GSO and GRO (Linux ≥ 5.0), runs of same-size datagrams to one address
+ * travel the stack as one buffer and are split back into the same datagrams on receipt (see
+ * native/tun.cc); `offloads()` says whether that is on and how often it was used.
  */
 export interface NativeUdpSocket {
   /** The bound address (as getsockname reports it) and the granted buffer sizes (as getsockopt does). */
@@ -45,8 +51,21 @@ export interface NativeUdpSocket {
   readonly sendCapacity: number;
   /** Sends queued datagrams 0..count-1 (one sendmmsg per batch; never blocks); returns how many were not sent. */
   flush(count: number): number;
+  /** Whether UDP GSO (segmentation) and GRO (coalescing) are on, and how much each has carried. */
+  offloads(): UdpOffloads;
   /** Stops reading and closes the socket; idempotent. */
   close(): void;
+}
+
+export interface UdpOffloads {
+  segmentation: boolean;
+  coalescing: boolean;
+  /** sendmmsg entries that carried a run of datagrams (UDP_SEGMENT), and the datagrams in them. */
+  segmentedSends: number;
+  segmentedDatagrams: number;
+  /** Received buffers that held several datagrams (UDP_GRO), and the datagrams in them. */
+  coalescedReceives: number;
+  coalescedDatagrams: number;
 }
 
 /**
@@ -102,6 +121,24 @@ export function openNativeUdpSocket(
     sendMeta,
     sendCapacity: sendBatch,
     flush: (count) => socket.flush(count),
+    offloads() {
+      const [
+        segmentation,
+        coalescing,
+        segmentedSends,
+        segmentedDatagrams,
+        coalescedReceives,
+        coalescedDatagrams,
+      ] = socket.offloads();
+      return {
+        segmentation,
+        coalescing,
+        segmentedSends,
+        segmentedDatagrams,
+        coalescedReceives,
+        coalescedDatagrams,
+      };
+    },
     close: () => socket.close(),
   };
 }
