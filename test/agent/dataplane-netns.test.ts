@@ -77,8 +77,21 @@ function inNode(node: string, argv: readonly string[], timeoutMs = 20_000): Prom
 async function agentCli(node: string, ...args: string[]): Promise<any> {
   const run = await inNode(node, [process.execPath, cli, 'agent', ...args]);
   if (run.code !== 0)
-    throw new Error(`capsule agent ${args.join(' ')} on ${node}: ${run.stderr}${run.stdout}`);
+    throw new Error(
+      `capsule agent ${args.join(' ')} on ${node}: ${run.stderr}${run.stdout}${controllerErrors(run.stdout + run.stderr)}`,
+    );
   return JSON.parse(run.stdout);
+}
+
+/** For an INTERNAL answer: the error lines of the controller's log (the answer only says it logged them). */
+function controllerErrors(answer: string): string {
+  if (!answer.includes('INTERNAL')) return '';
+  const controller = readLabState(dataDir)?.processes.find((entry) => entry.node === 'ctl');
+  if (!controller) return '';
+  const errors = readFileSync(controller.logFile, 'utf8')
+    .split('\n')
+    .filter((line) => /"level":(50|60)/.test(line));
+  return `\ncontroller log, errors:\n${errors.slice(-5).join('\n')}`;
 }
 
 /** Polls until `check` resolves a value (not undefined); returns it and the time it took. */

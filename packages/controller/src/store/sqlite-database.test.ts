@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { type Generated, Kysely, SqliteDialect, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openSqlite, type SyncFile } from './sqlite-database';
@@ -30,6 +32,40 @@ function heldStore() {
   const tick = () => new Promise((resolve) => setImmediate(resolve));
   return { store, db, pending, settled, tick };
 }
+
+describe('openSqlite transactions', () => {
+  it('a transaction that reads and then writes waits for a write lock held by another connection', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'capsule-sqlite-'));
+    dirs.push(dir);
+    const path = join(dir, 'test.db');
+    const store = openSqlite(path, 'process-crash');
+    const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: store.database }) });
+    await sql`create table t (id integer primary key, v text not null)`.execute(db);
+    await db.insertInto('t').values({ v: 'a' }).execute();
+    // Another connection (as the checkpoint worker's TRUNCATE does) holds the write lock for 300 ms.
+    const holder = new Worker(
+      `const Database = require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))});
+       const db = new Database(${JSON.stringify(path)});
+       db.exec('begin immediate');
+       require('node:worker_threads').parentPort.postMessage('locked');
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+       db.exec('commit');
+       db.close();`,
+      { eval: true },
+    );
+    await new Promise((resolve) => holder.once('message', resolve));
+    const started = Date.now();
+    const count = await db.transaction().execute(async (trx) => {
+      const rows = await trx.selectFrom('t').select('id').execute(); // a read first…
+      await trx.insertInto('t').values({ v: 'b' }).execute(); // …then a write
+      return rows.length + 1;
+    });
+    expect(count).toBe(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100); // it waited for the lock, not failed
+    await new Promise((resolve) => holder.once('exit', resolve));
+    await store.close();
+  });
+});
 
 describe('openSqlite durability barrier', () => {
   it('holds durable() until a sync that started after the write has finished, sharing syncs', async () => {

@@ -72,7 +72,12 @@ export function openSqlite(
     prepare(sql) {
       const cached = cache.get(sql);
       if (cached) return cached;
-      const statement = sqlite.prepare(sql);
+      // Kysely opens transactions with a deferred `begin`. A deferred transaction that reads and
+      // then writes cannot wait for the write lock (SQLite answers SQLITE_BUSY at once, without
+      // the busy handler, while another connection holds it — the checkpoint worker's TRUNCATE
+      // does): so every transaction takes the write lock at `begin immediate`, which does wait.
+      // This connection is the only one serving requests, so nothing is serialized that was not.
+      const statement = sqlite.prepare(sql === 'begin' ? 'begin immediate' : sql);
       const mayWrite = !statement.readonly || !statement.reader;
       const wrapped: SqliteStatement = {
         reader: statement.reader,
