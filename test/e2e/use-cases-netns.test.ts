@@ -88,7 +88,7 @@ describe.skipIf(!ready)('use cases with real applications (netns lab, runNetnsUs
     expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`cpl-${lab}-`);
   }, 150_000);
 
-  it('micro-segmentation: the allowed role pairs ping each other (every echo), every other pair is dropped', async () => {
+  it('micro-segmentation: allowed role pairs ping (every echo) and stream iperf3 TCP, every other pair is dropped', async () => {
     const result = await run('1-micro-segmentation');
     const delivered = result.steps.filter((s) => s.step.endsWith('delivered'));
     const dropped = result.steps.filter((s) => s.step.endsWith('dropped'));
@@ -96,7 +96,11 @@ describe.skipIf(!ready)('use cases with real applications (netns lab, runNetnsUs
     expect(dropped.length).toBeGreaterThan(0);
     for (const step of delivered) expect(step.detail).toMatch(/: (\d+)\/\1 echo replies/);
     for (const step of dropped) expect(step.detail).toMatch(/: 0\/\d+ echo replies/);
-  }, 90_000);
+    // iperf3 web → db carries data; web → web never connects.
+    expect(delivered[0]!.detail).toMatch(/iperf3 TCP to h3: [1-9][\d.]* Mbit\/s for 2 s/);
+    expect(dropped[0]!.detail).toMatch(/iperf3 to h2: /);
+    expect(dropped[0]!.detail).not.toMatch(/Mbit/);
+  }, 120_000);
 
   it('load balancing: 300 of 300 UDP connections to the server role, spread over h3, h4, h5 within ±20%; 30 of 30 curl over TCP answered by the members', async () => {
     const result = await run('2-load-balancing');

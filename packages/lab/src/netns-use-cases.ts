@@ -3,7 +3,8 @@
  * namespaces: `ping -6` for unicast traffic (echo requests and replies through the agents' TUN
  * devices and the engine daemons), a small python3 UDP sender/receiver for role-addressed
  * traffic (anycast spread, multicast) and, after an anycast spread step, curl to python3 HTTP
- * servers on the members through the role address (TCP), the engines' own flow tables (their HTTP API) for the
+ * servers on the members through the role address (TCP), iperf3 TCP streams for a unicast step with
+ * `stream: SECONDS`, the engines' own flow tables (their HTTP API) for the
  * engines a step's traffic must pass, `ip route blackhole` in two engines' namespaces for a cut,
  * and the controller's API for a revocation. Endpoints are registered through each agent's REST
  * API (python3 urllib inside the namespace). The result has the in-process runner's shape.
@@ -14,8 +15,8 @@
  * visible there); a revoked flow is checked one second after the revocation; the lab's engines
  * and agents send link keep-alives every `labLinkKeepAliveIntervalMs` (a link is dead after 3
  * silent intervals), and the probe runs until traffic is steady again (60 s at most); a role
- * `spread` step is followed by a TCP step of the runner's own (30 curl to the role address), which
- * the in-process runner does not have.
+ * `spread` step is followed by a TCP step of the runner's own (30 curl to the role address), and
+ * `stream` runs iperf3: neither exists in the in-process runner.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { roleAddress } from '@capsule/agent';
@@ -268,6 +269,11 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
       const ok = step.expect === 'dropped' ? got.received === 0 : got.received === got.sent && got.sent > 0;
       passed &&= ok;
       details.push(`ping ${target}: ${got.received}/${got.sent} echo replies`);
+      if (step.streamSeconds !== undefined) {
+        const stream = await iperfStream(step.from, target, step.streamSeconds);
+        passed &&= step.expect === 'dropped' ? !stream.connected : stream.mbitPerSecond > 0;
+        details.push(stream.detail);
+      }
       if (before && step.via) {
         const after = engineCounts(step.from, target);
         const saw = [...after].filter(([engine, n]) => n - (before.get(engine) ?? 0) >= step.packets);
@@ -335,6 +341,78 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
     }
     const match = /(\d+) packets transmitted, (\d+) received/.exec(output);
     return { sent: Number(match?.[1] ?? 0), received: Number(match?.[2] ?? 0) };
+  }
+
+  /**
+   * An iperf3 TCP stream from `from` to `to`'s CGA for `seconds`: a one-off server in `to`'s
+   * namespace, the client in `from`'s with a 2 s connect time-out (a dropped pair never connects).
+   */
+  async function iperfStream(
+    from: string,
+    to: string,
+    seconds: number,
+  ): Promise<{ connected: boolean; mbitPerSecond: number; detail: string }> {
+    const port = '5211';
+    const server = spawn('ip', ['netns', 'exec', namespace(to), 'iperf3', '-s', '-1', '-p', port]);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`${to}: iperf3 server not listening in 10 s`)),
+          10_000,
+        );
+        server.stdout.on('data', (chunk) => {
+          if (String(chunk).includes('listening')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        server.on('close', () => {
+          clearTimeout(timer);
+          reject(new Error(`${to}: iperf3 server exited`));
+        });
+      });
+      let output: string;
+      const client = [
+        'iperf3',
+        '-6',
+        '-c',
+        hostId(to),
+        '-p',
+        port,
+        '-t',
+        String(seconds),
+        '-J',
+        '--connect-timeout',
+        '2000',
+      ];
+      try {
+        output = inNode(from, client, (seconds + 20) * 1000);
+      } catch (error) {
+        output = String((error as { stdout?: string }).stdout ?? '');
+      }
+      let report: { error?: string; end?: { sum_received?: { bits_per_second?: number; bytes?: number } } } =
+        {};
+      try {
+        report = JSON.parse(output);
+      } catch {
+        report = { error: output.trim().slice(0, 200) || 'no output' };
+      }
+      const received = report.end?.sum_received;
+      if (report.error !== undefined || received?.bits_per_second === undefined)
+        return {
+          connected: false,
+          mbitPerSecond: 0,
+          detail: `iperf3 to ${to}: ${report.error ?? 'no result'}`,
+        };
+      const mbitPerSecond = received.bits_per_second / 1e6;
+      return {
+        connected: true,
+        mbitPerSecond,
+        detail: `iperf3 TCP to ${to}: ${mbitPerSecond.toFixed(1)} Mbit/s for ${seconds} s`,
+      };
+    } finally {
+      server.kill('SIGTERM');
+    }
   }
 
   /** Role-addressed UDP (anycast spread or multicast): receivers on `to` and `notTo`, one sender. */

@@ -60,5 +60,9 @@ describe('use case files', () => {
     expect(write('  - send: { from: h1, to: h2 }\n    expect: maybe\n')).toThrow(
       /delivered, dropped or spread/,
     );
+    for (const stream of ['0', '31', '1.5', 'long'])
+      expect(write(`  - send: { from: h1, to: h2, stream: ${stream} }\n`)).toThrow(
+        /stream is whole seconds of iperf3, 1 to 30/,
+      );
   });
 });

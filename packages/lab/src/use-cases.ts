@@ -40,6 +40,12 @@ export type UseCaseStep =
       toRole?: string;
       /** Hosts that must receive none of the packets. */
       notTo: readonly string[];
+      /**
+       * Netns lab only: after the pings, an iperf3 TCP stream of this many seconds to each target
+       * (delivered: data arrives; dropped: iperf3 cannot even connect). The in-process lab has no
+       * real applications and ignores it.
+       */
+      streamSeconds?: number;
     }
   | { kind: 'revoke'; host: string }
   | { kind: 'cut'; a: string; z: string; probe?: GapProbe }
@@ -84,6 +90,17 @@ export interface UseCaseResult {
   readonly error?: string;
 }
 
+/** `send.stream`: whole seconds of iperf3, 1–30 (a longer run belongs in a benchmark). */
+function streamSecondsOf(value: unknown, where: string): number {
+  const seconds = Number(value);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 30)
+    throw new LabError(
+      'LAB_BAD_USE_CASE',
+      `${where}.send.stream is whole seconds of iperf3, 1 to 30: got ${String(value)}`,
+    );
+  return seconds;
+}
+
 const asList = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : [String(value)]);
 
 /** Reads a use case directory. */
@@ -120,6 +137,9 @@ export function loadUseCase(dir: string): UseCase {
         ...(step.via !== undefined && { via: asList(step.via) }),
         ...(send.toRole !== undefined && { toRole: String(send.toRole) }),
         notTo: step.notTo === undefined ? [] : asList(step.notTo),
+        ...(send.stream !== undefined && {
+          streamSeconds: streamSecondsOf(send.stream, `${dir}: steps[${i}]`),
+        }),
       };
     }
     if (step.revoke) return { kind: 'revoke', host: String((step.revoke as { host: unknown }).host) };
