@@ -353,7 +353,17 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
     seconds: number,
   ): Promise<{ connected: boolean; mbitPerSecond: number; detail: string }> {
     const port = '5211';
-    const server = spawn('ip', ['netns', 'exec', namespace(to), 'iperf3', '-s', '-1', '-p', port]);
+    const server = spawn('ip', [
+      'netns',
+      'exec',
+      namespace(to),
+      'iperf3',
+      '-s',
+      '-1',
+      '-p',
+      port,
+      '--forceflush',
+    ]);
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
