@@ -40,7 +40,7 @@ const topology = readFileSync(join(root, 'examples/lab/default.yaml'), 'utf8')
 
 const built = existsSync(join(root, 'packages/cli/dist'));
 if (!built) console.warn('use cases on the netns lab: skipped, build the CLI first (npm run build)');
-const ready = canRun({ root: true, tools: ['ip', 'ping', 'curl', 'python3'] }) && built;
+const ready = canRun({ root: true, tools: ['ip', 'ping', 'curl', 'python3', 'iperf3'] }) && built;
 
 /** Every step's line, for the failure message and the log. */
 const describeResult = (result: UseCaseResult) =>

@@ -1,8 +1,8 @@
 /**
- * `capsule demo`: the newcomer's first command. As root with ip, ping and python3 (the default
- * when they are there, or --netns) it brings the default lab up in network namespaces (controller,
- * engine and agent daemons with TUN devices) and runs each use case with real applications (ping,
- * python3 UDP) in the hosts' namespaces. Otherwise (or with --in-process) it brings the same lab up
+ * `capsule demo`: the newcomer's first command. As root with ip, ping, python3, curl and iperf3
+ * (the default when they are there, or --netns) it brings the default lab up in network namespaces
+ * (controller, engine and agent daemons with TUN devices) and runs each use case with real
+ * applications (ping, iperf3, curl, python3 UDP and HTTP) in the hosts' namespaces. Otherwise (or with --in-process) it brings the same lab up
  * in this process on the in-process network (the real controller with SQLite, engines and agents)
  * and drives real packets through the agents and engines.
  * Either way it prints a table of what each use case showed, then leaves the controller's API
@@ -34,7 +34,7 @@ import type { CliIo } from '../io';
 import { cliEntry, untilInterrupted } from './lab';
 
 /** The tools the netns demo runs in the namespaces. */
-const netnsTools = ['ip', 'ping', 'python3'] as const;
+const netnsTools = ['ip', 'ping', 'python3', 'curl', 'iperf3'] as const;
 
 /** Why the netns lab cannot run here (not root, a tool missing), or undefined when it can. */
 export function netnsUnavailable(io: CliIo): string | undefined {
@@ -93,7 +93,7 @@ export function registerDemoCommands(program: Command, io: CliIo): void {
     .option('--use-cases <dir>', 'the use cases directory (default: examples/use-cases)')
     .option(
       '--netns',
-      'run the lab in network namespaces with real daemons and applications (the default as root with ip, ping, python3)',
+      'run the lab in network namespaces with real daemons and applications (the default as root with ip, ping, python3, curl, iperf3)',
     )
     .option('--in-process', 'run the lab in this process on the simulated network (no root needed)')
     .action(
