@@ -590,6 +590,8 @@ export const SbLinkRequest = Type.Object(
     localEndpoint: Locator,
     remoteEndpoint: Locator,
     cost: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    /** The link's state as this end sees it (default up): a node reports a dead link down, then up again. */
+    status: Type.Optional(Type.Union([Type.Literal('up'), Type.Literal('down')])),
   },
   closed,
 );

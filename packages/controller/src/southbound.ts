@@ -336,6 +336,7 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
         node.id < peer.id
           ? [body.localEndpoint, body.remoteEndpoint]
           : [body.remoteEndpoint, body.localEndpoint];
+      const status = body.status ?? 'up';
       const linkId = await db.transaction().execute(async (trx) => {
         const existing = await trx
           .selectFrom('links')
@@ -345,14 +346,14 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
           .executeTakeFirst();
         let id: number;
         if (existing) {
-          if (existing.admin_state === 'down')
+          if (existing.admin_state === 'down' && status === 'up')
             throw new ApiError('LINK_REFUSED', 'an administrator disabled this link');
           await trx
             .updateTable('links')
             .set({
               endpoint_a: endA,
               endpoint_z: endZ,
-              status: 'up',
+              status,
               ...(body.cost ? { cost: body.cost } : {}),
             })
             .where('id', '=', existing.id)
@@ -370,7 +371,7 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
               cost: body.cost ?? 10,
               labels: '[]',
               admin_state: 'up',
-              status: 'up',
+              status,
               created_at: iso(),
             })
             .returning('id')
@@ -379,6 +380,7 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
         }
         await context.audit(trx, principal, 'register', 'links', id, node.domain_id, {
           peer: body.peerHostId,
+          status,
         });
         return id;
       });

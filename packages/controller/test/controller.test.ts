@@ -286,6 +286,41 @@ for (const kind of storeKinds) {
         expect((await h1.sb.keepalive()).status).toBe(200);
       });
 
+      it('a node reports a link down, paths avoid it, and up again: paths come back', async () => {
+        const { h1, e1, e2, h2 } = nodes;
+        const links = await c.admin.links.list();
+        const e2h2 = links.items.find(
+          (link) => link.cost === 10 && [link.nodeA, link.nodeZ].includes(h2.registration.node.id),
+        )!;
+        await c.admin.links.update(e2h2.id, { adminState: 'up' });
+        await h1.sb.keepalive(); // drain: the path is h1 e1 e2 h2 again
+        const e1e2 = {
+          peerHostId: e1.hostId,
+          localEndpoint: '10.0.1.2:7447',
+          remoteEndpoint: '10.0.1.1:7447',
+        };
+        const down = await e2.sb.registerLink({ ...e1e2, status: 'down' });
+        expect(down.status).toBe('down');
+        const pathOf = async () => {
+          const answer = await h1.sb.keepalive();
+          const change = answer.commands.findLast((command) => command.kind === 'path-change');
+          const payload = change?.payload as { endpoints: { peers: { path: string[]; cost: number }[] }[] };
+          return payload?.endpoints[0]!.peers[0];
+        };
+        expect(await pathOf()).toMatchObject({ path: [h1.hostId, e1.hostId, h2.hostId], cost: 110 });
+        // A node may report down even a link an administrator disabled; it may not bring one up.
+        await c.admin.links.update(down.id, { adminState: 'down' });
+        expect((await e2.sb.registerLink({ ...e1e2, status: 'down' })).status).toBe('down');
+        await expectError(e2.sb.registerLink(e1e2), 'LINK_REFUSED');
+        await c.admin.links.update(down.id, { adminState: 'up' });
+        await h1.sb.keepalive();
+        expect((await e2.sb.registerLink(e1e2)).status).toBe('up');
+        expect(await pathOf()).toMatchObject({
+          path: [h1.hostId, e1.hostId, e2.hostId, h2.hostId],
+          cost: 30,
+        });
+      });
+
       it('revocation is pushed at once to connected engines and queued for the others', async () => {
         const { e1, e2, h1 } = nodes;
         await e1.sb.keepalive();

@@ -151,12 +151,17 @@ export function controllerHooks(
         abort.abort();
       };
     },
-    /** Registers each link that comes up (once per peer). */
+    /**
+     * Registers each link that comes up (once per peer) and reports one that goes down, so that
+     * the controller's paths avoid it until it is up (and registered) again.
+     */
     onLinkChange(info: LinkInfo): void {
-      if (info.state !== 'up' || !context.locator) return;
+      if (!context.locator || info.state === 'handshaking') return;
       const peer = formatIpv6Address(info.peerHostId);
-      if (registeredLinks.has(peer)) return;
-      registeredLinks.add(peer);
+      const up = info.state === 'up';
+      if (up === registeredLinks.has(peer)) return; // the controller already has this state
+      if (up) registeredLinks.add(peer);
+      else registeredLinks.delete(peer);
       // The controller computes paths with the cost registered here (its default when none is sent).
       // Link tags have no field in the southbound link registration (SbLinkRequest): they stay local.
       const cost = context.linkCost?.(info);
@@ -166,10 +171,13 @@ export function controllerHooks(
           localEndpoint: context.locator,
           remoteEndpoint: `${info.peerUnderlay.host}:${info.peerUnderlay.port}`,
           ...(cost !== undefined ? { cost } : {}),
+          ...(up ? {} : { status: 'down' as const }),
         })
         .catch((error: unknown) => {
-          registeredLinks.delete(peer);
-          logger.warn({ err: error, peer }, 'link registration refused');
+          // Not registered as up after all: the next up tries again. A lost down report leaves the
+          // link up at the controller until this engine reports it again.
+          if (up) registeredLinks.delete(peer);
+          logger.warn({ err: error, peer, state: info.state }, 'link report refused');
         });
     },
     obey,

@@ -233,8 +233,8 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
       blackhole('del', step.a, step.z);
       const at = cuts.findIndex(([a, z]) => a === step.a && z === step.z);
       if (at >= 0) cuts.splice(at, 1);
-      // The link layer retries a dead link every 10 s, and the controller is not told a link went
-      // down (its paths may still use it): the step is done when both ends list the link up again.
+      // Done when both engine ends list the link up again (each then registers it up with the
+      // controller, whose paths avoided it while it was down).
       const started = Date.now();
       while (!linkUp(step.a, step.z) || !linkUp(step.z, step.a)) {
         if (Date.now() - started > 30_000)

@@ -293,8 +293,8 @@ export async function runUseCase(
       if (step.kind === 'restore') {
         lab.setPathUp(step.a, step.z, true);
         for (const pair of cut) if (pair[0] === step.a && pair[1] === step.z) cut.delete(pair);
-        // The controller is not told a link went down (its paths may still use it, now that the
-        // engines register link costs): done when both engine ends list the link up again.
+        // Done when both engine ends list the link up again (each then registers it up with the
+        // controller, whose paths avoided it while it was down).
         const up = (from: string, to: string) => {
           const engine = lab.engines.get(from);
           return !engine || engine.linkLayer.links().some((l) => l.peerName === to && l.state === 'up');

@@ -1,0 +1,68 @@
+import type { SbLinkRequest, SouthboundClient } from '@capsule/api';
+import type { LinkInfo } from '@capsule/overlay';
+import { describe, expect, it } from 'vitest';
+import type { Engine } from './engine';
+import { controllerHooks } from './southbound';
+
+/** The link reports an engine makes, through a client that records them (and fails when told to). */
+function hooksRecording() {
+  const reports: SbLinkRequest[] = [];
+  let refuseNext = false;
+  const client = {
+    registerLink: async (body: SbLinkRequest) => {
+      reports.push(body);
+      if (refuseNext) {
+        refuseNext = false;
+        throw new Error('controller unreachable');
+      }
+      return {};
+    },
+  } as unknown as SouthboundClient;
+  const warnings: string[] = [];
+  const hooks = controllerHooks({} as Engine, client, {
+    clock: { nowMs: () => 0, setInterval: () => () => {} } as never,
+    logger: { warn: (_fields: unknown, message: string) => warnings.push(message) } as never,
+    locator: '10.0.0.3:7447',
+    counters: () => ({}) as never,
+    linkCost: () => 20,
+  });
+  const link = (state: LinkInfo['state']) =>
+    ({
+      id: 1,
+      peerHostId: new Uint8Array(16).fill(0xfd, 0, 1),
+      peerUnderlay: { host: '10.0.0.4', port: 7447 },
+      state,
+    }) as unknown as LinkInfo;
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  return { hooks, link, reports, warnings, settle, refuse: () => (refuseNext = true) };
+}
+
+describe('engine link reports to the controller', () => {
+  it('registers a link once when it comes up, reports it down once, and up again', async () => {
+    const { hooks, link, reports, settle } = hooksRecording();
+    hooks.onLinkChange(link('handshaking'));
+    hooks.onLinkChange(link('up'));
+    hooks.onLinkChange(link('up'));
+    hooks.onLinkChange(link('down'));
+    hooks.onLinkChange(link('down'));
+    hooks.onLinkChange(link('up'));
+    await settle();
+    expect(reports.map((report) => report.status ?? 'up')).toEqual(['up', 'down', 'up']);
+    expect(reports[0]).toMatchObject({
+      localEndpoint: '10.0.0.3:7447',
+      remoteEndpoint: '10.0.0.4:7447',
+      cost: 20,
+    });
+  });
+
+  it('tries a refused up registration again at the next up, and logs the refusal', async () => {
+    const { hooks, link, reports, warnings, settle, refuse } = hooksRecording();
+    refuse();
+    hooks.onLinkChange(link('up'));
+    await settle();
+    hooks.onLinkChange(link('up'));
+    await settle();
+    expect(reports.map((report) => report.status ?? 'up')).toEqual(['up', 'up']);
+    expect(warnings).toEqual(['link report refused']);
+  });
+});
