@@ -23,7 +23,7 @@ describe('capsule agent', () => {
   });
 
   it('refuses unknown keys, bad values and bad ACL rules with AGENT_BAD_CONFIG', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(join(tmpdir(), 'capsule-agent-cli-'));
     const base = 'hostName: h.example\ncontroller: http://127.0.0.1:8701\nuser: u\npassword: p\ndomain: d\n';
@@ -40,6 +40,7 @@ describe('capsule agent', () => {
       expect(await runCli(['agent', 'check-config', '--config', name], io), name).toBe(1);
       expect(io.stderr(), name).toMatch(/error \[AGENT_BAD(_CONFIG|_ACL)\]/);
     }
+    rmSync(dir, { recursive: true });
   });
 
   it('status reports an unreachable agent clearly', async () => {

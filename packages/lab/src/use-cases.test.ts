@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -64,5 +64,6 @@ describe('use case files', () => {
       expect(write(`  - send: { from: h1, to: h2, stream: ${stream} }\n`)).toThrow(
         /stream is whole seconds of iperf3, 1 to 30/,
       );
+    rmSync(dir, { recursive: true });
   });
 });
