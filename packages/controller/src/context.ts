@@ -216,7 +216,11 @@ export function createContext(
         row.revoked_at = at;
         const engines = await trx.selectFrom('nodes').select('id').where('type', '=', 'engine').execute();
         const nodeIds = [...new Set([...engines.map((e) => e.id as number), row.node_id as number])];
-        const commandIds = await context.queueCommands(trx, nodeIds, 'revocation', { serials: [row.serial] });
+        // notAfter lets engines forget the serial once the authorization has expired anyway.
+        const commandIds = await context.queueCommands(trx, nodeIds, 'revocation', {
+          serials: [row.serial],
+          notAfter: [row.not_after],
+        });
         await context.audit(trx, principal, 'revoke', 'authorizations', id, row.domain_id, {
           serial: row.serial,
         });

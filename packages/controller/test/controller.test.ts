@@ -342,8 +342,10 @@ for (const kind of storeKinds) {
           // e2 has no push channel: the revocation waits for its keep-alive.
           const answer = await e2.sb.keepalive();
           expect(answer.status).toBe(202);
+          // With the authorization's end, so that engines can forget the serial once it has passed.
           expect(answer.commands.map((command) => command.payload)).toContainEqual({
             serials: [authorization.serial],
+            notAfter: [authorization.notAfter],
           });
           // e1 got it by push: not again by keep-alive.
           expect(

@@ -199,6 +199,10 @@ export interface EngineCounters {
   traceRecords: number;
   traceFull: number;
   revocations: number;
+  /** Revoked serials dropped from the revocation list once their authorization had expired. */
+  revocationsPruned: number;
+  /** Revoked serials held now. */
+  revokedSerials: number;
   flowsCreated: number;
   flowsExpired: number;
   liveFlows: number;
@@ -218,11 +222,15 @@ export interface Engine {
   flows(): FlowSnapshot[];
   links(): EngineLinkSnapshot[];
   counters(): EngineCounters;
-  /** Revokes serials now (the controller's push and keep-alive commands call this). */
-  revoke(serials: readonly bigint[]): void;
+  /**
+   * Revokes serials now (the controller's push and keep-alive commands call this). With the
+   * authorization's end of validity (ms), the serial is forgotten once that has passed (an
+   * expired authorization is refused anyway); without it, it is kept for the engine's life.
+   */
+  revoke(serials: readonly bigint[], notAfterMs?: readonly (number | undefined)[]): void;
   /** Rereads the link layer's links (ENGINE record, caches); called on every link change. */
   refreshLinks(): void;
-  /** Removes idle flows now (the timer calls it). */
+  /** Removes idle flows and the revoked serials of expired authorizations now (the timer calls it). */
   expireFlows(): number;
 }
 
@@ -327,8 +335,9 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   const verified = new Map<number, VerifiedAuthorization[]>();
   let verifiedCount = 0;
   const programs = new Map<string, ProgramEntry>();
-  /** Revoked serials by low 32 bits → high words. */
-  const revoked = new Map<number, number[]>();
+  /** Revoked serials by low 32 bits → high words, each with its authorization's end (ms; Infinity: unknown). */
+  const revoked = new Map<number, { high: number; notAfterMs: number }[]>();
+  let revokedCount = 0;
   const links = new Map<number, LinkMeta>();
   /** Program link id → link (index 0 unused). */
   const byProgramId: (LinkMeta | undefined)[] = [undefined];
@@ -352,6 +361,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     traceRecords: 0,
     traceFull: 0,
     revocations: 0,
+    revocationsPruned: 0,
     flowsCreated: 0,
     flowsExpired: 0,
     fuelUsed: 0,
@@ -508,22 +518,27 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
 
   // ---- revocation -------------------------------------------------------------------------------
   function isRevoked(high: number, low: number): boolean {
-    const highs = revoked.get(low);
-    return highs?.includes(high) === true;
+    const entries = revoked.get(low);
+    return entries?.some((entry) => entry.high === high) === true;
   }
 
-  function revoke(serials: readonly bigint[]): void {
-    for (const serial of serials) {
+  function revoke(serials: readonly bigint[], notAfterMs?: readonly (number | undefined)[]): void {
+    serials.forEach((serial, index) => {
       const high = Number((serial >> 32n) & 0xffff_ffffn);
       const low = Number(serial & 0xffff_ffffn);
-      if (isRevoked(high, low)) continue;
+      if (isRevoked(high, low)) return;
       counters.revocations++;
-      const highs = revoked.get(low) ?? [];
-      highs.push(high);
-      revoked.set(low, highs);
+      const end = notAfterMs?.[index];
+      const entries = revoked.get(low) ?? [];
+      entries.push({
+        high,
+        notAfterMs: end !== undefined && Number.isFinite(end) ? end : Number.POSITIVE_INFINITY,
+      });
+      revoked.set(low, entries);
+      revokedCount++;
       for (const entry of verified.get(low) ?? []) if (entry.serialHigh === high) entry.revoked = true;
       logger.info({ serial: serial.toString() }, 'authorization revoked');
-    }
+    });
   }
 
   // ---- authorization and program verification (type I) ---------------------------------------
@@ -639,7 +654,24 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
         removed++;
       }
     counters.flowsExpired += removed;
+    pruneRevoked(now);
     return removed;
+  }
+
+  /**
+   * Forgets revoked serials whose authorization ended over a minute ago: the verifier refuses an
+   * expired authorization by the same clock, so the list need not hold it (it grew for the
+   * engine's life before). The minute covers the verifier's whole-second rounding.
+   */
+  function pruneRevoked(now: number): void {
+    for (const [low, entries] of revoked) {
+      const kept = entries.filter((entry) => entry.notAfterMs + 60_000 > now);
+      if (kept.length === entries.length) continue;
+      counters.revocationsPruned += entries.length - kept.length;
+      revokedCount -= entries.length - kept.length;
+      if (kept.length === 0) revoked.delete(low);
+      else revoked.set(low, kept);
+    }
   }
 
   function bindFlow(id: number, auth: VerifiedAuthorization, program: ProgramEntry, now: number): void {
@@ -1098,6 +1130,8 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       traceRecords: counters.traceRecords,
       traceFull: counters.traceFull,
       revocations: counters.revocations,
+      revocationsPruned: counters.revocationsPruned,
+      revokedSerials: revokedCount,
       flowsCreated: counters.flowsCreated,
       flowsExpired: counters.flowsExpired,
       liveFlows: table.size,

@@ -24,4 +24,9 @@ export { createEngineHttpServer, type EngineHttpServer } from './http-api';
 /** The Prometheus text rendering of an engine's counters. */
 export { METRICS_FLOW_LIMIT, renderMetrics } from './metrics';
 /** Registration with the controller, and revocation commands' serials. */
-export { type EngineRegistration, registerEngine, serialsOfCommand } from './southbound';
+export {
+  type EngineRegistration,
+  registerEngine,
+  revocationsOfCommand,
+  serialsOfCommand,
+} from './southbound';

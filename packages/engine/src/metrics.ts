@@ -85,6 +85,13 @@ export function renderMetrics(engine: Engine): string {
     ['capsule_engine_emits_total', 'counter', 'EMIT service calls.', c.emits],
     ['capsule_engine_trace_records_total', 'counter', 'TRACE records appended.', c.traceRecords],
     ['capsule_engine_revocations_total', 'counter', 'Serials revoked by the controller.', c.revocations],
+    [
+      'capsule_engine_revocations_pruned_total',
+      'counter',
+      'Revoked serials forgotten after their authorization expired.',
+      c.revocationsPruned,
+    ],
+    ['capsule_engine_revoked_serials', 'gauge', 'Revoked serials held.', c.revokedSerials],
     ['capsule_engine_flows_created_total', 'counter', 'Flows created.', c.flowsCreated],
     ['capsule_engine_flows_expired_total', 'counter', 'Flows removed after idling.', c.flowsExpired],
     ['capsule_engine_live_flows', 'gauge', 'Flows in the flow table.', c.liveFlows],

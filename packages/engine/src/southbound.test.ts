@@ -2,7 +2,7 @@ import type { SbLinkRequest, SouthboundClient } from '@capsule/api';
 import type { LinkInfo } from '@capsule/overlay';
 import { describe, expect, it } from 'vitest';
 import type { Engine } from './engine';
-import { controllerHooks } from './southbound';
+import { controllerHooks, revocationsOfCommand } from './southbound';
 
 /** The link reports an engine makes, through a client that records them (and fails when told to). */
 function hooksRecording() {
@@ -64,5 +64,24 @@ describe('engine link reports to the controller', () => {
     await settle();
     expect(reports.map((report) => report.status ?? 'up')).toEqual(['up', 'up']);
     expect(warnings).toEqual(['link report refused']);
+  });
+});
+
+describe('revocation commands', () => {
+  it('reads serials with their ends, skipping malformed serials and ignoring malformed ends', () => {
+    const revocation = (payload: unknown) => revocationsOfCommand({ kind: 'revocation', payload });
+    expect(
+      revocation({
+        serials: ['12', 'x', '18446744073709551615', 7, '123456789012345678901'],
+        notAfter: ['2026-11-21T12:00:00.000Z', null, 'not a time'],
+      }),
+    ).toEqual([
+      { serial: 12n, notAfterMs: Date.UTC(2026, 10, 21, 12) },
+      { serial: 18446744073709551615n, notAfterMs: undefined },
+    ]);
+    expect(revocation({ serials: ['5'], notAfter: 'soon' })).toEqual([{ serial: 5n, notAfterMs: undefined }]);
+    for (const payload of [null, undefined, 'serials', { serials: '1' }, { serials: {} }, []])
+      expect(revocation(payload)).toEqual([]);
+    expect(revocationsOfCommand({ kind: 'path-change', payload: { serials: ['1'] } })).toEqual([]);
   });
 });

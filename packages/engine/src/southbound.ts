@@ -63,12 +63,29 @@ export async function registerEngine(
 
 /** Revoked serials in a revocation command's payload (`{serials: ["123", …]}`). */
 export function serialsOfCommand(command: Pick<NodeCommand, 'kind' | 'payload'>): bigint[] {
+  return revocationsOfCommand(command).map((revocation) => revocation.serial);
+}
+
+/**
+ * The revocations of a revocation command (`{serials: ["123", …], notAfter?: [ISO time, …]}`):
+ * each serial with its authorization's end of validity in ms when the controller sent a valid one
+ * at the same index. Malformed serials are skipped; so is anything of another command.
+ */
+export function revocationsOfCommand(
+  command: Pick<NodeCommand, 'kind' | 'payload'>,
+): { serial: bigint; notAfterMs: number | undefined }[] {
   if (command.kind !== 'revocation') return [];
-  const serials = (command.payload as { serials?: unknown } | null)?.serials;
+  const payload = command.payload as { serials?: unknown; notAfter?: unknown } | null;
+  const serials = payload?.serials;
   if (!Array.isArray(serials)) return [];
-  const out: bigint[] = [];
-  for (const serial of serials)
-    if (typeof serial === 'string' && /^[0-9]{1,20}$/.test(serial)) out.push(BigInt(serial));
+  const ends = Array.isArray(payload?.notAfter) ? payload.notAfter : [];
+  const out: { serial: bigint; notAfterMs: number | undefined }[] = [];
+  serials.forEach((serial, index) => {
+    if (typeof serial !== 'string' || !/^[0-9]{1,20}$/.test(serial)) return;
+    const end = ends[index];
+    const ms = typeof end === 'string' ? Date.parse(end) : Number.NaN;
+    out.push({ serial: BigInt(serial), notAfterMs: Number.isFinite(ms) ? ms : undefined });
+  });
   return out;
 }
 
@@ -91,9 +108,14 @@ export function controllerHooks(
 
   function obey(command: Pick<NodeCommand, 'kind' | 'payload'>): void {
     switch (command.kind) {
-      case 'revocation':
-        engine.revoke(serialsOfCommand(command));
+      case 'revocation': {
+        const revocations = revocationsOfCommand(command);
+        engine.revoke(
+          revocations.map((revocation) => revocation.serial),
+          revocations.map((revocation) => revocation.notAfterMs),
+        );
         break;
+      }
       case 'refresh-configuration':
       case 'path-change':
         engine.refreshLinks();

@@ -137,6 +137,27 @@ describe('adversarial authorizations', () => {
     await s.goodFlowFlows();
   });
 
+  it('forgets a revoked serial a minute after its authorization ends, and still refuses that authorization', async () => {
+    const now = Math.floor(s.t.clock.nowMs() / 1000);
+    const serial = 0x0bad_5e41_0000_0001n;
+    const auth = s.t.authorize(s.a.hostId, route.machineCode, { serial, notAfter: now + 10 });
+    const kept = 0x0bad_5e41_0000_0002n; // no end sent: kept for the engine's life
+    s.e1.engine.revoke([serial, kept], [(now + 10) * 1000, undefined]);
+    expect(s.e1.engine.counters().revokedSerials).toBe(2);
+    s.t.clock.advance(69_000); // 59 s past the end: not yet
+    s.e1.engine.expireFlows();
+    expect(s.e1.engine.counters().revokedSerials).toBe(2);
+    s.t.clock.advance(2_000);
+    s.e1.engine.expireFlows();
+    expect(s.e1.engine.counters()).toMatchObject({ revokedSerials: 1, revocationsPruned: 1 });
+    // Forgotten, but the authorization has expired: it is refused as such.
+    s.a.send(s.e1, s.typeI({ label: 6, auth }));
+    await s.t.settle();
+    expect(s.drops('AUTH_EXPIRED')).toBe(1);
+    expect(s.drops('AUTH_REVOKED')).toBe(0);
+    await s.goodFlowFlows();
+  });
+
   it("drops another host's authorization (wrong source) and spoofed or replayed packets (wrong link)", async () => {
     // M presents A's authorization for its own packets.
     s.m.send(s.e1, s.typeI({ label: 2, source: s.m.hostId }));
