@@ -111,6 +111,18 @@ export interface DecodedProgram {
    */
   readonly packed: Int32Array;
   /**
+   * `packed` and `imm` interleaved — words[2s] = packed[s], words[2s + 1] = imm[s], and the END
+   * word at 2 × slots — for the interpreter: V8 re-checks a typed array's map, length and data
+   * pointer at every access inside the dispatch loop (TurboFan hoists nothing out of it), so one
+   * array for both halves of a slot saves a check per instruction.
+   */
+  readonly words: Int32Array;
+  /**
+   * Where `words` sits in the code arena of the interpreter that last ran this program (see
+   * interpreter.ts `createInterpreter`): valid while `owner` is that arena's current filling.
+   */
+  readonly arenaSlot: { owner: object | undefined; offset: number };
+  /**
    * Registers (x1..x31, ascending) that running this program can change: the rd of every slot
    * whose operation writes one, and a0/a1 when there is an ECALL (services return there). A
    * machine that starts every run from the same registers only restores these afterwards.
@@ -160,6 +172,8 @@ export function predecode(code: Uint8Array, base: number): DecodedProgram {
     imm: new Int32Array(slots),
     size: new Uint8Array(slots).fill(2),
     packed: new Int32Array(slots + 1),
+    words: new Int32Array(2 * slots + 2),
+    arenaSlot: { owner: undefined, offset: 0 },
     writtenRegisters: new Uint8Array(0),
     writtenMask: 0,
   };
@@ -193,6 +207,10 @@ export function predecode(code: Uint8Array, base: number): DecodedProgram {
       program.rs2[slot]!,
       program.size[slot]!,
     );
+  for (let slot = 0; slot <= slots; slot++) {
+    program.words[2 * slot] = program.packed[slot]!;
+    program.words[2 * slot + 1] = slot < slots ? program.imm[slot]! : 0;
+  }
   let written = 0;
   for (let slot = 0; slot < slots; slot++) {
     const op = program.op[slot]!;

@@ -6,6 +6,8 @@
  * so accesses never cross a page (region) end. Everything is allocated once, at construction.
  */
 
+import type { Interpreter } from './interpreter';
+
 /** Why an executor stopped. */
 export const Exit = {
   /** The fuel given ran out before the next instruction (pc is that instruction). */
@@ -52,6 +54,14 @@ export interface MachineState {
   readonly atomicLimit: Int32Array;
   /** Lowest offset written in each page since the last reset (PAGE_BYTES = none). */
   readonly writeLow: Int32Array;
+  /**
+   * The four per-page tables above as one array (they are views of it): read limits at
+   * [0, PAGE_COUNT), write limits at PageTable.WRITE + page, atomic limits at PageTable.ATOMIC +
+   * page, low-water marks at PageTable.LOW + page. The interpreter uses this one object: V8
+   * checks a typed array at every access in its loop, so a store that reads a limit and a
+   * low-water mark pays one check instead of two.
+   */
+  readonly pageTable: Int32Array;
   /** LR reservation address, or -1. */
   reservation: number;
   /** The address of the last load/store/atomic fault. */
@@ -62,7 +72,12 @@ export interface MachineState {
    * interpreted. The machine clears it when it resets the registers.
    */
   interpretOnly: boolean;
+  /** This state's interpreter (interpreter.ts `createInterpreter`), made on first use. */
+  interpreter: Interpreter | undefined;
 }
+
+/** Offsets of the tables in `MachineState.pageTable`. */
+export const PageTable = { READ: 0, WRITE: PAGE_COUNT, ATOMIC: 2 * PAGE_COUNT, LOW: 3 * PAGE_COUNT } as const;
 
 /** Index in `regFile` that writes to x0 go to. */
 export const ZERO_SINK = 32;
@@ -75,19 +90,23 @@ export function createMachineState(): MachineState {
   // A packed (not holey) array of one element kind, so page lookups stay monomorphic.
   const views: DataView[] = [];
   for (let page = 0; page < PAGE_COUNT; page++) views.push(emptyView);
+  const pageTable = new Int32Array(4 * PAGE_COUNT);
+  pageTable.fill(PAGE_BYTES, PageTable.LOW);
   return {
     regs: regFile.subarray(0, 32),
     regFile,
     pc: 0,
     fuel: 0,
     views,
-    readLimit: new Int32Array(PAGE_COUNT),
-    writeLimit: new Int32Array(PAGE_COUNT),
-    atomicLimit: new Int32Array(PAGE_COUNT),
-    writeLow: new Int32Array(PAGE_COUNT).fill(PAGE_BYTES),
+    readLimit: pageTable.subarray(PageTable.READ, PageTable.WRITE),
+    writeLimit: pageTable.subarray(PageTable.WRITE, PageTable.ATOMIC),
+    atomicLimit: pageTable.subarray(PageTable.ATOMIC, PageTable.LOW),
+    writeLow: pageTable.subarray(PageTable.LOW),
+    pageTable,
     reservation: -1,
     faultAddress: 0,
     interpretOnly: false,
+    interpreter: undefined,
   };
 }
 
