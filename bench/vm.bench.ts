@@ -13,7 +13,7 @@ import {
   ActionField,
   createSandboxMachine,
   EngineField,
-  encodeInstruction,
+  encodeProgram,
   type Instruction,
   PacketField,
   prepareProgram,
@@ -25,15 +25,7 @@ import { markdownTable, writePerformanceSection } from './report';
 
 const root = join(import.meta.dirname, '..');
 
-function assemble(instructions: Instruction[]): Uint8Array {
-  const bytes: number[] = [];
-  for (const instruction of instructions) {
-    const encoded = encodeInstruction(instruction);
-    if (!encoded.ok) throw new Error(encoded.error);
-    for (let i = 0; i < encoded.size; i++) bytes.push((encoded.word >>> (8 * i)) & 0xff);
-  }
-  return new Uint8Array(bytes);
-}
+const assemble = encodeProgram;
 
 const [T0, T1, T2, A0, A1, A5] = [5, 6, 7, 10, 11, 15];
 /**

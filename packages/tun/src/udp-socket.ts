@@ -122,21 +122,14 @@ export function openNativeUdpSocket(
     sendCapacity: sendBatch,
     flush: (count) => socket.flush(count),
     offloads() {
-      const [
-        segmentation,
-        coalescing,
-        segmentedSends,
-        segmentedDatagrams,
-        coalescedReceives,
-        coalescedDatagrams,
-      ] = socket.offloads();
+      const counts = socket.offloads();
       return {
-        segmentation,
-        coalescing,
-        segmentedSends,
-        segmentedDatagrams,
-        coalescedReceives,
-        coalescedDatagrams,
+        segmentation: counts[0],
+        coalescing: counts[1],
+        segmentedSends: counts[2],
+        segmentedDatagrams: counts[3],
+        coalescedReceives: counts[4],
+        coalescedDatagrams: counts[5],
       };
     },
     close: () => socket.close(),

@@ -22,6 +22,7 @@ export {
   decodeWord,
   type EncodeResult,
   encodeInstruction,
+  encodeProgram,
   expandInstruction,
   findInstructionSpec,
   type Instruction,

@@ -15,6 +15,7 @@ import {
   EngineField,
   EngineLinkField,
   encodeInstruction,
+  encodeProgram,
   type Instruction,
   PACKET_BASE,
   PATH_BASE,
@@ -28,17 +29,7 @@ import {
   verifyProgram,
 } from '../src/index';
 
-/** Assembles instruction values (each compressed when `compress` and possible). */
-function assemble(instructions: Instruction[], compress = false): Uint8Array {
-  const bytes: number[] = [];
-  for (const instruction of instructions) {
-    const chosen = (compress && compressInstruction(instruction)) || instruction;
-    const encoded = encodeInstruction(chosen);
-    if (!encoded.ok) throw new Error(encoded.error);
-    for (let i = 0; i < encoded.size; i++) bytes.push((encoded.word >>> (8 * i)) & 0xff);
-  }
-  return new Uint8Array(bytes);
-}
+const assemble = encodeProgram;
 const li = (rd: number, imm: number): Instruction[] =>
   imm >= -2048 && imm < 2048
     ? [{ mnemonic: 'addi', rd, rs1: 0, imm }]

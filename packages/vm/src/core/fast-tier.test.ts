@@ -6,7 +6,7 @@
  * per-run register restore that only undoes what the previous program could write.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeInstruction, type Instruction } from '../isa/codec';
+import { encodeInstruction, encodeProgram, type Instruction } from '../isa/codec';
 import { ActionField, entryRegisters, PATH_BASE, Service, TrapReason } from '../sandbox-abi';
 import {
   createSandboxMachine,
@@ -25,15 +25,7 @@ const A0 = 10;
 const A1 = 11;
 const A6 = 16;
 
-function assemble(instructions: Instruction[]): Uint8Array {
-  const bytes: number[] = [];
-  for (const instruction of instructions) {
-    const encoded = encodeInstruction(instruction);
-    if (!encoded.ok) throw new Error(encoded.error);
-    for (let i = 0; i < encoded.size; i++) bytes.push((encoded.word >>> (8 * i)) & 0xff);
-  }
-  return new Uint8Array(bytes);
-}
+const assemble = encodeProgram;
 
 const host: SandboxHost = {
   emit: () => true,

@@ -1,20 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { encodeInstruction, type Instruction } from '../isa/codec';
+import { encodeProgram } from '../isa/codec';
 import { createInterpreter } from './interpreter';
 import { predecode } from './program';
 import { createMachineState, Exit } from './state';
 
 const CODE_BASE = 0x1_0000;
 
-function assemble(instructions: Instruction[]): Uint8Array {
-  const bytes: number[] = [];
-  for (const instruction of instructions) {
-    const encoded = encodeInstruction(instruction);
-    if (!encoded.ok) throw new Error(encoded.error);
-    for (let i = 0; i < encoded.size; i++) bytes.push((encoded.word >>> (8 * i)) & 0xff);
-  }
-  return new Uint8Array(bytes);
-}
+const assemble = encodeProgram;
 
 /** `a0 = k` then a jump to address 0 (ra = 0): each program leaves its own number in a0. */
 function programReturning(k: number) {

@@ -116,6 +116,22 @@ function cluiFieldValue(imm: number): number | undefined {
   return undefined;
 }
 
+/**
+ * Encodes instructions into little-endian code bytes, each compressed first when `compress` and
+ * it has a compressed form. Throws on an instruction that does not encode (a program written by
+ * hand in a test or benchmark, where that is a bug).
+ */
+export function encodeProgram(instructions: readonly Instruction[], compress = false): Uint8Array {
+  const bytes: number[] = [];
+  for (const instruction of instructions) {
+    const chosen = (compress && compressInstruction(instruction)) || instruction;
+    const encoded = encodeInstruction(chosen);
+    if (!encoded.ok) throw new Error(encoded.error);
+    for (let i = 0; i < encoded.size; i++) bytes.push((encoded.word >>> (8 * i)) & 0xff);
+  }
+  return new Uint8Array(bytes);
+}
+
 /** Encodes one instruction; an error value names the bad operand. */
 export function encodeInstruction(instruction: Instruction): EncodeResult {
   const spec = specByMnemonic.get(instruction.mnemonic);
