@@ -28,5 +28,4 @@ export {
   type EngineRegistration,
   registerEngine,
   revocationsOfCommand,
-  serialsOfCommand,
 } from './southbound';

@@ -61,11 +61,6 @@ export async function registerEngine(
   });
 }
 
-/** Revoked serials in a revocation command's payload (`{serials: ["123", …]}`). */
-export function serialsOfCommand(command: Pick<NodeCommand, 'kind' | 'payload'>): bigint[] {
-  return revocationsOfCommand(command).map((revocation) => revocation.serial);
-}
-
 /**
  * The revocations of a revocation command (`{serials: ["123", …], notAfter?: [ISO time, …]}`):
  * each serial with its authorization's end of validity in ms when the controller sent a valid one

@@ -353,34 +353,14 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
     seconds: number,
   ): Promise<{ connected: boolean; mbitPerSecond: number; detail: string }> {
     const port = '5211';
-    const server = spawn('ip', [
-      'netns',
-      'exec',
-      namespace(to),
-      'iperf3',
-      '-s',
-      '-1',
-      '-p',
-      port,
-      '--forceflush',
-    ]);
+    const server = serverInNode(
+      to,
+      ['iperf3', '-s', '-1', '-p', port, '--forceflush'],
+      'listening',
+      'iperf3 server',
+    );
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`${to}: iperf3 server not listening in 10 s`)),
-          10_000,
-        );
-        server.stdout.on('data', (chunk) => {
-          if (String(chunk).includes('listening')) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        server.on('close', () => {
-          clearTimeout(timer);
-          reject(new Error(`${to}: iperf3 server exited`));
-        });
-      });
+      await server.ready;
       let output: string;
       const client = [
         'iperf3',
@@ -421,7 +401,7 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
         detail: `iperf3 TCP to ${to}: ${mbitPerSecond.toFixed(1)} Mbit/s for ${seconds} s`,
       };
     } finally {
-      server.kill('SIGTERM');
+      server.stop();
     }
   }
 
@@ -533,11 +513,24 @@ server = Server(("::", 8080), Handler)
 print("ready", flush=True)
 server.serve_forever()
 `;
-    const child = spawn('ip', ['netns', 'exec', namespace(node), 'python3', '-c', script]);
+    return serverInNode(node, ['python3', '-c', script], 'ready', 'HTTP server');
+  }
+
+  /**
+   * A long-running `command` in `node`'s namespace; `ready` resolves once its stdout shows
+   * `marker` (it rejects after 10 s, or if the process fails or exits first); `stop` ends it.
+   */
+  function serverInNode(
+    node: string,
+    command: readonly string[],
+    marker: string,
+    what: string,
+  ): { ready: Promise<void>; stop(): void } {
+    const child = spawn('ip', ['netns', 'exec', namespace(node), ...command]);
     const ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${node}: HTTP server not ready in 10 s`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`${node}: ${what} not ready in 10 s`)), 10_000);
       child.stdout.on('data', (chunk) => {
-        if (String(chunk).includes('ready')) {
+        if (String(chunk).includes(marker)) {
           clearTimeout(timer);
           resolve();
         }
@@ -548,7 +541,7 @@ server.serve_forever()
       });
       child.on('close', () => {
         clearTimeout(timer);
-        reject(new Error(`${node}: HTTP server exited`));
+        reject(new Error(`${node}: ${what} exited`));
       });
     });
     ready.catch(() => {});

@@ -96,6 +96,23 @@ Napi::Value ThrowErrno(Napi::Env env, const std::string& what, int err) {
   return env.Undefined();
 }
 
+// Polls `fd` for readability on Node's loop, calling `onPoll` with handle->data = `data`. Returns
+// the handle, or nullptr after throwing a JavaScript error (the caller still owns `fd`).
+uv_poll_t* StartPolling(Napi::Env env, int fd, void* data, uv_poll_cb onPoll) {
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  auto* handle = new uv_poll_t;
+  handle->data = data;
+  int status = uv_poll_init(loop, handle, fd);
+  if (status == 0) status = uv_poll_start(handle, UV_READABLE, onPoll);
+  if (status != 0) {
+    delete handle;
+    Napi::Error::New(env, std::string("uv_poll: ") + uv_strerror(status)).ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return handle;
+}
+
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) {
@@ -160,18 +177,8 @@ class Reader : public Napi::ObjectWrap<Reader> {
     lengths_ = lengths.Data();
     maxPackets_ = std::min(lengths.ElementLength(), buffer.Length() / slotBytes_);
     callback_ = Napi::Persistent(info[4].As<Napi::Function>());
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    handle_ = new uv_poll_t;
-    handle_->data = this;
-    int status = uv_poll_init(loop, handle_, fd_);
-    if (status == 0) status = uv_poll_start(handle_, UV_READABLE, OnPoll);
-    if (status != 0) {
-      delete handle_;
-      handle_ = nullptr;
-      Napi::Error::New(env, std::string("uv_poll: ") + uv_strerror(status)).ThrowAsJavaScriptException();
-      return;
-    }
+    handle_ = StartPolling(env, fd_, this, OnPoll);
+    if (handle_ == nullptr) return;
     active_ = true;
     Ref();  // the reader stays alive while it polls, even when JS drops it
   }
@@ -424,18 +431,10 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     int on = 1;
     coalescing_ = receiveSlotBytes_ >= kMaxIpPacket &&
                   setsockopt(fd_, SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    handle_ = new uv_poll_t;
-    handle_->data = this;
-    int status = uv_poll_init(loop, handle_, fd_);
-    if (status == 0) status = uv_poll_start(handle_, UV_READABLE, OnPoll);
-    if (status != 0) {
-      delete handle_;
-      handle_ = nullptr;
+    handle_ = StartPolling(env, fd_, this, OnPoll);
+    if (handle_ == nullptr) {
       close(fd_);
       fd_ = -1;
-      Napi::Error::New(env, std::string("uv_poll: ") + uv_strerror(status)).ThrowAsJavaScriptException();
       return;
     }
     active_ = true;

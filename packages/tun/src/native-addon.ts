@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type { PayloadSealer } from './payload-sealer';
 import { TunError } from './tun-error';
 
 /** The compiled addon (native/tun.cc documents each entry point). */
@@ -13,26 +14,7 @@ export interface NativeAddon {
     onPackets: (count: number, errno: number) => void,
   ) => { stop(): void };
   writePackets(fd: number, buffer: Buffer, meta: Int32Array, count: number): number;
-  PayloadSealer: new (
-    key: Uint8Array,
-  ) => {
-    seal(
-      out: Uint8Array,
-      at: number,
-      aad: Uint8Array,
-      source: Uint8Array,
-      sourceOffset: number,
-      length: number,
-    ): number;
-    open(
-      sealed: Uint8Array,
-      at: number,
-      length: number,
-      aad: Uint8Array,
-      out: Uint8Array,
-      outOffset: number,
-    ): number;
-  };
+  PayloadSealer: new (key: Uint8Array) => PayloadSealer;
   UdpSocket: new (
     host: string,
     port: number,
