@@ -405,16 +405,22 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
     }
   }
 
-  /** Role-addressed UDP (anycast spread or multicast): receivers on `to` and `notTo`, one sender. */
-  async function roleSend(name: string, step: Extract<UseCaseStep, { kind: 'send' }>): Promise<StepResult> {
+  /** The address of `step.toRole` in the sender's contract (as its agent derives it), or undefined. */
+  async function roleAddressOf(step: Extract<UseCaseStep, { kind: 'send' }>): Promise<string | undefined> {
     const contractName = useCase.endpoints.find((e) => e.host === step.from)?.contract;
     const contract = (await lab.admin.contracts.list({ limit: 1000 })).items.find(
       (c) => c.name === contractName,
     );
     const prefix = parseIpv6(hostId(step.from));
-    if (!contract || !prefix.ok) return { step: name, passed: false, detail: `${step.from} has no contract` };
+    if (!contract || !prefix.ok) return undefined;
+    return formatIpv6(roleAddress(prefix.value, contract.id, step.toRole!));
+  }
+
+  /** Role-addressed UDP (anycast spread or multicast): receivers on `to` and `notTo`, one sender. */
+  async function roleSend(name: string, step: Extract<UseCaseStep, { kind: 'send' }>): Promise<StepResult> {
     // The members' agents put the role address on their TUN when the endpoint registers.
-    const role = formatIpv6(roleAddress(prefix.value, contract.id, step.toRole!));
+    const role = await roleAddressOf(step);
+    if (role === undefined) return { step: name, passed: false, detail: `${step.from} has no contract` };
     const watched = [...step.to, ...step.notTo];
     const seconds = 4 + Math.ceil((step.flows * step.packets * 3) / 1000);
     const receivers = watched.map((node) => udpReceiver(node, seconds));
@@ -464,13 +470,8 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
   async function roleHttp(step: Extract<UseCaseStep, { kind: 'send' }>): Promise<StepResult> {
     const httpConnections = 30;
     const name = `${step.from} → role ${step.toRole} (${step.to.join(', ')}): ${httpConnections} × curl over TCP`;
-    const contractName = useCase.endpoints.find((e) => e.host === step.from)?.contract;
-    const contract = (await lab.admin.contracts.list({ limit: 1000 })).items.find(
-      (c) => c.name === contractName,
-    );
-    const prefix = parseIpv6(hostId(step.from));
-    if (!contract || !prefix.ok) return { step: name, passed: false, detail: `${step.from} has no contract` };
-    const role = formatIpv6(roleAddress(prefix.value, contract.id, step.toRole!));
+    const role = await roleAddressOf(step);
+    if (role === undefined) return { step: name, passed: false, detail: `${step.from} has no contract` };
     const servers = step.to.map((node) => httpServer(node));
     try {
       await Promise.all(servers.map((server) => server.ready));
