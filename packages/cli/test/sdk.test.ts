@@ -2,6 +2,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeProgramImage, programImageFromJson, programImageLength } from '@capsule/wire';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRecordingIo, runCli } from '../src/main';
 
@@ -88,5 +89,31 @@ describe('capsule compile / sim / sdk run / asm / disasm', () => {
         img,
       ),
     ).toBe(1);
+  });
+
+  it('reads images in both forms and refuses one whose code does not match its logic hash', async () => {
+    const source = join(root, 'examples/programs/PointToPoint.java');
+    const json = join(dir, 'p2p-check.json');
+    expect(await runCli(['compile', source, '-o', json], createRecordingIo({ cwd: dir }))).toBe(0);
+    const image = programImageFromJson(readFileSync(json, 'utf8'));
+    expect(image.ok).toBe(true);
+    if (!image.ok) return;
+    const binary = new Uint8Array(programImageLength(image.value));
+    encodeProgramImage(image.value, binary);
+    writeFileSync(join(dir, 'p2p.cpim'), binary);
+    const fromJson = createRecordingIo({ cwd: dir });
+    const fromBinary = createRecordingIo({ cwd: dir });
+    expect(await runCli(['disasm', json], fromJson)).toBe(0);
+    expect(await runCli(['disasm', join(dir, 'p2p.cpim')], fromBinary)).toBe(0);
+    expect(fromBinary.stdout()).toBe(fromJson.stdout());
+    expect(fromJson.stdout()).toContain('<route>');
+    const tampered = JSON.parse(readFileSync(json, 'utf8')) as { code: string };
+    tampered.code = `${tampered.code.slice(0, -2)}00`;
+    writeFileSync(join(dir, 'tampered.json'), JSON.stringify(tampered));
+    const io = createRecordingIo({ cwd: dir });
+    expect(await runCli(['disasm', join(dir, 'tampered.json')], io)).toBe(1);
+    expect(io.stderr()).toMatch(
+      /error \[IMAGE_INVALID\]: .*tampered\.json: program image: logic hash mismatch/,
+    );
   });
 });

@@ -14,9 +14,9 @@
  * the image's DATA layout and initial values). `.globl` text labels form the entry table.
  */
 import { DATA_BASE, findInstructionSpec, type Instruction, registerNames } from '@capsule/vm';
+import { createProgramImage, type LayoutEntry, type ProgramImage } from '@capsule/wire';
 import { type Diagnostic, DiagnosticBag, type SourceSpan } from './diagnostics';
 import { emitCode } from './emit';
-import { computeLogicHash, type LayoutEntry, type ProgramImage } from './image';
 import type { MItem } from './mir';
 import { splitConstant } from './mir';
 
@@ -430,8 +430,7 @@ export function assemble(source: string, options: AssembleOptions = {}): Assembl
     };
   });
   const entryNames = globals.filter((g) => emitted.labels.has(g));
-  const image: ProgramImage = {
-    format: 'capsule-program/1',
+  const image = createProgramImage({
     name: options.name ?? '',
     code: emitted.code,
     entries: (entryNames.length > 0 ? entryNames : []).map((name) => ({
@@ -441,8 +440,7 @@ export function assemble(source: string, options: AssembleOptions = {}): Assembl
     data: layout,
     regions: { dataBytes: bytes.length, flowBytes: 0, contractBytes: 0, staticsBytes: 0 },
     sourceMap: emitted.sourceMap,
-    logicHash: computeLogicHash(emitted.code),
-  };
+  });
   return { diagnostics: diagnostics.items, image };
 }
 

@@ -1,6 +1,13 @@
+import {
+  decodeProgramImage,
+  encodeProgramImage,
+  type ProgramImage,
+  programImageFromJson,
+  programImageLength,
+  programImageToJson,
+} from '@capsule/wire';
 import { describe, expect, it } from 'vitest';
 import { compile } from './compile';
-import { decodeImage, encodeImage, imageFromJson, imageToJson } from './image';
 
 const codes = (source: string) =>
   compile(source).diagnostics.map((d) => `${d.span.start.line}:${d.span.start.column} ${d.code}`);
@@ -66,20 +73,25 @@ describe('diagnostics', () => {
 });
 
 describe('the program image', () => {
+  const binaryOf = (image: ProgramImage) => {
+    const out = new Uint8Array(programImageLength(image));
+    encodeProgramImage(image, out);
+    return out;
+  };
   const source =
     'import capsule.*;\nclass A {\n  @Data static int count = 3;\n  @Data static byte[] tags = {1, 2};\n  static int seen;\n  @Entry static void e(Packet p, Action a) {\n    seen++;\n    count += seen;\n    a.forward(count);\n  }\n}\n';
 
   it('is the same, byte for byte, for the same source (JSON and binary)', () => {
     const a = compile(source).image!;
     const b = compile(source).image!;
-    expect(imageToJson(a)).toBe(imageToJson(b));
-    expect(Buffer.from(encodeImage(a)).equals(Buffer.from(encodeImage(b)))).toBe(true);
+    expect(programImageToJson(a)).toBe(programImageToJson(b));
+    expect(Buffer.from(binaryOf(a)).equals(Buffer.from(binaryOf(b)))).toBe(true);
   });
 
   it('round-trips through JSON and binary, and lists the data layout', () => {
     const image = compile(source).image!;
-    expect(imageFromJson(imageToJson(image))).toEqual(image);
-    expect(decodeImage(encodeImage(image))).toEqual(image);
+    expect(programImageFromJson(programImageToJson(image))).toEqual({ ok: true, value: image });
+    expect(decodeProgramImage(binaryOf(image))).toEqual({ ok: true, value: image });
     expect(image.data.map((d) => [d.name, d.region, d.offset, d.size, d.type, d.initial])).toEqual([
       ['count', 'DATA', 0, 4, 'int', '03000000'],
       ['tags', 'DATA', 4, 2, 'byte[]', '0102'],

@@ -2,11 +2,11 @@
  * The compiler pipeline: lex → parse → check → lower → emit → link into a ProgramImage. Pure:
  * source text in, image and diagnostics out.
  */
+import { createProgramImage, type LayoutEntry, type ProgramImage } from '@capsule/wire';
 import type { MethodSymbol } from './ast';
 import { type CheckedProgram, check } from './checker';
 import { type Diagnostic, DiagnosticBag } from './diagnostics';
 import { emitCode } from './emit';
-import { computeLogicHash, type LayoutEntry, type ProgramImage } from './image';
 import { lex } from './lexer';
 import { type LoweredProgram, lowerProgram } from './lower';
 import { parse } from './parser';
@@ -118,8 +118,7 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
     }));
   const extent = (region: string) =>
     lowered.fields.filter((f) => f.region === region).reduce((n, f) => Math.max(n, f.offset + f.size), 0);
-  const image: ProgramImage = {
-    format: 'capsule-program/1',
+  const image = createProgramImage({
     name: checked.mainClass?.name ?? '',
     code: emitted.code,
     entries: lowered.entries.map((e) => ({ name: e.name, offset: emitted.labels.get(e.label) ?? 0 })),
@@ -131,8 +130,7 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
       staticsBytes: lowered.staticsBytes,
     },
     sourceMap: emitted.sourceMap,
-    logicHash: computeLogicHash(emitted.code),
-  };
+  });
   const result: CompileResult = { diagnostics: sorted(diagnostics), image };
   return callTarget ? { ...result, returnType: typeName(callTarget.method.returnType) } : result;
 }

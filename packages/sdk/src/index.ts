@@ -4,7 +4,7 @@
 export { type AssembleOptions, type AssembleResult, assemble } from './assembler';
 /** The capsule API (record classes and services) as data, for docs and tools. */
 export { type BuiltinMethod, builtinMethods } from './capsule-api';
-/** Compile microprogram source (a subset of Java) into a ProgramImage. */
+/** Compile microprogram source (a subset of Java) into a ProgramImage (@capsule/wire's, like its codecs). */
 export { type CompileOptions, type CompileResult, checkSource, compile } from './compile';
 /** Diagnostics: codes, spans, the catalogue and the `file:line:col: error CODE: message` format. */
 export {
@@ -16,18 +16,6 @@ export {
   type SourceSpan,
 } from './diagnostics';
 export { type DisassembledLine, disassemble, formatListing } from './disassembler';
-/** The ProgramImage and its JSON and binary encodings. */
-export {
-  computeLogicHash,
-  decodeImage,
-  encodeImage,
-  imageFromJson,
-  imageToJson,
-  isBinaryImage,
-  type LayoutEntry,
-  type LayoutRegion,
-  type ProgramImage,
-} from './image';
 /** Run a pure static method on the VM (sdk run, differential tests); wrap code as an ELF. */
 export { type RunMethodOptions, type RunResult, runMethod, wrapInElf } from './run';
 /** The simulator: run an entry against packet fixtures on the sandbox machine. */

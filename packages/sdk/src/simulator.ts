@@ -20,8 +20,7 @@ import {
   trapReasonName,
   Verdict,
 } from '@capsule/vm';
-import { CapsuleError, encodePathChunk, parseIpv6, pathChunkLength } from '@capsule/wire';
-import type { ProgramImage } from './image';
+import { CapsuleError, encodePathChunk, type ProgramImage, parseIpv6, pathChunkLength } from '@capsule/wire';
 
 /** One packet's inputs. Every field is optional (zero by default). */
 export interface PacketFixture {

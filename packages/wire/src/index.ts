@@ -197,6 +197,27 @@ export {
   type PcapFile,
   type PcapRecord,
 } from './pcap';
+/** The program image: one type, its JSON and binary forms, and the logic hash (SHA-256 of the machine code). */
+export {
+  createProgramImage,
+  decodeProgramImage,
+  encodeProgramImage,
+  initialDataOf,
+  isBinaryProgramImage,
+  type LayoutEntry,
+  type LayoutRegion,
+  LOGIC_HASH_LENGTH,
+  logicHashOf,
+  PROGRAM_IMAGE_FORMAT,
+  PROGRAM_IMAGE_VERSION,
+  PROGRAM_REGION_LIMIT,
+  type ProgramImage,
+  ProgramImageChunk,
+  type ProgramImageRegions,
+  programImageFromJson,
+  programImageLength,
+  programImageToJson,
+} from './program-image';
 /** The e2e-sealed payload envelope (after capsule next header 59). */
 export {
   decodeSealedPayload,

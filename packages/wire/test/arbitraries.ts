@@ -13,11 +13,12 @@ import type {
   NdMessage,
   NdOption,
   PathChunk,
+  ProgramImage,
   SealedPayload,
   TcpHeader,
   TraceRecord,
 } from '../src/index';
-import { encodeIpv6Header } from '../src/index';
+import { createProgramImage, encodeIpv6Header } from '../src/index';
 
 export const u8 = fc.integer({ min: 0, max: 0xff });
 export const u16 = fc.integer({ min: 0, max: 0xffff });
@@ -229,3 +230,33 @@ export const ndMessage: fc.Arbitrary<NdMessage> = fc.oneof(
     options,
   }),
 );
+
+const regionSize = fc.integer({ min: 0, max: 0x1_0000 });
+const hex = (maxBytes: number) => bytes(0, maxBytes).map((b) => Buffer.from(b).toString('hex'));
+
+/** A program image as createProgramImage makes it (any text in names: JSON escapes what it must). */
+export const programImage: fc.Arbitrary<ProgramImage> = fc
+  .record({
+    name: fc.string({ unit: 'binary', maxLength: 24 }),
+    code: bytes(0, 300),
+    entries: fc.array(fc.record({ name: fc.string({ maxLength: 12 }), offset: u32 }), { maxLength: 6 }),
+    data: fc.array(
+      fc.record({
+        name: fc.string({ unit: 'binary', maxLength: 12 }),
+        region: fc.constantFrom('DATA' as const, 'FLOW' as const, 'CONTRACT' as const, 'STACK' as const),
+        offset: regionSize,
+        size: regionSize,
+        type: fc.constantFrom('int', 'byte[]', 'long', 'bytes'),
+        initial: hex(16),
+      }),
+      { maxLength: 6 },
+    ),
+    regions: fc.record({
+      dataBytes: regionSize,
+      flowBytes: regionSize,
+      contractBytes: regionSize,
+      staticsBytes: regionSize,
+    }),
+    sourceMap: fc.array(fc.record({ offset: u32, line: u32 }), { maxLength: 8 }),
+  })
+  .map((fields) => createProgramImage(fields));

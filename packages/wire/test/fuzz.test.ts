@@ -24,6 +24,7 @@ import {
   decodeNdOptions,
   decodePathChunk,
   decodePcapFile,
+  decodeProgramImage,
   decodeSealedPayload,
   decodeTcpHeader,
   decodeTraceChunk,
@@ -38,6 +39,7 @@ import {
   encodeNdOptions,
   encodePathChunk,
   encodePcapFile,
+  encodeProgramImage,
   encodeSealedPayload,
   encodeTcpHeader,
   encodeTraceChunk,
@@ -46,6 +48,7 @@ import {
   ndMessageLength,
   parseIpv4,
   parseIpv6,
+  programImageLength,
   sendSignedRange,
 } from '../src/index';
 import * as arb from './arbitraries';
@@ -296,6 +299,13 @@ describe('fuzz: every decoder returns a result for 100,000 hostile inputs', () =
       (records) => encodePcapFile(records),
     );
     expectBoth(fuzz('pcap', decodePcapFile, files, 80));
+  });
+
+  it('program image (binary form)', () => {
+    const images = seeds(arb.programImage, (image) =>
+      into(programImageLength(image), (b) => encodeProgramImage(image, b)),
+    );
+    expectBoth(fuzz('program-image', decodeProgramImage, images, 80));
   });
 
   it('address text', () => {

@@ -3,19 +3,22 @@ import { basename, resolve } from 'node:path';
 import {
   assemble,
   compile,
-  decodeImage,
   disassemble,
   formatDiagnostic,
   formatListing,
-  imageFromJson,
-  imageToJson,
-  isBinaryImage,
-  type ProgramImage,
   runMethod,
   type SimulationFixture,
   simulate,
 } from '@capsule/sdk';
-import { CapsuleError } from '@capsule/wire';
+import {
+  CapsuleError,
+  createProgramImage,
+  decodeProgramImage,
+  isBinaryProgramImage,
+  type ProgramImage,
+  programImageFromJson,
+  programImageToJson,
+} from '@capsule/wire';
 import type { Command } from 'commander';
 import type { CliIo } from '../io';
 
@@ -40,16 +43,21 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
   };
   const loadImage = (file: string): ProgramImage => {
     const bytes = new Uint8Array(read(file));
-    if (isBinaryImage(bytes)) return decodeImage(bytes);
-    if (file.endsWith('.json')) return imageFromJson(Buffer.from(bytes).toString('utf8'));
-    // A raw code file (what `capsule asm` writes): no entries, no layout.
-    return imageFromJson(
-      JSON.stringify({
-        format: 'capsule-program/1',
+    if (!isBinaryProgramImage(bytes) && !file.endsWith('.json'))
+      // A raw code file (what `capsule asm` writes): no entries, no layout.
+      return createProgramImage({
         name: basename(file),
-        code: Buffer.from(bytes).toString('hex'),
-      }),
-    );
+        code: bytes,
+        entries: [],
+        data: [],
+        regions: { dataBytes: 0, flowBytes: 0, contractBytes: 0, staticsBytes: 0 },
+        sourceMap: [],
+      });
+    const result = isBinaryProgramImage(bytes)
+      ? decodeProgramImage(bytes)
+      : programImageFromJson(Buffer.from(bytes).toString('utf8'));
+    if (!result.ok) throw new CapsuleError('IMAGE_INVALID', `${file}: ${result.error.message}`);
+    return result.value;
   };
   const failWithDiagnostics = (
     file: string,
@@ -69,7 +77,7 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
       const result = compile(read(file).toString('utf8'));
       if (!result.image) return failWithDiagnostics(file, result.diagnostics);
       const output = options.output ?? `${file.replace(/\.java$/, '')}.json`;
-      write(output, imageToJson(result.image));
+      write(output, programImageToJson(result.image));
       io.out(
         `${output}: ${result.image.code.length} bytes of code, entries ${result.image.entries.map((e) => `${e.name}@${e.offset}`).join(', ') || 'none'}, logic hash ${result.image.logicHash}\n`,
       );
@@ -90,7 +98,7 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
       if (!result.image) return failWithDiagnostics(file, result.diagnostics);
       const output = options.output ?? `${file.replace(/\.s$/, '')}.bin`;
       write(output, result.image.code);
-      if (options.image) write(options.image, imageToJson(result.image));
+      if (options.image) write(options.image, programImageToJson(result.image));
       io.out(`${output}: ${result.image.code.length} bytes\n`);
     });
 
