@@ -5,6 +5,7 @@
  * and no malformed packet or warning/error expert info.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +107,12 @@ describe('capsule wire samples', () => {
       expect(ipv6.value.upperLayerProtocol).toBe(59);
       const capsule = decodeCapsuleHeader(packet.subarray(40));
       if (!capsule.ok) throw new Error(capsule.error.message);
+      const { auth, code } = capsule.value;
+      // What an engine checks: the AUTH chunk's logic hash is SHA-256 of the CODE machine code.
+      if (auth && code)
+        expect(Buffer.from(auth.subarray(52, 84)).toString('hex')).toBe(
+          createHash('sha256').update(code.machineCode).digest('hex'),
+        );
       return capsule.value.packetType;
     });
     expect(types).toEqual([1, 2, 3]);

@@ -38,6 +38,7 @@ import {
   type ZoneCreate,
   type ZonePatch,
 } from '@capsule/api';
+import { logicHashOf } from '@capsule/wire';
 import type { Kysely } from 'kysely';
 import { hashPassword, type Principal } from './auth';
 import type { ControllerIdentity, ProgramVerifier } from './ports';
@@ -434,11 +435,6 @@ const links: CollectionSpec = {
     ctx.changes.push({ kind: 'topology' });
   },
 };
-
-/** SHA-256 of the code bytes: the logic hash that flow authorizations carry. */
-export function logicHashOf(code: Uint8Array): Uint8Array {
-  return createHash('sha256').update(code).digest();
-}
 
 const templates: CollectionSpec = {
   resource: 'templates',

@@ -32,7 +32,6 @@ import type { ControllerContext } from './context';
 import {
   type AnyDb,
   hashSecret,
-  logicHashOf,
   selectEndpointRows,
   selectRows,
   toAuthorization,
@@ -517,7 +516,7 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
       if (!templateRole || !contractRole)
         throw new ApiError('ROLE_NOT_GRANTED', `the contract has no role ${body.role}`);
       const image = JSON.parse(template.image) as SbEndpointResponse['image'];
-      const logicHash = logicHashOf(Buffer.from(image.code, 'base64'));
+      const logicHash = Buffer.from(template.logic_hash, 'hex');
       const serial = newSerial();
       const hostId = parseIpv6Address(node.host_id)!;
       const notAfterMs = now + context.authorizationLifetimeMs;

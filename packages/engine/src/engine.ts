@@ -23,7 +23,6 @@
  * for each egress link; only a TRACE append (which grows the header) is built in a preallocated
  * egress buffer.
  */
-import { createHash } from 'node:crypto';
 import type { SouthboundClient } from '@capsule/api';
 import {
   type ControllerPublicKey,
@@ -62,6 +61,7 @@ import {
   CHUNK_HEADER_LENGTH,
   ChunkType,
   IPV6_HEADER_LENGTH,
+  logicHashOf,
   PathOffset,
   TRACE_CHUNK_LIMIT,
   TRACE_RECORD_LENGTH,
@@ -602,9 +602,9 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     const entryCount = bytes[codeAt]!;
     const machineAt = codeAt + 2 + 2 * entryCount;
     const machineEnd = codeAt + view.codeLength;
-    const digest = createHash('sha256').update(bytes.subarray(machineAt, machineEnd)).digest();
+    const digest = logicHashOf(bytes.subarray(machineAt, machineEnd));
     if (!bytesEqual(digest, 0, auth.bytes, AUTH_LOGIC_HASH_OFFSET, 32)) return DropReason.LOGIC_HASH_MISMATCH;
-    const logicHash = digest.toString('hex');
+    const logicHash = Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('hex');
     const key = `${logicHash}:${Buffer.from(bytes.subarray(codeAt, machineAt)).toString('hex')}`;
     let entry = programs.get(key);
     if (!entry) {

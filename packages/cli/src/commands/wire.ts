@@ -12,7 +12,7 @@
  * - link.pcap: link frames (HANDSHAKE, DATA with its AEAD tag, keep-alive) in IPv4/UDP port 7447.
  * - samples.pcap: all of the above.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
@@ -41,7 +41,6 @@ import {
   type CapsuleHeader,
   capsuleHeaderLength,
   encodeCapsuleHeader,
-  encodeCodeChunk,
   encodeIpv4Header,
   encodeIpv6Header,
   encodeLinkFrame,
@@ -55,6 +54,7 @@ import {
   LINK_UDP_PORT,
   LinkFrameType,
   LinkFrameView,
+  logicHashOf,
   type NdMessage,
   type NdOption,
   ndMessageLength,
@@ -276,8 +276,6 @@ export function buildWireSamples(options: { sec?: number; nowMs?: number } = {})
     entryOffsets: [0],
     machineCode: Uint8Array.of(0x13, 0x05, 0x10, 0x00, 0x73, 0x00, 0x00, 0x00),
   };
-  const codeValue = new Uint8Array(64);
-  const codeLength = encodeCodeChunk(code, codeValue);
   const flowLabel = 0x5ca1e;
   const auth = signFlowAuthorization(
     {
@@ -289,7 +287,7 @@ export function buildWireSamples(options: { sec?: number; nowMs?: number } = {})
       roleId: 2,
       permissions: 1,
       sourceHostId: alice.cga.address,
-      logicHash: new Uint8Array(createHash('sha256').update(codeValue.subarray(0, codeLength)).digest()),
+      logicHash: logicHashOf(code.machineCode),
     },
     controller,
   );
