@@ -14,7 +14,9 @@
 import { sign } from 'node:crypto';
 import {
   ApiError,
+  codeChunkOf,
   createSouthboundClient,
+  dataChunkOf,
   type NodeCommand,
   type PushEvent,
   registrationSigningInput,
@@ -50,24 +52,12 @@ export function decodeEndpoint(
   answer: SbEndpointResponse,
   request: { serviceToken: string; contract: string; role: string },
 ): { spec: EndpointSpec; peers: PeerSpec[] } {
-  const code = new Uint8Array(Buffer.from(answer.image.code, 'base64'));
-  const entries = Object.entries(answer.image.entries).sort((a, b) => a[1] - b[1]);
-  const own = answer.image.entries[answer.entry];
-  if (own === undefined)
+  const code = codeChunkOf(answer.image, answer.entry);
+  if (!code)
     throw new CapsuleError(
       'AGENT_BAD_PROGRAM',
       `the program has no entry ${answer.entry} for role ${request.role}`,
     );
-  // The role's entry first: engines start at entry 0 when the packet carries no PATH chunk.
-  const entryOffsets = [
-    own,
-    ...entries.filter(([name]) => name !== answer.entry).map(([, offset]) => offset),
-  ];
-  const initial = answer.image.data
-    ? new Uint8Array(Buffer.from(answer.image.data, 'base64'))
-    : new Uint8Array(0);
-  const data = new Uint8Array(Math.min(256, answer.image.dataSize));
-  data.set(initial.subarray(0, data.length));
   return {
     spec: {
       id: answer.endpoint.id,
@@ -77,9 +67,8 @@ export function decodeEndpoint(
       role: request.role,
       authorization: new Uint8Array(Buffer.from(answer.authorization.signed, 'base64')),
       authorizationSerial: answer.authorization.serial,
-      machineCode: code,
-      entryOffsets,
-      data,
+      code,
+      data: dataChunkOf(answer.image),
       logicHash: answer.logicHash,
       serviceToken: request.serviceToken,
     },

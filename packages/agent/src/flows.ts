@@ -21,6 +21,7 @@ import { deriveSessionKeys, E2E_KEY_LABEL, type SessionKeys } from '@capsule/ide
 import { ReplayWindow } from '@capsule/overlay';
 import {
   type CapsuleHeader,
+  type CodeChunk,
   capsuleHeaderLength,
   encodeCapsuleHeader,
   encodeIpv6Header,
@@ -52,9 +53,8 @@ export interface EndpointSpec {
   /** The signed flow authorization (AUTH chunk value). */
   authorization: Uint8Array;
   authorizationSerial: string;
-  /** Machine code and entry offsets, the role's entry first (engines start at entry 0). */
-  machineCode: Uint8Array;
-  entryOffsets: number[];
+  /** The CODE chunk value (@capsule/api's `codeChunkOf`): the role's entry first. */
+  code: CodeChunk;
   /** Initial DATA chunk value (≤ 256 bytes). */
   data: Uint8Array;
   logicHash: string;
@@ -445,9 +445,7 @@ export class FlowTable {
         flags: 0,
         ...(packetType === PacketType.I ? { auth: endpoint.spec.authorization } : {}),
         ...(path ? { path } : {}),
-        ...(packetType !== PacketType.III
-          ? { code: { entryOffsets: endpoint.spec.entryOffsets, machineCode: endpoint.spec.machineCode } }
-          : {}),
+        ...(packetType !== PacketType.III ? { code: endpoint.spec.code } : {}),
         ...(endpoint.spec.data.length > 0 || packetType !== PacketType.III
           ? { data: endpoint.spec.data }
           : {}),

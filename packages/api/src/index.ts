@@ -30,5 +30,13 @@ export {
   /** The HTTP status of an error code (500 for unknown codes). */
   statusOfCode,
 } from './errors';
+export {
+  /** The CODE chunk value an endpoint of a role sends (its entry first). */
+  codeChunkOf,
+  /** The DATA chunk value an endpoint starts with. */
+  dataChunkOf,
+  /** A ProgramImage in the form templates and endpoint answers carry. */
+  toProgramImageTransfer,
+} from './program-image';
 /** Every request and response schema (TypeBox) and its static type; see schemas.ts. */
 export * from './schemas';

@@ -280,11 +280,12 @@ export type LinkPatch = Static<typeof LinkPatch>;
 /** Program images are at most this many bytes of code (a capsule CODE chunk is small). */
 export const maxCodeBytes = 16 * 1024;
 /**
- * A program image in its JSON transfer form: the code bytes (RV32 machine code), the entry table
- * (name → byte offset into the code) and the data layout (size of the data record in bytes and its
- * initial contents). The logic hash is SHA-256 of the code bytes (the CODE chunk value).
+ * A program image (@capsule/wire's ProgramImage) in its transfer form, what templates hold and
+ * endpoints receive: the machine code (base64), the entry table (name → byte offset into the code),
+ * the DATA record's size and initial bytes (base64). program-image.ts converts to it and reads it.
+ * The logic hash is SHA-256 of the code bytes (wire's `logicHashOf`).
  */
-export const ProgramImage = Type.Object(
+export const ProgramImageTransfer = Type.Object(
   {
     code: Base64(Math.ceil(maxCodeBytes / 3) * 4),
     entries: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.Integer({ minimum: 0 }), {
@@ -295,7 +296,7 @@ export const ProgramImage = Type.Object(
   },
   closed,
 );
-export type ProgramImage = Static<typeof ProgramImage>;
+export type ProgramImageTransfer = Static<typeof ProgramImageTransfer>;
 /** Variables: name → 32-bit integer value. */
 export const Variables = Type.Record(
   Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
@@ -330,7 +331,7 @@ export const Template = Type.Object({
   description: Description,
   orientation: Orientation,
   multicast: Type.Boolean(),
-  image: ProgramImage,
+  image: ProgramImageTransfer,
   roles: Type.Array(TemplateRole),
   logicHash: Type.String(),
   /** The controller's Ed25519 signature over the logic hash (base64). */
@@ -345,7 +346,7 @@ export const TemplateCreate = Type.Object(
     description: Type.Optional(Description),
     orientation: Type.Optional(Orientation),
     multicast: Type.Optional(Type.Boolean()),
-    image: ProgramImage,
+    image: ProgramImageTransfer,
     roles: Type.Array(TemplateRole, { minItems: 1, maxItems: 16 }),
   },
   closed,
@@ -650,7 +651,7 @@ export type Peer = Static<typeof Peer>;
 /** `POST /sb/v1/endpoints` response. */
 export const SbEndpointResponse = Type.Object({
   endpoint: Endpoint,
-  image: ProgramImage,
+  image: ProgramImageTransfer,
   entry: Type.String(),
   variables: Variables,
   logicHash: Type.String(),

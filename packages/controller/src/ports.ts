@@ -3,7 +3,6 @@
  * a test, the lab). The identity and VM ports are implemented over @capsule/identity and
  * @capsule/vm in `identity-port.ts` / `program-verifier.ts`.
  */
-import type { ProgramImage } from '@capsule/api';
 
 /** Wall-clock time in milliseconds since the epoch. */
 export interface Clock {
@@ -72,5 +71,5 @@ export interface ControllerIdentity {
 
 /** Verifies a template's program image before the controller signs it. */
 export interface ProgramVerifier {
-  verify(code: Uint8Array, image: ProgramImage): { ok: true } | { ok: false; problems: string[] };
+  verify(code: Uint8Array, entryOffsets: readonly number[]): { ok: true } | { ok: false; problems: string[] };
 }

@@ -5,8 +5,8 @@ import type { ProgramVerifier } from './ports';
 /** Verifies a template's code and entry offsets with the VM's static verifier. */
 export function createVmProgramVerifier(): ProgramVerifier {
   return {
-    verify(code, image) {
-      const result = verifyProgram(code, { entryOffsets: Object.values(image.entries) });
+    verify(code, entryOffsets) {
+      const result = verifyProgram(code, { entryOffsets: [...entryOffsets] });
       if (result.ok) return { ok: true };
       return {
         ok: false,

@@ -462,7 +462,7 @@ const templates: CollectionSpec = {
     for (const [entry, offset] of Object.entries(body.image.entries))
       if (offset >= code.length)
         throw new ApiError('PROGRAM_REJECTED', `entry ${entry} lies outside the code`);
-    const verdict = ctx.verifier.verify(code, body.image);
+    const verdict = ctx.verifier.verify(code, Object.values(body.image.entries));
     if (!verdict.ok)
       throw new ApiError(
         'PROGRAM_REJECTED',
