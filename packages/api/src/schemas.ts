@@ -333,9 +333,8 @@ export const Template = Type.Object({
   multicast: Type.Boolean(),
   image: ProgramImageTransfer,
   roles: Type.Array(TemplateRole),
+  /** SHA-256 of the image's code, hex: the logic hash its endpoints' flow authorizations carry. */
   logicHash: Type.String(),
-  /** The controller's Ed25519 signature over the logic hash (base64). */
-  signature: Type.String(),
   createdAt: Timestamp,
 });
 export type Template = Static<typeof Template>;

@@ -1,6 +1,6 @@
 /**
- * The controller's identity over @capsule/identity: its Ed25519 key (node certificates, flow
- * authorizations, program signatures) and the check of a registering node's proof — the CGA
+ * The controller's identity over @capsule/identity: its Ed25519 key (node certificates and flow
+ * authorizations) and the check of a registering node's proof — the CGA
  * verified per RFC 3972 section 5 and an RSA signature by the CGA's key over the registration
  * input (nonce, host id, name, X25519 key).
  */
@@ -14,7 +14,6 @@ import {
   nodeCertificateLength,
   rsaKeyHash,
   signFlowAuthorization,
-  signProgramImage,
   verifyCga,
 } from '@capsule/identity';
 import type { ControllerIdentity } from './ports';
@@ -82,7 +81,6 @@ export function createControllerIdentity(key: ControllerSigningKey): ControllerI
   return {
     publicKey: exportEd25519PublicKeyRaw(key.publicKey),
     keyId: key.keyId,
-    signProgram: (code, entryOffsets) => signProgramImage({ code, entries: entryOffsets }, key).signature,
     async checkNodeProof(proof) {
       const cga = verifyCga(proof.hostId, proof.cgaParameters);
       if (!cga.ok)

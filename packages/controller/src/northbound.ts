@@ -155,7 +155,6 @@ export function registerNorthbound(app: FastifyInstance, context: ControllerCont
         db,
         principal,
         nowMs: clock.nowMs(),
-        identity: context.identity,
         verifier: context.verifier,
         changes: [],
         extras: {},

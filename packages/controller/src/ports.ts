@@ -49,8 +49,6 @@ export interface ControllerIdentity {
   readonly publicKey: Uint8Array;
   /** The controller key's 16-bit key id. */
   readonly keyId: number;
-  /** Signs a program image (code and entry offsets) with the controller key (Ed25519). */
-  signProgram(code: Uint8Array, entryOffsets: readonly number[]): Uint8Array;
   /**
    * Checks that `hostId` is the CGA of `cgaParameters` (RFC 3972 section 5), that the key in the
    * parameters is `rsaPublicKeyDer`, and that `signature` is its RSA signature over `signedData`
@@ -69,7 +67,7 @@ export interface ControllerIdentity {
   issueFlowAuthorization(fields: FlowAuthorizationFields): Uint8Array;
 }
 
-/** Verifies a template's program image before the controller signs it. */
+/** Verifies a template's program (code and entry offsets) before the controller stores it. */
 export interface ProgramVerifier {
   verify(code: Uint8Array, entryOffsets: readonly number[]): { ok: true } | { ok: false; problems: string[] };
 }

@@ -41,7 +41,7 @@ import {
 import { logicHashOf } from '@capsule/wire';
 import type { Kysely } from 'kysely';
 import { hashPassword, type Principal } from './auth';
-import type { ControllerIdentity, ProgramVerifier } from './ports';
+import type { ProgramVerifier } from './ports';
 import { type Resource, requireDomainWrite, requireGrantable } from './rbac';
 import type { Database } from './store/schema';
 
@@ -55,7 +55,6 @@ export interface WriteContext {
   db: AnyDb;
   principal: Principal;
   nowMs: number;
-  identity: ControllerIdentity | undefined;
   verifier: ProgramVerifier | undefined;
   /** Change events to publish once the transaction commits (path recomputation, pushes). */
   changes: ChangeEvent[];
@@ -190,7 +189,6 @@ export const toTemplate = (r: Row): Template => ({
   image: parse(r.image),
   roles: parse(r.roles),
   logicHash: r.logic_hash,
-  signature: r.signature,
   createdAt: r.created_at,
 });
 export const toContract = (r: Row): Contract => {
@@ -444,8 +442,7 @@ const templates: CollectionSpec = {
   create: async (ctx, body: TemplateCreate) => {
     const domainId = await resolveDomain(ctx, body.domain);
     requireDomainWrite(ctx.principal, domainId);
-    if (!ctx.identity || !ctx.verifier)
-      throw new ApiError('UNAVAILABLE', 'this controller has no program verifier or signing key');
+    if (!ctx.verifier) throw new ApiError('UNAVAILABLE', 'this controller has no program verifier');
     const code = Buffer.from(body.image.code, 'base64');
     if (code.length === 0 || code.length % 2 !== 0)
       throw new ApiError('PROGRAM_REJECTED', 'the code must be a non-empty sequence of RV32 instructions');
@@ -478,14 +475,6 @@ const templates: CollectionSpec = {
       image: json(body.image),
       roles: json(body.roles),
       logic_hash: Buffer.from(logicHash).toString('hex'),
-      signature: Buffer.from(
-        ctx.identity.signProgram(
-          code,
-          Object.keys(body.image.entries)
-            .sort()
-            .map((name) => body.image.entries[name]!),
-        ),
-      ).toString('base64'),
       created_at: iso(ctx.nowMs),
     });
   },

@@ -148,16 +148,6 @@ export {
   signNodeCertificate,
   verifyNodeCertificate,
 } from './node-certificate';
-/** Program image signature over the canonical digest. */
-export {
-  PROGRAM_DIGEST_LABEL,
-  type ProgramImageContent,
-  type ProgramSignature,
-  type ProgramSignatureVerification,
-  programImageDigest,
-  signProgramImage,
-  verifyProgramImage,
-} from './program-signature';
 // RSA keys and the self-signed certificate
 /** RSA-2048 key pair generation (sync and async) and the modulus size. */
 /** PEM/DER export: PKCS#8 private key, SPKI public key, SPKI DER (the CGA "public key"). */

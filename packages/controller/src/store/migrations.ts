@@ -184,5 +184,12 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
             .execute();
       },
     },
+    // Templates were signed (Ed25519 over code and entry offsets) though nothing ever verified
+    // the signature: engines check the flow authorization's logic hash (docs/security.md).
+    '0002-templates-unsigned': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('templates').dropColumn('signature').execute();
+      },
+    },
   };
 }

@@ -72,7 +72,6 @@ export interface TemplatesTable {
   image: string;
   roles: string;
   logic_hash: string;
-  signature: string;
   created_at: string;
 }
 export interface ContractsTable {
