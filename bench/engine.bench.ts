@@ -445,7 +445,6 @@ export async function run(): Promise<void> {
         domainId: 1,
         contractId: 1,
         roleId: 1,
-        permissions: 0,
         sourceHostId: aHostId,
         logicHash: createHash('sha256').update(program.machineCode).digest(),
       },

@@ -173,7 +173,6 @@ export async function run(): Promise<void> {
     domainId: 1,
     contractId: 2,
     roleId: 3,
-    permissions: 0,
     sourceHostId: randomBytes(16),
     logicHash: randomBytes(32),
   };

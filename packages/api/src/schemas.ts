@@ -303,21 +303,12 @@ export const Variables = Type.Record(
   Type.Integer({ minimum: -2147483648, maximum: 4294967295 }),
   { maxProperties: 64 },
 );
-export const EndpointRules = Type.Object(
-  {
-    ingress: Type.Array(Type.String({ maxLength: 100 }), { maxItems: 32 }),
-    egress: Type.Array(Type.String({ maxLength: 100 }), { maxItems: 32 }),
-  },
-  closed,
-);
 export const TemplateRole = Type.Object(
   {
     name: Name,
     /** The entry point (a key of the image's entry table) this role's packets start at. */
     entry: Type.String({ maxLength: 60 }),
-    permissions: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffff })),
     variables: Type.Optional(Variables),
-    endpointRules: Type.Optional(EndpointRules),
   },
   closed,
 );

@@ -150,7 +150,6 @@ export function createControllerIdentity(key: ControllerSigningKey): ControllerI
           domainId: fields.domainId,
           contractId: fields.contractId,
           roleId: fields.roleId,
-          permissions: fields.permissions,
           sourceHostId: fields.sourceHostId,
           logicHash: fields.logicHash,
         },

@@ -38,7 +38,6 @@ export interface FlowAuthorizationFields {
   domainId: number;
   contractId: number;
   roleId: number;
-  permissions: number;
   sourceHostId: Uint8Array;
   logicHash: Uint8Array;
 }

@@ -527,7 +527,6 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
         domainId: service.domain_id,
         contractId: contract.id,
         roleId: roleIndex + 1,
-        permissions: templateRole.permissions ?? 0,
         sourceHostId: hostId,
         logicHash,
       });

@@ -146,7 +146,7 @@ for (const kind of storeKinds) {
           domain: 'shop',
           image: tinyProgram(),
           roles: [
-            { name: 'client', entry: 'client', permissions: 576, variables: { port: 80 } },
+            { name: 'client', entry: 'client', variables: { port: 80 } },
             { name: 'server', entry: 'server', variables: { port: 80 } },
           ],
         });

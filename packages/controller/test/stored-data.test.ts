@@ -1,14 +1,22 @@
 /**
  * A store written by an earlier controller opens: its schema is migrated, and what it holds reads
  * through the API. The store is built with the first migration only, as the first release left it
- * (a signed template), then a current controller starts on it.
+ * (a signed template whose roles have permissions and endpoint rules), then a current controller
+ * starts on it.
  */
 import SqliteDatabase from 'better-sqlite3';
 import { type Generated, Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrationsFor } from '../src/store/migrations';
-import { createTestStore, hasPostgres, startController, storeKinds, tinyProgram } from './harness';
+import {
+  createTestStore,
+  hasPostgres,
+  type StoreKind,
+  startController,
+  storeKinds,
+  tinyProgram,
+} from './harness';
 
 /** The two tables this test writes, as the first migration made them. */
 interface FirstRelease {
@@ -28,6 +36,15 @@ interface FirstRelease {
   };
 }
 
+/** A connection to the store that bypasses the controller (and its migrations). */
+const openDirectly = (kind: StoreKind, url: string) =>
+  new Kysely<FirstRelease>({
+    dialect:
+      kind === 'sqlite'
+        ? new SqliteDialect({ database: new SqliteDatabase(url) })
+        : new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }),
+  });
+
 for (const kind of storeKinds) {
   describe.skipIf(kind === 'postgres' && !hasPostgres)(`a ${kind} store of the first release`, () => {
     const drops: (() => Promise<void>)[] = [];
@@ -35,15 +52,10 @@ for (const kind of storeKinds) {
       for (const drop of drops) await drop();
     });
 
-    it('opens; its template reads without the signature column', async () => {
+    it('opens; its template reads without the signature and the unused role fields', async () => {
       const store = await createTestStore(kind);
       drops.push(store.drop);
-      const db = new Kysely<FirstRelease>({
-        dialect:
-          kind === 'sqlite'
-            ? new SqliteDialect({ database: new SqliteDatabase(store.url) })
-            : new PostgresDialect({ pool: new pg.Pool({ connectionString: store.url, max: 1 }) }),
-      });
+      const db = openDirectly(kind, store.url);
       const first = migrationsFor(kind)['0001-initial']!;
       const migrator = new Migrator({
         db,
@@ -63,6 +75,11 @@ for (const kind of storeKinds) {
         { name: 'client', entry: 'client', variables: { port: 80 } },
         { name: 'server', entry: 'server' },
       ];
+      // The first release took two more role fields, which nothing used.
+      const storedRoles = [
+        { ...roles[0], permissions: 576, endpointRules: { ingress: ['any'], egress: [] } },
+        { ...roles[1], permissions: 576 },
+      ];
       await db
         .insertInto('templates')
         .values({
@@ -72,7 +89,7 @@ for (const kind of storeKinds) {
           orientation: 'directed',
           multicast: 0,
           image: JSON.stringify(image),
-          roles: JSON.stringify(roles),
+          roles: JSON.stringify(storedRoles),
           logic_hash: 'ab'.repeat(32),
           signature: Buffer.alloc(64, 7).toString('base64'),
           created_at: now,
@@ -102,6 +119,15 @@ for (const kind of storeKinds) {
       } finally {
         await c.stop(false);
       }
+      // The store itself no longer holds the unused role fields (the API's answer would drop them).
+      const after = openDirectly(kind, store.url);
+      const row = await after
+        .selectFrom('templates')
+        .select('roles')
+        .where('name', '=', 'old')
+        .executeTakeFirstOrThrow();
+      await after.destroy();
+      expect(JSON.parse(row.roles)).toEqual(roles);
     });
   });
 }

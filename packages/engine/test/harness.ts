@@ -268,7 +268,6 @@ export function createTopology() {
         domainId: 1,
         contractId: overrides.contractId ?? 7,
         roleId: 1,
-        permissions: 0,
         sourceHostId: source,
         logicHash: createHash('sha256').update(machineCode).digest(),
       },

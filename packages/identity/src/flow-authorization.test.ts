@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { testSeed } from '@capsule/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { generateControllerKey } from './controller-key';
+import { generateControllerKey, signEd25519 } from './controller-key';
 import {
   decodeFlowAuthorization,
   encodeFlowAuthorization,
@@ -24,7 +24,6 @@ const body: Omit<FlowAuthorizationBody, 'keyId'> = {
   domainId: 0x11111111,
   contractId: 0x22222222,
   roleId: 0x33333333,
-  permissions: 0x80000001,
   sourceHostId: parseIpv6Address('2001:db8:1:2:3c4a:5bf6:ffb4:ca6c')!,
   logicHash: new Uint8Array(createHash('sha256').update('code chunk').digest()),
 };
@@ -36,7 +35,6 @@ const arbitraryBody = fc.record({
   domainId: fc.integer({ min: 0, max: 0xffffffff }),
   contractId: fc.integer({ min: 0, max: 0xffffffff }),
   roleId: fc.integer({ min: 0, max: 0xffffffff }),
-  permissions: fc.integer({ min: 0, max: 0xffffffff }),
   sourceHostId: fc.uint8Array({ minLength: 16, maxLength: 16 }),
   logicHash: fc.uint8Array({ minLength: 32, maxLength: 32 }),
 });
@@ -51,7 +49,7 @@ describe('flow authorization layout (148 bytes, big-endian)', () => {
     expect(hex.slice(8, 24)).toBe('0102030405060708');
     expect(Buffer.from(bytes).readUInt32BE(12)).toBe(now - 60);
     expect(Buffer.from(bytes).readUInt32BE(16)).toBe(now + 3600);
-    expect(hex.slice(40, 72)).toBe('11111111222222223333333380000001');
+    expect(hex.slice(40, 72)).toBe('11111111222222223333333300000000'); // ids, reserved zero
     expect(Buffer.from(bytes.subarray(36, 52)).equals(Buffer.from(body.sourceHostId))).toBe(true);
     expect(Buffer.from(bytes.subarray(52, 84)).equals(Buffer.from(body.logicHash))).toBe(true);
   });
@@ -73,6 +71,15 @@ describe('flow authorization signing', () => {
       const result = verifyFlowAuthorization(forged, key, now);
       expect(result.ok, `bit ${bit}`).toBe(false);
     }
+  });
+
+  it('accepts an authorization of the first release, which wrote permission bits in the reserved field', () => {
+    const bytes = signFlowAuthorization(body, key);
+    Buffer.from(bytes.buffer).writeUInt32BE(576, 32); // what a template role's permissions: 576 gave
+    bytes.set(signEd25519(key.privateKey, bytes.subarray(0, 84)), 84);
+    const result = verifyFlowAuthorization(bytes, key, now);
+    expect(result.ok).toBe(true);
+    if (result.ok) expect(result.value).toMatchObject({ ...body, keyId: key.keyId });
   });
 
   it('says why: wrong key id, bad signature (another key with the same id), expired, not yet valid', () => {

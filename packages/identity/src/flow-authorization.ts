@@ -12,7 +12,7 @@
  * +---------------+---------------+---------------+---------------+
  * 28              32              36
  * +---------------+---------------+-------------------------------+
- * |    role id    |  permissions  | source host id (128: the CGA) |
+ * |    role id    |   reserved    | source host id (128: the CGA) |
  * +---------------+---------------+-------------------------------+
  * 52                              84                              148
  * +-------------------------------+-------------------------------+
@@ -21,7 +21,9 @@
  * +-------------------------------+-------------------------------+
  * ```
  *
- * version = 1, alg = 1 (Ed25519). All big-endian. Exactly 148 bytes.
+ * version = 1, alg = 1 (Ed25519). All big-endian. Exactly 148 bytes. The reserved field is written
+ * as zero and ignored when read (the first release wrote template permission bits there, which
+ * nothing ever checked; authorizations it issued still decode and verify).
  */
 
 import { viewOf } from './bytes';
@@ -51,8 +53,6 @@ export interface FlowAuthorizationBody {
   readonly domainId: number;
   readonly contractId: number;
   readonly roleId: number;
-  /** Permission bits (32). */
-  readonly permissions: number;
   /** The source endpoint's IPv6 CGA (16 bytes). */
   readonly sourceHostId: Uint8Array;
   /** SHA-256 of the CODE chunk value (32 bytes). */
@@ -83,7 +83,7 @@ function writeBody(
     throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'keyId is an unsigned 16-bit integer');
   if (body.serial < 0n || body.serial > 0xffff_ffff_ffff_ffffn)
     throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'serial is an unsigned 64-bit integer');
-  for (const name of ['notBefore', 'notAfter', 'domainId', 'contractId', 'roleId', 'permissions'] as const)
+  for (const name of ['notBefore', 'notAfter', 'domainId', 'contractId', 'roleId'] as const)
     assertU32(body[name], name);
   if (body.sourceHostId.length !== 16)
     throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'sourceHostId is 16 bytes');
@@ -104,7 +104,7 @@ function writeBody(
   view.setUint32(20, body.domainId);
   view.setUint32(24, body.contractId);
   view.setUint32(28, body.roleId);
-  view.setUint32(32, body.permissions);
+  view.setUint32(32, 0); // reserved
   into.set(body.sourceHostId, offset + 36);
   into.set(body.logicHash, offset + 52);
 }
@@ -144,7 +144,6 @@ export function decodeFlowAuthorization(bytes: Uint8Array): DecodeResult<FlowAut
       domainId: view.getUint32(20),
       contractId: view.getUint32(24),
       roleId: view.getUint32(28),
-      permissions: view.getUint32(32),
       sourceHostId: bytes.slice(36, 52),
       logicHash: bytes.slice(52, 84),
       signature: bytes.slice(84, 148),

@@ -129,7 +129,6 @@ describe.skipIf(!canRun({ tools: ['openssl'] }))('openssl accepts our artefacts,
       domainId: 1,
       contractId: 2,
       roleId: 3,
-      permissions: 4,
       sourceHostId: new Uint8Array(16).fill(0xfe),
       logicHash: new Uint8Array(32).fill(0xab),
     };

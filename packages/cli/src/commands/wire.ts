@@ -285,7 +285,6 @@ export function buildWireSamples(options: { sec?: number; nowMs?: number } = {})
       domainId: 1,
       contractId: 7,
       roleId: 2,
-      permissions: 1,
       sourceHostId: alice.cga.address,
       logicHash: logicHashOf(code.machineCode),
     },

@@ -191,5 +191,23 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
         await db.schema.alterTable('templates').dropColumn('signature').execute();
       },
     },
+    // Template roles took `permissions` and `endpointRules`, which nothing used; the API no longer
+    // has them, so stored roles lose them too (their JSON is rewritten, nothing else changes).
+    '0003-template-roles-without-unused-fields': {
+      async up(unknownDb: Kysely<unknown>) {
+        const db = unknownDb as unknown as Kysely<{ templates: { id: number; roles: string } }>;
+        const rows = await db.selectFrom('templates').select(['id', 'roles']).execute();
+        for (const row of rows) {
+          const roles = JSON.parse(row.roles) as Record<string, unknown>[];
+          if (!roles.some((role) => 'permissions' in role || 'endpointRules' in role)) continue;
+          const kept = roles.map(({ permissions: _p, endpointRules: _e, ...role }) => role);
+          await db
+            .updateTable('templates')
+            .set({ roles: JSON.stringify(kept) })
+            .where('id', '=', row.id)
+            .execute();
+        }
+      },
+    },
   };
 }
