@@ -8,9 +8,10 @@
  * Hosts stand in for agents: they register, register links and endpoints, and send packets built
  * from the controller's answer (the signed flow authorization and the computed path).
  */
-import type { SbEndpointResponse } from '@capsule/api';
+import { codeChunkOf, dataChunkOf, type SbEndpointResponse, toProgramImageTransfer } from '@capsule/api';
 import { engineIdOfHostId } from '@capsule/engine';
 import { parseIpv6Address } from '@capsule/identity';
+import { compile } from '@capsule/sdk';
 import { type CapsuleHeader, decodeCapsuleHeader, PacketType } from '@capsule/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPacket } from '../../packages/engine/test/harness';
@@ -296,6 +297,85 @@ for (const underlay of ['memory', 'udp'] as Underlay[]) {
         data.ok && new DataView(data.value.data!.buffer, data.value.data!.byteOffset).getUint32(4, true),
       ).toBe(e2.engine!.engineId);
       expect(arrived(bad)).toBe(0);
+    });
+
+    it('writes the variables of the template role, or the contract override, into the DATA chunk the program reads', async () => {
+      // PointToPoint behind a gate: the program forwards only when its @Data field `open` is 1.
+      const gate = compile(`import capsule.*;
+class Gate {
+  @Data static int open;
+  static int linkTo(Engine e, int next) {
+    for (int i = 0; i < e.linkCount(); i++)
+      if (e.linkNeighbor(i) == next && e.linkUp(i)) return e.linkId(i);
+    return -1;
+  }
+  @Entry
+  static void route(Packet p, Path path, Engine e, Action a) {
+    if (open != 1) { a.drop(0x102); return; }
+    int hop = path.hopIndex() + 1;
+    if (hop >= path.hopCount()) { a.deliver(); return; }
+    int link = linkTo(e, path.hop(hop));
+    if (link < 0) { a.drop(0x101); return; }
+    path.setHopIndex(hop);
+    a.forward(link);
+  }
+}`);
+      expect(gate.diagnostics).toEqual([]);
+      const admin = cluster.admin;
+      const template = await admin.templates.create({
+        name: 'gate',
+        domain: 'shop',
+        image: toProgramImageTransfer(gate.image!),
+        roles: [
+          { name: 'client', entry: 'route', variables: { open: 0 } },
+          { name: 'server', entry: 'route' },
+        ],
+      });
+      const contractOf = (name: string, variables?: { open: number }) =>
+        admin.contracts.create({
+          name,
+          domain: 'shop',
+          templateId: template.id,
+          roles: [
+            { name: 'client', peer: 'server', ...(variables && { variables }) },
+            { name: 'server', peer: 'client' },
+          ],
+        });
+      const contracts = [await contractOf('gate-open', { open: 1 }), await contractOf('gate-shut')];
+      const service = await admin.services.create({
+        name: 'gate-app',
+        domain: 'shop',
+        grants: contracts.flatMap((contract) => [
+          { contractId: contract.id, role: 'client' },
+          { contractId: contract.id, role: 'server' },
+        ]),
+      });
+      const token = (await admin.serviceTokens.create({ serviceId: service.id })).token!;
+      const drops = e1.engine!.counters().drops.PROGRAM_DROP ?? 0;
+      const labels: number[] = [];
+      for (const contract of ['gate-open', 'gate-shut']) {
+        await b.sb.registerEndpoint({ serviceToken: token, contract, role: 'server' });
+        const client = await a.sb.registerEndpoint({ serviceToken: token, contract, role: 'client' });
+        const data = dataChunkOf(client.image, client.variables);
+        expect([...data.subarray(0, 4)]).toEqual(contract === 'gate-open' ? [1, 0, 0, 0] : [0, 0, 0, 0]);
+        const label = randomFlowLabel();
+        labels.push(label);
+        const header: CapsuleHeader = {
+          nextHeader: 59,
+          packetType: PacketType.I,
+          flags: 0,
+          auth: new Uint8Array(Buffer.from(client.authorization.signed, 'base64')),
+          path: pathOf(client),
+          code: codeChunkOf(client.image, client.entry)!,
+          data,
+        };
+        sendFromA(buildPacket({ source: a.hostId, destination: b.hostId, flowLabel: label, header }));
+      }
+      await waitFor(
+        () => arrived(labels[0]!) === 1 && (e1.engine!.counters().drops.PROGRAM_DROP ?? 0) === drops + 1,
+        'the open flow at b, the shut one dropped by its program at e1',
+      );
+      expect(arrived(labels[1]!)).toBe(0);
     });
 
     it('a revocation pushed by the controller stops the flow at its next packet', async () => {

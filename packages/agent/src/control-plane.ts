@@ -68,7 +68,7 @@ export function decodeEndpoint(
       authorization: new Uint8Array(Buffer.from(answer.authorization.signed, 'base64')),
       authorizationSerial: answer.authorization.serial,
       code,
-      data: dataChunkOf(answer.image),
+      data: dataChunkOf(answer.image, answer.variables),
       logicHash: answer.logicHash,
       serviceToken: request.serviceToken,
     },

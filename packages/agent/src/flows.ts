@@ -55,7 +55,7 @@ export interface EndpointSpec {
   authorizationSerial: string;
   /** The CODE chunk value (@capsule/api's `codeChunkOf`): the role's entry first. */
   code: CodeChunk;
-  /** Initial DATA chunk value (≤ 256 bytes). */
+  /** Initial DATA chunk value (≤ 256 bytes): the image's, with the role's variables written in. */
   data: Uint8Array;
   logicHash: string;
   /** Service token the endpoint was registered with (kept to re-register after a controller loss). */

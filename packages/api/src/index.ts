@@ -37,6 +37,8 @@ export {
   dataChunkOf,
   /** A ProgramImage in the form templates and endpoint answers carry. */
   toProgramImageTransfer,
+  /** Why variables cannot be written into an image's DATA fields (empty when they can). */
+  variableProblems,
 } from './program-image';
 /** Every request and response schema (TypeBox) and its static type; see schemas.ts. */
 export * from './schemas';

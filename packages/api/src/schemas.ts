@@ -279,11 +279,25 @@ export type LinkPatch = Static<typeof LinkPatch>;
 
 /** Program images are at most this many bytes of code (a capsule CODE chunk is small). */
 export const maxCodeBytes = 16 * 1024;
+/** One named field of a program's DATA record (an @Data static, or an assembler `.data` label). */
+export const DataField = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    /** Byte offset in the DATA record. */
+    offset: Type.Integer({ minimum: 0, maximum: 4095 }),
+    size: Type.Integer({ minimum: 0, maximum: 4096 }),
+    /** Java type (`int`, `byte[]`, …) or `bytes`. */
+    type: Type.String({ maxLength: 40 }),
+  },
+  closed,
+);
+export type DataField = Static<typeof DataField>;
 /**
  * A program image (@capsule/wire's ProgramImage) in its transfer form, what templates hold and
  * endpoints receive: the machine code (base64), the entry table (name → byte offset into the code),
- * the DATA record's size and initial bytes (base64). program-image.ts converts to it and reads it.
- * The logic hash is SHA-256 of the code bytes (wire's `logicHashOf`).
+ * the DATA record's size, initial bytes (base64) and named fields (which template and contract
+ * variables set). program-image.ts converts to it and reads it. The logic hash is SHA-256 of the
+ * code bytes (wire's `logicHashOf`).
  */
 export const ProgramImageTransfer = Type.Object(
   {
@@ -293,16 +307,18 @@ export const ProgramImageTransfer = Type.Object(
     }),
     dataSize: Type.Integer({ minimum: 0, maximum: 4096 }),
     data: Type.Optional(Base64(6000)),
+    layout: Type.Optional(Type.Array(DataField, { maxItems: 256 })),
   },
   closed,
 );
 export type ProgramImageTransfer = Static<typeof ProgramImageTransfer>;
-/** Variables: name → 32-bit integer value. */
+/** Variables: DATA field name → integer value, written little-endian into the field (1, 2, 4 or 8 bytes). */
 export const Variables = Type.Record(
   Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
   Type.Integer({ minimum: -2147483648, maximum: 4294967295 }),
   { maxProperties: 64 },
 );
+export type Variables = Static<typeof Variables>;
 export const TemplateRole = Type.Object(
   {
     name: Name,

@@ -34,6 +34,8 @@ import {
   type User,
   type UserCreate,
   type UserPatch,
+  type Variables,
+  variableProblems,
   type Zone,
   type ZoneCreate,
   type ZonePatch,
@@ -455,6 +457,7 @@ const templates: CollectionSpec = {
           'PROGRAM_REJECTED',
           `role ${role.name}: entry ${role.entry} is not in the entry table`,
         );
+      requireWritableVariables(body.image, role.name, role.variables);
     }
     for (const [entry, offset] of Object.entries(body.image.entries))
       if (offset >= code.length)
@@ -486,8 +489,15 @@ const templates: CollectionSpec = {
   remove: async (ctx, row) => deleteRow(ctx, 'templates', row.id),
 };
 
+/** Refuses variables the image's DATA layout cannot take (the agents write them into DATA chunks). */
+function requireWritableVariables(image: Template['image'], role: string, variables: Variables | undefined) {
+  const problems = variables ? variableProblems(image, variables) : [];
+  if (problems.length > 0) throw new ApiError('VALIDATION_FAILED', `role ${role}: ${problems.join('; ')}`);
+}
+
 async function checkContractRoles(ctx: WriteContext, templateId: number, roles: ContractCreate['roles']) {
   const template = await requireRow(ctx, 'templates', templateId);
+  const image = parse<Template['image']>(template.image);
   const templateRoles = new Set(parse<{ name: string }[]>(template.roles).map((role) => role.name));
   const names = new Set(roles.map((role) => role.name));
   if (names.size !== roles.length) throw new ApiError('VALIDATION_FAILED', 'a contract role is listed twice');
@@ -496,6 +506,7 @@ async function checkContractRoles(ctx: WriteContext, templateId: number, roles: 
       throw new ApiError('REFERENCE_NOT_FOUND', `the template has no role ${role.name}`);
     if (!names.has(role.peer))
       throw new ApiError('REFERENCE_NOT_FOUND', `peer role ${role.peer} is not in the contract`);
+    requireWritableVariables(image, role.name, role.variables);
   }
 }
 

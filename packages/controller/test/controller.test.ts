@@ -5,7 +5,7 @@
  * revocation pushed to engines), and hostile input.
  */
 import { createHash } from 'node:crypto';
-import { ApiError, createApiClient, createSouthboundClient, type PushEvent } from '@capsule/api';
+import { ApiError, createApiClient, createSouthboundClient, dataChunkOf, type PushEvent } from '@capsule/api';
 import {
   decodeFlowAuthorization,
   decodeNodeCertificate,
@@ -211,6 +211,48 @@ for (const kind of storeKinds) {
           'PROGRAM_REJECTED',
         );
         expect((await c.admin.templates.list()).items.map((t) => t.name)).not.toContain('bad');
+        // Variables must name a scalar DATA field of the image (agents write them into DATA chunks).
+        await expectError(
+          c.admin.templates.create({
+            name: 'bad-variables',
+            domain: 'shop',
+            image: tinyProgram(),
+            roles: [{ name: 'client', entry: 'client', variables: { nope: 1 } }],
+          }),
+          'VALIDATION_FAILED',
+        );
+        await expectError(
+          c.admin.templates.create({
+            name: 'bad-variables',
+            domain: 'shop',
+            image: { ...tinyProgram(), layout: [{ name: 'port', offset: 0, size: 16, type: 'int[]' }] },
+            roles: [{ name: 'client', entry: 'client', variables: { port: 1 } }],
+          }),
+          'VALIDATION_FAILED',
+        );
+        await expectError(
+          c.admin.contracts.create({
+            name: 'bad-override',
+            domain: 'shop',
+            templateId,
+            roles: [
+              { name: 'client', peer: 'server', variables: { nope: 1 } },
+              { name: 'server', peer: 'client' },
+            ],
+          }),
+          'VALIDATION_FAILED',
+        );
+        await expectError(
+          c.admin.contracts.update(contractId, {
+            roles: [
+              { name: 'client', peer: 'server', variables: { port: 8080, nope: 1 } },
+              { name: 'server', peer: 'client' },
+            ],
+          }),
+          'VALIDATION_FAILED',
+        );
+        expect((await c.admin.templates.list()).items.map((t) => t.name)).not.toContain('bad-variables');
+        expect((await c.admin.contracts.get(contractId)).roles[0]!.variables).toEqual({ port: 8080 });
       });
 
       it('registers links (policy refuses host-to-host) and computes paths with Dijkstra', async () => {
@@ -250,6 +292,15 @@ for (const kind of storeKinds) {
         const client = await h1.sb.registerEndpoint({ serviceToken, contract: 'web', role: 'client' });
         expect(client.entry).toBe('client');
         expect(client.variables).toEqual({ port: 8080 });
+        // The DATA chunk each endpoint starts with: the template's 80, the contract's 8080 for clients.
+        expect([...dataChunkOf(server.image, server.variables)]).toEqual([
+          80,
+          0,
+          0,
+          0,
+          ...new Array(12).fill(0),
+        ]);
+        expect([...dataChunkOf(client.image, client.variables).subarray(0, 4)]).toEqual([0x90, 0x1f, 0, 0]);
         expect(client.peers).toHaveLength(1);
         expect(client.peers[0]).toMatchObject({
           endpointId: server.endpoint.id,

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import {
   createApiClient,
   createSouthboundClient,
+  type ProgramImageTransfer,
   registrationSigningInput,
   type SbRegisterRequest,
   type SbRegisterResponse,
@@ -179,9 +180,14 @@ export async function registerNode(
 }
 
 /** A tiny valid RV32 program: `li a0, 1; ebreak` twice (two entries, offsets 0 and 8). */
-export function tinyProgram(): { code: string; entries: Record<string, number>; dataSize: number } {
+export function tinyProgram(): ProgramImageTransfer {
   const words = [0x00100513, 0x00100073, 0x00200513, 0x00100073];
   const bytes = Buffer.alloc(16);
   for (const [i, word] of words.entries()) bytes.writeUInt32LE(word, i * 4);
-  return { code: bytes.toString('base64'), entries: { client: 0, server: 8 }, dataSize: 16 };
+  return {
+    code: bytes.toString('base64'),
+    entries: { client: 0, server: 8 },
+    dataSize: 16,
+    layout: [{ name: 'port', offset: 0, size: 4, type: 'int' }],
+  };
 }
