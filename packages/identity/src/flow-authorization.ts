@@ -17,7 +17,7 @@
  * 52                              84                              148
  * +-------------------------------+-------------------------------+
  * | logic hash (256: SHA-256 of   | signature (512): Ed25519 over |
- * | the CODE chunk value)         | bytes 0..84                   |
+ * | the CODE chunk's machine code)| bytes 0..84                   |
  * +-------------------------------+-------------------------------+
  * ```
  *
@@ -55,7 +55,10 @@ export interface FlowAuthorizationBody {
   readonly roleId: number;
   /** The source endpoint's IPv6 CGA (16 bytes). */
   readonly sourceHostId: Uint8Array;
-  /** SHA-256 of the CODE chunk value (32 bytes). */
+  /**
+   * SHA-256 of the program's machine code (32 bytes): the CODE chunk value after its entry table,
+   * @capsule/wire's `logicHashOf`.
+   */
   readonly logicHash: Uint8Array;
 }
 

@@ -14,8 +14,9 @@
  * ```
  * Machine code is little-endian RISC-V as the ISA defines it, copied byte for byte (the vm decodes
  * it); its length is even (16-bit parcels, C extension). At least one entry; each entry offset is
- * even and inside the machine code. The flow authorization's logic hash is SHA-256 of this whole
- * value, so it is hashed as it stands, never re-encoded.
+ * even and inside the machine code. The flow authorization's logic hash is SHA-256 of the machine
+ * code alone (`logicHashOf`, program-image.ts), not of the entry table: the sender orders the entries
+ * (its role's first), and an engine pins the whole value it verified for the flow instead.
  */
 import { readU16, writeU16 } from './bytes';
 import { type DecodeError, type DecodeResult, decoded, decodeFailure } from './decode-result';
