@@ -22,7 +22,14 @@
  */
 import { sealPayload } from '@capsule/identity';
 import { createPayloadSealer, type PayloadSealer } from '@capsule/tun';
-import { IPV6_HEADER_LENGTH, readU16, readU32, writeU16, writeU32 } from '@capsule/wire';
+import {
+  encodeSealedPayloadHeader,
+  IPV6_HEADER_LENGTH,
+  readU16,
+  readU32,
+  SEALED_PAYLOAD_OVERHEAD,
+  writeU16,
+} from '@capsule/wire';
 import { isAllowed } from './acl';
 import type { DataPlane } from './data-plane';
 import { CONNECTIONS_MAX, connectionLabel, type Flow, type PacketTypeState } from './flows';
@@ -161,7 +168,7 @@ export function processEgress(
     state.packetsSinceAuth += 1;
   }
 
-  const sealedLength = ipLength + 32;
+  const sealedLength = ipLength + SEALED_PAYLOAD_OVERHEAD;
   let header = flow.headers[packetType];
   if (packetType === 1 && header.length + sealedLength > plane.options.maxOverlayPacketBytes) {
     // Authorization packet ahead of the data: capsule next header 59, no payload.
@@ -191,12 +198,9 @@ export function processEgress(
   flow.sendCounter += 1;
   const sealer = sealerFor(flow.keys.sendKey);
   if (sealer !== null) {
-    // The e2e header sealPayload writes: key epoch ‖ 0x00000000 ‖ counter (u64 BE), then seal.
+    // The sealed-payload header (key epoch ‖ 0x00000000 ‖ counter), then the seal after it.
     const at = header.length;
-    writeU32(out, at, flow.keys.epoch);
-    writeU32(out, at + 4, 0);
-    writeU32(out, at + 8, Math.floor(flow.sendCounter / 0x1_0000_0000));
-    writeU32(out, at + 12, flow.sendCounter >>> 0);
+    encodeSealedPayloadHeader(flow.keys.epoch, flow.sendCounter, out, at);
     if (sealer.seal(out, at, flow.sendAad, bytes, ip, ipLength) < 0) {
       plane.drops.tooBig += 1;
       statistics.dropsOut += 1;

@@ -18,7 +18,6 @@ import {
   ChunkType,
   IPV6_HEADER_LENGTH,
   readU16,
-  readU32,
   TRACE_RECORD_LENGTH,
   updateChecksumBytes,
   writeU16,
@@ -273,20 +272,18 @@ export function processIngress(
   let packet: Uint8Array;
   const opener = sealerFor(keys.receiveKey);
   if (opener !== null) {
-    // openPayload's checks, with a reused native context: epoch ‖ 0x00000000 ‖ counter, then open.
-    const sealedLength = sealedEnd - sealedStart;
+    // openPayload's checks, with a reused native context: the header parsed, the epoch ours, then open.
+    const sealed = plane.sealedView;
     const plainLength =
-      sealedLength >= 32 &&
-      readU32(bytes, sealedStart) === keys.epoch &&
-      readU32(bytes, sealedStart + 4) === 0
-        ? opener.open(bytes, sealedStart, sealedLength, aad, plane.opened, 0)
+      sealed.parse(bytes, sealedStart, sealedEnd) && sealed.keyEpoch === keys.epoch
+        ? opener.open(bytes, sealedStart, sealedEnd - sealedStart, aad, plane.opened, 0)
         : -1;
     if (plainLength < 0) {
       drops.badSeal += 1;
       statistics.dropsIn += 1;
       return IngressResult.DROPPED;
     }
-    counter = readU32(bytes, sealedStart + 8) * 0x1_0000_0000 + readU32(bytes, sealedStart + 12);
+    counter = sealed.counter;
     packet = plane.opened.subarray(0, plainLength);
   } else {
     const opened = openPayload(

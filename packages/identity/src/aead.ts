@@ -29,6 +29,7 @@
  * Measured in bench/identity.bench.ts.
  */
 import { type CipherGCMTypes, createCipheriv, createDecipheriv } from 'node:crypto';
+import { encodeSealedPayloadHeader, SEALED_PAYLOAD_OVERHEAD, SealedPayloadView } from '@capsule/wire';
 import { asBuffer } from './bytes';
 import { IdentityError } from './errors';
 import { computeLinkMacHalves, verifyLinkMacHalves } from './link-mac';
@@ -50,8 +51,8 @@ export const LINK_CIPHER: AeadCipherName = 'chacha20-poly1305';
 export const AEAD_KEY_LENGTH = 32;
 /** Tag length, bytes. */
 export const AEAD_TAG_LENGTH = 16;
-/** Overhead of an e2e sealed payload: epoch (4) + nonce (12) + tag (16). */
-export const E2E_SEAL_OVERHEAD = 32;
+/** Overhead of an e2e sealed payload: epoch (4) + nonce (12) + tag (16) (@capsule/wire's sealed-payload codec). */
+export const E2E_SEAL_OVERHEAD = SEALED_PAYLOAD_OVERHEAD;
 
 const nonce = Buffer.alloc(12);
 
@@ -206,10 +207,7 @@ export function sealPayload(
       'IDENTITY_BUFFER_TOO_SMALL',
       `sealing needs ${plaintext.length + E2E_SEAL_OVERHEAD} bytes`,
     );
-  const view = new DataView(out.buffer, out.byteOffset + offset, 16);
-  view.setUint32(0, epoch);
-  view.setUint32(4, 0);
-  view.setBigUint64(8, counter);
+  encodeSealedPayloadHeader(epoch, counter, out, offset);
   const header = out.subarray(offset, offset + 16); // authenticated too: the epoch cannot be changed
   return 16 + sealInto(options.cipher ?? AEAD_CIPHER, key, counter, aad, plaintext, out, offset + 16, header);
 }
@@ -230,11 +228,10 @@ export function openPayload(
   aad: Uint8Array,
   options: AeadOptions = {},
 ): OpenPayloadResult {
-  if (sealed.length < E2E_SEAL_OVERHEAD) return { ok: false, reason: 'malformed' };
-  const view = new DataView(sealed.buffer, sealed.byteOffset, 16);
-  const epoch = view.getUint32(0);
-  if (view.getUint32(4) !== 0) return { ok: false, reason: 'malformed' };
-  const counter = view.getBigUint64(8);
+  const view = new SealedPayloadView();
+  if (!view.parse(sealed)) return { ok: false, reason: 'malformed' };
+  const epoch = view.keyEpoch;
+  const counter = (BigInt(view.counterHigh) << 32n) | BigInt(view.counterLow);
   const key = keyForEpoch(epoch);
   if (key === undefined) return { ok: false, reason: 'unknown-epoch' };
   const plaintext = openFrom(
