@@ -7,9 +7,11 @@
  *   AES-256-GCM), the link of the flow's first hop handed the packet (a no-op here);
  * - egress + ingress: the same, and the other host's ingress takes each packet as it is sent:
  *   capsule header parsed, sealed payload opened, replay window, addresses checked, delivered.
+ * Each with both PayloadCipher implementations (native, the default, and node:crypto).
  * ns/op is the median of batches of 1,000 packets; Mpps is one core at that cost.
  */
-import { generateX25519KeyPair } from '@capsule/identity';
+import { createNodePayloadCipher, generateX25519KeyPair, type PayloadCipher } from '@capsule/identity';
+import { createNativePayloadCipher } from '@capsule/tun';
 import { encodeIpv6Header, writeU16 } from '@capsule/wire';
 import { Bench } from 'tinybench';
 import { DataPlane, type DataPlaneDeps } from '../packages/agent/src/data-plane';
@@ -54,16 +56,19 @@ interface Host {
   onSend: (bytes: Uint8Array, offset: number, length: number) => void;
 }
 
-function host(last: number): Host {
+function host(last: number, createPayloadCipher: (key: Uint8Array) => PayloadCipher): Host {
   const id = hostId(last);
   const x25519 = generateX25519KeyPair();
-  const table = new FlowTable({
-    ownHostId: id,
-    ownX25519PrivateKey: x25519.privateKey,
-    ipv4AliasBase: 0x64_65_00_02,
-    ipv4AliasCount: 1000,
-    hopLimit: 64,
-  });
+  const table = new FlowTable(
+    {
+      ownHostId: id,
+      ownX25519PrivateKey: x25519.privateKey,
+      ipv4AliasBase: 0x64_65_00_02,
+      ipv4AliasCount: 1000,
+      hopLimit: 64,
+    },
+    { createPayloadCipher },
+  );
   const self: Host = { id, x25519, table, plane: undefined as unknown as DataPlane, onSend: () => {} };
   const deps: DataPlaneDeps = {
     clock: { nowMs: () => 1_000_000 },
@@ -88,9 +93,9 @@ function host(last: number): Host {
   return self;
 }
 
-function pair(): { a: Host; b: Host } {
-  const a = host(0xa);
-  const b = host(0xb);
+function pair(createPayloadCipher: (key: Uint8Array) => PayloadCipher): { a: Host; b: Host } {
+  const a = host(0xa, createPayloadCipher);
+  const b = host(0xb, createPayloadCipher);
   a.table.setEndpoint(spec(1, 'client'), [
     {
       endpointId: 2,
@@ -136,42 +141,47 @@ function udp6(source: Uint8Array, destination: Uint8Array, length: number): Uint
 
 export async function run(): Promise<void> {
   const bench = new Bench({ time: 600, warmupTime: 150 });
-  const labels: [string, string][] = [];
+  const labels: [string, string, string][] = [];
   const checks: (() => void)[] = [];
-  for (const length of [64, 1300]) {
-    const { a, b } = pair();
-    const packet = udp6(a.id, b.id, length);
-    // Past type I and II: the steady state is type III.
-    for (let i = 0; i < 4; i += 1) processEgress(a.plane, packet, 0, length);
-    let refused = 0;
-    bench.add(`${length} B egress`, () => {
-      a.onSend = () => {};
-      for (let i = 0; i < BATCH; i += 1)
-        if (processEgress(a.plane, packet, 0, length) !== EgressResult.SENT) refused += 1;
-    });
-    labels.push([`${length} B`, 'egress (seal, headers, hand to the link)']);
-    let undelivered = 0;
-    bench.add(`${length} B egress + ingress`, () => {
-      a.onSend = (bytes, offset, sentLength) => {
-        if (processIngress(b.plane, bytes, offset, sentLength) !== IngressResult.DELIVERED) undelivered += 1;
-      };
-      for (let i = 0; i < BATCH; i += 1)
-        if (processEgress(a.plane, packet, 0, length) !== EgressResult.SENT) refused += 1;
-    });
-    labels.push([`${length} B`, 'egress + the peer’s ingress (parse, open, replay, deliver)']);
-    checks.push(() => {
-      if (refused > 0 || undelivered > 0)
-        throw new Error(`${length} B: ${refused} refused at egress, ${undelivered} not delivered`);
-    });
-  }
+  for (const [cipherName, createPayloadCipher] of [
+    ['native', createNativePayloadCipher],
+    ['node:crypto', createNodePayloadCipher],
+  ] as const)
+    for (const length of [64, 1300]) {
+      const { a, b } = pair(createPayloadCipher);
+      const packet = udp6(a.id, b.id, length);
+      // Past type I and II: the steady state is type III.
+      for (let i = 0; i < 4; i += 1) processEgress(a.plane, packet, 0, length);
+      let refused = 0;
+      bench.add(`${cipherName} ${length} B egress`, () => {
+        a.onSend = () => {};
+        for (let i = 0; i < BATCH; i += 1)
+          if (processEgress(a.plane, packet, 0, length) !== EgressResult.SENT) refused += 1;
+      });
+      labels.push([cipherName, `${length} B`, 'egress (seal, headers, hand to the link)']);
+      let undelivered = 0;
+      bench.add(`${cipherName} ${length} B egress + ingress`, () => {
+        a.onSend = (bytes, offset, sentLength) => {
+          if (processIngress(b.plane, bytes, offset, sentLength) !== IngressResult.DELIVERED)
+            undelivered += 1;
+        };
+        for (let i = 0; i < BATCH; i += 1)
+          if (processEgress(a.plane, packet, 0, length) !== EgressResult.SENT) refused += 1;
+      });
+      labels.push([cipherName, `${length} B`, 'egress + the peer’s ingress (parse, open, replay, deliver)']);
+      checks.push(() => {
+        if (refused > 0 || undelivered > 0)
+          throw new Error(`${length} B: ${refused} refused at egress, ${undelivered} not delivered`);
+      });
+    }
   await bench.run();
   for (const check of checks) check();
   const rows = bench.tasks.map((task, index) => {
     const result = task.result;
     if (result.state !== 'completed') throw new Error(`${task.name}: ${result.state}`);
     const nsPerOp = (result.latency.p50 * 1e6) / BATCH;
-    const [size, operation] = labels[index]!;
-    return [size, operation, nsPerOp.toFixed(0), (1e3 / nsPerOp).toFixed(2)];
+    const [cipherName, size, operation] = labels[index]!;
+    return [cipherName, size, operation, nsPerOp.toFixed(0), (1e3 / nsPerOp).toFixed(2)];
   });
   for (const row of rows) process.stdout.write(`${row.join('  ')}\n`);
   writePerformanceSection(
@@ -181,10 +191,11 @@ export async function run(): Promise<void> {
     [
       'Two hosts’ data planes with one flow, steady state (type III packets), IPv6/UDP application',
       'packets; egress hands each packet to the link of the flow’s first hop (a no-op here), and in the',
-      'second row the peer’s ingress takes it at once. The e2e seal is AES-256-GCM through the native',
-      `addon’s reused contexts. ns/op is the median of batches of ${BATCH} packets; Mpps is one core at that cost.`,
+      'second row the peer’s ingress takes it at once. The e2e seal is AES-256-GCM through each implementation',
+      'of the PayloadCipher port: the native addon’s reused contexts (the default) and node:crypto.',
+      `ns/op is the median of batches of ${BATCH} packets; Mpps is one core at that cost.`,
       '',
-      markdownTable(['application packet', 'path', 'ns/op', 'Mpps'], rows),
+      markdownTable(['PayloadCipher', 'application packet', 'path', 'ns/op', 'Mpps'], rows),
     ].join('\n'),
   );
 }

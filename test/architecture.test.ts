@@ -15,7 +15,7 @@ const allowedDependencies: Record<string, readonly string[]> = {
   controller: ['wire', 'vm', 'identity', 'api'],
   overlay: ['wire', 'identity', 'tun'],
   engine: ['wire', 'vm', 'identity', 'api', 'overlay'],
-  tun: ['wire'],
+  tun: ['wire', 'identity'],
   agent: ['wire', 'vm', 'identity', 'api', 'overlay', 'tun'],
   lab: ['wire', 'vm', 'identity', 'api', 'sdk', 'controller', 'overlay', 'engine', 'agent', 'tun'],
   cli: ['wire', 'vm', 'identity', 'sdk', 'api', 'controller', 'overlay', 'engine', 'agent', 'tun', 'lab'],

@@ -15,7 +15,7 @@
  * the IdentityStore port.
  */
 import type { NodeCommand } from '@capsule/api';
-import { importControllerPublicKey } from '@capsule/identity';
+import { createNodePayloadCipher, importControllerPublicKey, type PayloadCipher } from '@capsule/identity';
 import {
   createLinkLayer,
   formatUnderlayAddress,
@@ -24,7 +24,14 @@ import {
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
-import { configureInterface, openTun, removeInterfaceAddresses, type TunDevice } from '@capsule/tun';
+import {
+  configureInterface,
+  createNativePayloadCipher,
+  isNativeAddonAvailable,
+  openTun,
+  removeInterfaceAddresses,
+  type TunDevice,
+} from '@capsule/tun';
 import { CapsuleError, formatIpv6, parseIpv4, readU32 } from '@capsule/wire';
 import type { FastifyInstance } from 'fastify';
 import { compileAcl } from './acl';
@@ -81,6 +88,12 @@ export interface AgentOptions {
   /** Link-layer keep-alive (a silent link goes down after 3). */
   linkKeepAliveIntervalMs: number;
   acl: { in: string[]; out: string[] };
+  /**
+   * Which implementation of the e2e PayloadCipher port seals and opens: 'native' (the addon's
+   * reused AES-256-GCM contexts; node:crypto, with a warning, where the addon is not built) or
+   * 'node' (node:crypto). Same bytes on the wire either way.
+   */
+  payloadCipher: 'native' | 'node';
 }
 
 /** Defaults of every option but host name, controller and credentials. */
@@ -104,6 +117,7 @@ export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl
   retryIntervalMs: 1000,
   linkKeepAliveIntervalMs: 2000,
   acl: { in: [], out: [] },
+  payloadCipher: 'native',
 };
 
 /** A minimal structured logger (pino fits). */
@@ -262,6 +276,14 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         }
     });
     return roleAddressSync;
+  }
+
+  /** The PayloadCipher implementation the `payloadCipher` option names (node:crypto without the addon). */
+  function payloadCipherFactory(): (key: Uint8Array) => PayloadCipher {
+    if (options.payloadCipher === 'node') return createNodePayloadCipher;
+    if (isNativeAddonAvailable()) return createNativePayloadCipher;
+    logger.warn({}, 'the native addon is not built: e2e payloads are sealed with node:crypto');
+    return createNodePayloadCipher;
   }
 
   function sendToNetwork(firstHop: Uint8Array, bytes: Uint8Array, offset: number, length: number): boolean {
@@ -433,13 +455,16 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         (event) => logger.info(event, `${event.kind} ${event.outcome}`),
       );
       // 6. App and Net interfaces, data plane
-      flows = new FlowTable({
-        ownHostId: cga.address,
-        ownX25519PrivateKey: keys.x25519PrivateKey,
-        ipv4AliasBase: (aliasBase + 2) >>> 0,
-        ipv4AliasCount: 65_000,
-        hopLimit: 64,
-      });
+      flows = new FlowTable(
+        {
+          ownHostId: cga.address,
+          ownX25519PrivateKey: keys.x25519PrivateKey,
+          ipv4AliasBase: (aliasBase + 2) >>> 0,
+          ipv4AliasCount: 65_000,
+          hopLimit: 64,
+        },
+        { createPayloadCipher: payloadCipherFactory() },
+      );
       plane = new DataPlane(
         {
           ownHostId: cga.address,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { generateX25519KeyPair } from '@capsule/identity';
+import { createNodePayloadCipher, generateX25519KeyPair, type PayloadCipher } from '@capsule/identity';
 import { testSeed } from '@capsule/testkit';
+import { createNativePayloadCipher } from '@capsule/tun';
 import {
   decodeCapsuleHeader,
   decodeIpv6Header,
@@ -42,16 +43,26 @@ interface Host {
   now: { ms: number };
 }
 
-function makeHost(ownIpv4: number, options: Partial<DataPlaneOptions> = {}): Host {
+/** The agent's default PayloadCipher; a test below mixes in node:crypto. */
+type CipherFactory = (key: Uint8Array) => PayloadCipher;
+
+function makeHost(
+  ownIpv4: number,
+  options: Partial<DataPlaneOptions> = {},
+  createPayloadCipher: CipherFactory = createNativePayloadCipher,
+): Host {
   const id = hostId();
   const x25519 = generateX25519KeyPair();
-  const table = new FlowTable({
-    ownHostId: id,
-    ownX25519PrivateKey: x25519.privateKey,
-    ipv4AliasBase: 0x64_65_00_02,
-    ipv4AliasCount: 1000,
-    hopLimit: 64,
-  });
+  const table = new FlowTable(
+    {
+      ownHostId: id,
+      ownX25519PrivateKey: x25519.privateKey,
+      ipv4AliasBase: 0x64_65_00_02,
+      ipv4AliasCount: 1000,
+      hopLimit: 64,
+    },
+    { createPayloadCipher },
+  );
   const sent: Uint8Array[] = [];
   const app: Uint8Array[] = [];
   const now = { ms: 1_000_000 };
@@ -97,9 +108,13 @@ function spec(id: number, role: string): EndpointSpec {
 }
 
 /** Two hosts with a client endpoint on A and a server endpoint on B, peers of each other. */
-function pair(options: Partial<DataPlaneOptions> = {}) {
-  const a = makeHost(0x64_64_00_01, options);
-  const b = makeHost(0x64_64_00_01, options);
+function pair(
+  options: Partial<DataPlaneOptions> = {},
+  aCipher: CipherFactory = createNativePayloadCipher,
+  bCipher: CipherFactory = createNativePayloadCipher,
+) {
+  const a = makeHost(0x64_64_00_01, options, aCipher);
+  const b = makeHost(0x64_64_00_01, options, bCipher);
   a.table.setEndpoint(spec(1, 'client'), [
     {
       endpointId: 2,
@@ -196,6 +211,30 @@ describe('data plane: egress on one host, ingress on the other', () => {
     expect(b.app[0]).toEqual(ping);
     expect(b.table.endpoints.get(2)!.statistics).toMatchObject({ packetsIn: 1, bytesIn: ping.length });
     expect(a.table.endpoints.get(1)!.statistics).toMatchObject({ packetsOut: 1, bytesOut: ping.length });
+  });
+
+  it('interoperates across PayloadCipher implementations: node:crypto on one host, native on the other', () => {
+    for (const [aCipher, bCipher] of [
+      [createNodePayloadCipher, createNativePayloadCipher],
+      [createNativePayloadCipher, createNodePayloadCipher],
+    ] as const) {
+      const { a, b } = pair({}, aCipher, bCipher);
+      const ping = icmpv6Echo(a.id, b.id);
+      const pong = icmpv6Echo(b.id, a.id, 300);
+      for (let i = 0; i < 5; i += 1) {
+        expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.SENT);
+        expect(processIngress(b.plane, a.sent.at(-1)!, 0, a.sent.at(-1)!.length)).toBe(
+          IngressResult.DELIVERED,
+        );
+        expect(b.app.at(-1)).toEqual(ping);
+        expect(processEgress(b.plane, pong, 0, pong.length)).toBe(EgressResult.SENT);
+        expect(processIngress(a.plane, b.sent.at(-1)!, 0, b.sent.at(-1)!.length)).toBe(
+          IngressResult.DELIVERED,
+        );
+        expect(a.app.at(-1)).toEqual(pong);
+      }
+      expect(a.plane.drops.badSeal + b.plane.drops.badSeal).toBe(0);
+    }
   });
 
   it('keeps the send counter increasing when a flow is rebuilt (path change): the peer accepts the next packet', () => {

@@ -63,6 +63,13 @@ export interface DataPlaneDeps {
   writeToApp(bytes: Uint8Array, offset: number, length: number): void;
 }
 
+/** The transport protocol and ports of a packet (-1: none), as egress reads them (reused per packet). */
+export interface TransportPorts {
+  protocol: number;
+  port: number;
+  sourcePort: number;
+}
+
 /** Buffer sizes: the TUN slot is 64 KiB + 4; the overlay packet adds at most the capsule budget. */
 const OUT_BUFFER_BYTES = 65_536 + 4096;
 
@@ -95,6 +102,8 @@ export class DataPlane {
   readonly sealedView = new SealedPayloadView();
   /** Preallocated: the AAD of a received packet. */
   readonly receiveAad = new Uint8Array(35);
+  /** Reused: the transport protocol and ports of the packet egress is handling. */
+  readonly transport: TransportPorts = { protocol: 0, port: -1, sourcePort: -1 };
   /** Preallocated: scratch for address rewrites. */
   readonly scratch = new Uint8Array(8);
   readonly tap: TapSegment | undefined;

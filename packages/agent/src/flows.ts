@@ -17,7 +17,7 @@
  * would otherwise fault on the packets without them).
  */
 import { hkdfSync, type KeyObject, randomInt } from 'node:crypto';
-import { deriveSessionKeys, E2E_KEY_LABEL, type SessionKeys } from '@capsule/identity';
+import { deriveSessionKeys, E2E_KEY_LABEL, type PayloadCipher, type SessionKeys } from '@capsule/identity';
 import { ReplayWindow } from '@capsule/overlay';
 import {
   type CapsuleHeader,
@@ -100,6 +100,9 @@ export interface Flow extends PacketTypeState {
   /** The PATH chunk every packet carries (undefined when the controller knows no path). */
   readonly path: PathChunk | undefined;
   readonly keys: SessionKeys;
+  /** The e2e payload cipher under `keys.sendKey`, and under `keys.receiveKey` (one object when the keys are one). */
+  readonly sendCipher: PayloadCipher;
+  readonly receiveCipher: PayloadCipher;
   /** 20-bit flow label we send with. */
   readonly flowLabel: number;
   /** src ‖ dst ‖ flow label (3 bytes) that our seals bind; the peer's is built per packet. */
@@ -236,8 +239,10 @@ export function groupKey(
 /** What a member keeps per sender of role-addressed packets. */
 export interface GroupSender {
   readonly hostId: Uint8Array;
-  epoch: number;
-  key: Uint8Array;
+  readonly epoch: number;
+  readonly key: Uint8Array;
+  /** The payload cipher under `key`. */
+  readonly cipher: PayloadCipher;
   readonly replay: ReplayWindow;
 }
 
@@ -264,6 +269,12 @@ export interface FlowTableOptions {
   nowMs?: () => number;
 }
 
+/** The flow table's ports. */
+export interface FlowTableDeps {
+  /** Makes the e2e payload cipher of a key (node:crypto or the native addon: the agent's `payloadCipher` option). */
+  createPayloadCipher(key: Uint8Array): PayloadCipher;
+}
+
 /** The flow table: endpoints, flows, lookups, IPv4 aliases. */
 export class FlowTable {
   private readonly byHostHash = new Map<number, Flow[]>();
@@ -273,7 +284,15 @@ export class FlowTable {
   private nextAlias = 0;
   readonly endpoints = new Map<number, LocalEndpoint>();
 
-  constructor(private readonly options: FlowTableOptions) {}
+  constructor(
+    private readonly options: FlowTableOptions,
+    private readonly deps: FlowTableDeps,
+  ) {}
+
+  /** The e2e payload cipher of `key` (a new object; the caller keeps it with the key). */
+  createPayloadCipher(key: Uint8Array): PayloadCipher {
+    return this.deps.createPayloadCipher(key);
+  }
 
   /** Adds (or replaces) a local endpoint and builds its flows. Returns the peers skipped and why. */
   setEndpoint(spec: EndpointSpec, peers: PeerSpec[]): { skipped: { peer: string; reason: string }[] } {
@@ -469,6 +488,7 @@ export class FlowTable {
       encodeCapsuleHeader(capsule, bytes, IPV6_HEADER_LENGTH);
       return bytes;
     };
+    const sendCipher = this.deps.createPayloadCipher(keys.sendKey);
     return {
       endpoint,
       peer,
@@ -476,6 +496,9 @@ export class FlowTable {
       firstHop,
       path,
       keys,
+      sendCipher,
+      receiveCipher:
+        keys.receiveKey === keys.sendKey ? sendCipher : this.deps.createPayloadCipher(keys.receiveKey),
       flowLabel,
       sendAad,
       headers: { 1: header(1), 2: header(2), 3: header(3) },

@@ -10,7 +10,7 @@
  * header and TCP/UDP checksums updated incrementally for the rewritten addresses (RFC 1624). The engine ids
  * of a TRACE chunk are kept on the flow (`lastTrace`): the path the peer's last traced packet took.
  */
-import { openPayload } from '@capsule/identity';
+import type { PayloadCipher } from '@capsule/identity';
 import { ReplayWindow } from '@capsule/overlay';
 import {
   CAPSULE_NEXT_HEADER,
@@ -25,7 +25,6 @@ import {
 } from '@capsule/wire';
 import { isAllowed } from './acl';
 import type { DataPlane } from './data-plane';
-import { sealerFor } from './egress';
 import { type Flow, groupKey, hashAddress16 } from './flows';
 
 /** What happened to one packet from the network. */
@@ -139,50 +138,52 @@ function processGroupIngress(
   aad[32] = bytes[offset + 1]! & 0x0f;
   aad[33] = bytes[offset + 2]!;
   aad[34] = bytes[offset + 3]!;
-  const senderHash = hashAddress16(bytes, offset + 8);
-  let sender = membership.senders.get(senderHash);
-  if (sender !== undefined && !isAddress(bytes, offset + 8, sender.hostId)) sender = undefined;
-  let derived: { epoch: number; key: Uint8Array } | undefined;
-  const opened = openPayload(
-    (epoch) => {
-      if (sender !== undefined && sender.epoch === epoch) return sender.key;
-      const hostId = bytes.slice(offset + 8, offset + 24);
-      derived = {
-        epoch,
-        key: groupKey(
-          endpoint.spec.serviceToken,
-          endpoint.spec.contractId,
-          membership.address,
-          hostId,
-          epoch,
-        ),
-      };
-      return derived.key;
-    },
-    bytes.subarray(sealedStart, sealedEnd),
-    aad,
-  );
-  if (!opened.ok) {
+  const sealed = plane.sealedView;
+  if (!sealed.parse(bytes, sealedStart, sealedEnd)) {
     drops.badSeal += 1;
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
-  if (derived !== undefined) {
-    // A new sender, or a new epoch (the sender set its flow up again): a fresh replay window.
+  const senderHash = hashAddress16(bytes, offset + 8);
+  let sender = membership.senders.get(senderHash);
+  if (sender !== undefined && !isAddress(bytes, offset + 8, sender.hostId)) sender = undefined;
+  let cipher: PayloadCipher;
+  let derivedKey: Uint8Array | undefined;
+  if (sender !== undefined && sender.epoch === sealed.keyEpoch) cipher = sender.cipher;
+  else {
+    // A new sender, or a new epoch (the sender set its flow up again): its key from the packet.
+    derivedKey = groupKey(
+      endpoint.spec.serviceToken,
+      endpoint.spec.contractId,
+      membership.address,
+      bytes.slice(offset + 8, offset + 24),
+      sealed.keyEpoch,
+    );
+    cipher = plane.flows.createPayloadCipher(derivedKey);
+  }
+  const plainLength = cipher.open(bytes, sealedStart, sealedEnd - sealedStart, aad, plane.opened, 0);
+  if (plainLength < 0) {
+    drops.badSeal += 1;
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
+  if (derivedKey !== undefined) {
+    // It opened: keep the sender's key, with a fresh replay window.
     sender = {
       hostId: bytes.slice(offset + 8, offset + 24),
-      epoch: derived.epoch,
-      key: derived.key,
+      epoch: sealed.keyEpoch,
+      key: derivedKey,
+      cipher,
       replay: new ReplayWindow(),
     };
     membership.senders.set(senderHash, sender);
   }
-  if (!sender!.replay.accept(Number(opened.counter))) {
+  if (!sender!.replay.accept(sealed.counter)) {
     drops.replayed += 1;
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
-  const packet = opened.plaintext;
+  const packet = plane.opened.subarray(0, plainLength);
   if (
     packet.length < IPV6_HEADER_LENGTH ||
     packet[0]! >>> 4 !== 6 ||
@@ -267,39 +268,18 @@ export function processIngress(
   aad[32] = bytes[offset + 1]! & 0x0f;
   aad[33] = bytes[offset + 2]!;
   aad[34] = bytes[offset + 3]!;
-  const keys = flow.keys;
-  let counter: number;
-  let packet: Uint8Array;
-  const opener = sealerFor(keys.receiveKey);
-  if (opener !== null) {
-    // openPayload's checks, with a reused native context: the header parsed, the epoch ours, then open.
-    const sealed = plane.sealedView;
-    const plainLength =
-      sealed.parse(bytes, sealedStart, sealedEnd) && sealed.keyEpoch === keys.epoch
-        ? opener.open(bytes, sealedStart, sealedEnd - sealedStart, aad, plane.opened, 0)
-        : -1;
-    if (plainLength < 0) {
-      drops.badSeal += 1;
-      statistics.dropsIn += 1;
-      return IngressResult.DROPPED;
-    }
-    counter = sealed.counter;
-    packet = plane.opened.subarray(0, plainLength);
-  } else {
-    const opened = openPayload(
-      (epoch) => (epoch === keys.epoch ? keys.receiveKey : undefined),
-      bytes.subarray(sealedStart, sealedEnd),
-      aad,
-    );
-    if (!opened.ok) {
-      drops.badSeal += 1;
-      statistics.dropsIn += 1;
-      return IngressResult.DROPPED;
-    }
-    counter = Number(opened.counter);
-    packet = opened.plaintext;
+  const sealed = plane.sealedView;
+  const plainLength =
+    sealed.parse(bytes, sealedStart, sealedEnd) && sealed.keyEpoch === flow.keys.epoch
+      ? flow.receiveCipher.open(bytes, sealedStart, sealedEnd - sealedStart, aad, plane.opened, 0)
+      : -1;
+  if (plainLength < 0) {
+    drops.badSeal += 1;
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
   }
-  if (!flow.replay.accept(counter)) {
+  const packet = plane.opened.subarray(0, plainLength);
+  if (!flow.replay.accept(sealed.counter)) {
     drops.replayed += 1;
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;

@@ -2,8 +2,8 @@
 
 /** Addresses, MTU, routes and link state of an interface (through iproute2); addresses removed again. */
 export { configureInterface, type InterfaceConfig, removeInterfaceAddresses } from './interface-config';
-/** AES-256-GCM e2e payload sealing with a reused context per key (output identical to identity's sealPayload). */
-export { createPayloadSealer, type PayloadSealer } from './payload-sealer';
+/** Identity's PayloadCipher port over AES-256-GCM contexts reused per key; whether the addon loads here. */
+export { createNativePayloadCipher, isNativeAddonAvailable } from './payload-cipher';
 export {
   openTun,
   type PacketHandler,

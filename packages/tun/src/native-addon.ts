@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { PayloadSealer } from './payload-sealer';
+import type { PayloadCipher } from '@capsule/identity';
 import { TunError } from './tun-error';
 
 /** The compiled addon (native/tun.cc documents each entry point). */
@@ -14,7 +14,7 @@ export interface NativeAddon {
     onPackets: (count: number, errno: number) => void,
   ) => { stop(): void };
   writePackets(fd: number, buffer: Buffer, meta: Int32Array, count: number): number;
-  PayloadSealer: new (key: Uint8Array) => PayloadSealer;
+  PayloadCipher: new (key: Uint8Array) => PayloadCipher;
   UdpSocket: new (
     host: string,
     port: number,
