@@ -3,7 +3,10 @@ import { createNodePayloadCipher, generateX25519KeyPair, type PayloadCipher } fr
 import { testSeed } from '@capsule/testkit';
 import { createNativePayloadCipher } from '@capsule/tun';
 import {
+  type CapsuleHeader,
+  capsuleHeaderLength,
   decodeCapsuleHeader,
+  encodeCapsuleHeader,
   decodeIpv6Header,
   encodeIpv4Header,
   encodeIpv6Header,
@@ -235,6 +238,40 @@ describe('data plane: egress on one host, ingress on the other', () => {
       }
       expect(a.plane.drops.badSeal + b.plane.drops.badSeal).toBe(0);
     }
+  });
+
+  it('parses the capsule header as engines do: keeps a TRACE chunk’s engine ids, drops an invalid header', () => {
+    const { a, b } = pair();
+    const ping = icmpv6Echo(a.id, b.id);
+    for (let i = 0; i < 4; i += 1) processEgress(a.plane, ping, 0, ping.length);
+    /** A's packet `index` with its capsule header replaced by `change(header)`; the sealed payload kept. */
+    const rebuilt = (index: number, change: (header: CapsuleHeader) => CapsuleHeader) => {
+      const packet = a.sent[index]!;
+      const outer = decodeIpv6Header(packet);
+      const capsule = outer.ok ? decodeCapsuleHeader(outer.value.payload) : undefined;
+      if (!outer.ok || !capsule?.ok) throw new Error('not a capsule packet');
+      const header = change(capsule.value);
+      const sealed = outer.value.payload.subarray(capsule.value.length);
+      const bytes = new Uint8Array(40 + capsuleHeaderLength(header) + sealed.length);
+      bytes.set(packet.subarray(0, 40));
+      const at = 40 + encodeCapsuleHeader(header, bytes, 40);
+      bytes.set(sealed, at);
+      writeU16(bytes, 4, bytes.length - 40);
+      return bytes;
+    };
+    const trace = [7, 9, 11].map((engineId) => ({ engineId, timeUs: 5, fuelUsed: 3, verdict: 1, reason: 0 }));
+    const traced = rebuilt(3, (header) => ({ ...header, trace }));
+    expect(processIngress(b.plane, traced, 0, traced.length)).toBe(IngressResult.DELIVERED);
+    const flow = b.table.flows()[0]!;
+    expect([...flow.lastTrace.subarray(0, flow.lastTraceLength)]).toEqual([7, 9, 11]);
+    // A type II header that claims type I (no AUTH chunk): the seal still holds, the header does not.
+    const invalid = a.sent[1]!.slice();
+    expect(invalid[42]! & 0x0f).toBe(2);
+    invalid[42] = (invalid[42]! & 0xf0) | 1;
+    expect(processIngress(b.plane, invalid, 0, invalid.length)).toBe(IngressResult.DROPPED);
+    expect(b.plane.drops.malformedIn).toBe(1);
+    expect(b.app).toHaveLength(1);
+    expect(flow.lastTraceLength).toBe(3);
   });
 
   it('keeps the send counter increasing when a flow is rebuilt (path change): the peer accepts the next packet', () => {

@@ -8,7 +8,7 @@
  * the link layer carries it in HANDSHAKE frames (seed: "IPv6 ICMP packets proceed between control
  * module and network interfaces without being processed inside data plane module").
  */
-import { SealedPayloadView } from '@capsule/wire';
+import { CapsuleHeaderView, SealedPayloadView } from '@capsule/wire';
 import type { AclRules } from './acl';
 import { TapSegment } from './ethernet';
 import type { FlowTable } from './flows';
@@ -98,6 +98,8 @@ export class DataPlane {
   readonly toApp = new Uint8Array(OUT_BUFFER_BYTES);
   /** Preallocated: the plaintext of a received packet, opened by the native opener (ingress). */
   readonly opened = new Uint8Array(OUT_BUFFER_BYTES);
+  /** Reused: the parse of a received packet's capsule header (as engines parse it). */
+  readonly capsuleView = new CapsuleHeaderView();
   /** Reused: the parse of a received packet's sealed-payload header. */
   readonly sealedView = new SealedPayloadView();
   /** Preallocated: the AAD of a received packet. */

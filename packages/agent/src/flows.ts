@@ -176,8 +176,9 @@ export function hashAddress16(bytes: Uint8Array, offset: number): number {
   return hash >>> 1;
 }
 
-function equal16(a: Uint8Array, aOffset: number, b: Uint8Array): boolean {
-  for (let i = 0; i < 16; i += 1) if (a[aOffset + i] !== b[i]) return false;
+/** Whether bytes[offset, offset + 16) equals `address` (16 bytes). No allocation. */
+export function isAddressAt(bytes: Uint8Array, offset: number, address: Uint8Array): boolean {
+  for (let i = 0; i < 16; i += 1) if (bytes[offset + i] !== address[i]) return false;
   return true;
 }
 
@@ -350,7 +351,7 @@ export class FlowTable {
     if (!flows) return undefined;
     for (let i = 0; i < flows.length; i += 1) {
       const flow = flows[i]!;
-      if (equal16(bytes, offset, flow.peer.hostId)) return flow;
+      if (isAddressAt(bytes, offset, flow.peer.hostId)) return flow;
     }
     return undefined;
   }
@@ -359,7 +360,7 @@ export class FlowTable {
   membershipByAddress(bytes: Uint8Array, offset: number): GroupMembership | undefined {
     const list = this.memberships.get(hashAddress16(bytes, offset));
     if (!list) return undefined;
-    for (let i = 0; i < list.length; i += 1) if (equal16(bytes, offset, list[i]!.address)) return list[i];
+    for (let i = 0; i < list.length; i += 1) if (isAddressAt(bytes, offset, list[i]!.address)) return list[i];
     return undefined;
   }
 
@@ -392,7 +393,7 @@ export class FlowTable {
     const { ownHostId } = this.options;
     for (const peer of endpoint.peers) {
       const peerText = formatIpv6(peer.hostId);
-      if (equal16(peer.hostId, 0, ownHostId)) {
+      if (isAddressAt(peer.hostId, 0, ownHostId)) {
         skipped.push({ peer: peerText, reason: 'peer on this host (local delivery is not supported)' });
         continue;
       }
@@ -427,7 +428,7 @@ export class FlowTable {
       const hash = hashAddress16(peer.hostId, 0);
       const list = this.byHostHash.get(hash) ?? [];
       // First endpoint registered wins a shared peer host (documented in docs/agent.md).
-      if (!list.some((other) => equal16(other.peer.hostId, 0, peer.hostId))) {
+      if (!list.some((other) => isAddressAt(other.peer.hostId, 0, peer.hostId))) {
         list.push(flow);
         this.byHostHash.set(hash, list);
         if (flow.ipv4Alias !== 0 && !this.byIpv4.has(flow.ipv4Alias)) this.byIpv4.set(flow.ipv4Alias, flow);
@@ -527,19 +528,19 @@ export class FlowTable {
     const own = roleAddress(ownHostId, spec.contractId, spec.role);
     const ownHash = hashAddress16(own, 0);
     const list = this.memberships.get(ownHash) ?? [];
-    if (!list.some((membership) => equal16(membership.address, 0, own))) {
+    if (!list.some((membership) => isAddressAt(membership.address, 0, own))) {
       list.push({ endpoint, address: own, senders: new Map() });
       this.memberships.set(ownHash, list);
     }
     const roles = new Map<string, Uint8Array>();
     for (const peer of endpoint.peers)
-      if (peer.path.length >= 3 && !roles.has(peer.role) && !equal16(peer.hostId, 0, ownHostId))
+      if (peer.path.length >= 3 && !roles.has(peer.role) && !isAddressAt(peer.hostId, 0, ownHostId))
         roles.set(peer.role, peer.path[1]!);
     for (const [role, firstHop] of roles) {
       const address = roleAddress(ownHostId, spec.contractId, role);
       const hash = hashAddress16(address, 0);
       const flows = this.byHostHash.get(hash) ?? [];
-      if (flows.some((other) => equal16(other.peer.hostId, 0, address))) continue;
+      if (flows.some((other) => isAddressAt(other.peer.hostId, 0, address))) continue;
       const epoch = randomInt(1, 0xffff_ffff);
       const key = groupKey(spec.serviceToken, spec.contractId, address, ownHostId, epoch);
       const peer: PeerSpec = {
