@@ -69,10 +69,11 @@ function host(last: number, createPayloadCipher: (key: Uint8Array) => PayloadCip
     },
     { createPayloadCipher },
   );
+  table.setLink(engineHostId, 1);
   const self: Host = { id, x25519, table, plane: undefined as unknown as DataPlane, onSend: () => {} };
   const deps: DataPlaneDeps = {
     clock: { nowMs: () => 1_000_000 },
-    sendToNetwork: (_hop, bytes, offset, length) => {
+    sendOnLink: (_linkId, bytes, offset, length) => {
       self.onSend(bytes, offset, length);
       return true;
     },

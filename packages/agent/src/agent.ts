@@ -38,7 +38,7 @@ import { compileAcl } from './acl';
 import { ControlPlane, decodePeers } from './control-plane';
 import { DataPlane } from './data-plane';
 import { type EgressResult, processEgress } from './egress';
-import { FlowTable, hashAddress16, ipv4Text, ownRoleAddress } from './flows';
+import { FlowTable, ipv4Text, ownRoleAddress } from './flows';
 import { ensureCga, ensureHostKeys, type HostCga, type HostKeys, type IdentityStore } from './host-identity';
 import { processIngress } from './ingress';
 import { type Resolver, type ResolverName, startResolver } from './resolver';
@@ -199,8 +199,6 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   /** Role addresses (`addr/128`) this agent put on its TUN for its endpoints' own roles. */
   const roleAddressesOnTun = new Set<string>();
   let roleAddressSync: Promise<void> = Promise.resolve();
-  /** Link ids by the peer's host-id hash (kept by onLinkChange; read per packet). */
-  const linkByHost = new Map<number, { hostId: Uint8Array; id: number }>();
   const locator = options.locator ?? formatUnderlayAddress(deps.transport.local);
   const control = new ControlPlane(
     {
@@ -284,13 +282,6 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     if (isNativeAddonAvailable()) return createNativePayloadCipher;
     logger.warn({}, 'the native addon is not built: e2e payloads are sealed with node:crypto');
     return createNodePayloadCipher;
-  }
-
-  function sendToNetwork(firstHop: Uint8Array, bytes: Uint8Array, offset: number, length: number): boolean {
-    const link = linkByHost.get(hashAddress16(firstHop, 0));
-    if (!link || !links) return false;
-    for (let i = 0; i < 16; i += 1) if (link.hostId[i] !== firstHop[i]) return false;
-    return links.send(link.id, bytes, offset, length);
   }
 
   function statisticsSnapshot(): Record<string, number> {
@@ -393,9 +384,9 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   }
 
   function onLinkChange(link: LinkInfo): void {
-    const hash = hashAddress16(link.peerHostId, 0);
     if (link.state === 'up') {
-      linkByHost.set(hash, { hostId: new Uint8Array(link.peerHostId), id: link.id });
+      // Flows through this neighbor send on the link from now on (their first hop records it).
+      flows?.setLink(link.peerHostId, link.id);
       // A (re)started engine has no flow state: the next packet of every flow carries AUTH.
       for (const flow of flows?.flows() ?? []) flow.lastAuthMs = Number.NEGATIVE_INFINITY;
       logger.info({ peer: formatIpv6(link.peerHostId), name: link.peerName }, 'link up');
@@ -407,7 +398,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         })
         .catch((error) => logger.warn({ error: (error as Error).message }, 'link registration refused'));
     } else {
-      linkByHost.delete(hash);
+      flows?.setLink(link.peerHostId, -1);
       logger.warn({ peer: formatIpv6(link.peerHostId), state: link.state }, 'link not up');
     }
   }
@@ -477,7 +468,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         flows,
         {
           clock,
-          sendToNetwork,
+          sendOnLink: (linkId, bytes, offset, length) =>
+            links !== undefined && links.send(linkId, bytes, offset, length),
           writeToApp: (bytes, offset, length) =>
             tun ? tun.write(bytes, offset, length) : deps.app?.write(bytes, offset, length),
         },

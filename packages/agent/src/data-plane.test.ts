@@ -6,8 +6,8 @@ import {
   type CapsuleHeader,
   capsuleHeaderLength,
   decodeCapsuleHeader,
-  encodeCapsuleHeader,
   decodeIpv6Header,
+  encodeCapsuleHeader,
   encodeIpv4Header,
   encodeIpv6Header,
   encodeUdpHeader,
@@ -35,6 +35,8 @@ function hostId(): Uint8Array {
   return id;
 }
 const engineId = hostId();
+/** The link layer's id of every host's link to `engineId`. */
+const ENGINE_LINK_ID = 5;
 
 interface Host {
   id: Uint8Array;
@@ -66,6 +68,7 @@ function makeHost(
     },
     { createPayloadCipher },
   );
+  table.setLink(engineId, ENGINE_LINK_ID);
   const sent: Uint8Array[] = [];
   const app: Uint8Array[] = [];
   const now = { ms: 1_000_000 };
@@ -82,8 +85,8 @@ function makeHost(
     table,
     {
       clock: { nowMs: () => now.ms },
-      sendToNetwork: (hop, bytes, offset, length) => {
-        expect(hop).toEqual(engineId);
+      sendOnLink: (linkId, bytes, offset, length) => {
+        expect(linkId).toBe(ENGINE_LINK_ID); // the link to engineId, the first hop
         sent.push(bytes.slice(offset, offset + length));
         return true;
       },
@@ -274,6 +277,24 @@ describe('data plane: egress on one host, ingress on the other', () => {
     expect(flow.lastTraceLength).toBe(3);
   });
 
+  it('sends on the link its flow’s first hop records: none while it is down (noPath), again once it is up', () => {
+    const { a, b } = pair();
+    const ping = icmpv6Echo(a.id, b.id);
+    expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.SENT);
+    a.table.setLink(engineId, -1);
+    expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.DROPPED);
+    expect(a.plane.drops.noPath).toBe(1);
+    expect(a.table.endpoints.get(1)!.statistics.dropsOut).toBe(1);
+    // A path change rebuilds the flow: it finds the link state the table keeps for its first hop.
+    a.table.setPeers(1, a.table.endpoints.get(1)!.peers);
+    expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.DROPPED);
+    a.table.setLink(engineId, ENGINE_LINK_ID);
+    expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.SENT);
+    expect(a.sent).toHaveLength(2);
+    expect(a.plane.drops.noPath).toBe(2);
+    expect(processIngress(b.plane, a.sent[1]!, 0, a.sent[1]!.length)).toBe(IngressResult.DELIVERED);
+  });
+
   it('keeps the send counter increasing when a flow is rebuilt (path change): the peer accepts the next packet', () => {
     const { a, b } = pair();
     const ping = icmpv6Echo(a.id, b.id);
@@ -311,7 +332,7 @@ describe('data plane: egress on one host, ingress on the other', () => {
     const a = makeHost(0x64_64_00_01);
     const b = makeHost(0x64_64_00_01);
     const e1 = hostId();
-    const e2 = engineId; // the first hop: the one sendToNetwork expects
+    const e2 = engineId; // the first hop: the one whose link sendOnLink expects
     const data = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
     a.table.setEndpoint({ ...spec(1, 'client'), data }, [
       {

@@ -2,7 +2,8 @@
  * The data plane module (seed: "Data Plane Module"): policy databases (FlowTable, ACLs), the
  * egress and ingress processing blocks (egress.ts, ingress.ts), the application interface (the
  * TUN/TAP device, through `writeToApp`) and the network interface (the overlay link layer, through
- * `sendToNetwork`). It owns every per-packet buffer, allocated once here.
+ * `sendOnLink`, on the link the flow's first hop records). It owns every per-packet buffer, view
+ * and scratch, allocated once here.
  *
  * ICMPv6 neighbor discovery between the control module and the network never enters this module:
  * the link layer carries it in HANDSHAKE frames (seed: "IPv6 ICMP packets proceed between control
@@ -57,8 +58,11 @@ export interface DataPlaneOptions {
 /** The ports the data plane sends through. */
 export interface DataPlaneDeps {
   clock: { nowMs(): number };
-  /** Sends an inner IPv6 packet to the overlay neighbor `firstHop` (an engine's host id). */
-  sendToNetwork(firstHop: Uint8Array, bytes: Uint8Array, offset: number, length: number): boolean;
+  /**
+   * Sends an inner IPv6 packet on link `linkId` (the link layer's send; the id comes from the
+   * flow's first hop); false when the link is not up.
+   */
+  sendOnLink(linkId: number, bytes: Uint8Array, offset: number, length: number): boolean;
   /** Writes a packet (TUN) or frame (TAP) to the application interface. */
   writeToApp(bytes: Uint8Array, offset: number, length: number): void;
 }

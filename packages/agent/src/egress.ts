@@ -11,7 +11,8 @@
  * Packet type per flow: type I (AUTH + PATH + CODE + DATA) on the first packet and every
  * `authIntervalMs`; type II (PATH + CODE + DATA) for the next `codePackets`; then type III (PATH +
  * DATA, no code: engines run the flow's cached program). PATH is the controller's path to the
- * peer in engine ids (flows.ts); the packet goes to its first engine. A type I packet that would exceed
+ * peer in engine ids (flows.ts); the packet goes on the link to its first engine, which the flow
+ * holds (`flow.firstHop.linkId`, kept by the agent as links come and go): no lookup per packet. A type I packet that would exceed
  * `maxOverlayPacketBytes` goes as a payload-less authorization packet ahead of the data, which
  * then goes as type II.
  *
@@ -23,7 +24,7 @@
 import { IPV6_HEADER_LENGTH, readU16, readU32, SEALED_PAYLOAD_OVERHEAD, writeU16 } from '@capsule/wire';
 import { isAllowed } from './acl';
 import type { DataPlane, TransportPorts } from './data-plane';
-import { CONNECTIONS_MAX, connectionLabel, type Flow, type PacketTypeState } from './flows';
+import { CONNECTIONS_MAX, connectionLabel, type FirstHop, type Flow, type PacketTypeState } from './flows';
 
 /** What happened to one packet from the application (for tests; counters are the record). */
 export const EgressResult = { SENT: 0, DROPPED: 1, CONSUMED: 2 } as const;
@@ -69,6 +70,11 @@ function writeFlowLabel(out: Uint8Array, aad: Uint8Array, label: number): void {
   aad[32] = label >>> 16;
   aad[33] = (label >>> 8) & 0xff;
   aad[34] = label & 0xff;
+}
+
+/** Hands `plane.out[0, length)` to the link of the flow's first hop; false when it is not up. */
+function sendOnLink(plane: DataPlane, firstHop: FirstHop, length: number): boolean {
+  return firstHop.linkId >= 0 && plane.deps.sendOnLink(firstHop.linkId, plane.out, 0, length);
 }
 
 /** Processes one packet (TUN) or frame (TAP) from the application interface. */
@@ -170,7 +176,7 @@ export function processEgress(
     out.set(header, 0);
     if (label >= 0) writeFlowLabel(out, flow.sendAad, label);
     writeU16(out, 4, header.length - IPV6_HEADER_LENGTH);
-    if (!plane.deps.sendToNetwork(firstHop, out, 0, header.length)) {
+    if (!sendOnLink(plane, firstHop, header.length)) {
       plane.drops.noPath += 1;
       statistics.dropsOut += 1;
       return EgressResult.DROPPED;
@@ -207,7 +213,7 @@ export function processEgress(
     return EgressResult.DROPPED;
   }
   writeU16(out, 4, total - IPV6_HEADER_LENGTH);
-  if (!plane.deps.sendToNetwork(firstHop, out, 0, total)) {
+  if (!sendOnLink(plane, firstHop, total)) {
     plane.drops.noPath += 1;
     statistics.dropsOut += 1;
     return EgressResult.DROPPED;

@@ -89,14 +89,25 @@ export interface PacketTypeState {
 /** Application connections a role-addressed flow tracks at most (then it starts over). */
 export const CONNECTIONS_MAX = 4096;
 
+/**
+ * The overlay neighbor (an engine) a flow's packets go to first, and the link to it. One object
+ * per neighbor, shared by every flow through it: the agent records the link when it comes up or
+ * goes down (`FlowTable.setLink`), so egress reads the link from the flow.
+ */
+export interface FirstHop {
+  readonly hostId: Uint8Array;
+  /** The link layer's id of the link to it while the link is up; -1 when it is not. */
+  linkId: number;
+}
+
 /** One flow: a local endpoint talking to a peer host, or to a peer role's address. */
 export interface Flow extends PacketTypeState {
   readonly endpoint: LocalEndpoint;
   readonly peer: PeerSpec;
   /** Text form of the peer's CGA (for logs and the API; not used per packet). */
   readonly peerText: string;
-  /** The first hop (an engine's host id), or undefined when the controller knows no path. */
-  firstHop: Uint8Array | undefined;
+  /** The first hop (an engine) and its link, or undefined when the controller knows no path. */
+  readonly firstHop: FirstHop | undefined;
   /** The PATH chunk every packet carries (undefined when the controller knows no path). */
   readonly path: PathChunk | undefined;
   readonly keys: SessionKeys;
@@ -282,6 +293,8 @@ export class FlowTable {
   private readonly byIpv4 = new Map<number, Flow>();
   private readonly memberships = new Map<number, GroupMembership[]>();
   private readonly aliases = new Map<string, number>();
+  /** First hops by host-id hash (collisions compared), kept across flow rebuilds with their link. */
+  private readonly firstHops = new Map<number, FirstHop[]>();
   private nextAlias = 0;
   readonly endpoints = new Map<number, LocalEndpoint>();
 
@@ -354,6 +367,28 @@ export class FlowTable {
       if (isAddressAt(bytes, offset, flow.peer.hostId)) return flow;
     }
     return undefined;
+  }
+
+  /**
+   * Records the link to the overlay neighbor `hostId`: `linkId` when a link to it came up, -1
+   * when it went down. Every flow whose first hop it is sends on that link from now on.
+   */
+  setLink(hostId: Uint8Array, linkId: number): void {
+    this.firstHopOf(hostId).linkId = linkId;
+  }
+
+  /** The shared FirstHop of `hostId` (made, with no link, the first time). */
+  private firstHopOf(hostId: Uint8Array): FirstHop {
+    const hash = hashAddress16(hostId, 0);
+    let list = this.firstHops.get(hash);
+    if (list === undefined) {
+      list = [];
+      this.firstHops.set(hash, list);
+    }
+    for (const hop of list) if (isAddressAt(hostId, 0, hop.hostId)) return hop;
+    const hop: FirstHop = { hostId: Uint8Array.from(hostId), linkId: -1 };
+    list.push(hop);
+    return hop;
   }
 
   /** The local endpoint whose role address is bytes[offset, offset+16), or undefined. No allocation. */
@@ -494,7 +529,7 @@ export class FlowTable {
       endpoint,
       peer,
       peerText: formatIpv6(peer.hostId),
-      firstHop,
+      firstHop: firstHop === undefined ? undefined : this.firstHopOf(firstHop),
       path,
       keys,
       sendCipher,
