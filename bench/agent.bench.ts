@@ -11,7 +11,7 @@
  * ns/op is the median of batches of 1,000 packets; Mpps is one core at that cost.
  */
 import { createNodePayloadCipher, generateX25519KeyPair, type PayloadCipher } from '@capsule/identity';
-import { createNativePayloadCipher } from '@capsule/tun';
+import { createNativePayloadCipher } from '@capsule/native';
 import { encodeIpv6Header, writeU16 } from '@capsule/wire';
 import { Bench } from 'tinybench';
 import { DataPlane, type DataPlaneDeps } from '../packages/agent/src/data-plane';

@@ -17,6 +17,14 @@
 import type { NodeCommand } from '@capsule/api';
 import { createNodePayloadCipher, importControllerPublicKey, type PayloadCipher } from '@capsule/identity';
 import {
+  configureInterface,
+  createNativePayloadCipher,
+  isNativeAddonAvailable,
+  openTun,
+  removeInterfaceAddresses,
+  type TunDevice,
+} from '@capsule/native';
+import {
   createLinkLayer,
   formatUnderlayAddress,
   type LinkInfo,
@@ -24,14 +32,6 @@ import {
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
-import {
-  configureInterface,
-  createNativePayloadCipher,
-  isNativeAddonAvailable,
-  openTun,
-  removeInterfaceAddresses,
-  type TunDevice,
-} from '@capsule/tun';
 import { CapsuleError, formatIpv6, parseIpv4, readU32 } from '@capsule/wire';
 import type { FastifyInstance } from 'fastify';
 import { compileAcl } from './acl';

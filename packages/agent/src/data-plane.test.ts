@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createNodePayloadCipher, generateX25519KeyPair, type PayloadCipher } from '@capsule/identity';
+import { createNativePayloadCipher } from '@capsule/native';
 import { testSeed } from '@capsule/testkit';
-import { createNativePayloadCipher } from '@capsule/tun';
 import {
   type CapsuleHeader,
   capsuleHeaderLength,

@@ -91,7 +91,7 @@ describe('one-shot e2e payload misuse', () => {
   });
 });
 
-describe('createNodePayloadCipher (the port’s shared suite: packages/tun/test/payload-cipher.test.ts)', () => {
+describe('createNodePayloadCipher (the port’s shared suite: packages/native/test/payload-cipher.test.ts)', () => {
   it('writes exactly what sealPayload writes (AES-256-GCM), and openPayload opens it (500 random cases)', () => {
     fc.assert(
       fc.property(

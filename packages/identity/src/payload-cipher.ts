@@ -13,8 +13,8 @@
  * - `PayloadCipher`, the data path's port: one object per key, seal/open into the caller's
  *   buffers with number counters. Two implementations: `createNodePayloadCipher` here (node:crypto:
  *   one cipher object and one output buffer per call, which node:crypto cannot avoid) and
- *   @capsule/tun's `createNativePayloadCipher` (one reused OpenSSL context per key and direction,
- *   no allocation). One test suite runs against both (packages/tun/test/payload-cipher.test.ts),
+ *   @capsule/native's `createNativePayloadCipher` (one reused OpenSSL context per key and direction,
+ *   no allocation). One test suite runs against both (packages/native/test/payload-cipher.test.ts),
  *   and they agree byte for byte.
  * - `sealPayload` / `openPayload`, one-shot calls for tools and tests: any 64-bit counter (a
  *   bigint), a choice of cipher, the key chosen by epoch; they allocate.

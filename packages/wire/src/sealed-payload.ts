@@ -5,7 +5,7 @@
  * codec (`encodeSealedPayloadHeader`, `SealedPayloadView`) that every TypeScript sealer and opener
  * uses, and the split of a whole payload into parts (`encodeSealedPayload`, `decodeSealedPayload`).
  * The AEAD itself is @capsule/identity's PayloadCipher port; the native addon's AES-GCM contexts
- * (packages/tun/native/tun.cc) hold the one C++ copy of this layout, tested against this codec
+ * (packages/native/addon/payload-cipher.cc) hold the one C++ copy of this layout, tested against this codec
  * byte for byte.
  *
  * ```

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import type { PayloadCipher } from '@capsule/identity';
 import { TunError } from './tun-error';
 
-/** The compiled addon (native/tun.cc documents each entry point). */
+/** The compiled addon (each file of addon/ documents its entry points). */
 export interface NativeAddon {
   open(name: string, options: { tap: boolean; multiQueue: boolean }): { fd: number; name: string };
   Reader: new (
@@ -40,13 +40,13 @@ let addon: NativeAddon | undefined;
 export function loadAddon(): NativeAddon {
   if (addon) return addon;
   const require = createRequire(import.meta.url);
-  const packageRoot = dirname(require.resolve('@capsule/tun/package.json'));
+  const packageRoot = dirname(require.resolve('@capsule/native/package.json'));
   try {
-    addon = require(join(packageRoot, 'build', 'Release', 'tun.node')) as NativeAddon;
+    addon = require(join(packageRoot, 'build', 'Release', 'capsule_native.node')) as NativeAddon;
   } catch (cause) {
     throw new TunError(
       'TUN_ADDON_MISSING',
-      `the native I/O addon is not built (run npm ci, which compiles packages/tun): ${(cause as Error).message}`,
+      `the native I/O addon is not built (run npm ci, which compiles packages/native): ${(cause as Error).message}`,
     );
   }
   return addon;

@@ -6,7 +6,7 @@ import { TunError } from './tun-error';
  * @capsule/identity's PayloadCipher port over the addon's AES-256-GCM contexts: one OpenSSL
  * context per key and direction, reused for every packet, no allocation (node:crypto makes a
  * cipher object per call). The C++ writes the sealed-payload header itself (its one copy of wire's
- * codec, native/tun.cc); the output is byte for byte that of identity's createNodePayloadCipher
+ * codec, addon/payload-cipher.cc); the output is byte for byte that of identity's createNodePayloadCipher
  * (test/payload-cipher.test.ts). Throws TUN_BAD_OPTIONS for a key that is not 32 bytes and
  * TUN_ADDON_MISSING when the addon is not built.
  */

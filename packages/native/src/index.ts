@@ -1,4 +1,8 @@
-/** @capsule/tun — native I/O: TUN and batched UDP, for the data planes of agents and engines. */
+/**
+ * @capsule/native — the repository's one native addon (N-API), for the data planes of agents and
+ * engines: TUN/TAP devices, batched UDP sockets (recvmmsg/sendmmsg, GSO/GRO) and AES-256-GCM
+ * contexts (identity's PayloadCipher port).
+ */
 
 /** Addresses, MTU, routes and link state of an interface (through iproute2); addresses removed again. */
 export { configureInterface, type InterfaceConfig, removeInterfaceAddresses } from './interface-config';
