@@ -12,9 +12,9 @@
  * `authIntervalMs`; type II (PATH + CODE + DATA) for the next `codePackets`; then type III (PATH +
  * DATA, no code: engines run the flow's cached program). PATH is the controller's path to the
  * peer in engine ids (flows.ts); the packet goes on the link to its first engine, which the flow
- * holds (`flow.firstHop.linkId`, kept by the agent as links come and go): no lookup per packet. A type I packet that would exceed
- * `maxOverlayPacketBytes` goes as a payload-less authorization packet ahead of the data, which
- * then goes as type II.
+ * holds (`flow.firstHop.linkId`, kept by the agent as links come and go): no lookup per packet.
+ * A type I packet that would exceed `maxOverlayPacketBytes` goes as a payload-less authorization
+ * packet ahead of the data, which then goes as type II.
  *
  * Buffers and scratch are the DataPlane's, allocated once; headers are the flow's, encoded at
  * set-up, and so is its payload cipher (identity's PayloadCipher port: the native addon's reused

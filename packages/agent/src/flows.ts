@@ -6,8 +6,10 @@
  *
  * A flow is one (local endpoint, peer endpoint host) pair. At set-up it gets everything the
  * packet path needs, prebuilt: the e2e keys (X25519 between the two hosts' keys, HKDF with
- * E2E_KEY_LABEL, the contract id as both nonces), the AAD, and the inner IPv6 header followed by
- * the capsule header of each packet type, encoded once.
+ * E2E_KEY_LABEL, the contract id as both nonces) and their payload ciphers (the PayloadCipher
+ * port, FlowTableDeps), the AAD, the inner IPv6 header followed by the capsule header of each
+ * packet type, encoded once, and its first hop: the shared FirstHop of that neighbor, which
+ * records the link to it (`setLink`), so the packet path finds the link from the flow.
  *
  * Every packet type carries the PATH chunk and the DATA chunk (docs/engine.md, "The ENGINE record
  * and engine ids"): PATH is the controller's path to the peer with the two ends dropped, each
