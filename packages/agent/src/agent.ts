@@ -468,8 +468,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         flows,
         {
           clock,
-          sendOnLink: (linkId, bytes, offset, length) =>
-            links !== undefined && links.send(linkId, bytes, offset, length),
+          sendOnLink: (linkId, bytes, offset, length) => links?.send(linkId, bytes, offset, length) ?? false,
           writeToApp: (bytes, offset, length) =>
             tun ? tun.write(bytes, offset, length) : deps.app?.write(bytes, offset, length),
         },
