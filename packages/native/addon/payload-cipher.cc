@@ -1,10 +1,12 @@
 // new PayloadCipher(key: 32 bytes)
-//   The e2e payload cipher (@capsule/identity's PayloadCipher port): AES-256-GCM with one OpenSSL
-//   context per key and direction, reused for every packet (node:crypto creates a cipher object
-//   per call). seal(keyEpoch, counter, aad, source, sourceOffset, length, out, at) writes the
-//   sealed payload (header, ciphertext, tag: see namespace sealed_payload) at out[at] and returns
-//   its length, or -1; open(sealed, at, length, aad, out, outOffset) is the reverse: plaintext
-//   length, or -1. Node exports its OpenSSL.
+//   The AES-256-GCM half of @capsule/native's PayloadCipher (src/payload-cipher.ts; the port is
+//   @capsule/identity's): one OpenSSL context per key and direction, reused for every packet
+//   (node:crypto creates a cipher object per call). seal(out, at, aad, source, sourceOffset,
+//   length) seals behind the 16-byte header the caller wrote at out[at] with wire's codec and
+//   returns the whole sealed payload's length, or -1; open(sealed, at, length, aad, out,
+//   outOffset) is the reverse: plaintext length, or -1. Node exports its OpenSSL.
+//   The epoch and counter stay in JavaScript: a counter above 2^31 crossing into C++ as a number
+//   would be boxed (a heap number, allocated per packet); the header bytes cost nothing to pass.
 #include <openssl/evp.h>
 
 #include <cstdint>
@@ -15,8 +17,8 @@ namespace capsule_native {
 namespace {
 
 // The e2e sealed payload. packages/wire/src/sealed-payload.ts owns the format (byte diagram
-// there); this is its one C++ copy, tested against that codec byte for byte
-// (packages/native/test/payload-cipher.test.ts):
+// there, and the header codec that writes and parses it); this is its one C++ copy, tested
+// against that codec byte for byte (packages/native/test/payload-cipher.test.ts):
 //   key epoch (u32 BE) | nonce = 0x00000000 | counter (u64 BE) | ciphertext | tag (16)
 // AES-256-GCM's nonce is the header's bytes 4..16, its additional data the 16-byte header and
 // then the caller's AAD (so the epoch is authenticated too).
@@ -25,23 +27,6 @@ constexpr int64_t kHeaderLength = 16;
 constexpr int64_t kNonceOffset = 4;
 constexpr int64_t kTagLength = 16;
 constexpr int64_t kOverhead = kHeaderLength + kTagLength;
-// Counters travel from JavaScript as numbers: safe integers only.
-constexpr double kMaxCounter = 9007199254740991.0;
-
-inline void WriteU32(uint8_t* at, uint32_t value) {
-  at[0] = static_cast<uint8_t>(value >> 24);
-  at[1] = static_cast<uint8_t>(value >> 16);
-  at[2] = static_cast<uint8_t>(value >> 8);
-  at[3] = static_cast<uint8_t>(value);
-}
-
-// Writes the header at `at`: key epoch, then the nonce 0x00000000 ‖ counter.
-inline void WriteHeader(uint8_t* at, uint32_t keyEpoch, uint64_t counter) {
-  WriteU32(at, keyEpoch);
-  WriteU32(at + kNonceOffset, 0);
-  WriteU32(at + 8, static_cast<uint32_t>(counter >> 32));
-  WriteU32(at + 12, static_cast<uint32_t>(counter));
-}
 }  // namespace sealed_payload
 
 class PayloadCipher : public Napi::ObjectWrap<PayloadCipher> {
@@ -85,30 +70,25 @@ class PayloadCipher : public Napi::ObjectWrap<PayloadCipher> {
     return static_cast<uint8_t*>(data);
   }
 
-  // seal(keyEpoch, counter, aad, source, sourceOffset, length, out, at): writes the sealed payload
-  // of source[sourceOffset, + length) at out[at]: header, ciphertext, tag. Returns the bytes
-  // written (length + 32), or -1 (a range outside its buffer, an epoch or counter out of range).
+  // seal(out, at, aad, source, sourceOffset, length): out[at, at + 16) holds the header (wire's
+  // codec wrote it); writes the ciphertext of source[sourceOffset, + length) and the tag after it.
+  // Returns the sealed payload's length (length + 32), or -1 (a range outside its buffer).
   Napi::Value Seal(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    size_t outLength = 0;
     size_t aadLength = 0;
     size_t sourceBytes = 0;
-    size_t outLength = 0;
-    double keyEpoch = info[0].As<Napi::Number>().DoubleValue();
-    double counter = info[1].As<Napi::Number>().DoubleValue();
+    uint8_t* out = Bytes(info[0], &outLength);
+    int64_t at = info[1].As<Napi::Number>().Int64Value();
     uint8_t* aad = Bytes(info[2], &aadLength);
     uint8_t* source = Bytes(info[3], &sourceBytes);
     int64_t sourceOffset = info[4].As<Napi::Number>().Int64Value();
     int64_t length = info[5].As<Napi::Number>().Int64Value();
-    uint8_t* out = Bytes(info[6], &outLength);
-    int64_t at = info[7].As<Napi::Number>().Int64Value();
-    if (ctx_ == nullptr || !(keyEpoch >= 0 && keyEpoch <= 4294967295.0 && keyEpoch == static_cast<double>(static_cast<uint32_t>(keyEpoch))) ||
-        !(counter >= 0 && counter <= sealed_payload::kMaxCounter && counter == static_cast<double>(static_cast<uint64_t>(counter))) ||
-        at < 0 || sourceOffset < 0 || length < 0 || length > 0x7fffffff ||
+    if (ctx_ == nullptr || at < 0 || sourceOffset < 0 || length < 0 || length > 0x7fffffff ||
         static_cast<uint64_t>(sourceOffset + length) > sourceBytes ||
         static_cast<uint64_t>(at + sealed_payload::kOverhead + length) > outLength)
       return Napi::Number::New(env, -1);
     uint8_t* header = out + at;
-    sealed_payload::WriteHeader(header, static_cast<uint32_t>(keyEpoch), static_cast<uint64_t>(counter));
     uint8_t* ciphertext = header + sealed_payload::kHeaderLength;
     int written = 0;
     int ok = EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, header + sealed_payload::kNonceOffset, 1);

@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { PayloadCipher } from '@capsule/identity';
 import { TunError } from './tun-error';
 
 /** The compiled addon (each file of addon/ documents its entry points). */
@@ -14,7 +13,26 @@ export interface NativeAddon {
     onPackets: (count: number, errno: number) => void,
   ) => { stop(): void };
   writePackets(fd: number, buffer: Buffer, meta: Int32Array, count: number): number;
-  PayloadCipher: new (key: Uint8Array) => PayloadCipher;
+  PayloadCipher: new (
+    key: Uint8Array,
+  ) => {
+    seal(
+      out: Uint8Array,
+      at: number,
+      aad: Uint8Array,
+      source: Uint8Array,
+      sourceOffset: number,
+      length: number,
+    ): number;
+    open(
+      sealed: Uint8Array,
+      at: number,
+      length: number,
+      aad: Uint8Array,
+      out: Uint8Array,
+      outOffset: number,
+    ): number;
+  };
   UdpSocket: new (
     host: string,
     port: number,
