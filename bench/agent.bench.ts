@@ -10,6 +10,8 @@
  * Each with both PayloadCipher implementations (native, the default, and node:crypto).
  * ns/op is the median of batches of 1,000 packets; Mpps is one core at that cost.
  */
+
+import { loadavg } from 'node:os';
 import { createNodePayloadCipher, generateX25519KeyPair, type PayloadCipher } from '@capsule/identity';
 import { createNativePayloadCipher } from '@capsule/native';
 import { encodeIpv6Header, writeU16 } from '@capsule/wire';
@@ -141,6 +143,7 @@ function udp6(source: Uint8Array, destination: Uint8Array, length: number): Uint
 }
 
 export async function run(): Promise<void> {
+  const load = loadavg()[0]!.toFixed(2);
   const bench = new Bench({ time: 600, warmupTime: 150 });
   const labels: [string, string, string][] = [];
   const checks: (() => void)[] = [];
@@ -194,7 +197,8 @@ export async function run(): Promise<void> {
       'packets; egress hands each packet to the link of the flow’s first hop (a no-op here), and in the',
       'second row the peer’s ingress takes it at once. The e2e seal is AES-256-GCM through each implementation',
       'of the PayloadCipher port: the native addon’s reused contexts (the default) and node:crypto.',
-      `ns/op is the median of batches of ${BATCH} packets; Mpps is one core at that cost.`,
+      `ns/op is the median of batches of ${BATCH} packets; Mpps is one core at that cost. 1-minute load`,
+      `average ${load} when the run started (the machine is shared: figures move with the load).`,
       '',
       markdownTable(['PayloadCipher', 'application packet', 'path', 'ns/op', 'Mpps'], rows),
     ].join('\n'),
