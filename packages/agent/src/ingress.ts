@@ -240,13 +240,7 @@ export function processIngress(
     return IngressResult.DROPPED;
   }
   const own = plane.options.ownHostId;
-  let toUs = true;
-  for (let i = 0; i < 16; i += 1)
-    if (bytes[offset + 24 + i] !== own[i]) {
-      toUs = false;
-      break;
-    }
-  if (!toUs) return processGroupIngress(plane, bytes, offset, payloadLength);
+  if (!isAddressAt(bytes, offset + 24, own)) return processGroupIngress(plane, bytes, offset, payloadLength);
   const flow = plane.flows.flowByHostId(bytes, offset + 8);
   if (flow === undefined) {
     drops.unknownPeer += 1;
