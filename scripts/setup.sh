@@ -31,7 +31,7 @@ if ((${#missing[@]} > 0)); then
   fi
 fi
 
-# Native addons (better-sqlite3, the TUN addon) build against the local Node headers: never fetch.
+# Native addons (better-sqlite3, packages/native) build against the local Node headers: never fetch.
 export npm_config_nodedir="$(dirname "$(dirname "$(command -v node)")")"
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json || -n "${CI:-}" ]]; then
   echo "setup: npm ci"

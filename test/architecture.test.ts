@@ -13,12 +13,12 @@ const allowedDependencies: Record<string, readonly string[]> = {
   sdk: ['wire', 'vm'],
   api: ['wire', 'identity'],
   controller: ['wire', 'vm', 'identity', 'api'],
-  overlay: ['wire', 'identity', 'tun'],
+  overlay: ['wire', 'identity', 'native'],
   engine: ['wire', 'vm', 'identity', 'api', 'overlay'],
-  tun: ['wire'],
-  agent: ['wire', 'vm', 'identity', 'api', 'overlay', 'tun'],
-  lab: ['wire', 'vm', 'identity', 'api', 'sdk', 'controller', 'overlay', 'engine', 'agent', 'tun'],
-  cli: ['wire', 'vm', 'identity', 'sdk', 'api', 'controller', 'overlay', 'engine', 'agent', 'tun', 'lab'],
+  native: ['wire', 'identity'],
+  agent: ['wire', 'vm', 'identity', 'api', 'overlay', 'native'],
+  lab: ['wire', 'vm', 'identity', 'api', 'sdk', 'controller', 'overlay', 'engine', 'agent', 'native'],
+  cli: ['wire', 'vm', 'identity', 'sdk', 'api', 'controller', 'overlay', 'engine', 'agent', 'native', 'lab'],
   testkit: [],
 };
 

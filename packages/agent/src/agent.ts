@@ -15,7 +15,15 @@
  * the IdentityStore port.
  */
 import type { NodeCommand } from '@capsule/api';
-import { importControllerPublicKey } from '@capsule/identity';
+import { createNodePayloadCipher, importControllerPublicKey, type PayloadCipher } from '@capsule/identity';
+import {
+  configureInterface,
+  createNativePayloadCipher,
+  isNativeAddonAvailable,
+  openTun,
+  removeInterfaceAddresses,
+  type TunDevice,
+} from '@capsule/native';
 import {
   createLinkLayer,
   formatUnderlayAddress,
@@ -24,14 +32,13 @@ import {
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
-import { configureInterface, openTun, removeInterfaceAddresses, type TunDevice } from '@capsule/tun';
 import { CapsuleError, formatIpv6, parseIpv4, readU32 } from '@capsule/wire';
 import type { FastifyInstance } from 'fastify';
 import { compileAcl } from './acl';
 import { ControlPlane, decodePeers } from './control-plane';
 import { DataPlane } from './data-plane';
 import { type EgressResult, processEgress } from './egress';
-import { FlowTable, hashAddress16, ipv4Text, ownRoleAddress } from './flows';
+import { FlowTable, ipv4Text, ownRoleAddress } from './flows';
 import { ensureCga, ensureHostKeys, type HostCga, type HostKeys, type IdentityStore } from './host-identity';
 import { processIngress } from './ingress';
 import { type Resolver, type ResolverName, startResolver } from './resolver';
@@ -81,6 +88,12 @@ export interface AgentOptions {
   /** Link-layer keep-alive (a silent link goes down after 3). */
   linkKeepAliveIntervalMs: number;
   acl: { in: string[]; out: string[] };
+  /**
+   * Which implementation of the e2e PayloadCipher port seals and opens: 'native' (the addon's
+   * reused AES-256-GCM contexts; node:crypto, with a warning, where the addon is not built) or
+   * 'node' (node:crypto). Same bytes on the wire either way.
+   */
+  payloadCipher: 'native' | 'node';
 }
 
 /** Defaults of every option but host name, controller and credentials. */
@@ -104,6 +117,7 @@ export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl
   retryIntervalMs: 1000,
   linkKeepAliveIntervalMs: 2000,
   acl: { in: [], out: [] },
+  payloadCipher: 'native',
 };
 
 /** A minimal structured logger (pino fits). */
@@ -185,8 +199,6 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   /** Role addresses (`addr/128`) this agent put on its TUN for its endpoints' own roles. */
   const roleAddressesOnTun = new Set<string>();
   let roleAddressSync: Promise<void> = Promise.resolve();
-  /** Link ids by the peer's host-id hash (kept by onLinkChange; read per packet). */
-  const linkByHost = new Map<number, { hostId: Uint8Array; id: number }>();
   const locator = options.locator ?? formatUnderlayAddress(deps.transport.local);
   const control = new ControlPlane(
     {
@@ -264,11 +276,12 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     return roleAddressSync;
   }
 
-  function sendToNetwork(firstHop: Uint8Array, bytes: Uint8Array, offset: number, length: number): boolean {
-    const link = linkByHost.get(hashAddress16(firstHop, 0));
-    if (!link || !links) return false;
-    for (let i = 0; i < 16; i += 1) if (link.hostId[i] !== firstHop[i]) return false;
-    return links.send(link.id, bytes, offset, length);
+  /** The PayloadCipher implementation the `payloadCipher` option names (node:crypto without the addon). */
+  function payloadCipherFactory(): (key: Uint8Array) => PayloadCipher {
+    if (options.payloadCipher === 'node') return createNodePayloadCipher;
+    if (isNativeAddonAvailable()) return createNativePayloadCipher;
+    logger.warn({}, 'the native addon is not built: e2e payloads are sealed with node:crypto');
+    return createNodePayloadCipher;
   }
 
   function statisticsSnapshot(): Record<string, number> {
@@ -371,9 +384,9 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   }
 
   function onLinkChange(link: LinkInfo): void {
-    const hash = hashAddress16(link.peerHostId, 0);
     if (link.state === 'up') {
-      linkByHost.set(hash, { hostId: new Uint8Array(link.peerHostId), id: link.id });
+      // Flows through this neighbor send on the link from now on (their first hop records it).
+      flows?.setLink(link.peerHostId, link.id);
       // A (re)started engine has no flow state: the next packet of every flow carries AUTH.
       for (const flow of flows?.flows() ?? []) flow.lastAuthMs = Number.NEGATIVE_INFINITY;
       logger.info({ peer: formatIpv6(link.peerHostId), name: link.peerName }, 'link up');
@@ -385,7 +398,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         })
         .catch((error) => logger.warn({ error: (error as Error).message }, 'link registration refused'));
     } else {
-      linkByHost.delete(hash);
+      flows?.setLink(link.peerHostId, -1);
       logger.warn({ peer: formatIpv6(link.peerHostId), state: link.state }, 'link not up');
     }
   }
@@ -433,13 +446,16 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         (event) => logger.info(event, `${event.kind} ${event.outcome}`),
       );
       // 6. App and Net interfaces, data plane
-      flows = new FlowTable({
-        ownHostId: cga.address,
-        ownX25519PrivateKey: keys.x25519PrivateKey,
-        ipv4AliasBase: (aliasBase + 2) >>> 0,
-        ipv4AliasCount: 65_000,
-        hopLimit: 64,
-      });
+      flows = new FlowTable(
+        {
+          ownHostId: cga.address,
+          ownX25519PrivateKey: keys.x25519PrivateKey,
+          ipv4AliasBase: (aliasBase + 2) >>> 0,
+          ipv4AliasCount: 65_000,
+          hopLimit: 64,
+        },
+        { createPayloadCipher: payloadCipherFactory() },
+      );
       plane = new DataPlane(
         {
           ownHostId: cga.address,
@@ -452,7 +468,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         flows,
         {
           clock,
-          sendToNetwork,
+          sendOnLink: (linkId, bytes, offset, length) => links?.send(linkId, bytes, offset, length) ?? false,
           writeToApp: (bytes, offset, length) =>
             tun ? tun.write(bytes, offset, length) : deps.app?.write(bytes, offset, length),
         },

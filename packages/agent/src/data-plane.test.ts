@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { generateX25519KeyPair } from '@capsule/identity';
+import { createNodePayloadCipher, generateX25519KeyPair, type PayloadCipher } from '@capsule/identity';
+import { createNativePayloadCipher } from '@capsule/native';
 import { testSeed } from '@capsule/testkit';
 import {
+  type CapsuleHeader,
+  capsuleHeaderLength,
   decodeCapsuleHeader,
   decodeIpv6Header,
+  encodeCapsuleHeader,
   encodeIpv4Header,
   encodeIpv6Header,
   encodeUdpHeader,
@@ -31,6 +35,8 @@ function hostId(): Uint8Array {
   return id;
 }
 const engineId = hostId();
+/** The link layer's id of every host's link to `engineId`. */
+const ENGINE_LINK_ID = 5;
 
 interface Host {
   id: Uint8Array;
@@ -42,16 +48,27 @@ interface Host {
   now: { ms: number };
 }
 
-function makeHost(ownIpv4: number, options: Partial<DataPlaneOptions> = {}): Host {
+/** The agent's default PayloadCipher; a test below mixes in node:crypto. */
+type CipherFactory = (key: Uint8Array) => PayloadCipher;
+
+function makeHost(
+  ownIpv4: number,
+  options: Partial<DataPlaneOptions> = {},
+  createPayloadCipher: CipherFactory = createNativePayloadCipher,
+): Host {
   const id = hostId();
   const x25519 = generateX25519KeyPair();
-  const table = new FlowTable({
-    ownHostId: id,
-    ownX25519PrivateKey: x25519.privateKey,
-    ipv4AliasBase: 0x64_65_00_02,
-    ipv4AliasCount: 1000,
-    hopLimit: 64,
-  });
+  const table = new FlowTable(
+    {
+      ownHostId: id,
+      ownX25519PrivateKey: x25519.privateKey,
+      ipv4AliasBase: 0x64_65_00_02,
+      ipv4AliasCount: 1000,
+      hopLimit: 64,
+    },
+    { createPayloadCipher },
+  );
+  table.setLink(engineId, ENGINE_LINK_ID);
   const sent: Uint8Array[] = [];
   const app: Uint8Array[] = [];
   const now = { ms: 1_000_000 };
@@ -68,8 +85,8 @@ function makeHost(ownIpv4: number, options: Partial<DataPlaneOptions> = {}): Hos
     table,
     {
       clock: { nowMs: () => now.ms },
-      sendToNetwork: (hop, bytes, offset, length) => {
-        expect(hop).toEqual(engineId);
+      sendOnLink: (linkId, bytes, offset, length) => {
+        expect(linkId).toBe(ENGINE_LINK_ID); // the link to engineId, the first hop
         sent.push(bytes.slice(offset, offset + length));
         return true;
       },
@@ -99,9 +116,13 @@ function spec(id: number, role: string): EndpointSpec {
 }
 
 /** Two hosts with a client endpoint on A and a server endpoint on B, peers of each other. */
-function pair(options: Partial<DataPlaneOptions> = {}) {
-  const a = makeHost(0x64_64_00_01, options);
-  const b = makeHost(0x64_64_00_01, options);
+function pair(
+  options: Partial<DataPlaneOptions> = {},
+  aCipher: CipherFactory = createNativePayloadCipher,
+  bCipher: CipherFactory = createNativePayloadCipher,
+) {
+  const a = makeHost(0x64_64_00_01, options, aCipher);
+  const b = makeHost(0x64_64_00_01, options, bCipher);
   a.table.setEndpoint(spec(1, 'client'), [
     {
       endpointId: 2,
@@ -200,6 +221,82 @@ describe('data plane: egress on one host, ingress on the other', () => {
     expect(a.table.endpoints.get(1)!.statistics).toMatchObject({ packetsOut: 1, bytesOut: ping.length });
   });
 
+  it('interoperates across PayloadCipher implementations: node:crypto on one host, native on the other', () => {
+    for (const [aCipher, bCipher] of [
+      [createNodePayloadCipher, createNativePayloadCipher],
+      [createNativePayloadCipher, createNodePayloadCipher],
+    ] as const) {
+      const { a, b } = pair({}, aCipher, bCipher);
+      const ping = icmpv6Echo(a.id, b.id);
+      const pong = icmpv6Echo(b.id, a.id, 300);
+      for (let i = 0; i < 5; i += 1) {
+        expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.SENT);
+        expect(processIngress(b.plane, a.sent.at(-1)!, 0, a.sent.at(-1)!.length)).toBe(
+          IngressResult.DELIVERED,
+        );
+        expect(b.app.at(-1)).toEqual(ping);
+        expect(processEgress(b.plane, pong, 0, pong.length)).toBe(EgressResult.SENT);
+        expect(processIngress(a.plane, b.sent.at(-1)!, 0, b.sent.at(-1)!.length)).toBe(
+          IngressResult.DELIVERED,
+        );
+        expect(a.app.at(-1)).toEqual(pong);
+      }
+      expect(a.plane.drops.badSeal + b.plane.drops.badSeal).toBe(0);
+    }
+  });
+
+  it('parses the capsule header as engines do: keeps a TRACE chunk’s engine ids, drops an invalid header', () => {
+    const { a, b } = pair();
+    const ping = icmpv6Echo(a.id, b.id);
+    for (let i = 0; i < 4; i += 1) processEgress(a.plane, ping, 0, ping.length);
+    /** A's packet `index` with its capsule header replaced by `change(header)`; the sealed payload kept. */
+    const rebuilt = (index: number, change: (header: CapsuleHeader) => CapsuleHeader) => {
+      const packet = a.sent[index]!;
+      const outer = decodeIpv6Header(packet);
+      const capsule = outer.ok ? decodeCapsuleHeader(outer.value.payload) : undefined;
+      if (!outer.ok || !capsule?.ok) throw new Error('not a capsule packet');
+      const header = change(capsule.value);
+      const sealed = outer.value.payload.subarray(capsule.value.length);
+      const bytes = new Uint8Array(40 + capsuleHeaderLength(header) + sealed.length);
+      bytes.set(packet.subarray(0, 40));
+      const at = 40 + encodeCapsuleHeader(header, bytes, 40);
+      bytes.set(sealed, at);
+      writeU16(bytes, 4, bytes.length - 40);
+      return bytes;
+    };
+    const trace = [7, 9, 11].map((engineId) => ({ engineId, timeUs: 5, fuelUsed: 3, verdict: 1, reason: 0 }));
+    const traced = rebuilt(3, (header) => ({ ...header, trace }));
+    expect(processIngress(b.plane, traced, 0, traced.length)).toBe(IngressResult.DELIVERED);
+    const flow = b.table.flows()[0]!;
+    expect([...flow.lastTrace.subarray(0, flow.lastTraceLength)]).toEqual([7, 9, 11]);
+    // A type II header that claims type I (no AUTH chunk): the seal still holds, the header does not.
+    const invalid = a.sent[1]!.slice();
+    expect(invalid[42]! & 0x0f).toBe(2);
+    invalid[42] = (invalid[42]! & 0xf0) | 1;
+    expect(processIngress(b.plane, invalid, 0, invalid.length)).toBe(IngressResult.DROPPED);
+    expect(b.plane.drops.malformedIn).toBe(1);
+    expect(b.app).toHaveLength(1);
+    expect(flow.lastTraceLength).toBe(3);
+  });
+
+  it('sends on the link its flow’s first hop records: none while it is down (noPath), again once it is up', () => {
+    const { a, b } = pair();
+    const ping = icmpv6Echo(a.id, b.id);
+    expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.SENT);
+    a.table.setLink(engineId, -1);
+    expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.DROPPED);
+    expect(a.plane.drops.noPath).toBe(1);
+    expect(a.table.endpoints.get(1)!.statistics.dropsOut).toBe(1);
+    // A path change rebuilds the flow: it finds the link state the table keeps for its first hop.
+    a.table.setPeers(1, a.table.endpoints.get(1)!.peers);
+    expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.DROPPED);
+    a.table.setLink(engineId, ENGINE_LINK_ID);
+    expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.SENT);
+    expect(a.sent).toHaveLength(2);
+    expect(a.plane.drops.noPath).toBe(2);
+    expect(processIngress(b.plane, a.sent[1]!, 0, a.sent[1]!.length)).toBe(IngressResult.DELIVERED);
+  });
+
   it('keeps the send counter increasing when a flow is rebuilt (path change): the peer accepts the next packet', () => {
     const { a, b } = pair();
     const ping = icmpv6Echo(a.id, b.id);
@@ -237,7 +334,7 @@ describe('data plane: egress on one host, ingress on the other', () => {
     const a = makeHost(0x64_64_00_01);
     const b = makeHost(0x64_64_00_01);
     const e1 = hostId();
-    const e2 = engineId; // the first hop: the one sendToNetwork expects
+    const e2 = engineId; // the first hop: the one whose link sendOnLink expects
     const data = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
     a.table.setEndpoint({ ...spec(1, 'client'), data }, [
       {

@@ -2,12 +2,14 @@
  * The data plane module (seed: "Data Plane Module"): policy databases (FlowTable, ACLs), the
  * egress and ingress processing blocks (egress.ts, ingress.ts), the application interface (the
  * TUN/TAP device, through `writeToApp`) and the network interface (the overlay link layer, through
- * `sendToNetwork`). It owns every per-packet buffer, allocated once here.
+ * `sendOnLink`, on the link the flow's first hop records). It owns every per-packet buffer, view
+ * and scratch, allocated once here.
  *
  * ICMPv6 neighbor discovery between the control module and the network never enters this module:
  * the link layer carries it in HANDSHAKE frames (seed: "IPv6 ICMP packets proceed between control
  * module and network interfaces without being processed inside data plane module").
  */
+import { CapsuleHeaderView, SealedPayloadView } from '@capsule/wire';
 import type { AclRules } from './acl';
 import { TapSegment } from './ethernet';
 import type { FlowTable } from './flows';
@@ -56,10 +58,20 @@ export interface DataPlaneOptions {
 /** The ports the data plane sends through. */
 export interface DataPlaneDeps {
   clock: { nowMs(): number };
-  /** Sends an inner IPv6 packet to the overlay neighbor `firstHop` (an engine's host id). */
-  sendToNetwork(firstHop: Uint8Array, bytes: Uint8Array, offset: number, length: number): boolean;
+  /**
+   * Sends an inner IPv6 packet on link `linkId` (the link layer's send; the id comes from the
+   * flow's first hop); false when the link is not up.
+   */
+  sendOnLink(linkId: number, bytes: Uint8Array, offset: number, length: number): boolean;
   /** Writes a packet (TUN) or frame (TAP) to the application interface. */
   writeToApp(bytes: Uint8Array, offset: number, length: number): void;
+}
+
+/** The transport protocol and ports of a packet (-1: none), as egress reads them (reused per packet). */
+export interface TransportPorts {
+  protocol: number;
+  port: number;
+  sourcePort: number;
 }
 
 /** Buffer sizes: the TUN slot is 64 KiB + 4; the overlay packet adds at most the capsule budget. */
@@ -90,8 +102,14 @@ export class DataPlane {
   readonly toApp = new Uint8Array(OUT_BUFFER_BYTES);
   /** Preallocated: the plaintext of a received packet, opened by the native opener (ingress). */
   readonly opened = new Uint8Array(OUT_BUFFER_BYTES);
+  /** Reused: the parse of a received packet's capsule header (as engines parse it). */
+  readonly capsuleView = new CapsuleHeaderView();
+  /** Reused: the parse of a received packet's sealed-payload header. */
+  readonly sealedView = new SealedPayloadView();
   /** Preallocated: the AAD of a received packet. */
   readonly receiveAad = new Uint8Array(35);
+  /** Reused: the transport protocol and ports of the packet egress is handling. */
+  readonly transport: TransportPorts = { protocol: 0, port: -1, sourcePort: -1 };
   /** Preallocated: scratch for address rewrites. */
   readonly scratch = new Uint8Array(8);
   readonly tap: TapSegment | undefined;

@@ -11,33 +11,37 @@
  * Packet type per flow: type I (AUTH + PATH + CODE + DATA) on the first packet and every
  * `authIntervalMs`; type II (PATH + CODE + DATA) for the next `codePackets`; then type III (PATH +
  * DATA, no code: engines run the flow's cached program). PATH is the controller's path to the
- * peer in engine ids (flows.ts); the packet goes to its first engine. A type I packet that would exceed
- * `maxOverlayPacketBytes` goes as a payload-less authorization packet ahead of the data, which
- * then goes as type II.
+ * peer in engine ids (flows.ts); the packet goes on the link to its first engine, which the flow
+ * holds (`flow.firstHop.linkId`, kept by the agent as links come and go): no lookup per packet.
+ * A type I packet that would exceed `maxOverlayPacketBytes` goes as a payload-less authorization
+ * packet ahead of the data, which then goes as type II.
  *
- * Buffers are the DataPlane's, allocated once; headers are the flow's, encoded at set-up. The
- * payload is sealed by @capsule/tun's native PayloadSealer — one reused AES-256-GCM context per
- * flow key, output identical to identity's sealPayload, about 5 times cheaper than node:crypto's
- * cipher object per packet — or by sealPayload when the addon is not there.
+ * Buffers and scratch are the DataPlane's, allocated once; headers are the flow's, encoded at
+ * set-up, and so is its payload cipher (identity's PayloadCipher port: the native addon's reused
+ * AES-256-GCM context by default, about 5 times cheaper than node:crypto's cipher object per
+ * packet, or node:crypto — the agent's `payloadCipher` option). This module keeps no state.
  */
-import { sealPayload } from '@capsule/identity';
-import { createPayloadSealer, type PayloadSealer } from '@capsule/tun';
-import { IPV6_HEADER_LENGTH, readU16, readU32, writeU16, writeU32 } from '@capsule/wire';
+import { IPV6_HEADER_LENGTH, readU16, readU32, SEALED_PAYLOAD_OVERHEAD, writeU16 } from '@capsule/wire';
 import { isAllowed } from './acl';
-import type { DataPlane } from './data-plane';
-import { CONNECTIONS_MAX, connectionLabel, type Flow, type PacketTypeState } from './flows';
+import type { DataPlane, TransportPorts } from './data-plane';
+import { CONNECTIONS_MAX, connectionLabel, type FirstHop, type Flow, type PacketTypeState } from './flows';
 
 /** What happened to one packet from the application (for tests; counters are the record). */
 export const EgressResult = { SENT: 0, DROPPED: 1, CONSUMED: 2 } as const;
 export type EgressResult = (typeof EgressResult)[keyof typeof EgressResult];
 
-/** Transport protocol and ports of an IP packet at `ip` (ports -1 when none). Reused result. */
+/**
+ * The transport protocol and ports of an IP packet at `ip` (ports -1 when none), written into the
+ * plane's reused `transport` and returned.
+ */
 function transportOf(
+  plane: DataPlane,
   bytes: Uint8Array,
   ip: number,
   length: number,
   version: number,
-): { protocol: number; port: number; sourcePort: number } {
+): TransportPorts {
+  const result = plane.transport;
   let protocol: number;
   let l4: number;
   if (version === 6) {
@@ -46,18 +50,16 @@ function transportOf(
   } else {
     protocol = bytes[ip + 9]!;
     l4 = ip + (bytes[ip]! & 0x0f) * 4;
-    if ((readU16(bytes, ip + 6) & 0x1fff) !== 0) return reuse(protocol, -1, -1); // later fragment
   }
-  if ((protocol === 6 || protocol === 17) && l4 + 4 <= ip + length)
-    return reuse(protocol, readU16(bytes, l4 + 2), readU16(bytes, l4));
-  return reuse(protocol, -1, -1);
-}
-const transportResult = { protocol: 0, port: -1, sourcePort: -1 };
-function reuse(protocol: number, port: number, sourcePort: number) {
-  transportResult.protocol = protocol;
-  transportResult.port = port;
-  transportResult.sourcePort = sourcePort;
-  return transportResult;
+  result.protocol = protocol;
+  result.port = -1;
+  result.sourcePort = -1;
+  if (version !== 6 && (readU16(bytes, ip + 6) & 0x1fff) !== 0) return result; // a later fragment
+  if ((protocol === 6 || protocol === 17) && l4 + 4 <= ip + length) {
+    result.port = readU16(bytes, l4 + 2);
+    result.sourcePort = readU16(bytes, l4);
+  }
+  return result;
 }
 
 /** Writes a 20-bit flow label into the IPv6 header at out[0] and into the AAD (bytes 32..34). */
@@ -68,6 +70,11 @@ function writeFlowLabel(out: Uint8Array, aad: Uint8Array, label: number): void {
   aad[32] = label >>> 16;
   aad[33] = (label >>> 8) & 0xff;
   aad[34] = label & 0xff;
+}
+
+/** Hands `plane.out[0, length)` to the link of the flow's first hop; false when it is not up. */
+function sendOnLink(plane: DataPlane, firstHop: FirstHop, length: number): boolean {
+  return firstHop.linkId >= 0 && plane.deps.sendOnLink(firstHop.linkId, plane.out, 0, length);
 }
 
 /** Processes one packet (TUN) or frame (TAP) from the application interface. */
@@ -123,7 +130,7 @@ export function processEgress(
   }
   const statistics = flow.endpoint.statistics;
   if (plane.acl.out.length > 0) {
-    const transport = transportOf(bytes, ip, ipLength, version);
+    const transport = transportOf(plane, bytes, ip, ipLength, version);
     if (!isAllowed(plane.acl.out, transport.protocol, transport.port, flow.peer.hostId)) {
       plane.drops.aclOut += 1;
       statistics.dropsOut += 1;
@@ -140,7 +147,7 @@ export function processEgress(
   let state: PacketTypeState = flow;
   let label = -1;
   if (flow.connections !== undefined) {
-    const transport = transportOf(bytes, ip, ipLength, version);
+    const transport = transportOf(plane, bytes, ip, ipLength, version);
     label = connectionLabel(flow.flowLabel, transport.protocol, transport.sourcePort, transport.port);
     let connection = flow.connections.get(label);
     if (connection === undefined) {
@@ -161,7 +168,7 @@ export function processEgress(
     state.packetsSinceAuth += 1;
   }
 
-  const sealedLength = ipLength + 32;
+  const sealedLength = ipLength + SEALED_PAYLOAD_OVERHEAD;
   let header = flow.headers[packetType];
   if (packetType === 1 && header.length + sealedLength > plane.options.maxOverlayPacketBytes) {
     // Authorization packet ahead of the data: capsule next header 59, no payload.
@@ -169,7 +176,7 @@ export function processEgress(
     out.set(header, 0);
     if (label >= 0) writeFlowLabel(out, flow.sendAad, label);
     writeU16(out, 4, header.length - IPV6_HEADER_LENGTH);
-    if (!plane.deps.sendToNetwork(firstHop, out, 0, header.length)) {
+    if (!sendOnLink(plane, firstHop, header.length)) {
       plane.drops.noPath += 1;
       statistics.dropsOut += 1;
       return EgressResult.DROPPED;
@@ -189,32 +196,24 @@ export function processEgress(
   out.set(header, 0);
   if (label >= 0) writeFlowLabel(out, flow.sendAad, label);
   flow.sendCounter += 1;
-  const sealer = sealerFor(flow.keys.sendKey);
-  if (sealer !== null) {
-    // The e2e header sealPayload writes: key epoch ‖ 0x00000000 ‖ counter (u64 BE), then seal.
-    const at = header.length;
-    writeU32(out, at, flow.keys.epoch);
-    writeU32(out, at + 4, 0);
-    writeU32(out, at + 8, Math.floor(flow.sendCounter / 0x1_0000_0000));
-    writeU32(out, at + 12, flow.sendCounter >>> 0);
-    if (sealer.seal(out, at, flow.sendAad, bytes, ip, ipLength) < 0) {
-      plane.drops.tooBig += 1;
-      statistics.dropsOut += 1;
-      return EgressResult.DROPPED;
-    }
-  } else {
-    sealPayload(
-      flow.keys.sendKey,
+  if (
+    flow.sendCipher.seal(
       flow.keys.epoch,
-      BigInt(flow.sendCounter),
+      flow.sendCounter,
       flow.sendAad,
-      bytes.subarray(ip, ip + ipLength),
+      bytes,
+      ip,
+      ipLength,
       out,
       header.length,
-    );
+    ) < 0
+  ) {
+    plane.drops.tooBig += 1;
+    statistics.dropsOut += 1;
+    return EgressResult.DROPPED;
   }
   writeU16(out, 4, total - IPV6_HEADER_LENGTH);
-  if (!plane.deps.sendToNetwork(firstHop, out, 0, total)) {
+  if (!sendOnLink(plane, firstHop, total)) {
     plane.drops.noPath += 1;
     statistics.dropsOut += 1;
     return EgressResult.DROPPED;
@@ -223,16 +222,4 @@ export function processEgress(
   statistics.packetsOut += 1;
   statistics.bytesOut += ipLength;
   return EgressResult.SENT;
-}
-
-/** One native sealer per e2e key (null: no addon, use sealPayload/openPayload); dropped with the key. */
-const sealers = new WeakMap<Uint8Array, PayloadSealer | null>();
-
-export function sealerFor(key: Uint8Array): PayloadSealer | null {
-  let sealer = sealers.get(key);
-  if (sealer === undefined) {
-    sealer = createPayloadSealer(key) ?? null;
-    sealers.set(key, sealer);
-  }
-  return sealer;
 }

@@ -6,8 +6,10 @@
  *
  * A flow is one (local endpoint, peer endpoint host) pair. At set-up it gets everything the
  * packet path needs, prebuilt: the e2e keys (X25519 between the two hosts' keys, HKDF with
- * E2E_KEY_LABEL, the contract id as both nonces), the AAD, and the inner IPv6 header followed by
- * the capsule header of each packet type, encoded once.
+ * E2E_KEY_LABEL, the contract id as both nonces) and their payload ciphers (the PayloadCipher
+ * port, FlowTableDeps), the AAD, the inner IPv6 header followed by the capsule header of each
+ * packet type, encoded once, and its first hop: the shared FirstHop of that neighbor, which
+ * records the link to it (`setLink`), so the packet path finds the link from the flow.
  *
  * Every packet type carries the PATH chunk and the DATA chunk (docs/engine.md, "The ENGINE record
  * and engine ids"): PATH is the controller's path to the peer with the two ends dropped, each
@@ -17,7 +19,7 @@
  * would otherwise fault on the packets without them).
  */
 import { hkdfSync, type KeyObject, randomInt } from 'node:crypto';
-import { deriveSessionKeys, E2E_KEY_LABEL, type SessionKeys } from '@capsule/identity';
+import { deriveSessionKeys, E2E_KEY_LABEL, type PayloadCipher, type SessionKeys } from '@capsule/identity';
 import { ReplayWindow } from '@capsule/overlay';
 import {
   type CapsuleHeader,
@@ -89,17 +91,31 @@ export interface PacketTypeState {
 /** Application connections a role-addressed flow tracks at most (then it starts over). */
 export const CONNECTIONS_MAX = 4096;
 
+/**
+ * The overlay neighbor (an engine) a flow's packets go to first, and the link to it. One object
+ * per neighbor, shared by every flow through it: the agent records the link when it comes up or
+ * goes down (`FlowTable.setLink`), so egress reads the link from the flow.
+ */
+export interface FirstHop {
+  readonly hostId: Uint8Array;
+  /** The link layer's id of the link to it while the link is up; -1 when it is not. */
+  linkId: number;
+}
+
 /** One flow: a local endpoint talking to a peer host, or to a peer role's address. */
 export interface Flow extends PacketTypeState {
   readonly endpoint: LocalEndpoint;
   readonly peer: PeerSpec;
   /** Text form of the peer's CGA (for logs and the API; not used per packet). */
   readonly peerText: string;
-  /** The first hop (an engine's host id), or undefined when the controller knows no path. */
-  firstHop: Uint8Array | undefined;
+  /** The first hop (an engine) and its link, or undefined when the controller knows no path. */
+  readonly firstHop: FirstHop | undefined;
   /** The PATH chunk every packet carries (undefined when the controller knows no path). */
   readonly path: PathChunk | undefined;
   readonly keys: SessionKeys;
+  /** The e2e payload cipher under `keys.sendKey`, and under `keys.receiveKey` (one object when the keys are one). */
+  readonly sendCipher: PayloadCipher;
+  readonly receiveCipher: PayloadCipher;
   /** 20-bit flow label we send with. */
   readonly flowLabel: number;
   /** src ‖ dst ‖ flow label (3 bytes) that our seals bind; the peer's is built per packet. */
@@ -173,8 +189,9 @@ export function hashAddress16(bytes: Uint8Array, offset: number): number {
   return hash >>> 1;
 }
 
-function equal16(a: Uint8Array, aOffset: number, b: Uint8Array): boolean {
-  for (let i = 0; i < 16; i += 1) if (a[aOffset + i] !== b[i]) return false;
+/** Whether bytes[offset, offset + 16) equals `address` (16 bytes). No allocation. */
+export function isAddressAt(bytes: Uint8Array, offset: number, address: Uint8Array): boolean {
+  for (let i = 0; i < 16; i += 1) if (bytes[offset + i] !== address[i]) return false;
   return true;
 }
 
@@ -236,8 +253,10 @@ export function groupKey(
 /** What a member keeps per sender of role-addressed packets. */
 export interface GroupSender {
   readonly hostId: Uint8Array;
-  epoch: number;
-  key: Uint8Array;
+  readonly epoch: number;
+  readonly key: Uint8Array;
+  /** The payload cipher under `key`. */
+  readonly cipher: PayloadCipher;
   readonly replay: ReplayWindow;
 }
 
@@ -264,16 +283,32 @@ export interface FlowTableOptions {
   nowMs?: () => number;
 }
 
+/** The flow table's ports. */
+export interface FlowTableDeps {
+  /** Makes the e2e payload cipher of a key (node:crypto or the native addon: the agent's `payloadCipher` option). */
+  createPayloadCipher(key: Uint8Array): PayloadCipher;
+}
+
 /** The flow table: endpoints, flows, lookups, IPv4 aliases. */
 export class FlowTable {
   private readonly byHostHash = new Map<number, Flow[]>();
   private readonly byIpv4 = new Map<number, Flow>();
   private readonly memberships = new Map<number, GroupMembership[]>();
   private readonly aliases = new Map<string, number>();
+  /** First hops by host-id hash (collisions compared), kept across flow rebuilds with their link. */
+  private readonly firstHops = new Map<number, FirstHop[]>();
   private nextAlias = 0;
   readonly endpoints = new Map<number, LocalEndpoint>();
 
-  constructor(private readonly options: FlowTableOptions) {}
+  constructor(
+    private readonly options: FlowTableOptions,
+    private readonly deps: FlowTableDeps,
+  ) {}
+
+  /** The e2e payload cipher of `key` (a new object; the caller keeps it with the key). */
+  createPayloadCipher(key: Uint8Array): PayloadCipher {
+    return this.deps.createPayloadCipher(key);
+  }
 
   /** Adds (or replaces) a local endpoint and builds its flows. Returns the peers skipped and why. */
   setEndpoint(spec: EndpointSpec, peers: PeerSpec[]): { skipped: { peer: string; reason: string }[] } {
@@ -331,16 +366,38 @@ export class FlowTable {
     if (!flows) return undefined;
     for (let i = 0; i < flows.length; i += 1) {
       const flow = flows[i]!;
-      if (equal16(bytes, offset, flow.peer.hostId)) return flow;
+      if (isAddressAt(bytes, offset, flow.peer.hostId)) return flow;
     }
     return undefined;
+  }
+
+  /**
+   * Records the link to the overlay neighbor `hostId`: `linkId` when a link to it came up, -1
+   * when it went down. Every flow whose first hop it is sends on that link from now on.
+   */
+  setLink(hostId: Uint8Array, linkId: number): void {
+    this.firstHopOf(hostId).linkId = linkId;
+  }
+
+  /** The shared FirstHop of `hostId` (made, with no link, the first time). */
+  private firstHopOf(hostId: Uint8Array): FirstHop {
+    const hash = hashAddress16(hostId, 0);
+    let list = this.firstHops.get(hash);
+    if (list === undefined) {
+      list = [];
+      this.firstHops.set(hash, list);
+    }
+    for (const hop of list) if (isAddressAt(hostId, 0, hop.hostId)) return hop;
+    const hop: FirstHop = { hostId: Uint8Array.from(hostId), linkId: -1 };
+    list.push(hop);
+    return hop;
   }
 
   /** The local endpoint whose role address is bytes[offset, offset+16), or undefined. No allocation. */
   membershipByAddress(bytes: Uint8Array, offset: number): GroupMembership | undefined {
     const list = this.memberships.get(hashAddress16(bytes, offset));
     if (!list) return undefined;
-    for (let i = 0; i < list.length; i += 1) if (equal16(bytes, offset, list[i]!.address)) return list[i];
+    for (let i = 0; i < list.length; i += 1) if (isAddressAt(bytes, offset, list[i]!.address)) return list[i];
     return undefined;
   }
 
@@ -373,7 +430,7 @@ export class FlowTable {
     const { ownHostId } = this.options;
     for (const peer of endpoint.peers) {
       const peerText = formatIpv6(peer.hostId);
-      if (equal16(peer.hostId, 0, ownHostId)) {
+      if (isAddressAt(peer.hostId, 0, ownHostId)) {
         skipped.push({ peer: peerText, reason: 'peer on this host (local delivery is not supported)' });
         continue;
       }
@@ -408,7 +465,7 @@ export class FlowTable {
       const hash = hashAddress16(peer.hostId, 0);
       const list = this.byHostHash.get(hash) ?? [];
       // First endpoint registered wins a shared peer host (documented in docs/agent.md).
-      if (!list.some((other) => equal16(other.peer.hostId, 0, peer.hostId))) {
+      if (!list.some((other) => isAddressAt(other.peer.hostId, 0, peer.hostId))) {
         list.push(flow);
         this.byHostHash.set(hash, list);
         if (flow.ipv4Alias !== 0 && !this.byIpv4.has(flow.ipv4Alias)) this.byIpv4.set(flow.ipv4Alias, flow);
@@ -467,13 +524,17 @@ export class FlowTable {
       encodeCapsuleHeader(capsule, bytes, IPV6_HEADER_LENGTH);
       return bytes;
     };
+    const sendCipher = this.deps.createPayloadCipher(keys.sendKey);
     return {
       endpoint,
       peer,
       peerText: formatIpv6(peer.hostId),
-      firstHop,
+      firstHop: firstHop === undefined ? undefined : this.firstHopOf(firstHop),
       path,
       keys,
+      sendCipher,
+      receiveCipher:
+        keys.receiveKey === keys.sendKey ? sendCipher : this.deps.createPayloadCipher(keys.receiveKey),
       flowLabel,
       sendAad,
       headers: { 1: header(1), 2: header(2), 3: header(3) },
@@ -502,19 +563,19 @@ export class FlowTable {
     const own = roleAddress(ownHostId, spec.contractId, spec.role);
     const ownHash = hashAddress16(own, 0);
     const list = this.memberships.get(ownHash) ?? [];
-    if (!list.some((membership) => equal16(membership.address, 0, own))) {
+    if (!list.some((membership) => isAddressAt(membership.address, 0, own))) {
       list.push({ endpoint, address: own, senders: new Map() });
       this.memberships.set(ownHash, list);
     }
     const roles = new Map<string, Uint8Array>();
     for (const peer of endpoint.peers)
-      if (peer.path.length >= 3 && !roles.has(peer.role) && !equal16(peer.hostId, 0, ownHostId))
+      if (peer.path.length >= 3 && !roles.has(peer.role) && !isAddressAt(peer.hostId, 0, ownHostId))
         roles.set(peer.role, peer.path[1]!);
     for (const [role, firstHop] of roles) {
       const address = roleAddress(ownHostId, spec.contractId, role);
       const hash = hashAddress16(address, 0);
       const flows = this.byHostHash.get(hash) ?? [];
-      if (flows.some((other) => equal16(other.peer.hostId, 0, address))) continue;
+      if (flows.some((other) => isAddressAt(other.peer.hostId, 0, address))) continue;
       const epoch = randomInt(1, 0xffff_ffff);
       const key = groupKey(spec.serviceToken, spec.contractId, address, ownHostId, epoch);
       const peer: PeerSpec = {

@@ -1,24 +1,27 @@
 /**
  * Ingress (seed: "Packets arriving from network …"): 1. Ethernet header removed (the link layer
  * delivers bare inner IPv6 packets; TAP adds one on the way to the app); 2. ingress policy: an
- * IPv6 capsule packet (next header 253) addressed to our CGA from a peer of a local endpoint;
- * 3. the sealed payload opened with the flow's e2e key (AAD: src, dst, flow label as sent),
- * replayed counters refused; 4. the original packet restored: an IPv6 packet must carry the
+ * IPv6 capsule packet (next header 253) addressed to our CGA from a peer of a local endpoint,
+ * its capsule header parsed with wire's CapsuleHeaderView as engines parse it (every chunk
+ * validated, next header 59); 3. the sealed payload (wire's SealedPayloadView: epoch, counter)
+ * opened with the flow's PayloadCipher (AAD: src, dst, flow label as sent) into the plane's
+ * buffer, replayed counters refused; 4. the original packet restored: an IPv6 packet must carry the
  * peer's CGA (or the address of the peer's role in the contract: a member answering a connection
  * made to the role address) and ours (else `spoofed`); an IPv4 packet gets the peer's local alias
  * as source and our IPv4 overlay address as destination; then the In ACL; 5. checksums: IPv4
- * header and TCP/UDP checksums updated incrementally for the rewritten addresses (RFC 1624). The engine ids
- * of a TRACE chunk are kept on the flow (`lastTrace`): the path the peer's last traced packet took.
+ * header and TCP/UDP checksums updated incrementally for the rewritten addresses (RFC 1624). The
+ * engine ids of a TRACE chunk are kept on the flow (`lastTrace`): the path the peer's last traced
+ * packet took. Views, buffers and scratch are the DataPlane's; nothing is allocated per packet
+ * (but the Ethernet copy in TAP mode, and a new group sender's key).
  */
-import { openPayload } from '@capsule/identity';
+import type { PayloadCipher } from '@capsule/identity';
 import { ReplayWindow } from '@capsule/overlay';
 import {
   CAPSULE_NEXT_HEADER,
-  CAPSULE_VERSION,
-  ChunkType,
+  type CapsuleHeaderView,
   IPV6_HEADER_LENGTH,
+  IpProtocol,
   readU16,
-  readU32,
   TRACE_RECORD_LENGTH,
   updateChecksumBytes,
   writeU16,
@@ -26,17 +29,25 @@ import {
 } from '@capsule/wire';
 import { isAllowed } from './acl';
 import type { DataPlane } from './data-plane';
-import { sealerFor } from './egress';
-import { type Flow, groupKey, hashAddress16 } from './flows';
+import { type Flow, groupKey, hashAddress16, isAddressAt } from './flows';
 
 /** What happened to one packet from the network. */
 export const IngressResult = { DELIVERED: 0, DROPPED: 1, CONTROL: 2 } as const;
 export type IngressResult = (typeof IngressResult)[keyof typeof IngressResult];
 
-/** Rewrites IPv4 source/destination at `ip` and fixes the header and TCP/UDP checksums. */
-function rewriteIpv4(plane: DataPlane, packet: Uint8Array, source: number, destination: number): boolean {
+/**
+ * Rewrites the source and destination of the IPv4 packet `packet[0, length)` and fixes the header
+ * and TCP/UDP checksums.
+ */
+function rewriteIpv4(
+  plane: DataPlane,
+  packet: Uint8Array,
+  length: number,
+  source: number,
+  destination: number,
+): boolean {
   const headerLength = (packet[0]! & 0x0f) * 4;
-  if (headerLength < 20 || packet.length < headerLength) return false;
+  if (headerLength < 20 || length < headerLength) return false;
   const scratch = plane.scratch;
   writeU32(scratch, 0, source);
   writeU32(scratch, 4, destination);
@@ -46,7 +57,7 @@ function rewriteIpv4(plane: DataPlane, packet: Uint8Array, source: number, desti
   const protocol = packet[9]!;
   if (isFirstFragment) {
     const at = protocol === 6 ? headerLength + 16 : protocol === 17 ? headerLength + 6 : -1;
-    if (at > 0 && at + 2 <= packet.length) {
+    if (at > 0 && at + 2 <= length) {
       const old = readU16(packet, at);
       // UDP checksum 0 means "none" (RFC 768): leave it so.
       if (!(protocol === 17 && old === 0)) {
@@ -62,32 +73,27 @@ function rewriteIpv4(plane: DataPlane, packet: Uint8Array, source: number, desti
 
 /**
  * Keeps the engine ids of the packet's TRACE records (if it has a TRACE chunk) on the flow: the
- * path the peer's packet took. Walks the chunk headers (type 4 bits, length 12 bits) of the
- * capsule header at `capsule`; stops at padding (type 0) or anything that does not fit.
+ * path the peer's packet took, from the capsule header `view` parsed.
  */
-function recordTrace(flow: Flow, bytes: Uint8Array, capsule: number, capsuleLength: number): void {
-  const end = capsule + capsuleLength;
-  let at = capsule + 4;
-  while (at + 2 <= end) {
-    const word = readU16(bytes, at);
-    const type = word >>> 12;
-    const length = word & 0x0fff;
-    at += 2;
-    if (type === 0 || at + length > end) return;
-    if (type === ChunkType.TRACE) {
-      const records = Math.min(Math.floor(length / TRACE_RECORD_LENGTH), flow.lastTrace.length);
-      for (let i = 0; i < records; i += 1) flow.lastTrace[i] = readU16(bytes, at + i * TRACE_RECORD_LENGTH);
-      flow.lastTraceLength = records;
-      return;
-    }
-    at += length;
-  }
+function recordTrace(flow: Flow, bytes: Uint8Array, view: CapsuleHeaderView): void {
+  if (view.traceOffset < 0) return;
+  const records = Math.min(Math.floor(view.traceLength / TRACE_RECORD_LENGTH), flow.lastTrace.length);
+  for (let i = 0; i < records; i += 1)
+    flow.lastTrace[i] = readU16(bytes, view.traceOffset + i * TRACE_RECORD_LENGTH);
+  flow.lastTraceLength = records;
 }
 
-/** Whether bytes[offset, offset+16) equals `address`. */
-function isAddress(bytes: Uint8Array, offset: number, address: Uint8Array): boolean {
-  for (let i = 0; i < 16; i += 1) if (bytes[offset + i] !== address[i]) return false;
-  return true;
+/**
+ * Parses the capsule header of the inner packet at `offset` (payload `payloadLength` bytes) with
+ * the plane's CapsuleHeaderView, as engines do: every chunk validated. Returns where the sealed
+ * payload starts, or -1 when the header is invalid or is not followed by a sealed payload.
+ */
+function parseCapsule(plane: DataPlane, bytes: Uint8Array, offset: number, payloadLength: number): number {
+  const view = plane.capsuleView;
+  const capsule = offset + IPV6_HEADER_LENGTH;
+  if (!view.parse(bytes, capsule, capsule + payloadLength) || view.nextHeader !== IpProtocol.NO_NEXT_HEADER)
+    return -1;
+  return capsule + view.length;
 }
 
 /**
@@ -112,7 +118,7 @@ function processGroupIngress(
   const { endpoint } = membership;
   let isPeer = false;
   for (const peer of endpoint.peers)
-    if (isAddress(bytes, offset + 8, peer.hostId)) {
+    if (isAddressAt(bytes, offset + 8, peer.hostId)) {
       isPeer = true;
       break;
     }
@@ -121,18 +127,12 @@ function processGroupIngress(
     return IngressResult.DROPPED;
   }
   const statistics = endpoint.statistics;
-  const capsule = offset + IPV6_HEADER_LENGTH;
-  const capsuleLength = (bytes[capsule + 1]! + 1) * 8;
-  if (
-    bytes[capsule] !== 59 ||
-    bytes[capsule + 2]! >>> 4 !== CAPSULE_VERSION ||
-    capsuleLength > payloadLength
-  ) {
+  const sealedStart = parseCapsule(plane, bytes, offset, payloadLength);
+  if (sealedStart < 0) {
     drops.malformedIn += 1;
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
-  const sealedStart = capsule + capsuleLength;
   const sealedEnd = offset + IPV6_HEADER_LENGTH + payloadLength;
   if (sealedStart === sealedEnd) return IngressResult.CONTROL;
   const aad = plane.receiveAad;
@@ -140,55 +140,59 @@ function processGroupIngress(
   aad[32] = bytes[offset + 1]! & 0x0f;
   aad[33] = bytes[offset + 2]!;
   aad[34] = bytes[offset + 3]!;
-  const senderHash = hashAddress16(bytes, offset + 8);
-  let sender = membership.senders.get(senderHash);
-  if (sender !== undefined && !isAddress(bytes, offset + 8, sender.hostId)) sender = undefined;
-  let derived: { epoch: number; key: Uint8Array } | undefined;
-  const opened = openPayload(
-    (epoch) => {
-      if (sender !== undefined && sender.epoch === epoch) return sender.key;
-      const hostId = bytes.slice(offset + 8, offset + 24);
-      derived = {
-        epoch,
-        key: groupKey(
-          endpoint.spec.serviceToken,
-          endpoint.spec.contractId,
-          membership.address,
-          hostId,
-          epoch,
-        ),
-      };
-      return derived.key;
-    },
-    bytes.subarray(sealedStart, sealedEnd),
-    aad,
-  );
-  if (!opened.ok) {
+  const sealed = plane.sealedView;
+  if (!sealed.parse(bytes, sealedStart, sealedEnd)) {
     drops.badSeal += 1;
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
-  if (derived !== undefined) {
-    // A new sender, or a new epoch (the sender set its flow up again): a fresh replay window.
+  const senderHash = hashAddress16(bytes, offset + 8);
+  let sender = membership.senders.get(senderHash);
+  if (sender !== undefined && !isAddressAt(bytes, offset + 8, sender.hostId)) sender = undefined;
+  let cipher: PayloadCipher;
+  let derivedKey: Uint8Array | undefined;
+  if (sender !== undefined && sender.epoch === sealed.keyEpoch) cipher = sender.cipher;
+  else {
+    // A new sender, or a new epoch (the sender set its flow up again): its key from the packet.
+    derivedKey = groupKey(
+      endpoint.spec.serviceToken,
+      endpoint.spec.contractId,
+      membership.address,
+      bytes.slice(offset + 8, offset + 24),
+      sealed.keyEpoch,
+    );
+    cipher = plane.flows.createPayloadCipher(derivedKey);
+  }
+  const plainLength = cipher.open(bytes, sealedStart, sealedEnd - sealedStart, aad, plane.opened, 0);
+  if (plainLength < 0) {
+    drops.badSeal += 1;
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
+  if (derivedKey !== undefined) {
+    // It opened: keep the sender's key, with a fresh replay window.
     sender = {
       hostId: bytes.slice(offset + 8, offset + 24),
-      epoch: derived.epoch,
-      key: derived.key,
+      epoch: sealed.keyEpoch,
+      key: derivedKey,
+      cipher,
       replay: new ReplayWindow(),
     };
     membership.senders.set(senderHash, sender);
   }
-  if (!sender!.replay.accept(Number(opened.counter))) {
+  if (!sender!.replay.accept(sealed.counter)) {
     drops.replayed += 1;
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
-  const packet = opened.plaintext;
+  // The application packet: plane.opened[0, packetLength), opened in place (no view per packet).
+  const packet = plane.opened;
+  const packetLength = plainLength;
   if (
-    packet.length < IPV6_HEADER_LENGTH ||
+    packetLength < IPV6_HEADER_LENGTH ||
     packet[0]! >>> 4 !== 6 ||
-    !isAddress(packet, 8, sender!.hostId) ||
-    !isAddress(packet, 24, membership.address)
+    !isAddressAt(packet, 8, sender!.hostId) ||
+    !isAddressAt(packet, 24, membership.address)
   ) {
     drops.spoofed += 1;
     statistics.dropsIn += 1;
@@ -196,7 +200,7 @@ function processGroupIngress(
   }
   if (plane.acl.in.length > 0) {
     const protocol = packet[6]!;
-    const port = (protocol === 6 || protocol === 17) && 44 <= packet.length ? readU16(packet, 42) : -1;
+    const port = (protocol === 6 || protocol === 17) && 44 <= packetLength ? readU16(packet, 42) : -1;
     if (!isAllowed(plane.acl.in, protocol, port, sender!.hostId)) {
       drops.aclIn += 1;
       statistics.dropsIn += 1;
@@ -204,13 +208,13 @@ function processGroupIngress(
     }
   }
   statistics.packetsIn += 1;
-  statistics.bytesIn += packet.length;
+  statistics.bytesIn += packetLength;
   if (plane.tap) {
     const out = plane.toApp;
     const header = plane.tap.writeHeader(out, 0, 6);
-    out.set(packet, header);
-    plane.deps.writeToApp(out, 0, header + packet.length);
-  } else plane.deps.writeToApp(packet, 0, packet.length);
+    out.set(packet.subarray(0, packetLength), header);
+    plane.deps.writeToApp(out, 0, header + packetLength);
+  } else plane.deps.writeToApp(packet, 0, packetLength);
   return IngressResult.DELIVERED;
 }
 
@@ -236,31 +240,19 @@ export function processIngress(
     return IngressResult.DROPPED;
   }
   const own = plane.options.ownHostId;
-  let toUs = true;
-  for (let i = 0; i < 16; i += 1)
-    if (bytes[offset + 24 + i] !== own[i]) {
-      toUs = false;
-      break;
-    }
-  if (!toUs) return processGroupIngress(plane, bytes, offset, payloadLength);
+  if (!isAddressAt(bytes, offset + 24, own)) return processGroupIngress(plane, bytes, offset, payloadLength);
   const flow = plane.flows.flowByHostId(bytes, offset + 8);
   if (flow === undefined) {
     drops.unknownPeer += 1;
     return IngressResult.DROPPED;
   }
   const statistics = flow.endpoint.statistics;
-  const capsule = offset + IPV6_HEADER_LENGTH;
-  const capsuleLength = (bytes[capsule + 1]! + 1) * 8;
-  if (
-    bytes[capsule] !== 59 ||
-    bytes[capsule + 2]! >>> 4 !== CAPSULE_VERSION ||
-    capsuleLength > payloadLength
-  ) {
+  const sealedStart = parseCapsule(plane, bytes, offset, payloadLength);
+  if (sealedStart < 0) {
     drops.malformedIn += 1;
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
-  const sealedStart = capsule + capsuleLength;
   const sealedEnd = offset + IPV6_HEADER_LENGTH + payloadLength;
   if (sealedStart === sealedEnd) return IngressResult.CONTROL; // an authorization-only packet
   const aad = plane.receiveAad;
@@ -268,58 +260,37 @@ export function processIngress(
   aad[32] = bytes[offset + 1]! & 0x0f;
   aad[33] = bytes[offset + 2]!;
   aad[34] = bytes[offset + 3]!;
-  const keys = flow.keys;
-  let counter: number;
-  let packet: Uint8Array;
-  const opener = sealerFor(keys.receiveKey);
-  if (opener !== null) {
-    // openPayload's checks, with a reused native context: epoch ‖ 0x00000000 ‖ counter, then open.
-    const sealedLength = sealedEnd - sealedStart;
-    const plainLength =
-      sealedLength >= 32 &&
-      readU32(bytes, sealedStart) === keys.epoch &&
-      readU32(bytes, sealedStart + 4) === 0
-        ? opener.open(bytes, sealedStart, sealedLength, aad, plane.opened, 0)
-        : -1;
-    if (plainLength < 0) {
-      drops.badSeal += 1;
-      statistics.dropsIn += 1;
-      return IngressResult.DROPPED;
-    }
-    counter = readU32(bytes, sealedStart + 8) * 0x1_0000_0000 + readU32(bytes, sealedStart + 12);
-    packet = plane.opened.subarray(0, plainLength);
-  } else {
-    const opened = openPayload(
-      (epoch) => (epoch === keys.epoch ? keys.receiveKey : undefined),
-      bytes.subarray(sealedStart, sealedEnd),
-      aad,
-    );
-    if (!opened.ok) {
-      drops.badSeal += 1;
-      statistics.dropsIn += 1;
-      return IngressResult.DROPPED;
-    }
-    counter = Number(opened.counter);
-    packet = opened.plaintext;
+  const sealed = plane.sealedView;
+  const plainLength =
+    sealed.parse(bytes, sealedStart, sealedEnd) && sealed.keyEpoch === flow.keys.epoch
+      ? flow.receiveCipher.open(bytes, sealedStart, sealedEnd - sealedStart, aad, plane.opened, 0)
+      : -1;
+  if (plainLength < 0) {
+    drops.badSeal += 1;
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
   }
-  if (!flow.replay.accept(counter)) {
+  // The application packet: plane.opened[0, packetLength), opened in place (no view per packet).
+  const packet = plane.opened;
+  const packetLength = plainLength;
+  if (!flow.replay.accept(sealed.counter)) {
     drops.replayed += 1;
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
-  recordTrace(flow, bytes, capsule, capsuleLength);
-  const version = packet.length > 0 ? packet[0]! >>> 4 : 0;
+  recordTrace(flow, bytes, plane.capsuleView);
+  const version = packetLength > 0 ? packet[0]! >>> 4 : 0;
   let protocol: number;
   let l4: number;
-  if (version === 6 && packet.length >= IPV6_HEADER_LENGTH) {
+  if (version === 6 && packetLength >= IPV6_HEADER_LENGTH) {
     // The source is the peer's CGA, or its role's address: a member answering a connection made
     // to the role address (anycast TCP) answers from that address, which it holds on its TUN.
     const roleSource = flow.peerRoleAddress;
     if (
-      !isAddress(packet, 24, own) ||
+      !isAddressAt(packet, 24, own) ||
       !(
-        isAddress(packet, 8, flow.peer.hostId) ||
-        (roleSource !== undefined && isAddress(packet, 8, roleSource))
+        isAddressAt(packet, 8, flow.peer.hostId) ||
+        (roleSource !== undefined && isAddressAt(packet, 8, roleSource))
       )
     ) {
       drops.spoofed += 1;
@@ -328,8 +299,8 @@ export function processIngress(
     }
     protocol = packet[6]!;
     l4 = 40;
-  } else if (version === 4 && packet.length >= 20) {
-    if (!rewriteIpv4(plane, packet, flow.ipv4Alias, plane.options.ownIpv4)) {
+  } else if (version === 4 && packetLength >= 20) {
+    if (!rewriteIpv4(plane, packet, packetLength, flow.ipv4Alias, plane.options.ownIpv4)) {
       drops.malformedIn += 1;
       statistics.dropsIn += 1;
       return IngressResult.DROPPED;
@@ -342,8 +313,7 @@ export function processIngress(
     return IngressResult.DROPPED;
   }
   if (plane.acl.in.length > 0) {
-    const port =
-      (protocol === 6 || protocol === 17) && l4 + 4 <= packet.length ? readU16(packet, l4 + 2) : -1;
+    const port = (protocol === 6 || protocol === 17) && l4 + 4 <= packetLength ? readU16(packet, l4 + 2) : -1;
     if (!isAllowed(plane.acl.in, protocol, port, flow.peer.hostId)) {
       drops.aclIn += 1;
       statistics.dropsIn += 1;
@@ -351,12 +321,12 @@ export function processIngress(
     }
   }
   statistics.packetsIn += 1;
-  statistics.bytesIn += packet.length;
+  statistics.bytesIn += packetLength;
   if (plane.tap) {
     const out = plane.toApp;
     const header = plane.tap.writeHeader(out, 0, version);
-    out.set(packet, header);
-    plane.deps.writeToApp(out, 0, header + packet.length);
-  } else plane.deps.writeToApp(packet, 0, packet.length);
+    out.set(packet.subarray(0, packetLength), header);
+    plane.deps.writeToApp(out, 0, header + packetLength);
+  } else plane.deps.writeToApp(packet, 0, packetLength);
   return IngressResult.DELIVERED;
 }

@@ -1,5 +1,6 @@
 /**
- * AEAD for the data plane: the per-hop link-frame tag and the end-to-end payload seal.
+ * AEAD for the data plane: the ciphers, the per-hop link-frame seal, and the AEAD calls the e2e
+ * payload cipher (payload-cipher.ts) is built on.
  *
  * Two ciphers, each chosen by measurement (bench/identity.bench.ts, docs/security.md); both have
  * a 256-bit key, a 96-bit nonce and a 128-bit tag:
@@ -7,19 +8,12 @@
  *   headers as AAD), and for that case link-mac.ts computes the RFC 8439 tag in TypeScript without
  *   allocating (≈ 0.5 µs for 100 bytes of headers against ≈ 3.5 µs for a node:crypto cipher
  *   object). A link frame with a plaintext still goes through node:crypto.
- * - e2e payloads: `AEAD_CIPHER`, AES-256-GCM from node:crypto (AES-NI; faster on real payloads).
+ * - e2e payloads: `AEAD_CIPHER`, AES-256-GCM (AES-NI; faster on real payloads), behind the
+ *   PayloadCipher port of payload-cipher.ts.
  *
  * Nonces (96 bits, never reused under one key): 0x00000000 ‖ counter (u64 BE). Every direction of
  * a link, and of an e2e flow, has its own key (link-keys.ts) and a strictly increasing counter, so
  * (key, nonce) never repeats; each key epoch is a new key, so counters may restart at rotation.
- *
- * The e2e sealed form is the one @capsule/wire's sealed-payload codec splits (docs/wire-format.md):
- *
- * ```
- * key epoch (4) | nonce (12) | ciphertext (n) | tag (16)        (32 bytes overhead)
- * ```
- * The AEAD's additional data is epoch ‖ nonce ‖ the caller's AAD, so the epoch field is
- * authenticated even by a receiver that would try one key for several epochs.
  *
  * Allocation: node:crypto has no in-place AEAD, so each seal/open through it creates one cipher
  * object and `update` returns a fresh buffer, which is copied into the caller's buffer. What we
@@ -50,8 +44,6 @@ export const LINK_CIPHER: AeadCipherName = 'chacha20-poly1305';
 export const AEAD_KEY_LENGTH = 32;
 /** Tag length, bytes. */
 export const AEAD_TAG_LENGTH = 16;
-/** Overhead of an e2e sealed payload: epoch (4) + nonce (12) + tag (16). */
-export const E2E_SEAL_OVERHEAD = 32;
 
 const nonce = Buffer.alloc(12);
 
@@ -61,64 +53,52 @@ function setNonce(counter: bigint): Buffer {
   return nonce;
 }
 
-function cipherFor(name: AeadCipherName, key: Uint8Array, iv: Buffer) {
-  // Both are AEADs with a 16-byte tag; the cast names the GCM overload, which has the AEAD methods.
-  return createCipheriv(name as CipherGCMTypes, asBuffer(key), iv, { authTagLength: AEAD_TAG_LENGTH });
-}
-
-function decipherFor(name: AeadCipherName, key: Uint8Array, iv: Buffer) {
-  return createDecipheriv(name as CipherGCMTypes, asBuffer(key), iv, { authTagLength: AEAD_TAG_LENGTH });
-}
-
-function checkKey(key: Uint8Array): void {
-  if (key.length !== AEAD_KEY_LENGTH)
-    throw new IdentityError('IDENTITY_INVALID_KEY', 'AEAD keys are 32 bytes');
-}
-
-function checkCounter(counter: bigint): void {
-  if (counter < 0n || counter > 0xffff_ffff_ffff_ffffn)
-    throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'the counter is an unsigned 64-bit integer');
-}
-
-/** Seals with `0 ‖ counter` as nonce; writes ciphertext then tag at `out[offset..]`; returns bytes written. */
-function sealInto(
+/**
+ * The AEAD seal under every caller: `nonce` (12 bytes), additional data `aadPrefix` ‖ `aad`;
+ * writes ciphertext then tag at `out[offset..]` and returns the bytes written. No checks: the
+ * callers check keys, ranges and counters (package-internal).
+ */
+export function aeadSeal(
   cipherName: AeadCipherName,
   key: Uint8Array,
-  counter: bigint,
+  nonce: Uint8Array,
+  aadPrefix: Uint8Array | undefined,
   aad: Uint8Array,
   plaintext: Uint8Array,
   out: Uint8Array,
   offset: number,
-  aadPrefix?: Uint8Array,
 ): number {
-  checkKey(key);
-  checkCounter(counter);
-  const needed = plaintext.length + AEAD_TAG_LENGTH;
-  if (offset < 0 || out.length - offset < needed)
-    throw new IdentityError('IDENTITY_BUFFER_TOO_SMALL', `sealing needs ${needed} bytes`);
-  const cipher = cipherFor(cipherName, key, setNonce(counter));
+  // Both are AEADs with a 16-byte tag; the cast names the GCM overload, which has the AEAD methods.
+  const cipher = createCipheriv(cipherName as CipherGCMTypes, asBuffer(key), asBuffer(nonce), {
+    authTagLength: AEAD_TAG_LENGTH,
+  });
   if (aadPrefix) cipher.setAAD(asBuffer(aadPrefix));
   cipher.setAAD(asBuffer(aad));
   if (plaintext.length > 0) out.set(cipher.update(asBuffer(plaintext)), offset);
   cipher.final();
   out.set(cipher.getAuthTag(), offset + plaintext.length);
-  return needed;
+  return plaintext.length + AEAD_TAG_LENGTH;
 }
 
-/** Opens `sealed` (ciphertext ‖ tag) into a new array, or undefined when it does not authenticate. */
-function openFrom(
+/**
+ * The AEAD open under every caller: `sealed` is ciphertext ‖ tag; returns the plaintext (a new
+ * array) or undefined when it does not authenticate or is shorter than a tag. Never throws
+ * (package-internal).
+ */
+export function aeadOpen(
   cipherName: AeadCipherName,
   key: Uint8Array,
-  counter: bigint,
+  nonce: Uint8Array,
+  aadPrefix: Uint8Array | undefined,
   aad: Uint8Array,
   sealed: Uint8Array,
-  aadPrefix?: Uint8Array,
 ): Uint8Array | undefined {
   if (key.length !== AEAD_KEY_LENGTH || sealed.length < AEAD_TAG_LENGTH) return undefined;
-  if (counter < 0n || counter > 0xffff_ffff_ffff_ffffn) return undefined;
   const ciphertextLength = sealed.length - AEAD_TAG_LENGTH;
   try {
-    const decipher = decipherFor(cipherName, key, setNonce(counter));
+    const decipher = createDecipheriv(cipherName as CipherGCMTypes, asBuffer(key), asBuffer(nonce), {
+      authTagLength: AEAD_TAG_LENGTH,
+    });
     if (aadPrefix) decipher.setAAD(asBuffer(aadPrefix));
     decipher.setAAD(asBuffer(aad));
     decipher.setAuthTag(asBuffer(sealed.subarray(ciphertextLength)));
@@ -131,6 +111,48 @@ function openFrom(
   } catch {
     return undefined;
   }
+}
+
+/** Throws IDENTITY_INVALID_KEY unless `key` is 32 bytes (package-internal). */
+export function checkKey(key: Uint8Array): void {
+  if (key.length !== AEAD_KEY_LENGTH)
+    throw new IdentityError('IDENTITY_INVALID_KEY', 'AEAD keys are 32 bytes');
+}
+
+/** Throws IDENTITY_INVALID_ARGUMENT unless `counter` is an unsigned 64-bit integer (package-internal). */
+export function checkCounter(counter: bigint): void {
+  if (counter < 0n || counter > 0xffff_ffff_ffff_ffffn)
+    throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'the counter is an unsigned 64-bit integer');
+}
+
+/** Seals a link frame's plaintext with `0 ‖ counter` as nonce into `out[offset..]`; returns bytes written. */
+function sealInto(
+  cipherName: AeadCipherName,
+  key: Uint8Array,
+  counter: bigint,
+  aad: Uint8Array,
+  plaintext: Uint8Array,
+  out: Uint8Array,
+  offset: number,
+): number {
+  checkKey(key);
+  checkCounter(counter);
+  const needed = plaintext.length + AEAD_TAG_LENGTH;
+  if (offset < 0 || out.length - offset < needed)
+    throw new IdentityError('IDENTITY_BUFFER_TOO_SMALL', `sealing needs ${needed} bytes`);
+  return aeadSeal(cipherName, key, setNonce(counter), undefined, aad, plaintext, out, offset);
+}
+
+/** Opens a link frame's `sealed` (ciphertext ‖ tag) into a new array, or undefined when it does not authenticate. */
+function openFrom(
+  cipherName: AeadCipherName,
+  key: Uint8Array,
+  counter: bigint,
+  aad: Uint8Array,
+  sealed: Uint8Array,
+): Uint8Array | undefined {
+  if (counter < 0n || counter > 0xffff_ffff_ffff_ffffn) return undefined;
+  return aeadOpen(cipherName, key, setNonce(counter), undefined, aad, sealed);
 }
 
 const EMPTY = new Uint8Array(0);
@@ -181,69 +203,4 @@ export function openLinkFrame(
   const high = Number(counter >> 32n);
   const low = Number(counter & 0xffff_ffffn);
   return verifyLinkMacHalves(key, high, low, header, sealed, 0) ? EMPTY : undefined;
-}
-
-/**
- * Seals an application packet end to end: writes key epoch (4) ‖ nonce (12) ‖ ciphertext ‖ tag (16)
- * into `out` at `offset`; returns the bytes written (plaintext length + 32). `aad` binds what must
- * not change in flight (for example the flow id).
- */
-export function sealPayload(
-  key: Uint8Array,
-  epoch: number,
-  counter: bigint,
-  aad: Uint8Array,
-  plaintext: Uint8Array,
-  out: Uint8Array,
-  offset = 0,
-  options: AeadOptions = {},
-): number {
-  if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffff_ffff)
-    throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'the key epoch is an unsigned 32-bit integer');
-  checkCounter(counter);
-  if (offset < 0 || out.length - offset < plaintext.length + E2E_SEAL_OVERHEAD)
-    throw new IdentityError(
-      'IDENTITY_BUFFER_TOO_SMALL',
-      `sealing needs ${plaintext.length + E2E_SEAL_OVERHEAD} bytes`,
-    );
-  const view = new DataView(out.buffer, out.byteOffset + offset, 16);
-  view.setUint32(0, epoch);
-  view.setUint32(4, 0);
-  view.setBigUint64(8, counter);
-  const header = out.subarray(offset, offset + 16); // authenticated too: the epoch cannot be changed
-  return 16 + sealInto(options.cipher ?? AEAD_CIPHER, key, counter, aad, plaintext, out, offset + 16, header);
-}
-
-/** What `openPayload` found. */
-export type OpenPayloadResult =
-  | { readonly ok: true; readonly epoch: number; readonly counter: bigint; readonly plaintext: Uint8Array }
-  | { readonly ok: false; readonly reason: 'malformed' | 'unknown-epoch' | 'bad-tag' };
-
-/**
- * Opens an e2e sealed payload. `keyForEpoch` returns the receive key of an epoch (current and
- * previous during a rotation) or undefined. A nonce whose first 4 bytes are not zero is
- * `malformed` (we never send one). Replay checks on `counter` are the caller's. Never throws.
- */
-export function openPayload(
-  keyForEpoch: (epoch: number) => Uint8Array | undefined,
-  sealed: Uint8Array,
-  aad: Uint8Array,
-  options: AeadOptions = {},
-): OpenPayloadResult {
-  if (sealed.length < E2E_SEAL_OVERHEAD) return { ok: false, reason: 'malformed' };
-  const view = new DataView(sealed.buffer, sealed.byteOffset, 16);
-  const epoch = view.getUint32(0);
-  if (view.getUint32(4) !== 0) return { ok: false, reason: 'malformed' };
-  const counter = view.getBigUint64(8);
-  const key = keyForEpoch(epoch);
-  if (key === undefined) return { ok: false, reason: 'unknown-epoch' };
-  const plaintext = openFrom(
-    options.cipher ?? AEAD_CIPHER,
-    key,
-    counter,
-    aad,
-    sealed.subarray(16),
-    sealed.subarray(0, 16),
-  );
-  return plaintext === undefined ? { ok: false, reason: 'bad-tag' } : { ok: true, epoch, counter, plaintext };
 }

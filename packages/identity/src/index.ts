@@ -6,20 +6,16 @@
  */
 
 /** The AEAD choices (link frames, e2e payloads) and sizes. */
-/** Link-frame seal/open (MAC over headers, optional payload) and e2e payload seal/open. */
+/** Link-frame seal/open (MAC over headers, optional payload). */
 export {
   AEAD_CIPHER,
   AEAD_KEY_LENGTH,
   AEAD_TAG_LENGTH,
   type AeadCipherName,
   type AeadOptions,
-  E2E_SEAL_OVERHEAD,
   LINK_CIPHER,
-  type OpenPayloadResult,
   openLinkFrame,
-  openPayload,
   sealLinkFrame,
-  sealPayload,
 } from './aead';
 /** Self-signed X.509 certificate with CN = subjectAltName DNS = host name. */
 /** Does a stored certificate match this host name and key (and is it valid)? */
@@ -148,6 +144,16 @@ export {
   signNodeCertificate,
   verifyNodeCertificate,
 } from './node-certificate';
+/** The e2e payload seal: the PayloadCipher port (seal/open into caller buffers) and its node:crypto implementation. */
+/** One-shot e2e payload seal/open (bigint counters, a choice of cipher, the key chosen by epoch) and the overhead. */
+export {
+  createNodePayloadCipher,
+  E2E_SEAL_OVERHEAD,
+  type OpenPayloadResult,
+  openPayload,
+  type PayloadCipher,
+  sealPayload,
+} from './payload-cipher';
 // RSA keys and the self-signed certificate
 /** RSA-2048 key pair generation (sync and async) and the modulus size. */
 /** PEM/DER export: PKCS#8 private key, SPKI public key, SPKI DER (the CGA "public key"). */

@@ -43,7 +43,7 @@ export type {
 } from './link-layer';
 /** An in-process underlay for tests and the rootless demo. */
 export { createMemoryNetwork, type MemoryNetwork } from './memory-network';
-/** A Transport over the native batched UDP socket (recvmmsg/sendmmsg, @capsule/tun; Linux). */
+/** A Transport over the native batched UDP socket (recvmmsg/sendmmsg, @capsule/native; Linux). */
 export { createNativeUdpTransport, type NativeUdpTransportOptions } from './native-udp-transport';
 /** RFC 6479 anti-replay window over link-frame counters. */
 export { ReplayWindow } from './replay-window';

@@ -1,5 +1,5 @@
 /**
- * A Transport over one UDP socket of the native I/O addon (@capsule/tun): datagrams are read with
+ * A Transport over one UDP socket of the native I/O addon (@capsule/native): datagrams are read with
  * recvmmsg (up to 64 per call into JavaScript) and sent with sendmmsg from a ring that send()
  * copies into. The ring is flushed once per batch: at the end of each receive batch (the
  * forwarding case: an engine's sends go out together) and otherwise at the end of the current task
@@ -7,7 +7,7 @@
  * as one UDP GSO buffer and come back apart (UDP GRO, split in the addon): see docs/overlay.md.
  * Same contract as createUdpTransport; Linux only.
  */
-import { openNativeUdpSocket, UDP_META_INTS } from '@capsule/tun';
+import { openNativeUdpSocket, UDP_META_INTS } from '@capsule/native';
 import { CapsuleError, formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '@capsule/wire';
 import {
   createTransportStats,
@@ -17,7 +17,7 @@ import {
 } from './transport';
 import type { UdpTransportOptions } from './udp-transport';
 
-/** Extra knobs of the native transport (defaults in @capsule/tun). */
+/** Extra knobs of the native transport (defaults in @capsule/native). */
 export interface NativeUdpTransportOptions extends UdpTransportOptions {
   /** Datagrams per recvmmsg (per call into JavaScript). */
   receiveBatch?: number;

@@ -218,15 +218,18 @@ export {
   programImageLength,
   programImageToJson,
 } from './program-image';
-/** The e2e-sealed payload envelope (after capsule next header 59). */
+/** The e2e-sealed payload envelope (after capsule next header 59): parts, and its header codec (encode, reused view). */
 export {
   decodeSealedPayload,
   encodeSealedPayload,
+  encodeSealedPayloadHeader,
   SEALED_PAYLOAD_HEADER_LENGTH,
   SEALED_PAYLOAD_NONCE_LENGTH,
+  SEALED_PAYLOAD_NONCE_OFFSET,
   SEALED_PAYLOAD_OVERHEAD,
   SEALED_PAYLOAD_TAG_LENGTH,
   type SealedPayload,
+  SealedPayloadView,
 } from './sealed-payload';
 /** TCP header with options (RFC 9293). */
 export {

@@ -1,7 +1,7 @@
 import { loadAddon } from './native-addon';
 import { TunError } from './tun-error';
 
-/** int32s per datagram in `receiveMeta` and `sendMeta` (native/tun.cc documents the layout). */
+/** int32s per datagram in `receiveMeta` and `sendMeta` (addon/udp-socket.cc documents the layout). */
 export const UDP_META_INTS = 8;
 
 export interface NativeUdpSocketOptions {
@@ -33,7 +33,7 @@ export interface NativeUdpSocketOptions {
  * `sendBuffer` and writing [offset, length, port, family, address bytes] into `sendMeta`.
  * Where the kernel has UDP GSO and GRO (Linux ≥ 5.0), runs of same-size datagrams to one address
  * travel the stack as one buffer and are split back into the same datagrams on receipt (see
- * native/tun.cc); `offloads()` says whether that is on and how often it was used.
+ * addon/udp-socket.cc); `offloads()` says whether that is on and how often it was used.
  */
 export interface NativeUdpSocket {
   /** The bound address (as getsockname reports it) and the granted buffer sizes (as getsockopt does). */

@@ -1,24 +1,5 @@
-// Native I/O: TUN and batched UDP. Opens TUN/TAP devices and UDP sockets and moves packets in
-// batches on Node's own libuv loop, so that JavaScript runs once per batch, not once per packet.
-//
-// open(name, {tap, multiQueue}) -> {fd, name}
-//   Opens /dev/net/tun (O_RDWR | O_NONBLOCK | O_CLOEXEC) and attaches it to interface `name`
-//   (created if absent; the kernel picks a name for an empty string) with IFF_NO_PI: each read or
-//   write is exactly one IP packet (TUN) or Ethernet frame (TAP), with no extra header.
-//
-// new Reader(fd, buffer, slotBytes, lengths: Int32Array, onPackets(count, errno))
-//   Polls fd for readability. On each wake-up it drains up to lengths.length packets into
-//   buffer[i * slotBytes ...] in C (one read() each, no allocation), writes their sizes into
-//   lengths[i], then calls onPackets(count, 0) once; the callback must consume the packets before
-//   it returns, because the next batch reuses the slots. A read error other than EAGAIN/EINTR
-//   (EIO once the interface is deleted, say) stops the reader and calls onPackets(count, errno).
-//   Packets longer than slotBytes are truncated by the kernel: make slots larger than the MTU.
-//   reader.stop() ends polling; it is idempotent.
-//
-// writePackets(fd, buffer, meta: Int32Array, count) -> failed
-//   Writes `count` packets, packet i being buffer[meta[2i], meta[2i] + meta[2i+1]), one write()
-//   each (a TUN write is one packet and never blocks). Returns how many failed; meta[0] gets the
-//   errno of the last failure.
+// UDP sockets read with recvmmsg() and written with sendmmsg() in batches on Node's loop, with
+// Linux UDP GSO/GRO where the kernel has them (one call into JavaScript per batch).
 //
 // new UdpSocket(host, port, receiveBufferBytes, sendBufferBytes,
 //               receiveBuffer, receiveSlotBytes, receiveMeta: Int32Array,
@@ -48,33 +29,19 @@
 //   coalesced receives, datagrams in coalesced receives].
 //   address() -> [host, port, receiveBufferBytes, sendBufferBytes] (granted, as getsockopt says).
 //   close() stops polling and closes the socket; idempotent.
-//
-// new PayloadSealer(key: 32 bytes)
-//   AES-256-GCM with one OpenSSL context per key, reused for every packet (node:crypto creates a
-//   cipher object per call). seal(out, at, aad, source, sourceOffset, sourceLength) reads the
-//   16-byte header out[at, at + 16) (written by the caller: epoch ‖ nonce), uses its last 12 bytes
-//   as the nonce and header ‖ aad as the additional data, and writes ciphertext ‖ tag (16) from
-//   out[at + 16]; it returns the bytes written after the header, or -1. Node exports its OpenSSL.
-//   open(sealed, at, length, aad, out, outOffset) is the reverse: plaintext length, or -1.
-#include <napi.h>
-#include <openssl/evp.h>
-#include <uv.h>
-
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/if_tun.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <string>
 #include <vector>
+
+#include "addon.h"
 
 #ifndef SOL_UDP
 #define SOL_UDP 17
@@ -86,211 +53,8 @@
 #define UDP_GRO 104
 #endif
 
+namespace capsule_native {
 namespace {
-
-Napi::Value ThrowErrno(Napi::Env env, const std::string& what, int err) {
-  Napi::Error error = Napi::Error::New(env, what + ": " + strerror(err));
-  error.Set("errno", Napi::Number::New(env, err));
-  error.Set("code", Napi::String::New(env, err == EPERM || err == EACCES ? "TUN_PERMISSION" : "TUN_OPEN_FAILED"));
-  error.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
-// Polls `fd` for readability on Node's loop, calling `onPoll` with handle->data = `data`. Returns
-// the handle, or nullptr after throwing a JavaScript error (the caller still owns `fd`).
-uv_poll_t* StartPolling(Napi::Env env, int fd, void* data, uv_poll_cb onPoll) {
-  uv_loop_t* loop = nullptr;
-  napi_get_uv_event_loop(env, &loop);
-  auto* handle = new uv_poll_t;
-  handle->data = data;
-  int status = uv_poll_init(loop, handle, fd);
-  if (status == 0) status = uv_poll_start(handle, UV_READABLE, onPoll);
-  if (status != 0) {
-    delete handle;
-    Napi::Error::New(env, std::string("uv_poll: ") + uv_strerror(status)).ThrowAsJavaScriptException();
-    return nullptr;
-  }
-  return handle;
-}
-
-Napi::Value Open(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsString()) {
-    Napi::TypeError::New(env, "open(name, options): name must be a string").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  bool tap = false;
-  bool multiQueue = false;
-  if (info[1].IsObject()) {
-    Napi::Object options = info[1].As<Napi::Object>();
-    tap = options.Get("tap").ToBoolean();
-    multiQueue = options.Get("multiQueue").ToBoolean();
-  }
-  if (name.size() >= IFNAMSIZ) {
-    Napi::RangeError::New(env, "interface name longer than 15 bytes").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return ThrowErrno(env, "open /dev/net/tun", errno);
-  struct ifreq request;
-  memset(&request, 0, sizeof request);
-  request.ifr_flags = (tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI | (multiQueue ? IFF_MULTI_QUEUE : 0);
-  strncpy(request.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  if (ioctl(fd, TUNSETIFF, &request) < 0) {
-    int err = errno;
-    close(fd);
-    return ThrowErrno(env, "ioctl TUNSETIFF " + name, err);
-  }
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("fd", Napi::Number::New(env, fd));
-  result.Set("name", Napi::String::New(env, request.ifr_name));
-  return result;
-}
-
-class Reader : public Napi::ObjectWrap<Reader> {
- public:
-  static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "Reader", {InstanceMethod("stop", &Reader::Stop)});
-  }
-
-  explicit Reader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Reader>(info), env_(info.Env()) {
-    Napi::Env env = info.Env();
-    if (!info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsNumber() || !info[3].IsTypedArray() ||
-        !info[4].IsFunction()) {
-      Napi::TypeError::New(env, "Reader(fd, buffer, slotBytes, lengths: Int32Array, onPackets)")
-          .ThrowAsJavaScriptException();
-      return;
-    }
-    fd_ = info[0].As<Napi::Number>().Int32Value();
-    Napi::Buffer<uint8_t> buffer = info[1].As<Napi::Buffer<uint8_t>>();
-    slotBytes_ = info[2].As<Napi::Number>().Uint32Value();
-    Napi::TypedArray typed = info[3].As<Napi::TypedArray>();
-    if (typed.TypedArrayType() != napi_int32_array || slotBytes_ == 0) {
-      Napi::TypeError::New(env, "lengths must be an Int32Array and slotBytes > 0").ThrowAsJavaScriptException();
-      return;
-    }
-    Napi::Int32Array lengths = info[3].As<Napi::Int32Array>();
-    bufferRef_ = Napi::Persistent(buffer);
-    lengthsRef_ = Napi::Persistent(lengths);
-    data_ = buffer.Data();
-    lengths_ = lengths.Data();
-    maxPackets_ = std::min(lengths.ElementLength(), buffer.Length() / slotBytes_);
-    callback_ = Napi::Persistent(info[4].As<Napi::Function>());
-    handle_ = StartPolling(env, fd_, this, OnPoll);
-    if (handle_ == nullptr) return;
-    active_ = true;
-    Ref();  // the reader stays alive while it polls, even when JS drops it
-  }
-
- private:
-  static void OnPoll(uv_poll_t* handle, int status, int /*events*/) {
-    Reader* self = static_cast<Reader*>(handle->data);
-    Napi::HandleScope scope(self->env_);
-    if (status < 0) {
-      self->Finish(0, EIO);
-      return;
-    }
-    // Bound the work per wake-up so that one busy device cannot starve the event loop.
-    for (int round = 0; round < 16 && self->active_; round++) {
-      size_t count = 0;
-      int error = 0;
-      while (count < self->maxPackets_) {
-        ssize_t bytes = read(self->fd_, self->data_ + count * self->slotBytes_, self->slotBytes_);
-        if (bytes < 0) {
-          if (errno == EINTR) continue;
-          if (errno != EAGAIN && errno != EWOULDBLOCK) error = errno;
-          break;
-        }
-        self->lengths_[count++] = static_cast<int32_t>(bytes);
-      }
-      if (error != 0) {
-        self->Finish(count, error);
-        return;
-      }
-      if (count == 0) break;
-      self->callback_.MakeCallback(self->env_.Global(),
-                                   {Napi::Number::New(self->env_, static_cast<double>(count)),
-                                    Napi::Number::New(self->env_, 0)});
-      if (count < self->maxPackets_) break;
-    }
-  }
-
-  void Finish(size_t count, int error) {
-    StopPolling();
-    callback_.MakeCallback(env_.Global(), {Napi::Number::New(env_, static_cast<double>(count)),
-                                           Napi::Number::New(env_, error)});
-  }
-
-  void StopPolling() {
-    if (!active_) return;
-    active_ = false;
-    uv_poll_stop(handle_);
-    uv_close(reinterpret_cast<uv_handle_t*>(handle_),
-             [](uv_handle_t* closing) { delete reinterpret_cast<uv_poll_t*>(closing); });
-    handle_ = nullptr;
-    Unref();
-  }
-
-  Napi::Value Stop(const Napi::CallbackInfo& info) {
-    StopPolling();
-    return info.Env().Undefined();
-  }
-
-  Napi::Env env_;
-  int fd_ = -1;
-  uint8_t* data_ = nullptr;
-  int32_t* lengths_ = nullptr;
-  size_t slotBytes_ = 0;
-  size_t maxPackets_ = 0;
-  Napi::Reference<Napi::Buffer<uint8_t>> bufferRef_;
-  Napi::Reference<Napi::Int32Array> lengthsRef_;
-  Napi::FunctionReference callback_;
-  uv_poll_t* handle_ = nullptr;
-  bool active_ = false;
-};
-
-
-Napi::Value WritePackets(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsTypedArray() || !info[3].IsNumber()) {
-    Napi::TypeError::New(env, "writePackets(fd, buffer, meta: Int32Array, count)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  Napi::Buffer<uint8_t> buffer = info[1].As<Napi::Buffer<uint8_t>>();
-  Napi::TypedArray typed = info[2].As<Napi::TypedArray>();
-  if (typed.TypedArrayType() != napi_int32_array) {
-    Napi::TypeError::New(env, "meta must be an Int32Array").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  Napi::Int32Array meta = info[2].As<Napi::Int32Array>();
-  size_t count = std::min<size_t>(info[3].As<Napi::Number>().Uint32Value(), meta.ElementLength() / 2);
-  int32_t* entries = meta.Data();
-  uint8_t* data = buffer.Data();
-  size_t length = buffer.Length();
-  int failed = 0;
-  int lastError = 0;
-  for (size_t i = 0; i < count; i++) {
-    int32_t offset = entries[2 * i];
-    int32_t size = entries[2 * i + 1];
-    if (offset < 0 || size < 0 || static_cast<size_t>(offset) + static_cast<size_t>(size) > length) {
-      failed++;
-      lastError = EINVAL;
-      continue;
-    }
-    ssize_t written;
-    do {
-      written = write(fd, data + offset, static_cast<size_t>(size));
-    } while (written < 0 && errno == EINTR);
-    if (written < 0) {
-      failed++;
-      lastError = errno;
-    }
-  }
-  if (failed > 0 && meta.ElementLength() > 0) entries[0] = lastError;
-  return Napi::Number::New(env, failed);
-}
 
 constexpr int kMetaInts = 8;
 // The largest IP packet, so the largest coalesced (GRO) receive; a slot at least this big gets one whole.
@@ -759,127 +523,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   Napi::FunctionReference callback_;
 };
 
-class PayloadSealer : public Napi::ObjectWrap<PayloadSealer> {
- public:
-  static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "PayloadSealer",
-                       {InstanceMethod("seal", &PayloadSealer::Seal), InstanceMethod("open", &PayloadSealer::Open)});
-  }
-
-  explicit PayloadSealer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PayloadSealer>(info) {
-    Napi::Env env = info.Env();
-    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().ByteLength() != 32) {
-      Napi::TypeError::New(env, "PayloadSealer(key: 32 bytes)").ThrowAsJavaScriptException();
-      return;
-    }
-    ctx_ = EVP_CIPHER_CTX_new();
-    openCtx_ = EVP_CIPHER_CTX_new();
-    uint8_t* key = Bytes(info[0]);
-    if (ctx_ == nullptr || openCtx_ == nullptr ||
-        EVP_CipherInit_ex(ctx_, EVP_aes_256_gcm(), nullptr, key, nullptr, 1) != 1 ||
-        EVP_CipherInit_ex(openCtx_, EVP_aes_256_gcm(), nullptr, key, nullptr, 0) != 1) {
-      Napi::Error::New(env, "AES-256-GCM context").ThrowAsJavaScriptException();
-      return;
-    }
-  }
-
-  ~PayloadSealer() override {
-    if (ctx_ != nullptr) EVP_CIPHER_CTX_free(ctx_);
-    if (openCtx_ != nullptr) EVP_CIPHER_CTX_free(openCtx_);
-  }
-
- private:
-  static uint8_t* Bytes(const Napi::Value& value, size_t* length = nullptr) {
-    napi_typedarray_type type;
-    size_t count = 0;
-    void* data = nullptr;
-    napi_value arrayBuffer;
-    size_t byteOffset = 0;
-    napi_get_typedarray_info(value.Env(), value, &type, &count, &data, &arrayBuffer, &byteOffset);
-    if (length != nullptr) *length = count;
-    return static_cast<uint8_t*>(data);
-  }
-
-  Napi::Value Seal(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    size_t outLength = 0;
-    size_t aadLength = 0;
-    size_t sourceBytes = 0;
-    uint8_t* out = Bytes(info[0], &outLength);
-    int64_t at = info[1].As<Napi::Number>().Int64Value();
-    uint8_t* aad = Bytes(info[2], &aadLength);
-    uint8_t* source = Bytes(info[3], &sourceBytes);
-    int64_t sourceOffset = info[4].As<Napi::Number>().Int64Value();
-    int64_t length = info[5].As<Napi::Number>().Int64Value();
-    if (ctx_ == nullptr || at < 0 || sourceOffset < 0 || length < 0 ||
-        static_cast<uint64_t>(sourceOffset + length) > sourceBytes ||
-        static_cast<uint64_t>(at + 32 + length) > outLength || length > 0x7fffffff)
-      return Napi::Number::New(env, -1);
-    uint8_t* header = out + at;
-    int written = 0;
-    int ok = EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, header + 4, 1);
-    ok = ok && EVP_CipherUpdate(ctx_, nullptr, &written, header, 16);
-    if (aadLength > 0) ok = ok && EVP_CipherUpdate(ctx_, nullptr, &written, aad, static_cast<int>(aadLength));
-    int total = 0;
-    if (length > 0) {
-      ok = ok && EVP_CipherUpdate(ctx_, header + 16, &written, source + sourceOffset, static_cast<int>(length));
-      total = written;
-    }
-    ok = ok && EVP_CipherFinal_ex(ctx_, header + 16 + total, &written);
-    total += written;
-    ok = ok && EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_GCM_GET_TAG, 16, header + 16 + total);
-    if (!ok || total != length) return Napi::Number::New(env, -1);
-    return Napi::Number::New(env, total + 16);
-  }
-
-  // open(sealed, at, length, aad, out, outOffset): sealed[at, at + length) is header (16) ‖
-  // ciphertext ‖ tag (16); decrypts into out[outOffset …]; returns the plaintext length, or -1
-  // (too short, buffers too small, or the tag does not verify: then out holds garbage).
-  Napi::Value Open(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    size_t sealedBytes = 0;
-    size_t aadLength = 0;
-    size_t outLength = 0;
-    uint8_t* sealed = Bytes(info[0], &sealedBytes);
-    int64_t at = info[1].As<Napi::Number>().Int64Value();
-    int64_t length = info[2].As<Napi::Number>().Int64Value();
-    uint8_t* aad = Bytes(info[3], &aadLength);
-    uint8_t* out = Bytes(info[4], &outLength);
-    int64_t outOffset = info[5].As<Napi::Number>().Int64Value();
-    int64_t plainLength = length - 32;
-    if (openCtx_ == nullptr || at < 0 || length < 32 || outOffset < 0 ||
-        static_cast<uint64_t>(at + length) > sealedBytes ||
-        static_cast<uint64_t>(outOffset + plainLength) > outLength || length > 0x7fffffff)
-      return Napi::Number::New(env, -1);
-    uint8_t* header = sealed + at;
-    int written = 0;
-    int ok = EVP_CipherInit_ex(openCtx_, nullptr, nullptr, nullptr, header + 4, 0);
-    ok = ok && EVP_CipherUpdate(openCtx_, nullptr, &written, header, 16);
-    if (aadLength > 0) ok = ok && EVP_CipherUpdate(openCtx_, nullptr, &written, aad, static_cast<int>(aadLength));
-    int total = 0;
-    if (plainLength > 0) {
-      ok = ok && EVP_CipherUpdate(openCtx_, out + outOffset, &written, header + 16, static_cast<int>(plainLength));
-      total = written;
-    }
-    ok = ok && EVP_CIPHER_CTX_ctrl(openCtx_, EVP_CTRL_GCM_SET_TAG, 16, header + 16 + plainLength);
-    ok = ok && EVP_CipherFinal_ex(openCtx_, out + outOffset + total, &written) == 1;
-    if (!ok) return Napi::Number::New(env, -1);
-    return Napi::Number::New(env, static_cast<double>(plainLength));
-  }
-
-  EVP_CIPHER_CTX* ctx_ = nullptr;
-  EVP_CIPHER_CTX* openCtx_ = nullptr;
-};
-
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("open", Napi::Function::New(env, Open));
-  exports.Set("Reader", Reader::Init(env));
-  exports.Set("writePackets", Napi::Function::New(env, WritePackets));
-  exports.Set("UdpSocket", UdpSocket::Init(env));
-  exports.Set("PayloadSealer", PayloadSealer::Init(env));
-  return exports;
-}
-
 }  // namespace
 
-NODE_API_MODULE(tun, Init)
+void InitUdpSocket(Napi::Env env, Napi::Object exports) { exports.Set("UdpSocket", UdpSocket::Init(env)); }
+
+}  // namespace capsule_native

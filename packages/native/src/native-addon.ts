@@ -1,9 +1,8 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { PayloadSealer } from './payload-sealer';
 import { TunError } from './tun-error';
 
-/** The compiled addon (native/tun.cc documents each entry point). */
+/** The compiled addon (each file of addon/ documents its entry points). */
 export interface NativeAddon {
   open(name: string, options: { tap: boolean; multiQueue: boolean }): { fd: number; name: string };
   Reader: new (
@@ -14,7 +13,26 @@ export interface NativeAddon {
     onPackets: (count: number, errno: number) => void,
   ) => { stop(): void };
   writePackets(fd: number, buffer: Buffer, meta: Int32Array, count: number): number;
-  PayloadSealer: new (key: Uint8Array) => PayloadSealer;
+  PayloadCipher: new (
+    key: Uint8Array,
+  ) => {
+    seal(
+      out: Uint8Array,
+      at: number,
+      aad: Uint8Array,
+      source: Uint8Array,
+      sourceOffset: number,
+      length: number,
+    ): number;
+    open(
+      sealed: Uint8Array,
+      at: number,
+      length: number,
+      aad: Uint8Array,
+      out: Uint8Array,
+      outOffset: number,
+    ): number;
+  };
   UdpSocket: new (
     host: string,
     port: number,
@@ -40,13 +58,13 @@ let addon: NativeAddon | undefined;
 export function loadAddon(): NativeAddon {
   if (addon) return addon;
   const require = createRequire(import.meta.url);
-  const packageRoot = dirname(require.resolve('@capsule/tun/package.json'));
+  const packageRoot = dirname(require.resolve('@capsule/native/package.json'));
   try {
-    addon = require(join(packageRoot, 'build', 'Release', 'tun.node')) as NativeAddon;
+    addon = require(join(packageRoot, 'build', 'Release', 'capsule_native.node')) as NativeAddon;
   } catch (cause) {
     throw new TunError(
       'TUN_ADDON_MISSING',
-      `the native I/O addon is not built (run npm ci, which compiles packages/tun): ${(cause as Error).message}`,
+      `the native I/O addon is not built (run npm ci, which compiles packages/native): ${(cause as Error).message}`,
     );
   }
   return addon;

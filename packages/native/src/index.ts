@@ -1,9 +1,13 @@
-/** @capsule/tun — native I/O: TUN and batched UDP, for the data planes of agents and engines. */
+/**
+ * @capsule/native — the repository's one native addon (N-API), for the data planes of agents and
+ * engines: TUN/TAP devices, batched UDP sockets (recvmmsg/sendmmsg, GSO/GRO) and AES-256-GCM
+ * contexts (identity's PayloadCipher port).
+ */
 
 /** Addresses, MTU, routes and link state of an interface (through iproute2); addresses removed again. */
 export { configureInterface, type InterfaceConfig, removeInterfaceAddresses } from './interface-config';
-/** AES-256-GCM e2e payload sealing with a reused context per key (output identical to identity's sealPayload). */
-export { createPayloadSealer, type PayloadSealer } from './payload-sealer';
+/** Identity's PayloadCipher port over AES-256-GCM contexts reused per key; whether the addon loads here. */
+export { createNativePayloadCipher, isNativeAddonAvailable } from './payload-cipher';
 export {
   openTun,
   type PacketHandler,
