@@ -41,8 +41,10 @@ function spec(id: number, role: string): EndpointSpec {
     role,
     authorization: new Uint8Array(148).fill(1),
     authorizationSerial: '1',
-    machineCode: Uint8Array.from([0x13, 0x05, 0x10, 0x00, 0x73, 0x00, 0x10, 0x00]),
-    entryOffsets: [0, 4],
+    code: {
+      entryOffsets: [0, 4],
+      machineCode: Uint8Array.from([0x13, 0x05, 0x10, 0x00, 0x73, 0x00, 0x10, 0x00]),
+    },
     data: new Uint8Array(16),
     logicHash: '00',
     serviceToken: '1:x',
