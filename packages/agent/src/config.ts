@@ -11,13 +11,26 @@ import { compileAcl } from './acl';
 import { type AgentOptions, defaultAgentOptions } from './agent';
 
 const closed = { additionalProperties: false } as const;
-const HostPort = Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$' });
+const HostPort = Type.String({
+  pattern:
+    '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$',
+  // port 0..65535
+  description: '"host:port"',
+});
 
 /** The configuration file's schema. */
 export const AgentConfig = Type.Object(
   {
-    hostName: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9.-]*$' }),
-    controller: Type.String({ pattern: '^https?://' }),
+    hostName: Type.String({
+      minLength: 1,
+      maxLength: 253,
+      pattern: '^[A-Za-z0-9][A-Za-z0-9.-]*$',
+      description: 'a host name (letters, digits, dots, dashes; at most 253)',
+    }),
+    controller: Type.String({
+      pattern: '^https?://',
+      description: "the controller's southbound URL, http(s)://…",
+    }),
     user: Type.String({ minLength: 1, maxLength: 60 }),
     password: Type.String({ minLength: 1, maxLength: 128 }),
     domain: Type.String({ minLength: 1, maxLength: 60 }),
@@ -36,18 +49,34 @@ export const AgentConfig = Type.Object(
         Type.Literal('off'),
         Type.Object(
           {
-            name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' })),
+            name: Type.Optional(
+              Type.String({
+                pattern: '^[A-Za-z0-9_.-]{1,15}$',
+                description: 'an interface name (1..15 of A-Z a-z 0-9 _ . -)',
+              }),
+            ),
             mode: Type.Optional(Type.Union([Type.Literal('tun'), Type.Literal('tap')])),
             mtu: Type.Optional(Type.Integer({ minimum: 1280, maximum: 9000 })),
             txQueueLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
-            ipv4Address: Type.Optional(Type.String({ pattern: '^[0-9.]+$' })),
-            ipv4AliasPrefix: Type.Optional(Type.String({ pattern: '^[0-9.]+/16$' })),
+            ipv4Address: Type.Optional(Type.String({ pattern: '^[0-9.]+$', description: 'an IPv4 address' })),
+            ipv4AliasPrefix: Type.Optional(
+              Type.String({ pattern: '^[0-9.]+/16$', description: 'an IPv4 /16 prefix (a.b.0.0/16)' }),
+            ),
           },
           closed,
         ),
       ]),
     ),
-    cgaSec: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 })),
+    // RFC 3972 allows Sec 0..7, but Sec 2 means a search of about 2^32 SHA-1 hashes before the
+    // first start completes (hours at the ~0.5 M hashes/s measured here; docs/agent.md), so the
+    // agent takes 0 or 1, as the engine does.
+    cgaSec: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 1,
+        description: '0 or 1 (Sec 2 needs about 2^32 SHA-1 hashes at first start: hours)',
+      }),
+    ),
     authIntervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
     codePackets: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
     maxOverlayPacketBytes: Type.Optional(Type.Integer({ minimum: 512, maximum: 65_000 })),

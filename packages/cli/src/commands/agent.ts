@@ -7,10 +7,12 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
+  AgentConfig,
   agentOptionsFromConfig,
   createAgent,
   type IdentityStore,
   type PersistedIdentity,
+  parseAclRule,
   parseAgentConfig,
   underlayListen,
   underlaySocketBuffers,
@@ -20,7 +22,7 @@ import { createUdpTransportOfKind } from '@capsule/overlay';
 import { CapsuleError } from '@capsule/wire';
 import type { Command } from 'commander';
 import pino from 'pino';
-import { parse as parseYaml } from 'yaml';
+import { readConfigFile } from '../config-file';
 import type { CliIo } from '../io';
 
 /** The identity store of the CLI: `identity.json` (mode 0600) in the data dir, replaced atomically. */
@@ -43,23 +45,35 @@ export function createFileIdentityStore(dataDir: string): IdentityStore {
   };
 }
 
-/** Reads and validates a configuration file (YAML or JSON); CAPSULE_AGENT_PASSWORD overrides the password. */
-export function loadAgentConfig(file: string, io: CliIo) {
-  let text: string;
-  try {
-    text = readFileSync(resolve(io.cwd, file), 'utf8');
-  } catch (cause) {
-    throw new CapsuleError('CLI_CONFIG_UNREADABLE', `cannot read ${file}: ${(cause as Error).message}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(text);
-  } catch (cause) {
-    throw new CapsuleError('AGENT_BAD_CONFIG', `${file} is not YAML: ${(cause as Error).message}`);
-  }
-  if (parsed && typeof parsed === 'object' && io.env.CAPSULE_AGENT_PASSWORD)
-    (parsed as Record<string, unknown>).password = io.env.CAPSULE_AGENT_PASSWORD;
-  return parseAgentConfig(parsed);
+/**
+ * Reads and checks an agent configuration file (YAML) against `AgentConfig`: every problem at once
+ * with its line (config-file.ts), ACL rules included. CAPSULE_AGENT_PASSWORD overrides the password.
+ */
+export function loadAgentConfig(file: string, io: CliIo): AgentConfig {
+  const { value } = readConfigFile<AgentConfig>(file, AgentConfig, io.cwd, {
+    edit: (parsed) =>
+      parsed && typeof parsed === 'object' && !Array.isArray(parsed) && io.env.CAPSULE_AGENT_PASSWORD
+        ? { ...parsed, password: io.env.CAPSULE_AGENT_PASSWORD }
+        : parsed,
+    check: (config) => {
+      const problems: { segments: (string | number)[]; message: string }[] = [];
+      const acl = (config as { acl?: Record<string, unknown> } | null)?.acl;
+      for (const direction of ['in', 'out'] as const) {
+        const rules = acl?.[direction];
+        if (Array.isArray(rules))
+          rules.forEach((rule, i) => {
+            if (typeof rule !== 'string') return; // the schema's problem
+            try {
+              parseAclRule(rule);
+            } catch (error) {
+              problems.push({ segments: ['acl', direction, i], message: (error as Error).message });
+            }
+          });
+      }
+      return problems;
+    },
+  });
+  return parseAgentConfig(value);
 }
 
 async function agentRequest(io: CliIo, api: string, method: string, path: string, body?: unknown) {
@@ -134,10 +148,13 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
     });
   agent
     .command('check-config')
-    .description('validate an agent configuration file and print the options it gives')
-    .requiredOption('--config <file>', 'agent configuration (YAML)')
-    .action((options: { config: string }) => {
-      const config = loadAgentConfig(options.config, io);
+    .description('check an agent configuration file and print the options it gives (no password)')
+    .argument('[file]', 'agent configuration (YAML)')
+    .option('--config <file>', 'the same, as an option')
+    .action((file: string | undefined, options: { config?: string }) => {
+      const path = file ?? options.config;
+      if (!path) throw new CapsuleError('CLI_BAD_OPTION', 'check-config needs a file');
+      const config = loadAgentConfig(path, io);
       const resolved = agentOptionsFromConfig(config);
       io.out(
         `${JSON.stringify({ ...resolved, credentials: { ...resolved.credentials, password: '***' } }, null, 2)}\n`,
@@ -158,7 +175,7 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
   agent
     .command('register')
     .description('register a service endpoint in a contract role (NAME = <role>.<contract>.<domain>.capsule)')
-    .argument('<name>', 'the role name')
+    .argument('<name>', 'the full name <role>.<contract>.<domain>.capsule (the role alone is not enough)')
     .requiredOption('--token <id:secret>', 'the service token (or CAPSULE_SERVICE_TOKEN)')
     .option(api, 'the agent REST API', apiDefault)
     .action((name: string, options: { token?: string; api: string }) =>
