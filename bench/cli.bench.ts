@@ -36,14 +36,19 @@ export async function run(): Promise<void> {
     { name: '`capsule --help`', argv: [cli, '--help'], target: targetMs },
     { name: '`capsule completion bash`', argv: [cli, 'completion', 'bash'] },
     { name: '`capsule engine --help` (loads the engine area)', argv: [cli, 'engine', '--help'] },
-    { name: '`capsule controller check-config`', argv: [cli, 'controller', 'check-config', 'examples/controller.yaml'] },
+    {
+      name: '`capsule controller check-config`',
+      argv: [cli, 'controller', 'check-config', 'examples/controller.yaml'],
+    },
   ];
   const rows: (string | number)[][] = [];
   for (const entry of cases) {
     const { medianMs, minMs, p90Ms } = measure(entry.argv);
     const verdict = entry.target === undefined ? '' : medianMs <= entry.target ? 'met' : 'missed';
     rows.push([entry.name, medianMs.toFixed(0), minMs.toFixed(0), p90Ms.toFixed(0), verdict]);
-    process.stdout.write(`${entry.name}: median ${medianMs.toFixed(1)} ms (min ${minMs.toFixed(1)}, p90 ${p90Ms.toFixed(1)})\n`);
+    process.stdout.write(
+      `${entry.name}: median ${medianMs.toFixed(1)} ms (min ${minMs.toFixed(1)}, p90 ${p90Ms.toFixed(1)})\n`,
+    );
   }
   if (process.env.CAPSULE_BENCH_CLI) return; // a comparison run: not the repository's figures
   writePerformanceSection(
