@@ -1,6 +1,6 @@
 /**
  * The northbound REST API under /api/v1: the token endpoint, one CRUD route set per collection,
- * the revoke action, the OpenAPI document and /metrics. Every write runs in one transaction with
+ * and the revoke action (the OpenAPI document and /metrics: controller.ts). Every write runs in one transaction with
  * its audit entry; change events are published after the commit.
  */
 import {
@@ -252,6 +252,4 @@ export function registerNorthbound(app: FastifyInstance, context: ControllerCont
       return context.revokeAuthorization(principal, id);
     },
   );
-
-  app.get('/api/v1/openapi.json', async () => app.swagger());
 }
