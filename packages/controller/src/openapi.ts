@@ -15,6 +15,9 @@ import * as api from '@capsule/api';
 import type { SwaggerOptions } from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 
+// biome-ignore lint/suspicious/noExplicitAny: an OpenAPI document, read and rewritten field by field
+type Json = any;
+
 /** operationId and summary of a route that is not a northbound collection's CRUD, by `METHOD url`. */
 const operations: Record<string, { operationId: string; summary: string }> = {
   'POST /api/v1/auth/token': {
@@ -130,7 +133,7 @@ const canonical = (value: unknown): string =>
  * Replaces every schema in `document.paths` that equals a component schema by a `$ref` to it.
  * Both were converted by @fastify/swagger the same way, so equal sources give equal forms.
  */
-function referToComponents(document: Record<string, any>): void {
+function referToComponents(document: Record<string, Json>): void {
   const components = (document.components?.schemas ?? {}) as Record<string, unknown>;
   const byForm = new Map(Object.entries(components).map(([name, schema]) => [canonical(schema), name]));
   const visit = (node: unknown): unknown => {
@@ -140,7 +143,7 @@ function referToComponents(document: Record<string, any>): void {
     if (name) return { $ref: `#/components/schemas/${name}` };
     return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, visit(value)]));
   };
-  for (const item of Object.values(document.paths ?? {}) as Record<string, any>[])
+  for (const item of Object.values(document.paths ?? {}) as Record<string, Json>[])
     for (const operation of Object.values(item)) {
       if (!operation || typeof operation !== 'object') continue;
       for (const content of Object.values(operation.requestBody?.content ?? {}) as { schema?: unknown }[])
@@ -161,8 +164,8 @@ export function buildOpenapiDocument(
   southbound: FastifyInstance,
   southboundUrl: string | undefined,
 ): Record<string, unknown> {
-  const document = structuredClone(northbound.swagger()) as Record<string, any>;
-  const south = southbound.swagger() as Record<string, any>;
+  const document = structuredClone(northbound.swagger()) as Record<string, Json>;
+  const south = southbound.swagger() as Record<string, Json>;
   const servers = [
     {
       url: '{southbound}',
@@ -174,8 +177,8 @@ export function buildOpenapiDocument(
     document.paths[path] = { servers, ...structuredClone(item as object) };
   document.tags = [
     ...new Set(
-      Object.values(document.paths).flatMap((item: any) =>
-        Object.values(item).flatMap((operation: any) => operation?.tags ?? []),
+      Object.values(document.paths).flatMap((item: Json) =>
+        Object.values(item).flatMap((operation: Json) => operation?.tags ?? []),
       ),
     ),
   ].map((name) => ({ name }));
