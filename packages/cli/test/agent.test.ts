@@ -54,6 +54,13 @@ describe('capsule agent', () => {
     rmSync(dir, { recursive: true });
   });
 
+  it('register --help says the full name is needed, not the role alone', async () => {
+    const io = createRecordingIo();
+    expect(await runCli(['agent', 'register', '--help'], io)).toBe(0);
+    expect(io.stdout()).toMatch(/name\s+the full name <role>\.<contract>\.<domain>\.capsule \(the role alone/);
+    expect(io.stdout()).not.toMatch(/the role name/);
+  });
+
   it('status reports an unreachable agent clearly', async () => {
     const io = createRecordingIo();
     expect(await runCli(['agent', 'status', '--api', '127.0.0.1:1'], io)).toBe(1);
