@@ -55,12 +55,18 @@ export {
 } from './host-identity';
 /** Ingress: policy → decryption → original header restored → checksums → app. */
 export { IngressResult, processIngress } from './ingress';
-/** The resolver (DNS over UDP) for `<role>.<contract>.<domain>.capsule`. */
+/** The resolver (DNS over UDP): `<role>.<contract>.<domain>.capsule` names, other names forwarded upstream. */
 export {
   answerDnsQuery,
+  type DnsQueryVerdict,
+  defaultResolverOptions,
+  judgeDnsQuery,
+  ROLE_ADDRESS_LABEL,
   type Resolver,
   type ResolverName,
+  type ResolverOptions,
   type ResolverStatistics,
+  resolverNamesOf,
   startResolver,
 } from './resolver';
 /** The local REST API (fastify). */
