@@ -9,6 +9,7 @@ import { type Static, Type } from 'typebox';
 import { Value } from 'typebox/value';
 import { compileAcl } from './acl';
 import { type AgentOptions, defaultAgentOptions } from './agent';
+import { defaultResolverOptions, type ResolverOptions } from './resolver';
 
 const closed = { additionalProperties: false } as const;
 const HostPort = Type.String({
@@ -43,7 +44,29 @@ export const AgentConfig = Type.Object(
     engines: Type.Optional(Type.Array(HostPort, { maxItems: 16 })),
     rest: Type.Optional(HostPort),
     restBodyLimitBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
-    resolver: Type.Optional(Type.Union([HostPort, Type.Literal('off')])),
+    resolver: Type.Optional(
+      Type.Union([
+        HostPort,
+        Type.Literal('off'),
+        Type.Object(
+          {
+            listen: Type.Optional(HostPort),
+            upstreams: Type.Optional(Type.Array(HostPort, { maxItems: 8 })),
+            upstreamTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 30_000 })),
+            maxOutstandingQueries: Type.Optional(Type.Integer({ minimum: 1, maximum: 65_536 })),
+            install: Type.Optional(
+              Type.Union([
+                Type.Literal('off'),
+                Type.Literal('auto'),
+                Type.Literal('systemd-resolved'),
+                Type.Literal('resolv.conf'),
+              ]),
+            ),
+          },
+          closed,
+        ),
+      ]),
+    ),
     tun: Type.Optional(
       Type.Union([
         Type.Literal('off'),
@@ -122,8 +145,50 @@ export function parseAgentConfig(input: unknown): AgentConfig {
   return config;
 }
 
-/** AgentOptions from a validated configuration (defaults filled in). */
-export function agentOptionsFromConfig(config: AgentConfig): AgentOptions {
+/** How the agent makes itself the host's resolver for `.capsule` (`resolver.install`, default off). */
+export type ResolverInstallMode = 'off' | 'auto' | 'systemd-resolved' | 'resolv.conf';
+
+/** The `resolver.install` of a configuration. */
+export function resolverInstallMode(config: AgentConfig): ResolverInstallMode {
+  return typeof config.resolver === 'object' ? (config.resolver.install ?? 'off') : 'off';
+}
+
+/**
+ * The resolver's options: `resolver` as `host:port`, `off`, or a mapping (listen, upstreams, …).
+ * Upstreams: the configured ones, else `hostNameservers` (the host's resolv.conf as the CLI read
+ * it), never the resolver's own address (a loop).
+ */
+function resolverOptionsOf(
+  config: AgentConfig,
+  hostNameservers: readonly { host: string; port: number }[],
+): ResolverOptions | undefined {
+  const value = config.resolver;
+  if (value === 'off') return undefined;
+  const section = typeof value === 'object' ? value : {};
+  const listenText = typeof value === 'string' ? value : section.listen;
+  const listen = listenText
+    ? hostPort(listenText)
+    : { host: defaultResolverOptions.host, port: defaultResolverOptions.port };
+  const upstreams = (section.upstreams ? section.upstreams.map(hostPort) : [...hostNameservers]).filter(
+    (upstream) => !(upstream.host === listen.host && upstream.port === listen.port),
+  );
+  return {
+    ...defaultResolverOptions,
+    ...listen,
+    upstreams,
+    upstreamTimeoutMs: section.upstreamTimeoutMs ?? defaultResolverOptions.upstreamTimeoutMs,
+    maxOutstandingQueries: section.maxOutstandingQueries ?? defaultResolverOptions.maxOutstandingQueries,
+  };
+}
+
+/**
+ * AgentOptions from a validated configuration (defaults filled in). `hostNameservers`: the host's
+ * resolvers (its resolv.conf, read by the CLI), the resolver's upstreams unless the config names them.
+ */
+export function agentOptionsFromConfig(
+  config: AgentConfig,
+  hostNameservers: readonly { host: string; port: number }[] = [],
+): AgentOptions {
   const defaults = defaultAgentOptions;
   const tun = config.tun === 'off' ? undefined : { ...defaults.tun!, ...(config.tun ?? {}) };
   const rest = config.rest ? hostPort(config.rest) : defaults.rest;
@@ -139,10 +204,7 @@ export function agentOptionsFromConfig(config: AgentConfig): AgentOptions {
       port: rest.port,
       bodyLimitBytes: config.restBodyLimitBytes ?? defaults.rest.bodyLimitBytes,
     },
-    resolver:
-      config.resolver === 'off'
-        ? undefined
-        : { ...defaults.resolver!, ...(config.resolver ? hostPort(config.resolver) : {}) },
+    resolver: resolverOptionsOf(config, hostNameservers),
     tun,
     cgaSec: config.cgaSec ?? defaults.cgaSec,
     authIntervalMs: config.authIntervalMs ?? defaults.authIntervalMs,

@@ -26,8 +26,8 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import {
   DNS_CLASS_IN,
   DNS_UDP_MESSAGE_LIMIT,
-  DnsRcode,
   type DnsQuestion,
+  DnsRcode,
   type DnsRecord,
   DnsType,
   decodeDnsMessage,

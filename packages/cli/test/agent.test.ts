@@ -57,7 +57,9 @@ describe('capsule agent', () => {
   it('register --help says the full name is needed, not the role alone', async () => {
     const io = createRecordingIo();
     expect(await runCli(['agent', 'register', '--help'], io)).toBe(0);
-    expect(io.stdout()).toMatch(/name\s+the full name <role>\.<contract>\.<domain>\.capsule \(the\s+role alone/);
+    expect(io.stdout()).toMatch(
+      /name\s+the full name <role>\.<contract>\.<domain>\.capsule \(the\s+role alone/,
+    );
     expect(io.stdout()).not.toMatch(/the role name/);
   });
 
