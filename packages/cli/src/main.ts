@@ -3,7 +3,6 @@
  * files; every subcommand lives in `commands/<area>.ts`, listed in the command table
  * (commands/index.ts) and loaded only when it runs (program.ts).
  */
-import { isCapsuleError } from '@capsule/wire';
 import { CommanderError } from 'commander';
 import { type CliIo, createProcessIo } from './io';
 import { createProgram } from './program';
@@ -29,6 +28,8 @@ export async function runCli(argv: readonly string[], io: CliIo = createProcessI
       if (error.code === 'commander.help') return 0;
       return EXIT_USAGE;
     }
+    // Loaded here, not up front: `capsule --version` never needs the wire package.
+    const { isCapsuleError } = await import('@capsule/wire');
     if (isCapsuleError(error)) {
       io.err(`error [${error.code}]: ${error.message}\n`);
       return io.exitCode !== 0 ? io.exitCode : EXIT_FAILURE;
