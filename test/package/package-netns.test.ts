@@ -5,7 +5,8 @@
  * from their units' command lines — ExecStart verbatim, as the unit's User with its capability
  * sets and no-new-privileges (setpriv), its config at /etc/capsule and its StateDirectory at
  * /var/lib/capsule (a per-node file and directory bind-mounted there in the daemon's own mount
- * namespace) — each in a network namespace: a controller, an engine and two hosts, and a ping
+ * namespace, and a /dev/net/tun with a Debian host's mode 0666, which this container's lacks) —
+ * each in a network namespace: a controller, an engine and two hosts, and a ping
  * crosses the overlay from one host's TUN to the other's. `dpkg --purge` removes it at the end.
  * systemd itself does not run in this container (no PID 1 systemd), so the units are not started
  * by systemd; what systemd would add beyond the command line, user and capabilities (the
@@ -260,7 +261,12 @@ describe.skipIf(!canRun(needs))('the Debian package: build, contents, install, u
         '--',
         ...service.execStart,
       ];
-      const script = 'mount --bind "$1" "$2" && mount --bind "$3" "$4" && cd "$5" && shift 5 && exec "$@"';
+      // /dev/net/tun is crw-rw-rw- on a Debian host (udev's rule for the static node); in this
+      // container it is crw------- root. The daemon's mount namespace gets a node like the host's.
+      const tunNode = join(dir, 'tun');
+      if (!existsSync(tunNode)) execFileSync('mknod', ['-m', '0666', tunNode, 'c', '10', '200']);
+      const script =
+        'mount --bind "$1" "$2" && mount --bind "$3" "$4" && mount --bind "$5" /dev/net/tun && cd "$6" && shift 6 && exec "$@"';
       const child = spawn(
         'ip',
         [
@@ -280,6 +286,7 @@ describe.skipIf(!canRun(needs))('the Debian package: build, contents, install, u
           `/etc/capsule/${unit}.yaml`,
           state,
           service.stateDirectory,
+          tunNode,
           service.workingDirectory,
           ...setpriv,
         ],
