@@ -104,6 +104,10 @@ describe('resolv.conf', () => {
     expect(recoverResolvConf(join(dir, 'data'))).toBe(true);
     expect(readFileSync(path, 'utf8')).toBe(original);
     expect(recoverResolvConf(join(dir, 'data'))).toBe(false);
+    // A damaged backup is a clear error, not a crash (and nothing is written).
+    writeFileSync(join(dir, 'data', resolvConfBackupName), '{"path": 3');
+    expect(() => recoverResolvConf(join(dir, 'data'))).toThrow(/backup .* is unreadable/);
+    expect(readFileSync(path, 'utf8')).toBe(original);
   });
 
   it('replaces a symlink (a stub of a resolver that does not run) and puts the link back', async () => {

@@ -94,7 +94,18 @@ function restore(backup: Backup): void {
 export function recoverResolvConf(dataDir: string): boolean {
   const backupPath = join(dataDir, resolvConfBackupName);
   if (!existsSync(backupPath)) return false;
-  restore(JSON.parse(readFileSync(backupPath, 'utf8')) as Backup);
+  let backup: Backup;
+  try {
+    backup = JSON.parse(readFileSync(backupPath, 'utf8')) as Backup;
+    if (typeof backup.path !== 'string' || typeof backup.content !== 'string')
+      throw new Error('not a backup');
+  } catch (error) {
+    throw new CapsuleError(
+      'CLI_RESOLVER_INSTALL',
+      `the resolv.conf backup ${backupPath} is unreadable (${(error as Error).message}): restore /etc/resolv.conf by hand and remove it`,
+    );
+  }
+  restore(backup);
   rmSync(backupPath);
   return true;
 }
