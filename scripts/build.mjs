@@ -19,10 +19,13 @@ const keepThirdPartyExternal = {
   },
 };
 
-rmSync('packages/cli/dist', { recursive: true, force: true });
+// `node scripts/build.mjs [OUTDIR]`: the package build (scripts/package.mjs) bundles into its
+// staging tree, leaving packages/cli/dist (which tests run) alone.
+const outdir = process.argv[2] ?? 'packages/cli/dist';
+rmSync(outdir, { recursive: true, force: true });
 await build({
   entryPoints: { capsule: 'packages/cli/src/main.ts' },
-  outdir: 'packages/cli/dist',
+  outdir,
   entryNames: '[name]',
   // Chunks beside the entry: code that finds files relative to import.meta.url (the console,
   // examples, the CLI's own bin/) sees the same directory from every chunk.

@@ -38,9 +38,13 @@ const version = JSON.parse(readFileSync(join(root, 'packages/cli/package.json'),
 const architecture = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
 const say = (line) => process.stdout.write(`package: ${line}\n`);
 
-execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { stdio: 'inherit' });
 rmSync(stage, { recursive: true, force: true });
 mkdirSync(lib, { recursive: true });
+// A fresh bundle, built straight into the package (packages/cli/dist, which tests run, is left alone).
+execFileSync(process.execPath, [join(root, 'scripts/build.mjs'), join(lib, 'packages/cli/dist')], {
+  cwd: root,
+  stdio: 'inherit',
+});
 
 const copy = (from, to = from) => {
   const target = join(lib, to);
@@ -51,12 +55,7 @@ const copy = (from, to = from) => {
 // 1. Node, the CLI bundle, the console, the examples.
 cpSync(process.execPath, join(lib, 'node'));
 chmodSync(join(lib, 'node'), 0o755);
-for (const path of [
-  'packages/cli/package.json',
-  'packages/cli/bin',
-  'packages/cli/dist',
-  'packages/controller/console',
-])
+for (const path of ['packages/cli/package.json', 'packages/cli/bin', 'packages/controller/console'])
   copy(path);
 for (const path of ['examples/use-cases', 'examples/programs', 'examples/lab']) copy(path);
 
