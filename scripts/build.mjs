@@ -1,6 +1,12 @@
 // Builds the one runtime artefact: the `capsule` CLI bundle. Workspace packages (@capsule/*) are
 // compiled in from their TypeScript sources; third-party packages stay external and load from
 // node_modules at run time (some are native addons). Type checking is `npm run check`'s job.
+//
+// Code splitting: the entry (dist/capsule.js) holds the command table and commander only; each
+// command area (commands/<area>.ts, loaded with a dynamic import) and the code areas share are
+// chunks beside it in dist/, so `capsule --version` loads none of the daemons' code
+// (docs/performance.md, "CLI start-up").
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const keepThirdPartyExternal = {
@@ -13,9 +19,18 @@ const keepThirdPartyExternal = {
   },
 };
 
+// `node scripts/build.mjs [OUTDIR]`: the package build (scripts/package.mjs) bundles into its
+// staging tree, leaving packages/cli/dist (which tests run) alone.
+const outdir = process.argv[2] ?? 'packages/cli/dist';
+rmSync(outdir, { recursive: true, force: true });
 await build({
   entryPoints: { capsule: 'packages/cli/src/main.ts' },
-  outdir: 'packages/cli/dist',
+  outdir,
+  entryNames: '[name]',
+  // Chunks beside the entry: code that finds files relative to import.meta.url (the console,
+  // examples, the CLI's own bin/) sees the same directory from every chunk.
+  chunkNames: '[name]-[hash]',
+  splitting: true,
   bundle: true,
   platform: 'node',
   format: 'esm',

@@ -12,7 +12,7 @@
  * with execFileSync and deadlocked; see docs/agent.md "Tests in network namespaces").
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -31,6 +31,7 @@ import {
 } from '@capsule/lab';
 import { canRun } from '@capsule/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
 
 const root = join(import.meta.dirname, '..', '..');
 const cli = join(root, 'packages', 'cli', 'bin', 'capsule.js');
@@ -387,6 +388,109 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
       );
       console.info(`agent restart: ping a→b again ${elapsedMs} ms after re-registering`);
     }, 60_000);
+
+    it('is the host\u2019s resolver for .capsule (resolv.conf): getent and curl by name, other names from the upstream', async () => {
+      // a's namespace gets its own resolv.conf (`ip netns exec` bind-mounts /etc/netns/NS/resolv.conf
+      // over /etc/resolv.conf), naming a test DNS server in the namespace: the host's "real" resolver.
+      const netnsDir = `/etc/netns/${namespaceName(labName, 'a')}`;
+      const madeDir = !existsSync(netnsDir);
+      mkdirSync(netnsDir, { recursive: true });
+      const resolvConf = join(netnsDir, 'resolv.conf');
+      const original = 'nameserver 127.0.0.2\nsearch example.test\noptions timeout:1 attempts:2\n';
+      writeFileSync(resolvConf, original);
+      const state = readLabState(dataDir)!;
+      const configFile = state.processes.find((p) => p.node === 'a')!.argv.at(-1)!;
+      const configText = readFileSync(configFile, 'utf8');
+      try {
+        // The upstream: A 192.0.2.80 for www.example.test, NXDOMAIN for anything else.
+        background('a', [
+          process.execPath,
+          '-e',
+          `const s = require('node:dgram').createSocket('udp4');
+           s.on('message', (q, from) => {
+             let i = 12; const labels = [];
+             while (q[i]) { labels.push(q.subarray(i + 1, i + 1 + q[i]).toString()); i += q[i] + 1; }
+             const type = q.readUInt16BE(i + 1); const end = i + 5;
+             const known = labels.join('.').toLowerCase() === 'www.example.test';
+             const head = Buffer.from(q.subarray(0, end)); head[2] = 0x81; head[3] = known ? 0x80 : 0x83;
+             head.writeUInt16BE(0, 6); head.writeUInt16BE(0, 8); head.writeUInt16BE(0, 10);
+             if (!known || type !== 1) return s.send(head, from.port, from.address);
+             head.writeUInt16BE(1, 6);
+             s.send(Buffer.concat([head, Buffer.from('c00c000100010000003c0004c0000250', 'hex')]), from.port, from.address);
+           }).bind(53, '127.0.0.2', () => console.log('upstream ready'));`,
+        ]);
+        expect(await inNode('a', ['cat', '/etc/resolv.conf'])).toMatchObject({ stdout: original });
+        // a's agent again, told to install itself (upstreams: the file's nameserver, read at start).
+        const restartA = async (text: string) => {
+          writeFileSync(configFile, text);
+          await restartDaemon('a');
+          await waitFor(
+            'agent a up',
+            async () => ((await agentCli('a', 'status')).controller.connected ? true : undefined),
+            20_000,
+          );
+          await agentCli('a', 'register', `web.shop.${labNames.hostDomain}.capsule`, '--token', token);
+          await waitFor('a knows b again', () => peerOf('a'), 10_000);
+        };
+        const parsed = YAML.parse(configText);
+        await restartA(
+          YAML.stringify({ ...parsed, resolver: { listen: '127.0.0.53:53', install: 'resolv.conf' } }),
+        );
+        const installed = (await inNode('a', ['cat', '/etc/resolv.conf'])).stdout;
+        expect(installed).toMatch(/^nameserver 127\.0\.0\.53$/m);
+        expect(installed).toMatch(/^search example\.test$/m);
+        const { value: bAlias } = await waitFor(
+          'b\u2019s IPv4 alias',
+          async () => (await peerOf('a'))?.ipv4Alias,
+          5000,
+        );
+
+        const lookup = async (name: string) => (await inNode('a', ['getent', 'ahosts', name])).stdout;
+        const db = await lookup(`db.shop.${labNames.hostDomain}.capsule`);
+        expect(db).toContain(hostId.b);
+        expect(db).toContain(bAlias);
+        const group = await lookup(`role.db.shop.${labNames.hostDomain}.capsule`);
+        expect(group.split('\n')[0]).toMatch(
+          new RegExp(`^${hostId.b!.split(':').slice(0, 4).join(':')}:200:`),
+        );
+        // Other names still resolve: forwarded to the upstream (also through `search`).
+        expect(await lookup('www.example.test')).toMatch(/^192\.0\.2\.80\s/);
+        expect(await lookup('www')).toMatch(/^192\.0\.2\.80\s/);
+        expect((await inNode('a', ['getent', 'ahosts', 'nowhere.invalid'])).code).toBe(2);
+        const curl = await inNode('a', [
+          'curl',
+          '-s',
+          '-m',
+          '5',
+          '--data-binary',
+          'by-name',
+          `http://db.shop.${labNames.hostDomain}.capsule:8080/`,
+        ]);
+        expect(curl.stdout).toBe('capsule-http-ok 7');
+        const stats = JSON.parse(
+          (await inNode('a', ['curl', '-s', 'http://127.0.0.1:5500/api/v1/resolver'])).stdout,
+        );
+        expect(stats.statistics.forwarded).toBeGreaterThanOrEqual(2);
+        expect(stats.statistics.upstreamAnswers).toBeGreaterThanOrEqual(2);
+
+        // Stopping the agent puts resolv.conf back; then a runs as before (no install).
+        const startAgain = await stopDaemon('a');
+        expect(readFileSync(resolvConf, 'utf8')).toBe(original);
+        writeFileSync(configFile, configText);
+        startAgain();
+        await waitFor(
+          'agent a up',
+          async () => ((await agentCli('a', 'status')).controller.connected ? true : undefined),
+          20_000,
+        );
+        await agentCli('a', 'register', `web.shop.${labNames.hostDomain}.capsule`, '--token', token);
+        await waitFor('a knows b again', () => peerOf('a'), 10_000);
+      } finally {
+        writeFileSync(configFile, configText);
+        rmSync(resolvConf, { force: true });
+        if (madeDir) rmSync(netnsDir, { recursive: true, force: true });
+      }
+    }, 120_000);
 
     it('survives a controller restart: flows continue, a new peer reaches b within seconds', async () => {
       const startAgain = await stopDaemon('ctl');

@@ -41,7 +41,14 @@ import { type EgressResult, processEgress } from './egress';
 import { FlowTable, ipv4Text, ownRoleAddress } from './flows';
 import { ensureCga, ensureHostKeys, type HostCga, type HostKeys, type IdentityStore } from './host-identity';
 import { processIngress } from './ingress';
-import { type Resolver, type ResolverName, startResolver } from './resolver';
+import {
+  defaultResolverOptions,
+  type Resolver,
+  type ResolverName,
+  type ResolverOptions,
+  resolverNamesOf,
+  startResolver,
+} from './resolver';
 import { type AgentApi, createRestApi } from './rest-api';
 
 /** Everything an agent can be told; defaults in `defaultAgentOptions`. */
@@ -58,8 +65,8 @@ export interface AgentOptions {
   locator?: string;
   /** The local REST API. */
   rest: { host: string; port: number; bodyLimitBytes: number };
-  /** The resolver; undefined disables it. */
-  resolver: { host: string; port: number; ttlSeconds: number } | undefined;
+  /** The resolver (listen address, upstreams for other names); undefined disables it. */
+  resolver: ResolverOptions | undefined;
   /** The application interface; undefined runs without one (no root: control plane only). */
   tun:
     | {
@@ -100,7 +107,7 @@ export interface AgentOptions {
 export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl' | 'credentials'> = {
   engines: [],
   rest: { host: '127.0.0.1', port: 5500, bodyLimitBytes: 64 * 1024 },
-  resolver: { host: '127.0.0.53', port: 53, ttlSeconds: 5 },
+  resolver: defaultResolverOptions,
   tun: {
     name: 'capsule0',
     mode: 'tun',
@@ -297,22 +304,11 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   }
 
   function resolverNames(): Map<string, ResolverName> {
-    const names = new Map<string, ResolverName>();
-    const add = (name: string, ipv6: Uint8Array, ipv4: number) => {
-      const entry = names.get(name) ?? { name, ipv6: [], ipv4: [] };
-      if (!entry.ipv6.some((a) => formatIpv6(a) === formatIpv6(ipv6))) entry.ipv6.push(ipv6);
-      if (ipv4 !== 0 && !entry.ipv4.includes(ipv4)) entry.ipv4.push(ipv4);
-      names.set(name, entry);
-    };
-    if (!flows || !cga) return names;
-    for (const endpoint of flows.endpoints.values()) {
-      add(endpoint.dnsName, cga.address, ownIpv4);
-      for (const peer of endpoint.peers) {
-        const name = `${peer.role}.${endpoint.spec.contract}.${endpoint.spec.domain}.capsule`.toLowerCase();
-        add(name, peer.hostId, flows.aliasOf(formatIpv6(peer.hostId)));
-      }
-    }
-    return names;
+    if (!flows || !cga) return new Map();
+    const table = flows;
+    return resolverNamesOf(table.endpoints.values(), { hostId: cga.address, ipv4: ownIpv4 }, (hostId) =>
+      table.aliasOf(formatIpv6(hostId)),
+    );
   }
 
   async function connectController(): Promise<void> {
@@ -524,11 +520,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       lastKeepaliveMs = clock.nowMs();
       stopTick = clock.setInterval(() => void tick(), options.retryIntervalMs);
       if (options.resolver) {
-        resolver = await startResolver(
-          { host: options.resolver.host, port: options.resolver.port },
-          (name) => resolverNames().get(name),
-          options.resolver.ttlSeconds,
-        );
+        resolver = await startResolver(options.resolver, (name) => resolverNames().get(name));
       }
       logger.info(
         { hostId: cga.addressText, rest: agent.restAddress(), resolver: resolver?.address() },

@@ -9,15 +9,29 @@ import { type Static, Type } from 'typebox';
 import { Value } from 'typebox/value';
 import { compileAcl } from './acl';
 import { type AgentOptions, defaultAgentOptions } from './agent';
+import { defaultResolverOptions, type ResolverOptions } from './resolver';
 
 const closed = { additionalProperties: false } as const;
-const HostPort = Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$' });
+const HostPort = Type.String({
+  pattern:
+    '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$',
+  // port 0..65535
+  description: '"host:port"',
+});
 
 /** The configuration file's schema. */
 export const AgentConfig = Type.Object(
   {
-    hostName: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9.-]*$' }),
-    controller: Type.String({ pattern: '^https?://' }),
+    hostName: Type.String({
+      minLength: 1,
+      maxLength: 253,
+      pattern: '^[A-Za-z0-9][A-Za-z0-9.-]*$',
+      description: 'a host name (letters, digits, dots, dashes; at most 253)',
+    }),
+    controller: Type.String({
+      pattern: '^https?://',
+      description: "the controller's southbound URL, http(s)://…",
+    }),
     user: Type.String({ minLength: 1, maxLength: 60 }),
     password: Type.String({ minLength: 1, maxLength: 128 }),
     domain: Type.String({ minLength: 1, maxLength: 60 }),
@@ -30,24 +44,62 @@ export const AgentConfig = Type.Object(
     engines: Type.Optional(Type.Array(HostPort, { maxItems: 16 })),
     rest: Type.Optional(HostPort),
     restBodyLimitBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
-    resolver: Type.Optional(Type.Union([HostPort, Type.Literal('off')])),
-    tun: Type.Optional(
+    resolver: Type.Optional(
       Type.Union([
+        HostPort,
         Type.Literal('off'),
         Type.Object(
           {
-            name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' })),
-            mode: Type.Optional(Type.Union([Type.Literal('tun'), Type.Literal('tap')])),
-            mtu: Type.Optional(Type.Integer({ minimum: 1280, maximum: 9000 })),
-            txQueueLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
-            ipv4Address: Type.Optional(Type.String({ pattern: '^[0-9.]+$' })),
-            ipv4AliasPrefix: Type.Optional(Type.String({ pattern: '^[0-9.]+/16$' })),
+            listen: Type.Optional(HostPort),
+            upstreams: Type.Optional(Type.Array(HostPort, { maxItems: 8 })),
+            upstreamTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 30_000 })),
+            maxOutstandingQueries: Type.Optional(Type.Integer({ minimum: 1, maximum: 65_536 })),
+            install: Type.Optional(
+              Type.Union([
+                Type.Literal('off'),
+                Type.Literal('auto'),
+                Type.Literal('systemd-resolved'),
+                Type.Literal('resolv.conf'),
+              ]),
+            ),
           },
           closed,
         ),
       ]),
     ),
-    cgaSec: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 })),
+    tun: Type.Optional(
+      Type.Union([
+        Type.Literal('off'),
+        Type.Object(
+          {
+            name: Type.Optional(
+              Type.String({
+                pattern: '^[A-Za-z0-9_.-]{1,15}$',
+                description: 'an interface name (1..15 of A-Z a-z 0-9 _ . -)',
+              }),
+            ),
+            mode: Type.Optional(Type.Union([Type.Literal('tun'), Type.Literal('tap')])),
+            mtu: Type.Optional(Type.Integer({ minimum: 1280, maximum: 9000 })),
+            txQueueLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+            ipv4Address: Type.Optional(Type.String({ pattern: '^[0-9.]+$', description: 'an IPv4 address' })),
+            ipv4AliasPrefix: Type.Optional(
+              Type.String({ pattern: '^[0-9.]+/16$', description: 'an IPv4 /16 prefix (a.b.0.0/16)' }),
+            ),
+          },
+          closed,
+        ),
+      ]),
+    ),
+    // RFC 3972 allows Sec 0..7, but Sec 2 means a search of about 2^32 SHA-1 hashes before the
+    // first start completes (hours at the ~0.5 M hashes/s measured here; docs/agent.md), so the
+    // agent takes 0 or 1, as the engine does.
+    cgaSec: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 1,
+        description: '0 or 1 (Sec 2 needs about 2^32 SHA-1 hashes at first start: hours)',
+      }),
+    ),
     authIntervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
     codePackets: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
     maxOverlayPacketBytes: Type.Optional(Type.Integer({ minimum: 512, maximum: 65_000 })),
@@ -93,8 +145,50 @@ export function parseAgentConfig(input: unknown): AgentConfig {
   return config;
 }
 
-/** AgentOptions from a validated configuration (defaults filled in). */
-export function agentOptionsFromConfig(config: AgentConfig): AgentOptions {
+/** How the agent makes itself the host's resolver for `.capsule` (`resolver.install`, default off). */
+export type ResolverInstallMode = 'off' | 'auto' | 'systemd-resolved' | 'resolv.conf';
+
+/** The `resolver.install` of a configuration. */
+export function resolverInstallMode(config: AgentConfig): ResolverInstallMode {
+  return typeof config.resolver === 'object' ? (config.resolver.install ?? 'off') : 'off';
+}
+
+/**
+ * The resolver's options: `resolver` as `host:port`, `off`, or a mapping (listen, upstreams, …).
+ * Upstreams: the configured ones, else `hostNameservers` (the host's resolv.conf as the CLI read
+ * it), never the resolver's own address (a loop).
+ */
+function resolverOptionsOf(
+  config: AgentConfig,
+  hostNameservers: readonly { host: string; port: number }[],
+): ResolverOptions | undefined {
+  const value = config.resolver;
+  if (value === 'off') return undefined;
+  const section = typeof value === 'object' ? value : {};
+  const listenText = typeof value === 'string' ? value : section.listen;
+  const listen = listenText
+    ? hostPort(listenText)
+    : { host: defaultResolverOptions.host, port: defaultResolverOptions.port };
+  const upstreams = (section.upstreams ? section.upstreams.map(hostPort) : [...hostNameservers]).filter(
+    (upstream) => !(upstream.host === listen.host && upstream.port === listen.port),
+  );
+  return {
+    ...defaultResolverOptions,
+    ...listen,
+    upstreams,
+    upstreamTimeoutMs: section.upstreamTimeoutMs ?? defaultResolverOptions.upstreamTimeoutMs,
+    maxOutstandingQueries: section.maxOutstandingQueries ?? defaultResolverOptions.maxOutstandingQueries,
+  };
+}
+
+/**
+ * AgentOptions from a validated configuration (defaults filled in). `hostNameservers`: the host's
+ * resolvers (its resolv.conf, read by the CLI), the resolver's upstreams unless the config names them.
+ */
+export function agentOptionsFromConfig(
+  config: AgentConfig,
+  hostNameservers: readonly { host: string; port: number }[] = [],
+): AgentOptions {
   const defaults = defaultAgentOptions;
   const tun = config.tun === 'off' ? undefined : { ...defaults.tun!, ...(config.tun ?? {}) };
   const rest = config.rest ? hostPort(config.rest) : defaults.rest;
@@ -110,10 +204,7 @@ export function agentOptionsFromConfig(config: AgentConfig): AgentOptions {
       port: rest.port,
       bodyLimitBytes: config.restBodyLimitBytes ?? defaults.rest.bodyLimitBytes,
     },
-    resolver:
-      config.resolver === 'off'
-        ? undefined
-        : { ...defaults.resolver!, ...(config.resolver ? hostPort(config.resolver) : {}) },
+    resolver: resolverOptionsOf(config, hostNameservers),
     tun,
     cgaSec: config.cgaSec ?? defaults.cgaSec,
     authIntervalMs: config.authIntervalMs ?? defaults.authIntervalMs,

@@ -9,7 +9,11 @@ describe('ensureHostKeys and ensureCga (seed: RSA and CGA Management)', () => {
     const store = createMemoryIdentityStore();
     const events: IdentityEvent[] = [];
     const first = await ensureHostKeys(store, 'host-a.example', (e) => events.push(e));
-    expect(events.map((e) => `${e.kind}:${e.outcome}`)).toEqual(['keys:generated', 'certificate:generated']);
+    expect(events).toEqual([
+      { kind: 'keys', outcome: 'generated', reason: 'no stored keys' },
+      // Not "malformed": there was none (the first start used to log "reason: malformed").
+      { kind: 'certificate', outcome: 'generated', reason: 'no stored certificate' },
+    ]);
     expect(
       await checkHostCertificate(first.keys.certificatePem, {
         hostName: 'host-a.example',
@@ -91,6 +95,11 @@ describe('ensureHostKeys and ensureCga (seed: RSA and CGA Management)', () => {
     await ensureHostKeys(store, 'c.example', (e) => events.push(e));
     expect(events).toContainEqual({ kind: 'certificate', outcome: 'generated', reason: 'key-mismatch' });
     expect(store.current!.rsaPrivateKeyPem).toBe(persisted.rsaPrivateKeyPem);
+
+    store.current!.certificatePem = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+    events.length = 0;
+    await ensureHostKeys(store, 'c.example', (e) => events.push(e));
+    expect(events).toContainEqual({ kind: 'certificate', outcome: 'generated', reason: 'malformed' });
 
     store.current!.rsaPrivateKeyPem = 'garbage';
     events.length = 0;

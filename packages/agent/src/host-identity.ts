@@ -133,9 +133,10 @@ export async function ensureHostKeys(
     onEvent({ kind: 'keys', outcome: 'kept' });
   }
   const rsaPublicKey = createPublicKey(rsaPrivateKey);
+  // No stored certificate (first start, new keys) is its own reason, not a "malformed" one.
   const check = persisted.certificatePem
     ? await checkHostCertificate(persisted.certificatePem, { hostName, publicKey: rsaPublicKey })
-    : ({ ok: false, problem: 'malformed' } as const);
+    : ({ ok: false, problem: 'no stored certificate' } as const);
   if (!check.ok) {
     persisted.certificatePem = await createSelfSignedCertificate(
       { privateKey: rsaPrivateKey, publicKey: rsaPublicKey },

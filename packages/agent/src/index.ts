@@ -18,6 +18,8 @@ export {
   agentOptionsFromConfig,
   defaultUnderlaySocketBufferBytes,
   parseAgentConfig,
+  type ResolverInstallMode,
+  resolverInstallMode,
   underlayListen,
   underlaySocketBuffers,
   underlayTransportKind,
@@ -55,12 +57,18 @@ export {
 } from './host-identity';
 /** Ingress: policy → decryption → original header restored → checksums → app. */
 export { IngressResult, processIngress } from './ingress';
-/** The resolver (DNS over UDP) for `<role>.<contract>.<domain>.capsule`. */
+/** The resolver (DNS over UDP): `<role>.<contract>.<domain>.capsule` names, other names forwarded upstream. */
 export {
   answerDnsQuery,
+  type DnsQueryVerdict,
+  defaultResolverOptions,
+  judgeDnsQuery,
   type Resolver,
   type ResolverName,
+  type ResolverOptions,
   type ResolverStatistics,
+  ROLE_ADDRESS_LABEL,
+  resolverNamesOf,
   startResolver,
 } from './resolver';
 /** The local REST API (fastify). */

@@ -7,7 +7,13 @@ import { Resolver } from 'node:dns/promises';
 import { parseIpv6Address, verifyCga } from '@capsule/identity';
 import { createMemoryNetwork } from '@capsule/overlay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Agent, createAgent, createMemoryIdentityStore, defaultAgentOptions } from '../src/index';
+import {
+  type Agent,
+  createAgent,
+  createMemoryIdentityStore,
+  defaultAgentOptions,
+  defaultResolverOptions,
+} from '../src/index';
 import { freePort, netprefix, startControllerFixture } from './fixture';
 
 type Fixture = Awaited<ReturnType<typeof startControllerFixture>>;
@@ -36,7 +42,7 @@ describe('agent with a real controller', () => {
         ...base(),
         hostName: `host-${name}.example`,
         rest: { host: '127.0.0.1', port: 0, bodyLimitBytes: 4096 },
-        resolver: { host: '127.0.0.1', port, ttlSeconds: 5 },
+        resolver: { ...defaultResolverOptions, host: '127.0.0.1', port },
       },
       { identityStore: stores[name], transport: transports[name] },
     );
@@ -114,7 +120,7 @@ describe('agent with a real controller', () => {
     });
   });
 
-  it('resolves <role>.<contract>.<domain>.capsule with a real DNS client; NXDOMAIN and REFUSED otherwise', async () => {
+  it('resolves <role>.<contract>.<domain>.capsule with a real DNS client; role addresses under role.; NXDOMAIN and REFUSED otherwise', async () => {
     const a = agents.a!;
     const resolver = new Resolver({ timeout: 2000, tries: 1 });
     resolver.setServers([`127.0.0.1:${a.resolverAddress()!.port}`]);
@@ -124,12 +130,25 @@ describe('agent with a real controller', () => {
     expect(alias).toMatch(/^100\.101\.0\.\d+$/);
     await expect(resolver.resolve6('nobody.shop.acme.capsule')).rejects.toMatchObject({ code: 'ENOTFOUND' });
     await expect(resolver.resolve6('example.com')).rejects.toMatchObject({ code: 'EREFUSED' });
+    // role.<role>…: the role address (a's /64, then 02 00, the contract id, the role's hash).
+    const [group] = await resolver.resolve6('role.server.shop.acme.capsule');
+    const groupBytes = parseIpv6Address(group!)!;
+    expect(groupBytes.subarray(0, 8)).toEqual(parseIpv6Address(a.hostId!)!.subarray(0, 8));
+    expect([groupBytes[8], groupBytes[9]]).toEqual([0x02, 0x00]);
+    await expect(resolver.resolve4('role.server.shop.acme.capsule')).rejects.toMatchObject({
+      code: 'ENODATA',
+    });
     const state = (await (await rest(a, '/api/v1/resolver')).json()) as Record<string, any>;
     expect(state.statistics).toMatchObject({ nxdomain: 1, refused: 1 });
     expect(state.names.map((n: { name: string }) => n.name).sort()).toEqual([
       'client.shop.acme.capsule',
+      'role.client.shop.acme.capsule',
+      'role.server.shop.acme.capsule',
       'server.shop.acme.capsule',
     ]);
+    expect(
+      state.names.find((n: { name: string }) => n.name === 'role.server.shop.acme.capsule').aaaa,
+    ).toEqual([group]);
   });
 
   it('refuses hostile REST input with clear errors and keeps serving', async () => {

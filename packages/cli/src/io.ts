@@ -17,8 +17,23 @@ export interface CliIo {
   exitCode: number;
 }
 
+/**
+ * A reader that went away (`capsule sim … | head`): the write fails with EPIPE. The command stops
+ * at once and quietly, exit code 0 (the reader had what it wanted), instead of dying on an
+ * unhandled 'error' event with a stack trace. EPIPE on standard error is ignored (nowhere to say it).
+ */
+function onStdoutError(error: NodeJS.ErrnoException): void {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+}
+function onStderrError(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EPIPE') throw error;
+}
+
 /** The CliIo of the running process. */
 export function createProcessIo(): CliIo {
+  if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
+  if (!process.stderr.listeners('error').includes(onStderrError)) process.stderr.on('error', onStderrError);
   return {
     out: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text),

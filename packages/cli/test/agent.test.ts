@@ -22,7 +22,7 @@ describe('capsule agent', () => {
     });
   });
 
-  it('refuses unknown keys, bad values and bad ACL rules with AGENT_BAD_CONFIG', async () => {
+  it('refuses unknown keys, bad values and bad ACL rules with CLI_BAD_CONFIG, each with its line', async () => {
     const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(join(tmpdir(), 'capsule-agent-cli-'));
@@ -33,14 +33,34 @@ describe('capsule agent', () => {
       'acl.yaml': `${base}acl:\n  in: [permit all]\n`,
       'missing.yaml': 'hostName: h.example\n',
       'notyaml.yaml': 'a: [\n',
+      'sec.yaml': `${base}cgaSec: 2\n`,
+    };
+    const expected: Record<string, RegExp> = {
+      'unknown.yaml': /unknown.yaml:6:1: colour: unknown key/,
+      'port.yaml': /port.yaml:6:7: rest: must be "host:port", got 'localhost'/,
+      'acl.yaml': /acl.yaml:7:8: acl.in\[0\]: ACL rule "permit all": starts with allow or deny/,
+      'missing.yaml': /4 problems[\s\S]*controller: is required/,
+      'notyaml.yaml': /notyaml.yaml:2:1: not valid YAML/,
+      'sec.yaml': /cgaSec: must be 0 or 1/,
     };
     for (const [name, text] of Object.entries(cases)) {
       writeFileSync(join(dir, name), text);
       const io = createRecordingIo({ cwd: dir });
       expect(await runCli(['agent', 'check-config', '--config', name], io), name).toBe(1);
-      expect(io.stderr(), name).toMatch(/error \[AGENT_BAD(_CONFIG|_ACL)\]/);
+      expect(io.stderr(), name).toMatch(/error \[CLI_BAD_CONFIG\]/);
+      expect(io.stderr(), name).toMatch(expected[name]!);
+      expect(io.stderr(), name).not.toMatch(/schema is false|must be string\n/);
     }
     rmSync(dir, { recursive: true });
+  });
+
+  it('register --help says the full name is needed, not the role alone', async () => {
+    const io = createRecordingIo();
+    expect(await runCli(['agent', 'register', '--help'], io)).toBe(0);
+    expect(io.stdout()).toMatch(
+      /name\s+the full name <role>\.<contract>\.<domain>\.capsule \(the\s+role alone/,
+    );
+    expect(io.stdout()).not.toMatch(/the role name/);
   });
 
   it('status reports an unreachable agent clearly', async () => {

@@ -22,6 +22,7 @@ import { createHttpServer } from './http';
 import { createControllerIdentity } from './identity-port';
 import { createMetrics } from './metrics';
 import { registerNorthbound } from './northbound';
+import { buildOpenapiDocument, swaggerOptions } from './openapi';
 import { type Clock, type ProgramVerifier, systemClock } from './ports';
 import { createVmProgramVerifier } from './program-verifier';
 import { type ChangeBus, createLocalBus, createPostgresBus, PushHub } from './push';
@@ -154,14 +155,12 @@ export async function createController(
       https: settings.northboundTls,
       beforeReply: store.durable,
     });
-    await northbound.register(swagger, {
-      openapi: {
-        openapi: '3.0.3',
-        info: { title: 'Capsule controller', version: '1.0.0', description: 'Northbound REST API' },
-        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
-        security: [{ bearer: [] }],
-      },
-    });
+    await northbound.register(
+      swagger,
+      swaggerOptions(
+        'Northbound REST API (/api/v1) and the southbound protocol (/sb/v1) of its own listener',
+      ),
+    );
     registerNorthbound(northbound, context);
     registerConsole(northbound);
     const southbound = createHttpServer({
@@ -172,11 +171,18 @@ export async function createController(
       https: settings.southboundTls,
       beforeReply: store.durable,
     });
+    await southbound.register(swagger, swaggerOptions('Southbound protocol'));
     registerSouthbound(southbound, context);
     for (const app of [northbound, southbound])
-      app.get('/metrics', async (_request, reply) =>
+      app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
         reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
       );
+    let openapiDocument: Record<string, unknown> | undefined;
+    let southboundUrl: string | undefined;
+    northbound.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => {
+      openapiDocument ??= buildOpenapiDocument(northbound, southbound, southboundUrl);
+      return openapiDocument;
+    });
 
     let heartbeat: NodeJS.Timeout | undefined;
     let stopped = false;
@@ -198,9 +204,10 @@ export async function createController(
         heartbeat = setInterval(() => context.hub.heartbeat(), settings.pushHeartbeatMs);
         heartbeat.unref();
         const northboundUrl = urlOf(northbound, Boolean(settings.northboundTls));
+        southboundUrl = urlOf(southbound, Boolean(settings.southboundTls));
         const urls = {
           northboundUrl,
-          southboundUrl: urlOf(southbound, Boolean(settings.southboundTls)),
+          southboundUrl,
           consoleUrl: `${northboundUrl}${consolePath}`,
         };
         logger.info({ ...urls, store: store.dialect }, 'controller listening');

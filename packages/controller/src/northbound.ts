@@ -1,6 +1,6 @@
 /**
  * The northbound REST API under /api/v1: the token endpoint, one CRUD route set per collection,
- * the revoke action, the OpenAPI document and /metrics. Every write runs in one transaction with
+ * and the revoke action (the OpenAPI document and /metrics: controller.ts). Every write runs in one transaction with
  * its audit entry; change events are published after the commit.
  */
 import {
@@ -48,6 +48,7 @@ import { type TSchema, Type } from 'typebox';
 import type { Principal } from './auth';
 import type { ControllerContext } from './context';
 import { requirePermission, requireVisible, resourceNoun, visibleDomain } from './rbac';
+import { describeReferences, findReferences } from './references';
 import { type AnyDb, collections, selectEndpointRows, selectRows, type WriteContext } from './resources';
 import { mapStoreError } from './store/open-store';
 import { prepareQuery } from './store/prepared-query';
@@ -167,7 +168,19 @@ export function registerNorthbound(app: FastifyInstance, context: ControllerCont
           return done;
         });
       } catch (error) {
-        throw mapStoreError(error, action === 'delete' ? 'delete' : 'write');
+        const mapped = mapStoreError(error, action === 'delete' ? 'delete' : 'write');
+        const id = (request.params as { id?: number } | undefined)?.id;
+        if (mapped instanceof ApiError && mapped.code === 'IN_USE' && id !== undefined) {
+          // Name what still refers to it, so the caller knows what to delete first.
+          const references = describeReferences(await findReferences(db, spec.table, id));
+          if (references)
+            throw new ApiError(
+              'IN_USE',
+              `${resourceNoun(spec.resource)} ${id} is still referenced by ${references}`,
+              { cause: error },
+            );
+        }
+        throw mapped;
       }
       await context.publishChanges(ctx.changes);
       return { ...result, extras: ctx.extras };
@@ -238,6 +251,4 @@ export function registerNorthbound(app: FastifyInstance, context: ControllerCont
       return context.revokeAuthorization(principal, id);
     },
   );
-
-  app.get('/api/v1/openapi.json', async () => app.swagger());
 }

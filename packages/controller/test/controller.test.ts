@@ -105,7 +105,15 @@ for (const kind of storeKinds) {
         password: 'password-1',
         roles: ['domainAdmin'],
       });
-      await expectError(c.admin.domains.remove(domain.id), 'IN_USE');
+      const refused = await c.admin.domains.remove(domain.id).then(
+        () => undefined,
+        (error: Error) => error,
+      );
+      expect(refused).toMatchObject({ code: 'IN_USE' });
+      // The message names what refers to it.
+      expect(refused?.message).toMatch(
+        new RegExp(`^domain ${domain.id} is still referenced by 1 user \\(\\d+ 'someone'\\)$`),
+      );
       expect(await c.admin.domains.get(domain.id)).toMatchObject({ name: 'in-use' });
     });
 

@@ -123,7 +123,9 @@ export function agentConfig(topology: Topology, node: TopologyNode, dir: string,
     listen: `${node.address}:${labPorts.overlay}`,
     engines: node.engines.map((engine) => `${address(engine)}:${labPorts.overlay}`),
     rest: `127.0.0.1:${labPorts.agentRest}`,
-    resolver: '127.0.0.53:53',
+    // No upstreams: a lab host's resolver answers .capsule names only (other names REFUSED), so
+    // nothing is forwarded to the machine's own nameservers from inside the lab.
+    resolver: { listen: '127.0.0.53:53', upstreams: [] },
     tun: {
       name: 'capsule0',
       mode: 'tun',

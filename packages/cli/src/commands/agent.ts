@@ -4,14 +4,18 @@
  * (`status`, `endpoints`, `register`). The only place that turns files and environment into
  * AgentOptions: the identity store is a 0600 JSON file in the data dir.
  */
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
+  AgentConfig,
   agentOptionsFromConfig,
   createAgent,
   type IdentityStore,
   type PersistedIdentity,
+  parseAclRule,
   parseAgentConfig,
+  resolverInstallMode,
   underlayListen,
   underlaySocketBuffers,
   underlayTransportKind,
@@ -20,8 +24,30 @@ import { createUdpTransportOfKind } from '@capsule/overlay';
 import { CapsuleError } from '@capsule/wire';
 import type { Command } from 'commander';
 import pino from 'pino';
-import { parse as parseYaml } from 'yaml';
+import { readConfigFile } from '../config-file';
+import {
+  type InstalledHostResolver,
+  installHostResolver,
+  type RunCommand,
+  readHostNameservers,
+  recoverResolvConf,
+  systemdResolvedRuns,
+} from '../host-resolver';
 import type { CliIo } from '../io';
+
+/** The host's resolver configuration (only the agent's `resolver.install` writes it). */
+const resolvConfPath = '/etc/resolv.conf';
+
+/** Runs a command (resolvectl) with a time limit; never rejects for a failure to run or a non-zero exit. */
+const runCommand: RunCommand = (command, args) =>
+  new Promise((resolveRun) => {
+    execFile(command, [...args], { timeout: 10_000, encoding: 'utf8' }, (error, stdout, stderr) =>
+      resolveRun({
+        code: error ? (typeof error.code === 'number' ? error.code : 127) : 0,
+        output: `${stdout}${stderr}${error && typeof error.code !== 'number' ? error.message : ''}`,
+      }),
+    );
+  });
 
 /** The identity store of the CLI: `identity.json` (mode 0600) in the data dir, replaced atomically. */
 export function createFileIdentityStore(dataDir: string): IdentityStore {
@@ -43,23 +69,35 @@ export function createFileIdentityStore(dataDir: string): IdentityStore {
   };
 }
 
-/** Reads and validates a configuration file (YAML or JSON); CAPSULE_AGENT_PASSWORD overrides the password. */
-export function loadAgentConfig(file: string, io: CliIo) {
-  let text: string;
-  try {
-    text = readFileSync(resolve(io.cwd, file), 'utf8');
-  } catch (cause) {
-    throw new CapsuleError('CLI_CONFIG_UNREADABLE', `cannot read ${file}: ${(cause as Error).message}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(text);
-  } catch (cause) {
-    throw new CapsuleError('AGENT_BAD_CONFIG', `${file} is not YAML: ${(cause as Error).message}`);
-  }
-  if (parsed && typeof parsed === 'object' && io.env.CAPSULE_AGENT_PASSWORD)
-    (parsed as Record<string, unknown>).password = io.env.CAPSULE_AGENT_PASSWORD;
-  return parseAgentConfig(parsed);
+/**
+ * Reads and checks an agent configuration file (YAML) against `AgentConfig`: every problem at once
+ * with its line (config-file.ts), ACL rules included. CAPSULE_AGENT_PASSWORD overrides the password.
+ */
+export function loadAgentConfig(file: string, io: CliIo): AgentConfig {
+  const { value } = readConfigFile<AgentConfig>(file, AgentConfig, io.cwd, {
+    edit: (parsed) =>
+      parsed && typeof parsed === 'object' && !Array.isArray(parsed) && io.env.CAPSULE_AGENT_PASSWORD
+        ? { ...parsed, password: io.env.CAPSULE_AGENT_PASSWORD }
+        : parsed,
+    check: (config) => {
+      const problems: { segments: (string | number)[]; message: string }[] = [];
+      const acl = (config as { acl?: Record<string, unknown> } | null)?.acl;
+      for (const direction of ['in', 'out'] as const) {
+        const rules = acl?.[direction];
+        if (Array.isArray(rules))
+          rules.forEach((rule, i) => {
+            if (typeof rule !== 'string') return; // the schema's problem
+            try {
+              parseAclRule(rule);
+            } catch (error) {
+              problems.push({ segments: ['acl', direction, i], message: (error as Error).message });
+            }
+          });
+      }
+      return problems;
+    },
+  });
+  return parseAgentConfig(value);
 }
 
 async function agentRequest(io: CliIo, api: string, method: string, path: string, body?: unknown) {
@@ -95,10 +133,31 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
     )
     .requiredOption('--config <file>', 'agent configuration (YAML; see examples/agent.yaml)')
     .action(async (options: { config: string }) => {
-      const config = loadAgentConfig(options.config, io);
+      let config = loadAgentConfig(options.config, io);
       const dataDir = resolve(io.cwd, config.dataDir ?? '.capsule/agent');
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       const logger = pino({ level: config.logLevel ?? 'info' });
+      // The host's resolver: put back what an agent that did not stop changed, then see which
+      // way to install (if asked) and read the upstreams the agent forwards other names to.
+      const install = resolverInstallMode(config);
+      if (install !== 'off' && recoverResolvConf(dataDir))
+        logger.warn(
+          { path: resolvConfPath },
+          'resolv.conf put back as it was before an agent that did not stop',
+        );
+      const installMode =
+        install === 'auto'
+          ? (await systemdResolvedRuns(runCommand))
+            ? 'systemd-resolved'
+            : 'resolv.conf'
+          : install;
+      const resolverSection = typeof config.resolver === 'object' ? config.resolver : undefined;
+      if (installMode === 'systemd-resolved' && resolverSection && !resolverSection.listen) {
+        // systemd-resolved owns 127.0.0.53 and asks a link's server over the link: the TUN's address.
+        const tunAddress = (typeof config.tun === 'object' && config.tun.ipv4Address) || '100.100.0.1';
+        config = { ...config, resolver: { ...resolverSection, listen: `${tunAddress}:53` } };
+      }
+      const agentOptions = agentOptionsFromConfig(config, readHostNameservers(resolvConfPath));
       const transportKind = underlayTransportKind(config);
       const transport = await createUdpTransportOfKind(transportKind, {
         ...underlayListen(config),
@@ -106,17 +165,26 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
         onSocketBuffers: (granted) =>
           logger.info({ ...granted, transport: transportKind }, 'overlay socket buffers'),
       });
-      const instance = createAgent(agentOptionsFromConfig(config), {
+      const instance = createAgent(agentOptions, {
         identityStore: createFileIdentityStore(dataDir),
         transport,
         logger,
       });
+      let installed: InstalledHostResolver | undefined;
+      const uninstall = async () => {
+        const current = installed;
+        installed = undefined;
+        await current?.uninstall();
+      };
       const stopped = new Promise<void>((resolveStop) => {
         const stop = () => {
           process.off('SIGTERM', stop);
           process.off('SIGINT', stop);
-          // Also interrupts a start-up still waiting for the controller.
-          void instance.stop().finally(resolveStop);
+          // The host's resolver first (nothing points at a resolver that is going away); this
+          // also interrupts a start-up still waiting for the controller.
+          void uninstall()
+            .then(() => instance.stop())
+            .finally(resolveStop);
         };
         process.on('SIGTERM', stop);
         process.on('SIGINT', stop);
@@ -125,8 +193,26 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
         await instance.start();
         const rest = instance.restAddress();
         io.out(`agent ${config.hostName}: host id ${instance.hostId}, REST ${rest?.host}:${rest?.port}\n`);
+        if (installMode !== 'off' && agentOptions.resolver) {
+          installed = await installHostResolver(
+            {
+              mode: installMode,
+              listen: agentOptions.resolver,
+              tunName: agentOptions.tun?.name,
+              dataDir,
+              hostName: config.hostName,
+              resolvConfPath,
+            },
+            runCommand,
+          );
+          logger.info(
+            { mode: installed.mode, resolver: `${agentOptions.resolver.host}:${agentOptions.resolver.port}` },
+            'installed as the host resolver for .capsule',
+          );
+        }
         await stopped;
       } finally {
+        await uninstall();
         await instance.stop();
         await transport.close();
       }
@@ -134,11 +220,14 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
     });
   agent
     .command('check-config')
-    .description('validate an agent configuration file and print the options it gives')
-    .requiredOption('--config <file>', 'agent configuration (YAML)')
-    .action((options: { config: string }) => {
-      const config = loadAgentConfig(options.config, io);
-      const resolved = agentOptionsFromConfig(config);
+    .description('check an agent configuration file and print the options it gives (no password)')
+    .argument('[file]', 'agent configuration (YAML)')
+    .option('--config <file>', 'the same, as an option')
+    .action((file: string | undefined, options: { config?: string }) => {
+      const path = file ?? options.config;
+      if (!path) throw new CapsuleError('CLI_BAD_OPTION', 'check-config needs a file');
+      const config = loadAgentConfig(path, io);
+      const resolved = agentOptionsFromConfig(config, readHostNameservers(resolvConfPath));
       io.out(
         `${JSON.stringify({ ...resolved, credentials: { ...resolved.credentials, password: '***' } }, null, 2)}\n`,
       );
@@ -158,7 +247,7 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
   agent
     .command('register')
     .description('register a service endpoint in a contract role (NAME = <role>.<contract>.<domain>.capsule)')
-    .argument('<name>', 'the role name')
+    .argument('<name>', 'the full name <role>.<contract>.<domain>.capsule (the role alone is not enough)')
     .requiredOption('--token <id:secret>', 'the service token (or CAPSULE_SERVICE_TOKEN)')
     .option(api, 'the agent REST API', apiDefault)
     .action((name: string, options: { token?: string; api: string }) =>

@@ -1,14 +1,17 @@
 /**
- * `capsule controller start`: runs the controller daemon until SIGTERM or SIGINT. The only place
- * that turns argv, environment and files into ControllerOptions.
+ * `capsule controller start [--config controller.yaml]`: runs the controller daemon until SIGTERM
+ * or SIGINT; `capsule controller check-config FILE` checks a config. The only place that turns argv,
+ * environment and files into ControllerOptions: flag, else config file key, else default.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createController } from '@capsule/controller';
+import { createController, defaultControllerOptions } from '@capsule/controller';
 import { createSelfSignedCertificate, exportPrivateKeyPem, generateRsaKeyPairAsync } from '@capsule/identity';
 import { CapsuleError } from '@capsule/wire';
 import type { Command } from 'commander';
 import pino from 'pino';
+import { type Static, Type } from 'typebox';
+import { readConfigFile } from '../config-file';
 import type { CliIo } from '../io';
 
 /** Parses `HOST:PORT` (IPv6 hosts in brackets). */
@@ -19,93 +22,261 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
-interface StartOptions {
-  dataDir: string;
+const HostPort = Type.String({
+  pattern:
+    '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$',
+  // port 0..65535
+  description: '"host:port"',
+});
+const PemFiles = Type.Object(
+  {
+    cert: Type.String({ minLength: 1, description: 'a PEM certificate file' }),
+    key: Type.String({ minLength: 1, description: 'a PEM private key file' }),
+  },
+  { additionalProperties: false },
+);
+const Milliseconds = (minimum: number) =>
+  Type.Optional(Type.Integer({ minimum, maximum: 365 * 24 * 3_600_000 }));
+
+/** The controller config file's schema (every key is documented in examples/controller.yaml). */
+export const ControllerConfigFile = Type.Object(
+  {
+    dataDir: Type.Optional(Type.String({ minLength: 1, description: 'a directory path' })),
+    store: Type.Optional(
+      Type.String({ minLength: 1, description: "'sqlite', a SQLite file path or postgres://…" }),
+    ),
+    listen: Type.Optional(HostPort),
+    southboundListen: Type.Optional(HostPort),
+    southboundTls: Type.Optional(
+      Type.Union([
+        PemFiles,
+        Type.Object(
+          { selfSigned: Type.String({ minLength: 1, description: 'the host name the certificate names' }) },
+          { additionalProperties: false },
+        ),
+      ]),
+    ),
+    northboundTls: Type.Optional(PemFiles),
+    bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 })),
+    logLevel: Type.Optional(
+      Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+    ),
+    tokenLifetimeMs: Milliseconds(60_000),
+    keepaliveIntervalMs: Milliseconds(1000),
+    nonceLifetimeMs: Milliseconds(1000),
+    certificateLifetimeMs: Milliseconds(60_000),
+    authorizationLifetimeMs: Milliseconds(60_000),
+    loginFailuresPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+    sqliteSynchronous: Type.Optional(Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')])),
+    pushHeartbeatMs: Milliseconds(100),
+  },
+  { additionalProperties: false },
+);
+export type ControllerConfigFile = Static<typeof ControllerConfigFile>;
+
+/** `capsule controller start`'s flags (each overrides the config file's key). */
+interface StartFlags {
+  config?: string;
+  dataDir?: string;
   store?: string;
-  listen: string;
-  southboundListen: string;
+  listen?: string;
+  southboundListen?: string;
   tlsSelfSigned?: string;
   tlsCert?: string;
   tlsKey?: string;
-  bodyLimit: string;
-  logLevel: string;
+  bodyLimit?: string;
+  logLevel?: string;
 }
 
-async function southboundTls(options: StartOptions, dataDir: string) {
-  if (options.tlsCert || options.tlsKey) {
-    if (!options.tlsCert || !options.tlsKey)
-      throw new CapsuleError('CLI_BAD_TLS', '--tls-cert and --tls-key go together');
-    return { cert: readFileSync(options.tlsCert, 'utf8'), key: readFileSync(options.tlsKey, 'utf8') };
+/** Where the controller keeps its store: SQLite (the default, or a file path) or PostgreSQL. */
+export function parseStore(text: string | undefined, dataDir: string, baseDir: string): string {
+  if (!text || text === 'sqlite') return join(dataDir, 'controller.db');
+  if (/^postgres(ql)?:\/\//.test(text)) return text;
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text)?.[1];
+  // A drive-less path never has a scheme; 'sqlite:…' and 'file:…' name a SQLite file.
+  if (scheme === 'sqlite' || scheme === 'file') return resolve(baseDir, text.slice(scheme.length + 1));
+  if (scheme)
+    throw new CapsuleError(
+      'CLI_BAD_STORE',
+      `unknown store '${scheme}:': use sqlite (a file in the data dir), a SQLite file path, or postgres://user:password@host/database`,
+    );
+  return resolve(baseDir, text);
+}
+
+/** An unknown store scheme in a config file, as a problem at `store`. */
+function storeProblem(raw: unknown) {
+  const store = (raw as { store?: unknown } | null)?.store;
+  if (typeof store !== 'string') return [];
+  try {
+    parseStore(store, '/', '/');
+    return [];
+  } catch (error) {
+    return [{ segments: ['store'], message: (error as Error).message }];
   }
-  if (!options.tlsSelfSigned) return undefined;
-  const certPath = join(dataDir, 'southbound-cert.pem');
-  const keyPath = join(dataDir, 'southbound-key.pem');
+}
+
+/** The controller's settings from a config file (or none) and the flags, flags first; checked. */
+export function resolveControllerSettings(flags: StartFlags, io: CliIo) {
+  const loaded = flags.config
+    ? readConfigFile<ControllerConfigFile>(flags.config, ControllerConfigFile, io.cwd, {
+        check: storeProblem,
+      })
+    : undefined;
+  const file = loaded?.value ?? {};
+  const fileDir = loaded?.dir ?? io.cwd;
+  // A path from a flag is relative to the working directory, one from the file to the file.
+  const path = (flag: string | undefined, fromFile: string | undefined, fallback: string) =>
+    flag !== undefined ? resolve(io.cwd, flag) : resolve(fileDir, fromFile ?? fallback);
+  const dataDir = path(flags.dataDir, file.dataDir, '.capsule/controller');
+  const store =
+    flags.store !== undefined
+      ? parseStore(flags.store, dataDir, io.cwd)
+      : parseStore(file.store, dataDir, fileDir);
+  let bodyLimitBytes = file.bodyLimitBytes ?? defaultControllerOptions.bodyLimitBytes;
+  if (flags.bodyLimit !== undefined) {
+    bodyLimitBytes = Number(flags.bodyLimit);
+    if (!Number.isInteger(bodyLimitBytes) || bodyLimitBytes < 1024)
+      throw new CapsuleError('CLI_BAD_OPTION', '--body-limit is a byte count ≥ 1024');
+  }
+  let southboundTls: { selfSigned: string } | { cert: string; key: string } | undefined;
+  if (flags.tlsCert || flags.tlsKey) {
+    if (!flags.tlsCert || !flags.tlsKey)
+      throw new CapsuleError('CLI_BAD_TLS', '--tls-cert and --tls-key go together');
+    southboundTls = { cert: resolve(io.cwd, flags.tlsCert), key: resolve(io.cwd, flags.tlsKey) };
+  } else if (flags.tlsSelfSigned) southboundTls = { selfSigned: flags.tlsSelfSigned };
+  else if (file.southboundTls)
+    southboundTls =
+      'selfSigned' in file.southboundTls
+        ? { selfSigned: file.southboundTls.selfSigned }
+        : { cert: resolve(fileDir, file.southboundTls.cert), key: resolve(fileDir, file.southboundTls.key) };
+  const logLevel = flags.logLevel ?? file.logLevel ?? 'info';
+  return {
+    dataDir,
+    store,
+    logLevel,
+    southboundTls,
+    northboundTls: file.northboundTls && {
+      cert: resolve(fileDir, file.northboundTls.cert),
+      key: resolve(fileDir, file.northboundTls.key),
+    },
+    options: {
+      listen: parseListen(flags.listen ?? file.listen ?? '127.0.0.1:8700'),
+      southboundListen: parseListen(flags.southboundListen ?? file.southboundListen ?? '127.0.0.1:8701'),
+      bodyLimitBytes,
+      ...(file.tokenLifetimeMs !== undefined && { tokenLifetimeMs: file.tokenLifetimeMs }),
+      ...(file.keepaliveIntervalMs !== undefined && { keepaliveIntervalMs: file.keepaliveIntervalMs }),
+      ...(file.nonceLifetimeMs !== undefined && { nonceLifetimeMs: file.nonceLifetimeMs }),
+      ...(file.certificateLifetimeMs !== undefined && { certificateLifetimeMs: file.certificateLifetimeMs }),
+      ...(file.authorizationLifetimeMs !== undefined && {
+        authorizationLifetimeMs: file.authorizationLifetimeMs,
+      }),
+      ...(file.loginFailuresPerMinute !== undefined && {
+        loginFailuresPerMinute: file.loginFailuresPerMinute,
+      }),
+      ...(file.sqliteSynchronous !== undefined && { sqliteSynchronous: file.sqliteSynchronous }),
+      ...(file.pushHeartbeatMs !== undefined && { pushHeartbeatMs: file.pushHeartbeatMs }),
+    },
+  };
+}
+type ControllerSettings = ReturnType<typeof resolveControllerSettings>;
+
+function readPem(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new CapsuleError('CLI_BAD_TLS', `cannot read the ${what} ${path}: ${(error as Error).message}`);
+  }
+}
+
+async function southboundTls(settings: ControllerSettings) {
+  const tls = settings.southboundTls;
+  if (!tls) return undefined;
+  if ('cert' in tls) return { cert: readPem(tls.cert, 'certificate'), key: readPem(tls.key, 'private key') };
+  const certPath = join(settings.dataDir, 'southbound-cert.pem');
+  const keyPath = join(settings.dataDir, 'southbound-key.pem');
   if (!existsSync(certPath) || !existsSync(keyPath)) {
     const keys = await generateRsaKeyPairAsync();
-    const cert = await createSelfSignedCertificate(keys, { hostName: options.tlsSelfSigned });
+    const cert = await createSelfSignedCertificate(keys, { hostName: tls.selfSigned });
     writeFileSync(keyPath, exportPrivateKeyPem(keys.privateKey), { mode: 0o600 });
     writeFileSync(certPath, cert);
   }
   return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8') };
 }
 
-/** `capsule controller …`. */
-export function registerControllerCommands(program: Command, io: CliIo): void {
-  const controller = program.command('controller').description('the Capsule controller');
-  controller
-    .command('start')
-    .description('run the controller (northbound REST, southbound protocol) until SIGTERM/SIGINT')
-    .option('--data-dir <dir>', 'where the SQLite store and TLS files live', '.capsule/controller')
+const startFlags = (command: Command) =>
+  command
+    .option(
+      '--config <file>',
+      'controller configuration (YAML; see examples/controller.yaml); flags override it',
+    )
+    .option('--data-dir <dir>', 'where the SQLite store and TLS files live (default .capsule/controller)')
     .option('--store <url>', 'sqlite (default: a file in the data dir), a SQLite path, or postgres://…')
-    .option('--listen <host:port>', 'northbound listener', '127.0.0.1:8700')
-    .option('--southbound-listen <host:port>', 'southbound listener', '127.0.0.1:8701')
+    .option('--listen <host:port>', 'northbound listener (default 127.0.0.1:8700)')
+    .option('--southbound-listen <host:port>', 'southbound listener (default 127.0.0.1:8701)')
     .option('--tls-self-signed <hostname>', 'serve the southbound over TLS with a self-signed certificate')
     .option('--tls-cert <file>', 'southbound TLS certificate (PEM)')
     .option('--tls-key <file>', 'southbound TLS private key (PEM)')
-    .option('--body-limit <bytes>', 'largest request body', '1048576')
-    .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (options: StartOptions) => {
-      const dataDir = resolve(io.cwd, options.dataDir);
-      mkdirSync(dataDir, { recursive: true });
-      const store =
-        !options.store || options.store === 'sqlite'
-          ? join(dataDir, 'controller.db')
-          : /^postgres(ql)?:\/\//.test(options.store)
-            ? options.store
-            : resolve(io.cwd, options.store);
-      const bodyLimitBytes = Number(options.bodyLimit);
-      if (!Number.isInteger(bodyLimitBytes) || bodyLimitBytes < 1024)
-        throw new CapsuleError('CLI_BAD_OPTION', '--body-limit is a byte count ≥ 1024');
-      const logger = pino({ level: options.logLevel });
-      const instance = await createController(
-        {
-          store,
-          listen: parseListen(options.listen),
-          southboundListen: parseListen(options.southboundListen),
-          bodyLimitBytes,
-          adminPassword: io.env.CAPSULE_ADMIN_PASSWORD || undefined,
-          southboundTls: await southboundTls(options, dataDir),
-        },
-        { logger },
+    .option('--body-limit <bytes>', 'largest request body (default 1048576)')
+    .option('--log-level <level>', 'pino log level (default info)');
+
+/** `capsule controller …`. */
+export function registerControllerCommands(program: Command, io: CliIo): void {
+  const controller = program.command('controller').description('the Capsule controller');
+  startFlags(
+    controller
+      .command('start')
+      .description('run the controller (northbound REST, southbound protocol) until SIGTERM/SIGINT'),
+  ).action(async (flags: StartFlags) => {
+    const settings = resolveControllerSettings(flags, io);
+    mkdirSync(settings.dataDir, { recursive: true });
+    const logger = pino({ level: settings.logLevel });
+    const instance = await createController(
+      {
+        ...settings.options,
+        store: settings.store,
+        adminPassword: io.env.CAPSULE_ADMIN_PASSWORD || undefined,
+        southboundTls: await southboundTls(settings),
+        ...(settings.northboundTls && {
+          northboundTls: {
+            cert: readPem(settings.northboundTls.cert, 'certificate'),
+            key: readPem(settings.northboundTls.key, 'private key'),
+          },
+        }),
+      },
+      { logger },
+    );
+    if (instance.generatedAdminPassword)
+      io.out(
+        `first start: created domain 'default' and user 'admin' with password ${instance.generatedAdminPassword}\n` +
+          '(shown once; set CAPSULE_ADMIN_PASSWORD to choose it)\n',
       );
-      if (instance.generatedAdminPassword)
-        io.out(
-          `first start: created domain 'default' and user 'admin' with password ${instance.generatedAdminPassword}\n` +
-            '(shown once; set CAPSULE_ADMIN_PASSWORD to choose it)\n',
-        );
-      const urls = await instance.start();
-      io.out(`controller: northbound ${urls.northboundUrl}, southbound ${urls.southboundUrl}\n`);
-      io.out(`controller: web console ${urls.consoleUrl}\n`);
-      await new Promise<void>((resolveStop) => {
-        const stop = () => {
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
-          resolveStop();
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      });
-      await instance.stop();
-      io.out('controller stopped\n');
+    const urls = await instance.start();
+    io.out(`controller: northbound ${urls.northboundUrl}, southbound ${urls.southboundUrl}\n`);
+    io.out(`controller: web console ${urls.consoleUrl}\n`);
+    await new Promise<void>((resolveStop) => {
+      const stop = () => {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        resolveStop();
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+    await instance.stop();
+    io.out('controller stopped\n');
+  });
+  controller
+    .command('check-config')
+    .description('check a controller configuration file and print the settings it gives (no secrets)')
+    .argument('[file]', 'controller configuration (YAML)')
+    .option('--config <file>', 'the same, as an option')
+    .action((file: string | undefined, options: { config?: string }) => {
+      const config = file ?? options.config;
+      if (!config) throw new CapsuleError('CLI_BAD_OPTION', 'check-config needs a file');
+      const settings = resolveControllerSettings({ config }, io);
+      const store = /^postgres/.test(settings.store)
+        ? settings.store.replace(/:[^:@/]*@/, ':***@')
+        : settings.store;
+      io.out(`${JSON.stringify({ ...settings, store }, null, 2)}\n`);
     });
 }

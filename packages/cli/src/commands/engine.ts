@@ -8,7 +8,7 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createSouthboundClient } from '@capsule/api';
 import { createEngine, createEngineHttpServer, type FlowSnapshot, registerEngine } from '@capsule/engine';
 import {
@@ -34,7 +34,8 @@ import { CapsuleError } from '@capsule/wire';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import pino from 'pino';
-import { parse as parseYaml } from 'yaml';
+import { type Static, Type } from 'typebox';
+import { readConfigFile } from '../config-file';
 import type { CliIo } from '../io';
 import { parseListen } from './controller';
 
@@ -65,28 +66,75 @@ export interface EngineConfig {
   logLevel: string;
 }
 
-const topKeys = new Set([
-  'controller',
-  'hostname',
-  'dataDir',
-  'listen',
-  'receiveBufferBytes',
-  'sendBufferBytes',
-  'underlayTransport',
-  'locator',
-  'neighbors',
-  'tags',
-  'links',
-  'metrics',
-  'engineId',
-  'flowCapacity',
-  'flowIdleTimeoutMs',
-  'budgetInstructions',
-  'tier',
-  'cgaSec',
-  'linkKeepAliveIntervalMs',
-  'logLevel',
-]);
+const HostPort = Type.String({
+  pattern:
+    '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$',
+  // port 0..65535
+  description: '"host:port"',
+});
+const TagList = Type.Array(Type.Integer({ minimum: 0, maximum: 31, description: 'a tag bit 0..31' }));
+const BufferBytes = Type.Integer({ minimum: 0, maximum: 256 * 1024 * 1024 });
+
+/** The engine config file's schema (every key is documented in examples/engine.yaml). */
+export const EngineConfigFile = Type.Object(
+  {
+    controller: Type.Object(
+      {
+        url: Type.String({
+          pattern: '^https?://[^/]+',
+          description: 'the southbound URL, http(s)://host:port',
+        }),
+        domain: Type.String({ minLength: 1 }),
+        username: Type.String({ minLength: 1 }),
+        password: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { additionalProperties: false },
+    ),
+    hostname: Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9.-]*$',
+      description: 'a host name (letters, digits, dots, dashes)',
+    }),
+    dataDir: Type.Optional(Type.String({ minLength: 1, description: 'a directory path' })),
+    listen: Type.Optional(HostPort),
+    receiveBufferBytes: Type.Optional(BufferBytes),
+    sendBufferBytes: Type.Optional(BufferBytes),
+    underlayTransport: Type.Optional(Type.Union([Type.Literal('native'), Type.Literal('udp')])),
+    locator: Type.Optional(HostPort),
+    neighbors: Type.Optional(Type.Array(HostPort)),
+    tags: Type.Optional(TagList),
+    links: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            peer: Type.String({ minLength: 1, description: 'a host name or host id' }),
+            cost: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+            tags: Type.Optional(TagList),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    ),
+    metrics: Type.Optional(HostPort),
+    engineId: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    flowCapacity: Type.Optional(Type.Integer({ minimum: 1, maximum: 1 << 24 })),
+    flowIdleTimeoutMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
+    budgetInstructions: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+    tier: Type.Optional(Type.Union([Type.Literal('fast'), Type.Literal('interpreter')])),
+    cgaSec: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 1,
+        description: '0 or 1 (Sec 2 needs about 2^32 SHA-1 hashes at first start: hours)',
+      }),
+    ),
+    linkKeepAliveIntervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+    logLevel: Type.Optional(
+      Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type EngineConfigFile = Static<typeof EngineConfigFile>;
 
 /**
  * Default link keep-alive interval: the agent's default too. Both ends of a link should use the
@@ -98,134 +146,65 @@ export const defaultEngineLinkKeepAliveIntervalMs = 2000;
 /** Default SO_RCVBUF / SO_SNDBUF of the overlay socket (the kernel caps at net.core.rmem_max / wmem_max). */
 export const defaultEngineSocketBufferBytes = 8 * 1024 * 1024;
 
-function bad(message: string): never {
-  throw new CapsuleError('CLI_BAD_CONFIG', message);
+function hostPort(text: string) {
+  return parseListen(text); // the schema's pattern matched: it cannot throw
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-function integer(value: unknown, name: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
-    bad(`${name} must be an integer in ${min}..${max}`);
-  return value;
+/** The password, from the file or CAPSULE_ENGINE_PASSWORD (the file wins). */
+function passwordProblem(raw: unknown, env: CliIo['env']) {
+  const controller = (raw as { controller?: unknown } | null)?.controller;
+  if (typeof controller !== 'object' || controller === null || Array.isArray(controller)) return [];
+  if ((controller as { password?: unknown }).password !== undefined || env.CAPSULE_ENGINE_PASSWORD) return [];
+  return [
+    {
+      segments: ['controller', 'password'],
+      message: 'is required here or in the CAPSULE_ENGINE_PASSWORD environment variable',
+    },
+  ];
 }
 
-function tagList(value: unknown, name: string): number[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) bad(`${name} must be a list of tag bits 0..31`);
-  return value.map((tag, i) => integer(tag, `${name}[${i}]`, 0, 31)!);
-}
-
-function address(value: unknown, name: string) {
-  if (typeof value !== 'string') bad(`${name} must be "host:port"`);
-  try {
-    return parseListen(value);
-  } catch {
-    bad(`${name} must be "host:port", got '${value}'`);
-  }
-}
-
-/** Validates a parsed config (`env` supplies CAPSULE_ENGINE_PASSWORD; `baseDir` resolves dataDir). */
-export function validateEngineConfig(raw: unknown, env: CliIo['env'], baseDir: string): EngineConfig {
-  if (!isRecord(raw)) bad('the config must be a YAML mapping');
-  for (const key of Object.keys(raw)) if (!topKeys.has(key)) bad(`unknown key '${key}'`);
-  const controller = raw.controller;
-  if (!isRecord(controller))
-    bad('controller: a mapping with url, domain, username (and password) is required');
-  for (const key of Object.keys(controller))
-    if (!['url', 'domain', 'username', 'password'].includes(key)) bad(`unknown key 'controller.${key}'`);
-  if (typeof controller.url !== 'string' || !/^https?:\/\/[^/]+/.test(controller.url))
-    bad('controller.url must be the southbound URL, http(s)://host:port');
-  for (const key of ['domain', 'username'] as const)
-    if (typeof controller[key] !== 'string' || controller[key] === '') bad(`controller.${key} is required`);
-  const password = (controller.password as string | undefined) ?? env.CAPSULE_ENGINE_PASSWORD;
-  if (typeof password !== 'string' || password === '')
-    bad('controller.password (or the CAPSULE_ENGINE_PASSWORD environment variable) is required');
-  if (typeof raw.hostname !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(raw.hostname))
-    bad('hostname is required (letters, digits, dots, dashes)');
-  const listen = address(raw.listen ?? '0.0.0.0:7447', 'listen');
-  const locator = raw.locator ?? `${listen.host}:${listen.port}`;
-  if (typeof locator !== 'string') bad('locator must be "host:port"');
-  address(locator, 'locator');
-  if (raw.neighbors !== undefined && !Array.isArray(raw.neighbors))
-    bad('neighbors must be a list of "host:port"');
-  const neighbors = ((raw.neighbors as unknown[] | undefined) ?? []).map((n, i) =>
-    address(n, `neighbors[${i}]`),
-  );
-  if (raw.links !== undefined && !Array.isArray(raw.links)) bad('links must be a list of {peer, cost, tags}');
-  const links = ((raw.links as unknown[] | undefined) ?? []).map((link, i) => {
-    if (!isRecord(link) || typeof link.peer !== 'string')
-      bad(`links[${i}] needs a peer (host name or host id)`);
-    for (const key of Object.keys(link))
-      if (!['peer', 'cost', 'tags'].includes(key)) bad(`unknown key 'links[${i}].${key}'`);
-    return {
-      peer: link.peer,
-      cost: integer(link.cost, `links[${i}].cost`, 1, 65535),
-      tags: tagList(link.tags, `links[${i}].tags`),
-    };
-  });
-  if (
-    raw.underlayTransport !== undefined &&
-    raw.underlayTransport !== 'native' &&
-    raw.underlayTransport !== 'udp'
-  )
-    bad("underlayTransport is 'native' or 'udp'");
-  if (raw.tier !== undefined && raw.tier !== 'fast' && raw.tier !== 'interpreter')
-    bad("tier is 'fast' or 'interpreter'");
-  if (raw.logLevel !== undefined && typeof raw.logLevel !== 'string') bad('logLevel is a pino level');
-  if (raw.dataDir !== undefined && typeof raw.dataDir !== 'string') bad('dataDir is a directory path');
+/** EngineConfig from a checked file (`env` supplies CAPSULE_ENGINE_PASSWORD; `baseDir` resolves dataDir). */
+export function engineConfigFromFile(
+  file: EngineConfigFile,
+  env: CliIo['env'],
+  baseDir: string,
+): EngineConfig {
+  const listen = hostPort(file.listen ?? '0.0.0.0:7447');
   return {
     controller: {
-      url: controller.url,
-      domain: controller.domain as string,
-      username: controller.username as string,
-      password,
+      url: file.controller.url,
+      domain: file.controller.domain,
+      username: file.controller.username,
+      password: (file.controller.password ?? env.CAPSULE_ENGINE_PASSWORD)!,
     },
-    hostname: raw.hostname,
-    dataDir: resolve(baseDir, (raw.dataDir as string | undefined) ?? '.capsule/engine'),
+    hostname: file.hostname,
+    dataDir: resolve(baseDir, file.dataDir ?? '.capsule/engine'),
     listen,
-    receiveBufferBytes:
-      integer(raw.receiveBufferBytes, 'receiveBufferBytes', 0, 256 * 1024 * 1024) ??
-      defaultEngineSocketBufferBytes,
-    sendBufferBytes:
-      integer(raw.sendBufferBytes, 'sendBufferBytes', 0, 256 * 1024 * 1024) ?? defaultEngineSocketBufferBytes,
-    underlayTransport: (raw.underlayTransport as UdpTransportKind | undefined) ?? defaultUdpTransportKind(),
-    locator,
-    neighbors,
-    tags: tagList(raw.tags, 'tags'),
-    links,
-    metrics: raw.metrics === undefined ? undefined : address(raw.metrics, 'metrics'),
-    engineId: integer(raw.engineId, 'engineId', 0, 65535),
-    flowCapacity: integer(raw.flowCapacity, 'flowCapacity', 1, 1 << 24),
-    flowIdleTimeoutMs: integer(raw.flowIdleTimeoutMs, 'flowIdleTimeoutMs', 1000, 86_400_000),
-    budgetInstructions: integer(raw.budgetInstructions, 'budgetInstructions', 1, 1_000_000),
-    tier: raw.tier as EngineConfig['tier'],
-    cgaSec: integer(raw.cgaSec, 'cgaSec', 0, 1) ?? 0,
-    linkKeepAliveIntervalMs:
-      integer(raw.linkKeepAliveIntervalMs, 'linkKeepAliveIntervalMs', 100, 600_000) ??
-      defaultEngineLinkKeepAliveIntervalMs,
-    logLevel: (raw.logLevel as string | undefined) ?? 'info',
+    receiveBufferBytes: file.receiveBufferBytes ?? defaultEngineSocketBufferBytes,
+    sendBufferBytes: file.sendBufferBytes ?? defaultEngineSocketBufferBytes,
+    underlayTransport: file.underlayTransport ?? defaultUdpTransportKind(),
+    locator: file.locator ?? `${listen.host}:${listen.port}`,
+    neighbors: (file.neighbors ?? []).map(hostPort),
+    tags: file.tags ?? [],
+    links: (file.links ?? []).map((link) => ({ peer: link.peer, cost: link.cost, tags: link.tags ?? [] })),
+    metrics: file.metrics === undefined ? undefined : hostPort(file.metrics),
+    engineId: file.engineId,
+    flowCapacity: file.flowCapacity,
+    flowIdleTimeoutMs: file.flowIdleTimeoutMs,
+    budgetInstructions: file.budgetInstructions,
+    tier: file.tier,
+    cgaSec: file.cgaSec ?? 0,
+    linkKeepAliveIntervalMs: file.linkKeepAliveIntervalMs ?? defaultEngineLinkKeepAliveIntervalMs,
+    logLevel: file.logLevel ?? 'info',
   };
 }
 
-/** Reads and validates a config file. */
+/** Reads and checks a config file: every problem at once, with its line (config-file.ts). */
 export function loadEngineConfig(path: string, io: CliIo): EngineConfig {
-  const file = resolve(io.cwd, path);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new CapsuleError('CLI_BAD_CONFIG', `cannot read ${file}: ${(error as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (error) {
-    throw new CapsuleError('CLI_BAD_CONFIG', `${file} is not YAML: ${(error as Error).message}`);
-  }
-  return validateEngineConfig(raw, io.env, dirname(file));
+  const { value, dir } = readConfigFile<EngineConfigFile>(path, EngineConfigFile, io.cwd, {
+    check: (raw) => passwordProblem(raw, io.env),
+  });
+  return engineConfigFromFile(value, io.env, dir);
 }
 
 /** The RSA key (kept in the data dir) and the CGA under `netprefix` (kept while key and prefix hold). */
@@ -384,6 +363,19 @@ export function registerEngineCommands(program: Command, io: CliIo): void {
     .action(async (options: { config: string }) => {
       const config = loadEngineConfig(options.config, io);
       await runEngine(config, io, untilSignal());
+    });
+  engine
+    .command('check-config')
+    .description('check an engine configuration file and print the settings it gives (no password)')
+    .argument('[file]', 'engine configuration (YAML)')
+    .option('--config <file>', 'the same, as an option')
+    .action((file: string | undefined, options: { config?: string }) => {
+      const path = file ?? options.config;
+      if (!path) throw new CapsuleError('CLI_BAD_OPTION', 'check-config needs a file');
+      const config = loadEngineConfig(path, io);
+      io.out(
+        `${JSON.stringify({ ...config, controller: { ...config.controller, password: '***' } }, null, 2)}\n`,
+      );
     });
   engine
     .command('flows')
