@@ -57,6 +57,9 @@ export interface EngineConfig {
   engineId: number | undefined;
   flowCapacity: number | undefined;
   flowIdleTimeoutMs: number | undefined;
+  flowsPerSourceHostMax: number | undefined;
+  flowsPerAuthorizationMax: number | undefined;
+  flowEvictionIdleMs: number | undefined;
   budgetInstructions: number | undefined;
   tier: 'fast' | 'interpreter' | undefined;
   cgaSec: number;
@@ -81,6 +84,9 @@ const topKeys = new Set([
   'engineId',
   'flowCapacity',
   'flowIdleTimeoutMs',
+  'flowsPerSourceHostMax',
+  'flowsPerAuthorizationMax',
+  'flowEvictionIdleMs',
   'budgetInstructions',
   'tier',
   'cgaSec',
@@ -200,6 +206,9 @@ export function validateEngineConfig(raw: unknown, env: CliIo['env'], baseDir: s
     engineId: integer(raw.engineId, 'engineId', 0, 65535),
     flowCapacity: integer(raw.flowCapacity, 'flowCapacity', 1, 1 << 24),
     flowIdleTimeoutMs: integer(raw.flowIdleTimeoutMs, 'flowIdleTimeoutMs', 1000, 86_400_000),
+    flowsPerSourceHostMax: integer(raw.flowsPerSourceHostMax, 'flowsPerSourceHostMax', 1, 1 << 24),
+    flowsPerAuthorizationMax: integer(raw.flowsPerAuthorizationMax, 'flowsPerAuthorizationMax', 1, 1 << 24),
+    flowEvictionIdleMs: integer(raw.flowEvictionIdleMs, 'flowEvictionIdleMs', 0, 86_400_000),
     budgetInstructions: integer(raw.budgetInstructions, 'budgetInstructions', 1, 1_000_000),
     tier: raw.tier as EngineConfig['tier'],
     cgaSec: integer(raw.cgaSec, 'cgaSec', 0, 1) ?? 0,
@@ -335,6 +344,13 @@ export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: P
       ...(config.engineId !== undefined && { engineId: config.engineId }),
       ...(config.flowCapacity !== undefined && { flowCapacity: config.flowCapacity }),
       ...(config.flowIdleTimeoutMs !== undefined && { flowIdleTimeoutMs: config.flowIdleTimeoutMs }),
+      ...(config.flowsPerSourceHostMax !== undefined && {
+        flowsPerSourceHostMax: config.flowsPerSourceHostMax,
+      }),
+      ...(config.flowsPerAuthorizationMax !== undefined && {
+        flowsPerAuthorizationMax: config.flowsPerAuthorizationMax,
+      }),
+      ...(config.flowEvictionIdleMs !== undefined && { flowEvictionIdleMs: config.flowEvictionIdleMs }),
       ...(config.budgetInstructions !== undefined && { budgetInstructions: config.budgetInstructions }),
       ...(config.tier !== undefined && { tier: config.tier }),
     },
