@@ -21,10 +21,9 @@
  * ```
  *
  * This file is the pipeline and its lifecycle; each concept it uses has its own module (above),
- * built here from options and ports. With a controller client, the controller hooks
- * (southbound.ts: keep-alives, push, link registration) are wired here too.
+ * built here from options and ports. The controller side (keep-alives, push, link registration)
+ * is not the pipeline's: `startEngineNode` (engine-node.ts) wires it.
  */
-import type { SouthboundClient } from '@capsule/api';
 import type { ControllerPublicKey } from '@capsule/identity';
 import { formatIpv6Address } from '@capsule/identity';
 import type { LinkInfo, LinkLayer } from '@capsule/overlay';
@@ -50,11 +49,10 @@ import { DropReason } from './drop-reason';
 import { createEgress } from './egress';
 import { engineIdOfHostId } from './engine-id';
 import { createEngineFlows, type FlowSnapshot } from './flows';
-import { configuredLinkCost, createEngineLinks, type EngineLinkSnapshot, type LinkConfig } from './links';
+import { createEngineLinks, type EngineLinkSnapshot, type LinkConfig } from './links';
 import { type EngineClock, type EngineLogger, silentLogger } from './ports';
 import { createProgramCache, type ProgramEntry } from './programs';
 import { createSandboxHost } from './sandbox-host';
-import { createControllerHooks } from './southbound';
 
 /** Options (plain data; defaults in `engineDefaults`). */
 export interface EngineOptions {
@@ -80,10 +78,6 @@ export interface EngineOptions {
   logLinesPerSecond?: number;
   /** Distinct verified authorizations and programs kept (LRU-less: cleared when full). */
   cacheCapacity?: number;
-  /** This engine's underlay locator (`host:port`), for links it registers with the controller. */
-  locator?: string;
-  /** Keep-alive interval towards the controller (its registration answer says). */
-  keepaliveIntervalMs?: number;
 }
 
 /** The defaults of every optional option. */
@@ -101,8 +95,6 @@ export interface EngineDeps {
   linkLayer: LinkLayer;
   clock: EngineClock;
   logger?: EngineLogger;
-  /** A registered southbound client: keep-alives, commands, pushed revocations, link registration. */
-  controller?: SouthboundClient;
   /** 32 random bits (RANDOM service); default Math.random. */
   random?: () => number;
 }
@@ -110,9 +102,9 @@ export interface EngineDeps {
 /** A running engine. */
 export interface Engine {
   readonly engineId: number;
-  /** Subscribes to the link layer (packets, link changes), starts timers, keep-alives and the push channel. */
+  /** Subscribes to the link layer (packets, link changes) and starts the expiry timer. */
   start(): void;
-  /** Stops taking packets, the timers and the push channel (the link layer and transport are the caller's). */
+  /** Stops taking packets and the timer (the link layer and transport are the caller's). */
   stop(): void;
   /** The pipeline's entry (the link layer calls it; exposed for benchmarks and tests). */
   handlePacket(linkId: number, bytes: Uint8Array, offset: number, length: number): boolean;
@@ -375,23 +367,8 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   const stops: (() => void)[] = [];
   const linkListeners = new Set<(info: LinkInfo) => void>();
   let started = false;
-  const hooks = deps.controller
-    ? createControllerHooks(
-        { locator: options.locator, keepaliveIntervalMs: options.keepaliveIntervalMs },
-        {
-          client: deps.controller,
-          clock,
-          logger,
-          counters: () => engine.counters(),
-          revoke: (serials, notAfterMs) => engine.revoke(serials, notAfterMs),
-          refreshLinks,
-          linkCost: (info) => configuredLinkCost(options.links, info),
-        },
-      )
-    : undefined;
-  if (hooks) linkListeners.add((info) => hooks.onLinkChange(info));
 
-  const engine: Engine = {
+  return {
     engineId,
     start() {
       if (started) return;
@@ -403,7 +380,6 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       });
       refreshLinks();
       stops.push(clock.setInterval(() => expireFlows(), Math.max(1000, settings.flowIdleTimeoutMs / 4)));
-      if (hooks) stops.push(hooks.start());
       logger.info({ engineId, hostId: formatIpv6Address(options.hostId) }, 'engine started');
     },
     stop() {
@@ -429,7 +405,6 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       return () => void linkListeners.delete(listener);
     },
   };
-  return engine;
 }
 
 /**

@@ -14,6 +14,14 @@ export {
 } from './engine';
 /** The 16-bit engine id derived from a host id (last 16 bits of the CGA). */
 export { engineIdOfHostId } from './engine-id';
+/** An engine daemon assembled: registration, link layer, engine, controller hooks, HTTP port. */
+export {
+  type EngineIdentity,
+  type EngineNode,
+  type EngineNodeDeps,
+  type EngineNodeOptions,
+  startEngineNode,
+} from './engine-node';
 /** Zero-allocation flow table keyed by (source, destination, flow label). */
 export { FlowTable } from './flow-table';
 /** One live flow as an engine shows it (`Engine.flows()`, /api/v1/flows). */
