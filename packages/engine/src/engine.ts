@@ -243,39 +243,11 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       id = -1;
     }
 
+    // The flow: a type I packet creates it or rebinds it; type II and III need a known one.
     if (packetType === 1) {
-      // Type I: verify the authorization and the program (each once, then cached).
-      const auth = authorizations.verify(bytes, view.authOffset, view.authLength, nowSeconds);
-      if (typeof auth === 'number') {
-        packet.flow = id;
-        return drop(auth);
-      }
-      if (auth.revoked) return drop(DropReason.AUTH_REVOKED);
-      if (nowSeconds > auth.notAfter) return drop(DropReason.AUTH_EXPIRED);
-      if (nowSeconds < auth.notBefore) return drop(DropReason.AUTH_NOT_YET_VALID);
-      if (!isAuthorizedSource(auth, bytes, offset + 8)) return drop(DropReason.WRONG_SOURCE);
-      let program: ProgramEntry | number;
-      const current = id >= 0 ? flowProgram[id] : undefined;
-      if (
-        current &&
-        flowAuth[id] === auth &&
-        current.codeValue.length === view.codeLength &&
-        bytesEqual(current.codeValue, 0, bytes, view.codeOffset, view.codeLength)
-      )
-        program = current;
-      else program = programs.verify(auth, bytes, view.codeOffset, view.codeLength);
-      if (typeof program === 'number') {
-        packet.flow = id;
-        return drop(program);
-      }
-      if (id < 0) {
-        id = table.insert(bytes, offset + 8, offset + 24, flowLabel);
-        if (id < 0) return drop(DropReason.FLOW_TABLE_FULL);
-      }
-      flows.bind(id, auth, program, now);
-    } else {
-      if (id < 0) return drop(DropReason.UNKNOWN_FLOW);
-    }
+      id = admitTypeI(bytes, offset, id, flowLabel, now, nowSeconds);
+      if (id < 0) return false;
+    } else if (id < 0) return drop(DropReason.UNKNOWN_FLOW);
     packet.flow = id;
     flowLastSeenMs[id] = now;
     flowPackets[id] = flowPackets[id]! + 1;
@@ -361,6 +333,57 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       result.fuelUsed,
       result.dropReason,
     );
+  }
+
+  /** Counts a drop of the current packet; -1 (no flow) for admitTypeI to return. */
+  function refuse(reason: number): -1 {
+    drop(reason);
+    return -1;
+  }
+
+  /**
+   * Type I: the AUTH chunk's authorization and the CODE chunk's program verified (each once, then
+   * cached) and checked for this packet (validity, revocation, source binding), and the flow
+   * created or rebound to them. Returns the flow id, or -1 once the drop is counted.
+   */
+  function admitTypeI(
+    bytes: Uint8Array,
+    offset: number,
+    flowId: number,
+    flowLabel: number,
+    now: number,
+    nowSeconds: number,
+  ): number {
+    let id = flowId;
+    const auth = authorizations.verify(bytes, view.authOffset, view.authLength, nowSeconds);
+    if (typeof auth === 'number') {
+      packet.flow = id;
+      return refuse(auth);
+    }
+    if (auth.revoked) return refuse(DropReason.AUTH_REVOKED);
+    if (nowSeconds > auth.notAfter) return refuse(DropReason.AUTH_EXPIRED);
+    if (nowSeconds < auth.notBefore) return refuse(DropReason.AUTH_NOT_YET_VALID);
+    if (!isAuthorizedSource(auth, bytes, offset + 8)) return refuse(DropReason.WRONG_SOURCE);
+    let program: ProgramEntry | number;
+    const current = id >= 0 ? flowProgram[id] : undefined;
+    if (
+      current &&
+      flowAuth[id] === auth &&
+      current.codeValue.length === view.codeLength &&
+      bytesEqual(current.codeValue, 0, bytes, view.codeOffset, view.codeLength)
+    )
+      program = current;
+    else program = programs.verify(auth, bytes, view.codeOffset, view.codeLength);
+    if (typeof program === 'number') {
+      packet.flow = id;
+      return refuse(program);
+    }
+    if (id < 0) {
+      id = table.insert(bytes, offset + 8, offset + 24, flowLabel);
+      if (id < 0) return refuse(DropReason.FLOW_TABLE_FULL);
+    }
+    flows.bind(id, auth, program, now);
+    return id;
   }
 
   // ---- lifecycle --------------------------------------------------------------------------------
