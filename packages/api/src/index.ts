@@ -30,5 +30,29 @@ export {
   /** The HTTP status of an error code (500 for unknown codes). */
   statusOfCode,
 } from './errors';
+export {
+  /** Decodes a node command (keep-alive answer, push event); never throws on input. */
+  decodeNodeCommand,
+  /** Decodes the payload of a command of a given kind, by the same rules. */
+  decodeNodeCommandPayload,
+  /** A command as the controller queues it: kind and payload. */
+  type NodeCommandBody,
+  /** Why the decoder refused a command: code, message, JSON pointer. */
+  type NodeCommandError,
+  /** One kind of node command. */
+  type NodeCommandKind,
+  /** The node command of one kind. */
+  type NodeCommandOf,
+  /** A decoded node command, or the reason there is none. */
+  type NodeCommandResult,
+  /** The kinds of node command. */
+  nodeCommandKinds,
+  /** Builds a path-change command (the controller). */
+  pathChangeCommand,
+  /** Builds a revocation command (the controller). */
+  revocationCommand,
+  /** A revocation's serials as bigints with their ends in ms. */
+  revocationsOf,
+} from './node-command';
 /** Every request and response schema (TypeBox) and its static type; see schemas.ts. */
 export * from './schemas';

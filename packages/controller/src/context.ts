@@ -2,7 +2,16 @@
  * The services both listeners share: credentials and tokens, the audit log, node commands and
  * their delivery (keep-alive answers and push channels), revocation and path recomputation.
  */
-import { ApiError, type Authorization, type Peer, type RoleName, type TokenRequest } from '@capsule/api';
+import {
+  ApiError,
+  type Authorization,
+  type NodeCommandBody,
+  type Peer,
+  pathChangeCommand,
+  type RoleName,
+  revocationCommand,
+  type TokenRequest,
+} from '@capsule/api';
 import type { Logger } from 'pino';
 import { LoginRateLimiter, type Principal, type TokenService, unmatchableHash, verifyPassword } from './auth';
 import type { Metrics } from './metrics';
@@ -74,8 +83,8 @@ export interface ControllerContext {
   publishChanges(changes: readonly ChangeEvent[]): Promise<void>;
   /** Revokes a flow authorization and tells every engine (and the endpoint's host). */
   revokeAuthorization(principal: Principal, id: number): Promise<Authorization>;
-  /** Queues commands for nodes (inside the caller's transaction); returns their ids. */
-  queueCommands(db: AnyDb, nodeIds: readonly number[], kind: string, payload: unknown): Promise<number[]>;
+  /** Queues a command for nodes (inside the caller's transaction); returns their ids. */
+  queueCommands(db: AnyDb, nodeIds: readonly number[], command: NodeCommandBody): Promise<number[]>;
   /** Announces queued commands on the bus, so the replica holding each node's channel pushes it. */
   announceCommands(kind: BusEvent['kind'], commandIds: readonly number[]): Promise<void>;
   /** The peers an endpoint may reach, with their keys and paths. */
@@ -174,13 +183,19 @@ export function createContext(
       );
     },
 
-    async queueCommands(trx, nodeIds, kind, payload) {
+    async queueCommands(trx, nodeIds, command) {
       const ids: number[] = [];
-      const text = JSON.stringify(payload);
+      const text = JSON.stringify(command.payload);
       for (const nodeId of nodeIds) {
         const row = await trx
           .insertInto('commands')
-          .values({ node_id: nodeId, kind, payload: text, created_at: iso(), delivered_at: null })
+          .values({
+            node_id: nodeId,
+            kind: command.kind,
+            payload: text,
+            created_at: iso(),
+            delivered_at: null,
+          })
           .returning('id')
           .executeTakeFirstOrThrow();
         ids.push(Number(row.id));
@@ -217,10 +232,11 @@ export function createContext(
         const engines = await trx.selectFrom('nodes').select('id').where('type', '=', 'engine').execute();
         const nodeIds = [...new Set([...engines.map((e) => e.id as number), row.node_id as number])];
         // notAfter lets engines forget the serial once the authorization has expired anyway.
-        const commandIds = await context.queueCommands(trx, nodeIds, 'revocation', {
-          serials: [row.serial],
-          notAfter: [row.not_after],
-        });
+        const commandIds = await context.queueCommands(
+          trx,
+          nodeIds,
+          revocationCommand([{ serial: row.serial, notAfter: row.not_after }]),
+        );
         await context.audit(trx, principal, 'revoke', 'authorizations', id, row.domain_id, {
           serial: row.serial,
         });
@@ -313,7 +329,7 @@ export function createContext(
       }
       const ids: number[] = [];
       for (const [nodeId, updates] of byNode)
-        ids.push(...(await context.queueCommands(trx, [nodeId], 'path-change', { endpoints: updates })));
+        ids.push(...(await context.queueCommands(trx, [nodeId], pathChangeCommand(updates))));
       return ids;
     });
     await context.announceCommands('path-change', commandIds);

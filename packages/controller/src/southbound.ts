@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   ApiError,
+  decodeNodeCommand,
   ErrorBody,
   Link,
   type NodeCommand,
@@ -402,7 +403,7 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
       const principal = await authenticate(request);
       const node = await requireNode(principal);
       const now = iso();
-      const commands = await db.transaction().execute(async (trx) => {
+      const commands = await context.store.db.transaction().execute(async (trx) => {
         await trx.updateTable('nodes').set({ last_keepalive_at: now }).where('id', '=', node.id).execute();
         const rows = await trx
           .selectFrom('commands')
@@ -422,7 +423,7 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
               rows.map((row) => row.id),
             )
             .execute();
-        return rows.map(toCommand);
+        return rows.flatMap((row) => toCommand(row, context.logger) ?? []);
       });
       return reply.status(commands.length > 0 ? 202 : 200).send({ commands });
     },
@@ -601,14 +602,22 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
   );
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: a commands row
-function toCommand(row: Record<string, any>): NodeCommand {
-  return {
-    id: row.id,
-    kind: row.kind as NodeCommand['kind'],
-    payload: JSON.parse(row.payload),
-    createdAt: row.created_at,
-  };
+/**
+ * A stored command as the node gets it, read with the nodes' own decoder; undefined (logged) for
+ * a row that does not decode, which is then delivered as nothing rather than block the queue.
+ */
+function toCommand(
+  row: { id: number; kind: string; payload: string; created_at: string },
+  logger: ControllerContext['logger'],
+): NodeCommand | undefined {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(row.payload);
+  } catch {}
+  const decoded = decodeNodeCommand({ id: row.id, kind: row.kind, payload, createdAt: row.created_at });
+  if (decoded.ok) return decoded.value;
+  logger.error({ commandId: row.id, ...decoded.error }, 'stored command does not decode: dropped');
+  return undefined;
 }
 
 /**
@@ -620,7 +629,7 @@ export async function deliverCommands(
   commandIds: readonly number[],
 ): Promise<void> {
   if (commandIds.length === 0) return;
-  const db = context.store.db as unknown as AnyDb;
+  const db = context.store.db;
   const rows = await db
     .selectFrom('commands')
     .selectAll()
@@ -632,7 +641,9 @@ export async function deliverCommands(
   await context.store.durable();
   const delivered: number[] = [];
   for (const row of rows) {
-    if (context.hub.deliver({ kind: row.kind, nodeIds: [row.node_id], payload: toCommand(row) }) > 0)
+    const command = toCommand(row, context.logger);
+    if (!command) delivered.push(row.id);
+    else if (context.hub.deliver({ kind: command.kind, nodeIds: [row.node_id], payload: command }) > 0)
       delivered.push(row.id);
   }
   if (delivered.length > 0)
