@@ -14,14 +14,23 @@ import {
 } from '@capsule/api';
 import type { Logger } from 'pino';
 import { LoginRateLimiter, type Principal, type TokenService, unmatchableHash, verifyPassword } from './auth';
+import { queueCommands } from './commands';
 import type { Metrics } from './metrics';
 import { pathTo, shortestPaths, type TopologyLink } from './paths';
 import type { Clock, ControllerIdentity, ProgramVerifier } from './ports';
 import type { BusEvent, ChangeBus, PushHub } from './push';
 import { requireVisible } from './rbac';
-import { type AnyDb, type ChangeEvent, selectRows, toAuthorization } from './resources';
+import { type Db, selectAuthorizationRows, toAuthorization } from './rows';
 import type { Store } from './store/open-store';
 import { prepareQuery } from './store/prepared-query';
+
+/** A change other replicas and connected nodes may need to hear about. */
+export interface ChangeEvent {
+  kind: 'topology' | 'revocation' | 'policy';
+  /** Node ids that must be told (revocation: the engines; empty = all interested). */
+  nodeIds?: number[];
+  payload?: unknown;
+}
 
 /** The user behind a token, re-read on every request. */
 const tokenUserQuery = prepareQuery((db, p) =>
@@ -71,7 +80,7 @@ export interface ControllerContext {
   authenticate(header: string | undefined, audience: Principal['audience']): Promise<Principal>;
   /** Writes one audit entry (inside the caller's transaction). */
   audit(
-    db: AnyDb,
+    db: Db,
     principal: Principal,
     action: string,
     objectType: string,
@@ -84,11 +93,11 @@ export interface ControllerContext {
   /** Revokes a flow authorization and tells every engine (and the endpoint's host). */
   revokeAuthorization(principal: Principal, id: number): Promise<Authorization>;
   /** Queues a command for nodes (inside the caller's transaction); returns their ids. */
-  queueCommands(db: AnyDb, nodeIds: readonly number[], command: NodeCommandBody): Promise<number[]>;
+  queueCommands(db: Db, nodeIds: readonly number[], command: NodeCommandBody): Promise<number[]>;
   /** Announces queued commands on the bus, so the replica holding each node's channel pushes it. */
   announceCommands(kind: BusEvent['kind'], commandIds: readonly number[]): Promise<void>;
   /** The peers an endpoint may reach, with their keys and paths. */
-  peersOf(db: AnyDb, endpoint: { nodeId: number; contractId: number; role: string }): Promise<Peer[]>;
+  peersOf(db: Db, endpoint: { nodeId: number; contractId: number; role: string }): Promise<Peer[]>;
 }
 
 /** Builds the shared services. */
@@ -106,7 +115,7 @@ export function createContext(
     | 'rateLimiter'
   > & { loginFailuresPerMinute: number },
 ): ControllerContext {
-  const db = base.store.db as unknown as AnyDb;
+  const db = base.store.db;
   const rateLimiter = new LoginRateLimiter(base.loginFailuresPerMinute, 60_000);
   const iso = () => new Date(base.clock.nowMs()).toISOString();
 
@@ -220,9 +229,7 @@ export function createContext(
 
     async revokeAuthorization(principal, id) {
       const { row, commandIds } = await db.transaction().execute(async (trx) => {
-        const row = await selectRows(trx, { table: 'authorizations', domainColumn: 'domain_id' } as never)
-          .where('t.id', '=', id)
-          .executeTakeFirst();
+        const row = await selectAuthorizationRows(trx).where('t.id', '=', id).executeTakeFirst();
         if (!row) throw new ApiError('NOT_FOUND', `no authorization ${id}`);
         requireVisible(principal, 'authorizations', row.domain_id);
         if (row.revoked_at) return { row, commandIds: [] as number[] };
@@ -230,7 +237,7 @@ export function createContext(
         await trx.updateTable('authorizations').set({ revoked_at: at }).where('id', '=', id).execute();
         row.revoked_at = at;
         const engines = await trx.selectFrom('nodes').select('id').where('type', '=', 'engine').execute();
-        const nodeIds = [...new Set([...engines.map((e) => e.id as number), row.node_id as number])];
+        const nodeIds = [...new Set([...engines.map((e) => e.id), row.node_id])];
         // notAfter lets engines forget the serial once the authorization has expired anyway.
         const commandIds = await context.queueCommands(
           trx,
@@ -273,12 +280,14 @@ export function createContext(
         .select(['id', 'host_id'])
         .where('host_id', 'is not', null)
         .execute();
-      for (const host of hosts) hostIds.set(host.id, host.host_id);
+      for (const host of hosts) if (host.host_id !== null) hostIds.set(host.id, host.host_id);
       return peers.map((peer) => {
         const path = pathTo(tree, peer.node_id);
         return {
           endpointId: peer.id,
-          hostId: peer.host_id,
+          // Registered nodes have one; a missing one is "" (what the reply serializer writes for
+          // null, and what a node skips as unreadable).
+          hostId: peer.host_id ?? '',
           role: peer.role,
           x25519PublicKey: peer.x25519_public_key ?? '',
           path: path ? path.nodes.map((node) => hostIds.get(node) ?? '') : [],
@@ -289,7 +298,7 @@ export function createContext(
   };
 
   /** The usable links: admin state and status up, both ends registered. */
-  async function topology(trx: AnyDb): Promise<TopologyLink[]> {
+  async function topology(trx: Db): Promise<TopologyLink[]> {
     const rows = await trx
       .selectFrom('links as l')
       .innerJoin('nodes as a', 'a.id', 'l.node_a')

@@ -164,7 +164,15 @@ export function registerNorthbound(app: FastifyInstance, context: ControllerCont
       try {
         result = await db.transaction().execute(async (trx) => {
           const done = await run({ ...ctx, db: trx }, principal);
-          await context.audit(trx, principal, action, spec.resource, done.id, done.domainId, request.body);
+          await context.audit(
+            trx as never,
+            principal,
+            action,
+            spec.resource,
+            done.id,
+            done.domainId,
+            request.body,
+          );
           return done;
         });
       } catch (error) {

@@ -6,42 +6,45 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   ApiError,
-  type AuditEntry,
-  type Authorization,
-  type Contract,
   type ContractCreate,
   type ContractPatch,
-  type Domain,
   type DomainCreate,
   type DomainPatch,
-  type Endpoint,
-  type Link,
   type LinkCreate,
   type LinkPatch,
-  type Node,
   type NodeCreate,
   type NodePatch,
   type RoleName,
-  type Service,
   type ServiceCreate,
   type ServicePatch,
-  type ServiceToken,
   type ServiceTokenCreate,
   type ServiceTokenPatch,
-  type Template,
   type TemplateCreate,
   type TemplatePatch,
-  type User,
   type UserCreate,
   type UserPatch,
-  type Zone,
   type ZoneCreate,
   type ZonePatch,
 } from '@capsule/api';
 import type { Kysely } from 'kysely';
-import { hashPassword, type Principal } from './auth';
+import { hashPassword, hashSecret, type Principal } from './auth';
+import type { ChangeEvent } from './context';
 import type { ControllerIdentity, ProgramVerifier } from './ports';
 import { type Resource, requireDomainWrite, requireGrantable } from './rbac';
+import {
+  toAudit,
+  toAuthorization,
+  toContract,
+  toDomain,
+  toEndpoint,
+  toLink,
+  toNode,
+  toService,
+  toServiceToken,
+  toTemplate,
+  toUser,
+  toZone,
+} from './rows';
 import type { Database } from './store/schema';
 
 // biome-ignore lint/suspicious/noExplicitAny: collections are addressed by name; rows are typed by the converters
@@ -60,14 +63,6 @@ export interface WriteContext {
   changes: ChangeEvent[];
   /** Extra fields for the create response (a service token's secret, shown once). */
   extras: Record<string, unknown>;
-}
-
-/** A change other replicas and connected nodes may need to hear about. */
-export interface ChangeEvent {
-  kind: 'topology' | 'revocation' | 'policy';
-  /** Node ids that must be told (revocation: the engines; empty = all interested). */
-  nodeIds?: number[];
-  payload?: unknown;
 }
 
 /** One northbound collection. */
@@ -117,154 +112,6 @@ async function patch(ctx: WriteContext, table: string, id: number, values: Row):
 async function deleteRow(ctx: WriteContext, table: string, id: number): Promise<void> {
   await ctx.db.deleteFrom(table).where('id', '=', id).execute();
 }
-
-// ---- converters -------------------------------------------------------------------------
-
-export const toDomain = (r: Row): Domain => ({
-  id: r.id,
-  name: r.name,
-  kind: r.kind,
-  authMethod: 'local',
-  description: r.description,
-  createdAt: r.created_at,
-});
-export const toUser = (r: Row): User => ({
-  id: r.id,
-  login: r.login,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  roles: parse<RoleName[]>(r.roles),
-  active: r.active === 1,
-  zoneId: r.zone_id ?? null,
-  createdAt: r.created_at,
-});
-export const toZone = (r: Row): Zone => ({
-  id: r.id,
-  name: r.name,
-  netprefix: r.netprefix,
-  primaryController: r.primary_controller,
-  secondaryController: r.secondary_controller,
-  description: r.description,
-  createdAt: r.created_at,
-});
-export const toNode = (r: Row): Node => ({
-  id: r.id,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  type: r.type,
-  hostname: r.hostname,
-  zoneId: r.zone_id,
-  ownerUserId: r.owner_user_id ?? null,
-  hostId: r.host_id ?? null,
-  locator: r.locator ?? null,
-  status: r.status,
-  rsaPublicKey: r.rsa_public_key ?? null,
-  x25519PublicKey: r.x25519_public_key ?? null,
-  certificateSerial: r.certificate_serial ?? null,
-  lastKeepaliveAt: r.last_keepalive_at ?? null,
-  createdAt: r.created_at,
-});
-export const toLink = (r: Row): Link => ({
-  id: r.id,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  nodeA: r.node_a,
-  nodeZ: r.node_z,
-  endpointA: r.endpoint_a ?? null,
-  endpointZ: r.endpoint_z ?? null,
-  cost: r.cost,
-  labels: parse<string[]>(r.labels),
-  adminState: r.admin_state,
-  status: r.status,
-  createdAt: r.created_at,
-});
-export const toTemplate = (r: Row): Template => ({
-  id: r.id,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  name: r.name,
-  description: r.description,
-  orientation: r.orientation,
-  multicast: r.multicast === 1,
-  image: parse(r.image),
-  roles: parse(r.roles),
-  logicHash: r.logic_hash,
-  signature: r.signature,
-  createdAt: r.created_at,
-});
-export const toContract = (r: Row): Contract => {
-  const roles = parse<Contract['roles']>(r.roles);
-  return {
-    id: r.id,
-    domain: r.domain_name,
-    domainId: r.domain_id,
-    templateId: r.template_id,
-    name: r.name,
-    description: r.description,
-    enabled: r.enabled === 1,
-    roles,
-    dnsNames: roles.map((role) => `${role.name}.${r.name}.${r.domain_name}.capsule`.toLowerCase()),
-    createdAt: r.created_at,
-  };
-};
-export const toService = (r: Row): Service => ({
-  id: r.id,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  name: r.name,
-  description: r.description,
-  enabled: r.enabled === 1,
-  grants: parse(r.grants),
-  createdAt: r.created_at,
-});
-export const toServiceToken = (r: Row): ServiceToken => ({
-  id: r.id,
-  serviceId: r.service_id,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  ident: r.ident,
-  expiresAt: r.expires_at,
-  createdAt: r.created_at,
-});
-export const toEndpoint = (r: Row): Endpoint => ({
-  id: r.id,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  serviceId: r.service_id,
-  nodeId: r.node_id,
-  contractId: r.contract_id,
-  role: r.role,
-  hostId: r.host_id,
-  authorizationSerial: r.authorization_serial,
-  createdAt: r.created_at,
-});
-export const toAuthorization = (r: Row): Authorization => ({
-  id: r.id,
-  serial: r.serial,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  endpointId: r.endpoint_id,
-  contractId: r.contract_id,
-  role: r.role,
-  roleId: r.role_id,
-  nodeId: r.node_id,
-  hostId: r.host_id,
-  logicHash: r.logic_hash,
-  notBefore: r.not_before,
-  notAfter: r.not_after,
-  revokedAt: r.revoked_at ?? null,
-  signed: r.signed,
-});
-export const toAudit = (r: Row): AuditEntry => ({
-  id: r.id,
-  at: r.at,
-  actor: r.actor,
-  domainId: r.domain_id ?? null,
-  action: r.action,
-  objectType: r.object_type,
-  objectId: r.object_id ?? null,
-  detail: r.detail,
-});
 
 // ---- the collections ------------------------------------------------------------------------
 
@@ -586,11 +433,6 @@ const services: CollectionSpec = {
     await deleteRow(ctx, 'services', row.id);
   },
 };
-
-/** SHA-256 of a service-token secret, as stored (the secret itself is shown once). */
-export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
-}
 
 const serviceTokens: CollectionSpec = {
   resource: 'service-tokens',

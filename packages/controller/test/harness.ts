@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import {
   createApiClient,
   createSouthboundClient,
+  type RoleName,
   registrationSigningInput,
   type SbRegisterRequest,
   type SbRegisterResponse,
@@ -27,6 +28,7 @@ import {
 import { isCI } from '@capsule/testkit';
 import pg from 'pg';
 import pino from 'pino';
+import { issueNonce, registerNode as registerNodeUseCase } from '../src/southbound/node-registration';
 
 /** The PostgreSQL server tests use (scripts/setup.sh starts it and creates this role). */
 export const postgresUrl =
@@ -184,4 +186,100 @@ export function tinyProgram(): { code: string; entries: Record<string, number>; 
   const bytes = Buffer.alloc(16);
   for (const [i, word] of words.entries()) bytes.writeUInt32LE(word, i * 4);
   return { code: bytes.toString('base64'), entries: { client: 0, server: 8 }, dataSize: 16 };
+}
+
+/**
+ * A controller that is created but not started (no listeners), for calling its use cases directly
+ * with the real store and services: domain `default`, a zone `z1` (`fd00:1:2:3::/64`) and a node
+ * user `node` holding hostOwner and engineOwner in it. `principal` is that user as
+ * authentication would name it; `clock` is settable.
+ */
+export async function createUseCaseFixture(kind: StoreKind) {
+  const store = await createTestStore(kind);
+  let nowMs = Date.UTC(2026, 10, 21, 12);
+  const clock = { nowMs: () => nowMs };
+  const controller = await createController(
+    { store: store.url, adminPassword, sqliteSynchronous: 'NORMAL' },
+    { logger: quietLogger, clock },
+  );
+  const { context } = controller;
+  const { db } = context.store;
+  const created_at = new Date(nowMs).toISOString();
+  const domain = await db
+    .selectFrom('domains')
+    .selectAll()
+    .where('name', '=', 'default')
+    .executeTakeFirstOrThrow();
+  const zone = await db
+    .insertInto('zones')
+    .values({
+      name: 'z1',
+      netprefix: 'fd00:1:2:3::/64',
+      primary_controller: '',
+      secondary_controller: '',
+      description: '',
+      created_at,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const user = await db
+    .insertInto('users')
+    .values({
+      domain_id: domain.id,
+      login: 'node',
+      password_hash: unmatchableHashForTests,
+      roles: JSON.stringify(['hostOwner', 'engineOwner']),
+      active: 1,
+      zone_id: zone.id,
+      created_at,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const principal = {
+    userId: user.id,
+    login: user.login,
+    domainId: domain.id,
+    domain: domain.name,
+    roles: ['hostOwner', 'engineOwner'] as RoleName[],
+    audience: 'node' as const,
+  };
+  return {
+    controller,
+    context,
+    db,
+    zone,
+    principal,
+    clock: {
+      nowMs: () => nowMs,
+      advance: (ms: number) => {
+        nowMs += ms;
+      },
+    },
+    async stop() {
+      await controller.stop();
+      await store.drop();
+    },
+  };
+}
+
+/** No password matches it (the fixture's node user never logs in with one). */
+const unmatchableHashForTests = `scrypt$${Buffer.alloc(16).toString('base64')}$${Buffer.alloc(32).toString('base64')}`;
+
+/** Registers a node through the registration use case (no HTTP); returns it and its principal. */
+export async function registerFixtureNode(
+  f: Awaited<ReturnType<typeof createUseCaseFixture>>,
+  fields: { type: 'host' | 'engine'; hostname: string },
+) {
+  const identity = makeNodeIdentity(f.zone.netprefix);
+  const { nonce } = await issueNonce(f.db, f.principal, f.context);
+  const answer = await registerNodeUseCase(
+    f.db,
+    { principal: f.principal, request: registrationBody(identity, nonce, fields) },
+    f.context,
+  );
+  return {
+    node: answer.node,
+    hostId: identity.hostId,
+    principal: { ...f.principal, nodeId: answer.node.id },
+  };
 }
