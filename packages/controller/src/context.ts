@@ -1,15 +1,13 @@
 /**
  * The services both listeners share: credentials and tokens, the audit log, node commands and
- * their delivery (keep-alive answers and push channels), revocation and path recomputation.
+ * their delivery (keep-alive answers and push channels), and path recomputation.
  */
 import {
   ApiError,
-  type Authorization,
   type NodeCommandBody,
   type Peer,
   pathChangeCommand,
   type RoleName,
-  revocationCommand,
   type TokenRequest,
 } from '@capsule/api';
 import type { Logger } from 'pino';
@@ -19,8 +17,7 @@ import type { Metrics } from './metrics';
 import { pathTo, shortestPaths, type TopologyLink } from './paths';
 import type { Clock, ControllerIdentity, ProgramVerifier } from './ports';
 import type { BusEvent, ChangeBus, PushHub } from './push';
-import { requireVisible } from './rbac';
-import { type Db, selectAuthorizationRows, toAuthorization } from './rows';
+import type { Db } from './rows';
 import type { Store } from './store/open-store';
 import { prepareQuery } from './store/prepared-query';
 
@@ -90,8 +87,6 @@ export interface ControllerContext {
   ): Promise<void>;
   /** Handles change events after a commit (topology → recompute paths and tell the nodes). */
   publishChanges(changes: readonly ChangeEvent[]): Promise<void>;
-  /** Revokes a flow authorization and tells every engine (and the endpoint's host). */
-  revokeAuthorization(principal: Principal, id: number): Promise<Authorization>;
   /** Queues a command for nodes (inside the caller's transaction); returns their ids. */
   queueCommands(db: Db, nodeIds: readonly number[], command: NodeCommandBody): Promise<number[]>;
   /** Announces queued commands on the bus, so the replica holding each node's channel pushes it. */
@@ -108,7 +103,6 @@ export function createContext(
     | 'authenticate'
     | 'audit'
     | 'publishChanges'
-    | 'revokeAuthorization'
     | 'queueCommands'
     | 'announceCommands'
     | 'peersOf'
@@ -225,32 +219,6 @@ export function createContext(
 
     async publishChanges(changes) {
       if (changes.some((change) => change.kind === 'topology')) await recomputePaths();
-    },
-
-    async revokeAuthorization(principal, id) {
-      const { row, commandIds } = await db.transaction().execute(async (trx) => {
-        const row = await selectAuthorizationRows(trx).where('t.id', '=', id).executeTakeFirst();
-        if (!row) throw new ApiError('NOT_FOUND', `no authorization ${id}`);
-        requireVisible(principal, 'authorizations', row.domain_id);
-        if (row.revoked_at) return { row, commandIds: [] as number[] };
-        const at = iso();
-        await trx.updateTable('authorizations').set({ revoked_at: at }).where('id', '=', id).execute();
-        row.revoked_at = at;
-        const engines = await trx.selectFrom('nodes').select('id').where('type', '=', 'engine').execute();
-        const nodeIds = [...new Set([...engines.map((e) => e.id), row.node_id])];
-        // notAfter lets engines forget the serial once the authorization has expired anyway.
-        const commandIds = await context.queueCommands(
-          trx,
-          nodeIds,
-          revocationCommand([{ serial: row.serial, notAfter: row.not_after }]),
-        );
-        await context.audit(trx, principal, 'revoke', 'authorizations', id, row.domain_id, {
-          serial: row.serial,
-        });
-        return { row, commandIds };
-      });
-      await context.announceCommands('revocation', commandIds);
-      return toAuthorization(row);
     },
 
     async peersOf(trx, endpoint) {

@@ -47,6 +47,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type SqlBool, sql } from 'kysely';
 import { type TSchema, Type } from 'typebox';
 import type { Principal } from './auth';
+import { revokeAuthorization } from './authorization-revocation';
 import type { ControllerContext } from './context';
 import { type Resource, requirePermission, requireVisible, resourceNoun, visibleDomain } from './rbac';
 import { type CollectionSpec, collections, idIs, type WriteContext } from './resources';
@@ -103,7 +104,7 @@ export function registerNorthbound(app: FastifyInstance, context: ControllerCont
       const principal = await authenticate(request);
       requirePermission(principal, 'authorizations', 'revoke');
       const id = (request.params as { id: number }).id;
-      return context.revokeAuthorization(principal, id);
+      return revokeAuthorization(context.store.db, { principal, id }, context);
     },
   );
 

@@ -3,7 +3,7 @@
  * controller group on the server in CAPSULE_TEST_POSTGRES_URL), logged-in clients, and a test
  * node that makes real keys and a real CGA and registers through the southbound API.
  */
-import { randomBytes, sign } from 'node:crypto';
+import { createHash, randomBytes, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -281,5 +281,91 @@ export async function registerFixtureNode(
     node: answer.node,
     hostId: identity.hostId,
     principal: { ...f.principal, nodeId: answer.node.id },
+  };
+}
+
+/**
+ * Policy in the use-case fixture's domain, written straight to the store: template `echo` (the
+ * tiny program; roles client, with variables a=1 b=2, and server, permissions 3), contract `shop`
+ * (client ↔ server, client's b overridden to 5), service `web` granted both roles, and a service
+ * token valid for a day.
+ */
+export async function addFixturePolicy(f: Awaited<ReturnType<typeof createUseCaseFixture>>) {
+  const created_at = new Date(f.clock.nowMs()).toISOString();
+  const domain_id = f.principal.domainId;
+  const program = tinyProgram();
+  const template = await f.db
+    .insertInto('templates')
+    .values({
+      domain_id,
+      name: 'echo',
+      description: '',
+      orientation: 'directed',
+      multicast: 0,
+      image: JSON.stringify(program),
+      roles: JSON.stringify([
+        { name: 'client', entry: 'client', variables: { a: 1, b: 2 } },
+        { name: 'server', entry: 'server', permissions: 3 },
+      ]),
+      logic_hash: '',
+      signature: '',
+      created_at,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const contract = await f.db
+    .insertInto('contracts')
+    .values({
+      domain_id,
+      template_id: template.id,
+      name: 'shop',
+      description: '',
+      enabled: 1,
+      roles: JSON.stringify([
+        { name: 'client', peer: 'server', variables: { b: 5 } },
+        { name: 'server', peer: 'client' },
+      ]),
+      created_at,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const service = await f.db
+    .insertInto('services')
+    .values({
+      domain_id,
+      name: 'web',
+      description: '',
+      enabled: 1,
+      grants: JSON.stringify([
+        { contractId: contract.id, role: 'client' },
+        { contractId: contract.id, role: 'server' },
+      ]),
+      created_at,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  /** A new token of the service, valid for `ttlMs` from now. */
+  const newToken = async (ttlMs: number) => {
+    const secret = randomBytes(16).toString('hex');
+    const row = await f.db
+      .insertInto('service_tokens')
+      .values({
+        service_id: service.id,
+        domain_id,
+        secret_hash: createHash('sha256').update(secret).digest('hex'),
+        ident: secret.slice(-4),
+        expires_at: new Date(f.clock.nowMs() + ttlMs).toISOString(),
+        created_at: new Date(f.clock.nowMs()).toISOString(),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return `${row.id}:${secret}`;
+  };
+  return {
+    program,
+    contractId: contract.id,
+    serviceId: service.id,
+    token: await newToken(86_400_000),
+    newToken,
   };
 }

@@ -12,13 +12,12 @@ import {
 } from '@capsule/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  addFixturePolicy,
   createUseCaseFixture,
   hasPostgres,
   registerFixtureNode,
   storeKinds,
-  tinyProgram,
 } from '../../test/harness';
-import { hashSecret } from '../auth';
 import { registerEndpoint } from './endpoint-registration';
 import { registerLink } from './link-registration';
 
@@ -41,7 +40,7 @@ for (const kind of storeKinds) {
     let contractId: number;
     let serviceId: number;
     let token: string;
-    const program = tinyProgram();
+    let policy: Awaited<ReturnType<typeof addFixturePolicy>>;
 
     beforeAll(async () => {
       f = await createUseCaseFixture(kind);
@@ -57,80 +56,10 @@ for (const kind of storeKinds) {
           },
           f.context,
         );
-      const created_at = new Date(f.clock.nowMs()).toISOString();
-      const domain_id = f.principal.domainId;
-      const template = await f.db
-        .insertInto('templates')
-        .values({
-          domain_id,
-          name: 'echo',
-          description: '',
-          orientation: 'directed',
-          multicast: 0,
-          image: JSON.stringify(program),
-          roles: JSON.stringify([
-            { name: 'client', entry: 'client', variables: { a: 1, b: 2 } },
-            { name: 'server', entry: 'server', permissions: 3 },
-          ]),
-          logic_hash: '',
-          signature: '',
-          created_at,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      const contract = await f.db
-        .insertInto('contracts')
-        .values({
-          domain_id,
-          template_id: template.id,
-          name: 'shop',
-          description: '',
-          enabled: 1,
-          roles: JSON.stringify([
-            { name: 'client', peer: 'server', variables: { b: 5 } },
-            { name: 'server', peer: 'client' },
-          ]),
-          created_at,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      contractId = contract.id;
-      const service = await f.db
-        .insertInto('services')
-        .values({
-          domain_id,
-          name: 'web',
-          description: '',
-          enabled: 1,
-          grants: JSON.stringify([
-            { contractId, role: 'client' },
-            { contractId, role: 'server' },
-          ]),
-          created_at,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      serviceId = service.id;
-      token = await newToken(86_400_000);
+      policy = await addFixturePolicy(f);
+      ({ contractId, serviceId, token } = policy);
     }, 60_000);
     afterAll(async () => f?.stop());
-
-    async function newToken(ttlMs: number): Promise<string> {
-      const secret = `secret-${Math.random().toString(16).slice(2)}`;
-      const row = await f.db
-        .insertInto('service_tokens')
-        .values({
-          service_id: serviceId,
-          domain_id: f.principal.domainId,
-          secret_hash: hashSecret(secret),
-          ident: secret.slice(-4),
-          expires_at: new Date(f.clock.nowMs() + ttlMs).toISOString(),
-          created_at: new Date(f.clock.nowMs()).toISOString(),
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      return `${row.id}:${secret}`;
-    }
 
     const register = (host: typeof h1, serviceToken: string, role: string, contract = 'shop') =>
       registerEndpoint(
@@ -145,8 +74,8 @@ for (const kind of storeKinds) {
       const client = await register(h1, token, 'client');
       expect(client.entry).toBe('client');
       expect(client.variables).toEqual({ a: 1, b: 5 });
-      expect(client.image).toEqual(program);
-      const logicHash = createHash('sha256').update(Buffer.from(program.code, 'base64')).digest('hex');
+      expect(client.image).toEqual(policy.program);
+      const logicHash = createHash('sha256').update(Buffer.from(policy.program.code, 'base64')).digest('hex');
       expect(client.logicHash).toBe(logicHash);
       expect(client.peers).toEqual([
         expect.objectContaining({ endpointId: server.endpoint.id, hostId: h2.hostId, role: 'server' }),
@@ -189,7 +118,7 @@ for (const kind of storeKinds) {
         '-1:s',
       ])
         expect(await codeOf(register(h1, forged, 'client')), forged).toBe('SERVICE_TOKEN_INVALID');
-      const short = await newToken(1000);
+      const short = await policy.newToken(1000);
       f.clock.advance(1000);
       expect(await codeOf(register(h1, short, 'client'))).toBe('SERVICE_TOKEN_INVALID');
     });
