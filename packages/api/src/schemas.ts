@@ -618,9 +618,13 @@ export const SbEndpointRequest = Type.Object(
 );
 export type SbEndpointRequest = Static<typeof SbEndpointRequest>;
 
-/** Bounds of a path-change command: endpoints of one node, peers of one endpoint, hops of a path. */
-export const maxPathChangeEndpoints = 1024;
-export const maxPeers = 4096;
+/**
+ * Bounds of a path-change command — endpoints of one node, peers of one endpoint, hops of a path —
+ * and of a peer list. Far above what a fabric reaches (a peer list is all endpoints of the peer
+ * role, so it is the largest): they exist to refuse absurd input, not to limit deployments.
+ */
+export const maxPathChangeEndpoints = 4096;
+export const maxPeers = 65_536;
 export const maxPathHops = 255;
 
 export const Peer = Type.Object({
