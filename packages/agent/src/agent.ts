@@ -229,14 +229,12 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     logger.info({ command: command.kind, id: command.id }, 'controller command');
     if (!flows) return;
     if (command.kind === 'path-change') {
-      const payload = command.payload as { endpoints?: { endpointId: number; peers: never[] }[] };
-      for (const update of payload.endpoints ?? []) {
+      for (const update of command.payload.endpoints) {
         const { skipped } = flows.setPeers(update.endpointId, decodePeers(update.peers));
         for (const skip of skipped) logger.warn(skip, 'peer skipped');
       }
     } else if (command.kind === 'revocation') {
-      const payload = command.payload as { serial?: string; serials?: string[] };
-      const serials = new Set([...(payload.serials ?? []), ...(payload.serial ? [payload.serial] : [])]);
+      const serials = new Set(command.payload.serials);
       for (const endpoint of [...flows.endpoints.values()])
         if (serials.has(endpoint.spec.authorizationSerial)) {
           flows.removeEndpoint(endpoint.spec.id);

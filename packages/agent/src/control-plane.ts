@@ -17,6 +17,7 @@ import {
   codeChunkOf,
   createSouthboundClient,
   dataChunkOf,
+  decodeNodeCommand,
   type NodeCommand,
   type PushEvent,
   registrationSigningInput,
@@ -182,10 +183,7 @@ export class ControlPlane {
     this.pushAbort?.abort();
     const abort = new AbortController();
     this.pushAbort = abort;
-    await this.client.events((event: PushEvent) => {
-      const command = event.payload as NodeCommand | undefined;
-      if (command && typeof command === 'object' && typeof command.id === 'number') this.deliver(command);
-    }, abort.signal);
+    await this.client.events((event: PushEvent) => this.deliver(event.payload), abort.signal);
     this.isPushOpen = true;
   }
 
@@ -278,7 +276,14 @@ export class ControlPlane {
     return decodeEndpoint(answer, request);
   }
 
-  private deliver(command: NodeCommand): void {
+  /** Decodes a command (keep-alive answer or push event) and hands it on once. */
+  private deliver(value: unknown): void {
+    const decoded = decodeNodeCommand(value);
+    if (!decoded.ok) {
+      this.hooks.log('warn', 'controller command refused', { ...decoded.error });
+      return;
+    }
+    const command = decoded.value;
     // The same command may come on the push channel and with a keep-alive answer.
     if (this.seenCommands.has(command.id)) return;
     this.seenCommands.add(command.id);

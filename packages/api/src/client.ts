@@ -197,6 +197,22 @@ export function createApiClient(options: ClientOptions) {
 /** The northbound client's type. */
 export type ApiClient = ReturnType<typeof createApiClient>;
 
+/**
+ * A push event from one `data:` frame: JSON with a string `kind`; undefined for anything else (the
+ * frame is skipped and the channel read on — one bad frame must not end it unnoticed).
+ */
+function pushEventOf(data: string): PushEvent | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object' || typeof (value as { kind?: unknown }).kind !== 'string')
+    return undefined;
+  return value as PushEvent;
+}
+
 /** The southbound client (agents and engines). */
 export function createSouthboundClient(options: ClientOptions) {
   let token = options.token;
@@ -270,11 +286,9 @@ export function createSouthboundClient(options: ClientOptions) {
                 .filter((line) => line.startsWith('data:'))
                 .map((line) => line.slice(5).trimStart())
                 .join('\n');
-              if (data) {
-                const event = JSON.parse(data) as PushEvent;
-                if (event.kind === 'ready') resolveReady();
-                else onEvent(event);
-              }
+              const event = data ? pushEventOf(data) : undefined;
+              if (event?.kind === 'ready') resolveReady();
+              else if (event) onEvent(event);
               cut = buffer.indexOf('\n\n');
             }
           }

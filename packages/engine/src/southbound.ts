@@ -9,8 +9,10 @@
 import type { KeyObject } from 'node:crypto';
 import { sign } from 'node:crypto';
 import {
+  decodeNodeCommandPayload,
   type NodeCommand,
   registrationSigningInput,
+  revocationsOf,
   type SbRegisterResponse,
   type SouthboundClient,
 } from '@capsule/api';
@@ -64,26 +66,16 @@ export async function registerEngine(
 }
 
 /**
- * The revocations of a revocation command (`{serials: ["123", …], notAfter?: [ISO time, …]}`):
- * each serial with its authorization's end of validity in ms when the controller sent a valid one
- * at the same index. Malformed serials are skipped; so is anything of another command.
+ * The revocations of a revocation command: each serial with its authorization's end of validity
+ * in ms when known, by @capsule/api's command decoder (malformed serials skipped); nothing for a
+ * command of another kind or one that does not decode.
  */
-export function revocationsOfCommand(
-  command: Pick<NodeCommand, 'kind' | 'payload'>,
-): { serial: bigint; notAfterMs: number | undefined }[] {
-  if (command.kind !== 'revocation') return [];
-  const payload = command.payload as { serials?: unknown; notAfter?: unknown } | null;
-  const serials = payload?.serials;
-  if (!Array.isArray(serials)) return [];
-  const ends = Array.isArray(payload?.notAfter) ? payload.notAfter : [];
-  const out: { serial: bigint; notAfterMs: number | undefined }[] = [];
-  serials.forEach((serial, index) => {
-    if (typeof serial !== 'string' || !/^[0-9]{1,20}$/.test(serial)) return;
-    const end = ends[index];
-    const ms = typeof end === 'string' ? Date.parse(end) : Number.NaN;
-    out.push({ serial: BigInt(serial), notAfterMs: Number.isFinite(ms) ? ms : undefined });
-  });
-  return out;
+export function revocationsOfCommand(command: {
+  kind: unknown;
+  payload: unknown;
+}): { serial: bigint; notAfterMs: number | undefined }[] {
+  const decoded = decodeNodeCommandPayload(command.kind, command.payload);
+  return decoded.ok && decoded.value.kind === 'revocation' ? revocationsOf(decoded.value.payload) : [];
 }
 
 /** What the controller hooks are told (plain data). */
