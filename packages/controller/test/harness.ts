@@ -292,7 +292,7 @@ export async function registerFixtureNode(
 
 /**
  * Policy in the use-case fixture's domain, written straight to the store: template `echo` (the
- * tiny program; roles client, with variables a=1 b=2, and server, permissions 3), contract `shop`
+ * tiny program; roles client, with variables a=1 b=2, and server), contract `shop`
  * (client ↔ server, client's b overridden to 5), service `web` granted both roles, and a service
  * token valid for a day.
  */
@@ -313,7 +313,7 @@ export async function addFixturePolicy(f: Awaited<ReturnType<typeof createUseCas
         { name: 'client', entry: 'client', variables: { a: 1, b: 2 } },
         { name: 'server', entry: 'server' },
       ]),
-      logic_hash: '',
+      logic_hash: createHash('sha256').update(Buffer.from(program.code, 'base64')).digest('hex'),
       created_at,
     })
     .returning('id')
