@@ -39,7 +39,7 @@ function session(answer: (path: string) => Response) {
         if (level === 'warn' && message === 'controller command refused') warnings.push(fields ?? {});
       },
     },
-    async (input) => answer(new URL(String(input)).pathname),
+    { fetch: async (input) => answer(new URL(String(input)).pathname) },
   );
   return { control, commands, warnings };
 }

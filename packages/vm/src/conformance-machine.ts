@@ -11,12 +11,12 @@
  * address only (qemu compares the value as well); the initial stack's addresses differ from
  * qemu's (its layout is the same).
  */
-import { CapsuleError } from '@capsule/wire';
 import { compileFastTier, type FastTierFunction } from './core/fast-tier';
 import { interpret } from './core/interpreter';
 import { type DecodedProgram, predecode } from './core/program';
 import { createMachineState, Exit, type MachineState, mapPage, PAGE_BYTES } from './core/state';
 import { type ElfImage, parseElf } from './elf';
+import { VmError } from './errors';
 import { decodeInstruction } from './isa/codec';
 import { formatInstruction } from './isa/format';
 import type { Tier } from './sandbox-machine';
@@ -92,7 +92,7 @@ export function createConformanceMachine(
   deps: ConformanceDeps,
 ): ConformanceMachine {
   const parsed = parseElf(file);
-  if (!parsed.ok) throw new CapsuleError('VM_BAD_ELF', parsed.error);
+  if (!parsed.ok) throw new VmError('VM_BAD_ELF', parsed.error);
   const image: ElfImage = parsed.image;
   const state = createMachineState();
   const full = { readBytes: PAGE_BYTES, writeBytes: PAGE_BYTES, atomicBytes: PAGE_BYTES };

@@ -17,7 +17,6 @@ export { type ElfImage, type ElfResult, type ElfSegment, EM_RISCV, parseElf } fr
 /** Instruction values and their encoder, decoder and compressor (results, never exceptions). */
 export {
   compressInstruction,
-  type DecodeResult,
   decodeInstruction,
   decodeWord,
   type EncodeResult,
@@ -26,6 +25,7 @@ export {
   expandInstruction,
   findInstructionSpec,
   type Instruction,
+  type InstructionDecodeResult,
 } from './isa/codec';
 /** Instruction text as llvm-objdump prints it, and the ABI register names. */
 export { formatInstruction, registerNames } from './isa/format';

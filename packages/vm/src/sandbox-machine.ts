@@ -8,7 +8,6 @@
  * CONTRACT memory per run (no copies). ACTION and the used part of STACK are zeroed before each
  * run. One execution allocates nothing; the result object is reused (valid until the next run).
  */
-import { CapsuleError } from '@capsule/wire';
 import {
   compileFastTier,
   type FastTierFunction,
@@ -19,6 +18,7 @@ import {
 import { createInterpreter } from './core/interpreter';
 import { type DecodedProgram, predecode } from './core/program';
 import { createMachineState, Exit, type MachineState, mapPage, PAGE_BYTES } from './core/state';
+import { VmError } from './errors';
 import {
   ACTION_BASE,
   ACTION_BYTES,
@@ -98,10 +98,7 @@ export interface PreparedProgram {
 /** Pre-decodes `code` (≤ 1 KiB) for CODE_BASE. Callers cache the result by logic hash. */
 export function prepareProgram(code: Uint8Array, options: { fast?: boolean } = {}): PreparedProgram {
   if (code.length > CODE_MAX_BYTES)
-    throw new CapsuleError(
-      'VM_CODE_TOO_LARGE',
-      `program code is ${code.length} bytes; at most ${CODE_MAX_BYTES}`,
-    );
+    throw new VmError('VM_CODE_TOO_LARGE', `program code is ${code.length} bytes; at most ${CODE_MAX_BYTES}`);
   const decoded = predecode(code, CODE_BASE);
   return { code, decoded, fast: options.fast ? compileFastTier(decoded, fastTierOptions) : undefined };
 }
@@ -189,7 +186,7 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
     settings.budgetInstructions < 1 ||
     settings.budgetInstructions > FUEL_MAX
   )
-    throw new CapsuleError('VM_BAD_BUDGET', `fuel budget must be 1..${FUEL_MAX} instructions`);
+    throw new VmError('VM_BAD_BUDGET', `fuel budget must be 1..${FUEL_MAX} instructions`);
   const { host } = deps;
   const defaultBudget = settings.budgetInstructions;
   const defaultTier = settings.tier;
