@@ -79,15 +79,45 @@ const wrapperConstants: Record<string, Record<string, [bigint, Type]>> = {
   Character: { MIN_VALUE: [0n, CHAR], MAX_VALUE: [65535n, CHAR] },
 };
 
+/**
+ * Whether control can reach a point: `alive`, `dead`, or `recovery` — after an unreachable
+ * statement was reported, analysis goes on as if reachable but reports no further unreachable
+ * code or missing return that follows from the first error (javac's Flow.Liveness).
+ */
+type Liveness = 'alive' | 'dead' | 'recovery';
+
+function or(a: Liveness, b: Liveness): Liveness {
+  return a === 'alive' || b === 'alive'
+    ? 'alive'
+    : a === 'recovery' || b === 'recovery'
+      ? 'recovery'
+      : 'dead';
+}
+
+function and(a: Liveness, b: Liveness): Liveness {
+  return a === 'dead' || b === 'dead' ? 'dead' : a === 'recovery' || b === 'recovery' ? 'recovery' : 'alive';
+}
+
+function liveness(canComplete: boolean): Liveness {
+  return canComplete ? 'alive' : 'dead';
+}
+
 /** Checks a parsed unit. */
 export function check(unit: CompilationUnit, diagnostics: DiagnosticBag): CheckedProgram {
   return new Checker(unit, diagnostics).run();
 }
 
-interface LoopContext {
+/**
+ * A statement that `break` (and, for loops, `continue`) can target, with what the flow analysis
+ * found about it: whether a reachable break exits it and whether a reachable continue continues it
+ * (JLS 14.22). One object per statement, pushed and popped around its body, so nothing of it
+ * outlives the statement.
+ */
+interface JumpTarget {
   readonly labels: readonly string[];
-  readonly isLoop: boolean;
-  readonly isSwitch: boolean;
+  readonly kind: 'loop' | 'switch' | 'labeled';
+  isBroken: boolean;
+  isContinued: boolean;
 }
 
 class Checker {
@@ -100,7 +130,7 @@ class Checker {
   private nextLocalId = 0;
   private currentMethod: MethodSymbol | undefined;
   private loopDepth = 0;
-  private contexts: LoopContext[] = [];
+  private targets: JumpTarget[] = [];
   private className = '';
 
   constructor(
@@ -283,12 +313,14 @@ class Checker {
     this.currentMethod = symbol;
     this.nextLocalId = 0;
     this.scopes = [new Map()];
-    this.contexts = [];
+    this.targets = [];
+    this.pendingLabels = [];
     this.loopDepth = 0;
     for (const [i, p] of method.params.entries())
       p.symbol = this.declare(p.name, symbol.params[i]!, 'param', p.isFinal, p.span);
-    const completes = this.checkStmt(method.body);
-    if (completes && symbol.returnType.kind !== 'void' && symbol.returnType.kind !== 'error')
+    this.alive = 'alive';
+    this.checkStmt(method.body);
+    if (this.alive === 'alive' && symbol.returnType.kind !== 'void' && symbol.returnType.kind !== 'error')
       this.error(
         'CHECK_MISSING_RETURN',
         `method '${method.name}' can complete without returning a value`,
@@ -323,21 +355,26 @@ class Checker {
     return this.fields.get(name);
   }
 
-  /** Checks a statement; returns whether it can complete normally (JLS 14.22, simplified). */
-  private checkStmt(stmt: Stmt): boolean {
+  /**
+   * A statement in a sequence or the body of a compound statement: reported when control cannot
+   * reach it; the analysis then goes on in recovery (as javac's, so one mistake gives one error).
+   */
+  private checkReachable(stmt: Stmt): void {
+    if (this.alive === 'dead') {
+      this.error('CHECK_UNREACHABLE', 'unreachable statement', stmt.span);
+      if (stmt.kind !== 'empty') this.alive = 'recovery';
+    }
+    this.checkStmt(stmt);
+  }
+
+  /** Checks a statement, updating `alive`: whether it can complete normally (JLS 14.22). */
+  private checkStmt(stmt: Stmt): void {
     switch (stmt.kind) {
       case 'block': {
         this.scopes.push(new Map());
-        let completes = true;
-        for (const s of stmt.stmts) {
-          if (!completes) {
-            this.error('CHECK_UNREACHABLE', 'unreachable statement', s.span);
-            completes = true;
-          }
-          completes = this.checkStmt(s);
-        }
+        for (const s of stmt.stmts) this.checkReachable(s);
         this.scopes.pop();
-        return completes;
+        return;
       }
       case 'local':
         for (const d of stmt.declarators) {
@@ -351,36 +388,53 @@ class Checker {
             if (c !== undefined) d.symbol.constant = wrapTo(c, type);
           }
         }
-        return true;
+        return;
       case 'expr':
         this.checkExpr(stmt.expr);
-        return true;
+        return;
       case 'if': {
+        // Both branches count as reachable whatever the condition (JLS 14.22, for `if (DEBUG)`).
         this.checkCondition(stmt.cond);
-        const a = this.checkStmt(stmt.then);
-        const b = stmt.else ? this.checkStmt(stmt.else) : true;
-        return a || b;
+        this.checkReachable(stmt.then);
+        if (stmt.else) {
+          const afterThen = this.alive;
+          this.alive = 'alive';
+          this.checkReachable(stmt.else);
+          this.alive = or(this.alive, afterThen);
+        } else this.alive = 'alive';
+        return;
       }
       case 'while': {
         this.checkCondition(stmt.cond);
         const c = this.constants.get(stmt.cond);
-        const breaks = this.checkLoopBody(stmt.body, stmt);
-        return c !== 1n || breaks;
+        const target = this.checkLoopBody(stmt.body, c === 0n);
+        this.alive = or(liveness(target.isBroken), liveness(c !== 1n));
+        return;
       }
       case 'do': {
-        const breaks = this.checkLoopBody(stmt.body, stmt);
+        const target = this.pushTarget('loop');
+        this.loopDepth++;
+        this.checkReachable(stmt.body);
+        this.loopDepth--;
+        this.popTarget(target);
         this.checkCondition(stmt.cond);
-        return this.constants.get(stmt.cond) !== 1n || breaks;
+        const isForever = this.constants.get(stmt.cond) === 1n;
+        this.alive = or(this.alive, liveness(target.isContinued));
+        this.alive = or(and(this.alive, liveness(!isForever)), liveness(target.isBroken));
+        return;
       }
       case 'for': {
         this.scopes.push(new Map());
+        const labels = this.pendingLabels.splice(0);
         for (const s of stmt.init) this.checkStmt(s);
+        this.pendingLabels = labels;
         if (stmt.cond) this.checkCondition(stmt.cond);
         for (const u of stmt.update) this.checkExpr(u);
-        const breaks = this.checkLoopBody(stmt.body, stmt);
+        const c = stmt.cond === undefined ? 1n : this.constants.get(stmt.cond);
+        const target = this.checkLoopBody(stmt.body, c === 0n);
         this.scopes.pop();
-        const infinite = stmt.cond === undefined || this.constants.get(stmt.cond) === 1n;
-        return !infinite || breaks;
+        this.alive = or(liveness(target.isBroken), liveness(c !== 1n));
+        return;
       }
       case 'switch': {
         const t = this.checkExpr(stmt.expr);
@@ -393,10 +447,8 @@ class Checker {
           );
         const seen = new Set<number>();
         let hasDefault = false;
-        this.contexts.push({ labels: this.pendingLabels.splice(0), isLoop: false, isSwitch: true });
-        this.breakTargets.push(false);
+        const target = this.pushTarget('switch');
         this.scopes.push(new Map());
-        let completes = true;
         for (const c of stmt.cases) {
           c.values = [];
           if (c.isDefault) {
@@ -425,38 +477,39 @@ class Checker {
               c.values.push(Number(v));
             }
           }
-          completes = true;
-          for (const s of c.body) {
-            if (!completes) {
-              this.error('CHECK_UNREACHABLE', 'unreachable statement', s.span);
-              completes = true;
-            }
-            completes = this.checkStmt(s);
-          }
+          // Every group is reachable through its labels.
+          this.alive = 'alive';
+          for (const s of c.body) this.checkReachable(s);
         }
         this.scopes.pop();
-        this.contexts.pop();
-        const broke = this.breakTargets.pop()!;
-        return completes || broke || !hasDefault || stmt.cases.length === 0;
+        this.popTarget(target);
+        // JLS 14.22: the last group completes (or labels follow it), there is no default, or a
+        // break exits the switch.
+        if (!hasDefault) this.alive = 'alive';
+        this.alive = or(this.alive, liveness(target.isBroken));
+        return;
       }
       case 'break':
       case 'continue': {
         const isBreak = stmt.kind === 'break';
-        let found = -1;
-        for (let i = this.contexts.length - 1; i >= 0; i--) {
-          const c = this.contexts[i]!;
-          if (
-            stmt.label !== undefined
-              ? c.labels.includes(stmt.label) && (isBreak || c.isLoop)
-              : isBreak
-                ? c.isLoop || c.isSwitch
-                : c.isLoop
-          ) {
-            found = i;
-            break;
+        let found: JumpTarget | undefined;
+        for (let i = this.targets.length - 1; i >= 0; i--) {
+          const t = this.targets[i]!;
+          if (stmt.label === undefined) {
+            // break: the innermost loop or switch; continue: the innermost loop.
+            if (isBreak ? t.kind === 'labeled' : t.kind !== 'loop') continue;
+          } else {
+            if (!t.labels.includes(stmt.label)) continue;
+            if (!isBreak && t.kind !== 'loop') {
+              this.error('CHECK_BAD_BREAK', `'${stmt.label}' does not label a loop`, stmt.span);
+              this.alive = 'dead';
+              return;
+            }
           }
+          found = t;
+          break;
         }
-        if (found < 0)
+        if (!found)
           this.error(
             'CHECK_BAD_BREAK',
             stmt.label
@@ -464,8 +517,10 @@ class Checker {
               : `'${stmt.kind}' outside of a ${isBreak ? 'loop or switch' : 'loop'}`,
             stmt.span,
           );
-        else if (isBreak) this.breakTargets[found] = true;
-        return false;
+        else if (isBreak) found.isBroken = true;
+        else found.isContinued = true;
+        this.alive = 'dead';
+        return;
       }
       case 'return': {
         const want = this.currentMethod?.returnType ?? VOID;
@@ -484,43 +539,64 @@ class Checker {
             );
           this.checkAssignable(stmt.expr, want, stmt.expr.span, false);
         }
-        return false;
+        this.alive = 'dead';
+        return;
       }
       case 'labeled': {
         this.pendingLabels.push(stmt.label);
         const body = stmt.body;
+        // A loop or switch takes its labels as its own (a labeled continue needs the loop).
         if (
           body.kind === 'while' ||
           body.kind === 'do' ||
           body.kind === 'for' ||
           body.kind === 'switch' ||
           body.kind === 'labeled'
-        )
-          return this.checkStmt(body);
-        const labels = this.pendingLabels.splice(0);
-        this.contexts.push({ labels, isLoop: false, isSwitch: false });
-        this.breakTargets.push(false);
-        const completes = this.checkStmt(body);
-        this.contexts.pop();
-        return completes || this.breakTargets.pop()!;
+        ) {
+          this.checkStmt(body);
+          return;
+        }
+        const target = this.pushTarget('labeled');
+        this.checkStmt(body);
+        this.popTarget(target);
+        this.alive = or(this.alive, liveness(target.isBroken));
+        return;
       }
       case 'empty':
-        return true;
+        return;
     }
   }
 
-  private pendingLabels: string[] = [];
-  /** Parallel to `contexts`: whether a break targets that statement. */
-  private breakTargets: boolean[] = [];
+  /** Whether control can reach the current point (javac's three-valued liveness, see `Liveness`). */
+  private alive: Liveness = 'alive';
 
-  private checkLoopBody(body: Stmt, _loop: Stmt): boolean {
-    this.contexts.push({ labels: this.pendingLabels.splice(0), isLoop: true, isSwitch: false });
-    this.breakTargets.push(false);
+  /** Labels written just before the statement being checked (`a: b: while …`). */
+  private pendingLabels: string[] = [];
+
+  private pushTarget(kind: JumpTarget['kind']): JumpTarget {
+    const target: JumpTarget = {
+      labels: this.pendingLabels.splice(0),
+      kind,
+      isBroken: false,
+      isContinued: false,
+    };
+    this.targets.push(target);
+    return target;
+  }
+
+  private popTarget(target: JumpTarget): void {
+    if (this.targets.pop() !== target) throw new Error('internal: jump targets out of step');
+  }
+
+  /** A while or for body; `isUnreachable` when the condition is the constant false (JLS 14.22). */
+  private checkLoopBody(body: Stmt, isUnreachable: boolean): JumpTarget {
+    const target = this.pushTarget('loop');
+    this.alive = isUnreachable ? 'dead' : 'alive';
     this.loopDepth++;
-    this.checkStmt(body);
+    this.checkReachable(body);
     this.loopDepth--;
-    this.contexts.pop();
-    return this.breakTargets.pop()!;
+    this.popTarget(target);
+    return target;
   }
 
   private checkCondition(e: Expr): void {

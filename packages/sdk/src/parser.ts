@@ -309,7 +309,7 @@ class Parser {
     while (!this.is('}') && this.tok.kind !== 'eof') {
       const before = this.pos;
       try {
-        stmts.push(this.statement());
+        stmts.push(this.statement(true));
       } catch (e) {
         if (!(e instanceof ParseAbort)) throw e;
         this.synchronize();
@@ -363,7 +363,11 @@ class Parser {
     return { kind: 'arrayInit', elements, span: this.spanFrom(start) };
   }
 
-  private statement(): Stmt {
+  /**
+   * A statement; `isBlockStatement` in a block or switch group, where local declarations are
+   * allowed (JLS 14.4: `if (c) int x = 1;` is not Java).
+   */
+  private statement(isBlockStatement = false): Stmt {
     const t = this.tok;
     const start = t.span;
     if (this.is('{')) return this.block();
@@ -435,6 +439,12 @@ class Parser {
       if (this.is(word)) this.unsupported(`'${word}'`);
     }
     if (this.atLocalDeclaration()) {
+      if (!isBlockStatement)
+        this.diagnostics.error(
+          'PARSE_EXPECTED',
+          'a variable declaration is not allowed here (put it in a block)',
+          this.tok.span,
+        );
       const s = this.localDeclaration();
       this.expect(';');
       return { ...s, span: this.spanFrom(start) };
@@ -476,7 +486,7 @@ class Parser {
       while (!this.is('case') && !this.is('default') && !this.is('}') && !this.atEnd()) {
         const before = this.pos;
         try {
-          body.push(this.statement());
+          body.push(this.statement(true));
         } catch (e) {
           if (!(e instanceof ParseAbort)) throw e;
           this.synchronize();
