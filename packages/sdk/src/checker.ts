@@ -853,8 +853,10 @@ class Checker {
                 'an array size must be a compile-time constant (arrays have a fixed size)',
                 e.size.span,
               );
-          } else if (c < 0n || c > 1024n)
-            this.error('CHECK_LIMIT', `array size ${c} is outside 0..1024`, e.size.span);
+          } else if (c < 0n)
+            // Java would throw NegativeArraySizeException; the size is known, so it is an error here.
+            this.error('CHECK_LIMIT', `array size ${c} is negative`, e.size.span);
+          // How large an array may be depends on where it lives (frame, statics, region): lowering checks.
           else e.length = Number(c);
         } else {
           for (const x of e.init ?? []) this.checkAssignable(x, element, x.span, true);

@@ -2,6 +2,7 @@
  * The compiler pipeline: lex → parse → check → lower → emit → link into a ProgramImage. Pure:
  * source text in, image and diagnostics out.
  */
+import { CODE_MAX_BYTES } from '@capsule/vm';
 import type { MethodSymbol } from './ast';
 import { type CheckedProgram, check } from './checker';
 import { type Diagnostic, DiagnosticBag } from './diagnostics';
@@ -32,6 +33,13 @@ export interface CompileResult {
   /** The called method's return type (with `call`), e.g. `int`, `long`, `boolean`, `void`. */
   readonly returnType?: string;
 }
+
+/**
+ * The most code a program compiled with a `call` driver may have. Such a program runs on the
+ * sandbox machine when its code fits CODE (CODE_MAX_BYTES, the limit of every other program) and
+ * on the conformance machine (flat memory) otherwise: `capsule sdk run` and the differential tests.
+ */
+export const RUN_CODE_MAX_BYTES = 64 * 1024;
 
 let cachedRuntime: CheckedProgram | undefined;
 function checkedRuntime(): CheckedProgram {
@@ -104,7 +112,10 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
     return { diagnostics: sorted(diagnostics), image: undefined };
   }
   if (diagnostics.hasErrors) return { diagnostics: sorted(diagnostics), image: undefined };
-  const emitted = emitCode(lowered.functions, diagnostics, { compress: options.compress ?? true });
+  const emitted = emitCode(lowered.functions, diagnostics, {
+    compress: options.compress ?? true,
+    maxCodeBytes: callTarget ? RUN_CODE_MAX_BYTES : CODE_MAX_BYTES,
+  });
   if (diagnostics.hasErrors) return { diagnostics: sorted(diagnostics), image: undefined };
   const data: LayoutEntry[] = lowered.fields
     .filter((f) => f.symbol.id >= 0)

@@ -16,17 +16,21 @@ import {
   ActionField,
   ActionFlag,
   CONTRACT_BASE,
+  CONTRACT_BYTES,
   DATA_BASE,
+  DATA_MAX_BYTES,
   ENGINE_BASE,
   ENGINE_LINK_BYTES,
   EngineField,
   EngineLinkField,
   FLOW_BASE,
+  FLOW_BYTES,
   type Instruction,
   PACKET_BASE,
   PATH_BASE,
   PacketField,
   Service,
+  STACK_BYTES,
   Verdict,
 } from '@capsule/vm';
 import { PathOffset } from '@capsule/wire';
@@ -45,6 +49,17 @@ import {
 } from './mir';
 import { allocateRegisters, type Home } from './regalloc';
 import { elementSize, isBoolean, isLong, primName, type Type, wrapTo } from './types';
+
+/**
+ * The statics area: at most half the STACK region (the other half is for frames), addressed from
+ * gp with 12-bit displacements.
+ */
+export const STATICS_MAX_BYTES = STACK_BYTES / 2;
+/**
+ * The largest frame of one method: sp-relative slots are 12-bit displacements and `addi sp, sp,
+ * ±frame` must encode both ways, so 2048 - 16 (frames are 16-byte aligned).
+ */
+export const FRAME_MAX_BYTES = 2032;
 
 /** Label of the shared trap sequence. */
 export const TRAP_LABEL = '$trap';
@@ -184,13 +199,27 @@ export function lowerProgram(
       }
     }
   }
-  if (needsClinit) functions.push(new FunctionLowering(ctx, undefined, statics).lowerClinit());
+  const frames = new Map<string, { frameBytes: number; callees: ReadonlySet<string> }>();
+  if (needsClinit) {
+    const clinit = new FunctionLowering(ctx, undefined, statics);
+    functions.push(clinit.lowerClinit());
+    frames.set('$clinit', clinit);
+  }
   while (queue.length > 0) {
     const m = queue.shift()!;
     const isRuntime = runtime.methods.includes(m);
     const localCount = (isRuntime ? runtime : program).localCounts.get(m.decl) ?? 0;
-    functions.push(new FunctionLowering(ctx, m, statics, localCount).lowerMethod());
+    const lowering = new FunctionLowering(ctx, m, statics, localCount);
+    functions.push(lowering.lowerMethod());
+    frames.set(methodLabel(m), lowering);
   }
+  checkStackDepth(
+    options.call ? [options.call.method] : program.methods.filter((m) => m.isEntry),
+    frames,
+    staticsBytes,
+    needsClinit,
+    diagnostics,
+  );
   const all = [...stubs, ...functions];
   if (ctx.usesTrap)
     all.push({
@@ -198,6 +227,45 @@ export function lowerProgram(
       items: [{ kind: 'label', name: TRAP_LABEL }, inst('lw', { rd: R.zero, rs1: R.zero, imm: 0 }, 0)],
     });
   return { functions: all, entries, fields, staticsBytes };
+}
+
+/**
+ * The stack holds the statics and the frames of the active calls. Without recursion the deepest
+ * chain is known at compile time, and one that does not fit is a CHECK_LIMIT; a recursive program
+ * finds out at run time (the access below STACK traps).
+ */
+function checkStackDepth(
+  roots: readonly MethodSymbol[],
+  frames: ReadonlyMap<string, { frameBytes: number; callees: ReadonlySet<string> }>,
+  staticsBytes: number,
+  needsClinit: boolean,
+  diagnostics: DiagnosticBag,
+): void {
+  const depths = new Map<string, number>();
+  const visiting = new Set<string>();
+  /** Bytes of the deepest chain from `label`, or Infinity when it can recurse. */
+  const depth = (label: string): number => {
+    const known = depths.get(label);
+    if (known !== undefined) return known;
+    if (visiting.has(label)) return Number.POSITIVE_INFINITY;
+    visiting.add(label);
+    const f = frames.get(label);
+    let deepest = 0;
+    for (const callee of f?.callees ?? []) deepest = Math.max(deepest, depth(callee));
+    visiting.delete(label);
+    const d = (f?.frameBytes ?? 0) + deepest;
+    depths.set(label, d);
+    return d;
+  };
+  for (const m of roots) {
+    const chain = Math.max(depth(methodLabel(m)), needsClinit ? depth('$clinit') : 0);
+    if (Number.isFinite(chain) && staticsBytes + chain > STACK_BYTES)
+      diagnostics.error(
+        'CHECK_LIMIT',
+        `the deepest call chain from '${m.name}' needs ${staticsBytes + chain} bytes of stack (statics ${staticsBytes}, frames ${chain}); the stack holds ${STACK_BYTES}`,
+        m.decl.span,
+      );
+  }
 }
 
 function align(n: number, a: number): number {
@@ -221,7 +289,12 @@ function liItems(rd: number, value: number, line: number): MItem[] {
 
 function layoutFields(program: CheckedProgram, diagnostics: DiagnosticBag): FieldLayout[] {
   const cursors: Record<FieldRegion, number> = { STACK: 0, DATA: 0, FLOW: 0, CONTRACT: 0 };
-  const limits: Record<FieldRegion, number> = { STACK: 2048, DATA: 256, FLOW: 256, CONTRACT: 4096 };
+  const limits: Record<FieldRegion, number> = {
+    STACK: STATICS_MAX_BYTES,
+    DATA: DATA_MAX_BYTES,
+    FLOW: FLOW_BYTES,
+    CONTRACT: CONTRACT_BYTES,
+  };
   const out: FieldLayout[] = [];
   for (const s of program.fields) {
     if (s.constant !== undefined) continue;
@@ -270,10 +343,10 @@ function layoutFields(program: CheckedProgram, diagnostics: DiagnosticBag): Fiel
   }
   (out as { staticsEnd?: number }).staticsEnd = cursors.STACK;
   const staticsEnd = cursors.STACK;
-  if (staticsEnd > 2048)
+  if (staticsEnd > STATICS_MAX_BYTES)
     diagnostics.error(
       'CHECK_LIMIT',
-      `static fields need ${staticsEnd} bytes (at most 2048)`,
+      `static fields need ${staticsEnd} bytes (at most ${STATICS_MAX_BYTES})`,
       program.mainClass?.span ?? {
         start: { line: 1, column: 1, offset: 0 },
         end: { line: 1, column: 1, offset: 0 },
@@ -354,6 +427,10 @@ interface JumpTargets {
 let labelCounter = 0;
 
 class FunctionLowering {
+  /** The frame size, known once the function is finished. */
+  frameBytes = 0;
+  /** Labels of the functions this one calls. */
+  readonly callees = new Set<string>();
   private readonly items: MItem[] = [];
   private line = 0;
   private free: number[] = [];
@@ -661,10 +738,11 @@ class FunctionLowering {
   private finish(label: string): MFunction {
     const saves = [...(this.hasCalls ? [R.ra] : []), ...this.savedRegisters];
     const frameBytes = align(this.frameTop + saves.length * 4, 16);
-    if (frameBytes > 2032)
+    this.frameBytes = frameBytes;
+    if (frameBytes > FRAME_MAX_BYTES)
       this.ctx.diagnostics.error(
         'CHECK_LIMIT',
-        `the frame of ${label} needs ${frameBytes} bytes (at most 2032)`,
+        `the frame of ${label} needs ${frameBytes} bytes (at most ${FRAME_MAX_BYTES})`,
         this.method?.decl.span ?? {
           start: { line: 1, column: 1, offset: 0 },
           end: { line: 1, column: 1, offset: 0 },
@@ -1014,7 +1092,13 @@ class FunctionLowering {
     values.forEach((x, i) => {
       const v = this.genExpr(x, element)!;
       const r = this.unhold(held);
-      if (4 + size * i < 2048) this.storeMemory(v, element, r.lo, 4 + size * i);
+      const offset = 4 + size * i;
+      if (offset + (size === 8 ? 4 : 0) <= 2047) this.storeMemory(v, element, r.lo, offset);
+      else {
+        this.li(SCRATCH2, offset);
+        this.emit('add', { rd: SCRATCH2, rs1: r.lo, rs2: SCRATCH2 });
+        this.storeMemory(v, element, SCRATCH2, 0);
+      }
       this.release(v);
     });
   }
@@ -1074,20 +1158,21 @@ class FunctionLowering {
     this.pendingValue = later;
     if (i === undefined) {
       const k = Number(ci);
-      if (k < 0 || 4 + k * size >= 2040) {
+      if (k < 0) {
         this.ctx.usesTrap = true;
         this.jump(TRAP_LABEL);
       } else {
         this.li(SCRATCH2, k);
         this.trapIf('bgeu', SCRATCH2, SCRATCH1);
       }
-      const base = r.lo;
-      return {
-        base,
-        imm: 4 + Math.max(0, Math.min(k, 500)) * size,
-        cleanup: () => this.release(r),
-        elementType: at.element,
-      };
+      const offset = 4 + Math.max(0, k) * size;
+      // Both words of a long must be reachable with a 12-bit displacement; else add the offset.
+      if (offset + (size === 8 ? 4 : 0) <= 2047)
+        return { base: r.lo, imm: offset, cleanup: () => this.release(r), elementType: at.element };
+      this.li(SCRATCH2, offset);
+      this.emit('add', { rd: SCRATCH1, rs1: r.lo, rs2: SCRATCH2 });
+      this.release(r);
+      return { base: SCRATCH1, imm: 0, cleanup: () => {}, elementType: at.element };
     }
     this.trapIf('bgeu', i.lo, SCRATCH1);
     if (shift > 0) {
@@ -1783,7 +1868,9 @@ class FunctionLowering {
   }
 
   private callRuntime(name: string, args: Val[], wide: boolean): Val {
-    return this.callWith(this.ctx.callRuntime(name), args, wide)!;
+    const label = this.ctx.callRuntime(name);
+    this.callees.add(label);
+    return this.callWith(label, args, wide)!;
   }
 
   private evaluateArgs(args: Expr[], types: readonly Type[]): Held[] {
@@ -1808,11 +1895,9 @@ class FunctionLowering {
       real.map(([a]) => a),
       real.map(([, t]) => t),
     );
-    return this.callWith(
-      this.ctx.callMethod(m),
-      vals,
-      m.returnType.kind === 'void' ? undefined : isLong(m.returnType),
-    );
+    const label = this.ctx.callMethod(m);
+    this.callees.add(label);
+    return this.callWith(label, vals, m.returnType.kind === 'void' ? undefined : isLong(m.returnType));
   }
 
   // ---------- the capsule API

@@ -449,4 +449,30 @@ export const handCases: HandCase[] = [
     calls: [I(1, 2), I(7, 9)],
     body: 'static int run(int a, int b) { int[] p = new int[16]; int n = 0; for (int i = 2; i < 100; i++) { boolean prime = true; for (int j = 2; j * j <= i; j++) if (i % j == 0) { prime = false; break; } if (prime && n < 16) p[n++] = i; } return p[a & 15] * 1000 + p[b & 15] + n; }',
   },
+  {
+    name: 'labeledthenloops',
+    params: ['int', 'int'],
+    calls: edge,
+    // A labeled block that can complete, then loops ended by break and a switch (the checker once
+    // judged the code after them unreachable).
+    body: 'static int run(int a, int b) { int r = 0; blk: { if (a == 0) break blk; r = 5; } for (;;) { if (r > 30) break; r += b & 7; r++; } switch (a & 3) { case 0: r += 1; break; case 1: return r * 2; default: r -= 3; } while (true) { if (r < 100) break; r -= 50; } outer: for (int i = 0; ; i++) { for (int j = 0; j < 5; j++) { if (i * j > 6) break outer; if (j > i) continue outer; r += j; } } return r; }',
+  },
+  {
+    name: 'bigarrayconstindex',
+    params: ['int', 'int'],
+    calls: edge,
+    // Constant indexes far into an array (lowering once clamped their displacement).
+    body: 'static int run(int a, int b) { byte[] v = new byte[1000]; v[600] = (byte) a; v[b & 1023] += 3; long[] w = new long[100]; w[99] = a; w[64] = b; return v[600] * 7 + v[999] + v[b & 1023] + (int) (w[99] - w[64]) + (int) w[b & 127]; }',
+  },
+  {
+    name: 'farbranches',
+    params: ['int', 'int'],
+    calls: [I(7, 3), I(-123456, 7), I(5, 8), I(1, -1)],
+    // Over 4 KiB of code in one loop: the back edge, the ifs and the bounds checks (branches to
+    // the shared trap stub) span more than a conditional branch reaches; they are relaxed.
+    body: `static int run(int x, int n) { int[] t = new int[8]; for (int k = 0; k < n; k++) { ${Array.from(
+      { length: 200 },
+      (_, i) => `if (t[${i % 8}] > ${i}) t[(x + ${i}) & 7] += x ^ ${i};`,
+    ).join(' ')} x = x * 31 + t[k & 7]; } return x + t[n]; }`,
+  },
 ];
