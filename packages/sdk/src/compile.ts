@@ -6,7 +6,7 @@ import { CODE_MAX_BYTES } from '@capsule/vm';
 import type { MethodSymbol } from './ast';
 import { type CheckedProgram, check } from './checker';
 import { type Diagnostic, DiagnosticBag } from './diagnostics';
-import { emitCode } from './emit';
+import { type EmittedCode, emitCode } from './emit';
 import { computeLogicHash, type LayoutEntry, type ProgramImage } from './image';
 import { lex } from './lexer';
 import { type LoweredProgram, lowerProgram } from './lower';
@@ -63,6 +63,20 @@ export function checkSource(source: string): { checked: CheckedProgram; diagnost
 
 /** Compiles microprogram source to a ProgramImage. */
 export function compile(source: string, options: CompileOptions = {}): CompileResult {
+  return compileProgram(source, options).result;
+}
+
+/** What the compiler built on the way to the image (for listings). */
+export interface CompiledProgram {
+  readonly result: CompileResult;
+  /** The machine IR (present when lowering ran). */
+  readonly lowered?: LoweredProgram;
+  /** The laid-out code (present with an image). */
+  readonly emitted?: EmittedCode;
+}
+
+/** `compile`, keeping the machine IR and the layout (listing.ts prints them). */
+export function compileProgram(source: string, options: CompileOptions = {}): CompiledProgram {
   const { checked, diagnostics } = checkSource(source);
   let callTarget: { method: MethodSymbol; args: readonly bigint[] } | undefined;
   if (options.call) {
@@ -96,7 +110,7 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
       callTarget = { method, args: options.call.args };
     }
   }
-  if (diagnostics.hasErrors) return { diagnostics: sorted(diagnostics), image: undefined };
+  if (diagnostics.hasErrors) return { result: { diagnostics: sorted(diagnostics), image: undefined } };
   let lowered: LoweredProgram;
   try {
     lowered = lowerProgram(checked, checkedRuntime(), diagnostics, callTarget ? { call: callTarget } : {});
@@ -109,14 +123,16 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
         end: { line: 1, column: 1, offset: 0 },
       },
     );
-    return { diagnostics: sorted(diagnostics), image: undefined };
+    return { result: { diagnostics: sorted(diagnostics), image: undefined } };
   }
-  if (diagnostics.hasErrors) return { diagnostics: sorted(diagnostics), image: undefined };
+  if (diagnostics.hasErrors)
+    return { result: { diagnostics: sorted(diagnostics), image: undefined }, lowered };
   const emitted = emitCode(lowered.functions, diagnostics, {
     compress: options.compress ?? true,
     maxCodeBytes: callTarget ? RUN_CODE_MAX_BYTES : CODE_MAX_BYTES,
   });
-  if (diagnostics.hasErrors) return { diagnostics: sorted(diagnostics), image: undefined };
+  if (diagnostics.hasErrors)
+    return { result: { diagnostics: sorted(diagnostics), image: undefined }, lowered, emitted };
   const data: LayoutEntry[] = lowered.fields
     .filter((f) => f.symbol.id >= 0)
     .map((f) => ({
@@ -145,7 +161,11 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
     logicHash: computeLogicHash(emitted.code),
   };
   const result: CompileResult = { diagnostics: sorted(diagnostics), image };
-  return callTarget ? { ...result, returnType: typeName(callTarget.method.returnType) } : result;
+  return {
+    result: callTarget ? { ...result, returnType: typeName(callTarget.method.returnType) } : result,
+    lowered,
+    emitted,
+  };
 }
 
 function sorted(bag: DiagnosticBag): Diagnostic[] {

@@ -1,6 +1,5 @@
 import { decodeInstruction, type Instruction } from '@capsule/vm';
 import { describe, expect, it } from 'vitest';
-import { assemble } from './assembler';
 import { DiagnosticBag } from './diagnostics';
 import { emitCode } from './emit';
 import type { MItem } from './mir';
@@ -96,15 +95,5 @@ describe('emit: branch relaxation', () => {
       maxCodeBytes: 1024,
     });
     expect(bag.items.map((d) => d.code)).toEqual(['CHECK_LIMIT']);
-  });
-
-  it('relaxes assembler branches too (as GNU as and llvm-mc do)', () => {
-    const source = ['.globl f', 'f:', '  beqz a0, far', ...Array(2100).fill('  nop'), 'far:', '  ret'].join(
-      '\n',
-    );
-    const { image, diagnostics } = assemble(source, { compress: false });
-    expect(diagnostics).toEqual([]);
-    expect(decodeAt(image!.code, 0)).toMatchObject({ mnemonic: 'bne', rs1: 10, rs2: 0, imm: 8 });
-    expect(decodeAt(image!.code, 4)).toMatchObject({ mnemonic: 'jal', imm: 4 * 2100 + 4 });
   });
 });
