@@ -129,3 +129,76 @@ describe('reachability: switch', () => {
     ]);
   });
 });
+
+describe('checker: static initializers, enhanced for, switch on long, java.lang', () => {
+  it('a static initializer must complete and has no return', () => {
+    expect(
+      codes('static int[] t = new int[4];\nstatic { for (int i = 0; i < 4; i++) t[i] = i * i; }'),
+    ).toEqual([]);
+    expect(codes('static { while (true) { } }')).toEqual(['1:1 CHECK_UNREACHABLE']);
+    expect(codes('static { return; }')).toEqual(['1:10 CHECK_BAD_BREAK']);
+    expect(codes('{ }')).toEqual(['1:1 PARSE_UNSUPPORTED']);
+  });
+
+  it('a static array field takes only another static array (a frame array would dangle)', () => {
+    expect(codes('static int[] t;\nstatic { t = new int[4]; }')).toEqual(['2:10 PARSE_UNSUPPORTED']);
+    expect(codes('static int[] t; static int[] u = {1};\nstatic void f(int[] a) { t = u; t = a; }')).toEqual([
+      '2:33 PARSE_UNSUPPORTED',
+    ]);
+  });
+
+  it('enhanced for: an array, an element assignable to the variable', () => {
+    expect(
+      codes(
+        'static int f(byte[] b) { int s = 0; for (int x : b) s += x; for (final long y : new int[] {1}) s += (int) y; return s; }',
+      ),
+    ).toEqual([]);
+    expect(codes('static int f(int[] a) { int s = 0; for (byte x : a) s += x; return s; }')).toEqual([
+      '1:41 CHECK_TYPE_MISMATCH',
+    ]);
+    expect(codes('static int f(int a) { for (int x : a) a++; return a; }')).toEqual([
+      '1:36 CHECK_TYPE_MISMATCH',
+    ]);
+    expect(codes('static int f(int[] a) { for (int x : a) { int x = 1; } return 0; }')).toEqual([
+      '1:47 CHECK_DUPLICATE',
+    ]);
+    // It always completes; its body is reachable.
+    expect(codes('static int f(int[] a) { for (int x : a) return x; }')).toEqual([
+      '1:1 CHECK_MISSING_RETURN',
+    ]);
+    expect(
+      codes('static int f(int[] a) { l: for (int x : a) { for (int y : a) continue l; } return 0; }'),
+    ).toEqual([]);
+  });
+
+  it('switch on long takes long constants, unique', () => {
+    expect(
+      codes(
+        'static int f(long v) { switch (v) { case 1L: return 1; case 0x100000000L: return 2; } return 0; }',
+      ),
+    ).toEqual([]);
+    expect(codes('static int f(long v) { switch (v) { case 1: return 1; } return 0; }')).toEqual([
+      '1:42 CHECK_TYPE_MISMATCH',
+    ]);
+    expect(codes('static int f(long v) { switch (v) { case 1L: case 1L: return 1; } return 0; }')).toEqual([
+      '1:51 CHECK_DUPLICATE_CASE',
+    ]);
+    expect(codes('static int f(int v) { switch (v) { case 1L: return 1; } return 0; }')).toEqual([
+      '1:41 CHECK_TYPE_MISMATCH',
+    ]);
+  });
+
+  it('java.lang methods resolve their overloads as Java does', () => {
+    expect(
+      codes(
+        'static long f(int a, long b, byte c) { return Math.min(a, b) + Math.abs(c) + Integer.bitCount(c) + Long.compareUnsigned(a, b); }',
+      ),
+    ).toEqual([]);
+    expect(codes('static int f(long a) { return Integer.bitCount(a); }')).toEqual(['1:31 CHECK_BAD_CALL']);
+    expect(codes('static int f(int a) { return Math.min(a, a, a); }')).toEqual(['1:30 CHECK_BAD_CALL']);
+    expect(codes('static int f(int a) { return Integer.highestOneBit(a); }')).toEqual([
+      '1:30 CHECK_UNKNOWN_NAME',
+    ]);
+    expect(codes('static int f(int a) { return Math.abs(a) > 0 ? Math.min(a, 1) : 0; }')).toEqual([]);
+  });
+});

@@ -9,6 +9,7 @@ import type {
   Expr,
   MethodDecl,
   MethodSymbol,
+  StaticInit,
   Stmt,
   TypeNode,
   VariableKind,
@@ -16,6 +17,7 @@ import type {
 } from './ast';
 import { type BuiltinMethod, builtinClassNames, findBuiltinMethod } from './capsule-api';
 import type { DiagnosticBag, SourceSpan } from './diagnostics';
+import { findJavaLangMethods, javaLangClassNames } from './java-lang';
 import {
   BOOLEAN,
   binaryPromote,
@@ -305,8 +307,28 @@ class Checker {
     for (const field of cls.fields)
       if (field.symbol!.isFinal && field.init === undefined)
         this.error('CHECK_UNINITIALIZED', `final field '${field.name}' is never assigned`, field.span);
+    for (const init of cls.staticInits) this.checkStaticInit(init);
     for (const method of cls.methods) this.checkMethod(method);
   }
+
+  /** `static { … }`: a body without parameters or return, which must complete (JLS 8.7). */
+  private checkStaticInit(init: StaticInit): void {
+    this.currentMethod = undefined;
+    this.isInInitializer = true;
+    this.nextLocalId = 0;
+    this.scopes = [new Map()];
+    this.targets = [];
+    this.pendingLabels = [];
+    this.loopDepth = 0;
+    this.alive = 'alive';
+    this.checkStmt(init.body);
+    if ((this.alive as Liveness) === 'dead')
+      this.error('CHECK_UNREACHABLE', 'a static initializer must be able to complete normally', init.span);
+    this.isInInitializer = false;
+  }
+
+  /** True while checking a static initializer (where `return` is not allowed). */
+  private isInInitializer = false;
 
   private checkMethod(method: MethodDecl): void {
     const symbol = method.symbol!;
@@ -436,16 +458,68 @@ class Checker {
         this.alive = or(liveness(target.isBroken), liveness(c !== 1n));
         return;
       }
+      case 'foreach': {
+        // JLS 14.14.2: for (T x : a) body ≡ { T[] #a = a; for (int #i = 0; #i < #a.length; #i++) { T x = #a[#i]; body } }
+        this.scopes.push(new Map());
+        const labels = this.pendingLabels.splice(0);
+        const at = this.checkExpr(stmt.iterable);
+        const v = stmt.variable;
+        const type = this.resolveType(v.typeNode);
+        if (at.kind !== 'error' && at.kind !== 'array')
+          this.error(
+            'CHECK_TYPE_MISMATCH',
+            `for-each needs an array, not ${typeName(at)}`,
+            stmt.iterable.span,
+          );
+        else if (at.kind === 'array' && type.kind !== 'error' && !isAssignable(type, at.element))
+          this.error(
+            'CHECK_TYPE_MISMATCH',
+            `cannot convert ${typeName(at.element)} to ${typeName(type)}${isIntegral(type) && isIntegral(at.element) ? ' (possible lossy conversion)' : ''}`,
+            v.span,
+          );
+        const inLoop = 10 ** Math.min(this.loopDepth + 1, 4);
+        // Hidden names, unique in the method: no Java identifier starts with '#'.
+        const hidden = this.nextLocalId;
+        stmt.index = this.declare(`#i${hidden}`, INT, 'local', false, stmt.span);
+        stmt.index.weight += 3 * inLoop;
+        // A @Data/@Flow/@Shared array is used in place (it cannot be held in a variable).
+        const iterable = stmt.iterable;
+        const symbol = iterable.kind === 'name' || iterable.kind === 'field' ? iterable.symbol : undefined;
+        if (!(symbol && (symbol.kind === 'data' || symbol.kind === 'flow' || symbol.kind === 'shared'))) {
+          stmt.array = this.declare(
+            `#a${hidden}`,
+            at.kind === 'array' ? at : ERROR,
+            'local',
+            true,
+            stmt.span,
+          );
+          stmt.array.weight += 2 * inLoop;
+        }
+        this.scopes.push(new Map());
+        v.symbol = this.declare(v.name, type, 'local', v.isFinal, v.span);
+        v.symbol.weight += inLoop;
+        this.pendingLabels = labels;
+        this.checkLoopBody(stmt.body, false);
+        this.scopes.pop();
+        this.scopes.pop();
+        // The condition is never constant: the loop completes.
+        this.alive = 'alive';
+        return;
+      }
       case 'switch': {
         const t = this.checkExpr(stmt.expr);
         const pt = primName(t);
-        if (t.kind !== 'error' && !(pt === 'int' || pt === 'short' || pt === 'byte' || pt === 'char'))
+        // long too: JEP 455's primitive switch (a preview from JDK 23; Java 17 allows the others).
+        if (
+          t.kind !== 'error' &&
+          !(pt === 'int' || pt === 'short' || pt === 'byte' || pt === 'char' || pt === 'long')
+        )
           this.error(
             'CHECK_TYPE_MISMATCH',
             `cannot switch on a value of type ${typeName(t)}`,
             stmt.expr.span,
           );
-        const seen = new Set<number>();
+        const seen = new Set<bigint>();
         let hasDefault = false;
         const target = this.pushTarget('switch');
         this.scopes.push(new Map());
@@ -460,6 +534,13 @@ class Checker {
             const v = this.constants.get(label);
             if (v === undefined)
               this.error('CHECK_CONSTANT_REQUIRED', 'a case label must be a constant expression', label.span);
+            else if (t.kind !== 'error' && isLong(t) !== isLong(lt))
+              // javac (JEP 455): a long selector takes long constants only, an int one no long.
+              this.error(
+                'CHECK_TYPE_MISMATCH',
+                `case label of type ${typeName(lt)} does not match the selector type ${typeName(t)}${isLong(t) ? ` (write ${v}L)` : ''}`,
+                label.span,
+              );
             else if (
               t.kind !== 'error' &&
               ((!isAssignable(t, lt) && !(isIntegral(lt) && !isLong(lt) && constantFits(v, t))) ||
@@ -470,11 +551,10 @@ class Checker {
                 `case label ${v} does not fit the type ${typeName(t)}`,
                 label.span,
               );
-            else if (seen.has(Number(v)))
-              this.error('CHECK_DUPLICATE_CASE', `duplicate case label ${v}`, label.span);
+            else if (seen.has(v)) this.error('CHECK_DUPLICATE_CASE', `duplicate case label ${v}`, label.span);
             else {
-              seen.add(Number(v));
-              c.values.push(Number(v));
+              seen.add(v);
+              c.values.push(v);
             }
           }
           // Every group is reachable through its labels.
@@ -523,6 +603,8 @@ class Checker {
         return;
       }
       case 'return': {
+        if (this.isInInitializer)
+          this.error('CHECK_BAD_BREAK', "'return' is not allowed in a static initializer", stmt.span);
         const want = this.currentMethod?.returnType ?? VOID;
         if (stmt.expr === undefined) {
           if (want.kind !== 'void' && want.kind !== 'error')
@@ -539,7 +621,8 @@ class Checker {
             );
           this.checkAssignable(stmt.expr, want, stmt.expr.span, false);
         }
-        this.alive = 'dead';
+        // (In an initializer the return is the error; the block is not also reported as unable to complete.)
+        if (!this.isInInitializer) this.alive = 'dead';
         return;
       }
       case 'labeled': {
@@ -550,6 +633,7 @@ class Checker {
           body.kind === 'while' ||
           body.kind === 'do' ||
           body.kind === 'for' ||
+          body.kind === 'foreach' ||
           body.kind === 'switch' ||
           body.kind === 'labeled'
         ) {
@@ -776,6 +860,17 @@ class Checker {
             return t;
           }
           this.checkAssignable(e.value, t, e.value.span, true);
+          // A static array outlives every frame: it may only take another static array.
+          const targetSymbol =
+            e.target.kind === 'name' || e.target.kind === 'field' ? e.target.symbol : undefined;
+          const valueSymbol =
+            e.value.kind === 'name' || e.value.kind === 'field' ? e.value.symbol : undefined;
+          if (targetSymbol?.kind === 'static' && t.kind === 'array' && valueSymbol?.kind !== 'static')
+            this.error(
+              'PARSE_UNSUPPORTED',
+              `a static array field can only be set to another static array (this array lives in a frame); give '${targetSymbol.name}' its array in its declaration`,
+              e.span,
+            );
           return t;
         }
         const op = e.op.slice(0, -1);
@@ -946,6 +1041,8 @@ class Checker {
     }
     if (ownerClass !== undefined) {
       const isStaticRef = e.target?.kind === 'name' && this.lookup(e.target.name) === undefined;
+      if (isStaticRef && javaLangClassNames.has(ownerClass))
+        return this.checkJavaLangCall(e, ownerClass, argTypes);
       const builtin = findBuiltinMethod(ownerClass, e.name);
       if (!builtin || builtin.isStatic !== isStaticRef) {
         this.error('CHECK_UNKNOWN_NAME', `cannot find method ${ownerClass}.${e.name}`, e.span);
@@ -995,6 +1092,34 @@ class Checker {
     if (m.isEntry) this.error('CHECK_BAD_CALL', `@Entry method '${m.name}' cannot be called`, e.span);
     e.method = m;
     return m.returnType;
+  }
+
+  /** `Integer.bitCount(x)`, `Math.min(a, b)`…: Java's overload resolution over java-lang.ts. */
+  private checkJavaLangCall(e: Extract<Expr, { kind: 'call' }>, owner: string, argTypes: Type[]): Type {
+    const overloads = findJavaLangMethods(owner, e.name);
+    if (overloads.length === 0) {
+      this.error('CHECK_UNKNOWN_NAME', `cannot find method ${owner}.${e.name} (not supported)`, e.span);
+      return ERROR;
+    }
+    if (argTypes.some((t) => t.kind === 'error')) return overloads[0]!.returns;
+    const applicable = overloads.filter(
+      (o) => o.params.length === argTypes.length && o.params.every((p, i) => isAssignable(p, argTypes[i]!)),
+    );
+    const best = applicable.filter((o) =>
+      applicable.every((other) => o.params.every((p, i) => isAssignable(other.params[i]!, p))),
+    );
+    if (best.length !== 1) {
+      this.error(
+        'CHECK_BAD_CALL',
+        `no method ${owner}.${e.name} accepts (${argTypes.map(typeName).join(', ')})`,
+        e.span,
+      );
+      return overloads[0]!.returns;
+    }
+    const chosen = best[0]!;
+    this.builtinCalls.set(e, chosen);
+    e.intrinsic = chosen.id;
+    return chosen.returns;
   }
 }
 

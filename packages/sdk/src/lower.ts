@@ -34,9 +34,10 @@ import {
   Verdict,
 } from '@capsule/vm';
 import { PathOffset } from '@capsule/wire';
-import type { Expr, MethodDecl, MethodSymbol, Stmt, VariableSymbol } from './ast';
+import type { Expr, ForEach, MethodDecl, MethodSymbol, StaticInit, Stmt, VariableSymbol } from './ast';
 import type { CheckedProgram } from './checker';
 import type { DiagnosticBag, SourceSpan } from './diagnostics';
+import { foldJavaLang, javaLangMethod } from './java-lang';
 import {
   argumentRegisters,
   type MFunction,
@@ -60,6 +61,9 @@ export const STATICS_MAX_BYTES = STACK_BYTES / 2;
  * ±frame` must encode both ways, so 2048 - 16 (frames are 16-byte aligned).
  */
 export const FRAME_MAX_BYTES = 2032;
+
+/** java.lang intrinsics that call a runtime helper (the method is then not a leaf). */
+const callsRuntime = new Set(['Long.divideUnsigned(long,long)', 'Long.remainderUnsigned(long,long)']);
 
 /** Label of the shared trap sequence. */
 export const TRAP_LABEL = '$trap';
@@ -152,7 +156,8 @@ export function lowerProgram(
     usesTrap: false,
   };
   const statics = fields.filter((f) => f.region === 'STACK');
-  const needsClinit = statics.some((f) => f.symbol.field?.init !== undefined);
+  const staticInits = program.mainClass?.staticInits ?? [];
+  const needsClinit = statics.some((f) => f.symbol.field?.init !== undefined) || staticInits.length > 0;
   const entries: { name: string; label: string }[] = [];
   const stubs: MFunction[] = [];
   const prelude = (items: MItem[]) => {
@@ -202,7 +207,7 @@ export function lowerProgram(
   const frames = new Map<string, { frameBytes: number; callees: ReadonlySet<string> }>();
   if (needsClinit) {
     const clinit = new FunctionLowering(ctx, undefined, statics);
-    functions.push(clinit.lowerClinit());
+    functions.push(clinit.lowerClinit(staticInits));
     frames.set('$clinit', clinit);
   }
   while (queue.length > 0) {
@@ -620,6 +625,10 @@ class FunctionLowering {
           s.init.forEach(visitStmt);
           visitStmt(s.body);
           break;
+        case 'foreach':
+          for (const sym of [s.index, s.array, s.variable.symbol]) if (sym) out.push(sym);
+          visitStmt(s.body);
+          break;
         case 'switch':
           for (const c of s.cases) c.body.forEach(visitStmt);
           break;
@@ -635,7 +644,13 @@ class FunctionLowering {
     let found = false;
     const visitExpr = (e: Expr) => {
       if (found) return;
-      if (e.kind === 'call' && (e.method !== undefined || e.intrinsic?.startsWith('Services.'))) found = true;
+      if (
+        e.kind === 'call' &&
+        (e.method !== undefined ||
+          e.intrinsic?.startsWith('Services.') ||
+          callsRuntime.has(e.intrinsic ?? ''))
+      )
+        found = true;
       if (
         e.kind === 'binary' &&
         isLong(e.operandType ?? { kind: 'void' }) &&
@@ -704,14 +719,31 @@ class FunctionLowering {
     return this.finish(label);
   }
 
-  lowerClinit(): MFunction {
-    this.hasCalls = this.statics.some(
-      (f) => f.symbol.field?.init !== undefined && FunctionLowering.containsCall(f.symbol.field.init),
-    );
-    this.setupPool([]);
-    for (const f of this.statics) {
-      const init = f.symbol.field?.init;
-      if (!init) continue;
+  /** The static initializers: field initializers and `static { … }` blocks in source order. */
+  lowerClinit(blocks: readonly StaticInit[]): MFunction {
+    const steps: ({ at: number; field: FieldLayout } | { at: number; block: StaticInit })[] = [
+      ...this.statics
+        .filter((f) => f.symbol.field?.init !== undefined)
+        .map((field) => ({ at: field.symbol.span.start.offset, field })),
+      ...blocks.map((block) => ({ at: block.span.start.offset, block })),
+    ].sort((a, b) => a.at - b.at);
+    this.hasCalls =
+      this.statics.some(
+        (f) => f.symbol.field?.init !== undefined && FunctionLowering.containsCall(f.symbol.field.init),
+      ) || blocks.some((b) => FunctionLowering.containsCall(b.body));
+    const locals = blocks.flatMap((b) => this.collectLocals(b.body));
+    const alloc = allocateRegisters([], locals, !this.hasCalls, 0);
+    this.homes = alloc.homes;
+    this.savedRegisters = alloc.savedRegisters;
+    this.frameTop = alloc.frameBytes;
+    this.setupPool(alloc.spareArgumentRegisters);
+    for (const step of steps) {
+      if ('block' in step) {
+        this.lowerStmt(step.block.body);
+        continue;
+      }
+      const f = step.field;
+      const init = f.symbol.field!.init!;
       this.setLine(init.span);
       if (f.symbol.type.kind === 'array') {
         const storage = (f as { storageOffset?: number }).storageOffset ?? 0;
@@ -876,6 +908,9 @@ class FunctionLowering {
         this.label(end);
         return;
       }
+      case 'foreach':
+        this.lowerForEach(s);
+        return;
       case 'switch':
         this.lowerSwitch(s);
         return;
@@ -913,6 +948,7 @@ class FunctionLowering {
           b.kind === 'while' ||
           b.kind === 'do' ||
           b.kind === 'for' ||
+          b.kind === 'foreach' ||
           b.kind === 'switch' ||
           b.kind === 'labeled'
         ) {
@@ -941,23 +977,106 @@ class FunctionLowering {
     this.targets.pop();
   }
 
+  /** `for (T x : a) body`: the index counts up to the length; x = a[i] needs no bounds check. */
+  private lowerForEach(s: ForEach): void {
+    const labels = this.pendingLabels.splice(0);
+    const element = (s.iterable.type as { kind: 'array'; element: Type }).element;
+    const size = elementSize(element);
+    const region = this.regionArrayField(s.iterable);
+    const arrayHome = s.array ? this.homes.get(s.array)! : undefined;
+    if (arrayHome) {
+      const a = this.genExpr(s.iterable, undefined)!;
+      this.storeHome(arrayHome, a);
+      this.release(a);
+    }
+    const indexHome = this.homes.get(s.index!)!;
+    this.storeHome(indexHome, { lo: R.zero, hi: -1, owned: false });
+    const top = this.newLabel('each');
+    const cont = this.newLabel('next');
+    const cond = this.newLabel('cond');
+    const end = this.newLabel('endeach');
+    this.jump(cond);
+    this.label(top);
+    this.setLine(s.variable.span);
+    const i = this.loadHome(indexHome, false);
+    const shift = [0, 0, 1, 0, 2, 0, 0, 0, 3][size]!;
+    if (shift > 0) this.emit('slli', { rd: SCRATCH1, rs1: i.lo, imm: shift });
+    else this.mv(SCRATCH1, i.lo);
+    this.release(i);
+    let imm: number;
+    if (region) {
+      const { upper, lower } = splitConstant(regionBase[region.region] + region.offset);
+      this.emit('lui', { rd: SCRATCH2, imm: upper });
+      imm = lower;
+    } else {
+      const a = this.loadHome(arrayHome!, false);
+      this.mv(SCRATCH2, a.lo);
+      this.release(a);
+      imm = 4;
+    }
+    this.emit('add', { rd: SCRATCH1, rs1: SCRATCH1, rs2: SCRATCH2 });
+    const x = this.fresh(isLong(element));
+    this.loadMemory(x, element, SCRATCH1, imm);
+    const variable = s.variable.symbol!;
+    const converted = this.convert(x, element, variable.type);
+    this.storeHome(this.homes.get(variable)!, converted);
+    this.release(converted);
+    this.pendingLabels = labels;
+    this.withTargets(end, cont, () => this.lowerStmt(s.body));
+    this.label(cont);
+    this.setLine(s.span);
+    const j = this.loadHome(indexHome, false);
+    const next = this.dest(false, j);
+    this.emit('addi', { rd: next.lo, rs1: j.lo, imm: 1 });
+    this.storeHome(indexHome, next);
+    this.release(next);
+    if (next !== j) this.release(j);
+    this.label(cond);
+    const k = this.loadHome(indexHome, false);
+    if (region) this.li(SCRATCH1, region.length ?? 0);
+    else {
+      const a = this.loadHome(arrayHome!, false);
+      this.emit('lw', { rd: SCRATCH1, rs1: a.lo, imm: 0 });
+      this.release(a);
+    }
+    this.branch('blt', k.lo, SCRATCH1, top);
+    this.release(k);
+    this.label(end);
+  }
+
   private lowerSwitch(s: Extract<Stmt, { kind: 'switch' }>): void {
     const end = this.newLabel('endswitch');
     const v = this.own(this.genExpr(s.expr, undefined)!);
     const caseLabels = s.cases.map(() => this.newLabel('case'));
     let defaultLabel = end;
-    const pairs: [number, string][] = [];
+    const pairs: [bigint, string][] = [];
     s.cases.forEach((c, i) => {
       if (c.isDefault) defaultLabel = caseLabels[i]!;
       for (const value of c.values ?? []) pairs.push([value, caseLabels[i]!]);
     });
     // A compare-and-branch chain (no jump tables: code addresses would need relocations).
     const t = SCRATCH1;
-    for (const [value, label] of pairs) {
-      if (value === 0) this.branch('beq', v.lo, R.zero, label);
+    const compareWord = (reg: number, word: number, mnemonic: string, label: string) => {
+      if (word === 0) this.branch(mnemonic, reg, R.zero, label);
       else {
-        this.li(t, value);
-        this.branch('beq', v.lo, t, label);
+        this.li(t, word);
+        this.branch(mnemonic, reg, t, label);
+      }
+    };
+    const lowWord = (value: bigint) => Number(BigInt.asIntN(32, value));
+    if (v.hi < 0) for (const [value, label] of pairs) compareWord(v.lo, lowWord(value), 'beq', label);
+    else {
+      // long: the cases grouped by high word, each group a chain on the low word.
+      const groups = new Map<number, [bigint, string][]>();
+      for (const pair of pairs) {
+        const high = lowWord(pair[0] >> 32n);
+        groups.set(high, [...(groups.get(high) ?? []), pair]);
+      }
+      for (const [high, group] of groups) {
+        const next = this.newLabel('casehi');
+        compareWord(v.hi, high, 'bne', next);
+        for (const [value, label] of group) compareWord(v.lo, lowWord(value), 'beq', label);
+        this.label(next);
       }
     }
     this.release(v);
@@ -1295,7 +1414,8 @@ class FunctionLowering {
         return v;
       }
       case 'call':
-        return e.method ? this.genCall(e) : this.genIntrinsic(e);
+        if (e.method) return this.genCall(e);
+        return javaLangMethod(e.intrinsic ?? '') ? this.genJavaLang(e) : this.genIntrinsic(e);
       case 'unary': {
         const t = e.type!;
         if (e.op === '!') return this.genBoolValue(e);
@@ -1927,6 +2047,257 @@ class FunctionLowering {
     return d;
   }
 
+  // ---------- java.lang (java-lang.ts): short sequences, folded on constant arguments
+
+  private genJavaLang(e: Extract<Expr, { kind: 'call' }>): Val {
+    const id = e.intrinsic!;
+    const method = javaLangMethod(id)!;
+    const wideResult = isLong(method.returns);
+    const constants = e.args.map((a) => this.ctx.constants(a));
+    if (constants.every((c) => c !== undefined)) {
+      const folded = foldJavaLang(
+        id,
+        constants.map((c, i) => wrapTo(c!, method.params[i]!)),
+      );
+      if (folded !== undefined) return this.constVal(folded, wideResult);
+    }
+    const a = this.genExpr(e.args[0]!, method.params[0])!;
+    let b: Val | undefined;
+    let x: Val = a;
+    const isRotate = id === 'Integer.rotateLeft(int,int)' || id === 'Integer.rotateRight(int,int)';
+    if (e.args.length > 1 && !(isRotate && constants[1] !== undefined)) {
+      const held = this.holdAgainst(a, e.args[1]!);
+      b = this.genExpr(e.args[1]!, method.params[1])!;
+      x = this.unhold(held);
+    }
+    const S = SCRATCH1;
+    const emit = (m: string, rd: number, rs1: number, rs2OrImm?: number, isImm = false) =>
+      this.emit(
+        m,
+        isImm
+          ? { rd, rs1, imm: rs2OrImm }
+          : rs2OrImm === undefined
+            ? { rd, rs1 }
+            : { rd, rs1, rs2: rs2OrImm },
+      );
+    const imm = (m: string, rd: number, rs1: number, value: number) => emit(m, rd, rs1, value, true);
+    /** d = popcount(d), with t a temporary (SWAR, Hacker's Delight 5-2). */
+    const popcount = (d: number, t: number) => {
+      imm('srli', t, d, 1);
+      this.li(S, 0x55555555);
+      emit('and', t, t, S);
+      emit('sub', d, d, t);
+      this.li(S, 0x33333333);
+      imm('srli', t, d, 2);
+      emit('and', t, t, S);
+      emit('and', d, d, S);
+      emit('add', d, d, t);
+      imm('srli', t, d, 4);
+      emit('add', d, d, t);
+      this.li(S, 0x0f0f0f0f);
+      emit('and', d, d, S);
+      this.li(S, 0x01010101);
+      emit('mul', d, d, S);
+      imm('srli', d, d, 24);
+    };
+    /** d = the bytes of s reversed, with t a temporary (d may be s). */
+    const reverseBytes = (d: number, s: number, t: number) => {
+      imm('srli', t, s, 24);
+      this.li(S, 0xff00);
+      imm('srli', SCRATCH2, s, 8);
+      emit('and', SCRATCH2, SCRATCH2, S);
+      emit('or', t, t, SCRATCH2);
+      emit('and', SCRATCH2, s, S);
+      imm('slli', SCRATCH2, SCRATCH2, 8);
+      emit('or', t, t, SCRATCH2);
+      imm('slli', d, s, 24);
+      emit('or', d, d, t);
+    };
+    const result = (d: Val, ...consumed: (Val | undefined)[]) => {
+      for (const v of consumed) if (v && v !== d) this.release(v);
+      return d;
+    };
+    switch (id) {
+      case 'Integer.bitCount(int)': {
+        const d = this.own(x);
+        const t = this.fresh(false);
+        popcount(d.lo, t.lo);
+        return result(d, t);
+      }
+      case 'Integer.numberOfTrailingZeros(int)': {
+        // popcount(~x & (x - 1)): the zeros below the lowest one (32 for 0).
+        const d = this.dest(false, x);
+        const t = this.fresh(false);
+        imm('addi', t.lo, x.lo, -1);
+        imm('xori', d.lo, x.lo, -1);
+        emit('and', d.lo, d.lo, t.lo);
+        popcount(d.lo, t.lo);
+        return result(d, t, x);
+      }
+      case 'Integer.numberOfLeadingZeros(int)': {
+        // Binary search, branch-free: shift the highest one up by 16, 8, 4, 2, 1 when it is not there.
+        const d = this.own(x);
+        const n = this.fresh(false);
+        imm('srli', S, d.lo, 16);
+        imm('sltiu', S, S, 1);
+        imm('slli', n.lo, S, 4);
+        emit('sll', d.lo, d.lo, n.lo);
+        for (const [k, s] of [
+          [24, 3],
+          [28, 2],
+          [30, 1],
+        ] as const) {
+          imm('srli', S, d.lo, k);
+          imm('sltiu', S, S, 1);
+          imm('slli', S, S, s);
+          emit('sll', d.lo, d.lo, S);
+          emit('add', n.lo, n.lo, S);
+        }
+        imm('srli', S, d.lo, 31);
+        imm('sltiu', S, S, 1);
+        emit('add', n.lo, n.lo, S);
+        imm('sltiu', S, d.lo, 1); // 0 stays 0: one more
+        emit('add', n.lo, n.lo, S);
+        return result(n, d);
+      }
+      case 'Integer.reverseBytes(int)': {
+        const d = this.dest(false, x);
+        const t = this.fresh(false);
+        reverseBytes(d.lo, x.lo, t.lo);
+        return result(d, t, x);
+      }
+      case 'Integer.reverse(int)': {
+        const d = this.own(x);
+        const t = this.fresh(false);
+        for (const [k, mask] of [
+          [1, 0x55555555],
+          [2, 0x33333333],
+          [4, 0x0f0f0f0f],
+        ] as const) {
+          this.li(S, mask);
+          imm('srli', t.lo, d.lo, k);
+          emit('and', t.lo, t.lo, S);
+          emit('and', d.lo, d.lo, S);
+          imm('slli', d.lo, d.lo, k);
+          emit('or', d.lo, d.lo, t.lo);
+        }
+        reverseBytes(d.lo, d.lo, t.lo);
+        return result(d, t);
+      }
+      case 'Integer.rotateLeft(int,int)':
+      case 'Integer.rotateRight(int,int)': {
+        const left = id === 'Integer.rotateLeft(int,int)';
+        const k = this.ctx.constants(e.args[1]!);
+        // x is read after d is written in the variable form: d may reuse b, not x.
+        const d = k !== undefined ? this.dest(false, x) : this.dest(false, b!);
+        if (k !== undefined) {
+          const n = Number(BigInt.asUintN(5, left ? k : -k));
+          if (n === 0) {
+            this.mv(d.lo, x.lo);
+          } else {
+            imm('slli', S, x.lo, n);
+            imm('srli', d.lo, x.lo, 32 - n);
+            emit('or', d.lo, d.lo, S);
+          }
+          return result(d, x, b);
+        }
+        emit(left ? 'sll' : 'srl', S, x.lo, b!.lo);
+        emit('sub', d.lo, R.zero, b!.lo);
+        emit(left ? 'srl' : 'sll', d.lo, x.lo, d.lo);
+        emit('or', d.lo, d.lo, S);
+        return result(d, x, b);
+      }
+      case 'Integer.toUnsignedLong(int)': {
+        const d = this.own(x);
+        d.hi = this.alloc();
+        this.li(d.hi, 0);
+        return d;
+      }
+      case 'Integer.compareUnsigned(int,int)': {
+        const d = this.dest(false, x, b!);
+        emit('sltu', S, b!.lo, x.lo);
+        emit('sltu', d.lo, x.lo, b!.lo);
+        emit('sub', d.lo, S, d.lo);
+        return result(d, x, b);
+      }
+      case 'Integer.divideUnsigned(int,int)':
+      case 'Integer.remainderUnsigned(int,int)': {
+        this.trapIf('beq', b!.lo, R.zero);
+        const d = this.dest(false, x, b!);
+        emit(id === 'Integer.divideUnsigned(int,int)' ? 'divu' : 'remu', d.lo, x.lo, b!.lo);
+        return result(d, x, b);
+      }
+      case 'Long.compareUnsigned(long,long)': {
+        // The high words decide unless they are equal.
+        const d = this.fresh(false);
+        const done = this.newLabel('ucmp');
+        emit('sltu', S, b!.hi, x.hi);
+        emit('sltu', d.lo, x.hi, b!.hi);
+        this.branch('bne', x.hi, b!.hi, done);
+        emit('sltu', S, b!.lo, x.lo);
+        emit('sltu', d.lo, x.lo, b!.lo);
+        this.label(done);
+        emit('sub', d.lo, S, d.lo);
+        return result(d, x, b);
+      }
+      case 'Long.divideUnsigned(long,long)':
+      case 'Long.remainderUnsigned(long,long)': {
+        emit('or', S, b!.lo, b!.hi);
+        this.trapIf('beq', S, R.zero);
+        const wantRemainder = this.constVal(id === 'Long.remainderUnsigned(long,long)' ? 1n : 0n, false);
+        return this.callRuntime('$udivrem', [x, b!, wantRemainder], true);
+      }
+      case 'Math.abs(int)': {
+        const d = this.dest(false, x);
+        imm('srai', S, x.lo, 31);
+        emit('xor', d.lo, x.lo, S);
+        emit('sub', d.lo, d.lo, S);
+        return result(d, x);
+      }
+      case 'Math.abs(long)': {
+        // Negate when negative: (v ^ m) - m with m the sign mask, the carry into the high word.
+        const d = this.dest(true, x);
+        imm('srai', S, x.hi, 31);
+        emit('xor', SCRATCH2, x.lo, S);
+        emit('xor', d.hi, x.hi, S);
+        emit('sub', d.lo, SCRATCH2, S);
+        emit('sltu', SCRATCH2, d.lo, SCRATCH2);
+        emit('add', d.hi, d.hi, SCRATCH2);
+        return result(d, x);
+      }
+      case 'Math.min(int,int)':
+      case 'Math.max(int,int)': {
+        const d = this.dest(false, x);
+        const keep = this.newLabel('minmax');
+        this.mv(d.lo, x.lo);
+        if (id === 'Math.min(int,int)') this.branch('blt', x.lo, b!.lo, keep);
+        else this.branch('blt', b!.lo, x.lo, keep);
+        this.mv(d.lo, b!.lo);
+        this.label(keep);
+        return result(d, x, b);
+      }
+      case 'Math.min(long,long)':
+      case 'Math.max(long,long)': {
+        // Keep x when it is the smaller (larger); compare high words signed, then low unsigned.
+        const [lo, hi] = id === 'Math.min(long,long)' ? [x, b!] : [b!, x];
+        const d = this.dest(true, x);
+        const keep = this.newLabel('minmax');
+        const take = this.newLabel('minmax');
+        this.mv(d.lo, x.lo);
+        this.mv(d.hi, x.hi);
+        this.branch('blt', lo.hi, hi.hi, keep);
+        this.branch('bne', lo.hi, hi.hi, take);
+        this.branch('bltu', lo.lo, hi.lo, keep);
+        this.label(take);
+        this.mv(d.lo, b!.lo);
+        this.mv(d.hi, b!.hi);
+        this.label(keep);
+        return result(d, x, b);
+      }
+    }
+    throw new Error(`internal: java.lang intrinsic ${id}`);
+  }
+
   private genIntrinsic(e: Extract<Expr, { kind: 'call' }>): Val | undefined {
     const id = e.intrinsic!;
     const arg = (i: number) => this.genExpr(e.args[i]!, { kind: 'primitive', name: 'int' })!;
@@ -2185,6 +2556,7 @@ const stmtKinds = new Set([
   'continue',
   'return',
   'labeled',
+  'foreach',
   'empty',
 ]);
 function isStmtKind(kind: string): boolean {
@@ -2272,6 +2644,10 @@ function forEachStmtPart(s: Stmt, fs: (s: Stmt) => void, fe: (e: Expr) => void):
       if (s.expr) fe(s.expr);
       break;
     case 'labeled':
+      fs(s.body);
+      break;
+    case 'foreach':
+      fe(s.iterable);
       fs(s.body);
       break;
     default:

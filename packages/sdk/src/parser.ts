@@ -14,6 +14,7 @@ import type {
   MethodDecl,
   Modifiers,
   Param,
+  StaticInit,
   Stmt,
   SwitchCase,
   TypeNode,
@@ -211,10 +212,11 @@ class Parser {
     this.expect('{');
     const fields: FieldDecl[] = [];
     const methods: MethodDecl[] = [];
+    const staticInits: StaticInit[] = [];
     while (!this.is('}') && this.tok.kind !== 'eof') {
       const before = this.pos;
       try {
-        this.member(fields, methods);
+        this.member(fields, methods, staticInits);
       } catch (e) {
         if (!(e instanceof ParseAbort)) throw e;
         this.synchronize();
@@ -222,14 +224,20 @@ class Parser {
       }
     }
     this.expect('}');
-    return { name, modifiers, fields, methods, span: this.spanFrom(start) };
+    return { name, modifiers, fields, methods, staticInits, span: this.spanFrom(start) };
   }
 
-  private member(fields: FieldDecl[], methods: MethodDecl[]): void {
+  private member(fields: FieldDecl[], methods: MethodDecl[], staticInits: StaticInit[]): void {
     const start = this.tok.span;
     const modifiers = this.modifiers();
     if (this.is('class')) this.unsupported('a nested class');
-    if (this.is('{')) this.unsupported('an initializer block');
+    if (this.is('{')) {
+      if (modifiers.keywords.join() !== 'static' || modifiers.annotations.length > 0)
+        this.unsupported('an instance initializer block (there are no objects; write static { … })');
+      const body = this.block();
+      staticInits.push({ body, span: this.spanFrom(start) });
+      return;
+    }
     const typeNode = this.is('void') ? { name: 'void', dims: 0, span: this.next().span } : this.type();
     const nameTok = this.ident();
     if (this.is('(')) {
@@ -405,6 +413,8 @@ class Parser {
       this.expect('(');
       const init: Stmt[] = [];
       if (!this.is(';')) {
+        const foreach = this.atLocalDeclaration() ? this.forEachHeader(start) : undefined;
+        if (foreach) return foreach;
         if (this.atLocalDeclaration()) init.push(this.localDeclaration());
         else
           do {
@@ -412,7 +422,6 @@ class Parser {
             init.push({ kind: 'expr', expr: e, span: e.span });
           } while (this.accept(','));
       }
-      if (this.is(':')) this.unsupported('the enhanced for loop');
       this.expect(';');
       const cond = this.is(';') ? undefined : this.expression();
       this.expect(';');
@@ -458,6 +467,38 @@ class Parser {
       );
     this.expect(';');
     return { kind: 'expr', expr, span: this.spanFrom(start) };
+  }
+
+  /**
+   * After `for (`: `[final] T x :` begins an enhanced for; then parses the rest of it. Otherwise
+   * leaves the cursor where it was and returns undefined.
+   */
+  private forEachHeader(start: SourceSpan): Stmt | undefined {
+    const before = this.pos;
+    const declStart = this.tok.span;
+    const mods = this.modifiers();
+    if (!(this.tok.kind === 'ident' || this.isTypeStart())) {
+      this.pos = before;
+      return undefined;
+    }
+    const typeNode = this.type();
+    if (this.tok.kind !== 'ident' || this.peek().text !== ':') {
+      this.pos = before;
+      return undefined;
+    }
+    const name = this.next();
+    const variable: LocalDeclarator = {
+      name: name.text,
+      typeNode,
+      isFinal: mods.keywords.includes('final'),
+      init: undefined,
+      span: this.spanFrom(declStart),
+    };
+    this.expect(':');
+    const iterable = this.expression();
+    this.expect(')');
+    const body = this.statement();
+    return { kind: 'foreach', variable, iterable, body, span: this.spanFrom(start) };
   }
 
   private switchStatement(start: SourceSpan): Stmt {

@@ -8,6 +8,11 @@ export interface HandCase {
   /** Java parameter types of run, e.g. ['int', 'long']. */
   readonly params: readonly ('int' | 'long')[];
   readonly calls: readonly (readonly bigint[])[];
+  /**
+   * What the JVM runs instead of `body`, for constructs Java 17 lacks (switch on long, a preview
+   * of later JDKs): the same computation written in Java 17.
+   */
+  readonly jvmBody?: string;
 }
 
 const I = (...xs: number[]) => xs.map(BigInt);
@@ -21,6 +26,49 @@ const edge = [
   I(123456, -789),
   I(13, 0),
 ];
+
+/** Int edge values for the bit intrinsics: zero, ±1, the extremes, single bits, patterns. */
+const bits = [
+  0,
+  1,
+  -1,
+  2147483647,
+  -2147483648,
+  0x80000001,
+  0x00010000,
+  0x12345678,
+  -0x12345678,
+  0xf0f0f0f0,
+  0x00ff0000,
+  1 << 30,
+  3,
+  255,
+];
+const bitCalls = bits.flatMap((a, i) => [
+  [BigInt(a | 0), BigInt(bits[(i + 3) % bits.length]! | 0)],
+  [BigInt(a | 0), BigInt([0, 31, 32, 33, -1, -31, 1, 16][i % 8]!)],
+]);
+/** Long edge values for the unsigned and Math intrinsics. */
+const longs = [
+  0n,
+  1n,
+  -1n,
+  9223372036854775807n,
+  -9223372036854775808n,
+  4294967295n,
+  4294967296n,
+  -4294967296n,
+  2147483648n,
+  0x123456789abcdef0n,
+  -0x123456789abcdef0n,
+  7n,
+  -7n,
+];
+const longCalls = longs.flatMap((a, i) => [
+  [a, longs[(i + 1) % longs.length]!],
+  [a, longs[(i + 5) % longs.length]!],
+  [a, a],
+]);
 
 // Static fields are per execution on our VM and per JVM on the JVM: cases with statics are called once.
 export const handCases: HandCase[] = [
@@ -474,5 +522,71 @@ export const handCases: HandCase[] = [
       { length: 200 },
       (_, i) => `if (t[${i % 8}] > ${i}) t[(x + ${i}) & 7] += x ^ ${i};`,
     ).join(' ')} x = x * 31 + t[k & 7]; } return x + t[n]; }`,
+  },
+  {
+    name: 'intbits',
+    params: ['int', 'int'],
+    calls: bitCalls,
+    body: 'static long run(int a, int b) { long h = Integer.bitCount(a); h = h * 37 + Integer.numberOfLeadingZeros(a); h = h * 37 + Integer.numberOfTrailingZeros(a); h = h * 37 + Integer.numberOfLeadingZeros(b); h = h * 37 + Integer.numberOfTrailingZeros(b); h = h * 31 + Integer.reverse(a); h = h * 31 + Integer.reverseBytes(a); h = h * 31 + Integer.rotateLeft(a, b); h = h * 31 + Integer.rotateRight(a, b); h = h * 31 + Integer.rotateLeft(a, 7); h = h * 31 + Integer.rotateRight(a, 33); h = h * 31 + Integer.rotateLeft(a, 0); h = h * 31 + Integer.toUnsignedLong(a); return h; }',
+  },
+  {
+    name: 'intunsignedmath',
+    params: ['int', 'int'],
+    calls: [...bitCalls, I(5, 0), I(-5, 0)],
+    body: 'static long run(int a, int b) { long h = Integer.compareUnsigned(a, b); h = h * 31 + Integer.compareUnsigned(b, a); h = h * 31 + Integer.compareUnsigned(a, a); h = h * 31 + Math.abs(a); h = h * 31 + Math.min(a, b); h = h * 31 + Math.max(a, b); h = h * 31 + Math.max((byte) a, (short) b); h = h * 31 + Integer.divideUnsigned(a, b); h = h * 31 + Integer.remainderUnsigned(a, b); return h; }',
+  },
+  {
+    name: 'longunsignedmath',
+    params: ['long', 'long'],
+    calls: longCalls,
+    body: 'static long run(long a, long b) { long h = Long.compareUnsigned(a, b); h = h * 31 + Long.compareUnsigned(b, a); h = h * 31 + Math.abs(a); h = h * 31 + Math.min(a, b); h = h * 31 + Math.max(a, b); h = h * 31 + Math.min((int) a, b); h = h * 31 + Math.max(a, (int) b); if (b != 0) { h = h * 31 + Long.divideUnsigned(a, b); h = h * 31 + Long.remainderUnsigned(a, b); } return h; }',
+  },
+  {
+    name: 'longdivzero',
+    params: ['long', 'long'],
+    calls: [
+      [5n, 0n],
+      [-1n, 0n],
+      [5n, 3n],
+    ],
+    body: 'static long run(long a, long b) { return Long.divideUnsigned(a, b) + Long.remainderUnsigned(b, a); }',
+  },
+  {
+    name: 'intrinsicsconst',
+    params: ['int', 'int'],
+    calls: [I(0, 0)],
+    // Constant arguments: folded by the compiler, still Java's values.
+    body: 'static long run(int a, int b) { return Integer.bitCount(-1) + Integer.numberOfLeadingZeros(0) * 100L + Integer.numberOfTrailingZeros(0x80000000) * 10000L + Integer.reverse(1) + Integer.reverseBytes(0x12345678) * 3L + Integer.rotateLeft(0x80000001, 33) + Integer.rotateRight(1, -1) + Integer.toUnsignedLong(-1) + Integer.compareUnsigned(-1, 1) + Integer.divideUnsigned(-1, 3) + Integer.remainderUnsigned(-1, 7) + Long.compareUnsigned(-1L, 1L) + Long.divideUnsigned(-1L, 10L) + Long.remainderUnsigned(-1L, 10L) + Math.abs(Integer.MIN_VALUE) + Math.abs(Long.MIN_VALUE + 1) + Math.min(-3, 2) + Math.max(3L, -2L); }',
+  },
+  {
+    name: 'staticinit',
+    params: ['int', 'int'],
+    calls: [I(7, 3)],
+    // A CRC-32 table filled by a static initializer; field initializers and blocks in source order.
+    body: 'static final int[] CRC = new int[256]; static int order = 1; static { for (int n = 0; n < 256; n++) { int c = n; for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320 ^ (c >>> 1) : c >>> 1; CRC[n] = c; } order = order * 10 + 2; } static int after = order * 10 + 3; static { after = after * 10 + 4; } static int crc(int seed, int v) { int c = ~seed; for (int i = 0; i < 4; i++) { c = CRC[(c ^ (v >>> (8 * i))) & 0xFF] ^ (c >>> 8); } return ~c; } static long run(int a, int b) { return ((long) crc(a, b) << 16) + after; }',
+  },
+  {
+    name: 'foreach',
+    params: ['int', 'int'],
+    calls: edge,
+    body: "static int[] table = {3, 1, 4, 1, 5}; static int sum(int[] v) { int s = 0; for (int x : v) s = s * 7 + x; return s; } static long run(int a, int b) { long h = 0; int[] xs = {a, b, a ^ b, 5}; for (int x : xs) h = h * 31 + x; for (final long y : new byte[] {(byte) a, (byte) b, -1}) h += y; for (char c : new char[] {(char) a, 'z'}) h = h * 3 + c; for (long l : new long[] {a, (long) b << 40}) h ^= l; outer: for (int x : table) { for (int y : xs) { if (x == y) continue outer; if (y < 0) break outer; h += x * y; } } int[] v = xs; for (int x : v) { v = table; h += x; } h += sum(table) + sum(new int[0]); return h; }",
+  },
+  {
+    name: 'switchlong',
+    params: ['long', 'long'],
+    calls: [
+      [0n, 0n],
+      [5n, 1n],
+      [-1n, 2n],
+      [4294967296n, 3n],
+      [-9223372036854775808n, 4n],
+      [4294967301n, 5n],
+      [6n, 6n],
+      [-4294967296n, 7n],
+    ],
+    body: 'static long run(long a, long b) { long s = b; switch (a) { case 0L: s += 1; break; case 5L: s += 2; case -1L: s += 3; break; case 0x100000000L: s += 4; break; case Long.MIN_VALUE: s += 5; break; case 0x100000005L: s += 6; break; case -4294967296L: return -s; default: s += 7; } return s; }',
+    // Java 17 has no switch on long: the same branches as an if-chain.
+    jvmBody:
+      'static long run(long a, long b) { long s = b; if (a == 0L) { s += 1; } else if (a == 5L) { s += 2; s += 3; } else if (a == -1L) { s += 3; } else if (a == 0x100000000L) { s += 4; } else if (a == Long.MIN_VALUE) { s += 5; } else if (a == 0x100000005L) { s += 6; } else if (a == -4294967296L) { return -s; } else { s += 7; } return s; }',
   },
 ];

@@ -22,6 +22,8 @@ interface Case {
   readonly label: string;
   readonly className: string;
   readonly source: string;
+  /** The JVM's source, when it differs (constructs Java 17 lacks). */
+  readonly jvmSource?: string;
   readonly params: readonly ('int' | 'long')[];
   readonly args: readonly bigint[];
 }
@@ -31,8 +33,16 @@ function buildCases(): Case[] {
   for (const h of handCases) {
     const className = `H_${h.name}`;
     const source = `class ${className} {\n  ${h.body}\n}\n`;
+    const jvmSource = h.jvmBody === undefined ? undefined : `class ${className} {\n  ${h.jvmBody}\n}\n`;
     h.calls.forEach((args, i) => {
-      cases.push({ label: `${h.name}#${i}`, className, source, params: h.params, args });
+      cases.push({
+        label: `${h.name}#${i}`,
+        className,
+        source,
+        ...(jvmSource === undefined ? {} : { jvmSource }),
+        params: h.params,
+        args,
+      });
     });
   }
   const programs = fc.sample(fc.tuple(fc.integer(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })), {
@@ -72,7 +82,7 @@ describe.skipIf(!canRun({ tools: ['javac', 'java'] }))(
     beforeAll(() => {
       dir = mkdtempSync(join(tmpdir(), 'capsule-diff-'));
       const sources = new Map<string, string>();
-      for (const c of cases) sources.set(c.className, c.source);
+      for (const c of cases) sources.set(c.className, c.jvmSource ?? c.source);
       for (const [name, source] of sources) writeFileSync(join(dir, `${name}.java`), source);
       const calls = cases.map(
         (c) =>

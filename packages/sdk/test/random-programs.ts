@@ -1,8 +1,8 @@
 /**
  * A fast-check generator of random microprograms for the differential tests: int and long
  * expressions over locals of every integral type (so narrowing and promotion are exercised),
- * array reads and writes, compound assignments, if/else and bounded for loops, division (whose
- * zero divisors trap here and throw on the JVM: both print EXC).
+ * array reads and writes, compound assignments, if/else and bounded for loops, the java.lang
+ * intrinsics, division (whose zero divisors trap here and throw on the JVM: both print EXC).
  */
 import fc from 'fast-check';
 
@@ -47,6 +47,33 @@ const exprs = fc.letrec<Exprs>((tie) => ({
     fc.tuple(tie('bool'), tie('int'), tie('int')).map(([c, a, b]) => `(${c} ? ${a} : ${b})`),
     tie('int').map((e) => `arr[(${e}) & 7]`),
     tie('int').map((e) => `bytes[(${e}) & 3]`),
+    fc
+      .tuple(
+        fc.constantFrom(
+          'Integer.bitCount',
+          'Integer.numberOfLeadingZeros',
+          'Integer.numberOfTrailingZeros',
+          'Integer.reverse',
+          'Integer.reverseBytes',
+          'Math.abs',
+        ),
+        tie('int'),
+      )
+      .map(([f, e]) => `${f}(${e})`),
+    fc
+      .tuple(
+        fc.constantFrom(
+          'Integer.rotateLeft',
+          'Integer.rotateRight',
+          'Integer.compareUnsigned',
+          'Math.min',
+          'Math.max',
+        ),
+        tie('int'),
+        tie('int'),
+      )
+      .map(([f, a, b]) => `${f}(${a}, ${b})`),
+    fc.tuple(tie('long'), tie('long')).map(([a, b]) => `Long.compareUnsigned(${a}, ${b})`),
   ),
   long: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
@@ -61,6 +88,11 @@ const exprs = fc.letrec<Exprs>((tie) => ({
       .tuple(tie('long'), fc.constantFrom('+', '*', '-'), tie('int'))
       .map(([l, op, r]) => `(${l} ${op} ${r})`),
     fc.tuple(fc.constantFrom('-', '~'), tie('long')).map(([op, e]) => `(${op} ${e})`),
+    tie('int').map((e) => `Integer.toUnsignedLong(${e})`),
+    tie('long').map((e) => `Math.abs(${e})`),
+    fc
+      .tuple(fc.constantFrom('Math.min', 'Math.max'), tie('long'), tie('long'))
+      .map(([f, a, b]) => `${f}(${a}, ${b})`),
   ),
   bool: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
