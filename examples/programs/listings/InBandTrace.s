@@ -1,4 +1,4 @@
-# InBandTrace.java: 346 bytes of code, logic hash ed506329d55d589c…
+# InBandTrace.java: 210 bytes of code, logic hash bec8c14ded851b5f…
 # entries: trace @0
 # DATA +0 int count (4 bytes)
 # DATA +4 short[] engines (16 bytes)
@@ -9,137 +9,102 @@
 	.globl trace
 trace:
 	# 17: if (count < engines.length) {
-	lui a7, 64
-	lw a3, 0(a7)
-	li a4, 8
-	bge a3, a4, .L92
+	lui a0, 64
+	lw a2, 0(a0)
+	li a1, 8
+	bge a2, a1, .L54
 	# 18: engines[count] = (short) e.id();
-	lui a7, 64
-	lw a4, 0(a7)
 	lui a3, 112
 	lw a3, 0(a3)
 	slli a3, a3, 16
 	srai a3, a3, 16
-	li a6, 8
-	bgeu a4, a6, $trap
-	slli a6, a4, 1
-	lui a7, 64
-	add a6, a6, a7
-	sh a3, 4(a6)
+	bgeu a2, a1, $trap
+	slli a2, a2, 1
+	add a2, a2, a0
+	sh a3, 4(a2)
 	# 19: ingress[count] = (byte) p.ingressLink();
-	lui a7, 64
-	lw a3, 0(a7)
+	lw a3, 0(a0)
 	lui a4, 32
-	lw a4, 44(a4)
-	slli a4, a4, 24
-	srai a4, a4, 24
-	li a6, 8
-	bgeu a3, a6, $trap
-	mv a6, a3
-	lui a7, 64
-	add a6, a6, a7
-	sb a4, 20(a6)
+	lw a2, 44(a4)
+	slli a2, a2, 24
+	srai a2, a2, 24
+	bgeu a3, a1, $trap
+	add a3, a3, a0
+	sb a2, 20(a3)
 	# 20: hopLimits[count] = (byte) p.hopLimit();
-	lui a7, 64
-	lw a4, 0(a7)
-	lui a3, 32
-	lbu a3, 40(a3)
-	slli a3, a3, 24
-	srai a3, a3, 24
-	li a6, 8
-	bgeu a4, a6, $trap
-	mv a6, a4
-	lui a7, 64
-	add a6, a6, a7
-	sb a3, 28(a6)
+	lw a3, 0(a0)
+	lbu a2, 40(a4)
+	slli a2, a2, 24
+	srai a2, a2, 24
+	bgeu a3, a1, $trap
+	add a1, a3, a0
+	sb a2, 28(a1)
 	# 21: count++;
-	lui a7, 64
-	lw a3, 0(a7)
-	addi a4, a3, 1
-	lui a7, 64
-	sw a4, 0(a7)
-.L92:
+	lw a1, 0(a0)
+	addi a1, a1, 1
+	sw a1, 0(a0)
+.L54:
 	# 23: a.trace();
-	lui a7, 128
-	lw a6, 4(a7)
-	ori a6, a6, 2
-	sw a6, 4(a7)
+	lui a2, 128
+	lw a0, 4(a2)
+	ori a0, a0, 2
+	sw a0, 4(a2)
 	# 24: int hop = path.hopIndex() + 1;
-	lui a3, 48
-	lbu a3, 4(a3)
-	addi a3, a3, 1
-	mv a1, a3
+	lui t1, 48
+	lbu a0, 4(t1)
+	addi t2, a0, 1
 	# 25: if (hop >= path.hopCount()) {
-	lui a3, 48
-	lbu a3, 5(a3)
-	blt a1, a3, .Lc6
+	lbu a0, 5(t1)
+	blt t2, a0, .L7a
 	# 26: a.deliver();
-	li a6, 3
-	lui a7, 128
-	sw a6, 0(a7)
+	li a0, 3
+	sw a0, 0(a2)
 	# 27: return;
 	ret
-.Lc6:
+.L7a:
 	# 29: int next = path.hop(hop);
-	mv a3, a1
-	slli a3, a3, 2
-	lui a6, 48
-	add a6, a6, a3
-	lbu a3, 8(a6)
-	lbu a7, 9(a6)
-	slli a3, a3, 8
-	or a3, a3, a7
-	mv a2, a3
+	slli a0, t2, 2
+	add a0, a0, t1
+	lbu a1, 8(a0)
+	lbu a0, 9(a0)
+	slli a1, a1, 8
+	or a6, a1, a0
 	# 30: for (int i = 0; i < e.linkCount(); i++) {
 	li a0, 0
-	j .L138
-.Le4:
 	# 31: if (e.linkNeighbor(i) == next && e.linkUp(i)) {
-	mv a3, a0
-	li a6, 24
-	mul a3, a3, a6
-	lui a6, 112
-	add a3, a3, a6
-	lw a3, 20(a3)
-	bne a3, a2, .L136
-	mv a3, a0
-	li a6, 24
-	mul a3, a3, a6
-	lui a6, 112
-	add a3, a3, a6
-	lw a3, 32(a3)
-	beqz a3, .L136
+	li a4, 24
+	lui a3, 112
+	# 30: for (int i = 0; i < e.linkCount(); i++) {
+	lw t0, 8(a3)
+	j .Lbe
+.L9c:
+	# 31: if (e.linkNeighbor(i) == next && e.linkUp(i)) {
+	mul a1, a0, a4
+	add a1, a1, a3
+	lw a5, 20(a1)
+	bne a5, a6, .Lbc
+	lw a5, 32(a1)
+	beqz a5, .Lbc
 	# 32: path.setHopIndex(hop);
-	lui a7, 48
-	sb a1, 4(a7)
+	sb t2, 4(t1)
 	# 33: a.forward(e.linkId(i));
-	mv a3, a0
-	li a6, 24
-	mul a3, a3, a6
-	lui a6, 112
-	add a3, a3, a6
-	lw a3, 16(a3)
-	lui a7, 128
-	li a6, 1
-	sw a6, 0(a7)
-	sw a3, 20(a7)
-	sw a6, 16(a7)
+	lw a1, 16(a1)
+	li a0, 1
+	sw a0, 0(a2)
+	sw a1, 20(a2)
+	sw a0, 16(a2)
 	# 34: return;
 	ret
-.L136:
+.Lbc:
 	# 30: for (int i = 0; i < e.linkCount(); i++) {
 	addi a0, a0, 1
-.L138:
-	lui a3, 112
-	lw a3, 8(a3)
-	blt a0, a3, .Le4
+.Lbe:
+	blt a0, t0, .L9c
 	# 37: a.drop(NO_ROUTE);
-	li a3, 257
-	lui a7, 128
-	li a6, 4
-	sw a6, 0(a7)
-	sw a3, 8(a7)
-	# 15: @Entry
+	li a0, 257
+	li a1, 4
+	sw a1, 0(a2)
+	sw a0, 8(a2)
 	ret
 $trap:
 	lw zero, 0(zero)

@@ -1,5 +1,5 @@
-# LoadBalancer.java: 722 bytes of code, logic hash 140e98f8fbe89ca0…
-# entries: byFlowHash @0, leastLoaded @194, reply @514
+# LoadBalancer.java: 434 bytes of code, logic hash 4e39c354b5c1f782…
+# entries: byFlowHash @0, leastLoaded @106, reply @290
 # DATA +0 int roleTag (4 bytes) = 03000000
 # CONTRACT +0 int[] flows (64 bytes)
 # FLOW +0 int chosen (4 bytes)
@@ -10,298 +10,212 @@
 	.globl reply
 byFlowHash:
 	# 18: @Entry
-	addi sp, sp, -64
-	sw ra, 60(sp)
-	sw s0, 56(sp)
-	sw s1, 52(sp)
-	sw s2, 48(sp)
+	addi sp, sp, -48
 	# 20: int[] members = new int[8];
-	mv t0, sp
-	li a6, 8
-	sw a6, 0(t0)
-	sw zero, 4(t0)
-	sw zero, 8(t0)
-	sw zero, 12(t0)
-	sw zero, 16(t0)
-	sw zero, 20(t0)
-	sw zero, 24(t0)
-	sw zero, 28(t0)
-	sw zero, 32(t0)
-	mv s0, t0
+	mv a3, sp
+	li a4, 8
+	sw a4, 0(a3)
 	# 21: int n = Services.lookupTag(roleTag, members);
-	lui a7, 64
-	lw t0, 0(a7)
-	mv a0, t0
-	lw a2, 0(s0)
-	addi a1, s0, 4
+	lui a0, 64
+	lw a0, 0(a0)
+	lw a2, 0(a3)
+	addi a1, a3, 4
 	li a7, 3
 	ecall
-	mv t0, a0
-	mv s1, t0
+	mv a2, a0
 	# 22: if (n == 0) {
-	bnez s1, .L64
+	bnez a2, .L30
 	# 23: a.drop(NO_MEMBER);
-	li t0, 259
-	lui a7, 128
-	li a6, 4
-	sw a6, 0(a7)
-	sw t0, 8(a7)
+	li a1, 259
+	lui a0, 128
+	li a2, 4
+	sw a2, 0(a0)
+	sw a1, 8(a0)
 	# 24: return;
-	j .Lb6
-.L64:
+	addi sp, sp, 48
+	ret
+.L30:
 	# 26: int h = Services.flowHash(0) & 0x7FFFFFFF;
 	li a0, 0
 	li a7, 2
 	ecall
-	mv t0, a0
-	lui t1, 524288
-	addi t1, t1, -1
-	and t0, t0, t1
-	mv s2, t0
+	lui a1, 524288
+	addi a1, a1, -1
+	and a0, a0, a1
 	# 27: a.forward(members[h % n]);
-	beqz s1, $trap
-	rem t0, s2, s1
-	lw a6, 0(s0)
-	bgeu t0, a6, $trap
-	slli a6, t0, 2
-	add a6, a6, s0
-	lw t0, 4(a6)
-	lui a7, 128
-	li a6, 1
-	sw a6, 0(a7)
-	sw t0, 20(a7)
-	sw a6, 16(a7)
+	beqz a2, $trap
+	rem a0, a0, a2
+	bgeu a0, a4, $trap
+	slli a0, a0, 2
+	add a0, a0, a3
+	lw a2, 4(a0)
+	li a1, 1
+	lui a0, 128
+	sw a1, 0(a0)
+	sw a2, 20(a0)
+	sw a1, 16(a0)
 	# 28: a.cache();
-	lui a7, 128
-	lw a6, 4(a7)
-	ori a6, a6, 1
-	sw a6, 4(a7)
-.Lb6:
-	# 18: @Entry
-	lw ra, 60(sp)
-	lw s0, 56(sp)
-	lw s1, 52(sp)
-	lw s2, 48(sp)
-	addi sp, sp, 64
+	lw a1, 4(a0)
+	ori a1, a1, 1
+	sw a1, 4(a0)
+	addi sp, sp, 48
 	ret
 leastLoaded:
-	# 31: @Entry
-	addi sp, sp, -16
-	sw ra, 12(sp)
-	sw s0, 8(sp)
-	sw s1, 4(sp)
-	sw s2, 0(sp)
 	# 33: if (chosen != 0) {
-	lui a7, 80
-	lw t0, 0(a7)
-	beqz t0, .Lf6
+	lui t4, 80
+	lw a0, 0(t4)
+	beqz a0, .L86
 	# 34: a.forward(chosen - 1);
-	lui a7, 80
-	lw t0, 0(a7)
-	addi t0, t0, -1
-	lui a7, 128
-	li a6, 1
-	sw a6, 0(a7)
-	sw t0, 20(a7)
-	sw a6, 16(a7)
+	addi a2, a0, -1
+	li a1, 1
+	lui a0, 128
+	sw a1, 0(a0)
+	sw a2, 20(a0)
+	sw a1, 16(a0)
 	# 35: return;
-	j .L1f6
-.Lf6:
+	ret
+.L86:
 	# 37: int best = -1;
-	li t0, -1
-	mv s2, t0
+	li t3, -1
 	# 38: int bestLoad = Integer.MAX_VALUE;
-	lui t0, 524288
-	addi t0, t0, -1
-	mv s1, t0
+	lui a5, 524288
+	addi a5, a5, -1
 	# 39: for (int i = 0; i < e.linkCount() && i < flows.length; i++) {
-	li s0, 0
-	j .L176
-.L106:
+	li a0, 0
 	# 40: if (e.linkUp(i) && (e.linkTags(i) & (1 << roleTag)) != 0 && flows[i] < bestLoad) {
-	mv t0, s0
-	li a6, 24
-	mul t0, t0, a6
-	lui a6, 112
-	add t0, t0, a6
-	lw t0, 32(t0)
-	beqz t0, .L174
-	mv t0, s0
-	li a6, 24
-	mul t0, t0, a6
-	lui a6, 112
-	add t0, t0, a6
-	lw t0, 36(t0)
-	li t1, 1
-	lui a7, 64
-	lw t2, 0(a7)
-	sll t1, t1, t2
-	and t0, t0, t1
-	beqz t0, .L174
-	li a6, 16
-	bgeu s0, a6, $trap
-	slli a6, s0, 2
-	lui a7, 96
-	add a6, a6, a7
-	lw t0, 0(a6)
-	bge t0, s1, .L174
-	# 41: best = i;
-	mv s2, s0
-	# 42: bestLoad = flows[i];
-	li a6, 16
-	bgeu s0, a6, $trap
-	slli a6, s0, 2
-	lui a7, 96
-	add a6, a6, a7
-	lw t0, 0(a6)
-	mv s1, t0
-.L174:
+	li t0, 24
+	lui a1, 112
+	li a4, 1
+	lui a6, 64
+	li a2, 16
+	lui t1, 96
 	# 39: for (int i = 0; i < e.linkCount() && i < flows.length; i++) {
-	addi s0, s0, 1
-.L176:
-	lui t0, 112
-	lw t0, 8(t0)
-	bge s0, t0, .L188
-	li t0, 16
-	blt s0, t0, .L106
-.L188:
+	lw a7, 8(a1)
+	j .Ldc
+.La8:
+	# 40: if (e.linkUp(i) && (e.linkTags(i) & (1 << roleTag)) != 0 && flows[i] < bestLoad) {
+	mul a3, a0, t0
+	add a3, a3, a1
+	lw t2, 32(a3)
+	beqz t2, .Lda
+	lw a3, 36(a3)
+	lw t2, 0(a6)
+	sll t2, a4, t2
+	and a3, a3, t2
+	beqz a3, .Lda
+	bgeu a0, a2, $trap
+	slli a3, a0, 2
+	add a3, a3, t1
+	lw a3, 0(a3)
+	bge a3, a5, .Lda
+	# 41: best = i;
+	mv t3, a0
+	# 42: bestLoad = flows[i];
+	mv a5, a3
+.Lda:
+	# 39: for (int i = 0; i < e.linkCount() && i < flows.length; i++) {
+	addi a0, a0, 1
+.Ldc:
+	bge a0, a7, .Le4
+	blt a0, a2, .La8
+.Le4:
 	# 45: if (best < 0) {
-	bgez s2, .L1a0
+	bgez t3, .Lf8
 	# 46: a.drop(NO_MEMBER);
-	li t0, 259
-	lui a7, 128
-	li a6, 4
-	sw a6, 0(a7)
-	sw t0, 8(a7)
+	li a1, 259
+	lui a0, 128
+	li a2, 4
+	sw a2, 0(a0)
+	sw a1, 8(a0)
 	# 47: return;
-	j .L1f6
-.L1a0:
+	ret
+.Lf8:
 	# 49: Services.fetchAdd(flows, best, 1);
-	mv t0, s2
-	li t1, 1
-	li a6, 16
-	bgeu t0, a6, $trap
-	slli t0, t0, 2
-	lui a6, 96
-	add t0, t0, a6
-	amoadd.w t0, t1, (t0)
+	bgeu t3, a2, $trap
+	slli a0, t3, 2
+	add a0, a0, t1
+	amoadd.w a0, a4, (a0)
 	# 50: chosen = e.linkId(best) + 1;
-	mv t0, s2
-	li a6, 24
-	mul t0, t0, a6
-	lui a6, 112
-	add t0, t0, a6
-	lw t0, 16(t0)
-	addi t0, t0, 1
-	lui a7, 80
-	sw t0, 0(a7)
+	mul a0, t3, t0
+	add a0, a0, a1
+	lw a1, 16(a0)
+	addi a0, a1, 1
+	sw a0, 0(t4)
 	# 51: a.forward(e.linkId(best));
-	mv t0, s2
-	li a6, 24
-	mul t0, t0, a6
-	lui a6, 112
-	add t0, t0, a6
-	lw t0, 16(t0)
-	lui a7, 128
-	li a6, 1
-	sw a6, 0(a7)
-	sw t0, 20(a7)
-	sw a6, 16(a7)
-.L1f6:
-	# 31: @Entry
-	lw ra, 12(sp)
-	lw s0, 8(sp)
-	lw s1, 4(sp)
-	lw s2, 0(sp)
-	addi sp, sp, 16
+	lui a0, 128
+	sw a4, 0(a0)
+	sw a1, 20(a0)
+	sw a4, 16(a0)
 	ret
 reply:
 	# 56: int hop = path.hopIndex() + 1;
-	lui a3, 48
-	lbu a3, 4(a3)
-	addi a3, a3, 1
-	mv a1, a3
+	lui t1, 48
+	lbu a0, 4(t1)
+	addi t2, a0, 1
 	# 57: if (hop >= path.hopCount()) {
-	lui a3, 48
-	lbu a3, 5(a3)
-	blt a1, a3, .L226
+	lbu a0, 5(t1)
+	blt t2, a0, .L140
 	# 58: a.deliver();
-	li a6, 3
-	lui a7, 128
-	sw a6, 0(a7)
+	lui a0, 128
+	li a1, 3
+	sw a1, 0(a0)
 	# 59: return;
 	ret
-.L226:
+.L140:
 	# 61: int link = -1;
-	li a3, -1
-	mv a2, a3
+	li a6, -1
 	# 62: for (int i = 0; i < e.linkCount(); i++)
 	li a0, 0
-	j .L280
-.L22e:
 	# 63: if (e.linkNeighbor(i) == path.hop(hop) && e.linkUp(i)) link = e.linkId(i);
-	mv a3, a0
-	li a6, 24
-	mul a3, a3, a6
-	lui a6, 112
-	add a3, a3, a6
-	lw a3, 20(a3)
-	mv a4, a1
-	slli a4, a4, 2
-	lui a6, 48
-	add a6, a6, a4
-	lbu a4, 8(a6)
-	lbu a7, 9(a6)
+	li a3, 24
+	lui a2, 112
+	slli a1, t2, 2
+	add a1, a1, t1
+	lbu a4, 8(a1)
+	lbu a1, 9(a1)
 	slli a4, a4, 8
-	or a4, a4, a7
-	bne a3, a4, .L27e
-	mv a4, a0
-	li a6, 24
-	mul a4, a4, a6
-	lui a6, 112
-	add a4, a4, a6
-	lw a4, 32(a4)
-	beqz a4, .L27e
-	mv a4, a0
-	li a6, 24
-	mul a4, a4, a6
-	lui a6, 112
-	add a4, a4, a6
-	lw a4, 16(a4)
-	mv a2, a4
-.L27e:
+	or a5, a4, a1
+	# 62: for (int i = 0; i < e.linkCount(); i++)
+	lw t0, 8(a2)
+	j .L17a
+.L164:
+	# 63: if (e.linkNeighbor(i) == path.hop(hop) && e.linkUp(i)) link = e.linkId(i);
+	mul a1, a0, a3
+	add a1, a1, a2
+	lw a4, 20(a1)
+	bne a4, a5, .L178
+	lw a4, 32(a1)
+	beqz a4, .L178
+	lw a1, 16(a1)
+	mv a6, a1
+.L178:
 	# 62: for (int i = 0; i < e.linkCount(); i++)
 	addi a0, a0, 1
-.L280:
-	lui a4, 112
-	lw a4, 8(a4)
-	blt a0, a4, .L22e
+.L17a:
+	blt a0, t0, .L164
 	# 64: if (link < 0) {
-	bgez a2, .L2a2
+	bgez a6, .L192
 	# 65: a.drop(NO_ROUTE);
-	li a4, 257
-	lui a7, 128
-	li a6, 4
-	sw a6, 0(a7)
-	sw a4, 8(a7)
+	li a1, 257
+	lui a0, 128
+	li a2, 4
+	sw a2, 0(a0)
+	sw a1, 8(a0)
 	# 66: return;
 	ret
-.L2a2:
+.L192:
 	# 68: path.setHopIndex(hop);
-	lui a7, 48
-	sb a1, 4(a7)
+	sb t2, 4(t1)
 	# 69: a.forward(link);
-	lui a7, 128
-	li a6, 1
-	sw a6, 0(a7)
-	sw a2, 20(a7)
-	sw a6, 16(a7)
+	li a1, 1
+	lui a0, 128
+	sw a1, 0(a0)
+	sw a6, 20(a0)
+	sw a1, 16(a0)
 	# 70: a.cache();
-	lui a7, 128
-	lw a6, 4(a7)
-	ori a6, a6, 1
-	sw a6, 4(a7)
-	# 54: @Entry
+	lw a1, 4(a0)
+	ori a1, a1, 1
+	sw a1, 4(a0)
 	ret
 $trap:
 	lw zero, 0(zero)

@@ -1,4 +1,4 @@
-# MicroSegmentation.java: 328 bytes of code, logic hash 414a6d148eb9d019…
+# MicroSegmentation.java: 218 bytes of code, logic hash e8a55de042e2bc37…
 # entries: filter @0
 # DATA +0 int[] allowFrom (12 bytes) = 010000000100000002000000
 # DATA +12 int[] allowTo (12 bytes) = 020000000300000003000000
@@ -7,134 +7,104 @@
 	.globl filter
 filter:
 	# 17: int from = p.srcAddress(3) & 0xFFFF;
-	li a4, 3
-	andi a4, a4, 3
-	slli a4, a4, 2
-	lui a6, 32
-	add a6, a6, a4
-	lbu a4, 0(a6)
-	slli a4, a4, 8
-	lbu a7, 1(a6)
-	or a4, a4, a7
-	slli a4, a4, 8
-	lbu a7, 2(a6)
-	or a4, a4, a7
-	slli a4, a4, 8
-	lbu a7, 3(a6)
-	or a4, a4, a7
-	lui a5, 16
-	addi a5, a5, -1
-	and a4, a4, a5
-	mv a3, a4
+	lui a0, 32
+	lbu a1, 12(a0)
+	slli a1, a1, 8
+	lbu a2, 13(a0)
+	or a1, a1, a2
+	slli a1, a1, 8
+	lbu a2, 14(a0)
+	or a1, a1, a2
+	slli a1, a1, 8
+	lbu a2, 15(a0)
+	or a2, a1, a2
+	lui a1, 16
+	addi a1, a1, -1
+	and t0, a2, a1
 	# 18: int to = p.dstAddress(3) & 0xFFFF;
-	li a4, 3
-	andi a4, a4, 3
-	slli a4, a4, 2
-	lui a6, 32
-	add a6, a6, a4
-	lbu a4, 16(a6)
-	slli a4, a4, 8
-	lbu a7, 17(a6)
-	or a4, a4, a7
-	slli a4, a4, 8
-	lbu a7, 18(a6)
-	or a4, a4, a7
-	slli a4, a4, 8
-	lbu a7, 19(a6)
-	or a4, a4, a7
-	lui a5, 16
-	addi a5, a5, -1
-	and a4, a4, a5
-	mv a1, a4
+	lbu a2, 28(a0)
+	slli a2, a2, 8
+	lbu a3, 29(a0)
+	or a2, a2, a3
+	slli a2, a2, 8
+	lbu a3, 30(a0)
+	or a2, a2, a3
+	slli a2, a2, 8
+	lbu a0, 31(a0)
+	or a0, a2, a0
+	and a1, a0, a1
 	# 19: for (int i = 0; i < allowFrom.length; i++) {
-	li a2, 0
-	j .L12a
-.L70:
+	li a0, 0
 	# 20: if (allowFrom[i] == from && allowTo[i] == to) {
-	li a6, 3
-	bgeu a2, a6, $trap
-	slli a6, a2, 2
-	lui a7, 64
-	add a6, a6, a7
-	lw a4, 0(a6)
-	bne a4, a3, .L128
-	li a6, 3
-	bgeu a2, a6, $trap
-	slli a6, a2, 2
-	lui a7, 64
-	add a6, a6, a7
-	lw a4, 12(a6)
-	bne a4, a1, .L128
+	li a2, 3
+	lui a4, 64
+	# 19: for (int i = 0; i < allowFrom.length; i++) {
+	j .Lc2
+.L56:
+	# 20: if (allowFrom[i] == from && allowTo[i] == to) {
+	bgeu a0, a2, $trap
+	slli a3, a0, 2
+	add a3, a3, a4
+	lw a5, 0(a3)
+	bne a5, t0, .Lc0
+	lw a3, 12(a3)
+	bne a3, a1, .Lc0
 	# 21: for (int k = 0; k < e.linkCount(); k++) {
 	li a0, 0
-	j .L10a
-.La4:
 	# 22: if (e.linkUp(k) && (e.linkTags(k) & (1 << (to & 31))) != 0) {
-	mv a4, a0
-	li a6, 24
-	mul a4, a4, a6
-	lui a6, 112
-	add a4, a4, a6
-	lw a4, 32(a4)
-	beqz a4, .L108
-	mv a4, a0
-	li a6, 24
-	mul a4, a4, a6
-	lui a6, 112
-	add a4, a4, a6
-	lw a4, 36(a4)
-	li a5, 1
-	andi t0, a1, 31
-	sll a5, a5, t0
-	and a4, a4, a5
-	beqz a4, .L108
+	li a4, 24
+	lui a3, 112
+	li a2, 1
+	andi a1, a1, 31
+	sll t0, a2, a1
+	# 21: for (int k = 0; k < e.linkCount(); k++) {
+	lw t1, 8(a3)
+	j .Lac
+.L82:
+	# 22: if (e.linkUp(k) && (e.linkTags(k) & (1 << (to & 31))) != 0) {
+	mul a1, a0, a4
+	add a1, a1, a3
+	lw a5, 32(a1)
+	beqz a5, .Laa
+	lw a5, 36(a1)
+	and a5, a5, t0
+	beqz a5, .Laa
 	# 23: a.forward(e.linkId(k));
-	mv a4, a0
-	li a6, 24
-	mul a4, a4, a6
-	lui a6, 112
-	add a4, a4, a6
-	lw a4, 16(a4)
-	lui a7, 128
-	li a6, 1
-	sw a6, 0(a7)
-	sw a4, 20(a7)
-	sw a6, 16(a7)
+	lw a1, 16(a1)
+	lui a0, 128
+	sw a2, 0(a0)
+	sw a1, 20(a0)
+	sw a2, 16(a0)
 	# 24: a.cache();
-	lui a7, 128
-	lw a6, 4(a7)
-	ori a6, a6, 1
-	sw a6, 4(a7)
+	lw a1, 4(a0)
+	ori a1, a1, 1
+	sw a1, 4(a0)
 	# 25: return;
 	ret
-.L108:
+.Laa:
 	# 21: for (int k = 0; k < e.linkCount(); k++) {
 	addi a0, a0, 1
-.L10a:
-	lui a4, 112
-	lw a4, 8(a4)
-	blt a0, a4, .La4
+.Lac:
+	blt a0, t1, .L82
 	# 28: a.drop(NO_ROUTE);
-	li a4, 257
-	lui a7, 128
-	li a6, 4
-	sw a6, 0(a7)
-	sw a4, 8(a7)
+	li a1, 257
+	lui a0, 128
+	li a2, 4
+	sw a2, 0(a0)
+	sw a1, 8(a0)
 	# 29: return;
 	ret
-.L128:
+.Lc0:
 	# 19: for (int i = 0; i < allowFrom.length; i++) {
-	addi a2, a2, 1
-.L12a:
-	li a4, 3
-	blt a2, a4, .L70
+	addi a0, a0, 1
+.Lc2:
+	blt a0, a2, .L56
 	# 32: a.drop(DENIED);
-	li a4, 258
-	lui a7, 128
-	li a6, 4
-	sw a6, 0(a7)
-	sw a4, 8(a7)
-	# 15: @Entry
+	li a1, 258
+	lui a0, 128
+	li a2, 4
+	sw a2, 0(a0)
+	sw a1, 8(a0)
 	ret
 $trap:
 	lw zero, 0(zero)

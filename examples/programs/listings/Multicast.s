@@ -1,4 +1,4 @@
-# Multicast.java: 196 bytes of code, logic hash fb02248c31a8de28…
+# Multicast.java: 112 bytes of code, logic hash 7aeaa14b42ffd1f6…
 # entries: replicate @0
 # DATA +0 int roleTag (4 bytes) = 05000000
 
@@ -6,80 +6,56 @@
 	.globl replicate
 replicate:
 	# 9: @Entry
-	addi sp, sp, -96
-	sw ra, 92(sp)
-	sw s0, 88(sp)
-	sw s1, 84(sp)
-	sw s2, 80(sp)
+	addi sp, sp, -80
 	# 11: int[] members = new int[16];
-	mv t0, sp
-	li a6, 16
-	sw a6, 0(t0)
-	addi a6, t0, 4
-	addi a7, t0, 68
-.L1a:
-	sw zero, 0(a6)
-	addi a6, a6, 4
-	bne a6, a7, .L1a
-	mv s1, t0
+	mv t1, sp
+	li t2, 16
+	sw t2, 0(t1)
 	# 12: int n = Services.lookupTag(roleTag, members);
-	lui a7, 64
-	lw t0, 0(a7)
-	mv a0, t0
-	lw a2, 0(s1)
-	addi a1, s1, 4
+	lui a0, 64
+	lw a0, 0(a0)
+	lw a2, 0(t1)
+	addi a1, t1, 4
 	li a7, 3
 	ecall
-	mv t0, a0
-	mv s2, t0
+	mv a6, a0
 	# 13: for (int i = 0; i < n; i++)
-	li s0, 0
-	j .L92
-.L44:
+	li a1, 0
 	# 14: if (members[i] != p.ingressLink()) a.replicate(members[i]);
-	lw a6, 0(s1)
-	bgeu s0, a6, $trap
-	slli a6, s0, 2
-	add a6, a6, s1
-	lw t0, 4(a6)
-	lui t1, 32
-	lw t1, 44(t1)
-	beq t0, t1, .L90
-	lw a6, 0(s1)
-	bgeu s0, a6, $trap
-	slli a6, s0, 2
-	add a6, a6, s1
-	lw t1, 4(a6)
-	lui a7, 128
-	li a6, 2
-	sw a6, 0(a7)
-	lw a6, 16(a7)
-	addi a6, a6, 1
-	sw a6, 16(a7)
-	slli a6, a6, 2
-	add a7, a7, a6
-	sw t1, 16(a7)
-.L90:
+	lui a0, 32
+	lw a4, 44(a0)
+	lui a0, 128
+	li a5, 2
 	# 13: for (int i = 0; i < n; i++)
-	addi s0, s0, 1
-.L92:
-	blt s0, s2, .L44
+	j .L56
+.L30:
+	# 14: if (members[i] != p.ingressLink()) a.replicate(members[i]);
+	bgeu a1, t2, $trap
+	slli a2, a1, 2
+	add a2, a2, t1
+	lw a2, 4(a2)
+	beq a2, a4, .L54
+	sw a5, 0(a0)
+	lw a3, 16(a0)
+	addi t0, a3, 1
+	sw t0, 16(a0)
+	slli a3, a3, 2
+	add a3, a0, a3
+	sw a2, 20(a3)
+.L54:
+	# 13: for (int i = 0; i < n; i++)
+	addi a1, a1, 1
+.L56:
+	blt a1, a6, .L30
 	# 15: if (a.linkCount() == 0) a.drop(NO_MEMBER);
-	lui t1, 128
-	lw t1, 16(t1)
-	bnez t1, .Lb4
-	li t1, 259
-	lui a7, 128
-	li a6, 4
-	sw a6, 0(a7)
-	sw t1, 8(a7)
-.Lb4:
-	# 9: @Entry
-	lw ra, 92(sp)
-	lw s0, 88(sp)
-	lw s1, 84(sp)
-	lw s2, 80(sp)
-	addi sp, sp, 96
+	lw a1, 16(a0)
+	bnez a1, .L68
+	li a1, 259
+	li a2, 4
+	sw a2, 0(a0)
+	sw a1, 8(a0)
+.L68:
+	addi sp, sp, 80
 	ret
 $trap:
 	lw zero, 0(zero)

@@ -589,4 +589,27 @@ export const handCases: HandCase[] = [
     jvmBody:
       'static long run(long a, long b) { long s = b; if (a == 0L) { s += 1; } else if (a == 5L) { s += 2; s += 3; } else if (a == -1L) { s += 3; } else if (a == 0x100000000L) { s += 4; } else if (a == Long.MIN_VALUE) { s += 5; } else if (a == 0x100000005L) { s += 6; } else if (a == -4294967296L) { return -s; } else { s += 7; } return s; }',
   },
+  {
+    name: 'inlined',
+    params: ['int', 'int'],
+    calls: edge,
+    // once: called from one place; twice: small; both lowered in place. Their parameters are their
+    // own variables (writing x does not change p); early returns from inside loops.
+    body: 'static int once(int x, int y) { x = x * 3; if (y > 0) return x + y; for (int i = 0; i < 3; i++) { if (x > 100) return -x; x += y; } return x; } static int twice(int a) { return a ^ (a >>> 3); } static long run(int a, int b) { int p = a; int r = once(p, b); return (long) r * 31 + p + twice(a) + twice(b) + twice(r); }',
+  },
+  {
+    name: 'pressure',
+    params: ['int', 'int'],
+    calls: bitCalls.slice(0, 10),
+    // Many values live at once, across calls (the runtime's 64-bit division): spills and reloads.
+    body: 'static long run(int a, int b) { return Integer.reverse(a) ^ Integer.reverseBytes(b) ^ Integer.rotateLeft(a, b) ^ Integer.rotateRight(a, 5) ^ Integer.toUnsignedLong(a) ^ Math.min((long) a, b) ^ Math.max(a, b) * 7 ^ Long.compareUnsigned(a, b) ^ Long.divideUnsigned(a, b | 1) ^ Long.remainderUnsigned((long) a << 20, b | 3) ^ (long) Integer.bitCount(a ^ b) << 40; }',
+  },
+  {
+    name: 'loopinvariants',
+    params: ['int', 'int'],
+    calls: edge,
+    // Constants and invariant values moved before loops (also loops that run zero times), the same
+    // product before and after its operand changes, nested loops left by a labeled break.
+    body: 'static int run(int a, int b) { int s = 0; for (int i = 0; i < (b & 7); i++) { s += (a & 31) * 24 + i * 24; for (int j = 0; j < 3; j++) { if (j * 24 == i) break; s ^= a * 24 + j; } } outer: for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) { if ((a ^ j) == 0x7FFFFFFF) break outer; s += 1000003 * (i + 1); } int t = a * 24; a++; t += a * 24; return s + t; }',
+  },
 ];

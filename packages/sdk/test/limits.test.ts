@@ -44,6 +44,7 @@ function programOfSize(
   const size0 = size(0, 0);
   const perBulk = (size(sample, 0) - size0) / sample;
   let bulk = Math.max(0, Math.floor((limit - size0) / perBulk) - 2);
+  while (bulk > 0 && size(bulk, 0) > limit) bulk--;
   while (size(bulk + 1, 0) <= limit) bulk++;
   let pad = 0;
   while (size(bulk, pad + 1) <= limit) pad++;
@@ -155,17 +156,27 @@ describe('limits: memory', () => {
   });
 
   it(`the stack (${STACK_BYTES} bytes) holds the statics and the deepest call chain`, () => {
-    // statics 2048 + run's frame (16: ra) + g's frame (2032) = 4096.
+    // statics 2048 + run's frame (16: ra) + g's frame (2032) = 4096. g is called from two places
+    // and is not small, so it stays a function of its own (not lowered in place of its calls).
+    const gSource = `static int g(int i, int j) { byte[] a = new byte[${FRAME_MAX_BYTES - 4}]; a[i] = 5; a[j] += 3; a[i + j] -= 2; a[i ^ j] *= 7; return a[0] + a[1] + a[2] + a[3] + s.length; }`;
     const at = `class K {
   static byte[] s = new byte[${STATICS_MAX_BYTES - 8}];
-  static int g(int i) { byte[] a = new byte[${FRAME_MAX_BYTES - 4}]; a[i] = 5; return a[0] + s.length; }
-  static int run(int i) { return g(i) + 1; }
+  ${gSource}
+  static int run(int i) { return g(i, 0) + g(0, i) + 1; }
 }`;
-    expect(runBoth(at, 'K.run', 0)).toMatchObject({ ok: true, value: BigInt(5 + STATICS_MAX_BYTES - 8 + 1) });
-    // One more 16-byte frame in the chain.
+    const g = (i: number, j: number) => {
+      const a = new Int8Array(4);
+      a[i] = 5;
+      a[j]! += 3;
+      a[i + j]! -= 2;
+      a[i ^ j]! *= 7;
+      return a[0]! + a[1]! + a[2]! + a[3]! + STATICS_MAX_BYTES - 8;
+    };
+    expect(runBoth(at, 'K.run', 1)).toMatchObject({ ok: true, value: BigInt(g(1, 0) + g(0, 1) + 1) });
+    // run's frame one step (16 bytes) larger: a 13-byte array (4 + 9, rounded up) beside ra.
     const over = at.replace(
-      'static int run(int i) { return g(i) + 1; }',
-      'static int f(int i) { return g(i) + 1; }\n  static int run(int i) { return f(i) + 1; }',
+      'static int run(int i) { return g(i, 0) + g(0, i) + 1; }',
+      'static int run(int i) { byte[] b = new byte[9]; b[i & 7] = 1; return g(i, 0) + g(0, i) + b[1]; }',
     );
     const r = compile(over, call('K.run', 0));
     expect(codes(r)).toEqual(['CHECK_LIMIT']);
