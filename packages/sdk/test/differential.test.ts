@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { canRun, testSeed } from '@capsule/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runMethod } from '../src/run';
+import { type CompileResult, compile } from '../src/compile';
+import { runCompiled } from '../src/run';
 import { handCases } from './differential-cases';
 import { randomProgram } from './random-programs';
 
@@ -122,11 +123,19 @@ ${chunk(calls, 200)
       expect(jvm.length).toBe(cases.length);
     });
 
+    // One compilation per case, run on both tiers.
+    const compiled = new Map<Case, CompileResult>();
+    const compiledCase = (c: Case) => {
+      let r = compiled.get(c);
+      if (!r)
+        compiled.set(c, (r = compile(c.source, { call: { method: `${c.className}.run`, args: c.args } })));
+      return r;
+    };
     for (const tier of ['interpreter', 'fast'] as const) {
       it(`every case gives the JVM's result on the ${tier} tier`, () => {
         const mismatches: string[] = [];
         cases.forEach((c, i) => {
-          const r = runMethod(c.source, `${c.className}.run`, c.args, { tier });
+          const r = runCompiled(compiledCase(c), { tier });
           const ours = r.ok
             ? String(r.value)
             : r.kind === 'trap' && /ACCESS_FAULT|bad access at 0x0/.test(r.reason)
