@@ -1,4 +1,4 @@
-# MicroSegmentation.java: 218 bytes of code, logic hash e8a55de042e2bc37…
+# MicroSegmentation.java: 218 bytes of code, logic hash 9466b32b27317d28…
 # entries: filter @0
 # DATA +0 int[] allowFrom (12 bytes) = 010000000100000002000000
 # DATA +12 int[] allowTo (12 bytes) = 020000000300000003000000
@@ -36,19 +36,19 @@ filter:
 	# 19: for (int i = 0; i < allowFrom.length; i++) {
 	li a0, 0
 	# 20: if (allowFrom[i] == from && allowTo[i] == to) {
-	li a2, 3
 	lui a4, 64
+	li a3, 3
 	# 19: for (int i = 0; i < allowFrom.length; i++) {
 	j .Lc2
 .L56:
 	# 20: if (allowFrom[i] == from && allowTo[i] == to) {
-	bgeu a0, a2, $trap
-	slli a3, a0, 2
-	add a3, a3, a4
-	lw a5, 0(a3)
+	slli a2, a0, 2
+	add a2, a2, a4
+	lw a5, 0(a2)
 	bne a5, t0, .Lc0
-	lw a3, 12(a3)
-	bne a3, a1, .Lc0
+	bgeu a0, a3, $trap
+	lw a2, 12(a2)
+	bne a2, a1, .Lc0
 	# 21: for (int k = 0; k < e.linkCount(); k++) {
 	li a0, 0
 	# 22: if (e.linkUp(k) && (e.linkTags(k) & (1 << (to & 31))) != 0) {
@@ -98,7 +98,7 @@ filter:
 	# 19: for (int i = 0; i < allowFrom.length; i++) {
 	addi a0, a0, 1
 .Lc2:
-	blt a0, a2, .L56
+	blt a0, a3, .L56
 	# 32: a.drop(DENIED);
 	li a1, 258
 	lui a0, 128

@@ -244,6 +244,74 @@ export function lowerProgram(
   return { functions: all, entries, fields, staticsBytes };
 }
 
+/** What bounds a loop counter: below a constant, or below an array's length. */
+interface CounterBound {
+  readonly below?: number;
+  readonly array?: VariableSymbol;
+}
+
+/**
+ * A counted loop `for (int i = c; i < B && …; i++) body` (c ≥ 0; B a constant or `a.length`; nothing
+ * but the update writes i, nothing writes a): in its body 0 ≤ i < B, so `a[i]` needs no bounds check.
+ */
+function countedLoop(
+  s: Extract<Stmt, { kind: 'for' }>,
+  constants: (e: Expr) => bigint | undefined,
+): { variable: VariableSymbol; bounds: CounterBound[] } | undefined {
+  const init = s.init.length === 1 ? s.init[0] : undefined;
+  const d = init?.kind === 'local' && init.declarators.length === 1 ? init.declarators[0] : undefined;
+  const i = d?.symbol;
+  if (!d?.init || !i || primName(i.type) !== 'int') return undefined;
+  const start = constants(d.init);
+  if (start === undefined || start < 0n) return undefined;
+  const update = s.update.length === 1 ? s.update[0] : undefined;
+  const isStep =
+    (update?.kind === 'incdec' &&
+      update.op === '++' &&
+      update.operand.kind === 'name' &&
+      update.operand.symbol === i) ||
+    (update?.kind === 'assign' &&
+      update.op === '+=' &&
+      update.target.kind === 'name' &&
+      update.target.symbol === i &&
+      constants(update.value) === 1n);
+  if (!isStep || !s.cond) return undefined;
+  // Nothing in the body or the condition writes the counter (or the arrays it is compared with).
+  const written = new Set<VariableSymbol>();
+  const visitExpr = (e: Expr) => {
+    if (e.kind === 'assign' || e.kind === 'incdec') {
+      const t = e.kind === 'assign' ? e.target : e.operand;
+      if ((t.kind === 'name' || t.kind === 'field') && t.symbol) written.add(t.symbol);
+    }
+    forEachChild(e, visitExpr);
+  };
+  const visitStmt = (x: Stmt): void => forEachStmtPart(x, visitStmt, visitExpr);
+  visitStmt(s.body);
+  visitExpr(s.cond);
+  if (written.has(i)) return undefined;
+  const bounds: CounterBound[] = [];
+  const conjuncts = (e: Expr): Expr[] =>
+    e.kind === 'binary' && e.op === '&&' ? [...conjuncts(e.left), ...conjuncts(e.right)] : [e];
+  for (const c of conjuncts(s.cond)) {
+    if (c.kind !== 'binary' || c.op !== '<' || c.left.kind !== 'name' || c.left.symbol !== i) continue;
+    const k = constants(c.right);
+    if (k !== undefined) {
+      if (k <= 2n ** 31n - 1n) bounds.push({ below: Number(k) });
+      continue;
+    }
+    const r = c.right;
+    const array =
+      r.kind === 'field' &&
+      r.name === 'length' &&
+      !r.symbol &&
+      (r.target.kind === 'name' || r.target.kind === 'field')
+        ? r.target.symbol
+        : undefined;
+    if (array && !written.has(array)) bounds.push({ array });
+  }
+  return bounds.length > 0 ? { variable: i, bounds } : undefined;
+}
+
 /**
  * Arrays whose length is known where they are used: a local or static array variable initialized
  * with `new T[n]` or `{ … }` and never assigned again (each evaluation of its declaration makes an
@@ -857,10 +925,13 @@ class FunctionLowering {
         const cont = this.newLabel('next');
         const cond = this.newLabel('cond');
         const end = this.newLabel('endfor');
+        const counter = countedLoop(s, (c) => this.ctx.constants(c));
         this.inLoop(() => {
           this.jump(cond);
           this.label(top);
+          if (counter) this.counters.set(counter.variable, counter.bounds);
           this.withTargets(end, cont, () => this.lowerStmt(s.body));
+          if (counter) this.counters.delete(counter.variable);
           this.label(cont);
           for (const u of s.update) {
             this.setLine(u.span);
@@ -1187,7 +1258,7 @@ class FunctionLowering {
       let i = this.genExpr(index, undefined)!;
       if (laterValue) i = this.holdAgainst(i, laterValue);
       this.pendingValue = laterValue ? this.genExpr(laterValue, at.element)! : undefined;
-      this.trapIf('bgeu', i.lo, this.constant(length));
+      if (!this.isInBounds(array, index)) this.trapIf('bgeu', i.lo, this.constant(length));
       const scaled = this.reg();
       if (shift > 0) this.emit('slli', { rd: scaled, rs1: i.lo, imm: shift });
       const { upper, lower } = splitConstant(baseAddress);
@@ -1204,9 +1275,10 @@ class FunctionLowering {
     }
     this.pendingValue = laterValue ? this.genExpr(laterValue, at.element)! : undefined;
     const known = this.knownLength(array);
-    let length: number;
+    const inBounds = i !== undefined && this.isInBounds(array, index);
+    let length: number = R.zero;
     if (known !== undefined) length = this.constant(known);
-    else {
+    else if (!inBounds) {
       length = this.reg();
       this.emit('lw', { rd: length, rs1: r.lo, imm: 0 });
     }
@@ -1218,7 +1290,7 @@ class FunctionLowering {
       } else if (known === undefined) this.trapIf('bgeu', this.constant(k), length);
       return { ...this.displaced(r.lo, 4 + Math.max(0, k) * size, size === 8), elementType: at.element };
     }
-    this.trapIf('bgeu', i.lo, length);
+    if (!inBounds) this.trapIf('bgeu', i.lo, length);
     const address = this.reg();
     if (shift > 0) {
       const scaled = this.reg();
@@ -1230,6 +1302,22 @@ class FunctionLowering {
 
   /** The value evaluated between the address and the store by `elementAddress` (assignments). */
   private pendingValue: Val | undefined;
+
+  /** Counters of the counted loops whose body is being lowered, and what bounds them. */
+  private readonly counters = new Map<VariableSymbol, readonly CounterBound[]>();
+
+  /** Whether `array[index]` is in bounds by a counted loop's condition (no check needed). */
+  private isInBounds(array: Expr, index: Expr): boolean {
+    const bounds = index.kind === 'name' && index.symbol ? this.counters.get(index.symbol) : undefined;
+    if (!bounds) return false;
+    const sym = array.kind === 'name' || array.kind === 'field' ? array.symbol : undefined;
+    const length = this.regionArrayField(array)?.length ?? this.knownLength(array);
+    return bounds.some(
+      (b) =>
+        (b.array !== undefined && b.array === sym) ||
+        (b.below !== undefined && length !== undefined && b.below <= length),
+    );
+  }
 
   /** The length of the array `array` evaluates to, when the program fixes it. */
   private knownLength(array: Expr): number | undefined {

@@ -81,4 +81,24 @@ describe('code generation', () => {
     ]);
     expect(runMethod(source, 'A.run', [5n])).toMatchObject({ ok: true, value: 71n + 16n + 19n + 5n });
   });
+
+  it('checks no bounds inside a counted loop whose condition bounds the index, and keeps the others', () => {
+    const checks = (body: string) => {
+      const { emitted, result } = compileProgram(`class A { static int run(int[] p, int n) { ${body} } }`);
+      expect(result.diagnostics).toEqual([]);
+      return emitted!.listing.filter((l) => l.inst.mnemonic === 'bgeu' || l.inst.mnemonic === 'bltu').length;
+    };
+    expect(checks('int s = 0; for (int i = 0; i < p.length; i++) s += p[i]; return s;')).toBe(0);
+    expect(
+      checks('int[] t = new int[8]; int s = 0; for (int i = 2; i < 8 && i < n; i++) s += t[i]; return s;'),
+    ).toBe(0);
+    // The counter written in the body, a bound past the length, an index that is not the counter.
+    expect(checks('int s = 0; for (int i = 0; i < p.length; i++) { s += p[i]; i += s & 1; } return s;')).toBe(
+      1,
+    );
+    expect(checks('int[] t = new int[8]; int s = 0; for (int i = 0; i < 9; i++) s += t[i]; return s;')).toBe(
+      1,
+    );
+    expect(checks('int s = 0; for (int i = 0; i < p.length; i++) s += p[i + 1]; return s;')).toBe(1);
+  });
 });

@@ -612,4 +612,12 @@ export const handCases: HandCase[] = [
     // product before and after its operand changes, nested loops left by a labeled break.
     body: 'static int run(int a, int b) { int s = 0; for (int i = 0; i < (b & 7); i++) { s += (a & 31) * 24 + i * 24; for (int j = 0; j < 3; j++) { if (j * 24 == i) break; s ^= a * 24 + j; } } outer: for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) { if ((a ^ j) == 0x7FFFFFFF) break outer; s += 1000003 * (i + 1); } int t = a * 24; a++; t += a * 24; return s + t; }',
   },
+  {
+    name: 'countedloops',
+    params: ['int', 'int'],
+    calls: edge,
+    // Counted loops whose condition bounds the index (no bounds checks inside), and loops where it
+    // does not: the counter written in the body, a bound past the length, another array.
+    body: 'static int[] st = {4, 5, 6}; static int run(int a, int b) { int[] t = new int[5]; int[] u = new int[3]; int s = 0; for (int i = 0; i < t.length; i++) t[i] = a + i; for (int i = 1; i < 3 && i < b; i++) s += t[i] * st[i] + u[i]; for (int i = 0; i < t.length; i += 1) { s ^= t[i]; if ((t[i] & 1) == 0) i++; } for (int i = 0; i < 5; i++) s += t[i]; int[] v = t; for (int i = 0; i < v.length; i++) { s += v[i]; v = u; } for (int i = 0; i < 3; i++) s += st[i]; for (int i = 0; i < (b & 7); i++) s += u[i]; return s; }',
+  },
 ];
