@@ -5,7 +5,7 @@
 import { CODE_MAX_BYTES } from '@capsule/vm';
 import type { MethodSymbol } from './ast';
 import { type CheckedProgram, check } from './checker';
-import { type Diagnostic, DiagnosticBag } from './diagnostics';
+import { type Diagnostic, DiagnosticBag, noSpan } from './diagnostics';
 import { type EmittedCode, emitCode } from './emit';
 import { computeLogicHash, type LayoutEntry, type ProgramImage } from './image';
 import { lex } from './lexer';
@@ -111,28 +111,42 @@ export function compileProgram(source: string, options: CompileOptions = {}): Co
     }
   }
   if (diagnostics.hasErrors) return { result: { diagnostics: sorted(diagnostics), image: undefined } };
-  let lowered: LoweredProgram;
-  try {
-    lowered = lowerProgram(checked, checkedRuntime(), diagnostics, callTarget ? { call: callTarget } : {});
-  } catch (error) {
-    diagnostics.error(
-      'LINK_ERROR',
-      `internal compiler error: ${(error as Error).message}`,
-      checked.mainClass?.span ?? {
-        start: { line: 1, column: 1, offset: 0 },
-        end: { line: 1, column: 1, offset: 0 },
-      },
-    );
-    return { result: { diagnostics: sorted(diagnostics), image: undefined } };
+  const maxCodeBytes = callTarget ? RUN_CODE_MAX_BYTES : CODE_MAX_BYTES;
+  const attempt = (inlineSmall: boolean) => {
+    const bag = new DiagnosticBag();
+    let lowered: LoweredProgram;
+    try {
+      lowered = lowerProgram(checked, checkedRuntime(), bag, {
+        ...(callTarget ? { call: callTarget } : {}),
+        inlineSmall,
+      });
+    } catch (error) {
+      bag.error(
+        'LINK_ERROR',
+        `internal compiler error: ${(error as Error).message}`,
+        checked.mainClass?.span ?? noSpan,
+      );
+      return { bag };
+    }
+    if (bag.hasErrors) return { bag, lowered };
+    const emitted = emitCode(lowered.functions, bag, { compress: options.compress ?? true, maxCodeBytes });
+    return { bag, lowered, emitted };
+  };
+  let built = attempt(true);
+  // Small methods lowered in place at every call grow the code: when that makes it too large for
+  // the target, they stay calls.
+  if (built.emitted?.oversizeBytes !== undefined) {
+    const again = attempt(false);
+    if (!again.bag.hasErrors) built = again;
   }
-  if (diagnostics.hasErrors)
-    return { result: { diagnostics: sorted(diagnostics), image: undefined }, lowered };
-  const emitted = emitCode(lowered.functions, diagnostics, {
-    compress: options.compress ?? true,
-    maxCodeBytes: callTarget ? RUN_CODE_MAX_BYTES : CODE_MAX_BYTES,
-  });
-  if (diagnostics.hasErrors)
-    return { result: { diagnostics: sorted(diagnostics), image: undefined }, lowered, emitted };
+  diagnostics.items.push(...built.bag.items);
+  const { lowered, emitted } = built;
+  if (!lowered || !emitted || diagnostics.hasErrors)
+    return {
+      result: { diagnostics: sorted(diagnostics), image: undefined },
+      ...(lowered ? { lowered } : {}),
+      ...(emitted ? { emitted } : {}),
+    };
   const data: LayoutEntry[] = lowered.fields
     .filter((f) => f.symbol.id >= 0)
     .map((f) => ({

@@ -26,6 +26,8 @@ export interface EmittedCode {
   readonly sourceMap: { offset: number; line: number }[];
   /** The instructions as placed (for listings): offset, final instruction. */
   readonly listing: { offset: number; inst: Instruction; size: 2 | 4 }[];
+  /** The laid-out size when it is over `maxCodeBytes` (then nothing is encoded). */
+  readonly oversizeBytes?: number;
 }
 
 /** Emission options. */
@@ -153,7 +155,13 @@ export function emitCode(
       `the program's code is ${total} bytes; the target holds at most ${options.maxCodeBytes}`,
       noSpan,
     );
-    return { code: new Uint8Array(0), labels: new Map(labels), sourceMap: [], listing: [] };
+    return {
+      code: new Uint8Array(0),
+      labels: new Map(labels),
+      sourceMap: [],
+      listing: [],
+      oversizeBytes: total,
+    };
   }
   const code = new Uint8Array(total);
   const sourceMap: { offset: number; line: number }[] = [];

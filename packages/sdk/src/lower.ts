@@ -101,6 +101,11 @@ export interface LoweredProgram {
 export interface LowerOptions {
   /** Lower a driver that calls this method with these argument words and then EBREAKs. */
   readonly call?: { readonly method: MethodSymbol; readonly args: readonly bigint[] };
+  /**
+   * Lower small methods in place of every call (default true; methods called from one place
+   * always are). compile() turns it off when the code would not fit its target otherwise.
+   */
+  readonly inlineSmall?: boolean;
 }
 
 const regionBase: Record<FieldRegion, number> = {
@@ -156,7 +161,7 @@ export function lowerProgram(
       if (!m) throw new Error(`runtime helper ${name} missing`);
       return need(m);
     },
-    isInlined: inlinable(program),
+    isInlined: inlinable(program, options.inlineSmall ?? true),
     arrayLengths: knownLengths(program),
     hasClinit: false,
     usesTrap: false,
@@ -357,7 +362,7 @@ function knownLengths(program: CheckedProgram): Map<VariableSymbol, number> {
  * (at most INLINE_MAX_NODES statements and expressions) — never an entry, never a method that can
  * reach itself.
  */
-function inlinable(program: CheckedProgram): (m: MethodSymbol) => boolean {
+function inlinable(program: CheckedProgram, inlineSmall: boolean): (m: MethodSymbol) => boolean {
   const sites = new Map<MethodSymbol, number>();
   const calls = new Map<MethodSymbol, Set<MethodSymbol>>();
   const sizes = new Map<MethodSymbol, number>();
@@ -404,7 +409,7 @@ function inlinable(program: CheckedProgram): (m: MethodSymbol) => boolean {
       yes =
         !m.isEntry &&
         sizes.has(m) &&
-        ((sites.get(m) ?? 0) <= 1 || sizes.get(m)! <= INLINE_MAX_NODES) &&
+        ((sites.get(m) ?? 0) <= 1 || (inlineSmall && sizes.get(m)! <= INLINE_MAX_NODES)) &&
         !reaches(m, m);
       decided.set(m, yes);
     }

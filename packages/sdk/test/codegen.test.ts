@@ -101,4 +101,20 @@ describe('code generation', () => {
     );
     expect(checks('int s = 0; for (int i = 0; i < p.length; i++) s += p[i + 1]; return s;')).toBe(1);
   });
+
+  it('keeps small methods as calls when lowering them in place would not fit the target', () => {
+    const program = (calls: number) => `class A {
+      static int mix(int x, int y) { return (x * 31 + y) ^ (x >>> 7) ^ (y << 3) ^ Integer.bitCount(x) ^ Integer.numberOfLeadingZeros(y); }
+      @Entry static void e(Packet p, Action a) { int h = p.hopLimit(); int f = p.flowLabel();
+        ${Array.from({ length: calls }, (_, i) => `h = mix(h, f + ${i});`).join(' ')}
+        a.forward(h); } }`;
+    const names = (calls: number) => {
+      const { result, lowered } = compileProgram(program(calls));
+      expect(result.diagnostics).toEqual([]);
+      return lowered!.functions.map((f) => f.name);
+    };
+    expect(names(2)).toEqual(['A.e(Packet,Action)']);
+    // Ten copies would be over 1 KiB: mix stays a method, and the program fits.
+    expect(names(10)).toEqual(['A.e(Packet,Action)', 'A.mix(int,int)']);
+  });
 });
