@@ -68,7 +68,7 @@ import {
 } from '@capsule/wire';
 import { DropReason, dropReasonName } from './drop-reason';
 import { engineIdOfHostId } from './engine-id';
-import { FlowTable } from './flow-table';
+import { FlowRefusal, FlowTable } from './flow-table';
 import { controllerHooks } from './southbound';
 
 /** Options (plain data; defaults in `engineDefaults`). */
@@ -85,6 +85,15 @@ export interface EngineOptions {
   links?: readonly { peer: string; cost?: number; tags?: readonly number[] }[];
   /** Live flows at most. */
   flowCapacity?: number;
+  /**
+   * Live flows one source host may hold; at this count its new flow takes the place of its own
+   * idlest, or is refused (FLOW_SOURCE_QUOTA). Default: `flowsPerSourceHostShare` of flowCapacity.
+   */
+  flowsPerSourceHostMax?: number;
+  /** Live flows one authorization (serial) may hold; likewise. Default: `flowsPerAuthorizationShare`. */
+  flowsPerAuthorizationMax?: number;
+  /** A flow with a packet within this long is never evicted to make room for another. */
+  flowEvictionIdleMs?: number;
   /** A flow with no packet for this long is removed. */
   flowIdleTimeoutMs?: number;
   /** Fuel per execution (instructions). */
@@ -104,6 +113,11 @@ export interface EngineOptions {
 /** The defaults of every optional option. */
 export const engineDefaults = {
   flowCapacity: 65_536,
+  /** Default flowsPerSourceHostMax, as a share of flowCapacity (16,384 of 65,536). */
+  flowsPerSourceHostShare: 0.25,
+  /** Default flowsPerAuthorizationMax, as a share of flowCapacity (8,192 of 65,536). */
+  flowsPerAuthorizationShare: 0.125,
+  flowEvictionIdleMs: 1_000,
   flowIdleTimeoutMs: 120_000,
   budgetInstructions: FUEL_DEFAULT,
   tier: 'fast' as Tier,
@@ -205,8 +219,21 @@ export interface EngineCounters {
   revokedSerials: number;
   flowsCreated: number;
   flowsExpired: number;
+  /** Flows evicted to admit another (docs/engine.md, "Flow table"), by cause. */
+  flowsEvicted: { authorizationQuota: number; sourceQuota: number; tableFull: number };
   liveFlows: number;
   fuelUsed: number;
+  /**
+   * The link layer's own counters: frames it refused before the pipeline (`drops`, by reason),
+   * refused handshake and cookie frames by reason, handshakes verified and cookies exchanged.
+   */
+  linkLayer: {
+    drops: Record<string, number>;
+    handshakeRejections: Record<string, number>;
+    handshakesVerified: number;
+    cookieRepliesSent: number;
+    cookiesAccepted: number;
+  };
 }
 
 /** A running engine. */
@@ -279,6 +306,12 @@ interface ProgramEntry {
 }
 
 const verdictNames = ['NONE', 'FORWARD', 'REPLICATE', 'DELIVER', 'DROP'];
+/** The drop reason of each FlowTable refusal. */
+const refusalDrops = {
+  [FlowRefusal.FULL]: DropReason.FLOW_TABLE_FULL,
+  [FlowRefusal.SOURCE_QUOTA]: DropReason.FLOW_SOURCE_QUOTA,
+  [FlowRefusal.AUTHORIZATION_QUOTA]: DropReason.FLOW_AUTHORIZATION_QUOTA,
+} as const;
 const AUTH_SERIAL_OFFSET = 4;
 const AUTH_SOURCE_OFFSET = 36;
 const AUTH_LOGIC_HASH_OFFSET = 52;
@@ -309,7 +342,19 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   const budget = settings.budgetInstructions;
 
   // ---- state ------------------------------------------------------------------------------
-  const table = new FlowTable(capacity);
+  const table = new FlowTable(
+    {
+      capacity,
+      perSourceMax:
+        settings.flowsPerSourceHostMax ??
+        Math.max(1, Math.floor(capacity * settings.flowsPerSourceHostShare)),
+      perAuthorizationMax:
+        settings.flowsPerAuthorizationMax ??
+        Math.max(1, Math.floor(capacity * settings.flowsPerAuthorizationShare)),
+      evictionIdleMs: settings.flowEvictionIdleMs,
+    },
+    (id) => forgetFlow(id),
+  );
   const flowLive = new Uint8Array(capacity);
   const flowProgram: (ProgramEntry | undefined)[] = new Array(capacity).fill(undefined);
   const flowAuth: (VerifiedAuthorization | undefined)[] = new Array(capacity).fill(undefined);
@@ -317,7 +362,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   const flowMemoryBytes = new Uint8Array(capacity * FLOW_BYTES);
   const flowMemory: (DataView | undefined)[] = new Array(capacity).fill(undefined);
   const flowCreatedMs = new Float64Array(capacity);
-  const flowLastSeenMs = new Float64Array(capacity);
+  const flowLastSeenMs = table.lastSeenMs;
   const flowPackets = new Float64Array(capacity);
   const flowBytes = new Float64Array(capacity);
   const flowDrops = new Float64Array(capacity);
@@ -638,6 +683,11 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   // ---- flows ------------------------------------------------------------------------------------
   function removeFlow(id: number): void {
     table.remove(id);
+    forgetFlow(id);
+  }
+
+  /** Clears the engine's state of a flow the table removed or is evicting. */
+  function forgetFlow(id: number): void {
     flowLive[id] = 0;
     flowProgram[id] = undefined;
     flowAuth[id] = undefined;
@@ -944,9 +994,9 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
         return drop(program);
       }
       if (id < 0) {
-        id = table.insert(bytes, offset + 8, offset + 24, flowLabel);
-        if (id < 0) return drop(DropReason.FLOW_TABLE_FULL);
-      }
+        id = table.admit(bytes, offset + 8, offset + 24, flowLabel, auth.serialHigh, auth.serialLow, now);
+        if (id < 0) return drop(refusalDrops[id as -1 | -2 | -3]);
+      } else if (flowAuth[id] !== auth) table.setAuthorization(id, auth.serialHigh, auth.serialLow);
       bindFlow(id, auth, program, now);
     } else {
       if (id < 0) return drop(DropReason.UNKNOWN_FLOW);
@@ -1134,8 +1184,16 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       revokedSerials: revokedCount,
       flowsCreated: counters.flowsCreated,
       flowsExpired: counters.flowsExpired,
+      flowsEvicted: { ...table.evictions },
       liveFlows: table.size,
       fuelUsed: counters.fuelUsed,
+      linkLayer: {
+        drops: { ...linkLayer.drops },
+        handshakeRejections: { ...linkLayer.handshakeRejections },
+        handshakesVerified: linkLayer.handshakeStats.verified,
+        cookieRepliesSent: linkLayer.handshakeStats.cookieRepliesSent,
+        cookiesAccepted: linkLayer.handshakeStats.cookiesAccepted,
+      },
     };
   }
 

@@ -236,6 +236,7 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
           tags: node.tags,
           links,
           keepaliveIntervalMs: registration.configuration.keepaliveIntervalMs,
+          ...(node.flowCapacity !== undefined && { flowCapacity: node.flowCapacity }),
         },
         { linkLayer, clock: systemClock, controller: sb },
       );

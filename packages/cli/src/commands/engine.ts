@@ -58,6 +58,9 @@ export interface EngineConfig {
   engineId: number | undefined;
   flowCapacity: number | undefined;
   flowIdleTimeoutMs: number | undefined;
+  flowsPerSourceHostMax: number | undefined;
+  flowsPerAuthorizationMax: number | undefined;
+  flowEvictionIdleMs: number | undefined;
   budgetInstructions: number | undefined;
   tier: 'fast' | 'interpreter' | undefined;
   cgaSec: number;
@@ -118,6 +121,9 @@ export const EngineConfigFile = Type.Object(
     engineId: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     flowCapacity: Type.Optional(Type.Integer({ minimum: 1, maximum: 1 << 24 })),
     flowIdleTimeoutMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
+    flowsPerSourceHostMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 1 << 24 })),
+    flowsPerAuthorizationMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 1 << 24 })),
+    flowEvictionIdleMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
     budgetInstructions: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
     tier: Type.Optional(Type.Union([Type.Literal('fast'), Type.Literal('interpreter')])),
     cgaSec: Type.Optional(
@@ -191,6 +197,9 @@ export function engineConfigFromFile(
     engineId: file.engineId,
     flowCapacity: file.flowCapacity,
     flowIdleTimeoutMs: file.flowIdleTimeoutMs,
+    flowsPerSourceHostMax: file.flowsPerSourceHostMax,
+    flowsPerAuthorizationMax: file.flowsPerAuthorizationMax,
+    flowEvictionIdleMs: file.flowEvictionIdleMs,
     budgetInstructions: file.budgetInstructions,
     tier: file.tier,
     cgaSec: file.cgaSec ?? 0,
@@ -314,6 +323,13 @@ export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: P
       ...(config.engineId !== undefined && { engineId: config.engineId }),
       ...(config.flowCapacity !== undefined && { flowCapacity: config.flowCapacity }),
       ...(config.flowIdleTimeoutMs !== undefined && { flowIdleTimeoutMs: config.flowIdleTimeoutMs }),
+      ...(config.flowsPerSourceHostMax !== undefined && {
+        flowsPerSourceHostMax: config.flowsPerSourceHostMax,
+      }),
+      ...(config.flowsPerAuthorizationMax !== undefined && {
+        flowsPerAuthorizationMax: config.flowsPerAuthorizationMax,
+      }),
+      ...(config.flowEvictionIdleMs !== undefined && { flowEvictionIdleMs: config.flowEvictionIdleMs }),
       ...(config.budgetInstructions !== undefined && { budgetInstructions: config.budgetInstructions }),
       ...(config.tier !== undefined && { tier: config.tier }),
     },
