@@ -15,6 +15,7 @@ export {
   type TunDeviceOptions,
   TunError,
   type TunMode,
+  type TunOffloads,
 } from './tun-device';
 /** A UDP socket read with recvmmsg and written with sendmmsg through preallocated buffers (Linux). */
 export {

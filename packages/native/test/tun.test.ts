@@ -11,7 +11,7 @@ describe('openTun: bad options', () => {
     expect(() => openTun({ name: 'a-name-longer-than-15' })).toThrow(TunError);
     expect(() => openTun({ name: '' })).toThrow(/interface name/);
     expect(() => openTun({ name: 'bad name' })).toThrow(/interface name/);
-    expect(() => openTun({ name: 'ok0', slotBytes: 100 })).toThrow(/slotBytes/);
+    expect(() => openTun({ name: 'ok0', readBufferBytes: 100 })).toThrow(/readBufferBytes/);
   });
 });
 
