@@ -108,7 +108,9 @@ function coalesce(packets: readonly Uint8Array[]): Uint8Array[] {
   const out = new Uint8Array(buffer.length + 10 * packets.length);
   const outMeta = new Int32Array(2 * packets.length);
   const writes = addon.coalescePackets(buffer, meta, packets.length, out, outMeta);
-  return Array.from({ length: writes }, (_, i) => out.slice(outMeta[2 * i]!, outMeta[2 * i]! + outMeta[2 * i + 1]!));
+  return Array.from({ length: writes }, (_, i) =>
+    out.slice(outMeta[2 * i]!, outMeta[2 * i]! + outMeta[2 * i + 1]!),
+  );
 }
 
 /** Splits one write (virtio header + packet) as the TUN reader does; the packets it stands for. */
@@ -147,7 +149,8 @@ function virtioHeader(fields: Partial<ReturnType<typeof header>>): Uint8Array {
   return bytes;
 }
 
-const payload = (length: number, fill: number) => Uint8Array.from({ length }, (_, i) => (i * 7 + fill) & 0xff);
+const payload = (length: number, fill: number) =>
+  Uint8Array.from({ length }, (_, i) => (i * 7 + fill) & 0xff);
 
 /** A stream of `count` segments of `size` bytes from sequence 1000 (the last `lastSize`, with `lastFlags`). */
 function stream(version: 4 | 6, count: number, size: number, lastSize = size, lastFlags = FLAG_ACK) {
@@ -196,9 +199,18 @@ describe('coalescing segments into one write (GRO), and the split back (TSO)', (
     const gso = 1388;
     const data = payload(65_535 - 40 - 32, 3);
     const options = Uint8Array.of(1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2); // NOP NOP timestamps
-    const big = segment({ version: 4, sequence: 0xffff_ff00, payload: data, options, id: 0xfffe, flags: 0x19 });
+    const big = segment({
+      version: 4,
+      sequence: 0xffff_ff00,
+      payload: data,
+      options,
+      id: 0xfffe,
+      flags: 0x19,
+    });
     const write = new Uint8Array(10 + big.length);
-    write.set(virtioHeader({ flags: 1, gsoType: 1, hdrLen: 52, gsoSize: gso, csumStart: 20, csumOffset: 16 }));
+    write.set(
+      virtioHeader({ flags: 1, gsoType: 1, hdrLen: 52, gsoSize: gso, csumStart: 20, csumOffset: 16 }),
+    );
     write.set(big, 10);
     const pieces = split(write) as Uint8Array[];
     expect(pieces).toHaveLength(Math.ceil(data.length / gso));
@@ -236,25 +248,49 @@ describe('coalescing segments into one write (GRO), and the split back (TSO)', (
     write.set(virtioHeader({ flags: 1, csumStart: 20, csumOffset: 6 }));
     write.set(udp, 10);
     const [out] = split(write) as Uint8Array[];
-    expect(isChecksumValid(ipv4PseudoHeaderSum(out!, out!, 17, 108, 12, 16), out!, 20, out!.length)).toBe(true);
+    expect(isChecksumValid(ipv4PseudoHeaderSum(out!, out!, 17, 108, 12, 16), out!, 20, out!.length)).toBe(
+      true,
+    );
   });
 
   it('writes packets one by one (empty header) when they cannot be one segment run', () => {
     const base = stream(4, 3, 1000);
     const cases: Record<string, Uint8Array[]> = {
       'a gap in the sequence': [base[0]!, segment({ version: 4, sequence: 3000, payload: payload(1000, 1) })],
-      'another source port': [base[0]!, segment({ version: 4, sequence: 2000, payload: payload(1000, 1), sourcePort: 1 })],
+      'another source port': [
+        base[0]!,
+        segment({ version: 4, sequence: 2000, payload: payload(1000, 1), sourcePort: 1 }),
+      ],
       'another ack': [base[0]!, segment({ version: 4, sequence: 2000, payload: payload(1000, 1), ack: 1 })],
-      'another window': [base[0]!, segment({ version: 4, sequence: 2000, payload: payload(1000, 1), window: 9 })],
+      'another window': [
+        base[0]!,
+        segment({ version: 4, sequence: 2000, payload: payload(1000, 1), window: 9 }),
+      ],
       'another TTL': [base[0]!, segment({ version: 4, sequence: 2000, payload: payload(1000, 1), ttl: 3 })],
-      'PSH on the first': [segment({ version: 4, sequence: 1000, payload: payload(1000, 0), flags: 0x18 }), base[1]!],
+      'PSH on the first': [
+        segment({ version: 4, sequence: 1000, payload: payload(1000, 0), flags: 0x18 }),
+        base[1]!,
+      ],
       'a FIN': [base[0]!, segment({ version: 4, sequence: 2000, payload: payload(1000, 1), flags: 0x11 })],
-      'a larger segment after': [base[0]!, segment({ version: 4, sequence: 2000, payload: payload(1001, 1) })],
+      'a larger segment after': [
+        base[0]!,
+        segment({ version: 4, sequence: 2000, payload: payload(1001, 1) }),
+      ],
       'IPv4 then IPv6': [base[0]!, segment({ version: 6, sequence: 2000, payload: payload(1000, 1) })],
       'no payload': [segment({ version: 4, sequence: 1000, payload: new Uint8Array(0) }), base[0]!],
       'other TCP options': [
-        segment({ version: 4, sequence: 1000, payload: payload(1000, 0), options: Uint8Array.of(1, 1, 1, 1) }),
-        segment({ version: 4, sequence: 2000, payload: payload(1000, 1), options: Uint8Array.of(1, 1, 1, 0) }),
+        segment({
+          version: 4,
+          sequence: 1000,
+          payload: payload(1000, 0),
+          options: Uint8Array.of(1, 1, 1, 1),
+        }),
+        segment({
+          version: 4,
+          sequence: 2000,
+          payload: payload(1000, 1),
+          options: Uint8Array.of(1, 1, 1, 0),
+        }),
       ],
     };
     const badChecksum = base[1]!.slice();
@@ -262,21 +298,27 @@ describe('coalescing segments into one write (GRO), and the split back (TSO)', (
     cases['a bad checksum'] = [base[0]!, badChecksum];
     for (const [name, packets] of Object.entries(cases)) {
       const writes = coalesce(packets);
-      expect(writes.map((w) => header(w).gsoType), name).toEqual([0, 0]);
+      expect(
+        writes.map((w) => header(w).gsoType),
+        name,
+      ).toEqual([0, 0]);
       expect(
         writes.map((w) => w.subarray(10)),
         name,
       ).toEqual(packets);
     }
     // A short segment ends a run: what follows starts a new one.
-    const short = [...stream(4, 2, 1000, 500), segment({ version: 4, sequence: 2500, payload: payload(1000, 5) })];
+    const short = [
+      ...stream(4, 2, 1000, 500),
+      segment({ version: 4, sequence: 2500, payload: payload(1000, 5) }),
+    ];
     expect(coalesce(short).map((w) => header(w).gsoType)).toEqual([1, 0]);
   });
 
   it('at most 64 segments and 64 KiB per write', () => {
     const many = stream(6, 100, 600);
     const writes = coalesce(many);
-    expect(writes.map((w) => split(w) as Uint8Array[]).flat()).toEqual(many);
+    expect(writes.flatMap((w) => split(w) as Uint8Array[])).toEqual(many);
     expect(writes.every((w) => (split(w) as Uint8Array[]).length <= 64)).toBe(true);
     const large = stream(4, 60, 1400);
     for (const write of coalesce(large)) expect(write.length - 10).toBeLessThanOrEqual(65_535);
@@ -309,7 +351,7 @@ describe('coalescing segments into one write (GRO), and the split back (TSO)', (
             sourcePort: 40_000 + spec.stream,
             id: i,
           });
-          if (spec.corrupt && spec.size > 0 && i % 7 === 0) packet[packet.length - 1] ^= 0x80;
+          if (spec.corrupt && spec.size > 0 && i % 7 === 0) packet[packet.length - 1]! ^= 0x80;
           return packet;
         });
         const back = coalesce(packets).flatMap((write) => split(write) as Uint8Array[]);
@@ -339,9 +381,13 @@ describe('hostile virtio headers and packets', () => {
         fc.boolean(),
         (fields, body, plausible) => {
           // Half the cases start from a real segment with a random header and random bytes over it.
-          let packet = body;
+          let packet: Uint8Array = body;
           if (plausible) {
-            packet = segment({ version: body.length % 2 ? 4 : 6, sequence: 1, payload: body.subarray(0, 2000) });
+            packet = segment({
+              version: body.length % 2 ? 4 : 6,
+              sequence: 1,
+              payload: body.subarray(0, 2000),
+            });
             for (let i = 0; i < Math.min(8, body.length); i++) packet[body[i]! % packet.length] = body[i]!;
           }
           const capacity = packet.length + 256;
@@ -378,9 +424,9 @@ describe('hostile virtio headers and packets', () => {
     expect(split(write)).toBe(-2); // 200 segments, room for 128
     const tight = new Uint8Array(big.length);
     tight.set(big);
-    expect(addon.splitVirtioPacket(write.subarray(0, 10), tight, 0, big.length, big.length, new Int32Array(512))).toBe(
-      -2,
-    );
+    expect(
+      addon.splitVirtioPacket(write.subarray(0, 10), tight, 0, big.length, big.length, new Int32Array(512)),
+    ).toBe(-2);
     for (const gsoType of [3, 5, 2]) {
       const bad = write.slice();
       bad[1] = gsoType;
