@@ -19,11 +19,15 @@
  * ≤ the best of theirs (through one engine hop more than they have).
  *
  * Then, unless CAPSULE_BENCH_PROFILE=0, the engine and both agents are restarted with node's
- * `--cpu-prof` (not allowed in NODE_OPTIONS: it goes into their argv) for one more iperf3 run, and the functions with the most self time in each process
- * are listed (where the time goes).
+ * `--cpu-prof` and `--perf-basic-prof` (not allowed in NODE_OPTIONS: they go into their argv) for
+ * one more iperf3 run, and the functions with the most self time in each process are listed
+ * (where the time goes). Where `perf` works (`perf record -e cpu-clock`: a software clock, since
+ * virtual machines often have no hardware counters), the whole machine is sampled during that run
+ * as well, so the kernel's share (syscalls, TUN, UDP, veth, the inner TCP) shows beside
+ * JavaScript's, per process.
  */
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -408,6 +412,71 @@ function topSelfTime(file: string, count: number): { fn: string; percent: number
     .map(([fn, hits]) => ({ fn, percent: (100 * hits) / Math.max(1, total) }));
 }
 
+/** Whether `perf record` works here (a software clock event, system wide). */
+function perfWorks(): boolean {
+  try {
+    execFileSync('perf', ['record', '-e', 'cpu-clock', '-a', '-o', '/dev/null', '--', 'true'], {
+      stdio: 'ignore',
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface PerfProfile {
+  /** Share of all samples per process (engine, agents, iperf3, kernel threads, idle). */
+  byProcess: { process: string; percent: number; kernelPercent: number }[];
+  /** Top symbols per lab daemon (share of that process's samples). */
+  topSymbols: { process: string; top: { symbol: string; percent: number }[] }[];
+}
+
+/**
+ * Reads a system-wide `perf record` file: the share of each process (by pid: the daemons are
+ * named by `names`), the kernel part of it, and each daemon's top symbols (JavaScript functions
+ * through node's --perf-basic-prof map files).
+ */
+function readPerf(file: string, names: Map<number, string>): PerfProfile {
+  const script = execFileSync(
+    'perf',
+    ['report', '-i', file, '--stdio', '--sort', 'pid,dso,sym', '-g', 'none', '--percent-limit', '0.05'],
+    { encoding: 'utf8', maxBuffer: 256 << 20 },
+  );
+  const perProcess = new Map<string, { percent: number; kernel: number; symbols: Map<string, number> }>();
+  for (const line of script.split('\n')) {
+    // "    12.34%  node:1234  [kernel.kallsyms]  [k] symbol"
+    const match = /^\s*([\d.]+)%\s+(\S.*?):(\d+)\s+(\S+)\s+\[(.)\]\s+(.*)$/.exec(line);
+    if (!match) continue;
+    const percent = Number(match[1]);
+    const pid = Number(match[3]);
+    const command = match[2]!;
+    const name =
+      names.get(pid) ?? (pid === 0 ? 'idle' : command.startsWith('iperf3') ? 'iperf3' : `other (${command})`);
+    const entry = perProcess.get(name) ?? { percent: 0, kernel: 0, symbols: new Map<string, number>() };
+    entry.percent += percent;
+    if (match[5] === 'k') entry.kernel += percent;
+    const symbol = `${match[6]!.trim().slice(0, 90)} (${match[4] === '[kernel.kallsyms]' ? 'kernel' : match[4]!.split('/').pop()})`;
+    entry.symbols.set(symbol, (entry.symbols.get(symbol) ?? 0) + percent);
+    perProcess.set(name, entry);
+  }
+  const byProcess = [...perProcess.entries()]
+    .map(([process, entry]) => ({ process, percent: entry.percent, kernelPercent: entry.kernel }))
+    .sort((x, y) => y.percent - x.percent)
+    .filter((row) => row.percent >= 0.5);
+  const topSymbols = [...names.values()].map((process) => {
+    const entry = perProcess.get(process);
+    const total = entry?.percent ?? 0;
+    return {
+      process,
+      top: [...(entry?.symbols.entries() ?? [])]
+        .sort((x, y) => y[1] - x[1])
+        .slice(0, 12)
+        .map(([symbol, percent]) => ({ symbol, percent: (100 * percent) / Math.max(total, 1e-9) })),
+    };
+  });
+  return { byProcess, topSymbols };
+}
+
 /** Restarts daemons of the lab with extra node flags (the state file follows). */
 async function restartDaemons(
   nodes: readonly string[],
@@ -466,6 +535,7 @@ export async function run(): Promise<void> {
   const legs: Leg[] = [];
   const profiles: { process: string; top: { fn: string; percent: number }[] }[] = [];
   let profiledMbps = Number.NaN;
+  let perf: PerfProfile | undefined;
   const loadBefore = loadavg()[0]!;
   let stopNebula = () => {};
   let stopWireguard = () => {};
@@ -510,10 +580,14 @@ export async function run(): Promise<void> {
     stopWireguard();
 
     if (process.env.CAPSULE_BENCH_PROFILE !== '0') {
-      process.stdout.write('Capsule with --cpu-prof …\n');
+      process.stdout.write('Capsule with --cpu-prof (and perf) …\n');
       const profileDir = join(scratch, 'profiles');
       const nodes = ['e1', 'a', 'b'];
-      await restartDaemons(nodes, (node) => ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, node)}`]);
+      await restartDaemons(nodes, (node) => [
+        '--cpu-prof',
+        `--cpu-prof-dir=${join(profileDir, node)}`,
+        '--perf-basic-prof',
+      ]);
       for (const node of ['a', 'b'])
         await waitFor(
           `agent ${node} up with --cpu-prof`,
@@ -524,7 +598,41 @@ export async function run(): Promise<void> {
           throw new Error(`${(error as Error).message}\n${logTail(record.logFile, 20)}`);
         });
       const peer = await registerEndpoints(token);
-      profiledMbps = (await measure('profiled', peer, '-6', false)).throughputMbps;
+      const perfFile = join(scratch, 'perf.data');
+      let recorder: ReturnType<typeof spawn> | undefined;
+      const measuring = measure('profiled', peer, '-6', false);
+      if (perfWorks()) {
+        // The pings come first (about 3 s): sample the iperf3 part only.
+        await sleep(3500);
+        recorder = spawn(
+          'perf',
+          [
+            'record',
+            '-e',
+            'cpu-clock',
+            '-F',
+            '999',
+            '-a',
+            '-o',
+            perfFile,
+            '--',
+            'sleep',
+            String(iperfSeconds - 2),
+          ],
+          { stdio: 'ignore' },
+        );
+      }
+      profiledMbps = (await measuring).throughputMbps;
+      if (recorder) {
+        await new Promise((resolve) =>
+          recorder!.exitCode === null ? recorder!.on('exit', resolve) : resolve(0),
+        );
+        const names = new Map<number, string>();
+        for (const record of readLabState(dataDir)!.processes)
+          if (nodes.includes(record.node))
+            names.set(record.pid, record.node === 'e1' ? 'engine e1' : `agent ${record.node}`);
+        if (existsSync(perfFile)) perf = readPerf(perfFile, names);
+      }
       await stopDaemons(nodes);
       for (const node of nodes) {
         const files = readdirSync(join(profileDir, node)).filter((f) => f.endsWith('.cpuprofile'));
@@ -629,6 +737,28 @@ export async function run(): Promise<void> {
             markdownTable(
               ['function', 'self %'],
               top.map(({ fn, percent }) => [`\`${fn.replace(/\|/g, '\\|')}\``, percent.toFixed(1)]),
+            ),
+            '',
+          ]),
+        ]
+      : []),
+    ...(perf
+      ? [
+          '### The whole machine during the profiled run (perf, cpu-clock, all CPUs)',
+          '',
+          'Share of all samples on all CPUs (100% = every CPU busy for the whole sampled time) per process, and the kernel part of it:',
+          '',
+          markdownTable(
+            ['process', 'share of samples %', 'in the kernel %'],
+            perf.byProcess.map((row) => [row.process, row.percent.toFixed(1), row.kernelPercent.toFixed(1)]),
+          ),
+          '',
+          ...perf.topSymbols.flatMap(({ process: name, top }) => [
+            `**${name}**: top symbols (share of its samples)`,
+            '',
+            markdownTable(
+              ['symbol', '%'],
+              top.map(({ symbol, percent }) => [`\`${symbol.replace(/\|/g, '\\|')}\``, percent.toFixed(1)]),
             ),
             '',
           ]),
