@@ -444,12 +444,12 @@ function readPerf(file: string, names: Map<number, string>): PerfProfile {
   );
   const perProcess = new Map<string, { percent: number; kernel: number; symbols: Map<string, number> }>();
   for (const line of script.split('\n')) {
-    // "    12.34%  node:1234  [kernel.kallsyms]  [k] symbol"
-    const match = /^\s*([\d.]+)%\s+(\S.*?):(\d+)\s+(\S+)\s+\[(.)\]\s+(.*)$/.exec(line);
+    // "    12.34%     1234:node    [kernel.kallsyms]    [k] symbol"
+    const match = /^\s*([\d.]+)%\s+(\d+):(\S+)\s+(\S+)\s+\[(.)\]\s+(.*)$/.exec(line);
     if (!match) continue;
     const percent = Number(match[1]);
-    const pid = Number(match[3]);
-    const command = match[2]!;
+    const pid = Number(match[2]);
+    const command = match[3]!;
     const name =
       names.get(pid) ?? (pid === 0 ? 'idle' : command.startsWith('iperf3') ? 'iperf3' : `other (${command})`);
     const entry = perProcess.get(name) ?? { percent: 0, kernel: 0, symbols: new Map<string, number>() };
