@@ -36,6 +36,7 @@ describe('tun.offloads', () => {
   });
 
   it('refuses anything but a boolean', () => {
-    expect(() => parseAgentConfig({ ...base, tun: { offloads: 'yes' } })).toThrow(/offloads/);
+    expect(() => parseAgentConfig({ ...base, tun: { offloads: 'yes' } })).toThrow(/\/tun/);
+    expect(() => parseAgentConfig({ ...base, tun: { offloads: true } })).not.toThrow();
   });
 });
