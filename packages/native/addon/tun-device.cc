@@ -28,9 +28,10 @@
 // writePackets(fd, buffer, meta: Int32Array, count, vnetHeader, stats) -> failed
 //   Writes `count` packets, packet i being buffer[meta[2i], meta[2i] + meta[2i+1]) (a TUN write
 //   is one packet and never blocks). With vnetHeader each write starts with a virtio header, and
-//   runs of adjacent packets that are consecutive segments of one TCP connection are written as
+//   the packets of the batch that are consecutive segments of one TCP connection are written as
 //   ONE coalesced super-packet (PlanCoalescedWrite; the first packet's headers are rewritten in
-//   `buffer`), so the kernel's TCP receive path runs once per run instead of once per segment.
+//   `buffer`; other connections' packets in between are written after it, in their order), so the
+//   kernel's TCP receive path runs once per run instead of once per segment.
 //   Returns how many packets were not written; meta[0] gets the errno of the last failure.
 //
 // splitVirtioPacket(header: 10 bytes, buffer, at, length, capacity, meta) -> count | -1 | -2
@@ -278,6 +279,13 @@ bool InBuffer(const int32_t* meta, size_t i, size_t length) {
   return offset >= 0 && size >= 0 && static_cast<size_t>(offset) + static_cast<size_t>(size) <= length;
 }
 
+// A reused per-thread scratch of `count` flags (writes happen on the loop's thread only).
+std::vector<uint8_t>& WrittenScratch(size_t count) {
+  static thread_local std::vector<uint8_t> scratch;
+  if (scratch.size() < count) scratch.resize(count);
+  return scratch;
+}
+
 Napi::Value WritePackets(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsTypedArray() || !info[3].IsNumber() ||
@@ -305,41 +313,44 @@ Napi::Value WritePackets(const Napi::CallbackInfo& info) {
   int failed = 0;
   int lastError = 0;
   iovec parts[kMaxCoalescedSegments + 1];
-  for (size_t i = 0; i < count;) {
+  // written[i]: packet i is planned (a run may take later packets of the batch).
+  std::vector<uint8_t>& written = WrittenScratch(count);
+  for (size_t i = 0; i < count; i++) written[i] = InBuffer(entries, i, length) ? 0 : 1;
+  for (size_t i = 0; i < count; i++) {
     if (!InBuffer(entries, i, length)) {
       failed++;
       lastError = EINVAL;
-      i++;
       continue;
     }
+    if (written[i]) continue;
     size_t parts_used = 0;
-    size_t packets = 1;
     CoalescedWrite plan;
+    plan.count = 1;
+    plan.packets[0] = i;
+    plan.payloadOffset = 0;
     if (vnetHeader) {
-      // The run may only take packets that lie inside the buffer.
-      size_t end = i + 1;
-      while (end < count && end - i < kMaxCoalescedSegments && InBuffer(entries, end, length)) end++;
-      plan = PlanCoalescedWrite(data, entries, end, i);
-      packets = plan.count;
+      PlanCoalescedWrite(data, entries, count, i, written.data(), &plan);
       parts[parts_used++] = {&plan.header, kVirtioNetHeaderLength};
+    } else {
+      written[i] = 1;
     }
     parts[parts_used++] = {data + entries[2 * i], static_cast<size_t>(entries[2 * i + 1])};
-    for (size_t k = 1; k < packets; k++) {
-      size_t at = static_cast<size_t>(entries[2 * (i + k)]) + plan.payloadOffset;
-      parts[parts_used++] = {data + at, static_cast<size_t>(entries[2 * (i + k) + 1]) - plan.payloadOffset};
+    for (size_t k = 1; k < plan.count; k++) {
+      size_t packet = plan.packets[k];
+      size_t at = static_cast<size_t>(entries[2 * packet]) + plan.payloadOffset;
+      parts[parts_used++] = {data + at, static_cast<size_t>(entries[2 * packet + 1]) - plan.payloadOffset};
     }
-    ssize_t written;
+    ssize_t written_bytes;
     do {
-      written = writev(fd, parts, static_cast<int>(parts_used));
-    } while (written < 0 && errno == EINTR);
-    if (written < 0) {
-      failed += static_cast<int>(packets);
+      written_bytes = writev(fd, parts, static_cast<int>(parts_used));
+    } while (written_bytes < 0 && errno == EINTR);
+    if (written_bytes < 0) {
+      failed += static_cast<int>(plan.count);
       lastError = errno;
-    } else if (packets > 1) {
+    } else if (plan.count > 1) {
       stats[kCoalescedWrites] += 1;
-      stats[kSegmentsCoalesced] += static_cast<double>(packets);
+      stats[kSegmentsCoalesced] += static_cast<double>(plan.count);
     }
-    i += packets;
   }
   if (failed > 0 && meta.ElementLength() > 0) entries[0] = lastError;
   return Napi::Number::New(env, failed);
@@ -405,10 +416,14 @@ Napi::Value CoalesceForTest(const Napi::CallbackInfo& info) {
     }
   size_t writes = 0;
   size_t used = 0;
-  for (size_t i = 0; i < count;) {
-    CoalescedWrite plan = PlanCoalescedWrite(data, entries, count, i);
-    size_t total = kVirtioNetHeaderLength + static_cast<size_t>(entries[2 * i + 1]);
-    for (size_t k = 1; k < plan.count; k++) total += static_cast<size_t>(entries[2 * (i + k) + 1]) - plan.payloadOffset;
+  std::vector<uint8_t> written(count, 0);
+  CoalescedWrite plan;
+  for (size_t i = 0; i < count; i++) {
+    if (written[i]) continue;
+    PlanCoalescedWrite(data, entries, count, i, written.data(), &plan);
+    size_t total = kVirtioNetHeaderLength;
+    for (size_t k = 0; k < plan.count; k++)
+      total += static_cast<size_t>(entries[2 * plan.packets[k] + 1]) - (k > 0 ? plan.payloadOffset : 0);
     if (used + total > outBytes || 2 * (writes + 1) > outMeta.ElementLength()) {
       Napi::RangeError::New(env, "out or outMeta too small").ThrowAsJavaScriptException();
       return env.Undefined();
@@ -417,15 +432,14 @@ Napi::Value CoalesceForTest(const Napi::CallbackInfo& info) {
     outMeta[2 * writes + 1] = static_cast<int32_t>(total);
     memcpy(out + used, &plan.header, kVirtioNetHeaderLength);
     used += kVirtioNetHeaderLength;
-    memcpy(out + used, data + entries[2 * i], static_cast<size_t>(entries[2 * i + 1]));
-    used += static_cast<size_t>(entries[2 * i + 1]);
-    for (size_t k = 1; k < plan.count; k++) {
-      size_t piece = static_cast<size_t>(entries[2 * (i + k) + 1]) - plan.payloadOffset;
-      memcpy(out + used, data + entries[2 * (i + k)] + plan.payloadOffset, piece);
+    for (size_t k = 0; k < plan.count; k++) {
+      size_t packet = plan.packets[k];
+      size_t skip = k > 0 ? plan.payloadOffset : 0;
+      size_t piece = static_cast<size_t>(entries[2 * packet + 1]) - skip;
+      memcpy(out + used, data + entries[2 * packet] + skip, piece);
       used += piece;
     }
     writes++;
-    i += plan.count;
   }
   return Napi::Number::New(env, static_cast<double>(writes));
 }

@@ -103,6 +103,27 @@ bool SameStream(const uint8_t* head, const Segment& h, const uint8_t* next, cons
          memcmp(a + 20, b + 20, h.headerLength - ip - 20) == 0;
 }
 
+// Whether `next` surely belongs to another connection than the segment `head` (so a run of `head`
+// may skip over it): another IP version or other addresses, a protocol that is not TCP (IPv4, or
+// IPv6 with ICMPv6 or UDP next), or TCP with other ports. False when it may be the same
+// connection (same addresses and ports, or an IPv6 extension header hides the protocol).
+bool OtherConnection(const uint8_t* head, const Segment& h, const uint8_t* next, size_t length) {
+  if (length < 20 || (next[0] >> 4) != (head[0] >> 4)) return true;
+  size_t ports;
+  if (h.ipLength == 20) {
+    if (memcmp(head + 12, next + 12, 8) != 0 || next[9] != kProtocolTcp) return true;
+    ports = static_cast<size_t>(next[0] & 0x0f) * 4;
+    if ((Read16(next + 6) & 0x1fff) != 0) return false;  // a later fragment: no ports to compare
+  } else {
+    if (length < 40 || memcmp(head + 8, next + 8, 32) != 0) return true;
+    if (next[6] == 58 || next[6] == 17) return true;
+    if (next[6] != kProtocolTcp) return false;
+    ports = 40;
+  }
+  if (ports + 4 > length) return false;
+  return memcmp(head + h.ipLength, next + ports, 4) != 0;
+}
+
 }  // namespace
 
 uint64_t ChecksumAdd(const uint8_t* bytes, size_t length, uint64_t sum) {
@@ -190,40 +211,45 @@ int SplitVirtioPacket(const VirtioNetHeader& header, uint8_t* buffer, size_t at,
   return static_cast<int>(segments);
 }
 
-CoalescedWrite PlanCoalescedWrite(uint8_t* data, const int32_t* meta, size_t count, size_t first) {
-  CoalescedWrite plan;
-  memset(&plan, 0, sizeof plan);
-  plan.first = first;
-  plan.count = 1;
+void PlanCoalescedWrite(uint8_t* data, const int32_t* meta, size_t count, size_t first, uint8_t* written,
+                        CoalescedWrite* plan) {
+  memset(&plan->header, 0, sizeof plan->header);
+  plan->count = 1;
+  plan->packets[0] = first;
+  plan->payloadOffset = 0;
+  written[first] = 1;
   uint8_t* head = data + meta[2 * first];
   size_t headLength = static_cast<size_t>(meta[2 * first + 1]);
   Segment h;
   // The head must be a plain ACK (a PSH, FIN, SYN, RST, URG or CWR segment ends a run at once).
   if (!AsSegment(head, headLength, &h) || h.flags != kTcpAck || !TcpChecksumValid(head, h.ipLength, headLength))
-    return plan;
+    return;
   size_t total = headLength;
-  size_t end = first + 1;
   bool lastHasPush = false;
-  while (end < count && end - first < kMaxCoalescedSegments) {
-    uint8_t* next = data + meta[2 * end];
-    size_t nextLength = static_cast<size_t>(meta[2 * end + 1]);
+  size_t scanEnd = first + 1 + kCoalesceScanPackets < count ? first + 1 + kCoalesceScanPackets : count;
+  for (size_t j = first + 1; j < scanEnd && plan->count < kMaxCoalescedSegments; j++) {
+    if (written[j]) continue;
+    uint8_t* next = data + meta[2 * j];
+    size_t nextLength = static_cast<size_t>(meta[2 * j + 1]);
+    if (OtherConnection(head, h, next, nextLength)) continue;
     Segment n;
     if (!AsSegment(next, nextLength, &n) || (n.flags != kTcpAck && n.flags != (kTcpAck | kTcpPsh)) ||
         n.payload > h.payload || !SameStream(head, h, next, n) ||
         n.sequence != h.sequence + static_cast<uint32_t>(total - h.headerLength) ||
         total + n.payload > kMaxIpPacket + (h.ipLength == 40 ? 40 : 0) ||
+        (h.ipLength == 20 && Read16(next + 4) != static_cast<uint16_t>(Read16(head + 4) + plan->count)) ||
         !TcpChecksumValid(next, n.ipLength, nextLength))
-      break;
+      break;  // the same connection's next packet does not extend the run: it must come after it
     total += n.payload;
-    end++;
+    plan->packets[plan->count++] = j;
+    written[j] = 1;
     if (n.flags != kTcpAck || n.payload < h.payload) {
       lastHasPush = n.flags != kTcpAck;
       break;  // PSH or a short segment ends the run
     }
   }
-  if (end - first < 2) return plan;
-  plan.count = end - first;
-  plan.payloadOffset = h.headerLength;
+  if (plan->count < 2) return;
+  plan->payloadOffset = h.headerLength;
   size_t ip = h.ipLength;
   if (ip == 20) {
     Write16(head + 2, static_cast<uint16_t>(total));
@@ -234,13 +260,12 @@ CoalescedWrite PlanCoalescedWrite(uint8_t* data, const int32_t* meta, size_t cou
   uint8_t* tcp = head + ip;
   if (lastHasPush) tcp[13] |= kTcpPsh;
   Write16(tcp + kTcpChecksumOffset, ChecksumFold(PseudoHeaderSum(head, total - ip)));
-  plan.header.flags = kVirtioNeedsChecksum;
-  plan.header.gsoType = ip == 20 ? kVirtioGsoTcpV4 : kVirtioGsoTcpV6;
-  plan.header.hdrLen = static_cast<uint16_t>(h.headerLength);
-  plan.header.gsoSize = static_cast<uint16_t>(h.payload);
-  plan.header.csumStart = static_cast<uint16_t>(ip);
-  plan.header.csumOffset = kTcpChecksumOffset;
-  return plan;
+  plan->header.flags = kVirtioNeedsChecksum;
+  plan->header.gsoType = ip == 20 ? kVirtioGsoTcpV4 : kVirtioGsoTcpV6;
+  plan->header.hdrLen = static_cast<uint16_t>(h.headerLength);
+  plan->header.gsoSize = static_cast<uint16_t>(h.payload);
+  plan->header.csumStart = static_cast<uint16_t>(ip);
+  plan->header.csumOffset = kTcpChecksumOffset;
 }
 
 }  // namespace capsule_native

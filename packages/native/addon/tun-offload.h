@@ -55,27 +55,35 @@ constexpr int kSplitNoRoom = -2;     // the segments would not fit in `capacity`
 int SplitVirtioPacket(const VirtioNetHeader& header, uint8_t* buffer, size_t at, size_t length, size_t capacity,
                       int32_t* meta, size_t metaPairs);
 
-// One write of a batch: packets first .. first + count - 1 of the batch (count > 1: coalesced
-// into the first, whose headers were rewritten; the others contribute their TCP payload from
-// payloadOffset on) and the virtio header to write before them.
+// One write of a batch: its packets in write order (indices into the batch; the first is the head,
+// count > 1: coalesced into it, its headers rewritten, the others contributing their TCP payload
+// from payloadOffset on) and the virtio header to write before them.
 struct CoalescedWrite {
-  size_t first;
   size_t count;
+  size_t packets[kMaxCoalescedSegments];
   size_t payloadOffset;  // IP + TCP header length of every packet of the group
   VirtioNetHeader header;
 };
 
-// Plans the write that starts at packet `first` of a batch (packet i = data[meta[2i], + meta[2i+1]),
-// ranges already checked by the caller): the longest run of adjacent packets that are consecutive
-// TCP segments of one connection, as the kernel's GRO would merge them — same addresses, ports,
-// ack, window, TCP options, IP TOS/TTL/DF (IPv4, no options, not fragmented) or traffic class and
-// hop limit (IPv6, no extension headers); only ACK (the last may add PSH); sequence numbers end to
-// end; every payload the first one's size but the last, which may be shorter; checksums valid; at
-// most kMaxCoalescedSegments and 64 KiB. A run of two or more gets its first packet's headers
+// Packets looked at past the head for a packet that extends its run (bounds the work per write).
+constexpr size_t kCoalesceScanPackets = 128;
+
+// Plans the write of packet `first` of a batch (packet i = data[meta[2i], + meta[2i+1]), ranges
+// already checked by the caller; written[i] != 0 for packets already planned): the head and the
+// later packets of the batch that are its next TCP segments, as the kernel's GRO would merge
+// them — same addresses, ports, ack, window, TCP options, IP TOS/TTL/DF (IPv4, no options, not
+// fragmented) or traffic class and hop limit (IPv6, no extension headers); only ACK (the last may
+// add PSH); sequence numbers end to end (and IPv4 ids, so that a split gives the same packets
+// back); every payload the first one's size but the last, which
+// may be shorter; checksums valid; at most kMaxCoalescedSegments and 64 KiB. Packets of other
+// connections in between are skipped (written later, in their order); the first packet of the
+// same connection (or one whose connection cannot be told) that cannot extend the run ends it,
+// so no connection's packets are reordered. A run of two or more gets its head's headers
 // rewritten for the whole (lengths, IPv4 header checksum, PSH of the last, TCP checksum field =
 // the pseudo-header sum) and a TCPV4/TCPV6 header with NEEDS_CSUM; anything else is one packet
-// with an empty header. Returns the plan; packets first .. first + count - 1 are consumed.
-CoalescedWrite PlanCoalescedWrite(uint8_t* data, const int32_t* meta, size_t count, size_t first);
+// with an empty header. Marks the packets it takes in `written`.
+void PlanCoalescedWrite(uint8_t* data, const int32_t* meta, size_t count, size_t first, uint8_t* written,
+                        CoalescedWrite* plan);
 
 // The Internet checksum (RFC 1071) of bytes[0, length) added to `sum`, not folded.
 uint64_t ChecksumAdd(const uint8_t* bytes, size_t length, uint64_t sum);

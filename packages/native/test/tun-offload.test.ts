@@ -315,6 +315,59 @@ describe('coalescing segments into one write (GRO), and the split back (TSO)', (
     expect(coalesce(short).map((w) => header(w).gsoType)).toEqual([1, 0]);
   });
 
+  it('interleaved connections (and a ping between) each coalesce, in their own order', () => {
+    const a = stream(4, 6, 1000);
+    const b = stream(4, 6, 1000).map((packet) => {
+      const copy = packet.slice();
+      writeU16(copy, 20, 40_001); // another source port: another connection
+      writeU16(copy, 36, 0);
+      writeU16(copy, 36, transportChecksum(pseudo(copy, 20), copy, 20, copy.length, 36));
+      return copy;
+    });
+    const ping = Uint8Array.of(
+      0x45,
+      0,
+      0,
+      28,
+      0,
+      0,
+      0x40,
+      0,
+      64,
+      1,
+      0,
+      0,
+      ...v4Source,
+      ...v4Destination,
+      8,
+      0,
+      0,
+      0,
+      0,
+      1,
+      0,
+      1,
+    );
+    const mixed = a.flatMap((packet, i) => (i === 2 ? [packet, ping, b[i]!] : [packet, b[i]!]));
+    const writes = coalesce(mixed);
+    // Each run is written at its first packet's turn; the ping after both (it came after their heads).
+    expect(writes.map((w) => header(w).gsoType)).toEqual([1, 1, 0]);
+    expect(split(writes[0]!)).toEqual(a);
+    expect(split(writes[1]!)).toEqual(b);
+    expect(writes[2]!.subarray(10)).toEqual(ping);
+    // A packet of the same connection that cannot extend the run (a gap) ends it: nothing of that
+    // connection is written ahead of it.
+    const gap = segment({ version: 4, sequence: 1000 + 3 * 1000 + 1, payload: payload(1000, 3), id: 103 });
+    const withGap = [a[0]!, b[0]!, a[1]!, gap, a[2]!];
+    expect(coalesce(withGap).flatMap((w) => split(w) as Uint8Array[])).toEqual([
+      a[0]!,
+      a[1]!,
+      b[0]!,
+      gap,
+      a[2]!,
+    ]);
+  });
+
   it('at most 64 segments and 64 KiB per write', () => {
     const many = stream(6, 100, 600);
     const writes = coalesce(many);
@@ -339,26 +392,38 @@ describe('coalescing segments into one write (GRO), and the split back (TSO)', (
     fc.assert(
       fc.property(arbitrary, (specs) => {
         const next = new Map<string, number>();
+        const ids = new Map<string, number>();
         const packets = specs.map((spec, i) => {
           const key = `${spec.version}:${spec.stream}`;
           const sequence = (next.get(key) ?? 5000) + (spec.gap ? 1 : 0);
           next.set(key, sequence + spec.size);
+          // IPv4 ids count per connection, as a Linux sender's do.
+          const id = ids.get(key) ?? 0;
+          ids.set(key, id + 1);
           const packet = segment({
             version: spec.version,
             sequence,
             payload: payload(spec.size, i),
             flags: spec.flags,
             sourcePort: 40_000 + spec.stream,
-            id: i,
+            id,
           });
           if (spec.corrupt && spec.size > 0 && i % 7 === 0) packet[packet.length - 1]! ^= 0x80;
           return packet;
         });
         const back = coalesce(packets).flatMap((write) => split(write) as Uint8Array[]);
-        // IPv4 ids: a coalesced run gets consecutive ids from its first packet's on the split, as
-        // the kernel's TSO does; the segments here carry ids 0, 1, 2, … so only runs of adjacent
-        // ones round-trip, which is every run (runs are adjacent packets).
-        expect(back).toEqual(packets);
+        // Every packet comes back exactly once; one connection's packets keep their order (runs
+        // may move ahead of other connections' packets).
+        const byConnection = (list: Uint8Array[]) => {
+          const groups = new Map<string, Uint8Array[]>();
+          for (const packet of list) {
+            const key = `${packet[0]! >> 4}:${readU16(packet, packet[0]! >> 4 === 4 ? 20 : 40)}`;
+            groups.set(key, [...(groups.get(key) ?? []), packet]);
+          }
+          return Object.fromEntries([...groups.entries()].sort(([x], [y]) => (x < y ? -1 : 1)));
+        };
+        expect(back).toHaveLength(packets.length);
+        expect(byConnection(back)).toEqual(byConnection(packets));
       }),
       { seed, numRuns: 200 },
     );
