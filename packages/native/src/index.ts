@@ -1,6 +1,6 @@
 /**
  * @capsule/native — the repository's one native addon (N-API), for the data planes of agents and
- * engines: TUN/TAP devices, batched UDP sockets (recvmmsg/sendmmsg, GSO/GRO) and AES-256-GCM
+ * engines: TUN/TAP devices (with TUN offloads: TSO split, GRO-style coalescing), batched UDP sockets (recvmmsg/sendmmsg, GSO/GRO) and AES-256-GCM
  * contexts (identity's PayloadCipher port).
  */
 
