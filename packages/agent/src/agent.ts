@@ -84,6 +84,12 @@ export interface AgentOptions {
         mtu: number;
         /** Packets the kernel queues on the TUN for the agent before it drops (txqueuelen). */
         txQueueLength: number;
+        /**
+         * TUN offloads (TUN mode; @capsule/native `offloads`): the kernel hands over TCP
+         * super-packets of up to 64 KiB, split into segments before egress, and ingress writes
+         * consecutive segments of one connection as one coalesced super-packet.
+         */
+        offloads: boolean;
         /** Our IPv4 overlay address. */
         ipv4Address: string;
         /** Peers' IPv4 aliases come from this /16 (first address .0.1 is skipped). */
@@ -122,6 +128,7 @@ export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl
     mode: 'tun',
     mtu: 1280,
     txQueueLength: 1000,
+    offloads: true,
     ipv4Address: '100.100.0.1',
     ipv4AliasPrefix: '100.101.0.0/16',
   },
@@ -460,7 +467,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       );
       plane.acl = acl;
       if (options.tun) {
-        tun = openTun({ name: options.tun.name, mode: options.tun.mode });
+        tun = openTun({ name: options.tun.name, mode: options.tun.mode, offloads: options.tun.offloads });
         await configureInterface({
           name: tun.name,
           mtu: options.tun.mtu,
@@ -468,6 +475,11 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           addresses: [`${cga.addressText}/64`, `${options.tun.ipv4Address}/32`],
           routes: [options.tun.ipv4AliasPrefix],
         });
+        const offloads = tun.offloads();
+        logger.info(
+          { name: tun.name, vnetHeader: offloads.vnetHeader, offloads: offloads.enabled },
+          'TUN open',
+        );
         const dataPlane = plane;
         tun.start(
           (bytes, offset, length) => processEgress(dataPlane, bytes, offset, length),
@@ -601,6 +613,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       authorizationOnlyPackets: plane?.authOnlyPackets ?? 0,
       linkDrops: links?.drops ?? null,
       underlay: deps.transport.stats,
+      tunOffloads: tun?.offloads() ?? null,
     }),
 
     resolverState: () => ({

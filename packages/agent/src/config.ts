@@ -81,6 +81,7 @@ export const AgentConfig = Type.Object(
             mode: Type.Optional(Type.Union([Type.Literal('tun'), Type.Literal('tap')])),
             mtu: Type.Optional(Type.Integer({ minimum: 1280, maximum: 9000 })),
             txQueueLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+            offloads: Type.Optional(Type.Boolean({ description: 'TUN offloads (TSO/GRO): true or false' })),
             ipv4Address: Type.Optional(Type.String({ pattern: '^[0-9.]+$', description: 'an IPv4 address' })),
             ipv4AliasPrefix: Type.Optional(
               Type.String({ pattern: '^[0-9.]+/16$', description: 'an IPv4 /16 prefix (a.b.0.0/16)' }),
