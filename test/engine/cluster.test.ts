@@ -9,10 +9,18 @@
  * from the controller's answer (the signed flow authorization and the computed path).
  */
 import { codeChunkOf, dataChunkOf, type SbEndpointResponse, toProgramImageTransfer } from '@capsule/api';
-import { engineIdOfHostId } from '@capsule/engine';
+import { engineIdOfHostId, renderMetrics } from '@capsule/engine';
 import { parseIpv6Address } from '@capsule/identity';
 import { compile } from '@capsule/sdk';
-import { type CapsuleHeader, decodeCapsuleHeader, PacketType } from '@capsule/wire';
+import {
+  type CapsuleHeader,
+  CookieBody,
+  decodeCapsuleHeader,
+  encodeIpv6Header,
+  LINK_FRAME_VERSION,
+  LinkFrameType,
+  PacketType,
+} from '@capsule/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPacket } from '../../packages/engine/test/harness';
 import { balance, chain, replicate, route } from '../../packages/engine/test/programs';
@@ -238,6 +246,76 @@ for (const underlay of ['memory', 'udp'] as Underlay[]) {
       sendFromA(packetOf(client, route, 3, label, path));
       await waitFor(() => arrived(label) === 2, 'the flow after the attack');
       expect(arrived(label)).toBe(2); // neither the replay nor the tampered frame got through
+    });
+
+    it('counts the frames its link layer refused in its counters and /metrics (1,225 injected, each counted once)', async () => {
+      const received = ['malformed', 'unknownReceiver', 'replayed', 'badTag', 'handshakeRejected'] as const;
+      const dropsOf = () => e1.engine!.counters().linkLayer.drops;
+      const before = dropsOf();
+      const rejectionsBefore = e1.engine!.counters().linkLayer.handshakeRejections;
+      const packetsBefore = e1.engine!.counters().packetsIn;
+      const frame = (version: number, type: number, receiverIndex: number, bodyLength: number) => {
+        const bytes = new Uint8Array(16 + bodyLength);
+        bytes[0] = version;
+        bytes[1] = type;
+        new DataView(bytes.buffer).setUint32(4, receiverIndex);
+        return bytes;
+      };
+      const injected: Uint8Array[] = [];
+      for (let i = 0; i < 300; i++) injected.push(frame(1, LinkFrameType.DATA, 1, 40)); // the old version
+      for (let i = 0; i < 300; i++) {
+        // A DATA frame to no session: an IPv6 body and a tag, addressed to receiver index 0xdead0000 + i.
+        const data = frame(LINK_FRAME_VERSION, LinkFrameType.DATA, 0xdead_0000 + i, 40 + 16);
+        encodeIpv6Header(
+          {
+            trafficClass: 0,
+            flowLabel: 0,
+            payloadLength: 0,
+            nextHeader: 59,
+            hopLimit: 64,
+            source: a.hostId,
+            destination: b.hostId,
+          },
+          data,
+          16,
+        );
+        injected.push(data);
+      }
+      for (let i = 0; i < 300; i++) injected.push(frame(LINK_FRAME_VERSION, LinkFrameType.HANDSHAKE, 0, 100));
+      for (let i = 0; i < 325; i++)
+        injected.push(frame(LINK_FRAME_VERSION, LinkFrameType.COOKIE, i, CookieBody.LENGTH));
+      expect(injected).toHaveLength(1_225);
+      // Paced, so that the kernel's socket buffer on UDP loopback loses none of them.
+      for (const [i, bytes] of injected.entries()) {
+        a.transport.send(bytes, bytes.length, e1.transport.local);
+        if (i % 25 === 24) await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      const total = (drops: Record<string, number>) =>
+        received.reduce((sum, reason) => sum + drops[reason]!, 0);
+      await waitFor(
+        () => total(dropsOf()) - total(before) >= 1_225,
+        'the link layer drops in the engine counters',
+      );
+      const after = dropsOf();
+      const delta = (reason: (typeof received)[number]) => after[reason]! - before[reason]!;
+      expect(total(after) - total(before)).toBe(1_225);
+      expect(delta('malformed')).toBe(300);
+      expect(delta('unknownReceiver')).toBe(300);
+      expect(delta('handshakeRejected')).toBe(625);
+      const rejections = e1.engine!.counters().linkLayer.handshakeRejections;
+      expect(rejections.malformed! - rejectionsBefore.malformed!).toBe(300);
+      expect(rejections['cookie-invalid']! - rejectionsBefore['cookie-invalid']!).toBe(325);
+      expect(e1.engine!.counters().packetsIn).toBe(packetsBefore); // none reached the pipeline
+      const metrics = renderMetrics(e1.engine!);
+      expect(metrics).toContain(
+        `capsule_engine_link_layer_drops_total{reason="unknownReceiver"} ${after.unknownReceiver}`,
+      );
+      expect(metrics).toContain(
+        `capsule_engine_link_layer_drops_total{reason="malformed"} ${after.malformed}`,
+      );
+      expect(metrics).toContain(
+        `capsule_engine_handshake_rejections_total{reason="cookie-invalid"} ${rejections['cookie-invalid']}`,
+      );
     });
 
     it('balances flows over e2 and e3 by flow hash', async () => {

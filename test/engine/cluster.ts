@@ -1,9 +1,10 @@
 /**
  * A whole Capsule cluster in one process for the engine's multi-node tests: a real controller
- * (SQLite in a temp dir, both listeners on loopback), engines and test hosts that register through
- * the southbound API with real RSA keys and CGAs, the overlay's real link layer (SeND-style
- * handshake, sealed DATA frames) over either the in-process MemoryNetwork or UDP loopback sockets,
- * and the engines' keep-alive and push channel to the controller.
+ * (SQLite in a temp dir, both listeners on loopback), engines (started with startEngineNode, as
+ * the CLI and the lab start them) and test hosts that register through the southbound API with
+ * real RSA keys and CGAs, the overlay's real link layer (SeND-style handshake, sealed DATA
+ * frames) over either the in-process MemoryNetwork or UDP loopback sockets, and the engines'
+ * keep-alive and push channel to the controller.
  *
  * The test hosts stand in for agents: they register, register their links and endpoints, and
  * send capsule packets built from what the controller answers (authorization, path).
@@ -21,7 +22,7 @@ import {
   type SouthboundClient,
 } from '@capsule/api';
 import { createController } from '@capsule/controller';
-import { createEngine, type Engine, registerEngine } from '@capsule/engine';
+import { type Engine, type EngineIdentity, startEngineNode } from '@capsule/engine';
 import {
   exportPublicKeyDer,
   formatIpv6Address,
@@ -90,6 +91,8 @@ export interface ClusterNode {
   readonly received: Uint8Array[];
   /** The id of the up link to `peer`, or undefined. */
   linkIdTo(peer: ClusterNode): number | undefined;
+  /** Stops the node (engine node, or the host's link layer); the transport stays open. */
+  stop(): Promise<void> | void;
 }
 
 export async function startCluster(underlay: Underlay) {
@@ -136,78 +139,95 @@ export async function startCluster(underlay: Underlay) {
     sharedRsa ??= generateRsaKeyPair();
     const rsa = sharedRsa;
     const publicKeyDer = exportPublicKeyDer(rsa.publicKey);
-    const cga = generateCgaSync({
-      publicKey: publicKeyDer,
-      sec: 0,
-      subnetPrefix: parseSubnetPrefix64(netprefix),
-    });
-    const x25519 = generateX25519KeyPair();
+    const identityUnder = (prefix: string): EngineIdentity => {
+      const cga = generateCgaSync({
+        publicKey: publicKeyDer,
+        sec: 0,
+        subnetPrefix: parseSubnetPrefix64(prefix),
+      });
+      return {
+        hostId: cga.address,
+        cgaParameters: cga.parametersBytes,
+        rsaPrivateKey: rsa.privateKey,
+        rsaPublicKeyDer: publicKeyDer,
+      };
+    };
     const transport = tap(await openTransport(name));
     const locator = `${transport.local.host}:${transport.local.port}`;
-    const sb = createSouthboundClient({ baseUrl: urls.southboundUrl });
     const credentials = { domain: type === 'engine' ? 'net' : 'shop', username: `${type}s`, password };
-    const registration =
-      type === 'engine'
-        ? await registerEngine(sb, {
-            credentials,
-            hostname: name,
-            locator,
-            hostId: cga.address,
-            cgaParameters: cga.parametersBytes,
-            rsaPrivateKey: rsa.privateKey,
-            rsaPublicKeyDer: publicKeyDer,
-            x25519PublicKey: x25519.publicKeyRaw,
-          })
-        : await registerHost(sb, credentials, name, locator, cga, rsa, publicKeyDer, x25519.publicKeyRaw);
-    const controllerPublicKey = importControllerPublicKey(
-      Buffer.from(registration.controllerPublicKey, 'base64'),
-    );
-    const linkLayer = createLinkLayer(
-      {
-        identity: {
-          hostId: cga.address,
-          cgaParameters: cga.parametersBytes,
-          rsaPrivateKey: rsa.privateKey,
-          nodeCertificate: Buffer.from(registration.certificate, 'base64'),
-          controllerPublicKey: controllerPublicKey.publicKey,
-        },
-      },
-      { transport, clock: systemClock },
-    );
     const received: Uint8Array[] = [];
-    let engine: Engine | undefined;
+    let parts: {
+      hostId: Uint8Array;
+      sb: SouthboundClient;
+      registration: SbRegisterResponse;
+      linkLayer: LinkLayer;
+      engine?: Engine;
+      stop(): Promise<void> | void;
+    };
     if (type === 'engine') {
-      engine = createEngine(
+      // The engine daemon as the CLI and the lab start it.
+      const node = await startEngineNode(
         {
-          hostId: cga.address,
-          controllerPublicKey,
-          locator,
-          keepaliveIntervalMs: registration.configuration.keepaliveIntervalMs,
-          links: engineOptions.links,
+          controllerUrl: urls.southboundUrl,
+          credentials,
+          hostname: name,
+          engine: { links: engineOptions.links },
         },
-        { linkLayer, clock: systemClock, controller: sb, logger },
+        { transport, identity: identityUnder, clock: systemClock, logger },
       );
-      engine.start();
+      parts = { ...node, sb: node.controller };
     } else {
+      // A test host: registration and a link layer, packets recorded.
+      const identity = identityUnder(netprefix);
+      const sb = createSouthboundClient({ baseUrl: urls.southboundUrl });
+      const x25519 = generateX25519KeyPair();
+      const registration = await registerHost(
+        sb,
+        credentials,
+        name,
+        locator,
+        identity,
+        rsa,
+        publicKeyDer,
+        x25519.publicKeyRaw,
+      );
+      const controllerPublicKey = importControllerPublicKey(
+        Buffer.from(registration.controllerPublicKey, 'base64'),
+      );
+      const linkLayer = createLinkLayer(
+        {
+          identity: {
+            hostId: identity.hostId,
+            cgaParameters: identity.cgaParameters,
+            rsaPrivateKey: rsa.privateKey,
+            nodeCertificate: Buffer.from(registration.certificate, 'base64'),
+            controllerPublicKey: controllerPublicKey.publicKey,
+          },
+        },
+        { transport, clock: systemClock },
+      );
       linkLayer.onPacket((_link, bytes, offset, length) =>
         received.push(new Uint8Array(bytes.subarray(offset, offset + length))),
       );
+      linkLayer.start();
+      parts = { hostId: identity.hostId, sb, registration, linkLayer, stop: () => linkLayer.stop() };
     }
-    linkLayer.start();
+    const { linkLayer } = parts;
     const node: ClusterNode = {
       name,
-      hostId: cga.address,
-      hostIdText: formatIpv6Address(cga.address),
-      sb,
-      registration,
+      hostId: parts.hostId,
+      hostIdText: formatIpv6Address(parts.hostId),
+      sb: parts.sb,
+      registration: parts.registration,
       transport,
       linkLayer,
-      engine,
+      engine: parts.engine,
       received,
       linkIdTo: (peer) =>
         linkLayer
           .links()
           .find((l) => l.state === 'up' && Buffer.from(l.peerHostId).equals(Buffer.from(peer.hostId)))?.id,
+      stop: parts.stop,
     };
     nodes.push(node);
     return node;
@@ -233,10 +253,7 @@ export async function startCluster(underlay: Underlay) {
   }
 
   async function stop() {
-    for (const node of nodes) {
-      node.engine?.stop();
-      node.linkLayer.stop();
-    }
+    for (const node of nodes) await node.stop();
     for (const transport of transports) await transport.close();
     await controller.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -250,14 +267,14 @@ async function registerHost(
   credentials: { domain: string; username: string; password: string },
   hostname: string,
   locator: string,
-  cga: { address: Uint8Array; parametersBytes: Uint8Array },
+  identity: { hostId: Uint8Array; cgaParameters: Uint8Array },
   rsa: RsaKeyPair,
   publicKeyDer: Uint8Array,
   x25519PublicKey: Uint8Array,
 ): Promise<SbRegisterResponse> {
   await sb.login(credentials);
   const { nonce } = await sb.nonce();
-  const hostId = formatIpv6Address(cga.address);
+  const hostId = formatIpv6Address(identity.hostId);
   const data = registrationSigningInput({
     nonce: Buffer.from(nonce, 'base64'),
     hostId,
@@ -270,7 +287,7 @@ async function registerHost(
     hostname,
     locator,
     hostId,
-    cgaParameters: Buffer.from(cga.parametersBytes).toString('base64'),
+    cgaParameters: Buffer.from(identity.cgaParameters).toString('base64'),
     rsaPublicKey: Buffer.from(publicKeyDer).toString('base64'),
     x25519PublicKey: Buffer.from(x25519PublicKey).toString('base64'),
     signature: sign('sha256', data, rsa.privateKey).toString('base64'),

@@ -19,7 +19,7 @@ export const DropReason = {
   HOP_LIMIT: 35,
   /** A type II or III packet of a flow this engine has not verified (or that expired). */
   UNKNOWN_FLOW: 36,
-  /** No room for a new flow. */
+  /** No room for a new flow: the table is full and its heaviest source has no flow idle long enough to give up. */
   FLOW_TABLE_FULL: 37,
   /** The AUTH chunk is not a flow authorization (length, version, algorithm). */
   AUTH_MALFORMED: 38,
@@ -48,6 +48,10 @@ export const DropReason = {
   PROGRAM_DROP: 50,
   /** The link layer refused the send (link not up). */
   SEND_FAILED: 51,
+  /** A new flow of a source host that holds its quota of flows, none idle long enough to give up. */
+  FLOW_SOURCE_QUOTA: 52,
+  /** A new flow of an authorization that holds its quota of flows, none idle long enough to give up. */
+  FLOW_AUTHORIZATION_QUOTA: 53,
 } as const;
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason];
 

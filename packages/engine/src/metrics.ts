@@ -1,7 +1,8 @@
 /**
  * The engine's counters in the Prometheus text exposition format (version 0.0.4), written by hand
  * (no registry, no dependency): per packet type, verdict, drop reason (every reason, zeros
- * included, so rates work from the first scrape), link and flow, plus the verification caches.
+ * included, so rates work from the first scrape), link and flow, plus the verification caches,
+ * flow evictions, and the link layer's own drops and handshake rejections by reason.
  */
 import { dropReasons } from './drop-reason';
 import type { Engine } from './engine';
@@ -95,11 +96,46 @@ export function renderMetrics(engine: Engine): string {
     ['capsule_engine_flows_created_total', 'counter', 'Flows created.', c.flowsCreated],
     ['capsule_engine_flows_expired_total', 'counter', 'Flows removed after idling.', c.flowsExpired],
     ['capsule_engine_live_flows', 'gauge', 'Flows in the flow table.', c.liveFlows],
+    [
+      'capsule_engine_handshakes_verified_total',
+      'counter',
+      'Link handshake messages that reached the public-key checks (CGA, RSA, certificate).',
+      c.linkLayer.handshakesVerified,
+    ],
+    [
+      'capsule_engine_cookie_replies_sent_total',
+      'counter',
+      'Link handshake cookie replies sent (under load, or a source over its rate).',
+      c.linkLayer.cookieRepliesSent,
+    ],
+    [
+      'capsule_engine_cookies_accepted_total',
+      'counter',
+      'Cookies received from peers under load and opened.',
+      c.linkLayer.cookiesAccepted,
+    ],
   ];
   for (const [name, type, help, value] of simple) {
     family(name, type, help);
     sample(name, value);
   }
+  family('capsule_engine_flows_evicted_total', 'counter', 'Flows evicted to admit another, by cause.');
+  for (const [cause, value] of Object.entries(c.flowsEvicted))
+    sample('capsule_engine_flows_evicted_total', value, { cause });
+  family(
+    'capsule_engine_link_layer_drops_total',
+    'counter',
+    'Frames the link layer refused before the pipeline (and sends it refused), by reason.',
+  );
+  for (const [reason, value] of Object.entries(c.linkLayer.drops))
+    sample('capsule_engine_link_layer_drops_total', value, { reason });
+  family(
+    'capsule_engine_handshake_rejections_total',
+    'counter',
+    'Link handshake and cookie frames refused, by reason (they sum to the handshakeRejected drops).',
+  );
+  for (const [reason, value] of Object.entries(c.linkLayer.handshakeRejections))
+    sample('capsule_engine_handshake_rejections_total', value, { reason });
   const links = engine.links();
   family('capsule_engine_link_packets_total', 'counter', 'Packets per link and direction.');
   for (const link of links) {

@@ -1,8 +1,7 @@
 import type { SbLinkRequest, SouthboundClient } from '@capsule/api';
 import type { LinkInfo } from '@capsule/overlay';
 import { describe, expect, it } from 'vitest';
-import type { Engine } from './engine';
-import { controllerHooks, revocationsOfCommand } from './southbound';
+import { createControllerHooks, revocationsOfCommand } from './southbound';
 
 /** The link reports an engine makes, through a client that records them (and fails when told to). */
 function hooksRecording() {
@@ -19,13 +18,18 @@ function hooksRecording() {
     },
   } as unknown as SouthboundClient;
   const warnings: string[] = [];
-  const hooks = controllerHooks({} as Engine, client, {
-    clock: { nowMs: () => 0, setInterval: () => () => {} } as never,
-    logger: { warn: (_fields: unknown, message: string) => warnings.push(message) } as never,
-    locator: '10.0.0.3:7447',
-    counters: () => ({}) as never,
-    linkCost: () => 20,
-  });
+  const hooks = createControllerHooks(
+    { locator: '10.0.0.3:7447' },
+    {
+      client,
+      clock: { nowMs: () => 0, setInterval: () => () => {} } as never,
+      logger: { warn: (_fields: unknown, message: string) => warnings.push(message) } as never,
+      counters: () => ({}) as never,
+      revoke: () => {},
+      refreshLinks: () => {},
+      linkCost: () => 20,
+    },
+  );
   const link = (state: LinkInfo['state']) =>
     ({
       id: 1,

@@ -2,7 +2,8 @@
  * The engine's southbound side: registration with the controller (login → nonce → register with
  * the CGA, keys and an RSA signature over the nonce), then, while the engine runs, keep-alives
  * (200: nothing to do; 202: commands), the push channel (server-sent events: revocations reach
- * the engine at once) and registration of each link that comes up.
+ * the engine at once) and registration of each link that comes up. It knows the engine only
+ * through the functions it is given (`ControllerHooksDeps`): the engine does not import it.
  */
 
 import type { KeyObject } from 'node:crypto';
@@ -15,7 +16,8 @@ import {
 } from '@capsule/api';
 import { formatIpv6Address } from '@capsule/identity';
 import type { LinkInfo } from '@capsule/overlay';
-import type { Engine, EngineClock, EngineCounters, EngineLogger } from './engine';
+import type { EngineCounters } from './counters';
+import type { EngineClock, EngineLogger } from './ports';
 
 /** What a node proves about itself when it registers. */
 export interface EngineRegistration {
@@ -84,28 +86,60 @@ export function revocationsOfCommand(
   return out;
 }
 
-/** Keep-alive, push channel and link registration for a running engine (createEngine wires them). */
-export function controllerHooks(
-  engine: Engine,
-  client: SouthboundClient,
-  context: {
-    clock: EngineClock;
-    logger: EngineLogger;
-    locator: string | undefined;
-    keepaliveIntervalMs?: number;
-    counters: () => EngineCounters;
-    /** The configured cost of the link to a peer (engine.yaml `links`), sent with its registration. */
-    linkCost?: (info: LinkInfo) => number | undefined;
-  },
-) {
-  const { clock, logger } = context;
+/** What the controller hooks are told (plain data). */
+export interface ControllerHooksOptions {
+  /** This engine's underlay locator (`host:port`); without it links are not registered. */
+  locator: string | undefined;
+  /** Keep-alive interval (the registration answer says); default 30 s. */
+  keepaliveIntervalMs?: number;
+}
+
+/** What the controller hooks act on: the southbound client, and the engine's side as functions. */
+export interface ControllerHooksDeps {
+  /** A registered southbound client. */
+  client: SouthboundClient;
+  clock: EngineClock;
+  logger: EngineLogger;
+  /** The engine's counters (keep-alive statistics). */
+  counters: () => EngineCounters;
+  /** Revokes serials (revocation commands, pushed or in a keep-alive answer). */
+  revoke: (serials: readonly bigint[], notAfterMs: readonly (number | undefined)[]) => void;
+  /** Rereads the links (refresh-configuration and path-change commands). */
+  refreshLinks: () => void;
+  /** The configured cost of the link to a peer (engine.yaml `links`), sent with its registration. */
+  linkCost?: (info: LinkInfo) => number | undefined;
+}
+
+/** The controller side of a running engine. */
+export interface ControllerHooks {
+  /** Starts keep-alives and the push channel; returns their stop. */
+  start(): () => void;
+  /**
+   * Registers each link that comes up (once per peer) and reports one that goes down, so that
+   * the controller's paths avoid it until it is up (and registered) again.
+   */
+  onLinkChange(info: LinkInfo): void;
+  /** Carries out one controller command (revocation, refresh-configuration, path-change, report-statistics). */
+  obey(command: Pick<NodeCommand, 'kind' | 'payload'>): void;
+}
+
+/**
+ * Keep-alive, push channel and link registration for a running engine (`startEngineNode` wires
+ * them): keep-alives every `keepaliveIntervalMs` carry statistics and bring back commands, the
+ * push channel brings them at once, and each link change is reported.
+ */
+export function createControllerHooks(
+  options: ControllerHooksOptions,
+  deps: ControllerHooksDeps,
+): ControllerHooks {
+  const { client, clock, logger } = deps;
   const registeredLinks = new Set<string>();
 
   function obey(command: Pick<NodeCommand, 'kind' | 'payload'>): void {
     switch (command.kind) {
       case 'revocation': {
         const revocations = revocationsOfCommand(command);
-        engine.revoke(
+        deps.revoke(
           revocations.map((revocation) => revocation.serial),
           revocations.map((revocation) => revocation.notAfterMs),
         );
@@ -113,7 +147,7 @@ export function controllerHooks(
       }
       case 'refresh-configuration':
       case 'path-change':
-        engine.refreshLinks();
+        deps.refreshLinks();
         break;
       case 'report-statistics':
         void keepalive();
@@ -126,7 +160,7 @@ export function controllerHooks(
     if (keepaliveBusy) return;
     keepaliveBusy = true;
     try {
-      const c = context.counters();
+      const c = deps.counters();
       const answer = await client.keepalive({
         statistics: {
           packetsIn: c.packetsIn,
@@ -145,8 +179,7 @@ export function controllerHooks(
   }
 
   return {
-    /** Starts keep-alives and the push channel; returns their stop. */
-    start(): () => void {
+    start() {
       const abort = new AbortController();
       let stopped = false;
       const openPush = async (): Promise<void> => {
@@ -161,19 +194,15 @@ export function controllerHooks(
       };
       void openPush();
       void keepalive();
-      const cancel = clock.setInterval(() => void keepalive(), context.keepaliveIntervalMs ?? 30_000);
+      const cancel = clock.setInterval(() => void keepalive(), options.keepaliveIntervalMs ?? 30_000);
       return () => {
         stopped = true;
         cancel();
         abort.abort();
       };
     },
-    /**
-     * Registers each link that comes up (once per peer) and reports one that goes down, so that
-     * the controller's paths avoid it until it is up (and registered) again.
-     */
-    onLinkChange(info: LinkInfo): void {
-      if (!context.locator || info.state === 'handshaking') return;
+    onLinkChange(info) {
+      if (!options.locator || info.state === 'handshaking') return;
       const peer = formatIpv6Address(info.peerHostId);
       const up = info.state === 'up';
       if (up === registeredLinks.has(peer)) return; // the controller already has this state
@@ -181,11 +210,11 @@ export function controllerHooks(
       else registeredLinks.delete(peer);
       // The controller computes paths with the cost registered here (its default when none is sent).
       // Link tags have no field in the southbound link registration (SbLinkRequest): they stay local.
-      const cost = context.linkCost?.(info);
+      const cost = deps.linkCost?.(info);
       client
         .registerLink({
           peerHostId: peer,
-          localEndpoint: context.locator,
+          localEndpoint: options.locator,
           remoteEndpoint: `${info.peerUnderlay.host}:${info.peerUnderlay.port}`,
           ...(cost !== undefined ? { cost } : {}),
           ...(up ? {} : { status: 'down' as const }),

@@ -271,3 +271,34 @@ describe('adversarial packets and programs', () => {
     expect(after.drops.MALFORMED_CAPSULE ?? 0).toBeGreaterThan(0);
   });
 });
+
+describe('flow-state fairness', () => {
+  it('one authorization holder flooding new flows (3,000, capacity 1,024) cannot keep another host’s new flow out', async () => {
+    const { t, a, m, e1, typeI, goodFlowFlows, drops } = s;
+    const mAuth = t.authorize(m.hostId, route.machineCode);
+    expect(e1.engine.counters().liveFlows).toBe(1); // the good flow
+    for (let label = 1000; label < 4000; label++) {
+      m.send(e1, typeI({ source: m.hostId, auth: mAuth, label }));
+      if (label % 200 === 0) await t.settle();
+    }
+    await t.settle();
+    const c1 = e1.engine.counters();
+    // The harness's engines hold 1,024 flows: m holds its authorization's share (1/8), no more.
+    expect(c1.liveFlows).toBe(1 + 128);
+    expect(drops('FLOW_AUTHORIZATION_QUOTA')).toBe(3000 - 128);
+    expect(drops('FLOW_TABLE_FULL')).toBe(0);
+    // a's new flows are admitted at once, and its established flow keeps flowing.
+    const before = s.b.received.length;
+    for (let label = 2; label < 12; label++) a.send(e1, typeI({ label }));
+    await t.settle();
+    expect(s.b.received.length).toBe(before + 10);
+    await goodFlowFlows();
+    // A second later m's flows are idle enough to give up: m churns through its own share.
+    t.clock.advance(1_500);
+    for (let label = 5000; label < 5100; label++) m.send(e1, typeI({ source: m.hostId, auth: mAuth, label }));
+    await t.settle();
+    expect(e1.engine.counters().flowsEvicted.authorizationQuota).toBe(100);
+    expect(e1.engine.counters().liveFlows).toBe(1 + 128 + 10);
+    await goodFlowFlows();
+  });
+});

@@ -1,6 +1,6 @@
 /**
  * The same topology in ONE process, for machines without root: a real controller (SQLite in the
- * data dir, HTTP on loopback), engines made with createEngine and agents with createAgent, all on
+ * data dir, HTTP on loopback), engines started with startEngineNode and agents with createAgent, all on
  * the in-process MemoryNetwork instead of UDP, each with the overlay's real link layer (SeND-style
  * handshake, sealed DATA frames) and the real southbound registration.
  *
@@ -18,19 +18,16 @@ import {
   defaultAgentOptions,
   EgressResult,
 } from '@capsule/agent';
-import { type ApiClient, createSouthboundClient } from '@capsule/api';
+import type { ApiClient } from '@capsule/api';
 import { type Controller, createController } from '@capsule/controller';
-import { createEngine, type Engine, registerEngine } from '@capsule/engine';
+import { type Engine, type EngineIdentity, startEngineNode } from '@capsule/engine';
 import {
   exportPublicKeyDer,
   generateCgaSync,
   generateRsaKeyPairAsync,
-  generateX25519KeyPair,
-  importControllerPublicKey,
   parseSubnetPrefix64,
 } from '@capsule/identity';
 import {
-  createLinkLayer,
   createMemoryNetwork,
   type LinkLayer,
   type MemoryNetwork,
@@ -180,74 +177,37 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
     // Engines.
     const engines = new Map<string, MemoryEngine>();
     for (const node of topology.nodes.filter((n) => n.kind === 'engine')) {
-      const sb = createSouthboundClient({ baseUrl: urls.southboundUrl });
-      const credentials = {
-        domain: labNames.engineDomain,
-        username: labNames.engineUser,
-        password: nodePassword,
-      };
-      const login = await sb.login(credentials);
-      const rsa = await generateRsaKeyPairAsync();
-      const rsaPublicKeyDer = exportPublicKeyDer(createPublicKey(rsa.privateKey));
-      const cga = generateCgaSync({
-        publicKey: rsaPublicKeyDer,
-        sec: 0,
-        subnetPrefix: parseSubnetPrefix64(login.profile.scope.netprefix),
-      });
       const transport = network.attach(underlayOf(node.name));
       stoppables.push({ stop: () => transport.close() });
-      const locator = `${transport.local.host}:${transport.local.port}`;
-      const registration = await registerEngine(sb, {
-        credentials,
-        hostname: node.name,
-        locator,
-        hostId: cga.address,
-        cgaParameters: cga.parametersBytes,
-        rsaPrivateKey: rsa.privateKey,
-        rsaPublicKeyDer,
-        x25519PublicKey: generateX25519KeyPair().publicKeyRaw,
-      });
-      const controllerPublicKey = importControllerPublicKey(
-        Buffer.from(registration.controllerPublicKey, 'base64'),
-      );
-      const linkLayer = createLinkLayer(
+      const engineNode = await startEngineNode(
         {
-          identity: {
-            hostId: cga.address,
-            cgaParameters: cga.parametersBytes,
-            rsaPrivateKey: rsa.privateKey,
-            nodeCertificate: Buffer.from(registration.certificate, 'base64'),
-            controllerPublicKey: controllerPublicKey.publicKey,
+          controllerUrl: urls.southboundUrl,
+          credentials: {
+            domain: labNames.engineDomain,
+            username: labNames.engineUser,
+            password: nodePassword,
           },
-          keepAliveIntervalMs: linkKeepAliveIntervalMs,
+          hostname: node.name,
+          linkKeepAliveIntervalMs,
+          engine: {
+            tags: node.tags,
+            links: engineLinks(topology, node.name).map((link) => ({
+              peer: link.peer,
+              cost: link.cost,
+              ...(link.tags.length > 0 && { tags: link.tags }),
+            })),
+            ...(node.flowCapacity !== undefined && { flowCapacity: node.flowCapacity }),
+          },
         },
-        { transport, clock: systemClock },
+        { transport, identity: memoryIdentity, clock: systemClock },
       );
-      const links = engineLinks(topology, node.name).map((link) => ({
-        peer: link.peer,
-        cost: link.cost,
-        ...(link.tags.length > 0 && { tags: link.tags }),
-      }));
-      const engine = createEngine(
-        {
-          hostId: cga.address,
-          controllerPublicKey,
-          locator,
-          tags: node.tags,
-          links,
-          keepaliveIntervalMs: registration.configuration.keepaliveIntervalMs,
-        },
-        { linkLayer, clock: systemClock, controller: sb },
-      );
-      engine.start();
-      linkLayer.start();
-      stoppables.push({ stop: () => engine.stop() }, { stop: () => linkLayer.stop() });
+      stoppables.push(engineNode);
       engines.set(node.name, {
         name: node.name,
-        engine,
-        linkLayer,
+        engine: engineNode.engine,
+        linkLayer: engineNode.linkLayer,
         transport,
-        hostId: registration.node.hostId ?? '',
+        hostId: engineNode.registration.node.hostId ?? '',
       });
       progress(`engine ${node.name} (${node.address}): registered`);
     }
@@ -319,6 +279,23 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
     await stopAll();
     throw error;
   }
+}
+
+/** A fresh engine identity (RSA key, CGA with Sec 0 under `netprefix`), kept in memory only. */
+async function memoryIdentity(netprefix: string): Promise<EngineIdentity> {
+  const rsa = await generateRsaKeyPairAsync();
+  const rsaPublicKeyDer = exportPublicKeyDer(createPublicKey(rsa.privateKey));
+  const cga = generateCgaSync({
+    publicKey: rsaPublicKeyDer,
+    sec: 0,
+    subnetPrefix: parseSubnetPrefix64(netprefix),
+  });
+  return {
+    hostId: cga.address,
+    cgaParameters: cga.parametersBytes,
+    rsaPrivateKey: rsa.privateKey,
+    rsaPublicKeyDer,
+  };
 }
 
 /** An in-process application: the agent's application port on one side, an AppSocket on the other. */

@@ -104,6 +104,7 @@ export function engineConfig(topology: Topology, node: TopologyNode, dir: string
       ...(link.tags.length > 0 && { tags: link.tags }),
     })),
     metrics: `${node.address}:${labPorts.engineHttp}`,
+    ...(node.flowCapacity !== undefined && { flowCapacity: node.flowCapacity }),
     linkKeepAliveIntervalMs: labLinkKeepAliveIntervalMs,
     cgaSec: 0,
     logLevel: 'info',

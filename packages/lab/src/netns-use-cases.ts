@@ -276,7 +276,9 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
       }
       if (before && step.via) {
         const after = engineCounts(step.from, target);
-        const saw = [...after].filter(([engine, n]) => n - (before.get(engine) ?? 0) >= step.packets);
+        const saw = [...after].filter(
+          ([engine, flows]) => packetsAdded(before.get(engine), flows) >= step.packets,
+        );
         const via = new Set(step.via);
         const seen = saw.map(([engine]) => engine);
         const viaOk = [...via].every((e) => seen.includes(e)) && seen.every((e) => via.has(e));
@@ -308,9 +310,12 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
     return links.some((link) => link.peerName === peer && link.up);
   }
 
-  /** Packets of the flow source → destination in each engine's flow table (its HTTP API). */
-  function engineCounts(from: string, to: string): Map<string, number> {
-    const counts = new Map<string, number>();
+  /**
+   * Packets of each flow source → destination in each engine's flow table (its HTTP API), by flow
+   * (id and creation time: an id is reused after its flow is removed).
+   */
+  function engineCounts(from: string, to: string): Map<string, Map<string, number>> {
+    const counts = new Map<string, Map<string, number>>();
     for (const node of lab.state.topology.nodes.filter((n) => n.kind === 'engine')) {
       const out = execFileSync(
         'python3',
@@ -321,15 +326,33 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
         ],
         { encoding: 'utf8', timeout: 15_000 },
       );
-      const flows = JSON.parse(out).items as { source: string; destination: string; packets: number }[];
+      const flows = JSON.parse(out).items as {
+        id: number;
+        createdAtMs: number;
+        source: string;
+        destination: string;
+        packets: number;
+      }[];
       counts.set(
         node.name,
-        flows
-          .filter((f) => f.source === hostId(from) && f.destination === hostId(to))
-          .reduce((n, f) => n + f.packets, 0),
+        new Map(
+          flows
+            .filter((f) => f.source === hostId(from) && f.destination === hostId(to))
+            .map((f) => [`${f.id}@${f.createdAtMs}`, f.packets]),
+        ),
       );
     }
     return counts;
+  }
+
+  /**
+   * Packets the flows of `after` counted since `before`. Flows gone from the table meanwhile do not
+   * count: an earlier use case's flow that idles out during the step must not cancel this step's packets.
+   */
+  function packetsAdded(before: Map<string, number> | undefined, after: Map<string, number>): number {
+    let added = 0;
+    for (const [flow, packets] of after) added += packets - (before?.get(flow) ?? 0);
+    return added;
   }
 
   function ping(from: string, to: string, count: number): { sent: number; received: number } {

@@ -55,7 +55,19 @@ describe('topology', () => {
     expect(topology.nodes.map((n) => n.address)).toEqual(['10.9.8.3', '10.9.8.2', '10.9.8.4']);
   });
 
+  it('takes an engine flow capacity into the engine config', () => {
+    const topology = parseTopology(
+      'name: t\ncontroller: { name: c }\nengines: [{ name: e, flowCapacity: 16384 }, { name: f }]\nhosts: []',
+    );
+    expect(topology.nodes.map((n) => n.flowCapacity)).toEqual([undefined, 16384, undefined]);
+  });
+
   const bad: [string, string, RegExp][] = [
+    [
+      'bad flow capacity',
+      'controller: {name: c}\nengines: [{name: e, flowCapacity: 0}]\nhosts: []',
+      /flow capacity/,
+    ],
     ['not yaml', 'name: [', /not valid YAML/],
     [
       'unknown key',

@@ -8,7 +8,7 @@
  * name: default              # [a-z0-9-], at most 12 characters (namespace and interface names)
  * underlay: 10.77.0.0/24     # IPv4 segment of the bridge; /8 to /28
  * controller: { name: ctl }
- * engines: [{ name: e1 }, { name: e2, tags: [3], linkTags: { h1: [5] } }]
+ * engines: [{ name: e1 }, { name: e2, tags: [3], linkTags: { h1: [5] }, flowCapacity: 16384 }]
  * links:                     # overlay links between engines; cost ≥ 1 (default 1)
  *   - { between: [e1, e2], cost: 10 }
  * hosts:
@@ -38,6 +38,8 @@ export interface TopologyNode {
   readonly engines: readonly string[];
   /** Hosts: the IPv4 overlay address of the host's TUN (100.100.0.N). */
   readonly overlayIpv4: string;
+  /** Engines: live flows at most (the engine's `flowCapacity`); undefined: the engine's default. */
+  readonly flowCapacity?: number;
 }
 
 /** An overlay link between two engines. */
@@ -131,6 +133,7 @@ export function validateTopology(input: unknown): Topology {
     linkTags: Record<string, number[]>;
     engines: string[];
     address?: number;
+    flowCapacity?: number;
   }
   const drafts: Draft[] = [];
   const addNode = (where: string, value: unknown, kind: NodeKind, extra: readonly string[]) => {
@@ -167,7 +170,13 @@ export function validateTopology(input: unknown): Topology {
     fail('engines', 'expected a list of at least one engine');
   const linkTagsInput = new Map<Draft, { where: string; value: unknown }>();
   input.engines.forEach((engine, i) => {
-    const { draft, value } = addNode(`engines[${i}]`, engine, 'engine', ['tags', 'linkTags']);
+    const { draft, value } = addNode(`engines[${i}]`, engine, 'engine', ['tags', 'linkTags', 'flowCapacity']);
+    if (value.flowCapacity !== undefined) {
+      const capacity = value.flowCapacity;
+      if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 24)
+        fail(`engines[${i}].flowCapacity`, 'a flow capacity is an integer 1..16777216');
+      draft.flowCapacity = capacity;
+    }
     if (value.linkTags !== undefined)
       linkTagsInput.set(draft, { where: `engines[${i}].linkTags`, value: value.linkTags });
   });
@@ -243,6 +252,7 @@ export function validateTopology(input: unknown): Topology {
       linkTags: draft.linkTags,
       engines: draft.engines,
       overlayIpv4: draft.kind === 'host' ? `100.100.0.${hostIndex}` : '',
+      ...(draft.flowCapacity !== undefined && { flowCapacity: draft.flowCapacity }),
     };
   });
   if (nodes.filter((n) => n.kind === 'host').length > 250) fail('hosts', 'at most 250 hosts');

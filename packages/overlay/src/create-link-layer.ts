@@ -12,6 +12,10 @@
  * - pending handshakes (initiator side), by receiver index and by underlay address.
  * - the peers connect() asked for, retried after a give-up or a timeout.
  *
+ * - the handshake guard (handshake-guard.ts): MAC1 keys, the cookie issuer (responder), the
+ *   cookies we hold for peers (initiator), the replay cache of verified handshake signatures, the
+ *   load meter and the token buckets that gate public-key work.
+ *
  * One timer (deps.clock.setInterval, every `tickMs`) drives NS retransmission, keep-alives,
  * timeouts, rekeys, the end of grace periods and reconnects; tests drive it with a manual clock.
  */
@@ -21,6 +25,7 @@ import {
   controllerKeyId,
   decodeNodeCertificate,
   deriveSessionKeys,
+  exportEd25519PublicKeyRaw,
   generateX25519KeyPair,
   type NodeCertificate,
   NonceCache,
@@ -46,12 +51,28 @@ import {
   HANDSHAKE_NONCE_LENGTH,
   HANDSHAKE_REJECT_REASONS,
   type HandshakeRejectReason,
+  type ParsedHandshake,
+  parseHandshakeFrame,
+  peekHandshakeFreshness,
   solicitedNodeAddress,
   UNSPECIFIED_ADDRESS,
   type VerifiedHandshake,
-  verifyHandshakeFrame,
+  verifyParsedHandshake,
 } from './handshake';
+import {
+  COOKIE_USE_LIFETIME_MS,
+  CookieIssuer,
+  checkHandshakeMac,
+  HandshakeReplayCache,
+  handshakeMac1Key,
+  handshakeMac1Receiver,
+  LoadMeter,
+  openCookieReply,
+  TokenBuckets,
+  writeHandshakeMacs,
+} from './handshake-guard';
 import type {
+  HandshakeStats,
   LinkDownReason,
   LinkDropCounters,
   LinkInfo,
@@ -73,6 +94,12 @@ export const LINK_LAYER_DEFAULTS = {
   previousKeyGraceMs: 5_000,
   reconnectIntervalMs: 10_000,
   replayWindowSize: 2016,
+  handshakeFreshnessWindowMs: 300_000,
+  handshakeReplayCacheEntries: 16_384,
+  handshakeLoadPerSecond: 200,
+  handshakesPerSourcePerSecond: 20,
+  handshakeSourcesTracked: 4_096,
+  cookieRepliesPerSecond: 500,
 } as const;
 
 /** A link goes down after this many keep-alive intervals with nothing authenticated received. */
@@ -130,6 +157,8 @@ interface Pending {
   readonly sentNonces: Uint8Array[];
   attempts: number;
   nextSendMs: number;
+  /** MAC1 of the last NS sent: a cookie reply must answer it (cleared once one did). */
+  lastMac1: Uint8Array | undefined;
 }
 
 interface WantedPeer {
@@ -195,6 +224,30 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     options.reconnectIntervalMs ?? LINK_LAYER_DEFAULTS.reconnectIntervalMs,
   );
   const replayWindowSize = options.replayWindowSize ?? LINK_LAYER_DEFAULTS.replayWindowSize;
+  const freshnessWindowMs = positive(
+    'handshakeFreshnessWindowMs',
+    options.handshakeFreshnessWindowMs ?? LINK_LAYER_DEFAULTS.handshakeFreshnessWindowMs,
+  );
+  const replayCacheEntries = positive(
+    'handshakeReplayCacheEntries',
+    options.handshakeReplayCacheEntries ?? LINK_LAYER_DEFAULTS.handshakeReplayCacheEntries,
+  );
+  const loadPerSecond = positive(
+    'handshakeLoadPerSecond',
+    options.handshakeLoadPerSecond ?? LINK_LAYER_DEFAULTS.handshakeLoadPerSecond,
+  );
+  const perSourcePerSecond = positive(
+    'handshakesPerSourcePerSecond',
+    options.handshakesPerSourcePerSecond ?? LINK_LAYER_DEFAULTS.handshakesPerSourcePerSecond,
+  );
+  const sourcesTracked = positive(
+    'handshakeSourcesTracked',
+    options.handshakeSourcesTracked ?? LINK_LAYER_DEFAULTS.handshakeSourcesTracked,
+  );
+  const cookieRepliesPerSecond = positive(
+    'cookieRepliesPerSecond',
+    options.cookieRepliesPerSecond ?? LINK_LAYER_DEFAULTS.cookieRepliesPerSecond,
+  );
   /** Timer granularity: fine enough for keep-alives and retransmissions. */
   const tickMs = Math.max(5, Math.min(keepAliveIntervalMs / 4, retransmitMs / 2, 1_000));
   /** A candidate the initiator never confirmed is forgotten after the longest handshake. */
@@ -224,8 +277,36 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     publicKey: identity.controllerPublicKey,
     keyId: controllerKeyId(identity.controllerPublicKey),
   };
-  const timestamps = new TimestampChecker({}, { clock });
-  const nonces = new NonceCache({}, { clock });
+  const timestamps = new TimestampChecker({ deltaSeconds: freshnessWindowMs / 1000 }, { clock });
+  const nonces = new NonceCache({ ttlMs: 2 * freshnessWindowMs }, { clock });
+
+  // The handshake guard: what runs before any public-key work (handshake-guard.ts).
+  const controllerKeyRaw = exportEd25519PublicKeyRaw(identity.controllerPublicKey);
+  const ownMac1Key = handshakeMac1Key(controllerKeyRaw, ownHostId);
+  const anonymousMac1Key = handshakeMac1Key(controllerKeyRaw, undefined);
+  const verifiedSignatures = new HandshakeReplayCache({
+    ttlMs: 2 * freshnessWindowMs,
+    capacity: replayCacheEntries,
+  });
+  const load = new LoadMeter(loadPerSecond);
+  const bucketOptions = {
+    ratePerSecond: perSourcePerSecond,
+    burst: perSourcePerSecond,
+    maxKeys: sourcesTracked,
+  };
+  /** Sources whose address is not proven (no MAC2): only when not under load. */
+  const unprovenBudget = new TokenBuckets(bucketOptions);
+  /** Sources that proved their address with a cookie. */
+  const provenBudget = new TokenBuckets(bucketOptions);
+  const cookieBudget = new TokenBuckets({
+    ratePerSecond: cookieRepliesPerSecond,
+    burst: cookieRepliesPerSecond,
+    maxKeys: 1,
+  });
+  const cookieIssuer = new CookieIssuer({ clock });
+  /** Cookies responders handed us, by their underlay address. */
+  const cookieJar = new Map<string, { cookie: Uint8Array; receivedMs: number }>();
+  const handshakeStats: HandshakeStats = { verified: 0, cookieRepliesSent: 0, cookiesAccepted: 0 };
 
   const drops: LinkDropCounters = {
     malformed: 0,
@@ -426,6 +507,7 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
       sentNonces: [],
       attempts: 0,
       nextSendMs: 0,
+      lastMac1: undefined,
     };
     pendingByIndex.set(pending.localIndex, pending);
     pendingByAddress.set(pending.peerKey, pending);
@@ -441,6 +523,10 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     const knownPeer = pending.link?.peerHostId;
     const peerHostId = knownPeer ?? pending.expectedHostId;
     const destination = knownPeer ?? (peerHostId ? solicitedNodeAddress(peerHostId) : ALL_NODES_ADDRESS);
+    const held = cookieJar.get(pending.peerKey);
+    let cookie: Uint8Array | undefined;
+    if (held && nowMs - held.receivedMs < COOKIE_USE_LIFETIME_MS) cookie = held.cookie;
+    else if (held) cookieJar.delete(pending.peerKey);
     const frame = buildHandshakeFrame({
       kind: 'solicitation',
       signer,
@@ -451,6 +537,10 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
       receiverIndex: pending.localIndex,
       ephemeralPublicKey: pending.ephemeral.publicKeyRaw,
       frameReceiverIndex: pending.link?.current?.peerIndex ?? 0,
+      // MAC1 keyed from the responder's identity as far as we know it (its CGA, else the domain's).
+      macs: (built) => {
+        pending.lastMac1 = writeHandshakeMacs(built, handshakeMac1Key(controllerKeyRaw, peerHostId), cookie);
+      },
     });
     transport.send(frame, frame.length, pending.peer);
   }
@@ -479,21 +569,46 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     return undefined;
   }
 
-  function onAdvertisement(message: VerifiedHandshake, from: UnderlayAddress, nowMs: number): boolean {
+  /**
+   * The checks of an NA that need no public-key work (before verification): addressed to us, and
+   * answering one of our pending handshakes from the host we asked for. The pending, or a reason.
+   */
+  function pendingAnsweredBy(message: ParsedHandshake): Pending | HandshakeRejectReason {
     if (
       !equalBytes(message.destination, ownHostId) ||
       !equalBytes(message.target, message.source) ||
       !message.solicited
     )
-      return rejectHandshake('not-for-us');
+      return 'not-for-us';
     const echoed = message.nonces[0]!;
     const pending = pendingByIndex.get(message.frameReceiverIndex);
     if (pending === undefined || !pending.sentNonces.some((nonce) => equalBytes(nonce, echoed))) {
       const known = linksByHost.get(hex(message.source));
-      return rejectHandshake(known?.answeredNonces.has(hex(echoed)) ? 'duplicate' : 'unexpected');
+      return known?.answeredNonces.has(hex(echoed)) ? 'duplicate' : 'unexpected';
     }
     const expected = pending.link?.peerHostId ?? pending.expectedHostId;
-    if (expected && !equalBytes(expected, message.source)) return rejectHandshake('peer-mismatch');
+    if (expected && !equalBytes(expected, message.source)) return 'peer-mismatch';
+    return pending;
+  }
+
+  /** An NS addressed to us: target :: or our CGA; destination ff02::1, our solicited-node address or our CGA. */
+  function isSolicitationForUs(message: ParsedHandshake): boolean {
+    const targetOk = equalBytes(message.target, UNSPECIFIED_ADDRESS) || equalBytes(message.target, ownHostId);
+    const destination = message.destination;
+    const destinationOk =
+      equalBytes(destination, ALL_NODES_ADDRESS) ||
+      equalBytes(destination, ownSolicited) ||
+      equalBytes(destination, ownHostId);
+    return targetOk && destinationOk;
+  }
+
+  function onAdvertisement(
+    message: VerifiedHandshake,
+    pending: Pending,
+    from: UnderlayAddress,
+    nowMs: number,
+  ): boolean {
+    const echoed = message.nonces[0]!;
     const peerHex = hex(message.source);
     if (!timestamps.check(peerHex, message.timestampMs / 1000).ok) return rejectHandshake('timestamp');
     const ownNonce = message.nonces[1]!;
@@ -526,13 +641,6 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
   // ---- responder ------------------------------------------------------------------------------
 
   function onSolicitation(message: VerifiedHandshake, from: UnderlayAddress, nowMs: number): boolean {
-    const targetOk = equalBytes(message.target, UNSPECIFIED_ADDRESS) || equalBytes(message.target, ownHostId);
-    const destination = message.destination;
-    const destinationOk =
-      equalBytes(destination, ALL_NODES_ADDRESS) ||
-      equalBytes(destination, ownSolicited) ||
-      equalBytes(destination, ownHostId);
-    if (!targetOk || !destinationOk) return rejectHandshake('not-for-us');
     const peerHex = hex(message.source);
     if (!timestamps.check(peerHex, message.timestampMs / 1000).ok) return rejectHandshake('timestamp');
     const peerNonce = message.nonces[0]!;
@@ -575,6 +683,9 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
       receiverIndex: localIndex,
       ephemeralPublicKey: ephemeral.publicKeyRaw,
       frameReceiverIndex: message.peerReceiverIndex,
+      // An NA carries MAC1 (keyed from the initiator's CGA) and no MAC2: no cookie is asked of it,
+      // since it must answer a pending NS of ours before we verify it.
+      macs: (built) => void writeHandshakeMacs(built, handshakeMac1Key(controllerKeyRaw, message.source)),
     });
     transport.send(frame, frame.length, from);
     return true;
@@ -591,15 +702,112 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
 
   // ---- frames in and out ---------------------------------------------------------------------
 
+  /**
+   * A HANDSHAKE frame, cheapest check first (docs/overlay.md, "What the receiver checks"):
+   * freshness and the replay cache, MAC1, structure, addressing, the NA's pending handshake,
+   * admission (an NS: load, cookies, the source's budget); then the public-key work, then the state.
+   */
   function receiveHandshake(bytes: Uint8Array, from: UnderlayAddress): boolean {
     const nowMs = clock.nowMs();
-    const verified = verifyHandshakeFrame(bytes, view, controllerKey, nowMs);
-    if (!verified.ok) return rejectHandshake(verified.reason);
-    const message = verified.message;
+    // Freshness first, the cheapest: a walk over the options finds the timestamp and the signature
+    // (the replay id), so an exact replay costs a map lookup.
+    const freshness = peekHandshakeFreshness(bytes, view);
+    if (freshness === undefined) {
+      const parsed = parseHandshakeFrame(bytes, view); // only to say why
+      return rejectHandshake(parsed.ok ? 'malformed' : parsed.reason);
+    }
+    if (!(Math.abs(freshness.timestampMs - nowMs) < freshnessWindowMs)) return rejectHandshake('timestamp');
+    const id = HandshakeReplayCache.idOf(freshness.signature);
+    if (verifiedSignatures.has(id, nowMs)) return rejectHandshake('replayed');
+    // MAC1, keyed from our CGA, or (an NS only) from the domain's key when the initiator does not know it.
+    const addressed = handshakeMac1Receiver(bytes, view);
+    if (addressed === undefined) return rejectHandshake('malformed');
+    const mac1Key = equalBytes(addressed.receiver, ownHostId)
+      ? ownMac1Key
+      : addressed.isSolicitation && equalBytes(addressed.receiver, UNSPECIFIED_ADDRESS)
+        ? anonymousMac1Key
+        : undefined;
+    if (mac1Key === undefined) return rejectHandshake('not-for-us');
+    if (!checkHandshakeMac(mac1Key, bytes, view.macOffset)) return rejectHandshake('mac1');
+    const parsed = parseHandshakeFrame(bytes, view);
+    if (!parsed.ok) return rejectHandshake(parsed.reason);
+    const message = parsed.message;
     if (equalBytes(message.source, ownHostId)) return rejectHandshake('not-for-us'); // our own message reflected
-    return message.kind === 'solicitation'
-      ? onSolicitation(message, from, nowMs)
-      : onAdvertisement(message, from, nowMs);
+    let pending: Pending | undefined;
+    if (message.kind === 'solicitation') {
+      if (!isSolicitationForUs(message)) return rejectHandshake('not-for-us');
+    } else {
+      const answered = pendingAnsweredBy(message);
+      if (typeof answered === 'string') return rejectHandshake(answered);
+      pending = answered;
+    }
+    const refusal =
+      message.kind === 'solicitation'
+        ? admitSolicitation(bytes, message, from, nowMs)
+        : provenBudget.take(from.host, nowMs)
+          ? undefined
+          : 'rate-limited';
+    if (refusal !== undefined) return rejectHandshake(refusal);
+
+    handshakeStats.verified += 1;
+    const verified = verifyParsedHandshake(message, controllerKey, nowMs);
+    if (!verified.ok) return rejectHandshake(verified.reason);
+    verifiedSignatures.add(id, nowMs);
+    return pending === undefined
+      ? onSolicitation(verified.message, from, nowMs)
+      : onAdvertisement(verified.message, pending, from, nowMs);
+  }
+
+  /**
+   * Whether an NS may have public-key work (undefined) or why not. With a valid MAC2 the sender
+   * proved its address: its proven budget decides. Without one, its unproven budget decides when
+   * we are not under load; under load, or over that budget, it gets a cookie reply instead (within
+   * the cookie replies' own budget), so a spoofed source can neither cost us a verification nor
+   * spend the budget of the address it spoofs.
+   */
+  function admitSolicitation(
+    bytes: Uint8Array,
+    message: ParsedHandshake,
+    from: UnderlayAddress,
+    nowMs: number,
+  ): HandshakeRejectReason | undefined {
+    load.note(nowMs);
+    if (cookieIssuer.checkMac2(bytes, view.macOffset, from))
+      return provenBudget.take(from.host, nowMs) ? undefined : 'rate-limited';
+    if (!load.isUnderLoad(nowMs) && unprovenBudget.take(from.host, nowMs)) return undefined;
+    if (!cookieBudget.take('', nowMs)) return 'rate-limited';
+    const reply = cookieIssuer.reply(
+      bytes,
+      view.macOffset,
+      message.peerReceiverIndex,
+      message.peerEphemeralKey,
+      from,
+    );
+    if (reply === undefined) return 'key-exchange';
+    transport.send(reply, reply.length, from);
+    handshakeStats.cookieRepliesSent += 1;
+    return 'cookie-required';
+  }
+
+  /** A COOKIE frame: the answer of a responder under load to our last NS to it. */
+  function receiveCookie(bytes: Uint8Array, from: UnderlayAddress): boolean {
+    const pending = pendingByIndex.get(view.receiverIndex);
+    if (
+      pending === undefined ||
+      pending.lastMac1 === undefined ||
+      pending.peerKey !== formatUnderlayAddress(from)
+    )
+      return rejectHandshake('cookie-invalid');
+    const cookie = openCookieReply(bytes, view, pending.ephemeral.privateKey, pending.lastMac1);
+    if (cookie === undefined) return rejectHandshake('cookie-invalid');
+    const nowMs = clock.nowMs();
+    pending.lastMac1 = undefined; // one cookie per NS: a replayed reply is refused
+    cookieJar.delete(pending.peerKey);
+    while (cookieJar.size >= sourcesTracked) cookieJar.delete(cookieJar.keys().next().value!);
+    cookieJar.set(pending.peerKey, { cookie, receivedMs: nowMs });
+    handshakeStats.cookiesAccepted += 1;
+    pending.nextSendMs = nowMs; // the next tick sends a new NS, now with MAC2
+    return true;
   }
 
   function receive(bytes: Uint8Array, from: UnderlayAddress): void {
@@ -610,6 +818,10 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     }
     if (view.type === LinkFrameType.HANDSHAKE) {
       receiveHandshake(bytes, from);
+      return;
+    }
+    if (view.type === LinkFrameType.COOKIE) {
+      receiveCookie(bytes, from);
       return;
     }
     const session = sessionsByIndex.get(view.receiverIndex);
@@ -752,6 +964,7 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     },
     drops,
     handshakeRejections,
+    handshakeStats,
     start() {
       stopped = false;
       stopTimer ??= clock.setInterval(tick, tickMs);

@@ -15,10 +15,13 @@
  *   RSA Signature (12)    last: RFC 3971 5.2 over tag ‖ src ‖ dst ‖ the ICMPv6 message before it
  * ```
  *
- * `verifyHandshakeFrame` runs the checks that need no per-layer state, cheapest first: IPv6
- * header, ICMPv6 checksum, ND message and options, CGA (RFC 3972 5), RSA signature, node
- * certificate (controller key, validity) and its binding to the CGA and RSA key. Freshness
- * (timestamp, nonce) and addressing are the layer's (create-link-layer.ts). Never throws.
+ * The frame ends with MAC1 ‖ MAC2 (link frame version 2; handshake-guard.ts computes and checks
+ * them). Verification is two steps, so that the layer can run its cheap DoS checks in between:
+ * `parseHandshakeFrame` (structure only, microseconds: IPv6 header, ICMPv6 checksum, ND message and
+ * options) and `verifyParsedHandshake` (the public-key work: CGA (RFC 3972 5), RSA signature, node
+ * certificate (controller key, validity) and its binding to the CGA and RSA key).
+ * `verifyHandshakeFrame` runs both. Freshness (timestamp, nonce), MACs, rate limits and addressing
+ * are the layer's (create-link-layer.ts). Nothing here throws on input.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
@@ -38,6 +41,7 @@ import {
   encodeIpv6Header,
   encodeLinkFrame,
   encodeNdMessage,
+  HANDSHAKE_MACS_LENGTH,
   IPV6_HEADER_LENGTH,
   IpProtocol,
   icmpv6Checksum,
@@ -46,9 +50,13 @@ import {
   type LinkFrameView,
   type NdMessage,
   type NdOption,
+  NdOptionCursor,
+  NdOptionType,
   ndMessageLength,
   readU16,
+  readU32,
   rsaSignatureBytes,
+  type SendSignedRange,
   sendSignedRange,
   setIcmpv6Checksum,
   timestampFromMs,
@@ -94,7 +102,17 @@ export type HandshakeRejectReason =
   /** An NA from another host than the one we asked for. */
   | 'peer-mismatch'
   /** A verified NS that lost the simultaneous-open tie-break (our own NS to that peer stands). */
-  | 'collision';
+  | 'collision'
+  /** MAC1 is wrong: the sender does not know our public identity, or the frame was altered (checked first). */
+  | 'mac1'
+  /** The same signed message (its RSA signature) was verified before: a replay, dropped before any public-key work. */
+  | 'replayed'
+  /** Under load or over its source's rate, without a valid MAC2: answered with a cookie instead of processed. */
+  | 'cookie-required'
+  /** Over its source's rate with a valid MAC2, or the cookie replies' own budget is spent. */
+  | 'rate-limited'
+  /** A COOKIE frame that answers none of our handshakes or does not open. */
+  | 'cookie-invalid';
 
 /** Every reject reason, for counters. */
 export const HANDSHAKE_REJECT_REASONS: readonly HandshakeRejectReason[] = [
@@ -112,6 +130,11 @@ export const HANDSHAKE_REJECT_REASONS: readonly HandshakeRejectReason[] = [
   'duplicate',
   'peer-mismatch',
   'collision',
+  'mac1',
+  'replayed',
+  'cookie-required',
+  'rate-limited',
+  'cookie-invalid',
 ];
 
 /** What a node signs with: its identity, prepared once. */
@@ -163,6 +186,11 @@ export interface HandshakeBuildInput {
   readonly ephemeralPublicKey: Uint8Array;
   /** The link frame's receiver index: 0, or the receiver's index when known. */
   readonly frameReceiverIndex: number;
+  /**
+   * Writes MAC1 (and MAC2 with a cookie) at the end of the frame (handshake-guard.ts
+   * `writeHandshakeMacs`); without it both MACs are zeros, which a receiver refuses (`mac1`).
+   */
+  readonly macs?: (frame: Uint8Array) => void;
 }
 
 /** Builds and signs one HANDSHAKE link frame (a new array; the handshake is not a hot path). */
@@ -215,7 +243,7 @@ export function buildHandshakeFrame(input: HandshakeBuildInput): Uint8Array {
   icmp.set(signature, range.value.signatureOptionOffset + 20);
   // The checksum covers the signature, so it is computed last (RFC 3971 5.2, docs/security.md).
   setIcmpv6Checksum(icmp, 0, icmp.length, signer.hostId, input.destination);
-  const frame = new Uint8Array(LINK_FRAME_HEADER_LENGTH + body.length);
+  const frame = new Uint8Array(LINK_FRAME_HEADER_LENGTH + body.length + HANDSHAKE_MACS_LENGTH);
   encodeLinkFrame(
     {
       type: LinkFrameType.HANDSHAKE,
@@ -227,6 +255,7 @@ export function buildHandshakeFrame(input: HandshakeBuildInput): Uint8Array {
     frame,
     0,
   );
+  input.macs?.(frame);
   return frame;
 }
 
@@ -252,7 +281,40 @@ export type HandshakeVerification =
   | { readonly ok: true; readonly message: VerifiedHandshake }
   | { readonly ok: false; readonly reason: HandshakeRejectReason };
 
-const reject = (reason: HandshakeRejectReason): HandshakeVerification => ({ ok: false, reason });
+/**
+ * A handshake message whose structure is sound, before any public-key check: what the layer's
+ * cheap checks read. Byte fields are views into the frame (valid while it is); nothing is
+ * verified beyond the ICMPv6 checksum.
+ */
+export interface ParsedHandshake {
+  readonly kind: HandshakeKind;
+  readonly frameReceiverIndex: number;
+  /** The claimed sender (not yet proven). */
+  readonly source: Uint8Array;
+  readonly destination: Uint8Array;
+  readonly target: Uint8Array;
+  readonly solicited: boolean;
+  readonly timestampMs: number;
+  readonly nonces: readonly Uint8Array[];
+  readonly peerReceiverIndex: number;
+  readonly peerEphemeralKey: Uint8Array;
+  /** The RSA Signature option's signature (and padding): unique per signed message, the layer's replay id. */
+  readonly signature: Uint8Array;
+  readonly icmp: Uint8Array;
+  readonly cgaParameters: Uint8Array;
+  readonly certificate: Uint8Array;
+  readonly signedRange: SendSignedRange;
+}
+
+/** The outcome of `parseHandshakeFrame`. */
+export type HandshakeParse =
+  | { readonly ok: true; readonly message: ParsedHandshake }
+  | { readonly ok: false; readonly reason: HandshakeRejectReason };
+
+const reject = (reason: HandshakeRejectReason): { ok: false; reason: HandshakeRejectReason } => ({
+  ok: false,
+  reason,
+});
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -261,15 +323,11 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * Verifies the HANDSHAKE frame that `view` parsed from `bytes`: everything but freshness and
- * addressing (see the module comment). `nowMs` is the clock for the certificate's validity.
+ * The structural checks of the HANDSHAKE frame that `view` parsed from `bytes` (microseconds, no
+ * public-key work): IPv6 header, ICMPv6 checksum, NS or NA with exactly the options above,
+ * signature last. Never throws.
  */
-export function verifyHandshakeFrame(
-  bytes: Uint8Array,
-  view: LinkFrameView,
-  controllerKey: ControllerPublicKey,
-  nowMs: number,
-): HandshakeVerification {
+export function parseHandshakeFrame(bytes: Uint8Array, view: LinkFrameView): HandshakeParse {
   const body = bytes.subarray(view.bodyOffset, view.bodyEnd);
   const ip = decodeIpv6Header(body);
   if (!ip.ok) return reject('malformed');
@@ -340,8 +398,83 @@ export function verifyHandshakeFrame(
   )
     return reject('malformed');
   if (nonces.some((nonce) => nonce.length < 6)) return reject('malformed');
+  if (keyExchange.receiverIndex === 0) return reject('key-exchange');
+  return {
+    ok: true,
+    message: {
+      kind,
+      frameReceiverIndex: view.receiverIndex,
+      source,
+      destination,
+      target: message.targetAddress,
+      solicited: message.kind === 'neighborAdvertisement' && message.solicited,
+      timestampMs: timestampToMs(timestamp),
+      nonces,
+      peerReceiverIndex: keyExchange.receiverIndex,
+      peerEphemeralKey: keyExchange.publicKey,
+      signature: range.value.signature,
+      icmp,
+      cgaParameters,
+      certificate,
+      signedRange: range.value,
+    },
+  };
+}
 
-  const cga = verifyCga(source, cgaParameters);
+/** What `peekHandshakeFreshness` reads; `signature` is a view into the frame. */
+export interface HandshakeFreshness {
+  readonly timestampMs: number;
+  /** The RSA Signature option's signature (and padding): the replay id. */
+  readonly signature: Uint8Array;
+}
+
+const peekCursor = new NdOptionCursor();
+/** ICMPv6 NS/NA: type, code, checksum, 4 bytes, target (16); options follow. */
+const ND_OPTIONS_AT = IPV6_HEADER_LENGTH + 24;
+
+/**
+ * The timestamp and the RSA signature of a HANDSHAKE frame, found by walking its options only
+ * (no decoding, no copy, no allocation; the first of each, the signature being the last option):
+ * enough for the layer to drop stale messages and replays before `parseHandshakeFrame`. Undefined
+ * when either is missing or the options are cut short (the full parse will say why).
+ */
+export function peekHandshakeFreshness(
+  bytes: Uint8Array,
+  view: LinkFrameView,
+): HandshakeFreshness | undefined {
+  const body = view.bodyOffset;
+  if (view.bodyEnd - body < ND_OPTIONS_AT) return undefined;
+  const end = Math.min(view.bodyEnd, body + IPV6_HEADER_LENGTH + readU16(bytes, body + 4));
+  let timestampMs = Number.NaN;
+  let signature: Uint8Array | undefined;
+  const cursor = peekCursor.reset(bytes, body + ND_OPTIONS_AT, end);
+  while (cursor.next()) {
+    const at = cursor.offset;
+    if (cursor.type === NdOptionType.TIMESTAMP && cursor.length === 16 && Number.isNaN(timestampMs))
+      timestampMs = timestampToMs({
+        seconds: readU16(bytes, at + 8) * 2 ** 32 + readU32(bytes, at + 10),
+        fraction: readU16(bytes, at + 14),
+      });
+    else if (cursor.type === NdOptionType.RSA_SIGNATURE && cursor.length >= 24 && signature === undefined)
+      signature = bytes.subarray(at + 20, at + cursor.length);
+  }
+  if (cursor.errorCode !== undefined || signature === undefined || Number.isNaN(timestampMs))
+    return undefined;
+  return { timestampMs, signature };
+}
+
+/**
+ * The public-key checks of a parsed message, in this order: CGA (RFC 3972 5), RSA modulus and
+ * signature (RFC 3971 5.2), node certificate (controller key, validity at `nowMs`) and its binding
+ * to the CGA and the RSA key. Byte fields of the result are copies. Never throws.
+ */
+export function verifyParsedHandshake(
+  parsed: ParsedHandshake,
+  controllerKey: ControllerPublicKey,
+  nowMs: number,
+): HandshakeVerification {
+  const { source, destination } = parsed;
+  const cga = verifyCga(source, parsed.cgaParameters);
   if (!cga.ok) return reject('cga');
   const publicKeyDer = cga.parameters.publicKey;
   let modulusBits = 0;
@@ -355,35 +488,49 @@ export function verifyHandshakeFrame(
   const signature = verifySendMessage({
     source,
     destination,
-    icmpMessage: icmp.subarray(0, range.value.signedEnd),
-    signature: rsaSignatureBytes(range.value, Math.ceil(modulusBits / 8)),
+    icmpMessage: parsed.icmp.subarray(0, parsed.signedRange.signedEnd),
+    signature: rsaSignatureBytes(parsed.signedRange, Math.ceil(modulusBits / 8)),
     publicKeyDer,
-    keyHash: range.value.keyHash,
+    keyHash: parsed.signedRange.keyHash,
   });
   if (!signature.ok) return reject('signature');
 
-  const node = verifyNodeCertificate(certificate, controllerKey, Math.floor(nowMs / 1000));
+  const node = verifyNodeCertificate(parsed.certificate, controllerKey, Math.floor(nowMs / 1000));
   if (!node.ok) return reject('certificate');
   if (!equalBytes(node.value.hostId, source) || !equalBytes(node.value.rsaKeyHash, rsaKeyHash(publicKeyDer)))
     return reject('certificate-binding');
-  if (keyExchange.receiverIndex === 0) return reject('key-exchange');
 
   return {
     ok: true,
     message: {
-      kind,
-      frameReceiverIndex: view.receiverIndex,
+      kind: parsed.kind,
+      frameReceiverIndex: parsed.frameReceiverIndex,
       source: source.slice(),
       destination: destination.slice(),
-      target: message.targetAddress.slice(),
-      solicited: message.kind === 'neighborAdvertisement' && message.solicited,
-      timestampMs: timestampToMs(timestamp),
-      nonces: nonces.map((nonce) => nonce.slice()),
-      peerReceiverIndex: keyExchange.receiverIndex,
-      peerEphemeralKey: keyExchange.publicKey.slice(),
+      target: parsed.target.slice(),
+      solicited: parsed.solicited,
+      timestampMs: parsed.timestampMs,
+      nonces: parsed.nonces.map((nonce) => nonce.slice()),
+      peerReceiverIndex: parsed.peerReceiverIndex,
+      peerEphemeralKey: parsed.peerEphemeralKey.slice(),
       certificate: node.value,
     },
   };
+}
+
+/**
+ * Verifies the HANDSHAKE frame that `view` parsed from `bytes`: `parseHandshakeFrame`, then
+ * `verifyParsedHandshake` — everything but the MACs, freshness and addressing (see the module
+ * comment). `nowMs` is the clock for the certificate's validity.
+ */
+export function verifyHandshakeFrame(
+  bytes: Uint8Array,
+  view: LinkFrameView,
+  controllerKey: ControllerPublicKey,
+  nowMs: number,
+): HandshakeVerification {
+  const parsed = parseHandshakeFrame(bytes, view);
+  return parsed.ok ? verifyParsedHandshake(parsed.message, controllerKey, nowMs) : parsed;
 }
 
 /** The solicited-node multicast address ff02::1:ffXX:XXXX of `address` (RFC 4291 2.7.1). */

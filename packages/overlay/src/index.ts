@@ -16,22 +16,29 @@ export {
 } from './data-frame';
 /** The error the overlay throws (misuse, configuration). */
 export { OverlayError, type OverlayErrorCode } from './errors';
-/** Handshake messages: build, verify (stateless checks), reject reasons, ND addresses. */
+/** Handshake messages: build, parse (structure) and verify (public-key checks), reject reasons, ND addresses. */
 export {
   buildHandshakeFrame,
   createHandshakeSigner,
   HANDSHAKE_REJECT_REASONS,
   type HandshakeBuildInput,
   type HandshakeKind,
+  type HandshakeParse,
   type HandshakeRejectReason,
   type HandshakeSigner,
   type HandshakeVerification,
+  type ParsedHandshake,
+  parseHandshakeFrame,
   solicitedNodeAddress,
   type VerifiedHandshake,
   verifyHandshakeFrame,
+  verifyParsedHandshake,
 } from './handshake';
+/** Handshake MACs (DoS resistance): the MAC1 key of a receiver, writing MAC1/MAC2 into a built frame, checking one. */
+export { checkHandshakeMac, handshakeMac1Key, writeHandshakeMacs } from './handshake-guard';
 /** The link layer's contract (implementation: createLinkLayer). */
 export type {
+  HandshakeStats,
   LinkDownReason,
   LinkDropCounters,
   LinkIdentity,

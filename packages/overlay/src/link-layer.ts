@@ -71,6 +71,16 @@ export interface LinkDropCounters {
   sendMalformed: number;
 }
 
+/** Added: what the handshake guard did (docs/overlay.md, "Handshake DoS resistance"). */
+export interface HandshakeStats {
+  /** Handshake messages that reached the public-key checks (CGA, RSA, certificate). */
+  verified: number;
+  /** COOKIE frames sent (responder under load, or a source over its rate without MAC2). */
+  cookieRepliesSent: number;
+  /** Cookies received and opened (initiator). */
+  cookiesAccepted: number;
+}
+
 /** Receives an authenticated inner IPv6 packet from link `linkId`. */
 export type LinkPacketHandler = (linkId: number, bytes: Uint8Array, offset: number, length: number) => void;
 
@@ -93,8 +103,10 @@ export interface LinkLayer {
   /** The link to a peer host id, if up. */
   linkTo(hostId: Uint8Array): LinkInfo | undefined;
   readonly drops: LinkDropCounters;
-  /** Added: refused handshake frames by reason (they sum to drops.handshakeRejected). */
+  /** Added: refused handshake and cookie frames by reason (they sum to drops.handshakeRejected). */
   readonly handshakeRejections: Readonly<Record<HandshakeRejectReason, number>>;
+  /** Added: public-key verifications done and cookies sent and received. */
+  readonly handshakeStats: Readonly<HandshakeStats>;
   /** Starts keep-alive and rekey timers. */
   start(): void;
   /** Stops timers and closes every link (the Transport is the caller's to close). */
@@ -119,6 +131,21 @@ export interface LinkLayerOptions {
   reconnectIntervalMs?: number;
   /** Added: replay window of each session, in frames (RFC 6479). */
   replayWindowSize?: number;
+  /**
+   * Added (handshake DoS resistance): a handshake's timestamp must be within this of our clock
+   * (checked before any public-key work; also RFC 3971's TIMESTAMP_DELTA for the per-peer check).
+   */
+  handshakeFreshnessWindowMs?: number;
+  /** Added: RSA signatures of verified handshakes remembered, to drop replays before verifying. */
+  handshakeReplayCacheEntries?: number;
+  /** Added: above this many NS a second needing admission, the layer is under load: every NS needs MAC2. */
+  handshakeLoadPerSecond?: number;
+  /** Added: NS a second (and burst) one underlay host may have verified, per budget (proven, unproven). */
+  handshakesPerSourcePerSecond?: number;
+  /** Added: underlay hosts whose budgets are held (least recently seen forgotten first); also cookies held. */
+  handshakeSourcesTracked?: number;
+  /** Added: COOKIE frames sent a second at most (each costs an X25519 agreement). */
+  cookieRepliesPerSecond?: number;
 }
 
 export interface LinkLayerDeps {

@@ -126,10 +126,13 @@ export {
 // Overlay
 /** The link frame between overlay neighbors (UDP 7447). */
 export {
+  CookieBody,
   type DecodedLinkFrame,
   decodeLinkFrame,
   encodeLinkFrame,
   encodeLinkFrameHeader,
+  HANDSHAKE_MAC_LENGTH,
+  HANDSHAKE_MACS_LENGTH,
   LINK_FRAME_HEADER_LENGTH,
   LINK_FRAME_TAG_LENGTH,
   LINK_FRAME_VERSION,
@@ -139,6 +142,7 @@ export {
   LinkFrameView,
   linkFrameAadEnd,
   linkFrameLength,
+  linkFrameTrailerLength,
   peekLinkFrameType,
   readLinkFrameCounter,
 } from './link-frame';

@@ -37,7 +37,7 @@ describe('link frame', () => {
       bytes,
     );
     expect(Array.from(bytes.subarray(0, 16))).toEqual([
-      1, 2, 0, 0, 1, 2, 3, 4, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+      2, 2, 0, 0, 1, 2, 3, 4, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
     ]);
     const keepAlive = decodeLinkFrame(bytes);
     expect(keepAlive.ok && keepAlive.value.aadEnd).toBe(16);
@@ -76,8 +76,8 @@ describe('link frame', () => {
     };
     expect(code(frame)).toBe('ok');
     expect(code(frame.subarray(0, 31))).toBe('TRUNCATED');
-    expect(code(Uint8Array.from(frame, (b, i) => (i === 0 ? 2 : b)))).toBe('BAD_VERSION');
-    expect(code(Uint8Array.from(frame, (b, i) => (i === 1 ? 3 : b)))).toBe('UNKNOWN_TYPE');
+    expect(code(Uint8Array.from(frame, (b, i) => (i === 0 ? 1 : b)))).toBe('BAD_VERSION');
+    expect(code(Uint8Array.from(frame, (b, i) => (i === 1 ? 4 : b)))).toBe('UNKNOWN_TYPE');
     expect(code(Uint8Array.from(frame, (b, i) => (i === 3 ? 1 : b)))).toBe('BAD_FIELD');
     const notIpv6 = new Uint8Array(16 + 40 + 16);
     encodeLinkFrame(
@@ -85,9 +85,66 @@ describe('link frame', () => {
       notIpv6,
     );
     expect(code(notIpv6)).toBe('BAD_VERSION');
-    const handshake = new Uint8Array(16 + 8);
+    const handshake = new Uint8Array(16 + 8 + 32);
     encodeLinkFrame({ type: 1, flags: 0, receiverIndex: 0, counter: 0n, body: new Uint8Array(8) }, handshake);
     const decoded = decodeLinkFrame(handshake);
     expect(decoded.ok && decoded.value.tag).toBeUndefined();
+  });
+
+  it('ends a HANDSHAKE frame with MAC1 and MAC2, and refuses one too short for them', () => {
+    const body = Uint8Array.from({ length: 10 }, (_, i) => i + 1);
+    const macs = Uint8Array.from({ length: 32 }, (_, i) => 0x80 + i);
+    const frame = new Uint8Array(16 + 10 + 32);
+    expect(encodeLinkFrame({ type: 1, flags: 0, receiverIndex: 7, counter: 0n, body, macs }, frame)).toBe(58);
+    const view = new LinkFrameView();
+    expect(view.parse(frame)).toBe(true);
+    expect(view.bodyEnd).toBe(26);
+    expect(view.macOffset).toBe(26);
+    expect(view.tagOffset).toBe(-1);
+    const decoded = decodeLinkFrame(frame);
+    expect(decoded.ok && Array.from(decoded.value.body)).toEqual(Array.from(body));
+    expect(decoded.ok && Array.from(decoded.value.macs!)).toEqual(Array.from(macs));
+    // Without MACs the encoder writes zeros for the sender to fill in.
+    const unsigned = new Uint8Array(58);
+    encodeLinkFrame({ type: 1, flags: 0, receiverIndex: 7, counter: 0n, body }, unsigned);
+    expect(unsigned.subarray(26).every((byte) => byte === 0)).toBe(true);
+    for (const length of [16, 30, 47]) {
+      const short = decodeLinkFrame(frame.subarray(0, length));
+      expect(short.ok ? 'ok' : short.error.code).toBe('TRUNCATED');
+    }
+    expect(() =>
+      encodeLinkFrame(
+        { type: 1, flags: 0, receiverIndex: 7, counter: 0n, body, macs: new Uint8Array(16) },
+        frame,
+      ),
+    ).toThrow(/32 bytes/);
+    expect(() =>
+      encodeLinkFrame(
+        { type: 2, flags: 0, receiverIndex: 7, counter: 0n, body: new Uint8Array(0), macs },
+        frame,
+      ),
+    ).toThrow(/MACs/);
+  });
+
+  it('carries a COOKIE frame of exactly 76 body bytes and refuses any other length', () => {
+    const body = Uint8Array.from({ length: 76 }, (_, i) => i);
+    const frame = new Uint8Array(16 + 76);
+    encodeLinkFrame({ type: 3, flags: 0, receiverIndex: 0xdeadbeef, counter: 0n, body }, frame);
+    const view = new LinkFrameView();
+    expect(view.parse(frame)).toBe(true);
+    expect([view.type, view.receiverIndex, view.bodyOffset, view.bodyEnd, view.macOffset]).toEqual([
+      3, 0xdeadbeef, 16, 92, -1,
+    ]);
+    const code = (bytes: Uint8Array) => {
+      const result = decodeLinkFrame(bytes);
+      return result.ok ? 'ok' : result.error.code;
+    };
+    expect(code(frame.subarray(0, 91))).toBe('TRUNCATED');
+    const long = new Uint8Array(93);
+    long.set(frame);
+    expect(code(long)).toBe('BAD_LENGTH');
+    expect(() =>
+      encodeLinkFrame({ type: 3, flags: 0, receiverIndex: 1, counter: 0n, body: new Uint8Array(75) }, frame),
+    ).toThrow(/76 bytes/);
   });
 });

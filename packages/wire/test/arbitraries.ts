@@ -138,6 +138,14 @@ export const linkFrame: fc.Arbitrary<LinkFrame> = fc.oneof(
     receiverIndex: u32,
     counter: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
     body: bytes(0, 200),
+    macs: bytes(32, 32),
+  }),
+  fc.record({
+    type: fc.constant(3 as const),
+    flags: u8,
+    receiverIndex: u32,
+    counter: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+    body: bytes(76, 76),
   }),
   fc.record({
     type: fc.constant(2 as const),

@@ -173,6 +173,7 @@ describe('round trips', () => {
         expect(decoded.counter).toBe(frame.counter);
         expect(decoded.body).toEqual(frame.body);
         expect(decoded.tag).toEqual(frame.tag);
+        expect(decoded.macs).toEqual(frame.macs);
         // DATA without a capsule header: the whole body is authenticated.
         expect(decoded.aadEnd).toBe(frame.type === 2 ? 16 + frame.body.length : 0);
       }),

@@ -1,7 +1,8 @@
 /**
- * `capsule engine start --config engine.yaml`: runs an engine until SIGTERM/SIGINT — keys and CGA
- * (kept in the data dir), registration with the controller, the overlay on a UDP socket, the
- * engine, its HTTP port (/metrics, /api/v1/flows) and handshakes with the configured neighbors.
+ * `capsule engine start --config engine.yaml`: runs an engine until SIGTERM/SIGINT — the overlay's
+ * UDP socket, keys and CGA (kept in the data dir), and `startEngineNode` (@capsule/engine) for the
+ * rest: registration with the controller, the link layer, the engine, its controller hooks, its
+ * HTTP port (/metrics, /api/v1/flows) and handshakes with the configured neighbors.
  * `capsule engine flows`: lists the live flows of a running engine (from its HTTP port).
  *
  * The config is read and validated here, once (every key is documented in examples/engine.yaml).
@@ -9,22 +10,18 @@
 import { createPublicKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createSouthboundClient } from '@capsule/api';
-import { createEngine, createEngineHttpServer, type FlowSnapshot, registerEngine } from '@capsule/engine';
+import { type EngineIdentity, type FlowSnapshot, startEngineNode } from '@capsule/engine';
 import {
   exportPrivateKeyPem,
   exportPublicKeyDer,
   formatIpv6Address,
   generateCgaSync,
   generateRsaKeyPairAsync,
-  generateX25519KeyPair,
-  importControllerPublicKey,
   importRsaPrivateKey,
   parseIpv6Address,
   parseSubnetPrefix64,
 } from '@capsule/identity';
 import {
-  createLinkLayer,
   createUdpTransportOfKind,
   defaultUdpTransportKind,
   systemClock,
@@ -58,6 +55,9 @@ export interface EngineConfig {
   engineId: number | undefined;
   flowCapacity: number | undefined;
   flowIdleTimeoutMs: number | undefined;
+  flowsPerSourceHostMax: number | undefined;
+  flowsPerAuthorizationMax: number | undefined;
+  flowEvictionIdleMs: number | undefined;
   budgetInstructions: number | undefined;
   tier: 'fast' | 'interpreter' | undefined;
   cgaSec: number;
@@ -118,6 +118,9 @@ export const EngineConfigFile = Type.Object(
     engineId: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     flowCapacity: Type.Optional(Type.Integer({ minimum: 1, maximum: 1 << 24 })),
     flowIdleTimeoutMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
+    flowsPerSourceHostMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 1 << 24 })),
+    flowsPerAuthorizationMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 1 << 24 })),
+    flowEvictionIdleMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
     budgetInstructions: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
     tier: Type.Optional(Type.Union([Type.Literal('fast'), Type.Literal('interpreter')])),
     cgaSec: Type.Optional(
@@ -191,6 +194,9 @@ export function engineConfigFromFile(
     engineId: file.engineId,
     flowCapacity: file.flowCapacity,
     flowIdleTimeoutMs: file.flowIdleTimeoutMs,
+    flowsPerSourceHostMax: file.flowsPerSourceHostMax,
+    flowsPerAuthorizationMax: file.flowsPerAuthorizationMax,
+    flowEvictionIdleMs: file.flowEvictionIdleMs,
     budgetInstructions: file.budgetInstructions,
     tier: file.tier,
     cgaSec: file.cgaSec ?? 0,
@@ -208,7 +214,7 @@ export function loadEngineConfig(path: string, io: CliIo): EngineConfig {
 }
 
 /** The RSA key (kept in the data dir) and the CGA under `netprefix` (kept while key and prefix hold). */
-async function loadIdentity(config: EngineConfig, netprefix: string) {
+async function loadIdentity(config: EngineConfig, netprefix: string): Promise<EngineIdentity> {
   mkdirSync(config.dataDir, { recursive: true });
   const keyPath = join(config.dataDir, 'rsa-key.pem');
   let privateKeyPem: string;
@@ -259,15 +265,6 @@ async function loadIdentity(config: EngineConfig, netprefix: string) {
 /** Runs an engine from `config` until `untilStopped` resolves. */
 export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: Promise<void>): Promise<void> {
   const logger = pino({ level: config.logLevel });
-  const sb = createSouthboundClient({ baseUrl: config.controller.url });
-  const credentials = {
-    domain: config.controller.domain,
-    username: config.controller.username,
-    password: config.controller.password,
-  };
-  const login = await sb.login(credentials);
-  const identity = await loadIdentity(config, login.profile.scope.netprefix);
-  const x25519 = generateX25519KeyPair();
   const transport = await createUdpTransportOfKind(config.underlayTransport, {
     ...config.listen,
     receiveBufferBytes: config.receiveBufferBytes,
@@ -275,69 +272,54 @@ export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: P
     onSocketBuffers: (granted) =>
       logger.info({ ...granted, transport: config.underlayTransport }, 'overlay socket buffers'),
   });
-  const locator =
-    config.listen.port === 0 ? `${transport.local.host}:${transport.local.port}` : config.locator;
-  const registration = await registerEngine(sb, {
-    credentials,
-    hostname: config.hostname,
-    locator,
-    hostId: identity.hostId,
-    cgaParameters: identity.cgaParameters,
-    rsaPrivateKey: identity.rsaPrivateKey,
-    rsaPublicKeyDer: identity.rsaPublicKeyDer,
-    x25519PublicKey: x25519.publicKeyRaw,
-  });
-  const controllerPublicKey = importControllerPublicKey(
-    Buffer.from(registration.controllerPublicKey, 'base64'),
-  );
-  const linkLayer = createLinkLayer(
-    {
-      identity: {
-        hostId: identity.hostId,
-        cgaParameters: identity.cgaParameters,
-        rsaPrivateKey: identity.rsaPrivateKey,
-        nodeCertificate: Buffer.from(registration.certificate, 'base64'),
-        controllerPublicKey: controllerPublicKey.publicKey,
-      },
-      keepAliveIntervalMs: config.linkKeepAliveIntervalMs,
-    },
-    { transport, clock: systemClock },
-  );
-  const engine = createEngine(
-    {
-      hostId: identity.hostId,
-      controllerPublicKey,
-      locator,
-      tags: config.tags,
-      links: config.links,
-      keepaliveIntervalMs: registration.configuration.keepaliveIntervalMs,
-      ...(config.engineId !== undefined && { engineId: config.engineId }),
-      ...(config.flowCapacity !== undefined && { flowCapacity: config.flowCapacity }),
-      ...(config.flowIdleTimeoutMs !== undefined && { flowIdleTimeoutMs: config.flowIdleTimeoutMs }),
-      ...(config.budgetInstructions !== undefined && { budgetInstructions: config.budgetInstructions }),
-      ...(config.tier !== undefined && { tier: config.tier }),
-    },
-    { linkLayer, clock: systemClock, controller: sb, logger },
-  );
-  const http = config.metrics ? createEngineHttpServer(engine, config.metrics) : undefined;
   try {
-    engine.start();
-    linkLayer.start();
-    const httpUrl = http ? await http.start() : undefined;
-    for (const neighbor of config.neighbors) linkLayer.connect(neighbor);
-    io.out(
-      `engine ${config.hostname}: engine id ${engine.engineId}, host id ${registration.node.hostId}, ` +
-        `overlay udp ${transport.local.host}:${transport.local.port}` +
-        (httpUrl ? `, http ${httpUrl} (/metrics, /api/v1/flows)` : '') +
-        '\n',
+    const node = await startEngineNode(
+      {
+        controllerUrl: config.controller.url,
+        credentials: {
+          domain: config.controller.domain,
+          username: config.controller.username,
+          password: config.controller.password,
+        },
+        hostname: config.hostname,
+        // Port 0: the port the socket got (the node registers the transport's address).
+        ...(config.listen.port !== 0 && { locator: config.locator }),
+        neighbors: config.neighbors,
+        linkKeepAliveIntervalMs: config.linkKeepAliveIntervalMs,
+        http: config.metrics,
+        engine: {
+          tags: config.tags,
+          links: config.links,
+          ...(config.engineId !== undefined && { engineId: config.engineId }),
+          ...(config.flowCapacity !== undefined && { flowCapacity: config.flowCapacity }),
+          ...(config.flowIdleTimeoutMs !== undefined && { flowIdleTimeoutMs: config.flowIdleTimeoutMs }),
+          ...(config.flowsPerSourceHostMax !== undefined && {
+            flowsPerSourceHostMax: config.flowsPerSourceHostMax,
+          }),
+          ...(config.flowsPerAuthorizationMax !== undefined && {
+            flowsPerAuthorizationMax: config.flowsPerAuthorizationMax,
+          }),
+          ...(config.flowEvictionIdleMs !== undefined && { flowEvictionIdleMs: config.flowEvictionIdleMs }),
+          ...(config.budgetInstructions !== undefined && { budgetInstructions: config.budgetInstructions }),
+          ...(config.tier !== undefined && { tier: config.tier }),
+        },
+      },
+      { transport, identity: (netprefix) => loadIdentity(config, netprefix), clock: systemClock, logger },
     );
-    await untilStopped;
+    try {
+      io.out(
+        `engine ${config.hostname}: engine id ${node.engine.engineId}, host id ${node.registration.node.hostId}, ` +
+          `overlay udp ${transport.local.host}:${transport.local.port}` +
+          (node.httpUrl ? `, http ${node.httpUrl} (/metrics, /api/v1/flows)` : '') +
+          '\n',
+      );
+      await untilStopped;
+    } finally {
+      await node.stop();
+      io.out('engine stopped\n');
+    }
   } finally {
-    engine.stop();
-    linkLayer.stop();
-    await http?.stop();
     await transport.close();
-    io.out('engine stopped\n');
   }
 }
 

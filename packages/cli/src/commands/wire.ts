@@ -49,11 +49,10 @@ import {
   encodeUdpHeader,
   IpProtocol,
   ipv4PseudoHeaderSum,
-  LINK_FRAME_HEADER_LENGTH,
-  LINK_FRAME_TAG_LENGTH,
   LINK_UDP_PORT,
   LinkFrameType,
   LinkFrameView,
+  linkFrameLength,
   logicHashOf,
   type NdMessage,
   type NdOption,
@@ -356,8 +355,7 @@ export function buildWireSamples(options: { sec?: number; nowMs?: number } = {})
     peerHostId: bob.cga.address,
   });
   const underlay = (body: Uint8Array, type: LinkFrameType, counter: bigint, identification: number) => {
-    const frameLength =
-      LINK_FRAME_HEADER_LENGTH + body.length + (type === LinkFrameType.DATA ? LINK_FRAME_TAG_LENGTH : 0);
+    const frameLength = linkFrameLength({ type, body });
     const packet = new Uint8Array(20 + 8 + frameLength);
     const frame = packet.subarray(28);
     encodeLinkFrame({ type, flags: 0, receiverIndex: bob.receiverIndex, counter, body }, frame);

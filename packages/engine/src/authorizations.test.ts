@@ -1,0 +1,105 @@
+import { generateControllerKey, signFlowAuthorization } from '@capsule/identity';
+import { describe, expect, it } from 'vitest';
+import { createAuthorizations, isAuthorizedSource } from './authorizations';
+import { createCounterState } from './counters';
+import { DropReason } from './drop-reason';
+import { silentLogger } from './ports';
+
+const key = generateControllerKey();
+const nowSeconds = 1_800_000_000;
+const source = new Uint8Array(16).fill(0xab);
+
+function authorization(
+  serial: bigint,
+  overrides: { notBefore?: number; notAfter?: number } = {},
+  signer = key,
+) {
+  return signFlowAuthorization(
+    {
+      serial,
+      notBefore: overrides.notBefore ?? nowSeconds - 60,
+      notAfter: overrides.notAfter ?? nowSeconds + 60,
+      domainId: 1,
+      contractId: 2,
+      roleId: 3,
+      sourceHostId: source,
+      logicHash: new Uint8Array(32).fill(7),
+    },
+    signer,
+  );
+}
+
+/** `auth` at offset 5 of a larger buffer, as in a received packet. */
+function inPacket(auth: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(auth.length + 10);
+  bytes.set(auth, 5);
+  return bytes;
+}
+
+function setup(cacheCapacity = 16) {
+  const counters = createCounterState();
+  const authorizations = createAuthorizations(
+    { controllerPublicKey: key, cacheCapacity },
+    { counters, logger: silentLogger },
+  );
+  const verify = (auth: Uint8Array, length = auth.length) =>
+    authorizations.verify(inPacket(auth), 5, length, nowSeconds);
+  return { counters, authorizations, verify };
+}
+
+describe('the verified-authorization cache', () => {
+  it('verifies once, then finds the same bytes by serial (one object); other bytes of the serial are verified', () => {
+    const { counters, verify } = setup();
+    const auth = authorization(42n);
+    const first = verify(auth);
+    expect(first).toMatchObject({ serial: 42n, contractId: 2, roleId: 3, revoked: false });
+    expect(verify(auth)).toBe(first);
+    expect(counters).toMatchObject({ authorizationsVerified: 1, authorizationCacheHits: 1 });
+    // Same serial, different validity: not the cached one.
+    const other = verify(authorization(42n, { notAfter: nowSeconds + 120 }));
+    expect(other).not.toBe(first);
+    expect(counters.authorizationsVerified).toBe(2);
+    if (typeof first === 'number') throw new Error('not verified');
+    expect(isAuthorizedSource(first, source, 0)).toBe(true);
+    expect(isAuthorizedSource(first, new Uint8Array(16), 0)).toBe(false);
+  });
+
+  it('refuses forged, tampered, malformed, expired and not-yet-valid authorizations, caching none', () => {
+    const { counters, verify } = setup();
+    expect(verify(authorization(1n, {}, generateControllerKey()))).toBe(DropReason.AUTH_FORGED);
+    const tampered = authorization(2n);
+    tampered[40] = tampered[40]! ^ 1;
+    expect(verify(tampered)).toBe(DropReason.AUTH_FORGED);
+    expect(verify(authorization(3n), 147)).toBe(DropReason.AUTH_MALFORMED);
+    const badVersion = authorization(4n);
+    badVersion[0] = 9;
+    expect(verify(badVersion)).toBe(DropReason.AUTH_MALFORMED);
+    expect(verify(authorization(5n, { notAfter: nowSeconds - 1 }))).toBe(DropReason.AUTH_EXPIRED);
+    expect(verify(authorization(6n, { notBefore: nowSeconds + 1 }))).toBe(DropReason.AUTH_NOT_YET_VALID);
+    expect(counters).toMatchObject({ authorizationsVerified: 0, authorizationCacheHits: 0 });
+  });
+
+  it('marks a cached authorization revoked, and one revoked before it was first seen', () => {
+    const { counters, authorizations, verify } = setup();
+    const cached = verify(authorization(0x1_0000_0007n));
+    authorizations.revoke([0x1_0000_0007n, 99n], [undefined, Date.UTC(2030, 0, 1)]);
+    expect(cached).toMatchObject({ revoked: true });
+    expect(verify(authorization(99n))).toMatchObject({ revoked: true });
+    // Same low 32 bits, other serial: not revoked.
+    expect(verify(authorization(7n))).toMatchObject({ revoked: false });
+    expect(counters.revocations).toBe(2);
+    expect(authorizations.revokedCount).toBe(2);
+    authorizations.pruneRevoked(Date.UTC(2030, 0, 1) + 60_000);
+    expect(authorizations.revokedCount).toBe(1);
+  });
+
+  it('starts over when full (bounded by cacheCapacity)', () => {
+    const { counters, verify } = setup(2);
+    const a = authorization(1n);
+    verify(a);
+    verify(authorization(2n));
+    verify(authorization(3n)); // cleared, then cached
+    verify(a);
+    expect(counters).toMatchObject({ authorizationsVerified: 4, authorizationCacheHits: 0 });
+  });
+});

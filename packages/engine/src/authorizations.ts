@@ -1,0 +1,159 @@
+/**
+ * Flow authorizations (the AUTH chunk of type I packets), verified once: an unknown one is checked
+ * with the controller's Ed25519 key (`verifyFlowAuthorization`) and cached; a known one is found
+ * by its serial and compared byte for byte (148 bytes), so a replayed authorization costs no
+ * signature check. Revocation marks every cached copy of a serial, and is checked on every use.
+ *
+ * The byte layout is @capsule/identity's (flow-authorization.ts); the engine reads three fields
+ * of it in place: serial at 4, source host id at 36, logic hash at 52.
+ */
+import {
+  type ControllerPublicKey,
+  FLOW_AUTHORIZATION_LENGTH,
+  verifyFlowAuthorization,
+} from '@capsule/identity';
+import { readU32 } from '@capsule/wire';
+import { bytesEqual, copyBytes } from './bytes';
+import type { CounterState } from './counters';
+import { DropReason } from './drop-reason';
+import type { EngineLogger } from './ports';
+import { createRevocations, serialHalves } from './revocations';
+
+/** Offsets of the fields the engine reads in a flow authorization. */
+export const AuthorizationOffset = { SERIAL: 4, SOURCE_HOST_ID: 36, LOGIC_HASH: 52 } as const;
+
+/** A flow authorization whose signature verified (the cache's entry; one object per distinct AUTH). */
+export interface VerifiedAuthorization {
+  /** Its 148 bytes (a copy). */
+  readonly bytes: Uint8Array;
+  readonly serialHigh: number;
+  readonly serialLow: number;
+  readonly serial: bigint;
+  /** Unix seconds. */
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly contractId: number;
+  readonly roleId: number;
+  /** Set when the controller revokes the serial. */
+  revoked: boolean;
+}
+
+export interface AuthorizationsOptions {
+  /** The controller's key that signs flow authorizations. */
+  controllerPublicKey: ControllerPublicKey;
+  /** Distinct verified authorizations kept (cleared when full). */
+  cacheCapacity: number;
+}
+
+export interface AuthorizationsDeps {
+  counters: Pick<
+    CounterState,
+    'authorizationsVerified' | 'authorizationCacheHits' | 'revocations' | 'revocationsPruned'
+  >;
+  logger: EngineLogger;
+}
+
+/** The verified-authorization cache and the revocation set of one engine. */
+export interface Authorizations {
+  /**
+   * The verified authorization in bytes[at, at + length) (an AUTH chunk value), or a drop reason:
+   * AUTH_MALFORMED, AUTH_FORGED, AUTH_EXPIRED or AUTH_NOT_YET_VALID (at first verification).
+   */
+  verify(bytes: Uint8Array, at: number, length: number, nowSeconds: number): VerifiedAuthorization | number;
+  /** Revokes serials (each with its authorization's end in ms, when known) and marks cached copies. */
+  revoke(serials: readonly bigint[], notAfterMs?: readonly (number | undefined)[]): void;
+  /** Forgets revoked serials of authorizations that ended over a minute before `nowMs`. */
+  pruneRevoked(nowMs: number): void;
+  /** Revoked serials held. */
+  readonly revokedCount: number;
+}
+
+/** True when the packet's source address (bytes[sourceAt, +16)) is the authorization's source host. */
+export function isAuthorizedSource(
+  auth: VerifiedAuthorization,
+  bytes: Uint8Array,
+  sourceAt: number,
+): boolean {
+  return bytesEqual(auth.bytes, AuthorizationOffset.SOURCE_HOST_ID, bytes, sourceAt, 16);
+}
+
+export function createAuthorizations(
+  options: AuthorizationsOptions,
+  deps: AuthorizationsDeps,
+): Authorizations {
+  const { counters } = deps;
+  const revocations = createRevocations(deps);
+  /** Verified authorizations by low 32 bits of the serial (full bytes compared). */
+  const verified = new Map<number, VerifiedAuthorization[]>();
+  let verifiedCount = 0;
+
+  function verify(
+    bytes: Uint8Array,
+    at: number,
+    length: number,
+    nowSeconds: number,
+  ): VerifiedAuthorization | number {
+    if (length !== FLOW_AUTHORIZATION_LENGTH) return DropReason.AUTH_MALFORMED;
+    const high = readU32(bytes, at + AuthorizationOffset.SERIAL);
+    const low = readU32(bytes, at + AuthorizationOffset.SERIAL + 4);
+    const candidates = verified.get(low);
+    if (candidates) {
+      for (const entry of candidates)
+        if (entry.serialHigh === high && bytesEqual(entry.bytes, 0, bytes, at, FLOW_AUTHORIZATION_LENGTH)) {
+          counters.authorizationCacheHits++;
+          return entry;
+        }
+    }
+    const copy = copyBytes(bytes, at, at + FLOW_AUTHORIZATION_LENGTH);
+    const result = verifyFlowAuthorization(copy, options.controllerPublicKey, nowSeconds);
+    if (!result.ok) {
+      switch (result.reason) {
+        case 'malformed':
+          return DropReason.AUTH_MALFORMED;
+        case 'expired':
+          return DropReason.AUTH_EXPIRED;
+        case 'not-yet-valid':
+          return DropReason.AUTH_NOT_YET_VALID;
+        default:
+          return DropReason.AUTH_FORGED;
+      }
+    }
+    counters.authorizationsVerified++;
+    if (verifiedCount >= options.cacheCapacity) {
+      verified.clear();
+      verifiedCount = 0;
+    }
+    const value = result.value;
+    const entry: VerifiedAuthorization = {
+      bytes: copy,
+      serialHigh: high,
+      serialLow: low,
+      serial: value.serial,
+      notBefore: value.notBefore,
+      notAfter: value.notAfter,
+      contractId: value.contractId,
+      roleId: value.roleId,
+      revoked: revocations.has(high, low),
+    };
+    const list = verified.get(low) ?? [];
+    list.push(entry);
+    verified.set(low, list);
+    verifiedCount++;
+    return entry;
+  }
+
+  return {
+    verify,
+    revoke(serials, notAfterMs) {
+      serials.forEach((serial, index) => {
+        if (!revocations.add(serial, notAfterMs?.[index])) return;
+        const { high, low } = serialHalves(serial);
+        for (const entry of verified.get(low) ?? []) if (entry.serialHigh === high) entry.revoked = true;
+      });
+    },
+    pruneRevoked: (nowMs) => revocations.prune(nowMs),
+    get revokedCount() {
+      return revocations.size;
+    },
+  };
+}

@@ -1,0 +1,192 @@
+/**
+ * startEngineNode: an engine daemon, assembled in one place (as createAgent assembles an agent) for
+ * the CLI's `capsule engine start`, the in-process lab and the tests:
+ *  1. log in with the node credentials: the profile says the zone's netprefix;
+ *  2. the identity — RSA key and CGA under that netprefix — from the identity port (the CLI keeps
+ *     them in its data dir; labs and tests make them in memory);
+ *  3. register (`registerEngine`: nonce, CGA parameters, RSA and X25519 keys, RSA signature): the
+ *     answer carries the node certificate, the controller's key and the keep-alive interval;
+ *  4. the overlay link layer on the given transport, from the node certificate and the controller's key;
+ *  5. the engine (the pipeline) on that link layer;
+ *  6. the controller hooks: keep-alives and the push channel (revocations → `engine.revoke`,
+ *     refresh-configuration / path-change → `engine.refreshLinks`, report-statistics → a
+ *     keep-alive now), and each link change reported (`POST /sb/v1/links`, up or down);
+ *  7. started: the engine, the link layer, the HTTP port when asked, handshakes with the neighbors.
+ * `stop()` undoes 7 to 4. The transport is the caller's (it opens and closes it). Nothing here
+ * reads argv, the environment or files.
+ */
+import type { KeyObject } from 'node:crypto';
+import { createSouthboundClient, type SbRegisterResponse, type SouthboundClient } from '@capsule/api';
+import { generateX25519KeyPair, importControllerPublicKey } from '@capsule/identity';
+import {
+  createLinkLayer,
+  formatUnderlayAddress,
+  type LinkLayer,
+  systemClock,
+  type Transport,
+  type UnderlayAddress,
+} from '@capsule/overlay';
+import { createEngine, type Engine, type EngineOptions } from './engine';
+import { createEngineHttpServer, type EngineHttpServer } from './http-api';
+import { configuredLinkCost } from './links';
+import { type EngineClock, type EngineLogger, silentLogger } from './ports';
+import { createControllerHooks, registerEngine } from './southbound';
+
+/** The node's long-lived identity: its RSA key and the CGA made from it. */
+export interface EngineIdentity {
+  /** The CGA (16 bytes): the node's host id. */
+  hostId: Uint8Array;
+  /** Its RFC 3972 CGA Parameters. */
+  cgaParameters: Uint8Array;
+  rsaPrivateKey: KeyObject;
+  /** SubjectPublicKeyInfo DER of the RSA key (the key inside the CGA parameters). */
+  rsaPublicKeyDer: Uint8Array;
+}
+
+/** Everything an engine node is told (plain data). */
+export interface EngineNodeOptions {
+  /** The controller's southbound URL (`http(s)://host:port`). */
+  controllerUrl: string;
+  /** The node user (engineOwner role) the engine logs in as. */
+  credentials: { domain: string; username: string; password: string };
+  /** This engine's host name at the controller (and in its node certificate). */
+  hostname: string;
+  /** `host:port` peers reach this engine at, as registered; default: the transport's local address. */
+  locator?: string;
+  /** Neighbors to handshake with once started. */
+  neighbors?: readonly UnderlayAddress[];
+  /** The link layer's keep-alive interval (a silent link is dead after 3); default: the link layer's. */
+  linkKeepAliveIntervalMs?: number;
+  /** Serve /metrics and /api/v1/* here (port 0: any free port); undefined: no HTTP port. */
+  http?: { host: string; port: number };
+  /** The pipeline's options (host id and controller key come from the identity and the registration). */
+  engine?: Omit<EngineOptions, 'hostId' | 'controllerPublicKey'>;
+}
+
+/** The node's ports. */
+export interface EngineNodeDeps {
+  /** The underlay (UDP in production, MemoryNetwork in labs and tests); the caller closes it. */
+  transport: Transport;
+  /** The node's identity for the zone's netprefix (`fd00:…::/64`), asked once after login. */
+  identity: (netprefix: string) => EngineIdentity | Promise<EngineIdentity>;
+  /** Default: the system clock (timers unref'd). */
+  clock?: EngineClock;
+  logger?: EngineLogger;
+  /** 32 random bits (the RANDOM service); default Math.random. */
+  random?: () => number;
+  /** The southbound client's fetch; default the global one. */
+  fetch?: typeof fetch;
+}
+
+/** A running engine node. */
+export interface EngineNode {
+  readonly engine: Engine;
+  readonly linkLayer: LinkLayer;
+  /** The registered southbound client. */
+  readonly controller: SouthboundClient;
+  /** The controller's answer to the registration (node, certificate, controller key, configuration). */
+  readonly registration: SbRegisterResponse;
+  readonly hostId: Uint8Array;
+  /** The locator registered with the controller. */
+  readonly locator: string;
+  /** The HTTP port's base URL, when there is one. */
+  readonly httpUrl: string | undefined;
+  /** Stops the HTTP port, the controller hooks, the engine and the link layer (not the transport). */
+  stop(): Promise<void>;
+}
+
+/** Registers an engine with its controller and starts it (see the file comment for the steps). */
+export async function startEngineNode(options: EngineNodeOptions, deps: EngineNodeDeps): Promise<EngineNode> {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? silentLogger;
+  const { transport } = deps;
+  const controller = createSouthboundClient({
+    baseUrl: options.controllerUrl,
+    ...(deps.fetch && { fetch: deps.fetch }),
+  });
+  // 1–3: log in, identity, register.
+  const login = await controller.login(options.credentials);
+  const identity = await deps.identity(login.profile.scope.netprefix);
+  const locator = options.locator ?? formatUnderlayAddress(transport.local);
+  const registration = await registerEngine(controller, {
+    credentials: options.credentials,
+    hostname: options.hostname,
+    locator,
+    hostId: identity.hostId,
+    cgaParameters: identity.cgaParameters,
+    rsaPrivateKey: identity.rsaPrivateKey,
+    rsaPublicKeyDer: identity.rsaPublicKeyDer,
+    x25519PublicKey: generateX25519KeyPair().publicKeyRaw,
+  });
+  const controllerPublicKey = importControllerPublicKey(
+    Buffer.from(registration.controllerPublicKey, 'base64'),
+  );
+  // 4–6: link layer, engine, controller hooks.
+  const linkLayer = createLinkLayer(
+    {
+      identity: {
+        hostId: identity.hostId,
+        cgaParameters: identity.cgaParameters,
+        rsaPrivateKey: identity.rsaPrivateKey,
+        nodeCertificate: Buffer.from(registration.certificate, 'base64'),
+        controllerPublicKey: controllerPublicKey.publicKey,
+      },
+      ...(options.linkKeepAliveIntervalMs !== undefined && {
+        keepAliveIntervalMs: options.linkKeepAliveIntervalMs,
+      }),
+    },
+    { transport, clock },
+  );
+  const engine = createEngine(
+    { ...options.engine, hostId: identity.hostId, controllerPublicKey },
+    { linkLayer, clock, logger, ...(deps.random && { random: deps.random }) },
+  );
+  const hooks = createControllerHooks(
+    { locator, keepaliveIntervalMs: registration.configuration.keepaliveIntervalMs },
+    {
+      client: controller,
+      clock,
+      logger,
+      counters: () => engine.counters(),
+      revoke: (serials, notAfterMs) => engine.revoke(serials, notAfterMs),
+      refreshLinks: () => engine.refreshLinks(),
+      linkCost: (info) => configuredLinkCost(options.engine?.links, info),
+    },
+  );
+  const http: EngineHttpServer | undefined = options.http
+    ? createEngineHttpServer(engine, options.http)
+    : undefined;
+  // 7: start.
+  let stopHooks: (() => void) | undefined;
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    stopHooks?.();
+    engine.stop();
+    linkLayer.stop();
+    await http?.stop();
+  };
+  let httpUrl: string | undefined;
+  try {
+    engine.onLinkChange((info) => hooks.onLinkChange(info));
+    engine.start();
+    stopHooks = hooks.start();
+    linkLayer.start();
+    httpUrl = http ? await http.start() : undefined;
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  for (const neighbor of options.neighbors ?? []) linkLayer.connect(neighbor);
+  return {
+    engine,
+    linkLayer,
+    controller,
+    registration,
+    hostId: identity.hostId,
+    locator,
+    httpUrl,
+    stop,
+  };
+}

@@ -1,0 +1,209 @@
+/**
+ * The engine's view of its overlay links: for each link of the link layer, its program link id,
+ * kind, neighbor engine id, configured cost and tags, up state and traffic counters; the ENGINE
+ * record programs read (rebuilt on every link change); and the host links DELIVER looks in.
+ *
+ * **Program link ids.** Programs see small ids (1, 2, 3, … in the order links first appear, stable
+ * for the engine's life), not the link layer's: its id is a 32-bit receiver index, often ≥ 2^31,
+ * and programs hold link ids in Java ints with -1 for "none". The egress maps them back.
+ */
+import { formatIpv6Address, NodeType } from '@capsule/identity';
+import type { LinkInfo, LinkLayer } from '@capsule/overlay';
+import { ENGINE_LINK_BYTES, ENGINE_MAX_LINKS, EngineField, EngineLinkField, LinkKind } from '@capsule/vm';
+import { bytesEqual } from './bytes';
+import { engineIdOfHostId } from './engine-id';
+
+/** A configured link (engine.yaml `links`): by peer host id text or host name. */
+export interface LinkConfig {
+  peer: string;
+  cost?: number;
+  tags?: readonly number[];
+}
+
+/** One link as the engine keeps it (counters updated by the pipeline in place). */
+export interface EngineLink {
+  /** The link layer's id (its receiver index: any u32). */
+  readonly id: number;
+  /** The id programs see (ENGINE record, PACKET ingress link, ACTION egress list): 1, 2, 3, … */
+  readonly programId: number;
+  /** LinkKind.ENGINE or LinkKind.HOST. */
+  readonly kind: number;
+  readonly peerHostId: Uint8Array;
+  readonly peerName: string;
+  /** The peer's engine id, 0 for a host. */
+  readonly neighborEngineId: number;
+  cost: number;
+  /** Tag bits. */
+  tags: number;
+  up: boolean;
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Packets that arrived on this link and were dropped. */
+  drops: number;
+}
+
+/** One link as the engine shows it (`/api/v1/links`). */
+export interface EngineLinkSnapshot {
+  /** The link layer's id. */
+  id: number;
+  /** The id programs see in the ENGINE record and the ACTION egress list. */
+  programId: number;
+  peer: string;
+  peerName: string;
+  kind: 'engine' | 'host';
+  neighborEngineId: number;
+  cost: number;
+  tags: number;
+  up: boolean;
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  drops: number;
+}
+
+export interface EngineLinksOptions {
+  engineId: number;
+  /** Tag bits (0..31) of this engine. */
+  tags?: readonly number[];
+  /** Cost and tags of links by peer; others get cost 1, no tags. */
+  links?: readonly LinkConfig[];
+}
+
+export interface EngineLinksDeps {
+  linkLayer: Pick<LinkLayer, 'links'>;
+  /** The sandbox's ENGINE region (written on every refresh). */
+  engineRecord: Uint8Array;
+}
+
+/** The engine's links. */
+export interface EngineLinks {
+  /** The link of a link-layer id (the ingress of a packet). */
+  get(linkId: number): EngineLink | undefined;
+  /** The link of a program link id, or undefined. */
+  byProgramId(programLinkId: number): EngineLink | undefined;
+  /** The up host link whose peer is bytes[hostIdAt, +16), or undefined (DELIVER). */
+  hostLinkTo(bytes: Uint8Array, hostIdAt: number): EngineLink | undefined;
+  /** Rereads the link layer's links and rebuilds the ENGINE record. */
+  refresh(): void;
+  snapshots(): EngineLinkSnapshot[];
+}
+
+/** The configured cost of the link to `info`'s peer (undefined: not configured). */
+export function configuredLinkCost(
+  links: readonly LinkConfig[] | undefined,
+  info: LinkInfo,
+): number | undefined {
+  return configuredLink(links, info)?.cost;
+}
+
+function configuredLink(links: readonly LinkConfig[] | undefined, info: LinkInfo): LinkConfig | undefined {
+  const hostText = formatIpv6Address(info.peerHostId);
+  return links?.find((entry) => entry.peer === hostText || entry.peer === info.peerName);
+}
+
+/** Tag numbers (0..31) as a bit set. */
+function tagBits(tags: readonly number[] | undefined): number {
+  let bits = 0;
+  for (const tag of tags ?? []) if (tag >= 0 && tag < 32) bits |= 1 << tag;
+  return bits >>> 0;
+}
+
+export function createEngineLinks(options: EngineLinksOptions, deps: EngineLinksDeps): EngineLinks {
+  const { linkLayer } = deps;
+  const ownTags = tagBits(options.tags);
+  const engineRecord = new DataView(
+    deps.engineRecord.buffer,
+    deps.engineRecord.byteOffset,
+    deps.engineRecord.byteLength,
+  );
+  const links = new Map<number, EngineLink>();
+  /** Program link id → link (index 0 unused). */
+  const byProgramId: (EngineLink | undefined)[] = [undefined];
+  const hostLinks: EngineLink[] = [];
+
+  function refresh(): void {
+    const seen = new Set<number>();
+    hostLinks.length = 0;
+    for (const info of linkLayer.links()) {
+      seen.add(info.id);
+      let link = links.get(info.id);
+      const configured = configuredLink(options.links, info);
+      const cost = configured?.cost ?? 1;
+      const tags = tagBits(configured?.tags);
+      const kind = info.peerNodeType === NodeType.engine ? LinkKind.ENGINE : LinkKind.HOST;
+      if (!link) {
+        link = {
+          id: info.id,
+          programId: byProgramId.length,
+          kind,
+          peerHostId: new Uint8Array(info.peerHostId),
+          peerName: info.peerName,
+          neighborEngineId: kind === LinkKind.ENGINE ? engineIdOfHostId(info.peerHostId) : 0,
+          cost,
+          tags,
+          up: info.state === 'up',
+          packetsIn: 0,
+          packetsOut: 0,
+          bytesIn: 0,
+          bytesOut: 0,
+          drops: 0,
+        };
+        links.set(info.id, link);
+        byProgramId.push(link);
+      }
+      link.up = info.state === 'up';
+      link.cost = cost;
+      link.tags = tags;
+      if (link.kind === LinkKind.HOST && link.up) hostLinks.push(link);
+    }
+    for (const [id, link] of links) if (!seen.has(id)) link.up = false;
+    // The ENGINE record programs read.
+    deps.engineRecord.fill(0);
+    engineRecord.setUint32(EngineField.ENGINE_ID, options.engineId, true);
+    engineRecord.setUint32(EngineField.TAGS, ownTags, true);
+    let index = 0;
+    for (const link of links.values()) {
+      if (index >= ENGINE_MAX_LINKS) break;
+      const at = EngineField.LINK_TABLE + index * ENGINE_LINK_BYTES;
+      engineRecord.setUint32(at + EngineLinkField.ID, link.programId, true);
+      engineRecord.setUint32(at + EngineLinkField.NEIGHBOR, link.neighborEngineId, true);
+      engineRecord.setUint32(at + EngineLinkField.KIND, link.kind, true);
+      engineRecord.setUint32(at + EngineLinkField.COST, link.cost, true);
+      engineRecord.setUint32(at + EngineLinkField.UP, link.up ? 1 : 0, true);
+      engineRecord.setUint32(at + EngineLinkField.TAGS, link.tags, true);
+      index++;
+    }
+    engineRecord.setUint32(EngineField.LINK_COUNT, index, true);
+  }
+
+  return {
+    get: (linkId) => links.get(linkId),
+    byProgramId: (programLinkId) =>
+      programLinkId > 0 && programLinkId < byProgramId.length ? byProgramId[programLinkId] : undefined,
+    hostLinkTo(bytes, hostIdAt) {
+      for (const link of hostLinks) if (bytesEqual(link.peerHostId, 0, bytes, hostIdAt, 16)) return link;
+      return undefined;
+    },
+    refresh,
+    snapshots: () =>
+      [...links.values()].map((link) => ({
+        id: link.id,
+        programId: link.programId,
+        peer: formatIpv6Address(link.peerHostId),
+        peerName: link.peerName,
+        kind: link.kind === LinkKind.ENGINE ? 'engine' : 'host',
+        neighborEngineId: link.neighborEngineId,
+        cost: link.cost,
+        tags: link.tags,
+        up: link.up,
+        packetsIn: link.packetsIn,
+        packetsOut: link.packetsOut,
+        bytesIn: link.bytesIn,
+        bytesOut: link.bytesOut,
+        drops: link.drops,
+      })),
+  };
+}
