@@ -59,6 +59,14 @@ export interface NativeAddon {
       outOffset: number,
     ): number;
   };
+  VmExecutor: new (
+    regFile: Int32Array,
+    pageTable: Int32Array,
+    io: Int32Array,
+  ) => {
+    mapPage(page: number, view: DataView | undefined): void;
+    run(words: Int32Array, base: number, lengthBytes: number): number;
+  };
   UdpSocket: new (
     host: string,
     port: number,

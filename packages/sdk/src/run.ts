@@ -10,6 +10,7 @@ import {
   createConformanceMachine,
   createSandboxMachine,
   FUEL_MAX,
+  type NativeTier,
   prepareProgram,
   type Tier,
   TrapReason,
@@ -41,6 +42,8 @@ export interface RunMethodOptions {
   readonly tier?: Tier;
   /** Instruction budget (default FUEL_MAX). */
   readonly budgetInstructions?: number;
+  /** The VM's native tier (from @capsule/native), needed for tier 'native'. */
+  readonly nativeTier?: NativeTier;
 }
 
 const noHost = {
@@ -74,7 +77,10 @@ export function runCompiled(compiled: CompileResult, options: RunMethodOptions =
     return BigInt(lo);
   };
   if (code.length <= CODE_MAX_BYTES) {
-    const machine = createSandboxMachine({ budgetInstructions: budget, tier }, { host: noHost });
+    const machine = createSandboxMachine(
+      { budgetInstructions: budget, tier },
+      { host: noHost, nativeTier: options.nativeTier },
+    );
     const r = machine.run(prepareProgram(code), { entryOffset: compiled.image.entries[0]?.offset ?? 0 });
     // A pure method sets no verdict: a normal end reports NO_VERDICT.
     if (r.trap !== TrapReason.NO_VERDICT)
@@ -96,7 +102,7 @@ export function runCompiled(compiled: CompileResult, options: RunMethodOptions =
   const machine = createConformanceMachine(
     wrapInElf(code, compiled.image.entries[0]?.offset ?? 0),
     { maxSteps: budget, tier },
-    { write: () => {} },
+    { write: () => {}, nativeTier: options.nativeTier },
   );
   const r = machine.run();
   if (r.status === 'signal' && r.reason !== undefined && r.signal === 5)

@@ -2,13 +2,14 @@
  * Differential tests against the JVM: every hand-written case (differential-cases.ts) and a batch
  * of random programs (random-programs.ts, fixed seed) is compiled by javac — all classes in one
  * javac run, called from one generated Main in one JVM — and by our compiler, run on our VM with
- * both tiers (interpreter and fast). Results must be equal; an exception on the JVM (division by
+ * the three tiers (interpreter, fast and native). Results must be equal; an exception on the JVM (division by
  * zero, index out of bounds) must be a trap on our VM (both print EXC).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createNativeVmTier } from '@capsule/native';
 import { canRun, testSeed } from '@capsule/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -123,7 +124,7 @@ ${chunk(calls, 200)
       expect(jvm.length).toBe(cases.length);
     });
 
-    // One compilation per case, run on both tiers.
+    // One compilation per case, run on every tier.
     const compiled = new Map<Case, CompileResult>();
     const compiledCase = (c: Case) => {
       let r = compiled.get(c);
@@ -131,11 +132,12 @@ ${chunk(calls, 200)
         compiled.set(c, (r = compile(c.source, { call: { method: `${c.className}.run`, args: c.args } })));
       return r;
     };
-    for (const tier of ['interpreter', 'fast'] as const) {
+    const nativeTier = createNativeVmTier();
+    for (const tier of ['interpreter', 'fast', 'native'] as const) {
       it(`every case gives the JVM's result on the ${tier} tier`, () => {
         const mismatches: string[] = [];
         cases.forEach((c, i) => {
-          const r = runCompiled(compiledCase(c), { tier });
+          const r = runCompiled(compiledCase(c), { tier, nativeTier });
           const ours = r.ok
             ? String(r.value)
             : r.kind === 'trap' && /ACCESS_FAULT|bad access at 0x0/.test(r.reason)

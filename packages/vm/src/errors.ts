@@ -1,7 +1,7 @@
 import { CapsuleError } from '@capsule/wire';
 
 /** Stable codes of the errors the VM package (a running program traps instead: Trap values) throws. */
-export type VmErrorCode = 'VM_BAD_BUDGET' | 'VM_BAD_ELF' | 'VM_CODE_TOO_LARGE';
+export type VmErrorCode = 'VM_BAD_BUDGET' | 'VM_BAD_ELF' | 'VM_CODE_TOO_LARGE' | 'VM_NO_NATIVE_TIER';
 
 /** The error this package throws. */
 export class VmError extends CapsuleError {

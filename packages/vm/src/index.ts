@@ -12,6 +12,9 @@ export {
 } from './conformance-machine';
 /** The fast tier's source generator (for inspection and docs). */
 export { generateFastTierSource } from './core/fast-tier';
+/** The executor port of a machine state and the native tier's port (implemented outside this pure package). */
+export type { DecodedProgram } from './core/program';
+export type { Executor, MachineState, NativeTier } from './core/state';
 /** ELF32 RISC-V executable reader. */
 export { type ElfImage, type ElfResult, type ElfSegment, EM_RISCV, parseElf } from './elf';
 /** Instruction values and their encoder, decoder and compressor (results, never exceptions). */
@@ -51,6 +54,7 @@ export {
   type PreparedProgram,
   prepareProgram,
   type RunOptions,
+  type SandboxDeps,
   type SandboxHost,
   type SandboxMachine,
   type SandboxOptions,
