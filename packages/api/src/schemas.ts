@@ -212,6 +212,7 @@ export const Node = Type.Object({
   x25519PublicKey: Type.Union([Type.String(), Type.Null()]),
   certificateSerial: Type.Union([Type.String(), Type.Null()]),
   lastKeepaliveAt: Type.Union([Timestamp, Type.Null()]),
+  labels: Type.Array(Type.String()),
   createdAt: Timestamp,
 });
 export type Node = Static<typeof Node>;
@@ -228,7 +229,13 @@ export const NodeCreate = Type.Object(
 );
 export type NodeCreate = Static<typeof NodeCreate>;
 export const NodePatch = Type.Object(
-  { hostname: Type.Optional(Hostname), locator: Type.Optional(Locator), status: Type.Optional(NodeStatus) },
+  {
+    hostname: Type.Optional(Hostname),
+    locator: Type.Optional(Locator),
+    status: Type.Optional(NodeStatus),
+    /** Replaces the node's labels (a waypoint engine: `waypoint`); kept across re-registration. */
+    labels: Type.Optional(Type.Array(Label, { maxItems: 16, uniqueItems: true })),
+  },
   closed,
 );
 export type NodePatch = Static<typeof NodePatch>;
@@ -325,10 +332,23 @@ export const TemplateRole = Type.Object(
     /** The entry point (a key of the image's entry table) this role's packets start at. */
     entry: Type.String({ maxLength: 60 }),
     variables: Type.Optional(Variables),
+    /**
+     * A link tag bit (0..31) the controller computes for this template's programs: on every
+     * engine, the links that lead (on the shortest path) toward a member of this role carry it, in
+     * the contract's view of the ENGINE record (docs/controller.md, "Role routes").
+     */
+    linkTag: Type.Optional(Type.Integer({ minimum: 0, maximum: 31 })),
   },
   closed,
 );
 export type TemplateRole = Static<typeof TemplateRole>;
+/**
+ * A label's tag bit for a template's programs: on every engine, bit `bit` is set in the engine's
+ * tags when the engine carries the label, and in a link's tags when the link carries it or leads
+ * (on the shortest path) toward a node that carries it (docs/controller.md, "Role routes").
+ */
+export const LabelTag = Type.Object({ label: Label, bit: Type.Integer({ minimum: 0, maximum: 31 }) }, closed);
+export type LabelTag = Static<typeof LabelTag>;
 export const Orientation = Type.Union([Type.Literal('directed'), Type.Literal('undirected')]);
 export const Template = Type.Object({
   id: Id,
@@ -340,6 +360,7 @@ export const Template = Type.Object({
   multicast: Type.Boolean(),
   image: ProgramImageTransfer,
   roles: Type.Array(TemplateRole),
+  labelTags: Type.Array(LabelTag),
   /** SHA-256 of the image's code, hex: the logic hash its endpoints' flow authorizations carry. */
   logicHash: Type.String(),
   createdAt: Timestamp,
@@ -354,12 +375,17 @@ export const TemplateCreate = Type.Object(
     multicast: Type.Optional(Type.Boolean()),
     image: ProgramImageTransfer,
     roles: Type.Array(TemplateRole, { minItems: 1, maxItems: 16 }),
+    labelTags: Type.Optional(Type.Array(LabelTag, { maxItems: 32 })),
   },
   closed,
 );
 export type TemplateCreate = Static<typeof TemplateCreate>;
 export const TemplatePatch = Type.Object(
-  { description: Type.Optional(Description), multicast: Type.Optional(Type.Boolean()) },
+  {
+    description: Type.Optional(Description),
+    multicast: Type.Optional(Type.Boolean()),
+    labelTags: Type.Optional(Type.Array(LabelTag, { maxItems: 32 })),
+  },
   closed,
 );
 export type TemplatePatch = Static<typeof TemplatePatch>;
@@ -668,6 +694,27 @@ export const PathChangePayload = Type.Object({
   }),
 });
 export type PathChangePayload = Static<typeof PathChangePayload>;
+/** Most contracts one link-tags command names, and links per contract (the ENGINE record's bound is lower). */
+export const maxLinkTagContracts = 4096;
+export const maxLinkTagLinks = 255;
+/**
+ * `link-tags`: the engine's role routes, all of them (each command replaces the previous one):
+ * for each contract, the tag bits (a u32 bit set) of each of the engine's links, by the peer's
+ * host id. A contract's programs see these bits on top of the link's own.
+ */
+export const LinkTagsPayload = Type.Object({
+  contracts: Type.Array(
+    Type.Object({
+      contractId: Id,
+      links: Type.Array(
+        Type.Object({ peer: Ipv6Address, tags: Type.Integer({ minimum: 0, maximum: 0xffff_ffff }) }),
+        { maxItems: maxLinkTagLinks },
+      ),
+    }),
+    { maxItems: maxLinkTagContracts },
+  ),
+});
+export type LinkTagsPayload = Static<typeof LinkTagsPayload>;
 /** The payload of a command that carries nothing. */
 export const EmptyPayload = Type.Object({});
 
@@ -675,6 +722,7 @@ const nodeCommand = <K extends string, P extends TSchema>(kind: K, payload: P) =
   Type.Object({ id: Id, kind: Type.Literal(kind), payload, createdAt: Timestamp });
 export const RevocationCommand = nodeCommand('revocation', RevocationPayload);
 export const PathChangeCommand = nodeCommand('path-change', PathChangePayload);
+export const LinkTagsCommand = nodeCommand('link-tags', LinkTagsPayload);
 export const RefreshConfigurationCommand = nodeCommand('refresh-configuration', EmptyPayload);
 export const ReportStatisticsCommand = nodeCommand('report-statistics', EmptyPayload);
 /**
@@ -684,6 +732,7 @@ export const ReportStatisticsCommand = nodeCommand('report-statistics', EmptyPay
 export const NodeCommand = Type.Union([
   RevocationCommand,
   PathChangeCommand,
+  LinkTagsCommand,
   RefreshConfigurationCommand,
   ReportStatisticsCommand,
 ]);

@@ -4,6 +4,7 @@
  */
 import {
   ApiError,
+  linkTagsCommand,
   type NodeCommandBody,
   type Peer,
   pathChangeCommand,
@@ -18,6 +19,7 @@ import type { Metrics } from './metrics';
 import { pathTo, shortestPaths, type TopologyLink } from './paths';
 import type { ControllerIdentity, ProgramVerifier } from './ports';
 import type { BusEvent, ChangeBus, PushHub } from './push';
+import { computeRoleRoutes, type TaggedMember } from './role-routes';
 import type { Db } from './rows';
 import type { Store } from './store/open-store';
 import { prepareQuery } from './store/prepared-query';
@@ -220,6 +222,8 @@ export function createContext(
 
     async publishChanges(changes) {
       if (changes.some((change) => change.kind === 'topology')) await recomputePaths();
+      if (changes.some((change) => change.kind === 'topology' || change.kind === 'policy'))
+        await recomputeRoleRoutes();
     },
 
     async peersOf(trx, endpoint) {
@@ -311,6 +315,85 @@ export function createContext(
       return ids;
     });
     await context.announceCommands('path-change', commandIds);
+  }
+
+  /**
+   * The role-routes command last queued for each engine, by node id and certificate serial (a
+   * re-registered engine starts with none, so it gets its routes again): an engine is told only
+   * when its routes change. Per replica; on a replica that has not sent one, the first is sent.
+   */
+  const sentRoleRoutes = new Map<number, { serial: string | null; text: string }>();
+
+  /**
+   * After a topology or policy change: every engine's role routes (docs/controller.md, "Role
+   * routes"), queued and pushed to the engines whose routes changed.
+   */
+  async function recomputeRoleRoutes(): Promise<void> {
+    const queued: [number, { serial: string | null; text: string }][] = [];
+    const commandIds = await db.transaction().execute(async (trx) => {
+      const engines = await trx
+        .selectFrom('nodes')
+        .select(['id', 'certificate_serial'])
+        .where('type', '=', 'engine')
+        .where('status', '=', 'registered')
+        .orderBy('id')
+        .execute();
+      if (engines.length === 0) return [];
+      const endpoints = await trx
+        .selectFrom('endpoints as e')
+        .innerJoin('contracts as c', 'c.id', 'e.contract_id')
+        .innerJoin('templates as t', 't.id', 'c.template_id')
+        .innerJoin('nodes as n', 'n.id', 'e.node_id')
+        .innerJoin('authorizations as a', 'a.serial', 'e.authorization_serial')
+        .select(['e.node_id', 'e.contract_id', 'e.role', 't.roles'])
+        .where('n.status', '=', 'registered')
+        .where('c.enabled', '=', 1)
+        .where('a.revoked_at', 'is', null)
+        .orderBy('e.id')
+        .execute();
+      const members: TaggedMember[] = [];
+      for (const endpoint of endpoints) {
+        const roles = JSON.parse(endpoint.roles) as { name: string; linkTag?: number }[];
+        const tag = roles.find((role) => role.name === endpoint.role)?.linkTag;
+        if (tag !== undefined)
+          members.push({ contractId: endpoint.contract_id, tag, nodeId: endpoint.node_id });
+      }
+      const routes = computeRoleRoutes(
+        engines.map((engine) => engine.id),
+        await topology(trx),
+        members,
+      );
+      const hostIds = new Map<number, string>();
+      for (const node of await trx
+        .selectFrom('nodes')
+        .select(['id', 'host_id'])
+        .where('host_id', 'is not', null)
+        .execute())
+        if (node.host_id !== null) hostIds.set(node.id, node.host_id);
+      const ids: number[] = [];
+      for (const engine of engines) {
+        const byContract = routes.get(engine.id) ?? new Map<number, Map<number, number>>();
+        const command = linkTagsCommand(
+          [...byContract]
+            .sort(([a], [b]) => a - b)
+            .map(([contractId, byNeighbor]) => ({
+              contractId,
+              links: [...byNeighbor]
+                .filter(([neighbor]) => hostIds.has(neighbor))
+                .sort(([a], [b]) => a - b)
+                .map(([neighbor, tags]) => ({ peer: hostIds.get(neighbor)!, tags })),
+            })),
+        );
+        const text = JSON.stringify(command.payload);
+        const sent = sentRoleRoutes.get(engine.id);
+        if (sent && sent.serial === engine.certificate_serial && sent.text === text) continue;
+        ids.push(...(await context.queueCommands(trx, [engine.id], command)));
+        queued.push([engine.id, { serial: engine.certificate_serial, text }]);
+      }
+      return ids;
+    });
+    for (const [engineId, sent] of queued) sentRoleRoutes.set(engineId, sent);
+    await context.announceCommands('topology', commandIds);
   }
 
   return context;

@@ -1,7 +1,9 @@
 /**
  * Path computation: Dijkstra over the registered links. A link is usable when its admin state and
  * status are `up` and both nodes are registered; its weight is its cost. When `requiredLabels` is
- * given, only links carrying every one of those labels are used (path selection by label).
+ * given, only links carrying every one of those labels are used (path selection by label). When
+ * `isTransit` is given, a path goes on from a node only when it says so (the source always does):
+ * hosts are ends, never hops between engines.
  */
 
 /** One usable edge of the topology (links are undirected). */
@@ -23,6 +25,7 @@ export function shortestPaths(
   source: number,
   links: readonly TopologyLink[],
   requiredLabels: readonly string[] = [],
+  isTransit?: (node: number) => boolean,
 ): Map<number, { cost: number; previous: number | undefined }> {
   const adjacency = new Map<number, { to: number; cost: number }[]>();
   for (const link of links) {
@@ -73,6 +76,7 @@ export function shortestPaths(
     const [cost, node] = pop();
     if (done.has(node)) continue;
     done.add(node);
+    if (isTransit && node !== source && !isTransit(node)) continue;
     for (const edge of adjacency.get(node) ?? []) {
       if (done.has(edge.to)) continue;
       const next = cost + edge.cost;

@@ -310,9 +310,16 @@ const nodes = collection<NodeRow, NodeCreate, NodePatch>({
     return row.id;
   },
   update: async (ctx, row, body) => {
-    const values = { hostname: body.hostname, locator: body.locator, status: body.status };
+    const values = {
+      hostname: body.hostname,
+      locator: body.locator,
+      status: body.status,
+      labels: body.labels === undefined ? undefined : json(body.labels),
+    };
     if (namesAny(values)) await ctx.db.updateTable('nodes').set(values).where('id', '=', row.id).execute();
-    if (body.status !== undefined && body.status !== row.status) ctx.changes.push({ kind: 'topology' });
+    // Labels and status change paths or role routes (a waypoint label moves the routes toward it).
+    if ((body.status !== undefined && body.status !== row.status) || body.labels !== undefined)
+      ctx.changes.push({ kind: 'topology' });
   },
   remove: async (ctx, row) => {
     await ctx.db.deleteFrom('commands').where('node_id', '=', row.id).execute();
@@ -419,6 +426,7 @@ const templates = collection<TemplateRow, TemplateCreate, TemplatePatch>({
         multicast: body.multicast ? 1 : 0,
         image: json(body.image),
         roles: json(body.roles),
+        label_tags: json(body.labelTags ?? []),
         logic_hash: Buffer.from(logicHash).toString('hex'),
         created_at: iso(ctx.nowMs),
       })
@@ -430,9 +438,11 @@ const templates = collection<TemplateRow, TemplateCreate, TemplatePatch>({
     const values = {
       description: body.description,
       multicast: body.multicast === undefined ? undefined : body.multicast ? 1 : 0,
+      label_tags: body.labelTags === undefined ? undefined : json(body.labelTags),
     };
     if (namesAny(values))
       await ctx.db.updateTable('templates').set(values).where('id', '=', row.id).execute();
+    if (body.labelTags !== undefined) ctx.changes.push({ kind: 'policy' });
   },
   remove: async (ctx, row) => {
     await ctx.db.deleteFrom('templates').where('id', '=', row.id).execute();

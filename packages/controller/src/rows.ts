@@ -152,6 +152,7 @@ export const toNode = (r: NodeRow): Node => ({
   x25519PublicKey: r.x25519_public_key ?? null,
   certificateSerial: r.certificate_serial ?? null,
   lastKeepaliveAt: r.last_keepalive_at ?? null,
+  labels: parse(r.labels),
   createdAt: r.created_at,
 });
 export const toLink = (r: LinkRow): Link => ({
@@ -178,6 +179,7 @@ export const toTemplate = (r: TemplateRow): Template => ({
   multicast: r.multicast === 1,
   image: parse(r.image),
   roles: parse(r.roles),
+  labelTags: parse(r.label_tags),
   logicHash: r.logic_hash,
   createdAt: r.created_at,
 });

@@ -9,7 +9,8 @@
  *  4. the overlay link layer on the given transport, from the node certificate and the controller's key;
  *  5. the engine (the pipeline) on that link layer;
  *  6. the controller hooks: keep-alives and the push channel (revocations → `engine.revoke`,
- *     refresh-configuration / path-change → `engine.refreshLinks`, report-statistics → a
+ *     link-tags → `engine.setContractTags` (the role routes), refresh-configuration / path-change
+ *     → `engine.refreshLinks`, report-statistics → a
  *     keep-alive now), and each link change reported (`POST /sb/v1/links`, up or down);
  *  7. started: the engine, the link layer, the HTTP port when asked, handshakes with the neighbors.
  * `stop()` undoes 7 to 4. The transport is the caller's (it opens and closes it). Nothing here
@@ -149,6 +150,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
       counters: () => engine.counters(),
       revoke: (serials, notAfterMs) => engine.revoke(serials, notAfterMs),
       refreshLinks: () => engine.refreshLinks(),
+      setContractTags: (contracts) => engine.setContractTags(contracts),
       linkCost: (info) => configuredLinkCost(options.engine?.links, info),
     },
   );

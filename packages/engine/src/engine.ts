@@ -58,7 +58,7 @@ import { createEgress } from './egress';
 import { engineIdOfHostId } from './engine-id';
 import { FlowRefusal } from './flow-table';
 import { createEngineFlows, type FlowSnapshot } from './flows';
-import { createEngineLinks, type EngineLinkSnapshot, type LinkConfig } from './links';
+import { type ContractLinkTags, createEngineLinks, type EngineLinkSnapshot, type LinkConfig } from './links';
 import { createProgramCache, type ProgramEntry } from './programs';
 import { createSandboxHost } from './sandbox-host';
 
@@ -142,6 +142,8 @@ export interface Engine {
   revoke(serials: readonly bigint[], notAfterMs?: readonly (number | undefined)[]): void;
   /** Rereads the link layer's links (ENGINE record, caches); called on every link change. */
   refreshLinks(): void;
+  /** Replaces the role routes (the controller's `link-tags` command); cached actions are dropped. */
+  setContractTags(contracts: readonly ContractLinkTags[]): void;
   /** Removes idle flows and the revoked serials of expired authorizations now (the timer calls it). */
   expireFlows(): number;
   /**
@@ -345,6 +347,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     runOptions.dataLengthBytes = view.dataLength;
     runOptions.flowMemory = flowMemory[id];
     runOptions.contractMemory = contractMemory[id];
+    links.showContract(auth.contractId);
     const result = sandbox.run(program.prepared!, runOptions);
     counters.fuelUsed += result.fuelUsed;
     if (result.trap !== TrapReason.NONE) {
@@ -460,6 +463,11 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       }),
     revoke: (serials, notAfterMs) => authorizations.revoke(serials, notAfterMs),
     refreshLinks,
+    setContractTags(contracts) {
+      links.setContractTags(contracts);
+      // What programs decided from the old routes must be decided again.
+      flows.clearCachedActions();
+    },
     expireFlows,
     onLinkChange(listener) {
       linkListeners.add(listener);

@@ -31,7 +31,12 @@ describe('topology', () => {
   });
 
   it("gives each engine its per-link settings: both-end link tags plus its own end's linkTags", () => {
-    const topology = parseTopology(defaultTopologyYaml);
+    // The default lab configures no linkTags (the controller computes role routes): a topology that does.
+    const withLinkTags = defaultTopologyYaml.replace(
+      '- { name: e1 }',
+      '- { name: e1, linkTags: { h2: [5], e2: [3, 5] } }',
+    );
+    const topology = parseTopology(withLinkTags);
     expect(engineLinks(topology, 'e1')).toEqual([
       { peer: 'e2', cost: 10, tags: [3, 5] },
       { peer: 'e3', cost: 1, tags: [1, 4] },
@@ -43,9 +48,15 @@ describe('topology', () => {
       cost: 10,
       tags: [],
     });
-    expect(() =>
-      parseTopology(defaultTopologyYaml.replace('linkTags: { h2: [5]', 'linkTags: { h3: [5]')),
-    ).toThrow(/e1 has no link to 'h3'/);
+    expect(engineLinks(parseTopology(defaultTopologyYaml), 'e1').map((l) => l.tags)).toEqual([
+      [],
+      [1, 4],
+      [],
+      [],
+    ]);
+    expect(() => parseTopology(withLinkTags.replace('linkTags: { h2: [5]', 'linkTags: { h3: [5]'))).toThrow(
+      /e1 has no link to 'h3'/,
+    );
   });
 
   it('keeps given addresses and assigns the rest around them', () => {

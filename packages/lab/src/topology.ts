@@ -298,8 +298,8 @@ export const defaultTopologyYaml = `name: default
 underlay: 10.77.0.0/24
 controller: { name: ctl }
 engines:
-  - { name: e1, linkTags: { h2: [5], e2: [3, 5] } }
-  - { name: e2, linkTags: { h3: [3, 5], h4: [3], h5: [3] } }
+  - { name: e1 }
+  - { name: e2 }
   - { name: e3, tags: [1] }
 links:
   - { between: [e1, e2], cost: 10 }

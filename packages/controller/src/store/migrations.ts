@@ -209,5 +209,19 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
         }
       },
     },
+    // Node labels (waypoints and the like, set by an administrator) and the template's label tags
+    // (which bit a label is for its programs): docs/controller.md, "Role routes".
+    '0004-node-labels-and-label-tags': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('nodes')
+          .addColumn('labels', 'text', (c) => c.notNull().defaultTo('[]'))
+          .execute();
+        await db.schema
+          .alterTable('templates')
+          .addColumn('label_tags', 'text', (c) => c.notNull().defaultTo('[]'))
+          .execute();
+      },
+    },
   };
 }

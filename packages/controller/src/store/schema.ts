@@ -50,6 +50,8 @@ export interface NodesTable {
   x25519_public_key: string | null;
   certificate_serial: string | null;
   last_keepalive_at: string | null;
+  /** JSON array of labels (an administrator's; registration never changes them). */
+  labels: Generated<string>;
   created_at: string;
 }
 export interface LinksTable {
@@ -75,6 +77,8 @@ export interface TemplatesTable {
   image: string;
   roles: string;
   logic_hash: string;
+  /** JSON array of {label, bit}. */
+  label_tags: Generated<string>;
   created_at: string;
 }
 export interface ContractsTable {
