@@ -68,6 +68,7 @@ const validCommand = fc.oneof(
     .array(
       fc.record({
         contractId: id,
+        engineTags: fc.integer({ min: 1, max: 0xffff_ffff }),
         links: fc.array(fc.record({ peer: text(45), tags: fc.integer({ min: 0, max: 0xffff_ffff }) }), {
           maxLength: 4,
         }),
@@ -242,6 +243,11 @@ describe('decodeNodeCommand', () => {
       '/payload/contracts/0/contractId',
     );
     expectRefused(command('link-tags', tags([{ peer: 'fd00::2', tags: 2 ** 32 }])), 'BAD_FIELD');
+    expectRefused(
+      command('link-tags', { contracts: [{ contractId: 2, engineTags: '1', links: [] }] }),
+      'BAD_FIELD',
+      '/payload/contracts/0/engineTags',
+    );
     expectRefused(command('link-tags', tags([{ peer: 'fd00::2', tags: -1 }])), 'BAD_FIELD');
     expectRefused(
       command('link-tags', tags([{ peer: 'fd00::2', tags: 1.5 }])),

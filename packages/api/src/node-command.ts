@@ -8,7 +8,7 @@
  *   kind                    payload
  *   revocation              {serials: ["<unsigned 64-bit, decimal>", …], notAfter?: [ISO time | null, …]}
  *   path-change             {endpoints: [{endpointId, peers: [Peer, …]}, …]}
- *   link-tags               {contracts: [{contractId, links: [{peer: host id, tags: u32}, …]}, …]}
+ *   link-tags               {contracts: [{contractId, engineTags?: u32, links: [{peer: host id, tags: u32}, …]}, …]}
  *   refresh-configuration   {}
  *   report-statistics       {}
  *
@@ -95,13 +95,18 @@ export function pathChangeCommand(
 
 /** An engine's role routes: for each contract, the tag bits of its links by peer host id. */
 export function linkTagsCommand(
-  contracts: readonly { contractId: number; links: readonly { peer: string; tags: number }[] }[],
+  contracts: readonly {
+    contractId: number;
+    engineTags?: number;
+    links: readonly { peer: string; tags: number }[];
+  }[],
 ): Pick<NodeCommandOf<'link-tags'>, 'kind' | 'payload'> {
   return {
     kind: 'link-tags',
     payload: {
-      contracts: contracts.map(({ contractId, links }) => ({
+      contracts: contracts.map(({ contractId, engineTags, links }) => ({
         contractId,
+        ...(engineTags ? { engineTags } : {}),
         links: links.map(({ peer, tags }) => ({ peer, tags })),
       })),
     },
@@ -215,8 +220,13 @@ function linkTagsPayload(value: unknown, path: string): LinkTagsPayload {
     contracts: arrayAt(payload.contracts, `${path}/contracts`, maxLinkTagContracts).map((element, i) => {
       const at = `${path}/contracts/${i}`;
       const contract = objectAt(element, at);
+      const engineTags =
+        contract.engineTags === undefined
+          ? undefined
+          : integerAt(contract.engineTags, `${at}/engineTags`, 0, 0xffff_ffff);
       return {
         contractId: integerAt(contract.contractId, `${at}/contractId`, 1, maxId),
+        ...(engineTags ? { engineTags } : {}),
         links: arrayAt(contract.links, `${at}/links`, maxLinkTagLinks).map((link, j) => {
           const linkAt = `${at}/links/${j}`;
           const entry = objectAt(link, linkAt);

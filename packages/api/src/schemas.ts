@@ -700,12 +700,15 @@ export const maxLinkTagLinks = 255;
 /**
  * `link-tags`: the engine's role routes, all of them (each command replaces the previous one):
  * for each contract, the tag bits (a u32 bit set) of each of the engine's links, by the peer's
- * host id. A contract's programs see these bits on top of the link's own.
+ * host id, and of the engine itself. A contract's programs see these bits on top of the
+ * configured ones.
  */
 export const LinkTagsPayload = Type.Object({
   contracts: Type.Array(
     Type.Object({
       contractId: Id,
+      /** Bits the engine's own tags get for this contract's programs (a labelled waypoint); absent: none. */
+      engineTags: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffff_ffff })),
       links: Type.Array(
         Type.Object({ peer: Ipv6Address, tags: Type.Integer({ minimum: 0, maximum: 0xffff_ffff }) }),
         { maxItems: maxLinkTagLinks },

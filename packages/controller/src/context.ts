@@ -19,7 +19,13 @@ import type { Metrics } from './metrics';
 import { pathTo, shortestPaths, type TopologyLink } from './paths';
 import type { ControllerIdentity, ProgramVerifier } from './ports';
 import type { BusEvent, ChangeBus, PushHub } from './push';
-import { computeRoleRoutes, type TaggedMember } from './role-routes';
+import {
+  computeLabelRoutes,
+  computeRoleRoutes,
+  type LabelRule,
+  mergeRoleRoutes,
+  type TaggedMember,
+} from './role-routes';
 import type { Db } from './rows';
 import type { Store } from './store/open-store';
 import { prepareQuery } from './store/prepared-query';
@@ -358,11 +364,31 @@ export function createContext(
         if (tag !== undefined)
           members.push({ contractId: endpoint.contract_id, tag, nodeId: endpoint.node_id });
       }
-      const routes = computeRoleRoutes(
-        engines.map((engine) => engine.id),
-        await topology(trx),
-        members,
-      );
+      // Label tags: every enabled contract whose template names some, and the labelled nodes.
+      const rules: LabelRule[] = [];
+      for (const contract of await trx
+        .selectFrom('contracts as c')
+        .innerJoin('templates as t', 't.id', 'c.template_id')
+        .select(['c.id', 't.label_tags'])
+        .where('c.enabled', '=', 1)
+        .where('t.label_tags', '!=', '[]')
+        .execute())
+        for (const rule of JSON.parse(contract.label_tags) as { label: string; bit: number }[])
+          rules.push({ contractId: contract.id, label: rule.label, bit: rule.bit });
+      const nodeLabels = new Map<number, string[]>();
+      if (rules.length > 0)
+        for (const node of await trx
+          .selectFrom('nodes')
+          .select(['id', 'labels'])
+          .where('status', '=', 'registered')
+          .where('labels', '!=', '[]')
+          .execute())
+          nodeLabels.set(node.id, JSON.parse(node.labels) as string[]);
+      const engineIds = engines.map((engine) => engine.id);
+      const links = await topology(trx);
+      const routes = computeRoleRoutes(engineIds, links, members);
+      const labelled = computeLabelRoutes(engineIds, links, nodeLabels, rules);
+      mergeRoleRoutes(routes, labelled.links);
       const hostIds = new Map<number, string>();
       for (const node of await trx
         .selectFrom('nodes')
@@ -373,11 +399,15 @@ export function createContext(
       const ids: number[] = [];
       for (const engine of engines) {
         const byContract = routes.get(engine.id) ?? new Map<number, Map<number, number>>();
+        const ownTags = labelled.engineTags.get(engine.id) ?? new Map<number, number>();
+        for (const contractId of ownTags.keys())
+          if (!byContract.has(contractId)) byContract.set(contractId, new Map());
         const command = linkTagsCommand(
           [...byContract]
             .sort(([a], [b]) => a - b)
             .map(([contractId, byNeighbor]) => ({
               contractId,
+              engineTags: ownTags.get(contractId) ?? 0,
               links: [...byNeighbor]
                 .filter(([neighbor]) => hostIds.has(neighbor))
                 .sort(([a], [b]) => a - b)

@@ -2,7 +2,7 @@ import { testSeed } from '@capsule/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { pathTo, shortestPaths, type TopologyLink } from './paths';
-import { computeRoleRoutes } from './role-routes';
+import { computeLabelRoutes, computeRoleRoutes, mergeRoleRoutes } from './role-routes';
 
 // The default lab: engines 1 (e1), 2 (e2), 3 (e3); hosts 11, 12 on e1 and 13, 14, 15 on e2.
 //   11, 12 ── e1 ──(10)── e2 ── 13, 14, 15
@@ -139,6 +139,93 @@ describe('computeRoleRoutes', () => {
         }
       }),
       { seed: testSeed, numRuns: 300 },
+    );
+  });
+});
+
+describe('computeLabelRoutes', () => {
+  it('marks a labelled engine, labelled links at both engine ends, and the next hops toward a labelled node', () => {
+    const labelled: TopologyLink[] = lab.map((l) =>
+      (l.nodeA === 1 && l.nodeZ === 3) || (l.nodeA === 2 && l.nodeZ === 3)
+        ? { ...l, labels: ['preferred'] }
+        : l,
+    );
+    const { links, engineTags } = computeLabelRoutes(
+      engines,
+      labelled,
+      new Map([
+        [3, ['waypoint']],
+        [11, ['waypoint-host-ignored']],
+      ]),
+      [
+        { contractId: 4, label: 'waypoint', bit: 1 },
+        { contractId: 5, label: 'preferred', bit: 4 },
+        { contractId: 5, label: 'nowhere', bit: 6 },
+        { contractId: 5, label: 'preferred', bit: 40 },
+      ],
+    );
+    expect(engineTags).toEqual(new Map([[3, new Map([[4, 1 << 1]])]]));
+    expect(links.get(1)).toEqual(
+      new Map([
+        [4, new Map([[3, 1 << 1]])],
+        [5, new Map([[3, 1 << 4]])],
+      ]),
+    );
+    expect(links.get(2)).toEqual(
+      new Map([
+        [4, new Map([[3, 1 << 1]])],
+        [5, new Map([[3, 1 << 4]])],
+      ]),
+    );
+    expect(links.get(3)).toEqual(
+      new Map([
+        [
+          5,
+          new Map([
+            [1, 1 << 4],
+            [2, 1 << 4],
+          ]),
+        ],
+      ]),
+    );
+  });
+
+  it('merges route maps bit by bit', () => {
+    const into = new Map([[1, new Map([[7, new Map([[2, 1]])]])]]);
+    mergeRoleRoutes(
+      into,
+      new Map([
+        [
+          1,
+          new Map([
+            [
+              7,
+              new Map([
+                [2, 4],
+                [3, 8],
+              ]),
+            ],
+          ]),
+        ],
+        [2, new Map([[9, new Map([[1, 2]])]])],
+      ]),
+    );
+    expect(into).toEqual(
+      new Map([
+        [
+          1,
+          new Map([
+            [
+              7,
+              new Map([
+                [2, 5],
+                [3, 8],
+              ]),
+            ],
+          ]),
+        ],
+        [2, new Map([[9, new Map([[1, 2]])]])],
+      ]),
     );
   });
 });

@@ -62,3 +62,82 @@ export function computeRoleRoutes(
   }
   return routes;
 }
+
+/** A template's label tag, for one contract of the template: `label` is bit `bit` for its programs. */
+export interface LabelRule {
+  contractId: number;
+  label: string;
+  /** 0..31. */
+  bit: number;
+}
+
+/** Label routes: link bits by engine (as role routes) and engine bits by engine, by contract. */
+export interface LabelRoutes {
+  links: Map<number, EngineRoleRoutes>;
+  /** Engine node id → contract id → the engine's own tag bits. */
+  engineTags: Map<number, Map<number, number>>;
+}
+
+/**
+ * Label routes: for each rule, an engine that carries the label gets the bit in its own tags; a
+ * link that carries it gets the bit at both engine ends; and every engine's next hop toward a node
+ * carrying it (a waypoint engine) gets the bit, as for a role's members. Only usable links count
+ * (a link that is down carries nothing until it is back).
+ */
+export function computeLabelRoutes(
+  engineIds: readonly number[],
+  links: readonly TopologyLink[],
+  nodeLabels: ReadonlyMap<number, readonly string[]>,
+  rules: readonly LabelRule[],
+): LabelRoutes {
+  const engines = new Set(engineIds);
+  const toward: TaggedMember[] = [];
+  const engineTags = new Map<number, Map<number, number>>();
+  const valid = rules.filter((rule) => rule.bit >= 0 && rule.bit <= 31);
+  for (const rule of valid) {
+    const bit = (1 << rule.bit) >>> 0;
+    for (const [nodeId, labels] of nodeLabels) {
+      if (!labels.includes(rule.label)) continue;
+      toward.push({ contractId: rule.contractId, tag: rule.bit, nodeId });
+      if (!engines.has(nodeId)) continue;
+      const byContract = engineTags.get(nodeId) ?? new Map<number, number>();
+      byContract.set(rule.contractId, ((byContract.get(rule.contractId) ?? 0) | bit) >>> 0);
+      engineTags.set(nodeId, byContract);
+    }
+  }
+  const routes = computeRoleRoutes(engineIds, links, toward);
+  for (const rule of valid) {
+    const bit = (1 << rule.bit) >>> 0;
+    for (const link of links) {
+      if (!link.labels.includes(rule.label)) continue;
+      for (const [end, other] of [
+        [link.nodeA, link.nodeZ],
+        [link.nodeZ, link.nodeA],
+      ] as const) {
+        const engine = routes.get(end);
+        if (!engine) continue;
+        const byNeighbor = engine.get(rule.contractId) ?? new Map<number, number>();
+        byNeighbor.set(other, ((byNeighbor.get(other) ?? 0) | bit) >>> 0);
+        engine.set(rule.contractId, byNeighbor);
+      }
+    }
+  }
+  return { links: routes, engineTags };
+}
+
+/** Adds `from`'s bits into `into` (both: engine → contract → neighbor → bits). */
+export function mergeRoleRoutes(
+  into: Map<number, EngineRoleRoutes>,
+  from: ReadonlyMap<number, EngineRoleRoutes>,
+) {
+  for (const [engineId, byContract] of from) {
+    const target = into.get(engineId) ?? new Map<number, Map<number, number>>();
+    for (const [contractId, byNeighbor] of byContract) {
+      const neighbors = target.get(contractId) ?? new Map<number, number>();
+      for (const [neighbor, bits] of byNeighbor)
+        neighbors.set(neighbor, ((neighbors.get(neighbor) ?? 0) | bits) >>> 0);
+      target.set(contractId, neighbors);
+    }
+    into.set(engineId, target);
+  }
+}

@@ -116,15 +116,19 @@ describe("the engine's links", () => {
           { peer: 'fd00::99', tags: 1 << 9 },
         ],
       },
-      { contractId: 9, links: [{ peer: 'fd00::2', tags: 0xffff_ffff }] },
+      { contractId: 9, engineTags: 1 << 2, links: [{ peer: 'fd00::2', tags: 0xffff_ffff }] },
     ]);
     expect(tagsOf()).toEqual([1 << 1, 0, 0]);
+    const engineTags = () => record.getUint32(EngineField.TAGS, true);
     links.showContract(7);
     expect(tagsOf()).toEqual([(1 << 1) | (1 << 3), 0, 1 << 3]);
+    expect(engineTags()).toBe(0);
     links.showContract(9);
     expect(tagsOf()).toEqual([1 << 1, 0xffff_ffff, 0]);
+    expect(engineTags()).toBe(1 << 2);
     links.showContract(4); // no role routes: the configured tags
     expect(tagsOf()).toEqual([1 << 1, 0, 0]);
+    expect(engineTags()).toBe(0);
     expect(links.snapshots().map((l) => l.contractTags)).toEqual([
       [{ contractId: 7, tags: 1 << 3 }],
       [{ contractId: 9, tags: 0xffff_ffff }],

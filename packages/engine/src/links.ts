@@ -8,7 +8,8 @@
  * contract's bits on top of the links' configured tags: before each run the engine shows the
  * flow's contract (`showContract`), which rewrites the record's link TAGS words only when the
  * contract differs from the last one shown (one precomputed word array per contract, no
- * allocation per packet).
+ * allocation per packet). A contract may also give the engine's own TAGS extra bits (a waypoint
+ * labelled at the controller).
  *
  * **Program link ids.** Programs see small ids (1, 2, 3, … in the order links first appear, stable
  * for the engine's life), not the link layer's: its id is a 32-bit receiver index, often ≥ 2^31,
@@ -54,6 +55,8 @@ export interface EngineLink {
 /** An engine's role routes as the controller sends them (a `link-tags` command's payload). */
 export interface ContractLinkTags {
   contractId: number;
+  /** Bits the engine's own tags get for this contract (a labelled waypoint). */
+  engineTags?: number;
   /** Tag bits by peer host id (text). */
   links: readonly { peer: string; tags: number }[];
 }
@@ -148,10 +151,15 @@ export function createEngineLinks(options: EngineLinksOptions, deps: EngineLinks
   const hostLinks: EngineLink[] = [];
   /** Role routes: contract id → tag bits by peer host id text. */
   let contractPeers = new Map<number, Map<string, number>>();
-  /** The record's TAGS words (by link table index) for each contract with role routes. */
+  /** Role routes: contract id → the engine's own extra tag bits. */
+  let contractEngineTags = new Map<number, number>();
+  /**
+   * The record's TAGS words for each contract with role routes: one per link table index, then
+   * the engine's own (index ENGINE_MAX_LINKS).
+   */
   const contractWords = new Map<number, Uint32Array>();
-  /** The configured tags by link table index (contracts without role routes). */
-  const baseWords = new Uint32Array(ENGINE_MAX_LINKS);
+  /** The configured tags (contracts without role routes). */
+  const baseWords = new Uint32Array(ENGINE_MAX_LINKS + 1);
   /** The words the record holds now. */
   let shown: Uint32Array = baseWords;
 
@@ -163,12 +171,14 @@ export function createEngineLinks(options: EngineLinksOptions, deps: EngineLinks
     ordered.forEach((link, index) => {
       baseWords[index] = link.tags;
     });
+    baseWords[ENGINE_MAX_LINKS] = ownTags;
     contractWords.clear();
     for (const [contractId, byPeer] of contractPeers) {
-      const words = new Uint32Array(ENGINE_MAX_LINKS);
+      const words = new Uint32Array(ENGINE_MAX_LINKS + 1);
       ordered.forEach((link, index) => {
         words[index] = (link.tags | (byPeer.get(peers[index]!) ?? 0)) >>> 0;
       });
+      words[ENGINE_MAX_LINKS] = (ownTags | (contractEngineTags.get(contractId) ?? 0)) >>> 0;
       contractWords.set(contractId, words);
     }
     shown = baseWords;
@@ -176,6 +186,7 @@ export function createEngineLinks(options: EngineLinksOptions, deps: EngineLinks
   }
 
   function writeWords(words: Uint32Array): void {
+    engineRecord.setUint32(EngineField.TAGS, words[ENGINE_MAX_LINKS]!, true);
     const count = Math.min(links.size, ENGINE_MAX_LINKS);
     for (let index = 0; index < count; index++)
       engineRecord.setUint32(
@@ -252,7 +263,9 @@ export function createEngineLinks(options: EngineLinksOptions, deps: EngineLinks
     refresh,
     setContractTags(contracts) {
       const next = new Map<number, Map<string, number>>();
+      const engineTags = new Map<number, number>();
       for (const contract of contracts) {
+        if (contract.engineTags) engineTags.set(contract.contractId, contract.engineTags >>> 0);
         const byPeer = new Map<string, number>();
         for (const { peer, tags } of contract.links) {
           const address = parseIpv6Address(peer);
@@ -263,6 +276,7 @@ export function createEngineLinks(options: EngineLinksOptions, deps: EngineLinks
         next.set(contract.contractId, byPeer);
       }
       contractPeers = next;
+      contractEngineTags = engineTags;
       rebuildContractWords();
     },
     showContract(contractId) {

@@ -3,7 +3,9 @@
  * neighbor discovery), `down` when it finds the link dead and `up` again when it is back. The
  * link's status is stored and paths are recomputed and pushed either way, so paths avoid a dead
  * link. Policy refuses (LINK_REFUSED) unregistered peers, self-links, host-to-host links, and
- * bringing `up` a link an administrator set `down` (a `down` report is taken).
+ * bringing `up` a link an administrator set `down` (a `down` report is taken). A link is the
+ * controller's once it exists: the cost a node reports is taken when the link is created only, so
+ * an administrator's cost and labels survive the node reporting the link again (a restart).
  */
 import { ApiError, type Link, type SbLinkRequest } from '@capsule/api';
 import { formatIpv6Address, parseIpv6Address } from '@capsule/identity';
@@ -54,12 +56,7 @@ export async function registerLink(
         throw new ApiError('LINK_REFUSED', 'an administrator disabled this link');
       await trx
         .updateTable('links')
-        .set({
-          endpoint_a: endA,
-          endpoint_z: endZ,
-          status,
-          ...(request.cost ? { cost: request.cost } : {}),
-        })
+        .set({ endpoint_a: endA, endpoint_z: endZ, status })
         .where('id', '=', existing.id)
         .execute();
       id = existing.id;
