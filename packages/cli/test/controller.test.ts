@@ -153,4 +153,58 @@ describe('capsule login / create / get / delete / apply', () => {
     );
     expect(contract.description).toBe('second');
   });
+
+  it('labels a node and a link (by hostnames), clears them, and refuses bad labels and unknown nodes', async () => {
+    const zone = JSON.parse((await run('get', 'zone', 'z1', '-o', 'json', '--config', config)).out);
+    const nodeFile = (hostname: string) => {
+      const file = join(dir, `${hostname}.yaml`);
+      writeFileSync(file, YAML.stringify({ type: 'engine', hostname, zoneId: zone.id }));
+      return file;
+    };
+    for (const name of ['e1', 'e3'])
+      expect((await run('create', 'node', '-f', nodeFile(name), '--config', config)).code).toBe(0);
+    const ids = await Promise.all(
+      ['e1', 'e3'].map(
+        async (name) => JSON.parse((await run('get', 'node', name, '-o', 'json', '--config', config)).out).id,
+      ),
+    );
+    const linkFile = join(dir, 'link.yaml');
+    writeFileSync(linkFile, YAML.stringify({ nodeA: ids[0], nodeZ: ids[1], cost: 1 }));
+    expect((await run('create', 'link', '-f', linkFile, '--config', config)).code).toBe(0);
+
+    const node = await run('label', 'node', 'e3', 'waypoint', '-o', 'json', '--config', config);
+    expect(node.code, node.err).toBe(0);
+    expect(JSON.parse(node.out).labels).toEqual(['waypoint']);
+    // The link by its two ends, in either order.
+    const link = await run(
+      'label',
+      'link',
+      'e3',
+      'e1',
+      'preferred',
+      'fast',
+      '-o',
+      'json',
+      '--config',
+      config,
+    );
+    expect(link.code, link.err).toBe(0);
+    expect(JSON.parse(link.out)).toMatchObject({
+      nodeA: ids[0],
+      nodeZ: ids[1],
+      labels: ['preferred', 'fast'],
+    });
+    expect((await run('get', 'node', 'e3', '--config', config)).out).toContain('waypoint');
+    const cleared = await run('label', 'node', 'e3', '-o', 'json', '--config', config);
+    expect(JSON.parse(cleared.out).labels).toEqual([]);
+
+    const bad = await run('label', 'node', 'e3', 'has space', '--config', config);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('VALIDATION_FAILED');
+    const missing = await run('label', 'node', 'nowhere', 'x', '--config', config);
+    expect(missing.err).toContain('NOT_FOUND');
+    expect((await run('label', 'link', 'e1', 'e1', 'x', '--config', config)).err).toContain('NOT_FOUND');
+    expect((await run('label', 'zone', 'z1', 'x', '--config', config)).err).toContain('CLI_BAD_KIND');
+    expect((await run('label', 'link', 'e1', '--config', config)).err).toContain('CLI_MISSING_OPTION');
+  });
 });

@@ -121,7 +121,7 @@ const columnsOf: Record<Kind, readonly string[]> = {
   domain: ['id', 'name', 'kind', 'description'],
   user: ['id', 'login', 'domain', 'roles', 'active', 'zoneId'],
   zone: ['id', 'name', 'netprefix', 'primaryController'],
-  node: ['id', 'hostname', 'type', 'domain', 'status', 'hostId', 'lastKeepaliveAt'],
+  node: ['id', 'hostname', 'type', 'domain', 'status', 'hostId', 'labels', 'lastKeepaliveAt'],
   link: ['id', 'nodeA', 'nodeZ', 'cost', 'labels', 'adminState', 'status'],
   template: ['id', 'name', 'domain', 'roles', 'logicHash'],
   contract: ['id', 'name', 'domain', 'templateId', 'enabled', 'dnsNames'],
@@ -394,6 +394,47 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       await client.request('DELETE', `/api/v1/${kinds[kind].collection}/${item.id}`);
       io.out(`deleted ${kind} ${ref}\n`);
     });
+
+  program
+    .command('label')
+    .description('set the labels of a node or a link at the controller (replaces them; none clears)')
+    .argument('<kind>', 'node | link')
+    .argument(
+      '<refs...>',
+      'node: <node> [label...]; link: <node> <node> [label...] (nodes by id or hostname)',
+    )
+    .option('--domain <domain>', 'disambiguate a hostname')
+    .option('-o, --output <format>', 'table | json | yaml', 'table')
+    .option('--config <file>', 'credentials file')
+    .action(
+      async (kindText: string, refs: string[], o: { output: string; domain?: string; config?: string }) => {
+        const kind = kindOf(kindText);
+        if (kind !== 'node' && kind !== 'link')
+          throw new CliError('CLI_BAD_KIND', `label takes node or link, not '${kindText}'`);
+        const client = loadClient(io, o.config);
+        const ends = kind === 'node' ? 1 : 2;
+        if (refs.length < ends)
+          throw new CliError(
+            'CLI_MISSING_OPTION',
+            kind === 'node' ? 'label node needs <node>' : 'label link needs <node> <node>',
+          );
+        const nodes = await Promise.all(
+          refs.slice(0, ends).map((ref) => resolveObject(client, 'node', ref, o.domain)),
+        );
+        const labels = refs.slice(ends);
+        let id = nodes[0]!.id;
+        if (kind === 'link') {
+          const [a, z] = nodes.map((node) => node.id);
+          const link = (await listAll(client, 'links')).find(
+            (item) => (item.nodeA === a && item.nodeZ === z) || (item.nodeA === z && item.nodeZ === a),
+          );
+          if (!link) throw new ApiError('NOT_FOUND', `no link between ${refs[0]} and ${refs[1]}`);
+          id = link.id;
+        }
+        const { body } = await client.request('PATCH', `/api/v1/${kinds[kind].collection}/${id}`, { labels });
+        render(io, o.output, body, columnsOf[kind]);
+      },
+    );
 
   program
     .command('apply')

@@ -106,6 +106,12 @@ export const commandTable: readonly TopCommand[] = [
     area: 'admin',
   },
   {
+    name: 'label',
+    term: 'label [options] <kind> <refs...>',
+    description: 'set the labels of a node or a link at the controller (replaces them; none clears)',
+    area: 'admin',
+  },
+  {
     name: 'apply',
     term: 'apply [options]',
     description: 'create or update the objects of a YAML file (idempotent; documents apply in order)',
