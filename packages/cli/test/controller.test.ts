@@ -2,7 +2,7 @@
  * The admin verbs in-process against a real controller: login keeps a token in the credentials
  * file; create/get/delete print tables or JSON/YAML; apply is declarative and idempotent.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Controller, createController } from '@capsule/controller';
@@ -206,5 +206,63 @@ describe('capsule login / create / get / delete / apply', () => {
     expect((await run('label', 'link', 'e1', 'e1', 'x', '--config', config)).err).toContain('NOT_FOUND');
     expect((await run('label', 'zone', 'z1', 'x', '--config', config)).err).toContain('CLI_BAD_KIND');
     expect((await run('label', 'link', 'e1', '--config', config)).err).toContain('CLI_MISSING_OPTION');
+  });
+
+  it('applies the project’s use-case files as they are: `program: X.java` is compiled and uploaded', async () => {
+    const useCases = join(import.meta.dirname, '../../../examples/use-cases');
+    for (const name of readdirSync(useCases).sort()) {
+      const file = join(useCases, name, 'contract.yaml');
+      const first = await run('apply', '-f', file, '--config', config);
+      expect(first.code, `${name}: ${first.err}`).toBe(0);
+      expect(first.out).toMatch(/^created template /);
+      const again = await run('apply', '-f', file, '--config', config);
+      expect(again.out, name).toMatch(/^unchanged template /);
+    }
+    // The template holds the compiled code: the logic hash of the SDK's image of the program.
+    const template = JSON.parse(
+      (await run('get', 'template', 'balance', '-o', 'json', '--config', config)).out,
+    );
+    expect(template.image.entries).toHaveProperty('leastLoaded');
+    expect(template.roles).toContainEqual({ name: 'server', entry: 'reply', linkTag: 3 });
+    // compile --format api writes that same image.
+    const out = join(dir, 'lb.json');
+    const compiled = await run(
+      'compile',
+      join(import.meta.dirname, '../../../examples/programs/LoadBalancer.java'),
+      '--format',
+      'api',
+      '-o',
+      out,
+    );
+    expect(compiled.code, compiled.err).toBe(0);
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(template.image);
+    expect(
+      (
+        await run(
+          'compile',
+          join(import.meta.dirname, '../../../examples/programs/LoadBalancer.java'),
+          '--format',
+          'elf',
+          '-o',
+          out,
+        )
+      ).err,
+    ).toContain('CLI_BAD_OPTION');
+    // A program that does not compile, or is not there.
+    writeFileSync(join(dir, 'Broken.java'), 'class Broken { void x( }');
+    writeFileSync(
+      join(dir, 'broken.yaml'),
+      'kind: template\nname: broken\nprogram: Broken.java\nroles: [{ name: a, entry: a }]\n',
+    );
+    const broken = await run('apply', '-f', join(dir, 'broken.yaml'), '--config', config);
+    expect(broken.code).toBe(1);
+    expect(broken.err).toContain('SDK_COMPILE_FAILED');
+    writeFileSync(
+      join(dir, 'missing.yaml'),
+      'kind: template\nname: missing\nprogram: Nowhere.java\nroles: [{ name: a, entry: a }]\n',
+    );
+    expect((await run('apply', '-f', join(dir, 'missing.yaml'), '--config', config)).err).toContain(
+      'CLI_READ_FAILED',
+    );
   });
 });

@@ -7,7 +7,15 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { type ApiClient, ApiError, createApiClient, type RoleName } from '@capsule/api';
+import {
+  type ApiClient,
+  ApiError,
+  createApiClient,
+  type ProgramImageTransfer,
+  type RoleName,
+  toProgramImageTransfer,
+} from '@capsule/api';
+import { compile, formatDiagnostic } from '@capsule/sdk';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import YAML from 'yaml';
@@ -245,12 +253,38 @@ const patchable: Partial<Record<Kind, readonly string[]>> = {
   domain: ['kind', 'description'],
   user: ['roles', 'active', 'zoneId'],
   zone: ['primaryController', 'secondaryController', 'description'],
-  template: ['description', 'multicast'],
+  template: ['description', 'multicast', 'labelTags'],
   contract: ['description', 'enabled', 'roles'],
   service: ['description', 'enabled', 'grants'],
 };
 
-async function applyDocument(client: ApiClient, io: CliIo, document: ApplyDocument): Promise<string> {
+/**
+ * The template image of `program: X.java` (relative to the applied file's directory): compiled
+ * with the SDK and put in the form templates take; diagnostics go to stderr.
+ */
+function compileProgram(io: CliIo, baseDir: string, program: string): ProgramImageTransfer {
+  const path = resolve(baseDir, program);
+  let source: string;
+  try {
+    source = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new CliError('CLI_READ_FAILED', `cannot read ${program}: ${(error as Error).message}`);
+  }
+  const result = compile(source);
+  if (!result.image) {
+    for (const d of result.diagnostics) io.err(`${formatDiagnostic(d, program)}\n`);
+    const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
+    throw new CliError('SDK_COMPILE_FAILED', `${errors} error${errors === 1 ? '' : 's'} in ${program}`);
+  }
+  return toProgramImageTransfer(result.image);
+}
+
+async function applyDocument(
+  client: ApiClient,
+  io: CliIo,
+  document: ApplyDocument,
+  baseDir: string,
+): Promise<string> {
   const kind = kindOf(String(document.kind).toLowerCase());
   const { kind: _kind, ...spec } = document;
   const body: Record<string, unknown> = { ...spec };
@@ -268,6 +302,10 @@ async function applyDocument(client: ApiClient, io: CliIo, document: ApplyDocume
   if (kind === 'contract' && typeof body.template === 'string') {
     body.templateId = (await resolveObject(client, 'template', body.template, domain)).id;
     delete body.template;
+  }
+  if (kind === 'template' && typeof body.program === 'string') {
+    body.image = compileProgram(io, baseDir, body.program);
+    delete body.program;
   }
   if (kind === 'template' && typeof body.imageFile === 'string') {
     body.image = JSON.parse(readFileSync(resolve(io.cwd, body.imageFile), 'utf8'));
@@ -447,7 +485,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       for (const document of documents) {
         if (!document || typeof document !== 'object' || typeof (document as ApplyDocument).kind !== 'string')
           throw new CliError('CLI_BAD_FILE', 'every document needs a kind');
-        io.out(`${await applyDocument(client, io, document as ApplyDocument)}\n`);
+        const baseDir = dirname(resolve(io.cwd, o.file));
+        io.out(`${await applyDocument(client, io, document as ApplyDocument, baseDir)}\n`);
       }
     });
 }
