@@ -39,6 +39,7 @@ import {
   signFlowAuthorization,
   signNodeCertificate,
 } from '@capsule/identity';
+import { createNativeFastPath } from '@capsule/native';
 import {
   createLinkLayer,
   createNativeUdpTransport,
@@ -136,19 +137,24 @@ async function runChild(): Promise<void> {
       sendBufferBytes: 8 << 20,
     });
     const identity = linkIdentity(setup.identity!, raw);
+    // As the engine node wires it (engine-node.ts): socket filter, link layer data path, engine port.
+    const fastPath = setup.fastPath ? createNativeFastPath() : undefined;
     const linkLayer = createLinkLayer(
-      { identity, keepAliveIntervalMs: 60_000 },
-      { transport, clock: systemClock },
+      { identity, keepAliveIntervalMs: 600_000 },
+      { transport, clock: systemClock, ...(fastPath && { dataPath: fastPath }) },
     );
     const engine = createEngine(
       { hostId: identity.hostId, controllerPublicKey: importControllerPublicKey(raw), flowCapacity: 1 << 16 },
-      { linkLayer, clock: systemClock },
+      { linkLayer, clock: systemClock, ...(fastPath && { fastPath }) },
     );
+    if (fastPath) transport.attachDatagramFilter?.(fastPath.filter);
     engine.start();
     linkLayer.start();
     process.on('message', (message) => {
       if ((message as { counters?: boolean }).counters)
-        process.send!({ counters: { ...engine.counters(), linkDrops: linkLayer.drops } });
+        process.send!({
+          counters: { ...engine.counters(), linkDrops: linkLayer.drops, fastPath: fastPath?.stats() },
+        });
     });
     process.send!({ port: transport.local.port });
   }
@@ -520,6 +526,7 @@ export async function run(): Promise<void> {
         authorizationsVerified: counters.authorizationsVerified,
         drops: counters.drops,
         linkDrops: counters.linkDrops,
+        fastPath: counters.fastPath,
       })}.`,
       '',
       "The pipeline alone (`engine.handlePacket` in this process, the link layer's send replaced by a",

@@ -29,8 +29,15 @@ import { type ClusterNode, randomFlowLabel, startCluster, type Underlay, waitFor
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
 const labelOf = (packet: Uint8Array) => ((packet[1]! & 0x0f) << 16) | (packet[2]! << 8) | packet[3]!;
 
-for (const underlay of ['memory', 'udp'] as Underlay[]) {
-  describe(`engines with the controller on ${underlay === 'memory' ? 'the MemoryNetwork' : 'UDP loopback'}`, () => {
+const underlayNames: Record<Underlay, string> = {
+  memory: 'the MemoryNetwork',
+  udp: 'UDP loopback',
+  native: 'native UDP loopback, fast path off',
+  'native-fast': 'native UDP loopback, fast path on',
+};
+
+for (const underlay of ['memory', 'udp', 'native', 'native-fast'] as Underlay[]) {
+  describe(`engines with the controller on ${underlayNames[underlay]}`, () => {
     let cluster: Awaited<ReturnType<typeof startCluster>>;
     let a: ClusterNode;
     let b: ClusterNode;

@@ -33,9 +33,11 @@ import {
   parseSubnetPrefix64,
   type RsaKeyPair,
 } from '@capsule/identity';
+import { createNativeFastPath } from '@capsule/native';
 import {
   createLinkLayer,
   createMemoryNetwork,
+  createNativeUdpTransport,
   createUdpTransport,
   type LinkLayer,
   type MemoryNetwork,
@@ -45,7 +47,11 @@ import {
 } from '@capsule/overlay';
 import pino from 'pino';
 
-export type Underlay = 'memory' | 'udp';
+/**
+ * The underlay: the MemoryNetwork, node:dgram sockets, or the native batched UDP sockets with the
+ * engines' fast path off (`native`) or on (`native-fast`; docs/engine.md "Fast path").
+ */
+export type Underlay = 'memory' | 'udp' | 'native' | 'native-fast';
 
 const password = 'node-password-1';
 const adminPassword = 'admin-password-1';
@@ -72,6 +78,9 @@ function tap(transport: Transport): TappedTransport {
     },
     onDatagram: (handler) => transport.onDatagram(handler),
     close: () => transport.close(),
+    ...(transport.attachDatagramFilter && {
+      attachDatagramFilter: (filter: object | undefined) => transport.attachDatagramFilter!(filter),
+    }),
     sent,
   };
 }
@@ -125,7 +134,9 @@ export async function startCluster(underlay: Underlay) {
   async function openTransport(name: string): Promise<Transport> {
     const transport = network
       ? network.attach({ host: `10.0.0.${nodes.length + 1}`, port: memoryPort++ })
-      : await createUdpTransport({ host: '127.0.0.1', port: 0 });
+      : underlay === 'udp'
+        ? await createUdpTransport({ host: '127.0.0.1', port: 0 })
+        : await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });
     transports.push(transport);
     void name;
     return transport;
@@ -173,7 +184,13 @@ export async function startCluster(underlay: Underlay) {
           hostname: name,
           engine: { links: engineOptions.links },
         },
-        { transport, identity: identityUnder, clock: systemClock, logger },
+        {
+          transport,
+          identity: identityUnder,
+          clock: systemClock,
+          logger,
+          ...(underlay === 'native-fast' && { fastPath: createNativeFastPath() }),
+        },
       );
       parts = { ...node, sb: node.controller };
     } else {

@@ -19,6 +19,7 @@ export {
   type EngineIdentity,
   type EngineNode,
   type EngineNodeDeps,
+  type EngineNodeFastPath,
   type EngineNodeOptions,
   startEngineNode,
 } from './engine-node';
@@ -32,8 +33,14 @@ export { createEngineHttpServer, type EngineHttpServer } from './http-api';
 export type { EngineLinkSnapshot, LinkConfig } from './links';
 /** The Prometheus text rendering of an engine's counters. */
 export { METRICS_FLOW_LIMIT, renderMetrics } from './metrics';
-/** The engine's ports: a clock with timers and a logger. */
-export type { EngineClock, EngineLogger } from './ports';
+/** The engine's ports: a clock with timers, a logger, and the fast path for established flows. */
+export type {
+  EngineClock,
+  EngineFastPath,
+  EngineLogger,
+  FastPathCounters,
+  FastPathFlowArrays,
+} from './ports';
 /** Registration with the controller, and revocation commands' serials. */
 export {
   type EngineRegistration,
