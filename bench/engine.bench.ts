@@ -46,11 +46,10 @@ import {
   createUdpTransport,
   type LinkIdentity,
   type LinkLayer,
-  systemClock,
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
-import { type CapsuleHeader, PacketType } from '@capsule/wire';
+import { type CapsuleHeader, PacketType, systemClock } from '@capsule/wire';
 import { buildPacket, createTopology, pathThrough } from '../packages/engine/test/harness';
 import { route, routeUncached } from '../packages/engine/test/programs';
 import { buildUdpBench, canPin, startProcess, writeDatagramFile } from './native-tools';

@@ -41,10 +41,10 @@ import {
   createUdpTransport,
   type LinkLayer,
   type MemoryNetwork,
-  systemClock,
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
+import { systemClock } from '@capsule/wire';
 import pino from 'pino';
 
 /**

@@ -37,12 +37,18 @@ import {
   createUdpTransport,
   type LinkIdentity,
   type LinkLayer,
-  systemClock,
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
 import { testSeed } from '@capsule/testkit';
-import { CapsuleFlag, type CapsuleHeader, ChunkType, PacketType, TRACE_RECORD_LENGTH } from '@capsule/wire';
+import {
+  CapsuleFlag,
+  type CapsuleHeader,
+  ChunkType,
+  PacketType,
+  systemClock,
+  TRACE_RECORD_LENGTH,
+} from '@capsule/wire';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPacket } from '../../packages/engine/test/harness';

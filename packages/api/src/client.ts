@@ -1,7 +1,8 @@
 /**
  * Typed fetch clients for the controller: northbound (`/api/v1`, used by the CLI and the console)
  * and southbound (`/sb/v1`, used by agents and engines). A non-2xx answer becomes an `ApiError`
- * with the server's code; a network failure becomes `ApiError('UNAVAILABLE')`.
+ * with the server's code (without one: UNAVAILABLE for 502–504, else INTERNAL); a network failure
+ * becomes `ApiError('UNAVAILABLE')`.
  */
 import { ApiError, type ApiErrorCode, isApiErrorCode } from './errors';
 import type {
@@ -68,6 +69,17 @@ export type Requester = <T>(
   body?: unknown,
 ) => Promise<{ status: number; body: T }>;
 
+/**
+ * The code of an error answer: the server's, when it is one of the API's; else UNAVAILABLE for
+ * 502, 503 and 504 (a proxy without its upstream, or a controller closing down — fastify answers
+ * 503 without a code while it closes: worth retrying), else INTERNAL.
+ */
+function errorCodeOf(body: unknown, status: number): ApiErrorCode {
+  const code = (body as { code?: unknown } | null | undefined)?.code;
+  if (typeof code === 'string' && isApiErrorCode(code)) return code;
+  return status === 502 || status === 503 || status === 504 ? 'UNAVAILABLE' : 'INTERNAL';
+}
+
 function createRequester(options: ClientOptions, getToken: () => string | undefined): Requester {
   const doFetch = options.fetch ?? fetch;
   const base = options.baseUrl.replace(/\/+$/, '');
@@ -100,10 +112,11 @@ function createRequester(options: ClientOptions, getToken: () => string | undefi
       parsed = undefined;
     }
     if (!response.ok) {
-      const error = parsed as { code?: unknown; message?: unknown } | undefined;
-      const code = typeof error?.code === 'string' && isApiErrorCode(error.code) ? error.code : 'INTERNAL';
-      const message = typeof error?.message === 'string' ? error.message : `HTTP ${response.status}`;
-      throw new ApiError(code as ApiErrorCode, message);
+      const message = (parsed as { message?: unknown } | null | undefined)?.message;
+      throw new ApiError(
+        errorCodeOf(parsed, response.status),
+        typeof message === 'string' ? message : `HTTP ${response.status}`,
+      );
     }
     return { status: response.status, body: parsed as T };
   };
@@ -197,6 +210,22 @@ export function createApiClient(options: ClientOptions) {
 /** The northbound client's type. */
 export type ApiClient = ReturnType<typeof createApiClient>;
 
+/**
+ * A push event from one `data:` frame: JSON with a string `kind`; undefined for anything else (the
+ * frame is skipped and the channel read on — one bad frame must not end it unnoticed).
+ */
+function pushEventOf(data: string): PushEvent | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object' || typeof (value as { kind?: unknown }).kind !== 'string')
+    return undefined;
+  return value as PushEvent;
+}
+
 /** The southbound client (agents and engines). */
 export function createSouthboundClient(options: ClientOptions) {
   let token = options.token;
@@ -242,12 +271,14 @@ export function createSouthboundClient(options: ClientOptions) {
       });
       if (!response.ok || !response.body) {
         const text = await response.text();
-        let code: ApiErrorCode = 'INTERNAL';
+        let parsed: unknown;
         try {
-          const parsed = JSON.parse(text) as { code?: string };
-          if (parsed.code && isApiErrorCode(parsed.code)) code = parsed.code;
+          parsed = JSON.parse(text);
         } catch {}
-        throw new ApiError(code, `push channel refused: HTTP ${response.status}`);
+        throw new ApiError(
+          errorCodeOf(parsed, response.status),
+          `push channel refused: HTTP ${response.status}`,
+        );
       }
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
@@ -270,11 +301,9 @@ export function createSouthboundClient(options: ClientOptions) {
                 .filter((line) => line.startsWith('data:'))
                 .map((line) => line.slice(5).trimStart())
                 .join('\n');
-              if (data) {
-                const event = JSON.parse(data) as PushEvent;
-                if (event.kind === 'ready') resolveReady();
-                else onEvent(event);
-              }
+              const event = data ? pushEventOf(data) : undefined;
+              if (event?.kind === 'ready') resolveReady();
+              else if (event) onEvent(event);
               cut = buffer.indexOf('\n\n');
             }
           }

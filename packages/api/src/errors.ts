@@ -76,9 +76,9 @@ export class ApiError extends CapsuleError {
   }
 }
 
-/** The HTTP status for any code; unknown codes are internal errors (500). */
+/** The HTTP status for any code; unknown codes (inherited property names too) are internal errors (500). */
 export function statusOfCode(code: string): number {
-  return (apiErrorStatus as Record<string, number>)[code] ?? 500;
+  return isApiErrorCode(code) ? apiErrorStatus[code] : 500;
 }
 
 /** True when `code` is one of the API's error codes. */

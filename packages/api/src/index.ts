@@ -31,6 +31,30 @@ export {
   statusOfCode,
 } from './errors';
 export {
+  /** Decodes a node command (keep-alive answer, push event); never throws on input. */
+  decodeNodeCommand,
+  /** Decodes the payload of a command of a given kind, by the same rules. */
+  decodeNodeCommandPayload,
+  /** A command as the controller queues it: kind and payload. */
+  type NodeCommandBody,
+  /** Why the decoder refused a command: code, message, JSON pointer. */
+  type NodeCommandError,
+  /** One kind of node command. */
+  type NodeCommandKind,
+  /** The node command of one kind. */
+  type NodeCommandOf,
+  /** A decoded node command, or the reason there is none. */
+  type NodeCommandResult,
+  /** The kinds of node command. */
+  nodeCommandKinds,
+  /** Builds a path-change command (the controller). */
+  pathChangeCommand,
+  /** Builds a revocation command (the controller). */
+  revocationCommand,
+  /** A revocation's serials as bigints with their ends in ms. */
+  revocationsOf,
+} from './node-command';
+export {
   /** The CODE chunk value an endpoint of a role sends (its entry first). */
   codeChunkOf,
   /** The DATA chunk value an endpoint starts with. */

@@ -604,20 +604,6 @@ export const SbLinkRequest = Type.Object(
 );
 export type SbLinkRequest = Static<typeof SbLinkRequest>;
 
-/** A command the controller gives a node with a keep-alive answer or on the push channel. */
-export const NodeCommand = Type.Object({
-  id: Id,
-  kind: Type.Union([
-    Type.Literal('revocation'),
-    Type.Literal('refresh-configuration'),
-    Type.Literal('path-change'),
-    Type.Literal('report-statistics'),
-  ]),
-  payload: Type.Unknown(),
-  createdAt: Timestamp,
-});
-export type NodeCommand = Static<typeof NodeCommand>;
-
 export const SbKeepaliveRequest = Type.Object(
   {
     statistics: Type.Optional(
@@ -627,10 +613,6 @@ export const SbKeepaliveRequest = Type.Object(
   closed,
 );
 export type SbKeepaliveRequest = Static<typeof SbKeepaliveRequest>;
-/** Keep-alive answer: 200 `{commands: []}` (nothing to do) or 202 with commands. */
-export const SbKeepaliveResponse = Type.Object({ commands: Type.Array(NodeCommand) });
-export type SbKeepaliveResponse = Static<typeof SbKeepaliveResponse>;
-
 /** `POST /sb/v1/endpoints` request: an application (through its agent) asks for a role. */
 export const SbEndpointRequest = Type.Object(
   {
@@ -643,16 +625,73 @@ export const SbEndpointRequest = Type.Object(
 );
 export type SbEndpointRequest = Static<typeof SbEndpointRequest>;
 
+/**
+ * Bounds of a path-change command — endpoints of one node, peers of one endpoint, hops of a path —
+ * and of a peer list. Far above what a fabric reaches (a peer list is all endpoints of the peer
+ * role, so it is the largest): they exist to refuse absurd input, not to limit deployments.
+ */
+export const maxPathChangeEndpoints = 4096;
+export const maxPeers = 65_536;
+export const maxPathHops = 255;
+
 export const Peer = Type.Object({
   endpointId: Id,
   hostId: Ipv6Address,
-  role: Type.String(),
-  x25519PublicKey: Type.String(),
+  role: Type.String({ maxLength: 60 }),
+  /** Raw 32 bytes, base64 (empty when the peer's node has no key). */
+  x25519PublicKey: Type.String({ maxLength: 64 }),
   /** Host ids from this node to the peer (both ends included); empty when unreachable. */
-  path: Type.Array(Ipv6Address),
-  cost: Type.Integer(),
+  path: Type.Array(Ipv6Address, { maxItems: maxPathHops }),
+  /** The path's cost; -1 when unreachable. */
+  cost: Type.Integer({ minimum: -1 }),
 });
 export type Peer = Static<typeof Peer>;
+
+/** Most serials one revocation command names. */
+export const maxRevocationSerials = 4096;
+/** A flow authorization's serial: an unsigned 64-bit number in decimal. */
+export const SerialText = Type.String({ minLength: 1, maxLength: 20, pattern: '^[0-9]+$' });
+
+/** `revocation`: these authorizations are revoked (engines drop their flows, hosts their endpoints). */
+export const RevocationPayload = Type.Object({
+  serials: Type.Array(SerialText, { maxItems: maxRevocationSerials }),
+  /** Each serial's end of validity (same index), after which a node may forget it; null: unknown. */
+  notAfter: Type.Optional(
+    Type.Array(Type.Union([Timestamp, Type.Null()]), { maxItems: maxRevocationSerials }),
+  ),
+});
+export type RevocationPayload = Static<typeof RevocationPayload>;
+/** `path-change`: the peers (with new paths) of each of the node's endpoints. */
+export const PathChangePayload = Type.Object({
+  endpoints: Type.Array(Type.Object({ endpointId: Id, peers: Type.Array(Peer, { maxItems: maxPeers }) }), {
+    maxItems: maxPathChangeEndpoints,
+  }),
+});
+export type PathChangePayload = Static<typeof PathChangePayload>;
+/** The payload of a command that carries nothing. */
+export const EmptyPayload = Type.Object({});
+
+const nodeCommand = <K extends string, P extends TSchema>(kind: K, payload: P) =>
+  Type.Object({ id: Id, kind: Type.Literal(kind), payload, createdAt: Timestamp });
+export const RevocationCommand = nodeCommand('revocation', RevocationPayload);
+export const PathChangeCommand = nodeCommand('path-change', PathChangePayload);
+export const RefreshConfigurationCommand = nodeCommand('refresh-configuration', EmptyPayload);
+export const ReportStatisticsCommand = nodeCommand('report-statistics', EmptyPayload);
+/**
+ * A command the controller gives a node with a keep-alive answer or on the push channel: a
+ * union discriminated by `kind`. Nodes read one with `decodeNodeCommand` (node-command.ts).
+ */
+export const NodeCommand = Type.Union([
+  RevocationCommand,
+  PathChangeCommand,
+  RefreshConfigurationCommand,
+  ReportStatisticsCommand,
+]);
+export type NodeCommand = Static<typeof NodeCommand>;
+
+/** Keep-alive answer: 200 `{commands: []}` (nothing to do) or 202 with commands. */
+export const SbKeepaliveResponse = Type.Object({ commands: Type.Array(NodeCommand) });
+export type SbKeepaliveResponse = Static<typeof SbKeepaliveResponse>;
 
 /** `POST /sb/v1/endpoints` response. */
 export const SbEndpointResponse = Type.Object({

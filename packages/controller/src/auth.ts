@@ -1,9 +1,10 @@
 /**
- * Authentication: password hashes (scrypt), bearer tokens (JWT signed with the controller's
+ * Authentication: password hashes (scrypt), service-token secret hashes (SHA-256), bearer tokens (JWT signed with the controller's
  * Ed25519 key through jose, so every replica sharing the store verifies every other's tokens),
  * and the rate limit on failed logins.
  */
 import {
+  createHash,
   createPrivateKey,
   type JsonWebKeyInput,
   randomBytes,
@@ -39,6 +40,11 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
   const expected = Buffer.from(keyText, 'base64');
   const key = await scrypt(password, Buffer.from(saltText, 'base64'), expected.length, scryptParams);
   return timingSafeEqual(key, expected);
+}
+
+/** SHA-256 of a service-token secret, as stored (the secret itself is shown once). */
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
 }
 
 /** A hash that no password matches, to spend the same time on unknown users. */

@@ -1,18 +1,34 @@
 /**
  * The services both listeners share: credentials and tokens, the audit log, node commands and
- * their delivery (keep-alive answers and push channels), revocation and path recomputation.
+ * their delivery (keep-alive answers and push channels), and path recomputation.
  */
-import { ApiError, type Authorization, type Peer, type RoleName, type TokenRequest } from '@capsule/api';
+import {
+  ApiError,
+  type NodeCommandBody,
+  type Peer,
+  pathChangeCommand,
+  type RoleName,
+  type TokenRequest,
+} from '@capsule/api';
+import type { Clock } from '@capsule/wire';
 import type { Logger } from 'pino';
 import { LoginRateLimiter, type Principal, type TokenService, unmatchableHash, verifyPassword } from './auth';
+import { queueCommands } from './commands';
 import type { Metrics } from './metrics';
 import { pathTo, shortestPaths, type TopologyLink } from './paths';
-import type { Clock, ControllerIdentity, ProgramVerifier } from './ports';
+import type { ControllerIdentity, ProgramVerifier } from './ports';
 import type { BusEvent, ChangeBus, PushHub } from './push';
-import { requireVisible } from './rbac';
-import { type AnyDb, type ChangeEvent, selectRows, toAuthorization } from './resources';
+import type { Db } from './rows';
 import type { Store } from './store/open-store';
 import { prepareQuery } from './store/prepared-query';
+
+/** A change other replicas and connected nodes may need to hear about. */
+export interface ChangeEvent {
+  kind: 'topology' | 'revocation' | 'policy';
+  /** Node ids that must be told (revocation: the engines; empty = all interested). */
+  nodeIds?: number[];
+  payload?: unknown;
+}
 
 /** The user behind a token, re-read on every request. */
 const tokenUserQuery = prepareQuery((db, p) =>
@@ -39,7 +55,7 @@ const secretFields = new Set(['password', 'secret', 'token', 'serviceToken']);
 export interface ControllerContext {
   store: Store;
   tokens: TokenService;
-  clock: Clock;
+  clock: Pick<Clock, 'nowMs'>;
   logger: Logger;
   metrics: Metrics;
   rateLimiter: LoginRateLimiter;
@@ -62,7 +78,7 @@ export interface ControllerContext {
   authenticate(header: string | undefined, audience: Principal['audience']): Promise<Principal>;
   /** Writes one audit entry (inside the caller's transaction). */
   audit(
-    db: AnyDb,
+    db: Db,
     principal: Principal,
     action: string,
     objectType: string,
@@ -72,14 +88,12 @@ export interface ControllerContext {
   ): Promise<void>;
   /** Handles change events after a commit (topology → recompute paths and tell the nodes). */
   publishChanges(changes: readonly ChangeEvent[]): Promise<void>;
-  /** Revokes a flow authorization and tells every engine (and the endpoint's host). */
-  revokeAuthorization(principal: Principal, id: number): Promise<Authorization>;
-  /** Queues commands for nodes (inside the caller's transaction); returns their ids. */
-  queueCommands(db: AnyDb, nodeIds: readonly number[], kind: string, payload: unknown): Promise<number[]>;
+  /** Queues a command for nodes (inside the caller's transaction); returns their ids. */
+  queueCommands(db: Db, nodeIds: readonly number[], command: NodeCommandBody): Promise<number[]>;
   /** Announces queued commands on the bus, so the replica holding each node's channel pushes it. */
   announceCommands(kind: BusEvent['kind'], commandIds: readonly number[]): Promise<void>;
   /** The peers an endpoint may reach, with their keys and paths. */
-  peersOf(db: AnyDb, endpoint: { nodeId: number; contractId: number; role: string }): Promise<Peer[]>;
+  peersOf(db: Db, endpoint: { nodeId: number; contractId: number; role: string }): Promise<Peer[]>;
 }
 
 /** Builds the shared services. */
@@ -90,14 +104,13 @@ export function createContext(
     | 'authenticate'
     | 'audit'
     | 'publishChanges'
-    | 'revokeAuthorization'
     | 'queueCommands'
     | 'announceCommands'
     | 'peersOf'
     | 'rateLimiter'
   > & { loginFailuresPerMinute: number },
 ): ControllerContext {
-  const db = base.store.db as unknown as AnyDb;
+  const db = base.store.db;
   const rateLimiter = new LoginRateLimiter(base.loginFailuresPerMinute, 60_000);
   const iso = () => new Date(base.clock.nowMs()).toISOString();
 
@@ -174,13 +187,19 @@ export function createContext(
       );
     },
 
-    async queueCommands(trx, nodeIds, kind, payload) {
+    async queueCommands(trx, nodeIds, command) {
       const ids: number[] = [];
-      const text = JSON.stringify(payload);
+      const text = JSON.stringify(command.payload);
       for (const nodeId of nodeIds) {
         const row = await trx
           .insertInto('commands')
-          .values({ node_id: nodeId, kind, payload: text, created_at: iso(), delivered_at: null })
+          .values({
+            node_id: nodeId,
+            kind: command.kind,
+            payload: text,
+            created_at: iso(),
+            delivered_at: null,
+          })
           .returning('id')
           .executeTakeFirstOrThrow();
         ids.push(Number(row.id));
@@ -201,33 +220,6 @@ export function createContext(
 
     async publishChanges(changes) {
       if (changes.some((change) => change.kind === 'topology')) await recomputePaths();
-    },
-
-    async revokeAuthorization(principal, id) {
-      const { row, commandIds } = await db.transaction().execute(async (trx) => {
-        const row = await selectRows(trx, { table: 'authorizations', domainColumn: 'domain_id' } as never)
-          .where('t.id', '=', id)
-          .executeTakeFirst();
-        if (!row) throw new ApiError('NOT_FOUND', `no authorization ${id}`);
-        requireVisible(principal, 'authorizations', row.domain_id);
-        if (row.revoked_at) return { row, commandIds: [] as number[] };
-        const at = iso();
-        await trx.updateTable('authorizations').set({ revoked_at: at }).where('id', '=', id).execute();
-        row.revoked_at = at;
-        const engines = await trx.selectFrom('nodes').select('id').where('type', '=', 'engine').execute();
-        const nodeIds = [...new Set([...engines.map((e) => e.id as number), row.node_id as number])];
-        // notAfter lets engines forget the serial once the authorization has expired anyway.
-        const commandIds = await context.queueCommands(trx, nodeIds, 'revocation', {
-          serials: [row.serial],
-          notAfter: [row.not_after],
-        });
-        await context.audit(trx, principal, 'revoke', 'authorizations', id, row.domain_id, {
-          serial: row.serial,
-        });
-        return { row, commandIds };
-      });
-      await context.announceCommands('revocation', commandIds);
-      return toAuthorization(row);
     },
 
     async peersOf(trx, endpoint) {
@@ -257,12 +249,14 @@ export function createContext(
         .select(['id', 'host_id'])
         .where('host_id', 'is not', null)
         .execute();
-      for (const host of hosts) hostIds.set(host.id, host.host_id);
+      for (const host of hosts) if (host.host_id !== null) hostIds.set(host.id, host.host_id);
       return peers.map((peer) => {
         const path = pathTo(tree, peer.node_id);
         return {
           endpointId: peer.id,
-          hostId: peer.host_id,
+          // Registered nodes have one; a missing one is "" (what the reply serializer writes for
+          // null, and what a node skips as unreadable).
+          hostId: peer.host_id ?? '',
           role: peer.role,
           x25519PublicKey: peer.x25519_public_key ?? '',
           path: path ? path.nodes.map((node) => hostIds.get(node) ?? '') : [],
@@ -273,7 +267,7 @@ export function createContext(
   };
 
   /** The usable links: admin state and status up, both ends registered. */
-  async function topology(trx: AnyDb): Promise<TopologyLink[]> {
+  async function topology(trx: Db): Promise<TopologyLink[]> {
     const rows = await trx
       .selectFrom('links as l')
       .innerJoin('nodes as a', 'a.id', 'l.node_a')
@@ -313,7 +307,7 @@ export function createContext(
       }
       const ids: number[] = [];
       for (const [nodeId, updates] of byNode)
-        ids.push(...(await context.queueCommands(trx, [nodeId], 'path-change', { endpoints: updates })));
+        ids.push(...(await context.queueCommands(trx, [nodeId], pathChangeCommand(updates))));
       return ids;
     });
     await context.announceCommands('path-change', commandIds);

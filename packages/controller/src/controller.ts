@@ -11,11 +11,13 @@ import {
   generateControllerKey,
   importControllerPrivateKey,
 } from '@capsule/identity';
+import { type Clock, systemClock } from '@capsule/wire';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { JWK } from 'jose';
 import pino, { type Logger } from 'pino';
 import { createTokenService, hashPassword } from './auth';
+import { deliverCommands } from './commands';
 import { consolePath, registerConsole } from './console';
 import { type ControllerContext, createContext } from './context';
 import { createHttpServer } from './http';
@@ -23,11 +25,10 @@ import { createControllerIdentity } from './identity-port';
 import { createMetrics } from './metrics';
 import { registerNorthbound } from './northbound';
 import { buildOpenapiDocument, swaggerOptions } from './openapi';
-import { type Clock, type ProgramVerifier, systemClock } from './ports';
+import type { ProgramVerifier } from './ports';
 import { createVmProgramVerifier } from './program-verifier';
 import { type ChangeBus, createLocalBus, createPostgresBus, PushHub } from './push';
-import type { AnyDb } from './resources';
-import { deliverCommands, registerSouthbound } from './southbound';
+import { registerSouthbound } from './southbound/routes';
 import { openStore, type Store } from './store/open-store';
 
 /** A host and port to listen on (port 0: any free port). */
@@ -80,7 +81,7 @@ export const defaultControllerOptions: Omit<ControllerOptions, 'store'> = {
 /** The controller's ports. */
 export interface ControllerDeps {
   logger?: Logger;
-  clock?: Clock;
+  clock?: Pick<Clock, 'nowMs'>;
   /** The program verifier for template uploads (default: @capsule/vm's static verifier). */
   verifier?: ProgramVerifier;
 }
@@ -234,7 +235,7 @@ export async function createController(
 
 /** The controller key lives in the store, so every replica signs with the same key. */
 async function loadOrCreateKey(store: Store): Promise<ControllerSigningKey> {
-  const db = store.db as unknown as AnyDb;
+  const { db } = store;
   const read = () =>
     db.selectFrom('settings').select('value').where('name', '=', 'controller-key').executeTakeFirst();
   let row = await read();
@@ -246,16 +247,16 @@ async function loadOrCreateKey(store: Store): Promise<ControllerSigningKey> {
     } catch {}
     row = await read();
   }
-  return importControllerPrivateKey(row!.value as string);
+  return importControllerPrivateKey(row!.value);
 }
 
 /** First start: domain `default` and user `admin` (systemAdmin). Returns a generated password. */
 async function bootstrap(
   store: Store,
   password: string | undefined,
-  clock: Clock,
+  clock: Pick<Clock, 'nowMs'>,
 ): Promise<string | undefined> {
-  const db = store.db as unknown as AnyDb;
+  const { db } = store;
   const existing = await db
     .selectFrom('domains')
     .select('id')
@@ -280,7 +281,7 @@ async function bootstrap(
       await trx
         .insertInto('users')
         .values({
-          domain_id: Number(domain.id),
+          domain_id: domain.id,
           login: 'admin',
           password_hash: hash,
           roles: JSON.stringify(['systemAdmin']),
@@ -294,10 +295,10 @@ async function bootstrap(
         .values({
           at: now,
           actor: 'controller',
-          domain_id: Number(domain.id),
+          domain_id: domain.id,
           action: 'bootstrap',
           object_type: 'domains',
-          object_id: Number(domain.id),
+          object_id: domain.id,
           detail: '{"created":["domain default","user admin"]}',
         })
         .execute();

@@ -1,7 +1,7 @@
-import { AuditEntry, Link, ListOf, Node, User } from '@capsule/api';
+import { AuditEntry, Link, ListOf, Node, SbKeepaliveResponse, User } from '@capsule/api';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createHttpServer, flattenScalarUnions } from './http';
+import { createHttpServer, serializationSchema } from './http';
 import { createMetrics } from './metrics';
 
 const node: Node = {
@@ -24,17 +24,23 @@ const node: Node = {
 
 describe('response serialization over flattened schemas', () => {
   it('turns unions of scalars into type lists and leaves everything else as it was', () => {
-    const flat = flattenScalarUnions(Node) as { properties: Record<string, Record<string, unknown>> };
+    const flat = serializationSchema(Node) as { properties: Record<string, Record<string, unknown>> };
     expect(flat.properties.ownerUserId).toMatchObject({ type: ['integer', 'null'] });
     expect(flat.properties.ownerUserId!.anyOf).toBeUndefined();
     expect(flat.properties.status).toEqual({ type: 'string' });
     expect(flat.properties.hostname).toMatchObject({ type: 'string' });
-    expect(JSON.stringify(flattenScalarUnions(User))).not.toContain('anyOf');
+    expect(JSON.stringify(serializationSchema(User))).not.toContain('anyOf');
     // The originals (used for validation and OpenAPI) are untouched.
     expect(JSON.stringify(Node)).toContain('anyOf');
     // A union with an object member is not a scalar union: kept.
     const mixed = { anyOf: [{ type: 'object', properties: { a: { type: 'string' } } }, { type: 'null' }] };
-    expect(flattenScalarUnions(mixed)).toEqual(mixed);
+    expect(serializationSchema(mixed)).toEqual(mixed);
+    // The tagged NodeCommand union is written as given (no Ajv choosing a branch per command).
+    const keepalive = serializationSchema(SbKeepaliveResponse) as {
+      properties: { commands: { items: unknown } };
+    };
+    expect(keepalive.properties.commands.items).toEqual({});
+    expect(JSON.stringify(SbKeepaliveResponse)).toContain('anyOf');
   });
 
   it('writes the same JSON as JSON.stringify, nulls and all, and still drops unknown fields', async () => {
@@ -72,7 +78,32 @@ describe('response serialization over flattened schemas', () => {
         detail: '{}',
       },
     };
+    rows.keepalive = {
+      commands: [
+        {
+          id: 4,
+          kind: 'revocation',
+          payload: { serials: ['12'], notAfter: ['2026-11-22T12:00:00.000Z'] },
+          createdAt: 't',
+        },
+        {
+          id: 5,
+          kind: 'path-change',
+          payload: {
+            endpoints: [
+              {
+                endpointId: 2,
+                peers: [{ endpointId: 3, hostId: '', role: 'r', x25519PublicKey: '', path: [''], cost: -1 }],
+              },
+            ],
+          },
+          createdAt: 't',
+        },
+        { id: 6, kind: 'report-statistics', payload: {}, createdAt: 't' },
+      ],
+    };
     const schemas: Record<string, unknown> = {
+      keepalive: SbKeepaliveResponse,
       node: Node,
       nodes: ListOf(Node),
       link: Link,

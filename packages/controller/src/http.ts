@@ -72,16 +72,24 @@ function isScalar(schema: unknown): schema is { type: string } {
   );
 }
 
+/** True for an object schema (a member of a tagged union such as NodeCommand). */
+function isObjectSchema(schema: unknown): boolean {
+  return Boolean(schema) && typeof schema === 'object' && (schema as { type?: unknown }).type === 'object';
+}
+
 /**
- * A copy of a response schema in which every `anyOf` of scalars (`Type.Union([Id, Type.Null()])`,
- * unions of string literals) is one schema with a list of types. The JSON written is the same,
- * but fast-json-stringify serializes an `anyOf` by running Ajv on the value to pick the branch:
- * Ajv per nullable field on every reply, and compiling those validators on a route's first reply
- * (about 10 ms of event-loop time per route, measured on GET /api/v1/nodes/:id). Request
- * validation and the OpenAPI document keep the original schemas.
+ * A copy of a response schema for the serializer, with no `anyOf` left for fast-json-stringify to
+ * resolve: it serializes an `anyOf` by running Ajv on the value to pick the branch — Ajv per
+ * nullable field on every reply, compiling those validators on a route's first reply (about 10 ms
+ * of event-loop time per route, measured on GET /api/v1/nodes/:id) — and throws on a value that
+ * matches no branch. So every `anyOf` of scalars (`Type.Union([Id, Type.Null()])`, unions of
+ * string literals) becomes one schema with a list of types (the same JSON), and an `anyOf` of
+ * objects (the tagged NodeCommand union, built by the controller from decoded values) is written
+ * as it is (an empty schema: JSON.stringify). Request validation and the OpenAPI document keep
+ * the original schemas.
  */
-export function flattenScalarUnions(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(flattenScalarUnions);
+export function serializationSchema(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(serializationSchema);
   if (!schema || typeof schema !== 'object') return schema;
   const record = schema as Record<string, unknown>;
   const anyOf = record.anyOf;
@@ -90,6 +98,7 @@ export function flattenScalarUnions(schema: unknown): unknown {
     const types = [...new Set(anyOf.map((member) => member.type))];
     return { ...siblings, type: types.length === 1 ? types[0] : types };
   }
+  if (Array.isArray(anyOf) && anyOf.length > 0 && anyOf.every(isObjectSchema)) return {};
   const copy: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(record))
     copy[key] =
@@ -97,12 +106,12 @@ export function flattenScalarUnions(schema: unknown): unknown {
         ? Object.fromEntries(
             Object.entries(value as Record<string, unknown>).map(([name, sub]) => [
               name,
-              flattenScalarUnions(sub),
+              serializationSchema(sub),
             ]),
           )
         : key === 'enum' || key === 'const' || key === 'required' || key === 'default' || key === 'examples'
           ? value
-          : flattenScalarUnions(value);
+          : serializationSchema(value);
   return copy;
 }
 
@@ -110,7 +119,7 @@ export function flattenScalarUnions(schema: unknown): unknown {
 function buildSerializer(externalSchemas: unknown, serializerOptions: unknown) {
   const compile = SerializerSelector()(externalSchemas as never, serializerOptions as never);
   return (route: { schema: unknown; method: string; url: string; httpStatus: string }) =>
-    compile({ ...route, schema: flattenScalarUnions(route.schema) } as never);
+    compile({ ...route, schema: serializationSchema(route.schema) } as never);
 }
 
 /** A fastify instance with the shared validation, errors and metrics. */

@@ -1,15 +1,15 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeReferences, findReferences, foreignKeysTo } from './references';
-import type { AnyDb } from './resources';
+import type { Db } from './rows';
 import { openStore, type Store } from './store/open-store';
 
 describe('references: what a refused delete names', () => {
   let store: Store;
-  let db: AnyDb;
+  let db: Db;
   beforeAll(async () => {
     store = await openStore({ url: ':memory:' });
-    db = store.db as unknown as AnyDb;
+    db = store.db;
   });
   afterAll(() => store.close());
 

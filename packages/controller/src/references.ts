@@ -4,7 +4,7 @@
  * and one query per referring table. The list mirrors the migrations' `references(…)`;
  * references.test.ts compares it with SQLite's `PRAGMA foreign_key_list`, so it cannot drift.
  */
-import type { AnyDb } from './resources';
+import type { Db } from './rows';
 import type { Database } from './store/schema';
 
 /** A foreign key: `table.column` refers to the id of the table it is listed under. */
@@ -70,8 +70,13 @@ const shownPerTable = 5;
  * The rows that refer to `table` row `id`, at most `shownPerTable` per foreign key, and how many
  * there are per noun. Read outside the failed transaction (the caller's `db`).
  */
+/** The table of a northbound resource (service-tokens live in service_tokens). */
+export function tableOfResource(resource: string): keyof Database {
+  return resource.replaceAll('-', '_') as keyof Database;
+}
+
 export async function findReferences(
-  db: AnyDb,
+  db: Db,
   table: keyof Database,
   id: number,
 ): Promise<{ shown: Reference[]; counts: Map<string, number> }> {

@@ -1,60 +1,86 @@
 /**
- * The northbound collections: for each, how a row reads as an API object and how create, update
- * and delete change the store. The routes (northbound.ts) do authentication, the permission
- * table, the domain rule, the transaction and the audit entry around these.
+ * The northbound collections: for each, its typed base query and converter (rows.ts), where its
+ * rows' domain is, and how create, update and delete change the store (the domain rules of each
+ * write). The routes (northbound.ts) do authentication, the permission table, the domain rule,
+ * the transaction and the audit entry around these.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   ApiError,
-  type AuditEntry,
-  type Authorization,
-  type Contract,
   type ContractCreate,
   type ContractPatch,
-  type Domain,
   type DomainCreate,
   type DomainPatch,
-  type Endpoint,
-  type Link,
   type LinkCreate,
   type LinkPatch,
-  type Node,
   type NodeCreate,
   type NodePatch,
   type RoleName,
-  type Service,
   type ServiceCreate,
   type ServicePatch,
-  type ServiceToken,
   type ServiceTokenCreate,
   type ServiceTokenPatch,
   type Template,
   type TemplateCreate,
   type TemplatePatch,
-  type User,
   type UserCreate,
   type UserPatch,
   type Variables,
   variableProblems,
-  type Zone,
   type ZoneCreate,
   type ZonePatch,
 } from '@capsule/api';
 import { logicHashOf } from '@capsule/wire';
-import type { Kysely } from 'kysely';
-import { hashPassword, type Principal } from './auth';
+import { type CompiledQuery, type Expression, type SqlBool, sql } from 'kysely';
+import { hashPassword, hashSecret, type Principal } from './auth';
+import type { ChangeEvent } from './context';
 import type { ProgramVerifier } from './ports';
 import { type Resource, requireDomainWrite, requireGrantable } from './rbac';
-import type { Database } from './store/schema';
-
-// biome-ignore lint/suspicious/noExplicitAny: collections are addressed by name; rows are typed by the converters
-export type AnyDb = Kysely<any>;
-// biome-ignore lint/suspicious/noExplicitAny: see above
-type Row = Record<string, any>;
+import {
+  type AuditRow,
+  type AuthorizationRow,
+  type ContractRow,
+  type Db,
+  type DomainRow,
+  type EndpointRow,
+  type LinkRow,
+  type NodeRow,
+  type RowOf,
+  type ServiceRow,
+  type ServiceTokenRow,
+  selectAuditRows,
+  selectAuthorizationRows,
+  selectContractRows,
+  selectDomainRows,
+  selectEndpointRows,
+  selectLinkRows,
+  selectNodeRows,
+  selectServiceRows,
+  selectServiceTokenRows,
+  selectTemplateRows,
+  selectUserRows,
+  selectZoneRows,
+  type TemplateRow,
+  toAudit,
+  toAuthorization,
+  toContract,
+  toDomain,
+  toEndpoint,
+  toLink,
+  toNode,
+  toService,
+  toServiceToken,
+  toTemplate,
+  toUser,
+  toZone,
+  type UserRow,
+  type ZoneRow,
+} from './rows';
 
 /** Everything a write needs besides its body. */
 export interface WriteContext {
-  db: AnyDb;
+  /** The write's transaction. */
+  db: Db;
   principal: Principal;
   nowMs: number;
   verifier: ProgramVerifier | undefined;
@@ -64,338 +90,245 @@ export interface WriteContext {
   extras: Record<string, unknown>;
 }
 
-/** A change other replicas and connected nodes may need to hear about. */
-export interface ChangeEvent {
-  kind: 'topology' | 'revocation' | 'policy';
-  /** Node ids that must be told (revocation: the engines; empty = all interested). */
-  nodeIds?: number[];
-  payload?: unknown;
+/** The parts of a collection's typed select that the routes use, whatever its tables. */
+export interface RowQuery<Row> {
+  where(expression: Expression<SqlBool>): RowQuery<Row>;
+  orderBy(expression: Expression<unknown>, direction: 'asc' | 'desc'): RowQuery<Row>;
+  limit(count: number): RowQuery<Row>;
+  offset(count: number): RowQuery<Row>;
+  execute(): Promise<Row[]>;
+  executeTakeFirstOrThrow(): Promise<Row>;
+  compile(): CompiledQuery<Row>;
 }
 
-/** One northbound collection. */
-export interface CollectionSpec {
+/** One northbound collection: rows of type `Row`, created from `Create`, patched with `Patch`. */
+export interface CollectionSpec<Row, Create = never, Patch = never> {
   resource: Resource;
-  table: keyof Database;
-  /** True when rows have a domain_id (false: global, or the domain is the row itself). */
-  domainColumn: 'domain_id' | 'id' | null;
+  /** Its rows (alias `t`) with their domain's name where they have one. */
+  select(db: Db): RowQuery<Row>;
+  /** The number of its rows (alias `t`), as `total`. */
+  count(db: Db): RowQuery<{ total: number | string | bigint }>;
+  /** The column a domain-restricted list filters on (null: global, no domain rule). */
+  domainColumn: 't.domain_id' | 't.id' | null;
+  /** The domain a row belongs to (null: none). */
+  domainOf(row: Row): number | null;
+  /** Lists show the newest first (the audit log) instead of the oldest. */
+  newestFirst?: boolean;
   toApi(row: Row): unknown;
-  create?(ctx: WriteContext, body: never): Promise<number>;
-  update?(ctx: WriteContext, row: Row, body: never): Promise<void>;
+  create?(ctx: WriteContext, body: Create): Promise<number>;
+  update?(ctx: WriteContext, row: Row, body: Patch): Promise<void>;
   remove?(ctx: WriteContext, row: Row): Promise<void>;
 }
+
+/** A collection of any row type: hand it a function generic in the row, get its result. */
+export type AnyCollection = <R>(
+  use: <Row, Create, Patch>(spec: CollectionSpec<Row, Create, Patch>) => R,
+) => R;
+
+const collection =
+  <Row, Create = never, Patch = never>(spec: CollectionSpec<Row, Create, Patch>): AnyCollection =>
+  (use) =>
+    use(spec);
+
+/** `t.id = value`, for the routes' lookups by id (`value` may be a prepared query's placeholder). */
+export const idIs = (value: unknown) => sql<SqlBool>`${sql.ref('t.id')} = ${value}`;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const json = (value: unknown) => JSON.stringify(value);
 const parse = <T>(text: string): T => JSON.parse(text) as T;
+
+/** True when a patch names at least one field (a PATCH sets only the fields it names). */
+const namesAny = (values: object) => Object.values(values).some((value) => value !== undefined);
 
 /** The id of the domain called `name` (or the caller's when absent); REFERENCE_NOT_FOUND otherwise. */
 async function resolveDomain(ctx: WriteContext, name: string | undefined): Promise<number> {
   if (name === undefined) return ctx.principal.domainId;
   const row = await ctx.db.selectFrom('domains').select('id').where('name', '=', name).executeTakeFirst();
   if (!row) throw new ApiError('REFERENCE_NOT_FOUND', `no domain named ${name}`);
-  return row.id as number;
+  return row.id;
 }
 
-/** Checks that `id` exists in `table` within `domainId` (when given); REFERENCE_NOT_FOUND otherwise. */
-async function requireRow(ctx: WriteContext, table: string, id: number, domainId?: number): Promise<Row> {
-  let query = ctx.db.selectFrom(table).selectAll().where('id', '=', id);
-  if (domainId !== undefined) query = query.where('domain_id', '=', domainId);
-  const row = await query.executeTakeFirst();
+/** The row `id` of `table` within `domainId` (when given); REFERENCE_NOT_FOUND otherwise. */
+async function requireRow<T extends 'zones' | 'nodes' | 'templates' | 'contracts' | 'services'>(
+  ctx: WriteContext,
+  table: T,
+  id: number,
+  domainId?: number,
+): Promise<RowOf<T>> {
+  const inDomain = domainId === undefined ? sql`` : sql` and domain_id = ${domainId}`;
+  const { rows } = await sql<RowOf<T>>`select * from ${sql.table(table)} where id = ${id}${inDomain}`.execute(
+    ctx.db,
+  );
+  const row = rows[0];
   if (!row) throw new ApiError('REFERENCE_NOT_FOUND', `no ${table.replace(/s$/, '')} ${id} in that domain`);
   return row;
 }
 
-async function insert(ctx: WriteContext, table: string, values: Row): Promise<number> {
-  const row = await ctx.db.insertInto(table).values(values).returning('id').executeTakeFirstOrThrow();
-  return Number(row.id);
-}
-
-async function patch(ctx: WriteContext, table: string, id: number, values: Row): Promise<void> {
-  const defined = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
-  if (Object.keys(defined).length > 0)
-    await ctx.db.updateTable(table).set(defined).where('id', '=', id).execute();
-}
-
-async function deleteRow(ctx: WriteContext, table: string, id: number): Promise<void> {
-  await ctx.db.deleteFrom(table).where('id', '=', id).execute();
-}
-
-// ---- converters -------------------------------------------------------------------------
-
-export const toDomain = (r: Row): Domain => ({
-  id: r.id,
-  name: r.name,
-  kind: r.kind,
-  authMethod: 'local',
-  description: r.description,
-  createdAt: r.created_at,
-});
-export const toUser = (r: Row): User => ({
-  id: r.id,
-  login: r.login,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  roles: parse<RoleName[]>(r.roles),
-  active: r.active === 1,
-  zoneId: r.zone_id ?? null,
-  createdAt: r.created_at,
-});
-export const toZone = (r: Row): Zone => ({
-  id: r.id,
-  name: r.name,
-  netprefix: r.netprefix,
-  primaryController: r.primary_controller,
-  secondaryController: r.secondary_controller,
-  description: r.description,
-  createdAt: r.created_at,
-});
-export const toNode = (r: Row): Node => ({
-  id: r.id,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  type: r.type,
-  hostname: r.hostname,
-  zoneId: r.zone_id,
-  ownerUserId: r.owner_user_id ?? null,
-  hostId: r.host_id ?? null,
-  locator: r.locator ?? null,
-  status: r.status,
-  rsaPublicKey: r.rsa_public_key ?? null,
-  x25519PublicKey: r.x25519_public_key ?? null,
-  certificateSerial: r.certificate_serial ?? null,
-  lastKeepaliveAt: r.last_keepalive_at ?? null,
-  createdAt: r.created_at,
-});
-export const toLink = (r: Row): Link => ({
-  id: r.id,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  nodeA: r.node_a,
-  nodeZ: r.node_z,
-  endpointA: r.endpoint_a ?? null,
-  endpointZ: r.endpoint_z ?? null,
-  cost: r.cost,
-  labels: parse<string[]>(r.labels),
-  adminState: r.admin_state,
-  status: r.status,
-  createdAt: r.created_at,
-});
-export const toTemplate = (r: Row): Template => ({
-  id: r.id,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  name: r.name,
-  description: r.description,
-  orientation: r.orientation,
-  multicast: r.multicast === 1,
-  image: parse(r.image),
-  roles: parse(r.roles),
-  logicHash: r.logic_hash,
-  createdAt: r.created_at,
-});
-export const toContract = (r: Row): Contract => {
-  const roles = parse<Contract['roles']>(r.roles);
-  return {
-    id: r.id,
-    domain: r.domain_name,
-    domainId: r.domain_id,
-    templateId: r.template_id,
-    name: r.name,
-    description: r.description,
-    enabled: r.enabled === 1,
-    roles,
-    dnsNames: roles.map((role) => `${role.name}.${r.name}.${r.domain_name}.capsule`.toLowerCase()),
-    createdAt: r.created_at,
-  };
-};
-export const toService = (r: Row): Service => ({
-  id: r.id,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  name: r.name,
-  description: r.description,
-  enabled: r.enabled === 1,
-  grants: parse(r.grants),
-  createdAt: r.created_at,
-});
-export const toServiceToken = (r: Row): ServiceToken => ({
-  id: r.id,
-  serviceId: r.service_id,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  ident: r.ident,
-  expiresAt: r.expires_at,
-  createdAt: r.created_at,
-});
-export const toEndpoint = (r: Row): Endpoint => ({
-  id: r.id,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  serviceId: r.service_id,
-  nodeId: r.node_id,
-  contractId: r.contract_id,
-  role: r.role,
-  hostId: r.host_id,
-  authorizationSerial: r.authorization_serial,
-  createdAt: r.created_at,
-});
-export const toAuthorization = (r: Row): Authorization => ({
-  id: r.id,
-  serial: r.serial,
-  domain: r.domain_name,
-  domainId: r.domain_id,
-  endpointId: r.endpoint_id,
-  contractId: r.contract_id,
-  role: r.role,
-  roleId: r.role_id,
-  nodeId: r.node_id,
-  hostId: r.host_id,
-  logicHash: r.logic_hash,
-  notBefore: r.not_before,
-  notAfter: r.not_after,
-  revokedAt: r.revoked_at ?? null,
-  signed: r.signed,
-});
-export const toAudit = (r: Row): AuditEntry => ({
-  id: r.id,
-  at: r.at,
-  actor: r.actor,
-  domainId: r.domain_id ?? null,
-  action: r.action,
-  objectType: r.object_type,
-  objectId: r.object_id ?? null,
-  detail: r.detail,
-});
-
 // ---- the collections ------------------------------------------------------------------------
 
-const domains: CollectionSpec = {
+const domains = collection<DomainRow, DomainCreate, DomainPatch>({
   resource: 'domains',
-  table: 'domains',
-  domainColumn: 'id',
+  select: selectDomainRows,
+  count: (db) => db.selectFrom('domains as t').select((eb) => eb.fn.countAll<number>().as('total')),
+  domainColumn: 't.id',
+  domainOf: (row) => row.id,
   toApi: toDomain,
-  create: async (ctx, body: DomainCreate) =>
-    insert(ctx, 'domains', {
-      name: body.name,
-      kind: body.kind,
-      description: body.description ?? '',
-      created_at: iso(ctx.nowMs),
-    }),
-  update: async (ctx, row, body: DomainPatch) =>
-    patch(ctx, 'domains', row.id, { kind: body.kind, description: body.description }),
+  create: async (ctx, body) => {
+    const row = await ctx.db
+      .insertInto('domains')
+      .values({
+        name: body.name,
+        kind: body.kind,
+        description: body.description ?? '',
+        created_at: iso(ctx.nowMs),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  },
+  update: async (ctx, row, body) => {
+    const values = { kind: body.kind, description: body.description };
+    if (namesAny(values)) await ctx.db.updateTable('domains').set(values).where('id', '=', row.id).execute();
+  },
   remove: async (ctx, row) => {
     if (row.name === 'default') throw new ApiError('FORBIDDEN', 'the default domain cannot be deleted');
-    await deleteRow(ctx, 'domains', row.id);
+    await ctx.db.deleteFrom('domains').where('id', '=', row.id).execute();
   },
-};
+});
 
 async function checkZone(ctx: WriteContext, zoneId: number | null | undefined) {
   if (zoneId !== undefined && zoneId !== null) await requireRow(ctx, 'zones', zoneId);
 }
 
-const users: CollectionSpec = {
+const users = collection<UserRow, UserCreate, UserPatch>({
   resource: 'users',
-  table: 'users',
-  domainColumn: 'domain_id',
+  select: selectUserRows,
+  count: (db) => db.selectFrom('users as t').select((eb) => eb.fn.countAll<number>().as('total')),
+  domainColumn: 't.domain_id',
+  domainOf: (row) => row.domain_id,
   toApi: toUser,
-  create: async (ctx, body: UserCreate) => {
+  create: async (ctx, body) => {
     const domainId = await resolveDomain(ctx, body.domain);
     requireDomainWrite(ctx.principal, domainId);
     requireGrantable(ctx.principal, body.roles);
     await checkZone(ctx, body.zoneId);
-    return insert(ctx, 'users', {
-      domain_id: domainId,
-      login: body.login,
-      password_hash: await hashPassword(body.password),
-      roles: json(body.roles),
-      active: body.active === false ? 0 : 1,
-      zone_id: body.zoneId ?? null,
-      created_at: iso(ctx.nowMs),
-    });
+    const row = await ctx.db
+      .insertInto('users')
+      .values({
+        domain_id: domainId,
+        login: body.login,
+        password_hash: await hashPassword(body.password),
+        roles: json(body.roles),
+        active: body.active === false ? 0 : 1,
+        zone_id: body.zoneId ?? null,
+        created_at: iso(ctx.nowMs),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
   },
-  update: async (ctx, row, body: UserPatch) => {
+  update: async (ctx, row, body) => {
     if (body.roles) requireGrantable(ctx.principal, body.roles);
     if (parse<RoleName[]>(row.roles).includes('systemAdmin'))
       requireGrantable(ctx.principal, ['systemAdmin']);
     await checkZone(ctx, body.zoneId);
-    await patch(ctx, 'users', row.id, {
+    const values = {
       password_hash: body.password === undefined ? undefined : await hashPassword(body.password),
       roles: body.roles === undefined ? undefined : json(body.roles),
       active: body.active === undefined ? undefined : body.active ? 1 : 0,
       zone_id: body.zoneId,
-    });
+    };
+    if (namesAny(values)) await ctx.db.updateTable('users').set(values).where('id', '=', row.id).execute();
   },
   remove: async (ctx, row) => {
     if (row.id === ctx.principal.userId) throw new ApiError('FORBIDDEN', 'you cannot delete yourself');
     if (parse<RoleName[]>(row.roles).includes('systemAdmin'))
       requireGrantable(ctx.principal, ['systemAdmin']);
-    await deleteRow(ctx, 'users', row.id);
+    await ctx.db.deleteFrom('users').where('id', '=', row.id).execute();
   },
-};
+});
 
-const zones: CollectionSpec = {
+const zones = collection<ZoneRow, ZoneCreate, ZonePatch>({
   resource: 'zones',
-  table: 'zones',
+  select: selectZoneRows,
+  count: (db) => db.selectFrom('zones as t').select((eb) => eb.fn.countAll<number>().as('total')),
   domainColumn: null,
+  domainOf: () => null,
   toApi: toZone,
-  create: async (ctx, body: ZoneCreate) =>
-    insert(ctx, 'zones', {
-      name: body.name,
-      netprefix: body.netprefix.toLowerCase(),
-      primary_controller: body.primaryController ?? '',
-      secondary_controller: body.secondaryController ?? '',
-      description: body.description ?? '',
-      created_at: iso(ctx.nowMs),
-    }),
-  update: async (ctx, row, body: ZonePatch) =>
-    patch(ctx, 'zones', row.id, {
+  create: async (ctx, body) => {
+    const row = await ctx.db
+      .insertInto('zones')
+      .values({
+        name: body.name,
+        netprefix: body.netprefix.toLowerCase(),
+        primary_controller: body.primaryController ?? '',
+        secondary_controller: body.secondaryController ?? '',
+        description: body.description ?? '',
+        created_at: iso(ctx.nowMs),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  },
+  update: async (ctx, row, body) => {
+    const values = {
       primary_controller: body.primaryController,
       secondary_controller: body.secondaryController,
       description: body.description,
-    }),
-  remove: async (ctx, row) => deleteRow(ctx, 'zones', row.id),
-};
+    };
+    if (namesAny(values)) await ctx.db.updateTable('zones').set(values).where('id', '=', row.id).execute();
+  },
+  remove: async (ctx, row) => {
+    await ctx.db.deleteFrom('zones').where('id', '=', row.id).execute();
+  },
+});
 
-const nodes: CollectionSpec = {
+const nodes = collection<NodeRow, NodeCreate, NodePatch>({
   resource: 'nodes',
-  table: 'nodes',
-  domainColumn: 'domain_id',
+  select: selectNodeRows,
+  count: (db) => db.selectFrom('nodes as t').select((eb) => eb.fn.countAll<number>().as('total')),
+  domainColumn: 't.domain_id',
+  domainOf: (row) => row.domain_id,
   toApi: toNode,
-  create: async (ctx, body: NodeCreate) => {
+  create: async (ctx, body) => {
     const domainId = await resolveDomain(ctx, body.domain);
     requireDomainWrite(ctx.principal, domainId);
     await requireRow(ctx, 'zones', body.zoneId);
-    return insert(ctx, 'nodes', {
-      domain_id: domainId,
-      zone_id: body.zoneId,
-      type: body.type,
-      hostname: body.hostname,
-      locator: body.locator ?? null,
-      status: 'provisioned',
-      created_at: iso(ctx.nowMs),
-    });
+    const row = await ctx.db
+      .insertInto('nodes')
+      .values({
+        domain_id: domainId,
+        zone_id: body.zoneId,
+        type: body.type,
+        hostname: body.hostname,
+        locator: body.locator ?? null,
+        status: 'provisioned',
+        created_at: iso(ctx.nowMs),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
   },
-  update: async (ctx, row, body: NodePatch) => {
-    await patch(ctx, 'nodes', row.id, {
-      hostname: body.hostname,
-      locator: body.locator,
-      status: body.status,
-    });
+  update: async (ctx, row, body) => {
+    const values = { hostname: body.hostname, locator: body.locator, status: body.status };
+    if (namesAny(values)) await ctx.db.updateTable('nodes').set(values).where('id', '=', row.id).execute();
     if (body.status !== undefined && body.status !== row.status) ctx.changes.push({ kind: 'topology' });
   },
   remove: async (ctx, row) => {
     await ctx.db.deleteFrom('commands').where('node_id', '=', row.id).execute();
-    await deleteRow(ctx, 'nodes', row.id);
+    await ctx.db.deleteFrom('nodes').where('id', '=', row.id).execute();
     ctx.changes.push({ kind: 'topology' });
   },
-};
+});
 
-const links: CollectionSpec = {
+const links = collection<LinkRow, LinkCreate, LinkPatch>({
   resource: 'links',
-  table: 'links',
-  domainColumn: 'domain_id',
+  select: selectLinkRows,
+  count: (db) => db.selectFrom('links as t').select((eb) => eb.fn.countAll<number>().as('total')),
+  domainColumn: 't.domain_id',
+  domainOf: (row) => row.domain_id,
   toApi: toLink,
-  create: async (ctx, body: LinkCreate) => {
+  create: async (ctx, body) => {
     const domainId = await resolveDomain(ctx, body.domain);
     requireDomainWrite(ctx.principal, domainId);
     if (body.nodeA === body.nodeZ)
@@ -406,42 +339,49 @@ const links: CollectionSpec = {
     const [a, z] = body.nodeA < body.nodeZ ? [body.nodeA, body.nodeZ] : [body.nodeZ, body.nodeA];
     const [endA, endZ] =
       body.nodeA < body.nodeZ ? [body.endpointA, body.endpointZ] : [body.endpointZ, body.endpointA];
-    const id = await insert(ctx, 'links', {
-      domain_id: domainId,
-      node_a: a,
-      node_z: z,
-      endpoint_a: endA ?? null,
-      endpoint_z: endZ ?? null,
-      cost: body.cost ?? 10,
-      labels: json(body.labels ?? []),
-      admin_state: body.adminState ?? 'up',
-      status: 'up',
-      created_at: iso(ctx.nowMs),
-    });
+    const row = await ctx.db
+      .insertInto('links')
+      .values({
+        domain_id: domainId,
+        node_a: a,
+        node_z: z,
+        endpoint_a: endA ?? null,
+        endpoint_z: endZ ?? null,
+        cost: body.cost ?? 10,
+        labels: json(body.labels ?? []),
+        admin_state: body.adminState ?? 'up',
+        status: 'up',
+        created_at: iso(ctx.nowMs),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     ctx.changes.push({ kind: 'topology' });
-    return id;
+    return row.id;
   },
-  update: async (ctx, row, body: LinkPatch) => {
-    await patch(ctx, 'links', row.id, {
+  update: async (ctx, row, body) => {
+    const values = {
       cost: body.cost,
       labels: body.labels === undefined ? undefined : json(body.labels),
       admin_state: body.adminState,
       status: body.status,
-    });
+    };
+    if (namesAny(values)) await ctx.db.updateTable('links').set(values).where('id', '=', row.id).execute();
     ctx.changes.push({ kind: 'topology' });
   },
   remove: async (ctx, row) => {
-    await deleteRow(ctx, 'links', row.id);
+    await ctx.db.deleteFrom('links').where('id', '=', row.id).execute();
     ctx.changes.push({ kind: 'topology' });
   },
-};
+});
 
-const templates: CollectionSpec = {
+const templates = collection<TemplateRow, TemplateCreate, TemplatePatch>({
   resource: 'templates',
-  table: 'templates',
-  domainColumn: 'domain_id',
+  select: selectTemplateRows,
+  count: (db) => db.selectFrom('templates as t').select((eb) => eb.fn.countAll<number>().as('total')),
+  domainColumn: 't.domain_id',
+  domainOf: (row) => row.domain_id,
   toApi: toTemplate,
-  create: async (ctx, body: TemplateCreate) => {
+  create: async (ctx, body) => {
     const domainId = await resolveDomain(ctx, body.domain);
     requireDomainWrite(ctx.principal, domainId);
     if (!ctx.verifier) throw new ApiError('UNAVAILABLE', 'this controller has no program verifier');
@@ -469,25 +409,35 @@ const templates: CollectionSpec = {
         `the verifier rejects the program: ${verdict.problems.join('; ')}`,
       );
     const logicHash = logicHashOf(code);
-    return insert(ctx, 'templates', {
-      domain_id: domainId,
-      name: body.name,
-      description: body.description ?? '',
-      orientation: body.orientation ?? 'directed',
-      multicast: body.multicast ? 1 : 0,
-      image: json(body.image),
-      roles: json(body.roles),
-      logic_hash: Buffer.from(logicHash).toString('hex'),
-      created_at: iso(ctx.nowMs),
-    });
+    const row = await ctx.db
+      .insertInto('templates')
+      .values({
+        domain_id: domainId,
+        name: body.name,
+        description: body.description ?? '',
+        orientation: body.orientation ?? 'directed',
+        multicast: body.multicast ? 1 : 0,
+        image: json(body.image),
+        roles: json(body.roles),
+        logic_hash: Buffer.from(logicHash).toString('hex'),
+        created_at: iso(ctx.nowMs),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
   },
-  update: async (ctx, row, body: TemplatePatch) =>
-    patch(ctx, 'templates', row.id, {
+  update: async (ctx, row, body) => {
+    const values = {
       description: body.description,
       multicast: body.multicast === undefined ? undefined : body.multicast ? 1 : 0,
-    }),
-  remove: async (ctx, row) => deleteRow(ctx, 'templates', row.id),
-};
+    };
+    if (namesAny(values))
+      await ctx.db.updateTable('templates').set(values).where('id', '=', row.id).execute();
+  },
+  remove: async (ctx, row) => {
+    await ctx.db.deleteFrom('templates').where('id', '=', row.id).execute();
+  },
+});
 
 /** Refuses variables the image's DATA layout cannot take (the agents write them into DATA chunks). */
 function requireWritableVariables(image: Template['image'], role: string, variables: Variables | undefined) {
@@ -510,37 +460,48 @@ async function checkContractRoles(ctx: WriteContext, templateId: number, roles: 
   }
 }
 
-const contracts: CollectionSpec = {
+const contracts = collection<ContractRow, ContractCreate, ContractPatch>({
   resource: 'contracts',
-  table: 'contracts',
-  domainColumn: 'domain_id',
+  select: selectContractRows,
+  count: (db) => db.selectFrom('contracts as t').select((eb) => eb.fn.countAll<number>().as('total')),
+  domainColumn: 't.domain_id',
+  domainOf: (row) => row.domain_id,
   toApi: toContract,
-  create: async (ctx, body: ContractCreate) => {
+  create: async (ctx, body) => {
     const domainId = await resolveDomain(ctx, body.domain);
     requireDomainWrite(ctx.principal, domainId);
     await requireRow(ctx, 'templates', body.templateId, domainId);
     await checkContractRoles(ctx, body.templateId, body.roles);
-    return insert(ctx, 'contracts', {
-      domain_id: domainId,
-      template_id: body.templateId,
-      name: body.name,
-      description: body.description ?? '',
-      enabled: body.enabled === false ? 0 : 1,
-      roles: json(body.roles),
-      created_at: iso(ctx.nowMs),
-    });
+    const row = await ctx.db
+      .insertInto('contracts')
+      .values({
+        domain_id: domainId,
+        template_id: body.templateId,
+        name: body.name,
+        description: body.description ?? '',
+        enabled: body.enabled === false ? 0 : 1,
+        roles: json(body.roles),
+        created_at: iso(ctx.nowMs),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
   },
-  update: async (ctx, row, body: ContractPatch) => {
+  update: async (ctx, row, body) => {
     if (body.roles) await checkContractRoles(ctx, row.template_id, body.roles);
-    await patch(ctx, 'contracts', row.id, {
+    const values = {
       description: body.description,
       enabled: body.enabled === undefined ? undefined : body.enabled ? 1 : 0,
       roles: body.roles === undefined ? undefined : json(body.roles),
-    });
+    };
+    if (namesAny(values))
+      await ctx.db.updateTable('contracts').set(values).where('id', '=', row.id).execute();
     ctx.changes.push({ kind: 'policy' });
   },
-  remove: async (ctx, row) => deleteRow(ctx, 'contracts', row.id),
-};
+  remove: async (ctx, row) => {
+    await ctx.db.deleteFrom('contracts').where('id', '=', row.id).execute();
+  },
+});
 
 async function checkGrants(ctx: WriteContext, domainId: number, grants: ServiceCreate['grants']) {
   for (const grant of grants ?? []) {
@@ -550,90 +511,113 @@ async function checkGrants(ctx: WriteContext, domainId: number, grants: ServiceC
   }
 }
 
-const services: CollectionSpec = {
+const services = collection<ServiceRow, ServiceCreate, ServicePatch>({
   resource: 'services',
-  table: 'services',
-  domainColumn: 'domain_id',
+  select: selectServiceRows,
+  count: (db) => db.selectFrom('services as t').select((eb) => eb.fn.countAll<number>().as('total')),
+  domainColumn: 't.domain_id',
+  domainOf: (row) => row.domain_id,
   toApi: toService,
-  create: async (ctx, body: ServiceCreate) => {
+  create: async (ctx, body) => {
     const domainId = await resolveDomain(ctx, body.domain);
     requireDomainWrite(ctx.principal, domainId);
     await checkGrants(ctx, domainId, body.grants);
-    return insert(ctx, 'services', {
-      domain_id: domainId,
-      name: body.name,
-      description: body.description ?? '',
-      enabled: body.enabled === false ? 0 : 1,
-      grants: json(body.grants ?? []),
-      created_at: iso(ctx.nowMs),
-    });
+    const row = await ctx.db
+      .insertInto('services')
+      .values({
+        domain_id: domainId,
+        name: body.name,
+        description: body.description ?? '',
+        enabled: body.enabled === false ? 0 : 1,
+        grants: json(body.grants ?? []),
+        created_at: iso(ctx.nowMs),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
   },
-  update: async (ctx, row, body: ServicePatch) => {
+  update: async (ctx, row, body) => {
     await checkGrants(ctx, row.domain_id, body.grants);
-    await patch(ctx, 'services', row.id, {
+    const values = {
       description: body.description,
       enabled: body.enabled === undefined ? undefined : body.enabled ? 1 : 0,
       grants: body.grants === undefined ? undefined : json(body.grants),
-    });
+    };
+    if (namesAny(values)) await ctx.db.updateTable('services').set(values).where('id', '=', row.id).execute();
     ctx.changes.push({ kind: 'policy' });
   },
   remove: async (ctx, row) => {
     await ctx.db.deleteFrom('service_tokens').where('service_id', '=', row.id).execute();
-    await deleteRow(ctx, 'services', row.id);
+    await ctx.db.deleteFrom('services').where('id', '=', row.id).execute();
   },
-};
+});
 
-/** SHA-256 of a service-token secret, as stored (the secret itself is shown once). */
-export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
-}
-
-const serviceTokens: CollectionSpec = {
+const serviceTokens = collection<ServiceTokenRow, ServiceTokenCreate, ServiceTokenPatch>({
   resource: 'service-tokens',
-  table: 'service_tokens',
-  domainColumn: 'domain_id',
+  select: selectServiceTokenRows,
+  count: (db) => db.selectFrom('service_tokens as t').select((eb) => eb.fn.countAll<number>().as('total')),
+  domainColumn: 't.domain_id',
+  domainOf: (row) => row.domain_id,
   toApi: toServiceToken,
-  create: async (ctx, body: ServiceTokenCreate) => {
+  create: async (ctx, body) => {
     const service = await requireRow(ctx, 'services', body.serviceId);
     requireDomainWrite(ctx.principal, service.domain_id);
     const secret = randomBytes(16).toString('hex');
-    const id = await insert(ctx, 'service_tokens', {
-      service_id: service.id,
-      domain_id: service.domain_id,
-      secret_hash: hashSecret(secret),
-      ident: secret.slice(-4),
-      expires_at: iso(ctx.nowMs + (body.ttlSeconds ?? 365 * 86400) * 1000),
-      created_at: iso(ctx.nowMs),
-    });
+    const { id } = await ctx.db
+      .insertInto('service_tokens')
+      .values({
+        service_id: service.id,
+        domain_id: service.domain_id,
+        secret_hash: hashSecret(secret),
+        ident: secret.slice(-4),
+        expires_at: iso(ctx.nowMs + (body.ttlSeconds ?? 365 * 86400) * 1000),
+        created_at: iso(ctx.nowMs),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     ctx.extras.token = `${id}:${secret}`;
     return id;
   },
-  update: async (ctx, row, body: ServiceTokenPatch) =>
-    patch(ctx, 'service_tokens', row.id, { expires_at: iso(ctx.nowMs + body.ttlSeconds * 1000) }),
-  remove: async (ctx, row) => deleteRow(ctx, 'service_tokens', row.id),
-};
+  update: async (ctx, row, body) => {
+    await ctx.db
+      .updateTable('service_tokens')
+      .set({ expires_at: iso(ctx.nowMs + body.ttlSeconds * 1000) })
+      .where('id', '=', row.id)
+      .execute();
+  },
+  remove: async (ctx, row) => {
+    await ctx.db.deleteFrom('service_tokens').where('id', '=', row.id).execute();
+  },
+});
 
-const endpoints: CollectionSpec = {
+const endpoints = collection<EndpointRow>({
   resource: 'endpoints',
-  table: 'endpoints',
-  domainColumn: 'domain_id',
+  select: selectEndpointRows,
+  count: (db) => db.selectFrom('endpoints as t').select((eb) => eb.fn.countAll<number>().as('total')),
+  domainColumn: 't.domain_id',
+  domainOf: (row) => row.domain_id,
   toApi: toEndpoint,
-};
-const authorizations: CollectionSpec = {
+});
+const authorizations = collection<AuthorizationRow>({
   resource: 'authorizations',
-  table: 'authorizations',
-  domainColumn: 'domain_id',
+  select: selectAuthorizationRows,
+  count: (db) => db.selectFrom('authorizations as t').select((eb) => eb.fn.countAll<number>().as('total')),
+  domainColumn: 't.domain_id',
+  domainOf: (row) => row.domain_id,
   toApi: toAuthorization,
-};
-const audit: CollectionSpec = {
+});
+const audit = collection<AuditRow>({
   resource: 'audit',
-  table: 'audit',
-  domainColumn: 'domain_id',
+  select: selectAuditRows,
+  count: (db) => db.selectFrom('audit as t').select((eb) => eb.fn.countAll<number>().as('total')),
+  domainColumn: 't.domain_id',
+  domainOf: (row) => row.domain_id,
+  newestFirst: true,
   toApi: toAudit,
-};
+});
 
 /** Every northbound collection, in URL order. */
-export const collections: readonly CollectionSpec[] = [
+export const collections: readonly AnyCollection[] = [
   domains,
   users,
   zones,
@@ -647,24 +631,3 @@ export const collections: readonly CollectionSpec[] = [
   authorizations,
   audit,
 ];
-
-/** The base query of a collection: its rows with their domain's name, as `domain_name`. */
-export function selectRows(db: AnyDb, spec: CollectionSpec) {
-  if (spec.domainColumn === 'domain_id' && spec.table !== 'audit')
-    return db
-      .selectFrom(`${spec.table} as t`)
-      .innerJoin('domains as d', 'd.id', 't.domain_id')
-      .selectAll('t')
-      .select('d.name as domain_name');
-  return db.selectFrom(`${spec.table} as t`).selectAll('t');
-}
-
-/** The endpoint rows carry the host id of their node. */
-export function selectEndpointRows(db: AnyDb) {
-  return db
-    .selectFrom('endpoints as t')
-    .innerJoin('domains as d', 'd.id', 't.domain_id')
-    .innerJoin('nodes as n', 'n.id', 't.node_id')
-    .selectAll('t')
-    .select(['d.name as domain_name', 'n.host_id as host_id']);
-}

@@ -3,7 +3,7 @@
  * controller group on the server in CAPSULE_TEST_POSTGRES_URL), logged-in clients, and a test
  * node that makes real keys and a real CGA and registers through the southbound API.
  */
-import { randomBytes, sign } from 'node:crypto';
+import { createHash, randomBytes, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,11 +11,12 @@ import {
   createApiClient,
   createSouthboundClient,
   type ProgramImageTransfer,
+  type RoleName,
   registrationSigningInput,
   type SbRegisterRequest,
   type SbRegisterResponse,
 } from '@capsule/api';
-import { type Clock, type Controller, type ControllerOptions, createController } from '@capsule/controller';
+import { type Controller, type ControllerOptions, createController } from '@capsule/controller';
 import {
   exportPublicKeyDer,
   formatIpv6Address,
@@ -26,8 +27,10 @@ import {
   type RsaKeyPair,
 } from '@capsule/identity';
 import { isCI } from '@capsule/testkit';
+import type { Clock } from '@capsule/wire';
 import pg from 'pg';
 import pino from 'pino';
+import { issueNonce, registerNode as registerNodeUseCase } from '../src/southbound/node-registration';
 
 /** The PostgreSQL server tests use (scripts/setup.sh starts it and creates this role). */
 export const postgresUrl =
@@ -88,7 +91,7 @@ export const quietLogger = pino({ level: process.env.CAPSULE_TEST_LOG ?? 'silent
 export async function startController(
   kind: StoreKind,
   options: Partial<ControllerOptions> & { store?: string } = {},
-  deps: { clock?: Clock } = {},
+  deps: { clock?: Pick<Clock, 'nowMs'> } = {},
 ) {
   const store = options.store ? { url: options.store, drop: async () => {} } : await createTestStore(kind);
   const controller: Controller = await createController(
@@ -189,5 +192,186 @@ export function tinyProgram(): ProgramImageTransfer {
     entries: { client: 0, server: 8 },
     dataSize: 16,
     layout: [{ name: 'port', offset: 0, size: 4, type: 'int' }],
+  };
+}
+
+/**
+ * A controller that is created but not started (no listeners), for calling its use cases directly
+ * with the real store and services: domain `default`, a zone `z1` (`fd00:1:2:3::/64`) and a node
+ * user `node` holding hostOwner and engineOwner in it. `principal` is that user as
+ * authentication would name it; `clock` is settable.
+ */
+export async function createUseCaseFixture(kind: StoreKind) {
+  const store = await createTestStore(kind);
+  let nowMs = Date.UTC(2026, 10, 21, 12);
+  const clock = { nowMs: () => nowMs };
+  const controller = await createController(
+    { store: store.url, adminPassword, sqliteSynchronous: 'NORMAL' },
+    { logger: quietLogger, clock },
+  );
+  const { context } = controller;
+  const { db } = context.store;
+  const created_at = new Date(nowMs).toISOString();
+  const domain = await db
+    .selectFrom('domains')
+    .selectAll()
+    .where('name', '=', 'default')
+    .executeTakeFirstOrThrow();
+  const zone = await db
+    .insertInto('zones')
+    .values({
+      name: 'z1',
+      netprefix: 'fd00:1:2:3::/64',
+      primary_controller: '',
+      secondary_controller: '',
+      description: '',
+      created_at,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const user = await db
+    .insertInto('users')
+    .values({
+      domain_id: domain.id,
+      login: 'node',
+      password_hash: unmatchableHashForTests,
+      roles: JSON.stringify(['hostOwner', 'engineOwner']),
+      active: 1,
+      zone_id: zone.id,
+      created_at,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const principal = {
+    userId: user.id,
+    login: user.login,
+    domainId: domain.id,
+    domain: domain.name,
+    roles: ['hostOwner', 'engineOwner'] as RoleName[],
+    audience: 'node' as const,
+  };
+  return {
+    controller,
+    context,
+    db,
+    zone,
+    principal,
+    clock: {
+      nowMs: () => nowMs,
+      advance: (ms: number) => {
+        nowMs += ms;
+      },
+    },
+    async stop() {
+      await controller.stop();
+      await store.drop();
+    },
+  };
+}
+
+/** No password matches it (the fixture's node user never logs in with one). */
+const unmatchableHashForTests = `scrypt$${Buffer.alloc(16).toString('base64')}$${Buffer.alloc(32).toString('base64')}`;
+
+/** Registers a node through the registration use case (no HTTP); returns it and its principal. */
+export async function registerFixtureNode(
+  f: Awaited<ReturnType<typeof createUseCaseFixture>>,
+  fields: { type: 'host' | 'engine'; hostname: string },
+) {
+  const identity = makeNodeIdentity(f.zone.netprefix);
+  const { nonce } = await issueNonce(f.db, f.principal, f.context);
+  const answer = await registerNodeUseCase(
+    f.db,
+    { principal: f.principal, request: registrationBody(identity, nonce, fields) },
+    f.context,
+  );
+  return {
+    node: answer.node,
+    hostId: identity.hostId,
+    principal: { ...f.principal, nodeId: answer.node.id },
+  };
+}
+
+/**
+ * Policy in the use-case fixture's domain, written straight to the store: template `echo` (the
+ * tiny program; roles client, with variables a=1 b=2, and server), contract `shop`
+ * (client ↔ server, client's b overridden to 5), service `web` granted both roles, and a service
+ * token valid for a day.
+ */
+export async function addFixturePolicy(f: Awaited<ReturnType<typeof createUseCaseFixture>>) {
+  const created_at = new Date(f.clock.nowMs()).toISOString();
+  const domain_id = f.principal.domainId;
+  const program = tinyProgram();
+  const template = await f.db
+    .insertInto('templates')
+    .values({
+      domain_id,
+      name: 'echo',
+      description: '',
+      orientation: 'directed',
+      multicast: 0,
+      image: JSON.stringify(program),
+      roles: JSON.stringify([
+        { name: 'client', entry: 'client', variables: { a: 1, b: 2 } },
+        { name: 'server', entry: 'server' },
+      ]),
+      logic_hash: createHash('sha256').update(Buffer.from(program.code, 'base64')).digest('hex'),
+      created_at,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const contract = await f.db
+    .insertInto('contracts')
+    .values({
+      domain_id,
+      template_id: template.id,
+      name: 'shop',
+      description: '',
+      enabled: 1,
+      roles: JSON.stringify([
+        { name: 'client', peer: 'server', variables: { b: 5 } },
+        { name: 'server', peer: 'client' },
+      ]),
+      created_at,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const service = await f.db
+    .insertInto('services')
+    .values({
+      domain_id,
+      name: 'web',
+      description: '',
+      enabled: 1,
+      grants: JSON.stringify([
+        { contractId: contract.id, role: 'client' },
+        { contractId: contract.id, role: 'server' },
+      ]),
+      created_at,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  /** A new token of the service, valid for `ttlMs` from now. */
+  const newToken = async (ttlMs: number) => {
+    const secret = randomBytes(16).toString('hex');
+    const row = await f.db
+      .insertInto('service_tokens')
+      .values({
+        service_id: service.id,
+        domain_id,
+        secret_hash: createHash('sha256').update(secret).digest('hex'),
+        ident: secret.slice(-4),
+        expires_at: new Date(f.clock.nowMs() + ttlMs).toISOString(),
+        created_at: new Date(f.clock.nowMs()).toISOString(),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return `${row.id}:${secret}`;
+  };
+  return {
+    program,
+    contractId: contract.id,
+    serviceId: service.id,
+    token: await newToken(86_400_000),
+    newToken,
   };
 }

@@ -23,14 +23,14 @@ import {
   formatUnderlayAddress,
   type LinkDataPath,
   type LinkLayer,
-  systemClock,
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
+import { type Clock, type Logger, silentLogger, systemClock } from '@capsule/wire';
 import { createEngine, type Engine, type EngineOptions } from './engine';
+import type { EngineFastPath } from './fast-path-port';
 import { createEngineHttpServer, type EngineHttpServer } from './http-api';
 import { configuredLinkCost } from './links';
-import { type EngineClock, type EngineFastPath, type EngineLogger, silentLogger } from './ports';
 import { createControllerHooks, registerEngine } from './southbound';
 
 /** The node's long-lived identity: its RSA key and the CGA made from it. */
@@ -71,8 +71,8 @@ export interface EngineNodeDeps {
   /** The node's identity for the zone's netprefix (`fd00:…::/64`), asked once after login. */
   identity: (netprefix: string) => EngineIdentity | Promise<EngineIdentity>;
   /** Default: the system clock (timers unref'd). */
-  clock?: EngineClock;
-  logger?: EngineLogger;
+  clock?: Pick<Clock, 'nowMs' | 'setInterval'>;
+  logger?: Logger;
   /** 32 random bits (the RANDOM service); default Math.random. */
   random?: () => number;
   /** The southbound client's fetch; default the global one. */
@@ -166,7 +166,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
     },
   );
   const http: EngineHttpServer | undefined = options.http
-    ? createEngineHttpServer(engine, options.http)
+    ? createEngineHttpServer(options.http, { engine })
     : undefined;
   // 7: start.
   let stopHooks: (() => void) | undefined;

@@ -40,7 +40,15 @@ import {
   TrapReason,
   Verdict,
 } from '@capsule/vm';
-import { CAPSULE_NEXT_HEADER, CapsuleFlag, IPV6_HEADER_LENGTH, PathOffset } from '@capsule/wire';
+import {
+  CAPSULE_NEXT_HEADER,
+  CapsuleFlag,
+  type Clock,
+  IPV6_HEADER_LENGTH,
+  type Logger,
+  PathOffset,
+  silentLogger,
+} from '@capsule/wire';
 import { createAuthorizations, isAuthorizedSource } from './authorizations';
 import { bytesEqual } from './bytes';
 import { createCounterState, type EngineCounters, snapshotCounters } from './counters';
@@ -48,14 +56,14 @@ import { type CurrentPacket, createCurrentPacket } from './current-packet';
 import { DropReason } from './drop-reason';
 import { createEgress } from './egress';
 import { engineIdOfHostId } from './engine-id';
+import type { EngineFastPath } from './fast-path-port';
 import { FlowRefusal } from './flow-table';
 import { createEngineFlows, type FlowSnapshot } from './flows';
 import { createEngineLinks, type EngineLinkSnapshot, type LinkConfig } from './links';
-import { type EngineClock, type EngineFastPath, type EngineLogger, silentLogger } from './ports';
 import { createProgramCache, type ProgramEntry } from './programs';
 import { createSandboxHost } from './sandbox-host';
 
-/** Options (plain data; defaults in `engineDefaults`). */
+/** Options (plain data; defaults in `defaultEngineOptions`). */
 export interface EngineOptions {
   /** This engine's CGA host id (16 bytes). */
   hostId: Uint8Array;
@@ -91,7 +99,7 @@ export interface EngineOptions {
 }
 
 /** The defaults of every optional option. */
-export const engineDefaults = {
+export const defaultEngineOptions = {
   flowCapacity: 65_536,
   /** Default flowsPerSourceHostMax, as a share of flowCapacity (16,384 of 65,536). */
   flowsPerSourceHostShare: 0.25,
@@ -108,8 +116,8 @@ export const engineDefaults = {
 /** The engine's ports. */
 export interface EngineDeps {
   linkLayer: LinkLayer;
-  clock: EngineClock;
-  logger?: EngineLogger;
+  clock: Pick<Clock, 'nowMs' | 'setInterval'>;
+  logger?: Logger;
   /** 32 random bits (RANDOM service); default Math.random. */
   random?: () => number;
   /**
@@ -159,7 +167,7 @@ const refusalDrops = {
 
 /** Creates an engine. Nothing runs until `start()`. */
 export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
-  const settings = { ...engineDefaults, ...options };
+  const settings = { ...defaultEngineOptions, ...options };
   const { linkLayer, clock } = deps;
   const logger = deps.logger ?? silentLogger;
   const random = deps.random ?? (() => (Math.random() * 0x1_0000_0000) >>> 0);

@@ -4,8 +4,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CapsuleError } from '@capsule/wire';
 import type { Engine } from './engine';
+import { EngineError } from './errors';
 import { renderMetrics } from './metrics';
 
 /** A running (or stopped) engine HTTP server. */
@@ -15,11 +15,13 @@ export interface EngineHttpServer {
   stop(): Promise<void>;
 }
 
-/** Creates the HTTP port of `engine` on `listen` (port 0: any free port). */
+/** Creates the HTTP port of `deps.engine` on `options.host`:`options.port` (port 0: any free port). */
 export function createEngineHttpServer(
-  engine: Engine,
-  listen: { host: string; port: number },
+  options: { host: string; port: number },
+  deps: { engine: Engine },
 ): EngineHttpServer {
+  const { engine } = deps;
+  const listen = options;
   let server: Server | undefined;
   const json = (body: unknown) => `${JSON.stringify(body, null, 2)}\n`;
   return {
@@ -71,7 +73,7 @@ export function createEngineHttpServer(
       await new Promise<void>((resolve, reject) => {
         listening.once('error', (error) =>
           reject(
-            new CapsuleError(
+            new EngineError(
               'ENGINE_HTTP_BIND_FAILED',
               `cannot listen on ${listen.host}:${listen.port}: ${error.message}`,
             ),

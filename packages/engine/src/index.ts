@@ -7,10 +7,10 @@ export { DropReason, type DropReasonCode, dropReasonName, dropReasons } from './
 /** The engine: the pipeline, its lifecycle and what it shows (flows, links, counters). */
 export {
   createEngine,
+  defaultEngineOptions,
   type Engine,
   type EngineDeps,
   type EngineOptions,
-  engineDefaults,
 } from './engine';
 /** The 16-bit engine id derived from a host id (last 16 bits of the CGA). */
 export { engineIdOfHostId } from './engine-id';
@@ -23,6 +23,8 @@ export {
   type EngineNodeOptions,
   startEngineNode,
 } from './engine-node';
+/** The port of the fast path for established flows (implemented by @capsule/native). */
+export type { EngineFastPath, FastPathCounters, FastPathFlowArrays } from './fast-path-port';
 /** Zero-allocation flow table keyed by (source, destination, flow label). */
 export { FlowTable } from './flow-table';
 /** One live flow as an engine shows it (`Engine.flows()`, /api/v1/flows). */
@@ -33,14 +35,6 @@ export { createEngineHttpServer, type EngineHttpServer } from './http-api';
 export type { EngineLinkSnapshot, LinkConfig } from './links';
 /** The Prometheus text rendering of an engine's counters. */
 export { METRICS_FLOW_LIMIT, renderMetrics } from './metrics';
-/** The engine's ports: a clock with timers, a logger, and the fast path for established flows. */
-export type {
-  EngineClock,
-  EngineFastPath,
-  EngineLogger,
-  FastPathCounters,
-  FastPathFlowArrays,
-} from './ports';
 /** Registration with the controller, and revocation commands' serials. */
 export {
   type EngineRegistration,

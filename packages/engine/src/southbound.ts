@@ -9,15 +9,17 @@
 import type { KeyObject } from 'node:crypto';
 import { sign } from 'node:crypto';
 import {
+  decodeNodeCommandPayload,
   type NodeCommand,
   registrationSigningInput,
+  revocationsOf,
   type SbRegisterResponse,
   type SouthboundClient,
 } from '@capsule/api';
 import { formatIpv6Address } from '@capsule/identity';
 import type { LinkInfo } from '@capsule/overlay';
+import type { Clock, Logger } from '@capsule/wire';
 import type { EngineCounters } from './counters';
-import type { EngineClock, EngineLogger } from './ports';
 
 /** What a node proves about itself when it registers. */
 export interface EngineRegistration {
@@ -64,26 +66,16 @@ export async function registerEngine(
 }
 
 /**
- * The revocations of a revocation command (`{serials: ["123", …], notAfter?: [ISO time, …]}`):
- * each serial with its authorization's end of validity in ms when the controller sent a valid one
- * at the same index. Malformed serials are skipped; so is anything of another command.
+ * The revocations of a revocation command: each serial with its authorization's end of validity
+ * in ms when known, by @capsule/api's command decoder (malformed serials skipped); nothing for a
+ * command of another kind or one that does not decode.
  */
-export function revocationsOfCommand(
-  command: Pick<NodeCommand, 'kind' | 'payload'>,
-): { serial: bigint; notAfterMs: number | undefined }[] {
-  if (command.kind !== 'revocation') return [];
-  const payload = command.payload as { serials?: unknown; notAfter?: unknown } | null;
-  const serials = payload?.serials;
-  if (!Array.isArray(serials)) return [];
-  const ends = Array.isArray(payload?.notAfter) ? payload.notAfter : [];
-  const out: { serial: bigint; notAfterMs: number | undefined }[] = [];
-  serials.forEach((serial, index) => {
-    if (typeof serial !== 'string' || !/^[0-9]{1,20}$/.test(serial)) return;
-    const end = ends[index];
-    const ms = typeof end === 'string' ? Date.parse(end) : Number.NaN;
-    out.push({ serial: BigInt(serial), notAfterMs: Number.isFinite(ms) ? ms : undefined });
-  });
-  return out;
+export function revocationsOfCommand(command: {
+  kind: unknown;
+  payload: unknown;
+}): { serial: bigint; notAfterMs: number | undefined }[] {
+  const decoded = decodeNodeCommandPayload(command.kind, command.payload);
+  return decoded.ok && decoded.value.kind === 'revocation' ? revocationsOf(decoded.value.payload) : [];
 }
 
 /** What the controller hooks are told (plain data). */
@@ -98,8 +90,8 @@ export interface ControllerHooksOptions {
 export interface ControllerHooksDeps {
   /** A registered southbound client. */
   client: SouthboundClient;
-  clock: EngineClock;
-  logger: EngineLogger;
+  clock: Pick<Clock, 'nowMs' | 'setInterval'>;
+  logger: Logger;
   /** The engine's counters (keep-alive statistics). */
   counters: () => EngineCounters;
   /** Revokes serials (revocation commands, pushed or in a keep-alive answer). */

@@ -1,6 +1,7 @@
 // @capsule/native: the repository's one native addon (N-API), its parts on Node's own libuv
 // loop, each in its file, so that JavaScript runs once per batch, not once per packet:
-//   tun-device.cc      TUN/TAP devices: open, a batched reader, batched writes;
+//   tun-device.cc      TUN/TAP devices: open, a batched reader, batched writes (tun-offload.cc:
+//                      the TSO split and GRO-style coalescing behind IFF_VNET_HDR);
 //   udp-socket.cc      UDP sockets read with recvmmsg() and written with sendmmsg() (GSO/GRO);
 //   payload-cipher.cc  AES-256-GCM contexts for the e2e payload (identity's PayloadCipher port);
 //   fast-path.cc       the engine's fast path for established flows, in the UDP socket's poll

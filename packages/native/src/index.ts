@@ -1,7 +1,8 @@
 /**
  * @capsule/native — the repository's one native addon (N-API), for the data planes of agents and
- * engines: TUN/TAP devices, batched UDP sockets (recvmmsg/sendmmsg, GSO/GRO), AES-256-GCM
- * contexts (identity's PayloadCipher port) and the VM's native tier.
+ * engines: TUN/TAP devices (with TUN offloads: TSO split, GRO-style coalescing), batched UDP
+ * sockets (recvmmsg/sendmmsg, GSO/GRO), AES-256-GCM contexts (identity's PayloadCipher port) and
+ * the VM's native tier.
  */
 
 /** The engine's fast path: established flows forwarded in the UDP socket's poll callback. */
@@ -24,6 +25,7 @@ export {
   type TunDeviceOptions,
   TunError,
   type TunMode,
+  type TunOffloads,
 } from './tun-device';
 /** A UDP socket read with recvmmsg and written with sendmmsg through preallocated buffers (Linux). */
 export {

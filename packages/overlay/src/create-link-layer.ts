@@ -84,7 +84,7 @@ import type {
 import { formatUnderlayAddress, type UnderlayAddress } from './transport';
 
 /** Every option's default, in one place. */
-export const LINK_LAYER_DEFAULTS = {
+export const defaultLinkLayerOptions = {
   keepAliveIntervalMs: 10_000,
   rekeyAfterMs: 120_000,
   rekeyAfterPackets: 2 ** 32,
@@ -196,57 +196,57 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
   const { transport, clock, dataPath } = deps;
   const keepAliveIntervalMs = positive(
     'keepAliveIntervalMs',
-    options.keepAliveIntervalMs ?? LINK_LAYER_DEFAULTS.keepAliveIntervalMs,
+    options.keepAliveIntervalMs ?? defaultLinkLayerOptions.keepAliveIntervalMs,
   );
-  const rekeyAfterMs = positive('rekeyAfterMs', options.rekeyAfterMs ?? LINK_LAYER_DEFAULTS.rekeyAfterMs);
+  const rekeyAfterMs = positive('rekeyAfterMs', options.rekeyAfterMs ?? defaultLinkLayerOptions.rekeyAfterMs);
   const rekeyAfterPackets = positive(
     'rekeyAfterPackets',
-    options.rekeyAfterPackets ?? LINK_LAYER_DEFAULTS.rekeyAfterPackets,
+    options.rekeyAfterPackets ?? defaultLinkLayerOptions.rekeyAfterPackets,
   );
   const retransmitMs = positive(
     'handshakeRetransmitMs',
-    options.handshakeRetransmitMs ?? LINK_LAYER_DEFAULTS.handshakeRetransmitMs,
+    options.handshakeRetransmitMs ?? defaultLinkLayerOptions.handshakeRetransmitMs,
   );
   const backoffMaxMs = positive(
     'handshakeBackoffMaxMs',
-    options.handshakeBackoffMaxMs ?? LINK_LAYER_DEFAULTS.handshakeBackoffMaxMs,
+    options.handshakeBackoffMaxMs ?? defaultLinkLayerOptions.handshakeBackoffMaxMs,
   );
   const handshakeAttempts = positive(
     'handshakeAttempts',
-    options.handshakeAttempts ?? LINK_LAYER_DEFAULTS.handshakeAttempts,
+    options.handshakeAttempts ?? defaultLinkLayerOptions.handshakeAttempts,
   );
   const graceMs = positive(
     'previousKeyGraceMs',
-    options.previousKeyGraceMs ?? LINK_LAYER_DEFAULTS.previousKeyGraceMs,
+    options.previousKeyGraceMs ?? defaultLinkLayerOptions.previousKeyGraceMs,
   );
   const reconnectIntervalMs = positive(
     'reconnectIntervalMs',
-    options.reconnectIntervalMs ?? LINK_LAYER_DEFAULTS.reconnectIntervalMs,
+    options.reconnectIntervalMs ?? defaultLinkLayerOptions.reconnectIntervalMs,
   );
-  const replayWindowSize = options.replayWindowSize ?? LINK_LAYER_DEFAULTS.replayWindowSize;
+  const replayWindowSize = options.replayWindowSize ?? defaultLinkLayerOptions.replayWindowSize;
   const freshnessWindowMs = positive(
     'handshakeFreshnessWindowMs',
-    options.handshakeFreshnessWindowMs ?? LINK_LAYER_DEFAULTS.handshakeFreshnessWindowMs,
+    options.handshakeFreshnessWindowMs ?? defaultLinkLayerOptions.handshakeFreshnessWindowMs,
   );
   const replayCacheEntries = positive(
     'handshakeReplayCacheEntries',
-    options.handshakeReplayCacheEntries ?? LINK_LAYER_DEFAULTS.handshakeReplayCacheEntries,
+    options.handshakeReplayCacheEntries ?? defaultLinkLayerOptions.handshakeReplayCacheEntries,
   );
   const loadPerSecond = positive(
     'handshakeLoadPerSecond',
-    options.handshakeLoadPerSecond ?? LINK_LAYER_DEFAULTS.handshakeLoadPerSecond,
+    options.handshakeLoadPerSecond ?? defaultLinkLayerOptions.handshakeLoadPerSecond,
   );
   const perSourcePerSecond = positive(
     'handshakesPerSourcePerSecond',
-    options.handshakesPerSourcePerSecond ?? LINK_LAYER_DEFAULTS.handshakesPerSourcePerSecond,
+    options.handshakesPerSourcePerSecond ?? defaultLinkLayerOptions.handshakesPerSourcePerSecond,
   );
   const sourcesTracked = positive(
     'handshakeSourcesTracked',
-    options.handshakeSourcesTracked ?? LINK_LAYER_DEFAULTS.handshakeSourcesTracked,
+    options.handshakeSourcesTracked ?? defaultLinkLayerOptions.handshakeSourcesTracked,
   );
   const cookieRepliesPerSecond = positive(
     'cookieRepliesPerSecond',
-    options.cookieRepliesPerSecond ?? LINK_LAYER_DEFAULTS.cookieRepliesPerSecond,
+    options.cookieRepliesPerSecond ?? defaultLinkLayerOptions.cookieRepliesPerSecond,
   );
   /** Timer granularity: fine enough for keep-alives and retransmissions. */
   const tickMs = Math.max(5, Math.min(keepAliveIntervalMs / 4, retransmitMs / 2, 1_000));

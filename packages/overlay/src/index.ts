@@ -1,7 +1,7 @@
 /** @capsule/overlay — the link layer engines and agents share. */
 
 /** The link layer: SeND-style handshake, link keys, sealed DATA frames, keep-alive, rekey. */
-export { createLinkLayer, LINK_LAYER_DEFAULTS } from './create-link-layer';
+export { createLinkLayer, defaultLinkLayerOptions } from './create-link-layer';
 /** The DATA-frame hot path (seal, open) and its per-session state, for engines' fast paths and benchmarks. */
 export {
   createLinkSession,
@@ -55,8 +55,6 @@ export { createMemoryNetwork, type MemoryNetwork } from './memory-network';
 export { createNativeUdpTransport, type NativeUdpTransportOptions } from './native-udp-transport';
 /** RFC 6479 anti-replay window over link-frame counters. */
 export { ReplayWindow } from './replay-window';
-/** The wall clock and Node timers as the layer's clock port. */
-export { systemClock } from './system-clock';
 export {
   type DatagramHandler,
   formatUnderlayAddress,

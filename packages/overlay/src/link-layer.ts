@@ -12,6 +12,7 @@
  * copies what it keeps. Nothing here allocates per packet beyond what the Transport does.
  */
 import type { KeyObject } from 'node:crypto';
+import type { Clock } from '@capsule/wire';
 import type { HandshakeRejectReason } from './handshake';
 import type { Transport, UnderlayAddress } from './transport';
 
@@ -150,7 +151,7 @@ export interface LinkLayerOptions {
 
 export interface LinkLayerDeps {
   transport: Transport;
-  clock: { nowMs(): number; setInterval(callback: () => void, ms: number): () => void };
+  clock: Pick<Clock, 'nowMs' | 'setInterval'>;
   /**
    * A native data path that forwards some DATA frames without the layer (the engine's fast path,
    * docs/engine.md): told of every confirmed session, every link's current sending session and

@@ -16,7 +16,7 @@ import {
   TrapReason,
   trapReasonName,
 } from '@capsule/vm';
-import { compile } from './compile';
+import { type CompileResult, compile } from './compile';
 import type { Diagnostic } from './diagnostics';
 
 /** The outcome of running a method. */
@@ -61,7 +61,11 @@ export function runMethod(
   args: readonly bigint[],
   options: RunMethodOptions = {},
 ): RunResult {
-  const compiled = compile(source, { call: { method, args } });
+  return runCompiled(compile(source, { call: { method, args } }), options);
+}
+
+/** Runs a program compiled with a `call` driver (one compilation, run on both tiers by the tests). */
+export function runCompiled(compiled: CompileResult, options: RunMethodOptions = {}): RunResult {
   if (!compiled.image) return { ok: false, kind: 'compile', diagnostics: compiled.diagnostics };
   const code = compiled.image.code;
   const returnType = compiled.returnType ?? 'void';

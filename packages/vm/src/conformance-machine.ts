@@ -11,7 +11,6 @@
  * address only (qemu compares the value as well); the initial stack's addresses differ from
  * qemu's (its layout is the same).
  */
-import { CapsuleError } from '@capsule/wire';
 import { compileFastTier, type FastTierFunction } from './core/fast-tier';
 import { interpret } from './core/interpreter';
 import { type DecodedProgram, predecode } from './core/program';
@@ -25,6 +24,7 @@ import {
   PAGE_BYTES,
 } from './core/state';
 import { type ElfImage, parseElf } from './elf';
+import { VmError } from './errors';
 import { decodeInstruction } from './isa/codec';
 import { formatInstruction } from './isa/format';
 import type { Tier } from './sandbox-machine';
@@ -102,7 +102,7 @@ export function createConformanceMachine(
   deps: ConformanceDeps,
 ): ConformanceMachine {
   const parsed = parseElf(file);
-  if (!parsed.ok) throw new CapsuleError('VM_BAD_ELF', parsed.error);
+  if (!parsed.ok) throw new VmError('VM_BAD_ELF', parsed.error);
   const image: ElfImage = parsed.image;
   const state = createMachineState();
   const full = { readBytes: PAGE_BYTES, writeBytes: PAGE_BYTES, atomicBytes: PAGE_BYTES };
@@ -185,7 +185,7 @@ export function createConformanceMachine(
   const execute = (): number => {
     if (options.tier === 'native') {
       if (deps.nativeTier === undefined)
-        throw new CapsuleError('VM_NO_NATIVE_TIER', "tier 'native' needs the native tier (deps.nativeTier)");
+        throw new VmError('VM_NO_NATIVE_TIER', "tier 'native' needs the native tier (deps.nativeTier)");
       native ??= deps.nativeTier.createExecutor(state);
       return native(program);
     }

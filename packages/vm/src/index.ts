@@ -20,7 +20,6 @@ export { type ElfImage, type ElfResult, type ElfSegment, EM_RISCV, parseElf } fr
 /** Instruction values and their encoder, decoder and compressor (results, never exceptions). */
 export {
   compressInstruction,
-  type DecodeResult,
   decodeInstruction,
   decodeWord,
   type EncodeResult,
@@ -29,6 +28,7 @@ export {
   expandInstruction,
   findInstructionSpec,
   type Instruction,
+  type InstructionDecodeResult,
 } from './isa/codec';
 /** Instruction text as llvm-objdump prints it, and the ABI register names. */
 export { formatInstruction, registerNames } from './isa/format';
@@ -50,6 +50,7 @@ export * from './sandbox-abi';
 /** The sandbox machine (what engines run programs on) and its program preparation. */
 export {
   createSandboxMachine,
+  defaultSandboxOptions,
   type ExecutionResult,
   type PreparedProgram,
   prepareProgram,
@@ -59,7 +60,6 @@ export {
   type SandboxMachine,
   type SandboxOptions,
   type SandboxRegions,
-  sandboxDefaults,
   type Tier,
 } from './sandbox-machine';
 /** The static verifier. */

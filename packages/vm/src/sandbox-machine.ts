@@ -8,7 +8,6 @@
  * CONTRACT memory per run (no copies). ACTION and the used part of STACK are zeroed before each
  * run. One execution allocates nothing; the result object is reused (valid until the next run).
  */
-import { CapsuleError } from '@capsule/wire';
 import {
   compileFastTier,
   type FastTierFunction,
@@ -27,6 +26,7 @@ import {
   type NativeTier,
   PAGE_BYTES,
 } from './core/state';
+import { VmError } from './errors';
 import {
   ACTION_BASE,
   ACTION_BYTES,
@@ -84,7 +84,7 @@ export interface SandboxHost {
  */
 export type Tier = 'interpreter' | 'fast' | 'native';
 
-/** Options of a sandbox machine (defaults in one place: `sandboxDefaults`). */
+/** Options of a sandbox machine (defaults in one place: `defaultSandboxOptions`). */
 export interface SandboxOptions {
   /** Instructions per execution, 1..FUEL_MAX. */
   budgetInstructions?: number;
@@ -93,7 +93,7 @@ export interface SandboxOptions {
 }
 
 /** Default options. */
-export const sandboxDefaults: Required<SandboxOptions> = {
+export const defaultSandboxOptions: Required<SandboxOptions> = {
   budgetInstructions: FUEL_DEFAULT,
   tier: 'interpreter',
 };
@@ -109,10 +109,7 @@ export interface PreparedProgram {
 /** Pre-decodes `code` (≤ 1 KiB) for CODE_BASE. Callers cache the result by logic hash. */
 export function prepareProgram(code: Uint8Array, options: { fast?: boolean } = {}): PreparedProgram {
   if (code.length > CODE_MAX_BYTES)
-    throw new CapsuleError(
-      'VM_CODE_TOO_LARGE',
-      `program code is ${code.length} bytes; at most ${CODE_MAX_BYTES}`,
-    );
+    throw new VmError('VM_CODE_TOO_LARGE', `program code is ${code.length} bytes; at most ${CODE_MAX_BYTES}`);
   const decoded = predecode(code, CODE_BASE);
   return { code, decoded, fast: options.fast ? compileFastTier(decoded, fastTierOptions) : undefined };
 }
@@ -203,16 +200,16 @@ export interface SandboxDeps {
  * the tier 'native' (VM_NO_NATIVE_TIER without it).
  */
 export function createSandboxMachine(options: SandboxOptions, deps: SandboxDeps): SandboxMachine {
-  const settings = { ...sandboxDefaults, ...options };
+  const settings = { ...defaultSandboxOptions, ...options };
   if (
     !Number.isInteger(settings.budgetInstructions) ||
     settings.budgetInstructions < 1 ||
     settings.budgetInstructions > FUEL_MAX
   )
-    throw new CapsuleError('VM_BAD_BUDGET', `fuel budget must be 1..${FUEL_MAX} instructions`);
+    throw new VmError('VM_BAD_BUDGET', `fuel budget must be 1..${FUEL_MAX} instructions`);
   const { host } = deps;
   if (settings.tier === 'native' && deps.nativeTier === undefined)
-    throw new CapsuleError('VM_NO_NATIVE_TIER', "tier 'native' needs the native tier (deps.nativeTier)");
+    throw new VmError('VM_NO_NATIVE_TIER', "tier 'native' needs the native tier (deps.nativeTier)");
   const defaultBudget = settings.budgetInstructions;
   const defaultTier = settings.tier;
   const state: MachineState = createMachineState();
@@ -590,10 +587,7 @@ export function createSandboxMachine(options: SandboxOptions, deps: SandboxDeps)
       let execute: Executor = interpretHere;
       if (tier === 'native') {
         if (nativeHere === undefined)
-          throw new CapsuleError(
-            'VM_NO_NATIVE_TIER',
-            "tier 'native' needs the native tier (deps.nativeTier)",
-          );
+          throw new VmError('VM_NO_NATIVE_TIER', "tier 'native' needs the native tier (deps.nativeTier)");
         execute = nativeHere;
       }
       const exit = execute(decoded);

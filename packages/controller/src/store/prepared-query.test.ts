@@ -15,7 +15,7 @@ describe('prepareQuery', () => {
       db,
     );
     let builds = 0;
-    const upsert = prepareQuery((from, p) => {
+    const upsert = prepareQuery((from: Kysely<Tables>, p) => {
       builds += 1;
       return from
         .insertInto('t')
@@ -23,7 +23,7 @@ describe('prepareQuery', () => {
         .onConflict((conflict) => conflict.column('a').doUpdateSet({ b: p(1) }))
         .returningAll();
     });
-    const byB = prepareQuery((from, p) =>
+    const byB = prepareQuery((from: Kysely<Tables>, p) =>
       from.selectFrom('t').select('a').where('b', '>', p(0)).orderBy('a'),
     );
     expect((await upsert(db, 'x', 1)).rows).toEqual([{ id: 1, a: 'x', b: 1 }]);

@@ -5,8 +5,8 @@
  * The query is built once with placeholders (`p(0)`, `p(1)`, …) where its values go; each call
  * substitutes its values for them, wherever the compiler put them (a value may appear twice).
  */
-import type { Compilable, CompiledQuery, QueryResult } from 'kysely';
-import type { AnyDb } from '../resources';
+import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
+import type { Database } from './schema';
 
 /** Where the `index`th value of a call goes. */
 class Placeholder {
@@ -14,13 +14,16 @@ class Placeholder {
 }
 
 /** Builds the query with placeholders: pass `p(i)` wherever the i-th value of a call belongs. */
-// biome-ignore lint/suspicious/noExplicitAny: placeholders stand in for values of any column type
-type Build<Row> = (db: AnyDb, p: (index: number) => any) => Compilable<Row>;
+// biome-ignore lint/suspicious/noExplicitAny: a placeholder stands in for a value of any column type
+type Build<Row, DB> = (db: Kysely<DB>, p: (index: number) => any) => Compilable<Row>;
 
-/** A query compiled on first use per dialect; call it with the executor (db or transaction) and its values. */
-export function prepareQuery<Row>(
-  build: Build<Row>,
-): (db: AnyDb, ...values: unknown[]) => Promise<QueryResult<Row>> {
+/**
+ * A query compiled on first use per dialect; call it with the executor (db or transaction) and its
+ * values. `DB` is the controller's `Database` unless the builder's parameter names another.
+ */
+export function prepareQuery<Row, DB = Database>(
+  build: Build<Row, DB>,
+): (db: Kysely<DB>, ...values: unknown[]) => Promise<QueryResult<Row>> {
   // Keyed by the dialect's adapter class: a transaction shares its database's dialect.
   const compiledBy = new Map<unknown, { query: CompiledQuery<Row>; slots: unknown[] }>();
   return (db, ...values) => {

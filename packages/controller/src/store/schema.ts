@@ -2,14 +2,17 @@
  * The controller's tables as Kysely sees them. One schema for SQLite and PostgreSQL: ids are
  * integers assigned by the store, times are ISO 8601 text (UTC, fixed width, so text order is
  * time order), booleans are 0/1 integers and structured values (roles, labels, images) are JSON
- * text — the common ground of both engines, so every query runs unchanged on both.
+ * text — the common ground of both engines, so every query runs unchanged on both. A text column
+ * that holds one of a few values is typed with the API's literal union (the store does not enforce
+ * it; the controller writes only those). The store is `Kysely<Database>` on both engines.
  */
+import type { Domain, Link, Node, Template } from '@capsule/api';
 import type { Generated } from 'kysely';
 
 export interface DomainsTable {
   id: Generated<number>;
   name: string;
-  kind: string;
+  kind: Domain['kind'];
   description: string;
   created_at: string;
 }
@@ -36,12 +39,12 @@ export interface NodesTable {
   id: Generated<number>;
   domain_id: number;
   zone_id: number;
-  type: string;
+  type: Node['type'];
   hostname: string;
   owner_user_id: number | null;
   host_id: string | null;
   locator: string | null;
-  status: string;
+  status: Node['status'];
   cga_parameters: string | null;
   rsa_public_key: string | null;
   x25519_public_key: string | null;
@@ -58,8 +61,8 @@ export interface LinksTable {
   endpoint_z: string | null;
   cost: number;
   labels: string;
-  admin_state: string;
-  status: string;
+  admin_state: Link['adminState'];
+  status: Link['status'];
   created_at: string;
 }
 export interface TemplatesTable {
@@ -67,7 +70,7 @@ export interface TemplatesTable {
   domain_id: number;
   name: string;
   description: string;
-  orientation: string;
+  orientation: Template['orientation'];
   multicast: number;
   image: string;
   roles: string;

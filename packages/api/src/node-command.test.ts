@@ -1,0 +1,324 @@
+import { testSeed } from '@capsule/testkit';
+import fc from 'fast-check';
+import { Value } from 'typebox/value';
+import { describe, expect, it } from 'vitest';
+import {
+  decodeNodeCommand,
+  decodeNodeCommandPayload,
+  type NodeCommandResult,
+  nodeCommandKinds,
+  pathChangeCommand,
+  revocationCommand,
+  revocationsOf,
+} from './node-command';
+import {
+  maxPathChangeEndpoints,
+  maxPathHops,
+  maxPeers,
+  maxRevocationSerials,
+  NodeCommand,
+  type Peer,
+} from './schemas';
+
+const envelope = { id: 7, createdAt: '2026-11-21T12:00:00.000Z' };
+const peer: Peer = {
+  endpointId: 3,
+  hostId: 'fd00::3',
+  role: 'server',
+  x25519PublicKey: Buffer.alloc(32, 1).toString('base64'),
+  path: ['fd00::1', 'fd00::2', 'fd00::3'],
+  cost: 20,
+};
+
+function expectRefused(result: NodeCommandResult<unknown>, code: string, path?: string) {
+  expect(result.ok, JSON.stringify(result)).toBe(false);
+  if (result.ok) return;
+  expect(result.error.code).toBe(code);
+  if (path !== undefined) expect(result.error.path).toBe(path);
+  expect(result.error.message.length).toBeGreaterThan(0);
+}
+
+// ---- arbitraries of valid commands ----------------------------------------------------------
+
+const serial = fc.bigInt({ min: 0n, max: 0xffff_ffff_ffff_ffffn }).map(String);
+const time = fc
+  .date({ min: new Date(Date.UTC(2000, 0, 1)), max: new Date(Date.UTC(2100, 0, 1)), noInvalidDate: true })
+  .map((date) => date.toISOString());
+const id = fc.integer({ min: 1, max: 2_147_483_647 });
+const text = (maxLength: number) => fc.string({ maxLength });
+const peerArb: fc.Arbitrary<Peer> = fc.record({
+  endpointId: id,
+  hostId: text(45),
+  role: text(60),
+  x25519PublicKey: text(64),
+  path: fc.array(text(45), { maxLength: 8 }),
+  cost: fc.integer({ min: -1, max: 1_000_000 }),
+});
+const validCommand = fc.oneof(
+  fc
+    .array(fc.record({ serial, notAfter: time }), { maxLength: 20 })
+    .map((revocations) => revocationCommand(revocations)),
+  fc
+    .array(fc.record({ endpointId: id, peers: fc.array(peerArb, { maxLength: 4 }) }), { maxLength: 4 })
+    .map((endpoints) => pathChangeCommand(endpoints)),
+  fc.constant({ kind: 'refresh-configuration' as const, payload: {} }),
+  fc.constant({ kind: 'report-statistics' as const, payload: {} }),
+);
+const commandArb = fc
+  .tuple(id, time, validCommand)
+  .map(([commandId, createdAt, body]) => ({ id: commandId, ...body, createdAt }));
+
+describe('node commands: constructors and schemas', () => {
+  it('builds commands the NodeCommand schema accepts, serials paired with their ends', () => {
+    const revocation = revocationCommand([
+      { serial: '12', notAfter: '2026-11-22T12:00:00.000Z' },
+      { serial: '18446744073709551615', notAfter: '2026-11-23T12:00:00.000Z' },
+    ]);
+    expect(revocation).toEqual({
+      kind: 'revocation',
+      payload: {
+        serials: ['12', '18446744073709551615'],
+        notAfter: ['2026-11-22T12:00:00.000Z', '2026-11-23T12:00:00.000Z'],
+      },
+    });
+    expect(Value.Check(NodeCommand, { ...envelope, ...revocation })).toBe(true);
+    const change = pathChangeCommand([{ endpointId: 4, peers: [peer] }]);
+    expect(change).toEqual({
+      kind: 'path-change',
+      payload: { endpoints: [{ endpointId: 4, peers: [peer] }] },
+    });
+    expect(Value.Check(NodeCommand, { ...envelope, ...change })).toBe(true);
+    // The schema is a discriminated union: a payload of another kind does not pass.
+    expect(Value.Check(NodeCommand, { ...envelope, kind: 'revocation', payload: change.payload })).toBe(
+      false,
+    );
+    expect(Value.Check(NodeCommand, { ...envelope, kind: 'reboot', payload: {} })).toBe(false);
+  });
+});
+
+describe('decodeNodeCommand', () => {
+  it('gives back every command the controller builds, unchanged (property)', () => {
+    fc.assert(
+      fc.property(commandArb, (command) => {
+        const result = decodeNodeCommand(JSON.parse(JSON.stringify(command)));
+        expect(result).toEqual({ ok: true, value: command });
+      }),
+      { seed: testSeed, numRuns: 400 },
+    );
+  });
+
+  it('decodes each kind, and the revocations as numbers with their ends', () => {
+    const result = decodeNodeCommand({
+      ...envelope,
+      kind: 'revocation',
+      payload: { serials: ['12', '5'], notAfter: ['2026-11-21T12:00:00.000Z', null] },
+    });
+    expect(result.ok).toBe(true);
+    if (!result.ok || result.value.kind !== 'revocation') throw new Error('not a revocation');
+    expect(revocationsOf(result.value.payload)).toEqual([
+      { serial: 12n, notAfterMs: Date.UTC(2026, 10, 21, 12) },
+      { serial: 5n, notAfterMs: undefined },
+    ]);
+    for (const kind of ['refresh-configuration', 'report-statistics'] as const)
+      expect(decodeNodeCommand({ ...envelope, kind, payload: {} })).toEqual({
+        ok: true,
+        value: { ...envelope, kind, payload: {} },
+      });
+    // A revocation queued before notAfter existed (older stores) still decodes.
+    expect(decodeNodeCommand({ ...envelope, kind: 'revocation', payload: { serials: ['9'] } })).toEqual({
+      ok: true,
+      value: { ...envelope, kind: 'revocation', payload: { serials: ['9'] } },
+    });
+  });
+
+  it('skips malformed serials, keeps the others in canonical form with the end at their index', () => {
+    const result = decodeNodeCommandPayload('revocation', {
+      serials: [
+        '12',
+        'x',
+        '18446744073709551615',
+        7,
+        '123456789012345678901',
+        '18446744073709551616',
+        '007',
+        '',
+      ],
+      notAfter: ['2026-11-21T12:00:00.000Z', null, 'not a time', null, null, null, 42],
+    });
+    expect(result).toEqual({
+      ok: true,
+      value: {
+        kind: 'revocation',
+        payload: {
+          serials: ['12', '18446744073709551615', '7'],
+          notAfter: ['2026-11-21T12:00:00.000Z', null, null],
+        },
+      },
+    });
+    // Ends that are not a list are no ends at all.
+    expect(decodeNodeCommandPayload('revocation', { serials: ['5'], notAfter: 'soon' })).toEqual({
+      ok: true,
+      value: { kind: 'revocation', payload: { serials: ['5'] } },
+    });
+  });
+
+  it('refuses what is not a command, naming the field', () => {
+    for (const value of [null, undefined, 7, 'revocation', [], [envelope], true])
+      expectRefused(decodeNodeCommand(value), value === undefined ? 'MISSING' : 'BAD_FIELD', '');
+    const base = { ...envelope, kind: 'refresh-configuration', payload: {} };
+    expectRefused(decodeNodeCommand({ ...base, id: 0 }), 'BAD_FIELD', '/id');
+    expectRefused(decodeNodeCommand({ ...base, id: 1.5 }), 'BAD_FIELD', '/id');
+    expectRefused(decodeNodeCommand({ ...base, id: '7' }), 'BAD_FIELD', '/id');
+    expectRefused(decodeNodeCommand({ ...base, id: 2 ** 31 }), 'BAD_FIELD', '/id');
+    expectRefused(decodeNodeCommand({ ...base, id: undefined }), 'MISSING', '/id');
+    expectRefused(decodeNodeCommand({ ...base, kind: 'reboot' }), 'UNKNOWN_TYPE', '/kind');
+    expectRefused(decodeNodeCommand({ ...base, kind: 'x'.repeat(100_000) }), 'UNKNOWN_TYPE', '/kind');
+    expect(JSON.stringify(decodeNodeCommand({ ...base, kind: 'x'.repeat(100_000) })).length).toBeLessThan(
+      300,
+    );
+    expectRefused(decodeNodeCommand({ ...base, kind: ['revocation'] }), 'BAD_FIELD', '/kind');
+    expectRefused(decodeNodeCommand({ ...base, kind: 'toString' }), 'UNKNOWN_TYPE', '/kind');
+    expectRefused(decodeNodeCommand({ ...base, createdAt: 5 }), 'BAD_FIELD', '/createdAt');
+    expectRefused(decodeNodeCommand({ ...base, createdAt: 'x'.repeat(41) }), 'LIMIT_EXCEEDED', '/createdAt');
+    expectRefused(decodeNodeCommand({ ...base, payload: null }), 'BAD_FIELD', '/payload');
+    expectRefused(decodeNodeCommand({ ...base, payload: undefined }), 'MISSING', '/payload');
+  });
+
+  it('refuses a payload of the wrong shape for its kind', () => {
+    const command = (kind: string, payload: unknown) => decodeNodeCommand({ ...envelope, kind, payload });
+    for (const payload of [null, [], 'serials', { serials: '1' }, { serials: {} }, { notAfter: [] }])
+      expect(command('revocation', payload).ok).toBe(false);
+    // A path-change's payload is not a revocation's, and the other way round.
+    expectRefused(command('revocation', { endpoints: [] }), 'MISSING', '/payload/serials');
+    expectRefused(command('path-change', { serials: ['1'] }), 'MISSING', '/payload/endpoints');
+    const endpoints = (peers: unknown[]) => ({ endpoints: [{ endpointId: 4, peers }] });
+    expectRefused(
+      command('path-change', endpoints([{ ...peer, cost: '20' }])),
+      'BAD_FIELD',
+      '/payload/endpoints/0/peers/0/cost',
+    );
+    expectRefused(
+      command('path-change', endpoints([{ ...peer, path: 'fd00::1' }])),
+      'BAD_FIELD',
+      '/payload/endpoints/0/peers/0/path',
+    );
+    expectRefused(
+      command('path-change', endpoints([{ ...peer, path: [1] }])),
+      'BAD_FIELD',
+      '/payload/endpoints/0/peers/0/path/0',
+    );
+    expectRefused(
+      command('path-change', endpoints([{ ...peer, hostId: undefined }])),
+      'MISSING',
+      '/payload/endpoints/0/peers/0/hostId',
+    );
+    expectRefused(command('path-change', endpoints([null])), 'BAD_FIELD', '/payload/endpoints/0/peers/0');
+    expectRefused(
+      command('path-change', { endpoints: [{ endpointId: -1, peers: [] }] }),
+      'BAD_FIELD',
+      '/payload/endpoints/0/endpointId',
+    );
+    expectRefused(command('refresh-configuration', 'now'), 'BAD_FIELD', '/payload');
+  });
+
+  it('refuses oversized lists and strings', () => {
+    const command = (kind: string, payload: unknown) => decodeNodeCommand({ ...envelope, kind, payload });
+    expectRefused(
+      command('revocation', { serials: Array.from({ length: maxRevocationSerials + 1 }, () => '1') }),
+      'LIMIT_EXCEEDED',
+      '/payload/serials',
+    );
+    expect(
+      command('revocation', { serials: Array.from({ length: maxRevocationSerials }, () => '1') }).ok,
+    ).toBe(true);
+    expectRefused(
+      command('path-change', { endpoints: Array.from({ length: maxPathChangeEndpoints + 1 }, () => ({})) }),
+      'LIMIT_EXCEEDED',
+      '/payload/endpoints',
+    );
+    const endpoints = (peers: unknown[]) => ({ endpoints: [{ endpointId: 4, peers }] });
+    expectRefused(
+      command('path-change', endpoints(Array.from({ length: maxPeers + 1 }, () => peer))),
+      'LIMIT_EXCEEDED',
+    );
+    expectRefused(
+      command(
+        'path-change',
+        endpoints([{ ...peer, path: Array.from({ length: maxPathHops + 1 }, () => 'fd00::1') }]),
+      ),
+      'LIMIT_EXCEEDED',
+      '/payload/endpoints/0/peers/0/path',
+    );
+    expectRefused(command('path-change', endpoints([{ ...peer, role: 'r'.repeat(61) }])), 'LIMIT_EXCEEDED');
+    expectRefused(
+      command('path-change', endpoints([{ ...peer, hostId: 'f'.repeat(1_000_000) }])),
+      'LIMIT_EXCEEDED',
+    );
+  });
+
+  it('drops extra fields everywhere, prototype keys included', () => {
+    const hostile = JSON.parse(
+      JSON.stringify({
+        ...envelope,
+        kind: 'path-change',
+        extra: 1,
+        payload: { endpoints: [{ endpointId: 4, peers: [{ ...peer, admin: true }], more: 'x' }], also: [] },
+      }).replace('"extra":1', '"extra":1,"__proto__":{"polluted":true}'),
+    );
+    const result = decodeNodeCommand(hostile);
+    expect(result).toEqual({
+      ok: true,
+      value: { ...envelope, kind: 'path-change', payload: { endpoints: [{ endpointId: 4, peers: [peer] }] } },
+    });
+    if (!result.ok) return;
+    expect(Object.keys(result.value)).toEqual(['id', 'kind', 'payload', 'createdAt']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect((result.value as unknown as Record<string, unknown>).polluted).toBeUndefined();
+    expect(
+      decodeNodeCommand({ ...envelope, kind: 'report-statistics', payload: { anything: [1, 2, 3] } }),
+    ).toEqual({ ok: true, value: { ...envelope, kind: 'report-statistics', payload: {} } });
+  });
+
+  it('never throws, and what it accepts is well typed, on arbitrary JSON (property)', () => {
+    const kinds = fc.constantFrom(...nodeCommandKinds, 'reboot', '', '__proto__');
+    const anything = fc.oneof(
+      fc.jsonValue({ maxDepth: 4 }),
+      fc.record({
+        id: fc.jsonValue({ maxDepth: 1 }),
+        kind: kinds,
+        payload: fc.jsonValue({ maxDepth: 4 }),
+        createdAt: fc.jsonValue({ maxDepth: 1 }),
+      }),
+      fc
+        .tuple(commandArb, fc.jsonValue({ maxDepth: 4 }))
+        .map(([command, payload]) => ({ ...command, payload })),
+      fc.record({
+        id,
+        kind: fc.constant('revocation'),
+        payload: fc.record({
+          serials: fc.array(fc.oneof(serial, fc.jsonValue({ maxDepth: 1 })), { maxLength: 10 }),
+          notAfter: fc.oneof(
+            fc.array(fc.oneof(time, fc.jsonValue({ maxDepth: 1 })), { maxLength: 10 }),
+            fc.jsonValue({ maxDepth: 1 }),
+          ),
+        }),
+        createdAt: time,
+      }),
+    );
+    fc.assert(
+      fc.property(anything, (value) => {
+        const result = decodeNodeCommand(value);
+        if (!result.ok) return;
+        expect(nodeCommandKinds).toContain(result.value.kind);
+        expect(Number.isInteger(result.value.id)).toBe(true);
+        if (result.value.kind === 'revocation') {
+          const { serials, notAfter } = result.value.payload;
+          for (const s of serials) expect(BigInt(s).toString()).toBe(s);
+          if (notAfter) expect(notAfter).toHaveLength(serials.length);
+          expect(() => revocationsOf(result.value.payload as never)).not.toThrow();
+        }
+      }),
+      { seed: testSeed, numRuns: 2000 },
+    );
+  });
+});

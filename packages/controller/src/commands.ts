@@ -1,0 +1,134 @@
+/**
+ * The node command queue: commands are rows (`commands`: node, kind, payload JSON, created,
+ * delivered), queued inside the transaction of the change behind them, delivered once — in a
+ * keep-alive answer or on the node's push channel, whichever comes first.
+ */
+import { decodeNodeCommand, type NodeCommand, type NodeCommandBody } from '@capsule/api';
+import type { Logger } from 'pino';
+import type { PushHub } from './push';
+import type { Db, RowOf } from './rows';
+import type { Store } from './store/open-store';
+
+/** Most commands one keep-alive answer carries (the rest wait for the next). */
+export const maxCommandsPerKeepalive = 100;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Queues `command` for each node (inside the caller's transaction); returns the new ids. */
+export async function queueCommands(
+  db: Db,
+  nodeIds: readonly number[],
+  command: NodeCommandBody,
+  nowMs: number,
+): Promise<number[]> {
+  const ids: number[] = [];
+  const payload = JSON.stringify(command.payload);
+  for (const nodeId of nodeIds) {
+    const row = await db
+      .insertInto('commands')
+      .values({ node_id: nodeId, kind: command.kind, payload, created_at: iso(nowMs), delivered_at: null })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    ids.push(Number(row.id));
+  }
+  return ids;
+}
+
+/**
+ * A stored command as the node gets it, read with the nodes' own decoder; undefined (logged) for
+ * a row that does not decode, which is then delivered as nothing rather than block the queue.
+ */
+export function toCommand(row: RowOf<'commands'>, logger: Logger): NodeCommand | undefined {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(row.payload);
+  } catch {}
+  const decoded = decodeNodeCommand({ id: row.id, kind: row.kind, payload, createdAt: row.created_at });
+  if (decoded.ok) return decoded.value;
+  logger.error({ commandId: row.id, ...decoded.error }, 'stored command does not decode: dropped');
+  return undefined;
+}
+
+/**
+ * Takes a node's undelivered commands (oldest first, at most `maxCommandsPerKeepalive`) and marks
+ * them delivered at `nowMs`; call it inside the keep-alive's transaction.
+ */
+export async function takeCommands(
+  db: Db,
+  nodeId: number,
+  nowMs: number,
+  logger: Logger,
+): Promise<NodeCommand[]> {
+  const rows = await db
+    .selectFrom('commands')
+    .selectAll()
+    .where('node_id', '=', nodeId)
+    .where('delivered_at', 'is', null)
+    .orderBy('id')
+    .limit(maxCommandsPerKeepalive)
+    .execute();
+  if (rows.length > 0)
+    await db
+      .updateTable('commands')
+      .set({ delivered_at: iso(nowMs) })
+      .where(
+        'id',
+        'in',
+        rows.map((row) => row.id),
+      )
+      .execute();
+  return rows.flatMap((row) => toCommand(row, logger) ?? []);
+}
+
+/** The ids of a node's undelivered commands (pushed when its channel opens). */
+export async function pendingCommandIds(db: Db, nodeId: number): Promise<number[]> {
+  const rows = await db
+    .selectFrom('commands')
+    .select('id')
+    .where('node_id', '=', nodeId)
+    .where('delivered_at', 'is', null)
+    .execute();
+  return rows.map((row) => row.id);
+}
+
+/** What delivering commands needs. */
+export interface DeliveryServices {
+  store: Store;
+  hub: PushHub;
+  logger: Logger;
+  clock: { nowMs(): number };
+}
+
+/**
+ * Pushes the given commands to the nodes connected to this replica and marks those delivered;
+ * the others stay queued for the node's next keep-alive (or its replica's push).
+ */
+export async function deliverCommands(
+  services: DeliveryServices,
+  commandIds: readonly number[],
+): Promise<void> {
+  if (commandIds.length === 0) return;
+  const db = services.store.db;
+  const rows = await db
+    .selectFrom('commands')
+    .selectAll()
+    .where('id', 'in', [...commandIds])
+    .where('delivered_at', 'is', null)
+    .orderBy('id')
+    .execute();
+  // A pushed command must not reach a node before the change behind it is on stable storage.
+  await services.store.durable();
+  const delivered: number[] = [];
+  for (const row of rows) {
+    const command = toCommand(row, services.logger);
+    if (!command) delivered.push(row.id);
+    else if (services.hub.deliver({ kind: command.kind, nodeIds: [row.node_id], payload: command }) > 0)
+      delivered.push(row.id);
+  }
+  if (delivered.length > 0)
+    await db
+      .updateTable('commands')
+      .set({ delivered_at: iso(services.clock.nowMs()) })
+      .where('id', 'in', delivered)
+      .execute();
+}

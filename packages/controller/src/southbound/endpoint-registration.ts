@@ -1,0 +1,162 @@
+/**
+ * Endpoint registration: an application, through its agent, asks for a contract role with its
+ * service's token. The controller checks the token and the grant, issues a signed flow
+ * authorization for the node, stores the endpoint with it, and answers with the program, the
+ * role's entry and variables, the peers (with their keys and paths) and the authorization.
+ */
+import {
+  ApiError,
+  type ContractRole,
+  type SbEndpointRequest,
+  type SbEndpointResponse,
+  type TemplateRole,
+} from '@capsule/api';
+import { parseIpv6Address } from '@capsule/identity';
+import type { Principal } from '../auth';
+import { hashSecret } from '../auth';
+import { type Db, selectAuthorizationRows, selectEndpointRows, toAuthorization, toEndpoint } from '../rows';
+import { newSerial } from './node-registration';
+import { requireIdentity, requireNode, type SouthboundServices } from './services';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The service a token (`id:secret`) stands for; SERVICE_TOKEN_INVALID unless known, right and unexpired. */
+async function serviceOfToken(db: Db, serviceToken: string, nowMs: number) {
+  const [tokenIdText, secret] = serviceToken.split(':');
+  const tokenId = Number(tokenIdText);
+  const tokenRow =
+    Number.isSafeInteger(tokenId) && tokenId > 0 && secret
+      ? await db.selectFrom('service_tokens').selectAll().where('id', '=', tokenId).executeTakeFirst()
+      : undefined;
+  if (!tokenRow || tokenRow.secret_hash !== hashSecret(secret ?? '') || tokenRow.expires_at <= iso(nowMs))
+    throw new ApiError('SERVICE_TOKEN_INVALID', 'the service token is unknown, wrong or expired');
+  return db
+    .selectFrom('services')
+    .selectAll()
+    .where('id', '=', tokenRow.service_id)
+    .executeTakeFirstOrThrow();
+}
+
+/** Registers an endpoint of the calling node in a contract role. */
+export async function registerEndpoint(
+  db: Db,
+  input: { principal: Principal; request: SbEndpointRequest },
+  services: Pick<
+    SouthboundServices,
+    'clock' | 'identity' | 'audit' | 'peersOf' | 'publishChanges' | 'authorizationLifetimeMs'
+  >,
+): Promise<SbEndpointResponse> {
+  const { principal, request } = input;
+  const node = await requireNode(db, principal);
+  const now = services.clock.nowMs();
+  const service = await serviceOfToken(db, request.serviceToken, now);
+  if (service.enabled !== 1) throw new ApiError('ROLE_NOT_GRANTED', 'the service is disabled');
+  const contract = await db
+    .selectFrom('contracts')
+    .selectAll()
+    .where('domain_id', '=', service.domain_id)
+    .where('name', '=', request.contract)
+    .executeTakeFirst();
+  if (contract?.enabled !== 1)
+    throw new ApiError('ROLE_NOT_GRANTED', `no enabled contract ${request.contract} in the service's domain`);
+  const grants = JSON.parse(service.grants) as { contractId: number; role: string }[];
+  if (!grants.some((grant) => grant.contractId === contract.id && grant.role === request.role))
+    throw new ApiError(
+      'ROLE_NOT_GRANTED',
+      `service ${service.name} may not take role ${request.role} of ${contract.name}`,
+    );
+  const template = await db
+    .selectFrom('templates')
+    .selectAll()
+    .where('id', '=', contract.template_id)
+    .executeTakeFirstOrThrow();
+  const templateRoles = JSON.parse(template.roles) as TemplateRole[];
+  const roleIndex = templateRoles.findIndex((role) => role.name === request.role);
+  const templateRole = templateRoles[roleIndex];
+  const contractRole = (JSON.parse(contract.roles) as ContractRole[]).find(
+    (role) => role.name === request.role,
+  );
+  if (!templateRole || !contractRole)
+    throw new ApiError('ROLE_NOT_GRANTED', `the contract has no role ${request.role}`);
+  const image = JSON.parse(template.image) as SbEndpointResponse['image'];
+  const logicHash = Buffer.from(template.logic_hash, 'hex');
+  const serial = newSerial();
+  // A registered node has the host id it registered with.
+  const hostIdText = node.host_id;
+  const hostId = hostIdText === null ? undefined : parseIpv6Address(hostIdText);
+  if (hostIdText === null || !hostId) throw new ApiError('INTERNAL', `node ${node.id} has no host id`);
+  const notAfterMs = now + services.authorizationLifetimeMs;
+  const signed = requireIdentity(services).issueFlowAuthorization({
+    serial,
+    notBeforeMs: now,
+    notAfterMs,
+    domainId: service.domain_id,
+    contractId: contract.id,
+    roleId: roleIndex + 1,
+    sourceHostId: hostId,
+    logicHash,
+  });
+  const { endpointId, authorizationId, peers } = await db.transaction().execute(async (trx) => {
+    const endpoint = await trx
+      .insertInto('endpoints')
+      .values({
+        domain_id: service.domain_id,
+        service_id: service.id,
+        node_id: node.id,
+        contract_id: contract.id,
+        role: request.role,
+        authorization_serial: serial.toString(),
+        created_at: iso(now),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const authorization = await trx
+      .insertInto('authorizations')
+      .values({
+        serial: serial.toString(),
+        domain_id: service.domain_id,
+        endpoint_id: endpoint.id,
+        contract_id: contract.id,
+        role: request.role,
+        role_id: roleIndex + 1,
+        node_id: node.id,
+        host_id: hostIdText,
+        logic_hash: Buffer.from(logicHash).toString('hex'),
+        not_before: iso(now),
+        not_after: iso(notAfterMs),
+        revoked_at: null,
+        signed: Buffer.from(signed).toString('base64'),
+        created_at: iso(now),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await services.audit(trx, principal, 'register', 'endpoints', endpoint.id, service.domain_id, {
+      service: service.name,
+      contract: contract.name,
+      role: request.role,
+    });
+    const peers = await services.peersOf(trx, {
+      nodeId: node.id,
+      contractId: contract.id,
+      role: request.role,
+    });
+    return { endpointId: endpoint.id, authorizationId: authorization.id, peers };
+  });
+  // The peers' view changed too: a new endpoint they may reach.
+  await services.publishChanges([{ kind: 'topology' }]);
+  const endpoint = toEndpoint(
+    await selectEndpointRows(db).where('t.id', '=', endpointId).executeTakeFirstOrThrow(),
+  );
+  const authorization = toAuthorization(
+    await selectAuthorizationRows(db).where('t.id', '=', authorizationId).executeTakeFirstOrThrow(),
+  );
+  return {
+    endpoint,
+    image,
+    entry: templateRole.entry,
+    variables: { ...(templateRole.variables ?? {}), ...(contractRole.variables ?? {}) },
+    logicHash: Buffer.from(logicHash).toString('hex'),
+    peers,
+    authorization,
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * Keep-alive as a use case (no HTTP), on both stores: queued commands are taken once, oldest first,
+ * at most a page per answer; a stored command that does not decode is dropped (logged), not sent
+ * and not left to block the queue.
+ */
+import { pathChangeCommand, revocationCommand } from '@capsule/api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createUseCaseFixture, hasPostgres, registerFixtureNode, storeKinds } from '../../test/harness';
+import { maxCommandsPerKeepalive } from '../commands';
+import { keepalive } from './keepalive';
+
+for (const kind of storeKinds) {
+  describe.skipIf(kind === 'postgres' && !hasPostgres)(`keep-alive on ${kind}`, () => {
+    let f: Awaited<ReturnType<typeof createUseCaseFixture>>;
+    let e1: Awaited<ReturnType<typeof registerFixtureNode>>;
+    beforeAll(async () => {
+      f = await createUseCaseFixture(kind);
+      e1 = await registerFixtureNode(f, { type: 'engine', hostname: 'e1' });
+    }, 60_000);
+    afterAll(async () => f?.stop());
+
+    const take = () => keepalive(f.db, { principal: e1.principal }, f.context);
+
+    it('records the keep-alive and hands each queued command over once, oldest first', async () => {
+      f.clock.advance(5000);
+      expect(await take()).toEqual({ commands: [] });
+      const node = await f.db
+        .selectFrom('nodes')
+        .selectAll()
+        .where('id', '=', e1.node.id)
+        .executeTakeFirstOrThrow();
+      expect(node.last_keepalive_at).toBe(new Date(f.clock.nowMs()).toISOString());
+      const revocation = revocationCommand([{ serial: '12', notAfter: '2026-11-22T12:00:00.000Z' }]);
+      const change = pathChangeCommand([{ endpointId: 3, peers: [] }]);
+      const [first] = await f.context.queueCommands(f.db, [e1.node.id], revocation);
+      const [second] = await f.context.queueCommands(f.db, [e1.node.id], change);
+      const createdAt = new Date(f.clock.nowMs()).toISOString();
+      expect(await take()).toEqual({
+        commands: [
+          { id: first, ...revocation, createdAt },
+          { id: second, ...change, createdAt },
+        ],
+      });
+      expect(await take()).toEqual({ commands: [] });
+    });
+
+    it('gives at most a page per answer; the rest come with the next', async () => {
+      const body = revocationCommand([{ serial: '1', notAfter: '2026-11-22T12:00:00.000Z' }]);
+      const nodeIds = Array.from({ length: maxCommandsPerKeepalive + 5 }, () => e1.node.id);
+      await f.db.transaction().execute((trx) => f.context.queueCommands(trx, nodeIds, body));
+      expect((await take()).commands).toHaveLength(maxCommandsPerKeepalive);
+      expect((await take()).commands).toHaveLength(5);
+    });
+
+    it('drops a stored command that does not decode, and still delivers the others', async () => {
+      const created_at = new Date(f.clock.nowMs()).toISOString();
+      const bad = [
+        { kind: 'revocation', payload: 'not json' },
+        { kind: 'reboot', payload: '{}' },
+        { kind: 'path-change', payload: '{"endpoints":"all"}' },
+      ];
+      for (const row of bad)
+        await f.db
+          .insertInto('commands')
+          .values({ node_id: e1.node.id, ...row, created_at, delivered_at: null })
+          .execute();
+      const good = revocationCommand([{ serial: '77', notAfter: '2026-11-22T12:00:00.000Z' }]);
+      await f.context.queueCommands(f.db, [e1.node.id], good);
+      const { commands } = await take();
+      expect(commands).toHaveLength(1);
+      expect(commands[0]).toMatchObject(good);
+      const pending = await f.db
+        .selectFrom('commands')
+        .select('id')
+        .where('node_id', '=', e1.node.id)
+        .where('delivered_at', 'is', null)
+        .execute();
+      expect(pending).toEqual([]);
+    });
+  });
+}

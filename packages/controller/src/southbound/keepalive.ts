@@ -1,0 +1,28 @@
+/**
+ * Keep-alive: a registered node says it is alive (with statistics) and takes its undelivered
+ * commands, each delivered once (the push channel may have delivered some already).
+ */
+import type { NodeCommand } from '@capsule/api';
+import type { Principal } from '../auth';
+import { takeCommands } from '../commands';
+import type { Db } from '../rows';
+import { requireNode, type SouthboundServices } from './services';
+
+/** Records the keep-alive and returns the node's commands (empty: nothing to do). */
+export async function keepalive(
+  db: Db,
+  input: { principal: Principal },
+  services: Pick<SouthboundServices, 'clock' | 'logger'>,
+): Promise<{ commands: NodeCommand[] }> {
+  const node = await requireNode(db, input.principal);
+  const nowMs = services.clock.nowMs();
+  const commands = await db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('nodes')
+      .set({ last_keepalive_at: new Date(nowMs).toISOString() })
+      .where('id', '=', node.id)
+      .execute();
+    return takeCommands(trx, node.id, nowMs, services.logger);
+  });
+  return { commands };
+}
