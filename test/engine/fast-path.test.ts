@@ -526,3 +526,130 @@ describe.runIf(isNativeAddonAvailable())(
     });
   },
 );
+
+describe.runIf(isNativeAddonAvailable())('engine fast path: garbage at the socket', () => {
+  let setup: Setup;
+  afterAll(async () => setup?.close());
+
+  beforeAll(async () => {
+    setup = await setUp(true);
+    const { first } = scenarioPackets(setup.engineId, testSeed);
+    for (const packet of first) setup.a.send(setup.linkA, packet, 0, packet.length);
+    await waitFor(() => setup.received.length >= 2, 'the type I packets at b');
+  }, 60_000);
+
+  it('random datagrams behind a live session header are counted link drops, never forwarded', async () => {
+    // A genuine frame's header (the engine's receiver index of a's session) gets random bodies,
+    // counters and tags; the rest are random bytes. Each must end as a link-layer drop.
+    const packet = buildPacket({
+      source: identities.a.hostId,
+      destination: identities.b.hostId,
+      flowLabel: 1,
+      header: {
+        nextHeader: 59,
+        packetType: PacketType.III,
+        flags: 0,
+        path: pathOf(setup.engineId),
+        data: new Uint8Array(8),
+      },
+    });
+    const [genuine] = setup.aTransport.record(() => setup.a.send(setup.linkA, packet, 0, packet.length));
+    const datagrams = fc.sample(
+      fc.oneof(
+        fc.uint8Array({ minLength: 0, maxLength: 1500 }),
+        fc
+          .tuple(
+            fc.uint8Array({ minLength: 8, maxLength: 8 }),
+            fc.uint8Array({ minLength: 16, maxLength: 1400 }),
+          )
+          .map(([counter, rest]) => {
+            const frame = new Uint8Array(8 + counter.length + rest.length);
+            frame.set(genuine!.subarray(0, 8));
+            frame.set(counter, 8);
+            frame.set(rest, 16);
+            return frame;
+          }),
+        fc.integer({ min: 16, max: 16 + 40 + (genuine![16 + 41]! + 1) * 8 - 1 }).map((at) => {
+          // The genuine frame with a bit flipped in what the link tag covers (header, IPv6 and
+          // capsule headers; the sealed payload behind is authenticated end to end instead).
+          const frame = new Uint8Array(genuine!);
+          frame[at]! ^= 0x80;
+          return frame;
+        }),
+      ),
+      { seed: testSeed, numRuns: 300 },
+    );
+    const before = totalSeen(setup);
+    const packetsIn = setup.engine.counters().packetsIn;
+    const taken = setup.fastPath!.stats().taken;
+    // In bursts of 30 (what a socket buffer surely holds), each waited for.
+    for (let at = 0; at < datagrams.length; at += 30) {
+      const burst = datagrams.slice(at, at + 30);
+      const seen = totalSeen(setup);
+      for (const datagram of burst) setup.aTransport.raw(datagram, setup.engineAddress);
+      await waitFor(() => totalSeen(setup) - seen >= burst.length, 'the burst counted', 10_000);
+    }
+    expect(totalSeen(setup) - before).toBe(datagrams.length);
+    expect(setup.engine.counters().packetsIn).toBe(packetsIn);
+    expect(setup.fastPath!.stats().taken).toBe(taken);
+    expect(setup.received.length).toBe(2);
+    // And the genuine frame still goes through.
+    setup.aTransport.raw(genuine!, setup.engineAddress);
+    await waitFor(() => setup.received.length === 3, 'the genuine frame at b');
+  });
+});
+
+describe.runIf(isNativeAddonAvailable())('engine fast path: its JavaScript API refuses bad arguments', () => {
+  it('throws TypeErrors for wrong types and lengths, ignores out-of-range registrations', async () => {
+    const fastPath = createNativeFastPath();
+    const key = new Uint8Array(32);
+    expect(() =>
+      fastPath.receiving(1, 1, new Uint8Array(31), new Float64Array(2), new Uint32Array(2)),
+    ).toThrow(TypeError);
+    expect(() => fastPath.receiving(1, 1, key, new Float64Array(1), new Uint32Array(2))).toThrow(TypeError);
+    expect(() => fastPath.receiving(1, 1, key, new Float64Array(2), new Uint32Array(1))).toThrow(TypeError);
+    expect(() =>
+      fastPath.sending(
+        1,
+        1,
+        key,
+        new Float32Array(2) as unknown as Float64Array,
+        { host: '127.0.0.1', port: 1 },
+        10,
+      ),
+    ).toThrow(TypeError);
+    expect(() => fastPath.setLink(1, 1, 1, true, new Uint8Array(15))).toThrow(TypeError);
+    const flows = 4;
+    const arrays = {
+      flowLastSeenMs: new Float64Array(flows),
+      flowPackets: new Float64Array(flows),
+      flowBytes: new Float64Array(flows),
+      flowLastVerdict: new Uint8Array(flows),
+      flowLastReason: new Uint16Array(flows),
+      cacheVerdict: new Uint8Array(flows),
+      cacheCount: new Uint8Array(flows),
+      cacheLinks: new Uint32Array(flows * 16 - 1), // one short
+    };
+    expect(() => fastPath.bindEngine(arrays, 1, 1000)).toThrow(TypeError);
+    fastPath.bindEngine({ ...arrays, cacheLinks: new Uint32Array(flows * 16) }, 1, 1000);
+    // Not an address literal: nothing registered, no throw. Out-of-range flows and offsets: ignored.
+    fastPath.sending(1, 1, key, new Float64Array(2), { host: 'localhost', port: 1 }, 10);
+    const packet = new Uint8Array(200);
+    fastPath.setFlow(flows, packet, 0, 1, 0, -1, -1, 0); // flow id past the capacity
+    fastPath.setFlow(0, packet, 190, 1, 0, -1, -1, 0); // packet cut short
+    fastPath.setFlow(0, packet, 0, 1, 0, 300, -1, 0); // PATH outside the capsule header
+    fastPath.setFlow(0, packet, 0, 1, 0, -1, 40, 5000); // DATA outside the capsule header
+    expect(fastPath.stats().flows).toBe(0);
+    fastPath.setFlow(0, packet, 0, 1, 0, -1, -1, 0);
+    expect(fastPath.stats().flows).toBe(1);
+    // A socket refuses a filter that is not a fast path.
+    const transport = await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });
+    try {
+      expect(() => transport.attachDatagramFilter!({})).toThrow(TypeError);
+      transport.attachDatagramFilter!(fastPath.filter);
+      transport.attachDatagramFilter!(undefined);
+    } finally {
+      await transport.close();
+    }
+  });
+});

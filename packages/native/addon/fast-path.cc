@@ -412,10 +412,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter {
     uint32_t programIds[kEgressMax];
     int egressCount = 0;
     if (verdict == 3) {  // DELIVER: the link of the destination host
-      for (int p = 1; p < kMaxProgramLinks && egressCount == 0; p++) {
+      for (uint32_t p = 1; p <= maxProgramId_ && egressCount == 0; p++) {
         const EngineLink& link = links_[p];
         if (link.present && link.kind == 1 && link.up && memcmp(link.peerHostId, inner + 24, 16) == 0) {
-          programIds[0] = static_cast<uint32_t>(p);
+          programIds[0] = p;
           egressCount = 1;
         }
       }
@@ -737,12 +737,14 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter {
     link.up = info[3].ToBoolean().Value();
     memcpy(link.peerHostId, peer, 16);
     programOf_[link.linkId] = programId;
+    if (programId > maxProgramId_) maxProgramId_ = programId;
     return env.Undefined();
   }
 
   Napi::Value ClearLinks(const Napi::CallbackInfo& info) {
     for (EngineLink& link : links_) link.present = false;
     programOf_.clear();
+    maxProgramId_ = 0;
     return info.Env().Undefined();
   }
 
@@ -862,6 +864,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter {
   std::unordered_map<uint32_t, Traffic> traffic_;
   std::unordered_map<uint32_t, uint32_t> programOf_;  // link-layer id → program link id
   std::vector<EngineLink> links_;
+  uint32_t maxProgramId_ = 0;  // the highest program link id set since clearLinks
   std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;
   std::unordered_map<uint32_t, FlowKey> keyOf_;
   // Sending.
