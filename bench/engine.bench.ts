@@ -59,6 +59,13 @@ import { markdownTable, writePerformanceSection } from './report';
 const COUNTS = { cached: 300_000, program: 200_000, typeI: 20_000 };
 /** Paired rounds (native forwarder, then engine) per case. */
 const ROUNDS = 3;
+/**
+ * Keep-alive and rekey interval of every link layer in the bench: longer than any run. b's socket
+ * becomes the sink after the handshakes and a only seals, so neither could answer a rekey; with the
+ * default (120 s) the engine's link to b went down two minutes in on a loaded machine (NO_HOST_LINK
+ * drops, and the sink counting handshake retries as packets).
+ */
+const BENCH_LINK_INTERVAL_MS = 3_600_000;
 /** The engine's fast path: CAPSULE_BENCH_FAST_PATH=0 measures the JavaScript path alone. */
 const FAST_PATH = process.env.CAPSULE_BENCH_FAST_PATH !== '0';
 
@@ -139,7 +146,7 @@ async function runChild(): Promise<void> {
     // As the engine node wires it (engine-node.ts): socket filter, link layer data path, engine port.
     const fastPath = setup.fastPath ? createNativeFastPath() : undefined;
     const linkLayer = createLinkLayer(
-      { identity, keepAliveIntervalMs: 600_000 },
+      { identity, keepAliveIntervalMs: BENCH_LINK_INTERVAL_MS, rekeyAfterMs: BENCH_LINK_INTERVAL_MS },
       { transport, clock: systemClock, ...(fastPath && { dataPath: fastPath }) },
     );
     const engine = createEngine(
@@ -319,11 +326,19 @@ export async function run(): Promise<void> {
   const ta = recordable(await open());
   const tb = await open();
   const a = createLinkLayer(
-    { identity: linkIdentity(materials.a, controllerRaw), keepAliveIntervalMs: 600_000 },
+    {
+      identity: linkIdentity(materials.a, controllerRaw),
+      keepAliveIntervalMs: BENCH_LINK_INTERVAL_MS,
+      rekeyAfterMs: BENCH_LINK_INTERVAL_MS,
+    },
     { transport: ta.transport, clock: systemClock },
   );
   const b = createLinkLayer(
-    { identity: linkIdentity(materials.b, controllerRaw), keepAliveIntervalMs: 600_000 },
+    {
+      identity: linkIdentity(materials.b, controllerRaw),
+      keepAliveIntervalMs: BENCH_LINK_INTERVAL_MS,
+      rekeyAfterMs: BENCH_LINK_INTERVAL_MS,
+    },
     { transport: tb, clock: systemClock },
   );
   let bPackets = 0;
@@ -419,7 +434,7 @@ export async function run(): Promise<void> {
     const blaster = startProcess(tool, ['blast', String(port), file.path], toolsCpu);
     const sent = await blaster.next();
     const got = await sink.next();
-    return { pps: got.count! / got.seconds!, delivered: got.count!, sent: sent.sent! };
+    return { pps: got.seconds! > 0 ? got.count! / got.seconds! : 0, delivered: got.count!, sent: sent.sent! };
   };
   const rows: (string | number)[][] = [];
   const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
