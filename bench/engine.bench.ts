@@ -60,10 +60,13 @@ const COUNTS = { cached: 300_000, program: 200_000, typeI: 20_000 };
 /** Paired rounds (native forwarder, then engine) per case. */
 const ROUNDS = 3;
 /**
- * Keep-alive and rekey interval of every link layer in the bench: longer than any run. b's socket
- * becomes the sink after the handshakes and a only seals, so neither could answer a rekey; with the
- * default (120 s) the engine's link to b went down two minutes in on a loaded machine (NO_HOST_LINK
- * drops, and the sink counting handshake retries as packets).
+ * Keep-alive and rekey interval of every link layer in the bench, and the engine's flow idle
+ * timeout: longer than any run. b's socket becomes the sink after the handshakes and a only seals,
+ * so neither could answer a rekey: with the default (120 s) the engine's link to b went down two
+ * minutes in on a loaded machine (NO_HOST_LINK drops, the sink counting handshake retries as
+ * packets). Flow 2 (program per packet) waits idle through the cached case, which took more than
+ * the default 120 s there too: the flow expired and the next case was all UNKNOWN_FLOW drops (and
+ * the sink, which reports a burst only once something arrived, waited forever).
  */
 const BENCH_LINK_INTERVAL_MS = 3_600_000;
 /** The engine's fast path: CAPSULE_BENCH_FAST_PATH=0 measures the JavaScript path alone. */
@@ -150,7 +153,12 @@ async function runChild(): Promise<void> {
       { transport, clock: systemClock, ...(fastPath && { dataPath: fastPath }) },
     );
     const engine = createEngine(
-      { hostId: identity.hostId, controllerPublicKey: importControllerPublicKey(raw), flowCapacity: 1 << 16 },
+      {
+        hostId: identity.hostId,
+        controllerPublicKey: importControllerPublicKey(raw),
+        flowCapacity: 1 << 16,
+        flowIdleTimeoutMs: BENCH_LINK_INTERVAL_MS,
+      },
       { linkLayer, clock: systemClock, ...(fastPath && { fastPath }) },
     );
     if (fastPath) transport.attachDatagramFilter?.(fastPath.filter);
