@@ -194,60 +194,24 @@ function positive(name: string, value: number): number {
 export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps): LinkLayer {
   const { identity } = options;
   const { transport, clock, dataPath } = deps;
-  const keepAliveIntervalMs = positive(
-    'keepAliveIntervalMs',
-    options.keepAliveIntervalMs ?? defaultLinkLayerOptions.keepAliveIntervalMs,
-  );
-  const rekeyAfterMs = positive('rekeyAfterMs', options.rekeyAfterMs ?? defaultLinkLayerOptions.rekeyAfterMs);
-  const rekeyAfterPackets = positive(
-    'rekeyAfterPackets',
-    options.rekeyAfterPackets ?? defaultLinkLayerOptions.rekeyAfterPackets,
-  );
-  const retransmitMs = positive(
-    'handshakeRetransmitMs',
-    options.handshakeRetransmitMs ?? defaultLinkLayerOptions.handshakeRetransmitMs,
-  );
-  const backoffMaxMs = positive(
-    'handshakeBackoffMaxMs',
-    options.handshakeBackoffMaxMs ?? defaultLinkLayerOptions.handshakeBackoffMaxMs,
-  );
-  const handshakeAttempts = positive(
-    'handshakeAttempts',
-    options.handshakeAttempts ?? defaultLinkLayerOptions.handshakeAttempts,
-  );
-  const graceMs = positive(
-    'previousKeyGraceMs',
-    options.previousKeyGraceMs ?? defaultLinkLayerOptions.previousKeyGraceMs,
-  );
-  const reconnectIntervalMs = positive(
-    'reconnectIntervalMs',
-    options.reconnectIntervalMs ?? defaultLinkLayerOptions.reconnectIntervalMs,
-  );
+  /** An option, or its default; a positive number either way. */
+  const setting = (name: Exclude<keyof typeof defaultLinkLayerOptions, 'replayWindowSize'>): number =>
+    positive(name, options[name] ?? defaultLinkLayerOptions[name]);
+  const keepAliveIntervalMs = setting('keepAliveIntervalMs');
+  const rekeyAfterMs = setting('rekeyAfterMs');
+  const rekeyAfterPackets = setting('rekeyAfterPackets');
+  const retransmitMs = setting('handshakeRetransmitMs');
+  const backoffMaxMs = setting('handshakeBackoffMaxMs');
+  const handshakeAttempts = setting('handshakeAttempts');
+  const graceMs = setting('previousKeyGraceMs');
+  const reconnectIntervalMs = setting('reconnectIntervalMs');
   const replayWindowSize = options.replayWindowSize ?? defaultLinkLayerOptions.replayWindowSize;
-  const freshnessWindowMs = positive(
-    'handshakeFreshnessWindowMs',
-    options.handshakeFreshnessWindowMs ?? defaultLinkLayerOptions.handshakeFreshnessWindowMs,
-  );
-  const replayCacheEntries = positive(
-    'handshakeReplayCacheEntries',
-    options.handshakeReplayCacheEntries ?? defaultLinkLayerOptions.handshakeReplayCacheEntries,
-  );
-  const loadPerSecond = positive(
-    'handshakeLoadPerSecond',
-    options.handshakeLoadPerSecond ?? defaultLinkLayerOptions.handshakeLoadPerSecond,
-  );
-  const perSourcePerSecond = positive(
-    'handshakesPerSourcePerSecond',
-    options.handshakesPerSourcePerSecond ?? defaultLinkLayerOptions.handshakesPerSourcePerSecond,
-  );
-  const sourcesTracked = positive(
-    'handshakeSourcesTracked',
-    options.handshakeSourcesTracked ?? defaultLinkLayerOptions.handshakeSourcesTracked,
-  );
-  const cookieRepliesPerSecond = positive(
-    'cookieRepliesPerSecond',
-    options.cookieRepliesPerSecond ?? defaultLinkLayerOptions.cookieRepliesPerSecond,
-  );
+  const freshnessWindowMs = setting('handshakeFreshnessWindowMs');
+  const replayCacheEntries = setting('handshakeReplayCacheEntries');
+  const loadPerSecond = setting('handshakeLoadPerSecond');
+  const perSourcePerSecond = setting('handshakesPerSourcePerSecond');
+  const sourcesTracked = setting('handshakeSourcesTracked');
+  const cookieRepliesPerSecond = setting('cookieRepliesPerSecond');
   /** Timer granularity: fine enough for keep-alives and retransmissions. */
   const tickMs = Math.max(5, Math.min(keepAliveIntervalMs / 4, retransmitMs / 2, 1_000));
   /** A candidate the initiator never confirmed is forgotten after the longest handshake. */
