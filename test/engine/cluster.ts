@@ -279,6 +279,7 @@ async function registerHost(
     nonce: Buffer.from(nonce, 'base64'),
     hostId,
     hostname,
+    locator,
     x25519PublicKey,
   });
   return sb.register({

@@ -113,9 +113,11 @@ function createRequester(options: ClientOptions, getToken: () => string | undefi
     }
     if (!response.ok) {
       const message = (parsed as { message?: unknown } | null | undefined)?.message;
+      const retryAfter = /^[0-9]{1,9}$/.exec(response.headers.get('retry-after') ?? '');
       throw new ApiError(
         errorCodeOf(parsed, response.status),
         typeof message === 'string' ? message : `HTTP ${response.status}`,
+        retryAfter ? { retryAfterSeconds: Number(retryAfter[0]) } : undefined,
       );
     }
     return { status: response.status, body: parsed as T };

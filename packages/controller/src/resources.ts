@@ -15,6 +15,7 @@ import {
   type LinkPatch,
   type NodeCreate,
   type NodePatch,
+  passwordProblem,
   type RoleName,
   type ServiceCreate,
   type ServicePatch,
@@ -200,6 +201,12 @@ async function checkZone(ctx: WriteContext, zoneId: number | null | undefined) {
   if (zoneId !== undefined && zoneId !== null) await requireRow(ctx, 'zones', zoneId);
 }
 
+/** Throws WEAK_PASSWORD with the policy's reason (password-policy.ts in @capsule/api). */
+function requireStrongPassword(password: string, login: string): void {
+  const problem = passwordProblem(password, login);
+  if (problem !== undefined) throw new ApiError('WEAK_PASSWORD', problem);
+}
+
 const users = collection<UserRow, UserCreate, UserPatch>({
   resource: 'users',
   select: selectUserRows,
@@ -212,6 +219,7 @@ const users = collection<UserRow, UserCreate, UserPatch>({
     requireDomainWrite(ctx.principal, domainId);
     requireGrantable(ctx.principal, body.roles);
     await checkZone(ctx, body.zoneId);
+    requireStrongPassword(body.password, body.login);
     const row = await ctx.db
       .insertInto('users')
       .values({
@@ -232,8 +240,11 @@ const users = collection<UserRow, UserCreate, UserPatch>({
     if (parse<RoleName[]>(row.roles).includes('systemAdmin'))
       requireGrantable(ctx.principal, ['systemAdmin']);
     await checkZone(ctx, body.zoneId);
+    if (body.password !== undefined) requireStrongPassword(body.password, row.login);
     const values = {
       password_hash: body.password === undefined ? undefined : await hashPassword(body.password),
+      // A new password ends every session of the user (their tokens carry the old generation).
+      credential_generation: body.password === undefined ? undefined : sql<number>`credential_generation + 1`,
       roles: body.roles === undefined ? undefined : json(body.roles),
       active: body.active === undefined ? undefined : body.active ? 1 : 0,
       zone_id: body.zoneId,

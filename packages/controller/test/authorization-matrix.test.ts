@@ -107,7 +107,7 @@ describe('authorization matrix', () => {
           await admin.users.create({
             login: `u-${unique()}`,
             domain,
-            password: 'password-1',
+            password: 'user-password-1',
             roles: ['hostOwner'],
           })
         ).id;
@@ -168,7 +168,7 @@ describe('authorization matrix', () => {
       case 'domains':
         return { name: `d-${unique()}`, kind: 'application' };
       case 'users':
-        return { login: `u-${unique()}`, domain, password: 'password-1', roles: ['hostOwner'] };
+        return { login: `u-${unique()}`, domain, password: 'user-password-1', roles: ['hostOwner'] };
       case 'zones':
         return { name: `z-${unique()}`, netprefix: 'fd00:98::/64' };
       case 'nodes':
@@ -221,13 +221,13 @@ describe('authorization matrix', () => {
       await admin.users.create({
         login: 'node-user',
         domain,
-        password: 'password-1',
+        password: 'user-password-1',
         roles: ['hostOwner'],
         zoneId,
       });
       hosts[d] = await registerNode(
         c.urls.southboundUrl,
-        { domain, username: 'node-user', password: 'password-1' },
+        { domain, username: 'node-user', password: 'user-password-1' },
         { type: 'host', hostname: `host-${d}` },
       );
       fixed[d].node = hosts[d]!.registration.node.id;
@@ -258,9 +258,9 @@ describe('authorization matrix', () => {
     // One user per role, all in domain A.
     for (const role of roles) {
       const login = `as-${role.toLowerCase()}`;
-      await admin.users.create({ login, domain: 'dom-a', password: 'password-1', roles: [role] });
+      await admin.users.create({ login, domain: 'dom-a', password: 'user-password-1', roles: [role] });
       const client = createApiClient({ baseUrl: c.urls.northboundUrl });
-      await client.login({ domain: 'dom-a', username: login, password: 'password-1' });
+      await client.login({ domain: 'dom-a', username: login, password: 'user-password-1' });
       clients.set(role, client);
     }
   });
@@ -376,7 +376,7 @@ describe('authorization matrix', () => {
     expect(
       await status(domainAdmin, 'POST', '/api/v1/users', {
         login: `x-${unique()}`,
-        password: 'password-1',
+        password: 'user-password-1',
         roles: ['systemAdmin'],
       }),
     ).toBe(403);

@@ -102,7 +102,7 @@ for (const kind of storeKinds) {
       await c.admin.users.create({
         login: 'someone',
         domain: 'in-use',
-        password: 'password-1',
+        password: 'user-password-1',
         roles: ['domainAdmin'],
       });
       const refused = await c.admin.domains.remove(domain.id).then(

@@ -209,5 +209,15 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
         }
       },
     },
+    // A password change ends the user's sessions: tokens carry the generation they were issued
+    // at (the `gen` claim) and the controller refuses an older one (docs/security.md).
+    '0004-user-credential-generation': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('users')
+          .addColumn('credential_generation', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
   };
 }

@@ -25,6 +25,8 @@ export interface UsersTable {
   active: number;
   zone_id: number | null;
   created_at: string;
+  /** Moves on with every password change; tokens carry the generation they were issued at. */
+  credential_generation: Generated<number>;
 }
 export interface ZonesTable {
   id: Generated<number>;
