@@ -14,6 +14,7 @@ import type { Clock } from '@capsule/wire';
 import type { Logger } from 'pino';
 import { LoginThrottle, type Principal, type TokenService, unmatchableHash, verifyPassword } from './auth';
 import { queueCommands } from './commands';
+import { transitNodes } from './domain-trust';
 import type { Metrics } from './metrics';
 import { pathTo, shortestPaths, type TopologyLink } from './paths';
 import type { ControllerIdentity, ProgramVerifier } from './ports';
@@ -238,7 +239,7 @@ export function createContext(
     async peersOf(trx, endpoint) {
       const contract = await trx
         .selectFrom('contracts')
-        .select(['roles'])
+        .select(['roles', 'domain_id'])
         .where('id', '=', endpoint.contractId)
         .executeTakeFirst();
       if (!contract) return [];
@@ -255,7 +256,10 @@ export function createContext(
         .execute();
       const links = await topology(trx);
       base.metrics.pathComputations.inc();
-      const tree = shortestPaths(endpoint.nodeId, links, mine.pathLabels ?? []);
+      // Domain isolation: the contract's domain's paths cross only the nodes it trusts (its own,
+      // and engines a peering covers); they may still end at any peer's node.
+      const trusted = await transitNodes(trx, contract.domain_id);
+      const tree = shortestPaths(endpoint.nodeId, links, mine.pathLabels ?? [], (node) => trusted.has(node));
       const hostIds = new Map<number, string>();
       const hosts = await trx
         .selectFrom('nodes')

@@ -15,6 +15,8 @@ import {
   type LinkPatch,
   type NodeCreate,
   type NodePatch,
+  type PeeringCreate,
+  type PeeringPatch,
   passwordProblem,
   type RoleName,
   type ServiceCreate,
@@ -46,6 +48,7 @@ import {
   type EndpointRow,
   type LinkRow,
   type NodeRow,
+  type PeeringRow,
   type RowOf,
   type ServiceRow,
   type ServiceTokenRow,
@@ -56,6 +59,7 @@ import {
   selectEndpointRows,
   selectLinkRows,
   selectNodeRows,
+  selectPeeringRows,
   selectServiceRows,
   selectServiceTokenRows,
   selectTemplateRows,
@@ -69,6 +73,7 @@ import {
   toEndpoint,
   toLink,
   toNode,
+  toPeering,
   toService,
   toServiceToken,
   toTemplate,
@@ -385,6 +390,56 @@ const links = collection<LinkRow, LinkCreate, LinkPatch>({
   },
 });
 
+/**
+ * Peerings (systemAdmin only): domain `domain` trusts the engines of `peerDomain`, all or one.
+ * Without one, nodes link only to engines of their own domain and a domain's paths cross only
+ * its own engines (link-registration.ts, context.ts `peersOf`). A change recomputes paths.
+ */
+const peerings = collection<PeeringRow, PeeringCreate, PeeringPatch>({
+  resource: 'peerings',
+  select: selectPeeringRows,
+  count: (db) => db.selectFrom('peerings as t').select((eb) => eb.fn.countAll<number>().as('total')),
+  domainColumn: 't.domain_id',
+  domainOf: (row) => row.domain_id,
+  toApi: toPeering,
+  create: async (ctx, body) => {
+    const domainId = await resolveDomain(ctx, body.domain);
+    const peerDomainId = await resolveDomain(ctx, body.peerDomain);
+    if (domainId === peerDomainId)
+      throw new ApiError('VALIDATION_FAILED', 'a domain always trusts its own engines: peer another domain');
+    if (body.engineId !== undefined) {
+      const engine = await requireRow(ctx, 'nodes', body.engineId, peerDomainId);
+      if (engine.type !== 'engine')
+        throw new ApiError('VALIDATION_FAILED', `node ${body.engineId} is a host: only engines are peered`);
+    }
+    const row = await ctx.db
+      .insertInto('peerings')
+      .values({
+        domain_id: domainId,
+        peer_domain_id: peerDomainId,
+        engine_id: body.engineId ?? null,
+        description: body.description ?? '',
+        created_at: iso(ctx.nowMs),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    ctx.changes.push({ kind: 'topology' });
+    return row.id;
+  },
+  update: async (ctx, row, body) => {
+    if (body.description !== undefined)
+      await ctx.db
+        .updateTable('peerings')
+        .set({ description: body.description })
+        .where('id', '=', row.id)
+        .execute();
+  },
+  remove: async (ctx, row) => {
+    await ctx.db.deleteFrom('peerings').where('id', '=', row.id).execute();
+    ctx.changes.push({ kind: 'topology' });
+  },
+});
+
 const templates = collection<TemplateRow, TemplateCreate, TemplatePatch>({
   resource: 'templates',
   select: selectTemplateRows,
@@ -634,6 +689,7 @@ export const collections: readonly AnyCollection[] = [
   zones,
   nodes,
   links,
+  peerings,
   templates,
   contracts,
   services,

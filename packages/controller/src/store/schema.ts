@@ -67,6 +67,15 @@ export interface LinksTable {
   status: Link['status'];
   created_at: string;
 }
+/** Domain `domain_id` trusts the engines of `peer_domain_id` (all, or only `engine_id`). */
+export interface PeeringsTable {
+  id: Generated<number>;
+  domain_id: number;
+  peer_domain_id: number;
+  engine_id: number | null;
+  description: string;
+  created_at: string;
+}
 export interface TemplatesTable {
   id: Generated<number>;
   domain_id: number;
@@ -170,6 +179,7 @@ export interface Database {
   zones: ZonesTable;
   nodes: NodesTable;
   links: LinksTable;
+  peerings: PeeringsTable;
   templates: TemplatesTable;
   contracts: ContractsTable;
   services: ServicesTable;
