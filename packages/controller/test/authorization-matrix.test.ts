@@ -15,6 +15,7 @@ type Resource =
   | 'zones'
   | 'nodes'
   | 'links'
+  | 'peerings'
   | 'templates'
   | 'contracts'
   | 'services'
@@ -47,6 +48,7 @@ const rules: Record<
   zones: { read: everyone, write: system },
   nodes: { read: everyone, write: admins },
   links: { read: everyone, write: admins },
+  peerings: { read: admins, write: system },
   templates: { read: policy, write: admins },
   contracts: { read: policy, write: policy },
   services: { read: policy, write: policy },
@@ -120,6 +122,8 @@ describe('authorization matrix', () => {
         const z = await fresh('nodes', d);
         return (await admin.links.create({ nodeA: a, nodeZ: z, domain })).id;
       }
+      case 'peerings':
+        return (await admin.peerings.create({ domain, peerDomain: domainName(d === 'A' ? 'B' : 'A') })).id;
       case 'templates':
         return (
           await admin.templates.create({
@@ -175,6 +179,8 @@ describe('authorization matrix', () => {
         return { type: 'engine', hostname: `n-${unique()}`, zoneId, domain };
       case 'links':
         return { nodeA: fixed[d].node!, nodeZ: await fresh('nodes', d), domain };
+      case 'peerings':
+        return { domain, peerDomain: domainName(d === 'A' ? 'B' : 'A') };
       case 'templates':
         return {
           name: `t-${unique()}`,
@@ -204,6 +210,7 @@ describe('authorization matrix', () => {
     zones: { description: 'changed' },
     nodes: { hostname: 'renamed' },
     links: { cost: 5 },
+    peerings: { description: 'changed' },
     templates: { description: 'changed' },
     contracts: { description: 'changed' },
     services: { description: 'changed' },
@@ -367,7 +374,7 @@ describe('authorization matrix', () => {
         }
       }
       expect(actual).toEqual(wanted);
-      expect(actual.length).toBe(12 + 12 * 2 + 9 * 2 * 3 + 2);
+      expect(actual.length).toBe(13 + 13 * 2 + 10 * 2 * 3 + 2);
     });
   }
 
