@@ -56,6 +56,7 @@ import { type CurrentPacket, createCurrentPacket } from './current-packet';
 import { DropReason } from './drop-reason';
 import { createEgress } from './egress';
 import { engineIdOfHostId } from './engine-id';
+import type { EngineFastPath } from './fast-path-port';
 import { FlowRefusal } from './flow-table';
 import { createEngineFlows, type FlowSnapshot } from './flows';
 import { type ContractLinkTags, createEngineLinks, type EngineLinkSnapshot, type LinkConfig } from './links';
@@ -119,6 +120,12 @@ export interface EngineDeps {
   logger?: Logger;
   /** 32 random bits (RANDOM service); default Math.random. */
   random?: () => number;
+  /**
+   * The fast path for established flows (docs/engine.md, "Fast path"), when the node runs one:
+   * the engine registers its links and cached-action flows with it and folds what it carried into
+   * the counters. Without it every packet takes the pipeline below.
+   */
+  fastPath?: EngineFastPath;
 }
 
 /** A running engine. */
@@ -170,6 +177,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
 
   // ---- the parts ------------------------------------------------------------------------------
   const counters = createCounterState();
+  const fastPath = deps.fastPath;
   const packet: CurrentPacket = createCurrentPacket();
   const host = createSandboxHost(
     { logLinesPerSecond: settings.logLinesPerSecond },
@@ -193,7 +201,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       idleTimeoutMs: settings.flowIdleTimeoutMs,
       contractBytes: regions.contract.byteLength,
     },
-    { counters },
+    { counters, withdraw: fastPath && ((id) => fastPath.removeFlow(id)) },
   );
   const links = createEngineLinks(
     { engineId, tags: options.tags, links: options.links },
@@ -226,10 +234,55 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     regions.action.byteLength,
   );
 
+  fastPath?.bindEngine(
+    {
+      flowLastSeenMs: flows.lastSeenMs,
+      flowPackets: flows.packets,
+      flowBytes: flows.bytes,
+      flowLastVerdict: flows.lastVerdict,
+      flowLastReason: flows.lastReason,
+      cacheVerdict: flows.cacheVerdict,
+      cacheCount: flows.cacheCount,
+      cacheLinks: flows.cacheLinks,
+    },
+    engineId,
+    settings.flowIdleTimeoutMs,
+  );
+
   function refreshLinks(): void {
     links.refresh();
     // A topology change may change what programs decide: no cached action survives it.
     flows.clearCachedActions();
+    if (fastPath) {
+      fastPath.clearLinks();
+      for (let id = 1; ; id++) {
+        const link = links.byProgramId(id);
+        if (link === undefined) break;
+        fastPath.setLink(id, link.id, link.kind, link.up, link.peerHostId);
+      }
+    }
+  }
+
+  /** Adds what the fast path carried to the counters, the links and (in place already) the flows. */
+  function foldFastPath(): void {
+    if (fastPath === undefined) return;
+    const carried = fastPath.takeCounters();
+    counters.packetsIn += carried.packetsIn;
+    counters.bytesIn += carried.bytesIn;
+    counters.packetsOut += carried.packetsOut;
+    counters.bytesOut += carried.bytesOut;
+    counters.byType[3] = counters.byType[3]! + carried.typeIII;
+    counters.cachedActions += carried.cachedActions;
+    for (let verdict = 1; verdict < carried.verdicts.length; verdict++)
+      counters.verdicts[verdict] = counters.verdicts[verdict]! + carried.verdicts[verdict]!;
+    for (const [programId, packetsIn, bytesIn, packetsOut, bytesOut] of carried.links) {
+      const link = links.byProgramId(programId);
+      if (link === undefined) continue;
+      link.packetsIn += packetsIn;
+      link.bytesIn += bytesIn;
+      link.packetsOut += packetsOut;
+      link.bytesOut += bytesOut;
+    }
   }
 
   function expireFlows(): number {
@@ -323,7 +376,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     if (packetType === 3 && cacheVerdict[id] !== 0) {
       counters.cachedActions++;
       if (view.pathOffset >= 0) advanceHopIndex();
-      return applyAction(
+      const sent = applyAction(
         cacheVerdict[id]!,
         cacheCount[id]!,
         cacheLinks,
@@ -331,6 +384,19 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
         0,
         cacheDropReason[id]!,
       );
+      // Its later packets may take the fast path (which checks all of the above again per packet).
+      if (sent && fastPath && !packet.traceWanted)
+        fastPath.setFlow(
+          id,
+          bytes,
+          offset,
+          linkId,
+          auth.notAfter,
+          view.pathOffset < 0 ? -1 : view.pathOffset - offset,
+          view.dataOffset < 0 ? -1 : view.dataOffset - offset,
+          view.dataLength,
+        );
+      return sent;
     }
 
     // Run the program.
@@ -452,16 +518,28 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       logger.info({ engineId }, 'engine stopped');
     },
     handlePacket,
-    flows: () => flows.snapshots(),
-    links: () => links.snapshots(),
-    counters: () =>
-      snapshotCounters(counters, {
+    flows() {
+      foldFastPath();
+      return flows.snapshots();
+    },
+    links() {
+      foldFastPath();
+      return links.snapshots();
+    },
+    counters() {
+      foldFastPath();
+      return snapshotCounters(counters, {
         revokedSerials: authorizations.revokedCount,
         liveFlows: table.size,
         flowsEvicted: table.evictions,
         linkLayer,
-      }),
-    revoke: (serials, notAfterMs) => authorizations.revoke(serials, notAfterMs),
+      });
+    },
+    revoke(serials, notAfterMs) {
+      // Every flow goes back through the pipeline, which checks revocation (and registers again).
+      fastPath?.clearFlows();
+      authorizations.revoke(serials, notAfterMs);
+    },
     refreshLinks,
     setContractTags(contracts) {
       links.setContractTags(contracts);

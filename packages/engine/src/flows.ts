@@ -95,10 +95,14 @@ export interface EngineFlows {
 
 export function createEngineFlows(
   options: EngineFlowsOptions,
-  deps: { counters: Pick<CounterState, 'flowsCreated' | 'flowsExpired'> },
+  deps: {
+    counters: Pick<CounterState, 'flowsCreated' | 'flowsExpired'>;
+    /** Told when a flow stops being what a fast path registered (removed, evicted, rebound). */
+    withdraw?: (id: number) => void;
+  },
 ): EngineFlows {
   const { capacity, idleTimeoutMs } = options;
-  const { counters } = deps;
+  const { counters, withdraw } = deps;
   const table = new FlowTable(
     {
       capacity,
@@ -136,6 +140,7 @@ export function createEngineFlows(
 
   /** Clears the per-flow state of a flow the table removed or is evicting. */
   function forget(id: number): void {
+    withdraw?.(id);
     live[id] = 0;
     program[id] = undefined;
     auth[id] = undefined;
@@ -173,7 +178,10 @@ export function createEngineFlows(
     cacheDropReason,
     isIdle: (id, nowMs) => nowMs - lastSeenMs[id]! > idleTimeoutMs,
     bind(id, flowAuth, flowProgram, nowMs) {
-      if (auth[id] !== flowAuth || program[id] !== flowProgram) cacheVerdict[id] = 0;
+      if (auth[id] !== flowAuth || program[id] !== flowProgram) {
+        cacheVerdict[id] = 0;
+        withdraw?.(id);
+      }
       auth[id] = flowAuth;
       program[id] = flowProgram;
       let contract = contracts.get(flowAuth.contractId);

@@ -21,6 +21,7 @@ import {
   parseIpv6Address,
   parseSubnetPrefix64,
 } from '@capsule/identity';
+import { createNativeFastPath, isNativeAddonAvailable } from '@capsule/native';
 import { createUdpTransportOfKind, defaultUdpTransportKind, type UdpTransportKind } from '@capsule/overlay';
 import { systemClock } from '@capsule/wire';
 import Table from 'cli-table3';
@@ -43,6 +44,11 @@ export interface EngineConfig {
   sendBufferBytes: number;
   /** `native` (batched recvmmsg/sendmmsg, the Linux default) or `udp` (node:dgram). */
   underlayTransport: UdpTransportKind;
+  /**
+   * The fast path for established flows (native underlay with the addon only; docs/engine.md "Fast
+   * path"); default `defaultEngineFastPath`. CAPSULE_ENGINE_FAST_PATH=0 or 1 overrides the file.
+   */
+  fastPath: boolean;
   locator: string;
   neighbors: { host: string; port: number }[];
   tags: number[];
@@ -95,6 +101,7 @@ export const EngineConfigFile = Type.Object(
     receiveBufferBytes: Type.Optional(BufferBytes),
     sendBufferBytes: Type.Optional(BufferBytes),
     underlayTransport: Type.Optional(Type.Union([Type.Literal('native'), Type.Literal('udp')])),
+    fastPath: Type.Optional(Type.Boolean()),
     locator: Type.Optional(HostPort),
     neighbors: Type.Optional(Type.Array(HostPort)),
     tags: Type.Optional(TagList),
@@ -144,6 +151,8 @@ export const defaultEngineLinkKeepAliveIntervalMs = 2000;
 
 /** Default SO_RCVBUF / SO_SNDBUF of the overlay socket (the kernel caps at net.core.rmem_max / wmem_max). */
 export const defaultEngineSocketBufferBytes = 8 * 1024 * 1024;
+/** Whether an engine runs the fast path for established flows when its file does not say. */
+export const defaultEngineFastPath = false;
 
 function hostPort(text: string) {
   return parseListen(text); // the schema's pattern matched: it cannot throw
@@ -182,6 +191,12 @@ export function engineConfigFromFile(
     receiveBufferBytes: file.receiveBufferBytes ?? defaultEngineSocketBufferBytes,
     sendBufferBytes: file.sendBufferBytes ?? defaultEngineSocketBufferBytes,
     underlayTransport: file.underlayTransport ?? defaultUdpTransportKind(),
+    fastPath:
+      env.CAPSULE_ENGINE_FAST_PATH === '0'
+        ? false
+        : env.CAPSULE_ENGINE_FAST_PATH === '1'
+          ? true
+          : (file.fastPath ?? defaultEngineFastPath),
     locator: file.locator ?? `${listen.host}:${listen.port}`,
     neighbors: (file.neighbors ?? []).map(hostPort),
     tags: file.tags ?? [],
@@ -268,6 +283,12 @@ export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: P
     onSocketBuffers: (granted) =>
       logger.info({ ...granted, transport: config.underlayTransport }, 'overlay socket buffers'),
   });
+  // The fast path runs inside the native socket's poll callback: only there, and only with the addon.
+  const fastPath =
+    config.fastPath && config.underlayTransport === 'native' && isNativeAddonAvailable()
+      ? createNativeFastPath()
+      : undefined;
+  logger.info({ fastPath: fastPath !== undefined }, 'engine fast path');
   try {
     const node = await startEngineNode(
       {
@@ -300,7 +321,13 @@ export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: P
           ...(config.tier !== undefined && { tier: config.tier }),
         },
       },
-      { transport, identity: (netprefix) => loadIdentity(config, netprefix), clock: systemClock, logger },
+      {
+        transport,
+        identity: (netprefix) => loadIdentity(config, netprefix),
+        clock: systemClock,
+        logger,
+        ...(fastPath && { fastPath }),
+      },
     );
     try {
       io.out(
