@@ -24,12 +24,14 @@
  * built here from options and ports. The controller side (keep-alives, push, link registration)
  * is not the pipeline's: `startEngineNode` (engine-node.ts) wires it.
  */
+import { createFlowEventHub, type FlowEventHub, flowEventHubDefaults } from '@capsule/api';
 import type { ControllerPublicKey } from '@capsule/identity';
 import { formatIpv6Address } from '@capsule/identity';
 import type { LinkInfo, LinkLayer } from '@capsule/overlay';
 import {
   ActionField,
   ActionFlag,
+  CONTRACT_BYTES,
   createSandboxMachine,
   EGRESS_MAX_LINKS,
   FUEL_DEFAULT,
@@ -56,6 +58,7 @@ import { type CurrentPacket, createCurrentPacket } from './current-packet';
 import { DropReason } from './drop-reason';
 import { createEgress } from './egress';
 import { engineIdOfHostId } from './engine-id';
+import { createEngineEvents } from './flow-events';
 import { FlowRefusal } from './flow-table';
 import { createEngineFlows, type FlowSnapshot } from './flows';
 import { createEngineLinks, type EngineLinkSnapshot, type LinkConfig } from './links';
@@ -95,6 +98,8 @@ export interface EngineOptions {
   logLinesPerSecond?: number;
   /** Distinct verified authorizations and programs kept (LRU-less: cleared when full). */
   cacheCapacity?: number;
+  /** Flow events built per second at most while someone observes (the rest are counted). */
+  eventsPerSecondMax?: number;
 }
 
 /** The defaults of every optional option. */
@@ -110,6 +115,7 @@ export const engineDefaults = {
   tier: 'fast' as Tier,
   logLinesPerSecond: 20,
   cacheCapacity: 4096,
+  eventsPerSecondMax: flowEventHubDefaults.eventsPerSecondMax,
 };
 
 /** The engine's ports. */
@@ -134,6 +140,12 @@ export interface Engine {
   flows(): FlowSnapshot[];
   links(): EngineLinkSnapshot[];
   counters(): EngineCounters;
+  /** Flow events (new flow, verdict change, drop, program log): `GET /api/v1/events` subscribes here. */
+  readonly events: FlowEventHub;
+  /** The CONTRACT memory (what `@Shared` fields live in) of a contract this engine has run, by contract id. */
+  contractMemory(contractId: number): Uint8Array | undefined;
+  /** The contracts whose CONTRACT memory this engine holds, with their live flows. */
+  contracts(): { contractId: number; liveFlows: number }[];
   /**
    * Revokes serials now (the controller's push and keep-alive commands call this). With the
    * authorization's end of validity (ms), the serial is forgotten once that has passed (an
@@ -169,15 +181,10 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   // ---- the parts ------------------------------------------------------------------------------
   const counters = createCounterState();
   const packet: CurrentPacket = createCurrentPacket();
-  const host = createSandboxHost(
-    { logLinesPerSecond: settings.logLinesPerSecond },
-    { clock, logger, random, packet, emit: (action) => egress.emit(action) },
+  const hub = createFlowEventHub(
+    { node: `engine ${formatIpv6Address(options.hostId)}`, eventsPerSecondMax: settings.eventsPerSecondMax },
+    { clock },
   );
-  const sandbox = createSandboxMachine(
-    { budgetInstructions: settings.budgetInstructions, tier: settings.tier },
-    { host },
-  );
-  const regions = sandbox.regions;
   const flows = createEngineFlows(
     {
       capacity: settings.flowCapacity,
@@ -189,10 +196,20 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
         Math.max(1, Math.floor(settings.flowCapacity * settings.flowsPerAuthorizationShare)),
       evictionIdleMs: settings.flowEvictionIdleMs,
       idleTimeoutMs: settings.flowIdleTimeoutMs,
-      contractBytes: regions.contract.byteLength,
+      contractBytes: CONTRACT_BYTES,
     },
     { counters },
   );
+  const events = createEngineEvents({ hub, clock, flows, packet });
+  const host = createSandboxHost(
+    { logLinesPerSecond: settings.logLinesPerSecond },
+    { clock, logger, random, packet, emit: (action) => egress.emit(action), events },
+  );
+  const sandbox = createSandboxMachine(
+    { budgetInstructions: settings.budgetInstructions, tier: settings.tier },
+    { host },
+  );
+  const regions = sandbox.regions;
   const links = createEngineLinks(
     { engineId, tags: options.tags, links: options.links },
     { linkLayer, engineRecord: regions.engine },
@@ -205,7 +222,10 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     { cacheCapacity: settings.cacheCapacity, tier: settings.tier },
     { counters, logger },
   );
-  const egress = createEgress({ engineId }, { linkLayer, links, flows, counters, clock, packet, regions });
+  const egress = createEgress(
+    { engineId },
+    { linkLayer, links, flows, counters, clock, packet, regions, events },
+  );
   const { drop, applyAction, writeBack, advanceHopIndex } = egress;
   const { table, auth: flowAuth, program: flowProgram, lastSeenMs: flowLastSeenMs } = flows;
   const { packets: flowPackets, bytes: flowBytes, cacheVerdict, cacheCount, cacheLinks } = flows;
@@ -244,6 +264,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     counters.bytesIn += length;
     packet.bytes = bytes;
     packet.offset = offset;
+    packet.length = length;
     packet.flow = -1;
     packet.hopLimitDone = false;
     packet.isThisHop = false;
@@ -414,11 +435,13 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       packet.flow = id;
       return refuse(program);
     }
-    if (id < 0) {
+    const isNew = id < 0;
+    if (isNew) {
       id = table.admit(bytes, offset + 8, offset + 24, flowLabel, auth.serialHigh, auth.serialLow, now);
       if (id < 0) return refuse(refusalDrops[id as -1 | -2 | -3]);
     } else if (flowAuth[id] !== auth) table.setAuthorization(id, auth.serialHigh, auth.serialLow);
     flows.bind(id, auth, program, now);
+    if (isNew && hub.active) events.flowCreated(id);
     return id;
   }
 
@@ -451,8 +474,15 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     handlePacket,
     flows: () => flows.snapshots(),
     links: () => links.snapshots(),
+    events: hub,
+    contractMemory(contractId) {
+      const memory = flows.contractMemoryOf(contractId);
+      return memory && new Uint8Array(memory.buffer, memory.byteOffset, memory.byteLength).slice();
+    },
+    contracts: () => flows.contracts(),
     counters: () =>
       snapshotCounters(counters, {
+        events: hub.counters(),
         revokedSerials: authorizations.revokedCount,
         liveFlows: table.size,
         flowsEvicted: table.evictions,
