@@ -52,6 +52,7 @@ export * from './sandbox-abi';
 /** The sandbox machine (what engines run programs on) and its program preparation. */
 export {
   createSandboxMachine,
+  defaultSandboxOptions,
   type ExecutionResult,
   type PreparedProgram,
   prepareProgram,
@@ -61,7 +62,6 @@ export {
   type SandboxMachine,
   type SandboxOptions,
   type SandboxRegions,
-  sandboxDefaults,
   type Tier,
 } from './sandbox-machine';
 /** The static verifier. */
