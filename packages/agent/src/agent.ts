@@ -14,7 +14,12 @@
  * `stop()` undoes all of it. Only the CLI reads files and the environment: keys persist through
  * the IdentityStore port.
  */
-import { createFlowEventHub, type FlowEventHub, flowEventHubDefaults, type NodeCommand } from '@capsule/api';
+import {
+  createFlowEventHub,
+  defaultFlowEventHubOptions,
+  type FlowEventHub,
+  type NodeCommand,
+} from '@capsule/api';
 import { createNodePayloadCipher, importControllerPublicKey, type PayloadCipher } from '@capsule/identity';
 import {
   configureInterface,
@@ -207,7 +212,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   const events: FlowEventHub = createFlowEventHub(
     {
       node: `agent ${options.hostName}`,
-      eventsPerSecondMax: options.eventsPerSecondMax ?? flowEventHubDefaults.eventsPerSecondMax,
+      eventsPerSecondMax: options.eventsPerSecondMax ?? defaultFlowEventHubOptions.eventsPerSecondMax,
     },
     { clock },
   );

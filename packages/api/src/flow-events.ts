@@ -209,7 +209,7 @@ export interface FlowEventHubOptions {
   subscribersMax: number;
 }
 
-export const flowEventHubDefaults = {
+export const defaultFlowEventHubOptions = {
   eventsPerSecondMax: 2000,
   backlogBytesMax: 1 << 20,
   subscribersMax: 16,
@@ -237,7 +237,7 @@ export function createFlowEventHub(
   options: Partial<FlowEventHubOptions> & { node: string },
   deps: { clock: Pick<Clock, 'nowMs'> },
 ): FlowEventHub {
-  const settings = { ...flowEventHubDefaults, ...options };
+  const settings = { ...defaultFlowEventHubOptions, ...options };
   const subscribers = new Set<{ filter: FlowEventFilter; sink: FlowEventSink; lost: number }>();
   let windowStartMs = 0;
   let windowEvents = 0;

@@ -35,6 +35,8 @@ export {
   createFlowEventHub,
   /** Reads one NDJSON flow event; never throws. */
   decodeFlowEvent,
+  /** The hub's defaults. */
+  defaultFlowEventHubOptions,
   /** Longest NDJSON line decodeFlowEvent reads. */
   FLOW_EVENT_LINE_MAX,
   /** One flow event (new flow, verdict, drop, program log, lost). */
@@ -49,8 +51,6 @@ export {
   type FlowEventKind,
   /** Where one subscriber's events go. */
   type FlowEventSink,
-  /** The hub's defaults. */
-  flowEventHubDefaults,
   /** The kinds of flow event, as data. */
   flowEventKinds,
   /** True when an event passes a filter. */

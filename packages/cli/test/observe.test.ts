@@ -90,7 +90,7 @@ async function observeWhile(args: string[], whileObserved: () => Promise<void>) 
 
 beforeAll(async () => {
   lab = await startLab();
-  server = createEngineHttpServer(lab.e1.engine, { host: '127.0.0.1', port: 0 });
+  server = createEngineHttpServer({ host: '127.0.0.1', port: 0 }, { engine: lab.e1.engine });
   url = await server.start();
 }, 60_000);
 afterAll(async () => {

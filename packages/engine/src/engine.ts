@@ -24,7 +24,7 @@
  * built here from options and ports. The controller side (keep-alives, push, link registration)
  * is not the pipeline's: `startEngineNode` (engine-node.ts) wires it.
  */
-import { createFlowEventHub, type FlowEventHub, flowEventHubDefaults } from '@capsule/api';
+import { createFlowEventHub, defaultFlowEventHubOptions, type FlowEventHub } from '@capsule/api';
 import type { ControllerPublicKey } from '@capsule/identity';
 import { formatIpv6Address } from '@capsule/identity';
 import type { LinkInfo, LinkLayer } from '@capsule/overlay';
@@ -115,7 +115,7 @@ export const defaultEngineOptions = {
   tier: 'fast' as Tier,
   logLinesPerSecond: 20,
   cacheCapacity: 4096,
-  eventsPerSecondMax: flowEventHubDefaults.eventsPerSecondMax,
+  eventsPerSecondMax: defaultFlowEventHubOptions.eventsPerSecondMax,
 };
 
 /** The engine's ports. */

@@ -59,7 +59,7 @@ async function lab() {
   const e1 = t.addEngine('e1', 0x701);
   await t.connect(a, e1);
   await t.connect(e1, b);
-  server = createEngineHttpServer(e1.engine, { host: '127.0.0.1', port: 0 });
+  server = createEngineHttpServer({ host: '127.0.0.1', port: 0 }, { engine: e1.engine });
   const url = await server.start();
   const send = (label: number, type: 1 | 3, code = route) =>
     a.send(
@@ -146,7 +146,7 @@ describe('engine flow events', () => {
     const e1 = t.addEngine('e1', 0x711);
     await t.connect(a, e1);
     await t.connect(e1, b);
-    server = createEngineHttpServer(e1.engine, { host: '127.0.0.1', port: 0 });
+    server = createEngineHttpServer({ host: '127.0.0.1', port: 0 }, { engine: e1.engine });
     const url = await server.start();
     const hop = (engineId: number, entryIndex: number) => ({ engineId, entryIndex, flags: 0 });
     const events = await readEvents(`${url}/api/v1/events?kind=drop`, 1, async () => {
