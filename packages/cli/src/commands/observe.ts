@@ -214,7 +214,7 @@ async function streamFrom(
 }
 
 /** Columns of the table: time, node, event, flow, contract, what happened. */
-const widths = [12, 26, 7, 48, 8] as const;
+const widths = [13, 32, 8, 50, 9] as const;
 const pad = (text: string, width: number) => (text.length >= width ? `${text} ` : text.padEnd(width));
 
 /** A printer: NDJSON, or a table whose header comes with the first event. */
