@@ -9,6 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseFlowEventFilter } from '@capsule/api';
+import { PROMETHEUS_TEXT_CONTENT_TYPE } from '@capsule/wire';
 import type { Engine } from './engine';
 import { EngineError } from './errors';
 import { renderMetrics } from './metrics';
@@ -37,64 +38,54 @@ export function createEngineHttpServer(
           response.writeHead(405, { allow: 'GET' }).end();
           return;
         }
+        // The body is made before the status is written, so a failure still answers 500.
+        let status = 200;
+        let type = 'application/json';
+        let body: string;
         try {
           switch (path) {
             case '/metrics':
-              response
-                .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
-                .end(renderMetrics(engine));
-              return;
-            case '/api/v1/flows': {
-              const items = engine.flows();
-              response
-                .writeHead(200, { 'content-type': 'application/json' })
-                .end(json({ items, total: items.length }));
-              return;
-            }
+              type = PROMETHEUS_TEXT_CONTENT_TYPE;
+              body = renderMetrics(engine);
+              break;
+            case '/api/v1/flows':
             case '/api/v1/links': {
-              const items = engine.links();
-              response
-                .writeHead(200, { 'content-type': 'application/json' })
-                .end(json({ items, total: items.length }));
-              return;
+              const items = path === '/api/v1/flows' ? engine.flows() : engine.links();
+              body = json({ items, total: items.length });
+              break;
             }
             case '/api/v1/status':
-              response
-                .writeHead(200, { 'content-type': 'application/json' })
-                .end(json({ engineId: engine.engineId, counters: engine.counters() }));
-              return;
+              body = json({ engineId: engine.engineId, counters: engine.counters() });
+              break;
             case '/api/v1/events':
+              // A stream, not a body: it answers (200, 400 or 503) and stays open itself.
               streamEvents(engine, search, request, response);
               return;
             case '/api/v1/contracts': {
               const items = engine.contracts();
-              response
-                .writeHead(200, { 'content-type': 'application/json' })
-                .end(json({ items, total: items.length }));
-              return;
+              body = json({ items, total: items.length });
+              break;
             }
             default: {
               const memory = /^\/api\/v1\/contracts\/(\d{1,10})\/memory$/.exec(path);
               const bytes = memory ? engine.contractMemory(Number(memory[1])) : undefined;
               if (memory && bytes) {
-                response
-                  .writeHead(200, { 'content-type': 'application/json' })
-                  .end(json({ contractId: Number(memory[1]), bytes: Buffer.from(bytes).toString('hex') }));
-                return;
+                body = json({ contractId: Number(memory[1]), bytes: Buffer.from(bytes).toString('hex') });
+                break;
               }
-              response.writeHead(404, { 'content-type': 'application/json' }).end(
-                json({
-                  code: 'NOT_FOUND',
-                  message: memory ? `no contract ${memory[1]} here` : `no ${path}`,
-                }),
-              );
+              status = 404;
+              body = json({
+                code: 'NOT_FOUND',
+                message: memory ? `no contract ${memory[1]} here` : `no ${path}`,
+              });
             }
           }
         } catch (error) {
-          response
-            .writeHead(500, { 'content-type': 'application/json' })
-            .end(json({ code: 'INTERNAL', message: String(error) }));
+          status = 500;
+          type = 'application/json';
+          body = json({ code: 'INTERNAL', message: String(error) });
         }
+        response.writeHead(status, { 'content-type': type }).end(body);
       });
       const listening = server;
       await new Promise<void>((resolve, reject) => {

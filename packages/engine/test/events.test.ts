@@ -103,7 +103,9 @@ describe('engine flow events', () => {
     expect(drop.source).toBe(flow.source);
     expect(e1.engine.counters().events.published).toBe(4);
     // The stream ended with the client: nobody observes, nothing is built.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The server side of an aborted stream closes a moment later (longer under load).
+    for (let i = 0; i < 200 && e1.engine.events.active; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
     expect(e1.engine.events.active).toBe(false);
     send(9, 3);
     await t.settle();
@@ -226,7 +228,9 @@ describe('engine flow events', () => {
       { seed, numRuns: 60 },
     );
     expect((await fetch(`${url}/metrics`)).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The server side of an aborted stream closes a moment later (longer under load).
+    for (let i = 0; i < 200 && e1.engine.events.active; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
     expect(e1.engine.counters().events.subscribers).toBe(0);
   });
 
@@ -240,7 +244,9 @@ describe('engine flow events', () => {
     }
     expect((await fetch(`${url}/api/v1/events`)).status).toBe(503);
     for (const controller of controllers) controller.abort();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The server side of an aborted stream closes a moment later (longer under load).
+    for (let i = 0; i < 200 && e1.engine.events.active; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
     expect(e1.engine.counters().events.subscribers).toBe(0);
   });
 });
