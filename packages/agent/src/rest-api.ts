@@ -10,11 +10,15 @@
  *   GET    /api/v1/statistics                every endpoint, data-plane drops, packet types
  *   GET    /api/v1/resolver                  names the resolver answers, its counters
  *   GET    /api/v1/acl · PUT /api/v1/acl     {in: [rule], out: [rule]}
+ *   GET    /api/v1/events                    flow events (drops with reason) as NDJSON until the client goes;
+ *                                            ?host=&contract=&verdict=&kind= (@capsule/api's filter)
+ *   GET    /metrics                          Prometheus text
  *
  * Every body is validated against a closed schema (unknown fields → 400), bodies over
  * `bodyLimitBytes` get 413, malformed JSON 400; errors are `{code, message}`.
  */
-import { isCapsuleError } from '@capsule/wire';
+import { type FlowEventHub, parseFlowEventFilter } from '@capsule/api';
+import { isCapsuleError, PROMETHEUS_TEXT_CONTENT_TYPE } from '@capsule/wire';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
 
@@ -59,6 +63,10 @@ export interface AgentApi {
   resolverState(): unknown;
   getAcl(): { in: string[]; out: string[] };
   setAcl(rules: { in: string[]; out: string[] }): void;
+  /** The Prometheus exposition of the agent's counters. */
+  metrics(): string;
+  /** Flow events (`GET /api/v1/events` subscribes here). */
+  readonly events: FlowEventHub;
 }
 
 const statusOfCode: Record<string, number> = {
@@ -72,6 +80,9 @@ const statusOfCode: Record<string, number> = {
   NODE_NOT_REGISTERED: 503,
   UNAVAILABLE: 503,
 };
+
+/** Longest query string `/api/v1/events` reads. */
+const EVENTS_QUERY_MAX = 1024;
 
 /** Builds the fastify app (not listening yet). */
 export function createRestApi(
@@ -138,6 +149,37 @@ export function createRestApi(
   app.get('/api/v1/statistics', async () => agent.statistics());
   app.get('/api/v1/resolver', async () => agent.resolverState());
   app.get('/api/v1/acl', async () => agent.getAcl());
+  app.get('/metrics', async (_request, reply) =>
+    reply.header('content-type', PROMETHEUS_TEXT_CONTENT_TYPE).send(agent.metrics()),
+  );
+  app.get('/api/v1/events', async (request, reply) => {
+    const search = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
+    if (search.length > EVENTS_QUERY_MAX)
+      return reply.status(400).send({ code: 'VALIDATION_FAILED', message: 'query string too long' });
+    const query: Record<string, string> = {};
+    for (const [key, value] of new URLSearchParams(search)) {
+      if (key in query)
+        return reply
+          .status(400)
+          .send({ code: 'VALIDATION_FAILED', message: `${key.slice(0, 40)} given twice` });
+      query[key] = value;
+    }
+    const parsed = parseFlowEventFilter(query);
+    if ('error' in parsed)
+      return reply.status(400).send({ code: 'VALIDATION_FAILED', message: parsed.error });
+    const response = reply.raw;
+    const unsubscribe = agent.events.subscribe(parsed.filter, {
+      write: (line) => void response.write(line),
+      backlogBytes: () => response.writableLength,
+    });
+    if (!unsubscribe) return reply.status(503).send({ code: 'UNAVAILABLE', message: 'too many observers' });
+    reply.hijack();
+    response.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    response.flushHeaders();
+    request.raw.socket.setNoDelay(true);
+    response.once('close', unsubscribe);
+    request.raw.once('close', unsubscribe);
+  });
   app.put('/api/v1/acl', { schema: { body: AclBody } }, async (request) => {
     agent.setAcl(request.body as { in: string[]; out: string[] });
     return agent.getAcl();

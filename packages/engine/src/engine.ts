@@ -24,12 +24,14 @@
  * built here from options and ports. The controller side (keep-alives, push, link registration)
  * is not the pipeline's: `startEngineNode` (engine-node.ts) wires it.
  */
+import { createFlowEventHub, defaultFlowEventHubOptions, type FlowEventHub } from '@capsule/api';
 import type { ControllerPublicKey } from '@capsule/identity';
 import { formatIpv6Address } from '@capsule/identity';
 import type { LinkInfo, LinkLayer } from '@capsule/overlay';
 import {
   ActionField,
   ActionFlag,
+  CONTRACT_BYTES,
   createSandboxMachine,
   EGRESS_MAX_LINKS,
   FUEL_DEFAULT,
@@ -57,6 +59,7 @@ import { DropReason } from './drop-reason';
 import { createEgress } from './egress';
 import { engineIdOfHostId } from './engine-id';
 import type { EngineFastPath } from './fast-path-port';
+import { createEngineEvents } from './flow-events';
 import { FlowRefusal } from './flow-table';
 import { createEngineFlows, type FlowSnapshot } from './flows';
 import { type ContractLinkTags, createEngineLinks, type EngineLinkSnapshot, type LinkConfig } from './links';
@@ -96,6 +99,8 @@ export interface EngineOptions {
   logLinesPerSecond?: number;
   /** Distinct verified authorizations and programs kept (LRU-less: cleared when full). */
   cacheCapacity?: number;
+  /** Flow events built per second at most while someone observes (the rest are counted). */
+  eventsPerSecondMax?: number;
 }
 
 /** The defaults of every optional option. */
@@ -111,6 +116,7 @@ export const defaultEngineOptions = {
   tier: 'fast' as Tier,
   logLinesPerSecond: 20,
   cacheCapacity: 4096,
+  eventsPerSecondMax: defaultFlowEventHubOptions.eventsPerSecondMax,
 };
 
 /** The engine's ports. */
@@ -141,6 +147,12 @@ export interface Engine {
   flows(): FlowSnapshot[];
   links(): EngineLinkSnapshot[];
   counters(): EngineCounters;
+  /** Flow events (new flow, verdict change, drop, program log): `GET /api/v1/events` subscribes here. */
+  readonly events: FlowEventHub;
+  /** The CONTRACT memory (what `@Shared` fields live in) of a contract this engine has run, by contract id. */
+  contractMemory(contractId: number): Uint8Array | undefined;
+  /** The contracts whose CONTRACT memory this engine holds, with their live flows. */
+  contracts(): { contractId: number; liveFlows: number }[];
   /**
    * Revokes serials now (the controller's push and keep-alive commands call this). With the
    * authorization's end of validity (ms), the serial is forgotten once that has passed (an
@@ -179,15 +191,10 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   const counters = createCounterState();
   const fastPath = deps.fastPath;
   const packet: CurrentPacket = createCurrentPacket();
-  const host = createSandboxHost(
-    { logLinesPerSecond: settings.logLinesPerSecond },
-    { clock, logger, random, packet, emit: (action) => egress.emit(action) },
+  const hub = createFlowEventHub(
+    { node: `engine ${formatIpv6Address(options.hostId)}`, eventsPerSecondMax: settings.eventsPerSecondMax },
+    { clock },
   );
-  const sandbox = createSandboxMachine(
-    { budgetInstructions: settings.budgetInstructions, tier: settings.tier },
-    { host },
-  );
-  const regions = sandbox.regions;
   const flows = createEngineFlows(
     {
       capacity: settings.flowCapacity,
@@ -199,10 +206,20 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
         Math.max(1, Math.floor(settings.flowCapacity * settings.flowsPerAuthorizationShare)),
       evictionIdleMs: settings.flowEvictionIdleMs,
       idleTimeoutMs: settings.flowIdleTimeoutMs,
-      contractBytes: regions.contract.byteLength,
+      contractBytes: CONTRACT_BYTES,
     },
     { counters, withdraw: fastPath && ((id) => fastPath.removeFlow(id)) },
   );
+  const events = createEngineEvents({ hub, clock, flows, packet });
+  const host = createSandboxHost(
+    { logLinesPerSecond: settings.logLinesPerSecond },
+    { clock, logger, random, packet, emit: (action) => egress.emit(action), events },
+  );
+  const sandbox = createSandboxMachine(
+    { budgetInstructions: settings.budgetInstructions, tier: settings.tier },
+    { host },
+  );
+  const regions = sandbox.regions;
   const links = createEngineLinks(
     { engineId, tags: options.tags, links: options.links },
     { linkLayer, engineRecord: regions.engine },
@@ -215,7 +232,10 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     { cacheCapacity: settings.cacheCapacity, tier: settings.tier },
     { counters, logger },
   );
-  const egress = createEgress({ engineId }, { linkLayer, links, flows, counters, clock, packet, regions });
+  const egress = createEgress(
+    { engineId },
+    { linkLayer, links, flows, counters, clock, packet, regions, events },
+  );
   const { drop, applyAction, writeBack, advanceHopIndex } = egress;
   const { table, auth: flowAuth, program: flowProgram, lastSeenMs: flowLastSeenMs } = flows;
   const { packets: flowPackets, bytes: flowBytes, cacheVerdict, cacheCount, cacheLinks } = flows;
@@ -299,6 +319,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     counters.bytesIn += length;
     packet.bytes = bytes;
     packet.offset = offset;
+    packet.length = length;
     packet.flow = -1;
     packet.hopLimitDone = false;
     packet.isThisHop = false;
@@ -483,11 +504,13 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       packet.flow = id;
       return refuse(program);
     }
-    if (id < 0) {
+    const isNew = id < 0;
+    if (isNew) {
       id = table.admit(bytes, offset + 8, offset + 24, flowLabel, auth.serialHigh, auth.serialLow, now);
       if (id < 0) return refuse(refusalDrops[id as -1 | -2 | -3]);
     } else if (flowAuth[id] !== auth) table.setAuthorization(id, auth.serialHigh, auth.serialLow);
     flows.bind(id, auth, program, now);
+    if (isNew && hub.active) events.flowCreated(id);
     return id;
   }
 
@@ -526,9 +549,16 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       foldFastPath();
       return links.snapshots();
     },
+    events: hub,
+    contractMemory(contractId) {
+      const memory = flows.contractMemoryOf(contractId);
+      return memory && new Uint8Array(memory.buffer, memory.byteOffset, memory.byteLength).slice();
+    },
+    contracts: () => flows.contracts(),
     counters() {
       foldFastPath();
       return snapshotCounters(counters, {
+        events: hub.counters(),
         revokedSerials: authorizations.revokedCount,
         liveFlows: table.size,
         flowsEvicted: table.evictions,

@@ -91,6 +91,10 @@ export interface EngineFlows {
   /** Forgets every cached action (a topology change: programs decide again). */
   clearCachedActions(): void;
   snapshots(): FlowSnapshot[];
+  /** A contract's CONTRACT memory (undefined before its first flow). */
+  contractMemoryOf(contractId: number): DataView | undefined;
+  /** Contracts with CONTRACT memory, ascending by id, with their live flows. */
+  contracts(): { contractId: number; liveFlows: number }[];
 }
 
 export function createEngineFlows(
@@ -222,6 +226,18 @@ export function createEngineFlows(
         cacheLinks[id * EGRESS_MAX_LINKS + i] = links.getUint32(linksAt + 4 * i, true);
     },
     clearCachedActions: () => cacheVerdict.fill(0),
+    contractMemoryOf: (contractId) => contracts.get(contractId),
+    contracts() {
+      const liveFlows = new Map<number, number>();
+      for (const id of contracts.keys()) liveFlows.set(id, 0);
+      for (let id = 0; id < capacity; id++) {
+        const flowAuth = live[id] ? auth[id] : undefined;
+        if (flowAuth) liveFlows.set(flowAuth.contractId, (liveFlows.get(flowAuth.contractId) ?? 0) + 1);
+      }
+      return [...liveFlows]
+        .sort(([a], [b]) => a - b)
+        .map(([contractId, count]) => ({ contractId, liveFlows: count }));
+    },
     snapshots() {
       const out: FlowSnapshot[] = [];
       for (let id = 0; id < capacity; id++) {

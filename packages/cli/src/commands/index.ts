@@ -27,6 +27,7 @@ export type AreaName =
   | 'agent'
   | 'engine'
   | 'wire'
+  | 'observe'
   | 'completion';
 
 /** One top-level command as the root help lists it. */
@@ -124,6 +125,13 @@ export const commandTable: readonly TopCommand[] = [
   { name: 'agent', term: 'agent', description: 'the Capsule host agent', area: 'agent' },
   { name: 'engine', term: 'engine', description: 'the network microservice engine', area: 'engine' },
   {
+    name: 'observe',
+    term: 'observe [options]',
+    description:
+      'stream flow events (new flow, verdict, drop with reason, program log) from engines and agents',
+    area: 'observe',
+  },
+  {
     name: 'wire',
     term: 'wire',
     description: 'Capsule byte formats: build sample packets, inspect them',
@@ -149,5 +157,6 @@ export const loadArea: Record<AreaName, () => Promise<RegisterCommands>> = {
   agent: async () => (await import('./agent')).registerAgentCommands,
   engine: async () => (await import('./engine')).registerEngineCommands,
   wire: async () => (await import('./wire')).registerWireCommands,
+  observe: async () => (await import('./observe')).registerObserveCommands,
   completion: async () => (await import('./completion')).registerCompletionCommands,
 };
