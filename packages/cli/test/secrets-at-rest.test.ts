@@ -42,7 +42,7 @@ for (const name of names) {
   const key = createPrivateKey(pem);
   if (key.asymmetricKeyType !== 'ed25519') continue;
   const now = Math.floor(Date.now() / 1000);
-  const claims = { login: 'admin', dom: 1, domn: 'default', roles: ['systemAdmin'], sub: '1', aud: 'user', iss: 'capsule-controller', iat: now, exp: now + 600 };
+  const claims = { login: 'admin', dom: 1, domn: 'default', roles: ['systemAdmin'], gen: 0, sub: '1', aud: 'user', iss: 'capsule-controller', iat: now, exp: now + 600 };
   const input = Buffer.from(JSON.stringify({ alg: 'EdDSA' })).toString('base64url') + '.' + Buffer.from(JSON.stringify(claims)).toString('base64url');
   report.token = input + '.' + sign(null, Buffer.from(input), key).toString('base64url');
   report.from = name;
