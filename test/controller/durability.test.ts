@@ -5,6 +5,8 @@
  * stores. Also: SIGTERM stops the daemon cleanly (exit code 0).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiError, createApiClient } from '@capsule/api';
 import SqliteDatabase from 'better-sqlite3';
@@ -97,7 +99,12 @@ for (const kind of kinds) {
     it('keeps every acknowledged write across SIGKILL, and stops cleanly on SIGTERM', async () => {
       const store = await createTestStore(kind);
       cleanups.push(store.drop);
-      const dataDir = kind === 'sqlite' ? join(store.url, '..') : join(root, '.capsule', 'durability-test');
+      // Its own data dir (the signing key's file) for this store: a fresh 0700 one for PostgreSQL.
+      let dataDir = join(store.url, '..');
+      if (kind === 'postgres') {
+        dataDir = mkdtempSync(join(tmpdir(), 'capsule-durability-'));
+        cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+      }
       const first = await startProcess(store.url, dataDir);
       cleanups.push(async () => void first.child.kill('SIGKILL'));
       const client = createApiClient({ baseUrl: first.url });

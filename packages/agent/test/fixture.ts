@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApiClient } from '@capsule/api';
-import { type Controller, createController } from '@capsule/controller';
+import { type Controller, createController, createMemorySigningKeyStore } from '@capsule/controller';
 import pino from 'pino';
 
 export const adminPassword = 'admin-password-1';
@@ -39,6 +39,8 @@ export async function startControllerFixture(options: { host?: string } = {}) {
   const ports = { north: await freePort(), south: await freePort() };
   let controller: Controller | undefined;
   const logger = pino({ level: process.env.CAPSULE_TEST_LOG ?? 'silent' });
+  // One signing key across restarts on the same store, as the daemon's key file would be.
+  const signingKeys = createMemorySigningKeyStore();
   const start = async () => {
     controller = await createController(
       {
@@ -49,7 +51,7 @@ export async function startControllerFixture(options: { host?: string } = {}) {
         sqliteSynchronous: 'NORMAL',
         keepaliveIntervalMs: 500,
       },
-      { logger },
+      { logger, signingKeys },
     );
     return controller.start();
   };

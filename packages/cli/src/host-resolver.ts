@@ -18,6 +18,7 @@
  * Only the CLI reads and writes files and runs commands: this module takes them as ports.
  */
 import {
+  chmodSync,
   existsSync,
   lstatSync,
   readFileSync,
@@ -71,11 +72,15 @@ interface Backup {
   symlink?: string;
 }
 
-/** Writes `text` to `path`: replaced atomically when possible, else in place (a bind mount). */
+/**
+ * Writes `text` to `path`: replaced atomically when possible, else in place (a bind mount). The
+ * file is every user's to read (mode 0644 set explicitly: the agent runs under umask 077).
+ */
 function writeResolvConf(path: string, text: string): void {
   const temporary = `${path}.capsule-tmp`;
   try {
     writeFileSync(temporary, text, { mode: 0o644 });
+    chmodSync(temporary, 0o644);
     renameSync(temporary, path);
   } catch {
     rmSync(temporary, { force: true });

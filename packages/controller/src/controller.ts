@@ -5,12 +5,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ApiError, passwordProblem } from '@capsule/api';
-import {
-  type ControllerSigningKey,
-  exportControllerPrivateKeyPem,
-  generateControllerKey,
-  importControllerPrivateKey,
-} from '@capsule/identity';
 import { type Clock, systemClock } from '@capsule/wire';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
@@ -20,6 +14,7 @@ import { createTokenService, hashPassword } from './auth';
 import { deliverCommands } from './commands';
 import { consolePath, registerConsole } from './console';
 import { type ControllerContext, createContext } from './context';
+import { ControllerError } from './errors';
 import { createHttpServer } from './http';
 import { createControllerIdentity } from './identity-port';
 import { createMetrics } from './metrics';
@@ -28,6 +23,7 @@ import { buildOpenapiDocument, swaggerOptions } from './openapi';
 import type { ProgramVerifier } from './ports';
 import { createVmProgramVerifier } from './program-verifier';
 import { type ChangeBus, createLocalBus, createPostgresBus, PushHub } from './push';
+import { createMemorySigningKeyStore, loadOrCreateSigningKey, type SigningKeyStore } from './signing-key';
 import { registerSouthbound } from './southbound/routes';
 import { openStore, type Store } from './store/open-store';
 
@@ -84,6 +80,11 @@ export interface ControllerDeps {
   clock?: Pick<Clock, 'nowMs'>;
   /** The program verifier for template uploads (default: @capsule/vm's static verifier). */
   verifier?: ProgramVerifier;
+  /**
+   * Where the Ed25519 signing key lives (never in the store: docs/security.md). Default: a fresh
+   * in-memory one, so a persistent store restarted without the same key store is refused.
+   */
+  signingKeys?: SigningKeyStore;
 }
 
 /** A running (or stopped) controller. */
@@ -122,7 +123,7 @@ export async function createController(
   });
   let bus: ChangeBus | undefined;
   try {
-    const key = await loadOrCreateKey(store);
+    const key = await loadOrCreateSigningKey(store, deps.signingKeys ?? createMemorySigningKeyStore());
     const generatedAdminPassword = await bootstrap(store, settings.adminPassword, clock);
     const jwk = key.privateKey.export({ format: 'jwk' }) as JWK;
     const tokens = await createTokenService({
@@ -205,11 +206,24 @@ export async function createController(
       generatedAdminPassword,
       context,
       async start() {
-        await northbound.listen({ host: settings.listen.host, port: settings.listen.port });
-        await southbound.listen({
-          host: settings.southboundListen.host,
-          port: settings.southboundListen.port,
-        });
+        // A listener that cannot bind (port taken, no permission) fails the start after closing
+        // the one that did: the caller stops and exits non-zero instead of serving half.
+        for (const [name, app, address] of [
+          ['northbound', northbound, settings.listen],
+          ['southbound', southbound, settings.southboundListen],
+        ] as const) {
+          try {
+            await app.listen({ host: address.host, port: address.port });
+          } catch (cause) {
+            await Promise.all([northbound.close(), southbound.close()]).catch(() => {});
+            const code = (cause as NodeJS.ErrnoException).code ?? 'ERROR';
+            throw new ControllerError(
+              'CONTROLLER_LISTEN_FAILED',
+              `the ${name} listener cannot listen on ${address.host}:${address.port}: ${code} (${(cause as Error).message})`,
+              { cause },
+            );
+          }
+        }
         heartbeat = setInterval(() => context.hub.heartbeat(), settings.pushHeartbeatMs);
         heartbeat.unref();
         const northboundUrl = urlOf(northbound, Boolean(settings.northboundTls));
@@ -239,23 +253,6 @@ export async function createController(
     await store.close();
     throw error;
   }
-}
-
-/** The controller key lives in the store, so every replica signs with the same key. */
-async function loadOrCreateKey(store: Store): Promise<ControllerSigningKey> {
-  const { db } = store;
-  const read = () =>
-    db.selectFrom('settings').select('value').where('name', '=', 'controller-key').executeTakeFirst();
-  let row = await read();
-  if (!row) {
-    const pem = exportControllerPrivateKeyPem(generateControllerKey());
-    // Two replicas starting at once: the first insert wins, both read it back.
-    try {
-      await db.insertInto('settings').values({ name: 'controller-key', value: pem }).execute();
-    } catch {}
-    row = await read();
-  }
-  return importControllerPrivateKey(row!.value);
 }
 
 /** First start: domain `default` and user `admin` (systemAdmin). Returns a generated password. */

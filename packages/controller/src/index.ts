@@ -9,12 +9,21 @@ export {
   defaultControllerOptions,
   type ListenAddress,
 } from './controller';
+/** The error the controller throws outside a request (start-up, its signing key) and its codes. */
+export { ControllerError, type ControllerErrorCode } from './errors';
 /** Dijkstra over links: shortest-path tree and path extraction. */
 export { pathTo, shortestPaths, type TopologyLink } from './paths';
 /** The controller's ports (clock, identity, program verifier). */
 export type { ControllerIdentity, ProgramVerifier } from './ports';
 /** The permission table (resource × action → roles) and the resources and actions it names. */
 export { type Action, permissions, type Resource } from './rbac';
+/** The signing key at rest: the key-store port, an in-memory one, and the settings rows it checks. */
+export {
+  createMemorySigningKeyStore,
+  LEGACY_PRIVATE_KEY_SETTING,
+  PUBLIC_KEY_SETTING,
+  type SigningKeyStore,
+} from './signing-key';
 /** Opens a store (SQLite or PostgreSQL) and runs the migrations; the default PostgreSQL pool size. */
 export {
   defaultPostgresPoolSize,

@@ -16,7 +16,12 @@ import {
   type SbRegisterRequest,
   type SbRegisterResponse,
 } from '@capsule/api';
-import { type Controller, type ControllerOptions, createController } from '@capsule/controller';
+import {
+  type Controller,
+  type ControllerOptions,
+  createController,
+  type SigningKeyStore,
+} from '@capsule/controller';
 import {
   exportPublicKeyDer,
   formatIpv6Address,
@@ -91,7 +96,7 @@ export const quietLogger = pino({ level: process.env.CAPSULE_TEST_LOG ?? 'silent
 export async function startController(
   kind: StoreKind,
   options: Partial<ControllerOptions> & { store?: string } = {},
-  deps: { clock?: Pick<Clock, 'nowMs'> } = {},
+  deps: { clock?: Pick<Clock, 'nowMs'>; signingKeys?: SigningKeyStore } = {},
 ) {
   const store = options.store ? { url: options.store, drop: async () => {} } : await createTestStore(kind);
   const controller: Controller = await createController(

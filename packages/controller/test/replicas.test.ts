@@ -3,6 +3,7 @@
  * and pushed (LISTEN/NOTIFY → the other's push channel) to a node connected to the other.
  */
 import { createApiClient, type PushEvent } from '@capsule/api';
+import { createMemorySigningKeyStore } from '@capsule/controller';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStore, hasPostgres, registerNode, startController } from './harness';
 
@@ -13,10 +14,12 @@ describe.skipIf(!hasPostgres)('two replicas on one PostgreSQL', () => {
 
   beforeAll(async () => {
     store = await createTestStore('postgres');
-    // Both start at once: migrations and bootstrap must happen exactly once.
+    // Both start at once: migrations and bootstrap must happen exactly once. They share the key
+    // store as replicas share the key file (docs/security.md).
+    const signingKeys = createMemorySigningKeyStore();
     [one, two] = await Promise.all([
-      startController('postgres', { store: store.url }),
-      startController('postgres', { store: store.url }),
+      startController('postgres', { store: store.url }, { signingKeys }),
+      startController('postgres', { store: store.url }, { signingKeys }),
     ]);
   });
   afterAll(async () => {

@@ -192,3 +192,14 @@ export {
   signSendMessage,
   verifySendMessage,
 } from './send-signature';
+/** The controller's TLS certificate (ECDSA P-256, self-signed) and the SHA-256 pin nodes hold of it. */
+export {
+  CERTIFICATE_SHA256_LENGTH,
+  certificateMatchesPin,
+  certificateSha256,
+  createTlsCertificate,
+  formatCertificateSha256,
+  parseCertificateSha256,
+  type TlsCertificate,
+  type TlsCertificateOptions,
+} from './tls-certificate';

@@ -7,6 +7,7 @@
  * as one UDP GSO buffer and come back apart (UDP GRO, split in the addon): see docs/overlay.md.
  * Same contract as createUdpTransport; Linux only.
  */
+import { constants as osConstants } from 'node:os';
 import { openNativeUdpSocket, UDP_META_INTS } from '@capsule/native';
 import { CapsuleError, formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '@capsule/wire';
 import { OverlayError } from './errors';
@@ -132,9 +133,13 @@ export async function createNativeUdpTransport(options: NativeUdpTransportOption
     );
   } catch (cause) {
     if (cause instanceof CapsuleError) throw cause;
+    // The addon's error carries the errno number: named as node names it (EADDRINUSE, EACCES …).
+    const errno = (cause as { errno?: unknown }).errno;
+    const name = Object.entries(osConstants.errno).find(([, value]) => value === errno)?.[0];
     throw new OverlayError(
       'UNDERLAY_BIND_FAILED',
-      `cannot bind udp ${options.host}:${options.port}: ${(cause as Error).message}`,
+      `cannot bind udp ${options.host}:${options.port}: ${name ? `${name} ` : ''}(${(cause as Error).message})`,
+      { cause },
     );
   }
   receiveMeta = socket.receiveMeta;

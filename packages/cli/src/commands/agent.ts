@@ -5,7 +5,6 @@
  * AgentOptions: the identity store is a 0600 JSON file in the data dir.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   AgentConfig,
@@ -34,6 +33,7 @@ import {
   systemdResolvedRuns,
 } from '../host-resolver';
 import type { CliIo } from '../io';
+import { DAEMON_UMASK, preparePrivateDirectory, readPrivateFile, writePrivateFile } from '../private-files';
 
 /** The host's resolver configuration (only the agent's `resolver.install` writes it). */
 const resolvConfPath = '/etc/resolv.conf';
@@ -49,22 +49,26 @@ const runCommand: RunCommand = (command, args) =>
     );
   });
 
-/** The identity store of the CLI: `identity.json` (mode 0600) in the data dir, replaced atomically. */
+/**
+ * The identity store of the CLI: `identity.json` (mode 0600) in the 0700 data dir, replaced
+ * atomically. A file or directory other users may read is refused (CLI_INSECURE_PERMISSIONS).
+ */
 export function createFileIdentityStore(dataDir: string): IdentityStore {
   const path = join(dataDir, 'identity.json');
   return {
     async load() {
-      if (!existsSync(path)) return undefined;
+      preparePrivateDirectory(dataDir);
+      const text = readPrivateFile(path);
+      if (text === undefined) return undefined;
       try {
-        return JSON.parse(readFileSync(path, 'utf8')) as PersistedIdentity;
+        return JSON.parse(text) as PersistedIdentity;
       } catch {
-        return undefined; // unreadable: the agent makes new keys, as for missing ones
+        return undefined; // damaged: the agent makes new keys, as for missing ones
       }
     },
     async save(identity) {
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      writeFileSync(`${path}.tmp`, `${JSON.stringify(identity, null, 2)}\n`, { mode: 0o600 });
-      renameSync(`${path}.tmp`, path);
+      preparePrivateDirectory(dataDir);
+      writePrivateFile(path, `${JSON.stringify(identity, null, 2)}\n`);
     },
   };
 }
@@ -135,7 +139,8 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
     .action(async (options: { config: string }) => {
       let config = loadAgentConfig(options.config, io);
       const dataDir = resolve(io.cwd, config.dataDir ?? '.capsule/agent');
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      process.umask(DAEMON_UMASK);
+      preparePrivateDirectory(dataDir);
       const logger = pino({ level: config.logLevel ?? 'info' });
       // The host's resolver: put back what an agent that did not stop changed, then see which
       // way to install (if asked) and read the upstreams the agent forwards other names to.

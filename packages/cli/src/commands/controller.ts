@@ -3,9 +3,9 @@
  * or SIGINT; `capsule controller check-config FILE` checks a config. The only place that turns argv,
  * environment and files into ControllerOptions: flag, else config file key, else default.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createController, defaultControllerOptions } from '@capsule/controller';
+import { createController, defaultControllerOptions, type SigningKeyStore } from '@capsule/controller';
 import { createSelfSignedCertificate, exportPrivateKeyPem, generateRsaKeyPairAsync } from '@capsule/identity';
 import type { Command } from 'commander';
 import pino from 'pino';
@@ -13,6 +13,24 @@ import { type Static, Type } from 'typebox';
 import { readConfigFile } from '../config-file';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
+import {
+  createPrivateFileOnce,
+  DAEMON_UMASK,
+  preparePrivateDirectory,
+  readPrivateFile,
+  writePrivateFile,
+} from '../private-files';
+
+/** The controller's Ed25519 signing key in its data dir (docs/security.md, "Secrets at rest"). */
+export const controllerKeyFileName = 'controller-key.pem';
+
+/** The signing key as a 0600 file; refused when other users may read it (private-files.ts). */
+export function createFileSigningKeyStore(path: string): SigningKeyStore {
+  return {
+    load: async () => readPrivateFile(path),
+    create: async (pem) => createPrivateFileOnce(path, pem),
+  };
+}
 
 /** Parses `HOST:PORT` (IPv6 hosts in brackets). */
 export function parseListen(text: string): { host: string; port: number } {
@@ -194,13 +212,16 @@ async function southboundTls(settings: ControllerSettings) {
   if ('cert' in tls) return { cert: readPem(tls.cert, 'certificate'), key: readPem(tls.key, 'private key') };
   const certPath = join(settings.dataDir, 'southbound-cert.pem');
   const keyPath = join(settings.dataDir, 'southbound-key.pem');
-  if (!existsSync(certPath) || !existsSync(keyPath)) {
+  let cert = readPrivateFile(certPath);
+  let key = readPrivateFile(keyPath);
+  if (cert === undefined || key === undefined) {
     const keys = await generateRsaKeyPairAsync();
-    const cert = await createSelfSignedCertificate(keys, { hostName: tls.selfSigned });
-    writeFileSync(keyPath, exportPrivateKeyPem(keys.privateKey), { mode: 0o600 });
-    writeFileSync(certPath, cert);
+    key = exportPrivateKeyPem(keys.privateKey);
+    cert = await createSelfSignedCertificate(keys, { hostName: tls.selfSigned });
+    writePrivateFile(keyPath, key);
+    writePrivateFile(certPath, cert);
   }
-  return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8') };
+  return { cert, key };
 }
 
 const startFlags = (command: Command) =>
@@ -228,7 +249,10 @@ export function registerControllerCommands(program: Command, io: CliIo): void {
       .description('run the controller (northbound REST, southbound protocol) until SIGTERM/SIGINT'),
   ).action(async (flags: StartFlags) => {
     const settings = resolveControllerSettings(flags, io);
-    mkdirSync(settings.dataDir, { recursive: true });
+    // Whatever the controller and its libraries create (SQLite's -wal and -shm files included) is
+    // the owner's only; the data dir must be private before a secret goes into it.
+    process.umask(DAEMON_UMASK);
+    preparePrivateDirectory(settings.dataDir);
     const logger = pino({ level: settings.logLevel });
     const instance = await createController(
       {
@@ -243,14 +267,22 @@ export function registerControllerCommands(program: Command, io: CliIo): void {
           },
         }),
       },
-      { logger },
+      { logger, signingKeys: createFileSigningKeyStore(join(settings.dataDir, controllerKeyFileName)) },
     );
     if (instance.generatedAdminPassword)
       io.out(
         `first start: created domain 'default' and user 'admin' with password ${instance.generatedAdminPassword}\n` +
           '(shown once; set CAPSULE_ADMIN_PASSWORD to choose it)\n',
       );
-    const urls = await instance.start();
+    let urls: Awaited<ReturnType<typeof instance.start>>;
+    try {
+      urls = await instance.start();
+    } catch (error) {
+      // Port taken (EADDRINUSE) or not allowed: close the store and the bus so the process ends
+      // and the error (exit code 1) reaches the supervisor.
+      await instance.stop().catch(() => {});
+      throw error;
+    }
     io.out(`controller: northbound ${urls.northboundUrl}, southbound ${urls.southboundUrl}\n`);
     io.out(`controller: web console ${urls.consoleUrl}\n`);
     await new Promise<void>((resolveStop) => {

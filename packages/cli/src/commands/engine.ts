@@ -9,7 +9,6 @@
  * The config is read and validated here, once (every key is documented in examples/engine.yaml).
  */
 import { createPublicKey } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type EngineIdentity, type FlowSnapshot, startEngineNode } from '@capsule/engine';
 import {
@@ -38,6 +37,13 @@ import { type Static, Type } from 'typebox';
 import { readConfigFile } from '../config-file';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
+import {
+  createPrivateFileOnce,
+  DAEMON_UMASK,
+  preparePrivateDirectory,
+  readPrivateFile,
+  writePrivateFile,
+} from '../private-files';
 import { parseListen } from './controller';
 
 /** The engine config file, validated. */
@@ -231,23 +237,25 @@ export function loadEngineConfig(path: string, io: CliIo): EngineConfig {
   return engineConfigFromFile(value, io.env, dir);
 }
 
-/** The RSA key (kept in the data dir) and the CGA under `netprefix` (kept while key and prefix hold). */
+/**
+ * The RSA key (kept in the data dir) and the CGA under `netprefix` (kept while key and prefix
+ * hold). The data dir is 0700 and both files 0600; either readable by other users is refused.
+ */
 async function loadIdentity(config: EngineConfig, netprefix: string): Promise<EngineIdentity> {
-  mkdirSync(config.dataDir, { recursive: true });
+  preparePrivateDirectory(config.dataDir);
   const keyPath = join(config.dataDir, 'rsa-key.pem');
-  let privateKeyPem: string;
-  if (existsSync(keyPath)) privateKeyPem = readFileSync(keyPath, 'utf8');
-  else {
+  let privateKeyPem = readPrivateFile(keyPath);
+  if (privateKeyPem === undefined) {
     const keys = await generateRsaKeyPairAsync();
-    privateKeyPem = exportPrivateKeyPem(keys.privateKey);
-    writeFileSync(keyPath, privateKeyPem, { mode: 0o600 });
+    privateKeyPem = createPrivateFileOnce(keyPath, exportPrivateKeyPem(keys.privateKey));
   }
   const rsaPrivateKey = importRsaPrivateKey(privateKeyPem);
   const rsaPublicKeyDer = exportPublicKeyDer(createPublicKey(rsaPrivateKey));
   const cgaPath = join(config.dataDir, 'cga.json');
   const publicKeyHex = Buffer.from(rsaPublicKeyDer).toString('hex');
-  const saved = existsSync(cgaPath)
-    ? (JSON.parse(readFileSync(cgaPath, 'utf8')) as {
+  const savedText = readPrivateFile(cgaPath);
+  const saved = savedText
+    ? (JSON.parse(savedText) as {
         netprefix: string;
         publicKey: string;
         address: string;
@@ -267,7 +275,7 @@ async function loadIdentity(config: EngineConfig, netprefix: string): Promise<En
     });
     hostId = cga.address;
     cgaParameters = cga.parametersBytes;
-    writeFileSync(
+    writePrivateFile(
       cgaPath,
       JSON.stringify({
         netprefix,
@@ -374,6 +382,7 @@ export function registerEngineCommands(program: Command, io: CliIo): void {
     .requiredOption('--config <file>', 'engine config (YAML; see examples/engine.yaml)')
     .action(async (options: { config: string }) => {
       const config = loadEngineConfig(options.config, io);
+      process.umask(DAEMON_UMASK);
       await runEngine(config, io, untilSignal());
     });
   engine

@@ -20,7 +20,7 @@
  * Checkpoints run in a worker thread with its own connection (see checkpointer.ts), not inside
  * COMMITs on the event loop: the serving connection has `wal_autocheckpoint = 0`.
  */
-import { closeSync, fdatasync, openSync } from 'node:fs';
+import { chmodSync, closeSync, fdatasync, openSync, statSync } from 'node:fs';
 import { ApiError } from '@capsule/api';
 import SqliteDatabase from 'better-sqlite3';
 import type { SqliteDatabase as KyselySqliteDatabase, SqliteStatement } from 'kysely';
@@ -50,13 +50,35 @@ const checkpointIntervalMs = 500;
 /** The sync of the WAL file (a port so tests can hold it). */
 export type SyncFile = (fd: number, done: (error: NodeJS.ErrnoException | null) => void) => void;
 
-/** Opens `path` (or `:memory:`) in WAL mode. */
+/** The mode of the database file and (SQLite copies it) of its -wal and -shm files: the owner's only. */
+export const SQLITE_FILE_MODE = 0o600;
+
+/**
+ * Creates the database file with mode 0600 before SQLite does (SQLite would create it 0644 less
+ * the umask, and gives the -wal and -shm files the database file's mode), and takes group and
+ * other permissions away from an existing database and its -wal and -shm files.
+ */
+export function restrictSqliteFiles(path: string): void {
+  closeSync(openSync(path, 'a', SQLITE_FILE_MODE));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    let mode: number;
+    try {
+      mode = statSync(file).mode;
+    } catch {
+      continue; // no -wal or -shm yet
+    }
+    if ((mode & 0o077) !== 0) chmodSync(file, mode & 0o700);
+  }
+}
+
+/** Opens `path` (or `:memory:`) in WAL mode; a file is created (or restricted to) mode 0600. */
 export function openSqlite(
   path: string,
   durability: SqliteDurability,
   deps: { syncFile?: SyncFile; onCheckpointFailure?: (error: Error) => void } = {},
 ): SqliteStore {
   const syncFile = deps.syncFile ?? fdatasync;
+  if (path !== ':memory:' && path !== '') restrictSqliteFiles(path);
   const sqlite = new SqliteDatabase(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
