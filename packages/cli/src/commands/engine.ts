@@ -9,6 +9,7 @@
  * The config is read and validated here, once (every key is documented in examples/engine.yaml).
  */
 import { createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type EngineIdentity, type FlowSnapshot, startEngineNode } from '@capsule/engine';
 import {
