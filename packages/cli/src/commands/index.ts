@@ -95,7 +95,7 @@ export const commandTable: readonly TopCommand[] = [
   {
     name: 'create',
     term: 'create [options] <kind> [name]',
-    description: 'create a domain, user, zone, template, contract, service or token',
+    description: 'create a domain, user, zone, template, contract, service, token or peering',
     area: 'admin',
   },
   {
