@@ -104,6 +104,15 @@ export {
 /** 16 bytes → RFC 5952 text. */
 /** `fe80::` / `2001:db8:1:2::/64` → the 8-byte subnet prefix (throws CGA_INVALID_PREFIX). */
 export { formatIpv6Address, parseIpv6Address, parseSubnetPrefix64 } from './ipv6-address';
+// Group keys of role-addressed traffic
+/** The group secret (controller, per contract role and epoch) and each sender's key derived from it. */
+export {
+  deriveGroupSenderKey,
+  GROUP_EPOCH_MAX,
+  GROUP_KEY_LABEL,
+  GROUP_KEY_LENGTH,
+  generateGroupSecret,
+} from './group-keys';
 // Link and e2e keys, AEAD
 /** X25519 key pairs and raw public key import/export. */
 /** HKDF-SHA256 directional session keys (link or e2e) and their rotation. */
