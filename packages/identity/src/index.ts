@@ -99,11 +99,6 @@ export {
   signFlowAuthorization,
   verifyFlowAuthorization,
 } from './flow-authorization';
-// IPv6 text
-/** IPv6 address text → 16 bytes (undefined when not an address). */
-/** 16 bytes → RFC 5952 text. */
-/** `fe80::` / `2001:db8:1:2::/64` → the 8-byte subnet prefix (throws CGA_INVALID_PREFIX). */
-export { formatIpv6Address, parseIpv6Address, parseSubnetPrefix64 } from './ipv6-address';
 // Group keys of role-addressed traffic
 /** The group secret (controller, per contract role and epoch) and each sender's key derived from it. */
 export {
@@ -113,6 +108,11 @@ export {
   GROUP_KEY_LENGTH,
   generateGroupSecret,
 } from './group-keys';
+// IPv6 text
+/** IPv6 address text → 16 bytes (undefined when not an address). */
+/** 16 bytes → RFC 5952 text. */
+/** `fe80::` / `2001:db8:1:2::/64` → the 8-byte subnet prefix (throws CGA_INVALID_PREFIX). */
+export { formatIpv6Address, parseIpv6Address, parseSubnetPrefix64 } from './ipv6-address';
 // Link and e2e keys, AEAD
 /** X25519 key pairs and raw public key import/export. */
 /** HKDF-SHA256 directional session keys (link or e2e) and their rotation. */
