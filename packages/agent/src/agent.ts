@@ -421,7 +421,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       );
       keys = host.keys;
       // 3. REST server
-      rest = await startRestApi(agent, options.rest, { logger });
+      rest = await startRestApi(options.rest, { agent, logger });
       // 4. login, profile, netprefix (retry while the controller is unreachable)
       let profile: Awaited<ReturnType<ControlPlane['login']>> | undefined;
       while (!profile) {

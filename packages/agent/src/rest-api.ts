@@ -104,9 +104,10 @@ const statusOfCode: Record<string, number> = {
  * `Authorization: Bearer <bearerToken>` (401 `AGENT_API_UNAUTHENTICATED` otherwise).
  */
 export function createRestApi(
-  agent: AgentApi,
   options: { bodyLimitBytes: number; bearerToken?: string },
+  deps: { agent: AgentApi },
 ): FastifyInstance {
+  const { agent } = deps;
   const app = Fastify({
     bodyLimit: options.bodyLimitBytes,
     logger: false,
@@ -258,10 +259,10 @@ function socketAnswers(path: string): Promise<boolean> {
  * its place), AGENT_API_IN_USE (another agent answers on the socket).
  */
 export async function startRestApi(
-  agent: AgentApi,
   options: RestApiOptions,
-  deps: { logger?: Logger } = {},
+  deps: { agent: AgentApi; logger?: Logger },
 ): Promise<RestApiServer> {
+  const { agent } = deps;
   const logger = deps.logger ?? silentLogger;
   const apps: FastifyInstance[] = [];
   let socket: RestApiServer['socket'];
@@ -281,7 +282,7 @@ export async function startRestApi(
       const token = randomBytes(32).toString('base64url');
       writeTokenFile(options.tokenFile, token);
       tokenWritten = true;
-      const app = createRestApi(agent, { bodyLimitBytes: options.bodyLimitBytes, bearerToken: token });
+      const app = createRestApi({ bodyLimitBytes: options.bodyLimitBytes, bearerToken: token }, { agent });
       apps.push(app);
       await app.listen({ host: options.tcp.host, port: options.tcp.port });
       const address = app.server.address();
@@ -316,7 +317,7 @@ async function listenOnSocket(
       throw new AgentError('AGENT_API_IN_USE', `another agent answers on ${path}`);
     unlinkSync(path); // left by an agent that did not stop
   }
-  const app = createRestApi(agent, { bodyLimitBytes: options.bodyLimitBytes });
+  const app = createRestApi({ bodyLimitBytes: options.bodyLimitBytes }, { agent });
   apps.push(app);
   await app.ready();
   await new Promise<void>((resolve, reject) => {

@@ -150,17 +150,17 @@ describe('agent REST API access', () => {
       socketPath,
       socketGroup: noSuchGroup,
     });
-    await expect(startRestApi(agent, options(`/tmp/${'x'.repeat(120)}.sock`))).rejects.toMatchObject({
+    await expect(startRestApi(options(`/tmp/${'x'.repeat(120)}.sock`), { agent })).rejects.toMatchObject({
       code: 'AGENT_BAD_OPTION',
     });
     const dir = join(root, 'cases');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'file.sock'), 'not a socket');
-    await expect(startRestApi(agent, options(join(dir, 'file.sock')))).rejects.toMatchObject({
+    await expect(startRestApi(options(join(dir, 'file.sock')), { agent })).rejects.toMatchObject({
       code: 'AGENT_BAD_OPTION',
     });
     expect(readFileSync(join(dir, 'file.sock'), 'utf8')).toBe('not a socket');
-    await expect(startRestApi(agent, options(agentRest.socketPath!))).rejects.toMatchObject({
+    await expect(startRestApi(options(agentRest.socketPath!), { agent })).rejects.toMatchObject({
       code: 'AGENT_API_IN_USE',
     });
     // A socket nothing answers on (an agent that was killed): replaced.
@@ -171,7 +171,7 @@ describe('agent REST API access', () => {
       `require('node:net').createServer().listen(${JSON.stringify(stalePath)}, () => process.exit(0))`,
     ]);
     expect(statSync(stalePath).isSocket()).toBe(true);
-    const server = await startRestApi(agent, options(stalePath));
+    const server = await startRestApi(options(stalePath), { agent });
     // No such group: 0600, and the directory it did not make is left as it was.
     expect(server.socket).toEqual({ path: stalePath, mode: 0o600, groupId: undefined });
     expect(statSync(stalePath).mode & 0o777).toBe(0o600);
@@ -187,12 +187,12 @@ describe('agent REST API access', () => {
       tcp: { host: '127.0.0.1', port: 0 },
       tokenFile,
     };
-    const first = await startRestApi(agent, options);
+    const first = await startRestApi(options, { agent });
     const firstToken = readFileSync(tokenFile, 'utf8');
     expect(statSync(join(root, 'tokens')).mode & 0o777).toBe(0o700);
     await first.close();
     expect(existsSync(tokenFile)).toBe(false);
-    const second = await startRestApi(agent, options);
+    const second = await startRestApi(options, { agent });
     expect(readFileSync(tokenFile, 'utf8')).not.toBe(firstToken);
     await second.close();
   });
@@ -257,11 +257,14 @@ describe('agent REST API access', () => {
       const dir = join(root, 'open');
       mkdirSync(dir, { recursive: true, mode: 0o755 });
       chmodSync(dir, 0o755);
-      const server = await startRestApi(agent, {
-        ...defaultRestApiOptions,
-        socketPath: join(dir, 'agent.sock'),
-        socketGroup: agentGroup,
-      });
+      const server = await startRestApi(
+        {
+          ...defaultRestApiOptions,
+          socketPath: join(dir, 'agent.sock'),
+          socketGroup: agentGroup,
+        },
+        { agent },
+      );
       try {
         expect(statSync(dir).mode & 0o777).toBe(0o755); // not the agent's directory: left as it was
         const refused = await curlAs([

@@ -104,12 +104,15 @@ describe('capsule agent', () => {
       { identityStore: createMemoryIdentityStore(), transport },
     );
     const tokenFile = join(dir, 'agent.token');
-    const server = await startRestApi(agent, {
-      ...defaultAgentOptions.rest,
-      socketPath: join(dir, 'agent.sock'),
-      tcp: { host: '127.0.0.1', port: 0 },
-      tokenFile,
-    });
+    const server = await startRestApi(
+      {
+        ...defaultAgentOptions.rest,
+        socketPath: join(dir, 'agent.sock'),
+        tcp: { host: '127.0.0.1', port: 0 },
+        tokenFile,
+      },
+      { agent },
+    );
     try {
       const bySocket = createRecordingIo();
       expect(await runCli(['agent', 'status', '--socket', join(dir, 'agent.sock')], bySocket)).toBe(0);

@@ -15,11 +15,13 @@ export interface EngineHttpServer {
   stop(): Promise<void>;
 }
 
-/** Creates the HTTP port of `engine` on `listen` (port 0: any free port). */
+/** Creates the HTTP port of `deps.engine` on `options.host`:`options.port` (port 0: any free port). */
 export function createEngineHttpServer(
-  engine: Engine,
-  listen: { host: string; port: number },
+  options: { host: string; port: number },
+  deps: { engine: Engine },
 ): EngineHttpServer {
+  const { engine } = deps;
+  const listen = options;
   let server: Server | undefined;
   const json = (body: unknown) => `${JSON.stringify(body, null, 2)}\n`;
   return {

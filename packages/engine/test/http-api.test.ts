@@ -47,7 +47,7 @@ describe('engine HTTP port', () => {
       }),
     );
     await t.settle();
-    server = createEngineHttpServer(e1.engine, { host: '127.0.0.1', port: 0 });
+    server = createEngineHttpServer({ host: '127.0.0.1', port: 0 }, { engine: e1.engine });
     const url = await server.start();
 
     const metrics = await fetch(`${url}/metrics`);

@@ -54,7 +54,6 @@ export {
   cgaParametersLength,
   cgaParametersToBytes,
   cgaSec,
-  type DecodeResult,
   decodeCgaParameters,
   defaultCgaMaxIterations,
   encodeCgaParameters,
