@@ -39,6 +39,7 @@ import {
   signFlowAuthorization,
   signNodeCertificate,
 } from '@capsule/identity';
+import { createNativeFastPath } from '@capsule/native';
 import {
   createLinkLayer,
   createNativeUdpTransport,
@@ -58,6 +59,16 @@ import { markdownTable, writePerformanceSection } from './report';
 const COUNTS = { cached: 300_000, program: 200_000, typeI: 20_000 };
 /** Paired rounds (native forwarder, then engine) per case. */
 const ROUNDS = 3;
+/**
+ * Keep-alive and rekey interval of every link layer in the bench, and the engine's flow idle
+ * timeout: longer than any run. b's socket becomes the sink after the handshakes and a only seals,
+ * so neither could answer a rekey: with the default (120 s) the engine's link to b went down two
+ * minutes in on a loaded machine (NO_HOST_LINK drops, the sink counting handshake retries as
+ * packets). Flow 2 (program per packet) waits idle through the cached case, which took more than
+ * the default 120 s there too: the flow expired and the next case was all UNKNOWN_FLOW drops (and
+ * the sink, which reports a burst only once something arrived, waited forever).
+ */
+const BENCH_LINK_INTERVAL_MS = 3_600_000;
 /** The engine's fast path: CAPSULE_BENCH_FAST_PATH=0 measures the JavaScript path alone. */
 const FAST_PATH = process.env.CAPSULE_BENCH_FAST_PATH !== '0';
 
@@ -135,19 +146,29 @@ async function runChild(): Promise<void> {
       sendBufferBytes: 8 << 20,
     });
     const identity = linkIdentity(setup.identity!, raw);
+    // As the engine node wires it (engine-node.ts): socket filter, link layer data path, engine port.
+    const fastPath = setup.fastPath ? createNativeFastPath() : undefined;
     const linkLayer = createLinkLayer(
-      { identity, keepAliveIntervalMs: 60_000 },
-      { transport, clock: systemClock },
+      { identity, keepAliveIntervalMs: BENCH_LINK_INTERVAL_MS, rekeyAfterMs: BENCH_LINK_INTERVAL_MS },
+      { transport, clock: systemClock, ...(fastPath && { dataPath: fastPath }) },
     );
     const engine = createEngine(
-      { hostId: identity.hostId, controllerPublicKey: importControllerPublicKey(raw), flowCapacity: 1 << 16 },
-      { linkLayer, clock: systemClock },
+      {
+        hostId: identity.hostId,
+        controllerPublicKey: importControllerPublicKey(raw),
+        flowCapacity: 1 << 16,
+        flowIdleTimeoutMs: BENCH_LINK_INTERVAL_MS,
+      },
+      { linkLayer, clock: systemClock, ...(fastPath && { fastPath }) },
     );
+    if (fastPath) transport.attachDatagramFilter?.(fastPath.filter);
     engine.start();
     linkLayer.start();
     process.on('message', (message) => {
       if ((message as { counters?: boolean }).counters)
-        process.send!({ counters: { ...engine.counters(), linkDrops: linkLayer.drops } });
+        process.send!({
+          counters: { ...engine.counters(), linkDrops: linkLayer.drops, fastPath: fastPath?.stats() },
+        });
     });
     process.send!({ port: transport.local.port });
   }
@@ -313,11 +334,19 @@ export async function run(): Promise<void> {
   const ta = recordable(await open());
   const tb = await open();
   const a = createLinkLayer(
-    { identity: linkIdentity(materials.a, controllerRaw), keepAliveIntervalMs: 600_000 },
+    {
+      identity: linkIdentity(materials.a, controllerRaw),
+      keepAliveIntervalMs: BENCH_LINK_INTERVAL_MS,
+      rekeyAfterMs: BENCH_LINK_INTERVAL_MS,
+    },
     { transport: ta.transport, clock: systemClock },
   );
   const b = createLinkLayer(
-    { identity: linkIdentity(materials.b, controllerRaw), keepAliveIntervalMs: 600_000 },
+    {
+      identity: linkIdentity(materials.b, controllerRaw),
+      keepAliveIntervalMs: BENCH_LINK_INTERVAL_MS,
+      rekeyAfterMs: BENCH_LINK_INTERVAL_MS,
+    },
     { transport: tb, clock: systemClock },
   );
   let bPackets = 0;
@@ -413,7 +442,7 @@ export async function run(): Promise<void> {
     const blaster = startProcess(tool, ['blast', String(port), file.path], toolsCpu);
     const sent = await blaster.next();
     const got = await sink.next();
-    return { pps: got.count! / got.seconds!, delivered: got.count!, sent: sent.sent! };
+    return { pps: got.seconds! > 0 ? got.count! / got.seconds! : 0, delivered: got.count!, sent: sent.sent! };
   };
   const rows: (string | number)[][] = [];
   const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
@@ -519,6 +548,7 @@ export async function run(): Promise<void> {
         authorizationsVerified: counters.authorizationsVerified,
         drops: counters.drops,
         linkDrops: counters.linkDrops,
+        fastPath: counters.fastPath,
       })}.`,
       '',
       "The pipeline alone (`engine.handlePacket` in this process, the link layer's send replaced by a",

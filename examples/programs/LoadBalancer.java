@@ -1,7 +1,9 @@
 import capsule.*;
 
 /**
- * Load balancing across the members of a role (links tagged with the role's tag):
+ * Load balancing across the members of a role (links tagged with the role's tag — the
+ * controller's role routes: on every engine, the links that lead toward a member), never back
+ * over the link the packet came in on:
  * `byFlowHash` keeps each flow on one member (stable flow hash); `leastLoaded` gives a new flow
  * the member with the fewest flows, counted in contract-shared memory with an atomic add, and
  * remembers its choice in per-flow memory. `reply` is the members' entry: their answers to a
@@ -17,8 +19,12 @@ class LoadBalancer {
 
   @Entry
   static void byFlowHash(Packet p, Engine e, Action a) {
+    int[] found = new int[8];
     int[] members = new int[8];
-    int n = Services.lookupTag(roleTag, members);
+    int m = Services.lookupTag(roleTag, found);
+    int n = 0;
+    for (int i = 0; i < m; i++)
+      if (found[i] != p.ingressLink()) members[n++] = found[i];
     if (n == 0) {
       a.drop(NO_MEMBER);
       return;
@@ -37,7 +43,7 @@ class LoadBalancer {
     int best = -1;
     int bestLoad = Integer.MAX_VALUE;
     for (int i = 0; i < e.linkCount() && i < flows.length; i++) {
-      if (e.linkUp(i) && (e.linkTags(i) & (1 << roleTag)) != 0 && flows[i] < bestLoad) {
+      if (e.linkUp(i) && (e.linkTags(i) & (1 << roleTag)) != 0 && e.linkId(i) != p.ingressLink() && flows[i] < bestLoad) {
         best = i;
         bestLoad = flows[i];
       }

@@ -1,11 +1,13 @@
 /**
- * Every use case of examples/use-cases end to end on the in-process lab (default topology): a
+ * Every use case of examples/use-cases end to end on the in-process lab, on the default topology
+ * and on a second wiring (examples/lab/wide.yaml: four engines, members behind another engine)
+ * with the use cases unchanged — nothing in either topology tells an engine where members are: a
  * real controller, three engines and five agents; contracts applied, endpoints registered through
  * the agents, real packets through the agents' data planes and the engines, outcomes measured at
  * the receiving applications. The same use cases with the daemons and real applications on the
  * netns lab: use-cases-netns.test.ts.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -40,6 +42,28 @@ describe('use cases end to end (in-process lab)', () => {
       'failover',
       'revocation',
     ]);
+  });
+
+  for (const useCase of useCases)
+    it(`${useCase.name}: ${useCase.title}`, async () => {
+      const result = await runUseCase(lab, useCase);
+      expect(result.error).toBeUndefined();
+      expect(
+        result.steps.filter((step) => !step.passed).map((step) => `${step.step}: ${step.detail}`),
+      ).toEqual([]);
+    }, 60_000);
+});
+
+describe('use cases end to end on a second wiring (examples/lab/wide.yaml, in-process)', () => {
+  let lab: MemoryLab;
+  beforeAll(async () => {
+    const topology = readFileSync(join(import.meta.dirname, '../../examples/lab/wide.yaml'), 'utf8');
+    lab = await startMemoryLab(parseTopology(topology), {
+      dataDir: mkdtempSync(join(tmpdir(), 'capsule-e2e-wide-')),
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await lab?.stop();
   });
 
   for (const useCase of useCases)

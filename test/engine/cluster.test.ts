@@ -29,8 +29,15 @@ import { type ClusterNode, randomFlowLabel, startCluster, type Underlay, waitFor
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
 const labelOf = (packet: Uint8Array) => ((packet[1]! & 0x0f) << 16) | (packet[2]! << 8) | packet[3]!;
 
-for (const underlay of ['memory', 'udp'] as Underlay[]) {
-  describe(`engines with the controller on ${underlay === 'memory' ? 'the MemoryNetwork' : 'UDP loopback'}`, () => {
+const underlayNames: Record<Underlay, string> = {
+  memory: 'the MemoryNetwork',
+  udp: 'UDP loopback',
+  native: 'native UDP loopback, fast path off',
+  'native-fast': 'native UDP loopback, fast path on',
+};
+
+for (const underlay of ['memory', 'udp', 'native', 'native-fast'] as Underlay[]) {
+  describe(`engines with the controller on ${underlayNames[underlay]}`, () => {
     let cluster: Awaited<ReturnType<typeof startCluster>>;
     let a: ClusterNode;
     let b: ClusterNode;
@@ -316,6 +323,25 @@ for (const underlay of ['memory', 'udp'] as Underlay[]) {
       expect(metrics).toContain(
         `capsule_engine_handshake_rejections_total{reason="cookie-invalid"} ${rejections['cookie-invalid']}`,
       );
+    });
+
+    it('forwards the later type III packets of a flow on the fast path when the engines run one, counted as without', async () => {
+      const client = await a.sb.registerEndpoint({ serviceToken, contract: 'web', role: 'client' });
+      const path = pathOf(client);
+      const label = randomFlowLabel();
+      sendFromA(packetOf(client, route, 1, label, path));
+      await waitFor(() => arrived(label) === 1, 'the type I packet at b');
+      sendFromA(packetOf(client, route, 3, label, path)); // its cached action: the engines register it
+      await waitFor(() => arrived(label) === 2, 'the first type III packet at b');
+      const taken = cluster.fastPathTaken();
+      const cached = e1.engine!.counters().cachedActions;
+      for (let i = 0; i < 10; i++) sendFromA(packetOf(client, route, 3, label, path));
+      await waitFor(() => arrived(label) === 12, 'the later type III packets at b');
+      expect(e1.engine!.counters().cachedActions - cached).toBe(10);
+      expect(e1.engine!.flows().find((f) => f.flowLabel === label)!.packets).toBe(12);
+      // e1 and the second engine on the path each take the 10 when they run the fast path.
+      if (underlay === 'native-fast') expect(cluster.fastPathTaken() - taken).toBeGreaterThanOrEqual(10);
+      else expect(cluster.fastPathTaken()).toBe(0);
     });
 
     it('balances flows over e2 and e3 by flow hash', async () => {

@@ -14,7 +14,12 @@
  * `stop()` undoes all of it. Only the CLI reads files and the environment: keys persist through
  * the IdentityStore port.
  */
-import type { NodeCommand } from '@capsule/api';
+import {
+  createFlowEventHub,
+  defaultFlowEventHubOptions,
+  type FlowEventHub,
+  type NodeCommand,
+} from '@capsule/api';
 import { createNodePayloadCipher, importControllerPublicKey, type PayloadCipher } from '@capsule/identity';
 import {
   configureInterface,
@@ -44,11 +49,13 @@ import {
 import { compileAcl } from './acl';
 import { ControlPlane, decodePeers } from './control-plane';
 import { DataPlane } from './data-plane';
-import { type EgressResult, processEgress } from './egress';
+import { EgressResult, processEgress } from './egress';
 import { AgentError } from './errors';
+import { publishDataPlaneDrop } from './flow-events';
 import { FlowTable, ipv4Text, ownRoleAddress } from './flows';
 import { ensureCga, ensureHostKeys, type HostCga, type HostKeys, type IdentityStore } from './host-identity';
-import { processIngress } from './ingress';
+import { IngressResult, processIngress } from './ingress';
+import { renderAgentMetrics } from './metrics';
 import {
   defaultResolverOptions,
   type Resolver,
@@ -121,6 +128,8 @@ export interface AgentOptions {
    * 'node' (node:crypto). Same bytes on the wire either way.
    */
   payloadCipher: 'native' | 'node';
+  /** Flow events built per second at most while someone observes (default: the hub's). */
+  eventsPerSecondMax?: number;
 }
 
 /** Defaults of every option but host name, controller and credentials. */
@@ -207,6 +216,20 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   let stopTick: (() => void) | undefined;
   let stopped = false;
   let aclText = { in: [...options.acl.in], out: [...options.acl.out] };
+  const events: FlowEventHub = createFlowEventHub(
+    {
+      node: `agent ${options.hostName}`,
+      eventsPerSecondMax: options.eventsPerSecondMax ?? defaultFlowEventHubOptions.eventsPerSecondMax,
+    },
+    { clock },
+  );
+  /** Egress with a drop event when someone observes (one boolean test per packet otherwise). */
+  const egress = (dataPlane: DataPlane) => (bytes: Uint8Array, offset: number, length: number) => {
+    const result = processEgress(dataPlane, bytes, offset, length);
+    if (result === EgressResult.DROPPED && events.active)
+      publishDataPlaneDrop(events, dataPlane, clock, 'out', bytes, offset, length);
+    return result;
+  };
   const acl = compileAcl(aclText);
   /** Role addresses (`addr/128`) this agent put on its TUN for its endpoints' own roles. */
   const roleAddressesOnTun = new Set<string>();
@@ -487,13 +510,10 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           'TUN open',
         );
         const dataPlane = plane;
-        tun.start(
-          (bytes, offset, length) => processEgress(dataPlane, bytes, offset, length),
-          (error) => logger.error({ error: error.message }, 'TUN read failed'),
-        );
+        tun.start(egress(dataPlane), (error) => logger.error({ error: error.message }, 'TUN read failed'));
       } else if (deps.app) {
         const dataPlane = plane;
-        deps.app.start((bytes, offset, length) => processEgress(dataPlane, bytes, offset, length));
+        deps.app.start(egress(dataPlane));
       }
       // 7. register the host
       await control.register(keys, cga);
@@ -519,7 +539,12 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         { transport: deps.transport, clock },
       );
       const dataPlane = plane;
-      links.onPacket((_linkId, bytes, offset, length) => processIngress(dataPlane, bytes, offset, length));
+      links.onPacket((_linkId, bytes, offset, length) => {
+        const result = processIngress(dataPlane, bytes, offset, length);
+        if (result === IngressResult.DROPPED && events.active)
+          publishDataPlaneDrop(events, dataPlane, clock, 'in', bytes, offset, length);
+        return result;
+      });
       links.onLinkChange(onLinkChange);
       links.start();
       for (const engine of options.engines) links.connect(engine);
@@ -633,6 +658,22 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       })),
     }),
 
+    events,
+    metrics: () =>
+      renderAgentMetrics({
+        plane,
+        flows,
+        links,
+        underlay: deps.transport.stats,
+        resolver: resolver?.statistics,
+        controller: {
+          connected: control.isConnected,
+          keepalivesSent: control.keepalivesSent,
+          keepaliveFailures: control.keepaliveFailures,
+          registrations: control.registrations,
+        },
+        events: events.counters(),
+      }),
     getAcl: () => ({ in: [...aclText.in], out: [...aclText.out] }),
     setAcl(rules) {
       const compiled = compileAcl(rules);

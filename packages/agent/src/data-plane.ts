@@ -40,6 +40,9 @@ export interface DataPlaneDrops {
   aclIn: number;
 }
 
+/** One of the data plane's drop reasons. */
+export type DataPlaneDropReason = keyof DataPlaneDrops;
+
 /** Data-plane options (defaults in agent options). */
 export interface DataPlaneOptions {
   ownHostId: Uint8Array;
@@ -93,6 +96,8 @@ export class DataPlane {
     spoofed: 0,
     aclIn: 0,
   };
+  /** The reason of the last drop (flow events read it after a packet was dropped). */
+  lastDrop: DataPlaneDropReason = 'malformedOut';
   /** Packets by type sent (index 1..3) and authorization-only packets. */
   readonly sentByType = [0, 0, 0, 0];
   authOnlyPackets = 0;
@@ -121,5 +126,11 @@ export class DataPlane {
     readonly deps: DataPlaneDeps,
   ) {
     this.tap = options.mode === 'tap' ? new TapSegment() : undefined;
+  }
+
+  /** Counts a drop of the packet at hand. */
+  drop(reason: DataPlaneDropReason): void {
+    this.drops[reason] += 1;
+    this.lastDrop = reason;
   }
 }

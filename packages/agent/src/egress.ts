@@ -93,14 +93,14 @@ export function processEgress(
     ipLength = length - (at - offset);
   }
   if (ipLength < 1) {
-    plane.drops.malformedOut += 1;
+    plane.drop('malformedOut');
     return EgressResult.DROPPED;
   }
   const version = bytes[ip]! >>> 4;
   let flow: Flow | undefined;
   if (version === 6) {
     if (ipLength < IPV6_HEADER_LENGTH) {
-      plane.drops.malformedOut += 1;
+      plane.drop('malformedOut');
       return EgressResult.DROPPED;
     }
     // The kernel's own ND, MLD and router solicitations on the TUN: control traffic, not forwarded.
@@ -110,36 +110,36 @@ export function processEgress(
       (nextHeader === 58 && ipLength > 40 && bytes[ip + 40]! >= 130 && bytes[ip + 40]! <= 143) ||
       nextHeader === 0
     ) {
-      plane.drops.localControl += 1;
+      plane.drop('localControl');
       return EgressResult.DROPPED;
     }
     flow = plane.flows.flowByHostId(bytes, ip + 24);
   } else if (version === 4) {
     if (ipLength < 20 || (bytes[ip]! & 0x0f) < 5) {
-      plane.drops.malformedOut += 1;
+      plane.drop('malformedOut');
       return EgressResult.DROPPED;
     }
     flow = plane.flows.flowByIpv4(readU32(bytes, ip + 16));
   } else {
-    plane.drops.malformedOut += 1;
+    plane.drop('malformedOut');
     return EgressResult.DROPPED;
   }
   if (flow === undefined) {
-    plane.drops.noFlow += 1;
+    plane.drop('noFlow');
     return EgressResult.DROPPED;
   }
   const statistics = flow.endpoint.statistics;
   if (plane.acl.out.length > 0) {
     const transport = transportOf(plane, bytes, ip, ipLength, version);
     if (!isAllowed(plane.acl.out, transport.protocol, transport.port, flow.peer.hostId)) {
-      plane.drops.aclOut += 1;
+      plane.drop('aclOut');
       statistics.dropsOut += 1;
       return EgressResult.DROPPED;
     }
   }
   const firstHop = flow.firstHop;
   if (firstHop === undefined) {
-    plane.drops.noPath += 1;
+    plane.drop('noPath');
     statistics.dropsOut += 1;
     return EgressResult.DROPPED;
   }
@@ -177,7 +177,7 @@ export function processEgress(
     if (label >= 0) writeFlowLabel(out, flow.sendAad, label);
     writeU16(out, 4, header.length - IPV6_HEADER_LENGTH);
     if (!sendOnLink(plane, firstHop, header.length)) {
-      plane.drops.noPath += 1;
+      plane.drop('noPath');
       statistics.dropsOut += 1;
       return EgressResult.DROPPED;
     }
@@ -188,7 +188,7 @@ export function processEgress(
   }
   const total = header.length + sealedLength;
   if (total > plane.out.length || total - IPV6_HEADER_LENGTH > 0xffff) {
-    plane.drops.tooBig += 1;
+    plane.drop('tooBig');
     statistics.dropsOut += 1;
     return EgressResult.DROPPED;
   }
@@ -208,13 +208,13 @@ export function processEgress(
       header.length,
     ) < 0
   ) {
-    plane.drops.tooBig += 1;
+    plane.drop('tooBig');
     statistics.dropsOut += 1;
     return EgressResult.DROPPED;
   }
   writeU16(out, 4, total - IPV6_HEADER_LENGTH);
   if (!sendOnLink(plane, firstHop, total)) {
-    plane.drops.noPath += 1;
+    plane.drop('noPath');
     statistics.dropsOut += 1;
     return EgressResult.DROPPED;
   }

@@ -109,10 +109,9 @@ function processGroupIngress(
   offset: number,
   payloadLength: number,
 ): IngressResult {
-  const drops = plane.drops;
   const membership = plane.flows.membershipByAddress(bytes, offset + 24);
   if (membership === undefined) {
-    drops.malformedIn += 1;
+    plane.drop('malformedIn');
     return IngressResult.DROPPED;
   }
   const { endpoint } = membership;
@@ -123,13 +122,13 @@ function processGroupIngress(
       break;
     }
   if (!isPeer) {
-    drops.unknownPeer += 1;
+    plane.drop('unknownPeer');
     return IngressResult.DROPPED;
   }
   const statistics = endpoint.statistics;
   const sealedStart = parseCapsule(plane, bytes, offset, payloadLength);
   if (sealedStart < 0) {
-    drops.malformedIn += 1;
+    plane.drop('malformedIn');
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
@@ -142,7 +141,7 @@ function processGroupIngress(
   aad[34] = bytes[offset + 3]!;
   const sealed = plane.sealedView;
   if (!sealed.parse(bytes, sealedStart, sealedEnd)) {
-    drops.badSeal += 1;
+    plane.drop('badSeal');
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
@@ -165,7 +164,7 @@ function processGroupIngress(
   }
   const plainLength = cipher.open(bytes, sealedStart, sealedEnd - sealedStart, aad, plane.opened, 0);
   if (plainLength < 0) {
-    drops.badSeal += 1;
+    plane.drop('badSeal');
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
@@ -181,7 +180,7 @@ function processGroupIngress(
     membership.senders.set(senderHash, sender);
   }
   if (!sender!.replay.accept(sealed.counter)) {
-    drops.replayed += 1;
+    plane.drop('replayed');
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
@@ -194,7 +193,7 @@ function processGroupIngress(
     !isAddressAt(packet, 8, sender!.hostId) ||
     !isAddressAt(packet, 24, membership.address)
   ) {
-    drops.spoofed += 1;
+    plane.drop('spoofed');
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
@@ -202,7 +201,7 @@ function processGroupIngress(
     const protocol = packet[6]!;
     const port = (protocol === 6 || protocol === 17) && 44 <= packetLength ? readU16(packet, 42) : -1;
     if (!isAllowed(plane.acl.in, protocol, port, sender!.hostId)) {
-      drops.aclIn += 1;
+      plane.drop('aclIn');
       statistics.dropsIn += 1;
       return IngressResult.DROPPED;
     }
@@ -225,31 +224,30 @@ export function processIngress(
   offset: number,
   length: number,
 ): IngressResult {
-  const drops = plane.drops;
   if (
     length < IPV6_HEADER_LENGTH + 8 ||
     bytes[offset]! >>> 4 !== 6 ||
     bytes[offset + 6] !== CAPSULE_NEXT_HEADER
   ) {
-    drops.malformedIn += 1;
+    plane.drop('malformedIn');
     return IngressResult.DROPPED;
   }
   const payloadLength = readU16(bytes, offset + 4);
   if (IPV6_HEADER_LENGTH + payloadLength > length) {
-    drops.malformedIn += 1;
+    plane.drop('malformedIn');
     return IngressResult.DROPPED;
   }
   const own = plane.options.ownHostId;
   if (!isAddressAt(bytes, offset + 24, own)) return processGroupIngress(plane, bytes, offset, payloadLength);
   const flow = plane.flows.flowByHostId(bytes, offset + 8);
   if (flow === undefined) {
-    drops.unknownPeer += 1;
+    plane.drop('unknownPeer');
     return IngressResult.DROPPED;
   }
   const statistics = flow.endpoint.statistics;
   const sealedStart = parseCapsule(plane, bytes, offset, payloadLength);
   if (sealedStart < 0) {
-    drops.malformedIn += 1;
+    plane.drop('malformedIn');
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
@@ -266,7 +264,7 @@ export function processIngress(
       ? flow.receiveCipher.open(bytes, sealedStart, sealedEnd - sealedStart, aad, plane.opened, 0)
       : -1;
   if (plainLength < 0) {
-    drops.badSeal += 1;
+    plane.drop('badSeal');
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
@@ -274,7 +272,7 @@ export function processIngress(
   const packet = plane.opened;
   const packetLength = plainLength;
   if (!flow.replay.accept(sealed.counter)) {
-    drops.replayed += 1;
+    plane.drop('replayed');
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
@@ -293,7 +291,7 @@ export function processIngress(
         (roleSource !== undefined && isAddressAt(packet, 8, roleSource))
       )
     ) {
-      drops.spoofed += 1;
+      plane.drop('spoofed');
       statistics.dropsIn += 1;
       return IngressResult.DROPPED;
     }
@@ -301,21 +299,21 @@ export function processIngress(
     l4 = 40;
   } else if (version === 4 && packetLength >= 20) {
     if (!rewriteIpv4(plane, packet, packetLength, flow.ipv4Alias, plane.options.ownIpv4)) {
-      drops.malformedIn += 1;
+      plane.drop('malformedIn');
       statistics.dropsIn += 1;
       return IngressResult.DROPPED;
     }
     protocol = packet[9]!;
     l4 = (packet[0]! & 0x0f) * 4;
   } else {
-    drops.malformedIn += 1;
+    plane.drop('malformedIn');
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
   if (plane.acl.in.length > 0) {
     const port = (protocol === 6 || protocol === 17) && l4 + 4 <= packetLength ? readU16(packet, l4 + 2) : -1;
     if (!isAllowed(plane.acl.in, protocol, port, flow.peer.hostId)) {
-      drops.aclIn += 1;
+      plane.drop('aclIn');
       statistics.dropsIn += 1;
       return IngressResult.DROPPED;
     }

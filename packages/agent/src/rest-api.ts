@@ -1,6 +1,6 @@
 /**
  * The agent's local REST API (seed: "HTTP RESTful Service block", server-side Agent RESTful
- * interface), fastify on 127.0.0.1:5500 by default, under /api/v1:
+ * interface), fastify on a Unix socket (/run/capsule/agent.sock) by default, TCP with a token when configured, under /api/v1:
  *
  *   GET    /api/v1/status                    host name, CGA, IPv4, controller state, links
  *   POST   /api/v1/endpoints                 {serviceToken, contract, role} or {serviceToken, name}
@@ -10,6 +10,9 @@
  *   GET    /api/v1/statistics                every endpoint, data-plane drops, packet types
  *   GET    /api/v1/resolver                  names the resolver answers, its counters
  *   GET    /api/v1/acl · PUT /api/v1/acl     {in: [rule], out: [rule]}
+ *   GET    /api/v1/events                    flow events (drops with reason) as NDJSON until the client goes;
+ *                                            ?host=&contract=&verdict=&kind= (@capsule/api's filter)
+ *   GET    /metrics                          Prometheus text
  *
  * Every body is validated against a closed schema (unknown fields → 400), bodies over
  * `bodyLimitBytes` get 413, malformed JSON 400; errors are `{code, message}`.
@@ -39,7 +42,8 @@ import {
 } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
-import { isCapsuleError, type Logger, silentLogger } from '@capsule/wire';
+import { type FlowEventHub, parseFlowEventFilter } from '@capsule/api';
+import { isCapsuleError, type Logger, PROMETHEUS_TEXT_CONTENT_TYPE, silentLogger } from '@capsule/wire';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { AgentError } from './errors';
@@ -85,6 +89,10 @@ export interface AgentApi {
   resolverState(): unknown;
   getAcl(): { in: string[]; out: string[] };
   setAcl(rules: { in: string[]; out: string[] }): void;
+  /** The Prometheus exposition of the agent's counters. */
+  metrics(): string;
+  /** Flow events (`GET /api/v1/events` subscribes here). */
+  readonly events: FlowEventHub;
 }
 
 const statusOfCode: Record<string, number> = {
@@ -98,6 +106,9 @@ const statusOfCode: Record<string, number> = {
   NODE_NOT_REGISTERED: 503,
   UNAVAILABLE: 503,
 };
+
+/** Longest query string `/api/v1/events` reads. */
+const EVENTS_QUERY_MAX = 1024;
 
 /**
  * Builds the fastify app (not listening yet). With `bearerToken`, every request must carry
@@ -178,6 +189,37 @@ export function createRestApi(
   app.get('/api/v1/statistics', async () => agent.statistics());
   app.get('/api/v1/resolver', async () => agent.resolverState());
   app.get('/api/v1/acl', async () => agent.getAcl());
+  app.get('/metrics', async (_request, reply) =>
+    reply.header('content-type', PROMETHEUS_TEXT_CONTENT_TYPE).send(agent.metrics()),
+  );
+  app.get('/api/v1/events', async (request, reply) => {
+    const search = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
+    if (search.length > EVENTS_QUERY_MAX)
+      return reply.status(400).send({ code: 'VALIDATION_FAILED', message: 'query string too long' });
+    const query: Record<string, string> = {};
+    for (const [key, value] of new URLSearchParams(search)) {
+      if (key in query)
+        return reply
+          .status(400)
+          .send({ code: 'VALIDATION_FAILED', message: `${key.slice(0, 40)} given twice` });
+      query[key] = value;
+    }
+    const parsed = parseFlowEventFilter(query);
+    if ('error' in parsed)
+      return reply.status(400).send({ code: 'VALIDATION_FAILED', message: parsed.error });
+    const response = reply.raw;
+    const unsubscribe = agent.events.subscribe(parsed.filter, {
+      write: (line) => void response.write(line),
+      backlogBytes: () => response.writableLength,
+    });
+    if (!unsubscribe) return reply.status(503).send({ code: 'UNAVAILABLE', message: 'too many observers' });
+    reply.hijack();
+    response.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    response.flushHeaders();
+    request.raw.socket.setNoDelay(true);
+    response.once('close', unsubscribe);
+    request.raw.once('close', unsubscribe);
+  });
   app.put('/api/v1/acl', { schema: { body: AclBody } }, async (request) => {
     agent.setAcl(request.body as { in: string[]; out: string[] });
     return agent.getAcl();

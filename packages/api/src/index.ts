@@ -31,10 +31,44 @@ export {
   statusOfCode,
 } from './errors';
 export {
+  /** Builds a daemon's flow-event publisher (rate limit, bounded subscribers, slow-reader losses). */
+  createFlowEventHub,
+  /** Reads one NDJSON flow event; never throws. */
+  decodeFlowEvent,
+  /** The hub's defaults. */
+  defaultFlowEventHubOptions,
+  /** Longest NDJSON line decodeFlowEvent reads. */
+  FLOW_EVENT_LINE_MAX,
+  /** One flow event (new flow, verdict, drop, program log, lost). */
+  type FlowEvent,
+  /** What an observer asks for (host, contract, verdict, kinds). */
+  type FlowEventFilter,
+  /** A daemon's flow-event publisher. */
+  type FlowEventHub,
+  /** Options of createFlowEventHub. */
+  type FlowEventHubOptions,
+  /** The kinds of flow event. */
+  type FlowEventKind,
+  /** Where one subscriber's events go. */
+  type FlowEventSink,
+  /** The kinds of flow event, as data. */
+  flowEventKinds,
+  /** True when an event passes a filter. */
+  flowEventMatches,
+  /** A filter as a query string. */
+  flowEventQuery,
+  /** The verdict names a filter may name. */
+  flowEventVerdicts,
+  /** Reads a filter from query parameters; unknown parameters are refused. */
+  parseFlowEventFilter,
+} from './flow-events';
+export {
   /** Decodes a node command (keep-alive answer, push event); never throws on input. */
   decodeNodeCommand,
   /** Decodes the payload of a command of a given kind, by the same rules. */
   decodeNodeCommandPayload,
+  /** Builds a link-tags command: an engine's role routes (the controller). */
+  linkTagsCommand,
   /** A command as the controller queues it: kind and payload. */
   type NodeCommandBody,
   /** Why the decoder refused a command: code, message, JSON pointer. */
@@ -54,6 +88,14 @@ export {
   /** A revocation's serials as bigints with their ends in ms. */
   revocationsOf,
 } from './node-command';
+export {
+  /** The fewest different characters a password must have. */
+  minDistinctPasswordCharacters,
+  /** The shortest password the controller accepts. */
+  minPasswordLength,
+  /** Why a password is too weak for a user (undefined when it is acceptable). */
+  passwordProblem,
+} from './password-policy';
 export {
   /** The CODE chunk value an endpoint of a role sends (its entry first). */
   codeChunkOf,

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeNodeCommand,
   decodeNodeCommandPayload,
+  linkTagsCommand,
   type NodeCommandResult,
   nodeCommandKinds,
   pathChangeCommand,
@@ -12,6 +13,8 @@ import {
   revocationsOf,
 } from './node-command';
 import {
+  maxLinkTagContracts,
+  maxLinkTagLinks,
   maxPathChangeEndpoints,
   maxPathHops,
   maxPeers,
@@ -61,6 +64,18 @@ const validCommand = fc.oneof(
   fc
     .array(fc.record({ endpointId: id, peers: fc.array(peerArb, { maxLength: 4 }) }), { maxLength: 4 })
     .map((endpoints) => pathChangeCommand(endpoints)),
+  fc
+    .array(
+      fc.record({
+        contractId: id,
+        engineTags: fc.integer({ min: 1, max: 0xffff_ffff }),
+        links: fc.array(fc.record({ peer: text(45), tags: fc.integer({ min: 0, max: 0xffff_ffff }) }), {
+          maxLength: 4,
+        }),
+      }),
+      { maxLength: 4 },
+    )
+    .map((contracts) => linkTagsCommand(contracts)),
   fc.constant({ kind: 'refresh-configuration' as const, payload: {} }),
   fc.constant({ kind: 'report-statistics' as const, payload: {} }),
 );
@@ -219,6 +234,38 @@ describe('decodeNodeCommand', () => {
       '/payload/endpoints/0/endpointId',
     );
     expectRefused(command('refresh-configuration', 'now'), 'BAD_FIELD', '/payload');
+    // link-tags: ids, peers and tag words checked where they are.
+    const tags = (links: unknown[]) => ({ contracts: [{ contractId: 2, links }] });
+    expectRefused(command('link-tags', { endpoints: [] }), 'MISSING', '/payload/contracts');
+    expectRefused(
+      command('link-tags', { contracts: [{ contractId: 0, links: [] }] }),
+      'BAD_FIELD',
+      '/payload/contracts/0/contractId',
+    );
+    expectRefused(command('link-tags', tags([{ peer: 'fd00::2', tags: 2 ** 32 }])), 'BAD_FIELD');
+    expectRefused(
+      command('link-tags', { contracts: [{ contractId: 2, engineTags: '1', links: [] }] }),
+      'BAD_FIELD',
+      '/payload/contracts/0/engineTags',
+    );
+    expectRefused(command('link-tags', tags([{ peer: 'fd00::2', tags: -1 }])), 'BAD_FIELD');
+    expectRefused(
+      command('link-tags', tags([{ peer: 'fd00::2', tags: 1.5 }])),
+      'BAD_FIELD',
+      '/payload/contracts/0/links/0/tags',
+    );
+    expectRefused(command('link-tags', tags([{ tags: 8 }])), 'MISSING', '/payload/contracts/0/links/0/peer');
+    expectRefused(command('link-tags', tags(['fd00::2'])), 'BAD_FIELD', '/payload/contracts/0/links/0');
+    const decoded = command('link-tags', tags([{ peer: 'fd00::2', tags: 0xffff_ffff, extra: 1 }]));
+    expect(decoded).toEqual({
+      ok: true,
+      value: {
+        id: 7,
+        kind: 'link-tags',
+        payload: { contracts: [{ contractId: 2, links: [{ peer: 'fd00::2', tags: 0xffff_ffff }] }] },
+        createdAt: envelope.createdAt,
+      },
+    });
   });
 
   it('refuses oversized lists and strings', () => {
@@ -250,6 +297,23 @@ describe('decodeNodeCommand', () => {
       '/payload/endpoints/0/peers/0/path',
     );
     expectRefused(command('path-change', endpoints([{ ...peer, role: 'r'.repeat(61) }])), 'LIMIT_EXCEEDED');
+    expectRefused(
+      command('link-tags', { contracts: Array.from({ length: maxLinkTagContracts + 1 }, () => ({})) }),
+      'LIMIT_EXCEEDED',
+      '/payload/contracts',
+    );
+    expectRefused(
+      command('link-tags', {
+        contracts: [{ contractId: 1, links: Array.from({ length: maxLinkTagLinks + 1 }, () => ({})) }],
+      }),
+      'LIMIT_EXCEEDED',
+      '/payload/contracts/0/links',
+    );
+    expectRefused(
+      command('link-tags', { contracts: [{ contractId: 1, links: [{ peer: 'f'.repeat(46), tags: 1 }] }] }),
+      'LIMIT_EXCEEDED',
+      '/payload/contracts/0/links/0/peer',
+    );
     expectRefused(
       command('path-change', endpoints([{ ...peer, hostId: 'f'.repeat(1_000_000) }])),
       'LIMIT_EXCEEDED',

@@ -8,6 +8,7 @@
  *   kind                    payload
  *   revocation              {serials: ["<unsigned 64-bit, decimal>", …], notAfter?: [ISO time | null, …]}
  *   path-change             {endpoints: [{endpointId, peers: [Peer, …]}, …]}
+ *   link-tags               {contracts: [{contractId, engineTags?: u32, links: [{peer: host id, tags: u32}, …]}, …]}
  *   refresh-configuration   {}
  *   report-statistics       {}
  *
@@ -24,6 +25,9 @@
  */
 import type { DecodeErrorCode } from '@capsule/wire';
 import {
+  type LinkTagsPayload,
+  maxLinkTagContracts,
+  maxLinkTagLinks,
   maxPathChangeEndpoints,
   maxPathHops,
   maxPeers,
@@ -38,6 +42,7 @@ import {
 export const nodeCommandKinds = [
   'revocation',
   'path-change',
+  'link-tags',
   'refresh-configuration',
   'report-statistics',
 ] as const;
@@ -85,6 +90,26 @@ export function pathChangeCommand(
   return {
     kind: 'path-change',
     payload: { endpoints: endpoints.map(({ endpointId, peers }) => ({ endpointId, peers: [...peers] })) },
+  };
+}
+
+/** An engine's role routes: for each contract, the tag bits of its links by peer host id. */
+export function linkTagsCommand(
+  contracts: readonly {
+    contractId: number;
+    engineTags?: number;
+    links: readonly { peer: string; tags: number }[];
+  }[],
+): Pick<NodeCommandOf<'link-tags'>, 'kind' | 'payload'> {
+  return {
+    kind: 'link-tags',
+    payload: {
+      contracts: contracts.map(({ contractId, engineTags, links }) => ({
+        contractId,
+        ...(engineTags ? { engineTags } : {}),
+        links: links.map(({ peer, tags }) => ({ peer, tags })),
+      })),
+    },
   };
 }
 
@@ -189,6 +214,32 @@ function pathChangePayload(value: unknown, path: string): PathChangePayload {
   };
 }
 
+function linkTagsPayload(value: unknown, path: string): LinkTagsPayload {
+  const payload = objectAt(value, path);
+  return {
+    contracts: arrayAt(payload.contracts, `${path}/contracts`, maxLinkTagContracts).map((element, i) => {
+      const at = `${path}/contracts/${i}`;
+      const contract = objectAt(element, at);
+      const engineTags =
+        contract.engineTags === undefined
+          ? undefined
+          : integerAt(contract.engineTags, `${at}/engineTags`, 0, 0xffff_ffff);
+      return {
+        contractId: integerAt(contract.contractId, `${at}/contractId`, 1, maxId),
+        ...(engineTags ? { engineTags } : {}),
+        links: arrayAt(contract.links, `${at}/links`, maxLinkTagLinks).map((link, j) => {
+          const linkAt = `${at}/links/${j}`;
+          const entry = objectAt(link, linkAt);
+          return {
+            peer: stringAt(entry.peer, `${linkAt}/peer`, 45),
+            tags: integerAt(entry.tags, `${linkAt}/tags`, 0, 0xffff_ffff),
+          };
+        }),
+      };
+    }),
+  };
+}
+
 function isKind(value: unknown): value is NodeCommandKind {
   return typeof value === 'string' && (nodeCommandKinds as readonly string[]).includes(value);
 }
@@ -199,6 +250,8 @@ function bodyOf(kind: NodeCommandKind, payload: unknown, path: string): NodeComm
       return { kind, payload: revocationPayload(payload, path) };
     case 'path-change':
       return { kind, payload: pathChangePayload(payload, path) };
+    case 'link-tags':
+      return { kind, payload: linkTagsPayload(payload, path) };
     case 'refresh-configuration':
     case 'report-statistics':
       objectAt(payload, path);

@@ -17,8 +17,11 @@ export const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
 export const Name = Type.String({ minLength: 1, maxLength: 60, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
 /** Free text (descriptions), ≤ 255 characters; stored as given. */
 export const Description = Type.String({ maxLength: 255 });
-/** A password as sent by a client (8–128 characters). */
-export const Password = Type.String({ minLength: 8, maxLength: 128 });
+/**
+ * A password as sent by a client when it is set (at most 128 characters). Whether it is strong
+ * enough is `passwordProblem`'s rule (password-policy.ts), answered as WEAK_PASSWORD.
+ */
+export const Password = Type.String({ minLength: 1, maxLength: 128 });
 /** Base64 bytes (standard alphabet, padded), bounded by `maxLength` characters. */
 export const Base64 = (maxLength: number) => Type.String({ maxLength, pattern: '^[A-Za-z0-9+/]*={0,2}$' });
 /** An ISO 8601 timestamp. */
@@ -66,6 +69,18 @@ export interface List<T> {
 }
 /** The `:id` path parameter. */
 export const IdParams = Type.Object({ id: Id }, closed);
+/** How an id is written in a path: decimal, no sign, no leading zero, no exponent, no blank. */
+export const idPathPattern = /^[1-9][0-9]{0,9}$/;
+/**
+ * An id as written in a path (`/users/12`), read strictly: `idPathPattern` and at most `Id`'s
+ * maximum, else undefined. `0x1`, `1e0`, `01`, `+1`, ` 1` and `1.0` are not ids (a lenient
+ * Number() would have read them all as 1). Never throws.
+ */
+export function parseIdText(text: string): number | undefined {
+  if (!idPathPattern.test(text)) return undefined;
+  const id = Number(text);
+  return id <= 2_147_483_647 ? id : undefined;
+}
 /** The body of every error response. */
 export const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() });
 
@@ -212,6 +227,7 @@ export const Node = Type.Object({
   x25519PublicKey: Type.Union([Type.String(), Type.Null()]),
   certificateSerial: Type.Union([Type.String(), Type.Null()]),
   lastKeepaliveAt: Type.Union([Timestamp, Type.Null()]),
+  labels: Type.Array(Type.String()),
   createdAt: Timestamp,
 });
 export type Node = Static<typeof Node>;
@@ -228,7 +244,13 @@ export const NodeCreate = Type.Object(
 );
 export type NodeCreate = Static<typeof NodeCreate>;
 export const NodePatch = Type.Object(
-  { hostname: Type.Optional(Hostname), locator: Type.Optional(Locator), status: Type.Optional(NodeStatus) },
+  {
+    hostname: Type.Optional(Hostname),
+    locator: Type.Optional(Locator),
+    status: Type.Optional(NodeStatus),
+    /** Replaces the node's labels (a waypoint engine: `waypoint`); kept across re-registration. */
+    labels: Type.Optional(Type.Array(Label, { maxItems: 16, uniqueItems: true })),
+  },
   closed,
 );
 export type NodePatch = Static<typeof NodePatch>;
@@ -274,6 +296,41 @@ export const LinkPatch = Type.Object(
   closed,
 );
 export type LinkPatch = Static<typeof LinkPatch>;
+
+// ---- peerings ------------------------------------------------------------------------------
+
+/**
+ * A peering: domain `domain` trusts the engines of `peerDomain` — all of them, or only engine
+ * `engineId` — to link with its nodes and to carry its paths. Only a systemAdmin creates one.
+ * Without a peering a node links only to engines of its own domain, and a domain's paths cross only
+ * its own engines (docs/controller.md, "Domains and peering").
+ */
+export const Peering = Type.Object({
+  id: Id,
+  /** The trusting domain: its nodes may link with the peer's engines, its paths may cross them. */
+  domain: Name,
+  domainId: Id,
+  /** The domain whose engines are trusted. */
+  peerDomain: Name,
+  peerDomainId: Id,
+  /** One engine of the peer domain; null: every engine of it. */
+  engineId: Type.Union([Id, Type.Null()]),
+  description: Description,
+  createdAt: Timestamp,
+});
+export type Peering = Static<typeof Peering>;
+export const PeeringCreate = Type.Object(
+  {
+    domain: Name,
+    peerDomain: Name,
+    engineId: Type.Optional(Id),
+    description: Type.Optional(Description),
+  },
+  closed,
+);
+export type PeeringCreate = Static<typeof PeeringCreate>;
+export const PeeringPatch = Type.Object({ description: Type.Optional(Description) }, closed);
+export type PeeringPatch = Static<typeof PeeringPatch>;
 
 // ---- templates ---------------------------------------------------------------------------
 
@@ -325,10 +382,23 @@ export const TemplateRole = Type.Object(
     /** The entry point (a key of the image's entry table) this role's packets start at. */
     entry: Type.String({ maxLength: 60 }),
     variables: Type.Optional(Variables),
+    /**
+     * A link tag bit (0..31) the controller computes for this template's programs: on every
+     * engine, the links that lead (on the shortest path) toward a member of this role carry it, in
+     * the contract's view of the ENGINE record (docs/controller.md, "Role routes").
+     */
+    linkTag: Type.Optional(Type.Integer({ minimum: 0, maximum: 31 })),
   },
   closed,
 );
 export type TemplateRole = Static<typeof TemplateRole>;
+/**
+ * A label's tag bit for a template's programs: on every engine, bit `bit` is set in the engine's
+ * tags when the engine carries the label, and in a link's tags when the link carries it or leads
+ * (on the shortest path) toward a node that carries it (docs/controller.md, "Role routes").
+ */
+export const LabelTag = Type.Object({ label: Label, bit: Type.Integer({ minimum: 0, maximum: 31 }) }, closed);
+export type LabelTag = Static<typeof LabelTag>;
 export const Orientation = Type.Union([Type.Literal('directed'), Type.Literal('undirected')]);
 export const Template = Type.Object({
   id: Id,
@@ -340,6 +410,7 @@ export const Template = Type.Object({
   multicast: Type.Boolean(),
   image: ProgramImageTransfer,
   roles: Type.Array(TemplateRole),
+  labelTags: Type.Array(LabelTag),
   /** SHA-256 of the image's code, hex: the logic hash its endpoints' flow authorizations carry. */
   logicHash: Type.String(),
   createdAt: Timestamp,
@@ -354,12 +425,17 @@ export const TemplateCreate = Type.Object(
     multicast: Type.Optional(Type.Boolean()),
     image: ProgramImageTransfer,
     roles: Type.Array(TemplateRole, { minItems: 1, maxItems: 16 }),
+    labelTags: Type.Optional(Type.Array(LabelTag, { maxItems: 32 })),
   },
   closed,
 );
 export type TemplateCreate = Static<typeof TemplateCreate>;
 export const TemplatePatch = Type.Object(
-  { description: Type.Optional(Description), multicast: Type.Optional(Type.Boolean()) },
+  {
+    description: Type.Optional(Description),
+    multicast: Type.Optional(Type.Boolean()),
+    labelTags: Type.Optional(Type.Array(LabelTag, { maxItems: 32 })),
+  },
   closed,
 );
 export type TemplatePatch = Static<typeof TemplatePatch>;
@@ -668,6 +744,30 @@ export const PathChangePayload = Type.Object({
   }),
 });
 export type PathChangePayload = Static<typeof PathChangePayload>;
+/** Most contracts one link-tags command names, and links per contract (the ENGINE record's bound is lower). */
+export const maxLinkTagContracts = 4096;
+export const maxLinkTagLinks = 255;
+/**
+ * `link-tags`: the engine's role routes, all of them (each command replaces the previous one):
+ * for each contract, the tag bits (a u32 bit set) of each of the engine's links, by the peer's
+ * host id, and of the engine itself. A contract's programs see these bits on top of the
+ * configured ones.
+ */
+export const LinkTagsPayload = Type.Object({
+  contracts: Type.Array(
+    Type.Object({
+      contractId: Id,
+      /** Bits the engine's own tags get for this contract's programs (a labelled waypoint); absent: none. */
+      engineTags: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffff_ffff })),
+      links: Type.Array(
+        Type.Object({ peer: Ipv6Address, tags: Type.Integer({ minimum: 0, maximum: 0xffff_ffff }) }),
+        { maxItems: maxLinkTagLinks },
+      ),
+    }),
+    { maxItems: maxLinkTagContracts },
+  ),
+});
+export type LinkTagsPayload = Static<typeof LinkTagsPayload>;
 /** The payload of a command that carries nothing. */
 export const EmptyPayload = Type.Object({});
 
@@ -675,6 +775,7 @@ const nodeCommand = <K extends string, P extends TSchema>(kind: K, payload: P) =
   Type.Object({ id: Id, kind: Type.Literal(kind), payload, createdAt: Timestamp });
 export const RevocationCommand = nodeCommand('revocation', RevocationPayload);
 export const PathChangeCommand = nodeCommand('path-change', PathChangePayload);
+export const LinkTagsCommand = nodeCommand('link-tags', LinkTagsPayload);
 export const RefreshConfigurationCommand = nodeCommand('refresh-configuration', EmptyPayload);
 export const ReportStatisticsCommand = nodeCommand('report-statistics', EmptyPayload);
 /**
@@ -684,6 +785,7 @@ export const ReportStatisticsCommand = nodeCommand('report-statistics', EmptyPay
 export const NodeCommand = Type.Union([
   RevocationCommand,
   PathChangeCommand,
+  LinkTagsCommand,
   RefreshConfigurationCommand,
   ReportStatisticsCommand,
 ]);
@@ -713,18 +815,32 @@ export const PushEvent = Type.Object({
 });
 export type PushEvent = Static<typeof PushEvent>;
 
-/** The byte string a node signs when registering (domain-separated, binds nonce, id and keys). */
+/** The label that starts the registration signing input; its version changes with the input's layout. */
+export const registrationSigningLabel = 'capsule-register-v2';
+
+/**
+ * The byte string a node signs when registering (domain-separated; binds the nonce, the host id,
+ * the name, the locator and the X25519 key):
+ *
+ *   "capsule-register-v2" 0x00 | nonce | 0x00 | host id (lower case) | 0x00 | hostname | 0x00 |
+ *   locator | 0x00 | X25519 public key (32)
+ *
+ * v1 had no locator, so whoever relayed a registration could point the node's underlay address
+ * elsewhere. Host id, hostname and locator cannot hold a 0x00 (their schemas' patterns); the
+ * nonce and the key are fixed-size as the controller issues and checks them.
+ */
 export function registrationSigningInput(fields: {
   nonce: Uint8Array;
   hostId: string;
   hostname: string;
+  locator: string;
   x25519PublicKey: Uint8Array;
 }): Uint8Array {
   const text = new TextEncoder();
   const parts = [
-    text.encode('capsule-register-v1\0'),
+    text.encode(`${registrationSigningLabel}\0`),
     fields.nonce,
-    text.encode(`\0${fields.hostId.toLowerCase()}\0${fields.hostname}\0`),
+    text.encode(`\0${fields.hostId.toLowerCase()}\0${fields.hostname}\0${fields.locator}\0`),
     fields.x25519PublicKey,
   ];
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

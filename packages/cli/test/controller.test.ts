@@ -2,7 +2,7 @@
  * The admin verbs in-process against a real controller: login keeps a token in the credentials
  * file; create/get/delete print tables or JSON/YAML; apply is declarative and idempotent.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Controller, createController } from '@capsule/controller';
@@ -89,6 +89,34 @@ describe('capsule login / create / get / delete / apply', () => {
     expect(gone.err).toContain('NOT_FOUND');
   });
 
+  it('creates, lists and deletes a peering (systemAdmin): the domain trusts the peer domain’s engines', async () => {
+    expect(
+      (await run('create', 'domain', 'carrier', '--kind', 'infrastructure', '--config', config)).code,
+    ).toBe(0);
+    const created = await run(
+      'create',
+      'peering',
+      'carrier',
+      '--domain',
+      'shop',
+      '-o',
+      'json',
+      '--config',
+      config,
+    );
+    expect(created.code).toBe(0);
+    const peering = JSON.parse(created.out) as { id: number };
+    expect(peering).toMatchObject({ domain: 'shop', peerDomain: 'carrier', engineId: null });
+    const table = await run('get', 'peerings', '--config', config);
+    expect(table.out).toMatch(/│ *peerDomain *│/);
+    expect(table.out).toContain('carrier');
+    const same = await run('create', 'peering', 'shop', '--domain', 'shop', '--config', config);
+    expect(same.code).toBe(1);
+    expect(same.err).toContain('VALIDATION_FAILED');
+    expect((await run('delete', 'peering', String(peering.id), '--config', config)).code).toBe(0);
+    expect((await run('get', 'peering', String(peering.id), '--config', config)).err).toContain('NOT_FOUND');
+  });
+
   it('applies a YAML file idempotently (created, then unchanged, then updated)', async () => {
     const image = {
       code: Buffer.from([0x13, 0x05, 0x10, 0x00, 0x73, 0x00, 0x10, 0x00]).toString('base64'),
@@ -152,5 +180,117 @@ describe('capsule login / create / get / delete / apply', () => {
       (await run('get', 'contract', 'echo-1', '-o', 'json', '--config', config)).out,
     );
     expect(contract.description).toBe('second');
+  });
+
+  it('labels a node and a link (by hostnames), clears them, and refuses bad labels and unknown nodes', async () => {
+    const zone = JSON.parse((await run('get', 'zone', 'z1', '-o', 'json', '--config', config)).out);
+    const nodeFile = (hostname: string) => {
+      const file = join(dir, `${hostname}.yaml`);
+      writeFileSync(file, YAML.stringify({ type: 'engine', hostname, zoneId: zone.id }));
+      return file;
+    };
+    for (const name of ['e1', 'e3'])
+      expect((await run('create', 'node', '-f', nodeFile(name), '--config', config)).code).toBe(0);
+    const ids = await Promise.all(
+      ['e1', 'e3'].map(
+        async (name) => JSON.parse((await run('get', 'node', name, '-o', 'json', '--config', config)).out).id,
+      ),
+    );
+    const linkFile = join(dir, 'link.yaml');
+    writeFileSync(linkFile, YAML.stringify({ nodeA: ids[0], nodeZ: ids[1], cost: 1 }));
+    expect((await run('create', 'link', '-f', linkFile, '--config', config)).code).toBe(0);
+
+    const node = await run('label', 'node', 'e3', 'waypoint', '-o', 'json', '--config', config);
+    expect(node.code, node.err).toBe(0);
+    expect(JSON.parse(node.out).labels).toEqual(['waypoint']);
+    // The link by its two ends, in either order.
+    const link = await run(
+      'label',
+      'link',
+      'e3',
+      'e1',
+      'preferred',
+      'fast',
+      '-o',
+      'json',
+      '--config',
+      config,
+    );
+    expect(link.code, link.err).toBe(0);
+    expect(JSON.parse(link.out)).toMatchObject({
+      nodeA: ids[0],
+      nodeZ: ids[1],
+      labels: ['preferred', 'fast'],
+    });
+    expect((await run('get', 'node', 'e3', '--config', config)).out).toContain('waypoint');
+    const cleared = await run('label', 'node', 'e3', '-o', 'json', '--config', config);
+    expect(JSON.parse(cleared.out).labels).toEqual([]);
+
+    const bad = await run('label', 'node', 'e3', 'has space', '--config', config);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('VALIDATION_FAILED');
+    const missing = await run('label', 'node', 'nowhere', 'x', '--config', config);
+    expect(missing.err).toContain('NOT_FOUND');
+    expect((await run('label', 'link', 'e1', 'e1', 'x', '--config', config)).err).toContain('NOT_FOUND');
+    expect((await run('label', 'zone', 'z1', 'x', '--config', config)).err).toContain('CLI_BAD_KIND');
+    expect((await run('label', 'link', 'e1', '--config', config)).err).toContain('CLI_MISSING_OPTION');
+  });
+
+  it('applies the project’s use-case files as they are: `program: X.java` is compiled and uploaded', async () => {
+    const useCases = join(import.meta.dirname, '../../../examples/use-cases');
+    for (const name of readdirSync(useCases).sort()) {
+      const file = join(useCases, name, 'contract.yaml');
+      const first = await run('apply', '-f', file, '--config', config);
+      expect(first.code, `${name}: ${first.err}`).toBe(0);
+      expect(first.out).toMatch(/^created template /);
+      const again = await run('apply', '-f', file, '--config', config);
+      expect(again.out, name).toMatch(/^unchanged template /);
+    }
+    // The template holds the compiled code: the logic hash of the SDK's image of the program.
+    const template = JSON.parse(
+      (await run('get', 'template', 'balance', '-o', 'json', '--config', config)).out,
+    );
+    expect(template.image.entries).toHaveProperty('leastLoaded');
+    expect(template.roles).toContainEqual({ name: 'server', entry: 'reply', linkTag: 3 });
+    // compile --format api writes that same image.
+    const out = join(dir, 'lb.json');
+    const compiled = await run(
+      'compile',
+      join(import.meta.dirname, '../../../examples/programs/LoadBalancer.java'),
+      '--format',
+      'api',
+      '-o',
+      out,
+    );
+    expect(compiled.code, compiled.err).toBe(0);
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(template.image);
+    expect(
+      (
+        await run(
+          'compile',
+          join(import.meta.dirname, '../../../examples/programs/LoadBalancer.java'),
+          '--format',
+          'elf',
+          '-o',
+          out,
+        )
+      ).err,
+    ).toContain('CLI_BAD_OPTION');
+    // A program that does not compile, or is not there.
+    writeFileSync(join(dir, 'Broken.java'), 'class Broken { void x( }');
+    writeFileSync(
+      join(dir, 'broken.yaml'),
+      'kind: template\nname: broken\nprogram: Broken.java\nroles: [{ name: a, entry: a }]\n',
+    );
+    const broken = await run('apply', '-f', join(dir, 'broken.yaml'), '--config', config);
+    expect(broken.code).toBe(1);
+    expect(broken.err).toContain('SDK_COMPILE_FAILED');
+    writeFileSync(
+      join(dir, 'missing.yaml'),
+      'kind: template\nname: missing\nprogram: Nowhere.java\nroles: [{ name: a, entry: a }]\n',
+    );
+    expect((await run('apply', '-f', join(dir, 'missing.yaml'), '--config', config)).err).toContain(
+      'CLI_READ_FAILED',
+    );
   });
 });

@@ -4,6 +4,7 @@
  */
 import {
   ApiError,
+  linkTagsCommand,
   type NodeCommandBody,
   type Peer,
   pathChangeCommand,
@@ -12,12 +13,20 @@ import {
 } from '@capsule/api';
 import type { Clock } from '@capsule/wire';
 import type { Logger } from 'pino';
-import { LoginRateLimiter, type Principal, type TokenService, unmatchableHash, verifyPassword } from './auth';
+import { LoginThrottle, type Principal, type TokenService, unmatchableHash, verifyPassword } from './auth';
 import { queueCommands } from './commands';
+import { transitNodes } from './domain-trust';
 import type { Metrics } from './metrics';
 import { pathTo, shortestPaths, type TopologyLink } from './paths';
 import type { ControllerIdentity, ProgramVerifier } from './ports';
 import type { BusEvent, ChangeBus, PushHub } from './push';
+import {
+  computeLabelRoutes,
+  computeRoleRoutes,
+  type LabelRule,
+  mergeRoleRoutes,
+  type TaggedMember,
+} from './role-routes';
 import type { Db } from './rows';
 import type { Store } from './store/open-store';
 import { prepareQuery } from './store/prepared-query';
@@ -32,7 +41,10 @@ export interface ChangeEvent {
 
 /** The user behind a token, re-read on every request. */
 const tokenUserQuery = prepareQuery((db, p) =>
-  db.selectFrom('users').select(['roles', 'active', 'domain_id']).where('id', '=', p(0)),
+  db
+    .selectFrom('users')
+    .select(['roles', 'active', 'domain_id', 'credential_generation'])
+    .where('id', '=', p(0)),
 );
 
 /** One audit entry: at, actor, domain id, action, object type, object id, detail. */
@@ -58,7 +70,7 @@ export interface ControllerContext {
   clock: Pick<Clock, 'nowMs'>;
   logger: Logger;
   metrics: Metrics;
-  rateLimiter: LoginRateLimiter;
+  loginThrottle: LoginThrottle;
   identity: ControllerIdentity | undefined;
   verifier: ProgramVerifier | undefined;
   hub: PushHub;
@@ -68,13 +80,16 @@ export interface ControllerContext {
   nonceLifetimeMs: number;
   certificateLifetimeMs: number;
   authorizationLifetimeMs: number;
-  /** Checks domain, user name and password (rate-limited per client address). */
+  /** Checks domain, user name and password (throttled per account and address: LoginThrottle). */
   checkCredentials(
     body: TokenRequest,
     clientAddress: string,
     audience: Principal['audience'],
   ): Promise<Principal>;
-  /** Verifies a bearer token and re-reads the user (disabled or deleted users lose access at once). */
+  /**
+   * Verifies a bearer token and re-reads the user: disabled or deleted users, and tokens issued
+   * before the user's last password change, lose access at once.
+   */
   authenticate(header: string | undefined, audience: Principal['audience']): Promise<Principal>;
   /** Writes one audit entry (inside the caller's transaction). */
   audit(
@@ -107,20 +122,22 @@ export function createContext(
     | 'queueCommands'
     | 'announceCommands'
     | 'peersOf'
-    | 'rateLimiter'
+    | 'loginThrottle'
   > & { loginFailuresPerMinute: number },
 ): ControllerContext {
   const db = base.store.db;
-  const rateLimiter = new LoginRateLimiter(base.loginFailuresPerMinute, 60_000);
+  const loginThrottle = new LoginThrottle({ failuresPerAccountAndAddress: base.loginFailuresPerMinute });
   const iso = () => new Date(base.clock.nowMs()).toISOString();
 
   const context: ControllerContext = {
     ...base,
-    rateLimiter,
+    loginThrottle,
 
     async checkCredentials(body, clientAddress, audience) {
       const now = base.clock.nowMs();
-      rateLimiter.check(clientAddress, now);
+      // Domain and user name as sent (JSON-quoted: neither may hide a separator).
+      const account = JSON.stringify([body.domain, body.username]);
+      loginThrottle.check(account, clientAddress, now);
       const row = await db
         .selectFrom('users as u')
         .innerJoin('domains as d', 'd.id', 'u.domain_id')
@@ -131,6 +148,7 @@ export function createContext(
           'u.roles',
           'u.active',
           'u.domain_id',
+          'u.credential_generation',
           'd.name as domain',
         ])
         .where('d.name', '=', body.domain)
@@ -138,9 +156,10 @@ export function createContext(
         .executeTakeFirst();
       const matches = await verifyPassword(body.password, row?.password_hash ?? unmatchableHash);
       if (!row || !matches || row.active !== 1) {
-        rateLimiter.fail(clientAddress, now);
+        loginThrottle.fail(account, clientAddress, now);
         throw new ApiError('BAD_CREDENTIALS', 'wrong domain, user name or password');
       }
+      loginThrottle.succeed(account, clientAddress, now);
       const roles = JSON.parse(row.roles) as RoleName[];
       if (audience === 'node' && !roles.some((role) => role === 'hostOwner' || role === 'engineOwner'))
         throw new ApiError('FORBIDDEN', 'node login needs the hostOwner or engineOwner role');
@@ -151,6 +170,7 @@ export function createContext(
         domain: row.domain,
         roles,
         audience,
+        credentialGeneration: row.credential_generation,
       };
     },
 
@@ -161,6 +181,8 @@ export function createContext(
       const row = (await tokenUserQuery(db, principal.userId)).rows[0];
       if (!row || row.active !== 1 || row.domain_id !== principal.domainId)
         throw new ApiError('UNAUTHENTICATED', 'the token’s user no longer exists or is disabled');
+      if (row.credential_generation !== principal.credentialGeneration)
+        throw new ApiError('UNAUTHENTICATED', 'the user’s password changed after this token was issued');
       return { ...principal, roles: JSON.parse(row.roles) as RoleName[] };
     },
 
@@ -220,12 +242,14 @@ export function createContext(
 
     async publishChanges(changes) {
       if (changes.some((change) => change.kind === 'topology')) await recomputePaths();
+      if (changes.some((change) => change.kind === 'topology' || change.kind === 'policy'))
+        await recomputeRoleRoutes();
     },
 
     async peersOf(trx, endpoint) {
       const contract = await trx
         .selectFrom('contracts')
-        .select(['roles'])
+        .select(['roles', 'domain_id'])
         .where('id', '=', endpoint.contractId)
         .executeTakeFirst();
       if (!contract) return [];
@@ -242,7 +266,10 @@ export function createContext(
         .execute();
       const links = await topology(trx);
       base.metrics.pathComputations.inc();
-      const tree = shortestPaths(endpoint.nodeId, links, mine.pathLabels ?? []);
+      // Domain isolation: the contract's domain's paths cross only the nodes it trusts (its own,
+      // and engines a peering covers); they may still end at any peer's node.
+      const trusted = await transitNodes(trx, contract.domain_id);
+      const tree = shortestPaths(endpoint.nodeId, links, mine.pathLabels ?? [], (node) => trusted.has(node));
       const hostIds = new Map<number, string>();
       const hosts = await trx
         .selectFrom('nodes')
@@ -311,6 +338,109 @@ export function createContext(
       return ids;
     });
     await context.announceCommands('path-change', commandIds);
+  }
+
+  /**
+   * The role-routes command last queued for each engine, by node id and certificate serial (a
+   * re-registered engine starts with none, so it gets its routes again): an engine is told only
+   * when its routes change. Per replica; on a replica that has not sent one, the first is sent.
+   */
+  const sentRoleRoutes = new Map<number, { serial: string | null; text: string }>();
+
+  /**
+   * After a topology or policy change: every engine's role routes (docs/controller.md, "Role
+   * routes"), queued and pushed to the engines whose routes changed.
+   */
+  async function recomputeRoleRoutes(): Promise<void> {
+    const queued: [number, { serial: string | null; text: string }][] = [];
+    const commandIds = await db.transaction().execute(async (trx) => {
+      const engines = await trx
+        .selectFrom('nodes')
+        .select(['id', 'certificate_serial'])
+        .where('type', '=', 'engine')
+        .where('status', '=', 'registered')
+        .orderBy('id')
+        .execute();
+      if (engines.length === 0) return [];
+      const endpoints = await trx
+        .selectFrom('endpoints as e')
+        .innerJoin('contracts as c', 'c.id', 'e.contract_id')
+        .innerJoin('templates as t', 't.id', 'c.template_id')
+        .innerJoin('nodes as n', 'n.id', 'e.node_id')
+        .innerJoin('authorizations as a', 'a.serial', 'e.authorization_serial')
+        .select(['e.node_id', 'e.contract_id', 'e.role', 't.roles'])
+        .where('n.status', '=', 'registered')
+        .where('c.enabled', '=', 1)
+        .where('a.revoked_at', 'is', null)
+        .orderBy('e.id')
+        .execute();
+      const members: TaggedMember[] = [];
+      for (const endpoint of endpoints) {
+        const roles = JSON.parse(endpoint.roles) as { name: string; linkTag?: number }[];
+        const tag = roles.find((role) => role.name === endpoint.role)?.linkTag;
+        if (tag !== undefined)
+          members.push({ contractId: endpoint.contract_id, tag, nodeId: endpoint.node_id });
+      }
+      // Label tags: every enabled contract whose template names some, and the labelled nodes.
+      const rules: LabelRule[] = [];
+      for (const contract of await trx
+        .selectFrom('contracts as c')
+        .innerJoin('templates as t', 't.id', 'c.template_id')
+        .select(['c.id', 't.label_tags'])
+        .where('c.enabled', '=', 1)
+        .where('t.label_tags', '!=', '[]')
+        .execute())
+        for (const rule of JSON.parse(contract.label_tags) as { label: string; bit: number }[])
+          rules.push({ contractId: contract.id, label: rule.label, bit: rule.bit });
+      const nodeLabels = new Map<number, string[]>();
+      if (rules.length > 0)
+        for (const node of await trx
+          .selectFrom('nodes')
+          .select(['id', 'labels'])
+          .where('status', '=', 'registered')
+          .where('labels', '!=', '[]')
+          .execute())
+          nodeLabels.set(node.id, JSON.parse(node.labels) as string[]);
+      const engineIds = engines.map((engine) => engine.id);
+      const links = await topology(trx);
+      const routes = computeRoleRoutes(engineIds, links, members);
+      const labelled = computeLabelRoutes(engineIds, links, nodeLabels, rules);
+      mergeRoleRoutes(routes, labelled.links);
+      const hostIds = new Map<number, string>();
+      for (const node of await trx
+        .selectFrom('nodes')
+        .select(['id', 'host_id'])
+        .where('host_id', 'is not', null)
+        .execute())
+        if (node.host_id !== null) hostIds.set(node.id, node.host_id);
+      const ids: number[] = [];
+      for (const engine of engines) {
+        const byContract = routes.get(engine.id) ?? new Map<number, Map<number, number>>();
+        const ownTags = labelled.engineTags.get(engine.id) ?? new Map<number, number>();
+        for (const contractId of ownTags.keys())
+          if (!byContract.has(contractId)) byContract.set(contractId, new Map());
+        const command = linkTagsCommand(
+          [...byContract]
+            .sort(([a], [b]) => a - b)
+            .map(([contractId, byNeighbor]) => ({
+              contractId,
+              engineTags: ownTags.get(contractId) ?? 0,
+              links: [...byNeighbor]
+                .filter(([neighbor]) => hostIds.has(neighbor))
+                .sort(([a], [b]) => a - b)
+                .map(([neighbor, tags]) => ({ peer: hostIds.get(neighbor)!, tags })),
+            })),
+        );
+        const text = JSON.stringify(command.payload);
+        const sent = sentRoleRoutes.get(engine.id);
+        if (sent && sent.serial === engine.certificate_serial && sent.text === text) continue;
+        ids.push(...(await context.queueCommands(trx, [engine.id], command)));
+        queued.push([engine.id, { serial: engine.certificate_serial, text }]);
+      }
+      return ids;
+    });
+    for (const [engineId, sent] of queued) sentRoleRoutes.set(engineId, sent);
+    await context.announceCommands('topology', commandIds);
   }
 
   return context;

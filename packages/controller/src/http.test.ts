@@ -19,6 +19,7 @@ const node: Node = {
   x25519PublicKey: 'AAAA',
   certificateSerial: null,
   lastKeepaliveAt: '2026-11-21T19:00:00.000Z',
+  labels: [],
   createdAt: '2026-11-21T18:00:00.000Z',
 };
 

@@ -34,6 +34,25 @@ export interface CounterState {
   flowsCreated: number;
   flowsExpired: number;
   fuelUsed: number;
+  /**
+   * PROGRAM_DROP verdicts by the program's own reason code: the first PROGRAM_DROP_CODES_MAX
+   * distinct codes, the rest under PROGRAM_DROP_OTHER (label cardinality stays bounded).
+   */
+  readonly programDrops: Map<number, number>;
+}
+
+/** Distinct program drop codes counted one by one (then PROGRAM_DROP_OTHER). */
+export const PROGRAM_DROP_CODES_MAX = 64;
+/** The key program drop codes past the first PROGRAM_DROP_CODES_MAX are counted under. */
+export const PROGRAM_DROP_OTHER = -1;
+
+/** Counts a PROGRAM_DROP with the program's reason `code` (no allocation once the code is known). */
+export function countProgramDrop(state: Pick<CounterState, 'programDrops'>, code: number): void {
+  const drops = state.programDrops;
+  const count = drops.get(code);
+  if (count !== undefined) drops.set(code, count + 1);
+  else if (drops.size < PROGRAM_DROP_CODES_MAX) drops.set(code, 1);
+  else drops.set(PROGRAM_DROP_OTHER, (drops.get(PROGRAM_DROP_OTHER) ?? 0) + 1);
 }
 
 /** Counters since start (monotonic). */
@@ -68,6 +87,10 @@ export interface EngineCounters {
   flowsEvicted: FlowEvictions;
   liveFlows: number;
   fuelUsed: number;
+  /** PROGRAM_DROP verdicts by the program's reason code (decimal; `other` past the first 64 codes). */
+  programDrops: Record<string, number>;
+  /** Flow events: published, suppressed by the rate limit, lost to slow observers; observers now. */
+  events: { published: number; suppressed: number; lost: number; subscribers: number };
   /**
    * The link layer's own counters: frames it refused before the pipeline (`drops`, by reason),
    * refused handshake and cookie frames by reason, handshakes verified and cookies exchanged.
@@ -112,6 +135,7 @@ export function createCounterState(): CounterState {
     flowsCreated: 0,
     flowsExpired: 0,
     fuelUsed: 0,
+    programDrops: new Map(),
   };
 }
 
@@ -120,6 +144,7 @@ export function snapshotCounters(
   state: CounterState,
   others: {
     revokedSerials: number;
+    events: EngineCounters['events'];
     liveFlows: number;
     flowsEvicted: FlowEvictions;
     linkLayer: Pick<LinkLayer, 'drops' | 'handshakeRejections' | 'handshakeStats'>;
@@ -157,6 +182,12 @@ export function snapshotCounters(
     flowsEvicted: { ...others.flowsEvicted },
     liveFlows: others.liveFlows,
     fuelUsed: state.fuelUsed,
+    programDrops: Object.fromEntries(
+      [...state.programDrops]
+        .sort(([a], [b]) => (a === PROGRAM_DROP_OTHER ? 1 : b === PROGRAM_DROP_OTHER ? -1 : a - b))
+        .map(([code, count]) => [code === PROGRAM_DROP_OTHER ? 'other' : String(code), count]),
+    ),
+    events: { ...others.events },
     linkLayer: {
       drops: { ...linkLayer.drops },
       handshakeRejections: { ...linkLayer.handshakeRejections },

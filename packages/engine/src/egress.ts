@@ -10,9 +10,10 @@ import type { LinkLayer } from '@capsule/overlay';
 import { ActionField, EGRESS_MAX_LINKS, Verdict } from '@capsule/vm';
 import type { Clock } from '@capsule/wire';
 import { PathOffset } from '@capsule/wire';
-import type { CounterState } from './counters';
+import { type CounterState, countProgramDrop } from './counters';
 import type { CurrentPacket } from './current-packet';
 import { DropReason } from './drop-reason';
+import type { EngineEvents } from './flow-events';
 import type { EngineFlows } from './flows';
 import type { EngineLinks } from './links';
 import { appendTraceRecord } from './trace';
@@ -31,12 +32,14 @@ export interface EgressDeps {
   packet: CurrentPacket;
   /** The sandbox's PATH and DATA regions (what the program left there is written back). */
   regions: { readonly path: Uint8Array; readonly data: Uint8Array };
+  /** Flow events (drops and verdict changes, built only while someone observes). */
+  events: EngineEvents;
 }
 
 /** The egress of one engine (acting on its current packet). */
 export interface Egress {
   /** Counts a drop of the current packet (engine, link and flow); returns false. */
-  drop(reason: number): false;
+  drop(reason: number, programReason?: number): false;
   /**
    * Applies a final verdict: DROP (counted as PROGRAM_DROP, the program's reason kept on the
    * flow), DELIVER, or FORWARD / REPLICATE on `count` program link ids read from `links` at
@@ -62,14 +65,15 @@ export interface Egress {
 const EGRESS_BUFFER_BYTES = 65_536;
 
 export function createEgress(options: EgressOptions, deps: EgressDeps): Egress {
-  const { linkLayer, links, flows, counters, clock, packet, regions } = deps;
+  const { linkLayer, links, flows, counters, clock, packet, regions, events } = deps;
   const { engineId } = options;
   const egress = new Uint8Array(EGRESS_BUFFER_BYTES);
   /** A view of the last EMIT's action region (the sandbox passes the same region every time). */
   let emitAction: Uint8Array | undefined;
   let emitView: DataView = new DataView(new ArrayBuffer(0));
 
-  function drop(reason: number): false {
+  function drop(reason: number, programReason = 0): false {
+    if (events.hub.active) events.drop(reason, programReason);
     counters.drops[reason] = counters.drops[reason]! + 1;
     counters.verdicts[Verdict.DROP] = counters.verdicts[Verdict.DROP]! + 1;
     if (packet.link) packet.link.drops++;
@@ -162,7 +166,8 @@ export function createEgress(options: EgressOptions, deps: EgressDeps): Egress {
     applyAction(verdict, count, linksFrom, linksAt, fuel, programReason) {
       if (verdict === Verdict.DROP) {
         packet.traceWanted = false;
-        drop(DropReason.PROGRAM_DROP);
+        countProgramDrop(counters, programReason);
+        drop(DropReason.PROGRAM_DROP, programReason);
         if (packet.flow >= 0) flows.programReason[packet.flow] = programReason;
         return false;
       }
@@ -185,6 +190,8 @@ export function createEgress(options: EgressOptions, deps: EgressDeps): Egress {
       if (sent === 0) return drop(failure || DropReason.NO_ROUTE);
       counters.verdicts[verdict] = counters.verdicts[verdict]! + 1;
       if (packet.flow >= 0) {
+        if (events.hub.active && flows.lastVerdict[packet.flow] !== verdict)
+          events.verdict(packet.flow, verdict);
         flows.lastVerdict[packet.flow] = verdict;
         flows.lastReason[packet.flow] = 0;
       }

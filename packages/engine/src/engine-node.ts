@@ -9,7 +9,8 @@
  *  4. the overlay link layer on the given transport, from the node certificate and the controller's key;
  *  5. the engine (the pipeline) on that link layer;
  *  6. the controller hooks: keep-alives and the push channel (revocations → `engine.revoke`,
- *     refresh-configuration / path-change → `engine.refreshLinks`, report-statistics → a
+ *     link-tags → `engine.setContractTags` (the role routes), refresh-configuration / path-change
+ *     → `engine.refreshLinks`, report-statistics → a
  *     keep-alive now), and each link change reported (`POST /sb/v1/links`, up or down);
  *  7. started: the engine, the link layer, the HTTP port when asked, handshakes with the neighbors.
  * `stop()` undoes 7 to 4. The transport is the caller's (it opens and closes it). Nothing here
@@ -21,12 +22,14 @@ import { generateX25519KeyPair, importControllerPublicKey } from '@capsule/ident
 import {
   createLinkLayer,
   formatUnderlayAddress,
+  type LinkDataPath,
   type LinkLayer,
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
 import { type Clock, type Logger, silentLogger, systemClock } from '@capsule/wire';
 import { createEngine, type Engine, type EngineOptions } from './engine';
+import type { EngineFastPath } from './fast-path-port';
 import { createEngineHttpServer, type EngineHttpServer } from './http-api';
 import { configuredLinkCost } from './links';
 import { createControllerHooks, registerEngine } from './southbound';
@@ -75,7 +78,16 @@ export interface EngineNodeDeps {
   random?: () => number;
   /** The southbound client's fetch; default the global one. */
   fetch?: typeof fetch;
+  /**
+   * The fast path for established flows (@capsule/native's `createNativeFastPath`), used when the
+   * transport can attach it (the native UDP socket: `Transport.attachDatagramFilter`); the CLI
+   * passes one unless the config says `fastPath: false`. Ignored on other transports.
+   */
+  fastPath?: EngineNodeFastPath;
 }
+
+/** A fast path as the node wires it: a datagram filter for the socket, the link layer's data path, the engine's port. */
+export type EngineNodeFastPath = EngineFastPath & LinkDataPath & { readonly filter: object };
 
 /** A running engine node. */
 export interface EngineNode {
@@ -120,7 +132,8 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
   const controllerPublicKey = importControllerPublicKey(
     Buffer.from(registration.controllerPublicKey, 'base64'),
   );
-  // 4–6: link layer, engine, controller hooks.
+  // 4–6: link layer, engine, controller hooks (and the fast path, when the socket can take it).
+  const fastPath = deps.fastPath && transport.attachDatagramFilter ? deps.fastPath : undefined;
   const linkLayer = createLinkLayer(
     {
       identity: {
@@ -134,12 +147,13 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
         keepAliveIntervalMs: options.linkKeepAliveIntervalMs,
       }),
     },
-    { transport, clock },
+    { transport, clock, ...(fastPath && { dataPath: fastPath }) },
   );
   const engine = createEngine(
     { ...options.engine, hostId: identity.hostId, controllerPublicKey },
-    { linkLayer, clock, logger, ...(deps.random && { random: deps.random }) },
+    { linkLayer, clock, logger, ...(deps.random && { random: deps.random }), ...(fastPath && { fastPath }) },
   );
+  if (fastPath) transport.attachDatagramFilter?.(fastPath.filter);
   const hooks = createControllerHooks(
     { locator, keepaliveIntervalMs: registration.configuration.keepaliveIntervalMs },
     {
@@ -149,6 +163,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
       counters: () => engine.counters(),
       revoke: (serials, notAfterMs) => engine.revoke(serials, notAfterMs),
       refreshLinks: () => engine.refreshLinks(),
+      setContractTags: (contracts) => engine.setContractTags(contracts),
       linkCost: (info) => configuredLinkCost(options.engine?.links, info),
     },
   );
@@ -162,6 +177,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
     if (stopped) return;
     stopped = true;
     stopHooks?.();
+    if (fastPath) transport.attachDatagramFilter?.(undefined);
     engine.stop();
     linkLayer.stop();
     await http?.stop();

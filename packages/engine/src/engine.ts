@@ -24,12 +24,14 @@
  * built here from options and ports. The controller side (keep-alives, push, link registration)
  * is not the pipeline's: `startEngineNode` (engine-node.ts) wires it.
  */
+import { createFlowEventHub, defaultFlowEventHubOptions, type FlowEventHub } from '@capsule/api';
 import type { ControllerPublicKey } from '@capsule/identity';
 import { formatIpv6Address } from '@capsule/identity';
 import type { LinkInfo, LinkLayer } from '@capsule/overlay';
 import {
   ActionField,
   ActionFlag,
+  CONTRACT_BYTES,
   createSandboxMachine,
   EGRESS_MAX_LINKS,
   FUEL_DEFAULT,
@@ -56,9 +58,11 @@ import { type CurrentPacket, createCurrentPacket } from './current-packet';
 import { DropReason } from './drop-reason';
 import { createEgress } from './egress';
 import { engineIdOfHostId } from './engine-id';
+import type { EngineFastPath } from './fast-path-port';
+import { createEngineEvents } from './flow-events';
 import { FlowRefusal } from './flow-table';
 import { createEngineFlows, type FlowSnapshot } from './flows';
-import { createEngineLinks, type EngineLinkSnapshot, type LinkConfig } from './links';
+import { type ContractLinkTags, createEngineLinks, type EngineLinkSnapshot, type LinkConfig } from './links';
 import { createProgramCache, type ProgramEntry } from './programs';
 import { createSandboxHost } from './sandbox-host';
 
@@ -95,6 +99,8 @@ export interface EngineOptions {
   logLinesPerSecond?: number;
   /** Distinct verified authorizations and programs kept (LRU-less: cleared when full). */
   cacheCapacity?: number;
+  /** Flow events built per second at most while someone observes (the rest are counted). */
+  eventsPerSecondMax?: number;
 }
 
 /** The defaults of every optional option. */
@@ -110,6 +116,7 @@ export const defaultEngineOptions = {
   tier: 'fast' as Tier,
   logLinesPerSecond: 20,
   cacheCapacity: 4096,
+  eventsPerSecondMax: defaultFlowEventHubOptions.eventsPerSecondMax,
 };
 
 /** The engine's ports. */
@@ -119,6 +126,12 @@ export interface EngineDeps {
   logger?: Logger;
   /** 32 random bits (RANDOM service); default Math.random. */
   random?: () => number;
+  /**
+   * The fast path for established flows (docs/engine.md, "Fast path"), when the node runs one:
+   * the engine registers its links and cached-action flows with it and folds what it carried into
+   * the counters. Without it every packet takes the pipeline below.
+   */
+  fastPath?: EngineFastPath;
 }
 
 /** A running engine. */
@@ -134,6 +147,12 @@ export interface Engine {
   flows(): FlowSnapshot[];
   links(): EngineLinkSnapshot[];
   counters(): EngineCounters;
+  /** Flow events (new flow, verdict change, drop, program log): `GET /api/v1/events` subscribes here. */
+  readonly events: FlowEventHub;
+  /** The CONTRACT memory (what `@Shared` fields live in) of a contract this engine has run, by contract id. */
+  contractMemory(contractId: number): Uint8Array | undefined;
+  /** The contracts whose CONTRACT memory this engine holds, with their live flows. */
+  contracts(): { contractId: number; liveFlows: number }[];
   /**
    * Revokes serials now (the controller's push and keep-alive commands call this). With the
    * authorization's end of validity (ms), the serial is forgotten once that has passed (an
@@ -142,6 +161,8 @@ export interface Engine {
   revoke(serials: readonly bigint[], notAfterMs?: readonly (number | undefined)[]): void;
   /** Rereads the link layer's links (ENGINE record, caches); called on every link change. */
   refreshLinks(): void;
+  /** Replaces the role routes (the controller's `link-tags` command); cached actions are dropped. */
+  setContractTags(contracts: readonly ContractLinkTags[]): void;
   /** Removes idle flows and the revoked serials of expired authorizations now (the timer calls it). */
   expireFlows(): number;
   /**
@@ -168,16 +189,12 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
 
   // ---- the parts ------------------------------------------------------------------------------
   const counters = createCounterState();
+  const fastPath = deps.fastPath;
   const packet: CurrentPacket = createCurrentPacket();
-  const host = createSandboxHost(
-    { logLinesPerSecond: settings.logLinesPerSecond },
-    { clock, logger, random, packet, emit: (action) => egress.emit(action) },
+  const hub = createFlowEventHub(
+    { node: `engine ${formatIpv6Address(options.hostId)}`, eventsPerSecondMax: settings.eventsPerSecondMax },
+    { clock },
   );
-  const sandbox = createSandboxMachine(
-    { budgetInstructions: settings.budgetInstructions, tier: settings.tier },
-    { host },
-  );
-  const regions = sandbox.regions;
   const flows = createEngineFlows(
     {
       capacity: settings.flowCapacity,
@@ -189,10 +206,20 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
         Math.max(1, Math.floor(settings.flowCapacity * settings.flowsPerAuthorizationShare)),
       evictionIdleMs: settings.flowEvictionIdleMs,
       idleTimeoutMs: settings.flowIdleTimeoutMs,
-      contractBytes: regions.contract.byteLength,
+      contractBytes: CONTRACT_BYTES,
     },
-    { counters },
+    { counters, withdraw: fastPath && ((id) => fastPath.removeFlow(id)) },
   );
+  const events = createEngineEvents({ hub, clock, flows, packet });
+  const host = createSandboxHost(
+    { logLinesPerSecond: settings.logLinesPerSecond },
+    { clock, logger, random, packet, emit: (action) => egress.emit(action), events },
+  );
+  const sandbox = createSandboxMachine(
+    { budgetInstructions: settings.budgetInstructions, tier: settings.tier },
+    { host },
+  );
+  const regions = sandbox.regions;
   const links = createEngineLinks(
     { engineId, tags: options.tags, links: options.links },
     { linkLayer, engineRecord: regions.engine },
@@ -205,7 +232,10 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     { cacheCapacity: settings.cacheCapacity, tier: settings.tier },
     { counters, logger },
   );
-  const egress = createEgress({ engineId }, { linkLayer, links, flows, counters, clock, packet, regions });
+  const egress = createEgress(
+    { engineId },
+    { linkLayer, links, flows, counters, clock, packet, regions, events },
+  );
   const { drop, applyAction, writeBack, advanceHopIndex } = egress;
   const { table, auth: flowAuth, program: flowProgram, lastSeenMs: flowLastSeenMs } = flows;
   const { packets: flowPackets, bytes: flowBytes, cacheVerdict, cacheCount, cacheLinks } = flows;
@@ -224,10 +254,55 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     regions.action.byteLength,
   );
 
+  fastPath?.bindEngine(
+    {
+      flowLastSeenMs: flows.lastSeenMs,
+      flowPackets: flows.packets,
+      flowBytes: flows.bytes,
+      flowLastVerdict: flows.lastVerdict,
+      flowLastReason: flows.lastReason,
+      cacheVerdict: flows.cacheVerdict,
+      cacheCount: flows.cacheCount,
+      cacheLinks: flows.cacheLinks,
+    },
+    engineId,
+    settings.flowIdleTimeoutMs,
+  );
+
   function refreshLinks(): void {
     links.refresh();
     // A topology change may change what programs decide: no cached action survives it.
     flows.clearCachedActions();
+    if (fastPath) {
+      fastPath.clearLinks();
+      for (let id = 1; ; id++) {
+        const link = links.byProgramId(id);
+        if (link === undefined) break;
+        fastPath.setLink(id, link.id, link.kind, link.up, link.peerHostId);
+      }
+    }
+  }
+
+  /** Adds what the fast path carried to the counters, the links and (in place already) the flows. */
+  function foldFastPath(): void {
+    if (fastPath === undefined) return;
+    const carried = fastPath.takeCounters();
+    counters.packetsIn += carried.packetsIn;
+    counters.bytesIn += carried.bytesIn;
+    counters.packetsOut += carried.packetsOut;
+    counters.bytesOut += carried.bytesOut;
+    counters.byType[3] = counters.byType[3]! + carried.typeIII;
+    counters.cachedActions += carried.cachedActions;
+    for (let verdict = 1; verdict < carried.verdicts.length; verdict++)
+      counters.verdicts[verdict] = counters.verdicts[verdict]! + carried.verdicts[verdict]!;
+    for (const [programId, packetsIn, bytesIn, packetsOut, bytesOut] of carried.links) {
+      const link = links.byProgramId(programId);
+      if (link === undefined) continue;
+      link.packetsIn += packetsIn;
+      link.bytesIn += bytesIn;
+      link.packetsOut += packetsOut;
+      link.bytesOut += bytesOut;
+    }
   }
 
   function expireFlows(): number {
@@ -244,6 +319,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     counters.bytesIn += length;
     packet.bytes = bytes;
     packet.offset = offset;
+    packet.length = length;
     packet.flow = -1;
     packet.hopLimitDone = false;
     packet.isThisHop = false;
@@ -321,7 +397,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     if (packetType === 3 && cacheVerdict[id] !== 0) {
       counters.cachedActions++;
       if (view.pathOffset >= 0) advanceHopIndex();
-      return applyAction(
+      const sent = applyAction(
         cacheVerdict[id]!,
         cacheCount[id]!,
         cacheLinks,
@@ -329,6 +405,19 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
         0,
         cacheDropReason[id]!,
       );
+      // Its later packets may take the fast path (which checks all of the above again per packet).
+      if (sent && fastPath && !packet.traceWanted)
+        fastPath.setFlow(
+          id,
+          bytes,
+          offset,
+          linkId,
+          auth.notAfter,
+          view.pathOffset < 0 ? -1 : view.pathOffset - offset,
+          view.dataOffset < 0 ? -1 : view.dataOffset - offset,
+          view.dataLength,
+        );
+      return sent;
     }
 
     // Run the program.
@@ -345,6 +434,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     runOptions.dataLengthBytes = view.dataLength;
     runOptions.flowMemory = flowMemory[id];
     runOptions.contractMemory = contractMemory[id];
+    links.showContract(auth.contractId);
     const result = sandbox.run(program.prepared!, runOptions);
     counters.fuelUsed += result.fuelUsed;
     if (result.trap !== TrapReason.NONE) {
@@ -414,11 +504,13 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       packet.flow = id;
       return refuse(program);
     }
-    if (id < 0) {
+    const isNew = id < 0;
+    if (isNew) {
       id = table.admit(bytes, offset + 8, offset + 24, flowLabel, auth.serialHigh, auth.serialLow, now);
       if (id < 0) return refuse(refusalDrops[id as -1 | -2 | -3]);
     } else if (flowAuth[id] !== auth) table.setAuthorization(id, auth.serialHigh, auth.serialLow);
     flows.bind(id, auth, program, now);
+    if (isNew && hub.active) events.flowCreated(id);
     return id;
   }
 
@@ -449,17 +541,41 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       logger.info({ engineId }, 'engine stopped');
     },
     handlePacket,
-    flows: () => flows.snapshots(),
-    links: () => links.snapshots(),
-    counters: () =>
-      snapshotCounters(counters, {
+    flows() {
+      foldFastPath();
+      return flows.snapshots();
+    },
+    links() {
+      foldFastPath();
+      return links.snapshots();
+    },
+    events: hub,
+    contractMemory(contractId) {
+      const memory = flows.contractMemoryOf(contractId);
+      return memory && new Uint8Array(memory.buffer, memory.byteOffset, memory.byteLength).slice();
+    },
+    contracts: () => flows.contracts(),
+    counters() {
+      foldFastPath();
+      return snapshotCounters(counters, {
+        events: hub.counters(),
         revokedSerials: authorizations.revokedCount,
         liveFlows: table.size,
         flowsEvicted: table.evictions,
         linkLayer,
-      }),
-    revoke: (serials, notAfterMs) => authorizations.revoke(serials, notAfterMs),
+      });
+    },
+    revoke(serials, notAfterMs) {
+      // Every flow goes back through the pipeline, which checks revocation (and registers again).
+      fastPath?.clearFlows();
+      authorizations.revoke(serials, notAfterMs);
+    },
     refreshLinks,
+    setContractTags(contracts) {
+      links.setContractTags(contracts);
+      // What programs decided from the old routes must be decided again.
+      flows.clearCachedActions();
+    },
     expireFlows,
     onLinkChange(listener) {
       linkListeners.add(listener);

@@ -91,14 +91,22 @@ export interface EngineFlows {
   /** Forgets every cached action (a topology change: programs decide again). */
   clearCachedActions(): void;
   snapshots(): FlowSnapshot[];
+  /** A contract's CONTRACT memory (undefined before its first flow). */
+  contractMemoryOf(contractId: number): DataView | undefined;
+  /** Contracts with CONTRACT memory, ascending by id, with their live flows. */
+  contracts(): { contractId: number; liveFlows: number }[];
 }
 
 export function createEngineFlows(
   options: EngineFlowsOptions,
-  deps: { counters: Pick<CounterState, 'flowsCreated' | 'flowsExpired'> },
+  deps: {
+    counters: Pick<CounterState, 'flowsCreated' | 'flowsExpired'>;
+    /** Told when a flow stops being what a fast path registered (removed, evicted, rebound). */
+    withdraw?: (id: number) => void;
+  },
 ): EngineFlows {
   const { capacity, idleTimeoutMs } = options;
-  const { counters } = deps;
+  const { counters, withdraw } = deps;
   const table = new FlowTable(
     {
       capacity,
@@ -136,6 +144,7 @@ export function createEngineFlows(
 
   /** Clears the per-flow state of a flow the table removed or is evicting. */
   function forget(id: number): void {
+    withdraw?.(id);
     live[id] = 0;
     program[id] = undefined;
     auth[id] = undefined;
@@ -173,7 +182,10 @@ export function createEngineFlows(
     cacheDropReason,
     isIdle: (id, nowMs) => nowMs - lastSeenMs[id]! > idleTimeoutMs,
     bind(id, flowAuth, flowProgram, nowMs) {
-      if (auth[id] !== flowAuth || program[id] !== flowProgram) cacheVerdict[id] = 0;
+      if (auth[id] !== flowAuth || program[id] !== flowProgram) {
+        cacheVerdict[id] = 0;
+        withdraw?.(id);
+      }
       auth[id] = flowAuth;
       program[id] = flowProgram;
       let contract = contracts.get(flowAuth.contractId);
@@ -214,6 +226,18 @@ export function createEngineFlows(
         cacheLinks[id * EGRESS_MAX_LINKS + i] = links.getUint32(linksAt + 4 * i, true);
     },
     clearCachedActions: () => cacheVerdict.fill(0),
+    contractMemoryOf: (contractId) => contracts.get(contractId),
+    contracts() {
+      const liveFlows = new Map<number, number>();
+      for (const id of contracts.keys()) liveFlows.set(id, 0);
+      for (let id = 0; id < capacity; id++) {
+        const flowAuth = live[id] ? auth[id] : undefined;
+        if (flowAuth) liveFlows.set(flowAuth.contractId, (liveFlows.get(flowAuth.contractId) ?? 0) + 1);
+      }
+      return [...liveFlows]
+        .sort(([a], [b]) => a - b)
+        .map(([contractId, count]) => ({ contractId, liveFlows: count }));
+    },
     snapshots() {
       const out: FlowSnapshot[] = [];
       for (let id = 0; id < capacity; id++) {

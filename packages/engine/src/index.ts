@@ -19,9 +19,12 @@ export {
   type EngineIdentity,
   type EngineNode,
   type EngineNodeDeps,
+  type EngineNodeFastPath,
   type EngineNodeOptions,
   startEngineNode,
 } from './engine-node';
+/** The port of the fast path for established flows (implemented by @capsule/native). */
+export type { EngineFastPath, FastPathCounters, FastPathFlowArrays } from './fast-path-port';
 /** Zero-allocation flow table keyed by (source, destination, flow label). */
 export { FlowTable } from './flow-table';
 /** One live flow as an engine shows it (`Engine.flows()`, /api/v1/flows). */
@@ -29,7 +32,7 @@ export type { FlowSnapshot } from './flows';
 /** The HTTP port: /metrics, /api/v1/flows, /api/v1/links, /api/v1/status. */
 export { createEngineHttpServer, type EngineHttpServer } from './http-api';
 /** One link as an engine shows it (`Engine.links()`, /api/v1/links), and a configured link. */
-export type { EngineLinkSnapshot, LinkConfig } from './links';
+export type { ContractLinkTags, EngineLinkSnapshot, LinkConfig } from './links';
 /** The Prometheus text rendering of an engine's counters. */
 export { METRICS_FLOW_LIMIT, renderMetrics } from './metrics';
 /** Registration with the controller, and revocation commands' serials. */

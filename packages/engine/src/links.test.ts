@@ -88,6 +88,67 @@ describe("the engine's links", () => {
     ]);
   });
 
+  it('shows each contract its own role routes on top of the configured tags', () => {
+    let infos = [
+      linkInfo(11, 1, 'e2', NodeType.engine, 'up'),
+      linkInfo(12, 2, 'h1', NodeType.host, 'up'),
+      linkInfo(13, 3, 'h3', NodeType.host, 'up'),
+    ];
+    const region = new Uint8Array(4096);
+    const links = createEngineLinks(
+      { engineId: 1, links: [{ peer: 'e2', tags: [1] }] },
+      { linkLayer: { links: () => infos }, engineRecord: region },
+    );
+    links.refresh();
+    const record = new DataView(region.buffer);
+    const tagsOf = () =>
+      [0, 1, 2].map((index) =>
+        record.getUint32(EngineField.LINK_TABLE + index * ENGINE_LINK_BYTES + EngineLinkField.TAGS, true),
+      );
+    links.setContractTags([
+      // Peers in any spelling of the address; an unreadable one and an unknown one name no link.
+      {
+        contractId: 7,
+        links: [
+          { peer: 'fd00:0::1', tags: 1 << 3 },
+          { peer: 'fd00::3', tags: 1 << 3 },
+          { peer: 'not an address', tags: 1 << 9 },
+          { peer: 'fd00::99', tags: 1 << 9 },
+        ],
+      },
+      { contractId: 9, engineTags: 1 << 2, links: [{ peer: 'fd00::2', tags: 0xffff_ffff }] },
+    ]);
+    expect(tagsOf()).toEqual([1 << 1, 0, 0]);
+    const engineTags = () => record.getUint32(EngineField.TAGS, true);
+    links.showContract(7);
+    expect(tagsOf()).toEqual([(1 << 1) | (1 << 3), 0, 1 << 3]);
+    expect(engineTags()).toBe(0);
+    links.showContract(9);
+    expect(tagsOf()).toEqual([1 << 1, 0xffff_ffff, 0]);
+    expect(engineTags()).toBe(1 << 2);
+    links.showContract(4); // no role routes: the configured tags
+    expect(tagsOf()).toEqual([1 << 1, 0, 0]);
+    expect(engineTags()).toBe(0);
+    expect(links.snapshots().map((l) => l.contractTags)).toEqual([
+      [{ contractId: 7, tags: 1 << 3 }],
+      [{ contractId: 9, tags: 0xffff_ffff }],
+      [{ contractId: 7, tags: 1 << 3 }],
+    ]);
+    // A link change keeps the routes; a new command replaces them all.
+    infos = [...infos, linkInfo(14, 4, 'h4', NodeType.host, 'up')];
+    links.refresh();
+    links.showContract(7);
+    expect(tagsOf()).toEqual([(1 << 1) | (1 << 3), 0, 1 << 3]);
+    links.setContractTags([{ contractId: 9, links: [{ peer: 'fd00::4', tags: 1 << 5 }] }]);
+    links.showContract(7);
+    expect(tagsOf()).toEqual([1 << 1, 0, 0]);
+    links.showContract(9);
+    expect([
+      ...tagsOf(),
+      record.getUint32(EngineField.LINK_TABLE + 3 * ENGINE_LINK_BYTES + EngineLinkField.TAGS, true),
+    ]).toEqual([1 << 1, 0, 0, 1 << 5]);
+  });
+
   it('finds a configured cost by peer host id or by host name; none otherwise', () => {
     const info = linkInfo(1, 4, 'e4', NodeType.engine, 'up');
     expect(configuredLinkCost([{ peer: 'fd00::4', cost: 3 }], info)).toBe(3);

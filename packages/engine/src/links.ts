@@ -3,11 +3,19 @@
  * kind, neighbor engine id, configured cost and tags, up state and traffic counters; the ENGINE
  * record programs read (rebuilt on every link change); and the host links DELIVER looks in.
  *
+ * **Role routes.** The controller tells the engine, per contract, which links lead toward the
+ * members of a role (`link-tags` commands: tag bits by peer host id). A program sees its own
+ * contract's bits on top of the links' configured tags: before each run the engine shows the
+ * flow's contract (`showContract`), which rewrites the record's link TAGS words only when the
+ * contract differs from the last one shown (one precomputed word array per contract, no
+ * allocation per packet). A contract may also give the engine's own TAGS extra bits (a waypoint
+ * labelled at the controller).
+ *
  * **Program link ids.** Programs see small ids (1, 2, 3, … in the order links first appear, stable
  * for the engine's life), not the link layer's: its id is a 32-bit receiver index, often ≥ 2^31,
  * and programs hold link ids in Java ints with -1 for "none". The egress maps them back.
  */
-import { formatIpv6Address, NodeType } from '@capsule/identity';
+import { formatIpv6Address, NodeType, parseIpv6Address } from '@capsule/identity';
 import type { LinkInfo, LinkLayer } from '@capsule/overlay';
 import { ENGINE_LINK_BYTES, ENGINE_MAX_LINKS, EngineField, EngineLinkField, LinkKind } from '@capsule/vm';
 import { bytesEqual } from './bytes';
@@ -44,6 +52,15 @@ export interface EngineLink {
   drops: number;
 }
 
+/** An engine's role routes as the controller sends them (a `link-tags` command's payload). */
+export interface ContractLinkTags {
+  contractId: number;
+  /** Bits the engine's own tags get for this contract (a labelled waypoint). */
+  engineTags?: number;
+  /** Tag bits by peer host id (text). */
+  links: readonly { peer: string; tags: number }[];
+}
+
 /** One link as the engine shows it (`/api/v1/links`). */
 export interface EngineLinkSnapshot {
   /** The link layer's id. */
@@ -56,6 +73,8 @@ export interface EngineLinkSnapshot {
   neighborEngineId: number;
   cost: number;
   tags: number;
+  /** The role-route tag bits of this link, per contract (those set only). */
+  contractTags: { contractId: number; tags: number }[];
   up: boolean;
   packetsIn: number;
   packetsOut: number;
@@ -88,6 +107,13 @@ export interface EngineLinks {
   hostLinkTo(bytes: Uint8Array, hostIdAt: number): EngineLink | undefined;
   /** Rereads the link layer's links and rebuilds the ENGINE record. */
   refresh(): void;
+  /** Replaces the role routes (every contract's link tags); the next run sees them. */
+  setContractTags(contracts: readonly ContractLinkTags[]): void;
+  /**
+   * Shows programs the link tags of `contractId` (configured tags | its role routes) in the
+   * ENGINE record; a contract without role routes sees the configured tags. Call before each run.
+   */
+  showContract(contractId: number): void;
   snapshots(): EngineLinkSnapshot[];
 }
 
@@ -123,6 +149,52 @@ export function createEngineLinks(options: EngineLinksOptions, deps: EngineLinks
   /** Program link id → link (index 0 unused). */
   const byProgramId: (EngineLink | undefined)[] = [undefined];
   const hostLinks: EngineLink[] = [];
+  /** Role routes: contract id → tag bits by peer host id text. */
+  let contractPeers = new Map<number, Map<string, number>>();
+  /** Role routes: contract id → the engine's own extra tag bits. */
+  let contractEngineTags = new Map<number, number>();
+  /**
+   * The record's TAGS words for each contract with role routes: one per link table index, then
+   * the engine's own (index ENGINE_MAX_LINKS).
+   */
+  const contractWords = new Map<number, Uint32Array>();
+  /** The configured tags (contracts without role routes). */
+  const baseWords = new Uint32Array(ENGINE_MAX_LINKS + 1);
+  /** The words the record holds now. */
+  let shown: Uint32Array = baseWords;
+
+  /** Rebuilds every contract's TAGS words from the links (in record order) and the role routes. */
+  function rebuildContractWords(): void {
+    const ordered = [...links.values()].slice(0, ENGINE_MAX_LINKS);
+    const peers = ordered.map((link) => formatIpv6Address(link.peerHostId));
+    baseWords.fill(0);
+    ordered.forEach((link, index) => {
+      baseWords[index] = link.tags;
+    });
+    baseWords[ENGINE_MAX_LINKS] = ownTags;
+    contractWords.clear();
+    for (const [contractId, byPeer] of contractPeers) {
+      const words = new Uint32Array(ENGINE_MAX_LINKS + 1);
+      ordered.forEach((link, index) => {
+        words[index] = (link.tags | (byPeer.get(peers[index]!) ?? 0)) >>> 0;
+      });
+      words[ENGINE_MAX_LINKS] = (ownTags | (contractEngineTags.get(contractId) ?? 0)) >>> 0;
+      contractWords.set(contractId, words);
+    }
+    shown = baseWords;
+    writeWords(baseWords);
+  }
+
+  function writeWords(words: Uint32Array): void {
+    engineRecord.setUint32(EngineField.TAGS, words[ENGINE_MAX_LINKS]!, true);
+    const count = Math.min(links.size, ENGINE_MAX_LINKS);
+    for (let index = 0; index < count; index++)
+      engineRecord.setUint32(
+        EngineField.LINK_TABLE + index * ENGINE_LINK_BYTES + EngineLinkField.TAGS,
+        words[index]!,
+        true,
+      );
+  }
 
   function refresh(): void {
     const seen = new Set<number>();
@@ -177,6 +249,7 @@ export function createEngineLinks(options: EngineLinksOptions, deps: EngineLinks
       index++;
     }
     engineRecord.setUint32(EngineField.LINK_COUNT, index, true);
+    rebuildContractWords();
   }
 
   return {
@@ -188,6 +261,30 @@ export function createEngineLinks(options: EngineLinksOptions, deps: EngineLinks
       return undefined;
     },
     refresh,
+    setContractTags(contracts) {
+      const next = new Map<number, Map<string, number>>();
+      const engineTags = new Map<number, number>();
+      for (const contract of contracts) {
+        if (contract.engineTags) engineTags.set(contract.contractId, contract.engineTags >>> 0);
+        const byPeer = new Map<string, number>();
+        for (const { peer, tags } of contract.links) {
+          const address = parseIpv6Address(peer);
+          if (!address) continue; // an unreadable peer names no link of ours
+          const text = formatIpv6Address(address);
+          byPeer.set(text, ((byPeer.get(text) ?? 0) | tags) >>> 0);
+        }
+        next.set(contract.contractId, byPeer);
+      }
+      contractPeers = next;
+      contractEngineTags = engineTags;
+      rebuildContractWords();
+    },
+    showContract(contractId) {
+      const words = contractWords.get(contractId) ?? baseWords;
+      if (words === shown) return;
+      shown = words;
+      writeWords(words);
+    },
     snapshots: () =>
       [...links.values()].map((link) => ({
         id: link.id,
@@ -198,6 +295,12 @@ export function createEngineLinks(options: EngineLinksOptions, deps: EngineLinks
         neighborEngineId: link.neighborEngineId,
         cost: link.cost,
         tags: link.tags,
+        contractTags: [...contractPeers]
+          .map(([contractId, byPeer]) => ({
+            contractId,
+            tags: byPeer.get(formatIpv6Address(link.peerHostId)) ?? 0,
+          }))
+          .filter((entry) => entry.tags !== 0),
         up: link.up,
         packetsIn: link.packetsIn,
         packetsOut: link.packetsOut,

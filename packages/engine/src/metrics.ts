@@ -4,30 +4,17 @@
  * included, so rates work from the first scrape), link and flow, plus the verification caches,
  * flow evictions, and the link layer's own drops and handshake rejections by reason.
  */
+import { createPrometheusText } from '@capsule/wire';
 import { dropReasons } from './drop-reason';
 import type { Engine } from './engine';
 
 /** Flows exported per scrape at most (label cardinality stays bounded). */
 export const METRICS_FLOW_LIMIT = 1000;
 
-const escapeLabel = (value: string) =>
-  value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-
 /** Renders `engine`'s metrics. */
 export function renderMetrics(engine: Engine): string {
   const c = engine.counters();
-  const lines: string[] = [];
-  const family = (name: string, type: 'counter' | 'gauge', help: string) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-  };
-  const sample = (name: string, value: number, labels: Record<string, string | number> = {}) => {
-    const entries = Object.entries(labels);
-    const text =
-      entries.length === 0
-        ? ''
-        : `{${entries.map(([k, v]) => `${k}="${escapeLabel(String(v))}"`).join(',')}}`;
-    lines.push(`${name}${text} ${value}`);
-  };
+  const { family, sample, text } = createPrometheusText();
   family('capsule_engine_packets_received_total', 'counter', 'Inner packets handed up by the link layer.');
   sample('capsule_engine_packets_received_total', c.packetsIn);
   family('capsule_engine_bytes_received_total', 'counter', 'Bytes of inner packets received.');
@@ -45,6 +32,23 @@ export function renderMetrics(engine: Engine): string {
   family('capsule_engine_drops_total', 'counter', 'Dropped packets by reason.');
   for (const [, reason] of dropReasons())
     sample('capsule_engine_drops_total', c.drops[reason] ?? 0, { reason });
+  family(
+    'capsule_engine_program_drops_total',
+    'counter',
+    'PROGRAM_DROP verdicts by the program\'s own reason code (the first 64 codes; then code="other").',
+  );
+  for (const [code, value] of Object.entries(c.programDrops))
+    sample('capsule_engine_program_drops_total', value, { code });
+  family(
+    'capsule_engine_events_total',
+    'counter',
+    'Flow events, by outcome: published, suppressed (rate limit), lost (slow observer).',
+  );
+  sample('capsule_engine_events_total', c.events.published, { outcome: 'published' });
+  sample('capsule_engine_events_total', c.events.suppressed, { outcome: 'suppressed' });
+  sample('capsule_engine_events_total', c.events.lost, { outcome: 'lost' });
+  family('capsule_engine_event_observers', 'gauge', 'Clients streaming flow events now.');
+  sample('capsule_engine_event_observers', c.events.subscribers);
   const simple: [string, 'counter' | 'gauge', string, number][] = [
     ['capsule_engine_program_runs_total', 'counter', 'Sandbox executions.', c.programRuns],
     [
@@ -182,5 +186,5 @@ export function renderMetrics(engine: Engine): string {
       dst: flow.destination,
       label: flow.flowLabel,
     });
-  return `${lines.join('\n')}\n`;
+  return text();
 }

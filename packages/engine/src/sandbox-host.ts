@@ -1,11 +1,13 @@
 /**
  * The services the engine gives the programs it runs (the sandbox's host port): EMIT (a copy
  * sent at once, through the egress), FLOW_HASH, TIME (the injected clock), RANDOM (the injected
- * source) and LOG (to the engine's logger, rate-limited to `logLinesPerSecond`).
+ * source) and LOG (to the engine's logger and its flow events, rate-limited to
+ * `logLinesPerSecond`, the message decoded: a 4-byte message is the int `Services.log` passed).
  */
-import type { SandboxHost } from '@capsule/vm';
+import { decodeLogMessage, type SandboxHost } from '@capsule/vm';
 import type { Clock, Logger } from '@capsule/wire';
 import type { CurrentPacket } from './current-packet';
+import type { EngineEvents } from './flow-events';
 
 export interface SandboxHostOptions {
   /** Program LOG lines per second at most (the rest are refused to the program). */
@@ -20,6 +22,8 @@ export interface SandboxHostDeps {
   packet: Pick<CurrentPacket, 'bytes' | 'offset' | 'flow'>;
   /** EMIT (the egress's). */
   emit: (action: Uint8Array) => boolean;
+  /** Flow events (a log event per logged line while someone observes). */
+  events: EngineEvents;
 }
 
 export function createSandboxHost(options: SandboxHostOptions, deps: SandboxHostDeps): SandboxHost {
@@ -39,7 +43,9 @@ export function createSandboxHost(options: SandboxHostOptions, deps: SandboxHost
       }
       if (logTokens <= 0) return false;
       logTokens--;
-      logger.info({ flow: packet.flow, message: Buffer.from(message).toString('utf8') }, 'program log');
+      const decoded = decodeLogMessage(message);
+      logger.info({ flow: packet.flow, message: decoded.text }, 'program log');
+      if (deps.events.hub.active) deps.events.log(decoded.text, decoded.value);
       return true;
     },
   };

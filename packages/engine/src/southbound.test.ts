@@ -6,6 +6,7 @@ import { createControllerHooks, revocationsOfCommand } from './southbound';
 /** The link reports an engine makes, through a client that records them (and fails when told to). */
 function hooksRecording() {
   const reports: SbLinkRequest[] = [];
+  const contractTags: unknown[] = [];
   let refuseNext = false;
   const client = {
     registerLink: async (body: SbLinkRequest) => {
@@ -27,6 +28,7 @@ function hooksRecording() {
       counters: () => ({}) as never,
       revoke: () => {},
       refreshLinks: () => {},
+      setContractTags: (contracts) => contractTags.push(contracts),
       linkCost: () => 20,
     },
   );
@@ -38,7 +40,7 @@ function hooksRecording() {
       state,
     }) as unknown as LinkInfo;
   const settle = () => new Promise((resolve) => setImmediate(resolve));
-  return { hooks, link, reports, warnings, settle, refuse: () => (refuseNext = true) };
+  return { hooks, link, reports, warnings, contractTags, settle, refuse: () => (refuseNext = true) };
 }
 
 describe('engine link reports to the controller', () => {
@@ -68,6 +70,23 @@ describe('engine link reports to the controller', () => {
     await settle();
     expect(reports.map((report) => report.status ?? 'up')).toEqual(['up', 'up']);
     expect(warnings).toEqual(['link report refused']);
+  });
+});
+
+describe('link-tags commands', () => {
+  it('hands the decoded role routes to the engine, and refuses a malformed command without a change', () => {
+    const { hooks, warnings, contractTags } = hooksRecording();
+    const payload = { contracts: [{ contractId: 3, links: [{ peer: 'fd00::2', tags: 8 }], extra: 1 }] };
+    hooks.obey({ kind: 'link-tags', payload } as never);
+    expect(contractTags).toEqual([[{ contractId: 3, links: [{ peer: 'fd00::2', tags: 8 }] }]]);
+    for (const bad of [null, { contracts: 'all' }, { contracts: [{ contractId: 3, links: [{ peer: 1 }] }] }])
+      hooks.obey({ kind: 'link-tags', payload: bad } as never);
+    expect(contractTags).toHaveLength(1);
+    expect(warnings).toEqual([
+      'link-tags command refused',
+      'link-tags command refused',
+      'link-tags command refused',
+    ]);
   });
 });
 

@@ -20,6 +20,7 @@ import { formatIpv6Address } from '@capsule/identity';
 import type { LinkInfo } from '@capsule/overlay';
 import type { Clock, Logger } from '@capsule/wire';
 import type { EngineCounters } from './counters';
+import type { ContractLinkTags } from './links';
 
 /** What a node proves about itself when it registers. */
 export interface EngineRegistration {
@@ -50,6 +51,7 @@ export async function registerEngine(
     nonce: Buffer.from(nonce, 'base64'),
     hostId: hostIdText,
     hostname: registration.hostname,
+    locator: registration.locator,
     x25519PublicKey: registration.x25519PublicKey,
   });
   return client.register({
@@ -98,6 +100,8 @@ export interface ControllerHooksDeps {
   revoke: (serials: readonly bigint[], notAfterMs: readonly (number | undefined)[]) => void;
   /** Rereads the links (refresh-configuration and path-change commands). */
   refreshLinks: () => void;
+  /** Replaces the role routes (link-tags commands). */
+  setContractTags: (contracts: readonly ContractLinkTags[]) => void;
   /** The configured cost of the link to a peer (engine.yaml `links`), sent with its registration. */
   linkCost?: (info: LinkInfo) => number | undefined;
 }
@@ -111,7 +115,7 @@ export interface ControllerHooks {
    * the controller's paths avoid it until it is up (and registered) again.
    */
   onLinkChange(info: LinkInfo): void;
-  /** Carries out one controller command (revocation, refresh-configuration, path-change, report-statistics). */
+  /** Carries out one controller command (revocation, link-tags, refresh-configuration, path-change, report-statistics). */
   obey(command: Pick<NodeCommand, 'kind' | 'payload'>): void;
 }
 
@@ -141,6 +145,14 @@ export function createControllerHooks(
       case 'path-change':
         deps.refreshLinks();
         break;
+      case 'link-tags': {
+        // Read with the one decoder: a malformed command changes nothing.
+        const decoded = decodeNodeCommandPayload(command.kind, command.payload);
+        if (decoded.ok && decoded.value.kind === 'link-tags')
+          deps.setContractTags(decoded.value.payload.contracts);
+        else logger.warn({ error: decoded.ok ? undefined : decoded.error }, 'link-tags command refused');
+        break;
+      }
       case 'report-statistics':
         void keepalive();
         break;

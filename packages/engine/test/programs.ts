@@ -154,6 +154,20 @@ ${routeTail}`,
   ['entry', 'waypoint', 'egress'],
 );
 
+/** Route, after LOG of the int 257 (4 bytes little-endian, what the SDK's Services.log(257) passes). */
+export const logThenRoute = program(`
+entry:
+  li t0, 257
+  sw t0, 8(a2)
+  mv s1, a1
+  addi a0, a2, 8
+  li a1, 4
+  li a7, 6               # LOG
+  ecall
+  mv a1, s1
+  j route
+${routeTail}`);
+
 /** Never ends: fuel runs out. */
 export const loop = program(`
 entry:

@@ -121,6 +121,7 @@ export {
   exportX25519PublicKeyRaw,
   generateX25519KeyPair,
   importX25519PublicKeyRaw,
+  isWeakX25519PublicKey,
   LINK_KEY_LABEL,
   rotateSessionKeys,
   type SessionKeyInput,

@@ -30,7 +30,7 @@ import {
 import { createMemoryNetwork, type LinkLayer, type MemoryNetwork, type Transport } from '@capsule/overlay';
 import { systemClock } from '@capsule/wire';
 import pino from 'pino';
-import { adminClient, bootstrapController, labNames, registeredNodes } from './bootstrap';
+import { adminClient, applyLabels, bootstrapController, labNames, registeredNodes } from './bootstrap';
 import { LabError } from './errors';
 import { type LabState, readLabState, stateFilePath, writeLabState } from './lab-state';
 import { engineLinks, type Topology } from './topology';
@@ -260,6 +260,7 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     progress('every node registered, every link up');
+    await applyLabels(admin, topology, readyTimeoutMs);
     writeLabState(state);
     return {
       state,

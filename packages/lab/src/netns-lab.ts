@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { adminClient, bootstrapController, labNames, registeredNodes } from './bootstrap';
+import { adminClient, applyLabels, bootstrapController, labNames, registeredNodes } from './bootstrap';
 import { LabError } from './errors';
 import { type LabState, type NodeRecord, readLabState, stateFilePath, writeLabState } from './lab-state';
 import {
@@ -270,6 +270,9 @@ export async function netnsLabUp(topology: Topology, options: NetnsLabOptions): 
         progress(`${kind} ${node.name} (${node.address}): registered`);
       }
     }
+    await applyLabels(admin, topology, readyTimeoutMs);
+    if (topology.nodes.some((n) => n.labels.length > 0) || topology.links.some((l) => l.labels.length > 0))
+      progress('labels set at the controller');
     return state;
   } catch (error) {
     progress(`lab up failed: ${(error as Error).message.split('\n')[0]}; tearing down`);

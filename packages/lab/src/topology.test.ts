@@ -22,19 +22,38 @@ describe('topology', () => {
     expect(topology.nodes.find((n) => n.name === 'h3')?.overlayIpv4).toBe('100.100.0.3');
   });
 
-  it('embeds exactly examples/lab/default.yaml (tags of the use cases included)', () => {
+  it('embeds exactly examples/lab/default.yaml (labels of the use cases included, no tags)', () => {
     const file = readFileSync(join(import.meta.dirname, '../../../examples/lab/default.yaml'), 'utf8');
     expect(parseTopology(defaultTopologyYaml)).toEqual(parseTopology(file));
+    const settings = file
+      .split('\n')
+      .map((line) => line.replace(/#.*/, ''))
+      .join('\n');
+    expect(settings).not.toMatch(/\b(tags|linkTags):/);
     const topology = parseTopology(defaultTopologyYaml);
-    expect(topology.nodes.find((n) => n.name === 'e3')?.tags).toEqual([1]);
-    expect(topology.links.map((l) => l.tags)).toEqual([[], [1, 4], [1, 4]]);
+    expect(topology.nodes.find((n) => n.name === 'e3')?.labels).toEqual(['waypoint']);
+    expect(topology.nodes.every((n) => n.tags.length === 0)).toBe(true);
+    expect(topology.links.map((l) => l.labels)).toEqual([[], ['preferred'], ['preferred']]);
+    expect(topology.links.every((l) => l.tags.length === 0)).toBe(true);
+  });
+
+  it('refuses malformed labels', () => {
+    const bad = (labels: string) => () =>
+      parseTopology(defaultTopologyYaml.replace('labels: [waypoint]', `labels: ${labels}`));
+    for (const labels of ['waypoint', '[has space]', '[a, a]', `[${'x'.repeat(41)}]`, '[1]'])
+      expect(bad(labels), labels).toThrow(/LAB_BAD_TOPOLOGY|labels|label/);
   });
 
   it("gives each engine its per-link settings: both-end link tags plus its own end's linkTags", () => {
-    const topology = parseTopology(defaultTopologyYaml);
+    // The default lab configures no linkTags (the controller computes role routes): a topology that does.
+    const withLinkTags = defaultTopologyYaml.replace(
+      '- { name: e1 }',
+      '- { name: e1, linkTags: { h2: [5], e2: [3, 5] } }',
+    );
+    const topology = parseTopology(withLinkTags);
     expect(engineLinks(topology, 'e1')).toEqual([
       { peer: 'e2', cost: 10, tags: [3, 5] },
-      { peer: 'e3', cost: 1, tags: [1, 4] },
+      { peer: 'e3', cost: 1, tags: [] },
       { peer: 'h1', cost: 1, tags: [] },
       { peer: 'h2', cost: 1, tags: [5] },
     ]);
@@ -43,9 +62,15 @@ describe('topology', () => {
       cost: 10,
       tags: [],
     });
-    expect(() =>
-      parseTopology(defaultTopologyYaml.replace('linkTags: { h2: [5]', 'linkTags: { h3: [5]')),
-    ).toThrow(/e1 has no link to 'h3'/);
+    expect(engineLinks(parseTopology(defaultTopologyYaml), 'e1').map((l) => l.tags)).toEqual([
+      [],
+      [],
+      [],
+      [],
+    ]);
+    expect(() => parseTopology(withLinkTags.replace('linkTags: { h2: [5]', 'linkTags: { h3: [5]'))).toThrow(
+      /e1 has no link to 'h3'/,
+    );
   });
 
   it('keeps given addresses and assigns the rest around them', () => {

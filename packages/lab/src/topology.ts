@@ -40,6 +40,8 @@ export interface TopologyNode {
   readonly overlayIpv4: string;
   /** Engines: live flows at most (the engine's `flowCapacity`); undefined: the engine's default. */
   readonly flowCapacity?: number;
+  /** Engines: labels the lab sets on the engine's node at the controller (as an administrator). */
+  readonly labels: readonly string[];
 }
 
 /** An overlay link between two engines. */
@@ -48,6 +50,8 @@ export interface TopologyLink {
   readonly z: string;
   readonly cost: number;
   readonly tags: readonly number[];
+  /** Labels the lab sets on the link at the controller (as an administrator). */
+  readonly labels: readonly string[];
 }
 
 /** A validated topology. */
@@ -92,6 +96,21 @@ function tagsOf(where: string, value: unknown): number[] {
   });
 }
 
+/** A controller label: the API's pattern (`Label` in @capsule/api). */
+const labelPattern = /^[A-Za-z0-9._-]{1,40}$/;
+
+function labelsOf(where: string, value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > 16) fail(where, 'labels is a list of at most 16 labels');
+  const labels = value.map((label, i) => {
+    if (typeof label !== 'string' || !labelPattern.test(label))
+      fail(`${where}[${i}]`, 'a label is 1..40 of [A-Za-z0-9._-]');
+    return label;
+  });
+  if (new Set(labels).size !== labels.length) fail(where, 'a label is given twice');
+  return labels;
+}
+
 /** Parses dotted IPv4 text into a 32-bit number, or undefined. */
 export function ipv4ToNumber(text: string): number | undefined {
   const parts = text.split('.');
@@ -134,6 +153,7 @@ export function validateTopology(input: unknown): Topology {
     engines: string[];
     address?: number;
     flowCapacity?: number;
+    labels: string[];
   }
   const drafts: Draft[] = [];
   const addNode = (where: string, value: unknown, kind: NodeKind, extra: readonly string[]) => {
@@ -158,6 +178,7 @@ export function validateTopology(input: unknown): Topology {
       tags: kind === 'engine' ? tagsOf(`${where}.tags`, value.tags) : [],
       linkTags: {},
       engines: [],
+      labels: kind === 'engine' ? labelsOf(`${where}.labels`, value.labels) : [],
       ...(address === undefined ? {} : { address }),
     };
     drafts.push(draft);
@@ -170,7 +191,12 @@ export function validateTopology(input: unknown): Topology {
     fail('engines', 'expected a list of at least one engine');
   const linkTagsInput = new Map<Draft, { where: string; value: unknown }>();
   input.engines.forEach((engine, i) => {
-    const { draft, value } = addNode(`engines[${i}]`, engine, 'engine', ['tags', 'linkTags', 'flowCapacity']);
+    const { draft, value } = addNode(`engines[${i}]`, engine, 'engine', [
+      'tags',
+      'linkTags',
+      'labels',
+      'flowCapacity',
+    ]);
     if (value.flowCapacity !== undefined) {
       const capacity = value.flowCapacity;
       if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 24)
@@ -201,7 +227,7 @@ export function validateTopology(input: unknown): Topology {
   linksInput.forEach((link, i) => {
     const where = `links[${i}]`;
     if (!isRecord(link)) fail(where, 'expected { between: [a, z], cost }');
-    onlyKeys(where, link, ['between', 'cost', 'tags']);
+    onlyKeys(where, link, ['between', 'cost', 'tags', 'labels']);
     if (!Array.isArray(link.between) || link.between.length !== 2)
       fail(`${where}.between`, 'expected two engine names');
     const [a, z] = link.between.map((end, k) => {
@@ -216,7 +242,13 @@ export function validateTopology(input: unknown): Topology {
     const cost = link.cost ?? 1;
     if (!Number.isInteger(cost) || (cost as number) < 1 || (cost as number) > 65535)
       fail(`${where}.cost`, 'a cost is an integer 1..65535');
-    links.push({ a, z, cost: cost as number, tags: tagsOf(`${where}.tags`, link.tags) });
+    links.push({
+      a,
+      z,
+      cost: cost as number,
+      tags: tagsOf(`${where}.tags`, link.tags),
+      labels: labelsOf(`${where}.labels`, link.labels),
+    });
   });
 
   // Per-end link tags: only for peers this engine is linked to.
@@ -251,6 +283,7 @@ export function validateTopology(input: unknown): Topology {
       tags: draft.tags,
       linkTags: draft.linkTags,
       engines: draft.engines,
+      labels: draft.labels,
       overlayIpv4: draft.kind === 'host' ? `100.100.0.${hostIndex}` : '',
       ...(draft.flowCapacity !== undefined && { flowCapacity: draft.flowCapacity }),
     };
@@ -298,13 +331,13 @@ export const defaultTopologyYaml = `name: default
 underlay: 10.77.0.0/24
 controller: { name: ctl }
 engines:
-  - { name: e1, linkTags: { h2: [5], e2: [3, 5] } }
-  - { name: e2, linkTags: { h3: [3, 5], h4: [3], h5: [3] } }
-  - { name: e3, tags: [1] }
+  - { name: e1 }
+  - { name: e2 }
+  - { name: e3, labels: [waypoint] }
 links:
   - { between: [e1, e2], cost: 10 }
-  - { between: [e1, e3], cost: 1, tags: [1, 4] }
-  - { between: [e3, e2], cost: 1, tags: [1, 4] }
+  - { between: [e1, e3], cost: 1, labels: [preferred] }
+  - { between: [e3, e2], cost: 1, labels: [preferred] }
 hosts:
   - { name: h1, engines: [e1] }
   - { name: h2, engines: [e1] }

@@ -4,6 +4,8 @@
 //                      the TSO split and GRO-style coalescing behind IFF_VNET_HDR);
 //   udp-socket.cc      UDP sockets read with recvmmsg() and written with sendmmsg() (GSO/GRO);
 //   payload-cipher.cc  AES-256-GCM contexts for the e2e payload (identity's PayloadCipher port);
+//   fast-path.cc       the engine's fast path for established flows, in the UDP socket's poll
+//                      callback (link MAC, replay window, flow, cached action, reseal);
 //   vm-executor.cc     the native VM tier (rv-core.h, the RV32IMAC interpreter in C++) for
 //                      @capsule/vm machine states.
 // Each file documents its entry points. This file holds the helpers the first two share and the
@@ -47,6 +49,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   capsule_native::InitUdpSocket(env, exports);
   capsule_native::InitPayloadCipher(env, exports);
   capsule_native::InitVmExecutor(env, exports);
+  capsule_native::InitFastPath(env, exports);
   return exports;
 }
 

@@ -14,6 +14,8 @@ void InitTunDevice(Napi::Env env, Napi::Object exports);
 void InitUdpSocket(Napi::Env env, Napi::Object exports);
 // Exports PayloadCipher (payload-cipher.cc).
 void InitPayloadCipher(Napi::Env env, Napi::Object exports);
+// Exports FastPath, the engine's fast path (fast-path.cc).
+void InitFastPath(Napi::Env env, Napi::Object exports);
 // Exports VmExecutor, the native VM tier for JavaScript machine states (vm-executor.cc).
 void InitVmExecutor(Napi::Env env, Napi::Object exports);
 

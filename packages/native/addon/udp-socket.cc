@@ -29,6 +29,8 @@
 //   coalesced receives, datagrams in coalesced receives].
 //   address() -> [host, port, receiveBufferBytes, sendBufferBytes] (granted, as getsockopt says).
 //   close() stops polling and closes the socket; idempotent.
+//   attachFilter(filter | undefined) offers every received datagram to a DatagramFilter (the
+//   engine's fast path, fast-path.cc) before JavaScript; what it takes JavaScript never sees.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -42,6 +44,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "fast-path.h"
 
 #ifndef SOL_UDP
 #define SOL_UDP 17
@@ -102,7 +105,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "UdpSocket",
                        {InstanceMethod("flush", &UdpSocket::Flush), InstanceMethod("address", &UdpSocket::Address),
-                        InstanceMethod("offloads", &UdpSocket::Offloads), InstanceMethod("close", &UdpSocket::Close)});
+                        InstanceMethod("offloads", &UdpSocket::Offloads), InstanceMethod("close", &UdpSocket::Close),
+                        InstanceMethod("attachFilter", &UdpSocket::AttachFilter)});
   }
 
   explicit UdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSocket>(info), env_(info.Env()) {
@@ -267,6 +271,11 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
         do {
           int32_t* meta = self->receiveMeta_ + filled * kMetaInts;
           size_t piece = std::min(step, length - at);
+          if (self->filter_ != nullptr && !truncated &&
+              self->filter_->Take(self->receiveData_ + slotOffset + at, piece, self->receiveNames_[i])) {
+            at += piece;
+            continue;
+          }
           meta[0] = static_cast<int32_t>(slotOffset + at);
           meta[1] = truncated ? -1 : static_cast<int32_t>(piece);
           WriteAddressMeta(meta, self->receiveNames_[i]);
@@ -279,6 +288,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
         } while (at < length);
       }
       if (filled > 0 && self->active_) self->Report(filled, 0);
+      if (self->filter_ != nullptr) self->filter_->EndOfBatch();
       if (static_cast<size_t>(got) < n) break;
     }
   }
@@ -469,7 +479,28 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     return result;
   }
 
+  Napi::Value AttachFilter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    filter_ = nullptr;
+    filterRef_.Reset();
+    if (info.Length() < 1 || info[0].IsUndefined() || info[0].IsNull()) return env.Undefined();
+    DatagramFilter* filter = UnwrapDatagramFilter(info[0]);
+    if (filter == nullptr) {
+      Napi::TypeError::New(env, "attachFilter(fastPath | undefined)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    filterRef_ = Napi::Persistent(info[0].As<Napi::Object>());
+    filter_ = filter;
+    filter_->Attach(fd_, isV6_);
+    return env.Undefined();
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (filter_ != nullptr) {
+      filter_->Attach(-1, isV6_);
+      filter_ = nullptr;
+      filterRef_.Reset();
+    }
     if (active_) {
       active_ = false;
       uv_poll_stop(handle_);
@@ -521,6 +552,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   Napi::Reference<Napi::Buffer<uint8_t>> sendRef_;
   Napi::Reference<Napi::Int32Array> sendMetaRef_;
   Napi::FunctionReference callback_;
+  DatagramFilter* filter_ = nullptr;
+  Napi::ObjectReference filterRef_;
 };
 
 }  // namespace

@@ -5,6 +5,15 @@
  * the VM's native tier.
  */
 
+/** The engine's fast path: established flows forwarded in the UDP socket's poll callback. */
+export {
+  createNativeFastPath,
+  FAST_PATH_ENGINE_SLOTS,
+  FAST_PATH_MAX_LINKS,
+  type FastPathEngineArrays,
+  FastPathSlot,
+  type NativeFastPath,
+} from './fast-path';
 /** Addresses, MTU, routes and link state of an interface (through iproute2); addresses removed again. */
 export { configureInterface, type InterfaceConfig, removeInterfaceAddresses } from './interface-config';
 /** Identity's PayloadCipher port over AES-256-GCM contexts reused per key; whether the addon loads here. */

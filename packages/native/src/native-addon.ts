@@ -83,7 +83,48 @@ export interface NativeAddon {
     address(): [string, number, number, number];
     offloads(): [boolean, boolean, number, number, number, number];
     close(): void;
+    attachFilter(filter: object | undefined): void;
   };
+  FastPath: new () => NativeFastPathObject;
+}
+
+/** The addon's FastPath (addon/fast-path.cc documents each method). */
+export interface NativeFastPathObject {
+  bindEngine(shared: object, engineId: number, idleTimeoutMs: number): void;
+  addSession(
+    localIndex: number,
+    linkId: number,
+    receiveKey: Uint8Array,
+    counters: Float64Array,
+    replayBits: Uint32Array,
+  ): void;
+  removeSession(localIndex: number): void;
+  setSending(
+    linkId: number,
+    peerIndex: number,
+    sendKey: Uint8Array,
+    counters: Float64Array,
+    host: string,
+    port: number,
+    rekeyAfterPackets: number,
+  ): void;
+  clearSending(linkId: number): void;
+  setLink(programId: number, linkId: number, kind: number, up: boolean, peerHostId: Uint8Array): void;
+  clearLinks(): void;
+  setFlow(
+    flowId: number,
+    packet: Uint8Array,
+    offset: number,
+    ingressLinkId: number,
+    notAfterSeconds: number,
+    pathOffset: number,
+    dataOffset: number,
+    dataLength: number,
+  ): void;
+  removeFlow(flowId: number): void;
+  clearFlows(): void;
+  drainLinkTraffic(): Float64Array;
+  stats(): [number, number, number, number, number, number];
 }
 
 let addon: NativeAddon | undefined;

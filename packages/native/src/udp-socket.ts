@@ -55,6 +55,11 @@ export interface NativeUdpSocket {
   offloads(): UdpOffloads;
   /** Stops reading and closes the socket; idempotent. */
   close(): void;
+  /**
+   * Offers every received datagram to `filter` (a NativeFastPath's) before JavaScript; the ones it
+   * takes never reach the receive handler. `undefined` detaches it.
+   */
+  attachFilter(filter: object | undefined): void;
 }
 
 export interface UdpOffloads {
@@ -133,5 +138,6 @@ export function openNativeUdpSocket(
       };
     },
     close: () => socket.close(),
+    attachFilter: (filter) => socket.attachFilter(filter),
   };
 }

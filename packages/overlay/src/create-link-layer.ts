@@ -193,7 +193,7 @@ function positive(name: string, value: number): number {
 /** The link layer over `deps.transport` for `options.identity`. */
 export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps): LinkLayer {
   const { identity } = options;
-  const { transport, clock } = deps;
+  const { transport, clock, dataPath } = deps;
   /** An option, or its default; a positive number either way. */
   const setting = (name: Exclude<keyof typeof defaultLinkLayerOptions, 'replayWindowSize'>): number =>
     positive(name, options[name] ?? defaultLinkLayerOptions[name]);
@@ -365,12 +365,42 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
       },
     );
     sessionsByIndex.set(localIndex, session);
+    if (session.confirmed) announceReceiving(session);
     return session;
   }
 
   function retire(session: Session | undefined): void {
-    if (session && sessionsByIndex.get(session.localIndex) === session)
+    if (session && sessionsByIndex.get(session.localIndex) === session) {
       sessionsByIndex.delete(session.localIndex);
+      dataPath?.retired(session.localIndex);
+    }
+  }
+
+  /** Tells the data path that a confirmed session receives. */
+  function announceReceiving(session: Session): void {
+    dataPath?.receiving(
+      session.localIndex,
+      session.link.id,
+      session.receiveKey,
+      session.counters,
+      session.replay.bits,
+    );
+  }
+
+  /** Folds what the data path carried into the links (their counters and times). */
+  function foldTraffic(): void {
+    if (dataPath === undefined) return;
+    const moved = dataPath.drainTraffic();
+    for (let at = 0; at + 7 <= moved.length; at += 7) {
+      const link = linksById.get(moved[at]!);
+      if (link === undefined) continue;
+      link.packetsIn += moved[at + 1]!;
+      link.bytesIn += moved[at + 2]!;
+      link.packetsOut += moved[at + 3]!;
+      link.bytesOut += moved[at + 4]!;
+      if (moved[at + 5]! > link.lastReceiveMs) link.lastReceiveMs = moved[at + 5]!;
+      if (moved[at + 6]! > link.lastSendMs) link.lastSendMs = moved[at + 6]!;
+    }
   }
 
   function findOrCreateLink(
@@ -425,6 +455,14 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     }
     link.current = session;
     link.peerUnderlay = session.underlay;
+    dataPath?.sending(
+      link.id,
+      session.peerIndex,
+      session.sendKey,
+      session.counters,
+      session.underlay,
+      rekeyAfterPackets,
+    );
     link.handshakes += 1;
     link.lastReceiveMs = nowMs;
     if (link.state !== 'up') {
@@ -440,6 +478,7 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
   }
 
   function takeDown(link: Link, reason: LinkDownReason): void {
+    dataPath?.notSending(link.id);
     retire(link.current);
     retire(link.previous);
     dropCandidates(link);
@@ -659,6 +698,7 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
   function confirm(session: Session, nowMs: number): void {
     const link = session.link;
     session.confirmed = true;
+    announceReceiving(session);
     dropCandidates(link, session);
     if (link.pending) cancelPending(link.pending);
     install(link, session, nowMs);
@@ -837,6 +877,7 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
   // ---- timers ----------------------------------------------------------------------------------
 
   function tick(): void {
+    foldTraffic();
     const nowMs = clock.nowMs();
     for (const pending of [...pendingByIndex.values()]) {
       if (nowMs < pending.nextSendMs) continue;
@@ -920,9 +961,11 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
       linkChangeHandler = handler;
     },
     links() {
+      foldTraffic();
       return [...linksById.values()].map(snapshot);
     },
     linkTo(hostId) {
+      foldTraffic();
       const link = linksByHost.get(hex(hostId));
       return link && link.state === 'up' ? snapshot(link) : undefined;
     },

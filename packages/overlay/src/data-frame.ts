@@ -29,7 +29,7 @@ import {
   type LinkFrameView,
   linkFrameAadEnd,
 } from '@capsule/wire';
-import { ReplayWindow } from './replay-window';
+import { REPLAY_STATE_LENGTH, ReplayWindow } from './replay-window';
 
 /** Largest inner packet a DATA frame carries (the IPv6 payload length field's reach plus the header). */
 export const MAX_INNER_PACKET_LENGTH = 65_535;
@@ -42,10 +42,19 @@ export interface LinkSession {
   readonly peerIndex: number;
   readonly sendKey: Uint8Array;
   readonly receiveKey: Uint8Array;
-  /** The counter of the next frame we send (starts at 0; a new session has a new key). */
+  /**
+   * The counter of the next frame we send (starts at 0; a new session has a new key). Stored at
+   * `counters[SEND_COUNTER]`, beside the replay window's highest counter, where a native data path
+   * reads and advances it too.
+   */
   sendCounter: number;
   readonly replay: ReplayWindow;
+  /** [SEND_COUNTER] the send counter, [REPLAY_HIGHEST] the replay window's highest counter. */
+  readonly counters: Float64Array;
 }
+
+/** Index of the send counter in `LinkSession.counters`. */
+export const SEND_COUNTER = 0;
 
 /** A session from the keys a handshake derived. */
 export function createLinkSession(init: {
@@ -54,13 +63,20 @@ export function createLinkSession(init: {
   keys: SessionKeys;
   replayWindowSize?: number;
 }): LinkSession {
+  const counters = new Float64Array(REPLAY_STATE_LENGTH);
   return {
     localIndex: init.localIndex,
     peerIndex: init.peerIndex,
     sendKey: init.keys.sendKey,
     receiveKey: init.keys.receiveKey,
-    sendCounter: 0,
-    replay: new ReplayWindow(init.replayWindowSize),
+    get sendCounter() {
+      return counters[SEND_COUNTER]!;
+    },
+    set sendCounter(counter: number) {
+      counters[SEND_COUNTER] = counter;
+    },
+    replay: new ReplayWindow(init.replayWindowSize, counters),
+    counters,
   };
 }
 

@@ -152,4 +152,43 @@ export interface LinkLayerOptions {
 export interface LinkLayerDeps {
   transport: Transport;
   clock: Pick<Clock, 'nowMs' | 'setInterval'>;
+  /**
+   * A native data path that forwards some DATA frames without the layer (the engine's fast path,
+   * docs/engine.md): told of every confirmed session, every link's current sending session and
+   * every session retired; it checks and marks the same replay windows and advances the same send
+   * counters (`LinkSession.counters`), and the layer folds the traffic it carried into its links
+   * (`drainTraffic`, at every tick and snapshot), so keep-alives, timeouts and counters are as if
+   * the layer had carried it. Frames it does not take reach the layer as before.
+   */
+  dataPath?: LinkDataPath;
+}
+
+/** The port of a native data path (see LinkLayerDeps.dataPath). Called synchronously; must not throw. */
+export interface LinkDataPath {
+  /** A confirmed session: frames with receiver index `localIndex` authenticate with `receiveKey`. */
+  receiving(
+    localIndex: number,
+    linkId: number,
+    receiveKey: Uint8Array,
+    counters: Float64Array,
+    replayBits: Uint32Array,
+  ): void;
+  /** The session no longer receives (retired). */
+  retired(localIndex: number): void;
+  /** The link's current session for sending, to `underlay`; the layer rekeys at `rekeyAfterPackets`. */
+  sending(
+    linkId: number,
+    peerIndex: number,
+    sendKey: Uint8Array,
+    counters: Float64Array,
+    underlay: UnderlayAddress,
+    rekeyAfterPackets: number,
+  ): void;
+  /** The link has no sending session (down or stopped). */
+  notSending(linkId: number): void;
+  /**
+   * What it carried since the last call, per link: [linkId, packetsIn, bytesIn, packetsOut,
+   * bytesOut, lastReceiveMs, lastSendMs] repeated (0 for a time it did not set).
+   */
+  drainTraffic(): Float64Array;
 }

@@ -205,6 +205,9 @@ export async function createNativeUdpTransport(options: NativeUdpTransportOption
     onDatagram(next) {
       handler = next;
     },
+    attachDatagramFilter(filter) {
+      if (!closed) socket.attachFilter(filter);
+    },
     close() {
       if (!closed) {
         flush();

@@ -8,17 +8,40 @@
  * wire field is 64 bits, but a sender never goes past 2^53 (28 years at 10 Mpps), so a counter at
  * or above Number.MAX_SAFE_INTEGER is refused. No allocation after construction.
  */
-export class ReplayWindow {
-  private readonly bits: Uint32Array;
-  private readonly windowSize: number;
-  /** Highest accepted counter, or -1 before the first. */
-  private highest = -1;
+/** Index of the highest accepted counter in `ReplayWindow.state`. */
+export const REPLAY_HIGHEST = 1;
+/** Length of a ReplayWindow's own state array (index 0 is free for the session's send counter). */
+export const REPLAY_STATE_LENGTH = 2;
 
-  /** `windowSize` is rounded up to a multiple of 32 (plus one word of slack, as RFC 6479 does). */
-  constructor(windowSize = 2016) {
+export class ReplayWindow {
+  /** The bitmap (RFC 6479): one bit per counter of the window, in words of 32. */
+  readonly bits: Uint32Array;
+  /**
+   * `state[HIGHEST]`: the highest accepted counter, or -1 before the first. A typed array, not a
+   * field, so that a native data path can check and mark the same window (the engine's fast path,
+   * @capsule/native); `state` may hold the session's other counters at other indices.
+   */
+  readonly state: Float64Array;
+  private readonly windowSize: number;
+
+  /**
+   * `windowSize` is rounded up to a multiple of 32 (plus one word of slack, as RFC 6479 does).
+   * `state` (index HIGHEST) is allocated unless given.
+   */
+  constructor(windowSize = 2016, state?: Float64Array) {
     const words = Math.max(2, Math.ceil(windowSize / 32) + 1);
     this.bits = new Uint32Array(words);
     this.windowSize = (words - 1) * 32;
+    this.state = state ?? new Float64Array(REPLAY_STATE_LENGTH);
+    this.state[REPLAY_HIGHEST] = -1;
+  }
+
+  private get highest(): number {
+    return this.state[REPLAY_HIGHEST]!;
+  }
+
+  private set highest(counter: number) {
+    this.state[REPLAY_HIGHEST] = counter;
   }
 
   /** True when `counter` has not been seen and is not older than the window. */

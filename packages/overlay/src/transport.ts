@@ -31,6 +31,12 @@ export interface Transport {
   readonly stats: TransportStats;
   /** Stops receiving and releases the socket; idempotent. */
   close(): Promise<void>;
+  /**
+   * Native sockets only (`createNativeUdpTransport`): offers every received datagram to a native
+   * filter — the engine's fast path (@capsule/native `createNativeFastPath().filter`) — before the
+   * handler; what it takes the handler never sees and `stats` does not count. `undefined` detaches.
+   */
+  attachDatagramFilter?(filter: object | undefined): void;
 }
 
 export interface TransportStats {

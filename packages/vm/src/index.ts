@@ -45,6 +45,8 @@ export {
 } from './isa/table';
 /** docs/isa.md's text, generated from the table. */
 export { renderIsaDoc } from './isa-doc';
+/** A LOG message for people: a 4-byte message is the int the SDK's Services.log passed. */
+export { decodeLogMessage, type LogMessage } from './log-message';
 /** The sandbox ABI: regions, entry registers, records, services, verdicts, trap reasons. */
 export * from './sandbox-abi';
 /** The sandbox machine (what engines run programs on) and its program preparation. */

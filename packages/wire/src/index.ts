@@ -224,6 +224,8 @@ export {
   programImageLength,
   programImageToJson,
 } from './program-image';
+/** The Prometheus text exposition format, written by hand (engine and agent /metrics). */
+export { createPrometheusText, PROMETHEUS_TEXT_CONTENT_TYPE, type PrometheusText } from './prometheus-text';
 /** The e2e-sealed payload envelope (after capsule next header 59): parts, and its header codec (encode, reused view). */
 export {
   decodeSealedPayload,

@@ -7,7 +7,15 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { type ApiClient, ApiError, createApiClient, type RoleName } from '@capsule/api';
+import {
+  type ApiClient,
+  ApiError,
+  createApiClient,
+  type ProgramImageTransfer,
+  type RoleName,
+  toProgramImageTransfer,
+} from '@capsule/api';
+import { compile, formatDiagnostic } from '@capsule/sdk';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import YAML from 'yaml';
@@ -45,6 +53,7 @@ const kinds = {
   zone: { collection: 'zones', key: 'name' },
   node: { collection: 'nodes', key: 'hostname' },
   link: { collection: 'links', key: 'id' },
+  peering: { collection: 'peerings', key: 'id' },
   template: { collection: 'templates', key: 'name' },
   contract: { collection: 'contracts', key: 'name' },
   service: { collection: 'services', key: 'name' },
@@ -121,8 +130,9 @@ const columnsOf: Record<Kind, readonly string[]> = {
   domain: ['id', 'name', 'kind', 'description'],
   user: ['id', 'login', 'domain', 'roles', 'active', 'zoneId'],
   zone: ['id', 'name', 'netprefix', 'primaryController'],
-  node: ['id', 'hostname', 'type', 'domain', 'status', 'hostId', 'lastKeepaliveAt'],
+  node: ['id', 'hostname', 'type', 'domain', 'status', 'hostId', 'labels', 'lastKeepaliveAt'],
   link: ['id', 'nodeA', 'nodeZ', 'cost', 'labels', 'adminState', 'status'],
+  peering: ['id', 'domain', 'peerDomain', 'engineId', 'description'],
   template: ['id', 'name', 'domain', 'roles', 'logicHash'],
   contract: ['id', 'name', 'domain', 'templateId', 'enabled', 'dnsNames'],
   service: ['id', 'name', 'domain', 'enabled', 'grants'],
@@ -171,6 +181,7 @@ interface CreateOptions {
   grant?: string[];
   service?: string;
   ttl?: string;
+  engine?: string;
 }
 
 /** The request body of `capsule create <kind> <name> …` from its flags (or from `-f FILE`). */
@@ -223,6 +234,12 @@ async function createBody(
       const service = await resolveObject(client, 'service', need(o.service ?? name, '--service'), o.domain);
       return { serviceId: service.id, ...(o.ttl ? { ttlSeconds: Number(o.ttl) } : {}) };
     }
+    case 'peering': {
+      // `--domain` trusts the engines of <name> (all, or the one of --engine): systemAdmin only.
+      const peerDomain = need(name, '<peer domain>');
+      const engine = o.engine ? (await resolveObject(client, 'node', o.engine, peerDomain)).id : undefined;
+      return withDomain({ peerDomain, ...(engine === undefined ? {} : { engineId: engine }), ...describe });
+    }
     case 'template':
       throw new CliError('CLI_MISSING_OPTION', 'create template needs -f FILE (image and roles)');
     default:
@@ -245,12 +262,38 @@ const patchable: Partial<Record<Kind, readonly string[]>> = {
   domain: ['kind', 'description'],
   user: ['roles', 'active', 'zoneId'],
   zone: ['primaryController', 'secondaryController', 'description'],
-  template: ['description', 'multicast'],
+  template: ['description', 'multicast', 'labelTags'],
   contract: ['description', 'enabled', 'roles'],
   service: ['description', 'enabled', 'grants'],
 };
 
-async function applyDocument(client: ApiClient, io: CliIo, document: ApplyDocument): Promise<string> {
+/**
+ * The template image of `program: X.java` (relative to the applied file's directory): compiled
+ * with the SDK and put in the form templates take; diagnostics go to stderr.
+ */
+function compileProgram(io: CliIo, baseDir: string, program: string): ProgramImageTransfer {
+  const path = resolve(baseDir, program);
+  let source: string;
+  try {
+    source = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new CliError('CLI_READ_FAILED', `cannot read ${program}: ${(error as Error).message}`);
+  }
+  const result = compile(source);
+  if (!result.image) {
+    for (const d of result.diagnostics) io.err(`${formatDiagnostic(d, program)}\n`);
+    const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
+    throw new CliError('SDK_COMPILE_FAILED', `${errors} error${errors === 1 ? '' : 's'} in ${program}`);
+  }
+  return toProgramImageTransfer(result.image);
+}
+
+async function applyDocument(
+  client: ApiClient,
+  io: CliIo,
+  document: ApplyDocument,
+  baseDir: string,
+): Promise<string> {
   const kind = kindOf(String(document.kind).toLowerCase());
   const { kind: _kind, ...spec } = document;
   const body: Record<string, unknown> = { ...spec };
@@ -268,6 +311,10 @@ async function applyDocument(client: ApiClient, io: CliIo, document: ApplyDocume
   if (kind === 'contract' && typeof body.template === 'string') {
     body.templateId = (await resolveObject(client, 'template', body.template, domain)).id;
     delete body.template;
+  }
+  if (kind === 'template' && typeof body.program === 'string') {
+    body.image = compileProgram(io, baseDir, body.program);
+    delete body.program;
   }
   if (kind === 'template' && typeof body.imageFile === 'string') {
     body.image = JSON.parse(readFileSync(resolve(io.cwd, body.imageFile), 'utf8'));
@@ -331,9 +378,9 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
 
   program
     .command('create')
-    .description('create a domain, user, zone, template, contract, service or token')
-    .argument('<kind>', 'domain | user | zone | template | contract | service | token')
-    .argument('[name]', 'the name (login for users; the service for tokens)')
+    .description('create a domain, user, zone, template, contract, service, token or peering')
+    .argument('<kind>', 'domain | user | zone | template | contract | service | token | peering')
+    .argument('[name]', 'the name (login for users; the service for tokens; the peer domain for peerings)')
     .option('-f, --file <file>', 'the request body as YAML or JSON (any kind)')
     .option('--domain <domain>', 'the domain (default: yours)')
     .option('--kind <kind>', 'domain kind: application | infrastructure | administrative')
@@ -347,6 +394,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     .option('--grant <contract:role...>', 'service grant (repeat)')
     .option('--service <service>', 'token: the service (name or id)')
     .option('--ttl <seconds>', 'token lifetime')
+    .option('--engine <node>', 'peering: trust only this engine of the peer domain (hostname or id)')
     .option('-o, --output <format>', 'table | json | yaml', 'table')
     .option('--config <file>', 'credentials file')
     .action(async (kindText: string, name: string | undefined, o: CreateOptions) => {
@@ -396,6 +444,47 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     });
 
   program
+    .command('label')
+    .description('set the labels of a node or a link at the controller (replaces them; none clears)')
+    .argument('<kind>', 'node | link')
+    .argument(
+      '<refs...>',
+      'node: <node> [label...]; link: <node> <node> [label...] (nodes by id or hostname)',
+    )
+    .option('--domain <domain>', 'disambiguate a hostname')
+    .option('-o, --output <format>', 'table | json | yaml', 'table')
+    .option('--config <file>', 'credentials file')
+    .action(
+      async (kindText: string, refs: string[], o: { output: string; domain?: string; config?: string }) => {
+        const kind = kindOf(kindText);
+        if (kind !== 'node' && kind !== 'link')
+          throw new CliError('CLI_BAD_KIND', `label takes node or link, not '${kindText}'`);
+        const client = loadClient(io, o.config);
+        const ends = kind === 'node' ? 1 : 2;
+        if (refs.length < ends)
+          throw new CliError(
+            'CLI_MISSING_OPTION',
+            kind === 'node' ? 'label node needs <node>' : 'label link needs <node> <node>',
+          );
+        const nodes = await Promise.all(
+          refs.slice(0, ends).map((ref) => resolveObject(client, 'node', ref, o.domain)),
+        );
+        const labels = refs.slice(ends);
+        let id = nodes[0]!.id;
+        if (kind === 'link') {
+          const [a, z] = nodes.map((node) => node.id);
+          const link = (await listAll(client, 'links')).find(
+            (item) => (item.nodeA === a && item.nodeZ === z) || (item.nodeA === z && item.nodeZ === a),
+          );
+          if (!link) throw new ApiError('NOT_FOUND', `no link between ${refs[0]} and ${refs[1]}`);
+          id = link.id;
+        }
+        const { body } = await client.request('PATCH', `/api/v1/${kinds[kind].collection}/${id}`, { labels });
+        render(io, o.output, body, columnsOf[kind]);
+      },
+    );
+
+  program
     .command('apply')
     .description('create or update the objects of a YAML file (idempotent; documents apply in order)')
     .requiredOption('-f, --file <file>', 'YAML (multi-document) or JSON; each document has a kind')
@@ -406,7 +495,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       for (const document of documents) {
         if (!document || typeof document !== 'object' || typeof (document as ApplyDocument).kind !== 'string')
           throw new CliError('CLI_BAD_FILE', 'every document needs a kind');
-        io.out(`${await applyDocument(client, io, document as ApplyDocument)}\n`);
+        const baseDir = dirname(resolve(io.cwd, o.file));
+        io.out(`${await applyDocument(client, io, document as ApplyDocument, baseDir)}\n`);
       }
     });
 }

@@ -4,6 +4,7 @@
  * rest: registration with the controller, the link layer, the engine, its controller hooks, its
  * HTTP port (/metrics, /api/v1/flows) and handshakes with the configured neighbors.
  * `capsule engine flows`: lists the live flows of a running engine (from its HTTP port).
+ * `capsule engine shared`: reads a contract's CONTRACT memory there (the @Shared fields of an image).
  *
  * The config is read and validated here, once (every key is documented in examples/engine.yaml).
  */
@@ -21,8 +22,15 @@ import {
   parseIpv6Address,
   parseSubnetPrefix64,
 } from '@capsule/identity';
+import { createNativeFastPath, isNativeAddonAvailable } from '@capsule/native';
 import { createUdpTransportOfKind, defaultUdpTransportKind, type UdpTransportKind } from '@capsule/overlay';
-import { systemClock } from '@capsule/wire';
+import {
+  decodeProgramImage,
+  isBinaryProgramImage,
+  type ProgramImage,
+  programImageFromJson,
+  systemClock,
+} from '@capsule/wire';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import pino from 'pino';
@@ -43,6 +51,11 @@ export interface EngineConfig {
   sendBufferBytes: number;
   /** `native` (batched recvmmsg/sendmmsg, the Linux default) or `udp` (node:dgram). */
   underlayTransport: UdpTransportKind;
+  /**
+   * The fast path for established flows (native underlay with the addon only; docs/engine.md "Fast
+   * path"); default `defaultEngineFastPath`. CAPSULE_ENGINE_FAST_PATH=0 or 1 overrides the file.
+   */
+  fastPath: boolean;
   locator: string;
   neighbors: { host: string; port: number }[];
   tags: number[];
@@ -95,6 +108,7 @@ export const EngineConfigFile = Type.Object(
     receiveBufferBytes: Type.Optional(BufferBytes),
     sendBufferBytes: Type.Optional(BufferBytes),
     underlayTransport: Type.Optional(Type.Union([Type.Literal('native'), Type.Literal('udp')])),
+    fastPath: Type.Optional(Type.Boolean()),
     locator: Type.Optional(HostPort),
     neighbors: Type.Optional(Type.Array(HostPort)),
     tags: Type.Optional(TagList),
@@ -144,6 +158,8 @@ export const defaultEngineLinkKeepAliveIntervalMs = 2000;
 
 /** Default SO_RCVBUF / SO_SNDBUF of the overlay socket (the kernel caps at net.core.rmem_max / wmem_max). */
 export const defaultEngineSocketBufferBytes = 8 * 1024 * 1024;
+/** Whether an engine runs the fast path for established flows when its file does not say. */
+export const defaultEngineFastPath = false;
 
 function hostPort(text: string) {
   return parseListen(text); // the schema's pattern matched: it cannot throw
@@ -182,6 +198,12 @@ export function engineConfigFromFile(
     receiveBufferBytes: file.receiveBufferBytes ?? defaultEngineSocketBufferBytes,
     sendBufferBytes: file.sendBufferBytes ?? defaultEngineSocketBufferBytes,
     underlayTransport: file.underlayTransport ?? defaultUdpTransportKind(),
+    fastPath:
+      env.CAPSULE_ENGINE_FAST_PATH === '0'
+        ? false
+        : env.CAPSULE_ENGINE_FAST_PATH === '1'
+          ? true
+          : (file.fastPath ?? defaultEngineFastPath),
     locator: file.locator ?? `${listen.host}:${listen.port}`,
     neighbors: (file.neighbors ?? []).map(hostPort),
     tags: file.tags ?? [],
@@ -268,6 +290,12 @@ export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: P
     onSocketBuffers: (granted) =>
       logger.info({ ...granted, transport: config.underlayTransport }, 'overlay socket buffers'),
   });
+  // The fast path runs inside the native socket's poll callback: only there, and only with the addon.
+  const fastPath =
+    config.fastPath && config.underlayTransport === 'native' && isNativeAddonAvailable()
+      ? createNativeFastPath()
+      : undefined;
+  logger.info({ fastPath: fastPath !== undefined }, 'engine fast path');
   try {
     const node = await startEngineNode(
       {
@@ -300,7 +328,13 @@ export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: P
           ...(config.tier !== undefined && { tier: config.tier }),
         },
       },
-      { transport, identity: (netprefix) => loadIdentity(config, netprefix), clock: systemClock, logger },
+      {
+        transport,
+        identity: (netprefix) => loadIdentity(config, netprefix),
+        clock: systemClock,
+        logger,
+        ...(fastPath && { fastPath }),
+      },
     );
     try {
       io.out(
@@ -408,4 +442,127 @@ export function registerEngineCommands(program: Command, io: CliIo): void {
         ]);
       io.out(`${table.toString()}\n${body.total} flow${body.total === 1 ? '' : 's'}\n`);
     });
+
+  engine
+    .command('shared')
+    .description(
+      "read a contract's CONTRACT memory on a running engine: its programs' @Shared fields (with --image), else its non-zero words",
+    )
+    .option('--url <url>', "the engine's HTTP port", 'http://127.0.0.1:9447')
+    .option('--contract <id>', 'the contract id (without it: the contracts the engine holds memory for)')
+    .option('--image <file>', 'the program image (.json or binary) whose @Shared fields to print')
+    .option('--json', 'print JSON')
+    .action(async (options: { url: string; contract?: string; image?: string; json?: boolean }) => {
+      const base = options.url.replace(/\/+$/, '');
+      const read = async <T>(path: string): Promise<T> => {
+        let response: Response;
+        try {
+          response = await fetch(`${base}${path}`);
+        } catch (error) {
+          throw new CliError(
+            'CLI_ENGINE_UNREACHABLE',
+            `cannot read ${base}${path}: ${(error as Error).message}`,
+          );
+        }
+        if (!response.ok) {
+          const body = (await response.json().catch(() => ({}))) as { message?: string };
+          throw new CliError(
+            'CLI_ENGINE_UNREACHABLE',
+            `${base}${path}: HTTP ${response.status} ${body.message ?? ''}`.trim(),
+          );
+        }
+        return (await response.json()) as T;
+      };
+      if (options.contract === undefined) {
+        const { items } = await read<{ items: { contractId: number; liveFlows: number }[] }>(
+          '/api/v1/contracts',
+        );
+        if (options.json) return void io.out(`${JSON.stringify(items, null, 2)}\n`);
+        if (items.length === 0) return void io.out('no contract has run on this engine\n');
+        for (const item of items)
+          io.out(
+            `contract ${item.contractId}: ${item.liveFlows} live flow${item.liveFlows === 1 ? '' : 's'}\n`,
+          );
+        return;
+      }
+      if (!/^\d{1,10}$/.test(options.contract))
+        throw new CliError(
+          'CLI_BAD_OPTION',
+          `--contract must be a contract id, got '${options.contract.slice(0, 40)}'`,
+        );
+      const image = options.image === undefined ? undefined : readImageFile(options.image, io);
+      const { bytes } = await read<{ bytes: string }>(`/api/v1/contracts/${options.contract}/memory`);
+      if (typeof bytes !== 'string' || !/^([0-9a-f]{2})*$/.test(bytes))
+        throw new CliError('CLI_READ_FAILED', `${base}: the contract memory is not hex`);
+      const fields = sharedFields(Buffer.from(bytes, 'hex'), image);
+      if (options.json) return void io.out(`${JSON.stringify(fields, null, 2)}\n`);
+      if (fields.length === 0) return void io.out(image ? 'the image has no @Shared field\n' : 'all zero\n');
+      for (const field of fields)
+        io.out(`${field.name} (${field.type}, offset ${field.offset}): ${field.value}\n`);
+    });
+}
+
+/** Reads a program image file (JSON or binary form); CliError when it is not one. */
+function readImageFile(file: string, io: CliIo): ProgramImage {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(resolve(io.cwd, file)));
+  } catch (error) {
+    throw new CliError('CLI_BAD_FILE', `cannot read ${file}: ${(error as Error).message}`);
+  }
+  const result = isBinaryProgramImage(bytes)
+    ? decodeProgramImage(bytes)
+    : programImageFromJson(Buffer.from(bytes).toString('utf8'));
+  if (!result.ok) throw new CliError('IMAGE_INVALID', `${file}: ${result.error.message}`);
+  return result.value;
+}
+
+/** One value read from CONTRACT memory. */
+export interface SharedField {
+  name: string;
+  type: string;
+  offset: number;
+  /** The value as printed: an int, a list of ints, or hex. */
+  value: string;
+}
+
+/**
+ * The @Shared fields of `image` (its layout's CONTRACT entries) read from `memory`, or without an
+ * image every non-zero 32-bit word (`word@<offset>`). Reads never go past the memory.
+ */
+export function sharedFields(memory: Uint8Array, image: ProgramImage | undefined): SharedField[] {
+  const view = new DataView(memory.buffer, memory.byteOffset, memory.byteLength);
+  if (!image) {
+    const words: SharedField[] = [];
+    for (let offset = 0; offset + 4 <= memory.length; offset += 4) {
+      const value = view.getInt32(offset, true);
+      if (value !== 0) words.push({ name: `word@${offset}`, type: 'int', offset, value: String(value) });
+    }
+    return words;
+  }
+  const out: SharedField[] = [];
+  for (const entry of image.data) {
+    if (entry.region !== 'CONTRACT') continue;
+    const end = Math.min(memory.length, entry.offset + entry.size);
+    if (entry.offset >= end) {
+      out.push({
+        name: entry.name,
+        type: entry.type,
+        offset: entry.offset,
+        value: '(outside CONTRACT memory)',
+      });
+      continue;
+    }
+    let value: string;
+    if (entry.type === 'int' && end - entry.offset >= 4) value = String(view.getInt32(entry.offset, true));
+    else if (entry.type === 'long' && end - entry.offset >= 8)
+      value = String(view.getBigInt64(entry.offset, true));
+    else if (entry.type === 'int[]') {
+      const items: number[] = [];
+      for (let at = entry.offset; at + 4 <= end; at += 4) items.push(view.getInt32(at, true));
+      value = `[${items.join(', ')}]`;
+    } else value = `0x${Buffer.from(memory.subarray(entry.offset, end)).toString('hex')}`;
+    out.push({ name: entry.name, type: entry.type, offset: entry.offset, value });
+  }
+  return out;
 }

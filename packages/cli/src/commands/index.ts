@@ -9,7 +9,11 @@ import type { Command } from 'commander';
 import type { CliIo } from '../io';
 
 /** Registers one area's commands on the root program. */
-export type RegisterCommands = (program: Command, io: CliIo) => void;
+/**
+ * Adds an area's commands to `program`. `fullProgram` builds the whole tree (every area loaded),
+ * for the commands that describe the CLI itself (completion).
+ */
+export type RegisterCommands = (program: Command, io: CliIo, fullProgram: () => Promise<Command>) => void;
 
 /** The modules that register commands. */
 export type AreaName =
@@ -23,6 +27,7 @@ export type AreaName =
   | 'agent'
   | 'engine'
   | 'wire'
+  | 'observe'
   | 'completion';
 
 /** One top-level command as the root help lists it. */
@@ -106,6 +111,12 @@ export const commandTable: readonly TopCommand[] = [
     area: 'admin',
   },
   {
+    name: 'label',
+    term: 'label [options] <kind> <refs...>',
+    description: 'set the labels of a node or a link at the controller (replaces them; none clears)',
+    area: 'admin',
+  },
+  {
     name: 'apply',
     term: 'apply [options]',
     description: 'create or update the objects of a YAML file (idempotent; documents apply in order)',
@@ -113,6 +124,13 @@ export const commandTable: readonly TopCommand[] = [
   },
   { name: 'agent', term: 'agent', description: 'the Capsule host agent', area: 'agent' },
   { name: 'engine', term: 'engine', description: 'the network microservice engine', area: 'engine' },
+  {
+    name: 'observe',
+    term: 'observe [options]',
+    description:
+      'stream flow events (new flow, verdict, drop with reason, program log) from engines and agents',
+    area: 'observe',
+  },
   {
     name: 'wire',
     term: 'wire',
@@ -139,5 +157,6 @@ export const loadArea: Record<AreaName, () => Promise<RegisterCommands>> = {
   agent: async () => (await import('./agent')).registerAgentCommands,
   engine: async () => (await import('./engine')).registerEngineCommands,
   wire: async () => (await import('./wire')).registerWireCommands,
+  observe: async () => (await import('./observe')).registerObserveCommands,
   completion: async () => (await import('./completion')).registerCompletionCommands,
 };

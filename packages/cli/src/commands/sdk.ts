@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
+import { toProgramImageTransfer } from '@capsule/api';
 import {
   assemble,
   compile,
@@ -73,11 +74,23 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
     .description('compile a microprogram (.java) into a program image (JSON)')
     .argument('<file>', 'microprogram source')
     .option('-o, --output <file>', 'image file to write (default: FILE with .json)')
-    .action((file: string, options: { output?: string }) => {
+    .option(
+      '--format <format>',
+      "image: the SDK's program image; api: the template image the controller takes (capsule apply's imageFile, POST /templates image)",
+      'image',
+    )
+    .action((file: string, options: { output?: string; format: string }) => {
+      if (options.format !== 'image' && options.format !== 'api')
+        throw new CliError('CLI_BAD_OPTION', `--format is image or api, not '${options.format}'`);
       const result = compile(read(file).toString('utf8'));
       if (!result.image) return failWithDiagnostics(file, result.diagnostics);
       const output = options.output ?? `${file.replace(/\.java$/, '')}.json`;
-      write(output, programImageToJson(result.image));
+      write(
+        output,
+        options.format === 'api'
+          ? `${JSON.stringify(toProgramImageTransfer(result.image), null, 2)}\n`
+          : programImageToJson(result.image),
+      );
       io.out(
         `${output}: ${result.image.code.length} bytes of code, entries ${result.image.entries.map((e) => `${e.name}@${e.offset}`).join(', ') || 'none'}, logic hash ${result.image.logicHash}\n`,
       );

@@ -40,7 +40,7 @@ for (const kind of storeKinds) {
         f.context,
       );
 
-    it('stores the link once, from the lower node id, with the default cost; a later report updates it', async () => {
+    it('stores the link once, from the lower node id, with the default cost; a later report updates its ends, not its cost', async () => {
       // e2 (the higher id) reports: its local end is the link's z end.
       const created = await link(e2.principal, { peerHostId: e1.hostId });
       expect(created).toMatchObject({
@@ -53,7 +53,7 @@ for (const kind of storeKinds) {
         adminState: 'up',
       });
       const updated = await link(e1.principal, { peerHostId: e2.hostId, cost: 7 });
-      expect(updated).toMatchObject({ id: created.id, endpointA: '192.0.2.1:1', cost: 7 });
+      expect(updated).toMatchObject({ id: created.id, endpointA: '192.0.2.1:1', cost: defaultLinkCost });
       const audit = await f.db.selectFrom('audit').selectAll().where('object_type', '=', 'links').execute();
       expect(audit).toHaveLength(2);
     });

@@ -209,5 +209,48 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
         }
       },
     },
+    // A password change ends the user's sessions: tokens carry the generation they were issued
+    // at (the `gen` claim) and the controller refuses an older one (docs/security.md).
+    '0004-user-credential-generation': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('users')
+          .addColumn('credential_generation', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
+    // Domain isolation: a node links only to engines of its own domain or of a domain a systemAdmin
+    // peered it with, and a domain's paths cross only engines it trusts (docs/controller.md).
+    '0005-peerings': {
+      async up(db: Kysely<unknown>) {
+        await idColumn(db.schema.createTable('peerings'), dialect)
+          .addColumn('domain_id', 'integer', (c) => c.notNull().references('domains.id'))
+          .addColumn('peer_domain_id', 'integer', (c) => c.notNull().references('domains.id'))
+          .addColumn('engine_id', 'integer', (c) => c.references('nodes.id'))
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('peerings_domain').on('peerings').columns(['domain_id']).execute();
+        await db.schema
+          .createIndex('peerings_peer_domain')
+          .on('peerings')
+          .columns(['peer_domain_id'])
+          .execute();
+      },
+    },
+    // Node labels (waypoints and the like, set by an administrator) and the template's label tags
+    // (which bit a label is for its programs): docs/controller.md, "Role routes".
+    '0006-node-labels-and-label-tags': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('nodes')
+          .addColumn('labels', 'text', (c) => c.notNull().defaultTo('[]'))
+          .execute();
+        await db.schema
+          .alterTable('templates')
+          .addColumn('label_tags', 'text', (c) => c.notNull().defaultTo('[]'))
+          .execute();
+      },
+    },
   };
 }

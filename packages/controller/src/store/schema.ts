@@ -25,6 +25,8 @@ export interface UsersTable {
   active: number;
   zone_id: number | null;
   created_at: string;
+  /** Moves on with every password change; tokens carry the generation they were issued at. */
+  credential_generation: Generated<number>;
 }
 export interface ZonesTable {
   id: Generated<number>;
@@ -50,6 +52,8 @@ export interface NodesTable {
   x25519_public_key: string | null;
   certificate_serial: string | null;
   last_keepalive_at: string | null;
+  /** JSON array of labels (an administrator's; registration never changes them). */
+  labels: Generated<string>;
   created_at: string;
 }
 export interface LinksTable {
@@ -65,6 +69,15 @@ export interface LinksTable {
   status: Link['status'];
   created_at: string;
 }
+/** Domain `domain_id` trusts the engines of `peer_domain_id` (all, or only `engine_id`). */
+export interface PeeringsTable {
+  id: Generated<number>;
+  domain_id: number;
+  peer_domain_id: number;
+  engine_id: number | null;
+  description: string;
+  created_at: string;
+}
 export interface TemplatesTable {
   id: Generated<number>;
   domain_id: number;
@@ -75,6 +88,8 @@ export interface TemplatesTable {
   image: string;
   roles: string;
   logic_hash: string;
+  /** JSON array of {label, bit}. */
+  label_tags: Generated<string>;
   created_at: string;
 }
 export interface ContractsTable {
@@ -168,6 +183,7 @@ export interface Database {
   zones: ZonesTable;
   nodes: NodesTable;
   links: LinksTable;
+  peerings: PeeringsTable;
   templates: TemplatesTable;
   contracts: ContractsTable;
   services: ServicesTable;

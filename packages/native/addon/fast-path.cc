@@ -1,0 +1,902 @@
+// The engine's fast path: established flows forwarded inside the UDP socket's poll callback, so
+// their packets never wake JavaScript. It takes a datagram only when every check the JavaScript
+// path would make is known to pass and the outcome is the one JavaScript would reach; anything
+// else — handshakes, cookies, keep-alives, unknown receivers, replayed or forged frames, other
+// packet types, unknown or idle or expiring flows, flows without a cached action, a TRACE, a hop
+// limit ≤ 1, a link down, a send counter at its rekey limit — goes up to JavaScript unchanged
+// (which counts the drop or does the work). So the counters are the same with it on or off.
+//
+// What it does with a datagram it takes (the JS path's steps, in its order):
+//   link layer  DATA frame of a registered (confirmed) session → replay window check →
+//               ChaCha20-Poly1305 tag check (OpenSSL EVP, Node's own OpenSSL) → window mark;
+//   engine      inner IPv6 (version, length, next header 253, hop limit > 1) → flow by (source,
+//               destination, flow label) among the flows JavaScript registered → same ingress link,
+//               not idle, authorization not expired → capsule header equal to the flow's template
+//               (the header JavaScript validated) except the DATA value and the PATH hop index
+//               (≤ hop count) → the flow's cached action (read from JavaScript's own per-flow arrays:
+//               a cache JavaScript clears is seen at once) → hop index advanced when this hop is
+//               ours, hop limit decremented → per egress link: sealed with that link's current
+//               session (its send counter, shared with JavaScript) and queued;
+//   counters    the engine's and the link layer's, as deltas in shared Float64Arrays (JavaScript
+//               folds them into its own counters when it reads them) and the per-flow arrays.
+// At the end of each receive batch the queued frames go out with sendmmsg, adjacent frames of one
+// size to one address as one UDP GSO buffer.
+//
+// JavaScript API (all on Node's loop thread):
+//   new FastPath()   (takes nothing until an engine is bound and a socket attaches it)
+//   bindEngine(shared: { engine: Float64Array(ENGINE_SLOTS), flowLastSeenMs: Float64Array,
+//     flowPackets: Float64Array, flowBytes: Float64Array, flowLastVerdict: Uint8Array,
+//     flowLastReason: Uint16Array, cacheVerdict: Uint8Array, cacheCount: Uint8Array,
+//     cacheLinks: Uint32Array }, engineId, idleTimeoutMs)
+//   addSession(localIndex, linkId, receiveKey, counters: Float64Array(2), replayBits: Uint32Array)
+//   removeSession(localIndex)
+//   setSending(linkId, peerIndex, sendKey, counters: Float64Array(2), host, port, rekeyAfterPackets)
+//   clearSending(linkId)
+//   setLink(programId, linkId, kind, up, peerHostId: Uint8Array(16))   clearLinks()
+//   setFlow(flowId, packet, offset, ingressLinkId, notAfterSeconds, pathOffset, dataOffset,
+//     dataLength)    (offsets relative to the packet start; -1 for an absent chunk)
+//   removeFlow(flowId)   clearFlows()
+//   drainLinkTraffic() → Float64Array of [linkId, packetsIn, bytesIn, packetsOut, bytesOut,
+//     lastReceiveMs, lastSendMs] per link that moved since the last call
+//   stats() → [taken, offered, sent, sendErrors, flows, sessions]
+#include "fast-path.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <napi.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <time.h>
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "addon.h"
+
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+
+namespace capsule_native {
+namespace {
+
+// Slots of the shared engine counters array (the order of ENGINE_SLOTS in src/fast-path.ts).
+enum EngineSlot : int {
+  kPacketsIn = 0,
+  kBytesIn = 1,
+  kPacketsOut = 2,
+  kBytesOut = 3,
+  kTypeIII = 4,
+  kCachedActions = 5,
+  kVerdictForward = 6,
+  kVerdictReplicate = 7,
+  kVerdictDeliver = 8,
+  kLinkBase = 16,  // then per program link id: packets in, bytes in, packets out, bytes out
+};
+constexpr int kMaxProgramLinks = 4096;
+constexpr int kEngineSlots = kLinkBase + 4 * kMaxProgramLinks;
+constexpr int kEgressMax = 16;
+// @capsule/wire's link frame (link-frame.ts): version 2, type DATA 2, a 16-byte header, a 16-byte tag.
+constexpr uint8_t kFrameVersion = 2;
+constexpr uint8_t kFrameData = 2;
+constexpr size_t kHeader = 16;
+constexpr size_t kTag = 16;
+constexpr uint64_t kMaxSafe = (uint64_t{1} << 53) - 1;
+constexpr size_t kTemplateMax = 256;
+constexpr size_t kSendRingBytes = 1 << 20;
+constexpr size_t kSendMax = 256;
+constexpr size_t kMaxGsoSegments = 64;
+constexpr size_t kMaxGsoBytes = 65507;
+
+uint32_t Be32(const uint8_t* p) { return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3]; }
+void PutBe32(uint8_t* p, uint32_t v) {
+  p[0] = v >> 24;
+  p[1] = v >> 16;
+  p[2] = v >> 8;
+  p[3] = v;
+}
+
+double NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) * 1000.0 + static_cast<double>(ts.tv_nsec / 1000000);
+}
+
+// @capsule/wire's linkFrameAadEnd over body [start, end): the end of the authenticated range, or < 0.
+long AadEnd(const uint8_t* bytes, size_t start, size_t end) {
+  if (end == start) return static_cast<long>(end);
+  size_t capsuleAt = start + 40;
+  if (capsuleAt > end) return -1;
+  if ((bytes[start] >> 4) != 6) return -2;
+  if (bytes[start + 6] != 253) return static_cast<long>(end);
+  if (capsuleAt + 2 > end) return -1;
+  size_t capsuleEnd = capsuleAt + (static_cast<size_t>(bytes[capsuleAt + 1]) + 1) * 8;
+  if (capsuleEnd > end) return -1;
+  return static_cast<long>(bytes[capsuleAt] == 59 ? capsuleEnd : end);
+}
+
+// A ChaCha20-Poly1305 context for one key: the link MAC is its tag over an AAD with an empty
+// plaintext, nonce 0x00000000 ‖ counter (u64 big-endian), as @capsule/identity's computeLinkMac.
+class LinkMac {
+ public:
+  explicit LinkMac(const uint8_t* key) : ctx_(EVP_CIPHER_CTX_new()) {
+    EVP_EncryptInit_ex(ctx_, EVP_chacha20_poly1305(), nullptr, key, nullptr);
+  }
+  ~LinkMac() { EVP_CIPHER_CTX_free(ctx_); }
+  LinkMac(const LinkMac&) = delete;
+  LinkMac& operator=(const LinkMac&) = delete;
+
+  bool Tag(uint64_t counter, const uint8_t* aad, size_t aadLength, uint8_t* tag) {
+    uint8_t nonce[12] = {0};
+    for (int i = 0; i < 8; i++) nonce[4 + i] = static_cast<uint8_t>(counter >> (56 - 8 * i));
+    int length = 0;
+    if (EVP_EncryptInit_ex(ctx_, nullptr, nullptr, nullptr, nonce) != 1) return false;
+    if (EVP_EncryptUpdate(ctx_, nullptr, &length, aad, static_cast<int>(aadLength)) != 1) return false;
+    if (EVP_EncryptFinal_ex(ctx_, nullptr, &length) != 1) return false;
+    return EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, 16, tag) == 1;
+  }
+
+  bool Verify(uint64_t counter, const uint8_t* aad, size_t aadLength, const uint8_t* tag) {
+    uint8_t expected[16];
+    if (!Tag(counter, aad, aadLength, expected)) return false;
+    uint8_t difference = 0;
+    for (int i = 0; i < 16; i++) difference |= expected[i] ^ tag[i];
+    return difference == 0;
+  }
+
+ private:
+  EVP_CIPHER_CTX* ctx_;
+};
+
+// Pointer into a typed array argument (its memory pinned by a reference the owner keeps).
+template <typename T>
+T* TypedData(const Napi::Value& value, napi_typedarray_type type, size_t* count) {
+  if (!value.IsTypedArray()) return nullptr;
+  Napi::TypedArray typed = value.As<Napi::TypedArray>();
+  if (typed.TypedArrayType() != type) return nullptr;
+  *count = typed.ElementLength();
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(typed.ArrayBuffer().Data()) + typed.ByteOffset());
+}
+
+// The replay window of a session, over JavaScript's ReplayWindow storage: counters[1] is the
+// highest accepted counter (-1 before the first), bits the bitmap (RFC 6479). Same arithmetic as
+// packages/overlay/src/replay-window.ts.
+struct ReplayView {
+  double* counters = nullptr;
+  uint32_t* bits = nullptr;
+  size_t words = 0;
+
+  bool Check(uint64_t counter) const {
+    if (counter >= kMaxSafe) return false;
+    const double highest = counters[1];
+    if (static_cast<double>(counter) > highest) return true;
+    const uint64_t high = static_cast<uint64_t>(highest);
+    if (high - counter >= (words - 1) * 32) return false;
+    const uint64_t bit = counter % (words * 32);
+    return (bits[bit >> 5] & (uint32_t{1} << (bit & 31))) == 0;
+  }
+
+  void Mark(uint64_t counter) {
+    const double highest = counters[1];
+    if (static_cast<double>(counter) > highest) {
+      const int64_t oldWord = highest < 0 ? -1 : static_cast<int64_t>(static_cast<uint64_t>(highest) / 32);
+      const int64_t newWord = static_cast<int64_t>(counter / 32);
+      int64_t clear = newWord - oldWord;
+      if (clear > static_cast<int64_t>(words)) clear = static_cast<int64_t>(words);
+      for (int64_t step = 1; step <= clear; step++) bits[(oldWord + step) % static_cast<int64_t>(words)] = 0;
+      counters[1] = static_cast<double>(counter);
+    }
+    const uint64_t bit = counter % (words * 32);
+    bits[bit >> 5] |= uint32_t{1} << (bit & 31);
+  }
+};
+
+struct Session {
+  uint32_t linkId = 0;
+  LinkMac* mac = nullptr;
+  ReplayView replay;
+  Napi::ObjectReference countersRef;
+  Napi::ObjectReference bitsRef;
+};
+
+struct Sending {
+  uint32_t peerIndex = 0;
+  LinkMac* mac = nullptr;
+  double* counters = nullptr;  // [0]: the session's send counter
+  double rekeyAfterPackets = 0;
+  sockaddr_in v4{};
+  sockaddr_in6 v6{};
+  bool isV4 = true;
+  Napi::ObjectReference countersRef;
+};
+
+// Link-layer traffic per link, drained by JavaScript.
+struct Traffic {
+  double packetsIn = 0, bytesIn = 0, packetsOut = 0, bytesOut = 0, lastReceiveMs = 0, lastSendMs = 0;
+  bool moved = false;
+};
+
+struct EngineLink {
+  bool present = false;
+  uint32_t linkId = 0;
+  uint32_t kind = 0;
+  bool up = false;
+  uint8_t peerHostId[16] = {0};
+};
+
+struct FlowKey {
+  uint8_t bytes[36];
+  bool operator==(const FlowKey& other) const { return memcmp(bytes, other.bytes, 36) == 0; }
+};
+struct FlowKeyHash {
+  size_t operator()(const FlowKey& key) const {
+    uint64_t hash = 1469598103934665603ull;  // FNV-1a
+    for (uint8_t byte : key.bytes) hash = (hash ^ byte) * 1099511628211ull;
+    return static_cast<size_t>(hash);
+  }
+};
+
+struct Flow {
+  uint32_t id = 0;
+  uint32_t ingressLinkId = 0;
+  double notAfterSeconds = 0;
+  uint8_t templateBytes[kTemplateMax];
+  size_t templateLength = 0;
+  int hopIndexAt = -1;  // relative to the capsule header
+  int hopCountAt = -1;
+  int hopsAt = -1;
+  int dataAt = -1;
+  int dataLength = 0;
+};
+
+class FastPath;
+// The live FastPath objects: UnwrapDatagramFilter accepts only these (napi_unwrap of another
+// class's object would hand back a pointer of another type).
+std::unordered_set<FastPath*> liveFastPaths;
+
+class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "FastPath",
+                       {InstanceMethod("bindEngine", &FastPath::BindEngine),
+                        InstanceMethod("addSession", &FastPath::AddSession),
+                        InstanceMethod("removeSession", &FastPath::RemoveSession),
+                        InstanceMethod("setSending", &FastPath::SetSending),
+                        InstanceMethod("clearSending", &FastPath::ClearSending),
+                        InstanceMethod("setLink", &FastPath::SetLink),
+                        InstanceMethod("clearLinks", &FastPath::ClearLinks),
+                        InstanceMethod("setFlow", &FastPath::SetFlow),
+                        InstanceMethod("removeFlow", &FastPath::RemoveFlow),
+                        InstanceMethod("clearFlows", &FastPath::ClearFlows),
+                        InstanceMethod("drainLinkTraffic", &FastPath::DrainLinkTraffic),
+                        InstanceMethod("stats", &FastPath::Stats)});
+  }
+
+  explicit FastPath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FastPath>(info) {
+    links_.resize(kMaxProgramLinks);
+    sendRing_.resize(kSendRingBytes);
+    sendHeaders_.resize(kSendMax);
+    sendIov_.resize(kSendMax);
+    sendControl_.resize(kSendMax);
+    queued_.reserve(kSendMax);
+    liveFastPaths.insert(this);
+  }
+
+  // bindEngine(shared, engineId, idleTimeoutMs): the engine's arrays (see the file comment).
+  Napi::Value BindEngine(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[0].IsObject() || !info[1].IsNumber() || !info[2].IsNumber()) {
+      Napi::TypeError::New(env, "bindEngine(shared, engineId, idleTimeoutMs)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Object shared = info[0].As<Napi::Object>();
+    size_t count = 0, flowCount = 0, n = 0;
+    double* engine = TypedData<double>(shared.Get("engine"), napi_float64_array, &count);
+    double* lastSeen = TypedData<double>(shared.Get("flowLastSeenMs"), napi_float64_array, &flowCount);
+    bool ok = engine != nullptr && count >= static_cast<size_t>(kEngineSlots) && lastSeen != nullptr;
+    double* packets = TypedData<double>(shared.Get("flowPackets"), napi_float64_array, &n);
+    ok = ok && packets && n >= flowCount;
+    double* bytes = TypedData<double>(shared.Get("flowBytes"), napi_float64_array, &n);
+    ok = ok && bytes && n >= flowCount;
+    uint8_t* lastVerdict = TypedData<uint8_t>(shared.Get("flowLastVerdict"), napi_uint8_array, &n);
+    ok = ok && lastVerdict && n >= flowCount;
+    uint16_t* lastReason = TypedData<uint16_t>(shared.Get("flowLastReason"), napi_uint16_array, &n);
+    ok = ok && lastReason && n >= flowCount;
+    uint8_t* cacheVerdict = TypedData<uint8_t>(shared.Get("cacheVerdict"), napi_uint8_array, &n);
+    ok = ok && cacheVerdict && n >= flowCount;
+    uint8_t* cacheCount = TypedData<uint8_t>(shared.Get("cacheCount"), napi_uint8_array, &n);
+    ok = ok && cacheCount && n >= flowCount;
+    uint32_t* cacheLinks = TypedData<uint32_t>(shared.Get("cacheLinks"), napi_uint32_array, &n);
+    ok = ok && cacheLinks && n >= flowCount * kEgressMax;
+    if (!ok) {
+      Napi::TypeError::New(env, "bindEngine: shared arrays missing, of the wrong type or too short")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    FlushQueued();
+    flows_.clear();
+    keyOf_.clear();
+    engine_ = engine;
+    lastSeen_ = lastSeen;
+    packets_ = packets;
+    bytes_ = bytes;
+    lastVerdict_ = lastVerdict;
+    lastReason_ = lastReason;
+    cacheVerdict_ = cacheVerdict;
+    cacheCount_ = cacheCount;
+    cacheLinks_ = cacheLinks;
+    flowCapacity_ = flowCount;
+    sharedRef_ = Napi::Persistent(shared);
+    engineId_ = info[1].As<Napi::Number>().Uint32Value();
+    idleTimeoutMs_ = info[2].As<Napi::Number>().DoubleValue();
+    return env.Undefined();
+  }
+
+  ~FastPath() override {
+    liveFastPaths.erase(this);
+    for (auto& entry : sessions_) delete entry.second.mac;
+    for (auto& entry : sending_) delete entry.second.mac;
+  }
+
+  // ---- DatagramFilter -----------------------------------------------------------------------------
+
+  void Attach(int fd, bool isV6) override {
+    fd_ = fd;
+    isV6_ = isV6;
+  }
+
+  bool Take(uint8_t* data, size_t length, const sockaddr_storage&) override {
+    offered_++;
+    if (!Forward(data, length)) return false;
+    taken_++;
+    return true;
+  }
+
+  void EndOfBatch() override { FlushQueued(); }
+
+ private:
+  struct Queued {
+    size_t offset;
+    size_t length;
+    const Sending* to;
+  };
+
+  // The whole decision, then the whole commit: false (nothing changed) whenever JavaScript must see it.
+  bool Forward(uint8_t* frame, size_t length) {
+    if (fd_ < 0 || engine_ == nullptr || length < kHeader + kTag + 40) return false;
+    if (frame[0] != kFrameVersion || frame[1] != kFrameData || frame[3] != 0) return false;
+    auto sessionAt = sessions_.find(Be32(frame + 4));
+    if (sessionAt == sessions_.end()) return false;
+    Session& session = sessionAt->second;
+    const uint64_t counter = (uint64_t{Be32(frame + 8)} << 32) | Be32(frame + 12);
+    const size_t bodyEnd = length - kTag;
+    const long aadEnd = AadEnd(frame, kHeader, bodyEnd);
+    if (aadEnd < 0) return false;
+    if (!session.replay.Check(counter)) return false;
+    if (!session.mac->Verify(counter, frame, static_cast<size_t>(aadEnd), frame + bodyEnd)) return false;
+
+    // The engine's checks (handlePacket), none of which may fail for a datagram taken here.
+    uint8_t* inner = frame + kHeader;
+    const size_t innerLength = bodyEnd - kHeader;
+    if ((inner[0] >> 4) != 6) return false;
+    const size_t packetLength = 40 + ((size_t{inner[4]} << 8) | inner[5]);
+    if (packetLength > innerLength || inner[6] != 253 || inner[7] <= 1) return false;
+    FlowKey key;
+    memcpy(key.bytes, inner + 8, 32);
+    memcpy(key.bytes + 32, inner, 4);
+    key.bytes[32] = 0;
+    key.bytes[33] &= 0x0f;
+    auto flowAt = flows_.find(key);
+    if (flowAt == flows_.end()) return false;
+    const Flow& flow = flowAt->second;
+    const uint32_t id = flow.id;
+    if (flow.ingressLinkId != session.linkId) return false;
+    const double now = batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs());
+    if (now - lastSeen_[id] > idleTimeoutMs_) return false;
+    if (static_cast<double>(static_cast<int64_t>(now / 1000)) > flow.notAfterSeconds) return false;
+    uint8_t* capsule = inner + 40;
+    const size_t capsuleLength = (size_t{capsule[1]} + 1) * 8;
+    if (capsuleLength != flow.templateLength || 40 + capsuleLength > packetLength) return false;
+    if (!MatchesTemplate(capsule, flow)) return false;
+    const uint8_t verdict = cacheVerdict_[id];
+    if (verdict < 1 || verdict > 3) return false;
+    // Which links, each present, up and sendable.
+    uint32_t programIds[kEgressMax];
+    int egressCount = 0;
+    if (verdict == 3) {  // DELIVER: the link of the destination host
+      for (uint32_t p = 1; p <= maxProgramId_ && egressCount == 0; p++) {
+        const EngineLink& link = links_[p];
+        if (link.present && link.kind == 1 && link.up && memcmp(link.peerHostId, inner + 24, 16) == 0) {
+          programIds[0] = p;
+          egressCount = 1;
+        }
+      }
+      if (egressCount == 0) return false;
+    } else {
+      egressCount = verdict == 1 ? 1 : cacheCount_[id];
+      if (egressCount < 1 || egressCount > kEgressMax) return false;
+      for (int i = 0; i < egressCount; i++) programIds[i] = cacheLinks_[id * kEgressMax + i];
+    }
+    const size_t frameOut = kHeader + packetLength + kTag;
+    for (int i = 0; i < egressCount; i++) {
+      const uint32_t p = programIds[i];
+      if (p == 0 || p >= static_cast<uint32_t>(kMaxProgramLinks) || !links_[p].present || !links_[p].up) return false;
+      auto sendAt = sending_.find(links_[p].linkId);
+      if (sendAt == sending_.end()) return false;
+      const Sending& to = sendAt->second;
+      // A send counter within this packet's copies of the rekey limit goes up to JavaScript, which
+      // starts the rekey; one past 2^53 - 2 is never used.
+      const double next = to.counters[0] + egressCount;
+      if (next >= to.rekeyAfterPackets || next >= static_cast<double>(kMaxSafe)) return false;
+      if (!isV6_ && !to.isV4) return false;
+    }
+    if (queued_.size() + egressCount > kSendMax || ringUsed_ + egressCount * frameOut > kSendRingBytes) {
+      FlushQueued();
+      if (ringUsed_ + egressCount * frameOut > kSendRingBytes) return false;
+    }
+
+    // Commit: the link layer's receive.
+    session.replay.Mark(counter);
+    Traffic& in = traffic_[session.linkId];
+    in.packetsIn += 1;
+    in.bytesIn += static_cast<double>(innerLength);
+    in.lastReceiveMs = now;
+    in.moved = true;
+    // The engine's receive and the cached action.
+    auto programAt = programOf_.find(session.linkId);
+    const uint32_t ingressProgram = programAt == programOf_.end() ? 0 : programAt->second;
+    engine_[kPacketsIn] += 1;
+    engine_[kBytesIn] += static_cast<double>(innerLength);
+    if (ingressProgram > 0 && ingressProgram < static_cast<uint32_t>(kMaxProgramLinks)) {
+      engine_[kLinkBase + 4 * ingressProgram] += 1;
+      engine_[kLinkBase + 4 * ingressProgram + 1] += static_cast<double>(innerLength);
+    }
+    engine_[kTypeIII] += 1;
+    lastSeen_[id] = now;
+    packets_[id] += 1;
+    bytes_[id] += static_cast<double>(packetLength);
+    engine_[kCachedActions] += 1;
+    if (flow.hopIndexAt >= 0) {
+      const uint8_t hopIndex = capsule[flow.hopIndexAt];
+      const uint8_t hopCount = capsule[flow.hopCountAt];
+      if (hopIndex < hopCount) {
+        const uint8_t* hop = capsule + flow.hopsAt + 4 * hopIndex;
+        if (((uint32_t{hop[0]} << 8) | hop[1]) == engineId_) capsule[flow.hopIndexAt] = hopIndex + 1;
+      }
+    }
+    inner[7] -= 1;
+    for (int i = 0; i < egressCount; i++) {
+      const uint32_t p = programIds[i];
+      Sending& to = sending_.find(links_[p].linkId)->second;
+      Seal(to, inner, packetLength);
+      engine_[kPacketsOut] += 1;
+      engine_[kBytesOut] += static_cast<double>(packetLength);
+      engine_[kLinkBase + 4 * p + 2] += 1;
+      engine_[kLinkBase + 4 * p + 3] += static_cast<double>(packetLength);
+      Traffic& out = traffic_[links_[p].linkId];
+      out.packetsOut += 1;
+      out.bytesOut += static_cast<double>(packetLength);
+      out.lastSendMs = now;
+      out.moved = true;
+    }
+    engine_[verdict == 1 ? kVerdictForward : verdict == 2 ? kVerdictReplicate : kVerdictDeliver] += 1;
+    lastVerdict_[id] = verdict;
+    lastReason_[id] = 0;
+    return true;
+  }
+
+  bool MatchesTemplate(const uint8_t* capsule, const Flow& flow) const {
+    const uint8_t* t = flow.templateBytes;
+    const size_t n = flow.templateLength;
+    if (flow.dataAt < 0) {
+      if (flow.hopIndexAt < 0) return memcmp(capsule, t, n) == 0;
+      const size_t h = static_cast<size_t>(flow.hopIndexAt);
+      if (memcmp(capsule, t, h) != 0 || memcmp(capsule + h + 1, t + h + 1, n - h - 1) != 0) return false;
+    } else {
+      // Free: the DATA value, and the hop index byte (which lies before DATA or after it).
+      const size_t d = static_cast<size_t>(flow.dataAt), e = d + static_cast<size_t>(flow.dataLength);
+      size_t ranges[3][2] = {{0, d}, {e, n}, {0, 0}};
+      if (flow.hopIndexAt >= 0) {
+        const size_t h = static_cast<size_t>(flow.hopIndexAt);
+        if (h < d) {
+          ranges[0][1] = h;
+          ranges[2][0] = h + 1;
+          ranges[2][1] = d;
+        } else {
+          ranges[1][1] = h;
+          ranges[2][0] = h + 1;
+          ranges[2][1] = n;
+        }
+      }
+      for (auto& range : ranges)
+        if (range[1] > range[0] && memcmp(capsule + range[0], t + range[0], range[1] - range[0]) != 0) return false;
+    }
+    return flow.hopIndexAt < 0 || capsule[flow.hopIndexAt] <= capsule[flow.hopCountAt];
+  }
+
+  void Seal(Sending& to, const uint8_t* inner, size_t packetLength) {
+    uint8_t* out = sendRing_.data() + ringUsed_;
+    const uint64_t counter = static_cast<uint64_t>(to.counters[0]);
+    to.counters[0] = static_cast<double>(counter + 1);
+    out[0] = kFrameVersion;
+    out[1] = kFrameData;
+    out[2] = 0;
+    out[3] = 0;
+    PutBe32(out + 4, to.peerIndex);
+    PutBe32(out + 8, static_cast<uint32_t>(counter >> 32));
+    PutBe32(out + 12, static_cast<uint32_t>(counter));
+    memcpy(out + kHeader, inner, packetLength);
+    const size_t bodyEnd = kHeader + packetLength;
+    const long aadEnd = AadEnd(out, kHeader, bodyEnd);  // ≥ 0: the same headers passed above
+    to.mac->Tag(counter, out, static_cast<size_t>(aadEnd), out + bodyEnd);
+    queued_.push_back({ringUsed_, bodyEnd + kTag, &to});
+    ringUsed_ += bodyEnd + kTag;
+  }
+
+  const sockaddr* AddressOf(const Sending& to, socklen_t* length) const {
+    if (isV6_) {
+      *length = sizeof(sockaddr_in6);
+      return reinterpret_cast<const sockaddr*>(&to.v6);
+    }
+    *length = sizeof(sockaddr_in);
+    return reinterpret_cast<const sockaddr*>(&to.v4);
+  }
+
+  void FlushQueued() {
+    batchNowMs_ = 0;
+    if (queued_.empty()) return;
+    size_t messages = 0;
+    std::vector<size_t>& counts = messageCounts_;
+    counts.clear();
+    for (size_t first = 0; first < queued_.size();) {
+      const size_t segment = queued_[first].length;
+      size_t total = segment;
+      size_t end = first + 1;
+      while (end < queued_.size() && end - first < kMaxGsoSegments && queued_[end].to == queued_[first].to &&
+             queued_[end].length <= segment && queued_[end - 1].length == segment &&
+             queued_[end].offset == queued_[end - 1].offset + segment && total + queued_[end].length <= kMaxGsoBytes) {
+        total += queued_[end].length;
+        end++;
+      }
+      sendIov_[messages] = {sendRing_.data() + queued_[first].offset, total};
+      msghdr& header = sendHeaders_[messages].msg_hdr;
+      memset(&header, 0, sizeof header);
+      header.msg_iov = &sendIov_[messages];
+      header.msg_iovlen = 1;
+      socklen_t nameLength;
+      header.msg_name = const_cast<sockaddr*>(AddressOf(*queued_[first].to, &nameLength));
+      header.msg_namelen = nameLength;
+      if (end - first > 1 && segmentation_) {
+        header.msg_control = sendControl_[messages].bytes;
+        header.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+        cmsghdr* control = CMSG_FIRSTHDR(&header);
+        control->cmsg_level = SOL_UDP;
+        control->cmsg_type = UDP_SEGMENT;
+        control->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        const uint16_t size = static_cast<uint16_t>(segment);
+        memcpy(CMSG_DATA(control), &size, sizeof size);
+      } else if (end - first > 1) {
+        end = first + 1;  // no GSO: one datagram per message
+        sendIov_[messages].iov_len = segment;
+      }
+      counts.push_back(end - first);
+      messages++;
+      first = end;
+    }
+    size_t done = 0;
+    while (done < messages) {
+      int sent = sendmmsg(fd_, sendHeaders_.data() + done, static_cast<unsigned>(messages - done), MSG_DONTWAIT);
+      if (sent > 0) {
+        for (size_t m = done; m < done + static_cast<size_t>(sent); m++) sent_ += counts[m];
+        done += static_cast<size_t>(sent);
+        continue;
+      }
+      const int err = sent < 0 ? errno : EIO;
+      if (err == EINTR) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
+        for (size_t m = done; m < messages; m++) sendErrors_ += counts[m];  // never block: dropped
+        break;
+      }
+      if (counts[done] > 1 && (err == EIO || err == EOPNOTSUPP || err == ENOPROTOOPT || err == EINVAL)) {
+        if (err != EINVAL) segmentation_ = false;
+        // Resend this run datagram by datagram.
+        const msghdr& header = sendHeaders_[done].msg_hdr;
+        const uint8_t* base = static_cast<const uint8_t*>(sendIov_[done].iov_base);
+        const size_t total = sendIov_[done].iov_len;
+        size_t segment = 0;
+        memcpy(&segment, CMSG_DATA(CMSG_FIRSTHDR(&header)), sizeof(uint16_t));
+        for (size_t at = 0; at < total; at += segment) {
+          const size_t piece = std::min(segment, total - at);
+          if (sendto(fd_, base + at, piece, MSG_DONTWAIT, static_cast<const sockaddr*>(header.msg_name),
+                     header.msg_namelen) < 0)
+            sendErrors_++;
+          else
+            sent_++;
+        }
+      } else {
+        sendErrors_ += counts[done];
+      }
+      done++;
+    }
+    queued_.clear();
+    ringUsed_ = 0;
+  }
+
+  // ---- registration from JavaScript ---------------------------------------------------------------
+
+  Napi::Value AddSession(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t keyLength = 0, counterCount = 0, words = 0;
+    const uint8_t* key = info.Length() >= 5 ? TypedData<uint8_t>(info[2], napi_uint8_array, &keyLength) : nullptr;
+    double* counters = info.Length() >= 5 ? TypedData<double>(info[3], napi_float64_array, &counterCount) : nullptr;
+    uint32_t* bits = info.Length() >= 5 ? TypedData<uint32_t>(info[4], napi_uint32_array, &words) : nullptr;
+    if (!info[0].IsNumber() || !info[1].IsNumber() || key == nullptr || keyLength != 32 || counters == nullptr ||
+        counterCount < 2 || bits == nullptr || words < 2) {
+      Napi::TypeError::New(env, "addSession(localIndex, linkId, key[32], counters: Float64Array(2), bits: Uint32Array)")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const uint32_t localIndex = info[0].As<Napi::Number>().Uint32Value();
+    RemoveSessionAt(localIndex);
+    Session& session = sessions_[localIndex];
+    session.linkId = info[1].As<Napi::Number>().Uint32Value();
+    session.mac = new LinkMac(key);
+    session.replay = {counters, bits, words};
+    session.countersRef = Napi::Persistent(info[3].As<Napi::Object>());
+    session.bitsRef = Napi::Persistent(info[4].As<Napi::Object>());
+    return env.Undefined();
+  }
+
+  void RemoveSessionAt(uint32_t localIndex) {
+    auto at = sessions_.find(localIndex);
+    if (at == sessions_.end()) return;
+    delete at->second.mac;
+    sessions_.erase(at);
+  }
+
+  Napi::Value RemoveSession(const Napi::CallbackInfo& info) {
+    if (info.Length() >= 1 && info[0].IsNumber()) RemoveSessionAt(info[0].As<Napi::Number>().Uint32Value());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetSending(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t keyLength = 0, counterCount = 0;
+    const uint8_t* key = info.Length() >= 7 ? TypedData<uint8_t>(info[2], napi_uint8_array, &keyLength) : nullptr;
+    double* counters = info.Length() >= 7 ? TypedData<double>(info[3], napi_float64_array, &counterCount) : nullptr;
+    if (key == nullptr || keyLength != 32 || counters == nullptr || counterCount < 2 || !info[0].IsNumber() ||
+        !info[1].IsNumber() || !info[4].IsString() || !info[5].IsNumber() || !info[6].IsNumber()) {
+      Napi::TypeError::New(env, "setSending(linkId, peerIndex, key[32], counters, host, port, rekeyAfterPackets)")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const uint32_t linkId = info[0].As<Napi::Number>().Uint32Value();
+    ClearSendingAt(linkId);
+    Sending to;
+    to.peerIndex = info[1].As<Napi::Number>().Uint32Value();
+    to.counters = counters;
+    to.rekeyAfterPackets = info[6].As<Napi::Number>().DoubleValue();
+    const std::string host = info[4].As<Napi::String>().Utf8Value();
+    const uint16_t port = htons(static_cast<uint16_t>(info[5].As<Napi::Number>().Uint32Value()));
+    to.v4.sin_family = AF_INET;
+    to.v4.sin_port = port;
+    to.v6.sin6_family = AF_INET6;
+    to.v6.sin6_port = port;
+    if (inet_pton(AF_INET, host.c_str(), &to.v4.sin_addr) == 1) {
+      to.isV4 = true;
+      to.v6.sin6_addr.s6_addr[10] = 0xff;
+      to.v6.sin6_addr.s6_addr[11] = 0xff;
+      memcpy(&to.v6.sin6_addr.s6_addr[12], &to.v4.sin_addr, 4);
+    } else if (inet_pton(AF_INET6, host.c_str(), &to.v6.sin6_addr) == 1) {
+      to.isV4 = false;
+    } else {
+      return env.Undefined();  // not an address literal: this link's packets stay in JavaScript
+    }
+    Sending& stored = sending_[linkId];
+    stored = std::move(to);
+    stored.mac = new LinkMac(key);
+    stored.countersRef = Napi::Persistent(info[3].As<Napi::Object>());
+    return env.Undefined();
+  }
+
+  void ClearSendingAt(uint32_t linkId) {
+    auto at = sending_.find(linkId);
+    if (at == sending_.end()) return;
+    FlushQueued();  // queued frames point at this link's address
+    delete at->second.mac;
+    sending_.erase(at);
+  }
+
+  Napi::Value ClearSending(const Napi::CallbackInfo& info) {
+    if (info.Length() >= 1 && info[0].IsNumber()) ClearSendingAt(info[0].As<Napi::Number>().Uint32Value());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetLink(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t idLength = 0;
+    const uint8_t* peer = info.Length() >= 5 ? TypedData<uint8_t>(info[4], napi_uint8_array, &idLength) : nullptr;
+    if (!info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || peer == nullptr || idLength != 16) {
+      Napi::TypeError::New(env, "setLink(programId, linkId, kind, up, peerHostId[16])").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const uint32_t programId = info[0].As<Napi::Number>().Uint32Value();
+    if (programId == 0 || programId >= static_cast<uint32_t>(kMaxProgramLinks)) return env.Undefined();
+    EngineLink& link = links_[programId];
+    link.present = true;
+    link.linkId = info[1].As<Napi::Number>().Uint32Value();
+    link.kind = info[2].As<Napi::Number>().Uint32Value();
+    link.up = info[3].ToBoolean().Value();
+    memcpy(link.peerHostId, peer, 16);
+    programOf_[link.linkId] = programId;
+    if (programId > maxProgramId_) maxProgramId_ = programId;
+    return env.Undefined();
+  }
+
+  Napi::Value ClearLinks(const Napi::CallbackInfo& info) {
+    for (EngineLink& link : links_) link.present = false;
+    programOf_.clear();
+    maxProgramId_ = 0;
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetFlow(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t packetLength = 0;
+    const uint8_t* packet = info.Length() >= 8 ? TypedData<uint8_t>(info[1], napi_uint8_array, &packetLength) : nullptr;
+    if (packet == nullptr || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() || !info[4].IsNumber() ||
+        !info[5].IsNumber() || !info[6].IsNumber() || !info[7].IsNumber()) {
+      Napi::TypeError::New(env, "setFlow(flowId, packet, offset, ingressLinkId, notAfterSeconds, pathOffset, dataOffset, dataLength)")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    const int64_t offset = info[2].As<Napi::Number>().Int64Value();
+    if (id >= flowCapacity_ || offset < 0 || static_cast<size_t>(offset) + 48 > packetLength) return env.Undefined();
+    const uint8_t* inner = packet + offset;
+    const size_t capsuleLength = (size_t{inner[41]} + 1) * 8;
+    if (capsuleLength > kTemplateMax || static_cast<size_t>(offset) + 40 + capsuleLength > packetLength)
+      return env.Undefined();
+    RemoveFlowId(id);
+    Flow flow;
+    flow.id = id;
+    flow.ingressLinkId = info[3].As<Napi::Number>().Uint32Value();
+    flow.notAfterSeconds = info[4].As<Napi::Number>().DoubleValue();
+    memcpy(flow.templateBytes, inner + 40, capsuleLength);
+    flow.templateLength = capsuleLength;
+    const int64_t pathAt = info[5].As<Napi::Number>().Int64Value();
+    const int64_t dataAt = info[6].As<Napi::Number>().Int64Value();
+    const int64_t dataLength = info[7].As<Napi::Number>().Int64Value();
+    auto inside = [&](int64_t at, int64_t length) { return at >= 40 && at + length <= 40 + static_cast<int64_t>(capsuleLength); };
+    if (pathAt >= 0) {
+      if (!inside(pathAt, 8)) return env.Undefined();
+      flow.hopIndexAt = static_cast<int>(pathAt - 40 + 4);
+      flow.hopCountAt = static_cast<int>(pathAt - 40 + 5);
+      flow.hopsAt = static_cast<int>(pathAt - 40 + 8);
+    }
+    if (dataAt >= 0) {
+      if (!inside(dataAt, dataLength) || dataLength < 0) return env.Undefined();
+      flow.dataAt = static_cast<int>(dataAt - 40);
+      flow.dataLength = static_cast<int>(dataLength);
+    }
+    FlowKey key;
+    memcpy(key.bytes, inner + 8, 32);
+    memcpy(key.bytes + 32, inner, 4);
+    key.bytes[32] = 0;
+    key.bytes[33] &= 0x0f;
+    flows_[key] = flow;
+    keyOf_[id] = key;
+    return env.Undefined();
+  }
+
+  void RemoveFlowId(uint32_t id) {
+    auto at = keyOf_.find(id);
+    if (at == keyOf_.end()) return;
+    flows_.erase(at->second);
+    keyOf_.erase(at);
+  }
+
+  Napi::Value RemoveFlow(const Napi::CallbackInfo& info) {
+    if (info.Length() >= 1 && info[0].IsNumber()) RemoveFlowId(info[0].As<Napi::Number>().Uint32Value());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ClearFlows(const Napi::CallbackInfo& info) {
+    flows_.clear();
+    keyOf_.clear();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value DrainLinkTraffic(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t moved = 0;
+    for (auto& entry : traffic_) moved += entry.second.moved ? 1 : 0;
+    Napi::Float64Array out = Napi::Float64Array::New(env, moved * 7);
+    size_t at = 0;
+    for (auto& entry : traffic_) {
+      Traffic& t = entry.second;
+      if (!t.moved) continue;
+      double values[7] = {static_cast<double>(entry.first), t.packetsIn, t.bytesIn, t.packetsOut, t.bytesOut,
+                          t.lastReceiveMs, t.lastSendMs};
+      for (double value : values) out[at++] = value;
+      t = Traffic{};
+    }
+    return out;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array result = Napi::Array::New(env, 6);
+    result.Set(0u, Napi::Number::New(env, static_cast<double>(taken_)));
+    result.Set(1u, Napi::Number::New(env, static_cast<double>(offered_)));
+    result.Set(2u, Napi::Number::New(env, static_cast<double>(sent_)));
+    result.Set(3u, Napi::Number::New(env, static_cast<double>(sendErrors_)));
+    result.Set(4u, Napi::Number::New(env, static_cast<double>(flows_.size())));
+    result.Set(5u, Napi::Number::New(env, static_cast<double>(sessions_.size())));
+    return result;
+  }
+
+  // Shared with JavaScript.
+  double* engine_ = nullptr;
+  double* lastSeen_ = nullptr;
+  double* packets_ = nullptr;
+  double* bytes_ = nullptr;
+  uint8_t* lastVerdict_ = nullptr;
+  uint16_t* lastReason_ = nullptr;
+  uint8_t* cacheVerdict_ = nullptr;
+  uint8_t* cacheCount_ = nullptr;
+  uint32_t* cacheLinks_ = nullptr;
+  size_t flowCapacity_ = 0;
+  Napi::ObjectReference sharedRef_;
+  uint32_t engineId_ = 0;
+  double idleTimeoutMs_ = 0;
+  // Registered by JavaScript.
+  std::unordered_map<uint32_t, Session> sessions_;
+  std::unordered_map<uint32_t, Sending> sending_;
+  std::unordered_map<uint32_t, Traffic> traffic_;
+  std::unordered_map<uint32_t, uint32_t> programOf_;  // link-layer id → program link id
+  std::vector<EngineLink> links_;
+  uint32_t maxProgramId_ = 0;  // the highest program link id set since clearLinks
+  std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;
+  std::unordered_map<uint32_t, FlowKey> keyOf_;
+  // Sending.
+  int fd_ = -1;
+  bool isV6_ = false;
+  bool segmentation_ = true;
+  double batchNowMs_ = 0;
+  std::vector<uint8_t> sendRing_;
+  size_t ringUsed_ = 0;
+  std::vector<Queued> queued_;
+  std::vector<mmsghdr> sendHeaders_;
+  std::vector<iovec> sendIov_;
+  struct alignas(cmsghdr) Control {
+    char bytes[CMSG_SPACE(sizeof(int))];
+  };
+  std::vector<Control> sendControl_;
+  std::vector<size_t> messageCounts_;
+  uint64_t taken_ = 0, offered_ = 0, sent_ = 0, sendErrors_ = 0;
+};
+
+}  // namespace
+
+DatagramFilter* UnwrapDatagramFilter(const Napi::Value& value) {
+  if (!value.IsObject()) return nullptr;
+  Napi::Object object = value.As<Napi::Object>();
+  void* unwrapped = nullptr;
+  if (napi_unwrap(value.Env(), object, &unwrapped) != napi_ok) return nullptr;
+  for (FastPath* candidate : liveFastPaths)
+    if (static_cast<void*>(candidate) == unwrapped) return candidate;
+  return nullptr;
+}
+
+void InitFastPath(Napi::Env env, Napi::Object exports) { exports.Set("FastPath", FastPath::Define(env)); }
+
+}  // namespace capsule_native

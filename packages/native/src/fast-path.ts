@@ -1,0 +1,172 @@
+import { loadAddon } from './native-addon';
+
+/**
+ * Slots of the engine counter deltas the fast path keeps (a Float64Array the engine owns and folds
+ * into its own counters when it reads them); addon/fast-path.cc names the same slots.
+ */
+export const FastPathSlot = {
+  PACKETS_IN: 0,
+  BYTES_IN: 1,
+  PACKETS_OUT: 2,
+  BYTES_OUT: 3,
+  TYPE_III: 4,
+  CACHED_ACTIONS: 5,
+  VERDICT_FORWARD: 6,
+  VERDICT_REPLICATE: 7,
+  VERDICT_DELIVER: 8,
+  /** Then per program link id p: packets in, bytes in, packets out, bytes out at LINK_BASE + 4p. */
+  LINK_BASE: 16,
+} as const;
+/** Program link ids the fast path counts (a link with a higher id keeps its packets in JavaScript). */
+export const FAST_PATH_MAX_LINKS = 4096;
+/** Length of the engine's counter delta array. */
+export const FAST_PATH_ENGINE_SLOTS = FastPathSlot.LINK_BASE + 4 * FAST_PATH_MAX_LINKS;
+
+/** The engine arrays the fast path reads and writes in place (the engine's own per-flow arrays). */
+export interface FastPathEngineArrays {
+  flowLastSeenMs: Float64Array;
+  flowPackets: Float64Array;
+  flowBytes: Float64Array;
+  flowLastVerdict: Uint8Array;
+  flowLastReason: Uint16Array;
+  cacheVerdict: Uint8Array;
+  cacheCount: Uint8Array;
+  /** EGRESS_MAX_LINKS (16) program link ids per flow. */
+  cacheLinks: Uint32Array;
+}
+
+/**
+ * The engine's fast path (addon/fast-path.cc): established flows forwarded inside the UDP socket's
+ * poll callback, never waking JavaScript. One object serves three parties, each through its own
+ * port, matched structurally (this package cannot import theirs):
+ *  - the socket: `filter`, handed to overlay's `Transport.attachDatagramFilter`;
+ *  - the link layer: `receiving`, `retired`, `sending`, `notSending`, `drainTraffic` — overlay's
+ *    `LinkDataPath` (sessions, shared send counters and replay windows, traffic folded back);
+ *  - the engine: `bindEngine`, `setLink`, `clearLinks`, `setFlow`, `removeFlow`, `clearFlows` —
+ *    the engine's `EngineFastPath` (its arrays, links and flows with cached actions).
+ * Everything runs on Node's loop thread. Throws TUN_ADDON_MISSING when the addon is not built.
+ */
+export interface NativeFastPath {
+  readonly filter: object;
+  receiving(
+    localIndex: number,
+    linkId: number,
+    receiveKey: Uint8Array,
+    counters: Float64Array,
+    replayBits: Uint32Array,
+  ): void;
+  retired(localIndex: number): void;
+  sending(
+    linkId: number,
+    peerIndex: number,
+    sendKey: Uint8Array,
+    counters: Float64Array,
+    underlay: { host: string; port: number },
+    rekeyAfterPackets: number,
+  ): void;
+  notSending(linkId: number): void;
+  drainTraffic(): Float64Array;
+  bindEngine(arrays: FastPathEngineArrays, engineId: number, idleTimeoutMs: number): void;
+  setLink(programId: number, linkId: number, kind: number, up: boolean, peerHostId: Uint8Array): void;
+  clearLinks(): void;
+  setFlow(
+    flowId: number,
+    packet: Uint8Array,
+    offset: number,
+    ingressLinkId: number,
+    notAfterSeconds: number,
+    pathOffset: number,
+    dataOffset: number,
+    dataLength: number,
+  ): void;
+  removeFlow(flowId: number): void;
+  clearFlows(): void;
+  /** The engine counters it carried since the last call (the engine's FastPathCounters). */
+  takeCounters(): {
+    packetsIn: number;
+    bytesIn: number;
+    packetsOut: number;
+    bytesOut: number;
+    typeIII: number;
+    cachedActions: number;
+    verdicts: number[];
+    links: [number, number, number, number, number][];
+  };
+  /** Datagrams taken and offered, frames sent and lost to send errors, flows and sessions registered. */
+  stats(): {
+    taken: number;
+    offered: number;
+    sent: number;
+    sendErrors: number;
+    flows: number;
+    sessions: number;
+  };
+}
+
+/** Creates a fast path (it takes nothing until a socket attaches `filter` and an engine binds). */
+export function createNativeFastPath(): NativeFastPath {
+  const native = new (loadAddon().FastPath)();
+  /** Counter deltas (FastPathSlot), added by C++, taken (and zeroed) by `takeCounters`. */
+  const deltas = new Float64Array(FAST_PATH_ENGINE_SLOTS);
+  return {
+    filter: native,
+    receiving: (localIndex, linkId, receiveKey, counters, replayBits) =>
+      native.addSession(localIndex, linkId, receiveKey, counters, replayBits),
+    retired: (localIndex) => native.removeSession(localIndex),
+    sending: (linkId, peerIndex, sendKey, counters, underlay, rekeyAfterPackets) =>
+      native.setSending(
+        linkId,
+        peerIndex,
+        sendKey,
+        counters,
+        underlay.host,
+        underlay.port,
+        rekeyAfterPackets,
+      ),
+    notSending: (linkId) => native.clearSending(linkId),
+    drainTraffic: () => native.drainLinkTraffic(),
+    bindEngine: (arrays, engineId, idleTimeoutMs) =>
+      native.bindEngine({ ...arrays, engine: deltas }, engineId, idleTimeoutMs),
+    setLink: (programId, linkId, kind, up, peerHostId) =>
+      native.setLink(programId, linkId, kind, up, peerHostId),
+    clearLinks: () => native.clearLinks(),
+    setFlow: (flowId, packet, offset, ingressLinkId, notAfterSeconds, pathOffset, dataOffset, dataLength) =>
+      native.setFlow(
+        flowId,
+        packet,
+        offset,
+        ingressLinkId,
+        notAfterSeconds,
+        pathOffset,
+        dataOffset,
+        dataLength,
+      ),
+    removeFlow: (flowId) => native.removeFlow(flowId),
+    clearFlows: () => native.clearFlows(),
+    takeCounters() {
+      const S = FastPathSlot;
+      const links: [number, number, number, number, number][] = [];
+      for (let p = 1; p < FAST_PATH_MAX_LINKS; p++) {
+        const at = S.LINK_BASE + 4 * p;
+        if (deltas[at] === 0 && deltas[at + 2] === 0) continue;
+        links.push([p, deltas[at]!, deltas[at + 1]!, deltas[at + 2]!, deltas[at + 3]!]);
+      }
+      const taken = {
+        packetsIn: deltas[S.PACKETS_IN]!,
+        bytesIn: deltas[S.BYTES_IN]!,
+        packetsOut: deltas[S.PACKETS_OUT]!,
+        bytesOut: deltas[S.BYTES_OUT]!,
+        typeIII: deltas[S.TYPE_III]!,
+        cachedActions: deltas[S.CACHED_ACTIONS]!,
+        verdicts: [0, deltas[S.VERDICT_FORWARD]!, deltas[S.VERDICT_REPLICATE]!, deltas[S.VERDICT_DELIVER]!],
+        links,
+      };
+      deltas.fill(0);
+      return taken;
+    },
+    stats() {
+      const [taken, offered, sent, sendErrors, flows, sessions] = native.stats();
+      return { taken, offered, sent, sendErrors, flows, sessions };
+    },
+  };
+}

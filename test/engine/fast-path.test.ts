@@ -1,0 +1,655 @@
+/**
+ * The engine's fast path (@capsule/native's createNativeFastPath, docs/engine.md "Fast path") on
+ * real sockets: host a ──▶ engine (native UDP socket) ──▶ host b, real link layers (handshakes,
+ * sealed frames), a real engine.
+ *
+ * - Differential: the same scenario — good traffic of cached and uncached flows mixed with
+ *   malformed, forged, replayed, truncated, oversized and out-of-order frames and packets the fast
+ *   path must hand up (hop limit 1, TRACE, changed headers, unknown flows) — runs with the fast
+ *   path off and on; engine counters, drops, link counters, flows and what b receives must be equal,
+ *   and with it on the fast path must have taken most of the good packets.
+ * - Directed: a forged tag and a replayed frame of a flow the fast path carries are not forwarded
+ *   and are counted as the link layer counts them.
+ */
+import { createHash, createPrivateKey } from 'node:crypto';
+import { createEngine, type Engine } from '@capsule/engine';
+import {
+  type ControllerSigningKey,
+  exportEd25519PublicKeyRaw,
+  exportPrivateKeyPem,
+  exportPublicKeyDer,
+  generateCgaSync,
+  generateControllerKey,
+  generateRsaKeyPair,
+  generateX25519KeyPair,
+  importControllerPublicKey,
+  NodeType,
+  type NodeTypeValue,
+  parseSubnetPrefix64,
+  rsaKeyHash,
+  signFlowAuthorization,
+  signNodeCertificate,
+} from '@capsule/identity';
+import { createNativeFastPath, isNativeAddonAvailable, type NativeFastPath } from '@capsule/native';
+import {
+  createLinkLayer,
+  createNativeUdpTransport,
+  createUdpTransport,
+  type LinkIdentity,
+  type LinkLayer,
+  type Transport,
+  type UnderlayAddress,
+} from '@capsule/overlay';
+import { testSeed } from '@capsule/testkit';
+import {
+  CapsuleFlag,
+  type CapsuleHeader,
+  ChunkType,
+  PacketType,
+  systemClock,
+  TRACE_RECORD_LENGTH,
+} from '@capsule/wire';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildPacket } from '../../packages/engine/test/harness';
+import { route, routeUncached } from '../../packages/engine/test/programs';
+import { waitFor } from './cluster';
+
+const controller: ControllerSigningKey = generateControllerKey();
+const controllerRaw = exportEd25519PublicKeyRaw(controller.publicKey);
+const rsa = generateRsaKeyPair();
+
+function identityOf(name: string, nodeType: NodeTypeValue): LinkIdentity {
+  const publicKeyDer = exportPublicKeyDer(rsa.publicKey);
+  const cga = generateCgaSync({
+    publicKey: publicKeyDer,
+    subnetPrefix: parseSubnetPrefix64('fd00:fa:57::/64'),
+    sec: 0,
+  });
+  const nowSeconds = Math.floor(Date.now() / 1000);
+  const nodeCertificate = signNodeCertificate(
+    {
+      nodeType,
+      serial: 1n,
+      notBefore: nowSeconds - 3600,
+      notAfter: nowSeconds + 86_400,
+      zoneId: 1,
+      hostId: cga.address,
+      x25519PublicKey: generateX25519KeyPair().publicKeyRaw,
+      rsaKeyHash: rsaKeyHash(publicKeyDer),
+      name,
+    },
+    controller,
+  );
+  return {
+    hostId: cga.address,
+    cgaParameters: cga.parametersBytes,
+    rsaPrivateKey: createPrivateKey(exportPrivateKeyPem(rsa.privateKey)),
+    nodeCertificate,
+    controllerPublicKey: importControllerPublicKey(controllerRaw).publicKey,
+  };
+}
+
+const identities = {
+  a: identityOf('a', NodeType.host),
+  b: identityOf('b', NodeType.host),
+  e: identityOf('e', NodeType.engine),
+};
+
+/** A transport whose sends can be recorded instead of sent. */
+function recordable(transport: Transport) {
+  let recording = false;
+  const recorded: Uint8Array[] = [];
+  const wrapped: Transport = {
+    get local() {
+      return transport.local;
+    },
+    get stats() {
+      return transport.stats;
+    },
+    send(bytes, length, to) {
+      if (recording) recorded.push(new Uint8Array(bytes.subarray(0, length)));
+      else transport.send(bytes, length, to);
+    },
+    onDatagram: (handler) => transport.onDatagram(handler),
+    close: () => transport.close(),
+  };
+  return {
+    transport: wrapped,
+    /** Seals through `seal` without sending; returns the frames. */
+    record(seal: () => void): Uint8Array[] {
+      recording = true;
+      seal();
+      recording = false;
+      return recorded.splice(0);
+    },
+    raw: (bytes: Uint8Array, to: UnderlayAddress) => transport.send(bytes, bytes.length, to),
+  };
+}
+
+interface Setup {
+  engine: Engine;
+  engineLayer: LinkLayer;
+  fastPath: NativeFastPath | undefined;
+  a: LinkLayer;
+  aTransport: ReturnType<typeof recordable>;
+  engineAddress: UnderlayAddress;
+  received: Uint8Array[];
+  linkA: number;
+  engineId: number;
+  close(): Promise<void>;
+}
+
+/** a ──▶ engine ──▶ b on loopback, links up, the engine's fast path on or off. */
+async function setUp(withFastPath: boolean): Promise<Setup> {
+  const engineTransport = await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });
+  const fastPath = withFastPath ? createNativeFastPath() : undefined;
+  const engineLayer = createLinkLayer(
+    { identity: identities.e, keepAliveIntervalMs: 600_000 },
+    { transport: engineTransport, clock: systemClock, ...(fastPath && { dataPath: fastPath }) },
+  );
+  const engine = createEngine(
+    { hostId: identities.e.hostId, controllerPublicKey: importControllerPublicKey(controllerRaw) },
+    { linkLayer: engineLayer, clock: systemClock, ...(fastPath && { fastPath }) },
+  );
+  if (fastPath) engineTransport.attachDatagramFilter?.(fastPath.filter);
+  engine.start();
+  engineLayer.start();
+  const aTransport = recordable(await createUdpTransport({ host: '127.0.0.1', port: 0 }));
+  const bTransport = await createUdpTransport({ host: '127.0.0.1', port: 0 });
+  const a = createLinkLayer(
+    { identity: identities.a, keepAliveIntervalMs: 600_000 },
+    { transport: aTransport.transport, clock: systemClock },
+  );
+  const b = createLinkLayer(
+    { identity: identities.b, keepAliveIntervalMs: 600_000 },
+    { transport: bTransport, clock: systemClock },
+  );
+  const received: Uint8Array[] = [];
+  b.onPacket((_link, bytes, offset, length) =>
+    received.push(new Uint8Array(bytes.subarray(offset, offset + length))),
+  );
+  a.start();
+  b.start();
+  const engineAddress = engineTransport.local;
+  a.connect(engineAddress);
+  b.connect(engineAddress);
+  await waitFor(
+    () => a.linkTo(identities.e.hostId)?.state === 'up' && b.linkTo(identities.e.hostId)?.state === 'up',
+    'links to the engine',
+  );
+  await waitFor(() => engine.links().filter((link) => link.up).length === 2, 'engine links');
+  return {
+    engine,
+    engineLayer,
+    fastPath,
+    a,
+    aTransport,
+    engineAddress,
+    received,
+    linkA: a.linkTo(identities.e.hostId)!.id,
+    engineId: engine.engineId,
+    async close() {
+      engine.stop();
+      engineLayer.stop();
+      a.stop();
+      b.stop();
+      await engineTransport.close();
+      await aTransport.transport.close();
+      await bTransport.close();
+    },
+  };
+}
+
+const now = Math.floor(Date.now() / 1000);
+let serial = 1n;
+const authorize = (program: { machineCode: Uint8Array }) =>
+  signFlowAuthorization(
+    {
+      serial: serial++,
+      notBefore: now - 60,
+      notAfter: now + 3600,
+      domainId: 1,
+      contractId: 1,
+      roleId: 1,
+      sourceHostId: identities.a.hostId,
+      logicHash: createHash('sha256').update(program.machineCode).digest(),
+    },
+    controller,
+  );
+const authCached = authorize(route);
+const authUncached = authorize(routeUncached);
+
+function pathOf(engineId: number, hopIndex = 0) {
+  return { creationTime: 0, hopIndex, defaultEntry: 0, hops: [{ engineId, entryIndex: 0, flags: 0 }] };
+}
+
+/** The inner packets of the scenario (deterministic for one engine id and seed). */
+function scenarioPackets(engineId: number, seed: number) {
+  const packet = (label: number, header: CapsuleHeader, hopLimit = 64, data = new Uint8Array(8)) =>
+    buildPacket({
+      source: identities.a.hostId,
+      destination: identities.b.hostId,
+      flowLabel: label,
+      hopLimit,
+      header: { ...header, data },
+      payload: new Uint8Array(64).fill(label & 0xff),
+    });
+  const typeI = (label: number, program: typeof route, auth: Uint8Array) =>
+    packet(label, {
+      nextHeader: 59,
+      packetType: PacketType.I,
+      flags: 0,
+      auth,
+      path: pathOf(engineId),
+      code: program,
+    });
+  const typeIII = (
+    label: number,
+    extra: Partial<CapsuleHeader> = {},
+    hopLimit = 64,
+    data?: Uint8Array<ArrayBuffer>,
+  ) =>
+    packet(
+      label,
+      { nextHeader: 59, packetType: PacketType.III, flags: 0, path: pathOf(engineId), ...extra },
+      hopLimit,
+      data,
+    );
+  const first = [typeI(1, route, authCached), typeI(2, routeUncached, authUncached)];
+  // Bursts of type III: mostly good packets of flow 1 (fast path) and 2 (program per packet), and
+  // the packets the fast path must hand up.
+  const random = fc.sample(fc.integer({ min: 0, max: 0xffff }), { seed, numRuns: 4000 });
+  let r = 0;
+  const next = () => random[r++ % random.length]!;
+  const bursts: Uint8Array[][] = [];
+  for (let burst = 0; burst < 6; burst++) {
+    const packets: Uint8Array[] = [];
+    for (let i = 0; i < 60; i++) {
+      const choice = next() % 20;
+      if (choice < 12) packets.push(typeIII(1, {}, 64, new Uint8Array(8).fill(next() & 0xff)));
+      else if (choice < 14) packets.push(typeIII(2));
+      else if (choice === 14)
+        packets.push(typeIII(1, {}, 1)); // hop limit 1: HOP_LIMIT
+      else if (choice === 15)
+        packets.push(typeIII(1, { flags: CapsuleFlag.TRACE })); // TRACE: JavaScript
+      else if (choice === 16)
+        packets.push(
+          next() % 2 === 0
+            ? typeIII(1, {}, 64, new Uint8Array(16)) // other DATA length: the pipeline's cached action
+            : withCapsuleVersion(typeIII(1), 2), // a capsule header the pipeline refuses: MALFORMED_CAPSULE
+        );
+      else if (choice === 17)
+        packets.push(typeIII(77)); // unknown flow
+      else if (choice === 18)
+        packets.push(typeIII(1, { path: pathOf(engineId, 1) })); // hop index past us
+      else packets.push(typeIII(1, { path: pathOf(engineId ^ 1) })); // not our hop
+    }
+    bursts.push(packets);
+  }
+  return { first, bursts, next };
+}
+
+/** The packet with its capsule header's version field set to `version`. */
+function withCapsuleVersion(packet: Uint8Array, version: number): Uint8Array {
+  packet[42] = (version << 4) | (packet[42]! & 0x0f);
+  return packet;
+}
+
+/** Frame mutations (by kind): each must leave the fast path as the link layer would. */
+function mutate(frame: Uint8Array, kind: number, pick: () => number, earlier: Uint8Array[]): Uint8Array[] {
+  const copy = () => new Uint8Array(frame);
+  switch (kind) {
+    case 0: {
+      const forged = copy(); // a tag byte
+      forged[forged.length - 1 - (pick() % 16)]! ^= 1 << (pick() % 8);
+      return [forged];
+    }
+    case 1: {
+      const forged = copy(); // a header or chunk byte inside the MAC's range
+      forged[16 + (pick() % 60)]! ^= 1 << (pick() % 8);
+      return [forged];
+    }
+    case 2:
+      return [frame, frame]; // a replay right behind the original
+    case 3:
+      return [frame.subarray(0, Math.max(0, frame.length - 1 - (pick() % 40)))]; // truncated
+    case 4: {
+      const longer = new Uint8Array(frame.length + 1 + (pick() % 1400)); // oversized: tag moved
+      longer.set(frame);
+      return [longer];
+    }
+    case 5: {
+      const unknown = copy(); // unknown receiver index
+      unknown[4]! ^= 0x5a;
+      return [unknown];
+    }
+    case 6:
+      return earlier.length > 0 ? [frame, earlier[pick() % earlier.length]!] : [frame]; // an old replay
+    case 7: {
+      const badVersion = copy();
+      badVersion[0] = 2;
+      return [badVersion];
+    }
+    default:
+      return [frame];
+  }
+}
+
+interface Outcome {
+  counters: Record<string, unknown>;
+  linkDrops: Record<string, number>;
+  engineLinks: unknown[];
+  flows: unknown[];
+  received: string[];
+  taken: number;
+}
+
+/** Runs the scenario on a fresh setup; `fastPath` decides the engine's fast path. */
+async function runScenario(withFastPath: boolean): Promise<Outcome> {
+  const setup = await setUp(withFastPath);
+  try {
+    const { first, bursts, next } = scenarioPackets(setup.engineId, testSeed);
+    for (const packet of first) setup.a.send(setup.linkA, packet, 0, packet.length);
+    await waitFor(() => setup.received.length >= 2, 'the type I packets at b');
+    const sentFrames: Uint8Array[] = [];
+    let expectedIn = setup.engine.counters().packetsIn;
+    for (const burst of bursts) {
+      const frames = setup.aTransport.record(() => {
+        for (const packet of burst) setup.a.send(setup.linkA, packet, 0, packet.length);
+      });
+      const datagrams: Uint8Array[] = [];
+      for (const frame of frames) {
+        const kind = next() % 24; // most frames as sealed; 8 kinds of damage
+        datagrams.push(...mutate(frame, kind, next, sentFrames));
+        sentFrames.push(frame);
+      }
+      const before = totalSeen(setup);
+      for (const datagram of datagrams) setup.aTransport.raw(datagram, setup.engineAddress);
+      // Each datagram is counted once somewhere (a link drop or an engine packet): wait for all.
+      await waitFor(() => totalSeen(setup) - before >= datagrams.length, 'the burst handled', 10_000);
+      expectedIn = setup.engine.counters().packetsIn;
+    }
+    void expectedIn;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const counters = setup.engine.counters() as unknown as Record<string, unknown>;
+    return {
+      counters: { ...counters, linkLayer: undefined },
+      linkDrops: { ...setup.engineLayer.drops },
+      engineLinks: setup.engine.links().map((link) => ({
+        programId: link.programId,
+        kind: link.kind,
+        packetsIn: link.packetsIn,
+        bytesIn: link.bytesIn,
+        packetsOut: link.packetsOut,
+        bytesOut: link.bytesOut,
+      })),
+      flows: setup.engine
+        .flows()
+        .map((flow) => ({
+          label: flow.flowLabel,
+          packets: flow.packets,
+          bytes: flow.bytes,
+          drops: flow.drops,
+          lastVerdict: flow.lastVerdict,
+          cachedAction: flow.cachedAction,
+        }))
+        .sort((x, y) => x.label - y.label),
+      received: setup.received.map((p) => Buffer.from(withoutTraceTimes(p)).toString('hex')).sort(),
+      taken: setup.fastPath?.stats().taken ?? 0,
+    };
+  } finally {
+    await setup.close();
+  }
+}
+
+/**
+ * The packet with the time of every TRACE record zeroed (the engine's clock when it handled the
+ * packet, which differs between the two runs); the records' other fields stay compared.
+ */
+function withoutTraceTimes(packet: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(packet);
+  if (copy[6] !== 253 || copy.length < 44) return copy;
+  const end = Math.min(copy.length, 40 + (copy[41]! + 1) * 8);
+  for (let at = 44; at + 2 <= end && copy[at] !== 0; ) {
+    const type = copy[at]! >> 4;
+    const length = ((copy[at]! & 0x0f) << 8) | copy[at + 1]!;
+    if (type === ChunkType.TRACE)
+      for (
+        let record = at + 2;
+        record + TRACE_RECORD_LENGTH <= at + 2 + length;
+        record += TRACE_RECORD_LENGTH
+      )
+        copy.fill(0, record + 2, record + 6);
+    at += 2 + length;
+  }
+  return copy;
+}
+
+/** Datagrams the engine side has accounted for: link-layer drops plus packets the engine saw. */
+function totalSeen(setup: Setup): number {
+  const d = setup.engineLayer.drops;
+  return d.malformed + d.unknownReceiver + d.replayed + d.badTag + setup.engine.counters().packetsIn;
+}
+
+describe.runIf(isNativeAddonAvailable())('engine fast path (native UDP loopback)', () => {
+  let off: Outcome;
+  let on: Outcome;
+  beforeAll(async () => {
+    off = await runScenario(false);
+    on = await runScenario(true);
+  }, 120_000);
+
+  it('takes most good packets of the cached flow when on, none when off', () => {
+    expect(off.taken).toBe(0);
+    const flow1 = on.flows.find((flow) => (flow as { label: number }).label === 1) as { packets: number };
+    // About half of flow 1's packets are good and undamaged (the rest: hand-ups and damaged frames).
+    expect(on.taken).toBeGreaterThan(flow1.packets / 3);
+    expect(on.taken).toBeLessThan(flow1.packets);
+  });
+
+  it('counts, drops, links, flows and delivered packets are the same with it on and off', () => {
+    expect(on.linkDrops).toEqual(off.linkDrops);
+    expect(on.counters).toEqual(off.counters);
+    expect(on.engineLinks).toEqual(off.engineLinks);
+    expect(on.flows).toEqual(off.flows);
+    expect(on.received.length).toBe(off.received.length);
+    expect(on.received).toEqual(off.received);
+  });
+
+  it('saw every kind of hostile input', () => {
+    for (const key of ['malformed', 'unknownReceiver', 'replayed', 'badTag'] as const)
+      expect(on.linkDrops[key], key).toBeGreaterThan(0);
+    const drops = on.counters.drops as Record<string, number>;
+    for (const reason of ['HOP_LIMIT', 'UNKNOWN_FLOW', 'MALFORMED_CAPSULE'])
+      expect(drops[reason] ?? 0, reason).toBeGreaterThan(0);
+  });
+});
+
+describe.runIf(isNativeAddonAvailable())(
+  'engine fast path: forged and replayed frames of a carried flow',
+  () => {
+    let setup: Setup;
+    let frames: Uint8Array[];
+    afterAll(async () => setup?.close());
+
+    beforeAll(async () => {
+      setup = await setUp(true);
+      const { first } = scenarioPackets(setup.engineId, testSeed);
+      for (const packet of first) setup.a.send(setup.linkA, packet, 0, packet.length);
+      await waitFor(() => setup.received.length >= 2, 'the type I packets at b');
+      const typeIII = buildPacket({
+        source: identities.a.hostId,
+        destination: identities.b.hostId,
+        flowLabel: 1,
+        header: {
+          nextHeader: 59,
+          packetType: PacketType.III,
+          flags: 0,
+          path: pathOf(setup.engineId),
+          data: new Uint8Array(8),
+        },
+      });
+      frames = setup.aTransport.record(() => {
+        for (let i = 0; i < 4; i++) setup.a.send(setup.linkA, typeIII, 0, typeIII.length);
+      });
+      // The first frame through the pipeline registers the flow; the second through the fast path.
+      setup.aTransport.raw(frames[0]!, setup.engineAddress);
+      await waitFor(() => setup.received.length >= 3, 'the first type III at b');
+      setup.aTransport.raw(frames[1]!, setup.engineAddress);
+      await waitFor(() => setup.received.length >= 4, 'the second type III at b');
+    }, 60_000);
+
+    it('the flow is carried by the fast path', () => {
+      expect(setup.fastPath!.stats().taken).toBe(1);
+    });
+
+    it('a frame with a forged tag is not forwarded and counts as badTag', async () => {
+      const forged = new Uint8Array(frames[2]!);
+      forged[forged.length - 3]! ^= 0x10;
+      const badTag = setup.engineLayer.drops.badTag;
+      setup.aTransport.raw(forged, setup.engineAddress);
+      await waitFor(() => setup.engineLayer.drops.badTag === badTag + 1, 'the forged frame counted');
+      expect(setup.received.length).toBe(4);
+      expect(setup.fastPath!.stats().taken).toBe(1);
+    });
+
+    it('a replayed frame is not forwarded and counts as replayed', async () => {
+      const replayed = setup.engineLayer.drops.replayed;
+      setup.aTransport.raw(frames[1]!, setup.engineAddress);
+      await waitFor(() => setup.engineLayer.drops.replayed === replayed + 1, 'the replay counted');
+      expect(setup.received.length).toBe(4);
+      // The genuine next frame still goes through the fast path.
+      setup.aTransport.raw(frames[3]!, setup.engineAddress);
+      await waitFor(() => setup.received.length === 5, 'the next frame at b');
+      expect(setup.fastPath!.stats().taken).toBe(2);
+    });
+  },
+);
+
+describe.runIf(isNativeAddonAvailable())('engine fast path: garbage at the socket', () => {
+  let setup: Setup;
+  afterAll(async () => setup?.close());
+
+  beforeAll(async () => {
+    setup = await setUp(true);
+    const { first } = scenarioPackets(setup.engineId, testSeed);
+    for (const packet of first) setup.a.send(setup.linkA, packet, 0, packet.length);
+    await waitFor(() => setup.received.length >= 2, 'the type I packets at b');
+  }, 60_000);
+
+  it('random datagrams behind a live session header are counted link drops, never forwarded', async () => {
+    // A genuine frame's header (the engine's receiver index of a's session) gets random bodies,
+    // counters and tags; the rest are random bytes. Each must end as a link-layer drop.
+    const packet = buildPacket({
+      source: identities.a.hostId,
+      destination: identities.b.hostId,
+      flowLabel: 1,
+      header: {
+        nextHeader: 59,
+        packetType: PacketType.III,
+        flags: 0,
+        path: pathOf(setup.engineId),
+        data: new Uint8Array(8),
+      },
+    });
+    const [genuine] = setup.aTransport.record(() => setup.a.send(setup.linkA, packet, 0, packet.length));
+    const datagrams = fc.sample(
+      fc.oneof(
+        fc.uint8Array({ minLength: 0, maxLength: 1500 }),
+        fc
+          .tuple(
+            fc.uint8Array({ minLength: 8, maxLength: 8 }),
+            fc.uint8Array({ minLength: 16, maxLength: 1400 }),
+          )
+          .map(([counter, rest]) => {
+            const frame = new Uint8Array(8 + counter.length + rest.length);
+            frame.set(genuine!.subarray(0, 8));
+            frame.set(counter, 8);
+            frame.set(rest, 16);
+            return frame;
+          }),
+        fc.integer({ min: 16, max: 16 + 40 + (genuine![16 + 41]! + 1) * 8 - 1 }).map((at) => {
+          // The genuine frame with a bit flipped in what the link tag covers (header, IPv6 and
+          // capsule headers; the sealed payload behind is authenticated end to end instead).
+          const frame = new Uint8Array(genuine!);
+          frame[at]! ^= 0x80;
+          return frame;
+        }),
+      ),
+      { seed: testSeed, numRuns: 300 },
+    );
+    const before = totalSeen(setup);
+    const packetsIn = setup.engine.counters().packetsIn;
+    const taken = setup.fastPath!.stats().taken;
+    // In bursts of 30 (what a socket buffer surely holds), each waited for.
+    for (let at = 0; at < datagrams.length; at += 30) {
+      const burst = datagrams.slice(at, at + 30);
+      const seen = totalSeen(setup);
+      for (const datagram of burst) setup.aTransport.raw(datagram, setup.engineAddress);
+      await waitFor(() => totalSeen(setup) - seen >= burst.length, 'the burst counted', 10_000);
+    }
+    expect(totalSeen(setup) - before).toBe(datagrams.length);
+    expect(setup.engine.counters().packetsIn).toBe(packetsIn);
+    expect(setup.fastPath!.stats().taken).toBe(taken);
+    expect(setup.received.length).toBe(2);
+    // And the genuine frame still goes through.
+    setup.aTransport.raw(genuine!, setup.engineAddress);
+    await waitFor(() => setup.received.length === 3, 'the genuine frame at b');
+  });
+});
+
+describe.runIf(isNativeAddonAvailable())('engine fast path: its JavaScript API refuses bad arguments', () => {
+  it('throws TypeErrors for wrong types and lengths, ignores out-of-range registrations', async () => {
+    const fastPath = createNativeFastPath();
+    const key = new Uint8Array(32);
+    expect(() =>
+      fastPath.receiving(1, 1, new Uint8Array(31), new Float64Array(2), new Uint32Array(2)),
+    ).toThrow(TypeError);
+    expect(() => fastPath.receiving(1, 1, key, new Float64Array(1), new Uint32Array(2))).toThrow(TypeError);
+    expect(() => fastPath.receiving(1, 1, key, new Float64Array(2), new Uint32Array(1))).toThrow(TypeError);
+    expect(() =>
+      fastPath.sending(
+        1,
+        1,
+        key,
+        new Float32Array(2) as unknown as Float64Array,
+        { host: '127.0.0.1', port: 1 },
+        10,
+      ),
+    ).toThrow(TypeError);
+    expect(() => fastPath.setLink(1, 1, 1, true, new Uint8Array(15))).toThrow(TypeError);
+    const flows = 4;
+    const arrays = {
+      flowLastSeenMs: new Float64Array(flows),
+      flowPackets: new Float64Array(flows),
+      flowBytes: new Float64Array(flows),
+      flowLastVerdict: new Uint8Array(flows),
+      flowLastReason: new Uint16Array(flows),
+      cacheVerdict: new Uint8Array(flows),
+      cacheCount: new Uint8Array(flows),
+      cacheLinks: new Uint32Array(flows * 16 - 1), // one short
+    };
+    expect(() => fastPath.bindEngine(arrays, 1, 1000)).toThrow(TypeError);
+    fastPath.bindEngine({ ...arrays, cacheLinks: new Uint32Array(flows * 16) }, 1, 1000);
+    // Not an address literal: nothing registered, no throw. Out-of-range flows and offsets: ignored.
+    fastPath.sending(1, 1, key, new Float64Array(2), { host: 'localhost', port: 1 }, 10);
+    const packet = new Uint8Array(200);
+    fastPath.setFlow(flows, packet, 0, 1, 0, -1, -1, 0); // flow id past the capacity
+    fastPath.setFlow(0, packet, 190, 1, 0, -1, -1, 0); // packet cut short
+    fastPath.setFlow(0, packet, 0, 1, 0, 300, -1, 0); // PATH outside the capsule header
+    fastPath.setFlow(0, packet, 0, 1, 0, -1, 40, 5000); // DATA outside the capsule header
+    expect(fastPath.stats().flows).toBe(0);
+    fastPath.setFlow(0, packet, 0, 1, 0, -1, -1, 0);
+    expect(fastPath.stats().flows).toBe(1);
+    // A socket refuses a filter that is not a fast path.
+    const transport = await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });
+    try {
+      expect(() => transport.attachDatagramFilter!({})).toThrow(TypeError);
+      transport.attachDatagramFilter!(fastPath.filter);
+      transport.attachDatagramFilter!(undefined);
+    } finally {
+      await transport.close();
+    }
+  });
+});
