@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   adminClient,
+  agentSocketPath,
   applyUseCase,
   labDown,
   labNames,
@@ -76,7 +77,9 @@ function inNode(node: string, argv: readonly string[], timeoutMs = 20_000): Prom
 
 // biome-ignore lint/suspicious/noExplicitAny: the CLI's JSON, read field by field in each test
 async function agentCli(node: string, ...args: string[]): Promise<any> {
-  const run = await inNode(node, [process.execPath, cli, 'agent', ...args]);
+  // Over the agent's Unix socket (the lab puts it in the agent's data dir; no TCP listener).
+  const socket = agentSocketPath(join(dataDir, node, 'data'));
+  const run = await inNode(node, [process.execPath, cli, 'agent', ...args, '--socket', socket]);
   if (run.code !== 0)
     throw new Error(
       `capsule agent ${args.join(' ')} on ${node}: ${run.stderr}${run.stdout}${controllerErrors(run.stdout + run.stderr)}`,
@@ -304,7 +307,15 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
       const curl = await inNode('c', ['curl', '-s', '-m', '2', `http://[${hostId.b}]:8080/`]);
       expect(curl.code).not.toBe(0);
       const statistics = JSON.parse(
-        (await inNode('c', ['curl', '-s', 'http://127.0.0.1:5500/api/v1/statistics'])).stdout,
+        (
+          await inNode('c', [
+            'curl',
+            '-s',
+            '--unix-socket',
+            agentSocketPath(join(dataDir, 'c', 'data')),
+            'http://agent/api/v1/statistics',
+          ])
+        ).stdout,
       );
       expect(statistics.drops.noFlow).toBeGreaterThanOrEqual(3);
       const after = (await agentCli('b', 'endpoints')).items[0].statistics.packetsIn as number;
@@ -468,7 +479,15 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
         ]);
         expect(curl.stdout).toBe('capsule-http-ok 7');
         const stats = JSON.parse(
-          (await inNode('a', ['curl', '-s', 'http://127.0.0.1:5500/api/v1/resolver'])).stdout,
+          (
+            await inNode('a', [
+              'curl',
+              '-s',
+              '--unix-socket',
+              agentSocketPath(join(dataDir, 'a', 'data')),
+              'http://agent/api/v1/resolver',
+            ])
+          ).stdout,
         );
         expect(stats.statistics.forwarded).toBeGreaterThanOrEqual(2);
         expect(stats.statistics.upstreamAnswers).toBeGreaterThanOrEqual(2);

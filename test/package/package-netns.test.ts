@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import {
   adminClient,
   agentConfig,
+  agentSocketPath,
   applyUseCase,
   bootstrapController,
   bridgeName,
@@ -357,7 +358,10 @@ describe.skipIf(!canRun(needs))('the Debian package: build, contents, install, u
       loadUseCase(join(root, 'examples', 'use-cases', '1-micro-segmentation')),
     );
     const cli = async (node: string, ...args: string[]) => {
-      const result = await inNode(node, ['/usr/bin/capsule', 'agent', ...args]);
+      // Over the agent's Unix socket: in its state dir (/var/lib/capsule/agent in the daemon's
+      // mount namespace, the node's state dir from here; the lab's agent config puts it there).
+      const socket = agentSocketPath(join(scratch, node, 'state'));
+      const result = await inNode(node, ['/usr/bin/capsule', 'agent', ...args, '--socket', socket]);
       expect(result.code, `${node} ${args.join(' ')}: ${result.stderr}`).toBe(0);
       return JSON.parse(result.stdout);
     };

@@ -46,7 +46,6 @@ import {
   silentLogger,
   systemClock,
 } from '@capsule/wire';
-import type { FastifyInstance } from 'fastify';
 import { compileAcl } from './acl';
 import { ControlPlane, decodePeers } from './control-plane';
 import { DataPlane } from './data-plane';
@@ -65,7 +64,13 @@ import {
   resolverNamesOf,
   startResolver,
 } from './resolver';
-import { type AgentApi, createRestApi } from './rest-api';
+import {
+  type AgentApi,
+  defaultRestApiOptions,
+  type RestApiOptions,
+  type RestApiServer,
+  startRestApi,
+} from './rest-api';
 
 /** Everything an agent can be told; defaults in `defaultAgentOptions`. */
 export interface AgentOptions {
@@ -79,8 +84,8 @@ export interface AgentOptions {
   engines: UnderlayAddress[];
   /** Our underlay locator `host:port` as the controller records it (default: the transport's). */
   locator?: string;
-  /** The local REST API. */
-  rest: { host: string; port: number; bodyLimitBytes: number };
+  /** The local REST API: a Unix socket and/or TCP with a bearer token (rest-api.ts). */
+  rest: RestApiOptions;
   /** The resolver (listen address, upstreams for other names); undefined disables it. */
   resolver: ResolverOptions | undefined;
   /** The application interface; undefined runs without one (no root: control plane only). */
@@ -130,7 +135,7 @@ export interface AgentOptions {
 /** Defaults of every option but host name, controller and credentials. */
 export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl' | 'credentials'> = {
   engines: [],
-  rest: { host: '127.0.0.1', port: 5500, bodyLimitBytes: 64 * 1024 },
+  rest: defaultRestApiOptions,
   resolver: defaultResolverOptions,
   tun: {
     name: 'capsule0',
@@ -180,8 +185,10 @@ export interface AgentAppPort {
 export interface Agent extends AgentApi {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** The REST API's bound address (after start). */
+  /** The REST API's TCP address (after start; undefined without TCP). */
   restAddress(): { host: string; port: number } | undefined;
+  /** The REST API's socket, its mode and group (after start; undefined without a socket). */
+  restSocket(): RestApiServer['socket'];
   resolverAddress(): { address: string; port: number } | undefined;
   readonly hostId: string | undefined;
   readonly dataPlane: DataPlane | undefined;
@@ -204,7 +211,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   let plane: DataPlane | undefined;
   let links: LinkLayer | undefined;
   let tun: TunDevice | undefined;
-  let rest: FastifyInstance | undefined;
+  let rest: RestApiServer | undefined;
   let resolver: Resolver | undefined;
   let stopTick: (() => void) | undefined;
   let stopped = false;
@@ -437,8 +444,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       );
       keys = host.keys;
       // 3. REST server
-      rest = createRestApi({ bodyLimitBytes: options.rest.bodyLimitBytes }, { agent });
-      await rest.listen({ host: options.rest.host, port: options.rest.port });
+      rest = await startRestApi(options.rest, { agent, logger });
       // 4. login, profile, netprefix (retry while the controller is unreachable)
       let profile: Awaited<ReturnType<ControlPlane['login']>> | undefined;
       while (!profile) {
@@ -549,7 +555,12 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         resolver = await startResolver(options.resolver, (name) => resolverNames().get(name));
       }
       logger.info(
-        { hostId: cga.addressText, rest: agent.restAddress(), resolver: resolver?.address() },
+        {
+          hostId: cga.addressText,
+          restSocket: rest?.socket?.path,
+          restTcp: rest?.tcp,
+          resolver: resolver?.address(),
+        },
         'agent started',
       );
     },
@@ -570,12 +581,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       rest = undefined;
     },
 
-    restAddress() {
-      const address = rest?.server.address();
-      return address && typeof address === 'object'
-        ? { host: address.address, port: address.port }
-        : undefined;
-    },
+    restAddress: () => rest?.tcp,
+    restSocket: () => rest?.socket,
     resolverAddress: () => resolver?.address(),
 
     status: () => ({

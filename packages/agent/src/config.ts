@@ -19,6 +19,12 @@ const HostPort = Type.String({
   description: '"host:port"',
 });
 
+const AbsolutePath = Type.String({
+  pattern: '^/[^\\u0000]*$',
+  maxLength: 4096,
+  description: 'an absolute path',
+});
+
 /** The configuration file's schema. */
 export const AgentConfig = Type.Object(
   {
@@ -42,7 +48,21 @@ export const AgentConfig = Type.Object(
     underlayTransport: Type.Optional(Type.Union([Type.Literal('native'), Type.Literal('udp')])),
     locator: Type.Optional(HostPort),
     engines: Type.Optional(Type.Array(HostPort, { maxItems: 16 })),
-    rest: Type.Optional(HostPort),
+    rest: Type.Optional(
+      Type.Object(
+        {
+          socket: Type.Optional(
+            Type.Union([Type.Literal('off'), AbsolutePath], { description: 'an absolute path, or off' }),
+          ),
+          group: Type.Optional(
+            Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.-]{0,31}$', description: 'a group name' }),
+          ),
+          tcp: Type.Optional(HostPort),
+          tokenFile: Type.Optional(AbsolutePath),
+        },
+        closed,
+      ),
+    ),
     restBodyLimitBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
     resolver: Type.Optional(
       Type.Union([
@@ -192,7 +212,7 @@ export function agentOptionsFromConfig(
 ): AgentOptions {
   const defaults = defaultAgentOptions;
   const tun = config.tun === 'off' ? undefined : { ...defaults.tun!, ...(config.tun ?? {}) };
-  const rest = config.rest ? hostPort(config.rest) : defaults.rest;
+  const rest = config.rest ?? {};
   return {
     ...defaults,
     hostName: config.hostName,
@@ -201,8 +221,10 @@ export function agentOptionsFromConfig(
     engines: (config.engines ?? []).map(hostPort),
     ...(config.locator ? { locator: config.locator } : {}),
     rest: {
-      host: rest.host,
-      port: rest.port,
+      socketPath: rest.socket === 'off' ? undefined : (rest.socket ?? defaults.rest.socketPath),
+      socketGroup: rest.group ?? defaults.rest.socketGroup,
+      tcp: rest.tcp ? hostPort(rest.tcp) : undefined,
+      tokenFile: rest.tokenFile ?? defaults.rest.tokenFile,
       bodyLimitBytes: config.restBodyLimitBytes ?? defaults.rest.bodyLimitBytes,
     },
     resolver: resolverOptionsOf(config, hostNameservers),

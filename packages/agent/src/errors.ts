@@ -2,6 +2,7 @@ import { CapsuleError } from '@capsule/wire';
 
 /** Stable codes of the errors the agent throws. */
 export type AgentErrorCode =
+  | 'AGENT_API_IN_USE'
   | 'AGENT_BAD_ACL'
   | 'AGENT_BAD_CONFIG'
   | 'AGENT_BAD_OPTION'

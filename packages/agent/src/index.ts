@@ -70,5 +70,15 @@ export {
   resolverNamesOf,
   startResolver,
 } from './resolver';
-/** The local REST API (fastify). */
-export { type AgentApi, createRestApi, EndpointRegistration } from './rest-api';
+/** The local REST API (fastify) and its access control: a Unix socket, TCP with a bearer token. */
+export {
+  type AgentApi,
+  createRestApi,
+  defaultRestApiOptions,
+  EndpointRegistration,
+  groupIdOf,
+  maxSocketPathBytes,
+  type RestApiOptions,
+  type RestApiServer,
+  startRestApi,
+} from './rest-api';

@@ -1,6 +1,6 @@
 /**
  * The agent's local REST API (seed: "HTTP RESTful Service block", server-side Agent RESTful
- * interface), fastify on 127.0.0.1:5500 by default, under /api/v1:
+ * interface), fastify on a Unix socket (/run/capsule/agent.sock) by default, TCP with a token when configured, under /api/v1:
  *
  *   GET    /api/v1/status                    host name, CGA, IPv4, controller state, links
  *   POST   /api/v1/endpoints                 {serviceToken, contract, role} or {serviceToken, name}
@@ -16,11 +16,37 @@
  *
  * Every body is validated against a closed schema (unknown fields → 400), bodies over
  * `bodyLimitBytes` get 413, malformed JSON 400; errors are `{code, message}`.
+ *
+ * Access (`startRestApi`): the API replaces the host's ACLs and its endpoints, so only the agent's
+ * own user, root and one group reach it. It listens on a Unix socket by default
+ * (`/run/capsule/agent.sock`): the socket is bound under umask 177 (never reachable by others,
+ * not even between bind and chmod), then given to `socketGroup` with mode 0660 (its directory,
+ * when the agent made it, 0750) when that group exists and the agent may hand it over, else it
+ * stays 0600 (directory 0700). TCP only when configured, and then every request needs
+ * `Authorization: Bearer <token>`: a random 256-bit token written (0600, new at every start) to
+ * `tokenFile`, which the CLI reads. A missing or wrong token is 401 `AGENT_API_UNAUTHENTICATED`,
+ * checked before the body is read, compared in constant time.
  */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { connect } from 'node:net';
+import { dirname } from 'node:path';
 import { type FlowEventHub, parseFlowEventFilter } from '@capsule/api';
-import { isCapsuleError, PROMETHEUS_TEXT_CONTENT_TYPE } from '@capsule/wire';
+import { isCapsuleError, type Logger, PROMETHEUS_TEXT_CONTENT_TYPE, silentLogger } from '@capsule/wire';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
+import { AgentError } from './errors';
 
 const closed = { additionalProperties: false } as const;
 const Name = Type.String({ minLength: 1, maxLength: 60, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
@@ -84,9 +110,12 @@ const statusOfCode: Record<string, number> = {
 /** Longest query string `/api/v1/events` reads. */
 const EVENTS_QUERY_MAX = 1024;
 
-/** Builds the fastify app (not listening yet). */
+/**
+ * Builds the fastify app (not listening yet). With `bearerToken`, every request must carry
+ * `Authorization: Bearer <bearerToken>` (401 `AGENT_API_UNAUTHENTICATED` otherwise).
+ */
 export function createRestApi(
-  options: { bodyLimitBytes: number },
+  options: { bodyLimitBytes: number; bearerToken?: string },
   deps: { agent: AgentApi },
 ): FastifyInstance {
   const { agent } = deps;
@@ -113,6 +142,17 @@ export function createRestApi(
     reply.status(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` }),
   );
   const notFound = (what: string) => ({ code: 'NOT_FOUND', message: `${what} not found` });
+  if (options.bearerToken !== undefined) {
+    const expected = digest(`Bearer ${options.bearerToken}`);
+    app.addHook('onRequest', async (request, reply) => {
+      const given = request.headers.authorization;
+      if (typeof given === 'string' && timingSafeEqual(digest(given), expected)) return;
+      return reply.status(401).header('www-authenticate', 'Bearer realm="capsule-agent"').send({
+        code: 'AGENT_API_UNAUTHENTICATED',
+        message: 'the agent API over TCP needs Authorization: Bearer <the token in its token file>',
+      });
+    });
+  }
 
   app.get('/api/v1/status', async () => agent.status());
   app.post('/api/v1/endpoints', { schema: { body: EndpointRegistration } }, async (request, reply) => {
@@ -185,4 +225,187 @@ export function createRestApi(
     return agent.getAcl();
   });
   return app;
+}
+
+/** SHA-256 of a header value: equal-length inputs for timingSafeEqual, whatever was sent. */
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** Where and how the local REST API listens (agent.yaml `rest`; defaults in `defaultRestApiOptions`). */
+export interface RestApiOptions {
+  /** The Unix socket; undefined: none. */
+  socketPath: string | undefined;
+  /** The group given the socket (0660; its directory 0750 when the agent made it), when it exists. */
+  socketGroup: string;
+  /** A TCP listener (every request needs the bearer token); undefined: none. */
+  tcp: { host: string; port: number } | undefined;
+  /** Where the TCP listener's bearer token is written (0600, new at every start). */
+  tokenFile: string;
+  /** The largest request body (413 beyond). */
+  bodyLimitBytes: number;
+}
+
+/** The defaults: the socket only, group `capsule`. */
+export const defaultRestApiOptions: RestApiOptions = {
+  socketPath: '/run/capsule/agent.sock',
+  socketGroup: 'capsule',
+  tcp: undefined,
+  tokenFile: '/run/capsule/agent.token',
+  bodyLimitBytes: 64 * 1024,
+};
+
+/** The longest Unix socket path (sun_path is 108 bytes with its terminating NUL). */
+export const maxSocketPathBytes = 107;
+
+/** A listening REST API. */
+export interface RestApiServer {
+  /** The socket's path, its mode and group as set (undefined: no socket). */
+  readonly socket: { path: string; mode: number; groupId: number | undefined } | undefined;
+  /** The TCP listener's bound address (undefined: no TCP). */
+  readonly tcp: { host: string; port: number } | undefined;
+  /** Closes both listeners; removes the socket and the token file. */
+  close(): Promise<void>;
+}
+
+/** The id of group `name` in /etc/group; undefined when there is no such group (or no file). */
+export function groupIdOf(name: string, groupFile = '/etc/group'): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(groupFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    const fields = line.split(':');
+    if (fields[0] === name && fields.length >= 3 && /^\d+$/.test(fields[2]!)) return Number(fields[2]);
+  }
+  return undefined;
+}
+
+/** Resolves when something accepts a connection on `path`, false when nothing does. */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Starts the local REST API on the socket and/or TCP `options` name (see the module comment).
+ * Throws AgentError: AGENT_BAD_OPTION (socket path too long, or a file that is not a socket at
+ * its place), AGENT_API_IN_USE (another agent answers on the socket).
+ */
+export async function startRestApi(
+  options: RestApiOptions,
+  deps: { agent: AgentApi; logger?: Logger },
+): Promise<RestApiServer> {
+  const { agent } = deps;
+  const logger = deps.logger ?? silentLogger;
+  const apps: FastifyInstance[] = [];
+  let socket: RestApiServer['socket'];
+  let tcp: RestApiServer['tcp'];
+  let tokenWritten = false;
+  const close = async () => {
+    for (const app of apps.splice(0)) await app.close();
+    if (socket && existsSync(socket.path) && lstatSync(socket.path).isSocket()) unlinkSync(socket.path);
+    if (tokenWritten) rmSync(options.tokenFile, { force: true });
+    tokenWritten = false;
+  };
+  try {
+    if (options.socketPath !== undefined) {
+      socket = await listenOnSocket(agent, options, logger, apps);
+    }
+    if (options.tcp) {
+      const token = randomBytes(32).toString('base64url');
+      writeTokenFile(options.tokenFile, token);
+      tokenWritten = true;
+      const app = createRestApi({ bodyLimitBytes: options.bodyLimitBytes, bearerToken: token }, { agent });
+      apps.push(app);
+      await app.listen({ host: options.tcp.host, port: options.tcp.port });
+      const address = app.server.address();
+      if (address && typeof address === 'object') tcp = { host: address.address, port: address.port };
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { socket, tcp, close };
+}
+
+async function listenOnSocket(
+  agent: AgentApi,
+  options: RestApiOptions,
+  logger: Logger,
+  apps: FastifyInstance[],
+): Promise<NonNullable<RestApiServer['socket']>> {
+  const path = options.socketPath!;
+  if (Buffer.byteLength(path) > maxSocketPathBytes)
+    throw new AgentError(
+      'AGENT_BAD_OPTION',
+      `the agent API socket path is longer than ${maxSocketPathBytes} bytes: ${path}`,
+    );
+  const directory = dirname(path);
+  const madeDirectory = !existsSync(directory);
+  if (madeDirectory) mkdirSync(directory, { recursive: true, mode: 0o700 });
+  if (existsSync(path)) {
+    if (!lstatSync(path).isSocket())
+      throw new AgentError('AGENT_BAD_OPTION', `${path} exists and is not a socket: not replacing it`);
+    if (await socketAnswers(path))
+      throw new AgentError('AGENT_API_IN_USE', `another agent answers on ${path}`);
+    unlinkSync(path); // left by an agent that did not stop
+  }
+  const app = createRestApi({ bodyLimitBytes: options.bodyLimitBytes }, { agent });
+  apps.push(app);
+  await app.ready();
+  await new Promise<void>((resolve, reject) => {
+    app.server.once('error', reject);
+    // Bound under umask 177: the socket is 0600 from the moment it exists (a socket's mode is
+    // 0777 less the umask; net binds a path synchronously inside listen()).
+    const umask = process.umask(0o177);
+    try {
+      app.server.listen({ path }, () => {
+        app.server.off('error', reject);
+        resolve();
+      });
+    } finally {
+      process.umask(umask);
+    }
+  });
+  let mode = 0o600;
+  chmodSync(path, mode);
+  let groupId = groupIdOf(options.socketGroup);
+  if (groupId !== undefined) {
+    try {
+      chownSync(path, -1, groupId);
+      chmodSync(path, 0o660);
+      mode = 0o660;
+      if (madeDirectory) {
+        chownSync(directory, -1, groupId);
+        chmodSync(directory, 0o750);
+      }
+    } catch (error) {
+      logger.warn(
+        { path, group: options.socketGroup, error: (error as Error).message },
+        'agent API socket kept 0600: cannot give it to its group',
+      );
+      chmodSync(path, 0o600);
+      groupId = undefined;
+    }
+  }
+  return { path, mode, groupId };
+}
+
+/** Writes the bearer token (0600, atomically: a reader sees the old token or the new one). */
+function writeTokenFile(file: string, token: string): void {
+  const directory = dirname(file);
+  if (!existsSync(directory)) mkdirSync(directory, { recursive: true, mode: 0o700 });
+  const temporary = `${file}.${process.pid}.tmp`;
+  rmSync(temporary, { force: true });
+  writeFileSync(temporary, `${token}\n`, { mode: 0o600, flag: 'wx' });
+  renameSync(temporary, file);
 }

@@ -4,6 +4,9 @@
  * hostile REST input, restart keeps keys and CGA, controller restart survived.
  */
 import { Resolver } from 'node:dns/promises';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseIpv6Address, verifyCga } from '@capsule/identity';
 import { createMemoryNetwork } from '@capsule/overlay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +16,7 @@ import {
   createMemoryIdentityStore,
   defaultAgentOptions,
   defaultResolverOptions,
+  defaultRestApiOptions,
 } from '../src/index';
 import { freePort, netprefix, startControllerFixture } from './fixture';
 
@@ -23,6 +27,7 @@ describe('agent with a real controller', () => {
   const network = createMemoryNetwork();
   const stores = { a: createMemoryIdentityStore(), b: createMemoryIdentityStore() };
   const agents: Record<string, Agent> = {};
+  const tokenDir = mkdtempSync(join(tmpdir(), 'capsule-agent-token-'));
   const base = () => ({
     ...defaultAgentOptions,
     controllerUrl: fixture.urls.southboundUrl,
@@ -41,7 +46,13 @@ describe('agent with a real controller', () => {
       {
         ...base(),
         hostName: `host-${name}.example`,
-        rest: { host: '127.0.0.1', port: 0, bodyLimitBytes: 4096 },
+        rest: {
+          ...defaultRestApiOptions,
+          socketPath: undefined,
+          tcp: { host: '127.0.0.1', port: 0 },
+          tokenFile: join(tokenDir, `${name}.token`),
+          bodyLimitBytes: 4096,
+        },
         resolver: { ...defaultResolverOptions, host: '127.0.0.1', port },
       },
       { identityStore: stores[name], transport: transports[name] },
@@ -51,9 +62,15 @@ describe('agent with a real controller', () => {
     return agent;
   }
 
+  // Over TCP every request carries the bearer token the agent wrote (rest-access.test.ts: without it, 401).
   const rest = (agent: Agent, path: string, init?: RequestInit) => {
     const address = agent.restAddress()!;
-    return fetch(`http://127.0.0.1:${address.port}${path}`, init);
+    const name = agent === agents.a ? 'a' : 'b';
+    const token = readFileSync(join(tokenDir, `${name}.token`), 'utf8').trim();
+    return fetch(`http://127.0.0.1:${address.port}${path}`, {
+      ...init,
+      headers: { ...(init?.headers as Record<string, string>), authorization: `Bearer ${token}` },
+    });
   };
   const post = (agent: Agent, path: string, body: string, contentType = 'application/json') =>
     rest(agent, path, { method: 'POST', body, headers: { 'content-type': contentType } });
@@ -66,6 +83,7 @@ describe('agent with a real controller', () => {
   afterAll(async () => {
     for (const agent of Object.values(agents)) await agent.stop();
     await fixture?.stop();
+    rmSync(tokenDir, { recursive: true, force: true });
   });
 
   it('starts as the seed says: keys, CGA under the zone netprefix, host registered', async () => {

@@ -4,6 +4,9 @@
  * real controller; hostile query strings refused.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { decodeFlowEvent, type FlowEvent } from '@capsule/api';
 import { createMemoryNetwork } from '@capsule/overlay';
 import { canRun } from '@capsule/testkit';
@@ -25,6 +28,13 @@ describe('agent observability', () => {
   const network = createMemoryNetwork();
   const transport = network.attach({ host: '10.0.9.1', port: 7447 });
   const url = (path: string) => `http://127.0.0.1:${agent.restAddress()!.port}${path}`;
+  // The agent API over TCP takes the bearer token the agent wrote (rest-access.test.ts).
+  const tokenFile = join(mkdtempSync(join(tmpdir(), 'capsule-agent-observe-')), 'agent.token');
+  const authed = (input: string, init: RequestInit = {}) =>
+    fetch(input, {
+      ...init,
+      headers: { authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}` },
+    });
 
   beforeAll(async () => {
     fixture = await startControllerFixture();
@@ -37,7 +47,13 @@ describe('agent observability', () => {
         tun: undefined,
         resolver: undefined,
         cgaSec: 0,
-        rest: { host: '127.0.0.1', port: 0, bodyLimitBytes: 4096 },
+        rest: {
+          ...defaultAgentOptions.rest,
+          socketPath: undefined,
+          tcp: { host: '127.0.0.1', port: 0 },
+          tokenFile,
+          bodyLimitBytes: 4096,
+        },
       },
       {
         identityStore: createMemoryIdentityStore(),
@@ -75,7 +91,7 @@ describe('agent observability', () => {
   }
 
   it("serves /metrics that promtool accepts, with the data plane's drops by reason", async () => {
-    const response = await fetch(url('/metrics'));
+    const response = await authed(url('/metrics'));
     expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = await response.text();
     expect(text).toContain('capsule_agent_drops_total{reason="noFlow"} 0');
@@ -91,7 +107,7 @@ describe('agent observability', () => {
 
   it('streams a drop event with reason and direction while observed, and counts it in /metrics', async () => {
     const controller = new AbortController();
-    const response = await fetch(url('/api/v1/events?verdict=DROP'), { signal: controller.signal });
+    const response = await authed(url('/api/v1/events?verdict=DROP'), { signal: controller.signal });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/x-ndjson');
     const reader = response.body!.getReader();
@@ -109,7 +125,7 @@ describe('agent observability', () => {
       destination: '2001:db8::99',
       flowLabel: 5,
     });
-    const text = await (await fetch(url('/metrics'))).text();
+    const text = await (await authed(url('/metrics'))).text();
     expect(text).toContain('capsule_agent_drops_total{reason="noFlow"} 1');
     expect(text).toContain('capsule_agent_events_total{outcome="published"} 1');
     // Nobody observes any more: drops are counted, no event is built.
@@ -130,8 +146,8 @@ describe('agent observability', () => {
       `host=${'h'.repeat(400)}`,
       'host=a&host=b',
     ])
-      expect((await fetch(url(`/api/v1/events?${query}`))).status, query).toBe(400);
-    expect((await fetch(url(`/api/v1/events?${'x'.repeat(3000)}`))).status).toBe(400);
-    expect((await fetch(url('/api/v1/status'))).status).toBe(200);
+      expect((await authed(url(`/api/v1/events?${query}`))).status, query).toBe(400);
+    expect((await authed(url(`/api/v1/events?${'x'.repeat(3000)}`))).status).toBe(400);
+    expect((await authed(url('/api/v1/status'))).status).toBe(200);
   });
 });

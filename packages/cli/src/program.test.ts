@@ -90,7 +90,13 @@ _capsule; printf '%s\\n' "\${COMPREPLY[@]}"`;
     expect(complete(script, 'capsule agent ')).toEqual(
       expect.arrayContaining(['start', 'check-config', 'status', 'endpoints', 'register', '--help']),
     );
-    expect(complete(script, 'capsule agent register --')).toEqual(['--token', '--api', '--help']);
+    expect(complete(script, 'capsule agent register --')).toEqual([
+      '--token',
+      '--socket',
+      '--api',
+      '--token-file',
+      '--help',
+    ]);
     expect(complete(script, 'capsule controller start --c')).toEqual(['--config']);
     // After an option that takes a value: file names.
     expect(complete(script, 'capsule controller start --config program.t')).toEqual(

@@ -98,6 +98,15 @@ export {
   signFlowAuthorization,
   verifyFlowAuthorization,
 } from './flow-authorization';
+// Group keys of role-addressed traffic
+/** The group secret (controller, per contract role and epoch) and each sender's key derived from it. */
+export {
+  deriveGroupSenderKey,
+  GROUP_EPOCH_MAX,
+  GROUP_KEY_LABEL,
+  GROUP_KEY_LENGTH,
+  generateGroupSecret,
+} from './group-keys';
 // IPv6 text
 /** IPv6 address text → 16 bytes (undefined when not an address). */
 /** 16 bytes → RFC 5952 text. */

@@ -31,6 +31,7 @@ export { bridgeName, ip, linkExists, listNamespaces, namespaceName, setLinkUp, v
 /** The netns lab: build, start daemons, exec in a node, tear down, leftovers check. */
 export {
   agentConfig,
+  agentSocketPath,
   canBuildNamespaces,
   controllerUrls,
   engineConfig,

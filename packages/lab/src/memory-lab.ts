@@ -221,7 +221,8 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
           controllerUrl: urls.southboundUrl,
           credentials: { domain: labNames.hostDomain, username: labNames.hostUser, password: nodePassword },
           engines: node.engines.map(underlayOf),
-          rest: { host: '127.0.0.1', port: 0, bodyLimitBytes: defaultAgentOptions.rest.bodyLimitBytes },
+          // The in-process lab drives its agents directly: no REST API (no socket, no TCP).
+          rest: { ...defaultAgentOptions.rest, socketPath: undefined, tcp: undefined },
           resolver: undefined,
           tun: undefined,
           cgaSec: 0,

@@ -33,9 +33,17 @@ export const labPorts = {
   northbound: 8700,
   southbound: 8701,
   overlay: 7447,
-  agentRest: 5500,
   engineHttp: 9447,
 };
+
+/**
+ * The agent REST API's Unix socket of a lab agent whose data dir is `agentDataDir` (the namespaces
+ * share the file system, so each agent has its own path; no TCP listener in the lab). The lab's
+ * agents keep their data in `<node dir>/data`.
+ */
+export function agentSocketPath(agentDataDir: string): string {
+  return join(agentDataDir, 'agent.sock');
+}
 
 /**
  * The link keep-alive interval of every engine and agent in the lab (the same on both ends of a
@@ -123,7 +131,7 @@ export function agentConfig(topology: Topology, node: TopologyNode, dir: string,
     dataDir: dir,
     listen: `${node.address}:${labPorts.overlay}`,
     engines: node.engines.map((engine) => `${address(engine)}:${labPorts.overlay}`),
-    rest: `127.0.0.1:${labPorts.agentRest}`,
+    rest: { socket: agentSocketPath(dir) },
     // No upstreams: a lab host's resolver answers .capsule names only (other names REFUSED), so
     // nothing is forwarded to the machine's own nameservers from inside the lab.
     resolver: { listen: '127.0.0.53:53', upstreams: [] },

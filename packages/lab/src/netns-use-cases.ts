@@ -19,13 +19,14 @@
  * `stream` runs iperf3: neither exists in the in-process runner.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { roleAddress } from '@capsule/agent';
 import type { ApiClient } from '@capsule/api';
 import { formatIpv6, parseIpv6 } from '@capsule/wire';
 import { adminClient } from './bootstrap';
 import type { LabState } from './lab-state';
 import { labStatus } from './lab-status';
-import { labLinkKeepAliveIntervalMs, labPorts } from './netns-lab';
+import { agentSocketPath, labLinkKeepAliveIntervalMs, labPorts } from './netns-lab';
 import type { StepResult, UseCase, UseCaseResult, UseCaseStep } from './use-cases';
 import { applyUseCase } from './use-cases';
 
@@ -79,22 +80,25 @@ export async function runNetnsUseCase(
     if (!id) throw new Error(`${useCase.name}: ${node} is not registered`);
     return id;
   };
-  /** The agent REST API of a host, from inside its namespace (python3 urllib). */
+  /** The agent REST API of a host, from inside its namespace, over its Unix socket (python3 http.client). */
   const agentApi = (node: string, method: string, path: string, body?: unknown): unknown => {
+    const dir = lab.state.nodes.find((n) => n.name === node)?.dir;
+    if (!dir) throw new Error(`${useCase.name}: no node ${node} in the lab`);
     const script = `
-import sys, urllib.request
-data = sys.argv[3].encode() if len(sys.argv) > 3 else None
-req = urllib.request.Request("http://127.0.0.1:${labPorts.agentRest}" + sys.argv[2], data=data, method=sys.argv[1])
-if data is not None:
-    req.add_header("content-type", "application/json")
-try:
-    r = urllib.request.urlopen(req, timeout=10)
-except urllib.error.HTTPError as e:
-    r = e
+import sys, socket, http.client
+class UnixConnection(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(sys.argv[1])
+data = sys.argv[4].encode() if len(sys.argv) > 4 else None
+c = UnixConnection("agent", timeout=10)
+c.request(sys.argv[2], sys.argv[3], body=data, headers={"content-type": "application/json"} if data is not None else {})
+r = c.getresponse()
 sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
 `;
     // A content-type without a body (DELETE) is refused with 400: only a request with a body has one.
-    const args = ['python3', '-c', script, method, path];
+    const args = ['python3', '-c', script, agentSocketPath(join(dir, 'data')), method, path];
     if (body !== undefined) args.push(JSON.stringify(body));
     const out = inNode(node, args);
     const newline = out.indexOf('\n');

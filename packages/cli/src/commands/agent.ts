@@ -5,11 +5,14 @@
  * AgentOptions: the identity store is a 0600 JSON file in the data dir.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join, resolve } from 'node:path';
 import {
   AgentConfig,
   agentOptionsFromConfig,
   createAgent,
+  defaultRestApiOptions,
   type IdentityStore,
   type PersistedIdentity,
   parseAclRule,
@@ -104,19 +107,59 @@ export function loadAgentConfig(file: string, io: CliIo): AgentConfig {
   return parseAgentConfig(value);
 }
 
-async function agentRequest(io: CliIo, api: string, method: string, path: string, body?: unknown) {
-  let response: Response;
+/** How the CLI reaches a running agent's REST API: its socket, or TCP with the token in a file. */
+type AgentApiTarget = { socketPath: string } | { address: string; tokenFile: string };
+
+/** The target the options name: `--api HOST:PORT` (TCP, with `--token-file`), else `--socket`. */
+function agentApiTarget(options: { socket: string; api?: string; tokenFile: string }): AgentApiTarget {
+  return options.api === undefined
+    ? { socketPath: options.socket }
+    : { address: options.api, tokenFile: options.tokenFile };
+}
+
+/** The bearer token of the agent API's TCP listener (the file the agent wrote, 0600). */
+function readAgentToken(file: string): string {
   try {
-    response = await fetch(`http://${api}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    return readFileSync(file, 'utf8').trim();
   } catch (cause) {
-    throw new CliError('AGENT_UNREACHABLE', `no agent at ${api}: ${(cause as Error).message}`);
+    throw new CliError(
+      'CLI_READ_FAILED',
+      `cannot read the agent API token ${file}: ${(cause as Error).message} (it is readable by the agent's user and root only)`,
+    );
   }
-  const text = await response.text();
-  if (!response.ok) {
+}
+
+/** One request to the agent's REST API; prints the JSON answer, throws the agent's refusal. */
+async function agentRequest(io: CliIo, target: AgentApiTarget, method: string, path: string, body?: unknown) {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers: Record<string, string> = payload === undefined ? {} : { 'content-type': 'application/json' };
+  let where: string;
+  let connection: { socketPath: string } | { host: string; port: number };
+  if ('socketPath' in target) {
+    where = target.socketPath;
+    connection = { socketPath: target.socketPath };
+  } else {
+    where = target.address;
+    const match = /^(\[[0-9A-Fa-f:.]+\]|[^:]+):(\d{1,5})$/.exec(target.address);
+    if (!match) throw new CliError('CLI_BAD_ADDRESS', `--api is HOST:PORT, got '${target.address}'`);
+    connection = { host: match[1]!.replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+    headers.authorization = `Bearer ${readAgentToken(target.tokenFile)}`;
+  }
+  const { status, text } = await new Promise<{ status: number; text: string }>((resolveAnswer, reject) => {
+    const outgoing = httpRequest({ ...connection, method, path, headers, timeout: 30_000 }, (answer) => {
+      let received = '';
+      answer.setEncoding('utf8');
+      answer.on('data', (chunk: string) => (received += chunk));
+      answer.on('end', () => resolveAnswer({ status: answer.statusCode ?? 0, text: received }));
+      answer.on('error', reject);
+    });
+    outgoing.on('timeout', () => outgoing.destroy(new Error('no answer in 30 s')));
+    outgoing.on('error', (cause) =>
+      reject(new CliError('AGENT_UNREACHABLE', `no agent at ${where}: ${cause.message}`)),
+    );
+    outgoing.end(payload);
+  });
+  if (status < 200 || status >= 300) {
     let code = 'AGENT_ERROR';
     let message = text;
     try {
@@ -196,8 +239,13 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
       });
       try {
         await instance.start();
-        const rest = instance.restAddress();
-        io.out(`agent ${config.hostName}: host id ${instance.hostId}, REST ${rest?.host}:${rest?.port}\n`);
+        const socket = instance.restSocket();
+        const tcp = instance.restAddress();
+        const rest = [
+          ...(socket ? [`${socket.path} (${socket.mode.toString(8).padStart(4, '0')})`] : []),
+          ...(tcp ? [`${tcp.host}:${tcp.port} (token in ${agentOptions.rest.tokenFile})`] : []),
+        ];
+        io.out(`agent ${config.hostName}: host id ${instance.hostId}, REST ${rest.join(' and ') || 'off'}\n`);
         if (installMode !== 'off' && agentOptions.resolver) {
           installed = await installHostResolver(
             {
@@ -237,28 +285,31 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
         `${JSON.stringify({ ...resolved, credentials: { ...resolved.credentials, password: '***' } }, null, 2)}\n`,
       );
     });
-  const api = '--api <host:port>';
-  const apiDefault = '127.0.0.1:5500';
-  agent
-    .command('status')
-    .description("a running agent's state (its local REST API)")
-    .option(api, 'the agent REST API', apiDefault)
-    .action((options: { api: string }) => agentRequest(io, options.api, 'GET', '/api/v1/status'));
-  agent
-    .command('endpoints')
-    .description("a running agent's endpoints with their peers and statistics")
-    .option(api, 'the agent REST API', apiDefault)
-    .action((options: { api: string }) => agentRequest(io, options.api, 'GET', '/api/v1/endpoints'));
-  agent
-    .command('register')
-    .description('register a service endpoint in a contract role (NAME = <role>.<contract>.<domain>.capsule)')
-    .argument('<name>', 'the full name <role>.<contract>.<domain>.capsule (the role alone is not enough)')
-    .requiredOption('--token <id:secret>', 'the service token (or CAPSULE_SERVICE_TOKEN)')
-    .option(api, 'the agent REST API', apiDefault)
-    .action((name: string, options: { token?: string; api: string }) =>
-      agentRequest(io, options.api, 'POST', '/api/v1/endpoints', {
-        serviceToken: options.token ?? io.env.CAPSULE_SERVICE_TOKEN,
-        name,
-      }),
-    );
+  /** The options every client command takes: where the agent's API is. */
+  const apiOptions = (command: Command) =>
+    command
+      .option('--socket <path>', "the agent API's Unix socket", defaultRestApiOptions.socketPath)
+      .option('--api <host:port>', 'the agent API over TCP instead (rest.tcp; needs the token file)')
+      .option('--token-file <path>', "the agent API's TCP token", defaultRestApiOptions.tokenFile);
+  type ApiOptions = { socket: string; api?: string; tokenFile: string };
+  apiOptions(agent.command('status').description("a running agent's state (its local REST API)")).action(
+    (options: ApiOptions) => agentRequest(io, agentApiTarget(options), 'GET', '/api/v1/status'),
+  );
+  apiOptions(
+    agent.command('endpoints').description("a running agent's endpoints with their peers and statistics"),
+  ).action((options: ApiOptions) => agentRequest(io, agentApiTarget(options), 'GET', '/api/v1/endpoints'));
+  apiOptions(
+    agent
+      .command('register')
+      .description(
+        'register a service endpoint in a contract role (NAME = <role>.<contract>.<domain>.capsule)',
+      )
+      .argument('<name>', 'the full name <role>.<contract>.<domain>.capsule (the role alone is not enough)')
+      .requiredOption('--token <id:secret>', 'the service token (or CAPSULE_SERVICE_TOKEN)'),
+  ).action((name: string, options: ApiOptions & { token?: string }) =>
+    agentRequest(io, agentApiTarget(options), 'POST', '/api/v1/endpoints', {
+      serviceToken: options.token ?? io.env.CAPSULE_SERVICE_TOKEN,
+      name,
+    }),
+  );
 }
