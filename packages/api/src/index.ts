@@ -53,6 +53,8 @@ export {
   revocationCommand,
   /** A revocation's serials as bigints with their ends in ms. */
   revocationsOf,
+  /** A revocation's decommissioned host ids with their ends in ms. */
+  revokedHostsOf,
 } from './node-command';
 export {
   /** The CODE chunk value an endpoint of a role sends (its entry first). */
