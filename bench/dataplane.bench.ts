@@ -1,6 +1,7 @@
 /**
- * `npm run bench:dataplane` (root): host-to-host TCP throughput (iperf3 -t 5) and ping RTT in one
- * netns topology, three ways in the same run:
+ * `npm run bench:dataplane` (root): host-to-host TCP throughput (iperf3 -t 5), ping RTT (avg and
+ * p99) and ping RTT under load (p99 while iperf3 saturates the same path) in one netns topology,
+ * four ways in the same run:
  *
  *   a ──┐
  *       ├── bridge ── e1 (engine / Nebula lighthouse), ctl (controller)
@@ -9,14 +10,24 @@
  * - plain: a → b on the underlay addresses (veth + bridge, no overlay): the limit;
  * - Capsule: a → b through the overlay (the agents' TUN, sealed e2e, one engine hop e1), the
  *   contract of examples/use-cases/1-micro-segmentation (PointToPoint);
- * - Nebula (Debian's `nebula`): lighthouse in e1, a → b host to host on nebula1.
+ * - Nebula (Debian's `nebula`): lighthouse in e1, a → b host to host on nebula1;
+ * - wireguard-go (Debian's `wireguard-go`, configured with `wg` of `wireguard-tools`): a → b host to
+ *   host on wga/wgb, the userspace WireGuard (the kernel module is not used).
+ *
+ * Each ratio (Capsule / Nebula, Capsule / wireguard-go) is printed and written with the figures.
+ * The targets: Capsule's TCP throughput ≥ 2 × the best of Nebula and wireguard-go, and its ping RTT
+ * ≤ the best of theirs (through one engine hop more than they have).
  *
  * Then, unless CAPSULE_BENCH_PROFILE=0, the engine and both agents are restarted with node's
- * `--cpu-prof` (not allowed in NODE_OPTIONS: it goes into their argv) for one more iperf3 run, and the functions with the most self time in each process
- * are listed (where the time goes).
+ * `--cpu-prof` and `--perf-basic-prof` (not allowed in NODE_OPTIONS: they go into their argv) for
+ * one more iperf3 run, and the functions with the most self time in each process are listed
+ * (where the time goes). Where `perf` works (`perf record -e cpu-clock`: a software clock, since
+ * virtual machines often have no hardware counters), the whole machine is sampled during that run
+ * as well, so the kernel's share (syscalls, TUN, UDP, veth, the inner TCP) shows beside
+ * JavaScript's, per process.
  */
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -90,6 +101,10 @@ interface Leg {
   name: string;
   rttAvgMs: number;
   rttMinMs: number;
+  rttP99Ms: number;
+  /** Ping while iperf3 saturates the same path (undefined: not measured for this leg). */
+  loadedRttAvgMs: number | undefined;
+  loadedRttP99Ms: number | undefined;
   throughputMbps: number;
   retransmits: number;
   senderCpuPercent: number;
@@ -99,7 +114,6 @@ interface Leg {
   tunDrops: Record<string, number>;
 }
 
-/** ping -c 20 and iperf3 -t 5 from a to `target` (an address b answers on in that leg). */
 /** Counters of each node's namespace (absolute): UDP receive-buffer overflows, IP fragments made/reassembled, TUN drops. */
 interface NodeCounters {
   rcvbufErrors: number;
@@ -141,23 +155,50 @@ async function nodeCounters(): Promise<Record<string, NodeCounters>> {
   return counters;
 }
 
-async function measure(name: string, target: string, family: '-4' | '-6'): Promise<Leg> {
-  await must('a', ['ping', family, '-c', '3', '-i', '0.2', '-W', '2', target]); // warm: flows, ARP/ND
-  const ping = await must('a', ['ping', family, '-c', '20', '-i', '0.1', '-W', '2', target]);
-  const rtt = /= ([\d.]+)\/([\d.]+)\/([\d.]+)/.exec(ping);
-  const server = spawn(
-    'ip',
-    ['netns', 'exec', namespaceName(labName, 'b'), 'iperf3', '-s', '-1', '-p', '5202'],
-    {
-      stdio: 'ignore',
-    },
+/** Ping round-trip times, each reply's `time=` (ms), sorted ascending. */
+function pingTimes(output: string): number[] {
+  return [...output.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((x, y) => x - y);
+}
+
+/** The `p`-th percentile (0..100) of ascending `sorted` (nearest rank); NaN when empty. */
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+const average = (values: readonly number[]) =>
+  values.length === 0 ? Number.NaN : values.reduce((sum, value) => sum + value, 0) / values.length;
+
+/** Pings sent per RTT measurement, and their interval (root may go below 0.2 s). */
+const pingCount = 100;
+const pingIntervalS = '0.02';
+
+function startIperfServer(): ReturnType<typeof spawn> {
+  return spawn('ip', ['netns', 'exec', namespaceName(labName, 'b'), 'iperf3', '-s', '-1', '-p', '5202'], {
+    stdio: 'ignore',
+  });
+}
+
+async function iperfServerUp(): Promise<void> {
+  await waitFor(
+    'iperf3 server',
+    async () => (await inNode('b', ['ss', '-ltnH', 'sport = :5202'])).stdout.includes('5202'),
+    5000,
   );
+}
+
+/**
+ * From a to `target` (an address b answers on in that leg): ping (pingCount, every 20 ms), iperf3
+ * TCP for iperfSeconds, and with `underLoad` ping again while another iperf3 saturates the path.
+ */
+async function measure(name: string, target: string, family: '-4' | '-6', underLoad: boolean): Promise<Leg> {
+  await must('a', ['ping', family, '-c', '3', '-i', '0.2', '-W', '2', target]); // warm: flows, ARP/ND
+  const times = pingTimes(
+    await must('a', ['ping', family, '-c', String(pingCount), '-i', pingIntervalS, '-W', '2', target]),
+  );
+  let server = startIperfServer();
   try {
-    await waitFor(
-      'iperf3 server',
-      async () => (await inNode('b', ['ss', '-ltnH', 'sport = :5202'])).stdout.includes('5202'),
-      5000,
-    );
+    await iperfServerUp();
     const before = await nodeCounters();
     const run = await must(
       'a',
@@ -170,10 +211,43 @@ async function measure(name: string, target: string, family: '-4' | '-6'): Promi
         Object.entries(after).map(([node, count]) => [node, count[key] - (before[node]?.[key] ?? 0)]),
       );
     const result = JSON.parse(run);
+    let loaded: number[] | undefined;
+    if (underLoad) {
+      if (server.exitCode === null) server.kill('SIGKILL');
+      server = startIperfServer();
+      await iperfServerUp();
+      // iperf3 saturates a → b for iperfSeconds + 2; the pings start 1 s in and end before it does.
+      const load = must(
+        'a',
+        ['iperf3', family, '-c', target, '-p', '5202', '-t', String(iperfSeconds + 2), '-J'],
+        60_000,
+      );
+      await sleep(1000);
+      const loadedCount = Math.round((iperfSeconds * 1000) / (Number(pingIntervalS) * 1000) / 1.5);
+      loaded = pingTimes(
+        (
+          await inNode('a', [
+            'ping',
+            family,
+            '-c',
+            String(loadedCount),
+            '-i',
+            pingIntervalS,
+            '-W',
+            '2',
+            target,
+          ])
+        ).stdout,
+      );
+      await load;
+    }
     return {
       name,
-      rttMinMs: Number(rtt?.[1] ?? Number.NaN),
-      rttAvgMs: Number(rtt?.[2] ?? Number.NaN),
+      rttMinMs: times[0] ?? Number.NaN,
+      rttAvgMs: average(times),
+      rttP99Ms: percentile(times, 99),
+      loadedRttAvgMs: loaded && average(loaded),
+      loadedRttP99Ms: loaded && percentile(loaded, 99),
       throughputMbps: result.end.sum_received.bits_per_second / 1e6,
       retransmits: result.end.sum_sent.retransmits,
       senderCpuPercent: result.end.cpu_utilization_percent.host_total,
@@ -184,6 +258,74 @@ async function measure(name: string, target: string, family: '-4' | '-6'): Promi
   } finally {
     if (server.exitCode === null) server.kill('SIGKILL');
   }
+}
+
+/**
+ * wireguard-go (Debian's package; keys and peers set with `wg`): a on wga (192.168.217.2), b on
+ * wgb (.3), host to host over the same bridge, MTU 1420 (WireGuard's default). Interface names
+ * differ per host because wireguard-go's control sockets (/var/run/wireguard/NAME.sock) are in
+ * the file system, which the namespaces share.
+ */
+async function startWireguard(dir: string): Promise<() => void> {
+  const hosts = {
+    a: { iface: 'wga', overlay: '192.168.217.2' },
+    b: { iface: 'wgb', overlay: '192.168.217.3' },
+  } as const;
+  const wg = (args: string[], input?: string) =>
+    new Promise<string>((resolve, reject) => {
+      const child = execFile('wg', args, { encoding: 'utf8' }, (error, stdout) =>
+        error ? reject(error) : resolve(stdout.trim()),
+      );
+      if (input !== undefined) child.stdin?.end(input);
+    });
+  const keys: Record<string, { privateFile: string; publicKey: string }> = {};
+  for (const node of ['a', 'b']) {
+    const privateKey = await wg(['genkey']);
+    const privateFile = join(dir, `wg-${node}.key`);
+    writeFileSync(privateFile, `${privateKey}\n`, { mode: 0o600 });
+    keys[node] = { privateFile, publicKey: await wg(['pubkey'], `${privateKey}\n`) };
+  }
+  const children: ReturnType<typeof spawn>[] = [];
+  const stop = () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  };
+  try {
+    for (const [node, { iface, overlay }] of Object.entries(hosts)) {
+      const other = node === 'a' ? 'b' : 'a';
+      children.push(
+        spawn('ip', ['netns', 'exec', namespaceName(labName, node), 'wireguard-go', '-f', iface], {
+          stdio: 'ignore',
+          env: { ...process.env, WG_PROCESS_FOREGROUND: '1' },
+        }),
+      );
+      await waitFor(
+        `wireguard-go ${iface} on ${node}`,
+        async () => (await inNode(node, ['ip', 'link', 'show', iface])).code === 0,
+        10_000,
+      );
+      await must(node, [
+        'wg',
+        'set',
+        iface,
+        'private-key',
+        keys[node]!.privateFile,
+        'listen-port',
+        '51820',
+        'peer',
+        keys[other]!.publicKey,
+        'endpoint',
+        `${address(other)}:51820`,
+        'allowed-ips',
+        `${hosts[other as 'a' | 'b'].overlay}/32`,
+      ]);
+      await must(node, ['ip', 'address', 'add', `${overlay}/24`, 'dev', iface]);
+      await must(node, ['ip', 'link', 'set', iface, 'mtu', '1420', 'up']);
+    }
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return stop;
 }
 
 /** Nebula: a CA, a lighthouse in e1 (192.168.216.1), hosts a (.2) and b (.3); host to host. */
@@ -270,6 +412,71 @@ function topSelfTime(file: string, count: number): { fn: string; percent: number
     .map(([fn, hits]) => ({ fn, percent: (100 * hits) / Math.max(1, total) }));
 }
 
+/** Whether `perf record` works here (a software clock event, system wide). */
+function perfWorks(): boolean {
+  try {
+    execFileSync('perf', ['record', '-e', 'cpu-clock', '-a', '-o', '/dev/null', '--', 'true'], {
+      stdio: 'ignore',
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface PerfProfile {
+  /** Share of all samples per process (engine, agents, iperf3, kernel threads, idle). */
+  byProcess: { process: string; percent: number; kernelPercent: number }[];
+  /** Top symbols per lab daemon (share of that process's samples). */
+  topSymbols: { process: string; top: { symbol: string; percent: number }[] }[];
+}
+
+/**
+ * Reads a system-wide `perf record` file: the share of each process (by pid: the daemons are
+ * named by `names`), the kernel part of it, and each daemon's top symbols (JavaScript functions
+ * through node's --perf-basic-prof map files).
+ */
+function readPerf(file: string, names: Map<number, string>): PerfProfile {
+  const script = execFileSync(
+    'perf',
+    ['report', '-i', file, '--stdio', '--sort', 'pid,dso,sym', '-g', 'none', '--percent-limit', '0.05'],
+    { encoding: 'utf8', maxBuffer: 256 << 20 },
+  );
+  const perProcess = new Map<string, { percent: number; kernel: number; symbols: Map<string, number> }>();
+  for (const line of script.split('\n')) {
+    // "    12.34%     1234:node    [kernel.kallsyms]    [k] symbol"
+    const match = /^\s*([\d.]+)%\s+(\d+):(\S+)\s+(\S+)\s+\[(.)\]\s+(.*)$/.exec(line);
+    if (!match) continue;
+    const percent = Number(match[1]);
+    const pid = Number(match[2]);
+    const command = match[3]!;
+    const name =
+      names.get(pid) ?? (pid === 0 ? 'idle' : command.startsWith('iperf3') ? 'iperf3' : `other (${command})`);
+    const entry = perProcess.get(name) ?? { percent: 0, kernel: 0, symbols: new Map<string, number>() };
+    entry.percent += percent;
+    if (match[5] === 'k') entry.kernel += percent;
+    const symbol = `${match[6]!.trim().slice(0, 90)} (${match[4] === '[kernel.kallsyms]' ? 'kernel' : match[4]!.split('/').pop()})`;
+    entry.symbols.set(symbol, (entry.symbols.get(symbol) ?? 0) + percent);
+    perProcess.set(name, entry);
+  }
+  const byProcess = [...perProcess.entries()]
+    .map(([process, entry]) => ({ process, percent: entry.percent, kernelPercent: entry.kernel }))
+    .sort((x, y) => y.percent - x.percent)
+    .filter((row) => row.percent >= 0.5);
+  const topSymbols = [...names.values()].map((process) => {
+    const entry = perProcess.get(process);
+    const total = entry?.percent ?? 0;
+    return {
+      process,
+      top: [...(entry?.symbols.entries() ?? [])]
+        .sort((x, y) => y[1] - x[1])
+        .slice(0, 12)
+        .map(([symbol, percent]) => ({ symbol, percent: (100 * percent) / Math.max(total, 1e-9) })),
+    };
+  });
+  return { byProcess, topSymbols };
+}
+
 /** Restarts daemons of the lab with extra node flags (the state file follows). */
 async function restartDaemons(
   nodes: readonly string[],
@@ -328,8 +535,10 @@ export async function run(): Promise<void> {
   const legs: Leg[] = [];
   const profiles: { process: string; top: { fn: string; percent: number }[] }[] = [];
   let profiledMbps = Number.NaN;
+  let perf: PerfProfile | undefined;
   const loadBefore = loadavg()[0]!;
   let stopNebula = () => {};
+  let stopWireguard = () => {};
   try {
     const state = await netnsLabUp(topology, {
       dataDir,
@@ -348,9 +557,9 @@ export async function run(): Promise<void> {
     const bHostId = await registerEndpoints(token);
 
     process.stdout.write('plain veth …\n');
-    legs.push(await measure('plain veth + bridge (no overlay)', address('b'), '-4'));
+    legs.push(await measure('plain veth + bridge (no overlay)', address('b'), '-4', false));
     process.stdout.write('Capsule …\n');
-    legs.push(await measure('Capsule (TUN, e2e sealed, via engine e1)', bHostId, '-6'));
+    legs.push(await measure('Capsule (TUN, e2e sealed, via engine e1)', bHostId, '-6', true));
     process.stdout.write('Nebula …\n');
     stopNebula = await startNebula(scratch);
     await waitFor(
@@ -358,14 +567,27 @@ export async function run(): Promise<void> {
       async () => (await inNode('a', ['ping', '-c', '1', '-W', '1', '192.168.216.3'])).code === 0,
       20_000,
     );
-    legs.push(await measure('Nebula 1.6.1 (host to host, lighthouse in e1)', '192.168.216.3', '-4'));
+    legs.push(await measure('Nebula 1.6.1 (host to host, lighthouse in e1)', '192.168.216.3', '-4', true));
     stopNebula();
+    process.stdout.write('wireguard-go …\n');
+    stopWireguard = await startWireguard(scratch);
+    await waitFor(
+      'wireguard-go a → b',
+      async () => (await inNode('a', ['ping', '-c', '1', '-W', '1', '192.168.217.3'])).code === 0,
+      20_000,
+    );
+    legs.push(await measure('wireguard-go 0.0.20220316 (host to host)', '192.168.217.3', '-4', true));
+    stopWireguard();
 
     if (process.env.CAPSULE_BENCH_PROFILE !== '0') {
-      process.stdout.write('Capsule with --cpu-prof …\n');
+      process.stdout.write('Capsule with --cpu-prof (and perf) …\n');
       const profileDir = join(scratch, 'profiles');
       const nodes = ['e1', 'a', 'b'];
-      await restartDaemons(nodes, (node) => ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, node)}`]);
+      await restartDaemons(nodes, (node) => [
+        '--cpu-prof',
+        `--cpu-prof-dir=${join(profileDir, node)}`,
+        '--perf-basic-prof',
+      ]);
       for (const node of ['a', 'b'])
         await waitFor(
           `agent ${node} up with --cpu-prof`,
@@ -376,7 +598,41 @@ export async function run(): Promise<void> {
           throw new Error(`${(error as Error).message}\n${logTail(record.logFile, 20)}`);
         });
       const peer = await registerEndpoints(token);
-      profiledMbps = (await measure('profiled', peer, '-6')).throughputMbps;
+      const perfFile = join(scratch, 'perf.data');
+      let recorder: ReturnType<typeof spawn> | undefined;
+      const measuring = measure('profiled', peer, '-6', false);
+      if (perfWorks()) {
+        // The pings come first (about 3 s): sample the iperf3 part only.
+        await sleep(3500);
+        recorder = spawn(
+          'perf',
+          [
+            'record',
+            '-e',
+            'cpu-clock',
+            '-F',
+            '999',
+            '-a',
+            '-o',
+            perfFile,
+            '--',
+            'sleep',
+            String(iperfSeconds - 2),
+          ],
+          { stdio: 'ignore' },
+        );
+      }
+      profiledMbps = (await measuring).throughputMbps;
+      if (recorder) {
+        await new Promise((resolve) =>
+          recorder!.exitCode === null ? recorder!.on('exit', resolve) : resolve(0),
+        );
+        const names = new Map<number, string>();
+        for (const record of readLabState(dataDir)!.processes)
+          if (nodes.includes(record.node))
+            names.set(record.pid, record.node === 'e1' ? 'engine e1' : `agent ${record.node}`);
+        if (existsSync(perfFile)) perf = readPerf(perfFile, names);
+      }
       await stopDaemons(nodes);
       for (const node of nodes) {
         const files = readdirSync(join(profileDir, node)).filter((f) => f.endsWith('.cpuprofile'));
@@ -389,6 +645,7 @@ export async function run(): Promise<void> {
     }
   } finally {
     stopNebula();
+    stopWireguard();
     const report = await labDown(dataDir);
     rmSync(scratch, { recursive: true, force: true });
     if (report.leftovers.length > 0) process.stderr.write(`leftovers: ${report.leftovers.join(', ')}\n`);
@@ -397,6 +654,8 @@ export async function run(): Promise<void> {
   const plain = legs[0]!;
   const capsule = legs[1]!;
   const nebula = legs[2]!;
+  const wireguard = legs[3]!;
+  const ms = (value: number | undefined) => (value === undefined ? '—' : value.toFixed(3));
   const rows = legs.map((leg) => [
     leg.name,
     leg.throughputMbps.toFixed(1),
@@ -405,20 +664,41 @@ export async function run(): Promise<void> {
     leg.senderCpuPercent.toFixed(0),
     leg.rttMinMs.toFixed(3),
     leg.rttAvgMs.toFixed(3),
+    leg.rttP99Ms.toFixed(3),
+    ms(leg.loadedRttAvgMs),
+    ms(leg.loadedRttP99Ms),
     `a ${leg.rcvbufErrors.a}, e1 ${leg.rcvbufErrors.e1}, b ${leg.rcvbufErrors.b}`,
     `a ${leg.fragments.a}, e1 ${leg.fragments.e1}, b ${leg.fragments.b}`,
     `a ${leg.tunDrops.a}, b ${leg.tunDrops.b}`,
   ]);
+  const bestPeerMbps = Math.max(nebula.throughputMbps, wireguard.throughputMbps);
+  const bestPeerRttMs = Math.min(nebula.rttAvgMs, wireguard.rttAvgMs);
+  const ratios = [
+    `Capsule / Nebula throughput ${(capsule.throughputMbps / nebula.throughputMbps).toFixed(2)}, ` +
+      `Capsule / wireguard-go ${(capsule.throughputMbps / wireguard.throughputMbps).toFixed(2)}, ` +
+      `Capsule / plain ${(capsule.throughputMbps / plain.throughputMbps).toFixed(3)}`,
+    `RTT avg: Capsule / Nebula ${(capsule.rttAvgMs / nebula.rttAvgMs).toFixed(2)}, ` +
+      `Capsule / wireguard-go ${(capsule.rttAvgMs / wireguard.rttAvgMs).toFixed(2)}`,
+    `RTT p99 under load: Capsule ${ms(capsule.loadedRttP99Ms)} ms, Nebula ${ms(nebula.loadedRttP99Ms)} ms, ` +
+      `wireguard-go ${ms(wireguard.loadedRttP99Ms)} ms (Capsule / Nebula ` +
+      `${((capsule.loadedRttP99Ms ?? Number.NaN) / (nebula.loadedRttP99Ms ?? Number.NaN)).toFixed(2)})`,
+  ];
   for (const leg of legs)
     process.stdout.write(
-      `${leg.name}: ${leg.throughputMbps.toFixed(1)} Mbit/s, RTT avg ${leg.rttAvgMs} ms\n`,
+      `${leg.name}: ${leg.throughputMbps.toFixed(1)} Mbit/s, RTT avg ${leg.rttAvgMs.toFixed(3)} ms, ` +
+        `p99 ${leg.rttP99Ms.toFixed(3)} ms, under load p99 ${ms(leg.loadedRttP99Ms)} ms\n`,
     );
-  const ratio = capsule.throughputMbps / nebula.throughputMbps;
+  for (const line of ratios) process.stdout.write(`${line}\n`);
+  const throughputMet = capsule.throughputMbps >= 2 * bestPeerMbps;
+  const rttMet = capsule.rttAvgMs <= bestPeerRttMs;
   const body = [
-    `Host a → host b, iperf3 TCP ${iperfSeconds} s (received rate) and ping (20 × 56 bytes, 0.1 s apart),`,
-    'all three legs in one run on the same namespaces (a, b, e1 on one bridge); 1-minute load average',
+    `Host a → host b, iperf3 TCP ${iperfSeconds} s (received rate) and ping (${pingCount} × 56 bytes,`,
+    `${Number(pingIntervalS) * 1000} ms apart; p99 by nearest rank); "under load": ping from a to b while`,
+    `another iperf3 (${iperfSeconds + 2} s) saturates the same path. All four legs in one run on the same`,
+    'namespaces (a, b, e1 on one bridge); 1-minute load average',
     `${loadBefore.toFixed(2)} when the run started (the machine is shared: figures move with the load).`,
-    'Capsule (TUN MTU 1280) and Nebula (MTU 1300) both get 8 MiB UDP socket buffers.',
+    'Capsule (TUN MTU 1280, one engine hop: a → e1 → b), Nebula (MTU 1300, host to host) and',
+    'wireguard-go (MTU 1420, host to host); Capsule and Nebula get 8 MiB UDP socket buffers.',
     '',
     markdownTable(
       [
@@ -429,6 +709,9 @@ export async function run(): Promise<void> {
         'iperf3 sender CPU %',
         'RTT min ms',
         'RTT avg ms',
+        'RTT p99 ms',
+        'under load: RTT avg ms',
+        'under load: RTT p99 ms',
         'UDP receive-buffer drops',
         'IP fragments (made + reassembled)',
         'TUN drops',
@@ -436,8 +719,11 @@ export async function run(): Promise<void> {
       rows,
     ),
     '',
-    `**Capsule / Nebula throughput: ${ratio.toFixed(2)}** (target ≥ 1: ${ratio >= 1 ? 'met' : 'not met'}).` +
-      ` Capsule RTT avg ${capsule.rttAvgMs.toFixed(2)} ms vs Nebula ${nebula.rttAvgMs.toFixed(2)} ms.`,
+    ...ratios.map((line) => `- ${line}`),
+    '',
+    `**Targets:** Capsule TCP ≥ 2 × the best of Nebula and wireguard-go (${(2 * bestPeerMbps).toFixed(1)} Mbit/s): ` +
+      `${throughputMet ? 'met' : 'not met'} (${capsule.throughputMbps.toFixed(1)}); Capsule RTT avg ≤ the best ` +
+      `of theirs (${bestPeerRttMs.toFixed(3)} ms): ${rttMet ? 'met' : 'not met'} (${capsule.rttAvgMs.toFixed(3)}).`,
     '',
     ...(profiles.length > 0
       ? [
@@ -451,6 +737,28 @@ export async function run(): Promise<void> {
             markdownTable(
               ['function', 'self %'],
               top.map(({ fn, percent }) => [`\`${fn.replace(/\|/g, '\\|')}\``, percent.toFixed(1)]),
+            ),
+            '',
+          ]),
+        ]
+      : []),
+    ...(perf
+      ? [
+          '### The whole machine during the profiled run (perf, cpu-clock, all CPUs)',
+          '',
+          'Share of all samples on all CPUs (100% = every CPU busy for the whole sampled time) per process, and the kernel part of it:',
+          '',
+          markdownTable(
+            ['process', 'share of samples %', 'in the kernel %'],
+            perf.byProcess.map((row) => [row.process, row.percent.toFixed(1), row.kernelPercent.toFixed(1)]),
+          ),
+          '',
+          ...perf.topSymbols.flatMap(({ process: name, top }) => [
+            `**${name}**: top symbols (share of its samples)`,
+            '',
+            markdownTable(
+              ['symbol', '%'],
+              top.map(({ symbol, percent }) => [`\`${symbol.replace(/\|/g, '\\|')}\``, percent.toFixed(1)]),
             ),
             '',
           ]),

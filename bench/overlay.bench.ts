@@ -42,12 +42,18 @@ import {
   openDataFrame,
   sealDataFrame,
   solicitedNodeAddress,
-  systemClock,
   type Transport,
   verifyHandshakeFrame,
   writeHandshakeMacs,
 } from '@capsule/overlay';
-import { encodeCapsuleHeader, encodeIpv6Header, IpProtocol, LinkFrameView, PacketType } from '@capsule/wire';
+import {
+  encodeCapsuleHeader,
+  encodeIpv6Header,
+  IpProtocol,
+  LinkFrameView,
+  PacketType,
+  systemClock,
+} from '@capsule/wire';
 import { Bench } from 'tinybench';
 import { markdownTable, writePerformanceSection } from './report';
 

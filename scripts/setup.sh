@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # script's test, GNU time for the CLI start-up benchmark's CPU times.
 apt_packages=(
   ca-certificates openssl iproute2 iputils-ping curl procps psmisc python3
-  tshark tcpdump ndisc6 socat iperf3 nebula
+  tshark tcpdump ndisc6 socat iperf3 nebula wireguard-go wireguard-tools
   clang lld llvm qemu-user binutils-riscv64-unknown-elf
   openjdk-17-jdk-headless
   postgresql chromium

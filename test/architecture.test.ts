@@ -15,7 +15,7 @@ const allowedDependencies: Record<string, readonly string[]> = {
   controller: ['wire', 'vm', 'identity', 'api'],
   overlay: ['wire', 'identity', 'native'],
   engine: ['wire', 'vm', 'identity', 'api', 'overlay'],
-  native: ['wire', 'identity'],
+  native: ['wire', 'identity', 'vm'],
   agent: ['wire', 'vm', 'identity', 'api', 'overlay', 'native'],
   lab: ['wire', 'vm', 'identity', 'api', 'sdk', 'controller', 'overlay', 'engine', 'agent', 'native'],
   cli: ['wire', 'vm', 'identity', 'sdk', 'api', 'controller', 'overlay', 'engine', 'agent', 'native', 'lab'],

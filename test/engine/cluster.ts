@@ -39,10 +39,10 @@ import {
   createUdpTransport,
   type LinkLayer,
   type MemoryNetwork,
-  systemClock,
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
+import { systemClock } from '@capsule/wire';
 import pino from 'pino';
 
 export type Underlay = 'memory' | 'udp';

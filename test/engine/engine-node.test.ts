@@ -13,7 +13,8 @@ import {
   parseSubnetPrefix64,
   type RsaKeyPair,
 } from '@capsule/identity';
-import { formatUnderlayAddress, type MemoryNetwork, systemClock } from '@capsule/overlay';
+import { formatUnderlayAddress, type MemoryNetwork } from '@capsule/overlay';
+import { systemClock } from '@capsule/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, waitFor } from './cluster';
 

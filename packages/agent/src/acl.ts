@@ -7,7 +7,8 @@
  * for example `deny tcp port 22`, `allow udp port 5000-5999 peer fd00::1`. Port matches the
  * destination port (out) or the local port (in: also the destination of the arriving packet).
  */
-import { CapsuleError, parseIpv6 } from '@capsule/wire';
+import { parseIpv6 } from '@capsule/wire';
+import { AgentError } from './errors';
 
 /** One compiled rule. */
 export interface AclRule {
@@ -33,7 +34,7 @@ const protocols: Record<string, number> = { any: -1, tcp: 6, udp: 17, icmp: 1 };
 /** Compiles one rule; throws AGENT_BAD_ACL with the reason. */
 export function parseAclRule(text: string): AclRule {
   const words = text.trim().toLowerCase().split(/\s+/);
-  const fail = (why: string) => new CapsuleError('AGENT_BAD_ACL', `ACL rule ${JSON.stringify(text)}: ${why}`);
+  const fail = (why: string) => new AgentError('AGENT_BAD_ACL', `ACL rule ${JSON.stringify(text)}: ${why}`);
   const action = words.shift();
   if (action !== 'allow' && action !== 'deny') throw fail('starts with allow or deny');
   let protocol = -1;

@@ -32,12 +32,21 @@ import {
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
-import { CapsuleError, formatIpv6, parseIpv4, readU32 } from '@capsule/wire';
+import {
+  type Clock,
+  formatIpv6,
+  type Logger,
+  parseIpv4,
+  readU32,
+  silentLogger,
+  systemClock,
+} from '@capsule/wire';
 import type { FastifyInstance } from 'fastify';
 import { compileAcl } from './acl';
 import { ControlPlane, decodePeers } from './control-plane';
 import { DataPlane } from './data-plane';
 import { type EgressResult, processEgress } from './egress';
+import { AgentError } from './errors';
 import { FlowTable, ipv4Text, ownRoleAddress } from './flows';
 import { ensureCga, ensureHostKeys, type HostCga, type HostKeys, type IdentityStore } from './host-identity';
 import { processIngress } from './ingress';
@@ -75,6 +84,12 @@ export interface AgentOptions {
         mtu: number;
         /** Packets the kernel queues on the TUN for the agent before it drops (txqueuelen). */
         txQueueLength: number;
+        /**
+         * TUN offloads (TUN mode; @capsule/native `offloads`): the kernel hands over TCP
+         * super-packets of up to 64 KiB, split into segments before egress, and ingress writes
+         * consecutive segments of one connection as one coalesced super-packet.
+         */
+        offloads: boolean;
         /** Our IPv4 overlay address. */
         ipv4Address: string;
         /** Peers' IPv4 aliases come from this /16 (first address .0.1 is skipped). */
@@ -113,6 +128,7 @@ export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl
     mode: 'tun',
     mtu: 1280,
     txQueueLength: 1000,
+    offloads: true,
     ipv4Address: '100.100.0.1',
     ipv4AliasPrefix: '100.101.0.0/16',
   },
@@ -127,20 +143,13 @@ export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl
   payloadCipher: 'native',
 };
 
-/** A minimal structured logger (pino fits). */
-export interface AgentLogger {
-  info(fields: object, message?: string): void;
-  warn(fields: object, message?: string): void;
-  error(fields: object, message?: string): void;
-}
-
 /** The agent's ports. */
 export interface AgentDeps {
   identityStore: IdentityStore;
   /** The underlay (UDP in production, MemoryNetwork in tests); the caller closes it. */
   transport: Transport;
-  clock?: { nowMs(): number; setInterval(callback: () => void, ms: number): () => void };
-  logger?: AgentLogger;
+  clock?: Clock;
+  logger?: Logger;
   fetch?: typeof fetch;
   /**
    * An in-process application interface used instead of TUN/TAP (tests, the in-process lab): the
@@ -170,20 +179,9 @@ export interface Agent extends AgentApi {
   readonly linkLayer: LinkLayer | undefined;
 }
 
-const systemClock = {
-  nowMs: () => Date.now(),
-  setInterval: (callback: () => void, ms: number) => {
-    const handle = setInterval(callback, ms);
-    handle.unref?.();
-    return () => clearInterval(handle);
-  },
-};
-
-const silentLogger: AgentLogger = { info() {}, warn() {}, error() {} };
-
 function ipv4Number(text: string): number {
   const parsed = parseIpv4(text);
-  if (!parsed.ok) throw new CapsuleError('AGENT_BAD_OPTION', `not an IPv4 address: ${text}`);
+  if (!parsed.ok) throw new AgentError('AGENT_BAD_OPTION', `not an IPv4 address: ${text}`);
   return readU32(parsed.value, 0);
 }
 
@@ -218,7 +216,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       onCommand: (command) => handleCommand(command),
       log: (level, message, fields) => logger[level](fields ?? {}, message),
     },
-    deps.fetch,
+    { fetch: deps.fetch, clock },
   );
   const ownIpv4 = options.tun ? ipv4Number(options.tun.ipv4Address) : ipv4Number('100.100.0.1');
   const aliasBase = options.tun
@@ -310,7 +308,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   }
 
   async function connectController(): Promise<void> {
-    if (!keys || !cga) throw new CapsuleError('AGENT_NOT_STARTED', 'keys and CGA first');
+    if (!keys || !cga) throw new AgentError('AGENT_NOT_STARTED', 'keys and CGA first');
     await control.login();
     await control.register(keys, cga);
     logger.info({ hostId: cga.addressText, node: control.registration?.node.id }, 'host registered');
@@ -425,9 +423,9 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           profile = await control.login();
         } catch (error) {
           if ((error as { code?: string }).code !== 'UNAVAILABLE') throw error;
-          if (stopped) throw new CapsuleError('AGENT_STOPPED', 'stopped while waiting for the controller');
+          if (stopped) throw new AgentError('AGENT_STOPPED', 'stopped while waiting for the controller');
           logger.warn({ error: (error as Error).message }, 'controller unreachable; retrying');
-          await new Promise((resolve) => setTimeout(resolve, options.retryIntervalMs));
+          await new Promise<void>((resolve) => clock.setTimeout(resolve, options.retryIntervalMs));
         }
       }
       // 5. CGA
@@ -469,7 +467,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       );
       plane.acl = acl;
       if (options.tun) {
-        tun = openTun({ name: options.tun.name, mode: options.tun.mode });
+        tun = openTun({ name: options.tun.name, mode: options.tun.mode, offloads: options.tun.offloads });
         await configureInterface({
           name: tun.name,
           mtu: options.tun.mtu,
@@ -477,6 +475,11 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           addresses: [`${cga.addressText}/64`, `${options.tun.ipv4Address}/32`],
           routes: [options.tun.ipv4AliasPrefix],
         });
+        const offloads = tun.offloads();
+        logger.info(
+          { name: tun.name, vnetHeader: offloads.vnetHeader, offloads: offloads.enabled },
+          'TUN open',
+        );
         const dataPlane = plane;
         tun.start(
           (bytes, offset, length) => processEgress(dataPlane, bytes, offset, length),
@@ -576,7 +579,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     }),
 
     async registerEndpoint(request) {
-      if (!flows) throw new CapsuleError('UNAVAILABLE', 'the agent is starting');
+      if (!flows) throw new AgentError('UNAVAILABLE', 'the agent is starting');
       const { spec, peers } = await control.registerEndpoint(request);
       const { skipped } = flows.setEndpoint(spec, peers);
       await syncRoleAddresses();
@@ -610,6 +613,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       authorizationOnlyPackets: plane?.authOnlyPackets ?? 0,
       linkDrops: links?.drops ?? null,
       underlay: deps.transport.stats,
+      tunOffloads: tun?.offloads() ?? null,
     }),
 
     resolverState: () => ({

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { defaultUnderlaySocketBufferBytes, parseAgentConfig, underlaySocketBuffers } from './config';
+import {
+  agentOptionsFromConfig,
+  defaultUnderlaySocketBufferBytes,
+  parseAgentConfig,
+  underlaySocketBuffers,
+} from './config';
 
 const base = { hostName: 'a', controller: 'http://127.0.0.1:8701', user: 'u', password: 'p', domain: 'd' };
 
@@ -20,5 +25,18 @@ describe('underlaySocketBuffers', () => {
   it('refuses negative or oversized values', () => {
     expect(() => parseAgentConfig({ ...base, receiveBufferBytes: -1 })).toThrow(/receiveBufferBytes/);
     expect(() => parseAgentConfig({ ...base, sendBufferBytes: 1 << 30 })).toThrow(/sendBufferBytes/);
+  });
+});
+
+describe('tun.offloads', () => {
+  it('is on by default and can be turned off', () => {
+    expect(agentOptionsFromConfig(parseAgentConfig(base)).tun?.offloads).toBe(true);
+    const off = parseAgentConfig({ ...base, tun: { offloads: false } });
+    expect(agentOptionsFromConfig(off).tun).toMatchObject({ offloads: false, name: 'capsule0', mtu: 1280 });
+  });
+
+  it('refuses anything but a boolean', () => {
+    expect(() => parseAgentConfig({ ...base, tun: { offloads: 'yes' } })).toThrow(/\/tun/);
+    expect(() => parseAgentConfig({ ...base, tun: { offloads: true } })).not.toThrow();
   });
 });

@@ -4,11 +4,11 @@
  * and the environment; this module only validates plain data (unknown keys are errors).
  */
 import { defaultUdpTransportKind, type UdpTransportKind } from '@capsule/overlay';
-import { CapsuleError } from '@capsule/wire';
 import { type Static, Type } from 'typebox';
 import { Value } from 'typebox/value';
 import { compileAcl } from './acl';
 import { type AgentOptions, defaultAgentOptions } from './agent';
+import { AgentError } from './errors';
 import { defaultResolverOptions, type ResolverOptions } from './resolver';
 
 const closed = { additionalProperties: false } as const;
@@ -81,6 +81,7 @@ export const AgentConfig = Type.Object(
             mode: Type.Optional(Type.Union([Type.Literal('tun'), Type.Literal('tap')])),
             mtu: Type.Optional(Type.Integer({ minimum: 1280, maximum: 9000 })),
             txQueueLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+            offloads: Type.Optional(Type.Boolean({ description: 'TUN offloads (TSO/GRO): true or false' })),
             ipv4Address: Type.Optional(Type.String({ pattern: '^[0-9.]+$', description: 'an IPv4 address' })),
             ipv4AliasPrefix: Type.Optional(
               Type.String({ pattern: '^[0-9.]+/16$', description: 'an IPv4 /16 prefix (a.b.0.0/16)' }),
@@ -125,7 +126,7 @@ export type AgentConfig = Static<typeof AgentConfig>;
 function hostPort(text: string): { host: string; port: number } {
   const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
   const port = Number(match?.[2]);
-  if (!match || port > 65535) throw new CapsuleError('AGENT_BAD_CONFIG', `expected HOST:PORT, got '${text}'`);
+  if (!match || port > 65535) throw new AgentError('AGENT_BAD_CONFIG', `expected HOST:PORT, got '${text}'`);
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
@@ -135,7 +136,7 @@ export function parseAgentConfig(input: unknown): AgentConfig {
     const first = [...Value.Errors(AgentConfig, input)][0] as
       | { instancePath?: string; message?: string }
       | undefined;
-    throw new CapsuleError(
+    throw new AgentError(
       'AGENT_BAD_CONFIG',
       `agent configuration: ${first?.instancePath || '/'} ${first?.message ?? 'is invalid'}`,
     );

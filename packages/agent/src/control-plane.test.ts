@@ -23,7 +23,7 @@ const hostile: unknown[] = [
   { id: 5, kind: 'revocation', payload: { serials: Array.from({ length: 5000 }, () => '1') }, createdAt },
 ];
 
-function session(answer: (path: string) => Response) {
+function session(answer: (path: string) => Response, pushRetryMs?: number) {
   const commands: NodeCommand[] = [];
   const warnings: Record<string, unknown>[] = [];
   const control = new ControlPlane(
@@ -32,6 +32,7 @@ function session(answer: (path: string) => Response) {
       credentials: { domain: 'd', username: 'u', password: 'p' },
       hostName: 'h',
       locator: '127.0.0.1:1',
+      ...(pushRetryMs === undefined ? {} : { pushRetryMs }),
     },
     {
       onCommand: (command) => commands.push(command),
@@ -39,7 +40,7 @@ function session(answer: (path: string) => Response) {
         if (level === 'warn' && message === 'controller command refused') warnings.push(fields ?? {});
       },
     },
-    async (input) => answer(new URL(String(input)).pathname),
+    { fetch: async (input) => answer(new URL(String(input)).pathname) },
   );
   return { control, commands, warnings };
 }
@@ -80,6 +81,37 @@ describe('controller commands in the session', () => {
     await expect.poll(() => commands.length).toBe(1);
     expect(commands).toEqual([decodedRevocation]);
     expect(warnings).toHaveLength(hostile.length);
+    control.closePush();
+  });
+
+  it('reopens a push channel the controller closed, also through the 503 of a controller closing down', async () => {
+    const ready = 'data: {"kind":"ready","payload":{"nodeId":1}}\n\n';
+    const sse = (body: ReadableStream<Uint8Array> | string) =>
+      new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+    let opened = 0;
+    const { control } = session(() => {
+      opened += 1;
+      if (opened === 1) return sse(ready); // ends at once: the controller stopped
+      // What fastify answers while it closes (no API code).
+      if (opened === 2)
+        return new Response(
+          '{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}',
+          {
+            status: 503,
+          },
+        );
+      return sse(
+        new ReadableStream({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(ready)); // and stays open
+          },
+        }),
+      );
+    }, 20);
+    await control.openPush();
+    await expect.poll(() => control.pushReopens, { timeout: 5000 }).toBe(1);
+    expect(opened).toBe(3);
+    expect(control.isPushOpen).toBe(true);
     control.closePush();
   });
 });

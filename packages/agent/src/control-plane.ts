@@ -27,7 +27,8 @@ import {
   type SouthboundClient,
 } from '@capsule/api';
 import { parseIpv6Address } from '@capsule/identity';
-import { CapsuleError } from '@capsule/wire';
+import { type Clock, systemClock } from '@capsule/wire';
+import { AgentError } from './errors';
 import type { EndpointSpec, PeerSpec } from './flows';
 import type { HostCga, HostKeys } from './host-identity';
 
@@ -55,7 +56,7 @@ export function decodeEndpoint(
 ): { spec: EndpointSpec; peers: PeerSpec[] } {
   const code = codeChunkOf(answer.image, answer.entry);
   if (!code)
-    throw new CapsuleError(
+    throw new AgentError(
       'AGENT_BAD_PROGRAM',
       `the program has no entry ${answer.entry} for role ${request.role}`,
     );
@@ -109,13 +110,13 @@ export class ControlPlane {
   /** How often a push channel that ended on its own was opened again. */
   pushReopens = 0;
   private pushAbort: AbortController | undefined;
-  private pushRetry: ReturnType<typeof setTimeout> | undefined;
+  private cancelPushRetry: (() => void) | undefined;
   private readonly seenCommands = new Set<number>();
 
   constructor(
     private readonly options: ControlPlaneOptions,
     private readonly hooks: ControlPlaneHooks,
-    private readonly fetchImpl?: typeof fetch,
+    private readonly deps: { fetch?: typeof fetch; clock?: Pick<Clock, 'setTimeout'> } = {},
   ) {
     this.client = this.newClient();
   }
@@ -188,8 +189,8 @@ export class ControlPlane {
   }
 
   closePush(): void {
-    clearTimeout(this.pushRetry);
-    this.pushRetry = undefined;
+    this.cancelPushRetry?.();
+    this.cancelPushRetry = undefined;
     this.pushAbort?.abort();
     this.pushAbort = undefined;
     this.isPushOpen = false;
@@ -200,7 +201,7 @@ export class ControlPlane {
    * (the API client reads it in the background and does not report that).
    */
   private async fetchWatchingPush(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-    const response = await (this.fetchImpl ?? fetch)(input, init);
+    const response = await (this.deps.fetch ?? fetch)(input, init);
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     if (!url.endsWith('/sb/v1/events') || !response.ok || !response.body) return response;
     const signal = init?.signal ?? undefined;
@@ -245,9 +246,9 @@ export class ControlPlane {
   }
 
   private schedulePushReopen(): void {
-    clearTimeout(this.pushRetry);
-    this.pushRetry = setTimeout(() => {
-      this.pushRetry = undefined;
+    this.cancelPushRetry?.();
+    this.cancelPushRetry = (this.deps.clock ?? systemClock).setTimeout(() => {
+      this.cancelPushRetry = undefined;
       if (!this.pushAbort) return;
       this.openPush().then(
         () => {
@@ -261,7 +262,6 @@ export class ControlPlane {
         },
       );
     }, this.options.pushRetryMs ?? 1000);
-    this.pushRetry.unref?.();
   }
 
   /** Registers a link with a neighbor (policy may refuse: LINK_REFUSED). */

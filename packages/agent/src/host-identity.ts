@@ -24,7 +24,7 @@ import {
   parseSubnetPrefix64,
   verifyCga,
 } from '@capsule/identity';
-import { CapsuleError } from '@capsule/wire';
+import { AgentError } from './errors';
 
 /** What the agent persists (plain JSON; PEM keys, base64 CGA parameters). */
 export interface PersistedIdentity {
@@ -204,7 +204,7 @@ export async function ensureCga(
       signal: options.signal,
     });
   } catch (cause) {
-    throw new CapsuleError('AGENT_CGA_FAILED', `cannot generate a CGA: ${(cause as Error).message}`, {
+    throw new AgentError('AGENT_CGA_FAILED', `cannot generate a CGA: ${(cause as Error).message}`, {
       cause,
     });
   }

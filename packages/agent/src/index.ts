@@ -7,7 +7,6 @@ export {
   type Agent,
   type AgentAppPort,
   type AgentDeps,
-  type AgentLogger,
   type AgentOptions,
   createAgent,
   defaultAgentOptions,

@@ -48,21 +48,27 @@ describe('client error mapping', () => {
     expect(error).toMatchObject({ code: 'NOT_FOUND', message: 'no domain 9', status: 404 });
   });
 
-  it('answers INTERNAL for an unknown or missing code, and names the status when there is no message', async () => {
+  it('answers INTERNAL for an unknown or missing code (UNAVAILABLE for 502–504), naming the status when there is no message', async () => {
+    const closing = { error: 'Service Unavailable', message: 'Service Unavailable', statusCode: 503 };
     for (const [body, status, code, message] of [
       [{ code: 'TEAPOT', message: 'short and stout' }, 418, 'INTERNAL', 'short and stout'],
       [{ code: 'toString', message: 'm' }, 400, 'INTERNAL', 'm'],
       [{ message: 'no code' }, 400, 'INTERNAL', 'no code'],
       [{ code: 7, message: 8 }, 400, 'INTERNAL', 'HTTP 400'],
-      ['<html>bad gateway</html>', 502, 'INTERNAL', 'HTTP 502'],
-      ['', 503, 'INTERNAL', 'HTTP 503'],
+      ['<html>oops</html>', 500, 'INTERNAL', 'HTTP 500'],
       [null, 409, 'INTERNAL', 'HTTP 409'],
+      ['<html>bad gateway</html>', 502, 'UNAVAILABLE', 'HTTP 502'],
+      ['', 503, 'UNAVAILABLE', 'HTTP 503'],
+      [closing, 503, 'UNAVAILABLE', 'Service Unavailable'],
+      ['', 504, 'UNAVAILABLE', 'HTTP 504'],
+      // A code of the API's wins over the status.
+      [{ code: 'FORBIDDEN', message: 'no' }, 503, 'FORBIDDEN', 'no'],
     ] as const) {
       const text = typeof body === 'string' ? body : JSON.stringify(body);
       const server = stand(() => new Response(text, { status }));
       const client = createApiClient({ baseUrl: 'http://c.invalid', fetch: server.fetch });
       const error = await caught(client.zones.list());
-      expect(error, text).toMatchObject({ code, message, status: 500 });
+      expect(error, text).toMatchObject({ code, message });
     }
   });
 
@@ -181,7 +187,13 @@ describe('the push channel', () => {
     for (const [text, status, code] of [
       [JSON.stringify({ code: 'NODE_NOT_REGISTERED', message: 'm' }), 409, 'NODE_NOT_REGISTERED'],
       [JSON.stringify({ code: 'SOMETHING_ELSE' }), 400, 'INTERNAL'],
-      ['not json', 502, 'INTERNAL'],
+      ['null', 400, 'INTERNAL'],
+      ['not json', 500, 'INTERNAL'],
+      [
+        '{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}',
+        503,
+        'UNAVAILABLE',
+      ],
     ] as const) {
       const server = stand(() => new Response(text, { status }));
       const sb = createSouthboundClient({ baseUrl: 'http://c.invalid', token: 'n', fetch: server.fetch });

@@ -1,7 +1,8 @@
 /**
  * Typed fetch clients for the controller: northbound (`/api/v1`, used by the CLI and the console)
  * and southbound (`/sb/v1`, used by agents and engines). A non-2xx answer becomes an `ApiError`
- * with the server's code; a network failure becomes `ApiError('UNAVAILABLE')`.
+ * with the server's code (without one: UNAVAILABLE for 502–504, else INTERNAL); a network failure
+ * becomes `ApiError('UNAVAILABLE')`.
  */
 import { ApiError, type ApiErrorCode, isApiErrorCode } from './errors';
 import type {
@@ -68,6 +69,17 @@ export type Requester = <T>(
   body?: unknown,
 ) => Promise<{ status: number; body: T }>;
 
+/**
+ * The code of an error answer: the server's, when it is one of the API's; else UNAVAILABLE for
+ * 502, 503 and 504 (a proxy without its upstream, or a controller closing down — fastify answers
+ * 503 without a code while it closes: worth retrying), else INTERNAL.
+ */
+function errorCodeOf(body: unknown, status: number): ApiErrorCode {
+  const code = (body as { code?: unknown } | null | undefined)?.code;
+  if (typeof code === 'string' && isApiErrorCode(code)) return code;
+  return status === 502 || status === 503 || status === 504 ? 'UNAVAILABLE' : 'INTERNAL';
+}
+
 function createRequester(options: ClientOptions, getToken: () => string | undefined): Requester {
   const doFetch = options.fetch ?? fetch;
   const base = options.baseUrl.replace(/\/+$/, '');
@@ -100,10 +112,11 @@ function createRequester(options: ClientOptions, getToken: () => string | undefi
       parsed = undefined;
     }
     if (!response.ok) {
-      const error = parsed as { code?: unknown; message?: unknown } | undefined;
-      const code = typeof error?.code === 'string' && isApiErrorCode(error.code) ? error.code : 'INTERNAL';
-      const message = typeof error?.message === 'string' ? error.message : `HTTP ${response.status}`;
-      throw new ApiError(code as ApiErrorCode, message);
+      const message = (parsed as { message?: unknown } | null | undefined)?.message;
+      throw new ApiError(
+        errorCodeOf(parsed, response.status),
+        typeof message === 'string' ? message : `HTTP ${response.status}`,
+      );
     }
     return { status: response.status, body: parsed as T };
   };
@@ -262,12 +275,14 @@ export function createSouthboundClient(options: ClientOptions) {
       });
       if (!response.ok || !response.body) {
         const text = await response.text();
-        let code: ApiErrorCode = 'INTERNAL';
+        let parsed: unknown;
         try {
-          const parsed = JSON.parse(text) as { code?: string };
-          if (parsed.code && isApiErrorCode(parsed.code)) code = parsed.code;
+          parsed = JSON.parse(text);
         } catch {}
-        throw new ApiError(code, `push channel refused: HTTP ${response.status}`);
+        throw new ApiError(
+          errorCodeOf(parsed, response.status),
+          `push channel refused: HTTP ${response.status}`,
+        );
       }
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';

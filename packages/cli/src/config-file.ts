@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CapsuleError } from '@capsule/wire';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { CliError } from './errors';
 
 /** One problem with a config file. */
 export interface ConfigProblem {
@@ -471,7 +472,7 @@ export function readConfigFile<T>(
       throw new Error(`${bytes.length} bytes, more than the ${CONFIG_FILE_LIMIT_BYTES} a config may have`);
     text = bytes.toString('utf8');
   } catch (error) {
-    throw new CapsuleError('CLI_BAD_CONFIG', `cannot read ${file}: ${(error as Error).message}`);
+    throw new CliError('CLI_BAD_CONFIG', `cannot read ${file}: ${(error as Error).message}`);
   }
   return {
     value: parseConfigText<T>(text, schema, { fileName: path, ...options }),

@@ -29,7 +29,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { CapsuleError } from '@capsule/wire';
+import { CliError } from './errors';
 
 /** What a resolv.conf says, as far as the agent cares. */
 export interface ResolvConf {
@@ -100,7 +100,7 @@ export function recoverResolvConf(dataDir: string): boolean {
     if (typeof backup.path !== 'string' || typeof backup.content !== 'string')
       throw new Error('not a backup');
   } catch (error) {
-    throw new CapsuleError(
+    throw new CliError(
       'CLI_RESOLVER_INSTALL',
       `the resolv.conf backup ${backupPath} is unreadable (${(error as Error).message}): restore /etc/resolv.conf by hand and remove it`,
     );
@@ -149,7 +149,7 @@ export async function installHostResolver(
   options: HostResolverOptions,
   run: RunCommand,
 ): Promise<InstalledHostResolver> {
-  const fail = (message: string) => new CapsuleError('CLI_RESOLVER_INSTALL', message);
+  const fail = (message: string) => new CliError('CLI_RESOLVER_INSTALL', message);
   if (options.mode === 'systemd-resolved') {
     const link = options.tunName;
     if (!link) throw fail('systemd-resolved needs the agent’s TUN (tun is off)');

@@ -10,12 +10,13 @@ import {
   type RoleName,
   type TokenRequest,
 } from '@capsule/api';
+import type { Clock } from '@capsule/wire';
 import type { Logger } from 'pino';
 import { LoginRateLimiter, type Principal, type TokenService, unmatchableHash, verifyPassword } from './auth';
 import { queueCommands } from './commands';
 import type { Metrics } from './metrics';
 import { pathTo, shortestPaths, type TopologyLink } from './paths';
-import type { Clock, ControllerIdentity, ProgramVerifier } from './ports';
+import type { ControllerIdentity, ProgramVerifier } from './ports';
 import type { BusEvent, ChangeBus, PushHub } from './push';
 import type { Db } from './rows';
 import type { Store } from './store/open-store';
@@ -54,7 +55,7 @@ const secretFields = new Set(['password', 'secret', 'token', 'serviceToken']);
 export interface ControllerContext {
   store: Store;
   tokens: TokenService;
-  clock: Clock;
+  clock: Pick<Clock, 'nowMs'>;
   logger: Logger;
   metrics: Metrics;
   rateLimiter: LoginRateLimiter;

@@ -11,6 +11,7 @@ import {
   generateControllerKey,
   importControllerPrivateKey,
 } from '@capsule/identity';
+import { type Clock, systemClock } from '@capsule/wire';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { JWK } from 'jose';
@@ -24,7 +25,7 @@ import { createControllerIdentity } from './identity-port';
 import { createMetrics } from './metrics';
 import { registerNorthbound } from './northbound';
 import { buildOpenapiDocument, swaggerOptions } from './openapi';
-import { type Clock, type ProgramVerifier, systemClock } from './ports';
+import type { ProgramVerifier } from './ports';
 import { createVmProgramVerifier } from './program-verifier';
 import { type ChangeBus, createLocalBus, createPostgresBus, PushHub } from './push';
 import { registerSouthbound } from './southbound/routes';
@@ -80,7 +81,7 @@ export const defaultControllerOptions: Omit<ControllerOptions, 'store'> = {
 /** The controller's ports. */
 export interface ControllerDeps {
   logger?: Logger;
-  clock?: Clock;
+  clock?: Pick<Clock, 'nowMs'>;
   /** The program verifier for template uploads (default: @capsule/vm's static verifier). */
   verifier?: ProgramVerifier;
 }
@@ -253,7 +254,7 @@ async function loadOrCreateKey(store: Store): Promise<ControllerSigningKey> {
 async function bootstrap(
   store: Store,
   password: string | undefined,
-  clock: Clock,
+  clock: Pick<Clock, 'nowMs'>,
 ): Promise<string | undefined> {
   const { db } = store;
   const existing = await db

@@ -12,7 +12,7 @@ export {
 /** Dijkstra over links: shortest-path tree and path extraction. */
 export { pathTo, shortestPaths, type TopologyLink } from './paths';
 /** The controller's ports (clock, identity, program verifier). */
-export type { Clock, ControllerIdentity, ProgramVerifier } from './ports';
+export type { ControllerIdentity, ProgramVerifier } from './ports';
 /** The permission table (resource × action → roles) and the resources and actions it names. */
 export { type Action, permissions, type Resource } from './rbac';
 /** Opens a store (SQLite or PostgreSQL) and runs the migrations; the default PostgreSQL pool size. */

@@ -1,16 +1,9 @@
 /**
  * The controller's ports: what it needs from outside, injected by whoever creates it (the CLI,
  * a test, the lab). The identity and VM ports are implemented over @capsule/identity and
- * @capsule/vm in `identity-port.ts` / `program-verifier.ts`.
+ * @capsule/vm in `identity-port.ts` / `program-verifier.ts`. Its clock is @capsule/wire's `Clock`
+ * (only `nowMs`).
  */
-
-/** Wall-clock time in milliseconds since the epoch. */
-export interface Clock {
-  nowMs(): number;
-}
-
-/** The system clock. */
-export const systemClock: Clock = { nowMs: () => Date.now() };
 
 /** The result of verifying a registering node's CGA and signature. */
 export type NodeProofCheck =

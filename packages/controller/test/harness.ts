@@ -16,7 +16,7 @@ import {
   type SbRegisterRequest,
   type SbRegisterResponse,
 } from '@capsule/api';
-import { type Clock, type Controller, type ControllerOptions, createController } from '@capsule/controller';
+import { type Controller, type ControllerOptions, createController } from '@capsule/controller';
 import {
   exportPublicKeyDer,
   formatIpv6Address,
@@ -27,6 +27,7 @@ import {
   type RsaKeyPair,
 } from '@capsule/identity';
 import { isCI } from '@capsule/testkit';
+import type { Clock } from '@capsule/wire';
 import pg from 'pg';
 import pino from 'pino';
 import { issueNonce, registerNode as registerNodeUseCase } from '../src/southbound/node-registration';
@@ -90,7 +91,7 @@ export const quietLogger = pino({ level: process.env.CAPSULE_TEST_LOG ?? 'silent
 export async function startController(
   kind: StoreKind,
   options: Partial<ControllerOptions> & { store?: string } = {},
-  deps: { clock?: Clock } = {},
+  deps: { clock?: Pick<Clock, 'nowMs'> } = {},
 ) {
   const store = options.store ? { url: options.store, drop: async () => {} } : await createTestStore(kind);
   const controller: Controller = await createController(

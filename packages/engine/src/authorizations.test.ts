@@ -1,9 +1,9 @@
 import { generateControllerKey, signFlowAuthorization } from '@capsule/identity';
+import { silentLogger } from '@capsule/wire';
 import { describe, expect, it } from 'vitest';
 import { createAuthorizations, isAuthorizedSource } from './authorizations';
 import { createCounterState } from './counters';
 import { DropReason } from './drop-reason';
-import { silentLogger } from './ports';
 
 const key = generateControllerKey();
 const nowSeconds = 1_800_000_000;

@@ -12,11 +12,11 @@ import {
   FLOW_AUTHORIZATION_LENGTH,
   verifyFlowAuthorization,
 } from '@capsule/identity';
+import type { Logger } from '@capsule/wire';
 import { readU32 } from '@capsule/wire';
 import { bytesEqual, copyBytes } from './bytes';
 import type { CounterState } from './counters';
 import { DropReason } from './drop-reason';
-import type { EngineLogger } from './ports';
 import { createRevocations, serialHalves } from './revocations';
 
 /** Offsets of the fields the engine reads in a flow authorization. */
@@ -50,7 +50,7 @@ export interface AuthorizationsDeps {
     CounterState,
     'authorizationsVerified' | 'authorizationCacheHits' | 'revocations' | 'revocationsPruned'
   >;
-  logger: EngineLogger;
+  logger: Logger;
 }
 
 /** The verified-authorization cache and the revocation set of one engine. */

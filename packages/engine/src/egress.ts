@@ -8,13 +8,13 @@
  */
 import type { LinkLayer } from '@capsule/overlay';
 import { ActionField, EGRESS_MAX_LINKS, Verdict } from '@capsule/vm';
+import type { Clock } from '@capsule/wire';
 import { PathOffset } from '@capsule/wire';
 import type { CounterState } from './counters';
 import type { CurrentPacket } from './current-packet';
 import { DropReason } from './drop-reason';
 import type { EngineFlows } from './flows';
 import type { EngineLinks } from './links';
-import type { EngineClock } from './ports';
 import { appendTraceRecord } from './trace';
 
 export interface EgressOptions {
@@ -27,7 +27,7 @@ export interface EgressDeps {
   links: Pick<EngineLinks, 'byProgramId' | 'hostLinkTo'>;
   flows: Pick<EngineFlows, 'drops' | 'lastVerdict' | 'lastReason' | 'programReason'>;
   counters: CounterState;
-  clock: EngineClock;
+  clock: Pick<Clock, 'nowMs' | 'setInterval'>;
   packet: CurrentPacket;
   /** The sandbox's PATH and DATA regions (what the program left there is written back). */
   regions: { readonly path: Uint8Array; readonly data: Uint8Array };

@@ -22,14 +22,13 @@ import {
   createLinkLayer,
   formatUnderlayAddress,
   type LinkLayer,
-  systemClock,
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
+import { type Clock, type Logger, silentLogger, systemClock } from '@capsule/wire';
 import { createEngine, type Engine, type EngineOptions } from './engine';
 import { createEngineHttpServer, type EngineHttpServer } from './http-api';
 import { configuredLinkCost } from './links';
-import { type EngineClock, type EngineLogger, silentLogger } from './ports';
 import { createControllerHooks, registerEngine } from './southbound';
 
 /** The node's long-lived identity: its RSA key and the CGA made from it. */
@@ -70,8 +69,8 @@ export interface EngineNodeDeps {
   /** The node's identity for the zone's netprefix (`fd00:…::/64`), asked once after login. */
   identity: (netprefix: string) => EngineIdentity | Promise<EngineIdentity>;
   /** Default: the system clock (timers unref'd). */
-  clock?: EngineClock;
-  logger?: EngineLogger;
+  clock?: Pick<Clock, 'nowMs' | 'setInterval'>;
+  logger?: Logger;
   /** 32 random bits (the RANDOM service); default Math.random. */
   random?: () => number;
   /** The southbound client's fetch; default the global one. */

@@ -40,7 +40,15 @@ import {
   TrapReason,
   Verdict,
 } from '@capsule/vm';
-import { CAPSULE_NEXT_HEADER, CapsuleFlag, IPV6_HEADER_LENGTH, PathOffset } from '@capsule/wire';
+import {
+  CAPSULE_NEXT_HEADER,
+  CapsuleFlag,
+  type Clock,
+  IPV6_HEADER_LENGTH,
+  type Logger,
+  PathOffset,
+  silentLogger,
+} from '@capsule/wire';
 import { createAuthorizations, isAuthorizedSource } from './authorizations';
 import { bytesEqual } from './bytes';
 import { createCounterState, type EngineCounters, snapshotCounters } from './counters';
@@ -51,7 +59,6 @@ import { engineIdOfHostId } from './engine-id';
 import { FlowRefusal } from './flow-table';
 import { createEngineFlows, type FlowSnapshot } from './flows';
 import { createEngineLinks, type EngineLinkSnapshot, type LinkConfig } from './links';
-import { type EngineClock, type EngineLogger, silentLogger } from './ports';
 import { createProgramCache, type ProgramEntry } from './programs';
 import { createSandboxHost } from './sandbox-host';
 
@@ -108,8 +115,8 @@ export const engineDefaults = {
 /** The engine's ports. */
 export interface EngineDeps {
   linkLayer: LinkLayer;
-  clock: EngineClock;
-  logger?: EngineLogger;
+  clock: Pick<Clock, 'nowMs' | 'setInterval'>;
+  logger?: Logger;
   /** 32 random bits (RANDOM service); default Math.random. */
   random?: () => number;
 }

@@ -4,8 +4,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CapsuleError } from '@capsule/wire';
 import type { Engine } from './engine';
+import { EngineError } from './errors';
 import { renderMetrics } from './metrics';
 
 /** A running (or stopped) engine HTTP server. */
@@ -71,7 +71,7 @@ export function createEngineHttpServer(
       await new Promise<void>((resolve, reject) => {
         listening.once('error', (error) =>
           reject(
-            new CapsuleError(
+            new EngineError(
               'ENGINE_HTTP_BIND_FAILED',
               `cannot listen on ${listen.host}:${listen.port}: ${error.message}`,
             ),

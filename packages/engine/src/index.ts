@@ -32,8 +32,6 @@ export { createEngineHttpServer, type EngineHttpServer } from './http-api';
 export type { EngineLinkSnapshot, LinkConfig } from './links';
 /** The Prometheus text rendering of an engine's counters. */
 export { METRICS_FLOW_LIMIT, renderMetrics } from './metrics';
-/** The engine's ports: a clock with timers and a logger. */
-export type { EngineClock, EngineLogger } from './ports';
 /** Registration with the controller, and revocation commands' serials. */
 export {
   type EngineRegistration,

@@ -8,11 +8,11 @@
  */
 import { createHash } from 'node:crypto';
 import { type PreparedProgram, prepareProgram, type Tier, verifyProgram } from '@capsule/vm';
+import type { Logger } from '@capsule/wire';
 import { AuthorizationOffset, type VerifiedAuthorization } from './authorizations';
 import { bytesEqual, copyBytes } from './bytes';
 import type { CounterState } from './counters';
 import { DropReason } from './drop-reason';
-import type { EngineLogger } from './ports';
 
 /** A verified program (one object per distinct logic hash and entry table). */
 export interface ProgramEntry {
@@ -34,7 +34,7 @@ export interface ProgramCacheOptions {
 
 export interface ProgramCacheDeps {
   counters: Pick<CounterState, 'programsVerified' | 'programsRejected'>;
-  logger: EngineLogger;
+  logger: Logger;
 }
 
 /** The program cache of one engine. */

@@ -1,6 +1,6 @@
+import { silentLogger } from '@capsule/wire';
 import { describe, expect, it } from 'vitest';
 import { createCounterState } from './counters';
-import { silentLogger } from './ports';
 import { createRevocations, REVOCATION_GRACE_MS, serialHalves } from './revocations';
 
 describe('the revocation set', () => {

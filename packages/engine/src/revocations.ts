@@ -4,8 +4,9 @@
  * authorization is refused anyway). Looked up by the serial's two 32-bit halves, so the per-packet
  * check of a cached authorization needs no bigint.
  */
+
+import type { Logger } from '@capsule/wire';
 import type { CounterState } from './counters';
-import type { EngineLogger } from './ports';
 
 /** How long after its authorization's end a revoked serial is kept: covers the verifier's whole-second rounding. */
 export const REVOCATION_GRACE_MS = 60_000;
@@ -32,7 +33,7 @@ export function serialHalves(serial: bigint): { high: number; low: number } {
 
 export function createRevocations(deps: {
   counters: Pick<CounterState, 'revocations' | 'revocationsPruned'>;
-  logger: EngineLogger;
+  logger: Logger;
 }): Revocations {
   const { counters, logger } = deps;
   /** Revoked serials by low 32 bits → high words, each with its authorization's end (ms; Infinity: unknown). */

@@ -4,8 +4,8 @@
  * source) and LOG (to the engine's logger, rate-limited to `logLinesPerSecond`).
  */
 import type { SandboxHost } from '@capsule/vm';
+import type { Clock, Logger } from '@capsule/wire';
 import type { CurrentPacket } from './current-packet';
-import type { EngineClock, EngineLogger } from './ports';
 
 export interface SandboxHostOptions {
   /** Program LOG lines per second at most (the rest are refused to the program). */
@@ -13,8 +13,8 @@ export interface SandboxHostOptions {
 }
 
 export interface SandboxHostDeps {
-  clock: EngineClock;
-  logger: EngineLogger;
+  clock: Pick<Clock, 'nowMs' | 'setInterval'>;
+  logger: Logger;
   /** 32 random bits. */
   random: () => number;
   packet: Pick<CurrentPacket, 'bytes' | 'offset' | 'flow'>;

@@ -18,8 +18,8 @@ import {
 } from '@capsule/api';
 import { formatIpv6Address } from '@capsule/identity';
 import type { LinkInfo } from '@capsule/overlay';
+import type { Clock, Logger } from '@capsule/wire';
 import type { EngineCounters } from './counters';
-import type { EngineClock, EngineLogger } from './ports';
 
 /** What a node proves about itself when it registers. */
 export interface EngineRegistration {
@@ -90,8 +90,8 @@ export interface ControllerHooksOptions {
 export interface ControllerHooksDeps {
   /** A registered southbound client. */
   client: SouthboundClient;
-  clock: EngineClock;
-  logger: EngineLogger;
+  clock: Pick<Clock, 'nowMs' | 'setInterval'>;
+  logger: Logger;
   /** The engine's counters (keep-alive statistics). */
   counters: () => EngineCounters;
   /** Revokes serials (revocation commands, pushed or in a keep-alive answer). */

@@ -171,7 +171,6 @@ export {
 } from './rsa-keys';
 /** RFC 3971 5.3.4 timestamp freshness and a bounded nonce replay cache, with an injected clock. */
 export {
-  type Clock,
   NonceCache,
   type NonceCacheOptions,
   type TimestampCheck,

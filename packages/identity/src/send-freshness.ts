@@ -2,13 +2,12 @@
  * Replay protection of SeND messages: the Timestamp check of RFC 3971 section 5.3.4 and a nonce
  * replay cache. Both are small bounded classes with an injected clock, so tests never sleep.
  */
+import type { Clock as WireClock } from '@capsule/wire';
 import { bytesToHex } from './bytes';
 import { IdentityError } from './errors';
 
-/** A source of the current time (milliseconds since the Unix epoch). */
-export interface Clock {
-  nowMs(): number;
-}
+/** What the checks need of @capsule/wire's `Clock`: the current time. */
+type Clock = Pick<WireClock, 'nowMs'>;
 
 /** RFC 3971 section 5.3.4 parameters (defaults from section 10.2). */
 export interface TimestampCheckerOptions {

@@ -27,13 +27,8 @@ import {
   generateRsaKeyPairAsync,
   parseSubnetPrefix64,
 } from '@capsule/identity';
-import {
-  createMemoryNetwork,
-  type LinkLayer,
-  type MemoryNetwork,
-  systemClock,
-  type Transport,
-} from '@capsule/overlay';
+import { createMemoryNetwork, type LinkLayer, type MemoryNetwork, type Transport } from '@capsule/overlay';
+import { systemClock } from '@capsule/wire';
 import pino from 'pino';
 import { adminClient, bootstrapController, labNames, registeredNodes } from './bootstrap';
 import { LabError } from './errors';

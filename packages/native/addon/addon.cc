@@ -1,8 +1,11 @@
-// @capsule/native: the repository's one native addon (N-API), three parts on Node's own libuv
+// @capsule/native: the repository's one native addon (N-API), its parts on Node's own libuv
 // loop, each in its file, so that JavaScript runs once per batch, not once per packet:
-//   tun-device.cc      TUN/TAP devices: open, a batched reader, batched writes;
+//   tun-device.cc      TUN/TAP devices: open, a batched reader, batched writes (tun-offload.cc:
+//                      the TSO split and GRO-style coalescing behind IFF_VNET_HDR);
 //   udp-socket.cc      UDP sockets read with recvmmsg() and written with sendmmsg() (GSO/GRO);
-//   payload-cipher.cc  AES-256-GCM contexts for the e2e payload (identity's PayloadCipher port).
+//   payload-cipher.cc  AES-256-GCM contexts for the e2e payload (identity's PayloadCipher port);
+//   vm-executor.cc     the native VM tier (rv-core.h, the RV32IMAC interpreter in C++) for
+//                      @capsule/vm machine states.
 // Each file documents its entry points. This file holds the helpers the first two share and the
 // module's Init.
 #include "addon.h"
@@ -43,6 +46,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   capsule_native::InitTunDevice(env, exports);
   capsule_native::InitUdpSocket(env, exports);
   capsule_native::InitPayloadCipher(env, exports);
+  capsule_native::InitVmExecutor(env, exports);
   return exports;
 }
 

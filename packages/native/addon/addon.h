@@ -14,6 +14,8 @@ void InitTunDevice(Napi::Env env, Napi::Object exports);
 void InitUdpSocket(Napi::Env env, Napi::Object exports);
 // Exports PayloadCipher (payload-cipher.cc).
 void InitPayloadCipher(Napi::Env env, Napi::Object exports);
+// Exports VmExecutor, the native VM tier for JavaScript machine states (vm-executor.cc).
+void InitVmExecutor(Napi::Env env, Napi::Object exports);
 
 // Throws a JavaScript Error "what: strerror(err)" with errno and code (TUN_PERMISSION for
 // EPERM/EACCES, else TUN_OPEN_FAILED); returns undefined.

@@ -1,7 +1,8 @@
 /**
  * @capsule/native — the repository's one native addon (N-API), for the data planes of agents and
- * engines: TUN/TAP devices, batched UDP sockets (recvmmsg/sendmmsg, GSO/GRO) and AES-256-GCM
- * contexts (identity's PayloadCipher port).
+ * engines: TUN/TAP devices (with TUN offloads: TSO split, GRO-style coalescing), batched UDP
+ * sockets (recvmmsg/sendmmsg, GSO/GRO), AES-256-GCM contexts (identity's PayloadCipher port) and
+ * the VM's native tier.
  */
 
 /** Addresses, MTU, routes and link state of an interface (through iproute2); addresses removed again. */
@@ -15,6 +16,7 @@ export {
   type TunDeviceOptions,
   TunError,
   type TunMode,
+  type TunOffloads,
 } from './tun-device';
 /** A UDP socket read with recvmmsg and written with sendmmsg through preallocated buffers (Linux). */
 export {
@@ -24,3 +26,5 @@ export {
   UDP_META_INTS,
   type UdpOffloads,
 } from './udp-socket';
+/** @capsule/vm's native tier: the RV32IMAC interpreter in C++ over a machine state. */
+export { createNativeVmTier } from './vm-tier';

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { CapsuleError } from '@capsule/wire';
+import { TunError } from './tun-error';
 
 const run = promisify(execFile);
 
@@ -30,7 +30,7 @@ async function ip(args: string[]): Promise<void> {
     await run('ip', args);
   } catch (cause) {
     const failure = cause as { stderr?: string; message: string };
-    throw new CapsuleError(
+    throw new TunError(
       'INTERFACE_CONFIG_FAILED',
       `ip ${args.join(' ')}: ${(failure.stderr ?? failure.message).trim()}`,
     );

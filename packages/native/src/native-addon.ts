@@ -4,15 +4,41 @@ import { TunError } from './tun-error';
 
 /** The compiled addon (each file of addon/ documents its entry points). */
 export interface NativeAddon {
-  open(name: string, options: { tap: boolean; multiQueue: boolean }): { fd: number; name: string };
+  open(
+    name: string,
+    options: { tap: boolean; multiQueue: boolean; offloads: boolean },
+  ): { fd: number; name: string; vnetHeader: boolean; offloads: boolean };
   Reader: new (
     fd: number,
     buffer: Buffer,
-    slotBytes: number,
-    lengths: Int32Array,
+    meta: Int32Array,
+    vnetHeader: boolean,
+    stats: Float64Array,
     onPackets: (count: number, errno: number) => void,
   ) => { stop(): void };
-  writePackets(fd: number, buffer: Buffer, meta: Int32Array, count: number): number;
+  writePackets(
+    fd: number,
+    buffer: Buffer,
+    meta: Int32Array,
+    count: number,
+    vnetHeader: boolean,
+    stats: Float64Array,
+  ): number;
+  splitVirtioPacket(
+    header: Uint8Array,
+    buffer: Uint8Array,
+    at: number,
+    length: number,
+    capacity: number,
+    meta: Int32Array,
+  ): number;
+  coalescePackets(
+    buffer: Uint8Array,
+    meta: Int32Array,
+    count: number,
+    out: Uint8Array,
+    outMeta: Int32Array,
+  ): number;
   PayloadCipher: new (
     key: Uint8Array,
   ) => {
@@ -32,6 +58,14 @@ export interface NativeAddon {
       out: Uint8Array,
       outOffset: number,
     ): number;
+  };
+  VmExecutor: new (
+    regFile: Int32Array,
+    pageTable: Int32Array,
+    io: Int32Array,
+  ) => {
+    mapPage(page: number, view: DataView | undefined): void;
+    run(words: Int32Array, base: number, lengthBytes: number): number;
   };
   UdpSocket: new (
     host: string,

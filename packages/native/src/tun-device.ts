@@ -13,9 +13,17 @@ export interface TunDeviceOptions {
   mode?: TunMode;
   /** IFF_MULTI_QUEUE: several devices (one per worker) may attach to one interface. */
   multiQueue?: boolean;
-  /** Bytes per read slot; packets longer than this are truncated, so keep it above the MTU. */
-  slotBytes?: number;
-  /** Packets drained per wake-up of the event loop. */
+  /**
+   * TUN offloads (TUN mode only; default off): IFF_VNET_HDR with TSO4/TSO6 and checksum offload.
+   * The kernel then hands over TCP super-packets of up to 64 KiB, which the addon splits into
+   * their segments before the handler sees them, and writes coalesce consecutive TCP segments of
+   * one connection into one super-packet (see addon/tun-offload.h). The handler sees plain IP
+   * packets either way.
+   */
+  offloads?: boolean;
+  /** Bytes of the read buffer packets are read into back to back (at least 64 KiB + 14). */
+  readBufferBytes?: number;
+  /** Packets handed to the handler per batch at most (one call into JavaScript each). */
   batchPackets?: number;
   /** Bytes of the write ring (packets queued between two native writes). */
   writeRingBytes?: number;
@@ -47,20 +55,42 @@ export interface TunDevice {
   flush(): void;
   /** Packets the kernel refused (or too large for the write ring) since the device opened. */
   readonly writeErrors: number;
+  /** Whether offloads are on, and what they carried since the device opened. */
+  offloads(): TunOffloads;
   /** The errno of the last refused write, 0 when none. */
   readonly lastWriteErrno: number;
   /** Stops reading and closes the device; a non-persistent interface disappears with it. Idempotent. */
   close(): void;
 }
 
-const defaultSlotBytes = 65_536 + 4;
-const defaultBatchPackets = 64;
+/** What the TUN offloads did (`TunDevice.offloads()`). */
+export interface TunOffloads {
+  /** The device reads and writes virtio-net headers (IFF_VNET_HDR). */
+  vnetHeader: boolean;
+  /** The kernel accepted TSO4/TSO6 and checksum offload (TUNSETOFFLOAD). */
+  enabled: boolean;
+  /** TCP super-packets read, and the segments they were split into. */
+  superPacketsRead: number;
+  segmentsSplit: number;
+  /** Packets read whose checksum the kernel left to us (completed before the handler saw them). */
+  checksumsCompleted: number;
+  /** Reads dropped: a virtio header or packet headers that do not add up. */
+  readDrops: number;
+  /** Writes that carried several TCP segments as one super-packet, and the segments in them. */
+  coalescedWrites: number;
+  segmentsCoalesced: number;
+}
+
+/** Smallest read buffer: the largest packet (64 KiB) plus an Ethernet header (TAP). */
+const MIN_READ_BUFFER_BYTES = 65_535 + 14;
+const defaultReadBufferBytes = 1 << 20;
+const defaultBatchPackets = 1024;
 const defaultWriteRingBytes = 1 << 20;
 
 /** Opens a TUN (default) or TAP device. Needs root or CAP_NET_ADMIN. */
 export function openTun(options: TunDeviceOptions): TunDevice {
   const mode = options.mode ?? 'tun';
-  const slotBytes = options.slotBytes ?? defaultSlotBytes;
+  const readBufferBytes = options.readBufferBytes ?? defaultReadBufferBytes;
   const batchPackets = options.batchPackets ?? defaultBatchPackets;
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(options.name)) {
     throw new TunError(
@@ -69,17 +99,24 @@ export function openTun(options: TunDeviceOptions): TunDevice {
     );
   }
   if (
-    !Number.isInteger(slotBytes) ||
-    slotBytes < 1280 ||
+    !Number.isInteger(readBufferBytes) ||
+    readBufferBytes < MIN_READ_BUFFER_BYTES ||
     !Number.isInteger(batchPackets) ||
     batchPackets < 1
   ) {
-    throw new TunError('TUN_BAD_OPTIONS', 'slotBytes must be an integer ≥ 1280 and batchPackets ≥ 1');
+    throw new TunError(
+      'TUN_BAD_OPTIONS',
+      `readBufferBytes must be an integer ≥ ${MIN_READ_BUFFER_BYTES} and batchPackets ≥ 1`,
+    );
   }
   const native = loadAddon();
-  let opened: { fd: number; name: string };
+  let opened: { fd: number; name: string; vnetHeader: boolean; offloads: boolean };
   try {
-    opened = native.open(options.name, { tap: mode === 'tap', multiQueue: options.multiQueue ?? false });
+    opened = native.open(options.name, {
+      tap: mode === 'tap',
+      multiQueue: options.multiQueue ?? false,
+      offloads: (options.offloads ?? false) && mode === 'tun',
+    });
   } catch (cause) {
     const failure = cause as Error & { code?: string; errno?: number };
     throw new TunError(
@@ -88,12 +125,15 @@ export function openTun(options: TunDeviceOptions): TunDevice {
       failure.errno,
     );
   }
-  const buffer = Buffer.allocUnsafe(slotBytes * batchPackets);
-  const lengths = new Int32Array(batchPackets);
+  const buffer = Buffer.allocUnsafe(readBufferBytes);
+  const readMeta = new Int32Array(2 * batchPackets);
+  /** Shared with the addon: addon/tun-device.cc lists the six slots. */
+  const offloadStats = new Float64Array(6);
+  const vnetHeader = opened.vnetHeader;
   let reader: ReturnType<typeof createReader> | undefined;
   let closed = false;
   const createReader = (onPackets: (count: number, errno: number) => void) =>
-    new native.Reader(opened.fd, buffer, slotBytes, lengths, onPackets);
+    new native.Reader(opened.fd, buffer, readMeta, vnetHeader, offloadStats, onPackets);
   // The write ring: packets back to back in `ring`, [offset, length] pairs in `ringMeta`.
   const ring = Buffer.allocUnsafe(options.writeRingBytes ?? defaultWriteRingBytes);
   const ringMeta = new Int32Array(2 * (options.writeBatchPackets ?? defaultBatchPackets));
@@ -106,7 +146,7 @@ export function openTun(options: TunDeviceOptions): TunDevice {
   const flush = () => {
     flushScheduled = false;
     if (queued === 0 || closed) return;
-    const failed = native.writePackets(opened.fd, ring, ringMeta, queued);
+    const failed = native.writePackets(opened.fd, ring, ringMeta, queued, vnetHeader, offloadStats);
     if (failed > 0) {
       writeErrors += failed;
       lastWriteErrno = ringMeta[0]!;
@@ -123,7 +163,8 @@ export function openTun(options: TunDeviceOptions): TunDevice {
       if (closed) throw new TunError('TUN_READ_FAILED', `device ${opened.name} is closed`);
       if (reader) throw new TunError('TUN_BAD_OPTIONS', `device ${opened.name} is already reading`);
       reader = createReader((count, errno) => {
-        for (let index = 0; index < count; index++) onPacket(buffer, index * slotBytes, lengths[index]!);
+        for (let index = 0; index < count; index++)
+          onPacket(buffer, readMeta[2 * index]!, readMeta[2 * index + 1]!);
         if (errno !== 0) {
           reader = undefined;
           onError?.(new TunError('TUN_READ_FAILED', `reading ${opened.name} failed (errno ${errno})`, errno));
@@ -156,6 +197,16 @@ export function openTun(options: TunDeviceOptions): TunDevice {
     get lastWriteErrno() {
       return lastWriteErrno;
     },
+    offloads: () => ({
+      vnetHeader,
+      enabled: opened.offloads,
+      superPacketsRead: offloadStats[0]!,
+      segmentsSplit: offloadStats[1]!,
+      checksumsCompleted: offloadStats[2]!,
+      readDrops: offloadStats[3]!,
+      coalescedWrites: offloadStats[4]!,
+      segmentsCoalesced: offloadStats[5]!,
+    }),
     close() {
       if (closed) return;
       flush();

@@ -10,7 +10,8 @@ export class TunError extends CapsuleError {
       | 'TUN_READ_FAILED'
       | 'TUN_WRITE_FAILED'
       | 'TUN_ADDON_MISSING'
-      | 'TUN_BAD_OPTIONS',
+      | 'TUN_BAD_OPTIONS'
+      | 'INTERFACE_CONFIG_FAILED',
     message: string,
     errno?: number,
   ) {

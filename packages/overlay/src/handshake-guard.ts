@@ -41,6 +41,7 @@ import {
   type X25519KeyPair,
 } from '@capsule/identity';
 import {
+  type Clock,
   CookieBody,
   encodeLinkFrameHeader,
   HANDSHAKE_MAC_LENGTH,
@@ -286,13 +287,13 @@ function cookieSealKey(
  * of an address, MAC2 checks and cookie replies.
  */
 export class CookieIssuer {
-  readonly #clock: { nowMs(): number };
+  readonly #clock: Pick<Clock, 'nowMs'>;
   #secret: Uint8Array = new Uint8Array(0);
   #previous: Uint8Array | undefined;
   #bornMs = Number.NEGATIVE_INFINITY;
   #sealKeys: X25519KeyPair | undefined;
 
-  constructor(deps: { clock: { nowMs(): number } }) {
+  constructor(deps: { clock: Pick<Clock, 'nowMs'> }) {
     this.#clock = deps.clock;
     this.#rotate();
   }

@@ -54,8 +54,6 @@ export { createMemoryNetwork, type MemoryNetwork } from './memory-network';
 export { createNativeUdpTransport, type NativeUdpTransportOptions } from './native-udp-transport';
 /** RFC 6479 anti-replay window over link-frame counters. */
 export { ReplayWindow } from './replay-window';
-/** The wall clock and Node timers as the layer's clock port. */
-export { systemClock } from './system-clock';
 export {
   type DatagramHandler,
   formatUnderlayAddress,

@@ -12,6 +12,7 @@
  * copies what it keeps. Nothing here allocates per packet beyond what the Transport does.
  */
 import type { KeyObject } from 'node:crypto';
+import type { Clock } from '@capsule/wire';
 import type { HandshakeRejectReason } from './handshake';
 import type { Transport, UnderlayAddress } from './transport';
 
@@ -150,5 +151,5 @@ export interface LinkLayerOptions {
 
 export interface LinkLayerDeps {
   transport: Transport;
-  clock: { nowMs(): number; setInterval(callback: () => void, ms: number): () => void };
+  clock: Pick<Clock, 'nowMs' | 'setInterval'>;
 }

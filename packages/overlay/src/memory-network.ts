@@ -1,4 +1,4 @@
-import { CapsuleError } from '@capsule/wire';
+import { OverlayError } from './errors';
 import {
   createTransportStats,
   type DatagramHandler,
@@ -80,7 +80,7 @@ export function createMemoryNetwork(): MemoryNetwork {
   return {
     attach(address) {
       const key = formatUnderlayAddress(address);
-      if (attached.has(key)) throw new CapsuleError('UNDERLAY_ADDRESS_IN_USE', `${key} is already attached`);
+      if (attached.has(key)) throw new OverlayError('UNDERLAY_ADDRESS_IN_USE', `${key} is already attached`);
       const stats = createTransportStats();
       const entry: Attached = {
         handler: () => {},

@@ -9,6 +9,7 @@
  */
 import { openNativeUdpSocket, UDP_META_INTS } from '@capsule/native';
 import { CapsuleError, formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '@capsule/wire';
+import { OverlayError } from './errors';
 import {
   createTransportStats,
   type DatagramHandler,
@@ -131,7 +132,7 @@ export async function createNativeUdpTransport(options: NativeUdpTransportOption
     );
   } catch (cause) {
     if (cause instanceof CapsuleError) throw cause;
-    throw new CapsuleError(
+    throw new OverlayError(
       'UNDERLAY_BIND_FAILED',
       `cannot bind udp ${options.host}:${options.port}: ${(cause as Error).message}`,
     );

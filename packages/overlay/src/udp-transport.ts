@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { CapsuleError } from '@capsule/wire';
+import { OverlayError } from './errors';
 import {
   createTransportStats,
   type DatagramHandler,
@@ -33,7 +33,7 @@ export async function createUdpTransport(options: UdpTransportOptions): Promise<
   await new Promise<void>((resolve, reject) => {
     socket.once('error', (error) =>
       reject(
-        new CapsuleError(
+        new OverlayError(
           'UNDERLAY_BIND_FAILED',
           `cannot bind udp ${options.host}:${options.port}: ${error.message}`,
         ),

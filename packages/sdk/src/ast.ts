@@ -30,12 +30,20 @@ export interface CompilationUnit {
   readonly classes: readonly ClassDecl[];
 }
 
-/** A class with static fields and static methods. */
+/** A class with static fields, static initializers and static methods. */
 export interface ClassDecl {
   readonly name: string;
   readonly modifiers: Modifiers;
   readonly fields: FieldDecl[];
   readonly methods: MethodDecl[];
+  /** `static { … }` blocks; with the field initializers they run in source order (JLS 12.4.2). */
+  readonly staticInits: StaticInit[];
+  readonly span: SourceSpan;
+}
+
+/** A static initializer block. */
+export interface StaticInit {
+  readonly body: Block;
   readonly span: SourceSpan;
 }
 
@@ -113,7 +121,24 @@ export type Stmt =
   | { kind: 'continue'; label: string | undefined; span: SourceSpan }
   | { kind: 'return'; expr: Expr | undefined; span: SourceSpan }
   | { kind: 'labeled'; label: string; body: Stmt; span: SourceSpan }
+  | ForEach
   | { kind: 'empty'; span: SourceSpan };
+
+/**
+ * `for (T x : array) body` (JLS 14.14.2): the array is evaluated once, then x takes each element
+ * in order. The checker declares the hidden index and array variables.
+ */
+export interface ForEach {
+  readonly kind: 'foreach';
+  readonly variable: LocalDeclarator;
+  readonly iterable: Expr;
+  readonly body: Stmt;
+  readonly span: SourceSpan;
+  /** The hidden index (0 … length − 1). */
+  index?: VariableSymbol;
+  /** The hidden copy of the array reference (absent for a region array, used in place). */
+  array?: VariableSymbol;
+}
 
 /** `{ … }`. */
 export interface Block {
@@ -139,7 +164,7 @@ export interface SwitchCase {
   readonly body: Stmt[];
   readonly span: SourceSpan;
   /** Constant values of the labels (filled in by the checker). */
-  values?: number[];
+  values?: bigint[];
 }
 
 /** Expressions; `type` is set by the checker. */

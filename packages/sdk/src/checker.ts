@@ -9,6 +9,7 @@ import type {
   Expr,
   MethodDecl,
   MethodSymbol,
+  StaticInit,
   Stmt,
   TypeNode,
   VariableKind,
@@ -16,6 +17,7 @@ import type {
 } from './ast';
 import { type BuiltinMethod, builtinClassNames, findBuiltinMethod } from './capsule-api';
 import type { DiagnosticBag, SourceSpan } from './diagnostics';
+import { findJavaLangMethods, javaLangClassNames } from './java-lang';
 import {
   BOOLEAN,
   binaryPromote,
@@ -79,15 +81,45 @@ const wrapperConstants: Record<string, Record<string, [bigint, Type]>> = {
   Character: { MIN_VALUE: [0n, CHAR], MAX_VALUE: [65535n, CHAR] },
 };
 
+/**
+ * Whether control can reach a point: `alive`, `dead`, or `recovery` — after an unreachable
+ * statement was reported, analysis goes on as if reachable but reports no further unreachable
+ * code or missing return that follows from the first error (javac's Flow.Liveness).
+ */
+type Liveness = 'alive' | 'dead' | 'recovery';
+
+function or(a: Liveness, b: Liveness): Liveness {
+  return a === 'alive' || b === 'alive'
+    ? 'alive'
+    : a === 'recovery' || b === 'recovery'
+      ? 'recovery'
+      : 'dead';
+}
+
+function and(a: Liveness, b: Liveness): Liveness {
+  return a === 'dead' || b === 'dead' ? 'dead' : a === 'recovery' || b === 'recovery' ? 'recovery' : 'alive';
+}
+
+function liveness(canComplete: boolean): Liveness {
+  return canComplete ? 'alive' : 'dead';
+}
+
 /** Checks a parsed unit. */
 export function check(unit: CompilationUnit, diagnostics: DiagnosticBag): CheckedProgram {
   return new Checker(unit, diagnostics).run();
 }
 
-interface LoopContext {
+/**
+ * A statement that `break` (and, for loops, `continue`) can target, with what the flow analysis
+ * found about it: whether a reachable break exits it and whether a reachable continue continues it
+ * (JLS 14.22). One object per statement, pushed and popped around its body, so nothing of it
+ * outlives the statement.
+ */
+interface JumpTarget {
   readonly labels: readonly string[];
-  readonly isLoop: boolean;
-  readonly isSwitch: boolean;
+  readonly kind: 'loop' | 'switch' | 'labeled';
+  isBroken: boolean;
+  isContinued: boolean;
 }
 
 class Checker {
@@ -100,7 +132,7 @@ class Checker {
   private nextLocalId = 0;
   private currentMethod: MethodSymbol | undefined;
   private loopDepth = 0;
-  private contexts: LoopContext[] = [];
+  private targets: JumpTarget[] = [];
   private className = '';
 
   constructor(
@@ -275,20 +307,42 @@ class Checker {
     for (const field of cls.fields)
       if (field.symbol!.isFinal && field.init === undefined)
         this.error('CHECK_UNINITIALIZED', `final field '${field.name}' is never assigned`, field.span);
+    for (const init of cls.staticInits) this.checkStaticInit(init);
     for (const method of cls.methods) this.checkMethod(method);
   }
+
+  /** `static { … }`: a body without parameters or return, which must complete (JLS 8.7). */
+  private checkStaticInit(init: StaticInit): void {
+    this.currentMethod = undefined;
+    this.isInInitializer = true;
+    this.nextLocalId = 0;
+    this.scopes = [new Map()];
+    this.targets = [];
+    this.pendingLabels = [];
+    this.loopDepth = 0;
+    this.alive = 'alive';
+    this.checkStmt(init.body);
+    if ((this.alive as Liveness) === 'dead')
+      this.error('CHECK_UNREACHABLE', 'a static initializer must be able to complete normally', init.span);
+    this.isInInitializer = false;
+  }
+
+  /** True while checking a static initializer (where `return` is not allowed). */
+  private isInInitializer = false;
 
   private checkMethod(method: MethodDecl): void {
     const symbol = method.symbol!;
     this.currentMethod = symbol;
     this.nextLocalId = 0;
     this.scopes = [new Map()];
-    this.contexts = [];
+    this.targets = [];
+    this.pendingLabels = [];
     this.loopDepth = 0;
     for (const [i, p] of method.params.entries())
       p.symbol = this.declare(p.name, symbol.params[i]!, 'param', p.isFinal, p.span);
-    const completes = this.checkStmt(method.body);
-    if (completes && symbol.returnType.kind !== 'void' && symbol.returnType.kind !== 'error')
+    this.alive = 'alive';
+    this.checkStmt(method.body);
+    if (this.alive === 'alive' && symbol.returnType.kind !== 'void' && symbol.returnType.kind !== 'error')
       this.error(
         'CHECK_MISSING_RETURN',
         `method '${method.name}' can complete without returning a value`,
@@ -323,21 +377,26 @@ class Checker {
     return this.fields.get(name);
   }
 
-  /** Checks a statement; returns whether it can complete normally (JLS 14.22, simplified). */
-  private checkStmt(stmt: Stmt): boolean {
+  /**
+   * A statement in a sequence or the body of a compound statement: reported when control cannot
+   * reach it; the analysis then goes on in recovery (as javac's, so one mistake gives one error).
+   */
+  private checkReachable(stmt: Stmt): void {
+    if (this.alive === 'dead') {
+      this.error('CHECK_UNREACHABLE', 'unreachable statement', stmt.span);
+      if (stmt.kind !== 'empty') this.alive = 'recovery';
+    }
+    this.checkStmt(stmt);
+  }
+
+  /** Checks a statement, updating `alive`: whether it can complete normally (JLS 14.22). */
+  private checkStmt(stmt: Stmt): void {
     switch (stmt.kind) {
       case 'block': {
         this.scopes.push(new Map());
-        let completes = true;
-        for (const s of stmt.stmts) {
-          if (!completes) {
-            this.error('CHECK_UNREACHABLE', 'unreachable statement', s.span);
-            completes = true;
-          }
-          completes = this.checkStmt(s);
-        }
+        for (const s of stmt.stmts) this.checkReachable(s);
         this.scopes.pop();
-        return completes;
+        return;
       }
       case 'local':
         for (const d of stmt.declarators) {
@@ -351,52 +410,119 @@ class Checker {
             if (c !== undefined) d.symbol.constant = wrapTo(c, type);
           }
         }
-        return true;
+        return;
       case 'expr':
         this.checkExpr(stmt.expr);
-        return true;
+        return;
       case 'if': {
+        // Both branches count as reachable whatever the condition (JLS 14.22, for `if (DEBUG)`).
         this.checkCondition(stmt.cond);
-        const a = this.checkStmt(stmt.then);
-        const b = stmt.else ? this.checkStmt(stmt.else) : true;
-        return a || b;
+        this.checkReachable(stmt.then);
+        if (stmt.else) {
+          const afterThen = this.alive;
+          this.alive = 'alive';
+          this.checkReachable(stmt.else);
+          this.alive = or(this.alive, afterThen);
+        } else this.alive = 'alive';
+        return;
       }
       case 'while': {
         this.checkCondition(stmt.cond);
         const c = this.constants.get(stmt.cond);
-        const breaks = this.checkLoopBody(stmt.body, stmt);
-        return c !== 1n || breaks;
+        const target = this.checkLoopBody(stmt.body, c === 0n);
+        this.alive = or(liveness(target.isBroken), liveness(c !== 1n));
+        return;
       }
       case 'do': {
-        const breaks = this.checkLoopBody(stmt.body, stmt);
+        const target = this.pushTarget('loop');
+        this.loopDepth++;
+        this.checkReachable(stmt.body);
+        this.loopDepth--;
+        this.popTarget(target);
         this.checkCondition(stmt.cond);
-        return this.constants.get(stmt.cond) !== 1n || breaks;
+        const isForever = this.constants.get(stmt.cond) === 1n;
+        this.alive = or(this.alive, liveness(target.isContinued));
+        this.alive = or(and(this.alive, liveness(!isForever)), liveness(target.isBroken));
+        return;
       }
       case 'for': {
         this.scopes.push(new Map());
+        const labels = this.pendingLabels.splice(0);
         for (const s of stmt.init) this.checkStmt(s);
+        this.pendingLabels = labels;
         if (stmt.cond) this.checkCondition(stmt.cond);
         for (const u of stmt.update) this.checkExpr(u);
-        const breaks = this.checkLoopBody(stmt.body, stmt);
+        const c = stmt.cond === undefined ? 1n : this.constants.get(stmt.cond);
+        const target = this.checkLoopBody(stmt.body, c === 0n);
         this.scopes.pop();
-        const infinite = stmt.cond === undefined || this.constants.get(stmt.cond) === 1n;
-        return !infinite || breaks;
+        this.alive = or(liveness(target.isBroken), liveness(c !== 1n));
+        return;
+      }
+      case 'foreach': {
+        // JLS 14.14.2: for (T x : a) body ≡ { T[] #a = a; for (int #i = 0; #i < #a.length; #i++) { T x = #a[#i]; body } }
+        this.scopes.push(new Map());
+        const labels = this.pendingLabels.splice(0);
+        const at = this.checkExpr(stmt.iterable);
+        const v = stmt.variable;
+        const type = this.resolveType(v.typeNode);
+        if (at.kind !== 'error' && at.kind !== 'array')
+          this.error(
+            'CHECK_TYPE_MISMATCH',
+            `for-each needs an array, not ${typeName(at)}`,
+            stmt.iterable.span,
+          );
+        else if (at.kind === 'array' && type.kind !== 'error' && !isAssignable(type, at.element))
+          this.error(
+            'CHECK_TYPE_MISMATCH',
+            `cannot convert ${typeName(at.element)} to ${typeName(type)}${isIntegral(type) && isIntegral(at.element) ? ' (possible lossy conversion)' : ''}`,
+            v.span,
+          );
+        const inLoop = 10 ** Math.min(this.loopDepth + 1, 4);
+        // Hidden names, unique in the method: no Java identifier starts with '#'.
+        const hidden = this.nextLocalId;
+        stmt.index = this.declare(`#i${hidden}`, INT, 'local', false, stmt.span);
+        stmt.index.weight += 3 * inLoop;
+        // A @Data/@Flow/@Shared array is used in place (it cannot be held in a variable).
+        const iterable = stmt.iterable;
+        const symbol = iterable.kind === 'name' || iterable.kind === 'field' ? iterable.symbol : undefined;
+        if (!(symbol && (symbol.kind === 'data' || symbol.kind === 'flow' || symbol.kind === 'shared'))) {
+          stmt.array = this.declare(
+            `#a${hidden}`,
+            at.kind === 'array' ? at : ERROR,
+            'local',
+            true,
+            stmt.span,
+          );
+          stmt.array.weight += 2 * inLoop;
+        }
+        this.scopes.push(new Map());
+        v.symbol = this.declare(v.name, type, 'local', v.isFinal, v.span);
+        v.symbol.weight += inLoop;
+        this.pendingLabels = labels;
+        this.checkLoopBody(stmt.body, false);
+        this.scopes.pop();
+        this.scopes.pop();
+        // The condition is never constant: the loop completes.
+        this.alive = 'alive';
+        return;
       }
       case 'switch': {
         const t = this.checkExpr(stmt.expr);
         const pt = primName(t);
-        if (t.kind !== 'error' && !(pt === 'int' || pt === 'short' || pt === 'byte' || pt === 'char'))
+        // long too: JEP 455's primitive switch (a preview from JDK 23; Java 17 allows the others).
+        if (
+          t.kind !== 'error' &&
+          !(pt === 'int' || pt === 'short' || pt === 'byte' || pt === 'char' || pt === 'long')
+        )
           this.error(
             'CHECK_TYPE_MISMATCH',
             `cannot switch on a value of type ${typeName(t)}`,
             stmt.expr.span,
           );
-        const seen = new Set<number>();
+        const seen = new Set<bigint>();
         let hasDefault = false;
-        this.contexts.push({ labels: this.pendingLabels.splice(0), isLoop: false, isSwitch: true });
-        this.breakTargets.push(false);
+        const target = this.pushTarget('switch');
         this.scopes.push(new Map());
-        let completes = true;
         for (const c of stmt.cases) {
           c.values = [];
           if (c.isDefault) {
@@ -408,6 +534,13 @@ class Checker {
             const v = this.constants.get(label);
             if (v === undefined)
               this.error('CHECK_CONSTANT_REQUIRED', 'a case label must be a constant expression', label.span);
+            else if (t.kind !== 'error' && isLong(t) !== isLong(lt))
+              // javac (JEP 455): a long selector takes long constants only, an int one no long.
+              this.error(
+                'CHECK_TYPE_MISMATCH',
+                `case label of type ${typeName(lt)} does not match the selector type ${typeName(t)}${isLong(t) ? ` (write ${v}L)` : ''}`,
+                label.span,
+              );
             else if (
               t.kind !== 'error' &&
               ((!isAssignable(t, lt) && !(isIntegral(lt) && !isLong(lt) && constantFits(v, t))) ||
@@ -418,45 +551,45 @@ class Checker {
                 `case label ${v} does not fit the type ${typeName(t)}`,
                 label.span,
               );
-            else if (seen.has(Number(v)))
-              this.error('CHECK_DUPLICATE_CASE', `duplicate case label ${v}`, label.span);
+            else if (seen.has(v)) this.error('CHECK_DUPLICATE_CASE', `duplicate case label ${v}`, label.span);
             else {
-              seen.add(Number(v));
-              c.values.push(Number(v));
+              seen.add(v);
+              c.values.push(v);
             }
           }
-          completes = true;
-          for (const s of c.body) {
-            if (!completes) {
-              this.error('CHECK_UNREACHABLE', 'unreachable statement', s.span);
-              completes = true;
-            }
-            completes = this.checkStmt(s);
-          }
+          // Every group is reachable through its labels.
+          this.alive = 'alive';
+          for (const s of c.body) this.checkReachable(s);
         }
         this.scopes.pop();
-        this.contexts.pop();
-        const broke = this.breakTargets.pop()!;
-        return completes || broke || !hasDefault || stmt.cases.length === 0;
+        this.popTarget(target);
+        // JLS 14.22: the last group completes (or labels follow it), there is no default, or a
+        // break exits the switch.
+        if (!hasDefault) this.alive = 'alive';
+        this.alive = or(this.alive, liveness(target.isBroken));
+        return;
       }
       case 'break':
       case 'continue': {
         const isBreak = stmt.kind === 'break';
-        let found = -1;
-        for (let i = this.contexts.length - 1; i >= 0; i--) {
-          const c = this.contexts[i]!;
-          if (
-            stmt.label !== undefined
-              ? c.labels.includes(stmt.label) && (isBreak || c.isLoop)
-              : isBreak
-                ? c.isLoop || c.isSwitch
-                : c.isLoop
-          ) {
-            found = i;
-            break;
+        let found: JumpTarget | undefined;
+        for (let i = this.targets.length - 1; i >= 0; i--) {
+          const t = this.targets[i]!;
+          if (stmt.label === undefined) {
+            // break: the innermost loop or switch; continue: the innermost loop.
+            if (isBreak ? t.kind === 'labeled' : t.kind !== 'loop') continue;
+          } else {
+            if (!t.labels.includes(stmt.label)) continue;
+            if (!isBreak && t.kind !== 'loop') {
+              this.error('CHECK_BAD_BREAK', `'${stmt.label}' does not label a loop`, stmt.span);
+              this.alive = 'dead';
+              return;
+            }
           }
+          found = t;
+          break;
         }
-        if (found < 0)
+        if (!found)
           this.error(
             'CHECK_BAD_BREAK',
             stmt.label
@@ -464,10 +597,14 @@ class Checker {
               : `'${stmt.kind}' outside of a ${isBreak ? 'loop or switch' : 'loop'}`,
             stmt.span,
           );
-        else if (isBreak) this.breakTargets[found] = true;
-        return false;
+        else if (isBreak) found.isBroken = true;
+        else found.isContinued = true;
+        this.alive = 'dead';
+        return;
       }
       case 'return': {
+        if (this.isInInitializer)
+          this.error('CHECK_BAD_BREAK', "'return' is not allowed in a static initializer", stmt.span);
         const want = this.currentMethod?.returnType ?? VOID;
         if (stmt.expr === undefined) {
           if (want.kind !== 'void' && want.kind !== 'error')
@@ -484,43 +621,66 @@ class Checker {
             );
           this.checkAssignable(stmt.expr, want, stmt.expr.span, false);
         }
-        return false;
+        // (In an initializer the return is the error; the block is not also reported as unable to complete.)
+        if (!this.isInInitializer) this.alive = 'dead';
+        return;
       }
       case 'labeled': {
         this.pendingLabels.push(stmt.label);
         const body = stmt.body;
+        // A loop or switch takes its labels as its own (a labeled continue needs the loop).
         if (
           body.kind === 'while' ||
           body.kind === 'do' ||
           body.kind === 'for' ||
+          body.kind === 'foreach' ||
           body.kind === 'switch' ||
           body.kind === 'labeled'
-        )
-          return this.checkStmt(body);
-        const labels = this.pendingLabels.splice(0);
-        this.contexts.push({ labels, isLoop: false, isSwitch: false });
-        this.breakTargets.push(false);
-        const completes = this.checkStmt(body);
-        this.contexts.pop();
-        return completes || this.breakTargets.pop()!;
+        ) {
+          this.checkStmt(body);
+          return;
+        }
+        const target = this.pushTarget('labeled');
+        this.checkStmt(body);
+        this.popTarget(target);
+        this.alive = or(this.alive, liveness(target.isBroken));
+        return;
       }
       case 'empty':
-        return true;
+        return;
     }
   }
 
-  private pendingLabels: string[] = [];
-  /** Parallel to `contexts`: whether a break targets that statement. */
-  private breakTargets: boolean[] = [];
+  /** Whether control can reach the current point (javac's three-valued liveness, see `Liveness`). */
+  private alive: Liveness = 'alive';
 
-  private checkLoopBody(body: Stmt, _loop: Stmt): boolean {
-    this.contexts.push({ labels: this.pendingLabels.splice(0), isLoop: true, isSwitch: false });
-    this.breakTargets.push(false);
+  /** Labels written just before the statement being checked (`a: b: while …`). */
+  private pendingLabels: string[] = [];
+
+  private pushTarget(kind: JumpTarget['kind']): JumpTarget {
+    const target: JumpTarget = {
+      labels: this.pendingLabels.splice(0),
+      kind,
+      isBroken: false,
+      isContinued: false,
+    };
+    this.targets.push(target);
+    return target;
+  }
+
+  private popTarget(target: JumpTarget): void {
+    if (this.targets.pop() !== target) throw new Error('internal: jump targets out of step');
+  }
+
+  /** A while or for body; `isUnreachable` when the condition is the constant false (JLS 14.22). */
+  private checkLoopBody(body: Stmt, isUnreachable: boolean): JumpTarget {
+    const target = this.pushTarget('loop');
+    this.alive = isUnreachable ? 'dead' : 'alive';
     this.loopDepth++;
-    this.checkStmt(body);
+    this.checkReachable(body);
     this.loopDepth--;
-    this.contexts.pop();
-    return this.breakTargets.pop()!;
+    this.popTarget(target);
+    return target;
   }
 
   private checkCondition(e: Expr): void {
@@ -700,6 +860,17 @@ class Checker {
             return t;
           }
           this.checkAssignable(e.value, t, e.value.span, true);
+          // A static array outlives every frame: it may only take another static array.
+          const targetSymbol =
+            e.target.kind === 'name' || e.target.kind === 'field' ? e.target.symbol : undefined;
+          const valueSymbol =
+            e.value.kind === 'name' || e.value.kind === 'field' ? e.value.symbol : undefined;
+          if (targetSymbol?.kind === 'static' && t.kind === 'array' && valueSymbol?.kind !== 'static')
+            this.error(
+              'PARSE_UNSUPPORTED',
+              `a static array field can only be set to another static array (this array lives in a frame); give '${targetSymbol.name}' its array in its declaration`,
+              e.span,
+            );
           return t;
         }
         const op = e.op.slice(0, -1);
@@ -777,8 +948,10 @@ class Checker {
                 'an array size must be a compile-time constant (arrays have a fixed size)',
                 e.size.span,
               );
-          } else if (c < 0n || c > 1024n)
-            this.error('CHECK_LIMIT', `array size ${c} is outside 0..1024`, e.size.span);
+          } else if (c < 0n)
+            // Java would throw NegativeArraySizeException; the size is known, so it is an error here.
+            this.error('CHECK_LIMIT', `array size ${c} is negative`, e.size.span);
+          // How large an array may be depends on where it lives (frame, statics, region): lowering checks.
           else e.length = Number(c);
         } else {
           for (const x of e.init ?? []) this.checkAssignable(x, element, x.span, true);
@@ -868,6 +1041,8 @@ class Checker {
     }
     if (ownerClass !== undefined) {
       const isStaticRef = e.target?.kind === 'name' && this.lookup(e.target.name) === undefined;
+      if (isStaticRef && javaLangClassNames.has(ownerClass))
+        return this.checkJavaLangCall(e, ownerClass, argTypes);
       const builtin = findBuiltinMethod(ownerClass, e.name);
       if (!builtin || builtin.isStatic !== isStaticRef) {
         this.error('CHECK_UNKNOWN_NAME', `cannot find method ${ownerClass}.${e.name}`, e.span);
@@ -917,6 +1092,34 @@ class Checker {
     if (m.isEntry) this.error('CHECK_BAD_CALL', `@Entry method '${m.name}' cannot be called`, e.span);
     e.method = m;
     return m.returnType;
+  }
+
+  /** `Integer.bitCount(x)`, `Math.min(a, b)`…: Java's overload resolution over java-lang.ts. */
+  private checkJavaLangCall(e: Extract<Expr, { kind: 'call' }>, owner: string, argTypes: Type[]): Type {
+    const overloads = findJavaLangMethods(owner, e.name);
+    if (overloads.length === 0) {
+      this.error('CHECK_UNKNOWN_NAME', `cannot find method ${owner}.${e.name} (not supported)`, e.span);
+      return ERROR;
+    }
+    if (argTypes.some((t) => t.kind === 'error')) return overloads[0]!.returns;
+    const applicable = overloads.filter(
+      (o) => o.params.length === argTypes.length && o.params.every((p, i) => isAssignable(p, argTypes[i]!)),
+    );
+    const best = applicable.filter((o) =>
+      applicable.every((other) => o.params.every((p, i) => isAssignable(other.params[i]!, p))),
+    );
+    if (best.length !== 1) {
+      this.error(
+        'CHECK_BAD_CALL',
+        `no method ${owner}.${e.name} accepts (${argTypes.map(typeName).join(', ')})`,
+        e.span,
+      );
+      return overloads[0]!.returns;
+    }
+    const chosen = best[0]!;
+    this.builtinCalls.set(e, chosen);
+    e.intrinsic = chosen.id;
+    return chosen.returns;
   }
 }
 

@@ -2,11 +2,12 @@
  * The compiler pipeline: lex → parse → check → lower → emit → link into a ProgramImage. Pure:
  * source text in, image and diagnostics out.
  */
+import { CODE_MAX_BYTES } from '@capsule/vm';
 import { createProgramImage, type LayoutEntry, type ProgramImage } from '@capsule/wire';
 import type { MethodSymbol } from './ast';
 import { type CheckedProgram, check } from './checker';
-import { type Diagnostic, DiagnosticBag } from './diagnostics';
-import { emitCode } from './emit';
+import { type Diagnostic, DiagnosticBag, noSpan } from './diagnostics';
+import { type EmittedCode, emitCode } from './emit';
 import { lex } from './lexer';
 import { type LoweredProgram, lowerProgram } from './lower';
 import { parse } from './parser';
@@ -33,6 +34,13 @@ export interface CompileResult {
   readonly returnType?: string;
 }
 
+/**
+ * The most code a program compiled with a `call` driver may have. Such a program runs on the
+ * sandbox machine when its code fits CODE (CODE_MAX_BYTES, the limit of every other program) and
+ * on the conformance machine (flat memory) otherwise: `capsule sdk run` and the differential tests.
+ */
+export const RUN_CODE_MAX_BYTES = 64 * 1024;
+
 let cachedRuntime: CheckedProgram | undefined;
 function checkedRuntime(): CheckedProgram {
   if (!cachedRuntime) {
@@ -55,6 +63,20 @@ export function checkSource(source: string): { checked: CheckedProgram; diagnost
 
 /** Compiles microprogram source to a ProgramImage. */
 export function compile(source: string, options: CompileOptions = {}): CompileResult {
+  return compileProgram(source, options).result;
+}
+
+/** What the compiler built on the way to the image (for listings). */
+export interface CompiledProgram {
+  readonly result: CompileResult;
+  /** The machine IR (present when lowering ran). */
+  readonly lowered?: LoweredProgram;
+  /** The laid-out code (present with an image). */
+  readonly emitted?: EmittedCode;
+}
+
+/** `compile`, keeping the machine IR and the layout (listing.ts prints them). */
+export function compileProgram(source: string, options: CompileOptions = {}): CompiledProgram {
   const { checked, diagnostics } = checkSource(source);
   let callTarget: { method: MethodSymbol; args: readonly bigint[] } | undefined;
   if (options.call) {
@@ -88,24 +110,43 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
       callTarget = { method, args: options.call.args };
     }
   }
-  if (diagnostics.hasErrors) return { diagnostics: sorted(diagnostics), image: undefined };
-  let lowered: LoweredProgram;
-  try {
-    lowered = lowerProgram(checked, checkedRuntime(), diagnostics, callTarget ? { call: callTarget } : {});
-  } catch (error) {
-    diagnostics.error(
-      'LINK_ERROR',
-      `internal compiler error: ${(error as Error).message}`,
-      checked.mainClass?.span ?? {
-        start: { line: 1, column: 1, offset: 0 },
-        end: { line: 1, column: 1, offset: 0 },
-      },
-    );
-    return { diagnostics: sorted(diagnostics), image: undefined };
+  if (diagnostics.hasErrors) return { result: { diagnostics: sorted(diagnostics), image: undefined } };
+  const maxCodeBytes = callTarget ? RUN_CODE_MAX_BYTES : CODE_MAX_BYTES;
+  const attempt = (inlineSmall: boolean) => {
+    const bag = new DiagnosticBag();
+    let lowered: LoweredProgram;
+    try {
+      lowered = lowerProgram(checked, checkedRuntime(), bag, {
+        ...(callTarget ? { call: callTarget } : {}),
+        inlineSmall,
+      });
+    } catch (error) {
+      bag.error(
+        'LINK_ERROR',
+        `internal compiler error: ${(error as Error).message}`,
+        checked.mainClass?.span ?? noSpan,
+      );
+      return { bag };
+    }
+    if (bag.hasErrors) return { bag, lowered };
+    const emitted = emitCode(lowered.functions, bag, { compress: options.compress ?? true, maxCodeBytes });
+    return { bag, lowered, emitted };
+  };
+  let built = attempt(true);
+  // Small methods lowered in place at every call grow the code: when that makes it too large for
+  // the target, they stay calls.
+  if (built.emitted?.oversizeBytes !== undefined) {
+    const again = attempt(false);
+    if (!again.bag.hasErrors) built = again;
   }
-  if (diagnostics.hasErrors) return { diagnostics: sorted(diagnostics), image: undefined };
-  const emitted = emitCode(lowered.functions, diagnostics, { compress: options.compress ?? true });
-  if (diagnostics.hasErrors) return { diagnostics: sorted(diagnostics), image: undefined };
+  diagnostics.items.push(...built.bag.items);
+  const { lowered, emitted } = built;
+  if (!lowered || !emitted || diagnostics.hasErrors)
+    return {
+      result: { diagnostics: sorted(diagnostics), image: undefined },
+      ...(lowered ? { lowered } : {}),
+      ...(emitted ? { emitted } : {}),
+    };
   const data: LayoutEntry[] = lowered.fields
     .filter((f) => f.symbol.id >= 0)
     .map((f) => ({
@@ -132,7 +173,11 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
     sourceMap: emitted.sourceMap,
   });
   const result: CompileResult = { diagnostics: sorted(diagnostics), image };
-  return callTarget ? { ...result, returnType: typeName(callTarget.method.returnType) } : result;
+  return {
+    result: callTarget ? { ...result, returnType: typeName(callTarget.method.returnType) } : result,
+    lowered,
+    emitted,
+  };
 }
 
 function sorted(bag: DiagnosticBag): Diagnostic[] {

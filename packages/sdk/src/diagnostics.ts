@@ -39,7 +39,8 @@ export const diagnosticCodes = {
   CHECK_BAD_CALL: 'a call with the wrong number or types of arguments',
   CHECK_MISSING_RETURN: 'a non-void method that can complete without returning',
   CHECK_UNREACHABLE: 'a statement that cannot be reached',
-  CHECK_BAD_BREAK: 'break or continue outside a loop or switch, or to an unknown label',
+  CHECK_BAD_BREAK:
+    'break, continue or return without a target (outside a loop or switch, an unknown label, return in a static initializer)',
   CHECK_CONSTANT_REQUIRED: 'a place that needs a compile-time constant',
   CHECK_DUPLICATE_CASE: 'two switch labels with the same value',
   CHECK_BAD_ANNOTATION: 'an annotation that does not fit its declaration',

@@ -14,6 +14,7 @@ import type {
   MethodDecl,
   Modifiers,
   Param,
+  StaticInit,
   Stmt,
   SwitchCase,
   TypeNode,
@@ -211,10 +212,11 @@ class Parser {
     this.expect('{');
     const fields: FieldDecl[] = [];
     const methods: MethodDecl[] = [];
+    const staticInits: StaticInit[] = [];
     while (!this.is('}') && this.tok.kind !== 'eof') {
       const before = this.pos;
       try {
-        this.member(fields, methods);
+        this.member(fields, methods, staticInits);
       } catch (e) {
         if (!(e instanceof ParseAbort)) throw e;
         this.synchronize();
@@ -222,14 +224,20 @@ class Parser {
       }
     }
     this.expect('}');
-    return { name, modifiers, fields, methods, span: this.spanFrom(start) };
+    return { name, modifiers, fields, methods, staticInits, span: this.spanFrom(start) };
   }
 
-  private member(fields: FieldDecl[], methods: MethodDecl[]): void {
+  private member(fields: FieldDecl[], methods: MethodDecl[], staticInits: StaticInit[]): void {
     const start = this.tok.span;
     const modifiers = this.modifiers();
     if (this.is('class')) this.unsupported('a nested class');
-    if (this.is('{')) this.unsupported('an initializer block');
+    if (this.is('{')) {
+      if (modifiers.keywords.join() !== 'static' || modifiers.annotations.length > 0)
+        this.unsupported('an instance initializer block (there are no objects; write static { … })');
+      const body = this.block();
+      staticInits.push({ body, span: this.spanFrom(start) });
+      return;
+    }
     const typeNode = this.is('void') ? { name: 'void', dims: 0, span: this.next().span } : this.type();
     const nameTok = this.ident();
     if (this.is('(')) {
@@ -309,7 +317,7 @@ class Parser {
     while (!this.is('}') && this.tok.kind !== 'eof') {
       const before = this.pos;
       try {
-        stmts.push(this.statement());
+        stmts.push(this.statement(true));
       } catch (e) {
         if (!(e instanceof ParseAbort)) throw e;
         this.synchronize();
@@ -363,7 +371,11 @@ class Parser {
     return { kind: 'arrayInit', elements, span: this.spanFrom(start) };
   }
 
-  private statement(): Stmt {
+  /**
+   * A statement; `isBlockStatement` in a block or switch group, where local declarations are
+   * allowed (JLS 14.4: `if (c) int x = 1;` is not Java).
+   */
+  private statement(isBlockStatement = false): Stmt {
     const t = this.tok;
     const start = t.span;
     if (this.is('{')) return this.block();
@@ -401,6 +413,8 @@ class Parser {
       this.expect('(');
       const init: Stmt[] = [];
       if (!this.is(';')) {
+        const foreach = this.atLocalDeclaration() ? this.forEachHeader(start) : undefined;
+        if (foreach) return foreach;
         if (this.atLocalDeclaration()) init.push(this.localDeclaration());
         else
           do {
@@ -408,7 +422,6 @@ class Parser {
             init.push({ kind: 'expr', expr: e, span: e.span });
           } while (this.accept(','));
       }
-      if (this.is(':')) this.unsupported('the enhanced for loop');
       this.expect(';');
       const cond = this.is(';') ? undefined : this.expression();
       this.expect(';');
@@ -435,6 +448,12 @@ class Parser {
       if (this.is(word)) this.unsupported(`'${word}'`);
     }
     if (this.atLocalDeclaration()) {
+      if (!isBlockStatement)
+        this.diagnostics.error(
+          'PARSE_EXPECTED',
+          'a variable declaration is not allowed here (put it in a block)',
+          this.tok.span,
+        );
       const s = this.localDeclaration();
       this.expect(';');
       return { ...s, span: this.spanFrom(start) };
@@ -448,6 +467,38 @@ class Parser {
       );
     this.expect(';');
     return { kind: 'expr', expr, span: this.spanFrom(start) };
+  }
+
+  /**
+   * After `for (`: `[final] T x :` begins an enhanced for; then parses the rest of it. Otherwise
+   * leaves the cursor where it was and returns undefined.
+   */
+  private forEachHeader(start: SourceSpan): Stmt | undefined {
+    const before = this.pos;
+    const declStart = this.tok.span;
+    const mods = this.modifiers();
+    if (!(this.tok.kind === 'ident' || this.isTypeStart())) {
+      this.pos = before;
+      return undefined;
+    }
+    const typeNode = this.type();
+    if (this.tok.kind !== 'ident' || this.peek().text !== ':') {
+      this.pos = before;
+      return undefined;
+    }
+    const name = this.next();
+    const variable: LocalDeclarator = {
+      name: name.text,
+      typeNode,
+      isFinal: mods.keywords.includes('final'),
+      init: undefined,
+      span: this.spanFrom(declStart),
+    };
+    this.expect(':');
+    const iterable = this.expression();
+    this.expect(')');
+    const body = this.statement();
+    return { kind: 'foreach', variable, iterable, body, span: this.spanFrom(start) };
   }
 
   private switchStatement(start: SourceSpan): Stmt {
@@ -476,7 +527,7 @@ class Parser {
       while (!this.is('case') && !this.is('default') && !this.is('}') && !this.atEnd()) {
         const before = this.pos;
         try {
-          body.push(this.statement());
+          body.push(this.statement(true));
         } catch (e) {
           if (!(e instanceof ParseAbort)) throw e;
           this.synchronize();

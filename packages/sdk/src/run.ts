@@ -10,12 +10,13 @@ import {
   createConformanceMachine,
   createSandboxMachine,
   FUEL_MAX,
+  type NativeTier,
   prepareProgram,
   type Tier,
   TrapReason,
   trapReasonName,
 } from '@capsule/vm';
-import { compile } from './compile';
+import { type CompileResult, compile } from './compile';
 import type { Diagnostic } from './diagnostics';
 
 /** The outcome of running a method. */
@@ -41,6 +42,8 @@ export interface RunMethodOptions {
   readonly tier?: Tier;
   /** Instruction budget (default FUEL_MAX). */
   readonly budgetInstructions?: number;
+  /** The VM's native tier (from @capsule/native), needed for tier 'native'. */
+  readonly nativeTier?: NativeTier;
 }
 
 const noHost = {
@@ -58,7 +61,11 @@ export function runMethod(
   args: readonly bigint[],
   options: RunMethodOptions = {},
 ): RunResult {
-  const compiled = compile(source, { call: { method, args } });
+  return runCompiled(compile(source, { call: { method, args } }), options);
+}
+
+/** Runs a program compiled with a `call` driver (one compilation, run on both tiers by the tests). */
+export function runCompiled(compiled: CompileResult, options: RunMethodOptions = {}): RunResult {
   if (!compiled.image) return { ok: false, kind: 'compile', diagnostics: compiled.diagnostics };
   const code = compiled.image.code;
   const returnType = compiled.returnType ?? 'void';
@@ -70,7 +77,10 @@ export function runMethod(
     return BigInt(lo);
   };
   if (code.length <= CODE_MAX_BYTES) {
-    const machine = createSandboxMachine({ budgetInstructions: budget, tier }, { host: noHost });
+    const machine = createSandboxMachine(
+      { budgetInstructions: budget, tier },
+      { host: noHost, nativeTier: options.nativeTier },
+    );
     const r = machine.run(prepareProgram(code), { entryOffset: compiled.image.entries[0]?.offset ?? 0 });
     // A pure method sets no verdict: a normal end reports NO_VERDICT.
     if (r.trap !== TrapReason.NO_VERDICT)
@@ -92,7 +102,7 @@ export function runMethod(
   const machine = createConformanceMachine(
     wrapInElf(code, compiled.image.entries[0]?.offset ?? 0),
     { maxSteps: budget, tier },
-    { write: () => {} },
+    { write: () => {}, nativeTier: options.nativeTier },
   );
   const r = machine.run();
   if (r.status === 'signal' && r.reason !== undefined && r.signal === 5)

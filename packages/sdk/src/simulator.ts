@@ -20,7 +20,8 @@ import {
   trapReasonName,
   Verdict,
 } from '@capsule/vm';
-import { CapsuleError, encodePathChunk, type ProgramImage, parseIpv6, pathChunkLength } from '@capsule/wire';
+import { encodePathChunk, type ProgramImage, parseIpv6, pathChunkLength } from '@capsule/wire';
+import { SdkError } from './errors';
 
 /** One packet's inputs. Every field is optional (zero by default). */
 export interface PacketFixture {
@@ -102,7 +103,7 @@ export function simulate(
 ): PacketOutcome[] {
   const entry = image.entries.find((e) => e.name === options.entry);
   if (!entry)
-    throw new CapsuleError(
+    throw new SdkError(
       'SIM_UNKNOWN_ENTRY',
       `no entry '${options.entry}' (entries: ${image.entries.map((e) => e.name).join(', ') || 'none'})`,
     );
@@ -225,7 +226,7 @@ function fillPacket(bytes: Uint8Array, p: PacketFixture): void {
   ] as const) {
     if (text === undefined) continue;
     const parsed = parseIpv6(text);
-    if (!parsed.ok) throw new CapsuleError('SIM_BAD_FIXTURE', `not an IPv6 address: ${text}`);
+    if (!parsed.ok) throw new SdkError('SIM_BAD_FIXTURE', `not an IPv6 address: ${text}`);
     bytes.set(parsed.value, at);
   }
   v.setUint32(PacketField.FLOW_LABEL, pk.flowLabel ?? 0, true);
@@ -276,7 +277,7 @@ function writeValues(
   values.forEach((x, i) => {
     const at = offset + i * width;
     if (at + width > offset + size)
-      throw new CapsuleError('SIM_BAD_FIXTURE', `too many values for a field of ${size} bytes`);
+      throw new SdkError('SIM_BAD_FIXTURE', `too many values for a field of ${size} bytes`);
     if (width === 1) v.setUint8(at, x & 0xff);
     else if (width === 2) v.setUint16(at, x & 0xffff, true);
     else if (width === 4) v.setUint32(at, x >>> 0, true);

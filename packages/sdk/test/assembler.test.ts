@@ -116,29 +116,3 @@ describe.skipIf(!canRun({ tools: ['llvm-mc', 'llvm-objcopy', 'llvm-objdump'] }))
     });
   },
 );
-
-describe('assembler diagnostics', () => {
-  it('reports every bad line with a code and its line', () => {
-    const r = assemble('  addx a0, a1, a2\n  addi a0, a1\n  lw a0, q(sp)\n  j nowhere\n  .bogus 1\n');
-    expect(r.image).toBeUndefined();
-    expect(r.diagnostics.map((d) => [d.code, d.span.start.line])).toEqual([
-      ['ASM_UNKNOWN_MNEMONIC', 1],
-      ['ASM_BAD_OPERAND', 2],
-      ['ASM_UNKNOWN_SYMBOL', 3],
-      ['ASM_UNKNOWN_SYMBOL', 4],
-      ['ASM_UNKNOWN_MNEMONIC', 5],
-    ]);
-  });
-
-  it('puts .data in the DATA layout and resolves la to its address', () => {
-    const r = assemble(
-      '.data\ntable: .word 1, 2\nflag: .byte 7\n.text\n.globl go\ngo:\n  la a0, table\n  lw a1, 4(a0)\n  ret\n',
-    );
-    expect(r.diagnostics).toEqual([]);
-    expect(r.image!.data.map((d) => [d.name, d.offset, d.size, d.initial])).toEqual([
-      ['table', 0, 8, '0100000002000000'],
-      ['flag', 8, 1, '07'],
-    ]);
-    expect(disassemble(r.image!.code).map((l) => l.text)).toEqual(['lui\ta0, 64', 'lw\ta1, 4(a0)', 'ret']);
-  });
-});

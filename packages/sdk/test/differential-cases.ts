@@ -8,6 +8,11 @@ export interface HandCase {
   /** Java parameter types of run, e.g. ['int', 'long']. */
   readonly params: readonly ('int' | 'long')[];
   readonly calls: readonly (readonly bigint[])[];
+  /**
+   * What the JVM runs instead of `body`, for constructs Java 17 lacks (switch on long, a preview
+   * of later JDKs): the same computation written in Java 17.
+   */
+  readonly jvmBody?: string;
 }
 
 const I = (...xs: number[]) => xs.map(BigInt);
@@ -21,6 +26,49 @@ const edge = [
   I(123456, -789),
   I(13, 0),
 ];
+
+/** Int edge values for the bit intrinsics: zero, ±1, the extremes, single bits, patterns. */
+const bits = [
+  0,
+  1,
+  -1,
+  2147483647,
+  -2147483648,
+  0x80000001,
+  0x00010000,
+  0x12345678,
+  -0x12345678,
+  0xf0f0f0f0,
+  0x00ff0000,
+  1 << 30,
+  3,
+  255,
+];
+const bitCalls = bits.flatMap((a, i) => [
+  [BigInt(a | 0), BigInt(bits[(i + 3) % bits.length]! | 0)],
+  [BigInt(a | 0), BigInt([0, 31, 32, 33, -1, -31, 1, 16][i % 8]!)],
+]);
+/** Long edge values for the unsigned and Math intrinsics. */
+const longs = [
+  0n,
+  1n,
+  -1n,
+  9223372036854775807n,
+  -9223372036854775808n,
+  4294967295n,
+  4294967296n,
+  -4294967296n,
+  2147483648n,
+  0x123456789abcdef0n,
+  -0x123456789abcdef0n,
+  7n,
+  -7n,
+];
+const longCalls = longs.flatMap((a, i) => [
+  [a, longs[(i + 1) % longs.length]!],
+  [a, longs[(i + 5) % longs.length]!],
+  [a, a],
+]);
 
 // Static fields are per execution on our VM and per JVM on the JVM: cases with statics are called once.
 export const handCases: HandCase[] = [
@@ -448,5 +496,128 @@ export const handCases: HandCase[] = [
     params: ['int', 'int'],
     calls: [I(1, 2), I(7, 9)],
     body: 'static int run(int a, int b) { int[] p = new int[16]; int n = 0; for (int i = 2; i < 100; i++) { boolean prime = true; for (int j = 2; j * j <= i; j++) if (i % j == 0) { prime = false; break; } if (prime && n < 16) p[n++] = i; } return p[a & 15] * 1000 + p[b & 15] + n; }',
+  },
+  {
+    name: 'labeledthenloops',
+    params: ['int', 'int'],
+    calls: edge,
+    // A labeled block that can complete, then loops ended by break and a switch (the checker once
+    // judged the code after them unreachable).
+    body: 'static int run(int a, int b) { int r = 0; blk: { if (a == 0) break blk; r = 5; } for (;;) { if (r > 30) break; r += b & 7; r++; } switch (a & 3) { case 0: r += 1; break; case 1: return r * 2; default: r -= 3; } while (true) { if (r < 100) break; r -= 50; } outer: for (int i = 0; ; i++) { for (int j = 0; j < 5; j++) { if (i * j > 6) break outer; if (j > i) continue outer; r += j; } } return r; }',
+  },
+  {
+    name: 'bigarrayconstindex',
+    params: ['int', 'int'],
+    calls: edge,
+    // Constant indexes far into an array (lowering once clamped their displacement).
+    body: 'static int run(int a, int b) { byte[] v = new byte[1000]; v[600] = (byte) a; v[b & 1023] += 3; long[] w = new long[100]; w[99] = a; w[64] = b; return v[600] * 7 + v[999] + v[b & 1023] + (int) (w[99] - w[64]) + (int) w[b & 127]; }',
+  },
+  {
+    name: 'farbranches',
+    params: ['int', 'int'],
+    calls: [I(7, 3), I(-123456, 7), I(5, 8), I(1, -1)],
+    // Over 4 KiB of code in one loop: the back edge, the ifs and the bounds checks (branches to
+    // the shared trap stub) span more than a conditional branch reaches; they are relaxed.
+    body: `static int run(int x, int n) { int[] t = new int[8]; for (int k = 0; k < n; k++) { ${Array.from(
+      { length: 200 },
+      (_, i) => `if (t[${i % 8}] > ${i}) t[(x + ${i}) & 7] += x ^ ${i};`,
+    ).join(' ')} x = x * 31 + t[k & 7]; } return x + t[n]; }`,
+  },
+  {
+    name: 'intbits',
+    params: ['int', 'int'],
+    calls: bitCalls,
+    body: 'static long run(int a, int b) { long h = Integer.bitCount(a); h = h * 37 + Integer.numberOfLeadingZeros(a); h = h * 37 + Integer.numberOfTrailingZeros(a); h = h * 37 + Integer.numberOfLeadingZeros(b); h = h * 37 + Integer.numberOfTrailingZeros(b); h = h * 31 + Integer.reverse(a); h = h * 31 + Integer.reverseBytes(a); h = h * 31 + Integer.rotateLeft(a, b); h = h * 31 + Integer.rotateRight(a, b); h = h * 31 + Integer.rotateLeft(a, 7); h = h * 31 + Integer.rotateRight(a, 33); h = h * 31 + Integer.rotateLeft(a, 0); h = h * 31 + Integer.toUnsignedLong(a); return h; }',
+  },
+  {
+    name: 'intunsignedmath',
+    params: ['int', 'int'],
+    calls: [...bitCalls, I(5, 0), I(-5, 0)],
+    body: 'static long run(int a, int b) { long h = Integer.compareUnsigned(a, b); h = h * 31 + Integer.compareUnsigned(b, a); h = h * 31 + Integer.compareUnsigned(a, a); h = h * 31 + Math.abs(a); h = h * 31 + Math.min(a, b); h = h * 31 + Math.max(a, b); h = h * 31 + Math.max((byte) a, (short) b); h = h * 31 + Integer.divideUnsigned(a, b); h = h * 31 + Integer.remainderUnsigned(a, b); return h; }',
+  },
+  {
+    name: 'longunsignedmath',
+    params: ['long', 'long'],
+    calls: longCalls,
+    body: 'static long run(long a, long b) { long h = Long.compareUnsigned(a, b); h = h * 31 + Long.compareUnsigned(b, a); h = h * 31 + Math.abs(a); h = h * 31 + Math.min(a, b); h = h * 31 + Math.max(a, b); h = h * 31 + Math.min((int) a, b); h = h * 31 + Math.max(a, (int) b); if (b != 0) { h = h * 31 + Long.divideUnsigned(a, b); h = h * 31 + Long.remainderUnsigned(a, b); } return h; }',
+  },
+  {
+    name: 'longdivzero',
+    params: ['long', 'long'],
+    calls: [
+      [5n, 0n],
+      [-1n, 0n],
+      [5n, 3n],
+    ],
+    body: 'static long run(long a, long b) { return Long.divideUnsigned(a, b) + Long.remainderUnsigned(b, a); }',
+  },
+  {
+    name: 'intrinsicsconst',
+    params: ['int', 'int'],
+    calls: [I(0, 0)],
+    // Constant arguments: folded by the compiler, still Java's values.
+    body: 'static long run(int a, int b) { return Integer.bitCount(-1) + Integer.numberOfLeadingZeros(0) * 100L + Integer.numberOfTrailingZeros(0x80000000) * 10000L + Integer.reverse(1) + Integer.reverseBytes(0x12345678) * 3L + Integer.rotateLeft(0x80000001, 33) + Integer.rotateRight(1, -1) + Integer.toUnsignedLong(-1) + Integer.compareUnsigned(-1, 1) + Integer.divideUnsigned(-1, 3) + Integer.remainderUnsigned(-1, 7) + Long.compareUnsigned(-1L, 1L) + Long.divideUnsigned(-1L, 10L) + Long.remainderUnsigned(-1L, 10L) + Math.abs(Integer.MIN_VALUE) + Math.abs(Long.MIN_VALUE + 1) + Math.min(-3, 2) + Math.max(3L, -2L); }',
+  },
+  {
+    name: 'staticinit',
+    params: ['int', 'int'],
+    calls: [I(7, 3)],
+    // A CRC-32 table filled by a static initializer; field initializers and blocks in source order.
+    body: 'static final int[] CRC = new int[256]; static int order = 1; static { for (int n = 0; n < 256; n++) { int c = n; for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320 ^ (c >>> 1) : c >>> 1; CRC[n] = c; } order = order * 10 + 2; } static int after = order * 10 + 3; static { after = after * 10 + 4; } static int crc(int seed, int v) { int c = ~seed; for (int i = 0; i < 4; i++) { c = CRC[(c ^ (v >>> (8 * i))) & 0xFF] ^ (c >>> 8); } return ~c; } static long run(int a, int b) { return ((long) crc(a, b) << 16) + after; }',
+  },
+  {
+    name: 'foreach',
+    params: ['int', 'int'],
+    calls: edge,
+    body: "static int[] table = {3, 1, 4, 1, 5}; static int sum(int[] v) { int s = 0; for (int x : v) s = s * 7 + x; return s; } static long run(int a, int b) { long h = 0; int[] xs = {a, b, a ^ b, 5}; for (int x : xs) h = h * 31 + x; for (final long y : new byte[] {(byte) a, (byte) b, -1}) h += y; for (char c : new char[] {(char) a, 'z'}) h = h * 3 + c; for (long l : new long[] {a, (long) b << 40}) h ^= l; outer: for (int x : table) { for (int y : xs) { if (x == y) continue outer; if (y < 0) break outer; h += x * y; } } int[] v = xs; for (int x : v) { v = table; h += x; } h += sum(table) + sum(new int[0]); return h; }",
+  },
+  {
+    name: 'switchlong',
+    params: ['long', 'long'],
+    calls: [
+      [0n, 0n],
+      [5n, 1n],
+      [-1n, 2n],
+      [4294967296n, 3n],
+      [-9223372036854775808n, 4n],
+      [4294967301n, 5n],
+      [6n, 6n],
+      [-4294967296n, 7n],
+    ],
+    body: 'static long run(long a, long b) { long s = b; switch (a) { case 0L: s += 1; break; case 5L: s += 2; case -1L: s += 3; break; case 0x100000000L: s += 4; break; case Long.MIN_VALUE: s += 5; break; case 0x100000005L: s += 6; break; case -4294967296L: return -s; default: s += 7; } return s; }',
+    // Java 17 has no switch on long: the same branches as an if-chain.
+    jvmBody:
+      'static long run(long a, long b) { long s = b; if (a == 0L) { s += 1; } else if (a == 5L) { s += 2; s += 3; } else if (a == -1L) { s += 3; } else if (a == 0x100000000L) { s += 4; } else if (a == Long.MIN_VALUE) { s += 5; } else if (a == 0x100000005L) { s += 6; } else if (a == -4294967296L) { return -s; } else { s += 7; } return s; }',
+  },
+  {
+    name: 'inlined',
+    params: ['int', 'int'],
+    calls: edge,
+    // once: called from one place; twice: small; both lowered in place. Their parameters are their
+    // own variables (writing x does not change p); early returns from inside loops.
+    body: 'static int once(int x, int y) { x = x * 3; if (y > 0) return x + y; for (int i = 0; i < 3; i++) { if (x > 100) return -x; x += y; } return x; } static int twice(int a) { return a ^ (a >>> 3); } static long run(int a, int b) { int p = a; int r = once(p, b); return (long) r * 31 + p + twice(a) + twice(b) + twice(r); }',
+  },
+  {
+    name: 'pressure',
+    params: ['int', 'int'],
+    calls: bitCalls.slice(0, 10),
+    // Many values live at once, across calls (the runtime's 64-bit division): spills and reloads.
+    body: 'static long run(int a, int b) { return Integer.reverse(a) ^ Integer.reverseBytes(b) ^ Integer.rotateLeft(a, b) ^ Integer.rotateRight(a, 5) ^ Integer.toUnsignedLong(a) ^ Math.min((long) a, b) ^ Math.max(a, b) * 7 ^ Long.compareUnsigned(a, b) ^ Long.divideUnsigned(a, b | 1) ^ Long.remainderUnsigned((long) a << 20, b | 3) ^ (long) Integer.bitCount(a ^ b) << 40; }',
+  },
+  {
+    name: 'loopinvariants',
+    params: ['int', 'int'],
+    calls: edge,
+    // Constants and invariant values moved before loops (also loops that run zero times), the same
+    // product before and after its operand changes, nested loops left by a labeled break.
+    body: 'static int run(int a, int b) { int s = 0; for (int i = 0; i < (b & 7); i++) { s += (a & 31) * 24 + i * 24; for (int j = 0; j < 3; j++) { if (j * 24 == i) break; s ^= a * 24 + j; } } outer: for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) { if ((a ^ j) == 0x7FFFFFFF) break outer; s += 1000003 * (i + 1); } int t = a * 24; a++; t += a * 24; return s + t; }',
+  },
+  {
+    name: 'countedloops',
+    params: ['int', 'int'],
+    calls: edge,
+    // Counted loops whose condition bounds the index (no bounds checks inside), and loops where it
+    // does not: the counter written in the body, a bound past the length, another array.
+    body: 'static int[] st = {4, 5, 6}; static int run(int a, int b) { int[] t = new int[5]; int[] u = new int[3]; int s = 0; for (int i = 0; i < t.length; i++) t[i] = a + i; for (int i = 1; i < 3 && i < b; i++) s += t[i] * st[i] + u[i]; for (int i = 0; i < t.length; i += 1) { s ^= t[i]; if ((t[i] & 1) == 0) i++; } for (int i = 0; i < 5; i++) s += t[i]; int[] v = t; for (int i = 0; i < v.length; i++) { s += v[i]; v = u; } for (int i = 0; i < 3; i++) s += st[i]; for (int i = 0; i < (b & 7); i++) s += u[i]; return s; }',
   },
 ];

@@ -2,17 +2,19 @@
  * Differential tests against the JVM: every hand-written case (differential-cases.ts) and a batch
  * of random programs (random-programs.ts, fixed seed) is compiled by javac — all classes in one
  * javac run, called from one generated Main in one JVM — and by our compiler, run on our VM with
- * both tiers (interpreter and fast). Results must be equal; an exception on the JVM (division by
+ * the three tiers (interpreter, fast and native). Results must be equal; an exception on the JVM (division by
  * zero, index out of bounds) must be a trap on our VM (both print EXC).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createNativeVmTier } from '@capsule/native';
 import { canRun, testSeed } from '@capsule/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runMethod } from '../src/run';
+import { type CompileResult, compile } from '../src/compile';
+import { runCompiled } from '../src/run';
 import { handCases } from './differential-cases';
 import { randomProgram } from './random-programs';
 
@@ -22,6 +24,8 @@ interface Case {
   readonly label: string;
   readonly className: string;
   readonly source: string;
+  /** The JVM's source, when it differs (constructs Java 17 lacks). */
+  readonly jvmSource?: string;
   readonly params: readonly ('int' | 'long')[];
   readonly args: readonly bigint[];
 }
@@ -31,8 +35,16 @@ function buildCases(): Case[] {
   for (const h of handCases) {
     const className = `H_${h.name}`;
     const source = `class ${className} {\n  ${h.body}\n}\n`;
+    const jvmSource = h.jvmBody === undefined ? undefined : `class ${className} {\n  ${h.jvmBody}\n}\n`;
     h.calls.forEach((args, i) => {
-      cases.push({ label: `${h.name}#${i}`, className, source, params: h.params, args });
+      cases.push({
+        label: `${h.name}#${i}`,
+        className,
+        source,
+        ...(jvmSource === undefined ? {} : { jvmSource }),
+        params: h.params,
+        args,
+      });
     });
   }
   const programs = fc.sample(fc.tuple(fc.integer(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })), {
@@ -72,7 +84,7 @@ describe.skipIf(!canRun({ tools: ['javac', 'java'] }))(
     beforeAll(() => {
       dir = mkdtempSync(join(tmpdir(), 'capsule-diff-'));
       const sources = new Map<string, string>();
-      for (const c of cases) sources.set(c.className, c.source);
+      for (const c of cases) sources.set(c.className, c.jvmSource ?? c.source);
       for (const [name, source] of sources) writeFileSync(join(dir, `${name}.java`), source);
       const calls = cases.map(
         (c) =>
@@ -112,11 +124,20 @@ ${chunk(calls, 200)
       expect(jvm.length).toBe(cases.length);
     });
 
-    for (const tier of ['interpreter', 'fast'] as const) {
+    // One compilation per case, run on every tier.
+    const compiled = new Map<Case, CompileResult>();
+    const compiledCase = (c: Case) => {
+      let r = compiled.get(c);
+      if (!r)
+        compiled.set(c, (r = compile(c.source, { call: { method: `${c.className}.run`, args: c.args } })));
+      return r;
+    };
+    const nativeTier = createNativeVmTier();
+    for (const tier of ['interpreter', 'fast', 'native'] as const) {
       it(`every case gives the JVM's result on the ${tier} tier`, () => {
         const mismatches: string[] = [];
         cases.forEach((c, i) => {
-          const r = runMethod(c.source, `${c.className}.run`, c.args, { tier });
+          const r = runCompiled(compiledCase(c), { tier, nativeTier });
           const ours = r.ok
             ? String(r.value)
             : r.kind === 'trap' && /ACCESS_FAULT|bad access at 0x0/.test(r.reason)

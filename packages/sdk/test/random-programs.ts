@@ -1,8 +1,10 @@
 /**
  * A fast-check generator of random microprograms for the differential tests: int and long
  * expressions over locals of every integral type (so narrowing and promotion are exercised),
- * array reads and writes, compound assignments, if/else and bounded for loops, division (whose
- * zero divisors trap here and throw on the JVM: both print EXC).
+ * array reads and writes, compound assignments, if/else, bounded for/while/do loops left early
+ * and continued (labels too), switch with fall-through, calls (in place, and recursive ones), the
+ * java.lang intrinsics, division (whose zero divisors trap here and throw on the JVM: both print
+ * EXC).
  */
 import fc from 'fast-check';
 
@@ -44,9 +46,39 @@ const exprs = fc.letrec<Exprs>((tie) => ({
     fc.tuple(fc.constantFrom('-', '~', '+'), tie('int')).map(([op, e]) => `(${op} ${e})`),
     tie('long').map((e) => `((int) ${e})`),
     fc.tuple(fc.constantFrom('byte', 'short', 'char'), tie('int')).map(([t, e]) => `((${t}) ${e})`),
+    // Calls: h is small (lowered in place), rec recursive (a real call: registers across it).
+    fc.tuple(tie('int'), tie('int')).map(([a, b]) => `h(${a}, ${b})`),
+    fc.tuple(tie('int'), tie('int')).map(([n, v]) => `rec((${n}) & 3, ${v})`),
     fc.tuple(tie('bool'), tie('int'), tie('int')).map(([c, a, b]) => `(${c} ? ${a} : ${b})`),
     tie('int').map((e) => `arr[(${e}) & 7]`),
     tie('int').map((e) => `bytes[(${e}) & 3]`),
+    fc
+      .tuple(
+        fc.constantFrom(
+          'Integer.bitCount',
+          'Integer.numberOfLeadingZeros',
+          'Integer.numberOfTrailingZeros',
+          'Integer.reverse',
+          'Integer.reverseBytes',
+          'Math.abs',
+        ),
+        tie('int'),
+      )
+      .map(([f, e]) => `${f}(${e})`),
+    fc
+      .tuple(
+        fc.constantFrom(
+          'Integer.rotateLeft',
+          'Integer.rotateRight',
+          'Integer.compareUnsigned',
+          'Math.min',
+          'Math.max',
+        ),
+        tie('int'),
+        tie('int'),
+      )
+      .map(([f, a, b]) => `${f}(${a}, ${b})`),
+    fc.tuple(tie('long'), tie('long')).map(([a, b]) => `Long.compareUnsigned(${a}, ${b})`),
   ),
   long: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
@@ -61,6 +93,12 @@ const exprs = fc.letrec<Exprs>((tie) => ({
       .tuple(tie('long'), fc.constantFrom('+', '*', '-'), tie('int'))
       .map(([l, op, r]) => `(${l} ${op} ${r})`),
     fc.tuple(fc.constantFrom('-', '~'), tie('long')).map(([op, e]) => `(${op} ${e})`),
+    fc.tuple(tie('long'), tie('int')).map(([a, b]) => `lh(${a}, ${b})`),
+    tie('int').map((e) => `Integer.toUnsignedLong(${e})`),
+    tie('long').map((e) => `Math.abs(${e})`),
+    fc
+      .tuple(fc.constantFrom('Math.min', 'Math.max'), tie('long'), tie('long'))
+      .map(([f, a, b]) => `${f}(${a}, ${b})`),
   ),
   bool: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
@@ -98,6 +136,28 @@ const statement: fc.Arbitrary<string> = fc.letrec<{ stmt: string }>((tie) => ({
     fc
       .tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 999_999 }), tie('stmt'))
       .map(([n, k, s]) => `for (int i${k} = 0; i${k} < ${n}; i${k}++) { x2 += i${k}; ${s} }`),
+    // Loops left early and continued, do-while, switch with fall-through.
+    fc
+      .tuple(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 0, max: 999_999 }),
+        exprs.bool,
+        exprs.bool,
+        tie('stmt'),
+      )
+      .map(
+        ([n, k, b, c, s]) =>
+          `int w${k}c = 0; w${k}: while (true) { if (++w${k}c > ${n}) break; x1++; if (${b}) continue; for (int j${k} = 0; j${k} < 3; j${k}++) { if (${c}) continue w${k}; x0 ^= j${k}; } ${s} }`,
+      ),
+    fc
+      .tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 999_999 }), tie('stmt'))
+      .map(([n, k, s]) => `int d${k} = 0; do { ${s} x2 += 3; } while (++d${k} < ${n});`),
+    fc
+      .tuple(exprs.int, tie('stmt'), tie('stmt'), tie('stmt'))
+      .map(
+        ([e, a, b, c]) =>
+          `switch ((${e}) & 3) { case 0: ${a} break; case 1: ${b} case 2: x0 += 2; break; default: ${c} }`,
+      ),
   ),
 })).stmt;
 
@@ -105,6 +165,9 @@ const statement: fc.Arbitrary<string> = fc.letrec<{ stmt: string }>((tie) => ({
 export function randomProgram(name: string): fc.Arbitrary<string> {
   return fc.array(statement, { minLength: 2, maxLength: 6 }).map(
     (stmts) => `class ${name} {
+  static int h(int p, int q) { return p * 3 ^ q; }
+  static int rec(int n, int v) { return n <= 0 ? v : rec(n - 1, v * 31 + n); }
+  static long lh(long a, int b) { return (a << 3) - b; }
   static long run(int a, long c) {
     int x0 = a, x1 = 7, x2 = -3;
     long y0 = c, y1 = 1L;

@@ -11,12 +11,20 @@
  * address only (qemu compares the value as well); the initial stack's addresses differ from
  * qemu's (its layout is the same).
  */
-import { CapsuleError } from '@capsule/wire';
 import { compileFastTier, type FastTierFunction } from './core/fast-tier';
 import { interpret } from './core/interpreter';
 import { type DecodedProgram, predecode } from './core/program';
-import { createMachineState, Exit, type MachineState, mapPage, PAGE_BYTES } from './core/state';
+import {
+  createMachineState,
+  type Executor,
+  Exit,
+  type MachineState,
+  mapPage,
+  type NativeTier,
+  PAGE_BYTES,
+} from './core/state';
 import { type ElfImage, parseElf } from './elf';
+import { VmError } from './errors';
 import { decodeInstruction } from './isa/codec';
 import { formatInstruction } from './isa/format';
 import type { Tier } from './sandbox-machine';
@@ -52,6 +60,8 @@ export interface ConformanceDeps {
   write(fd: number, bytes: Uint8Array): void;
   /** Called before each instruction when given (single-steps: slow). */
   trace?(pc: number, text: string, registers: Int32Array): void;
+  /** The native tier, needed for tier 'native' (VM_NO_NATIVE_TIER without it). */
+  nativeTier?: NativeTier;
 }
 
 /** How a program ended. */
@@ -92,7 +102,7 @@ export function createConformanceMachine(
   deps: ConformanceDeps,
 ): ConformanceMachine {
   const parsed = parseElf(file);
-  if (!parsed.ok) throw new CapsuleError('VM_BAD_ELF', parsed.error);
+  if (!parsed.ok) throw new VmError('VM_BAD_ELF', parsed.error);
   const image: ElfImage = parsed.image;
   const state = createMachineState();
   const full = { readBytes: PAGE_BYTES, writeBytes: PAGE_BYTES, atomicBytes: PAGE_BYTES };
@@ -171,7 +181,14 @@ export function createConformanceMachine(
   state.pc = image.entry;
 
   let fast: FastTierFunction | undefined;
+  let native: Executor | undefined;
   const execute = (): number => {
+    if (options.tier === 'native') {
+      if (deps.nativeTier === undefined)
+        throw new VmError('VM_NO_NATIVE_TIER', "tier 'native' needs the native tier (deps.nativeTier)");
+      native ??= deps.nativeTier.createExecutor(state);
+      return native(program);
+    }
     if (options.tier === 'fast') {
       fast ??= compileFastTier(program);
       return fast(state, program);

@@ -12,12 +12,14 @@ export {
 } from './conformance-machine';
 /** The fast tier's source generator (for inspection and docs). */
 export { generateFastTierSource } from './core/fast-tier';
+/** The executor port of a machine state and the native tier's port (implemented outside this pure package). */
+export type { DecodedProgram } from './core/program';
+export type { Executor, MachineState, NativeTier } from './core/state';
 /** ELF32 RISC-V executable reader. */
 export { type ElfImage, type ElfResult, type ElfSegment, EM_RISCV, parseElf } from './elf';
 /** Instruction values and their encoder, decoder and compressor (results, never exceptions). */
 export {
   compressInstruction,
-  type DecodeResult,
   decodeInstruction,
   decodeWord,
   type EncodeResult,
@@ -26,6 +28,7 @@ export {
   expandInstruction,
   findInstructionSpec,
   type Instruction,
+  type InstructionDecodeResult,
 } from './isa/codec';
 /** Instruction text as llvm-objdump prints it, and the ABI register names. */
 export { formatInstruction, registerNames } from './isa/format';
@@ -51,6 +54,7 @@ export {
   type PreparedProgram,
   prepareProgram,
   type RunOptions,
+  type SandboxDeps,
   type SandboxHost,
   type SandboxMachine,
   type SandboxOptions,

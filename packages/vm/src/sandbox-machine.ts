@@ -8,7 +8,6 @@
  * CONTRACT memory per run (no copies). ACTION and the used part of STACK are zeroed before each
  * run. One execution allocates nothing; the result object is reused (valid until the next run).
  */
-import { CapsuleError } from '@capsule/wire';
 import {
   compileFastTier,
   type FastTierFunction,
@@ -18,7 +17,16 @@ import {
 } from './core/fast-tier';
 import { createInterpreter } from './core/interpreter';
 import { type DecodedProgram, predecode } from './core/program';
-import { createMachineState, Exit, type MachineState, mapPage, PAGE_BYTES } from './core/state';
+import {
+  createMachineState,
+  type Executor,
+  Exit,
+  type MachineState,
+  mapPage,
+  type NativeTier,
+  PAGE_BYTES,
+} from './core/state';
+import { VmError } from './errors';
 import {
   ACTION_BASE,
   ACTION_BYTES,
@@ -70,8 +78,11 @@ export interface SandboxHost {
   log(message: Uint8Array): boolean;
 }
 
-/** Which executor runs the program. */
-export type Tier = 'interpreter' | 'fast';
+/**
+ * Which executor runs the program: the interpreter, the fast tier (a JavaScript translation), or
+ * the native tier (the interpreter in C++, through the `NativeTier` port the caller supplies).
+ */
+export type Tier = 'interpreter' | 'fast' | 'native';
 
 /** Options of a sandbox machine (defaults in one place: `sandboxDefaults`). */
 export interface SandboxOptions {
@@ -98,10 +109,7 @@ export interface PreparedProgram {
 /** Pre-decodes `code` (≤ 1 KiB) for CODE_BASE. Callers cache the result by logic hash. */
 export function prepareProgram(code: Uint8Array, options: { fast?: boolean } = {}): PreparedProgram {
   if (code.length > CODE_MAX_BYTES)
-    throw new CapsuleError(
-      'VM_CODE_TOO_LARGE',
-      `program code is ${code.length} bytes; at most ${CODE_MAX_BYTES}`,
-    );
+    throw new VmError('VM_CODE_TOO_LARGE', `program code is ${code.length} bytes; at most ${CODE_MAX_BYTES}`);
   const decoded = predecode(code, CODE_BASE);
   return { code, decoded, fast: options.fast ? compileFastTier(decoded, fastTierOptions) : undefined };
 }
@@ -181,16 +189,27 @@ export interface SandboxMachine {
 
 const page = (base: number) => base >>> 16;
 
-/** Creates a sandbox machine. `deps.host` supplies the services. */
-export function createSandboxMachine(options: SandboxOptions, deps: { host: SandboxHost }): SandboxMachine {
+/** The ports of a sandbox machine: the services' host, and the native tier when it may be used. */
+export interface SandboxDeps {
+  host: SandboxHost;
+  nativeTier?: NativeTier;
+}
+
+/**
+ * Creates a sandbox machine. `deps.host` supplies the services; `deps.nativeTier` is needed for
+ * the tier 'native' (VM_NO_NATIVE_TIER without it).
+ */
+export function createSandboxMachine(options: SandboxOptions, deps: SandboxDeps): SandboxMachine {
   const settings = { ...sandboxDefaults, ...options };
   if (
     !Number.isInteger(settings.budgetInstructions) ||
     settings.budgetInstructions < 1 ||
     settings.budgetInstructions > FUEL_MAX
   )
-    throw new CapsuleError('VM_BAD_BUDGET', `fuel budget must be 1..${FUEL_MAX} instructions`);
+    throw new VmError('VM_BAD_BUDGET', `fuel budget must be 1..${FUEL_MAX} instructions`);
   const { host } = deps;
+  if (settings.tier === 'native' && deps.nativeTier === undefined)
+    throw new VmError('VM_NO_NATIVE_TIER', "tier 'native' needs the native tier (deps.nativeTier)");
   const defaultBudget = settings.budgetInstructions;
   const defaultTier = settings.tier;
   const state: MachineState = createMachineState();
@@ -252,6 +271,8 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
   const R = state.regs;
   // This machine's interpreter (its state's arrays captured: see createInterpreter).
   const interpretHere = (state.interpreter = createInterpreter(state));
+  // The native tier's executor, when there is one (it maps the pages mapped so far itself).
+  const nativeHere: Executor | undefined = deps.nativeTier?.createExecutor(state);
   // Per-run resets are short loops of zero stores into Float64Array views (8 bytes per store; a
   // zero double is all zero bytes): TypedArray fill/set call into the runtime and cost more (measured).
   const doubles = (bytes: Uint8Array) =>
@@ -316,6 +337,7 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
   /** Maps FLOW or CONTRACT memory (no copy). */
   function bind(p: number, chosen: DataView, bytes: number, atomic: boolean) {
     views[p] = chosen;
+    state.onPageView?.(p, chosen);
     const usable = Math.min(bytes, chosen.byteLength);
     readLimit[p] = usable;
     writeLimit[p] = usable;
@@ -477,7 +499,12 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
    * Runs on from `first`: ECALL (perform it, continue after it) or, on the fast tier,
    * NEED_INTERPRETER (its wrapper steps the interpreter and returns to the translation).
    */
-  function resume(first: number, fast: FastTierFunction | undefined, decoded: DecodedProgram) {
+  function resume(
+    first: number,
+    fast: FastTierFunction | undefined,
+    decoded: DecodedProgram,
+    execute: Executor,
+  ) {
     let exit = first;
     for (;;) {
       if (exit === Exit.ECALL) {
@@ -492,7 +519,7 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
         end(exit);
         return;
       }
-      exit = fast === undefined ? interpretHere(decoded) : fast(state, decoded);
+      exit = fast === undefined ? execute(decoded) : fast(state, decoded);
     }
   }
 
@@ -545,7 +572,7 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
       // through the wrapper, which hands the translation FUEL_SLICE at a time.
       if (budget <= FUEL_SLICE) {
         const exit = fast.translated(state, true);
-        if (exit === NEED_INTERPRETER || exit === Exit.ECALL) resume(exit, fast, decoded);
+        if (exit === NEED_INTERPRETER || exit === Exit.ECALL) resume(exit, fast, decoded, interpretHere);
         else {
           dirtyMask = fast.entryWrites;
           if (exit === Exit.FETCH && state.pc === 0) finish();
@@ -553,12 +580,18 @@ export function createSandboxMachine(options: SandboxOptions, deps: { host: Sand
         }
       } else {
         const exit = fast(state, decoded, true);
-        if (exit === Exit.ECALL) resume(exit, fast, decoded);
+        if (exit === Exit.ECALL) resume(exit, fast, decoded, interpretHere);
         else end(exit);
       }
     } else {
-      const exit = interpretHere(decoded);
-      if (exit === Exit.ECALL) resume(exit, undefined, decoded);
+      let execute: Executor = interpretHere;
+      if (tier === 'native') {
+        if (nativeHere === undefined)
+          throw new VmError('VM_NO_NATIVE_TIER', "tier 'native' needs the native tier (deps.nativeTier)");
+        execute = nativeHere;
+      }
+      const exit = execute(decoded);
+      if (exit === Exit.ECALL) resume(exit, undefined, decoded, execute);
       else if (exit === Exit.FETCH && state.pc === 0) finish();
       else end(exit);
     }

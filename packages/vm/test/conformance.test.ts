@@ -8,9 +8,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createNativeVmTier } from '@capsule/native';
 import { canRun } from '@capsule/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createConformanceMachine } from '../src/index';
+import { createConformanceMachine, type Tier } from '../src/index';
 
 const corpus = join(import.meta.dirname, '..', 'conformance');
 const sources = readdirSync(corpus)
@@ -103,7 +104,7 @@ describe.skipIf(!canRun({ tools: ['clang', 'ld.lld', 'qemu-riscv32'] }))(
       expect(sources.filter((name) => name.endsWith('.S')).length).toBeGreaterThan(10);
     });
 
-    for (const tier of ['interpreter', 'fast'] as const) {
+    for (const tier of ['interpreter', 'fast', 'native'] as const) {
       it.each(names)(`%s: stdout and exit status match qemu (${tier})`, (name) => {
         const expected = qemu.get(name)!;
         expect(expected.stdout.length + expected.status).toBeGreaterThan(0);
@@ -146,13 +147,14 @@ describe.skipIf(!canRun({ tools: ['clang', 'ld.lld', 'qemu-riscv32'] }))(
 );
 
 /** Runs an ELF on the conformance machine as `capsule vm exec` does: stdout and exit status. */
-function runOnVm(path: string, args: string[], tier: 'interpreter' | 'fast'): Outcome {
+function runOnVm(path: string, args: string[], tier: Tier): Outcome {
   const chunks: Uint8Array[] = [];
   const machine = createConformanceMachine(
     readFileSync(path),
     { args, tier },
     {
       write: (fd, bytes) => void (fd === 1 && chunks.push(bytes.slice())),
+      nativeTier: tier === 'native' ? createNativeVmTier() : undefined,
     },
   );
   const result = machine.run();

@@ -5,12 +5,15 @@
  * Programs are random instruction words from the table (plus some raw random halfwords), made by
  * a seeded PRNG per fast-check run: cheap to generate, so the counts stay large.
  */
+import { createNativeVmTier } from '@capsule/native';
 import { testSeed } from '@capsule/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   createSandboxMachine,
   encodeInstruction,
+  encodeProgram,
+  type Instruction,
   instructionTable,
   prepareProgram,
   type SandboxHost,
@@ -20,7 +23,7 @@ import {
 import { randomOperands, seededRandom } from './generate';
 
 const programsPerBatch = 12_500;
-const batches = 4; // 4 × 12,500 programs, each run on both tiers: 100,000 executions
+const batches = 4; // 4 × 12,500 programs, each run on the three tiers: 150,000 executions
 
 function createHost(): SandboxHost & { reset(): void } {
   let counter = 0;
@@ -98,11 +101,13 @@ function same(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
   return true;
 }
 
-describe('property: random programs on both tiers', () => {
+describe('property: random programs on all three tiers', () => {
   const hostA = createHost();
   const hostB = createHost();
+  const hostC = createHost();
   const interpreter = createSandboxMachine({ tier: 'interpreter' }, { host: hostA });
   const fast = createSandboxMachine({ tier: 'fast' }, { host: hostB });
+  const native = createSandboxMachine({ tier: 'native' }, { host: hostC, nativeTier: createNativeVmTier() });
   const traps = new Map<number, number>();
 
   for (let batch = 0; batch < batches; batch++) {
@@ -118,6 +123,7 @@ describe('property: random programs on both tiers', () => {
           const packetSnapshot = (() => {
             fillRegions(interpreter, seed);
             fillRegions(fast, seed);
+            fillRegions(native, seed);
             return interpreter.regions.packet.slice();
           })();
           const engineSnapshot = interpreter.regions.engine.slice();
@@ -125,6 +131,7 @@ describe('property: random programs on both tiers', () => {
           const dataSnapshot = interpreter.regions.data.slice();
           hostA.reset();
           hostB.reset();
+          hostC.reset();
           const program = prepareProgram(code);
           const options = {
             budgetInstructions: budget,
@@ -133,12 +140,16 @@ describe('property: random programs on both tiers', () => {
           };
           const a = { ...interpreter.run(program, options) };
           const b = { ...fast.run(program, options) };
+          const c = { ...native.run(program, options) };
           expect(b).toEqual(a);
-          if (!same(fast.registers, interpreter.registers))
-            expect(Array.from(fast.registers)).toEqual(Array.from(interpreter.registers));
-          for (const name of writable)
-            if (!same(fast.regions[name], interpreter.regions[name]))
-              expect(Array.from(fast.regions[name])).toEqual(Array.from(interpreter.regions[name]));
+          expect(c).toEqual(a);
+          for (const other of [fast, native]) {
+            if (!same(other.registers, interpreter.registers))
+              expect(Array.from(other.registers)).toEqual(Array.from(interpreter.registers));
+            for (const name of writable)
+              if (!same(other.regions[name], interpreter.regions[name]))
+                expect(Array.from(other.regions[name])).toEqual(Array.from(interpreter.regions[name]));
+          }
           // within fuel; read-only regions untouched; PATH/DATA untouched past their length
           expect(a.fuelUsed).toBeLessThanOrEqual(budget);
           expect(same(interpreter.regions.packet, packetSnapshot), 'PACKET unchanged').toBe(true);
@@ -167,5 +178,66 @@ describe('property: random programs on both tiers', () => {
       TrapReason.NO_VERDICT,
     ])
       expect(traps.get(reason) ?? 0, `trap ${reason}`).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * Random programs rarely feed an operation the operand values where implementations differ (sign
+ * bits, INT_MIN / -1, shift amounts ≥ 32 in a register): here every ALU and M operation gets
+ * random and edge-case operands loaded with lui/addi, on all three tiers.
+ */
+describe('property: ALU and M operations on random operands, all three tiers', () => {
+  const registerOps = ['add', 'sub', 'sll', 'slt', 'sltu', 'xor', 'srl', 'sra', 'or', 'and']
+    .concat(['mul', 'mulh', 'mulhsu', 'mulhu', 'div', 'divu', 'rem', 'remu'])
+    .map((mnemonic) => ({ mnemonic, immediate: false }));
+  const immediateOps = ['addi', 'slti', 'sltiu', 'xori', 'ori', 'andi', 'slli', 'srli', 'srai'].map(
+    (mnemonic) => ({ mnemonic, immediate: true }),
+  );
+  const operations = [...registerOps, ...immediateOps];
+  const edge = [0, 1, -1, 0x7fffffff, -0x80000000, 31, 32, 33, -32];
+  const host = createHost();
+  const tiers = [
+    createSandboxMachine({ tier: 'interpreter' }, { host }),
+    createSandboxMachine({ tier: 'fast' }, { host }),
+    createSandboxMachine({ tier: 'native' }, { host, nativeTier: createNativeVmTier() }),
+  ];
+  const loadImmediate = (rd: number, value: number) => {
+    const low = (value << 20) >> 20;
+    const high = ((value - low) >> 12) & 0xfffff;
+    return [
+      { mnemonic: 'lui', rd, imm: high },
+      { mnemonic: 'addi', rd, rs1: rd, imm: low },
+    ];
+  };
+  it('2,000 programs of 8 operations each agree on every register', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 0x7fffffff }), (seed) => {
+        const random = seededRandom(seed);
+        const value = () => ((random() & 3) === 0 ? edge[random() % edge.length]! : random() | 0);
+        const instructions: Instruction[] = [];
+        for (let k = 0; k < 8; k++) {
+          const rd = 5 + k;
+          const operation = operations[random() % operations.length]!;
+          instructions.push(...(loadImmediate(28, value()) as Instruction[]));
+          if (operation.immediate) {
+            const shift = /^s(l|r)[la]i$/.test(operation.mnemonic);
+            const imm = shift ? random() % 32 : ((random() % 4096) - 2048) | 0;
+            instructions.push({ mnemonic: operation.mnemonic, rd, rs1: 28, imm } as Instruction);
+          } else {
+            instructions.push(...(loadImmediate(29, value()) as Instruction[]));
+            instructions.push({ mnemonic: operation.mnemonic, rd, rs1: 28, rs2: 29 } as Instruction);
+          }
+        }
+        instructions.push({ mnemonic: 'ebreak' } as Instruction);
+        const program = prepareProgram(encodeProgram(instructions));
+        const results = tiers.map((machine) => {
+          const result = { ...machine.run(program) };
+          return { result, registers: Array.from(machine.registers) };
+        });
+        expect(results[1]).toEqual(results[0]);
+        expect(results[2]).toEqual(results[0]);
+      }),
+      { seed: testSeed, numRuns: 2000 },
+    );
   });
 });

@@ -3,6 +3,7 @@
  * as DROP verdicts, region rules (PATH/DATA lengths, atomics on CONTRACT only), the verifier and
  * the compressor — every case on both tiers (one shared suite).
  */
+import { createNativeVmTier } from '@capsule/native';
 import { describe, expect, it } from 'vitest';
 import {
   ACTION_BASE,
@@ -76,10 +77,12 @@ function host(overrides: Partial<SandboxHost> = {}): SandboxHost & { logged: str
   return h;
 }
 
-for (const tier of ['interpreter', 'fast'] as const) {
+const nativeTier = createNativeVmTier();
+
+for (const tier of ['interpreter', 'fast', 'native'] as const) {
   describe(`sandbox machine (${tier})`, () => {
     it('starts with the entry registers of the ABI', () => {
-      const machine = createSandboxMachine({ tier }, { host: host() });
+      const machine = createSandboxMachine({ tier }, { host: host(), nativeTier });
       const result = machine.run(prepareProgram(assemble([{ mnemonic: 'ebreak' }])));
       const r = machine.registers;
       expect([r[1], r[2], r[10], r[11], r[12], r[13], r[14], r[15], r[16]]).toEqual([
@@ -99,7 +102,7 @@ for (const tier of ['interpreter', 'fast'] as const) {
 
     it('forwards when the program sets FORWARD and returns to ra = 0 (compressed code too)', () => {
       for (const compress of [false, true]) {
-        const machine = createSandboxMachine({ tier }, { host: host() });
+        const machine = createSandboxMachine({ tier }, { host: host(), nativeTier });
         const program = prepareProgram(assemble([...forward(7), ret], compress));
         const result = machine.run(program);
         expect(result).toMatchObject({ verdict: Verdict.FORWARD, trap: TrapReason.NONE, egressCount: 1 });
@@ -109,7 +112,7 @@ for (const tier of ['interpreter', 'fast'] as const) {
     });
 
     it('turns traps into DROP with a reason, never an exception', () => {
-      const machine = createSandboxMachine({ tier }, { host: host() });
+      const machine = createSandboxMachine({ tier }, { host: host(), nativeTier });
       const cases: [Instruction[], number][] = [
         [[lw(T0, 0, 16)], TrapReason.ACCESS_FAULT],
         [[sw(T0, A0, 0)], TrapReason.ACCESS_FAULT], // PACKET is read only
@@ -140,7 +143,7 @@ for (const tier of ['interpreter', 'fast'] as const) {
     });
 
     it('stops an endless loop exactly at its fuel budget', () => {
-      const machine = createSandboxMachine({ tier, budgetInstructions: 1234 }, { host: host() });
+      const machine = createSandboxMachine({ tier, budgetInstructions: 1234 }, { host: host(), nativeTier });
       const loop = prepareProgram(
         assemble([
           { mnemonic: 'addi', rd: T0, rs1: T0, imm: 1 },
@@ -153,7 +156,7 @@ for (const tier of ['interpreter', 'fast'] as const) {
     });
 
     it('maps PATH and DATA over their current length only', () => {
-      const machine = createSandboxMachine({ tier }, { host: host() });
+      const machine = createSandboxMachine({ tier }, { host: host(), nativeTier });
       const program = prepareProgram(assemble([lw(T0, A2, 12), sw(T0, A2 + 4, 0), { mnemonic: 'ebreak' }]));
       expect(machine.run(program, { dataLengthBytes: 16, pathLengthBytes: 4 }).trap).toBe(
         TrapReason.NO_VERDICT,
@@ -167,7 +170,7 @@ for (const tier of ['interpreter', 'fast'] as const) {
     });
 
     it('allows AMOs and LR/SC on CONTRACT memory, which persists between runs', () => {
-      const machine = createSandboxMachine({ tier }, { host: host() });
+      const machine = createSandboxMachine({ tier }, { host: host(), nativeTier });
       const program = prepareProgram(
         assemble([
           ...li(T0, 5),
@@ -186,7 +189,7 @@ for (const tier of ['interpreter', 'fast'] as const) {
     });
 
     it('resets ACTION and STACK between runs', () => {
-      const machine = createSandboxMachine({ tier }, { host: host() });
+      const machine = createSandboxMachine({ tier }, { host: host(), nativeTier });
       const writer = prepareProgram(assemble([...li(T0, 77), sw(T0, 2, -4), ...forward(3), ret]));
       const reader = prepareProgram(
         assemble([lw(T0, 2, -4), lw(T1, A1, ActionField.VERDICT), { mnemonic: 'ebreak' }]),
@@ -198,7 +201,7 @@ for (const tier of ['interpreter', 'fast'] as const) {
 
     it('performs services and charges their fuel', () => {
       const h = host();
-      const machine = createSandboxMachine({ tier }, { host: h });
+      const machine = createSandboxMachine({ tier }, { host: h, nativeTier });
       const engine = new DataView(machine.regions.engine.buffer);
       engine.setUint32(EngineField.LINK_COUNT, 3, true);
       for (let link = 0; link < 3; link++) {

@@ -8,10 +8,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { type ApiClient, ApiError, createApiClient, type RoleName } from '@capsule/api';
-import { CapsuleError } from '@capsule/wire';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import YAML from 'yaml';
+import { CliError } from '../errors';
 import type { CliIo } from '../io';
 
 interface Credentials {
@@ -33,7 +33,7 @@ function loadClient(io: CliIo, config: string | undefined): ApiClient {
   try {
     credentials = JSON.parse(readFileSync(path, 'utf8')) as Credentials;
   } catch {
-    throw new CapsuleError('CLI_NOT_LOGGED_IN', `no credentials in ${path}: run 'capsule login' first`);
+    throw new CliError('CLI_NOT_LOGGED_IN', `no credentials in ${path}: run 'capsule login' first`);
   }
   return createApiClient({ baseUrl: credentials.url, token: credentials.token });
 }
@@ -58,10 +58,7 @@ type Kind = keyof typeof kinds;
 function kindOf(text: string): Kind {
   const kind = text.replace(/s$/, '') as Kind;
   if (!Object.hasOwn(kinds, kind))
-    throw new CapsuleError(
-      'CLI_BAD_KIND',
-      `unknown kind '${text}' (one of ${Object.keys(kinds).join(', ')})`,
-    );
+    throw new CliError('CLI_BAD_KIND', `unknown kind '${text}' (one of ${Object.keys(kinds).join(', ')})`);
   return kind;
 }
 
@@ -88,7 +85,7 @@ async function resolveObject(client: ApiClient, kind: Kind, ref: string, domain?
   );
   if (matches.length === 0) throw new ApiError('NOT_FOUND', `no ${kind} named ${ref}`);
   if (matches.length > 1)
-    throw new CapsuleError(
+    throw new CliError(
       'CLI_AMBIGUOUS',
       `${matches.length} ${kind}s are named ${ref}: give --domain or the id`,
     );
@@ -104,8 +101,7 @@ function render(io: CliIo, format: string, value: unknown, columns: readonly str
     io.out(YAML.stringify(value));
     return;
   }
-  if (format !== 'table')
-    throw new CapsuleError('CLI_BAD_OUTPUT', `-o is table, json or yaml, not '${format}'`);
+  if (format !== 'table') throw new CliError('CLI_BAD_OUTPUT', `-o is table, json or yaml, not '${format}'`);
   const rows = Array.isArray(value) ? value : [value];
   const table = new Table({ head: [...columns], style: { head: [], border: [] } });
   for (const row of rows as Record<string, unknown>[]) table.push(columns.map((column) => cell(row[column])));
@@ -141,7 +137,7 @@ function readDocument(io: CliIo, file: string): unknown[] {
   try {
     text = readFileSync(resolve(io.cwd, file), 'utf8');
   } catch (error) {
-    throw new CapsuleError('CLI_READ_FAILED', `cannot read ${file}: ${(error as Error).message}`);
+    throw new CliError('CLI_READ_FAILED', `cannot read ${file}: ${(error as Error).message}`);
   }
   try {
     return YAML.parseAllDocuments(text).map((doc) => {
@@ -149,7 +145,7 @@ function readDocument(io: CliIo, file: string): unknown[] {
       return doc.toJS();
     });
   } catch (error) {
-    throw new CapsuleError('CLI_BAD_FILE', `${file} is not valid YAML/JSON: ${(error as Error).message}`);
+    throw new CliError('CLI_BAD_FILE', `${file} is not valid YAML/JSON: ${(error as Error).message}`);
   }
 }
 
@@ -187,7 +183,7 @@ async function createBody(
 ) {
   if (o.file) return readDocument(io, o.file)[0] as Record<string, unknown>;
   const need = (value: string | undefined, flag: string) => {
-    if (value === undefined) throw new CapsuleError('CLI_MISSING_OPTION', `create ${kind} needs ${flag}`);
+    if (value === undefined) throw new CliError('CLI_MISSING_OPTION', `create ${kind} needs ${flag}`);
     return value;
   };
   const withDomain = (body: Record<string, unknown>) => (o.domain ? { ...body, domain: o.domain } : body);
@@ -208,7 +204,7 @@ async function createBody(
       const template = await resolveObject(client, 'template', need(o.template, '--template'), o.domain);
       const roles = (o.role ?? []).map((spec) => {
         const [role, peer] = spec.split(':');
-        if (!role || !peer) throw new CapsuleError('CLI_BAD_OPTION', `--role is name:peer, not '${spec}'`);
+        if (!role || !peer) throw new CliError('CLI_BAD_OPTION', `--role is name:peer, not '${spec}'`);
         return { name: role, peer };
       });
       return withDomain({ name: need(name, '<name>'), templateId: template.id, roles, ...describe });
@@ -218,7 +214,7 @@ async function createBody(
       for (const spec of o.grant ?? []) {
         const [contract, role] = spec.split(':');
         if (!contract || !role)
-          throw new CapsuleError('CLI_BAD_OPTION', `--grant is contract:role, not '${spec}'`);
+          throw new CliError('CLI_BAD_OPTION', `--grant is contract:role, not '${spec}'`);
         grants.push({ contractId: (await resolveObject(client, 'contract', contract, o.domain)).id, role });
       }
       return withDomain({ name: need(name, '<name>'), grants, ...describe });
@@ -228,9 +224,9 @@ async function createBody(
       return { serviceId: service.id, ...(o.ttl ? { ttlSeconds: Number(o.ttl) } : {}) };
     }
     case 'template':
-      throw new CapsuleError('CLI_MISSING_OPTION', 'create template needs -f FILE (image and roles)');
+      throw new CliError('CLI_MISSING_OPTION', 'create template needs -f FILE (image and roles)');
     default:
-      throw new CapsuleError('CLI_BAD_KIND', `cannot create a ${kind} with this command`);
+      throw new CliError('CLI_BAD_KIND', `cannot create a ${kind} with this command`);
   }
 }
 
@@ -322,8 +318,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     .action(
       async (o: { url: string; domain: string; username: string; password?: string; config?: string }) => {
         const password = o.password ?? io.env.CAPSULE_PASSWORD;
-        if (!password)
-          throw new CapsuleError('CLI_MISSING_OPTION', 'give --password or set CAPSULE_PASSWORD');
+        if (!password) throw new CliError('CLI_MISSING_OPTION', 'give --password or set CAPSULE_PASSWORD');
         const client = createApiClient({ baseUrl: o.url });
         const { token, expiresAt } = await client.login({ domain: o.domain, username: o.username, password });
         const path = credentialsPath(io, o.config);
@@ -410,7 +405,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       const documents = readDocument(io, o.file).flatMap((doc) => (Array.isArray(doc) ? doc : [doc]));
       for (const document of documents) {
         if (!document || typeof document !== 'object' || typeof (document as ApplyDocument).kind !== 'string')
-          throw new CapsuleError('CLI_BAD_FILE', 'every document needs a kind');
+          throw new CliError('CLI_BAD_FILE', 'every document needs a kind');
         io.out(`${await applyDocument(client, io, document as ApplyDocument)}\n`);
       }
     });

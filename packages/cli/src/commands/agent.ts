@@ -21,10 +21,10 @@ import {
   underlayTransportKind,
 } from '@capsule/agent';
 import { createUdpTransportOfKind } from '@capsule/overlay';
-import { CapsuleError } from '@capsule/wire';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { readConfigFile } from '../config-file';
+import { CliError, RemoteError } from '../errors';
 import {
   type InstalledHostResolver,
   installHostResolver,
@@ -109,7 +109,7 @@ async function agentRequest(io: CliIo, api: string, method: string, path: string
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (cause) {
-    throw new CapsuleError('AGENT_UNREACHABLE', `no agent at ${api}: ${(cause as Error).message}`);
+    throw new CliError('AGENT_UNREACHABLE', `no agent at ${api}: ${(cause as Error).message}`);
   }
   const text = await response.text();
   if (!response.ok) {
@@ -118,7 +118,7 @@ async function agentRequest(io: CliIo, api: string, method: string, path: string
     try {
       ({ code, message } = JSON.parse(text) as { code: string; message: string });
     } catch {}
-    throw new CapsuleError(code, message);
+    throw new RemoteError(code, message);
   }
   io.out(`${text ? JSON.stringify(JSON.parse(text), null, 2) : ''}\n`);
 }
@@ -225,7 +225,7 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
     .option('--config <file>', 'the same, as an option')
     .action((file: string | undefined, options: { config?: string }) => {
       const path = file ?? options.config;
-      if (!path) throw new CapsuleError('CLI_BAD_OPTION', 'check-config needs a file');
+      if (!path) throw new CliError('CLI_BAD_OPTION', 'check-config needs a file');
       const config = loadAgentConfig(path, io);
       const resolved = agentOptionsFromConfig(config, readHostNameservers(resolvConfPath));
       io.out(

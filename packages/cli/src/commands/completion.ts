@@ -4,8 +4,8 @@
  * `capsule completion bash > /etc/bash_completion.d/capsule`, or for zsh a file `_capsule` in a
  * directory of `$fpath`. The Debian package installs both.
  */
-import { CapsuleError } from '@capsule/wire';
 import type { Command } from 'commander';
+import { CliError } from '../errors';
 import type { CliIo } from '../io';
 
 /** What the script knows about one command: its words after `capsule`, subcommands and options. */
@@ -134,7 +134,7 @@ export function registerCompletionCommands(program: Command, io: CliIo): void {
     .argument('<shell>', 'bash or zsh')
     .action(async (shell: string) => {
       if (shell !== 'bash' && shell !== 'zsh')
-        throw new CapsuleError('CLI_BAD_OPTION', `completion is for bash or zsh, not '${shell}'`);
+        throw new CliError('CLI_BAD_OPTION', `completion is for bash or zsh, not '${shell}'`);
       const { createFullProgram } = await import('../program');
       const entries = completionEntries(await createFullProgram(io));
       io.out(shell === 'bash' ? bashCompletion(entries) : zshCompletion(entries));

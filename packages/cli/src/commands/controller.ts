@@ -7,18 +7,18 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createController, defaultControllerOptions } from '@capsule/controller';
 import { createSelfSignedCertificate, exportPrivateKeyPem, generateRsaKeyPairAsync } from '@capsule/identity';
-import { CapsuleError } from '@capsule/wire';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { type Static, Type } from 'typebox';
 import { readConfigFile } from '../config-file';
+import { CliError } from '../errors';
 import type { CliIo } from '../io';
 
 /** Parses `HOST:PORT` (IPv6 hosts in brackets). */
 export function parseListen(text: string): { host: string; port: number } {
   const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
   const port = Number(match?.[2]);
-  if (!match || port > 65535) throw new CapsuleError('CLI_BAD_ADDRESS', `expected HOST:PORT, got '${text}'`);
+  if (!match || port > 65535) throw new CliError('CLI_BAD_ADDRESS', `expected HOST:PORT, got '${text}'`);
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
@@ -96,7 +96,7 @@ export function parseStore(text: string | undefined, dataDir: string, baseDir: s
   // A drive-less path never has a scheme; 'sqlite:…' and 'file:…' name a SQLite file.
   if (scheme === 'sqlite' || scheme === 'file') return resolve(baseDir, text.slice(scheme.length + 1));
   if (scheme)
-    throw new CapsuleError(
+    throw new CliError(
       'CLI_BAD_STORE',
       `unknown store '${scheme}:': use sqlite (a file in the data dir), a SQLite file path, or postgres://user:password@host/database`,
     );
@@ -136,12 +136,12 @@ export function resolveControllerSettings(flags: StartFlags, io: CliIo) {
   if (flags.bodyLimit !== undefined) {
     bodyLimitBytes = Number(flags.bodyLimit);
     if (!Number.isInteger(bodyLimitBytes) || bodyLimitBytes < 1024)
-      throw new CapsuleError('CLI_BAD_OPTION', '--body-limit is a byte count ≥ 1024');
+      throw new CliError('CLI_BAD_OPTION', '--body-limit is a byte count ≥ 1024');
   }
   let southboundTls: { selfSigned: string } | { cert: string; key: string } | undefined;
   if (flags.tlsCert || flags.tlsKey) {
     if (!flags.tlsCert || !flags.tlsKey)
-      throw new CapsuleError('CLI_BAD_TLS', '--tls-cert and --tls-key go together');
+      throw new CliError('CLI_BAD_TLS', '--tls-cert and --tls-key go together');
     southboundTls = { cert: resolve(io.cwd, flags.tlsCert), key: resolve(io.cwd, flags.tlsKey) };
   } else if (flags.tlsSelfSigned) southboundTls = { selfSigned: flags.tlsSelfSigned };
   else if (file.southboundTls)
@@ -184,7 +184,7 @@ function readPem(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new CapsuleError('CLI_BAD_TLS', `cannot read the ${what} ${path}: ${(error as Error).message}`);
+    throw new CliError('CLI_BAD_TLS', `cannot read the ${what} ${path}: ${(error as Error).message}`);
   }
 }
 
@@ -272,7 +272,7 @@ export function registerControllerCommands(program: Command, io: CliIo): void {
     .option('--config <file>', 'the same, as an option')
     .action((file: string | undefined, options: { config?: string }) => {
       const config = file ?? options.config;
-      if (!config) throw new CapsuleError('CLI_BAD_OPTION', 'check-config needs a file');
+      if (!config) throw new CliError('CLI_BAD_OPTION', 'check-config needs a file');
       const settings = resolveControllerSettings({ config }, io);
       const store = /^postgres/.test(settings.store)
         ? settings.store.replace(/:[^:@/]*@/, ':***@')

@@ -21,18 +21,14 @@ import {
   parseIpv6Address,
   parseSubnetPrefix64,
 } from '@capsule/identity';
-import {
-  createUdpTransportOfKind,
-  defaultUdpTransportKind,
-  systemClock,
-  type UdpTransportKind,
-} from '@capsule/overlay';
-import { CapsuleError } from '@capsule/wire';
+import { createUdpTransportOfKind, defaultUdpTransportKind, type UdpTransportKind } from '@capsule/overlay';
+import { systemClock } from '@capsule/wire';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { type Static, Type } from 'typebox';
 import { readConfigFile } from '../config-file';
+import { CliError } from '../errors';
 import type { CliIo } from '../io';
 import { parseListen } from './controller';
 
@@ -353,7 +349,7 @@ export function registerEngineCommands(program: Command, io: CliIo): void {
     .option('--config <file>', 'the same, as an option')
     .action((file: string | undefined, options: { config?: string }) => {
       const path = file ?? options.config;
-      if (!path) throw new CapsuleError('CLI_BAD_OPTION', 'check-config needs a file');
+      if (!path) throw new CliError('CLI_BAD_OPTION', 'check-config needs a file');
       const config = loadEngineConfig(path, io);
       io.out(
         `${JSON.stringify({ ...config, controller: { ...config.controller, password: '***' } }, null, 2)}\n`,
@@ -371,7 +367,7 @@ export function registerEngineCommands(program: Command, io: CliIo): void {
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         body = (await response.json()) as typeof body;
       } catch (error) {
-        throw new CapsuleError(
+        throw new CliError(
           'CLI_ENGINE_UNREACHABLE',
           `cannot read flows from ${options.url}: ${(error as Error).message}`,
         );

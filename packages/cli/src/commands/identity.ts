@@ -16,8 +16,8 @@ import {
   parseSubnetPrefix64,
   verifyCga,
 } from '@capsule/identity';
-import { CapsuleError } from '@capsule/wire';
 import type { Command } from 'commander';
+import { CliError, type CliErrorCode } from '../errors';
 import type { CliIo } from '../io';
 
 /** The files `capsule identity keygen` writes, in DIR. */
@@ -30,22 +30,22 @@ export const identityKeyFiles = {
 
 const hexOf = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
-function parseHex(text: string, what: string, code: string, length?: number): Uint8Array {
+function parseHex(text: string, what: string, code: CliErrorCode, length?: number): Uint8Array {
   const clean = text.trim().replace(/^0x/i, '').replace(/[\s:]/g, '');
   if (!/^(?:[0-9a-fA-F]{2})*$/.test(clean) || clean.length === 0)
-    throw new CapsuleError(code, `${what} is not hex: ${JSON.stringify(text)}`);
+    throw new CliError(code, `${what} is not hex: ${JSON.stringify(text)}`);
   const bytes = new Uint8Array(Buffer.from(clean, 'hex'));
   if (length !== undefined && bytes.length !== length)
-    throw new CapsuleError(
+    throw new CliError(
       code,
       `${what} must be ${length} bytes (${length * 2} hex digits), not ${bytes.length}`,
     );
   return bytes;
 }
 
-function parseIntegerOption(text: string, what: string, code: string, max: number): number {
+function parseIntegerOption(text: string, what: string, code: CliErrorCode, max: number): number {
   if (!/^\d+$/.test(text.trim()) || Number(text) > max)
-    throw new CapsuleError(code, `${what} must be an integer 0..${max}, not ${JSON.stringify(text)}`);
+    throw new CliError(code, `${what} must be an integer 0..${max}, not ${JSON.stringify(text)}`);
   return Number(text);
 }
 
@@ -53,7 +53,7 @@ function readInput(io: CliIo, file: string): Buffer {
   try {
     return readFileSync(resolve(io.cwd, file));
   } catch (error) {
-    throw new CapsuleError('IDENTITY_READ_FAILED', `cannot read ${file}: ${(error as Error).message}`);
+    throw new CliError('IDENTITY_READ_FAILED', `cannot read ${file}: ${(error as Error).message}`);
   }
 }
 
@@ -74,7 +74,7 @@ export function registerIdentityCommands(program: Command, io: CliIo): void {
       const paths = Object.values(identityKeyFiles).map((name) => join(dir, name));
       const existing = paths.filter((path) => existsSync(path));
       if (existing.length > 0 && !options.force)
-        throw new CapsuleError(
+        throw new CliError(
           'IDENTITY_FILE_EXISTS',
           `refusing to overwrite ${existing.join(', ')} (use --force to replace the keys)`,
         );
@@ -94,7 +94,7 @@ export function registerIdentityCommands(program: Command, io: CliIo): void {
           { mode: 0o600 },
         );
       } catch (error) {
-        throw new CapsuleError(
+        throw new CliError(
           'IDENTITY_WRITE_FAILED',
           `cannot write keys to ${dir}: ${(error as Error).message}`,
         );
@@ -201,10 +201,7 @@ export function registerIdentityCommands(program: Command, io: CliIo): void {
     .action((options: { address: string; parameters: string }) => {
       const address = parseIpv6Address(options.address);
       if (!address)
-        throw new CapsuleError(
-          'CGA_INVALID_ADDRESS',
-          `not an IPv6 address: ${JSON.stringify(options.address)}`,
-        );
+        throw new CliError('CGA_INVALID_ADDRESS', `not an IPv6 address: ${JSON.stringify(options.address)}`);
       const parameters = parseHex(options.parameters, '--parameters', 'CGA_INVALID_PARAMETERS');
       const result = verifyCga(address, parameters);
       if (result.ok) {

@@ -11,7 +11,6 @@ import {
   simulate,
 } from '@capsule/sdk';
 import {
-  CapsuleError,
   createProgramImage,
   decodeProgramImage,
   isBinaryProgramImage,
@@ -20,6 +19,7 @@ import {
   programImageToJson,
 } from '@capsule/wire';
 import type { Command } from 'commander';
+import { CliError } from '../errors';
 import type { CliIo } from '../io';
 
 /**
@@ -31,14 +31,14 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
     try {
       return readFileSync(resolve(io.cwd, file));
     } catch (error) {
-      throw new CapsuleError('SDK_READ_FAILED', `cannot read ${file}: ${(error as Error).message}`);
+      throw new CliError('SDK_READ_FAILED', `cannot read ${file}: ${(error as Error).message}`);
     }
   };
   const write = (file: string, data: string | Uint8Array) => {
     try {
       writeFileSync(resolve(io.cwd, file), data);
     } catch (error) {
-      throw new CapsuleError('SDK_WRITE_FAILED', `cannot write ${file}: ${(error as Error).message}`);
+      throw new CliError('SDK_WRITE_FAILED', `cannot write ${file}: ${(error as Error).message}`);
     }
   };
   const loadImage = (file: string): ProgramImage => {
@@ -56,7 +56,7 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
     const result = isBinaryProgramImage(bytes)
       ? decodeProgramImage(bytes)
       : programImageFromJson(Buffer.from(bytes).toString('utf8'));
-    if (!result.ok) throw new CapsuleError('IMAGE_INVALID', `${file}: ${result.error.message}`);
+    if (!result.ok) throw new CliError('IMAGE_INVALID', `${file}: ${result.error.message}`);
     return result.value;
   };
   const failWithDiagnostics = (
@@ -65,7 +65,7 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
   ) => {
     for (const d of diagnostics) io.err(`${formatDiagnostic(d, file)}\n`);
     const errors = diagnostics.filter((d) => d.severity === 'error').length;
-    throw new CapsuleError('SDK_COMPILE_FAILED', `${errors} error${errors === 1 ? '' : 's'} in ${file}`);
+    throw new CliError('SDK_COMPILE_FAILED', `${errors} error${errors === 1 ? '' : 's'} in ${file}`);
   };
 
   program
@@ -122,7 +122,7 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
     .option('--tier <tier>', 'interpreter or fast', 'interpreter')
     .action((file: string, options: { entry: string; packet: string; tier: string }) => {
       if (options.tier !== 'interpreter' && options.tier !== 'fast')
-        throw new CapsuleError('SDK_BAD_TIER', `--tier must be interpreter or fast, not '${options.tier}'`);
+        throw new CliError('SDK_BAD_TIER', `--tier must be interpreter or fast, not '${options.tier}'`);
       let image: ProgramImage;
       if (file.endsWith('.java')) {
         const result = compile(read(file).toString('utf8'));
@@ -133,7 +133,7 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
       try {
         fixture = JSON.parse(read(options.packet).toString('utf8')) as SimulationFixture;
       } catch (error) {
-        throw new CapsuleError('SDK_BAD_FIXTURE', `${options.packet}: ${(error as Error).message}`);
+        throw new CliError('SDK_BAD_FIXTURE', `${options.packet}: ${(error as Error).message}`);
       }
       const outcomes = simulate(image, fixture, { entry: options.entry, tier: options.tier });
       outcomes.forEach((o, i) => {
@@ -161,16 +161,15 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
     .allowUnknownOption(false)
     .action((file: string, args: string[], options: { call: string; tier: string }) => {
       if (options.tier !== 'interpreter' && options.tier !== 'fast')
-        throw new CapsuleError('SDK_BAD_TIER', `--tier must be interpreter or fast, not '${options.tier}'`);
+        throw new CliError('SDK_BAD_TIER', `--tier must be interpreter or fast, not '${options.tier}'`);
       const values = args.map((a) => {
-        if (!/^-?(0x[0-9a-f]+|\d+)$/i.test(a))
-          throw new CapsuleError('SDK_BAD_ARGUMENT', `not an integer: ${a}`);
+        if (!/^-?(0x[0-9a-f]+|\d+)$/i.test(a)) throw new CliError('SDK_BAD_ARGUMENT', `not an integer: ${a}`);
         return a.startsWith('-') ? -BigInt(a.slice(1)) : BigInt(a);
       });
       const result = runMethod(read(file).toString('utf8'), options.call, values, { tier: options.tier });
       if (!result.ok && result.kind === 'compile') return failWithDiagnostics(file, result.diagnostics);
       if (!result.ok)
-        throw new CapsuleError(
+        throw new CliError(
           'SDK_TRAP',
           `${options.call} trapped (${result.reason}) after ${result.fuelUsed} instructions`,
         );

@@ -7,8 +7,8 @@ import {
   renderIsaDoc,
   type Tier,
 } from '@capsule/vm';
-import { CapsuleError } from '@capsule/wire';
 import type { Command } from 'commander';
+import { CliError } from '../errors';
 import type { CliIo } from '../io';
 
 const signalNames: Record<number, string> = { 4: 'SIGILL', 5: 'SIGTRAP', 7: 'SIGBUS', 11: 'SIGSEGV' };
@@ -27,12 +27,12 @@ export function registerVmCommands(program: Command, io: CliIo): void {
     .option('--tier <tier>', 'interpreter or fast', 'interpreter')
     .action((file: string, args: string[], options: { maxSteps: number; trace?: boolean; tier: string }) => {
       if (options.tier !== 'interpreter' && options.tier !== 'fast')
-        throw new CapsuleError('VM_BAD_TIER', `--tier must be interpreter or fast, not '${options.tier}'`);
+        throw new CliError('VM_BAD_TIER', `--tier must be interpreter or fast, not '${options.tier}'`);
       let bytes: Uint8Array;
       try {
         bytes = readFileSync(resolve(io.cwd, file));
       } catch (error) {
-        throw new CapsuleError('VM_READ_FAILED', `cannot read ${file}: ${(error as Error).message}`);
+        throw new CliError('VM_READ_FAILED', `cannot read ${file}: ${(error as Error).message}`);
       }
       const decoders = [new TextDecoder(), new TextDecoder(), new TextDecoder()];
       const previous = new Int32Array(32);
@@ -73,7 +73,7 @@ export function registerVmCommands(program: Command, io: CliIo): void {
         io.exitCode = 128 + result.signal;
       } else {
         io.exitCode = 1;
-        throw new CapsuleError(
+        throw new CliError(
           'VM_STEP_LIMIT',
           `stopped after ${result.steps} instructions (--max-steps) at pc 0x${result.pc.toString(16)}`,
         );
@@ -92,7 +92,7 @@ export function registerVmCommands(program: Command, io: CliIo): void {
           current = readFileSync(path, 'utf8');
         } catch {}
         if (current !== text)
-          throw new CapsuleError(
+          throw new CliError(
             'VM_ISA_DOC_STALE',
             `${options.output} is not up to date: run capsule vm isa-doc`,
           );
@@ -107,6 +107,6 @@ export function registerVmCommands(program: Command, io: CliIo): void {
 function parsePositive(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1)
-    throw new CapsuleError('VM_BAD_OPTION', `expected a positive integer, got '${value}'`);
+    throw new CliError('VM_BAD_OPTION', `expected a positive integer, got '${value}'`);
   return n;
 }

@@ -37,7 +37,6 @@ import {
   type X25519KeyPair,
 } from '@capsule/identity';
 import {
-  CapsuleError,
   type CapsuleHeader,
   capsuleHeaderLength,
   encodeCapsuleHeader,
@@ -68,6 +67,7 @@ import {
   udpChecksum,
 } from '@capsule/wire';
 import type { Command } from 'commander';
+import { CliError } from '../errors';
 import type { CliIo } from '../io';
 
 /** One sample packet: a bare IPv4 or IPv6 packet. */
@@ -91,7 +91,7 @@ const ZONE_PREFIX = '2001:db8:c5::';
 
 function address(text: string): Uint8Array {
   const parsed = text.includes(':') ? parseIpv6(text) : parseIpv4(text);
-  if (!parsed.ok) throw new CapsuleError('WIRE_SAMPLE_ADDRESS', parsed.error.message);
+  if (!parsed.ok) throw new CliError('WIRE_SAMPLE_ADDRESS', parsed.error.message);
   return parsed.value;
 }
 
@@ -175,7 +175,7 @@ function ndPacket(node: SampleNode, destination: Uint8Array, message: NdMessage,
   const icmp = new Uint8Array(ndMessageLength(full));
   encodeNdMessage(full, icmp);
   const range = sendSignedRange(icmp);
-  if (!range.ok) throw new CapsuleError('WIRE_SAMPLE_ND', range.error.message);
+  if (!range.ok) throw new CliError('WIRE_SAMPLE_ND', range.error.message);
   const source = node.cga.address;
   const signature = signSendMessage({
     source,
@@ -361,7 +361,7 @@ export function buildWireSamples(options: { sec?: number; nowMs?: number } = {})
     encodeLinkFrame({ type, flags: 0, receiverIndex: bob.receiverIndex, counter, body }, frame);
     if (type === LinkFrameType.DATA) {
       const view = new LinkFrameView();
-      if (!view.parse(frame)) throw new CapsuleError('WIRE_SAMPLE_LINK', view.errorMessage);
+      if (!view.parse(frame)) throw new CliError('WIRE_SAMPLE_LINK', view.errorMessage);
       sealLinkFrame(
         link.sendKey,
         counter,
@@ -442,7 +442,7 @@ export function registerWireCommands(program: Command, io: CliIo): void {
     .action((options: { out: string; sec: string }) => {
       const sec = Number(options.sec);
       if (!Number.isInteger(sec) || sec < 0 || sec > 2)
-        throw new CapsuleError(
+        throw new CliError(
           'WIRE_SAMPLE_SEC',
           `--sec must be 0, 1 or 2 (a higher Sec takes hours); got ${options.sec}`,
         );

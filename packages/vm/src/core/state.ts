@@ -7,6 +7,7 @@
  */
 
 import type { Interpreter } from './interpreter';
+import type { DecodedProgram } from './program';
 
 /** Why an executor stopped. */
 export const Exit = {
@@ -74,6 +75,23 @@ export interface MachineState {
   interpretOnly: boolean;
   /** This state's interpreter (interpreter.ts `createInterpreter`), made on first use. */
   interpreter: Interpreter | undefined;
+  /**
+   * Told of every page view change (`mapPage`, the sandbox's FLOW/CONTRACT binding): the native
+   * tier keeps its own table of page addresses beside `views` (see `NativeTier`).
+   */
+  onPageView: ((page: number, view: DataView) => void) | undefined;
+}
+
+/** An executor bound to one machine state: runs `program` from state.pc with state.fuel; returns an Exit code. */
+export type Executor = (program: DecodedProgram) => number;
+
+/**
+ * The native tier's port (implemented by @capsule/native, which loads the addon; this package
+ * stays pure): an executor of exactly the interpreter's semantics for a machine state. It reads
+ * the state's register file and page table in place and learns page views through `onPageView`.
+ */
+export interface NativeTier {
+  createExecutor(state: MachineState): Executor;
 }
 
 /** Offsets of the tables in `MachineState.pageTable`. */
@@ -107,6 +125,7 @@ export function createMachineState(): MachineState {
     faultAddress: 0,
     interpretOnly: false,
     interpreter: undefined,
+    onPageView: undefined,
   };
 }
 
@@ -121,6 +140,7 @@ export function mapPage(
   state.readLimit[page] = Math.min(limits.readBytes, view.byteLength);
   state.writeLimit[page] = Math.min(limits.writeBytes, view.byteLength);
   state.atomicLimit[page] = Math.min(limits.atomicBytes, view.byteLength);
+  state.onPageView?.(page, view);
 }
 
 /** High 32 bits of the unsigned 64-bit product of two 32-bit values. */

@@ -25,7 +25,7 @@ export interface Instruction {
 export type EncodeResult = { ok: true; word: number; size: 2 | 4 } | { ok: false; error: string };
 
 /** The outcome of decoding the instruction at an offset. */
-export type DecodeResult =
+export type InstructionDecodeResult =
   | { ok: true; instruction: Instruction; size: 2 | 4; spec: InstructionSpec }
   | { ok: false; error: 'truncated' | 'illegal'; size: 2 | 4 };
 
@@ -187,7 +187,7 @@ export function encodeInstruction(instruction: Instruction): EncodeResult {
 }
 
 /** Decodes the 16-bit or 32-bit word `word` (its low 16 bits only, when they are compressed). */
-export function decodeWord(word: number): DecodeResult {
+export function decodeWord(word: number): InstructionDecodeResult {
   if ((word & 3) !== 3) {
     const half = word & 0xffff;
     for (const spec of byQuadrant[((half >>> 13) << 2) | (half & 3)]!) {
@@ -206,7 +206,7 @@ export function decodeWord(word: number): DecodeResult {
 }
 
 /** Decodes the instruction at `offset` in `code` (little-endian). */
-export function decodeInstruction(code: Uint8Array, offset: number): DecodeResult {
+export function decodeInstruction(code: Uint8Array, offset: number): InstructionDecodeResult {
   if (offset < 0 || offset + 2 > code.length) return { ok: false, error: 'truncated', size: 2 };
   const low = code[offset]! | (code[offset + 1]! << 8);
   if ((low & 3) !== 3) return decodeWord(low);
