@@ -278,7 +278,9 @@ export function decodeNodeCommandPayload(
 }
 
 /** A revocation's decommissioned host ids (text), each with its end in ms (undefined: unknown). */
-export function revokedHostsOf(payload: RevocationPayload): { hostId: string; notAfterMs: number | undefined }[] {
+export function revokedHostsOf(
+  payload: RevocationPayload,
+): { hostId: string; notAfterMs: number | undefined }[] {
   return (payload.hostIds ?? []).map((hostId, index) => {
     const end = payload.hostsNotAfter?.[index];
     return { hostId, notAfterMs: end ? Date.parse(end) : undefined };

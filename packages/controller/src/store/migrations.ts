@@ -209,5 +209,17 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
         }
       },
     },
+    // Deleting a service token revokes the endpoints registered with it: endpoints name their
+    // token (null for those registered before; no foreign key, the token's row may go first).
+    '0004-endpoint-service-token': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('endpoints').addColumn('service_token_id', 'integer').execute();
+        await db.schema
+          .createIndex('endpoints_service_token')
+          .on('endpoints')
+          .column('service_token_id')
+          .execute();
+      },
+    },
   };
 }

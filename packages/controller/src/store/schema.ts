@@ -113,6 +113,8 @@ export interface EndpointsTable {
   contract_id: number;
   role: string;
   authorization_serial: string;
+  /** The service token it registered with (no foreign key: deleting the token revokes it). */
+  service_token_id: number | null;
   created_at: string;
 }
 export interface AuthorizationsTable {
