@@ -48,7 +48,14 @@ import { DataPlane } from './data-plane';
 import { type EgressResult, processEgress } from './egress';
 import { AgentError } from './errors';
 import { FlowTable, ipv4Text, ownRoleAddress } from './flows';
-import { ensureCga, ensureHostKeys, type HostCga, type HostKeys, type IdentityStore } from './host-identity';
+import {
+  ensureCga,
+  ensureHostKeys,
+  type HostCga,
+  type HostKeys,
+  type IdentityStore,
+  type PersistedIdentity,
+} from './host-identity';
 import { processIngress } from './ingress';
 import {
   defaultResolverOptions,
@@ -185,6 +192,12 @@ function ipv4Number(text: string): number {
   return readU32(parsed.value, 0);
 }
 
+/**
+ * The share of an authorization's validity after which the agent registers its endpoint again
+ * to renew it (the controller renews on the same endpoint; 18 h of a 24 h authorization).
+ */
+export const renewAtFraction = 0.75;
+
 /** Creates an agent. Nothing happens until `start()`. */
 export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   const clock = deps.clock ?? systemClock;
@@ -223,6 +236,128 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     ? ipv4Number(options.tun.ipv4AliasPrefix.split('/')[0]!)
     : ipv4Number('100.101.0.0');
 
+  /** An application's registration: what to send again to renew it, and its authorization's validity. */
+  interface Registration {
+    request: { serviceToken: string; contract: string; role: string };
+    notBeforeMs: number;
+    notAfterMs: number;
+  }
+  /** The registrations of the local endpoints, by endpoint id (persisted in the identity store). */
+  const registrations = new Map<number, Registration>();
+  /** Endpoint ids unregistered here that the controller has not heard of yet (retried each tick). */
+  const pendingUnregistrations = new Set<number>();
+  /** Registrations saved before a restart that could not be made again yet (retried each tick). */
+  let pendingRestores: Registration['request'][] = [];
+  /** The identity record the registrations are saved in (the one ensureHostKeys loaded). */
+  let persisted: PersistedIdentity | undefined;
+  let persisting: Promise<void> = Promise.resolve();
+  /** Saves the registrations (serialized; a failure is logged, the next change saves again). */
+  function persistRegistrations(): Promise<void> {
+    persisting = persisting.then(async () => {
+      if (!persisted) return;
+      persisted.endpoints = [
+        ...[...registrations.values()].map((registration) => registration.request),
+        ...pendingRestores,
+      ];
+      try {
+        await deps.identityStore.save(persisted);
+      } catch (error) {
+        logger.warn({ error: (error as Error).message }, 'registrations not saved');
+      }
+    });
+    return persisting;
+  }
+  function forgetEndpoint(id: number): void {
+    if (registrations.delete(id)) void persistRegistrations();
+  }
+
+  /** Installs a (re)registration's answer: the endpoint in the flow table, its renewal record. */
+  function installEndpoint(
+    fresh: Awaited<ReturnType<ControlPlane['registerEndpoint']>>,
+    request: Registration['request'],
+  ) {
+    if (!flows) throw new AgentError('UNAVAILABLE', 'the agent is starting');
+    const result = flows.setEndpoint(fresh.spec, fresh.peers);
+    registrations.set(fresh.spec.id, { request, ...fresh.validity });
+    void persistRegistrations();
+    return result;
+  }
+
+  /**
+   * Registers every endpoint again whose authorization has run `renewAtFraction` of its validity
+   * (the controller renews it on the same endpoint), so a flow never outlives its authorization.
+   */
+  async function renewAuthorizations(): Promise<void> {
+    const now = clock.nowMs();
+    for (const [id, registration] of [...registrations]) {
+      const { notBeforeMs, notAfterMs } = registration;
+      if (now < notBeforeMs + (notAfterMs - notBeforeMs) * renewAtFraction) continue;
+      try {
+        const fresh = await control.registerEndpoint(registration.request);
+        if (fresh.spec.id !== id) {
+          flows?.removeEndpoint(id);
+          registrations.delete(id);
+        }
+        installEndpoint(fresh, registration.request);
+        authorizationRenewals += 1;
+        logger.info(
+          { endpoint: fresh.spec.id, serial: fresh.spec.authorizationSerial },
+          'authorization renewed',
+        );
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        logger.warn({ endpoint: id, code, error: (error as Error).message }, 'authorization renewal failed');
+        // The policy no longer allows it: the endpoint goes (its authorization would run out anyway).
+        if (code === 'ROLE_NOT_GRANTED' || code === 'SERVICE_TOKEN_INVALID') {
+          flows?.removeEndpoint(id);
+          forgetEndpoint(id);
+          void syncRoleAddresses();
+        }
+      }
+    }
+  }
+  let authorizationRenewals = 0;
+
+  /**
+   * Registers again the endpoints saved before a restart; one the policy no longer allows is
+   * dropped, one the controller could not take now is retried with the next keep-alive.
+   */
+  async function restoreEndpoints(requests: readonly Registration['request'][]): Promise<void> {
+    const retry: Registration['request'][] = [];
+    for (const request of requests) {
+      try {
+        const fresh = await control.registerEndpoint(request);
+        installEndpoint(fresh, request);
+        endpointsRestored += 1;
+        logger.info(
+          { endpoint: fresh.spec.id, contract: request.contract, role: request.role },
+          'endpoint restored',
+        );
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        logger.warn({ contract: request.contract, role: request.role, code }, 'endpoint not restored');
+        if (code !== 'ROLE_NOT_GRANTED' && code !== 'SERVICE_TOKEN_INVALID' && code !== 'AGENT_BAD_PROGRAM')
+          retry.push(request);
+      }
+    }
+    pendingRestores = retry;
+    await persistRegistrations();
+    await syncRoleAddresses();
+  }
+  let endpointsRestored = 0;
+
+  /** Tells the controller of unregistrations it missed (it was unreachable at the time). */
+  async function flushUnregistrations(): Promise<void> {
+    for (const id of [...pendingUnregistrations])
+      try {
+        await control.unregisterEndpoint(id);
+        pendingUnregistrations.delete(id);
+      } catch (error) {
+        if ((error as { code?: string }).code === 'NOT_FOUND') pendingUnregistrations.delete(id);
+        else return;
+      }
+  }
+
   function handleCommand(command: NodeCommand): void {
     logger.info({ command: command.kind, id: command.id }, 'controller command');
     if (!flows) return;
@@ -236,6 +371,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       for (const endpoint of [...flows.endpoints.values()])
         if (serials.has(endpoint.spec.authorizationSerial)) {
           flows.removeEndpoint(endpoint.spec.id);
+          forgetEndpoint(endpoint.spec.id);
           logger.warn({ endpoint: endpoint.spec.id }, 'authorization revoked: endpoint removed');
         }
       void syncRoleAddresses();
@@ -324,13 +460,15 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     if (!flows) return;
     for (const endpoint of [...flows.endpoints.values()]) {
       try {
-        const fresh = await control.registerEndpoint({
+        const request = {
           serviceToken: endpoint.spec.serviceToken,
           contract: endpoint.spec.contract,
           role: endpoint.spec.role,
-        });
+        };
+        const fresh = await control.registerEndpoint(request);
         flows.removeEndpoint(endpoint.spec.id);
-        flows.setEndpoint(fresh.spec, fresh.peers);
+        registrations.delete(endpoint.spec.id);
+        installEndpoint(fresh, request);
       } catch (error) {
         logger.warn(
           { endpoint: endpoint.spec.id, error: (error as Error).message },
@@ -351,6 +489,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         options.keepaliveIntervalMs,
         control.registration?.configuration.keepaliveIntervalMs ?? options.keepaliveIntervalMs,
       );
+      // Renewals are checked every tick (they are due long before an authorization runs out).
+      if (control.isConnected) await renewAuthorizations();
       if (control.isConnected && clock.nowMs() - lastKeepaliveMs < interval) return;
       lastKeepaliveMs = clock.nowMs();
       const wasConnected = control.isConnected;
@@ -360,6 +500,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           logger.info({}, 'controller reachable again');
           control.openPush().catch(() => {});
         }
+        await flushUnregistrations();
+        if (pendingRestores.length > 0) await restoreEndpoints(pendingRestores);
       } catch (error) {
         const code = (error as { code?: string }).code;
         logger.warn({ code, error: (error as Error).message }, 'keep-alive failed');
@@ -413,6 +555,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         logger.info(event, `${event.kind} ${event.outcome}`),
       );
       keys = host.keys;
+      persisted = host.persisted;
       // 3. REST server
       rest = createRestApi(agent, { bodyLimitBytes: options.rest.bodyLimitBytes });
       await rest.listen({ host: options.rest.host, port: options.rest.port });
@@ -517,9 +660,10 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       links.onLinkChange(onLinkChange);
       links.start();
       for (const engine of options.engines) links.connect(engine);
-      // 9. keep-alive and sync; the resolver
+      // 9. keep-alive and sync; the endpoints registered before a restart; the resolver
       lastKeepaliveMs = clock.nowMs();
       stopTick = clock.setInterval(() => void tick(), options.retryIntervalMs);
+      await restoreEndpoints(persisted.endpoints ?? []);
       if (options.resolver) {
         resolver = await startResolver(options.resolver, (name) => resolverNames().get(name));
       }
@@ -565,6 +709,9 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         keepalivesSent: control.keepalivesSent,
         keepaliveFailures: control.keepaliveFailures,
         registrations: control.registrations,
+        authorizationRenewals,
+        endpointsRestored,
+        pendingUnregistrations: pendingUnregistrations.size,
       },
       links: (links?.links() ?? []).map((link) => ({
         id: link.id,
@@ -580,8 +727,13 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
 
     async registerEndpoint(request) {
       if (!flows) throw new AgentError('UNAVAILABLE', 'the agent is starting');
-      const { spec, peers } = await control.registerEndpoint(request);
-      const { skipped } = flows.setEndpoint(spec, peers);
+      const fresh = await control.registerEndpoint(request);
+      const { spec, peers } = fresh;
+      const { skipped } = installEndpoint(fresh, {
+        serviceToken: request.serviceToken,
+        contract: request.contract,
+        role: request.role,
+      });
       await syncRoleAddresses();
       logger.info(
         { endpoint: spec.id, contract: spec.contract, role: spec.role, peers: peers.length },
@@ -592,10 +744,16 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
 
     listEndpoints: () => [...(flows?.endpoints.keys() ?? [])].map((id) => describeEndpoint(id)),
 
+    // Removed here at once, then at the controller (its authorizations revoked at the engines);
+    // while the controller is unreachable the unregistration waits and is retried each tick.
     async unregisterEndpoint(id) {
       const removed = flows?.removeEndpoint(id) ?? false;
-      if (removed) await syncRoleAddresses();
-      return removed;
+      if (!removed) return false;
+      forgetEndpoint(id);
+      await syncRoleAddresses();
+      pendingUnregistrations.add(id);
+      await flushUnregistrations();
+      return true;
     },
 
     endpointStatistics: (id) => flows?.endpoints.get(id)?.statistics,
