@@ -102,8 +102,10 @@ function stream(lab: MemoryLab, from: string, to: string, port: number, interval
     get refused() {
       return refused;
     },
-    stop() {
+    /** Stops sending; resolves once the datagrams in flight had 300 ms to arrive (and are counted). */
+    async stop() {
       clearInterval(timer);
+      await sleep(300);
       off();
     },
   };
@@ -145,16 +147,19 @@ describe('live policy and the endpoint lifecycle (in-process lab)', () => {
     const calledAt = performance.now();
     await lab.admin.contracts.update(contract.id, { enabled: false });
     await sleep(2000);
-    affected.stop();
-    unaffected.stop();
+    await Promise.all([affected.stop(), unaffected.stop()]);
     // It was flowing up to the call …
     expect(affected.received.filter((at) => at > calledAt - 300).length).toBeGreaterThan(0);
     // … and stopped within a second of it.
     const lastMs = Math.max(...affected.received) - calledAt;
     console.info(`live policy: last alpha datagram ${lastMs.toFixed(0)} ms after the API call`);
     expect(lastMs).toBeLessThan(1000);
-    expect(unaffected.refused).toBe(0);
-    expect(unaffected.received.length).toBe(unaffected.sent);
+    const drops = {
+      engines: [...lab.engines.values()].map(({ name, engine }) => [name, engine.counters().drops]),
+      hosts: ['h2', 'h5'].map((name) => [name, lab.hosts.get(name)!.agent.statistics()]),
+    };
+    expect(unaffected.refused, JSON.stringify(drops)).toBe(0);
+    expect(unaffected.received.length, JSON.stringify(drops)).toBe(unaffected.sent);
     // The engines dropped it as revoked, or the agent no longer had the endpoint.
     const endpoints = (await lab.admin.endpoints.list({ limit: 1000 })).items;
     expect(endpoints.filter((e) => e.contractId === contract.id)).toEqual([]);
@@ -170,7 +175,7 @@ describe('live policy and the endpoint lifecycle (in-process lab)', () => {
     expect(await lab.hosts.get('h1')!.agent.unregisterEndpoint(client.id)).toBe(true);
     const unregisteredAt = performance.now();
     await sleep(1500);
-    flow.stop();
+    await flow.stop();
     expect(Math.max(...flow.received) - unregisteredAt).toBeLessThan(1000);
     const endpoints = (await lab.admin.endpoints.list({ limit: 1000 })).items.map((e) => e.id);
     expect(endpoints).toContain(server.id);
@@ -203,7 +208,7 @@ describe('live policy and the endpoint lifecycle (in-process lab)', () => {
         break;
       }
     }
-    flow.stop();
+    await flow.stop();
     console.info(`live policy: traffic resumed ${resumedMs?.toFixed(0)} ms after the agent restart began`);
     expect(resumedMs).toBeDefined();
     expect(resumedMs!).toBeLessThan(5000);
@@ -213,6 +218,38 @@ describe('live policy and the endpoint lifecycle (in-process lab)', () => {
     // The same endpoint, renewed: no duplicate at the controller.
     const after = (await lab.admin.endpoints.list({ limit: 1000 })).items.filter((e) => e.role === 'client');
     expect(after.map((e) => e.id).sort()).toEqual(before.map((e) => e.id).sort());
+  }, 30_000);
+
+  it('a decommissioned host (node deleted) is cut off within 1 s: its flow stops, its engine closes the link and refuses it', async () => {
+    const token = await applyUseCase(lab.admin, policyOf('epsilon'));
+    for (const [host, role] of [
+      ['h3', 'server'],
+      ['h5', 'client'],
+    ] as const)
+      await lab.hosts.get(host)!.agent.registerEndpoint({ serviceToken: token, contract: 'epsilon', role });
+    await sleep(500);
+    const flow = stream(lab, 'h5', 'h3', 31_006);
+    await sleep(800);
+    expect(flow.received.length).toBeGreaterThan(20);
+    const node = (await lab.admin.nodes.list({ limit: 1000 })).items.find((n) => n.hostname === 'h5')!;
+    const calledAt = performance.now();
+    await lab.admin.nodes.remove(node.id);
+    const e2 = lab.engines.get('e2')!;
+    const linkToH5 = () => e2.linkLayer.links().find((l) => l.peerName === 'h5');
+    while (linkToH5()?.state === 'up' && performance.now() - calledAt < 2000) await sleep(10);
+    const closedMs = performance.now() - calledAt;
+    await sleep(3000);
+    await flow.stop();
+    const lastMs = Math.max(...flow.received) - calledAt;
+    console.info(
+      `live policy: decommissioned h5 — link closed at e2 ${closedMs.toFixed(0)} ms, last datagram ${lastMs.toFixed(0)} ms after the call`,
+    );
+    expect(linkToH5()).toMatchObject({ state: 'down', downReason: 'revoked' });
+    expect(closedMs).toBeLessThan(1000);
+    expect(lastMs).toBeLessThan(1000);
+    // h5 keeps trying (its link, its registration): refused.
+    expect(e2.linkLayer.handshakeRejections.revoked).toBeGreaterThan(0);
+    expect((await lab.admin.nodes.list({ limit: 1000 })).items.some((n) => n.hostname === 'h5')).toBe(false);
   }, 30_000);
 });
 
@@ -238,7 +275,7 @@ describe('authorization renewal (in-process lab, 6 s authorizations)', () => {
     await sleep(500);
     const flow = stream(lab, 'h1', 'h4', 31_005, 20);
     await sleep(10_000);
-    flow.stop();
+    await flow.stop();
     await sleep(300);
     const expired = [...lab.engines.values()].reduce(
       (sum, { engine }) => sum + (engine.counters().drops.AUTH_EXPIRED ?? 0),

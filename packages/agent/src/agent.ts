@@ -14,7 +14,7 @@
  * `stop()` undoes all of it. Only the CLI reads files and the environment: keys persist through
  * the IdentityStore port.
  */
-import type { NodeCommand } from '@capsule/api';
+import { defaultHostRevocationMs, type NodeCommand, revokedHostsOf } from '@capsule/api';
 import { createNodePayloadCipher, importControllerPublicKey, type PayloadCipher } from '@capsule/identity';
 import {
   configureInterface,
@@ -37,6 +37,7 @@ import {
   formatIpv6,
   type Logger,
   parseIpv4,
+  parseIpv6,
   readU32,
   silentLogger,
   systemClock,
@@ -374,6 +375,13 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           forgetEndpoint(endpoint.spec.id);
           logger.warn({ endpoint: endpoint.spec.id }, 'authorization revoked: endpoint removed');
         }
+      // Decommissioned nodes: their links close and their handshakes are refused.
+      for (const { hostId, notAfterMs } of revokedHostsOf(command.payload)) {
+        const bytes = parseIpv6(hostId);
+        if (!bytes.ok) continue;
+        links?.revokeHost(bytes.value, notAfterMs ?? clock.nowMs() + defaultHostRevocationMs);
+        logger.warn({ hostId }, 'node decommissioned: link closed');
+      }
       void syncRoleAddresses();
     }
   }
@@ -448,6 +456,10 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     await control.login();
     await control.register(keys, cga);
     logger.info({ hostId: cga.addressText, node: control.registration?.node.id }, 'host registered');
+    // The registration issued a new node certificate: the live links' next handshakes carry it.
+    const certificate = control.registration?.certificate;
+    if (certificate && links?.setNodeCertificate(new Uint8Array(Buffer.from(certificate, 'base64'))))
+      logger.info({}, 'node certificate renewed in the link layer');
     try {
       await control.openPush();
     } catch (error) {

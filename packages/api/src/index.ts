@@ -35,6 +35,8 @@ export {
   decodeNodeCommand,
   /** Decodes the payload of a command of a given kind, by the same rules. */
   decodeNodeCommandPayload,
+  /** How long a decommissioned host id without an end is refused. */
+  defaultHostRevocationMs,
   /** A command as the controller queues it: kind and payload. */
   type NodeCommandBody,
   /** Why the decoder refused a command: code, message, JSON pointer. */

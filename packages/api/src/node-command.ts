@@ -277,6 +277,12 @@ export function decodeNodeCommandPayload(
   return attempt(() => bodyOf(kindAt(kind, '/kind'), payload, '/payload'));
 }
 
+/**
+ * How long a node refuses a decommissioned host id whose end the command does not give (an
+ * older controller's): a controller's default node certificate lifetime, 30 days.
+ */
+export const defaultHostRevocationMs = 30 * 86_400_000;
+
 /** A revocation's decommissioned host ids (text), each with its end in ms (undefined: unknown). */
 export function revokedHostsOf(
   payload: RevocationPayload,

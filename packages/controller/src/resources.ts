@@ -342,6 +342,12 @@ const nodes = collection<NodeRow, NodeCreate, NodePatch>({
     await ctx.db.deleteFrom('commands').where('node_id', '=', row.id).execute();
     await ctx.db.deleteFrom('nodes').where('id', '=', row.id).execute();
     if (row.host_id !== null) {
+      const until = iso(ctx.nowMs + ctx.certificateLifetimeMs);
+      await ctx.db.deleteFrom('decommissioned_hosts').where('host_id', '=', row.host_id).execute();
+      await ctx.db
+        .insertInto('decommissioned_hosts')
+        .values({ host_id: row.host_id, until, created_at: iso(ctx.nowMs) })
+        .execute();
       const others = await ctx.db
         .selectFrom('nodes')
         .select('id')
@@ -349,10 +355,7 @@ const nodes = collection<NodeRow, NodeCreate, NodePatch>({
         .execute();
       const commandIds = await ctx.queueCommands(
         others.map((other) => other.id),
-        revocationCommand(
-          [],
-          [{ hostId: row.host_id, notAfter: iso(ctx.nowMs + ctx.certificateLifetimeMs) }],
-        ),
+        revocationCommand([], [{ hostId: row.host_id, notAfter: until }]),
       );
       ctx.changes.push({ kind: 'revocation', payload: { commandIds } });
     }

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   hasPostgres,
   registerNode,
+  registrationBody,
   type StoreKind,
   startController,
   storeKinds,
@@ -321,6 +322,29 @@ for (const kind of storeKinds) {
       expect((await c.admin.authorizations.get(inA.server.authorization.id)).revokedAt).toBeNull();
       // The deleted node's token no longer works.
       await expectError(h4.sb.keepalive(), 'NODE_NOT_REGISTERED');
+      // Its host id may not register again while its certificates could still be valid …
+      const fresh = createSouthboundClient({ baseUrl: c.urls.southboundUrl });
+      await fresh.login({ domain: 'default', username: 'hosts', password: nodePassword });
+      const { nonce } = await fresh.nonce();
+      await expectError(
+        fresh.register(registrationBody(h4.identity, nonce, { type: 'host', hostname: 'h4' })),
+        'FORBIDDEN',
+      );
+      // … and a node registering later (a new or restarted engine) learns every revoked serial
+      // still valid (earlier tests revoked some) and the decommissioned host id in its first keep-alive.
+      const e3 = await registerNode(
+        c.urls.southboundUrl,
+        { domain: 'default', username: 'engines', password: nodePassword },
+        { type: 'engine', hostname: 'e3' },
+      );
+      const catchUp = (await e3.sb.keepalive()).commands.filter((command) => command.kind === 'revocation');
+      const payloads = catchUp.map((command) => command.payload as { serials: string[]; hostIds?: string[] });
+      // (The deleted node's own serials went with its records: its host id, refused, covers them.)
+      expect(payloads.flatMap((p) => p.hostIds ?? [])).toContain(h4.hostId.toLowerCase());
+      const revokedCount = (await c.admin.authorizations.list({ limit: 1000 })).items.filter(
+        (a) => a.revokedAt !== null && Date.parse(a.notAfter) > Date.now(),
+      ).length;
+      expect(payloads.flatMap((p) => p.serials)).toHaveLength(revokedCount);
     });
 
     it('a connected engine gets the revocation pushed within a second of the API call', async () => {

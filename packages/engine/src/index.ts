@@ -37,4 +37,5 @@ export {
   type EngineRegistration,
   registerEngine,
   revocationsOfCommand,
+  revokedHostsOfCommand,
 } from './southbound';

@@ -105,6 +105,12 @@ export interface ServiceTokensTable {
   expires_at: string;
   created_at: string;
 }
+/** A deleted node's host id, refused (registration, links) until every certificate it had has expired. */
+export interface DecommissionedHostsTable {
+  host_id: string;
+  until: string;
+  created_at: string;
+}
 export interface EndpointsTable {
   id: Generated<number>;
   domain_id: number;
@@ -179,5 +185,6 @@ export interface Database {
   audit: AuditTable;
   nonces: NoncesTable;
   commands: CommandsTable;
+  decommissioned_hosts: DecommissionedHostsTable;
   settings: SettingsTable;
 }
