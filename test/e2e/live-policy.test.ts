@@ -139,11 +139,11 @@ describe('live policy and the endpoint lifecycle (in-process lab)', () => {
     await register('h5', 'beta', 'server');
     await register('h2', 'beta', 'client');
     await sleep(500); // the servers learn their peers by path-change
+    const contract = (await lab.admin.contracts.list()).items.find((c) => c.name === 'alpha')!;
     const affected = stream(lab, 'h1', 'h4', 31_001);
     const unaffected = stream(lab, 'h2', 'h5', 31_002);
     await sleep(1000);
     expect(affected.received.length, 'alpha flows before the change').toBeGreaterThan(20);
-    const contract = (await lab.admin.contracts.list()).items.find((c) => c.name === 'alpha')!;
     const calledAt = performance.now();
     await lab.admin.contracts.update(contract.id, { enabled: false });
     await sleep(2000);
@@ -196,6 +196,23 @@ describe('live policy and the endpoint lifecycle (in-process lab)', () => {
     const flow = stream(lab, 'h2', 'h4', 31_004);
     await sleep(500);
     expect(flow.received.length).toBeGreaterThan(20);
+    // The saved file is input too: unreadable entries and a forged token are dropped at the restart.
+    const store = lab.hosts.get('h2')!.identityStore;
+    const saved = (await store.load())!;
+    expect(saved.endpoints).toContainEqual({
+      serviceToken: tokens.get('delta'),
+      contract: 'delta',
+      role: 'client',
+    });
+    await store.save({
+      ...saved,
+      endpoints: [
+        ...(saved.endpoints ?? []),
+        null,
+        { serviceToken: 5 },
+        { serviceToken: '1:forged', contract: 'delta', role: 'client' },
+      ] as never,
+    });
     const restartedAt = performance.now();
     const host = await lab.restartHost('h2');
     const countAtRestart = flow.received.length;
@@ -215,6 +232,11 @@ describe('live policy and the endpoint lifecycle (in-process lab)', () => {
     expect(
       host.agent.listEndpoints().map((e) => (e as { contract?: string } | undefined)?.contract),
     ).toContain('delta');
+    const kept = (await store.load())!.endpoints!;
+    expect(
+      kept.every((entry) => typeof entry?.serviceToken === 'string' && entry.serviceToken !== '1:forged'),
+    ).toBe(true);
+    expect(kept).toContainEqual({ serviceToken: tokens.get('delta'), contract: 'delta', role: 'client' });
     // The same endpoint, renewed: no duplicate at the controller.
     const after = (await lab.admin.endpoints.list({ limit: 1000 })).items.filter((e) => e.role === 'client');
     expect(after.map((e) => e.id).sort()).toEqual(before.map((e) => e.id).sort());

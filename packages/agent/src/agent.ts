@@ -323,9 +323,19 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
    * Registers again the endpoints saved before a restart; one the policy no longer allows is
    * dropped, one the controller could not take now is retried with the next keep-alive.
    */
-  async function restoreEndpoints(requests: readonly Registration['request'][]): Promise<void> {
+  async function restoreEndpoints(requests: readonly unknown[]): Promise<void> {
     const retry: Registration['request'][] = [];
-    for (const request of requests) {
+    for (const entry of requests) {
+      const request = entry as Registration['request'] | null | undefined;
+      // The saved file is input like any other: an entry that is not three strings is dropped.
+      if (
+        typeof request?.serviceToken !== 'string' ||
+        typeof request.contract !== 'string' ||
+        typeof request.role !== 'string'
+      ) {
+        logger.warn({}, 'saved endpoint unreadable: dropped');
+        continue;
+      }
       try {
         const fresh = await control.registerEndpoint(request);
         installEndpoint(fresh, request);
@@ -337,8 +347,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       } catch (error) {
         const code = (error as { code?: string }).code;
         logger.warn({ contract: request.contract, role: request.role, code }, 'endpoint not restored');
-        if (code !== 'ROLE_NOT_GRANTED' && code !== 'SERVICE_TOKEN_INVALID' && code !== 'AGENT_BAD_PROGRAM')
-          retry.push(request);
+        // Only a controller that cannot answer now is asked again; any refusal drops the entry.
+        if (code === 'UNAVAILABLE' || code === 'NODE_NOT_REGISTERED') retry.push(request);
       }
     }
     pendingRestores = retry;

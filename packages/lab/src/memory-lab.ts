@@ -61,6 +61,8 @@ export interface MemoryHost {
   readonly agent: Agent;
   readonly transport: Transport;
   readonly app: AppSocket;
+  /** Where the agent keeps its identity and registrations (kept across `restartHost`). */
+  readonly identityStore: IdentityStore;
 }
 
 /** A running in-process lab. */
@@ -245,7 +247,7 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
       );
       await agent.start();
       stoppables.push(agent);
-      const host = { name: node.name, agent, transport, app: app.socket };
+      const host = { name: node.name, agent, transport, app: app.socket, identityStore };
       hosts.set(node.name, host);
       return host;
     };
