@@ -22,7 +22,7 @@ describe.skipIf(!canRun({ tools: ['promtool'] }))('/metrics and promtool check m
   beforeAll(async () => {
     cluster = await startCluster('udp');
     const node = await cluster.addNode('e1', 'engine');
-    const http = createEngineHttpServer(node.engine!, { host: '127.0.0.1', port: 0 });
+    const http = createEngineHttpServer({ host: '127.0.0.1', port: 0 }, { engine: node.engine! });
     engineUrl = await http.start();
     stopEngineHttp = () => http.stop();
   }, 60_000);

@@ -114,6 +114,7 @@ export async function startCluster(underlay: Underlay) {
   await admin.login({ domain: 'default', username: 'admin', password: adminPassword });
   await admin.domains.create({ name: 'shop', kind: 'application' });
   await admin.domains.create({ name: 'net', kind: 'infrastructure' });
+  await admin.peerings.create({ domain: 'shop', peerDomain: 'net' });
   const zoneId = (await admin.zones.create({ name: 'zone-a', netprefix })).id;
   await admin.users.create({ login: 'hosts', domain: 'shop', password, roles: ['hostOwner'], zoneId });
   await admin.users.create({ login: 'engines', domain: 'net', password, roles: ['engineOwner'], zoneId });
@@ -279,6 +280,7 @@ async function registerHost(
     nonce: Buffer.from(nonce, 'base64'),
     hostId,
     hostname,
+    locator,
     x25519PublicKey,
   });
   return sb.register({

@@ -579,7 +579,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       keys = host.keys;
       persisted = host.persisted;
       // 3. REST server
-      rest = createRestApi(agent, { bodyLimitBytes: options.rest.bodyLimitBytes });
+      rest = createRestApi({ bodyLimitBytes: options.rest.bodyLimitBytes }, { agent });
       await rest.listen({ host: options.rest.host, port: options.rest.port });
       // 4. login, profile, netprefix (retry while the controller is unreachable)
       let profile: Awaited<ReturnType<ControlPlane['login']>> | undefined;

@@ -147,6 +147,7 @@ export class ControlPlane {
       nonce: Buffer.from(nonce, 'base64'),
       hostId: cga.addressText,
       hostname: this.options.hostName,
+      locator: this.options.locator,
       x25519PublicKey: keys.x25519PublicKeyRaw,
     });
     this.registration = await this.client.register({

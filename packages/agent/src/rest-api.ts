@@ -74,7 +74,11 @@ const statusOfCode: Record<string, number> = {
 };
 
 /** Builds the fastify app (not listening yet). */
-export function createRestApi(agent: AgentApi, options: { bodyLimitBytes: number }): FastifyInstance {
+export function createRestApi(
+  options: { bodyLimitBytes: number },
+  deps: { agent: AgentApi },
+): FastifyInstance {
+  const { agent } = deps;
   const app = Fastify({
     bodyLimit: options.bodyLimitBytes,
     logger: false,

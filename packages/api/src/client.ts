@@ -23,6 +23,9 @@ import type {
   Node,
   NodeCreate,
   NodePatch,
+  Peering,
+  PeeringCreate,
+  PeeringPatch,
   PushEvent,
   SbEndpointRequest,
   SbEndpointResponse,
@@ -113,9 +116,11 @@ function createRequester(options: ClientOptions, getToken: () => string | undefi
     }
     if (!response.ok) {
       const message = (parsed as { message?: unknown } | null | undefined)?.message;
+      const retryAfter = /^[0-9]{1,9}$/.exec(response.headers.get('retry-after') ?? '');
       throw new ApiError(
         errorCodeOf(parsed, response.status),
         typeof message === 'string' ? message : `HTTP ${response.status}`,
+        retryAfter ? { retryAfterSeconds: Number(retryAfter[0]) } : undefined,
       );
     }
     return { status: response.status, body: parsed as T };
@@ -157,6 +162,7 @@ export const collectionNames = [
   'zones',
   'nodes',
   'links',
+  'peerings',
   'templates',
   'contracts',
   'services',
@@ -185,6 +191,7 @@ export function createApiClient(options: ClientOptions) {
     zones: collection<Zone, ZoneCreate, ZonePatch>(request, 'zones'),
     nodes: collection<Node, NodeCreate, NodePatch>(request, 'nodes'),
     links: collection<Link, LinkCreate, LinkPatch>(request, 'links'),
+    peerings: collection<Peering, PeeringCreate, PeeringPatch>(request, 'peerings'),
     templates: collection<Template, TemplateCreate, TemplatePatch>(request, 'templates'),
     contracts: collection<Contract, ContractCreate, ContractPatch>(request, 'contracts'),
     services: collection<Service, ServiceCreate, ServicePatch>(request, 'services'),

@@ -17,6 +17,10 @@ export const apiErrorStatus = {
   SIGNATURE_INVALID: 400,
   /** A template's program image that the VM verifier rejects. */
   PROGRAM_REJECTED: 400,
+  /** A node key the controller refuses at registration: RSA below 2048 bits, a low-order X25519 key. */
+  WEAK_KEY: 400,
+  /** A password the policy refuses: shorter than 12 characters, a common password, too few distinct characters. */
+  WEAK_PASSWORD: 400,
   /** A reference to an object that does not exist (a domain, zone, node … named in a body). */
   REFERENCE_NOT_FOUND: 400,
   /** Wrong domain, user name or password, or a disabled user. */
@@ -33,6 +37,8 @@ export const apiErrorStatus = {
   ROLE_NOT_GRANTED: 403,
   /** A link that policy refuses (unknown peer, disabled pair, host-to-host …). */
   LINK_REFUSED: 403,
+  /** A link to an engine of another domain that no peering lets this node's domain use. */
+  DOMAIN_NOT_PEERED: 403,
   /** No such object, or not visible to the caller. */
   NOT_FOUND: 404,
   /** A unique name or id is taken. */
@@ -47,7 +53,7 @@ export const apiErrorStatus = {
   BODY_TOO_LARGE: 413,
   /** The body is not `application/json`. */
   UNSUPPORTED_MEDIA_TYPE: 415,
-  /** Too many attempts (token endpoint); retry after the window. */
+  /** Too many failed logins (from this address, or for this account); the answer's `Retry-After` says when to try again. */
   RATE_LIMITED: 429,
   /** An unexpected fault in the controller (a bug): logged with its stack. */
   INTERNAL: 500,
@@ -70,9 +76,17 @@ export class ApiError extends CapsuleError {
   /** The HTTP status from the table. */
   readonly status: number;
 
-  constructor(code: ApiErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
+  /** For RATE_LIMITED: whole seconds until a retry may succeed (the `Retry-After` header). */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    code: ApiErrorCode,
+    message: string,
+    options?: { cause?: unknown; retryAfterSeconds?: number },
+  ) {
+    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.status = apiErrorStatus[code];
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 

@@ -59,6 +59,14 @@ export {
   revokedHostsOf,
 } from './node-command';
 export {
+  /** The fewest different characters a password must have. */
+  minDistinctPasswordCharacters,
+  /** The shortest password the controller accepts. */
+  minPasswordLength,
+  /** Why a password is too weak for a user (undefined when it is acceptable). */
+  passwordProblem,
+} from './password-policy';
+export {
   /** The CODE chunk value an endpoint of a role sends (its entry first). */
   codeChunkOf,
   /** The DATA chunk value an endpoint starts with. */

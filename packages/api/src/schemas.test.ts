@@ -117,29 +117,31 @@ describe('request schemas', () => {
 });
 
 describe('registrationSigningInput', () => {
-  it('is "capsule-register-v1\\0" ‖ nonce ‖ "\\0" host id (lower case) "\\0" hostname "\\0" ‖ X25519 key', () => {
+  it('is "capsule-register-v2\\0" ‖ nonce ‖ "\\0" host id (lower case) "\\0" hostname "\\0" locator "\\0" ‖ X25519 key', () => {
     const nonce = Uint8Array.of(1, 2, 3);
     const key = new Uint8Array(32).fill(9);
     const input = registrationSigningInput({
       nonce,
       hostId: 'FD00::A',
       hostname: 'h1',
+      locator: '192.0.2.7:7447',
       x25519PublicKey: key,
     });
     const expected = Buffer.concat([
-      Buffer.from('capsule-register-v1\0'),
+      Buffer.from('capsule-register-v2\0'),
       Buffer.from(nonce),
-      Buffer.from('\0fd00::a\0h1\0'),
+      Buffer.from('\0fd00::a\0h1\x00192.0.2.7:7447\0'),
       Buffer.from(key),
     ]);
     expect(Buffer.from(input)).toEqual(expected);
   });
 
-  it('differs whenever a field differs (fixed-size nonce and key, as the controller issues them)', () => {
+  it('differs whenever a field differs, the locator included (fixed-size nonce and key, as the controller issues them)', () => {
     const field = fc.record({
       nonce: fc.uint8Array({ minLength: 32, maxLength: 32 }),
       hostId: fc.constantFrom('fd00::1', 'fd00::2', 'fd00::12'),
       hostname: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9.-]{0,20}$/),
+      locator: fc.constantFrom('192.0.2.1:7447', '192.0.2.1:7448', '[fd00::1]:7447', 'e1:7447'),
       x25519PublicKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),
     });
     fc.assert(
@@ -148,6 +150,7 @@ describe('registrationSigningInput', () => {
           Buffer.from(a.nonce).equals(Buffer.from(b.nonce)) &&
           a.hostId === b.hostId &&
           a.hostname === b.hostname &&
+          a.locator === b.locator &&
           Buffer.from(a.x25519PublicKey).equals(Buffer.from(b.x25519PublicKey));
         expect(
           Buffer.from(registrationSigningInput(a)).equals(Buffer.from(registrationSigningInput(b))),

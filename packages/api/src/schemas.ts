@@ -17,8 +17,11 @@ export const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
 export const Name = Type.String({ minLength: 1, maxLength: 60, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
 /** Free text (descriptions), ≤ 255 characters; stored as given. */
 export const Description = Type.String({ maxLength: 255 });
-/** A password as sent by a client (8–128 characters). */
-export const Password = Type.String({ minLength: 8, maxLength: 128 });
+/**
+ * A password as sent by a client when it is set (at most 128 characters). Whether it is strong
+ * enough is `passwordProblem`'s rule (password-policy.ts), answered as WEAK_PASSWORD.
+ */
+export const Password = Type.String({ minLength: 1, maxLength: 128 });
 /** Base64 bytes (standard alphabet, padded), bounded by `maxLength` characters. */
 export const Base64 = (maxLength: number) => Type.String({ maxLength, pattern: '^[A-Za-z0-9+/]*={0,2}$' });
 /** An ISO 8601 timestamp. */
@@ -66,6 +69,18 @@ export interface List<T> {
 }
 /** The `:id` path parameter. */
 export const IdParams = Type.Object({ id: Id }, closed);
+/** How an id is written in a path: decimal, no sign, no leading zero, no exponent, no blank. */
+export const idPathPattern = /^[1-9][0-9]{0,9}$/;
+/**
+ * An id as written in a path (`/users/12`), read strictly: `idPathPattern` and at most `Id`'s
+ * maximum, else undefined. `0x1`, `1e0`, `01`, `+1`, ` 1` and `1.0` are not ids (a lenient
+ * Number() would have read them all as 1). Never throws.
+ */
+export function parseIdText(text: string): number | undefined {
+  if (!idPathPattern.test(text)) return undefined;
+  const id = Number(text);
+  return id <= 2_147_483_647 ? id : undefined;
+}
 /** The body of every error response. */
 export const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() });
 
@@ -274,6 +289,41 @@ export const LinkPatch = Type.Object(
   closed,
 );
 export type LinkPatch = Static<typeof LinkPatch>;
+
+// ---- peerings ------------------------------------------------------------------------------
+
+/**
+ * A peering: domain `domain` trusts the engines of `peerDomain` — all of them, or only engine
+ * `engineId` — to link with its nodes and to carry its paths. Only a systemAdmin creates one.
+ * Without a peering a node links only to engines of its own domain, and a domain's paths cross only
+ * its own engines (docs/controller.md, "Domains and peering").
+ */
+export const Peering = Type.Object({
+  id: Id,
+  /** The trusting domain: its nodes may link with the peer's engines, its paths may cross them. */
+  domain: Name,
+  domainId: Id,
+  /** The domain whose engines are trusted. */
+  peerDomain: Name,
+  peerDomainId: Id,
+  /** One engine of the peer domain; null: every engine of it. */
+  engineId: Type.Union([Id, Type.Null()]),
+  description: Description,
+  createdAt: Timestamp,
+});
+export type Peering = Static<typeof Peering>;
+export const PeeringCreate = Type.Object(
+  {
+    domain: Name,
+    peerDomain: Name,
+    engineId: Type.Optional(Id),
+    description: Type.Optional(Description),
+  },
+  closed,
+);
+export type PeeringCreate = Static<typeof PeeringCreate>;
+export const PeeringPatch = Type.Object({ description: Type.Optional(Description) }, closed);
+export type PeeringPatch = Static<typeof PeeringPatch>;
 
 // ---- templates ---------------------------------------------------------------------------
 
@@ -727,18 +777,32 @@ export const PushEvent = Type.Object({
 });
 export type PushEvent = Static<typeof PushEvent>;
 
-/** The byte string a node signs when registering (domain-separated, binds nonce, id and keys). */
+/** The label that starts the registration signing input; its version changes with the input's layout. */
+export const registrationSigningLabel = 'capsule-register-v2';
+
+/**
+ * The byte string a node signs when registering (domain-separated; binds the nonce, the host id,
+ * the name, the locator and the X25519 key):
+ *
+ *   "capsule-register-v2" 0x00 | nonce | 0x00 | host id (lower case) | 0x00 | hostname | 0x00 |
+ *   locator | 0x00 | X25519 public key (32)
+ *
+ * v1 had no locator, so whoever relayed a registration could point the node's underlay address
+ * elsewhere. Host id, hostname and locator cannot hold a 0x00 (their schemas' patterns); the
+ * nonce and the key are fixed-size as the controller issues and checks them.
+ */
 export function registrationSigningInput(fields: {
   nonce: Uint8Array;
   hostId: string;
   hostname: string;
+  locator: string;
   x25519PublicKey: Uint8Array;
 }): Uint8Array {
   const text = new TextEncoder();
   const parts = [
-    text.encode('capsule-register-v1\0'),
+    text.encode(`${registrationSigningLabel}\0`),
     fields.nonce,
-    text.encode(`\0${fields.hostId.toLowerCase()}\0${fields.hostname}\0`),
+    text.encode(`\0${fields.hostId.toLowerCase()}\0${fields.hostname}\0${fields.locator}\0`),
     fields.x25519PublicKey,
   ];
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

@@ -33,7 +33,7 @@ export function areaOfArgv(argv: readonly string[]): AreaName | undefined {
 
 async function build(io: CliIo, areas: Iterable<AreaName>): Promise<Command> {
   const program = root(io);
-  for (const area of new Set(areas)) (await loadArea[area]())(program, io);
+  for (const area of new Set(areas)) (await loadArea[area]())(program, io, () => createFullProgram(io));
   const loaded = new Set(program.commands.map((command) => command.name()));
   for (const entry of commandTable)
     if (!loaded.has(entry.name)) program.command(entry.name).description(entry.description);

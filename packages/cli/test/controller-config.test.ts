@@ -3,8 +3,8 @@
  * every problem at once with its line; an unknown store scheme is a clear error; and a controller
  * started from the bundle with `--config` serves where the file says.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -81,6 +81,28 @@ describe('controller configuration file', () => {
       expect(io.stderr()).toMatch(/^error \[CLI_BAD_STORE\]: unknown store '[a-z]+:'/);
       expect(io.stderr()).not.toMatch(/\n\s+at /);
     }
+  });
+
+  it('refuses to start with a weak CAPSULE_ADMIN_PASSWORD: exit 1, WEAK_PASSWORD, no store made', () => {
+    const dataDir = join(dir, 'weak');
+    const result = spawnSync(
+      process.execPath,
+      [
+        bundle,
+        'controller',
+        'start',
+        '--data-dir',
+        dataDir,
+        '--listen',
+        '127.0.0.1:0',
+        '--southbound-listen',
+        '127.0.0.1:0',
+      ],
+      { env: { ...process.env, CAPSULE_ADMIN_PASSWORD: 'x' }, encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/WEAK_PASSWORD.*CAPSULE_ADMIN_PASSWORD.*at least 12 characters/);
+    expect(readdirSync(dataDir)).toEqual([]);
   });
 
   it('starts a controller from the bundle with --config, listening where the file says', async () => {

@@ -89,6 +89,34 @@ describe('capsule login / create / get / delete / apply', () => {
     expect(gone.err).toContain('NOT_FOUND');
   });
 
+  it('creates, lists and deletes a peering (systemAdmin): the domain trusts the peer domain’s engines', async () => {
+    expect(
+      (await run('create', 'domain', 'carrier', '--kind', 'infrastructure', '--config', config)).code,
+    ).toBe(0);
+    const created = await run(
+      'create',
+      'peering',
+      'carrier',
+      '--domain',
+      'shop',
+      '-o',
+      'json',
+      '--config',
+      config,
+    );
+    expect(created.code).toBe(0);
+    const peering = JSON.parse(created.out) as { id: number };
+    expect(peering).toMatchObject({ domain: 'shop', peerDomain: 'carrier', engineId: null });
+    const table = await run('get', 'peerings', '--config', config);
+    expect(table.out).toMatch(/│ *peerDomain *│/);
+    expect(table.out).toContain('carrier');
+    const same = await run('create', 'peering', 'shop', '--domain', 'shop', '--config', config);
+    expect(same.code).toBe(1);
+    expect(same.err).toContain('VALIDATION_FAILED');
+    expect((await run('delete', 'peering', String(peering.id), '--config', config)).code).toBe(0);
+    expect((await run('get', 'peering', String(peering.id), '--config', config)).err).toContain('NOT_FOUND');
+  });
+
   it('applies a YAML file idempotently (created, then unchanged, then updated)', async () => {
     const image = {
       code: Buffer.from([0x13, 0x05, 0x10, 0x00, 0x73, 0x00, 0x10, 0x00]).toString('base64'),

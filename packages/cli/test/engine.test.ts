@@ -164,7 +164,7 @@ tags: [2]
       });
       a.linkLayer.send(a.linkIdTo(e1)!, packet, 0, packet.length);
       await waitFor(() => b.received.length === 1, 'the packet at b');
-      const http = createEngineHttpServer(e1.engine!, { host: '127.0.0.1', port: 0 });
+      const http = createEngineHttpServer({ host: '127.0.0.1', port: 0 }, { engine: e1.engine! });
       const url = await http.start();
       try {
         const table = createRecordingIo();

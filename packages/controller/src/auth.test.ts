@@ -13,6 +13,7 @@ const alice: Principal = {
   domain: 'blue',
   roles: ['domainAdmin'],
   audience: 'user',
+  credentialGeneration: 0,
 };
 const service = () =>
   createTokenService({

@@ -1,7 +1,7 @@
 /**
  * Authentication: password hashes (scrypt), service-token secret hashes (SHA-256), bearer tokens (JWT signed with the controller's
  * Ed25519 key through jose, so every replica sharing the store verifies every other's tokens),
- * and the rate limit on failed logins.
+ * and the throttle on failed logins.
  */
 import {
   createHash,
@@ -61,6 +61,12 @@ export interface Principal {
   audience: 'user' | 'node';
   /** For node tokens issued at registration: the registered node. */
   nodeId?: number;
+  /**
+   * The user's credential generation when the token was issued (the `gen` claim). A new password
+   * moves the user's generation on, and a token of an older generation is refused
+   * (`ControllerContext.authenticate`): a password change ends every session of the user at once.
+   */
+  credentialGeneration: number;
 }
 
 /** Issues and verifies bearer tokens. */
@@ -69,6 +75,9 @@ export interface TokenService {
   /** Verifies a token for `audience`; throws UNAUTHENTICATED when forged, expired or malformed. */
   verify(token: string, audience: Principal['audience'], nowMs: number): Promise<Principal>;
 }
+
+/** How far in the future a token's `iat` may be (clock skew between replicas) before it is refused. */
+export const defaultTokenClockSkewMs = 60_000;
 
 /** How long a verified token is remembered (never past its own expiry). */
 const verifiedTokenCacheMs = 60_000;
@@ -91,7 +100,10 @@ export async function createTokenService(options: {
   publicJwk: JWK;
   issuer: string;
   tokenLifetimeMs: number;
+  /** A token issued more than this far ahead of the verifier's clock is refused (default 60 s). */
+  clockSkewMs?: number;
 }): Promise<TokenService> {
+  const clockSkewMs = options.clockSkewMs ?? defaultTokenClockSkewMs;
   const signingKey = createPrivateKey({ key: options.privateJwk as JsonWebKeyInput['key'], format: 'jwk' });
   const publicKey = (await importJWK(options.publicJwk, 'EdDSA')) as CryptoKey;
   const header = Buffer.from(JSON.stringify({ alg: 'EdDSA' })).toString('base64url');
@@ -107,6 +119,7 @@ export async function createTokenService(options: {
         domn: principal.domain,
         roles: principal.roles,
         ...(principal.nodeId === undefined ? {} : { node: principal.nodeId }),
+        gen: principal.credentialGeneration,
         sub: String(principal.userId),
         aud: principal.audience,
         iss: options.issuer,
@@ -146,9 +159,15 @@ export async function createTokenService(options: {
           typeof payload.domn !== 'string' ||
           typeof payload.login !== 'string' ||
           typeof payload.exp !== 'number' ||
+          typeof payload.iat !== 'number' ||
+          typeof payload.gen !== 'number' ||
           !Array.isArray(roles)
         )
           throw new Error('claims missing');
+        // jose checks `iat` only against a maximum age: a token dated ahead (a forged clock, or
+        // one issued to outlive a password change) is refused here.
+        if (payload.iat * 1000 > nowMs + clockSkewMs)
+          throw Object.assign(new Error('issued in the future'), { code: 'CAPSULE_TOKEN_FUTURE' });
         principal = {
           userId: Number(payload.sub),
           login: payload.login,
@@ -157,13 +176,18 @@ export async function createTokenService(options: {
           roles: roles as RoleName[],
           audience,
           ...(typeof payload.node === 'number' ? { nodeId: payload.node } : {}),
+          credentialGeneration: payload.gen,
         };
         expiresS = payload.exp;
       } catch (error) {
-        const expired = (error as { code?: string }).code === 'ERR_JWT_EXPIRED';
-        throw new ApiError('UNAUTHENTICATED', expired ? 'the token has expired' : 'the token is not valid', {
-          cause: error,
-        });
+        const code = (error as { code?: string }).code;
+        const message =
+          code === 'ERR_JWT_EXPIRED'
+            ? 'the token has expired'
+            : code === 'CAPSULE_TOKEN_FUTURE'
+              ? 'the token was issued in the future'
+              : 'the token is not valid';
+        throw new ApiError('UNAUTHENTICATED', message, { cause: error });
       }
       if (verified.size >= verifiedTokenCacheSize) verified.delete(verified.keys().next().value!);
       verified.set(cacheKey, { principal, expiresS, untilMs: nowMs + verifiedTokenCacheMs });
@@ -172,30 +196,123 @@ export async function createTokenService(options: {
   };
 }
 
-/** Counts failed logins per client address in a fixed window; over the limit the caller gets 429. */
-export class LoginRateLimiter {
-  readonly #failures = new Map<string, { count: number; windowStartMs: number }>();
+/** The login throttle's limits (failed logins per window); `createLoginThrottle` fills the defaults. */
+export interface LoginThrottleOptions {
+  /** Failures of one account from one address per window (the controller's `loginFailuresPerMinute`). */
+  failuresPerAccountAndAddress: number;
+  /** Failures of one account from all addresses together per window (default 3 × the above). */
+  failuresPerAccount?: number;
+  /** Failures from one address over all accounts per window (default 10 × the first). */
+  failuresPerAddress?: number;
+  /** The window (default one minute). */
+  windowMs?: number;
+  /** How long a successful login keeps its address known to the account (default 24 h). */
+  knownAddressMs?: number;
+  /** Most entries per table before the oldest go (default 100,000). */
+  maxEntries?: number;
+}
+
+/**
+ * The throttle on failed logins, in fixed windows, keyed three ways:
+ *
+ * - per (account, address): the tight limit. One address guessing one account stops quickly; the
+ *   other users behind the same address (a shared proxy) are not held up by it.
+ * - per account over all addresses: many addresses no longer multiply the guesses at an account.
+ *   An address that logged in to the account successfully within `knownAddressMs` is exempt from
+ *   this limit (and the next), so a distributed attack on the admin does not lock the admin out
+ *   of their usual place.
+ * - per address over all accounts: one address spraying a password over many accounts.
+ *
+ * A refusal is RATE_LIMITED with `retryAfterSeconds` (sent as the `Retry-After` header), checked
+ * before the password, so the right password is refused too while a limit holds.
+ */
+export class LoginThrottle {
+  readonly #pair: FailureCounter;
+  readonly #account: FailureCounter;
+  readonly #address: FailureCounter;
+  /** `account address` → when its last success stops counting. */
+  readonly #known = new Map<string, number>();
+  readonly #knownAddressMs: number;
+  readonly #maxEntries: number;
+
+  constructor(options: LoginThrottleOptions) {
+    const windowMs = options.windowMs ?? 60_000;
+    this.#maxEntries = options.maxEntries ?? 100_000;
+    this.#knownAddressMs = options.knownAddressMs ?? 24 * 3_600_000;
+    const perPair = options.failuresPerAccountAndAddress;
+    this.#pair = new FailureCounter(perPair, windowMs, this.#maxEntries);
+    this.#account = new FailureCounter(options.failuresPerAccount ?? 3 * perPair, windowMs, this.#maxEntries);
+    this.#address = new FailureCounter(
+      options.failuresPerAddress ?? 10 * perPair,
+      windowMs,
+      this.#maxEntries,
+    );
+  }
+
+  /** Throws RATE_LIMITED (with `retryAfterSeconds`) when a limit holds for this account and address. */
+  check(account: string, address: string, nowMs: number): void {
+    const pair = `${account} ${address}`;
+    let waitMs = this.#pair.blockedForMs(pair, nowMs);
+    if (!this.#isKnown(pair, nowMs))
+      waitMs = Math.max(
+        waitMs,
+        this.#account.blockedForMs(account, nowMs),
+        this.#address.blockedForMs(address, nowMs),
+      );
+    if (waitMs > 0) {
+      const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
+      throw new ApiError('RATE_LIMITED', `too many failed logins; retry in ${retryAfterSeconds} s`, {
+        retryAfterSeconds,
+      });
+    }
+  }
+
+  /** Records one failed login. */
+  fail(account: string, address: string, nowMs: number): void {
+    this.#pair.count(`${account} ${address}`, nowMs);
+    this.#account.count(account, nowMs);
+    this.#address.count(address, nowMs);
+  }
+
+  /** Records a successful login: the address becomes known to the account. */
+  succeed(account: string, address: string, nowMs: number): void {
+    const pair = `${account} ${address}`;
+    this.#known.delete(pair);
+    if (this.#known.size >= this.#maxEntries) this.#known.delete(this.#known.keys().next().value!);
+    this.#known.set(pair, nowMs + this.#knownAddressMs);
+  }
+
+  #isKnown(pair: string, nowMs: number): boolean {
+    const until = this.#known.get(pair);
+    return until !== undefined && nowMs < until;
+  }
+}
+
+/** Failures per key in fixed windows, at most `maxEntries` keys (the oldest window goes first). */
+class FailureCounter {
+  readonly #entries = new Map<string, { count: number; windowStartMs: number }>();
 
   constructor(
     private readonly maxFailures: number,
     private readonly windowMs: number,
+    private readonly maxEntries: number,
   ) {}
 
-  /** Throws RATE_LIMITED when `key` has failed too often in the current window. */
-  check(key: string, nowMs: number): void {
-    const entry = this.#failures.get(key);
-    if (entry && nowMs - entry.windowStartMs < this.windowMs && entry.count >= this.maxFailures) {
-      const retryS = Math.ceil((entry.windowStartMs + this.windowMs - nowMs) / 1000);
-      throw new ApiError('RATE_LIMITED', `too many failed logins; retry in ${retryS} s`);
-    }
+  /** How long `key` stays refused (0: not refused). */
+  blockedForMs(key: string, nowMs: number): number {
+    const entry = this.#entries.get(key);
+    if (!entry || nowMs - entry.windowStartMs >= this.windowMs || entry.count < this.maxFailures) return 0;
+    return entry.windowStartMs + this.windowMs - nowMs;
   }
 
-  /** Records one failure for `key`. */
-  fail(key: string, nowMs: number): void {
-    const entry = this.#failures.get(key);
-    if (!entry || nowMs - entry.windowStartMs >= this.windowMs)
-      this.#failures.set(key, { count: 1, windowStartMs: nowMs });
-    else entry.count += 1;
-    if (this.#failures.size > 100_000) this.#failures.clear();
+  count(key: string, nowMs: number): void {
+    const entry = this.#entries.get(key);
+    if (entry && nowMs - entry.windowStartMs < this.windowMs) {
+      entry.count += 1;
+      return;
+    }
+    this.#entries.delete(key);
+    if (this.#entries.size >= this.maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(key, { count: 1, windowStartMs: nowMs });
   }
 }

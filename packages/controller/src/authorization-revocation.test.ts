@@ -48,6 +48,7 @@ for (const kind of storeKinds) {
       domain: 'default',
       roles: ['systemAdmin' as const],
       audience: 'user' as const,
+      credentialGeneration: 0,
     });
     const revocations = () =>
       f.db.selectFrom('commands').selectAll().where('kind', '=', 'revocation').orderBy('id').execute();

@@ -12,8 +12,9 @@ import {
 } from '@capsule/api';
 import type { Clock } from '@capsule/wire';
 import type { Logger } from 'pino';
-import { LoginRateLimiter, type Principal, type TokenService, unmatchableHash, verifyPassword } from './auth';
+import { LoginThrottle, type Principal, type TokenService, unmatchableHash, verifyPassword } from './auth';
 import { queueCommands } from './commands';
+import { transitNodes } from './domain-trust';
 import type { Metrics } from './metrics';
 import { pathTo, shortestPaths, type TopologyLink } from './paths';
 import type { ControllerIdentity, ProgramVerifier } from './ports';
@@ -33,7 +34,10 @@ export interface ChangeEvent {
 
 /** The user behind a token, re-read on every request. */
 const tokenUserQuery = prepareQuery((db, p) =>
-  db.selectFrom('users').select(['roles', 'active', 'domain_id']).where('id', '=', p(0)),
+  db
+    .selectFrom('users')
+    .select(['roles', 'active', 'domain_id', 'credential_generation'])
+    .where('id', '=', p(0)),
 );
 
 /** One audit entry: at, actor, domain id, action, object type, object id, detail. */
@@ -59,7 +63,7 @@ export interface ControllerContext {
   clock: Pick<Clock, 'nowMs'>;
   logger: Logger;
   metrics: Metrics;
-  rateLimiter: LoginRateLimiter;
+  loginThrottle: LoginThrottle;
   identity: ControllerIdentity | undefined;
   verifier: ProgramVerifier | undefined;
   hub: PushHub;
@@ -69,13 +73,16 @@ export interface ControllerContext {
   nonceLifetimeMs: number;
   certificateLifetimeMs: number;
   authorizationLifetimeMs: number;
-  /** Checks domain, user name and password (rate-limited per client address). */
+  /** Checks domain, user name and password (throttled per account and address: LoginThrottle). */
   checkCredentials(
     body: TokenRequest,
     clientAddress: string,
     audience: Principal['audience'],
   ): Promise<Principal>;
-  /** Verifies a bearer token and re-reads the user (disabled or deleted users lose access at once). */
+  /**
+   * Verifies a bearer token and re-reads the user: disabled or deleted users, and tokens issued
+   * before the user's last password change, lose access at once.
+   */
   authenticate(header: string | undefined, audience: Principal['audience']): Promise<Principal>;
   /** Writes one audit entry (inside the caller's transaction). */
   audit(
@@ -111,20 +118,22 @@ export function createContext(
     | 'queueCommands'
     | 'announceCommands'
     | 'peersOf'
-    | 'rateLimiter'
+    | 'loginThrottle'
   > & { loginFailuresPerMinute: number },
 ): ControllerContext {
   const db = base.store.db;
-  const rateLimiter = new LoginRateLimiter(base.loginFailuresPerMinute, 60_000);
+  const loginThrottle = new LoginThrottle({ failuresPerAccountAndAddress: base.loginFailuresPerMinute });
   const iso = () => new Date(base.clock.nowMs()).toISOString();
 
   const context: ControllerContext = {
     ...base,
-    rateLimiter,
+    loginThrottle,
 
     async checkCredentials(body, clientAddress, audience) {
       const now = base.clock.nowMs();
-      rateLimiter.check(clientAddress, now);
+      // Domain and user name as sent (JSON-quoted: neither may hide a separator).
+      const account = JSON.stringify([body.domain, body.username]);
+      loginThrottle.check(account, clientAddress, now);
       const row = await db
         .selectFrom('users as u')
         .innerJoin('domains as d', 'd.id', 'u.domain_id')
@@ -135,6 +144,7 @@ export function createContext(
           'u.roles',
           'u.active',
           'u.domain_id',
+          'u.credential_generation',
           'd.name as domain',
         ])
         .where('d.name', '=', body.domain)
@@ -142,9 +152,10 @@ export function createContext(
         .executeTakeFirst();
       const matches = await verifyPassword(body.password, row?.password_hash ?? unmatchableHash);
       if (!row || !matches || row.active !== 1) {
-        rateLimiter.fail(clientAddress, now);
+        loginThrottle.fail(account, clientAddress, now);
         throw new ApiError('BAD_CREDENTIALS', 'wrong domain, user name or password');
       }
+      loginThrottle.succeed(account, clientAddress, now);
       const roles = JSON.parse(row.roles) as RoleName[];
       if (audience === 'node' && !roles.some((role) => role === 'hostOwner' || role === 'engineOwner'))
         throw new ApiError('FORBIDDEN', 'node login needs the hostOwner or engineOwner role');
@@ -155,6 +166,7 @@ export function createContext(
         domain: row.domain,
         roles,
         audience,
+        credentialGeneration: row.credential_generation,
       };
     },
 
@@ -165,6 +177,8 @@ export function createContext(
       const row = (await tokenUserQuery(db, principal.userId)).rows[0];
       if (!row || row.active !== 1 || row.domain_id !== principal.domainId)
         throw new ApiError('UNAUTHENTICATED', 'the token’s user no longer exists or is disabled');
+      if (row.credential_generation !== principal.credentialGeneration)
+        throw new ApiError('UNAUTHENTICATED', 'the user’s password changed after this token was issued');
       return { ...principal, roles: JSON.parse(row.roles) as RoleName[] };
     },
 
@@ -234,7 +248,7 @@ export function createContext(
     async peersOf(trx, endpoint) {
       const contract = await trx
         .selectFrom('contracts')
-        .select(['roles'])
+        .select(['roles', 'domain_id'])
         .where('id', '=', endpoint.contractId)
         .executeTakeFirst();
       if (!contract) return [];
@@ -251,7 +265,10 @@ export function createContext(
         .execute();
       const links = await topology(trx);
       base.metrics.pathComputations.inc();
-      const tree = shortestPaths(endpoint.nodeId, links, mine.pathLabels ?? []);
+      // Domain isolation: the contract's domain's paths cross only the nodes it trusts (its own,
+      // and engines a peering covers); they may still end at any peer's node.
+      const trusted = await transitNodes(trx, contract.domain_id);
+      const tree = shortestPaths(endpoint.nodeId, links, mine.pathLabels ?? [], (node) => trusted.has(node));
       const hostIds = new Map<number, string>();
       const hosts = await trx
         .selectFrom('nodes')

@@ -4,7 +4,7 @@
  * (/sb/v1) on their two listeners. `stop()` closes push channels, listeners, bus and store.
  */
 import { randomBytes } from 'node:crypto';
-import { ApiError } from '@capsule/api';
+import { ApiError, passwordProblem } from '@capsule/api';
 import {
   type ControllerSigningKey,
   exportControllerPrivateKeyPem,
@@ -104,6 +104,14 @@ export async function createController(
   deps: ControllerDeps = {},
 ): Promise<Controller> {
   const settings: ControllerOptions = { ...defaultControllerOptions, ...options };
+  // A weak bootstrap password (CAPSULE_ADMIN_PASSWORD=x) stops the start, before anything is stored.
+  const adminPasswordProblem =
+    settings.adminPassword === undefined ? undefined : passwordProblem(settings.adminPassword, 'admin');
+  if (adminPasswordProblem !== undefined)
+    throw new ApiError(
+      'WEAK_PASSWORD',
+      `the admin password (CAPSULE_ADMIN_PASSWORD): ${adminPasswordProblem}`,
+    );
   const logger = deps.logger ?? pino({ level: 'info' });
   const clock = deps.clock ?? systemClock;
   const store = await openStore({

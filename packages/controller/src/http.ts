@@ -135,6 +135,8 @@ export function createHttpServer(options: HttpOptions): FastifyInstance {
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   app.setErrorHandler((error, _request, reply) => {
     const { status, body } = errorResponse(error, options.logger);
+    const retryAfterSeconds = error instanceof ApiError ? error.retryAfterSeconds : undefined;
+    if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {

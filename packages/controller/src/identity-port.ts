@@ -2,7 +2,8 @@
  * The controller's identity over @capsule/identity: its Ed25519 key (node certificates and flow
  * authorizations) and the check of a registering node's proof — the CGA
  * verified per RFC 3972 section 5 and an RSA signature by the CGA's key over the registration
- * input (nonce, host id, name, X25519 key).
+ * input (nonce, host id, name, locator, X25519 key), made by an RSA key of at least
+ * RSA_MODULUS_BITS (2048) bits.
  */
 import { createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 import {
@@ -12,6 +13,7 @@ import {
   NODE_CERTIFICATE_VERSION,
   NodeType,
   nodeCertificateLength,
+  RSA_MODULUS_BITS,
   rsaKeyHash,
   signFlowAuthorization,
   verifyCga,
@@ -95,6 +97,13 @@ export function createControllerIdentity(key: ControllerSigningKey): ControllerI
       }
       if (publicKey.asymmetricKeyType !== 'rsa')
         return { ok: false, code: 'SIGNATURE_INVALID', reason: 'the node key is not an RSA key' };
+      const bits = publicKey.asymmetricKeyDetails?.modulusLength ?? 0;
+      if (bits < RSA_MODULUS_BITS)
+        return {
+          ok: false,
+          code: 'WEAK_KEY',
+          reason: `the node's RSA key has ${bits} bits; at least ${RSA_MODULUS_BITS} are needed`,
+        };
       // RSASSA-PKCS1-v1_5 with SHA-256 (node:crypto's default padding for RSA keys).
       const valid = await new Promise<boolean | 'malformed'>((resolve) => {
         try {

@@ -24,6 +24,10 @@ import {
   Node,
   NodeCreate,
   NodePatch,
+  Peering,
+  PeeringCreate,
+  PeeringPatch,
+  parseIdText,
   Service,
   ServiceCreate,
   ServicePatch,
@@ -63,6 +67,7 @@ const schemasByResource: Record<Resource, { item: TSchema; create?: TSchema; pat
   zones: { item: Zone, create: ZoneCreate, patch: ZonePatch },
   nodes: { item: Node, create: NodeCreate, patch: NodePatch },
   links: { item: Link, create: LinkCreate, patch: LinkPatch },
+  peerings: { item: Peering, create: PeeringCreate, patch: PeeringPatch },
   templates: { item: Template, create: TemplateCreate, patch: TemplatePatch },
   contracts: { item: Contract, create: ContractCreate, patch: ContractPatch },
   services: { item: Service, create: ServiceCreate, patch: ServicePatch },
@@ -77,6 +82,14 @@ const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody,
 /** Registers the northbound routes on `app`. */
 export function registerNorthbound(app: FastifyInstance, context: ControllerContext): void {
   const { tokens, clock } = context;
+
+  // Path ids are read strictly before the schema turns them into numbers: `/users/0x1`, `01`,
+  // `1e0` or `+1` must not name user 1 (ajv's coercion reads them all as 1).
+  app.addHook('preValidation', async (request) => {
+    const id = (request.params as { id?: unknown } | undefined)?.id;
+    if (typeof id === 'string' && parseIdText(id) === undefined)
+      throw new ApiError('VALIDATION_FAILED', 'params/id: an id is a decimal number from 1 to 2147483647');
+  });
 
   app.post(
     '/api/v1/auth/token',

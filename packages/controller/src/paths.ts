@@ -1,7 +1,9 @@
 /**
  * Path computation: Dijkstra over the registered links. A link is usable when its admin state and
  * status are `up` and both nodes are registered; its weight is its cost. When `requiredLabels` is
- * given, only links carrying every one of those labels are used (path selection by label).
+ * given, only links carrying every one of those labels are used (path selection by label). When
+ * `canTransit` is given, a path may end at any node but passes only through nodes it accepts (a
+ * domain's paths cross only the engines that domain trusts: context.ts `peersOf`).
  */
 
 /** One usable edge of the topology (links are undirected). */
@@ -23,6 +25,7 @@ export function shortestPaths(
   source: number,
   links: readonly TopologyLink[],
   requiredLabels: readonly string[] = [],
+  canTransit: (node: number) => boolean = () => true,
 ): Map<number, { cost: number; previous: number | undefined }> {
   const adjacency = new Map<number, { to: number; cost: number }[]>();
   for (const link of links) {
@@ -73,6 +76,8 @@ export function shortestPaths(
     const [cost, node] = pop();
     if (done.has(node)) continue;
     done.add(node);
+    // Reached, but nothing goes on through it: a path may end here, never cross it.
+    if (node !== source && !canTransit(node)) continue;
     for (const edge of adjacency.get(node) ?? []) {
       if (done.has(edge.to)) continue;
       const next = cost + edge.cost;

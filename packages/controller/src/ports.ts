@@ -8,7 +8,7 @@
 /** The result of verifying a registering node's CGA and signature. */
 export type NodeProofCheck =
   | { ok: true }
-  | { ok: false; code: 'CGA_INVALID' | 'SIGNATURE_INVALID'; reason: string };
+  | { ok: false; code: 'CGA_INVALID' | 'SIGNATURE_INVALID' | 'WEAK_KEY'; reason: string };
 
 /** What a node certificate states (the controller signs it). */
 export interface NodeCertificateFields {

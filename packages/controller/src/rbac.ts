@@ -13,6 +13,7 @@ export type Resource =
   | 'zones'
   | 'nodes'
   | 'links'
+  | 'peerings'
   | 'templates'
   | 'contracts'
   | 'services'
@@ -37,6 +38,7 @@ export const permissions: Record<Resource, Record<Action, readonly RoleName[]>> 
   zones: { read: all, create: system, update: system, delete: system, revoke: none },
   nodes: { read: all, create: admins, update: admins, delete: admins, revoke: none },
   links: { read: all, create: admins, update: admins, delete: admins, revoke: none },
+  peerings: { read: admins, create: system, update: system, delete: system, revoke: none },
   templates: { read: policy, create: admins, update: admins, delete: admins, revoke: none },
   contracts: { read: policy, create: policy, update: policy, delete: policy, revoke: none },
   services: { read: policy, create: policy, update: policy, delete: policy, revoke: none },

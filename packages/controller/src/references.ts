@@ -29,6 +29,8 @@ export const foreignKeysTo: Readonly<Partial<Record<keyof Database, readonly For
     { table: 'service_tokens', column: 'domain_id', nameColumn: 'ident', noun: 'service token' },
     { table: 'endpoints', column: 'domain_id', nameColumn: 'role', noun: 'endpoint' },
     { table: 'authorizations', column: 'domain_id', nameColumn: 'serial', noun: 'authorization' },
+    { table: 'peerings', column: 'domain_id', noun: 'peering' },
+    { table: 'peerings', column: 'peer_domain_id', noun: 'peering' },
   ],
   zones: [
     { table: 'users', column: 'zone_id', nameColumn: 'login', noun: 'user' },
@@ -41,6 +43,7 @@ export const foreignKeysTo: Readonly<Partial<Record<keyof Database, readonly For
     { table: 'endpoints', column: 'node_id', nameColumn: 'role', noun: 'endpoint' },
     { table: 'authorizations', column: 'node_id', nameColumn: 'serial', noun: 'authorization' },
     { table: 'commands', column: 'node_id', nameColumn: 'kind', noun: 'pending command' },
+    { table: 'peerings', column: 'engine_id', noun: 'peering' },
   ],
   templates: [{ table: 'contracts', column: 'template_id', nameColumn: 'name', noun: 'contract' }],
   contracts: [

@@ -16,6 +16,9 @@ import {
   type NodeCommandBody,
   type NodeCreate,
   type NodePatch,
+  type PeeringCreate,
+  type PeeringPatch,
+  passwordProblem,
   type RoleName,
   revocationCommand,
   type ServiceCreate,
@@ -48,6 +51,7 @@ import {
   type EndpointRow,
   type LinkRow,
   type NodeRow,
+  type PeeringRow,
   type RowOf,
   type ServiceRow,
   type ServiceTokenRow,
@@ -58,6 +62,7 @@ import {
   selectEndpointRows,
   selectLinkRows,
   selectNodeRows,
+  selectPeeringRows,
   selectServiceRows,
   selectServiceTokenRows,
   selectTemplateRows,
@@ -71,6 +76,7 @@ import {
   toEndpoint,
   toLink,
   toNode,
+  toPeering,
   toService,
   toServiceToken,
   toTemplate,
@@ -212,6 +218,12 @@ async function checkZone(ctx: WriteContext, zoneId: number | null | undefined) {
   if (zoneId !== undefined && zoneId !== null) await requireRow(ctx, 'zones', zoneId);
 }
 
+/** Throws WEAK_PASSWORD with the policy's reason (password-policy.ts in @capsule/api). */
+function requireStrongPassword(password: string, login: string): void {
+  const problem = passwordProblem(password, login);
+  if (problem !== undefined) throw new ApiError('WEAK_PASSWORD', problem);
+}
+
 const users = collection<UserRow, UserCreate, UserPatch>({
   resource: 'users',
   select: selectUserRows,
@@ -224,6 +236,7 @@ const users = collection<UserRow, UserCreate, UserPatch>({
     requireDomainWrite(ctx.principal, domainId);
     requireGrantable(ctx.principal, body.roles);
     await checkZone(ctx, body.zoneId);
+    requireStrongPassword(body.password, body.login);
     const row = await ctx.db
       .insertInto('users')
       .values({
@@ -244,8 +257,11 @@ const users = collection<UserRow, UserCreate, UserPatch>({
     if (parse<RoleName[]>(row.roles).includes('systemAdmin'))
       requireGrantable(ctx.principal, ['systemAdmin']);
     await checkZone(ctx, body.zoneId);
+    if (body.password !== undefined) requireStrongPassword(body.password, row.login);
     const values = {
       password_hash: body.password === undefined ? undefined : await hashPassword(body.password),
+      // A new password ends every session of the user (their tokens carry the old generation).
+      credential_generation: body.password === undefined ? undefined : sql<number>`credential_generation + 1`,
       roles: body.roles === undefined ? undefined : json(body.roles),
       active: body.active === undefined ? undefined : body.active ? 1 : 0,
       zone_id: body.zoneId,
@@ -412,6 +428,56 @@ const links = collection<LinkRow, LinkCreate, LinkPatch>({
   },
   remove: async (ctx, row) => {
     await ctx.db.deleteFrom('links').where('id', '=', row.id).execute();
+    ctx.changes.push({ kind: 'topology' });
+  },
+});
+
+/**
+ * Peerings (systemAdmin only): domain `domain` trusts the engines of `peerDomain`, all or one.
+ * Without one, nodes link only to engines of their own domain and a domain's paths cross only
+ * its own engines (link-registration.ts, context.ts `peersOf`). A change recomputes paths.
+ */
+const peerings = collection<PeeringRow, PeeringCreate, PeeringPatch>({
+  resource: 'peerings',
+  select: selectPeeringRows,
+  count: (db) => db.selectFrom('peerings as t').select((eb) => eb.fn.countAll<number>().as('total')),
+  domainColumn: 't.domain_id',
+  domainOf: (row) => row.domain_id,
+  toApi: toPeering,
+  create: async (ctx, body) => {
+    const domainId = await resolveDomain(ctx, body.domain);
+    const peerDomainId = await resolveDomain(ctx, body.peerDomain);
+    if (domainId === peerDomainId)
+      throw new ApiError('VALIDATION_FAILED', 'a domain always trusts its own engines: peer another domain');
+    if (body.engineId !== undefined) {
+      const engine = await requireRow(ctx, 'nodes', body.engineId, peerDomainId);
+      if (engine.type !== 'engine')
+        throw new ApiError('VALIDATION_FAILED', `node ${body.engineId} is a host: only engines are peered`);
+    }
+    const row = await ctx.db
+      .insertInto('peerings')
+      .values({
+        domain_id: domainId,
+        peer_domain_id: peerDomainId,
+        engine_id: body.engineId ?? null,
+        description: body.description ?? '',
+        created_at: iso(ctx.nowMs),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    ctx.changes.push({ kind: 'topology' });
+    return row.id;
+  },
+  update: async (ctx, row, body) => {
+    if (body.description !== undefined)
+      await ctx.db
+        .updateTable('peerings')
+        .set({ description: body.description })
+        .where('id', '=', row.id)
+        .execute();
+  },
+  remove: async (ctx, row) => {
+    await ctx.db.deleteFrom('peerings').where('id', '=', row.id).execute();
     ctx.changes.push({ kind: 'topology' });
   },
 });
@@ -689,6 +755,7 @@ export const collections: readonly AnyCollection[] = [
   zones,
   nodes,
   links,
+  peerings,
   templates,
   contracts,
   services,

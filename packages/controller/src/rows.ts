@@ -12,6 +12,7 @@ import type {
   Endpoint,
   Link,
   Node,
+  Peering,
   RoleName,
   Service,
   ServiceToken,
@@ -35,6 +36,8 @@ export type UserRow = RowOf<'users'> & InDomain;
 export type ZoneRow = RowOf<'zones'>;
 export type NodeRow = RowOf<'nodes'> & InDomain;
 export type LinkRow = RowOf<'links'> & InDomain;
+/** A peering row with both domains' names. */
+export type PeeringRow = RowOf<'peerings'> & InDomain & { peer_domain_name: string };
 export type TemplateRow = RowOf<'templates'> & InDomain;
 export type ContractRow = RowOf<'contracts'> & InDomain;
 export type ServiceRow = RowOf<'services'> & InDomain;
@@ -67,6 +70,13 @@ export const selectLinkRows = (db: Db) =>
     .innerJoin('domains as d', 'd.id', 't.domain_id')
     .selectAll('t')
     .select('d.name as domain_name');
+export const selectPeeringRows = (db: Db) =>
+  db
+    .selectFrom('peerings as t')
+    .innerJoin('domains as d', 'd.id', 't.domain_id')
+    .innerJoin('domains as pd', 'pd.id', 't.peer_domain_id')
+    .selectAll('t')
+    .select(['d.name as domain_name', 'pd.name as peer_domain_name']);
 export const selectTemplateRows = (db: Db) =>
   db
     .selectFrom('templates as t')
@@ -152,6 +162,16 @@ export const toNode = (r: NodeRow): Node => ({
   x25519PublicKey: r.x25519_public_key ?? null,
   certificateSerial: r.certificate_serial ?? null,
   lastKeepaliveAt: r.last_keepalive_at ?? null,
+  createdAt: r.created_at,
+});
+export const toPeering = (r: PeeringRow): Peering => ({
+  id: r.id,
+  domain: r.domain_name,
+  domainId: r.domain_id,
+  peerDomain: r.peer_domain_name,
+  peerDomainId: r.peer_domain_id,
+  engineId: r.engine_id,
+  description: r.description,
   createdAt: r.created_at,
 });
 export const toLink = (r: LinkRow): Link => ({

@@ -15,6 +15,7 @@ type Resource =
   | 'zones'
   | 'nodes'
   | 'links'
+  | 'peerings'
   | 'templates'
   | 'contracts'
   | 'services'
@@ -47,6 +48,7 @@ const rules: Record<
   zones: { read: everyone, write: system },
   nodes: { read: everyone, write: admins },
   links: { read: everyone, write: admins },
+  peerings: { read: admins, write: system },
   templates: { read: policy, write: admins },
   contracts: { read: policy, write: policy },
   services: { read: policy, write: policy },
@@ -107,7 +109,7 @@ describe('authorization matrix', () => {
           await admin.users.create({
             login: `u-${unique()}`,
             domain,
-            password: 'password-1',
+            password: 'user-password-1',
             roles: ['hostOwner'],
           })
         ).id;
@@ -120,6 +122,8 @@ describe('authorization matrix', () => {
         const z = await fresh('nodes', d);
         return (await admin.links.create({ nodeA: a, nodeZ: z, domain })).id;
       }
+      case 'peerings':
+        return (await admin.peerings.create({ domain, peerDomain: domainName(d === 'A' ? 'B' : 'A') })).id;
       case 'templates':
         return (
           await admin.templates.create({
@@ -168,13 +172,15 @@ describe('authorization matrix', () => {
       case 'domains':
         return { name: `d-${unique()}`, kind: 'application' };
       case 'users':
-        return { login: `u-${unique()}`, domain, password: 'password-1', roles: ['hostOwner'] };
+        return { login: `u-${unique()}`, domain, password: 'user-password-1', roles: ['hostOwner'] };
       case 'zones':
         return { name: `z-${unique()}`, netprefix: 'fd00:98::/64' };
       case 'nodes':
         return { type: 'engine', hostname: `n-${unique()}`, zoneId, domain };
       case 'links':
         return { nodeA: fixed[d].node!, nodeZ: await fresh('nodes', d), domain };
+      case 'peerings':
+        return { domain, peerDomain: domainName(d === 'A' ? 'B' : 'A') };
       case 'templates':
         return {
           name: `t-${unique()}`,
@@ -204,6 +210,7 @@ describe('authorization matrix', () => {
     zones: { description: 'changed' },
     nodes: { hostname: 'renamed' },
     links: { cost: 5 },
+    peerings: { description: 'changed' },
     templates: { description: 'changed' },
     contracts: { description: 'changed' },
     services: { description: 'changed' },
@@ -221,13 +228,13 @@ describe('authorization matrix', () => {
       await admin.users.create({
         login: 'node-user',
         domain,
-        password: 'password-1',
+        password: 'user-password-1',
         roles: ['hostOwner'],
         zoneId,
       });
       hosts[d] = await registerNode(
         c.urls.southboundUrl,
-        { domain, username: 'node-user', password: 'password-1' },
+        { domain, username: 'node-user', password: 'user-password-1' },
         { type: 'host', hostname: `host-${d}` },
       );
       fixed[d].node = hosts[d]!.registration.node.id;
@@ -262,9 +269,9 @@ describe('authorization matrix', () => {
     // One user per role, all in domain A.
     for (const role of roles) {
       const login = `as-${role.toLowerCase()}`;
-      await admin.users.create({ login, domain: 'dom-a', password: 'password-1', roles: [role] });
+      await admin.users.create({ login, domain: 'dom-a', password: 'user-password-1', roles: [role] });
       const client = createApiClient({ baseUrl: c.urls.northboundUrl });
-      await client.login({ domain: 'dom-a', username: login, password: 'password-1' });
+      await client.login({ domain: 'dom-a', username: login, password: 'user-password-1' });
       clients.set(role, client);
     }
   });
@@ -371,7 +378,7 @@ describe('authorization matrix', () => {
         }
       }
       expect(actual).toEqual(wanted);
-      expect(actual.length).toBe(12 + 12 * 2 + 9 * 2 * 3 + 2);
+      expect(actual.length).toBe(13 + 13 * 2 + 10 * 2 * 3 + 2);
     });
   }
 
@@ -380,7 +387,7 @@ describe('authorization matrix', () => {
     expect(
       await status(domainAdmin, 'POST', '/api/v1/users', {
         login: `x-${unique()}`,
-        password: 'password-1',
+        password: 'user-password-1',
         roles: ['systemAdmin'],
       }),
     ).toBe(403);

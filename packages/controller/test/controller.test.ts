@@ -102,7 +102,7 @@ for (const kind of storeKinds) {
       await c.admin.users.create({
         login: 'someone',
         domain: 'in-use',
-        password: 'password-1',
+        password: 'user-password-1',
         roles: ['domainAdmin'],
       });
       const refused = await c.admin.domains.remove(domain.id).then(
@@ -128,6 +128,7 @@ for (const kind of storeKinds) {
       beforeAll(async () => {
         await c.admin.domains.create({ name: 'shop', kind: 'application' });
         await c.admin.domains.create({ name: 'net', kind: 'infrastructure' });
+        await c.admin.peerings.create({ domain: 'shop', peerDomain: 'net' });
         zoneId = (await c.admin.zones.create({ name: 'zone-a', netprefix: 'fd00:1:2:3::/64' })).id;
         await c.admin.users.create({
           login: 'hosts',

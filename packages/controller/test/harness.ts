@@ -145,17 +145,19 @@ export function registrationBody(
   nonce: string,
   fields: { type: 'host' | 'engine'; hostname: string; locator?: string },
 ): SbRegisterRequest {
+  const locator = fields.locator ?? '192.0.2.1:7447';
   const data = registrationSigningInput({
     nonce: Buffer.from(nonce, 'base64'),
     hostId: identity.hostId,
     hostname: fields.hostname,
+    locator,
     x25519PublicKey: identity.x25519.publicKeyRaw,
   });
   return {
     nonce,
     type: fields.type,
     hostname: fields.hostname,
-    locator: fields.locator ?? '192.0.2.1:7447',
+    locator,
     hostId: identity.hostId,
     cgaParameters: Buffer.from(identity.cga.parametersBytes).toString('base64'),
     rsaPublicKey: Buffer.from(identity.publicKeyDer).toString('base64'),
@@ -250,6 +252,7 @@ export async function createUseCaseFixture(kind: StoreKind) {
     domain: domain.name,
     roles: ['hostOwner', 'engineOwner'] as RoleName[],
     audience: 'node' as const,
+    credentialGeneration: 0,
   };
   return {
     controller,

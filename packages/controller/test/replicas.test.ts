@@ -45,26 +45,26 @@ describe.skipIf(!hasPostgres)('two replicas on one PostgreSQL', () => {
     await one.admin.users.create({
       login: 'eng',
       domain: 'rapp',
-      password: 'password-1',
+      password: 'user-password-1',
       roles: ['engineOwner'],
       zoneId: zone.id,
     });
     await one.admin.users.create({
       login: 'host',
       domain: 'rapp',
-      password: 'password-1',
+      password: 'user-password-1',
       roles: ['hostOwner'],
       zoneId: zone.id,
     });
     // The engine talks to replica two only; the host to replica one.
     const engine = await registerNode(
       two.urls.southboundUrl,
-      { domain: 'rapp', username: 'eng', password: 'password-1' },
+      { domain: 'rapp', username: 'eng', password: 'user-password-1' },
       { type: 'engine', hostname: 're' },
     );
     const host = await registerNode(
       one.urls.southboundUrl,
-      { domain: 'rapp', username: 'host', password: 'password-1' },
+      { domain: 'rapp', username: 'host', password: 'user-password-1' },
       { type: 'host', hostname: 'rh' },
     );
     const { tinyProgram } = await import('./harness');

@@ -154,7 +154,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
     },
   );
   const http: EngineHttpServer | undefined = options.http
-    ? createEngineHttpServer(engine, options.http)
+    ? createEngineHttpServer(options.http, { engine })
     : undefined;
   // 7: start.
   let stopHooks: (() => void) | undefined;

@@ -62,7 +62,7 @@ import { createEngineLinks, type EngineLinkSnapshot, type LinkConfig } from './l
 import { createProgramCache, type ProgramEntry } from './programs';
 import { createSandboxHost } from './sandbox-host';
 
-/** Options (plain data; defaults in `engineDefaults`). */
+/** Options (plain data; defaults in `defaultEngineOptions`). */
 export interface EngineOptions {
   /** This engine's CGA host id (16 bytes). */
   hostId: Uint8Array;
@@ -98,7 +98,7 @@ export interface EngineOptions {
 }
 
 /** The defaults of every optional option. */
-export const engineDefaults = {
+export const defaultEngineOptions = {
   flowCapacity: 65_536,
   /** Default flowsPerSourceHostMax, as a share of flowCapacity (16,384 of 65,536). */
   flowsPerSourceHostShare: 0.25,
@@ -160,7 +160,7 @@ const refusalDrops = {
 
 /** Creates an engine. Nothing runs until `start()`. */
 export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
-  const settings = { ...engineDefaults, ...options };
+  const settings = { ...defaultEngineOptions, ...options };
   const { linkLayer, clock } = deps;
   const logger = deps.logger ?? silentLogger;
   const random = deps.random ?? (() => (Math.random() * 0x1_0000_0000) >>> 0);

@@ -15,11 +15,13 @@ export interface EngineHttpServer {
   stop(): Promise<void>;
 }
 
-/** Creates the HTTP port of `engine` on `listen` (port 0: any free port). */
+/** Creates the HTTP port of `deps.engine` on `options.host`:`options.port` (port 0: any free port). */
 export function createEngineHttpServer(
-  engine: Engine,
-  listen: { host: string; port: number },
+  options: { host: string; port: number },
+  deps: { engine: Engine },
 ): EngineHttpServer {
+  const { engine } = deps;
+  const listen = options;
   let server: Server | undefined;
   const json = (body: unknown) => `${JSON.stringify(body, null, 2)}\n`;
   return {
@@ -30,42 +32,35 @@ export function createEngineHttpServer(
           response.writeHead(405, { allow: 'GET' }).end();
           return;
         }
+        // The body is made before the status is written, so a failure still answers 500.
+        let status = 200;
+        let type = 'application/json';
+        let body: string;
         try {
           switch (path) {
             case '/metrics':
-              response
-                .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
-                .end(renderMetrics(engine));
-              return;
-            case '/api/v1/flows': {
-              const items = engine.flows();
-              response
-                .writeHead(200, { 'content-type': 'application/json' })
-                .end(json({ items, total: items.length }));
-              return;
-            }
+              type = 'text/plain; version=0.0.4; charset=utf-8';
+              body = renderMetrics(engine);
+              break;
+            case '/api/v1/flows':
             case '/api/v1/links': {
-              const items = engine.links();
-              response
-                .writeHead(200, { 'content-type': 'application/json' })
-                .end(json({ items, total: items.length }));
-              return;
+              const items = path === '/api/v1/flows' ? engine.flows() : engine.links();
+              body = json({ items, total: items.length });
+              break;
             }
             case '/api/v1/status':
-              response
-                .writeHead(200, { 'content-type': 'application/json' })
-                .end(json({ engineId: engine.engineId, counters: engine.counters() }));
-              return;
+              body = json({ engineId: engine.engineId, counters: engine.counters() });
+              break;
             default:
-              response
-                .writeHead(404, { 'content-type': 'application/json' })
-                .end(json({ code: 'NOT_FOUND', message: `no ${path}` }));
+              status = 404;
+              body = json({ code: 'NOT_FOUND', message: `no ${path}` });
           }
         } catch (error) {
-          response
-            .writeHead(500, { 'content-type': 'application/json' })
-            .end(json({ code: 'INTERNAL', message: String(error) }));
+          status = 500;
+          type = 'application/json';
+          body = json({ code: 'INTERNAL', message: String(error) });
         }
+        response.writeHead(status, { 'content-type': type }).end(body);
       });
       const listening = server;
       await new Promise<void>((resolve, reject) => {

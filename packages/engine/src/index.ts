@@ -7,10 +7,10 @@ export { DropReason, type DropReasonCode, dropReasonName, dropReasons } from './
 /** The engine: the pipeline, its lifecycle and what it shows (flows, links, counters). */
 export {
   createEngine,
+  defaultEngineOptions,
   type Engine,
   type EngineDeps,
   type EngineOptions,
-  engineDefaults,
 } from './engine';
 /** The 16-bit engine id derived from a host id (last 16 bits of the CGA). */
 export { engineIdOfHostId } from './engine-id';

@@ -52,6 +52,7 @@ export async function registerEngine(
     nonce: Buffer.from(nonce, 'base64'),
     hostId: hostIdText,
     hostname: registration.hostname,
+    locator: registration.locator,
     x25519PublicKey: registration.x25519PublicKey,
   });
   return client.register({

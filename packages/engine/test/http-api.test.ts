@@ -1,7 +1,7 @@
 /** The engine's HTTP port: /metrics in the Prometheus text format, flows, links and status as JSON. */
 import { PacketType } from '@capsule/wire';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEngineHttpServer, type EngineHttpServer } from '../src/index';
+import { createEngineHttpServer, type Engine, type EngineHttpServer } from '../src/index';
 import { buildPacket, createTopology, pathThrough } from './harness';
 import { route } from './programs';
 
@@ -47,7 +47,7 @@ describe('engine HTTP port', () => {
       }),
     );
     await t.settle();
-    server = createEngineHttpServer(e1.engine, { host: '127.0.0.1', port: 0 });
+    server = createEngineHttpServer({ host: '127.0.0.1', port: 0 }, { engine: e1.engine });
     const url = await server.start();
 
     const metrics = await fetch(`${url}/metrics`);
@@ -76,5 +76,22 @@ describe('engine HTTP port', () => {
     expect(status.engineId).toBe(0x601);
     expect((await fetch(`${url}/nothing`)).status).toBe(404);
     expect((await fetch(`${url}/metrics`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('answers 500 with a JSON error when the engine fails to answer, and keeps serving', async () => {
+    const failing = {
+      engineId: 7,
+      counters: () => {
+        throw new Error('counters unavailable');
+      },
+      flows: () => [],
+      links: () => [],
+    } as unknown as Engine;
+    server = createEngineHttpServer({ host: '127.0.0.1', port: 0 }, { engine: failing });
+    const url = await server.start();
+    const failed = await fetch(`${url}/api/v1/status`);
+    expect(failed.status).toBe(500);
+    expect(await failed.json()).toMatchObject({ code: 'INTERNAL', message: 'Error: counters unavailable' });
+    expect((await fetch(`${url}/api/v1/flows`)).status).toBe(200);
   });
 });

@@ -313,6 +313,6 @@ describe('CGA Parameters codec', () => {
 
 function decodeOk(bytes: Uint8Array) {
   const result = decodeCgaParameters(bytes);
-  if (!result.ok) throw new Error(result.error);
+  if (!result.ok) throw new Error(result.error.message);
   return result.value;
 }

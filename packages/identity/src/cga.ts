@@ -23,6 +23,7 @@
  * to be zero, which the modifier search of section 4 (steps 1-3) finds.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { type DecodeResult, decoded, decodeFailure } from '@capsule/wire';
 import { asBuffer } from './bytes';
 import { IdentityError } from './errors';
 
@@ -39,11 +40,6 @@ export interface CgaParameters {
   /** Extension fields, kept verbatim (hashed, otherwise ignored: RFC 3972 section 5). */
   readonly extensionFields: Uint8Array;
 }
-
-/** Result of a decoder: a value with the bytes it used, or the reason it was refused. */
-export type DecodeResult<T> =
-  | { readonly ok: true; readonly value: T; readonly length: number }
-  | { readonly ok: false; readonly error: string };
 
 /** Offset of the public key in the parameters (RFC 3972 section 5: "removing 25 octets"). */
 export const CGA_PUBLIC_KEY_OFFSET = 25;
@@ -117,21 +113,23 @@ function derSequenceLength(bytes: Uint8Array): number | undefined {
  * verification step 1), so a decoded structure always re-encodes to the same bytes.
  */
 export function decodeCgaParameters(bytes: Uint8Array): DecodeResult<CgaParameters> {
-  if (bytes.length < CGA_PUBLIC_KEY_OFFSET + 2) return { ok: false, error: 'CGA parameters too short' };
+  if (bytes.length < CGA_PUBLIC_KEY_OFFSET + 2)
+    return decodeFailure('TRUNCATED', 'CGA parameters too short', bytes.length);
   const keyBytes = bytes.subarray(CGA_PUBLIC_KEY_OFFSET);
   const keyLength = derSequenceLength(keyBytes);
-  if (keyLength === undefined) return { ok: false, error: 'the public key is not a DER SEQUENCE that fits' };
-  return {
-    ok: true,
-    length: bytes.length,
-    value: {
-      modifier: bytes.slice(0, 16),
-      subnetPrefix: bytes.slice(16, 24),
-      collisionCount: bytes[24]!,
-      publicKey: keyBytes.slice(0, keyLength),
-      extensionFields: keyBytes.slice(keyLength),
-    },
-  };
+  if (keyLength === undefined)
+    return decodeFailure(
+      'BAD_FIELD',
+      'the public key is not a DER SEQUENCE that fits',
+      CGA_PUBLIC_KEY_OFFSET,
+    );
+  return decoded({
+    modifier: bytes.slice(0, 16),
+    subnetPrefix: bytes.slice(16, 24),
+    collisionCount: bytes[24]!,
+    publicKey: keyBytes.slice(0, keyLength),
+    extensionFields: keyBytes.slice(keyLength),
+  });
 }
 
 /** Hash1: the leftmost 64 bits of SHA-1 over the encoded parameters (RFC 3972 section 3). */

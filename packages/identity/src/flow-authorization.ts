@@ -26,8 +26,8 @@
  * nothing ever checked; authorizations it issued still decode and verify).
  */
 
+import { type DecodeResult, decoded, decodeFailure } from '@capsule/wire';
 import { viewOf } from './bytes';
-import type { DecodeResult } from './cga';
 import type { ControllerPublicKey, ControllerSigningKey, SignedStructureFailure } from './controller-key';
 import { checkValidity, signEd25519, verifyEd25519 } from './controller-key';
 import { IdentityError } from './errors';
@@ -124,34 +124,32 @@ export function encodeFlowAuthorization(value: FlowAuthorization, into: Uint8Arr
 /** Reads a flow authorization (exactly 148 bytes, version 1, algorithm 1). Never throws. */
 export function decodeFlowAuthorization(bytes: Uint8Array): DecodeResult<FlowAuthorization> {
   if (bytes.length !== FLOW_AUTHORIZATION_LENGTH)
-    return {
-      ok: false,
-      error: `a flow authorization is ${FLOW_AUTHORIZATION_LENGTH} bytes, not ${bytes.length}`,
-    };
+    return decodeFailure(
+      'BAD_LENGTH',
+      `a flow authorization is ${FLOW_AUTHORIZATION_LENGTH} bytes, not ${bytes.length}`,
+      0,
+    );
   const view = viewOf(bytes);
   const version = view.getUint8(0);
-  if (version !== FLOW_AUTHORIZATION_VERSION) return { ok: false, error: `unsupported version ${version}` };
+  if (version !== FLOW_AUTHORIZATION_VERSION)
+    return decodeFailure('BAD_VERSION', `unsupported version ${version}`, 0);
   const algorithm = view.getUint8(1);
   if (algorithm !== SIGNATURE_ALGORITHM_ED25519)
-    return { ok: false, error: `unsupported algorithm ${algorithm}` };
-  return {
-    ok: true,
-    length: FLOW_AUTHORIZATION_LENGTH,
-    value: {
-      version,
-      algorithm,
-      keyId: view.getUint16(2),
-      serial: view.getBigUint64(4),
-      notBefore: view.getUint32(12),
-      notAfter: view.getUint32(16),
-      domainId: view.getUint32(20),
-      contractId: view.getUint32(24),
-      roleId: view.getUint32(28),
-      sourceHostId: bytes.slice(36, 52),
-      logicHash: bytes.slice(52, 84),
-      signature: bytes.slice(84, 148),
-    },
-  };
+    return decodeFailure('BAD_FIELD', `unsupported algorithm ${algorithm}`, 1);
+  return decoded({
+    version,
+    algorithm,
+    keyId: view.getUint16(2),
+    serial: view.getBigUint64(4),
+    notBefore: view.getUint32(12),
+    notAfter: view.getUint32(16),
+    domainId: view.getUint32(20),
+    contractId: view.getUint32(24),
+    roleId: view.getUint32(28),
+    sourceHostId: bytes.slice(36, 52),
+    logicHash: bytes.slice(52, 84),
+    signature: bytes.slice(84, 148),
+  });
 }
 
 /** Signs `body` with the controller key (its key id is written in); returns the 148 encoded bytes. */
@@ -183,7 +181,7 @@ export function verifyFlowAuthorization(
   nowSeconds: number,
 ): FlowAuthorizationVerification {
   const decoded = decodeFlowAuthorization(bytes);
-  if (!decoded.ok) return { ok: false, reason: 'malformed', detail: decoded.error };
+  if (!decoded.ok) return { ok: false, reason: 'malformed', detail: decoded.error.message };
   const value = decoded.value;
   if (value.keyId !== key.keyId) return { ok: false, reason: 'wrong-key-id' };
   if (!verifyEd25519(key.publicKey, bytes.subarray(0, FLOW_AUTHORIZATION_SIGNED_LENGTH), value.signature))

@@ -8,6 +8,7 @@ import {
   exportX25519PublicKeyRaw,
   generateX25519KeyPair,
   importX25519PublicKeyRaw,
+  isWeakX25519PublicKey,
   rotateSessionKeys,
 } from './link-keys';
 
@@ -98,6 +99,29 @@ describe('link keys: X25519 + HKDF-SHA256', () => {
       expect(() => deriveSessionKeys({ ...input, peerHostId: hostB, peerPublicKey: lowOrder })).toThrow(
         expect.objectContaining({ code: 'IDENTITY_WEAK_PEER_KEY' }),
       );
+  });
+
+  it('isWeakX25519PublicKey: the small-order points (and their encodings with the top bit set) are weak, real keys are not', () => {
+    const smallOrder = [
+      '0000000000000000000000000000000000000000000000000000000000000000',
+      '0100000000000000000000000000000000000000000000000000000000000000',
+      'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+      '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+      'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    ];
+    for (const text of smallOrder) {
+      const point = Buffer.from(text, 'hex');
+      expect(isWeakX25519PublicKey(point), text).toBe(true);
+      point[31]! |= 0x80; // RFC 7748 ignores the top bit: the same point
+      expect(isWeakX25519PublicKey(point), `${text} | 0x80`).toBe(true);
+    }
+    expect(isWeakX25519PublicKey(new Uint8Array(31))).toBe(true);
+    expect(isWeakX25519PublicKey(new Uint8Array(33).fill(9))).toBe(true);
+    for (let i = 0; i < 20; i += 1)
+      expect(isWeakX25519PublicKey(generateX25519KeyPair().publicKeyRaw)).toBe(false);
+    expect(isWeakX25519PublicKey(Uint8Array.from([9, ...new Uint8Array(31)]))).toBe(false); // the base point
   });
 
   it('raw public keys round-trip', () => {

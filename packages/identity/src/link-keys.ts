@@ -65,6 +65,28 @@ export function importX25519PublicKeyRaw(raw: Uint8Array): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' });
 }
 
+/** A fixed key for `isWeakX25519PublicKey`'s probe (any clamped scalar gives the same verdict). */
+let probeKey: KeyObject | undefined;
+
+/**
+ * True when a raw X25519 public key is unusable: not 32 bytes, or a point of small order (the
+ * all-zero key, 1, the order-8 points and their non-canonical encodings). X25519 clamps every
+ * scalar to a multiple of 8, the cofactor, so such a point gives the all-zero shared secret with
+ * any private key: one Diffie-Hellman with a fixed probe key decides it — the same rule
+ * `deriveSessionKeys` applies to a neighbor's key, here for whoever stores a key for later (the
+ * controller at registration). Never throws.
+ */
+export function isWeakX25519PublicKey(raw: Uint8Array): boolean {
+  if (raw.length !== 32) return true;
+  probeKey ??= generateKeyPairSync('x25519').privateKey;
+  try {
+    const shared = diffieHellman({ privateKey: probeKey, publicKey: importX25519PublicKeyRaw(raw) });
+    return shared.every((byte) => byte === 0);
+  } catch {
+    return true;
+  }
+}
+
 /** Directional session keys of one epoch. */
 export interface SessionKeys {
   readonly epoch: number;

@@ -22,8 +22,8 @@
  * All big-endian. Total 169 + n bytes.
  */
 import { createHash } from 'node:crypto';
+import { type DecodeResult, decoded, decodeFailure } from '@capsule/wire';
 import { equalBytes, viewOf } from './bytes';
-import type { DecodeResult } from './cga';
 import type { ControllerPublicKey, ControllerSigningKey, SignedStructureFailure } from './controller-key';
 import { checkValidity, signEd25519, verifyEd25519 } from './controller-key';
 import { IdentityError } from './errors';
@@ -128,40 +128,39 @@ export function encodeNodeCertificate(value: NodeCertificate, into: Uint8Array, 
 
 /** Reads a node certificate that fills `bytes` exactly. Never throws. */
 export function decodeNodeCertificate(bytes: Uint8Array): DecodeResult<NodeCertificate> {
-  if (bytes.length < FIXED_LENGTH + 1 + 64) return { ok: false, error: 'node certificate too short' };
+  if (bytes.length < FIXED_LENGTH + 1 + 64)
+    return decodeFailure('TRUNCATED', 'node certificate too short', bytes.length);
   const view = viewOf(bytes);
   const version = view.getUint8(0);
-  if (version !== NODE_CERTIFICATE_VERSION) return { ok: false, error: `unsupported version ${version}` };
+  if (version !== NODE_CERTIFICATE_VERSION)
+    return decodeFailure('BAD_VERSION', `unsupported version ${version}`, 0);
   const nodeType = view.getUint8(1);
-  if (nodeType < 1 || nodeType > 3) return { ok: false, error: `unknown node type ${nodeType}` };
+  if (nodeType < 1 || nodeType > 3) return decodeFailure('UNKNOWN_TYPE', `unknown node type ${nodeType}`, 1);
   const nameLength = view.getUint8(104);
-  if (nameLength === 0) return { ok: false, error: 'empty name' };
+  if (nameLength === 0) return decodeFailure('BAD_FIELD', 'empty name', 104);
   const total = FIXED_LENGTH + nameLength + 64;
-  if (bytes.length !== total) return { ok: false, error: `length ${bytes.length}, expected ${total}` };
+  if (bytes.length !== total)
+    return decodeFailure('BAD_LENGTH', `length ${bytes.length}, expected ${total}`, 104);
   let name: string;
   try {
     name = strictDecoder.decode(bytes.subarray(FIXED_LENGTH, FIXED_LENGTH + nameLength));
   } catch {
-    return { ok: false, error: 'the name is not UTF-8' };
+    return decodeFailure('BAD_FIELD', 'the name is not UTF-8', FIXED_LENGTH);
   }
-  return {
-    ok: true,
-    length: total,
-    value: {
-      version,
-      nodeType: nodeType as NodeTypeValue,
-      keyId: view.getUint16(2),
-      serial: view.getBigUint64(4),
-      notBefore: view.getUint32(12),
-      notAfter: view.getUint32(16),
-      zoneId: view.getUint32(20),
-      hostId: bytes.slice(24, 40),
-      x25519PublicKey: bytes.slice(40, 72),
-      rsaKeyHash: bytes.slice(72, 104),
-      name,
-      signature: bytes.slice(total - 64),
-    },
-  };
+  return decoded({
+    version,
+    nodeType: nodeType as NodeTypeValue,
+    keyId: view.getUint16(2),
+    serial: view.getBigUint64(4),
+    notBefore: view.getUint32(12),
+    notAfter: view.getUint32(16),
+    zoneId: view.getUint32(20),
+    hostId: bytes.slice(24, 40),
+    x25519PublicKey: bytes.slice(40, 72),
+    rsaKeyHash: bytes.slice(72, 104),
+    name,
+    signature: bytes.slice(total - 64),
+  });
 }
 
 /** Signs `body` with the controller key (its key id is written in); returns the encoded certificate. */
@@ -187,7 +186,7 @@ export function verifyNodeCertificate(
   nowSeconds: number,
 ): NodeCertificateVerification {
   const decoded = decodeNodeCertificate(bytes);
-  if (!decoded.ok) return { ok: false, reason: 'malformed', detail: decoded.error };
+  if (!decoded.ok) return { ok: false, reason: 'malformed', detail: decoded.error.message };
   const value = decoded.value;
   if (value.keyId !== key.keyId) return { ok: false, reason: 'wrong-key-id' };
   if (!verifyEd25519(key.publicKey, bytes.subarray(0, bytes.length - 64), value.signature))

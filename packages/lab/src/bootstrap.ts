@@ -1,7 +1,8 @@
 /**
  * What a lab's controller holds before any node starts: an application domain for the hosts, an
- * infrastructure domain for the engines, one zone (its /64 is where every CGA is made) and the
- * two node users (hostOwner, engineOwner) the agents and engines log in as.
+ * infrastructure domain for the engines with a peering that lets the hosts' domain use them, one
+ * zone (its /64 is where every CGA is made) and the two node users (hostOwner, engineOwner) the
+ * agents and engines log in as.
  */
 import { type ApiClient, createApiClient } from '@capsule/api';
 
@@ -26,6 +27,8 @@ export async function adminClient(northboundUrl: string, adminPassword: string):
 export async function bootstrapController(client: ApiClient, nodePassword: string): Promise<void> {
   await client.domains.create({ name: labNames.hostDomain, kind: 'application' });
   await client.domains.create({ name: labNames.engineDomain, kind: 'infrastructure' });
+  // The hosts' domain trusts the engine domain's engines: links to them and paths through them.
+  await client.peerings.create({ domain: labNames.hostDomain, peerDomain: labNames.engineDomain });
   const zoneId = (await client.zones.create({ name: labNames.zone, netprefix: labNames.netprefix })).id;
   await client.users.create({
     login: labNames.hostUser,

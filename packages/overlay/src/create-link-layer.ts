@@ -84,7 +84,7 @@ import type {
 import { formatUnderlayAddress, type UnderlayAddress } from './transport';
 
 /** Every option's default, in one place. */
-export const LINK_LAYER_DEFAULTS = {
+export const defaultLinkLayerOptions = {
   keepAliveIntervalMs: 10_000,
   rekeyAfterMs: 120_000,
   rekeyAfterPackets: 2 ** 32,
@@ -197,60 +197,24 @@ function positive(name: string, value: number): number {
 export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps): LinkLayer {
   const { identity } = options;
   const { transport, clock } = deps;
-  const keepAliveIntervalMs = positive(
-    'keepAliveIntervalMs',
-    options.keepAliveIntervalMs ?? LINK_LAYER_DEFAULTS.keepAliveIntervalMs,
-  );
-  const rekeyAfterMs = positive('rekeyAfterMs', options.rekeyAfterMs ?? LINK_LAYER_DEFAULTS.rekeyAfterMs);
-  const rekeyAfterPackets = positive(
-    'rekeyAfterPackets',
-    options.rekeyAfterPackets ?? LINK_LAYER_DEFAULTS.rekeyAfterPackets,
-  );
-  const retransmitMs = positive(
-    'handshakeRetransmitMs',
-    options.handshakeRetransmitMs ?? LINK_LAYER_DEFAULTS.handshakeRetransmitMs,
-  );
-  const backoffMaxMs = positive(
-    'handshakeBackoffMaxMs',
-    options.handshakeBackoffMaxMs ?? LINK_LAYER_DEFAULTS.handshakeBackoffMaxMs,
-  );
-  const handshakeAttempts = positive(
-    'handshakeAttempts',
-    options.handshakeAttempts ?? LINK_LAYER_DEFAULTS.handshakeAttempts,
-  );
-  const graceMs = positive(
-    'previousKeyGraceMs',
-    options.previousKeyGraceMs ?? LINK_LAYER_DEFAULTS.previousKeyGraceMs,
-  );
-  const reconnectIntervalMs = positive(
-    'reconnectIntervalMs',
-    options.reconnectIntervalMs ?? LINK_LAYER_DEFAULTS.reconnectIntervalMs,
-  );
-  const replayWindowSize = options.replayWindowSize ?? LINK_LAYER_DEFAULTS.replayWindowSize;
-  const freshnessWindowMs = positive(
-    'handshakeFreshnessWindowMs',
-    options.handshakeFreshnessWindowMs ?? LINK_LAYER_DEFAULTS.handshakeFreshnessWindowMs,
-  );
-  const replayCacheEntries = positive(
-    'handshakeReplayCacheEntries',
-    options.handshakeReplayCacheEntries ?? LINK_LAYER_DEFAULTS.handshakeReplayCacheEntries,
-  );
-  const loadPerSecond = positive(
-    'handshakeLoadPerSecond',
-    options.handshakeLoadPerSecond ?? LINK_LAYER_DEFAULTS.handshakeLoadPerSecond,
-  );
-  const perSourcePerSecond = positive(
-    'handshakesPerSourcePerSecond',
-    options.handshakesPerSourcePerSecond ?? LINK_LAYER_DEFAULTS.handshakesPerSourcePerSecond,
-  );
-  const sourcesTracked = positive(
-    'handshakeSourcesTracked',
-    options.handshakeSourcesTracked ?? LINK_LAYER_DEFAULTS.handshakeSourcesTracked,
-  );
-  const cookieRepliesPerSecond = positive(
-    'cookieRepliesPerSecond',
-    options.cookieRepliesPerSecond ?? LINK_LAYER_DEFAULTS.cookieRepliesPerSecond,
-  );
+  /** An option, or its default; a positive number either way. */
+  const setting = (name: Exclude<keyof typeof defaultLinkLayerOptions, 'replayWindowSize'>): number =>
+    positive(name, options[name] ?? defaultLinkLayerOptions[name]);
+  const keepAliveIntervalMs = setting('keepAliveIntervalMs');
+  const rekeyAfterMs = setting('rekeyAfterMs');
+  const rekeyAfterPackets = setting('rekeyAfterPackets');
+  const retransmitMs = setting('handshakeRetransmitMs');
+  const backoffMaxMs = setting('handshakeBackoffMaxMs');
+  const handshakeAttempts = setting('handshakeAttempts');
+  const graceMs = setting('previousKeyGraceMs');
+  const reconnectIntervalMs = setting('reconnectIntervalMs');
+  const replayWindowSize = options.replayWindowSize ?? defaultLinkLayerOptions.replayWindowSize;
+  const freshnessWindowMs = setting('handshakeFreshnessWindowMs');
+  const replayCacheEntries = setting('handshakeReplayCacheEntries');
+  const loadPerSecond = setting('handshakeLoadPerSecond');
+  const perSourcePerSecond = setting('handshakesPerSourcePerSecond');
+  const sourcesTracked = setting('handshakeSourcesTracked');
+  const cookieRepliesPerSecond = setting('cookieRepliesPerSecond');
   /** Timer granularity: fine enough for keep-alives and retransmissions. */
   const tickMs = Math.max(5, Math.min(keepAliveIntervalMs / 4, retransmitMs / 2, 1_000));
   /** A candidate the initiator never confirmed is forgotten after the longest handshake. */

@@ -64,7 +64,7 @@ describe('link layer lifecycle: certificate renewal and host revocation', () => 
   /** The same certificate with another end (re-signed by the controller). */
   function renewed(certificate: Uint8Array, notAfterMs: number): Uint8Array {
     const decoded = decodeNodeCertificate(certificate);
-    if (!decoded.ok) throw new Error(decoded.error);
+    if (!decoded.ok) throw new Error(JSON.stringify(decoded.error));
     const { version: _v, signature: _s, keyId: _k, ...body } = decoded.value;
     return signNodeCertificate({ ...body, notAfter: Math.floor(notAfterMs / 1000) }, controller);
   }

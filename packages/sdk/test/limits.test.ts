@@ -81,7 +81,7 @@ describe('limits: code size', () => {
     const pad = (exact.match(/x\+\+;/g) ?? []).length;
     const r = runBoth(exact, 'Big.run', 3, 5);
     expect(r).toMatchObject({ ok: true, machine: 'conformance', value: BigInt(model(3, 5, bulk, pad)) });
-  }, 60_000);
+  }, 300_000);
 
   it('branches across more than 4 KiB (loops, conditions, the trap stub) are relaxed and run', () => {
     // A loop whose body is over 4 KiB: its back edge, the exits of the ifs and every bounds check

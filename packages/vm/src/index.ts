@@ -50,6 +50,7 @@ export * from './sandbox-abi';
 /** The sandbox machine (what engines run programs on) and its program preparation. */
 export {
   createSandboxMachine,
+  defaultSandboxOptions,
   type ExecutionResult,
   type PreparedProgram,
   prepareProgram,
@@ -59,7 +60,6 @@ export {
   type SandboxMachine,
   type SandboxOptions,
   type SandboxRegions,
-  sandboxDefaults,
   type Tier,
 } from './sandbox-machine';
 /** The static verifier. */

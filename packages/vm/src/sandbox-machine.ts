@@ -84,7 +84,7 @@ export interface SandboxHost {
  */
 export type Tier = 'interpreter' | 'fast' | 'native';
 
-/** Options of a sandbox machine (defaults in one place: `sandboxDefaults`). */
+/** Options of a sandbox machine (defaults in one place: `defaultSandboxOptions`). */
 export interface SandboxOptions {
   /** Instructions per execution, 1..FUEL_MAX. */
   budgetInstructions?: number;
@@ -93,7 +93,7 @@ export interface SandboxOptions {
 }
 
 /** Default options. */
-export const sandboxDefaults: Required<SandboxOptions> = {
+export const defaultSandboxOptions: Required<SandboxOptions> = {
   budgetInstructions: FUEL_DEFAULT,
   tier: 'interpreter',
 };
@@ -200,7 +200,7 @@ export interface SandboxDeps {
  * the tier 'native' (VM_NO_NATIVE_TIER without it).
  */
 export function createSandboxMachine(options: SandboxOptions, deps: SandboxDeps): SandboxMachine {
-  const settings = { ...sandboxDefaults, ...options };
+  const settings = { ...defaultSandboxOptions, ...options };
   if (
     !Number.isInteger(settings.budgetInstructions) ||
     settings.budgetInstructions < 1 ||

@@ -45,6 +45,7 @@ const kinds = {
   zone: { collection: 'zones', key: 'name' },
   node: { collection: 'nodes', key: 'hostname' },
   link: { collection: 'links', key: 'id' },
+  peering: { collection: 'peerings', key: 'id' },
   template: { collection: 'templates', key: 'name' },
   contract: { collection: 'contracts', key: 'name' },
   service: { collection: 'services', key: 'name' },
@@ -123,6 +124,7 @@ const columnsOf: Record<Kind, readonly string[]> = {
   zone: ['id', 'name', 'netprefix', 'primaryController'],
   node: ['id', 'hostname', 'type', 'domain', 'status', 'hostId', 'lastKeepaliveAt'],
   link: ['id', 'nodeA', 'nodeZ', 'cost', 'labels', 'adminState', 'status'],
+  peering: ['id', 'domain', 'peerDomain', 'engineId', 'description'],
   template: ['id', 'name', 'domain', 'roles', 'logicHash'],
   contract: ['id', 'name', 'domain', 'templateId', 'enabled', 'dnsNames'],
   service: ['id', 'name', 'domain', 'enabled', 'grants'],
@@ -171,6 +173,7 @@ interface CreateOptions {
   grant?: string[];
   service?: string;
   ttl?: string;
+  engine?: string;
 }
 
 /** The request body of `capsule create <kind> <name> …` from its flags (or from `-f FILE`). */
@@ -222,6 +225,12 @@ async function createBody(
     case 'token': {
       const service = await resolveObject(client, 'service', need(o.service ?? name, '--service'), o.domain);
       return { serviceId: service.id, ...(o.ttl ? { ttlSeconds: Number(o.ttl) } : {}) };
+    }
+    case 'peering': {
+      // `--domain` trusts the engines of <name> (all, or the one of --engine): systemAdmin only.
+      const peerDomain = need(name, '<peer domain>');
+      const engine = o.engine ? (await resolveObject(client, 'node', o.engine, peerDomain)).id : undefined;
+      return withDomain({ peerDomain, ...(engine === undefined ? {} : { engineId: engine }), ...describe });
     }
     case 'template':
       throw new CliError('CLI_MISSING_OPTION', 'create template needs -f FILE (image and roles)');
@@ -331,9 +340,9 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
 
   program
     .command('create')
-    .description('create a domain, user, zone, template, contract, service or token')
-    .argument('<kind>', 'domain | user | zone | template | contract | service | token')
-    .argument('[name]', 'the name (login for users; the service for tokens)')
+    .description('create a domain, user, zone, template, contract, service, token or peering')
+    .argument('<kind>', 'domain | user | zone | template | contract | service | token | peering')
+    .argument('[name]', 'the name (login for users; the service for tokens; the peer domain for peerings)')
     .option('-f, --file <file>', 'the request body as YAML or JSON (any kind)')
     .option('--domain <domain>', 'the domain (default: yours)')
     .option('--kind <kind>', 'domain kind: application | infrastructure | administrative')
@@ -347,6 +356,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     .option('--grant <contract:role...>', 'service grant (repeat)')
     .option('--service <service>', 'token: the service (name or id)')
     .option('--ttl <seconds>', 'token lifetime')
+    .option('--engine <node>', 'peering: trust only this engine of the peer domain (hostname or id)')
     .option('-o, --output <format>', 'table | json | yaml', 'table')
     .option('--config <file>', 'credentials file')
     .action(async (kindText: string, name: string | undefined, o: CreateOptions) => {

@@ -127,7 +127,11 @@ fi
 }
 
 /** `capsule completion …`. */
-export function registerCompletionCommands(program: Command, io: CliIo): void {
+export function registerCompletionCommands(
+  program: Command,
+  io: CliIo,
+  fullProgram: () => Promise<Command>,
+): void {
   program
     .command('completion')
     .description('print a shell completion script (bash or zsh) for the capsule command')
@@ -135,8 +139,7 @@ export function registerCompletionCommands(program: Command, io: CliIo): void {
     .action(async (shell: string) => {
       if (shell !== 'bash' && shell !== 'zsh')
         throw new CliError('CLI_BAD_OPTION', `completion is for bash or zsh, not '${shell}'`);
-      const { createFullProgram } = await import('../program');
-      const entries = completionEntries(await createFullProgram(io));
+      const entries = completionEntries(await fullProgram());
       io.out(shell === 'bash' ? bashCompletion(entries) : zshCompletion(entries));
     });
 }

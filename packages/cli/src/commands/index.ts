@@ -9,7 +9,11 @@ import type { Command } from 'commander';
 import type { CliIo } from '../io';
 
 /** Registers one area's commands on the root program. */
-export type RegisterCommands = (program: Command, io: CliIo) => void;
+/**
+ * Adds an area's commands to `program`. `fullProgram` builds the whole tree (every area loaded),
+ * for the commands that describe the CLI itself (completion).
+ */
+export type RegisterCommands = (program: Command, io: CliIo, fullProgram: () => Promise<Command>) => void;
 
 /** The modules that register commands. */
 export type AreaName =

@@ -3,11 +3,14 @@
  * neighbor discovery), `down` when it finds the link dead and `up` again when it is back. The
  * link's status is stored and paths are recomputed and pushed either way, so paths avoid a dead
  * link. Policy refuses (LINK_REFUSED) unregistered peers, self-links, host-to-host links, and
- * bringing `up` a link an administrator set `down` (a `down` report is taken).
+ * bringing `up` a link an administrator set `down` (a `down` report is taken); domain isolation
+ * refuses (DOMAIN_NOT_PEERED) a link to a node of another domain that no peering covers
+ * (domain-trust.ts).
  */
 import { ApiError, type Link, type SbLinkRequest } from '@capsule/api';
 import { formatIpv6Address, parseIpv6Address } from '@capsule/identity';
 import type { Principal } from '../auth';
+import { linkIsPeered } from '../domain-trust';
 import { type Db, selectLinkRows, toLink } from '../rows';
 import { requireNode, type SouthboundServices } from './services';
 
@@ -34,6 +37,11 @@ export async function registerLink(
   if (peer.id === node.id) throw new ApiError('LINK_REFUSED', 'a node cannot link to itself');
   if (node.type === 'host' && peer.type === 'host')
     throw new ApiError('LINK_REFUSED', 'hosts link to engines only (policy)');
+  if (!(await linkIsPeered(db, node, peer)))
+    throw new ApiError(
+      'DOMAIN_NOT_PEERED',
+      `${peer.type} ${peer.hostname ?? peer.id} belongs to another domain, and no peering lets this node's domain use it`,
+    );
   // A link is stored once, from its lower node id (a) to the higher (z).
   const [a, z] = node.id < peer.id ? [node.id, peer.id] : [peer.id, node.id];
   const [endA, endZ] =

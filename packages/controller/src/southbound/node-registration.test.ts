@@ -2,6 +2,7 @@
  * Node registration as a use case (no HTTP), on both stores: a real RSA key, CGA and signature;
  * the nonce is single-use even when the attempt fails; what a forged or stale registration gets.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { ApiError } from '@capsule/api';
 import { decodeNodeCertificate, importControllerPublicKey, verifyNodeCertificate } from '@capsule/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,6 +121,57 @@ for (const kind of storeKinds) {
       const { nonce: fresh } = await issueNonce(f.db, hostOnly, f.context);
       const request = registrationBody(identity, fresh, { type: 'engine', hostname: 'e9' });
       expect(await codeOf(registerNode(f.db, { principal: hostOnly, request }, f.context))).toBe('FORBIDDEN');
+    });
+
+    it('refuses RSA keys under 2048 bits and small-order X25519 keys (WEAK_KEY), all else being valid', async () => {
+      for (const modulusLength of [512, 1024, 2047]) {
+        const rsa = generateKeyPairSync('rsa', { modulusLength, publicExponent: 0x10001 });
+        const weak = makeNodeIdentity(f.zone.netprefix, rsa);
+        expect(
+          await codeOf(register(weak, { type: 'engine', hostname: `rsa${modulusLength}` })),
+          `${modulusLength}`,
+        ).toBe('WEAK_KEY');
+      }
+      const strong = generateKeyPairSync('rsa', { modulusLength: 3072, publicExponent: 0x10001 });
+      await register(makeNodeIdentity(f.zone.netprefix, strong), { type: 'engine', hostname: 'rsa3072' });
+      for (const point of [
+        '0000000000000000000000000000000000000000000000000000000000000000',
+        '0100000000000000000000000000000000000000000000000000000000000000',
+        'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+        'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      ]) {
+        const identity = makeNodeIdentity(f.zone.netprefix);
+        const lowOrder = {
+          ...identity,
+          x25519: { ...identity.x25519, publicKeyRaw: Buffer.from(point, 'hex') },
+        };
+        expect(await codeOf(register(lowOrder, { type: 'host', hostname: 'zero' })), point).toBe('WEAK_KEY');
+      }
+      const stored = await f.db.selectFrom('nodes').select('hostname').execute();
+      expect(stored.map((row) => row.hostname)).not.toContain('zero');
+      expect(stored.map((row) => row.hostname)).not.toContain('rsa1024');
+    });
+
+    it('signs the locator: a registration whose locator was changed after signing is refused', async () => {
+      const identity = makeNodeIdentity(f.zone.netprefix);
+      const { nonce } = await issueNonce(f.db, f.principal, f.context);
+      const body = registrationBody(identity, nonce, {
+        type: 'engine',
+        hostname: 'e-loc',
+        locator: '192.0.2.50:7447',
+      });
+      const relayed = { ...body, locator: '198.51.100.66:7447' };
+      expect(await codeOf(registerNode(f.db, { principal: f.principal, request: relayed }, f.context))).toBe(
+        'SIGNATURE_INVALID',
+      );
+      const { nonce: fresh } = await issueNonce(f.db, f.principal, f.context);
+      const honest = registrationBody(identity, fresh, {
+        type: 'engine',
+        hostname: 'e-loc',
+        locator: '192.0.2.50:7447',
+      });
+      const answer = await registerNode(f.db, { principal: f.principal, request: honest }, f.context);
+      expect(answer.node.locator).toBe('192.0.2.50:7447');
     });
   });
 }

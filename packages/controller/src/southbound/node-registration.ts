@@ -3,7 +3,8 @@
  *
  *   login (node user) → profile with its scope (zone, netprefix)
  *   nonce → 32 random bytes, single-use, stored (any replica accepts it)
- *   register (CGA + keys + RSA signature over the nonce) → node certificate, controller key,
+ *   register (CGA + keys + RSA signature over the nonce, host id, name, locator and X25519 key;
+ *     RSA ≥ 2048 bits, no small-order X25519 key) → node certificate, controller key,
  *     configuration, node token
  */
 import { randomBytes } from 'node:crypto';
@@ -18,7 +19,12 @@ import {
   type SbRegisterRequest,
   type SbRegisterResponse,
 } from '@capsule/api';
-import { formatIpv6Address, parseIpv6Address, parseSubnetPrefix64 } from '@capsule/identity';
+import {
+  formatIpv6Address,
+  isWeakX25519PublicKey,
+  parseIpv6Address,
+  parseSubnetPrefix64,
+} from '@capsule/identity';
 import type { Principal } from '../auth';
 import { type Db, type NodeRow, selectLinkRows, toLink, toNode, toZone } from '../rows';
 import { mapStoreError } from '../store/open-store';
@@ -209,6 +215,10 @@ export async function registerNode(
       throw new ApiError('FORBIDDEN', `this host id was decommissioned (until ${decommissioned.until})`);
     const x25519 = Buffer.from(request.x25519PublicKey, 'base64');
     if (x25519.length !== 32) throw new ApiError('VALIDATION_FAILED', 'the X25519 key is 32 bytes');
+    // A small-order key gives every neighbor the all-zero link secret: refused before it is
+    // certified and handed to the node's peers.
+    if (isWeakX25519PublicKey(x25519))
+      throw new ApiError('WEAK_KEY', 'the X25519 key is a point of small order (all-zero shared secret)');
     const rsaPublicKeyDer = Buffer.from(request.rsaPublicKey, 'base64');
     const proof = await identity().checkNodeProof({
       hostId,
@@ -218,6 +228,7 @@ export async function registerNode(
         nonce: Buffer.from(request.nonce, 'base64'),
         hostId: request.hostId,
         hostname: request.hostname,
+        locator: request.locator,
         x25519PublicKey: x25519,
       }),
       signature: Buffer.from(request.signature, 'base64'),

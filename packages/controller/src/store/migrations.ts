@@ -209,11 +209,40 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
         }
       },
     },
+    // A password change ends the user's sessions: tokens carry the generation they were issued
+    // at (the `gen` claim) and the controller refuses an older one (docs/security.md).
+    '0004-user-credential-generation': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('users')
+          .addColumn('credential_generation', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
+    // Domain isolation: a node links only to engines of its own domain or of a domain a systemAdmin
+    // peered it with, and a domain's paths cross only engines it trusts (docs/controller.md).
+    '0005-peerings': {
+      async up(db: Kysely<unknown>) {
+        await idColumn(db.schema.createTable('peerings'), dialect)
+          .addColumn('domain_id', 'integer', (c) => c.notNull().references('domains.id'))
+          .addColumn('peer_domain_id', 'integer', (c) => c.notNull().references('domains.id'))
+          .addColumn('engine_id', 'integer', (c) => c.references('nodes.id'))
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('peerings_domain').on('peerings').columns(['domain_id']).execute();
+        await db.schema
+          .createIndex('peerings_peer_domain')
+          .on('peerings')
+          .columns(['peer_domain_id'])
+          .execute();
+      },
+    },
     // Deleting a service token revokes the endpoints registered with it: endpoints name their
     // token (null for those registered before; no foreign key, the token's row may go first).
     // A deleted node's host id is decommissioned until its certificates have all expired: it may
     // not register again, and every node that registers learns it.
-    '0004-endpoint-service-token': {
+    '0006-endpoint-service-token': {
       async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('decommissioned_hosts')

@@ -25,6 +25,8 @@ export interface UsersTable {
   active: number;
   zone_id: number | null;
   created_at: string;
+  /** Moves on with every password change; tokens carry the generation they were issued at. */
+  credential_generation: Generated<number>;
 }
 export interface ZonesTable {
   id: Generated<number>;
@@ -63,6 +65,15 @@ export interface LinksTable {
   labels: string;
   admin_state: Link['adminState'];
   status: Link['status'];
+  created_at: string;
+}
+/** Domain `domain_id` trusts the engines of `peer_domain_id` (all, or only `engine_id`). */
+export interface PeeringsTable {
+  id: Generated<number>;
+  domain_id: number;
+  peer_domain_id: number;
+  engine_id: number | null;
+  description: string;
   created_at: string;
 }
 export interface TemplatesTable {
@@ -176,6 +187,7 @@ export interface Database {
   zones: ZonesTable;
   nodes: NodesTable;
   links: LinksTable;
+  peerings: PeeringsTable;
   templates: TemplatesTable;
   contracts: ContractsTable;
   services: ServicesTable;
