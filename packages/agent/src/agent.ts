@@ -17,8 +17,10 @@
 import {
   createFlowEventHub,
   defaultFlowEventHubOptions,
+  defaultHostRevocationMs,
   type FlowEventHub,
   type NodeCommand,
+  revokedHostsOf,
 } from '@capsule/api';
 import { createNodePayloadCipher, importControllerPublicKey, type PayloadCipher } from '@capsule/identity';
 import {
@@ -42,6 +44,7 @@ import {
   formatIpv6,
   type Logger,
   parseIpv4,
+  parseIpv6,
   readU32,
   silentLogger,
   systemClock,
@@ -53,7 +56,14 @@ import { EgressResult, processEgress } from './egress';
 import { AgentError } from './errors';
 import { publishDataPlaneDrop } from './flow-events';
 import { FlowTable, ipv4Text, ownRoleAddress } from './flows';
-import { ensureCga, ensureHostKeys, type HostCga, type HostKeys, type IdentityStore } from './host-identity';
+import {
+  ensureCga,
+  ensureHostKeys,
+  type HostCga,
+  type HostKeys,
+  type IdentityStore,
+  type PersistedIdentity,
+} from './host-identity';
 import { IngressResult, processIngress } from './ingress';
 import { renderAgentMetrics } from './metrics';
 import {
@@ -201,6 +211,12 @@ function ipv4Number(text: string): number {
   return readU32(parsed.value, 0);
 }
 
+/**
+ * The share of an authorization's validity after which the agent registers its endpoint again
+ * to renew it (the controller renews on the same endpoint; 18 h of a 24 h authorization).
+ */
+export const renewAtFraction = 0.75;
+
 /** Creates an agent. Nothing happens until `start()`. */
 export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   const clock = deps.clock ?? systemClock;
@@ -253,6 +269,138 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     ? ipv4Number(options.tun.ipv4AliasPrefix.split('/')[0]!)
     : ipv4Number('100.101.0.0');
 
+  /** An application's registration: what to send again to renew it, and its authorization's validity. */
+  interface Registration {
+    request: { serviceToken: string; contract: string; role: string };
+    notBeforeMs: number;
+    notAfterMs: number;
+  }
+  /** The registrations of the local endpoints, by endpoint id (persisted in the identity store). */
+  const registrations = new Map<number, Registration>();
+  /** Endpoint ids unregistered here that the controller has not heard of yet (retried each tick). */
+  const pendingUnregistrations = new Set<number>();
+  /** Registrations saved before a restart that could not be made again yet (retried each tick). */
+  let pendingRestores: Registration['request'][] = [];
+  /** The identity record the registrations are saved in (the one ensureHostKeys loaded). */
+  let persisted: PersistedIdentity | undefined;
+  let persisting: Promise<void> = Promise.resolve();
+  /** Saves the registrations (serialized; a failure is logged, the next change saves again). */
+  function persistRegistrations(): Promise<void> {
+    persisting = persisting.then(async () => {
+      if (!persisted) return;
+      persisted.endpoints = [
+        ...[...registrations.values()].map((registration) => registration.request),
+        ...pendingRestores,
+      ];
+      try {
+        await deps.identityStore.save(persisted);
+      } catch (error) {
+        logger.warn({ error: (error as Error).message }, 'registrations not saved');
+      }
+    });
+    return persisting;
+  }
+  function forgetEndpoint(id: number): void {
+    if (registrations.delete(id)) void persistRegistrations();
+  }
+
+  /** Installs a (re)registration's answer: the endpoint in the flow table, its renewal record. */
+  function installEndpoint(
+    fresh: Awaited<ReturnType<ControlPlane['registerEndpoint']>>,
+    request: Registration['request'],
+  ) {
+    if (!flows) throw new AgentError('UNAVAILABLE', 'the agent is starting');
+    const result = flows.setEndpoint(fresh.spec, fresh.peers);
+    registrations.set(fresh.spec.id, { request, ...fresh.validity });
+    void persistRegistrations();
+    return result;
+  }
+
+  /**
+   * Registers every endpoint again whose authorization has run `renewAtFraction` of its validity
+   * (the controller renews it on the same endpoint), so a flow never outlives its authorization.
+   */
+  async function renewAuthorizations(): Promise<void> {
+    const now = clock.nowMs();
+    for (const [id, registration] of [...registrations]) {
+      const { notBeforeMs, notAfterMs } = registration;
+      if (now < notBeforeMs + (notAfterMs - notBeforeMs) * renewAtFraction) continue;
+      try {
+        const fresh = await control.registerEndpoint(registration.request);
+        if (fresh.spec.id !== id) {
+          flows?.removeEndpoint(id);
+          registrations.delete(id);
+        }
+        installEndpoint(fresh, registration.request);
+        authorizationRenewals += 1;
+        logger.info(
+          { endpoint: fresh.spec.id, serial: fresh.spec.authorizationSerial },
+          'authorization renewed',
+        );
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        logger.warn({ endpoint: id, code, error: (error as Error).message }, 'authorization renewal failed');
+        // The policy no longer allows it: the endpoint goes (its authorization would run out anyway).
+        if (code === 'ROLE_NOT_GRANTED' || code === 'SERVICE_TOKEN_INVALID') {
+          flows?.removeEndpoint(id);
+          forgetEndpoint(id);
+          void syncRoleAddresses();
+        }
+      }
+    }
+  }
+  let authorizationRenewals = 0;
+
+  /**
+   * Registers again the endpoints saved before a restart; one the policy no longer allows is
+   * dropped, one the controller could not take now is retried with the next keep-alive.
+   */
+  async function restoreEndpoints(requests: readonly unknown[]): Promise<void> {
+    const retry: Registration['request'][] = [];
+    for (const entry of requests) {
+      const request = entry as Registration['request'] | null | undefined;
+      // The saved file is input like any other: an entry that is not three strings is dropped.
+      if (
+        typeof request?.serviceToken !== 'string' ||
+        typeof request.contract !== 'string' ||
+        typeof request.role !== 'string'
+      ) {
+        logger.warn({}, 'saved endpoint unreadable: dropped');
+        continue;
+      }
+      try {
+        const fresh = await control.registerEndpoint(request);
+        installEndpoint(fresh, request);
+        endpointsRestored += 1;
+        logger.info(
+          { endpoint: fresh.spec.id, contract: request.contract, role: request.role },
+          'endpoint restored',
+        );
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        logger.warn({ contract: request.contract, role: request.role, code }, 'endpoint not restored');
+        // Only a controller that cannot answer now is asked again; any refusal drops the entry.
+        if (code === 'UNAVAILABLE' || code === 'NODE_NOT_REGISTERED') retry.push(request);
+      }
+    }
+    pendingRestores = retry;
+    await persistRegistrations();
+    await syncRoleAddresses();
+  }
+  let endpointsRestored = 0;
+
+  /** Tells the controller of unregistrations it missed (it was unreachable at the time). */
+  async function flushUnregistrations(): Promise<void> {
+    for (const id of [...pendingUnregistrations])
+      try {
+        await control.unregisterEndpoint(id);
+        pendingUnregistrations.delete(id);
+      } catch (error) {
+        if ((error as { code?: string }).code === 'NOT_FOUND') pendingUnregistrations.delete(id);
+        else return;
+      }
+  }
+
   function handleCommand(command: NodeCommand): void {
     logger.info({ command: command.kind, id: command.id }, 'controller command');
     if (!flows) return;
@@ -266,8 +414,16 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       for (const endpoint of [...flows.endpoints.values()])
         if (serials.has(endpoint.spec.authorizationSerial)) {
           flows.removeEndpoint(endpoint.spec.id);
+          forgetEndpoint(endpoint.spec.id);
           logger.warn({ endpoint: endpoint.spec.id }, 'authorization revoked: endpoint removed');
         }
+      // Decommissioned nodes: their links close and their handshakes are refused.
+      for (const { hostId, notAfterMs } of revokedHostsOf(command.payload)) {
+        const bytes = parseIpv6(hostId);
+        if (!bytes.ok) continue;
+        links?.revokeHost(bytes.value, notAfterMs ?? clock.nowMs() + defaultHostRevocationMs);
+        logger.warn({ hostId }, 'node decommissioned: link closed');
+      }
       void syncRoleAddresses();
     }
   }
@@ -342,6 +498,10 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     await control.login();
     await control.register(keys, cga);
     logger.info({ hostId: cga.addressText, node: control.registration?.node.id }, 'host registered');
+    // The registration issued a new node certificate: the live links' next handshakes carry it.
+    const certificate = control.registration?.certificate;
+    if (certificate && links?.setNodeCertificate(new Uint8Array(Buffer.from(certificate, 'base64'))))
+      logger.info({}, 'node certificate renewed in the link layer');
     try {
       await control.openPush();
     } catch (error) {
@@ -354,13 +514,15 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     if (!flows) return;
     for (const endpoint of [...flows.endpoints.values()]) {
       try {
-        const fresh = await control.registerEndpoint({
+        const request = {
           serviceToken: endpoint.spec.serviceToken,
           contract: endpoint.spec.contract,
           role: endpoint.spec.role,
-        });
+        };
+        const fresh = await control.registerEndpoint(request);
         flows.removeEndpoint(endpoint.spec.id);
-        flows.setEndpoint(fresh.spec, fresh.peers);
+        registrations.delete(endpoint.spec.id);
+        installEndpoint(fresh, request);
       } catch (error) {
         logger.warn(
           { endpoint: endpoint.spec.id, error: (error as Error).message },
@@ -381,6 +543,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         options.keepaliveIntervalMs,
         control.registration?.configuration.keepaliveIntervalMs ?? options.keepaliveIntervalMs,
       );
+      // Renewals are checked every tick (they are due long before an authorization runs out).
+      if (control.isConnected) await renewAuthorizations();
       if (control.isConnected && clock.nowMs() - lastKeepaliveMs < interval) return;
       lastKeepaliveMs = clock.nowMs();
       const wasConnected = control.isConnected;
@@ -390,6 +554,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           logger.info({}, 'controller reachable again');
           control.openPush().catch(() => {});
         }
+        await flushUnregistrations();
+        if (pendingRestores.length > 0) await restoreEndpoints(pendingRestores);
       } catch (error) {
         const code = (error as { code?: string }).code;
         logger.warn({ code, error: (error as Error).message }, 'keep-alive failed');
@@ -443,6 +609,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         logger.info(event, `${event.kind} ${event.outcome}`),
       );
       keys = host.keys;
+      persisted = host.persisted;
       // 3. REST server
       rest = await startRestApi(options.rest, { agent, logger });
       // 4. login, profile, netprefix (retry while the controller is unreachable)
@@ -548,9 +715,10 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       links.onLinkChange(onLinkChange);
       links.start();
       for (const engine of options.engines) links.connect(engine);
-      // 9. keep-alive and sync; the resolver
+      // 9. keep-alive and sync; the endpoints registered before a restart; the resolver
       lastKeepaliveMs = clock.nowMs();
       stopTick = clock.setInterval(() => void tick(), options.retryIntervalMs);
+      await restoreEndpoints(persisted.endpoints ?? []);
       if (options.resolver) {
         resolver = await startResolver(options.resolver, (name) => resolverNames().get(name));
       }
@@ -597,6 +765,9 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         keepalivesSent: control.keepalivesSent,
         keepaliveFailures: control.keepaliveFailures,
         registrations: control.registrations,
+        authorizationRenewals,
+        endpointsRestored,
+        pendingUnregistrations: pendingUnregistrations.size,
       },
       links: (links?.links() ?? []).map((link) => ({
         id: link.id,
@@ -612,8 +783,13 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
 
     async registerEndpoint(request) {
       if (!flows) throw new AgentError('UNAVAILABLE', 'the agent is starting');
-      const { spec, peers } = await control.registerEndpoint(request);
-      const { skipped } = flows.setEndpoint(spec, peers);
+      const fresh = await control.registerEndpoint(request);
+      const { spec, peers } = fresh;
+      const { skipped } = installEndpoint(fresh, {
+        serviceToken: request.serviceToken,
+        contract: request.contract,
+        role: request.role,
+      });
       await syncRoleAddresses();
       logger.info(
         { endpoint: spec.id, contract: spec.contract, role: spec.role, peers: peers.length },
@@ -624,10 +800,16 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
 
     listEndpoints: () => [...(flows?.endpoints.keys() ?? [])].map((id) => describeEndpoint(id)),
 
+    // Removed here at once, then at the controller (its authorizations revoked at the engines);
+    // while the controller is unreachable the unregistration waits and is retried each tick.
     async unregisterEndpoint(id) {
       const removed = flows?.removeEndpoint(id) ?? false;
-      if (removed) await syncRoleAddresses();
-      return removed;
+      if (!removed) return false;
+      forgetEndpoint(id);
+      await syncRoleAddresses();
+      pendingUnregistrations.add(id);
+      await flushUnregistrations();
+      return true;
     },
 
     endpointStatistics: (id) => flows?.endpoints.get(id)?.statistics,

@@ -53,7 +53,7 @@ export function decodePeers(peers: SbEndpointResponse['peers']): PeerSpec[] {
 export function decodeEndpoint(
   answer: SbEndpointResponse,
   request: { serviceToken: string; contract: string; role: string },
-): { spec: EndpointSpec; peers: PeerSpec[] } {
+): { spec: EndpointSpec; peers: PeerSpec[]; validity: { notBeforeMs: number; notAfterMs: number } } {
   const code = codeChunkOf(answer.image, answer.entry);
   if (!code)
     throw new AgentError(
@@ -75,6 +75,10 @@ export function decodeEndpoint(
       serviceToken: request.serviceToken,
     },
     peers: decodePeers(answer.peers),
+    validity: {
+      notBeforeMs: Date.parse(answer.authorization.notBefore),
+      notAfterMs: Date.parse(answer.authorization.notAfter),
+    },
   };
 }
 
@@ -275,6 +279,12 @@ export class ControlPlane {
     if (!this.registration) throw new ApiError('NODE_NOT_REGISTERED', 'the agent is not registered yet');
     const answer = await this.client.registerEndpoint(request);
     return decodeEndpoint(answer, request);
+  }
+
+  /** Unregisters one of this host's endpoints at the controller (its authorizations revoked). */
+  async unregisterEndpoint(id: number): Promise<void> {
+    if (!this.registration) throw new ApiError('NODE_NOT_REGISTERED', 'the agent is not registered yet');
+    await this.client.unregisterEndpoint(id);
   }
 
   /** Decodes a command (keep-alive answer or push event) and hands it on once. */

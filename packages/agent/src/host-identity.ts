@@ -34,6 +34,11 @@ export interface PersistedIdentity {
   certificatePem: string;
   x25519PrivateKeyPem: string;
   cga?: { address: string; parameters: string; netprefix: string; sec: number };
+  /**
+   * The endpoints the applications registered and did not unregister (each with its service
+   * token: the file is 0600), registered again at the next start so traffic resumes by itself.
+   */
+  endpoints?: { serviceToken: string; contract: string; role: string }[];
 }
 
 /** Where the identity lives between runs (a port: the CLI implements it with a 0600 file). */

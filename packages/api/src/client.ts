@@ -200,6 +200,8 @@ export function createApiClient(options: ClientOptions) {
       list: async (q?: ListQuery) =>
         (await request<List<Endpoint>>('GET', `/api/v1/endpoints${query(q)}`)).body,
       get: async (id: number) => (await request<Endpoint>('GET', `/api/v1/endpoints/${id}`)).body,
+      /** Deletes an endpoint: its authorization is revoked, its host and the engines told. */
+      remove: async (id: number) => void (await request('DELETE', `/api/v1/endpoints/${id}`)),
     },
     authorizations: {
       list: async (q?: ListQuery) =>
@@ -264,9 +266,11 @@ export function createSouthboundClient(options: ClientOptions) {
       const { status, body: answer } = await request<SbKeepaliveResponse>('POST', '/sb/v1/keepalive', body);
       return { status, commands: answer.commands };
     },
-    /** Registers a service endpoint in a contract role. */
+    /** Registers a service endpoint in a contract role (the same role again: the same endpoint). */
     registerEndpoint: async (body: SbEndpointRequest) =>
       (await request<SbEndpointResponse>('POST', '/sb/v1/endpoints', body)).body,
+    /** Unregisters one of this node's endpoints (its authorization is revoked). */
+    unregisterEndpoint: async (id: number) => void (await request('DELETE', `/sb/v1/endpoints/${id}`)),
     /**
      * Opens the push channel (server-sent events). Calls `onEvent` for each event until `signal`
      * aborts; resolves once the channel is open (the server's `ready` event arrived).

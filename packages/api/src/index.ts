@@ -67,6 +67,8 @@ export {
   decodeNodeCommand,
   /** Decodes the payload of a command of a given kind, by the same rules. */
   decodeNodeCommandPayload,
+  /** How long a decommissioned host id without an end is refused. */
+  defaultHostRevocationMs,
   /** Builds a link-tags command: an engine's role routes (the controller). */
   linkTagsCommand,
   /** A command as the controller queues it: kind and payload. */
@@ -87,6 +89,8 @@ export {
   revocationCommand,
   /** A revocation's serials as bigints with their ends in ms. */
   revocationsOf,
+  /** A revocation's decommissioned host ids with their ends in ms. */
+  revokedHostsOf,
 } from './node-command';
 export {
   /** The fewest different characters a password must have. */

@@ -11,6 +11,7 @@ import {
   pathChangeCommand,
   revocationCommand,
   revocationsOf,
+  revokedHostsOf,
 } from './node-command';
 import {
   maxLinkTagContracts,
@@ -18,6 +19,7 @@ import {
   maxPathChangeEndpoints,
   maxPathHops,
   maxPeers,
+  maxRevocationHosts,
   maxRevocationSerials,
   NodeCommand,
   type Peer,
@@ -57,10 +59,16 @@ const peerArb: fc.Arbitrary<Peer> = fc.record({
   path: fc.array(text(45), { maxLength: 8 }),
   cost: fc.integer({ min: -1, max: 1_000_000 }),
 });
+const hostIdArb = fc
+  .array(fc.constantFrom(...'0123456789abcdef:'), { minLength: 2, maxLength: 45 })
+  .map((chars) => chars.join(''));
 const validCommand = fc.oneof(
   fc
-    .array(fc.record({ serial, notAfter: time }), { maxLength: 20 })
-    .map((revocations) => revocationCommand(revocations)),
+    .tuple(
+      fc.array(fc.record({ serial, notAfter: time }), { maxLength: 20 }),
+      fc.array(fc.record({ hostId: hostIdArb, notAfter: time }), { maxLength: 5 }),
+    )
+    .map(([revocations, hosts]) => revocationCommand(revocations, hosts)),
   fc
     .array(fc.record({ endpointId: id, peers: fc.array(peerArb, { maxLength: 4 }) }), { maxLength: 4 })
     .map((endpoints) => pathChangeCommand(endpoints)),
@@ -112,6 +120,47 @@ describe('node commands: constructors and schemas', () => {
 });
 
 describe('decodeNodeCommand', () => {
+  it('decodes decommissioned host ids with their ends: malformed ones skipped, the rest kept', () => {
+    const built = revocationCommand(
+      [{ serial: '9', notAfter: '2026-11-22T12:00:00.000Z' }],
+      [{ hostId: 'fd00::7', notAfter: '2026-12-21T12:00:00.000Z' }],
+    );
+    expect(Value.Check(NodeCommand, { ...envelope, ...built })).toBe(true);
+    const result = decodeNodeCommand({
+      ...envelope,
+      kind: 'revocation',
+      payload: {
+        serials: [],
+        hostIds: ['FD00::7', 'not-an-address', 42, 'fd00::8', '1'.repeat(46), { x: 1 }, 'fd00::9'],
+        hostsNotAfter: ['2026-12-21T12:00:00.000Z', null, null, 'soon', null, null],
+      },
+    });
+    if (!result.ok || result.value.kind !== 'revocation') throw new Error(JSON.stringify(result));
+    expect(revokedHostsOf(result.value.payload)).toEqual([
+      { hostId: 'fd00::7', notAfterMs: Date.UTC(2026, 11, 21, 12) },
+      { hostId: 'fd00::8', notAfterMs: undefined },
+      { hostId: 'fd00::9', notAfterMs: undefined },
+    ]);
+    // Without host ids the payload has none (an older controller's command).
+    const plain = decodeNodeCommand({ ...envelope, kind: 'revocation', payload: { serials: ['1'] } });
+    expect(plain.ok && plain.value.kind === 'revocation' && revokedHostsOf(plain.value.payload)).toEqual([]);
+    // Not a list, or too long: the command is refused (its serials are not half-applied).
+    expectRefused(
+      decodeNodeCommand({ ...envelope, kind: 'revocation', payload: { serials: ['1'], hostIds: 'fd00::1' } }),
+      'BAD_FIELD',
+      '/payload/hostIds',
+    );
+    expectRefused(
+      decodeNodeCommand({
+        ...envelope,
+        kind: 'revocation',
+        payload: { serials: [], hostIds: Array.from({ length: maxRevocationHosts + 1 }, () => 'fd00::1') },
+      }),
+      'LIMIT_EXCEEDED',
+      '/payload/hostIds',
+    );
+  });
+
   it('gives back every command the controller builds, unchanged (property)', () => {
     fc.assert(
       fc.property(commandArb, (command) => {

@@ -6,7 +6,8 @@
  * node reads them with.
  *
  *   kind                    payload
- *   revocation              {serials: ["<unsigned 64-bit, decimal>", …], notAfter?: [ISO time | null, …]}
+ *   revocation              {serials: ["<unsigned 64-bit, decimal>", …], notAfter?: [ISO time | null, …],
+ *                            hostIds?: ["<IPv6 host id>", …], hostsNotAfter?: [ISO time | null, …]}
  *   path-change             {endpoints: [{endpointId, peers: [Peer, …]}, …]}
  *   link-tags               {contracts: [{contractId, engineTags?: u32, links: [{peer: host id, tags: u32}, …]}, …]}
  *   refresh-configuration   {}
@@ -19,7 +20,9 @@
  * - A revocation revokes every well-formed serial it names: a serial that is not an unsigned
  *   64-bit decimal is skipped (revoking is the safe direction, so one bad element does not cancel
  *   the others), and serials come out in canonical form (`"007"` → `"7"`). Each serial's end of
- *   validity is the `notAfter` entry at the same index when that is a time, else null.
+ *   validity is the `notAfter` entry at the same index when that is a time, else null. Host ids
+ *   of decommissioned nodes follow the same rule: one that is not IPv6 address text is skipped,
+ *   each with its `hostsNotAfter` entry or null.
  * - A path-change keeps addresses and keys as text: the agent reads them (`decodePeers`) as it
  *   does for an endpoint answer, skipping a peer it cannot read.
  */
@@ -31,6 +34,7 @@ import {
   maxPathChangeEndpoints,
   maxPathHops,
   maxPeers,
+  maxRevocationHosts,
   maxRevocationSerials,
   type NodeCommand,
   type PathChangePayload,
@@ -70,15 +74,23 @@ export type NodeCommandResult<T = NodeCommand> =
 
 // ---- constructors (the controller) -------------------------------------------------------------
 
-/** A revocation of flow authorizations: each serial with the end of its authorization's validity. */
+/**
+ * A revocation of flow authorizations — each serial with the end of its authorization's validity
+ * — and of decommissioned nodes (every certificate of each host id, until `notAfter`, when all
+ * of them have expired).
+ */
 export function revocationCommand(
   revocations: readonly { serial: string; notAfter: string }[],
+  hosts: readonly { hostId: string; notAfter: string }[] = [],
 ): Pick<NodeCommandOf<'revocation'>, 'kind' | 'payload'> {
   return {
     kind: 'revocation',
     payload: {
       serials: revocations.map((revocation) => revocation.serial),
       notAfter: revocations.map((revocation) => revocation.notAfter),
+      ...(hosts.length > 0
+        ? { hostIds: hosts.map((host) => host.hostId), hostsNotAfter: hosts.map((host) => host.notAfter) }
+        : {}),
     },
   };
 }
@@ -168,6 +180,11 @@ function timeOf(value: unknown): string | null {
     : null;
 }
 
+/** IPv6 address text (what `Ipv6Address` allows; the node parses it), or undefined. */
+function hostIdOf(value: unknown): string | undefined {
+  return typeof value === 'string' && /^[0-9A-Fa-f:]{2,45}$/.test(value) ? value.toLowerCase() : undefined;
+}
+
 function revocationPayload(value: unknown, path: string): RevocationPayload {
   const payload = objectAt(value, path);
   const serials = arrayAt(payload.serials, `${path}/serials`, maxRevocationSerials);
@@ -181,6 +198,20 @@ function revocationPayload(value: unknown, path: string): RevocationPayload {
     notAfter.push(ends ? timeOf(ends[index]) : null);
   });
   if (ends) out.notAfter = notAfter;
+  if (payload.hostIds !== undefined) {
+    const hosts = arrayAt(payload.hostIds, `${path}/hostIds`, maxRevocationHosts);
+    const hostEnds = Array.isArray(payload.hostsNotAfter) ? payload.hostsNotAfter : undefined;
+    const hostIds: string[] = [];
+    const hostsNotAfter: (string | null)[] = [];
+    hosts.forEach((element, index) => {
+      const hostId = hostIdOf(element);
+      if (hostId === undefined) return;
+      hostIds.push(hostId);
+      hostsNotAfter.push(hostEnds ? timeOf(hostEnds[index]) : null);
+    });
+    out.hostIds = hostIds;
+    out.hostsNotAfter = hostsNotAfter;
+  }
   return out;
 }
 
@@ -297,6 +328,22 @@ export function decodeNodeCommandPayload(
   payload: unknown,
 ): NodeCommandResult<NodeCommandBody> {
   return attempt(() => bodyOf(kindAt(kind, '/kind'), payload, '/payload'));
+}
+
+/**
+ * How long a node refuses a decommissioned host id whose end the command does not give (an
+ * older controller's): a controller's default node certificate lifetime, 30 days.
+ */
+export const defaultHostRevocationMs = 30 * 86_400_000;
+
+/** A revocation's decommissioned host ids (text), each with its end in ms (undefined: unknown). */
+export function revokedHostsOf(
+  payload: RevocationPayload,
+): { hostId: string; notAfterMs: number | undefined }[] {
+  return (payload.hostIds ?? []).map((hostId, index) => {
+    const end = payload.hostsNotAfter?.[index];
+    return { hostId, notAfterMs: end ? Date.parse(end) : undefined };
+  });
 }
 
 /** A revocation's serials as numbers, each with its end of validity in ms (undefined: unknown). */

@@ -574,7 +574,8 @@ export const Authorization = Type.Object({
   serial: Type.String(),
   domain: Name,
   domainId: Id,
-  endpointId: Id,
+  /** The endpoint it was issued for; null once that endpoint is gone (unregistered, revoked, its node decommissioned). */
+  endpointId: Type.Union([Id, Type.Null()]),
   contractId: Id,
   role: Name,
   roleId: Type.Integer(),
@@ -728,12 +729,25 @@ export const maxRevocationSerials = 4096;
 /** A flow authorization's serial: an unsigned 64-bit number in decimal. */
 export const SerialText = Type.String({ minLength: 1, maxLength: 20, pattern: '^[0-9]+$' });
 
-/** `revocation`: these authorizations are revoked (engines drop their flows, hosts their endpoints). */
+/** Most decommissioned host ids one revocation command names. */
+export const maxRevocationHosts = 1024;
+
+/**
+ * `revocation`: these authorizations are revoked (engines drop their flows, hosts their
+ * endpoints), and these nodes are decommissioned: every certificate of theirs is revoked (a node
+ * closes its link to one of them and refuses its handshakes).
+ */
 export const RevocationPayload = Type.Object({
   serials: Type.Array(SerialText, { maxItems: maxRevocationSerials }),
   /** Each serial's end of validity (same index), after which a node may forget it; null: unknown. */
   notAfter: Type.Optional(
     Type.Array(Type.Union([Timestamp, Type.Null()]), { maxItems: maxRevocationSerials }),
+  ),
+  /** Host ids (CGAs) of decommissioned nodes. */
+  hostIds: Type.Optional(Type.Array(Ipv6Address, { maxItems: maxRevocationHosts })),
+  /** Each host id's end (same index): every certificate it was issued has expired by then; null: unknown. */
+  hostsNotAfter: Type.Optional(
+    Type.Array(Type.Union([Timestamp, Type.Null()]), { maxItems: maxRevocationHosts }),
   ),
 });
 export type RevocationPayload = Static<typeof RevocationPayload>;

@@ -1,13 +1,15 @@
 /**
- * Revoking a flow authorization (`POST /api/v1/authorizations/{id}/revoke`): it is marked revoked
- * and a revocation command, with the authorization's end so nodes can forget it afterwards, is
- * queued for every engine and for the endpoint's host in the same transaction, then announced so
- * the replicas holding their push channels send it at once; the engines' role routes are then
- * recomputed without the revoked member. Revoking twice changes nothing.
+ * Revoking a flow authorization (`POST /api/v1/authorizations/{id}/revoke`): it is marked revoked,
+ * its endpoint is deleted, and a revocation command, with the authorization's end so nodes can
+ * forget it afterwards, is queued for every engine and for the endpoint's host in the same
+ * transaction (policy-revocation.ts), then announced so the replicas holding their push channels
+ * send it at once; the endpoint's removal is a topology change, so paths and the engines' role
+ * routes are recomputed without the revoked member. Revoking twice changes nothing.
  */
-import { ApiError, type Authorization, revocationCommand } from '@capsule/api';
+import { ApiError, type Authorization } from '@capsule/api';
 import type { Principal } from './auth';
 import type { ControllerContext } from './context';
+import { revocationChanges, revokeScope } from './policy-revocation';
 import { requireVisible } from './rbac';
 import { type Db, selectAuthorizationRows, toAuthorization } from './rows';
 
@@ -15,32 +17,25 @@ import { type Db, selectAuthorizationRows, toAuthorization } from './rows';
 export async function revokeAuthorization(
   db: Db,
   input: { principal: Principal; id: number },
-  services: Pick<
-    ControllerContext,
-    'clock' | 'audit' | 'queueCommands' | 'announceCommands' | 'publishChanges'
-  >,
+  services: Pick<ControllerContext, 'clock' | 'audit' | 'queueCommands' | 'publishChanges'>,
 ): Promise<Authorization> {
   const { principal, id } = input;
-  const { row, commandIds } = await db.transaction().execute(async (trx) => {
-    const row = await selectAuthorizationRows(trx).where('t.id', '=', id).executeTakeFirst();
-    if (!row) throw new ApiError('NOT_FOUND', `no authorization ${id}`);
-    requireVisible(principal, 'authorizations', row.domain_id);
-    if (row.revoked_at) return { row, commandIds: [] as number[] };
-    const at = new Date(services.clock.nowMs()).toISOString();
-    await trx.updateTable('authorizations').set({ revoked_at: at }).where('id', '=', id).execute();
-    const engines = await trx.selectFrom('nodes').select('id').where('type', '=', 'engine').execute();
-    const nodeIds = [...new Set([...engines.map((engine) => engine.id), row.node_id])];
-    const commandIds = await services.queueCommands(
+  const { row, changes } = await db.transaction().execute(async (trx) => {
+    const before = await selectAuthorizationRows(trx).where('t.id', '=', id).executeTakeFirst();
+    if (!before) throw new ApiError('NOT_FOUND', `no authorization ${id}`);
+    requireVisible(principal, 'authorizations', before.domain_id);
+    if (before.revoked_at) return { row: before, changes: [] };
+    const revocation = await revokeScope(
       trx,
-      nodeIds,
-      revocationCommand([{ serial: row.serial, notAfter: row.not_after }]),
+      { kind: 'authorization', id },
+      { nowMs: services.clock.nowMs(), queueCommands: services.queueCommands },
     );
-    await services.audit(trx, principal, 'revoke', 'authorizations', id, row.domain_id, {
-      serial: row.serial,
+    await services.audit(trx, principal, 'revoke', 'authorizations', id, before.domain_id, {
+      serial: before.serial,
     });
-    return { row: { ...row, revoked_at: at }, commandIds };
+    const row = await selectAuthorizationRows(trx).where('t.id', '=', id).executeTakeFirstOrThrow();
+    return { row, changes: revocationChanges(revocation) };
   });
-  await services.announceCommands('revocation', commandIds);
-  if (commandIds.length > 0) await services.publishChanges([{ kind: 'policy' }]);
+  await services.publishChanges(changes);
   return toAuthorization(row);
 }

@@ -36,6 +36,7 @@ export interface ChangeEvent {
   kind: 'topology' | 'revocation' | 'policy';
   /** Node ids that must be told (revocation: the engines; empty = all interested). */
   nodeIds?: number[];
+  /** revocation: `{commandIds}`, the queued revocation commands to announce. */
   payload?: unknown;
 }
 
@@ -101,7 +102,10 @@ export interface ControllerContext {
     domainId: number | null,
     detail: unknown,
   ): Promise<void>;
-  /** Handles change events after a commit (topology → recompute paths and tell the nodes). */
+  /**
+   * Handles change events after a commit: revocation → announce its queued commands; topology →
+   * recompute paths and tell the nodes.
+   */
   publishChanges(changes: readonly ChangeEvent[]): Promise<void>;
   /** Queues a command for nodes (inside the caller's transaction); returns their ids. */
   queueCommands(db: Db, nodeIds: readonly number[], command: NodeCommandBody): Promise<number[]>;
@@ -241,6 +245,11 @@ export function createContext(
     },
 
     async publishChanges(changes) {
+      // Revocations first: they stop flows; new paths only tidy the peers' lists.
+      const revocations = changes.flatMap((change) =>
+        change.kind === 'revocation' ? ((change.payload as { commandIds?: number[] })?.commandIds ?? []) : [],
+      );
+      await context.announceCommands('revocation', revocations);
       if (changes.some((change) => change.kind === 'topology')) await recomputePaths();
       if (changes.some((change) => change.kind === 'topology' || change.kind === 'policy'))
         await recomputeRoleRoutes();

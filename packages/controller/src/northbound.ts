@@ -53,6 +53,7 @@ import { type TSchema, Type } from 'typebox';
 import type { Principal } from './auth';
 import { revokeAuthorization } from './authorization-revocation';
 import type { ControllerContext } from './context';
+import { revocationChanges, revokeScope } from './policy-revocation';
 import { type Resource, requirePermission, requireVisible, resourceNoun, visibleDomain } from './rbac';
 import { describeReferences, findReferences, tableOfResource } from './references';
 import { type CollectionSpec, collections, idIs, type WriteContext } from './resources';
@@ -203,6 +204,16 @@ function registerCollection<Row, Create, Patch>(
           verifier: context.verifier,
           changes,
           extras,
+          certificateLifetimeMs: context.certificateLifetimeMs,
+          queueCommands: (nodeIds, command) => context.queueCommands(trx, nodeIds, command),
+          async revoke(scope) {
+            const revocation = await revokeScope(trx, scope, {
+              nowMs,
+              queueCommands: context.queueCommands,
+            });
+            changes.push(...revocationChanges(revocation));
+            return revocation;
+          },
         };
         const done = await run(ctx, principal);
         await context.audit(trx, principal, action, spec.resource, done.id, done.domainId, request.body);

@@ -43,7 +43,7 @@ export const permissions: Record<Resource, Record<Action, readonly RoleName[]>> 
   contracts: { read: policy, create: policy, update: policy, delete: policy, revoke: none },
   services: { read: policy, create: policy, update: policy, delete: policy, revoke: none },
   'service-tokens': { read: policy, create: policy, update: policy, delete: policy, revoke: none },
-  endpoints: { read: policy, create: none, update: none, delete: none, revoke: none },
+  endpoints: { read: policy, create: none, update: none, delete: policy, revoke: none },
   authorizations: { read: policy, create: none, update: none, delete: none, revoke: policy },
   audit: { read: admins, create: none, update: none, delete: none, revoke: none },
 };

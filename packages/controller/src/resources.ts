@@ -13,12 +13,14 @@ import {
   type DomainPatch,
   type LinkCreate,
   type LinkPatch,
+  type NodeCommandBody,
   type NodeCreate,
   type NodePatch,
   type PeeringCreate,
   type PeeringPatch,
   passwordProblem,
   type RoleName,
+  revocationCommand,
   type ServiceCreate,
   type ServicePatch,
   type ServiceTokenCreate,
@@ -37,6 +39,7 @@ import { logicHashOf } from '@capsule/wire';
 import { type CompiledQuery, type Expression, type SqlBool, sql } from 'kysely';
 import { hashPassword, hashSecret, type Principal } from './auth';
 import type { ChangeEvent } from './context';
+import type { RevocationScope, ScopeRevocation } from './policy-revocation';
 import type { ProgramVerifier } from './ports';
 import { type Resource, requireDomainWrite, requireGrantable } from './rbac';
 import {
@@ -94,6 +97,15 @@ export interface WriteContext {
   changes: ChangeEvent[];
   /** Extra fields for the create response (a service token's secret, shown once). */
   extras: Record<string, unknown>;
+  /**
+   * Revokes what a narrowing change takes away (policy-revocation.ts), in this transaction; the
+   * revocation commands and new paths are published after the commit.
+   */
+  revoke(scope: RevocationScope): Promise<ScopeRevocation>;
+  /** How long a node certificate issued now lives (a decommissioned host id is revoked that long). */
+  certificateLifetimeMs: number;
+  /** Queues a command for nodes in this transaction; returns the command ids. */
+  queueCommands(nodeIds: readonly number[], command: NodeCommandBody): Promise<number[]>;
 }
 
 /** The parts of a collection's typed select that the routes use, whatever its tables. */
@@ -255,6 +267,8 @@ const users = collection<UserRow, UserCreate, UserPatch>({
       zone_id: body.zoneId,
     };
     if (namesAny(values)) await ctx.db.updateTable('users').set(values).where('id', '=', row.id).execute();
+    // A deactivated node user's nodes lose their endpoints (its node tokens stop working too).
+    if (body.active === false && row.active === 1) await ctx.revoke({ kind: 'owner', userId: row.id });
   },
   remove: async (ctx, row) => {
     if (row.id === ctx.principal.userId) throw new ApiError('FORBIDDEN', 'you cannot delete yourself');
@@ -337,9 +351,37 @@ const nodes = collection<NodeRow, NodeCreate, NodePatch>({
     if ((body.status !== undefined && body.status !== row.status) || body.labels !== undefined)
       ctx.changes.push({ kind: 'topology' });
   },
+  // Deleting a node decommissions it: its endpoints go and their authorizations are revoked
+  // everywhere, its links and the record of its authorizations are deleted, and every other node
+  // is told its host id is revoked (it closes its link to it and refuses its handshakes) until
+  // every certificate it was issued has expired.
   remove: async (ctx, row) => {
+    await ctx.revoke({ kind: 'node', nodeId: row.id });
+    await ctx.db.deleteFrom('authorizations').where('node_id', '=', row.id).execute();
+    await ctx.db
+      .deleteFrom('links')
+      .where((eb) => eb.or([eb('node_a', '=', row.id), eb('node_z', '=', row.id)]))
+      .execute();
     await ctx.db.deleteFrom('commands').where('node_id', '=', row.id).execute();
     await ctx.db.deleteFrom('nodes').where('id', '=', row.id).execute();
+    if (row.host_id !== null) {
+      const until = iso(ctx.nowMs + ctx.certificateLifetimeMs);
+      await ctx.db.deleteFrom('decommissioned_hosts').where('host_id', '=', row.host_id).execute();
+      await ctx.db
+        .insertInto('decommissioned_hosts')
+        .values({ host_id: row.host_id, until, created_at: iso(ctx.nowMs) })
+        .execute();
+      const others = await ctx.db
+        .selectFrom('nodes')
+        .select('id')
+        .where('status', '!=', 'provisioned')
+        .execute();
+      const commandIds = await ctx.queueCommands(
+        others.map((other) => other.id),
+        revocationCommand([], [{ hostId: row.host_id, notAfter: until }]),
+      );
+      ctx.changes.push({ kind: 'revocation', payload: { commandIds } });
+    }
     ctx.changes.push({ kind: 'topology' });
   },
 });
@@ -572,9 +614,23 @@ const contracts = collection<ContractRow, ContractCreate, ContractPatch>({
     };
     if (namesAny(values))
       await ctx.db.updateTable('contracts').set(values).where('id', '=', row.id).execute();
+    // Disabled: every endpoint of it goes; roles dropped: theirs; peers changed: new peer lists.
+    if (body.enabled === false && row.enabled === 1)
+      await ctx.revoke({ kind: 'contract', contractId: row.id });
+    else if (body.roles) {
+      await ctx.revoke({
+        kind: 'contract',
+        contractId: row.id,
+        keptRoles: body.roles.map((role) => role.name),
+      });
+      ctx.changes.push({ kind: 'topology' });
+    }
     ctx.changes.push({ kind: 'policy' });
   },
+  // Its endpoints go (their authorizations revoked), then its authorizations' records.
   remove: async (ctx, row) => {
+    await ctx.revoke({ kind: 'contract', contractId: row.id });
+    await ctx.db.deleteFrom('authorizations').where('contract_id', '=', row.id).execute();
     await ctx.db.deleteFrom('contracts').where('id', '=', row.id).execute();
   },
 });
@@ -620,9 +676,13 @@ const services = collection<ServiceRow, ServiceCreate, ServicePatch>({
       grants: body.grants === undefined ? undefined : json(body.grants),
     };
     if (namesAny(values)) await ctx.db.updateTable('services').set(values).where('id', '=', row.id).execute();
+    // Disabled: every endpoint of it goes; grants changed: those no longer granted.
+    if (body.enabled === false && row.enabled === 1) await ctx.revoke({ kind: 'service', serviceId: row.id });
+    else if (body.grants) await ctx.revoke({ kind: 'service', serviceId: row.id, keptGrants: body.grants });
     ctx.changes.push({ kind: 'policy' });
   },
   remove: async (ctx, row) => {
+    await ctx.revoke({ kind: 'service', serviceId: row.id });
     await ctx.db.deleteFrom('service_tokens').where('service_id', '=', row.id).execute();
     await ctx.db.deleteFrom('services').where('id', '=', row.id).execute();
   },
@@ -661,7 +721,9 @@ const serviceTokens = collection<ServiceTokenRow, ServiceTokenCreate, ServiceTok
       .where('id', '=', row.id)
       .execute();
   },
+  // The endpoints registered with it go (their authorizations revoked).
   remove: async (ctx, row) => {
+    await ctx.revoke({ kind: 'service-token', tokenId: row.id });
     await ctx.db.deleteFrom('service_tokens').where('id', '=', row.id).execute();
   },
 });
@@ -673,6 +735,10 @@ const endpoints = collection<EndpointRow>({
   domainColumn: 't.domain_id',
   domainOf: (row) => row.domain_id,
   toApi: toEndpoint,
+  // Its authorizations are revoked; its host removes it, engines drop its flows.
+  remove: async (ctx, row) => {
+    await ctx.revoke({ kind: 'endpoint', id: row.id });
+  },
 });
 const authorizations = collection<AuthorizationRow>({
   resource: 'authorizations',

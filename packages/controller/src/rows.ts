@@ -255,8 +255,8 @@ export const toAuthorization = (r: AuthorizationRow): Authorization => ({
   serial: r.serial,
   domain: r.domain_name,
   domainId: r.domain_id,
-  // Set by the endpoint registration that issues it (nullable in the schema only).
-  endpointId: r.endpoint_id ?? 0,
+  // Null once its endpoint is gone (the authorization is then revoked).
+  endpointId: r.endpoint_id,
   contractId: r.contract_id,
   role: r.role,
   roleId: r.role_id,

@@ -251,14 +251,18 @@ describe('authorization matrix', () => {
       const service = await admin.services.create({
         name: `svc-${d}`,
         domain,
-        grants: [{ contractId: contract.id, role: 'client' }],
+        grants: [
+          { contractId: contract.id, role: 'client' },
+          { contractId: contract.id, role: 'server' },
+        ],
       });
       fixed[d].service = service.id;
       tokens[d] = (await admin.serviceTokens.create({ serviceId: service.id })).token!;
+      // The server role: fresh authorizations renew the client endpoint, and revoking one deletes it.
       const endpoint = await hosts[d]!.sb.registerEndpoint({
         serviceToken: tokens[d]!,
         contract: `web-${d}`,
-        role: 'client',
+        role: 'server',
       });
       fixed[d].endpoint = endpoint.endpoint.id;
     }

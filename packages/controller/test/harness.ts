@@ -180,13 +180,14 @@ export async function registerNode(
   sb: ReturnType<typeof createSouthboundClient>;
   registration: SbRegisterResponse;
   hostId: string;
+  identity: ReturnType<typeof makeNodeIdentity>;
 }> {
   const sb = createSouthboundClient({ baseUrl: southboundUrl });
   const login = await sb.login(credentials);
   const identity = makeNodeIdentity(login.profile.scope.netprefix);
   const { nonce } = await sb.nonce();
   const registration = await sb.register(registrationBody(identity, nonce, fields));
-  return { sb, registration, hostId: identity.hostId };
+  return { sb, registration, hostId: identity.hostId, identity };
 }
 
 /** A tiny valid RV32 program: `li a0, 1; ebreak` twice (two entries, offsets 0 and 8). */

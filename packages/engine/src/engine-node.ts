@@ -162,6 +162,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
       logger,
       counters: () => engine.counters(),
       revoke: (serials, notAfterMs) => engine.revoke(serials, notAfterMs),
+      revokeHost: (hostId, untilMs) => linkLayer.revokeHost(hostId, untilMs),
       refreshLinks: () => engine.refreshLinks(),
       setContractTags: (contracts) => engine.setContractTags(contracts),
       linkCost: (info) => configuredLinkCost(options.engine?.links, info),

@@ -40,4 +40,5 @@ export {
   type EngineRegistration,
   registerEngine,
   revocationsOfCommand,
+  revokedHostsOfCommand,
 } from './southbound';

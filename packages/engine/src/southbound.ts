@@ -10,13 +10,15 @@ import type { KeyObject } from 'node:crypto';
 import { sign } from 'node:crypto';
 import {
   decodeNodeCommandPayload,
+  defaultHostRevocationMs,
   type NodeCommand,
   registrationSigningInput,
   revocationsOf,
+  revokedHostsOf,
   type SbRegisterResponse,
   type SouthboundClient,
 } from '@capsule/api';
-import { formatIpv6Address } from '@capsule/identity';
+import { formatIpv6Address, parseIpv6Address } from '@capsule/identity';
 import type { LinkInfo } from '@capsule/overlay';
 import type { Clock, Logger } from '@capsule/wire';
 import type { EngineCounters } from './counters';
@@ -80,6 +82,22 @@ export function revocationsOfCommand(command: {
   return decoded.ok && decoded.value.kind === 'revocation' ? revocationsOf(decoded.value.payload) : [];
 }
 
+/**
+ * The decommissioned host ids of a revocation command, as bytes, each with the end of its
+ * refusal (its `hostsNotAfter`, else `defaultHostRevocationMs` from `nowMs`); unreadable ones skipped.
+ */
+export function revokedHostsOfCommand(
+  command: { kind: unknown; payload: unknown },
+  nowMs: number,
+): { hostId: Uint8Array; untilMs: number }[] {
+  const decoded = decodeNodeCommandPayload(command.kind, command.payload);
+  if (!decoded.ok || decoded.value.kind !== 'revocation') return [];
+  return revokedHostsOf(decoded.value.payload).flatMap(({ hostId, notAfterMs }) => {
+    const bytes = parseIpv6Address(hostId);
+    return bytes ? [{ hostId: bytes, untilMs: notAfterMs ?? nowMs + defaultHostRevocationMs }] : [];
+  });
+}
+
 /** What the controller hooks are told (plain data). */
 export interface ControllerHooksOptions {
   /** This engine's underlay locator (`host:port`); without it links are not registered. */
@@ -98,6 +116,8 @@ export interface ControllerHooksDeps {
   counters: () => EngineCounters;
   /** Revokes serials (revocation commands, pushed or in a keep-alive answer). */
   revoke: (serials: readonly bigint[], notAfterMs: readonly (number | undefined)[]) => void;
+  /** Decommissioned nodes (a revocation's host ids): close their links, refuse them until `untilMs`. */
+  revokeHost?: (hostId: Uint8Array, untilMs: number) => void;
   /** Rereads the links (refresh-configuration and path-change commands). */
   refreshLinks: () => void;
   /** Replaces the role routes (link-tags commands). */
@@ -139,6 +159,8 @@ export function createControllerHooks(
           revocations.map((revocation) => revocation.serial),
           revocations.map((revocation) => revocation.notAfterMs),
         );
+        for (const { hostId, untilMs } of revokedHostsOfCommand(command, clock.nowMs()))
+          deps.revokeHost?.(hostId, untilMs);
         break;
       }
       case 'refresh-configuration':

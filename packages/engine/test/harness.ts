@@ -119,6 +119,9 @@ export function createPlainLinkLayer(
     drops,
     handshakeRejections: {} as LinkLayer['handshakeRejections'],
     handshakeStats: { verified: 0, cookieRepliesSent: 0, cookiesAccepted: 0 },
+    setNodeCertificate: () => true,
+    revokeHost() {},
+    revokedHosts: 0,
     start() {},
     stop() {},
   };

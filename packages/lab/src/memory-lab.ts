@@ -17,6 +17,7 @@ import {
   createMemoryIdentityStore,
   defaultAgentOptions,
   EgressResult,
+  type IdentityStore,
 } from '@capsule/agent';
 import type { ApiClient } from '@capsule/api';
 import { type Controller, createController } from '@capsule/controller';
@@ -60,6 +61,8 @@ export interface MemoryHost {
   readonly agent: Agent;
   readonly transport: Transport;
   readonly app: AppSocket;
+  /** Where the agent keeps its identity and registrations (kept across `restartHost`). */
+  readonly identityStore: IdentityStore;
 }
 
 /** A running in-process lab. */
@@ -72,6 +75,11 @@ export interface MemoryLab {
   readonly hosts: ReadonlyMap<string, MemoryHost>;
   /** Cuts or restores the underlay between two nodes. */
   setPathUp(a: string, b: string, up: boolean): void;
+  /**
+   * Stops a host's agent and starts a new one on the same identity store, underlay and
+   * application socket (an agent restart); resolves with the host once the new agent started.
+   */
+  restartHost(name: string): Promise<MemoryHost>;
   /** Stops every node and the controller; removes the data dir (and the state file). */
   stop(): Promise<void>;
 }
@@ -89,6 +97,8 @@ export interface MemoryLabOptions {
    * Both ends of a link must use the same interval.
    */
   linkKeepAliveIntervalMs?: number;
+  /** How long the controller's flow authorizations are valid (its default when absent: 24 h). */
+  authorizationLifetimeMs?: number;
 }
 
 interface Stoppable {
@@ -153,6 +163,9 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
         adminPassword,
         sqliteSynchronous: 'NORMAL',
         keepaliveIntervalMs: 2000,
+        ...(options.authorizationLifetimeMs
+          ? { authorizationLifetimeMs: options.authorizationLifetimeMs }
+          : {}),
       },
       { logger: pino({ level: 'silent' }) },
     );
@@ -210,10 +223,12 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
 
     // Hosts.
     const hosts = new Map<string, MemoryHost>();
-    for (const node of topology.nodes.filter((n) => n.kind === 'host')) {
-      const transport = network.attach(underlayOf(node.name));
-      stoppables.push({ stop: () => transport.close() });
-      const app = createAppSocket();
+    const hostParts = new Map<
+      string,
+      { transport: Transport; app: ReturnType<typeof createAppSocket>; identityStore: IdentityStore }
+    >();
+    const startHost = async (node: Topology['nodes'][number]) => {
+      const { transport, app, identityStore } = hostParts.get(node.name)!;
       const agent = createAgent(
         {
           ...defaultAgentOptions,
@@ -229,13 +244,33 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
           keepaliveIntervalMs: 2000,
           linkKeepAliveIntervalMs,
         },
-        { identityStore: createMemoryIdentityStore(), transport, app: app.port },
+        { identityStore, transport, app: app.port },
       );
       await agent.start();
       stoppables.push(agent);
-      hosts.set(node.name, { name: node.name, agent, transport, app: app.socket });
+      const host = { name: node.name, agent, transport, app: app.socket, identityStore };
+      hosts.set(node.name, host);
+      return host;
+    };
+    for (const node of topology.nodes.filter((n) => n.kind === 'host')) {
+      const transport = network.attach(underlayOf(node.name));
+      stoppables.push({ stop: () => transport.close() });
+      hostParts.set(node.name, {
+        transport,
+        app: createAppSocket(),
+        identityStore: createMemoryIdentityStore(),
+      });
+      const { agent } = await startHost(node);
       progress(`host ${node.name} (${node.address}): registered, host id ${agent.hostId}`);
     }
+    const restartHost = async (name: string) => {
+      const node = topology.nodes.find((n) => n.kind === 'host' && n.name === name);
+      const running = hosts.get(name);
+      if (!node || !running) throw new LabError('LAB_NO_SUCH_NODE', `no host ${name} in the lab`);
+      await running.agent.stop();
+      stoppables.splice(stoppables.indexOf(running.agent), 1);
+      return startHost(node);
+    };
 
     // Ready: every node registered, every link up.
     const deadline = Date.now() + readyTimeoutMs;
@@ -270,6 +305,7 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
       engines,
       hosts,
       setPathUp: (a, b, up) => network.setPathUp(underlayOf(a), underlayOf(b), up),
+      restartHost,
       stop: stopAll,
     };
   } catch (error) {

@@ -171,6 +171,9 @@ interface WantedPeer {
 const hex = (bytes: Uint8Array) =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 
+/** Most decommissioned host ids one layer holds (a revocation command names at most 1,024). */
+export const MAX_REVOKED_HOSTS = 65_536;
+
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
@@ -236,7 +239,13 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     throw new OverlayError('OVERLAY_IDENTITY_INVALID', 'the handshake key must be RSA (RFC 3971 5.2)');
   const ownHostId = identity.hostId.slice();
   const ownSolicited = solicitedNodeAddress(ownHostId);
-  const signer = createHandshakeSigner(identity);
+  let signer = createHandshakeSigner(identity);
+  /** Decommissioned host ids (hex) with the end of their refusal (`revokeHost`). */
+  const revokedHosts = new Map<string, number>();
+  const isRevoked = (hostId: Uint8Array, nowMs: number) => {
+    const untilMs = revokedHosts.get(hex(hostId));
+    return untilMs !== undefined && nowMs < untilMs;
+  };
   const controllerKey: ControllerPublicKey = {
     publicKey: identity.controllerPublicKey,
     keyId: controllerKeyId(identity.controllerPublicKey),
@@ -737,6 +746,7 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     if (!parsed.ok) return rejectHandshake(parsed.reason);
     const message = parsed.message;
     if (equalBytes(message.source, ownHostId)) return rejectHandshake('not-for-us'); // our own message reflected
+    if (revokedHosts.size > 0 && isRevoked(message.source, nowMs)) return rejectHandshake('revoked');
     let pending: Pending | undefined;
     if (message.kind === 'solicitation') {
       if (!isSolicitationForUs(message)) return rejectHandshake('not-for-us');
@@ -972,6 +982,32 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     drops,
     handshakeRejections,
     handshakeStats,
+    setNodeCertificate(certificate) {
+      const decoded = decodeNodeCertificate(certificate);
+      if (!decoded.ok || !equalBytes(decoded.value.hostId, ownHostId)) return false;
+      signer = createHandshakeSigner({ ...identity, nodeCertificate: certificate.slice() });
+      return true;
+    },
+    revokeHost(hostId, untilMs) {
+      const nowMs = clock.nowMs();
+      if (hostId.length !== 16 || !(untilMs > nowMs)) return;
+      const key = hex(hostId);
+      revokedHosts.set(key, Math.max(untilMs, revokedHosts.get(key) ?? 0));
+      if (revokedHosts.size > MAX_REVOKED_HOSTS) {
+        for (const [other, end] of revokedHosts) if (end <= nowMs) revokedHosts.delete(other);
+        while (revokedHosts.size > MAX_REVOKED_HOSTS) {
+          let soonest: string | undefined;
+          for (const [other, end] of revokedHosts)
+            if (soonest === undefined || end < revokedHosts.get(soonest)!) soonest = other;
+          revokedHosts.delete(soonest!);
+        }
+      }
+      const link = linksByHost.get(key);
+      if (link && link.state !== 'down') takeDown(link, 'revoked');
+    },
+    get revokedHosts() {
+      return revokedHosts.size;
+    },
     start() {
       stopped = false;
       stopTimer ??= clock.setInterval(tick, tickMs);

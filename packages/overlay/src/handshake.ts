@@ -112,7 +112,9 @@ export type HandshakeRejectReason =
   /** Over its source's rate with a valid MAC2, or the cookie replies' own budget is spent. */
   | 'rate-limited'
   /** A COOKIE frame that answers none of our handshakes or does not open. */
-  | 'cookie-invalid';
+  | 'cookie-invalid'
+  /** From a host id the controller decommissioned (`revokeHost`), refused before any public-key work. */
+  | 'revoked';
 
 /** Every reject reason, for counters. */
 export const HANDSHAKE_REJECT_REASONS: readonly HandshakeRejectReason[] = [
@@ -135,6 +137,7 @@ export const HANDSHAKE_REJECT_REASONS: readonly HandshakeRejectReason[] = [
   'cookie-required',
   'rate-limited',
   'cookie-invalid',
+  'revoked',
 ];
 
 /** What a node signs with: its identity, prepared once. */

@@ -31,7 +31,7 @@ export interface LinkIdentity {
 }
 
 /** Why a link is, or went, down. */
-export type LinkDownReason = 'timeout' | 'closed' | 'rejected' | 'rekey-failed';
+export type LinkDownReason = 'timeout' | 'closed' | 'rejected' | 'rekey-failed' | 'revoked';
 
 /** One overlay neighbor as the layer knows it. */
 export interface LinkInfo {
@@ -108,6 +108,21 @@ export interface LinkLayer {
   readonly handshakeRejections: Readonly<Record<HandshakeRejectReason, number>>;
   /** Added: public-key verifications done and cookies sent and received. */
   readonly handshakeStats: Readonly<HandshakeStats>;
+  /**
+   * Added: swaps in a renewed node certificate (the same host id): every handshake from now on
+   * (new links, rekeys) carries it, so peers see its new end of validity without a restart.
+   * False, and nothing changed, when it does not decode or names another host id.
+   */
+  setNodeCertificate(certificate: Uint8Array): boolean;
+  /**
+   * Added: a decommissioned node (the controller revoked its host id): its link goes down
+   * (`revoked`) and its handshakes are refused (`revoked`) until `untilMs`, when every
+   * certificate it was issued has expired anyway. At most `maxRevokedHosts` are held (the
+   * soonest to end are forgotten first).
+   */
+  revokeHost(hostId: Uint8Array, untilMs: number): void;
+  /** Added: host ids currently revoked. */
+  readonly revokedHosts: number;
   /** Starts keep-alive and rekey timers. */
   start(): void;
   /** Stops timers and closes every link (the Transport is the caller's to close). */

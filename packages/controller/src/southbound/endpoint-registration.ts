@@ -14,6 +14,7 @@ import {
 import { parseIpv6Address } from '@capsule/identity';
 import type { Principal } from '../auth';
 import { hashSecret } from '../auth';
+import { revocationChanges, revokeScope } from '../policy-revocation';
 import { type Db, selectAuthorizationRows, selectEndpointRows, toAuthorization, toEndpoint } from '../rows';
 import { newSerial } from './node-registration';
 import { requireIdentity, requireNode, type SouthboundServices } from './services';
@@ -30,11 +31,12 @@ async function serviceOfToken(db: Db, serviceToken: string, nowMs: number) {
       : undefined;
   if (!tokenRow || tokenRow.secret_hash !== hashSecret(secret ?? '') || tokenRow.expires_at <= iso(nowMs))
     throw new ApiError('SERVICE_TOKEN_INVALID', 'the service token is unknown, wrong or expired');
-  return db
+  const service = await db
     .selectFrom('services')
     .selectAll()
     .where('id', '=', tokenRow.service_id)
     .executeTakeFirstOrThrow();
+  return { service, tokenId: tokenRow.id };
 }
 
 /** Registers an endpoint of the calling node in a contract role. */
@@ -49,7 +51,7 @@ export async function registerEndpoint(
   const { principal, request } = input;
   const node = await requireNode(db, principal);
   const now = services.clock.nowMs();
-  const service = await serviceOfToken(db, request.serviceToken, now);
+  const { service, tokenId } = await serviceOfToken(db, request.serviceToken, now);
   if (service.enabled !== 1) throw new ApiError('ROLE_NOT_GRANTED', 'the service is disabled');
   const contract = await db
     .selectFrom('contracts')
@@ -96,20 +98,41 @@ export async function registerEndpoint(
     sourceHostId: hostId,
     logicHash,
   });
-  const { endpointId, authorizationId, peers } = await db.transaction().execute(async (trx) => {
-    const endpoint = await trx
-      .insertInto('endpoints')
-      .values({
-        domain_id: service.domain_id,
-        service_id: service.id,
-        node_id: node.id,
-        contract_id: contract.id,
-        role: request.role,
-        authorization_serial: serial.toString(),
-        created_at: iso(now),
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+  const { endpointId, authorizationId, peers, renewed } = await db.transaction().execute(async (trx) => {
+    // The same role of the same contract, for the same service on the same node, is the same
+    // endpoint: registering again renews its authorization (the previous one stays valid until
+    // it expires, so flows in progress keep going) and does not add a second endpoint.
+    const existing = await trx
+      .selectFrom('endpoints')
+      .select('id')
+      .where('node_id', '=', node.id)
+      .where('service_id', '=', service.id)
+      .where('contract_id', '=', contract.id)
+      .where('role', '=', request.role)
+      .orderBy('id')
+      .executeTakeFirst();
+    if (existing)
+      await trx
+        .updateTable('endpoints')
+        .set({ authorization_serial: serial.toString(), service_token_id: tokenId })
+        .where('id', '=', existing.id)
+        .execute();
+    const endpoint =
+      existing ??
+      (await trx
+        .insertInto('endpoints')
+        .values({
+          domain_id: service.domain_id,
+          service_id: service.id,
+          node_id: node.id,
+          contract_id: contract.id,
+          role: request.role,
+          authorization_serial: serial.toString(),
+          service_token_id: tokenId,
+          created_at: iso(now),
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow());
     const authorization = await trx
       .insertInto('authorizations')
       .values({
@@ -130,20 +153,28 @@ export async function registerEndpoint(
       })
       .returning('id')
       .executeTakeFirstOrThrow();
-    await services.audit(trx, principal, 'register', 'endpoints', endpoint.id, service.domain_id, {
-      service: service.name,
-      contract: contract.name,
-      role: request.role,
-    });
+    await services.audit(
+      trx,
+      principal,
+      existing ? 'renew' : 'register',
+      'endpoints',
+      endpoint.id,
+      service.domain_id,
+      {
+        service: service.name,
+        contract: contract.name,
+        role: request.role,
+      },
+    );
     const peers = await services.peersOf(trx, {
       nodeId: node.id,
       contractId: contract.id,
       role: request.role,
     });
-    return { endpointId: endpoint.id, authorizationId: authorization.id, peers };
+    return { endpointId: endpoint.id, authorizationId: authorization.id, peers, renewed: !!existing };
   });
-  // The peers' view changed too: a new endpoint they may reach.
-  await services.publishChanges([{ kind: 'topology' }]);
+  // The peers' view changed too: a new endpoint they may reach (a renewal changes nothing there).
+  if (!renewed) await services.publishChanges([{ kind: 'topology' }]);
   const endpoint = toEndpoint(
     await selectEndpointRows(db).where('t.id', '=', endpointId).executeTakeFirstOrThrow(),
   );
@@ -159,4 +190,37 @@ export async function registerEndpoint(
     peers,
     authorization,
   };
+}
+
+/**
+ * Unregisters one of the calling node's endpoints (`DELETE /sb/v1/endpoints/{id}`): it is
+ * deleted and its authorizations revoked (policy-revocation.ts). Another node's endpoint, or an
+ * unknown one, is NOT_FOUND; unregistering twice is NOT_FOUND the second time.
+ */
+export async function unregisterEndpoint(
+  db: Db,
+  input: { principal: Principal; id: number },
+  services: Pick<SouthboundServices, 'clock' | 'audit' | 'publishChanges' | 'queueCommands'>,
+): Promise<void> {
+  const { principal, id } = input;
+  const node = await requireNode(db, principal);
+  const changes = await db.transaction().execute(async (trx) => {
+    const endpoint = await trx
+      .selectFrom('endpoints')
+      .select(['id', 'domain_id'])
+      .where('id', '=', id)
+      .where('node_id', '=', node.id)
+      .executeTakeFirst();
+    if (!endpoint) throw new ApiError('NOT_FOUND', `this node has no endpoint ${id}`);
+    const revocation = await revokeScope(
+      trx,
+      { kind: 'endpoint', id },
+      { nowMs: services.clock.nowMs(), queueCommands: services.queueCommands },
+    );
+    await services.audit(trx, principal, 'unregister', 'endpoints', id, endpoint.domain_id, {
+      serials: revocation.serials,
+    });
+    return revocationChanges(revocation);
+  });
+  await services.publishChanges(changes);
 }

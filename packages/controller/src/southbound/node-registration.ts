@@ -10,7 +10,10 @@
 import { randomBytes } from 'node:crypto';
 import {
   ApiError,
+  maxRevocationHosts,
+  maxRevocationSerials,
   registrationSigningInput,
+  revocationCommand,
   type SbLoginResponse,
   type SbNonceResponse,
   type SbRegisterRequest,
@@ -122,6 +125,58 @@ const linksOfNodeQuery = prepareQuery((db, p) =>
 const nonceInvalid = () => new ApiError('NONCE_INVALID', 'the nonce is unknown, used already, or expired');
 
 /**
+ * What a node that registers (first start, or a restart that lost its memory) must know of past
+ * revocations: an engine every authorization revoked and not yet expired, every node the
+ * decommissioned host ids still refused. Queued for it in the registration's transaction.
+ */
+async function queueRevocationCatchUp(
+  trx: Db,
+  nodeId: number,
+  type: SbRegisterRequest['type'],
+  nowMs: number,
+  services: Pick<SouthboundServices, 'queueCommands'>,
+): Promise<number[]> {
+  const at = iso(nowMs);
+  const serials =
+    type === 'engine'
+      ? await trx
+          .selectFrom('authorizations')
+          .select(['serial', 'not_after'])
+          .where('revoked_at', 'is not', null)
+          .where('not_after', '>', at)
+          .orderBy('id')
+          .execute()
+      : [];
+  const hosts = await trx
+    .selectFrom('decommissioned_hosts')
+    .select(['host_id', 'until'])
+    .where('until', '>', at)
+    .orderBy('host_id')
+    .execute();
+  const ids: number[] = [];
+  const chunks = Math.max(
+    Math.ceil(serials.length / maxRevocationSerials),
+    Math.ceil(hosts.length / maxRevocationHosts),
+  );
+  for (let i = 0; i < chunks; i += 1)
+    ids.push(
+      ...(await services.queueCommands(
+        trx,
+        [nodeId],
+        revocationCommand(
+          serials
+            .slice(i * maxRevocationSerials, (i + 1) * maxRevocationSerials)
+            .map((row) => ({ serial: row.serial, notAfter: row.not_after })),
+          hosts
+            .slice(i * maxRevocationHosts, (i + 1) * maxRevocationHosts)
+            .map((row) => ({ hostId: row.host_id, notAfter: row.until })),
+        ),
+      )),
+    );
+  return ids;
+}
+
+/**
  * Registers a node: checks the nonce, the role for the node type, the host id against the zone's
  * netprefix, the CGA and the RSA signature; issues the node certificate; inserts or updates the
  * node with its audit entry in one transaction (which also uses the nonce up); answers with the
@@ -151,6 +206,13 @@ export async function registerNode(
     const prefix = parseSubnetPrefix64(zone.netprefix);
     if (!prefix.every((byte, i) => hostId[i] === byte))
       throw new ApiError('CGA_INVALID', `the host id is not under the zone's netprefix ${zone.netprefix}`);
+    const decommissioned = await db
+      .selectFrom('decommissioned_hosts')
+      .select('until')
+      .where('host_id', '=', formatIpv6Address(hostId))
+      .executeTakeFirst();
+    if (decommissioned && decommissioned.until > iso(now))
+      throw new ApiError('FORBIDDEN', `this host id was decommissioned (until ${decommissioned.until})`);
     const x25519 = Buffer.from(request.x25519PublicKey, 'base64');
     if (x25519.length !== 32) throw new ApiError('VALIDATION_FAILED', 'the X25519 key is 32 bytes');
     // A small-order key gives every neighbor the all-zero link secret: refused before it is
@@ -198,6 +260,7 @@ export async function registerNode(
   // One transaction: the nonce consumed, the node inserted or (same host id: restart, new keys)
   // updated in one upsert that returns the row, and the audit entry.
   let nodeRow: Omit<NodeRow, 'domain_name'>;
+  let catchUpCommandIds: number[] = [];
   try {
     nodeRow = await db.transaction().execute(async (trx) => {
       if (!(await nonceIsUsable(trx))) throw nonceInvalid();
@@ -226,12 +289,14 @@ export async function registerNode(
         type: request.type,
         hostname: request.hostname,
       });
+      catchUpCommandIds = await queueRevocationCatchUp(trx, row.id, request.type, now, services);
       return row;
     });
   } catch (error) {
     throw mapStoreError(error);
   }
   services.metrics.registrations.inc({ type: request.type });
+  await services.publishChanges([{ kind: 'revocation', payload: { commandIds: catchUpCommandIds } }]);
   // The token's domain name belongs to its domain id, which authentication checked against the
   // user (domain names never change).
   const node = toNode({ ...nodeRow, domain_name: principal.domain });

@@ -7,10 +7,12 @@
  *   login (node user) → nonce → register (CGA + keys + RSA signature over the nonce)
  *     → node certificate, controller key, configuration, node token
  *   links (policy may refuse) · keepalive (200, or 202 with commands) · events (SSE push)
- *   endpoints (service token + contract role → image, variables, peers with paths, authorization)
+ *   endpoints (service token + contract role → image, variables, peers with paths, authorization;
+ *   the same role again renews it) · DELETE endpoints/{id} (unregister: revoked everywhere)
  */
 import {
   ErrorBody,
+  IdParams,
   Link,
   SbEndpointRequest,
   SbEndpointResponse,
@@ -24,9 +26,10 @@ import {
   TokenRequest,
 } from '@capsule/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import { deliverCommands, pendingCommandIds } from '../commands';
 import type { ControllerContext } from '../context';
-import { registerEndpoint } from './endpoint-registration';
+import { registerEndpoint, unregisterEndpoint } from './endpoint-registration';
 import { keepalive } from './keepalive';
 import { registerLink } from './link-registration';
 import { issueNonce, nodeLogin, registerNode } from './node-registration';
@@ -124,5 +127,14 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
         { principal: await authenticate(request), request: request.body as SbEndpointRequest },
         context,
       ),
+  );
+  app.delete(
+    '/sb/v1/endpoints/:id',
+    { schema: { tags, params: IdParams, response: { 204: Type.Null(), ...errors } } },
+    async (request, reply) => {
+      const principal = await authenticate(request);
+      await unregisterEndpoint(db, { principal, id: (request.params as { id: number }).id }, context);
+      return reply.status(204).send();
+    },
   );
 }

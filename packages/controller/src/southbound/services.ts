@@ -20,6 +20,7 @@ export type SouthboundServices = Pick<
   | 'identity'
   | 'audit'
   | 'publishChanges'
+  | 'queueCommands'
   | 'peersOf'
   | 'keepaliveIntervalMs'
   | 'nonceLifetimeMs'

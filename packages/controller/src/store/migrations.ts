@@ -252,5 +252,25 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
           .execute();
       },
     },
+    // Deleting a service token revokes the endpoints registered with it: endpoints name their
+    // token (null for those registered before; no foreign key, the token's row may go first).
+    // A deleted node's host id is decommissioned until its certificates have all expired: it may
+    // not register again, and every node that registers learns it.
+    '0007-endpoint-service-token': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('decommissioned_hosts')
+          .addColumn('host_id', 'text', (c) => c.primaryKey())
+          .addColumn('until', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.alterTable('endpoints').addColumn('service_token_id', 'integer').execute();
+        await db.schema
+          .createIndex('endpoints_service_token')
+          .on('endpoints')
+          .column('service_token_id')
+          .execute();
+      },
+    },
   };
 }

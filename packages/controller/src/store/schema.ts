@@ -120,6 +120,12 @@ export interface ServiceTokensTable {
   expires_at: string;
   created_at: string;
 }
+/** A deleted node's host id, refused (registration, links) until every certificate it had has expired. */
+export interface DecommissionedHostsTable {
+  host_id: string;
+  until: string;
+  created_at: string;
+}
 export interface EndpointsTable {
   id: Generated<number>;
   domain_id: number;
@@ -128,6 +134,8 @@ export interface EndpointsTable {
   contract_id: number;
   role: string;
   authorization_serial: string;
+  /** The service token it registered with (no foreign key: deleting the token revokes it). */
+  service_token_id: number | null;
   created_at: string;
 }
 export interface AuthorizationsTable {
@@ -193,5 +201,6 @@ export interface Database {
   audit: AuditTable;
   nonces: NoncesTable;
   commands: CommandsTable;
+  decommissioned_hosts: DecommissionedHostsTable;
   settings: SettingsTable;
 }
