@@ -98,7 +98,7 @@ describe.skipIf(!built)('a daemon whose port is taken', () => {
   it('agent, REST port taken: EADDRINUSE and exit code 1', () => {
     const run = daemon(
       'agent',
-      `hostName: a\ncontroller: http://127.0.0.1:1\nuser: u\npassword: p\ndomain: d\ndataDir: agent-data\nlisten: 127.0.0.1:0\nrest: 127.0.0.1:${taken}\ncgaSec: 0\nlogLevel: warn\n`,
+      `hostName: a\ncontroller: http://127.0.0.1:1\nuser: u\npassword: p\ndomain: d\ndataDir: agent-data\nlisten: 127.0.0.1:0\nrest: {socket: "off", tcp: "127.0.0.1:${taken}", tokenFile: "${join(root, 'agent.token')}"}\ncgaSec: 0\nlogLevel: warn\n`,
     );
     expect(run.signal, 'the agent kept running').toBeNull();
     expect(run.status).toBe(1);
