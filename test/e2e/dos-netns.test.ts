@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { roleAddress } from '@capsule/agent';
 import {
   adminClient,
+  agentSocketPath,
   applyUseCase,
   labDown,
   labNames,
@@ -81,7 +82,9 @@ function inNode(node: string, argv: readonly string[], timeoutMs = 20_000): Prom
 
 // biome-ignore lint/suspicious/noExplicitAny: the CLI's JSON, read field by field
 async function agentCli(node: string, ...args: string[]): Promise<any> {
-  const run = await inNode(node, [process.execPath, cli, 'agent', ...args]);
+  // Over the agent's Unix socket (the lab puts it in the agent's data dir; no TCP listener).
+  const socket = agentSocketPath(join(dataDir, node, 'data'));
+  const run = await inNode(node, [process.execPath, cli, 'agent', ...args, '--socket', socket]);
   if (run.code !== 0)
     throw new Error(`capsule agent ${args.join(' ')} on ${node}: ${run.stderr}${run.stdout}`);
   return JSON.parse(run.stdout);

@@ -44,6 +44,10 @@ const operations: Record<string, { operationId: string; summary: string }> = {
     operationId: 'registerEndpoint',
     summary: 'Register a service endpoint in a contract role: authorization, program, peers',
   },
+  'DELETE /sb/v1/endpoints/{id}': {
+    operationId: 'unregisterEndpoint',
+    summary: 'Unregister one of the node’s own endpoints (its authorizations are revoked)',
+  },
 };
 
 /** The calls that take credentials, not a token. */
