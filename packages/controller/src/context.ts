@@ -213,25 +213,7 @@ export function createContext(
       );
     },
 
-    async queueCommands(trx, nodeIds, command) {
-      const ids: number[] = [];
-      const text = JSON.stringify(command.payload);
-      for (const nodeId of nodeIds) {
-        const row = await trx
-          .insertInto('commands')
-          .values({
-            node_id: nodeId,
-            kind: command.kind,
-            payload: text,
-            created_at: iso(),
-            delivered_at: null,
-          })
-          .returning('id')
-          .executeTakeFirstOrThrow();
-        ids.push(Number(row.id));
-      }
-      return ids;
-    },
+    queueCommands: (trx, nodeIds, command) => queueCommands(trx, nodeIds, command, base.clock.nowMs()),
 
     async announceCommands(kind, commandIds) {
       if (commandIds.length === 0) return;
