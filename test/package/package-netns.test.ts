@@ -311,6 +311,7 @@ describe.skipIf(!canRun(needs))('the Debian package: build, contents, install, u
         listen: `${ctl.address}:${labPorts.northbound}`,
         southboundListen: `${ctl.address}:${labPorts.southbound}`,
         sqliteSynchronous: 'NORMAL',
+        insecureHttp: true,
       },
       { CAPSULE_ADMIN_PASSWORD: adminPassword },
     );

@@ -43,6 +43,27 @@ describe('engine config', () => {
         /bad.yaml:3:1: speed: unknown key \(did you mean 'tags'\?\)|bad.yaml:3:1: speed: unknown key$/m,
       ],
       ['hostname: e\ncontroller: {url: "http://x:1", domain: d, username: u}\n', /CAPSULE_ENGINE_PASSWORD/],
+      // controller.caSha256: https only, 32 bytes of hex, nothing else.
+      [
+        `hostname: e\ncontroller: {url: "http://x:1", domain: d, username: u, password: p, caSha256: ${'ab'.repeat(32)}}\n`,
+        /must be https/,
+      ],
+      [
+        `hostname: e\ncontroller: {url: "https://x:1", domain: d, username: u, password: p, caSha256: ${'ab'.repeat(31)}}\n`,
+        /caSha256/,
+      ],
+      [
+        `hostname: e\ncontroller: {url: "https://x:1", domain: d, username: u, password: p, caSha256: ${'zz'.repeat(32)}}\n`,
+        /caSha256/,
+      ],
+      [
+        `hostname: e\ncontroller: {url: "https://x:1", domain: d, username: u, password: p, caSha256: ${'a'.repeat(5000)}}\n`,
+        /caSha256/,
+      ],
+      [
+        'hostname: e\ncontroller: {url: "https://x:1", domain: d, username: u, password: p, caSha256: [1]}\n',
+        /caSha256/,
+      ],
       [
         'hostname: e\ncontroller: {url: "http://x:1", domain: d, username: u, password: p}\ntags: [40]\n',
         /tags\[0\]/,
@@ -59,6 +80,23 @@ describe('engine config', () => {
       expect(await runCli(['engine', 'start', '--config', 'bad.yaml'], io)).toBe(1);
       expect(io.stderr()).toMatch(/error \[CLI_BAD_CONFIG\]/);
       expect(io.stderr()).toMatch(message);
+    }
+  });
+});
+
+describe('engine config: controller.caSha256', () => {
+  it('pins the controller certificate: the pin in any text form becomes its 32 bytes', () => {
+    for (const text of [
+      'cd'.repeat(32),
+      `sha256:${'CD'.repeat(32)}`,
+      'cd'.repeat(32).match(/../g)!.join(':'),
+    ]) {
+      writeFileSync(
+        join(dir, 'pinned.yaml'),
+        `hostname: e\ncontroller: {url: "https://10.0.0.1:8701", domain: d, username: u, password: p, caSha256: "${text}"}\n`,
+      );
+      const config = loadEngineConfig('pinned.yaml', createRecordingIo({ cwd: dir }));
+      expect(config.controller.caSha256).toEqual(new Uint8Array(32).fill(0xcd));
     }
   });
 });

@@ -226,6 +226,9 @@ export async function netnsLabUp(topology: Topology, options: NetnsLabOptions): 
         `${controllerAddress}:${labPorts.northbound}`,
         '--southbound-listen',
         `${controllerAddress}:${labPorts.southbound}`,
+        // The lab's control plane stays on the lab's private bridge: plain HTTP, said explicitly
+        // (the daemons default to TLS; pinning them in the lab is not wired yet).
+        '--insecure-http',
       ],
       { CAPSULE_ADMIN_PASSWORD: adminPassword },
     );

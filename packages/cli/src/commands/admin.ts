@@ -16,14 +16,18 @@ import {
   toProgramImageTransfer,
 } from '@capsule/api';
 import { compile, formatDiagnostic } from '@capsule/sdk';
+import { formatCertificateSha256, parseCertificateSha256 } from '@capsule/identity';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
+import { createPinnedFetch } from '../pinned-fetch';
 
 interface Credentials {
   url: string;
+  /** The controller certificate's SHA-256 pin (hex), when `login --ca-sha256` gave one. */
+  caSha256?: string;
   token: string;
   domain: string;
   username: string;
@@ -43,7 +47,22 @@ function loadClient(io: CliIo, config: string | undefined): ApiClient {
   } catch {
     throw new CliError('CLI_NOT_LOGGED_IN', `no credentials in ${path}: run 'capsule login' first`);
   }
-  return createApiClient({ baseUrl: credentials.url, token: credentials.token });
+  return createApiClient({
+    baseUrl: credentials.url,
+    token: credentials.token,
+    ...(credentials.caSha256 !== undefined && { fetch: createPinnedFetch(pinOf(credentials.caSha256)) }),
+  });
+}
+
+/** A `--ca-sha256` value (64 hex digits, colons and a `sha256:` prefix allowed) as the pin's bytes. */
+function pinOf(text: string): Uint8Array {
+  const pin = parseCertificateSha256(text);
+  if (!pin)
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      '--ca-sha256 is the SHA-256 of the controller certificate: 64 hex digits',
+    );
+  return pin;
 }
 
 /** The kinds the verbs address, with their collection and how their objects are named. */
@@ -361,16 +380,34 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     .option('--domain <domain>', 'login domain', 'default')
     .option('--username <name>', 'user name', 'admin')
     .option('--password <password>', 'password (default: $CAPSULE_PASSWORD)')
+    .option(
+      '--ca-sha256 <hex>',
+      "the controller certificate's SHA-256 (printed by the controller): https only, that certificate only",
+    )
     .option('--config <file>', 'credentials file')
     .action(
-      async (o: { url: string; domain: string; username: string; password?: string; config?: string }) => {
+      async (o: {
+        url: string;
+        domain: string;
+        username: string;
+        password?: string;
+        caSha256?: string;
+        config?: string;
+      }) => {
         const password = o.password ?? io.env.CAPSULE_PASSWORD;
         if (!password) throw new CliError('CLI_MISSING_OPTION', 'give --password or set CAPSULE_PASSWORD');
-        const client = createApiClient({ baseUrl: o.url });
+        const pin = o.caSha256 === undefined ? undefined : pinOf(o.caSha256);
+        const client = createApiClient({ baseUrl: o.url, ...(pin && { fetch: createPinnedFetch(pin) }) });
         const { token, expiresAt } = await client.login({ domain: o.domain, username: o.username, password });
         const path = credentialsPath(io, o.config);
         mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-        const credentials: Credentials = { url: o.url, token, domain: o.domain, username: o.username };
+        const credentials: Credentials = {
+          url: o.url,
+          ...(pin && { caSha256: formatCertificateSha256(pin) }),
+          token,
+          domain: o.domain,
+          username: o.username,
+        };
         writeFileSync(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
         io.out(`logged in to ${o.url} as ${o.username}@${o.domain} until ${expiresAt}\n`);
       },

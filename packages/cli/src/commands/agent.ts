@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import {
   AgentConfig,
   agentOptionsFromConfig,
+  controllerOf,
   createAgent,
   defaultRestApiOptions,
   type IdentityStore,
@@ -36,6 +37,7 @@ import {
   systemdResolvedRuns,
 } from '../host-resolver';
 import type { CliIo } from '../io';
+import { createPinnedFetch } from '../pinned-fetch';
 import { DAEMON_UMASK, preparePrivateDirectory, readPrivateFile, writePrivateFile } from '../private-files';
 
 /** The host's resolver configuration (only the agent's `resolver.install` writes it). */
@@ -213,10 +215,12 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
         onSocketBuffers: (granted) =>
           logger.info({ ...granted, transport: transportKind }, 'overlay socket buffers'),
       });
+      const pin = controllerOf(config).caSha256;
       const instance = createAgent(agentOptions, {
         identityStore: createFileIdentityStore(dataDir),
         transport,
         logger,
+        ...(pin && { fetch: createPinnedFetch(pin) }),
       });
       let installed: InstalledHostResolver | undefined;
       const uninstall = async () => {
