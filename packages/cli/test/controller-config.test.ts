@@ -7,11 +7,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createPinnedFetch } from '@capsule/controller';
 import { parseCertificateSha256 } from '@capsule/identity';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseStore, resolveControllerSettings } from '../src/commands/controller';
 import { createRecordingIo, runCli } from '../src/main';
-import { createPinnedFetch } from '../src/pinned-fetch';
 
 const examples = join(import.meta.dirname, '..', '..', '..', 'examples');
 const bundle = join(import.meta.dirname, '..', 'bin', 'capsule.js');
@@ -171,7 +171,7 @@ describe('controller configuration file', () => {
         await expect(
           createPinnedFetch(wrong)(`${url}/api/v1/auth/token`, tokenRequest),
         ).rejects.toMatchObject({
-          code: 'CLI_TLS_PIN_MISMATCH',
+          code: 'CONTROLLER_TLS_PIN_MISMATCH',
         });
       },
     );

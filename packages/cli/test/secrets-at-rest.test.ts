@@ -12,10 +12,10 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createPinnedFetch } from '@capsule/controller';
 import { parseCertificateSha256 } from '@capsule/identity';
 import { isCI } from '@capsule/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPinnedFetch } from '../src/pinned-fetch';
 
 const repo = resolve(import.meta.dirname, '../../..');
 const bundle = join(repo, 'packages/cli/bin/capsule.js');

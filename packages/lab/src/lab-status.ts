@@ -38,7 +38,11 @@ export async function labStatus(dataDir: string): Promise<LabStatus> {
   if (state.controller) {
     try {
       registered = await registeredNodes(
-        await adminClient(state.controller.northboundUrl, state.controller.adminPassword),
+        await adminClient(
+          state.controller.northboundUrl,
+          state.controller.adminPassword,
+          state.controller.caSha256,
+        ),
       );
       reachable = true;
     } catch {

@@ -23,6 +23,7 @@ import {
   underlaySocketBuffers,
   underlayTransportKind,
 } from '@capsule/agent';
+import { createPinnedFetch } from '@capsule/controller';
 import { createUdpTransportOfKind } from '@capsule/overlay';
 import type { Command } from 'commander';
 import pino from 'pino';
@@ -37,7 +38,6 @@ import {
   systemdResolvedRuns,
 } from '../host-resolver';
 import type { CliIo } from '../io';
-import { createPinnedFetch } from '../pinned-fetch';
 import { DAEMON_UMASK, preparePrivateDirectory, readPrivateFile, writePrivateFile } from '../private-files';
 
 /** The host's resolver configuration (only the agent's `resolver.install` writes it). */

@@ -242,26 +242,31 @@ export const controllerTlsFiles = { cert: 'tls-cert.pem', key: 'tls-key.pem' } a
 
 /**
  * The certificate both listeners serve by default: ECDSA P-256, self-signed, made on the first
- * start in the data dir (0600), naming this host, localhost and the listen addresses. Nodes and
- * the CLI pin its SHA-256 (printed at every start).
+ * start (naming this host, localhost and the listen addresses) and kept in the data dir (0600).
+ * Nodes and the CLI pin its SHA-256 (printed at every start). A new one is written by `persist`,
+ * called once the controller has accepted its settings (a refused start leaves nothing behind).
  */
 async function controllerCertificate(settings: ControllerSettings) {
   const certPath = join(settings.dataDir, controllerTlsFiles.cert);
   const keyPath = join(settings.dataDir, controllerTlsFiles.key);
-  let cert = readPrivateFile(certPath);
-  let key = readPrivateFile(keyPath);
-  if (cert === undefined || key === undefined) {
-    const names = [hostname(), 'localhost', '127.0.0.1', '::1'];
-    for (const { host } of [settings.options.listen, settings.options.southboundListen])
-      if (host !== '0.0.0.0' && host !== '::') names.push(host);
-    const made = await createTlsCertificate({
-      names: names.filter((name) => /^[\x21-\x7e]{1,253}$/.test(name)),
-    });
-    writePrivateFile(keyPath, made.privateKeyPem);
-    writePrivateFile(certPath, made.certificatePem);
-    ({ certificatePem: cert, privateKeyPem: key } = made);
-  }
-  return { cert, key };
+  const cert = readPrivateFile(certPath);
+  const key = readPrivateFile(keyPath);
+  if (cert !== undefined && key !== undefined) return { cert, key, persist: () => {} };
+  const names = [hostname(), 'localhost', '127.0.0.1', '::1'];
+  for (const { host } of [settings.options.listen, settings.options.southboundListen])
+    if (host !== '0.0.0.0' && host !== '::') names.push(host);
+  const made = await createTlsCertificate({
+    names: names.filter((name) => /^[\x21-\x7e]{1,253}$/.test(name)),
+  });
+  return {
+    cert: made.certificatePem,
+    key: made.privateKeyPem,
+    // The key first: a reader that finds the certificate finds its key too.
+    persist: () => {
+      writePrivateFile(keyPath, made.privateKeyPem);
+      writePrivateFile(certPath, made.certificatePem);
+    },
+  };
 }
 
 const startFlags = (command: Command) =>
@@ -295,7 +300,8 @@ export function registerControllerCommands(program: Command, io: CliIo): void {
     process.umask(DAEMON_UMASK);
     preparePrivateDirectory(settings.dataDir);
     const logger = pino({ level: settings.logLevel });
-    const own = settings.insecureHttp ? undefined : await controllerCertificate(settings);
+    const ownCertificate = settings.insecureHttp ? undefined : await controllerCertificate(settings);
+    const own = ownCertificate && { cert: ownCertificate.cert, key: ownCertificate.key };
     if (settings.insecureHttp) {
       logger.warn('plain HTTP (--insecure-http): passwords and tokens cross the network in clear');
       io.err(
@@ -319,6 +325,7 @@ export function registerControllerCommands(program: Command, io: CliIo): void {
       },
       { logger, signingKeys: createFileSigningKeyStore(join(settings.dataDir, controllerKeyFileName)) },
     );
+    ownCertificate?.persist();
     if (instance.generatedAdminPassword)
       io.out(
         `first start: created domain 'default' and user 'admin' with password ${instance.generatedAdminPassword}\n` +

@@ -11,6 +11,7 @@
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createPinnedFetch } from '@capsule/controller';
 import { type EngineIdentity, type FlowSnapshot, startEngineNode } from '@capsule/engine';
 import {
   CERTIFICATE_SHA256_PATTERN,
@@ -40,7 +41,6 @@ import { type Static, Type } from 'typebox';
 import { readConfigFile } from '../config-file';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
-import { createPinnedFetch } from '../pinned-fetch';
 import {
   createPrivateFileOnce,
   DAEMON_UMASK,
