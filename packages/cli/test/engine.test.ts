@@ -25,7 +25,7 @@ describe('engine config', () => {
     const config = loadEngineConfig('engine.yaml', io);
     expect(config).toMatchObject({
       hostname: 'engine-1',
-      controller: { url: 'http://127.0.0.1:8701', domain: 'net', username: 'engines' },
+      controller: { url: 'https://127.0.0.1:8701', domain: 'net', username: 'engines' },
       listen: { host: '0.0.0.0', port: 7447 },
       neighbors: [{ host: '127.0.0.1', port: 7448 }],
       tags: [1],
@@ -34,6 +34,7 @@ describe('engine config', () => {
       tier: 'fast',
     });
     expect(config.dataDir).toBe(join(examples, '..', '.capsule', 'engine-1'));
+    expect(config.controller.caSha256).toHaveLength(32);
   });
 
   it('refuses unknown keys, a missing password and bad values with CLI_BAD_CONFIG', async () => {

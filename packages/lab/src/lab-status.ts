@@ -25,7 +25,13 @@ export interface LabStatus {
   lab: string;
   mode: 'netns' | 'memory';
   createdAt: string;
-  controller: { northboundUrl: string; southboundUrl: string; reachable: boolean } | null;
+  controller: {
+    northboundUrl: string;
+    southboundUrl: string;
+    /** The SHA-256 of the controller's TLS certificate, which the lab's clients pin. */
+    caSha256: string | null;
+    reachable: boolean;
+  } | null;
   nodes: NodeStatus[];
 }
 
@@ -60,6 +66,7 @@ export async function labStatus(dataDir: string): Promise<LabStatus> {
       ? {
           northboundUrl: state.controller.northboundUrl,
           southboundUrl: state.controller.southboundUrl,
+          caSha256: state.controller.caSha256 ?? null,
           reachable,
         }
       : null,
