@@ -54,6 +54,11 @@ describe('controller configuration file', () => {
     const none = resolveControllerSettings({}, createRecordingIo({ cwd: dir }));
     expect(none.options.southboundListen).toEqual({ host: '127.0.0.1', port: 8701 });
     expect(none.dataDir).toBe(join(dir, '.capsule/controller'));
+    // TLS unless said otherwise, by the flag or the key.
+    expect(none.insecureHttp).toBe(false);
+    expect(
+      resolveControllerSettings({ insecureHttp: true }, createRecordingIo({ cwd: dir })).insecureHttp,
+    ).toBe(true);
   });
 
   it('reports every problem of a bad file with its line, and an unknown store scheme among them', async () => {
