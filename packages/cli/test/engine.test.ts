@@ -6,8 +6,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createApiClient } from '@capsule/api';
+import { createController, createPinnedFetch } from '@capsule/controller';
 import { createEngineHttpServer } from '@capsule/engine';
+import { createTlsCertificate, formatCertificateSha256 } from '@capsule/identity';
 import { PacketType } from '@capsule/wire';
+import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startCluster, waitFor } from '../../../test/engine/cluster';
 import { buildPacket } from '../../engine/test/harness';
@@ -227,4 +231,66 @@ tags: [2]
       await cluster.stop();
     }
   });
+});
+
+describe('engine start against a controller on TLS, its certificate pinned', () => {
+  it('registers with the right pin; with another it stops before logging in, naming both fingerprints', async () => {
+    const certificate = await createTlsCertificate({ names: ['127.0.0.1'] });
+    const tls = { cert: certificate.certificatePem, key: certificate.privateKeyPem };
+    const controller = await createController(
+      {
+        store: join(dir, 'tls-controller.db'),
+        listen: { host: '127.0.0.1', port: 0 },
+        southboundListen: { host: '127.0.0.1', port: 0 },
+        adminPassword: 'engine-tls-admin-1',
+        sqliteSynchronous: 'NORMAL',
+        northboundTls: tls,
+        southboundTls: tls,
+      },
+      { logger: pino({ level: 'silent' }) },
+    );
+    const urls = await controller.start();
+    try {
+      const admin = createApiClient({
+        baseUrl: urls.northboundUrl,
+        fetch: createPinnedFetch(certificate.sha256),
+      });
+      await admin.login({ domain: 'default', username: 'admin', password: 'engine-tls-admin-1' });
+      await admin.domains.create({ name: 'net', kind: 'infrastructure' });
+      const zone = await admin.zones.create({ name: 'tls', netprefix: 'fd00:7:1::/64' });
+      await admin.users.create({
+        login: 'engines',
+        domain: 'net',
+        password: 'engine-tls-node-1',
+        roles: ['engineOwner'],
+        zoneId: zone.id,
+      });
+      const pin = formatCertificateSha256(certificate.sha256);
+      const wrong = `${pin.slice(0, 63)}${pin.endsWith('0') ? '1' : '0'}`;
+      const start = async (name: string, caSha256: string) => {
+        writeFileSync(
+          join(dir, `${name}.yaml`),
+          `controller: {url: "${urls.southboundUrl}", domain: net, username: engines, caSha256: "${caSha256}"}\nhostname: ${name}\ndataDir: ${name}\nlisten: 127.0.0.1:0\nmetrics: 127.0.0.1:0\n`,
+        );
+        const io = createRecordingIo({ cwd: dir, env: { CAPSULE_ENGINE_PASSWORD: 'engine-tls-node-1' } });
+        let stop: () => void = () => {};
+        const stopped = new Promise<void>((resolve) => {
+          stop = resolve;
+        });
+        return { io, stop, running: runEngine(loadEngineConfig(`${name}.yaml`, io), io, stopped) };
+      };
+      const refused = await start('tls-wrong', wrong);
+      await expect(refused.running).rejects.toThrow(
+        new RegExp(`presented certificate sha256 ${pin}, not the pinned ${wrong}`),
+      );
+      const pinned = await start('tls-right', pin);
+      await waitFor(() => pinned.io.stdout().includes('engine id'), 'the pinned engine to start', 30_000);
+      const nodes = await admin.nodes.list();
+      expect(nodes.items.map((n) => [n.hostname, n.status])).toEqual([['tls-right', 'registered']]);
+      pinned.stop();
+      await pinned.running;
+    } finally {
+      await controller.stop();
+    }
+  }, 60_000);
 });
