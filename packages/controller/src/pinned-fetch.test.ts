@@ -57,29 +57,6 @@ describe('createPinnedFetch', () => {
     expect(seen).toContain('POST /sb/v1/login?x=1');
   });
 
-  it('keeps a checked connection and reuses it; a new fetch (a new pin) checks its own', async () => {
-    let handshakes = 0;
-    const count = () => {
-      handshakes += 1;
-    };
-    server.on('secureConnection', count);
-    try {
-      const pinned = createPinnedFetch(served.sha256);
-      for (let i = 0; i < 5; i += 1) {
-        const response = await pinned(`${base}/reuse`, { method: 'POST', body: `${i}` });
-        expect(await response.json()).toMatchObject({ got: `${i}` });
-      }
-      expect(handshakes).toBe(1);
-      const before = seen.length;
-      await expect(createPinnedFetch(other.sha256)(`${base}/reuse`)).rejects.toMatchObject({
-        code: 'CONTROLLER_TLS_PIN_MISMATCH',
-      });
-      expect(seen.length).toBe(before);
-    } finally {
-      server.off('secureConnection', count);
-    }
-  });
-
   it('streams a long response as it comes (the push channel)', async () => {
     const response = await createPinnedFetch(served.sha256)(`${base}/stream`);
     const reader = response.body!.getReader();

@@ -6,19 +6,17 @@
  * naming both fingerprints. No CA, host name or validity check takes part: the pin is the trust.
  *
  * Only `https:` URLs are taken (a pinned client never falls back to plain HTTP). Bodies stream
- * both ways (the push channel is a long-lived response). Checked connections are kept alive and
- * reused, as fetch does.
+ * both ways (the push channel is a long-lived response).
  */
-import type { ClientRequestArgs } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { type Duplex, Readable } from 'node:stream';
-import { connect as tlsConnect } from 'node:tls';
+import { request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { certificateMatchesPin, certificateSha256, formatCertificateSha256 } from '@capsule/identity';
 import { ControllerError } from './errors';
 
 /** A fetch that accepts only the certificate whose SHA-256 is `pin`. */
 export function createPinnedFetch(pin: Uint8Array): typeof fetch {
-  const agent = new PinnedAgent(pin);
+  const expected = formatCertificateSha256(pin);
   return async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     if (url.protocol !== 'https:')
@@ -35,6 +33,34 @@ export function createPinnedFetch(pin: Uint8Array): typeof fetch {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = Number(url.port || 443);
     return new Promise<Response>((resolveResponse, rejectResponse) => {
+      const connect = (_options: unknown, done: (error: Error | null, socket?: TLSSocket) => void) => {
+        const socket = tlsConnect({
+          host,
+          port,
+          // Checked below against the pin instead; SNI only for a name.
+          rejectUnauthorized: false,
+          ...(/^[0-9.]+$|:/.test(host) ? {} : { servername: host }),
+          ALPNProtocols: ['http/1.1'],
+        });
+        socket.once('error', (error) => done(error));
+        socket.once('secureConnect', () => {
+          const raw = socket.getPeerCertificate(false)?.raw;
+          if (!raw || !certificateMatchesPin(new Uint8Array(raw), pin)) {
+            const got = raw
+              ? formatCertificateSha256(certificateSha256(new Uint8Array(raw)))
+              : 'no certificate';
+            const error = new ControllerError(
+              'CONTROLLER_TLS_PIN_MISMATCH',
+              `the controller at ${url.host} presented certificate sha256 ${got}, not the pinned ${expected}: refusing it`,
+            );
+            socket.destroy();
+            done(error);
+            return;
+          }
+          done(null, socket);
+        });
+        return undefined;
+      };
       const outgoing = httpsRequest(
         {
           method,
@@ -42,7 +68,7 @@ export function createPinnedFetch(pin: Uint8Array): typeof fetch {
           port,
           path: `${url.pathname}${url.search}`,
           headers: Object.fromEntries(headers),
-          agent,
+          createConnection: connect as never,
           ...(signal && { signal }),
         },
         (incoming) => {
@@ -67,60 +93,6 @@ export function createPinnedFetch(pin: Uint8Array): typeof fetch {
       outgoing.end(body ?? undefined);
     });
   };
-}
-
-/**
- * The connections of one pinned fetch: each new one is checked against the pin on `secureConnect`
- * before the agent hands it to a request; checked ones are kept alive and reused (as fetch
- * does), so a node's keep-alives and requests do not each pay a TLS handshake.
- */
-class PinnedAgent extends HttpsAgent {
-  readonly #pin: Uint8Array;
-  readonly #expected: string;
-
-  constructor(pin: Uint8Array) {
-    super({ keepAlive: true });
-    this.#pin = pin;
-    this.#expected = formatCertificateSha256(pin);
-  }
-
-  override createConnection(
-    options: ClientRequestArgs,
-    callback?: (error: Error | null, socket: Duplex) => void,
-  ): undefined {
-    // The agent always passes its callback (it takes a connection made later, as here).
-    const done = callback!;
-    const host = options.host ?? 'localhost';
-    const port = Number(options.port ?? 443);
-    const socket = tlsConnect({
-      host,
-      port,
-      // Checked below against the pin instead; SNI only for a name.
-      rejectUnauthorized: false,
-      ...(/^[0-9.]+$|:/.test(host) ? {} : { servername: host }),
-      ALPNProtocols: ['http/1.1'],
-    });
-    const failed = (error: Error) => done(error, socket);
-    socket.once('error', failed);
-    socket.once('secureConnect', () => {
-      socket.off('error', failed);
-      const raw = socket.getPeerCertificate(false)?.raw;
-      if (!raw || !certificateMatchesPin(new Uint8Array(raw), this.#pin)) {
-        const got = raw ? formatCertificateSha256(certificateSha256(new Uint8Array(raw))) : 'no certificate';
-        socket.destroy();
-        done(
-          new ControllerError(
-            'CONTROLLER_TLS_PIN_MISMATCH',
-            `the controller at ${host.includes(':') ? `[${host}]` : host}:${port} presented certificate sha256 ${got}, not the pinned ${this.#expected}: refusing it`,
-          ),
-          socket,
-        );
-        return;
-      }
-      done(null, socket);
-    });
-    return undefined;
-  }
 }
 
 /** Network errors as fetch reports them (a TypeError), so callers' "unreachable" handling holds. */
