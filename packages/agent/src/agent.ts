@@ -42,11 +42,11 @@ import {
   systemClock,
 } from '@capsule/wire';
 import { compileAcl } from './acl';
-import { ControlPlane, decodePeers } from './control-plane';
+import { ControlPlane, decodeGroupKeys, decodePeers } from './control-plane';
 import { DataPlane } from './data-plane';
 import { type EgressResult, processEgress } from './egress';
 import { AgentError } from './errors';
-import { FlowTable, ipv4Text, ownRoleAddress } from './flows';
+import { FlowTable, ipv4Text, nextGroupKeys, noGroupKeys, ownRoleAddress } from './flows';
 import { ensureCga, ensureHostKeys, type HostCga, type HostKeys, type IdentityStore } from './host-identity';
 import { processIngress } from './ingress';
 import {
@@ -116,6 +116,11 @@ export interface AgentOptions {
   linkKeepAliveIntervalMs: number;
   acl: { in: string[]; out: string[] };
   /**
+   * How long an endpoint still opens role-addressed packets sealed under its group key's previous
+   * epoch after the controller gave it a new one (senders switch when they get theirs).
+   */
+  groupKeyGraceMs: number;
+  /**
    * Which implementation of the e2e PayloadCipher port seals and opens: 'native' (the addon's
    * reused AES-256-GCM contexts; node:crypto, with a warning, where the addon is not built) or
    * 'node' (node:crypto). Same bytes on the wire either way.
@@ -145,6 +150,7 @@ export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl
   retryIntervalMs: 1000,
   linkKeepAliveIntervalMs: 2000,
   acl: { in: [], out: [] },
+  groupKeyGraceMs: 60_000,
   payloadCipher: 'native',
 };
 
@@ -235,7 +241,16 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     if (!flows) return;
     if (command.kind === 'path-change') {
       for (const update of command.payload.endpoints) {
-        const { skipped } = flows.setPeers(update.endpointId, decodePeers(update.peers));
+        const groupKeys =
+          update.groupKeys === undefined
+            ? undefined
+            : nextGroupKeys(
+                flows.endpoints.get(update.endpointId)?.groupKeys ?? noGroupKeys,
+                decodeGroupKeys(update.groupKeys),
+                clock.nowMs(),
+                options.groupKeyGraceMs,
+              );
+        const { skipped } = flows.setPeers(update.endpointId, decodePeers(update.peers), groupKeys);
         for (const skip of skipped) logger.warn(skip, 'peer skipped');
       }
     } else if (command.kind === 'revocation') {
@@ -337,7 +352,11 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           role: endpoint.spec.role,
         });
         flows.removeEndpoint(endpoint.spec.id);
-        flows.setEndpoint(fresh.spec, fresh.peers);
+        flows.setEndpoint(
+          fresh.spec,
+          fresh.peers,
+          nextGroupKeys(noGroupKeys, fresh.groupKeys, clock.nowMs(), options.groupKeyGraceMs),
+        );
       } catch (error) {
         logger.warn(
           { endpoint: endpoint.spec.id, error: (error as Error).message },
@@ -587,8 +606,12 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
 
     async registerEndpoint(request) {
       if (!flows) throw new AgentError('UNAVAILABLE', 'the agent is starting');
-      const { spec, peers } = await control.registerEndpoint(request);
-      const { skipped } = flows.setEndpoint(spec, peers);
+      const { spec, peers, groupKeys } = await control.registerEndpoint(request);
+      const { skipped } = flows.setEndpoint(
+        spec,
+        peers,
+        nextGroupKeys(noGroupKeys, groupKeys, clock.nowMs(), options.groupKeyGraceMs),
+      );
       await syncRoleAddresses();
       logger.info(
         { endpoint: spec.id, contract: spec.contract, role: spec.role, peers: peers.length },

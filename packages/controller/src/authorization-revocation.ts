@@ -2,7 +2,8 @@
  * Revoking a flow authorization (`POST /api/v1/authorizations/{id}/revoke`): it is marked revoked
  * and a revocation command, with the authorization's end so nodes can forget it afterwards, is
  * queued for every engine and for the endpoint's host in the same transaction, then announced so
- * the replicas holding their push channels send it at once. Revoking twice changes nothing.
+ * the replicas holding their push channels send it at once; then the paths and group keys are
+ * recomputed (its role gets a new group key epoch). Revoking twice changes nothing.
  */
 import { ApiError, type Authorization, revocationCommand } from '@capsule/api';
 import type { Principal } from './auth';
@@ -14,7 +15,10 @@ import { type Db, selectAuthorizationRows, toAuthorization } from './rows';
 export async function revokeAuthorization(
   db: Db,
   input: { principal: Principal; id: number },
-  services: Pick<ControllerContext, 'clock' | 'audit' | 'queueCommands' | 'announceCommands'>,
+  services: Pick<
+    ControllerContext,
+    'clock' | 'audit' | 'queueCommands' | 'announceCommands' | 'publishChanges'
+  >,
 ): Promise<Authorization> {
   const { principal, id } = input;
   const { row, commandIds } = await db.transaction().execute(async (trx) => {
@@ -37,5 +41,8 @@ export async function revokeAuthorization(
     return { row: { ...row, revoked_at: at }, commandIds };
   });
   await services.announceCommands('revocation', commandIds);
+  // The endpoint left its role: the role's group key moves to a new epoch, which the remaining
+  // members and the senders get with the path-change this recomputes (group-keys.ts).
+  if (commandIds.length > 0) await services.publishChanges([{ kind: 'topology' }]);
   return toAuthorization(row);
 }

@@ -499,6 +499,7 @@ const contracts = collection<ContractRow, ContractCreate, ContractPatch>({
     ctx.changes.push({ kind: 'policy' });
   },
   remove: async (ctx, row) => {
+    await ctx.db.deleteFrom('group_keys').where('contract_id', '=', row.id).execute();
     await ctx.db.deleteFrom('contracts').where('id', '=', row.id).execute();
   },
 });

@@ -2,7 +2,8 @@
  * Endpoint registration: an application, through its agent, asks for a contract role with its
  * service's token. The controller checks the token and the grant, issues a signed flow
  * authorization for the node, stores the endpoint with it, and answers with the program, the
- * role's entry and variables, the peers (with their keys and paths) and the authorization.
+ * role's entry and variables, the peers (with their keys and paths), the authorization and the
+ * endpoint's group keys (group-keys.ts).
  */
 import {
   ApiError,
@@ -14,6 +15,7 @@ import {
 import { parseIpv6Address } from '@capsule/identity';
 import type { Principal } from '../auth';
 import { hashSecret } from '../auth';
+import { groupKeysOf } from '../group-keys';
 import { type Db, selectAuthorizationRows, selectEndpointRows, toAuthorization, toEndpoint } from '../rows';
 import { newSerial } from './node-registration';
 import { requireIdentity, requireNode, type SouthboundServices } from './services';
@@ -96,7 +98,7 @@ export async function registerEndpoint(
     sourceHostId: hostId,
     logicHash,
   });
-  const { endpointId, authorizationId, peers } = await db.transaction().execute(async (trx) => {
+  const { endpointId, authorizationId, peers, groupKeys } = await db.transaction().execute(async (trx) => {
     const endpoint = await trx
       .insertInto('endpoints')
       .values({
@@ -140,7 +142,20 @@ export async function registerEndpoint(
       contractId: contract.id,
       role: request.role,
     });
-    return { endpointId: endpoint.id, authorizationId: authorization.id, peers };
+    // Its role has a new member: a new epoch of the role's group key (the others get it with the
+    // path-change that follows).
+    const groupKeys = await groupKeysOf(
+      trx,
+      {
+        id: endpoint.id,
+        contractId: contract.id,
+        role: request.role,
+        peerRole: contractRole.peer,
+        hostId: hostIdText,
+      },
+      now,
+    );
+    return { endpointId: endpoint.id, authorizationId: authorization.id, peers, groupKeys };
   });
   // The peers' view changed too: a new endpoint they may reach.
   await services.publishChanges([{ kind: 'topology' }]);
@@ -158,5 +173,6 @@ export async function registerEndpoint(
     logicHash: Buffer.from(logicHash).toString('hex'),
     peers,
     authorization,
+    groupKeys,
   };
 }

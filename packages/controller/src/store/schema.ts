@@ -160,6 +160,17 @@ export interface SettingsTable {
   name: string;
   value: string;
 }
+/** One epoch of a contract role's group secret (group-keys.ts). */
+export interface GroupKeysTable {
+  contract_id: number;
+  role: string;
+  epoch: number;
+  /** 32 random bytes, base64. */
+  secret: string;
+  /** The member endpoints' ids this epoch was made for (JSON array, ascending). */
+  members: string;
+  created_at: string;
+}
 
 /** Every table of the controller's store. */
 export interface Database {
@@ -178,4 +189,5 @@ export interface Database {
   nonces: NoncesTable;
   commands: CommandsTable;
   settings: SettingsTable;
+  group_keys: GroupKeysTable;
 }
