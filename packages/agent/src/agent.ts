@@ -50,12 +50,12 @@ import {
   systemClock,
 } from '@capsule/wire';
 import { compileAcl } from './acl';
-import { ControlPlane, decodePeers } from './control-plane';
+import { ControlPlane, decodeGroupKeys, decodePeers } from './control-plane';
 import { DataPlane } from './data-plane';
 import { EgressResult, processEgress } from './egress';
 import { AgentError } from './errors';
 import { publishDataPlaneDrop } from './flow-events';
-import { FlowTable, ipv4Text, ownRoleAddress } from './flows';
+import { FlowTable, ipv4Text, nextGroupKeys, noGroupKeys, ownRoleAddress } from './flows';
 import {
   ensureCga,
   ensureHostKeys,
@@ -133,6 +133,11 @@ export interface AgentOptions {
   linkKeepAliveIntervalMs: number;
   acl: { in: string[]; out: string[] };
   /**
+   * How long an endpoint still opens role-addressed packets sealed under its group key's previous
+   * epoch after the controller gave it a new one (senders switch when they get theirs).
+   */
+  groupKeyGraceMs: number;
+  /**
    * Which implementation of the e2e PayloadCipher port seals and opens: 'native' (the addon's
    * reused AES-256-GCM contexts; node:crypto, with a warning, where the addon is not built) or
    * 'node' (node:crypto). Same bytes on the wire either way.
@@ -164,6 +169,7 @@ export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl
   retryIntervalMs: 1000,
   linkKeepAliveIntervalMs: 2000,
   acl: { in: [], out: [] },
+  groupKeyGraceMs: 60_000,
   payloadCipher: 'native',
 };
 
@@ -310,7 +316,13 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     request: Registration['request'],
   ) {
     if (!flows) throw new AgentError('UNAVAILABLE', 'the agent is starting');
-    const result = flows.setEndpoint(fresh.spec, fresh.peers);
+    // A renewal keeps the endpoint: its group keys move on from the ones it has (grace included).
+    const previous = flows.endpoints.get(fresh.spec.id)?.groupKeys ?? noGroupKeys;
+    const result = flows.setEndpoint(
+      fresh.spec,
+      fresh.peers,
+      nextGroupKeys(previous, fresh.groupKeys, clock.nowMs(), options.groupKeyGraceMs),
+    );
     registrations.set(fresh.spec.id, { request, ...fresh.validity });
     void persistRegistrations();
     return result;
@@ -406,7 +418,16 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     if (!flows) return;
     if (command.kind === 'path-change') {
       for (const update of command.payload.endpoints) {
-        const { skipped } = flows.setPeers(update.endpointId, decodePeers(update.peers));
+        const groupKeys =
+          update.groupKeys === undefined
+            ? undefined
+            : nextGroupKeys(
+                flows.endpoints.get(update.endpointId)?.groupKeys ?? noGroupKeys,
+                decodeGroupKeys(update.groupKeys),
+                clock.nowMs(),
+                options.groupKeyGraceMs,
+              );
+        const { skipped } = flows.setPeers(update.endpointId, decodePeers(update.peers), groupKeys);
         for (const skip of skipped) logger.warn(skip, 'peer skipped');
       }
     } else if (command.kind === 'revocation') {

@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { createNodePayloadCipher, generateX25519KeyPair, type PayloadCipher } from '@capsule/identity';
+import {
+  createNodePayloadCipher,
+  deriveGroupSenderKey,
+  generateGroupSecret,
+  generateX25519KeyPair,
+  type PayloadCipher,
+} from '@capsule/identity';
 import { createNativePayloadCipher } from '@capsule/native';
 import { testSeed } from '@capsule/testkit';
 import {
@@ -24,7 +30,7 @@ import { describe, expect, it } from 'vitest';
 import { compileAcl } from './acl';
 import { DataPlane, type DataPlaneOptions } from './data-plane';
 import { EgressResult, processEgress } from './egress';
-import { type EndpointSpec, FlowTable, roleAddress } from './flows';
+import { type EndpointSpec, FlowTable, nextGroupKeys, noGroupKeys, roleAddress } from './flows';
 import { IngressResult, processIngress } from './ingress';
 
 const prefix = Uint8Array.from([0xfd, 0, 0, 0xaa, 0, 0, 0, 1]);
@@ -469,16 +475,38 @@ describe('data plane: egress on one host, ingress on the other', () => {
       x25519PublicKey: host.x25519.publicKeyRaw,
       path: [a.id, engineId, host.id],
     });
-    a.table.setEndpoint(spec(1, 'client'), [peer(b, 2, 'server'), peer(c, 3, 'server')]);
+    // What the controller gives (group-keys.ts): the server role's secret of epoch 1 to its
+    // members, each client its own sender key for that epoch.
+    const serverSecret = generateGroupSecret();
+    const member = (epoch: number, secret: Uint8Array) =>
+      nextGroupKeys(noGroupKeys, [{ role: 'server', use: 'open', epoch, key: secret }], a.now.ms, 60_000);
+    const sender = (host: Host, epoch: number, secret: Uint8Array) =>
+      nextGroupKeys(
+        noGroupKeys,
+        [{ role: 'server', use: 'seal', epoch, key: deriveGroupSenderKey(secret, host.id, epoch) }],
+        a.now.ms,
+        60_000,
+      );
+    a.table.setEndpoint(
+      spec(1, 'client'),
+      [peer(b, 2, 'server'), peer(c, 3, 'server')],
+      sender(a, 1, serverSecret),
+    );
     for (const [host, id] of [
       [b, 2],
       [c, 3],
     ] as const)
-      host.table.setEndpoint(spec(id, 'server'), [
-        { ...peer(a, 1, 'client'), path: [host.id, engineId, a.id] },
-      ]);
+      host.table.setEndpoint(
+        spec(id, 'server'),
+        [{ ...peer(a, 1, 'client'), path: [host.id, engineId, a.id] }],
+        member(1, serverSecret),
+      );
     // d holds the client role of the same contract: not a member of the server role.
-    d.table.setEndpoint(spec(4, 'client'), [{ ...peer(a, 1, 'client'), path: [d.id, engineId, a.id] }]);
+    d.table.setEndpoint(
+      spec(4, 'client'),
+      [{ ...peer(a, 1, 'client'), path: [d.id, engineId, a.id] }],
+      sender(d, 1, serverSecret),
+    );
     const role = roleAddress(a.id, 7, 'server');
     expect(role.subarray(0, 8)).toEqual(a.id.subarray(0, 8));
     expect(role[8]).toBe(0x02);
@@ -546,13 +574,109 @@ describe('data plane: egress on one host, ingress on the other', () => {
     forged.set(d.id, 8); // claims to come from d, which is no peer of the server endpoints
     expect(processIngress(c.plane, forged, 0, forged.length)).toBe(IngressResult.DROPPED);
     expect(c.plane.drops.unknownPeer).toBe(1);
-    // Another service token (another application) derives another key: it cannot open them.
+    // The service token opens nothing: e holds it and the server role, but the controller gave
+    // it no group secret (not a member: its authorization was revoked, say). Nor does a sender's
+    // own key (d's) open another sender's packets.
     const e = makeHost(0x64_64_00_01);
-    e.table.setEndpoint({ ...spec(5, 'server'), serviceToken: '2:y' }, [
-      { ...peer(a, 1, 'client'), path: [e.id, engineId, a.id] },
-    ]);
+    e.table.setEndpoint(spec(5, 'server'), [{ ...peer(a, 1, 'client'), path: [e.id, engineId, a.id] }]);
+    expect(e.table.endpoints.get(5)!.spec.serviceToken).toBe(a.table.endpoints.get(1)!.spec.serviceToken);
     expect(processIngress(e.plane, a.sent[0]!, 0, a.sent[0]!.length)).toBe(IngressResult.DROPPED);
     expect(e.plane.drops.badSeal).toBe(1);
+    e.table.setPeers(5, e.table.endpoints.get(5)!.peers, {
+      open: [{ epoch: 1, key: deriveGroupSenderKey(serverSecret, d.id, 1), untilMs: Infinity }],
+      seal: new Map(),
+    });
+    expect(processIngress(e.plane, a.sent[0]!, 0, a.sent[0]!.length)).toBe(IngressResult.DROPPED);
+    expect(e.plane.drops.badSeal).toBe(2);
+  });
+
+  it('group key epochs: a removed member cannot open the next epoch; the previous one opens during its grace only', () => {
+    const [a, b, c] = [makeHost(0x64_64_00_01), makeHost(0x64_64_00_01), makeHost(0x64_64_00_01)];
+    const path = (from: Host, to: Host) => [from.id, engineId, to.id];
+    const peer = (from: Host, to: Host, endpointId: number, role: string) => ({
+      endpointId,
+      role,
+      hostId: to.id,
+      x25519PublicKey: to.x25519.publicKeyRaw,
+      path: path(from, to),
+    });
+    const secrets = [generateGroupSecret(), generateGroupSecret()];
+    const given = (host: Host, epoch: number, use: 'open' | 'seal') => ({
+      role: 'server',
+      use,
+      epoch,
+      key: use === 'open' ? secrets[epoch - 1]! : deriveGroupSenderKey(secrets[epoch - 1]!, host.id, epoch),
+    });
+    const graceMs = 1000;
+    a.table.setEndpoint(
+      spec(1, 'client'),
+      [peer(a, b, 2, 'server'), peer(a, c, 3, 'server')],
+      nextGroupKeys(noGroupKeys, [given(a, 1, 'seal')], a.now.ms, graceMs),
+    );
+    for (const [host, id] of [
+      [b, 2],
+      [c, 3],
+    ] as const)
+      host.table.setEndpoint(
+        spec(id, 'server'),
+        [peer(host, a, 1, 'client')],
+        nextGroupKeys(noGroupKeys, [given(host, 1, 'open')], host.now.ms, graceMs),
+      );
+    const role = roleAddress(a.id, 7, 'server');
+    const send = (body: string) => {
+      const packet = new Uint8Array(48 + body.length);
+      encodeIpv6Header(
+        {
+          trafficClass: 0,
+          flowLabel: 0,
+          payloadLength: 8 + body.length,
+          nextHeader: 17,
+          hopLimit: 64,
+          source: a.id,
+          destination: role,
+        },
+        packet,
+      );
+      encodeUdpHeader(
+        { sourcePort: 4001, destinationPort: 9000, length: 8 + body.length, checksum: 0 },
+        packet,
+        40,
+      );
+      packet.set(new TextEncoder().encode(body), 48);
+      expect(processEgress(a.plane, packet, 0, packet.length)).toBe(EgressResult.SENT);
+      return a.sent[a.sent.length - 1]!;
+    };
+    const epoch1 = send('one');
+    for (const host of [b, c])
+      expect(processIngress(host.plane, epoch1, 0, epoch1.length)).toBe(IngressResult.DELIVERED);
+    // b leaves the role: the controller makes epoch 2 for the members left (c) and the senders (a).
+    const update = (host: Host, id: number, keys: ReturnType<typeof given>[]) =>
+      host.table.setPeers(
+        id,
+        host.table.endpoints.get(id)!.peers,
+        nextGroupKeys(host.table.endpoints.get(id)!.groupKeys, keys, host.now.ms, graceMs),
+      );
+    update(c, 3, [given(c, 2, 'open')]);
+    const late = send('late'); // a has not switched yet: still epoch 1, within c's grace
+    expect(processIngress(c.plane, late, 0, late.length)).toBe(IngressResult.DELIVERED);
+    update(a, 1, [given(a, 2, 'seal')]);
+    const epoch2 = send('two');
+    expect(processIngress(c.plane, epoch2, 0, epoch2.length)).toBe(IngressResult.DELIVERED);
+    expect(c.app.map((p) => new TextDecoder().decode(p.subarray(48)))).toEqual(['one', 'late', 'two']);
+    // The removed member keeps epoch 1's secret: it opens nothing of epoch 2.
+    expect(processIngress(b.plane, epoch2, 0, epoch2.length)).toBe(IngressResult.DROPPED);
+    expect(b.plane.drops.badSeal).toBe(1);
+    expect(b.app).toHaveLength(1);
+    // Replays of either epoch are refused (each epoch keeps its window).
+    expect(processIngress(c.plane, late, 0, late.length)).toBe(IngressResult.DROPPED);
+    expect(processIngress(c.plane, epoch2, 0, epoch2.length)).toBe(IngressResult.DROPPED);
+    expect(c.plane.drops.replayed).toBe(2);
+    // After the grace, epoch 1 no longer opens at c: refused as a bad seal, before any replay check.
+    const stale = epoch1.slice();
+    c.now.ms += graceMs + 1;
+    const badSealBefore = c.plane.drops.badSeal;
+    expect(processIngress(c.plane, stale, 0, stale.length)).toBe(IngressResult.DROPPED);
+    expect(c.plane.drops.badSeal).toBe(badSealBefore + 1);
   });
 
   it('never throws on hostile overlay packets and delivers none of them (fuzz)', () => {

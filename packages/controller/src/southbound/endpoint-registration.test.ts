@@ -7,7 +7,9 @@ import { createHash } from 'node:crypto';
 import { ApiError } from '@capsule/api';
 import {
   decodeFlowAuthorization,
+  deriveGroupSenderKey,
   importControllerPublicKey,
+  parseIpv6Address,
   verifyFlowAuthorization,
 } from '@capsule/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +20,7 @@ import {
   registerFixtureNode,
   storeKinds,
 } from '../../test/harness';
+import { revokeAuthorization } from '../authorization-revocation';
 import { registerEndpoint } from './endpoint-registration';
 import { registerLink } from './link-registration';
 
@@ -103,6 +106,94 @@ for (const kind of storeKinds) {
         .where('kind', '=', 'path-change')
         .execute();
       expect(queued.length).toBeGreaterThan(0);
+    });
+
+    it('issues group keys: the role secret to members only, each sender its own key; a new or revoked member moves the role to a new epoch', async () => {
+      const keyOf = (
+        answer: { groupKeys: { role: string; use: string; epoch: number; key: string }[] },
+        use: string,
+      ) => answer.groupKeys.find((key) => key.use === use);
+      const member = await register(h2, token, 'server');
+      const open = keyOf(member, 'open')!;
+      expect(open.role).toBe('server');
+      expect(Buffer.from(open.key, 'base64')).toHaveLength(32);
+      // Its seal key is for its peer role (client), derived from that role's secret and its host id.
+      expect(keyOf(member, 'seal')).toMatchObject({ role: 'client', use: 'seal' });
+      const sender = await register(h1, token, 'client');
+      const seal = keyOf(sender, 'seal')!;
+      // The client's own role has a member now (itself): its secret is the client role's, not the server's.
+      expect(keyOf(sender, 'open')!.role).toBe('client');
+      expect(keyOf(sender, 'open')!.key).not.toBe(open.key);
+      // The server role's members are unchanged by a client joining: same epoch, and the sender
+      // key is the one a member derives from the secret and the sender's host id.
+      const rows = async (role: string) =>
+        f.db
+          .selectFrom('group_keys')
+          .selectAll()
+          .where('contract_id', '=', contractId)
+          .where('role', '=', role)
+          .orderBy('epoch')
+          .execute();
+      const serverEpochs = await rows('server');
+      const current = serverEpochs[serverEpochs.length - 1]!;
+      expect(seal).toMatchObject({ role: 'server', epoch: current.epoch });
+      expect(current.epoch).toBe(open.epoch);
+      const secret = Buffer.from(current.secret, 'base64');
+      expect(Buffer.from(seal.key, 'base64')).toEqual(
+        Buffer.from(deriveGroupSenderKey(secret, parseIpv6Address(h1.hostId)!, current.epoch)),
+      );
+      expect(seal.key).not.toBe(open.key); // the sender never gets the secret
+      // A second server joins: a new epoch with a new secret for both members.
+      const second = await register(h1, token, 'server');
+      const rotated = keyOf(second, 'open')!;
+      expect(rotated.epoch).toBe(open.epoch + 1);
+      expect(rotated.key).not.toBe(open.key);
+      const pathChanges = async (nodeId: number) =>
+        (
+          await f.db
+            .selectFrom('commands')
+            .select(['payload'])
+            .where('node_id', '=', nodeId)
+            .where('kind', '=', 'path-change')
+            .orderBy('id', 'desc')
+            .limit(1)
+            .execute()
+        ).map(
+          (row) =>
+            JSON.parse(row.payload) as {
+              endpoints: { endpointId: number; groupKeys?: { use: string; epoch: number; key: string }[] }[];
+            },
+        )[0]!;
+      const told = (await pathChanges(h2.node.id)).endpoints.find(
+        (e) => e.endpointId === member.endpoint.id,
+      )!;
+      expect(told.groupKeys!.find((key) => key.use === 'open')).toMatchObject({
+        epoch: rotated.epoch,
+        key: rotated.key,
+      });
+      // The first server's authorization is revoked: it leaves the role, the role moves on to a
+      // new epoch, and the revoked endpoint is given no key at all.
+      await revokeAuthorization(
+        f.db,
+        {
+          principal: { ...f.principal, roles: ['systemAdmin'], audience: 'user' },
+          id: member.authorization.id,
+        },
+        f.context,
+      );
+      const after = await pathChanges(h2.node.id);
+      const revoked = after.endpoints.find((e) => e.endpointId === member.endpoint.id)!;
+      expect(revoked.groupKeys).toEqual([]);
+      const kept = (await pathChanges(h1.node.id)).endpoints.find(
+        (e) => e.endpointId === second.endpoint.id,
+      )!;
+      const next = kept.groupKeys!.find((key) => key.use === 'open')!;
+      expect(next.epoch).toBe(rotated.epoch + 1);
+      expect(next.key).not.toBe(rotated.key);
+      const last = (await rows('server')).at(-1)!;
+      const members = JSON.parse(last.members) as number[];
+      expect(members).toContain(second.endpoint.id);
+      expect(members).not.toContain(member.endpoint.id);
     });
 
     it('refuses forged, malformed, unknown and expired service tokens', async () => {
