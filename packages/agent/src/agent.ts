@@ -134,9 +134,17 @@ export interface AgentOptions {
   acl: { in: string[]; out: string[] };
   /**
    * How long an endpoint still opens role-addressed packets sealed under its group key's previous
-   * epoch after the controller gave it a new one (senders switch when they get theirs).
+   * epoch after the controller gave it a new one (senders switch `groupKeySwitchDelayMs` after
+   * they get theirs). At least `groupKeySwitchDelayMs`.
    */
   groupKeyGraceMs: number;
+  /**
+   * How long a sender keeps sealing role-addressed packets under its current epoch after the
+   * controller gave it a newer one, so the members — told in the same push, or at their next
+   * keep-alive without a push channel — have the new epoch first. Applied at the next tick
+   * (`retryIntervalMs`) after it has passed.
+   */
+  groupKeySwitchDelayMs: number;
   /**
    * Which implementation of the e2e PayloadCipher port seals and opens: 'native' (the addon's
    * reused AES-256-GCM contexts; node:crypto, with a warning, where the addon is not built) or
@@ -170,6 +178,7 @@ export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl
   linkKeepAliveIntervalMs: 2000,
   acl: { in: [], out: [] },
   groupKeyGraceMs: 60_000,
+  groupKeySwitchDelayMs: 12_000,
   payloadCipher: 'native',
 };
 
@@ -227,6 +236,12 @@ export const renewAtFraction = 0.75;
 export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? silentLogger;
+  if (!(options.groupKeyGraceMs >= options.groupKeySwitchDelayMs && options.groupKeySwitchDelayMs >= 0))
+    throw new AgentError(
+      'AGENT_BAD_OPTION',
+      `groupKeyGraceMs (${options.groupKeyGraceMs}) must be at least groupKeySwitchDelayMs (${options.groupKeySwitchDelayMs}) ≥ 0: members must still open the epoch senders seal under`,
+    );
+  const groupKeyTimes = { graceMs: options.groupKeyGraceMs, switchDelayMs: options.groupKeySwitchDelayMs };
   let keys: HostKeys | undefined;
   let cga: HostCga | undefined;
   let flows: FlowTable | undefined;
@@ -321,7 +336,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     const result = flows.setEndpoint(
       fresh.spec,
       fresh.peers,
-      nextGroupKeys(previous, fresh.groupKeys, clock.nowMs(), options.groupKeyGraceMs),
+      nextGroupKeys(previous, fresh.groupKeys, clock.nowMs(), groupKeyTimes),
     );
     registrations.set(fresh.spec.id, { request, ...fresh.validity });
     void persistRegistrations();
@@ -425,7 +440,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
                 flows.endpoints.get(update.endpointId)?.groupKeys ?? noGroupKeys,
                 decodeGroupKeys(update.groupKeys),
                 clock.nowMs(),
-                options.groupKeyGraceMs,
+                groupKeyTimes,
               );
         const { skipped } = flows.setPeers(update.endpointId, decodePeers(update.peers), groupKeys);
         for (const skip of skipped) logger.warn(skip, 'peer skipped');
@@ -560,6 +575,9 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     if (ticking || stopped) return;
     ticking = true;
     try {
+      // Senders told of a newer group key epoch seal under it once its switch delay has passed.
+      const switched = flows?.activateGroupKeys(clock.nowMs()) ?? 0;
+      if (switched > 0) logger.info({ endpoints: switched }, 'group key epoch switched');
       const interval = Math.min(
         options.keepaliveIntervalMs,
         control.registration?.configuration.keepaliveIntervalMs ?? options.keepaliveIntervalMs,

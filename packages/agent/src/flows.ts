@@ -82,38 +82,88 @@ export interface GroupEpochKey {
 
 /**
  * The group keys the controller gave one endpoint (docs/agent.md, "Role-addressed traffic"):
- * its own role's secrets to open with — the current epoch, and the one it replaced while its
- * grace lasts (`untilMs`) — and its sender key per peer role to seal with.
+ * its own role's secrets to open with — the current epoch first, then the ones it replaced while
+ * their grace lasts (`untilMs`) — its sender key per peer role to seal with now, and a newer
+ * sender key per peer role it switches to at `fromMs` (`groupKeySwitchDelayMs` after it was
+ * told, so the members, told in the same push, have the new epoch before anything is sealed
+ * under it).
  */
 export interface EndpointGroupKeys {
   readonly open: readonly (GroupEpochKey & { readonly untilMs: number })[];
   readonly seal: ReadonlyMap<string, GroupEpochKey>;
+  readonly nextSeal: ReadonlyMap<string, GroupEpochKey & { readonly fromMs: number }>;
 }
 
 /** No group keys (an endpoint the controller gave none: role-addressed traffic neither way). */
-export const noGroupKeys: EndpointGroupKeys = { open: [], seal: new Map() };
+export const noGroupKeys: EndpointGroupKeys = { open: [], seal: new Map(), nextSeal: new Map() };
+
+/** How long replaced epochs stay usable (AgentOptions: groupKeyGraceMs, groupKeySwitchDelayMs). */
+export interface GroupKeyTimes {
+  /** A member still opens a replaced epoch this long after it was told the new one. */
+  readonly graceMs: number;
+  /** A sender seals under a new epoch this long after it was told (0: at once). */
+  readonly switchDelayMs: number;
+}
+
+/** Replaced epochs an endpoint keeps opening at most (a grace each; the oldest goes first). */
+const OPEN_EPOCHS_MAX = 4;
 
 /**
- * The group keys after the controller gave `given` (its current epochs) at `nowMs`: a new open
- * epoch becomes current and the one it replaces stays for `graceMs`; seal keys are replaced.
+ * The group keys after the controller gave `given` (its current epochs) at `nowMs`:
+ * - open: a new epoch becomes current; the ones it replaces stay until their grace ends
+ *   (`graceMs` from now, or sooner if already running); none given (not a member): none kept.
+ * - seal: a peer role's first key is used at once; a newer epoch than the one sealed with waits
+ *   in `nextSeal` until `switchDelayMs` has passed (`activeGroupKeys`); an older or equal one
+ *   changes nothing; a role no longer given goes.
  */
 export function nextGroupKeys(
   previous: EndpointGroupKeys,
   given: readonly (GroupEpochKey & { role: string; use: 'open' | 'seal' })[],
   nowMs: number,
-  graceMs: number,
+  times: GroupKeyTimes,
 ): EndpointGroupKeys {
-  const givenOpen = given.find((key) => key.use === 'open');
   const seal = new Map<string, GroupEpochKey>();
-  for (const key of given) if (key.use === 'seal') seal.set(key.role, { epoch: key.epoch, key: key.key });
-  if (!givenOpen) return { open: [], seal };
-  const current = previous.open[0];
-  if (current && current.epoch === givenOpen.epoch) return { open: previous.open, seal };
-  const open: (GroupEpochKey & { untilMs: number })[] = [
-    { epoch: givenOpen.epoch, key: givenOpen.key, untilMs: Number.POSITIVE_INFINITY },
-  ];
-  if (current) open.push({ epoch: current.epoch, key: current.key, untilMs: nowMs + graceMs });
-  return { open, seal };
+  const nextSeal = new Map<string, GroupEpochKey & { fromMs: number }>();
+  for (const key of given) {
+    if (key.use !== 'seal') continue;
+    const current = previous.seal.get(key.role);
+    const waiting = previous.nextSeal.get(key.role);
+    if (!current || key.epoch < current.epoch) seal.set(key.role, { epoch: key.epoch, key: key.key });
+    else {
+      seal.set(key.role, current);
+      if (key.epoch === current.epoch) continue;
+      // Told again of the epoch it waits for: the wait it started goes on.
+      const fromMs = waiting?.epoch === key.epoch ? waiting.fromMs : nowMs + times.switchDelayMs;
+      nextSeal.set(key.role, { epoch: key.epoch, key: key.key, fromMs });
+    }
+  }
+  const givenOpen = given.find((key) => key.use === 'open');
+  let open: (GroupEpochKey & { untilMs: number })[] = [];
+  if (givenOpen) {
+    const kept = previous.open.filter((key) => key.epoch !== givenOpen.epoch && nowMs <= key.untilMs);
+    const current = previous.open.find((key) => key.epoch === givenOpen.epoch);
+    open = [
+      current ?? { epoch: givenOpen.epoch, key: givenOpen.key, untilMs: Number.POSITIVE_INFINITY },
+      ...kept.map((key) => ({ ...key, untilMs: Math.min(key.untilMs, nowMs + times.graceMs) })),
+    ].slice(0, 1 + OPEN_EPOCHS_MAX);
+  }
+  return activeGroupKeys({ open, seal, nextSeal }, nowMs);
+}
+
+/**
+ * The group keys at `nowMs`: a waiting sender key whose time has come becomes the one sealed
+ * with. Returns `keys` itself when nothing changed.
+ */
+export function activeGroupKeys(keys: EndpointGroupKeys, nowMs: number): EndpointGroupKeys {
+  let due = false;
+  for (const waiting of keys.nextSeal.values()) if (waiting.fromMs <= nowMs) due = true;
+  if (!due) return keys;
+  const seal = new Map(keys.seal);
+  const nextSeal = new Map<string, GroupEpochKey & { fromMs: number }>();
+  for (const [role, waiting] of keys.nextSeal)
+    if (waiting.fromMs <= nowMs) seal.set(role, { epoch: waiting.epoch, key: waiting.key });
+    else nextSeal.set(role, waiting);
+  return { open: keys.open, seal, nextSeal };
 }
 
 /** The group secret of `epoch` an endpoint may open with at `nowMs`, or undefined. No allocation. */
@@ -390,6 +440,21 @@ export class FlowTable {
     const endpoint = this.endpoints.get(endpointId);
     if (!endpoint) return { skipped: [] };
     return this.setEndpoint(endpoint.spec, peers, groupKeys);
+  }
+
+  /**
+   * Switches the endpoints whose newer sender key's time has come (`activeGroupKeys`): their
+   * flows are rebuilt to seal under it. Returns how many endpoints switched.
+   */
+  activateGroupKeys(nowMs: number): number {
+    let switched = 0;
+    for (const endpoint of [...this.endpoints.values()]) {
+      const keys = activeGroupKeys(endpoint.groupKeys, nowMs);
+      if (keys === endpoint.groupKeys) continue;
+      this.setEndpoint(endpoint.spec, endpoint.peers, keys);
+      switched += 1;
+    }
+    return switched;
   }
 
   /** The membership (own role address) of a local endpoint, if it has one. */

@@ -33,12 +33,14 @@ export { EgressResult, processEgress } from './egress';
 export { AGENT_MAC, TapSegment } from './ethernet';
 /** Endpoints, flows and their lookups; role addresses and the group keys of role-addressed flows. */
 export {
+  activeGroupKeys,
   connectionLabel,
   type EndpointGroupKeys,
   type EndpointSpec,
   type EndpointStatistics,
   type Flow,
   FlowTable,
+  type GroupKeyTimes,
   type GroupMembership,
   nextGroupKeys,
   noGroupKeys,

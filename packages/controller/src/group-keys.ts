@@ -1,11 +1,17 @@
 /**
  * Group keys of role-addressed traffic (docs/controller.md, "Group keys"). Per contract role the
  * controller keeps a random 32-byte **group secret** per epoch (1, 2, …) in `group_keys`, with the
- * member endpoints it was made for: the role's endpoints whose authorization is not revoked. When
- * that set changes (an endpoint registers in the role, or one's authorization is revoked), the
- * next request for the role's key makes a new epoch with a new secret, so a member that left
- * cannot open what is sealed after it left, and one that joined cannot open what was sealed
- * before.
+ * member endpoints of that epoch: the role's endpoints whose authorization is not revoked.
+ *
+ * - A member that **leaves** (its endpoint unregistered, deleted or revoked: main's revokeScope
+ *   deletes it) moves the role to a new epoch with a new secret at the next request for the role's
+ *   key (the recomputation its topology change causes), so it cannot open what is sealed after
+ *   the senders switched (docs/agent.md: they switch `groupKeySwitchDelayMs` after being told).
+ * - A member that **joins** is given the current epoch (its id added to the epoch's members): the
+ *   senders' keys stay valid, so a scale-out loses nothing — a new epoch on every join made every
+ *   sender's key wrong for the members told later, and the new member unable to open what the
+ *   senders not yet told still sealed. The cost: a joining member can open what was sealed in the
+ *   current epoch before it joined (it is authorized for the role now; it could not before).
  *
  * What an endpoint gets (`groupKeysOf`, in its registration answer and in every path-change):
  * - `open` (members only): its own role's current secret; it derives each sender's key from it
@@ -38,8 +44,9 @@ async function membersOf(db: Db, contractId: number, role: string): Promise<numb
 }
 
 /**
- * The current epoch and secret of a contract role: the latest epoch when it was made for today's
- * members, else a new epoch (the next number) with a new random secret for them.
+ * The current epoch and secret of a contract role: the latest epoch while every member it was
+ * made for still is one (members that joined since are added to it), else a new epoch (the next
+ * number) with a new random secret for today's members.
  */
 export async function currentGroupSecret(
   db: Db,
@@ -56,8 +63,21 @@ export async function currentGroupSecret(
     .orderBy('epoch', 'desc')
     .limit(1)
     .executeTakeFirst();
-  if (latest && latest.members === membersText)
-    return { epoch: latest.epoch, secret: new Uint8Array(Buffer.from(latest.secret, 'base64')), members };
+  if (latest) {
+    const before = JSON.parse(latest.members) as number[];
+    if (before.every((id) => members.includes(id))) {
+      // Nobody left: the same epoch; the ones that joined are its members from now on.
+      if (latest.members !== membersText)
+        await db
+          .updateTable('group_keys')
+          .set({ members: membersText })
+          .where('contract_id', '=', group.contractId)
+          .where('role', '=', group.role)
+          .where('epoch', '=', latest.epoch)
+          .execute();
+      return { epoch: latest.epoch, secret: new Uint8Array(Buffer.from(latest.secret, 'base64')), members };
+    }
+  }
   const epoch = (latest?.epoch ?? 0) + 1;
   const secret = generateGroupSecret();
   await db
