@@ -680,6 +680,33 @@ describe('data plane: egress on one host, ingress on the other', () => {
     return { a, b, c, d, given, tell, send, epochOf, delivered };
   }
 
+  it('a captured group packet stays closed to a service token holder who is not a member', () => {
+    const { a, b, d, given, tell, send, delivered } = groupScene(groupKeyTimes);
+    tell(b, 2, [given(b, 1, 'open')]);
+    const captured = send('secret');
+    expect(delivered(b, captured)).toBe(true);
+    // d registered the server role with the same service token (the old group key was HKDF over
+    // that token and the packet's addresses, so it opened this packet), but the controller made
+    // it no member of epoch 1: it has no secret, and opens nothing.
+    expect(d.table.endpoints.get(4)!.spec.serviceToken).toBe(a.table.endpoints.get(1)!.spec.serviceToken);
+    expect(delivered(d, captured.slice())).toBe(false);
+    expect(d.plane.drops.badSeal).toBe(1);
+    // Nor does a sender key used as a secret: d's own (as a sender to the role) or a's.
+    for (const key of [given(d, 1, 'seal').key, given(a, 1, 'seal').key]) {
+      const keys = nextGroupKeys(
+        noGroupKeys,
+        [{ role: 'server', use: 'open', epoch: 1, key }],
+        0,
+        groupKeyTimes,
+      );
+      d.table.setPeers(4, d.table.endpoints.get(4)!.peers, keys);
+      expect(d.table.endpoints.get(4)!.groupKeys.open[0]!.key).toBe(key);
+      expect(delivered(d, captured.slice())).toBe(false);
+    }
+    expect(d.plane.drops.badSeal).toBe(3);
+    expect(d.app).toHaveLength(0);
+  });
+
   it('group key epochs: a removed member cannot open the next epoch; the previous one opens during its grace only', () => {
     const times = { graceMs: 20_000, switchDelayMs: 5000 };
     const { a, b, c, given, tell, send, epochOf, delivered } = groupScene(times);
