@@ -238,3 +238,29 @@ describe('agent with a real controller', () => {
     expect((again.status() as any).controller.connected).toBe(true);
   }, 30_000);
 });
+
+describe('agent options', () => {
+  it('refuses a group key grace shorter than the senders’ switch delay (members would drop the epoch senders still seal under)', () => {
+    const options = {
+      ...defaultAgentOptions,
+      hostName: 'h',
+      controllerUrl: 'http://127.0.0.1:1',
+      credentials: { domain: 'd', username: 'u', password: 'p' },
+    };
+    const deps = {
+      identityStore: createMemoryIdentityStore(),
+      transport: createMemoryNetwork().attach({ host: '10.0.0.9', port: 1 }),
+    };
+    for (const times of [
+      { groupKeyGraceMs: 1000, groupKeySwitchDelayMs: 1001 },
+      { groupKeyGraceMs: 1000, groupKeySwitchDelayMs: -1 },
+      { groupKeyGraceMs: Number.NaN, groupKeySwitchDelayMs: 0 },
+    ])
+      expect(() => createAgent({ ...options, ...times }, deps)).toThrow(
+        expect.objectContaining({ code: 'AGENT_BAD_OPTION' }),
+      );
+    expect(
+      createAgent({ ...options, groupKeyGraceMs: 1000, groupKeySwitchDelayMs: 1000 }, deps),
+    ).toBeDefined();
+  });
+});
