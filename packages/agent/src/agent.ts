@@ -569,15 +569,21 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     await syncRoleAddresses();
   }
 
+  /**
+   * Senders told of a newer group key epoch seal under it once its switch delay has passed: every
+   * tick interval, even while a controller call is in progress (members' grace runs meanwhile).
+   */
+  function switchGroupKeys(): void {
+    const switched = flows?.activateGroupKeys(clock.nowMs()) ?? 0;
+    if (switched > 0) logger.info({ endpoints: switched }, 'group key epoch switched');
+  }
+
   let lastKeepaliveMs = 0;
   let ticking = false;
   async function tick(): Promise<void> {
     if (ticking || stopped) return;
     ticking = true;
     try {
-      // Senders told of a newer group key epoch seal under it once its switch delay has passed.
-      const switched = flows?.activateGroupKeys(clock.nowMs()) ?? 0;
-      if (switched > 0) logger.info({ endpoints: switched }, 'group key epoch switched');
       const interval = Math.min(
         options.keepaliveIntervalMs,
         control.registration?.configuration.keepaliveIntervalMs ?? options.keepaliveIntervalMs,
@@ -756,7 +762,10 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       for (const engine of options.engines) links.connect(engine);
       // 9. keep-alive and sync; the endpoints registered before a restart; the resolver
       lastKeepaliveMs = clock.nowMs();
-      stopTick = clock.setInterval(() => void tick(), options.retryIntervalMs);
+      stopTick = clock.setInterval(() => {
+        switchGroupKeys();
+        void tick();
+      }, options.retryIntervalMs);
       await restoreEndpoints(persisted.endpoints ?? []);
       if (options.resolver) {
         resolver = await startResolver(options.resolver, (name) => resolverNames().get(name));
