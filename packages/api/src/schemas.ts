@@ -752,10 +752,40 @@ export const RevocationPayload = Type.Object({
 });
 export type RevocationPayload = Static<typeof RevocationPayload>;
 /** `path-change`: the peers (with new paths) of each of the node's endpoints. */
+// ---- group keys (role-addressed traffic) ---------------------------------------------------
+
+/** A group key epoch (the sealed payload's 32-bit key epoch); the controller counts from 1. */
+export const GroupKeyEpoch = Type.Integer({ minimum: 1, maximum: 0xffff_ffff });
+/**
+ * One group key an endpoint holds (docs/controller.md, "Group keys"): `open` is the group secret
+ * of its own role's current epoch (members only: a member derives each sender's key from it),
+ * `seal` its own sender key for its peer role's current epoch (derived by the controller from
+ * that role's secret and the endpoint's host id). Neither comes from the service token.
+ */
+export const GroupKey = Type.Object(
+  {
+    role: Name,
+    epoch: GroupKeyEpoch,
+    use: Type.Union([Type.Literal('open'), Type.Literal('seal')]),
+    /** 32 bytes, base64. */
+    key: Base64(44),
+  },
+  closed,
+);
+export type GroupKey = Static<typeof GroupKey>;
+/** Group keys of one endpoint: at most its own role's (open) and its peer role's (seal). */
+export const GroupKeys = Type.Array(GroupKey, { maxItems: 2 });
+
 export const PathChangePayload = Type.Object({
-  endpoints: Type.Array(Type.Object({ endpointId: Id, peers: Type.Array(Peer, { maxItems: maxPeers }) }), {
-    maxItems: maxPathChangeEndpoints,
-  }),
+  endpoints: Type.Array(
+    Type.Object({
+      endpointId: Id,
+      peers: Type.Array(Peer, { maxItems: maxPeers }),
+      /** The endpoint's group keys now (a new epoch when its role's membership changed). */
+      groupKeys: Type.Optional(GroupKeys),
+    }),
+    { maxItems: maxPathChangeEndpoints },
+  ),
 });
 export type PathChangePayload = Static<typeof PathChangePayload>;
 /** Most contracts one link-tags command names, and links per contract (the ENGINE record's bound is lower). */
@@ -818,6 +848,8 @@ export const SbEndpointResponse = Type.Object({
   logicHash: Type.String(),
   peers: Type.Array(Peer),
   authorization: Authorization,
+  /** The endpoint's group keys: `open` for its own role (members), `seal` for its peer role. */
+  groupKeys: GroupKeys,
 });
 export type SbEndpointResponse = Static<typeof SbEndpointResponse>;
 

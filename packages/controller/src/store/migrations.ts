@@ -272,5 +272,21 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
           .execute();
       },
     },
+    // Group keys of role-addressed traffic, issued per (contract, role, epoch): group-keys.ts.
+    '0008-group-keys': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('group_keys')
+          // No foreign key: a contract's delete removes its group keys first (resources.ts).
+          .addColumn('contract_id', 'integer', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('epoch', 'integer', (c) => c.notNull())
+          .addColumn('secret', 'text', (c) => c.notNull())
+          .addColumn('members', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('group_keys_pk', ['contract_id', 'role', 'epoch'])
+          .execute();
+      },
+    },
   };
 }

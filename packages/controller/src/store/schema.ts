@@ -183,6 +183,17 @@ export interface SettingsTable {
   name: string;
   value: string;
 }
+/** One epoch of a contract role's group secret (group-keys.ts). */
+export interface GroupKeysTable {
+  contract_id: number;
+  role: string;
+  epoch: number;
+  /** 32 random bytes, base64. */
+  secret: string;
+  /** The member endpoints' ids this epoch was made for (JSON array, ascending). */
+  members: string;
+  created_at: string;
+}
 
 /** Every table of the controller's store. */
 export interface Database {
@@ -203,4 +214,5 @@ export interface Database {
   commands: CommandsTable;
   decommissioned_hosts: DecommissionedHostsTable;
   settings: SettingsTable;
+  group_keys: GroupKeysTable;
 }
