@@ -618,6 +618,11 @@ export const TopologyNode = Type.Object({
    * node's host registered. Null when the caller may not read authorizations.
    */
   flows: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  /**
+   * How many of the controller's computed paths (endpoint → peer) pass through or end at this
+   * node: an engine's transit load. Null when the caller may not read endpoints.
+   */
+  paths: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
 });
 export type TopologyNode = Static<typeof TopologyNode>;
 /** One link as the topology view draws it. */

@@ -107,6 +107,8 @@ describe('topology and trace views', () => {
         ['t-e2', 0],
       ]),
     );
+    // Two computed paths (client → server, server → client), each through all four nodes.
+    expect(topology.nodes.map((n) => n.paths)).toEqual([2, 2, 2, 2]);
     expect(topology.links).toHaveLength(4);
     const between = (a: string, z: string) =>
       topology.links.find(
@@ -171,7 +173,7 @@ describe('topology and trace views', () => {
     await owner.login({ domain: 'default', username: 'owner', password: 'owner-password-1' });
     const owned = await owner.topology();
     expect(owned.nodes).toHaveLength(4);
-    expect(owned.nodes.every((n) => n.flows === null)).toBe(true);
+    expect(owned.nodes.every((n) => n.flows === null && n.paths === null)).toBe(true);
     expect(owned.links.every((l) => l.flows === null)).toBe(true);
     expect(await codeOf(owner.endpoints.trace(serverEndpoint))).toBe('FORBIDDEN');
 
@@ -187,6 +189,7 @@ describe('topology and trace views', () => {
     expect(revoked.nodes.find((n) => n.id === ids['t-h1'])!.flows).toBe(0);
     // The client endpoint is gone: only the server's path (to no peer now) is left: no link carries one.
     expect(revoked.links.map((l) => l.flows)).toEqual([0, 0, 0, 0]);
+    expect(revoked.nodes.map((n) => n.paths)).toEqual([0, 0, 0, 0]);
     expect((await c.admin.endpoints.trace(serverEndpoint)).paths).toEqual([]);
   });
 

@@ -3,9 +3,10 @@
  * may see, each with a live flow count) and `GET /api/v1/endpoints/{id}/trace` (an endpoint's
  * computed paths to its peers, hop by hop).
  *
- * Flow counts are what the controller knows, not packet counters: a node's count is its flow
- * authorizations in force (not revoked, not expired); a link's count is how many of the computed
- * endpoint → peer paths cross it. The paths are computed exactly as the hosts were sent them
+ * Flow counts are what the controller knows, not packet counters: a node's `flows` are its flow
+ * authorizations in force (not revoked, not expired), its `paths` how many of the computed
+ * endpoint → peer paths pass through or end at it; a link's `flows` how many of those paths cross
+ * it. The paths are computed exactly as the hosts were sent them
  * (context.ts `peersOf`: Dijkstra over the usable links, the contract's path labels, the domain's
  * trusted transit nodes), once per visible endpoint per request: a topology read costs one path
  * computation per endpoint (counted in `capsule_path_computations_total`).
@@ -168,15 +169,19 @@ export function registerTopologyView(
       }
 
       let linkFlows: Map<number, number> | undefined;
+      let nodePaths: Map<number, number> | undefined;
       if (hasPermission(principal, 'endpoints', 'read')) {
         const scope = visibleDomain(principal, 'endpoints');
         let query = db.selectFrom('endpoints').select(['id', 'node_id', 'contract_id', 'role']).orderBy('id');
         if (scope !== undefined) query = query.where('domain_id', '=', scope);
         linkFlows = new Map();
+        nodePaths = new Map();
         for (const endpoint of await query.execute())
           for (const path of await tracePaths(context, graph, endpoint))
-            for (const hop of path.hops)
+            for (const hop of path.hops) {
+              nodePaths.set(hop.nodeId, (nodePaths.get(hop.nodeId) ?? 0) + 1);
               if (hop.linkId !== null) linkFlows.set(hop.linkId, (linkFlows.get(hop.linkId) ?? 0) + 1);
+            }
       }
 
       const status = new Map(graph.nodes.map((node) => [node.id, node.status]));
@@ -190,6 +195,7 @@ export function registerTopologyView(
           hostId: node.host_id,
           labels: JSON.parse(node.labels) as string[],
           flows: nodeFlows ? (nodeFlows.get(node.id) ?? 0) : null,
+          paths: nodePaths ? (nodePaths.get(node.id) ?? 0) : null,
         })),
         links: links.map((link) => ({
           id: link.id,
