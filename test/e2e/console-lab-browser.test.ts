@@ -208,7 +208,7 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console on a running lab 
     expect(await page.getAttribute('#graph', 'data-nodes')).toBe(String(nodes.length));
     expect(await page.textContent('#range')).toContain(`${nodes.length} nodes, ${links.length} links`);
     // Selecting a node shows it beside the graph, as text.
-    await page.evaluate(`window.capsuleGraph.getElementById('n${byName.get('e3')}').emit('tap')`);
+    await page.evaluate(`void window.capsuleGraph.getElementById('n${byName.get('e3')}').emit('tap')`);
     expect(await page.textContent('#details')).toContain('waypoint');
     await page.screenshot({ path: join(docs, 'console-topology.png') });
 
@@ -282,6 +282,7 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console on a running lab 
       .click();
     expect(JSON.parse(await page.inputValue('#editor [name=roles]'))).toEqual(contract.roles);
     await page.fill('#editor [name=description]', 'shop, described in the console');
+    expect(await page.textContent('#editor-title')).toBe(`Edit contract ${contract.id}`);
     await page.screenshot({ path: join(docs, 'console-edit.png') });
     await page.click('#editor button[type=submit]');
     await expect.poll(() => outcome(page), { timeout: 15_000 }).toContain(`Saved contract ${contract.id}`);

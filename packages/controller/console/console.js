@@ -102,7 +102,7 @@ const views = {
     ],
     actions: [
       { label: 'Trace', enabled: (a) => a.endpointId !== null, run: (a) => go(`trace/${a.endpointId}`) },
-      { label: 'Revoke', enabled: (a) => !a.revokedAt, run: (a) => revoke(a) },
+      { label: 'Revoke', enabled: (a) => !a.revokedAt, run: (a) => revoke(a), once: true },
     ],
   },
   trace: { title: 'Trace', graph: true, hidden: true },
@@ -374,7 +374,7 @@ function fillTable(columns, items, actions = []) {
       for (const action of actions)
         if (action.enabled(item)) {
           const element = button(action.label, () => {
-            element.disabled = true;
+            if (action.once) element.disabled = true;
             void action.run(item);
           });
           td.append(element);
@@ -403,6 +403,9 @@ async function readNames(kinds) {
 
 // ---- create and edit ---------------------------------------------------------------------
 
+/** A view's object in the singular: `zone`, `contract`. */
+const noun = (view) => view.title.toLowerCase().replace(/s$/, '');
+
 function fieldValue(kind, value) {
   if (kind === 'json') return json(value);
   if (kind === 'list') return list(value);
@@ -414,9 +417,7 @@ function openEditor(item) {
   const view = views[state.view];
   state.editing = item;
   const mode = item ? 'edit' : 'create';
-  $('editor-title').textContent = item
-    ? `Edit ${view.title.toLowerCase()} ${item.id}`
-    : `New ${view.title.toLowerCase()}`;
+  $('editor-title').textContent = item ? `Edit ${noun(view)} ${item.id}` : `New ${noun(view)}`;
   const fields = view.form.filter(([, , , where]) => where === 'both' || where === mode);
   const rows = fields.map(([name, label, kind]) => {
     const wrapper = document.createElement('label');
@@ -506,7 +507,7 @@ async function saveEditor(event) {
     closeEditor();
     showError('');
     await load();
-    showNotice(`${item ? 'Saved' : 'Created'} ${view.title.toLowerCase().replace(/s$/, '')} ${saved.id}.`);
+    showNotice(`${item ? 'Saved' : 'Created'} ${noun(view)} ${saved.id}.`);
   } catch (error) {
     handle(error);
   }
@@ -522,7 +523,7 @@ const graphStyle = [
       'text-wrap': 'wrap',
       'text-valign': 'bottom',
       'text-margin-y': 6,
-      'font-size': 12,
+      'font-size': 15,
       'font-family': 'system-ui, sans-serif',
       color: '#1d2330',
       'text-background-color': '#f6f7f9',
@@ -573,7 +574,7 @@ let graph;
 function positions(topology) {
   const at = new Map();
   const engines = topology.nodes.filter((n) => n.type === 'engine');
-  const radius = engines.length <= 1 ? 0 : Math.max(160, engines.length * 60);
+  const radius = engines.length <= 1 ? 0 : Math.max(200, engines.length * 70);
   engines.forEach((engine, i) => {
     const angle = -Math.PI / 2 + (2 * Math.PI * i) / engines.length;
     at.set(engine.id, { x: radius * Math.cos(angle), y: radius * Math.sin(angle) });
@@ -597,8 +598,8 @@ function positions(topology) {
     const y = anchors.reduce((sum, p) => sum + p.y, 0) / anchors.length;
     const base = x === 0 && y === 0 ? -Math.PI / 2 : Math.atan2(y, x);
     hosts.forEach((host, i) => {
-      const angle = base + (i - (hosts.length - 1) / 2) * 0.55;
-      at.set(host.id, { x: x + 190 * Math.cos(angle), y: y + 190 * Math.sin(angle) });
+      const angle = base + (i - (hosts.length - 1) / 2) * 0.6;
+      at.set(host.id, { x: x + 160 * Math.cos(angle), y: y + 160 * Math.sin(angle) });
     });
   }
   const outer = radius + 420;
