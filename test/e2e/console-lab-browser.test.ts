@@ -7,7 +7,8 @@
  * states and flow counts the API gives; the flows view traces a flow, and the trace view draws
  * its hops; zones, contracts and services are created and edited through the forms, the API's
  * errors are shown, and hostile text is shown as text. No Content-Security-Policy violation and
- * no page error may happen. Screenshots go to docs/ (docs/console.md shows them).
+ * no page error may happen. Screenshots go to docs/ with CAPSULE_CONSOLE_SCREENSHOTS=docs
+ * (docs/console.md shows them).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +26,15 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const chromiumPath = '/usr/bin/chromium';
-const docs = join(import.meta.dirname, '../../docs');
+/**
+ * Where the screenshots go: a scratch directory, or docs/ (what docs/console.md shows) when
+ * CAPSULE_CONSOLE_SCREENSHOTS=docs — they differ on every run (times, host ids), so a plain test
+ * run leaves the checkout alone.
+ */
+const shots =
+  process.env.CAPSULE_CONSOLE_SCREENSHOTS === 'docs'
+    ? join(import.meta.dirname, '../../docs')
+    : mkdtempSync(join(tmpdir(), 'capsule-console-shots-'));
 const hostileText = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script>";
 const operator = { domain: 'default', username: 'operator', password: 'operator-password-1' };
 
@@ -123,6 +132,7 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console on a running lab 
     await lab?.stop();
     if (profile) rmSync(profile, { recursive: true, force: true });
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (process.env.CAPSULE_CONSOLE_SCREENSHOTS !== 'docs') rmSync(shots, { recursive: true, force: true });
   });
 
   it('draws every registered node and link, traces a flow, and creates and edits policy objects', async () => {
@@ -210,7 +220,7 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console on a running lab 
     // Selecting a node shows it beside the graph, as text.
     await page.evaluate(`void window.capsuleGraph.getElementById('n${byName.get('e3')}').emit('tap')`);
     expect(await page.textContent('#details')).toContain('waypoint');
-    await page.screenshot({ path: join(docs, 'console-topology.png') });
+    await page.screenshot({ path: join(shots, 'console-topology.png') });
 
     // The flows view: one row per flow authorization, with its contract's name and its state.
     await page.click('nav a[data-view=flows]');
@@ -220,7 +230,7 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console on a running lab 
     const flowsText = await page.textContent('#table');
     expect(flowsText).toContain('shop (');
     expect(flowsText).toContain('active');
-    await page.screenshot({ path: join(docs, 'console-flows.png') });
+    await page.screenshot({ path: join(shots, 'console-flows.png') });
 
     // Trace h1's flow: the hops the controller computed, drawn on the graph.
     const h1Flow = authorizations.find((a) => a.nodeId === byName.get('h1'))!;
@@ -243,7 +253,7 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console on a running lab 
         .sort(),
     ).toEqual(trace.paths[0]!.hops.map((hop) => `n${hop.nodeId}`).sort());
     expect(traced.edges.filter((e) => e.traced)).toHaveLength(4);
-    await page.screenshot({ path: join(docs, 'console-trace.png') });
+    await page.screenshot({ path: join(shots, 'console-trace.png') });
 
     // Create a zone through the form; the API's error is shown first, then the object is made.
     await page.click('nav a[data-view=zones]');
@@ -283,7 +293,7 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console on a running lab 
     expect(JSON.parse(await page.inputValue('#editor [name=roles]'))).toEqual(contract.roles);
     await page.fill('#editor [name=description]', 'shop, described in the console');
     expect(await page.textContent('#editor-title')).toBe(`Edit contract ${contract.id}`);
-    await page.screenshot({ path: join(docs, 'console-edit.png') });
+    await page.screenshot({ path: join(shots, 'console-edit.png') });
     await page.click('#editor button[type=submit]');
     await expect.poll(() => outcome(page), { timeout: 15_000 }).toContain(`Saved contract ${contract.id}`);
     const edited = await lab.admin.contracts.get(contract.id);
