@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   applyUseCase,
+  buildUdp6,
   defaultTopologyYaml,
   listUseCases,
   type MemoryLab,
@@ -191,7 +192,7 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console on a running lab 
       expect(element!.label.split('\n')[1]).toMatch(
         node.type === 'host'
           ? new RegExp(`^${counted.flows} flows?$`)
-          : new RegExp(`^${counted.paths} paths?$`),
+          : new RegExp(`^${counted.paths} paths?( · \\d+ live flows?)?$`),
       );
     }
     expect(drawn.edges).toHaveLength(links.length);
@@ -217,6 +218,29 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console on a running lab 
     expect(topology.links.find((l) => l.id === e1e3.id)!.flows).toBeGreaterThan(0);
     expect(await page.getAttribute('#graph', 'data-nodes')).toBe(String(nodes.length));
     expect(await page.textContent('#range')).toContain(`${nodes.length} nodes, ${links.length} links`);
+    // The engines' own reports: e1 carries h1 → h3 packets and says so in its keep-alives (every
+    // 2 s in the lab; the page reads the topology every 5 s).
+    // Real packets h1 → h3 (web → db), one more each try until the engine's report shows the flow.
+    const e1Id = byName.get('e1')!;
+    const h1 = lab.hosts.get('h1')!;
+    const h3 = lab.hosts.get('h3')!;
+    let sequence = 0;
+    await expect
+      .poll(
+        async () => {
+          sequence += 1;
+          const payload = new TextEncoder().encode(String(sequence));
+          h1.app.send(buildUdp6(h1.agent.hostId!, h3.agent.hostId!, 40000, 9000, payload));
+          return (await lab.admin.topology()).nodes.find((n) => n.id === e1Id)!.liveFlows;
+        },
+        { timeout: 15_000, interval: 500 },
+      )
+      .toBeGreaterThan(0);
+    await expect
+      .poll(async () => (await readGraph(page))!.nodes.find((n) => n.id === `n${e1Id}`)!.label, {
+        timeout: 15_000,
+      })
+      .toMatch(/ · [1-9]\d* live flows?$/);
     // Selecting a node shows it beside the graph, as text.
     await page.evaluate(`void window.capsuleGraph.getElementById('n${byName.get('e3')}').emit('tap')`);
     expect(await page.textContent('#details')).toContain('waypoint');

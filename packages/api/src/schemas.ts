@@ -623,6 +623,13 @@ export const TopologyNode = Type.Object({
    * node: an engine's transit load. Null when the caller may not read endpoints.
    */
   paths: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  /**
+   * The node's own count of the flows it holds, from its last keep-alive's statistics (an engine's
+   * `liveFlows`): null until it reported one.
+   */
+  liveFlows: Type.Union([Type.Number(), Type.Null()]),
+  /** When that keep-alive came (null: none yet). */
+  lastKeepaliveAt: Type.Union([Timestamp, Type.Null()]),
 });
 export type TopologyNode = Static<typeof TopologyNode>;
 /** One link as the topology view draws it. */

@@ -615,14 +615,20 @@ function graphElements(topology) {
   const kinds = new Map(topology.nodes.map((n) => [n.id, n.type]));
   const flows = (count) => (count === null ? '' : ` · ${count} flow${count === 1 ? '' : 's'}`);
   const at = positions(topology);
-  const count = (n) =>
-    n.type === 'engine'
-      ? n.paths === null
-        ? ''
-        : `\n${n.paths} path${n.paths === 1 ? '' : 's'}`
-      : n.flows === null
-        ? ''
-        : `\n${n.flows} flow${n.flows === 1 ? '' : 's'}`;
+  const plural = (count, word) => `${count} ${word}${count === 1 ? '' : 's'}`;
+  // Hosts: their flows in force; engines: the computed paths through them and, once they
+  // reported it in a keep-alive, the live flows in their flow table.
+  const count = (n) => {
+    const parts =
+      n.type === 'engine'
+        ? [
+            n.paths === null ? '' : plural(n.paths, 'path'),
+            n.liveFlows === null ? '' : `${plural(n.liveFlows, 'live flow')}`,
+          ]
+        : [n.flows === null ? '' : plural(n.flows, 'flow')];
+    const line = parts.filter(Boolean).join(' · ');
+    return line ? `\n${line}` : '';
+  };
   const nodes = topology.nodes.map((n) => ({
     group: 'nodes',
     position: at.get(n.id),
@@ -676,6 +682,8 @@ function describe(element) {
         ['labels', list(data.detail.labels)],
         ['flows in force', data.flows],
         ['computed paths through it', data.detail.paths],
+        ['live flows (its last keep-alive)', data.detail.liveFlows],
+        ['last keep-alive', when(data.detail.lastKeepaliveAt)],
       ]
     : [
         ['link', data.linkId],

@@ -24,6 +24,7 @@ describe('topology and trace views', () => {
   let clientEndpoint: number;
   let serverEndpoint: number;
   let serviceToken: string;
+  let e1Client: Awaited<ReturnType<typeof registerNode>>['sb'];
 
   beforeAll(async () => {
     c = await startController('sqlite');
@@ -47,6 +48,7 @@ describe('topology and trace views', () => {
       ids[hostname] = nodes[hostname].registration.node.id;
       hostIds[hostname] = nodes[hostname].hostId;
     }
+    e1Client = nodes['t-e1']!.sb;
     const link = (from: string, to: string, n: number, cost?: number) =>
       nodes[from]!.sb.registerLink({
         peerHostId: hostIds[to]!,
@@ -127,6 +129,30 @@ describe('topology and trace views', () => {
     expect(linkOf(between('t-e1', 't-e2').id)).toMatchObject({ usable: false, flows: 0, adminState: 'down' });
     expect(linkOf(between('t-h2', 't-e1').id).flows).toBe(2);
     await c.admin.links.update(between('t-e1', 't-e2').id, { adminState: 'up' });
+  });
+
+  it('shows what a node last reported in its keep-alive: an engine’s live flows', async () => {
+    const before = await c.admin.topology();
+    expect(before.nodes.find((n) => n.id === ids['t-e1'])!.liveFlows).toBeNull();
+    await e1Client.keepalive({ statistics: { liveFlows: 7, packetsIn: 120, drops: 1 } });
+    const after = await c.admin.topology();
+    const e1 = after.nodes.find((n) => n.id === ids['t-e1'])!;
+    expect(e1.liveFlows).toBe(7);
+    expect(e1.lastKeepaliveAt).not.toBeNull();
+    expect(after.nodes.find((n) => n.id === ids['t-e2'])!.liveFlows).toBeNull();
+    // A keep-alive without statistics keeps the last ones; one without liveFlows reads as none.
+    await e1Client.keepalive({});
+    expect((await c.admin.topology()).nodes.find((n) => n.id === ids['t-e1'])!.liveFlows).toBe(7);
+    await e1Client.keepalive({ statistics: { packetsIn: 5 } });
+    expect((await c.admin.topology()).nodes.find((n) => n.id === ids['t-e1'])!.liveFlows).toBeNull();
+    // Statistics are bounded by the request schema: too many, or not numbers, are refused.
+    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`s${i}`, i]));
+    expect(await codeOf(e1Client.keepalive({ statistics: many }))).toBe('VALIDATION_FAILED');
+    expect(
+      await codeOf(
+        e1Client.keepalive({ statistics: { liveFlows: 'x' } as unknown as Record<string, number> }),
+      ),
+    ).toBe('VALIDATION_FAILED');
   });
 
   it('traces an endpoint: each peer, its cost and the hops with the links between them', async () => {

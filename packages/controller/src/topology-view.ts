@@ -6,10 +6,11 @@
  * Flow counts are what the controller knows, not packet counters: a node's `flows` are its flow
  * authorizations in force (not revoked, not expired), its `paths` how many of the computed
  * endpoint → peer paths pass through or end at it; a link's `flows` how many of those paths cross
- * it. The paths are computed exactly as the hosts were sent them
- * (context.ts `peersOf`: Dijkstra over the usable links, the contract's path labels, the domain's
- * trusted transit nodes), once per visible endpoint per request: a topology read costs one path
- * computation per endpoint (counted in `capsule_path_computations_total`).
+ * it. The paths are computed exactly as the hosts were sent them (context.ts `peersOf`: Dijkstra
+ * over the usable links, the contract's path labels, the domain's trusted transit nodes), once per
+ * visible endpoint per request: a topology read costs one path computation per endpoint (counted
+ * in `capsule_path_computations_total`). Beside them, what the node itself last reported:
+ * `liveFlows` from its keep-alive statistics (an engine's flow table, southbound/keepalive.ts).
  */
 import { ApiError, EndpointTrace, ErrorBody, IdParams, Topology, type TracePath } from '@capsule/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -29,6 +30,8 @@ interface NodeRow {
   domain_id: number;
   host_id: string | null;
   labels: string;
+  keepalive_statistics: string | null;
+  last_keepalive_at: string | null;
 }
 interface LinkRow {
   id: number;
@@ -47,6 +50,17 @@ interface EndpointRow {
   role: string;
 }
 
+/** `liveFlows` of a node's last keep-alive statistics; null when absent or not a count. */
+function reportedLiveFlows(statistics: string | null): number | null {
+  if (statistics === null) return null;
+  try {
+    const value = (JSON.parse(statistics) as Record<string, unknown>).liveFlows;
+    return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Every node and link (the trace needs them all: a path may cross another domain's engines). */
 async function readGraph(db: Db): Promise<{ nodes: NodeRow[]; links: LinkRow[] }> {
   const [nodes, links] = await Promise.all([
@@ -62,6 +76,8 @@ async function readGraph(db: Db): Promise<{ nodes: NodeRow[]; links: LinkRow[] }
         'n.domain_id',
         'n.host_id',
         'n.labels',
+        'n.keepalive_statistics',
+        'n.last_keepalive_at',
       ])
       .orderBy('n.id')
       .execute(),
@@ -196,6 +212,8 @@ export function registerTopologyView(
           labels: JSON.parse(node.labels) as string[],
           flows: nodeFlows ? (nodeFlows.get(node.id) ?? 0) : null,
           paths: nodePaths ? (nodePaths.get(node.id) ?? 0) : null,
+          liveFlows: reportedLiveFlows(node.keepalive_statistics),
+          lastKeepaliveAt: node.last_keepalive_at,
         })),
         links: links.map((link) => ({
           id: link.id,
