@@ -288,5 +288,12 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
           .execute();
       },
     },
+    // The statistics of a node's last keep-alive (JSON; an engine's live flows, packets, drops),
+    // written with the keep-alive's time: the topology view shows them.
+    '0009-node-keepalive-statistics': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('nodes').addColumn('keepalive_statistics', 'text').execute();
+      },
+    },
   };
 }

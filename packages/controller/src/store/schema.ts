@@ -52,6 +52,8 @@ export interface NodesTable {
   x25519_public_key: string | null;
   certificate_serial: string | null;
   last_keepalive_at: string | null;
+  /** JSON object of the statistics the node's last keep-alive carried (null: none yet). */
+  keepalive_statistics: string | null;
   /** JSON array of labels (an administrator's; registration never changes them). */
   labels: Generated<string>;
   created_at: string;
