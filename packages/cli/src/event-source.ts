@@ -78,7 +78,10 @@ function open(
       reject(
         signal?.aborted
           ? cause
-          : new CliError(unreachableCode(source), `cannot ${path.startsWith('/api/v1/events') ? 'observe' : 'reach'} ${sourceName(source)}: ${cause.message}`),
+          : new CliError(
+              unreachableCode(source),
+              `cannot ${path.startsWith('/api/v1/events') ? 'observe' : 'reach'} ${sourceName(source)}: ${cause.message}`,
+            ),
       ),
     );
     outgoing.end(body);

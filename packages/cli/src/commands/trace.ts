@@ -156,7 +156,10 @@ async function trace(
 
   const abort = new AbortController();
   const departures: FlowEvent[] = [];
-  const results: TracedPacket[] = [];
+  const arrivals: FlowEvent[] = [];
+  /** Done when `packets` arrivals pair with a departure (the armed packets; a program may trace others). */
+  const pairedEnough = () =>
+    pairArrivals(arrivals, departures, String).filter((p) => p.sentUs !== undefined).length >= packets;
   let opened = 0;
   let onBothOpen: () => void = () => {};
   const bothOpen = new Promise<void>((resolve) => (onBothOpen = resolve));
@@ -171,15 +174,21 @@ async function trace(
   };
   const warn = (where: EventSource) => (reason: string) =>
     io.err(`warning: ${sourceName(where)}: unreadable event skipped (${reason})\n`);
-  const path = `/api/v1/events?kind=trace`;
+  const path = '/api/v1/events?kind=trace';
   const streams = [
     streamEvents(
       fromSource,
       path,
       abort.signal,
       (event) => {
-        if (event.kind === 'trace' && event.direction === 'out' && canonical(event.destination) === to.hostId)
-          departures.push(event);
+        if (
+          event.direction !== 'out' ||
+          canonical(event.destination) !== to.hostId ||
+          event.timeUs === undefined
+        )
+          return;
+        if (departures.length < EVENTS_KEPT_MAX) departures.push(event);
+        if (pairedEnough()) abort.abort();
       },
       warn(fromSource),
       markOpen,
@@ -189,11 +198,10 @@ async function trace(
       path,
       abort.signal,
       (event) => {
-        if (event.kind !== 'trace' || event.direction !== 'in' || canonical(event.source) !== from.hostId)
-          return;
-        results.push(arrival(event, departures, engineName));
+        if (event.direction !== 'in' || canonical(event.source) !== from.hostId) return;
+        if (arrivals.length < EVENTS_KEPT_MAX) arrivals.push(event);
         restartTimer();
-        if (results.length >= packets) abort.abort();
+        if (pairedEnough()) abort.abort();
       },
       warn(toSource),
       markOpen,
@@ -220,6 +228,10 @@ async function trace(
     process.removeListener('SIGINT', stop);
     abort.abort();
   }
+  const all = pairArrivals(arrivals, departures, engineName);
+  const armed = all.filter((packet) => packet.sentUs !== undefined);
+  // The armed packets; when none of their departures was seen, what did arrive traced.
+  const results = (armed.length > 0 ? armed : all).slice(0, packets);
   for (const packet of results)
     io.out(options.json ? `${JSON.stringify(packet)}\n` : formatTrace(packet, from.name, to.name));
   if (results.length === 0) {
@@ -233,22 +245,39 @@ async function trace(
   return 0;
 }
 
-/** A trace-in event as a traced packet, paired with its departure when one was seen. */
-function arrival(
-  event: FlowEvent,
-  departures: FlowEvent[],
+/** Events kept per side at most (a busy flow that a program traces throughout). */
+const EVENTS_KEPT_MAX = 1000;
+
+/**
+ * The arrivals as traced packets, in order, each paired with the latest unpaired departure of the
+ * same flow label at or before its first stamp (within 10 s), when there is one.
+ */
+export function pairArrivals(
+  arrivals: readonly FlowEvent[],
+  departures: readonly FlowEvent[],
   engineName: (id: number) => string,
-): TracedPacket {
-  const hops = (event.hops ?? []).map((hop) => ({ ...hop, name: engineName(hop.engineId) }));
-  const firstUs = hops[0]?.timeUs ?? event.timeUs ?? 0;
-  let best = -1;
-  for (let i = 0; i < departures.length; i++) {
-    const departure = departures[i]!;
-    if (departure.flowLabel !== event.flowLabel || departure.timeUs === undefined) continue;
-    const before = elapsedUs(departure.timeUs, firstUs);
-    if (before >= 0 && (best < 0 || before < elapsedUs(departures[best]!.timeUs!, firstUs))) best = i;
-  }
-  const sentUs = best >= 0 ? departures.splice(best, 1)[0]!.timeUs : undefined;
+): TracedPacket[] {
+  const used = new Set<number>();
+  return arrivals.map((event) => {
+    const hops = (event.hops ?? []).map((hop) => ({ ...hop, name: engineName(hop.engineId) }));
+    const firstUs = hops[0]?.timeUs ?? event.timeUs ?? 0;
+    let best = -1;
+    let bestBeforeUs = 0;
+    for (let i = 0; i < departures.length; i++) {
+      const departure = departures[i]!;
+      if (used.has(i) || departure.flowLabel !== event.flowLabel || departure.timeUs === undefined) continue;
+      const beforeUs = elapsedUs(departure.timeUs, firstUs);
+      if (beforeUs >= 0 && beforeUs < 10_000_000 && (best < 0 || beforeUs < bestBeforeUs)) {
+        best = i;
+        bestBeforeUs = beforeUs;
+      }
+    }
+    if (best >= 0) used.add(best);
+    return arrival(event, hops, best >= 0 ? departures[best]!.timeUs : undefined);
+  });
+}
+
+function arrival(event: FlowEvent, hops: TracedPacket['hops'], sentUs: number | undefined): TracedPacket {
   return {
     flowLabel: event.flowLabel ?? 0,
     contractId: event.contractId,
