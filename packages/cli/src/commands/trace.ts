@@ -147,7 +147,9 @@ async function trace(
   const packets = positiveOption(options.packets, '--packets', true) ?? 3;
   if (packets > 100) throw new CliError('CLI_BAD_OPTION', `--packets is 1..100, got ${packets}`);
   const timeoutMs = (positiveOption(options.timeout, '--timeout', false) ?? 10) * 1000;
-  const lab = await labNames(io, options.labDir);
+  // The lab is read when asked for, or when a host is named (not a socket path or URL).
+  const named = [fromArgument, toArgument].some((a) => !/^https?:\/\//.test(a) && !a.includes('/'));
+  const lab = options.labDir !== undefined || named ? await labNames(io, options.labDir) : undefined;
   const fromSource = agentOf(fromArgument, options, lab);
   const toSource = agentOf(toArgument, options, lab);
   const [from, to] = await Promise.all([identityOf(fromSource), identityOf(toSource)]);
