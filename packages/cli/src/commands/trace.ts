@@ -189,7 +189,7 @@ async function trace(
           event.timeUs === undefined
         )
           return;
-        if (departures.length < EVENTS_KEPT_MAX) departures.push(event);
+        if (departures.push(event) > EVENTS_KEPT_MAX) departures.shift();
         if (pairedEnough()) abort.abort();
       },
       warn(fromSource),
@@ -201,7 +201,7 @@ async function trace(
       abort.signal,
       (event) => {
         if (event.direction !== 'in' || canonical(event.source) !== from.hostId) return;
-        if (arrivals.length < EVENTS_KEPT_MAX) arrivals.push(event);
+        if (arrivals.push(event) > EVENTS_KEPT_MAX) arrivals.shift();
         restartTimer();
         if (pairedEnough()) abort.abort();
       },
@@ -247,8 +247,11 @@ async function trace(
   return 0;
 }
 
-/** Events kept per side at most (a busy flow that a program traces throughout). */
-const EVENTS_KEPT_MAX = 1000;
+/**
+ * Events kept per side, the latest (a flow a program traces throughout sends arrivals before the
+ * armed packets; pairing is O(kept²) per event).
+ */
+const EVENTS_KEPT_MAX = 256;
 
 /**
  * The arrivals as traced packets, in order, each paired with the latest unpaired departure of the
