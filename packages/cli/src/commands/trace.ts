@@ -214,13 +214,13 @@ async function trace(
   process.once('SIGINT', stop);
   try {
     await Promise.race([bothOpen, failed]);
-    const armed = (await requestJson(fromSource, 'POST', '/api/v1/trace', { peer: to.hostId, packets })) as {
+    const answer = (await requestJson(fromSource, 'POST', '/api/v1/trace', { peer: to.hostId, packets })) as {
       packets?: number;
     };
     restartTimer();
     if (!options.json)
       io.out(
-        `trace ${from.name} (${from.hostId}) → ${to.name} (${to.hostId}): the next ${armed?.packets ?? packets} packets of the flow\n`,
+        `trace ${from.name} (${from.hostId}) → ${to.name} (${to.hostId}): the next ${answer?.packets ?? packets} packets of the flow\n`,
       );
     const settled = await Promise.allSettled(streams);
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
