@@ -55,7 +55,15 @@ beforeAll(async () => {
     await lab.hosts
       .get(endpoint.host)!
       .agent.registerEndpoint({ serviceToken: token, contract: endpoint.contract, role: endpoint.role });
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Until h3's application receives h1's packets (h3 learns h1 as its peer by the controller's
+  // push: on a loaded machine that takes more than a moment), so every traced packet can arrive.
+  let received = 0;
+  const off = lab.hosts.get('h3')!.app.onPacket(() => void (received += 1));
+  const stop = traffic();
+  for (let i = 0; i < 300 && received === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  stop();
+  off();
+  if (received === 0) throw new Error('h3 received nothing from h1 in 15 s');
   for (const host of ['h1', 'h2', 'h3']) {
     const agent = lab.hosts.get(host)!.agent;
     apis.push(

@@ -236,6 +236,8 @@ async function trace(
   const results = (armed.length > 0 ? armed : all).slice(0, packets);
   for (const packet of results)
     io.out(options.json ? `${JSON.stringify(packet)}\n` : formatTrace(packet, from.name, to.name));
+  if (results.length > 0 && results.length < packets)
+    io.err(`note: ${results.length} of the ${packets} traced packets arrived in time\n`);
   if (results.length === 0) {
     io.err(
       departures.length > 0
