@@ -275,13 +275,19 @@ describe('live policy and the endpoint lifecycle (in-process lab)', () => {
   }, 30_000);
 });
 
-describe('authorization renewal (in-process lab, 6 s authorizations)', () => {
+describe('credential renewal (in-process lab, 6 s authorizations, 12 s node certificates)', () => {
   let lab: MemoryLab;
+  const linkDowns: string[] = [];
   beforeAll(async () => {
     lab = await startMemoryLab(parseTopology(defaultTopologyYaml), {
       dataDir: mkdtempSync(join(tmpdir(), 'capsule-renewal-')),
       authorizationLifetimeMs: 6000,
+      certificateLifetimeMs: 12_000,
     });
+    for (const { name, linkLayer } of lab.engines.values())
+      linkLayer.onLinkChange((link) => {
+        if (link.state === 'down') linkDowns.push(`${name} → ${link.peerName}: ${link.downReason}`);
+      });
   }, 120_000);
   afterAll(async () => {
     await lab?.stop();
@@ -313,4 +319,34 @@ describe('authorization renewal (in-process lab, 6 s authorizations)', () => {
     expect(expired).toBe(0);
     expect(flow.received.length).toBe(flow.sent);
   }, 60_000);
+
+  it('nodes renew their certificates while running: over two certificate lifetimes no link goes down and a flow loses nothing', async () => {
+    const token = await applyUseCase(lab.admin, policyOf('certified'));
+    for (const [host, role] of [
+      ['h5', 'server'],
+      ['h2', 'client'],
+    ] as const)
+      await lab.hosts.get(host)!.agent.registerEndpoint({ serviceToken: token, contract: 'certified', role });
+    await sleep(500);
+    const flow = stream(lab, 'h2', 'h5', 31_006, 50);
+    await sleep(26_000); // the first certificates end 12 s after the lab started, their renewals 24 s
+    await flow.stop();
+    const engineRenewals = [...lab.engines.values()].map(
+      ({ name, engine }) => [name, engine.counters().linkLayer.certificateSwaps] as const,
+    );
+    const hostRenewals = [...lab.hosts.values()].map(
+      ({ name, agent }) =>
+        [
+          name,
+          (agent.status() as { controller: { certificateRenewals: number } }).controller.certificateRenewals,
+        ] as const,
+    );
+    console.info(
+      `certificate renewal: ${flow.received.length}/${flow.sent} datagrams over 26 s; renewals ${JSON.stringify([...engineRenewals, ...hostRenewals])}; links down ${linkDowns.length}`,
+    );
+    for (const [name, renewals] of [...engineRenewals, ...hostRenewals])
+      expect(renewals, `${name} renewed its certificate`).toBeGreaterThanOrEqual(2);
+    expect(linkDowns).toEqual([]);
+    expect(flow.received.length).toBe(flow.sent);
+  }, 90_000);
 });

@@ -22,7 +22,13 @@ import {
   type NodeCommand,
   revokedHostsOf,
 } from '@capsule/api';
-import { createNodePayloadCipher, importControllerPublicKey, type PayloadCipher } from '@capsule/identity';
+import {
+  createNodePayloadCipher,
+  decodeNodeCertificate,
+  importControllerPublicKey,
+  nodeCertificateRenewalDueMs,
+  type PayloadCipher,
+} from '@capsule/identity';
 import {
   configureInterface,
   createNativePayloadCipher,
@@ -495,15 +501,50 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     );
   }
 
+  /** When the node certificate is due for renewal (ms; the identity package's rule), from the last registration. */
+  let certificateRenewalDueAtMs = Number.POSITIVE_INFINITY;
+  let certificateRenewals = 0;
+
+  /** The last registration's node certificate into the live link layer (every link rekeys with it). */
+  function swapInNodeCertificate(): void {
+    const certificate = control.registration?.certificate;
+    if (!certificate) return;
+    const bytes = new Uint8Array(Buffer.from(certificate, 'base64'));
+    const decoded = decodeNodeCertificate(bytes);
+    if (!decoded.ok) return;
+    certificateRenewalDueAtMs = nodeCertificateRenewalDueMs(decoded.value);
+    if (links?.setNodeCertificate(bytes))
+      logger.info(
+        { notAfter: new Date(decoded.value.notAfter * 1000).toISOString() },
+        'node certificate in the link layer',
+      );
+  }
+
+  /**
+   * Renews the node certificate two thirds into its validity, with no restart and no lost link:
+   * the host registers again with the same keys and CGA (the controller issues a new certificate
+   * for the same host id) and the certificate is swapped into the live link layer. A failure is
+   * logged and tried again at the next tick.
+   */
+  async function renewNodeCertificate(): Promise<void> {
+    if (!keys || !cga || clock.nowMs() < certificateRenewalDueAtMs) return;
+    try {
+      await control.login();
+      await control.register(keys, cga);
+      certificateRenewals += 1;
+      swapInNodeCertificate();
+      logger.info({ renewals: certificateRenewals }, 'node certificate renewed');
+    } catch (error) {
+      logger.warn({ error: (error as Error).message }, 'node certificate renewal failed; retrying');
+    }
+  }
+
   async function connectController(): Promise<void> {
     if (!keys || !cga) throw new AgentError('AGENT_NOT_STARTED', 'keys and CGA first');
     await control.login();
     await control.register(keys, cga);
     logger.info({ hostId: cga.addressText, node: control.registration?.node.id }, 'host registered');
-    // The registration issued a new node certificate: the live links' next handshakes carry it.
-    const certificate = control.registration?.certificate;
-    if (certificate && links?.setNodeCertificate(new Uint8Array(Buffer.from(certificate, 'base64'))))
-      logger.info({}, 'node certificate renewed in the link layer');
+    swapInNodeCertificate();
     try {
       await control.openPush();
     } catch (error) {
@@ -547,6 +588,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       );
       // Renewals are checked every tick (they are due long before an authorization runs out).
       if (control.isConnected) await renewAuthorizations();
+      if (control.isConnected) await renewNodeCertificate();
       if (control.isConnected && clock.nowMs() - lastKeepaliveMs < interval) return;
       lastKeepaliveMs = clock.nowMs();
       const wasConnected = control.isConnected;
@@ -686,6 +728,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       }
       // 7. register the host
       await control.register(keys, cga);
+      swapInNodeCertificate(); // no link layer yet: sets when the certificate is due for renewal
       logger.info({ hostId: cga.addressText, node: control.registration?.node.id }, 'host registered');
       control
         .openPush()
@@ -770,6 +813,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         keepaliveFailures: control.keepaliveFailures,
         registrations: control.registrations,
         authorizationRenewals,
+        certificateRenewals,
         endpointsRestored,
         pendingUnregistrations: pendingUnregistrations.size,
       },
@@ -871,6 +915,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           keepalivesSent: control.keepalivesSent,
           keepaliveFailures: control.keepaliveFailures,
           registrations: control.registrations,
+          certificateRenewals,
         },
         events: events.counters(),
       }),

@@ -22,6 +22,7 @@ export interface AgentMetricsSources {
     keepalivesSent: number;
     keepaliveFailures: number;
     registrations: number;
+    certificateRenewals: number;
   };
   events: { published: number; suppressed: number; lost: number; subscribers: number };
 }
@@ -142,6 +143,12 @@ export function renderAgentMetrics(s: AgentMetricsSources): string {
   sample('capsule_agent_keepalives_total', s.controller.keepaliveFailures, { outcome: 'failed' });
   family('capsule_agent_registrations_total', 'counter', 'Host registrations with the controller.');
   sample('capsule_agent_registrations_total', s.controller.registrations);
+  family(
+    'capsule_agent_certificate_renewals_total',
+    'counter',
+    'Node certificates renewed while running (swapped into the live link layer).',
+  );
+  sample('capsule_agent_certificate_renewals_total', s.controller.certificateRenewals);
   family(
     'capsule_agent_events_total',
     'counter',

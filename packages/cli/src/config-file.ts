@@ -15,6 +15,7 @@ import { dirname, resolve } from 'node:path';
 import { CapsuleError } from '@capsule/wire';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { CliError } from './errors';
+import type { CliIo } from './io';
 
 /** One problem with a config file. */
 export interface ConfigProblem {
@@ -454,6 +455,18 @@ export interface LoadedConfig<T> {
   dir: string;
 }
 
+/** A config or environment file's text, at most CONFIG_FILE_LIMIT_BYTES (else CLI_BAD_CONFIG). */
+function readConfigText(file: string): string {
+  try {
+    const bytes = readFileSync(file);
+    if (bytes.length > CONFIG_FILE_LIMIT_BYTES)
+      throw new Error(`${bytes.length} bytes, more than the ${CONFIG_FILE_LIMIT_BYTES} a config may have`);
+    return bytes.toString('utf8');
+  } catch (error) {
+    throw new CliError('CLI_BAD_CONFIG', `cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
 /**
  * Reads a config file (relative to `cwd`) and checks it: every problem at once (ConfigFileError,
  * `error [CLI_BAD_CONFIG]`).
@@ -465,18 +478,49 @@ export function readConfigFile<T>(
   options: Omit<ParseConfigOptions, 'fileName'> = {},
 ): LoadedConfig<T> {
   const file = resolve(cwd, path);
-  let text: string;
-  try {
-    const bytes = readFileSync(file);
-    if (bytes.length > CONFIG_FILE_LIMIT_BYTES)
-      throw new Error(`${bytes.length} bytes, more than the ${CONFIG_FILE_LIMIT_BYTES} a config may have`);
-    text = bytes.toString('utf8');
-  } catch (error) {
-    throw new CliError('CLI_BAD_CONFIG', `cannot read ${file}: ${(error as Error).message}`);
-  }
+  const text = readConfigText(file);
   return {
     value: parseConfigText<T>(text, schema, { fileName: path, ...options }),
     file,
     dir: dirname(file),
   };
+}
+
+/**
+ * The variables of an environment file as systemd's `EnvironmentFile=` reads it (the subset the
+ * units' `.env` files use): `KEY=VALUE` per line, `#` and `;` comment lines, blank lines, an
+ * optional `export ` prefix, a value in single or double quotes taken without them. A line that is
+ * none of these is a problem reported with its line number (all of them at once), never guessed at.
+ */
+export function parseEnvironmentText(file: string, text: string): Record<string, string> {
+  const variables: Record<string, string> = {};
+  const problems: ConfigProblem[] = [];
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) return;
+    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (!match) {
+      problems.push({ path: '', message: 'is not KEY=VALUE', line: index + 1, column: 1 });
+      return;
+    }
+    const value = match[2]!;
+    const quoted = /^(['"])(.*)\1$/.exec(value);
+    variables[match[1]!] = quoted ? quoted[2]! : value;
+  });
+  if (problems.length > 0) throw new ConfigFileError(file, problems);
+  return variables;
+}
+
+/** `parseEnvironmentText` of a file (relative to `cwd`). */
+export function readEnvironmentFile(path: string, cwd: string): Record<string, string> {
+  return parseEnvironmentText(path, readConfigText(resolve(cwd, path)));
+}
+
+/**
+ * `io` with the variables of `envFile` over its environment (check-config's `--env-file`: a
+ * daemon's password lives in the EnvironmentFile its unit reads, not in the operator's shell).
+ */
+export function withEnvironmentFile(io: CliIo, envFile: string | undefined): CliIo {
+  if (envFile === undefined) return io;
+  return { ...io, env: { ...io.env, ...readEnvironmentFile(envFile, io.cwd) } };
 }

@@ -101,6 +101,8 @@ export interface EngineCounters {
     handshakesVerified: number;
     cookieRepliesSent: number;
     cookiesAccepted: number;
+    /** Renewed node certificates swapped into the live link layer. */
+    certificateSwaps: number;
   };
 }
 
@@ -194,6 +196,7 @@ export function snapshotCounters(
       handshakesVerified: linkLayer.handshakeStats.verified,
       cookieRepliesSent: linkLayer.handshakeStats.cookieRepliesSent,
       cookiesAccepted: linkLayer.handshakeStats.cookiesAccepted,
+      certificateSwaps: linkLayer.handshakeStats.certificateSwaps,
     },
   };
 }

@@ -18,7 +18,12 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { createSouthboundClient, type SbRegisterResponse, type SouthboundClient } from '@capsule/api';
-import { generateX25519KeyPair, importControllerPublicKey } from '@capsule/identity';
+import {
+  decodeNodeCertificate,
+  generateX25519KeyPair,
+  importControllerPublicKey,
+  nodeCertificateRenewalDueMs,
+} from '@capsule/identity';
 import {
   createLinkLayer,
   formatUnderlayAddress,
@@ -29,6 +34,7 @@ import {
 } from '@capsule/overlay';
 import { type Clock, type Logger, silentLogger, systemClock } from '@capsule/wire';
 import { createEngine, type Engine, type EngineOptions } from './engine';
+import { EngineError } from './errors';
 import type { EngineFastPath } from './fast-path-port';
 import { createEngineHttpServer, type EngineHttpServer } from './http-api';
 import { configuredLinkCost } from './links';
@@ -119,7 +125,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
   const login = await controller.login(options.credentials);
   const identity = await deps.identity(login.profile.scope.netprefix);
   const locator = options.locator ?? formatUnderlayAddress(transport.local);
-  const registration = await registerEngine(controller, {
+  const engineRegistration = {
     credentials: options.credentials,
     hostname: options.hostname,
     locator,
@@ -128,7 +134,8 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
     rsaPrivateKey: identity.rsaPrivateKey,
     rsaPublicKeyDer: identity.rsaPublicKeyDer,
     x25519PublicKey: generateX25519KeyPair().publicKeyRaw,
-  });
+  };
+  const registration = await registerEngine(controller, engineRegistration);
   const controllerPublicKey = importControllerPublicKey(
     Buffer.from(registration.controllerPublicKey, 'base64'),
   );
@@ -166,8 +173,37 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
       refreshLinks: () => engine.refreshLinks(),
       setContractTags: (contracts) => engine.setContractTags(contracts),
       linkCost: (info) => configuredLinkCost(options.engine?.links, info),
+      renewCertificate: () => renewNodeCertificate(),
     },
   );
+  /**
+   * The node certificate renewed two thirds into its validity (the identity package's rule), with
+   * no restart and no lost link: the engine registers again with the same identity (the controller
+   * issues a new certificate for the same host id) and swaps it into the live link layer, which
+   * rekeys every link with it. A failure is logged; the next keep-alive tries again.
+   */
+  let certificateRenewalDueAtMs = renewalDueOf(registration.certificate);
+  async function renewNodeCertificate(): Promise<void> {
+    if (clock.nowMs() < certificateRenewalDueAtMs) return;
+    try {
+      const renewed = await registerEngine(controller, engineRegistration);
+      if (!linkLayer.setNodeCertificate(Buffer.from(renewed.certificate, 'base64')))
+        throw new EngineError(
+          'ENGINE_BAD_CERTIFICATE',
+          'the renewed node certificate is not for this host id',
+        );
+      certificateRenewalDueAtMs = renewalDueOf(renewed.certificate);
+      logger.info(
+        {
+          renewals: linkLayer.handshakeStats.certificateSwaps,
+          nextRenewal: new Date(certificateRenewalDueAtMs).toISOString(),
+        },
+        'node certificate renewed',
+      );
+    } catch (error) {
+      logger.warn({ err: error }, 'node certificate renewal failed; retrying at the next keep-alive');
+    }
+  }
   const http: EngineHttpServer | undefined = options.http
     ? createEngineHttpServer(options.http, { engine })
     : undefined;
@@ -205,4 +241,10 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
     httpUrl,
     stop,
   };
+}
+
+/** When a node certificate (base64, as the registration answers) is due for renewal; never if it does not decode. */
+function renewalDueOf(certificateBase64: string): number {
+  const decoded = decodeNodeCertificate(Buffer.from(certificateBase64, 'base64'));
+  return decoded.ok ? nodeCertificateRenewalDueMs(decoded.value) : Number.POSITIVE_INFINITY;
 }

@@ -1,7 +1,7 @@
 import { CapsuleError } from '@capsule/wire';
 
 /** Stable codes of the errors the engine throws. */
-export type EngineErrorCode = 'ENGINE_HTTP_BIND_FAILED';
+export type EngineErrorCode = 'ENGINE_HTTP_BIND_FAILED' | 'ENGINE_BAD_CERTIFICATE';
 
 /** The error this package throws. */
 export class EngineError extends CapsuleError {

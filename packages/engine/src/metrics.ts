@@ -118,6 +118,12 @@ export function renderMetrics(engine: Engine): string {
       'Cookies received from peers under load and opened.',
       c.linkLayer.cookiesAccepted,
     ],
+    [
+      'capsule_engine_certificate_renewals_total',
+      'counter',
+      'Node certificates renewed while running (swapped into the live link layer).',
+      c.linkLayer.certificateSwaps,
+    ],
   ];
   for (const [name, type, help, value] of simple) {
     family(name, type, help);

@@ -124,6 +124,8 @@ export interface ControllerHooksDeps {
   setContractTags: (contracts: readonly ContractLinkTags[]) => void;
   /** The configured cost of the link to a peer (engine.yaml `links`), sent with its registration. */
   linkCost?: (info: LinkInfo) => number | undefined;
+  /** Renews the node certificate when it is due (checked after every keep-alive). */
+  renewCertificate?: () => Promise<void>;
 }
 
 /** The controller side of a running engine. */
@@ -197,6 +199,7 @@ export function createControllerHooks(
         },
       });
       for (const command of answer.commands) obey(command);
+      await deps.renewCertificate?.();
     } catch (error) {
       logger.warn({ err: error }, 'keep-alive failed');
     } finally {

@@ -118,7 +118,7 @@ export function createPlainLinkLayer(
     linkIdTo: (address: UnderlayAddress) => byAddress.get(formatUnderlayAddress(address))?.id,
     drops,
     handshakeRejections: {} as LinkLayer['handshakeRejections'],
-    handshakeStats: { verified: 0, cookieRepliesSent: 0, cookiesAccepted: 0 },
+    handshakeStats: { verified: 0, cookieRepliesSent: 0, cookiesAccepted: 0, certificateSwaps: 0 },
     setNodeCertificate: () => true,
     revokeHost() {},
     revokedHosts: 0,

@@ -137,11 +137,12 @@ export {
   LINK_MAC_NATIVE_FROM_BYTES,
   verifyLinkMac,
 } from './link-mac';
-/** Node certificate: codec, sign, verify, the RSA key hash field, and its binding to a SeND sender. */
+/** Node certificate: codec, sign, verify, the RSA key hash field, its binding to a SeND sender, when to renew it. */
 export {
   decodeNodeCertificate,
   encodeNodeCertificate,
   NODE_CERTIFICATE_MAX_NAME_BYTES,
+  NODE_CERTIFICATE_RENEW_AT,
   NODE_CERTIFICATE_VERSION,
   type NodeCertificate,
   type NodeCertificateBody,
@@ -149,6 +150,7 @@ export {
   NodeType,
   type NodeTypeValue,
   nodeCertificateLength,
+  nodeCertificateRenewalDueMs,
   rsaKeyHash,
   signNodeCertificate,
   verifyNodeCertificate,

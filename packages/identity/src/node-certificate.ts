@@ -209,3 +209,20 @@ export function nodeCertificateMatchesSender(
     equalBytes(certificate.rsaKeyHash, rsaKeyHash(sender.publicKeyDer))
   );
 }
+
+/** The share of a node certificate's validity after which its node asks for a new one. */
+export const NODE_CERTIFICATE_RENEW_AT = 2 / 3;
+
+/**
+ * When a node renews its certificate (ms since the epoch): two thirds into its validity, so a
+ * 30-day certificate is renewed with 10 days left — time for every peer's next handshake to carry
+ * the new one, and for a controller outage of days to pass unnoticed.
+ */
+export function nodeCertificateRenewalDueMs(
+  certificate: Pick<NodeCertificate, 'notBefore' | 'notAfter'>,
+): number {
+  return (
+    (certificate.notBefore + (certificate.notAfter - certificate.notBefore) * NODE_CERTIFICATE_RENEW_AT) *
+    1000
+  );
+}

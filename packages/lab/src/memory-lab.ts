@@ -99,6 +99,8 @@ export interface MemoryLabOptions {
   linkKeepAliveIntervalMs?: number;
   /** How long the controller's flow authorizations are valid (its default when absent: 24 h). */
   authorizationLifetimeMs?: number;
+  /** How long the controller's node certificates are valid (its default when absent: 30 days). */
+  certificateLifetimeMs?: number;
 }
 
 interface Stoppable {
@@ -166,6 +168,7 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
         ...(options.authorizationLifetimeMs
           ? { authorizationLifetimeMs: options.authorizationLifetimeMs }
           : {}),
+        ...(options.certificateLifetimeMs ? { certificateLifetimeMs: options.certificateLifetimeMs } : {}),
       },
       { logger: pino({ level: 'silent' }) },
     );

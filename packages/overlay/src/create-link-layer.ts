@@ -279,7 +279,12 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
   const cookieIssuer = new CookieIssuer({ clock });
   /** Cookies responders handed us, by their underlay address. */
   const cookieJar = new Map<string, { cookie: Uint8Array; receivedMs: number }>();
-  const handshakeStats: HandshakeStats = { verified: 0, cookieRepliesSent: 0, cookiesAccepted: 0 };
+  const handshakeStats: HandshakeStats = {
+    verified: 0,
+    cookieRepliesSent: 0,
+    cookiesAccepted: 0,
+    certificateSwaps: 0,
+  };
 
   const drops: LinkDropCounters = {
     malformed: 0,
@@ -986,6 +991,12 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
       const decoded = decodeNodeCertificate(certificate);
       if (!decoded.ok || !equalBytes(decoded.value.hostId, ownHostId)) return false;
       signer = createHandshakeSigner({ ...identity, nodeCertificate: certificate.slice() });
+      handshakeStats.certificateSwaps += 1;
+      // Peers learn the new end of validity from a handshake: rekey every live link now rather
+      // than at its next scheduled rekey (one handshake per link per renewal).
+      for (const link of linksById.values())
+        if (link.state === 'up' && link.pending === undefined && link.candidates.length === 0)
+          startHandshake(link.peerUnderlay, link.peerHostId, link, true);
       return true;
     },
     revokeHost(hostId, untilMs) {

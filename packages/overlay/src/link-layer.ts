@@ -80,6 +80,8 @@ export interface HandshakeStats {
   cookieRepliesSent: number;
   /** Cookies received and opened (initiator). */
   cookiesAccepted: number;
+  /** Renewed node certificates swapped in (`setNodeCertificate` accepted). */
+  certificateSwaps: number;
 }
 
 /** Receives an authenticated inner IPv6 packet from link `linkId`. */
@@ -110,7 +112,8 @@ export interface LinkLayer {
   readonly handshakeStats: Readonly<HandshakeStats>;
   /**
    * Added: swaps in a renewed node certificate (the same host id): every handshake from now on
-   * (new links, rekeys) carries it, so peers see its new end of validity without a restart.
+   * carries it, and every live link rekeys at once, so peers see its new end of validity without a
+   * restart (a peer takes a link down when the certificate it holds expires).
    * False, and nothing changed, when it does not decode or names another host id.
    */
   setNodeCertificate(certificate: Uint8Array): boolean;

@@ -89,6 +89,30 @@ describe('link layer lifecycle: certificate renewal and host revocation', () => 
       else expect(atB).toMatchObject({ state: 'down', downReason: 'rejected' });
     });
 
+  it('the swap itself rekeys every live link: peers hold the new end at once, not at the next scheduled rekey (an hour here)', async () => {
+    const endMs = clock.nowMs() + 10 * unitMs;
+    const hour = 3_600_000;
+    const a = await node('alpha', 0, endMs, { rekeyAfterMs: hour });
+    const b = await node('bravo', 1, undefined, { rekeyAfterMs: hour });
+    const c = await node('charlie', 2, undefined, { rekeyAfterMs: hour });
+    a.layer.connect(b.tap.local);
+    a.layer.connect(c.tap.local);
+    await wait(2 * unitMs);
+    const seenBy = (peer: typeof b) =>
+      peer.layer.links().find((link) => Buffer.from(link.peerHostId).equals(Buffer.from(a.identity.hostId)));
+    for (const peer of [b, c]) expect(seenBy(peer)?.state).toBe('up');
+    const downs: string[] = [];
+    for (const peer of [b, c])
+      peer.layer.onLinkChange((link) => {
+        if (link.state === 'down') downs.push(`${link.peerName}: ${link.downReason}`);
+      });
+    const newEndMs = endMs + 30 * 86_400_000;
+    expect(a.layer.setNodeCertificate(renewed(a.identity.nodeCertificate, newEndMs))).toBe(true);
+    await wait(12 * unitMs); // past the old end, long before any scheduled rekey: both links stay up
+    for (const peer of [b, c]) expect(seenBy(peer)?.state).toBe('up');
+    expect(downs).toEqual([]); // never down, not even for a reconnect
+  });
+
   it('refuses a certificate that does not decode or names another host id: nothing changes', async () => {
     const a = await node('alpha', 0);
     const other = makeIdentity({ controller, key: 1, name: 'bravo', nowMs: clock.nowMs() });

@@ -64,6 +64,9 @@ const kinds = {
 } as const;
 type Kind = keyof typeof kinds;
 
+/** What `capsule revoke` withdraws (the rest are deleted, not revoked). */
+const revocable: readonly Kind[] = ['authorization', 'endpoint', 'node', 'token'];
+
 function kindOf(text: string): Kind {
   const kind = text.replace(/s$/, '') as Kind;
   if (!Object.hasOwn(kinds, kind))
@@ -441,6 +444,33 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       const item = await resolveObject(client, kind, ref, o.domain);
       await client.request('DELETE', `/api/v1/${kinds[kind].collection}/${item.id}`);
       io.out(`deleted ${kind} ${ref}\n`);
+    });
+
+  program
+    .command('revoke')
+    .description(
+      'withdraw a credential at once: an authorization (its flow stops at every engine), an endpoint ' +
+        '(unregistered, its authorization revoked), a node (decommissioned: endpoints, authorizations, ' +
+        'certificate and links), a service token',
+    )
+    .argument('<kind>', 'authorization | endpoint | node | token')
+    .argument('<ref>', 'id (a node also by host name)')
+    .option('--domain <domain>', 'disambiguate a name')
+    .option('--config <file>', 'credentials file')
+    .action(async (kindText: string, ref: string, o: { domain?: string; config?: string }) => {
+      const kind = kindOf(kindText);
+      if (!revocable.includes(kind))
+        throw new CliError('CLI_BAD_KIND', `cannot revoke a ${kind} (one of ${revocable.join(', ')})`);
+      const client = loadClient(io, o.config);
+      const item = await resolveObject(client, kind, ref, o.domain);
+      if (kind === 'authorization') {
+        const revoked = await client.authorizations.revoke(item.id);
+        io.out(`revoked authorization ${item.id} (serial ${revoked.serial}) at ${revoked.revokedAt}\n`);
+        return;
+      }
+      // Deleting an endpoint, a node or a token is its revocation at the controller (docs/controller.md, "Live policy").
+      await client.request('DELETE', `/api/v1/${kinds[kind].collection}/${item.id}`);
+      io.out(`revoked ${kind} ${ref}\n`);
     });
 
   program

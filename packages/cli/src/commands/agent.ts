@@ -25,7 +25,7 @@ import {
 import { createUdpTransportOfKind } from '@capsule/overlay';
 import type { Command } from 'commander';
 import pino from 'pino';
-import { readConfigFile } from '../config-file';
+import { readConfigFile, withEnvironmentFile } from '../config-file';
 import { CliError, RemoteError } from '../errors';
 import {
   type InstalledHostResolver,
@@ -276,10 +276,11 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
     .description('check an agent configuration file and print the options it gives (no password)')
     .argument('[file]', 'agent configuration (YAML)')
     .option('--config <file>', 'the same, as an option')
-    .action((file: string | undefined, options: { config?: string }) => {
+    .option('--env-file <file>', "variables as the unit's EnvironmentFile gives them (KEY=VALUE lines)")
+    .action((file: string | undefined, options: { config?: string; envFile?: string }) => {
       const path = file ?? options.config;
       if (!path) throw new CliError('CLI_BAD_OPTION', 'check-config needs a file');
-      const config = loadAgentConfig(path, io);
+      const config = loadAgentConfig(path, withEnvironmentFile(io, options.envFile));
       const resolved = agentOptionsFromConfig(config, readHostNameservers(resolvConfPath));
       io.out(
         `${JSON.stringify({ ...resolved, credentials: { ...resolved.credentials, password: '***' } }, null, 2)}\n`,

@@ -10,7 +10,7 @@ import { createSelfSignedCertificate, exportPrivateKeyPem, generateRsaKeyPairAsy
 import type { Command } from 'commander';
 import pino from 'pino';
 import { type Static, Type } from 'typebox';
-import { readConfigFile } from '../config-file';
+import { readConfigFile, withEnvironmentFile } from '../config-file';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
 import {
@@ -302,10 +302,11 @@ export function registerControllerCommands(program: Command, io: CliIo): void {
     .description('check a controller configuration file and print the settings it gives (no secrets)')
     .argument('[file]', 'controller configuration (YAML)')
     .option('--config <file>', 'the same, as an option')
-    .action((file: string | undefined, options: { config?: string }) => {
+    .option('--env-file <file>', "variables as the unit's EnvironmentFile gives them (KEY=VALUE lines)")
+    .action((file: string | undefined, options: { config?: string; envFile?: string }) => {
       const config = file ?? options.config;
       if (!config) throw new CliError('CLI_BAD_OPTION', 'check-config needs a file');
-      const settings = resolveControllerSettings({ config }, io);
+      const settings = resolveControllerSettings({ config }, withEnvironmentFile(io, options.envFile));
       const store = /^postgres/.test(settings.store)
         ? settings.store.replace(/:[^:@/]*@/, ':***@')
         : settings.store;

@@ -35,7 +35,7 @@ import Table from 'cli-table3';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { type Static, Type } from 'typebox';
-import { readConfigFile } from '../config-file';
+import { readConfigFile, withEnvironmentFile } from '../config-file';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
 import {
@@ -391,10 +391,11 @@ export function registerEngineCommands(program: Command, io: CliIo): void {
     .description('check an engine configuration file and print the settings it gives (no password)')
     .argument('[file]', 'engine configuration (YAML)')
     .option('--config <file>', 'the same, as an option')
-    .action((file: string | undefined, options: { config?: string }) => {
+    .option('--env-file <file>', "variables as the unit's EnvironmentFile gives them (KEY=VALUE lines)")
+    .action((file: string | undefined, options: { config?: string; envFile?: string }) => {
       const path = file ?? options.config;
       if (!path) throw new CliError('CLI_BAD_OPTION', 'check-config needs a file');
-      const config = loadEngineConfig(path, io);
+      const config = loadEngineConfig(path, withEnvironmentFile(io, options.envFile));
       io.out(
         `${JSON.stringify({ ...config, controller: { ...config.controller, password: '***' } }, null, 2)}\n`,
       );

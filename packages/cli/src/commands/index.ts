@@ -111,6 +111,15 @@ export const commandTable: readonly TopCommand[] = [
     area: 'admin',
   },
   {
+    name: 'revoke',
+    term: 'revoke [options] <kind> <ref>',
+    description:
+      'withdraw a credential at once: an authorization (its flow stops at every engine), an endpoint ' +
+      '(unregistered, its authorization revoked), a node (decommissioned: endpoints, authorizations, ' +
+      'certificate and links), a service token',
+    area: 'admin',
+  },
+  {
     name: 'label',
     term: 'label [options] <kind> <refs...>',
     description: 'set the labels of a node or a link at the controller (replaces them; none clears)',
