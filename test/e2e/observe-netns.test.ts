@@ -35,7 +35,7 @@ const labName = 'obsnet';
 const dataDir = join(tmpdir(), 'capsule-test-observe-netns-lab');
 const topology = parseTopology(`
 name: ${labName}
-underlay: 10.219.0.0/24
+underlay: 10.223.0.0/24
 controller: { name: ctl }
 engines: [{ name: e1 }, { name: e2 }, { name: e3 }]
 links:
