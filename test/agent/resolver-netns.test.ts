@@ -1,6 +1,6 @@
 /**
  * The agent as the host's resolver for `.capsule`, in network namespaces (lab `dnsnet`, underlay
- * 10.223.0.0/24): one controller, one engine, host a (client) and host b (server) of the
+ * 10.224.0.0/24): one controller, one engine, host a (client) and host b (server) of the
  * load-balancing contract (examples/use-cases/2-load-balancing: LoadBalancer, roles client and
  * server). Host a's namespace has its own /etc/resolv.conf (`ip netns exec` bind-mounts
  * /etc/netns/NS/resolv.conf over it) naming a tiny DNS server on a's loopback: the host's "real"
@@ -45,7 +45,7 @@ const labName = 'dnsnet';
 const dataDir = join(tmpdir(), 'capsule-test-resolver-netns-lab');
 const topology = parseTopology(`
 name: ${labName}
-underlay: 10.223.0.0/24
+underlay: 10.224.0.0/24
 controller: { name: ctl }
 engines: [{ name: e1 }]
 links: []

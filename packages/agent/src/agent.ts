@@ -60,7 +60,7 @@ import { ControlPlane, decodeGroupKeys, decodePeers } from './control-plane';
 import { DataPlane } from './data-plane';
 import { EgressResult, processEgress } from './egress';
 import { AgentError } from './errors';
-import { publishDataPlaneDrop } from './flow-events';
+import { publishDataPlaneDrop, publishTrace } from './flow-events';
 import { FlowTable, ipv4Text, nextGroupKeys, noGroupKeys, ownRoleAddress } from './flows';
 import {
   ensureCga,
@@ -271,6 +271,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     const result = processEgress(dataPlane, bytes, offset, length);
     if (result === EgressResult.DROPPED && events.active)
       publishDataPlaneDrop(events, dataPlane, clock, 'out', bytes, offset, length);
+    if (dataPlane.tracedFlow !== undefined)
+      publishTrace(events, dataPlane, clock, 'out', bytes, offset, false);
     return result;
   };
   const acl = compileAcl(aclText);
@@ -798,6 +800,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         const result = processIngress(dataPlane, bytes, offset, length);
         if (result === IngressResult.DROPPED && events.active)
           publishDataPlaneDrop(events, dataPlane, clock, 'in', bytes, offset, length);
+        if (dataPlane.tracedFlow !== undefined)
+          publishTrace(events, dataPlane, clock, 'in', bytes, offset, result === IngressResult.DROPPED);
         return result;
       });
       links.onLinkChange(onLinkChange);
@@ -905,6 +909,20 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     },
 
     endpointStatistics: (id) => flows?.endpoints.get(id)?.statistics,
+
+    traceFlow(peer, packets) {
+      if (flows === undefined) return undefined;
+      const v6 = parseIpv6(peer);
+      const v4 = v6.ok ? undefined : parseIpv4(peer);
+      const flow = v6.ok
+        ? flows.flowByHostId(v6.value, 0)
+        : v4?.ok
+          ? flows.flowByIpv4(readU32(v4.value, 0))
+          : undefined;
+      if (flow === undefined) return undefined;
+      flow.tracePackets = packets;
+      return { peer: flow.peerText, packets };
+    },
 
     statistics: () => ({
       endpoints: [...(flows?.endpoints.values() ?? [])].map((endpoint) => ({

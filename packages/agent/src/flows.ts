@@ -235,6 +235,8 @@ export interface Flow extends PacketTypeState {
    */
   readonly lastTrace: Uint16Array;
   lastTraceLength: number;
+  /** Packets still to send with the TRACE flag set (`capsule trace` arms them: agent `traceFlow`). */
+  tracePackets: number;
   readonly replay: ReplayWindow;
   /**
    * Role-addressed flows only: each application connection (protocol, ports) is its own capsule
@@ -672,6 +674,7 @@ export class FlowTable {
       sendCounter: initialSendCounter((this.options.nowMs ?? Date.now)()),
       lastTrace: new Uint16Array(TRACE_RECORDS_MAX),
       lastTraceLength: 0,
+      tracePackets: 0,
       packetsSinceAuth: 0,
       lastAuthMs: Number.NEGATIVE_INFINITY,
       replay: new ReplayWindow(),

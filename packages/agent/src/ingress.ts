@@ -73,14 +73,19 @@ function rewriteIpv4(
 
 /**
  * Keeps the engine ids of the packet's TRACE records (if it has a TRACE chunk) on the flow: the
- * path the peer's packet took, from the capsule header `view` parsed.
+ * path the peer's packet took, from the capsule header `view` parsed; and the whole records in
+ * the plane (`traceRecords`, `tracedFlow`) for the trace event the agent publishes.
  */
-function recordTrace(flow: Flow, bytes: Uint8Array, view: CapsuleHeaderView): void {
+function recordTrace(plane: DataPlane, flow: Flow, bytes: Uint8Array, view: CapsuleHeaderView): void {
   if (view.traceOffset < 0) return;
   const records = Math.min(Math.floor(view.traceLength / TRACE_RECORD_LENGTH), flow.lastTrace.length);
   for (let i = 0; i < records; i += 1)
     flow.lastTrace[i] = readU16(bytes, view.traceOffset + i * TRACE_RECORD_LENGTH);
   flow.lastTraceLength = records;
+  const length = records * TRACE_RECORD_LENGTH;
+  plane.traceRecords.set(bytes.subarray(view.traceOffset, view.traceOffset + length), 0);
+  plane.traceRecordsLength = length;
+  plane.tracedFlow = flow;
 }
 
 /**
@@ -286,7 +291,7 @@ export function processIngress(
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
-  recordTrace(flow, bytes, plane.capsuleView);
+  recordTrace(plane, flow, bytes, plane.capsuleView);
   const version = packetLength > 0 ? packet[0]! >>> 4 : 0;
   let protocol: number;
   let l4: number;
