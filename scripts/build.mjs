@@ -6,7 +6,9 @@
 // command area (commands/<area>.ts, loaded with a dynamic import) and the code areas share are
 // chunks beside it in dist/, so `capsule --version` loads none of the daemons' code
 // (docs/performance.md, "CLI start-up").
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const keepThirdPartyExternal = {
@@ -39,3 +41,9 @@ await build({
   logLevel: 'warning',
   plugins: [keepThirdPartyExternal],
 });
+
+// The completion data of the whole command tree, beside the chunks: `capsule completion bash|zsh`
+// reads it instead of loading every command area (packages/cli/src/commands/completion.ts).
+const { completionTree } = await import(pathToFileURL(resolve(outdir, 'capsule.js')).href);
+const silent = { out() {}, err() {}, env: {}, cwd: process.cwd(), isTty: false, exitCode: 0 };
+writeFileSync(join(outdir, 'completion-tree.json'), `${JSON.stringify(await completionTree(silent))}\n`);

@@ -47,7 +47,7 @@ const dataDir = join(tmpdir(), 'capsule-test-dos-netns-lab');
 const flowCapacity = 16_384;
 const topology = parseTopology(`
 name: ${labName}
-underlay: 10.217.0.0/24
+underlay: 10.225.0.0/24
 controller: { name: ctl }
 engines: [{ name: e1, flowCapacity: ${flowCapacity} }]
 links: []

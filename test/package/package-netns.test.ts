@@ -144,6 +144,8 @@ describe.skipIf(!canRun(needs))('the Debian package: build, contents, install, u
       './usr/lib/capsule/packages/cli/bin/capsule.js',
       './usr/lib/capsule/packages/cli/dist/capsule.js',
       './usr/lib/capsule/packages/controller/console/index.html',
+      // The console's graph library, served from node_modules (console.ts findGraphLibrary).
+      './usr/lib/capsule/node_modules/cytoscape/dist/cytoscape.esm.min.mjs',
       './usr/lib/capsule/node_modules/better-sqlite3/build/Release/better_sqlite3.node',
       './usr/lib/capsule/node_modules/fastify/package.json',
       './lib/systemd/system/capsule-controller.service',
@@ -324,6 +326,10 @@ describe.skipIf(!canRun(needs))('the Debian package: build, contents, install, u
       if (!admin) await sleep(200);
     }
     expect(admin, controller.output()).toBeDefined();
+    // The installed controller serves the console and its graph library (from the package's node_modules).
+    const library = await fetch(`${urls.northboundUrl}/console/cytoscape.mjs`);
+    expect(library.status).toBe(200);
+    expect(await library.text()).toMatch(/as default\}/);
     await bootstrapController(admin!, nodePassword);
     startUnit('e1', 'engine', {
       ...engineConfig(topology, nodeOf('e1'), '/var/lib/capsule/engine', nodePassword, caSha256!),

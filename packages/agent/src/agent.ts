@@ -56,12 +56,12 @@ import {
   systemClock,
 } from '@capsule/wire';
 import { compileAcl } from './acl';
-import { ControlPlane, decodePeers } from './control-plane';
+import { ControlPlane, decodeGroupKeys, decodePeers } from './control-plane';
 import { DataPlane } from './data-plane';
 import { EgressResult, processEgress } from './egress';
 import { AgentError } from './errors';
-import { publishDataPlaneDrop } from './flow-events';
-import { FlowTable, ipv4Text, ownRoleAddress } from './flows';
+import { publishDataPlaneDrop, publishTrace } from './flow-events';
+import { FlowTable, ipv4Text, nextGroupKeys, noGroupKeys, ownRoleAddress } from './flows';
 import {
   ensureCga,
   ensureHostKeys,
@@ -139,6 +139,19 @@ export interface AgentOptions {
   linkKeepAliveIntervalMs: number;
   acl: { in: string[]; out: string[] };
   /**
+   * How long an endpoint still opens role-addressed packets sealed under its group key's previous
+   * epoch after the controller gave it a new one (senders switch `groupKeySwitchDelayMs` after
+   * they get theirs). At least `groupKeySwitchDelayMs`.
+   */
+  groupKeyGraceMs: number;
+  /**
+   * How long a sender keeps sealing role-addressed packets under its current epoch after the
+   * controller gave it a newer one, so the members — told in the same push, or at their next
+   * keep-alive without a push channel — have the new epoch first. Applied at the next tick
+   * (`retryIntervalMs`) after it has passed.
+   */
+  groupKeySwitchDelayMs: number;
+  /**
    * Which implementation of the e2e PayloadCipher port seals and opens: 'native' (the addon's
    * reused AES-256-GCM contexts; node:crypto, with a warning, where the addon is not built) or
    * 'node' (node:crypto). Same bytes on the wire either way.
@@ -170,6 +183,8 @@ export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl
   retryIntervalMs: 1000,
   linkKeepAliveIntervalMs: 2000,
   acl: { in: [], out: [] },
+  groupKeyGraceMs: 60_000,
+  groupKeySwitchDelayMs: 12_000,
   payloadCipher: 'native',
 };
 
@@ -227,6 +242,12 @@ export const renewAtFraction = 0.75;
 export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? silentLogger;
+  if (!(options.groupKeyGraceMs >= options.groupKeySwitchDelayMs && options.groupKeySwitchDelayMs >= 0))
+    throw new AgentError(
+      'AGENT_BAD_OPTION',
+      `groupKeyGraceMs (${options.groupKeyGraceMs}) must be at least groupKeySwitchDelayMs (${options.groupKeySwitchDelayMs}) ≥ 0: members must still open the epoch senders seal under`,
+    );
+  const groupKeyTimes = { graceMs: options.groupKeyGraceMs, switchDelayMs: options.groupKeySwitchDelayMs };
   let keys: HostKeys | undefined;
   let cga: HostCga | undefined;
   let flows: FlowTable | undefined;
@@ -250,6 +271,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     const result = processEgress(dataPlane, bytes, offset, length);
     if (result === EgressResult.DROPPED && events.active)
       publishDataPlaneDrop(events, dataPlane, clock, 'out', bytes, offset, length);
+    if (dataPlane.tracedFlow !== undefined)
+      publishTrace(events, dataPlane, clock, 'out', bytes, offset, false);
     return result;
   };
   const acl = compileAcl(aclText);
@@ -316,7 +339,13 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     request: Registration['request'],
   ) {
     if (!flows) throw new AgentError('UNAVAILABLE', 'the agent is starting');
-    const result = flows.setEndpoint(fresh.spec, fresh.peers);
+    // A renewal keeps the endpoint: its group keys move on from the ones it has (grace included).
+    const previous = flows.endpoints.get(fresh.spec.id)?.groupKeys ?? noGroupKeys;
+    const result = flows.setEndpoint(
+      fresh.spec,
+      fresh.peers,
+      nextGroupKeys(previous, fresh.groupKeys, clock.nowMs(), groupKeyTimes),
+    );
     registrations.set(fresh.spec.id, { request, ...fresh.validity });
     void persistRegistrations();
     return result;
@@ -412,7 +441,16 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     if (!flows) return;
     if (command.kind === 'path-change') {
       for (const update of command.payload.endpoints) {
-        const { skipped } = flows.setPeers(update.endpointId, decodePeers(update.peers));
+        const groupKeys =
+          update.groupKeys === undefined
+            ? undefined
+            : nextGroupKeys(
+                flows.endpoints.get(update.endpointId)?.groupKeys ?? noGroupKeys,
+                decodeGroupKeys(update.groupKeys),
+                clock.nowMs(),
+                groupKeyTimes,
+              );
+        const { skipped } = flows.setPeers(update.endpointId, decodePeers(update.peers), groupKeys);
         for (const skip of skipped) logger.warn(skip, 'peer skipped');
       }
     } else if (command.kind === 'revocation') {
@@ -572,6 +610,15 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       }
     }
     await syncRoleAddresses();
+  }
+
+  /**
+   * Senders told of a newer group key epoch seal under it once its switch delay has passed: every
+   * tick interval, even while a controller call is in progress (members' grace runs meanwhile).
+   */
+  function switchGroupKeys(): void {
+    const switched = flows?.activateGroupKeys(clock.nowMs()) ?? 0;
+    if (switched > 0) logger.info({ endpoints: switched }, 'group key epoch switched');
   }
 
   let lastKeepaliveMs = 0;
@@ -753,6 +800,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         const result = processIngress(dataPlane, bytes, offset, length);
         if (result === IngressResult.DROPPED && events.active)
           publishDataPlaneDrop(events, dataPlane, clock, 'in', bytes, offset, length);
+        if (dataPlane.tracedFlow !== undefined)
+          publishTrace(events, dataPlane, clock, 'in', bytes, offset, result === IngressResult.DROPPED);
         return result;
       });
       links.onLinkChange(onLinkChange);
@@ -760,7 +809,10 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       for (const engine of options.engines) links.connect(engine);
       // 9. keep-alive and sync; the endpoints registered before a restart; the resolver
       lastKeepaliveMs = clock.nowMs();
-      stopTick = clock.setInterval(() => void tick(), options.retryIntervalMs);
+      stopTick = clock.setInterval(() => {
+        switchGroupKeys();
+        void tick();
+      }, options.retryIntervalMs);
       await restoreEndpoints(persisted.endpoints ?? []);
       if (options.resolver) {
         resolver = await startResolver(options.resolver, (name) => resolverNames().get(name));
@@ -857,6 +909,20 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     },
 
     endpointStatistics: (id) => flows?.endpoints.get(id)?.statistics,
+
+    traceFlow(peer, packets) {
+      if (flows === undefined) return undefined;
+      const v6 = parseIpv6(peer);
+      const v4 = v6.ok ? undefined : parseIpv4(peer);
+      const flow = v6.ok
+        ? flows.flowByHostId(v6.value, 0)
+        : v4?.ok
+          ? flows.flowByIpv4(readU32(v4.value, 0))
+          : undefined;
+      if (flow === undefined) return undefined;
+      flow.tracePackets = packets;
+      return { peer: flow.peerText, packets };
+    },
 
     statistics: () => ({
       endpoints: [...(flows?.endpoints.values() ?? [])].map((endpoint) => ({

@@ -18,6 +18,7 @@ import {
   createSouthboundClient,
   dataChunkOf,
   decodeNodeCommand,
+  type GroupKey,
   type NodeCommand,
   type PushEvent,
   registrationSigningInput,
@@ -49,11 +50,28 @@ export function decodePeers(peers: SbEndpointResponse['peers']): PeerSpec[] {
   return decoded;
 }
 
+/** The group keys of an endpoint answer or a path-change, their keys as bytes (32 each). */
+export function decodeGroupKeys(
+  keys: readonly GroupKey[],
+): { role: string; use: 'open' | 'seal'; epoch: number; key: Uint8Array }[] {
+  return keys.map((key) => ({
+    role: key.role,
+    use: key.use,
+    epoch: key.epoch,
+    key: new Uint8Array(Buffer.from(key.key, 'base64')),
+  }));
+}
+
 /** Decodes an endpoint registration answer into what the data plane needs. */
 export function decodeEndpoint(
   answer: SbEndpointResponse,
   request: { serviceToken: string; contract: string; role: string },
-): { spec: EndpointSpec; peers: PeerSpec[]; validity: { notBeforeMs: number; notAfterMs: number } } {
+): {
+  spec: EndpointSpec;
+  peers: PeerSpec[];
+  groupKeys: ReturnType<typeof decodeGroupKeys>;
+  validity: { notBeforeMs: number; notAfterMs: number };
+} {
   const code = codeChunkOf(answer.image, answer.entry);
   if (!code)
     throw new AgentError(
@@ -75,6 +93,7 @@ export function decodeEndpoint(
       serviceToken: request.serviceToken,
     },
     peers: decodePeers(answer.peers),
+    groupKeys: decodeGroupKeys(answer.groupKeys),
     validity: {
       notBeforeMs: Date.parse(answer.authorization.notBefore),
       notAfterMs: Date.parse(answer.authorization.notAfter),

@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { createNodePayloadCipher, generateX25519KeyPair, type PayloadCipher } from '@capsule/identity';
+import {
+  createNodePayloadCipher,
+  deriveGroupSenderKey,
+  generateGroupSecret,
+  generateX25519KeyPair,
+  type PayloadCipher,
+} from '@capsule/identity';
 import { createNativePayloadCipher } from '@capsule/native';
 import { testSeed } from '@capsule/testkit';
 import {
@@ -24,7 +30,11 @@ import { describe, expect, it } from 'vitest';
 import { compileAcl } from './acl';
 import { DataPlane, type DataPlaneOptions } from './data-plane';
 import { EgressResult, processEgress } from './egress';
-import { type EndpointSpec, FlowTable, roleAddress } from './flows';
+import { type EndpointSpec, FlowTable, nextGroupKeys, noGroupKeys, roleAddress } from './flows';
+
+/** The agent's defaults: a replaced epoch opens for 60 s, senders switch 12 s after being told. */
+const groupKeyTimes = { graceMs: 60_000, switchDelayMs: 12_000 };
+
 import { IngressResult, processIngress } from './ingress';
 
 const prefix = Uint8Array.from([0xfd, 0, 0, 0xaa, 0, 0, 0, 1]);
@@ -469,16 +479,43 @@ describe('data plane: egress on one host, ingress on the other', () => {
       x25519PublicKey: host.x25519.publicKeyRaw,
       path: [a.id, engineId, host.id],
     });
-    a.table.setEndpoint(spec(1, 'client'), [peer(b, 2, 'server'), peer(c, 3, 'server')]);
+    // What the controller gives (group-keys.ts): the server role's secret of epoch 1 to its
+    // members, each client its own sender key for that epoch.
+    const serverSecret = generateGroupSecret();
+    const member = (epoch: number, secret: Uint8Array) =>
+      nextGroupKeys(
+        noGroupKeys,
+        [{ role: 'server', use: 'open', epoch, key: secret }],
+        a.now.ms,
+        groupKeyTimes,
+      );
+    const sender = (host: Host, epoch: number, secret: Uint8Array) =>
+      nextGroupKeys(
+        noGroupKeys,
+        [{ role: 'server', use: 'seal', epoch, key: deriveGroupSenderKey(secret, host.id, epoch) }],
+        a.now.ms,
+        groupKeyTimes,
+      );
+    a.table.setEndpoint(
+      spec(1, 'client'),
+      [peer(b, 2, 'server'), peer(c, 3, 'server')],
+      sender(a, 1, serverSecret),
+    );
     for (const [host, id] of [
       [b, 2],
       [c, 3],
     ] as const)
-      host.table.setEndpoint(spec(id, 'server'), [
-        { ...peer(a, 1, 'client'), path: [host.id, engineId, a.id] },
-      ]);
+      host.table.setEndpoint(
+        spec(id, 'server'),
+        [{ ...peer(a, 1, 'client'), path: [host.id, engineId, a.id] }],
+        member(1, serverSecret),
+      );
     // d holds the client role of the same contract: not a member of the server role.
-    d.table.setEndpoint(spec(4, 'client'), [{ ...peer(a, 1, 'client'), path: [d.id, engineId, a.id] }]);
+    d.table.setEndpoint(
+      spec(4, 'client'),
+      [{ ...peer(a, 1, 'client'), path: [d.id, engineId, a.id] }],
+      sender(d, 1, serverSecret),
+    );
     const role = roleAddress(a.id, 7, 'server');
     expect(role.subarray(0, 8)).toEqual(a.id.subarray(0, 8));
     expect(role[8]).toBe(0x02);
@@ -546,13 +583,215 @@ describe('data plane: egress on one host, ingress on the other', () => {
     forged.set(d.id, 8); // claims to come from d, which is no peer of the server endpoints
     expect(processIngress(c.plane, forged, 0, forged.length)).toBe(IngressResult.DROPPED);
     expect(c.plane.drops.unknownPeer).toBe(1);
-    // Another service token (another application) derives another key: it cannot open them.
+    // The service token opens nothing: e holds it and the server role, but the controller gave
+    // it no group secret (not a member: its authorization was revoked, say). Nor does a sender's
+    // own key (d's) open another sender's packets.
     const e = makeHost(0x64_64_00_01);
-    e.table.setEndpoint({ ...spec(5, 'server'), serviceToken: '2:y' }, [
-      { ...peer(a, 1, 'client'), path: [e.id, engineId, a.id] },
-    ]);
+    e.table.setEndpoint(spec(5, 'server'), [{ ...peer(a, 1, 'client'), path: [e.id, engineId, a.id] }]);
+    expect(e.table.endpoints.get(5)!.spec.serviceToken).toBe(a.table.endpoints.get(1)!.spec.serviceToken);
     expect(processIngress(e.plane, a.sent[0]!, 0, a.sent[0]!.length)).toBe(IngressResult.DROPPED);
     expect(e.plane.drops.badSeal).toBe(1);
+    e.table.setPeers(5, e.table.endpoints.get(5)!.peers, {
+      open: [{ epoch: 1, key: deriveGroupSenderKey(serverSecret, d.id, 1), untilMs: Infinity }],
+      seal: new Map(),
+      nextSeal: new Map(),
+    });
+    expect(processIngress(e.plane, a.sent[0]!, 0, a.sent[0]!.length)).toBe(IngressResult.DROPPED);
+    expect(e.plane.drops.badSeal).toBe(2);
+  });
+
+  /**
+   * Role-addressed traffic from a to the server role, members b and c (and d later), as the
+   * controller keys it (group-keys.ts): `given(host, epoch, use)` is what it tells each one.
+   */
+  function groupScene(times: { graceMs: number; switchDelayMs: number }) {
+    const [a, b, c, d] = [
+      makeHost(0x64_64_00_01),
+      makeHost(0x64_64_00_01),
+      makeHost(0x64_64_00_01),
+      makeHost(0x64_64_00_01),
+    ];
+    const peer = (from: Host, to: Host, endpointId: number, role: string) => ({
+      endpointId,
+      role,
+      hostId: to.id,
+      x25519PublicKey: to.x25519.publicKeyRaw,
+      path: [from.id, engineId, to.id],
+    });
+    const secrets = [generateGroupSecret(), generateGroupSecret()];
+    const given = (host: Host, epoch: number, use: 'open' | 'seal') => ({
+      role: 'server',
+      use,
+      epoch,
+      key: use === 'open' ? secrets[epoch - 1]! : deriveGroupSenderKey(secrets[epoch - 1]!, host.id, epoch),
+    });
+    /** What an agent does with a registration answer or a path-change's keys. */
+    const tell = (host: Host, id: number, keys: ReturnType<typeof given>[]) =>
+      host.table.setPeers(
+        id,
+        host.table.endpoints.get(id)!.peers,
+        nextGroupKeys(host.table.endpoints.get(id)!.groupKeys, keys, host.now.ms, times),
+      );
+    a.table.setEndpoint(spec(1, 'client'), [peer(a, b, 2, 'server'), peer(a, c, 3, 'server')]);
+    tell(a, 1, [given(a, 1, 'seal')]);
+    const members = [
+      [b, 2],
+      [c, 3],
+      [d, 4],
+    ] as const;
+    for (const [host, id] of members)
+      host.table.setEndpoint(spec(id, 'server'), [peer(host, a, 1, 'client')]);
+    const role = roleAddress(a.id, 7, 'server');
+    let port = 4000;
+    /** One UDP packet from a to the role, a new connection each (as the load-balancing use case). */
+    const send = (body: string) => {
+      const packet = new Uint8Array(48 + body.length);
+      encodeIpv6Header(
+        {
+          trafficClass: 0,
+          flowLabel: 0,
+          payloadLength: 8 + body.length,
+          nextHeader: 17,
+          hopLimit: 64,
+          source: a.id,
+          destination: role,
+        },
+        packet,
+      );
+      port += 1;
+      encodeUdpHeader(
+        { sourcePort: port, destinationPort: 9000, length: 8 + body.length, checksum: 0 },
+        packet,
+        40,
+      );
+      packet.set(new TextEncoder().encode(body), 48);
+      expect(processEgress(a.plane, packet, 0, packet.length)).toBe(EgressResult.SENT);
+      return a.sent[a.sent.length - 1]!;
+    };
+    const epochOf = (packet: Uint8Array) => {
+      const outer = decodeIpv6Header(packet);
+      if (!outer.ok) throw new Error('no IPv6');
+      const capsule = decodeCapsuleHeader(outer.value.payload);
+      if (!capsule.ok) throw new Error('no capsule header');
+      return readU32(outer.value.payload, capsuleHeaderLength(capsule.value));
+    };
+    const delivered = (host: Host, packet: Uint8Array) =>
+      processIngress(host.plane, packet, 0, packet.length) === IngressResult.DELIVERED;
+    return { a, b, c, d, given, tell, send, epochOf, delivered };
+  }
+
+  it('a captured group packet stays closed to a service token holder who is not a member', () => {
+    const { a, b, d, given, tell, send, delivered } = groupScene(groupKeyTimes);
+    tell(b, 2, [given(b, 1, 'open')]);
+    const captured = send('secret');
+    expect(delivered(b, captured)).toBe(true);
+    // d registered the server role with the same service token (the old group key was HKDF over
+    // that token and the packet's addresses, so it opened this packet), but the controller made
+    // it no member of epoch 1: it has no secret, and opens nothing.
+    expect(d.table.endpoints.get(4)!.spec.serviceToken).toBe(a.table.endpoints.get(1)!.spec.serviceToken);
+    expect(delivered(d, captured.slice())).toBe(false);
+    expect(d.plane.drops.badSeal).toBe(1);
+    // Nor does a sender key used as a secret: d's own (as a sender to the role) or a's.
+    for (const key of [given(d, 1, 'seal').key, given(a, 1, 'seal').key]) {
+      const keys = nextGroupKeys(
+        noGroupKeys,
+        [{ role: 'server', use: 'open', epoch: 1, key }],
+        0,
+        groupKeyTimes,
+      );
+      d.table.setPeers(4, d.table.endpoints.get(4)!.peers, keys);
+      expect(d.table.endpoints.get(4)!.groupKeys.open[0]!.key).toBe(key);
+      expect(delivered(d, captured.slice())).toBe(false);
+    }
+    expect(d.plane.drops.badSeal).toBe(3);
+    expect(d.app).toHaveLength(0);
+  });
+
+  it('group key epochs: a removed member cannot open the next epoch; the previous one opens during its grace only', () => {
+    const times = { graceMs: 20_000, switchDelayMs: 5000 };
+    const { a, b, c, given, tell, send, epochOf, delivered } = groupScene(times);
+    tell(b, 2, [given(b, 1, 'open')]);
+    tell(c, 3, [given(c, 1, 'open')]);
+    const epoch1 = send('one');
+    expect(epochOf(epoch1)).toBe(1);
+    for (const host of [b, c]) expect(delivered(host, epoch1)).toBe(true);
+    // b leaves the role: the controller makes epoch 2 for the members left (c) and the senders (a).
+    tell(c, 3, [given(c, 2, 'open')]);
+    tell(a, 1, [given(a, 2, 'seal')]);
+    // a waits its switch delay before sealing under epoch 2 (c may not have it yet).
+    const late = send('late');
+    expect(epochOf(late)).toBe(1);
+    expect(delivered(c, late)).toBe(true);
+    a.now.ms += times.switchDelayMs - 1;
+    expect(a.table.activateGroupKeys(a.now.ms)).toBe(0);
+    a.now.ms += 1;
+    expect(a.table.activateGroupKeys(a.now.ms)).toBe(1);
+    const epoch2 = send('two');
+    expect(epochOf(epoch2)).toBe(2);
+    expect(delivered(c, epoch2)).toBe(true);
+    expect(c.app.map((p) => new TextDecoder().decode(p.subarray(48)))).toEqual(['one', 'late', 'two']);
+    // The removed member keeps epoch 1's secret: it opens nothing of epoch 2.
+    expect(delivered(b, epoch2)).toBe(false);
+    expect(b.plane.drops.badSeal).toBe(1);
+    expect(b.app).toHaveLength(1);
+    // Replays of either epoch are refused (each epoch keeps its window).
+    expect(delivered(c, late)).toBe(false);
+    expect(delivered(c, epoch2)).toBe(false);
+    expect(c.plane.drops.replayed).toBe(2);
+    // After the grace, epoch 1 no longer opens at c: refused as a bad seal, before any replay check.
+    const stale = epoch1.slice();
+    c.now.ms += times.graceMs + 1;
+    const badSealBefore = c.plane.drops.badSeal;
+    expect(delivered(c, stale)).toBe(false);
+    expect(c.plane.drops.badSeal).toBe(badSealBefore + 1);
+  });
+
+  it('a membership change loses nothing: a sender told before the members keeps its epoch for the switch delay; a joining member opens the current epoch at once', () => {
+    const times = { graceMs: 60_000, switchDelayMs: 12_000 };
+    const { a, b, c, d, given, tell, send, epochOf, delivered } = groupScene(times);
+    tell(b, 2, [given(b, 1, 'open')]);
+    tell(c, 3, [given(c, 1, 'open')]);
+    // d joins: the controller gives it the current epoch, the senders keep their keys. Every
+    // packet a seals from now on opens at each member, whichever the engine picks (here: all).
+    tell(d, 4, [given(d, 1, 'open')]);
+    tell(a, 1, [given(a, 1, 'seal')]);
+    const lost = { b: 0, c: 0, d: 0 };
+    const deliverTo = (packet: Uint8Array, hosts: Record<'b' | 'c' | 'd', Host>) => {
+      for (const [name, host] of Object.entries(hosts)) if (!delivered(host, packet)) lost[name as 'b']! += 1;
+    };
+    for (let i = 0; i < 20; i += 1) deliverTo(send(`join ${i}`), { b, c, d });
+    // b leaves: the sender is told first (its push came in before the members'), then packets,
+    // then the members left one by one, 3 s apart; a switches 12 s after it was told.
+    tell(a, 1, [given(a, 2, 'seal')]);
+    for (let i = 0; i < 10; i += 1) deliverTo(send(`before ${i}`), { b, c, d });
+    for (const [host, id] of [
+      [c, 3],
+      [d, 4],
+    ] as const) {
+      host.now.ms += 3000;
+      a.now.ms += 3000;
+      tell(host, id, [given(host, 2, 'open')]);
+      a.table.activateGroupKeys(a.now.ms);
+      for (let i = 0; i < 10; i += 1) deliverTo(send(`told ${id} ${i}`), { b, c, d });
+    }
+    expect(epochOf(a.sent.at(-1)!)).toBe(1);
+    a.now.ms += 6000;
+    expect(a.table.activateGroupKeys(a.now.ms)).toBe(1);
+    for (let i = 0; i < 10; i += 1) deliverTo(send(`after ${i}`), { b, c, d });
+    expect(epochOf(a.sent.at(-1)!)).toBe(2);
+    // c and d lost nothing; b, gone, opens nothing of epoch 2.
+    expect(lost).toEqual({ b: 10, c: 0, d: 0 });
+    expect(c.plane.drops.badSeal + d.plane.drops.badSeal).toBe(0);
+    expect(c.app).toHaveLength(60);
+    // The same race without the switch delay (the sender seals under epoch 2 as soon as it is
+    // told): the members not told yet drop everything it sends meanwhile.
+    const eager = groupScene({ graceMs: 60_000, switchDelayMs: 0 });
+    eager.tell(eager.c, 3, [eager.given(eager.c, 1, 'open')]);
+    eager.tell(eager.a, 1, [eager.given(eager.a, 2, 'seal')]);
+    const racing = eager.send('racing');
+    expect(eager.epochOf(racing)).toBe(2);
+    expect(eager.delivered(eager.c, racing)).toBe(false);
+    expect(eager.c.plane.drops.badSeal).toBe(1);
   });
 
   it('never throws on hostile overlay packets and delivers none of them (fuzz)', () => {

@@ -9,10 +9,10 @@
  * the link layer carries it in HANDSHAKE frames (seed: "IPv6 ICMP packets proceed between control
  * module and network interfaces without being processed inside data plane module").
  */
-import { CapsuleHeaderView, SealedPayloadView } from '@capsule/wire';
+import { CapsuleHeaderView, SealedPayloadView, TRACE_CHUNK_LIMIT } from '@capsule/wire';
 import type { AclRules } from './acl';
 import { TapSegment } from './ethernet';
-import type { FlowTable } from './flows';
+import type { Flow, FlowTable } from './flows';
 
 /** Why the data plane dropped a packet (counters, `GET /api/v1/statistics`). */
 export interface DataPlaneDrops {
@@ -98,6 +98,14 @@ export class DataPlane {
   };
   /** The reason of the last drop (flow events read it after a packet was dropped). */
   lastDrop: DataPlaneDropReason = 'malformedOut';
+  /**
+   * The flow of the packet just handled when it was traced: sent with the TRACE flag (egress) or
+   * received with a TRACE chunk (ingress); the agent publishes its trace event and clears it.
+   */
+  tracedFlow: Flow | undefined = undefined;
+  /** Preallocated: the TRACE records the last traced packet arrived with (`traceRecordsLength` bytes). */
+  readonly traceRecords = new Uint8Array(TRACE_CHUNK_LIMIT);
+  traceRecordsLength = 0;
   /** Packets by type sent (index 1..3) and authorization-only packets. */
   readonly sentByType = [0, 0, 0, 0];
   authOnlyPackets = 0;

@@ -21,7 +21,14 @@
  * AES-256-GCM context by default, about 5 times cheaper than node:crypto's cipher object per
  * packet, or node:crypto — the agent's `payloadCipher` option). This module keeps no state.
  */
-import { IPV6_HEADER_LENGTH, readU16, readU32, SEALED_PAYLOAD_OVERHEAD, writeU16 } from '@capsule/wire';
+import {
+  CapsuleFlag,
+  IPV6_HEADER_LENGTH,
+  readU16,
+  readU32,
+  SEALED_PAYLOAD_OVERHEAD,
+  writeU16,
+} from '@capsule/wire';
 import { isAllowed } from './acl';
 import type { DataPlane, TransportPorts } from './data-plane';
 import { CONNECTIONS_MAX, connectionLabel, type FirstHop, type Flow, type PacketTypeState } from './flows';
@@ -195,6 +202,9 @@ export function processEgress(
   const out = plane.out;
   out.set(header, 0);
   if (label >= 0) writeFlowLabel(out, flow.sendAad, label);
+  // Armed by `capsule trace`: engines append their TRACE records to this packet.
+  const traced = flow.tracePackets > 0;
+  if (traced) out[IPV6_HEADER_LENGTH + 3]! |= CapsuleFlag.TRACE;
   flow.sendCounter += 1;
   if (
     flow.sendCipher.seal(
@@ -217,6 +227,10 @@ export function processEgress(
     plane.drop('noPath');
     statistics.dropsOut += 1;
     return EgressResult.DROPPED;
+  }
+  if (traced) {
+    flow.tracePackets -= 1;
+    plane.tracedFlow = flow;
   }
   plane.sentByType[packetType]! += 1;
   statistics.packetsOut += 1;

@@ -2,11 +2,12 @@
  * The agent's flow events (the hub and the event type are @capsule/api's): a packet the data plane
  * dropped, with its reason (the DataPlaneDrops counter it went to) and direction — `out` from the
  * application (TUN/TAP), `in` from the overlay — and its addresses and contract when known. The
- * kernel's own ND/MLD on the TUN (`localControl`) is not an event: it is not traffic. Built only
- * while someone observes (`hub.active`).
+ * kernel's own ND/MLD on the TUN (`localControl`) is not an event: it is not traffic. And a packet
+ * of a traced flow sent (`out`) or received with its engines' TRACE records (`in`): `capsule
+ * trace`. Built only while someone observes (`hub.active`).
  */
 import type { FlowEvent, FlowEventHub } from '@capsule/api';
-import { formatIpv4, formatIpv6, readU32 } from '@capsule/wire';
+import { type Clock, clockUs, decodeTraceChunk, formatIpv4, formatIpv6, readU32 } from '@capsule/wire';
 import type { DataPlane } from './data-plane';
 
 /** Publishes a drop event for the packet the data plane just dropped (call only when `hub.active`). */
@@ -42,6 +43,46 @@ export function publishDataPlaneDrop(
     event.destination = formatIpv4(bytes, ip + 16);
     const flow = plane.flows.flowByIpv4(readU32(bytes, ip + 16));
     if (flow) event.contractId = flow.endpoint.spec.contractId;
+  }
+  hub.publish(event);
+}
+
+/**
+ * Publishes the trace event of the packet the data plane just handled traced (`plane.tracedFlow`,
+ * which this clears): `out`, sent with the TRACE flag (its inner IPv6 header in `plane.out`); `in`,
+ * received with a TRACE chunk (its inner IPv6 header at `bytes[offset]`), with the engines'
+ * records and whether the agent delivered it (DELIVER) or dropped it (DROP and the reason).
+ */
+export function publishTrace(
+  hub: FlowEventHub,
+  plane: DataPlane,
+  clock: Pick<Clock, 'nowMs' | 'nowUs'>,
+  direction: 'in' | 'out',
+  bytes: Uint8Array,
+  offset: number,
+  dropped: boolean,
+): void {
+  const flow = plane.tracedFlow;
+  plane.tracedFlow = undefined;
+  if (flow === undefined || !hub.active || !hub.admit()) return;
+  const ip = direction === 'out' ? plane.out : bytes;
+  const at = direction === 'out' ? 0 : offset;
+  const event: FlowEvent = {
+    timeMs: clock.nowMs(),
+    node: hub.node,
+    kind: 'trace',
+    source: formatIpv6(ip, at + 8),
+    destination: formatIpv6(ip, at + 24),
+    flowLabel: ((ip[at + 1]! & 0x0f) << 16) | (ip[at + 2]! << 8) | ip[at + 3]!,
+    contractId: flow.endpoint.spec.contractId,
+    direction,
+    timeUs: clockUs(clock) % 0x1_0000_0000,
+  };
+  if (direction === 'in') {
+    const records = decodeTraceChunk(plane.traceRecords.subarray(0, plane.traceRecordsLength));
+    event.hops = records.ok ? records.value.map((record) => ({ ...record })) : [];
+    event.verdict = dropped ? 'DROP' : 'DELIVER';
+    if (dropped) event.reason = plane.lastDrop;
   }
   hub.publish(event);
 }

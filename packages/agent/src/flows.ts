@@ -18,7 +18,7 @@
  * read and write on every engine, also for type III packets (a program that reads PATH or DATA
  * would otherwise fault on the packets without them).
  */
-import { hkdfSync, type KeyObject, randomInt } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { deriveSessionKeys, E2E_KEY_LABEL, type PayloadCipher, type SessionKeys } from '@capsule/identity';
 import { ReplayWindow } from '@capsule/overlay';
 import {
@@ -74,11 +74,115 @@ export interface PeerSpec {
   path: Uint8Array[];
 }
 
+/** One epoch of a group key (bytes decoded). */
+export interface GroupEpochKey {
+  readonly epoch: number;
+  readonly key: Uint8Array;
+}
+
+/**
+ * The group keys the controller gave one endpoint (docs/agent.md, "Role-addressed traffic"):
+ * its own role's secrets to open with — the current epoch first, then the ones it replaced while
+ * their grace lasts (`untilMs`) — its sender key per peer role to seal with now, and a newer
+ * sender key per peer role it switches to at `fromMs` (`groupKeySwitchDelayMs` after it was
+ * told, so the members, told in the same push, have the new epoch before anything is sealed
+ * under it).
+ */
+export interface EndpointGroupKeys {
+  readonly open: readonly (GroupEpochKey & { readonly untilMs: number })[];
+  readonly seal: ReadonlyMap<string, GroupEpochKey>;
+  readonly nextSeal: ReadonlyMap<string, GroupEpochKey & { readonly fromMs: number }>;
+}
+
+/** No group keys (an endpoint the controller gave none: role-addressed traffic neither way). */
+export const noGroupKeys: EndpointGroupKeys = { open: [], seal: new Map(), nextSeal: new Map() };
+
+/** How long replaced epochs stay usable (AgentOptions: groupKeyGraceMs, groupKeySwitchDelayMs). */
+export interface GroupKeyTimes {
+  /** A member still opens a replaced epoch this long after it was told the new one. */
+  readonly graceMs: number;
+  /** A sender seals under a new epoch this long after it was told (0: at once). */
+  readonly switchDelayMs: number;
+}
+
+/** Replaced epochs an endpoint keeps opening at most (a grace each; the oldest goes first). */
+const OPEN_EPOCHS_MAX = 4;
+
+/**
+ * The group keys after the controller gave `given` (its current epochs) at `nowMs`:
+ * - open: a new epoch becomes current; the ones it replaces stay until their grace ends
+ *   (`graceMs` from now, or sooner if already running); none given (not a member): none kept.
+ * - seal: a peer role's first key is used at once; a newer epoch than the one sealed with waits
+ *   in `nextSeal` until `switchDelayMs` has passed (`activeGroupKeys`); an older or equal one
+ *   changes nothing; a role no longer given goes.
+ */
+export function nextGroupKeys(
+  previous: EndpointGroupKeys,
+  given: readonly (GroupEpochKey & { role: string; use: 'open' | 'seal' })[],
+  nowMs: number,
+  times: GroupKeyTimes,
+): EndpointGroupKeys {
+  const seal = new Map<string, GroupEpochKey>();
+  const nextSeal = new Map<string, GroupEpochKey & { fromMs: number }>();
+  for (const key of given) {
+    if (key.use !== 'seal') continue;
+    const current = previous.seal.get(key.role);
+    const waiting = previous.nextSeal.get(key.role);
+    if (!current || key.epoch < current.epoch) seal.set(key.role, { epoch: key.epoch, key: key.key });
+    else {
+      seal.set(key.role, current);
+      if (key.epoch === current.epoch) continue;
+      // Told again of the epoch it waits for: the wait it started goes on.
+      const fromMs = waiting?.epoch === key.epoch ? waiting.fromMs : nowMs + times.switchDelayMs;
+      nextSeal.set(key.role, { epoch: key.epoch, key: key.key, fromMs });
+    }
+  }
+  const givenOpen = given.find((key) => key.use === 'open');
+  let open: (GroupEpochKey & { untilMs: number })[] = [];
+  if (givenOpen) {
+    const kept = previous.open.filter((key) => key.epoch !== givenOpen.epoch && nowMs <= key.untilMs);
+    const current = previous.open.find((key) => key.epoch === givenOpen.epoch);
+    open = [
+      current ?? { epoch: givenOpen.epoch, key: givenOpen.key, untilMs: Number.POSITIVE_INFINITY },
+      ...kept.map((key) => ({ ...key, untilMs: Math.min(key.untilMs, nowMs + times.graceMs) })),
+    ].slice(0, 1 + OPEN_EPOCHS_MAX);
+  }
+  return activeGroupKeys({ open, seal, nextSeal }, nowMs);
+}
+
+/**
+ * The group keys at `nowMs`: a waiting sender key whose time has come becomes the one sealed
+ * with. Returns `keys` itself when nothing changed.
+ */
+export function activeGroupKeys(keys: EndpointGroupKeys, nowMs: number): EndpointGroupKeys {
+  let due = false;
+  for (const waiting of keys.nextSeal.values()) if (waiting.fromMs <= nowMs) due = true;
+  if (!due) return keys;
+  const seal = new Map(keys.seal);
+  const nextSeal = new Map<string, GroupEpochKey & { fromMs: number }>();
+  for (const [role, waiting] of keys.nextSeal)
+    if (waiting.fromMs <= nowMs) seal.set(role, { epoch: waiting.epoch, key: waiting.key });
+    else nextSeal.set(role, waiting);
+  return { open: keys.open, seal, nextSeal };
+}
+
+/** The group secret of `epoch` an endpoint may open with at `nowMs`, or undefined. No allocation. */
+export function openKeyOf(keys: EndpointGroupKeys, epoch: number, nowMs: number): Uint8Array | undefined {
+  const open = keys.open;
+  for (let i = 0; i < open.length; i += 1) {
+    const key = open[i]!;
+    if (key.epoch === epoch && nowMs <= key.untilMs) return key.key;
+  }
+  return undefined;
+}
+
 /** A local endpoint with its flows. */
 export interface LocalEndpoint {
   readonly spec: EndpointSpec;
   readonly dnsName: string;
   peers: PeerSpec[];
+  /** Its group keys (role-addressed traffic), from its registration answer and path-changes. */
+  readonly groupKeys: EndpointGroupKeys;
   readonly statistics: EndpointStatistics;
 }
 
@@ -131,6 +235,8 @@ export interface Flow extends PacketTypeState {
    */
   readonly lastTrace: Uint16Array;
   lastTraceLength: number;
+  /** Packets still to send with the TRACE flag set (`capsule trace` arms them: agent `traceFlow`). */
+  tracePackets: number;
   readonly replay: ReplayWindow;
   /**
    * Role-addressed flows only: each application connection (protocol, ports) is its own capsule
@@ -225,46 +331,32 @@ export function ownRoleAddress(
   return roleAddress(ownHostId, spec.contractId, spec.role);
 }
 
-/**
- * The e2e key of role-addressed packets from one sender: HKDF-SHA256 over the endpoints' service
- * token (the secret every instance of the application registered with), salted with the contract
- * id, bound to the role address, the sender's host id and the sender's key epoch (random per flow
- * set-up, so a restarted sender never reuses a nonce under the same key). Members derive it from
- * the packet's source and epoch. See docs/agent.md, "Role-addressed traffic", for what it
- * protects and what it does not.
- */
-export function groupKey(
-  secret: string,
-  contractId: number,
-  address: Uint8Array,
-  senderHostId: Uint8Array,
-  epoch: number,
-): Uint8Array {
-  const salt = new Uint8Array(4);
-  new DataView(salt.buffer).setUint32(0, contractId);
-  const info = new Uint8Array(16 + 16 + 16 + 4);
-  info.set(new TextEncoder().encode('capsule-group-v1'), 0);
-  info.set(address, 16);
-  info.set(senderHostId, 32);
-  new DataView(info.buffer).setUint32(48, epoch);
-  return new Uint8Array(hkdfSync('sha256', new TextEncoder().encode(secret), salt, info, 32));
-}
-
-/** What a member keeps per sender of role-addressed packets. */
-export interface GroupSender {
-  readonly hostId: Uint8Array;
+/** One epoch of a sender's key as a member keeps it: the cipher and the replay window. */
+export interface GroupSenderEpoch {
   readonly epoch: number;
-  readonly key: Uint8Array;
-  /** The payload cipher under `key`. */
+  /** The payload cipher under the sender's key of that epoch. */
   readonly cipher: PayloadCipher;
   readonly replay: ReplayWindow;
 }
 
-/** A local endpoint's own role address: packets to it are opened with the senders' group keys. */
+/**
+ * What a member keeps per sender of role-addressed packets: the sender's latest epoch and the
+ * one before (packets of both may arrive during a group key's grace), each with its window.
+ */
+export interface GroupSender {
+  readonly hostId: Uint8Array;
+  current: GroupSenderEpoch;
+  previous: GroupSenderEpoch | undefined;
+}
+
+/**
+ * A local endpoint's own role address: packets to it are opened with the senders' keys, derived
+ * from the endpoint's group secret (`endpoint.groupKeys.open`).
+ */
 export interface GroupMembership {
   readonly endpoint: LocalEndpoint;
   readonly address: Uint8Array;
-  /** By the sender's host-id hash. */
+  /** By the sender's host-id hash; kept across the endpoint's rebuilds (path-changes). */
   readonly senders: Map<number, GroupSender>;
 }
 
@@ -310,13 +402,23 @@ export class FlowTable {
     return this.deps.createPayloadCipher(key);
   }
 
-  /** Adds (or replaces) a local endpoint and builds its flows. Returns the peers skipped and why. */
-  setEndpoint(spec: EndpointSpec, peers: PeerSpec[]): { skipped: { peer: string; reason: string }[] } {
+  /**
+   * Adds (or replaces) a local endpoint and builds its flows. Returns the peers skipped and why.
+   * `groupKeys`: its group keys (default: the ones it has, or none).
+   */
+  setEndpoint(
+    spec: EndpointSpec,
+    peers: PeerSpec[],
+    groupKeys?: EndpointGroupKeys,
+  ): { skipped: { peer: string; reason: string }[] } {
     const previous = this.endpoints.get(spec.id);
+    // The senders a member knows (their ciphers and replay windows) survive a rebuild.
+    const senders = this.membershipOf(previous)?.senders;
     const endpoint: LocalEndpoint = {
       spec,
       dnsName: `${spec.role}.${spec.contract}.${spec.domain}.capsule`.toLowerCase(),
       peers,
+      groupKeys: groupKeys ?? previous?.groupKeys ?? noGroupKeys,
       statistics: previous?.statistics ?? {
         packetsOut: 0,
         bytesOut: 0,
@@ -328,14 +430,41 @@ export class FlowTable {
     };
     this.removeEndpoint(spec.id);
     this.endpoints.set(spec.id, endpoint);
-    return this.buildFlows(endpoint);
+    return this.buildFlows(endpoint, senders ?? new Map());
   }
 
-  /** Replaces an endpoint's peers (a path-change command). */
-  setPeers(endpointId: number, peers: PeerSpec[]): { skipped: { peer: string; reason: string }[] } {
+  /** Replaces an endpoint's peers, and its group keys when given (a path-change command). */
+  setPeers(
+    endpointId: number,
+    peers: PeerSpec[],
+    groupKeys?: EndpointGroupKeys,
+  ): { skipped: { peer: string; reason: string }[] } {
     const endpoint = this.endpoints.get(endpointId);
     if (!endpoint) return { skipped: [] };
-    return this.setEndpoint(endpoint.spec, peers);
+    return this.setEndpoint(endpoint.spec, peers, groupKeys);
+  }
+
+  /**
+   * Switches the endpoints whose newer sender key's time has come (`activeGroupKeys`): their
+   * flows are rebuilt to seal under it. Returns how many endpoints switched.
+   */
+  activateGroupKeys(nowMs: number): number {
+    let switched = 0;
+    for (const endpoint of [...this.endpoints.values()]) {
+      const keys = activeGroupKeys(endpoint.groupKeys, nowMs);
+      if (keys === endpoint.groupKeys) continue;
+      this.setEndpoint(endpoint.spec, endpoint.peers, keys);
+      switched += 1;
+    }
+    return switched;
+  }
+
+  /** The membership (own role address) of a local endpoint, if it has one. */
+  private membershipOf(endpoint: LocalEndpoint | undefined): GroupMembership | undefined {
+    if (!endpoint) return undefined;
+    for (const list of this.memberships.values())
+      for (const membership of list) if (membership.endpoint === endpoint) return membership;
+    return undefined;
   }
 
   removeEndpoint(endpointId: number): boolean {
@@ -425,7 +554,10 @@ export class FlowTable {
     return alias;
   }
 
-  private buildFlows(endpoint: LocalEndpoint): { skipped: { peer: string; reason: string }[] } {
+  private buildFlows(
+    endpoint: LocalEndpoint,
+    senders: Map<number, GroupSender>,
+  ): { skipped: { peer: string; reason: string }[] } {
     const skipped: { peer: string; reason: string }[] = [];
     const { ownHostId } = this.options;
     for (const peer of endpoint.peers) {
@@ -473,7 +605,7 @@ export class FlowTable {
         skipped.push({ peer: peerText, reason: 'another endpoint already has a flow to this host' });
       }
     }
-    this.buildGroupFlows(endpoint);
+    this.buildGroupFlows(endpoint, senders);
     return { skipped };
   }
 
@@ -542,6 +674,7 @@ export class FlowTable {
       sendCounter: initialSendCounter((this.options.nowMs ?? Date.now)()),
       lastTrace: new Uint16Array(TRACE_RECORDS_MAX),
       lastTraceLength: 0,
+      tracePackets: 0,
       packetsSinceAuth: 0,
       lastAuthMs: Number.NEGATIVE_INFINITY,
       replay: new ReplayWindow(),
@@ -553,18 +686,18 @@ export class FlowTable {
   }
 
   /**
-   * Role-addressed traffic: a send flow to each peer role's address (first hop: the first engine
-   * on the path to a member of that role; no PATH, the program picks the members), and our own
-   * role's address to receive on.
+   * Role-addressed traffic: a send flow to each peer role's address for which the controller
+   * gave a sender key (first hop: the first engine on the path to a member of that role; no
+   * PATH, the program picks the members), and our own role's address to receive on.
    */
-  private buildGroupFlows(endpoint: LocalEndpoint): void {
+  private buildGroupFlows(endpoint: LocalEndpoint, senders: Map<number, GroupSender>): void {
     const { ownHostId } = this.options;
     const { spec } = endpoint;
     const own = roleAddress(ownHostId, spec.contractId, spec.role);
     const ownHash = hashAddress16(own, 0);
     const list = this.memberships.get(ownHash) ?? [];
     if (!list.some((membership) => isAddressAt(membership.address, 0, own))) {
-      list.push({ endpoint, address: own, senders: new Map() });
+      list.push({ endpoint, address: own, senders });
       this.memberships.set(ownHash, list);
     }
     const roles = new Map<string, Uint8Array>();
@@ -576,8 +709,10 @@ export class FlowTable {
       const hash = hashAddress16(address, 0);
       const flows = this.byHostHash.get(hash) ?? [];
       if (flows.some((other) => isAddressAt(other.peer.hostId, 0, address))) continue;
-      const epoch = randomInt(1, 0xffff_ffff);
-      const key = groupKey(spec.serviceToken, spec.contractId, address, ownHostId, epoch);
+      // The controller's sender key of the role's current epoch; none, no role-addressed sends.
+      const seal = endpoint.groupKeys.seal.get(role);
+      if (!seal) continue;
+      const { epoch, key } = seal;
       const peer: PeerSpec = {
         endpointId: 0,
         role,

@@ -25,7 +25,7 @@ export {
   underlayTransportKind,
 } from './config';
 /** The controller session: login, registration, keep-alive, push, links, endpoints. */
-export { ControlPlane, decodeEndpoint, decodePeers } from './control-plane';
+export { ControlPlane, decodeEndpoint, decodeGroupKeys, decodePeers } from './control-plane';
 /** The data plane state (buffers, counters) and its ports. */
 export { DataPlane, type DataPlaneDeps, type DataPlaneDrops, type DataPlaneOptions } from './data-plane';
 /** Egress: policy → encryption → capsule header → link layer. */
@@ -34,13 +34,18 @@ export { EgressResult, processEgress } from './egress';
 export { AGENT_MAC, TapSegment } from './ethernet';
 /** Endpoints, flows and their lookups; role addresses and the group keys of role-addressed flows. */
 export {
+  activeGroupKeys,
   connectionLabel,
+  type EndpointGroupKeys,
   type EndpointSpec,
   type EndpointStatistics,
   type Flow,
   FlowTable,
+  type GroupKeyTimes,
   type GroupMembership,
-  groupKey,
+  nextGroupKeys,
+  noGroupKeys,
+  openKeyOf,
   type PeerSpec,
   roleAddress,
 } from './flows';

@@ -14,7 +14,7 @@
  * packet took. Views, buffers and scratch are the DataPlane's; nothing is allocated per packet
  * (but the Ethernet copy in TAP mode, and a new group sender's key).
  */
-import type { PayloadCipher } from '@capsule/identity';
+import { deriveGroupSenderKey } from '@capsule/identity';
 import { ReplayWindow } from '@capsule/overlay';
 import {
   CAPSULE_NEXT_HEADER,
@@ -29,7 +29,7 @@ import {
 } from '@capsule/wire';
 import { isAllowed } from './acl';
 import type { DataPlane } from './data-plane';
-import { type Flow, groupKey, hashAddress16, isAddressAt } from './flows';
+import { type Flow, type GroupSenderEpoch, hashAddress16, isAddressAt, openKeyOf } from './flows';
 
 /** What happened to one packet from the network. */
 export const IngressResult = { DELIVERED: 0, DROPPED: 1, CONTROL: 2 } as const;
@@ -73,14 +73,19 @@ function rewriteIpv4(
 
 /**
  * Keeps the engine ids of the packet's TRACE records (if it has a TRACE chunk) on the flow: the
- * path the peer's packet took, from the capsule header `view` parsed.
+ * path the peer's packet took, from the capsule header `view` parsed; and the whole records in
+ * the plane (`traceRecords`, `tracedFlow`) for the trace event the agent publishes.
  */
-function recordTrace(flow: Flow, bytes: Uint8Array, view: CapsuleHeaderView): void {
+function recordTrace(plane: DataPlane, flow: Flow, bytes: Uint8Array, view: CapsuleHeaderView): void {
   if (view.traceOffset < 0) return;
   const records = Math.min(Math.floor(view.traceLength / TRACE_RECORD_LENGTH), flow.lastTrace.length);
   for (let i = 0; i < records; i += 1)
     flow.lastTrace[i] = readU16(bytes, view.traceOffset + i * TRACE_RECORD_LENGTH);
   flow.lastTraceLength = records;
+  const length = records * TRACE_RECORD_LENGTH;
+  plane.traceRecords.set(bytes.subarray(view.traceOffset, view.traceOffset + length), 0);
+  plane.traceRecordsLength = length;
+  plane.tracedFlow = flow;
 }
 
 /**
@@ -145,41 +150,51 @@ function processGroupIngress(
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
+  // Only an epoch the endpoint holds a group secret of (the current one, or the one it replaced
+  // while its grace lasts) opens: a removed member's old secret has no later epoch.
+  const epoch = sealed.keyEpoch;
+  const secret = openKeyOf(endpoint.groupKeys, epoch, plane.deps.clock.nowMs());
+  if (secret === undefined) {
+    plane.drop('badSeal');
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
   const senderHash = hashAddress16(bytes, offset + 8);
   let sender = membership.senders.get(senderHash);
   if (sender !== undefined && !isAddressAt(bytes, offset + 8, sender.hostId)) sender = undefined;
-  let cipher: PayloadCipher;
-  let derivedKey: Uint8Array | undefined;
-  if (sender !== undefined && sender.epoch === sealed.keyEpoch) cipher = sender.cipher;
-  else {
-    // A new sender, or a new epoch (the sender set its flow up again): its key from the packet.
-    derivedKey = groupKey(
-      endpoint.spec.serviceToken,
-      endpoint.spec.contractId,
-      membership.address,
-      bytes.slice(offset + 8, offset + 24),
-      sealed.keyEpoch,
+  let known: GroupSenderEpoch | undefined;
+  if (sender !== undefined)
+    known =
+      sender.current.epoch === epoch
+        ? sender.current
+        : sender.previous?.epoch === epoch
+          ? sender.previous
+          : undefined;
+  // A new sender, or a new epoch: the sender's key from the group secret, its host id and the epoch.
+  const cipher =
+    known?.cipher ??
+    plane.flows.createPayloadCipher(
+      deriveGroupSenderKey(secret, bytes.subarray(offset + 8, offset + 24), epoch),
     );
-    cipher = plane.flows.createPayloadCipher(derivedKey);
-  }
   const plainLength = cipher.open(bytes, sealedStart, sealedEnd - sealedStart, aad, plane.opened, 0);
   if (plainLength < 0) {
     plane.drop('badSeal');
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
-  if (derivedKey !== undefined) {
-    // It opened: keep the sender's key, with a fresh replay window.
-    sender = {
-      hostId: bytes.slice(offset + 8, offset + 24),
-      epoch: sealed.keyEpoch,
-      key: derivedKey,
-      cipher,
-      replay: new ReplayWindow(),
-    };
-    membership.senders.set(senderHash, sender);
+  if (known === undefined) {
+    // It opened: keep the sender's key of this epoch with a fresh replay window, and the other
+    // epoch it has (packets of both arrive while a replaced epoch's grace lasts).
+    known = { epoch, cipher, replay: new ReplayWindow() };
+    if (sender === undefined) {
+      sender = { hostId: bytes.slice(offset + 8, offset + 24), current: known, previous: undefined };
+      membership.senders.set(senderHash, sender);
+    } else if (epoch > sender.current.epoch) {
+      sender.previous = sender.current;
+      sender.current = known;
+    } else sender.previous = known;
   }
-  if (!sender!.replay.accept(sealed.counter)) {
+  if (!known.replay.accept(sealed.counter)) {
     plane.drop('replayed');
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
@@ -276,7 +291,7 @@ export function processIngress(
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
-  recordTrace(flow, bytes, plane.capsuleView);
+  recordTrace(plane, flow, bytes, plane.capsuleView);
   const version = packetLength > 0 ? packet[0]! >>> 4 : 0;
   let protocol: number;
   let l4: number;

@@ -12,6 +12,7 @@
  *   GET    /api/v1/acl · PUT /api/v1/acl     {in: [rule], out: [rule]}
  *   GET    /api/v1/events                    flow events (drops with reason) as NDJSON until the client goes;
  *                                            ?host=&contract=&verdict=&kind= (@capsule/api's filter)
+ *   POST   /api/v1/trace                     {peer, packets?}: the next packets to peer go traced
  *   GET    /metrics                          Prometheus text
  *
  * Every body is validated against a closed schema (unknown fields → 400), bodies over
@@ -93,7 +94,23 @@ export interface AgentApi {
   metrics(): string;
   /** Flow events (`GET /api/v1/events` subscribes here). */
   readonly events: FlowEventHub;
+  /**
+   * Arms the next `packets` packets of the flow to `peer` (its CGA, or its IPv4 alias on this
+   * host) to go with the TRACE flag (trace events, `capsule trace`). Undefined when there is no
+   * such flow; else the flow's peer (CGA) and the packets armed.
+   */
+  traceFlow(peer: string, packets: number): { peer: string; packets: number } | undefined;
 }
+
+/** Most packets one `POST /api/v1/trace` arms. */
+export const TRACE_PACKETS_MAX = 100;
+const TraceBody = Type.Object(
+  {
+    peer: Type.String({ minLength: 2, maxLength: 45, pattern: '^[0-9A-Fa-f:.]+$' }),
+    packets: Type.Optional(Type.Integer({ minimum: 1, maximum: TRACE_PACKETS_MAX })),
+  },
+  closed,
+);
 
 const statusOfCode: Record<string, number> = {
   VALIDATION_FAILED: 400,
@@ -189,6 +206,12 @@ export function createRestApi(
   app.get('/api/v1/statistics', async () => agent.statistics());
   app.get('/api/v1/resolver', async () => agent.resolverState());
   app.get('/api/v1/acl', async () => agent.getAcl());
+  app.post('/api/v1/trace', { schema: { body: TraceBody } }, async (request, reply) => {
+    const body = request.body as { peer: string; packets?: number };
+    const armed = agent.traceFlow(body.peer, body.packets ?? 1);
+    if (armed === undefined) return reply.status(404).send(notFound(`a flow to ${body.peer}`));
+    return armed;
+  });
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', PROMETHEUS_TEXT_CONTENT_TYPE).send(agent.metrics()),
   );

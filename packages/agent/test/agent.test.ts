@@ -36,6 +36,7 @@ describe('agent with a real controller', () => {
     cgaSec: 0,
     keepaliveIntervalMs: 300,
     retryIntervalMs: 100,
+    groupKeySwitchDelayMs: 1500,
   });
 
   const transports: Record<string, ReturnType<typeof network.attach>> = {};
@@ -138,6 +139,46 @@ describe('agent with a real controller', () => {
     });
   });
 
+  it('group keys: a joining member gets the current epoch; when one leaves, the member left opens both epochs and the sender switches after its delay', async () => {
+    const keysOf = (agent: Agent, id: number) => agent.dataPlane!.flows.endpoints.get(id)?.groupKeys;
+    const idOf = async (agent: Agent, role: string) =>
+      (
+        (await (await rest(agent, '/api/v1/endpoints')).json()) as { items: { id: number; role: string }[] }
+      ).items.find((endpoint) => endpoint.role === role)!.id;
+    const serverB = await idOf(agents.b!, 'server');
+    const clientA = await idOf(agents.a!, 'client');
+    const epochBefore = keysOf(agents.b!, serverB)!.open[0]!.epoch;
+    expect(keysOf(agents.a!, clientA)!.seal.get('server')!.epoch).toBe(epochBefore);
+    // A second server (on a) joins: the same epoch and secret as b's; nobody's keys change.
+    const joined = await post(
+      agents.a!,
+      '/api/v1/endpoints',
+      JSON.stringify({ serviceToken: fixture.serviceToken, contract: 'shop', role: 'server' }),
+    );
+    expect(joined.status).toBe(201);
+    const serverA = ((await joined.json()) as { id: number }).id;
+    expect(keysOf(agents.a!, serverA)!.open[0]).toEqual(keysOf(agents.b!, serverB)!.open[0]);
+    // It leaves (unregistered through a's API): the role moves to the next epoch.
+    expect((await rest(agents.a!, `/api/v1/endpoints/${serverA}`, { method: 'DELETE' })).status).toBe(204);
+    await expect
+      .poll(() => keysOf(agents.b!, serverB)!.open.map((key) => key.epoch), { timeout: 5000 })
+      .toEqual([epochBefore + 1, epochBefore]);
+    await expect
+      .poll(() => keysOf(agents.a!, clientA)!.nextSeal.get('server')?.epoch, { timeout: 5000 })
+      .toBe(epochBefore + 1);
+    // The sender still seals under the old epoch (b opens it during its grace) until the switch
+    // delay has passed since it was told (checked while the delay runs: a loaded machine may have
+    // taken the whole delay to get here), then switches at the next tick.
+    const waiting = keysOf(agents.a!, clientA)!.nextSeal.get('server')!;
+    expect(waiting.fromMs).toBeGreaterThan(Date.now() - 1500);
+    if (Date.now() < waiting.fromMs - 100)
+      expect(keysOf(agents.a!, clientA)!.seal.get('server')!.epoch).toBe(epochBefore);
+    await expect
+      .poll(() => keysOf(agents.a!, clientA)!.seal.get('server')!.epoch, { timeout: 5000 })
+      .toBe(epochBefore + 1);
+    expect(keysOf(agents.a!, clientA)!.nextSeal.size).toBe(0);
+  });
+
   it('resolves <role>.<contract>.<domain>.capsule with a real DNS client; role addresses under role.; NXDOMAIN and REFUSED otherwise', async () => {
     const a = agents.a!;
     const resolver = new Resolver({ timeout: 2000, tries: 1 });
@@ -237,4 +278,30 @@ describe('agent with a real controller', () => {
     expect(stores.a.current!.rsaPrivateKeyPem).toBe(keyPem);
     expect((again.status() as any).controller.connected).toBe(true);
   }, 30_000);
+});
+
+describe('agent options', () => {
+  it('refuses a group key grace shorter than the senders’ switch delay (members would drop the epoch senders still seal under)', () => {
+    const options = {
+      ...defaultAgentOptions,
+      hostName: 'h',
+      controllerUrl: 'http://127.0.0.1:1',
+      credentials: { domain: 'd', username: 'u', password: 'p' },
+    };
+    const deps = {
+      identityStore: createMemoryIdentityStore(),
+      transport: createMemoryNetwork().attach({ host: '10.0.0.9', port: 1 }),
+    };
+    for (const times of [
+      { groupKeyGraceMs: 1000, groupKeySwitchDelayMs: 1001 },
+      { groupKeyGraceMs: 1000, groupKeySwitchDelayMs: -1 },
+      { groupKeyGraceMs: Number.NaN, groupKeySwitchDelayMs: 0 },
+    ])
+      expect(() => createAgent({ ...options, ...times }, deps)).toThrow(
+        expect.objectContaining({ code: 'AGENT_BAD_OPTION' }),
+      );
+    expect(
+      createAgent({ ...options, groupKeyGraceMs: 1000, groupKeySwitchDelayMs: 1000 }, deps),
+    ).toBeDefined();
+  });
 });

@@ -15,6 +15,7 @@ import type {
   DomainCreate,
   DomainPatch,
   Endpoint,
+  EndpointTrace,
   Link,
   LinkCreate,
   LinkPatch,
@@ -47,6 +48,7 @@ import type {
   TemplatePatch,
   TokenRequest,
   TokenResponse,
+  Topology,
   User,
   UserCreate,
   UserPatch,
@@ -202,7 +204,12 @@ export function createApiClient(options: ClientOptions) {
       get: async (id: number) => (await request<Endpoint>('GET', `/api/v1/endpoints/${id}`)).body,
       /** Deletes an endpoint: its authorization is revoked, its host and the engines told. */
       remove: async (id: number) => void (await request('DELETE', `/api/v1/endpoints/${id}`)),
+      /** The endpoint's computed paths to its peers, hop by hop. */
+      trace: async (id: number) =>
+        (await request<EndpointTrace>('GET', `/api/v1/endpoints/${id}/trace`)).body,
     },
+    /** The nodes and links the caller may see, with flow counts. */
+    topology: async () => (await request<Topology>('GET', '/api/v1/topology')).body,
     authorizations: {
       list: async (q?: ListQuery) =>
         (await request<List<Authorization>>('GET', `/api/v1/authorizations${query(q)}`)).body,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   createFlowEventHub,
   decodeFlowEvent,
+  FLOW_EVENT_HOPS_MAX,
   type FlowEvent,
   flowEventMatches,
   flowEventQuery,
@@ -102,6 +103,39 @@ describe('decodeFlowEvent', () => {
         expect('event' in result || 'error' in result).toBe(true);
       }),
       { seed, numRuns: 500 },
+    );
+  });
+
+  it('reads a trace event with its hops, and refuses forged or oversized hops', () => {
+    const hop = { engineId: 0x7f1c, timeUs: 0xffff_ffff, fuelUsed: 9, verdict: 3, reason: 0 };
+    const trace: FlowEvent = { ...drop, kind: 'trace', direction: 'in', timeUs: 12, hops: [hop, hop] };
+    expect(decodeFlowEvent(JSON.stringify(trace))).toEqual({ event: trace });
+    const maxed = { ...trace, hops: Array.from({ length: FLOW_EVENT_HOPS_MAX }, () => hop) };
+    expect(decodeFlowEvent(JSON.stringify(maxed))).toHaveProperty('event');
+    for (const forged of [
+      { hops: Array.from({ length: FLOW_EVENT_HOPS_MAX + 1 }, () => hop) },
+      { hops: [{ ...hop, engineId: 0x1_0000 }] },
+      { hops: [{ ...hop, timeUs: 2 ** 32 }] },
+      { hops: [{ ...hop, verdict: 256 }] },
+      { hops: [{ ...hop, reason: -1 }] },
+      { hops: [{ ...hop, fuelUsed: 1.5 }] },
+      { hops: [{ engineId: 1 }] },
+      { hops: [[1, 2, 3, 4, 5]] },
+      { hops: 'e1,e2' },
+      { timeUs: -1 },
+      { timeUs: 2 ** 32 },
+      { timeUs: 0.5 },
+    ])
+      expect(decodeFlowEvent(JSON.stringify({ ...trace, ...forged })), JSON.stringify(forged)).toHaveProperty(
+        'error',
+      );
+    fc.assert(
+      fc.property(fc.array(fc.json({ maxDepth: 2 }), { maxLength: 30 }), (hops) => {
+        const result = decodeFlowEvent(`{"timeMs":1,"node":"x","kind":"trace","hops":[${hops.join(',')}]}`);
+        expect('event' in result || 'error' in result).toBe(true);
+        if ('event' in result) expect(result.event.hops!.length).toBeLessThanOrEqual(FLOW_EVENT_HOPS_MAX);
+      }),
+      { seed, numRuns: 300 },
     );
   });
 });

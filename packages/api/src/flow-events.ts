@@ -9,7 +9,16 @@
  *   verdict   a flow's verdict changed (its first one too)     the flow's fields, verdict
  *   drop      a packet was dropped                             source?, destination?, flow's fields?, reason, programReason?, direction?
  *   log       a program called LOG                             the flow's fields, message, value?
+ *   trace     an agent sent a traced packet (out) or received one (in)  the flow's fields, direction, timeUs, hops (in)
  *   lost      events this subscriber missed (slow reader, rate limit)  count
+ *
+ * A trace event is how `capsule trace` measures a flow's hops: the sending agent arms the next
+ * packets of a flow (`POST /api/v1/trace`), they leave with the capsule header's TRACE flag set
+ * (event `trace`, direction `out`, `timeUs` when sent), each engine appends its record (engine id,
+ * time, fuel, verdict, reason: @capsule/wire trace-chunk.ts), and the receiving agent publishes the
+ * records it arrived with (direction `in`, `timeUs` when delivered, `hops`). All times are the
+ * nodes' wall clocks in µs modulo 2^32 (`clockUs`), so hop times across machines are as good as
+ * their clock sync.
  *
  * The hub costs one boolean test per packet while nobody observes (`active`), and never blocks
  * the packet path: events over `eventsPerSecondMax` are counted (`suppressed`) and not built, and
@@ -18,11 +27,26 @@
 import type { Clock } from '@capsule/wire';
 
 /** The kinds of flow event. */
-export const flowEventKinds = ['flow', 'verdict', 'drop', 'log', 'lost'] as const;
+export const flowEventKinds = ['flow', 'verdict', 'drop', 'log', 'trace', 'lost'] as const;
 export type FlowEventKind = (typeof flowEventKinds)[number];
 
 /** The verdict names a filter may name (the VM's, as engines count them). */
 export const flowEventVerdicts = ['FORWARD', 'REPLICATE', 'DELIVER', 'DROP'] as const;
+
+/** One engine's record of a traced packet (a TRACE chunk record, @capsule/wire trace-chunk.ts). */
+export interface FlowEventHop {
+  /** The engine's 16-bit id (the last 16 bits of its host id). */
+  engineId: number;
+  /** The engine's wall clock in µs modulo 2^32 when it sent the packet on. */
+  timeUs: number;
+  fuelUsed: number;
+  /** The VM's verdict code and the engine's drop reason code (0: none). */
+  verdict: number;
+  reason: number;
+}
+
+/** Most hops a trace event carries (a 256-byte TRACE chunk of 12-byte records). */
+export const FLOW_EVENT_HOPS_MAX = 21;
 
 /** One flow event (absent fields are unknown or do not apply). */
 export interface FlowEvent {
@@ -45,8 +69,12 @@ export interface FlowEvent {
   reason?: string;
   /** With reason PROGRAM_DROP: the program's own reason code. */
   programReason?: number;
-  /** Agent drops: `out` (from the application) or `in` (from the overlay). */
+  /** Agent drops and traces: `out` (from the application) or `in` (from the overlay). */
   direction?: 'in' | 'out';
+  /** trace: the node's wall clock in µs modulo 2^32 when it sent (out) or delivered (in) the packet. */
+  timeUs?: number;
+  /** trace (in): the engines' records, in the order the packet met them. */
+  hops?: FlowEventHop[];
   /** log: the decoded message (a number for a 4-byte LOG, text, or hex). */
   message?: string;
   /** log: the int a 4-byte LOG carried (`Services.log(257)` → 257). */
@@ -163,7 +191,34 @@ const optionalFields: Record<string, 'string' | 'number'> = {
   message: 'string',
   value: 'number',
   count: 'number',
+  timeUs: 'number',
 };
+
+const hopFieldMax: Record<keyof FlowEventHop, number> = {
+  engineId: 0xffff,
+  timeUs: 0xffff_ffff,
+  fuelUsed: 0xffff_ffff,
+  verdict: 0xff,
+  reason: 0xff,
+};
+
+/** Reads a trace event's hops; undefined when they are not FLOW_EVENT_HOPS_MAX records at most. */
+function hopsOf(value: unknown): FlowEventHop[] | undefined {
+  if (!Array.isArray(value) || value.length > FLOW_EVENT_HOPS_MAX) return undefined;
+  const hops: FlowEventHop[] = [];
+  for (const item of value) {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) return undefined;
+    const record = item as Record<string, unknown>;
+    const hop = {} as Record<keyof FlowEventHop, number>;
+    for (const [name, max] of Object.entries(hopFieldMax) as [keyof FlowEventHop, number][]) {
+      const field = record[name];
+      if (typeof field !== 'number' || !Number.isInteger(field) || field < 0 || field > max) return undefined;
+      hop[name] = field;
+    }
+    hops.push(hop);
+  }
+  return hops;
+}
 
 /** Reads one NDJSON line; never throws (a line it cannot read is an error with the reason). */
 export function decodeFlowEvent(line: string): { event: FlowEvent } | { error: string } {
@@ -185,7 +240,17 @@ export function decodeFlowEvent(line: string): { event: FlowEvent } | { error: s
     if (field === undefined) continue;
     if (typeof field !== type || (type === 'number' && !Number.isFinite(field))) return { error: name };
     if (name === 'direction' && field !== 'in' && field !== 'out') return { error: name };
+    if (
+      name === 'timeUs' &&
+      (!Number.isInteger(field) || (field as number) < 0 || (field as number) > 0xffff_ffff)
+    )
+      return { error: name };
     (event as unknown as Record<string, unknown>)[name] = field;
+  }
+  if (record.hops !== undefined) {
+    const hops = hopsOf(record.hops);
+    if (!hops) return { error: 'hops' };
+    event.hops = hops;
   }
   return { event };
 }

@@ -37,12 +37,16 @@ export {
   decodeFlowEvent,
   /** The hub's defaults. */
   defaultFlowEventHubOptions,
+  /** Most hops a trace event carries. */
+  FLOW_EVENT_HOPS_MAX,
   /** Longest NDJSON line decodeFlowEvent reads. */
   FLOW_EVENT_LINE_MAX,
-  /** One flow event (new flow, verdict, drop, program log, lost). */
+  /** One flow event (new flow, verdict, drop, program log, trace, lost). */
   type FlowEvent,
   /** What an observer asks for (host, contract, verdict, kinds). */
   type FlowEventFilter,
+  /** One engine's record in a trace event. */
+  type FlowEventHop,
   /** A daemon's flow-event publisher. */
   type FlowEventHub,
   /** Options of createFlowEventHub. */

@@ -62,6 +62,12 @@ const peerArb: fc.Arbitrary<Peer> = fc.record({
 const hostIdArb = fc
   .array(fc.constantFrom(...'0123456789abcdef:'), { minLength: 2, maxLength: 45 })
   .map((chars) => chars.join(''));
+const groupKeyArb = fc.record({
+  role: fc.constantFrom('client', 'server', 'member'),
+  epoch: fc.integer({ min: 1, max: 0xffff_ffff }),
+  use: fc.constantFrom('open' as const, 'seal' as const),
+  key: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => Buffer.from(bytes).toString('base64')),
+});
 const validCommand = fc.oneof(
   fc
     .tuple(
@@ -70,7 +76,17 @@ const validCommand = fc.oneof(
     )
     .map(([revocations, hosts]) => revocationCommand(revocations, hosts)),
   fc
-    .array(fc.record({ endpointId: id, peers: fc.array(peerArb, { maxLength: 4 }) }), { maxLength: 4 })
+    .array(
+      fc.record(
+        {
+          endpointId: id,
+          peers: fc.array(peerArb, { maxLength: 4 }),
+          groupKeys: fc.array(groupKeyArb, { maxLength: 2 }),
+        },
+        { requiredKeys: ['endpointId', 'peers'] },
+      ),
+      { maxLength: 4 },
+    )
     .map((endpoints) => pathChangeCommand(endpoints)),
   fc
     .array(
@@ -246,6 +262,34 @@ describe('decodeNodeCommand', () => {
     expectRefused(decodeNodeCommand({ ...base, createdAt: 'x'.repeat(41) }), 'LIMIT_EXCEEDED', '/createdAt');
     expectRefused(decodeNodeCommand({ ...base, payload: null }), 'BAD_FIELD', '/payload');
     expectRefused(decodeNodeCommand({ ...base, payload: undefined }), 'MISSING', '/payload');
+  });
+
+  it('refuses a path-change whose group key is not a whole one (role, epoch, use, 32 bytes)', () => {
+    const command = (groupKeys: unknown) =>
+      decodeNodeCommand({
+        ...envelope,
+        kind: 'path-change',
+        payload: { endpoints: [{ endpointId: 1, peers: [], groupKeys }] },
+      });
+    const key = { role: 'server', epoch: 2, use: 'open', key: Buffer.alloc(32, 1).toString('base64') };
+    expect(command([key])).toMatchObject({
+      ok: true,
+      value: { payload: { endpoints: [{ groupKeys: [key] }] } },
+    });
+    const at = '/payload/endpoints/0/groupKeys';
+    expectRefused(command('x'), 'BAD_FIELD', at);
+    expectRefused(command([key, key, key]), 'LIMIT_EXCEEDED', at);
+    expectRefused(command([{ ...key, use: 'both' }]), 'BAD_FIELD', `${at}/0/use`);
+    expectRefused(command([{ ...key, epoch: 0 }]), 'BAD_FIELD', `${at}/0/epoch`);
+    expectRefused(command([{ ...key, epoch: 2 ** 32 }]), 'BAD_FIELD', `${at}/0/epoch`);
+    expectRefused(command([{ ...key, role: '' }]), 'BAD_FIELD', `${at}/0/role`);
+    expectRefused(
+      command([{ ...key, key: Buffer.alloc(31).toString('base64') }]),
+      'BAD_FIELD',
+      `${at}/0/key`,
+    );
+    expectRefused(command([{ ...key, key: `${'A'.repeat(44)}=` }]), 'LIMIT_EXCEEDED', `${at}/0/key`);
+    expectRefused(command([{ ...key, key: undefined }]), 'MISSING', `${at}/0/key`);
   });
 
   it('refuses a payload of the wrong shape for its kind', () => {

@@ -8,7 +8,7 @@
  *   kind                    payload
  *   revocation              {serials: ["<unsigned 64-bit, decimal>", …], notAfter?: [ISO time | null, …],
  *                            hostIds?: ["<IPv6 host id>", …], hostsNotAfter?: [ISO time | null, …]}
- *   path-change             {endpoints: [{endpointId, peers: [Peer, …]}, …]}
+ *   path-change             {endpoints: [{endpointId, peers: [Peer, …], groupKeys?: [GroupKey, …]}, …]}
  *   link-tags               {contracts: [{contractId, engineTags?: u32, links: [{peer: host id, tags: u32}, …]}, …]}
  *   refresh-configuration   {}
  *   report-statistics       {}
@@ -24,10 +24,13 @@
  *   of decommissioned nodes follow the same rule: one that is not IPv6 address text is skipped,
  *   each with its `hostsNotAfter` entry or null.
  * - A path-change keeps addresses and keys as text: the agent reads them (`decodePeers`) as it
- *   does for an endpoint answer, skipping a peer it cannot read.
+ *   does for an endpoint answer, skipping a peer it cannot read. Its group keys are checked
+ *   whole (role, epoch, use, a 44-character base64 key): one that is not refuses the command, as
+ *   a key the agent cannot use must not silently replace the one it has.
  */
 import type { DecodeErrorCode } from '@capsule/wire';
 import {
+  type GroupKey,
   type LinkTagsPayload,
   maxLinkTagContracts,
   maxLinkTagLinks,
@@ -97,11 +100,17 @@ export function revocationCommand(
 
 /** New peers (with their paths) for each of a node's endpoints. */
 export function pathChangeCommand(
-  endpoints: readonly { endpointId: number; peers: readonly Peer[] }[],
+  endpoints: readonly { endpointId: number; peers: readonly Peer[]; groupKeys?: readonly GroupKey[] }[],
 ): Pick<NodeCommandOf<'path-change'>, 'kind' | 'payload'> {
   return {
     kind: 'path-change',
-    payload: { endpoints: endpoints.map(({ endpointId, peers }) => ({ endpointId, peers: [...peers] })) },
+    payload: {
+      endpoints: endpoints.map(({ endpointId, peers, groupKeys }) => ({
+        endpointId,
+        peers: [...peers],
+        ...(groupKeys === undefined ? {} : { groupKeys: [...groupKeys] }),
+      })),
+    },
   };
 }
 
@@ -229,6 +238,18 @@ function peerAt(value: unknown, path: string): Peer {
   };
 }
 
+function groupKeyAt(value: unknown, path: string): GroupKey {
+  const groupKey = objectAt(value, path);
+  const role = stringAt(groupKey.role, `${path}/role`, 60);
+  if (role.length === 0) refuse('BAD_FIELD', `${path}/role`, 'empty');
+  const use = groupKey.use;
+  if (use !== 'open' && use !== 'seal')
+    refuse(use === undefined ? 'MISSING' : 'BAD_FIELD', `${path}/use`, 'not open or seal');
+  const key = stringAt(groupKey.key, `${path}/key`, 44);
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(key)) refuse('BAD_FIELD', `${path}/key`, 'not 32 bytes of base64');
+  return { role, epoch: integerAt(groupKey.epoch, `${path}/epoch`, 1, 0xffff_ffff), use, key };
+}
+
 function pathChangePayload(value: unknown, path: string): PathChangePayload {
   const payload = objectAt(value, path);
   return {
@@ -240,6 +261,13 @@ function pathChangePayload(value: unknown, path: string): PathChangePayload {
         peers: arrayAt(endpoint.peers, `${at}/peers`, maxPeers).map((peer, j) =>
           peerAt(peer, `${at}/peers/${j}`),
         ),
+        ...(endpoint.groupKeys === undefined
+          ? {}
+          : {
+              groupKeys: arrayAt(endpoint.groupKeys, `${at}/groupKeys`, 2).map((groupKey, j) =>
+                groupKeyAt(groupKey, `${at}/groupKeys/${j}`),
+              ),
+            }),
       };
     }),
   };

@@ -602,6 +602,92 @@ export const AuditEntry = Type.Object({
 });
 export type AuditEntry = Static<typeof AuditEntry>;
 
+// ---- topology and traces (read: what the console draws) ------------------------------------
+
+/** One node as the topology view draws it. */
+export const TopologyNode = Type.Object({
+  id: Id,
+  hostname: Type.String(),
+  type: NodeType,
+  status: NodeStatus,
+  domain: Name,
+  hostId: Type.Union([Ipv6Address, Type.Null()]),
+  labels: Type.Array(Type.String()),
+  /**
+   * Flow authorizations in force on this node (not revoked, not expired): one per endpoint the
+   * node's host registered. Null when the caller may not read authorizations.
+   */
+  flows: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  /**
+   * How many of the controller's computed paths (endpoint → peer) pass through or end at this
+   * node: an engine's transit load. Null when the caller may not read endpoints.
+   */
+  paths: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  /**
+   * The node's own count of the flows it holds, from its last keep-alive's statistics (an engine's
+   * `liveFlows`): null until it reported one.
+   */
+  liveFlows: Type.Union([Type.Number(), Type.Null()]),
+  /** When that keep-alive came (null: none yet). */
+  lastKeepaliveAt: Type.Union([Timestamp, Type.Null()]),
+});
+export type TopologyNode = Static<typeof TopologyNode>;
+/** One link as the topology view draws it. */
+export const TopologyLinkState = Type.Object({
+  id: Id,
+  nodeA: Id,
+  nodeZ: Id,
+  cost: Type.Integer(),
+  labels: Type.Array(Type.String()),
+  adminState: AdminState,
+  status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  /** Path computation uses it: admin state and status up, both ends registered. */
+  usable: Type.Boolean(),
+  /**
+   * How many of the controller's computed paths (endpoint → peer, what the endpoints' hosts were
+   * sent) cross this link. Null when the caller may not read endpoints.
+   */
+  flows: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+});
+export type TopologyLinkState = Static<typeof TopologyLinkState>;
+/** `GET /api/v1/topology`: the nodes and links the caller may see, with flow counts. */
+export const Topology = Type.Object({
+  nodes: Type.Array(TopologyNode),
+  links: Type.Array(TopologyLinkState),
+  /** When the counts were taken (the controller's clock). */
+  at: Timestamp,
+});
+export type Topology = Static<typeof Topology>;
+
+/** One hop of a traced path: a node, and the link it was reached over (null for the first). */
+export const TraceHop = Type.Object({
+  nodeId: Id,
+  hostname: Type.String(),
+  type: NodeType,
+  hostId: Type.Union([Ipv6Address, Type.Null()]),
+  linkId: Type.Union([Id, Type.Null()]),
+});
+export type TraceHop = Static<typeof TraceHop>;
+/** The path from an endpoint's node to one peer endpoint's node, as the controller computed it. */
+export const TracePath = Type.Object({
+  peerEndpointId: Id,
+  peerRole: Name,
+  peerHostId: Type.String(),
+  /** The path's total cost; -1 when the peer is unreachable (then `hops` is empty). */
+  cost: Type.Integer(),
+  hops: Type.Array(TraceHop),
+});
+export type TracePath = Static<typeof TracePath>;
+/** `GET /api/v1/endpoints/{id}/trace`: an endpoint's computed paths to each of its peers. */
+export const EndpointTrace = Type.Object({
+  endpointId: Id,
+  contractId: Id,
+  role: Name,
+  nodeId: Id,
+  paths: Type.Array(TracePath),
+});
+export type EndpointTrace = Static<typeof EndpointTrace>;
+
 // ---- southbound --------------------------------------------------------------------------
 
 /** `POST /sb/v1/login` response: a node token and the user's profile with its scope. */
@@ -752,10 +838,40 @@ export const RevocationPayload = Type.Object({
 });
 export type RevocationPayload = Static<typeof RevocationPayload>;
 /** `path-change`: the peers (with new paths) of each of the node's endpoints. */
+// ---- group keys (role-addressed traffic) ---------------------------------------------------
+
+/** A group key epoch (the sealed payload's 32-bit key epoch); the controller counts from 1. */
+export const GroupKeyEpoch = Type.Integer({ minimum: 1, maximum: 0xffff_ffff });
+/**
+ * One group key an endpoint holds (docs/controller.md, "Group keys"): `open` is the group secret
+ * of its own role's current epoch (members only: a member derives each sender's key from it),
+ * `seal` its own sender key for its peer role's current epoch (derived by the controller from
+ * that role's secret and the endpoint's host id). Neither comes from the service token.
+ */
+export const GroupKey = Type.Object(
+  {
+    role: Name,
+    epoch: GroupKeyEpoch,
+    use: Type.Union([Type.Literal('open'), Type.Literal('seal')]),
+    /** 32 bytes, base64. */
+    key: Base64(44),
+  },
+  closed,
+);
+export type GroupKey = Static<typeof GroupKey>;
+/** Group keys of one endpoint: at most its own role's (open) and its peer role's (seal). */
+export const GroupKeys = Type.Array(GroupKey, { maxItems: 2 });
+
 export const PathChangePayload = Type.Object({
-  endpoints: Type.Array(Type.Object({ endpointId: Id, peers: Type.Array(Peer, { maxItems: maxPeers }) }), {
-    maxItems: maxPathChangeEndpoints,
-  }),
+  endpoints: Type.Array(
+    Type.Object({
+      endpointId: Id,
+      peers: Type.Array(Peer, { maxItems: maxPeers }),
+      /** The endpoint's group keys now (a new epoch when its role's membership changed). */
+      groupKeys: Type.Optional(GroupKeys),
+    }),
+    { maxItems: maxPathChangeEndpoints },
+  ),
 });
 export type PathChangePayload = Static<typeof PathChangePayload>;
 /** Most contracts one link-tags command names, and links per contract (the ENGINE record's bound is lower). */
@@ -818,6 +934,8 @@ export const SbEndpointResponse = Type.Object({
   logicHash: Type.String(),
   peers: Type.Array(Peer),
   authorization: Authorization,
+  /** The endpoint's group keys: `open` for its own role (members), `seal` for its peer role. */
+  groupKeys: GroupKeys,
 });
 export type SbEndpointResponse = Static<typeof SbEndpointResponse>;
 

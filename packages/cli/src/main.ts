@@ -5,7 +5,7 @@
  */
 import { CommanderError } from 'commander';
 import { type CliIo, createProcessIo } from './io';
-import { createProgram } from './program';
+import { createFullProgram, createProgram } from './program';
 
 export { type CliIo, createRecordingIo } from './io';
 
@@ -15,6 +15,12 @@ export const EXIT_USAGE = 2;
 export const EXIT_INTERNAL = 70;
 
 export { createFullProgram, createProgram } from './program';
+
+/** The completion data of the whole command tree (scripts/build.mjs writes it beside the bundle). */
+export async function completionTree(io: CliIo) {
+  const { completionEntries } = await import('./commands/completion');
+  return completionEntries(await createFullProgram(io));
+}
 
 /** Runs one invocation; resolves to the process exit code and never throws. */
 export async function runCli(argv: readonly string[], io: CliIo = createProcessIo()): Promise<number> {

@@ -1,8 +1,12 @@
 import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { Help } from 'commander';
 import { describe, expect, it } from 'vitest';
+import { COMPLETION_TREE_FILE, readCompletionTree } from './commands/completion';
 import { commandTable } from './commands/index';
 import { createRecordingIo } from './io';
 import { runCli } from './main';
@@ -124,6 +128,55 @@ words=(capsule engine start --config e); CURRENT=5; _capsule`;
     expect(result.stderr).toBe('');
     expect(result.stdout).toContain('register\n');
     expect(result.stdout.trim().endsWith('FILES')).toBe(true);
+  });
+
+  it('the bundle prints the same scripts from its build-time tree file, loading no command area', async () => {
+    for (const shell of ['bash', 'zsh']) {
+      const io = createRecordingIo();
+      expect(await runCli(['completion', shell], io)).toBe(0); // from the sources: every area loaded
+      const { stdout } = await run(process.execPath, [
+        join(bundle, '..', '..', 'bin', 'capsule.js'),
+        'completion',
+        shell,
+      ]);
+      expect(stdout, shell).toBe(io.stdout());
+    }
+    const script = `
+      import { createRequire } from 'node:module';
+      const { runCli } = await import(${JSON.stringify(bundle)});
+      const io = { out() {}, err() {}, env: {}, cwd: '/', isTty: false, exitCode: 0 };
+      await runCli(['completion', 'bash'], io);
+      const loaded = Object.keys(createRequire(import.meta.url).cache);
+      console.log(JSON.stringify(loaded.map((p) => p.replace(/.*node_modules\\//, ''))));`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script]);
+    expect((JSON.parse(stdout) as string[]).filter((path) => !path.startsWith('commander/'))).toEqual([]);
+  });
+
+  it('ignores a tree file that is not a list of entries (then the tree is loaded)', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'capsule-completion-'));
+    const file = join(directory, COMPLETION_TREE_FILE);
+    const url = pathToFileURL(file);
+    expect(readCompletionTree(url)).toBeUndefined(); // none
+    const good = { path: '', subcommands: ['agent'], options: ['--help'], valueOptions: [] };
+    for (const text of [
+      '',
+      '{',
+      'null',
+      '[]',
+      '{"path": ""}',
+      '[1]',
+      JSON.stringify([{ ...good, path: 'agent' }]), // no root first
+      JSON.stringify([{ ...good, subcommands: ['$(reboot)'] }]), // not a word: never into the script
+      JSON.stringify([{ ...good, path: 'a"b' }]),
+      JSON.stringify([{ ...good, options: 'x' }]),
+      'x'.repeat(10_000),
+    ]) {
+      writeFileSync(file, text);
+      expect(readCompletionTree(url), text.slice(0, 40)).toBeUndefined();
+    }
+    writeFileSync(file, JSON.stringify([good]));
+    expect(readCompletionTree(url)).toEqual([good]);
+    rmSync(directory, { recursive: true, force: true });
   });
 
   it('refuses another shell', async () => {

@@ -4,7 +4,8 @@
  * forget it afterwards, is queued for every engine and for the endpoint's host in the same
  * transaction (policy-revocation.ts), then announced so the replicas holding their push channels
  * send it at once; the endpoint's removal is a topology change, so paths and the engines' role
- * routes are recomputed without the revoked member. Revoking twice changes nothing.
+ * routes are recomputed without the revoked member. The role's group key
+ * moves to a new epoch with that recomputation (group-keys.ts). Revoking twice changes nothing.
  */
 import { ApiError, type Authorization } from '@capsule/api';
 import type { Principal } from './auth';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
-import { consoleHeaders, findConsoleDir, registerConsole } from './console';
+import { consoleHeaders, findConsoleDir, findGraphLibrary, registerConsole } from './console';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -22,11 +22,12 @@ describe('console static routes', () => {
       ['/console/console.js', 'text/javascript', 'console.js'],
       ['/console/console.css', 'text/css', 'console.css'],
       ['/console/favicon.svg', 'image/svg+xml', 'favicon.svg'],
+      ['/console/cytoscape.mjs', 'text/javascript', findGraphLibrary()],
     ] as const) {
       const response = await app.inject({ method: 'GET', url });
       expect(response.statusCode, url).toBe(200);
       expect(response.headers['content-type']).toContain(type);
-      expect(response.body).toBe(readFileSync(join(dir, file), 'utf8'));
+      expect(response.body).toBe(readFileSync(file.startsWith('/') ? file : join(dir, file), 'utf8'));
       const csp = String(response.headers['content-security-policy']);
       expect(csp).toContain("default-src 'none'");
       expect(csp).toContain("script-src 'self'");
@@ -58,6 +59,23 @@ describe('console static routes', () => {
     expect(js).not.toMatch(/https?:\/\//);
     expect(js).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
     expect(js).toContain("const api = '../api/v1/'");
+    // The graph library's container rule is in console.css, and the stylesheet carries the id that
+    // stops cytoscape from appending a <style> element (which the CSP would block).
+    expect(html).toMatch(
+      /<link(?=[^>]*\sid="__________cytoscape_stylesheet")(?=[^>]*\shref="console.css")[^>]*>/,
+    );
+    expect(readFileSync(join(dir, 'console.css'), 'utf8')).toContain('.__________cytoscape_container');
+  });
+
+  it('finds the graph library, an ES module that evaluates no code', () => {
+    const library = readFileSync(findGraphLibrary(), 'utf8');
+    expect(library).toMatch(/export\s*\{[^}]*as default\s*\}/);
+    // Its one Function(…) is lodash's last-resort global lookup, after `globalThis`/`self`, which a
+    // browser has: it never runs (and the browser test would see the CSP refuse it).
+    const fallback = '||Function("return this")()';
+    expect(library.split(fallback)).toHaveLength(2);
+    expect(library.replace(fallback, '')).not.toMatch(/\beval\(|\bFunction\(/);
+    expect(library).not.toMatch(/\bimport\s*[^(]*from\s*['"]/); // one file: nothing else to serve
   });
 
   it('serves the files of another directory when given one', async () => {
@@ -66,8 +84,10 @@ describe('console static routes', () => {
     for (const name of ['index.html', 'console.js', 'console.css', 'favicon.svg'])
       writeFileSync(join(dir, name), `/*${name}*/`);
     const other = Fastify();
-    registerConsole(other, dir);
+    writeFileSync(join(dir, 'graph.mjs'), '/*graph*/');
+    registerConsole(other, dir, join(dir, 'graph.mjs'));
     expect((await other.inject({ method: 'GET', url: '/console/console.js' })).body).toBe('/*console.js*/');
+    expect((await other.inject({ method: 'GET', url: '/console/cytoscape.mjs' })).body).toBe('/*graph*/');
     expect(Object.keys(consoleHeaders)).toContain('content-security-policy');
   });
 });

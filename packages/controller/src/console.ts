@@ -1,11 +1,20 @@
 /**
  * The web console: three static files (packages/controller/console: one HTML page, one ES module,
- * one stylesheet) served on the northbound listener at /console/. They are read once at start-up
- * (and an icon) and sent with a strict Content-Security-Policy (scripts, styles and fetches from this origin
- * only; no inline code, no frames, no plugins). The console talks to /api/v1 with relative URLs.
+ * one stylesheet) and the graph library it draws the topology with (cytoscape's ES module, from
+ * node_modules: the `cytoscape` dependency of this package) served on the northbound listener at
+ * /console/. They are read once at start-up (and an icon) and sent with a strict
+ * Content-Security-Policy (scripts, styles and fetches from this origin only; no inline code, no
+ * eval, no frames, no plugins). The console talks to /api/v1 with relative URLs.
+ *
+ * Cytoscape under this CSP: it evaluates no code, draws on canvas, and sets element styles only
+ * through the CSSOM (which style-src does not govern). The one thing it would do that the CSP
+ * blocks, appending a `<style>` element that makes its container `position: relative`, it skips
+ * when an element with id `__________cytoscape_stylesheet` exists: index.html gives console.css
+ * that id, and console.css holds the rule.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiError } from '@capsule/api';
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -46,14 +55,50 @@ export function findConsoleDir(): string {
   return found;
 }
 
-/** Serves the console from `dir` at /console/ (and redirects /console there). */
-export function registerConsole(app: FastifyInstance, dir: string = findConsoleDir()): void {
-  const contents = new Map<string, Buffer>();
-  for (const name of Object.keys(files)) contents.set(name, readFileSync(join(dir, name)));
-  const send = (name: string) => async (_request: unknown, reply: FastifyReply) =>
-    reply.headers(consoleHeaders).type(files[name]!).send(contents.get(name));
+/** The graph library's browser module, served as /console/cytoscape.mjs. */
+export const graphLibraryName = 'cytoscape.mjs';
+
+/**
+ * The graph library's ES module in node_modules: beside the package's CommonJS entry (its exports
+ * map names no `require` path for the ES module). Found from this file in the workspace, from the
+ * CLI bundle (packages/cli/dist) and in the Debian package (/usr/lib/capsule/node_modules).
+ */
+export function findGraphLibrary(): string {
+  let main: string;
+  try {
+    main = createRequire(import.meta.url).resolve('cytoscape');
+  } catch (error) {
+    throw new ApiError('INTERNAL', 'the console’s graph library (cytoscape) is not installed', {
+      cause: error,
+    });
+  }
+  const file = join(dirname(main), 'cytoscape.esm.min.mjs');
+  if (!existsSync(file)) throw new ApiError('INTERNAL', `the console’s graph library is missing (${file})`);
+  return file;
+}
+
+/**
+ * Serves the console from `dir` at /console/ (and redirects /console there), with the graph
+ * library read from `graphLibrary`.
+ */
+export function registerConsole(
+  app: FastifyInstance,
+  dir: string = findConsoleDir(),
+  graphLibrary: string = findGraphLibrary(),
+): void {
+  const contents = new Map<string, { type: string; body: Buffer }>();
+  for (const [name, type] of Object.entries(files))
+    contents.set(name, { type, body: readFileSync(join(dir, name)) });
+  contents.set(graphLibraryName, {
+    type: 'text/javascript; charset=utf-8',
+    body: readFileSync(graphLibrary),
+  });
+  const send = (name: string) => async (_request: unknown, reply: FastifyReply) => {
+    const file = contents.get(name)!;
+    return reply.headers(consoleHeaders).type(file.type).send(file.body);
+  };
   const hide = { schema: { hide: true } };
   app.get('/console', hide, async (_request, reply) => reply.redirect(consolePath, 301));
   app.get(consolePath, hide, send('index.html'));
-  for (const name of Object.keys(files)) app.get(`${consolePath}${name}`, hide, send(name));
+  for (const name of contents.keys()) app.get(`${consolePath}${name}`, hide, send(name));
 }

@@ -4,6 +4,7 @@
  */
 import {
   ApiError,
+  type GroupKey,
   linkTagsCommand,
   type NodeCommandBody,
   type Peer,
@@ -16,6 +17,7 @@ import type { Logger } from 'pino';
 import { LoginThrottle, type Principal, type TokenService, unmatchableHash, verifyPassword } from './auth';
 import { queueCommands } from './commands';
 import { transitNodes } from './domain-trust';
+import { type GroupSecretCache, groupKeysOf } from './group-keys';
 import type { Metrics } from './metrics';
 import { pathTo, shortestPaths, type TopologyLink } from './paths';
 import type { ControllerIdentity, ProgramVerifier } from './ports';
@@ -308,19 +310,40 @@ export function createContext(
   async function recomputePaths(): Promise<void> {
     const commandIds = await db.transaction().execute(async (trx) => {
       const endpoints = await trx
-        .selectFrom('endpoints')
-        .select(['id', 'node_id', 'contract_id', 'role'])
-        .orderBy('id')
+        .selectFrom('endpoints as e')
+        .innerJoin('nodes as n', 'n.id', 'e.node_id')
+        .innerJoin('contracts as c', 'c.id', 'e.contract_id')
+        .select(['e.id', 'e.node_id', 'e.contract_id', 'e.role', 'n.host_id', 'c.roles'])
+        .orderBy('e.id')
         .execute();
-      const byNode = new Map<number, { endpointId: number; peers: Peer[] }[]>();
+      const byNode = new Map<number, { endpointId: number; peers: Peer[]; groupKeys: GroupKey[] }[]>();
+      const nowMs = base.clock.nowMs();
+      const groupSecrets: GroupSecretCache = new Map();
       for (const endpoint of endpoints) {
         const peers = await context.peersOf(trx, {
           nodeId: endpoint.node_id,
           contractId: endpoint.contract_id,
           role: endpoint.role,
         });
+        // Group keys follow membership: a role whose members changed gets its next epoch here.
+        const roles = JSON.parse(endpoint.roles) as { name: string; peer: string }[];
+        const groupKeys =
+          endpoint.host_id === null
+            ? []
+            : await groupKeysOf(
+                trx,
+                {
+                  id: endpoint.id,
+                  contractId: endpoint.contract_id,
+                  role: endpoint.role,
+                  peerRole: roles.find((role) => role.name === endpoint.role)?.peer,
+                  hostId: endpoint.host_id,
+                },
+                nowMs,
+                groupSecrets,
+              );
         const list = byNode.get(endpoint.node_id) ?? [];
-        list.push({ endpointId: endpoint.id, peers });
+        list.push({ endpointId: endpoint.id, peers, groupKeys });
         byNode.set(endpoint.node_id, list);
       }
       const ids: number[] = [];

@@ -60,6 +60,7 @@ import { type CollectionSpec, collections, idIs, type WriteContext } from './res
 import type { Db } from './rows';
 import { mapStoreError } from './store/open-store';
 import { prepareQuery } from './store/prepared-query';
+import { registerTopologyView } from './topology-view';
 
 const schemasByResource: Record<Resource, { item: TSchema; create?: TSchema; patch?: TSchema }> = {
   domains: { item: Domain, create: DomainCreate, patch: DomainPatch },
@@ -122,6 +123,8 @@ export function registerNorthbound(app: FastifyInstance, context: ControllerCont
       return revokeAuthorization(context.store.db, { principal, id }, context);
     },
   );
+
+  registerTopologyView(app, context, authenticate);
 }
 
 /** The CRUD routes of one collection: list, get, and create/update/delete where it has them. */

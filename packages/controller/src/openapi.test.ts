@@ -124,6 +124,16 @@ describe('the OpenAPI document (GET /api/v1/openapi.json)', () => {
     });
     const list = document.paths['/api/v1/domains'].get.responses['200'].content['application/json'].schema;
     expect(list.properties.items.items).toEqual({ $ref: '#/components/schemas/Domain' });
+    // The console's read views: their answers are named schemas too.
+    expect(
+      document.paths['/api/v1/topology'].get.responses['200'].content['application/json'].schema,
+    ).toEqual({
+      $ref: '#/components/schemas/Topology',
+    });
+    expect(
+      document.paths['/api/v1/endpoints/{id}/trace'].get.responses['200'].content['application/json'].schema,
+    ).toEqual({ $ref: '#/components/schemas/EndpointTrace' });
+    expect(operationOf('GET', '/api/v1/topology')?.operationId).toBe('getTopology');
     const register = document.paths['/sb/v1/register'].post;
     expect(register.requestBody.content['application/json'].schema).toEqual({
       $ref: '#/components/schemas/SbRegisterRequest',

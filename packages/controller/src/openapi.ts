@@ -28,6 +28,14 @@ const operations: Record<string, { operationId: string; summary: string }> = {
     operationId: 'revokeAuthorization',
     summary: 'Revoke a flow authorization (engines and hosts are told)',
   },
+  'GET /api/v1/topology': {
+    operationId: 'getTopology',
+    summary: 'The nodes and links, with flow counts (what the console draws)',
+  },
+  'GET /api/v1/endpoints/{id}/trace': {
+    operationId: 'traceEndpoint',
+    summary: 'An endpoint’s computed paths to its peers, hop by hop',
+  },
   'POST /sb/v1/login': { operationId: 'nodeLogin', summary: 'Node login: a token and the node user’s zone' },
   'POST /sb/v1/nonce': { operationId: 'nodeNonce', summary: 'A single-use nonce for a registration' },
   'POST /sb/v1/register': {

@@ -56,10 +56,15 @@ export function isSystemAdmin(principal: Principal): boolean {
   return principal.roles.includes('systemAdmin');
 }
 
+/** True when one of the principal's roles may perform `action` on `resource`. */
+export function hasPermission(principal: Principal, resource: Resource, action: Action): boolean {
+  const allowed = permissions[resource][action];
+  return principal.roles.some((role) => allowed.includes(role));
+}
+
 /** Throws FORBIDDEN unless one of the principal's roles may perform `action` on `resource`. */
 export function requirePermission(principal: Principal, resource: Resource, action: Action): void {
-  const allowed = permissions[resource][action];
-  if (!principal.roles.some((role) => allowed.includes(role)))
+  if (!hasPermission(principal, resource, action))
     throw new ApiError(
       'FORBIDDEN',
       `your roles (${principal.roles.join(', ')}) may not ${action} ${resource}`,

@@ -629,6 +629,7 @@ const contracts = collection<ContractRow, ContractCreate, ContractPatch>({
   },
   // Its endpoints go (their authorizations revoked), then its authorizations' records.
   remove: async (ctx, row) => {
+    await ctx.db.deleteFrom('group_keys').where('contract_id', '=', row.id).execute();
     await ctx.revoke({ kind: 'contract', contractId: row.id });
     await ctx.db.deleteFrom('authorizations').where('contract_id', '=', row.id).execute();
     await ctx.db.deleteFrom('contracts').where('id', '=', row.id).execute();

@@ -382,6 +382,38 @@ describe('authorization matrix', () => {
     });
   }
 
+  it('the topology and trace views: every role, own and other domain', async () => {
+    const actual: string[] = [];
+    const wanted: string[] = [];
+    for (const role of roles) {
+      const client = clients.get(role)!;
+      // Everyone reads the topology of their domain (a systemAdmin: all); the counts need the
+      // read permission of what they count (authorizations: node flows; endpoints: paths).
+      const { body } = await client.request<{
+        nodes: { id: number; flows: number | null; paths: number | null }[];
+      }>('GET', '/api/v1/topology');
+      const seen = (id: number) => body.nodes.some((n) => n.id === id);
+      const counts = body.nodes.every((n) => n.flows !== null && n.paths !== null);
+      const noCounts = body.nodes.every((n) => n.flows === null && n.paths === null);
+      actual.push(
+        `${role} topology: own ${seen(fixed.A.node!)} other ${seen(fixed.B.node!)} counts ${counts}`,
+      );
+      wanted.push(
+        `${role} topology: own true other ${role === 'systemAdmin'} counts ${policy.includes(role)}`,
+      );
+      expect(counts || noCounts, `${role}: all counts or none`).toBe(true);
+      // The trace reads an endpoint: endpoint rules.
+      for (const scope of ['own', 'other'] as const) {
+        const endpoint = scope === 'own' ? fixed.A.endpoint! : fixed.B.endpoint!;
+        actual.push(
+          `${role} trace ${scope} → ${await status(client, 'GET', `/api/v1/endpoints/${endpoint}/trace`)}`,
+        );
+        wanted.push(`${role} trace ${scope} → ${expected(role, 'endpoints', 'get', scope)}`);
+      }
+    }
+    expect(actual).toEqual(wanted);
+  });
+
   it('a domainAdmin cannot hand out systemAdmin, nor touch a systemAdmin', async () => {
     const domainAdmin = clients.get('domainAdmin')!;
     expect(

@@ -1,8 +1,9 @@
 /**
  * The web console end to end in a real browser (Debian's chromium driven by playwright-core):
- * a bad password is refused with the API's error, a login lists the registered nodes, paging
- * works, data is shown as text (never as HTML), and a flow authorization is revoked through the
- * API. The controller is reached through a non-loopback address when the machine has one.
+ * a bad password is refused with the API's error, a login opens the topology, the nodes view
+ * lists the registered nodes, paging works, data is shown as text (never as HTML), and a flow
+ * authorization is revoked through the API (the console on a running lab, with the topology,
+ * trace and forms: test/e2e/console-lab-browser.test.ts). The controller is reached through a non-loopback address when the machine has one.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
@@ -104,14 +105,18 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console in chromium', () 
     await page.fill('input[name=domain]', 'default');
     await page.fill('input[name=username]', 'admin');
     await page.fill('input[name=password]', 'not-the-password');
-    await page.click('button[type=submit]');
+    await page.click('#login-form button[type=submit]');
     await expect.poll(() => page.textContent('#error'), { timeout: 15_000 }).toContain('BAD_CREDENTIALS');
     expect(await page.isVisible('#login-form')).toBe(true);
     expect(await page.evaluate("sessionStorage.getItem('capsule.console.token')")).toBeNull();
 
-    // The right password: the nodes view, with both registered hosts and their keep-alive column.
+    // The right password: the topology first; then the nodes view, with both registered hosts and
+    // their keep-alive column.
     await page.fill('input[name=password]', adminPassword);
-    await page.click('button[type=submit]');
+    await page.click('#login-form button[type=submit]');
+    await expect.poll(() => page.textContent('#view-title'), { timeout: 15_000 }).toBe('Topology');
+    await expect.poll(() => page.getAttribute('#graph', 'data-nodes'), { timeout: 15_000 }).toBe('2');
+    await page.click('nav a[data-view=nodes]');
     await page.waitForSelector('#table tbody tr[data-id]');
     expect(await page.textContent('#view-title')).toBe('Nodes');
     const nodesText = await page.textContent('#table');
@@ -137,7 +142,7 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console in chromium', () 
     expect(await page.title()).toBe('Capsule console');
 
     // Flow authorizations: revoke through the button; the API agrees.
-    await page.click('nav a[data-view=authorizations]');
+    await page.click('nav a[data-view=flows]');
     const row = page.locator(`#table tbody tr[data-id="${authorizationId}"]`);
     await row.getByRole('button', { name: 'Revoke' }).click();
     await expect

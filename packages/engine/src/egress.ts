@@ -9,7 +9,7 @@
 import type { LinkLayer } from '@capsule/overlay';
 import { ActionField, EGRESS_MAX_LINKS, Verdict } from '@capsule/vm';
 import type { Clock } from '@capsule/wire';
-import { PathOffset } from '@capsule/wire';
+import { clockUs, PathOffset } from '@capsule/wire';
 import { type CounterState, countProgramDrop } from './counters';
 import type { CurrentPacket } from './current-packet';
 import { DropReason } from './drop-reason';
@@ -28,7 +28,7 @@ export interface EgressDeps {
   links: Pick<EngineLinks, 'byProgramId' | 'hostLinkTo'>;
   flows: Pick<EngineFlows, 'drops' | 'lastVerdict' | 'lastReason' | 'programReason'>;
   counters: CounterState;
-  clock: Pick<Clock, 'nowMs' | 'setInterval'>;
+  clock: Pick<Clock, 'nowMs' | 'nowUs' | 'setInterval'>;
   packet: CurrentPacket;
   /** The sandbox's PATH and DATA regions (what the program left there is written back). */
   regions: { readonly path: Uint8Array; readonly data: Uint8Array };
@@ -125,7 +125,7 @@ export function createEgress(options: EgressOptions, deps: EgressDeps): Egress {
     let offset = packet.offset;
     let length = packet.length;
     if (packet.traceWanted) {
-      const timeUs = Math.floor(clock.nowMs() * 1000) % 0x1_0000_0000;
+      const timeUs = clockUs(clock) % 0x1_0000_0000;
       const traced = appendTraceRecord(
         egress,
         bytes,

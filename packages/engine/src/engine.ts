@@ -122,7 +122,7 @@ export const defaultEngineOptions = {
 /** The engine's ports. */
 export interface EngineDeps {
   linkLayer: LinkLayer;
-  clock: Pick<Clock, 'nowMs' | 'setInterval'>;
+  clock: Pick<Clock, 'nowMs' | 'nowUs' | 'setInterval'>;
   logger?: Logger;
   /** 32 random bits (RANDOM service); default Math.random. */
   random?: () => number;

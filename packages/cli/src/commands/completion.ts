@@ -1,9 +1,15 @@
 /**
- * `capsule completion bash|zsh`: prints a completion script generated from the command tree (every
- * area loaded once, here; the script itself is static, so completing never starts node). Install:
+ * `capsule completion bash|zsh`: prints a completion script generated from the command tree. The
+ * script itself is static, so completing never starts node. Install:
  * `capsule completion bash > /etc/bash_completion.d/capsule`, or for zsh a file `_capsule` in a
  * directory of `$fpath`. The Debian package installs both.
+ *
+ * The tree's completion data (`completionEntries`) is written beside the bundle at build time
+ * (`completion-tree.json`, scripts/build.mjs), so the command loads no area but this one (about
+ * Node's own start-up, against every area's code: the controller, engine, agent, …); run from the
+ * sources, where there is no such file, it loads every area and reads the tree itself.
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
@@ -38,6 +44,35 @@ export function completionEntries(program: Command): CompletionEntry[] {
   };
   visit(program, '');
   return entries;
+}
+
+/** The file beside the bundle's chunks that holds `completionEntries` of the whole tree. */
+export const COMPLETION_TREE_FILE = 'completion-tree.json';
+
+const isWordList = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((word) => typeof word === 'string' && /^[\w.:-]*$/.test(word));
+
+/**
+ * The entries of the build's `completion-tree.json` (beside this module in the bundle), or
+ * undefined when there is none or it is not a list of entries (then the tree is loaded instead).
+ */
+export function readCompletionTree(url: URL = new URL(COMPLETION_TREE_FILE, import.meta.url)) {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(url, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) return undefined;
+  const entries: CompletionEntry[] = [];
+  for (const entry of parsed as Partial<CompletionEntry>[]) {
+    if (typeof entry !== 'object' || entry === null) return undefined;
+    const { path, subcommands, options, valueOptions } = entry;
+    if (typeof path !== 'string' || !/^[\w -]*$/.test(path)) return undefined;
+    if (!isWordList(subcommands) || !isWordList(options) || !isWordList(valueOptions)) return undefined;
+    entries.push({ path, subcommands, options, valueOptions });
+  }
+  return entries[0]?.path === '' ? entries : undefined;
 }
 
 const quote = (words: readonly string[]) => words.join(' ');
@@ -139,7 +174,7 @@ export function registerCompletionCommands(
     .action(async (shell: string) => {
       if (shell !== 'bash' && shell !== 'zsh')
         throw new CliError('CLI_BAD_OPTION', `completion is for bash or zsh, not '${shell}'`);
-      const entries = completionEntries(await fullProgram());
+      const entries = readCompletionTree() ?? completionEntries(await fullProgram());
       io.out(shell === 'bash' ? bashCompletion(entries) : zshCompletion(entries));
     });
 }

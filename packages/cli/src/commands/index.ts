@@ -137,7 +137,13 @@ export const commandTable: readonly TopCommand[] = [
     name: 'observe',
     term: 'observe [options]',
     description:
-      'stream flow events (new flow, verdict, drop with reason, program log) from engines and agents',
+      'stream flow events (new flow, verdict, drop with reason, program log, trace) from engines and agents',
+    area: 'observe',
+  },
+  {
+    name: 'trace',
+    term: 'trace [options] <from> <to>',
+    description: "show the hops of a live flow's packets from host FROM to host TO, with the time at each",
     area: 'observe',
   },
   {

@@ -7,7 +7,9 @@ import { createHash } from 'node:crypto';
 import { ApiError } from '@capsule/api';
 import {
   decodeFlowAuthorization,
+  deriveGroupSenderKey,
   importControllerPublicKey,
+  parseIpv6Address,
   verifyFlowAuthorization,
 } from '@capsule/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +20,7 @@ import {
   registerFixtureNode,
   storeKinds,
 } from '../../test/harness';
+import { revokeAuthorization } from '../authorization-revocation';
 import { registerEndpoint } from './endpoint-registration';
 import { registerLink } from './link-registration';
 
@@ -103,6 +106,92 @@ for (const kind of storeKinds) {
         .where('kind', '=', 'path-change')
         .execute();
       expect(queued.length).toBeGreaterThan(0);
+    });
+
+    it('issues group keys: the role secret to members only, each sender its own key; a joining member gets the current epoch, a leaving one moves the role to a new epoch', async () => {
+      type Keys = { groupKeys?: { role: string; use: string; epoch: number; key: string }[] };
+      const keyOf = (answer: Keys, use: string) => answer.groupKeys?.find((key) => key.use === use);
+      const rows = async (role: string) =>
+        f.db
+          .selectFrom('group_keys')
+          .selectAll()
+          .where('contract_id', '=', contractId)
+          .where('role', '=', role)
+          .orderBy('epoch')
+          .execute();
+      const member = await register(h2, token, 'server');
+      const open = keyOf(member, 'open')!;
+      expect(open.role).toBe('server');
+      expect(Buffer.from(open.key, 'base64')).toHaveLength(32);
+      // Its seal key is for its peer role (client), derived from that role's secret and its host id.
+      expect(keyOf(member, 'seal')).toMatchObject({ role: 'client', use: 'seal' });
+      const sender = await register(h1, token, 'client');
+      const seal = keyOf(sender, 'seal')!;
+      // The client's own secret is the client role's, not the server's.
+      expect(keyOf(sender, 'open')!.role).toBe('client');
+      expect(keyOf(sender, 'open')!.key).not.toBe(open.key);
+      // The sender key is the one a member derives from the server role's secret and the sender's
+      // host id; the sender never gets the secret itself.
+      const current = (await rows('server')).at(-1)!;
+      expect(current.epoch).toBe(open.epoch);
+      expect(seal).toMatchObject({ role: 'server', epoch: current.epoch });
+      const secret = Buffer.from(current.secret, 'base64');
+      expect(Buffer.from(seal.key, 'base64')).toEqual(
+        Buffer.from(deriveGroupSenderKey(secret, parseIpv6Address(h1.hostId)!, current.epoch)),
+      );
+      expect(seal.key).not.toBe(open.key);
+      // A second server joins: it gets the current epoch (nobody left), so the senders' keys stay
+      // valid and nothing sealed meanwhile is lost; it is one of the epoch's members from now on.
+      const epochsBefore = (await rows('server')).length;
+      const second = await register(h1, token, 'server');
+      expect(keyOf(second, 'open')).toEqual(open);
+      expect(await rows('server')).toHaveLength(epochsBefore);
+      expect(JSON.parse((await rows('server')).at(-1)!.members)).toContain(second.endpoint.id);
+      // A renewal (the same endpoint registering again) changes nothing either.
+      expect(keyOf(await register(h2, token, 'server'), 'open')).toEqual(open);
+      // The first server's authorization is revoked: its endpoint goes, the role moves on to a new
+      // epoch with a new secret, which the member left and the sender get in their path-change.
+      const lastCommand = await f.db
+        .selectFrom('commands')
+        .select((eb) => eb.fn.max('id').as('id'))
+        .executeTakeFirstOrThrow();
+      await revokeAuthorization(
+        f.db,
+        {
+          principal: { ...f.principal, roles: ['systemAdmin'], audience: 'user' },
+          id: (await register(h2, token, 'server')).authorization.id,
+        },
+        f.context,
+      );
+      const told = (
+        await f.db
+          .selectFrom('commands')
+          .select(['node_id', 'payload'])
+          .where('kind', '=', 'path-change')
+          .where('id', '>', Number(lastCommand.id))
+          .execute()
+      ).flatMap(
+        (row) => (JSON.parse(row.payload) as { endpoints: ({ endpointId: number } & Keys)[] }).endpoints,
+      );
+      // The revoked endpoint is given nothing (it is gone: no path-change names it).
+      expect(told.map((e) => e.endpointId)).not.toContain(member.endpoint.id);
+      const last = (await rows('server')).at(-1)!;
+      expect(last.epoch).toBe(open.epoch + 1);
+      expect(JSON.parse(last.members)).toEqual([second.endpoint.id]);
+      const next = keyOf(told.findLast((e) => e.endpointId === second.endpoint.id)!, 'open')!;
+      expect(next).toMatchObject({ epoch: open.epoch + 1, key: last.secret });
+      expect(next.key).not.toBe(open.key);
+      const nextSeal = keyOf(told.findLast((e) => e.endpointId === sender.endpoint.id)!, 'seal')!;
+      expect(nextSeal.epoch).toBe(open.epoch + 1);
+      expect(Buffer.from(nextSeal.key, 'base64')).toEqual(
+        Buffer.from(
+          deriveGroupSenderKey(
+            Buffer.from(last.secret, 'base64'),
+            parseIpv6Address(h1.hostId)!,
+            open.epoch + 1,
+          ),
+        ),
+      );
     });
 
     it('refuses forged, malformed, unknown and expired service tokens', async () => {

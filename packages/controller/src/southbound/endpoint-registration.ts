@@ -2,7 +2,8 @@
  * Endpoint registration: an application, through its agent, asks for a contract role with its
  * service's token. The controller checks the token and the grant, issues a signed flow
  * authorization for the node, stores the endpoint with it, and answers with the program, the
- * role's entry and variables, the peers (with their keys and paths) and the authorization.
+ * role's entry and variables, the peers (with their keys and paths), the authorization and the
+ * endpoint's group keys (group-keys.ts).
  */
 import {
   ApiError,
@@ -14,6 +15,7 @@ import {
 import { parseIpv6Address } from '@capsule/identity';
 import type { Principal } from '../auth';
 import { hashSecret } from '../auth';
+import { groupKeysOf } from '../group-keys';
 import { revocationChanges, revokeScope } from '../policy-revocation';
 import { type Db, selectAuthorizationRows, selectEndpointRows, toAuthorization, toEndpoint } from '../rows';
 import { newSerial } from './node-registration';
@@ -98,81 +100,102 @@ export async function registerEndpoint(
     sourceHostId: hostId,
     logicHash,
   });
-  const { endpointId, authorizationId, peers, renewed } = await db.transaction().execute(async (trx) => {
-    // The same role of the same contract, for the same service on the same node, is the same
-    // endpoint: registering again renews its authorization (the previous one stays valid until
-    // it expires, so flows in progress keep going) and does not add a second endpoint.
-    const existing = await trx
-      .selectFrom('endpoints')
-      .select('id')
-      .where('node_id', '=', node.id)
-      .where('service_id', '=', service.id)
-      .where('contract_id', '=', contract.id)
-      .where('role', '=', request.role)
-      .orderBy('id')
-      .executeTakeFirst();
-    if (existing)
-      await trx
-        .updateTable('endpoints')
-        .set({ authorization_serial: serial.toString(), service_token_id: tokenId })
-        .where('id', '=', existing.id)
-        .execute();
-    const endpoint =
-      existing ??
-      (await trx
-        .insertInto('endpoints')
+  const { endpointId, authorizationId, peers, renewed, groupKeys } = await db
+    .transaction()
+    .execute(async (trx) => {
+      // The same role of the same contract, for the same service on the same node, is the same
+      // endpoint: registering again renews its authorization (the previous one stays valid until
+      // it expires, so flows in progress keep going) and does not add a second endpoint.
+      const existing = await trx
+        .selectFrom('endpoints')
+        .select('id')
+        .where('node_id', '=', node.id)
+        .where('service_id', '=', service.id)
+        .where('contract_id', '=', contract.id)
+        .where('role', '=', request.role)
+        .orderBy('id')
+        .executeTakeFirst();
+      if (existing)
+        await trx
+          .updateTable('endpoints')
+          .set({ authorization_serial: serial.toString(), service_token_id: tokenId })
+          .where('id', '=', existing.id)
+          .execute();
+      const endpoint =
+        existing ??
+        (await trx
+          .insertInto('endpoints')
+          .values({
+            domain_id: service.domain_id,
+            service_id: service.id,
+            node_id: node.id,
+            contract_id: contract.id,
+            role: request.role,
+            authorization_serial: serial.toString(),
+            service_token_id: tokenId,
+            created_at: iso(now),
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow());
+      const authorization = await trx
+        .insertInto('authorizations')
         .values({
+          serial: serial.toString(),
           domain_id: service.domain_id,
-          service_id: service.id,
-          node_id: node.id,
+          endpoint_id: endpoint.id,
           contract_id: contract.id,
           role: request.role,
-          authorization_serial: serial.toString(),
-          service_token_id: tokenId,
+          role_id: roleIndex + 1,
+          node_id: node.id,
+          host_id: hostIdText,
+          logic_hash: Buffer.from(logicHash).toString('hex'),
+          not_before: iso(now),
+          not_after: iso(notAfterMs),
+          revoked_at: null,
+          signed: Buffer.from(signed).toString('base64'),
           created_at: iso(now),
         })
         .returning('id')
-        .executeTakeFirstOrThrow());
-    const authorization = await trx
-      .insertInto('authorizations')
-      .values({
-        serial: serial.toString(),
-        domain_id: service.domain_id,
-        endpoint_id: endpoint.id,
-        contract_id: contract.id,
+        .executeTakeFirstOrThrow();
+      await services.audit(
+        trx,
+        principal,
+        existing ? 'renew' : 'register',
+        'endpoints',
+        endpoint.id,
+        service.domain_id,
+        {
+          service: service.name,
+          contract: contract.name,
+          role: request.role,
+        },
+      );
+      const peers = await services.peersOf(trx, {
+        nodeId: node.id,
+        contractId: contract.id,
         role: request.role,
-        role_id: roleIndex + 1,
-        node_id: node.id,
-        host_id: hostIdText,
-        logic_hash: Buffer.from(logicHash).toString('hex'),
-        not_before: iso(now),
-        not_after: iso(notAfterMs),
-        revoked_at: null,
-        signed: Buffer.from(signed).toString('base64'),
-        created_at: iso(now),
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    await services.audit(
-      trx,
-      principal,
-      existing ? 'renew' : 'register',
-      'endpoints',
-      endpoint.id,
-      service.domain_id,
-      {
-        service: service.name,
-        contract: contract.name,
-        role: request.role,
-      },
-    );
-    const peers = await services.peersOf(trx, {
-      nodeId: node.id,
-      contractId: contract.id,
-      role: request.role,
+      });
+      // Its role has a new member: a new epoch of the role's group key (the others get it with the
+      // path-change that follows).
+      const groupKeys = await groupKeysOf(
+        trx,
+        {
+          id: endpoint.id,
+          contractId: contract.id,
+          role: request.role,
+          peerRole: contractRole.peer,
+          hostId: hostIdText,
+        },
+        now,
+      );
+      return {
+        endpointId: endpoint.id,
+        authorizationId: authorization.id,
+        peers,
+        renewed: !!existing,
+        groupKeys,
+      };
     });
-    return { endpointId: endpoint.id, authorizationId: authorization.id, peers, renewed: !!existing };
-  });
   // The peers' view changed too: a new endpoint they may reach (a renewal changes nothing there).
   if (!renewed) await services.publishChanges([{ kind: 'topology' }]);
   const endpoint = toEndpoint(
@@ -189,6 +212,7 @@ export async function registerEndpoint(
     logicHash: Buffer.from(logicHash).toString('hex'),
     peers,
     authorization,
+    groupKeys,
   };
 }
 

@@ -11,7 +11,7 @@ import { requireNode, type SouthboundServices } from './services';
 /** Records the keep-alive and returns the node's commands (empty: nothing to do). */
 export async function keepalive(
   db: Db,
-  input: { principal: Principal },
+  input: { principal: Principal; statistics?: Readonly<Record<string, number>> },
   services: Pick<SouthboundServices, 'clock' | 'logger'>,
 ): Promise<{ commands: NodeCommand[] }> {
   const node = await requireNode(db, input.principal);
@@ -19,7 +19,11 @@ export async function keepalive(
   const commands = await db.transaction().execute(async (trx) => {
     await trx
       .updateTable('nodes')
-      .set({ last_keepalive_at: new Date(nowMs).toISOString() })
+      .set({
+        last_keepalive_at: new Date(nowMs).toISOString(),
+        // Bounded by the request schema (≤ 64 numbers, names ≤ 60 characters); kept as sent.
+        ...(input.statistics && { keepalive_statistics: JSON.stringify(input.statistics) }),
+      })
       .where('id', '=', node.id)
       .execute();
     return takeCommands(trx, node.id, nowMs, services.logger);

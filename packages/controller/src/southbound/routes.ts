@@ -93,7 +93,12 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
       },
     },
     async (request, reply) => {
-      const answer = await keepalive(db, { principal: await authenticate(request) }, context);
+      const { statistics } = (request.body ?? {}) as SbKeepaliveRequest;
+      const answer = await keepalive(
+        db,
+        { principal: await authenticate(request), ...(statistics && { statistics }) },
+        context,
+      );
       return reply.status(answer.commands.length > 0 ? 202 : 200).send(answer);
     },
   );

@@ -272,5 +272,28 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
           .execute();
       },
     },
+    // Group keys of role-addressed traffic, issued per (contract, role, epoch): group-keys.ts.
+    '0008-group-keys': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('group_keys')
+          // No foreign key: a contract's delete removes its group keys first (resources.ts).
+          .addColumn('contract_id', 'integer', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('epoch', 'integer', (c) => c.notNull())
+          .addColumn('secret', 'text', (c) => c.notNull())
+          .addColumn('members', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('group_keys_pk', ['contract_id', 'role', 'epoch'])
+          .execute();
+      },
+    },
+    // The statistics of a node's last keep-alive (JSON; an engine's live flows, packets, drops),
+    // written with the keep-alive's time: the topology view shows them.
+    '0009-node-keepalive-statistics': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('nodes').addColumn('keepalive_statistics', 'text').execute();
+      },
+    },
   };
 }

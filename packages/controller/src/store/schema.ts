@@ -52,6 +52,8 @@ export interface NodesTable {
   x25519_public_key: string | null;
   certificate_serial: string | null;
   last_keepalive_at: string | null;
+  /** JSON object of the statistics the node's last keep-alive carried (null: none yet). */
+  keepalive_statistics: string | null;
   /** JSON array of labels (an administrator's; registration never changes them). */
   labels: Generated<string>;
   created_at: string;
@@ -183,6 +185,17 @@ export interface SettingsTable {
   name: string;
   value: string;
 }
+/** One epoch of a contract role's group secret (group-keys.ts). */
+export interface GroupKeysTable {
+  contract_id: number;
+  role: string;
+  epoch: number;
+  /** 32 random bytes, base64. */
+  secret: string;
+  /** The member endpoints' ids this epoch was made for (JSON array, ascending). */
+  members: string;
+  created_at: string;
+}
 
 /** Every table of the controller's store. */
 export interface Database {
@@ -203,4 +216,5 @@ export interface Database {
   commands: CommandsTable;
   decommissioned_hosts: DecommissionedHostsTable;
   settings: SettingsTable;
+  group_keys: GroupKeysTable;
 }
