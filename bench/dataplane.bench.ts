@@ -549,7 +549,11 @@ export async function run(): Promise<void> {
       // Shows among others the sysctl net.core.rmem_max / wmem_max raised for the 8 MiB socket buffers.
       progress: (line) => process.stdout.write(`lab: ${line}\n`),
     });
-    const admin = await adminClient(state.controller!.northboundUrl, state.controller!.adminPassword);
+    const admin = await adminClient(
+      state.controller!.northboundUrl,
+      state.controller!.adminPassword,
+      state.controller!.caSha256,
+    );
     const token = await applyUseCase(
       admin,
       loadUseCase(join(root, 'examples', 'use-cases', '1-micro-segmentation')),

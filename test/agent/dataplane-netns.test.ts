@@ -178,7 +178,11 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
           if (line.startsWith('sysctl')) process.stdout.write(`lab: ${line}\n`);
         },
       });
-      const admin = await adminClient(state.controller!.northboundUrl, state.controller!.adminPassword);
+      const admin = await adminClient(
+        state.controller!.northboundUrl,
+        state.controller!.adminPassword,
+        state.controller!.caSha256,
+      );
       token = await applyUseCase(
         admin,
         loadUseCase(join(root, 'examples', 'use-cases', '1-micro-segmentation')),

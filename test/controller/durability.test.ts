@@ -43,6 +43,7 @@ async function startProcess(store: string, dataDir: string): Promise<Running> {
       '127.0.0.1:0',
       '--log-level',
       'warn',
+      '--insecure-http',
     ],
     {
       cwd: root,

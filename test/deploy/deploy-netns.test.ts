@@ -259,7 +259,8 @@ describe.skipIf(
         if (unit) parts.push({ unit: unit[1]! }, { shell: '' });
         else (parts.at(-1) as { shell: string }).shell += `${line}\n`;
       }
-      const retry = /\bping\b|capsule get|capsule login|agent register/.test(block.script);
+      // (The controller's certificate is written once its store is open: read it again until it is there.)
+      const retry = /\bping\b|capsule get|capsule login|agent register|tls-cert\.pem/.test(block.script);
       for (const part of parts) {
         if ('unit' in part) {
           await startUnit(block.machine, part.unit);
@@ -288,6 +289,8 @@ describe.skipIf(
       }
     }
     expect(variables.TOKEN).toMatch(/^\S{16,}$/);
+    // The pin every node and the CLI used: the certificate the controller serves, as openssl prints it.
+    expect(variables.CA_SHA256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
     console.info(`deploy guide: ${blocks.length} blocks\n${log.join('\n')}`);
 
     // After the upgrade restarts: the nodes come back with their identities and traffic flows.

@@ -195,7 +195,11 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'tshark', 'c
         env: process.env,
         readyTimeoutMs: 30_000,
       });
-      const admin = await adminClient(state.controller!.northboundUrl, state.controller!.adminPassword);
+      const admin = await adminClient(
+        state.controller!.northboundUrl,
+        state.controller!.adminPassword,
+        state.controller!.caSha256,
+      );
       token = await applyUseCase(
         admin,
         loadUseCase(join(root, 'examples', 'use-cases', '1-micro-segmentation')),
@@ -340,6 +344,7 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'tshark', 'c
       const admin = await adminClient(
         readLabState(dataDir)!.controller!.northboundUrl,
         readLabState(dataDir)!.controller!.adminPassword,
+        readLabState(dataDir)!.controller!.caSha256,
       );
       const contract = (await admin.contracts.list({ limit: 1000 })).items.find(
         (item) => item.name === 'shop',

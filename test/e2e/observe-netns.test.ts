@@ -101,7 +101,11 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping'] }) || !existsSync(cl
         env: process.env,
         readyTimeoutMs: 30_000,
       });
-      const admin = await adminClient(state.controller!.northboundUrl, state.controller!.adminPassword);
+      const admin = await adminClient(
+        state.controller!.northboundUrl,
+        state.controller!.adminPassword,
+        state.controller!.caSha256,
+      );
       const token = await applyUseCase(
         admin,
         loadUseCase(join(root, 'examples', 'use-cases', '1-micro-segmentation')),

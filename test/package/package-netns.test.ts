@@ -316,9 +316,13 @@ describe.skipIf(!canRun(needs))('the Debian package: build, contents, install, u
       },
       { CAPSULE_ADMIN_PASSWORD: adminPassword },
     );
+    // TLS by default: the controller prints its certificate's pin at start; every client pins it.
     let admin: Awaited<ReturnType<typeof adminClient>> | undefined;
+    let caSha256: string | undefined;
     for (let i = 0; i < 100 && !admin; i += 1) {
-      admin = await adminClient(urls.northboundUrl, adminPassword).catch(() => undefined);
+      caSha256 = /certificate sha256 ([0-9a-f]{64})/.exec(controller.output())?.[1];
+      if (caSha256)
+        admin = await adminClient(urls.northboundUrl, adminPassword, caSha256).catch(() => undefined);
       if (!admin) await sleep(200);
     }
     expect(admin, controller.output()).toBeDefined();
@@ -328,12 +332,12 @@ describe.skipIf(!canRun(needs))('the Debian package: build, contents, install, u
     expect(await library.text()).toMatch(/as default\}/);
     await bootstrapController(admin!, nodePassword);
     startUnit('e1', 'engine', {
-      ...engineConfig(topology, nodeOf('e1'), '/var/lib/capsule/engine', nodePassword),
+      ...engineConfig(topology, nodeOf('e1'), '/var/lib/capsule/engine', nodePassword, caSha256!),
       logLevel: 'warn',
     });
     for (const host of ['h1', 'h2'])
       startUnit(host, 'agent', {
-        ...agentConfig(topology, nodeOf(host), '/var/lib/capsule/agent', nodePassword),
+        ...agentConfig(topology, nodeOf(host), '/var/lib/capsule/agent', nodePassword, caSha256!),
         logLevel: 'warn',
       });
     const deadline = Date.now() + 60_000;

@@ -3,6 +3,7 @@
  * examples/agent.yaml): its schema, and its translation into AgentOptions. The CLI reads the file
  * and the environment; this module only validates plain data (unknown keys are errors).
  */
+import { CERTIFICATE_SHA256_PATTERN, parseCertificateSha256 } from '@capsule/identity';
 import { defaultUdpTransportKind, type UdpTransportKind } from '@capsule/overlay';
 import { type Static, Type } from 'typebox';
 import { Value } from 'typebox/value';
@@ -34,10 +35,26 @@ export const AgentConfig = Type.Object(
       pattern: '^[A-Za-z0-9][A-Za-z0-9.-]*$',
       description: 'a host name (letters, digits, dots, dashes; at most 253)',
     }),
-    controller: Type.String({
-      pattern: '^https?://',
-      description: "the controller's southbound URL, http(s)://…",
-    }),
+    controller: Type.Union([
+      Type.String({
+        pattern: '^https?://',
+        description: "the controller's southbound URL, http(s)://…",
+      }),
+      Type.Object(
+        {
+          url: Type.String({
+            pattern: '^https://',
+            description: "the controller's southbound URL, https://…",
+          }),
+          caSha256: Type.String({
+            pattern: CERTIFICATE_SHA256_PATTERN,
+            maxLength: 200,
+            description: "the SHA-256 pin of the controller's certificate (64 hex digits, colons allowed)",
+          }),
+        },
+        { additionalProperties: false },
+      ),
+    ]),
     user: Type.String({ minLength: 1, maxLength: 60 }),
     password: Type.String({ minLength: 1, maxLength: 128 }),
     domain: Type.String({ minLength: 1, maxLength: 60 }),
@@ -150,6 +167,15 @@ function hostPort(text: string): { host: string; port: number } {
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
+/**
+ * The controller's URL and, when the config pins it (`controller: {url, caSha256}`), the SHA-256
+ * of its certificate (the CLI hands the agent a fetch that accepts only that certificate).
+ */
+export function controllerOf(config: AgentConfig): { url: string; caSha256?: Uint8Array } {
+  if (typeof config.controller === 'string') return { url: config.controller };
+  return { url: config.controller.url, caSha256: parseCertificateSha256(config.controller.caSha256)! };
+}
+
 /** Validates a parsed configuration file; throws AGENT_BAD_CONFIG naming the first problem. */
 export function parseAgentConfig(input: unknown): AgentConfig {
   if (!Value.Check(AgentConfig, input)) {
@@ -216,7 +242,7 @@ export function agentOptionsFromConfig(
   return {
     ...defaults,
     hostName: config.hostName,
-    controllerUrl: config.controller,
+    controllerUrl: controllerOf(config).url,
     credentials: { domain: config.domain, username: config.user, password: config.password },
     engines: (config.engines ?? []).map(hostPort),
     ...(config.locator ? { locator: config.locator } : {}),

@@ -15,6 +15,7 @@ export {
 export {
   AgentConfig,
   agentOptionsFromConfig,
+  controllerOf,
   defaultUnderlaySocketBufferBytes,
   parseAgentConfig,
   type ResolverInstallMode,

@@ -12,7 +12,7 @@ describe('capsule agent', () => {
     const options = JSON.parse(io.stdout());
     expect(options).toMatchObject({
       hostName: 'host-a.example.net',
-      controllerUrl: 'http://10.77.0.1:8701',
+      controllerUrl: 'https://10.77.0.1:8701',
       credentials: { domain: 'acme', username: 'hosts', password: '***' },
       engines: [{ host: '10.77.1.1', port: 7447 }],
       rest: {

@@ -4,9 +4,11 @@
  * started from the bundle with `--config` serves where the file says.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createPinnedFetch } from '@capsule/controller';
+import { parseCertificateSha256 } from '@capsule/identity';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseStore, resolveControllerSettings } from '../src/commands/controller';
 import { createRecordingIo, runCli } from '../src/main';
@@ -52,6 +54,11 @@ describe('controller configuration file', () => {
     const none = resolveControllerSettings({}, createRecordingIo({ cwd: dir }));
     expect(none.options.southboundListen).toEqual({ host: '127.0.0.1', port: 8701 });
     expect(none.dataDir).toBe(join(dir, '.capsule/controller'));
+    // TLS unless said otherwise, by the flag or the key.
+    expect(none.insecureHttp).toBe(false);
+    expect(
+      resolveControllerSettings({ insecureHttp: true }, createRecordingIo({ cwd: dir })).insecureHttp,
+    ).toBe(true);
   });
 
   it('reports every problem of a bad file with its line, and an unknown store scheme among them', async () => {
@@ -105,38 +112,87 @@ describe('controller configuration file', () => {
     expect(readdirSync(dataDir)).toEqual([]);
   });
 
-  it('starts a controller from the bundle with --config, listening where the file says', async () => {
-    writeFileSync(
-      join(dir, 'run.yaml'),
-      'dataDir: run\nlisten: 127.0.0.1:0\nsouthboundListen: 127.0.0.1:0\nsqliteSynchronous: NORMAL\nlogLevel: warn\n',
-    );
+  /** Runs the bundle's `controller start` on a config until its console URL shows; then SIGTERM. */
+  const runFromConfig = async (
+    name: string,
+    yaml: string,
+    check: (out: string, err: string) => Promise<void>,
+  ) => {
+    writeFileSync(join(dir, `${name}.yaml`), yaml);
     const child = spawn(
       process.execPath,
-      [bundle, 'controller', 'start', '--config', join(dir, 'run.yaml')],
+      [bundle, 'controller', 'start', '--config', join(dir, `${name}.yaml`)],
       {
         env: { ...process.env, CAPSULE_ADMIN_PASSWORD: 'config-test-password' },
       },
     );
     let out = '';
+    let err = '';
     child.stdout.on('data', (chunk) => {
       out += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      err += chunk;
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     try {
       const deadline = Date.now() + 30_000;
       while (!/web console/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      const url = /northbound (http:\/\/[^,\s]+)/.exec(out)?.[1];
-      expect(url, out).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      const token = await fetch(`${url}/api/v1/auth/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ domain: 'default', username: 'admin', password: 'config-test-password' }),
-      });
-      expect(token.status).toBe(200);
+      await new Promise((r) => setTimeout(r, 300)); // the pin and join lines follow the console line
+      await check(out, err);
     } finally {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     }
     expect(out).toContain('controller stopped');
+  };
+  const tokenRequest = {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ domain: 'default', username: 'admin', password: 'config-test-password' }),
+  };
+
+  it('starts a controller from the bundle with --config on TLS by default, its certificate pinned', async () => {
+    await runFromConfig(
+      'run',
+      'dataDir: run\nlisten: 127.0.0.1:0\nsouthboundListen: 127.0.0.1:0\nsqliteSynchronous: NORMAL\nlogLevel: warn\n',
+      async (out) => {
+        const url = /northbound (https:\/\/[^,\s]+)/.exec(out)?.[1];
+        expect(url, out).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+        const pinText = /certificate sha256 ([0-9a-f]{64})/.exec(out)?.[1];
+        expect(pinText, out).toBeDefined();
+        expect(out).toContain(`caSha256: ${pinText}`);
+        expect(out).toContain(`--ca-sha256 ${pinText}`);
+        // The certificate and its key: 0600 in the data dir, and the pin is the served certificate's.
+        for (const file of ['tls-cert.pem', 'tls-key.pem'])
+          expect(statSync(join(dir, 'run', file)).mode & 0o777).toBe(0o600);
+        const pin = parseCertificateSha256(pinText!)!;
+        const token = await createPinnedFetch(pin)(`${url}/api/v1/auth/token`, tokenRequest);
+        expect(token.status).toBe(200);
+        // A client that trusts the usual CAs refuses the self-signed certificate; a wrong pin too.
+        await expect(fetch(`${url}/api/v1/auth/token`, tokenRequest)).rejects.toThrow();
+        const wrong = new Uint8Array(pin);
+        wrong[0]! ^= 0xff;
+        await expect(
+          createPinnedFetch(wrong)(`${url}/api/v1/auth/token`, tokenRequest),
+        ).rejects.toMatchObject({
+          code: 'CONTROLLER_TLS_PIN_MISMATCH',
+        });
+      },
+    );
+  }, 60_000);
+
+  it('serves plain HTTP only when insecureHttp says so, with a warning', async () => {
+    await runFromConfig(
+      'plain',
+      'dataDir: plain\nlisten: 127.0.0.1:0\nsouthboundListen: 127.0.0.1:0\nsqliteSynchronous: NORMAL\nlogLevel: warn\ninsecureHttp: true\n',
+      async (out, err) => {
+        const url = /northbound (http:\/\/[^,\s]+)/.exec(out)?.[1];
+        expect(url, out).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+        expect(err).toContain('warning: --insecure-http');
+        expect(out).not.toContain('certificate sha256');
+        expect((await fetch(`${url}/api/v1/auth/token`, tokenRequest)).status).toBe(200);
+      },
+    );
   }, 60_000);
 });

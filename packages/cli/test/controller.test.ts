@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Controller, createController } from '@capsule/controller';
+import { createTlsCertificate, formatCertificateSha256 } from '@capsule/identity';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
@@ -292,5 +293,119 @@ describe('capsule login / create / get / delete / apply', () => {
     expect((await run('apply', '-f', join(dir, 'missing.yaml'), '--config', config)).err).toContain(
       'CLI_READ_FAILED',
     );
+  });
+});
+
+describe('capsule login on TLS: the controller certificate pinned', () => {
+  let dir: string;
+  let controller: Controller;
+  let url: string;
+  let pin: string;
+
+  const run = async (env: Record<string, string>, ...argv: string[]) => {
+    const io = createRecordingIo({ cwd: dir, env: { HOME: dir, ...env } });
+    const code = await runCli(argv, io);
+    return { code, out: io.stdout(), err: io.stderr() };
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'capsule-cli-tls-'));
+    const certificate = await createTlsCertificate({ names: ['127.0.0.1'] });
+    pin = formatCertificateSha256(certificate.sha256);
+    const tls = { cert: certificate.certificatePem, key: certificate.privateKeyPem };
+    controller = await createController(
+      {
+        store: join(dir, 'controller.db'),
+        listen: { host: '127.0.0.1', port: 0 },
+        southboundListen: { host: '127.0.0.1', port: 0 },
+        adminPassword: 'cli-password-1',
+        sqliteSynchronous: 'NORMAL',
+        northboundTls: tls,
+        southboundTls: tls,
+      },
+      { logger: pino({ level: 'silent' }) },
+    );
+    url = (await controller.start()).northboundUrl;
+  });
+  afterAll(async () => {
+    await controller?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a wrong pin before the password is sent, naming both fingerprints; writes no credentials', async () => {
+    const config = join(dir, 'wrong.json');
+    const wrong = `${pin.slice(0, 63)}${pin.endsWith('0') ? '1' : '0'}`;
+    const result = await run(
+      {},
+      'login',
+      '--url',
+      url,
+      '--password',
+      'cli-password-1',
+      '--ca-sha256',
+      wrong,
+      '--config',
+      config,
+    );
+    expect(result.code).toBe(1);
+    expect(result.err).toContain('error [CONTROLLER_TLS_PIN_MISMATCH]');
+    expect(result.err).toContain(pin);
+    expect(result.err).toContain(wrong);
+    expect(readdirSync(dir)).not.toContain('wrong.json');
+  });
+
+  it('says what to do when the certificate is met without a pin, and refuses a malformed pin', async () => {
+    const config = join(dir, 'none.json');
+    const none = await run({}, 'login', '--url', url, '--password', 'cli-password-1', '--config', config);
+    expect(none.code).toBe(1);
+    expect(none.err).toMatch(/error \[CLI_BAD_TLS\].*give --ca-sha256/);
+    for (const bad of ['ab', 'z'.repeat(64), `${pin}00`, 'x'.repeat(10_000)]) {
+      const result = await run(
+        {},
+        'login',
+        '--url',
+        url,
+        '--password',
+        'cli-password-1',
+        '--ca-sha256',
+        bad,
+        '--config',
+        config,
+      );
+      expect(result.code).toBe(1);
+      expect(result.err).toContain('error [CLI_BAD_OPTION]');
+    }
+    expect(readdirSync(dir)).not.toContain('none.json');
+  });
+
+  it('logs in with the right pin (flag or CAPSULE_CA_SHA256), keeps it, and later commands pin it', async () => {
+    const config = join(dir, 'good.json');
+    const colons = `sha256:${pin.toUpperCase().match(/../g)!.join(':')}`;
+    const flag = await run(
+      {},
+      'login',
+      '--url',
+      url,
+      '--password',
+      'cli-password-1',
+      '--ca-sha256',
+      colons,
+      '--config',
+      config,
+    );
+    expect(flag.code, flag.err).toBe(0);
+    expect(JSON.parse(readFileSync(config, 'utf8'))).toMatchObject({ url, caSha256: pin });
+    const domains = await run({}, 'get', 'domains', '--config', config);
+    expect(domains.code, domains.err).toBe(0);
+    expect(domains.out).toContain('default');
+    const fromEnv = await run(
+      { CAPSULE_CA_SHA256: pin, CAPSULE_PASSWORD: 'cli-password-1' },
+      'login',
+      '--url',
+      url,
+      '--config',
+      join(dir, 'env.json'),
+    );
+    expect(fromEnv.code, fromEnv.err).toBe(0);
   });
 });

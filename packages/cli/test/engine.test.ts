@@ -6,8 +6,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createApiClient } from '@capsule/api';
+import { createController, createPinnedFetch } from '@capsule/controller';
 import { createEngineHttpServer } from '@capsule/engine';
+import { createTlsCertificate, formatCertificateSha256 } from '@capsule/identity';
 import { PacketType } from '@capsule/wire';
+import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startCluster, waitFor } from '../../../test/engine/cluster';
 import { buildPacket } from '../../engine/test/harness';
@@ -25,7 +29,7 @@ describe('engine config', () => {
     const config = loadEngineConfig('engine.yaml', io);
     expect(config).toMatchObject({
       hostname: 'engine-1',
-      controller: { url: 'http://127.0.0.1:8701', domain: 'net', username: 'engines' },
+      controller: { url: 'https://127.0.0.1:8701', domain: 'net', username: 'engines' },
       listen: { host: '0.0.0.0', port: 7447 },
       neighbors: [{ host: '127.0.0.1', port: 7448 }],
       tags: [1],
@@ -34,6 +38,7 @@ describe('engine config', () => {
       tier: 'fast',
     });
     expect(config.dataDir).toBe(join(examples, '..', '.capsule', 'engine-1'));
+    expect(config.controller.caSha256).toHaveLength(32);
   });
 
   it('refuses unknown keys, a missing password and bad values with CLI_BAD_CONFIG', async () => {
@@ -43,6 +48,27 @@ describe('engine config', () => {
         /bad.yaml:3:1: speed: unknown key \(did you mean 'tags'\?\)|bad.yaml:3:1: speed: unknown key$/m,
       ],
       ['hostname: e\ncontroller: {url: "http://x:1", domain: d, username: u}\n', /CAPSULE_ENGINE_PASSWORD/],
+      // controller.caSha256: https only, 32 bytes of hex, nothing else.
+      [
+        `hostname: e\ncontroller: {url: "http://x:1", domain: d, username: u, password: p, caSha256: ${'ab'.repeat(32)}}\n`,
+        /must be https/,
+      ],
+      [
+        `hostname: e\ncontroller: {url: "https://x:1", domain: d, username: u, password: p, caSha256: ${'ab'.repeat(31)}}\n`,
+        /caSha256/,
+      ],
+      [
+        `hostname: e\ncontroller: {url: "https://x:1", domain: d, username: u, password: p, caSha256: ${'zz'.repeat(32)}}\n`,
+        /caSha256/,
+      ],
+      [
+        `hostname: e\ncontroller: {url: "https://x:1", domain: d, username: u, password: p, caSha256: ${'a'.repeat(5000)}}\n`,
+        /caSha256/,
+      ],
+      [
+        'hostname: e\ncontroller: {url: "https://x:1", domain: d, username: u, password: p, caSha256: [1]}\n',
+        /caSha256/,
+      ],
       [
         'hostname: e\ncontroller: {url: "http://x:1", domain: d, username: u, password: p}\ntags: [40]\n',
         /tags\[0\]/,
@@ -59,6 +85,23 @@ describe('engine config', () => {
       expect(await runCli(['engine', 'start', '--config', 'bad.yaml'], io)).toBe(1);
       expect(io.stderr()).toMatch(/error \[CLI_BAD_CONFIG\]/);
       expect(io.stderr()).toMatch(message);
+    }
+  });
+});
+
+describe('engine config: controller.caSha256', () => {
+  it('pins the controller certificate: the pin in any text form becomes its 32 bytes', () => {
+    for (const text of [
+      'cd'.repeat(32),
+      `sha256:${'CD'.repeat(32)}`,
+      'cd'.repeat(32).match(/../g)!.join(':'),
+    ]) {
+      writeFileSync(
+        join(dir, 'pinned.yaml'),
+        `hostname: e\ncontroller: {url: "https://10.0.0.1:8701", domain: d, username: u, password: p, caSha256: "${text}"}\n`,
+      );
+      const config = loadEngineConfig('pinned.yaml', createRecordingIo({ cwd: dir }));
+      expect(config.controller.caSha256).toEqual(new Uint8Array(32).fill(0xcd));
     }
   });
 });
@@ -188,4 +231,66 @@ tags: [2]
       await cluster.stop();
     }
   });
+});
+
+describe('engine start against a controller on TLS, its certificate pinned', () => {
+  it('registers with the right pin; with another it stops before logging in, naming both fingerprints', async () => {
+    const certificate = await createTlsCertificate({ names: ['127.0.0.1'] });
+    const tls = { cert: certificate.certificatePem, key: certificate.privateKeyPem };
+    const controller = await createController(
+      {
+        store: join(dir, 'tls-controller.db'),
+        listen: { host: '127.0.0.1', port: 0 },
+        southboundListen: { host: '127.0.0.1', port: 0 },
+        adminPassword: 'engine-tls-admin-1',
+        sqliteSynchronous: 'NORMAL',
+        northboundTls: tls,
+        southboundTls: tls,
+      },
+      { logger: pino({ level: 'silent' }) },
+    );
+    const urls = await controller.start();
+    try {
+      const admin = createApiClient({
+        baseUrl: urls.northboundUrl,
+        fetch: createPinnedFetch(certificate.sha256),
+      });
+      await admin.login({ domain: 'default', username: 'admin', password: 'engine-tls-admin-1' });
+      await admin.domains.create({ name: 'net', kind: 'infrastructure' });
+      const zone = await admin.zones.create({ name: 'tls', netprefix: 'fd00:7:1::/64' });
+      await admin.users.create({
+        login: 'engines',
+        domain: 'net',
+        password: 'engine-tls-node-1',
+        roles: ['engineOwner'],
+        zoneId: zone.id,
+      });
+      const pin = formatCertificateSha256(certificate.sha256);
+      const wrong = `${pin.slice(0, 63)}${pin.endsWith('0') ? '1' : '0'}`;
+      const start = async (name: string, caSha256: string) => {
+        writeFileSync(
+          join(dir, `${name}.yaml`),
+          `controller: {url: "${urls.southboundUrl}", domain: net, username: engines, caSha256: "${caSha256}"}\nhostname: ${name}\ndataDir: ${name}\nlisten: 127.0.0.1:0\nmetrics: 127.0.0.1:0\n`,
+        );
+        const io = createRecordingIo({ cwd: dir, env: { CAPSULE_ENGINE_PASSWORD: 'engine-tls-node-1' } });
+        let stop: () => void = () => {};
+        const stopped = new Promise<void>((resolve) => {
+          stop = resolve;
+        });
+        return { io, stop, running: runEngine(loadEngineConfig(`${name}.yaml`, io), io, stopped) };
+      };
+      const refused = await start('tls-wrong', wrong);
+      await expect(refused.running).rejects.toThrow(
+        new RegExp(`presented certificate sha256 ${pin}, not the pinned ${wrong}`),
+      );
+      const pinned = await start('tls-right', pin);
+      await waitFor(() => pinned.io.stdout().includes('engine id'), 'the pinned engine to start', 30_000);
+      const nodes = await admin.nodes.list();
+      expect(nodes.items.map((n) => [n.hostname, n.status])).toEqual([['tls-right', 'registered']]);
+      pinned.stop();
+      await pinned.running;
+    } finally {
+      await controller.stop();
+    }
+  }, 60_000);
 });

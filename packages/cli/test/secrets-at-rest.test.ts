@@ -12,6 +12,8 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createPinnedFetch } from '@capsule/controller';
+import { parseCertificateSha256 } from '@capsule/identity';
 import { isCI } from '@capsule/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -32,7 +34,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 const dir = process.argv[2];
 const report = { errors: [], token: undefined };
-let names = ['controller-key.pem', 'controller.db', 'controller.db-wal', 'controller.db-shm'];
+let names = ['controller-key.pem', 'controller.db', 'controller.db-wal', 'controller.db-shm', 'tls-key.pem'];
 try { names = [...new Set([...names, ...readdirSync(dir)])]; } catch (error) { report.errors.push('readdir ' + error.code); }
 for (const name of names) {
   let text;
@@ -62,6 +64,8 @@ describe.skipIf(!canRun)('secrets at rest: an unprivileged local user against th
   let dataDir: string;
   let daemon: ChildProcess | undefined;
   let northboundUrl: string;
+  /** The controller's certificate pin, as it prints it: every request below is pinned HTTPS. */
+  let pinnedFetch: typeof fetch;
 
   /** Starts `capsule controller start` on the data dir; resolves to its northbound URL. */
   const startDaemon = () =>
@@ -91,8 +95,12 @@ describe.skipIf(!canRun)('secrets at rest: an unprivileged local user against th
       let err = '';
       child.stdout!.on('data', (chunk) => {
         out += chunk;
-        const url = /northbound (http\S+),/.exec(out)?.[1];
-        if (url) resolveStart(url);
+        const url = /northbound (https\S+),/.exec(out)?.[1];
+        const pin = /certificate sha256 ([0-9a-f]{64})/.exec(out)?.[1];
+        if (url && pin) {
+          pinnedFetch = createPinnedFetch(parseCertificateSha256(pin)!);
+          resolveStart(url);
+        }
       });
       child.stderr!.on('data', (chunk) => {
         err += chunk;
@@ -138,7 +146,8 @@ describe.skipIf(!canRun)('secrets at rest: an unprivileged local user against th
     return JSON.parse(result.stdout) as Forgery;
   };
   const usersWith = async (token: string) =>
-    (await fetch(`${northboundUrl}/api/v1/users`, { headers: { authorization: `Bearer ${token}` } })).status;
+    (await pinnedFetch(`${northboundUrl}/api/v1/users`, { headers: { authorization: `Bearer ${token}` } }))
+      .status;
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'capsule-secrets-'));
@@ -155,7 +164,7 @@ describe.skipIf(!canRun)('secrets at rest: an unprivileged local user against th
       process.umask(previous);
     }
     // Something in the WAL and the store: a login writes nothing, so create a domain.
-    const login = await fetch(`${northboundUrl}/api/v1/auth/token`, {
+    const login = await pinnedFetch(`${northboundUrl}/api/v1/auth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ domain: 'default', username: 'admin', password: 'secrets-at-rest-1' }),
@@ -169,7 +178,14 @@ describe.skipIf(!canRun)('secrets at rest: an unprivileged local user against th
 
   it('keeps the data dir 0700 and every file in it 0600, the key in its own file', () => {
     expect(statSync(dataDir).mode & 0o777).toBe(0o700);
-    for (const name of ['controller-key.pem', 'controller.db', 'controller.db-wal', 'controller.db-shm'])
+    for (const name of [
+      'controller-key.pem',
+      'controller.db',
+      'controller.db-wal',
+      'controller.db-shm',
+      'tls-key.pem',
+      'tls-cert.pem',
+    ])
       expect({ name, mode: statSync(join(dataDir, name)).mode & 0o777 }).toEqual({ name, mode: 0o600 });
   });
 
@@ -179,6 +195,7 @@ describe.skipIf(!canRun)('secrets at rest: an unprivileged local user against th
     expect(attempt.errors).toContain('readdir EACCES');
     expect(attempt.errors).toContain('controller-key.pem EACCES');
     expect(attempt.errors).toContain('controller.db EACCES');
+    expect(attempt.errors).toContain('tls-key.pem EACCES');
   });
 
   it('the same attack as the owner does forge an accepted token (so the test above can fail)', async () => {

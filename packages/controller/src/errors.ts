@@ -12,7 +12,11 @@ export type ControllerErrorCode =
   /** The store was used with a signing key that the key store no longer holds. */
   | 'CONTROLLER_SIGNING_KEY_MISSING'
   /** The key store holds another key than the one the store (and its other replicas) use. */
-  | 'CONTROLLER_SIGNING_KEY_MISMATCH';
+  | 'CONTROLLER_SIGNING_KEY_MISMATCH'
+  /** A pinned client (createPinnedFetch) met a certificate other than the pinned one: nothing was sent. */
+  | 'CONTROLLER_TLS_PIN_MISMATCH'
+  /** A pinned client was given a URL that is not https (or a body it cannot send). */
+  | 'CONTROLLER_TLS_NOT_HTTPS';
 
 /** The error this package throws outside a request. */
 export class ControllerError extends CapsuleError {

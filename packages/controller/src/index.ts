@@ -13,6 +13,8 @@ export {
 export { ControllerError, type ControllerErrorCode } from './errors';
 /** Dijkstra over links: shortest-path tree and path extraction. */
 export { pathTo, shortestPaths, type TopologyLink } from './paths';
+/** A fetch that talks HTTPS only to the controller certificate with a given SHA-256 pin. */
+export { createPinnedFetch } from './pinned-fetch';
 /** The controller's ports (clock, identity, program verifier). */
 export type { ControllerIdentity, ProgramVerifier } from './ports';
 /** The permission table (resource × action → roles) and the resources and actions it names. */

@@ -206,6 +206,7 @@ export {
 /** The controller's TLS certificate (ECDSA P-256, self-signed) and the SHA-256 pin nodes hold of it. */
 export {
   CERTIFICATE_SHA256_LENGTH,
+  CERTIFICATE_SHA256_PATTERN,
   certificateMatchesPin,
   certificateSha256,
   createTlsCertificate,

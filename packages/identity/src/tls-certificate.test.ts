@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   CERTIFICATE_SHA256_LENGTH,
+  CERTIFICATE_SHA256_PATTERN,
   certificateMatchesPin,
   certificateSha256,
   createTlsCertificate,
@@ -95,11 +96,17 @@ describe('the pin as text', () => {
       'x'.repeat(10_000),
       null as unknown as string,
       42 as unknown as string,
-    ])
+    ]) {
       expect(parseCertificateSha256(bad)).toBeUndefined();
+      if (typeof bad === 'string') expect(new RegExp(CERTIFICATE_SHA256_PATTERN).test(bad)).toBe(false);
+    }
+    for (const good of [hex, hex.toUpperCase(), `sha256:${hex}`, hex.match(/../g)!.join(':')])
+      expect(new RegExp(CERTIFICATE_SHA256_PATTERN).test(good)).toBe(true);
     fc.assert(
       fc.property(fc.string({ maxLength: 300 }), (text) => {
         const parsed = parseCertificateSha256(text);
+        // The config schema's pattern and the parser agree.
+        if ((parsed !== undefined) !== new RegExp(CERTIFICATE_SHA256_PATTERN).test(text.trim())) return false;
         return parsed === undefined || parsed.length === CERTIFICATE_SHA256_LENGTH;
       }),
       { seed: 1313, numRuns: 2000 },

@@ -139,6 +139,12 @@ export function formatCertificateSha256(sha256: Uint8Array): string {
 }
 
 /**
+ * The pin's text forms as a JSON-schema pattern (config files): `parseCertificateSha256` takes
+ * exactly these (after trimming).
+ */
+export const CERTIFICATE_SHA256_PATTERN = '^(?:[sS][hH][aA]256[:=])?[0-9A-Fa-f]{2}(?::?[0-9A-Fa-f]{2}){31}$';
+
+/**
  * A pin from text: 64 hex digits, either case, optionally with a `sha256:` prefix and colons
  * between byte pairs (OpenSSL's `-fingerprint` form). Undefined for anything else; never throws.
  */

@@ -5,6 +5,8 @@
  * agents and engines log in as.
  */
 import { type ApiClient, createApiClient, type Link } from '@capsule/api';
+import { createPinnedFetch } from '@capsule/controller';
+import { parseCertificateSha256 } from '@capsule/identity';
 import { LabError } from './errors';
 import type { Topology } from './topology';
 
@@ -18,11 +20,28 @@ export const labNames = {
   engineUser: 'engines',
 } as const;
 
-/** Logs in as admin (domain 'default'). */
-export async function adminClient(northboundUrl: string, adminPassword: string): Promise<ApiClient> {
-  const client = createApiClient({ baseUrl: northboundUrl });
+/**
+ * Logs in as admin (domain 'default'). With `caSha256` (the controller certificate's pin, as the
+ * controller prints it) the client talks HTTPS to that certificate only.
+ */
+export async function adminClient(
+  northboundUrl: string,
+  adminPassword: string,
+  caSha256?: string,
+): Promise<ApiClient> {
+  const client = createApiClient({
+    baseUrl: northboundUrl,
+    ...(caSha256 && { fetch: pinnedFetch(caSha256) }),
+  });
   await client.login({ domain: 'default', username: 'admin', password: adminPassword });
   return client;
+}
+
+/** A fetch pinned to the certificate whose SHA-256 is `caSha256` (hex, as the controller prints it). */
+export function pinnedFetch(caSha256: string): typeof fetch {
+  const pin = parseCertificateSha256(caSha256);
+  if (!pin) throw new LabError('LAB_BAD_PIN', `not a certificate SHA-256: '${caSha256.slice(0, 100)}'`);
+  return createPinnedFetch(pin);
 }
 
 /** Creates the lab's domains, zone and node users (on a fresh controller). */

@@ -12,7 +12,8 @@ export type LabErrorCode =
   | 'LAB_PROCESS_EXITED'
   | 'LAB_LEFTOVERS'
   | 'LAB_BAD_USE_CASE'
-  | 'LAB_BAD_OPTION';
+  | 'LAB_BAD_OPTION'
+  | 'LAB_BAD_PIN';
 
 /** The error this package throws. */
 export class LabError extends CapsuleError {

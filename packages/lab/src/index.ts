@@ -3,7 +3,7 @@
 /** In-process applications' IPv6/UDP packets. */
 export { buildUdp6, parseUdp6 } from './app-packets';
 /** The controller bootstrap every lab does (domains, zone, node users) and the names it uses. */
-export { adminClient, bootstrapController, labNames, registeredNodes } from './bootstrap';
+export { adminClient, bootstrapController, labNames, pinnedFetch, registeredNodes } from './bootstrap';
 /** The lab's errors and their codes. */
 export { LabError, type LabErrorCode } from './errors';
 /** The state file: what a lab made, so that `down` works from any process. */
@@ -33,6 +33,7 @@ export {
   agentConfig,
   agentSocketPath,
   canBuildNamespaces,
+  controllerCertificatePin,
   controllerUrls,
   engineConfig,
   labDown,

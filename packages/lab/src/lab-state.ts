@@ -49,6 +49,8 @@ export interface LabState {
     southboundUrl: string;
     adminPassword: string;
     nodePassword: string;
+    /** The SHA-256 of the controller's TLS certificate (hex) every client of the lab pins; none: plain HTTP (the in-process lab without TLS). */
+    caSha256?: string;
   };
 }
 

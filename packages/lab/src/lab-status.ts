@@ -25,7 +25,13 @@ export interface LabStatus {
   lab: string;
   mode: 'netns' | 'memory';
   createdAt: string;
-  controller: { northboundUrl: string; southboundUrl: string; reachable: boolean } | null;
+  controller: {
+    northboundUrl: string;
+    southboundUrl: string;
+    /** The SHA-256 of the controller's TLS certificate, which the lab's clients pin. */
+    caSha256: string | null;
+    reachable: boolean;
+  } | null;
   nodes: NodeStatus[];
 }
 
@@ -38,7 +44,11 @@ export async function labStatus(dataDir: string): Promise<LabStatus> {
   if (state.controller) {
     try {
       registered = await registeredNodes(
-        await adminClient(state.controller.northboundUrl, state.controller.adminPassword),
+        await adminClient(
+          state.controller.northboundUrl,
+          state.controller.adminPassword,
+          state.controller.caSha256,
+        ),
       );
       reachable = true;
     } catch {
@@ -56,6 +66,7 @@ export async function labStatus(dataDir: string): Promise<LabStatus> {
       ? {
           northboundUrl: state.controller.northboundUrl,
           southboundUrl: state.controller.southboundUrl,
+          caSha256: state.controller.caSha256 ?? null,
           reachable,
         }
       : null,

@@ -1,6 +1,6 @@
 /**
  * The same topology in ONE process, for machines without root: a real controller (SQLite in the
- * data dir, HTTP on loopback), engines started with startEngineNode and agents with createAgent, all on
+ * data dir, on loopback over TLS with its own certificate, which every client here pins), engines started with startEngineNode and agents with createAgent, all on
  * the in-process MemoryNetwork instead of UDP, each with the overlay's real link layer (SeND-style
  * handshake, sealed DATA frames) and the real southbound registration.
  *
@@ -20,10 +20,12 @@ import {
   type IdentityStore,
 } from '@capsule/agent';
 import type { ApiClient } from '@capsule/api';
-import { type Controller, createController } from '@capsule/controller';
+import { type Controller, createController, createPinnedFetch } from '@capsule/controller';
 import { type Engine, type EngineIdentity, startEngineNode } from '@capsule/engine';
 import {
+  createTlsCertificate,
   exportPublicKeyDer,
+  formatCertificateSha256,
   generateCgaSync,
   generateRsaKeyPairAsync,
   parseSubnetPrefix64,
@@ -156,7 +158,11 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
   }
 
   try {
-    // Controller.
+    // Controller, on TLS with a certificate of its own (as `capsule controller start` makes one);
+    // the admin client, the engines and the agents pin it.
+    const tls = await createTlsCertificate({ names: ['localhost', '127.0.0.1'] });
+    const caSha256 = formatCertificateSha256(tls.sha256);
+    const pinned = createPinnedFetch(tls.sha256);
     const controller = await createController(
       {
         store: join(options.dataDir, 'controller.db'),
@@ -165,6 +171,8 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
         adminPassword,
         sqliteSynchronous: 'NORMAL',
         keepaliveIntervalMs: 2000,
+        northboundTls: { cert: tls.certificatePem, key: tls.privateKeyPem },
+        southboundTls: { cert: tls.certificatePem, key: tls.privateKeyPem },
         ...(options.authorizationLifetimeMs
           ? { authorizationLifetimeMs: options.authorizationLifetimeMs }
           : {}),
@@ -179,9 +187,10 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
       southboundUrl: urls.southboundUrl,
       adminPassword,
       nodePassword,
+      caSha256,
     };
     writeLabState(state);
-    const admin = await adminClient(urls.northboundUrl, adminPassword);
+    const admin = await adminClient(urls.northboundUrl, adminPassword, caSha256);
     await bootstrapController(admin, nodePassword);
     progress(`controller: ${urls.northboundUrl}`);
 
@@ -210,7 +219,7 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
             ...(node.flowCapacity !== undefined && { flowCapacity: node.flowCapacity }),
           },
         },
-        { transport, identity: memoryIdentity, clock: systemClock },
+        { transport, identity: memoryIdentity, clock: systemClock, fetch: pinned },
       );
       stoppables.push(engineNode);
       engines.set(node.name, {
@@ -247,7 +256,7 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
           keepaliveIntervalMs: 2000,
           linkKeepAliveIntervalMs,
         },
-        { identityStore, transport, app: app.port },
+        { identityStore, transport, app: app.port, fetch: pinned },
       );
       await agent.start();
       stoppables.push(agent);

@@ -6,8 +6,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { certificateSha256, formatCertificateSha256 } from '@capsule/identity';
 import YAML from 'yaml';
 import { adminClient, applyLabels, bootstrapController, labNames, registeredNodes } from './bootstrap';
 import { LabError } from './errors';
@@ -78,17 +79,44 @@ function gatewayCidr(topology: Topology): string {
   return `${numberToIpv4(((base & mask) >>> 0) + 1)}/${topology.prefixLength}`;
 }
 
-/** The URLs of the controller of a topology (its underlay address). */
+/**
+ * The URLs of the controller of a topology (its underlay address): HTTPS, the controller's
+ * default; every client in the lab pins the controller's certificate (`caSha256`).
+ */
 export function controllerUrls(topology: Topology) {
   const controller = topology.nodes.find((node) => node.kind === 'controller')!;
   return {
-    northboundUrl: `http://${controller.address}:${labPorts.northbound}`,
-    southboundUrl: `http://${controller.address}:${labPorts.southbound}`,
+    northboundUrl: `https://${controller.address}:${labPorts.northbound}`,
+    southboundUrl: `https://${controller.address}:${labPorts.southbound}`,
   };
 }
 
-/** The engine config (`capsule engine start --config`) of a node; see examples/engine.yaml. */
-export function engineConfig(topology: Topology, node: TopologyNode, dir: string, nodePassword: string) {
+/**
+ * The pin of the certificate a controller made in its data dir at its first start
+ * (`tls-cert.pem`, see `capsule controller start`), as hex; undefined while it is not written yet.
+ */
+export function controllerCertificatePin(controllerDataDir: string): string | undefined {
+  let pem: string;
+  try {
+    pem = readFileSync(join(controllerDataDir, 'tls-cert.pem'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (!pem.includes('-----END CERTIFICATE-----')) return undefined;
+  return formatCertificateSha256(certificateSha256(pem));
+}
+
+/**
+ * The engine config (`capsule engine start --config`) of a node; see examples/engine.yaml.
+ * `caSha256` pins the controller's certificate.
+ */
+export function engineConfig(
+  topology: Topology,
+  node: TopologyNode,
+  dir: string,
+  nodePassword: string,
+  caSha256: string,
+) {
   const address = (name: string) => topology.nodes.find((n) => n.name === name)!.address;
   const links = topology.links.filter((link) => link.a === node.name || link.z === node.name);
   return {
@@ -97,6 +125,7 @@ export function engineConfig(topology: Topology, node: TopologyNode, dir: string
       domain: labNames.engineDomain,
       username: labNames.engineUser,
       password: nodePassword,
+      caSha256,
     },
     hostname: node.name,
     dataDir: dir,
@@ -119,12 +148,21 @@ export function engineConfig(topology: Topology, node: TopologyNode, dir: string
   };
 }
 
-/** The agent config (`capsule agent start --config`) of a host; see examples/agent.yaml. */
-export function agentConfig(topology: Topology, node: TopologyNode, dir: string, nodePassword: string) {
+/**
+ * The agent config (`capsule agent start --config`) of a host; see examples/agent.yaml.
+ * `caSha256` pins the controller's certificate.
+ */
+export function agentConfig(
+  topology: Topology,
+  node: TopologyNode,
+  dir: string,
+  nodePassword: string,
+  caSha256: string,
+) {
   const address = (name: string) => topology.nodes.find((n) => n.name === name)!.address;
   return {
     hostName: node.name,
-    controller: controllerUrls(topology).southboundUrl,
+    controller: { url: controllerUrls(topology).southboundUrl, caSha256 },
     user: labNames.hostUser,
     password: nodePassword,
     domain: labNames.hostDomain,
@@ -229,15 +267,25 @@ export async function netnsLabUp(topology: Topology, options: NetnsLabOptions): 
       ],
       { CAPSULE_ADMIN_PASSWORD: adminPassword },
     );
+    // TLS, the default: the controller makes its certificate at its first start; the lab pins it
+    // (the admin client here, and every engine's and agent's config).
+    let caSha256: string | undefined;
     await waitUntilReady(
       controllerProcess,
-      'northbound API',
-      async () => Boolean(await adminClient(urls.northboundUrl, adminPassword)),
+      'northbound API over TLS',
+      async () => {
+        caSha256 = controllerCertificatePin(controllerNode.dir);
+        return (
+          caSha256 !== undefined && Boolean(await adminClient(urls.northboundUrl, adminPassword, caSha256))
+        );
+      },
       readyTimeoutMs,
     );
-    const admin = await adminClient(urls.northboundUrl, adminPassword);
+    state.controller.caSha256 = caSha256!;
+    writeLabState(state);
+    const admin = await adminClient(urls.northboundUrl, adminPassword, caSha256);
     await bootstrapController(admin, nodePassword);
-    progress(`controller ${controllerNode.name}: ${urls.northboundUrl}`);
+    progress(`controller ${controllerNode.name}: ${urls.northboundUrl} (certificate sha256 ${caSha256})`);
 
     // 3. Engines, then hosts; each is ready once the controller lists it as registered.
     for (const kind of ['engine', 'host'] as const) {
@@ -247,8 +295,8 @@ export async function netnsLabUp(topology: Topology, options: NetnsLabOptions): 
         const configFile = join(node.dir, `${kind === 'engine' ? 'engine' : 'agent'}.yaml`);
         const config =
           kind === 'engine'
-            ? engineConfig(topology, spec, join(node.dir, 'data'), nodePassword)
-            : agentConfig(topology, spec, join(node.dir, 'data'), nodePassword);
+            ? engineConfig(topology, spec, join(node.dir, 'data'), nodePassword, caSha256!)
+            : agentConfig(topology, spec, join(node.dir, 'data'), nodePassword, caSha256!);
         writeFileSync(configFile, YAML.stringify(config), { mode: 0o600 });
         started.push({
           node,

@@ -39,7 +39,11 @@ export interface NetnsUseCaseLab {
 
 /** Connects to the netns lab recorded in `dataDir` (admin login, host ids of the registered nodes). */
 export async function connectNetnsLab(dataDir: string, state: LabState): Promise<NetnsUseCaseLab> {
-  const admin = await adminClient(state.controller!.northboundUrl, state.controller!.adminPassword);
+  const admin = await adminClient(
+    state.controller!.northboundUrl,
+    state.controller!.adminPassword,
+    state.controller!.caSha256,
+  );
   const hostIds = new Map<string, string>();
   for (const node of (await labStatus(dataDir)).nodes) if (node.hostId) hostIds.set(node.name, node.hostId);
   return { state, admin, hostIds };

@@ -15,6 +15,8 @@ import {
   type RoleName,
   toProgramImageTransfer,
 } from '@capsule/api';
+import { ControllerError, createPinnedFetch } from '@capsule/controller';
+import { formatCertificateSha256, parseCertificateSha256 } from '@capsule/identity';
 import { compile, formatDiagnostic } from '@capsule/sdk';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
@@ -24,6 +26,8 @@ import type { CliIo } from '../io';
 
 interface Credentials {
   url: string;
+  /** The controller certificate's SHA-256 pin (hex), when `login --ca-sha256` gave one. */
+  caSha256?: string;
   token: string;
   domain: string;
   username: string;
@@ -43,7 +47,39 @@ function loadClient(io: CliIo, config: string | undefined): ApiClient {
   } catch {
     throw new CliError('CLI_NOT_LOGGED_IN', `no credentials in ${path}: run 'capsule login' first`);
   }
-  return createApiClient({ baseUrl: credentials.url, token: credentials.token });
+  return createApiClient({
+    baseUrl: credentials.url,
+    token: credentials.token,
+    ...(credentials.caSha256 !== undefined && { fetch: createPinnedFetch(pinOf(credentials.caSha256)) }),
+  });
+}
+
+/**
+ * A login that failed on TLS, said plainly: a certificate other than the pinned one (the pinned
+ * fetch's error, not "cannot reach"), or the controller's self-signed certificate met without a
+ * pin. Undefined for any other failure.
+ */
+function tlsProblem(error: unknown, pinned: boolean): Error | undefined {
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  if (cause instanceof ControllerError) return cause;
+  const reason = String((cause as { cause?: { code?: unknown } } | undefined)?.cause?.code ?? '');
+  if (!pinned && /SELF_SIGNED|UNABLE_TO_VERIFY|CERT_/.test(reason))
+    return new CliError(
+      'CLI_BAD_TLS',
+      `the controller's certificate is not one this machine's CAs trust (${reason}): give --ca-sha256 with the SHA-256 the controller printed at start ('controller: certificate sha256 …')`,
+    );
+  return undefined;
+}
+
+/** A `--ca-sha256` value (64 hex digits, colons and a `sha256:` prefix allowed) as the pin's bytes. */
+function pinOf(text: string): Uint8Array {
+  const pin = parseCertificateSha256(text);
+  if (!pin)
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      '--ca-sha256 is the SHA-256 of the controller certificate: 64 hex digits',
+    );
+  return pin;
 }
 
 /** The kinds the verbs address, with their collection and how their objects are named. */
@@ -360,20 +396,43 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
   program
     .command('login')
     .description('log in to a controller and keep the token in the credentials file')
-    .option('--url <url>', 'the controller northbound URL', 'http://127.0.0.1:8700')
+    .option('--url <url>', 'the controller northbound URL', 'https://127.0.0.1:8700')
     .option('--domain <domain>', 'login domain', 'default')
     .option('--username <name>', 'user name', 'admin')
     .option('--password <password>', 'password (default: $CAPSULE_PASSWORD)')
+    .option(
+      '--ca-sha256 <hex>',
+      "the controller certificate's SHA-256 (printed by the controller; default $CAPSULE_CA_SHA256): https only, that certificate only",
+    )
     .option('--config <file>', 'credentials file')
     .action(
-      async (o: { url: string; domain: string; username: string; password?: string; config?: string }) => {
+      async (o: {
+        url: string;
+        domain: string;
+        username: string;
+        password?: string;
+        caSha256?: string;
+        config?: string;
+      }) => {
         const password = o.password ?? io.env.CAPSULE_PASSWORD;
         if (!password) throw new CliError('CLI_MISSING_OPTION', 'give --password or set CAPSULE_PASSWORD');
-        const client = createApiClient({ baseUrl: o.url });
-        const { token, expiresAt } = await client.login({ domain: o.domain, username: o.username, password });
+        const pinText = o.caSha256 ?? (io.env.CAPSULE_CA_SHA256 || undefined);
+        const pin = pinText === undefined ? undefined : pinOf(pinText);
+        const client = createApiClient({ baseUrl: o.url, ...(pin && { fetch: createPinnedFetch(pin) }) });
+        const { token, expiresAt } = await client
+          .login({ domain: o.domain, username: o.username, password })
+          .catch((error: unknown) => {
+            throw tlsProblem(error, pin !== undefined) ?? error;
+          });
         const path = credentialsPath(io, o.config);
         mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-        const credentials: Credentials = { url: o.url, token, domain: o.domain, username: o.username };
+        const credentials: Credentials = {
+          url: o.url,
+          ...(pin && { caSha256: formatCertificateSha256(pin) }),
+          token,
+          domain: o.domain,
+          username: o.username,
+        };
         writeFileSync(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
         io.out(`logged in to ${o.url} as ${o.username}@${o.domain} until ${expiresAt}\n`);
       },

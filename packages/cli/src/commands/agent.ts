@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import {
   AgentConfig,
   agentOptionsFromConfig,
+  controllerOf,
   createAgent,
   defaultRestApiOptions,
   type IdentityStore,
@@ -22,6 +23,7 @@ import {
   underlaySocketBuffers,
   underlayTransportKind,
 } from '@capsule/agent';
+import { createPinnedFetch } from '@capsule/controller';
 import { createUdpTransportOfKind } from '@capsule/overlay';
 import type { Command } from 'commander';
 import pino from 'pino';
@@ -213,10 +215,12 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
         onSocketBuffers: (granted) =>
           logger.info({ ...granted, transport: transportKind }, 'overlay socket buffers'),
       });
+      const pin = controllerOf(config).caSha256;
       const instance = createAgent(agentOptions, {
         identityStore: createFileIdentityStore(dataDir),
         transport,
         logger,
+        ...(pin && { fetch: createPinnedFetch(pin) }),
       });
       let installed: InstalledHostResolver | undefined;
       const uninstall = async () => {

@@ -4,9 +4,17 @@
  * environment and files into ControllerOptions: flag, else config file key, else default.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createController, defaultControllerOptions, type SigningKeyStore } from '@capsule/controller';
-import { createSelfSignedCertificate, exportPrivateKeyPem, generateRsaKeyPairAsync } from '@capsule/identity';
+import {
+  certificateSha256,
+  createSelfSignedCertificate,
+  createTlsCertificate,
+  exportPrivateKeyPem,
+  formatCertificateSha256,
+  generateRsaKeyPairAsync,
+} from '@capsule/identity';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { type Static, Type } from 'typebox';
@@ -75,6 +83,9 @@ export const ControllerConfigFile = Type.Object(
       ]),
     ),
     northboundTls: Type.Optional(PemFiles),
+    insecureHttp: Type.Optional(
+      Type.Boolean({ description: 'true: both listeners on plain HTTP (a warning is logged); default TLS' }),
+    ),
     bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 })),
     logLevel: Type.Optional(
       Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
@@ -100,6 +111,7 @@ interface StartFlags {
   listen?: string;
   southboundListen?: string;
   tlsSelfSigned?: string;
+  insecureHttp?: boolean;
   tlsCert?: string;
   tlsKey?: string;
   bodyLimit?: string;
@@ -173,6 +185,7 @@ export function resolveControllerSettings(flags: StartFlags, io: CliIo) {
     store,
     logLevel,
     southboundTls,
+    insecureHttp: flags.insecureHttp ?? file.insecureHttp ?? false,
     northboundTls: file.northboundTls && {
       cert: resolve(fileDir, file.northboundTls.cert),
       key: resolve(fileDir, file.northboundTls.key),
@@ -224,6 +237,38 @@ async function southboundTls(settings: ControllerSettings) {
   return { cert, key };
 }
 
+/** The controller's own certificate (both listeners, unless files are given): made once, 0600. */
+export const controllerTlsFiles = { cert: 'tls-cert.pem', key: 'tls-key.pem' } as const;
+
+/**
+ * The certificate both listeners serve by default: ECDSA P-256, self-signed, made on the first
+ * start (naming this host, localhost and the listen addresses) and kept in the data dir (0600).
+ * Nodes and the CLI pin its SHA-256 (printed at every start). A new one is written by `persist`,
+ * called once the controller has accepted its settings (a refused start leaves nothing behind).
+ */
+async function controllerCertificate(settings: ControllerSettings) {
+  const certPath = join(settings.dataDir, controllerTlsFiles.cert);
+  const keyPath = join(settings.dataDir, controllerTlsFiles.key);
+  const cert = readPrivateFile(certPath);
+  const key = readPrivateFile(keyPath);
+  if (cert !== undefined && key !== undefined) return { cert, key, persist: () => {} };
+  const names = [hostname(), 'localhost', '127.0.0.1', '::1'];
+  for (const { host } of [settings.options.listen, settings.options.southboundListen])
+    if (host !== '0.0.0.0' && host !== '::') names.push(host);
+  const made = await createTlsCertificate({
+    names: names.filter((name) => /^[\x21-\x7e]{1,253}$/.test(name)),
+  });
+  return {
+    cert: made.certificatePem,
+    key: made.privateKeyPem,
+    // The key first: a reader that finds the certificate finds its key too.
+    persist: () => {
+      writePrivateFile(keyPath, made.privateKeyPem);
+      writePrivateFile(certPath, made.certificatePem);
+    },
+  };
+}
+
 const startFlags = (command: Command) =>
   command
     .option(
@@ -237,6 +282,7 @@ const startFlags = (command: Command) =>
     .option('--tls-self-signed <hostname>', 'serve the southbound over TLS with a self-signed certificate')
     .option('--tls-cert <file>', 'southbound TLS certificate (PEM)')
     .option('--tls-key <file>', 'southbound TLS private key (PEM)')
+    .option('--insecure-http', 'serve both listeners on plain HTTP (logs a warning; default: TLS)')
     .option('--body-limit <bytes>', 'largest request body (default 1048576)')
     .option('--log-level <level>', 'pino log level (default info)');
 
@@ -254,21 +300,32 @@ export function registerControllerCommands(program: Command, io: CliIo): void {
     process.umask(DAEMON_UMASK);
     preparePrivateDirectory(settings.dataDir);
     const logger = pino({ level: settings.logLevel });
+    const ownCertificate = settings.insecureHttp ? undefined : await controllerCertificate(settings);
+    const own = ownCertificate && { cert: ownCertificate.cert, key: ownCertificate.key };
+    if (settings.insecureHttp) {
+      logger.warn('plain HTTP (--insecure-http): passwords and tokens cross the network in clear');
+      io.err(
+        'warning: --insecure-http: the controller serves plain HTTP; passwords and tokens cross the network in clear\n',
+      );
+    }
+    const northboundTls = settings.northboundTls
+      ? {
+          cert: readPem(settings.northboundTls.cert, 'certificate'),
+          key: readPem(settings.northboundTls.key, 'private key'),
+        }
+      : own;
+    const southbound = (await southboundTls(settings)) ?? own;
     const instance = await createController(
       {
         ...settings.options,
         store: settings.store,
         adminPassword: io.env.CAPSULE_ADMIN_PASSWORD || undefined,
-        southboundTls: await southboundTls(settings),
-        ...(settings.northboundTls && {
-          northboundTls: {
-            cert: readPem(settings.northboundTls.cert, 'certificate'),
-            key: readPem(settings.northboundTls.key, 'private key'),
-          },
-        }),
+        ...(southbound && { southboundTls: southbound }),
+        ...(northboundTls && { northboundTls }),
       },
       { logger, signingKeys: createFileSigningKeyStore(join(settings.dataDir, controllerKeyFileName)) },
     );
+    ownCertificate?.persist();
     if (instance.generatedAdminPassword)
       io.out(
         `first start: created domain 'default' and user 'admin' with password ${instance.generatedAdminPassword}\n` +
@@ -285,6 +342,18 @@ export function registerControllerCommands(program: Command, io: CliIo): void {
     }
     io.out(`controller: northbound ${urls.northboundUrl}, southbound ${urls.southboundUrl}\n`);
     io.out(`controller: web console ${urls.consoleUrl}\n`);
+    if (southbound) {
+      const southPin = formatCertificateSha256(certificateSha256(southbound.cert));
+      const northPin = northboundTls && formatCertificateSha256(certificateSha256(northboundTls.cert));
+      io.out(
+        `controller: certificate sha256 ${southPin}${northPin && northPin !== southPin ? ` (northbound ${northPin})` : ''}\n`,
+      );
+      io.out(
+        `controller: join with 'controller: {url: ${urls.southboundUrl}, caSha256: ${southPin}}' in engine.yaml or agent.yaml` +
+          (northPin ? `, 'capsule login --url ${urls.northboundUrl} --ca-sha256 ${northPin}'` : '') +
+          '\n',
+      );
+    }
     await new Promise<void>((resolveStop) => {
       const stop = () => {
         process.off('SIGTERM', stop);

@@ -17,6 +17,7 @@ import {
   connectNetnsLab,
   defaultTopologyYaml,
   LabError,
+  type LabState,
   labDown,
   listUseCases,
   netnsLabUp,
@@ -127,8 +128,9 @@ export function registerDemoCommands(program: Command, io: CliIo): void {
 const countOf = (topology: Topology, kind: string) =>
   topology.nodes.filter((node) => node.kind === kind).length;
 
-/** Prints the table, the tally and the controller's URL and login; sets the exit code. */
-function report(io: CliIo, results: readonly UseCaseResult[], url: string, adminPassword: string): void {
+/** Prints the table, the tally and the controller's URL, certificate pin and login; sets the exit code. */
+function report(io: CliIo, results: readonly UseCaseResult[], controller: LabState['controller']): void {
+  const { northboundUrl: url, adminPassword, caSha256 } = controller!;
   io.out(formatResults(results));
   const passed = results.filter((r) => r.passed).length;
   io.out(`${passed} of ${results.length} use cases passed\n`);
@@ -136,7 +138,10 @@ function report(io: CliIo, results: readonly UseCaseResult[], url: string, admin
   io.out(
     `controller API ${url}/api/v1 (OpenAPI ${url}/api/v1/openapi.json, metrics ${url}/metrics)\n` +
       `web console ${url}/console/\n` +
-      `admin login: domain default, user admin, password ${adminPassword}\n`,
+      `admin login: domain default, user admin, password ${adminPassword}\n` +
+      (caSha256
+        ? `controller certificate sha256 ${caSha256} (its own, self-signed): capsule login --url ${url} --ca-sha256 ${caSha256}\n`
+        : ''),
   );
 }
 
@@ -174,7 +179,7 @@ async function netnsDemo(io: CliIo, topology: Topology, useCases: readonly UseCa
       io.exitCode = 130;
       return;
     }
-    report(io, results, state.controller!.northboundUrl, state.controller!.adminPassword);
+    report(io, results, state.controller);
     io.out(`the controller is reachable from this machine through the lab bridge (${topology.underlay})\n`);
     if (!exit) {
       io.out('the lab keeps running: Ctrl-C stops it and removes it\n');
@@ -218,7 +223,7 @@ async function memoryDemo(
       io.err(`[${index + 1}/${useCases.length}] ${useCase.name}: ${useCase.title}\n`);
       results.push(await runUseCase(lab, useCase, progress));
     }
-    report(io, results, lab.state.controller!.northboundUrl, lab.state.controller!.adminPassword);
+    report(io, results, lab.state.controller);
     if (!options.exit) {
       io.out('the lab keeps running: Ctrl-C stops it\n');
       await untilInterrupted();

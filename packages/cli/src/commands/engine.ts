@@ -11,14 +11,17 @@
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createPinnedFetch } from '@capsule/controller';
 import { type EngineIdentity, type FlowSnapshot, startEngineNode } from '@capsule/engine';
 import {
+  CERTIFICATE_SHA256_PATTERN,
   exportPrivateKeyPem,
   exportPublicKeyDer,
   formatIpv6Address,
   generateCgaSync,
   generateRsaKeyPairAsync,
   importRsaPrivateKey,
+  parseCertificateSha256,
   parseIpv6Address,
   parseSubnetPrefix64,
 } from '@capsule/identity';
@@ -49,7 +52,7 @@ import { parseListen } from './controller';
 
 /** The engine config file, validated. */
 export interface EngineConfig {
-  controller: { url: string; domain: string; username: string; password: string };
+  controller: { url: string; domain: string; username: string; password: string; caSha256?: Uint8Array };
   hostname: string;
   dataDir: string;
   listen: { host: string; port: number };
@@ -103,6 +106,13 @@ export const EngineConfigFile = Type.Object(
         domain: Type.String({ minLength: 1 }),
         username: Type.String({ minLength: 1 }),
         password: Type.Optional(Type.String({ minLength: 1 })),
+        caSha256: Type.Optional(
+          Type.String({
+            pattern: CERTIFICATE_SHA256_PATTERN,
+            maxLength: 200,
+            description: "the SHA-256 pin of the controller's certificate (64 hex digits, colons allowed)",
+          }),
+        ),
       },
       { additionalProperties: false },
     ),
@@ -172,17 +182,23 @@ function hostPort(text: string) {
   return parseListen(text); // the schema's pattern matched: it cannot throw
 }
 
-/** The password, from the file or CAPSULE_ENGINE_PASSWORD (the file wins). */
+/** The password, from the file or CAPSULE_ENGINE_PASSWORD (the file wins); a pin needs https. */
 function passwordProblem(raw: unknown, env: CliIo['env']) {
   const controller = (raw as { controller?: unknown } | null)?.controller;
   if (typeof controller !== 'object' || controller === null || Array.isArray(controller)) return [];
-  if ((controller as { password?: unknown }).password !== undefined || env.CAPSULE_ENGINE_PASSWORD) return [];
-  return [
-    {
+  const { url, caSha256, password } = controller as { url?: unknown; caSha256?: unknown; password?: unknown };
+  const problems: { segments: string[]; message: string }[] = [];
+  if (caSha256 !== undefined && typeof url === 'string' && !url.startsWith('https://'))
+    problems.push({
+      segments: ['controller', 'url'],
+      message: 'must be https://… when caSha256 pins a certificate',
+    });
+  if (password === undefined && !env.CAPSULE_ENGINE_PASSWORD)
+    problems.push({
       segments: ['controller', 'password'],
       message: 'is required here or in the CAPSULE_ENGINE_PASSWORD environment variable',
-    },
-  ];
+    });
+  return problems;
 }
 
 /** EngineConfig from a checked file (`env` supplies CAPSULE_ENGINE_PASSWORD; `baseDir` resolves dataDir). */
@@ -198,6 +214,9 @@ export function engineConfigFromFile(
       domain: file.controller.domain,
       username: file.controller.username,
       password: (file.controller.password ?? env.CAPSULE_ENGINE_PASSWORD)!,
+      ...(file.controller.caSha256 !== undefined && {
+        caSha256: parseCertificateSha256(file.controller.caSha256)!,
+      }),
     },
     hostname: file.hostname,
     dataDir: resolve(baseDir, file.dataDir ?? '.capsule/engine'),
@@ -343,6 +362,7 @@ export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: P
         clock: systemClock,
         logger,
         ...(fastPath && { fastPath }),
+        ...(config.controller.caSha256 && { fetch: createPinnedFetch(config.controller.caSha256) }),
       },
     );
     try {

@@ -69,7 +69,8 @@ export function formatStatus(status: LabStatus): string {
       node.hostId ?? '',
     ]);
   const controller = status.controller
-    ? `controller API ${status.controller.northboundUrl}/api/v1 (console ${status.controller.northboundUrl}/)${status.controller.reachable ? '' : ' — unreachable'}\n`
+    ? `controller API ${status.controller.northboundUrl}/api/v1 (console ${status.controller.northboundUrl}/)${status.controller.reachable ? '' : ' — unreachable'}\n` +
+      (status.controller.caSha256 ? `controller certificate sha256 ${status.controller.caSha256}\n` : '')
     : '';
   return `lab ${status.lab} (${status.mode}, up since ${status.createdAt})\n${controller}${table.toString()}\n`;
 }

@@ -75,7 +75,7 @@ describe('createPinnedFetch', () => {
       method: 'POST',
       body: '{"password":"secret"}',
     }).catch((error: unknown) => error);
-    expect(failure).toMatchObject({ code: 'CLI_TLS_PIN_MISMATCH' });
+    expect(failure).toMatchObject({ code: 'CONTROLLER_TLS_PIN_MISMATCH' });
     expect((failure as Error).message).toContain(Buffer.from(served.sha256).toString('hex'));
     expect((failure as Error).message).toContain(Buffer.from(other.sha256).toString('hex'));
     expect(seen.length).toBe(before);
@@ -83,14 +83,14 @@ describe('createPinnedFetch', () => {
     const flipped = new Uint8Array(served.sha256);
     flipped[31]! ^= 1;
     await expect(createPinnedFetch(flipped)(`${base}/x`)).rejects.toMatchObject({
-      code: 'CLI_TLS_PIN_MISMATCH',
+      code: 'CONTROLLER_TLS_PIN_MISMATCH',
     });
     expect(seen.length).toBe(before);
   });
 
   it('never speaks plain HTTP, and reports an unreachable controller as fetch does', async () => {
     await expect(createPinnedFetch(served.sha256)(base.replace('https', 'http'))).rejects.toMatchObject({
-      code: 'CLI_BAD_TLS',
+      code: 'CONTROLLER_TLS_NOT_HTTPS',
     });
     await expect(createPinnedFetch(served.sha256)('https://127.0.0.1:1/')).rejects.toBeInstanceOf(TypeError);
     expect(() => createPinnedFetch(new Uint8Array(31))).toThrow(

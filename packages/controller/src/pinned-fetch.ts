@@ -2,7 +2,7 @@
  * A `fetch` that talks HTTPS to exactly one certificate: the controller's, named by its SHA-256
  * pin (`controller.caSha256` in an agent's or engine's config, `--ca-sha256` for the CLI). The
  * TLS connection is made here, its peer certificate hashed and compared with the pin before a
- * single byte of the request is written; a mismatch fails the request with CLI_TLS_PIN_MISMATCH
+ * single byte of the request is written; a mismatch fails the request with CONTROLLER_TLS_PIN_MISMATCH
  * naming both fingerprints. No CA, host name or validity check takes part: the pin is the trust.
  *
  * Only `https:` URLs are taken (a pinned client never falls back to plain HTTP). Bodies stream
@@ -12,7 +12,7 @@ import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { certificateMatchesPin, certificateSha256, formatCertificateSha256 } from '@capsule/identity';
-import { CliError } from './errors';
+import { ControllerError } from './errors';
 
 /** A fetch that accepts only the certificate whose SHA-256 is `pin`. */
 export function createPinnedFetch(pin: Uint8Array): typeof fetch {
@@ -20,15 +20,15 @@ export function createPinnedFetch(pin: Uint8Array): typeof fetch {
   return async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     if (url.protocol !== 'https:')
-      throw new CliError(
-        'CLI_BAD_TLS',
+      throw new ControllerError(
+        'CONTROLLER_TLS_NOT_HTTPS',
         `a pinned controller connection is https only, not ${url.protocol}//`,
       );
     const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
     const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
     const body = init?.body;
     if (body !== undefined && body !== null && typeof body !== 'string')
-      throw new CliError('CLI_BAD_TLS', 'the pinned fetch sends string bodies only');
+      throw new ControllerError('CONTROLLER_TLS_NOT_HTTPS', 'the pinned fetch sends string bodies only');
     const signal = init?.signal ?? undefined;
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = Number(url.port || 443);
@@ -49,8 +49,8 @@ export function createPinnedFetch(pin: Uint8Array): typeof fetch {
             const got = raw
               ? formatCertificateSha256(certificateSha256(new Uint8Array(raw)))
               : 'no certificate';
-            const error = new CliError(
-              'CLI_TLS_PIN_MISMATCH',
+            const error = new ControllerError(
+              'CONTROLLER_TLS_PIN_MISMATCH',
               `the controller at ${url.host} presented certificate sha256 ${got}, not the pinned ${expected}: refusing it`,
             );
             socket.destroy();
@@ -87,7 +87,9 @@ export function createPinnedFetch(pin: Uint8Array): typeof fetch {
           );
         },
       );
-      outgoing.once('error', (error) => rejectResponse(error instanceof CliError ? error : wrap(error, url)));
+      outgoing.once('error', (error) =>
+        rejectResponse(error instanceof ControllerError ? error : wrap(error, url)),
+      );
       outgoing.end(body ?? undefined);
     });
   };
