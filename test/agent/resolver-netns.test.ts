@@ -158,7 +158,11 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'curl', 'getent'] }))(
         env: process.env,
         readyTimeoutMs: 30_000,
       });
-      const admin = await adminClient(state.controller!.northboundUrl, state.controller!.adminPassword);
+      const admin = await adminClient(
+        state.controller!.northboundUrl,
+        state.controller!.adminPassword,
+        state.controller!.caSha256,
+      );
       token = await applyUseCase(admin, loadUseCase(join(root, 'examples', 'use-cases', '2-load-balancing')));
       contractId = (await admin.contracts.list({ limit: 1000 })).items.find((c) => c.name === 'api')!.id;
       for (const node of ['a', 'b']) hostId[node] = (await agentCli(node, 'status')).hostId;

@@ -33,6 +33,7 @@ import {
   loadUseCase,
   namespaceName,
   parseTopology,
+  pinnedFetch,
   registeredNodes,
   vethName,
 } from '@capsule/lab';
@@ -327,7 +328,7 @@ describe.skipIf(!canRun(needs))('the Debian package: build, contents, install, u
     }
     expect(admin, controller.output()).toBeDefined();
     // The installed controller serves the console and its graph library (from the package's node_modules).
-    const library = await fetch(`${urls.northboundUrl}/console/cytoscape.mjs`);
+    const library = await pinnedFetch(caSha256!)(`${urls.northboundUrl}/console/cytoscape.mjs`);
     expect(library.status).toBe(200);
     expect(await library.text()).toMatch(/as default\}/);
     await bootstrapController(admin!, nodePassword);
