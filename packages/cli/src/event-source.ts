@@ -40,7 +40,7 @@ const unreachableCode = (source: EventSource): CliErrorCode =>
   source.kind === 'engine' ? 'CLI_ENGINE_UNREACHABLE' : 'AGENT_UNREACHABLE';
 
 /** The agent API's TCP bearer token (the file the agent wrote, 0600). */
-function readToken(file: string): string {
+export function readAgentToken(file: string): string {
   try {
     return readFileSync(file, 'utf8').trim();
   } catch (cause) {
@@ -66,7 +66,7 @@ function open(
   else {
     target = new URL(path, `${source.url}/`);
     if (target.protocol === 'https:') start = httpsRequest;
-    if (source.kind === 'agent') headers.authorization = `Bearer ${readToken(source.tokenFile)}`;
+    if (source.kind === 'agent') headers.authorization = `Bearer ${readAgentToken(source.tokenFile)}`;
   }
   return new Promise((resolve, reject) => {
     const options = { method, headers, ...(signal ? { signal } : {}) };

@@ -5,7 +5,6 @@
  * AgentOptions: the identity store is a 0600 JSON file in the data dir.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join, resolve } from 'node:path';
 import {
@@ -37,6 +36,7 @@ import {
   recoverResolvConf,
   systemdResolvedRuns,
 } from '../host-resolver';
+import { readAgentToken } from '../event-source';
 import type { CliIo } from '../io';
 import { DAEMON_UMASK, preparePrivateDirectory, readPrivateFile, writePrivateFile } from '../private-files';
 
@@ -117,18 +117,6 @@ function agentApiTarget(options: { socket: string; api?: string; tokenFile: stri
   return options.api === undefined
     ? { socketPath: options.socket }
     : { address: options.api, tokenFile: options.tokenFile };
-}
-
-/** The bearer token of the agent API's TCP listener (the file the agent wrote, 0600). */
-function readAgentToken(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (cause) {
-    throw new CliError(
-      'CLI_READ_FAILED',
-      `cannot read the agent API token ${file}: ${(cause as Error).message} (it is readable by the agent's user and root only)`,
-    );
-  }
 }
 
 /** One request to the agent's REST API; prints the JSON answer, throws the agent's refusal. */
