@@ -28,6 +28,7 @@ import type { Command } from 'commander';
 import pino from 'pino';
 import { readConfigFile, withEnvironmentFile } from '../config-file';
 import { CliError, RemoteError } from '../errors';
+import { readAgentToken } from '../event-source';
 import {
   type InstalledHostResolver,
   installHostResolver,
@@ -36,7 +37,6 @@ import {
   recoverResolvConf,
   systemdResolvedRuns,
 } from '../host-resolver';
-import { readAgentToken } from '../event-source';
 import type { CliIo } from '../io';
 import { DAEMON_UMASK, preparePrivateDirectory, readPrivateFile, writePrivateFile } from '../private-files';
 
