@@ -14,7 +14,7 @@
  * - www.example.test (and `www` through the file's `search`) still resolve, forwarded upstream;
  * - stopping the agent puts the file back as it was.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +38,7 @@ import {
 import { canRun } from '@capsule/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
+import { netnsLab, waitFor } from '../netns-lab';
 
 const root = join(import.meta.dirname, '..', '..');
 const cli = join(root, 'packages', 'cli', 'bin', 'capsule.js');
@@ -56,51 +57,13 @@ hosts:
 const domain = labNames.hostDomain;
 const serverName = `server.api.${domain}.capsule`;
 const roleName = `role.server.api.${domain}.capsule`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const _sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // a's namespace's resolv.conf (bind-mounted by `ip netns exec`): the host's resolver before Capsule.
 const netnsDir = `/etc/netns/${namespaceName(labName, 'a')}`;
 const resolvConf = join(netnsDir, 'resolv.conf');
 const original = 'nameserver 127.0.0.2\nsearch example.test\noptions timeout:1 attempts:2\n';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs argv in a node's namespace; never throws on a non-zero exit. */
-function inNode(node: string, argv: readonly string[], timeoutMs = 20_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      'ip',
-      ['netns', 'exec', namespaceName(labName, node), ...argv],
-      { encoding: 'utf8', timeout: timeoutMs },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: the CLI's JSON, read field by field
-async function agentCli(node: string, ...args: string[]): Promise<any> {
-  const socket = agentSocketPath(join(dataDir, node, 'data'));
-  const run = await inNode(node, [process.execPath, cli, 'agent', ...args, '--socket', socket]);
-  if (run.code !== 0)
-    throw new Error(`capsule agent ${args.join(' ')} on ${node}: ${run.stderr}${run.stdout}`);
-  return JSON.parse(run.stdout);
-}
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not after ${timeoutMs} ms`);
-    await sleep(200);
-  }
-}
+const { inNode, agentCli } = netnsLab(labName, dataDir, cli);
 
 /** getent ahosts NAME in a: the addresses, one per line as glibc lists them (first column). */
 async function ahosts(name: string): Promise<{ code: number; addresses: string[] }> {

@@ -15,14 +15,13 @@
  * Needs root, ip, ping, curl, tshark and chrt, and the built CLI (`npm run build`); skipped otherwise
  * (outside CI; in CI a missing prerequisite fails).
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { roleAddress } from '@capsule/agent';
 import {
   adminClient,
-  agentSocketPath,
   applyUseCase,
   labDown,
   labNames,
@@ -39,6 +38,7 @@ import {
 import { canRun } from '@capsule/testkit';
 import { formatIpv6, parseIpv6 } from '@capsule/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NodeRun, netnsLab, waitFor } from '../netns-lab';
 
 const root = join(import.meta.dirname, '..', '..');
 const cli = join(root, 'packages', 'cli', 'bin', 'capsule.js');
@@ -59,47 +59,7 @@ hosts:
 const address = (node: string) => topology.nodes.find((n) => n.name === node)!.address;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs argv in a node's namespace; never throws on a non-zero exit. */
-function inNode(node: string, argv: readonly string[], timeoutMs = 20_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      'ip',
-      ['netns', 'exec', namespaceName(labName, node), ...argv],
-      { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: the CLI's JSON, read field by field
-async function agentCli(node: string, ...args: string[]): Promise<any> {
-  // Over the agent's Unix socket (the lab puts it in the agent's data dir; no TCP listener).
-  const socket = agentSocketPath(join(dataDir, node, 'data'));
-  const run = await inNode(node, [process.execPath, cli, 'agent', ...args, '--socket', socket]);
-  if (run.code !== 0)
-    throw new Error(`capsule agent ${args.join(' ')} on ${node}: ${run.stderr}${run.stdout}`);
-  return JSON.parse(run.stdout);
-}
-
-/** Polls until `check` resolves a value (not undefined). */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not after ${timeoutMs} ms`);
-    await sleep(200);
-  }
-}
+const { inNode, agentCli } = netnsLab(labName, dataDir, cli);
 
 /** e1's /metrics, one sample by name and labels (0 when absent: the code before this test's fixes lacks some). */
 async function engineMetric(name: string, labels = ''): Promise<number> {
@@ -115,7 +75,12 @@ async function engineMetric(name: string, labels = ''): Promise<number> {
 }
 
 /** Runs a node script in a namespace (argv after the script), resolving to its stdout. */
-function nodeScript(node: string, script: string, args: readonly string[], timeoutMs: number): Promise<Run> {
+function nodeScript(
+  node: string,
+  script: string,
+  args: readonly string[],
+  timeoutMs: number,
+): Promise<NodeRun> {
   return inNode(node, [process.execPath, '-e', script, ...args], timeoutMs);
 }
 

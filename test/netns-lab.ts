@@ -1,0 +1,60 @@
+/**
+ * Helpers of the tests that run a lab in network namespaces (test/agent, test/e2e): a command in a
+ * node's namespace, the `capsule agent` client over the agent's Unix socket in the lab's data dir,
+ * and polling. Test code only.
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { agentSocketPath, namespaceName } from '@capsule/lab';
+
+/** What a command in a namespace printed and how it ended. */
+export interface NodeRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The commands of lab `labName` (data dir `dataDir`), run through the CLI at `cli`. */
+export function netnsLab(labName: string, dataDir: string, cli: string) {
+  /** Runs argv in a node's namespace; never throws on a non-zero exit. */
+  function inNode(node: string, argv: readonly string[], timeoutMs = 20_000): Promise<NodeRun> {
+    return new Promise((resolve) => {
+      execFile(
+        'ip',
+        ['netns', 'exec', namespaceName(labName, node), ...argv],
+        { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 },
+        (error, stdout, stderr) => {
+          const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
+  }
+
+  /** `capsule agent ARGS` on a node over its agent's Unix socket; its JSON answer, or throws with the output. */
+  // biome-ignore lint/suspicious/noExplicitAny: the CLI's JSON, read field by field by each test
+  async function agentCli(node: string, ...args: string[]): Promise<any> {
+    const socket = agentSocketPath(join(dataDir, node, 'data'));
+    const run = await inNode(node, [process.execPath, cli, 'agent', ...args, '--socket', socket]);
+    if (run.code !== 0)
+      throw new Error(`capsule agent ${args.join(' ')} on ${node}: ${run.stderr}${run.stdout}`);
+    return JSON.parse(run.stdout);
+  }
+
+  return { inNode, agentCli };
+}
+
+/** Polls every 200 ms until `check` resolves a value (not undefined); throws after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs: number,
+): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
