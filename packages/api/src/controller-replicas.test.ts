@@ -3,6 +3,8 @@
  * and the southbound client failing over on a dead, slow, failing or garbage-answering replica —
  * and not on an answer that says the call itself is wrong.
  */
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createTcpServer, type Server } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createSouthboundClient } from './client';
@@ -52,10 +54,25 @@ describe('controllerUrlProblems', () => {
     fc.assert(
       fc.property(
         fc.oneof(
-          fc.array(fc.oneof(fc.string({ maxLength: 40 }), fc.webUrl(), fc.integer(), fc.constant(null)), {
-            maxLength: 20,
-          }),
-          fc.anything(),
+          fc.array(
+            fc.oneof(
+              fc.string({ maxLength: 40 }),
+              fc.constantFrom(
+                'https://a:1',
+                'http://b:2',
+                'https://a:1/',
+                'https://[::1]:8701',
+                'https://x/p?q',
+                'https://u:p@h:1',
+              ),
+              fc.integer(),
+              fc.constant(null),
+            ),
+            {
+              maxLength: 20,
+            },
+          ),
+          fc.jsonValue({ maxDepth: 2 }),
         ),
         fc.boolean(),
         (urls, insecureHttp) => {
@@ -70,7 +87,7 @@ describe('controllerUrlProblems', () => {
           controllerSectionProblems(urls);
         },
       ),
-      { seed: 14, numRuns: 150 },
+      { seed: 14, numRuns: 200 },
     );
   });
 });
@@ -296,4 +313,40 @@ describe('the push channel over replicas', () => {
       expect(push.isOpen).toBe(false);
       expect(timers).toHaveLength(0);
     });
+});
+
+describe('replicas over real sockets', () => {
+  const listen = (server: Server | ReturnType<typeof createHttpServer>) =>
+    new Promise<string>((resolve) =>
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        resolve(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`);
+      }),
+    );
+
+  it('fails over from a replica speaking garbage, one answering 503 HTML and a closed port, to a live one', async () => {
+    const garbage = createTcpServer((socket) => socket.end('\x00\xffNOT HTTP AT ALL\r\n\r\n'));
+    const sick = createHttpServer((_request, response) =>
+      response.writeHead(503, { 'content-type': 'text/html' }).end('<h1>down</h1>'),
+    );
+    let answered = 0;
+    const live = createHttpServer((_request, response) => {
+      answered += 1;
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"commands":[]}');
+    });
+    const closed = createTcpServer();
+    const closedUrl = await listen(closed);
+    await new Promise((resolve) => closed.close(resolve));
+    try {
+      const urls = [await listen(garbage), await listen(sick), closedUrl, await listen(live)];
+      const replicas = createControllerReplicas(urls);
+      const client = createSouthboundClient({ replicas, requestTimeoutMs: 2000 });
+      expect(await client.keepalive()).toEqual({ status: 200, commands: [] });
+      expect(client.currentUrl).toBe(urls[3]);
+      expect(replicas.failovers).toBe(3);
+      expect(answered).toBe(1);
+    } finally {
+      for (const server of [garbage, sick, live]) server.close();
+    }
+  });
 });
