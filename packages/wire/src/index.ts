@@ -266,6 +266,14 @@ export {
   TRACE_RECORD_LENGTH,
   type TraceRecord,
 } from './trace-chunk';
+/** The TRANSPORT chunk value (the sealed packet's protocol and ports, in cleartext). */
+export {
+  checkTransportChunk,
+  decodeTransportChunk,
+  encodeTransportChunk,
+  TRANSPORT_CHUNK_LENGTH,
+  type TransportChunk,
+} from './transport-chunk';
 /** UDP header (RFC 768). */
 export {
   type DecodedUdpHeader,
