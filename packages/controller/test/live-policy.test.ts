@@ -408,6 +408,20 @@ for (const kind of storeKinds) {
         }),
         'ROLE_NOT_GRANTED',
       );
+      // Hostile values for the new fields: refused by the schema, nothing changes or is queued.
+      for (const [path, body] of [
+        [`/api/v1/domains/${domain.id}`, { active: 'yes' }],
+        [`/api/v1/domains/${domain.id}`, { active: 1 }],
+        [`/api/v1/domains/${domain.id}`, { active: null }],
+        [`/api/v1/templates/${templateId}`, { enabled: 'false' }],
+        [`/api/v1/templates/${templateId}`, { enabled: 0 }],
+        [`/api/v1/service-tokens/${inDomain.token.split(':')[0]}`, { ttlSeconds: -1 }],
+        [`/api/v1/service-tokens/${inDomain.token.split(':')[0]}`, { ttlSeconds: 0.5 }],
+      ] as const)
+        await expectError(c.admin.request('PATCH', path, body), 'VALIDATION_FAILED');
+      expect((await c.admin.domains.get(domain.id)).active).toBe(false);
+      expect((await c.admin.templates.get(templateId)).enabled).toBe(true);
+      expect(await revokedAt(nodes.e1)).toEqual([]);
       // Deactivating again queues nothing.
       await c.admin.domains.update(domain.id, { active: false });
       expect(await revokedAt(nodes.e1)).toEqual([]);
