@@ -65,6 +65,8 @@ export interface EngineNodeOptions {
   neighbors?: readonly UnderlayAddress[];
   /** The link layer's keep-alive interval (a silent link is dead after 3); default: the link layer's. */
   linkKeepAliveIntervalMs?: number;
+  /** How long a link's session keys are used before it rekeys; default: the link layer's. */
+  linkRekeyAfterMs?: number;
   /** Serve /metrics and /api/v1/* here (port 0: any free port); undefined: no HTTP port. */
   http?: { host: string; port: number };
   /** The pipeline's options (host id and controller key come from the identity and the registration). */
@@ -153,6 +155,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
       ...(options.linkKeepAliveIntervalMs !== undefined && {
         keepAliveIntervalMs: options.linkKeepAliveIntervalMs,
       }),
+      ...(options.linkRekeyAfterMs !== undefined && { rekeyAfterMs: options.linkRekeyAfterMs }),
     },
     { transport, clock, ...(fastPath && { dataPath: fastPath }) },
   );
@@ -174,6 +177,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
       setContractTags: (contracts) => engine.setContractTags(contracts),
       linkCost: (info) => configuredLinkCost(options.engine?.links, info),
       renewCertificate: () => renewNodeCertificate(),
+      reconnect: () => registerAgain(),
     },
   );
   /**
@@ -183,16 +187,17 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
    * rekeys every link with it. A failure is logged; the next keep-alive tries again.
    */
   let certificateRenewalDueAtMs = renewalDueOf(registration.certificate);
+  /** Registers again with the same identity and swaps the new certificate in (throws when that fails). */
+  async function registerAgain(): Promise<void> {
+    const renewed = await registerEngine(controller, engineRegistration);
+    if (!linkLayer.setNodeCertificate(Buffer.from(renewed.certificate, 'base64')))
+      throw new EngineError('ENGINE_BAD_CERTIFICATE', 'the renewed node certificate is not for this host id');
+    certificateRenewalDueAtMs = renewalDueOf(renewed.certificate);
+  }
   async function renewNodeCertificate(): Promise<void> {
     if (clock.nowMs() < certificateRenewalDueAtMs) return;
     try {
-      const renewed = await registerEngine(controller, engineRegistration);
-      if (!linkLayer.setNodeCertificate(Buffer.from(renewed.certificate, 'base64')))
-        throw new EngineError(
-          'ENGINE_BAD_CERTIFICATE',
-          'the renewed node certificate is not for this host id',
-        );
-      certificateRenewalDueAtMs = renewalDueOf(renewed.certificate);
+      await registerAgain();
       logger.info(
         {
           renewals: linkLayer.handshakeStats.certificateSwaps,

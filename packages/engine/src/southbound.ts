@@ -126,7 +126,17 @@ export interface ControllerHooksDeps {
   linkCost?: (info: LinkInfo) => number | undefined;
   /** Renews the node certificate when it is due (checked after every keep-alive). */
   renewCertificate?: () => Promise<void>;
+  /**
+   * Registers again (login, nonce, register: a new token and a new certificate) after the
+   * controller refused a keep-alive's token: it ran out (tokens live an hour by default) or the
+   * controller forgot the node. Without it the keep-alives, and with them the certificate
+   * renewals, fail from then on, and every link goes down when the certificate expires.
+   */
+  reconnect?: () => Promise<void>;
 }
+
+/** Keep-alive refusals that a new registration cures (the agent's rule too). */
+const reconnectCodes = new Set(['UNAUTHENTICATED', 'NODE_NOT_REGISTERED', 'FORBIDDEN']);
 
 /** The controller side of a running engine. */
 export interface ControllerHooks {
@@ -201,7 +211,15 @@ export function createControllerHooks(
       for (const command of answer.commands) obey(command);
       await deps.renewCertificate?.();
     } catch (error) {
-      logger.warn({ err: error }, 'keep-alive failed');
+      const code = (error as { code?: string }).code;
+      logger.warn({ err: error, code }, 'keep-alive failed');
+      if (code !== undefined && reconnectCodes.has(code) && deps.reconnect)
+        try {
+          await deps.reconnect();
+          logger.info({}, 'registered again after the keep-alive was refused');
+        } catch (cause) {
+          logger.warn({ err: cause }, 'registration again failed; retrying at the next keep-alive');
+        }
     } finally {
       keepaliveBusy = false;
     }
