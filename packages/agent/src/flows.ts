@@ -23,6 +23,7 @@ import { deriveSessionKeys, E2E_KEY_LABEL, type PayloadCipher, type SessionKeys 
 import { ReplayWindow } from '@capsule/overlay';
 import {
   type CapsuleHeader,
+  type Clock,
   type CodeChunk,
   capsuleHeaderLength,
   encodeCapsuleHeader,
@@ -33,6 +34,7 @@ import {
   IPV6_HEADER_LENGTH,
   PacketType,
   type PathChunk,
+  systemClock,
 } from '@capsule/wire';
 
 /** Per-endpoint counters (the REST API's statistics). */
@@ -371,14 +373,14 @@ export interface FlowTableOptions {
   ipv4AliasBase: number;
   ipv4AliasCount: number;
   hopLimit: number;
-  /** Unix time in ms (the PATH creation time); default Date.now. */
-  nowMs?: () => number;
 }
 
 /** The flow table's ports. */
 export interface FlowTableDeps {
   /** Makes the e2e payload cipher of a key (node:crypto or the native addon: the agent's `payloadCipher` option). */
   createPayloadCipher(key: Uint8Array): PayloadCipher;
+  /** The time of PATH creation and of initial send counters (default: systemClock). */
+  clock?: Pick<Clock, 'nowMs'>;
 }
 
 /** The flow table: endpoints, flows, lookups, IPv4 aliases. */
@@ -584,7 +586,7 @@ export class FlowTable {
         continue;
       }
       const flowLabel = (endpoint.spec.id * 0x9e37 + peer.endpointId * 0x85eb) & 0xfffff;
-      const path = pathToPeer(peer.path, Math.floor((this.options.nowMs ?? Date.now)() / 1000));
+      const path = pathToPeer(peer.path, Math.floor((this.deps.clock ?? systemClock).nowMs() / 1000));
       const flow = this.makeFlow(
         endpoint,
         peer,
@@ -671,7 +673,7 @@ export class FlowTable {
       sendAad,
       headers: { 1: header(1), 2: header(2), 3: header(3) },
       ipv4Alias,
-      sendCounter: initialSendCounter((this.options.nowMs ?? Date.now)()),
+      sendCounter: initialSendCounter((this.deps.clock ?? systemClock).nowMs()),
       lastTrace: new Uint16Array(TRACE_RECORDS_MAX),
       lastTraceLength: 0,
       tracePackets: 0,
