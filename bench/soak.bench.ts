@@ -488,7 +488,8 @@ export async function run(): Promise<void> {
     `A real-time soak of the netns lab (lab \`${labName}\`, underlay 10.227.0.0/24: controller, engine e1, agents a, b, c on TUN) for ${soak.durationS} s:`,
     `ping a → b through the overlay every ${soak.pingIntervalS * 1000} ms, iperf3 TCP a → b in back-to-back ${soak.iperfChunkS} s chunks, a policy change every ${soak.policyEveryS} s on another contract (\`side\`, c → b: disabled, enabled, a grant dropped, granted again, each one's effect waited for with c → b pings),`,
     `once the measured contract itself disabled for ${soak.outageS} s and enabled again (its endpoints registered again), and the RSS and open fds of every daemon sampled every ${soak.sampleEveryS} s.`,
-    `Machine load: \`${uptimeBefore}\` before, \`${uptimeAfter}\` after (1-min load ${loadBefore.toFixed(1)} at the start; other work shared the 2 cores).`,
+    `Machine load: \`${uptimeBefore}\` before, \`${uptimeAfter}\` after (1-min load ${loadBefore.toFixed(1)} at the start; other work shared the 2 cores). Run under \`flock /tmp/capsule-netns.lock\`.`,
+    'The simulated-time counterpart (90 days in-process, every rotation counted): test/e2e/soak-timewarp.test.ts, docs/architecture.md "Tests".',
     '',
     markdownTable(
       ['ping a → b', 'figure'],
@@ -503,7 +504,7 @@ export async function run(): Promise<void> {
         [
           `measured contract disabled ${soak.outageS} s`,
           outage
-            ? `pings unanswered for ${(outage.toS - outage.fromS).toFixed(1)} s; first answer ${(outage.toS - outage.enabledAtS).toFixed(1)} s after it was enabled, of which ${(outage.registeredAtS - outage.enabledAtS).toFixed(1)} s the two \`capsule agent register\` calls (a node process each)`
+            ? `pings unanswered for ${(outage.toS - outage.fromS).toFixed(1)} s; first answer ${(outage.toS - outage.enabledAtS).toFixed(1)} s after it was enabled; the two \`capsule agent register\` calls that follow (a node process each) were done ${(outage.registeredAtS - outage.enabledAtS).toFixed(1)} s after it`
             : 'not reached',
         ],
       ],

@@ -115,8 +115,6 @@ export interface MemoryLabOptions {
   tokenLifetimeMs?: number;
   /** The controller's keep-alive interval, told to every node, and the agents' own (default 2 s). */
   keepaliveIntervalMs?: number;
-  /** How often an agent ticks: renewals, group key switches, retries (default: the agent's, 1 s). */
-  agentTickIntervalMs?: number;
   /** How long every link's session keys are used before it rekeys (default: the link layer's). */
   linkRekeyAfterMs?: number;
 }
@@ -298,7 +296,6 @@ export async function startMemoryLab(
           tun: undefined,
           cgaSec: 0,
           keepaliveIntervalMs,
-          ...(options.agentTickIntervalMs !== undefined && { retryIntervalMs: options.agentTickIntervalMs }),
           linkKeepAliveIntervalMs,
           ...(options.linkRekeyAfterMs !== undefined && { linkRekeyAfterMs: options.linkRekeyAfterMs }),
         },
