@@ -125,7 +125,7 @@ describe('keep-alives the controller refuses', () => {
           throw Object.assign(new Error(`refused: ${refusal}`), { code: refusal, status: 401 });
         return { commands: [] };
       },
-      events: () => new Promise(() => {}),
+      events: async () => {}, // the push channel opens at once (and never ends)
     } as unknown as SouthboundClient;
     const hooks = createControllerHooks(
       { locator: '10.0.0.3:7447', keepaliveIntervalMs: 30_000 },
@@ -140,7 +140,7 @@ describe('keep-alives the controller refuses', () => {
         renewCertificate: async () => {
           renewalChecks += 1;
         },
-        reconnect: async () => {
+        reregister: async () => {
           reconnects.push(clock.nowMs());
           refusal = undefined; // a new registration brings a new token
         },
