@@ -109,6 +109,21 @@ describe('the network-function library', () => {
     ]);
   });
 
+  it('port filter passes the one transport service (TCP 8080 by default) and drops the rest', () => {
+    const out = run('PortFilter.java', 'toPort', 'port-filter.json');
+    expect(out.map(summary)).toEqual([
+      ['FORWARD', [2], 0, 'NONE'],
+      ['DROP', [], 0x102, 'NONE'],
+      ['DROP', [], 0x102, 'NONE'],
+      ['DROP', [], 0x102, 'NONE'],
+      ['FORWARD', [2], 0, 'NONE'], // the variable `port` set to 5201
+    ]);
+    expect(out[0]!.flags.cache).toBe(false);
+    // The server's answers: source port 8080.
+    const back = run('PortFilter.java', 'fromPort', 'port-filter.json');
+    expect(back.map((o) => o.verdict)).toEqual(['DROP', 'DROP', 'DROP', 'DROP', 'DROP']);
+  });
+
   it('in-band trace appends this hop to the travelling record', () => {
     const compiled = compile(read('InBandTrace.java'));
     const out = run('InBandTrace.java', 'trace', 'in-band-trace.json');
