@@ -182,7 +182,7 @@ describe.skipIf(!existsSync(programsDir))('the SDK library on engines', () => {
     expect(a.received).toHaveLength(0); // never back out of the ingress
   });
 
-  it('ServiceChain goes through the waypoint engine first, marking the packet, then to the destination', async () => {
+  it('ServiceChain goes through the waypoint engine first, marking the packet, then to the destination engine', async () => {
     const program = library('ServiceChain');
     const t = createTopology();
     const [a, b] = [t.addHost('a', 0x0a), t.addHost('b', 0x0b)];
@@ -201,6 +201,8 @@ describe.skipIf(!existsSync(programsDir))('the SDK library on engines', () => {
     await t.connect(e3, b);
     for (const node of [e1, w, e3]) node.engine.refreshLinks();
     const auth = t.authorize(a.hostId, program.machineCode);
+    // The controller's PATH is e1 → e3 (the destination's engine: its last hop); the program
+    // makes the detour through the waypoint and e3 delivers.
     a.send(
       e1,
       buildPacket({
@@ -212,6 +214,7 @@ describe.skipIf(!existsSync(programsDir))('the SDK library on engines', () => {
           packetType: PacketType.I,
           flags: 0,
           auth,
+          path: pathThrough([e1.engineId, e3.engineId]),
           code: program,
           data: program.initialData,
         },
@@ -220,7 +223,10 @@ describe.skipIf(!existsSync(programsDir))('the SDK library on engines', () => {
     await t.settle();
     expect(b.received).toHaveLength(1);
     expect(w.engine.counters().verdicts.FORWARD).toBe(1); // it went through the waypoint
-    expect(capsuleOf(b.received[0]!).data![0]).toBe(1); // visited, in DATA
+    expect(e3.engine.counters().verdicts.DELIVER).toBe(1);
+    const capsule = capsuleOf(b.received[0]!);
+    expect(capsule.data![0]).toBe(1); // visited, in DATA
+    expect(capsule.trace!.map((record) => record.engineId)).toEqual([e1.engineId, w.engineId, e3.engineId]);
   });
 
   it('PortFilter: the simulator and an engine give the same verdict for the same transports of one flow', async () => {
