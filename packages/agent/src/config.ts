@@ -143,6 +143,9 @@ export const AgentConfig = Type.Object(
     maxOverlayPacketBytes: Type.Optional(Type.Integer({ minimum: 512, maximum: 65_000 })),
     keepaliveIntervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
     linkKeepAliveIntervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
+    e2eRekeyAfterMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
+    e2eRekeyAfterPackets: Type.Optional(Type.Integer({ minimum: 1000, maximum: 2 ** 32 })),
+    e2eRekeyGraceMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
     acl: Type.Optional(
       Type.Object(
         {
@@ -261,6 +264,9 @@ export function agentOptionsFromConfig(
     maxOverlayPacketBytes: config.maxOverlayPacketBytes ?? defaults.maxOverlayPacketBytes,
     keepaliveIntervalMs: config.keepaliveIntervalMs ?? defaults.keepaliveIntervalMs,
     linkKeepAliveIntervalMs: config.linkKeepAliveIntervalMs ?? defaults.linkKeepAliveIntervalMs,
+    e2eRekeyAfterMs: config.e2eRekeyAfterMs ?? defaults.e2eRekeyAfterMs,
+    e2eRekeyAfterPackets: config.e2eRekeyAfterPackets ?? defaults.e2eRekeyAfterPackets,
+    e2eRekeyGraceMs: config.e2eRekeyGraceMs ?? defaults.e2eRekeyGraceMs,
     acl: { in: config.acl?.in ?? [], out: config.acl?.out ?? [] },
   };
 }

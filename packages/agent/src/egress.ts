@@ -24,6 +24,7 @@
 import { CapsuleFlag, IPV6_HEADER_LENGTH, readU32, SEALED_PAYLOAD_OVERHEAD, writeU16 } from '@capsule/wire';
 import { isAllowed } from './acl';
 import type { DataPlane } from './data-plane';
+import { advanceSendEpoch, countSealed, isSendRekeyDue } from './e2e-epochs';
 import { CONNECTIONS_MAX, connectionLabel, type FirstHop, type Flow, type PacketTypeState } from './flows';
 import { transportOf, writeTransportValue } from './transport';
 
@@ -169,10 +170,14 @@ export function processEgress(
   // Armed by `capsule trace`: engines append their TRACE records to this packet.
   const traced = flow.tracePackets > 0;
   if (traced) out[IPV6_HEADER_LENGTH + 3]! |= CapsuleFlag.TRACE;
+  // A unicast flow's e2e key moves to the next epoch by time, volume or request (e2e-epochs.ts).
+  const e2e = flow.e2e;
+  if (flow.connections === undefined && isSendRekeyDue(e2e, plane.options, now))
+    if (advanceSendEpoch(e2e, plane.flows.cipherFactory)) plane.e2eRekeys.sent += 1;
   flow.sendCounter += 1;
   if (
-    flow.sendCipher.seal(
-      flow.keys.epoch,
+    e2e.sendCipher.seal(
+      e2e.sendEpoch,
       flow.sendCounter,
       flow.sendAad,
       bytes,
@@ -186,6 +191,7 @@ export function processEgress(
     statistics.dropsOut += 1;
     return EgressResult.DROPPED;
   }
+  countSealed(e2e, now);
   writeU16(out, 4, total - IPV6_HEADER_LENGTH);
   if (!sendOnLink(plane, firstHop, total)) {
     plane.drop('noPath');

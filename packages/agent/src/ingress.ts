@@ -31,6 +31,7 @@ import {
 } from '@capsule/wire';
 import { isAllowed } from './acl';
 import type { DataPlane } from './data-plane';
+import { acceptCandidate, E2eReceive, receiveCipherOf } from './e2e-epochs';
 import { type Flow, type GroupSenderEpoch, hashAddress16, isAddressAt, openKeyOf } from './flows';
 import { transportMatches, transportOf } from './transport';
 
@@ -281,10 +282,30 @@ export function processIngress(
   aad[33] = bytes[offset + 2]!;
   aad[34] = bytes[offset + 3]!;
   const sealed = plane.sealedView;
-  const plainLength =
-    sealed.parse(bytes, sealedStart, sealedEnd) && sealed.keyEpoch === flow.keys.epoch
-      ? flow.receiveCipher.open(bytes, sealedStart, sealedEnd - sealedStart, aad, plane.opened, 0)
-      : -1;
+  if (!sealed.parse(bytes, sealedStart, sealedEnd)) {
+    plane.drop('badSeal');
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
+  // The key of the packet's epoch: current, previous in its grace, or the next one (e2e-epochs.ts).
+  const e2e = flow.e2e;
+  const now = plane.deps.clock.nowMs();
+  const slot = plane.e2eCipher;
+  const decision = receiveCipherOf(
+    e2e,
+    sealed.keyEpoch,
+    sealed.counter,
+    flow.replay,
+    now,
+    plane.flows.cipherFactory,
+    slot,
+  );
+  if (decision === E2eReceive.STALE || decision === E2eReceive.AHEAD) {
+    plane.drop(decision === E2eReceive.STALE ? 'e2eEpochStale' : 'e2eEpochAhead');
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
+  const plainLength = slot.cipher!.open(bytes, sealedStart, sealedEnd - sealedStart, aad, plane.opened, 0);
   if (plainLength < 0) {
     plane.drop('badSeal');
     statistics.dropsIn += 1;
@@ -293,11 +314,15 @@ export function processIngress(
   // The application packet: plane.opened[0, packetLength), opened in place (no view per packet).
   const packet = plane.opened;
   const packetLength = plainLength;
+  // Checked after the tag, so that a forged packet never moves the window or the epoch.
   if (!flow.replay.accept(sealed.counter)) {
     plane.drop('replayed');
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
+  if (decision === E2eReceive.CANDIDATE && acceptCandidate(e2e, plane.options.e2eRekeyGraceMs, now))
+    plane.e2eRekeys.received += 1;
+  e2e.hasOpened = true;
   recordTrace(plane, flow, bytes, plane.capsuleView);
   const version = packetLength > 0 ? packet[0]! >>> 4 : 0;
   if (version === 6 && packetLength >= IPV6_HEADER_LENGTH) {

@@ -81,6 +81,13 @@ export function renderAgentMetrics(s: AgentMetricsSources): string {
     ] as const)
       sample('capsule_agent_packets_sent_by_type_total', s.plane.sentByType[index]!, { type });
   family(
+    'capsule_agent_e2e_rekeys_total',
+    'counter',
+    'E2e key epochs of unicast flows: moved to as a sender (by time, volume or request), followed as a receiver.',
+  );
+  sample('capsule_agent_e2e_rekeys_total', s.plane?.e2eRekeys.sent ?? 0, { direction: 'send' });
+  sample('capsule_agent_e2e_rekeys_total', s.plane?.e2eRekeys.received ?? 0, { direction: 'receive' });
+  family(
     'capsule_agent_authorization_only_packets_total',
     'counter',
     'Type I packets sent without payload (the payload did not fit beside AUTH).',

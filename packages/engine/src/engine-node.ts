@@ -27,15 +27,20 @@ import {
 import {
   createLinkLayer,
   formatUnderlayAddress,
-  type LinkDataPath,
   type LinkLayer,
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
-import { type Clock, type Logger, silentLogger, systemClock } from '@capsule/wire';
+import {
+  type Clock,
+  type EngineFastPath,
+  type LinkDataPath,
+  type Logger,
+  silentLogger,
+  systemClock,
+} from '@capsule/wire';
 import { createEngine, type Engine, type EngineOptions } from './engine';
 import { EngineError } from './errors';
-import type { EngineFastPath } from './fast-path-port';
 import { createEngineHttpServer, type EngineHttpServer } from './http-api';
 import { configuredLinkCost } from './links';
 import { createControllerHooks, registerEngine } from './southbound';

@@ -46,6 +46,7 @@ import {
   CAPSULE_NEXT_HEADER,
   CapsuleFlag,
   type Clock,
+  type EngineFastPath,
   IPV6_HEADER_LENGTH,
   type Logger,
   PathOffset,
@@ -59,7 +60,6 @@ import { type CurrentPacket, createCurrentPacket } from './current-packet';
 import { DropReason } from './drop-reason';
 import { createEgress } from './egress';
 import { engineIdOfHostId } from './engine-id';
-import type { EngineFastPath } from './fast-path-port';
 import { createEngineEvents } from './flow-events';
 import { FlowRefusal } from './flow-table';
 import { createEngineFlows, type FlowSnapshot } from './flows';

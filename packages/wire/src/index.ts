@@ -52,6 +52,14 @@ export {
   decodeCodeChunk,
   encodeCodeChunk,
 } from './code-chunk';
+/** The ports of a native data path: the link layer's and the engine's side, implemented by @capsule/native. */
+export type {
+  EngineFastPath,
+  FastPathCounters,
+  FastPathFlowArrays,
+  LinkDataPath,
+  UnderlayAddress,
+} from './data-path-ports';
 /** The result of every decoder: a value, or a code, message and byte offset. */
 export {
   type DecodeError,
