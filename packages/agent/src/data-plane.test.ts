@@ -696,6 +696,15 @@ describe('data plane: egress on one host, ingress on the other', () => {
     forged.set(d.id, 8); // claims to come from d, which is no peer of the server endpoints
     expect(processIngress(c.plane, forged, 0, forged.length)).toBe(IngressResult.DROPPED);
     expect(c.plane.drops.unknownPeer).toBe(1);
+    // A sender lying to the engines about its destination port (9001 claimed, 9000 sealed).
+    const fresh = udp6(4001, 'w');
+    expect(processEgress(a.plane, fresh, 0, fresh.length)).toBe(EgressResult.SENT);
+    const lying = a.sent[3]!.slice();
+    const lyingView = new CapsuleHeaderView();
+    expect(lyingView.parse(lying, 40)).toBe(true);
+    writeU16(lying, lyingView.transportOffset + 4, 9001);
+    expect(processIngress(c.plane, lying, 0, lying.length)).toBe(IngressResult.DROPPED);
+    expect(c.plane.drops.transportMismatch).toBe(1);
     // The service token opens nothing: e holds it and the server role, but the controller gave
     // it no group secret (not a member: its authorization was revoked, say). Nor does a sender's
     // own key (d's) open another sender's packets.
