@@ -145,6 +145,7 @@ export const toZone = (r: ZoneRow): Zone => ({
   primaryController: r.primary_controller,
   secondaryController: r.secondary_controller,
   description: r.description,
+  engineMesh: r.engine_mesh === 1,
   createdAt: r.created_at,
 });
 export const toNode = (r: NodeRow): Node => ({
@@ -187,6 +188,7 @@ export const toLink = (r: LinkRow): Link => ({
   labels: parse<string[]>(r.labels),
   adminState: r.admin_state,
   status: r.status,
+  origin: r.origin,
   createdAt: r.created_at,
 });
 export const toTemplate = (r: TemplateRow): Template => ({
