@@ -345,6 +345,81 @@ export async function netnsLabUp(topology: Topology, options: NetnsLabOptions): 
   }
 }
 
+/**
+ * Adds an engine to a running netns lab: its namespace on the lab's bridge (the next free address
+ * of the segment), its config — the controller, the node credentials and its locator, nothing
+ * about peers — and the daemon, recorded in the state file (so `labDown` removes it); resolves
+ * once the controller lists it as registered. Linking it is the administrator's part (one
+ * `POST /api/v1/links`, or none in a zone with a full mesh).
+ */
+export async function netnsLabAddEngine(
+  dataDir: string,
+  name: string,
+  options: Pick<NetnsLabOptions, 'cliPath' | 'nodePath' | 'env' | 'readyTimeoutMs'>,
+): Promise<NodeRecord> {
+  const state = readLabState(dataDir);
+  if (!state || state.mode !== 'netns' || !state.controller?.caSha256)
+    throw new LabError('LAB_NOT_UP', `no netns lab recorded in ${stateFilePath(dataDir)}`);
+  if (state.nodes.some((node) => node.name === name))
+    throw new LabError('LAB_BAD_TOPOLOGY', `the lab has a node named ${name} already`);
+  const { topology } = state;
+  const [base, length] = topology.underlay.split('/') as [string, string];
+  const network = ipv4ToNumber(base)! & ((0xffffffff << (32 - Number(length))) >>> 0);
+  const used = new Set(state.nodes.map((node) => ipv4ToNumber(node.address)));
+  let next = (network + 2) >>> 0;
+  while (used.has(next)) next += 1;
+  if (next >= network + 2 ** (32 - Number(length)) - 1)
+    throw new LabError('LAB_BAD_TOPOLOGY', `${topology.underlay} has no free address for ${name}`);
+  const spec: TopologyNode = {
+    name,
+    kind: 'engine',
+    address: numberToIpv4(next),
+    tags: [],
+    linkTags: {},
+    engines: [],
+    overlayIpv4: '',
+    labels: [],
+  };
+  const namespace = namespaceName(topology.name, name);
+  const veth = vethName(topology.name, name);
+  const dir = join(dataDir, name);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const node: NodeRecord = { name, kind: 'engine', address: spec.address, namespace, dir };
+  state.namespaces.push(namespace);
+  state.rootLinks.push(veth);
+  state.nodes.push(node);
+  const grown = { ...state, topology: { ...topology, nodes: [...topology.nodes, spec] } };
+  writeLabState(grown);
+  createNodeNamespace(namespace, veth, bridgeName(topology.name), `${spec.address}/${topology.prefixLength}`);
+  const configFile = join(dir, 'engine.yaml');
+  const config = engineConfig(
+    grown.topology,
+    spec,
+    join(dir, 'data'),
+    state.controller.nodePassword,
+    state.controller.caSha256,
+  );
+  writeFileSync(configFile, YAML.stringify(config), { mode: 0o600 });
+  const record = spawnDaemon(grown, { ...options, dataDir }, node, [
+    'engine',
+    'start',
+    '--config',
+    configFile,
+  ]);
+  const admin = await adminClient(
+    state.controller.northboundUrl,
+    state.controller.adminPassword,
+    state.controller.caSha256,
+  );
+  await waitUntilReady(
+    record,
+    'registration with the controller',
+    async () => (await registeredNodes(admin)).has(name),
+    options.readyTimeoutMs ?? 60_000,
+  );
+  return node;
+}
+
 function spawnDaemon(
   state: LabState,
   options: NetnsLabOptions,
