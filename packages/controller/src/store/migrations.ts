@@ -295,11 +295,25 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
         await db.schema.alterTable('nodes').addColumn('keepalive_statistics', 'text').execute();
       },
     },
+    // Narrowing changes beyond contracts and services: a domain deactivated, a template disabled
+    // (policy-revocation.ts revokes what each takes away). Existing rows stay active and enabled.
+    '0010-domain-active-template-enabled': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('domains')
+          .addColumn('active', 'integer', (c) => c.notNull().defaultTo(1))
+          .execute();
+        await db.schema
+          .alterTable('templates')
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          .execute();
+      },
+    },
     // Topology from the controller (docs/controller.md, "Engine links"): a link is declared by an
     // administrator (`admin`: its ends are told to have it) or registered by a node that made it
     // on its own (`node`). Links stored before were all someone's wish: they become declared, so
     // nodes keep the links they had. A zone may ask for a full mesh of its engines.
-    '0010-declared-links-and-engine-mesh': {
+    '0011-declared-links-and-engine-mesh': {
       async up(db: Kysely<unknown>) {
         await db.schema
           .alterTable('links')
