@@ -250,6 +250,88 @@ describe('capsule login / create / get / delete / apply', () => {
     expect((await run('label', 'link', 'e1', '--config', config)).err).toContain('CLI_MISSING_OPTION');
   });
 
+  it('declares links by hostname (create link --between, a chain), lists and deletes them, and refuses bad ones', async () => {
+    const zone = JSON.parse((await run('get', 'zone', 'z1', '-o', 'json', '--config', config)).out);
+    for (const hostname of ['l1', 'l2', 'l4']) {
+      const file = join(dir, `${hostname}.yaml`);
+      writeFileSync(file, YAML.stringify({ type: 'engine', hostname, zoneId: zone.id }));
+      expect((await run('create', 'node', '-f', file, '--config', config)).code).toBe(0);
+    }
+    const id = async (name: string) =>
+      JSON.parse((await run('get', 'node', name, '-o', 'json', '--config', config)).out).id as number;
+    const [l1, l2, l4] = [await id('l1'), await id('l2'), await id('l4')];
+    const direct = await run(
+      'create',
+      'link',
+      '--between',
+      'l1',
+      'l2',
+      '--cost',
+      '10',
+      '-o',
+      'json',
+      '--config',
+      config,
+    );
+    expect(direct.code, direct.err).toBe(0);
+    expect(JSON.parse(direct.out)).toMatchObject({ nodeA: l1, nodeZ: l2, cost: 10, origin: 'admin' });
+    // A chain in one call: l1–l4 and l4–l2.
+    const chain = await run(
+      'create',
+      'link',
+      '--between',
+      'l1',
+      'l4',
+      'l2',
+      '--cost',
+      '3',
+      '-o',
+      'json',
+      '--config',
+      config,
+    );
+    expect(chain.code, chain.err).toBe(0);
+    expect(
+      JSON.parse(chain.out).map((link: { nodeA: number; nodeZ: number; cost: number }) => [
+        link.nodeA,
+        link.nodeZ,
+        link.cost,
+      ]),
+    ).toEqual([
+      [l1, l4, 3],
+      [l2, l4, 3],
+    ]);
+    const listed = await run('get', 'links', '--config', config);
+    expect(listed.code).toBe(0);
+    expect(listed.out).toContain('origin');
+    expect((await run('create', 'link', '--between', 'l2', 'l1', '--config', config)).err).toContain(
+      'CONFLICT',
+    );
+    expect((await run('create', 'link', '--between', 'l1', 'l1', '--config', config)).err).toContain(
+      'VALIDATION_FAILED',
+    );
+    expect((await run('create', 'link', '--between', 'l1', 'nowhere', '--config', config)).err).toContain(
+      'NOT_FOUND',
+    );
+    expect((await run('create', 'link', '--between', 'l1', '--config', config)).err).toContain(
+      'CLI_MISSING_OPTION',
+    );
+    for (const cost of ['0', '65536', 'ten', '1.5'])
+      expect(
+        (await run('create', 'link', '--between', 'l1', 'l2', '--cost', cost, '--config', config)).err,
+      ).toContain('CLI_BAD_OPTION');
+    const removed = await run('delete', 'link', '--between', 'l2', 'l1', '--config', config);
+    expect(removed.code, removed.err).toBe(0);
+    expect(removed.out).toContain('deleted link l2–l1');
+    expect((await run('delete', 'link', '--between', 'l2', 'l1', '--config', config)).err).toContain(
+      'NOT_FOUND',
+    );
+    expect((await run('delete', 'link', '--config', config)).err).toContain('CLI_MISSING_OPTION');
+    expect((await run('delete', 'zone', 'z1', '--between', 'l1', 'l2', '--config', config)).err).toContain(
+      'CLI_BAD_OPTION',
+    );
+  });
+
   it('applies the project’s use-case files as they are: `program: X.java` is compiled and uploaded', async () => {
     const useCases = join(import.meta.dirname, '../../../examples/use-cases');
     for (const name of readdirSync(useCases).sort()) {

@@ -42,6 +42,7 @@ export {
   labPorts,
   leftoversOf,
   type NetnsLabOptions,
+  netnsLabAddEngine,
   netnsLabUp,
   type TeardownReport,
 } from './netns-lab';

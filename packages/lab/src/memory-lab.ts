@@ -33,7 +33,16 @@ import {
 import { createMemoryNetwork, type LinkLayer, type MemoryNetwork, type Transport } from '@capsule/overlay';
 import { type Clock, type Logger, silentLogger, systemClock } from '@capsule/wire';
 import pino from 'pino';
-import { adminClient, applyLabels, bootstrapController, labNames, registeredNodes } from './bootstrap';
+import {
+  adminClient,
+  applyLabels,
+  bootstrapController,
+  declareAttachments,
+  declareEngineLinks,
+  labNames,
+  registeredNodes,
+  waitForDeclaredLinks,
+} from './bootstrap';
 import { LabError } from './errors';
 import { type LabState, readLabState, stateFilePath, writeLabState } from './lab-state';
 import { engineLinks, type Topology } from './topology';
@@ -253,11 +262,10 @@ export async function startMemoryLab(
           ...(options.linkRekeyAfterMs !== undefined && { linkRekeyAfterMs: options.linkRekeyAfterMs }),
           engine: {
             tags: node.tags,
-            links: engineLinks(topology, node.name).map((link) => ({
-              peer: link.peer,
-              cost: link.cost,
-              ...(link.tags.length > 0 && { tags: link.tags }),
-            })),
+            // Per-link tag bits only: peers and costs are the controller's (its link set).
+            links: engineLinks(topology, node.name)
+              .filter((link) => link.tags.length > 0)
+              .map((link) => ({ peer: link.peer, tags: link.tags })),
             ...(node.flowCapacity !== undefined && { flowCapacity: node.flowCapacity }),
           },
         },
@@ -273,7 +281,10 @@ export async function startMemoryLab(
       });
       progress(`engine ${node.name} (${node.address}): registered`);
     }
-    for (const link of topology.links) engines.get(link.a)!.linkLayer.connect(underlayOf(link.z));
+    // The engines' links, declared at the controller as an administrator would: it tells the
+    // engines (their link sets) and they connect.
+    await applyLabels(admin, topology, readyTimeoutMs);
+    await declareEngineLinks(admin, topology, readyTimeoutMs);
 
     // Hosts.
     const hosts = new Map<string, MemoryHost>();
@@ -289,7 +300,8 @@ export async function startMemoryLab(
           hostName: node.name,
           controllerUrl: urls.southboundUrl,
           credentials: { domain: labNames.hostDomain, username: labNames.hostUser, password: nodePassword },
-          engines: node.engines.map(underlayOf),
+          // None configured: the controller's link set says which engines to attach to.
+          engines: [],
           // The in-process lab drives its agents directly: no REST API (no socket, no TCP).
           rest: { ...defaultAgentOptions.rest, socketPath: undefined, tcp: undefined },
           resolver: undefined,
@@ -318,6 +330,14 @@ export async function startMemoryLab(
       const { agent } = await startHost(node);
       progress(`host ${node.name} (${node.address}): registered, host id ${agent.hostId}`);
     }
+    // Each host's attachments, declared at the controller (until then a host attaches to every
+    // engine of its zone, and closes those links when told its declared ones).
+    await declareAttachments(
+      admin,
+      topology,
+      topology.nodes.filter((n) => n.kind === 'host').map((n) => n.name),
+      readyTimeoutMs,
+    );
     const restartHost = async (name: string) => {
       const node = topology.nodes.find((n) => n.kind === 'host' && n.name === name);
       const running = hosts.get(name);
@@ -349,8 +369,8 @@ export async function startMemoryLab(
         );
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    await waitForDeclaredLinks(admin, topology, Math.max(1000, deadline - Date.now()));
     progress('every node registered, every link up');
-    await applyLabels(admin, topology, readyTimeoutMs);
     writeLabState(state);
     return {
       state,
