@@ -149,6 +149,8 @@ export interface AgentOptions {
   retryIntervalMs: number;
   /** Link-layer keep-alive (a silent link goes down after 3). */
   linkKeepAliveIntervalMs: number;
+  /** How long a link's session keys are used before it rekeys (default: the link layer's). */
+  linkRekeyAfterMs?: number;
   acl: { in: string[]; out: string[] };
   /**
    * How long an endpoint still opens role-addressed packets sealed under its group key's previous
@@ -794,7 +796,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           ipv4AliasCount: 65_000,
           hopLimit: 64,
         },
-        { createPayloadCipher: payloadCipherFactory() },
+        { createPayloadCipher: payloadCipherFactory(), clock },
       );
       plane = new DataPlane(
         {
@@ -858,6 +860,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
             ).publicKey,
           },
           keepAliveIntervalMs: options.linkKeepAliveIntervalMs,
+          ...(options.linkRekeyAfterMs !== undefined && { rekeyAfterMs: options.linkRekeyAfterMs }),
         },
         { transport: deps.transport, clock },
       );

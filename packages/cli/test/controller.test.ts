@@ -181,6 +181,19 @@ describe('capsule login / create / get / delete / apply', () => {
       (await run('get', 'contract', 'echo-1', '-o', 'json', '--config', config)).out,
     );
     expect(contract.description).toBe('second');
+    // Narrowing through apply: the template disabled (then enabled again), the domain deactivated.
+    const narrowed = documents('second')
+      .replace('name: echo\n', 'name: echo\nenabled: false\n')
+      .replace('domainKind: application\n', 'domainKind: application\nactive: false\n');
+    writeFileSync(file, narrowed);
+    const fourth = await run('apply', '-f', file, '--config', config);
+    expect(fourth.out).toContain('updated domain apply-app (active)');
+    expect(fourth.out).toContain('updated template echo (enabled)');
+    const template = JSON.parse((await run('get', 'template', 'echo', '-o', 'json', '--config', config)).out);
+    expect(template.enabled).toBe(false);
+    const domains = (await run('get', 'domains', '--config', config)).out;
+    expect(domains).toMatch(/\bactive\b/);
+    expect(domains.split('\n').find((line) => line.includes('apply-app'))).toMatch(/\bfalse\b/);
   });
 
   it('labels a node and a link (by hostnames), clears them, and refuses bad labels and unknown nodes', async () => {

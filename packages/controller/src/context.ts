@@ -191,7 +191,7 @@ export function createContext(
       if (!match) throw new ApiError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
       const principal = await base.tokens.verify(match[1]!, audience, base.clock.nowMs());
       const row = (await tokenUserQuery(db, principal.userId)).rows[0];
-      if (!row || row.active !== 1 || row.domain_active !== 1 || row.domain_id !== principal.domainId)
+      if (row?.active !== 1 || row.domain_active !== 1 || row.domain_id !== principal.domainId)
         throw new ApiError(
           'UNAUTHENTICATED',
           'the token’s user (or its domain) no longer exists or is disabled',

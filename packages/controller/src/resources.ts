@@ -210,6 +210,26 @@ const domains = collection<DomainRow, DomainCreate, DomainPatch>({
     // The administrators live in the default domain: deactivating it would lock everyone out.
     if (body.active === false && row.name === 'default')
       throw new ApiError('FORBIDDEN', 'the default domain cannot be deactivated');
+    // Its engines would be cut off the controller (their tokens refused) and learn no revocation
+    // any more while they keep forwarding: they are deleted (decommissioned) first.
+    if (body.active === false && row.active === 1) {
+      const engines = await ctx.db
+        .selectFrom('nodes')
+        .select('hostname')
+        .where('domain_id', '=', row.id)
+        .where('type', '=', 'engine')
+        .orderBy('id')
+        .limit(6)
+        .execute();
+      if (engines.length > 0)
+        throw new ApiError(
+          'FORBIDDEN',
+          `domain ${row.name} holds engines (${engines
+            .slice(0, 5)
+            .map((engine) => engine.hostname)
+            .join(', ')}${engines.length > 5 ? ', …' : ''}): delete them before deactivating it`,
+        );
+    }
     const values = {
       kind: body.kind,
       description: body.description,

@@ -93,6 +93,8 @@ export interface EngineNodeOptions {
   neighbors?: readonly UnderlayAddress[];
   /** The link layer's keep-alive interval (a silent link is dead after 3); default: the link layer's. */
   linkKeepAliveIntervalMs?: number;
+  /** How long a link's session keys are used before it rekeys; default: the link layer's. */
+  linkRekeyAfterMs?: number;
   /** Serve /metrics and /api/v1/* here (port 0: any free port); undefined: no HTTP port. */
   http?: { host: string; port: number };
   /** The pipeline's options (host id and controller key come from the identity and the registration). */
@@ -189,6 +191,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
       ...(options.linkKeepAliveIntervalMs !== undefined && {
         keepAliveIntervalMs: options.linkKeepAliveIntervalMs,
       }),
+      ...(options.linkRekeyAfterMs !== undefined && { rekeyAfterMs: options.linkRekeyAfterMs }),
     },
     { transport, clock, ...(fastPath && { dataPath: fastPath }) },
   );

@@ -1,6 +1,6 @@
 import type { SbLinkRequest, SouthboundClient } from '@capsule/api';
 import type { LinkInfo } from '@capsule/overlay';
-import { testSeed } from '@capsule/testkit';
+import { createManualClock, testSeed } from '@capsule/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -124,6 +124,89 @@ describe('revocation commands', () => {
     for (const payload of [null, undefined, 'serials', { serials: '1' }, { serials: {} }, []])
       expect(revocation(payload)).toEqual([]);
     expect(revocationsOfCommand({ kind: 'path-change', payload: { serials: ['1'] } })).toEqual([]);
+  });
+});
+
+describe('keep-alives the controller refuses', () => {
+  /** Hooks on a manual clock whose client refuses keep-alives with `code` until told otherwise. */
+  function refusingHooks(code: string | undefined) {
+    const clock = createManualClock(Date.UTC(2027, 0, 15));
+    let refusal = code;
+    let keepalives = 0;
+    let renewalChecks = 0;
+    const reconnects: number[] = [];
+    const client = {
+      keepalive: async () => {
+        keepalives += 1;
+        if (refusal !== undefined)
+          throw Object.assign(new Error(`refused: ${refusal}`), { code: refusal, status: 401 });
+        return { commands: [] };
+      },
+      events: async () => {}, // the push channel opens at once (and never ends)
+    } as unknown as SouthboundClient;
+    const hooks = createControllerHooks(
+      { locator: '10.0.0.3:7447', keepaliveIntervalMs: 30_000 },
+      {
+        client,
+        clock,
+        logger: { warn() {}, info() {}, debug() {}, error() {} },
+        counters: () => ({ verdicts: {} }) as never,
+        revoke: () => {},
+        refreshLinks: () => {},
+        setContractTags: () => {},
+        renewCertificate: async () => {
+          renewalChecks += 1;
+        },
+        reregister: async () => {
+          reconnects.push(clock.nowMs());
+          refusal = undefined; // a new registration brings a new token
+        },
+      },
+    );
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
+    return {
+      clock,
+      hooks,
+      settle,
+      get keepalives() {
+        return keepalives;
+      },
+      get renewalChecks() {
+        return renewalChecks;
+      },
+      reconnects,
+    };
+  }
+
+  it('registers again when the token ran out, and the next keep-alive goes through (renewals checked again)', async () => {
+    const run = refusingHooks('UNAUTHENTICATED');
+    const stop = run.hooks.start();
+    await run.settle();
+    expect(run.reconnects).toHaveLength(1);
+    expect(run.renewalChecks).toBe(0);
+    run.clock.advance(30_000);
+    await run.settle();
+    expect(run.keepalives).toBe(2);
+    expect(run.renewalChecks).toBe(1);
+    expect(run.reconnects).toHaveLength(1);
+    stop();
+  });
+
+  it('registers again when the controller forgot the node; not for other failures', async () => {
+    const forgot = refusingHooks('NODE_NOT_REGISTERED');
+    forgot.hooks.start()();
+    await forgot.settle();
+    expect(forgot.reconnects).toHaveLength(1);
+    for (const code of ['UNAVAILABLE', 'INTERNAL', undefined]) {
+      const failing = refusingHooks(code ?? 'ECONNREFUSED');
+      const stop = failing.hooks.start();
+      await failing.settle();
+      failing.clock.advance(30_000);
+      await failing.settle();
+      expect(failing.keepalives, String(code)).toBe(2);
+      expect(failing.reconnects, String(code)).toEqual([]);
+      stop();
+    }
   });
 });
 

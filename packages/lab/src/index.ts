@@ -23,6 +23,7 @@ export {
   type MemoryEngine,
   type MemoryHost,
   type MemoryLab,
+  type MemoryLabDeps,
   type MemoryLabOptions,
   startMemoryLab,
 } from './memory-lab';

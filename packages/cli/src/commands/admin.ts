@@ -166,13 +166,13 @@ function cell(value: unknown): string {
 }
 
 const columnsOf: Record<Kind, readonly string[]> = {
-  domain: ['id', 'name', 'kind', 'description'],
+  domain: ['id', 'name', 'kind', 'active', 'description'],
   user: ['id', 'login', 'domain', 'roles', 'active', 'zoneId'],
   zone: ['id', 'name', 'netprefix', 'primaryController', 'engineMesh'],
   node: ['id', 'hostname', 'type', 'domain', 'status', 'hostId', 'labels', 'lastKeepaliveAt'],
   link: ['id', 'nodeA', 'nodeZ', 'cost', 'labels', 'adminState', 'status', 'origin'],
   peering: ['id', 'domain', 'peerDomain', 'engineId', 'description'],
-  template: ['id', 'name', 'domain', 'roles', 'logicHash'],
+  template: ['id', 'name', 'domain', 'enabled', 'roles', 'logicHash'],
   contract: ['id', 'name', 'domain', 'templateId', 'enabled', 'dnsNames'],
   service: ['id', 'name', 'domain', 'enabled', 'grants'],
   token: ['id', 'serviceId', 'domain', 'ident', 'expiresAt', 'token'],
@@ -344,10 +344,10 @@ interface ApplyDocument {
 
 /** Fields `apply` may change on an existing object (the PATCH bodies). */
 const patchable: Partial<Record<Kind, readonly string[]>> = {
-  domain: ['kind', 'description'],
+  domain: ['kind', 'description', 'active'],
   user: ['roles', 'active', 'zoneId'],
   zone: ['primaryController', 'secondaryController', 'description', 'engineMesh'],
-  template: ['description', 'multicast', 'labelTags'],
+  template: ['description', 'multicast', 'labelTags', 'enabled'],
   contract: ['description', 'enabled', 'roles'],
   service: ['description', 'enabled', 'grants'],
 };
