@@ -23,6 +23,10 @@ for (const kind of storeKinds) {
 
     it('records the keep-alive and hands each queued command over once, oldest first', async () => {
       f.clock.advance(5000);
+      // The first answer brings what registration queued: the engine's link set (no links yet).
+      expect((await take()).commands.map(({ kind, payload }) => ({ kind, payload }))).toEqual([
+        { kind: 'link-set', payload: { links: [] } },
+      ]);
       expect(await take()).toEqual({ commands: [] });
       const node = await f.db
         .selectFrom('nodes')
