@@ -2,8 +2,8 @@
  * Scale by simulation (`npm run bench -- scale [--hosts N] [--engines N] [--replicas N]
  * [--rounds N]`): one real controller (`capsule controller start`, its own process, SQLite file,
  * TLS with its own certificate) and simulated nodes speaking the real southbound API over HTTPS
- * with the controller's certificate pinned, as real nodes do — each with its own RSA key, CGA and
- * X25519 key — but without TUN or UDP data planes:
+ * with the controller's certificate pinned, as real nodes do — each with its own CGA and
+ * X25519 key (RSA keys from a pool: `nodeKeys`) — but without TUN or UDP data planes:
  *
  * - engines register with the engine's own `registerEngine` and run the engine's own controller
  *   hooks (`createControllerHooks`: the push channel and keep-alives), and register their links
@@ -98,7 +98,13 @@ export function scaleOptionsOf(argv: readonly string[]): ScaleOptions {
   return options;
 }
 
-/** One RSA-2048 key per node, made once and kept in the temp dir across runs (outside the measurement). */
+/**
+ * RSA-2048 keys for the nodes: a pool of `count` keys made once and kept in the temp dir across
+ * runs (outside the measurement), used round-robin. Every node still has its own CGA (a random
+ * modifier: its own host id) and X25519 key; the controller's work per registration (CGA check,
+ * RSA signature check) is the same whoever else holds the RSA key. A pool, because making 1,050
+ * RSA keys takes many minutes on a loaded 2-core machine.
+ */
 async function nodeKeys(count: number): Promise<{ privateKey: KeyObject; publicKey: KeyObject }[]> {
   const file = join(tmpdir(), 'capsule-bench-scale-rsa-keys.json');
   let pems: string[] = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as string[]) : [];
@@ -126,6 +132,9 @@ async function nodeKeys(count: number): Promise<{ privateKey: KeyObject; publicK
     return { privateKey, publicKey: createPublicKey(privateKey) };
   });
 }
+
+/** RSA keys in the pool (see `nodeKeys`). */
+const rsaPoolSize = 100;
 
 /** The controller process: URLs, certificate pin, and its CPU and memory from /proc. */
 interface ControllerProcess {
@@ -378,7 +387,7 @@ async function measureRound(
       Array.from({ length: options.engines }, (_, i) => i),
       8,
       async (i) => {
-        const identity = makeNodeIdentity(zone.netprefix, keys[i]!);
+        const identity = makeNodeIdentity(zone.netprefix, keys[i % keys.length]!);
         const client = createSouthboundClient({ baseUrl: controller.sb, fetch: doFetch });
         const node: SimNode = {
           name: `e${i}`,
@@ -440,7 +449,7 @@ async function measureRound(
     const hosts: SimNode[] = [];
     let stormFailures = 0;
     const identities = Array.from({ length: options.hosts }, (_, i) =>
-      makeNodeIdentity(zone.netprefix, keys[options.engines + i]!),
+      makeNodeIdentity(zone.netprefix, keys[(options.engines + i) % keys.length]!),
     );
     const stormCpu0 = controller.cpuMs();
     const stormStart = performance.now();
@@ -608,7 +617,7 @@ const range = (values: number[], digits = 0) =>
 export async function run(): Promise<void> {
   const options = scaleOptionsOf(process.argv.slice(2));
   process.stdout.write(`${JSON.stringify(options)}\n`);
-  const keys = await nodeKeys(options.engines + options.hosts);
+  const keys = await nodeKeys(rsaPoolSize);
   const shell = (command: string, args: string[]) => {
     try {
       return execFileSync(command, args, { encoding: 'utf8' }).trim();
@@ -684,7 +693,7 @@ export async function run(): Promise<void> {
     `${met === rounds.length ? 'met' : met > 0 ? 'met in some rounds only' : 'not met'} (${met} of ${rounds.length} rounds)`;
   const body = [
     `One controller (\`capsule controller start\`, its own process, SQLite file, TLS) and ${options.engines} engines and`,
-    `${options.hosts} hosts simulated in the bench process, each with its own RSA-2048 key, CGA and X25519 key, speaking the`,
+    `${options.hosts} hosts simulated in the bench process, each with its own CGA (host id) and X25519 key (RSA-2048 keys from a pool of ${rsaPoolSize}), speaking the`,
     'southbound API over HTTPS with the certificate pinned, as the daemons do (one TLS connection per request, as',
     "the pinned fetch makes them), without data planes. Engines register with the engine's `registerEngine`, obey",
     "pushed commands with the engine's `createControllerHooks` and register their links (a ring and chords to",

@@ -662,6 +662,15 @@ export function roleGapResult(
     return [...by].map(([host, n]) => `${host} ${n}`).join(', ') || 'none';
   };
   const movedTo = firstElsewhere >= 0 ? after[firstElsewhere]!.host : undefined;
+  // The order of arrivals after the stop, as runs ("h2×12 h3×180"): a clean move is two runs.
+  const runs: string[] = [];
+  for (let i = 0; i < after.length; ) {
+    let j = i;
+    while (j < after.length && after[j]!.host === after[i]!.host) j += 1;
+    runs.push(`${after[i]!.host}×${j - i}`);
+    i = j;
+  }
+  const order = runs.length > 12 ? `${runs.slice(0, 12).join(' ')} … (${runs.length} runs)` : runs.join(' ');
   return {
     passed: movedTo !== undefined && !backAtStopped && gap <= probe.maxGapMs,
     gapMs: Math.round(gap),
@@ -669,7 +678,7 @@ export function roleGapResult(
       `gap ${gap.toFixed(0)} ms (limit ${probe.maxGapMs} ms); ${sent} datagrams sent; ` +
       `received before the stop: ${count(before)}; after: ${count(after)}` +
       (movedTo ? `; traffic moved to ${movedTo}` : '; traffic never reached another member') +
-      (backAtStopped ? `; ${stopped} received some again afterwards` : ''),
+      (backAtStopped ? `; ${stopped} received some again afterwards (in order: ${order})` : ''),
   };
 }
 
