@@ -94,6 +94,11 @@ export interface AgentOptions {
   hostName: string;
   /** The controller's southbound URL (`http(s)://host:8701`). */
   controllerUrl: string;
+  /**
+   * Every controller replica's southbound URL, in order (agent.yaml `controller.urls`); given, it
+   * replaces `controllerUrl`: calls go to the current replica and move on to the next when it fails.
+   */
+  controllerUrls?: readonly string[];
   /** The node user (hostOwner role) the agent logs in as. */
   credentials: { domain: string; username: string; password: string };
   /** Engines to link to (underlay UDP addresses). */
@@ -157,6 +162,15 @@ export interface AgentOptions {
    * 'node' (node:crypto). Same bytes on the wire either way.
    */
   payloadCipher: 'native' | 'node';
+  /**
+   * A unicast flow's sender moves its e2e key to the next epoch after sealing under the current
+   * one this long, or this many packets (whichever first); the receiver still opens the previous
+   * epoch for `e2eRekeyGraceMs` after the next one first opened (e2e-epochs.ts has the reasons
+   * for the defaults: 2 minutes, 2^22 packets, 10 s).
+   */
+  e2eRekeyAfterMs: number;
+  e2eRekeyAfterPackets: number;
+  e2eRekeyGraceMs: number;
   /** Flow events built per second at most while someone observes (default: the hub's). */
   eventsPerSecondMax?: number;
 }
@@ -186,6 +200,9 @@ export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl
   groupKeyGraceMs: 60_000,
   groupKeySwitchDelayMs: 12_000,
   payloadCipher: 'native',
+  e2eRekeyAfterMs: 120_000,
+  e2eRekeyAfterPackets: 2 ** 22,
+  e2eRekeyGraceMs: 10_000,
 };
 
 /** The agent's ports. */
@@ -283,6 +300,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   const control = new ControlPlane(
     {
       controllerUrl: options.controllerUrl,
+      ...(options.controllerUrls && { controllerUrls: options.controllerUrls }),
       credentials: options.credentials,
       hostName: options.hostName,
       locator,
@@ -741,6 +759,9 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           codePackets: options.codePackets,
           maxOverlayPacketBytes: options.maxOverlayPacketBytes,
           mode: options.tun?.mode ?? 'tun',
+          e2eRekeyAfterMs: options.e2eRekeyAfterMs,
+          e2eRekeyAfterPackets: options.e2eRekeyAfterPackets,
+          e2eRekeyGraceMs: options.e2eRekeyGraceMs,
         },
         flows,
         {
@@ -854,7 +875,10 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       ipv4Address: options.tun?.ipv4Address ?? null,
       locator,
       controller: {
-        url: options.controllerUrl,
+        url: control.replicas.current,
+        urls: [...control.replicas.urls],
+        failovers: control.replicas.failovers,
+        pushOpen: control.isPushOpen,
         connected: control.isConnected,
         nodeId: control.registration?.node.id ?? null,
         keepalivesSent: control.keepalivesSent,
@@ -924,6 +948,12 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       return { peer: flow.peerText, packets };
     },
 
+    rekeyFlows(endpointId) {
+      if (flows === undefined) return { flows: 0 };
+      if (endpointId !== undefined && !flows.endpoints.has(endpointId)) return undefined;
+      return { flows: flows.requestE2eRekey(endpointId) };
+    },
+
     statistics: () => ({
       endpoints: [...(flows?.endpoints.values() ?? [])].map((endpoint) => ({
         id: endpoint.spec.id,
@@ -935,6 +965,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         ? { I: plane.sentByType[1], II: plane.sentByType[2], III: plane.sentByType[3] }
         : null,
       authorizationOnlyPackets: plane?.authOnlyPackets ?? 0,
+      e2eRekeys: plane ? { ...plane.e2eRekeys } : null,
       linkDrops: links?.drops ?? null,
       underlay: deps.transport.stats,
       tunOffloads: tun?.offloads() ?? null,
@@ -964,6 +995,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           keepaliveFailures: control.keepaliveFailures,
           registrations: control.registrations,
           certificateRenewals,
+          failovers: control.replicas.failovers,
         },
         events: events.counters(),
       }),

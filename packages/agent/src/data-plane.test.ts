@@ -10,6 +10,7 @@ import { createNativePayloadCipher } from '@capsule/native';
 import { testSeed } from '@capsule/testkit';
 import {
   type CapsuleHeader,
+  CapsuleHeaderView,
   capsuleHeaderLength,
   decodeCapsuleHeader,
   decodeIpv6Header,
@@ -65,9 +66,10 @@ function makeHost(
   ownIpv4: number,
   options: Partial<DataPlaneOptions> = {},
   createPayloadCipher: CipherFactory = createNativePayloadCipher,
+  same?: Pick<Host, 'id' | 'x25519'>,
 ): Host {
-  const id = hostId();
-  const x25519 = generateX25519KeyPair();
+  const id = same?.id ?? hostId();
+  const x25519 = same?.x25519 ?? generateX25519KeyPair();
   const table = new FlowTable(
     {
       ownHostId: id,
@@ -90,6 +92,9 @@ function makeHost(
       codePackets: 2,
       maxOverlayPacketBytes: 1400,
       mode: 'tun',
+      e2eRekeyAfterMs: 120_000,
+      e2eRekeyAfterPackets: 2 ** 22,
+      e2eRekeyGraceMs: 10_000,
       ...options,
     },
     table,
@@ -435,6 +440,79 @@ describe('data plane: egress on one host, ingress on the other', () => {
     processEgress(a.plane, ping, 0, ping.length);
     expect(processIngress(b.plane, a.sent.at(-1)!, 0, a.sent.at(-1)!.length)).toBe(IngressResult.DROPPED);
     expect(b.plane.drops.aclIn).toBe(1);
+  });
+
+  it("tells the engines the sealed packet's protocol and ports (TRANSPORT) in every packet type", () => {
+    const { a } = pair();
+    const packet = udp4([10, 0, 0, 1], [100, 101, 0, 2], 'ports in the clear');
+    for (let i = 0; i < 4; i += 1) processEgress(a.plane, packet, 0, packet.length);
+    const ping = icmpv6Echo(a.id, a.table.flows()[0]!.peer.hostId);
+    processEgress(a.plane, ping, 0, ping.length);
+    const transports = a.sent.map((sent) => {
+      const outer = decodeIpv6Header(sent);
+      const capsule = outer.ok ? decodeCapsuleHeader(outer.value.payload) : undefined;
+      if (!capsule?.ok) throw new Error('no capsule header');
+      return [capsule.value.packetType, capsule.value.transport];
+    });
+    const udp = { protocol: 17, sourcePort: 4000, destinationPort: 5000 };
+    expect(transports).toEqual([
+      [1, udp],
+      [2, udp],
+      [2, udp],
+      [3, udp],
+      [3, { protocol: 58, sourcePort: 0, destinationPort: 0 }],
+    ]);
+  });
+
+  it('drops (counted) a packet whose opened protocol or ports differ from its TRANSPORT chunk, or that has none', () => {
+    const { a, b } = pair();
+    const view = new CapsuleHeaderView();
+    const send = (mutate: (sent: Uint8Array, transportAt: number) => Uint8Array) => {
+      const packet = udp4([10, 0, 0, 1], [100, 101, 0, 2], 'a lying sender');
+      expect(processEgress(a.plane, packet, 0, packet.length)).toBe(EgressResult.SENT);
+      const sent = a.sent.at(-1)!;
+      expect(view.parse(sent, 40)).toBe(true);
+      const lie = mutate(sent.slice(), view.transportOffset);
+      return processIngress(b.plane, lie, 0, lie.length);
+    };
+    // What the sender sent unchanged is delivered.
+    expect(send((sent) => sent)).toBe(IngressResult.DELIVERED);
+    // The sender (its agent modified) tells the engines another destination port, source port
+    // or protocol than the packet it sealed carries: the engines' programs saw 8080, the packet
+    // goes to 5000. The seal opens (the chunk is not in its AAD); the check drops it.
+    const lies: [offset: number, value: number, bytes: 1 | 2][] = [
+      [4, 8080, 2], // destination port
+      [2, 4001, 2], // source port
+      [0, 6, 1], // protocol: TCP instead of UDP
+    ];
+    for (const [offset, value, bytes] of lies) {
+      const result = send((sent, at) => {
+        if (bytes === 2) writeU16(sent, at + offset, value);
+        else sent[at + offset] = value;
+        return sent;
+      });
+      expect(result).toBe(IngressResult.DROPPED);
+    }
+    expect(b.plane.drops.transportMismatch).toBe(3);
+    // A TRANSPORT chunk left out (the capsule header re-encoded without it, the seal moved along).
+    const stripped = send((sent) => {
+      const capsule = decodeCapsuleHeader(sent.subarray(40));
+      if (!capsule.ok) throw new Error('no capsule header');
+      const { version, length, transport, ...rest } = capsule.value;
+      const header: CapsuleHeader = rest;
+      const headerLength = capsuleHeaderLength(header);
+      const sealed = sent.subarray(40 + length);
+      const out = new Uint8Array(40 + headerLength + sealed.length);
+      out.set(sent.subarray(0, 40));
+      encodeCapsuleHeader(header, out, 40);
+      out.set(sealed, 40 + headerLength);
+      writeU16(out, 4, out.length - 40);
+      return out;
+    });
+    expect(stripped).toBe(IngressResult.DROPPED);
+    expect(b.plane.drops.transportMismatch).toBe(4);
+    expect(b.app).toHaveLength(1);
+    expect(b.table.flows()[0]!.endpoint.statistics.dropsIn).toBe(4);
   });
 
   it("accepts a member's answers from its role's address (TCP to a role), no other role's address", () => {
@@ -872,3 +950,187 @@ describe('data plane: egress on one host, ingress on the other', () => {
     expect(delivered.subarray(14)).toEqual(ping);
   });
 });
+
+describe('data plane: e2e keys rotated by time and by volume (e2e-epochs.ts)', () => {
+  /** `from` seals `count` pings to `to`; returns the overlay packets. */
+  const send = (from: Host, to: Host, count: number) => {
+    const ping = icmpv6Echo(from.id, to.id);
+    const start = from.sent.length;
+    for (let i = 0; i < count; i += 1)
+      expect(processEgress(from.plane, ping, 0, ping.length)).toBe(EgressResult.SENT);
+    return from.sent.slice(start);
+  };
+  const deliver = (to: Host, packets: Uint8Array[]) =>
+    packets.map((packet) => processIngress(to.plane, packet, 0, packet.length));
+  const epochOf = (packet: Uint8Array) => {
+    const outer = decodeIpv6Header(packet);
+    const capsule = outer.ok ? decodeCapsuleHeader(outer.value.payload) : undefined;
+    if (!outer.ok || !capsule?.ok) throw new Error('not a capsule packet');
+    return readU32(outer.value.payload, capsule.value.length);
+  };
+  /** A restarted agent: the same host id and X25519 key, a new flow table (e2e epochs lost). */
+  const restarted = (host: Host, peer: Host, ownId: number, peerId: number) => {
+    const again = makeHost(0x64_64_00_01, host.plane.options, createNativePayloadCipher, host);
+    again.now.ms = host.now.ms;
+    again.table.setEndpoint(spec(ownId, ownId === 1 ? 'client' : 'server'), [
+      {
+        endpointId: peerId,
+        role: peerId === 1 ? 'client' : 'server',
+        hostId: peer.id,
+        x25519PublicKey: peer.x25519.publicKeyRaw,
+        path: [host.id, engineId, peer.id],
+      },
+    ]);
+    return again;
+  };
+
+  it('rekeys by volume in both directions, each direction on its own, with no loss', () => {
+    const { a, b } = pair({ e2eRekeyAfterPackets: 5 });
+    const toB = send(a, b, 23);
+    const toA = send(b, a, 12);
+    expect(toB.map(epochOf)).toEqual([...Array(23).keys()].map((i) => Math.floor(i / 5)));
+    expect(toA.map(epochOf)).toEqual([...Array(12).keys()].map((i) => Math.floor(i / 5)));
+    expect(deliver(b, toB).every((r) => r === IngressResult.DELIVERED)).toBe(true);
+    expect(deliver(a, toA).every((r) => r === IngressResult.DELIVERED)).toBe(true);
+    expect(a.plane.e2eRekeys).toEqual({ sent: 4, received: 2 });
+    expect(b.plane.e2eRekeys).toEqual({ sent: 2, received: 4 });
+    expect(b.app).toHaveLength(23);
+    expect(a.app).toHaveLength(12);
+  });
+
+  it('rekeys by time (from the first packet sealed under an epoch), and when asked (capsule agent rekey)', () => {
+    const { a, b } = pair({ e2eRekeyAfterMs: 120_000 });
+    const epochs: number[] = [];
+    for (const stepMs of [0, 60_000, 59_999, 1, 0, 500_000, 0]) {
+      a.now.ms += stepMs;
+      epochs.push(...send(a, b, 1).map(epochOf));
+    }
+    expect(epochs).toEqual([0, 0, 0, 1, 1, 2, 2]);
+    expect(a.table.requestE2eRekey()).toBe(1);
+    expect(a.table.requestE2eRekey(99)).toBe(0);
+    expect(send(a, b, 2).map(epochOf)).toEqual([3, 3]);
+    expect(deliver(b, a.sent).every((r) => r === IngressResult.DELIVERED)).toBe(true);
+    expect(b.plane.e2eRekeys.received).toBe(3);
+    expect(a.plane.e2eRekeys.sent).toBe(3);
+  });
+
+  it('loses nothing across a rekey with packets of both epochs in flight, out of order, and keeps the flow’s state through a rebuild', () => {
+    const { a, b } = pair({ e2eRekeyAfterPackets: 4, e2eRekeyGraceMs: 1000 });
+    const packets = send(a, b, 12); // epochs 0,0,0,0,1,1,1,1,2,2,2,2
+    // In flight: the newer epoch arrives first, then stragglers of the older one.
+    const order = [4, 0, 5, 1, 6, 2, 3, 8, 7, 9, 11, 10];
+    expect(
+      deliver(
+        b,
+        order.map((i) => packets[i]!),
+      ),
+    ).toEqual(order.map(() => IngressResult.DELIVERED));
+    expect(b.app).toHaveLength(12);
+    expect(b.plane.e2eRekeys.received).toBe(2);
+    // A path change rebuilds both flows: the epochs and the replay window go on.
+    a.table.setPeers(1, a.table.endpoints.get(1)!.peers);
+    b.table.setPeers(2, b.table.endpoints.get(2)!.peers);
+    const more = send(a, b, 2);
+    expect(more.map(epochOf)).toEqual([3, 3]);
+    expect(deliver(b, [...more, packets[11]!])).toEqual([
+      IngressResult.DELIVERED,
+      IngressResult.DELIVERED,
+      IngressResult.DROPPED,
+    ]);
+    expect(b.plane.drops.replayed).toBe(1);
+    expect(b.plane.drops.badSeal + b.plane.drops.e2eEpochStale).toBe(0);
+  });
+
+  it('a replay of an old epoch is a replay within its grace and a stale-epoch drop after it', () => {
+    const { a, b } = pair({ e2eRekeyAfterPackets: 3, e2eRekeyGraceMs: 1000 });
+    const packets = send(a, b, 6); // epochs 0,0,0,1,1,1
+    deliver(b, packets);
+    expect(deliver(b, [packets[1]!])).toEqual([IngressResult.DROPPED]);
+    expect(b.plane.drops.replayed).toBe(1);
+    b.now.ms += 1001;
+    expect(deliver(b, [packets[1]!, packets[2]!])).toEqual([IngressResult.DROPPED, IngressResult.DROPPED]);
+    expect(b.plane.drops.e2eEpochStale).toBe(2);
+    // The current epoch's replays are still replays.
+    expect(deliver(b, [packets[4]!])).toEqual([IngressResult.DROPPED]);
+    expect(b.plane.drops.replayed).toBe(2);
+    expect(b.app).toHaveLength(6);
+  });
+
+  it('refuses an epoch too far ahead, a forged epoch field and a packet under a key that is not the flow’s', () => {
+    const { a, b } = pair({ e2eRekeyAfterPackets: 1_000_000 });
+    deliver(b, send(a, b, 1));
+    // Epochs 1..5, one packet each, held back.
+    const held: Uint8Array[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      expect(a.table.requestE2eRekey()).toBe(1);
+      held.push(...send(a, b, 1));
+    }
+    expect(held.map(epochOf)).toEqual([1, 2, 3, 4, 5]);
+    // Five ahead of B's epoch 0 (the lookahead is 4): refused unopened; four ahead opens.
+    expect(deliver(b, [held[4]!])).toEqual([IngressResult.DROPPED]);
+    expect(b.plane.drops.e2eEpochAhead).toBe(1);
+    expect(deliver(b, [held[3]!, held[4]!])).toEqual([IngressResult.DELIVERED, IngressResult.DELIVERED]);
+    // Epochs 1..3 are older than the previous epoch (4) now: stale.
+    expect(deliver(b, held.slice(0, 3))).toEqual([0, 1, 2].map(() => IngressResult.DROPPED));
+    expect(b.plane.drops.e2eEpochStale).toBe(3);
+    // The epoch field is authenticated: an epoch-6 packet relabelled as epoch 5 opens under neither.
+    a.table.requestE2eRekey();
+    const [six] = send(a, b, 1);
+    const relabelled = six!.slice();
+    const at = relabelled.length - sealedLengthOf(six!);
+    expect(relabelled[at + 3]).toBe(6);
+    relabelled[at + 3] = 5;
+    expect(deliver(b, [relabelled])).toEqual([IngressResult.DROPPED]);
+    expect(b.plane.drops.badSeal).toBe(1);
+    expect(deliver(b, [six!])).toEqual([IngressResult.DELIVERED]);
+    // A host with another X25519 key posing as A (the same host id): its seal opens under no epoch.
+    const impostor = makeHost(0x64_64_00_01, {}, createNativePayloadCipher, {
+      id: a.id,
+      x25519: generateX25519KeyPair(),
+    });
+    impostor.table.setEndpoint(spec(1, 'client'), a.table.endpoints.get(1)!.peers);
+    // Its counter above A's: its epoch-0 packet passes for A restarting, and fails the tag.
+    impostor.table.flows()[0]!.sendCounter = a.table.flows()[0]!.sendCounter + 1000;
+    for (let epoch = 0; epoch < 7; epoch += 1) {
+      expect(deliver(b, send(impostor, b, 1))).toEqual([IngressResult.DROPPED]);
+      impostor.table.requestE2eRekey();
+    }
+    // Epoch 0: badSeal; 1..4: stale; 5 (previous, in grace) and 6 (current): badSeal.
+    expect(b.plane.drops.badSeal).toBe(4);
+    expect(b.plane.drops.e2eEpochStale).toBe(7);
+    expect(b.plane.e2eRekeys.received).toBe(3);
+    expect(b.app).toHaveLength(4);
+  });
+
+  it('a sender that restarted (epoch 0 again, counter above all seen) and a receiver that restarted both carry on', () => {
+    const { a, b } = pair({ e2eRekeyAfterPackets: 2 });
+    deliver(b, send(a, b, 7)); // B follows A to epoch 3
+    expect(b.table.flows()[0]!.e2e.receiveEpoch).toBe(3);
+    const old = a.sent[1]!; // epoch 0, an old counter
+    a.now.ms += 10;
+    const a2 = restarted(a, b, 1, 2);
+    a2.now.ms = a.now.ms + 10;
+    // An old epoch-0 packet is no restart: its counter is below what was seen.
+    expect(deliver(b, [old])).toEqual([IngressResult.DROPPED]);
+    expect(b.plane.drops.e2eEpochStale).toBe(1);
+    expect(b.plane.drops.replayed).toBe(0);
+    const fresh = send(a2, b, 3);
+    expect(fresh.map(epochOf)).toEqual([0, 0, 1]);
+    expect(deliver(b, fresh)).toEqual(fresh.map(() => IngressResult.DELIVERED));
+    // Inside epoch 0's grace again, the old packet opens and is a replay.
+    expect(deliver(b, [old])).toEqual([IngressResult.DROPPED]);
+    expect(b.plane.drops.replayed).toBe(1);
+    // The receiver restarts while the sender is at epoch 1: it follows at once.
+    const b2 = restarted(b, a2, 2, 1);
+    expect(deliver(b2, send(a2, b2, 4))).toEqual([0, 1, 2, 3].map(() => IngressResult.DELIVERED));
+    expect(b2.app).toHaveLength(4);
+  });
+});
+
+/** Bytes of the sealed payload (epoch field to the packet's end: the sealed payload is last). */
+function sealedLengthOf(packet: Uint8Array): number {
+  const outer = decodeIpv6Header(packet);
+  const capsule = outer.ok ? decodeCapsuleHeader(outer.value.payload) : undefined;
+  if (!outer.ok || !capsule?.ok) throw new Error('not a capsule packet');
+  return outer.value.payload.length - capsule.value.length;
+}

@@ -9,8 +9,10 @@
  * the link layer carries it in HANDSHAKE frames (seed: "IPv6 ICMP packets proceed between control
  * module and network interfaces without being processed inside data plane module").
  */
+import type { PayloadCipher } from '@capsule/identity';
 import { CapsuleHeaderView, SealedPayloadView, TRACE_CHUNK_LIMIT } from '@capsule/wire';
 import type { AclRules } from './acl';
+import type { E2eRekeyOptions } from './e2e-epochs';
 import { TapSegment } from './ethernet';
 import type { Flow, FlowTable } from './flows';
 
@@ -35,8 +37,17 @@ export interface DataPlaneDrops {
   badSeal: number;
   /** Ingress: e2e counter seen before or too old. */
   replayed: number;
+  /** Ingress: sealed under an e2e epoch older than the flow's current one, its grace over (e2e-epochs.ts). */
+  e2eEpochStale: number;
+  /** Ingress: sealed under an e2e epoch more than E2E_EPOCH_LOOKAHEAD ahead of the flow's current one. */
+  e2eEpochAhead: number;
   /** Ingress: the decrypted packet claims another source or destination than the flow's. */
   spoofed: number;
+  /**
+   * Ingress: the opened packet's protocol or ports differ from the capsule's TRANSPORT chunk (what
+   * the engines' programs were shown), or the packet has none: the sender lied to the engines.
+   */
+  transportMismatch: number;
   aclIn: number;
 }
 
@@ -44,7 +55,7 @@ export interface DataPlaneDrops {
 export type DataPlaneDropReason = keyof DataPlaneDrops;
 
 /** Data-plane options (defaults in agent options). */
-export interface DataPlaneOptions {
+export interface DataPlaneOptions extends E2eRekeyOptions {
   ownHostId: Uint8Array;
   /** Our IPv4 overlay address (host byte order). */
   ownIpv4: number;
@@ -93,7 +104,10 @@ export class DataPlane {
     unknownPeer: 0,
     badSeal: 0,
     replayed: 0,
+    e2eEpochStale: 0,
+    e2eEpochAhead: 0,
     spoofed: 0,
+    transportMismatch: 0,
     aclIn: 0,
   };
   /** The reason of the last drop (flow events read it after a packet was dropped). */
@@ -109,6 +123,10 @@ export class DataPlane {
   /** Packets by type sent (index 1..3) and authorization-only packets. */
   readonly sentByType = [0, 0, 0, 0];
   authOnlyPackets = 0;
+  /** E2e rekeys of unicast flows: epochs this agent moved to as a sender, and followed as a receiver. */
+  readonly e2eRekeys = { sent: 0, received: 0 };
+  /** Reused: the cipher the receiver's epoch rule chose for the packet at hand. */
+  readonly e2eCipher: { cipher: PayloadCipher | undefined } = { cipher: undefined };
   /** Preallocated: the overlay packet being built (egress). */
   readonly out = new Uint8Array(OUT_BUFFER_BYTES);
   /** Preallocated: the packet written to the app (ingress; room for an Ethernet header). */
@@ -121,7 +139,7 @@ export class DataPlane {
   readonly sealedView = new SealedPayloadView();
   /** Preallocated: the AAD of a received packet. */
   readonly receiveAad = new Uint8Array(35);
-  /** Reused: the transport protocol and ports of the packet egress is handling. */
+  /** Reused: the transport protocol and ports of the packet egress or ingress is handling. */
   readonly transport: TransportPorts = { protocol: 0, port: -1, sourcePort: -1 };
   /** Preallocated: scratch for address rewrites. */
   readonly scratch = new Uint8Array(8);

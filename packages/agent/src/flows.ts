@@ -23,6 +23,7 @@ import { deriveSessionKeys, E2E_KEY_LABEL, type PayloadCipher, type SessionKeys 
 import { ReplayWindow } from '@capsule/overlay';
 import {
   type CapsuleHeader,
+  CapsuleHeaderView,
   type CodeChunk,
   capsuleHeaderLength,
   encodeCapsuleHeader,
@@ -34,6 +35,7 @@ import {
   PacketType,
   type PathChunk,
 } from '@capsule/wire';
+import { createE2eEpochs, type E2eEpochs } from './e2e-epochs';
 
 /** Per-endpoint counters (the REST API's statistics). */
 export interface EndpointStatistics {
@@ -216,16 +218,25 @@ export interface Flow extends PacketTypeState {
   readonly firstHop: FirstHop | undefined;
   /** The PATH chunk every packet carries (undefined when the controller knows no path). */
   readonly path: PathChunk | undefined;
+  /** The epoch-0 e2e keys (role-addressed flows: the group sender key of `keys.epoch`). */
   readonly keys: SessionKeys;
-  /** The e2e payload cipher under `keys.sendKey`, and under `keys.receiveKey` (one object when the keys are one). */
-  readonly sendCipher: PayloadCipher;
-  readonly receiveCipher: PayloadCipher;
+  /**
+   * The e2e key epochs and their payload ciphers (e2e-epochs.ts): unicast flows rekey by time and
+   * volume; role-addressed flows seal under their group epoch only. Kept across rebuilds of the
+   * flow with the same keys, with the replay window.
+   */
+  readonly e2e: E2eEpochs;
   /** 20-bit flow label we send with. */
   readonly flowLabel: number;
   /** src ‖ dst ‖ flow label (3 bytes) that our seals bind; the peer's is built per packet. */
   readonly sendAad: Uint8Array;
-  /** Inner IPv6 header + capsule header of each packet type (payload length patched per packet). */
+  /**
+   * Inner IPv6 header + capsule header of each packet type (payload length patched per packet),
+   * ending with a TRANSPORT chunk written per packet from the packet sealed.
+   */
   readonly headers: { readonly [type in 1 | 2 | 3]: Uint8Array };
+  /** Where the TRANSPORT value is in each header. */
+  readonly transportAt: { readonly [type in 1 | 2 | 3]: number };
   /** The peer's IPv4 alias on this host (host byte order number). */
   readonly ipv4Alias: number;
   sendCounter: number;
@@ -251,6 +262,16 @@ export interface Flow extends PacketTypeState {
    * besides the peer's CGA. Undefined for role-addressed flows.
    */
   readonly peerRoleAddress: Uint8Array | undefined;
+}
+
+/**
+ * Where the TRANSPORT value starts in a flow's prebuilt header (IPv6 + capsule, just encoded with
+ * a TRANSPORT chunk, so the parse succeeds; set-up only).
+ */
+function transportAt(header: Uint8Array): number {
+  const view = new CapsuleHeaderView();
+  view.parse(header, IPV6_HEADER_LENGTH);
+  return view.transportOffset;
 }
 
 /**
@@ -286,6 +307,11 @@ export function connectionLabel(
  */
 export function initialSendCounter(nowMs: number): number {
   return Math.max(0, Math.floor(nowMs)) * 1000;
+}
+
+/** Whether two keys are the same bytes (flow set-up only, not per packet). */
+function equalKeys(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, index) => byte === b[index]);
 }
 
 /** FNV-1a over 16 bytes at `offset`, as a positive 31-bit number (Map key; collisions compared). */
@@ -402,6 +428,9 @@ export class FlowTable {
     return this.deps.createPayloadCipher(key);
   }
 
+  /** `createPayloadCipher` as a function bound once (the packet path passes it without allocating). */
+  readonly cipherFactory = (key: Uint8Array): PayloadCipher => this.deps.createPayloadCipher(key);
+
   /**
    * Adds (or replaces) a local endpoint and builds its flows. Returns the peers skipped and why.
    * `groupKeys`: its group keys (default: the ones it has, or none).
@@ -428,9 +457,14 @@ export class FlowTable {
         dropsIn: 0,
       },
     };
+    // The e2e epochs and replay windows of its unicast flows survive a rebuild too (same peer, same keys).
+    const carried = new Map<string, Flow>();
+    if (previous)
+      for (const flow of this.flows())
+        if (flow.endpoint === previous && flow.connections === undefined) carried.set(flow.peerText, flow);
     this.removeEndpoint(spec.id);
     this.endpoints.set(spec.id, endpoint);
-    return this.buildFlows(endpoint, senders ?? new Map());
+    return this.buildFlows(endpoint, senders ?? new Map(), carried);
   }
 
   /** Replaces an endpoint's peers, and its group keys when given (a path-change command). */
@@ -535,6 +569,24 @@ export class FlowTable {
     return this.byIpv4.get(address);
   }
 
+  /**
+   * Asks every unicast flow (of `endpointId`, or all) to move its e2e send key to the next epoch
+   * with its next packet (`capsule agent rekey`). Returns how many flows were asked.
+   */
+  requestE2eRekey(endpointId?: number): number {
+    let asked = 0;
+    for (const flows of this.byHostHash.values())
+      for (const flow of flows)
+        if (
+          flow.connections === undefined &&
+          (endpointId === undefined || flow.endpoint.spec.id === endpointId)
+        ) {
+          flow.e2e.rekeyRequested = true;
+          asked += 1;
+        }
+    return asked;
+  }
+
   /** Every flow (for the API and the resolver). */
   flows(): Flow[] {
     const all: Flow[] = [];
@@ -557,6 +609,7 @@ export class FlowTable {
   private buildFlows(
     endpoint: LocalEndpoint,
     senders: Map<number, GroupSender>,
+    carried: ReadonlyMap<string, Flow> = new Map(),
   ): { skipped: { peer: string; reason: string }[] } {
     const skipped: { peer: string; reason: string }[] = [];
     const { ownHostId } = this.options;
@@ -593,6 +646,8 @@ export class FlowTable {
         path,
         path ? peer.path[1] : undefined,
         this.aliasOf(peerText),
+        false,
+        carried.get(peerText),
       );
       const hash = hashAddress16(peer.hostId, 0);
       const list = this.byHostHash.get(hash) ?? [];
@@ -619,6 +674,7 @@ export class FlowTable {
     firstHop: Uint8Array | undefined,
     ipv4Alias: number,
     perConnection = false,
+    previous?: Flow,
   ): Flow {
     const { ownHostId } = this.options;
     const sendAad = new Uint8Array(35);
@@ -638,6 +694,7 @@ export class FlowTable {
         ...(endpoint.spec.data.length > 0 || packetType !== PacketType.III
           ? { data: endpoint.spec.data }
           : {}),
+        transport: { protocol: 0, sourcePort: 0, destinationPort: 0 },
       };
       const bytes = new Uint8Array(IPV6_HEADER_LENGTH + capsuleHeaderLength(capsule));
       encodeIpv6Header(
@@ -656,7 +713,13 @@ export class FlowTable {
       encodeCapsuleHeader(capsule, bytes, IPV6_HEADER_LENGTH);
       return bytes;
     };
-    const sendCipher = this.deps.createPayloadCipher(keys.sendKey);
+    const headers = { 1: header(1), 2: header(2), 3: header(3) };
+    const nowMs = (this.options.nowMs ?? Date.now)();
+    const isSameKeys =
+      previous !== undefined &&
+      equalKeys(previous.e2e.sendBase, keys.sendKey) &&
+      equalKeys(previous.e2e.receiveBase, keys.receiveKey);
+    const e2e = isSameKeys && previous ? previous.e2e : createE2eEpochs(keys, this.cipherFactory, keys.epoch);
     return {
       endpoint,
       peer,
@@ -664,20 +727,19 @@ export class FlowTable {
       firstHop: firstHop === undefined ? undefined : this.firstHopOf(firstHop),
       path,
       keys,
-      sendCipher,
-      receiveCipher:
-        keys.receiveKey === keys.sendKey ? sendCipher : this.deps.createPayloadCipher(keys.receiveKey),
+      e2e,
       flowLabel,
       sendAad,
-      headers: { 1: header(1), 2: header(2), 3: header(3) },
+      headers,
+      transportAt: { 1: transportAt(headers[1]), 2: transportAt(headers[2]), 3: transportAt(headers[3]) },
       ipv4Alias,
-      sendCounter: initialSendCounter((this.options.nowMs ?? Date.now)()),
+      sendCounter: Math.max(initialSendCounter(nowMs), previous?.sendCounter ?? 0),
       lastTrace: new Uint16Array(TRACE_RECORDS_MAX),
       lastTraceLength: 0,
       tracePackets: 0,
       packetsSinceAuth: 0,
       lastAuthMs: Number.NEGATIVE_INFINITY,
-      replay: new ReplayWindow(),
+      replay: isSameKeys && previous ? previous.replay : new ReplayWindow(),
       connections: perConnection ? new Map() : undefined,
       peerRoleAddress: perConnection
         ? undefined

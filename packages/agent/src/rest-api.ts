@@ -100,7 +100,18 @@ export interface AgentApi {
    * such flow; else the flow's peer (CGA) and the packets armed.
    */
   traceFlow(peer: string, packets: number): { peer: string; packets: number } | undefined;
+  /**
+   * Asks the unicast flows (of local endpoint `endpointId`, or all) to move their e2e send key to
+   * the next epoch with their next packet (`capsule agent rekey`). Undefined when there is no such
+   * endpoint; else how many flows were asked.
+   */
+  rekeyFlows(endpointId?: number): { flows: number } | undefined;
 }
+
+const RekeyBody = Type.Object(
+  { endpoint: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 })) },
+  closed,
+);
 
 /** Most packets one `POST /api/v1/trace` arms. */
 export const TRACE_PACKETS_MAX = 100;
@@ -211,6 +222,12 @@ export function createRestApi(
     const armed = agent.traceFlow(body.peer, body.packets ?? 1);
     if (armed === undefined) return reply.status(404).send(notFound(`a flow to ${body.peer}`));
     return armed;
+  });
+  app.post('/api/v1/rekey', { schema: { body: RekeyBody } }, async (request, reply) => {
+    const { endpoint } = (request.body ?? {}) as { endpoint?: number };
+    const asked = agent.rekeyFlows(endpoint);
+    if (asked === undefined) return reply.status(404).send(notFound(`endpoint ${endpoint}`));
+    return asked;
   });
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', PROMETHEUS_TEXT_CONTENT_TYPE).send(agent.metrics()),

@@ -231,8 +231,16 @@ describe('agent with a real controller', () => {
         headers: { 'content-type': 'application/json' },
       }),
       await rest(a, '/api/v1/endpoints/abc/statistics'),
+      await post(a, '/api/v1/rekey', JSON.stringify({ endpoint: 'all' })),
+      await post(a, '/api/v1/rekey', JSON.stringify({ endpoint: 0 })),
+      await post(a, '/api/v1/rekey', JSON.stringify({ endpoint: 1, now: true })),
     ];
-    expect(bad.map((r) => r.status)).toEqual([400, 400, 400, 400, 400, 400]);
+    expect(bad.map((r) => r.status)).toEqual([400, 400, 400, 400, 400, 400, 400, 400, 400]);
+    // capsule agent rekey: every unicast flow, or one endpoint's; an unknown endpoint is a 404.
+    const flows = (a.statistics() as { endpoints: unknown[] }).endpoints.length;
+    expect(flows).toBeGreaterThan(0);
+    expect(await (await post(a, '/api/v1/rekey', '{}')).json()).toMatchObject({ flows: expect.any(Number) });
+    expect((await post(a, '/api/v1/rekey', JSON.stringify({ endpoint: 999_999 }))).status).toBe(404);
     for (const response of bad) expect(await response.json()).toHaveProperty('code');
     const huge = await post(
       a,

@@ -114,9 +114,12 @@ export {
 export { formatIpv6Address, parseIpv6Address, parseSubnetPrefix64 } from './ipv6-address';
 // Link and e2e keys, AEAD
 /** X25519 key pairs and raw public key import/export. */
-/** HKDF-SHA256 directional session keys (link or e2e) and their rotation. */
+/** HKDF-SHA256 directional session keys (link or e2e) and their rotation; e2e keys by epoch. */
 export {
+  deriveE2eEpochKey,
   deriveSessionKeys,
+  E2E_EPOCH_LABEL,
+  E2E_EPOCH_MAX,
   E2E_KEY_LABEL,
   exportX25519PublicKeyRaw,
   generateX25519KeyPair,

@@ -1,8 +1,10 @@
+import { createHash, hkdfSync } from 'node:crypto';
 import { testSeed } from '@capsule/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseIpv6Address } from './ipv6-address';
 import {
+  deriveE2eEpochKey,
   deriveSessionKeys,
   E2E_KEY_LABEL,
   exportX25519PublicKeyRaw,
@@ -80,6 +82,23 @@ describe('link keys: X25519 + HKDF-SHA256', () => {
       seen.add(hex(keysA.sendKey)).add(hex(keysA.receiveKey));
     }
     expect(seen.size).toBe(12);
+  });
+
+  it('e2e epoch keys: epoch 0 is the base key, each later epoch HKDF of the base and the epoch number (RFC 5869 by hand)', () => {
+    const base = new Uint8Array(createHash('sha256').update('base').digest());
+    expect(hex(deriveE2eEpochKey(base, 0))).toBe(hex(base));
+    const info = Buffer.concat([Buffer.from('capsule-e2e-epoch-v1'), Buffer.from([0, 0, 1, 2])]);
+    expect(hex(deriveE2eEpochKey(base, 0x102))).toBe(
+      hex(new Uint8Array(hkdfSync('sha256', base, new Uint8Array(0), info, 32))),
+    );
+    const seen = new Set<string>();
+    for (const epoch of [0, 1, 2, 3, 1000, 0xffff_ffff]) seen.add(hex(deriveE2eEpochKey(base, epoch)));
+    expect(seen.size).toBe(6);
+    // Epoch n+1 is not a function of epoch n's key alone: deriving from epoch 1's key gives another.
+    expect(hex(deriveE2eEpochKey(deriveE2eEpochKey(base, 1), 1))).not.toBe(hex(deriveE2eEpochKey(base, 2)));
+    for (const epoch of [-1, 1.5, 2 ** 32, Number.NaN])
+      expect(() => deriveE2eEpochKey(base, epoch)).toThrow(/unsigned 32-bit/);
+    expect(() => deriveE2eEpochKey(new Uint8Array(16), 1)).toThrow(/32 bytes/);
   });
 
   it('refuses equal host ids and a low-order peer key (all-zero secret)', () => {

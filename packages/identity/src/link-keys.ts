@@ -16,6 +16,17 @@
  * HKDF(ikm = key_n, salt = empty, info = "capsule-rotate-v1" ‖ epoch n+1 (u32 BE)) per direction,
  * so both sides rotate to the same keys without another exchange, and a leaked key of epoch n+1
  * does not reveal epoch n (HKDF is one-way).
+ *
+ * End-to-end keys rekey per direction without an exchange either, but from the flow's base key
+ * (the epoch-0 key of that direction) rather than from the previous epoch:
+ *
+ * ```
+ * e2eKey(0) = base
+ * e2eKey(n) = HKDF-SHA256(ikm = base, salt = empty, info = "capsule-e2e-epoch-v1" ‖ n (u32 BE), 32)
+ * ```
+ * so that a receiver derives any epoch in one step (a sender that restarted, or jumped several
+ * epochs ahead, costs one derivation, not a chain). The base key is as secret as every epoch's key
+ * (both ends can recompute it from their persisted X25519 keys), so a chain would protect nothing more.
  */
 import { createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto';
 import { compareBytes } from './bytes';
@@ -29,6 +40,10 @@ export const LINK_KEY_LABEL = 'capsule-link-v1';
 /** HKDF info label of end-to-end payload keys. */
 export const E2E_KEY_LABEL = 'capsule-e2e-v1';
 const ROTATE_LABEL = 'capsule-rotate-v1';
+/** HKDF info label of an end-to-end key's later epochs (`deriveE2eEpochKey`). */
+export const E2E_EPOCH_LABEL = 'capsule-e2e-epoch-v1';
+/** The last e2e key epoch (the sealed payload's epoch field is 32 bits). */
+export const E2E_EPOCH_MAX = 0xffff_ffff;
 
 /** An X25519 key pair; `publicKeyRaw` is what certificates and the Key Exchange option carry. */
 export interface X25519KeyPair {
@@ -169,4 +184,20 @@ export function rotateSessionKeys(keys: SessionKeys): SessionKeys {
     throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'the key epoch is exhausted');
   const epoch = keys.epoch + 1;
   return { epoch, sendKey: rotateKey(keys.sendKey, epoch), receiveKey: rotateKey(keys.receiveKey, epoch) };
+}
+
+/**
+ * The e2e key of `epoch` for one direction, from that direction's epoch-0 key `base` (32 bytes):
+ * `base` itself for epoch 0, else HKDF as the module comment shows. Throws IDENTITY_INVALID_ARGUMENT
+ * for an epoch outside 0..2^32 − 1 and IDENTITY_INVALID_KEY for a base that is not 32 bytes.
+ */
+export function deriveE2eEpochKey(base: Uint8Array, epoch: number): Uint8Array {
+  if (base.length !== 32) throw new IdentityError('IDENTITY_INVALID_KEY', 'an e2e base key is 32 bytes');
+  if (!Number.isInteger(epoch) || epoch < 0 || epoch > E2E_EPOCH_MAX)
+    throw new IdentityError('IDENTITY_INVALID_ARGUMENT', 'the key epoch is an unsigned 32-bit integer');
+  if (epoch === 0) return base.slice();
+  const info = Buffer.alloc(E2E_EPOCH_LABEL.length + 4);
+  info.write(E2E_EPOCH_LABEL, 0, 'ascii');
+  info.writeUInt32BE(epoch, E2E_EPOCH_LABEL.length);
+  return new Uint8Array(hkdfSync('sha256', base, new Uint8Array(0), info, 32));
 }

@@ -9,6 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { join, resolve } from 'node:path';
 import {
   AgentConfig,
+  agentControllerProblems,
   agentOptionsFromConfig,
   controllerOf,
   createAgent,
@@ -89,7 +90,7 @@ export function loadAgentConfig(file: string, io: CliIo): AgentConfig {
         ? { ...parsed, password: io.env.CAPSULE_AGENT_PASSWORD }
         : parsed,
     check: (config) => {
-      const problems: { segments: (string | number)[]; message: string }[] = [];
+      const problems: { segments: (string | number)[]; message: string }[] = agentControllerProblems(config);
       const acl = (config as { acl?: Record<string, unknown> } | null)?.acl;
       for (const direction of ['in', 'out'] as const) {
         const rules = acl?.[direction];
@@ -305,4 +306,26 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
       name,
     }),
   );
+  apiOptions(
+    agent
+      .command('rekey')
+      .description(
+        "move a running agent's e2e keys to the next epoch now (each unicast flow, with its next packet)",
+      )
+      .option('--endpoint <id>', 'only the flows of this local endpoint'),
+  ).action((options: ApiOptions & { endpoint?: string }) => {
+    const endpoint = options.endpoint === undefined ? undefined : Number(options.endpoint);
+    if (endpoint !== undefined && !(Number.isInteger(endpoint) && endpoint >= 1 && endpoint < 2 ** 31))
+      throw new CliError(
+        'CLI_BAD_OPTION',
+        `--endpoint is an endpoint id (1 or more), not ${options.endpoint}`,
+      );
+    return agentRequest(
+      io,
+      agentApiTarget(options),
+      'POST',
+      '/api/v1/rekey',
+      endpoint === undefined ? {} : { endpoint },
+    );
+  });
 }
