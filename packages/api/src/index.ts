@@ -17,6 +17,11 @@ export {
   type SouthboundClient,
 } from './client';
 export {
+  /** The keys a node trusts from a registration or keep-alive answer (checked; never throws). */
+  type TrustedControllerKeysResult,
+  trustedControllerKeysOf,
+} from './controller-keys';
+export {
   /** An API error; its code decides the HTTP status. */
   ApiError,
   /** The JSON body of every error response. */

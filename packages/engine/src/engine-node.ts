@@ -17,7 +17,12 @@
  * reads argv, the environment or files.
  */
 import type { KeyObject } from 'node:crypto';
-import { createSouthboundClient, type SbRegisterResponse, type SouthboundClient } from '@capsule/api';
+import {
+  createSouthboundClient,
+  type SbRegisterResponse,
+  type SouthboundClient,
+  trustedControllerKeysOf,
+} from '@capsule/api';
 import {
   decodeNodeCertificate,
   generateX25519KeyPair,
@@ -139,6 +144,10 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
   const controllerPublicKey = importControllerPublicKey(
     Buffer.from(registration.controllerPublicKey, 'base64'),
   );
+  // Every key the controller says to trust (more than one during a signing key rotation).
+  const trusted = trustedControllerKeysOf(registration);
+  if (!trusted.ok)
+    throw new EngineError('ENGINE_BAD_CERTIFICATE', `the controller's keys are unusable: ${trusted.problem}`);
   // 4–6: link layer, engine, controller hooks (and the fast path, when the socket can take it).
   const fastPath = deps.fastPath && transport.attachDatagramFilter ? deps.fastPath : undefined;
   const linkLayer = createLinkLayer(
@@ -149,6 +158,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
         rsaPrivateKey: identity.rsaPrivateKey,
         nodeCertificate: Buffer.from(registration.certificate, 'base64'),
         controllerPublicKey: controllerPublicKey.publicKey,
+        controllerKeys: trusted.keys,
       },
       ...(options.linkKeepAliveIntervalMs !== undefined && {
         keepAliveIntervalMs: options.linkKeepAliveIntervalMs,
@@ -157,7 +167,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
     { transport, clock, ...(fastPath && { dataPath: fastPath }) },
   );
   const engine = createEngine(
-    { ...options.engine, hostId: identity.hostId, controllerPublicKey },
+    { ...options.engine, hostId: identity.hostId, controllerPublicKey: trusted.keys },
     { linkLayer, clock, logger, ...(deps.random && { random: deps.random }), ...(fastPath && { fastPath }) },
   );
   if (fastPath) transport.attachDatagramFilter?.(fastPath.filter);
@@ -174,6 +184,15 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
       setContractTags: (contracts) => engine.setContractTags(contracts),
       linkCost: (info) => configuredLinkCost(options.engine?.links, info),
       renewCertificate: () => renewNodeCertificate(),
+      setControllerKeys: (keys) => {
+        const checked = trustedControllerKeysOf({ controllerKeys: keys });
+        if (checked.ok) engine.setControllerKeys(checked.keys);
+        else
+          logger.warn(
+            { problem: checked.problem },
+            'the keep-alive answer’s controller keys are unusable; kept the ones held',
+          );
+      },
     },
   );
   /**

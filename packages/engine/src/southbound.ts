@@ -9,6 +9,7 @@
 import type { KeyObject } from 'node:crypto';
 import { sign } from 'node:crypto';
 import {
+  type ControllerKeyInfo,
   decodeNodeCommandPayload,
   defaultHostRevocationMs,
   type NodeCommand,
@@ -126,6 +127,8 @@ export interface ControllerHooksDeps {
   linkCost?: (info: LinkInfo) => number | undefined;
   /** Renews the node certificate when it is due (checked after every keep-alive). */
   renewCertificate?: () => Promise<void>;
+  /** The controller keys a keep-alive answer says to trust (a signing key rotation reaches the engine so). */
+  setControllerKeys?: (keys: readonly ControllerKeyInfo[]) => void;
 }
 
 /** The controller side of a running engine. */
@@ -199,6 +202,7 @@ export function createControllerHooks(
         },
       });
       for (const command of answer.commands) obey(command);
+      if (answer.controllerKeys) deps.setControllerKeys?.(answer.controllerKeys);
       await deps.renewCertificate?.();
     } catch (error) {
       logger.warn({ err: error }, 'keep-alive failed');
