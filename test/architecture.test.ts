@@ -19,7 +19,7 @@ const allowedDependencies: Record<string, readonly string[]> = {
   agent: ['wire', 'vm', 'identity', 'api', 'overlay', 'native'],
   lab: ['wire', 'vm', 'identity', 'api', 'sdk', 'controller', 'overlay', 'engine', 'agent', 'native'],
   cli: ['wire', 'vm', 'identity', 'sdk', 'api', 'controller', 'overlay', 'engine', 'agent', 'native', 'lab'],
-  testkit: [],
+  testkit: ['wire'],
 };
 
 /** Pure packages do no network or file I/O and never read the environment. */

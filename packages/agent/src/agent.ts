@@ -95,6 +95,11 @@ export interface AgentOptions {
   hostName: string;
   /** The controller's southbound URL (`http(s)://host:8701`). */
   controllerUrl: string;
+  /**
+   * Every controller replica's southbound URL, in order (agent.yaml `controller.urls`); given, it
+   * replaces `controllerUrl`: calls go to the current replica and move on to the next when it fails.
+   */
+  controllerUrls?: readonly string[];
   /** The node user (hostOwner role) the agent logs in as. */
   credentials: { domain: string; username: string; password: string };
   /** Engines to link to (underlay UDP addresses). */
@@ -296,6 +301,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   const control = new ControlPlane(
     {
       controllerUrl: options.controllerUrl,
+      ...(options.controllerUrls && { controllerUrls: options.controllerUrls }),
       credentials: options.credentials,
       hostName: options.hostName,
       locator,
@@ -887,7 +893,10 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       ipv4Address: options.tun?.ipv4Address ?? null,
       locator,
       controller: {
-        url: options.controllerUrl,
+        url: control.replicas.current,
+        urls: [...control.replicas.urls],
+        failovers: control.replicas.failovers,
+        pushOpen: control.isPushOpen,
         connected: control.isConnected,
         nodeId: control.registration?.node.id ?? null,
         keepalivesSent: control.keepalivesSent,
@@ -1004,6 +1013,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           keepaliveFailures: control.keepaliveFailures,
           registrations: control.registrations,
           certificateRenewals,
+          failovers: control.replicas.failovers,
         },
         events: events.counters(),
       }),

@@ -46,7 +46,15 @@ describe('controller: a URL, or {url, caSha256} pinning its certificate', () => 
   const pin = 'ab'.repeat(32);
 
   it('takes a URL alone, or an https URL with the pin in any of its text forms', () => {
-    expect(controllerOf(parseAgentConfig(base))).toEqual({ url: 'http://127.0.0.1:8701' });
+    expect(controllerOf(parseAgentConfig(base))).toEqual({
+      url: 'http://127.0.0.1:8701',
+      urls: ['http://127.0.0.1:8701'],
+    });
+    // An https URL without a pin: the system's CAs decide, as for the URL alone.
+    expect(controllerOf(parseAgentConfig({ ...base, controller: { url: 'https://c:8701' } }))).toEqual({
+      url: 'https://c:8701',
+      urls: ['https://c:8701'],
+    });
     for (const text of [pin, pin.toUpperCase(), `sha256:${pin}`, pin.match(/../g)!.join(':')]) {
       const config = parseAgentConfig({
         ...base,
@@ -65,7 +73,6 @@ describe('controller: a URL, or {url, caSha256} pinning its certificate', () => 
       { url: 'https://10.0.0.1:8701', caSha256: `${pin.slice(0, 63)}z` },
       { url: 'https://10.0.0.1:8701', caSha256: 'x'.repeat(100_000) },
       { url: 'https://10.0.0.1:8701', caSha256: 42 },
-      { url: 'https://10.0.0.1:8701' },
       { caSha256: pin },
       { url: 'https://10.0.0.1:8701', caSha256: pin, extra: 1 },
       'ftp://10.0.0.1',
@@ -75,5 +82,52 @@ describe('controller: a URL, or {url, caSha256} pinning its certificate', () => 
       expect(() => parseAgentConfig({ ...base, controller })).toThrow(
         expect.objectContaining({ code: 'AGENT_BAD_CONFIG' }),
       );
+  });
+});
+
+describe('controller: {urls} names the replicas, tried in order', () => {
+  const pin = 'ab'.repeat(32);
+
+  it('takes a list of https URLs with one pin; the first is used first', () => {
+    const config = parseAgentConfig({
+      ...base,
+      controller: { urls: ['https://a:8701', 'https://b:8701/'], caSha256: pin },
+    });
+    expect(controllerOf(config)).toMatchObject({
+      url: 'https://a:8701',
+      urls: ['https://a:8701', 'https://b:8701/'],
+    });
+    expect(agentOptionsFromConfig(config)).toMatchObject({
+      controllerUrl: 'https://a:8701',
+      controllerUrls: ['https://a:8701', 'https://b:8701/'],
+    });
+    // http only with insecureHttp and no pin.
+    const insecure = parseAgentConfig({
+      ...base,
+      controller: { urls: ['http://a:8701', 'http://b:8701'], insecureHttp: true },
+    });
+    expect(controllerOf(insecure).urls).toEqual(['http://a:8701', 'http://b:8701']);
+  });
+
+  it('refuses an empty, repeated, plain-http, pinned-http, too long or mixed list, naming the key', () => {
+    const cases: [unknown, RegExp][] = [
+      [{ urls: [] }, /\/controller\/urls must name at least one controller/],
+      [{ urls: ['https://a:8701', 'https://a:8701/'] }, /\/controller\/urls\/1 repeats controller URL \[0\]/],
+      [{ urls: ['https://a:8701', 'http://b:8701'] }, /\/controller\/urls\/1 must be https/],
+      [{ urls: ['http://a:8701'], insecureHttp: true, caSha256: pin }, /when caSha256 pins/],
+      [
+        { urls: Array.from({ length: 17 }, (_, i) => `https://c${i}:8701`) },
+        /names 17 controllers; at most 16/,
+      ],
+      [{ urls: ['https://a:8701'], url: 'https://a:8701' }, /url .* or urls .*, not both/],
+      [{ urls: ['https://a:8701/path'] }, /must be an origin/],
+      [{ urls: ['not a url'] }, /is not a URL/],
+      [{ urls: ['ftp://a'] }, /must be https:\/\/host:port, not ftp:/],
+      [{ urls: [42] }, /must be/],
+      [{ urls: 'https://a:8701' }, /must be/],
+      [{ insecureHttp: true }, /\/controller\/url is required/],
+    ];
+    for (const [controller, message] of cases)
+      expect(() => parseAgentConfig({ ...base, controller }), JSON.stringify(controller)).toThrow(message);
   });
 });

@@ -3,6 +3,7 @@
  * examples/agent.yaml): its schema, and its translation into AgentOptions. The CLI reads the file
  * and the environment; this module only validates plain data (unknown keys are errors).
  */
+import { controllerSectionProblems } from '@capsule/api';
 import { CERTIFICATE_SHA256_PATTERN, parseCertificateSha256 } from '@capsule/identity';
 import { defaultUdpTransportKind, type UdpTransportKind } from '@capsule/overlay';
 import { type Static, Type } from 'typebox';
@@ -40,17 +41,38 @@ export const AgentConfig = Type.Object(
         pattern: '^https?://',
         description: "the controller's southbound URL, http(s)://…",
       }),
+      // One controller (`url`) or its replicas (`urls`, tried in order; @capsule/api's
+      // controllerSectionProblems checks the rest: not both, https, no duplicates, at most 16).
       Type.Object(
         {
-          url: Type.String({
-            pattern: '^https://',
-            description: "the controller's southbound URL, https://…",
-          }),
-          caSha256: Type.String({
-            pattern: CERTIFICATE_SHA256_PATTERN,
-            maxLength: 200,
-            description: "the SHA-256 pin of the controller's certificate (64 hex digits, colons allowed)",
-          }),
+          url: Type.Optional(
+            Type.String({
+              pattern: '^https?://',
+              maxLength: 2048,
+              description: "the controller's southbound URL, https://…",
+            }),
+          ),
+          urls: Type.Optional(
+            Type.Array(
+              Type.String({
+                maxLength: 2048,
+                description: "a controller replica's southbound URL, https://…",
+              }),
+              { description: 'a list of controller URLs' },
+            ),
+          ),
+          caSha256: Type.Optional(
+            Type.String({
+              pattern: CERTIFICATE_SHA256_PATTERN,
+              maxLength: 200,
+              description: "the SHA-256 pin of the controller's certificate (64 hex digits, colons allowed)",
+            }),
+          ),
+          insecureHttp: Type.Optional(
+            Type.Boolean({
+              description: 'true: urls may be plain http:// (tokens cross the network in clear)',
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -171,12 +193,31 @@ function hostPort(text: string): { host: string; port: number } {
 }
 
 /**
- * The controller's URL and, when the config pins it (`controller: {url, caSha256}`), the SHA-256
- * of its certificate (the CLI hands the agent a fetch that accepts only that certificate).
+ * The controller's URLs (one, or its replicas in order) and, when the config pins it
+ * (`controller: {url|urls, caSha256}`), the SHA-256 of its certificate: replicas share one
+ * certificate (docs/controller.md, "Replicas and failover"), so one pin serves every URL (the CLI
+ * hands the agent a fetch that accepts only that certificate). `url` is the first.
  */
-export function controllerOf(config: AgentConfig): { url: string; caSha256?: Uint8Array } {
-  if (typeof config.controller === 'string') return { url: config.controller };
-  return { url: config.controller.url, caSha256: parseCertificateSha256(config.controller.caSha256)! };
+export function controllerOf(config: AgentConfig): { url: string; urls: string[]; caSha256?: Uint8Array } {
+  if (typeof config.controller === 'string') return { url: config.controller, urls: [config.controller] };
+  const { url, urls, caSha256 } = config.controller;
+  const list = urls ?? (url === undefined ? [] : [url]);
+  return {
+    url: list[0]!,
+    urls: list,
+    ...(caSha256 !== undefined && { caSha256: parseCertificateSha256(caSha256)! }),
+  };
+}
+
+/** The problems of the `controller` key beyond its schema (url or urls, https, duplicates), by key path. */
+export function agentControllerProblems(
+  config: unknown,
+): { segments: (string | number)[]; message: string }[] {
+  const section = (config as { controller?: unknown } | null)?.controller;
+  return controllerSectionProblems(section).map((problem) => ({
+    segments: ['controller', ...problem.segments],
+    message: problem.message,
+  }));
 }
 
 /** Validates a parsed configuration file; throws AGENT_BAD_CONFIG naming the first problem. */
@@ -190,6 +231,12 @@ export function parseAgentConfig(input: unknown): AgentConfig {
       `agent configuration: ${first?.instancePath || '/'} ${first?.message ?? 'is invalid'}`,
     );
   }
+  const first = agentControllerProblems(input)[0];
+  if (first)
+    throw new AgentError(
+      'AGENT_BAD_CONFIG',
+      `agent configuration: /${first.segments.join('/')} ${first.message}`,
+    );
   const config = input as AgentConfig;
   compileAcl(config.acl ?? {}); // rule syntax errors surface at start-up
   return config;
@@ -246,6 +293,8 @@ export function agentOptionsFromConfig(
     ...defaults,
     hostName: config.hostName,
     controllerUrl: controllerOf(config).url,
+    ...(typeof config.controller === 'object' &&
+      config.controller.urls && { controllerUrls: controllerOf(config).urls }),
     credentials: { domain: config.domain, username: config.user, password: config.password },
     engines: (config.engines ?? []).map(hostPort),
     ...(config.locator ? { locator: config.locator } : {}),

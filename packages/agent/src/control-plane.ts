@@ -7,21 +7,27 @@
  *
  * Recovery: a failed keep-alive marks the session down; the next tick logs in and registers again
  * (same keys, same CGA) and re-registers the endpoints it had, so a controller restart is survived
- * without manual action. A push channel that ends without being closed here (the controller
- * stopped or restarted between two keep-alives) is reopened every `pushRetryMs` until it opens
- * again, so commands arrive within seconds of a restart, not only with the next keep-alive.
+ * without manual action. With several controller replicas (`controllerUrls`) every call goes to
+ * the current one and moves on to the next when it fails (@capsule/api's controller-replicas.ts);
+ * the session, signed with the replicas' shared key, stays valid there. The push channel is kept
+ * attached by @capsule/api's `createPushAttachment`: one that ends without being closed here (the
+ * controller stopped, restarted or died) is reopened every `pushRetryMs`, on a live replica, so
+ * commands arrive within seconds, not only with the next keep-alive.
  */
 import { sign } from 'node:crypto';
 import {
   ApiError,
   type ControllerKeyInfo,
+  type ControllerReplicas,
   codeChunkOf,
+  createControllerReplicas,
+  createPushAttachment,
   createSouthboundClient,
   dataChunkOf,
   decodeNodeCommand,
   type GroupKey,
   type NodeCommand,
-  type PushEvent,
+  type PushAttachment,
   registrationSigningInput,
   type SbEndpointResponse,
   type SbLoginResponse,
@@ -105,6 +111,10 @@ export function decodeEndpoint(
 /** Options of the controller session. */
 export interface ControlPlaneOptions {
   controllerUrl: string;
+  /** Every controller replica's southbound URL, in order; given, it replaces `controllerUrl`. */
+  controllerUrls?: readonly string[];
+  /** A controller call that takes longer fails (and moves on to the next replica); default @capsule/api's. */
+  requestTimeoutMs?: number;
   credentials: { domain: string; username: string; password: string };
   hostName: string;
   /** Our underlay locator `host:port` (what engines connect back to). */
@@ -124,39 +134,59 @@ export interface ControlPlaneHooks {
 
 /** The controller session. */
 export class ControlPlane {
-  private client: SouthboundClient;
+  private readonly client: SouthboundClient;
+  /** The controller replicas and the one in use. */
+  readonly replicas: ControllerReplicas;
   registration: SbRegisterResponse | undefined;
   profile: SbLoginResponse['profile'] | undefined;
   isConnected = false;
   keepalivesSent = 0;
   keepaliveFailures = 0;
   registrations = 0;
-  /** True while the push channel is open. */
-  isPushOpen = false;
-  /** How often a push channel that ended on its own was opened again. */
-  pushReopens = 0;
-  private pushAbort: AbortController | undefined;
-  private cancelPushRetry: (() => void) | undefined;
+  private readonly push: PushAttachment;
   private readonly seenCommands = new Set<number>();
 
   constructor(
     private readonly options: ControlPlaneOptions,
     private readonly hooks: ControlPlaneHooks,
-    private readonly deps: { fetch?: typeof fetch; clock?: Pick<Clock, 'setTimeout'> } = {},
+    deps: { fetch?: typeof fetch; clock?: Pick<Clock, 'setTimeout'> } = {},
   ) {
-    this.client = this.newClient();
+    this.replicas = createControllerReplicas(options.controllerUrls ?? [options.controllerUrl], {
+      onFailover: ({ from, to, reason, failovers }) =>
+        hooks.log('warn', 'controller failed; moving to the next replica', { from, to, reason, failovers }),
+    });
+    this.client = createSouthboundClient({
+      replicas: this.replicas,
+      ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
+      ...(deps.fetch && { fetch: deps.fetch }),
+    });
+    this.push = createPushAttachment(
+      { retryMs: options.pushRetryMs ?? 1000 },
+      {
+        events: (onEvent, signal, onClose) => this.client.events(onEvent, signal, onClose),
+        onEvent: (event) => this.deliver(event.payload),
+        clock: deps.clock ?? systemClock,
+        onChange: ({ kind }) => {
+          if (kind === 'ended') hooks.log('warn', 'push channel closed by the controller; reopening');
+          else if (kind === 'reopened')
+            hooks.log('info', 'push channel reopened', { controller: this.replicas.current });
+        },
+      },
+    );
   }
 
-  private newClient(): SouthboundClient {
-    return createSouthboundClient({
-      baseUrl: this.options.controllerUrl,
-      fetch: (input, init) => this.fetchWatchingPush(input, init),
-    });
+  /** True while the push channel is open. */
+  get isPushOpen(): boolean {
+    return this.push.isOpen;
+  }
+
+  /** How often a push channel that ended on its own (or could not open) was opened again. */
+  get pushReopens(): number {
+    return this.push.reopens;
   }
 
   /** Logs in (seed: identity service with user, password, domain) and returns the profile. */
   async login(): Promise<SbLoginResponse['profile']> {
-    this.client = this.newClient();
     const answer = await this.client.login(this.options.credentials);
     this.profile = answer.profile;
     return answer.profile;
@@ -205,91 +235,15 @@ export class ControlPlane {
   }
 
   /**
-   * Opens the push channel (server-sent events). Once opened, a channel that ends on its own is
-   * reopened every `pushRetryMs` until it opens again or `closePush` is called.
+   * Opens the push channel (server-sent events) on the current replica. From then on a channel that
+   * ends on its own, or cannot be opened, is opened again every `pushRetryMs` until `closePush`.
    */
-  async openPush(): Promise<void> {
-    this.pushAbort?.abort();
-    const abort = new AbortController();
-    this.pushAbort = abort;
-    await this.client.events((event: PushEvent) => this.deliver(event.payload), abort.signal);
-    this.isPushOpen = true;
+  openPush(): Promise<void> {
+    return this.push.open();
   }
 
   closePush(): void {
-    this.cancelPushRetry?.();
-    this.cancelPushRetry = undefined;
-    this.pushAbort?.abort();
-    this.pushAbort = undefined;
-    this.isPushOpen = false;
-  }
-
-  /**
-   * The client's fetch: the push channel's body is passed through a stream that notices its end
-   * (the API client reads it in the background and does not report that).
-   */
-  private async fetchWatchingPush(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-    const response = await (this.deps.fetch ?? fetch)(input, init);
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    if (!url.endsWith('/sb/v1/events') || !response.ok || !response.body) return response;
-    const signal = init?.signal ?? undefined;
-    const source = response.body.getReader();
-    let ended = false;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      this.pushEnded(signal);
-    };
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const { value, done } = await source.read();
-          if (done) {
-            controller.close();
-            end();
-          } else controller.enqueue(value);
-        } catch (error) {
-          controller.error(error);
-          end();
-        }
-      },
-      cancel(reason) {
-        end();
-        return source.cancel(reason);
-      },
-    });
-    return new Response(body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
-  }
-
-  private pushEnded(signal: AbortSignal | undefined): void {
-    // Closed on purpose, or replaced by a newer channel: nothing to do.
-    if (!signal || signal.aborted || this.pushAbort?.signal !== signal) return;
-    this.isPushOpen = false;
-    this.hooks.log('warn', 'push channel closed by the controller; reopening');
-    this.schedulePushReopen();
-  }
-
-  private schedulePushReopen(): void {
-    this.cancelPushRetry?.();
-    this.cancelPushRetry = (this.deps.clock ?? systemClock).setTimeout(() => {
-      this.cancelPushRetry = undefined;
-      if (!this.pushAbort) return;
-      this.openPush().then(
-        () => {
-          this.pushReopens += 1;
-          this.hooks.log('info', 'push channel reopened');
-        },
-        (error) => {
-          // Unreachable: try again. Refused (token no longer valid after a controller restart
-          // that lost its sessions): the keep-alive fails too and the agent logs in again.
-          if ((error as { code?: string }).code === 'UNAVAILABLE') this.schedulePushReopen();
-        },
-      );
-    }, this.options.pushRetryMs ?? 1000);
+    this.push.close();
   }
 
   /** Registers a link with a neighbor (policy may refuse: LINK_REFUSED). */

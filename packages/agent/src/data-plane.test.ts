@@ -10,6 +10,7 @@ import { createNativePayloadCipher } from '@capsule/native';
 import { testSeed } from '@capsule/testkit';
 import {
   type CapsuleHeader,
+  CapsuleHeaderView,
   capsuleHeaderLength,
   decodeCapsuleHeader,
   decodeIpv6Header,
@@ -439,6 +440,79 @@ describe('data plane: egress on one host, ingress on the other', () => {
     processEgress(a.plane, ping, 0, ping.length);
     expect(processIngress(b.plane, a.sent.at(-1)!, 0, a.sent.at(-1)!.length)).toBe(IngressResult.DROPPED);
     expect(b.plane.drops.aclIn).toBe(1);
+  });
+
+  it("tells the engines the sealed packet's protocol and ports (TRANSPORT) in every packet type", () => {
+    const { a } = pair();
+    const packet = udp4([10, 0, 0, 1], [100, 101, 0, 2], 'ports in the clear');
+    for (let i = 0; i < 4; i += 1) processEgress(a.plane, packet, 0, packet.length);
+    const ping = icmpv6Echo(a.id, a.table.flows()[0]!.peer.hostId);
+    processEgress(a.plane, ping, 0, ping.length);
+    const transports = a.sent.map((sent) => {
+      const outer = decodeIpv6Header(sent);
+      const capsule = outer.ok ? decodeCapsuleHeader(outer.value.payload) : undefined;
+      if (!capsule?.ok) throw new Error('no capsule header');
+      return [capsule.value.packetType, capsule.value.transport];
+    });
+    const udp = { protocol: 17, sourcePort: 4000, destinationPort: 5000 };
+    expect(transports).toEqual([
+      [1, udp],
+      [2, udp],
+      [2, udp],
+      [3, udp],
+      [3, { protocol: 58, sourcePort: 0, destinationPort: 0 }],
+    ]);
+  });
+
+  it('drops (counted) a packet whose opened protocol or ports differ from its TRANSPORT chunk, or that has none', () => {
+    const { a, b } = pair();
+    const view = new CapsuleHeaderView();
+    const send = (mutate: (sent: Uint8Array, transportAt: number) => Uint8Array) => {
+      const packet = udp4([10, 0, 0, 1], [100, 101, 0, 2], 'a lying sender');
+      expect(processEgress(a.plane, packet, 0, packet.length)).toBe(EgressResult.SENT);
+      const sent = a.sent.at(-1)!;
+      expect(view.parse(sent, 40)).toBe(true);
+      const lie = mutate(sent.slice(), view.transportOffset);
+      return processIngress(b.plane, lie, 0, lie.length);
+    };
+    // What the sender sent unchanged is delivered.
+    expect(send((sent) => sent)).toBe(IngressResult.DELIVERED);
+    // The sender (its agent modified) tells the engines another destination port, source port
+    // or protocol than the packet it sealed carries: the engines' programs saw 8080, the packet
+    // goes to 5000. The seal opens (the chunk is not in its AAD); the check drops it.
+    const lies: [offset: number, value: number, bytes: 1 | 2][] = [
+      [4, 8080, 2], // destination port
+      [2, 4001, 2], // source port
+      [0, 6, 1], // protocol: TCP instead of UDP
+    ];
+    for (const [offset, value, bytes] of lies) {
+      const result = send((sent, at) => {
+        if (bytes === 2) writeU16(sent, at + offset, value);
+        else sent[at + offset] = value;
+        return sent;
+      });
+      expect(result).toBe(IngressResult.DROPPED);
+    }
+    expect(b.plane.drops.transportMismatch).toBe(3);
+    // A TRANSPORT chunk left out (the capsule header re-encoded without it, the seal moved along).
+    const stripped = send((sent) => {
+      const capsule = decodeCapsuleHeader(sent.subarray(40));
+      if (!capsule.ok) throw new Error('no capsule header');
+      const { version, length, transport, ...rest } = capsule.value;
+      const header: CapsuleHeader = rest;
+      const headerLength = capsuleHeaderLength(header);
+      const sealed = sent.subarray(40 + length);
+      const out = new Uint8Array(40 + headerLength + sealed.length);
+      out.set(sent.subarray(0, 40));
+      encodeCapsuleHeader(header, out, 40);
+      out.set(sealed, 40 + headerLength);
+      writeU16(out, 4, out.length - 40);
+      return out;
+    });
+    expect(stripped).toBe(IngressResult.DROPPED);
+    expect(b.plane.drops.transportMismatch).toBe(4);
+    expect(b.app).toHaveLength(1);
+    expect(b.table.flows()[0]!.endpoint.statistics.dropsIn).toBe(4);
   });
 
   it("accepts a member's answers from its role's address (TCP to a role), no other role's address", () => {

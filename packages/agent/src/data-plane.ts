@@ -43,6 +43,11 @@ export interface DataPlaneDrops {
   e2eEpochAhead: number;
   /** Ingress: the decrypted packet claims another source or destination than the flow's. */
   spoofed: number;
+  /**
+   * Ingress: the opened packet's protocol or ports differ from the capsule's TRANSPORT chunk (what
+   * the engines' programs were shown), or the packet has none: the sender lied to the engines.
+   */
+  transportMismatch: number;
   aclIn: number;
 }
 
@@ -102,6 +107,7 @@ export class DataPlane {
     e2eEpochStale: 0,
     e2eEpochAhead: 0,
     spoofed: 0,
+    transportMismatch: 0,
     aclIn: 0,
   };
   /** The reason of the last drop (flow events read it after a packet was dropped). */
@@ -133,7 +139,7 @@ export class DataPlane {
   readonly sealedView = new SealedPayloadView();
   /** Preallocated: the AAD of a received packet. */
   readonly receiveAad = new Uint8Array(35);
-  /** Reused: the transport protocol and ports of the packet egress is handling. */
+  /** Reused: the transport protocol and ports of the packet egress or ingress is handling. */
   readonly transport: TransportPorts = { protocol: 0, port: -1, sourcePort: -1 };
   /** Preallocated: scratch for address rewrites. */
   readonly scratch = new Uint8Array(8);

@@ -21,54 +21,16 @@
  * AES-256-GCM context by default, about 5 times cheaper than node:crypto's cipher object per
  * packet, or node:crypto — the agent's `payloadCipher` option). This module keeps no state.
  */
-import {
-  CapsuleFlag,
-  IPV6_HEADER_LENGTH,
-  readU16,
-  readU32,
-  SEALED_PAYLOAD_OVERHEAD,
-  writeU16,
-} from '@capsule/wire';
+import { CapsuleFlag, IPV6_HEADER_LENGTH, readU32, SEALED_PAYLOAD_OVERHEAD, writeU16 } from '@capsule/wire';
 import { isAllowed } from './acl';
-import type { DataPlane, TransportPorts } from './data-plane';
+import type { DataPlane } from './data-plane';
 import { advanceSendEpoch, countSealed, isSendRekeyDue } from './e2e-epochs';
 import { CONNECTIONS_MAX, connectionLabel, type FirstHop, type Flow, type PacketTypeState } from './flows';
+import { transportOf, writeTransportValue } from './transport';
 
 /** What happened to one packet from the application (for tests; counters are the record). */
 export const EgressResult = { SENT: 0, DROPPED: 1, CONSUMED: 2 } as const;
 export type EgressResult = (typeof EgressResult)[keyof typeof EgressResult];
-
-/**
- * The transport protocol and ports of an IP packet at `ip` (ports -1 when none), written into the
- * plane's reused `transport` and returned.
- */
-function transportOf(
-  plane: DataPlane,
-  bytes: Uint8Array,
-  ip: number,
-  length: number,
-  version: number,
-): TransportPorts {
-  const result = plane.transport;
-  let protocol: number;
-  let l4: number;
-  if (version === 6) {
-    protocol = bytes[ip + 6]!;
-    l4 = ip + 40;
-  } else {
-    protocol = bytes[ip + 9]!;
-    l4 = ip + (bytes[ip]! & 0x0f) * 4;
-  }
-  result.protocol = protocol;
-  result.port = -1;
-  result.sourcePort = -1;
-  if (version !== 6 && (readU16(bytes, ip + 6) & 0x1fff) !== 0) return result; // a later fragment
-  if ((protocol === 6 || protocol === 17) && l4 + 4 <= ip + length) {
-    result.port = readU16(bytes, l4 + 2);
-    result.sourcePort = readU16(bytes, l4);
-  }
-  return result;
-}
 
 /** Writes a 20-bit flow label into the IPv6 header at out[0] and into the AAD (bytes 32..34). */
 function writeFlowLabel(out: Uint8Array, aad: Uint8Array, label: number): void {
@@ -137,8 +99,9 @@ export function processEgress(
     return EgressResult.DROPPED;
   }
   const statistics = flow.endpoint.statistics;
+  // What the TRANSPORT chunk tells the engines, the ACL matches and a connection's label hashes.
+  const transport = transportOf(plane.transport, bytes, ip, ipLength, version);
   if (plane.acl.out.length > 0) {
-    const transport = transportOf(plane, bytes, ip, ipLength, version);
     if (!isAllowed(plane.acl.out, transport.protocol, transport.port, flow.peer.hostId)) {
       plane.drop('aclOut');
       statistics.dropsOut += 1;
@@ -155,7 +118,6 @@ export function processEgress(
   let state: PacketTypeState = flow;
   let label = -1;
   if (flow.connections !== undefined) {
-    const transport = transportOf(plane, bytes, ip, ipLength, version);
     label = connectionLabel(flow.flowLabel, transport.protocol, transport.sourcePort, transport.port);
     let connection = flow.connections.get(label);
     if (connection === undefined) {
@@ -183,6 +145,7 @@ export function processEgress(
     const out = plane.out;
     out.set(header, 0);
     if (label >= 0) writeFlowLabel(out, flow.sendAad, label);
+    writeTransportValue(out, flow.transportAt[1], transport);
     writeU16(out, 4, header.length - IPV6_HEADER_LENGTH);
     if (!sendOnLink(plane, firstHop, header.length)) {
       plane.drop('noPath');
@@ -203,6 +166,7 @@ export function processEgress(
   const out = plane.out;
   out.set(header, 0);
   if (label >= 0) writeFlowLabel(out, flow.sendAad, label);
+  writeTransportValue(out, flow.transportAt[packetType], transport);
   // Armed by `capsule trace`: engines append their TRACE records to this packet.
   const traced = flow.tracePackets > 0;
   if (traced) out[IPV6_HEADER_LENGTH + 3]! |= CapsuleFlag.TRACE;

@@ -23,6 +23,7 @@ import { deriveSessionKeys, E2E_KEY_LABEL, type PayloadCipher, type SessionKeys 
 import { ReplayWindow } from '@capsule/overlay';
 import {
   type CapsuleHeader,
+  CapsuleHeaderView,
   type CodeChunk,
   capsuleHeaderLength,
   encodeCapsuleHeader,
@@ -229,8 +230,13 @@ export interface Flow extends PacketTypeState {
   readonly flowLabel: number;
   /** src ‖ dst ‖ flow label (3 bytes) that our seals bind; the peer's is built per packet. */
   readonly sendAad: Uint8Array;
-  /** Inner IPv6 header + capsule header of each packet type (payload length patched per packet). */
+  /**
+   * Inner IPv6 header + capsule header of each packet type (payload length patched per packet),
+   * ending with a TRANSPORT chunk written per packet from the packet sealed.
+   */
   readonly headers: { readonly [type in 1 | 2 | 3]: Uint8Array };
+  /** Where the TRANSPORT value is in each header. */
+  readonly transportAt: { readonly [type in 1 | 2 | 3]: number };
   /** The peer's IPv4 alias on this host (host byte order number). */
   readonly ipv4Alias: number;
   sendCounter: number;
@@ -256,6 +262,16 @@ export interface Flow extends PacketTypeState {
    * besides the peer's CGA. Undefined for role-addressed flows.
    */
   readonly peerRoleAddress: Uint8Array | undefined;
+}
+
+/**
+ * Where the TRANSPORT value starts in a flow's prebuilt header (IPv6 + capsule, just encoded with
+ * a TRANSPORT chunk, so the parse succeeds; set-up only).
+ */
+function transportAt(header: Uint8Array): number {
+  const view = new CapsuleHeaderView();
+  view.parse(header, IPV6_HEADER_LENGTH);
+  return view.transportOffset;
 }
 
 /**
@@ -678,6 +694,7 @@ export class FlowTable {
         ...(endpoint.spec.data.length > 0 || packetType !== PacketType.III
           ? { data: endpoint.spec.data }
           : {}),
+        transport: { protocol: 0, sourcePort: 0, destinationPort: 0 },
       };
       const bytes = new Uint8Array(IPV6_HEADER_LENGTH + capsuleHeaderLength(capsule));
       encodeIpv6Header(
@@ -696,6 +713,7 @@ export class FlowTable {
       encodeCapsuleHeader(capsule, bytes, IPV6_HEADER_LENGTH);
       return bytes;
     };
+    const headers = { 1: header(1), 2: header(2), 3: header(3) };
     const nowMs = (this.options.nowMs ?? Date.now)();
     const isSameKeys =
       previous !== undefined &&
@@ -712,7 +730,8 @@ export class FlowTable {
       e2e,
       flowLabel,
       sendAad,
-      headers: { 1: header(1), 2: header(2), 3: header(3) },
+      headers,
+      transportAt: { 1: transportAt(headers[1]), 2: transportAt(headers[2]), 3: transportAt(headers[3]) },
       ipv4Alias,
       sendCounter: Math.max(initialSendCounter(nowMs), previous?.sendCounter ?? 0),
       lastTrace: new Uint16Array(TRACE_RECORDS_MAX),

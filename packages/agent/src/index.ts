@@ -14,6 +14,8 @@ export {
 /** The configuration file's schema, its validation, and its translation into AgentOptions. */
 export {
   AgentConfig,
+  /** The problems of agent.yaml's controller key beyond its schema (url or urls, https, duplicates). */
+  agentControllerProblems,
   agentOptionsFromConfig,
   controllerOf,
   defaultUnderlaySocketBufferBytes,

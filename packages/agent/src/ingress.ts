@@ -8,7 +8,9 @@
  * buffer, replayed counters refused; 4. the original packet restored: an IPv6 packet must carry the
  * peer's CGA (or the address of the peer's role in the contract: a member answering a connection
  * made to the role address) and ours (else `spoofed`); an IPv4 packet gets the peer's local alias
- * as source and our IPv4 overlay address as destination; then the In ACL; 5. checksums: IPv4
+ * as source and our IPv4 overlay address as destination; the opened packet's protocol and ports
+ * must be what the capsule's TRANSPORT chunk told the engines (else `transportMismatch`: engines'
+ * programs decided on those values); then the In ACL; 5. checksums: IPv4
  * header and TCP/UDP checksums updated incrementally for the rewritten addresses (RFC 1624). The
  * engine ids of a TRACE chunk are kept on the flow (`lastTrace`): the path the peer's last traced
  * packet took. Views, buffers and scratch are the DataPlane's; nothing is allocated per packet
@@ -31,6 +33,7 @@ import { isAllowed } from './acl';
 import type { DataPlane } from './data-plane';
 import { acceptCandidate, E2eReceive, receiveCipherOf } from './e2e-epochs';
 import { type Flow, type GroupSenderEpoch, hashAddress16, isAddressAt, openKeyOf } from './flows';
+import { transportMatches, transportOf } from './transport';
 
 /** What happened to one packet from the network. */
 export const IngressResult = { DELIVERED: 0, DROPPED: 1, CONTROL: 2 } as const;
@@ -213,10 +216,14 @@ function processGroupIngress(
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
+  const transport = transportOf(plane.transport, packet, 0, packetLength, 6);
+  if (!transportMatches(bytes, plane.capsuleView.transportOffset, transport)) {
+    plane.drop('transportMismatch');
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
   if (plane.acl.in.length > 0) {
-    const protocol = packet[6]!;
-    const port = (protocol === 6 || protocol === 17) && 44 <= packetLength ? readU16(packet, 42) : -1;
-    if (!isAllowed(plane.acl.in, protocol, port, sender!.hostId)) {
+    if (!isAllowed(plane.acl.in, transport.protocol, transport.port, sender!.hostId)) {
       plane.drop('aclIn');
       statistics.dropsIn += 1;
       return IngressResult.DROPPED;
@@ -318,8 +325,6 @@ export function processIngress(
   e2e.hasOpened = true;
   recordTrace(plane, flow, bytes, plane.capsuleView);
   const version = packetLength > 0 ? packet[0]! >>> 4 : 0;
-  let protocol: number;
-  let l4: number;
   if (version === 6 && packetLength >= IPV6_HEADER_LENGTH) {
     // The source is the peer's CGA, or its role's address: a member answering a connection made
     // to the role address (anycast TCP) answers from that address, which it holds on its TUN.
@@ -335,24 +340,25 @@ export function processIngress(
       statistics.dropsIn += 1;
       return IngressResult.DROPPED;
     }
-    protocol = packet[6]!;
-    l4 = 40;
-  } else if (version === 4 && packetLength >= 20) {
+  } else if (version === 4 && packetLength >= 20 && (packet[0]! & 0x0f) >= 5) {
     if (!rewriteIpv4(plane, packet, packetLength, flow.ipv4Alias, plane.options.ownIpv4)) {
       plane.drop('malformedIn');
       statistics.dropsIn += 1;
       return IngressResult.DROPPED;
     }
-    protocol = packet[9]!;
-    l4 = (packet[0]! & 0x0f) * 4;
   } else {
     plane.drop('malformedIn');
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
+  const transport = transportOf(plane.transport, packet, 0, packetLength, version);
+  if (!transportMatches(bytes, plane.capsuleView.transportOffset, transport)) {
+    plane.drop('transportMismatch');
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
   if (plane.acl.in.length > 0) {
-    const port = (protocol === 6 || protocol === 17) && l4 + 4 <= packetLength ? readU16(packet, l4 + 2) : -1;
-    if (!isAllowed(plane.acl.in, protocol, port, flow.peer.hostId)) {
+    if (!isAllowed(plane.acl.in, transport.protocol, transport.port, flow.peer.hostId)) {
       plane.drop('aclIn');
       statistics.dropsIn += 1;
       return IngressResult.DROPPED;

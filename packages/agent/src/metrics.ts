@@ -23,6 +23,8 @@ export interface AgentMetricsSources {
     keepaliveFailures: number;
     registrations: number;
     certificateRenewals: number;
+    /** Moves to another controller replica after the current one failed. */
+    failovers: number;
   };
   events: { published: number; suppressed: number; lost: number; subscribers: number };
 }
@@ -148,6 +150,12 @@ export function renderAgentMetrics(s: AgentMetricsSources): string {
   family('capsule_agent_keepalives_total', 'counter', 'Keep-alives sent to the controller, by outcome.');
   sample('capsule_agent_keepalives_total', s.controller.keepalivesSent, { outcome: 'sent' });
   sample('capsule_agent_keepalives_total', s.controller.keepaliveFailures, { outcome: 'failed' });
+  family(
+    'capsule_agent_controller_failovers_total',
+    'counter',
+    'Moves to the next controller replica after the current one failed (no answer, timeout, 5xx, garbage).',
+  );
+  sample('capsule_agent_controller_failovers_total', s.controller.failovers);
   family('capsule_agent_registrations_total', 'counter', 'Host registrations with the controller.');
   sample('capsule_agent_registrations_total', s.controller.registrations);
   family(

@@ -4,6 +4,7 @@
  * with the server's code (without one: UNAVAILABLE for 502–504, else INTERNAL); a network failure
  * becomes `ApiError('UNAVAILABLE')`.
  */
+import { type ControllerReplicas, createControllerReplicas } from './controller-replicas';
 import { ApiError, type ApiErrorCode, isApiErrorCode } from './errors';
 import type {
   AuditEntry,
@@ -62,12 +63,22 @@ import type {
 /** Options of both clients. */
 export interface ClientOptions {
   /** `http(s)://host:port` of the controller's northbound (or southbound) listener. */
-  baseUrl: string;
+  baseUrl?: string;
+  /**
+   * Replicas of the controller (southbound): calls go to the current one and move on to the next
+   * when it fails (controller-replicas.ts). Given, it replaces `baseUrl`.
+   */
+  replicas?: ControllerReplicas;
+  /** A call (connection, request, whole answer) that takes longer fails as UNAVAILABLE; default 10 s. */
+  requestTimeoutMs?: number;
   /** A bearer token from a previous login. */
   token?: string;
   /** The fetch implementation (defaults to the global one). */
   fetch?: typeof fetch;
 }
+
+/** How long a call may take by default (ms) before it counts as failed (and fails over). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 /** One HTTP exchange: method, path (under the base URL) and JSON body. */
 export type Requester = <T>(
@@ -87,47 +98,93 @@ function errorCodeOf(body: unknown, status: number): ApiErrorCode {
   return status === 502 || status === 503 || status === 504 ? 'UNAVAILABLE' : 'INTERNAL';
 }
 
-function createRequester(options: ClientOptions, getToken: () => string | undefined): Requester {
+/** The replicas of a client's options: the given ones, else the one `baseUrl`. */
+function replicasOf(options: ClientOptions): ControllerReplicas {
+  return options.replicas ?? createControllerReplicas(options.baseUrl === undefined ? [] : [options.baseUrl]);
+}
+
+/**
+ * A failure that says the replica is dead or sick rather than that the call is wrong: no
+ * connection, no answer in time, a 5xx, or a 2xx that is not JSON. Another replica may serve it.
+ */
+class ReplicaFailure extends Error {
+  constructor(readonly error: ApiError) {
+    super(error.message);
+  }
+}
+
+function createRequester(
+  options: ClientOptions,
+  replicas: ControllerReplicas,
+  getToken: () => string | undefined,
+): Requester {
   const doFetch = options.fetch ?? fetch;
-  const base = options.baseUrl.replace(/\/+$/, '');
-  return async <T>(method: string, path: string, body?: unknown) => {
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  /** One exchange with one replica; a ReplicaFailure when that replica failed. */
+  const exchange = async <T>(base: string, method: string, path: string, body?: unknown) => {
     const headers: Record<string, string> = {};
     const token = getToken();
     if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    const signal = AbortSignal.timeout(timeoutMs);
     let response: Response;
+    let text: string;
     try {
       response = await doFetch(`${base}${path}`, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
       });
+      text = await response.text();
     } catch (error) {
-      throw new ApiError(
-        'UNAVAILABLE',
-        `cannot reach the controller at ${base}: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
+      const reason = signal.aborted ? `no answer within ${timeoutMs} ms` : (error as Error).message;
+      throw new ReplicaFailure(
+        new ApiError('UNAVAILABLE', `cannot reach the controller at ${base}: ${reason}`, { cause: error }),
       );
     }
-    const text = await response.text();
     let parsed: unknown;
+    let isJson = true;
     try {
       parsed = text.length > 0 ? JSON.parse(text) : undefined;
     } catch {
       parsed = undefined;
+      isJson = false;
     }
     if (!response.ok) {
       const message = (parsed as { message?: unknown } | null | undefined)?.message;
       const retryAfter = /^[0-9]{1,9}$/.exec(response.headers.get('retry-after') ?? '');
-      throw new ApiError(
+      const error = new ApiError(
         errorCodeOf(parsed, response.status),
         typeof message === 'string' ? message : `HTTP ${response.status}`,
         retryAfter ? { retryAfterSeconds: Number(retryAfter[0]) } : undefined,
       );
+      if (response.status >= 500) throw new ReplicaFailure(error);
+      throw error;
     }
+    if (!isJson)
+      throw new ReplicaFailure(
+        new ApiError(
+          'UNAVAILABLE',
+          `the controller at ${base} answered HTTP ${response.status} with a body that is not JSON`,
+        ),
+      );
     return { status: response.status, body: parsed as T };
+  };
+  return async <T>(method: string, path: string, body?: unknown) => {
+    let base = replicas.current;
+    let failure: ReplicaFailure | undefined;
+    // Each replica at most once per call, starting with the current one.
+    for (let attempt = 0; attempt < replicas.urls.length; attempt += 1) {
+      try {
+        return await exchange<T>(base, method, path, body);
+      } catch (error) {
+        if (!(error instanceof ReplicaFailure)) throw error;
+        failure = error;
+        base = replicas.failover(base, error.message);
+      }
+    }
+    throw failure!.error;
   };
 }
 
@@ -176,7 +233,7 @@ export const collectionNames = [
 /** The northbound client. */
 export function createApiClient(options: ClientOptions) {
   let token = options.token;
-  const request = createRequester(options, () => token);
+  const request = createRequester(options, replicasOf(options), () => token);
   return {
     /** Low-level access: any method and path. */
     request,
@@ -252,13 +309,65 @@ function pushEventOf(data: string): PushEvent | undefined {
 /** The southbound client (agents and engines). */
 export function createSouthboundClient(options: ClientOptions) {
   let token = options.token;
-  const request = createRequester(options, () => token);
+  const replicas = replicasOf(options);
+  const request = createRequester(options, replicas, () => token);
   const doFetch = options.fetch ?? fetch;
-  const base = options.baseUrl.replace(/\/+$/, '');
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+
+  /**
+   * Opens the push channel on one replica: resolves to its body once the answer's headers came
+   * within the timeout (the body then streams for as long as the channel lives).
+   */
+  async function openOn(base: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const opening = new AbortController();
+    const onAbort = () => opening.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => opening.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    let response: Response;
+    try {
+      response = await doFetch(`${base}/sb/v1/events`, {
+        headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+        signal: opening.signal,
+      });
+    } catch (error) {
+      signal.removeEventListener('abort', onAbort);
+      if (signal.aborted) throw error;
+      throw new ReplicaFailure(
+        new ApiError('UNAVAILABLE', `cannot reach the controller at ${base}: ${(error as Error).message}`, {
+          cause: error,
+        }),
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!response.ok || !response.body) {
+      signal.removeEventListener('abort', onAbort);
+      const text = await response.text().catch(() => '');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {}
+      const error = new ApiError(
+        errorCodeOf(parsed, response.status),
+        `push channel refused by ${base}: HTTP ${response.status}`,
+      );
+      if (response.status >= 500) throw new ReplicaFailure(error);
+      throw error;
+    }
+    // From here the caller's signal ends the channel through `opening` (still listening).
+    return response.body;
+  }
+
   return {
     get token() {
       return token;
     },
+    /** The replica calls go to now (`https://host:port`). */
+    get currentUrl() {
+      return replicas.current;
+    },
+    /** The replicas this client uses (the same object for every client given it). */
+    replicas,
     /** Logs in with node credentials; keeps the token. */
     async login(credentials: TokenRequest): Promise<SbLoginResponse> {
       const { body } = await request<SbLoginResponse>('POST', '/sb/v1/login', credentials);
@@ -278,10 +387,17 @@ export function createSouthboundClient(options: ClientOptions) {
     /** Keep-alive: `status` 200 (nothing to do) or 202 (commands); the controller keys to trust now. */
     keepalive: async (body: SbKeepaliveRequest = {}) => {
       const { status, body: answer } = await request<SbKeepaliveResponse>('POST', '/sb/v1/keepalive', body);
+      const commands = (answer as { commands?: unknown } | undefined)?.commands;
+      if (!Array.isArray(commands))
+        throw new ApiError('UNAVAILABLE', `the keep-alive answer of ${replicas.current} has no command list`);
+      const controllerKeys = (answer as { controllerKeys?: unknown } | undefined)?.controllerKeys;
       return {
         status,
-        commands: answer.commands,
-        ...(answer.controllerKeys && { controllerKeys: answer.controllerKeys }),
+        commands: commands as SbKeepaliveResponse['commands'],
+        // Checked by the node (trustedControllerKeysOf) before it trusts any of them.
+        ...(Array.isArray(controllerKeys) && {
+          controllerKeys: controllerKeys as NonNullable<SbKeepaliveResponse['controllerKeys']>,
+        }),
       };
     },
     /** Registers a service endpoint in a contract role (the same role again: the same endpoint). */
@@ -290,29 +406,35 @@ export function createSouthboundClient(options: ClientOptions) {
     /** Unregisters one of this node's endpoints (its authorization is revoked). */
     unregisterEndpoint: async (id: number) => void (await request('DELETE', `/sb/v1/endpoints/${id}`)),
     /**
-     * Opens the push channel (server-sent events). Calls `onEvent` for each event until `signal`
-     * aborts; resolves once the channel is open (the server's `ready` event arrived).
+     * Opens the push channel (server-sent events) on the current replica, moving on to the next
+     * like any call when it fails. Calls `onEvent` for each event until `signal` aborts; resolves
+     * once the channel is open (the server's `ready` event arrived). `onClose` is called once when
+     * the channel ends without `signal` aborting (the controller closed it or died): the caller
+     * opens it again (`createPushAttachment` does).
      */
-    async events(onEvent: (event: PushEvent) => void, signal: AbortSignal): Promise<void> {
-      const response = await doFetch(`${base}/sb/v1/events`, {
-        headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
-        signal,
-      });
-      if (!response.ok || !response.body) {
-        const text = await response.text();
-        let parsed: unknown;
+    async events(
+      onEvent: (event: PushEvent) => void,
+      signal: AbortSignal,
+      onClose?: () => void,
+    ): Promise<void> {
+      let base = replicas.current;
+      let body: ReadableStream<Uint8Array> | undefined;
+      let failure: ReplicaFailure | undefined;
+      for (let attempt = 0; attempt < replicas.urls.length && !body; attempt += 1) {
         try {
-          parsed = JSON.parse(text);
-        } catch {}
-        throw new ApiError(
-          errorCodeOf(parsed, response.status),
-          `push channel refused: HTTP ${response.status}`,
-        );
+          body = await openOn(base, signal);
+        } catch (error) {
+          if (!(error instanceof ReplicaFailure)) throw error;
+          failure = error;
+          base = replicas.failover(base, error.message);
+        }
       }
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      if (!body) throw failure!.error;
+      const reader = body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
-      let resolveReady: () => void = () => {};
-      const ready = new Promise<void>((resolve) => {
+      let isReady = false;
+      let resolveReady: (opened: boolean) => void = () => {};
+      const ready = new Promise<boolean>((resolve) => {
         resolveReady = resolve;
       });
       void (async () => {
@@ -321,6 +443,8 @@ export function createSouthboundClient(options: ClientOptions) {
             const { value, done } = await reader.read();
             if (done) break;
             buffer += value;
+            // A channel that sends no frame end is not a channel: bounded, then dropped.
+            if (buffer.length > PUSH_FRAME_MAX_CHARS) break;
             let cut = buffer.indexOf('\n\n');
             while (cut >= 0) {
               const frame = buffer.slice(0, cut);
@@ -331,20 +455,30 @@ export function createSouthboundClient(options: ClientOptions) {
                 .map((line) => line.slice(5).trimStart())
                 .join('\n');
               const event = data ? pushEventOf(data) : undefined;
-              if (event?.kind === 'ready') resolveReady();
-              else if (event) onEvent(event);
+              if (event?.kind === 'ready') {
+                isReady = true;
+                resolveReady(true);
+              } else if (event) onEvent(event);
               cut = buffer.indexOf('\n\n');
             }
           }
         } catch {
-          // aborted or connection closed: the caller reconnects if it wants to
+          // aborted or connection closed
         } finally {
-          resolveReady();
+          reader.cancel().catch(() => {});
+          resolveReady(false);
+          if (isReady && !signal.aborted) onClose?.();
         }
       })();
-      await ready;
+      if (!(await ready) && !signal.aborted) {
+        // Answered 200 but no channel came of it: a sick replica, the next one is tried next time.
+        replicas.failover(base, 'push channel closed before it was ready');
+        throw new ApiError('UNAVAILABLE', `the push channel of ${base} closed before it was ready`);
+      }
     },
   };
 }
+/** Longest push frame read (characters): the controller's events are a few KiB. */
+export const PUSH_FRAME_MAX_CHARS = 1024 * 1024;
 /** The southbound client's type. */
 export type SouthboundClient = ReturnType<typeof createSouthboundClient>;

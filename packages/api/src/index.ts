@@ -13,6 +13,10 @@ export {
   createApiClient,
   /** The southbound client (`/sb/v1`) for agents and engines. */
   createSouthboundClient,
+  /** How long a call may take by default before it fails (and fails over). */
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  /** Longest push frame the southbound client reads. */
+  PUSH_FRAME_MAX_CHARS,
   /** The southbound client's type. */
   type SouthboundClient,
 } from './client';
@@ -21,6 +25,21 @@ export {
   type TrustedControllerKeysResult,
   trustedControllerKeysOf,
 } from './controller-keys';
+export {
+  /** Most controller URLs a node is given. */
+  CONTROLLER_URLS_MAX,
+  /** The replicas a node uses and the one in use. */
+  type ControllerReplicas,
+  /** What a node's replicas tell when it moves on. */
+  type ControllerReplicasDeps,
+  /** The problems of a node config's controller section (url or urls, https, pin). */
+  controllerSectionProblems,
+  /** The problems of a configured controller URL list (empty, too long, not https, duplicates). */
+  controllerUrlProblems,
+  /** The replicas of a URL list; calls move on to the next one when one fails. */
+  createControllerReplicas,
+} from './controller-replicas';
+
 export {
   /** An API error; its code decides the HTTP status. */
   ApiError,
@@ -119,5 +138,15 @@ export {
   /** Why variables cannot be written into an image's DATA fields (empty when they can). */
   variableProblems,
 } from './program-image';
+export {
+  /** Keeps a node's push channel open, on a live replica. */
+  createPushAttachment,
+  /** A push channel kept attached. */
+  type PushAttachment,
+  /** What the attachment acts on. */
+  type PushAttachmentDeps,
+  /** What the attachment is told. */
+  type PushAttachmentOptions,
+} from './push-attachment';
 /** Every request and response schema (TypeBox) and its static type; see schemas.ts. */
 export * from './schemas';

@@ -119,16 +119,30 @@ export const Domain = Type.Object({
   kind: DomainKind,
   authMethod: Type.Literal('local'),
   description: Description,
+  /**
+   * False: deactivated — its endpoints and those of its nodes are revoked, its users and nodes
+   * may not log in, nothing registers in it (docs/controller.md, "Lifecycle").
+   */
+  active: Type.Boolean(),
   createdAt: Timestamp,
 });
 export type Domain = Static<typeof Domain>;
 export const DomainCreate = Type.Object(
-  { name: Name, kind: DomainKind, description: Type.Optional(Description) },
+  {
+    name: Name,
+    kind: DomainKind,
+    description: Type.Optional(Description),
+    active: Type.Optional(Type.Boolean()),
+  },
   closed,
 );
 export type DomainCreate = Static<typeof DomainCreate>;
 export const DomainPatch = Type.Object(
-  { kind: Type.Optional(DomainKind), description: Type.Optional(Description) },
+  {
+    kind: Type.Optional(DomainKind),
+    description: Type.Optional(Description),
+    active: Type.Optional(Type.Boolean()),
+  },
   closed,
 );
 export type DomainPatch = Static<typeof DomainPatch>;
@@ -413,6 +427,8 @@ export const Template = Type.Object({
   labelTags: Type.Array(LabelTag),
   /** SHA-256 of the image's code, hex: the logic hash its endpoints' flow authorizations carry. */
   logicHash: Type.String(),
+  /** False: disabled — the endpoints of every contract on it are revoked, none may register. */
+  enabled: Type.Boolean(),
   createdAt: Timestamp,
 });
 export type Template = Static<typeof Template>;
@@ -426,6 +442,7 @@ export const TemplateCreate = Type.Object(
     image: ProgramImageTransfer,
     roles: Type.Array(TemplateRole, { minItems: 1, maxItems: 16 }),
     labelTags: Type.Optional(Type.Array(LabelTag, { maxItems: 32 })),
+    enabled: Type.Optional(Type.Boolean()),
   },
   closed,
 );
@@ -435,6 +452,7 @@ export const TemplatePatch = Type.Object(
     description: Type.Optional(Description),
     multicast: Type.Optional(Type.Boolean()),
     labelTags: Type.Optional(Type.Array(LabelTag, { maxItems: 32 })),
+    enabled: Type.Optional(Type.Boolean()),
   },
   closed,
 );

@@ -40,6 +40,8 @@ describe('capsule agent', () => {
       'missing.yaml': 'hostName: h.example\n',
       'notyaml.yaml': 'a: [\n',
       'sec.yaml': `${base}cgaSec: 2\n`,
+      'replicas.yaml':
+        'hostName: h.example\nuser: u\npassword: p\ndomain: d\ncontroller:\n  urls:\n    - https://a:8701\n    - http://b:8701\n',
     };
     const expected: Record<string, RegExp> = {
       'unknown.yaml': /unknown.yaml:6:1: colour: unknown key/,
@@ -49,6 +51,8 @@ describe('capsule agent', () => {
       'missing.yaml': /4 problems[\s\S]*controller: is required/,
       'notyaml.yaml': /notyaml.yaml:2:1: not valid YAML/,
       'sec.yaml': /cgaSec: must be 0 or 1/,
+      'replicas.yaml':
+        /replicas.yaml:8:\d+: controller.urls\[1\]: must be https:\/\/… \(plain http:\/\/ only with controller.insecureHttp: true\)/,
     };
     for (const [name, text] of Object.entries(cases)) {
       writeFileSync(join(dir, name), text);

@@ -106,6 +106,60 @@ describe('engine config: controller.caSha256', () => {
   });
 });
 
+describe('engine config: controller.urls (replicas)', () => {
+  const head = 'hostname: e\ncontroller:\n  domain: d\n  username: u\n  password: p\n';
+
+  it('takes a list of https URLs (one pin for all), and url as a list of one', () => {
+    writeFileSync(
+      join(dir, 'replicas.yaml'),
+      `${head}  caSha256: "${'cd'.repeat(32)}"\n  urls:\n    - https://10.0.0.1:8701\n    - https://10.0.0.2:8701\n`,
+    );
+    const config = loadEngineConfig('replicas.yaml', createRecordingIo({ cwd: dir }));
+    expect(config.controller).toMatchObject({
+      url: 'https://10.0.0.1:8701',
+      urls: ['https://10.0.0.1:8701', 'https://10.0.0.2:8701'],
+    });
+    writeFileSync(join(dir, 'one.yaml'), `${head}  url: http://10.0.0.1:8701\n`);
+    expect(loadEngineConfig('one.yaml', createRecordingIo({ cwd: dir })).controller.urls).toEqual([
+      'http://10.0.0.1:8701',
+    ]);
+  });
+
+  it('refuses bad lists with the key path and line of the offending URL', async () => {
+    const cases: [string, RegExp][] = [
+      [`${head}  urls: []\n`, /bad\.yaml:6:\d+: controller\.urls: must name at least one controller/],
+      [
+        `${head}  urls:\n    - https://a:8701\n    - https://a:8701/\n`,
+        /bad\.yaml:8:\d+: controller\.urls\[1\]: repeats controller URL \[0\] \(https:\/\/a:8701\)/,
+      ],
+      [
+        `${head}  urls:\n    - https://a:8701\n    - http://b:8701\n`,
+        /bad\.yaml:8:\d+: controller\.urls\[1\]: must be https/,
+      ],
+      [
+        `${head}  insecureHttp: true\n  urls: [http://a:8701, "ftp://b"]\n`,
+        /controller\.urls\[1\]: must be https:\/\/host:port, not ftp:/,
+      ],
+      [
+        `${head}  urls: [${Array.from({ length: 17 }, (_, i) => `"https://c${i}:1"`).join(', ')}]\n`,
+        /names 17 controllers; at most 16/,
+      ],
+      [
+        `${head}  url: https://a:8701\n  urls: [https://b:8701]\n`,
+        /controller\.urls: give url .* or urls .*, not both/,
+      ],
+      [`${head}`, /controller\.url: is required/],
+    ];
+    for (const [text, message] of cases) {
+      writeFileSync(join(dir, 'bad.yaml'), text);
+      const io = createRecordingIo({ cwd: dir });
+      expect(await runCli(['engine', 'start', '--config', 'bad.yaml'], io), text).toBe(1);
+      expect(io.stderr()).toMatch(/error \[CLI_BAD_CONFIG\]/);
+      expect(io.stderr(), text).toMatch(message);
+    }
+  });
+});
+
 describe('engine start and flows', () => {
   it('runs an engine against a real controller: registers, listens, serves /metrics and flows', async () => {
     const cluster = await startCluster('udp');

@@ -43,12 +43,13 @@ export interface ChangeEvent {
   payload?: unknown;
 }
 
-/** The user behind a token, re-read on every request. */
+/** The user behind a token (and whether its domain is active), re-read on every request. */
 const tokenUserQuery = prepareQuery((db, p) =>
   db
-    .selectFrom('users')
-    .select(['roles', 'active', 'domain_id', 'credential_generation'])
-    .where('id', '=', p(0)),
+    .selectFrom('users as u')
+    .innerJoin('domains as d', 'd.id', 'u.domain_id')
+    .select(['u.roles', 'u.active', 'u.domain_id', 'u.credential_generation', 'd.active as domain_active'])
+    .where('u.id', '=', p(0)),
 );
 
 /** One audit entry: at, actor, domain id, action, object type, object id, detail. */
@@ -161,12 +162,14 @@ export function createContext(
           'u.domain_id',
           'u.credential_generation',
           'd.name as domain',
+          'd.active as domain_active',
         ])
         .where('d.name', '=', body.domain)
         .where('u.login', '=', body.username)
         .executeTakeFirst();
       const matches = await verifyPassword(body.password, row?.password_hash ?? unmatchableHash);
-      if (!row || !matches || row.active !== 1) {
+      // A deactivated user, or any user of a deactivated domain, is refused like a wrong password.
+      if (!row || !matches || row.active !== 1 || row.domain_active !== 1) {
         loginThrottle.fail(account, clientAddress, now);
         throw new ApiError('BAD_CREDENTIALS', 'wrong domain, user name or password');
       }
@@ -190,8 +193,11 @@ export function createContext(
       if (!match) throw new ApiError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
       const principal = await base.tokens.verify(match[1]!, audience, base.clock.nowMs());
       const row = (await tokenUserQuery(db, principal.userId)).rows[0];
-      if (!row || row.active !== 1 || row.domain_id !== principal.domainId)
-        throw new ApiError('UNAUTHENTICATED', 'the token’s user no longer exists or is disabled');
+      if (!row || row.active !== 1 || row.domain_active !== 1 || row.domain_id !== principal.domainId)
+        throw new ApiError(
+          'UNAUTHENTICATED',
+          'the token’s user (or its domain) no longer exists or is disabled',
+        );
       if (row.credential_generation !== principal.credentialGeneration)
         throw new ApiError('UNAUTHENTICATED', 'the user’s password changed after this token was issued');
       return { ...principal, roles: JSON.parse(row.roles) as RoleName[] };

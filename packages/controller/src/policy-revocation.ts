@@ -1,8 +1,9 @@
 /**
  * Live policy: what a narrowing change takes away, taken away at once. Every change that narrows
  * what is allowed — an authorization revoked; an endpoint unregistered or deleted; a contract
- * disabled, deleted or a role dropped from it; a service disabled, deleted or a grant dropped; a
- * service token deleted; a node user deactivated; a node decommissioned — names a scope, and
+ * disabled, deleted or a role dropped from it; a template disabled; a service disabled, deleted
+ * or a grant dropped; a service token deleted or disabled (TTL 0); a node user deactivated; a
+ * domain deactivated; a node decommissioned — names a scope, and
  * `revokeScope` does the same four things for each, inside the change's transaction:
  *
  *   1. the endpoints in the scope are deleted (their authorizations keep the record, endpoint_id
@@ -29,6 +30,8 @@ export type RevocationScope =
   | { kind: 'endpoint'; id: number }
   /** A contract's endpoints: all of them, or those of roles not in `keptRoles`. */
   | { kind: 'contract'; contractId: number; keptRoles?: readonly string[] }
+  /** The endpoints of every contract built on one template (the template disabled). */
+  | { kind: 'template'; templateId: number }
   /** A service's endpoints: all of them, or those whose (contract, role) is not in `keptGrants`. */
   | {
       kind: 'service';
@@ -40,7 +43,9 @@ export type RevocationScope =
   /** Every endpoint of one node (decommission). */
   | { kind: 'node'; nodeId: number }
   /** Every endpoint of the nodes a node user owns (the user deactivated). */
-  | { kind: 'owner'; userId: number };
+  | { kind: 'owner'; userId: number }
+  /** Every endpoint in one domain and every endpoint on its nodes (the domain deactivated). */
+  | { kind: 'domain'; domainId: number };
 
 /** What `revokeScope` did. */
 export interface ScopeRevocation {
@@ -93,6 +98,25 @@ async function endpointsIn(db: Db, scope: RevocationScope): Promise<number[]> {
         const kept = new Set(scope.keptGrants.map((grant) => `${grant.contractId}\u0000${grant.role}`));
         rows = rows.filter((row) => !kept.has(`${row.contract_id}\u0000${row.role}`));
       }
+      break;
+    case 'template':
+      rows = await select
+        .where(
+          'contract_id',
+          'in',
+          db.selectFrom('contracts').select('id').where('template_id', '=', scope.templateId),
+        )
+        .execute();
+      break;
+    case 'domain':
+      rows = await select
+        .where((eb) =>
+          eb.or([
+            eb('domain_id', '=', scope.domainId),
+            eb('node_id', 'in', db.selectFrom('nodes').select('id').where('domain_id', '=', scope.domainId)),
+          ]),
+        )
+        .execute();
       break;
     case 'service-token':
       rows = await select.where('service_token_id', '=', scope.tokenId).execute();

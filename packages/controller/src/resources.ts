@@ -198,6 +198,7 @@ const domains = collection<DomainRow, DomainCreate, DomainPatch>({
         name: body.name,
         kind: body.kind,
         description: body.description ?? '',
+        active: body.active === false ? 0 : 1,
         created_at: iso(ctx.nowMs),
       })
       .returning('id')
@@ -205,8 +206,17 @@ const domains = collection<DomainRow, DomainCreate, DomainPatch>({
     return row.id;
   },
   update: async (ctx, row, body) => {
-    const values = { kind: body.kind, description: body.description };
+    // The administrators live in the default domain: deactivating it would lock everyone out.
+    if (body.active === false && row.name === 'default')
+      throw new ApiError('FORBIDDEN', 'the default domain cannot be deactivated');
+    const values = {
+      kind: body.kind,
+      description: body.description,
+      active: body.active === undefined ? undefined : body.active ? 1 : 0,
+    };
     if (namesAny(values)) await ctx.db.updateTable('domains').set(values).where('id', '=', row.id).execute();
+    // Deactivated: its endpoints and those of its nodes go (its users and nodes are refused, context.ts).
+    if (body.active === false && row.active === 1) await ctx.revoke({ kind: 'domain', domainId: row.id });
   },
   remove: async (ctx, row) => {
     if (row.name === 'default') throw new ApiError('FORBIDDEN', 'the default domain cannot be deleted');
@@ -536,6 +546,7 @@ const templates = collection<TemplateRow, TemplateCreate, TemplatePatch>({
         roles: json(body.roles),
         label_tags: json(body.labelTags ?? []),
         logic_hash: Buffer.from(logicHash).toString('hex'),
+        enabled: body.enabled === false ? 0 : 1,
         created_at: iso(ctx.nowMs),
       })
       .returning('id')
@@ -547,11 +558,16 @@ const templates = collection<TemplateRow, TemplateCreate, TemplatePatch>({
       description: body.description,
       multicast: body.multicast === undefined ? undefined : body.multicast ? 1 : 0,
       label_tags: body.labelTags === undefined ? undefined : json(body.labelTags),
+      enabled: body.enabled === undefined ? undefined : body.enabled ? 1 : 0,
     };
     if (namesAny(values))
       await ctx.db.updateTable('templates').set(values).where('id', '=', row.id).execute();
-    if (body.labelTags !== undefined) ctx.changes.push({ kind: 'policy' });
+    // Disabled: the endpoints of every contract on it go.
+    if (body.enabled === false && row.enabled === 1)
+      await ctx.revoke({ kind: 'template', templateId: row.id });
+    if (body.labelTags !== undefined || body.enabled !== undefined) ctx.changes.push({ kind: 'policy' });
   },
+  // Refused (IN_USE) while a contract uses it: a template with flows is disabled, not deleted.
   remove: async (ctx, row) => {
     await ctx.db.deleteFrom('templates').where('id', '=', row.id).execute();
   },
@@ -721,6 +737,9 @@ const serviceTokens = collection<ServiceTokenRow, ServiceTokenCreate, ServiceTok
       .set({ expires_at: iso(ctx.nowMs + body.ttlSeconds * 1000) })
       .where('id', '=', row.id)
       .execute();
+    // A TTL of 0 disables the token now: the endpoints registered with it go, as on a delete.
+    // (A token that simply runs out only stops new registrations and renewals.)
+    if (body.ttlSeconds === 0) await ctx.revoke({ kind: 'service-token', tokenId: row.id });
   },
   // The endpoints registered with it go (their authorizations revoked).
   remove: async (ctx, row) => {

@@ -126,6 +126,7 @@ export const toDomain = (r: DomainRow): Domain => ({
   kind: r.kind,
   authMethod: 'local',
   description: r.description,
+  active: r.active === 1,
   createdAt: r.created_at,
 });
 export const toUser = (r: UserRow): User => ({
@@ -201,6 +202,7 @@ export const toTemplate = (r: TemplateRow): Template => ({
   roles: parse(r.roles),
   labelTags: parse(r.label_tags),
   logicHash: r.logic_hash,
+  enabled: r.enabled === 1,
   createdAt: r.created_at,
 });
 export const toContract = (r: ContractRow): Contract => {

@@ -1,8 +1,9 @@
 /**
  * Live policy on a real controller (SQLite; PostgreSQL too when one is reachable), through the
  * northbound and southbound HTTP APIs: every narrowing change — contract disabled, role dropped,
- * contract deleted, service disabled, grant dropped, service deleted, service token deleted, node
- * user deactivated, node decommissioned, endpoint deleted or unregistered — revokes exactly the
+ * contract deleted, template disabled, service disabled, grant dropped, service deleted, service
+ * token deleted or disabled (TTL 0), node user deactivated, domain deactivated, node
+ * decommissioned, endpoint deleted or unregistered — revokes exactly the
  * authorizations it takes away: every engine gets their serials (pushed on an open channel at
  * once, else in its next keep-alive), each host the serials of its own endpoints, the endpoints
  * are gone from the API, and the flows of everything else stay authorized. Widening (enabling
@@ -70,12 +71,13 @@ for (const kind of storeKinds) {
     }, 60_000);
     afterAll(async () => c?.stop());
 
-    /** A contract client ↔ server, a service granted both roles, and a token of it. */
-    async function policy() {
+    /** A contract client ↔ server (on `template`, in `domain`), a service granted both roles, and a token of it. */
+    async function policy(template = templateId, domain?: string) {
       counter += 1;
       const contract = await c.admin.contracts.create({
         name: `contract-${counter}`,
-        templateId,
+        templateId: template,
+        ...(domain === undefined ? {} : { domain }),
         roles: [
           { name: 'client', peer: 'server' },
           { name: 'server', peer: 'client' },
@@ -83,6 +85,7 @@ for (const kind of storeKinds) {
       });
       const service = await c.admin.services.create({
         name: `service-${counter}`,
+        ...(domain === undefined ? {} : { domain }),
         grants: [
           { contractId: contract.id, role: 'client' },
           { contractId: contract.id, role: 'server' },
@@ -284,6 +287,134 @@ for (const kind of storeKinds) {
       await c.admin.endpoints.remove(again.endpoint.id);
       const serials = (await revokedAt(nodes.e2)).sort();
       expect(serials).toEqual([first.client.authorization.serial, again.authorization.serial].sort());
+    });
+
+    it('template disabled: the endpoints of every contract on it revoked, another template’s kept; deleting it refused while used; enabled again: registrations at once', async () => {
+      const second = await c.admin.templates.create({
+        name: `client-server-${++counter}`,
+        image: tinyProgram(),
+        roles: [
+          { name: 'client', entry: 'client' },
+          { name: 'server', entry: 'server' },
+        ],
+      });
+      expect(second.enabled).toBe(true);
+      const a = await policy(second.id);
+      const a2 = await policy(second.id);
+      const b = await policy();
+      const inA = await pair(a);
+      const inA2 = await pair(a2);
+      const inB = await pair(b);
+      await drain();
+      // A template in use cannot be deleted (its contracts refer to it): nothing is revoked.
+      await expectError(c.admin.templates.remove(second.id), 'IN_USE');
+      expect(await revokedAt(nodes.e1)).toEqual([]);
+      await c.admin.templates.update(second.id, { enabled: false });
+      expect((await c.admin.templates.get(second.id)).enabled).toBe(false);
+      await expectRevoked([inA.server, inA.client, inA2.server, inA2.client], [inB.server, inB.client]);
+      await expectError(pair(a), 'ROLE_NOT_GRANTED');
+      // Disabling again queues nothing; other fields of a disabled template change without effect.
+      await c.admin.templates.update(second.id, { enabled: false, description: 'off' });
+      expect(await revokedAt(nodes.e1)).toEqual([]);
+      await c.admin.templates.update(second.id, { enabled: true });
+      const again = await pair(a2);
+      expect(again.client.authorization.revokedAt).toBeNull();
+    });
+
+    it('service token disabled (TTL 0): its endpoints revoked, those of another token kept; refused from then on', async () => {
+      const a = await policy();
+      const second = await c.admin.serviceTokens.create({ serviceId: a.service.id });
+      const server = await nodes.h2.sb.registerEndpoint({
+        serviceToken: second.token!,
+        contract: a.contract.name,
+        role: 'server',
+      });
+      const client = await nodes.h1.sb.registerEndpoint({
+        serviceToken: a.token,
+        contract: a.contract.name,
+        role: 'client',
+      });
+      await drain();
+      // A longer TTL widens: nothing is revoked.
+      await c.admin.serviceTokens.update(second.id, { ttlSeconds: 3600 });
+      expect(await revokedAt(nodes.e1)).toEqual([]);
+      await c.admin.serviceTokens.update(second.id, { ttlSeconds: 0 });
+      await expectRevoked([server], [client]);
+      await expectError(
+        nodes.h2.sb.registerEndpoint({
+          serviceToken: second.token!,
+          contract: a.contract.name,
+          role: 'server',
+        }),
+        'SERVICE_TOKEN_INVALID',
+      );
+    });
+
+    it('domain deactivated: its endpoints and those on its nodes revoked, its users and nodes refused, other domains kept; active again: registrations at once', async () => {
+      const name = `dom-${++counter}`;
+      const domain = await c.admin.domains.create({ name, kind: 'application' });
+      expect(domain.active).toBe(true);
+      await c.admin.users.create({
+        login: `${name}-hosts`,
+        domain: name,
+        password: nodePassword,
+        roles: ['hostOwner'],
+        zoneId,
+      });
+      const h5 = await registerNode(
+        c.urls.southboundUrl,
+        { domain: name, username: `${name}-hosts`, password: nodePassword },
+        { type: 'host', hostname: `${name}-h5` },
+      );
+      const template = await c.admin.templates.create({
+        name: 'client-server',
+        domain: name,
+        image: tinyProgram(),
+        roles: [
+          { name: 'client', entry: 'client' },
+          { name: 'server', entry: 'server' },
+        ],
+      });
+      const inDomain = await policy(template.id, name);
+      const outside = await policy();
+      // Its contract on a default-domain host (h1) and on its own host (h5); a default contract on h5.
+      const inPair = await pair(inDomain, h5, nodes.h1);
+      const outPair = await pair(outside, nodes.h1, nodes.h2);
+      const onH5 = await h5.sb.registerEndpoint({
+        serviceToken: outside.token,
+        contract: outside.contract.name,
+        role: 'client',
+      });
+      await drain();
+      await h5.sb.keepalive();
+      // The default domain holds the administrators: it cannot be deactivated.
+      const defaultDomain = (await c.admin.domains.list()).items.find((d) => d.name === 'default')!;
+      await expectError(c.admin.domains.update(defaultDomain.id, { active: false }), 'FORBIDDEN');
+      await c.admin.domains.update(domain.id, { active: false });
+      expect((await c.admin.domains.get(domain.id)).active).toBe(false);
+      await expectRevoked([inPair.server, inPair.client, onH5], [outPair.server, outPair.client]);
+      // Its node's token is refused; its users may not log in; nothing registers with its tokens.
+      await expectError(h5.sb.keepalive(), 'UNAUTHENTICATED');
+      const login = createSouthboundClient({ baseUrl: c.urls.southboundUrl });
+      await expectError(
+        login.login({ domain: name, username: `${name}-hosts`, password: nodePassword }),
+        'BAD_CREDENTIALS',
+      );
+      await expectError(
+        nodes.h1.sb.registerEndpoint({
+          serviceToken: inDomain.token,
+          contract: inDomain.contract.name,
+          role: 'server',
+        }),
+        'ROLE_NOT_GRANTED',
+      );
+      // Deactivating again queues nothing.
+      await c.admin.domains.update(domain.id, { active: false });
+      expect(await revokedAt(nodes.e1)).toEqual([]);
+      await c.admin.domains.update(domain.id, { active: true });
+      expect((await h5.sb.keepalive()).commands.some((command) => command.kind === 'revocation')).toBe(true);
+      const again = await pair(inDomain, h5, nodes.h1);
+      expect(again.client.authorization.revokedAt).toBeNull();
     });
 
     it('node deleted: decommissioned — endpoints and links go, its serials and its host id revoked everywhere', async () => {

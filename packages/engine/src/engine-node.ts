@@ -18,6 +18,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import {
+  createControllerReplicas,
   createSouthboundClient,
   type SbRegisterResponse,
   type SouthboundClient,
@@ -32,18 +33,23 @@ import {
 import {
   createLinkLayer,
   formatUnderlayAddress,
-  type LinkDataPath,
   type LinkLayer,
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
-import { type Clock, type Logger, silentLogger, systemClock } from '@capsule/wire';
+import {
+  type Clock,
+  type EngineFastPath,
+  type LinkDataPath,
+  type Logger,
+  silentLogger,
+  systemClock,
+} from '@capsule/wire';
 import { createEngine, type Engine, type EngineOptions } from './engine';
 import { EngineError } from './errors';
-import type { EngineFastPath } from './fast-path-port';
 import { createEngineHttpServer, type EngineHttpServer } from './http-api';
 import { configuredLinkCost } from './links';
-import { createControllerHooks, registerEngine } from './southbound';
+import { type ControllerSessionStatus, createControllerHooks, registerEngine } from './southbound';
 
 /** The node's long-lived identity: its RSA key and the CGA made from it. */
 export interface EngineIdentity {
@@ -60,6 +66,13 @@ export interface EngineIdentity {
 export interface EngineNodeOptions {
   /** The controller's southbound URL (`http(s)://host:port`). */
   controllerUrl: string;
+  /**
+   * Every controller replica's southbound URL, in order (engine.yaml `controller.urls`); given, it
+   * replaces `controllerUrl`: calls go to the current replica and move on to the next when it fails.
+   */
+  controllerUrls?: readonly string[];
+  /** A controller call that takes longer fails (and moves on to the next replica); default @capsule/api's. */
+  controllerRequestTimeoutMs?: number;
   /** The node user (engineOwner role) the engine logs in as. */
   credentials: { domain: string; username: string; password: string };
   /** This engine's host name at the controller (and in its node certificate). */
@@ -104,8 +117,10 @@ export type EngineNodeFastPath = EngineFastPath & LinkDataPath & { readonly filt
 export interface EngineNode {
   readonly engine: Engine;
   readonly linkLayer: LinkLayer;
-  /** The registered southbound client. */
+  /** The registered southbound client (`controller.currentUrl`: the replica in use). */
   readonly controller: SouthboundClient;
+  /** The controller session: the replica in use, failovers, keep-alives, the push channel. */
+  controllerStatus(): ControllerSessionStatus;
   /** The controller's answer to the registration (node, certificate, controller key, configuration). */
   readonly registration: SbRegisterResponse;
   readonly hostId: Uint8Array;
@@ -123,7 +138,13 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
   const logger = deps.logger ?? silentLogger;
   const { transport } = deps;
   const controller = createSouthboundClient({
-    baseUrl: options.controllerUrl,
+    replicas: createControllerReplicas(options.controllerUrls ?? [options.controllerUrl], {
+      onFailover: ({ from, to, reason, failovers }) =>
+        logger.warn({ from, to, reason, failovers }, 'controller failed; moving to the next replica'),
+    }),
+    ...(options.controllerRequestTimeoutMs !== undefined && {
+      requestTimeoutMs: options.controllerRequestTimeoutMs,
+    }),
     ...(deps.fetch && { fetch: deps.fetch }),
   });
   // 1–3: log in, identity, register.
@@ -193,6 +214,10 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
             'the keep-alive answer’s controller keys are unusable; kept the ones held',
           );
       },
+      reregister: async () => {
+        certificateRenewalDueAtMs = Number.NEGATIVE_INFINITY;
+        await renewNodeCertificate();
+      },
     },
   );
   /**
@@ -204,6 +229,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
   let certificateRenewalDueAtMs = renewalDueOf(registration.certificate);
   async function renewNodeCertificate(): Promise<void> {
     if (clock.nowMs() < certificateRenewalDueAtMs) return;
+    const forced = certificateRenewalDueAtMs === Number.NEGATIVE_INFINITY;
     try {
       const renewed = await registerEngine(controller, engineRegistration);
       if (!linkLayer.setNodeCertificate(Buffer.from(renewed.certificate, 'base64')))
@@ -212,6 +238,9 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
           'the renewed node certificate is not for this host id',
         );
       certificateRenewalDueAtMs = renewalDueOf(renewed.certificate);
+      // The answer names the controller keys to trust now (another replica's, after a failover).
+      const keys = trustedControllerKeysOf(renewed);
+      if (keys.ok) engine.setControllerKeys(keys.keys);
       logger.info(
         {
           renewals: linkLayer.handshakeStats.certificateSwaps,
@@ -221,10 +250,11 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
       );
     } catch (error) {
       logger.warn({ err: error }, 'node certificate renewal failed; retrying at the next keep-alive');
+      if (forced) throw error;
     }
   }
   const http: EngineHttpServer | undefined = options.http
-    ? createEngineHttpServer(options.http, { engine })
+    ? createEngineHttpServer(options.http, { engine, controller: () => hooks.status() })
     : undefined;
   // 7: start.
   let stopHooks: (() => void) | undefined;
@@ -254,6 +284,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
     engine,
     linkLayer,
     controller,
+    controllerStatus: () => hooks.status(),
     registration,
     hostId: identity.hostId,
     locator,

@@ -46,9 +46,11 @@ import {
   CAPSULE_NEXT_HEADER,
   CapsuleFlag,
   type Clock,
+  type EngineFastPath,
   IPV6_HEADER_LENGTH,
   type Logger,
   PathOffset,
+  readU16,
   silentLogger,
 } from '@capsule/wire';
 import { createAuthorizations, isAuthorizedSource } from './authorizations';
@@ -58,7 +60,6 @@ import { type CurrentPacket, createCurrentPacket } from './current-packet';
 import { DropReason } from './drop-reason';
 import { createEgress } from './egress';
 import { engineIdOfHostId } from './engine-id';
-import type { EngineFastPath } from './fast-path-port';
 import { createEngineEvents } from './flow-events';
 import { FlowRefusal } from './flow-table';
 import { createEngineFlows, type FlowSnapshot } from './flows';
@@ -596,9 +597,11 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
 }
 
 /**
- * Fills the PACKET record programs read: addresses, flow label, lengths, hop limit, capsule next
- * header, traffic class, packet type, ingress (program) link id, time, PATH/DATA lengths, entry.
- * Ports are 0: the payload is sealed end to end.
+ * Fills the PACKET record programs read: addresses, flow label, lengths, hop limit, next header,
+ * traffic class, packet type, ingress (program) link id, time, PATH/DATA lengths, ports, entry.
+ * The payload is sealed end to end: next header and ports are the TRANSPORT chunk's (the sealed
+ * packet's protocol and ports, which the receiving agent checks against what it opens); without
+ * that chunk, the capsule's next header (59 for a sealed or empty payload) and ports 0.
  */
 function fillPacketRecord(
   record: DataView,
@@ -617,7 +620,8 @@ function fillPacketRecord(
   record.setUint16(PacketField.PACKET_LENGTH, packetLength, true);
   record.setUint16(PacketField.PAYLOAD_LENGTH, packetLength - IPV6_HEADER_LENGTH - view.length, true);
   recordBytes[PacketField.HOP_LIMIT] = bytes[offset + 7]!;
-  recordBytes[PacketField.NEXT_HEADER] = view.nextHeader;
+  const transport = view.transportOffset;
+  recordBytes[PacketField.NEXT_HEADER] = transport >= 0 ? bytes[transport]! : view.nextHeader;
   recordBytes[PacketField.TRAFFIC_CLASS] = ((bytes[offset]! & 0x0f) << 4) | (bytes[offset + 1]! >>> 4);
   recordBytes[PacketField.PACKET_TYPE] = packetType;
   record.setUint32(PacketField.INGRESS_LINK, programLinkId, true);
@@ -625,7 +629,7 @@ function fillPacketRecord(
   record.setUint32(PacketField.TIME_HIGH, Math.floor(nowMs / 0x1_0000_0000), true);
   record.setUint16(PacketField.PATH_LENGTH, view.pathLength, true);
   record.setUint16(PacketField.DATA_LENGTH, view.dataLength, true);
-  record.setUint16(PacketField.SRC_PORT, 0, true);
-  record.setUint16(PacketField.DST_PORT, 0, true);
+  record.setUint16(PacketField.SRC_PORT, transport >= 0 ? readU16(bytes, transport + 2) : 0, true);
+  record.setUint16(PacketField.DST_PORT, transport >= 0 ? readU16(bytes, transport + 4) : 0, true);
   record.setUint32(PacketField.ENTRY, entryOffset, true);
 }

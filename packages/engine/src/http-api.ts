@@ -13,6 +13,7 @@ import { PROMETHEUS_TEXT_CONTENT_TYPE } from '@capsule/wire';
 import type { Engine } from './engine';
 import { EngineError } from './errors';
 import { renderMetrics } from './metrics';
+import type { ControllerSessionStatus } from './southbound';
 
 /** A running (or stopped) engine HTTP server. */
 export interface EngineHttpServer {
@@ -24,7 +25,7 @@ export interface EngineHttpServer {
 /** Creates the HTTP port of `deps.engine` on `options.host`:`options.port` (port 0: any free port). */
 export function createEngineHttpServer(
   options: { host: string; port: number },
-  deps: { engine: Engine },
+  deps: { engine: Engine; controller?: () => ControllerSessionStatus },
 ): EngineHttpServer {
   const { engine } = deps;
   const listen = options;
@@ -46,7 +47,7 @@ export function createEngineHttpServer(
           switch (path) {
             case '/metrics':
               type = PROMETHEUS_TEXT_CONTENT_TYPE;
-              body = renderMetrics(engine);
+              body = renderMetrics(engine, deps.controller?.());
               break;
             case '/api/v1/flows':
             case '/api/v1/links': {
@@ -55,7 +56,11 @@ export function createEngineHttpServer(
               break;
             }
             case '/api/v1/status':
-              body = json({ engineId: engine.engineId, counters: engine.counters() });
+              body = json({
+                engineId: engine.engineId,
+                ...(deps.controller && { controller: deps.controller() }),
+                counters: engine.counters(),
+              });
               break;
             case '/api/v1/events':
               // A stream, not a body: it answers (200, 400 or 503) and stays open itself.

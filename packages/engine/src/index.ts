@@ -23,8 +23,6 @@ export {
   type EngineNodeOptions,
   startEngineNode,
 } from './engine-node';
-/** The port of the fast path for established flows (implemented by @capsule/native). */
-export type { EngineFastPath, FastPathCounters, FastPathFlowArrays } from './fast-path-port';
 /** Zero-allocation flow table keyed by (source, destination, flow label). */
 export { FlowTable } from './flow-table';
 /** One live flow as an engine shows it (`Engine.flows()`, /api/v1/flows). */

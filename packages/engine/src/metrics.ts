@@ -7,12 +7,13 @@
 import { createPrometheusText } from '@capsule/wire';
 import { dropReasons } from './drop-reason';
 import type { Engine } from './engine';
+import type { ControllerSessionStatus } from './southbound';
 
 /** Flows exported per scrape at most (label cardinality stays bounded). */
 export const METRICS_FLOW_LIMIT = 1000;
 
-/** Renders `engine`'s metrics. */
-export function renderMetrics(engine: Engine): string {
+/** Renders `engine`'s metrics (and its controller session's, when it has one). */
+export function renderMetrics(engine: Engine, controller?: ControllerSessionStatus): string {
   const c = engine.counters();
   const { family, sample, text } = createPrometheusText();
   family('capsule_engine_packets_received_total', 'counter', 'Inner packets handed up by the link layer.');
@@ -173,6 +174,19 @@ export function renderMetrics(engine: Engine): string {
       peer: link.peerName || link.peer,
       kind: link.kind,
     });
+  if (controller) {
+    family('capsule_engine_controller_connected', 'gauge', '1 while the controller answers keep-alives.');
+    sample('capsule_engine_controller_connected', controller.connected ? 1 : 0);
+    family(
+      'capsule_engine_controller_failovers_total',
+      'counter',
+      'Moves to the next controller replica after the current one failed (no answer, timeout, 5xx, garbage).',
+    );
+    sample('capsule_engine_controller_failovers_total', controller.failovers);
+    family('capsule_engine_keepalives_total', 'counter', 'Keep-alives sent to the controller, by outcome.');
+    sample('capsule_engine_keepalives_total', controller.keepalivesSent, { outcome: 'sent' });
+    sample('capsule_engine_keepalives_total', controller.keepaliveFailures, { outcome: 'failed' });
+  }
   const flows = engine.flows().slice(0, METRICS_FLOW_LIMIT);
   family(
     'capsule_engine_flow_packets_total',

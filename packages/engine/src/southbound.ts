@@ -2,14 +2,18 @@
  * The engine's southbound side: registration with the controller (login → nonce → register with
  * the CGA, keys and an RSA signature over the nonce), then, while the engine runs, keep-alives
  * (200: nothing to do; 202: commands), the push channel (server-sent events: revocations reach
- * the engine at once) and registration of each link that comes up. It knows the engine only
- * through the functions it is given (`ControllerHooksDeps`): the engine does not import it.
+ * the engine at once; kept attached by @capsule/api's `createPushAttachment`, reopened on a live
+ * controller replica when it ends) and registration of each link that comes up. A keep-alive the
+ * controller refuses because it no longer knows the session or the node registers the engine
+ * again. It knows the engine only through the functions it is given (`ControllerHooksDeps`): the
+ * engine does not import it.
  */
 
 import type { KeyObject } from 'node:crypto';
 import { sign } from 'node:crypto';
 import {
   type ControllerKeyInfo,
+  createPushAttachment,
   decodeNodeCommandPayload,
   defaultHostRevocationMs,
   type NodeCommand,
@@ -21,7 +25,7 @@ import {
 } from '@capsule/api';
 import { formatIpv6Address, parseIpv6Address } from '@capsule/identity';
 import type { LinkInfo } from '@capsule/overlay';
-import type { Clock, Logger } from '@capsule/wire';
+import { type Clock, type Logger, systemClock } from '@capsule/wire';
 import type { EngineCounters } from './counters';
 import type { ContractLinkTags } from './links';
 
@@ -105,13 +109,16 @@ export interface ControllerHooksOptions {
   locator: string | undefined;
   /** Keep-alive interval (the registration answer says); default 30 s. */
   keepaliveIntervalMs?: number;
+  /** Delay before reopening a push channel that ended or could not open; default 1000 ms. */
+  pushRetryMs?: number;
 }
 
 /** What the controller hooks act on: the southbound client, and the engine's side as functions. */
 export interface ControllerHooksDeps {
   /** A registered southbound client. */
   client: SouthboundClient;
-  clock: Pick<Clock, 'nowMs' | 'setInterval'>;
+  /** Timers; without `setTimeout` (the push channel's retry delay) the system clock's. */
+  clock: Pick<Clock, 'nowMs' | 'setInterval'> & Partial<Pick<Clock, 'setTimeout'>>;
   logger: Logger;
   /** The engine's counters (keep-alive statistics). */
   counters: () => EngineCounters;
@@ -129,6 +136,11 @@ export interface ControllerHooksDeps {
   renewCertificate?: () => Promise<void>;
   /** The controller keys a keep-alive answer says to trust (a signing key rotation reaches the engine so). */
   setControllerKeys?: (keys: readonly ControllerKeyInfo[]) => void;
+  /**
+   * Logs in and registers again (a keep-alive refused as UNAUTHENTICATED, FORBIDDEN or
+   * NODE_NOT_REGISTERED: the controller lost the session or the node).
+   */
+  reregister?: () => Promise<void>;
 }
 
 /** The controller side of a running engine. */
@@ -142,6 +154,24 @@ export interface ControllerHooks {
   onLinkChange(info: LinkInfo): void;
   /** Carries out one controller command (revocation, link-tags, refresh-configuration, path-change, report-statistics). */
   obey(command: Pick<NodeCommand, 'kind' | 'payload'>): void;
+  /** The controller session as `/api/v1/status` and `/metrics` show it. */
+  status(): ControllerSessionStatus;
+}
+
+/** The engine's controller session: which replica it uses, and how it goes. */
+export interface ControllerSessionStatus {
+  /** The replica in use (`https://host:port`). */
+  url: string;
+  /** Every configured replica, in order. */
+  urls: string[];
+  /** Moves to another replica after the one in use failed. */
+  failovers: number;
+  /** True once the last keep-alive was answered. */
+  connected: boolean;
+  /** True while the push channel is open. */
+  pushOpen: boolean;
+  keepalivesSent: number;
+  keepaliveFailures: number;
 }
 
 /**
@@ -187,6 +217,9 @@ export function createControllerHooks(
   }
 
   let keepaliveBusy = false;
+  let connected = true;
+  let keepalivesSent = 0;
+  let keepaliveFailures = 0;
   async function keepalive(): Promise<void> {
     if (keepaliveBusy) return;
     keepaliveBusy = true;
@@ -201,39 +234,64 @@ export function createControllerHooks(
           programRuns: c.programRuns,
         },
       });
+      keepalivesSent += 1;
+      connected = true;
       for (const command of answer.commands) obey(command);
       if (answer.controllerKeys) deps.setControllerKeys?.(answer.controllerKeys);
       await deps.renewCertificate?.();
     } catch (error) {
-      logger.warn({ err: error }, 'keep-alive failed');
+      keepaliveFailures += 1;
+      connected = false;
+      const code = (error as { code?: unknown }).code;
+      logger.warn({ err: error, controller: client.currentUrl }, 'keep-alive failed');
+      if (code === 'UNAUTHENTICATED' || code === 'NODE_NOT_REGISTERED' || code === 'FORBIDDEN')
+        await deps.reregister?.().then(
+          () => push.open().catch(() => {}),
+          (reason: unknown) => logger.warn({ err: reason }, 'registering again failed; retrying'),
+        );
     } finally {
       keepaliveBusy = false;
     }
   }
 
+  const push = createPushAttachment(
+    { retryMs: options.pushRetryMs ?? 1000 },
+    {
+      events: (onEvent, signal, onClose) => client.events(onEvent, signal, onClose),
+      onEvent: (event) => {
+        const command = event.payload as NodeCommand | undefined;
+        if (command && typeof command === 'object' && 'kind' in command) obey(command);
+      },
+      clock: { setTimeout: (callback, ms) => (clock.setTimeout ?? systemClock.setTimeout)(callback, ms) },
+      onChange: ({ kind, error }) => {
+        if (kind === 'opened' || kind === 'reopened')
+          logger.info({ controller: client.currentUrl }, `push channel ${kind}`);
+        else if (kind === 'ended')
+          logger.warn({ controller: client.currentUrl }, 'push channel ended; reopening');
+        else logger.warn({ err: error }, 'push channel failed; retrying (keep-alives still carry commands)');
+      },
+    },
+  );
+
   return {
     start() {
-      const abort = new AbortController();
-      let stopped = false;
-      const openPush = async (): Promise<void> => {
-        try {
-          await client.events((event) => {
-            const command = event.payload as NodeCommand | undefined;
-            if (command && typeof command === 'object' && 'kind' in command) obey(command);
-          }, abort.signal);
-        } catch (error) {
-          if (!stopped) logger.warn({ err: error }, 'push channel failed; keep-alives still carry commands');
-        }
-      };
-      void openPush();
+      push.open().catch(() => {}); // retried by the attachment; logged through onChange
       void keepalive();
       const cancel = clock.setInterval(() => void keepalive(), options.keepaliveIntervalMs ?? 30_000);
       return () => {
-        stopped = true;
         cancel();
-        abort.abort();
+        push.close();
       };
     },
+    status: () => ({
+      url: client.currentUrl,
+      urls: [...client.replicas.urls],
+      failovers: client.replicas.failovers,
+      connected,
+      pushOpen: push.isOpen,
+      keepalivesSent,
+      keepaliveFailures,
+    }),
     onLinkChange(info) {
       if (!options.locator || info.state === 'handshaking') return;
       const peer = formatIpv6Address(info.peerHostId);

@@ -42,7 +42,7 @@ function packetAt(header: CapsuleHeader, payload: Uint8Array, base: number) {
 const record = (i: number) => ({ engineId: i, timeUs: i * 1000, fuelUsed: i, verdict: 1, reason: 0 });
 
 describe('appendTraceRecord', () => {
-  it('adds one record (a new TRACE chunk or one more in it), moves the payload, fixes both lengths', () => {
+  it('adds one record (a new TRACE chunk or one more in it, before TRANSPORT), moves the payload, fixes both lengths', () => {
     fc.assert(
       fc.property(
         fc.record({
@@ -50,6 +50,14 @@ describe('appendTraceRecord', () => {
           data: fc.integer({ min: 0, max: 256 }),
           records: fc.integer({ min: -1, max: 21 }),
           payload: fc.uint8Array({ maxLength: 300 }),
+          transport: fc.option(
+            fc.record({
+              protocol: fc.integer({ min: 0, max: 255 }),
+              sourcePort: fc.integer({ min: 0, max: 0xffff }),
+              destinationPort: fc.integer({ min: 0, max: 0xffff }),
+            }),
+            { nil: undefined },
+          ),
           base: fc.integer({ min: 0, max: 40 }),
           engineId: fc.integer({ min: 0, max: 0xffff }),
           timeUs: fc.integer({ min: 0, max: 0xffff_ffff }),
@@ -72,6 +80,7 @@ describe('appendTraceRecord', () => {
             }),
             data: new Uint8Array(c.data).fill(0x5d),
             ...(c.records >= 0 && { trace: Array.from({ length: c.records }, (_, i) => record(i)) }),
+            ...(c.transport && { transport: c.transport }),
           };
           const { bytes, length } = packetAt(header, c.payload, c.base);
           const view = new CapsuleHeaderView();
@@ -109,6 +118,7 @@ describe('appendTraceRecord', () => {
           expect(decoded.value.length).toBe(grown);
           expect(decoded.value.data).toEqual(header.data);
           expect(decoded.value.path).toEqual(header.path);
+          expect(decoded.value.transport).toEqual(header.transport);
           expect(decoded.value.trace).toEqual([
             ...(header.trace ?? []),
             {

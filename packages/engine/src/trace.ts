@@ -1,13 +1,14 @@
 /**
  * The TRACE append: a copy of a packet with one more TRACE record (engine id, time, fuel, verdict,
  * reason: @capsule/wire trace-chunk.ts) in its TRACE chunk — which is created after the last
- * chunk when the packet has none. The capsule header grows by 12 bytes (14 with the new chunk's
+ * chunk when the packet has none, or just before the TRANSPORT chunk (type 6, the last in
+ * ascending order) when the packet has one. The capsule header grows by 12 bytes (14 with the new chunk's
  * header), padded to a multiple of 8 as the header length field requires, and the IPv6 payload
  * length follows:
  *
  * ```
- *  received:  | IPv6 | capsule fixed | chunks … [TRACE: n records] | pad | payload |
- *  sent:      | IPv6 | capsule fixed | chunks … [TRACE: n+1 records]   | pad' | payload |
+ *  received:  | IPv6 | capsule fixed | chunks … [TRACE: n records] [TRANSPORT] | pad | payload |
+ *  sent:      | IPv6 | capsule fixed | chunks … [TRACE: n+1 records]   [TRANSPORT] | pad' | payload |
  * ```
  *
  * The copy is written into a caller's buffer (the engine's preallocated egress buffer): the
@@ -21,6 +22,7 @@ import {
   IPV6_HEADER_LENGTH,
   TRACE_CHUNK_LIMIT,
   TRACE_RECORD_LENGTH,
+  TRANSPORT_CHUNK_LENGTH,
   writeU16,
   writeU32,
 } from '@capsule/wire';
@@ -52,13 +54,20 @@ export function appendTraceRecord(
   if (view.codeOffset + view.codeLength > chunksEnd) chunksEnd = view.codeOffset + view.codeLength;
   if (view.dataOffset + view.dataLength > chunksEnd) chunksEnd = view.dataOffset + view.dataLength;
   if (view.traceOffset + view.traceLength > chunksEnd) chunksEnd = view.traceOffset + view.traceLength;
+  // Where the record goes: the end of the TRACE chunk, else before TRANSPORT, else after the rest.
+  let insertAt = chunksEnd;
+  if (view.transportOffset >= 0) {
+    insertAt = view.transportOffset - CHUNK_HEADER_LENGTH;
+    chunksEnd = view.transportOffset + TRANSPORT_CHUNK_LENGTH;
+  }
+  if (view.traceOffset >= 0) insertAt = view.traceOffset + view.traceLength;
   const hasTrace = view.traceOffset >= 0;
   const added = hasTrace ? TRACE_RECORD_LENGTH : CHUNK_HEADER_LENGTH + TRACE_RECORD_LENGTH;
   const newTraceLength = (hasTrace ? view.traceLength : 0) + TRACE_RECORD_LENGTH;
   const newCapsuleLength = (chunksEnd + added - capsuleAt + 7) & ~7;
   if (newTraceLength > TRACE_CHUNK_LIMIT || newCapsuleLength > CAPSULE_HEADER_LIMIT) return 0;
   let w = 0;
-  for (let i = base; i < chunksEnd; i++) out[w++] = src[i]!;
+  for (let i = base; i < insertAt; i++) out[w++] = src[i]!;
   if (hasTrace) {
     const header = view.traceOffset - CHUNK_HEADER_LENGTH - base;
     out[header] = (ChunkType.TRACE << 4) | (newTraceLength >>> 8);
@@ -73,6 +82,7 @@ export function appendTraceRecord(
   out[w + 10] = verdict;
   out[w + 11] = Math.min(255, reason);
   w += TRACE_RECORD_LENGTH;
+  for (let i = insertAt; i < chunksEnd; i++) out[w++] = src[i]!;
   const newCapsuleEnd = IPV6_HEADER_LENGTH + newCapsuleLength;
   while (w < newCapsuleEnd) out[w++] = 0;
   for (let i = capsuleEnd; i < packetEnd; i++) out[w++] = src[i]!;

@@ -1,3 +1,4 @@
+import type { EngineFastPath, FastPathCounters, LinkDataPath } from '@capsule/wire';
 import { loadAddon } from './native-addon';
 
 /**
@@ -22,76 +23,18 @@ export const FAST_PATH_MAX_LINKS = 4096;
 /** Length of the engine's counter delta array. */
 export const FAST_PATH_ENGINE_SLOTS = FastPathSlot.LINK_BASE + 4 * FAST_PATH_MAX_LINKS;
 
-/** The engine arrays the fast path reads and writes in place (the engine's own per-flow arrays). */
-export interface FastPathEngineArrays {
-  flowLastSeenMs: Float64Array;
-  flowPackets: Float64Array;
-  flowBytes: Float64Array;
-  flowLastVerdict: Uint8Array;
-  flowLastReason: Uint16Array;
-  cacheVerdict: Uint8Array;
-  cacheCount: Uint8Array;
-  /** EGRESS_MAX_LINKS (16) program link ids per flow. */
-  cacheLinks: Uint32Array;
-}
-
 /**
  * The engine's fast path (addon/fast-path.cc): established flows forwarded inside the UDP socket's
  * poll callback, never waking JavaScript. One object serves three parties, each through its own
- * port, matched structurally (this package cannot import theirs):
+ * port:
  *  - the socket: `filter`, handed to overlay's `Transport.attachDatagramFilter`;
- *  - the link layer: `receiving`, `retired`, `sending`, `notSending`, `drainTraffic` — overlay's
- *    `LinkDataPath` (sessions, shared send counters and replay windows, traffic folded back);
- *  - the engine: `bindEngine`, `setLink`, `clearLinks`, `setFlow`, `removeFlow`, `clearFlows` —
- *    the engine's `EngineFastPath` (its arrays, links and flows with cached actions).
+ *  - the link layer: wire's `LinkDataPath` (sessions, shared send counters and replay windows,
+ *    traffic folded back);
+ *  - the engine: wire's `EngineFastPath` (its arrays, links and flows with cached actions).
  * Everything runs on Node's loop thread. Throws TUN_ADDON_MISSING when the addon is not built.
  */
-export interface NativeFastPath {
+export interface NativeFastPath extends LinkDataPath, EngineFastPath {
   readonly filter: object;
-  receiving(
-    localIndex: number,
-    linkId: number,
-    receiveKey: Uint8Array,
-    counters: Float64Array,
-    replayBits: Uint32Array,
-  ): void;
-  retired(localIndex: number): void;
-  sending(
-    linkId: number,
-    peerIndex: number,
-    sendKey: Uint8Array,
-    counters: Float64Array,
-    underlay: { host: string; port: number },
-    rekeyAfterPackets: number,
-  ): void;
-  notSending(linkId: number): void;
-  drainTraffic(): Float64Array;
-  bindEngine(arrays: FastPathEngineArrays, engineId: number, idleTimeoutMs: number): void;
-  setLink(programId: number, linkId: number, kind: number, up: boolean, peerHostId: Uint8Array): void;
-  clearLinks(): void;
-  setFlow(
-    flowId: number,
-    packet: Uint8Array,
-    offset: number,
-    ingressLinkId: number,
-    notAfterSeconds: number,
-    pathOffset: number,
-    dataOffset: number,
-    dataLength: number,
-  ): void;
-  removeFlow(flowId: number): void;
-  clearFlows(): void;
-  /** The engine counters it carried since the last call (the engine's FastPathCounters). */
-  takeCounters(): {
-    packetsIn: number;
-    bytesIn: number;
-    packetsOut: number;
-    bytesOut: number;
-    typeIII: number;
-    cachedActions: number;
-    verdicts: number[];
-    links: [number, number, number, number, number][];
-  };
   /** Datagrams taken and offered, frames sent and lost to send errors, flows and sessions registered. */
   stats(): {
     taken: number;
@@ -143,7 +86,7 @@ export function createNativeFastPath(): NativeFastPath {
       ),
     removeFlow: (flowId) => native.removeFlow(flowId),
     clearFlows: () => native.clearFlows(),
-    takeCounters() {
+    takeCounters(): FastPathCounters {
       const S = FastPathSlot;
       const links: [number, number, number, number, number][] = [];
       for (let p = 1; p < FAST_PATH_MAX_LINKS; p++) {

@@ -10,7 +10,6 @@ export {
   createNativeFastPath,
   FAST_PATH_ENGINE_SLOTS,
   FAST_PATH_MAX_LINKS,
-  type FastPathEngineArrays,
   FastPathSlot,
   type NativeFastPath,
 } from './fast-path';

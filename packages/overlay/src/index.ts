@@ -39,7 +39,6 @@ export { checkHandshakeMac, handshakeMac1Key, writeHandshakeMacs } from './hands
 /** The link layer's contract (implementation: createLinkLayer). */
 export type {
   HandshakeStats,
-  LinkDataPath,
   LinkDownReason,
   LinkDropCounters,
   LinkIdentity,

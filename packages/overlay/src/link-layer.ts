@@ -13,7 +13,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { TrustedControllerKey } from '@capsule/identity';
-import type { Clock } from '@capsule/wire';
+import type { Clock, LinkDataPath } from '@capsule/wire';
 import type { HandshakeRejectReason } from './handshake';
 import type { Transport, UnderlayAddress } from './transport';
 
@@ -195,34 +195,4 @@ export interface LinkLayerDeps {
    * the layer had carried it. Frames it does not take reach the layer as before.
    */
   dataPath?: LinkDataPath;
-}
-
-/** The port of a native data path (see LinkLayerDeps.dataPath). Called synchronously; must not throw. */
-export interface LinkDataPath {
-  /** A confirmed session: frames with receiver index `localIndex` authenticate with `receiveKey`. */
-  receiving(
-    localIndex: number,
-    linkId: number,
-    receiveKey: Uint8Array,
-    counters: Float64Array,
-    replayBits: Uint32Array,
-  ): void;
-  /** The session no longer receives (retired). */
-  retired(localIndex: number): void;
-  /** The link's current session for sending, to `underlay`; the layer rekeys at `rekeyAfterPackets`. */
-  sending(
-    linkId: number,
-    peerIndex: number,
-    sendKey: Uint8Array,
-    counters: Float64Array,
-    underlay: UnderlayAddress,
-    rekeyAfterPackets: number,
-  ): void;
-  /** The link has no sending session (down or stopped). */
-  notSending(linkId: number): void;
-  /**
-   * What it carried since the last call, per link: [linkId, packetsIn, bytesIn, packetsOut,
-   * bytesOut, lastReceiveMs, lastSendMs] repeated (0 for a time it did not set).
-   */
-  drainTraffic(): Float64Array;
 }

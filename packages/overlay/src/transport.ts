@@ -4,11 +4,10 @@
  * and over the in-process MemoryNetwork (tests, and the demo without root).
  */
 
-/** An underlay endpoint: IPv4 or IPv6 host text and a UDP port. */
-export interface UnderlayAddress {
-  readonly host: string;
-  readonly port: number;
-}
+import type { UnderlayAddress } from '@capsule/wire';
+
+/** An underlay endpoint (declared in @capsule/wire with the data path ports that carry it). */
+export type { UnderlayAddress };
 
 /**
  * Receives one datagram. `bytes` is only valid during the call (transports may reuse it): copy

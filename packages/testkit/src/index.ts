@@ -58,3 +58,5 @@ export function missingPrerequisites(options: {
 export function canRun(options: { tools?: readonly string[]; root?: boolean }): boolean {
   return missingPrerequisites(options) === undefined;
 }
+
+export { createManualClock, type ManualClock } from './manual-clock';

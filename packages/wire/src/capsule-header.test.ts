@@ -139,7 +139,7 @@ describe('capsule header', () => {
     expect(errorCode(unordered)).toBe('CHUNK_ORDER');
     const duplicate = Uint8Array.from([59, 1, 0x13, 0, 0x40, 0, 0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     expect(errorCode(duplicate)).toBe('CHUNK_ORDER');
-    const unknown = Uint8Array.from([59, 0, 0x13, 0, 0x60, 0, 0, 0]);
+    const unknown = Uint8Array.from([59, 0, 0x13, 0, 0x70, 0, 0, 0]);
     expect(errorCode(unknown)).toBe('UNKNOWN_TYPE');
     const overrun = Uint8Array.from([59, 0, 0x13, 0, 0x40, 9, 0, 0]);
     expect(errorCode(overrun)).toBe('TRUNCATED');
@@ -150,6 +150,39 @@ describe('capsule header', () => {
     bigData.set([59, 264 / 8, 0x13, 0, 0x41, 0x02]); // DATA of 258 bytes
     expect(errorCode(bigData)).toBe('LIMIT_EXCEEDED');
     expect(errorCode(bytes.subarray(0, 12))).toBe('TRUNCATED');
+  });
+
+  it('carries the TRANSPORT chunk last (after TRACE), exactly 6 bytes, reserved byte 0', () => {
+    const header: CapsuleHeader = {
+      nextHeader: 59,
+      packetType: 3,
+      flags: 0,
+      data: Uint8Array.of(7),
+      trace: [{ engineId: 1, timeUs: 2, fuelUsed: 3, verdict: 1, reason: 0 }],
+      transport: { protocol: 6, sourcePort: 40000, destinationPort: 8080 },
+    };
+    const bytes = encode(header);
+    // 4 fixed + (2+1) DATA + (2+12) TRACE + (2+6) TRANSPORT = 29 → 32 bytes.
+    expect(bytes.length).toBe(32);
+    expect(Array.from(bytes.subarray(21, 29))).toEqual([0x60, 6, 6, 0, 40000 >> 8, 40000 & 0xff, 0x1f, 0x90]);
+    const view = new CapsuleHeaderView();
+    expect(view.parse(bytes)).toBe(true);
+    expect(view.transportOffset).toBe(23);
+    const decodedHeader = decodeCapsuleHeader(bytes);
+    expect(decodedHeader.ok && decodedHeader.value.transport).toEqual(header.transport);
+    const reserved = bytes.slice();
+    reserved[24] = 1;
+    expect(errorCode(reserved)).toBe('BAD_FIELD');
+    // TRANSPORT of 5 and of 7 bytes.
+    const short = Uint8Array.from([59, 0, 0x13, 0, 0x60, 5, 6, 0]);
+    expect(errorCode(short)).toBe('TRUNCATED');
+    const five = Uint8Array.from([59, 1, 0x13, 0, 0x60, 5, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(errorCode(five)).toBe('BAD_LENGTH');
+    const seven = Uint8Array.from([59, 1, 0x13, 0, 0x60, 7, 6, 0, 0, 1, 0, 2, 3, 0, 0, 0]);
+    expect(errorCode(seven)).toBe('BAD_LENGTH');
+    // TRANSPORT before TRACE: out of order.
+    const early = Uint8Array.from([59, 1, 0x13, 0, 0x60, 6, 6, 0, 0, 1, 0, 2, 0x50, 0, 0, 0]);
+    expect(errorCode(early)).toBe('CHUNK_ORDER');
   });
 
   it('the view records chunk offsets and the cursor walks them without allocating', () => {

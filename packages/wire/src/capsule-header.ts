@@ -21,7 +21,11 @@
  * - Flags: bit 0 (0x01) TRACE — engines append a TRACE record; other bits sent as 0, ignored.
  * - A chunk header is 16 bits: type (4) and value length in bytes (12), the header not counted.
  *   Chunk types start at 1, so a zero byte where a chunk would start begins the padding.
- * - Value limits: AUTH ≤ 160, PATH ≤ 256, CODE ≤ 2 + 2 × entries + 1024, DATA ≤ 256, TRACE ≤ 256.
+ * - Value limits: AUTH ≤ 160, PATH ≤ 256, CODE ≤ 2 + 2 × entries + 1024, DATA ≤ 256, TRACE ≤ 256,
+ *   TRANSPORT exactly 6 (transport-chunk.ts: the sealed packet's protocol and ports, in cleartext;
+ *   agents put it in every packet that carries a payload, engines' programs read it, the
+ *   receiving agent checks it against the packet it opens). Engines append TRACE records before
+ *   it, keeping the ascending order.
  * - Next header 59 means an e2e-sealed payload follows (sealed-payload.ts).
  */
 import { readU16, writeU16 } from './bytes';
@@ -53,6 +57,13 @@ import {
   TRACE_RECORD_LENGTH,
   type TraceRecord,
 } from './trace-chunk';
+import {
+  checkTransportChunk,
+  decodeTransportChunk,
+  encodeTransportChunk,
+  TRANSPORT_CHUNK_LENGTH,
+  type TransportChunk,
+} from './transport-chunk';
 import { ensureRoom, ensureUint, WireError } from './wire-error';
 
 /** The capsule header version this codec speaks. */
@@ -71,14 +82,21 @@ export const PacketType = { I: 1, II: 2, III: 3 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 
 /** Chunk types. */
-export const ChunkType = { AUTH: 1, PATH: 2, CODE: 3, DATA: 4, TRACE: 5 } as const;
+export const ChunkType = { AUTH: 1, PATH: 2, CODE: 3, DATA: 4, TRACE: 5, TRANSPORT: 6 } as const;
 export type ChunkType = (typeof ChunkType)[keyof typeof ChunkType];
 
 /** Capsule header flags. */
 export const CapsuleFlag = { TRACE: 0x01 } as const;
 
 /** Value limits per chunk type, in bytes (CODE: of its machine code; its entry table comes on top). */
-export const ChunkLimit = { AUTH: 160, PATH: 256, CODE_MACHINE_CODE: 1024, DATA: 256, TRACE: 256 } as const;
+export const ChunkLimit = {
+  AUTH: 160,
+  PATH: 256,
+  CODE_MACHINE_CODE: 1024,
+  DATA: 256,
+  TRACE: 256,
+  TRANSPORT: TRANSPORT_CHUNK_LENGTH,
+} as const;
 
 /** A capsule header as a sender builds it; absent chunks are undefined. */
 export interface CapsuleHeader {
@@ -93,6 +111,8 @@ export interface CapsuleHeader {
   /** The program's packet-carried variables, opaque here. */
   readonly data?: Uint8Array;
   readonly trace?: readonly TraceRecord[];
+  /** The sealed packet's protocol and ports (transport-chunk.ts). */
+  readonly transport?: TransportChunk;
 }
 
 /** A decoded capsule header (chunk values are views into the input). */
@@ -110,6 +130,7 @@ export function capsuleHeaderLength(header: CapsuleHeader): number {
   if (header.code) length += CHUNK_HEADER_LENGTH + codeChunkLength(header.code);
   if (header.data) length += CHUNK_HEADER_LENGTH + header.data.length;
   if (header.trace) length += CHUNK_HEADER_LENGTH + header.trace.length * TRACE_RECORD_LENGTH;
+  if (header.transport) length += CHUNK_HEADER_LENGTH + TRANSPORT_CHUNK_LENGTH;
   return (length + 7) & ~7;
 }
 
@@ -164,7 +185,7 @@ export function encodeCapsuleHeader(header: CapsuleHeader, into: Uint8Array, off
   into[offset + 2] = (CAPSULE_VERSION << 4) | header.packetType;
   into[offset + 3] = header.flags;
   let at = offset + CAPSULE_FIXED_LENGTH;
-  const { auth, path, code, data, trace } = header;
+  const { auth, path, code, data, trace, transport } = header;
   if (auth) {
     into.set(auth, at + CHUNK_HEADER_LENGTH);
     at = writeChunkHeader(into, at, ChunkType.AUTH, auth.length);
@@ -179,6 +200,13 @@ export function encodeCapsuleHeader(header: CapsuleHeader, into: Uint8Array, off
   }
   if (trace)
     at = writeChunkHeader(into, at, ChunkType.TRACE, encodeTraceChunk(trace, into, at + CHUNK_HEADER_LENGTH));
+  if (transport)
+    at = writeChunkHeader(
+      into,
+      at,
+      ChunkType.TRANSPORT,
+      encodeTransportChunk(transport, into, at + CHUNK_HEADER_LENGTH),
+    );
   into.fill(0, at, offset + length);
   return length;
 }
@@ -227,7 +255,7 @@ export class CapsuleChunkCursor {
     const valueLength = word & 0x0fff;
     if (type === 0) return this.fail('BAD_PADDING', 'non-zero padding', at);
     if (type <= this.type) return this.fail('CHUNK_ORDER', `chunk type ${type} after ${this.type}`, at);
-    if (type > ChunkType.TRACE) return this.fail('UNKNOWN_TYPE', `unknown chunk type ${type}`, at);
+    if (type > ChunkType.TRANSPORT) return this.fail('UNKNOWN_TYPE', `unknown chunk type ${type}`, at);
     const valueOffset = at + CHUNK_HEADER_LENGTH;
     if (valueOffset + valueLength > end)
       return this.fail('TRUNCATED', `chunk ${type} of ${valueLength} bytes runs past the header`, at);
@@ -270,6 +298,8 @@ export class CapsuleHeaderView {
   dataLength = 0;
   traceOffset = -1;
   traceLength = 0;
+  /** Where the TRANSPORT value starts (absolute; its length is TRANSPORT_CHUNK_LENGTH), -1 when absent. */
+  transportOffset = -1;
   /** Why the last parse failed (undefined after success); the offset is relative to the header. */
   errorCode: DecodeErrorCode | undefined = undefined;
   errorMessage = '';
@@ -280,6 +310,7 @@ export class CapsuleHeaderView {
   parse(bytes: Uint8Array, offset = 0, end = bytes.length): boolean {
     this.errorCode = undefined;
     this.authOffset = this.pathOffset = this.codeOffset = this.dataOffset = this.traceOffset = -1;
+    this.transportOffset = -1;
     this.authLength = this.pathLength = this.codeLength = this.dataLength = this.traceLength = 0;
     if (end - offset < 8) return this.fail('TRUNCATED', 'capsule header needs 8 bytes', 0);
     const length = (bytes[offset + 1]! + 1) * 8;
@@ -330,10 +361,14 @@ export class CapsuleHeaderView {
           this.dataOffset = at;
           this.dataLength = valueLength;
           break;
-        default:
+        case ChunkType.TRACE:
           problem = checkTraceChunk(valueLength);
           this.traceOffset = at;
           this.traceLength = valueLength;
+          break;
+        default:
+          problem = checkTransportChunk(bytes, at, valueLength);
+          this.transportOffset = at;
       }
       if (problem) return this.fail(problem.code, problem.message, at - offset + problem.offset);
     }
@@ -388,6 +423,10 @@ export function decodeCapsuleHeader(bytes: Uint8Array): DecodeResult<DecodedCaps
   if (view.traceOffset >= 0) {
     const trace = decodeTraceChunk(slice(view.traceOffset, view.traceLength));
     if (trace.ok) header.trace = trace.value;
+  }
+  if (view.transportOffset >= 0) {
+    const transport = decodeTransportChunk(slice(view.transportOffset, TRANSPORT_CHUNK_LENGTH));
+    if (transport.ok) header.transport = transport.value;
   }
   return decoded(header);
 }

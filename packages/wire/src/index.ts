@@ -52,6 +52,14 @@ export {
   decodeCodeChunk,
   encodeCodeChunk,
 } from './code-chunk';
+/** The ports of a native data path: the link layer's and the engine's side, implemented by @capsule/native. */
+export type {
+  EngineFastPath,
+  FastPathCounters,
+  FastPathFlowArrays,
+  LinkDataPath,
+  UnderlayAddress,
+} from './data-path-ports';
 /** The result of every decoder: a value, or a code, message and byte offset. */
 export {
   type DecodeError,
@@ -258,6 +266,14 @@ export {
   TRACE_RECORD_LENGTH,
   type TraceRecord,
 } from './trace-chunk';
+/** The TRANSPORT chunk value (the sealed packet's protocol and ports, in cleartext). */
+export {
+  checkTransportChunk,
+  decodeTransportChunk,
+  encodeTransportChunk,
+  TRANSPORT_CHUNK_LENGTH,
+  type TransportChunk,
+} from './transport-chunk';
 /** UDP header (RFC 768). */
 export {
   type DecodedUdpHeader,

@@ -17,6 +17,7 @@ import type {
   SealedPayload,
   TcpHeader,
   TraceRecord,
+  TransportChunk,
 } from '../src/index';
 import { createProgramImage, encodeIpv6Header } from '../src/index';
 
@@ -102,6 +103,12 @@ export const traceRecord: fc.Arbitrary<TraceRecord> = fc.record({
   reason: u8,
 });
 
+export const transportChunk: fc.Arbitrary<TransportChunk> = fc.record({
+  protocol: u8,
+  sourcePort: u16,
+  destinationPort: u16,
+});
+
 /** Capsule headers of every packet type, optional chunks included, within the 2048-byte limit. */
 export const capsuleHeader: fc.Arbitrary<CapsuleHeader> = fc
   .record({
@@ -114,14 +121,16 @@ export const capsuleHeader: fc.Arbitrary<CapsuleHeader> = fc
     data: bytes(0, 256),
     hasData: fc.boolean(),
     trace: fc.option(fc.array(traceRecord, { maxLength: 21 }), { nil: undefined }),
+    transport: fc.option(transportChunk, { nil: undefined }),
   })
-  .map(({ auth, code, data, hasData, path, trace, ...rest }) => ({
+  .map(({ auth, code, data, hasData, path, trace, transport, ...rest }) => ({
     ...rest,
     ...(rest.packetType === 1 && { auth }),
     ...(rest.packetType !== 3 && { code }),
     ...((rest.packetType !== 3 || hasData) && { data }),
     ...(path && { path }),
     ...(trace && { trace }),
+    ...(transport && { transport }),
   }));
 
 export const sealedPayload: fc.Arbitrary<SealedPayload> = fc.record({

@@ -21,6 +21,7 @@ import {
   decodeSealedPayload,
   decodeTcpHeader,
   decodeTraceChunk,
+  decodeTransportChunk,
   decodeUdpHeader,
   encodeCapsuleHeader,
   encodeCodeChunk,
@@ -36,6 +37,7 @@ import {
   encodeSealedPayload,
   encodeTcpHeader,
   encodeTraceChunk,
+  encodeTransportChunk,
   encodeUdpHeader,
   formatIpv4,
   formatIpv6,
@@ -45,6 +47,7 @@ import {
   ndMessageLength,
   parseIpv4,
   parseIpv6,
+  TRANSPORT_CHUNK_LENGTH,
 } from '../src/index';
 import * as arb from './arbitraries';
 
@@ -181,13 +184,14 @@ describe('round trips', () => {
     );
   });
 
-  it('PATH, CODE and TRACE chunk values', () => {
+  it('PATH, CODE, TRACE and TRANSPORT chunk values', () => {
     fc.assert(
       fc.property(
         arb.pathChunk,
         arb.codeChunk,
         fc.array(arb.traceRecord, { maxLength: 21 }),
-        (path, code, trace) => {
+        arb.transportChunk,
+        (path, code, trace, transport) => {
           const buffer = new Uint8Array(2048);
           let length = encodePathChunk(path, buffer);
           expect(expectOk(decodePathChunk(buffer.subarray(0, length)))).toEqual(path);
@@ -195,6 +199,9 @@ describe('round trips', () => {
           expect(expectOk(decodeCodeChunk(buffer.subarray(0, length)))).toEqual(code);
           length = encodeTraceChunk(trace, buffer);
           expect(expectOk(decodeTraceChunk(buffer.subarray(0, length)))).toEqual(trace);
+          length = encodeTransportChunk(transport, buffer);
+          expect(length).toBe(TRANSPORT_CHUNK_LENGTH);
+          expect(expectOk(decodeTransportChunk(buffer.subarray(0, length)))).toEqual(transport);
         },
       ),
       runs,

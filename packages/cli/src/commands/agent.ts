@@ -9,6 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { join, resolve } from 'node:path';
 import {
   AgentConfig,
+  agentControllerProblems,
   agentOptionsFromConfig,
   controllerOf,
   createAgent,
@@ -89,7 +90,7 @@ export function loadAgentConfig(file: string, io: CliIo): AgentConfig {
         ? { ...parsed, password: io.env.CAPSULE_AGENT_PASSWORD }
         : parsed,
     check: (config) => {
-      const problems: { segments: (string | number)[]; message: string }[] = [];
+      const problems: { segments: (string | number)[]; message: string }[] = agentControllerProblems(config);
       const acl = (config as { acl?: Record<string, unknown> } | null)?.acl;
       for (const direction of ['in', 'out'] as const) {
         const rules = acl?.[direction];

@@ -11,6 +11,7 @@
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { controllerSectionProblems } from '@capsule/api';
 import { createPinnedFetch } from '@capsule/controller';
 import { type EngineIdentity, type FlowSnapshot, startEngineNode } from '@capsule/engine';
 import {
@@ -52,7 +53,18 @@ import { parseListen } from './controller';
 
 /** The engine config file, validated. */
 export interface EngineConfig {
-  controller: { url: string; domain: string; username: string; password: string; caSha256?: Uint8Array };
+  /**
+   * `url`: the first of `urls`, every controller replica's southbound URL in order (one pin for
+   * all: replicas share one certificate, docs/controller.md "Replicas and failover").
+   */
+  controller: {
+    url: string;
+    urls: string[];
+    domain: string;
+    username: string;
+    password: string;
+    caSha256?: Uint8Array;
+  };
   hostname: string;
   dataDir: string;
   listen: { host: string; port: number };
@@ -99,10 +111,28 @@ export const EngineConfigFile = Type.Object(
   {
     controller: Type.Object(
       {
-        url: Type.String({
-          pattern: '^https?://[^/]+',
-          description: 'the southbound URL, http(s)://host:port',
-        }),
+        url: Type.Optional(
+          Type.String({
+            pattern: '^https?://[^/]+',
+            maxLength: 2048,
+            description: 'the southbound URL, http(s)://host:port',
+          }),
+        ),
+        // Replicas, tried in order (@capsule/api's controllerSectionProblems: url or urls, https, no duplicates, at most 16).
+        urls: Type.Optional(
+          Type.Array(
+            Type.String({
+              maxLength: 2048,
+              description: "a controller replica's southbound URL, https://host:port",
+            }),
+            { description: 'a list of controller URLs' },
+          ),
+        ),
+        insecureHttp: Type.Optional(
+          Type.Boolean({
+            description: 'true: urls may be plain http:// (tokens cross the network in clear)',
+          }),
+        ),
         domain: Type.String({ minLength: 1 }),
         username: Type.String({ minLength: 1 }),
         password: Type.Optional(Type.String({ minLength: 1 })),
@@ -182,17 +212,17 @@ function hostPort(text: string) {
   return parseListen(text); // the schema's pattern matched: it cannot throw
 }
 
-/** The password, from the file or CAPSULE_ENGINE_PASSWORD (the file wins); a pin needs https. */
+/**
+ * The password, from the file or CAPSULE_ENGINE_PASSWORD (the file wins); the controller URLs
+ * (`url` or `urls`, https, no duplicates; a pin needs https: @capsule/api's one check).
+ */
 function passwordProblem(raw: unknown, env: CliIo['env']) {
   const controller = (raw as { controller?: unknown } | null)?.controller;
   if (typeof controller !== 'object' || controller === null || Array.isArray(controller)) return [];
-  const { url, caSha256, password } = controller as { url?: unknown; caSha256?: unknown; password?: unknown };
-  const problems: { segments: string[]; message: string }[] = [];
-  if (caSha256 !== undefined && typeof url === 'string' && !url.startsWith('https://'))
-    problems.push({
-      segments: ['controller', 'url'],
-      message: 'must be https://… when caSha256 pins a certificate',
-    });
+  const { password } = controller as { password?: unknown };
+  const problems: { segments: (string | number)[]; message: string }[] = controllerSectionProblems(
+    controller,
+  ).map((problem) => ({ segments: ['controller', ...problem.segments], message: problem.message }));
   if (password === undefined && !env.CAPSULE_ENGINE_PASSWORD)
     problems.push({
       segments: ['controller', 'password'],
@@ -208,9 +238,12 @@ export function engineConfigFromFile(
   baseDir: string,
 ): EngineConfig {
   const listen = hostPort(file.listen ?? '0.0.0.0:7447');
+  const controllerUrls =
+    file.controller.urls ?? (file.controller.url === undefined ? [] : [file.controller.url]);
   return {
     controller: {
-      url: file.controller.url,
+      url: controllerUrls[0]!,
+      urls: controllerUrls,
       domain: file.controller.domain,
       username: file.controller.username,
       password: (file.controller.password ?? env.CAPSULE_ENGINE_PASSWORD)!,
@@ -328,6 +361,7 @@ export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: P
     const node = await startEngineNode(
       {
         controllerUrl: config.controller.url,
+        ...(config.controller.urls.length > 1 && { controllerUrls: config.controller.urls }),
         credentials: {
           domain: config.controller.domain,
           username: config.controller.username,

@@ -55,6 +55,12 @@ export async function registerEndpoint(
   const now = services.clock.nowMs();
   const { service, tokenId } = await serviceOfToken(db, request.serviceToken, now);
   if (service.enabled !== 1) throw new ApiError('ROLE_NOT_GRANTED', 'the service is disabled');
+  const domain = await db
+    .selectFrom('domains')
+    .select('active')
+    .where('id', '=', service.domain_id)
+    .executeTakeFirstOrThrow();
+  if (domain.active !== 1) throw new ApiError('ROLE_NOT_GRANTED', 'the service’s domain is deactivated');
   const contract = await db
     .selectFrom('contracts')
     .selectAll()
@@ -74,6 +80,8 @@ export async function registerEndpoint(
     .selectAll()
     .where('id', '=', contract.template_id)
     .executeTakeFirstOrThrow();
+  if (template.enabled !== 1)
+    throw new ApiError('ROLE_NOT_GRANTED', `the template of contract ${contract.name} is disabled`);
   const templateRoles = JSON.parse(template.roles) as TemplateRole[];
   const roleIndex = templateRoles.findIndex((role) => role.name === request.role);
   const templateRole = templateRoles[roleIndex];

@@ -295,5 +295,19 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
         await db.schema.alterTable('nodes').addColumn('keepalive_statistics', 'text').execute();
       },
     },
+    // Narrowing changes beyond contracts and services: a domain deactivated, a template disabled
+    // (policy-revocation.ts revokes what each takes away). Existing rows stay active and enabled.
+    '0010-domain-active-template-enabled': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('domains')
+          .addColumn('active', 'integer', (c) => c.notNull().defaultTo(1))
+          .execute();
+        await db.schema
+          .alterTable('templates')
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          .execute();
+      },
+    },
   };
 }

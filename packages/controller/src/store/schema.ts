@@ -14,6 +14,8 @@ export interface DomainsTable {
   name: string;
   kind: Domain['kind'];
   description: string;
+  /** 0: deactivated (its endpoints revoked, its users and nodes refused: policy-revocation.ts). */
+  active: Generated<number>;
   created_at: string;
 }
 export interface UsersTable {
@@ -92,6 +94,8 @@ export interface TemplatesTable {
   logic_hash: string;
   /** JSON array of {label, bit}. */
   label_tags: Generated<string>;
+  /** 0: disabled (the endpoints of every contract on it revoked, none may register). */
+  enabled: Generated<number>;
   created_at: string;
 }
 export interface ContractsTable {
