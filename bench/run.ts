@@ -20,6 +20,12 @@ if (wanted.size === 0 && !isRoot && names.includes('dataplane')) {
   process.stdout.write('skipping bench dataplane: it needs root (network namespaces, TUN)\n');
 }
 
+// The soak runs for ten minutes: only when named (`npm run bench -- soak`).
+if (wanted.size === 0 && names.includes('soak')) {
+  names.splice(names.indexOf('soak'), 1);
+  process.stdout.write('skipping bench soak: it runs for 10 minutes; name it to run it\n');
+}
+
 for (const name of names) {
   process.stdout.write(`\n== bench ${name} ==\n`);
   const module = (await import(pathToFileURL(join(import.meta.dirname, `${name}.bench.ts`)).href)) as {

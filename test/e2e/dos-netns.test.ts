@@ -15,8 +15,8 @@
  * Needs root, ip, ping, curl, tshark and chrt, and the built CLI (`npm run build`); skipped otherwise
  * (outside CI; in CI a missing prerequisite fails).
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { roleAddress } from '@capsule/agent';
@@ -59,7 +59,11 @@ hosts:
 const address = (node: string) => topology.nodes.find((n) => n.name === node)!.address;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const { inNode, agentCli } = netnsLab(labName, dataDir, cli);
+// prioritize: the path's daemons (agents a and b, engine e1) in the real-time class, so the RTT
+// measures this lab, not its neighbours (with no flood at all, ping a → b had a p99 RTT of 16–18 ms
+// at nice 0 and at nice -10 alike on the busy CI machine, 3–6 ms with the path real-time). The flood
+// sender keeps the default class: an attacker would sit on another machine.
+const { inNode, agentCli, prioritize } = netnsLab(labName, dataDir, cli);
 
 /** e1's /metrics, one sample by name and labels (0 when absent: the code before this test's fixes lacks some). */
 async function engineMetric(name: string, labels = ''): Promise<number> {
@@ -112,20 +116,6 @@ const tick = () => {
 };
 tick();
 `;
-
-/**
- * Puts every thread of a node's daemon in the round-robin real-time class (`chrt -r 10`). The CI
- * machine runs other test files at the same time (2 cores, 100 % busy and load average ~11 while
- * this was written): ping a → b through the lab with no flood at all then had a p99 RTT of 16–18 ms,
- * at nice 0 and at nice -10 alike, and 3–6 ms with the path's daemons (agents a and b, engine e1)
- * and the ping real-time. So the RTT measures this lab, not its neighbours. The flood sender keeps
- * the default class: an attacker would sit on another machine, not compete for this one's CPU.
- * The kernel's real-time throttling (95 % of each second) still bounds a runaway daemon.
- */
-function prioritize(node: string): void {
-  const pid = readLabState(dataDir)!.processes.find((record) => record.node === node)!.pid;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) execFileSync('chrt', ['-r', '-p', '10', tid]);
-}
 
 /** ping's per-echo RTTs (ms) and its transmitted/received counts. */
 function parsePing(output: string) {

@@ -19,6 +19,7 @@ import {
   defaultFlowEventHubOptions,
   defaultHostRevocationMs,
   type FlowEventHub,
+  type LinkSetPayload,
   type NodeCommand,
   revokedHostsOf,
   trustedControllerKeysOf,
@@ -40,9 +41,12 @@ import {
 } from '@capsule/native';
 import {
   createLinkLayer,
+  createLinkSetFollower,
   formatUnderlayAddress,
   type LinkInfo,
   type LinkLayer,
+  type LinkSetFollower,
+  parseUnderlayAddress,
   type Transport,
   type UnderlayAddress,
 } from '@capsule/overlay';
@@ -102,7 +106,10 @@ export interface AgentOptions {
   controllerUrls?: readonly string[];
   /** The node user (hostOwner role) the agent logs in as. */
   credentials: { domain: string; username: string; password: string };
-  /** Engines to link to (underlay UDP addresses). */
+  /**
+   * Deprecated bootstrap: engines to link to at start (underlay UDP addresses). The controller's
+   * link set (its registration answer, then `link-set` commands) says which engines to attach to.
+   */
   engines: UnderlayAddress[];
   /** Our underlay locator `host:port` as the controller records it (default: the transport's). */
   locator?: string;
@@ -143,6 +150,8 @@ export interface AgentOptions {
   retryIntervalMs: number;
   /** Link-layer keep-alive (a silent link goes down after 3). */
   linkKeepAliveIntervalMs: number;
+  /** How long a link's session keys are used before it rekeys (default: the link layer's). */
+  linkRekeyAfterMs?: number;
   acl: { in: string[]; out: string[] };
   /**
    * How long an endpoint still opens role-addressed packets sealed under its group key's previous
@@ -271,6 +280,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   let flows: FlowTable | undefined;
   let plane: DataPlane | undefined;
   let links: LinkLayer | undefined;
+  let linkSet: LinkSetFollower | undefined;
   let tun: TunDevice | undefined;
   let rest: RestApiServer | undefined;
   let resolver: Resolver | undefined;
@@ -464,8 +474,35 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       }
   }
 
+  /**
+   * Follows the controller's link set: attaches to the engines it names (a host always dials),
+   * closes the links of the previous set it dropped. A set with an entry that does not parse is
+   * refused whole (the previous one kept): read in part, it would close good links.
+   */
+  function followLinkSet(payload: LinkSetPayload): void {
+    if (!links) return;
+    const wanted = [];
+    for (const entry of payload.links) {
+      const peerHostId = parseIpv6(entry.peer);
+      const underlay = parseUnderlayAddress(entry.locator);
+      if (!peerHostId.ok || !underlay) {
+        logger.warn({ peer: entry.peer, locator: entry.locator }, 'link set refused: unreadable entry');
+        return;
+      }
+      wanted.push({ peerHostId: peerHostId.value, underlay, dial: entry.dial });
+    }
+    linkSet ??= createLinkSetFollower({ linkLayer: links });
+    const change = linkSet.apply(wanted);
+    if (change.dialed > 0 || change.closed > 0)
+      logger.info({ engines: wanted.length, ...change }, 'link set from the controller');
+  }
+
   function handleCommand(command: NodeCommand): void {
     logger.info({ command: command.kind, id: command.id }, 'controller command');
+    if (command.kind === 'link-set') {
+      followLinkSet(command.payload);
+      return;
+    }
     if (!flows) return;
     if (command.kind === 'path-change') {
       for (const update of command.payload.endpoints) {
@@ -705,6 +742,16 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     } else {
       flows?.setLink(link.peerHostId, -1);
       logger.warn({ peer: formatIpv6(link.peerHostId), state: link.state }, 'link not up');
+      // The controller's paths avoid it until it is up again (a closed attachment: for good).
+      if (link.state === 'down')
+        control
+          .registerLink({
+            peerHostId: formatIpv6(link.peerHostId),
+            localEndpoint: locator,
+            remoteEndpoint: formatUnderlayAddress(link.peerUnderlay),
+            status: 'down',
+          })
+          .catch((error) => logger.debug({ error: (error as Error).message }, 'link down report refused'));
     }
   }
 
@@ -759,7 +806,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           ipv4AliasCount: 65_000,
           hopLimit: 64,
         },
-        { createPayloadCipher: payloadCipherFactory() },
+        { createPayloadCipher: payloadCipherFactory(), clock },
       );
       plane = new DataPlane(
         {
@@ -831,6 +878,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
             ...(trustedKeys.ok && { controllerKeys: trustedKeys.keys }),
           },
           keepAliveIntervalMs: options.linkKeepAliveIntervalMs,
+          ...(options.linkRekeyAfterMs !== undefined && { rekeyAfterMs: options.linkRekeyAfterMs }),
         },
         { transport: deps.transport, clock },
       );
@@ -845,6 +893,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       });
       links.onLinkChange(onLinkChange);
       links.start();
+      const firstSet = registration.configuration.linkSet;
+      if (firstSet) followLinkSet(firstSet);
       for (const engine of options.engines) links.connect(engine);
       // 9. keep-alive and sync; the endpoints registered before a restart; the resolver
       lastKeepaliveMs = clock.nowMs();

@@ -247,7 +247,12 @@ export class ControlPlane {
   }
 
   /** Registers a link with a neighbor (policy may refuse: LINK_REFUSED). */
-  registerLink(body: { peerHostId: string; localEndpoint: string; remoteEndpoint: string }) {
+  registerLink(body: {
+    peerHostId: string;
+    localEndpoint: string;
+    remoteEndpoint: string;
+    status?: 'up' | 'down';
+  }) {
     return this.client.registerLink(body);
   }
 

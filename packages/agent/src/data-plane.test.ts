@@ -515,6 +515,41 @@ describe('data plane: egress on one host, ingress on the other', () => {
     expect(b.table.flows()[0]!.endpoint.statistics.dropsIn).toBe(4);
   });
 
+  it('delivers a packet only when its TRANSPORT chunk says exactly what it carries (fast-check)', () => {
+    const { a, b } = pair();
+    const view = new CapsuleHeaderView();
+    const packet = udp4([10, 0, 0, 1], [100, 101, 0, 2], 'claimed ports');
+    let delivered = 0;
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.constant({ protocol: 17, sourcePort: 4000, destinationPort: 5000 }),
+          fc.record({
+            protocol: fc.constantFrom(0, 1, 6, 17, 58, 255),
+            sourcePort: fc.oneof(fc.constant(4000), fc.integer({ min: 0, max: 0xffff })),
+            destinationPort: fc.oneof(fc.constant(5000), fc.integer({ min: 0, max: 0xffff })),
+          }),
+        ),
+        (claim) => {
+          processEgress(a.plane, packet, 0, packet.length);
+          const sent = a.sent.at(-1)!.slice();
+          expect(view.parse(sent, 40)).toBe(true);
+          sent[view.transportOffset] = claim.protocol;
+          writeU16(sent, view.transportOffset + 2, claim.sourcePort);
+          writeU16(sent, view.transportOffset + 4, claim.destinationPort);
+          const truthful =
+            claim.protocol === 17 && claim.sourcePort === 4000 && claim.destinationPort === 5000;
+          const result = processIngress(b.plane, sent, 0, sent.length);
+          expect(result).toBe(truthful ? IngressResult.DELIVERED : IngressResult.DROPPED);
+          if (truthful) delivered += 1;
+        },
+      ),
+      { seed: testSeed, numRuns: 300 },
+    );
+    expect(b.plane.drops.transportMismatch).toBe(300 - delivered);
+    expect(b.app).toHaveLength(delivered);
+  });
+
   it("accepts a member's answers from its role's address (TCP to a role), no other role's address", () => {
     const { a, b } = pair();
     // b (role server) answers a connection a made to the server role's address, from that address.
@@ -661,6 +696,15 @@ describe('data plane: egress on one host, ingress on the other', () => {
     forged.set(d.id, 8); // claims to come from d, which is no peer of the server endpoints
     expect(processIngress(c.plane, forged, 0, forged.length)).toBe(IngressResult.DROPPED);
     expect(c.plane.drops.unknownPeer).toBe(1);
+    // A sender lying to the engines about its destination port (9001 claimed, 9000 sealed).
+    const fresh = udp6(4001, 'w');
+    expect(processEgress(a.plane, fresh, 0, fresh.length)).toBe(EgressResult.SENT);
+    const lying = a.sent[3]!.slice();
+    const lyingView = new CapsuleHeaderView();
+    expect(lyingView.parse(lying, 40)).toBe(true);
+    writeU16(lying, lyingView.transportOffset + 4, 9001);
+    expect(processIngress(c.plane, lying, 0, lying.length)).toBe(IngressResult.DROPPED);
+    expect(c.plane.drops.transportMismatch).toBe(1);
     // The service token opens nothing: e holds it and the server role, but the controller gave
     // it no group secret (not a member: its authorization was revoked, say). Nor does a sender's
     // own key (d's) open another sender's packets.

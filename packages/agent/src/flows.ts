@@ -24,6 +24,7 @@ import { ReplayWindow } from '@capsule/overlay';
 import {
   type CapsuleHeader,
   CapsuleHeaderView,
+  type Clock,
   type CodeChunk,
   capsuleHeaderLength,
   encodeCapsuleHeader,
@@ -34,6 +35,7 @@ import {
   IPV6_HEADER_LENGTH,
   PacketType,
   type PathChunk,
+  systemClock,
 } from '@capsule/wire';
 import { createE2eEpochs, type E2eEpochs } from './e2e-epochs';
 
@@ -397,14 +399,14 @@ export interface FlowTableOptions {
   ipv4AliasBase: number;
   ipv4AliasCount: number;
   hopLimit: number;
-  /** Unix time in ms (the PATH creation time); default Date.now. */
-  nowMs?: () => number;
 }
 
 /** The flow table's ports. */
 export interface FlowTableDeps {
   /** Makes the e2e payload cipher of a key (node:crypto or the native addon: the agent's `payloadCipher` option). */
   createPayloadCipher(key: Uint8Array): PayloadCipher;
+  /** The time of PATH creation and of initial send counters (default: systemClock). */
+  clock?: Pick<Clock, 'nowMs'>;
 }
 
 /** The flow table: endpoints, flows, lookups, IPv4 aliases. */
@@ -637,7 +639,7 @@ export class FlowTable {
         continue;
       }
       const flowLabel = (endpoint.spec.id * 0x9e37 + peer.endpointId * 0x85eb) & 0xfffff;
-      const path = pathToPeer(peer.path, Math.floor((this.options.nowMs ?? Date.now)() / 1000));
+      const path = pathToPeer(peer.path, Math.floor((this.deps.clock ?? systemClock).nowMs() / 1000));
       const flow = this.makeFlow(
         endpoint,
         peer,
@@ -714,7 +716,7 @@ export class FlowTable {
       return bytes;
     };
     const headers = { 1: header(1), 2: header(2), 3: header(3) };
-    const nowMs = (this.options.nowMs ?? Date.now)();
+    const nowMs = (this.deps.clock ?? systemClock).nowMs();
     const isSameKeys =
       previous !== undefined &&
       equalKeys(previous.e2e.sendBase, keys.sendKey) &&

@@ -10,6 +10,7 @@ export {
   type AgentOptions,
   createAgent,
   defaultAgentOptions,
+  renewAtFraction,
 } from './agent';
 /** The configuration file's schema, its validation, and its translation into AgentOptions. */
 export {

@@ -97,6 +97,8 @@ export {
   decodeNodeCommandPayload,
   /** How long a decommissioned host id without an end is refused. */
   defaultHostRevocationMs,
+  /** Builds a link-set command: the overlay links a node must have (the controller). */
+  linkSetCommand,
   /** Builds a link-tags command: an engine's role routes (the controller). */
   linkTagsCommand,
   /** A command as the controller queues it: kind and payload. */

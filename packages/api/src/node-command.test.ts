@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeNodeCommand,
   decodeNodeCommandPayload,
+  linkSetCommand,
   linkTagsCommand,
   type NodeCommandResult,
   nodeCommandKinds,
@@ -14,6 +15,7 @@ import {
   revokedHostsOf,
 } from './node-command';
 import {
+  maxLinkSetLinks,
   maxLinkTagContracts,
   maxLinkTagLinks,
   maxPathChangeEndpoints,
@@ -100,6 +102,28 @@ const validCommand = fc.oneof(
       { maxLength: 4 },
     )
     .map((contracts) => linkTagsCommand(contracts)),
+  fc
+    .uniqueArray(
+      fc.record({
+        peer: hostIdArb,
+        name: text(253),
+        locator: fc
+          .tuple(
+            fc.oneof(
+              fc.ipV4(),
+              fc.ipV6().map((address) => `[${address}]`),
+              fc.domain(),
+            ),
+            fc.integer({ min: 1, max: 65535 }),
+          )
+          .map(([host, port]) => `${host}:${port}`)
+          .filter((locator) => locator.length <= 64),
+        cost: fc.integer({ min: 1, max: 65535 }),
+        dial: fc.boolean(),
+      }),
+      { selector: (entry) => entry.peer, maxLength: 4 },
+    )
+    .map((links) => linkSetCommand(links)),
   fc.constant({ kind: 'refresh-configuration' as const, payload: {} }),
   fc.constant({ kind: 'report-statistics' as const, payload: {} }),
 );
@@ -476,6 +500,115 @@ describe('decodeNodeCommand', () => {
         }
       }),
       { seed: testSeed, numRuns: 2000 },
+    );
+  });
+});
+
+describe('link-set commands (the links a node must have)', () => {
+  const entry = {
+    peer: 'fd00:1:2:3::e1',
+    name: 'e1',
+    locator: '10.228.0.3:7447',
+    cost: 10,
+    dial: true,
+  };
+  const decode = (links: unknown) => decodeNodeCommand({ ...envelope, kind: 'link-set', payload: { links } });
+
+  it('decodes a set, host ids lowercased, IPv6 and name locators kept', () => {
+    const result = decode([
+      { ...entry, peer: 'FD00:1:2:3::E1' },
+      { ...entry, peer: 'fd00::2', locator: '[fd00::9]:1', dial: false, cost: 65535 },
+      { ...entry, peer: 'fd00::3', locator: 'engine-3.example:65535', cost: 1 },
+    ]);
+    expect(result.ok).toBe(true);
+    if (!result.ok || result.value.kind !== 'link-set') return;
+    expect(result.value.payload.links.map((link) => [link.peer, link.locator, link.cost, link.dial])).toEqual(
+      [
+        ['fd00:1:2:3::e1', '10.228.0.3:7447', 10, true],
+        ['fd00::2', '[fd00::9]:1', 65535, false],
+        ['fd00::3', 'engine-3.example:65535', 1, true],
+      ],
+    );
+    expect(decode([]).ok).toBe(true);
+  });
+
+  it('refuses the whole set for one bad entry: peer, duplicate, locator, port, cost, dial, name', () => {
+    expectRefused(decode([{ ...entry, peer: 'not an address' }]), 'BAD_FIELD', '/payload/links/0/peer');
+    expectRefused(decode([{ ...entry, peer: undefined }]), 'MISSING', '/payload/links/0/peer');
+    expectRefused(decode([entry, { ...entry }]), 'BAD_FIELD', '/payload/links/1/peer');
+    expectRefused(
+      decode([entry, { ...entry, peer: 'FD00:1:2:3::E1' }]),
+      'BAD_FIELD',
+      '/payload/links/1/peer',
+    );
+    for (const locator of [
+      '10.0.0.1',
+      '10.0.0.1:0',
+      '10.0.0.1:65536',
+      '10.0.0.1:99999',
+      ':7447',
+      'a b:1',
+      '[zz]:1',
+    ])
+      expectRefused(decode([{ ...entry, locator }]), 'BAD_FIELD', '/payload/links/0/locator');
+    expectRefused(decode([{ ...entry, locator: `${'a'.repeat(70)}:1` }]), 'LIMIT_EXCEEDED');
+    expectRefused(decode([{ ...entry, locator: 7447 }]), 'BAD_FIELD', '/payload/links/0/locator');
+    for (const cost of [0, -1, 65536, 1.5, '10', null])
+      expectRefused(decode([{ ...entry, cost }]), 'BAD_FIELD', '/payload/links/0/cost');
+    for (const dial of ['true', 1, null])
+      expectRefused(decode([{ ...entry, dial }]), 'BAD_FIELD', '/payload/links/0/dial');
+    expectRefused(decode([{ ...entry, dial: undefined }]), 'MISSING', '/payload/links/0/dial');
+    expectRefused(decode([{ ...entry, name: 'x'.repeat(254) }]), 'LIMIT_EXCEEDED', '/payload/links/0/name');
+    expectRefused(decode('all'), 'BAD_FIELD', '/payload/links');
+    expectRefused(
+      decodeNodeCommand({ ...envelope, kind: 'link-set', payload: {} }),
+      'MISSING',
+      '/payload/links',
+    );
+  });
+
+  it('refuses more than maxLinkSetLinks entries', () => {
+    const many = Array.from({ length: maxLinkSetLinks + 1 }, (_, i) => ({
+      ...entry,
+      peer: `fd00::${i.toString(16)}`,
+    }));
+    expectRefused(decode(many), 'LIMIT_EXCEEDED', '/payload/links');
+    expect(decode(many.slice(0, maxLinkSetLinks)).ok).toBe(true);
+  });
+
+  it('never throws on mutated sets, and what it accepts keeps its bounds (property)', () => {
+    const mutated = fc.array(
+      fc.record(
+        {
+          peer: fc.oneof(hostIdArb, fc.jsonValue({ maxDepth: 1 })),
+          name: fc.oneof(text(300), fc.jsonValue({ maxDepth: 1 })),
+          locator: fc.oneof(
+            fc.tuple(fc.ipV4(), fc.integer({ min: -10, max: 70_000 })).map(([h, p]) => `${h}:${p}`),
+            fc.string({ maxLength: 80 }),
+            fc.jsonValue({ maxDepth: 1 }),
+          ),
+          cost: fc.oneof(fc.integer({ min: -5, max: 70_000 }), fc.double(), fc.jsonValue({ maxDepth: 1 })),
+          dial: fc.oneof(fc.boolean(), fc.jsonValue({ maxDepth: 1 })),
+        },
+        { requiredKeys: [] },
+      ),
+      { maxLength: 6 },
+    );
+    fc.assert(
+      fc.property(mutated, (links) => {
+        const result = decode(links);
+        if (!result.ok || result.value.kind !== 'link-set') return;
+        const peers = new Set<string>();
+        for (const link of result.value.payload.links) {
+          expect(link.cost >= 1 && link.cost <= 65535 && Number.isInteger(link.cost)).toBe(true);
+          expect(typeof link.dial).toBe('boolean');
+          const port = Number(link.locator.slice(link.locator.lastIndexOf(':') + 1));
+          expect(port >= 1 && port <= 65535).toBe(true);
+          expect(peers.has(link.peer)).toBe(false);
+          peers.add(link.peer);
+        }
+      }),
+      { seed: testSeed, numRuns: 1000 },
     );
   });
 });

@@ -10,6 +10,7 @@
  *                            hostIds?: ["<IPv6 host id>", …], hostsNotAfter?: [ISO time | null, …]}
  *   path-change             {endpoints: [{endpointId, peers: [Peer, …], groupKeys?: [GroupKey, …]}, …]}
  *   link-tags               {contracts: [{contractId, engineTags?: u32, links: [{peer: host id, tags: u32}, …]}, …]}
+ *   link-set                {links: [{peer: host id, name, locator: "host:port", cost: 1..65535, dial: bool}, …]}
  *   refresh-configuration   {}
  *   report-statistics       {}
  *
@@ -27,11 +28,17 @@
  *   does for an endpoint answer, skipping a peer it cannot read. Its group keys are checked
  *   whole (role, epoch, use, a 44-character base64 key): one that is not refuses the command, as
  *   a key the agent cannot use must not silently replace the one it has.
+ * - A link set is checked whole too: a peer that is not IPv6 address text, a locator that is not
+ *   `host:port` with a port 1…65535, a cost outside 1…65535 or a peer named twice refuses the
+ *   command, as a set replaces the previous one: a set read in part would close good links.
  */
 import type { DecodeErrorCode } from '@capsule/wire';
 import {
   type GroupKey,
+  type LinkSetEntry,
+  type LinkSetPayload,
   type LinkTagsPayload,
+  maxLinkSetLinks,
   maxLinkTagContracts,
   maxLinkTagLinks,
   maxPathChangeEndpoints,
@@ -50,6 +57,7 @@ export const nodeCommandKinds = [
   'revocation',
   'path-change',
   'link-tags',
+  'link-set',
   'refresh-configuration',
   'report-statistics',
 ] as const;
@@ -130,6 +138,18 @@ export function linkTagsCommand(
         ...(engineTags ? { engineTags } : {}),
         links: links.map(({ peer, tags }) => ({ peer, tags })),
       })),
+    },
+  };
+}
+
+/** The links a node must have (all of them: each set replaces the previous one). */
+export function linkSetCommand(
+  links: readonly LinkSetEntry[],
+): Pick<NodeCommandOf<'link-set'>, 'kind' | 'payload'> {
+  return {
+    kind: 'link-set',
+    payload: {
+      links: links.map(({ peer, name, locator, cost, dial }) => ({ peer, name, locator, cost, dial })),
     },
   };
 }
@@ -299,6 +319,37 @@ function linkTagsPayload(value: unknown, path: string): LinkTagsPayload {
   };
 }
 
+/** `host:port` (IPv4, a name, or `[IPv6]`) with a port 1…65535: what a node can dial. */
+const locatorPattern = /^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253}):([0-9]{1,5})$/;
+
+function linkSetPayload(value: unknown, path: string): LinkSetPayload {
+  const payload = objectAt(value, path);
+  const peers = new Set<string>();
+  return {
+    links: arrayAt(payload.links, `${path}/links`, maxLinkSetLinks).map((element, i) => {
+      const at = `${path}/links/${i}`;
+      const entry = objectAt(element, at);
+      const peer = hostIdOf(entry.peer);
+      if (peer === undefined)
+        refuse(entry.peer === undefined ? 'MISSING' : 'BAD_FIELD', `${at}/peer`, 'not an IPv6 host id');
+      if (peers.has(peer)) refuse('BAD_FIELD', `${at}/peer`, 'a peer named twice');
+      peers.add(peer);
+      const locator = stringAt(entry.locator, `${at}/locator`, 64);
+      const port = Number(locatorPattern.exec(locator)?.[2] ?? 0);
+      if (!(port >= 1 && port <= 65535)) refuse('BAD_FIELD', `${at}/locator`, 'not host:port (port 1…65535)');
+      if (typeof entry.dial !== 'boolean')
+        refuse(entry.dial === undefined ? 'MISSING' : 'BAD_FIELD', `${at}/dial`, 'not a boolean');
+      return {
+        peer,
+        name: stringAt(entry.name, `${at}/name`, 253),
+        locator,
+        cost: integerAt(entry.cost, `${at}/cost`, 1, 65535),
+        dial: entry.dial,
+      };
+    }),
+  };
+}
+
 function isKind(value: unknown): value is NodeCommandKind {
   return typeof value === 'string' && (nodeCommandKinds as readonly string[]).includes(value);
 }
@@ -311,6 +362,8 @@ function bodyOf(kind: NodeCommandKind, payload: unknown, path: string): NodeComm
       return { kind, payload: pathChangePayload(payload, path) };
     case 'link-tags':
       return { kind, payload: linkTagsPayload(payload, path) };
+    case 'link-set':
+      return { kind, payload: linkSetPayload(payload, path) };
     case 'refresh-configuration':
     case 'report-statistics':
       objectAt(payload, path);

@@ -100,6 +100,8 @@ export type TokenRequest = Static<typeof TokenRequest>;
 export const TokenResponse = Type.Object({ token: Type.String(), expiresAt: Timestamp });
 export type TokenResponse = Static<typeof TokenResponse>;
 
+/** Who made a link (`Link.origin`). */
+export const LinkOrigin = Type.Union([Type.Literal('admin'), Type.Literal('node')]);
 /** Link admin state. */
 export const AdminState = Type.Union([Type.Literal('up'), Type.Literal('down')]);
 /** A link label (path selection). */
@@ -194,6 +196,8 @@ export const Zone = Type.Object({
   primaryController: Type.String(),
   secondaryController: Type.String(),
   description: Description,
+  /** Zone policy "full mesh": every engine of the zone links to every other (docs/controller.md, "Engine links"). */
+  engineMesh: Type.Boolean(),
   createdAt: Timestamp,
 });
 export type Zone = Static<typeof Zone>;
@@ -204,6 +208,7 @@ export const ZoneCreate = Type.Object(
     primaryController: Type.Optional(Type.String({ maxLength: 255 })),
     secondaryController: Type.Optional(Type.String({ maxLength: 255 })),
     description: Type.Optional(Description),
+    engineMesh: Type.Optional(Type.Boolean()),
   },
   closed,
 );
@@ -213,6 +218,7 @@ export const ZonePatch = Type.Object(
     primaryController: Type.Optional(Type.String({ maxLength: 255 })),
     secondaryController: Type.Optional(Type.String({ maxLength: 255 })),
     description: Type.Optional(Description),
+    engineMesh: Type.Optional(Type.Boolean()),
   },
   closed,
 );
@@ -283,13 +289,26 @@ export const Link = Type.Object({
   labels: Type.Array(Type.String()),
   adminState: AdminState,
   status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  /**
+   * `admin`: declared (northbound create): its ends are told to have it (the link set). `node`:
+   * registered by a node that made it on its own (a zone's full mesh, a host with no declared
+   * attachment, a deprecated `neighbors:` entry).
+   */
+  origin: LinkOrigin,
   createdAt: Timestamp,
 });
 export type Link = Static<typeof Link>;
+/** Most nodes a chain create names between its two ends (`via`). */
+export const maxLinkChainVia = 8;
 export const LinkCreate = Type.Object(
   {
     nodeA: Id,
     nodeZ: Id,
+    /**
+     * A chain in one call: nodeA–via[0]–…–via[n-1]–nodeZ, one link between each consecutive pair
+     * (not nodeA–nodeZ), all with the same cost, labels and admin state; the answer is the first.
+     */
+    via: Type.Optional(Type.Array(Id, { maxItems: maxLinkChainVia })),
     endpointA: Type.Optional(Locator),
     endpointZ: Type.Optional(Locator),
     cost: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
@@ -749,11 +768,38 @@ export const SbRegisterRequest = Type.Object(
 );
 export type SbRegisterRequest = Static<typeof SbRegisterRequest>;
 
+/** Most peers one link set names. */
+export const maxLinkSetLinks = 1024;
+/** One link a node must have: the peer, where it is, the link's cost, and whether this end dials. */
+export const LinkSetEntry = Type.Object({
+  /** The peer's host id (its CGA). */
+  peer: Ipv6Address,
+  /** The peer's host name (logs). */
+  name: Type.String({ maxLength: 253 }),
+  /** The peer's underlay locator `host:port`. */
+  locator: Locator,
+  /** The link's cost at the controller (programs see it in the ENGINE record's link table). */
+  cost: Type.Integer({ minimum: 1, maximum: 65535 }),
+  /** True: this end starts the handshake (one end per link does; the other answers). */
+  dial: Type.Boolean(),
+});
+export type LinkSetEntry = Static<typeof LinkSetEntry>;
+/**
+ * `link-set`: every overlay link the node must have, all of them (each command replaces the
+ * previous one): the node connects to the peers it dials and closes the links of a previous set
+ * that this one no longer names (docs/controller.md, "Engine links").
+ */
+export const LinkSetPayload = Type.Object({
+  links: Type.Array(LinkSetEntry, { maxItems: maxLinkSetLinks }),
+});
+export type LinkSetPayload = Static<typeof LinkSetPayload>;
 export const SbConfiguration = Type.Object({
   keepaliveIntervalMs: Type.Integer(),
   zone: Zone,
   eventsPath: Type.String(),
   links: Type.Array(Link),
+  /** The links this node must have now (the first `link-set`; later ones are pushed). */
+  linkSet: Type.Optional(LinkSetPayload),
 });
 export type SbConfiguration = Static<typeof SbConfiguration>;
 
@@ -970,6 +1016,7 @@ const nodeCommand = <K extends string, P extends TSchema>(kind: K, payload: P) =
 export const RevocationCommand = nodeCommand('revocation', RevocationPayload);
 export const PathChangeCommand = nodeCommand('path-change', PathChangePayload);
 export const LinkTagsCommand = nodeCommand('link-tags', LinkTagsPayload);
+export const LinkSetCommand = nodeCommand('link-set', LinkSetPayload);
 export const RefreshConfigurationCommand = nodeCommand('refresh-configuration', EmptyPayload);
 export const ReportStatisticsCommand = nodeCommand('report-statistics', EmptyPayload);
 /**
@@ -980,6 +1027,7 @@ export const NodeCommand = Type.Union([
   RevocationCommand,
   PathChangeCommand,
   LinkTagsCommand,
+  LinkSetCommand,
   RefreshConfigurationCommand,
   ReportStatisticsCommand,
 ]);

@@ -14,7 +14,7 @@ describe('capsule agent', () => {
       hostName: 'host-a.example.net',
       controllerUrl: 'https://10.77.0.1:8701',
       credentials: { domain: 'acme', username: 'hosts', password: '***' },
-      engines: [{ host: '10.77.1.1', port: 7447 }],
+      engines: [], // the controller's link set says which engines to attach to
       rest: {
         socketPath: '/run/capsule/agent.sock',
         socketGroup: 'capsule',

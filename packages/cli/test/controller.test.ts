@@ -181,6 +181,19 @@ describe('capsule login / create / get / delete / apply', () => {
       (await run('get', 'contract', 'echo-1', '-o', 'json', '--config', config)).out,
     );
     expect(contract.description).toBe('second');
+    // Narrowing through apply: the template disabled (then enabled again), the domain deactivated.
+    const narrowed = documents('second')
+      .replace('name: echo\n', 'name: echo\nenabled: false\n')
+      .replace('domainKind: application\n', 'domainKind: application\nactive: false\n');
+    writeFileSync(file, narrowed);
+    const fourth = await run('apply', '-f', file, '--config', config);
+    expect(fourth.out).toContain('updated domain apply-app (active)');
+    expect(fourth.out).toContain('updated template echo (enabled)');
+    const template = JSON.parse((await run('get', 'template', 'echo', '-o', 'json', '--config', config)).out);
+    expect(template.enabled).toBe(false);
+    const domains = (await run('get', 'domains', '--config', config)).out;
+    expect(domains).toMatch(/\bactive\b/);
+    expect(domains.split('\n').find((line) => line.includes('apply-app'))).toMatch(/\bfalse\b/);
   });
 
   it('labels a node and a link (by hostnames), clears them, and refuses bad labels and unknown nodes', async () => {
@@ -235,6 +248,88 @@ describe('capsule login / create / get / delete / apply', () => {
     expect((await run('label', 'link', 'e1', 'e1', 'x', '--config', config)).err).toContain('NOT_FOUND');
     expect((await run('label', 'zone', 'z1', 'x', '--config', config)).err).toContain('CLI_BAD_KIND');
     expect((await run('label', 'link', 'e1', '--config', config)).err).toContain('CLI_MISSING_OPTION');
+  });
+
+  it('declares links by hostname (create link --between, a chain), lists and deletes them, and refuses bad ones', async () => {
+    const zone = JSON.parse((await run('get', 'zone', 'z1', '-o', 'json', '--config', config)).out);
+    for (const hostname of ['l1', 'l2', 'l4']) {
+      const file = join(dir, `${hostname}.yaml`);
+      writeFileSync(file, YAML.stringify({ type: 'engine', hostname, zoneId: zone.id }));
+      expect((await run('create', 'node', '-f', file, '--config', config)).code).toBe(0);
+    }
+    const id = async (name: string) =>
+      JSON.parse((await run('get', 'node', name, '-o', 'json', '--config', config)).out).id as number;
+    const [l1, l2, l4] = [await id('l1'), await id('l2'), await id('l4')];
+    const direct = await run(
+      'create',
+      'link',
+      '--between',
+      'l1',
+      'l2',
+      '--cost',
+      '10',
+      '-o',
+      'json',
+      '--config',
+      config,
+    );
+    expect(direct.code, direct.err).toBe(0);
+    expect(JSON.parse(direct.out)).toMatchObject({ nodeA: l1, nodeZ: l2, cost: 10, origin: 'admin' });
+    // A chain in one call: l1–l4 and l4–l2.
+    const chain = await run(
+      'create',
+      'link',
+      '--between',
+      'l1',
+      'l4',
+      'l2',
+      '--cost',
+      '3',
+      '-o',
+      'json',
+      '--config',
+      config,
+    );
+    expect(chain.code, chain.err).toBe(0);
+    expect(
+      JSON.parse(chain.out).map((link: { nodeA: number; nodeZ: number; cost: number }) => [
+        link.nodeA,
+        link.nodeZ,
+        link.cost,
+      ]),
+    ).toEqual([
+      [l1, l4, 3],
+      [l2, l4, 3],
+    ]);
+    const listed = await run('get', 'links', '--config', config);
+    expect(listed.code).toBe(0);
+    expect(listed.out).toContain('origin');
+    expect((await run('create', 'link', '--between', 'l2', 'l1', '--config', config)).err).toContain(
+      'CONFLICT',
+    );
+    expect((await run('create', 'link', '--between', 'l1', 'l1', '--config', config)).err).toContain(
+      'VALIDATION_FAILED',
+    );
+    expect((await run('create', 'link', '--between', 'l1', 'nowhere', '--config', config)).err).toContain(
+      'NOT_FOUND',
+    );
+    expect((await run('create', 'link', '--between', 'l1', '--config', config)).err).toContain(
+      'CLI_MISSING_OPTION',
+    );
+    for (const cost of ['0', '65536', 'ten', '1.5'])
+      expect(
+        (await run('create', 'link', '--between', 'l1', 'l2', '--cost', cost, '--config', config)).err,
+      ).toContain('CLI_BAD_OPTION');
+    const removed = await run('delete', 'link', '--between', 'l2', 'l1', '--config', config);
+    expect(removed.code, removed.err).toBe(0);
+    expect(removed.out).toContain('deleted link l2–l1');
+    expect((await run('delete', 'link', '--between', 'l2', 'l1', '--config', config)).err).toContain(
+      'NOT_FOUND',
+    );
+    expect((await run('delete', 'link', '--config', config)).err).toContain('CLI_MISSING_OPTION');
+    expect((await run('delete', 'zone', 'z1', '--between', 'l1', 'l2', '--config', config)).err).toContain(
+      'CLI_BAD_OPTION',
+    );
   });
 
   it('applies the project’s use-case files as they are: `program: X.java` is compiled and uploaded', async () => {

@@ -31,9 +31,9 @@ describe('engine config', () => {
       hostname: 'engine-1',
       controller: { url: 'https://127.0.0.1:8701', domain: 'net', username: 'engines' },
       listen: { host: '0.0.0.0', port: 7447 },
-      neighbors: [{ host: '127.0.0.1', port: 7448 }],
+      neighbors: [], // peers are the controller's (its link set)
       tags: [1],
-      links: [{ peer: 'engine-2', cost: 10, tags: [3] }],
+      links: [{ peer: 'engine-2', tags: [3] }],
       metrics: { host: '127.0.0.1', port: 9447 },
       tier: 'fast',
     });

@@ -5,6 +5,7 @@
 import {
   ApiError,
   type GroupKey,
+  linkSetCommand,
   linkTagsCommand,
   type NodeCommandBody,
   type Peer,
@@ -18,6 +19,7 @@ import { LoginThrottle, type Principal, type TokenService, unmatchableHash, veri
 import { queueCommands } from './commands';
 import { transitNodes } from './domain-trust';
 import { type GroupSecretCache, groupKeysOf } from './group-keys';
+import { computeLinkSets } from './link-sets';
 import type { Metrics } from './metrics';
 import { pathTo, shortestPaths, type TopologyLink } from './paths';
 import type { ControllerIdentity, ProgramVerifier } from './ports';
@@ -36,7 +38,8 @@ import { prepareQuery } from './store/prepared-query';
 
 /** A change other replicas and connected nodes may need to hear about. */
 export interface ChangeEvent {
-  kind: 'topology' | 'revocation' | 'policy';
+  /** links: a node registered (its peers may need its new locator; a mesh gains it): link sets only. */
+  kind: 'topology' | 'revocation' | 'policy' | 'links';
   /** Node ids that must be told (revocation: the engines; empty = all interested). */
   nodeIds?: number[];
   /** revocation: `{commandIds}`, the queued revocation commands to announce. */
@@ -193,7 +196,7 @@ export function createContext(
       if (!match) throw new ApiError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
       const principal = await base.tokens.verify(match[1]!, audience, base.clock.nowMs());
       const row = (await tokenUserQuery(db, principal.userId)).rows[0];
-      if (!row || row.active !== 1 || row.domain_active !== 1 || row.domain_id !== principal.domainId)
+      if (row?.active !== 1 || row.domain_active !== 1 || row.domain_id !== principal.domainId)
         throw new ApiError(
           'UNAUTHENTICATED',
           'the token’s user (or its domain) no longer exists or is disabled',
@@ -245,6 +248,8 @@ export function createContext(
         change.kind === 'revocation' ? ((change.payload as { commandIds?: number[] })?.commandIds ?? []) : [],
       );
       await context.announceCommands('revocation', revocations);
+      if (changes.some((change) => change.kind === 'topology' || change.kind === 'links'))
+        await recomputeLinkSets();
       if (changes.some((change) => change.kind === 'topology')) await recomputePaths();
       if (changes.some((change) => change.kind === 'topology' || change.kind === 'policy'))
         await recomputeRoleRoutes();
@@ -363,6 +368,42 @@ export function createContext(
       return ids;
     });
     await context.announceCommands('path-change', commandIds);
+  }
+
+  /**
+   * The link set last queued for each node, by node id and certificate serial (a re-registered
+   * node gets its set again): a node is told only when its set changes. Per replica, like the
+   * role routes below.
+   */
+  const sentLinkSets = new Map<number, { serial: string | null; text: string }>();
+
+  /** After a topology change or a registration: every node's link set, pushed where it changed. */
+  async function recomputeLinkSets(): Promise<void> {
+    const queued: [number, { serial: string | null; text: string }][] = [];
+    const commandIds = await db.transaction().execute(async (trx) => {
+      const sets = await computeLinkSets(trx);
+      if (sets.size === 0) return [];
+      const serials = new Map<number, string | null>();
+      for (const node of await trx
+        .selectFrom('nodes')
+        .select(['id', 'certificate_serial'])
+        .where('status', '=', 'registered')
+        .execute())
+        serials.set(node.id, node.certificate_serial);
+      const ids: number[] = [];
+      for (const [nodeId, links] of sets) {
+        const command = linkSetCommand(links);
+        const text = JSON.stringify(command.payload);
+        const serial = serials.get(nodeId) ?? null;
+        const sent = sentLinkSets.get(nodeId);
+        if (sent && sent.serial === serial && sent.text === text) continue;
+        ids.push(...(await context.queueCommands(trx, [nodeId], command)));
+        queued.push([nodeId, { serial, text }]);
+      }
+      return ids;
+    });
+    for (const [nodeId, sent] of queued) sentLinkSets.set(nodeId, sent);
+    await context.announceCommands('topology', commandIds);
   }
 
   /**

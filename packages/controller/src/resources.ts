@@ -39,6 +39,7 @@ import { logicHashOf } from '@capsule/wire';
 import { type CompiledQuery, type Expression, type SqlBool, sql } from 'kysely';
 import { hashPassword, hashSecret, type Principal } from './auth';
 import type { ChangeEvent } from './context';
+import { linkIsPeered } from './domain-trust';
 import type { RevocationScope, ScopeRevocation } from './policy-revocation';
 import type { ProgramVerifier } from './ports';
 import { type Resource, requireDomainWrite, requireGrantable } from './rbac';
@@ -209,6 +210,26 @@ const domains = collection<DomainRow, DomainCreate, DomainPatch>({
     // The administrators live in the default domain: deactivating it would lock everyone out.
     if (body.active === false && row.name === 'default')
       throw new ApiError('FORBIDDEN', 'the default domain cannot be deactivated');
+    // Its engines would be cut off the controller (their tokens refused) and learn no revocation
+    // any more while they keep forwarding: they are deleted (decommissioned) first.
+    if (body.active === false && row.active === 1) {
+      const engines = await ctx.db
+        .selectFrom('nodes')
+        .select('hostname')
+        .where('domain_id', '=', row.id)
+        .where('type', '=', 'engine')
+        .orderBy('id')
+        .limit(6)
+        .execute();
+      if (engines.length > 0)
+        throw new ApiError(
+          'FORBIDDEN',
+          `domain ${row.name} holds engines (${engines
+            .slice(0, 5)
+            .map((engine) => engine.hostname)
+            .join(', ')}${engines.length > 5 ? ', …' : ''}): delete them before deactivating it`,
+        );
+    }
     const values = {
       kind: body.kind,
       description: body.description,
@@ -304,6 +325,7 @@ const zones = collection<ZoneRow, ZoneCreate, ZonePatch>({
         primary_controller: body.primaryController ?? '',
         secondary_controller: body.secondaryController ?? '',
         description: body.description ?? '',
+        engine_mesh: body.engineMesh ? 1 : 0,
         created_at: iso(ctx.nowMs),
       })
       .returning('id')
@@ -315,8 +337,12 @@ const zones = collection<ZoneRow, ZoneCreate, ZonePatch>({
       primary_controller: body.primaryController,
       secondary_controller: body.secondaryController,
       description: body.description,
+      engine_mesh: body.engineMesh === undefined ? undefined : body.engineMesh ? 1 : 0,
     };
     if (namesAny(values)) await ctx.db.updateTable('zones').set(values).where('id', '=', row.id).execute();
+    // The full mesh on or off: the zone's engines get new link sets.
+    if (body.engineMesh !== undefined && (body.engineMesh ? 1 : 0) !== row.engine_mesh)
+      ctx.changes.push({ kind: 'topology' });
   },
   remove: async (ctx, row) => {
     await ctx.db.deleteFrom('zones').where('id', '=', row.id).execute();
@@ -403,35 +429,86 @@ const links = collection<LinkRow, LinkCreate, LinkPatch>({
   domainColumn: 't.domain_id',
   domainOf: (row) => row.domain_id,
   toApi: toLink,
+  // A declared link (origin `admin`): its ends are told to have it (link-sets.ts). One call may
+  // declare a chain (`via`). Hosts attach to engines only; a pair is declared once (a link its
+  // ends registered on their own is adopted: it becomes declared, with this cost and labels).
   create: async (ctx, body) => {
     const domainId = await resolveDomain(ctx, body.domain);
     requireDomainWrite(ctx.principal, domainId);
-    if (body.nodeA === body.nodeZ)
-      throw new ApiError('VALIDATION_FAILED', 'a link joins two different nodes');
+    const chain = [body.nodeA, ...(body.via ?? []), body.nodeZ];
     const scope = ctx.principal.roles.includes('systemAdmin') ? undefined : domainId;
-    await requireRow(ctx, 'nodes', body.nodeA, scope);
-    await requireRow(ctx, 'nodes', body.nodeZ, scope);
-    const [a, z] = body.nodeA < body.nodeZ ? [body.nodeA, body.nodeZ] : [body.nodeZ, body.nodeA];
-    const [endA, endZ] =
-      body.nodeA < body.nodeZ ? [body.endpointA, body.endpointZ] : [body.endpointZ, body.endpointA];
-    const row = await ctx.db
-      .insertInto('links')
-      .values({
-        domain_id: domainId,
-        node_a: a,
-        node_z: z,
-        endpoint_a: endA ?? null,
-        endpoint_z: endZ ?? null,
-        cost: body.cost ?? 10,
-        labels: json(body.labels ?? []),
-        admin_state: body.adminState ?? 'up',
-        status: 'up',
-        created_at: iso(ctx.nowMs),
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const nodes = new Map<number, RowOf<'nodes'>>();
+    for (const id of chain) if (!nodes.has(id)) nodes.set(id, await requireRow(ctx, 'nodes', id, scope));
+    let firstId: number | undefined;
+    for (let index = 0; index + 1 < chain.length; index++) {
+      const [one, other] = [nodes.get(chain[index]!)!, nodes.get(chain[index + 1]!)!];
+      if (one.id === other.id) throw new ApiError('VALIDATION_FAILED', 'a link joins two different nodes');
+      if (one.type === 'host' && other.type === 'host')
+        throw new ApiError(
+          'VALIDATION_FAILED',
+          `${one.hostname}–${other.hostname}: hosts link to engines only`,
+        );
+      if (!(await linkIsPeered(ctx.db, one, other)))
+        throw new ApiError(
+          'DOMAIN_NOT_PEERED',
+          `${one.hostname}–${other.hostname}: the nodes' domains differ and no peering covers the link`,
+        );
+      const [a, z] = one.id < other.id ? [one.id, other.id] : [other.id, one.id];
+      const [endA, endZ] =
+        chain.length === 2 && body.nodeA > body.nodeZ
+          ? [body.endpointZ, body.endpointA]
+          : chain.length === 2
+            ? [body.endpointA, body.endpointZ]
+            : [undefined, undefined];
+      const existing = await ctx.db
+        .selectFrom('links')
+        .select(['id', 'origin'])
+        .where('node_a', '=', a)
+        .where('node_z', '=', z)
+        .executeTakeFirst();
+      let id: number;
+      if (existing?.origin === 'admin')
+        throw new ApiError(
+          'CONFLICT',
+          `${one.hostname}–${other.hostname} is declared already (link ${existing.id}): change it with PATCH`,
+        );
+      if (existing) {
+        await ctx.db
+          .updateTable('links')
+          .set({
+            origin: 'admin',
+            cost: body.cost ?? 10,
+            labels: json(body.labels ?? []),
+            admin_state: body.adminState ?? 'up',
+          })
+          .where('id', '=', existing.id)
+          .execute();
+        id = existing.id;
+      } else {
+        // Down until one of its ends reports it up (a handshake done): paths take it from then.
+        const row = await ctx.db
+          .insertInto('links')
+          .values({
+            domain_id: domainId,
+            node_a: a,
+            node_z: z,
+            endpoint_a: endA ?? null,
+            endpoint_z: endZ ?? null,
+            cost: body.cost ?? 10,
+            labels: json(body.labels ?? []),
+            admin_state: body.adminState ?? 'up',
+            status: 'down',
+            origin: 'admin',
+            created_at: iso(ctx.nowMs),
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        id = row.id;
+      }
+      firstId ??= id;
+    }
     ctx.changes.push({ kind: 'topology' });
-    return row.id;
+    return firstId!;
   },
   update: async (ctx, row, body) => {
     const values = {

@@ -146,6 +146,7 @@ export const toZone = (r: ZoneRow): Zone => ({
   primaryController: r.primary_controller,
   secondaryController: r.secondary_controller,
   description: r.description,
+  engineMesh: r.engine_mesh === 1,
   createdAt: r.created_at,
 });
 export const toNode = (r: NodeRow): Node => ({
@@ -188,6 +189,7 @@ export const toLink = (r: LinkRow): Link => ({
   labels: parse<string[]>(r.labels),
   adminState: r.admin_state,
   status: r.status,
+  origin: r.origin,
   createdAt: r.created_at,
 });
 export const toTemplate = (r: TemplateRow): Template => ({

@@ -98,6 +98,12 @@ describe('authorization matrix', () => {
 
   const domainName = (d: 'A' | 'B') => (d === 'A' ? 'dom-a' : 'dom-b');
 
+  /** A fresh engine node in domain `d` (a host's link goes to an engine). */
+  async function freshEngine(d: 'A' | 'B'): Promise<number> {
+    const domain = domainName(d);
+    return (await admin.nodes.create({ type: 'engine', hostname: `n-${unique()}`, zoneId, domain })).id;
+  }
+
   /** Creates a fresh object of `resource` in domain `d` (as systemAdmin) and returns its id. */
   async function fresh(resource: Resource, d: 'A' | 'B'): Promise<number> {
     const domain = domainName(d);
@@ -118,8 +124,9 @@ describe('authorization matrix', () => {
       case 'nodes':
         return (await admin.nodes.create({ type: 'host', hostname: `n-${unique()}`, zoneId, domain })).id;
       case 'links': {
+        // A host's attachment to an engine (hosts link to engines only).
         const a = await fresh('nodes', d);
-        const z = await fresh('nodes', d);
+        const z = await freshEngine(d);
         return (await admin.links.create({ nodeA: a, nodeZ: z, domain })).id;
       }
       case 'peerings':
@@ -178,7 +185,7 @@ describe('authorization matrix', () => {
       case 'nodes':
         return { type: 'engine', hostname: `n-${unique()}`, zoneId, domain };
       case 'links':
-        return { nodeA: fixed[d].node!, nodeZ: await fresh('nodes', d), domain };
+        return { nodeA: fixed[d].node!, nodeZ: await freshEngine(d), domain };
       case 'peerings':
         return { domain, peerDomain: domainName(d === 'A' ? 'B' : 'A') };
       case 'templates':

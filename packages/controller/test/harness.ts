@@ -175,7 +175,7 @@ export function registrationBody(
 export async function registerNode(
   southboundUrl: string,
   credentials: { domain: string; username: string; password: string },
-  fields: { type: 'host' | 'engine'; hostname: string },
+  fields: { type: 'host' | 'engine'; hostname: string; locator?: string },
 ): Promise<{
   sb: ReturnType<typeof createSouthboundClient>;
   registration: SbRegisterResponse;

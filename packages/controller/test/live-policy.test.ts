@@ -387,9 +387,28 @@ for (const kind of storeKinds) {
       });
       await drain();
       await h5.sb.keepalive();
-      // The default domain holds the administrators: it cannot be deactivated.
+      // The default domain holds the administrators: it cannot be deactivated. Nor can a domain
+      // holding engines (they would learn no revocation any more): they are deleted first.
       const defaultDomain = (await c.admin.domains.list()).items.find((d) => d.name === 'default')!;
       await expectError(c.admin.domains.update(defaultDomain.id, { active: false }), 'FORBIDDEN');
+      const net = await c.admin.domains.create({ name: `${name}-net`, kind: 'infrastructure' });
+      await c.admin.users.create({
+        login: `${name}-engines`,
+        domain: net.name,
+        password: nodePassword,
+        roles: ['engineOwner'],
+        zoneId,
+      });
+      const engine = await registerNode(
+        c.urls.southboundUrl,
+        { domain: net.name, username: `${name}-engines`, password: nodePassword },
+        { type: 'engine', hostname: `${name}-e9` },
+      );
+      await expectError(c.admin.domains.update(net.id, { active: false }), 'FORBIDDEN');
+      expect((await c.admin.domains.get(net.id)).active).toBe(true);
+      await c.admin.nodes.remove(engine.registration.node.id);
+      await drain();
+      await c.admin.domains.update(net.id, { active: false });
       await c.admin.domains.update(domain.id, { active: false });
       expect((await c.admin.domains.get(domain.id)).active).toBe(false);
       await expectRevoked([inPair.server, inPair.client, onH5], [outPair.server, outPair.client]);
@@ -408,6 +427,20 @@ for (const kind of storeKinds) {
         }),
         'ROLE_NOT_GRANTED',
       );
+      // Hostile values for the new fields: refused by the schema, nothing changes or is queued.
+      for (const [path, body] of [
+        [`/api/v1/domains/${domain.id}`, { active: 'yes' }],
+        [`/api/v1/domains/${domain.id}`, { active: 1 }],
+        [`/api/v1/domains/${domain.id}`, { active: null }],
+        [`/api/v1/templates/${templateId}`, { enabled: 'false' }],
+        [`/api/v1/templates/${templateId}`, { enabled: 0 }],
+        [`/api/v1/service-tokens/${inDomain.token.split(':')[0]}`, { ttlSeconds: -1 }],
+        [`/api/v1/service-tokens/${inDomain.token.split(':')[0]}`, { ttlSeconds: 0.5 }],
+      ] as const)
+        await expectError(c.admin.request('PATCH', path, body), 'VALIDATION_FAILED');
+      expect((await c.admin.domains.get(domain.id)).active).toBe(false);
+      expect((await c.admin.templates.get(templateId)).enabled).toBe(true);
+      expect(await revokedAt(nodes.e1)).toEqual([]);
       // Deactivating again queues nothing.
       await c.admin.domains.update(domain.id, { active: false });
       expect(await revokedAt(nodes.e1)).toEqual([]);
@@ -486,11 +519,15 @@ for (const kind of storeKinds) {
       const abort = new AbortController();
       await nodes.e1.sb.events((event) => events.push(event), abort.signal);
       try {
+        // Timed from the call's start to the push, watched while the call is in flight: the push
+        // goes out after the commit, before the rest of the answer's work (paths and role routes
+        // recomputed for every endpoint left by the tests above, slow on a loaded machine).
         const started = performance.now();
-        await c.admin.contracts.update(a.contract.id, { enabled: false });
+        const call = c.admin.contracts.update(a.contract.id, { enabled: false });
         while (events.length === 0 && performance.now() - started < 1000)
           await new Promise((resolve) => setTimeout(resolve, 5));
         const elapsedMs = performance.now() - started;
+        await call;
         expect(events[0]).toMatchObject({ kind: 'revocation' });
         const payload = (events[0]!.payload as { payload: { serials: string[] } }).payload;
         expect(payload.serials.sort()).toEqual(

@@ -9,10 +9,12 @@
  *  4. the overlay link layer on the given transport, from the node certificate and the controller's key;
  *  5. the engine (the pipeline) on that link layer;
  *  6. the controller hooks: keep-alives and the push channel (revocations → `engine.revoke`,
- *     link-tags → `engine.setContractTags` (the role routes), refresh-configuration / path-change
+ *     link-tags → `engine.setContractTags` (the role routes), link-set → the links it must have
+ *     (dialed, closed, their costs: the registration answer carries the first), refresh-configuration / path-change
  *     → `engine.refreshLinks`, report-statistics → a
  *     keep-alive now), and each link change reported (`POST /sb/v1/links`, up or down);
- *  7. started: the engine, the link layer, the HTTP port when asked, handshakes with the neighbors.
+ *  7. started: the engine, the link layer, the HTTP port when asked, the link set followed (and the
+ *     deprecated `neighbors` dialed).
  * `stop()` undoes 7 to 4. The transport is the caller's (it opens and closes it). Nothing here
  * reads argv, the environment or files.
  */
@@ -32,6 +34,7 @@ import {
 } from '@capsule/identity';
 import {
   createLinkLayer,
+  createLinkSetFollower,
   formatUnderlayAddress,
   type LinkLayer,
   type Transport,
@@ -48,8 +51,13 @@ import {
 import { createEngine, type Engine, type EngineOptions } from './engine';
 import { EngineError } from './errors';
 import { createEngineHttpServer, type EngineHttpServer } from './http-api';
-import { configuredLinkCost } from './links';
-import { type ControllerSessionStatus, createControllerHooks, registerEngine } from './southbound';
+import {
+  type ControllerSessionStatus,
+  createControllerHooks,
+  type EngineLinkSet,
+  linkSetOfCommand,
+  registerEngine,
+} from './southbound';
 
 /** The node's long-lived identity: its RSA key and the CGA made from it. */
 export interface EngineIdentity {
@@ -79,10 +87,15 @@ export interface EngineNodeOptions {
   hostname: string;
   /** `host:port` peers reach this engine at, as registered; default: the transport's local address. */
   locator?: string;
-  /** Neighbors to handshake with once started. */
+  /**
+   * Deprecated bootstrap: neighbors to handshake with once started. The controller's link set
+   * (docs/controller.md, "Engine links") is how an engine learns its peers.
+   */
   neighbors?: readonly UnderlayAddress[];
   /** The link layer's keep-alive interval (a silent link is dead after 3); default: the link layer's. */
   linkKeepAliveIntervalMs?: number;
+  /** How long a link's session keys are used before it rekeys; default: the link layer's. */
+  linkRekeyAfterMs?: number;
   /** Serve /metrics and /api/v1/* here (port 0: any free port); undefined: no HTTP port. */
   http?: { host: string; port: number };
   /** The pipeline's options (host id and controller key come from the identity and the registration). */
@@ -184,6 +197,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
       ...(options.linkKeepAliveIntervalMs !== undefined && {
         keepAliveIntervalMs: options.linkKeepAliveIntervalMs,
       }),
+      ...(options.linkRekeyAfterMs !== undefined && { rekeyAfterMs: options.linkRekeyAfterMs }),
     },
     { transport, clock, ...(fastPath && { dataPath: fastPath }) },
   );
@@ -192,6 +206,19 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
     { linkLayer, clock, logger, ...(deps.random && { random: deps.random }), ...(fastPath && { fastPath }) },
   );
   if (fastPath) transport.attachDatagramFilter?.(fastPath.filter);
+  const follower = createLinkSetFollower({ linkLayer });
+  let linkSetStarted = false;
+  let heldLinkSet: EngineLinkSet | undefined;
+  const followLinkSet = (set: EngineLinkSet) => {
+    if (!linkSetStarted) {
+      heldLinkSet = set; // before the link layer runs: followed once started
+      return;
+    }
+    engine.setLinkCosts(set.costs);
+    const change = follower.apply(set.links);
+    if (change.dialed > 0 || change.closed > 0)
+      logger.info({ links: set.links.length, ...change }, 'link set from the controller');
+  };
   const hooks = createControllerHooks(
     { locator, keepaliveIntervalMs: registration.configuration.keepaliveIntervalMs },
     {
@@ -203,7 +230,8 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
       revokeHost: (hostId, untilMs) => linkLayer.revokeHost(hostId, untilMs),
       refreshLinks: () => engine.refreshLinks(),
       setContractTags: (contracts) => engine.setContractTags(contracts),
-      linkCost: (info) => configuredLinkCost(options.engine?.links, info),
+      setLinkSet: followLinkSet,
+      linkCost: (info) => engine.linkCost(info),
       renewCertificate: () => renewNodeCertificate(),
       setControllerKeys: (keys) => {
         const checked = trustedControllerKeysOf({ controllerKeys: keys });
@@ -279,6 +307,12 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
     await stop();
     throw error;
   }
+  linkSetStarted = true;
+  const registered = registration.configuration.linkSet
+    ? linkSetOfCommand({ kind: 'link-set', payload: registration.configuration.linkSet })
+    : undefined;
+  const first = heldLinkSet ?? registered;
+  if (first) followLinkSet(first);
   for (const neighbor of options.neighbors ?? []) linkLayer.connect(neighbor);
   return {
     engine,

@@ -170,6 +170,10 @@ export interface Engine {
   setControllerKeys(keys: readonly TrustedControllerKey[]): void;
   /** Replaces the role routes (the controller's `link-tags` command); cached actions are dropped. */
   setContractTags(contracts: readonly ContractLinkTags[]): void;
+  /** The controller's link costs by peer host id text (its `link-set`); links are reread. */
+  setLinkCosts(costs: ReadonlyMap<string, number>): void;
+  /** The cost of the link to a peer: the controller's, else the configured one; undefined: neither. */
+  linkCost(info: LinkInfo): number | undefined;
   /** Removes idle flows and the revoked serials of expired authorizations now (the timer calls it). */
   expireFlows(): number;
   /**
@@ -583,6 +587,11 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       authorizations.setControllerKeys(keys);
       linkLayer.setControllerKeys(keys);
     },
+    setLinkCosts(costs) {
+      links.setControllerCosts(costs);
+      refreshLinks();
+    },
+    linkCost: (info) => links.costOf(info),
     setContractTags(contracts) {
       links.setContractTags(contracts);
       // What programs decided from the old routes must be decided again.

@@ -110,6 +110,13 @@ export interface EngineLinks {
   /** Replaces the role routes (every contract's link tags); the next run sees them. */
   setContractTags(contracts: readonly ContractLinkTags[]): void;
   /**
+   * Replaces the controller's link costs (its `link-set`: cost by peer host id text), which win
+   * over a configured cost; the next `refresh` writes them into the ENGINE record.
+   */
+  setControllerCosts(costs: ReadonlyMap<string, number>): void;
+  /** The cost of the link to `info`'s peer: the controller's, else the configured one, else undefined. */
+  costOf(info: LinkInfo): number | undefined;
+  /**
    * Shows programs the link tags of `contractId` (configured tags | its role routes) in the
    * ENGINE record; a contract without role routes sees the configured tags. Call before each run.
    */
@@ -162,6 +169,10 @@ export function createEngineLinks(options: EngineLinksOptions, deps: EngineLinks
   const baseWords = new Uint32Array(ENGINE_MAX_LINKS + 1);
   /** The words the record holds now. */
   let shown: Uint32Array = baseWords;
+  /** The controller's costs by peer host id text (its link set). */
+  let controllerCosts: ReadonlyMap<string, number> = new Map();
+  const costOf = (info: LinkInfo): number | undefined =>
+    controllerCosts.get(formatIpv6Address(info.peerHostId)) ?? configuredLink(options.links, info)?.cost;
 
   /** Rebuilds every contract's TAGS words from the links (in record order) and the role routes. */
   function rebuildContractWords(): void {
@@ -203,7 +214,7 @@ export function createEngineLinks(options: EngineLinksOptions, deps: EngineLinks
       seen.add(info.id);
       let link = links.get(info.id);
       const configured = configuredLink(options.links, info);
-      const cost = configured?.cost ?? 1;
+      const cost = costOf(info) ?? 1;
       const tags = tagBits(configured?.tags);
       const kind = info.peerNodeType === NodeType.engine ? LinkKind.ENGINE : LinkKind.HOST;
       if (!link) {
@@ -279,6 +290,10 @@ export function createEngineLinks(options: EngineLinksOptions, deps: EngineLinks
       contractEngineTags = engineTags;
       rebuildContractWords();
     },
+    setControllerCosts(costs) {
+      controllerCosts = new Map(costs);
+    },
+    costOf,
     showContract(contractId) {
       const words = contractWords.get(contractId) ?? baseWords;
       if (words === shown) return;

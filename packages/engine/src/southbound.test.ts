@@ -1,12 +1,20 @@
 import type { SbLinkRequest, SouthboundClient } from '@capsule/api';
 import type { LinkInfo } from '@capsule/overlay';
+import { createManualClock, testSeed } from '@capsule/testkit';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createControllerHooks, revocationsOfCommand } from './southbound';
+import {
+  createControllerHooks,
+  type EngineLinkSet,
+  linkSetOfCommand,
+  revocationsOfCommand,
+} from './southbound';
 
 /** The link reports an engine makes, through a client that records them (and fails when told to). */
 function hooksRecording() {
   const reports: SbLinkRequest[] = [];
   const contractTags: unknown[] = [];
+  const linkSets: EngineLinkSet[] = [];
   let refuseNext = false;
   const client = {
     registerLink: async (body: SbLinkRequest) => {
@@ -29,6 +37,7 @@ function hooksRecording() {
       revoke: () => {},
       refreshLinks: () => {},
       setContractTags: (contracts) => contractTags.push(contracts),
+      setLinkSet: (set) => linkSets.push(set),
       linkCost: () => 20,
     },
   );
@@ -40,7 +49,16 @@ function hooksRecording() {
       state,
     }) as unknown as LinkInfo;
   const settle = () => new Promise((resolve) => setImmediate(resolve));
-  return { hooks, link, reports, warnings, contractTags, settle, refuse: () => (refuseNext = true) };
+  return {
+    hooks,
+    link,
+    reports,
+    warnings,
+    contractTags,
+    linkSets,
+    settle,
+    refuse: () => (refuseNext = true),
+  };
 }
 
 describe('engine link reports to the controller', () => {
@@ -106,5 +124,165 @@ describe('revocation commands', () => {
     for (const payload of [null, undefined, 'serials', { serials: '1' }, { serials: {} }, []])
       expect(revocation(payload)).toEqual([]);
     expect(revocationsOfCommand({ kind: 'path-change', payload: { serials: ['1'] } })).toEqual([]);
+  });
+});
+
+describe('keep-alives the controller refuses', () => {
+  /** Hooks on a manual clock whose client refuses keep-alives with `code` until told otherwise. */
+  function refusingHooks(code: string | undefined) {
+    const clock = createManualClock(Date.UTC(2027, 0, 15));
+    let refusal = code;
+    let keepalives = 0;
+    let renewalChecks = 0;
+    const reconnects: number[] = [];
+    const client = {
+      keepalive: async () => {
+        keepalives += 1;
+        if (refusal !== undefined)
+          throw Object.assign(new Error(`refused: ${refusal}`), { code: refusal, status: 401 });
+        return { commands: [] };
+      },
+      events: async () => {}, // the push channel opens at once (and never ends)
+    } as unknown as SouthboundClient;
+    const hooks = createControllerHooks(
+      { locator: '10.0.0.3:7447', keepaliveIntervalMs: 30_000 },
+      {
+        client,
+        clock,
+        logger: { warn() {}, info() {}, debug() {}, error() {} },
+        counters: () => ({ verdicts: {} }) as never,
+        revoke: () => {},
+        refreshLinks: () => {},
+        setContractTags: () => {},
+        renewCertificate: async () => {
+          renewalChecks += 1;
+        },
+        reregister: async () => {
+          reconnects.push(clock.nowMs());
+          refusal = undefined; // a new registration brings a new token
+        },
+      },
+    );
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
+    return {
+      clock,
+      hooks,
+      settle,
+      get keepalives() {
+        return keepalives;
+      },
+      get renewalChecks() {
+        return renewalChecks;
+      },
+      reconnects,
+    };
+  }
+
+  it('registers again when the token ran out, and the next keep-alive goes through (renewals checked again)', async () => {
+    const run = refusingHooks('UNAUTHENTICATED');
+    const stop = run.hooks.start();
+    await run.settle();
+    expect(run.reconnects).toHaveLength(1);
+    expect(run.renewalChecks).toBe(0);
+    run.clock.advance(30_000);
+    await run.settle();
+    expect(run.keepalives).toBe(2);
+    expect(run.renewalChecks).toBe(1);
+    expect(run.reconnects).toHaveLength(1);
+    stop();
+  });
+
+  it('registers again when the controller forgot the node; not for other failures', async () => {
+    const forgot = refusingHooks('NODE_NOT_REGISTERED');
+    forgot.hooks.start()();
+    await forgot.settle();
+    expect(forgot.reconnects).toHaveLength(1);
+    for (const code of ['UNAVAILABLE', 'INTERNAL', undefined]) {
+      const failing = refusingHooks(code ?? 'ECONNREFUSED');
+      const stop = failing.hooks.start();
+      await failing.settle();
+      failing.clock.advance(30_000);
+      await failing.settle();
+      expect(failing.keepalives, String(code)).toBe(2);
+      expect(failing.reconnects, String(code)).toEqual([]);
+      stop();
+    }
+  });
+});
+
+describe('link-set commands (the links the controller wants)', () => {
+  const entry = { peer: 'fd00:ca:1ab::e2', name: 'e2', locator: '10.228.0.4:7447', cost: 10, dial: true };
+
+  it('hands the engine the links to dial and the costs by peer', () => {
+    const { hooks, linkSets } = hooksRecording();
+    hooks.obey({
+      kind: 'link-set',
+      payload: {
+        links: [entry, { ...entry, peer: 'FD00:CA:1AB::E3', locator: '[fd00::3]:9', cost: 3, dial: false }],
+      },
+    });
+    expect(linkSets).toHaveLength(1);
+    expect(linkSets[0]!.links.map((link) => [link.underlay, link.dial])).toEqual([
+      [{ host: '10.228.0.4', port: 7447 }, true],
+      [{ host: 'fd00::3', port: 9 }, false],
+    ]);
+    expect([...linkSets[0]!.costs]).toEqual([
+      ['fd00:ca:1ab::e2', 10],
+      ['fd00:ca:1ab::e3', 3],
+    ]);
+    hooks.obey({ kind: 'link-set', payload: { links: [] } });
+    expect(linkSets[1]!.links).toEqual([]);
+  });
+
+  it('refuses a malformed set whole and keeps the previous one (nothing handed over, a warning)', () => {
+    const { hooks, linkSets, warnings } = hooksRecording();
+    for (const payload of [
+      undefined,
+      { links: 'all' },
+      { links: [{ ...entry, peer: '::::::::::' }] }, // passes the text check, not an address
+      { links: [{ ...entry, peer: 'fd00::1:2:3:4:5:6:7:8' }] },
+      { links: [{ ...entry, locator: '10.0.0.1:0' }] },
+      { links: [{ ...entry, cost: 0 }] },
+      { links: [entry, entry] },
+      { links: [{ ...entry, dial: 'yes' }] },
+    ])
+      hooks.obey({ kind: 'link-set', payload: payload as never });
+    expect(linkSets).toEqual([]);
+    expect(warnings.filter((w) => w.startsWith('link-set command refused'))).toHaveLength(8);
+  });
+
+  it('never throws on arbitrary payloads; what it takes has parsed addresses (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.jsonValue({ maxDepth: 4 }),
+          fc.record({
+            links: fc.array(
+              fc.record({
+                peer: fc.oneof(fc.ipV6(), fc.string({ maxLength: 50 })),
+                name: fc.string({ maxLength: 10 }),
+                locator: fc.oneof(
+                  fc.tuple(fc.ipV4(), fc.integer({ min: -1, max: 70_000 })).map(([h, p]) => `${h}:${p}`),
+                  fc.string({ maxLength: 70 }),
+                ),
+                cost: fc.integer({ min: -1, max: 70_000 }),
+                dial: fc.oneof(fc.boolean(), fc.jsonValue({ maxDepth: 1 })),
+              }),
+              { maxLength: 5 },
+            ),
+          }),
+        ),
+        (payload) => {
+          const set = linkSetOfCommand({ kind: 'link-set', payload });
+          if (!set) return;
+          for (const link of set.links) {
+            expect(link.peerHostId).toHaveLength(16);
+            expect(link.underlay.port >= 1 && link.underlay.port <= 65535).toBe(true);
+          }
+          for (const cost of set.costs.values()) expect(cost >= 1 && cost <= 65535).toBe(true);
+        },
+      ),
+      { seed: testSeed, numRuns: 1000 },
+    );
   });
 });

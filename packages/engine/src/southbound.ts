@@ -24,7 +24,7 @@ import {
   type SouthboundClient,
 } from '@capsule/api';
 import { formatIpv6Address, parseIpv6Address } from '@capsule/identity';
-import type { LinkInfo } from '@capsule/overlay';
+import { type LinkInfo, parseUnderlayAddress, type WantedLink } from '@capsule/overlay';
 import { type Clock, type Logger, systemClock } from '@capsule/wire';
 import type { EngineCounters } from './counters';
 import type { ContractLinkTags } from './links';
@@ -103,6 +103,31 @@ export function revokedHostsOfCommand(
   });
 }
 
+/** A link set as the engine follows it: the links, and the controller's cost by peer host id text. */
+export interface EngineLinkSet {
+  links: WantedLink[];
+  costs: Map<string, number>;
+}
+
+/**
+ * The links of a link-set command (or of the registration answer's `linkSet`), by @capsule/api's
+ * decoder; undefined — the set refused whole, the previous one kept — when it does not decode or
+ * an entry's host id or locator does not parse (a set read in part would close good links).
+ */
+export function linkSetOfCommand(command: { kind: unknown; payload: unknown }): EngineLinkSet | undefined {
+  const decoded = decodeNodeCommandPayload(command.kind, command.payload);
+  if (!decoded.ok || decoded.value.kind !== 'link-set') return undefined;
+  const set: EngineLinkSet = { links: [], costs: new Map() };
+  for (const entry of decoded.value.payload.links) {
+    const peerHostId = parseIpv6Address(entry.peer);
+    const underlay = parseUnderlayAddress(entry.locator);
+    if (!peerHostId || !underlay) return undefined;
+    set.links.push({ peerHostId, underlay, dial: entry.dial });
+    set.costs.set(formatIpv6Address(peerHostId), entry.cost);
+  }
+  return set;
+}
+
 /** What the controller hooks are told (plain data). */
 export interface ControllerHooksOptions {
   /** This engine's underlay locator (`host:port`); without it links are not registered. */
@@ -130,6 +155,8 @@ export interface ControllerHooksDeps {
   refreshLinks: () => void;
   /** Replaces the role routes (link-tags commands). */
   setContractTags: (contracts: readonly ContractLinkTags[]) => void;
+  /** Follows the controller's link set (link-set commands): dial, close, costs. */
+  setLinkSet?: (set: EngineLinkSet) => void;
   /** The configured cost of the link to a peer (engine.yaml `links`), sent with its registration. */
   linkCost?: (info: LinkInfo) => number | undefined;
   /** Renews the node certificate when it is due (checked after every keep-alive). */
@@ -152,7 +179,7 @@ export interface ControllerHooks {
    * the controller's paths avoid it until it is up (and registered) again.
    */
   onLinkChange(info: LinkInfo): void;
-  /** Carries out one controller command (revocation, link-tags, refresh-configuration, path-change, report-statistics). */
+  /** Carries out one controller command (revocation, link-tags, link-set, refresh-configuration, path-change, report-statistics). */
   obey(command: Pick<NodeCommand, 'kind' | 'payload'>): void;
   /** The controller session as `/api/v1/status` and `/metrics` show it. */
   status(): ControllerSessionStatus;
@@ -208,6 +235,12 @@ export function createControllerHooks(
         if (decoded.ok && decoded.value.kind === 'link-tags')
           deps.setContractTags(decoded.value.payload.contracts);
         else logger.warn({ error: decoded.ok ? undefined : decoded.error }, 'link-tags command refused');
+        break;
+      }
+      case 'link-set': {
+        const set = linkSetOfCommand(command);
+        if (set) deps.setLinkSet?.(set);
+        else logger.warn({}, 'link-set command refused: the previous link set is kept');
         break;
       }
       case 'report-statistics':

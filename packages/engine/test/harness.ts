@@ -98,6 +98,9 @@ export function createPlainLinkLayer(
     connect(peer) {
       if (!byAddress.has(formatUnderlayAddress(peer))) hello(HELLO, peer);
     },
+    disconnect() {
+      // Links of this test layer are never taken down.
+    },
     send(linkId, bytes, offset, length) {
       const link = byId.get(linkId);
       if (!link) return false;

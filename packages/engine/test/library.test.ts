@@ -1,11 +1,13 @@
 /**
  * The SDK's network-function library (examples/programs/*.java, compiled by @capsule/sdk) run by
  * engines on the in-memory topology: point to point on a PATH, load balancing by flow hash,
- * multicast to a tagged role, service chaining through a waypoint engine.
+ * multicast to a tagged role, service chaining through a waypoint engine; and the same program,
+ * PortFilter, decides the same in the simulator and on an engine for the same packets.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PacketType } from '@capsule/wire';
+import { compile, simulate } from '@capsule/sdk';
+import { PacketType, type TransportChunk } from '@capsule/wire';
 import { describe, expect, it } from 'vitest';
 import {
   buildPacket,
@@ -180,7 +182,7 @@ describe.skipIf(!existsSync(programsDir))('the SDK library on engines', () => {
     expect(a.received).toHaveLength(0); // never back out of the ingress
   });
 
-  it('ServiceChain goes through the waypoint engine first, marking the packet, then to the destination', async () => {
+  it('ServiceChain goes through the waypoint engine first, marking the packet, then to the destination engine', async () => {
     const program = library('ServiceChain');
     const t = createTopology();
     const [a, b] = [t.addHost('a', 0x0a), t.addHost('b', 0x0b)];
@@ -199,6 +201,8 @@ describe.skipIf(!existsSync(programsDir))('the SDK library on engines', () => {
     await t.connect(e3, b);
     for (const node of [e1, w, e3]) node.engine.refreshLinks();
     const auth = t.authorize(a.hostId, program.machineCode);
+    // The controller's PATH is e1 → e3 (the destination's engine: its last hop); the program
+    // makes the detour through the waypoint and e3 delivers.
     a.send(
       e1,
       buildPacket({
@@ -210,6 +214,7 @@ describe.skipIf(!existsSync(programsDir))('the SDK library on engines', () => {
           packetType: PacketType.I,
           flags: 0,
           auth,
+          path: pathThrough([e1.engineId, e3.engineId]),
           code: program,
           data: program.initialData,
         },
@@ -218,6 +223,70 @@ describe.skipIf(!existsSync(programsDir))('the SDK library on engines', () => {
     await t.settle();
     expect(b.received).toHaveLength(1);
     expect(w.engine.counters().verdicts.FORWARD).toBe(1); // it went through the waypoint
-    expect(capsuleOf(b.received[0]!).data![0]).toBe(1); // visited, in DATA
+    expect(e3.engine.counters().verdicts.DELIVER).toBe(1);
+    const capsule = capsuleOf(b.received[0]!);
+    expect(capsule.data![0]).toBe(1); // visited, in DATA
+    expect(capsule.trace!.map((record) => record.engineId)).toEqual([e1.engineId, w.engineId, e3.engineId]);
+  });
+
+  it('PortFilter: the simulator and an engine give the same verdict for the same transports of one flow', async () => {
+    const source = readFileSync(join(programsDir, 'PortFilter.java'), 'utf8');
+    const image = compile(source).image!;
+    const program = compileProgram(source);
+    const t = createTopology();
+    const [a, b] = [t.addHost('a', 0x0a), t.addHost('b', 0x0b)];
+    const e1 = t.addEngine('e1', 0x741);
+    await t.connect(a, e1);
+    await t.connect(e1, b);
+    const auth = t.authorize(a.hostId, program.machineCode);
+    const path = pathThrough([e1.engineId], program.entries.toPort!);
+    const transports: TransportChunk[] = [
+      { protocol: 6, sourcePort: 40000, destinationPort: 8080 },
+      { protocol: 6, sourcePort: 40000, destinationPort: 5201 },
+      { protocol: 17, sourcePort: 40000, destinationPort: 8080 },
+      { protocol: 58, sourcePort: 0, destinationPort: 0 },
+      { protocol: 6, sourcePort: 8080, destinationPort: 40000 },
+      { protocol: 6, sourcePort: 1, destinationPort: 8080 },
+    ];
+    // On the engine: one flow (label 5), type I first, then type III; the program runs for each.
+    const engineVerdicts: string[] = [];
+    for (const [i, transport] of transports.entries()) {
+      const delivered = b.received.length;
+      const dropped = e1.engine.counters().programDrops['258'] ?? 0;
+      const header =
+        i === 0
+          ? { packetType: PacketType.I, auth, code: program, data: program.initialData }
+          : { packetType: PacketType.III, data: program.initialData };
+      a.send(
+        e1,
+        buildPacket({
+          source: a.hostId,
+          destination: b.hostId,
+          flowLabel: 5,
+          header: { nextHeader: 59, flags: 0, path, transport, ...header },
+        }),
+      );
+      await t.settle();
+      if (b.received.length === delivered + 1) engineVerdicts.push('DELIVER');
+      else if ((e1.engine.counters().programDrops['258'] ?? 0) === dropped + 1) engineVerdicts.push('DROP');
+      else engineVerdicts.push('?');
+    }
+    // In the simulator: the same packets as fixtures (protocol = nextHeader, ports).
+    const simulated = simulate(
+      image,
+      {
+        defaults: { engine: { id: e1.engineId }, path: { hopIndex: 0, hops: [{ engineId: e1.engineId }] } },
+        packets: transports.map((transport) => ({
+          packet: {
+            nextHeader: transport.protocol,
+            srcPort: transport.sourcePort,
+            dstPort: transport.destinationPort,
+          },
+        })),
+      },
+      { entry: 'toPort' },
+    ).map((outcome) => outcome.verdict);
+    expect(engineVerdicts).toEqual(['DELIVER', 'DROP', 'DROP', 'DROP', 'DROP', 'DELIVER']);
+    expect(simulated).toEqual(engineVerdicts);
   });
 });

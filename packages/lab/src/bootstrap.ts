@@ -78,20 +78,22 @@ export async function registeredNodes(client: ApiClient): Promise<Map<string, st
   }
 }
 
-/**
- * Sets the topology's labels at the controller, as an administrator would: each engine's node
- * labels, and each link's labels once the engines have registered it (waits up to `timeoutMs`).
- * Labels live at the controller (they survive the nodes registering again); nothing is configured
- * on an engine.
- */
-export async function applyLabels(
+/** Every link of the controller (all pages). */
+async function allLinks(client: ApiClient): Promise<Link[]> {
+  const links: Link[] = [];
+  for (let offset = 0; ; offset += 500) {
+    const page = await client.links.list({ limit: 500, offset });
+    links.push(...page.items);
+    if (page.items.length === 0 || offset + page.items.length >= page.total) return links;
+  }
+}
+
+/** Node ids by host name, once every one of `names` is registered (waits up to `timeoutMs`). */
+export async function waitForNodeIds(
   client: ApiClient,
-  topology: Pick<Topology, 'nodes' | 'links'>,
+  names: readonly string[],
   timeoutMs: number,
-): Promise<void> {
-  const labelledNodes = topology.nodes.filter((node) => node.labels.length > 0);
-  const labelledLinks = topology.links.filter((link) => link.labels.length > 0);
-  if (labelledNodes.length === 0 && labelledLinks.length === 0) return;
+): Promise<Map<string, number>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ids = new Map<string, number>();
@@ -100,33 +102,125 @@ export async function applyLabels(
       for (const node of page.items) if (node.status === 'registered') ids.set(node.hostname, node.id);
       if (page.items.length === 0 || offset + page.items.length >= page.total) break;
     }
-    const links: Link[] = [];
-    for (let offset = 0; ; offset += 500) {
-      const page = await client.links.list({ limit: 500, offset });
-      links.push(...page.items);
-      if (page.items.length === 0 || offset + page.items.length >= page.total) break;
-    }
-    const linkOf = (a: string, z: string) =>
-      links.find(
-        (link) =>
-          (link.nodeA === ids.get(a) && link.nodeZ === ids.get(z)) ||
-          (link.nodeA === ids.get(z) && link.nodeZ === ids.get(a)),
-      );
-    const missing = [
-      ...labelledNodes.filter((node) => !ids.has(node.name)).map((node) => `${node.name} not registered`),
-      ...labelledLinks
-        .filter((link) => !linkOf(link.a, link.z))
-        .map((link) => `${link.a}–${link.z} not registered`),
-    ];
-    if (missing.length === 0) {
-      for (const node of labelledNodes)
-        await client.nodes.update(ids.get(node.name)!, { labels: [...node.labels] });
-      for (const link of labelledLinks)
-        await client.links.update(linkOf(link.a, link.z)!.id, { labels: [...link.labels] });
-      return;
-    }
+    const missing = names.filter((name) => !ids.has(name));
+    if (missing.length === 0) return ids;
     if (Date.now() > deadline)
-      throw new LabError('LAB_TIMEOUT', `cannot set labels after ${timeoutMs} ms: ${missing.join(', ')}`);
+      throw new LabError('LAB_TIMEOUT', `not registered after ${timeoutMs} ms: ${missing.join(', ')}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * Declares the topology's engine links at the controller, as an administrator would (`capsule
+ * create link --between e1 e2 --cost 10`), with their labels; the controller tells both engines
+ * (its link set) and they connect. Nothing about peers is configured on an engine.
+ */
+export async function declareEngineLinks(
+  client: ApiClient,
+  topology: Pick<Topology, 'nodes' | 'links'>,
+  timeoutMs: number,
+): Promise<void> {
+  const engines = topology.nodes.filter((node) => node.kind === 'engine').map((node) => node.name);
+  const ids = await waitForNodeIds(client, engines, timeoutMs);
+  for (const link of topology.links)
+    await client.links.create({
+      nodeA: ids.get(link.a)!,
+      nodeZ: ids.get(link.z)!,
+      cost: link.cost,
+      ...(link.labels.length > 0 && { labels: [...link.labels] }),
+    });
+}
+
+/**
+ * Declares each host's attachments (the topology's `hosts[].engines`) as links host–engine at
+ * the controller, as an administrator would; the controller tells the host's agent (its link
+ * set), which attaches to those engines and closes any other.
+ */
+export async function declareAttachments(
+  client: ApiClient,
+  topology: Pick<Topology, 'nodes'>,
+  hosts: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
+  const nodes = topology.nodes.filter((node) => node.kind === 'host' && hosts.includes(node.name));
+  const ids = await waitForNodeIds(
+    client,
+    [...new Set([...nodes.map((node) => node.name), ...nodes.flatMap((node) => node.engines)])],
+    timeoutMs,
+  );
+  for (const host of nodes)
+    for (const engine of host.engines)
+      await client.links.create({ nodeA: ids.get(host.name)!, nodeZ: ids.get(engine)!, cost: 1 });
+}
+
+/**
+ * Waits until every link the topology declares is up at the controller (one of its ends reported
+ * its handshake) and no host has a link up that the topology does not give it (an attachment
+ * made before its declaration: its agent closes it and reports it down).
+ */
+export async function waitForDeclaredLinks(
+  client: ApiClient,
+  topology: Pick<Topology, 'nodes' | 'links'>,
+  timeoutMs: number,
+): Promise<void> {
+  const names = topology.nodes.filter((node) => node.kind !== 'controller').map((node) => node.name);
+  const ids = await waitForNodeIds(client, names, timeoutMs);
+  const pair = (a: number, z: number) => (a < z ? `${a}-${z}` : `${z}-${a}`);
+  const wanted = new Set([
+    ...topology.links.map((link) => pair(ids.get(link.a)!, ids.get(link.z)!)),
+    ...topology.nodes.flatMap((node) =>
+      node.engines.map((engine) => pair(ids.get(node.name)!, ids.get(engine)!)),
+    ),
+  ]);
+  const hostIds = new Set(topology.nodes.filter((n) => n.kind === 'host').map((n) => ids.get(n.name)!));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const links = await allLinks(client);
+    const up = new Set(links.filter((link) => link.status === 'up').map((l) => pair(l.nodeA, l.nodeZ)));
+    const missing = [...wanted].filter((key) => !up.has(key));
+    const extra = links.filter(
+      (link) =>
+        link.status === 'up' &&
+        !wanted.has(pair(link.nodeA, link.nodeZ)) &&
+        (hostIds.has(link.nodeA) || hostIds.has(link.nodeZ)),
+    );
+    if (missing.length === 0 && extra.length === 0) return;
+    if (Date.now() > deadline) {
+      const nameOf = new Map([...ids].map(([name, id]) => [id, name]));
+      const text = (key: string) =>
+        key
+          .split('-')
+          .map((id) => nameOf.get(Number(id)) ?? id)
+          .join('–');
+      throw new LabError(
+        'LAB_TIMEOUT',
+        `links not as declared after ${timeoutMs} ms: ${[
+          ...missing.map((key) => `${text(key)} not up`),
+          ...extra.map((link) => `${text(pair(link.nodeA, link.nodeZ))} up but not declared`),
+        ].join(', ')}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Sets the topology's engine labels at the controller, as an administrator would (link labels
+ * are given when the links are declared: `declareEngineLinks`). Labels live at the controller
+ * (they survive the nodes registering again); nothing is configured on an engine.
+ */
+export async function applyLabels(
+  client: ApiClient,
+  topology: Pick<Topology, 'nodes' | 'links'>,
+  timeoutMs: number,
+): Promise<void> {
+  const labelledNodes = topology.nodes.filter((node) => node.labels.length > 0);
+  if (labelledNodes.length === 0) return;
+  const ids = await waitForNodeIds(
+    client,
+    labelledNodes.map((node) => node.name),
+    timeoutMs,
+  );
+  for (const node of labelledNodes)
+    await client.nodes.update(ids.get(node.name)!, { labels: [...node.labels] });
 }

@@ -23,6 +23,7 @@ export {
   type MemoryEngine,
   type MemoryHost,
   type MemoryLab,
+  type MemoryLabDeps,
   type MemoryLabOptions,
   startMemoryLab,
 } from './memory-lab';
@@ -41,6 +42,7 @@ export {
   labPorts,
   leftoversOf,
   type NetnsLabOptions,
+  netnsLabAddEngine,
   netnsLabUp,
   type TeardownReport,
 } from './netns-lab';

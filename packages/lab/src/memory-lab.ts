@@ -31,9 +31,18 @@ import {
   parseSubnetPrefix64,
 } from '@capsule/identity';
 import { createMemoryNetwork, type LinkLayer, type MemoryNetwork, type Transport } from '@capsule/overlay';
-import { systemClock } from '@capsule/wire';
+import { type Clock, type Logger, silentLogger, systemClock } from '@capsule/wire';
 import pino from 'pino';
-import { adminClient, applyLabels, bootstrapController, labNames, registeredNodes } from './bootstrap';
+import {
+  adminClient,
+  applyLabels,
+  bootstrapController,
+  declareAttachments,
+  declareEngineLinks,
+  labNames,
+  registeredNodes,
+  waitForDeclaredLinks,
+} from './bootstrap';
 import { LabError } from './errors';
 import { type LabState, readLabState, stateFilePath, writeLabState } from './lab-state';
 import { engineLinks, type Topology } from './topology';
@@ -82,6 +91,14 @@ export interface MemoryLab {
    * application socket (an agent restart); resolves with the host once the new agent started.
    */
   restartHost(name: string): Promise<MemoryHost>;
+  /**
+   * Resolves once no node's call to the controller is in flight and the underlay has delivered
+   * every datagram (what they set off included): with a manual clock, call it after moving the
+   * time so that the real I/O a timer started finishes before the next move.
+   */
+  settle(): Promise<void>;
+  /** Calls to the controller made by the engines and agents so far (the push channel's included). */
+  readonly controllerCalls: number;
   /** Stops every node and the controller; removes the data dir (and the state file). */
   stop(): Promise<void>;
 }
@@ -103,6 +120,25 @@ export interface MemoryLabOptions {
   authorizationLifetimeMs?: number;
   /** How long the controller's node certificates are valid (its default when absent: 30 days). */
   certificateLifetimeMs?: number;
+  /** How long the controller's bearer tokens are valid (its default when absent: 1 h). */
+  tokenLifetimeMs?: number;
+  /** The controller's keep-alive interval, told to every node, and the agents' own (default 2 s). */
+  keepaliveIntervalMs?: number;
+  /** How long every link's session keys are used before it rekeys (default: the link layer's). */
+  linkRekeyAfterMs?: number;
+}
+
+/** The lab's ports. */
+export interface MemoryLabDeps {
+  /**
+   * The time and timers of the controller, every engine and every agent (their link layers
+   * included); default: systemClock. A manual clock drives the whole lab (time-warped soaks).
+   * The lab's own start-up wait and the controller's transport timers (push heartbeats, the SQLite
+   * checkpointer) stay on real time: they wait for real sockets and files.
+   */
+  clock?: Clock;
+  /** Where the engines and agents log, each line with its node's name (default: nowhere). */
+  logger?: Logger;
 }
 
 interface Stoppable {
@@ -110,8 +146,21 @@ interface Stoppable {
 }
 
 /** Starts the topology in this process; resolves when every node is registered and linked. */
-export async function startMemoryLab(topology: Topology, options: MemoryLabOptions): Promise<MemoryLab> {
+export async function startMemoryLab(
+  topology: Topology,
+  options: MemoryLabOptions,
+  deps: MemoryLabDeps = {},
+): Promise<MemoryLab> {
+  const clock = deps.clock ?? systemClock;
   const progress = options.progress ?? (() => {});
+  const keepaliveIntervalMs = options.keepaliveIntervalMs ?? 2000;
+  const logger = deps.logger ?? silentLogger;
+  const nodeLogger = (node: string): Logger => ({
+    debug: (fields, message) => logger.debug({ node, ...fields }, message),
+    info: (fields, message) => logger.info({ node, ...fields }, message),
+    warn: (fields, message) => logger.warn({ node, ...fields }, message),
+    error: (fields, message) => logger.error({ node, ...fields }, message),
+  });
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   const linkKeepAliveIntervalMs = options.linkKeepAliveIntervalMs ?? 250;
   if (readLabState(options.dataDir))
@@ -132,7 +181,7 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
     version: 1,
     name: topology.name,
     mode: 'memory',
-    createdAt: new Date().toISOString(),
+    createdAt: new Date(clock.nowMs()).toISOString(),
     dataDir: options.dataDir,
     topology,
     namespaces: [],
@@ -162,7 +211,7 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
     // the admin client, the engines and the agents pin it.
     const tls = await createTlsCertificate({ names: ['localhost', '127.0.0.1'] });
     const caSha256 = formatCertificateSha256(tls.sha256);
-    const pinned = createPinnedFetch(tls.sha256);
+    const pinned = countCalls(createPinnedFetch(tls.sha256));
     const controller = await createController(
       {
         store: join(options.dataDir, 'controller.db'),
@@ -170,15 +219,16 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
         southboundListen: { host: '127.0.0.1', port: 0 },
         adminPassword,
         sqliteSynchronous: 'NORMAL',
-        keepaliveIntervalMs: 2000,
+        keepaliveIntervalMs,
         northboundTls: { cert: tls.certificatePem, key: tls.privateKeyPem },
         southboundTls: { cert: tls.certificatePem, key: tls.privateKeyPem },
         ...(options.authorizationLifetimeMs
           ? { authorizationLifetimeMs: options.authorizationLifetimeMs }
           : {}),
         ...(options.certificateLifetimeMs ? { certificateLifetimeMs: options.certificateLifetimeMs } : {}),
+        ...(options.tokenLifetimeMs ? { tokenLifetimeMs: options.tokenLifetimeMs } : {}),
       },
-      { logger: pino({ level: 'silent' }) },
+      { logger: pino({ level: 'silent' }), clock },
     );
     const urls = await controller.start();
     stoppables.push(controller);
@@ -209,17 +259,17 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
           },
           hostname: node.name,
           linkKeepAliveIntervalMs,
+          ...(options.linkRekeyAfterMs !== undefined && { linkRekeyAfterMs: options.linkRekeyAfterMs }),
           engine: {
             tags: node.tags,
-            links: engineLinks(topology, node.name).map((link) => ({
-              peer: link.peer,
-              cost: link.cost,
-              ...(link.tags.length > 0 && { tags: link.tags }),
-            })),
+            // Per-link tag bits only: peers and costs are the controller's (its link set).
+            links: engineLinks(topology, node.name)
+              .filter((link) => link.tags.length > 0)
+              .map((link) => ({ peer: link.peer, tags: link.tags })),
             ...(node.flowCapacity !== undefined && { flowCapacity: node.flowCapacity }),
           },
         },
-        { transport, identity: memoryIdentity, clock: systemClock, fetch: pinned },
+        { transport, identity: memoryIdentity, clock, fetch: pinned, logger: nodeLogger(node.name) },
       );
       stoppables.push(engineNode);
       engines.set(node.name, {
@@ -231,7 +281,10 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
       });
       progress(`engine ${node.name} (${node.address}): registered`);
     }
-    for (const link of topology.links) engines.get(link.a)!.linkLayer.connect(underlayOf(link.z));
+    // The engines' links, declared at the controller as an administrator would: it tells the
+    // engines (their link sets) and they connect.
+    await applyLabels(admin, topology, readyTimeoutMs);
+    await declareEngineLinks(admin, topology, readyTimeoutMs);
 
     // Hosts.
     const hosts = new Map<string, MemoryHost>();
@@ -247,16 +300,18 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
           hostName: node.name,
           controllerUrl: urls.southboundUrl,
           credentials: { domain: labNames.hostDomain, username: labNames.hostUser, password: nodePassword },
-          engines: node.engines.map(underlayOf),
+          // None configured: the controller's link set says which engines to attach to.
+          engines: [],
           // The in-process lab drives its agents directly: no REST API (no socket, no TCP).
           rest: { ...defaultAgentOptions.rest, socketPath: undefined, tcp: undefined },
           resolver: undefined,
           tun: undefined,
           cgaSec: 0,
-          keepaliveIntervalMs: 2000,
+          keepaliveIntervalMs,
           linkKeepAliveIntervalMs,
+          ...(options.linkRekeyAfterMs !== undefined && { linkRekeyAfterMs: options.linkRekeyAfterMs }),
         },
-        { identityStore, transport, app: app.port, fetch: pinned },
+        { identityStore, transport, app: app.port, fetch: pinned, clock, logger: nodeLogger(node.name) },
       );
       await agent.start();
       stoppables.push(agent);
@@ -275,6 +330,14 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
       const { agent } = await startHost(node);
       progress(`host ${node.name} (${node.address}): registered, host id ${agent.hostId}`);
     }
+    // Each host's attachments, declared at the controller (until then a host attaches to every
+    // engine of its zone, and closes those links when told its declared ones).
+    await declareAttachments(
+      admin,
+      topology,
+      topology.nodes.filter((n) => n.kind === 'host').map((n) => n.name),
+      readyTimeoutMs,
+    );
     const restartHost = async (name: string) => {
       const node = topology.nodes.find((n) => n.kind === 'host' && n.name === name);
       const running = hosts.get(name);
@@ -306,8 +369,8 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
         );
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    await waitForDeclaredLinks(admin, topology, Math.max(1000, deadline - Date.now()));
     progress('every node registered, every link up');
-    await applyLabels(admin, topology, readyTimeoutMs);
     writeLabState(state);
     return {
       state,
@@ -318,12 +381,58 @@ export async function startMemoryLab(topology: Topology, options: MemoryLabOptio
       hosts,
       setPathUp: (a, b, up) => network.setPathUp(underlayOf(a), underlayOf(b), up),
       restartHost,
+      async settle() {
+        // A call's answer sets off the next (login, then register): settled only when two turns
+        // in a row found no call in flight (each turn first lets the underlay deliver).
+        for (let quiet = 0; quiet < 2; ) {
+          await network.settle();
+          await pinned.idle();
+          await new Promise((resolve) => setImmediate(resolve));
+          quiet = pinned.inFlight === 0 ? quiet + 1 : 0;
+        }
+      },
+      get controllerCalls() {
+        return pinned.calls;
+      },
       stop: stopAll,
     };
   } catch (error) {
     await stopAll();
     throw error;
   }
+}
+
+/** A fetch that counts its calls and the ones in flight (until their answer's headers came). */
+function countCalls(inner: typeof fetch): typeof fetch & {
+  readonly calls: number;
+  readonly inFlight: number;
+  idle(): Promise<void>;
+} {
+  let calls = 0;
+  let inFlight = 0;
+  let waiters: (() => void)[] = [];
+  const counted = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+    calls += 1;
+    inFlight += 1;
+    try {
+      return await inner(input, init);
+    } finally {
+      inFlight -= 1;
+      if (inFlight === 0) {
+        const ready = waiters;
+        waiters = [];
+        for (const resolve of ready) resolve();
+      }
+    }
+  };
+  return Object.defineProperties(counted, {
+    calls: { get: () => calls },
+    inFlight: { get: () => inFlight },
+    idle: {
+      value: () =>
+        inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve)),
+    },
+  }) as never;
 }
 
 /** A fresh engine identity (RSA key, CGA with Sec 0 under `netprefix`), kept in memory only. */

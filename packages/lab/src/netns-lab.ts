@@ -10,7 +10,16 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { certificateSha256, formatCertificateSha256 } from '@capsule/identity';
 import YAML from 'yaml';
-import { adminClient, applyLabels, bootstrapController, labNames, registeredNodes } from './bootstrap';
+import {
+  adminClient,
+  applyLabels,
+  bootstrapController,
+  declareAttachments,
+  declareEngineLinks,
+  labNames,
+  registeredNodes,
+  waitForDeclaredLinks,
+} from './bootstrap';
 import { LabError } from './errors';
 import { type LabState, type NodeRecord, readLabState, stateFilePath, writeLabState } from './lab-state';
 import {
@@ -117,8 +126,6 @@ export function engineConfig(
   nodePassword: string,
   caSha256: string,
 ) {
-  const address = (name: string) => topology.nodes.find((n) => n.name === name)!.address;
-  const links = topology.links.filter((link) => link.a === node.name || link.z === node.name);
   return {
     controller: {
       url: controllerUrls(topology).southboundUrl,
@@ -130,16 +137,12 @@ export function engineConfig(
     hostname: node.name,
     dataDir: dir,
     listen: `${node.address}:${labPorts.overlay}`,
-    // Each engine–engine link is opened by its first-named end; the other end answers.
-    neighbors: links
-      .filter((link) => link.a === node.name)
-      .map((link) => `${address(link.z)}:${labPorts.overlay}`),
+    // No peers and no costs: the lab declares the links at the controller, which tells each
+    // engine its link set. Only per-link tag bits (a program's, not the topology's) stay here.
     tags: [...node.tags],
-    links: engineLinks(topology, node.name).map((link) => ({
-      peer: link.peer,
-      cost: link.cost,
-      ...(link.tags.length > 0 && { tags: link.tags }),
-    })),
+    links: engineLinks(topology, node.name)
+      .filter((link) => link.tags.length > 0)
+      .map((link) => ({ peer: link.peer, tags: link.tags })),
     metrics: `${node.address}:${labPorts.engineHttp}`,
     ...(node.flowCapacity !== undefined && { flowCapacity: node.flowCapacity }),
     linkKeepAliveIntervalMs: labLinkKeepAliveIntervalMs,
@@ -159,7 +162,6 @@ export function agentConfig(
   nodePassword: string,
   caSha256: string,
 ) {
-  const address = (name: string) => topology.nodes.find((n) => n.name === name)!.address;
   return {
     hostName: node.name,
     controller: { url: controllerUrls(topology).southboundUrl, caSha256 },
@@ -168,7 +170,7 @@ export function agentConfig(
     domain: labNames.hostDomain,
     dataDir: dir,
     listen: `${node.address}:${labPorts.overlay}`,
-    engines: node.engines.map((engine) => `${address(engine)}:${labPorts.overlay}`),
+    // No engines: the controller's link set says which to attach to (the lab declares them).
     rest: { socket: agentSocketPath(dir) },
     // No upstreams: a lab host's resolver answers .capsule names only (other names REFUSED), so
     // nothing is forwarded to the machine's own nameservers from inside the lab.
@@ -317,16 +319,105 @@ export async function netnsLabUp(topology: Topology, options: NetnsLabOptions): 
         );
         progress(`${kind} ${node.name} (${node.address}): registered`);
       }
+      // The topology, declared at the controller as an administrator would: engine links (with
+      // their costs and labels) once the engines run, each host's attachments once it runs.
+      if (kind === 'engine') {
+        await applyLabels(admin, topology, readyTimeoutMs);
+        await declareEngineLinks(admin, topology, readyTimeoutMs);
+        progress(`links declared at the controller: ${topology.links.length} between engines`);
+      } else {
+        await declareAttachments(
+          admin,
+          topology,
+          started.map(({ node }) => node.name),
+          readyTimeoutMs,
+        );
+        progress('host attachments declared at the controller');
+      }
     }
-    await applyLabels(admin, topology, readyTimeoutMs);
-    if (topology.nodes.some((n) => n.labels.length > 0) || topology.links.some((l) => l.labels.length > 0))
-      progress('labels set at the controller');
+    await waitForDeclaredLinks(admin, topology, readyTimeoutMs);
+    progress('every declared link up');
     return state;
   } catch (error) {
     progress(`lab up failed: ${(error as Error).message.split('\n')[0]}; tearing down`);
     await labDown(options.dataDir, { keepLogs: true });
     throw error;
   }
+}
+
+/**
+ * Adds an engine to a running netns lab: its namespace on the lab's bridge (the next free address
+ * of the segment), its config — the controller, the node credentials and its locator, nothing
+ * about peers — and the daemon, recorded in the state file (so `labDown` removes it); resolves
+ * once the controller lists it as registered. Linking it is the administrator's part (one
+ * `POST /api/v1/links`, or none in a zone with a full mesh).
+ */
+export async function netnsLabAddEngine(
+  dataDir: string,
+  name: string,
+  options: Pick<NetnsLabOptions, 'cliPath' | 'nodePath' | 'env' | 'readyTimeoutMs'>,
+): Promise<NodeRecord> {
+  const state = readLabState(dataDir);
+  if (!state || state.mode !== 'netns' || !state.controller?.caSha256)
+    throw new LabError('LAB_NOT_UP', `no netns lab recorded in ${stateFilePath(dataDir)}`);
+  if (state.nodes.some((node) => node.name === name))
+    throw new LabError('LAB_BAD_TOPOLOGY', `the lab has a node named ${name} already`);
+  const { topology } = state;
+  const [base, length] = topology.underlay.split('/') as [string, string];
+  const network = ipv4ToNumber(base)! & ((0xffffffff << (32 - Number(length))) >>> 0);
+  const used = new Set(state.nodes.map((node) => ipv4ToNumber(node.address)));
+  let next = (network + 2) >>> 0;
+  while (used.has(next)) next += 1;
+  if (next >= network + 2 ** (32 - Number(length)) - 1)
+    throw new LabError('LAB_BAD_TOPOLOGY', `${topology.underlay} has no free address for ${name}`);
+  const spec: TopologyNode = {
+    name,
+    kind: 'engine',
+    address: numberToIpv4(next),
+    tags: [],
+    linkTags: {},
+    engines: [],
+    overlayIpv4: '',
+    labels: [],
+  };
+  const namespace = namespaceName(topology.name, name);
+  const veth = vethName(topology.name, name);
+  const dir = join(dataDir, name);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const node: NodeRecord = { name, kind: 'engine', address: spec.address, namespace, dir };
+  state.namespaces.push(namespace);
+  state.rootLinks.push(veth);
+  state.nodes.push(node);
+  const grown = { ...state, topology: { ...topology, nodes: [...topology.nodes, spec] } };
+  writeLabState(grown);
+  createNodeNamespace(namespace, veth, bridgeName(topology.name), `${spec.address}/${topology.prefixLength}`);
+  const configFile = join(dir, 'engine.yaml');
+  const config = engineConfig(
+    grown.topology,
+    spec,
+    join(dir, 'data'),
+    state.controller.nodePassword,
+    state.controller.caSha256,
+  );
+  writeFileSync(configFile, YAML.stringify(config), { mode: 0o600 });
+  const record = spawnDaemon(grown, { ...options, dataDir }, node, [
+    'engine',
+    'start',
+    '--config',
+    configFile,
+  ]);
+  const admin = await adminClient(
+    state.controller.northboundUrl,
+    state.controller.adminPassword,
+    state.controller.caSha256,
+  );
+  await waitUntilReady(
+    record,
+    'registration with the controller',
+    async () => (await registeredNodes(admin)).has(name),
+    options.readyTimeoutMs ?? 60_000,
+  );
+  return node;
 }
 
 function spawnDaemon(

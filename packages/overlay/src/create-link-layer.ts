@@ -994,6 +994,18 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
       if (link && (link.state === 'up' || link.candidates.length > 0 || link.pending)) return;
       startHandshake(peer, expectedHostId, link, false);
     },
+    disconnect(hostId) {
+      const link = linksByHost.get(hex(hostId));
+      for (const [key, peer] of wanted)
+        if (
+          (peer.expectedHostId && equalBytes(peer.expectedHostId, hostId)) ||
+          (link !== undefined && wantedLink(peer) === link)
+        )
+          wanted.delete(key);
+      for (const pending of [...pendingByIndex.values()])
+        if (pending.expectedHostId && equalBytes(pending.expectedHostId, hostId)) cancelPending(pending);
+      if (link && link.state !== 'down') takeDown(link, 'closed');
+    },
     send(linkId, bytes, offset, length) {
       const link = linksById.get(linkId);
       if (link === undefined || link.state !== 'up' || link.current === undefined) {

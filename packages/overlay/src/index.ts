@@ -49,6 +49,15 @@ export type {
   LinkPacketHandler,
 } from './link-layer';
 /** An in-process underlay for tests and the rootless demo. */
+/** Follows the controller's link sets: dials what a set names, disconnects what it dropped. */
+export {
+  createLinkSetFollower,
+  type LinkSetChange,
+  type LinkSetFollower,
+  type LinkSetFollowerDeps,
+  parseUnderlayAddress,
+  type WantedLink,
+} from './link-set-follower';
 export { createMemoryNetwork, type MemoryNetwork } from './memory-network';
 /** A Transport over the native batched UDP socket (recvmmsg/sendmmsg, @capsule/native; Linux). */
 export { createNativeUdpTransport, type NativeUdpTransportOptions } from './native-udp-transport';

@@ -103,6 +103,12 @@ export interface LinkLayer {
    * responder and addresses the NS to its solicited-node multicast address.
    */
   connect(peer: UnderlayAddress, expectedHostId?: Uint8Array): void;
+  /**
+   * Added: the link to `hostId` is no longer wanted (the controller's link set dropped it): the
+   * layer stops keeping it (no reconnect), cancels a handshake towards it and takes the link down
+   * (`closed`). The peer may still handshake again (a responder answers any valid node).
+   */
+  disconnect(hostId: Uint8Array): void;
   /** Seals and sends an inner IPv6 packet on a link; false (and counted) when the link is not up. */
   send(linkId: number, bytes: Uint8Array, offset: number, length: number): boolean;
   /** Sets the one handler of received packets. */

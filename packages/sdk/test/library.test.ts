@@ -54,16 +54,6 @@ describe('the network-function library', () => {
     expect(out[0]!.flags.cache).toBe(true);
   });
 
-  it('micro-segmentation forwards allowed role pairs and drops the rest', () => {
-    const out = run('MicroSegmentation.java', 'filter', 'micro-segmentation.json');
-    expect(out.map(summary)).toEqual([
-      ['FORWARD', [7], 0, 'NONE'],
-      ['FORWARD', [8], 0, 'NONE'],
-      ['DROP', [], 0x102, 'NONE'],
-      ['DROP', [], 0x101, 'NONE'],
-    ]);
-  });
-
   it('load balancing by flow hash keeps a flow on one member', () => {
     const out = run('LoadBalancer.java', 'byFlowHash', 'load-balancer.json');
     expect(out.map(summary)).toEqual([
@@ -91,22 +81,42 @@ describe('the network-function library', () => {
     ]);
   });
 
-  it('service chaining goes to the waypoint first, then to the destination', () => {
+  it('service chaining goes to the waypoint first, then to the destination engine, which delivers', () => {
     const out = run('ServiceChain.java', 'chain', 'service-chain.json');
     expect(out.map(summary)).toEqual([
-      ['FORWARD', [1], 0, 'NONE'],
-      ['FORWARD', [6], 0, 'NONE'],
-      ['FORWARD', [2], 0, 'NONE'],
+      ['FORWARD', [1], 0, 'NONE'], // toward the waypoint (link tagged 1)
+      ['FORWARD', [6], 0, 'NONE'], // at the waypoint: marked, on to the destination engine 3
+      ['DELIVER', [], 0, 'NONE'], // the destination engine, the packet marked
+      ['DROP', [], 0x101, 'NONE'], // marked, no link to engine 3 nor tagged 2
+    ]);
+    expect(out.every((o) => o.flags.trace)).toBe(true);
+  });
+
+  it('path choice takes the cheapest labelled link, fails over to the destination engine, then back', () => {
+    const out = run('PathChoice.java', 'choose', 'path-choice.json');
+    expect(out.map(summary)).toEqual([
+      ['FORWARD', [2], 0, 'NONE'], // the cheapest up link tagged 4 but the ingress
+      ['FORWARD', [3], 0, 'NONE'], // none up: straight to the destination engine 3
+      ['FORWARD', [9], 0, 'NONE'], // neither: back where it came from (crankback)
+      ['DELIVER', [], 0, 'NONE'], // at the destination engine
+      ['DROP', [], 0x101, 'NONE'],
+      ['FORWARD', [1], 0, 'NONE'], // the variable `label` set to 2
     ]);
   });
 
-  it('path choice takes the cheapest labelled link and fails over', () => {
-    const out = run('PathChoice.java', 'choose', 'path-choice.json');
+  it('port filter passes the one transport service (TCP 8080 by default) and drops the rest', () => {
+    const out = run('PortFilter.java', 'toPort', 'port-filter.json');
     expect(out.map(summary)).toEqual([
       ['FORWARD', [2], 0, 'NONE'],
-      ['FORWARD', [4], 0, 'NONE'],
-      ['DROP', [], 0x101, 'NONE'],
+      ['DROP', [], 0x102, 'NONE'],
+      ['DROP', [], 0x102, 'NONE'],
+      ['DROP', [], 0x102, 'NONE'],
+      ['FORWARD', [2], 0, 'NONE'], // the variable `port` set to 5201
     ]);
+    expect(out[0]!.flags.cache).toBe(false);
+    // The server's answers: source port 8080.
+    const back = run('PortFilter.java', 'fromPort', 'port-filter.json');
+    expect(back.map((o) => o.verdict)).toEqual(['DROP', 'DROP', 'DROP', 'DROP', 'DROP']);
   });
 
   it('in-band trace appends this hop to the travelling record', () => {

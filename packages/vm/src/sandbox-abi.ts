@@ -167,7 +167,7 @@ export const entryRegisters: readonly (readonly [register: number, value: number
  *  0x24  packet length    u16    whole IPv6 packet, bytes
  *  0x26  payload length   u16    upper-layer payload, bytes
  *  0x28  hop limit        u8
- *  0x29  next header      u8     upper-layer protocol (6 TCP, 17 UDP, 58 ICMPv6, …)
+ *  0x29  next header      u8     the sealed packet's protocol (6 TCP, 17 UDP, 58 ICMPv6, …): TRANSPORT chunk
  *  0x2a  traffic class    u8
  *  0x2b  packet type      u8     capsule packet type (1, 2, 3: first, code-carrying, cached)
  *  0x2c  ingress link     u32    link id the packet arrived on
@@ -175,8 +175,8 @@ export const entryRegisters: readonly (readonly [register: number, value: number
  *  0x34  time high        u32    (high word)
  *  0x38  path length      u16    bytes in the PATH chunk (accessible size of PATH)
  *  0x3a  data length      u16    bytes in the DATA chunk (accessible size of DATA)
- *  0x3c  src port         u16    transport source port when visible, else 0
- *  0x3e  dst port         u16    transport destination port when visible, else 0
+ *  0x3c  src port         u16    the sealed packet's TCP/UDP source port (TRANSPORT chunk), else 0
+ *  0x3e  dst port         u16    the sealed packet's TCP/UDP destination port (TRANSPORT chunk), else 0
  *  0x40  entry            u32    entry offset this engine started the program at
  *  0x44  reserved         188 B  zero
  * ```

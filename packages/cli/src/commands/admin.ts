@@ -166,13 +166,13 @@ function cell(value: unknown): string {
 }
 
 const columnsOf: Record<Kind, readonly string[]> = {
-  domain: ['id', 'name', 'kind', 'description'],
+  domain: ['id', 'name', 'kind', 'active', 'description'],
   user: ['id', 'login', 'domain', 'roles', 'active', 'zoneId'],
-  zone: ['id', 'name', 'netprefix', 'primaryController'],
+  zone: ['id', 'name', 'netprefix', 'primaryController', 'engineMesh'],
   node: ['id', 'hostname', 'type', 'domain', 'status', 'hostId', 'labels', 'lastKeepaliveAt'],
-  link: ['id', 'nodeA', 'nodeZ', 'cost', 'labels', 'adminState', 'status'],
+  link: ['id', 'nodeA', 'nodeZ', 'cost', 'labels', 'adminState', 'status', 'origin'],
   peering: ['id', 'domain', 'peerDomain', 'engineId', 'description'],
-  template: ['id', 'name', 'domain', 'roles', 'logicHash'],
+  template: ['id', 'name', 'domain', 'enabled', 'roles', 'logicHash'],
   contract: ['id', 'name', 'domain', 'templateId', 'enabled', 'dnsNames'],
   service: ['id', 'name', 'domain', 'enabled', 'grants'],
   token: ['id', 'serviceId', 'domain', 'ident', 'expiresAt', 'token'],
@@ -221,6 +221,29 @@ interface CreateOptions {
   service?: string;
   ttl?: string;
   engine?: string;
+  between?: string[];
+  cost?: string;
+  labels?: string;
+  engineMesh?: boolean;
+}
+
+/** A link cost flag: an integer 1..65535. */
+function costOf(text: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535)
+    throw new CliError('CLI_BAD_OPTION', `--cost is an integer 1..65535, not '${text}'`);
+  return Number(text);
+}
+
+/** The link declared between two nodes (by id or hostname), or NOT_FOUND. */
+async function linkBetween(client: ApiClient, refs: readonly string[], domain?: string): Promise<Item> {
+  const [a, z] = (await Promise.all(refs.map((ref) => resolveObject(client, 'node', ref, domain)))).map(
+    (node) => node.id,
+  );
+  const link = (await listAll(client, 'links')).find(
+    (item) => (item.nodeA === a && item.nodeZ === z) || (item.nodeA === z && item.nodeZ === a),
+  );
+  if (!link) throw new ApiError('NOT_FOUND', `no link between ${refs[0]} and ${refs[1]}`);
+  return link;
 }
 
 /** The request body of `capsule create <kind> <name> …` from its flags (or from `-f FILE`). */
@@ -249,7 +272,30 @@ async function createBody(
         ...(o.zone ? { zoneId: (await resolveObject(client, 'zone', o.zone)).id } : {}),
       });
     case 'zone':
-      return { name: need(name, '<name>'), netprefix: need(o.netprefix, '--netprefix'), ...describe };
+      return {
+        name: need(name, '<name>'),
+        netprefix: need(o.netprefix, '--netprefix'),
+        ...(o.engineMesh ? { engineMesh: true } : {}),
+        ...describe,
+      };
+    case 'link': {
+      // `--between e1 e2` (or a chain `--between e1 e4 e2`: e1–e4 and e4–e2) by hostname or id.
+      const between = o.between ?? [];
+      if (between.length < 2 || between.length > 10)
+        throw new CliError(
+          'CLI_MISSING_OPTION',
+          'create link needs --between <node> <node> [<node>…] (2 to 10)',
+        );
+      const ids = [];
+      for (const ref of between) ids.push((await resolveObject(client, 'node', ref)).id);
+      return withDomain({
+        nodeA: ids[0]!,
+        nodeZ: ids[ids.length - 1]!,
+        ...(ids.length > 2 ? { via: ids.slice(1, -1) } : {}),
+        ...(o.cost === undefined ? {} : { cost: costOf(o.cost) }),
+        ...(o.labels === undefined ? {} : { labels: list(o.labels) }),
+      });
+    }
     case 'contract': {
       const template = await resolveObject(client, 'template', need(o.template, '--template'), o.domain);
       const roles = (o.role ?? []).map((spec) => {
@@ -298,10 +344,10 @@ interface ApplyDocument {
 
 /** Fields `apply` may change on an existing object (the PATCH bodies). */
 const patchable: Partial<Record<Kind, readonly string[]>> = {
-  domain: ['kind', 'description'],
+  domain: ['kind', 'description', 'active'],
   user: ['roles', 'active', 'zoneId'],
-  zone: ['primaryController', 'secondaryController', 'description'],
-  template: ['description', 'multicast', 'labelTags'],
+  zone: ['primaryController', 'secondaryController', 'description', 'engineMesh'],
+  template: ['description', 'multicast', 'labelTags', 'enabled'],
   contract: ['description', 'enabled', 'roles'],
   service: ['description', 'enabled', 'grants'],
 };
@@ -440,8 +486,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
 
   program
     .command('create')
-    .description('create a domain, user, zone, template, contract, service, token or peering')
-    .argument('<kind>', 'domain | user | zone | template | contract | service | token | peering')
+    .description('create a domain, user, zone, template, contract, service, token, peering or link')
+    .argument('<kind>', 'domain | user | zone | template | contract | service | token | peering | link')
     .argument('[name]', 'the name (login for users; the service for tokens; the peer domain for peerings)')
     .option('-f, --file <file>', 'the request body as YAML or JSON (any kind)')
     .option('--domain <domain>', 'the domain (default: yours)')
@@ -457,6 +503,13 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     .option('--service <service>', 'token: the service (name or id)')
     .option('--ttl <seconds>', 'token lifetime')
     .option('--engine <node>', 'peering: trust only this engine of the peer domain (hostname or id)')
+    .option(
+      '--between <nodes...>',
+      'link: its two nodes (hostname or id); more make a chain: --between e1 e4 e2 links e1–e4 and e4–e2',
+    )
+    .option('--cost <cost>', 'link: its cost, 1..65535 (default 10)')
+    .option('--labels <labels>', 'link: its labels, comma-separated')
+    .option('--engine-mesh', 'zone: every engine of the zone links to every other')
     .option('-o, --output <format>', 'table | json | yaml', 'table')
     .option('--config <file>', 'credentials file')
     .action(async (kindText: string, name: string | undefined, o: CreateOptions) => {
@@ -464,6 +517,14 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       const client = loadClient(io, o.config);
       const body = await createBody(client, io, kind, name, o);
       const { body: created } = await client.request('POST', `/api/v1/${kinds[kind].collection}`, body);
+      if (kind === 'link' && (o.between?.length ?? 0) > 2) {
+        // A chain: show every link it declared.
+        const chain = [];
+        for (let index = 0; index + 1 < o.between!.length; index++)
+          chain.push(await linkBetween(client, o.between!.slice(index, index + 2)));
+        render(io, o.output, chain, columnsOf[kind]);
+        return;
+      }
       render(io, o.output, created, columnsOf[kind]);
     });
 
@@ -492,18 +553,34 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
 
   program
     .command('delete')
-    .description('delete an object (by id or name)')
+    .description('delete an object (by id or name; a link also by its nodes: --between e1 e2)')
     .argument('<kind>', Object.keys(kinds).join(' | '))
-    .argument('<ref>', 'id or name')
+    .argument('[ref]', 'id or name')
+    .option('--between <nodes...>', 'link: the link between these two nodes (hostname or id)')
     .option('--domain <domain>', 'disambiguate a name')
     .option('--config <file>', 'credentials file')
-    .action(async (kindText: string, ref: string, o: { domain?: string; config?: string }) => {
-      const kind = kindOf(kindText);
-      const client = loadClient(io, o.config);
-      const item = await resolveObject(client, kind, ref, o.domain);
-      await client.request('DELETE', `/api/v1/${kinds[kind].collection}/${item.id}`);
-      io.out(`deleted ${kind} ${ref}\n`);
-    });
+    .action(
+      async (
+        kindText: string,
+        ref: string | undefined,
+        o: { between?: string[]; domain?: string; config?: string },
+      ) => {
+        const kind = kindOf(kindText);
+        if (o.between !== undefined && (kind !== 'link' || o.between.length !== 2))
+          throw new CliError('CLI_BAD_OPTION', '--between names the two nodes of a link');
+        if ((ref === undefined) === (o.between === undefined))
+          throw new CliError(
+            'CLI_MISSING_OPTION',
+            `delete ${kind} needs <ref>${kind === 'link' ? ' or --between <node> <node>' : ''}`,
+          );
+        const client = loadClient(io, o.config);
+        const item = o.between
+          ? await linkBetween(client, o.between, o.domain)
+          : await resolveObject(client, kind, ref!, o.domain);
+        await client.request('DELETE', `/api/v1/${kinds[kind].collection}/${item.id}`);
+        io.out(`deleted ${kind} ${ref ?? o.between!.join('–')}\n`);
+      },
+    );
 
   program
     .command('revoke')
@@ -575,19 +652,11 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
             'CLI_MISSING_OPTION',
             kind === 'node' ? 'label node needs <node>' : 'label link needs <node> <node>',
           );
-        const nodes = await Promise.all(
-          refs.slice(0, ends).map((ref) => resolveObject(client, 'node', ref, o.domain)),
-        );
         const labels = refs.slice(ends);
-        let id = nodes[0]!.id;
-        if (kind === 'link') {
-          const [a, z] = nodes.map((node) => node.id);
-          const link = (await listAll(client, 'links')).find(
-            (item) => (item.nodeA === a && item.nodeZ === z) || (item.nodeA === z && item.nodeZ === a),
-          );
-          if (!link) throw new ApiError('NOT_FOUND', `no link between ${refs[0]} and ${refs[1]}`);
-          id = link.id;
-        }
+        const id =
+          kind === 'link'
+            ? (await linkBetween(client, refs.slice(0, 2), o.domain)).id
+            : (await resolveObject(client, 'node', refs[0]!, o.domain)).id;
         const { body } = await client.request('PATCH', `/api/v1/${kinds[kind].collection}/${id}`, { labels });
         render(io, o.output, body, columnsOf[kind]);
       },

@@ -95,7 +95,7 @@ export const commandTable: readonly TopCommand[] = [
   {
     name: 'create',
     term: 'create [options] <kind> [name]',
-    description: 'create a domain, user, zone, template, contract, service, token or peering',
+    description: 'create a domain, user, zone, template, contract, service, token, peering or link',
     area: 'admin',
   },
   {
@@ -106,8 +106,8 @@ export const commandTable: readonly TopCommand[] = [
   },
   {
     name: 'delete',
-    term: 'delete [options] <kind> <ref>',
-    description: 'delete an object (by id or name)',
+    term: 'delete [options] <kind> [ref]',
+    description: 'delete an object (by id or name; a link also by its nodes: --between e1 e2)',
     area: 'admin',
   },
   {

@@ -7,7 +7,10 @@
  * refuses (DOMAIN_NOT_PEERED) a link to a node of another domain that no peering covers
  * (domain-trust.ts). A link is the controller's once it exists: the cost a node reports is taken
  * when the link is created only, so an administrator's cost and labels survive the node reporting
- * the link again (a restart).
+ * the link again (a restart). A link a node makes on its own (no administrator declared it: a
+ * zone's full mesh, a host with no declared attachment) is stored with origin `node`; a `down`
+ * report of a link the controller does not have (an administrator deleted it, and its ends
+ * closed it) is refused (NOT_FOUND) and stores nothing.
  */
 import { ApiError, type Link, type SbLinkRequest } from '@capsule/api';
 import { formatIpv6Address, parseIpv6Address } from '@capsule/identity';
@@ -59,6 +62,8 @@ export async function registerLink(
       .where('node_z', '=', z)
       .executeTakeFirst();
     let id: number;
+    if (!existing && status === 'down')
+      throw new ApiError('NOT_FOUND', 'no such link: nothing to report down (deleted at the controller?)');
     if (existing) {
       if (existing.admin_state === 'down' && status === 'up')
         throw new ApiError('LINK_REFUSED', 'an administrator disabled this link');
@@ -81,6 +86,7 @@ export async function registerLink(
           labels: '[]',
           admin_state: 'up',
           status,
+          origin: 'node',
           created_at: new Date(services.clock.nowMs()).toISOString(),
         })
         .returning('id')

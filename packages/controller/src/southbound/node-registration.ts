@@ -26,6 +26,7 @@ import {
   parseSubnetPrefix64,
 } from '@capsule/identity';
 import type { Principal } from '../auth';
+import { computeLinkSets } from '../link-sets';
 import { type Db, type NodeRow, selectLinkRows, toLink, toNode, toZone } from '../rows';
 import { mapStoreError } from '../store/open-store';
 import { prepareQuery } from '../store/prepared-query';
@@ -296,11 +297,16 @@ export async function registerNode(
     throw mapStoreError(error);
   }
   services.metrics.registrations.inc({ type: request.type });
-  await services.publishChanges([{ kind: 'revocation', payload: { commandIds: catchUpCommandIds } }]);
+  // Its peers learn where it is now (a declared link, a zone's mesh); it gets its own set too.
+  await services.publishChanges([
+    { kind: 'revocation', payload: { commandIds: catchUpCommandIds } },
+    { kind: 'links' },
+  ]);
   // The token's domain name belongs to its domain id, which authentication checked against the
   // user (domain names never change).
   const node = toNode({ ...nodeRow, domain_name: principal.domain });
   const links = (await linksOfNodeQuery(db, node.id)).rows;
+  const linkSet = (await computeLinkSets(db, [node.id])).get(node.id) ?? [];
   const { token, expiresAt } = await services.tokens.issue({ ...principal, nodeId: node.id }, now);
   return {
     node,
@@ -314,6 +320,7 @@ export async function registerNode(
       zone: toZone(zone),
       eventsPath: '/sb/v1/events',
       links: links.map(toLink),
+      linkSet: { links: linkSet },
     },
   };
 }

@@ -309,5 +309,21 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
           .execute();
       },
     },
+    // Topology from the controller (docs/controller.md, "Engine links"): a link is declared by an
+    // administrator (`admin`: its ends are told to have it) or registered by a node that made it
+    // on its own (`node`). Links stored before were all someone's wish: they become declared, so
+    // nodes keep the links they had. A zone may ask for a full mesh of its engines.
+    '0011-declared-links-and-engine-mesh': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('links')
+          .addColumn('origin', 'text', (c) => c.notNull().defaultTo('admin'))
+          .execute();
+        await db.schema
+          .alterTable('zones')
+          .addColumn('engine_mesh', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
   };
 }

@@ -37,6 +37,8 @@ export interface ZonesTable {
   primary_controller: string;
   secondary_controller: string;
   description: string;
+  /** 1: every engine of the zone links to every other (zone policy "full mesh"). */
+  engine_mesh: Generated<number>;
   created_at: string;
 }
 export interface NodesTable {
@@ -71,6 +73,8 @@ export interface LinksTable {
   labels: string;
   admin_state: Link['adminState'];
   status: Link['status'];
+  /** Declared by an administrator, or registered by a node (`Link.origin`). */
+  origin: Link['origin'];
   created_at: string;
 }
 /** Domain `domain_id` trusts the engines of `peer_domain_id` (all, or only `engine_id`). */
