@@ -22,6 +22,7 @@ import {
   type LinkSetPayload,
   type NodeCommand,
   revokedHostsOf,
+  trustedControllerKeysOf,
 } from '@capsule/api';
 import {
   createNodePayloadCipher,
@@ -317,6 +318,15 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     },
     {
       onCommand: (command) => handleCommand(command),
+      onControllerKeys: (keys) => {
+        const checked = trustedControllerKeysOf({ controllerKeys: keys });
+        if (!checked.ok)
+          logger.warn(
+            { problem: checked.problem },
+            "the keep-alive answer's controller keys are unusable; kept the ones held",
+          );
+        else links?.setControllerKeys(checked.keys);
+      },
       log: (level, message, fields) => logger[level](fields ?? {}, message),
     },
     { fetch: deps.fetch, clock },
@@ -848,6 +858,13 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         .catch((error) => logger.warn({ error: (error as Error).message }, 'no push channel'));
       // 8. SeND neighbors through the link layer, links to the engines
       const registration = control.registration!;
+      // Every key the controller says to trust (more than one during a signing key rotation).
+      const trustedKeys = trustedControllerKeysOf(registration);
+      if (!trustedKeys.ok)
+        logger.warn(
+          { problem: trustedKeys.problem },
+          "the registration's controller keys are unusable; trusting its signing key alone",
+        );
       links = createLinkLayer(
         {
           identity: {
@@ -858,6 +875,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
             controllerPublicKey: importControllerPublicKey(
               new Uint8Array(Buffer.from(registration.controllerPublicKey, 'base64')),
             ).publicKey,
+            ...(trustedKeys.ok && { controllerKeys: trustedKeys.keys }),
           },
           keepAliveIntervalMs: options.linkKeepAliveIntervalMs,
           ...(options.linkRekeyAfterMs !== undefined && { rekeyAfterMs: options.linkRekeyAfterMs }),

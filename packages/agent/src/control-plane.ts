@@ -17,6 +17,7 @@
 import { sign } from 'node:crypto';
 import {
   ApiError,
+  type ControllerKeyInfo,
   type ControllerReplicas,
   codeChunkOf,
   createControllerReplicas,
@@ -126,6 +127,8 @@ export interface ControlPlaneOptions {
 export interface ControlPlaneHooks {
   /** A command from a keep-alive answer or the push channel. */
   onCommand(command: NodeCommand): void;
+  /** The controller keys a keep-alive answer says to trust (how a signing key rotation reaches the agent). */
+  onControllerKeys?(keys: readonly ControllerKeyInfo[]): void;
   log(level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
 }
 
@@ -218,10 +221,11 @@ export class ControlPlane {
   /** One keep-alive with statistics; commands go to the hook. Throws when the controller fails. */
   async keepalive(statistics: Record<string, number>): Promise<number> {
     try {
-      const { status, commands } = await this.client.keepalive({ statistics });
+      const { status, commands, controllerKeys } = await this.client.keepalive({ statistics });
       this.keepalivesSent += 1;
       this.isConnected = true;
       for (const command of commands) this.deliver(command);
+      if (controllerKeys) this.hooks.onControllerKeys?.(controllerKeys);
       return status;
     } catch (error) {
       this.keepaliveFailures += 1;

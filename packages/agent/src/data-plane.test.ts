@@ -1154,6 +1154,9 @@ describe('data plane: e2e keys rotated by time and by volume (e2e-epochs.ts)', (
     a.now.ms += 10;
     const a2 = restarted(a, b, 1, 2);
     a2.now.ms = a.now.ms + 10;
+    // A restart happens later: its counter (from the clock at flow set-up) is above every one sent
+    // (set here, since both tables may have read the same millisecond).
+    a2.table.flows()[0]!.sendCounter = a.table.flows()[0]!.sendCounter + 1000;
     // An old epoch-0 packet is no restart: its counter is below what was seen.
     expect(deliver(b, [old])).toEqual([IngressResult.DROPPED]);
     expect(b.plane.drops.e2eEpochStale).toBe(1);

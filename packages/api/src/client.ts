@@ -44,6 +44,8 @@ import type {
   ServiceToken,
   ServiceTokenCreate,
   ServiceTokenPatch,
+  SigningKeyList,
+  SigningKeyRotation,
   Template,
   TemplateCreate,
   TemplatePatch,
@@ -274,6 +276,11 @@ export function createApiClient(options: ClientOptions) {
       revoke: async (id: number) =>
         (await request<Authorization>('POST', `/api/v1/authorizations/${id}/revoke`, {})).body,
     },
+    /** The controller's signing keys (public parts) and their rotation (systemAdmin). */
+    signingKeys: {
+      list: async () => (await request<SigningKeyList>('GET', '/api/v1/signing-keys')).body,
+      rotate: async () => (await request<SigningKeyRotation>('POST', '/api/v1/signing-keys/rotate', {})).body,
+    },
     audit: {
       list: async (q?: ListQuery) =>
         (await request<List<AuditEntry>>('GET', `/api/v1/audit${query(q)}`)).body,
@@ -377,13 +384,21 @@ export function createSouthboundClient(options: ClientOptions) {
     },
     /** Registers a link to a neighbor. */
     registerLink: async (body: SbLinkRequest) => (await request<Link>('POST', '/sb/v1/links', body)).body,
-    /** Keep-alive: `status` 200 (nothing to do) or 202 (commands). */
+    /** Keep-alive: `status` 200 (nothing to do) or 202 (commands); the controller keys to trust now. */
     keepalive: async (body: SbKeepaliveRequest = {}) => {
       const { status, body: answer } = await request<SbKeepaliveResponse>('POST', '/sb/v1/keepalive', body);
       const commands = (answer as { commands?: unknown } | undefined)?.commands;
       if (!Array.isArray(commands))
         throw new ApiError('UNAVAILABLE', `the keep-alive answer of ${replicas.current} has no command list`);
-      return { status, commands: commands as SbKeepaliveResponse['commands'] };
+      const controllerKeys = (answer as { controllerKeys?: unknown } | undefined)?.controllerKeys;
+      return {
+        status,
+        commands: commands as SbKeepaliveResponse['commands'],
+        // Checked by the node (trustedControllerKeysOf) before it trusts any of them.
+        ...(Array.isArray(controllerKeys) && {
+          controllerKeys: controllerKeys as NonNullable<SbKeepaliveResponse['controllerKeys']>,
+        }),
+      };
     },
     /** Registers a service endpoint in a contract role (the same role again: the same endpoint). */
     registerEndpoint: async (body: SbEndpointRequest) =>

@@ -21,6 +21,11 @@ export {
   type SouthboundClient,
 } from './client';
 export {
+  /** The keys a node trusts from a registration or keep-alive answer (checked; never throws). */
+  type TrustedControllerKeysResult,
+  trustedControllerKeysOf,
+} from './controller-keys';
+export {
   /** Most controller URLs a node is given. */
   CONTROLLER_URLS_MAX,
   /** The replicas a node uses and the one in use. */
@@ -34,6 +39,7 @@ export {
   /** The replicas of a URL list; calls move on to the next one when one fails. */
   createControllerReplicas,
 } from './controller-replicas';
+
 export {
   /** An API error; its code decides the HTTP status. */
   ApiError,

@@ -809,6 +809,46 @@ export const SbConfiguration = Type.Object({
 });
 export type SbConfiguration = Static<typeof SbConfiguration>;
 
+/** Most controller keys trusted at once (the current one, an announced one, previous ones in their overlap). */
+export const CONTROLLER_KEYS_MAX = 8;
+
+/**
+ * One controller signing key as nodes learn it (registration and keep-alive answers): nodes
+ * verify node certificates and flow authorizations naming its key id until `notAfter`.
+ */
+export const ControllerKeyInfo = Type.Object(
+  {
+    /** The 16-bit key id (the first two bytes of SHA-256 over the raw public key). */
+    keyId: Type.Integer({ minimum: 0, maximum: 0xffff }),
+    /** The raw 32-byte Ed25519 public key, base64. */
+    publicKey: Base64(44),
+    /** When its signatures stop being accepted (ISO 8601); null for the current or announced key. */
+    notAfter: Type.Union([Timestamp, Type.Null()]),
+  },
+  closed,
+);
+export type ControllerKeyInfo = Static<typeof ControllerKeyInfo>;
+/** The keys nodes trust (`capsule rotate signing-key`; docs/security.md). */
+export const ControllerKeyList = Type.Array(ControllerKeyInfo, { maxItems: CONTROLLER_KEYS_MAX });
+
+/** A key of the controller's signing key ring (`GET /api/v1/signing-keys`; docs/security.md). */
+export const SigningKey = Type.Object({
+  keyId: Type.Integer({ minimum: 0, maximum: 0xffff }),
+  /** The raw 32-byte Ed25519 public key, base64. */
+  publicKey: Base64(44),
+  /** 'announced': trusted by nodes, signs from `activatesAt`; 'signing'; 'retiring': trusted until `retiresAt`. */
+  state: Type.Union([Type.Literal('announced'), Type.Literal('signing'), Type.Literal('retiring')]),
+  activatesAt: Timestamp,
+  retiresAt: Type.Union([Timestamp, Type.Null()]),
+});
+export type SigningKey = Static<typeof SigningKey>;
+/** `GET /api/v1/signing-keys` response: the keys nodes trust now, newest first. */
+export const SigningKeyList = Type.Object({ items: Type.Array(SigningKey) });
+export type SigningKeyList = Static<typeof SigningKeyList>;
+/** `POST /api/v1/signing-keys/rotate` response: the new key and the one it replaces. */
+export const SigningKeyRotation = Type.Object({ key: SigningKey, replaced: SigningKey });
+export type SigningKeyRotation = Static<typeof SigningKeyRotation>;
+
 /** `POST /sb/v1/register` response. */
 export const SbRegisterResponse = Type.Object({
   node: Node,
@@ -817,8 +857,14 @@ export const SbRegisterResponse = Type.Object({
   expiresAt: Timestamp,
   /** The controller-signed node certificate, base64. */
   certificate: Type.String(),
-  /** The controller's Ed25519 public key (raw 32 bytes), base64. */
+  /** The controller's Ed25519 public key (raw 32 bytes), base64: the key it signs with now. */
   controllerPublicKey: Type.String(),
+  /**
+   * Every key nodes must trust now: the one it signs with, one announced by a rotation that it
+   * signs with from its activation, and the ones a rotation replaced, each until its overlap ends.
+   * Absent from controllers before rotation existed: then `controllerPublicKey` alone.
+   */
+  controllerKeys: Type.Optional(ControllerKeyList),
   configuration: SbConfiguration,
 });
 export type SbRegisterResponse = Static<typeof SbRegisterResponse>;
@@ -994,7 +1040,11 @@ export const NodeCommand = Type.Union([
 export type NodeCommand = Static<typeof NodeCommand>;
 
 /** Keep-alive answer: 200 `{commands: []}` (nothing to do) or 202 with commands. */
-export const SbKeepaliveResponse = Type.Object({ commands: Type.Array(NodeCommand) });
+export const SbKeepaliveResponse = Type.Object({
+  commands: Type.Array(NodeCommand),
+  /** The keys nodes must trust now (as in the registration answer): how a rotation reaches running nodes. */
+  controllerKeys: Type.Optional(ControllerKeyList),
+});
 export type SbKeepaliveResponse = Static<typeof SbKeepaliveResponse>;
 
 /** `POST /sb/v1/endpoints` response. */

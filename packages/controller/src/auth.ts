@@ -7,6 +7,7 @@ import {
   createHash,
   createPrivateKey,
   type JsonWebKeyInput,
+  type KeyObject,
   randomBytes,
   scrypt as scryptCallback,
   sign,
@@ -76,6 +77,17 @@ export interface TokenService {
   verify(token: string, audience: Principal['audience'], nowMs: number): Promise<Principal>;
 }
 
+/**
+ * The keys tokens are signed and checked with while the controller's key ring rotates
+ * (signing-key.ts): tokens carry the key id as their `kid` header.
+ */
+export interface TokenKeys {
+  /** The key that signs at `nowMs`, and its `kid` (the key id, 4 hex digits). */
+  signing(nowMs: number): { kid: string; privateKey: KeyObject };
+  /** The public key of `kid` while trusted; `kid` undefined: a token issued before key ids. */
+  verifying(kid: string | undefined, nowMs: number): KeyObject | undefined;
+}
+
 /** How far in the future a token's `iat` may be (clock skew between replicas) before it is refused. */
 export const defaultTokenClockSkewMs = 60_000;
 
@@ -102,11 +114,23 @@ export async function createTokenService(options: {
   tokenLifetimeMs: number;
   /** A token issued more than this far ahead of the verifier's clock is refused (default 60 s). */
   clockSkewMs?: number;
+  /** The key ring's keys (tokens with `kid`); without it, the JWK pair alone (no `kid`). */
+  keys?: TokenKeys;
 }): Promise<TokenService> {
   const clockSkewMs = options.clockSkewMs ?? defaultTokenClockSkewMs;
   const signingKey = createPrivateKey({ key: options.privateJwk as JsonWebKeyInput['key'], format: 'jwk' });
   const publicKey = (await importJWK(options.publicJwk, 'EdDSA')) as CryptoKey;
   const header = Buffer.from(JSON.stringify({ alg: 'EdDSA' })).toString('base64url');
+  const headersByKid = new Map<string, string>();
+  const headerOf = (kid: string) => {
+    let text = headersByKid.get(kid);
+    if (text === undefined) {
+      text = Buffer.from(JSON.stringify({ alg: 'EdDSA', kid })).toString('base64url');
+      headersByKid.set(kid, text);
+    }
+    return text;
+  };
+  const keys = options.keys;
   const verified = new Map<string, { principal: Principal; expiresS: number; untilMs: number }>();
   return {
     async issue(principal, nowMs) {
@@ -126,10 +150,11 @@ export async function createTokenService(options: {
         iat,
         exp,
       };
-      const input = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+      const signer = keys?.signing(nowMs);
+      const input = `${signer ? headerOf(signer.kid) : header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
       // Signed on libuv's thread pool, off the event loop.
       const signature = await new Promise<string>((resolve, reject) =>
-        sign(null, Buffer.from(input), signingKey, (error, value) =>
+        sign(null, Buffer.from(input), signer?.privateKey ?? signingKey, (error, value) =>
           error ? reject(error) : resolve(value.toString('base64url')),
         ),
       );
@@ -146,7 +171,14 @@ export async function createTokenService(options: {
       let principal: Principal;
       let expiresS: number;
       try {
-        const { payload } = await jwtVerify(token, publicKey, {
+        const key = keys
+          ? async (protectedHeader: { kid?: string }) => {
+              const found = keys.verifying(protectedHeader.kid, nowMs);
+              if (found === undefined) throw new Error('unknown or retired key id');
+              return found;
+            }
+          : publicKey;
+        const { payload } = await jwtVerify(token, key, {
           issuer: options.issuer,
           audience,
           algorithms: ['EdDSA'],

@@ -33,6 +33,7 @@ import {
   type TaggedMember,
 } from './role-routes';
 import type { Db } from './rows';
+import type { SigningKeyRing, SigningKeyRotationOptions } from './signing-key';
 import type { Store } from './store/open-store';
 import { prepareQuery } from './store/prepared-query';
 
@@ -80,6 +81,10 @@ export interface ControllerContext {
   metrics: Metrics;
   loginThrottle: LoginThrottle;
   identity: ControllerIdentity | undefined;
+  /** The signing key ring (rotation: signing-key.ts), undefined when started without a key. */
+  signingKeys: SigningKeyRing | undefined;
+  /** When a rotated key activates and how long the replaced one stays trusted. */
+  signingKeyRotation: SigningKeyRotationOptions;
   verifier: ProgramVerifier | undefined;
   hub: PushHub;
   bus: ChangeBus;

@@ -23,7 +23,12 @@ import { buildOpenapiDocument, swaggerOptions } from './openapi';
 import type { ProgramVerifier } from './ports';
 import { createVmProgramVerifier } from './program-verifier';
 import { type ChangeBus, createLocalBus, createPostgresBus, PushHub } from './push';
-import { createMemorySigningKeyStore, loadOrCreateSigningKey, type SigningKeyStore } from './signing-key';
+import {
+  createMemorySigningKeyStore,
+  createSigningKeyRing,
+  loadOrCreateSigningKey,
+  type SigningKeyStore,
+} from './signing-key';
 import { registerSouthbound } from './southbound/routes';
 import { openStore, type Store } from './store/open-store';
 
@@ -57,6 +62,16 @@ export interface ControllerOptions {
   sqliteSynchronous: 'FULL' | 'NORMAL';
   /** Interval of the push channels' keep-alive comments. */
   pushHeartbeatMs: number;
+  /**
+   * `capsule rotate signing-key`: how long a new key is announced to nodes (registration and
+   * keep-alive answers) before it signs. Default: two keep-alive intervals.
+   */
+  signingKeyActivationDelayMs?: number;
+  /**
+   * How long nodes still trust a replaced key after its successor activates. Default: the longest
+   * lifetime of what it signed (certificates, authorizations, tokens), so nothing it signed outlives it.
+   */
+  signingKeyOverlapMs?: number;
 }
 
 /** The defaults of every option but `store`. */
@@ -73,6 +88,9 @@ export const defaultControllerOptions: Omit<ControllerOptions, 'store'> = {
   sqliteSynchronous: 'FULL',
   pushHeartbeatMs: 15_000,
 };
+
+/** A key id as tokens' `kid` header and key files name it: 4 lower-case hex digits. */
+export const keyIdHex = (keyId: number) => keyId.toString(16).padStart(4, '0');
 
 /** The controller's ports. */
 export interface ControllerDeps {
@@ -123,7 +141,9 @@ export async function createController(
   });
   let bus: ChangeBus | undefined;
   try {
-    const key = await loadOrCreateSigningKey(store, deps.signingKeys ?? createMemorySigningKeyStore());
+    const keyStore = deps.signingKeys ?? createMemorySigningKeyStore();
+    const key = await loadOrCreateSigningKey(store, keyStore);
+    const signingKeys = await createSigningKeyRing(store, keyStore, key);
     const generatedAdminPassword = await bootstrap(store, settings.adminPassword, clock);
     const jwk = key.privateKey.export({ format: 'jwk' }) as JWK;
     const tokens = await createTokenService({
@@ -131,6 +151,17 @@ export async function createController(
       publicJwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x },
       issuer: 'capsule-controller',
       tokenLifetimeMs: settings.tokenLifetimeMs,
+      keys: {
+        signing: (nowMs) => {
+          const current = signingKeys.signingKey(nowMs);
+          return { kid: keyIdHex(current.keyId), privateKey: current.privateKey };
+        },
+        verifying: (kid, nowMs) => {
+          const keyId =
+            kid === undefined ? signingKeys.oldestKeyId : /^[0-9a-f]{4}$/.test(kid) ? parseInt(kid, 16) : -1;
+          return signingKeys.publicKeyOf(keyId, nowMs)?.publicKey;
+        },
+      },
     });
     const metrics = createMetrics();
     bus =
@@ -141,7 +172,18 @@ export async function createController(
       clock,
       logger,
       metrics,
-      identity: createControllerIdentity(key),
+      identity: createControllerIdentity(signingKeys, clock),
+      signingKeys,
+      signingKeyRotation: {
+        activationDelayMs: settings.signingKeyActivationDelayMs ?? 2 * settings.keepaliveIntervalMs,
+        overlapMs:
+          settings.signingKeyOverlapMs ??
+          Math.max(
+            settings.certificateLifetimeMs,
+            settings.authorizationLifetimeMs,
+            settings.tokenLifetimeMs,
+          ),
+      },
       verifier: deps.verifier ?? createVmProgramVerifier(),
       hub: new PushHub(metrics),
       bus,
@@ -153,6 +195,12 @@ export async function createController(
       loginFailuresPerMinute: settings.loginFailuresPerMinute,
     });
     const unsubscribe = bus.subscribe((event) => {
+      // Another replica rotated the signing key: read the ring again (and load the new private key
+      // if this replica's key store has it).
+      if (event.kind === 'signing-keys')
+        signingKeys
+          .reload()
+          .catch((error) => logger.error({ err: error }, 'reloading the signing key ring failed'));
       const ids = (event.payload as { commandIds?: number[] } | undefined)?.commandIds;
       if (ids) deliverCommands(context, ids).catch((error) => logger.error({ err: error }, 'push failed'));
     });

@@ -1,6 +1,6 @@
 /**
- * The controller's identity over @capsule/identity: its Ed25519 key (node certificates and flow
- * authorizations) and the check of a registering node's proof — the CGA
+ * The controller's identity over @capsule/identity: its Ed25519 keys (node certificates and flow
+ * authorizations; the key ring of signing-key.ts says which one signs now) and the check of a registering node's proof — the CGA
  * verified per RFC 3972 section 5 and an RSA signature by the CGA's key over the registration
  * input (nonce, host id, name, locator, X25519 key), made by an RSA key of at least
  * RSA_MODULUS_BITS (2048) bits.
@@ -18,7 +18,9 @@ import {
   signFlowAuthorization,
   verifyCga,
 } from '@capsule/identity';
+import type { Clock } from '@capsule/wire';
 import type { ControllerIdentity } from './ports';
+import type { SigningKeyRing } from './signing-key';
 
 const equal = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 
@@ -78,11 +80,36 @@ export function importRsaPublicKey(der: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
 }
 
-/** Wraps the controller's signing key as the ControllerIdentity port. */
-export function createControllerIdentity(key: ControllerSigningKey): ControllerIdentity {
+/**
+ * The ControllerIdentity port over the controller's key ring: everything is signed by the key that
+ * signs at the clock's now (`ring.signingKey`), which a rotation changes while the controller runs.
+ */
+export function createControllerIdentity(
+  ring: Pick<SigningKeyRing, 'signingKey' | 'trusted'>,
+  clock: Pick<Clock, 'nowMs'>,
+): ControllerIdentity {
+  const rawOf = new WeakMap<ControllerSigningKey, Uint8Array>();
+  const current = () => ring.signingKey(clock.nowMs());
   return {
-    publicKey: exportEd25519PublicKeyRaw(key.publicKey),
-    keyId: key.keyId,
+    get publicKey() {
+      const key = current();
+      let raw = rawOf.get(key);
+      if (raw === undefined) {
+        raw = exportEd25519PublicKeyRaw(key.publicKey);
+        rawOf.set(key, raw);
+      }
+      return raw;
+    },
+    get keyId() {
+      return current().keyId;
+    },
+    trustedKeys() {
+      return ring.trusted(clock.nowMs()).map((record) => ({
+        keyId: record.keyId,
+        publicKey: record.publicKey,
+        notAfter: record.retiresAtMs === null ? null : new Date(record.retiresAtMs).toISOString(),
+      }));
+    },
     async checkNodeProof(proof) {
       const cga = verifyCga(proof.hostId, proof.cgaParameters);
       if (!cga.ok)
@@ -126,6 +153,7 @@ export function createControllerIdentity(key: ControllerSigningKey): ControllerI
     },
     async issueNodeCertificate(fields) {
       // signNodeCertificate's bytes, with the Ed25519 signature made off the event loop.
+      const key = current();
       const body = {
         version: NODE_CERTIFICATE_VERSION,
         nodeType: fields.nodeType === 'host' ? NodeType.host : NodeType.engine,
@@ -162,7 +190,7 @@ export function createControllerIdentity(key: ControllerSigningKey): ControllerI
           sourceHostId: fields.sourceHostId,
           logicHash: fields.logicHash,
         },
-        key,
+        current(),
       ),
   };
 }

@@ -20,12 +20,19 @@ export type { ControllerIdentity, ProgramVerifier } from './ports';
 /** The permission table (resource × action → roles) and the resources and actions it names. */
 export { type Action, permissions, type Resource } from './rbac';
 /** The signing key at rest: the key-store port, an in-memory one, and the settings rows it checks. */
+/** The key ring of rotation: its records, the ring a replica works with, the rotation's timing. */
 export {
   createMemorySigningKeyStore,
   LEGACY_PRIVATE_KEY_SETTING,
   PUBLIC_KEY_SETTING,
+  SIGNING_KEYS_SETTING,
+  type SigningKeyRecord,
+  type SigningKeyRing,
+  type SigningKeyRotationOptions,
   type SigningKeyStore,
 } from './signing-key';
+/** `capsule rotate signing-key` as a function (the API route calls it): list the ring, rotate. */
+export { listSigningKeys, rotateSigningKey } from './signing-key-rotation';
 /** Opens a store (SQLite or PostgreSQL) and runs the migrations; the default PostgreSQL pool size. */
 export {
   defaultPostgresPoolSize,

@@ -34,6 +34,8 @@ import {
   ServiceToken,
   ServiceTokenCreate,
   ServiceTokenPatch,
+  SigningKeyList,
+  SigningKeyRotation,
   Template,
   TemplateCreate,
   TemplatePatch,
@@ -58,6 +60,7 @@ import { type Resource, requirePermission, requireVisible, resourceNoun, visible
 import { describeReferences, findReferences, tableOfResource } from './references';
 import { type CollectionSpec, collections, idIs, type WriteContext } from './resources';
 import type { Db } from './rows';
+import { listSigningKeys, rotateSigningKey } from './signing-key-rotation';
 import { mapStoreError } from './store/open-store';
 import { prepareQuery } from './store/prepared-query';
 import { registerTopologyView } from './topology-view';
@@ -122,6 +125,20 @@ export function registerNorthbound(app: FastifyInstance, context: ControllerCont
       const id = (request.params as { id: number }).id;
       return revokeAuthorization(context.store.db, { principal, id }, context);
     },
+  );
+
+  app.get(
+    '/api/v1/signing-keys',
+    { schema: { tags: ['signing-keys'], response: { 200: SigningKeyList, ...errors } } },
+    async (request) => {
+      await authenticate(request);
+      return listSigningKeys(context);
+    },
+  );
+  app.post(
+    '/api/v1/signing-keys/rotate',
+    { schema: { tags: ['signing-keys'], response: { 200: SigningKeyRotation, ...errors } } },
+    async (request) => rotateSigningKey(await authenticate(request), context),
   );
 
   registerTopologyView(app, context, authenticate);

@@ -28,6 +28,15 @@ const operations: Record<string, { operationId: string; summary: string }> = {
     operationId: 'revokeAuthorization',
     summary: 'Revoke a flow authorization (engines and hosts are told)',
   },
+  'GET /api/v1/signing-keys': {
+    operationId: 'listSigningKeys',
+    summary: 'The controller signing keys nodes trust: announced, signing, retiring',
+  },
+  'POST /api/v1/signing-keys/rotate': {
+    operationId: 'rotateSigningKey',
+    summary:
+      'Rotate the controller signing key (systemAdmin): a new key, the old one trusted for the overlap',
+  },
   'GET /api/v1/topology': {
     operationId: 'getTopology',
     summary: 'The nodes and links, with flow counts (what the console draws)',

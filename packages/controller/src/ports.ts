@@ -4,6 +4,7 @@
  * @capsule/vm in `identity-port.ts` / `program-verifier.ts`. Its clock is @capsule/wire's `Clock`
  * (only `nowMs`).
  */
+import type { ControllerKeyInfo } from '@capsule/api';
 
 /** The result of verifying a registering node's CGA and signature. */
 export type NodeProofCheck =
@@ -37,10 +38,12 @@ export interface FlowAuthorizationFields {
 
 /** The controller's signing identity and the node-proof checks, over @capsule/identity. */
 export interface ControllerIdentity {
-  /** The controller's Ed25519 public key (32 raw bytes). */
+  /** The Ed25519 public key (32 raw bytes) of the key that signs now (a rotation changes it). */
   readonly publicKey: Uint8Array;
-  /** The controller key's 16-bit key id. */
+  /** That key's 16-bit key id. */
   readonly keyId: number;
+  /** The keys nodes must trust now (registration and keep-alive answers): signing-key.ts's ring. */
+  trustedKeys(): ControllerKeyInfo[];
   /**
    * Checks that `hostId` is the CGA of `cgaParameters` (RFC 3972 section 5), that the key in the
    * parameters is `rsaPublicKeyDer`, and that `signature` is its RSA signature over `signedData`

@@ -11,7 +11,7 @@ import type { Metrics } from './metrics';
 
 /** An event on the bus: what changed, and which nodes must hear of it (all when absent). */
 export interface BusEvent {
-  kind: 'revocation' | 'path-change' | 'refresh-configuration' | 'topology' | 'policy';
+  kind: 'revocation' | 'path-change' | 'refresh-configuration' | 'topology' | 'policy' | 'signing-keys';
   nodeIds?: number[];
   payload?: unknown;
   /** The replica that published it. */

@@ -8,8 +8,9 @@
  * of it in place: serial at 4, source host id at 36, logic hash at 52.
  */
 import {
-  type ControllerPublicKey,
+  type ControllerKeys,
   FLOW_AUTHORIZATION_LENGTH,
+  type TrustedControllerKey,
   verifyFlowAuthorization,
 } from '@capsule/identity';
 import type { Logger } from '@capsule/wire';
@@ -39,8 +40,11 @@ export interface VerifiedAuthorization {
 }
 
 export interface AuthorizationsOptions {
-  /** The controller's key that signs flow authorizations. */
-  controllerPublicKey: ControllerPublicKey;
+  /**
+   * The controller keys that sign flow authorizations: one key, or the trusted set with their ends
+   * of validity (a signing key rotation; `setControllerKeys` replaces it).
+   */
+  controllerPublicKey: ControllerKeys;
   /** Distinct verified authorizations kept (cleared when full). */
   cacheCapacity: number;
 }
@@ -66,6 +70,11 @@ export interface Authorizations {
   pruneRevoked(nowMs: number): void;
   /** Revoked serials held. */
   readonly revokedCount: number;
+  /**
+   * The controller keys to trust from now on (the keep-alive answer after a rotation). When a
+   * key id leaves the set, the verified cache is emptied: nothing it vouched for is served again.
+   */
+  setControllerKeys(keys: readonly TrustedControllerKey[]): void;
 }
 
 /** True when the packet's source address (bytes[sourceAt, +16)) is the authorization's source host. */
@@ -86,6 +95,7 @@ export function createAuthorizations(
   /** Verified authorizations by low 32 bits of the serial (full bytes compared). */
   const verified = new Map<number, VerifiedAuthorization[]>();
   let verifiedCount = 0;
+  let controllerKeys: ControllerKeys = options.controllerPublicKey;
 
   function verify(
     bytes: Uint8Array,
@@ -105,12 +115,13 @@ export function createAuthorizations(
         }
     }
     const copy = copyBytes(bytes, at, at + FLOW_AUTHORIZATION_LENGTH);
-    const result = verifyFlowAuthorization(copy, options.controllerPublicKey, nowSeconds);
+    const result = verifyFlowAuthorization(copy, controllerKeys, nowSeconds);
     if (!result.ok) {
       switch (result.reason) {
         case 'malformed':
           return DropReason.AUTH_MALFORMED;
         case 'expired':
+        case 'key-retired': // signed by a key whose overlap after a rotation is over
           return DropReason.AUTH_EXPIRED;
         case 'not-yet-valid':
           return DropReason.AUTH_NOT_YET_VALID;
@@ -154,6 +165,16 @@ export function createAuthorizations(
     pruneRevoked: (nowMs) => revocations.prune(nowMs),
     get revokedCount() {
       return revocations.size;
+    },
+    setControllerKeys(keys) {
+      const before = Array.isArray(controllerKeys)
+        ? (controllerKeys as readonly TrustedControllerKey[]).map((key) => key.keyId)
+        : [(controllerKeys as TrustedControllerKey).keyId];
+      controllerKeys = keys.slice();
+      if (before.some((keyId) => !keys.some((key) => key.keyId === keyId))) {
+        verified.clear();
+        verifiedCount = 0;
+      }
     },
   };
 }

@@ -24,6 +24,7 @@ import {
   createSouthboundClient,
   type SbRegisterResponse,
   type SouthboundClient,
+  trustedControllerKeysOf,
 } from '@capsule/api';
 import {
   decodeNodeCertificate,
@@ -177,6 +178,10 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
   const controllerPublicKey = importControllerPublicKey(
     Buffer.from(registration.controllerPublicKey, 'base64'),
   );
+  // Every key the controller says to trust (more than one during a signing key rotation).
+  const trusted = trustedControllerKeysOf(registration);
+  if (!trusted.ok)
+    throw new EngineError('ENGINE_BAD_CERTIFICATE', `the controller's keys are unusable: ${trusted.problem}`);
   // 4–6: link layer, engine, controller hooks (and the fast path, when the socket can take it).
   const fastPath = deps.fastPath && transport.attachDatagramFilter ? deps.fastPath : undefined;
   const linkLayer = createLinkLayer(
@@ -187,6 +192,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
         rsaPrivateKey: identity.rsaPrivateKey,
         nodeCertificate: Buffer.from(registration.certificate, 'base64'),
         controllerPublicKey: controllerPublicKey.publicKey,
+        controllerKeys: trusted.keys,
       },
       ...(options.linkKeepAliveIntervalMs !== undefined && {
         keepAliveIntervalMs: options.linkKeepAliveIntervalMs,
@@ -196,7 +202,7 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
     { transport, clock, ...(fastPath && { dataPath: fastPath }) },
   );
   const engine = createEngine(
-    { ...options.engine, hostId: identity.hostId, controllerPublicKey },
+    { ...options.engine, hostId: identity.hostId, controllerPublicKey: trusted.keys },
     { linkLayer, clock, logger, ...(deps.random && { random: deps.random }), ...(fastPath && { fastPath }) },
   );
   if (fastPath) transport.attachDatagramFilter?.(fastPath.filter);
@@ -227,6 +233,15 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
       setLinkSet: followLinkSet,
       linkCost: (info) => engine.linkCost(info),
       renewCertificate: () => renewNodeCertificate(),
+      setControllerKeys: (keys) => {
+        const checked = trustedControllerKeysOf({ controllerKeys: keys });
+        if (checked.ok) engine.setControllerKeys(checked.keys);
+        else
+          logger.warn(
+            { problem: checked.problem },
+            'the keep-alive answer’s controller keys are unusable; kept the ones held',
+          );
+      },
       reregister: async () => {
         certificateRenewalDueAtMs = Number.NEGATIVE_INFINITY;
         await renewNodeCertificate();
@@ -251,6 +266,9 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
           'the renewed node certificate is not for this host id',
         );
       certificateRenewalDueAtMs = renewalDueOf(renewed.certificate);
+      // The answer names the controller keys to trust now (another replica's, after a failover).
+      const keys = trustedControllerKeysOf(renewed);
+      if (keys.ok) engine.setControllerKeys(keys.keys);
       logger.info(
         {
           renewals: linkLayer.handshakeStats.certificateSwaps,

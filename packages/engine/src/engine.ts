@@ -25,7 +25,7 @@
  * is not the pipeline's: `startEngineNode` (engine-node.ts) wires it.
  */
 import { createFlowEventHub, defaultFlowEventHubOptions, type FlowEventHub } from '@capsule/api';
-import type { ControllerPublicKey } from '@capsule/identity';
+import type { ControllerKeys, TrustedControllerKey } from '@capsule/identity';
 import { formatIpv6Address } from '@capsule/identity';
 import type { LinkInfo, LinkLayer } from '@capsule/overlay';
 import {
@@ -73,8 +73,8 @@ export interface EngineOptions {
   hostId: Uint8Array;
   /** 16-bit engine id PATH hops name; default: engineIdOfHostId(hostId). */
   engineId?: number;
-  /** The controller's Ed25519 key that signs flow authorizations. */
-  controllerPublicKey: ControllerPublicKey;
+  /** The controller's Ed25519 key(s) that sign flow authorizations (the trusted set during a rotation). */
+  controllerPublicKey: ControllerKeys;
   /** Tag bits (0..31) of this engine (ENGINE record). */
   tags?: readonly number[];
   /** Cost and tag bits of links by peer (host id text or host name); others get cost 1, no tags. */
@@ -162,6 +162,12 @@ export interface Engine {
   revoke(serials: readonly bigint[], notAfterMs?: readonly (number | undefined)[]): void;
   /** Rereads the link layer's links (ENGINE record, caches); called on every link change. */
   refreshLinks(): void;
+  /**
+   * The controller keys to trust from now on (the keep-alive answer after `capsule rotate
+   * signing-key`): authorizations and peers' certificates signed by any of them verify until that
+   * key's end of validity. The link layer takes them too.
+   */
+  setControllerKeys(keys: readonly TrustedControllerKey[]): void;
   /** Replaces the role routes (the controller's `link-tags` command); cached actions are dropped. */
   setContractTags(contracts: readonly ContractLinkTags[]): void;
   /** The controller's link costs by peer host id text (its `link-set`); links are reread. */
@@ -576,6 +582,11 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       authorizations.revoke(serials, notAfterMs);
     },
     refreshLinks,
+    setControllerKeys(keys) {
+      if (keys.length === 0) return;
+      authorizations.setControllerKeys(keys);
+      linkLayer.setControllerKeys(keys);
+    },
     setLinkCosts(costs) {
       links.setControllerCosts(costs);
       refreshLinks();

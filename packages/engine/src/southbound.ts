@@ -12,6 +12,7 @@
 import type { KeyObject } from 'node:crypto';
 import { sign } from 'node:crypto';
 import {
+  type ControllerKeyInfo,
   createPushAttachment,
   decodeNodeCommandPayload,
   defaultHostRevocationMs,
@@ -160,6 +161,8 @@ export interface ControllerHooksDeps {
   linkCost?: (info: LinkInfo) => number | undefined;
   /** Renews the node certificate when it is due (checked after every keep-alive). */
   renewCertificate?: () => Promise<void>;
+  /** The controller keys a keep-alive answer says to trust (a signing key rotation reaches the engine so). */
+  setControllerKeys?: (keys: readonly ControllerKeyInfo[]) => void;
   /**
    * Logs in and registers again (a keep-alive refused as UNAUTHENTICATED, FORBIDDEN or
    * NODE_NOT_REGISTERED: the controller lost the session or the node).
@@ -267,6 +270,7 @@ export function createControllerHooks(
       keepalivesSent += 1;
       connected = true;
       for (const command of answer.commands) obey(command);
+      if (answer.controllerKeys) deps.setControllerKeys?.(answer.controllerKeys);
       await deps.renewCertificate?.();
     } catch (error) {
       keepaliveFailures += 1;

@@ -124,10 +124,46 @@ export function verifyEd25519(publicKey: KeyObject, message: Uint8Array, signatu
 /** Why a controller-signed structure was refused. */
 export type SignedStructureFailure =
   | 'malformed'
+  /** It names a key id the verifier does not trust (unknown, or a forged id). */
   | 'wrong-key-id'
+  /** It names a key the verifier trusted until that key's end of validity, which has passed. */
+  | 'key-retired'
   | 'bad-signature'
   | 'not-yet-valid'
   | 'expired';
+
+/**
+ * A controller key a node trusts, with the end of its validity: during a rotation (the
+ * controller's `capsule rotate signing-key`) nodes trust the new key and the ones it replaced,
+ * each until everything it signed has expired (the overlap); after that its signatures are refused.
+ */
+export interface TrustedControllerKey extends ControllerPublicKey {
+  /** Unix seconds after which the key's signatures are refused; undefined: the current key, no end. */
+  readonly notAfter?: number;
+}
+
+/** What verifiers take: one key (as before rotation existed), or the set of trusted keys. */
+export type ControllerKeys = ControllerPublicKey | readonly TrustedControllerKey[];
+
+/**
+ * The key of `keyId` among `keys` at `nowSeconds`, or why there is none: `wrong-key-id` when no
+ * trusted key has that id, `key-retired` when it has and its end of validity has passed. Allocates
+ * nothing.
+ */
+export function controllerKeyFor(
+  keys: ControllerKeys,
+  keyId: number,
+  nowSeconds: number,
+): ControllerPublicKey | 'wrong-key-id' | 'key-retired' {
+  if (!Array.isArray(keys)) {
+    const one = keys as ControllerPublicKey;
+    return one.keyId === keyId ? one : 'wrong-key-id';
+  }
+  for (const key of keys as readonly TrustedControllerKey[])
+    if (key.keyId === keyId)
+      return key.notAfter !== undefined && nowSeconds > key.notAfter ? 'key-retired' : key;
+  return 'wrong-key-id';
+}
 
 /** The time-window check shared by certificates and authorizations: notBefore ≤ now ≤ notAfter (seconds). */
 export function checkValidity(

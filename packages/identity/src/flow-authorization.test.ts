@@ -82,6 +82,50 @@ describe('flow authorization signing', () => {
     if (result.ok) expect(result.value).toMatchObject({ ...body, keyId: key.keyId });
   });
 
+  it('a rotation: the current key and a previous one until its end of validity; then key-retired; unknown and forged key ids refused', () => {
+    const previous = { publicKey: key.publicKey, keyId: key.keyId, notAfter: now + 100 };
+    const current = { publicKey: otherKey.publicKey, keyId: otherKey.keyId };
+    const trusted = [current, previous];
+    const old = signFlowAuthorization(body, key);
+    const fresh = signFlowAuthorization(body, otherKey);
+    expect(verifyFlowAuthorization(old, trusted, now).ok).toBe(true);
+    expect(verifyFlowAuthorization(fresh, trusted, now).ok).toBe(true);
+    expect(verifyFlowAuthorization(old, trusted, now + 100).ok).toBe(true);
+    // After the overlap the old key is dropped: its signatures are refused, the new key's are not.
+    expect(verifyFlowAuthorization(old, trusted, now + 101)).toMatchObject({
+      ok: false,
+      reason: 'key-retired',
+    });
+    expect(verifyFlowAuthorization(fresh, trusted, now + 101).ok).toBe(true);
+    // A signature by a key nobody trusts (its own id) is refused before any signature check.
+    const stranger = generateControllerKey();
+    expect(verifyFlowAuthorization(signFlowAuthorization(body, stranger), trusted, now)).toMatchObject({
+      ok: false,
+      reason:
+        stranger.keyId === key.keyId || stranger.keyId === otherKey.keyId ? 'bad-signature' : 'wrong-key-id',
+    });
+    // Forged key ids: the old key's signature relabelled with the current key's id, and the
+    // stranger's relabelled with the old key's id, do not verify under the key they name.
+    for (const [signer, named] of [
+      [key, otherKey],
+      [stranger, key],
+    ] as const) {
+      const forged = signFlowAuthorization(body, signer);
+      Buffer.from(forged.buffer).writeUInt16BE(named.keyId, 2);
+      expect(verifyFlowAuthorization(forged, trusted, now)).toMatchObject({
+        ok: false,
+        reason: 'bad-signature',
+      });
+      // … nor when re-signed by the signer over the relabelled bytes.
+      forged.set(signEd25519(signer.privateKey, forged.subarray(0, 84)), 84);
+      expect(verifyFlowAuthorization(forged, trusted, now)).toMatchObject({
+        ok: false,
+        reason: 'bad-signature',
+      });
+    }
+    expect(verifyFlowAuthorization(fresh, [], now)).toMatchObject({ ok: false, reason: 'wrong-key-id' });
+  });
+
   it('says why: wrong key id, bad signature (another key with the same id), expired, not yet valid', () => {
     const bytes = signFlowAuthorization(body, key);
     expect(verifyFlowAuthorization(bytes, otherKey, now)).toMatchObject({

@@ -28,8 +28,8 @@
 
 import { type DecodeResult, decoded, decodeFailure } from '@capsule/wire';
 import { viewOf } from './bytes';
-import type { ControllerPublicKey, ControllerSigningKey, SignedStructureFailure } from './controller-key';
-import { checkValidity, signEd25519, verifyEd25519 } from './controller-key';
+import type { ControllerKeys, ControllerSigningKey, SignedStructureFailure } from './controller-key';
+import { checkValidity, controllerKeyFor, signEd25519, verifyEd25519 } from './controller-key';
 import { IdentityError } from './errors';
 
 /** Encoded size of a flow authorization. */
@@ -172,18 +172,20 @@ export type FlowAuthorizationVerification =
   | { readonly ok: false; readonly reason: SignedStructureFailure; readonly detail?: string };
 
 /**
- * Verifies an encoded flow authorization: well-formed, names `key`'s key id, Ed25519 signature
- * over bytes 0..84 valid, and `nowSeconds` within [notBefore, notAfter]. Never throws.
+ * Verifies an encoded flow authorization: well-formed, names the id of a key in `keys` whose end
+ * of validity has not passed (`controllerKeyFor`), Ed25519 signature over bytes 0..84 valid by
+ * that key, and `nowSeconds` within [notBefore, notAfter]. Never throws.
  */
 export function verifyFlowAuthorization(
   bytes: Uint8Array,
-  key: ControllerPublicKey,
+  keys: ControllerKeys,
   nowSeconds: number,
 ): FlowAuthorizationVerification {
   const decoded = decodeFlowAuthorization(bytes);
   if (!decoded.ok) return { ok: false, reason: 'malformed', detail: decoded.error.message };
   const value = decoded.value;
-  if (value.keyId !== key.keyId) return { ok: false, reason: 'wrong-key-id' };
+  const key = controllerKeyFor(keys, value.keyId, nowSeconds);
+  if (typeof key === 'string') return { ok: false, reason: key };
   if (!verifyEd25519(key.publicKey, bytes.subarray(0, FLOW_AUTHORIZATION_SIGNED_LENGTH), value.signature))
     return { ok: false, reason: 'bad-signature' };
   const window = checkValidity(value, nowSeconds);

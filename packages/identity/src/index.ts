@@ -67,9 +67,12 @@ export {
 // Controller signatures (Ed25519)
 /** The controller's signing key: generate, import/export, 16-bit key id. */
 /** Raw Ed25519 sign/verify (verify never throws). */
+/** The keys a verifier trusts during a rotation (each with its end of validity) and the lookup by key id. */
 export {
+  type ControllerKeys,
   type ControllerPublicKey,
   type ControllerSigningKey,
+  controllerKeyFor,
   controllerKeyId,
   exportControllerPrivateKeyPem,
   exportControllerPublicKeyPem,
@@ -79,6 +82,7 @@ export {
   importControllerPublicKey,
   type SignedStructureFailure,
   signEd25519,
+  type TrustedControllerKey,
   verifyEd25519,
 } from './controller-key';
 // Errors

@@ -34,6 +34,25 @@ const body: Omit<NodeCertificateBody, 'keyId'> = {
 };
 
 describe('node certificate', () => {
+  it('verifies against a set of trusted keys: previous key until its end of validity, then key-retired; unknown id refused', () => {
+    const next = generateControllerKey();
+    const trusted = [
+      { publicKey: next.publicKey, keyId: next.keyId },
+      { publicKey: key.publicKey, keyId: key.keyId, notAfter: now + 10 },
+    ];
+    const old = signNodeCertificate(body, key);
+    expect(verifyNodeCertificate(old, trusted, now).ok).toBe(true);
+    expect(verifyNodeCertificate(signNodeCertificate(body, next), trusted, now + 11).ok).toBe(true);
+    expect(verifyNodeCertificate(old, trusted, now + 11)).toMatchObject({ ok: false, reason: 'key-retired' });
+    expect(verifyNodeCertificate(old, trusted.slice(0, 1), now)).toMatchObject({
+      ok: false,
+      reason: next.keyId === key.keyId ? 'bad-signature' : 'wrong-key-id',
+    });
+    const forged = old.slice();
+    Buffer.from(forged.buffer).writeUInt16BE(next.keyId, 2);
+    expect(verifyNodeCertificate(forged, trusted, now)).toMatchObject({ ok: false, reason: 'bad-signature' });
+  });
+
   it('lays out the fields and the UTF-8 name, signature last', () => {
     const bytes = signNodeCertificate(body, key);
     const nameBytes = Buffer.from(body.name, 'utf8');

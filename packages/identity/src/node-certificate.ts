@@ -24,8 +24,8 @@
 import { createHash } from 'node:crypto';
 import { type DecodeResult, decoded, decodeFailure } from '@capsule/wire';
 import { equalBytes, viewOf } from './bytes';
-import type { ControllerPublicKey, ControllerSigningKey, SignedStructureFailure } from './controller-key';
-import { checkValidity, signEd25519, verifyEd25519 } from './controller-key';
+import type { ControllerKeys, ControllerSigningKey, SignedStructureFailure } from './controller-key';
+import { checkValidity, controllerKeyFor, signEd25519, verifyEd25519 } from './controller-key';
 import { IdentityError } from './errors';
 
 /** Node types. */
@@ -179,16 +179,20 @@ export type NodeCertificateVerification =
   | { readonly ok: true; readonly value: NodeCertificate }
   | { readonly ok: false; readonly reason: SignedStructureFailure; readonly detail?: string };
 
-/** Verifies an encoded node certificate: well-formed, key id, signature, validity at `nowSeconds`. Never throws. */
+/**
+ * Verifies an encoded node certificate: well-formed, a key id of `keys` not retired at
+ * `nowSeconds` (`controllerKeyFor`), the signature by that key, validity at `nowSeconds`. Never throws.
+ */
 export function verifyNodeCertificate(
   bytes: Uint8Array,
-  key: ControllerPublicKey,
+  keys: ControllerKeys,
   nowSeconds: number,
 ): NodeCertificateVerification {
   const decoded = decodeNodeCertificate(bytes);
   if (!decoded.ok) return { ok: false, reason: 'malformed', detail: decoded.error.message };
   const value = decoded.value;
-  if (value.keyId !== key.keyId) return { ok: false, reason: 'wrong-key-id' };
+  const key = controllerKeyFor(keys, value.keyId, nowSeconds);
+  if (typeof key === 'string') return { ok: false, reason: key };
   if (!verifyEd25519(key.publicKey, bytes.subarray(0, bytes.length - 64), value.signature))
     return { ok: false, reason: 'bad-signature' };
   const window = checkValidity(value, nowSeconds);

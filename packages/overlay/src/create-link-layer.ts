@@ -21,7 +21,6 @@
  */
 import { randomBytes, randomFillSync } from 'node:crypto';
 import {
-  type ControllerPublicKey,
   controllerKeyId,
   decodeNodeCertificate,
   deriveSessionKeys,
@@ -31,6 +30,7 @@ import {
   NonceCache,
   type SessionKeys,
   TimestampChecker,
+  type TrustedControllerKey,
   verifyCga,
   type X25519KeyPair,
 } from '@capsule/identity';
@@ -246,17 +246,49 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     const untilMs = revokedHosts.get(hex(hostId));
     return untilMs !== undefined && nowMs < untilMs;
   };
-  const controllerKey: ControllerPublicKey = {
-    publicKey: identity.controllerPublicKey,
-    keyId: controllerKeyId(identity.controllerPublicKey),
-  };
+  /** The controller keys peers' certificates may be signed by (`setControllerKeys` replaces them). */
+  let controllerKeys: readonly TrustedControllerKey[] = identity.controllerKeys ?? [
+    { publicKey: identity.controllerPublicKey, keyId: controllerKeyId(identity.controllerPublicKey) },
+  ];
   const timestamps = new TimestampChecker({ deltaSeconds: freshnessWindowMs / 1000 }, { clock });
   const nonces = new NonceCache({ ttlMs: 2 * freshnessWindowMs }, { clock });
 
   // The handshake guard: what runs before any public-key work (handshake-guard.ts).
-  const controllerKeyRaw = exportEd25519PublicKeyRaw(identity.controllerPublicKey);
-  const ownMac1Key = handshakeMac1Key(controllerKeyRaw, ownHostId);
-  const anonymousMac1Key = handshakeMac1Key(controllerKeyRaw, undefined);
+  /** Per trusted key: its raw bytes, its end (ms; ∞ for none) and the MAC1 keys we check with. */
+  let mac1Keys: { raw: Uint8Array; endMs: number; own: Uint8Array; anonymous: Uint8Array }[] = [];
+  const setMac1Keys = () => {
+    mac1Keys = controllerKeys
+      .map((key) => {
+        const raw = exportEd25519PublicKeyRaw(key.publicKey);
+        return {
+          raw,
+          endMs: key.notAfter === undefined ? Number.POSITIVE_INFINITY : (key.notAfter + 1) * 1000,
+          own: handshakeMac1Key(raw, ownHostId),
+          anonymous: handshakeMac1Key(raw, undefined),
+          keyId: key.keyId,
+        };
+      })
+      .sort((a, b) => a.endMs - b.endMs || a.keyId - b.keyId);
+  };
+  setMac1Keys();
+  /**
+   * The controller key our MAC1s are keyed from: the trusted key that ends first and has not ended
+   * (during a rotation, the replaced key, which nodes not yet told of the new one also hold).
+   */
+  const mac1Anchor = (nowMs: number) => (mac1Keys.find((key) => nowMs < key.endMs) ?? mac1Keys.at(-1)!).raw;
+  /** Whether frame[0, macOffset) carries a MAC1 under a trusted key's `which` MAC1 key. No allocation. */
+  const hasTrustedMac1 = (
+    which: 'own' | 'anonymous',
+    bytes: Uint8Array,
+    macOffset: number,
+    nowMs: number,
+  ) => {
+    for (let i = 0; i < mac1Keys.length; i++) {
+      const key = mac1Keys[i]!;
+      if (nowMs < key.endMs && checkHandshakeMac(key[which], bytes, macOffset)) return true;
+    }
+    return false;
+  };
   const verifiedSignatures = new HandshakeReplayCache({
     ttlMs: 2 * freshnessWindowMs,
     capacity: replayCacheEntries,
@@ -284,6 +316,7 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     cookieRepliesSent: 0,
     cookiesAccepted: 0,
     certificateSwaps: 0,
+    controllerKeySets: 0,
   };
 
   const drops: LinkDropCounters = {
@@ -556,7 +589,7 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
       frameReceiverIndex: pending.link?.current?.peerIndex ?? 0,
       // MAC1 keyed from the responder's identity as far as we know it (its CGA, else the domain's).
       macs: (built) => {
-        pending.lastMac1 = writeHandshakeMacs(built, handshakeMac1Key(controllerKeyRaw, peerHostId), cookie);
+        pending.lastMac1 = writeHandshakeMacs(built, handshakeMac1Key(mac1Anchor(nowMs), peerHostId), cookie);
       },
     });
     transport.send(frame, frame.length, pending.peer);
@@ -702,7 +735,7 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
       frameReceiverIndex: message.peerReceiverIndex,
       // An NA carries MAC1 (keyed from the initiator's CGA) and no MAC2: no cookie is asked of it,
       // since it must answer a pending NS of ours before we verify it.
-      macs: (built) => void writeHandshakeMacs(built, handshakeMac1Key(controllerKeyRaw, message.source)),
+      macs: (built) => void writeHandshakeMacs(built, handshakeMac1Key(mac1Anchor(nowMs), message.source)),
     });
     transport.send(frame, frame.length, from);
     return true;
@@ -741,12 +774,12 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     const addressed = handshakeMac1Receiver(bytes, view);
     if (addressed === undefined) return rejectHandshake('malformed');
     const mac1Key = equalBytes(addressed.receiver, ownHostId)
-      ? ownMac1Key
+      ? 'own'
       : addressed.isSolicitation && equalBytes(addressed.receiver, UNSPECIFIED_ADDRESS)
-        ? anonymousMac1Key
+        ? 'anonymous'
         : undefined;
     if (mac1Key === undefined) return rejectHandshake('not-for-us');
-    if (!checkHandshakeMac(mac1Key, bytes, view.macOffset)) return rejectHandshake('mac1');
+    if (!hasTrustedMac1(mac1Key, bytes, view.macOffset, nowMs)) return rejectHandshake('mac1');
     const parsed = parseHandshakeFrame(bytes, view);
     if (!parsed.ok) return rejectHandshake(parsed.reason);
     const message = parsed.message;
@@ -769,7 +802,7 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     if (refusal !== undefined) return rejectHandshake(refusal);
 
     handshakeStats.verified += 1;
-    const verified = verifyParsedHandshake(message, controllerKey, nowMs);
+    const verified = verifyParsedHandshake(message, controllerKeys, nowMs);
     if (!verified.ok) return rejectHandshake(verified.reason);
     verifiedSignatures.add(id, nowMs);
     return pending === undefined
@@ -1009,6 +1042,13 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
       for (const link of linksById.values())
         if (link.state === 'up' && link.pending === undefined && link.candidates.length === 0)
           startHandshake(link.peerUnderlay, link.peerHostId, link, true);
+      return true;
+    },
+    setControllerKeys(keys) {
+      if (keys.length === 0) return false;
+      controllerKeys = keys.slice();
+      setMac1Keys();
+      handshakeStats.controllerKeySets += 1;
       return true;
     },
     revokeHost(hostId, untilMs) {

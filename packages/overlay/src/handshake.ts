@@ -25,7 +25,7 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
-  type ControllerPublicKey,
+  type ControllerKeys,
   decodeCgaParameters,
   type NodeCertificate,
   rsaKeyHash,
@@ -468,12 +468,12 @@ export function peekHandshakeFreshness(
 
 /**
  * The public-key checks of a parsed message, in this order: CGA (RFC 3972 5), RSA modulus and
- * signature (RFC 3971 5.2), node certificate (controller key, validity at `nowMs`) and its binding
+ * signature (RFC 3971 5.2), node certificate (a trusted controller key, validity at `nowMs`) and its binding
  * to the CGA and the RSA key. Byte fields of the result are copies. Never throws.
  */
 export function verifyParsedHandshake(
   parsed: ParsedHandshake,
-  controllerKey: ControllerPublicKey,
+  controllerKey: ControllerKeys,
   nowMs: number,
 ): HandshakeVerification {
   const { source, destination } = parsed;
@@ -529,7 +529,7 @@ export function verifyParsedHandshake(
 export function verifyHandshakeFrame(
   bytes: Uint8Array,
   view: LinkFrameView,
-  controllerKey: ControllerPublicKey,
+  controllerKey: ControllerKeys,
   nowMs: number,
 ): HandshakeVerification {
   const parsed = parseHandshakeFrame(bytes, view);

@@ -12,6 +12,7 @@
  * copies what it keeps. Nothing here allocates per packet beyond what the Transport does.
  */
 import type { KeyObject } from 'node:crypto';
+import type { TrustedControllerKey } from '@capsule/identity';
 import type { Clock, LinkDataPath } from '@capsule/wire';
 import type { HandshakeRejectReason } from './handshake';
 import type { Transport, UnderlayAddress } from './transport';
@@ -28,6 +29,11 @@ export interface LinkIdentity {
   readonly nodeCertificate: Uint8Array;
   /** The controller's Ed25519 public key (node:crypto KeyObject), to check peers' certificates. */
   readonly controllerPublicKey: KeyObject;
+  /**
+   * The controller keys to trust, with their ends of validity (a signing key rotation); default
+   * `controllerPublicKey` alone. `setControllerKeys` replaces them while the layer runs.
+   */
+  readonly controllerKeys?: readonly TrustedControllerKey[];
 }
 
 /** Why a link is, or went, down. */
@@ -82,6 +88,8 @@ export interface HandshakeStats {
   cookiesAccepted: number;
   /** Renewed node certificates swapped in (`setNodeCertificate` accepted). */
   certificateSwaps: number;
+  /** Sets of trusted controller keys taken (`setControllerKeys` accepted). */
+  controllerKeySets: number;
 }
 
 /** Receives an authenticated inner IPv6 packet from link `linkId`. */
@@ -123,6 +131,14 @@ export interface LinkLayer {
    * False, and nothing changed, when it does not decode or names another host id.
    */
   setNodeCertificate(certificate: Uint8Array): boolean;
+  /**
+   * Added: the controller keys to trust from now on (the controller's registration or keep-alive
+   * answer after `capsule rotate signing-key`): peers' certificates signed by any of them verify
+   * until that key's end of validity. MAC1 is keyed from the trusted key that ends first (the one
+   * every node still holds during a rotation) and accepted under any trusted key. False, and
+   * nothing changed, for an empty list.
+   */
+  setControllerKeys(keys: readonly TrustedControllerKey[]): boolean;
   /**
    * Added: a decommissioned node (the controller revoked its host id): its link goes down
    * (`revoked`) and its handshakes are refused (`revoked`) until `untilMs`, when every

@@ -610,6 +610,26 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     });
 
   program
+    .command('rotate')
+    .description(
+      "roll a credential without a restart: signing-key (the controller's Ed25519 key; nodes trust the old one until what it signed has expired)",
+    )
+    .argument('<what>', 'signing-key')
+    .option('--config <file>', 'credentials file')
+    .action(async (what: string, o: { config?: string }) => {
+      if (what !== 'signing-key')
+        throw new CliError('CLI_BAD_KIND', `cannot rotate '${what}' (one of: signing-key)`);
+      const client = loadClient(io, o.config);
+      const { key, replaced } = await client.signingKeys.rotate();
+      const hex = (keyId: number) => keyId.toString(16).padStart(4, '0');
+      io.out(
+        `new signing key ${hex(key.keyId)}: announced to nodes now, signs from ${key.activatesAt}\n` +
+          `key ${hex(replaced.keyId)} signs until then; nodes trust it until ${replaced.retiresAt}\n` +
+          `other replicas on this store: copy controller-key-${hex(key.keyId)}.pem from this controller's data dir into theirs before ${key.activatesAt}\n`,
+      );
+    });
+
+  program
     .command('label')
     .description('set the labels of a node or a link at the controller (replaces them; none clears)')
     .argument('<kind>', 'node | link')

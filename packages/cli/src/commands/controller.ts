@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createController, defaultControllerOptions, type SigningKeyStore } from '@capsule/controller';
 import {
   certificateSha256,
@@ -34,9 +34,17 @@ export const controllerKeyFileName = 'controller-key.pem';
 
 /** The signing key as a 0600 file; refused when other users may read it (private-files.ts). */
 export function createFileSigningKeyStore(path: string): SigningKeyStore {
+  // Keys made by `capsule rotate signing-key` sit beside the first: controller-key-<key id>.pem.
+  const rotatedPath = (keyId: number) =>
+    join(dirname(path), `controller-key-${keyId.toString(16).padStart(4, '0')}.pem`);
   return {
     load: async () => readPrivateFile(path),
     create: async (pem) => createPrivateFileOnce(path, pem),
+    loadKey: async (keyId) => readPrivateFile(rotatedPath(keyId)),
+    addKey: async (keyId, pem) => {
+      if (createPrivateFileOnce(rotatedPath(keyId), pem) !== pem)
+        throw new CliError('CLI_BAD_OPTION', `${rotatedPath(keyId)} exists and holds another key`);
+    },
   };
 }
 

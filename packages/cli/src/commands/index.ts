@@ -111,6 +111,13 @@ export const commandTable: readonly TopCommand[] = [
     area: 'admin',
   },
   {
+    name: 'rotate',
+    term: 'rotate [options] <what>',
+    description:
+      "roll a credential without a restart: signing-key (the controller's Ed25519 key; nodes trust the old one until what it signed has expired)",
+    area: 'admin',
+  },
+  {
     name: 'revoke',
     term: 'revoke [options] <kind> <ref>',
     description:

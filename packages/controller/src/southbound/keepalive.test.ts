@@ -23,11 +23,13 @@ for (const kind of storeKinds) {
 
     it('records the keep-alive and hands each queued command over once, oldest first', async () => {
       f.clock.advance(5000);
-      // The first answer brings what registration queued: the engine's link set (no links yet).
-      expect((await take()).commands.map(({ kind, payload }) => ({ kind, payload }))).toEqual([
-        { kind: 'link-set', payload: { links: [] } },
+      // The controller keys nodes must trust come with every answer (one key: no rotation yet).
+      const controllerKeys = f.context.identity!.trustedKeys();
+      expect(controllerKeys).toEqual([
+        { keyId: f.context.identity!.keyId, publicKey: expect.any(String), notAfter: null },
       ]);
-      expect(await take()).toEqual({ commands: [] });
+      // The first answer also hands over what registration queued (the node's link set).
+      expect((await take()).controllerKeys).toEqual(controllerKeys);
       const node = await f.db
         .selectFrom('nodes')
         .selectAll()
@@ -44,8 +46,9 @@ for (const kind of storeKinds) {
           { id: first, ...revocation, createdAt },
           { id: second, ...change, createdAt },
         ],
+        controllerKeys,
       });
-      expect(await take()).toEqual({ commands: [] });
+      expect(await take()).toEqual({ commands: [], controllerKeys });
     });
 
     it('gives at most a page per answer; the rest come with the next', async () => {

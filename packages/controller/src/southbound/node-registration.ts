@@ -314,6 +314,7 @@ export async function registerNode(
     expiresAt,
     certificate: Buffer.from(certificate).toString('base64'),
     controllerPublicKey: Buffer.from(identity().publicKey).toString('base64'),
+    controllerKeys: identity().trustedKeys(),
     configuration: {
       keepaliveIntervalMs: services.keepaliveIntervalMs,
       zone: toZone(zone),
