@@ -66,6 +66,7 @@ describe('response serialization over flattened schemas', () => {
         labels: ['a'],
         adminState: 'up',
         status: 'down',
+        origin: 'admin',
         createdAt: 't',
       },
       audit: {
