@@ -17,10 +17,27 @@ import {
   parseTopology,
   runUseCase,
   startMemoryLab,
+  type UseCaseResult,
 } from '@capsule/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const useCases = listUseCases(join(import.meta.dirname, '../../examples/use-cases'));
+
+/**
+ * Content distribution, beyond "every step passed": the nearest replica by path cost got the
+ * traffic, then the other one did after the stop, within the use case's 1 s gap.
+ */
+function checkContentDistribution(result: UseCaseResult, nearestFirst: string, nextNearest: string) {
+  expect(result.steps[0]!.detail).toContain(`nearest: ${nearestFirst} (`);
+  expect(result.steps[0]!.detail).toMatch(new RegExp(`received ${nearestFirst} 20 `));
+  const stop = result.steps[1]!;
+  expect(stop.step).toContain(`stop ${nearestFirst} under traffic`);
+  expect(stop.gapMs).toBeDefined();
+  expect(stop.gapMs!).toBeLessThanOrEqual(1000);
+  expect(stop.detail).toContain(`traffic moved to ${nextNearest}`);
+  console.info(`content distribution: ${stop.step}: ${stop.detail}`);
+  expect(result.steps[2]!.detail).toContain(`nearest: ${nextNearest} (`);
+}
 
 describe('use cases end to end (in-process lab)', () => {
   let lab: MemoryLab;
@@ -33,7 +50,7 @@ describe('use cases end to end (in-process lab)', () => {
     await lab?.stop();
   });
 
-  it('knows the six use cases', () => {
+  it('knows the seven use cases', () => {
     expect(useCases.map((u) => u.name)).toEqual([
       'micro-segmentation',
       'load-balancing',
@@ -41,6 +58,7 @@ describe('use cases end to end (in-process lab)', () => {
       'service-chain',
       'failover',
       'revocation',
+      'content-distribution',
     ]);
   });
 
@@ -51,6 +69,7 @@ describe('use cases end to end (in-process lab)', () => {
       expect(
         result.steps.filter((step) => !step.passed).map((step) => `${step.step}: ${step.detail}`),
       ).toEqual([]);
+      if (useCase.name === 'content-distribution') checkContentDistribution(result, 'h2', 'h3');
     }, 60_000);
 });
 
@@ -73,5 +92,6 @@ describe('use cases end to end on a second wiring (examples/lab/wide.yaml, in-pr
       expect(
         result.steps.filter((step) => !step.passed).map((step) => `${step.step}: ${step.detail}`),
       ).toEqual([]);
+      if (useCase.name === 'content-distribution') checkContentDistribution(result, 'h3', 'h2');
     }, 60_000);
 });

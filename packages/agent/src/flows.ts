@@ -738,7 +738,8 @@ export class FlowTable {
       sendCounter: Math.max(initialSendCounter(nowMs), previous?.sendCounter ?? 0),
       lastTrace: new Uint16Array(TRACE_RECORDS_MAX),
       lastTraceLength: 0,
-      tracePackets: 0,
+      // A trace armed by `capsule trace` outlives a rebuild of the flow (a path or key push).
+      tracePackets: previous?.tracePackets ?? 0,
       packetsSinceAuth: 0,
       lastAuthMs: Number.NEGATIVE_INFINITY,
       replay: isSameKeys && previous ? previous.replay : new ReplayWindow(),

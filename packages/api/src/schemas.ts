@@ -421,6 +421,12 @@ export const TemplateRole = Type.Object(
      * the contract's view of the ENGINE record (docs/controller.md, "Role routes").
      */
     linkTag: Type.Optional(Type.Integer({ minimum: 0, maximum: 31 })),
+    /**
+     * A link tag bit (0..31) for the nearest member only: on every engine, the one link that is
+     * the first hop of the cheapest path to the nearest member of this role (lowest total path
+     * cost) carries it (docs/controller.md, "Role routes": nearest member).
+     */
+    nearestTag: Type.Optional(Type.Integer({ minimum: 0, maximum: 31 })),
   },
   closed,
 );

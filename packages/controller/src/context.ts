@@ -26,6 +26,7 @@ import type { ControllerIdentity, ProgramVerifier } from './ports';
 import type { BusEvent, ChangeBus, PushHub } from './push';
 import {
   computeLabelRoutes,
+  computeNearestRoutes,
   computeRoleRoutes,
   type LabelRule,
   mergeRoleRoutes,
@@ -123,7 +124,78 @@ export interface ControllerContext {
   /** Announces queued commands on the bus, so the replica holding each node's channel pushes it. */
   announceCommands(kind: BusEvent['kind'], commandIds: readonly number[]): Promise<void>;
   /** The peers an endpoint may reach, with their keys and paths. */
-  peersOf(db: Db, endpoint: { nodeId: number; contractId: number; role: string }): Promise<Peer[]>;
+  peersOf(
+    db: Db,
+    endpoint: { nodeId: number; contractId: number; role: string },
+    cache?: PathCache,
+  ): Promise<Peer[]>;
+}
+
+/**
+ * What one path recomputation reads once and uses for every endpoint (the topology, host ids,
+ * contracts, each role's members, each domain's transit nodes, each source's shortest-path tree):
+ * valid inside one transaction only. Without it, recomputing N endpoints read the whole topology
+ * and every node N times and ran N Dijkstras even where sources repeat.
+ */
+export interface PathCache {
+  topology: Map<number, Promise<TopologyLink[]>>;
+  hostIds: Map<number, Promise<Map<number, string>>>;
+  contracts: Map<number, Promise<{ roles: string; domain_id: number } | undefined>>;
+  members: Map<
+    string,
+    Promise<
+      {
+        id: number;
+        role: string;
+        node_id: number;
+        host_id: string | null;
+        x25519_public_key: string | null;
+      }[]
+    >
+  >;
+  trusted: Map<number, Promise<Set<number>>>;
+  trees: Map<string, Promise<ReturnType<typeof shortestPaths>>>;
+}
+
+/** An empty path cache (one per recomputation or request). */
+export function createPathCache(): PathCache {
+  return {
+    topology: new Map(),
+    hostIds: new Map(),
+    contracts: new Map(),
+    members: new Map(),
+    trusted: new Map(),
+    trees: new Map(),
+  };
+}
+
+/**
+ * `work` run one at a time: a call while a run waits to start shares that run; a call while one
+ * is running gets the next run, which starts after it. Every call's run starts after the call.
+ */
+export function serialized(work: () => Promise<void>): () => Promise<void> {
+  let tail: Promise<void> = Promise.resolve();
+  let waiting: Promise<void> | undefined;
+  return () => {
+    if (waiting) return waiting;
+    const run = tail.then(() => {
+      waiting = undefined;
+      return work();
+    });
+    waiting = run;
+    tail = run.catch(() => {});
+    return run;
+  };
+}
+
+/** The value of `key` in `map`, made once by `make`. */
+function cached<K, V>(map: Map<K, Promise<V>>, key: K, make: () => Promise<V>): Promise<V> {
+  let found = map.get(key);
+  if (found === undefined) {
+    found = make();
+    map.set(key, found);
+  }
+  return found;
 }
 
 /** Builds the shared services. */
@@ -250,42 +322,58 @@ export function createContext(
       await context.announceCommands('revocation', revocations);
       if (changes.some((change) => change.kind === 'topology' || change.kind === 'links'))
         await recomputeLinkSets();
-      if (changes.some((change) => change.kind === 'topology')) await recomputePaths();
+      if (changes.some((change) => change.kind === 'topology')) await recomputePathsSoon();
       if (changes.some((change) => change.kind === 'topology' || change.kind === 'policy'))
-        await recomputeRoleRoutes();
+        await recomputeRoleRoutesSoon();
     },
 
-    async peersOf(trx, endpoint) {
-      const contract = await trx
-        .selectFrom('contracts')
-        .select(['roles', 'domain_id'])
-        .where('id', '=', endpoint.contractId)
-        .executeTakeFirst();
+    async peersOf(trx, endpoint, cache = createPathCache()) {
+      const contract = await cached(cache.contracts, endpoint.contractId, () =>
+        trx
+          .selectFrom('contracts')
+          .select(['roles', 'domain_id'])
+          .where('id', '=', endpoint.contractId)
+          .executeTakeFirst(),
+      );
       if (!contract) return [];
       const roles = JSON.parse(contract.roles) as { name: string; peer: string; pathLabels?: string[] }[];
       const mine = roles.find((role) => role.name === endpoint.role);
       if (!mine) return [];
-      const peers = await trx
-        .selectFrom('endpoints as e')
-        .innerJoin('nodes as n', 'n.id', 'e.node_id')
-        .select(['e.id', 'e.role', 'e.node_id', 'n.host_id', 'n.x25519_public_key'])
-        .where('e.contract_id', '=', endpoint.contractId)
-        .where('e.role', '=', mine.peer)
-        .orderBy('e.id')
-        .execute();
-      const links = await topology(trx);
-      base.metrics.pathComputations.inc();
+      const peers = await cached(cache.members, `${endpoint.contractId}/${mine.peer}`, () =>
+        trx
+          .selectFrom('endpoints as e')
+          .innerJoin('nodes as n', 'n.id', 'e.node_id')
+          .select(['e.id', 'e.role', 'e.node_id', 'n.host_id', 'n.x25519_public_key'])
+          .where('e.contract_id', '=', endpoint.contractId)
+          .where('e.role', '=', mine.peer)
+          .orderBy('e.id')
+          .execute(),
+      );
+      const links = await cached(cache.topology, 0, () => topology(trx));
       // Domain isolation: the contract's domain's paths cross only the nodes it trusts (its own,
       // and engines a peering covers); they may still end at any peer's node.
-      const trusted = await transitNodes(trx, contract.domain_id);
-      const tree = shortestPaths(endpoint.nodeId, links, mine.pathLabels ?? [], (node) => trusted.has(node));
-      const hostIds = new Map<number, string>();
-      const hosts = await trx
-        .selectFrom('nodes')
-        .select(['id', 'host_id'])
-        .where('host_id', 'is not', null)
-        .execute();
-      for (const host of hosts) if (host.host_id !== null) hostIds.set(host.id, host.host_id);
+      const trusted = await cached(cache.trusted, contract.domain_id, () =>
+        transitNodes(trx, contract.domain_id),
+      );
+      const labels = mine.pathLabels ?? [];
+      const tree = await cached(
+        cache.trees,
+        JSON.stringify([endpoint.nodeId, contract.domain_id, labels]),
+        async () => {
+          base.metrics.pathComputations.inc();
+          return shortestPaths(endpoint.nodeId, links, labels, (node) => trusted.has(node));
+        },
+      );
+      const hostIds = await cached(cache.hostIds, 0, async () => {
+        const map = new Map<number, string>();
+        for (const host of await trx
+          .selectFrom('nodes')
+          .select(['id', 'host_id'])
+          .where('host_id', 'is not', null)
+          .execute())
+          if (host.host_id !== null) map.set(host.id, host.host_id);
+        return map;
+      });
       return peers.map((peer) => {
         const path = pathTo(tree, peer.node_id);
         return {
@@ -301,6 +389,29 @@ export function createContext(
       });
     },
   };
+
+  /**
+   * Recomputations, one at a time: a change that arrives while one runs waits for the next run,
+   * which starts after the current one and covers every change committed before it started —
+   * so a storm of N changes costs a few recomputations, not N, and each caller still returns
+   * only once a recomputation that includes its change is queued and announced.
+   */
+  const recomputePathsSoon = serialized(async () => {
+    const end = base.metrics.recomputeSeconds.startTimer({ kind: 'paths' });
+    try {
+      await recomputePaths();
+    } finally {
+      end();
+    }
+  });
+  const recomputeRoleRoutesSoon = serialized(async () => {
+    const end = base.metrics.recomputeSeconds.startTimer({ kind: 'role-routes' });
+    try {
+      await recomputeRoleRoutes();
+    } finally {
+      end();
+    }
+  });
 
   /** The usable links: admin state and status up, both ends registered. */
   async function topology(trx: Db): Promise<TopologyLink[]> {
@@ -335,12 +446,13 @@ export function createContext(
       const byNode = new Map<number, { endpointId: number; peers: Peer[]; groupKeys: GroupKey[] }[]>();
       const nowMs = base.clock.nowMs();
       const groupSecrets: GroupSecretCache = new Map();
+      const pathCache = createPathCache();
       for (const endpoint of endpoints) {
-        const peers = await context.peersOf(trx, {
-          nodeId: endpoint.node_id,
-          contractId: endpoint.contract_id,
-          role: endpoint.role,
-        });
+        const peers = await context.peersOf(
+          trx,
+          { nodeId: endpoint.node_id, contractId: endpoint.contract_id, role: endpoint.role },
+          pathCache,
+        );
         // Group keys follow membership: a role whose members changed gets its next epoch here.
         const roles = JSON.parse(endpoint.roles) as { name: string; peer: string }[];
         const groupKeys =
@@ -441,11 +553,18 @@ export function createContext(
         .orderBy('e.id')
         .execute();
       const members: TaggedMember[] = [];
+      const nearestMembers: TaggedMember[] = [];
       for (const endpoint of endpoints) {
-        const roles = JSON.parse(endpoint.roles) as { name: string; linkTag?: number }[];
-        const tag = roles.find((role) => role.name === endpoint.role)?.linkTag;
-        if (tag !== undefined)
-          members.push({ contractId: endpoint.contract_id, tag, nodeId: endpoint.node_id });
+        const roles = JSON.parse(endpoint.roles) as { name: string; linkTag?: number; nearestTag?: number }[];
+        const role = roles.find((r) => r.name === endpoint.role);
+        if (role?.linkTag !== undefined)
+          members.push({ contractId: endpoint.contract_id, tag: role.linkTag, nodeId: endpoint.node_id });
+        if (role?.nearestTag !== undefined)
+          nearestMembers.push({
+            contractId: endpoint.contract_id,
+            tag: role.nearestTag,
+            nodeId: endpoint.node_id,
+          });
       }
       // Label tags: every enabled contract whose template names some, and the labelled nodes.
       const rules: LabelRule[] = [];
@@ -470,6 +589,7 @@ export function createContext(
       const engineIds = engines.map((engine) => engine.id);
       const links = await topology(trx);
       const routes = computeRoleRoutes(engineIds, links, members);
+      mergeRoleRoutes(routes, computeNearestRoutes(engineIds, links, nearestMembers));
       const labelled = computeLabelRoutes(engineIds, links, nodeLabels, rules);
       mergeRoleRoutes(routes, labelled.links);
       const hostIds = new Map<number, string>();

@@ -10,6 +10,8 @@ export interface Metrics {
   pushConnections: Gauge;
   pushEvents: Counter<'kind'>;
   pathComputations: Counter;
+  /** Time of one recomputation after a change: `paths` (every endpoint's peers) or `role-routes`. */
+  recomputeSeconds: Histogram<'kind'>;
 }
 
 /** Creates a registry with the controller's metrics and the process defaults. */
@@ -56,6 +58,13 @@ export function createMetrics(): Metrics {
     pathComputations: new Counter({
       name: 'capsule_controller_path_computations_total',
       help: 'Shortest-path computations (endpoint registration and topology changes)',
+      registers: [registry],
+    }),
+    recomputeSeconds: new Histogram({
+      name: 'capsule_controller_recompute_seconds',
+      help: 'Recomputation after a change, by kind (paths: every endpoint; role-routes: every engine), in seconds',
+      labelNames: ['kind'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
   };

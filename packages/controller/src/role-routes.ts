@@ -63,6 +63,57 @@ export function computeRoleRoutes(
   return routes;
 }
 
+/**
+ * Nearest-member routes: for each (contract, tag) — a template role's `nearestTag` — every
+ * engine marks one link only: its next hop on the cheapest path to the role's *nearest* member
+ * (the lowest total path cost over all members; ties to the lower node id, as in `shortestPaths`).
+ * One Dijkstra per (contract, tag) from a virtual source joined to every member at cost 0, so
+ * each engine's parent in the tree is its next hop toward whichever member is nearest to it.
+ * Following the bit from any engine reaches that member: each hop's own nearest member is no
+ * farther than the rest of the path (subpaths of shortest paths are shortest). A member host
+ * may carry the path on (it is nearer than anything behind it); other hosts never do. An engine
+ * that is itself a member gets no bit from it (it has nothing to forward to); an engine that
+ * reaches no member gets no bit.
+ */
+export function computeNearestRoutes(
+  engineIds: readonly number[],
+  links: readonly TopologyLink[],
+  members: readonly TaggedMember[],
+): Map<number, EngineRoleRoutes> {
+  const engines = new Set(engineIds);
+  const routes = new Map<number, EngineRoleRoutes>();
+  for (const id of engineIds) routes.set(id, new Map());
+  const groups = new Map<string, { contractId: number; bit: number; nodes: Set<number> }>();
+  for (const member of members) {
+    if (member.tag < 0 || member.tag > 31) continue;
+    const key = `${member.contractId}/${member.tag}`;
+    const group = groups.get(key) ?? {
+      contractId: member.contractId,
+      bit: (1 << member.tag) >>> 0,
+      nodes: new Set<number>(),
+    };
+    group.nodes.add(member.nodeId);
+    groups.set(key, group);
+  }
+  // Node ids are positive: 0 is free for the virtual source.
+  const virtual = 0;
+  for (const { contractId, bit, nodes } of groups.values()) {
+    const joined: TopologyLink[] = [
+      ...links,
+      ...[...nodes].map((nodeId) => ({ nodeA: virtual, nodeZ: nodeId, cost: 0, labels: [] })),
+    ];
+    const tree = shortestPaths(virtual, joined, [], (node) => engines.has(node) || nodes.has(node));
+    for (const [node, entry] of tree) {
+      if (entry.previous === undefined || entry.previous === virtual || !engines.has(node)) continue;
+      const engine = routes.get(node)!;
+      const byNeighbor = engine.get(contractId) ?? new Map<number, number>();
+      byNeighbor.set(entry.previous, ((byNeighbor.get(entry.previous) ?? 0) | bit) >>> 0);
+      engine.set(contractId, byNeighbor);
+    }
+  }
+  return routes;
+}
+
 /** A template's label tag, for one contract of the template: `label` is bit `bit` for its programs. */
 export interface LabelRule {
   contractId: number;

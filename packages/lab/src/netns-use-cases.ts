@@ -28,7 +28,7 @@ import type { LabState } from './lab-state';
 import { labStatus } from './lab-status';
 import { agentSocketPath, labLinkKeepAliveIntervalMs, labPorts } from './netns-lab';
 import type { StepResult, UseCase, UseCaseResult, UseCaseStep } from './use-cases';
-import { applyUseCase } from './use-cases';
+import { applyUseCase, nearestMember, roleGapResult } from './use-cases';
 
 /** What the runner needs of an up netns lab: its state, an admin client, the nodes' host ids. */
 export interface NetnsUseCaseLab {
@@ -160,19 +160,64 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
     } catch (error) {
       return fail(error);
     }
-    for (const step of useCase.steps) {
+    /** The member the last `expect: nearest` step found (a `stop: nearest` stops it). */
+    let nearest: string | undefined;
+    for (const listed of useCase.steps) {
+      let step = listed;
       try {
+        let nearestText = '';
+        if (step.kind === 'send' && step.expect === 'nearest') {
+          const from = step.from;
+          const own = registered.find((r) => r.node === from);
+          const found = own
+            ? await nearestMember(
+                lab.admin,
+                own.id,
+                step.toRole!,
+                new Map(step.to.map((name) => [name, hostId(name)])),
+              )
+            : { name: undefined, costs: `${from} has no endpoint` };
+          if (found.name === undefined) {
+            steps.push({
+              step: describe(step),
+              passed: false,
+              detail: `no single nearest member (${found.costs})`,
+            });
+            continue;
+          }
+          nearest = found.name;
+          nearestText = `; nearest: ${found.name} (${found.costs})`;
+          step = {
+            ...step,
+            expect: 'delivered',
+            to: [found.name],
+            notTo: [...step.notTo, ...step.to.filter((name) => name !== found.name)],
+          };
+        }
+        if (step.kind === 'stop' && step.host === 'nearest') {
+          if (nearest === undefined) throw new Error('no nearest member found before this stop');
+          step = { ...step, host: nearest };
+        }
         const result = await runStep(step);
-        progress(`${useCase.name}: ${result.passed ? 'ok' : 'FAILED'} ${result.step} (${result.detail})`);
-        steps.push(result);
-        if (step.kind === 'send' && step.toRole !== undefined && step.expect === 'spread') {
+        const shown = { ...result, step: describe(listed), detail: result.detail + nearestText };
+        progress(`${useCase.name}: ${shown.passed ? 'ok' : 'FAILED'} ${shown.step} (${shown.detail})`);
+        steps.push(shown);
+        if (
+          step.kind === 'send' &&
+          step.toRole !== undefined &&
+          (step.expect === 'spread' || nearestText !== '')
+        ) {
           // The same role over TCP with a real client and servers: curl to the role address.
           const http = await roleHttp(step);
           progress(`${useCase.name}: ${http.passed ? 'ok' : 'FAILED'} ${http.step} (${http.detail})`);
           steps.push(http);
         }
       } catch (error) {
-        steps.push({ step: describe(step), passed: false, detail: (error as Error).message.split('\n')[0]! });
+        steps.push({
+          step: describe(listed),
+          passed: false,
+          detail: (error as Error).message.split('\n')[0]!,
+        });
       }
     }
     return {
@@ -216,6 +261,10 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
 
   function describe(step: UseCaseStep): string {
     if (step.kind === 'revoke') return `revoke ${step.host}`;
+    if (step.kind === 'stop')
+      return step.probe
+        ? `stop ${step.host} under traffic ${step.probe.from} → role ${step.probe.toRole}`
+        : `stop ${step.host}`;
     if (step.kind === 'restore') return `restore ${step.a}–${step.z}`;
     if (step.kind === 'cut')
       return step.probe
@@ -236,6 +285,26 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
       await lab.admin.authorizations.revoke(authorization.id);
       await sleep(1000);
       return { step: name, passed: true, detail: `serial ${serial} revoked (next step 1 s later)` };
+    }
+    if (step.kind === 'stop') {
+      const node = step.host;
+      const own = registered.filter((r) => r.node === node);
+      if (own.length === 0) return { step: name, passed: false, detail: `${node} has no endpoint` };
+      const stopNow = () => {
+        for (const r of own) {
+          agentApi(node, 'DELETE', `/api/v1/endpoints/${r.id}`);
+          registered.splice(registered.indexOf(r), 1);
+        }
+      };
+      if (!step.probe) {
+        stopNow();
+        return {
+          step: name,
+          passed: true,
+          detail: `${own.length} endpoint(s) unregistered through ${node}'s agent`,
+        };
+      }
+      return await probeStop(name, node, step.probe, stopNow);
     }
     if (step.kind === 'restore') {
       blackhole('del', step.a, step.z);
@@ -503,7 +572,8 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
     const name = `${step.from} → role ${step.toRole} (${step.to.join(', ')}): ${httpConnections} × curl over TCP`;
     const role = await roleAddressOf(step);
     if (role === undefined) return { step: name, passed: false, detail: `${step.from} has no contract` };
-    const servers = step.to.map((node) => httpServer(node));
+    // Servers on the hosts that must not answer too: an answer from one of them fails the step.
+    const servers = [...step.to, ...step.notTo].map((node) => httpServer(node));
     try {
       await Promise.all(servers.map((server) => server.ready));
       const script = `for i in $(seq ${httpConnections}); do curl -6 -g -s -m 5 http://[${role}]:8080/; echo; done`;
@@ -515,11 +585,14 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
       }
       const answers = output.split('\n').map((line) => line.trim());
       const counts = step.to.map((node) => answers.filter((line) => line === node).length);
+      const unwanted = step.notTo.map((node) => answers.filter((line) => line === node).length);
       const answered = counts.reduce((a, b) => a + b, 0);
       return {
         step: name,
         passed: answered === httpConnections && counts.every((n) => n > 0),
-        detail: `HTTP answers from ${step.to.join(', ')}: ${counts.join(', ')} of ${httpConnections} connections to [${role}]:8080`,
+        detail:
+          `HTTP answers from ${step.to.join(', ')}: ${counts.join(', ')} of ${httpConnections} connections to [${role}]:8080` +
+          (step.notTo.length > 0 ? `; from ${step.notTo.join(', ')}: ${unwanted.join(', ')}` : ''),
       };
     } finally {
       for (const server of servers) server.stop();
@@ -621,6 +694,119 @@ for port in [${ports.join(',')}]:
     s.close()
 `;
     inNode(node, ['python3', '-c', script], 60_000);
+  }
+
+  /**
+   * UDP from probe.from to the role address every probe.intervalMs (python3), receivers on every
+   * watched member printing each datagram's arrival time as it comes; once 50 datagrams have
+   * arrived (steady traffic; 30 s at most) `stop` runs (the member's agent unregisters its
+   * endpoint), and traffic goes on for probe.durationMs. The gap is the longest time between two
+   * arrivals at any member (the receivers share the kernel's clock).
+   */
+  async function probeStop(
+    name: string,
+    stopped: string,
+    probe: NonNullable<Extract<UseCaseStep, { kind: 'stop' }>['probe']>,
+    stop: () => void,
+  ): Promise<StepResult> {
+    const role = await roleAddressOf({ from: probe.from, toRole: probe.toRole } as Extract<
+      UseCaseStep,
+      { kind: 'send' }
+    >);
+    if (role === undefined) return { step: name, passed: false, detail: `${probe.from} has no contract` };
+    const receivers = probe.to.map((node) => timedUdpReceiver(node));
+    const script = `
+import socket, time, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", 30999))
+start = time.time()
+i = 0
+while True:
+    s.sendto(str(i).encode(), ("${role}", 9000))
+    i += 1
+    sys.stdout.write(".")
+    sys.stdout.flush()
+    time.sleep(max(0, start + i * ${probe.intervalMs / 1000} - time.time()))
+`;
+    let sent = 0;
+    let sender: ReturnType<typeof spawn> | undefined;
+    let senderDone: Promise<void> = Promise.resolve();
+    let stopAt = 0;
+    try {
+      await Promise.all(receivers.map((receiver) => receiver.ready));
+      const child = spawn('ip', ['netns', 'exec', namespace(probe.from), 'python3', '-u', '-c', script]);
+      sender = child;
+      child.stdout.on('data', (chunk) => {
+        sent += String(chunk).length;
+      });
+      senderDone = new Promise<void>((resolve) => child.on('close', () => resolve()));
+      const arrived = () => receivers.reduce((n, receiver) => n + receiver.times.length, 0);
+      const waitStart = Date.now();
+      while (arrived() < 50 && Date.now() - waitStart < 30_000) await sleep(50);
+      if (arrived() < 50)
+        return {
+          step: name,
+          passed: false,
+          detail: `the role got ${arrived()} datagrams in 30 s before the stop`,
+        };
+      stopAt = Date.now();
+      stop();
+      await sleep(probe.durationMs);
+    } finally {
+      sender?.kill('SIGTERM');
+      await senderDone;
+      await sleep(300); // the receivers' last lines
+      for (const receiver of receivers) receiver.stop();
+    }
+    const arrivals = receivers.flatMap((receiver, i) =>
+      receiver.times.map((at) => ({ at: at * 1000, host: probe.to[i]! })),
+    );
+    return { step: name, ...roleGapResult(arrivals, stopAt, stopped, sent, probe) };
+  }
+
+  /**
+   * A UDP receiver on [::]:9000 in a host's namespace: `times` fills with the arrival time (s, epoch)
+   * of each datagram from port 30999 as it comes; `ready` once bound; `stop` ends it.
+   */
+  function timedUdpReceiver(node: string): { ready: Promise<void>; times: number[]; stop(): void } {
+    const script = `
+import socket, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", 9000))
+print("ready", flush=True)
+while True:
+    data, (addr, port, *_rest) = s.recvfrom(2048)
+    if port == 30999:
+        print(repr(time.time()), flush=True)
+`;
+    const times: number[] = [];
+    const child = spawn('ip', ['netns', 'exec', namespace(node), 'python3', '-u', '-c', script]);
+    let buffer = '';
+    const ready = new Promise<void>((resolve, reject) => {
+      // Generous: python3 starting in a namespace on a loaded machine.
+      const timer = setTimeout(() => reject(new Error(`${node}: UDP receiver not ready in 30 s`)), 30_000);
+      child.stdout.on('data', (chunk) => {
+        buffer += chunk;
+        const lines = buffer.split('\n');
+        buffer = lines.pop() ?? '';
+        for (const line of lines) {
+          if (line === 'ready') {
+            clearTimeout(timer);
+            resolve();
+          } else if (line.trim() !== '') times.push(Number(line));
+        }
+      });
+      child.on('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+      child.on('close', () => {
+        clearTimeout(timer);
+        reject(new Error(`${node}: UDP receiver exited`));
+      });
+    });
+    ready.catch(() => {});
+    return { ready, times, stop: () => child.kill('SIGTERM') };
   }
 
   /**

@@ -7,7 +7,7 @@ import { listUseCases, loadUseCase } from './use-cases';
 const examples = join(import.meta.dirname, '../../../examples/use-cases');
 
 describe('use case files', () => {
-  it('reads every step kind of the six examples', () => {
+  it('reads every step kind of the seven examples', () => {
     const useCases = listUseCases(examples);
     expect(useCases.map((u) => u.name)).toEqual([
       'micro-segmentation',
@@ -16,6 +16,7 @@ describe('use case files', () => {
       'service-chain',
       'failover',
       'revocation',
+      'content-distribution',
     ]);
     const byName = new Map(useCases.map((u) => [u.name, u]));
     expect(byName.get('load-balancing')!.steps[0]).toMatchObject({
@@ -43,6 +44,24 @@ describe('use case files', () => {
       probe: { from: 'h1', to: 'h3', intervalMs: 10, durationMs: 3000, maxGapMs: 2000 },
     });
     expect(byName.get('revocation')!.steps[1]).toEqual({ kind: 'revoke', host: 'h1' });
+    expect(byName.get('content-distribution')!.steps[0]).toMatchObject({
+      kind: 'send',
+      toRole: 'replica',
+      to: ['h2', 'h3'],
+      expect: 'nearest',
+    });
+    expect(byName.get('content-distribution')!.steps[1]).toEqual({
+      kind: 'stop',
+      host: 'nearest',
+      probe: {
+        from: 'h1',
+        toRole: 'replica',
+        to: ['h2', 'h3'],
+        intervalMs: 10,
+        durationMs: 3000,
+        maxGapMs: 1000,
+      },
+    });
     // Every template names a program that exists (relative to its use case directory).
     for (const useCase of useCases)
       expect(useCase.documents.find((d) => d.kind === 'template')?.program).toBeTruthy();
@@ -56,10 +75,15 @@ describe('use case files', () => {
       writeFileSync(join(dir, 'x', 'use-case.yaml'), `name: x\nendpoints: []\nsteps:\n${steps}`);
       return () => loadUseCase(join(dir, 'x'));
     };
-    expect(write('  - jump: {}\n')).toThrow(/steps\[0\] is send, revoke, cut or restore/);
+    expect(write('  - jump: {}\n')).toThrow(/steps\[0\] is send, revoke, stop, cut or restore/);
     expect(write('  - send: { from: h1, to: h2 }\n    expect: maybe\n')).toThrow(
-      /delivered, dropped or spread/,
+      /delivered, dropped, spread or nearest/,
     );
+    // nearest needs a role; a stop's probe sends to a role.
+    expect(write('  - send: { from: h1, to: [h2, h3] }\n    expect: nearest\n')).toThrow(
+      /nearest needs send.toRole/,
+    );
+    expect(write('  - stop: h2\n    probe: { from: h1, to: [h2, h3] }\n')).toThrow(/probe sends to a role/);
     for (const stream of ['0', '31', '1.5', 'long'])
       expect(write(`  - send: { from: h1, to: h2, stream: ${stream} }\n`)).toThrow(
         /stream is whole seconds of iperf3, 1 to 30/,

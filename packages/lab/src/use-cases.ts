@@ -26,8 +26,12 @@ export type UseCaseStep =
       from: string;
       to: readonly string[];
       packets: number;
-      /** delivered: every packet to every target; dropped: none; spread: each within ±tolerance of an even share. */
-      expect: 'delivered' | 'dropped' | 'spread';
+      /**
+       * delivered: every packet to every target; dropped: none; spread: each within ±tolerance of
+       * an even share; nearest (with `toRole`): every packet to the one of `to` nearest the sender
+       * by the controller's path cost, none to the others.
+       */
+      expect: 'delivered' | 'dropped' | 'spread' | 'nearest';
       tolerance: number;
       /** Distinct flows (source ports); spread counts flows, not packets. */
       flows: number;
@@ -48,6 +52,11 @@ export type UseCaseStep =
       streamSeconds?: number;
     }
   | { kind: 'revoke'; host: string }
+  /**
+   * A member's application stops: its endpoints of this use case leave its agent (unregistered at
+   * the controller). `nearest`: the member the last `expect: nearest` step found.
+   */
+  | { kind: 'stop'; host: string; probe?: RoleGapProbe }
   | { kind: 'cut'; a: string; z: string; probe?: GapProbe }
   | { kind: 'restore'; a: string; z: string };
 
@@ -59,6 +68,19 @@ export interface GapProbe {
   /** How long the probe runs after the cut. */
   durationMs: number;
   /** The step fails when the longest gap between two received packets is longer. */
+  maxGapMs: number;
+}
+
+/**
+ * Traffic to a role's address at a fixed interval across a member's stop: the gap is the longest
+ * time between two datagrams received by any of `to` (the role's members watched).
+ */
+export interface RoleGapProbe {
+  from: string;
+  toRole: string;
+  to: readonly string[];
+  intervalMs: number;
+  durationMs: number;
   maxGapMs: number;
 }
 
@@ -124,8 +146,13 @@ export function loadUseCase(dir: string): UseCase {
     if (step.send) {
       const send = step.send;
       const expect = String(step.expect ?? 'delivered');
-      if (!['delivered', 'dropped', 'spread'].includes(expect))
-        throw new LabError('LAB_BAD_USE_CASE', `${dir}: steps[${i}].expect is delivered, dropped or spread`);
+      if (!['delivered', 'dropped', 'spread', 'nearest'].includes(expect))
+        throw new LabError(
+          'LAB_BAD_USE_CASE',
+          `${dir}: steps[${i}].expect is delivered, dropped, spread or nearest`,
+        );
+      if (expect === 'nearest' && send.toRole === undefined)
+        throw new LabError('LAB_BAD_USE_CASE', `${dir}: steps[${i}]: expect nearest needs send.toRole`);
       return {
         kind: 'send',
         from: String(send.from),
@@ -143,6 +170,29 @@ export function loadUseCase(dir: string): UseCase {
       };
     }
     if (step.revoke) return { kind: 'revoke', host: String((step.revoke as { host: unknown }).host) };
+    if (step.stop !== undefined) {
+      const host = typeof step.stop === 'string' ? step.stop : String((step.stop as { host: unknown }).host);
+      const probe = step.probe as Record<string, unknown> | undefined;
+      if (probe && probe.toRole === undefined)
+        throw new LabError(
+          'LAB_BAD_USE_CASE',
+          `${dir}: steps[${i}]: a stop's probe sends to a role (toRole)`,
+        );
+      return {
+        kind: 'stop',
+        host,
+        ...(probe && {
+          probe: {
+            from: String(probe.from),
+            toRole: String(probe.toRole),
+            to: asList(probe.to),
+            intervalMs: Number(probe.intervalMs ?? 10),
+            durationMs: Number(probe.durationMs ?? 3000),
+            maxGapMs: Number(probe.maxGapMs ?? 1000),
+          },
+        }),
+      };
+    }
     if (step.cut || step.restore) {
       const [a, z] = asList(((step.cut ?? step.restore) as { between: unknown }).between);
       if (step.restore) return { kind: 'restore', a: a!, z: z! };
@@ -162,7 +212,7 @@ export function loadUseCase(dir: string): UseCase {
         }),
       };
     }
-    throw new LabError('LAB_BAD_USE_CASE', `${dir}: steps[${i}] is send, revoke, cut or restore`);
+    throw new LabError('LAB_BAD_USE_CASE', `${dir}: steps[${i}] is send, revoke, stop, cut or restore`);
   });
   return {
     name: spec.name,
@@ -217,6 +267,38 @@ export async function applyUseCase(admin: ApiClient, useCase: UseCase): Promise<
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Which of `candidates` (name → host id) is nearest the sender's endpoint by the controller's path
+ * cost — the paths it computed for the sender (its trace) — among the members of `role`:
+ * `name` undefined when none is reachable or two tie (the step cannot say which is nearest).
+ * `costs` lists every candidate's cost for the step's detail.
+ */
+export async function nearestMember(
+  admin: ApiClient,
+  senderEndpointId: number,
+  role: string,
+  candidates: ReadonlyMap<string, string>,
+): Promise<{ name: string | undefined; costs: string }> {
+  const canonical = (id: string) => {
+    const parsed = parseIpv6(id);
+    return parsed.ok ? formatIpv6(parsed.value) : id;
+  };
+  const trace = await admin.endpoints.trace(senderEndpointId);
+  const costs = [...candidates].map(([name, hostId]) => {
+    const reached = trace.paths
+      .filter((path) => path.peerRole === role && path.cost >= 0)
+      .filter((path) => canonical(path.peerHostId) === canonical(hostId))
+      .map((path) => path.cost);
+    return { name, cost: reached.length > 0 ? Math.min(...reached) : undefined };
+  });
+  const text = costs.map(({ name, cost }) => `${name} ${cost ?? 'no path'}`).join(', ');
+  const reachable = costs
+    .filter((c): c is { name: string; cost: number } => c.cost !== undefined)
+    .sort((a, b) => a.cost - b.cost);
+  const tie = reachable.length > 1 && reachable[0]!.cost === reachable[1]!.cost;
+  return { name: tie ? undefined : reachable[0]?.name, costs: `path costs from the sender: ${text}` };
+}
 
 /** Engine drop reasons summed over the lab's engines (for a failed step's detail). */
 function engineDrops(lab: MemoryLab): Record<string, number> {
@@ -277,7 +359,74 @@ export async function runUseCase(
       };
     }
     let port = 20_000;
-    for (const step of useCase.steps) {
+    /** The member the last `expect: nearest` step found (a `stop: nearest` stops it). */
+    let nearest: string | undefined;
+    for (const listed of useCase.steps) {
+      let step = listed;
+      let nearestText = '';
+      if (step.kind === 'send' && step.expect === 'nearest') {
+        const from = step.from;
+        const own = registered.find((r) => r.host === from);
+        const found = own
+          ? await nearestMember(
+              lab.admin,
+              own.id,
+              step.toRole!,
+              new Map(step.to.map((name) => [name, host(name).agent.hostId ?? ''])),
+            )
+          : { name: undefined, costs: `${from} has no endpoint` };
+        if (found.name === undefined) {
+          steps.push({
+            step: `${from} → role ${step.toRole}: expect nearest of ${step.to.join(', ')}`,
+            passed: false,
+            detail: `no single nearest member (${found.costs})`,
+          });
+          continue;
+        }
+        nearest = found.name;
+        nearestText = `; nearest: ${found.name} (${found.costs})`;
+        step = {
+          ...step,
+          expect: 'delivered',
+          to: [found.name],
+          notTo: [...step.notTo, ...step.to.filter((name) => name !== found.name)],
+        };
+      }
+      if (step.kind === 'stop') {
+        const name = step.host === 'nearest' ? nearest : step.host;
+        const own = registered.filter((r) => r.host === name);
+        if (name === undefined || own.length === 0) {
+          steps.push({
+            step: `stop ${step.host}`,
+            passed: false,
+            detail: `${name ?? 'no nearest member yet'} has no endpoint`,
+          });
+          continue;
+        }
+        const stopNow = async () => {
+          for (const r of own) {
+            await host(name).agent.unregisterEndpoint(r.id);
+            registered.splice(registered.indexOf(r), 1);
+          }
+        };
+        if (!step.probe) {
+          await stopNow();
+          steps.push({
+            step: `stop ${name}`,
+            passed: true,
+            detail: `${own.length} endpoint(s) unregistered`,
+          });
+          continue;
+        }
+        port += 1;
+        const result = await measureRoleGap(lab, step.probe, name, port, stopNow);
+        progress(`${useCase.name}: stop ${name}: ${result.passed ? 'ok' : 'FAILED'} (${result.detail})`);
+        steps.push({
+          step: `stop ${name} under traffic ${step.probe.from} → role ${step.probe.toRole}`,
+          ...result,
+        });
+        continue;
+      }
       if (step.kind === 'revoke') {
         const serial = serials.get(step.host);
         const list = await lab.admin.authorizations.list({ limit: 1000 });
@@ -336,10 +485,8 @@ export async function runUseCase(
       const sender = host(step.from);
       let roleTarget: string | undefined;
       if (step.toRole !== undefined) {
-        const own = registered.find((r) => r.host === step.from);
-        const spec = own && sender.agent.dataPlane?.flows.endpoints.get(own.id)?.spec;
-        const senderId = parseIpv6(sender.agent.hostId ?? '');
-        if (!spec || !senderId.ok) {
+        roleTarget = roleTargetOf(step.from, step.toRole);
+        if (roleTarget === undefined) {
           steps.push({
             step: `${step.from} → role ${step.toRole}`,
             passed: false,
@@ -347,7 +494,6 @@ export async function runUseCase(
           });
           continue;
         }
-        roleTarget = formatIpv6(roleAddress(senderId.value, spec.contractId, step.toRole));
       }
       const received = new Map<string, Set<number>>();
       const unwanted = new Map<string, number>(step.notTo.map((name) => [name, 0]));
@@ -424,11 +570,116 @@ export async function runUseCase(
         passed &&= trace.passed;
         detail += `; ${trace.detail}`;
       }
-      progress(`${useCase.name}: ${label}: ${passed ? 'ok' : 'FAILED'} (${detail})`);
-      steps.push({ step: label, passed, detail });
+      detail += nearestText;
+      const shown =
+        listed.kind === 'send' && listed.expect === 'nearest'
+          ? label.replace(/expect delivered$/, 'expect nearest')
+          : label;
+      progress(`${useCase.name}: ${shown}: ${passed ? 'ok' : 'FAILED'} (${detail})`);
+      steps.push({ step: shown, passed, detail });
     }
     return { name: useCase.name, title: useCase.title, passed: steps.every((s) => s.passed), steps };
   }
+
+  /** The address of `role` in the contract of `from`'s endpoint (as its agent derives it). */
+  function roleTargetOf(from: string, role: string): string | undefined {
+    const sender = host(from);
+    const own = registered.find((r) => r.host === from);
+    const spec = own && sender.agent.dataPlane?.flows.endpoints.get(own.id)?.spec;
+    const senderId = parseIpv6(sender.agent.hostId ?? '');
+    if (!spec || !senderId.ok) return undefined;
+    return formatIpv6(roleAddress(senderId.value, spec.contractId, role));
+  }
+
+  /**
+   * Sends probe.from → the role address every intervalMs, stops `stopped` (after 300 ms of
+   * traffic), keeps sending for durationMs, and reports the longest time between two datagrams
+   * received by any watched member — the outage the stop caused — and who received them.
+   */
+  async function measureRoleGap(
+    lab: MemoryLab,
+    probe: RoleGapProbe,
+    stopped: string,
+    port: number,
+    stop: () => Promise<void>,
+  ): Promise<{ passed: boolean; detail: string; gapMs?: number }> {
+    const target = roleTargetOf(probe.from, probe.toRole);
+    const sender = lab.hosts.get(probe.from);
+    if (target === undefined || !sender) return { passed: false, detail: `${probe.from} has no endpoint` };
+    const arrivals: { at: number; host: string }[] = [];
+    const offs = probe.to.map((name) =>
+      host(name).app.onPacket((packet) => {
+        const udp = parseUdp6(packet);
+        if (udp?.destinationPort === 9000 && udp.sourcePort === port)
+          arrivals.push({ at: performance.now(), host: name });
+      }),
+    );
+    let sent = 0;
+    const timer = setInterval(() => {
+      sender.app.send(
+        buildUdp6(sender.agent.hostId!, target, port, 9000, new TextEncoder().encode(String(sent))),
+      );
+      sent += 1;
+    }, probe.intervalMs);
+    await sleep(300);
+    const stopAt = performance.now();
+    await stop();
+    await sleep(probe.durationMs);
+    clearInterval(timer);
+    await sleep(200);
+    for (const off of offs) off();
+    return roleGapResult(arrivals, stopAt, stopped, sent, probe);
+  }
+}
+
+/**
+ * The outcome of a role probe across a member's stop, from the datagrams' arrivals (any clock, ms)
+ * and the stop's time: the longest gap between two arrivals from the last one before the stop on;
+ * passed when traffic came back at another member, never again at the stopped one after that,
+ * within `maxGapMs`.
+ */
+export function roleGapResult(
+  arrivals: readonly { at: number; host: string }[],
+  stopAt: number,
+  stopped: string,
+  sent: number,
+  probe: Pick<RoleGapProbe, 'maxGapMs'>,
+): { passed: boolean; detail: string; gapMs: number } {
+  const sorted = [...arrivals].sort((a, b) => a.at - b.at);
+  const before = sorted.filter((a) => a.at <= stopAt);
+  const after = sorted.filter((a) => a.at > stopAt);
+  let previous = before.at(-1)?.at ?? stopAt;
+  let gap = 0;
+  for (const { at } of after) {
+    gap = Math.max(gap, at - previous);
+    previous = at;
+  }
+  const firstElsewhere = after.findIndex((a) => a.host !== stopped);
+  const backAtStopped = firstElsewhere >= 0 && after.slice(firstElsewhere).some((a) => a.host === stopped);
+  const count = (list: readonly { host: string }[]) => {
+    const by = new Map<string, number>();
+    for (const { host } of list) by.set(host, (by.get(host) ?? 0) + 1);
+    return [...by].map(([host, n]) => `${host} ${n}`).join(', ') || 'none';
+  };
+  const movedTo = firstElsewhere >= 0 ? after[firstElsewhere]!.host : undefined;
+  // The order of arrivals after the stop, as runs ("h2×12 h3×180"): a clean move is two runs.
+  const runs: string[] = [];
+  for (let i = 0; i < after.length; ) {
+    let j = i;
+    while (j < after.length && after[j]!.host === after[i]!.host) j += 1;
+    runs.push(`${after[i]!.host}×${j - i}`);
+    i = j;
+  }
+  const order = runs.length > 12 ? `${runs.slice(0, 12).join(' ')} … (${runs.length} runs)` : runs.join(' ');
+  return {
+    passed: movedTo !== undefined && !backAtStopped && gap <= probe.maxGapMs,
+    gapMs: Math.round(gap),
+    detail:
+      `gap ${gap.toFixed(0)} ms (limit ${probe.maxGapMs} ms); ${sent} datagrams sent; ` +
+      `received before the stop: ${count(before)}; after: ${count(after)}` +
+      (movedTo ? `; traffic moved to ${movedTo}` : '; traffic never reached another member') +
+      (backAtStopped ? `; ${stopped} received some again afterwards (in order: ${order})` : ''),
+  };
 }
 
 /** The 16-bit engine id of each lab engine (what PATH hops and TRACE records name), by name. */

@@ -73,6 +73,18 @@ describe('the network-function library', () => {
     ]);
   });
 
+  it('nearest follows the nearest-member bit only, never back where it came from, and drops without one', () => {
+    const out = run('Nearest.java', 'nearest', 'nearest.json');
+    // Bit 5 (32) marks the first hop toward the nearest member; bit 3 (8) the other members.
+    expect(out.map(summary)).toEqual([
+      ['FORWARD', [12], 0, 'NONE'],
+      ['FORWARD', [13], 0, 'NONE'], // the controller moved the bit: the next nearest
+      ['DROP', [], 0x103, 'NONE'], // it came in over the marked link
+      ['DROP', [], 0x103, 'NONE'], // the marked link is down
+    ]);
+    expect(out[0]!.flags.cache).toBe(false);
+  });
+
   it('multicast replicates to every up member except the ingress link', () => {
     const out = run('Multicast.java', 'replicate', 'multicast.json');
     expect(out.map(summary)).toEqual([
