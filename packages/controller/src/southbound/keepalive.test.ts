@@ -28,8 +28,13 @@ for (const kind of storeKinds) {
       expect(controllerKeys).toEqual([
         { keyId: f.context.identity!.keyId, publicKey: expect.any(String), notAfter: null },
       ]);
-      // The first answer also hands over what registration queued (the node's link set).
-      expect((await take()).controllerKeys).toEqual(controllerKeys);
+      // The first answer brings what registration queued: the engine's link set (no links yet).
+      const registered = await take();
+      expect(registered.commands.map(({ kind, payload }) => ({ kind, payload }))).toEqual([
+        { kind: 'link-set', payload: { links: [] } },
+      ]);
+      expect(registered.controllerKeys).toEqual(controllerKeys);
+      expect(await take()).toEqual({ commands: [], controllerKeys });
       const node = await f.db
         .selectFrom('nodes')
         .selectAll()
