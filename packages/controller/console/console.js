@@ -5,6 +5,7 @@
 //
 // Views: the topology (a graph drawn with cytoscape: nodes by name, links with cost, state and
 // flow count, refreshed every few seconds), flows (the flow authorizations, with Trace and Revoke),
+// endpoints (with Trace and Delete), nodes (with Decommission),
 // a trace (an endpoint's computed paths, hop by hop, highlighted on the graph), and a table per
 // collection; zones, users, templates, contracts, services and domains can be created and edited.
 
@@ -106,6 +107,29 @@ const views = {
     ],
   },
   trace: { title: 'Trace', graph: true, hidden: true },
+  endpoints: {
+    title: 'Endpoints',
+    path: 'endpoints',
+    names: ['contracts', 'nodes'],
+    columns: [
+      ['id', (e) => e.id],
+      ['contract', (e) => nameOf('contracts', e.contractId)],
+      ['role', (e) => e.role],
+      ['node', (e) => nameOf('nodes', e.nodeId)],
+      ['host id', (e) => e.hostId],
+      ['serial', (e) => e.authorizationSerial],
+      ['registered', (e) => when(e.createdAt)],
+    ],
+    actions: [
+      { label: 'Trace', enabled: () => true, run: (e) => go(`trace/${e.id}`) },
+      {
+        label: 'Delete',
+        enabled: () => true,
+        run: (e) => remove('endpoints', e.id, `endpoint ${e.id} (its flow authorization revoked)`),
+        once: true,
+      },
+    ],
+  },
   nodes: {
     title: 'Nodes',
     path: 'nodes',
@@ -120,6 +144,19 @@ const views = {
       ['locator', (n) => n.locator],
       ['last keep-alive', (n) => when(n.lastKeepaliveAt)],
       ['registered', (n) => (n.status === 'registered' ? 'yes' : 'no')],
+    ],
+    actions: [
+      {
+        label: 'Decommission',
+        enabled: () => true,
+        run: (n) =>
+          remove(
+            'nodes',
+            n.id,
+            `node ${n.hostname} (its endpoints and certificate revoked, its links closed)`,
+          ),
+        once: true,
+      },
     ],
   },
   links: {
@@ -317,6 +354,19 @@ async function revoke(authorization) {
     showError('');
     await load();
     showNotice(`Revoked flow authorization ${revoked.id} (serial ${revoked.serial}).`);
+  } catch (error) {
+    handle(error);
+  }
+}
+
+/** Deletes one object after the user confirms; what it does to running flows is in `what`. */
+async function remove(path, id, what) {
+  if (!confirm(`Delete ${what}?`)) return load();
+  try {
+    await call('DELETE', `${path}/${id}`);
+    showError('');
+    await load();
+    showNotice(`Deleted ${what}.`);
   } catch (error) {
     handle(error);
   }

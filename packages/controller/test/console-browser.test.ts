@@ -2,7 +2,7 @@
  * The web console end to end in a real browser (Debian's chromium driven by playwright-core):
  * a bad password is refused with the API's error, a login opens the topology, the nodes view
  * lists the registered nodes, paging works, data is shown as text (never as HTML), and a flow
- * authorization is revoked through the API (the console on a running lab, with the topology,
+ * authorization is revoked, an endpoint deleted and a node decommissioned through the API (the console on a running lab, with the topology,
  * trace and forms: test/e2e/console-lab-browser.test.ts). The controller is reached through a non-loopback address when the machine has one.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -39,7 +39,7 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console in chromium', () 
     const zone = await c.admin.zones.create({ name: 'zone-ui', netprefix: 'fd00:7:7:7::/64' });
     await c.admin.users.create({ login: 'hosts', password, roles: ['hostOwner'], zoneId: zone.id });
     const hosts = { domain: 'default', username: 'hosts', password };
-    await registerNode(c.urls.southboundUrl, hosts, { type: 'host', hostname: 'ui-h1' });
+    const h1 = await registerNode(c.urls.southboundUrl, hosts, { type: 'host', hostname: 'ui-h1' });
     const h2 = await registerNode(c.urls.southboundUrl, hosts, { type: 'host', hostname: 'ui-h2' });
     const template = await c.admin.templates.create({
       name: 'ui-template',
@@ -64,6 +64,8 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console in chromium', () 
     const serviceToken = (await c.admin.serviceTokens.create({ serviceId: service.id })).token!;
     await h2.sb.registerEndpoint({ serviceToken, contract: 'ui-web', role: 'server' });
     authorizationId = (await c.admin.authorizations.list()).items[0]!.id;
+    // A second endpoint, on ui-h1: deleted from the endpoints view, then its node decommissioned.
+    await h1.sb.registerEndpoint({ serviceToken, contract: 'ui-web', role: 'server' });
     for (let i = 0; i < 11; i += 1)
       await c.admin.domains.create({ name: `ui-page-${i}`, kind: 'application' });
     await c.admin.domains.create({ name: 'ui-hostile', kind: 'application', description: hostileText });
@@ -151,11 +153,40 @@ describe.skipIf(!canRun({ tools: ['chromium'] }))('web console in chromium', () 
     expect((await c.admin.authorizations.get(authorizationId)).revokedAt).not.toBeNull();
     expect(await row.getByRole('button', { name: 'Revoke' }).count()).toBe(0);
 
-    // The audit log shows the revocation by the console's user.
+    // Endpoints: the one left (ui-h1's) is deleted through its button, after a confirmation the
+    // first time refused (nothing deleted), then accepted; the API agrees.
+    const [left] = (await c.admin.endpoints.list()).items;
+    expect(left).toBeDefined();
+    await page.click('nav a[data-view=endpoints]');
+    await expect.poll(() => page.textContent('#view-title'), { timeout: 15_000 }).toBe('Endpoints');
+    const endpointRow = page.locator(`#table tbody tr[data-id="${left!.id}"]`);
+    page.once('dialog', (dialog) => void dialog.dismiss());
+    await endpointRow.getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(async () => (await c.admin.endpoints.list()).total, { timeout: 5000 }).toBe(1);
+    page.once('dialog', (dialog) => void dialog.accept());
+    await endpointRow.getByRole('button', { name: 'Delete' }).click();
+    await expect
+      .poll(() => page.textContent('#notice'), { timeout: 15_000 })
+      .toContain(`Deleted endpoint ${left!.id}`);
+    expect((await c.admin.endpoints.list()).total).toBe(0);
+
+    // Nodes: ui-h1 decommissioned through its button; the API no longer lists it.
+    await page.click('nav a[data-view=nodes]');
+    await expect.poll(() => page.textContent('#view-title'), { timeout: 15_000 }).toBe('Nodes');
+    const h1Id = (await c.admin.nodes.list()).items.find((n) => n.hostname === 'ui-h1')!.id;
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page
+      .locator(`#table tbody tr[data-id="${h1Id}"]`)
+      .getByRole('button', { name: 'Decommission' })
+      .click();
+    await expect.poll(() => page.textContent('#notice'), { timeout: 15_000 }).toContain('Deleted node ui-h1');
+    expect((await c.admin.nodes.list()).items.map((n) => n.hostname)).toEqual(['ui-h2']);
+
+    // The audit log shows the last change by the console's user (the node deleted).
     await page.click('nav a[data-view=audit]');
     await expect
       .poll(() => page.textContent('#table tbody tr:first-child'), { timeout: 15_000 })
-      .toContain('revoke');
+      .toContain('delete');
 
     // Logging out forgets the token.
     await page.click('#logout');
