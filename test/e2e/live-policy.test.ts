@@ -24,51 +24,11 @@ import {
   parseTopology,
   parseUdp6,
   startMemoryLab,
-  type UseCase,
 } from '@capsule/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pointToPoint } from './point-to-point';
 
-const programDir = join(import.meta.dirname, '../../examples/use-cases/6-revocation');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A point-to-point contract `name` (client ↔ server) with its template and a service granted both roles. */
-function policyOf(name: string): UseCase {
-  return {
-    name,
-    title: name,
-    dir: programDir,
-    documents: [
-      {
-        kind: 'template',
-        name: `t-${name}`,
-        program: '../../programs/PointToPoint.java',
-        roles: [
-          { name: 'client', entry: 'route' },
-          { name: 'server', entry: 'route' },
-        ],
-      },
-      {
-        kind: 'contract',
-        name,
-        template: `t-${name}`,
-        roles: [
-          { name: 'client', peer: 'server' },
-          { name: 'server', peer: 'client' },
-        ],
-      },
-      {
-        kind: 'service',
-        name: `s-${name}`,
-        grants: [
-          { contract: name, role: 'client' },
-          { contract: name, role: 'server' },
-        ],
-      },
-    ],
-    endpoints: [],
-    steps: [],
-  };
-}
 
 /**
  * A UDP stream from `from` to `to` (one datagram every `intervalMs` on its own source port),
@@ -120,7 +80,7 @@ describe('live policy and the endpoint lifecycle (in-process lab)', () => {
       dataDir: mkdtempSync(join(tmpdir(), 'capsule-live-policy-')),
     });
     for (const name of ['alpha', 'beta', 'gamma', 'delta'])
-      tokens.set(name, await applyUseCase(lab.admin, policyOf(name)));
+      tokens.set(name, await applyUseCase(lab.admin, pointToPoint(name)));
   }, 120_000);
   afterAll(async () => {
     await lab?.stop();
@@ -244,7 +204,7 @@ describe('live policy and the endpoint lifecycle (in-process lab)', () => {
   }, 30_000);
 
   it('a decommissioned host (node deleted) is cut off within 1 s: its flow stops, its engine closes the link and refuses it', async () => {
-    const token = await applyUseCase(lab.admin, policyOf('epsilon'));
+    const token = await applyUseCase(lab.admin, pointToPoint('epsilon'));
     for (const [host, role] of [
       ['h3', 'server'],
       ['h5', 'client'],
@@ -301,7 +261,7 @@ describe('credential renewal (in-process lab, 6 s authorizations, 12 s node cert
   });
 
   it('agents renew before their authorizations run out: a 10 s flow loses nothing, nothing is dropped as expired', async () => {
-    const token = await applyUseCase(lab.admin, policyOf('renewed'));
+    const token = await applyUseCase(lab.admin, pointToPoint('renewed'));
     for (const [host, role] of [
       ['h4', 'server'],
       ['h1', 'client'],
@@ -328,7 +288,7 @@ describe('credential renewal (in-process lab, 6 s authorizations, 12 s node cert
   }, 60_000);
 
   it('nodes renew their certificates while running: over two certificate lifetimes no link goes down and a flow loses nothing', async () => {
-    const token = await applyUseCase(lab.admin, policyOf('certified'));
+    const token = await applyUseCase(lab.admin, pointToPoint('certified'));
     for (const [host, role] of [
       ['h5', 'server'],
       ['h2', 'client'],

@@ -50,11 +50,11 @@ import {
   parseTopology,
   parseUdp6,
   startMemoryLab,
-  type UseCase,
 } from '@capsule/lab';
 import { createManualClock } from '@capsule/testkit';
 import { formatIpv6, type Logger, parseIpv6 } from '@capsule/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pointToPoint } from './point-to-point';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -93,47 +93,7 @@ const soak = {
   signingKeyRotationEveryDays: 10,
 } as const;
 
-const programDir = join(import.meta.dirname, '../../examples/use-cases/6-revocation');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A point-to-point contract `name` (client ↔ server) with its template and a service granted both roles. */
-function pointToPoint(name: string): UseCase {
-  return {
-    name,
-    title: name,
-    dir: programDir,
-    documents: [
-      {
-        kind: 'template',
-        name: `t-${name}`,
-        program: '../../programs/PointToPoint.java',
-        roles: [
-          { name: 'client', entry: 'route' },
-          { name: 'server', entry: 'route' },
-        ],
-      },
-      {
-        kind: 'contract',
-        name,
-        template: `t-${name}`,
-        roles: [
-          { name: 'client', peer: 'server' },
-          { name: 'server', peer: 'client' },
-        ],
-      },
-      {
-        kind: 'service',
-        name: `s-${name}`,
-        grants: [
-          { contract: name, role: 'client' },
-          { contract: name, role: 'server' },
-        ],
-      },
-    ],
-    endpoints: [],
-    steps: [],
-  };
-}
 
 /** The heap after a full collection (V8's gc exposed at run time when the process was not started with --expose-gc). */
 function heapAfterGcBytes(): number {
@@ -192,7 +152,13 @@ describe(`time-warped soak: ${soak.days} simulated days of the in-process lab on
       adminLoginMs = clock.nowMs();
       tokens.set('uni', await applyUseCase(admin, pointToPoint('uni')));
       tokens.set('side', await applyUseCase(admin, pointToPoint('side')));
-      tokens.set('api', await applyUseCase(admin, loadUseCase(join(programDir, '../2-load-balancing'))));
+      tokens.set(
+        'api',
+        await applyUseCase(
+          admin,
+          loadUseCase(join(import.meta.dirname, '../../examples/use-cases/2-load-balancing')),
+        ),
+      );
       for (const [name, contract, role] of [
         ['h4', 'uni', 'server'],
         ['h1', 'uni', 'client'],
