@@ -554,7 +554,7 @@ async function measureRound(
         });
         endpointIds.set(replica, answer.endpoint.id);
       });
-      membership.push(back);
+      added.push(back);
     }
     // Links: an engine link reported down by its engine, then up.
     const link: ChangeFigures[] = [];
