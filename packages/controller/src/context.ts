@@ -47,6 +47,12 @@ export interface ChangeEvent {
    * the same): the paths of the endpoints that peer with that role, and the role routes.
    */
   kind: 'topology' | 'revocation' | 'policy' | 'links' | 'joined';
+  /**
+   * links, topology: the nodes whose own link set the change may alter (a host's set names only
+   * its engines, so a host registering or reporting a link changes no other set); every node's
+   * when absent.
+   */
+  linkSetNodes?: number[];
   /** joined: the contract role that gained a member. */
   joined?: { contractId: number; role: string };
   /** Node ids that must be told (revocation: the engines; empty = all interested). */
@@ -331,8 +337,13 @@ export function createContext(
         change.kind === 'revocation' ? ((change.payload as { commandIds?: number[] })?.commandIds ?? []) : [],
       );
       await context.announceCommands('revocation', revocations);
-      if (changes.some((change) => change.kind === 'topology' || change.kind === 'links'))
-        await recomputeLinkSets();
+      const linkChanges = changes.filter((change) => change.kind === 'topology' || change.kind === 'links');
+      if (linkChanges.length > 0)
+        await recomputeLinkSets(
+          linkChanges.some((change) => change.linkSetNodes === undefined)
+            ? undefined
+            : [...new Set(linkChanges.flatMap((change) => change.linkSetNodes!))],
+        );
       // Role routes before paths: engines forward by them; paths only refresh the hosts' peer lists.
       if (
         changes.some(
@@ -570,11 +581,14 @@ export function createContext(
    */
   const sentLinkSets = new Map<number, { serial: string | null; text: string }>();
 
-  /** After a topology change or a registration: every node's link set, pushed where it changed. */
-  async function recomputeLinkSets(): Promise<void> {
+  /**
+   * After a topology change or a registration: the link sets of `nodeIds` (every node's when
+   * absent), pushed where they changed.
+   */
+  async function recomputeLinkSets(nodeIds?: readonly number[]): Promise<void> {
     const queued: [number, { serial: string | null; text: string }][] = [];
     const commandIds = await db.transaction().execute(async (trx) => {
-      const sets = await computeLinkSets(trx);
+      const sets = await computeLinkSets(trx, nodeIds);
       if (sets.size === 0) return [];
       const serials = new Map<number, string | null>();
       for (const node of await trx
@@ -668,7 +682,8 @@ export function createContext(
           .execute())
           nodeLabels.set(node.id, JSON.parse(node.labels) as string[]);
       const engineIds = engines.map((engine) => engine.id);
-      const links = await topology(trx);
+      // Nothing tagged anywhere: every engine's routes are empty, no topology to read.
+      const links = members.length + nearestMembers.length + rules.length === 0 ? [] : await topology(trx);
       const routes = computeRoleRoutes(engineIds, links, members);
       mergeRoleRoutes(routes, computeNearestRoutes(engineIds, links, nearestMembers));
       const labelled = computeLabelRoutes(engineIds, links, nodeLabels, rules);

@@ -118,7 +118,7 @@ for (const kind of storeKinds) {
     afterAll(async () => f?.stop());
 
     it('tells only the nodes whose endpoints’ views changed, and a node that registered again all of its own', async () => {
-      const [h1, h2, h3, h4] = hosts as [Node, Node, Node, Node];
+      const [h1, h2, h3, h4] = [hosts[0]!, hosts[1]!, hosts[2]!, hosts[3]!];
       const s1 = await register(h1, 'server');
       // A client joins: only the servers' views change (the other clients peer with servers).
       let mark = await lastCommandId();
