@@ -184,15 +184,24 @@ export function createPathCache(): PathCache {
 }
 
 /**
- * `work` run one at a time: a call while a run waits to start shares that run; a call while one
- * is running gets the next run, which starts after it. Every call's run starts after the call.
+ * How long a recomputation waits before it starts, so that the changes being committed at that
+ * moment (a storm of registrations queued behind the previous run's transaction) share it rather
+ * than each getting a run of its own. Every change's call waits that much longer.
  */
-export function serialized(work: () => Promise<void>): () => Promise<void> {
+export const recomputeCoalesceMs = 20;
+
+/**
+ * `work` run one at a time: a call while a run waits to start (`coalesceMs` after the previous
+ * run ended, or after the first call) shares that run; a call while one is running gets the next
+ * run, which starts after it. Every call's run starts after the call.
+ */
+export function serialized(work: () => Promise<void>, coalesceMs = 0): () => Promise<void> {
   let tail: Promise<void> = Promise.resolve();
   let waiting: Promise<void> | undefined;
   return () => {
     if (waiting) return waiting;
-    const run = tail.then(() => {
+    const run = tail.then(async () => {
+      if (coalesceMs > 0) await new Promise((resolve) => setTimeout(resolve, coalesceMs));
       waiting = undefined;
       return work();
     });
@@ -446,7 +455,7 @@ export function createContext(
     } finally {
       end();
     }
-  });
+  }, recomputeCoalesceMs);
   const recomputeRoleRoutesSoon = serialized(async () => {
     const end = base.metrics.recomputeSeconds.startTimer({ kind: 'role-routes' });
     try {
@@ -454,7 +463,7 @@ export function createContext(
     } finally {
       end();
     }
-  });
+  }, recomputeCoalesceMs);
 
   /** The usable links: admin state and status up, both ends registered. */
   async function topology(trx: Db): Promise<TopologyLink[]> {
