@@ -81,32 +81,45 @@ interface Channel {
   end(): void;
 }
 
-/** The push channels of this replica. */
+/** The push channels of this replica, by node id (a delivery to some nodes looks only at theirs). */
 export class PushHub {
   readonly #channels = new Set<Channel>();
+  readonly #byNode = new Map<number, Set<Channel>>();
 
   constructor(private readonly metrics: Metrics) {}
 
   /** Adds a channel; returns the function that removes it. */
   add(channel: Channel): () => void {
     this.#channels.add(channel);
+    let mine = this.#byNode.get(channel.nodeId);
+    if (!mine) {
+      mine = new Set();
+      this.#byNode.set(channel.nodeId, mine);
+    }
+    mine.add(channel);
     this.metrics.pushConnections.set(this.#channels.size);
     return () => {
       this.#channels.delete(channel);
+      const set = this.#byNode.get(channel.nodeId);
+      if (set?.delete(channel) && set.size === 0) this.#byNode.delete(channel.nodeId);
       this.metrics.pushConnections.set(this.#channels.size);
     };
   }
 
   /** Writes `event` to the channels of the named nodes (every channel when `nodeIds` is absent). */
   deliver(event: { kind: string; nodeIds?: number[]; payload?: unknown }): number {
-    const wanted = event.nodeIds ? new Set(event.nodeIds) : undefined;
-    const frame = `data: ${JSON.stringify({ kind: event.kind, payload: event.payload ?? null })}\n\n`;
+    const targets: Iterable<Channel>[] = event.nodeIds
+      ? [...new Set(event.nodeIds)].flatMap((nodeId) => this.#byNode.get(nodeId) ?? [])
+      : [this.#channels];
+    let frame: string | undefined;
     let delivered = 0;
-    for (const channel of this.#channels) {
-      if (wanted && !wanted.has(channel.nodeId)) continue;
-      channel.write(frame);
-      delivered += 1;
-    }
+    for (const channels of targets)
+      for (const channel of channels) {
+        // Serialized once, and only when some channel takes it.
+        frame ??= `data: ${JSON.stringify({ kind: event.kind, payload: event.payload ?? null })}\n\n`;
+        channel.write(frame);
+        delivered += 1;
+      }
     if (delivered > 0) this.metrics.pushEvents.inc({ kind: event.kind }, delivered);
     return delivered;
   }
@@ -120,6 +133,7 @@ export class PushHub {
   closeAll(): void {
     for (const channel of this.#channels) channel.end();
     this.#channels.clear();
+    this.#byNode.clear();
     this.metrics.pushConnections.set(0);
   }
 
