@@ -283,6 +283,8 @@ interface ChangeFigures {
   frames: number;
   bytes: number;
   cpuMs: number;
+  /** The change's request failed. */
+  failed: boolean;
 }
 
 /** What a kind of change did, over its repetitions: delays to the engines told, and per change. */
@@ -296,6 +298,8 @@ interface ChangeSummary {
   frames: number;
   megabytes: number;
   cpuMsPerChange: number;
+  /** Changes whose request failed. */
+  failedChanges: number;
 }
 
 /** One round's figures. */
@@ -528,7 +532,14 @@ async function measureRound(
     const measureChange = async (change: () => Promise<void>): Promise<ChangeFigures> => {
       const cpu0 = controller.cpuMs();
       const t0 = performance.now();
-      await change();
+      // A change whose request fails (a timeout on an overloaded controller) is counted, not fatal.
+      let failed = false;
+      try {
+        await change();
+      } catch (error) {
+        failed = true;
+        process.stderr.write(`change failed: ${(error as Error).message}\n`);
+      }
       await settle(all, 1500, 60_000);
       const after = all.flatMap((node) => node.arrivals.filter((a) => a.atMs >= t0));
       return {
@@ -537,6 +548,7 @@ async function measureRound(
         frames: after.length,
         bytes: after.reduce((sum, a) => sum + a.bytes, 0),
         cpuMs: controller.cpuMs() - cpu0,
+        failed,
       };
     };
     const summarize = (list: ChangeFigures[]) => {
@@ -551,6 +563,7 @@ async function measureRound(
         frames: list.reduce((sum, c) => sum + c.frames, 0) / Math.max(1, list.length),
         megabytes: list.reduce((sum, c) => sum + c.bytes, 0) / Math.max(1, list.length) / 2 ** 20,
         cpuMsPerChange: list.reduce((sum, c) => sum + c.cpuMs, 0) / Math.max(1, list.length),
+        failedChanges: list.filter((c) => c.failed).length,
       };
     };
 
@@ -666,6 +679,7 @@ export async function run(): Promise<void> {
   const change = (name: string, pick: (r: ScaleRound) => ChangeSummary) => [
     row(`${name} → engine push: p50 (ms)`, (r) => pick(r).p50),
     row(`${name} → engine push: p99 (ms)`, (r) => pick(r).p99),
+    text(`${name}: changes (failed)`, (r) => `${pick(r).changes} (${pick(r).failedChanges})`),
     text(
       `${name}: engines / hosts told, per change`,
       (r) => `${pick(r).enginesTold.toFixed(0)} / ${pick(r).hostsTold.toFixed(0)}`,
@@ -719,7 +733,9 @@ export async function run(): Promise<void> {
     return;
   }
   const stormMet = rounds.filter((r) => r.stormFailures === 0 && r.stormSeconds <= 60).length;
-  const pushMet = rounds.filter((r) => r.membership.p99 <= 1000 && r.link.p99 <= 1000).length;
+  const pushMet = rounds.filter((r) =>
+    [r.membership, r.added, r.link].every((c) => c.failedChanges === 0 && c.p99 <= 1000),
+  ).length;
   const verdict = (met: number) =>
     `${met === rounds.length ? 'met' : met > 0 ? 'met in some rounds only' : 'not met'} (${met} of ${rounds.length} rounds)`;
   const body = [
@@ -731,7 +747,7 @@ export async function run(): Promise<void> {
     `i + 7, costs 1–4). The storm: every host logs in, takes a nonce, registers, registers its link to engine`,
     `i mod ${options.engines} and opens its push channel, ${options.concurrency} hosts at a time. Then ${options.replicas} hosts register an`,
     'endpoint in a role with a `linkTag` (role routes on every engine) and the others a client endpoint of the',
-    `same contract. Then ${options.membershipChanges} times: a replica's endpoint deleted through the API (every engine gets a`,
+    `same contract, ${options.concurrency} at a time, each tried again after a timeout (10 s, the client's) at most three times, as the agent does. Then ${options.membershipChanges} times: a replica's endpoint deleted through the API (every engine gets a`,
     "revocation and new role routes; the figure is the time from the request to each engine's first push, over",
     `all engines) and registered again; and ${options.linkChanges} engine links reported down, then up, by their engine. The`,
     "controller's CPU is user + system time of all its threads (/proc, as `process.cpuUsage` counts it), RSS",
