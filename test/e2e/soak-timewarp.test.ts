@@ -19,14 +19,15 @@
  * that run by themselves: 30-day node certificates renewed at two thirds (agents and engines),
  * authorizations renewed at `renewAtFraction`, link session keys every `soak.linkRekeyAfterMs`,
  * e2e keys every `e2eRekeyAfterMs` (the agent's default, 2 minutes: at each hourly burst).
- * Not covered yet: the controller's signing-key rotation (its entry points were not on main).
+ * The controller's signing key is rotated every 10 days, and its retention sweep runs daily.
  *
  * Asserted: no loss on `uni` in any hour; none on `api` outside the hours a member leaves or joins
  * (the documented rotation window: flows the balancer had given the leaving member); `side`
  * delivers all or nothing as its policy says; no link ever goes down; the renewal, rekey and epoch
  * counters (certificate and authorization renewals, link handshakes, group key epochs, e2e
  * rekeys sent and followed) equal what the schedule implies; the lab's tables (flows, revocation lists, links,
- * endpoints, timers) and the heap after a forced GC at day 90 within bounds of day 10.
+ * endpoints, timers) and the heap after a forced GC at day 90 within bounds of day 10; the
+ * controller's authorization rows on day 90 within bounds of day 45 (the retention's steady state).
  *
  * CAPSULE_SOAK_DAYS=n shortens the soak for a quick look (the counter expectations follow it);
  * CAPSULE_SOAK_LOG=1 prints the nodes' logs with simulated times.
