@@ -11,212 +11,17 @@
  * - Directed: a forged tag and a replayed frame of a flow the fast path carries are not forwarded
  *   and are counted as the link layer counts them.
  */
-import { createHash, createPrivateKey } from 'node:crypto';
-import { createEngine, type Engine } from '@capsule/engine';
-import {
-  type ControllerSigningKey,
-  exportEd25519PublicKeyRaw,
-  exportPrivateKeyPem,
-  exportPublicKeyDer,
-  generateCgaSync,
-  generateControllerKey,
-  generateRsaKeyPair,
-  generateX25519KeyPair,
-  importControllerPublicKey,
-  NodeType,
-  type NodeTypeValue,
-  parseSubnetPrefix64,
-  rsaKeyHash,
-  signFlowAuthorization,
-  signNodeCertificate,
-} from '@capsule/identity';
-import { createNativeFastPath, isNativeAddonAvailable, type NativeFastPath } from '@capsule/native';
-import {
-  createLinkLayer,
-  createNativeUdpTransport,
-  createUdpTransport,
-  type LinkIdentity,
-  type LinkLayer,
-  type Transport,
-  type UnderlayAddress,
-} from '@capsule/overlay';
+import { createNativeFastPath, isNativeAddonAvailable } from '@capsule/native';
+import { createNativeUdpTransport } from '@capsule/overlay';
 import { testSeed } from '@capsule/testkit';
-import {
-  CapsuleFlag,
-  type CapsuleHeader,
-  ChunkType,
-  PacketType,
-  systemClock,
-  TRACE_RECORD_LENGTH,
-} from '@capsule/wire';
+import { CapsuleFlag, type CapsuleHeader, ChunkType, PacketType, TRACE_RECORD_LENGTH } from '@capsule/wire';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPacket } from '../../packages/engine/test/harness';
 import { route, routeUncached } from '../../packages/engine/test/programs';
 import { waitFor } from './cluster';
+import { authorize, identities, type Setup, setUp, totalSeen } from './fast-path-lab';
 
-const controller: ControllerSigningKey = generateControllerKey();
-const controllerRaw = exportEd25519PublicKeyRaw(controller.publicKey);
-const rsa = generateRsaKeyPair();
-
-function identityOf(name: string, nodeType: NodeTypeValue): LinkIdentity {
-  const publicKeyDer = exportPublicKeyDer(rsa.publicKey);
-  const cga = generateCgaSync({
-    publicKey: publicKeyDer,
-    subnetPrefix: parseSubnetPrefix64('fd00:fa:57::/64'),
-    sec: 0,
-  });
-  const nowSeconds = Math.floor(Date.now() / 1000);
-  const nodeCertificate = signNodeCertificate(
-    {
-      nodeType,
-      serial: 1n,
-      notBefore: nowSeconds - 3600,
-      notAfter: nowSeconds + 86_400,
-      zoneId: 1,
-      hostId: cga.address,
-      x25519PublicKey: generateX25519KeyPair().publicKeyRaw,
-      rsaKeyHash: rsaKeyHash(publicKeyDer),
-      name,
-    },
-    controller,
-  );
-  return {
-    hostId: cga.address,
-    cgaParameters: cga.parametersBytes,
-    rsaPrivateKey: createPrivateKey(exportPrivateKeyPem(rsa.privateKey)),
-    nodeCertificate,
-    controllerPublicKey: importControllerPublicKey(controllerRaw).publicKey,
-  };
-}
-
-const identities = {
-  a: identityOf('a', NodeType.host),
-  b: identityOf('b', NodeType.host),
-  e: identityOf('e', NodeType.engine),
-};
-
-/** A transport whose sends can be recorded instead of sent. */
-function recordable(transport: Transport) {
-  let recording = false;
-  const recorded: Uint8Array[] = [];
-  const wrapped: Transport = {
-    get local() {
-      return transport.local;
-    },
-    get stats() {
-      return transport.stats;
-    },
-    send(bytes, length, to) {
-      if (recording) recorded.push(new Uint8Array(bytes.subarray(0, length)));
-      else transport.send(bytes, length, to);
-    },
-    onDatagram: (handler) => transport.onDatagram(handler),
-    close: () => transport.close(),
-  };
-  return {
-    transport: wrapped,
-    /** Seals through `seal` without sending; returns the frames. */
-    record(seal: () => void): Uint8Array[] {
-      recording = true;
-      seal();
-      recording = false;
-      return recorded.splice(0);
-    },
-    raw: (bytes: Uint8Array, to: UnderlayAddress) => transport.send(bytes, bytes.length, to),
-  };
-}
-
-interface Setup {
-  engine: Engine;
-  engineLayer: LinkLayer;
-  fastPath: NativeFastPath | undefined;
-  a: LinkLayer;
-  aTransport: ReturnType<typeof recordable>;
-  engineAddress: UnderlayAddress;
-  received: Uint8Array[];
-  linkA: number;
-  engineId: number;
-  close(): Promise<void>;
-}
-
-/** a ──▶ engine ──▶ b on loopback, links up, the engine's fast path on or off. */
-async function setUp(withFastPath: boolean): Promise<Setup> {
-  const engineTransport = await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });
-  const fastPath = withFastPath ? createNativeFastPath() : undefined;
-  const engineLayer = createLinkLayer(
-    { identity: identities.e, keepAliveIntervalMs: 600_000 },
-    { transport: engineTransport, clock: systemClock, ...(fastPath && { dataPath: fastPath }) },
-  );
-  const engine = createEngine(
-    { hostId: identities.e.hostId, controllerPublicKey: importControllerPublicKey(controllerRaw) },
-    { linkLayer: engineLayer, clock: systemClock, ...(fastPath && { fastPath }) },
-  );
-  if (fastPath) engineTransport.attachDatagramFilter?.(fastPath.filter);
-  engine.start();
-  engineLayer.start();
-  const aTransport = recordable(await createUdpTransport({ host: '127.0.0.1', port: 0 }));
-  const bTransport = await createUdpTransport({ host: '127.0.0.1', port: 0 });
-  const a = createLinkLayer(
-    { identity: identities.a, keepAliveIntervalMs: 600_000 },
-    { transport: aTransport.transport, clock: systemClock },
-  );
-  const b = createLinkLayer(
-    { identity: identities.b, keepAliveIntervalMs: 600_000 },
-    { transport: bTransport, clock: systemClock },
-  );
-  const received: Uint8Array[] = [];
-  b.onPacket((_link, bytes, offset, length) =>
-    received.push(new Uint8Array(bytes.subarray(offset, offset + length))),
-  );
-  a.start();
-  b.start();
-  const engineAddress = engineTransport.local;
-  a.connect(engineAddress);
-  b.connect(engineAddress);
-  await waitFor(
-    () => a.linkTo(identities.e.hostId)?.state === 'up' && b.linkTo(identities.e.hostId)?.state === 'up',
-    'links to the engine',
-  );
-  await waitFor(() => engine.links().filter((link) => link.up).length === 2, 'engine links');
-  return {
-    engine,
-    engineLayer,
-    fastPath,
-    a,
-    aTransport,
-    engineAddress,
-    received,
-    linkA: a.linkTo(identities.e.hostId)!.id,
-    engineId: engine.engineId,
-    async close() {
-      engine.stop();
-      engineLayer.stop();
-      a.stop();
-      b.stop();
-      await engineTransport.close();
-      await aTransport.transport.close();
-      await bTransport.close();
-    },
-  };
-}
-
-const now = Math.floor(Date.now() / 1000);
-let serial = 1n;
-const authorize = (program: { machineCode: Uint8Array }) =>
-  signFlowAuthorization(
-    {
-      serial: serial++,
-      notBefore: now - 60,
-      notAfter: now + 3600,
-      domainId: 1,
-      contractId: 1,
-      roleId: 1,
-      sourceHostId: identities.a.hostId,
-      logicHash: createHash('sha256').update(program.machineCode).digest(),
-    },
-    controller,
-  );
 const authCached = authorize(route);
 const authUncached = authorize(routeUncached);
 
@@ -424,12 +229,6 @@ function withoutTraceTimes(packet: Uint8Array): Uint8Array {
     at += 2 + length;
   }
   return copy;
-}
-
-/** Datagrams the engine side has accounted for: link-layer drops plus packets the engine saw. */
-function totalSeen(setup: Setup): number {
-  const d = setup.engineLayer.drops;
-  return d.malformed + d.unknownReceiver + d.replayed + d.badTag + setup.engine.counters().packetsIn;
 }
 
 describe.runIf(isNativeAddonAvailable())('engine fast path (native UDP loopback)', () => {
