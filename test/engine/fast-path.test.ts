@@ -1,7 +1,8 @@
 /**
  * The engine's fast path (@capsule/native's createNativeFastPath, docs/engine.md "Fast path") on
  * real sockets: host a ──▶ engine (native UDP socket) ──▶ host b, real link layers (handshakes,
- * sealed frames), a real engine.
+ * sealed frames), a real engine (the lab: fast-path-lab.ts). The uncached flow's program runs in
+ * the fast path too (fast-path-program.test.ts tests that part on its own).
  *
  * - Differential: the same scenario — good traffic of cached and uncached flows mixed with
  *   malformed, forged, replayed, truncated, oversized and out-of-order frames and packets the fast

@@ -2,9 +2,11 @@
 // their packets never wake JavaScript. It takes a datagram only when every check the JavaScript
 // path would make is known to pass and the outcome is the one JavaScript would reach; anything
 // else — handshakes, cookies, keep-alives, unknown receivers, replayed or forged frames, other
-// packet types, unknown or idle or expiring flows, flows without a cached action, a TRACE, a hop
-// limit ≤ 1, a link down, a send counter at its rekey limit — goes up to JavaScript unchanged
-// (which counts the drop or does the work). So the counters are the same with it on or off.
+// packet types, unknown or idle or expiring flows, flows without a cached action whose program is
+// not registered here, a TRACE, a hop limit ≤ 1, a link down, a send counter at its rekey limit —
+// goes up to JavaScript unchanged (which counts the drop or does the work). So the counters are the
+// same with it on or off. A registered flow without a cached action has its program run here per
+// packet (RunProgram / CommitProgram below, fast-path-program.h: what runs and what goes up).
 //
 // What it does with a datagram it takes (the JS path's steps, in its order):
 //   link layer  DATA frame of a registered (confirmed) session → replay window check →
@@ -14,8 +16,9 @@
 //               not idle, authorization not expired → capsule header equal to the flow's template
 //               (the header JavaScript validated) except the DATA value and the PATH hop index
 //               (≤ hop count) → the flow's cached action (read from JavaScript's own per-flow arrays:
-//               a cache JavaScript clears is seen at once) → hop index advanced when this hop is
-//               ours, hop limit decremented → per egress link: sealed with that link's current
+//               a cache JavaScript clears is seen at once), or its program's verdict → hop index
+//               advanced when this hop is ours, hop limit decremented → per egress link: sealed with
+//               that link's current
 //               session (its send counter, shared with JavaScript) and queued;
 //   counters    the engine's and the link layer's, as deltas in shared Float64Arrays (JavaScript
 //               folds them into its own counters when it reads them) and the per-flow arrays.
@@ -27,7 +30,10 @@
 //   bindEngine(shared: { engine: Float64Array(ENGINE_SLOTS), flowLastSeenMs: Float64Array,
 //     flowPackets: Float64Array, flowBytes: Float64Array, flowLastVerdict: Uint8Array,
 //     flowLastReason: Uint16Array, cacheVerdict: Uint8Array, cacheCount: Uint8Array,
-//     cacheLinks: Uint32Array }, engineId, idleTimeoutMs)
+//     cacheLinks: Uint32Array, and for programs run per packet (all or none): flowDrops:
+//     Float64Array, flowProgramReason: Uint32Array, flowMemory: Uint8Array(256 per flow),
+//     engineRecord: Uint8Array(4096), engineState: Int32Array(2), flowProgramState: Uint8Array },
+//     engineId, idleTimeoutMs)
 //   addSession(localIndex, linkId, receiveKey, counters: Float64Array(2), replayBits: Uint32Array)
 //   removeSession(localIndex)
 //   setSending(linkId, peerIndex, sendKey, counters: Float64Array(2), host, port, rekeyAfterPackets)
@@ -35,6 +41,8 @@
 //   setLink(programId, linkId, kind, up, peerHostId: Uint8Array(16))   clearLinks()
 //   setFlow(flowId, packet, offset, ingressLinkId, notAfterSeconds, pathOffset, dataOffset,
 //     dataLength)    (offsets relative to the packet start; -1 for an absent chunk)
+//   setFlowProgram(flowId, words, lengthBytes, entryOffsets, contract, contractId, budget, record,
+//     pathLength, dataLength)   (after setFlow; see SetFlowProgram)
 //   removeFlow(flowId)   clearFlows()
 //   drainLinkTraffic() → Float64Array of [linkId, packetsIn, bytesIn, packetsOut, bytesOut,
 //     lastReceiveMs, lastSendMs] per link that moved since the last call
