@@ -442,6 +442,65 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: its JavaScript API r
     expect(fastPath.stats().flows).toBe(0);
     fastPath.setFlow(0, packet, 0, 1, 0, -1, -1, 0);
     expect(fastPath.stats().flows).toBe(1);
+    // Per-packet programs: with the program arrays bound, a program is registered (its state 1)
+    // only when its words cover its code, its CONTRACT memory is the region's size, its budget and
+    // lengths fit the flow; anything else leaves the flow's packets to JavaScript (state 0).
+    const programState = new Uint8Array(flows);
+    fastPath.bindEngine(
+      {
+        ...arrays,
+        cacheLinks: new Uint32Array(flows * 16),
+        flowDrops: new Float64Array(flows),
+        flowProgramReason: new Uint32Array(flows),
+        flowMemory: new Uint8Array(flows * 256),
+        engineRecord: new Uint8Array(4096),
+        engineState: new Int32Array(2),
+        flowProgramState: programState,
+      },
+      1,
+      1000,
+    );
+    packet[41] = 0; // an 8-byte capsule header, no PATH, no DATA
+    fastPath.setFlow(0, packet, 0, 1, 0, -1, -1, 0);
+    const words = new Int32Array(8 + 2); // 8 bytes of code: two words per 2-byte slot, then END
+    const contract = new DataView(new ArrayBuffer(4096));
+    const record = new Uint8Array(256);
+    const register = (
+      overrides: Partial<Record<'words' | 'length' | 'contract' | 'budget' | 'path' | 'data', unknown>>,
+    ) =>
+      fastPath.setFlowProgram(
+        0,
+        (overrides.words ?? words) as Int32Array,
+        (overrides.length ?? 8) as number,
+        new Int32Array([0]),
+        (overrides.contract ?? contract) as DataView,
+        1,
+        (overrides.budget ?? 10_000) as number,
+        record,
+        (overrides.path ?? 0) as number,
+        (overrides.data ?? 0) as number,
+      );
+    expect(() => register({ words: new Uint32Array(18) })).toThrow(TypeError);
+    expect(() => register({ contract: new Uint8Array(4096) })).toThrow(TypeError);
+    for (const refused of [
+      { length: 10 }, // words shorter than the code: rv-core would read past them
+      { length: 7 }, // odd
+      { contract: new DataView(new ArrayBuffer(4095)) },
+      { budget: 0 },
+      { budget: 1_000_001 },
+      { path: 8 }, // the flow has no PATH
+      { data: 4 }, // nor DATA
+      { data: 300 },
+    ]) {
+      register(refused);
+      expect(programState[0], JSON.stringify(refused)).toBe(0);
+    }
+    fastPath.setFlowProgram(3, words, 8, new Int32Array([0]), contract, 1, 10_000, record, 0, 0); // no such flow
+    expect(programState[3]).toBe(0);
+    register({});
+    expect(programState[0]).toBe(1);
+    fastPath.removeFlow(0);
+    expect(programState[0]).toBe(0);
     // A socket refuses a filter that is not a fast path.
     const transport = await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });
     try {
