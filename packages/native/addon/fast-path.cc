@@ -282,6 +282,8 @@ struct Flow {
   int dataAt = -1;
   int dataLength = 0;
   struct RegisteredProgram* program = nullptr;  // its program runs per packet here (setFlowProgram)
+  bool contractKnown = false;  // its contract (from setFlowProgram; kept when its program is declined)
+  double contractId = 0;
 };
 
 // A flow's program as JavaScript registered it, with the JavaScript memory it points into pinned.
@@ -493,9 +495,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter {
     if (flowAt == flows_.end()) return false;
     Flow& flow = flowAt->second;
     const uint32_t id = flow.id;
-    if (flow.program != nullptr) {
+    if (flow.contractKnown) {
       upScope_ = kUpContract;
-      upContract_ = flow.program->program.contractId;
+      upContract_ = flow.contractId;
     }
     if (flow.ingressLinkId != session.linkId) return false;
     const double now = batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs());
@@ -1092,6 +1094,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter {
     registered.wordsRef = Napi::Persistent(info[1].As<Napi::Object>());
     registered.contractRef = Napi::Persistent(info[4].As<Napi::Object>());
     flow.program = &registered;
+    flow.contractKnown = true;
+    flow.contractId = program.contractId;
     programState_[id] = kProgramRegistered;
     return env.Undefined();
   }
