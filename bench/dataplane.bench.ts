@@ -658,6 +658,8 @@ function toolVersion(argv: readonly string[], pattern: RegExp): string {
 /** An overlay compared with Capsule: how to start it (once, for every round) and where b answers on it. */
 interface PeerLeg {
   name: PeerName;
+  /** As its binary prints it. */
+  version: string;
   label: string;
   target: string;
   /** The UDP port its sockets are bound to (for their buffer sizes). */
@@ -666,17 +668,21 @@ interface PeerLeg {
 }
 
 function peerLegs(): PeerLeg[] {
+  const nebula = toolVersion(['nebula', '-version'], /Version: (\S+)/);
+  const wireguard = toolVersion(['wireguard-go', '--version'], /wireguard-go v?(\S+)/);
   return [
     {
       name: 'Nebula',
-      label: `Nebula ${toolVersion(['nebula', '-version'], /Version: (\S+)/)} (host to host, lighthouse in e1)`,
+      version: nebula,
+      label: `Nebula ${nebula} (host to host, lighthouse in e1)`,
       target: '192.168.216.3',
       port: 4242,
       start: startNebula,
     },
     {
       name: 'wireguard-go',
-      label: `wireguard-go ${toolVersion(['wireguard-go', '--version'], /wireguard-go v?(\S+)/)} (host to host)`,
+      version: wireguard,
+      label: `wireguard-go ${wireguard} (host to host)`,
       target: '192.168.217.3',
       port: 51820,
       start: startWireguard,
@@ -909,6 +915,8 @@ export async function run(args: readonly string[] = []): Promise<void> {
   }
   const uptimeAfter = execFileSync('uptime', { encoding: 'utf8' }).trim();
   const rmemDefault = Number(readFileSync('/proc/sys/net/core/rmem_default', 'utf8'));
+  const ran: PeerName[] = peers.map((peer) => peer.name);
+  const wireguardVersion = peers.find((peer) => peer.name === 'wireguard-go')?.version;
 
   // Each leg over the rounds: plain, Capsule, then the peers that ran.
   const legKeys: { label: string; pick: (round: Round) => Leg | undefined; overlay: boolean }[] = [
@@ -1052,15 +1060,22 @@ export async function run(args: readonly string[] = []): Promise<void> {
     `${Number(pingIntervalS) * 1000} ms apart; p99 by nearest rank); "under load": a ping every`,
     `${Number(loadedPingIntervalS) * 1000} ms for ${iperfSeconds} s (p50, p99, loss) while another iperf3`,
     `(${iperfSeconds + 2} s) saturates the same path. Every leg in each round, ${rounds.length} round${rounds.length === 1 ? '' : 's'}`,
-    `in one run on the same namespaces (a, b, e1 on one bridge; Nebula and wireguard-go stay up for`,
-    'every round). Each overlay at its own default MTU, which fits the 1,500-byte underlay without',
+    `in one run on the same namespaces (a, b, e1 on one bridge; ${ran.join(' and ') || 'no peer'} ${ran.length === 1 ? 'stays' : 'stay'} up`,
+    'for every round). Each overlay at its own default MTU, which fits the 1,500-byte underlay without',
     'fragmenting (the fragment column shows it): Capsule TUN 1280 (one engine hop: a → e1 → b),',
-    'Nebula 1300 and wireguard-go 1420 (host to host). UDP socket buffers of host a',
+    `${[ran.includes('Nebula') && 'Nebula 1300', ran.includes('wireguard-go') && 'wireguard-go 1420'].filter(Boolean).join(' and ') || 'no peer'} (host to host). UDP socket buffers of host a`,
     `(receive / send, as \`ss -m\` shows them: the kernel books twice what was asked): ${buffers
       .map(({ leg, a }) => `${leg} ${a}`)
-      .join(', ')}. Capsule and Nebula ask for ${kib(labSocketBufferBytes)}; wireguard-go`,
-    `0.0.20220316 asks for none (it would keep net.core.rmem_default, ${kib(rmemDefault)} here), so the bench`,
-    'sets the same size on its UDP sockets from outside (pidfd_getfd(2) and setsockopt).',
+      .join(
+        ', ',
+      )}. Capsule${ran.includes('Nebula') ? ' and Nebula' : ''} ask${ran.includes('Nebula') ? '' : 's'} for ${kib(labSocketBufferBytes)}.`,
+    ...(ran.includes('wireguard-go')
+      ? [
+          `wireguard-go's own request (none in 0.0.20220316, which would keep net.core.rmem_default,`,
+          `${kib(rmemDefault)} here; 7 MiB in later releases; this is ${wireguardVersion}) is overridden: the bench`,
+          'sets the same size on its UDP sockets from outside (pidfd_getfd(2) and setsockopt).',
+        ]
+      : []),
     ...(skipped.length > 0 ? ['', ...skipped.map((reason) => `**${reason}.**`)] : []),
     '',
     `\`uptime\` before the run: \`${uptimeBefore}\`; after: \`${uptimeAfter}\` (${cores} cores).`,
