@@ -104,6 +104,8 @@ export interface ControllerContext {
   bus: ChangeBus;
   replicaId: string;
   keepaliveIntervalMs: number;
+  /** The push channels' heartbeat interval, named in each channel's `ready` event. */
+  pushHeartbeatMs: number;
   nonceLifetimeMs: number;
   certificateLifetimeMs: number;
   authorizationLifetimeMs: number;
