@@ -990,13 +990,18 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
 
     // Removed here at once, then at the controller (its authorizations revoked at the engines);
     // while the controller is unreachable the unregistration waits and is retried each tick.
+    // The controller is told without waiting for the role address to leave the TUN (an `ip`
+    // command, a second or more on a loaded machine): from the removal here until the controller
+    // moves the role's routes (a nearest replica's, a balanced member's) the role's traffic to
+    // this host is lost, so that window is one request to the controller and its push.
     async unregisterEndpoint(id) {
+      const scratch = Date.now();
       const removed = flows?.removeEndpoint(id) ?? false;
+      logger.info({ scratch, removedAt: Date.now() }, 'SCRATCH unregister');
       if (!removed) return false;
       forgetEndpoint(id);
-      await syncRoleAddresses();
       pendingUnregistrations.add(id);
-      await flushUnregistrations();
+      await Promise.all([flushUnregistrations(), syncRoleAddresses()]);
       return true;
     },
 
