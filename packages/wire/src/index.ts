@@ -53,12 +53,14 @@ export {
   encodeCodeChunk,
 } from './code-chunk';
 /** The ports of a native data path: the link layer's and the engine's side, implemented by @capsule/native. */
-export type {
-  EngineFastPath,
-  FastPathCounters,
-  FastPathFlowArrays,
-  LinkDataPath,
-  UnderlayAddress,
+export {
+  type EngineFastPath,
+  type FastPathCounters,
+  FastPathEngineState,
+  type FastPathFlowArrays,
+  FastPathProgramState,
+  type LinkDataPath,
+  type UnderlayAddress,
 } from './data-path-ports';
 /** The result of every decoder: a value, or a code, message and byte offset. */
 export {
