@@ -244,10 +244,15 @@ export const collectionNames = [
 /** The northbound client. */
 export function createApiClient(options: ClientOptions) {
   let token = options.token;
-  const request = createRequester(options, replicasOf(options), () => token);
+  const replicas = replicasOf(options);
+  const request = createRequester(options, replicas, () => token);
   return {
     /** Low-level access: any method and path. */
     request,
+    /** The replica calls go to now (the base URL when there is one). */
+    get currentUrl() {
+      return replicas.current;
+    },
     /** The current bearer token. */
     get token() {
       return token;
