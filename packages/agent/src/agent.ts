@@ -21,6 +21,7 @@ import {
   type FlowEventHub,
   type LinkSetPayload,
   type NodeCommand,
+  type NodeCommandOf,
   revokedHostsOf,
   trustedControllerKeysOf,
 } from '@capsule/api';
@@ -48,7 +49,6 @@ import {
   type LinkSetFollower,
   parseUnderlayAddress,
   type Transport,
-  type UnderlayAddress,
 } from '@capsule/overlay';
 import {
   type Clock,
@@ -62,6 +62,11 @@ import {
 } from '@capsule/wire';
 import { compileAcl } from './acl';
 import { ControlPlane, decodeGroupKeys, decodePeers } from './control-plane';
+import { createEarlyPathChanges } from './early-path-changes';
+
+/** One endpoint's entry of a path-change command. */
+type PathChangeUpdate = NodeCommandOf<'path-change'>['payload']['endpoints'][number];
+
 import { DataPlane } from './data-plane';
 import { EgressResult, processEgress } from './egress';
 import { AgentError } from './errors';
@@ -380,8 +385,21 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     );
     registrations.set(fresh.spec.id, { request, ...fresh.validity });
     void persistRegistrations();
+    // A path-change for it that came before this answer is newer than the answer: it goes on top.
+    const early = earlyPathChanges.take(fresh.spec.id, clock.nowMs());
+    if (early) {
+      applyPathChange(early);
+      earlyPathChangesApplied += 1;
+      logger.info(
+        { endpoint: fresh.spec.id },
+        'path-change received before the registration answer: applied',
+      );
+      return { skipped: [...result.skipped] };
+    }
     return result;
   }
+  const earlyPathChanges = createEarlyPathChanges<PathChangeUpdate>();
+  let earlyPathChangesApplied = 0;
 
   /**
    * Registers every endpoint again whose authorization has run `renewAtFraction` of its validity
@@ -491,6 +509,29 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       logger.info({ engines: wanted.length, ...change }, 'link set from the controller');
   }
 
+  /**
+   * One endpoint's new view from a path-change. For an endpoint not installed yet (its
+   * registration's answer is still on its way) the update is held and applied with that answer.
+   */
+  function applyPathChange(update: PathChangeUpdate): void {
+    if (!flows) return;
+    if (!flows.endpoints.has(update.endpointId)) {
+      earlyPathChanges.hold(update.endpointId, update, clock.nowMs());
+      return;
+    }
+    const groupKeys =
+      update.groupKeys === undefined
+        ? undefined
+        : nextGroupKeys(
+            flows.endpoints.get(update.endpointId)?.groupKeys ?? noGroupKeys,
+            decodeGroupKeys(update.groupKeys),
+            clock.nowMs(),
+            groupKeyTimes,
+          );
+    const { skipped } = flows.setPeers(update.endpointId, decodePeers(update.peers), groupKeys);
+    for (const skip of skipped) logger.warn(skip, 'peer skipped');
+  }
+
   function handleCommand(command: NodeCommand): void {
     logger.info({ command: command.kind, id: command.id }, 'controller command');
     if (command.kind === 'link-set') {
@@ -499,19 +540,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     }
     if (!flows) return;
     if (command.kind === 'path-change') {
-      for (const update of command.payload.endpoints) {
-        const groupKeys =
-          update.groupKeys === undefined
-            ? undefined
-            : nextGroupKeys(
-                flows.endpoints.get(update.endpointId)?.groupKeys ?? noGroupKeys,
-                decodeGroupKeys(update.groupKeys),
-                clock.nowMs(),
-                groupKeyTimes,
-              );
-        const { skipped } = flows.setPeers(update.endpointId, decodePeers(update.peers), groupKeys);
-        for (const skip of skipped) logger.warn(skip, 'peer skipped');
-      }
+      for (const update of command.payload.endpoints) applyPathChange(update);
     } else if (command.kind === 'revocation') {
       const serials = new Set(command.payload.serials);
       for (const endpoint of [...flows.endpoints.values()])
@@ -946,6 +975,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         keepaliveFailures: control.keepaliveFailures,
         registrations: control.registrations,
         authorizationRenewals,
+        earlyPathChangesApplied,
         certificateRenewals,
         endpointsRestored,
         pendingUnregistrations: pendingUnregistrations.size,
@@ -988,9 +1018,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     // moves the role's routes (a nearest replica's, a balanced member's) the role's traffic to
     // this host is lost, so that window is one request to the controller and its push.
     async unregisterEndpoint(id) {
-      const scratch = Date.now();
       const removed = flows?.removeEndpoint(id) ?? false;
-      logger.info({ scratch, removedAt: Date.now() }, 'SCRATCH unregister');
       if (!removed) return false;
       forgetEndpoint(id);
       pendingUnregistrations.add(id);

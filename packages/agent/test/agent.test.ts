@@ -265,6 +265,46 @@ describe('agent with a real controller', () => {
     expect(await acl.json()).toEqual({ in: ['deny tcp port 22'], out: [] });
   });
 
+  it('applies a path-change that arrives before the registration answer of the endpoint it names (held, then put on top of the answer)', async () => {
+    const { db } = fixture.controller!.context.store;
+    const nodeId = (await fixture.admin.nodes.list()).items.find(
+      (node) => node.hostId === agents.a!.hostId,
+    )!.id;
+    // The id the next endpoint gets (SQLite autoincrement), and a view of it pushed first: no peers.
+    const sequence = await db
+      .selectFrom('sqlite_sequence' as never)
+      .select('seq' as never)
+      .where('name' as never, '=', 'endpoints' as never)
+      .executeTakeFirst();
+    const nextId = Number((sequence as { seq?: number } | undefined)?.seq ?? 0) + 1;
+    const command = {
+      id: 1_000_000,
+      kind: 'path-change',
+      payload: { endpoints: [{ endpointId: nextId, peers: [] }] },
+      createdAt: new Date().toISOString(),
+    };
+    expect(
+      fixture.controller!.context.hub.deliver({ kind: 'path-change', nodeIds: [nodeId], payload: command }),
+    ).toBe(1);
+    const statusOf = async () =>
+      (await (await rest(agents.a!, '/api/v1/status')).json()) as Record<string, any>;
+    await expect
+      .poll(async () => (await statusOf()).controller.earlyPathChangesApplied, { timeout: 5000 })
+      .toBe(0);
+    const registered = await post(
+      agents.a!,
+      '/api/v1/endpoints',
+      JSON.stringify({ serviceToken: fixture.serviceToken, contract: 'shop', role: 'server' }),
+    );
+    expect(registered.status).toBe(201);
+    const endpoint = (await registered.json()) as { id: number };
+    expect(endpoint.id).toBe(nextId);
+    // The answer named a's client as a peer; the held update (newer) says none, and wins.
+    expect(agents.a!.dataPlane!.flows.endpoints.get(nextId)!.peers).toEqual([]);
+    expect((await statusOf()).controller.earlyPathChangesApplied).toBe(1);
+    expect((await rest(agents.a!, `/api/v1/endpoints/${nextId}`, { method: 'DELETE' })).status).toBe(204);
+  });
+
   it('survives a controller restart: keep-alives resume without manual action', async () => {
     const a = agents.a!;
     await fixture.stopController();

@@ -108,6 +108,10 @@ export async function startControllerFixture(options: { host?: string } = {}) {
       controller = undefined;
     },
     startController: start,
+    /** The running controller (undefined while stopped). */
+    get controller() {
+      return controller;
+    },
     async stop() {
       await controller?.stop();
       rmSync(dir, { recursive: true, force: true });
