@@ -301,6 +301,11 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
           `${result.end.sum_sent.retransmits} retransmits`,
       );
       expect(receivedBitsPerSecond).toBeGreaterThan(1e6);
+      // The suite runs with the agents' fast path as CAPSULE_AGENT_FAST_PATH says (default off):
+      // on, the bulk of the stream went through it; off, there is none.
+      const fastPath = (await agentCli('a', 'status')).fastPath;
+      if (process.env.CAPSULE_AGENT_FAST_PATH === '1') expect(fastPath.taken).toBeGreaterThan(1000);
+      else expect(fastPath).toBeNull();
     }, 40_000);
 
     it('drops c → b: c holds no role in the contract', async () => {
