@@ -19,14 +19,15 @@
  * that run by themselves: 30-day node certificates renewed at two thirds (agents and engines),
  * authorizations renewed at `renewAtFraction`, link session keys every `soak.linkRekeyAfterMs`,
  * e2e keys every `e2eRekeyAfterMs` (the agent's default, 2 minutes: at each hourly burst).
- * Not covered yet: the controller's signing-key rotation (its entry points were not on main).
+ * The controller's signing key is rotated every 10 days, and its retention sweep runs daily.
  *
  * Asserted: no loss on `uni` in any hour; none on `api` outside the hours a member leaves or joins
  * (the documented rotation window: flows the balancer had given the leaving member); `side`
  * delivers all or nothing as its policy says; no link ever goes down; the renewal, rekey and epoch
  * counters (certificate and authorization renewals, link handshakes, group key epochs, e2e
  * rekeys sent and followed) equal what the schedule implies; the lab's tables (flows, revocation lists, links,
- * endpoints, timers) and the heap after a forced GC at day 90 within bounds of day 10.
+ * endpoints, timers) and the heap after a forced GC at day 90 within bounds of day 10; the
+ * controller's authorization rows on day 90 within bounds of day 45 (the retention's steady state).
  *
  * CAPSULE_SOAK_DAYS=n shortens the soak for a quick look (the counter expectations follow it);
  * CAPSULE_SOAK_LOG=1 prints the nodes' logs with simulated times.
@@ -83,7 +84,19 @@ const soak = {
   /** The day whose tables and heap are the baseline of "memory flat". */
   baselineDay: 10,
   /** Hours of the day of the daily events (a rotation added on main: one more entry in `daily`). */
-  at: { policyChange: 3, memberLeaves: 6, e2eRekeyRequest: 9, signingKeyRotation: 12, memberJoins: 18 },
+  at: {
+    policyChange: 3,
+    memberLeaves: 6,
+    e2eRekeyRequest: 9,
+    signingKeyRotation: 12,
+    memberJoins: 18,
+    retentionSweep: 21,
+  },
+  /**
+   * The controller keeps expired authorizations 30 days (its default retention), so from day ~35
+   * on its table holds as many as it deletes: the count on this day and on the last day agree.
+   */
+  retentionCheckDay: 45,
   /**
    * The controller's signing key is rotated on days 5, 15, 25, …: the new key signs two keep-alive
    * intervals later (2 days), the old one stays trusted for the longest lifetime it signed (30 days),
@@ -318,6 +331,16 @@ describe(`time-warped soak: ${soak.days} simulated days of the in-process lab on
       const rotatedKeyIds: number[] = [];
       let baseline: { tables: ReturnType<typeof tables>; heapBytes: number } | undefined;
       const epochAtStart = sealEpoch();
+      const authorizationRows: { atCheckDay?: number } = {};
+      const authorizationCount = async () =>
+        Number(
+          (
+            await lab.controller.context.store.db
+              .selectFrom('authorizations')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
 
       /**
        * The daily events, by hour of day. Each returns whether its hour is a rotation window for
@@ -418,6 +441,15 @@ describe(`time-warped soak: ${soak.days} simulated days of the in-process lab on
             return true;
           },
         },
+        {
+          hour: soak.at.retentionSweep,
+          name: 'controller retention sweep (its timer runs on real time: here once a simulated day)',
+          run: async (day) => {
+            await lab.controller.sweepRetention();
+            if (day === soak.retentionCheckDay) authorizationRows.atCheckDay = await authorizationCount();
+            return false;
+          },
+        },
       ];
 
       for (let day = 0; day < soak.days; day += 1) {
@@ -505,6 +537,10 @@ describe(`time-warped soak: ${soak.days} simulated days of the in-process lab on
         },
         final: { day: soak.days, ...final.tables, heapMB: Math.round(final.heapBytes / 1e5) / 10 },
         authorizationsAtController: (await (await freshAdmin()).authorizations.list({ limit: 1 })).total,
+        authorizationRows: {
+          [`day ${soak.retentionCheckDay}`]: authorizationRows.atCheckDay,
+          final: await authorizationCount(),
+        },
       };
       console.info(`soak: ${JSON.stringify(report, null, 1)}`);
 
@@ -550,6 +586,12 @@ describe(`time-warped soak: ${soak.days} simulated days of the in-process lab on
       expect(final.tables.agentLinks).toBe(before.agentLinks);
       expect(final.tables.agentEndpoints).toBe(before.agentEndpoints);
       expect(final.tables.revokedHosts).toBe(0);
+      // The controller's store too: expired authorizations past their retention are swept, so the
+      // table is no larger on the last day than on the check day (it would double without sweeps).
+      if (authorizationRows.atCheckDay !== undefined)
+        expect(await authorizationCount()).toBeLessThanOrEqual(
+          Math.ceil(authorizationRows.atCheckDay * 1.1) + 8,
+        );
       expect(final.tables.timers).toBeLessThanOrEqual(before.timers + 4);
       expect(final.heapBytes).toBeLessThanOrEqual(heapBefore * 1.25 + 16e6);
     },

@@ -208,6 +208,18 @@ for (const underlay of ['memory', 'udp', 'native', 'native-fast'] as Underlay[])
       expect(a.linkLayer.send(linkId!, packet, 0, packet.length)).toBe(true);
     };
     const arrived = (label: number) => b.received.filter((p) => labelOf(p) === label).length;
+    /** What every node counted, for a timeout's message. */
+    const state = () =>
+      Object.fromEntries(
+        [a, b, e1, e2, e3].map((node) => [
+          node.name,
+          {
+            linkDrops: node.linkLayer.drops,
+            ...(node.engine && { drops: node.engine.counters().drops }),
+            received: node.received.length,
+          },
+        ]),
+      );
 
     it('routes a flow on the path the controller computed, verifying its authorization once', async () => {
       await b.sb.registerEndpoint({ serviceToken, contract: 'web', role: 'server' });
@@ -236,7 +248,7 @@ for (const underlay of ['memory', 'udp', 'native', 'native-fast'] as Underlay[])
       const path = pathOf(client);
       const label = randomFlowLabel();
       sendFromA(packetOf(client, route, 1, label, path));
-      await waitFor(() => arrived(label) === 1, 'the flow at b');
+      await waitFor(() => arrived(label) === 1, 'the flow at b', 10_000, state);
       const toE1 = a.transport.sent.filter((s) => s.to.port === e1.transport.local.port && s.bytes[1] === 2);
       const captured = toE1[toE1.length - 1]!;
       const before = { ...e1.linkLayer.drops };
@@ -487,7 +499,7 @@ class Gate {
       const path = pathOf(client);
       const label = randomFlowLabel();
       sendFromA(packetOf(client, route, 1, label, path));
-      await waitFor(() => arrived(label) === 1, 'the flow at b');
+      await waitFor(() => arrived(label) === 1, 'the flow at b', 10_000, state);
       const revocationsBefore = e1.engine!.counters().revocations;
       await cluster.admin.authorizations.revoke(client.authorization.id);
       await waitFor(

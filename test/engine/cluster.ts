@@ -323,11 +323,22 @@ async function registerHost(
   });
 }
 
-/** Polls `condition` every 10 ms until true (fails after `timeoutMs`). */
-export async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+/**
+ * Polls `condition` every 10 ms until true (fails after `timeoutMs`); `state`, when given, is
+ * appended to the timeout's message (what the nodes counted, for a failure seen once in CI).
+ */
+export async function waitFor(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 10_000,
+  state?: () => unknown,
+): Promise<void> {
   const start = Date.now();
   while (!condition()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() - start > timeoutMs) {
+      const detail = state ? `; state: ${JSON.stringify(state())}` : '';
+      throw new Error(`timed out waiting for ${what}${detail}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }

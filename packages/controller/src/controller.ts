@@ -23,6 +23,7 @@ import { buildOpenapiDocument, swaggerOptions } from './openapi';
 import type { ProgramVerifier } from './ports';
 import { createVmProgramVerifier } from './program-verifier';
 import { type ChangeBus, createLocalBus, createPostgresBus, PushHub } from './push';
+import { defaultRetention, type RetentionSweep, sweepRetention } from './retention';
 import {
   createMemorySigningKeyStore,
   createSigningKeyRing,
@@ -72,6 +73,13 @@ export interface ControllerOptions {
    * lifetime of what it signed (certificates, authorizations, tokens), so nothing it signed outlives it.
    */
   signingKeyOverlapMs?: number;
+  /** Retention of expired authorizations, delivered commands and audit entries (retention.ts). */
+  authorizationRetentionMs: number;
+  commandRetentionMs: number;
+  /** 0 keeps every audit entry. */
+  auditRetentionMs: number;
+  /** How often each replica sweeps (the first sweep runs at start). */
+  retentionSweepIntervalMs: number;
 }
 
 /** The defaults of every option but `store`. */
@@ -87,6 +95,8 @@ export const defaultControllerOptions: Omit<ControllerOptions, 'store'> = {
   loginFailuresPerMinute: 10,
   sqliteSynchronous: 'FULL',
   pushHeartbeatMs: 15_000,
+  ...defaultRetention,
+  retentionSweepIntervalMs: 60 * 60 * 1000,
 };
 
 /** A key id as tokens' `kid` header and key files name it: 4 lower-case hex digits. */
@@ -115,6 +125,8 @@ export interface Controller {
   readonly generatedAdminPassword: string | undefined;
   /** The shared services (for tests and the lab). */
   readonly context: ControllerContext;
+  /** One retention sweep now (the timer runs the same); resolves to the rows deleted per table. */
+  sweepRetention(): Promise<RetentionSweep>;
 }
 
 /** Creates a controller: opens and migrates the store, bootstraps, builds both HTTP servers. */
@@ -243,7 +255,18 @@ export async function createController(
     });
 
     let heartbeat: NodeJS.Timeout | undefined;
+    let retentionTimer: NodeJS.Timeout | undefined;
     let stopped = false;
+    const sweep = async (): Promise<RetentionSweep> => {
+      const deleted = await sweepRetention(store.db, clock.nowMs(), settings);
+      for (const [table, rows] of Object.entries(deleted))
+        if (rows > 0) metrics.retentionDeletedRows.inc({ table }, rows);
+      if (Object.values(deleted).some((rows) => rows > 0)) logger.info({ deleted }, 'retention sweep');
+      return deleted;
+    };
+    const sweepLogged = () => {
+      sweep().catch((error) => logger.error({ err: error }, 'retention sweep failed'));
+    };
     const urlOf = (app: FastifyInstance, tls: boolean) => {
       const address = app.server.address();
       if (!address || typeof address === 'string') throw new ApiError('INTERNAL', 'listener has no address');
@@ -253,6 +276,7 @@ export async function createController(
     return {
       generatedAdminPassword,
       context,
+      sweepRetention: sweep,
       async start() {
         // A listener that cannot bind (port taken, no permission) fails the start after closing
         // the one that did: the caller stops and exits non-zero instead of serving half.
@@ -274,6 +298,9 @@ export async function createController(
         }
         heartbeat = setInterval(() => context.hub.heartbeat(), settings.pushHeartbeatMs);
         heartbeat.unref();
+        sweepLogged();
+        retentionTimer = setInterval(sweepLogged, settings.retentionSweepIntervalMs);
+        retentionTimer.unref();
         const northboundUrl = urlOf(northbound, Boolean(settings.northboundTls));
         southboundUrl = urlOf(southbound, Boolean(settings.southboundTls));
         const urls = {
@@ -288,6 +315,7 @@ export async function createController(
         if (stopped) return;
         stopped = true;
         if (heartbeat) clearInterval(heartbeat);
+        if (retentionTimer) clearInterval(retentionTimer);
         context.hub.closeAll();
         await Promise.all([northbound.close(), southbound.close()]);
         unsubscribe();

@@ -12,6 +12,8 @@ export interface Metrics {
   pathComputations: Counter;
   /** Time of one recomputation after a change: `paths` (every endpoint's peers) or `role-routes`. */
   recomputeSeconds: Histogram<'kind'>;
+  /** Rows the retention sweeps deleted, by table (retention.ts). */
+  retentionDeletedRows: Counter<'table'>;
 }
 
 /** Creates a registry with the controller's metrics and the process defaults. */
@@ -65,6 +67,12 @@ export function createMetrics(): Metrics {
       help: 'Recomputation after a change, by kind (paths: every endpoint; role-routes: every engine), in seconds',
       labelNames: ['kind'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    retentionDeletedRows: new Counter({
+      name: 'capsule_controller_retention_deleted_rows_total',
+      help: 'Rows the retention sweeps deleted (expired nonces and authorizations, delivered commands, old audit entries), by table',
+      labelNames: ['table'],
       registers: [registry],
     }),
   };

@@ -106,6 +106,10 @@ export const ControllerConfigFile = Type.Object(
     loginFailuresPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
     sqliteSynchronous: Type.Optional(Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')])),
     pushHeartbeatMs: Milliseconds(100),
+    authorizationRetentionMs: Milliseconds(0),
+    commandRetentionMs: Milliseconds(0),
+    auditRetentionMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 10 * 365 * 24 * 3_600_000 })),
+    retentionSweepIntervalMs: Milliseconds(1000),
   },
   { additionalProperties: false },
 );
@@ -214,6 +218,14 @@ export function resolveControllerSettings(flags: StartFlags, io: CliIo) {
       }),
       ...(file.sqliteSynchronous !== undefined && { sqliteSynchronous: file.sqliteSynchronous }),
       ...(file.pushHeartbeatMs !== undefined && { pushHeartbeatMs: file.pushHeartbeatMs }),
+      ...(file.authorizationRetentionMs !== undefined && {
+        authorizationRetentionMs: file.authorizationRetentionMs,
+      }),
+      ...(file.commandRetentionMs !== undefined && { commandRetentionMs: file.commandRetentionMs }),
+      ...(file.auditRetentionMs !== undefined && { auditRetentionMs: file.auditRetentionMs }),
+      ...(file.retentionSweepIntervalMs !== undefined && {
+        retentionSweepIntervalMs: file.retentionSweepIntervalMs,
+      }),
     },
   };
 }
