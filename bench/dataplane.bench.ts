@@ -1,7 +1,8 @@
 /**
- * `npm run bench:dataplane` (root): host-to-host TCP throughput (iperf3 -t 5), ping RTT (avg and
- * p99) and ping RTT under load (p99 while iperf3 saturates the same path) in one netns topology,
- * four ways in the same run:
+ * `npm run bench:dataplane [-- --rounds N]` (root): host-to-host TCP throughput (iperf3 -t 5),
+ * ping RTT (avg and p99) and ping RTT under load (p50 and p99 of a ping every 10 ms while iperf3
+ * saturates the same path) in one netns topology, four ways in the same run, the whole set
+ * repeated N times (default 3; bench/dataplane-summary.ts):
  *
  *   a ──┐
  *       ├── bridge ── e1 (engine / Nebula lighthouse), ctl (controller)
@@ -14,9 +15,12 @@
  * - wireguard-go (Debian's `wireguard-go`, configured with `wg` of `wireguard-tools`): a → b host to
  *   host on wga/wgb, the userspace WireGuard (the kernel module is not used).
  *
- * Each ratio (Capsule / Nebula, Capsule / wireguard-go) is printed and written with the figures.
- * The targets: Capsule's TCP throughput ≥ 2 × the best of Nebula and wireguard-go, and its ping RTT
- * ≤ the best of theirs (through one engine hop more than they have).
+ * Nebula and wireguard-go are started once and stay up for every round; a peer whose tools are
+ * missing is skipped with the reason printed (with CI=true it fails instead). Each ratio (Capsule /
+ * Nebula, Capsule / wireguard-go, Capsule / the best of the two; Capsule's RTT / the best peer's)
+ * is printed and written per round, with its median and range over the rounds. The targets:
+ * Capsule's TCP throughput ≥ 2 × the best of Nebula and wireguard-go, and its ping RTT ≤ the best
+ * of theirs (through one engine hop more than they have).
  *
  * Then, unless CAPSULE_BENCH_PROFILE=0, the engine and both agents are restarted with node's
  * `--cpu-prof` and `--perf-basic-prof` (not allowed in NODE_OPTIONS: they go into their argv) for
@@ -27,14 +31,26 @@
  * JavaScript's, per process.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   adminClient,
+  agentSocketPath,
   applyUseCase,
   labDown,
   labNames,
+  labPorts,
+  labSocketBufferBytes,
   loadUseCase,
   logTail,
   namespaceName,
@@ -45,6 +61,19 @@ import {
   stopProcesses,
   writeLabState,
 } from '@capsule/lab';
+import {
+  average,
+  formatSpread,
+  type PeerName,
+  parseDataplaneArgs,
+  peerNames,
+  percentile,
+  type RoundRatios,
+  roundRatios,
+  spread,
+  targetVerdict,
+  throughputTargetFactor,
+} from './dataplane-summary';
 import { markdownTable, writePerformanceSection } from './report';
 
 const root = join(import.meta.dirname, '..');
@@ -102,9 +131,13 @@ interface Leg {
   rttAvgMs: number;
   rttMinMs: number;
   rttP99Ms: number;
-  /** Ping while iperf3 saturates the same path (undefined: not measured for this leg). */
+  /** Ping every 10 ms while iperf3 saturates the same path (undefined: not measured for this leg). */
   loadedRttAvgMs: number | undefined;
+  loadedRttP50Ms: number | undefined;
   loadedRttP99Ms: number | undefined;
+  /** Replies received, and the share of those pings lost (a reply still due at the deadline counts as lost). */
+  loadedReplies: number | undefined;
+  loadedLossPercent: number | undefined;
   throughputMbps: number;
   retransmits: number;
   senderCpuPercent: number;
@@ -160,18 +193,18 @@ function pingTimes(output: string): number[] {
   return [...output.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((x, y) => x - y);
 }
 
-/** The `p`-th percentile (0..100) of ascending `sorted` (nearest rank); NaN when empty. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+/** The loss of a ping run ("10 packets transmitted, 9 received" → 10); NaN when it has no summary. */
+function pingLossPercent(output: string): number {
+  const match = /(\d+) packets transmitted, (\d+) received/.exec(output);
+  if (!match || Number(match[1]) === 0) return Number.NaN;
+  return 100 * (1 - Number(match[2]) / Number(match[1]));
 }
-
-const average = (values: readonly number[]) =>
-  values.length === 0 ? Number.NaN : values.reduce((sum, value) => sum + value, 0) / values.length;
 
 /** Pings sent per RTT measurement, and their interval (root may go below 0.2 s). */
 const pingCount = 100;
 const pingIntervalS = '0.02';
+/** Under load: a ping every 10 ms for iperfSeconds, while another iperf3 saturates the path. */
+const loadedPingIntervalS = '0.01';
 
 function startIperfServer(): ReturnType<typeof spawn> {
   return spawn('ip', ['netns', 'exec', namespaceName(labName, 'b'), 'iperf3', '-s', '-1', '-p', '5202'], {
@@ -212,33 +245,37 @@ async function measure(name: string, target: string, family: '-4' | '-6', underL
       );
     const result = JSON.parse(run);
     let loaded: number[] | undefined;
+    let loadedLossPercent: number | undefined;
     if (underLoad) {
       if (server.exitCode === null) server.kill('SIGKILL');
       server = startIperfServer();
       await iperfServerUp();
-      // iperf3 saturates a → b for iperfSeconds + 2; the pings start 1 s in and end before it does.
+      // iperf3 saturates a → b for iperfSeconds + 2; the pings start 1 s in and stop (-w) after
+      // iperfSeconds, before it does.
       const load = must(
         'a',
         ['iperf3', family, '-c', target, '-p', '5202', '-t', String(iperfSeconds + 2), '-J'],
         60_000,
       );
       await sleep(1000);
-      const loadedCount = Math.round((iperfSeconds * 1000) / (Number(pingIntervalS) * 1000) / 1.5);
-      loaded = pingTimes(
-        (
-          await inNode('a', [
-            'ping',
-            family,
-            '-c',
-            String(loadedCount),
-            '-i',
-            pingIntervalS,
-            '-W',
-            '2',
-            target,
-          ])
-        ).stdout,
-      );
+      const loadedCount = Math.round(iperfSeconds / Number(loadedPingIntervalS));
+      const output = (
+        await inNode('a', [
+          'ping',
+          family,
+          '-c',
+          String(loadedCount),
+          '-i',
+          loadedPingIntervalS,
+          '-w',
+          String(iperfSeconds),
+          '-W',
+          '2',
+          target,
+        ])
+      ).stdout;
+      loaded = pingTimes(output);
+      loadedLossPercent = pingLossPercent(output);
       await load;
     }
     return {
@@ -247,7 +284,10 @@ async function measure(name: string, target: string, family: '-4' | '-6', underL
       rttAvgMs: average(times),
       rttP99Ms: percentile(times, 99),
       loadedRttAvgMs: loaded && average(loaded),
+      loadedRttP50Ms: loaded && percentile(loaded, 50),
       loadedRttP99Ms: loaded && percentile(loaded, 99),
+      loadedReplies: loaded?.length,
+      loadedLossPercent,
       throughputMbps: result.end.sum_received.bits_per_second / 1e6,
       retransmits: result.end.sum_sent.retransmits,
       senderCpuPercent: result.end.cpu_utilization_percent.host_total,
@@ -321,11 +361,59 @@ async function startWireguard(dir: string): Promise<() => void> {
       await must(node, ['ip', 'address', 'add', `${overlay}/24`, 'dev', iface]);
       await must(node, ['ip', 'link', 'set', iface, 'mtu', '1420', 'up']);
     }
+    // The same socket buffers as Capsule and Nebula: this wireguard-go asks for none (later
+    // releases ask for 7 MiB), so they are set on its UDP sockets from outside once it is up.
+    for (const [index, node] of ['a', 'b'].entries()) {
+      await waitFor(
+        `wireguard-go's UDP socket on ${node}`,
+        async () => (await inNode(node, ['ss', '-uanH', 'sport = :51820'])).stdout.includes('51820'),
+        10_000,
+      );
+      await setUdpSocketBuffers(children[index]!.pid!, labSocketBufferBytes);
+    }
   } catch (error) {
     stop();
     throw error;
   }
   return stop;
+}
+
+/**
+ * Sets SO_RCVBUF and SO_SNDBUF to `bytes` on every UDP socket of process `pid` (root): each
+ * socket is duplicated into a python3 with pidfd_getfd(2), which shares the socket itself, so the
+ * option applies to the process's socket. Capped by net.core.rmem_max / wmem_max like a process's
+ * own setsockopt (the lab raised them). Fails unless at least one socket was set.
+ */
+async function setUdpSocketBuffers(pid: number, bytes: number): Promise<void> {
+  const script = `
+import ctypes, os, socket, sys
+pid, size = int(sys.argv[1]), int(sys.argv[2])
+libc = ctypes.CDLL(None, use_errno=True)
+pidfd = os.pidfd_open(pid)
+done = 0
+for name in os.listdir(f'/proc/{pid}/fd'):
+    try:
+        if not os.readlink(f'/proc/{pid}/fd/{name}').startswith('socket:'):
+            continue
+    except FileNotFoundError:
+        continue
+    fd = libc.syscall(438, pidfd, int(name), 0)  # pidfd_getfd(2): the same number on every architecture
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), f'pidfd_getfd {pid} fd {name}')
+    s = socket.socket(fileno=fd)
+    if s.family in (socket.AF_INET, socket.AF_INET6) and s.type == socket.SOCK_DGRAM:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        done += 1
+    s.close()
+print(done)
+`;
+  const done = await new Promise<string>((resolve, reject) =>
+    execFile('python3', ['-c', script, String(pid), String(bytes)], { encoding: 'utf8' }, (error, stdout) =>
+      error ? reject(error) : resolve(stdout.trim()),
+    ),
+  );
+  if (!(Number(done) > 0)) throw new Error(`no UDP socket of process ${pid} to set the buffers of`);
 }
 
 /** Nebula: a CA, a lighthouse in e1 (192.168.216.1), hosts a (.2) and b (.3); host to host. */
@@ -356,8 +444,8 @@ async function startNebula(dir: string): Promise<() => void> {
       '  port: 4242',
       // The same 8 MiB socket buffers Capsule's overlay sockets get (the lab raised rmem_max and
       // wmem_max for both): with the kernel's default, b's socket overflowed under one TCP flow.
-      '  read_buffer: 8388608',
-      '  write_buffer: 8388608',
+      `  read_buffer: ${labSocketBufferBytes}`,
+      `  write_buffer: ${labSocketBufferBytes}`,
       'punchy:',
       '  punch: true',
       'tun:',
@@ -504,8 +592,18 @@ async function stopDaemons(nodes: readonly string[]): Promise<void> {
   );
 }
 
+/** `capsule agent ARGS` in `node`'s namespace, against that agent's own socket (the lab's path, not the default). */
 const agentCli = async (node: string, ...args: string[]) =>
-  JSON.parse(await must(node, [process.execPath, cli, 'agent', ...args]));
+  JSON.parse(
+    await must(node, [
+      process.execPath,
+      cli,
+      'agent',
+      ...args,
+      '--socket',
+      agentSocketPath(join(dataDir, node, 'data')),
+    ]),
+  );
 
 async function registerEndpoints(token: string): Promise<string> {
   await agentCli('a', 'register', `web.shop.${labNames.hostDomain}.capsule`, '--token', token);
@@ -523,8 +621,168 @@ async function registerEndpoints(token: string): Promise<string> {
   return peer!;
 }
 
-export async function run(): Promise<void> {
+/** The tools every leg needs, and the ones each peer needs on top (missing: that peer is skipped). */
+const requiredTools = ['ip', 'iperf3', 'ping', 'nstat', 'ss'];
+const peerTools: Record<PeerName, string[]> = {
+  Nebula: ['nebula', 'nebula-cert'],
+  // python3: it sets wireguard-go's socket buffers (setUdpSocketBuffers).
+  'wireguard-go': ['wireguard-go', 'wg', 'python3'],
+};
+
+/** The tools among `tools` that are not an executable file in a directory of PATH. */
+function missingTools(tools: readonly string[]): string[] {
+  const dirs = (process.env.PATH ?? '').split(':').filter(Boolean);
+  return tools.filter(
+    (tool) =>
+      !dirs.some((dir) => {
+        try {
+          accessSync(join(dir, tool), constants.X_OK);
+          return true;
+        } catch {
+          return false;
+        }
+      }),
+  );
+}
+
+/** What `argv` prints that matches `pattern` (its first group): a peer's version for its label. */
+function toolVersion(argv: readonly string[], pattern: RegExp): string {
+  try {
+    const output = execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: 'pipe' });
+    return pattern.exec(output)?.[1] ?? '(version unknown)';
+  } catch {
+    return '(version unknown)';
+  }
+}
+
+/** An overlay compared with Capsule: how to start it (once, for every round) and where b answers on it. */
+interface PeerLeg {
+  name: PeerName;
+  /** As its binary prints it. */
+  version: string;
+  label: string;
+  target: string;
+  /** The UDP port its sockets are bound to (for their buffer sizes). */
+  port: number;
+  start: (dir: string) => Promise<() => void>;
+}
+
+function peerLegs(): PeerLeg[] {
+  const nebula = toolVersion(['nebula', '-version'], /Version: (\S+)/);
+  const wireguard = toolVersion(['wireguard-go', '--version'], /wireguard-go v?(\S+)/);
+  return [
+    {
+      name: 'Nebula',
+      version: nebula,
+      label: `Nebula ${nebula} (host to host, lighthouse in e1)`,
+      target: '192.168.216.3',
+      port: 4242,
+      start: startNebula,
+    },
+    {
+      name: 'wireguard-go',
+      version: wireguard,
+      label: `wireguard-go ${wireguard} (host to host)`,
+      target: '192.168.217.3',
+      port: 51820,
+      start: startWireguard,
+    },
+  ];
+}
+
+const plainLabel = 'plain veth + bridge (no overlay)';
+const capsuleLabel = 'Capsule (TUN, e2e sealed, via engine e1)';
+
+/**
+ * The buffers of the UDP socket bound to `port` in `node`, as `ss -m` shows them (rb, tb: the
+ * kernel books twice what SO_RCVBUF / SO_SNDBUF asked for); undefined when no socket is bound.
+ */
+async function udpSocketBuffers(
+  node: string,
+  port: number,
+): Promise<{ rcv: number; snd: number } | undefined> {
+  const output = (await inNode(node, ['ss', '-uamnH', `sport = :${port}`])).stdout;
+  const match = /\brb(\d+),t\d+,tb(\d+)/.exec(output);
+  return match ? { rcv: Number(match[1]), snd: Number(match[2]) } : undefined;
+}
+
+const kib = (bytes: number) =>
+  bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : `${Math.round(bytes / 1024)} KiB`;
+
+/** One round: the four legs in order (plain, Capsule, then each peer that runs). */
+interface Round {
+  round: number;
+  /** 1-minute load average when the round started. */
+  loadAvg1m: number;
+  plain: Leg;
+  capsule: Leg;
+  peers: Partial<Record<PeerName, Leg>>;
+  ratios: RoundRatios;
+}
+
+async function measureRound(
+  round: number,
+  rounds: number,
+  capsuleTarget: string,
+  peers: readonly PeerLeg[],
+): Promise<Round> {
+  const loadAvg1m = loadavg()[0]!;
+  const say = (what: string) => process.stdout.write(`round ${round}/${rounds}: ${what} …\n`);
+  say('plain veth');
+  const plain = await measure(plainLabel, address('b'), '-4', false);
+  say('Capsule');
+  const capsule = await measure(capsuleLabel, capsuleTarget, '-6', true);
+  const measured: Partial<Record<PeerName, Leg>> = {};
+  for (const peer of peers) {
+    say(peer.name);
+    measured[peer.name] = await measure(peer.label, peer.target, '-4', true);
+  }
+  return { round, loadAvg1m, plain, capsule, peers: measured, ratios: roundRatios(capsule, measured) };
+}
+
+const fixed = (value: number | undefined, digits: number) =>
+  value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(digits);
+
+/** A round's ratios in words (printed after the round, and written). */
+function ratioLine(round: Round): string {
+  const r = round.ratios;
+  return (
+    `round ${round.round}: throughput Capsule / Nebula ${fixed(r.capsuleOver.Nebula, 2)}, ` +
+    `Capsule / wireguard-go ${fixed(r.capsuleOver['wireguard-go'], 2)}, ` +
+    `Capsule / best (${r.bestThroughputPeer ?? 'none'}) ${fixed(r.capsuleOverBest, 2)} ` +
+    `(target ≥ ${throughputTargetFactor}: ${r.throughputMet === undefined ? 'not measured' : r.throughputMet ? 'met' : 'not met'}); ` +
+    `RTT avg Capsule ${fixed(round.capsule.rttAvgMs, 3)} ms vs best peer (${r.bestRttPeer ?? 'none'}) ` +
+    `${fixed(r.bestPeerRttMs, 3)} ms: ${fixed(r.capsuleRttOverBest, 2)}× ` +
+    `(target ≤ 1: ${r.rttMet === undefined ? 'not measured' : r.rttMet ? 'met' : 'not met'}); ` +
+    `under load p50/p99 ms: ${[
+      ['Capsule', round.capsule] as const,
+      ...peerNames.flatMap((name) => (round.peers[name] ? [[name, round.peers[name]!] as const] : [])),
+    ]
+      .map(([name, leg]) => `${name} ${fixed(leg.loadedRttP50Ms, 3)}/${fixed(leg.loadedRttP99Ms, 3)}`)
+      .join(', ')}`
+  );
+}
+
+export async function run(args: readonly string[] = []): Promise<void> {
+  const options = parseDataplaneArgs(args);
   if (process.getuid?.() !== 0) throw new Error('bench dataplane needs root (network namespaces, TUN)');
+  const missing = missingTools(requiredTools);
+  if (missing.length > 0) throw new Error(`bench dataplane needs ${missing.join(', ')} on PATH`);
+  // A peer whose tools are missing is skipped (said why); in CI every leg must run.
+  const peers: PeerLeg[] = [];
+  const skipped: string[] = [];
+  for (const peer of peerLegs()) {
+    const absent = missingTools(peerTools[peer.name]);
+    if (absent.length === 0) {
+      peers.push(peer);
+      continue;
+    }
+    const reason = `${peer.name} leg skipped: ${absent.join(', ')} not found on PATH`;
+    if (process.env.CI === 'true')
+      throw new Error(`bench dataplane: ${reason} (CI=true: every leg must run)`);
+    process.stdout.write(`${reason}\n`);
+    skipped.push(reason);
+  }
   await new Promise<void>((resolve, reject) =>
     execFile(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root }, (error) =>
       error ? reject(error) : resolve(),
@@ -532,13 +790,14 @@ export async function run(): Promise<void> {
   );
   await labDown(dataDir);
   const scratch = mkdtempSync(join(tmpdir(), 'capsule-bench-dataplane-'));
-  const legs: Leg[] = [];
+  const rounds: Round[] = [];
+  const buffers: { leg: string; a: string }[] = [];
   const profiles: { process: string; top: { fn: string; percent: number }[] }[] = [];
   let profiledMbps = Number.NaN;
   let perf: PerfProfile | undefined;
   const loadBefore = loadavg()[0]!;
-  let stopNebula = () => {};
-  let stopWireguard = () => {};
+  const uptimeBefore = execFileSync('uptime', { encoding: 'utf8' }).trim();
+  const stopPeers: (() => void)[] = [];
   try {
     const state = await netnsLabUp(topology, {
       dataDir,
@@ -560,28 +819,29 @@ export async function run(): Promise<void> {
     );
     const bHostId = await registerEndpoints(token);
 
-    process.stdout.write('plain veth …\n');
-    legs.push(await measure('plain veth + bridge (no overlay)', address('b'), '-4', false));
-    process.stdout.write('Capsule …\n');
-    legs.push(await measure('Capsule (TUN, e2e sealed, via engine e1)', bHostId, '-6', true));
-    process.stdout.write('Nebula …\n');
-    stopNebula = await startNebula(scratch);
-    await waitFor(
-      'nebula a → b',
-      async () => (await inNode('a', ['ping', '-c', '1', '-W', '1', '192.168.216.3'])).code === 0,
-      20_000,
-    );
-    legs.push(await measure('Nebula 1.6.1 (host to host, lighthouse in e1)', '192.168.216.3', '-4', true));
-    stopNebula();
-    process.stdout.write('wireguard-go …\n');
-    stopWireguard = await startWireguard(scratch);
-    await waitFor(
-      'wireguard-go a → b',
-      async () => (await inNode('a', ['ping', '-c', '1', '-W', '1', '192.168.217.3'])).code === 0,
-      20_000,
-    );
-    legs.push(await measure('wireguard-go 0.0.20220316 (host to host)', '192.168.217.3', '-4', true));
-    stopWireguard();
+    for (const peer of peers) {
+      process.stdout.write(`starting ${peer.name} …\n`);
+      stopPeers.push(await peer.start(scratch));
+      await waitFor(
+        `${peer.name} a → b`,
+        async () => (await inNode('a', ['ping', '-c', '1', '-W', '1', peer.target])).code === 0,
+        20_000,
+      );
+    }
+    for (const [leg, port] of [
+      ['Capsule', labPorts.overlay] as const,
+      ...peers.map((peer) => [peer.name, peer.port] as const),
+    ]) {
+      const granted = await udpSocketBuffers('a', port);
+      buffers.push({ leg, a: granted ? `${kib(granted.rcv)} / ${kib(granted.snd)}` : '?' });
+    }
+
+    for (let round = 1; round <= options.rounds; round += 1) {
+      const result = await measureRound(round, options.rounds, bHostId, peers);
+      rounds.push(result);
+      process.stdout.write(`${ratioLine(result)}\n`);
+    }
+    for (const stop of stopPeers.splice(0)) stop();
 
     if (process.env.CAPSULE_BENCH_PROFILE !== '0') {
       process.stdout.write('Capsule with --cpu-prof (and perf) …\n');
@@ -648,64 +908,225 @@ export async function run(): Promise<void> {
       }
     }
   } finally {
-    stopNebula();
-    stopWireguard();
+    for (const stop of stopPeers) stop();
     const report = await labDown(dataDir);
     rmSync(scratch, { recursive: true, force: true });
     if (report.leftovers.length > 0) process.stderr.write(`leftovers: ${report.leftovers.join(', ')}\n`);
   }
+  const uptimeAfter = execFileSync('uptime', { encoding: 'utf8' }).trim();
+  const rmemDefault = Number(readFileSync('/proc/sys/net/core/rmem_default', 'utf8'));
+  const ran: PeerName[] = peers.map((peer) => peer.name);
+  const wireguardVersion = peers.find((peer) => peer.name === 'wireguard-go')?.version;
 
-  const plain = legs[0]!;
-  const capsule = legs[1]!;
-  const nebula = legs[2]!;
-  const wireguard = legs[3]!;
-  const ms = (value: number | undefined) => (value === undefined ? '—' : value.toFixed(3));
-  const rows = legs.map((leg) => [
-    leg.name,
-    leg.throughputMbps.toFixed(1),
-    `${((100 * leg.throughputMbps) / plain.throughputMbps).toFixed(1)}%`,
-    leg.retransmits,
-    leg.senderCpuPercent.toFixed(0),
-    leg.rttMinMs.toFixed(3),
-    leg.rttAvgMs.toFixed(3),
-    leg.rttP99Ms.toFixed(3),
-    ms(leg.loadedRttAvgMs),
-    ms(leg.loadedRttP99Ms),
-    `a ${leg.rcvbufErrors.a}, e1 ${leg.rcvbufErrors.e1}, b ${leg.rcvbufErrors.b}`,
-    `a ${leg.fragments.a}, e1 ${leg.fragments.e1}, b ${leg.fragments.b}`,
-    `a ${leg.tunDrops.a}, b ${leg.tunDrops.b}`,
-  ]);
-  const bestPeerMbps = Math.max(nebula.throughputMbps, wireguard.throughputMbps);
-  const bestPeerRttMs = Math.min(nebula.rttAvgMs, wireguard.rttAvgMs);
-  const ratios = [
-    `Capsule / Nebula throughput ${(capsule.throughputMbps / nebula.throughputMbps).toFixed(2)}, ` +
-      `Capsule / wireguard-go ${(capsule.throughputMbps / wireguard.throughputMbps).toFixed(2)}, ` +
-      `Capsule / plain ${(capsule.throughputMbps / plain.throughputMbps).toFixed(3)}`,
-    `RTT avg: Capsule / Nebula ${(capsule.rttAvgMs / nebula.rttAvgMs).toFixed(2)}, ` +
-      `Capsule / wireguard-go ${(capsule.rttAvgMs / wireguard.rttAvgMs).toFixed(2)}`,
-    `RTT p99 under load: Capsule ${ms(capsule.loadedRttP99Ms)} ms, Nebula ${ms(nebula.loadedRttP99Ms)} ms, ` +
-      `wireguard-go ${ms(wireguard.loadedRttP99Ms)} ms (Capsule / Nebula ` +
-      `${((capsule.loadedRttP99Ms ?? Number.NaN) / (nebula.loadedRttP99Ms ?? Number.NaN)).toFixed(2)})`,
+  // Each leg over the rounds: plain, Capsule, then the peers that ran.
+  const legKeys: { label: string; pick: (round: Round) => Leg | undefined; overlay: boolean }[] = [
+    { label: plainLabel, pick: (round) => round.plain, overlay: false },
+    { label: capsuleLabel, pick: (round) => round.capsule, overlay: true },
+    ...peers.map((peer) => ({
+      label: peer.label,
+      pick: (round: Round) => round.peers[peer.name],
+      overlay: true,
+    })),
   ];
-  for (const leg of legs)
-    process.stdout.write(
-      `${leg.name}: ${leg.throughputMbps.toFixed(1)} Mbit/s, RTT avg ${leg.rttAvgMs.toFixed(3)} ms, ` +
-        `p99 ${leg.rttP99Ms.toFixed(3)} ms, under load p99 ${ms(leg.loadedRttP99Ms)} ms\n`,
-    );
-  for (const line of ratios) process.stdout.write(`${line}\n`);
-  const throughputMet = capsule.throughputMbps >= 2 * bestPeerMbps;
-  const rttMet = capsule.rttAvgMs <= bestPeerRttMs;
+  const over = (pick: (round: Round) => number | undefined) => spread(rounds.map(pick));
+  const legSpread = (key: (typeof legKeys)[number], figure: (leg: Leg) => number | undefined) =>
+    over((round) => {
+      const leg = key.pick(round);
+      return leg && figure(leg);
+    });
+  const ms = (value: number | undefined) => fixed(value, 3);
+  const summaryRows = legKeys.map((key) => [
+    key.label,
+    formatSpread(
+      legSpread(key, (leg) => leg.throughputMbps),
+      1,
+    ),
+    formatSpread(
+      legSpread(key, (leg) => leg.retransmits),
+      0,
+    ),
+    formatSpread(
+      legSpread(key, (leg) => leg.rttAvgMs),
+      3,
+    ),
+    formatSpread(
+      legSpread(key, (leg) => leg.rttP99Ms),
+      3,
+    ),
+    key.overlay
+      ? formatSpread(
+          legSpread(key, (leg) => leg.loadedRttP50Ms),
+          3,
+        )
+      : '—',
+    key.overlay
+      ? formatSpread(
+          legSpread(key, (leg) => leg.loadedRttP99Ms),
+          3,
+        )
+      : '—',
+    key.overlay
+      ? formatSpread(
+          legSpread(key, (leg) => leg.loadedLossPercent),
+          1,
+        )
+      : '—',
+  ]);
+  const verdict = (met: boolean | undefined) => (met === undefined ? '—' : met ? 'met' : 'not met');
+  const ratioRows = rounds.map((round) => {
+    const r = round.ratios;
+    return [
+      String(round.round),
+      round.loadAvg1m.toFixed(2),
+      fixed(r.capsuleOver.Nebula, 2),
+      fixed(r.capsuleOver['wireguard-go'], 2),
+      `${fixed(r.capsuleOverBest, 2)} (${r.bestThroughputPeer ?? '—'})`,
+      verdict(r.throughputMet),
+      ms(round.capsule.rttAvgMs),
+      `${ms(r.bestPeerRttMs)} (${r.bestRttPeer ?? '—'})`,
+      fixed(r.capsuleRttOverBest, 2),
+      verdict(r.rttMet),
+    ];
+  });
+  const capsuleOverBest = over((round) => round.ratios.capsuleOverBest);
+  const capsuleRttOverBest = over((round) => round.ratios.capsuleRttOverBest);
+  if (rounds.length > 1)
+    ratioRows.push([
+      '**median (min–max)**',
+      formatSpread(
+        over((round) => round.loadAvg1m),
+        2,
+      ),
+      formatSpread(
+        over((round) => round.ratios.capsuleOver.Nebula),
+        2,
+      ),
+      formatSpread(
+        over((round) => round.ratios.capsuleOver['wireguard-go']),
+        2,
+      ),
+      formatSpread(capsuleOverBest, 2),
+      '',
+      formatSpread(
+        over((round) => round.capsule.rttAvgMs),
+        3,
+      ),
+      formatSpread(
+        over((round) => round.ratios.bestPeerRttMs),
+        3,
+      ),
+      formatSpread(capsuleRttOverBest, 2),
+      '',
+    ]);
+  const detailRows = rounds.flatMap((round) =>
+    legKeys.flatMap((key) => {
+      const leg = key.pick(round);
+      if (!leg) return [];
+      return [
+        [
+          String(round.round),
+          leg.name,
+          leg.throughputMbps.toFixed(1),
+          `${((100 * leg.throughputMbps) / round.plain.throughputMbps).toFixed(1)}%`,
+          leg.retransmits,
+          leg.senderCpuPercent.toFixed(0),
+          ms(leg.rttMinMs),
+          ms(leg.rttAvgMs),
+          ms(leg.rttP99Ms),
+          ms(leg.loadedRttP50Ms),
+          ms(leg.loadedRttP99Ms),
+          leg.loadedReplies === undefined
+            ? '—'
+            : `${fixed(leg.loadedLossPercent, 1)}% (${leg.loadedReplies} replies)`,
+          `a ${leg.rcvbufErrors.a}, e1 ${leg.rcvbufErrors.e1}, b ${leg.rcvbufErrors.b}`,
+          `a ${leg.fragments.a}, e1 ${leg.fragments.e1}, b ${leg.fragments.b}`,
+          `a ${leg.tunDrops.a}, b ${leg.tunDrops.b}`,
+        ],
+      ];
+    }),
+  );
+  const targets = [
+    `**Targets** (per round: its legs measured one after the other): Capsule TCP ≥ ` +
+      `${throughputTargetFactor} × the best of Nebula and wireguard-go: ` +
+      `${targetVerdict(rounds.map((round) => round.ratios.throughputMet))}, Capsule / best ` +
+      `${formatSpread(capsuleOverBest, 2)}; Capsule RTT avg ≤ the best of theirs: ` +
+      `${targetVerdict(rounds.map((round) => round.ratios.rttMet))}, Capsule / best ` +
+      `${formatSpread(capsuleRttOverBest, 2)}.`,
+  ];
+  for (const line of [...rounds.map(ratioLine), ...targets]) process.stdout.write(`${line}\n`);
+  const cores = cpus().length;
   const body = [
     `Host a → host b, iperf3 TCP ${iperfSeconds} s (received rate) and ping (${pingCount} × 56 bytes,`,
-    `${Number(pingIntervalS) * 1000} ms apart; p99 by nearest rank); "under load": ping from a to b while`,
-    `another iperf3 (${iperfSeconds + 2} s) saturates the same path. All four legs in one run on the same`,
-    'namespaces (a, b, e1 on one bridge); 1-minute load average',
-    `${loadBefore.toFixed(2)} when the run started (the machine is shared: figures move with the load).`,
-    'Capsule (TUN MTU 1280, one engine hop: a → e1 → b), Nebula (MTU 1300, host to host) and',
-    'wireguard-go (MTU 1420, host to host); Capsule and Nebula get 8 MiB UDP socket buffers.',
+    `${Number(pingIntervalS) * 1000} ms apart; p99 by nearest rank); "under load": a ping every`,
+    `${Number(loadedPingIntervalS) * 1000} ms for ${iperfSeconds} s (p50, p99, loss) while another iperf3`,
+    `(${iperfSeconds + 2} s) saturates the same path. Every leg in each round, ${rounds.length} round${rounds.length === 1 ? '' : 's'}`,
+    `in one run on the same namespaces (a, b, e1 on one bridge; ${ran.join(' and ') || 'no peer'} ${ran.length === 1 ? 'stays' : 'stay'} up`,
+    'for every round). Each overlay at its own default MTU, which fits the 1,500-byte underlay without',
+    'fragmenting (the fragment column shows it): Capsule TUN 1280 (one engine hop: a → e1 → b),',
+    `${[ran.includes('Nebula') && 'Nebula 1300', ran.includes('wireguard-go') && 'wireguard-go 1420'].filter(Boolean).join(' and ') || 'no peer'} (host to host). UDP socket buffers of host a`,
+    `(receive / send, as \`ss -m\` shows them: the kernel books twice what was asked): ${buffers
+      .map(({ leg, a }) => `${leg} ${a}`)
+      .join(
+        ', ',
+      )}. Capsule${ran.includes('Nebula') ? ' and Nebula' : ''} ask${ran.includes('Nebula') ? '' : 's'} for ${kib(labSocketBufferBytes)}.`,
+    ...(ran.includes('wireguard-go')
+      ? [
+          `wireguard-go's own request (none in 0.0.20220316, which would keep net.core.rmem_default,`,
+          `${kib(rmemDefault)} here; 7 MiB in later releases; this is ${wireguardVersion}) is overridden: the bench`,
+          'sets the same size on its UDP sockets from outside (pidfd_getfd(2) and setsockopt).',
+        ]
+      : []),
+    ...(skipped.length > 0 ? ['', ...skipped.map((reason) => `**${reason}.**`)] : []),
+    '',
+    `\`uptime\` before the run: \`${uptimeBefore}\`; after: \`${uptimeAfter}\` (${cores} cores).`,
+    ...(loadBefore >= 0.5
+      ? [
+          `**Measured under load:** other work was running on the machine (1-minute load average ${loadBefore.toFixed(2)}`,
+          'before the lab was built): these figures are not final; compare the legs within this run only.',
+        ]
+      : []),
+    '',
+    '### Per leg: median (min–max) over the rounds',
     '',
     markdownTable(
       [
+        'path',
+        'TCP Mbit/s',
+        'retransmits',
+        'RTT avg ms',
+        'RTT p99 ms',
+        'under load: RTT p50 ms',
+        'under load: RTT p99 ms',
+        'under load: ping loss %',
+      ],
+      summaryRows,
+    ),
+    '',
+    '### Ratios per round',
+    '',
+    markdownTable(
+      [
+        'round',
+        'load avg (1 min) at its start',
+        'Capsule / Nebula (TCP)',
+        'Capsule / wireguard-go (TCP)',
+        'Capsule / best peer (TCP)',
+        `≥ ${throughputTargetFactor}`,
+        'Capsule RTT avg ms',
+        'best peer RTT avg ms',
+        'Capsule RTT / best peer',
+        '≤ 1',
+      ],
+      ratioRows,
+    ),
+    '',
+    ...targets,
+    '',
+    '### Every leg of every round',
+    '',
+    markdownTable(
+      [
+        'round',
         'path',
         'TCP Mbit/s',
         'of plain',
@@ -714,20 +1135,15 @@ export async function run(): Promise<void> {
         'RTT min ms',
         'RTT avg ms',
         'RTT p99 ms',
-        'under load: RTT avg ms',
+        'under load: RTT p50 ms',
         'under load: RTT p99 ms',
+        'under load: ping loss',
         'UDP receive-buffer drops',
         'IP fragments (made + reassembled)',
         'TUN drops',
       ],
-      rows,
+      detailRows,
     ),
-    '',
-    ...ratios.map((line) => `- ${line}`),
-    '',
-    `**Targets:** Capsule TCP ≥ 2 × the best of Nebula and wireguard-go (${(2 * bestPeerMbps).toFixed(1)} Mbit/s): ` +
-      `${throughputMet ? 'met' : 'not met'} (${capsule.throughputMbps.toFixed(1)}); Capsule RTT avg ≤ the best ` +
-      `of theirs (${bestPeerRttMs.toFixed(3)} ms): ${rttMet ? 'met' : 'not met'} (${capsule.rttAvgMs.toFixed(3)}).`,
     '',
     ...(profiles.length > 0
       ? [

@@ -152,6 +152,8 @@ async function startController(dataDir: string): Promise<ControllerProcess> {
   const child = spawn(
     process.execPath,
     [
+      // e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile the controller (written when it stops).
+      ...(process.env.CAPSULE_BENCH_CONTROLLER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       '--import',
       'tsx',
       join(root, 'test/controller/run-cli.ts'),
@@ -554,7 +556,7 @@ async function measureRound(
         });
         endpointIds.set(replica, answer.endpoint.id);
       });
-      membership.push(back);
+      added.push(back);
     }
     // Links: an engine link reported down by its engine, then up.
     const link: ChangeFigures[] = [];

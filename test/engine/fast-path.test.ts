@@ -1,7 +1,8 @@
 /**
  * The engine's fast path (@capsule/native's createNativeFastPath, docs/engine.md "Fast path") on
  * real sockets: host a ──▶ engine (native UDP socket) ──▶ host b, real link layers (handshakes,
- * sealed frames), a real engine.
+ * sealed frames), a real engine (the lab: fast-path-lab.ts). The uncached flow's program runs in
+ * the fast path too (fast-path-program.test.ts tests that part on its own).
  *
  * - Differential: the same scenario — good traffic of cached and uncached flows mixed with
  *   malformed, forged, replayed, truncated, oversized and out-of-order frames and packets the fast
@@ -11,212 +12,17 @@
  * - Directed: a forged tag and a replayed frame of a flow the fast path carries are not forwarded
  *   and are counted as the link layer counts them.
  */
-import { createHash, createPrivateKey } from 'node:crypto';
-import { createEngine, type Engine } from '@capsule/engine';
-import {
-  type ControllerSigningKey,
-  exportEd25519PublicKeyRaw,
-  exportPrivateKeyPem,
-  exportPublicKeyDer,
-  generateCgaSync,
-  generateControllerKey,
-  generateRsaKeyPair,
-  generateX25519KeyPair,
-  importControllerPublicKey,
-  NodeType,
-  type NodeTypeValue,
-  parseSubnetPrefix64,
-  rsaKeyHash,
-  signFlowAuthorization,
-  signNodeCertificate,
-} from '@capsule/identity';
-import { createNativeFastPath, isNativeAddonAvailable, type NativeFastPath } from '@capsule/native';
-import {
-  createLinkLayer,
-  createNativeUdpTransport,
-  createUdpTransport,
-  type LinkIdentity,
-  type LinkLayer,
-  type Transport,
-  type UnderlayAddress,
-} from '@capsule/overlay';
+import { createNativeFastPath, isNativeAddonAvailable } from '@capsule/native';
+import { createNativeUdpTransport } from '@capsule/overlay';
 import { testSeed } from '@capsule/testkit';
-import {
-  CapsuleFlag,
-  type CapsuleHeader,
-  ChunkType,
-  PacketType,
-  systemClock,
-  TRACE_RECORD_LENGTH,
-} from '@capsule/wire';
+import { CapsuleFlag, type CapsuleHeader, ChunkType, PacketType, TRACE_RECORD_LENGTH } from '@capsule/wire';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPacket } from '../../packages/engine/test/harness';
 import { route, routeUncached } from '../../packages/engine/test/programs';
 import { waitFor } from './cluster';
+import { authorize, identities, type Setup, setUp, totalSeen } from './fast-path-lab';
 
-const controller: ControllerSigningKey = generateControllerKey();
-const controllerRaw = exportEd25519PublicKeyRaw(controller.publicKey);
-const rsa = generateRsaKeyPair();
-
-function identityOf(name: string, nodeType: NodeTypeValue): LinkIdentity {
-  const publicKeyDer = exportPublicKeyDer(rsa.publicKey);
-  const cga = generateCgaSync({
-    publicKey: publicKeyDer,
-    subnetPrefix: parseSubnetPrefix64('fd00:fa:57::/64'),
-    sec: 0,
-  });
-  const nowSeconds = Math.floor(Date.now() / 1000);
-  const nodeCertificate = signNodeCertificate(
-    {
-      nodeType,
-      serial: 1n,
-      notBefore: nowSeconds - 3600,
-      notAfter: nowSeconds + 86_400,
-      zoneId: 1,
-      hostId: cga.address,
-      x25519PublicKey: generateX25519KeyPair().publicKeyRaw,
-      rsaKeyHash: rsaKeyHash(publicKeyDer),
-      name,
-    },
-    controller,
-  );
-  return {
-    hostId: cga.address,
-    cgaParameters: cga.parametersBytes,
-    rsaPrivateKey: createPrivateKey(exportPrivateKeyPem(rsa.privateKey)),
-    nodeCertificate,
-    controllerPublicKey: importControllerPublicKey(controllerRaw).publicKey,
-  };
-}
-
-const identities = {
-  a: identityOf('a', NodeType.host),
-  b: identityOf('b', NodeType.host),
-  e: identityOf('e', NodeType.engine),
-};
-
-/** A transport whose sends can be recorded instead of sent. */
-function recordable(transport: Transport) {
-  let recording = false;
-  const recorded: Uint8Array[] = [];
-  const wrapped: Transport = {
-    get local() {
-      return transport.local;
-    },
-    get stats() {
-      return transport.stats;
-    },
-    send(bytes, length, to) {
-      if (recording) recorded.push(new Uint8Array(bytes.subarray(0, length)));
-      else transport.send(bytes, length, to);
-    },
-    onDatagram: (handler) => transport.onDatagram(handler),
-    close: () => transport.close(),
-  };
-  return {
-    transport: wrapped,
-    /** Seals through `seal` without sending; returns the frames. */
-    record(seal: () => void): Uint8Array[] {
-      recording = true;
-      seal();
-      recording = false;
-      return recorded.splice(0);
-    },
-    raw: (bytes: Uint8Array, to: UnderlayAddress) => transport.send(bytes, bytes.length, to),
-  };
-}
-
-interface Setup {
-  engine: Engine;
-  engineLayer: LinkLayer;
-  fastPath: NativeFastPath | undefined;
-  a: LinkLayer;
-  aTransport: ReturnType<typeof recordable>;
-  engineAddress: UnderlayAddress;
-  received: Uint8Array[];
-  linkA: number;
-  engineId: number;
-  close(): Promise<void>;
-}
-
-/** a ──▶ engine ──▶ b on loopback, links up, the engine's fast path on or off. */
-async function setUp(withFastPath: boolean): Promise<Setup> {
-  const engineTransport = await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });
-  const fastPath = withFastPath ? createNativeFastPath() : undefined;
-  const engineLayer = createLinkLayer(
-    { identity: identities.e, keepAliveIntervalMs: 600_000 },
-    { transport: engineTransport, clock: systemClock, ...(fastPath && { dataPath: fastPath }) },
-  );
-  const engine = createEngine(
-    { hostId: identities.e.hostId, controllerPublicKey: importControllerPublicKey(controllerRaw) },
-    { linkLayer: engineLayer, clock: systemClock, ...(fastPath && { fastPath }) },
-  );
-  if (fastPath) engineTransport.attachDatagramFilter?.(fastPath.filter);
-  engine.start();
-  engineLayer.start();
-  const aTransport = recordable(await createUdpTransport({ host: '127.0.0.1', port: 0 }));
-  const bTransport = await createUdpTransport({ host: '127.0.0.1', port: 0 });
-  const a = createLinkLayer(
-    { identity: identities.a, keepAliveIntervalMs: 600_000 },
-    { transport: aTransport.transport, clock: systemClock },
-  );
-  const b = createLinkLayer(
-    { identity: identities.b, keepAliveIntervalMs: 600_000 },
-    { transport: bTransport, clock: systemClock },
-  );
-  const received: Uint8Array[] = [];
-  b.onPacket((_link, bytes, offset, length) =>
-    received.push(new Uint8Array(bytes.subarray(offset, offset + length))),
-  );
-  a.start();
-  b.start();
-  const engineAddress = engineTransport.local;
-  a.connect(engineAddress);
-  b.connect(engineAddress);
-  await waitFor(
-    () => a.linkTo(identities.e.hostId)?.state === 'up' && b.linkTo(identities.e.hostId)?.state === 'up',
-    'links to the engine',
-  );
-  await waitFor(() => engine.links().filter((link) => link.up).length === 2, 'engine links');
-  return {
-    engine,
-    engineLayer,
-    fastPath,
-    a,
-    aTransport,
-    engineAddress,
-    received,
-    linkA: a.linkTo(identities.e.hostId)!.id,
-    engineId: engine.engineId,
-    async close() {
-      engine.stop();
-      engineLayer.stop();
-      a.stop();
-      b.stop();
-      await engineTransport.close();
-      await aTransport.transport.close();
-      await bTransport.close();
-    },
-  };
-}
-
-const now = Math.floor(Date.now() / 1000);
-let serial = 1n;
-const authorize = (program: { machineCode: Uint8Array }) =>
-  signFlowAuthorization(
-    {
-      serial: serial++,
-      notBefore: now - 60,
-      notAfter: now + 3600,
-      domainId: 1,
-      contractId: 1,
-      roleId: 1,
-      sourceHostId: identities.a.hostId,
-      logicHash: createHash('sha256').update(program.machineCode).digest(),
-    },
-    controller,
-  );
 const authCached = authorize(route);
 const authUncached = authorize(routeUncached);
 
@@ -424,12 +230,6 @@ function withoutTraceTimes(packet: Uint8Array): Uint8Array {
     at += 2 + length;
   }
   return copy;
-}
-
-/** Datagrams the engine side has accounted for: link-layer drops plus packets the engine saw. */
-function totalSeen(setup: Setup): number {
-  const d = setup.engineLayer.drops;
-  return d.malformed + d.unknownReceiver + d.replayed + d.badTag + setup.engine.counters().packetsIn;
 }
 
 describe.runIf(isNativeAddonAvailable())('engine fast path (native UDP loopback)', () => {
@@ -642,6 +442,65 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: its JavaScript API r
     expect(fastPath.stats().flows).toBe(0);
     fastPath.setFlow(0, packet, 0, 1, 0, -1, -1, 0);
     expect(fastPath.stats().flows).toBe(1);
+    // Per-packet programs: with the program arrays bound, a program is registered (its state 1)
+    // only when its words cover its code, its CONTRACT memory is the region's size, its budget and
+    // lengths fit the flow; anything else leaves the flow's packets to JavaScript (state 0).
+    const programState = new Uint8Array(flows);
+    fastPath.bindEngine(
+      {
+        ...arrays,
+        cacheLinks: new Uint32Array(flows * 16),
+        flowDrops: new Float64Array(flows),
+        flowProgramReason: new Uint32Array(flows),
+        flowMemory: new Uint8Array(flows * 256),
+        engineRecord: new Uint8Array(4096),
+        engineState: new Int32Array(2),
+        flowProgramState: programState,
+      },
+      1,
+      1000,
+    );
+    packet[41] = 0; // an 8-byte capsule header, no PATH, no DATA
+    fastPath.setFlow(0, packet, 0, 1, 0, -1, -1, 0);
+    const words = new Int32Array(8 + 2); // 8 bytes of code: two words per 2-byte slot, then END
+    const contract = new DataView(new ArrayBuffer(4096));
+    const record = new Uint8Array(256);
+    const register = (
+      overrides: Partial<Record<'words' | 'length' | 'contract' | 'budget' | 'path' | 'data', unknown>>,
+    ) =>
+      fastPath.setFlowProgram(
+        0,
+        (overrides.words ?? words) as Int32Array,
+        (overrides.length ?? 8) as number,
+        new Int32Array([0]),
+        (overrides.contract ?? contract) as DataView,
+        1,
+        (overrides.budget ?? 10_000) as number,
+        record,
+        (overrides.path ?? 0) as number,
+        (overrides.data ?? 0) as number,
+      );
+    expect(() => register({ words: new Uint32Array(18) })).toThrow(TypeError);
+    expect(() => register({ contract: new Uint8Array(4096) })).toThrow(TypeError);
+    for (const refused of [
+      { length: 10 }, // words shorter than the code: rv-core would read past them
+      { length: 7 }, // odd
+      { contract: new DataView(new ArrayBuffer(4095)) },
+      { budget: 0 },
+      { budget: 1_000_001 },
+      { path: 8 }, // the flow has no PATH
+      { data: 4 }, // nor DATA
+      { data: 300 },
+    ]) {
+      register(refused);
+      expect(programState[0], JSON.stringify(refused)).toBe(0);
+    }
+    fastPath.setFlowProgram(3, words, 8, new Int32Array([0]), contract, 1, 10_000, record, 0, 0); // no such flow
+    expect(programState[3]).toBe(0);
+    register({});
+    expect(programState[0]).toBe(1);
+    fastPath.removeFlow(0);
+    expect(programState[0]).toBe(0);
     // A socket refuses a filter that is not a fast path.
     const transport = await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });
     try {

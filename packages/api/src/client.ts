@@ -71,6 +71,13 @@ export interface ClientOptions {
   replicas?: ControllerReplicas;
   /** A call (connection, request, whole answer) that takes longer fails as UNAVAILABLE; default 10 s. */
   requestTimeoutMs?: number;
+  /**
+   * The push channel counts as dead when nothing (event or heartbeat) arrived for this long, and
+   * is dropped and opened again on the next replica. Default: 4 × the heartbeat interval the
+   * controller's `ready` event names (`PUSH_IDLE_HEARTBEATS`), or `DEFAULT_PUSH_IDLE_TIMEOUT_MS`
+   * when it names none.
+   */
+  pushIdleTimeoutMs?: number;
   /** A bearer token from a previous login. */
   token?: string;
   /** The fetch implementation (defaults to the global one). */
@@ -79,6 +86,10 @@ export interface ClientOptions {
 
 /** How long a call may take by default (ms) before it counts as failed (and fails over). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** Heartbeat intervals of silence after which a push channel counts as dead. */
+export const PUSH_IDLE_HEARTBEATS = 4;
+/** The push channel's idle limit when the controller names no heartbeat interval (ms). */
+export const DEFAULT_PUSH_IDLE_TIMEOUT_MS = 60_000;
 
 /** One HTTP exchange: method, path (under the base URL) and JSON body. */
 export type Requester = <T>(
@@ -233,10 +244,15 @@ export const collectionNames = [
 /** The northbound client. */
 export function createApiClient(options: ClientOptions) {
   let token = options.token;
-  const request = createRequester(options, replicasOf(options), () => token);
+  const replicas = replicasOf(options);
+  const request = createRequester(options, replicas, () => token);
   return {
     /** Low-level access: any method and path. */
     request,
+    /** The replica calls go to now (the base URL when there is one). */
+    get currentUrl() {
+      return replicas.current;
+    },
     /** The current bearer token. */
     get token() {
       return token;
@@ -431,6 +447,20 @@ export function createSouthboundClient(options: ClientOptions) {
       }
       if (!body) throw failure!.error;
       const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+      // A controller that dies without closing the connection (power loss, a partition, a NAT that
+      // forgot the flow) leaves the read waiting forever: silence longer than a few heartbeats ends
+      // the channel, and the replica counts as failed.
+      let idleTimer: ReturnType<typeof setTimeout> | undefined;
+      let idleLimitMs = options.pushIdleTimeoutMs ?? DEFAULT_PUSH_IDLE_TIMEOUT_MS;
+      let silent = false;
+      const heard = () => {
+        clearTimeout(idleTimer);
+        idleTimer = setTimeout(() => {
+          silent = true;
+          reader.cancel().catch(() => {});
+        }, idleLimitMs);
+      };
+      heard();
       let buffer = '';
       let isReady = false;
       let resolveReady: (opened: boolean) => void = () => {};
@@ -442,6 +472,7 @@ export function createSouthboundClient(options: ClientOptions) {
           for (;;) {
             const { value, done } = await reader.read();
             if (done) break;
+            heard();
             buffer += value;
             // A channel that sends no frame end is not a channel: bounded, then dropped.
             if (buffer.length > PUSH_FRAME_MAX_CHARS) break;
@@ -456,6 +487,10 @@ export function createSouthboundClient(options: ClientOptions) {
                 .join('\n');
               const event = data ? pushEventOf(data) : undefined;
               if (event?.kind === 'ready') {
+                const heartbeatMs = (event.payload as { heartbeatMs?: unknown } | null)?.heartbeatMs;
+                if (options.pushIdleTimeoutMs === undefined && Number.isSafeInteger(heartbeatMs))
+                  idleLimitMs = Math.max(1000, PUSH_IDLE_HEARTBEATS * (heartbeatMs as number));
+                heard();
                 isReady = true;
                 resolveReady(true);
               } else if (event) onEvent(event);
@@ -465,8 +500,10 @@ export function createSouthboundClient(options: ClientOptions) {
         } catch {
           // aborted or connection closed
         } finally {
+          clearTimeout(idleTimer);
           reader.cancel().catch(() => {});
           resolveReady(false);
+          if (silent && !signal.aborted) replicas.failover(base, `push channel silent for ${idleLimitMs} ms`);
           if (isReady && !signal.aborted) onClose?.();
         }
       })();

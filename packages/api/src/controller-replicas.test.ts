@@ -5,6 +5,7 @@
  */
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type Server } from 'node:net';
+import { systemClock } from '@capsule/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createSouthboundClient } from './client';
@@ -347,6 +348,63 @@ describe('replicas over real sockets', () => {
       expect(answered).toBe(1);
     } finally {
       for (const server of [garbage, sick, live]) server.close();
+    }
+  });
+
+  it('ends a push channel silent for 4 heartbeats (the interval its ready event names), fails its replica over, and re-attaches on the next; heartbeats keep a channel open', async () => {
+    const sse = { 'content-type': 'text/event-stream' };
+    const ready = (heartbeatMs: number) =>
+      `data: ${JSON.stringify({ kind: 'ready', payload: { nodeId: 1, heartbeatMs } })}\n\n`;
+    // a: ready, then silence on an open connection (a controller that lost power, a partition).
+    const silent = createHttpServer((_request, response) => {
+      response.writeHead(200, sse);
+      response.write(ready(250));
+    });
+    // b: ready, then a heartbeat comment every 100 ms.
+    const beats: NodeJS.Timeout[] = [];
+    const live = createHttpServer((_request, response) => {
+      response.writeHead(200, sse);
+      response.write(ready(250));
+      beats.push(setInterval(() => response.write(': keep-alive\n\n'), 100));
+    });
+    const changes: { kind: string; atMs: number }[] = [];
+    const startMs = Date.now();
+    try {
+      const urls = [await listen(silent), await listen(live)];
+      const replicas = createControllerReplicas(urls);
+      const client = createSouthboundClient({ replicas });
+      const push = createPushAttachment(
+        { retryMs: 50 },
+        {
+          events: (onEvent, signal, onClose) => client.events(onEvent, signal, onClose),
+          onEvent: () => {},
+          clock: systemClock,
+          onChange: (change) => changes.push({ kind: change.kind, atMs: Date.now() - startMs }),
+        },
+      );
+      await push.open();
+      expect(client.currentUrl).toBe(urls[0]);
+      for (let waited = 0; push.reopens === 0 && waited < 5000; waited += 50)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(push.reopens).toBe(1);
+      expect(client.currentUrl).toBe(urls[1]);
+      expect(replicas.failovers).toBe(1);
+      // Ended after 4 × 250 ms of silence: not before the limit, and not long after it.
+      const ended = changes.find((change) => change.kind === 'ended')!;
+      expect(ended.atMs).toBeGreaterThanOrEqual(1000);
+      expect(ended.atMs).toBeLessThan(3000);
+      // b's heartbeats keep its channel open well past the idle limit.
+      await new Promise((resolve) => setTimeout(resolve, 1600));
+      expect(push.isOpen).toBe(true);
+      expect(push.reopens).toBe(1);
+      expect(changes.map((change) => change.kind)).toEqual(['opened', 'ended', 'reopened']);
+      push.close();
+    } finally {
+      for (const beat of beats) clearInterval(beat);
+      for (const server of [silent, live]) {
+        server.closeAllConnections();
+        server.close();
+      }
     }
   });
 });

@@ -300,7 +300,11 @@ export interface FlowEventHub {
 
 export function createFlowEventHub(
   options: Partial<FlowEventHubOptions> & { node: string },
-  deps: { clock: Pick<Clock, 'nowMs'> },
+  deps: {
+    clock: Pick<Clock, 'nowMs'>;
+    /** Told whenever `active` changes (a native data path that cannot build events hands its packets up). */
+    onActiveChange?: (active: boolean) => void;
+  },
 ): FlowEventHub {
   const settings = { ...defaultFlowEventHubOptions, ...options };
   const subscribers = new Set<{ filter: FlowEventFilter; sink: FlowEventSink; lost: number }>();
@@ -355,9 +359,11 @@ export function createFlowEventHub(
       const subscriber = { filter, sink, lost: 0 };
       subscribers.add(subscriber);
       (hub as { active: boolean }).active = true;
+      deps.onActiveChange?.(true);
       return () => {
         subscribers.delete(subscriber);
         (hub as { active: boolean }).active = subscribers.size > 0;
+        deps.onActiveChange?.(hub.active);
       };
     },
     counters: () => ({ published, suppressed, lost, subscribers: subscribers.size }),

@@ -3,6 +3,7 @@
  * file; create/get/delete print tables or JSON/YAML; apply is declarative and idempotent.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Controller, createController } from '@capsule/controller';
@@ -53,6 +54,70 @@ describe('capsule login / create / get / delete / apply', () => {
     expect(good.out).toContain('logged in');
     expect(JSON.parse(readFileSync(config, 'utf8'))).toMatchObject({ url, username: 'admin' });
     expect(statSync(config).mode & 0o777).toBe(0o600);
+  });
+
+  it('logs in to a list of replicas (--url repeated): calls go to the first that answers; bad lists are refused', async () => {
+    // A closed port first: a replica that is down.
+    const dead = createServer();
+    const deadUrl = await new Promise<string>((resolve) =>
+      dead.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(dead.address() as AddressInfo).port}`)),
+    );
+    await new Promise((resolve) => dead.close(resolve));
+    const replicasConfig = join(dir, 'replicas.json');
+    const login = await run(
+      'login',
+      '--url',
+      deadUrl,
+      '--url',
+      url,
+      '--password',
+      'cli-password-1',
+      '--config',
+      replicasConfig,
+    );
+    expect(login.err).toBe('');
+    expect(login.out).toContain(`logged in to ${url} as admin@default`);
+    expect(login.out).toContain('1 more replica on record');
+    expect(JSON.parse(readFileSync(replicasConfig, 'utf8'))).toMatchObject({
+      url: deadUrl,
+      urls: [deadUrl, url],
+    });
+    const domains = await run('get', 'domains', '-o', 'json', '--config', replicasConfig);
+    expect(domains.code).toBe(0);
+    expect(JSON.parse(domains.out).map((d: { name: string }) => d.name)).toContain('default');
+    // Hostile lists: each refused before anything is sent, naming the URL and what is wrong.
+    for (const [urls, message] of [
+      [['ftp://a:1'], 'must be https://host:port, not ftp://'],
+      [[url, `${url}/`], `repeats controller URL [0]`],
+      [['https://u:p@a:1'], 'must be an origin'],
+      [['not a url'], 'is not a URL'],
+      [Array.from({ length: 17 }, (_, i) => `https://c${i}:1`), 'names 17 controllers; at most 16'],
+    ] as const) {
+      const refused = await run(
+        'login',
+        ...urls.flatMap((u) => ['--url', u]),
+        '--password',
+        'cli-password-1',
+        '--config',
+        join(dir, 'refused.json'),
+      );
+      expect(refused.code).toBe(1);
+      expect(refused.err).toContain('CLI_BAD_OPTION');
+      expect(refused.err).toContain(message);
+    }
+    const pinnedHttp = await run(
+      'login',
+      '--url',
+      url,
+      '--ca-sha256',
+      'ab'.repeat(32),
+      '--password',
+      'cli-password-1',
+      '--config',
+      join(dir, 'refused.json'),
+    );
+    expect(pinnedHttp.err).toContain('with --ca-sha256 every controller URL must be https://');
+    expect(() => readFileSync(join(dir, 'refused.json'))).toThrow();
   });
 
   it('creates, gets (table, json, yaml) and deletes', async () => {

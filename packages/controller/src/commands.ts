@@ -14,6 +14,9 @@ export const maxCommandsPerKeepalive = 100;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Rows one INSERT carries at most (5 parameters each: well under SQLite's 32,766). */
+const rowsPerInsert = 500;
+
 /** Queues `command` for each node (inside the caller's transaction); returns the new ids. */
 export async function queueCommands(
   db: Db,
@@ -21,15 +24,36 @@ export async function queueCommands(
   command: NodeCommandBody,
   nowMs: number,
 ): Promise<number[]> {
+  return queueEach(
+    db,
+    nodeIds.map((nodeId) => ({ nodeId, command })),
+    nowMs,
+  );
+}
+
+/**
+ * Queues one command per node (inside the caller's transaction), a few hundred rows per INSERT
+ * rather than one statement each; returns the new ids (as a set: their order is not promised).
+ */
+export async function queueEach(
+  db: Db,
+  commands: readonly { nodeId: number; command: NodeCommandBody }[],
+  nowMs: number,
+): Promise<number[]> {
   const ids: number[] = [];
-  const payload = JSON.stringify(command.payload);
-  for (const nodeId of nodeIds) {
-    const row = await db
-      .insertInto('commands')
-      .values({ node_id: nodeId, kind: command.kind, payload, created_at: iso(nowMs), delivered_at: null })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    ids.push(Number(row.id));
+  const createdAt = iso(nowMs);
+  const payloads = new Map<NodeCommandBody, string>();
+  for (let i = 0; i < commands.length; i += rowsPerInsert) {
+    const rows = commands.slice(i, i + rowsPerInsert).map(({ nodeId, command }) => {
+      let payload = payloads.get(command);
+      if (payload === undefined) {
+        payload = JSON.stringify(command.payload);
+        payloads.set(command, payload);
+      }
+      return { node_id: nodeId, kind: command.kind, payload, created_at: createdAt, delivered_at: null };
+    });
+    const inserted = await db.insertInto('commands').values(rows).returning('id').execute();
+    for (const row of inserted) ids.push(Number(row.id));
   }
   return ids;
 }

@@ -2,6 +2,8 @@
  * The services both listeners share: credentials and tokens, the audit log, node commands and
  * their delivery (keep-alive answers and push channels), and path recomputation.
  */
+
+import { createHash } from 'node:crypto';
 import {
   ApiError,
   type GroupKey,
@@ -16,7 +18,7 @@ import {
 import type { Clock } from '@capsule/wire';
 import type { Logger } from 'pino';
 import { LoginThrottle, type Principal, type TokenService, unmatchableHash, verifyPassword } from './auth';
-import { queueCommands } from './commands';
+import { queueCommands, queueEach } from './commands';
 import { transitNodes } from './domain-trust';
 import { type GroupSecretCache, groupKeysOf } from './group-keys';
 import { computeLinkSets } from './link-sets';
@@ -39,8 +41,20 @@ import { prepareQuery } from './store/prepared-query';
 
 /** A change other replicas and connected nodes may need to hear about. */
 export interface ChangeEvent {
-  /** links: a node registered (its peers may need its new locator; a mesh gains it): link sets only. */
-  kind: 'topology' | 'revocation' | 'policy' | 'links';
+  /**
+   * links: a node registered (its peers may need its new locator; a mesh gains it): link sets only.
+   * joined: an endpoint joined `joined.role` of `joined.contractId` (nobody left, the topology is
+   * the same): the paths of the endpoints that peer with that role, and the role routes.
+   */
+  kind: 'topology' | 'revocation' | 'policy' | 'links' | 'joined';
+  /**
+   * links, topology: the nodes whose own link set the change may alter (a host's set names only
+   * its engines, so a host registering or reporting a link changes no other set); every node's
+   * when absent.
+   */
+  linkSetNodes?: number[];
+  /** joined: the contract role that gained a member. */
+  joined?: { contractId: number; role: string };
   /** Node ids that must be told (revocation: the engines; empty = all interested). */
   nodeIds?: number[];
   /** revocation: `{commandIds}`, the queued revocation commands to announce. */
@@ -90,6 +104,8 @@ export interface ControllerContext {
   bus: ChangeBus;
   replicaId: string;
   keepaliveIntervalMs: number;
+  /** The push channels' heartbeat interval, named in each channel's `ready` event. */
+  pushHeartbeatMs: number;
   nonceLifetimeMs: number;
   certificateLifetimeMs: number;
   authorizationLifetimeMs: number;
@@ -170,15 +186,24 @@ export function createPathCache(): PathCache {
 }
 
 /**
- * `work` run one at a time: a call while a run waits to start shares that run; a call while one
- * is running gets the next run, which starts after it. Every call's run starts after the call.
+ * How long a recomputation waits before it starts, so that the changes being committed at that
+ * moment (a storm of registrations queued behind the previous run's transaction) share it rather
+ * than each getting a run of its own. Every change's call waits that much longer.
  */
-export function serialized(work: () => Promise<void>): () => Promise<void> {
+export const recomputeCoalesceMs = 20;
+
+/**
+ * `work` run one at a time: a call while a run waits to start (`coalesceMs` after the previous
+ * run ended, or after the first call) shares that run; a call while one is running gets the next
+ * run, which starts after it. Every call's run starts after the call.
+ */
+export function serialized(work: () => Promise<void>, coalesceMs = 0): () => Promise<void> {
   let tail: Promise<void> = Promise.resolve();
   let waiting: Promise<void> | undefined;
   return () => {
     if (waiting) return waiting;
-    const run = tail.then(() => {
+    const run = tail.then(async () => {
+      if (coalesceMs > 0) await new Promise((resolve) => setTimeout(resolve, coalesceMs));
       waiting = undefined;
       return work();
     });
@@ -187,6 +212,9 @@ export function serialized(work: () => Promise<void>): () => Promise<void> {
     return run;
   };
 }
+
+/** A contract role's key in a path recomputation's scope. */
+const roleKey = (contractId: number, role: string) => `${contractId}/${role}`;
 
 /** The value of `key` in `map`, made once by `make`. */
 function cached<K, V>(map: Map<K, Promise<V>>, key: K, make: () => Promise<V>): Promise<V> {
@@ -320,11 +348,33 @@ export function createContext(
         change.kind === 'revocation' ? ((change.payload as { commandIds?: number[] })?.commandIds ?? []) : [],
       );
       await context.announceCommands('revocation', revocations);
-      if (changes.some((change) => change.kind === 'topology' || change.kind === 'links'))
-        await recomputeLinkSets();
-      if (changes.some((change) => change.kind === 'topology')) await recomputePathsSoon();
-      if (changes.some((change) => change.kind === 'topology' || change.kind === 'policy'))
+      const linkChanges = changes.filter((change) => change.kind === 'topology' || change.kind === 'links');
+      if (linkChanges.length > 0)
+        await recomputeLinkSets(
+          linkChanges.some((change) => change.linkSetNodes === undefined)
+            ? undefined
+            : [...new Set(linkChanges.flatMap((change) => change.linkSetNodes!))],
+        );
+      // Role routes before paths: engines forward by them; paths only refresh the hosts' peer lists.
+      if (
+        changes.some(
+          (change) => change.kind === 'topology' || change.kind === 'policy' || change.kind === 'joined',
+        )
+      )
         await recomputeRoleRoutesSoon();
+      let paths = false;
+      for (const change of changes)
+        if (change.kind === 'topology') {
+          pendingPaths = 'all';
+          paths = true;
+        } else if (change.kind === 'joined' && change.joined) {
+          if (pendingPaths !== 'all') {
+            pendingPaths ??= new Set();
+            pendingPaths.add(roleKey(change.joined.contractId, change.joined.role));
+          }
+          paths = true;
+        }
+      if (paths) await recomputePathsSoon();
     },
 
     async peersOf(trx, endpoint, cache = createPathCache()) {
@@ -397,13 +447,17 @@ export function createContext(
    * only once a recomputation that includes its change is queued and announced.
    */
   const recomputePathsSoon = serialized(async () => {
+    // The scope of every change made before this run started (a later one adds to the next run's).
+    const scope = pendingPaths;
+    pendingPaths = undefined;
+    if (scope === undefined) return;
     const end = base.metrics.recomputeSeconds.startTimer({ kind: 'paths' });
     try {
-      await recomputePaths();
+      await recomputePaths(scope);
     } finally {
       end();
     }
-  });
+  }, recomputeCoalesceMs);
   const recomputeRoleRoutesSoon = serialized(async () => {
     const end = base.metrics.recomputeSeconds.startTimer({ kind: 'role-routes' });
     try {
@@ -411,7 +465,7 @@ export function createContext(
     } finally {
       end();
     }
-  });
+  }, recomputeCoalesceMs);
 
   /** The usable links: admin state and status up, both ends registered. */
   async function topology(trx: Db): Promise<TopologyLink[]> {
@@ -433,28 +487,64 @@ export function createContext(
     }));
   }
 
-  /** After a topology change: new paths for every endpoint, queued and pushed to its node. */
-  async function recomputePaths(): Promise<void> {
+  /**
+   * What the next path recomputation covers: every endpoint ('all': the topology changed, or an
+   * endpoint left — its role's group key moves to a new epoch), or only the endpoints whose peer
+   * role gained a member (`contractId/role` keys). Undefined: nothing pending.
+   */
+  let pendingPaths: 'all' | Set<string> | undefined;
+
+  /**
+   * What each endpoint was last sent (its node's certificate serial and the SHA-256 of its peers
+   * and group keys): a node gets a path-change only for its endpoints whose view changed, and a
+   * node that registered again (a new certificate: it may have lost its memory) gets them all
+   * again. Per replica, like the link sets and role routes below.
+   */
+  const sentPaths = new Map<number, { serial: string | null; digest: string }>();
+
+  /**
+   * After a change: the peers, paths and group keys of the endpoints in `scope`, queued (in one
+   * transaction) and pushed to each node for its endpoints whose view changed.
+   */
+  async function recomputePaths(scope: 'all' | Set<string>): Promise<void> {
+    const queued: [number, { serial: string | null; digest: string }][] = [];
     const commandIds = await db.transaction().execute(async (trx) => {
-      const endpoints = await trx
+      const contractIds =
+        scope === 'all' ? [] : [...new Set([...scope].map((key) => Number(key.slice(0, key.indexOf('/')))))];
+      let query = trx
         .selectFrom('endpoints as e')
         .innerJoin('nodes as n', 'n.id', 'e.node_id')
         .innerJoin('contracts as c', 'c.id', 'e.contract_id')
-        .select(['e.id', 'e.node_id', 'e.contract_id', 'e.role', 'n.host_id', 'c.roles'])
-        .orderBy('e.id')
-        .execute();
+        .select([
+          'e.id',
+          'e.node_id',
+          'e.contract_id',
+          'e.role',
+          'n.host_id',
+          'n.certificate_serial',
+          'c.roles',
+        ]);
+      if (scope !== 'all') query = query.where('e.contract_id', 'in', contractIds);
+      const endpoints = await query.orderBy('e.id').execute();
       const byNode = new Map<number, { endpointId: number; peers: Peer[]; groupKeys: GroupKey[] }[]>();
       const nowMs = base.clock.nowMs();
       const groupSecrets: GroupSecretCache = new Map();
       const pathCache = createPathCache();
       for (const endpoint of endpoints) {
+        const roles = JSON.parse(endpoint.roles) as { name: string; peer: string }[];
+        const peerRole = roles.find((role) => role.name === endpoint.role)?.peer;
+        // A joined member changes only the views of the endpoints that peer with its role.
+        if (
+          scope !== 'all' &&
+          (peerRole === undefined || !scope.has(roleKey(endpoint.contract_id, peerRole)))
+        )
+          continue;
         const peers = await context.peersOf(
           trx,
           { nodeId: endpoint.node_id, contractId: endpoint.contract_id, role: endpoint.role },
           pathCache,
         );
         // Group keys follow membership: a role whose members changed gets its next epoch here.
-        const roles = JSON.parse(endpoint.roles) as { name: string; peer: string }[];
         const groupKeys =
           endpoint.host_id === null
             ? []
@@ -464,21 +554,34 @@ export function createContext(
                   id: endpoint.id,
                   contractId: endpoint.contract_id,
                   role: endpoint.role,
-                  peerRole: roles.find((role) => role.name === endpoint.role)?.peer,
+                  peerRole,
                   hostId: endpoint.host_id,
                 },
                 nowMs,
                 groupSecrets,
               );
+        const digest = createHash('sha256')
+          .update(JSON.stringify([peers, groupKeys]))
+          .digest('base64');
+        const sent = sentPaths.get(endpoint.id);
+        if (sent && sent.serial === endpoint.certificate_serial && sent.digest === digest) continue;
+        queued.push([endpoint.id, { serial: endpoint.certificate_serial, digest }]);
         const list = byNode.get(endpoint.node_id) ?? [];
         list.push({ endpointId: endpoint.id, peers, groupKeys });
         byNode.set(endpoint.node_id, list);
       }
-      const ids: number[] = [];
-      for (const [nodeId, updates] of byNode)
-        ids.push(...(await context.queueCommands(trx, [nodeId], pathChangeCommand(updates))));
-      return ids;
+      // Endpoints gone since (deleted, revoked): forgotten.
+      if (scope === 'all') {
+        const present = new Set(endpoints.map((endpoint) => endpoint.id));
+        for (const id of sentPaths.keys()) if (!present.has(id)) sentPaths.delete(id);
+      }
+      return queueEach(
+        trx,
+        [...byNode].map(([nodeId, updates]) => ({ nodeId, command: pathChangeCommand(updates) })),
+        base.clock.nowMs(),
+      );
     });
+    for (const [endpointId, sent] of queued) sentPaths.set(endpointId, sent);
     await context.announceCommands('path-change', commandIds);
   }
 
@@ -489,11 +592,14 @@ export function createContext(
    */
   const sentLinkSets = new Map<number, { serial: string | null; text: string }>();
 
-  /** After a topology change or a registration: every node's link set, pushed where it changed. */
-  async function recomputeLinkSets(): Promise<void> {
+  /**
+   * After a topology change or a registration: the link sets of `nodeIds` (every node's when
+   * absent), pushed where they changed.
+   */
+  async function recomputeLinkSets(nodeIds?: readonly number[]): Promise<void> {
     const queued: [number, { serial: string | null; text: string }][] = [];
     const commandIds = await db.transaction().execute(async (trx) => {
-      const sets = await computeLinkSets(trx);
+      const sets = await computeLinkSets(trx, nodeIds);
       if (sets.size === 0) return [];
       const serials = new Map<number, string | null>();
       for (const node of await trx
@@ -502,17 +608,17 @@ export function createContext(
         .where('status', '=', 'registered')
         .execute())
         serials.set(node.id, node.certificate_serial);
-      const ids: number[] = [];
+      const commands: { nodeId: number; command: NodeCommandBody }[] = [];
       for (const [nodeId, links] of sets) {
         const command = linkSetCommand(links);
         const text = JSON.stringify(command.payload);
         const serial = serials.get(nodeId) ?? null;
         const sent = sentLinkSets.get(nodeId);
         if (sent && sent.serial === serial && sent.text === text) continue;
-        ids.push(...(await context.queueCommands(trx, [nodeId], command)));
+        commands.push({ nodeId, command });
         queued.push([nodeId, { serial, text }]);
       }
-      return ids;
+      return queueEach(trx, commands, base.clock.nowMs());
     });
     for (const [nodeId, sent] of queued) sentLinkSets.set(nodeId, sent);
     await context.announceCommands('topology', commandIds);
@@ -587,7 +693,8 @@ export function createContext(
           .execute())
           nodeLabels.set(node.id, JSON.parse(node.labels) as string[]);
       const engineIds = engines.map((engine) => engine.id);
-      const links = await topology(trx);
+      // Nothing tagged anywhere: every engine's routes are empty, no topology to read.
+      const links = members.length + nearestMembers.length + rules.length === 0 ? [] : await topology(trx);
       const routes = computeRoleRoutes(engineIds, links, members);
       mergeRoleRoutes(routes, computeNearestRoutes(engineIds, links, nearestMembers));
       const labelled = computeLabelRoutes(engineIds, links, nodeLabels, rules);
@@ -599,7 +706,7 @@ export function createContext(
         .where('host_id', 'is not', null)
         .execute())
         if (node.host_id !== null) hostIds.set(node.id, node.host_id);
-      const ids: number[] = [];
+      const commands: { nodeId: number; command: NodeCommandBody }[] = [];
       for (const engine of engines) {
         const byContract = routes.get(engine.id) ?? new Map<number, Map<number, number>>();
         const ownTags = labelled.engineTags.get(engine.id) ?? new Map<number, number>();
@@ -620,10 +727,10 @@ export function createContext(
         const text = JSON.stringify(command.payload);
         const sent = sentRoleRoutes.get(engine.id);
         if (sent && sent.serial === engine.certificate_serial && sent.text === text) continue;
-        ids.push(...(await context.queueCommands(trx, [engine.id], command)));
+        commands.push({ nodeId: engine.id, command });
         queued.push([engine.id, { serial: engine.certificate_serial, text }]);
       }
-      return ids;
+      return queueEach(trx, commands, base.clock.nowMs());
     });
     for (const [engineId, sent] of queued) sentRoleRoutes.set(engineId, sent);
     await context.announceCommands('topology', commandIds);

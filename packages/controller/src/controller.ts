@@ -201,6 +201,7 @@ export async function createController(
       bus,
       replicaId: randomBytes(6).toString('hex'),
       keepaliveIntervalMs: settings.keepaliveIntervalMs,
+      pushHeartbeatMs: settings.pushHeartbeatMs,
       nonceLifetimeMs: settings.nonceLifetimeMs,
       certificateLifetimeMs: settings.certificateLifetimeMs,
       authorizationLifetimeMs: settings.authorizationLifetimeMs,

@@ -36,13 +36,17 @@ export async function computeLinkSets(
   db: Db,
   nodeIds?: readonly number[],
 ): Promise<Map<number, LinkSetEntry[]>> {
-  const rows = await db
+  // A set names engines only: for some nodes' sets, the engines and those nodes are enough (and
+  // their own link rows), not every host (a registration storm read every node per host).
+  const only = nodeIds === undefined ? undefined : [...nodeIds];
+  if (only?.length === 0) return new Map();
+  let nodeQuery = db
     .selectFrom('nodes')
     .select(['id', 'type', 'zone_id', 'host_id', 'hostname', 'locator'])
     .where('status', '=', 'registered')
-    .where('host_id', 'is not', null)
-    .orderBy('id')
-    .execute();
+    .where('host_id', 'is not', null);
+  if (only) nodeQuery = nodeQuery.where((eb) => eb.or([eb('type', '=', 'engine'), eb('id', 'in', only)]));
+  const rows = await nodeQuery.orderBy('id').execute();
   const nodes = new Map<number, SetNode>();
   for (const row of rows)
     nodes.set(row.id, {
@@ -56,10 +60,9 @@ export async function computeLinkSets(
   const meshZones = new Set(
     (await db.selectFrom('zones').select('id').where('engine_mesh', '=', 1).execute()).map((zone) => zone.id),
   );
-  const links = await db
-    .selectFrom('links')
-    .select(['node_a', 'node_z', 'cost', 'admin_state', 'origin'])
-    .execute();
+  let linkQuery = db.selectFrom('links').select(['node_a', 'node_z', 'cost', 'admin_state', 'origin']);
+  if (only) linkQuery = linkQuery.where((eb) => eb.or([eb('node_a', 'in', only), eb('node_z', 'in', only)]));
+  const links = await linkQuery.execute();
   /** Per node: peer id → the row's cost and admin state, and whether it is declared. */
   const rowsOf = new Map<number, Map<number, { cost: number; up: boolean; declared: boolean }>>();
   for (const link of links)

@@ -46,13 +46,16 @@ export const PROGRAM_DROP_CODES_MAX = 64;
 /** The key program drop codes past the first PROGRAM_DROP_CODES_MAX are counted under. */
 export const PROGRAM_DROP_OTHER = -1;
 
-/** Counts a PROGRAM_DROP with the program's reason `code` (no allocation once the code is known). */
-export function countProgramDrop(state: Pick<CounterState, 'programDrops'>, code: number): void {
+/**
+ * Counts `times` (default 1) PROGRAM_DROPs with the program's reason `code` (no allocation once
+ * the code is known).
+ */
+export function countProgramDrop(state: Pick<CounterState, 'programDrops'>, code: number, times = 1): void {
   const drops = state.programDrops;
   const count = drops.get(code);
-  if (count !== undefined) drops.set(code, count + 1);
-  else if (drops.size < PROGRAM_DROP_CODES_MAX) drops.set(code, 1);
-  else drops.set(PROGRAM_DROP_OTHER, (drops.get(PROGRAM_DROP_OTHER) ?? 0) + 1);
+  if (count !== undefined) drops.set(code, count + times);
+  else if (drops.size < PROGRAM_DROP_CODES_MAX) drops.set(code, times);
+  else drops.set(PROGRAM_DROP_OTHER, (drops.get(PROGRAM_DROP_OTHER) ?? 0) + times);
 }
 
 /** Counters since start (monotonic). */

@@ -47,6 +47,8 @@ import {
   CapsuleFlag,
   type Clock,
   type EngineFastPath,
+  FastPathEngineState,
+  FastPathProgramState,
   IPV6_HEADER_LENGTH,
   type Logger,
   PathOffset,
@@ -55,7 +57,7 @@ import {
 } from '@capsule/wire';
 import { createAuthorizations, isAuthorizedSource } from './authorizations';
 import { bytesEqual } from './bytes';
-import { createCounterState, type EngineCounters, snapshotCounters } from './counters';
+import { countProgramDrop, createCounterState, type EngineCounters, snapshotCounters } from './counters';
 import { type CurrentPacket, createCurrentPacket } from './current-packet';
 import { DropReason } from './drop-reason';
 import { createEgress } from './egress';
@@ -202,9 +204,22 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   const counters = createCounterState();
   const fastPath = deps.fastPath;
   const packet: CurrentPacket = createCurrentPacket();
+  /**
+   * What the fast path's program runs read of the engine (FastPathEngineState): whether flow
+   * events are observed, and which contract's link tags the ENGINE record shows.
+   */
+  const fastPathState = new Int32Array(FastPathEngineState.LENGTH);
+  fastPathState[FastPathEngineState.SHOWN_CONTRACT] = -1;
+  /** Per flow: its program registered with the fast path (FastPathProgramState). */
+  const flowProgramState = new Uint8Array(fastPath ? settings.flowCapacity : 0);
   const hub = createFlowEventHub(
     { node: `engine ${formatIpv6Address(options.hostId)}`, eventsPerSecondMax: settings.eventsPerSecondMax },
-    { clock },
+    {
+      clock,
+      onActiveChange: (active) => {
+        fastPathState[FastPathEngineState.EVENTS_ACTIVE] = active ? 1 : 0;
+      },
+    },
   );
   const flows = createEngineFlows(
     {
@@ -219,7 +234,15 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       idleTimeoutMs: settings.flowIdleTimeoutMs,
       contractBytes: CONTRACT_BYTES,
     },
-    { counters, withdraw: fastPath && ((id) => fastPath.removeFlow(id)) },
+    {
+      counters,
+      withdraw:
+        fastPath &&
+        ((id) => {
+          fastPath.removeFlow(id);
+          flowProgramState[id] = FastPathProgramState.NONE;
+        }),
+    },
   );
   const events = createEngineEvents({ hub, clock, flows, packet });
   const host = createSandboxHost(
@@ -275,6 +298,12 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       cacheVerdict: flows.cacheVerdict,
       cacheCount: flows.cacheCount,
       cacheLinks: flows.cacheLinks,
+      flowDrops: flows.drops,
+      flowProgramReason: flows.programReason,
+      flowMemory: flows.flowMemoryBytes,
+      engineRecord: regions.engine,
+      engineState: fastPathState,
+      flowProgramState,
     },
     engineId,
     settings.flowIdleTimeoutMs,
@@ -282,6 +311,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
 
   function refreshLinks(): void {
     links.refresh();
+    fastPathState[FastPathEngineState.SHOWN_CONTRACT] = -1;
     // A topology change may change what programs decide: no cached action survives it.
     flows.clearCachedActions();
     if (fastPath) {
@@ -306,6 +336,15 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     counters.cachedActions += carried.cachedActions;
     for (let verdict = 1; verdict < carried.verdicts.length; verdict++)
       counters.verdicts[verdict] = counters.verdicts[verdict]! + carried.verdicts[verdict]!;
+    counters.programRuns += carried.programRuns;
+    counters.fuelUsed += carried.fuelUsed;
+    counters.verdicts[Verdict.DROP] = counters.verdicts[Verdict.DROP]! + carried.dropVerdicts;
+    for (const [reason, count] of carried.drops) counters.drops[reason] = counters.drops[reason]! + count;
+    for (const [code, count] of carried.programDrops) countProgramDrop(counters, code, count);
+    for (const [programId, count] of carried.linkDrops) {
+      const link = links.byProgramId(programId);
+      if (link !== undefined) link.drops += count;
+    }
     for (const [programId, packetsIn, bytesIn, packetsOut, bytesOut] of carried.links) {
       const link = links.byProgramId(programId);
       if (link === undefined) continue;
@@ -446,6 +485,18 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     runOptions.flowMemory = flowMemory[id];
     runOptions.contractMemory = contractMemory[id];
     links.showContract(auth.contractId);
+    if (fastPath) {
+      fastPathState[FastPathEngineState.SHOWN_CONTRACT] = auth.contractId | 0;
+      // Its later type III packets may run the program in the fast path (which checks all of the
+      // above again per packet and hands up what it does not do: docs/engine.md, "Fast path").
+      if (
+        packetType === 3 &&
+        !packet.traceWanted &&
+        flowProgramState[id] === FastPathProgramState.NONE &&
+        !hub.active
+      )
+        registerProgram(id, linkId, auth.notAfter, auth.contractId, program);
+    }
     const result = sandbox.run(program.prepared!, runOptions);
     counters.fuelUsed += result.fuelUsed;
     if (result.trap !== TrapReason.NONE) {
@@ -470,6 +521,47 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       result.fuelUsed,
       result.dropReason,
     );
+  }
+
+  /**
+   * Registers flow `id`'s program with the fast path: the current packet (its header the template),
+   * and the PACKET record just filled for it (its per-packet fields are the fast path's to set).
+   */
+  function registerProgram(
+    id: number,
+    linkId: number,
+    notAfterSeconds: number,
+    contractId: number,
+    program: ProgramEntry,
+  ): void {
+    const fast = fastPath!;
+    const { offset } = packet;
+    fast.setFlow(
+      id,
+      packet.bytes,
+      offset,
+      linkId,
+      notAfterSeconds,
+      view.pathOffset < 0 ? -1 : view.pathOffset - offset,
+      view.dataOffset < 0 ? -1 : view.dataOffset - offset,
+      view.dataLength,
+    );
+    const decoded = program.prepared!.decoded;
+    fast.setFlowProgram(
+      id,
+      decoded.words,
+      decoded.lengthBytes,
+      program.entryOffsets,
+      contractMemory[id]!,
+      contractId | 0,
+      settings.budgetInstructions,
+      regions.packet,
+      view.pathLength,
+      view.dataLength,
+    );
+    // Refused (a flow the fast path cannot run): not offered again while the flow lives.
+    if (flowProgramState[id] === FastPathProgramState.NONE)
+      flowProgramState[id] = FastPathProgramState.DECLINED;
   }
 
   /** Counts a drop of the current packet; -1 (no flow) for admitTypeI to return. */
@@ -594,6 +686,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     linkCost: (info) => links.costOf(info),
     setContractTags(contracts) {
       links.setContractTags(contracts);
+      fastPathState[FastPathEngineState.SHOWN_CONTRACT] = -1;
       // What programs decided from the old routes must be decided again.
       flows.clearCachedActions();
     },

@@ -57,6 +57,8 @@ export interface EngineFlows {
   readonly program: (ProgramEntry | undefined)[];
   readonly contractMemory: (DataView | undefined)[];
   readonly flowMemory: (DataView | undefined)[];
+  /** Every flow's FLOW memory, FLOW_BYTES per flow id (what `flowMemory` views). */
+  readonly flowMemoryBytes: Uint8Array;
   readonly createdMs: Float64Array;
   readonly lastSeenMs: Float64Array;
   readonly packets: Float64Array;
@@ -168,6 +170,7 @@ export function createEngineFlows(
     program,
     contractMemory,
     flowMemory,
+    flowMemoryBytes,
     createdMs,
     lastSeenMs,
     packets,

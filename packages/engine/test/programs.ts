@@ -168,6 +168,20 @@ entry:
   j route
 ${routeTail}`);
 
+/** logThenRoute without the CACHE flag: every packet logs (the fast path leaves LOG to JavaScript). */
+export const logThenRouteUncached = program(`
+entry:
+  li t0, 257
+  sw t0, 8(a2)
+  mv s1, a1
+  addi a0, a2, 8
+  li a1, 4
+  li a7, 6               # LOG
+  ecall
+  mv a1, s1
+  j route
+${routeTailOf(false)}`);
+
 /** Never ends: fuel runs out. */
 export const loop = program(`
 entry:

@@ -28,7 +28,16 @@ export {
   startMemoryLab,
 } from './memory-lab';
 /** iproute2 helpers: names derived from lab and node, namespaces, links. */
-export { bridgeName, ip, linkExists, listNamespaces, namespaceName, setLinkUp, vethName } from './netns';
+export {
+  bridgeName,
+  ip,
+  labSocketBufferBytes,
+  linkExists,
+  listNamespaces,
+  namespaceName,
+  setLinkUp,
+  vethName,
+} from './netns';
 /** The netns lab: build, start daemons, exec in a node, tear down, leftovers check. */
 export {
   agentConfig,

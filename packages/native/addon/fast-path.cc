@@ -3,9 +3,11 @@
 // JavaScript. It takes a datagram only when every check the JavaScript
 // path would make is known to pass and the outcome is the one JavaScript would reach; anything
 // else — handshakes, cookies, keep-alives, unknown receivers, replayed or forged frames, other
-// packet types, unknown or idle or expiring flows, flows without a cached action, a TRACE, a hop
-// limit ≤ 1, a link down, a send counter at its rekey limit — goes up to JavaScript unchanged
-// (which counts the drop or does the work). So the counters are the same with it on or off.
+// packet types, unknown or idle or expiring flows, flows without a cached action whose program is
+// not registered here, a TRACE, a hop limit ≤ 1, a link down, a send counter at its rekey limit —
+// goes up to JavaScript unchanged (which counts the drop or does the work). So the counters are the
+// same with it on or off. A registered flow without a cached action has its program run here per
+// packet (RunProgram / CommitProgram below, fast-path-program.h: what runs and what goes up).
 //
 // What it does with a datagram it takes (the JS path's steps, in its order):
 //   link layer  DATA frame of a registered (confirmed) session → replay window check →
@@ -15,8 +17,9 @@
 //               not idle, authorization not expired → capsule header equal to the flow's template
 //               (the header JavaScript validated) except the DATA value and the PATH hop index
 //               (≤ hop count) → the flow's cached action (read from JavaScript's own per-flow arrays:
-//               a cache JavaScript clears is seen at once) → hop index advanced when this hop is
-//               ours, hop limit decremented → per egress link: sealed with that link's current
+//               a cache JavaScript clears is seen at once), or its program's verdict → hop index
+//               advanced when this hop is ours, hop limit decremented → per egress link: sealed with
+//               that link's current
 //               session (its send counter, shared with JavaScript) and queued;
 //   counters    the engine's and the link layer's, as deltas in shared Float64Arrays (JavaScript
 //               folds them into its own counters when it reads them) and the per-flow arrays.
@@ -28,7 +31,10 @@
 //   bindEngine(shared: { engine: Float64Array(ENGINE_SLOTS), flowLastSeenMs: Float64Array,
 //     flowPackets: Float64Array, flowBytes: Float64Array, flowLastVerdict: Uint8Array,
 //     flowLastReason: Uint16Array, cacheVerdict: Uint8Array, cacheCount: Uint8Array,
-//     cacheLinks: Uint32Array }, engineId, idleTimeoutMs)
+//     cacheLinks: Uint32Array, and for programs run per packet (all or none): flowDrops:
+//     Float64Array, flowProgramReason: Uint32Array, flowMemory: Uint8Array(256 per flow),
+//     engineRecord: Uint8Array(4096), engineState: Int32Array(2), flowProgramState: Uint8Array },
+//     engineId, idleTimeoutMs)
 //   addSession(localIndex, linkId, receiveKey, counters: Float64Array(2), replayBits: Uint32Array)
 //   removeSession(localIndex)
 //   setSending(linkId, peerIndex, sendKey, counters: Float64Array(2), host, port, rekeyAfterPackets)
@@ -36,6 +42,8 @@
 //   setLink(programId, linkId, kind, up, peerHostId: Uint8Array(16))   clearLinks()
 //   setFlow(flowId, packet, offset, ingressLinkId, notAfterSeconds, pathOffset, dataOffset,
 //     dataLength)    (offsets relative to the packet start; -1 for an absent chunk)
+//   setFlowProgram(flowId, words, lengthBytes, entryOffsets, contract, contractId, budget, record,
+//     pathLength, dataLength)   (after setFlow; see SetFlowProgram)
 //   removeFlow(flowId)   clearFlows()
 //   drainLinkTraffic() → Float64Array of [linkId, packetsIn, bytesIn, packetsOut, bytesOut,
 //     lastReceiveMs, lastSendMs] per link that moved since the last call
@@ -84,6 +92,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "fast-path-program.h"
 #include "sealed-payload.h"
 
 #ifndef SOL_UDP
@@ -107,10 +116,27 @@ enum EngineSlot : int {
   kVerdictForward = 6,
   kVerdictReplicate = 7,
   kVerdictDeliver = 8,
+  kProgramRuns = 9,
+  kFuelUsed = 10,
+  kVerdictDrop = 11,
+  kProgramDropCodes = 12,  // pairs used in the program drop table below
   kLinkBase = 16,  // then per program link id: packets in, bytes in, packets out, bytes out
 };
 constexpr int kMaxProgramLinks = 4096;
-constexpr int kEngineSlots = kLinkBase + 4 * kMaxProgramLinks;
+// After the links: drops per program link id, drops per reason (0..63), then the program drop
+// table: (program's reason, count) pairs.
+constexpr int kLinkDropBase = kLinkBase + 4 * kMaxProgramLinks;
+constexpr int kDropBase = kLinkDropBase + kMaxProgramLinks;
+constexpr int kDropReasons = 64;
+constexpr int kProgramDropBase = kDropBase + kDropReasons;
+constexpr int kProgramDropPairs = 16;
+constexpr int kEngineSlots = kProgramDropBase + 2 * kProgramDropPairs;
+// The engine's drop reason of a program's own DROP (packages/engine/src/drop-reason.ts).
+constexpr uint32_t kDropProgram = 50;
+// Slots of the engine's state array (src/fast-path.ts ENGINE_STATE).
+enum StateSlot : int { kEventsActive = 0, kShownContract = 1, kStateSlots = 2 };
+// A flow's program registration state (the engine's flowProgramState array).
+enum ProgramState : uint8_t { kProgramNone = 0, kProgramRegistered = 1, kProgramDeclined = 2 };
 constexpr int kEgressMax = 16;
 // @capsule/wire's link frame (link-frame.ts): version 2, type DATA 2, a 16-byte header, a 16-byte tag.
 constexpr uint8_t kFrameVersion = 2;
@@ -283,6 +309,16 @@ struct Flow {
   int hopsAt = -1;
   int dataAt = -1;
   int dataLength = 0;
+  struct RegisteredProgram* program = nullptr;  // its program runs per packet here (setFlowProgram)
+  bool contractKnown = false;  // its contract (from setFlowProgram; kept when its program is declined)
+  double contractId = 0;
+};
+
+// A flow's program as JavaScript registered it, with the JavaScript memory it points into pinned.
+struct RegisteredProgram {
+  FlowProgram program;
+  Napi::ObjectReference wordsRef;
+  Napi::ObjectReference contractRef;
 };
 
 // ---- the agent's egress (see the file comment) --------------------------------------------------
@@ -351,6 +387,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                         InstanceMethod("setLink", &FastPath::SetLink),
                         InstanceMethod("clearLinks", &FastPath::ClearLinks),
                         InstanceMethod("setFlow", &FastPath::SetFlow),
+                        InstanceMethod("setFlowProgram", &FastPath::SetFlowProgram),
                         InstanceMethod("removeFlow", &FastPath::RemoveFlow),
                         InstanceMethod("clearFlows", &FastPath::ClearFlows),
                         InstanceMethod("drainLinkTraffic", &FastPath::DrainLinkTraffic),
@@ -398,6 +435,21 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     ok = ok && cacheCount && n >= flowCount;
     uint32_t* cacheLinks = TypedData<uint32_t>(shared.Get("cacheLinks"), napi_uint32_array, &n);
     ok = ok && cacheLinks && n >= flowCount * kEgressMax;
+    // Per-packet programs (optional: without these arrays flows without a cached action go up).
+    size_t engineRecordLength = 0, stateLength = 0;
+    double* flowDrops = TypedData<double>(shared.Get("flowDrops"), napi_float64_array, &n);
+    const bool dropsOk = flowDrops != nullptr && n >= flowCount;
+    uint32_t* programReason = TypedData<uint32_t>(shared.Get("flowProgramReason"), napi_uint32_array, &n);
+    const bool reasonOk = programReason != nullptr && n >= flowCount;
+    uint8_t* flowMemory = TypedData<uint8_t>(shared.Get("flowMemory"), napi_uint8_array, &n);
+    const bool memoryOk = flowMemory != nullptr && n >= flowCount * abi::kFlowBytes;
+    uint8_t* programState = TypedData<uint8_t>(shared.Get("flowProgramState"), napi_uint8_array, &n);
+    const bool programStateOk = programState != nullptr && n >= flowCount;
+    const uint8_t* engineRecord = TypedData<uint8_t>(shared.Get("engineRecord"), napi_uint8_array, &engineRecordLength);
+    int32_t* state = TypedData<int32_t>(shared.Get("engineState"), napi_int32_array, &stateLength);
+    const bool programs = dropsOk && reasonOk && memoryOk && programStateOk && engineRecord != nullptr &&
+                          engineRecordLength >= static_cast<size_t>(abi::kEngineMaxBytes) && state != nullptr &&
+                          stateLength >= static_cast<size_t>(kStateSlots);
     if (!ok) {
       Napi::TypeError::New(env, "bindEngine: shared arrays missing, of the wrong type or too short")
           .ThrowAsJavaScriptException();
@@ -406,6 +458,14 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     FlushQueued();
     flows_.clear();
     keyOf_.clear();
+    programs_.clear();
+    flowDrops_ = programs ? flowDrops : nullptr;
+    programReason_ = programs ? programReason : nullptr;
+    flowMemory_ = programs ? flowMemory : nullptr;
+    programState_ = programs ? programState : nullptr;
+    engineRecord_ = programs ? engineRecord : nullptr;
+    state_ = programs ? state : nullptr;
+    if (programState_ != nullptr) memset(programState_, 0, flowCount);
     engine_ = engine;
     lastSeen_ = lastSeen;
     packets_ = packets;
@@ -438,12 +498,20 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
 
   bool Take(uint8_t* data, size_t length, const sockaddr_storage&) override {
     offered_++;
-    if (!Forward(data, length)) return false;
+    upScope_ = kUpNone;
+    if (!Forward(data, length)) {
+      HandedUp();
+      return false;
+    }
     taken_++;
     return true;
   }
 
-  void EndOfBatch() override { FlushQueued(); }
+  void EndOfBatch() override {
+    FlushQueued();
+    barrierAll_ = false;
+    barrierCount_ = 0;
+  }
 
  private:
   struct Queued {
@@ -451,6 +519,34 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     size_t length;
     const Sending* to;
   };
+
+  // What JavaScript may change by handling a datagram handed up: nothing (it is not an
+  // authenticated frame: a counted drop), the memory of one contract (a packet of a flow whose
+  // program is registered here), or of any contract (another authenticated frame: a type I
+  // packet, a flow whose contract the fast path does not know).
+  enum UpScope { kUpNone, kUpContract, kUpAll };
+  static constexpr int kBarrierContracts = 8;
+
+  // JavaScript handles the handed-up datagrams of a receive batch after the batch: a program run
+  // here for a later datagram of the batch would come before theirs. So a packet handed up stops
+  // program runs of its contract (or of every contract) until the end of the batch: programs see
+  // their FLOW and CONTRACT memory in arrival order, as with the fast path off.
+  void HandedUp() {
+    if (upScope_ == kUpAll || (upScope_ == kUpContract && barrierCount_ == kBarrierContracts)) {
+      barrierAll_ = true;
+    } else if (upScope_ == kUpContract) {
+      for (int i = 0; i < barrierCount_; i++)
+        if (barrierContracts_[i] == upContract_) return;
+      barrierContracts_[barrierCount_++] = upContract_;
+    }
+  }
+
+  bool Barred(double contractId) const {
+    if (barrierAll_) return true;
+    for (int i = 0; i < barrierCount_; i++)
+      if (barrierContracts_[i] == contractId) return true;
+    return false;
+  }
 
   // The whole decision, then the whole commit: false (nothing changed) whenever JavaScript must see it.
   bool Forward(uint8_t* frame, size_t length) {
@@ -465,6 +561,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (aadEnd < 0) return false;
     if (!session.replay.Check(counter)) return false;
     if (!session.mac->Verify(counter, frame, static_cast<size_t>(aadEnd), frame + bodyEnd)) return false;
+    upScope_ = kUpAll;
 
     // The engine's checks (handlePacket), none of which may fail for a datagram taken here.
     uint8_t* inner = frame + kHeader;
@@ -479,8 +576,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     key.bytes[33] &= 0x0f;
     auto flowAt = flows_.find(key);
     if (flowAt == flows_.end()) return false;
-    const Flow& flow = flowAt->second;
+    Flow& flow = flowAt->second;
     const uint32_t id = flow.id;
+    if (flow.contractKnown) {
+      upScope_ = kUpContract;
+      upContract_ = flow.contractId;
+    }
     if (flow.ingressLinkId != session.linkId) return false;
     const double now = batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs());
     if (now - lastSeen_[id] > idleTimeoutMs_) return false;
@@ -489,12 +590,32 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const size_t capsuleLength = (size_t{capsule[1]} + 1) * 8;
     if (capsuleLength != flow.templateLength || 40 + capsuleLength > packetLength) return false;
     if (!MatchesTemplate(capsule, flow)) return false;
-    const uint8_t verdict = cacheVerdict_[id];
-    if (verdict < 1 || verdict > 3) return false;
+    auto programAt = programOf_.find(session.linkId);
+    const uint32_t ingressProgram = programAt == programOf_.end() ? 0 : programAt->second;
+    uint8_t verdict = cacheVerdict_[id];
+    // No cached action: the flow's program, when registered, runs here (nothing committed yet).
+    const ProgramOutcome* ran = nullptr;
+    ProgramDecision decision;
+    if (verdict == 0) {
+      ran = RunProgram(flow, id, inner, packetLength, capsule, capsuleLength, now, ingressProgram, &decision);
+      if (ran == nullptr) return false;
+      verdict = static_cast<uint8_t>(ran->verdict);
+    } else if (verdict > 3) {
+      return false;
+    }
     // Which links, each present, up and sendable.
     uint32_t programIds[kEgressMax];
     int egressCount = 0;
-    if (verdict == 3) {  // DELIVER: the link of the destination host
+    if (verdict == abi::kDrop) {
+      // A drop sends nothing.
+    } else if (ran != nullptr && verdict != 3) {
+      egressCount = static_cast<int>(ran->egressCount);
+      for (int i = 0; i < egressCount; i++) {
+        uint32_t p;
+        memcpy(&p, ran->egressLinks + 4 * i, 4);
+        programIds[i] = p;
+      }
+    } else if (verdict == 3) {  // DELIVER: the link of the destination host
       for (uint32_t p = 1; p <= maxProgramId_ && egressCount == 0; p++) {
         const EngineLink& link = links_[p];
         if (link.present && link.kind == 1 && link.up && memcmp(link.peerHostId, inner + 24, 16) == 0) {
@@ -521,7 +642,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       if (next >= to.rekeyAfterPackets || next >= static_cast<double>(kMaxSafe)) return false;
       if (!isV6_ && !to.isV4) return false;
     }
-    if (queued_.size() + egressCount > kSendMax || ringUsed_ + egressCount * frameOut > kSendRingBytes) {
+    if (egressCount > 0 &&
+        (queued_.size() + egressCount > kSendMax || ringUsed_ + egressCount * frameOut > kSendRingBytes)) {
       FlushQueued();
       if (ringUsed_ + egressCount * frameOut > kSendRingBytes) return false;
     }
@@ -533,9 +655,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     in.bytesIn += static_cast<double>(innerLength);
     in.lastReceiveMs = now;
     in.moved = true;
-    // The engine's receive and the cached action.
-    auto programAt = programOf_.find(session.linkId);
-    const uint32_t ingressProgram = programAt == programOf_.end() ? 0 : programAt->second;
+    // The engine's receive and the cached action (or the program's run).
     engine_[kPacketsIn] += 1;
     engine_[kBytesIn] += static_cast<double>(innerLength);
     if (ingressProgram > 0 && ingressProgram < static_cast<uint32_t>(kMaxProgramLinks)) {
@@ -546,13 +666,17 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     lastSeen_[id] = now;
     packets_[id] += 1;
     bytes_[id] += static_cast<double>(packetLength);
-    engine_[kCachedActions] += 1;
-    if (flow.hopIndexAt >= 0) {
-      const uint8_t hopIndex = capsule[flow.hopIndexAt];
-      const uint8_t hopCount = capsule[flow.hopCountAt];
-      if (hopIndex < hopCount) {
-        const uint8_t* hop = capsule + flow.hopsAt + 4 * hopIndex;
-        if (((uint32_t{hop[0]} << 8) | hop[1]) == engineId_) capsule[flow.hopIndexAt] = hopIndex + 1;
+    if (ran != nullptr) {
+      if (CommitProgram(flow, id, capsule, *ran, decision, ingressProgram)) return true;  // a drop
+    } else {
+      engine_[kCachedActions] += 1;
+      if (flow.hopIndexAt >= 0) {
+        const uint8_t hopIndex = capsule[flow.hopIndexAt];
+        const uint8_t hopCount = capsule[flow.hopCountAt];
+        if (hopIndex < hopCount) {
+          const uint8_t* hop = capsule + flow.hopsAt + 4 * hopIndex;
+          if (((uint32_t{hop[0]} << 8) | hop[1]) == engineId_) capsule[flow.hopIndexAt] = hopIndex + 1;
+        }
       }
     }
     inner[7] -= 1;
@@ -574,6 +698,119 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     lastVerdict_[id] = verdict;
     lastReason_[id] = 0;
     return true;
+  }
+
+  // What RunProgram found before the run that its commit needs (egress.ts advanceHopIndex).
+  struct ProgramDecision {
+    bool isThisHop = false;
+    int hopIndexOriginal = -1;
+    int programDropSlot = -1;  // the program drop table pair a program's DROP counts in
+  };
+
+  // The flow's program on this packet (the pipeline's steps from "Which PATH hop this is" to the
+  // action, fast-path-program.h): its outcome when the fast path can apply it, else nullptr (the
+  // packet goes up; nothing changed, except that a flow whose program needs a service JavaScript
+  // owns is not tried here again).
+  const ProgramOutcome* RunProgram(Flow& flow, uint32_t id, const uint8_t* inner, size_t packetLength,
+                                   const uint8_t* capsule, size_t capsuleLength, double now, uint32_t ingressProgram,
+                                   ProgramDecision* decision) {
+    if (flow.program == nullptr || state_ == nullptr) return nullptr;
+    if (ingressProgram == 0 || ingressProgram >= static_cast<uint32_t>(kMaxProgramLinks)) return nullptr;
+    // Flow events are built by JavaScript; the ENGINE record must show this flow's contract.
+    if (state_[kEventsActive] != 0) return nullptr;
+    const FlowProgram& program = flow.program->program;
+    if (static_cast<double>(state_[kShownContract]) != program.contractId) return nullptr;
+    if (Barred(program.contractId)) return nullptr;
+    *decision = ProgramDecision{};
+    uint32_t entryIndex = 0;
+    const uint8_t* path = nullptr;
+    if (flow.hopIndexAt >= 0) {
+      path = capsule + flow.hopIndexAt - 4;
+      const uint8_t hopIndex = path[4];
+      decision->hopIndexOriginal = hopIndex;
+      entryIndex = (uint32_t{path[6]} << 8) | path[7];
+      if (hopIndex < path[5]) {
+        const uint8_t* hop = path + 8 + 4 * hopIndex;
+        if (((uint32_t{hop[0]} << 8) | hop[1]) == engineId_) {
+          decision->isThisHop = true;
+          entryIndex = hop[2];
+        }
+      }
+    }
+    // An entry the pipeline refuses (BAD_ENTRY): its drop is JavaScript's to count.
+    if (entryIndex >= program.entryOffsets.size()) return nullptr;
+    const int32_t entryOffset = program.entryOffsets[entryIndex];
+    if (entryOffset < 0 || static_cast<uint32_t>(entryOffset) >= program.lengthBytes || (entryOffset & 1) != 0)
+      return nullptr;
+    const ProgramInput input{inner,
+                             packetLength,
+                             capsuleLength,
+                             path,
+                             flow.dataAt >= 0 ? capsule + flow.dataAt : nullptr,
+                             flowMemory_ + static_cast<size_t>(id) * abi::kFlowBytes,
+                             engineRecord_,
+                             now,
+                             static_cast<uint32_t>(entryOffset)};
+    const ProgramOutcome& out = runner_.Run(program, input);
+    if (out.status == ProgramOutcome::kUnsupported) {
+      programs_.erase(id);
+      flow.program = nullptr;
+      programState_[id] = kProgramDeclined;
+      return nullptr;
+    }
+    // A CACHE is the pipeline's to store; a TRACE record is built by JavaScript.
+    if ((out.flags & abi::kFlagCache) != 0) return nullptr;
+    if (out.verdict != abi::kDrop && (out.flags & abi::kFlagTrace) != 0) return nullptr;
+    if (out.verdict == abi::kDrop) {
+      if (out.trap >= static_cast<uint32_t>(kDropReasons)) return nullptr;
+      if (out.trap == abi::kTrapNone) {
+        const int used = static_cast<int>(engine_[kProgramDropCodes]);
+        int slot = 0;
+        while (slot < used && engine_[kProgramDropBase + 2 * slot] != static_cast<double>(out.dropReason)) slot++;
+        if (slot == kProgramDropPairs) return nullptr;  // the table is full until JavaScript takes it
+        decision->programDropSlot = slot;
+      }
+    }
+    return &out;
+  }
+
+  // Commits a run RunProgram accepted (after the receive's counters): its memory, its counters; a
+  // DROP counted as egress.ts drop counts it (true: nothing to send); else PATH and DATA written
+  // back and the hop index advanced.
+  bool CommitProgram(Flow& flow, uint32_t id, uint8_t* capsule, const ProgramOutcome& out,
+                     const ProgramDecision& decision, uint32_t ingressProgram) {
+    const FlowProgram& program = flow.program->program;
+    engine_[kProgramRuns] += 1;
+    engine_[kFuelUsed] += out.fuelUsed;
+    const bool dropped = out.verdict == abi::kDrop;
+    uint8_t* path = flow.hopIndexAt >= 0 ? capsule + flow.hopIndexAt - 4 : nullptr;
+    uint8_t* data = flow.dataAt >= 0 ? capsule + flow.dataAt : nullptr;
+    runner_.Commit(program, flowMemory_ + static_cast<size_t>(id) * abi::kFlowBytes, path, data, !dropped);
+    if (dropped) {
+      const uint32_t reason = out.trap != abi::kTrapNone ? out.trap : kDropProgram;
+      engine_[kDropBase + reason] += 1;
+      engine_[kVerdictDrop] += 1;
+      engine_[kLinkDropBase + ingressProgram] += 1;
+      flowDrops_[id] += 1;
+      lastVerdict_[id] = abi::kDrop;
+      lastReason_[id] = static_cast<uint16_t>(reason);
+      if (out.trap == abi::kTrapNone) {
+        programReason_[id] = out.dropReason;
+        const int slot = decision.programDropSlot;
+        if (slot == static_cast<int>(engine_[kProgramDropCodes])) {
+          engine_[kProgramDropBase + 2 * slot] = static_cast<double>(out.dropReason);
+          engine_[kProgramDropBase + 2 * slot + 1] = 0;
+          engine_[kProgramDropCodes] += 1;
+        }
+        engine_[kProgramDropBase + 2 * slot + 1] += 1;
+      }
+      return true;
+    }
+    if (path != nullptr && decision.isThisHop) {
+      const int original = decision.hopIndexOriginal;
+      if (path[4] == original && original < path[5]) path[4] = static_cast<uint8_t>(original + 1);
+    }
+    return false;
   }
 
   bool MatchesTemplate(const uint8_t* capsule, const Flow& flow) const {
@@ -891,10 +1128,69 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   }
 
   void RemoveFlowId(uint32_t id) {
+    if (programs_.erase(id) > 0 && programState_ != nullptr && id < flowCapacity_) programState_[id] = kProgramNone;
     auto at = keyOf_.find(id);
     if (at == keyOf_.end()) return;
     flows_.erase(at->second);
     keyOf_.erase(at);
+  }
+
+  // setFlowProgram(flowId, words: Int32Array, lengthBytes, entryOffsets: Int32Array, contract:
+  // DataView(4096), contractId, budget, record: Uint8Array(≥ 0x44), pathLength, dataLength): the
+  // program of flow `flowId` (registered by setFlow first) runs here per packet.
+  Napi::Value SetFlowProgram(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t wordCount = 0, entryCount = 0, recordLength = 0;
+    const int32_t* words = info.Length() >= 10 ? TypedData<int32_t>(info[1], napi_int32_array, &wordCount) : nullptr;
+    const int32_t* entries = info.Length() >= 10 ? TypedData<int32_t>(info[3], napi_int32_array, &entryCount) : nullptr;
+    const uint8_t* record = info.Length() >= 10 ? TypedData<uint8_t>(info[7], napi_uint8_array, &recordLength) : nullptr;
+    if (words == nullptr || entries == nullptr || record == nullptr || recordLength < abi::kRecordBytes ||
+        !info[0].IsNumber() || !info[2].IsNumber() || !info[4].IsDataView() || !info[5].IsNumber() ||
+        !info[6].IsNumber() || !info[8].IsNumber() || !info[9].IsNumber()) {
+      Napi::TypeError::New(env,
+                           "setFlowProgram(flowId, words, lengthBytes, entryOffsets, contract, contractId, budget, "
+                           "record, pathLength, dataLength)")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    const int64_t lengthBytes = info[2].As<Napi::Number>().Int64Value();
+    Napi::DataView contract = info[4].As<Napi::DataView>();
+    const int64_t budget = info[6].As<Napi::Number>().Int64Value();
+    const int64_t pathLength = info[8].As<Napi::Number>().Int64Value();
+    const int64_t dataLength = info[9].As<Napi::Number>().Int64Value();
+    auto at = keyOf_.find(id);
+    // Refused (the flow's packets keep going up): no such flow or no per-packet arrays, a program
+    // whose words are shorter than its code says (rv-core would read past them), a CONTRACT
+    // memory other than the region's size, lengths the flow's template does not have.
+    if (at == keyOf_.end() || state_ == nullptr || lengthBytes <= 0 || lengthBytes % 2 != 0 ||
+        wordCount < static_cast<size_t>(lengthBytes) + 2 || contract.ByteLength() != abi::kContractBytes ||
+        budget < 1 || budget > 1000000 || pathLength < 0 || pathLength > abi::kPathMaxBytes || dataLength < 0 ||
+        dataLength > abi::kDataMaxBytes)
+      return env.Undefined();
+    Flow& flow = flows_.find(at->second)->second;
+    if ((flow.hopIndexAt >= 0) != (pathLength > 0) || (flow.dataAt >= 0 ? flow.dataLength : 0) != dataLength)
+      return env.Undefined();
+    if (flow.hopIndexAt >= 0 && flow.hopIndexAt - 4 + pathLength > static_cast<int64_t>(flow.templateLength))
+      return env.Undefined();
+    RegisteredProgram& registered = programs_[id];
+    FlowProgram& program = registered.program;
+    program.words = words;
+    program.lengthBytes = static_cast<uint32_t>(lengthBytes);
+    program.entryOffsets.assign(entries, entries + entryCount);
+    program.contract = static_cast<uint8_t*>(contract.ArrayBuffer().Data()) + contract.ByteOffset();
+    program.contractId = info[5].As<Napi::Number>().DoubleValue();
+    program.budget = static_cast<int32_t>(budget);
+    memcpy(program.record, record, abi::kRecordBytes);
+    program.pathLength = static_cast<int>(pathLength);
+    program.dataLength = static_cast<int>(dataLength);
+    registered.wordsRef = Napi::Persistent(info[1].As<Napi::Object>());
+    registered.contractRef = Napi::Persistent(info[4].As<Napi::Object>());
+    flow.program = &registered;
+    flow.contractKnown = true;
+    flow.contractId = program.contractId;
+    programState_[id] = kProgramRegistered;
+    return env.Undefined();
   }
 
   Napi::Value RemoveFlow(const Napi::CallbackInfo& info) {
@@ -905,6 +1201,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   Napi::Value ClearFlows(const Napi::CallbackInfo& info) {
     flows_.clear();
     keyOf_.clear();
+    programs_.clear();
+    if (programState_ != nullptr) memset(programState_, 0, flowCapacity_);
     return info.Env().Undefined();
   }
 
@@ -1197,6 +1495,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
 
   // Shared with JavaScript.
   double* engine_ = nullptr;
+  double* flowDrops_ = nullptr;
+  uint32_t* programReason_ = nullptr;
+  uint8_t* flowMemory_ = nullptr;
+  uint8_t* programState_ = nullptr;
+  const uint8_t* engineRecord_ = nullptr;
+  int32_t* state_ = nullptr;
   double* lastSeen_ = nullptr;
   double* packets_ = nullptr;
   double* bytes_ = nullptr;
@@ -1218,6 +1522,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   uint32_t maxProgramId_ = 0;  // the highest program link id set since clearLinks
   std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;
   std::unordered_map<uint32_t, FlowKey> keyOf_;
+  std::unordered_map<uint32_t, RegisteredProgram> programs_;  // by flow id
+  ProgramRunner runner_;
   // Sending.
   int fd_ = -1;
   bool isV6_ = false;
@@ -1234,6 +1540,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   std::vector<Control> sendControl_;
   std::vector<size_t> messageCounts_;
   uint64_t taken_ = 0, offered_ = 0, sent_ = 0, sendErrors_ = 0;
+  // The receive batch's program barrier (HandedUp).
+  UpScope upScope_ = kUpNone;
+  double upContract_ = 0;
+  bool barrierAll_ = false;
+  int barrierCount_ = 0;
+  double barrierContracts_[kBarrierContracts] = {0};
 };
 
 }  // namespace

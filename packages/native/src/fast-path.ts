@@ -15,13 +15,26 @@ export const FastPathSlot = {
   VERDICT_FORWARD: 6,
   VERDICT_REPLICATE: 7,
   VERDICT_DELIVER: 8,
+  PROGRAM_RUNS: 9,
+  FUEL_USED: 10,
+  VERDICT_DROP: 11,
+  /** Pairs used in the program drop table (PROGRAM_DROP_BASE). */
+  PROGRAM_DROP_CODES: 12,
   /** Then per program link id p: packets in, bytes in, packets out, bytes out at LINK_BASE + 4p. */
   LINK_BASE: 16,
 } as const;
 /** Program link ids the fast path counts (a link with a higher id keeps its packets in JavaScript). */
 export const FAST_PATH_MAX_LINKS = 4096;
+/** Drops per program link id p at LINK_DROP_BASE + p. */
+const LINK_DROP_BASE = FastPathSlot.LINK_BASE + 4 * FAST_PATH_MAX_LINKS;
+/** Drops per drop reason r (< DROP_REASONS) at DROP_BASE + r. */
+const DROP_BASE = LINK_DROP_BASE + FAST_PATH_MAX_LINKS;
+const DROP_REASONS = 64;
+/** (program's drop reason, count) pairs: PROGRAM_DROP_PAIRS at most between two takes. */
+const PROGRAM_DROP_BASE = DROP_BASE + DROP_REASONS;
+const PROGRAM_DROP_PAIRS = 16;
 /** Length of the engine's counter delta array. */
-export const FAST_PATH_ENGINE_SLOTS = FastPathSlot.LINK_BASE + 4 * FAST_PATH_MAX_LINKS;
+export const FAST_PATH_ENGINE_SLOTS = PROGRAM_DROP_BASE + 2 * PROGRAM_DROP_PAIRS;
 
 /**
  * The native fast path (addon/fast-path.cc): established flows forwarded inside the UDP socket's
@@ -92,16 +105,49 @@ export function createNativeFastPath(): NativeFastPath {
         dataOffset,
         dataLength,
       ),
+    setFlowProgram: (
+      flowId,
+      words,
+      lengthBytes,
+      entryOffsets,
+      contractMemory,
+      contractId,
+      budgetInstructions,
+      packetRecord,
+      pathLength,
+      dataLength,
+    ) =>
+      native.setFlowProgram(
+        flowId,
+        words,
+        lengthBytes,
+        entryOffsets,
+        contractMemory,
+        contractId,
+        budgetInstructions,
+        packetRecord,
+        pathLength,
+        dataLength,
+      ),
     removeFlow: (flowId) => native.removeFlow(flowId),
     clearFlows: () => native.clearFlows(),
     takeCounters(): FastPathCounters {
       const S = FastPathSlot;
       const links: [number, number, number, number, number][] = [];
+      const linkDrops: [number, number][] = [];
       for (let p = 1; p < FAST_PATH_MAX_LINKS; p++) {
         const at = S.LINK_BASE + 4 * p;
+        if (deltas[LINK_DROP_BASE + p] !== 0) linkDrops.push([p, deltas[LINK_DROP_BASE + p]!]);
         if (deltas[at] === 0 && deltas[at + 2] === 0) continue;
         links.push([p, deltas[at]!, deltas[at + 1]!, deltas[at + 2]!, deltas[at + 3]!]);
       }
+      const drops: [number, number][] = [];
+      for (let reason = 1; reason < DROP_REASONS; reason++)
+        if (deltas[DROP_BASE + reason] !== 0) drops.push([reason, deltas[DROP_BASE + reason]!]);
+      const programDrops: [number, number][] = [];
+      const pairs = Math.min(PROGRAM_DROP_PAIRS, deltas[S.PROGRAM_DROP_CODES]!);
+      for (let i = 0; i < pairs; i++)
+        programDrops.push([deltas[PROGRAM_DROP_BASE + 2 * i]!, deltas[PROGRAM_DROP_BASE + 2 * i + 1]!]);
       const taken = {
         packetsIn: deltas[S.PACKETS_IN]!,
         bytesIn: deltas[S.BYTES_IN]!,
@@ -111,6 +157,12 @@ export function createNativeFastPath(): NativeFastPath {
         cachedActions: deltas[S.CACHED_ACTIONS]!,
         verdicts: [0, deltas[S.VERDICT_FORWARD]!, deltas[S.VERDICT_REPLICATE]!, deltas[S.VERDICT_DELIVER]!],
         links,
+        programRuns: deltas[S.PROGRAM_RUNS]!,
+        fuelUsed: deltas[S.FUEL_USED]!,
+        dropVerdicts: deltas[S.VERDICT_DROP]!,
+        drops,
+        linkDrops,
+        programDrops,
       };
       deltas.fill(0);
       return taken;

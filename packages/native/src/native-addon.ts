@@ -122,6 +122,18 @@ export interface NativeFastPathObject {
     dataOffset: number,
     dataLength: number,
   ): void;
+  setFlowProgram(
+    flowId: number,
+    words: Int32Array,
+    lengthBytes: number,
+    entryOffsets: Int32Array,
+    contractMemory: DataView,
+    contractId: number,
+    budgetInstructions: number,
+    packetRecord: Uint8Array,
+    pathLength: number,
+    dataLength: number,
+  ): void;
   removeFlow(flowId: number): void;
   clearFlows(): void;
   drainLinkTraffic(): Float64Array;

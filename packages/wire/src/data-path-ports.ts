@@ -54,7 +54,39 @@ export interface FastPathFlowArrays {
   cacheCount: Uint8Array;
   /** EGRESS_MAX_LINKS program link ids per flow. */
   cacheLinks: Uint32Array;
+  /**
+   * For programs run per packet by the fast path (all of these, or none: then every packet of a
+   * flow without a cached action goes up): drops and the program's own last drop reason per flow,
+   * the FLOW memory of every flow (FLOW_BYTES per flow id), the ENGINE record the sandbox shows,
+   * the engine's state (FastPathEngineState slots) and per flow whether its program is registered
+   * with the fast path (FastPathProgramState; the fast path sets DECLINED and NONE).
+   */
+  flowDrops?: Float64Array;
+  flowProgramReason?: Uint32Array;
+  flowMemory?: Uint8Array;
+  engineRecord?: Uint8Array;
+  engineState?: Int32Array;
+  flowProgramState?: Uint8Array;
 }
+
+/** Slots of FastPathFlowArrays.engineState, written by the engine. */
+export const FastPathEngineState = {
+  /** 1 while someone observes flow events (the engine builds them: programs run in JavaScript). */
+  EVENTS_ACTIVE: 0,
+  /** The contract whose link tags the ENGINE record shows now (-1: not known). */
+  SHOWN_CONTRACT: 1,
+  /** Length of the array. */
+  LENGTH: 2,
+} as const;
+
+/** Values of FastPathFlowArrays.flowProgramState. */
+export const FastPathProgramState = {
+  /** Not registered: the engine registers the flow's program when it runs it for a type III packet. */
+  NONE: 0,
+  REGISTERED: 1,
+  /** Its program called a service only JavaScript gives (EMIT, RANDOM, LOG): not registered again. */
+  DECLINED: 2,
+} as const;
 
 /** What a fast path counted since the last `takeCounters` (engine counters it carried). */
 export interface FastPathCounters {
@@ -68,6 +100,15 @@ export interface FastPathCounters {
   verdicts: readonly number[];
   /** Per program link id that moved: [programId, packetsIn, bytesIn, packetsOut, bytesOut]. */
   links: readonly (readonly [number, number, number, number, number])[];
+  /** Programs run per packet, and the fuel they used. */
+  programRuns: number;
+  fuelUsed: number;
+  /** Drops (all by programs run here): DROP verdicts, [reason, count] by drop reason, [programId, count] by ingress link. */
+  dropVerdicts: number;
+  drops: readonly (readonly [number, number])[];
+  linkDrops: readonly (readonly [number, number])[];
+  /** PROGRAM_DROP by the program's own reason: [code, count]. */
+  programDrops: readonly (readonly [number, number])[];
 }
 
 /**
@@ -95,6 +136,25 @@ export interface EngineFastPath {
     notAfterSeconds: number,
     pathOffset: number,
     dataOffset: number,
+    dataLength: number,
+  ): void;
+  /**
+   * Flow `flowId` (registered by `setFlow` just before) has no cached action: the fast path may
+   * run its program per packet (docs/engine.md, "Fast path"): the pre-decoded program (`words`,
+   * `lengthBytes`, `entryOffsets`), its contract's CONTRACT memory and id, the fuel budget, the
+   * PACKET record the engine filled for it (its per-packet fields are set again per packet), the
+   * PATH and DATA lengths.
+   */
+  setFlowProgram(
+    flowId: number,
+    words: Int32Array,
+    lengthBytes: number,
+    entryOffsets: Int32Array,
+    contractMemory: DataView,
+    contractId: number,
+    budgetInstructions: number,
+    packetRecord: Uint8Array,
+    pathLength: number,
     dataLength: number,
   ): void;
   removeFlow(flowId: number): void;

@@ -53,13 +53,15 @@ export {
   encodeCodeChunk,
 } from './code-chunk';
 /** The ports of a native data path: the link layer's, the engine's and the agent's side, implemented by @capsule/native. */
-export type {
-  AgentFastPath,
-  EngineFastPath,
-  FastPathCounters,
-  FastPathFlowArrays,
-  LinkDataPath,
-  UnderlayAddress,
+export {
+  type AgentFastPath,
+  type EngineFastPath,
+  type FastPathCounters,
+  FastPathEngineState,
+  type FastPathFlowArrays,
+  FastPathProgramState,
+  type LinkDataPath,
+  type UnderlayAddress,
 } from './data-path-ports';
 /** The result of every decoder: a value, or a code, message and byte offset. */
 export {

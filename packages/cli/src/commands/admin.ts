@@ -10,7 +10,9 @@ import { dirname, join, resolve } from 'node:path';
 import {
   type ApiClient,
   ApiError,
+  controllerUrlProblems,
   createApiClient,
+  createControllerReplicas,
   type ProgramImageTransfer,
   type RoleName,
   toProgramImageTransfer,
@@ -25,7 +27,10 @@ import { CliError } from '../errors';
 import type { CliIo } from '../io';
 
 interface Credentials {
+  /** The first controller replica (what older credentials files hold alone). */
   url: string;
+  /** Every replica `login --url` named, in order: calls move to the next when one fails. */
+  urls?: string[];
   /** The controller certificate's SHA-256 pin (hex), when `login --ca-sha256` gave one. */
   caSha256?: string;
   token: string;
@@ -48,7 +53,7 @@ function loadClient(io: CliIo, config: string | undefined): ApiClient {
     throw new CliError('CLI_NOT_LOGGED_IN', `no credentials in ${path}: run 'capsule login' first`);
   }
   return createApiClient({
-    baseUrl: credentials.url,
+    replicas: createControllerReplicas(credentials.urls ?? [credentials.url]),
     token: credentials.token,
     ...(credentials.caSha256 !== undefined && { fetch: createPinnedFetch(pinOf(credentials.caSha256)) }),
   });
@@ -69,6 +74,26 @@ function tlsProblem(error: unknown, pinned: boolean): Error | undefined {
       `the controller's certificate is not one this machine's CAs trust (${reason}): give --ca-sha256 with the SHA-256 the controller printed at start ('controller: certificate sha256 …')`,
     );
   return undefined;
+}
+
+/**
+ * `login`'s `--url` values (the default when none), checked as one replica list: origins, no
+ * repeats, at most CONTROLLER_URLS_MAX; with a pin every one https.
+ */
+function loginUrls(given: readonly string[], pinned: boolean): string[] {
+  const urls = given.length > 0 ? [...given] : ['https://127.0.0.1:8700'];
+  const problems = controllerUrlProblems(urls, { insecureHttp: !pinned });
+  const problem = problems[0];
+  if (problem)
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      problem.index === undefined
+        ? `--url ${problem.message}`
+        : pinned && urls[problem.index]!.startsWith('http:')
+          ? `--url ${urls[problem.index]}: with --ca-sha256 every controller URL must be https://`
+          : `--url ${urls[problem.index]}: ${problem.message}`,
+    );
+  return urls;
 }
 
 /** A `--ca-sha256` value (64 hex digits, colons and a `sha256:` prefix allowed) as the pin's bytes. */
@@ -442,7 +467,12 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
   program
     .command('login')
     .description('log in to a controller and keep the token in the credentials file')
-    .option('--url <url>', 'the controller northbound URL', 'https://127.0.0.1:8700')
+    .option(
+      '--url <url>',
+      'a controller northbound URL (default https://127.0.0.1:8700); repeat it for replicas: every call goes to the first that answers',
+      (url: string, urls: string[]) => [...urls, url],
+      [] as string[],
+    )
     .option('--domain <domain>', 'login domain', 'default')
     .option('--username <name>', 'user name', 'admin')
     .option('--password <password>', 'password (default: $CAPSULE_PASSWORD)')
@@ -453,7 +483,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     .option('--config <file>', 'credentials file')
     .action(
       async (o: {
-        url: string;
+        url: string[];
         domain: string;
         username: string;
         password?: string;
@@ -464,7 +494,11 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         if (!password) throw new CliError('CLI_MISSING_OPTION', 'give --password or set CAPSULE_PASSWORD');
         const pinText = o.caSha256 ?? (io.env.CAPSULE_CA_SHA256 || undefined);
         const pin = pinText === undefined ? undefined : pinOf(pinText);
-        const client = createApiClient({ baseUrl: o.url, ...(pin && { fetch: createPinnedFetch(pin) }) });
+        const urls = loginUrls(o.url, pin !== undefined);
+        const client = createApiClient({
+          replicas: createControllerReplicas(urls),
+          ...(pin && { fetch: createPinnedFetch(pin) }),
+        });
         const { token, expiresAt } = await client
           .login({ domain: o.domain, username: o.username, password })
           .catch((error: unknown) => {
@@ -473,14 +507,19 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         const path = credentialsPath(io, o.config);
         mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
         const credentials: Credentials = {
-          url: o.url,
+          url: urls[0]!,
+          ...(urls.length > 1 && { urls }),
           ...(pin && { caSha256: formatCertificateSha256(pin) }),
           token,
           domain: o.domain,
           username: o.username,
         };
         writeFileSync(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
-        io.out(`logged in to ${o.url} as ${o.username}@${o.domain} until ${expiresAt}\n`);
+        const others =
+          urls.length > 1 ? ` (${urls.length - 1} more replica${urls.length > 2 ? 's' : ''} on record)` : '';
+        io.out(
+          `logged in to ${client.currentUrl} as ${o.username}@${o.domain} until ${expiresAt}${others}\n`,
+        );
       },
     );
 

@@ -205,7 +205,11 @@ export async function registerEndpoint(
       };
     });
   // The peers' view changed too: a new endpoint they may reach (a renewal changes nothing there).
-  if (!renewed) await services.publishChanges([{ kind: 'topology' }]);
+  // Only the endpoints that peer with its role are recomputed: nobody left, the topology is the same.
+  if (!renewed)
+    await services.publishChanges([
+      { kind: 'joined', joined: { contractId: contract.id, role: request.role } },
+    ]);
   const endpoint = toEndpoint(
     await selectEndpointRows(db).where('t.id', '=', endpointId).executeTakeFirstOrThrow(),
   );

@@ -99,6 +99,14 @@ export async function registerLink(
     });
     return id;
   });
-  await services.publishChanges([{ kind: 'topology' }]);
+  // A host's link changes its own link set only (no other set names a host).
+  await services.publishChanges([
+    {
+      kind: 'topology',
+      ...(node.type === 'host' || peer.type === 'host'
+        ? { linkSetNodes: [node.type === 'host' ? node.id : peer.id] }
+        : {}),
+    },
+  ]);
   return toLink(await selectLinkRows(db).where('t.id', '=', linkId).executeTakeFirstOrThrow());
 }

@@ -300,7 +300,8 @@ export async function registerNode(
   // Its peers learn where it is now (a declared link, a zone's mesh); it gets its own set too.
   await services.publishChanges([
     { kind: 'revocation', payload: { commandIds: catchUpCommandIds } },
-    { kind: 'links' },
+    // A host is in no other node's set: only its own changes.
+    { kind: 'links', ...(request.type === 'host' ? { linkSetNodes: [nodeRow.id] } : {}) },
   ]);
   // The token's domain name belongs to its domain id, which authentication checked against the
   // user (domain names never change).

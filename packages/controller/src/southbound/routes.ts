@@ -118,7 +118,9 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
       end: () => raw.end(),
     });
     request.raw.on('close', remove);
-    raw.write(`data: ${JSON.stringify({ kind: 'ready', payload: { nodeId: node.id } })}\n\n`);
+    // The heartbeat interval tells the node how long a silence means a dead channel.
+    const ready = { kind: 'ready', payload: { nodeId: node.id, heartbeatMs: context.pushHeartbeatMs } };
+    raw.write(`data: ${JSON.stringify(ready)}\n\n`);
     // Commands queued while the node was away go out now.
     await deliverCommands(context, await pendingCommandIds(db, node.id));
   });
