@@ -225,7 +225,6 @@ describe.skipIf(!hasPostgres || !built)(
             controllerUrl: southUrls[0]!,
             controllerUrls: southUrls,
             credentials: { domain: labNames.hostDomain, username: labNames.hostUser, password: nodePassword },
-            engines: [e1Address],
             rest: { ...defaultAgentOptions.rest, socketPath: undefined, tcp: undefined },
             resolver: undefined,
             tun: undefined,

@@ -13,7 +13,9 @@
  * then what the step details report: 300 of 300 load-balanced connections within ±20% and 30 of
  * 30 curl connections to the server role's address answered by the three members, the
  * multicast members' full counts and nothing at the non-members, the waypoint e3 in the service
- * chain's flow tables, the failover gap under the use case's bound, the revoked flow stopped.
+ * chain's flow tables, the failover gap under the use case's bound, the revoked flow stopped, and
+ * content distribution's datagrams and curls at the nearest replica by path cost, then — the
+ * nearest stopped under traffic — at the next one, the gap at most the issue's 1 s.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,7 +39,8 @@ const useCasesDir = join(root, 'examples/use-cases');
 /**
  * The two wirings the use cases run on, unchanged: the default topology under another lab name and
  * segment (so it never meets a developer's lab), and examples/lab/wide.yaml as it is (four
- * engines, h2 and h5 behind e4; its own name and underlay).
+ * engines, h2 and h5 behind e4; its own name and underlay). `nearest`: content distribution's replicas
+ * by path cost from h1 on that wiring, nearest first.
  */
 const topologies = [
   {
@@ -46,11 +49,13 @@ const topologies = [
     yaml: readFileSync(join(root, 'examples/lab/default.yaml'), 'utf8')
       .replace(/^name: default$/m, 'name: uce')
       .replace(/^underlay: 10\.77\.0\.0\/24$/m, 'underlay: 10.212.0.0/24'),
+    nearest: ['h2', 'h3'],
   },
   {
     title: 'examples/lab/wide.yaml',
     lab: 'wide',
     yaml: readFileSync(join(root, 'examples/lab/wide.yaml'), 'utf8'),
+    nearest: ['h3', 'h2'],
   },
 ] as const;
 
@@ -65,7 +70,7 @@ const describeResult = (result: UseCaseResult) =>
     ...result.steps.map((step) => `  ${step.passed ? 'ok' : 'FAILED'} ${step.step} — ${step.detail}`),
   ].join('\n');
 
-for (const { title, lab, yaml: topology } of topologies)
+for (const { title, lab, yaml: topology, nearest } of topologies)
   describe.skipIf(!ready)(`use cases with real applications (netns lab, runNetnsUseCase, ${title})`, () => {
     let dir: string;
     let netns: NetnsUseCaseLab;
@@ -161,4 +166,20 @@ for (const { title, lab, yaml: topology } of topologies)
       expect(result.steps[0]!.detail).toMatch(/: (\d+)\/\1 echo replies/);
       expect(result.steps.at(-1)!.detail).toMatch(/: 0\/\d+ echo replies/);
     }, 90_000);
+
+    it(`content distribution: h1's datagrams and curls reach the nearest replica (${nearest[0]}); when it stops, ${nearest[1]} within 1 s`, async () => {
+      const [first, next] = nearest;
+      const result = await run('7-content-distribution');
+      expect(result.steps[0]!.detail).toContain(`nearest: ${first} (`);
+      expect(result.steps[0]!.detail).toMatch(new RegExp(`received by ${first}: 20 of 20`));
+      const http = result.steps[1]!;
+      expect(http.step).toContain('curl over TCP');
+      const stop = result.steps.find((step) => step.gapMs !== undefined);
+      expect(stop, 'the stop step reports its gap').toBeDefined();
+      expect(stop!.step).toContain('stop nearest under traffic h1 → role replica');
+      console.info(`netns content distribution (${title}): ${stop!.detail}`);
+      expect(stop!.gapMs!).toBeLessThanOrEqual(1000);
+      expect(stop!.detail).toContain(`traffic moved to ${next}`);
+      expect(result.steps.at(-2)!.detail).toContain(`nearest: ${next} (`);
+    }, 120_000);
   });

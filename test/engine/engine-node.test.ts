@@ -1,7 +1,7 @@
 /**
  * startEngineNode against a real controller (the in-process MemoryNetwork underlay): the daemon's
  * assembly as the CLI and the in-process lab run it — login, identity for the zone's netprefix,
- * registration, link layer, engine, controller hooks, HTTP port, neighbors — and its teardown,
+ * registration, link layer, engine, controller hooks, HTTP port, the controller's link set — and its teardown,
  * including when the start fails half-way.
  */
 import { createServer } from 'node:net';
@@ -79,7 +79,7 @@ describe('startEngineNode', () => {
     await cluster?.stop();
   });
 
-  it('registers, links to its neighbors, reports the links with their cost, serves HTTP; stop() undoes it', async () => {
+  it('registers, links to the peers of its link set, reports the links with their cost, serves HTTP; stop() undoes it', async () => {
     asked.length = 0;
     const clock = countingClock();
     const t2 = network.attach({ host: '10.9.0.2', port: port++ });
@@ -87,9 +87,8 @@ describe('startEngineNode', () => {
     const n2 = await startEngineNode(optionsOf('node-2'), { transport: t2, identity, clock });
     const n1 = await startEngineNode(
       optionsOf('node-1', {
-        neighbors: [t2.local],
         http: { host: '127.0.0.1', port: 0 },
-        engine: { links: [{ peer: 'node-2', cost: 7 }], tags: [3] },
+        engine: { tags: [3] },
       }),
       { transport: t1, identity, clock },
     );
@@ -98,7 +97,13 @@ describe('startEngineNode', () => {
       expect(n1.registration.node.hostname).toBe('node-1');
       expect(n1.locator).toBe(formatUnderlayAddress(t1.local));
       expect(n1.engine.engineId).toBe((n1.hostId[14]! << 8) | n1.hostId[15]!);
-      // The neighbor handshake, and the link as the engine and the controller see it.
+      // No peer configured: the link declared at the controller reaches both through their link
+      // sets, they handshake, and the link is as the engine and the controller see it.
+      await cluster.admin.links.create({
+        nodeA: n1.registration.node.id,
+        nodeZ: n2.registration.node.id,
+        cost: 7,
+      });
       await waitFor(
         () => n1.engine.links().some((l) => l.up) && n2.engine.links().some((l) => l.up),
         'the link node-1 – node-2',
@@ -111,8 +116,7 @@ describe('startEngineNode', () => {
         registered = links.filter((l) => nodeIds.includes(l.nodeA) && nodeIds.includes(l.nodeZ));
         if (registered.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      // node-1 registers it with its configured cost (node-2 has none configured: the controller's default).
-      expect(registered.map((l) => l.cost)).toContain(7);
+      expect(registered.map((l) => l.cost)).toEqual([7]);
       expect(registered.every((l) => l.status === 'up')).toBe(true);
       // The HTTP port.
       const status = (await (await fetch(`${n1.httpUrl}/api/v1/status`)).json()) as { engineId: number };

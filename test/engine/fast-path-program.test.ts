@@ -407,3 +407,38 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: programs run per pac
     expect(off.takenRandom).toBe(0);
   });
 });
+
+describe.runIf(isNativeAddonAvailable())('engine fast path: programs and flow events', () => {
+  it('leaves program runs to JavaScript while someone observes flow events, and takes them again after', async () => {
+    const setup = await setUp(true);
+    try {
+      const trap = flows.find((flow) => flow.label === 7)!; // FUEL_EXHAUSTED: a drop event per packet
+      const taken = () => setup.fastPath!.stats().taken;
+      await send(setup, [packetOf(trap, setup.engineId, 1)]);
+      await send(setup, [packetOf(trap, setup.engineId, 3)]); // registers the flow's program
+      const lines: string[] = [];
+      const unsubscribe = setup.engine.events.subscribe(
+        { kinds: ['drop'] },
+        { write: (line) => void lines.push(line), backlogBytes: () => 0 },
+      )!;
+      let before = taken();
+      await send(
+        setup,
+        Array.from({ length: 5 }, () => packetOf(trap, setup.engineId, 3)),
+      );
+      expect(taken() - before).toBe(0);
+      expect(lines.filter((line) => line.includes('FUEL_EXHAUSTED'))).toHaveLength(5);
+      unsubscribe();
+      before = taken();
+      await send(
+        setup,
+        Array.from({ length: 5 }, () => packetOf(trap, setup.engineId, 3)),
+      );
+      expect(taken() - before).toBe(5);
+      expect(lines).toHaveLength(5);
+      expect(setup.engine.counters().drops.FUEL_EXHAUSTED).toBe(1 + 1 + 5 + 5);
+    } finally {
+      await setup.close();
+    }
+  }, 60_000);
+});

@@ -9,7 +9,7 @@
  *  6. App (TUN/TAP) and Net (underlay transport) interfaces checked; the data plane started;
  *  7. the host registered (node certificate, controller key, configuration);
  *  8. SeND: the link layer sends signed solicitations/advertisements and answers neighbors;
- *     links to the configured engines come up and are registered with the controller;
+ *     links to the engines of the controller's link set come up and are registered with it;
  *  9. keep-alives and the push channel keep the agent in sync; the resolver serves names.
  * `stop()` undoes all of it. Only the CLI reads files and the environment: keys persist through
  * the IdentityStore port.
@@ -109,11 +109,6 @@ export interface AgentOptions {
   controllerUrls?: readonly string[];
   /** The node user (hostOwner role) the agent logs in as. */
   credentials: { domain: string; username: string; password: string };
-  /**
-   * Deprecated bootstrap: engines to link to at start (underlay UDP addresses). The controller's
-   * link set (its registration answer, then `link-set` commands) says which engines to attach to.
-   */
-  engines: UnderlayAddress[];
   /** Our underlay locator `host:port` as the controller records it (default: the transport's). */
   locator?: string;
   /** The local REST API: a Unix socket and/or TCP with a bearer token (rest-api.ts). */
@@ -190,7 +185,6 @@ export interface AgentOptions {
 
 /** Defaults of every option but host name, controller and credentials. */
 export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl' | 'credentials'> = {
-  engines: [],
   rest: defaultRestApiOptions,
   resolver: defaultResolverOptions,
   tun: {
@@ -927,7 +921,6 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       links.start();
       const firstSet = registration.configuration.linkSet;
       if (firstSet) followLinkSet(firstSet);
-      for (const engine of options.engines) links.connect(engine);
       // 9. keep-alive and sync; the endpoints registered before a restart; the resolver
       lastKeepaliveMs = clock.nowMs();
       stopTick = clock.setInterval(() => {
@@ -1031,13 +1024,18 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
 
     // Removed here at once, then at the controller (its authorizations revoked at the engines);
     // while the controller is unreachable the unregistration waits and is retried each tick.
+    // The controller is told without waiting for the role address to leave the TUN (an `ip`
+    // command, a second or more on a loaded machine): from the removal here until the controller
+    // moves the role's routes (a nearest replica's, a balanced member's) the role's traffic to
+    // this host is lost, so that window is one request to the controller and its push.
     async unregisterEndpoint(id) {
+      const scratch = Date.now();
       const removed = flows?.removeEndpoint(id) ?? false;
+      logger.info({ scratch, removedAt: Date.now() }, 'SCRATCH unregister');
       if (!removed) return false;
       forgetEndpoint(id);
-      await syncRoleAddresses();
       pendingUnregistrations.add(id);
-      await flushUnregistrations();
+      await Promise.all([flushUnregistrations(), syncRoleAddresses()]);
       return true;
     },
 

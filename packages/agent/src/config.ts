@@ -87,7 +87,6 @@ export const AgentConfig = Type.Object(
     underlayTransport: Type.Optional(Type.Union([Type.Literal('native'), Type.Literal('udp')])),
     fastPath: Type.Optional(Type.Boolean()),
     locator: Type.Optional(HostPort),
-    engines: Type.Optional(Type.Array(HostPort, { maxItems: 16 })),
     rest: Type.Optional(
       Type.Object(
         {
@@ -297,7 +296,6 @@ export function agentOptionsFromConfig(
     ...(typeof config.controller === 'object' &&
       config.controller.urls && { controllerUrls: controllerOf(config).urls }),
     credentials: { domain: config.domain, username: config.user, password: config.password },
-    engines: (config.engines ?? []).map(hostPort),
     ...(config.locator ? { locator: config.locator } : {}),
     rest: {
       socketPath: rest.socket === 'off' ? undefined : (rest.socket ?? defaults.rest.socketPath),

@@ -292,7 +292,7 @@ export const Link = Type.Object({
   /**
    * `admin`: declared (northbound create): its ends are told to have it (the link set). `node`:
    * registered by a node that made it on its own (a zone's full mesh, a host with no declared
-   * attachment, a deprecated `neighbors:` entry).
+   * attachment).
    */
   origin: LinkOrigin,
   createdAt: Timestamp,

@@ -48,6 +48,28 @@ describe('config files: every problem at once, with key path, line and "did you 
     expect(problemsOf(`${agentBase}colour: blue\n`)[0]?.message).toBe('unknown key');
   });
 
+  it('names a removed key and what replaces it, at the key, among the other problems', () => {
+    const removedKeys = { engines: 'ask the controller', neighbors: 'also the controller' };
+    const problems = (text: string) => {
+      try {
+        parseConfigText(text, AgentConfig, { fileName: 'a.yaml', removedKeys });
+        return [];
+      } catch (error) {
+        return [...(error as ConfigFileError).problems];
+      }
+    };
+    expect(problems(`${agentBase}engines: [1.2.3.4:7447]\ncgaSec: 2\n`)).toEqual([
+      { path: 'engines', message: 'was removed: ask the controller', line: 6, column: 1 },
+      expect.objectContaining({ path: 'cgaSec', line: 7 }),
+    ]);
+    // Only at the top level, and only the names given: elsewhere an unknown key is still one.
+    expect(problems(`${agentBase}tun: {engines: 1}\n`)[0]?.message).toBe('unknown key');
+    expect(problems(`${agentBase}enginez: 1\n`)[0]?.message).toMatch(/^unknown key/);
+    expect(problems(`${agentBase}constructor: 1\n`)[0]?.message).toMatch(/^unknown key/);
+    // Without the option the key is an unknown key like any other.
+    expect(problemsOf(`${agentBase}engines: []\n`)[0]?.message).toMatch(/^unknown key/);
+  });
+
   it('lists every problem in file order, and a misspelt required key once', () => {
     const text = [
       'hostname: h.example', // misspelt hostName: one problem, not also "hostName is required"
@@ -56,7 +78,7 @@ describe('config files: every problem at once, with key path, line and "did you 
       'domain: d',
       'cgaSec: 2',
       'underlayTransport: natve',
-      'engines: [1.2.3.4:7447, nowhere]',
+      'locator: nowhere',
       'acl: {in: [3]}',
     ].join('\n');
     const problems = problemsOf(text);
@@ -66,7 +88,7 @@ describe('config files: every problem at once, with key path, line and "did you 
       "2:13 controller: must be the controller's southbound URL, http(s)://…, got 'ftp://x'",
       '5:9 cgaSec: must be 0 or 1 (Sec 2 needs about 2^32 SHA-1 hashes at first start: hours), got 2',
       "6:20 underlayTransport: must be 'native' or 'udp', got 'natve' (did you mean 'native'?)",
-      '7:25 engines[1]: must be "host:port", got \'nowhere\'',
+      '7:10 locator: must be "host:port", got \'nowhere\'',
       '8:12 acl.in[0]: must be a string, got 3',
     ]);
   });
@@ -148,7 +170,7 @@ describe('config files: every problem at once, with key path, line and "did you 
         password: 'p',
         domain: 'd',
         tun: { mtu: 1400, name: 'capsule0' },
-        engines: ['10.0.0.1:7447'],
+        locator: '10.0.0.1:7447',
         cgaSec: 1,
         acl: { in: ['deny tcp port 22'] },
       },

@@ -287,7 +287,7 @@ function check(schema: Schema, value: unknown, segments: Segment[], problems: Ra
       const known = Object.keys(properties);
       const misspelt = new Map<string, string>(); // unknown key → the known key it is close to
       for (const key of Object.keys(record))
-        if (!(key in properties) && schema.additionalProperties === false) {
+        if (!Object.hasOwn(properties, key) && schema.additionalProperties === false) {
           const guess = closestWord(key, known);
           if (guess) misspelt.set(key, guess);
         }
@@ -296,7 +296,7 @@ function check(schema: Schema, value: unknown, segments: Segment[], problems: Ra
         if (record[key] === undefined && !suggested.has(key))
           problems.push({ segments: [...segments, key], message: 'is required', at: 'key' });
       for (const [key, child] of Object.entries(record)) {
-        const property = properties[key];
+        const property = Object.hasOwn(properties, key) ? properties[key] : undefined;
         if (property) check(property, child, [...segments, key], problems);
         else if (typeof schema.additionalProperties === 'object')
           check(schema.additionalProperties, child, [...segments, key], problems);
@@ -370,6 +370,11 @@ export interface ParseConfigOptions {
   check?: ConfigCheck;
   /** Amends the parsed value before the checks (environment overrides such as CAPSULE_AGENT_PASSWORD). */
   edit?: (value: unknown) => unknown;
+  /**
+   * Top-level keys a former version read and this one refuses, each with what to do instead: such
+   * a key is reported as `was removed: <instead>` rather than as an unknown key.
+   */
+  removedKeys?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -402,6 +407,13 @@ export function parseConfigText<T>(text: string, schema: unknown, options: Parse
   if (options.edit) value = options.edit(value);
   const raw: RawProblem[] = [];
   check(schema as Schema, value ?? null, [], raw);
+  for (const problem of raw)
+    if (problem.segments.length === 1 && problem.message.startsWith('unknown key')) {
+      const instead = Object.hasOwn(options.removedKeys ?? {}, problem.segments[0]!)
+        ? options.removedKeys![problem.segments[0]!]
+        : undefined;
+      if (instead !== undefined) problem.message = `was removed: ${instead}`;
+    }
   for (const extra of options.check?.(value) ?? []) raw.push({ ...extra, at: 'value' });
   if (raw.length === 0) return value as T;
   const problems = raw.map((problem) => ({

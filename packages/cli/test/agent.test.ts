@@ -14,7 +14,6 @@ describe('capsule agent', () => {
       hostName: 'host-a.example.net',
       controllerUrl: 'https://10.77.0.1:8701',
       credentials: { domain: 'acme', username: 'hosts', password: '***' },
-      engines: [], // the controller's link set says which engines to attach to
       rest: {
         socketPath: '/run/capsule/agent.sock',
         socketGroup: 'capsule',
@@ -40,6 +39,7 @@ describe('capsule agent', () => {
       'missing.yaml': 'hostName: h.example\n',
       'notyaml.yaml': 'a: [\n',
       'sec.yaml': `${base}cgaSec: 2\n`,
+      'engines.yaml': `${base}engines:\n  - 10.0.0.3:7447\n`,
       'replicas.yaml':
         'hostName: h.example\nuser: u\npassword: p\ndomain: d\ncontroller:\n  urls:\n    - https://a:8701\n    - http://b:8701\n',
     };
@@ -51,6 +51,9 @@ describe('capsule agent', () => {
       'missing.yaml': /4 problems[\s\S]*controller: is required/,
       'notyaml.yaml': /notyaml.yaml:2:1: not valid YAML/,
       'sec.yaml': /cgaSec: must be 0 or 1/,
+      // The removed bootstrap list: the key, and where a host's engines come from now.
+      'engines.yaml':
+        /engines.yaml:6:1: engines: was removed: a host's engines are the controller's: declare its attachments there \(capsule create link --between h1 e1/,
       'replicas.yaml':
         /replicas.yaml:8:\d+: controller.urls\[1\]: must be https:\/\/… \(plain http:\/\/ only with controller.insecureHttp: true\)/,
     };

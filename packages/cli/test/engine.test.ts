@@ -31,7 +31,6 @@ describe('engine config', () => {
       hostname: 'engine-1',
       controller: { url: 'https://127.0.0.1:8701', domain: 'net', username: 'engines' },
       listen: { host: '0.0.0.0', port: 7447 },
-      neighbors: [], // peers are the controller's (its link set)
       tags: [1],
       links: [{ peer: 'engine-2', tags: [3] }],
       metrics: { host: '127.0.0.1', port: 9447 },
@@ -103,6 +102,18 @@ describe('engine config: controller.caSha256', () => {
       const config = loadEngineConfig('pinned.yaml', createRecordingIo({ cwd: dir }));
       expect(config.controller.caSha256).toEqual(new Uint8Array(32).fill(0xcd));
     }
+  });
+});
+
+describe('engine config: removed keys', () => {
+  it("refuses neighbors: with the key, its line and where an engine's links come from now", () => {
+    writeFileSync(
+      join(dir, 'neighbors.yaml'),
+      'hostname: e\ncontroller: {url: "https://10.0.0.1:8701", domain: d, username: u, password: p}\nneighbors: [10.0.0.2:7447]\n',
+    );
+    expect(() => loadEngineConfig('neighbors.yaml', createRecordingIo({ cwd: dir }))).toThrow(
+      /neighbors.yaml:3:1: neighbors: was removed: an engine's links are the controller's: declare them there \(capsule create link --between e1 e2/,
+    );
   });
 });
 

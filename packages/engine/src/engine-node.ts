@@ -13,8 +13,7 @@
  *     (dialed, closed, their costs: the registration answer carries the first), refresh-configuration / path-change
  *     → `engine.refreshLinks`, report-statistics → a
  *     keep-alive now), and each link change reported (`POST /sb/v1/links`, up or down);
- *  7. started: the engine, the link layer, the HTTP port when asked, the link set followed (and the
- *     deprecated `neighbors` dialed).
+ *  7. started: the engine, the link layer, the HTTP port when asked, the link set followed.
  * `stop()` undoes 7 to 4. The transport is the caller's (it opens and closes it). Nothing here
  * reads argv, the environment or files.
  */
@@ -87,11 +86,6 @@ export interface EngineNodeOptions {
   hostname: string;
   /** `host:port` peers reach this engine at, as registered; default: the transport's local address. */
   locator?: string;
-  /**
-   * Deprecated bootstrap: neighbors to handshake with once started. The controller's link set
-   * (docs/controller.md, "Engine links") is how an engine learns its peers.
-   */
-  neighbors?: readonly UnderlayAddress[];
   /** The link layer's keep-alive interval (a silent link is dead after 3); default: the link layer's. */
   linkKeepAliveIntervalMs?: number;
   /** How long a link's session keys are used before it rekeys; default: the link layer's. */
@@ -313,7 +307,6 @@ export async function startEngineNode(options: EngineNodeOptions, deps: EngineNo
     : undefined;
   const first = heldLinkSet ?? registered;
   if (first) followLinkSet(first);
-  for (const neighbor of options.neighbors ?? []) linkLayer.connect(neighbor);
   return {
     engine,
     linkLayer,

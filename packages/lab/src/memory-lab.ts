@@ -300,8 +300,6 @@ export async function startMemoryLab(
           hostName: node.name,
           controllerUrl: urls.southboundUrl,
           credentials: { domain: labNames.hostDomain, username: labNames.hostUser, password: nodePassword },
-          // None configured: the controller's link set says which engines to attach to.
-          engines: [],
           // The in-process lab drives its agents directly: no REST API (no socket, no TCP).
           rest: { ...defaultAgentOptions.rest, socketPath: undefined, tcp: undefined },
           resolver: undefined,

@@ -170,7 +170,7 @@ export function agentConfig(
     domain: labNames.hostDomain,
     dataDir: dir,
     listen: `${node.address}:${labPorts.overlay}`,
-    // No engines: the controller's link set says which to attach to (the lab declares them).
+    // The engines to attach to come from the controller's link set (the lab declares the attachments).
     rest: { socket: agentSocketPath(dir) },
     // No upstreams: a lab host's resolver answers .capsule names only (other names REFUSED), so
     // nothing is forwarded to the machine's own nameservers from inside the lab.

@@ -697,11 +697,14 @@ for port in [${ports.join(',')}]:
   }
 
   /**
-   * UDP from probe.from to the role address every probe.intervalMs (python3), receivers on every
-   * watched member printing each datagram's arrival time as it comes; once 50 datagrams have
-   * arrived (steady traffic; 30 s at most) `stop` runs (the member's agent unregisters its
-   * endpoint), and traffic goes on for probe.durationMs. The gap is the longest time between two
-   * arrivals at any member (the receivers share the kernel's clock).
+   * UDP from probe.from to the role address every probe.intervalMs (python3), each datagram
+   * carrying its sequence number, receivers on every watched member printing each one's number as
+   * it comes; once 50 datagrams have arrived (steady traffic; 30 s at most) `stop` runs (the
+   * member's agent unregisters its endpoint), and traffic goes on for probe.durationMs. Like the
+   * failover's echo requests, the gap is counted on the sender's schedule: datagram n is due at
+   * n × probe.intervalMs, and the gap is the longest run of datagrams no member received, in ms
+   * (a receiver or a sender the loaded machine does not schedule for a while delays datagrams
+   * without losing them, so it does not count as a gap; what the route loses does).
    */
   async function probeStop(
     name: string,
@@ -714,7 +717,7 @@ for port in [${ports.join(',')}]:
       { kind: 'send' }
     >);
     if (role === undefined) return { step: name, passed: false, detail: `${probe.from} has no contract` };
-    const receivers = probe.to.map((node) => timedUdpReceiver(node));
+    const receivers = probe.to.map((node) => sequenceUdpReceiver(node));
     const script = `
 import socket, time, sys
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -731,7 +734,7 @@ while True:
     let sent = 0;
     let sender: ReturnType<typeof spawn> | undefined;
     let senderDone: Promise<void> = Promise.resolve();
-    let stopAt = 0;
+    let stopAt = 0; // on the sender's schedule (ms): the datagram due when `stop` ran
     try {
       await Promise.all(receivers.map((receiver) => receiver.ready));
       const child = spawn('ip', ['netns', 'exec', namespace(probe.from), 'python3', '-u', '-c', script]);
@@ -740,7 +743,7 @@ while True:
         sent += String(chunk).length;
       });
       senderDone = new Promise<void>((resolve) => child.on('close', () => resolve()));
-      const arrived = () => receivers.reduce((n, receiver) => n + receiver.times.length, 0);
+      const arrived = () => receivers.reduce((n, receiver) => n + receiver.sequence.length, 0);
       const waitStart = Date.now();
       while (arrived() < 50 && Date.now() - waitStart < 30_000) await sleep(50);
       if (arrived() < 50)
@@ -749,7 +752,7 @@ while True:
           passed: false,
           detail: `the role got ${arrived()} datagrams in 30 s before the stop`,
         };
-      stopAt = Date.now();
+      stopAt = sent * probe.intervalMs;
       stop();
       await sleep(probe.durationMs);
     } finally {
@@ -759,27 +762,28 @@ while True:
       for (const receiver of receivers) receiver.stop();
     }
     const arrivals = receivers.flatMap((receiver, i) =>
-      receiver.times.map((at) => ({ at: at * 1000, host: probe.to[i]! })),
+      receiver.sequence.map((n) => ({ at: n * probe.intervalMs, host: probe.to[i]! })),
     );
     return { step: name, ...roleGapResult(arrivals, stopAt, stopped, sent, probe) };
   }
 
   /**
-   * A UDP receiver on [::]:9000 in a host's namespace: `times` fills with the arrival time (s, epoch)
-   * of each datagram from port 30999 as it comes; `ready` once bound; `stop` ends it.
+   * A UDP receiver on [::]:9000 in a host's namespace: `sequence` fills with the sequence number
+   * each datagram from port 30999 carries (its payload, decimal), as they come; `ready` once
+   * bound; `stop` ends it.
    */
-  function timedUdpReceiver(node: string): { ready: Promise<void>; times: number[]; stop(): void } {
+  function sequenceUdpReceiver(node: string): { ready: Promise<void>; sequence: number[]; stop(): void } {
     const script = `
-import socket, time
+import socket
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.bind(("::", 9000))
 print("ready", flush=True)
 while True:
     data, (addr, port, *_rest) = s.recvfrom(2048)
-    if port == 30999:
-        print(repr(time.time()), flush=True)
+    if port == 30999 and data.isdigit():
+        print(data.decode(), flush=True)
 `;
-    const times: number[] = [];
+    const sequence: number[] = [];
     const child = spawn('ip', ['netns', 'exec', namespace(node), 'python3', '-u', '-c', script]);
     let buffer = '';
     const ready = new Promise<void>((resolve, reject) => {
@@ -793,7 +797,7 @@ while True:
           if (line === 'ready') {
             clearTimeout(timer);
             resolve();
-          } else if (line.trim() !== '') times.push(Number(line));
+          } else if (/^\d+$/.test(line)) sequence.push(Number(line));
         }
       });
       child.on('error', (error) => {
@@ -806,7 +810,7 @@ while True:
       });
     });
     ready.catch(() => {});
-    return { ready, times, stop: () => child.kill('SIGTERM') };
+    return { ready, sequence, stop: () => child.kill('SIGTERM') };
   }
 
   /**

@@ -2,8 +2,7 @@
  * The node side of the controller's link sets (docs/controller.md, "Engine links"): each set names
  * every link the node must have; the follower dials the peers it is told to dial (the link layer
  * keeps them, retrying) and disconnects the peers of its previous set that the new one no longer
- * names. Links it was never told about (a peer that dialed us, a deprecated `neighbors:` entry)
- * are left alone. Engines and agents both follow sets, so it lives here, beside the link layer.
+ * names. Links it was never told about (a peer that dialed us) are left alone. Engines and agents both follow sets, so it lives here, beside the link layer.
  */
 import type { LinkLayer } from './link-layer';
 import { formatUnderlayAddress, type UnderlayAddress } from './transport';

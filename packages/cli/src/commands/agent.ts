@@ -81,12 +81,19 @@ export function createFileIdentityStore(dataDir: string): IdentityStore {
   };
 }
 
+/** Keys an agent's config no longer takes, with what replaces them (a config error names both). */
+export const removedAgentKeys = {
+  engines:
+    "a host's engines are the controller's: declare its attachments there (capsule create link --between h1 e1; none declared: every engine of its zone) and the agent gets its link set from the controller",
+} as const;
+
 /**
  * Reads and checks an agent configuration file (YAML) against `AgentConfig`: every problem at once
  * with its line (config-file.ts), ACL rules included. CAPSULE_AGENT_PASSWORD overrides the password.
  */
 export function loadAgentConfig(file: string, io: CliIo): AgentConfig {
   const { value } = readConfigFile<AgentConfig>(file, AgentConfig, io.cwd, {
+    removedKeys: removedAgentKeys,
     edit: (parsed) =>
       parsed && typeof parsed === 'object' && !Array.isArray(parsed) && io.env.CAPSULE_AGENT_PASSWORD
         ? { ...parsed, password: io.env.CAPSULE_AGENT_PASSWORD }

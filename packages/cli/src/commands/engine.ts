@@ -2,7 +2,7 @@
  * `capsule engine start --config engine.yaml`: runs an engine until SIGTERM/SIGINT — the overlay's
  * UDP socket, keys and CGA (kept in the data dir), and `startEngineNode` (@capsule/engine) for the
  * rest: registration with the controller, the link layer, the engine, its controller hooks, its
- * HTTP port (/metrics, /api/v1/flows) and handshakes with the configured neighbors.
+ * HTTP port (/metrics, /api/v1/flows) and links to the peers of the controller's link set.
  * `capsule engine flows`: lists the live flows of a running engine (from its HTTP port).
  * `capsule engine shared`: reads a contract's CONTRACT memory there (the @Shared fields of an image).
  *
@@ -79,7 +79,6 @@ export interface EngineConfig {
    */
   fastPath: boolean;
   locator: string;
-  neighbors: { host: string; port: number }[];
   tags: number[];
   links: { peer: string; cost?: number; tags?: number[] }[];
   metrics: { host: string; port: number } | undefined;
@@ -157,7 +156,6 @@ export const EngineConfigFile = Type.Object(
     underlayTransport: Type.Optional(Type.Union([Type.Literal('native'), Type.Literal('udp')])),
     fastPath: Type.Optional(Type.Boolean()),
     locator: Type.Optional(HostPort),
-    neighbors: Type.Optional(Type.Array(HostPort)),
     tags: Type.Optional(TagList),
     links: Type.Optional(
       Type.Array(
@@ -264,7 +262,6 @@ export function engineConfigFromFile(
           ? true
           : (file.fastPath ?? defaultEngineFastPath),
     locator: file.locator ?? `${listen.host}:${listen.port}`,
-    neighbors: (file.neighbors ?? []).map(hostPort),
     tags: file.tags ?? [],
     links: (file.links ?? []).map((link) => ({ peer: link.peer, cost: link.cost, tags: link.tags ?? [] })),
     metrics: file.metrics === undefined ? undefined : hostPort(file.metrics),
@@ -282,10 +279,17 @@ export function engineConfigFromFile(
   };
 }
 
+/** Keys an engine's config no longer takes, with what replaces them (a config error names both). */
+export const removedEngineKeys = {
+  neighbors:
+    "an engine's links are the controller's: declare them there (capsule create link --between e1 e2, or the zone's engineMesh) and the engine gets its link set from the controller",
+} as const;
+
 /** Reads and checks a config file: every problem at once, with its line (config-file.ts). */
 export function loadEngineConfig(path: string, io: CliIo): EngineConfig {
   const { value, dir } = readConfigFile<EngineConfigFile>(path, EngineConfigFile, io.cwd, {
     check: (raw) => passwordProblem(raw, io.env),
+    removedKeys: removedEngineKeys,
   });
   return engineConfigFromFile(value, io.env, dir);
 }
@@ -370,7 +374,6 @@ export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: P
         hostname: config.hostname,
         // Port 0: the port the socket got (the node registers the transport's address).
         ...(config.listen.port !== 0 && { locator: config.locator }),
-        neighbors: config.neighbors,
         linkKeepAliveIntervalMs: config.linkKeepAliveIntervalMs,
         http: config.metrics,
         engine: {
