@@ -52,6 +52,12 @@ hosts:
   - { name: c, engines: [e1] }
 `);
 const address = (node: string) => topology.nodes.find((n) => n.name === node)!.address;
+/**
+ * The daemons' environment: this suite runs the agents with their native fast path on
+ * (docs/agent.md, "Fast path") unless CAPSULE_AGENT_FAST_PATH=0 says otherwise; the other netns
+ * suites run them with the default (off), so both ways run in CI.
+ */
+const agentEnv = { ...process.env, CAPSULE_AGENT_FAST_PATH: process.env.CAPSULE_AGENT_FAST_PATH ?? '1' };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Run {
@@ -154,7 +160,7 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
       await stopProcesses([old]);
       return (env = {}) => {
         const dir = state.nodes.find((n) => n.name === node)!.dir;
-        state.processes[index] = startProcess(node, old.argv, old.logFile, { ...process.env, ...env }, dir);
+        state.processes[index] = startProcess(node, old.argv, old.logFile, { ...agentEnv, ...env }, dir);
         writeLabState(state);
       };
     }
@@ -171,7 +177,7 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
         dataDir,
         cliPath: cli,
         nodePath: process.execPath,
-        env: process.env,
+        env: agentEnv,
         readyTimeoutMs: 30_000,
         // The lab raises net.core.rmem_max / wmem_max for the daemons' 8 MiB socket buffers: say so.
         progress: (line) => {
@@ -301,6 +307,10 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
           `${result.end.sum_sent.retransmits} retransmits`,
       );
       expect(receivedBitsPerSecond).toBeGreaterThan(1e6);
+      // On, the bulk of the stream went through the agent's fast path; off, there is none.
+      const fastPath = (await agentCli('a', 'status')).fastPath;
+      if (agentEnv.CAPSULE_AGENT_FAST_PATH === '1') expect(fastPath.taken).toBeGreaterThan(1000);
+      else expect(fastPath).toBeNull();
     }, 40_000);
 
     it('drops c → b: c holds no role in the contract', async () => {

@@ -51,8 +51,10 @@ import {
   type Transport,
 } from '@capsule/overlay';
 import {
+  type AgentFastPath,
   type Clock,
   formatIpv6,
+  type LinkDataPath,
   type Logger,
   parseIpv4,
   parseIpv6,
@@ -70,6 +72,7 @@ type PathChangeUpdate = NodeCommandOf<'path-change'>['payload']['endpoints'][num
 import { DataPlane } from './data-plane';
 import { EgressResult, processEgress } from './egress';
 import { AgentError } from './errors';
+import { type AgentEgressFastPath, createAgentEgressFastPath } from './fast-path';
 import { publishDataPlaneDrop, publishTrace } from './flow-events';
 import { FlowTable, ipv4Text, nextGroupKeys, noGroupKeys, ownRoleAddress } from './flows';
 import {
@@ -228,7 +231,18 @@ export interface AgentDeps {
    * application sends its packets (IP packets, or frames in TAP mode) through. Ignored with `tun`.
    */
   app?: AgentAppPort;
+  /**
+   * The native fast path (@capsule/native `createNativeFastPath`): type III packets of established
+   * unicast flows sealed, framed and sent from the TUN device's read path without waking
+   * JavaScript (fast-path.ts). Used with a TUN device in TUN mode on a transport that can attach
+   * it (the native UDP socket: `Transport.attachDatagramFilter`); the CLI passes one when agent.yaml
+   * says `fastPath: true`. Ignored otherwise.
+   */
+  fastPath?: AgentNodeFastPath;
 }
+
+/** What the agent needs of a fast path: the agent's and the link layer's ports, and the filter object. */
+export type AgentNodeFastPath = AgentFastPath & LinkDataPath;
 
 /** The application side of the data plane, as a port (what a TUN device is to the daemon). */
 export interface AgentAppPort {
@@ -281,6 +295,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   let links: LinkLayer | undefined;
   let linkSet: LinkSetFollower | undefined;
   let tun: TunDevice | undefined;
+  let egressFastPath: AgentEgressFastPath | undefined;
   let rest: RestApiServer | undefined;
   let resolver: Resolver | undefined;
   let stopTick: (() => void) | undefined;
@@ -852,6 +867,19 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         },
       );
       plane.acl = acl;
+      // The fast path: TUN mode with a transport it can send on (it takes the socket's fd).
+      const fastPath =
+        deps.fastPath && options.tun?.mode === 'tun' && deps.transport.attachDatagramFilter
+          ? deps.fastPath
+          : undefined;
+      if (fastPath) {
+        deps.transport.attachDatagramFilter?.(fastPath.filter);
+        const installer = createAgentEgressFastPath(fastPath, plane);
+        egressFastPath = installer;
+        plane.egressFastPath = installer;
+        flows.onChange = () => installer.clear();
+      }
+      logger.info({ fastPath: fastPath !== undefined }, 'agent fast path');
       if (options.tun) {
         tun = openTun({ name: options.tun.name, mode: options.tun.mode, offloads: options.tun.offloads });
         await configureInterface({
@@ -867,7 +895,11 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           'TUN open',
         );
         const dataPlane = plane;
-        tun.start(egress(dataPlane), (error) => logger.error({ error: error.message }, 'TUN read failed'));
+        tun.start(
+          egress(dataPlane),
+          (error) => logger.error({ error: error.message }, 'TUN read failed'),
+          fastPath?.filter,
+        );
       } else if (deps.app) {
         const dataPlane = plane;
         deps.app.start(egress(dataPlane));
@@ -903,7 +935,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           keepAliveIntervalMs: options.linkKeepAliveIntervalMs,
           ...(options.linkRekeyAfterMs !== undefined && { rekeyAfterMs: options.linkRekeyAfterMs }),
         },
-        { transport: deps.transport, clock },
+        { transport: deps.transport, clock, ...(fastPath && { dataPath: fastPath }) },
       );
       const dataPlane = plane;
       links.onPacket((_linkId, bytes, offset, length) => {
@@ -944,6 +976,13 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       stopTick?.();
       control.closePush();
       links?.stop();
+      if (egressFastPath) {
+        egressFastPath.clear();
+        if (flows) flows.onChange = undefined;
+        if (plane) plane.egressFastPath = undefined;
+        egressFastPath = undefined;
+        deps.transport.attachDatagramFilter?.(undefined);
+      }
       // Closing the TUN removes the device with every address on it (the role addresses too).
       await roleAddressSync;
       roleAddressesOnTun.clear();
@@ -990,6 +1029,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         packetsOut: link.packetsOut,
       })),
       linkDrops: links?.drops ?? null,
+      // The native fast path: application packets it was offered and took, destinations installed.
+      fastPath: egressFastPath && deps.fastPath ? deps.fastPath.agentStats() : null,
     }),
 
     async registerEndpoint(request) {
@@ -1099,6 +1140,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       aclText = { in: [...rules.in], out: [...rules.out] };
       if (plane) plane.acl = compiled;
       else Object.assign(acl, compiled);
+      // Flows installed with no Out ACL must come back to egress, which applies the new one.
+      egressFastPath?.clear();
     },
   };
 

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
+  agentFastPathWanted,
   agentOptionsFromConfig,
   controllerOf,
+  defaultAgentFastPath,
   defaultUnderlaySocketBufferBytes,
   parseAgentConfig,
   underlaySocketBuffers,
@@ -26,6 +28,23 @@ describe('underlaySocketBuffers', () => {
   it('refuses negative or oversized values', () => {
     expect(() => parseAgentConfig({ ...base, receiveBufferBytes: -1 })).toThrow(/receiveBufferBytes/);
     expect(() => parseAgentConfig({ ...base, sendBufferBytes: 1 << 30 })).toThrow(/sendBufferBytes/);
+  });
+});
+
+describe('fastPath', () => {
+  it('is off by default; the file turns it on, CAPSULE_AGENT_FAST_PATH=0 or 1 overrides the file', () => {
+    expect(defaultAgentFastPath).toBe(false);
+    expect(agentFastPathWanted(parseAgentConfig(base), {})).toBe(false);
+    const on = parseAgentConfig({ ...base, fastPath: true });
+    expect(agentFastPathWanted(on, {})).toBe(true);
+    expect(agentFastPathWanted(on, { CAPSULE_AGENT_FAST_PATH: '0' })).toBe(false);
+    expect(agentFastPathWanted(parseAgentConfig(base), { CAPSULE_AGENT_FAST_PATH: '1' })).toBe(true);
+    // Anything else leaves the file's word.
+    expect(agentFastPathWanted(on, { CAPSULE_AGENT_FAST_PATH: 'yes' })).toBe(true);
+  });
+
+  it('refuses anything but a boolean', () => {
+    expect(() => parseAgentConfig({ ...base, fastPath: 'on' })).toThrow(/fastPath/);
   });
 });
 

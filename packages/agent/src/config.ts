@@ -85,6 +85,7 @@ export const AgentConfig = Type.Object(
     receiveBufferBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 256 * 1024 * 1024 })),
     sendBufferBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 256 * 1024 * 1024 })),
     underlayTransport: Type.Optional(Type.Union([Type.Literal('native'), Type.Literal('udp')])),
+    fastPath: Type.Optional(Type.Boolean()),
     locator: Type.Optional(HostPort),
     rest: Type.Optional(
       Type.Object(
@@ -332,6 +333,24 @@ export const defaultUnderlaySocketBufferBytes = 8 * 1024 * 1024;
  */
 export function underlayTransportKind(config: AgentConfig): UdpTransportKind {
   return config.underlayTransport ?? defaultUdpTransportKind();
+}
+
+/** Whether an agent runs the native fast path when its file does not say. */
+export const defaultAgentFastPath = false;
+
+/**
+ * Whether the agent runs the native fast path (`fastPath`, default `defaultAgentFastPath`;
+ * CAPSULE_AGENT_FAST_PATH=0 or 1 overrides the file). It needs the native underlay, the addon and
+ * a TUN device in TUN mode: without them the agent runs without it (docs/agent.md, "Fast path").
+ */
+export function agentFastPathWanted(
+  config: AgentConfig,
+  env: Readonly<Record<string, string | undefined>>,
+): boolean {
+  const override = env.CAPSULE_AGENT_FAST_PATH;
+  if (override === '0') return false;
+  if (override === '1') return true;
+  return config.fastPath ?? defaultAgentFastPath;
 }
 
 /** The overlay socket's buffer sizes (`receiveBufferBytes`, `sendBufferBytes`; 0: the kernel's default). */

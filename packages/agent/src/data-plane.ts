@@ -14,6 +14,7 @@ import { CapsuleHeaderView, SealedPayloadView, TRACE_CHUNK_LIMIT } from '@capsul
 import type { AclRules } from './acl';
 import type { E2eRekeyOptions } from './e2e-epochs';
 import { TapSegment } from './ethernet';
+import type { AgentEgressFastPath } from './fast-path';
 import type { Flow, FlowTable } from './flows';
 
 /** Why the data plane dropped a packet (counters, `GET /api/v1/statistics`). */
@@ -120,8 +121,8 @@ export class DataPlane {
   /** Preallocated: the TRACE records the last traced packet arrived with (`traceRecordsLength` bytes). */
   readonly traceRecords = new Uint8Array(TRACE_CHUNK_LIMIT);
   traceRecordsLength = 0;
-  /** Packets by type sent (index 1..3) and authorization-only packets. */
-  readonly sentByType = [0, 0, 0, 0];
+  /** Packets by type sent (index 1..3; the native fast path adds its type III here) and authorization-only packets. */
+  readonly sentByType = new Float64Array(4);
   authOnlyPackets = 0;
   /** E2e rekeys of unicast flows: epochs this agent moved to as a sender, and followed as a receiver. */
   readonly e2eRekeys = { sent: 0, received: 0 };
@@ -145,6 +146,8 @@ export class DataPlane {
   readonly scratch = new Uint8Array(8);
   readonly tap: TapSegment | undefined;
   acl: AclRules = { in: [], out: [] };
+  /** The native egress fast path (fast-path.ts), told of each type III packet egress sends; undefined when off. */
+  egressFastPath: AgentEgressFastPath | undefined = undefined;
 
   constructor(
     readonly options: DataPlaneOptions,

@@ -45,11 +45,19 @@ export interface E2eRekeyOptions {
   readonly e2eRekeyGraceMs: number;
 }
 
+/**
+ * Where the sender's state of `E2eEpochs` lives in its `sendState` array (the native fast path,
+ * @capsule/native addon/fast-path.cc, reads the same slots and counts sealed packets there).
+ */
+export const E2eSendSlot = { EPOCH: 0, PACKETS: 1, SINCE_MS: 2, REKEY_REQUESTED: 3 } as const;
+
 /** The e2e key state of one unicast flow: kept across rebuilds of the flow (same peer, same keys). */
 export interface E2eEpochs {
   /** The epoch-0 keys of the two directions (the flow's X25519 + HKDF session keys). */
   readonly sendBase: Uint8Array;
   readonly receiveBase: Uint8Array;
+  /** The sender's state (E2eSendSlot): `sendEpoch`, `sendPackets`, `sendSinceMs`, `rekeyRequested`. */
+  readonly sendState: Float64Array;
   sendEpoch: number;
   sendCipher: PayloadCipher;
   /** Packets sealed under `sendEpoch`, and when the first of them was (ms, the data plane's clock). */
@@ -80,14 +88,38 @@ export function createE2eEpochs(
   sendEpoch = 0,
 ): E2eEpochs {
   const sendCipher = createCipher(keys.sendKey);
+  const sendState = new Float64Array(4);
+  const S = E2eSendSlot;
+  sendState[S.EPOCH] = sendEpoch;
   return {
     sendBase: keys.sendKey,
     receiveBase: keys.receiveKey,
-    sendEpoch,
+    sendState,
+    get sendEpoch() {
+      return sendState[S.EPOCH]!;
+    },
+    set sendEpoch(value) {
+      sendState[S.EPOCH] = value;
+    },
     sendCipher,
-    sendPackets: 0,
-    sendSinceMs: 0,
-    rekeyRequested: false,
+    get sendPackets() {
+      return sendState[S.PACKETS]!;
+    },
+    set sendPackets(value) {
+      sendState[S.PACKETS] = value;
+    },
+    get sendSinceMs() {
+      return sendState[S.SINCE_MS]!;
+    },
+    set sendSinceMs(value) {
+      sendState[S.SINCE_MS] = value;
+    },
+    get rekeyRequested() {
+      return sendState[S.REKEY_REQUESTED] !== 0;
+    },
+    set rekeyRequested(value) {
+      sendState[S.REKEY_REQUESTED] = value ? 1 : 0;
+    },
     receiveEpoch: 0,
     receiveCipher: keys.receiveKey === keys.sendKey ? sendCipher : createCipher(keys.receiveKey),
     previousEpoch: -1,

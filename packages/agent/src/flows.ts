@@ -49,6 +49,85 @@ export interface EndpointStatistics {
   dropsIn: number;
 }
 
+/**
+ * Where the counters of `EndpointStatistics` live in its `counters` array, which the native fast
+ * path (@capsule/native addon/fast-path.cc names the same slots) adds to in place.
+ */
+export const StatisticsSlot = {
+  PACKETS_OUT: 0,
+  BYTES_OUT: 1,
+  PACKETS_IN: 2,
+  BYTES_IN: 3,
+  DROPS_OUT: 4,
+  DROPS_IN: 5,
+} as const;
+
+/** Endpoint statistics over a Float64Array (`countersOf`), all 0; plain numbers to everyone else. */
+export function createEndpointStatistics(): EndpointStatistics {
+  const counters = new Float64Array(6);
+  const S = StatisticsSlot;
+  const statistics: EndpointStatistics = {
+    get packetsOut() {
+      return counters[S.PACKETS_OUT]!;
+    },
+    set packetsOut(value) {
+      counters[S.PACKETS_OUT] = value;
+    },
+    get bytesOut() {
+      return counters[S.BYTES_OUT]!;
+    },
+    set bytesOut(value) {
+      counters[S.BYTES_OUT] = value;
+    },
+    get packetsIn() {
+      return counters[S.PACKETS_IN]!;
+    },
+    set packetsIn(value) {
+      counters[S.PACKETS_IN] = value;
+    },
+    get bytesIn() {
+      return counters[S.BYTES_IN]!;
+    },
+    set bytesIn(value) {
+      counters[S.BYTES_IN] = value;
+    },
+    get dropsOut() {
+      return counters[S.DROPS_OUT]!;
+    },
+    set dropsOut(value) {
+      counters[S.DROPS_OUT] = value;
+    },
+    get dropsIn() {
+      return counters[S.DROPS_IN]!;
+    },
+    set dropsIn(value) {
+      counters[S.DROPS_IN] = value;
+    },
+  };
+  statisticsCounters.set(statistics, counters);
+  return statistics;
+}
+
+const statisticsCounters = new WeakMap<EndpointStatistics, Float64Array>();
+
+/** The array behind statistics `createEndpointStatistics` made (StatisticsSlot), or undefined. */
+export function countersOf(statistics: EndpointStatistics): Float64Array | undefined {
+  return statisticsCounters.get(statistics);
+}
+
+/**
+ * Where a flow's mutable per-packet state lives in its `state` array (the native fast path,
+ * addon/fast-path.cc, reads and advances the same slots): the e2e send counter, the packet type
+ * state, the TRACE packets still to send.
+ */
+export const FlowSlot = {
+  SEND_COUNTER: 0,
+  PACKETS_SINCE_AUTH: 1,
+  LAST_AUTH_MS: 2,
+  TRACE_PACKETS: 3,
+} as const;
+const FLOW_SLOTS = 4;
+
 /** What the controller gave for one registered endpoint (decoded from SbEndpointResponse). */
 export interface EndpointSpec {
   id: number;
@@ -241,6 +320,8 @@ export interface Flow extends PacketTypeState {
   readonly transportAt: { readonly [type in 1 | 2 | 3]: number };
   /** The peer's IPv4 alias on this host (host byte order number). */
   readonly ipv4Alias: number;
+  /** The flow's per-packet state (FlowSlot): the properties below and the native fast path read it. */
+  readonly state: Float64Array;
   sendCounter: number;
   /**
    * The engine ids of the TRACE records the last traced packet from the peer arrived with (the
@@ -419,6 +500,11 @@ export class FlowTable {
   private readonly firstHops = new Map<number, FirstHop[]>();
   private nextAlias = 0;
   readonly endpoints = new Map<number, LocalEndpoint>();
+  /**
+   * Called after every change of the flows or their links (an endpoint set or removed, a first
+   * hop's link set): the agent's fast path forgets what it installed from them.
+   */
+  onChange: (() => void) | undefined = undefined;
 
   constructor(
     private readonly options: FlowTableOptions,
@@ -450,14 +536,7 @@ export class FlowTable {
       dnsName: `${spec.role}.${spec.contract}.${spec.domain}.capsule`.toLowerCase(),
       peers,
       groupKeys: groupKeys ?? previous?.groupKeys ?? noGroupKeys,
-      statistics: previous?.statistics ?? {
-        packetsOut: 0,
-        bytesOut: 0,
-        packetsIn: 0,
-        bytesIn: 0,
-        dropsOut: 0,
-        dropsIn: 0,
-      },
+      statistics: previous?.statistics ?? createEndpointStatistics(),
     };
     // The e2e epochs and replay windows of its unicast flows survive a rebuild too (same peer, same keys).
     const carried = new Map<string, Flow>();
@@ -466,7 +545,9 @@ export class FlowTable {
         if (flow.endpoint === previous && flow.connections === undefined) carried.set(flow.peerText, flow);
     this.removeEndpoint(spec.id);
     this.endpoints.set(spec.id, endpoint);
-    return this.buildFlows(endpoint, senders ?? new Map(), carried);
+    const result = this.buildFlows(endpoint, senders ?? new Map(), carried);
+    this.onChange?.();
+    return result;
   }
 
   /** Replaces an endpoint's peers, and its group keys when given (a path-change command). */
@@ -522,6 +603,7 @@ export class FlowTable {
     for (const flows of this.byHostHash.values())
       for (const flow of flows)
         if (flow.ipv4Alias !== 0 && !this.byIpv4.has(flow.ipv4Alias)) this.byIpv4.set(flow.ipv4Alias, flow);
+    this.onChange?.();
     return true;
   }
 
@@ -542,6 +624,7 @@ export class FlowTable {
    */
   setLink(hostId: Uint8Array, linkId: number): void {
     this.firstHopOf(hostId).linkId = linkId;
+    this.onChange?.();
   }
 
   /** The shared FirstHop of `hostId` (made, with no link, the first time). */
@@ -722,6 +805,12 @@ export class FlowTable {
       equalKeys(previous.e2e.sendBase, keys.sendKey) &&
       equalKeys(previous.e2e.receiveBase, keys.receiveKey);
     const e2e = isSameKeys && previous ? previous.e2e : createE2eEpochs(keys, this.cipherFactory, keys.epoch);
+    const state = new Float64Array(FLOW_SLOTS);
+    state[FlowSlot.SEND_COUNTER] = Math.max(initialSendCounter(nowMs), previous?.sendCounter ?? 0);
+    state[FlowSlot.PACKETS_SINCE_AUTH] = 0;
+    state[FlowSlot.LAST_AUTH_MS] = Number.NEGATIVE_INFINITY;
+    // A trace armed by `capsule trace` outlives a rebuild of the flow (a path or key push).
+    state[FlowSlot.TRACE_PACKETS] = previous?.tracePackets ?? 0;
     return {
       endpoint,
       peer,
@@ -735,13 +824,33 @@ export class FlowTable {
       headers,
       transportAt: { 1: transportAt(headers[1]), 2: transportAt(headers[2]), 3: transportAt(headers[3]) },
       ipv4Alias,
-      sendCounter: Math.max(initialSendCounter(nowMs), previous?.sendCounter ?? 0),
+      state,
+      get sendCounter() {
+        return state[FlowSlot.SEND_COUNTER]!;
+      },
+      set sendCounter(value) {
+        state[FlowSlot.SEND_COUNTER] = value;
+      },
       lastTrace: new Uint16Array(TRACE_RECORDS_MAX),
       lastTraceLength: 0,
-      // A trace armed by `capsule trace` outlives a rebuild of the flow (a path or key push).
-      tracePackets: previous?.tracePackets ?? 0,
-      packetsSinceAuth: 0,
-      lastAuthMs: Number.NEGATIVE_INFINITY,
+      get tracePackets() {
+        return state[FlowSlot.TRACE_PACKETS]!;
+      },
+      set tracePackets(value) {
+        state[FlowSlot.TRACE_PACKETS] = value;
+      },
+      get packetsSinceAuth() {
+        return state[FlowSlot.PACKETS_SINCE_AUTH]!;
+      },
+      set packetsSinceAuth(value) {
+        state[FlowSlot.PACKETS_SINCE_AUTH] = value;
+      },
+      get lastAuthMs() {
+        return state[FlowSlot.LAST_AUTH_MS]!;
+      },
+      set lastAuthMs(value) {
+        state[FlowSlot.LAST_AUTH_MS] = value;
+      },
       replay: isSameKeys && previous ? previous.replay : new ReplayWindow(),
       connections: perConnection ? new Map() : undefined,
       peerRoleAddress: perConnection

@@ -7,6 +7,7 @@ export {
   type Agent,
   type AgentAppPort,
   type AgentDeps,
+  type AgentNodeFastPath,
   type AgentOptions,
   createAgent,
   defaultAgentOptions,
@@ -17,8 +18,11 @@ export {
   AgentConfig,
   /** The problems of agent.yaml's controller key beyond its schema (url or urls, https, duplicates). */
   agentControllerProblems,
+  /** Whether agent.yaml (`fastPath`) or CAPSULE_AGENT_FAST_PATH asks for the native fast path. */
+  agentFastPathWanted,
   agentOptionsFromConfig,
   controllerOf,
+  defaultAgentFastPath,
   defaultUnderlaySocketBufferBytes,
   parseAgentConfig,
   type ResolverInstallMode,

@@ -1,5 +1,6 @@
-// The engine's fast path: established flows forwarded inside the UDP socket's poll callback, so
-// their packets never wake JavaScript. It takes a datagram only when every check the JavaScript
+// The native fast path; first the engine's side, then the agent's (below). The engine's:
+// established flows forwarded inside the UDP socket's poll callback, so their packets never wake
+// JavaScript. It takes a datagram only when every check the JavaScript
 // path would make is known to pass and the outcome is the one JavaScript would reach; anything
 // else — handshakes, cookies, keep-alives, unknown receivers, replayed or forged frames, other
 // packet types, unknown or idle or expiring flows, flows without a cached action whose program is
@@ -47,6 +48,30 @@
 //   drainLinkTraffic() → Float64Array of [linkId, packetsIn, bytesIn, packetsOut, bytesOut,
 //     lastReceiveMs, lastSendMs] per link that moved since the last call
 //   stats() → [taken, offered, sent, sendErrors, flows, sessions]
+//
+// The agent's egress (the same object, its link-layer sessions and send queue): a TUN Reader given
+// this object as its filter (tun-device.cc) offers it each batch of application packets before
+// JavaScript sees them (PacketFilter). It takes a packet only when packages/agent/src/egress.ts
+// would send it as a type III packet of an installed unicast flow, and does what egress and the
+// link layer do, in their order: flow by destination (the peer's CGA, or its IPv4 alias; the
+// kernel's ND/MLD/RS and multicast go up) → TRANSPORT value from the packet (transport.ts) → the
+// first hop's link has a sending session → packet type III (authorization interval not over,
+// packets since AUTH ≥ codePackets; packets since AUTH advanced) → no TRACE armed → the installed
+// e2e epoch is the flow's send epoch, not due for a rekey (isSendRekeyDue), not its first packet
+// → the type III header copied, the TRANSPORT value written, the payload sealed (AES-256-GCM,
+// sealed-payload.h; the flow's send counter + 1, shared) and the payload length set → framed and
+// tagged on the link's session (FinishFrame, as the engine's packets), its counter at the rekey
+// limit going up → queued; counters: the flow's and the epoch's arrays, the endpoint's
+// statistics, the plane's packets by type, the link's traffic. The frames of a batch go out
+// (sendmmsg, UDP GSO) before JavaScript gets the packets left, so no packet of a flow it took
+// overtakes one JavaScript sends. JavaScript API:
+//   bindAgent(sentByType: Float64Array(4), options: Float64Array [authIntervalMs, codePackets,
+//     e2eRekeyAfterMs, e2eRekeyAfterPackets])
+//   setEgressFlow(destination[16|4], flowState: Float64Array(4), e2eState: Float64Array(4),
+//     statistics: Float64Array(2+), sendKey[32], epoch, header, transportAt, aad[35], linkId)
+//   clearEgressFlows()
+//   offerTunPackets(buffer, meta: Int32Array, count) → packets left (the Reader's call, for tests)
+//   agentStats() → [offered, taken, egress destinations]
 #include "fast-path.h"
 
 #include <arpa/inet.h>
@@ -58,7 +83,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -66,6 +93,7 @@
 
 #include "addon.h"
 #include "fast-path-program.h"
+#include "sealed-payload.h"
 
 #ifndef SOL_UDP
 #define SOL_UDP 17
@@ -293,12 +321,61 @@ struct RegisteredProgram {
   Napi::ObjectReference contractRef;
 };
 
+// ---- the agent's egress (see the file comment) --------------------------------------------------
+
+// Slots of the arrays the agent shares per flow (packages/agent/src/flows.ts FlowSlot, E2eSlot and
+// the endpoint's StatisticsSlot name the same).
+enum FlowSlotIndex : int { kFlowSendCounter = 0, kFlowPacketsSinceAuth = 1, kFlowLastAuthMs = 2, kFlowTracePackets = 3 };
+constexpr size_t kFlowSlots = 4;
+enum E2eSlotIndex : int { kE2eSendEpoch = 0, kE2eSendPackets = 1, kE2eSendSinceMs = 2, kE2eRekeyRequested = 3 };
+constexpr size_t kE2eSlots = 4;
+enum StatisticsSlotIndex : int { kStatisticsPacketsOut = 0, kStatisticsBytesOut = 1 };
+// The agent's overlay buffer (data-plane.ts OUT_BUFFER_BYTES) and the link layer's largest inner
+// packet (overlay's MAX_INNER_PACKET_LENGTH): a packet over either is JavaScript's (it drops it).
+constexpr size_t kAgentOutBytes = 65536 + 4096;
+constexpr size_t kMaxInnerPacket = 65535;
+constexpr size_t kAgentHeaderMax = 4096;
+
+struct HostKey {
+  uint8_t bytes[16];
+  bool operator==(const HostKey& other) const { return memcmp(bytes, other.bytes, 16) == 0; }
+};
+struct HostKeyHash {
+  size_t operator()(const HostKey& key) const {
+    uint64_t hash = 1469598103934665603ull;  // FNV-1a
+    for (uint8_t byte : key.bytes) hash = (hash ^ byte) * 1099511628211ull;
+    return static_cast<size_t>(hash);
+  }
+};
+
+// A unicast flow JavaScript installed for native egress, under one destination (its peer's CGA,
+// or its IPv4 alias): the type III header, the AAD, the send key of one epoch, the first hop's
+// link, and the arrays it shares with JavaScript.
+struct EgressFlow {
+  double* state = nullptr;       // FlowSlotIndex
+  double* e2e = nullptr;         // E2eSlotIndex
+  double* statistics = nullptr;  // StatisticsSlotIndex (the endpoint's)
+  Napi::ObjectReference stateRef, e2eRef, statisticsRef;
+  uint32_t epoch = 0;
+  EVP_CIPHER_CTX* seal = nullptr;
+  std::vector<uint8_t> header;  // inner IPv6 + capsule header of a type III packet
+  size_t transportAt = 0;
+  uint8_t aad[35] = {0};
+  uint32_t linkId = 0;
+  EgressFlow() = default;
+  EgressFlow(const EgressFlow&) = delete;
+  EgressFlow& operator=(const EgressFlow&) = delete;
+  ~EgressFlow() {
+    if (seal != nullptr) EVP_CIPHER_CTX_free(seal);
+  }
+};
+
 class FastPath;
 // The live FastPath objects: UnwrapDatagramFilter accepts only these (napi_unwrap of another
 // class's object would hand back a pointer of another type).
 std::unordered_set<FastPath*> liveFastPaths;
 
-class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter {
+class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, public PacketFilter {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "FastPath",
@@ -314,7 +391,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter {
                         InstanceMethod("removeFlow", &FastPath::RemoveFlow),
                         InstanceMethod("clearFlows", &FastPath::ClearFlows),
                         InstanceMethod("drainLinkTraffic", &FastPath::DrainLinkTraffic),
-                        InstanceMethod("stats", &FastPath::Stats)});
+                        InstanceMethod("stats", &FastPath::Stats),
+                        InstanceMethod("bindAgent", &FastPath::BindAgent),
+                        InstanceMethod("setEgressFlow", &FastPath::SetEgressFlow),
+                        InstanceMethod("clearEgressFlows", &FastPath::ClearEgressFlows),
+                        InstanceMethod("offerTunPackets", &FastPath::OfferTunPackets),
+                        InstanceMethod("agentStats", &FastPath::AgentStats)});
   }
 
   explicit FastPath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FastPath>(info) {
@@ -404,6 +486,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter {
     liveFastPaths.erase(this);
     for (auto& entry : sessions_) delete entry.second.mac;
     for (auto& entry : sending_) delete entry.second.mac;
+    ClearEgress();
   }
 
   // ---- DatagramFilter -----------------------------------------------------------------------------
@@ -759,7 +842,18 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter {
     return flow.hopIndexAt < 0 || capsule[flow.hopIndexAt] <= capsule[flow.hopCountAt];
   }
 
+  // The link layer's send of the inner packet `inner[0, packetLength)` on `to`: copied into the
+  // send ring behind a frame header, then framed and tagged (FinishFrame).
   void Seal(Sending& to, const uint8_t* inner, size_t packetLength) {
+    memcpy(sendRing_.data() + ringUsed_ + kHeader, inner, packetLength);
+    FinishFrame(to, packetLength);
+  }
+
+  // The inner packet is in the send ring at ringUsed_ + kHeader, packetLength bytes (its headers
+  // checked: AadEnd ≥ 0): the frame header with the session's next send counter (advanced), the
+  // tag, and the frame queued for the end of the batch. @capsule/overlay's sealDataFrame, byte
+  // for byte.
+  void FinishFrame(Sending& to, size_t packetLength) {
     uint8_t* out = sendRing_.data() + ringUsed_;
     const uint64_t counter = static_cast<uint64_t>(to.counters[0]);
     to.counters[0] = static_cast<double>(counter + 1);
@@ -770,7 +864,6 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter {
     PutBe32(out + 4, to.peerIndex);
     PutBe32(out + 8, static_cast<uint32_t>(counter >> 32));
     PutBe32(out + 12, static_cast<uint32_t>(counter));
-    memcpy(out + kHeader, inner, packetLength);
     const size_t bodyEnd = kHeader + packetLength;
     const long aadEnd = AadEnd(out, kHeader, bodyEnd);  // ≥ 0: the same headers passed above
     to.mac->Tag(counter, out, static_cast<size_t>(aadEnd), out + bodyEnd);
@@ -1142,6 +1235,264 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter {
     return result;
   }
 
+  // ---- the agent's egress ---------------------------------------------------------------------------
+
+  // PacketFilter: the TUN reader's batch. Each packet Egress takes is framed into the send ring;
+  // the frames go out (FlushQueued) before JavaScript sees the rest of the batch.
+  size_t TakePackets(const uint8_t* data, int32_t* meta, size_t count) override {
+    if (!agentBound_ || fd_ < 0 || (egressByHost_.empty() && egressByIpv4_.empty())) return count;
+    size_t kept = 0;
+    for (size_t i = 0; i < count; i++) {
+      const int32_t offset = meta[2 * i];
+      const int32_t length = meta[2 * i + 1];
+      egressOffered_++;
+      if (offset >= 0 && length > 0 && Egress(data + offset, static_cast<size_t>(length))) {
+        egressTaken_++;
+        continue;
+      }
+      meta[2 * kept] = offset;
+      meta[2 * kept + 1] = length;
+      kept++;
+    }
+    FlushQueued();
+    return kept;
+  }
+
+  // One application packet, as packages/agent/src/egress.ts handles a type III packet of a unicast
+  // flow in TUN mode (its steps, in its order), or false with nothing changed.
+  bool Egress(const uint8_t* ip, size_t ipLength) {
+    const int version = ip[0] >> 4;
+    EgressFlow* flow = nullptr;
+    if (version == 6) {
+      if (ipLength < 40) return false;
+      const uint8_t nextHeader = ip[6];
+      // The kernel's own ND, MLD and router solicitations: JavaScript counts them (localControl).
+      if (ip[24] == 0xff || (nextHeader == 58 && ipLength > 40 && ip[40] >= 130 && ip[40] <= 143) || nextHeader == 0)
+        return false;
+      HostKey key;
+      memcpy(key.bytes, ip + 24, 16);
+      auto at = egressByHost_.find(key);
+      if (at == egressByHost_.end()) return false;
+      flow = at->second.get();
+    } else if (version == 4) {
+      if (ipLength < 20 || (ip[0] & 0x0f) < 5) return false;
+      auto at = egressByIpv4_.find(Be32(ip + 16));
+      if (at == egressByIpv4_.end()) return false;
+      flow = at->second.get();
+    } else {
+      return false;
+    }
+    // transport.ts transportOf: protocol, ports (-1: none; a later IPv4 fragment has none).
+    uint8_t protocol;
+    size_t l4;
+    if (version == 6) {
+      protocol = ip[6];
+      l4 = 40;
+    } else {
+      protocol = ip[9];
+      l4 = static_cast<size_t>(ip[0] & 0x0f) * 4;
+    }
+    uint32_t port = 0, sourcePort = 0;  // written as 0 when absent (writeTransportValue)
+    const bool laterFragment = version == 4 && (((uint32_t{ip[6]} << 8) | ip[7]) & 0x1fff) != 0;
+    if (!laterFragment && (protocol == 6 || protocol == 17) && l4 + 4 <= ipLength) {
+      sourcePort = (uint32_t{ip[l4]} << 8) | ip[l4 + 1];
+      port = (uint32_t{ip[l4 + 2]} << 8) | ip[l4 + 3];
+    }
+    // The first hop's link: up, with a session JavaScript registered (LinkDataPath.sending).
+    auto sendAt = sending_.find(flow->linkId);
+    if (sendAt == sending_.end()) return false;
+    Sending& to = sendAt->second;
+    if (!isV6_ && !to.isV4) return false;
+    const double now = batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs());
+    double* state = flow->state;
+    double* e2e = flow->e2e;
+    // Packet type: type I and II are JavaScript's (AUTH/CODE chunks, the auth clock).
+    if (now - state[kFlowLastAuthMs] >= authIntervalMs_) return false;
+    if (state[kFlowPacketsSinceAuth] < codePackets_) return false;
+    if (state[kFlowTracePackets] > 0) return false;  // a traced packet (TRACE flag, trace event)
+    // The e2e epoch: the one whose key was installed, not due for a rekey (e2e-epochs.ts
+    // isSendRekeyDue), not the first packet of an epoch (countSealed starts its time).
+    if (e2e[kE2eSendEpoch] != static_cast<double>(flow->epoch)) return false;
+    const double sealed = e2e[kE2eSendPackets];
+    if (sealed <= 0 || e2e[kE2eRekeyRequested] != 0 || sealed >= e2eRekeyAfterPackets_ ||
+        now - e2e[kE2eSendSinceMs] >= e2eRekeyAfterMs_)
+      return false;
+    const double counter = state[kFlowSendCounter] + 1;
+    if (counter >= static_cast<double>(kMaxSafe)) return false;
+    const size_t headerLength = flow->header.size();
+    const size_t total = headerLength + ipLength + static_cast<size_t>(sealed_payload::kOverhead);
+    if (total > kAgentOutBytes || total - 40 > 0xffff || total > kMaxInnerPacket) return false;
+    // The link layer's send (the engine path's rule): a counter at its rekey limit is JavaScript's.
+    const double next = to.counters[0] + 1;
+    if (next >= to.rekeyAfterPackets || next >= static_cast<double>(kMaxSafe)) return false;
+    const size_t frameOut = kHeader + total + kTag;
+    if (queued_.size() + 1 > kSendMax || ringUsed_ + frameOut > kSendRingBytes) {
+      FlushQueued();
+      if (ringUsed_ + frameOut > kSendRingBytes) return false;
+      batchNowMs_ = now;
+    }
+    // Build: the flow's type III header, the TRANSPORT value, the sealed payload, the length.
+    uint8_t* inner = sendRing_.data() + ringUsed_ + kHeader;
+    memcpy(inner, flow->header.data(), headerLength);
+    uint8_t* transport = inner + flow->transportAt;
+    transport[0] = protocol;
+    transport[1] = 0;
+    transport[2] = static_cast<uint8_t>(sourcePort >> 8);
+    transport[3] = static_cast<uint8_t>(sourcePort);
+    transport[4] = static_cast<uint8_t>(port >> 8);
+    transport[5] = static_cast<uint8_t>(port);
+    uint8_t* payload = inner + headerLength;
+    sealed_payload::WriteHeader(payload, flow->epoch, static_cast<uint64_t>(counter));
+    if (!sealed_payload::Seal(flow->seal, payload, flow->aad, sizeof flow->aad, ip, ipLength)) return false;
+    inner[4] = static_cast<uint8_t>((total - 40) >> 8);
+    inner[5] = static_cast<uint8_t>(total - 40);
+    // Commit: the flow's and the epoch's counters, the link's frame and traffic, the statistics.
+    state[kFlowPacketsSinceAuth] += 1;
+    state[kFlowSendCounter] = counter;
+    e2e[kE2eSendPackets] = sealed + 1;
+    FinishFrame(to, total);
+    Traffic& out = traffic_[flow->linkId];
+    out.packetsOut += 1;
+    out.bytesOut += static_cast<double>(total);
+    out.lastSendMs = now;
+    out.moved = true;
+    sentByType_[3] += 1;
+    flow->statistics[kStatisticsPacketsOut] += 1;
+    flow->statistics[kStatisticsBytesOut] += static_cast<double>(ipLength);
+    return true;
+  }
+
+  void ClearEgress() {
+    egressByHost_.clear();
+    egressByIpv4_.clear();
+  }
+
+  // bindAgent(sentByType: Float64Array(4), options: Float64Array [authIntervalMs, codePackets,
+  // e2eRekeyAfterMs, e2eRekeyAfterPackets]).
+  Napi::Value BindAgent(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t typeCount = 0, optionCount = 0;
+    double* sentByType = info.Length() >= 2 ? TypedData<double>(info[0], napi_float64_array, &typeCount) : nullptr;
+    double* options = info.Length() >= 2 ? TypedData<double>(info[1], napi_float64_array, &optionCount) : nullptr;
+    if (sentByType == nullptr || typeCount < 4 || options == nullptr || optionCount < 4) {
+      Napi::TypeError::New(env, "bindAgent(sentByType: Float64Array(4), options: Float64Array(4))")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    FlushQueued();
+    ClearEgress();
+    sentByType_ = sentByType;
+    sentByTypeRef_ = Napi::Persistent(info[0].As<Napi::Object>());
+    authIntervalMs_ = options[0];
+    codePackets_ = options[1];
+    e2eRekeyAfterMs_ = options[2];
+    e2eRekeyAfterPackets_ = options[3];
+    agentBound_ = true;
+    return env.Undefined();
+  }
+
+  // setEgressFlow(destination: 16 bytes (IPv6) | 4 bytes (IPv4), flowState: Float64Array(4),
+  //   e2eState: Float64Array(4), statistics: Float64Array(2+), sendKey[32], epoch, header,
+  //   transportAt, aad[35], linkId)
+  Napi::Value SetEgressFlow(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t destinationLength = 0, stateCount = 0, e2eCount = 0, statisticsCount = 0, keyLength = 0, headerLength = 0,
+           aadLength = 0;
+    const bool enough = info.Length() >= 10;
+    const uint8_t* destination = enough ? TypedData<uint8_t>(info[0], napi_uint8_array, &destinationLength) : nullptr;
+    double* state = enough ? TypedData<double>(info[1], napi_float64_array, &stateCount) : nullptr;
+    double* e2e = enough ? TypedData<double>(info[2], napi_float64_array, &e2eCount) : nullptr;
+    double* statistics = enough ? TypedData<double>(info[3], napi_float64_array, &statisticsCount) : nullptr;
+    const uint8_t* key = enough ? TypedData<uint8_t>(info[4], napi_uint8_array, &keyLength) : nullptr;
+    const uint8_t* header = enough ? TypedData<uint8_t>(info[6], napi_uint8_array, &headerLength) : nullptr;
+    const uint8_t* aad = enough ? TypedData<uint8_t>(info[8], napi_uint8_array, &aadLength) : nullptr;
+    if (destination == nullptr || (destinationLength != 16 && destinationLength != 4) || state == nullptr ||
+        stateCount < kFlowSlots || e2e == nullptr || e2eCount < kE2eSlots || statistics == nullptr ||
+        statisticsCount < 2 || key == nullptr || keyLength != 32 || !info[5].IsNumber() || header == nullptr ||
+        headerLength < 48 || !info[7].IsNumber() || aad == nullptr || aadLength != 35 || !info[9].IsNumber()) {
+      Napi::TypeError::New(env,
+                           "setEgressFlow(destination[16|4], flowState, e2eState, statistics, sendKey[32], epoch, "
+                           "header, transportAt, aad[35], linkId)")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const int64_t transportAt = info[7].As<Napi::Number>().Int64Value();
+    if (transportAt < 48 || static_cast<size_t>(transportAt) + 6 > headerLength || headerLength > kAgentHeaderMax)
+      return env.Undefined();  // not a header this path builds: the flow stays in JavaScript
+    auto flow = std::make_unique<EgressFlow>();
+    flow->state = state;
+    flow->e2e = e2e;
+    flow->statistics = statistics;
+    flow->stateRef = Napi::Persistent(info[1].As<Napi::Object>());
+    flow->e2eRef = Napi::Persistent(info[2].As<Napi::Object>());
+    flow->statisticsRef = Napi::Persistent(info[3].As<Napi::Object>());
+    flow->epoch = info[5].As<Napi::Number>().Uint32Value();
+    flow->header.assign(header, header + headerLength);
+    flow->transportAt = static_cast<size_t>(transportAt);
+    memcpy(flow->aad, aad, 35);
+    flow->linkId = info[9].As<Napi::Number>().Uint32Value();
+    flow->seal = EVP_CIPHER_CTX_new();
+    if (flow->seal == nullptr || EVP_CipherInit_ex(flow->seal, EVP_aes_256_gcm(), nullptr, key, nullptr, 1) != 1) {
+      Napi::Error::New(env, "AES-256-GCM context").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    FlushQueued();  // a queued frame may point at nothing of the replaced flow, but keep it simple
+    if (destinationLength == 16) {
+      HostKey hostKey;
+      memcpy(hostKey.bytes, destination, 16);
+      egressByHost_[hostKey] = std::move(flow);
+    } else {
+      egressByIpv4_[Be32(destination)] = std::move(flow);
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value ClearEgressFlows(const Napi::CallbackInfo& info) {
+    ClearEgress();
+    return info.Env().Undefined();
+  }
+
+  // offerTunPackets(buffer, meta: Int32Array, count) → the count left for JavaScript (meta
+  // compacted): the TUN reader's call, for tests without a device.
+  Napi::Value OfferTunPackets(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t bytes = 0, metaCount = 0;
+    const uint8_t* data = info.Length() >= 3 ? TypedData<uint8_t>(info[0], napi_uint8_array, &bytes) : nullptr;
+    int32_t* meta = info.Length() >= 3 ? TypedData<int32_t>(info[1], napi_int32_array, &metaCount) : nullptr;
+    if (data == nullptr || meta == nullptr || !info[2].IsNumber()) {
+      Napi::TypeError::New(env, "offerTunPackets(buffer, meta: Int32Array, count)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const size_t count = std::min<size_t>(info[2].As<Napi::Number>().Uint32Value(), metaCount / 2);
+    for (size_t i = 0; i < count; i++) {
+      const int64_t offset = meta[2 * i], length = meta[2 * i + 1];
+      if (offset < 0 || length < 0 || static_cast<uint64_t>(offset + length) > bytes) {
+        Napi::RangeError::New(env, "a packet outside the buffer").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+    }
+    return Napi::Number::New(env, static_cast<double>(TakePackets(data, meta, count)));
+  }
+
+  // agentStats() → [offered, taken, egress flows]
+  Napi::Value AgentStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array result = Napi::Array::New(env, 3);
+    result.Set(0u, Napi::Number::New(env, static_cast<double>(egressOffered_)));
+    result.Set(1u, Napi::Number::New(env, static_cast<double>(egressTaken_)));
+    result.Set(2u, Napi::Number::New(env, static_cast<double>(egressByHost_.size() + egressByIpv4_.size())));
+    return result;
+  }
+
+  // The agent's side.
+  bool agentBound_ = false;
+  double* sentByType_ = nullptr;
+  Napi::ObjectReference sentByTypeRef_;
+  double authIntervalMs_ = 0, codePackets_ = 0, e2eRekeyAfterMs_ = 0, e2eRekeyAfterPackets_ = 0;
+  std::unordered_map<HostKey, std::unique_ptr<EgressFlow>, HostKeyHash> egressByHost_;
+  std::unordered_map<uint32_t, std::unique_ptr<EgressFlow>> egressByIpv4_;
+  uint64_t egressOffered_ = 0, egressTaken_ = 0;
+
   // Shared with JavaScript.
   double* engine_ = nullptr;
   double* flowDrops_ = nullptr;
@@ -1204,6 +1555,15 @@ DatagramFilter* UnwrapDatagramFilter(const Napi::Value& value) {
   Napi::Object object = value.As<Napi::Object>();
   void* unwrapped = nullptr;
   if (napi_unwrap(value.Env(), object, &unwrapped) != napi_ok) return nullptr;
+  for (FastPath* candidate : liveFastPaths)
+    if (static_cast<void*>(candidate) == unwrapped) return candidate;
+  return nullptr;
+}
+
+PacketFilter* UnwrapPacketFilter(const Napi::Value& value) {
+  if (!value.IsObject()) return nullptr;
+  void* unwrapped = nullptr;
+  if (napi_unwrap(value.Env(), value.As<Napi::Object>(), &unwrapped) != napi_ok) return nullptr;
   for (FastPath* candidate : liveFastPaths)
     if (static_cast<void*>(candidate) == unwrapped) return candidate;
   return nullptr;

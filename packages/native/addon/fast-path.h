@@ -26,4 +26,20 @@ class DatagramFilter {
 // The filter behind a JavaScript FastPath object, or nullptr.
 DatagramFilter* UnwrapDatagramFilter(const Napi::Value& value);
 
+// The hook between a TUN Reader and a filter that takes some packets before JavaScript sees them
+// (the agent's egress fast path, fast-path.cc). Called on Node's loop thread, inside the reader's
+// poll callback, once per batch: no locking.
+class PacketFilter {
+ public:
+  virtual ~PacketFilter() = default;
+  // Offered the batch's packets in order (packet i = data[meta[2i], + meta[2i+1])): takes some,
+  // compacts meta to the ones JavaScript must see (in their order) and returns their count. It
+  // sends what it took before it returns, so that nothing it took is sent after a packet of the
+  // batch JavaScript sends.
+  virtual size_t TakePackets(const uint8_t* data, int32_t* meta, size_t count) = 0;
+};
+
+// The packet filter behind a JavaScript FastPath object, or nullptr.
+PacketFilter* UnwrapPacketFilter(const Napi::Value& value);
+
 }  // namespace capsule_native

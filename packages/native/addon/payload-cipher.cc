@@ -12,22 +12,10 @@
 #include <cstdint>
 
 #include "addon.h"
+#include "sealed-payload.h"
 
 namespace capsule_native {
 namespace {
-
-// The e2e sealed payload. packages/wire/src/sealed-payload.ts owns the format (byte diagram
-// there, and the header codec that writes and parses it); this is its one C++ copy, tested
-// against that codec byte for byte (packages/native/test/payload-cipher.test.ts):
-//   key epoch (u32 BE) | nonce = 0x00000000 | counter (u64 BE) | ciphertext | tag (16)
-// AES-256-GCM's nonce is the header's bytes 4..16, its additional data the 16-byte header and
-// then the caller's AAD (so the epoch is authenticated too).
-namespace sealed_payload {
-constexpr int64_t kHeaderLength = 16;
-constexpr int64_t kNonceOffset = 4;
-constexpr int64_t kTagLength = 16;
-constexpr int64_t kOverhead = kHeaderLength + kTagLength;
-}  // namespace sealed_payload
 
 class PayloadCipher : public Napi::ObjectWrap<PayloadCipher> {
  public:
@@ -88,22 +76,9 @@ class PayloadCipher : public Napi::ObjectWrap<PayloadCipher> {
         static_cast<uint64_t>(sourceOffset + length) > sourceBytes ||
         static_cast<uint64_t>(at + sealed_payload::kOverhead + length) > outLength)
       return Napi::Number::New(env, -1);
-    uint8_t* header = out + at;
-    uint8_t* ciphertext = header + sealed_payload::kHeaderLength;
-    int written = 0;
-    int ok = EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, header + sealed_payload::kNonceOffset, 1);
-    ok = ok && EVP_CipherUpdate(ctx_, nullptr, &written, header, sealed_payload::kHeaderLength);
-    if (aadLength > 0) ok = ok && EVP_CipherUpdate(ctx_, nullptr, &written, aad, static_cast<int>(aadLength));
-    int total = 0;
-    if (length > 0) {
-      ok = ok && EVP_CipherUpdate(ctx_, ciphertext, &written, source + sourceOffset, static_cast<int>(length));
-      total = written;
-    }
-    ok = ok && EVP_CipherFinal_ex(ctx_, ciphertext + total, &written);
-    total += written;
-    ok = ok && EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_GCM_GET_TAG, sealed_payload::kTagLength, ciphertext + total);
-    if (!ok || total != length) return Napi::Number::New(env, -1);
-    return Napi::Number::New(env, static_cast<double>(total + sealed_payload::kOverhead));
+    if (!sealed_payload::Seal(ctx_, out + at, aad, aadLength, source + sourceOffset, static_cast<size_t>(length)))
+      return Napi::Number::New(env, -1);
+    return Napi::Number::New(env, static_cast<double>(length + sealed_payload::kOverhead));
   }
 
   // open(sealed, at, length, aad, out, outOffset): sealed[at, at + length) is header ‖

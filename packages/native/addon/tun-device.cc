@@ -11,7 +11,8 @@
 //   `offloads` whether the kernel accepted the offloads (without them it still sends headers,
 //   all empty).
 //
-// new Reader(fd, buffer, meta: Int32Array, vnetHeader, stats: Float64Array, onPackets(count, errno))
+// new Reader(fd, buffer, meta: Int32Array, vnetHeader, stats: Float64Array, onPackets(count, errno)
+//            [, filter])
 //   Polls fd for readability. On each wake-up it reads packets back to back into `buffer` in C
 //   (one read() each, no allocation) until the device is empty, `buffer` has less than 64 KiB
 //   left or `meta` is full, writes [offset, length] of packet i into meta[2i], meta[2i+1], then
@@ -23,6 +24,9 @@
 //   writePackets): [super-packets read, segments they held, checksums completed, reads dropped,
 //   coalesced writes, segments in them]. A read error other than EAGAIN/EINTR (EIO once the
 //   interface is deleted, say) stops the reader and calls onPackets(count, errno).
+//   With `filter` (a FastPath: the agent's egress fast path, fast-path.cc) each batch is offered to
+//   it first: the packets it takes JavaScript never sees (meta is compacted to the others, and a
+//   batch it takes whole calls nothing).
 //   reader.stop() ends polling; it is idempotent.
 //
 // writePackets(fd, buffer, meta: Int32Array, count, vnetHeader, stats) -> failed
@@ -53,6 +57,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "fast-path.h"
 #include "tun-offload.h"
 
 namespace capsule_native {
@@ -149,6 +154,14 @@ class Reader : public Napi::ObjectWrap<Reader> {
       Napi::TypeError::New(env, "meta must hold at least one [offset, length] pair").ThrowAsJavaScriptException();
       return;
     }
+    if (info.Length() >= 7 && !info[6].IsUndefined()) {
+      filter_ = UnwrapPacketFilter(info[6]);
+      if (filter_ == nullptr) {
+        Napi::TypeError::New(env, "filter must be a FastPath").ThrowAsJavaScriptException();
+        return;
+      }
+      filterRef_ = Napi::Persistent(info[6].As<Napi::Object>());
+    }
     handle_ = StartPolling(env, fd_, this, OnPoll);
     if (handle_ == nullptr) return;
     active_ = true;
@@ -231,12 +244,15 @@ class Reader : public Napi::ObjectWrap<Reader> {
   }
 
   void Deliver(size_t count) {
+    if (filter_ != nullptr) count = filter_->TakePackets(data_, meta_, count);
+    if (count == 0) return;
     callback_.MakeCallback(env_.Global(),
                            {Napi::Number::New(env_, static_cast<double>(count)), Napi::Number::New(env_, 0)});
   }
 
   void Finish(size_t count, int error) {
     StopPolling();
+    if (filter_ != nullptr) count = filter_->TakePackets(data_, meta_, count);
     callback_.MakeCallback(env_.Global(), {Napi::Number::New(env_, static_cast<double>(count)),
                                            Napi::Number::New(env_, error)});
   }
@@ -268,6 +284,8 @@ class Reader : public Napi::ObjectWrap<Reader> {
   Napi::Reference<Napi::Int32Array> metaRef_;
   Napi::Reference<Napi::Float64Array> statsRef_;
   Napi::FunctionReference callback_;
+  PacketFilter* filter_ = nullptr;  // the agent's fast path, offered each batch first
+  Napi::ObjectReference filterRef_;
   uv_poll_t* handle_ = nullptr;
   bool active_ = false;
 };

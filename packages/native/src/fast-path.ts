@@ -1,4 +1,4 @@
-import type { EngineFastPath, FastPathCounters, LinkDataPath } from '@capsule/wire';
+import type { AgentFastPath, EngineFastPath, FastPathCounters, LinkDataPath } from '@capsule/wire';
 import { loadAddon } from './native-addon';
 
 /**
@@ -37,16 +37,19 @@ const PROGRAM_DROP_PAIRS = 16;
 export const FAST_PATH_ENGINE_SLOTS = PROGRAM_DROP_BASE + 2 * PROGRAM_DROP_PAIRS;
 
 /**
- * The engine's fast path (addon/fast-path.cc): established flows forwarded inside the UDP socket's
- * poll callback, never waking JavaScript. One object serves three parties, each through its own
- * port:
+ * The native fast path (addon/fast-path.cc): established flows forwarded inside the UDP socket's
+ * poll callback (engine) or the TUN device's (agent egress), never waking JavaScript. One object
+ * serves up to four parties, each through its own port:
  *  - the socket: `filter`, handed to overlay's `Transport.attachDatagramFilter`;
  *  - the link layer: wire's `LinkDataPath` (sessions, shared send counters and replay windows,
- *    traffic folded back);
- *  - the engine: wire's `EngineFastPath` (its arrays, links and flows with cached actions).
+ *    traffic folded back) — one session table and send queue for the engine's and the agent's side;
+ *  - the engine: wire's `EngineFastPath` (its arrays, links and flows with cached actions);
+ *  - the agent: wire's `AgentFastPath` (its flows' type III egress), and `filter` again, handed
+ *    to the TUN device's reader.
  * Everything runs on Node's loop thread. Throws TUN_ADDON_MISSING when the addon is not built.
  */
-export interface NativeFastPath extends LinkDataPath, EngineFastPath {
+export interface NativeFastPath extends LinkDataPath, EngineFastPath, AgentFastPath {
+  /** Both filters: the UDP socket's (`attachDatagramFilter`) and the TUN reader's (`TunDevice.start`). */
   readonly filter: object;
   /** Datagrams taken and offered, frames sent and lost to send errors, flows and sessions registered. */
   stats(): {
@@ -57,6 +60,11 @@ export interface NativeFastPath extends LinkDataPath, EngineFastPath {
     flows: number;
     sessions: number;
   };
+  /**
+   * Offers packets as the TUN reader does (packet i = buffer[meta[2i], + meta[2i+1])): sends those
+   * it takes, compacts meta to the others, returns their count. For tests without a device.
+   */
+  offerTunPackets(buffer: Uint8Array, meta: Int32Array, count: number): number;
 }
 
 /** Creates a fast path (it takes nothing until a socket attaches `filter` and an engine binds). */
@@ -163,5 +171,45 @@ export function createNativeFastPath(): NativeFastPath {
       const [taken, offered, sent, sendErrors, flows, sessions] = native.stats();
       return { taken, offered, sent, sendErrors, flows, sessions };
     },
+    bindAgent: (sentByType, options) =>
+      native.bindAgent(
+        sentByType,
+        Float64Array.of(
+          options.authIntervalMs,
+          options.codePackets,
+          options.e2eRekeyAfterMs,
+          options.e2eRekeyAfterPackets,
+        ),
+      ),
+    setEgressFlow: (
+      destination,
+      flowState,
+      e2eState,
+      statistics,
+      sendKey,
+      epoch,
+      header,
+      transportAt,
+      aad,
+      linkId,
+    ) =>
+      native.setEgressFlow(
+        destination,
+        flowState,
+        e2eState,
+        statistics,
+        sendKey,
+        epoch,
+        header,
+        transportAt,
+        aad,
+        linkId,
+      ),
+    clearEgressFlows: () => native.clearEgressFlows(),
+    agentStats() {
+      const [offered, taken, egressFlows] = native.agentStats();
+      return { offered, taken, egressFlows };
+    },
+    offerTunPackets: (buffer, meta, count) => native.offerTunPackets(buffer, meta, count),
   };
 }

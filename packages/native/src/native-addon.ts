@@ -15,6 +15,7 @@ export interface NativeAddon {
     vnetHeader: boolean,
     stats: Float64Array,
     onPackets: (count: number, errno: number) => void,
+    filter?: object,
   ) => { stop(): void };
   writePackets(
     fd: number,
@@ -137,6 +138,22 @@ export interface NativeFastPathObject {
   clearFlows(): void;
   drainLinkTraffic(): Float64Array;
   stats(): [number, number, number, number, number, number];
+  bindAgent(sentByType: Float64Array, options: Float64Array): void;
+  setEgressFlow(
+    destination: Uint8Array,
+    flowState: Float64Array,
+    e2eState: Float64Array,
+    statistics: Float64Array,
+    sendKey: Uint8Array,
+    epoch: number,
+    header: Uint8Array,
+    transportAt: number,
+    aad: Uint8Array,
+    linkId: number,
+  ): void;
+  clearEgressFlows(): void;
+  offerTunPackets(buffer: Uint8Array, meta: Int32Array, count: number): number;
+  agentStats(): [number, number, number];
 }
 
 let addon: NativeAddon | undefined;

@@ -42,8 +42,12 @@ export interface TunDevice {
   readonly name: string;
   readonly mode: TunMode;
   readonly fd: number;
-  /** Starts reading; `onError` gets a read failure (the device was deleted, say), after which reading stops. */
-  start(onPacket: PacketHandler, onError?: (error: TunError) => void): void;
+  /**
+   * Starts reading; `onError` gets a read failure (the device was deleted, say), after which
+   * reading stops. With `filter` (a NativeFastPath's `filter`: the agent's egress fast path) each
+   * batch is offered to it first, and `onPacket` sees only the packets it did not take.
+   */
+  start(onPacket: PacketHandler, onError?: (error: TunError) => void, filter?: object): void;
   /**
    * Queues one whole packet (TUN) or frame (TAP): the bytes are copied at once (the caller may
    * reuse its buffer), and the queue is written with one native call per batch — at the end of
@@ -132,8 +136,8 @@ export function openTun(options: TunDeviceOptions): TunDevice {
   const vnetHeader = opened.vnetHeader;
   let reader: ReturnType<typeof createReader> | undefined;
   let closed = false;
-  const createReader = (onPackets: (count: number, errno: number) => void) =>
-    new native.Reader(opened.fd, buffer, readMeta, vnetHeader, offloadStats, onPackets);
+  const createReader = (onPackets: (count: number, errno: number) => void, filter: object | undefined) =>
+    new native.Reader(opened.fd, buffer, readMeta, vnetHeader, offloadStats, onPackets, filter);
   // The write ring: packets back to back in `ring`, [offset, length] pairs in `ringMeta`.
   const ring = Buffer.allocUnsafe(options.writeRingBytes ?? defaultWriteRingBytes);
   const ringMeta = new Int32Array(2 * (options.writeBatchPackets ?? defaultBatchPackets));
@@ -159,7 +163,7 @@ export function openTun(options: TunDeviceOptions): TunDevice {
     name: opened.name,
     mode,
     fd: opened.fd,
-    start(onPacket, onError) {
+    start(onPacket, onError, filter) {
       if (closed) throw new TunError('TUN_READ_FAILED', `device ${opened.name} is closed`);
       if (reader) throw new TunError('TUN_BAD_OPTIONS', `device ${opened.name} is already reading`);
       reader = createReader((count, errno) => {
@@ -169,7 +173,7 @@ export function openTun(options: TunDeviceOptions): TunDevice {
           reader = undefined;
           onError?.(new TunError('TUN_READ_FAILED', `reading ${opened.name} failed (errno ${errno})`, errno));
         }
-      });
+      }, filter);
     },
     write(bytes, offset = 0, length = bytes.length - offset) {
       if (closed || length < 0 || offset < 0 || offset + length > bytes.length || length > ring.length) {

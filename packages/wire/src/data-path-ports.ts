@@ -161,3 +161,46 @@ export interface EngineFastPath {
   clearFlows(): void;
   takeCounters(): FastPathCounters;
 }
+
+/**
+ * The agent's side (AgentDeps.fastPath; docs/agent.md, "Fast path"). The agent binds its plane's
+ * packets-by-type array and options, and installs the unicast flows whose type III packets the
+ * fast path may send itself from the TUN device's read path, exactly as egress would; it clears
+ * them whenever its flow table, ACL or links change. The per-flow arrays are the flow's own
+ * (send counter, packet type state, trace), its e2e send state (epoch, packets, since, rekey
+ * requested) and its endpoint's statistics: each side sees the other's updates at once. Slots:
+ * packages/agent/src/flows.ts.
+ */
+export interface AgentFastPath {
+  bindAgent(
+    sentByType: Float64Array,
+    options: {
+      readonly authIntervalMs: number;
+      readonly codePackets: number;
+      readonly e2eRekeyAfterMs: number;
+      readonly e2eRekeyAfterPackets: number;
+    },
+  ): void;
+  /**
+   * Packets to `destination` (the peer's 16-byte CGA, or its 4-byte IPv4 alias) may go natively:
+   * sealed with `sendKey` (the key of e2e epoch `epoch`) behind `header` (inner IPv6 + capsule of a
+   * type III packet, TRANSPORT value at `transportAt`), with the AAD `aad`, on link `linkId`.
+   */
+  setEgressFlow(
+    destination: Uint8Array,
+    flowState: Float64Array,
+    e2eState: Float64Array,
+    statistics: Float64Array,
+    sendKey: Uint8Array,
+    epoch: number,
+    header: Uint8Array,
+    transportAt: number,
+    aad: Uint8Array,
+    linkId: number,
+  ): void;
+  clearEgressFlows(): void;
+  /** Application packets offered and taken since it was made, destinations installed now. */
+  agentStats(): { offered: number; taken: number; egressFlows: number };
+  /** The object a TUN device's reader offers its batches to (@capsule/native TunDevice.start). */
+  readonly filter: object;
+}

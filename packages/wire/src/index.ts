@@ -52,8 +52,9 @@ export {
   decodeCodeChunk,
   encodeCodeChunk,
 } from './code-chunk';
-/** The ports of a native data path: the link layer's and the engine's side, implemented by @capsule/native. */
+/** The ports of a native data path: the link layer's, the engine's and the agent's side, implemented by @capsule/native. */
 export {
+  type AgentFastPath,
   type EngineFastPath,
   type FastPathCounters,
   FastPathEngineState,

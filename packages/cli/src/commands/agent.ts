@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import {
   AgentConfig,
   agentControllerProblems,
+  agentFastPathWanted,
   agentOptionsFromConfig,
   controllerOf,
   createAgent,
@@ -24,6 +25,7 @@ import {
   underlayTransportKind,
 } from '@capsule/agent';
 import { createPinnedFetch } from '@capsule/controller';
+import { createNativeFastPath, isNativeAddonAvailable } from '@capsule/native';
 import { createUdpTransportOfKind } from '@capsule/overlay';
 import type { Command } from 'commander';
 import pino from 'pino';
@@ -212,10 +214,16 @@ export function registerAgentCommands(program: Command, io: CliIo): void {
           logger.info({ ...granted, transport: transportKind }, 'overlay socket buffers'),
       });
       const pin = controllerOf(config).caSha256;
+      // The fast path runs in the TUN reader's and the native socket's poll callbacks: only there.
+      const fastPath =
+        agentFastPathWanted(config, process.env) && transportKind === 'native' && isNativeAddonAvailable()
+          ? createNativeFastPath()
+          : undefined;
       const instance = createAgent(agentOptions, {
         identityStore: createFileIdentityStore(dataDir),
         transport,
         logger,
+        ...(fastPath && { fastPath }),
         ...(pin && { fetch: createPinnedFetch(pin) }),
       });
       let installed: InstalledHostResolver | undefined;

@@ -1,0 +1,83 @@
+/**
+ * The agent's side of the native fast path (wire's `AgentFastPath`, @capsule/native
+ * `createNativeFastPath`; docs/agent.md, "Fast path"): which flows it may send by itself from the
+ * TUN device's read path, and when it must forget them.
+ *
+ * A unicast flow is installed, per destination (the peer's CGA for IPv6 packets, its IPv4 alias
+ * for IPv4 ones), right after egress sent a type III packet of it (so the flow is the one egress
+ * looks up for that destination, and its packet types are past AUTH and CODE), with the type III
+ * header, the AAD, the first hop's link and the key of the e2e epoch it sealed under. The fast
+ * path shares the flow's `state`, its e2e `sendState` and its endpoint's statistics with
+ * JavaScript, and takes a packet only when egress would send it as type III under that epoch,
+ * unchanged; everything else (type I and II, a trace, a rekey due, another epoch, an ACL, a link
+ * without a session) comes up to egress as before. Installed flows are forgotten at every change
+ * of the flow table or its links (`FlowTable.onChange`) and of the ACL (`clear`). TAP mode and
+ * role-addressed flows stay in JavaScript.
+ */
+import { deriveE2eEpochKey } from '@capsule/identity';
+import type { AgentFastPath } from '@capsule/wire';
+import type { DataPlane } from './data-plane';
+import { countersOf, type Flow } from './flows';
+
+/** What egress tells the fast path (DataPlane.egressFastPath). */
+export interface AgentEgressFastPath {
+  /** Egress just sent a type III packet of `flow` (IP `version`): install it if it is not. */
+  sentTypeIII(flow: Flow, version: number): void;
+  /** Forgets every installed flow. */
+  clear(): void;
+}
+
+/** Installs flows into `port` for the data plane `plane` (binds the plane's counters and options). */
+export function createAgentEgressFastPath(port: AgentFastPath, plane: DataPlane): AgentEgressFastPath {
+  const { options } = plane;
+  port.bindAgent(plane.sentByType, {
+    authIntervalMs: options.authIntervalMs,
+    codePackets: options.codePackets,
+    e2eRekeyAfterMs: options.e2eRekeyAfterMs,
+    e2eRekeyAfterPackets: options.e2eRekeyAfterPackets,
+  });
+  /** Per flow, the e2e epoch installed for IPv4 [0] and IPv6 [1] destinations (-1: none). */
+  let installed = new WeakMap<Flow, [number, number]>();
+  return {
+    sentTypeIII(flow, version) {
+      if (plane.tap !== undefined || plane.acl.out.length > 0 || flow.connections !== undefined) return;
+      const firstHop = flow.firstHop;
+      const counters = countersOf(flow.endpoint.statistics);
+      if (firstHop === undefined || firstHop.linkId < 0 || counters === undefined) return;
+      if (version === 4 && flow.ipv4Alias === 0) return;
+      const e2e = flow.e2e;
+      let marks = installed.get(flow);
+      if (marks === undefined) {
+        marks = [-1, -1];
+        installed.set(flow, marks);
+      }
+      const slot = version === 6 ? 1 : 0;
+      if (marks[slot] === e2e.sendEpoch) return;
+      marks[slot] = e2e.sendEpoch;
+      // The key egress sealed with: the flow's own for its first epoch, then derived (e2e-epochs.ts).
+      const key =
+        e2e.sendEpoch === flow.keys.epoch ? e2e.sendBase : deriveE2eEpochKey(e2e.sendBase, e2e.sendEpoch);
+      const alias = flow.ipv4Alias;
+      const destination =
+        version === 6
+          ? flow.peer.hostId
+          : Uint8Array.of(alias >>> 24, (alias >>> 16) & 0xff, (alias >>> 8) & 0xff, alias & 0xff);
+      port.setEgressFlow(
+        destination,
+        flow.state,
+        e2e.sendState,
+        counters,
+        key,
+        e2e.sendEpoch,
+        flow.headers[3],
+        flow.transportAt[3],
+        flow.sendAad,
+        firstHop.linkId,
+      );
+    },
+    clear() {
+      installed = new WeakMap();
+      port.clearEgressFlows();
+    },
+  };
+}

@@ -1,0 +1,52 @@
+// The e2e sealed payload in C++: packages/wire/src/sealed-payload.ts owns the format (byte diagram
+// there, and the header codec that writes and parses it); this is its one C++ copy, used by the
+// PayloadCipher (payload-cipher.cc) and the agent's fast path (fast-path.cc), tested against that
+// codec byte for byte (packages/native/test/payload-cipher.test.ts, agent-fast-path.test.ts):
+//   key epoch (u32 BE) | nonce = 0x00000000 | counter (u64 BE) | ciphertext | tag (16)
+// AES-256-GCM's nonce is the header's bytes 4..16, its additional data the 16-byte header and
+// then the caller's AAD (so the epoch is authenticated too).
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace capsule_native {
+namespace sealed_payload {
+
+constexpr int64_t kHeaderLength = 16;
+constexpr int64_t kNonceOffset = 4;
+constexpr int64_t kTagLength = 16;
+constexpr int64_t kOverhead = kHeaderLength + kTagLength;
+
+// Writes the 16-byte header at out: the epoch, four zero bytes, the counter (< 2^53 by the codec's rule).
+inline void WriteHeader(uint8_t* out, uint32_t epoch, uint64_t counter) {
+  for (int i = 0; i < 4; i++) out[i] = static_cast<uint8_t>(epoch >> (24 - 8 * i));
+  for (int i = 4; i < 8; i++) out[i] = 0;
+  for (int i = 0; i < 8; i++) out[8 + i] = static_cast<uint8_t>(counter >> (56 - 8 * i));
+}
+
+// Seals source[0, length) behind the header at `header` (written already) with the encrypting
+// context `ctx` (AES-256-GCM, key set): ciphertext at header + 16, then the tag. False when
+// OpenSSL refuses.
+inline bool Seal(EVP_CIPHER_CTX* ctx, uint8_t* header, const uint8_t* aad, size_t aadLength,
+                 const uint8_t* source, size_t length) {
+  uint8_t* ciphertext = header + kHeaderLength;
+  int written = 0;
+  int ok = EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, header + kNonceOffset, 1);
+  ok = ok && EVP_CipherUpdate(ctx, nullptr, &written, header, kHeaderLength);
+  if (aadLength > 0) ok = ok && EVP_CipherUpdate(ctx, nullptr, &written, aad, static_cast<int>(aadLength));
+  int total = 0;
+  if (length > 0) {
+    ok = ok && EVP_CipherUpdate(ctx, ciphertext, &written, source, static_cast<int>(length));
+    total = written;
+  }
+  ok = ok && EVP_CipherFinal_ex(ctx, ciphertext + total, &written);
+  total += written;
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagLength, ciphertext + total);
+  return ok && static_cast<size_t>(total) == length;
+}
+
+}  // namespace sealed_payload
+}  // namespace capsule_native
