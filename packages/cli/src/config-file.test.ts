@@ -177,7 +177,6 @@ describe('config files: every problem at once, with key path, line and "did you 
       engine: {
         controller: { url: 'http://x:1', domain: 'd', username: 'u' },
         hostname: 'e1',
-        links: [{ peer: 'e2', cost: 3, tags: [1] }],
         tier: 'fast',
       },
       controller: {

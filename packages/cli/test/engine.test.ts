@@ -31,8 +31,6 @@ describe('engine config', () => {
       hostname: 'engine-1',
       controller: { url: 'https://127.0.0.1:8701', domain: 'net', username: 'engines' },
       listen: { host: '0.0.0.0', port: 7447 },
-      tags: [1],
-      links: [{ peer: 'engine-2', tags: [3] }],
       metrics: { host: '127.0.0.1', port: 9447 },
       tier: 'fast',
     });
@@ -69,8 +67,12 @@ describe('engine config', () => {
         /caSha256/,
       ],
       [
-        'hostname: e\ncontroller: {url: "http://x:1", domain: d, username: u, password: p}\ntags: [40]\n',
-        /tags\[0\]/,
+        'hostname: e\ncontroller: {url: "http://x:1", domain: d, username: u, password: p}\ntags: [1]\n',
+        /bad.yaml:3:1: tags: was removed: an engine's tag bits are the controller's.*capsule label node/,
+      ],
+      [
+        'hostname: e\ncontroller: {url: "http://x:1", domain: d, username: u, password: p}\nlinks: [{peer: e2, tags: [3]}]\n',
+        /bad.yaml:3:1: links: was removed: an engine's links, their costs and labels are the controller's/,
       ],
       [
         'hostname: e\ncontroller: {url: "http://x:1", domain: d, username: u, password: p}\nlisten: nowhere\n',
@@ -184,7 +186,6 @@ hostname: cli-engine
 dataDir: data
 listen: 127.0.0.1:0
 metrics: 127.0.0.1:0
-tags: [2]
 `;
       writeFileSync(join(dir, 'engine.yaml'), config);
       const io = createRecordingIo({ cwd: dir, env: { CAPSULE_ENGINE_PASSWORD: 'node-password-1' } });

@@ -45,7 +45,7 @@ import {
 } from './bootstrap';
 import { LabError } from './errors';
 import { type LabState, readLabState, stateFilePath, writeLabState } from './lab-state';
-import { engineLinks, type Topology } from './topology';
+import type { Topology } from './topology';
 
 const OVERLAY_PORT = 7447;
 
@@ -260,12 +260,8 @@ export async function startMemoryLab(
           hostname: node.name,
           linkKeepAliveIntervalMs,
           ...(options.linkRekeyAfterMs !== undefined && { linkRekeyAfterMs: options.linkRekeyAfterMs }),
+          // Peers, costs and tag bits are the controller's (its link set, its role routes).
           engine: {
-            tags: node.tags,
-            // Per-link tag bits only: peers and costs are the controller's (its link set).
-            links: engineLinks(topology, node.name)
-              .filter((link) => link.tags.length > 0)
-              .map((link) => ({ peer: link.peer, tags: link.tags })),
             ...(node.flowCapacity !== undefined && { flowCapacity: node.flowCapacity }),
           },
         },

@@ -36,7 +36,7 @@ import {
   vethName,
 } from './netns';
 import { isRunning, startProcess, stopProcesses, waitUntilReady } from './supervisor';
-import { engineLinks, ipv4ToNumber, numberToIpv4, type Topology, type TopologyNode } from './topology';
+import { ipv4ToNumber, numberToIpv4, type Topology, type TopologyNode } from './topology';
 
 /** Ports the daemons use inside their namespaces. */
 export const labPorts = {
@@ -137,12 +137,8 @@ export function engineConfig(
     hostname: node.name,
     dataDir: dir,
     listen: `${node.address}:${labPorts.overlay}`,
-    // No peers and no costs: the lab declares the links at the controller, which tells each
-    // engine its link set. Only per-link tag bits (a program's, not the topology's) stay here.
-    tags: [...node.tags],
-    links: engineLinks(topology, node.name)
-      .filter((link) => link.tags.length > 0)
-      .map((link) => ({ peer: link.peer, tags: link.tags })),
+    // No peers, costs or tags: the lab declares the links at the controller, which tells each
+    // engine its link set and computes the tag bits programs read.
     metrics: `${node.address}:${labPorts.engineHttp}`,
     ...(node.flowCapacity !== undefined && { flowCapacity: node.flowCapacity }),
     linkKeepAliveIntervalMs: labLinkKeepAliveIntervalMs,
@@ -374,8 +370,6 @@ export async function netnsLabAddEngine(
     name,
     kind: 'engine',
     address: numberToIpv4(next),
-    tags: [],
-    linkTags: {},
     engines: [],
     overlayIpv4: '',
     labels: [],

@@ -32,9 +32,7 @@ describe('topology', () => {
     expect(settings).not.toMatch(/\b(tags|linkTags):/);
     const topology = parseTopology(defaultTopologyYaml);
     expect(topology.nodes.find((n) => n.name === 'e3')?.labels).toEqual(['waypoint']);
-    expect(topology.nodes.every((n) => n.tags.length === 0)).toBe(true);
     expect(topology.links.map((l) => l.labels)).toEqual([[], ['preferred'], ['preferred']]);
-    expect(topology.links.every((l) => l.tags.length === 0)).toBe(true);
   });
 
   it('refuses malformed labels', () => {
@@ -44,33 +42,29 @@ describe('topology', () => {
       expect(bad(labels), labels).toThrow(/LAB_BAD_TOPOLOGY|labels|label/);
   });
 
-  it("gives each engine its per-link settings: both-end link tags plus its own end's linkTags", () => {
-    // The default lab configures no linkTags (the controller computes role routes): a topology that does.
-    const withLinkTags = defaultTopologyYaml.replace(
-      '- { name: e1 }',
-      '- { name: e1, linkTags: { h2: [5], e2: [3, 5] } }',
-    );
-    const topology = parseTopology(withLinkTags);
+  it('lists each engine’s declared links with their costs (the lab declares them at the controller)', () => {
+    const topology = parseTopology(defaultTopologyYaml);
     expect(engineLinks(topology, 'e1')).toEqual([
-      { peer: 'e2', cost: 10, tags: [3, 5] },
-      { peer: 'e3', cost: 1, tags: [] },
-      { peer: 'h1', cost: 1, tags: [] },
-      { peer: 'h2', cost: 1, tags: [5] },
+      { peer: 'e2', cost: 10 },
+      { peer: 'e3', cost: 1 },
+      { peer: 'h1', cost: 1 },
+      { peer: 'h2', cost: 1 },
     ]);
-    expect(engineLinks(topology, 'e2').find((l) => l.peer === 'e1')).toEqual({
-      peer: 'e1',
-      cost: 10,
-      tags: [],
-    });
-    expect(engineLinks(parseTopology(defaultTopologyYaml), 'e1').map((l) => l.tags)).toEqual([
-      [],
-      [],
-      [],
-      [],
-    ]);
-    expect(() => parseTopology(withLinkTags.replace('linkTags: { h2: [5]', 'linkTags: { h3: [5]'))).toThrow(
-      /e1 has no link to 'h3'/,
-    );
+  });
+
+  it('refuses tag bits (engines’ tags and linkTags, links’ tags), naming the key and what replaces them', () => {
+    for (const [from, to, where] of [
+      ['- { name: e1 }', '- { name: e1, tags: [3] }', 'engines[0].tags'],
+      ['- { name: e1 }', '- { name: e1, linkTags: { h2: [5] } }', 'engines[0].linkTags'],
+      ['between: [e1, e2], cost: 10', 'between: [e1, e2], cost: 10, tags: [3]', 'links[0].tags'],
+      ['- { name: h1, engines: [e1] }', '- { name: h1, engines: [e1], tags: [1] }', 'hosts[0].tags'],
+    ] as const) {
+      const text = defaultTopologyYaml.replace(from, to);
+      expect(text, to).not.toBe(defaultTopologyYaml);
+      expect(() => parseTopology(text), to).toThrow(
+        new RegExp(`${where.replace(/[[\].]/g, '\\$&')}: tag bits are no longer configured.*labels`),
+      );
+    }
   });
 
   it('keeps given addresses and assigns the rest around them', () => {

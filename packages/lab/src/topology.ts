@@ -8,9 +8,16 @@
  * name: default              # [a-z0-9-], at most 12 characters (namespace and interface names)
  * underlay: 10.77.0.0/24     # IPv4 segment of the bridge; /8 to /28
  * controller: { name: ctl }
- * engines: [{ name: e1 }, { name: e2, tags: [3], linkTags: { h1: [5] }, flowCapacity: 16384 }]
+ * engines: [{ name: e1 }, { name: e2, labels: [waypoint], flowCapacity: 16384 }]
  * links:                     # overlay links between engines; cost ≥ 1 (default 1)
- *   - { between: [e1, e2], cost: 10 }
+ *   - { between: [e1, e2], cost: 10, labels: [fast] }
+ * ```
+ *
+ * Nothing in it is configured on an engine: links, costs and labels are declared at the
+ * controller, which computes the tag bits programs read (docs/controller.md, "Role routes").
+ * Tag bits of the file's earlier versions (`tags`, `linkTags`) are refused, saying so.
+ *
+ * ```yaml
  * hosts:
  *   - { name: h1, engines: [e1] }
  * ```
@@ -27,13 +34,6 @@ export interface TopologyNode {
   readonly kind: NodeKind;
   /** Underlay IPv4 address on the lab segment. */
   readonly address: string;
-  /** Engines: tag bits (0..31). */
-  readonly tags: readonly number[];
-  /**
-   * Engines: tag bits this engine puts on its own end of the link to a peer (a host attached to
-   * it or a linked engine), by peer name — on top of the link's `tags`, which both ends get.
-   */
-  readonly linkTags: Readonly<Record<string, readonly number[]>>;
   /** Hosts: the engines the host's agent links to, by name. */
   readonly engines: readonly string[];
   /** Hosts: the IPv4 overlay address of the host's TUN (100.100.0.N). */
@@ -49,7 +49,6 @@ export interface TopologyLink {
   readonly a: string;
   readonly z: string;
   readonly cost: number;
-  readonly tags: readonly number[];
   /** Labels the lab sets on the link at the controller (as an administrator). */
   readonly labels: readonly string[];
 }
@@ -86,14 +85,14 @@ function nameOf(where: string, value: unknown): string {
   return value;
 }
 
-function tagsOf(where: string, value: unknown): number[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) fail(where, 'tags is a list of bit numbers 0..31');
-  return value.map((tag, i) => {
-    if (!Number.isInteger(tag) || (tag as number) < 0 || (tag as number) > 31)
-      fail(`${where}[${i}]`, 'a tag is a bit number 0..31');
-    return tag as number;
-  });
+/** Tag bits are the controller's now: a topology naming them is refused, saying what replaces them. */
+function refuseTags(where: string, value: Record<string, unknown>): void {
+  for (const key of ['tags', 'linkTags'])
+    if (key in value)
+      fail(
+        `${where}.${key}`,
+        'tag bits are no longer configured: the controller computes them from role members and labels (give the node or link `labels` and name them in the contract: docs/controller.md, "Role routes")',
+      );
 }
 
 /** A controller label: the API's pattern (`Label` in @capsule/api). */
@@ -148,8 +147,6 @@ export function validateTopology(input: unknown): Topology {
   interface Draft {
     name: string;
     kind: NodeKind;
-    tags: number[];
-    linkTags: Record<string, number[]>;
     engines: string[];
     address?: number;
     flowCapacity?: number;
@@ -158,6 +155,7 @@ export function validateTopology(input: unknown): Topology {
   const drafts: Draft[] = [];
   const addNode = (where: string, value: unknown, kind: NodeKind, extra: readonly string[]) => {
     if (!isRecord(value)) fail(where, 'expected a mapping with a name');
+    refuseTags(where, value);
     onlyKeys(where, value, ['name', 'address', ...extra]);
     const nodeName = nameOf(`${where}.name`, value.name);
     if (seen.has(nodeName)) fail(`${where}.name`, `'${nodeName}' is used twice`);
@@ -175,8 +173,6 @@ export function validateTopology(input: unknown): Topology {
     const draft: Draft = {
       name: nodeName,
       kind,
-      tags: kind === 'engine' ? tagsOf(`${where}.tags`, value.tags) : [],
-      linkTags: {},
       engines: [],
       labels: kind === 'engine' ? labelsOf(`${where}.labels`, value.labels) : [],
       ...(address === undefined ? {} : { address }),
@@ -189,22 +185,14 @@ export function validateTopology(input: unknown): Topology {
   addNode('controller', input.controller, 'controller', []);
   if (!Array.isArray(input.engines) || input.engines.length === 0)
     fail('engines', 'expected a list of at least one engine');
-  const linkTagsInput = new Map<Draft, { where: string; value: unknown }>();
   input.engines.forEach((engine, i) => {
-    const { draft, value } = addNode(`engines[${i}]`, engine, 'engine', [
-      'tags',
-      'linkTags',
-      'labels',
-      'flowCapacity',
-    ]);
+    const { draft, value } = addNode(`engines[${i}]`, engine, 'engine', ['labels', 'flowCapacity']);
     if (value.flowCapacity !== undefined) {
       const capacity = value.flowCapacity;
       if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 24)
         fail(`engines[${i}].flowCapacity`, 'a flow capacity is an integer 1..16777216');
       draft.flowCapacity = capacity;
     }
-    if (value.linkTags !== undefined)
-      linkTagsInput.set(draft, { where: `engines[${i}].linkTags`, value: value.linkTags });
   });
   const engineNames = new Set(drafts.filter((d) => d.kind === 'engine').map((d) => d.name));
   if (!Array.isArray(input.hosts)) fail('hosts', 'expected a list of hosts');
@@ -227,7 +215,8 @@ export function validateTopology(input: unknown): Topology {
   linksInput.forEach((link, i) => {
     const where = `links[${i}]`;
     if (!isRecord(link)) fail(where, 'expected { between: [a, z], cost }');
-    onlyKeys(where, link, ['between', 'cost', 'tags', 'labels']);
+    refuseTags(where, link);
+    onlyKeys(where, link, ['between', 'cost', 'labels']);
     if (!Array.isArray(link.between) || link.between.length !== 2)
       fail(`${where}.between`, 'expected two engine names');
     const [a, z] = link.between.map((end, k) => {
@@ -246,22 +235,9 @@ export function validateTopology(input: unknown): Topology {
       a,
       z,
       cost: cost as number,
-      tags: tagsOf(`${where}.tags`, link.tags),
       labels: labelsOf(`${where}.labels`, link.labels),
     });
   });
-
-  // Per-end link tags: only for peers this engine is linked to.
-  for (const [draft, { where, value }] of linkTagsInput) {
-    if (!isRecord(value)) fail(where, 'expected a mapping of peer name to tag bits');
-    for (const [peer, tags] of Object.entries(value)) {
-      const linked =
-        links.some((l) => (l.a === draft.name && l.z === peer) || (l.z === draft.name && l.a === peer)) ||
-        drafts.some((d) => d.kind === 'host' && d.name === peer && d.engines.includes(draft.name));
-      if (!linked) fail(`${where}.${peer}`, `${draft.name} has no link to '${peer}'`);
-      draft.linkTags[peer] = tagsOf(`${where}.${peer}`, tags);
-    }
-  }
 
   // Addresses: given ones stay; the rest take the next free host address from .2 up (.1 is left
   // for a gateway, should anyone add one).
@@ -280,8 +256,6 @@ export function validateTopology(input: unknown): Topology {
       name: draft.name,
       kind: draft.kind,
       address: numberToIpv4(address),
-      tags: draft.tags,
-      linkTags: draft.linkTags,
       engines: draft.engines,
       labels: draft.labels,
       overlayIpv4: draft.kind === 'host' ? `100.100.0.${hostIndex}` : '',
@@ -293,28 +267,17 @@ export function validateTopology(input: unknown): Topology {
 }
 
 /**
- * An engine's per-link settings (the engine's `links` option / config key): every linked engine
- * and attached host by name, with the link's cost (1 for hosts) and tags (the link's, plus this
- * end's `linkTags`).
+ * An engine's links as the topology declares them (the lab declares them at the controller):
+ * every linked engine and attached host by name, with the link's cost (1 for hosts).
  */
-export function engineLinks(
-  topology: Topology,
-  engine: string,
-): { peer: string; cost: number; tags: number[] }[] {
-  const node = topology.nodes.find((n) => n.name === engine);
-  const own = node?.linkTags ?? {};
-  const union = (a: readonly number[], b: readonly number[] = []) =>
-    [...new Set([...a, ...b])].sort((x, y) => x - y);
+export function engineLinks(topology: Topology, engine: string): { peer: string; cost: number }[] {
   return [
     ...topology.links
       .filter((link) => link.a === engine || link.z === engine)
-      .map((link) => {
-        const peer = link.a === engine ? link.z : link.a;
-        return { peer, cost: link.cost, tags: union(link.tags, own[peer]) };
-      }),
+      .map((link) => ({ peer: link.a === engine ? link.z : link.a, cost: link.cost })),
     ...topology.nodes
       .filter((n) => n.kind === 'host' && n.engines.includes(engine))
-      .map((host) => ({ peer: host.name, cost: 1, tags: union([], own[host.name]) })),
+      .map((host) => ({ peer: host.name, cost: 1 })),
   ];
 }
 

@@ -79,8 +79,6 @@ export interface EngineConfig {
    */
   fastPath: boolean;
   locator: string;
-  tags: number[];
-  links: { peer: string; cost?: number; tags?: number[] }[];
   metrics: { host: string; port: number } | undefined;
   engineId: number | undefined;
   flowCapacity: number | undefined;
@@ -102,7 +100,6 @@ const HostPort = Type.String({
   // port 0..65535
   description: '"host:port"',
 });
-const TagList = Type.Array(Type.Integer({ minimum: 0, maximum: 31, description: 'a tag bit 0..31' }));
 const BufferBytes = Type.Integer({ minimum: 0, maximum: 256 * 1024 * 1024 });
 
 /** The engine config file's schema (every key is documented in examples/engine.yaml). */
@@ -156,19 +153,6 @@ export const EngineConfigFile = Type.Object(
     underlayTransport: Type.Optional(Type.Union([Type.Literal('native'), Type.Literal('udp')])),
     fastPath: Type.Optional(Type.Boolean()),
     locator: Type.Optional(HostPort),
-    tags: Type.Optional(TagList),
-    links: Type.Optional(
-      Type.Array(
-        Type.Object(
-          {
-            peer: Type.String({ minLength: 1, description: 'a host name or host id' }),
-            cost: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
-            tags: Type.Optional(TagList),
-          },
-          { additionalProperties: false },
-        ),
-      ),
-    ),
     metrics: Type.Optional(HostPort),
     engineId: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     flowCapacity: Type.Optional(Type.Integer({ minimum: 1, maximum: 1 << 24 })),
@@ -262,8 +246,6 @@ export function engineConfigFromFile(
           ? true
           : (file.fastPath ?? defaultEngineFastPath),
     locator: file.locator ?? `${listen.host}:${listen.port}`,
-    tags: file.tags ?? [],
-    links: (file.links ?? []).map((link) => ({ peer: link.peer, cost: link.cost, tags: link.tags ?? [] })),
     metrics: file.metrics === undefined ? undefined : hostPort(file.metrics),
     engineId: file.engineId,
     flowCapacity: file.flowCapacity,
@@ -283,6 +265,9 @@ export function engineConfigFromFile(
 export const removedEngineKeys = {
   neighbors:
     "an engine's links are the controller's: declare them there (capsule create link --between e1 e2, or the zone's engineMesh) and the engine gets its link set from the controller",
+  links:
+    "an engine's links, their costs and labels are the controller's: capsule create link --between e1 e2 --cost 10 --labels fast (or capsule label link e1 e2 fast)",
+  tags: 'an engine\'s tag bits are the controller\'s: it computes them from role members and labels (capsule label node e1 waypoint, named in the contract: docs/controller.md, "Role routes")',
 } as const;
 
 /** Reads and checks a config file: every problem at once, with its line (config-file.ts). */
@@ -377,8 +362,6 @@ export async function runEngine(config: EngineConfig, io: CliIo, untilStopped: P
         linkKeepAliveIntervalMs: config.linkKeepAliveIntervalMs,
         http: config.metrics,
         engine: {
-          tags: config.tags,
-          links: config.links,
           ...(config.engineId !== undefined && { engineId: config.engineId }),
           ...(config.flowCapacity !== undefined && { flowCapacity: config.flowCapacity }),
           ...(config.flowIdleTimeoutMs !== undefined && { flowIdleTimeoutMs: config.flowIdleTimeoutMs }),
