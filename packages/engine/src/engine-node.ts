@@ -37,7 +37,6 @@ import {
   formatUnderlayAddress,
   type LinkLayer,
   type Transport,
-  type UnderlayAddress,
 } from '@capsule/overlay';
 import {
   type Clock,

@@ -354,7 +354,7 @@ export async function netnsLabAddEngine(
   options: Pick<NetnsLabOptions, 'cliPath' | 'nodePath' | 'env' | 'readyTimeoutMs'>,
 ): Promise<NodeRecord> {
   const state = readLabState(dataDir);
-  if (!state || state.mode !== 'netns' || !state.controller?.caSha256)
+  if (state?.mode !== 'netns' || !state.controller?.caSha256)
     throw new LabError('LAB_NOT_UP', `no netns lab recorded in ${stateFilePath(dataDir)}`);
   if (state.nodes.some((node) => node.name === name))
     throw new LabError('LAB_BAD_TOPOLOGY', `the lab has a node named ${name} already`);
