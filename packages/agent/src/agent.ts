@@ -409,7 +409,6 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         { endpoint: fresh.spec.id },
         'path-change received before the registration answer: applied',
       );
-      return { skipped: [...result.skipped] };
     }
     return result;
   }
