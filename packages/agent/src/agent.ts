@@ -72,7 +72,7 @@ type PathChangeUpdate = NodeCommandOf<'path-change'>['payload']['endpoints'][num
 import { DataPlane } from './data-plane';
 import { EgressResult, processEgress } from './egress';
 import { AgentError } from './errors';
-import { type AgentEgressFastPath, createAgentEgressFastPath } from './fast-path';
+import { type AgentFastPathInstaller, createAgentFastPath } from './fast-path';
 import { publishDataPlaneDrop, publishTrace } from './flow-events';
 import { FlowTable, ipv4Text, nextGroupKeys, noGroupKeys, ownRoleAddress } from './flows';
 import {
@@ -295,7 +295,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   let links: LinkLayer | undefined;
   let linkSet: LinkSetFollower | undefined;
   let tun: TunDevice | undefined;
-  let egressFastPath: AgentEgressFastPath | undefined;
+  let fastPathInstaller: AgentFastPathInstaller | undefined;
   let rest: RestApiServer | undefined;
   let resolver: Resolver | undefined;
   let stopTick: (() => void) | undefined;
@@ -873,9 +873,9 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           : undefined;
       if (fastPath) {
         deps.transport.attachDatagramFilter?.(fastPath.filter);
-        const installer = createAgentEgressFastPath(fastPath, plane);
-        egressFastPath = installer;
-        plane.egressFastPath = installer;
+        const installer = createAgentFastPath(fastPath, plane);
+        fastPathInstaller = installer;
+        plane.fastPath = installer;
         flows.onChange = () => installer.clear();
       }
       logger.info({ fastPath: fastPath !== undefined }, 'agent fast path');
@@ -899,6 +899,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           (error) => logger.error({ error: error.message }, 'TUN read failed'),
           fastPath?.filter,
         );
+        // The packets the fast path opens go to this TUN (its ingress; detached before it closes).
+        fastPath?.attachTun(tun);
       } else if (deps.app) {
         const dataPlane = plane;
         deps.app.start(egress(dataPlane));
@@ -975,12 +977,13 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       stopTick?.();
       control.closePush();
       links?.stop();
-      if (egressFastPath) {
-        egressFastPath.clear();
+      if (fastPathInstaller) {
+        fastPathInstaller.clear();
         if (flows) flows.onChange = undefined;
-        if (plane) plane.egressFastPath = undefined;
-        egressFastPath = undefined;
+        if (plane) plane.fastPath = undefined;
+        fastPathInstaller = undefined;
         deps.transport.attachDatagramFilter?.(undefined);
+        deps.fastPath?.attachTun(undefined);
       }
       // Closing the TUN removes the device with every address on it (the role addresses too).
       await roleAddressSync;
@@ -1029,7 +1032,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       })),
       linkDrops: links?.drops ?? null,
       // The native fast path: application packets it was offered and took, destinations installed.
-      fastPath: egressFastPath && deps.fastPath ? deps.fastPath.agentStats() : null,
+      fastPath: fastPathInstaller && deps.fastPath ? deps.fastPath.agentStats() : null,
     }),
 
     async registerEndpoint(request) {
@@ -1140,7 +1143,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       if (plane) plane.acl = compiled;
       else Object.assign(acl, compiled);
       // Flows installed with no Out ACL must come back to egress, which applies the new one.
-      egressFastPath?.clear();
+      fastPathInstaller?.clear();
     },
   };
 

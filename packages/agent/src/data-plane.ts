@@ -14,7 +14,7 @@ import { CapsuleHeaderView, SealedPayloadView, TRACE_CHUNK_LIMIT } from '@capsul
 import type { AclRules } from './acl';
 import type { E2eRekeyOptions } from './e2e-epochs';
 import { TapSegment } from './ethernet';
-import type { AgentEgressFastPath } from './fast-path';
+import type { AgentFastPathInstaller } from './fast-path';
 import type { Flow, FlowTable } from './flows';
 
 /** Why the data plane dropped a packet (counters, `GET /api/v1/statistics`). */
@@ -147,7 +147,7 @@ export class DataPlane {
   readonly tap: TapSegment | undefined;
   acl: AclRules = { in: [], out: [] };
   /** The native egress fast path (fast-path.ts), told of each type III packet egress sends; undefined when off. */
-  egressFastPath: AgentEgressFastPath | undefined = undefined;
+  fastPath: AgentFastPathInstaller | undefined = undefined;
 
   constructor(
     readonly options: DataPlaneOptions,

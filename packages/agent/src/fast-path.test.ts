@@ -25,7 +25,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { compileAcl } from './acl';
 import { DataPlane } from './data-plane';
 import { EgressResult, processEgress } from './egress';
-import { createAgentEgressFastPath } from './fast-path';
+import { createAgentFastPath } from './fast-path';
 import { countersOf, type EndpointSpec, type Flow, FlowTable } from './flows';
 
 const available = isNativeAddonAvailable();
@@ -211,8 +211,8 @@ async function rig(options: { rekeyAfterPackets?: number; dataLength?: number } 
     { host: '127.0.0.1', port: receiver.address().port },
     options.rekeyAfterPackets ?? 2 ** 40,
   );
-  const installer = createAgentEgressFastPath(fastPath, plane);
-  plane.egressFastPath = installer;
+  const installer = createAgentFastPath(fastPath, plane);
+  plane.fastPath = installer;
   table.onChange = () => installer.clear();
   const flow = table.flows()[0]!;
   const alias = flow.ipv4Alias;
@@ -474,7 +474,7 @@ describe.skipIf(!available)('agent egress fast path', () => {
       'an Out ACL set',
       (r) => {
         r.plane.acl = compileAcl({ in: [], out: ['allow udp port 443'] });
-        r.plane.egressFastPath!.clear();
+        r.plane.fastPath!.clear();
         return ipv6(r.plane.options.ownHostId, r.peer, 17, 64);
       },
     ],

@@ -13,31 +13,48 @@
  * without a session) comes up to egress as before. Installed flows are forgotten at every change
  * of the flow table or its links (`FlowTable.onChange`) and of the ACL (`clear`). TAP mode and
  * role-addressed flows stay in JavaScript.
+ *
+ * Ingress likewise: a unicast flow is installed under its peer's CGA right after ingress delivered
+ * a type III packet of it without a TRACE (`delivered`), with that packet's inner IPv6 + capsule
+ * header as the template its later packets must equal (but for the payload length, the hop limit,
+ * the PATH hop index, the DATA value and the TRANSPORT value), the receive key of the flow's
+ * current receive epoch, its e2e replay window and its endpoint's statistics (shared). It is
+ * installed again when ingress delivers one of its packets that the fast path handed up although
+ * it was installed (another epoch became current, or the peer's header changed: a path change on
+ * its side). Not installed: TAP mode, an In ACL, role-addressed packets (not to our CGA).
  */
 import { deriveE2eEpochKey } from '@capsule/identity';
-import type { AgentFastPath } from '@capsule/wire';
+import type { AgentFastPath, CapsuleHeaderView } from '@capsule/wire';
 import type { DataPlane } from './data-plane';
 import { countersOf, type Flow } from './flows';
 
-/** What egress tells the fast path (DataPlane.egressFastPath). */
-export interface AgentEgressFastPath {
+/** What egress and ingress tell the fast path (DataPlane.fastPath). */
+export interface AgentFastPathInstaller {
   /** Egress just sent a type III packet of `flow` (IP `version`): install it if it is not. */
   sentTypeIII(flow: Flow, version: number): void;
+  /**
+   * Ingress just delivered the packet bytes[offset…] of unicast flow `flow`, its capsule header
+   * parsed in `view`: install the flow's ingress from it (a type III packet without TRACE).
+   */
+  delivered(flow: Flow, bytes: Uint8Array, offset: number, view: CapsuleHeaderView): void;
   /** Forgets every installed flow. */
   clear(): void;
 }
 
 /** Installs flows into `port` for the data plane `plane` (binds the plane's counters and options). */
-export function createAgentEgressFastPath(port: AgentFastPath, plane: DataPlane): AgentEgressFastPath {
+export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): AgentFastPathInstaller {
   const { options } = plane;
   port.bindAgent(plane.sentByType, {
     authIntervalMs: options.authIntervalMs,
     codePackets: options.codePackets,
     e2eRekeyAfterMs: options.e2eRekeyAfterMs,
     e2eRekeyAfterPackets: options.e2eRekeyAfterPackets,
+    ownIpv4: options.ownIpv4,
   });
   /** Per flow, the e2e epoch installed for IPv4 [0] and IPv6 [1] destinations (-1: none). */
   let installed = new WeakMap<Flow, [number, number]>();
+  /** Per flow, the receive key of the epoch last installed for ingress. */
+  const receiveKeys = new WeakMap<Flow, { epoch: number; key: Uint8Array }>();
   return {
     sentTypeIII(flow, version) {
       if (plane.tap !== undefined || plane.acl.out.length > 0 || flow.connections !== undefined) return;
@@ -75,9 +92,42 @@ export function createAgentEgressFastPath(port: AgentFastPath, plane: DataPlane)
         firstHop.linkId,
       );
     },
+    delivered(flow, bytes, offset, view) {
+      if (plane.tap !== undefined || plane.acl.in.length > 0 || flow.connections !== undefined) return;
+      if (view.packetType !== 3 || view.traceOffset >= 0 || view.transportOffset < 0) return;
+      const e2e = flow.e2e;
+      const counters = countersOf(flow.endpoint.statistics);
+      if (counters === undefined) return;
+      const headerLength = 40 + view.length;
+      // The key of the current receive epoch (derived once per epoch and flow).
+      let key = receiveKeys.get(flow);
+      if (key === undefined || key.epoch !== e2e.receiveEpoch) {
+        key = {
+          epoch: e2e.receiveEpoch,
+          key: deriveE2eEpochKey(e2e.receiveBase, e2e.receiveEpoch),
+        };
+        receiveKeys.set(flow, key);
+      }
+      port.setIngressFlow({
+        source: flow.peer.hostId,
+        header: bytes.subarray(offset, offset + headerLength),
+        hopIndexAt: view.pathOffset < 0 ? -1 : view.pathOffset - offset + 4,
+        dataAt: view.dataOffset < 0 ? -1 : view.dataOffset - offset,
+        dataLength: view.dataLength,
+        transportAt: view.transportOffset - offset,
+        receiveKey: key.key,
+        epoch: e2e.receiveEpoch,
+        replayState: flow.replay.state,
+        replayBits: flow.replay.bits,
+        statistics: counters,
+        ipv4Alias: flow.ipv4Alias,
+        ...(flow.peerRoleAddress !== undefined && { roleSource: flow.peerRoleAddress }),
+      });
+    },
     clear() {
       installed = new WeakMap();
       port.clearEgressFlows();
+      port.clearIngressFlows();
     },
   };
 }

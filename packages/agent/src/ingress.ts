@@ -366,6 +366,8 @@ export function processIngress(
   }
   statistics.packetsIn += 1;
   statistics.bytesIn += packetLength;
+  // The native fast path takes this flow's next packets like this one (fast-path.ts).
+  plane.fastPath?.delivered(flow, bytes, offset, plane.capsuleView);
   if (plane.tap) {
     const out = plane.toApp;
     const header = plane.tap.writeHeader(out, 0, version);

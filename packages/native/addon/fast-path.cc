@@ -94,6 +94,7 @@
 #include "addon.h"
 #include "fast-path-program.h"
 #include "sealed-payload.h"
+#include "tun-writer.h"
 
 #ifndef SOL_UDP
 #define SOL_UDP 17
@@ -253,6 +254,56 @@ struct ReplayView {
   }
 };
 
+// The byte ranges a packet may differ from its flow's template in (at most 6, sorted, disjoint).
+struct FreeRanges {
+  size_t at[6];
+  size_t length[6];
+  int count = 0;
+  void Add(size_t start, size_t bytes) {
+    if (bytes == 0 || count == 6) return;
+    int i = count++;
+    while (i > 0 && at[i - 1] > start) {
+      at[i] = at[i - 1];
+      length[i] = length[i - 1];
+      i--;
+    }
+    at[i] = start;
+    length[i] = bytes;
+  }
+};
+
+// Whether a[0, n) equals b[0, n) outside the free ranges (which lie inside [0, n)).
+bool EqualOutside(const uint8_t* a, const uint8_t* b, size_t n, const FreeRanges& free) {
+  size_t from = 0;
+  for (int i = 0; i < free.count; i++) {
+    if (free.at[i] > from && memcmp(a + from, b + from, free.at[i] - from) != 0) return false;
+    from = std::max(from, free.at[i] + free.length[i]);
+  }
+  return from >= n || memcmp(a + from, b + from, n - from) == 0;
+}
+
+// transport.ts transportOf on the IP packet ip[0, length) of `version` (its header there): the
+// protocol and the TCP/UDP ports, 0 when absent (writeTransportValue's and transportMatches'
+// rule: -1 counts as 0; a later IPv4 fragment has none).
+void TransportOf(const uint8_t* ip, size_t length, int version, uint8_t* protocol, uint32_t* sourcePort,
+                 uint32_t* port) {
+  size_t l4;
+  if (version == 6) {
+    *protocol = ip[6];
+    l4 = 40;
+  } else {
+    *protocol = ip[9];
+    l4 = static_cast<size_t>(ip[0] & 0x0f) * 4;
+  }
+  *port = 0;
+  *sourcePort = 0;
+  const bool laterFragment = version == 4 && (((uint32_t{ip[6]} << 8) | ip[7]) & 0x1fff) != 0;
+  if (!laterFragment && (*protocol == 6 || *protocol == 17) && l4 + 4 <= length) {
+    *sourcePort = (uint32_t{ip[l4]} << 8) | ip[l4 + 1];
+    *port = (uint32_t{ip[l4 + 2]} << 8) | ip[l4 + 3];
+  }
+}
+
 struct Session {
   uint32_t linkId = 0;
   LinkMac* mac = nullptr;
@@ -329,7 +380,12 @@ enum FlowSlotIndex : int { kFlowSendCounter = 0, kFlowPacketsSinceAuth = 1, kFlo
 constexpr size_t kFlowSlots = 4;
 enum E2eSlotIndex : int { kE2eSendEpoch = 0, kE2eSendPackets = 1, kE2eSendSinceMs = 2, kE2eRekeyRequested = 3 };
 constexpr size_t kE2eSlots = 4;
-enum StatisticsSlotIndex : int { kStatisticsPacketsOut = 0, kStatisticsBytesOut = 1 };
+enum StatisticsSlotIndex : int {
+  kStatisticsPacketsOut = 0,
+  kStatisticsBytesOut = 1,
+  kStatisticsPacketsIn = 2,
+  kStatisticsBytesIn = 3
+};
 // The agent's overlay buffer (data-plane.ts OUT_BUFFER_BYTES) and the link layer's largest inner
 // packet (overlay's MAX_INNER_PACKET_LENGTH): a packet over either is JavaScript's (it drops it).
 constexpr size_t kAgentOutBytes = 65536 + 4096;
@@ -370,6 +426,77 @@ struct EgressFlow {
   }
 };
 
+// A unicast flow JavaScript installed for native ingress, under its peer's CGA (the packets' inner
+// source): the header ingress.ts accepted (inner IPv6 + capsule header) and where packets may
+// differ from it, the receive key of one e2e epoch, the flow's e2e replay window and its
+// endpoint's statistics (both JavaScript's arrays), and how ingress.ts restores its packets.
+struct IngressFlow {
+  std::vector<uint8_t> header;
+  FreeRanges free;  // the payload length, the hop limit, the PATH hop index, the DATA value, TRANSPORT's
+  int hopIndexAt = -1;  // relative to the inner packet
+  int hopCountAt = -1;
+  size_t transportAt = 0;
+  uint32_t epoch = 0;
+  EVP_CIPHER_CTX* open = nullptr;
+  ReplayView replay;
+  double* statistics = nullptr;
+  Napi::ObjectReference replayStateRef, replayBitsRef, statisticsRef;
+  uint32_t ipv4Alias = 0;
+  bool hasRoleSource = false;
+  uint8_t roleSource[16] = {0};
+  IngressFlow() = default;
+  IngressFlow(const IngressFlow&) = delete;
+  IngressFlow& operator=(const IngressFlow&) = delete;
+  ~IngressFlow() {
+    if (open != nullptr) EVP_CIPHER_CTX_free(open);
+  }
+};
+// The TUN ring the ingress path writes a receive batch through (tun-writer.h).
+constexpr size_t kTunRingBytes = 1 << 20;
+constexpr size_t kTunRingPackets = 1024;
+
+// ingress.ts rewriteIpv4's checksum update (wire's updateChecksumBytes, RFC 1624): `checksum` with
+// the 8 bytes at `from` replaced by the 8 at `to`.
+uint16_t UpdateChecksum8(uint16_t checksum, const uint8_t* from, const uint8_t* to) {
+  uint32_t sum = static_cast<uint16_t>(~checksum);
+  for (int i = 0; i < 8; i += 2) {
+    sum += static_cast<uint16_t>(~((uint32_t{from[i]} << 8) | from[i + 1]));
+    sum += (uint32_t{to[i]} << 8) | to[i + 1];
+  }
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+// ingress.ts rewriteIpv4 on packet[0, length) (IHL ≥ 5 checked): source and destination replaced,
+// the header and TCP/UDP checksums updated. False (nothing changed) when the header is longer
+// than the packet.
+bool RewriteIpv4(uint8_t* packet, size_t length, uint32_t source, uint32_t destination) {
+  const size_t headerLength = static_cast<size_t>(packet[0] & 0x0f) * 4;
+  if (headerLength < 20 || length < headerLength) return false;
+  uint8_t addresses[8];
+  PutBe32(addresses, source);
+  PutBe32(addresses + 4, destination);
+  const uint16_t header = UpdateChecksum8((uint16_t{packet[10]} << 8) | packet[11], packet + 12, addresses);
+  packet[10] = static_cast<uint8_t>(header >> 8);
+  packet[11] = static_cast<uint8_t>(header);
+  const bool firstFragment = (((uint32_t{packet[6]} << 8) | packet[7]) & 0x1fff) == 0;
+  const uint8_t protocol = packet[9];
+  if (firstFragment) {
+    const size_t at = protocol == 6 ? headerLength + 16 : protocol == 17 ? headerLength + 6 : 0;
+    if (at > 0 && at + 2 <= length) {
+      const uint16_t old = (uint16_t{packet[at]} << 8) | packet[at + 1];
+      if (!(protocol == 17 && old == 0)) {  // UDP checksum 0: none (RFC 768)
+        uint16_t updated = UpdateChecksum8(old, packet + 12, addresses);
+        if (protocol == 17 && updated == 0) updated = 0xffff;
+        packet[at] = static_cast<uint8_t>(updated >> 8);
+        packet[at + 1] = static_cast<uint8_t>(updated);
+      }
+    }
+  }
+  memcpy(packet + 12, addresses, 8);
+  return true;
+}
+
 class FastPath;
 // The live FastPath objects: UnwrapDatagramFilter accepts only these (napi_unwrap of another
 // class's object would hand back a pointer of another type).
@@ -396,7 +523,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                         InstanceMethod("setEgressFlow", &FastPath::SetEgressFlow),
                         InstanceMethod("clearEgressFlows", &FastPath::ClearEgressFlows),
                         InstanceMethod("offerTunPackets", &FastPath::OfferTunPackets),
-                        InstanceMethod("agentStats", &FastPath::AgentStats)});
+                        InstanceMethod("agentStats", &FastPath::AgentStats),
+                        InstanceMethod("setIngressFlow", &FastPath::SetIngressFlow),
+                        InstanceMethod("clearIngressFlows", &FastPath::ClearIngressFlows),
+                        InstanceMethod("attachTun", &FastPath::AttachTun)});
   }
 
   explicit FastPath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FastPath>(info) {
@@ -406,6 +536,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     sendIov_.resize(kSendMax);
     sendControl_.resize(kSendMax);
     queued_.reserve(kSendMax);
+    tunMeta_.resize(2 * kTunRingPackets);
     liveFastPaths.insert(this);
   }
 
@@ -487,6 +618,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     for (auto& entry : sessions_) delete entry.second.mac;
     for (auto& entry : sending_) delete entry.second.mac;
     ClearEgress();
+    ingressBySource_.clear();
   }
 
   // ---- DatagramFilter -----------------------------------------------------------------------------
@@ -497,6 +629,13 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   }
 
   bool Take(uint8_t* data, size_t length, const sockaddr_storage&) override {
+    if (engine_ == nullptr) {  // an agent's: its ingress
+      if (!agentBound_ || tunFd_ < 0 || ingressBySource_.empty()) return false;
+      ingressOffered_++;
+      if (!Ingress(data, length)) return false;
+      ingressTaken_++;
+      return true;
+    }
     offered_++;
     upScope_ = kUpNone;
     if (!Forward(data, length)) {
@@ -509,6 +648,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
 
   void EndOfBatch() override {
     FlushQueued();
+    FlushTun();
     barrierAll_ = false;
     barrierCount_ = 0;
   }
@@ -549,18 +689,41 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   }
 
   // The whole decision, then the whole commit: false (nothing changed) whenever JavaScript must see it.
-  bool Forward(uint8_t* frame, size_t length) {
-    if (fd_ < 0 || engine_ == nullptr || length < kHeader + kTag + 40) return false;
-    if (frame[0] != kFrameVersion || frame[1] != kFrameData || frame[3] != 0) return false;
+  // The link layer's receive of a DATA frame (create-link-layer.ts receive, openDataFrame): a
+  // confirmed session JavaScript registered, the replay window, the tag. Changes nothing: the
+  // session, or nullptr when JavaScript must see the frame. *bodyEnd: where the tag starts.
+  Session* CheckLinkFrame(const uint8_t* frame, size_t length, uint64_t* counter, size_t* bodyEnd) {
+    if (length < kHeader + kTag + 40) return nullptr;
+    if (frame[0] != kFrameVersion || frame[1] != kFrameData || frame[3] != 0) return nullptr;
     auto sessionAt = sessions_.find(Be32(frame + 4));
-    if (sessionAt == sessions_.end()) return false;
+    if (sessionAt == sessions_.end()) return nullptr;
     Session& session = sessionAt->second;
-    const uint64_t counter = (uint64_t{Be32(frame + 8)} << 32) | Be32(frame + 12);
-    const size_t bodyEnd = length - kTag;
-    const long aadEnd = AadEnd(frame, kHeader, bodyEnd);
-    if (aadEnd < 0) return false;
-    if (!session.replay.Check(counter)) return false;
-    if (!session.mac->Verify(counter, frame, static_cast<size_t>(aadEnd), frame + bodyEnd)) return false;
+    *counter = (uint64_t{Be32(frame + 8)} << 32) | Be32(frame + 12);
+    *bodyEnd = length - kTag;
+    const long aadEnd = AadEnd(frame, kHeader, *bodyEnd);
+    if (aadEnd < 0) return nullptr;
+    if (!session.replay.Check(*counter)) return nullptr;
+    if (!session.mac->Verify(*counter, frame, static_cast<size_t>(aadEnd), frame + *bodyEnd)) return nullptr;
+    return &session;
+  }
+
+  // The link layer's commit of a frame CheckLinkFrame passed: the window marked, the link's traffic.
+  void CommitLinkReceive(Session& session, uint64_t counter, size_t innerLength, double now) {
+    session.replay.Mark(counter);
+    Traffic& in = traffic_[session.linkId];
+    in.packetsIn += 1;
+    in.bytesIn += static_cast<double>(innerLength);
+    in.lastReceiveMs = now;
+    in.moved = true;
+  }
+
+  bool Forward(uint8_t* frame, size_t length) {
+    if (fd_ < 0 || engine_ == nullptr) return false;
+    uint64_t counter = 0;
+    size_t bodyEnd = 0;
+    Session* checked = CheckLinkFrame(frame, length, &counter, &bodyEnd);
+    if (checked == nullptr) return false;
+    Session& session = *checked;
     upScope_ = kUpAll;
 
     // The engine's checks (handlePacket), none of which may fail for a datagram taken here.
@@ -649,12 +812,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     }
 
     // Commit: the link layer's receive.
-    session.replay.Mark(counter);
-    Traffic& in = traffic_[session.linkId];
-    in.packetsIn += 1;
-    in.bytesIn += static_cast<double>(innerLength);
-    in.lastReceiveMs = now;
-    in.moved = true;
+    CommitLinkReceive(session, counter, innerLength, now);
     // The engine's receive and the cached action (or the program's run).
     engine_[kPacketsIn] += 1;
     engine_[kBytesIn] += static_cast<double>(innerLength);
@@ -814,31 +972,11 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   }
 
   bool MatchesTemplate(const uint8_t* capsule, const Flow& flow) const {
-    const uint8_t* t = flow.templateBytes;
-    const size_t n = flow.templateLength;
-    if (flow.dataAt < 0) {
-      if (flow.hopIndexAt < 0) return memcmp(capsule, t, n) == 0;
-      const size_t h = static_cast<size_t>(flow.hopIndexAt);
-      if (memcmp(capsule, t, h) != 0 || memcmp(capsule + h + 1, t + h + 1, n - h - 1) != 0) return false;
-    } else {
-      // Free: the DATA value, and the hop index byte (which lies before DATA or after it).
-      const size_t d = static_cast<size_t>(flow.dataAt), e = d + static_cast<size_t>(flow.dataLength);
-      size_t ranges[3][2] = {{0, d}, {e, n}, {0, 0}};
-      if (flow.hopIndexAt >= 0) {
-        const size_t h = static_cast<size_t>(flow.hopIndexAt);
-        if (h < d) {
-          ranges[0][1] = h;
-          ranges[2][0] = h + 1;
-          ranges[2][1] = d;
-        } else {
-          ranges[1][1] = h;
-          ranges[2][0] = h + 1;
-          ranges[2][1] = n;
-        }
-      }
-      for (auto& range : ranges)
-        if (range[1] > range[0] && memcmp(capsule + range[0], t + range[0], range[1] - range[0]) != 0) return false;
-    }
+    // Free: the DATA value, and the hop index byte.
+    FreeRanges free;
+    if (flow.hopIndexAt >= 0) free.Add(static_cast<size_t>(flow.hopIndexAt), 1);
+    if (flow.dataAt >= 0) free.Add(static_cast<size_t>(flow.dataAt), static_cast<size_t>(flow.dataLength));
+    if (!EqualOutside(capsule, flow.templateBytes, flow.templateLength, free)) return false;
     return flow.hopIndexAt < 0 || capsule[flow.hopIndexAt] <= capsule[flow.hopCountAt];
   }
 
@@ -1282,22 +1420,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     } else {
       return false;
     }
-    // transport.ts transportOf: protocol, ports (-1: none; a later IPv4 fragment has none).
     uint8_t protocol;
-    size_t l4;
-    if (version == 6) {
-      protocol = ip[6];
-      l4 = 40;
-    } else {
-      protocol = ip[9];
-      l4 = static_cast<size_t>(ip[0] & 0x0f) * 4;
-    }
-    uint32_t port = 0, sourcePort = 0;  // written as 0 when absent (writeTransportValue)
-    const bool laterFragment = version == 4 && (((uint32_t{ip[6]} << 8) | ip[7]) & 0x1fff) != 0;
-    if (!laterFragment && (protocol == 6 || protocol == 17) && l4 + 4 <= ipLength) {
-      sourcePort = (uint32_t{ip[l4]} << 8) | ip[l4 + 1];
-      port = (uint32_t{ip[l4 + 2]} << 8) | ip[l4 + 3];
-    }
+    uint32_t port, sourcePort;  // written as 0 when absent (writeTransportValue)
+    TransportOf(ip, ipLength, version, &protocol, &sourcePort, &port);
     // The first hop's link: up, with a session JavaScript registered (LinkDataPath.sending).
     auto sendAt = sending_.find(flow->linkId);
     if (sendAt == sending_.end()) return false;
@@ -1381,6 +1506,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     }
     FlushQueued();
     ClearEgress();
+    ingressBySource_.clear();
+    ownIpv4_ = optionCount >= 5 ? static_cast<uint32_t>(options[4]) : 0;
     sentByType_ = sentByType;
     sentByTypeRef_ = Napi::Persistent(info[0].As<Napi::Object>());
     authIntervalMs_ = options[0];
@@ -1477,11 +1604,201 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   // agentStats() → [offered, taken, egress flows]
   Napi::Value AgentStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Napi::Array result = Napi::Array::New(env, 3);
+    Napi::Array result = Napi::Array::New(env, 7);
     result.Set(0u, Napi::Number::New(env, static_cast<double>(egressOffered_)));
     result.Set(1u, Napi::Number::New(env, static_cast<double>(egressTaken_)));
     result.Set(2u, Napi::Number::New(env, static_cast<double>(egressByHost_.size() + egressByIpv4_.size())));
+    result.Set(3u, Napi::Number::New(env, static_cast<double>(ingressOffered_)));
+    result.Set(4u, Napi::Number::New(env, static_cast<double>(ingressTaken_)));
+    result.Set(5u, Napi::Number::New(env, static_cast<double>(ingressBySource_.size())));
+    result.Set(6u, Napi::Number::New(env, static_cast<double>(tunWriteErrors_)));
     return result;
+  }
+
+  // ---- the agent's ingress --------------------------------------------------------------------------
+
+  // One DATA frame, as the link layer and packages/agent/src/ingress.ts handle a type III packet of
+  // an installed unicast flow in TUN mode (their steps; every check before anything is changed),
+  // or false with nothing changed.
+  bool Ingress(uint8_t* frame, size_t length) {
+    uint64_t linkCounter = 0;
+    size_t bodyEnd = 0;
+    Session* session = CheckLinkFrame(frame, length, &linkCounter, &bodyEnd);
+    if (session == nullptr) return false;
+    const uint8_t* inner = frame + kHeader;
+    const size_t innerLength = bodyEnd - kHeader;
+    // The inner packet: from an installed flow's peer, its header the flow's but for the free bytes.
+    HostKey key;
+    memcpy(key.bytes, inner + 8, 16);
+    auto at = ingressBySource_.find(key);
+    if (at == ingressBySource_.end()) return false;
+    IngressFlow& flow = *at->second;
+    const size_t headerLength = flow.header.size();
+    const size_t packetLength = 40 + ((size_t{inner[4]} << 8) | inner[5]);
+    if (packetLength > innerLength || packetLength < headerLength + static_cast<size_t>(sealed_payload::kOverhead))
+      return false;
+    if (!EqualOutside(inner, flow.header.data(), headerLength, flow.free)) return false;
+    if (flow.hopIndexAt >= 0 && inner[flow.hopIndexAt] > inner[flow.hopCountAt]) return false;
+    // The sealed payload: the installed epoch, a zero nonce prefix, a counter the e2e window takes.
+    const uint8_t* sealed = inner + headerLength;
+    const size_t sealedLength = packetLength - headerLength;
+    if (Be32(sealed) != flow.epoch || Be32(sealed + 4) != 0) return false;
+    const uint64_t counter = (uint64_t{Be32(sealed + 8)} << 32) | Be32(sealed + 12);
+    if (!flow.replay.Check(counter)) return false;
+    // Opened into the TUN ring (taken only if everything below passes).
+    const size_t plainLength = sealedLength - static_cast<size_t>(sealed_payload::kOverhead);
+    if (plainLength > kTunRingBytes) return false;
+    if (tunQueued_ == kTunRingPackets || tunUsed_ + plainLength > kTunRingBytes) FlushTun();
+    uint8_t* packet = tunRing_.data() + tunUsed_;
+    uint8_t aad[35];
+    memcpy(aad, inner + 8, 32);
+    aad[32] = inner[1] & 0x0f;
+    aad[33] = inner[2];
+    aad[34] = inner[3];
+    if (!sealed_payload::Open(flow.open, sealed, sealedLength, aad, sizeof aad, packet)) return false;
+    // The original packet: IPv6 from the peer (or its role's address) to us, or IPv4 rewritten.
+    const int version = plainLength > 0 ? packet[0] >> 4 : 0;
+    if (version == 6 && plainLength >= 40) {
+      if (memcmp(packet + 24, inner + 24, 16) != 0) return false;
+      if (memcmp(packet + 8, inner + 8, 16) != 0 &&
+          !(flow.hasRoleSource && memcmp(packet + 8, flow.roleSource, 16) == 0))
+        return false;
+    } else if (version == 4 && plainLength >= 20 && (packet[0] & 0x0f) >= 5) {
+      if (!RewriteIpv4(packet, plainLength, flow.ipv4Alias, ownIpv4_)) return false;
+    } else {
+      return false;
+    }
+    // TRANSPORT: what the engines were shown is what the packet is (transportMatches).
+    uint8_t protocol;
+    uint32_t sourcePort, port;
+    TransportOf(packet, plainLength, version, &protocol, &sourcePort, &port);
+    const uint8_t* transport = inner + flow.transportAt;
+    if (transport[0] != protocol || ((uint32_t{transport[2]} << 8) | transport[3]) != sourcePort ||
+        ((uint32_t{transport[4]} << 8) | transport[5]) != port)
+      return false;
+    // Commit: the link's window and traffic, the flow's e2e window, the statistics, the TUN write.
+    const double now = batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs());
+    CommitLinkReceive(*session, linkCounter, innerLength, now);
+    flow.replay.Mark(counter);
+    flow.statistics[kStatisticsPacketsIn] += 1;
+    flow.statistics[kStatisticsBytesIn] += static_cast<double>(plainLength);
+    tunMeta_[2 * tunQueued_] = static_cast<int32_t>(tunUsed_);
+    tunMeta_[2 * tunQueued_ + 1] = static_cast<int32_t>(plainLength);
+    tunQueued_++;
+    tunUsed_ += plainLength;
+    return true;
+  }
+
+  // Writes the packets Ingress queued (one write each, or coalesced: tun-writer.h).
+  void FlushTun() {
+    if (tunQueued_ == 0) return;
+    int lastError = 0;
+    tunWriteErrors_ += static_cast<uint64_t>(WriteTunPackets(tunFd_, tunRing_.data(), tunUsed_, tunMeta_.data(),
+                                                             tunQueued_, tunVnetHeader_, tunStats_, &lastError));
+    tunQueued_ = 0;
+    tunUsed_ = 0;
+  }
+
+  // setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, receiveKey[32],
+  //   epoch, replayState: Float64Array(2+), replayBits: Uint32Array(2+), statistics: Float64Array(4+),
+  //   ipv4Alias, roleSource[0|16]); offsets relative to the header (the inner packet), -1: absent.
+  Napi::Value SetIngressFlow(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t sourceLength = 0, headerLength = 0, keyLength = 0, stateCount = 0, words = 0, statisticsCount = 0,
+           roleLength = 0;
+    const bool enough = info.Length() >= 13;
+    const uint8_t* source = enough ? TypedData<uint8_t>(info[0], napi_uint8_array, &sourceLength) : nullptr;
+    const uint8_t* header = enough ? TypedData<uint8_t>(info[1], napi_uint8_array, &headerLength) : nullptr;
+    const uint8_t* key = enough ? TypedData<uint8_t>(info[6], napi_uint8_array, &keyLength) : nullptr;
+    double* replayState = enough ? TypedData<double>(info[8], napi_float64_array, &stateCount) : nullptr;
+    uint32_t* replayBits = enough ? TypedData<uint32_t>(info[9], napi_uint32_array, &words) : nullptr;
+    double* statistics = enough ? TypedData<double>(info[10], napi_float64_array, &statisticsCount) : nullptr;
+    const uint8_t* role = enough ? TypedData<uint8_t>(info[12], napi_uint8_array, &roleLength) : nullptr;
+    if (source == nullptr || sourceLength != 16 || header == nullptr || !info[2].IsNumber() || !info[3].IsNumber() ||
+        !info[4].IsNumber() || !info[5].IsNumber() || key == nullptr || keyLength != 32 || !info[7].IsNumber() ||
+        replayState == nullptr || stateCount < 2 || replayBits == nullptr || words < 2 || statistics == nullptr ||
+        statisticsCount < 4 || !info[11].IsNumber() || role == nullptr || (roleLength != 0 && roleLength != 16)) {
+      Napi::TypeError::New(env,
+                           "setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, "
+                           "receiveKey[32], epoch, replayState, replayBits, statistics, ipv4Alias, roleSource[0|16])")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const int64_t hopIndexAt = info[2].As<Napi::Number>().Int64Value();
+    const int64_t dataAt = info[3].As<Napi::Number>().Int64Value();
+    const int64_t dataLength = info[4].As<Napi::Number>().Int64Value();
+    const int64_t transportAt = info[5].As<Napi::Number>().Int64Value();
+    const int64_t n = static_cast<int64_t>(headerLength);
+    // Not a header this path takes (the flow stays in JavaScript): not an IPv6 capsule header of
+    // this length from `source`, or offsets outside its capsule header.
+    const bool shaped = n >= 48 && n <= static_cast<int64_t>(kAgentHeaderMax) && (header[0] >> 4) == 6 &&
+                        header[6] == 253 && 40 + (int64_t{header[41]} + 1) * 8 == n &&
+                        memcmp(header + 8, source, 16) == 0;
+    const bool offsets = transportAt >= 48 && transportAt + 6 <= n && (hopIndexAt < 0 || (hopIndexAt >= 48 && hopIndexAt + 1 < n)) &&
+                         (dataAt < 0 || (dataAt >= 48 && dataLength >= 0 && dataAt + dataLength <= n));
+    if (!shaped || !offsets) return env.Undefined();
+    auto flow = std::make_unique<IngressFlow>();
+    flow->header.assign(header, header + headerLength);
+    flow->free.Add(4, 2);  // payload length
+    flow->free.Add(7, 1);  // hop limit
+    if (hopIndexAt >= 0) {
+      flow->hopIndexAt = static_cast<int>(hopIndexAt);
+      flow->hopCountAt = static_cast<int>(hopIndexAt + 1);
+      flow->free.Add(static_cast<size_t>(hopIndexAt), 1);
+    }
+    if (dataAt >= 0) flow->free.Add(static_cast<size_t>(dataAt), static_cast<size_t>(dataLength));
+    flow->transportAt = static_cast<size_t>(transportAt);
+    flow->free.Add(static_cast<size_t>(transportAt), 1);      // protocol
+    flow->free.Add(static_cast<size_t>(transportAt) + 2, 4);  // ports (the reserved byte stays 0)
+    flow->epoch = info[7].As<Napi::Number>().Uint32Value();
+    flow->replay = {replayState, replayBits, words};
+    flow->statistics = statistics;
+    flow->replayStateRef = Napi::Persistent(info[8].As<Napi::Object>());
+    flow->replayBitsRef = Napi::Persistent(info[9].As<Napi::Object>());
+    flow->statisticsRef = Napi::Persistent(info[10].As<Napi::Object>());
+    flow->ipv4Alias = info[11].As<Napi::Number>().Uint32Value();
+    flow->hasRoleSource = roleLength == 16;
+    if (flow->hasRoleSource) memcpy(flow->roleSource, role, 16);
+    flow->open = EVP_CIPHER_CTX_new();
+    if (flow->open == nullptr || EVP_CipherInit_ex(flow->open, EVP_aes_256_gcm(), nullptr, key, nullptr, 0) != 1) {
+      Napi::Error::New(env, "AES-256-GCM context").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    HostKey hostKey;
+    memcpy(hostKey.bytes, source, 16);
+    ingressBySource_[hostKey] = std::move(flow);
+    return env.Undefined();
+  }
+
+  Napi::Value ClearIngressFlows(const Napi::CallbackInfo& info) {
+    ingressBySource_.clear();
+    return info.Env().Undefined();
+  }
+
+  // attachTun(fd, vnetHeader, offloadStats: Float64Array(6)) — the TUN the ingress path writes to
+  // (the device's own stats array: coalesced writes counted there); attachTun(-1) detaches it.
+  Napi::Value AttachTun(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() >= 1 && info[0].IsNumber() && info[0].As<Napi::Number>().Int32Value() < 0) {
+      FlushTun();
+      tunFd_ = -1;
+      tunStatsRef_.Reset();
+      return env.Undefined();
+    }
+    size_t statsCount = 0;
+    double* stats = info.Length() >= 3 ? TypedData<double>(info[2], napi_float64_array, &statsCount) : nullptr;
+    if (!info[0].IsNumber() || !info[1].IsBoolean() || stats == nullptr || statsCount < 6) {
+      Napi::TypeError::New(env, "attachTun(fd, vnetHeader, offloadStats: Float64Array(6)) or attachTun(-1)")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    FlushTun();
+    if (tunRing_.empty()) tunRing_.resize(kTunRingBytes);
+    tunFd_ = info[0].As<Napi::Number>().Int32Value();
+    tunVnetHeader_ = info[1].As<Napi::Boolean>().Value();
+    tunStats_ = stats;
+    tunStatsRef_ = Napi::Persistent(info[2].As<Napi::Object>());
+    return env.Undefined();
   }
 
   // The agent's side.
@@ -1492,6 +1809,16 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   std::unordered_map<HostKey, std::unique_ptr<EgressFlow>, HostKeyHash> egressByHost_;
   std::unordered_map<uint32_t, std::unique_ptr<EgressFlow>> egressByIpv4_;
   uint64_t egressOffered_ = 0, egressTaken_ = 0;
+  uint32_t ownIpv4_ = 0;
+  std::unordered_map<HostKey, std::unique_ptr<IngressFlow>, HostKeyHash> ingressBySource_;
+  uint64_t ingressOffered_ = 0, ingressTaken_ = 0, tunWriteErrors_ = 0;
+  int tunFd_ = -1;
+  bool tunVnetHeader_ = false;
+  double* tunStats_ = nullptr;
+  Napi::ObjectReference tunStatsRef_;
+  std::vector<uint8_t> tunRing_;
+  std::vector<int32_t> tunMeta_;
+  size_t tunQueued_ = 0, tunUsed_ = 0;
 
   // Shared with JavaScript.
   double* engine_ = nullptr;

@@ -101,19 +101,8 @@ class PayloadCipher : public Napi::ObjectWrap<PayloadCipher> {
         static_cast<uint64_t>(at + length) > sealedBytes ||
         static_cast<uint64_t>(outOffset + plainLength) > outLength || length > 0x7fffffff)
       return Napi::Number::New(env, -1);
-    uint8_t* header = sealed + at;
-    uint8_t* ciphertext = header + sealed_payload::kHeaderLength;
-    int written = 0;
-    int ok = EVP_CipherInit_ex(openCtx_, nullptr, nullptr, nullptr, header + sealed_payload::kNonceOffset, 0);
-    ok = ok && EVP_CipherUpdate(openCtx_, nullptr, &written, header, sealed_payload::kHeaderLength);
-    if (aadLength > 0) ok = ok && EVP_CipherUpdate(openCtx_, nullptr, &written, aad, static_cast<int>(aadLength));
-    int total = 0;
-    if (plainLength > 0) {
-      ok = ok && EVP_CipherUpdate(openCtx_, out + outOffset, &written, ciphertext, static_cast<int>(plainLength));
-      total = written;
-    }
-    ok = ok && EVP_CIPHER_CTX_ctrl(openCtx_, EVP_CTRL_GCM_SET_TAG, sealed_payload::kTagLength, ciphertext + plainLength);
-    ok = ok && EVP_CipherFinal_ex(openCtx_, out + outOffset + total, &written) == 1;
+    const bool ok = sealed_payload::Open(openCtx_, sealed + at, static_cast<size_t>(length), aad, aadLength,
+                                         out + outOffset);
     if (!ok) return Napi::Number::New(env, -1);
     return Napi::Number::New(env, static_cast<double>(plainLength));
   }

@@ -48,5 +48,27 @@ inline bool Seal(EVP_CIPHER_CTX* ctx, uint8_t* header, const uint8_t* aad, size_
   return ok && static_cast<size_t>(total) == length;
 }
 
+// Opens the sealed payload sealed[0, length) (header ‖ ciphertext ‖ tag; length ≥ kOverhead) with
+// the decrypting context `ctx` (AES-256-GCM, key set): the plaintext (length - kOverhead bytes)
+// into out. False when the tag does not verify (out then holds garbage) or OpenSSL refuses. The
+// epoch and counter are the caller's to check.
+inline bool Open(EVP_CIPHER_CTX* ctx, const uint8_t* sealed, size_t length, const uint8_t* aad, size_t aadLength,
+                 uint8_t* out) {
+  const size_t plainLength = length - kOverhead;
+  const uint8_t* ciphertext = sealed + kHeaderLength;
+  int written = 0;
+  int ok = EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, sealed + kNonceOffset, 0);
+  ok = ok && EVP_CipherUpdate(ctx, nullptr, &written, sealed, kHeaderLength);
+  if (aadLength > 0) ok = ok && EVP_CipherUpdate(ctx, nullptr, &written, aad, static_cast<int>(aadLength));
+  int total = 0;
+  if (plainLength > 0) {
+    ok = ok && EVP_CipherUpdate(ctx, out, &written, ciphertext, static_cast<int>(plainLength));
+    total = written;
+  }
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagLength, const_cast<uint8_t*>(ciphertext + plainLength));
+  ok = ok && EVP_CipherFinal_ex(ctx, out + total, &written) == 1;
+  return ok;
+}
+
 }  // namespace sealed_payload
 }  // namespace capsule_native

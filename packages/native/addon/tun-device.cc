@@ -59,6 +59,7 @@
 #include "addon.h"
 #include "fast-path.h"
 #include "tun-offload.h"
+#include "tun-writer.h"
 
 namespace capsule_native {
 namespace {
@@ -304,30 +305,11 @@ std::vector<uint8_t>& WrittenScratch(size_t count) {
   return scratch;
 }
 
-Napi::Value WritePackets(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsTypedArray() || !info[3].IsNumber() ||
-      !info[4].IsBoolean() || !info[5].IsTypedArray()) {
-    Napi::TypeError::New(env, "writePackets(fd, buffer, meta: Int32Array, count, vnetHeader, stats: Float64Array)")
-        .ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  Napi::Buffer<uint8_t> buffer = info[1].As<Napi::Buffer<uint8_t>>();
-  Napi::TypedArray typed = info[2].As<Napi::TypedArray>();
-  Napi::TypedArray statsArray = info[5].As<Napi::TypedArray>();
-  if (typed.TypedArrayType() != napi_int32_array || statsArray.TypedArrayType() != napi_float64_array ||
-      statsArray.ElementLength() < kOffloadStats) {
-    Napi::TypeError::New(env, "meta must be an Int32Array and stats a Float64Array of 6").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  Napi::Int32Array meta = info[2].As<Napi::Int32Array>();
-  double* stats = info[5].As<Napi::Float64Array>().Data();
-  bool vnetHeader = info[4].As<Napi::Boolean>().Value();
-  size_t count = std::min<size_t>(info[3].As<Napi::Number>().Uint32Value(), meta.ElementLength() / 2);
-  int32_t* entries = meta.Data();
-  uint8_t* data = buffer.Data();
-  size_t length = buffer.Length();
+}  // namespace
+
+// tun-writer.h: the batch write of writePackets, shared with the agent's ingress fast path.
+int WriteTunPackets(int fd, uint8_t* data, size_t length, int32_t* entries, size_t count, bool vnetHeader,
+                    double* stats, int* lastErrorOut) {
   int failed = 0;
   int lastError = 0;
   iovec parts[kMaxCoalescedSegments + 1];
@@ -370,6 +352,38 @@ Napi::Value WritePackets(const Napi::CallbackInfo& info) {
       stats[kSegmentsCoalesced] += static_cast<double>(plan.count);
     }
   }
+  *lastErrorOut = lastError;
+  return failed;
+}
+
+namespace {
+
+Napi::Value WritePackets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsTypedArray() || !info[3].IsNumber() ||
+      !info[4].IsBoolean() || !info[5].IsTypedArray()) {
+    Napi::TypeError::New(env, "writePackets(fd, buffer, meta: Int32Array, count, vnetHeader, stats: Float64Array)")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  Napi::Buffer<uint8_t> buffer = info[1].As<Napi::Buffer<uint8_t>>();
+  Napi::TypedArray typed = info[2].As<Napi::TypedArray>();
+  Napi::TypedArray statsArray = info[5].As<Napi::TypedArray>();
+  if (typed.TypedArrayType() != napi_int32_array || statsArray.TypedArrayType() != napi_float64_array ||
+      statsArray.ElementLength() < kOffloadStats) {
+    Napi::TypeError::New(env, "meta must be an Int32Array and stats a Float64Array of 6").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Int32Array meta = info[2].As<Napi::Int32Array>();
+  double* stats = info[5].As<Napi::Float64Array>().Data();
+  bool vnetHeader = info[4].As<Napi::Boolean>().Value();
+  size_t count = std::min<size_t>(info[3].As<Napi::Number>().Uint32Value(), meta.ElementLength() / 2);
+  int32_t* entries = meta.Data();
+  uint8_t* data = buffer.Data();
+  size_t length = buffer.Length();
+  int lastError = 0;
+  const int failed = WriteTunPackets(fd, data, length, entries, count, vnetHeader, stats, &lastError);
   if (failed > 0 && meta.ElementLength() > 0) entries[0] = lastError;
   return Napi::Number::New(env, failed);
 }

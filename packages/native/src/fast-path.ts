@@ -44,8 +44,8 @@ export const FAST_PATH_ENGINE_SLOTS = PROGRAM_DROP_BASE + 2 * PROGRAM_DROP_PAIRS
  *  - the link layer: wire's `LinkDataPath` (sessions, shared send counters and replay windows,
  *    traffic folded back) — one session table and send queue for the engine's and the agent's side;
  *  - the engine: wire's `EngineFastPath` (its arrays, links and flows with cached actions);
- *  - the agent: wire's `AgentFastPath` (its flows' type III egress), and `filter` again, handed
- *    to the TUN device's reader.
+ *  - the agent: wire's `AgentFastPath` (its flows' type III egress and ingress), and `filter`
+ *    again, handed to the TUN device's reader; its ingress writes to the TUN given `attachTun`.
  * Everything runs on Node's loop thread. Throws TUN_ADDON_MISSING when the addon is not built.
  */
 export interface NativeFastPath extends LinkDataPath, EngineFastPath, AgentFastPath {
@@ -179,6 +179,7 @@ export function createNativeFastPath(): NativeFastPath {
           options.codePackets,
           options.e2eRekeyAfterMs,
           options.e2eRekeyAfterPackets,
+          options.ownIpv4,
         ),
       ),
     setEgressFlow: (
@@ -207,9 +208,29 @@ export function createNativeFastPath(): NativeFastPath {
       ),
     clearEgressFlows: () => native.clearEgressFlows(),
     agentStats() {
-      const [offered, taken, egressFlows] = native.agentStats();
-      return { offered, taken, egressFlows };
+      const [offered, taken, egressFlows, ingressOffered, ingressTaken, ingressFlows, tunWriteErrors] =
+        native.agentStats();
+      return { offered, taken, egressFlows, ingressOffered, ingressTaken, ingressFlows, tunWriteErrors };
     },
+    setIngressFlow: (flow) =>
+      native.setIngressFlow(
+        flow.source,
+        flow.header,
+        flow.hopIndexAt,
+        flow.dataAt,
+        flow.dataLength,
+        flow.transportAt,
+        flow.receiveKey,
+        flow.epoch,
+        flow.replayState,
+        flow.replayBits,
+        flow.statistics,
+        flow.ipv4Alias,
+        flow.roleSource ?? new Uint8Array(0),
+      ),
+    clearIngressFlows: () => native.clearIngressFlows(),
+    attachTun: (tun) =>
+      tun === undefined ? native.attachTun(-1) : native.attachTun(tun.fd, tun.vnetHeader, tun.offloadCounters),
     offerTunPackets: (buffer, meta, count) => native.offerTunPackets(buffer, meta, count),
   };
 }

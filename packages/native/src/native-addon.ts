@@ -153,7 +153,24 @@ export interface NativeFastPathObject {
   ): void;
   clearEgressFlows(): void;
   offerTunPackets(buffer: Uint8Array, meta: Int32Array, count: number): number;
-  agentStats(): [number, number, number];
+  agentStats(): [number, number, number, number, number, number, number];
+  setIngressFlow(
+    source: Uint8Array,
+    header: Uint8Array,
+    hopIndexAt: number,
+    dataAt: number,
+    dataLength: number,
+    transportAt: number,
+    receiveKey: Uint8Array,
+    epoch: number,
+    replayState: Float64Array,
+    replayBits: Uint32Array,
+    statistics: Float64Array,
+    ipv4Alias: number,
+    roleSource: Uint8Array,
+  ): void;
+  clearIngressFlows(): void;
+  attachTun(fd: number, vnetHeader?: boolean, offloadStats?: Float64Array): void;
 }
 
 let addon: NativeAddon | undefined;

@@ -63,6 +63,10 @@ export interface TunDevice {
   offloads(): TunOffloads;
   /** The errno of the last refused write, 0 when none. */
   readonly lastWriteErrno: number;
+  /** Whether reads and writes carry virtio-net headers (offloads on). */
+  readonly vnetHeader: boolean;
+  /** The six offload counters `offloads()` reports, shared with the addon (a fast path's writes add to them). */
+  readonly offloadCounters: Float64Array;
   /** Stops reading and closes the device; a non-persistent interface disappears with it. Idempotent. */
   close(): void;
 }
@@ -195,6 +199,8 @@ export function openTun(options: TunDeviceOptions): TunDevice {
       }
     },
     flush,
+    vnetHeader,
+    offloadCounters: offloadStats,
     get writeErrors() {
       return writeErrors;
     },

@@ -179,6 +179,8 @@ export interface AgentFastPath {
       readonly codePackets: number;
       readonly e2eRekeyAfterMs: number;
       readonly e2eRekeyAfterPackets: number;
+      /** Our IPv4 overlay address (host byte order): the destination ingress writes into IPv4 packets. */
+      readonly ownIpv4: number;
     },
   ): void;
   /**
@@ -199,8 +201,62 @@ export interface AgentFastPath {
     linkId: number,
   ): void;
   clearEgressFlows(): void;
-  /** Application packets offered and taken since it was made, destinations installed now. */
-  agentStats(): { offered: number; taken: number; egressFlows: number };
+  /**
+   * The type III packets of a unicast flow from `flow.source` may be received natively (docs/agent.md,
+   * "Fast path (ingress)"): their inner IPv6 + capsule header equal to `flow.header` (what ingress
+   * accepted) but for the payload length, the hop limit, the PATH hop index, the DATA value and the
+   * TRANSPORT value; sealed under e2e epoch `flow.epoch`. Replaces what was installed for that source.
+   */
+  setIngressFlow(flow: AgentIngressFlow): void;
+  clearIngressFlows(): void;
+  /** The TUN device the ingress writes the packets it opened to (undefined: none; it then takes nothing). */
+  attachTun(tun: TunWriteTarget | undefined): void;
+  /**
+   * Since it was made: application packets offered and taken (egress), frames offered and taken
+   * (ingress), packets its TUN writes lost; flows installed now (egress destinations, ingress peers).
+   */
+  agentStats(): {
+    offered: number;
+    taken: number;
+    egressFlows: number;
+    ingressOffered: number;
+    ingressTaken: number;
+    ingressFlows: number;
+    tunWriteErrors: number;
+  };
   /** The object a TUN device's reader offers its batches to (@capsule/native TunDevice.start). */
   readonly filter: object;
+}
+
+/** A unicast flow's receive side as the agent installs it (AgentFastPath.setIngressFlow). */
+export interface AgentIngressFlow {
+  /** The peer's CGA (the inner packets' source). */
+  readonly source: Uint8Array;
+  /** Inner IPv6 + capsule header of a type III packet ingress accepted (its template). */
+  readonly header: Uint8Array;
+  /** Offsets in `header` of the PATH hop index, the DATA value (and its length), the TRANSPORT value; -1: absent. */
+  readonly hopIndexAt: number;
+  readonly dataAt: number;
+  readonly dataLength: number;
+  readonly transportAt: number;
+  /** The receive key of e2e epoch `epoch` (the flow's current receive epoch). */
+  readonly receiveKey: Uint8Array;
+  readonly epoch: number;
+  /** The flow's e2e replay window (overlay's ReplayWindow `state` and `bits`), checked and marked in place. */
+  readonly replayState: Float64Array;
+  readonly replayBits: Uint32Array;
+  /** The endpoint's statistics (the agent's StatisticsSlot): packets and bytes in counted in place. */
+  readonly statistics: Float64Array;
+  /** The source IPv4 packets get (the peer's alias, host byte order). */
+  readonly ipv4Alias: number;
+  /** The peer role's address, which may also be an IPv6 packet's source (anycast TCP answers). */
+  readonly roleSource?: Uint8Array;
+}
+
+/** Where an ingress fast path writes: a TUN device's fd, its virtio header mode and offload counters. */
+export interface TunWriteTarget {
+  readonly fd: number;
+  readonly vnetHeader: boolean;
+  /** The device's six offload counters (@capsule/native TunDevice); coalesced writes are counted there. */
+  readonly offloadCounters: Float64Array;
 }
