@@ -8,6 +8,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { generateX25519KeyPair } from '@capsule/identity';
 import { createNativeFastPath, createNativePayloadCipher, isNativeAddonAvailable } from '@capsule/native';
 import {
@@ -15,11 +18,20 @@ import {
   createNativeUdpTransport,
   FrameBuffer,
   type LinkSession,
+  openDataFrame,
   sealDataFrame,
   type Transport,
 } from '@capsule/overlay';
 import { testSeed } from '@capsule/testkit';
-import { encodeIpv4Header, encodeIpv6Header, writeU16 } from '@capsule/wire';
+import {
+  CapsuleHeaderView,
+  encodeIpv4Header,
+  encodeIpv6Header,
+  LinkFrameType,
+  LinkFrameView,
+  readU16,
+  writeU16,
+} from '@capsule/wire';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compileAcl } from './acl';
@@ -27,6 +39,7 @@ import { DataPlane } from './data-plane';
 import { EgressResult, processEgress } from './egress';
 import { createAgentFastPath } from './fast-path';
 import { countersOf, type EndpointSpec, type Flow, FlowTable } from './flows';
+import { IngressResult, processIngress } from './ingress';
 
 const available = isNativeAddonAvailable();
 if (!available && process.env.CI === 'true') throw new Error('the native addon is not built');
@@ -560,5 +573,731 @@ describe.skipIf(!available)('agent egress fast path', () => {
     // A TRANSPORT offset outside the header: not installed.
     install(args[0], args[1], args[2], args[3], args[4], 0, args[6], args[6].length, args[8], LINK_ID);
     expect(r.fastPath.agentStats().egressFlows).toBe(0);
+  });
+});
+
+// ---- ingress -------------------------------------------------------------------------------------
+
+const OUR_INDEX = 1;
+const PEER_LINK_INDEX = 9;
+
+/** The receiving agent (its plane, the native fast path on its UDP socket) and the sending peer (JS egress). */
+interface IngressRig {
+  own: Uint8Array;
+  plane: DataPlane;
+  table: FlowTable;
+  flow: Flow;
+  peerPlane: DataPlane;
+  peerTable: FlowTable;
+  peerFlow: Flow;
+  /** Our receiving link session (its replay window shared with the fast path) and the peer's sending one. */
+  session: LinkSession;
+  peerSession: LinkSession;
+  fastPath: ReturnType<typeof createNativeFastPath>;
+  /** What JavaScript's link layer counted (the emulation below), and its drops. */
+  link: {
+    packetsIn: number;
+    bytesIn: number;
+    replayed: number;
+    badTag: number;
+    unknownReceiver: number;
+    malformed: number;
+  };
+  /** Packets JavaScript's ingress wrote to the app. */
+  jsApp: Uint8Array[];
+  /** Datagrams the fast path handed up (copies). */
+  handedUp: Uint8Array[];
+  /** The peer's app packet → the link frame its egress and link layer would send (null: egress sent nothing). */
+  frameOf(packet: Uint8Array): Uint8Array;
+  /** The inner packet of the peer's next type III packet carrying `plaintext` (sealed under its flow's send key). */
+  crafted(
+    plaintext: Uint8Array,
+    transportOf: Uint8Array,
+    under?: { cipher: ReturnType<typeof createNativePayloadCipher>; epoch: number },
+  ): Uint8Array;
+  /** Frames an inner packet on the peer's link session. */
+  frame(inner: Uint8Array): Uint8Array;
+  /** Sends a frame to our socket and waits until the fast path took it (true) or handed it up (false). */
+  send(frame: Uint8Array): Promise<boolean>;
+  /** Sends a frame to our socket (no wait). */
+  sendNow(frame: Uint8Array): void;
+  /** JavaScript's receive of a frame (create-link-layer.ts receive, then the agent's processIngress). */
+  jsReceive(frame: Uint8Array): IngressResult | 'link';
+  /** Bytes the fast path wrote to the TUN (a file here), split into packets. */
+  tunPackets(): Uint8Array[];
+}
+
+/** Splits IP packets written back to back (their lengths from their headers). */
+function splitPackets(bytes: Uint8Array): Uint8Array[] {
+  const packets: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const length = bytes[at]! >>> 4 === 6 ? 40 + readU16(bytes, at + 4) : readU16(bytes, at + 2);
+    packets.push(bytes.slice(at, at + length));
+    at += length;
+  }
+  return packets;
+}
+
+async function ingressRig(): Promise<IngressRig> {
+  const transport: Transport = await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });
+  const sender: Socket = createSocket('udp4');
+  await new Promise<void>((resolve) => sender.bind(0, '127.0.0.1', resolve));
+  const directory = mkdtempSync(join(tmpdir(), 'capsule-ingress-'));
+  const tunFile = join(directory, 'tun');
+  const tunFd = openSync(tunFile, 'w+');
+  const fastPath = createNativeFastPath();
+  closers.push(
+    () => fastPath.attachTun(undefined),
+    () => new Promise<void>((resolve) => sender.close(() => resolve())),
+    () => transport.close(),
+    () => {
+      closeSync(tunFd);
+      rmSync(directory, { recursive: true, force: true });
+    },
+  );
+  const handedUp: Uint8Array[] = [];
+  transport.onDatagram((bytes) => handedUp.push(Uint8Array.from(bytes)));
+  transport.attachDatagramFilter!(fastPath.filter);
+  fastPath.attachTun({ fd: tunFd, vnetHeader: false, offloadCounters: new Float64Array(6) });
+  const own = hostId();
+  const peer = hostId();
+  const engine = hostId();
+  const ownX = generateX25519KeyPair();
+  const peerX = generateX25519KeyPair();
+  const makeTable = (self: Uint8Array, x: typeof ownX) => {
+    const table = new FlowTable(
+      {
+        ownHostId: self,
+        ownX25519PrivateKey: x.privateKey,
+        ipv4AliasBase: 0x64_65_00_02,
+        ipv4AliasCount: 1000,
+        hopLimit: 64,
+      },
+      { createPayloadCipher: createNativePayloadCipher },
+    );
+    table.setLink(engine, LINK_ID);
+    return table;
+  };
+  const table = makeTable(own, ownX);
+  const peerTable = makeTable(peer, peerX);
+  table.setEndpoint(spec(1, 'client', 16), [
+    {
+      endpointId: 2,
+      role: 'server',
+      hostId: peer,
+      x25519PublicKey: peerX.publicKeyRaw,
+      path: [own, engine, peer],
+    },
+  ]);
+  peerTable.setEndpoint(spec(2, 'server', 16), [
+    {
+      endpointId: 1,
+      role: 'client',
+      hostId: own,
+      x25519PublicKey: ownX.publicKeyRaw,
+      path: [peer, engine, own],
+    },
+  ]);
+  const keyA = randomBytes(32);
+  const keyB = randomBytes(32);
+  const session = createLinkSession({
+    localIndex: OUR_INDEX,
+    peerIndex: PEER_LINK_INDEX,
+    keys: { epoch: 0, sendKey: keyA, receiveKey: keyB },
+  });
+  const peerSession = createLinkSession({
+    localIndex: PEER_LINK_INDEX,
+    peerIndex: OUR_INDEX,
+    keys: { epoch: 0, sendKey: keyB, receiveKey: keyA },
+  });
+  peerSession.sendCounter = 5000;
+  fastPath.receiving(OUR_INDEX, LINK_ID, session.receiveKey, session.counters, session.replay.bits);
+  const options = {
+    authIntervalMs: 60_000,
+    codePackets: CODE_PACKETS,
+    maxOverlayPacketBytes: 1400,
+    mode: 'tun' as const,
+    e2eRekeyAfterMs: 120_000,
+    e2eRekeyAfterPackets: 2 ** 22,
+    e2eRekeyGraceMs: 10_000,
+  };
+  const jsApp: Uint8Array[] = [];
+  const plane = new DataPlane({ ...options, ownHostId: own, ownIpv4: 0x64_64_00_01 }, table, {
+    clock: { nowMs: () => Date.now() },
+    sendOnLink: () => true,
+    writeToApp: (bytes, offset, length) => jsApp.push(bytes.slice(offset, offset + length)),
+  });
+  let lastInner: Uint8Array | undefined;
+  const peerPlane = new DataPlane({ ...options, ownHostId: peer, ownIpv4: 0x64_64_00_07 }, peerTable, {
+    clock: { nowMs: () => Date.now() },
+    sendOnLink: (_linkId, bytes, offset, length) => {
+      lastInner = bytes.slice(offset, offset + length);
+      return true;
+    },
+    writeToApp: () => {},
+  });
+  const installer = createAgentFastPath(fastPath, plane);
+  plane.fastPath = installer;
+  table.onChange = () => installer.clear();
+  const out = new FrameBuffer();
+  const link = { packetsIn: 0, bytesIn: 0, replayed: 0, badTag: 0, unknownReceiver: 0, malformed: 0 };
+  const view = new LinkFrameView();
+  const frame = (inner: Uint8Array) => {
+    const length = sealDataFrame(peerSession, inner, 0, inner.length, out);
+    expect(length).toBeGreaterThan(0);
+    return Uint8Array.from(out.bytes.subarray(0, length));
+  };
+  const tunBytes = () => readFileSync(tunFile);
+  return {
+    own,
+    plane,
+    table,
+    flow: table.flows()[0]!,
+    peerPlane,
+    peerTable,
+    peerFlow: peerTable.flows()[0]!,
+    session,
+    peerSession,
+    fastPath,
+    link,
+    jsApp,
+    handedUp,
+    frameOf(packet) {
+      lastInner = undefined;
+      expect(processEgress(peerPlane, packet, 0, packet.length)).toBe(EgressResult.SENT);
+      return frame(lastInner!);
+    },
+    crafted(plaintext, transportFrom, under) {
+      // A type III packet of the peer's flow (egress builds its header from `transportFrom`), its
+      // sealed payload replaced by `plaintext` sealed under the flow's next counter.
+      const peerFlow = peerTable.flows()[0]!;
+      lastInner = undefined;
+      processEgress(peerPlane, transportFrom, 0, transportFrom.length);
+      const header = lastInner!.subarray(0, peerFlow.headers[3].length);
+      const inner = new Uint8Array(header.length + plaintext.length + 32);
+      inner.set(header);
+      peerFlow.sendCounter += 1;
+      const sealed = (under?.cipher ?? peerFlow.e2e.sendCipher).seal(
+        under?.epoch ?? peerFlow.e2e.sendEpoch,
+        peerFlow.sendCounter,
+        peerFlow.sendAad,
+        plaintext,
+        0,
+        plaintext.length,
+        inner,
+        header.length,
+      );
+      expect(sealed).toBe(plaintext.length + 32);
+      writeU16(inner, 4, inner.length - 40);
+      return inner;
+    },
+    frame,
+    sendNow(bytes) {
+      sender.send(bytes, transport.local.port, '127.0.0.1');
+    },
+    async send(bytes) {
+      const taken = fastPath.agentStats().ingressTaken;
+      const up = handedUp.length;
+      sender.send(bytes, transport.local.port, '127.0.0.1');
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline) {
+        if (fastPath.agentStats().ingressTaken > taken) return true;
+        if (handedUp.length > up) return false;
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      throw new Error('the frame neither taken nor handed up');
+    },
+    jsReceive(bytes) {
+      if (!view.parse(bytes, 0, bytes.length)) {
+        link.malformed += 1;
+        return 'link';
+      }
+      if (view.type !== LinkFrameType.DATA) return 'link';
+      if (view.receiverIndex !== OUR_INDEX) {
+        link.unknownReceiver += 1;
+        return 'link';
+      }
+      const verdict = openDataFrame(session, bytes, view);
+      if (verdict !== 'ok') {
+        if (verdict === 'replayed') link.replayed += 1;
+        else link.badTag += 1;
+        return 'link';
+      }
+      const length = view.bodyEnd - view.bodyOffset;
+      if (length === 0) return 'link';
+      link.packetsIn += 1;
+      link.bytesIn += length;
+      return processIngress(plane, bytes, view.bodyOffset, length);
+    },
+    tunPackets: () => splitPackets(tunBytes()),
+  };
+}
+
+/** Everything ingress and the link layer change on our side, copied (link traffic: what the fast path drained added). */
+function ingressSnapshot(r: IngressRig) {
+  const traffic = r.fastPath.drainTraffic();
+  for (let at = 0; at + 7 <= traffic.length; at += 7) {
+    r.link.packetsIn += traffic[at + 1]!;
+    r.link.bytesIn += traffic[at + 2]!;
+  }
+  const e2e = r.flow.e2e;
+  return {
+    linkWindow: [Array.from(r.session.counters), Array.from(r.session.replay.bits)],
+    e2eWindow: [Array.from(r.flow.replay.state), Array.from(r.flow.replay.bits)],
+    e2e: [e2e.receiveEpoch, e2e.previousEpoch, e2e.hasOpened],
+    statistics: Array.from(countersOf(r.flow.endpoint.statistics)!),
+    drops: { ...r.plane.drops },
+    rekeys: { ...r.plane.e2eRekeys },
+    link: { ...r.link },
+  };
+}
+function ingressRestore(r: IngressRig, s: ReturnType<typeof ingressSnapshot>): void {
+  r.session.counters.set(s.linkWindow[0]!);
+  r.session.replay.bits.set(s.linkWindow[1]!);
+  r.flow.replay.state.set(s.e2eWindow[0]!);
+  r.flow.replay.bits.set(s.e2eWindow[1]!);
+  countersOf(r.flow.endpoint.statistics)!.set(s.statistics);
+  Object.assign(r.link, s.link);
+}
+
+/** The peer's app packets: IPv6 from its CGA to ours, or IPv4 from its address to its alias of us. */
+function peerIpv6(r: IngressRig, next: number, size: number, fill = 0x5a): Uint8Array {
+  return ipv6(r.peerPlane.options.ownHostId, r.own, next, size, fill);
+}
+function peerIpv4(r: IngressRig, protocol: number, size: number, fragment = 0): Uint8Array {
+  const alias = r.peerFlow.ipv4Alias;
+  const packet = ipv4(
+    [alias >>> 24, (alias >>> 16) & 0xff, (alias >>> 8) & 0xff, alias & 0xff],
+    protocol,
+    size,
+    fragment,
+  );
+  packet.set([100, 100, 0, 7], 12); // the peer's own IPv4 address as source
+  return packet;
+}
+
+/** The peer's packets through JavaScript until the flow is at type III and installed for ingress. */
+function warmUpIngress(r: IngressRig): void {
+  for (let i = 0; i < CODE_PACKETS + 2; i += 1)
+    expect(r.jsReceive(r.frameOf(peerIpv6(r, 17, 64)))).toBe(IngressResult.DELIVERED);
+  expect(r.fastPath.agentStats().ingressFlows).toBe(1);
+  r.jsApp.length = 0;
+}
+
+describe.skipIf(!available)('agent ingress fast path', () => {
+  it('writes to the TUN what ingress writes to the app, and leaves the same state (IPv6 and IPv4, any protocol and size)', async () => {
+    const r = await ingressRig();
+    warmUpIngress(r);
+    const packets = fc.sample(
+      fc.oneof(
+        fc
+          .tuple(
+            fc.constantFrom(17, 6, 58, 50),
+            fc.integer({ min: 0, max: 1400 }),
+            fc.integer({ min: 0, max: 255 }),
+          )
+          .map(([next, size, fill]) => peerIpv6(r, next, next === 58 ? Math.max(size, 8) : size, fill)),
+        fc
+          .tuple(fc.constantFrom(17, 6, 1), fc.integer({ min: 0, max: 1400 }), fc.constantFrom(0, 0, 64))
+          .map(([protocol, size, fragment]) => peerIpv4(r, protocol, size, fragment)),
+      ),
+      { seed: testSeed, numRuns: 60 },
+    );
+    for (const [i, packet] of packets.entries()) {
+      if (packet[0]! >>> 4 === 6 && packet[6] === 58) packet[40] = 128; // an echo request, not ND
+      const frame = r.frameOf(packet);
+      const before = ingressSnapshot(r);
+      expect(await r.send(frame), `packet ${i}`).toBe(true);
+      const afterNative = ingressSnapshot(r);
+      const written = r.tunPackets().at(-1)!;
+      ingressRestore(r, before);
+      expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
+      expect(ingressSnapshot(r), `packet ${i}`).toEqual(afterNative);
+      expect(Buffer.from(written).toString('hex'), `packet ${i}`).toBe(
+        Buffer.from(r.jsApp.at(-1)!).toString('hex'),
+      );
+    }
+    expect(r.tunPackets().length).toBe(packets.length);
+    expect(r.handedUp.length).toBe(0);
+    // Counted once each (the JS runs above replayed the same state): CODE_PACKETS + 2 in the warm-up.
+    expect(r.flow.endpoint.statistics.packetsIn).toBe(CODE_PACKETS + 2 + packets.length);
+  });
+
+  it('follows an e2e epoch change: the first packet of the new epoch comes up, the next ones are taken', async () => {
+    const r = await ingressRig();
+    warmUpIngress(r);
+    expect(await r.send(r.frameOf(peerIpv6(r, 17, 100)))).toBe(true);
+    r.peerTable.requestE2eRekey();
+    const first = r.frameOf(peerIpv6(r, 17, 101));
+    expect(r.peerFlow.e2e.sendEpoch).toBe(1);
+    const before = ingressSnapshot(r);
+    expect(await r.send(first)).toBe(false);
+    expect(ingressSnapshot(r)).toEqual(before);
+    expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED);
+    expect(r.flow.e2e.receiveEpoch).toBe(1);
+    expect(r.plane.e2eRekeys.received).toBe(1);
+    // Installed again under epoch 1: the next packet is the fast path's, the same as JavaScript's.
+    const next = r.frameOf(peerIpv6(r, 17, 102));
+    const beforeNext = ingressSnapshot(r);
+    expect(await r.send(next)).toBe(true);
+    const afterNative = ingressSnapshot(r);
+    ingressRestore(r, beforeNext);
+    expect(r.jsReceive(next)).toBe(IngressResult.DELIVERED);
+    expect(ingressSnapshot(r)).toEqual(afterNative);
+    expect(Buffer.from(r.tunPackets().at(-1)!).equals(Buffer.from(r.jsApp.at(-1)!))).toBe(true);
+    // A packet of the old epoch (its grace not over) is JavaScript's: it opens it with the previous key.
+    const old = r.frame(
+      r.crafted(peerIpv6(r, 17, 50), peerIpv6(r, 17, 50), {
+        cipher: createNativePayloadCipher(r.peerFlow.e2e.sendBase),
+        epoch: 0,
+      }),
+    );
+    const beforeOld = ingressSnapshot(r);
+    expect(await r.send(old)).toBe(false);
+    expect(ingressSnapshot(r)).toEqual(beforeOld);
+    expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED);
+    expect(r.flow.e2e.receiveEpoch).toBe(1);
+  });
+
+  it('writes a batch in order, and hands up what is not its own in between', async () => {
+    const r = await ingressRig();
+    warmUpIngress(r);
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < 64; i += 1) frames.push(r.frameOf(peerIpv6(r, 17, 200, i)));
+    const stranger = Uint8Array.from(frames[10]!);
+    stranger[4] = 0xee; // an unknown receiver index: handed up
+    const taken = r.fastPath.agentStats().ingressTaken;
+    // One burst (the socket reads what has arrived with recvmmsg, up to 64 datagrams a batch).
+    for (const frame of [...frames.slice(0, 10), stranger, ...frames.slice(10)]) r.sendNow(frame);
+    const deadline = Date.now() + 5000;
+    while (
+      (r.fastPath.agentStats().ingressTaken < taken + 64 || r.handedUp.length < 1) &&
+      Date.now() < deadline
+    )
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(r.fastPath.agentStats().ingressTaken).toBe(taken + 64);
+    const written = r.tunPackets();
+    // In order: the fill byte of packet i is i.
+    expect(written.map((packet) => packet[48])).toEqual(Array.from({ length: 64 }, (_, i) => i));
+    expect(r.handedUp.length).toBe(1);
+  });
+  /** The capsule header of the peer's next type III packet (the inner packet, and where its PATH is). */
+  function typeIII(r: IngressRig, packet: Uint8Array) {
+    const frame = r.frameOf(packet);
+    const inner = frame.slice(16, frame.length - 16);
+    r.peerSession.sendCounter -= 1; // framed again below, under the same counter
+    const view = new CapsuleHeaderView();
+    expect(view.parse(inner, 40, inner.length)).toBe(true);
+    return { inner, pathOffset: view.pathOffset, transportOffset: view.transportOffset };
+  }
+
+  // Each case: the frame (after any change of state); the fast path must hand it up with nothing
+  // changed, and JavaScript then does with it what it does with the fast path off.
+  const handUp: [
+    string,
+    (r: IngressRig) => Promise<Uint8Array> | Uint8Array,
+    (r: IngressRig, result: IngressResult | 'link', before: ReturnType<typeof ingressSnapshot>) => void,
+  ][] = [
+    [
+      'a replayed frame',
+      async (r) => {
+        const frame = r.frameOf(peerIpv6(r, 17, 64));
+        expect(await r.send(frame)).toBe(true);
+        return frame;
+      },
+      (r, result, before) => {
+        expect(result).toBe('link');
+        expect(r.link.replayed).toBe(before.link.replayed + 1);
+      },
+    ],
+    [
+      'a forged link tag',
+      (r) => {
+        const frame = r.frameOf(peerIpv6(r, 17, 64));
+        frame[frame.length - 1]! ^= 1;
+        return frame;
+      },
+      (r, result, before) => {
+        expect(result).toBe('link');
+        expect(r.link.badTag).toBe(before.link.badTag + 1);
+      },
+    ],
+    [
+      'an unknown receiver index',
+      (r) => {
+        const frame = r.frameOf(peerIpv6(r, 17, 64));
+        frame[7] = 0x77;
+        return frame;
+      },
+      (r, result, before) => {
+        expect(result).toBe('link');
+        expect(r.link.unknownReceiver).toBe(before.link.unknownReceiver + 1);
+      },
+    ],
+    [
+      'a keep-alive',
+      (r) => r.frame(new Uint8Array(0)),
+      (r, result, before) => {
+        expect(result).toBe('link');
+        expect(r.link.packetsIn).toBe(before.link.packetsIn);
+      },
+    ],
+    [
+      'a link session it was not given (retired)',
+      (r) => {
+        r.fastPath.retired(OUR_INDEX);
+        return r.frameOf(peerIpv6(r, 17, 64));
+      },
+      (_r, result) => expect(result).toBe(IngressResult.DELIVERED),
+    ],
+    [
+      'a forged e2e tag',
+      (r) => {
+        const inner = r.crafted(peerIpv6(r, 17, 64), peerIpv6(r, 17, 64));
+        inner[inner.length - 1]! ^= 1;
+        return r.frame(inner);
+      },
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.badSeal).toBe(before.drops.badSeal + 1);
+      },
+    ],
+    [
+      'a replayed e2e counter (a new link frame)',
+      (r) => {
+        const inner = r.crafted(peerIpv6(r, 17, 64), peerIpv6(r, 17, 64));
+        r.jsReceive(r.frame(inner));
+        return r.frame(inner);
+      },
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.replayed).toBe(before.drops.replayed + 1);
+      },
+    ],
+    [
+      'an e2e epoch beyond the lookahead',
+      (r) =>
+        r.frame(
+          r.crafted(peerIpv6(r, 17, 64), peerIpv6(r, 17, 64), {
+            cipher: createNativePayloadCipher(randomBytes(32)),
+            epoch: 7,
+          }),
+        ),
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.e2eEpochAhead).toBe(before.drops.e2eEpochAhead + 1);
+      },
+    ],
+    [
+      'a sealed payload cut short',
+      (r) => {
+        const { inner } = typeIII(r, peerIpv6(r, 17, 64));
+        const headerLength = r.peerFlow.headers[3].length;
+        const cut = inner.slice(0, headerLength + 20);
+        writeU16(cut, 4, cut.length - 40);
+        return r.frame(cut);
+      },
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.badSeal).toBe(before.drops.badSeal + 1);
+      },
+    ],
+    [
+      'a payload length past the frame',
+      (r) => {
+        const { inner } = typeIII(r, peerIpv6(r, 17, 64));
+        writeU16(inner, 4, inner.length - 40 + 1);
+        return r.frame(inner);
+      },
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.malformedIn).toBe(before.drops.malformedIn + 1);
+      },
+    ],
+    [
+      'an unknown peer',
+      (r) => {
+        const { inner } = typeIII(r, peerIpv6(r, 17, 64));
+        inner[23]! ^= 1;
+        return r.frame(inner);
+      },
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.unknownPeer).toBe(before.drops.unknownPeer + 1);
+      },
+    ],
+    [
+      'a header other than the installed one (a PATH hop changed)',
+      (r) => {
+        const { inner, pathOffset } = typeIII(r, peerIpv6(r, 17, 64));
+        inner[pathOffset + 8]! ^= 0x40;
+        return r.frame(inner);
+      },
+      (r, result) => {
+        expect(result).toBe(IngressResult.DELIVERED);
+        expect(r.fastPath.agentStats().ingressFlows).toBe(1); // installed again from it
+      },
+    ],
+    [
+      'the TRACE flag',
+      (r) => {
+        r.peerFlow.tracePackets = 1;
+        return r.frameOf(peerIpv6(r, 17, 64));
+      },
+      (_r, result) => expect(result).toBe(IngressResult.DELIVERED),
+    ],
+    [
+      'a PATH hop index past the hop count',
+      (r) => {
+        const { inner, pathOffset } = typeIII(r, peerIpv6(r, 17, 64));
+        inner[pathOffset + 4] = inner[pathOffset + 5]! + 1;
+        return r.frame(inner);
+      },
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.malformedIn).toBe(before.drops.malformedIn + 1);
+      },
+    ],
+    [
+      'a destination other than ours inside',
+      (r) => r.frame(r.crafted(ipv6(r.peerPlane.options.ownHostId, hostId(), 17, 64), peerIpv6(r, 17, 64))),
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.spoofed).toBe(before.drops.spoofed + 1);
+      },
+    ],
+    [
+      'a source other than the peer inside',
+      (r) => r.frame(r.crafted(ipv6(hostId(), r.own, 17, 64), peerIpv6(r, 17, 64))),
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.spoofed).toBe(before.drops.spoofed + 1);
+      },
+    ],
+    [
+      'IP version 5 inside',
+      (r) => {
+        const packet = peerIpv6(r, 17, 64);
+        packet[0] = 0x50;
+        return r.frame(r.crafted(packet, peerIpv6(r, 17, 64)));
+      },
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.malformedIn).toBe(before.drops.malformedIn + 1);
+      },
+    ],
+    [
+      'nothing inside',
+      (r) => r.frame(r.crafted(new Uint8Array(0), peerIpv6(r, 17, 64))),
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.malformedIn).toBe(before.drops.malformedIn + 1);
+      },
+    ],
+    [
+      'an IPv4 header longer than its packet inside',
+      (r) => {
+        const packet = peerIpv4(r, 17, 4);
+        packet[0] = 0x4f;
+        return r.frame(r.crafted(packet, peerIpv4(r, 17, 4)));
+      },
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.malformedIn).toBe(before.drops.malformedIn + 1);
+      },
+    ],
+    [
+      'a TRANSPORT chunk other than the packet inside (ports)',
+      (r) => r.frame(r.crafted(peerIpv6(r, 17, 64), peerIpv6(r, 17, 65))),
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.transportMismatch).toBe(before.drops.transportMismatch + 1);
+      },
+    ],
+    [
+      'a TRANSPORT chunk other than the packet inside (protocol)',
+      (r) => r.frame(r.crafted(peerIpv4(r, 6, 64), peerIpv4(r, 17, 64))),
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.transportMismatch).toBe(before.drops.transportMismatch + 1);
+      },
+    ],
+    [
+      'an In ACL set',
+      (r) => {
+        r.plane.acl = compileAcl({ in: ['deny udp'], out: [] });
+        r.plane.fastPath!.clear();
+        return r.frameOf(peerIpv6(r, 17, 64));
+      },
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.aclIn).toBe(before.drops.aclIn + 1);
+        expect(r.fastPath.agentStats().ingressFlows).toBe(0);
+      },
+    ],
+    [
+      'the flow table changed',
+      (r) => {
+        r.table.setLink(r.flow.firstHop!.hostId, LINK_ID);
+        expect(r.fastPath.agentStats().ingressFlows).toBe(0);
+        return r.frameOf(peerIpv6(r, 17, 64));
+      },
+      (_r, result) => expect(result).toBe(IngressResult.DELIVERED),
+    ],
+    [
+      'no TUN attached',
+      (r) => {
+        r.fastPath.attachTun(undefined);
+        return r.frameOf(peerIpv6(r, 17, 64));
+      },
+      (_r, result) => expect(result).toBe(IngressResult.DELIVERED),
+    ],
+  ];
+  for (const [name, prepare, then] of handUp)
+    it(`hands up ${name} with nothing changed`, async () => {
+      const r = await ingressRig();
+      warmUpIngress(r);
+      const frame = await prepare(r);
+      const before = ingressSnapshot(r);
+      const taken = r.fastPath.agentStats().ingressTaken;
+      const written = r.tunPackets().length;
+      expect(await r.send(frame)).toBe(false);
+      expect(Buffer.from(r.handedUp.at(-1)!).equals(Buffer.from(frame))).toBe(true);
+      expect(ingressSnapshot(r)).toEqual(before);
+      expect(r.fastPath.agentStats().ingressTaken).toBe(taken);
+      expect(r.tunPackets().length).toBe(written);
+      then(r, r.jsReceive(r.handedUp.at(-1)!), before);
+    });
+
+  it('refuses malformed installs (the flow stays in JavaScript)', async () => {
+    const r = await ingressRig();
+    const f = r.flow;
+    const header = f.headers[3];
+    const base = {
+      source: f.peer.hostId,
+      header,
+      hopIndexAt: -1,
+      dataAt: -1,
+      dataLength: 0,
+      transportAt: f.transportAt[3],
+      receiveKey: randomBytes(32),
+      epoch: 0,
+      replayState: f.replay.state,
+      replayBits: f.replay.bits,
+      statistics: countersOf(f.endpoint.statistics)!,
+      ipv4Alias: f.ipv4Alias,
+    };
+    expect(() => r.fastPath.setIngressFlow({ ...base, source: new Uint8Array(4) })).toThrow(TypeError);
+    expect(() => r.fastPath.setIngressFlow({ ...base, receiveKey: new Uint8Array(16) })).toThrow(TypeError);
+    expect(() => r.fastPath.setIngressFlow({ ...base, replayBits: new Uint32Array(1) })).toThrow(TypeError);
+    // Not installed: our own header (its source is not the peer), offsets outside the header.
+    r.fastPath.setIngressFlow(base);
+    r.fastPath.setIngressFlow({ ...base, source: r.own, transportAt: header.length });
+    r.fastPath.setIngressFlow({ ...base, source: r.own, dataAt: 48, dataLength: header.length });
+    r.fastPath.setIngressFlow({ ...base, source: r.own, header: header.subarray(0, 47) });
+    expect(r.fastPath.agentStats().ingressFlows).toBe(0);
+    expect(() =>
+      r.fastPath.attachTun({ fd: 3, vnetHeader: false, offloadCounters: new Float64Array(2) }),
+    ).toThrow(TypeError);
   });
 });

@@ -1717,7 +1717,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (source == nullptr || sourceLength != 16 || header == nullptr || !info[2].IsNumber() || !info[3].IsNumber() ||
         !info[4].IsNumber() || !info[5].IsNumber() || key == nullptr || keyLength != 32 || !info[7].IsNumber() ||
         replayState == nullptr || stateCount < 2 || replayBits == nullptr || words < 2 || statistics == nullptr ||
-        statisticsCount < 4 || !info[11].IsNumber() || role == nullptr || (roleLength != 0 && roleLength != 16)) {
+        statisticsCount < 4 || !info[11].IsNumber() || !enough || !info[12].IsTypedArray() ||
+        (roleLength != 0 && (role == nullptr || roleLength != 16))) {
       Napi::TypeError::New(env,
                            "setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, "
                            "receiveKey[32], epoch, replayState, replayBits, statistics, ipv4Alias, roleSource[0|16])")

@@ -230,7 +230,9 @@ export function createNativeFastPath(): NativeFastPath {
       ),
     clearIngressFlows: () => native.clearIngressFlows(),
     attachTun: (tun) =>
-      tun === undefined ? native.attachTun(-1) : native.attachTun(tun.fd, tun.vnetHeader, tun.offloadCounters),
+      tun === undefined
+        ? native.attachTun(-1)
+        : native.attachTun(tun.fd, tun.vnetHeader, tun.offloadCounters),
     offerTunPackets: (buffer, meta, count) => native.offerTunPackets(buffer, meta, count),
   };
 }

@@ -56,13 +56,13 @@ export {
 export {
   type AgentFastPath,
   type AgentIngressFlow,
-  type TunWriteTarget,
   type EngineFastPath,
   type FastPathCounters,
   FastPathEngineState,
   type FastPathFlowArrays,
   FastPathProgramState,
   type LinkDataPath,
+  type TunWriteTarget,
   type UnderlayAddress,
 } from './data-path-ports';
 /** The result of every decoder: a value, or a code, message and byte offset. */
