@@ -308,9 +308,20 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
       );
       expect(receivedBitsPerSecond).toBeGreaterThan(1e6);
       // On, the bulk of the stream went through the agent's fast path; off, there is none.
+      // The stream's segments were received by b's fast path (its ingress), their ACKs by a's.
       const fastPath = (await agentCli('a', 'status')).fastPath;
-      if (agentEnv.CAPSULE_AGENT_FAST_PATH === '1') expect(fastPath.taken).toBeGreaterThan(1000);
-      else expect(fastPath).toBeNull();
+      const receiver = (await agentCli('b', 'status')).fastPath;
+      console.info(`agent fast path: a ${JSON.stringify(fastPath)}, b ${JSON.stringify(receiver)}`);
+      if (agentEnv.CAPSULE_AGENT_FAST_PATH === '1') {
+        expect(fastPath.taken).toBeGreaterThan(1000);
+        expect(receiver.ingressTaken).toBeGreaterThan(1000);
+        expect(receiver.ingressFlows).toBeGreaterThanOrEqual(1);
+        expect(receiver.tunWriteErrors).toBe(0);
+        expect(fastPath.ingressTaken).toBeGreaterThan(100);
+      } else {
+        expect(fastPath).toBeNull();
+        expect(receiver).toBeNull();
+      }
     }, 40_000);
 
     it('drops c → b: c holds no role in the contract', async () => {
