@@ -959,6 +959,20 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(r.flow.e2e.receiveEpoch).toBe(1);
   });
 
+  it('takes a packet from the peer role’s address (an anycast TCP answer) as ingress accepts it', async () => {
+    const r = await ingressRig();
+    warmUpIngress(r);
+    expect(r.flow.peerRoleAddress).toBeDefined();
+    const frame = r.frame(r.crafted(ipv6(r.flow.peerRoleAddress!, r.own, 17, 64), peerIpv6(r, 17, 64)));
+    const before = ingressSnapshot(r);
+    expect(await r.send(frame)).toBe(true);
+    const afterNative = ingressSnapshot(r);
+    ingressRestore(r, before);
+    expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
+    expect(ingressSnapshot(r)).toEqual(afterNative);
+    expect(Buffer.from(r.tunPackets().at(-1)!).equals(Buffer.from(r.jsApp.at(-1)!))).toBe(true);
+  });
+
   it('writes a batch in order, and hands up what is not its own in between', async () => {
     const r = await ingressRig();
     warmUpIngress(r);
@@ -1086,6 +1100,21 @@ describe.skipIf(!available)('agent ingress fast path', () => {
       (r, result, before) => {
         expect(result).toBe(IngressResult.DROPPED);
         expect(r.plane.drops.e2eEpochAhead).toBe(before.drops.e2eEpochAhead + 1);
+      },
+    ],
+    [
+      'another epoch’s label on a payload sealed under the current key',
+      (r) =>
+        r.frame(
+          r.crafted(peerIpv6(r, 17, 64), peerIpv6(r, 17, 64), {
+            cipher: r.peerFlow.e2e.sendCipher,
+            epoch: 1,
+          }),
+        ),
+      (r, result, before) => {
+        // JavaScript opens epoch 1 with epoch 1's key: the tag fails.
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.badSeal).toBe(before.drops.badSeal + 1);
       },
     ],
     [
