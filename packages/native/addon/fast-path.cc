@@ -71,7 +71,29 @@
 //     statistics: Float64Array(2+), sendKey[32], epoch, header, transportAt, aad[35], linkId)
 //   clearEgressFlows()
 //   offerTunPackets(buffer, meta: Int32Array, count) → packets left (the Reader's call, for tests)
-//   agentStats() → [offered, taken, egress destinations]
+//   agentStats() → [offered, taken, egress destinations, frames offered to ingress, frames it took,
+//     ingress flows, TUN packets its writes lost]
+//
+// The agent's ingress (the same object; an agent binds no engine, so the UDP socket's datagrams
+// come here instead of Forward): a DATA frame is taken only when the link layer and
+// packages/agent/src/ingress.ts would deliver its packet to the TUN, unchanged, and every check
+// comes before anything changes (a frame handed up after its link window was marked would be
+// refused by JavaScript as a replay): the link layer's session, replay window and tag
+// (CheckLinkFrame, the engine path's) → inner IPv6 from an installed flow's peer (its CGA) →
+// the inner header equal to the flow's template but for the payload length, the hop limit, the
+// PATH hop index (≤ hop count), the DATA value and the TRANSPORT protocol and ports → the sealed
+// payload: the installed epoch, the e2e replay window (JavaScript's ReplayWindow storage) → opened
+// (AES-256-GCM, sealed-payload.h) into the TUN ring → IPv6: our CGA as destination, the peer's CGA
+// or its role's address as source; IPv4: rewritten as ingress.ts's rewriteIpv4 (RFC 1624) →
+// TRANSPORT matches the packet (transportMatches) → commit: the link window and traffic
+// (CommitLinkReceive), the e2e window, the endpoint's statistics; the batch's packets are written
+// to the TUN at the end of the receive batch (tun-writer.h: coalesced with offloads). JavaScript API:
+//   setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, receiveKey[32],
+//     epoch, replayState: Float64Array(2+), replayBits: Uint32Array, statistics: Float64Array(4+),
+//     ipv4Alias, roleSource[0|16])
+//   clearIngressFlows()
+//   attachTun(fd, vnetHeader, offloadStats: Float64Array(6)) | attachTun(-1)
+//   bindAgent's options gain a fifth value: our IPv4 overlay address (the IPv4 rewrite's destination)
 #include "fast-path.h"
 
 #include <arpa/inet.h>
