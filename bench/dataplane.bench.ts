@@ -45,7 +45,6 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   adminClient,
-  agentSocketPath,
   applyUseCase,
   labDown,
   labNames,
@@ -61,6 +60,7 @@ import {
   stopProcesses,
   writeLabState,
 } from '@capsule/lab';
+import { netnsLab } from '../test/netns-lab';
 import {
   average,
   formatSpread,
@@ -94,29 +94,7 @@ const address = (node: string) => topology.nodes.find((n) => n.name === node)!.a
 const iperfSeconds = 5;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function inNode(node: string, argv: readonly string[], timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      'ip',
-      ['netns', 'exec', namespaceName(labName, node), ...argv],
-      { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function must(node: string, argv: readonly string[], timeoutMs?: number): Promise<string> {
-  const run = await inNode(node, argv, timeoutMs);
-  if (run.code !== 0) throw new Error(`${argv.join(' ')} on ${node} failed: ${run.stderr}${run.stdout}`);
-  return run.stdout;
-}
+const { inNode, must, agentCli } = netnsLab(labName, dataDir, cli);
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -591,19 +569,6 @@ async function stopDaemons(nodes: readonly string[]): Promise<void> {
     15_000,
   );
 }
-
-/** `capsule agent ARGS` in `node`'s namespace, against that agent's own socket (the lab's path, not the default). */
-const agentCli = async (node: string, ...args: string[]) =>
-  JSON.parse(
-    await must(node, [
-      process.execPath,
-      cli,
-      'agent',
-      ...args,
-      '--socket',
-      agentSocketPath(join(dataDir, node, 'data')),
-    ]),
-  );
 
 async function registerEndpoints(token: string): Promise<string> {
   await agentCli('a', 'register', `web.shop.${labNames.hostDomain}.capsule`, '--token', token);
