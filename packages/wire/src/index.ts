@@ -61,6 +61,7 @@ export {
   FastPathEngineState,
   type FastPathFlowArrays,
   FastPathProgramState,
+  type FastPathStats,
   type LinkDataPath,
   type TunWriteTarget,
   type UnderlayAddress,
