@@ -594,6 +594,8 @@ interface IngressRig {
   session: LinkSession;
   peerSession: LinkSession;
   fastPath: ReturnType<typeof createNativeFastPath>;
+  /** Ingress installs the installer made. */
+  installs: { count: number };
   /** What JavaScript's link layer counted (the emulation below), and its drops. */
   link: {
     packetsIn: number;
@@ -736,7 +738,18 @@ async function ingressRig(): Promise<IngressRig> {
     },
     writeToApp: () => {},
   });
-  const installer = createAgentFastPath(fastPath, plane);
+  // The installer's port, counting its ingress installs.
+  const installs = { count: 0 };
+  const installer = createAgentFastPath(
+    {
+      ...fastPath,
+      setIngressFlow: (flow) => {
+        installs.count += 1;
+        fastPath.setIngressFlow(flow);
+      },
+    },
+    plane,
+  );
   plane.fastPath = installer;
   table.onChange = () => installer.clear();
   const out = new FrameBuffer();
@@ -759,6 +772,7 @@ async function ingressRig(): Promise<IngressRig> {
     session,
     peerSession,
     fastPath,
+    installs,
     link,
     jsApp,
     handedUp,
@@ -881,6 +895,7 @@ function warmUpIngress(r: IngressRig): void {
   for (let i = 0; i < CODE_PACKETS + 2; i += 1)
     expect(r.jsReceive(r.frameOf(peerIpv6(r, 17, 64)))).toBe(IngressResult.DELIVERED);
   expect(r.fastPath.agentStats().ingressFlows).toBe(1);
+  expect(r.installs.count).toBe(1); // from the type III packet only
   r.jsApp.length = 0;
 }
 
@@ -936,6 +951,7 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED);
     expect(r.flow.e2e.receiveEpoch).toBe(1);
     expect(r.plane.e2eRekeys.received).toBe(1);
+    expect(r.installs.count).toBe(2);
     // Installed again under epoch 1: the next packet is the fast path's, the same as JavaScript's.
     const next = r.frameOf(peerIpv6(r, 17, 102));
     const beforeNext = ingressSnapshot(r);
@@ -1062,7 +1078,10 @@ describe.skipIf(!available)('agent ingress fast path', () => {
         r.fastPath.retired(OUR_INDEX);
         return r.frameOf(peerIpv6(r, 17, 64));
       },
-      (_r, result) => expect(result).toBe(IngressResult.DELIVERED),
+      (r, result) => {
+        expect(result).toBe(IngressResult.DELIVERED);
+        expect(r.installs.count).toBe(1); // the same epoch and header: not installed again
+      },
     ],
     [
       'a forged e2e tag',
@@ -1164,7 +1183,8 @@ describe.skipIf(!available)('agent ingress fast path', () => {
       },
       (r, result) => {
         expect(result).toBe(IngressResult.DELIVERED);
-        expect(r.fastPath.agentStats().ingressFlows).toBe(1); // installed again from it
+        expect(r.fastPath.agentStats().ingressFlows).toBe(1);
+        expect(r.installs.count).toBe(2); // installed again from it
       },
     ],
     [

@@ -19,9 +19,9 @@
  * header as the template its later packets must equal (but for the payload length, the hop limit,
  * the PATH hop index, the DATA value and the TRANSPORT value), the receive key of the flow's
  * current receive epoch, its e2e replay window and its endpoint's statistics (shared). It is
- * installed again when ingress delivers one of its packets that the fast path handed up although
- * it was installed (another epoch became current, or the peer's header changed: a path change on
- * its side). Not installed: TAP mode, an In ACL, role-addressed packets (not to our CGA).
+ * installed again when ingress delivers one of its packets under another receive epoch (it became
+ * current) or with another header (a path change on the peer's side, a TRACE flag); a packet the
+ * fast path handed up for another reason (a retired session, say) leaves it as it is. Not installed: TAP mode, an In ACL, role-addressed packets (not to our CGA).
  */
 import { deriveE2eEpochKey } from '@capsule/identity';
 import type { AgentFastPath, CapsuleHeaderView } from '@capsule/wire';
@@ -41,6 +41,22 @@ export interface AgentFastPathInstaller {
   clear(): void;
 }
 
+/** A flow's ingress as installed: its receive epoch and key, its header and the bytes packets may change. */
+interface IngressInstall {
+  epoch: number;
+  key: Uint8Array;
+  header: Uint8Array;
+  free: Uint8Array;
+}
+
+/** Whether bytes[offset, + length) is `installed`'s header but for its free bytes. */
+function sameHeader(installed: IngressInstall, bytes: Uint8Array, offset: number, length: number): boolean {
+  const { header, free } = installed;
+  if (header.length !== length) return false;
+  for (let i = 0; i < length; i += 1) if (free[i] === 0 && bytes[offset + i] !== header[i]) return false;
+  return true;
+}
+
 /** Installs flows into `port` for the data plane `plane` (binds the plane's counters and options). */
 export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): AgentFastPathInstaller {
   const { options } = plane;
@@ -53,8 +69,8 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
   });
   /** Per flow, the e2e epoch installed for IPv4 [0] and IPv6 [1] destinations (-1: none). */
   let installed = new WeakMap<Flow, [number, number]>();
-  /** Per flow, the receive key of the epoch last installed for ingress. */
-  const receiveKeys = new WeakMap<Flow, { epoch: number; key: Uint8Array }>();
+  /** Per flow, what was installed for ingress last (cleared with the rest). */
+  let ingress = new WeakMap<Flow, IngressInstall>();
   return {
     sentTypeIII(flow, version) {
       if (plane.tap !== undefined || plane.acl.out.length > 0 || flow.connections !== undefined) return;
@@ -99,23 +115,34 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
       const counters = countersOf(flow.endpoint.statistics);
       if (counters === undefined) return;
       const headerLength = 40 + view.length;
+      const hopIndexAt = view.pathOffset < 0 ? -1 : view.pathOffset - offset + 4;
+      const dataAt = view.dataOffset < 0 ? -1 : view.dataOffset - offset;
+      const transportAt = view.transportOffset - offset;
+      // Installed already under this epoch with this header (handed up for another reason): kept.
+      const was = ingress.get(flow);
+      if (was !== undefined && was.epoch === e2e.receiveEpoch && sameHeader(was, bytes, offset, headerLength))
+        return;
+      const header = bytes.slice(offset, offset + headerLength);
+      // The bytes a packet may change (as the fast path's template compare frees them).
+      const free = new Uint8Array(headerLength);
+      free.fill(1, 4, 6); // payload length
+      free[7] = 1; // hop limit
+      if (hopIndexAt >= 0) free[hopIndexAt] = 1;
+      if (dataAt >= 0) free.fill(1, dataAt, dataAt + view.dataLength);
+      free[transportAt] = 1;
+      free.fill(1, transportAt + 2, transportAt + 6);
       // The key of the current receive epoch (derived once per epoch and flow).
-      let key = receiveKeys.get(flow);
-      if (key === undefined || key.epoch !== e2e.receiveEpoch) {
-        key = {
-          epoch: e2e.receiveEpoch,
-          key: deriveE2eEpochKey(e2e.receiveBase, e2e.receiveEpoch),
-        };
-        receiveKeys.set(flow, key);
-      }
+      const key =
+        was?.epoch === e2e.receiveEpoch ? was.key : deriveE2eEpochKey(e2e.receiveBase, e2e.receiveEpoch);
+      ingress.set(flow, { epoch: e2e.receiveEpoch, key, header, free });
       port.setIngressFlow({
         source: flow.peer.hostId,
-        header: bytes.subarray(offset, offset + headerLength),
-        hopIndexAt: view.pathOffset < 0 ? -1 : view.pathOffset - offset + 4,
-        dataAt: view.dataOffset < 0 ? -1 : view.dataOffset - offset,
+        header,
+        hopIndexAt,
+        dataAt,
         dataLength: view.dataLength,
-        transportAt: view.transportOffset - offset,
-        receiveKey: key.key,
+        transportAt,
+        receiveKey: key,
         epoch: e2e.receiveEpoch,
         replayState: flow.replay.state,
         replayBits: flow.replay.bits,
@@ -126,6 +153,7 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
     },
     clear() {
       installed = new WeakMap();
+      ingress = new WeakMap();
       port.clearEgressFlows();
       port.clearIngressFlows();
     },
