@@ -545,11 +545,13 @@ export async function run(args: readonly string[] = []): Promise<void> {
     .join(', ');
   if (options.typeIOnly) {
     process.stdout.write(
-      `${pipelineRows.map((r) => r.join('  ')).join('\n')}\nload average ${load}; engine counters ${JSON.stringify({
-        authorizationsVerified: counters.authorizationsVerified,
-        drops: counters.drops,
-        linkDrops: counters.linkDrops,
-      })}\n`,
+      `${pipelineRows.map((r) => r.join('  ')).join('\n')}\nload average ${load}; engine counters ${JSON.stringify(
+        {
+          authorizationsVerified: counters.authorizationsVerified,
+          drops: counters.drops,
+          linkDrops: counters.linkDrops,
+        },
+      )}\n`,
     );
     return; // a partial run: not the section's figures
   }
