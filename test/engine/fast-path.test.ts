@@ -12,6 +12,7 @@
  * - Directed: a forged tag and a replayed frame of a flow the fast path carries are not forwarded
  *   and are counted as the link layer counts them.
  */
+import { renderMetrics } from '@capsule/engine';
 import { createNativeFastPath, isNativeAddonAvailable } from '@capsule/native';
 import { createNativeUdpTransport } from '@capsule/overlay';
 import { testSeed } from '@capsule/testkit';
@@ -149,6 +150,8 @@ interface Outcome {
   flows: unknown[];
   received: string[];
   taken: number;
+  /** The engine's /metrics text at the end. */
+  metrics: string;
 }
 
 /** Runs the scenario on a fresh setup; `fastPath` decides the engine's fast path. */
@@ -203,6 +206,7 @@ async function runScenario(withFastPath: boolean): Promise<Outcome> {
         .sort((x, y) => x.label - y.label),
       received: setup.received.map((p) => Buffer.from(withoutTraceTimes(p)).toString('hex')).sort(),
       taken: setup.fastPath?.stats().taken ?? 0,
+      metrics: renderMetrics(setup.engine),
     };
   } finally {
     await setup.close();
@@ -246,6 +250,21 @@ describe.runIf(isNativeAddonAvailable())('engine fast path (native UDP loopback)
     // About half of flow 1's packets are good and undamaged (the rest: hand-ups and damaged frames).
     expect(on.taken).toBeGreaterThan(flow1.packets / 3);
     expect(on.taken).toBeLessThan(flow1.packets);
+  });
+
+  it("says in the engine's metrics how much it carried", () => {
+    const sampleOf = (text: string, name: string) =>
+      Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1]);
+    expect(sampleOf(off.metrics, 'capsule_engine_fast_path_enabled')).toBe(0);
+    expect(sampleOf(off.metrics, 'capsule_engine_fast_path_datagrams_total{outcome="taken"}')).toBe(0);
+    expect(sampleOf(on.metrics, 'capsule_engine_fast_path_enabled')).toBe(1);
+    expect(sampleOf(on.metrics, 'capsule_engine_fast_path_datagrams_total{outcome="taken"}')).toBe(on.taken);
+    expect(sampleOf(on.metrics, 'capsule_engine_fast_path_frames_sent_total')).toBeGreaterThanOrEqual(
+      on.taken,
+    );
+    expect(
+      sampleOf(on.metrics, 'capsule_engine_fast_path_datagrams_total{outcome="offered"}'),
+    ).toBeGreaterThan(on.taken);
   });
 
   it('counts, drops, links, flows and delivered packets are the same with it on and off', () => {

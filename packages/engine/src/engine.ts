@@ -49,6 +49,7 @@ import {
   type EngineFastPath,
   FastPathEngineState,
   FastPathProgramState,
+  type FastPathStats,
   IPV6_HEADER_LENGTH,
   type Logger,
   PathOffset,
@@ -150,6 +151,8 @@ export interface Engine {
   flows(): FlowSnapshot[];
   links(): EngineLinkSnapshot[];
   counters(): EngineCounters;
+  /** How much the fast path carried (null without one); its work is in `counters()` too. */
+  fastPathStats(): FastPathStats | null;
   /** Flow events (new flow, verdict change, drop, program log): `GET /api/v1/events` subscribes here. */
   readonly events: FlowEventHub;
   /** The CONTRACT memory (what `@Shared` fields live in) of a contract this engine has run, by contract id. */
@@ -668,6 +671,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
         linkLayer,
       });
     },
+    fastPathStats: () => fastPath?.stats() ?? null,
     revoke(serials, notAfterMs) {
       // Every flow goes back through the pipeline, which checks revocation (and registers again).
       fastPath?.clearFlows();

@@ -60,6 +60,7 @@ export function createEngineHttpServer(
                 engineId: engine.engineId,
                 ...(deps.controller && { controller: deps.controller() }),
                 counters: engine.counters(),
+                fastPath: engine.fastPathStats(),
               });
               break;
             case '/api/v1/events':

@@ -187,6 +187,22 @@ export function renderMetrics(engine: Engine, controller?: ControllerSessionStat
     sample('capsule_engine_keepalives_total', controller.keepalivesSent, { outcome: 'sent' });
     sample('capsule_engine_keepalives_total', controller.keepaliveFailures, { outcome: 'failed' });
   }
+  const fast = engine.fastPathStats();
+  family('capsule_engine_fast_path_enabled', 'gauge', '1 when the native fast path runs.');
+  sample('capsule_engine_fast_path_enabled', fast ? 1 : 0);
+  family(
+    'capsule_engine_fast_path_datagrams_total',
+    'counter',
+    'Datagrams the socket offered the fast path, and those it took (never woke JavaScript).',
+  );
+  sample('capsule_engine_fast_path_datagrams_total', fast?.offered ?? 0, { outcome: 'offered' });
+  sample('capsule_engine_fast_path_datagrams_total', fast?.taken ?? 0, { outcome: 'taken' });
+  family('capsule_engine_fast_path_frames_sent_total', 'counter', 'Frames the fast path sent.');
+  sample('capsule_engine_fast_path_frames_sent_total', fast?.sent ?? 0);
+  family('capsule_engine_fast_path_send_errors_total', 'counter', 'Fast path frames the kernel refused.');
+  sample('capsule_engine_fast_path_send_errors_total', fast?.sendErrors ?? 0);
+  family('capsule_engine_fast_path_flows', 'gauge', 'Flows registered with the fast path now.');
+  sample('capsule_engine_fast_path_flows', fast?.flows ?? 0);
   const flows = engine.flows().slice(0, METRICS_FLOW_LIMIT);
   family(
     'capsule_engine_flow_packets_total',

@@ -51,15 +51,6 @@ export const FAST_PATH_ENGINE_SLOTS = PROGRAM_DROP_BASE + 2 * PROGRAM_DROP_PAIRS
 export interface NativeFastPath extends LinkDataPath, EngineFastPath, AgentFastPath {
   /** Both filters: the UDP socket's (`attachDatagramFilter`) and the TUN reader's (`TunDevice.start`). */
   readonly filter: object;
-  /** Datagrams taken and offered, frames sent and lost to send errors, flows and sessions registered. */
-  stats(): {
-    taken: number;
-    offered: number;
-    sent: number;
-    sendErrors: number;
-    flows: number;
-    sessions: number;
-  };
   /**
    * Offers packets as the TUN reader does (packet i = buffer[meta[2i], + meta[2i+1])): sends those
    * it takes, compacts meta to the others, returns their count. For tests without a device.

@@ -112,6 +112,22 @@ export interface FastPathCounters {
 }
 
 /**
+ * What a fast path has done since it was made (status and metrics: the engine's counters are the
+ * same with it on or off, these say how much of the traffic it carried).
+ */
+export interface FastPathStats {
+  /** Datagrams it took, of those the socket offered it. */
+  taken: number;
+  offered: number;
+  /** Frames it sent, and lost to send errors. */
+  sent: number;
+  sendErrors: number;
+  /** Flows and link-layer sessions registered now. */
+  flows: number;
+  sessions: number;
+}
+
+/**
  * The engine's side (EngineOptions.fastPath). The engine registers links and the flows whose
  * cached action it has just applied; the fast path forwards their later type III packets itself,
  * exactly as the pipeline would, and hands everything else up unchanged. It updates the flow
@@ -160,6 +176,7 @@ export interface EngineFastPath {
   removeFlow(flowId: number): void;
   clearFlows(): void;
   takeCounters(): FastPathCounters;
+  stats(): FastPathStats;
 }
 
 /**

@@ -60,6 +60,7 @@ export {
   FastPathEngineState,
   type FastPathFlowArrays,
   FastPathProgramState,
+  type FastPathStats,
   type LinkDataPath,
   type UnderlayAddress,
 } from './data-path-ports';
