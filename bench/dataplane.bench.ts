@@ -45,7 +45,6 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   adminClient,
-  agentSocketPath,
   applyUseCase,
   labDown,
   labNames,
@@ -61,6 +60,7 @@ import {
   stopProcesses,
   writeLabState,
 } from '@capsule/lab';
+import { netnsLab } from '../test/netns-lab';
 import {
   average,
   formatSpread,
@@ -94,29 +94,7 @@ const address = (node: string) => topology.nodes.find((n) => n.name === node)!.a
 const iperfSeconds = 5;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function inNode(node: string, argv: readonly string[], timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      'ip',
-      ['netns', 'exec', namespaceName(labName, node), ...argv],
-      { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function must(node: string, argv: readonly string[], timeoutMs?: number): Promise<string> {
-  const run = await inNode(node, argv, timeoutMs);
-  if (run.code !== 0) throw new Error(`${argv.join(' ')} on ${node} failed: ${run.stderr}${run.stdout}`);
-  return run.stdout;
-}
+const { inNode, must, agentCli } = netnsLab(labName, dataDir, cli);
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -592,19 +570,6 @@ async function stopDaemons(nodes: readonly string[]): Promise<void> {
   );
 }
 
-/** `capsule agent ARGS` in `node`'s namespace, against that agent's own socket (the lab's path, not the default). */
-const agentCli = async (node: string, ...args: string[]) =>
-  JSON.parse(
-    await must(node, [
-      process.execPath,
-      cli,
-      'agent',
-      ...args,
-      '--socket',
-      agentSocketPath(join(dataDir, node, 'data')),
-    ]),
-  );
-
 async function registerEndpoints(token: string): Promise<string> {
   await agentCli('a', 'register', `web.shop.${labNames.hostDomain}.capsule`, '--token', token);
   await agentCli('b', 'register', `db.shop.${labNames.hostDomain}.capsule`, '--token', token);
@@ -709,6 +674,41 @@ async function udpSocketBuffers(
 const kib = (bytes: number) =>
   bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : `${Math.round(bytes / 1024)} KiB`;
 
+/** A fast path's counters (the engine's `fastPath` in /api/v1/status, an agent's in its status); null when off. */
+type FastPathCounts = Record<string, number> | null;
+const fastPathNodes = ['a', 'e1', 'b'] as const;
+
+/** The fast-path counters of the Capsule leg's three daemons now (absolute). */
+async function fastPathCounts(): Promise<Record<(typeof fastPathNodes)[number], FastPathCounts>> {
+  const engine = JSON.parse(
+    await must('e1', ['curl', '-sf', `http://${address('e1')}:${labPorts.engineHttp}/api/v1/status`]),
+  ) as { fastPath?: FastPathCounts };
+  const agent = async (node: string) =>
+    ((await agentCli(node, 'status')) as { fastPath?: FastPathCounts }).fastPath;
+  return { a: (await agent('a')) ?? null, e1: engine.fastPath ?? null, b: (await agent('b')) ?? null };
+}
+
+/** What each daemon's fast path took of what it was offered between two readings, in words. */
+function fastPathShare(
+  before: Record<string, FastPathCounts>,
+  after: Record<string, FastPathCounts>,
+): Record<string, string> {
+  const share: Record<string, string> = {};
+  for (const node of fastPathNodes) {
+    const [from, to] = [before[node], after[node]];
+    if (!from || !to) {
+      share[node] = 'off';
+      continue;
+    }
+    const taken = (to.taken ?? 0) - (from.taken ?? 0);
+    const offered = (to.offered ?? 0) - (from.offered ?? 0);
+    share[node] = `${taken.toLocaleString('en-US')} of ${offered.toLocaleString('en-US')} (${
+      offered > 0 ? ((100 * taken) / offered).toFixed(1) : '—'
+    }%)`;
+  }
+  return share;
+}
+
 /** One round: the four legs in order (plain, Capsule, then each peer that runs). */
 interface Round {
   round: number;
@@ -718,6 +718,8 @@ interface Round {
   capsule: Leg;
   peers: Partial<Record<PeerName, Leg>>;
   ratios: RoundRatios;
+  /** Per Capsule daemon, what its fast path took of what it was offered during the Capsule leg. */
+  fastPath: Record<string, string>;
 }
 
 async function measureRound(
@@ -731,13 +733,23 @@ async function measureRound(
   say('plain veth');
   const plain = await measure(plainLabel, address('b'), '-4', false);
   say('Capsule');
+  const fastPathBefore = await fastPathCounts();
   const capsule = await measure(capsuleLabel, capsuleTarget, '-6', true);
+  const fastPath = fastPathShare(fastPathBefore, await fastPathCounts());
   const measured: Partial<Record<PeerName, Leg>> = {};
   for (const peer of peers) {
     say(peer.name);
     measured[peer.name] = await measure(peer.label, peer.target, '-4', true);
   }
-  return { round, loadAvg1m, plain, capsule, peers: measured, ratios: roundRatios(capsule, measured) };
+  return {
+    round,
+    loadAvg1m,
+    plain,
+    capsule,
+    peers: measured,
+    ratios: roundRatios(capsule, measured),
+    fastPath,
+  };
 }
 
 const fixed = (value: number | undefined, digits: number) =>
@@ -840,6 +852,11 @@ export async function run(args: readonly string[] = []): Promise<void> {
       const result = await measureRound(round, options.rounds, bHostId, peers);
       rounds.push(result);
       process.stdout.write(`${ratioLine(result)}\n`);
+      process.stdout.write(
+        `round ${round}: fast path took, during the Capsule leg: ${fastPathNodes
+          .map((node) => `${node} ${result.fastPath[node]}`)
+          .join('; ')}\n`,
+      );
     }
     for (const stop of stopPeers.splice(0)) stop();
 
@@ -1121,6 +1138,18 @@ export async function run(args: readonly string[] = []): Promise<void> {
     ),
     '',
     ...targets,
+    '',
+    '### The fast paths during the Capsule leg',
+    '',
+    'Packets (agents: from the TUN device; engine: datagrams from the socket) each fast path took, of those offered to it, over the whole Capsule leg (pings, iperf3, iperf3 under load); the rest woke JavaScript.',
+    '',
+    markdownTable(
+      ['round', ...fastPathNodes.map((node) => `${node === 'e1' ? 'engine' : 'agent'} ${node}`)],
+      rounds.map((round) => [
+        String(round.round),
+        ...fastPathNodes.map((node) => round.fastPath[node] ?? '—'),
+      ]),
+    ),
     '',
     '### Every leg of every round',
     '',

@@ -30,7 +30,6 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   adminClient,
-  agentSocketPath,
   applyUseCase,
   labDown,
   labNames,
@@ -40,6 +39,7 @@ import {
   parseTopology,
   type UseCase,
 } from '@capsule/lab';
+import { netnsLab } from '../test/netns-lab';
 import { markdownTable, writePerformanceSection } from './report';
 
 const root = join(import.meta.dirname, '..');
@@ -70,42 +70,7 @@ const soak = {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function inNode(node: string, argv: readonly string[], timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      'ip',
-      ['netns', 'exec', namespaceName(labName, node), ...argv],
-      { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function must(node: string, argv: readonly string[], timeoutMs?: number): Promise<string> {
-  const run = await inNode(node, argv, timeoutMs);
-  if (run.code !== 0) throw new Error(`${argv.join(' ')} on ${node} failed: ${run.stderr}${run.stdout}`);
-  return run.stdout;
-}
-
-/** `capsule agent ARGS` on a node, over its agent's Unix socket in the lab's data dir. */
-const agentCli = async (node: string, ...args: string[]) =>
-  JSON.parse(
-    await must(node, [
-      process.execPath,
-      cli,
-      'agent',
-      ...args,
-      '--socket',
-      agentSocketPath(join(dataDir, node, 'data')),
-    ]),
-  );
+const { inNode, must, agentCli } = netnsLab(labName, dataDir, cli);
 
 /** Resolves with the ms it took `check` to hold (polled every 100 ms), or rejects after `timeoutMs`. */
 async function timeUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<number> {

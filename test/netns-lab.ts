@@ -1,7 +1,7 @@
 /**
- * Helpers of the tests that run a lab in network namespaces (test/agent, test/e2e): a command in a
- * node's namespace, the `capsule agent` client over the agent's Unix socket in the lab's data dir,
- * and polling. Test code only.
+ * Helpers of the tests and benchmarks that run a lab in network namespaces (test/agent, test/e2e,
+ * bench/dataplane, bench/soak): a command in a node's namespace, the `capsule agent` client over the
+ * agent's Unix socket in the lab's data dir, and polling. Test and benchmark code only.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -19,18 +19,25 @@ export interface NodeRun {
 /** The commands of lab `labName` (data dir `dataDir`), run through the CLI at `cli`. */
 export function netnsLab(labName: string, dataDir: string, cli: string) {
   /** Runs argv in a node's namespace; never throws on a non-zero exit. */
-  function inNode(node: string, argv: readonly string[], timeoutMs = 20_000): Promise<NodeRun> {
+  function inNode(node: string, argv: readonly string[], timeoutMs = 30_000): Promise<NodeRun> {
     return new Promise((resolve) => {
       execFile(
         'ip',
         ['netns', 'exec', namespaceName(labName, node), ...argv],
-        { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 },
+        { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 },
         (error, stdout, stderr) => {
           const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
           resolve({ code, stdout, stderr });
         },
       );
     });
+  }
+
+  /** Runs argv in a node's namespace; its standard output, or throws with the command, node and output. */
+  async function must(node: string, argv: readonly string[], timeoutMs?: number): Promise<string> {
+    const run = await inNode(node, argv, timeoutMs);
+    if (run.code !== 0) throw new Error(`${argv.join(' ')} on ${node} failed: ${run.stderr}${run.stdout}`);
+    return run.stdout;
   }
 
   /** `capsule agent ARGS` on a node over its agent's Unix socket; its JSON answer, or throws with the output. */
@@ -93,7 +100,7 @@ export function netnsLab(labName: string, dataDir: string, cli: string) {
     for (const tid of readdirSync(`/proc/${pid}/task`)) execFileSync('chrt', ['-r', '-p', '10', tid]);
   }
 
-  return { inNode, agentCli, agentRequest, prioritize };
+  return { inNode, must, agentCli, agentRequest, prioritize };
 }
 
 /** Polls every 200 ms until `check` resolves a value (not undefined); throws after `timeoutMs`. */

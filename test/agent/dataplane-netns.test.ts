@@ -53,9 +53,9 @@ hosts:
 `);
 const address = (node: string) => topology.nodes.find((n) => n.name === node)!.address;
 /**
- * The daemons' environment: this suite runs the agents with their native fast path on
- * (docs/agent.md, "Fast path") unless CAPSULE_AGENT_FAST_PATH=0 says otherwise; the other netns
- * suites run them with the default (off), so both ways run in CI.
+ * The daemons' environment: this suite runs the agents with their native fast path on (the
+ * default; docs/agent.md, "Fast path") unless CAPSULE_AGENT_FAST_PATH=0 says otherwise, and checks
+ * that traffic went through it; test/e2e/narrowing-netns and observe-netns run with it off.
  */
 const agentEnv = { ...process.env, CAPSULE_AGENT_FAST_PATH: process.env.CAPSULE_AGENT_FAST_PATH ?? '1' };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -32,9 +32,12 @@ describe('underlaySocketBuffers', () => {
 });
 
 describe('fastPath', () => {
-  it('is off by default; the file turns it on, CAPSULE_AGENT_FAST_PATH=0 or 1 overrides the file', () => {
-    expect(defaultAgentFastPath).toBe(false);
-    expect(agentFastPathWanted(parseAgentConfig(base), {})).toBe(false);
+  it('is on by default; the file turns it off, CAPSULE_AGENT_FAST_PATH=0 or 1 overrides the file', () => {
+    expect(defaultAgentFastPath).toBe(true);
+    expect(agentFastPathWanted(parseAgentConfig(base), {})).toBe(true);
+    const off = parseAgentConfig({ ...base, fastPath: false });
+    expect(agentFastPathWanted(off, {})).toBe(false);
+    expect(agentFastPathWanted(off, { CAPSULE_AGENT_FAST_PATH: '1' })).toBe(true);
     const on = parseAgentConfig({ ...base, fastPath: true });
     expect(agentFastPathWanted(on, {})).toBe(true);
     expect(agentFastPathWanted(on, { CAPSULE_AGENT_FAST_PATH: '0' })).toBe(false);

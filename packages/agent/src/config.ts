@@ -336,7 +336,7 @@ export function underlayTransportKind(config: AgentConfig): UdpTransportKind {
 }
 
 /** Whether an agent runs the native fast path when its file does not say. */
-export const defaultAgentFastPath = false;
+export const defaultAgentFastPath = true;
 
 /**
  * Whether the agent runs the native fast path (`fastPath`, default `defaultAgentFastPath`;

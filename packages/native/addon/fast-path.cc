@@ -15,8 +15,8 @@
 //   engine      inner IPv6 (version, length, next header 253, hop limit > 1) → flow by (source,
 //               destination, flow label) among the flows JavaScript registered → same ingress link,
 //               not idle, authorization not expired → capsule header equal to the flow's template
-//               (the header JavaScript validated) except the DATA value and the PATH hop index
-//               (≤ hop count) → the flow's cached action (read from JavaScript's own per-flow arrays:
+//               (the header JavaScript validated) except the DATA value, the TRANSPORT protocol and
+//               ports (which a program reads per packet) and the PATH hop index (≤ hop count) → the flow's cached action (read from JavaScript's own per-flow arrays:
 //               a cache JavaScript clears is seen at once), or its program's verdict → hop index
 //               advanced when this hop is ours, hop limit decremented → per egress link: sealed with
 //               that link's current
@@ -41,7 +41,7 @@
 //   clearSending(linkId)
 //   setLink(programId, linkId, kind, up, peerHostId: Uint8Array(16))   clearLinks()
 //   setFlow(flowId, packet, offset, ingressLinkId, notAfterSeconds, pathOffset, dataOffset,
-//     dataLength)    (offsets relative to the packet start; -1 for an absent chunk)
+//     dataLength, transportOffset)    (offsets relative to the packet start; -1 for an absent chunk)
 //   setFlowProgram(flowId, words, lengthBytes, entryOffsets, contract, contractId, budget, record,
 //     pathLength, dataLength)   (after setFlow; see SetFlowProgram)
 //   removeFlow(flowId)   clearFlows()
@@ -309,6 +309,11 @@ struct Flow {
   int hopsAt = -1;
   int dataAt = -1;
   int dataLength = 0;
+  int transportAt = -1;  // the TRANSPORT value, relative to the capsule header
+  // The bytes later packets may change, sorted [start, length] (MatchesTemplate): the PATH hop
+  // index, the DATA value, the TRANSPORT protocol and ports (its reserved byte stays compared).
+  uint16_t freeRanges[4][2] = {};
+  int freeCount = 0;
   struct RegisteredProgram* program = nullptr;  // its program runs per packet here (setFlowProgram)
   bool contractKnown = false;  // its contract (from setFlowProgram; kept when its program is declined)
   double contractId = 0;
@@ -747,6 +752,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                              capsuleLength,
                              path,
                              flow.dataAt >= 0 ? capsule + flow.dataAt : nullptr,
+                             flow.transportAt >= 0 ? capsule + flow.transportAt : nullptr,
                              flowMemory_ + static_cast<size_t>(id) * abi::kFlowBytes,
                              engineRecord_,
                              now,
@@ -813,33 +819,31 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return false;
   }
 
+  // The capsule header equals the flow's template outside its free ranges (the pipeline's cached
+  // action and the program's PACKET record do not depend on anything else), and the hop index is
+  // within the hop count.
   bool MatchesTemplate(const uint8_t* capsule, const Flow& flow) const {
     const uint8_t* t = flow.templateBytes;
-    const size_t n = flow.templateLength;
-    if (flow.dataAt < 0) {
-      if (flow.hopIndexAt < 0) return memcmp(capsule, t, n) == 0;
-      const size_t h = static_cast<size_t>(flow.hopIndexAt);
-      if (memcmp(capsule, t, h) != 0 || memcmp(capsule + h + 1, t + h + 1, n - h - 1) != 0) return false;
-    } else {
-      // Free: the DATA value, and the hop index byte (which lies before DATA or after it).
-      const size_t d = static_cast<size_t>(flow.dataAt), e = d + static_cast<size_t>(flow.dataLength);
-      size_t ranges[3][2] = {{0, d}, {e, n}, {0, 0}};
-      if (flow.hopIndexAt >= 0) {
-        const size_t h = static_cast<size_t>(flow.hopIndexAt);
-        if (h < d) {
-          ranges[0][1] = h;
-          ranges[2][0] = h + 1;
-          ranges[2][1] = d;
-        } else {
-          ranges[1][1] = h;
-          ranges[2][0] = h + 1;
-          ranges[2][1] = n;
-        }
-      }
-      for (auto& range : ranges)
-        if (range[1] > range[0] && memcmp(capsule + range[0], t + range[0], range[1] - range[0]) != 0) return false;
+    size_t at = 0;
+    for (int i = 0; i < flow.freeCount; i++) {
+      const size_t start = flow.freeRanges[i][0];
+      if (start > at && memcmp(capsule + at, t + at, start - at) != 0) return false;
+      at = start + flow.freeRanges[i][1];
     }
+    if (flow.templateLength > at && memcmp(capsule + at, t + at, flow.templateLength - at) != 0) return false;
     return flow.hopIndexAt < 0 || capsule[flow.hopIndexAt] <= capsule[flow.hopCountAt];
+  }
+
+  // Adds [start, start + length) to the flow's free ranges, kept sorted (they never overlap: each
+  // lies in its own chunk).
+  static void AddFreeRange(Flow& flow, int start, int length) {
+    int i = flow.freeCount++;
+    for (; i > 0 && flow.freeRanges[i - 1][0] > start; i--) {
+      flow.freeRanges[i][0] = flow.freeRanges[i - 1][0];
+      flow.freeRanges[i][1] = flow.freeRanges[i - 1][1];
+    }
+    flow.freeRanges[i][0] = static_cast<uint16_t>(start);
+    flow.freeRanges[i][1] = static_cast<uint16_t>(length);
   }
 
   // The link layer's send of the inner packet `inner[0, packetLength)` on `to`: copied into the
@@ -1084,7 +1088,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const uint8_t* packet = info.Length() >= 8 ? TypedData<uint8_t>(info[1], napi_uint8_array, &packetLength) : nullptr;
     if (packet == nullptr || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() || !info[4].IsNumber() ||
         !info[5].IsNumber() || !info[6].IsNumber() || !info[7].IsNumber()) {
-      Napi::TypeError::New(env, "setFlow(flowId, packet, offset, ingressLinkId, notAfterSeconds, pathOffset, dataOffset, dataLength)")
+      Napi::TypeError::New(env, "setFlow(flowId, packet, offset, ingressLinkId, notAfterSeconds, pathOffset, dataOffset, dataLength, transportOffset)")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -1116,6 +1120,17 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       if (!inside(dataAt, dataLength) || dataLength < 0) return env.Undefined();
       flow.dataAt = static_cast<int>(dataAt - 40);
       flow.dataLength = static_cast<int>(dataLength);
+    }
+    const int64_t transportAt = info.Length() > 8 && info[8].IsNumber() ? info[8].As<Napi::Number>().Int64Value() : -1;
+    if (transportAt >= 0) {
+      if (!inside(transportAt, 6)) return env.Undefined();
+      flow.transportAt = static_cast<int>(transportAt - 40);
+    }
+    if (flow.hopIndexAt >= 0) AddFreeRange(flow, flow.hopIndexAt, 1);
+    if (flow.dataAt >= 0 && flow.dataLength > 0) AddFreeRange(flow, flow.dataAt, flow.dataLength);
+    if (flow.transportAt >= 0) {
+      AddFreeRange(flow, flow.transportAt, 1);      // protocol
+      AddFreeRange(flow, flow.transportAt + 2, 4);  // source and destination ports
     }
     FlowKey key;
     memcpy(key.bytes, inner + 8, 32);

@@ -188,7 +188,7 @@ export const defaultEngineLinkKeepAliveIntervalMs = 2000;
 /** Default SO_RCVBUF / SO_SNDBUF of the overlay socket (the kernel caps at net.core.rmem_max / wmem_max). */
 export const defaultEngineSocketBufferBytes = 8 * 1024 * 1024;
 /** Whether an engine runs the fast path for established flows when its file does not say. */
-export const defaultEngineFastPath = false;
+export const defaultEngineFastPath = true;
 
 function hostPort(text: string) {
   return parseListen(text); // the schema's pattern matched: it cannot throw
