@@ -15,12 +15,17 @@
  * - type I: every packet a new flow with its own authorization: Ed25519 verification, SHA-256 of
  *   the code, program cache hit, flow insert, run.
  *
+ * Options: `--only type-i` runs the type I case alone (its pipeline row and its paired rounds; the
+ * figures are printed, docs/performance.md is left as it is); `--profile DIR` runs the engine's
+ * process under `node --cpu-prof --cpu-prof-dir DIR` (a .cpuprofile per run, for a profiler).
+ *
  * When run as a child (CAPSULE_ENGINE_BENCH_CHILD=engine) this file is the engine's side.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, createPrivateKey } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
 import { createEngine } from '@capsule/engine';
 import {
   type ControllerSigningKey,
@@ -71,6 +76,31 @@ const ROUNDS = 3;
 const BENCH_LINK_INTERVAL_MS = 3_600_000;
 /** The engine's fast path: CAPSULE_BENCH_FAST_PATH=0 measures the JavaScript path alone. */
 const FAST_PATH = process.env.CAPSULE_BENCH_FAST_PATH !== '0';
+
+/** `npm run bench -- engine [--only type-i] [--profile DIR]` (see the top of this file). */
+export interface EngineBenchOptions {
+  /** The type I case alone, figures printed only. */
+  typeIOnly: boolean;
+  /** Where the engine process writes its CPU profile (node --cpu-prof-dir); undefined: no profile. */
+  profileDir: string | undefined;
+}
+
+export function parseEngineBenchArgs(args: readonly string[]): EngineBenchOptions {
+  let values: { only?: string | undefined; profile?: string | undefined };
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: { only: { type: 'string' }, profile: { type: 'string' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new Error(`bench engine: ${(error as Error).message} (options: --only type-i, --profile DIR)`);
+  }
+  if (values.only !== undefined && values.only !== 'type-i')
+    throw new Error(`bench engine: --only knows one case, type-i, not '${values.only.slice(0, 20)}'`);
+  return { typeIOnly: values.only === 'type-i', profileDir: values.profile };
+}
 
 interface IdentityMaterial {
   hostId: string;
@@ -124,6 +154,12 @@ function linkIdentity(material: IdentityMaterial, controllerPublicKeyRaw: Uint8A
   };
 }
 
+/** CPU time this process has used (user + system), µs: the engine's cost, whatever else runs. */
+function cpuMicros(): number {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+}
+
 // ---- the forwarding side (child process) ----------------------------------------------------------
 
 interface ChildSetup {
@@ -167,7 +203,13 @@ async function runChild(): Promise<void> {
     process.on('message', (message) => {
       if ((message as { counters?: boolean }).counters)
         process.send!({
-          counters: { ...engine.counters(), linkDrops: linkLayer.drops, fastPath: fastPath?.stats() },
+          counters: {
+            ...engine.counters(),
+            linkDrops: linkLayer.drops,
+            fastPath: fastPath?.stats(),
+            cpuMicros: cpuMicros(),
+            systemCpuMicros: process.cpuUsage().system,
+          },
         });
     });
     process.send!({ port: transport.local.port });
@@ -177,8 +219,13 @@ async function runChild(): Promise<void> {
 
 // ---- the measuring side ------------------------------------------------------------------------------
 
-function startChild(setup: ChildSetup, cpu?: number): Promise<{ child: ChildProcess; port: number }> {
-  const node = [process.execPath, '--import', 'tsx', new URL(import.meta.url).pathname];
+function startChild(
+  setup: ChildSetup,
+  cpu: number | undefined,
+  profileDir: string | undefined,
+): Promise<{ child: ChildProcess; port: number }> {
+  const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir];
+  const node = [process.execPath, ...profile, '--import', 'tsx', new URL(import.meta.url).pathname];
   const [file, ...args] = cpu === undefined ? node : ['taskset', '-c', String(cpu), ...node];
   const child = spawn(file!, args, {
     env: { ...process.env, CAPSULE_ENGINE_BENCH_CHILD: setup.mode },
@@ -233,7 +280,7 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_00
  * The pipeline alone, in this process: `engine.handlePacket` on an in-memory engine whose link layer
  * send does nothing (no crypto, no socket): ns per packet, median of 5 rounds of 100,000.
  */
-async function pipelineOnly(): Promise<(string | number)[][]> {
+async function pipelineOnly(typeIOnly: boolean): Promise<(string | number)[][]> {
   const t = createTopology();
   const a = t.addHost('a', 0x0a);
   const b = t.addHost('b', 0x0b);
@@ -283,10 +330,12 @@ async function pipelineOnly(): Promise<(string | number)[][]> {
       payload: new Uint8Array(64),
     });
   };
-  const cachedPacket = flow(1, route);
-  const programPacket = flow(2, routeUncached);
-  rows.push(['type III, cached action', time(() => cachedPacket, 100_000)]);
-  rows.push(['type III, program per packet (fast tier)', time(() => programPacket, 100_000)]);
+  if (!typeIOnly) {
+    const cachedPacket = flow(1, route);
+    const programPacket = flow(2, routeUncached);
+    rows.push(['type III, cached action', time(() => cachedPacket, 100_000)]);
+    rows.push(['type III, program per packet (fast tier)', time(() => programPacket, 100_000)]);
+  }
   let label = 10;
   rows.push([
     'type I, new flow and authorization (Ed25519 verify, SHA-256)',
@@ -315,8 +364,9 @@ async function pipelineOnly(): Promise<(string | number)[][]> {
   return rows;
 }
 
-export async function run(): Promise<void> {
-  const pipelineRows = await pipelineOnly();
+export async function run(args: readonly string[] = []): Promise<void> {
+  const options = parseEngineBenchArgs(args);
+  const pipelineRows = await pipelineOnly(options.typeIOnly);
   const tool = buildUdpBench();
   const pinned = canPin();
   /** The forwarding side (native forwarder or engine) on CPU 1; sender and receiver on CPU 0. */
@@ -360,6 +410,7 @@ export async function run(): Promise<void> {
   const engine = await startChild(
     { mode: 'engine', identity: materials.e, controllerPublicKey: hex(controllerRaw), fastPath: FAST_PATH },
     forwarderCpu,
+    options.profileDir,
   );
   const engineAddress = { host: '127.0.0.1', port: engine.port };
   a.connect(engineAddress);
@@ -478,30 +529,69 @@ export async function run(): Promise<void> {
   };
   // Warm-up (JIT), not reported.
   await burst(engine.port, seal(Array.from({ length: 20_000 }, () => typeIII(1))));
-  await trials('cached', 'type III, cached action', () =>
-    Array.from({ length: COUNTS.cached }, () => typeIII(1)),
-  );
-  await trials('program', 'type III, program per packet', () =>
-    Array.from({ length: COUNTS.program }, () => typeIII(2)),
-  );
+  if (!options.typeIOnly) {
+    await trials('cached', 'type III, cached action', () =>
+      Array.from({ length: COUNTS.cached }, () => typeIII(1)),
+    );
+    await trials('program', 'type III, program per packet', () =>
+      Array.from({ length: COUNTS.program }, () => typeIII(2)),
+    );
+  }
+  const engineCounters = () =>
+    new Promise<
+      Record<string, unknown> & { cpuMicros: number; systemCpuMicros: number; authorizationsVerified: number }
+    >((resolve) => {
+      engine.child.once('message', (m) =>
+        resolve(
+          (
+            m as {
+              counters: Record<string, unknown> & {
+                cpuMicros: number;
+                systemCpuMicros: number;
+                authorizationsVerified: number;
+              };
+            }
+          ).counters,
+        ),
+      );
+      engine.child.send({ counters: true });
+    });
   let label = 1000;
+  const beforeTypeI = await engineCounters();
   await trials('typeI', 'type I (new flow and authorization each packet)', () =>
     Array.from({ length: COUNTS.typeI }, () => typeI(label++ & 0xfffff, route, authorize(route))),
   );
-  const counters = await new Promise<Record<string, unknown>>((resolve) => {
-    engine.child.once('message', (m) => resolve((m as { counters: Record<string, unknown> }).counters));
-    engine.child.send({ counters: true });
-  });
+  const counters = await engineCounters();
+  // The engine's CPU time per type I packet it took in (each one authorization verified): what one
+  // core can do, whatever the machine's load did to the wall-clock rate.
+  const typeIVerified = Math.max(1, counters.authorizationsVerified - beforeTypeI.authorizationsVerified);
+  const typeIFlowMicros = (counters.cpuMicros - beforeTypeI.cpuMicros) / typeIVerified;
+  const typeISystemMicros = (counters.systemCpuMicros - beforeTypeI.systemCpuMicros) / typeIVerified;
+  const typeICpuLine = `engine CPU per type I flow: ${typeIFlowMicros.toFixed(1)} µs, ${typeISystemMicros.toFixed(
+    1,
+  )} of it in the kernel (one core: ${Math.round(1e6 / typeIFlowMicros)} flows/s)`;
   engine.child.disconnect();
   sink.stop();
   forwarder.stop();
   a.stop();
   await ta.transport.close();
 
-  process.stdout.write(`${rows.map((r) => r.join('  ')).join('\n')}\n`);
+  process.stdout.write(`${rows.map((r) => r.join('  ')).join('\n')}\n${typeICpuLine}\n`);
   const load = loadavg()
     .map((x) => x.toFixed(2))
     .join(', ');
+  if (options.typeIOnly) {
+    process.stdout.write(
+      `${pipelineRows.map((r) => r.join('  ')).join('\n')}\nload average ${load}; engine counters ${JSON.stringify(
+        {
+          authorizationsVerified: counters.authorizationsVerified,
+          drops: counters.drops,
+          linkDrops: counters.linkDrops,
+        },
+      )}\n`,
+    );
+    return; // a partial run: not the section's figures
+  }
   const verdict = (ok: boolean) => (ok ? 'met' : 'not met');
   const cached = results.cached!;
   const program = results.program!;
@@ -542,6 +632,8 @@ export async function run(): Promise<void> {
       )}% (${verdict(program.ratio >= 0.5)}); type I ≥ 20,000 flows/s: ${Math.round(typeIFlows.pps)} (${verdict(
         typeIFlows.pps >= 20_000,
       )}).`,
+      `Type I, ${typeICpuLine} (its process's user + system CPU time over the type I rounds, divided by`,
+      'the authorizations it verified: packets lost in the socket buffer cost it nothing).',
       `Engine counters after the run: ${JSON.stringify({
         programRuns: counters.programRuns,
         cachedActions: counters.cachedActions,

@@ -4,7 +4,8 @@
  * exactly as the JavaScript pipeline ends them. The same packets go through the lab
  * (fast-path-lab.ts: a ──▶ engine ──▶ b, c on loopback) with the fast path off and on:
  *
- * - directed: the SDK library's per-packet programs (PortFilter passing and denying, Multicast,
+ * - directed: the SDK library's per-packet programs (PortFilter passing and denying, within one
+ *   flow as its packets' TRANSPORT ports change, Multicast,
  *   Nearest, LoadBalancer.leastLoaded) and the test programs (route without CACHE, a fuel
  *   exhaustion loop, an out-of-bounds store, an unknown service, a LOG the fast path leaves to
  *   JavaScript), one flow each, then two contracts' flows interleaved;
@@ -44,6 +45,16 @@ const loadBalancer = library('LoadBalancer');
 const role = new Uint8Array(16).fill(0x33);
 const tcp8080: TransportChunk = { protocol: 6, sourcePort: 40_000, destinationPort: 8080 };
 const udp53: TransportChunk = { protocol: 17, sourcePort: 40_001, destinationPort: 53 };
+/**
+ * The TRANSPORT values of a directed burst of a flow that has one, in turn: its own, then others
+ * (PortFilter passes some and denies others, per packet, in the same flow).
+ */
+const burstTransports = (own: TransportChunk): TransportChunk[] => [
+  own,
+  own === tcp8080 ? udp53 : tcp8080,
+  { protocol: 6, sourcePort: 40_002, destinationPort: 22 },
+  { protocol: 6, sourcePort: 50_000, destinationPort: 8080 },
+];
 
 /** One flow of the scenario: its program and what its packets carry. */
 interface FlowSpec {
@@ -198,6 +209,8 @@ interface PacketVariation {
   data?: Uint8Array;
   payload?: Uint8Array;
   hopIndex?: number;
+  /** Another TRANSPORT value than the flow's (a flow's packets carry many connections' ports). */
+  transport?: TransportChunk;
 }
 
 function packetOf(
@@ -212,7 +225,7 @@ function packetOf(
     flags: 0,
     path: flow.path(engineId, variation.hopIndex ?? 0),
     data: variation.data ?? flow.data,
-    ...(flow.transport && { transport: flow.transport }),
+    ...(flow.transport && { transport: variation.transport ?? flow.transport }),
     ...(type === 1 && {
       auth: authorizations.get(flow.label)!,
       code: flow.program,
@@ -245,6 +258,11 @@ function randomPackets(engineId: number): Uint8Array[] {
     hopIndex: fc.integer({ min: 0, max: 1 }),
     dataSeed: fc.uint8Array({ minLength: 16, maxLength: 16 }),
     keepData: fc.boolean(),
+    transport: fc.record({
+      protocol: fc.constantFrom(6, 17, 1, 58),
+      sourcePort: fc.integer({ min: 0, max: 65_535 }),
+      destinationPort: fc.constantFrom(8080, 53, 22, 443),
+    }),
   });
   return fc.sample(arbitrary, { seed: testSeed, numRuns: 240 }).map((choice) => {
     const flow = byLabel.get(choice.label)!;
@@ -257,6 +275,7 @@ function randomPackets(engineId: number): Uint8Array[] {
       payload: new Uint8Array(choice.payloadLength).fill(choice.hopLimit),
       hopIndex: choice.hopIndex,
       data: new Uint8Array(data),
+      transport: choice.transport,
     });
   });
 }
@@ -299,8 +318,13 @@ async function runScenario(withFastPath: boolean): Promise<Outcome> {
     const takenByFlow = new Map<number, number>();
     for (const flow of flows) {
       const before = taken();
+      const transports = flow.transport && burstTransports(flow.transport);
       const packets = Array.from({ length: BURST }, (_, i) =>
-        packetOf(flow, engineId, 3, { hopLimit: 64 - i, payload: new Uint8Array(16 + i).fill(i) }),
+        packetOf(flow, engineId, 3, {
+          hopLimit: 64 - i,
+          payload: new Uint8Array(16 + i).fill(i),
+          ...(transports && { transport: transports[i % transports.length]! }),
+        }),
       );
       await send(setup, packets.slice(0, 1));
       await send(setup, packets.slice(1));

@@ -454,12 +454,13 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: its JavaScript API r
     // Not an address literal: nothing registered, no throw. Out-of-range flows and offsets: ignored.
     fastPath.sending(1, 1, key, new Float64Array(2), { host: 'localhost', port: 1 }, 10);
     const packet = new Uint8Array(200);
-    fastPath.setFlow(flows, packet, 0, 1, 0, -1, -1, 0); // flow id past the capacity
-    fastPath.setFlow(0, packet, 190, 1, 0, -1, -1, 0); // packet cut short
-    fastPath.setFlow(0, packet, 0, 1, 0, 300, -1, 0); // PATH outside the capsule header
-    fastPath.setFlow(0, packet, 0, 1, 0, -1, 40, 5000); // DATA outside the capsule header
+    fastPath.setFlow(flows, packet, 0, 1, 0, -1, -1, 0, -1); // flow id past the capacity
+    fastPath.setFlow(0, packet, 190, 1, 0, -1, -1, 0, -1); // packet cut short
+    fastPath.setFlow(0, packet, 0, 1, 0, 300, -1, 0, -1); // PATH outside the capsule header
+    fastPath.setFlow(0, packet, 0, 1, 0, -1, 40, 5000, -1); // DATA outside the capsule header
+    fastPath.setFlow(0, packet, 0, 1, 0, -1, -1, 0, 46); // TRANSPORT outside the capsule header (8 bytes)
     expect(fastPath.stats().flows).toBe(0);
-    fastPath.setFlow(0, packet, 0, 1, 0, -1, -1, 0);
+    fastPath.setFlow(0, packet, 0, 1, 0, -1, -1, 0, -1);
     expect(fastPath.stats().flows).toBe(1);
     // Per-packet programs: with the program arrays bound, a program is registered (its state 1)
     // only when its words cover its code, its CONTRACT memory is the region's size, its budget and
@@ -480,7 +481,7 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: its JavaScript API r
       1000,
     );
     packet[41] = 0; // an 8-byte capsule header, no PATH, no DATA
-    fastPath.setFlow(0, packet, 0, 1, 0, -1, -1, 0);
+    fastPath.setFlow(0, packet, 0, 1, 0, -1, -1, 0, -1);
     const words = new Int32Array(8 + 2); // 8 bytes of code: two words per 2-byte slot, then END
     const contract = new DataView(new ArrayBuffer(4096));
     const record = new Uint8Array(256);

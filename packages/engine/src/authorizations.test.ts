@@ -52,7 +52,14 @@ describe('the verified-authorization cache', () => {
     const { counters, verify } = setup();
     const auth = authorization(42n);
     const first = verify(auth);
-    expect(first).toMatchObject({ serial: 42n, contractId: 2, roleId: 3, revoked: false });
+    expect(first).toMatchObject({
+      serial: 42n,
+      notBefore: nowSeconds - 60,
+      notAfter: nowSeconds + 60,
+      contractId: 2,
+      roleId: 3,
+      revoked: false,
+    });
     expect(verify(auth)).toBe(first);
     expect(counters).toMatchObject({ authorizationsVerified: 1, authorizationCacheHits: 1 });
     // Same serial, different validity: not the cached one.
@@ -62,6 +69,11 @@ describe('the verified-authorization cache', () => {
     if (typeof first === 'number') throw new Error('not verified');
     expect(isAuthorizedSource(first, source, 0)).toBe(true);
     expect(isAuthorizedSource(first, new Uint8Array(16), 0)).toBe(false);
+    expect(verify(authorization(0xfedc_ba98_7654_3210n))).toMatchObject({
+      serial: 0xfedc_ba98_7654_3210n,
+      serialHigh: 0xfedc_ba98,
+      serialLow: 0x7654_3210,
+    });
   });
 
   it('refuses forged, tampered, malformed, expired and not-yet-valid authorizations, caching none', () => {
@@ -77,6 +89,25 @@ describe('the verified-authorization cache', () => {
     expect(verify(authorization(5n, { notAfter: nowSeconds - 1 }))).toBe(DropReason.AUTH_EXPIRED);
     expect(verify(authorization(6n, { notBefore: nowSeconds + 1 }))).toBe(DropReason.AUTH_NOT_YET_VALID);
     expect(counters).toMatchObject({ authorizationsVerified: 0, authorizationCacheHits: 0 });
+  });
+
+  it("checks the key id: a rotation's previous key until its end (then AUTH_EXPIRED), an untrusted key AUTH_FORGED", () => {
+    const next = generateControllerKey();
+    const counters = createCounterState();
+    const authorizations = createAuthorizations(
+      { controllerPublicKey: [next, { ...key, notAfter: nowSeconds + 30 }], cacheCapacity: 16 },
+      { counters, logger: silentLogger },
+    );
+    const at = (auth: Uint8Array, seconds: number) =>
+      authorizations.verify(inPacket(auth), 5, auth.length, seconds);
+    expect(at(authorization(10n), nowSeconds)).toMatchObject({ serial: 10n });
+    expect(at(authorization(11n, {}, next), nowSeconds + 31)).toMatchObject({ serial: 11n });
+    expect(at(authorization(12n), nowSeconds + 31)).toBe(DropReason.AUTH_EXPIRED);
+    expect(at(authorization(13n, {}, generateControllerKey()), nowSeconds)).toBe(DropReason.AUTH_FORGED);
+    // The trusted set without the previous key: what it signed is refused, even what was cached.
+    authorizations.setControllerKeys([next]);
+    expect(at(authorization(10n), nowSeconds)).toBe(DropReason.AUTH_FORGED);
+    expect(counters.authorizationsVerified).toBe(2);
   });
 
   it('marks a cached authorization revoked, and one revoked before it was first seen', () => {

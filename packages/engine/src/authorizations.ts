@@ -4,14 +4,16 @@
  * by its serial and compared byte for byte (148 bytes), so a replayed authorization costs no
  * signature check. Revocation marks every cached copy of a serial, and is checked on every use.
  *
- * The byte layout is @capsule/identity's (flow-authorization.ts); the engine reads three fields
- * of it in place: serial at 4, source host id at 36, logic hash at 52.
+ * The byte layout is @capsule/identity's (flow-authorization.ts, `FlowAuthorizationOffset`); the
+ * engine checks it in place (`checkFlowAuthorization`: nothing decoded before the signature is
+ * known good) and reads the fields it keeps from its copy.
  */
 import {
   type ControllerKeys,
+  checkFlowAuthorization,
   FLOW_AUTHORIZATION_LENGTH,
+  FlowAuthorizationOffset,
   type TrustedControllerKey,
-  verifyFlowAuthorization,
 } from '@capsule/identity';
 import type { Logger } from '@capsule/wire';
 import { readU32 } from '@capsule/wire';
@@ -20,8 +22,8 @@ import type { CounterState } from './counters';
 import { DropReason } from './drop-reason';
 import { createRevocations, serialHalves } from './revocations';
 
-/** Offsets of the fields the engine reads in a flow authorization. */
-export const AuthorizationOffset = { SERIAL: 4, SOURCE_HOST_ID: 36, LOGIC_HASH: 52 } as const;
+/** Offsets of the fields the engine reads in a flow authorization (identity's layout). */
+export const AuthorizationOffset = FlowAuthorizationOffset;
 
 /** A flow authorization whose signature verified (the cache's entry; one object per distinct AUTH). */
 export interface VerifiedAuthorization {
@@ -114,10 +116,11 @@ export function createAuthorizations(
           return entry;
         }
     }
+    // The copy is what is checked and then kept: what the cache serves is what was verified.
     const copy = copyBytes(bytes, at, at + FLOW_AUTHORIZATION_LENGTH);
-    const result = verifyFlowAuthorization(copy, controllerKeys, nowSeconds);
-    if (!result.ok) {
-      switch (result.reason) {
+    const failure = checkFlowAuthorization(copy, 0, FLOW_AUTHORIZATION_LENGTH, controllerKeys, nowSeconds);
+    if (failure !== undefined) {
+      switch (failure) {
         case 'malformed':
           return DropReason.AUTH_MALFORMED;
         case 'expired':
@@ -134,16 +137,15 @@ export function createAuthorizations(
       verified.clear();
       verifiedCount = 0;
     }
-    const value = result.value;
     const entry: VerifiedAuthorization = {
       bytes: copy,
       serialHigh: high,
       serialLow: low,
-      serial: value.serial,
-      notBefore: value.notBefore,
-      notAfter: value.notAfter,
-      contractId: value.contractId,
-      roleId: value.roleId,
+      serial: (BigInt(high) << 32n) | BigInt(low),
+      notBefore: readU32(copy, AuthorizationOffset.NOT_BEFORE),
+      notAfter: readU32(copy, AuthorizationOffset.NOT_AFTER),
+      contractId: readU32(copy, AuthorizationOffset.CONTRACT_ID),
+      roleId: readU32(copy, AuthorizationOffset.ROLE_ID),
       revoked: revocations.has(high, low),
     };
     const list = verified.get(low) ?? [];

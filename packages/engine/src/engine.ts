@@ -469,6 +469,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
           view.pathOffset < 0 ? -1 : view.pathOffset - offset,
           view.dataOffset < 0 ? -1 : view.dataOffset - offset,
           view.dataLength,
+          view.transportOffset < 0 ? -1 : view.transportOffset - offset,
         );
       return sent;
     }
@@ -548,6 +549,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       view.pathOffset < 0 ? -1 : view.pathOffset - offset,
       view.dataOffset < 0 ? -1 : view.dataOffset - offset,
       view.dataLength,
+      view.transportOffset < 0 ? -1 : view.transportOffset - offset,
     );
     const decoded = program.prepared!.decoded;
     fast.setFlowProgram(

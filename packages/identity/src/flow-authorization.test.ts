@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { generateControllerKey, signEd25519 } from './controller-key';
 import {
+  checkFlowAuthorization,
   decodeFlowAuthorization,
   encodeFlowAuthorization,
   FLOW_AUTHORIZATION_LENGTH,
@@ -147,6 +148,36 @@ describe('flow authorization signing', () => {
       ok: false,
       reason: 'malformed',
     });
+  });
+
+  it('checkFlowAuthorization, in place at an offset, says what verifyFlowAuthorization says (edited bytes, any time, wrong lengths)', () => {
+    const valid = signFlowAuthorization(body, key);
+    const keys = [
+      { ...key, notAfter: now + 7200 },
+      { publicKey: otherKey.publicKey, keyId: otherKey.keyId },
+    ];
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat({ max: 147 }), fc.integer({ min: 0, max: 255 })), { maxLength: 2 }),
+        fc.integer({ min: now - 120, max: now + 7300 }),
+        fc.nat({ max: 7 }),
+        fc.integer({ min: -2, max: 1 }),
+        (edits, at, offset, lengthChange) => {
+          const copy = valid.slice();
+          for (const [index, value] of edits) copy[index] = value;
+          const inPacket = new Uint8Array(offset + FLOW_AUTHORIZATION_LENGTH + 3);
+          inPacket.set(copy, offset);
+          const length = FLOW_AUTHORIZATION_LENGTH + lengthChange;
+          const expected = verifyFlowAuthorization(inPacket.subarray(offset, offset + length), keys, at);
+          const failure = checkFlowAuthorization(inPacket, offset, length, keys, at);
+          expect(failure).toBe(expected.ok ? undefined : expected.reason);
+        },
+      ),
+      { seed: testSeed, numRuns: 400 },
+    );
+    expect(checkFlowAuthorization(valid, 0, 148, key, now)).toBeUndefined();
+    expect(checkFlowAuthorization(valid, 1, 148, key, now)).toBe('malformed'); // past the end
+    expect(checkFlowAuthorization(valid, -1, 148, key, now)).toBe('malformed');
   });
 
   it('property: sign → verify accepts inside the window; decode → encode round-trips', () => {

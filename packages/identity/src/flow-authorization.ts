@@ -26,7 +26,7 @@
  * nothing ever checked; authorizations it issued still decode and verify).
  */
 
-import { type DecodeResult, decoded, decodeFailure } from '@capsule/wire';
+import { type DecodeResult, decoded, decodeFailure, readU16, readU32 } from '@capsule/wire';
 import { viewOf } from './bytes';
 import type { ControllerKeys, ControllerSigningKey, SignedStructureFailure } from './controller-key';
 import { checkValidity, controllerKeyFor, signEd25519, verifyEd25519 } from './controller-key';
@@ -171,10 +171,65 @@ export type FlowAuthorizationVerification =
   | { readonly ok: true; readonly value: FlowAuthorization }
   | { readonly ok: false; readonly reason: SignedStructureFailure; readonly detail?: string };
 
+/** Offsets of the fields in the encoded authorization (the diagram above). */
+export const FlowAuthorizationOffset = {
+  VERSION: 0,
+  ALGORITHM: 1,
+  KEY_ID: 2,
+  SERIAL: 4,
+  NOT_BEFORE: 12,
+  NOT_AFTER: 16,
+  DOMAIN_ID: 20,
+  CONTRACT_ID: 24,
+  ROLE_ID: 28,
+  SOURCE_HOST_ID: 36,
+  LOGIC_HASH: 52,
+  SIGNATURE: FLOW_AUTHORIZATION_SIGNED_LENGTH,
+} as const;
+
+/**
+ * The checks of `verifyFlowAuthorization`, in its order, on the authorization at
+ * bytes[at, at + length) read in place (nothing decoded or copied: the engine's type I path, which
+ * reads the fields it keeps itself): why it is refused, or undefined when it verifies. Never throws.
+ */
+export function checkFlowAuthorization(
+  bytes: Uint8Array,
+  at: number,
+  length: number,
+  keys: ControllerKeys,
+  nowSeconds: number,
+): SignedStructureFailure | undefined {
+  if (length !== FLOW_AUTHORIZATION_LENGTH || at < 0 || bytes.length - at < FLOW_AUTHORIZATION_LENGTH)
+    return 'malformed';
+  if (
+    bytes[at + FlowAuthorizationOffset.VERSION] !== FLOW_AUTHORIZATION_VERSION ||
+    bytes[at + FlowAuthorizationOffset.ALGORITHM] !== SIGNATURE_ALGORITHM_ED25519
+  )
+    return 'malformed';
+  const key = controllerKeyFor(keys, readU16(bytes, at + FlowAuthorizationOffset.KEY_ID), nowSeconds);
+  if (typeof key === 'string') return key;
+  const signatureAt = at + FlowAuthorizationOffset.SIGNATURE;
+  if (
+    !verifyEd25519(
+      key.publicKey,
+      bytes.subarray(at, signatureAt),
+      bytes.subarray(signatureAt, at + FLOW_AUTHORIZATION_LENGTH),
+    )
+  )
+    return 'bad-signature';
+  return checkValidity(
+    {
+      notBefore: readU32(bytes, at + FlowAuthorizationOffset.NOT_BEFORE),
+      notAfter: readU32(bytes, at + FlowAuthorizationOffset.NOT_AFTER),
+    },
+    nowSeconds,
+  );
+}
+
 /**
  * Verifies an encoded flow authorization: well-formed, names the id of a key in `keys` whose end
  * of validity has not passed (`controllerKeyFor`), Ed25519 signature over bytes 0..84 valid by
- * that key, and `nowSeconds` within [notBefore, notAfter]. Never throws.
+ * that key, and `nowSeconds` within [notBefore, notAfter] (`checkFlowAuthorization`). Never throws.
  */
 export function verifyFlowAuthorization(
   bytes: Uint8Array,
@@ -183,12 +238,7 @@ export function verifyFlowAuthorization(
 ): FlowAuthorizationVerification {
   const decoded = decodeFlowAuthorization(bytes);
   if (!decoded.ok) return { ok: false, reason: 'malformed', detail: decoded.error.message };
-  const value = decoded.value;
-  const key = controllerKeyFor(keys, value.keyId, nowSeconds);
-  if (typeof key === 'string') return { ok: false, reason: key };
-  if (!verifyEd25519(key.publicKey, bytes.subarray(0, FLOW_AUTHORIZATION_SIGNED_LENGTH), value.signature))
-    return { ok: false, reason: 'bad-signature' };
-  const window = checkValidity(value, nowSeconds);
-  if (window) return { ok: false, reason: window };
-  return { ok: true, value };
+  const failure = checkFlowAuthorization(bytes, 0, bytes.length, keys, nowSeconds);
+  if (failure) return { ok: false, reason: failure };
+  return { ok: true, value: decoded.value };
 }

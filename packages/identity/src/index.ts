@@ -90,6 +90,7 @@ export {
 export { IdentityError, type IdentityErrorCode } from './errors';
 /** Flow authorization (the AUTH chunk value, 148 bytes): codec, sign, verify. */
 export {
+  checkFlowAuthorization,
   decodeFlowAuthorization,
   encodeFlowAuthorization,
   FLOW_AUTHORIZATION_LENGTH,
@@ -97,6 +98,7 @@ export {
   FLOW_AUTHORIZATION_VERSION,
   type FlowAuthorization,
   type FlowAuthorizationBody,
+  FlowAuthorizationOffset,
   type FlowAuthorizationVerification,
   SIGNATURE_ALGORITHM_ED25519,
   signFlowAuthorization,

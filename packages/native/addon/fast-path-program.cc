@@ -81,6 +81,11 @@ const ProgramOutcome& ProgramRunner::Run(const FlowProgram& program, const Progr
   PutU16(packet_ + abi::kPayloadLength, static_cast<uint16_t>(input.packetLength - 40 - input.capsuleLength));
   packet_[abi::kHopLimit] = b[7];
   packet_[abi::kTrafficClass] = static_cast<uint8_t>(((b[0] & 0x0f) << 4) | (b[1] >> 4));
+  if (const uint8_t* t = input.transport) {  // protocol and ports: the TRANSPORT chunk's
+    packet_[abi::kNextHeader] = t[0];
+    PutU16(packet_ + abi::kSourcePort, static_cast<uint16_t>((t[2] << 8) | t[3]));
+    PutU16(packet_ + abi::kDestinationPort, static_cast<uint16_t>((t[4] << 8) | t[5]));
+  }
   const double now = input.nowMs;
   PutU32(packet_ + abi::kTimeLow, static_cast<uint32_t>(std::fmod(now, 4294967296.0)));
   PutU32(packet_ + abi::kTimeHigh, static_cast<uint32_t>(std::floor(now / 4294967296.0)));

@@ -28,8 +28,9 @@ constexpr int kPacketBytes = 256, kPathMaxBytes = 256, kDataMaxBytes = 256, kFlo
               kEngineMaxBytes = 4096, kActionBytes = 128, kStackBytes = 4096;
 constexpr uint32_t kStackTop = 0xf0000 + kStackBytes;
 // PACKET record fields the fast path sets per packet (the rest are the flow's, registered).
-constexpr int kPacketLength = 0x24, kPayloadLength = 0x26, kHopLimit = 0x28, kTrafficClass = 0x2a,
-              kTimeLow = 0x30, kTimeHigh = 0x34, kEntry = 0x40;
+constexpr int kPacketLength = 0x24, kPayloadLength = 0x26, kHopLimit = 0x28, kNextHeader = 0x29,
+              kTrafficClass = 0x2a, kTimeLow = 0x30, kTimeHigh = 0x34, kSourcePort = 0x3c, kDestinationPort = 0x3e,
+              kEntry = 0x40;
 constexpr int kRecordBytes = 0x44;  // the record's defined fields; the rest is zero
 // ACTION fields and flags; verdicts; trap reasons; services.
 constexpr int kActionVerdict = 0x00, kActionFlags = 0x04, kActionDropReason = 0x08, kActionEgressCount = 0x10,
@@ -89,6 +90,7 @@ struct ProgramInput {
   size_t capsuleLength;
   const uint8_t* path;      // the PATH value in the packet, or nullptr
   const uint8_t* data;      // the DATA value, or nullptr
+  const uint8_t* transport;  // the TRANSPORT value, or nullptr (then the registered record's fields)
   const uint8_t* flowMemory;  // the flow's FLOW memory (256 bytes)
   const uint8_t* engineRecord;  // the ENGINE record (4096 bytes)
   double nowMs;

@@ -15,8 +15,8 @@
 //   engine      inner IPv6 (version, length, next header 253, hop limit > 1) → flow by (source,
 //               destination, flow label) among the flows JavaScript registered → same ingress link,
 //               not idle, authorization not expired → capsule header equal to the flow's template
-//               (the header JavaScript validated) except the DATA value and the PATH hop index
-//               (≤ hop count) → the flow's cached action (read from JavaScript's own per-flow arrays:
+//               (the header JavaScript validated) except the DATA value, the TRANSPORT protocol and
+//               ports (which a program reads per packet) and the PATH hop index (≤ hop count) → the flow's cached action (read from JavaScript's own per-flow arrays:
 //               a cache JavaScript clears is seen at once), or its program's verdict → hop index
 //               advanced when this hop is ours, hop limit decremented → per egress link: sealed with
 //               that link's current
@@ -41,7 +41,7 @@
 //   clearSending(linkId)
 //   setLink(programId, linkId, kind, up, peerHostId: Uint8Array(16))   clearLinks()
 //   setFlow(flowId, packet, offset, ingressLinkId, notAfterSeconds, pathOffset, dataOffset,
-//     dataLength)    (offsets relative to the packet start; -1 for an absent chunk)
+//     dataLength, transportOffset)    (offsets relative to the packet start; -1 for an absent chunk)
 //   setFlowProgram(flowId, words, lengthBytes, entryOffsets, contract, contractId, budget, record,
 //     pathLength, dataLength)   (after setFlow; see SetFlowProgram)
 //   removeFlow(flowId)   clearFlows()
@@ -278,8 +278,8 @@ struct ReplayView {
 
 // The byte ranges a packet may differ from its flow's template in (at most 6, sorted, disjoint).
 struct FreeRanges {
-  size_t at[6];
-  size_t length[6];
+  size_t at[6] = {};
+  size_t length[6] = {};
   int count = 0;
   void Add(size_t start, size_t bytes) {
     if (bytes == 0 || count == 6) return;
@@ -382,6 +382,10 @@ struct Flow {
   int hopsAt = -1;
   int dataAt = -1;
   int dataLength = 0;
+  int transportAt = -1;  // the TRANSPORT value, relative to the capsule header
+  // The bytes later packets may change, sorted [start, length] (MatchesTemplate): the PATH hop
+  // index, the DATA value, the TRANSPORT protocol and ports (its reserved byte stays compared).
+  FreeRanges free;
   struct RegisteredProgram* program = nullptr;  // its program runs per packet here (setFlowProgram)
   bool contractKnown = false;  // its contract (from setFlowProgram; kept when its program is declined)
   double contractId = 0;
@@ -927,6 +931,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                              capsuleLength,
                              path,
                              flow.dataAt >= 0 ? capsule + flow.dataAt : nullptr,
+                             flow.transportAt >= 0 ? capsule + flow.transportAt : nullptr,
                              flowMemory_ + static_cast<size_t>(id) * abi::kFlowBytes,
                              engineRecord_,
                              now,
@@ -993,12 +998,11 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return false;
   }
 
+  // The capsule header equals the flow's template outside its free ranges (the pipeline's cached
+  // action and the program's PACKET record do not depend on anything else), and the hop index is
+  // within the hop count.
   bool MatchesTemplate(const uint8_t* capsule, const Flow& flow) const {
-    // Free: the DATA value, and the hop index byte.
-    FreeRanges free;
-    if (flow.hopIndexAt >= 0) free.Add(static_cast<size_t>(flow.hopIndexAt), 1);
-    if (flow.dataAt >= 0) free.Add(static_cast<size_t>(flow.dataAt), static_cast<size_t>(flow.dataLength));
-    if (!EqualOutside(capsule, flow.templateBytes, flow.templateLength, free)) return false;
+    if (!EqualOutside(capsule, flow.templateBytes, flow.templateLength, flow.free)) return false;
     return flow.hopIndexAt < 0 || capsule[flow.hopIndexAt] <= capsule[flow.hopCountAt];
   }
 
@@ -1244,7 +1248,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const uint8_t* packet = info.Length() >= 8 ? TypedData<uint8_t>(info[1], napi_uint8_array, &packetLength) : nullptr;
     if (packet == nullptr || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() || !info[4].IsNumber() ||
         !info[5].IsNumber() || !info[6].IsNumber() || !info[7].IsNumber()) {
-      Napi::TypeError::New(env, "setFlow(flowId, packet, offset, ingressLinkId, notAfterSeconds, pathOffset, dataOffset, dataLength)")
+      Napi::TypeError::New(env, "setFlow(flowId, packet, offset, ingressLinkId, notAfterSeconds, pathOffset, dataOffset, dataLength, transportOffset)")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -1276,6 +1280,17 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       if (!inside(dataAt, dataLength) || dataLength < 0) return env.Undefined();
       flow.dataAt = static_cast<int>(dataAt - 40);
       flow.dataLength = static_cast<int>(dataLength);
+    }
+    const int64_t transportAt = info.Length() > 8 && info[8].IsNumber() ? info[8].As<Napi::Number>().Int64Value() : -1;
+    if (transportAt >= 0) {
+      if (!inside(transportAt, 6)) return env.Undefined();
+      flow.transportAt = static_cast<int>(transportAt - 40);
+    }
+    if (flow.hopIndexAt >= 0) flow.free.Add(static_cast<size_t>(flow.hopIndexAt), 1);
+    if (flow.dataAt >= 0) flow.free.Add(static_cast<size_t>(flow.dataAt), static_cast<size_t>(flow.dataLength));
+    if (flow.transportAt >= 0) {
+      flow.free.Add(static_cast<size_t>(flow.transportAt), 1);      // protocol
+      flow.free.Add(static_cast<size_t>(flow.transportAt) + 2, 4);  // source and destination ports
     }
     FlowKey key;
     memcpy(key.bytes, inner + 8, 32);

@@ -85,7 +85,17 @@ export function createNativeFastPath(): NativeFastPath {
     setLink: (programId, linkId, kind, up, peerHostId) =>
       native.setLink(programId, linkId, kind, up, peerHostId),
     clearLinks: () => native.clearLinks(),
-    setFlow: (flowId, packet, offset, ingressLinkId, notAfterSeconds, pathOffset, dataOffset, dataLength) =>
+    setFlow: (
+      flowId,
+      packet,
+      offset,
+      ingressLinkId,
+      notAfterSeconds,
+      pathOffset,
+      dataOffset,
+      dataLength,
+      transportOffset,
+    ) =>
       native.setFlow(
         flowId,
         packet,
@@ -95,6 +105,7 @@ export function createNativeFastPath(): NativeFastPath {
         pathOffset,
         dataOffset,
         dataLength,
+        transportOffset,
       ),
     setFlowProgram: (
       flowId,

@@ -121,6 +121,7 @@ export interface NativeFastPathObject {
     pathOffset: number,
     dataOffset: number,
     dataLength: number,
+    transportOffset: number,
   ): void;
   setFlowProgram(
     flowId: number,

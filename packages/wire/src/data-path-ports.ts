@@ -140,9 +140,10 @@ export interface EngineFastPath {
   clearLinks(): void;
   /**
    * Flow `flowId` may be forwarded natively: its packet `packet[offset…]` (whose capsule header is
-   * the template its later packets must match, except the DATA value and the PATH hop index) came
-   * on link `ingressLinkId`; its authorization ends at `notAfterSeconds`. Offsets of the PATH and
-   * DATA values are relative to the packet, -1 when absent.
+   * the template its later packets must match, except the DATA value, the PATH hop index and the
+   * TRANSPORT protocol and ports) came on link `ingressLinkId`; its authorization ends at
+   * `notAfterSeconds`. Offsets of the PATH, DATA and TRANSPORT values are relative to the packet,
+   * -1 when absent.
    */
   setFlow(
     flowId: number,
@@ -153,6 +154,7 @@ export interface EngineFastPath {
     pathOffset: number,
     dataOffset: number,
     dataLength: number,
+    transportOffset: number,
   ): void;
   /**
    * Flow `flowId` (registered by `setFlow` just before) has no cached action: the fast path may
