@@ -700,11 +700,24 @@ function fastPathShare(
       share[node] = 'off';
       continue;
     }
-    const taken = (to.taken ?? 0) - (from.taken ?? 0);
-    const offered = (to.offered ?? 0) - (from.offered ?? 0);
-    share[node] = `${taken.toLocaleString('en-US')} of ${offered.toLocaleString('en-US')} (${
-      offered > 0 ? ((100 * taken) / offered).toFixed(1) : '—'
-    }%)`;
+    // The engine's one figure; an agent's egress (from its TUN) and ingress (from its socket).
+    const pairs = (
+      node === 'e1'
+        ? [['', 'taken', 'offered']]
+        : [
+            ['egress ', 'taken', 'offered'],
+            ['ingress ', 'ingressTaken', 'ingressOffered'],
+          ]
+    ) as [string, string, string][];
+    share[node] = pairs
+      .map(([label, takenKey, offeredKey]) => {
+        const taken = (to[takenKey] ?? 0) - (from[takenKey] ?? 0);
+        const offered = (to[offeredKey] ?? 0) - (from[offeredKey] ?? 0);
+        return `${label}${taken.toLocaleString('en-US')} of ${offered.toLocaleString('en-US')} (${
+          offered > 0 ? ((100 * taken) / offered).toFixed(1) : '—'
+        }%)`;
+      })
+      .join(', ');
   }
   return share;
 }
@@ -1141,7 +1154,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
     '',
     '### The fast paths during the Capsule leg',
     '',
-    'Packets (agents: from the TUN device; engine: datagrams from the socket) each fast path took, of those offered to it, over the whole Capsule leg (pings, iperf3, iperf3 under load); the rest woke JavaScript.',
+    'What each fast path took of what it was offered over the whole Capsule leg (pings, iperf3, iperf3 under load), the rest woke JavaScript. Agents: egress counts packets from the TUN device, ingress datagrams from the socket; the engine: datagrams from the socket.',
     '',
     markdownTable(
       ['round', ...fastPathNodes.map((node) => `${node === 'e1' ? 'engine' : 'agent'} ${node}`)],

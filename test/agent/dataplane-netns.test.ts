@@ -322,6 +322,23 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
         expect(fastPath).toBeNull();
         expect(receiver).toBeNull();
       }
+      // b's /metrics say the same (read after its status: the counters only grow).
+      const metrics = (
+        await inNode('b', [
+          'curl',
+          '-sf',
+          '--unix-socket',
+          agentSocketPath(join(dataDir, 'b', 'data')),
+          'http://agent/metrics',
+        ])
+      ).stdout;
+      const sample = (labels: string) =>
+        Number(
+          new RegExp(`^capsule_agent_fast_path_packets_total\\{${labels}\\} (\\d+)$`, 'm').exec(metrics)?.[1],
+        );
+      expect(metrics).toContain(`capsule_agent_fast_path_enabled ${receiver ? 1 : 0}`);
+      expect(sample('direction="in",outcome="taken"')).toBeGreaterThanOrEqual(receiver?.ingressTaken ?? 0);
+      if (receiver) expect(sample('direction="in",outcome="offered"')).toBeGreaterThan(1000);
     }, 40_000);
 
     it('drops c → b: c holds no role in the contract', async () => {

@@ -1135,6 +1135,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           failovers: control.replicas.failovers,
         },
         events: events.counters(),
+        fastPath: fastPathInstaller && deps.fastPath ? deps.fastPath.agentStats() : null,
       }),
     getAcl: () => ({ in: [...aclText.in], out: [...aclText.out] }),
     setAcl(rules) {

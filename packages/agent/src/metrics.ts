@@ -5,7 +5,7 @@
  * drops and links, the underlay transport, the resolver, the controller session and flow events.
  */
 import type { LinkDropCounters, LinkInfo, TransportStats } from '@capsule/overlay';
-import { createPrometheusText, formatIpv6 } from '@capsule/wire';
+import { type AgentFastPathStats, createPrometheusText, formatIpv6 } from '@capsule/wire';
 import type { DataPlane } from './data-plane';
 import type { FlowTable } from './flows';
 import type { ResolverStatistics } from './resolver';
@@ -27,6 +27,8 @@ export interface AgentMetricsSources {
     failovers: number;
   };
   events: { published: number; suppressed: number; lost: number; subscribers: number };
+  /** The native fast path's figures (null when it is off). */
+  fastPath: AgentFastPathStats | null;
 }
 
 export function renderAgentMetrics(s: AgentMetricsSources): string {
@@ -135,6 +137,30 @@ export function renderAgentMetrics(s: AgentMetricsSources): string {
     family(name, 'counter', help);
     sample(name, value);
   }
+  const fast = s.fastPath;
+  family('capsule_agent_fast_path_enabled', 'gauge', '1 when the native fast path runs.');
+  sample('capsule_agent_fast_path_enabled', fast ? 1 : 0);
+  family(
+    'capsule_agent_fast_path_packets_total',
+    'counter',
+    'Packets offered to the fast path and taken by it (never woke JavaScript): out, from the TUN device; in, frames from the socket.',
+  );
+  for (const [direction, offered, taken] of [
+    ['out', fast?.offered, fast?.taken],
+    ['in', fast?.ingressOffered, fast?.ingressTaken],
+  ] as const) {
+    sample('capsule_agent_fast_path_packets_total', offered ?? 0, { direction, outcome: 'offered' });
+    sample('capsule_agent_fast_path_packets_total', taken ?? 0, { direction, outcome: 'taken' });
+  }
+  family('capsule_agent_fast_path_flows', 'gauge', 'Flows installed in the fast path now, by direction.');
+  sample('capsule_agent_fast_path_flows', fast?.egressFlows ?? 0, { direction: 'out' });
+  sample('capsule_agent_fast_path_flows', fast?.ingressFlows ?? 0, { direction: 'in' });
+  family(
+    'capsule_agent_fast_path_tun_write_errors_total',
+    'counter',
+    'Packets the fast path opened and the TUN device refused.',
+  );
+  sample('capsule_agent_fast_path_tun_write_errors_total', fast?.tunWriteErrors ?? 0);
   family('capsule_agent_resolver_queries_total', 'counter', 'Queries the resolver received.');
   sample('capsule_agent_resolver_queries_total', s.resolver?.queries ?? 0);
   family(

@@ -128,6 +128,21 @@ export interface FastPathStats {
 }
 
 /**
+ * What the agent's side of a fast path has done since it was made: application packets offered
+ * and taken (egress), frames offered and taken (ingress), packets its TUN writes lost; flows
+ * installed now (egress destinations, ingress peers).
+ */
+export interface AgentFastPathStats {
+  offered: number;
+  taken: number;
+  egressFlows: number;
+  ingressOffered: number;
+  ingressTaken: number;
+  ingressFlows: number;
+  tunWriteErrors: number;
+}
+
+/**
  * The engine's side (EngineOptions.fastPath). The engine registers links and the flows whose
  * cached action it has just applied; the fast path forwards their later type III packets itself,
  * exactly as the pipeline would, and hands everything else up unchanged. It updates the flow
@@ -230,19 +245,7 @@ export interface AgentFastPath {
   clearIngressFlows(): void;
   /** The TUN device the ingress writes the packets it opened to (undefined: none; it then takes nothing). */
   attachTun(tun: TunWriteTarget | undefined): void;
-  /**
-   * Since it was made: application packets offered and taken (egress), frames offered and taken
-   * (ingress), packets its TUN writes lost; flows installed now (egress destinations, ingress peers).
-   */
-  agentStats(): {
-    offered: number;
-    taken: number;
-    egressFlows: number;
-    ingressOffered: number;
-    ingressTaken: number;
-    ingressFlows: number;
-    tunWriteErrors: number;
-  };
+  agentStats(): AgentFastPathStats;
   /** The object a TUN device's reader offers its batches to (@capsule/native TunDevice.start). */
   readonly filter: object;
 }

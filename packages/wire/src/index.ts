@@ -62,6 +62,7 @@ export {
   type FastPathFlowArrays,
   FastPathProgramState,
   type FastPathStats,
+  type AgentFastPathStats,
   type LinkDataPath,
   type TunWriteTarget,
   type UnderlayAddress,
