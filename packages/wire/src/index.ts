@@ -55,6 +55,7 @@ export {
 /** The ports of a native data path: the link layer's, the engine's and the agent's side, implemented by @capsule/native. */
 export {
   type AgentFastPath,
+  type AgentFastPathStats,
   type AgentIngressFlow,
   type EngineFastPath,
   type FastPathCounters,
@@ -62,7 +63,6 @@ export {
   type FastPathFlowArrays,
   FastPathProgramState,
   type FastPathStats,
-  type AgentFastPathStats,
   type LinkDataPath,
   type TunWriteTarget,
   type UnderlayAddress,
