@@ -127,8 +127,27 @@ bool OtherConnection(const uint8_t* head, const Segment& h, const uint8_t* next,
 }  // namespace
 
 uint64_t ChecksumAdd(const uint8_t* bytes, size_t length, uint64_t sum) {
+  // 16 bytes a step as 32-bit words in the machine's byte order, folded to 16 bits and put in
+  // network order at the end: a ones' complement sum does not depend on the byte order of its
+  // words (RFC 1071, 2(B)), and a nonzero sum folds to a nonzero one, so the result is the same.
+  uint64_t native = 0;
   size_t i = 0;
-  for (; i + 4 <= length; i += 4) sum += Read32(bytes + i);
+  for (; i + 16 <= length; i += 16) {
+    uint32_t words[4];
+    memcpy(words, bytes + i, 16);
+    native += static_cast<uint64_t>(words[0]) + words[1] + words[2] + words[3];
+  }
+  for (; i + 4 <= length; i += 4) {
+    uint32_t word;
+    memcpy(&word, bytes + i, 4);
+    native += word;
+  }
+  while (native >> 16) native = (native & 0xffff) + (native >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  sum += __builtin_bswap16(static_cast<uint16_t>(native));
+#else
+  sum += native;
+#endif
   for (; i + 2 <= length; i += 2) sum += Read16(bytes + i);
   if (i < length) sum += static_cast<uint64_t>(bytes[i]) << 8;
   return sum;
