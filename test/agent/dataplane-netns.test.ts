@@ -81,6 +81,12 @@ function inNode(node: string, argv: readonly string[], timeoutMs = 20_000): Prom
   });
 }
 
+/** GET `path` of a node's agent REST API over its Unix socket (curl in its namespace): the body. */
+async function agentGet(node: string, path: string): Promise<string> {
+  const socket = agentSocketPath(join(dataDir, node, 'data'));
+  return (await inNode(node, ['curl', '-s', '--unix-socket', socket, `http://agent${path}`])).stdout;
+}
+
 // biome-ignore lint/suspicious/noExplicitAny: the CLI's JSON, read field by field in each test
 async function agentCli(node: string, ...args: string[]): Promise<any> {
   // Over the agent's Unix socket (the lab puts it in the agent's data dir; no TCP listener).
@@ -323,15 +329,7 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
         expect(receiver).toBeNull();
       }
       // b's /metrics say the same (read after its status: the counters only grow).
-      const metrics = (
-        await inNode('b', [
-          'curl',
-          '-sf',
-          '--unix-socket',
-          agentSocketPath(join(dataDir, 'b', 'data')),
-          'http://agent/metrics',
-        ])
-      ).stdout;
+      const metrics = await agentGet('b', '/metrics');
       const sample = (labels: string) =>
         Number(
           new RegExp(`^capsule_agent_fast_path_packets_total\\{${labels}\\} (\\d+)$`, 'm').exec(metrics)?.[1],
@@ -348,17 +346,7 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
       expect(six.stdout).toContain('0 received');
       const curl = await inNode('c', ['curl', '-s', '-m', '2', `http://[${hostId.b}]:8080/`]);
       expect(curl.code).not.toBe(0);
-      const statistics = JSON.parse(
-        (
-          await inNode('c', [
-            'curl',
-            '-s',
-            '--unix-socket',
-            agentSocketPath(join(dataDir, 'c', 'data')),
-            'http://agent/api/v1/statistics',
-          ])
-        ).stdout,
-      );
+      const statistics = JSON.parse(await agentGet('c', '/api/v1/statistics'));
       expect(statistics.drops.noFlow).toBeGreaterThanOrEqual(3);
       const after = (await agentCli('b', 'endpoints')).items[0].statistics.packetsIn as number;
       expect(after).toBe(before);
@@ -520,17 +508,7 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
           `http://db.shop.${labNames.hostDomain}.capsule:8080/`,
         ]);
         expect(curl.stdout).toBe('capsule-http-ok 7');
-        const stats = JSON.parse(
-          (
-            await inNode('a', [
-              'curl',
-              '-s',
-              '--unix-socket',
-              agentSocketPath(join(dataDir, 'a', 'data')),
-              'http://agent/api/v1/resolver',
-            ])
-          ).stdout,
-        );
+        const stats = JSON.parse(await agentGet('a', '/api/v1/resolver'));
         expect(stats.statistics.forwarded).toBeGreaterThanOrEqual(2);
         expect(stats.statistics.upstreamAnswers).toBeGreaterThanOrEqual(2);
 
