@@ -292,6 +292,17 @@ struct FreeRanges {
     at[i] = start;
     length[i] = bytes;
   }
+  // The capsule header's bytes a flow's later packets may change (offsets from the template's
+  // start; -1: the chunk is absent): the PATH hop index, the DATA value, the TRANSPORT protocol
+  // and ports (its reserved byte stays compared).
+  void AddCapsule(long hopIndexAt, long dataAt, long dataLength, long transportAt) {
+    if (hopIndexAt >= 0) Add(static_cast<size_t>(hopIndexAt), 1);
+    if (dataAt >= 0) Add(static_cast<size_t>(dataAt), static_cast<size_t>(dataLength));
+    if (transportAt >= 0) {
+      Add(static_cast<size_t>(transportAt), 1);      // protocol
+      Add(static_cast<size_t>(transportAt) + 2, 4);  // source and destination ports
+    }
+  }
 };
 
 // Whether a[0, n) equals b[0, n) outside the free ranges (which lie inside [0, n)).
@@ -1286,12 +1297,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       if (!inside(transportAt, 6)) return env.Undefined();
       flow.transportAt = static_cast<int>(transportAt - 40);
     }
-    if (flow.hopIndexAt >= 0) flow.free.Add(static_cast<size_t>(flow.hopIndexAt), 1);
-    if (flow.dataAt >= 0) flow.free.Add(static_cast<size_t>(flow.dataAt), static_cast<size_t>(flow.dataLength));
-    if (flow.transportAt >= 0) {
-      flow.free.Add(static_cast<size_t>(flow.transportAt), 1);      // protocol
-      flow.free.Add(static_cast<size_t>(flow.transportAt) + 2, 4);  // source and destination ports
-    }
+    flow.free.AddCapsule(flow.hopIndexAt, flow.dataAt, flow.dataLength, flow.transportAt);
     FlowKey key;
     memcpy(key.bytes, inner + 8, 32);
     memcpy(key.bytes + 32, inner, 4);
@@ -1782,12 +1788,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (hopIndexAt >= 0) {
       flow->hopIndexAt = static_cast<int>(hopIndexAt);
       flow->hopCountAt = static_cast<int>(hopIndexAt + 1);
-      flow->free.Add(static_cast<size_t>(hopIndexAt), 1);
     }
-    if (dataAt >= 0) flow->free.Add(static_cast<size_t>(dataAt), static_cast<size_t>(dataLength));
     flow->transportAt = static_cast<size_t>(transportAt);
-    flow->free.Add(static_cast<size_t>(transportAt), 1);      // protocol
-    flow->free.Add(static_cast<size_t>(transportAt) + 2, 4);  // ports (the reserved byte stays 0)
+    flow->free.AddCapsule(hopIndexAt, dataAt, dataLength, transportAt);
     flow->epoch = info[7].As<Napi::Number>().Uint32Value();
     flow->replay = {replayState, replayBits, words};
     flow->statistics = statistics;
