@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateX25519KeyPair } from '@capsule/identity';
@@ -542,6 +542,39 @@ describe.skipIf(!available)('agent egress fast path', () => {
     expect((await r.frames(2)).length).toBe(2);
   });
 
+  it('hands up the packets behind one it hands up to the same destination (they stay in order)', async () => {
+    const r = await rig();
+    warmUp(r);
+    const own = r.plane.options.ownHostId;
+    const packets = [
+      ipv6(own, r.peer, 17, 10),
+      ipv6(own, r.peer, 17, 65_400), // too long to seal into one packet: JavaScript's
+      ipv6(own, r.peer, 17, 12), // behind it: JavaScript's too
+      ipv6(own, hostId(), 17, 13), // another destination (no flow: JavaScript's)
+      ipv4(r.peerIpv4, 17, 14), // another destination (the peer's IPv4 alias): taken
+      ipv6(own, r.peer, 17, 15), // behind the long one: JavaScript's
+    ];
+    const offsets: number[] = [];
+    let used = 0;
+    for (const packet of packets) {
+      offsets.push(used);
+      used += packet.length;
+    }
+    const buffer = Buffer.alloc(used);
+    const meta = new Int32Array(2 * packets.length);
+    packets.forEach((packet, i) => {
+      buffer.set(packet, offsets[i]);
+      meta[2 * i] = offsets[i]!;
+      meta[2 * i + 1] = packet.length;
+    });
+    const before = r.fastPath.agentStats();
+    expect(r.fastPath.offerTunPackets(buffer, meta, packets.length)).toBe(4);
+    expect(Array.from(meta.subarray(0, 8))).toEqual(
+      [1, 2, 3, 5].flatMap((i) => [offsets[i]!, packets[i]!.length]),
+    );
+    expect(r.fastPath.agentStats()).toMatchObject({ offered: before.offered + 6, taken: before.taken + 2 });
+  });
+
   it('refuses a batch entry outside the buffer', async () => {
     const r = await rig();
     expect(() => r.fastPath.offerTunPackets(Buffer.alloc(10), Int32Array.of(5, 10), 1)).toThrow(RangeError);
@@ -609,6 +642,10 @@ interface IngressRig {
   jsApp: Uint8Array[];
   /** Datagrams the fast path handed up (copies). */
   handedUp: Uint8Array[];
+  /** Also hands each datagram handed up to `handler`, as it arrives (JavaScript's turn in the batch). */
+  onHandedUp(handler: (frame: Uint8Array) => void): void;
+  /** Writes a packet to the TUN (a file here) as JavaScript's TunDevice does: after what is there. */
+  writeTun(packet: Uint8Array): void;
   /** The peer's app packet → the link frame its egress and link layer would send (null: egress sent nothing). */
   frameOf(packet: Uint8Array): Uint8Array;
   /** The inner packet of the peer's next type III packet carrying `plaintext` (sealed under its flow's send key). */
@@ -658,7 +695,11 @@ async function ingressRig(): Promise<IngressRig> {
     },
   );
   const handedUp: Uint8Array[] = [];
-  transport.onDatagram((bytes) => handedUp.push(Uint8Array.from(bytes)));
+  let handedUpHandler: ((frame: Uint8Array) => void) | undefined;
+  transport.onDatagram((bytes) => {
+    handedUp.push(Uint8Array.from(bytes));
+    handedUpHandler?.(handedUp.at(-1)!);
+  });
   transport.attachDatagramFilter!(fastPath.filter);
   fastPath.attachTun({ fd: tunFd, vnetHeader: false, offloadCounters: new Float64Array(6) });
   const own = hostId();
@@ -776,6 +817,12 @@ async function ingressRig(): Promise<IngressRig> {
     link,
     jsApp,
     handedUp,
+    onHandedUp(handler) {
+      handedUpHandler = handler;
+    },
+    writeTun(packet) {
+      writeSync(tunFd, packet);
+    },
     frameOf(packet) {
       lastInner = undefined;
       expect(processEgress(peerPlane, packet, 0, packet.length)).toBe(EgressResult.SENT);
@@ -1011,6 +1058,32 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(written.map((packet) => packet[48])).toEqual(Array.from({ length: 64 }, (_, i) => i));
     expect(r.handedUp.length).toBe(1);
   });
+  it('keeps a flow in order: after a frame JavaScript delivers, the rest of its flow in the batch goes up too', async () => {
+    const r = await ingressRig();
+    warmUpIngress(r);
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < 64; i += 1) {
+      // A TRACE: the fast path hands it up, JavaScript delivers it.
+      if (i === 10 || i === 20) r.peerFlow.tracePackets = 1;
+      frames.push(r.frameOf(peerIpv6(r, 17, 200, i)));
+    }
+    // JavaScript handles what is handed up as the agent does: in the batch's callback, into the TUN.
+    r.onHandedUp((frame) => {
+      const delivered = r.jsApp.length;
+      expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
+      r.writeTun(r.jsApp[delivered]!);
+    });
+    const taken = r.fastPath.agentStats().ingressTaken;
+    for (const frame of frames) r.sendNow(frame); // one receive batch
+    const deadline = Date.now() + 5000;
+    while (r.tunPackets().length < 64 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    // In order: the fill byte of packet i is i.
+    expect(r.tunPackets().map((packet) => packet[48])).toEqual(Array.from({ length: 64 }, (_, i) => i));
+    expect(r.fastPath.agentStats().ingressTaken).toBe(taken + 10);
+    expect(r.handedUp.length).toBe(54);
+  });
+
   /** The capsule header of the peer's next type III packet (the inner packet, and where its PATH is). */
   function typeIII(r: IngressRig, packet: Uint8Array) {
     const frame = r.frameOf(packet);

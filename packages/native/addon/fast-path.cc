@@ -24,7 +24,9 @@
 //   counters    the engine's and the link layer's, as deltas in shared Float64Arrays (JavaScript
 //               folds them into its own counters when it reads them) and the per-flow arrays.
 // At the end of each receive batch the queued frames go out with sendmmsg, adjacent frames of one
-// size to one address as one UDP GSO buffer.
+// size to one address as one UDP GSO buffer — or before, when it hands up an authenticated frame
+// (JavaScript forwards it after the batch): then the later frames of that flow in the batch go up
+// behind it, so each flow leaves in its order (OrderBarrier).
 //
 // JavaScript API (all on Node's loop thread):
 //   new FastPath()   (takes nothing until an engine is bound and a socket attaches it)
@@ -441,6 +443,84 @@ struct HostKeyHash {
   }
 };
 
+// Where a batch must keep its order. JavaScript handles what a fast path hands up only after the
+// fast path has gone through the whole batch (the datagrams of a receive batch, the packets of a
+// TUN read batch), while what the fast path takes leaves at once or at the batch's end. So once a
+// packet that JavaScript may pass on is handed up — an authenticated frame, an application packet
+// — everything the fast path queued before it leaves first, and every later packet of the same
+// flow in the batch goes up after it: a flow's packets leave in their order, with the fast path on
+// as off. The key of a flow: the engine's (inner source, destination and flow label), an agent
+// ingress flow's (its peer: the inner source), an agent egress flow's (the packet's destination).
+class OrderBarrier {
+ public:
+  static constexpr size_t kKeyBytes = 35;
+  using Key = uint8_t[kKeyBytes];
+
+  // The engine's flow of a link frame's inner IPv6 packet; false when it has none.
+  static bool KeyOfEngineFlow(const uint8_t* frame, size_t length, Key key) {
+    if (length < kHeader + 40 || frame[kHeader] >> 4 != 6) return false;
+    const uint8_t* inner = frame + kHeader;
+    memcpy(key, inner + 8, 32);
+    key[32] = inner[1] & 0x0f;
+    key[33] = inner[2];
+    key[34] = inner[3];
+    return true;
+  }
+
+  // An agent's ingress flow of a link frame: the inner packet's source; false when it has none.
+  static bool KeyOfPeer(const uint8_t* frame, size_t length, Key key) {
+    if (length < kHeader + 40) return false;
+    memset(key, 0, kKeyBytes);
+    memcpy(key, frame + kHeader + 8, 16);
+    return true;
+  }
+
+  // An application packet's destination (IPv4 as IPv4-mapped); false when it has none.
+  static bool KeyOfDestination(const uint8_t* ip, size_t length, Key key) {
+    memset(key, 0, kKeyBytes);
+    if (length >= 40 && ip[0] >> 4 == 6) {
+      memcpy(key, ip + 24, 16);
+      return true;
+    }
+    if (length >= 20 && ip[0] >> 4 == 4) {
+      key[10] = key[11] = 0xff;
+      memcpy(key + 12, ip + 16, 4);
+      return true;
+    }
+    return false;
+  }
+
+  bool Holds(const Key key) const {
+    if (all_) return true;
+    for (int i = 0; i < count_; i++)
+      if (memcmp(keys_[i], key, kKeyBytes) == 0) return true;
+    return false;
+  }
+
+  // Past kKeys flows in one batch, every packet left in it goes up.
+  void Add(const Key key) {
+    if (Holds(key)) return;
+    if (count_ == kKeys) {
+      all_ = true;
+      return;
+    }
+    memcpy(keys_[count_++], key, kKeyBytes);
+  }
+
+  bool Empty() const { return count_ == 0 && !all_; }
+
+  void Clear() {
+    count_ = 0;
+    all_ = false;
+  }
+
+ private:
+  static constexpr int kKeys = 8;
+  uint8_t keys_[kKeys][kKeyBytes];
+  int count_ = 0;
+  bool all_ = false;
+};
+
 // A unicast flow JavaScript installed for native egress, under one destination (its peer's CGA,
 // or its IPv4 alias): the type III header, the AAD, the send key of one epoch, the first hop's
 // link, and the arrays it shares with JavaScript.
@@ -666,17 +746,34 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   }
 
   bool Take(uint8_t* data, size_t length, const sockaddr_storage&) override {
+    OrderBarrier::Key flowKey;
+    authentic_ = false;
     if (engine_ == nullptr) {  // an agent's: its ingress
       if (!agentBound_ || tunFd_ < 0 || ingressBySource_.empty()) return false;
       ingressOffered_++;
-      if (!Ingress(data, length)) return false;
-      ingressTaken_++;
-      return true;
+      const bool keyed = OrderBarrier::KeyOfPeer(data, length, flowKey);
+      if (keyed && !ordered_.Empty() && ordered_.Holds(flowKey)) return false;
+      if (Ingress(data, length)) {
+        ingressTaken_++;
+        return true;
+      }
+      if (keyed && authentic_) {  // JavaScript may deliver it: what came before is written first
+        FlushTun();
+        ordered_.Add(flowKey);
+      }
+      return false;
     }
     offered_++;
+    const bool keyed = OrderBarrier::KeyOfEngineFlow(data, length, flowKey);
+    // Held behind its flow's packet handed up (whose contract's program runs HandedUp already stopped).
+    if (keyed && !ordered_.Empty() && ordered_.Holds(flowKey)) return false;
     upScope_ = kUpNone;
     if (!Forward(data, length)) {
       HandedUp();
+      if (keyed && authentic_) {  // JavaScript may forward it: what came before leaves first
+        FlushQueued();
+        ordered_.Add(flowKey);
+      }
       return false;
     }
     taken_++;
@@ -688,6 +785,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     FlushTun();
     barrierAll_ = false;
     barrierCount_ = 0;
+    ordered_.Clear();
+    forged_.Clear();
   }
 
  private:
@@ -730,6 +829,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   // confirmed session JavaScript registered, the replay window, the tag. Changes nothing: the
   // session, or nullptr when JavaScript must see the frame. *bodyEnd: where the tag starts.
   Session* CheckLinkFrame(const uint8_t* frame, size_t length, uint64_t* counter, size_t* bodyEnd) {
+    authentic_ = false;
     if (length < kHeader + kTag + 40) return nullptr;
     if (frame[0] != kFrameVersion || frame[1] != kFrameData || frame[3] != 0) return nullptr;
     auto sessionAt = sessions_.find(Be32(frame + 4));
@@ -740,8 +840,17 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const long aadEnd = AadEnd(frame, kHeader, *bodyEnd);
     if (aadEnd < 0) return nullptr;
     if (!session.replay.Check(*counter)) return nullptr;
-    if (!session.mac->Verify(*counter, frame, static_cast<size_t>(aadEnd), frame + *bodyEnd)) return nullptr;
-    return &session;
+    // A frame under the same session and counter as one with a bad tag before it in this batch:
+    // JavaScript counts that one first (badTag) and then takes this one, so this one goes up too.
+    OrderBarrier::Key sessionCounter = {0};
+    memcpy(sessionCounter, frame + 4, 12);  // receiver index and counter
+    const bool behindForged = !forged_.Empty() && forged_.Holds(sessionCounter);
+    if (!session.mac->Verify(*counter, frame, static_cast<size_t>(aadEnd), frame + *bodyEnd)) {
+      forged_.Add(sessionCounter);
+      return nullptr;
+    }
+    authentic_ = true;
+    return behindForged ? nullptr : &session;
   }
 
   // The link layer's commit of a frame CheckLinkFrame passed: the window marked, the link's traffic.
@@ -759,7 +868,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     uint64_t counter = 0;
     size_t bodyEnd = 0;
     Session* checked = CheckLinkFrame(frame, length, &counter, &bodyEnd);
-    if (checked == nullptr) return false;
+    if (checked == nullptr) {
+      if (authentic_) upScope_ = kUpAll;  // a good frame held behind a forged one
+      return false;
+    }
     Session& session = *checked;
     upScope_ = kUpAll;
 
@@ -1419,18 +1531,24 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   // ---- the agent's egress ---------------------------------------------------------------------------
 
   // PacketFilter: the TUN reader's batch. Each packet Egress takes is framed into the send ring;
-  // the frames go out (FlushQueued) before JavaScript sees the rest of the batch.
+  // the frames go out (FlushQueued) before JavaScript sees the rest of the batch, and a packet
+  // handed up holds back the later ones to its destination (OrderBarrier: they stay in order).
   size_t TakePackets(const uint8_t* data, int32_t* meta, size_t count) override {
     if (!agentBound_ || fd_ < 0 || (egressByHost_.empty() && egressByIpv4_.empty())) return count;
     size_t kept = 0;
+    OrderBarrier ordered;  // destinations with a packet handed up in this batch
     for (size_t i = 0; i < count; i++) {
       const int32_t offset = meta[2 * i];
       const int32_t length = meta[2 * i + 1];
       egressOffered_++;
-      if (offset >= 0 && length > 0 && Egress(data + offset, static_cast<size_t>(length))) {
+      OrderBarrier::Key destination;
+      const bool addressed = offset >= 0 && length > 0 &&
+                             OrderBarrier::KeyOfDestination(data + offset, static_cast<size_t>(length), destination);
+      if (addressed && !ordered.Holds(destination) && Egress(data + offset, static_cast<size_t>(length))) {
         egressTaken_++;
         continue;
       }
+      if (addressed) ordered.Add(destination);
       meta[2 * kept] = offset;
       meta[2 * kept + 1] = length;
       kept++;
@@ -1914,6 +2032,11 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   bool barrierAll_ = false;
   int barrierCount_ = 0;
   double barrierContracts_[kBarrierContracts] = {0};
+  // The receive batch's flows with an authenticated frame handed up (Take), and its frames with a
+  // bad tag (receiver index and counter: CheckLinkFrame).
+  OrderBarrier ordered_;
+  OrderBarrier forged_;
+  bool authentic_ = false;  // the frame CheckLinkFrame last looked at has a good tag
 };
 
 }  // namespace
