@@ -74,6 +74,7 @@ import {
   targetVerdict,
   throughputTargetFactor,
 } from './dataplane-summary';
+import { type HopLatency, type JourneyStep, measureHopLatency } from './hop-latency';
 import { markdownTable, writePerformanceSection } from './report';
 
 const root = join(import.meta.dirname, '..');
@@ -586,6 +587,77 @@ async function registerEndpoints(token: string): Promise<string> {
   return peer!;
 }
 
+/** Pings followed hop by hop per leg (measureHopLatency). */
+const hopPings = 300;
+
+/** A ping's journey through the Capsule leg: a's agent, engine e1, b's agent, and back. */
+function capsuleJourney(): JourneyStep[] {
+  const [a, e1, b] = [address('a'), address('e1'), address('b')];
+  const tunA = { node: 'a', device: 'capsule0' };
+  const tunB = { node: 'b', device: 'capsule0' };
+  const ethA = { node: 'a', device: 'eth0' };
+  const ethE1 = { node: 'e1', device: 'eth0' };
+  const ethB = { node: 'b', device: 'eth0' };
+  // A link frame carrying the 104-byte ICMPv6 echo is longer than it (keep-alives are shorter).
+  const frame = (from: string, to: string) => ({ kind: 'udp' as const, from, to, minIpLength: 104 + 28 });
+  return [
+    { point: tunA, match: { kind: 'echo', reply: false } },
+    { point: ethA, match: frame(a, e1), gap: 'agent a: TUN → link', crossing: true },
+    { point: ethE1, match: frame(a, e1), gap: 'veth a → e1' },
+    { point: ethE1, match: frame(e1, b), gap: 'engine e1 (a → b)', crossing: true },
+    { point: ethB, match: frame(e1, b), gap: 'veth e1 → b' },
+    { point: tunB, match: { kind: 'echo', reply: false }, gap: 'agent b: link → TUN', crossing: true },
+    { point: tunB, match: { kind: 'echo', reply: true }, gap: 'b’s kernel (echo reply)' },
+    { point: ethB, match: frame(b, e1), gap: 'agent b: TUN → link', crossing: true },
+    { point: ethE1, match: frame(b, e1), gap: 'veth b → e1' },
+    { point: ethE1, match: frame(e1, a), gap: 'engine e1 (b → a)', crossing: true },
+    { point: ethA, match: frame(e1, a), gap: 'veth e1 → a' },
+    { point: tunA, match: { kind: 'echo', reply: true }, gap: 'agent a: link → TUN', crossing: true },
+  ];
+}
+
+/** A ping's journey through a peer's leg: its daemon on a, the veth, its daemon on b, and back. */
+function peerJourney(peer: PeerLeg): JourneyStep[] {
+  const [a, b] = [address('a'), address('b')];
+  const devices = peer.name === 'Nebula' ? ['nebula1', 'nebula1'] : ['wga', 'wgb'];
+  const tunA = { node: 'a', device: devices[0]! };
+  const tunB = { node: 'b', device: devices[1]! };
+  const ethA = { node: 'a', device: 'eth0' };
+  const ethB = { node: 'b', device: 'eth0' };
+  // Its datagram carrying the 84-byte ICMP echo is longer than it (keep-alives are shorter).
+  const datagram = (from: string, to: string) => ({ kind: 'udp' as const, from, to, minIpLength: 84 + 28 });
+  return [
+    { point: tunA, match: { kind: 'echo', reply: false } },
+    { point: ethA, match: datagram(a, b), gap: `${peer.name} a: TUN → UDP`, crossing: true },
+    { point: ethB, match: datagram(a, b), gap: 'veth a → b' },
+    { point: tunB, match: { kind: 'echo', reply: false }, gap: `${peer.name} b: UDP → TUN`, crossing: true },
+    { point: tunB, match: { kind: 'echo', reply: true }, gap: 'b’s kernel (echo reply)' },
+    { point: ethB, match: datagram(b, a), gap: `${peer.name} b: TUN → UDP`, crossing: true },
+    { point: ethA, match: datagram(b, a), gap: 'veth b → a' },
+    { point: tunA, match: { kind: 'echo', reply: true }, gap: `${peer.name} a: UDP → TUN`, crossing: true },
+  ];
+}
+
+/** The crossings' and the rest's share of a leg's round trip, as a table row. */
+function hopSummaryRow(leg: string, latency: HopLatency): string[] {
+  const crossings = latency.gaps.filter((gap) => gap.crossing);
+  const sum = (gaps: readonly { meanUs: number }[]) => gaps.reduce((total, gap) => total + gap.meanUs, 0);
+  return [
+    leg,
+    String(crossings.length),
+    fixed(sum(crossings), 0),
+    fixed(sum(crossings) / crossings.length, 0),
+    fixed(sum(latency.gaps.filter((gap) => !gap.crossing)), 0),
+    `${fixed(latency.roundTripMeanUs, 0)} (${fixed(latency.roundTripP50Us, 0)})`,
+    `${latency.samples} / ${latency.requests}`,
+  ];
+}
+
+function hopSummaryLine(leg: string, latency: HopLatency): string {
+  const [, count, sum, each, rest, roundTrip, followed] = hopSummaryRow(leg, latency);
+  return `${leg}: ${count} process crossings, ${sum} µs (${each} µs each), veths and kernel ${rest} µs; round trip ${roundTrip} µs; ${followed} followed`;
+}
+
 /** The tools every leg needs, and the ones each peer needs on top (missing: that peer is skipped). */
 const requiredTools = ['ip', 'iperf3', 'ping', 'nstat', 'ss'];
 const peerTools: Record<PeerName, string[]> = {
@@ -818,6 +890,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
   const rounds: Round[] = [];
   const buffers: { leg: string; a: string }[] = [];
   const profiles: { process: string; top: { fn: string; percent: number }[] }[] = [];
+  const hops: { leg: string; latency: HopLatency }[] = [];
   let profiledMbps = Number.NaN;
   let perf: PerfProfile | undefined;
   const loadBefore = loadavg()[0]!;
@@ -870,6 +943,27 @@ export async function run(args: readonly string[] = []): Promise<void> {
           .map((node) => `${node} ${result.fastPath[node]}`)
           .join('; ')}\n`,
       );
+    }
+    if (missingTools(['tcpdump']).length === 0) {
+      for (const [leg, steps, target, family] of [
+        ['Capsule', capsuleJourney(), bHostId, '-6'] as const,
+        ...peers.map((peer) => [peer.name, peerJourney(peer), peer.target, '-4'] as const),
+      ]) {
+        process.stdout.write(`${leg}: a ping's round trip, hop by hop …\n`);
+        const latency = await measureHopLatency(steps, {
+          namespaceOf: (node) => namespaceName(labName, node),
+          scratch,
+          traffic: () =>
+            must('a', ['ping', family, '-c', String(hopPings), '-i', pingIntervalS, '-W', '2', '-q', target]),
+        });
+        hops.push({ leg, latency });
+        process.stdout.write(`${hopSummaryLine(leg, latency)}\n`);
+      }
+    } else {
+      const reason = 'per-hop latency skipped: tcpdump not found on PATH';
+      if (process.env.CI === 'true') throw new Error(`bench dataplane: ${reason} (CI=true)`);
+      process.stdout.write(`${reason}\n`);
+      skipped.push(reason);
     }
     for (const stop of stopPeers.splice(0)) stop();
 
@@ -1187,6 +1281,43 @@ export async function run(args: readonly string[] = []): Promise<void> {
       detailRows,
     ),
     '',
+    ...(hops.length > 0
+      ? [
+          `### Where a ping's round trip goes, hop by hop (${hopPings} pings, ${Number(pingIntervalS) * 1000} ms apart, after the rounds)`,
+          '',
+          "tcpdump on a's and b's overlay device and on the underlay interface of a, b (and e1 for Capsule);",
+          'each echo request followed through the captures (bench/hop-latency.ts). A process crossing is',
+          "one daemon's wake-up, receive, work and send; the veth gaps are the kernel's path between",
+          "namespaces; b's kernel answers the ping. Microseconds, over the requests followed through.",
+          '',
+          markdownTable(
+            [
+              'path',
+              'process crossings',
+              'their sum, mean µs',
+              'per crossing, mean µs',
+              'veths and b’s kernel, mean µs',
+              'round trip at a’s overlay device, mean (p50) µs',
+              'followed / sent',
+            ],
+            hops.map(({ leg, latency }) => hopSummaryRow(leg, latency)),
+          ),
+          '',
+          markdownTable(
+            ['path', 'gap', 'mean µs', 'p50 µs', 'p90 µs'],
+            hops.flatMap(({ leg, latency }) =>
+              latency.gaps.map((gap) => [
+                leg,
+                gap.crossing ? `**${gap.gap}**` : gap.gap,
+                fixed(gap.meanUs, 0),
+                fixed(gap.p50Us, 0),
+                fixed(gap.p90Us, 0),
+              ]),
+            ),
+          ),
+          '',
+        ]
+      : []),
     ...(profiles.length > 0
       ? [
           `### Where the time goes (Capsule, one more iperf3 run with \`--cpu-prof\` on the engine and both agents: ${profiledMbps.toFixed(1)} Mbit/s)`,

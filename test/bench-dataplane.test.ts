@@ -1,7 +1,9 @@
 /**
- * The arithmetic and the arguments of the benchmarks (bench/dataplane-summary.ts, bench/args.ts),
+ * The arithmetic and the arguments of the benchmarks (bench/dataplane-summary.ts, bench/args.ts,
+ * bench/hop-latency.ts: following a ping through captures),
  * without root: `npm run bench:dataplane` itself builds a netns lab and is run by hand.
  */
+import { encodePcapFile } from '@capsule/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { splitBenchArgs } from '../bench/args';
@@ -15,6 +17,7 @@ import {
   spread,
   targetVerdict,
 } from '../bench/dataplane-summary';
+import { followJourneys, type JourneyStep, packetsOfPcap } from '../bench/hop-latency';
 
 const known = ['controller', 'dataplane', 'soak'];
 
@@ -185,5 +188,133 @@ describe('roundRatios', () => {
     expect(targetVerdict([true, true, true])).toBe('met (3 of 3 rounds)');
     expect(targetVerdict([true, false, undefined])).toBe('met in 1 of 2 rounds only');
     expect(targetVerdict([false])).toBe('not met (0 of 1 round)');
+  });
+});
+
+describe('hop latency: following a ping through captures', () => {
+  const v6 = (last: number) => Uint8Array.from([0xfd, 0, ...new Array<number>(13).fill(0), last]);
+  /** An ICMPv6 echo (request or reply) from `source` to `destination`. */
+  const echo = (source: number, destination: number, sequence: number, reply: boolean) => {
+    const packet = new Uint8Array(104);
+    packet[0] = 0x60;
+    packet[5] = 64; // payload length
+    packet[6] = 58;
+    packet.set(v6(source), 8);
+    packet.set(v6(destination), 24);
+    packet[40] = reply ? 129 : 128;
+    packet[46] = sequence >> 8;
+    packet[47] = sequence & 0xff;
+    return packet;
+  };
+  /** An Ethernet frame carrying an IPv4 UDP datagram of `ipLength` bytes from 10.0.0.`from` to 10.0.0.`to`. */
+  const datagram = (from: number, to: number, ipLength: number) => {
+    const frame = new Uint8Array(14 + ipLength);
+    frame[12] = 0x08;
+    frame[14] = 0x45;
+    frame[16] = ipLength >> 8;
+    frame[17] = ipLength & 0xff;
+    frame[23] = 17;
+    frame.set([10, 0, 0, from, 10, 0, 0, to], 26);
+    return frame;
+  };
+  const tunA = { node: 'a', device: 'tun' };
+  const tunB = { node: 'b', device: 'tun' };
+  const ethA = { node: 'a', device: 'eth0' };
+  const ethB = { node: 'b', device: 'eth0' };
+  const udp = (from: number, to: number) => ({
+    kind: 'udp' as const,
+    from: `10.0.0.${from}`,
+    to: `10.0.0.${to}`,
+    minIpLength: 200,
+  });
+  const steps: JourneyStep[] = [
+    { point: tunA, match: { kind: 'echo', reply: false } },
+    { point: ethA, match: udp(1, 2), gap: 'a out', crossing: true },
+    { point: ethB, match: udp(1, 2), gap: 'veth' },
+    { point: tunB, match: { kind: 'echo', reply: false }, gap: 'b in', crossing: true },
+    { point: tunB, match: { kind: 'echo', reply: true }, gap: 'kernel' },
+    { point: ethB, match: udp(2, 1), gap: 'b out', crossing: true },
+    { point: ethA, match: udp(2, 1), gap: 'veth back' },
+    { point: tunA, match: { kind: 'echo', reply: true }, gap: 'a in', crossing: true },
+  ];
+  /** Captures of `count` pings 20 ms apart, each gap `gapUs` long; ping 2 loses its reply. */
+  const captures = (count: number, gapUs: readonly number[]) => {
+    const records: Record<string, { timestampUs: number; packet: Uint8Array }[]> = {
+      'a:tun': [],
+      'a:eth0': [],
+      'b:tun': [],
+      'b:eth0': [],
+    };
+    for (let sequence = 1; sequence <= count; sequence++) {
+      let t = 1_000_000 + sequence * 20_000;
+      const at = (key: string, packet: Uint8Array) => records[key]!.push({ timestampUs: t, packet });
+      at('a:tun', echo(1, 2, sequence, false));
+      // A keep-alive (too short) and a datagram the other way at the same time: not the ping's.
+      records['a:eth0']!.push({ timestampUs: t, packet: datagram(1, 2, 60) });
+      records['a:eth0']!.push({ timestampUs: t, packet: datagram(2, 1, 300) });
+      // Another host's datagram to b, and a's to another host.
+      records['a:eth0']!.push({ timestampUs: t, packet: datagram(3, 2, 300) });
+      records['a:eth0']!.push({ timestampUs: t, packet: datagram(1, 3, 300) });
+      t += gapUs[0]!;
+      at('a:eth0', datagram(1, 2, 300));
+      t += gapUs[1]!;
+      at('b:eth0', datagram(1, 2, 300));
+      t += gapUs[2]!;
+      at('b:tun', echo(1, 2, sequence, false));
+      if (sequence === 2) continue; // b never answers this one
+      t += gapUs[3]!;
+      at('b:tun', echo(2, 1, sequence, true));
+      t += gapUs[4]!;
+      at('b:eth0', datagram(2, 1, 300));
+      t += gapUs[5]!;
+      at('a:eth0', datagram(2, 1, 300));
+      t += gapUs[6]!;
+      at('a:tun', echo(2, 1, sequence, true));
+    }
+    return new Map(
+      Object.entries(records).map(([key, list]) => {
+        const linkType = key.endsWith('eth0') ? 1 : 101;
+        const sorted = [...list].sort((x, y) => x.timestampUs - y.timestampUs);
+        return [key, packetsOfPcap(encodePcapFile(sorted, { linkType }))];
+      }),
+    );
+  };
+
+  it('measures every gap of every ping followed through, and leaves out one that got lost', () => {
+    const gaps = [70, 8, 150, 30, 60, 9, 100];
+    const result = followJourneys(steps, captures(10, gaps));
+    expect(result.requests).toBe(10);
+    expect(result.samples).toBe(9);
+    expect(result.gaps.map((gap) => [gap.gap, gap.crossing, gap.meanUs, gap.p50Us, gap.p90Us])).toEqual(
+      steps.slice(1).map((step, i) => [step.gap, step.crossing ?? false, gaps[i], gaps[i], gaps[i]]),
+    );
+    expect(result.roundTripMeanUs).toBe(gaps.reduce((sum, gap) => sum + gap, 0));
+  });
+
+  it('refuses a journey that does not start at an echo, a missing capture and a broken pcap', () => {
+    expect(() => followJourneys(steps.slice(1), captures(1, [1, 1, 1, 1, 1, 1, 1]))).toThrow(/echo/);
+    expect(() => followJourneys(steps, new Map())).toThrow(/no capture at a:tun/);
+    expect(() => packetsOfPcap(new Uint8Array(10))).toThrow(/hop capture: .*cut short/);
+    // Frames of other link types and non-IP Ethernet frames are skipped, not misread.
+    expect(
+      packetsOfPcap(encodePcapFile([{ timestampUs: 1, packet: echo(1, 2, 1, false) }], { linkType: 147 })),
+    ).toEqual([]);
+    const arp = datagram(1, 2, 300);
+    arp[12] = 0x08;
+    arp[13] = 0x06;
+    expect(packetsOfPcap(encodePcapFile([{ timestampUs: 1, packet: arp }], { linkType: 1 }))).toEqual([]);
+  });
+
+  it('never throws on random capture bytes behind a valid pcap header', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 120 }), { maxLength: 20 }), (packets) => {
+        const file = encodePcapFile(
+          packets.map((packet, i) => ({ timestampUs: i, packet })),
+          { linkType: 1 },
+        );
+        expect(Array.isArray(packetsOfPcap(file))).toBe(true);
+      }),
+      { seed: 1, numRuns: 300 },
+    );
   });
 });
