@@ -109,6 +109,7 @@ interface Leg {
   name: string;
   rttAvgMs: number;
   rttMinMs: number;
+  rttP50Ms: number;
   rttP99Ms: number;
   /** Ping every 10 ms while iperf3 saturates the same path (undefined: not measured for this leg). */
   loadedRttAvgMs: number | undefined;
@@ -261,6 +262,7 @@ async function measure(name: string, target: string, family: '-4' | '-6', underL
       name,
       rttMinMs: times[0] ?? Number.NaN,
       rttAvgMs: average(times),
+      rttP50Ms: percentile(times, 50),
       rttP99Ms: percentile(times, 99),
       loadedRttAvgMs: loaded && average(loaded),
       loadedRttP50Ms: loaded && percentile(loaded, 50),
@@ -840,6 +842,13 @@ async function measureRound(
 const fixed = (value: number | undefined, digits: number) =>
   value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(digits);
 
+/** Capsule's median ping RTT over the lowest median of the peers (beside the target's averages). */
+function rttP50OverBest(round: Round): number | undefined {
+  const peers = Object.values(round.peers).map((leg) => leg!.rttP50Ms);
+  const best = peers.length > 0 ? Math.min(...peers) : undefined;
+  return best && best > 0 ? round.capsule.rttP50Ms / best : undefined;
+}
+
 /** A round's ratios in words (printed after the round, and written). */
 function ratioLine(round: Round): string {
   const r = round.ratios;
@@ -850,7 +859,8 @@ function ratioLine(round: Round): string {
     `(target ≥ ${throughputTargetFactor}: ${r.throughputMet === undefined ? 'not measured' : r.throughputMet ? 'met' : 'not met'}); ` +
     `RTT avg Capsule ${fixed(round.capsule.rttAvgMs, 3)} ms vs best peer (${r.bestRttPeer ?? 'none'}) ` +
     `${fixed(r.bestPeerRttMs, 3)} ms: ${fixed(r.capsuleRttOverBest, 2)}× ` +
-    `(target ≤ 1: ${r.rttMet === undefined ? 'not measured' : r.rttMet ? 'met' : 'not met'}); ` +
+    `(target ≤ 1: ${r.rttMet === undefined ? 'not measured' : r.rttMet ? 'met' : 'not met'}; ` +
+    `RTT p50 ${fixed(rttP50OverBest(round), 2)}× the best peer's p50); ` +
     `under load p50/p99 ms: ${[
       ['Capsule', round.capsule] as const,
       ...peerNames.flatMap((name) => (round.peers[name] ? [[name, round.peers[name]!] as const] : [])),
@@ -1074,6 +1084,10 @@ export async function run(args: readonly string[] = []): Promise<void> {
       3,
     ),
     formatSpread(
+      legSpread(key, (leg) => leg.rttP50Ms),
+      3,
+    ),
+    formatSpread(
       legSpread(key, (leg) => leg.rttP99Ms),
       3,
     ),
@@ -1110,6 +1124,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
       `${ms(r.bestPeerRttMs)} (${r.bestRttPeer ?? '—'})`,
       fixed(r.capsuleRttOverBest, 2),
       verdict(r.rttMet),
+      fixed(rttP50OverBest(round), 2),
     ];
   });
   const capsuleOverBest = over((round) => round.ratios.capsuleOverBest);
@@ -1141,6 +1156,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
       ),
       formatSpread(capsuleRttOverBest, 2),
       '',
+      formatSpread(over(rttP50OverBest), 2),
     ]);
   const detailRows = rounds.flatMap((round) =>
     legKeys.flatMap((key) => {
@@ -1156,6 +1172,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
           leg.senderCpuPercent.toFixed(0),
           ms(leg.rttMinMs),
           ms(leg.rttAvgMs),
+          ms(leg.rttP50Ms),
           ms(leg.rttP99Ms),
           ms(leg.loadedRttP50Ms),
           ms(leg.loadedRttP99Ms),
@@ -1218,6 +1235,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
         'TCP Mbit/s',
         'retransmits',
         'RTT avg ms',
+        'RTT p50 ms',
         'RTT p99 ms',
         'under load: RTT p50 ms',
         'under load: RTT p99 ms',
@@ -1240,6 +1258,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
         'best peer RTT avg ms',
         'Capsule RTT / best peer',
         '≤ 1',
+        'RTT p50: Capsule / best peer (beside the target)',
       ],
       ratioRows,
     ),
@@ -1270,6 +1289,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
         'iperf3 sender CPU %',
         'RTT min ms',
         'RTT avg ms',
+        'RTT p50 ms',
         'RTT p99 ms',
         'under load: RTT p50 ms',
         'under load: RTT p99 ms',
