@@ -118,7 +118,9 @@ const write = (path, text, mode = 0o644) => {
 };
 write(
   'usr/bin/capsule',
-  '#!/bin/sh\n# The capsule command: the CLI bundle on the Node.js that ships with it (/usr/lib/capsule/node).\nexec /usr/lib/capsule/node /usr/lib/capsule/packages/cli/bin/capsule.js "$@"\n',
+  // --no-memory-reducer: no idle-time compacting collections under the daemons' fast paths (the
+  // lab's daemonNodeFlags; docs/performance.md).
+  '#!/bin/sh\n# The capsule command: the CLI bundle on the Node.js that ships with it (/usr/lib/capsule/node).\nexec /usr/lib/capsule/node --no-memory-reducer /usr/lib/capsule/packages/cli/bin/capsule.js "$@"\n',
   0o755,
 );
 for (const unit of readdirSync(join(root, 'packaging/systemd')))

@@ -221,6 +221,15 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
       expect(report.leftovers).toEqual([]);
     }, 60_000);
 
+    it('runs its daemons without V8’s memory reducer (no idle-time compaction under the fast path)', () => {
+      const state = readLabState(dataDir)!;
+      for (const node of ['a', 'b', 'e1', 'ctl']) {
+        const record = state.processes.find((entry) => entry.node === node)!;
+        const argv = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0');
+        expect(argv.slice(0, argv.indexOf(cli)), node).toContain('--no-memory-reducer');
+      }
+    });
+
     it('gives each host a TUN with its CGA and IPv4 address, and the peers from the contract', async () => {
       const addresses = (await inNode('a', ['ip', 'addr', 'show', 'dev', 'capsule0'])).stdout;
       expect(addresses).toContain(`${hostId.a}/64`);

@@ -190,6 +190,10 @@ describe.skipIf(!canRun(needs))('the Debian package: build, contents, install, u
         'root:capsule 640',
       );
     expect((await run('/usr/bin/capsule', ['--version'])).stdout.trim()).toBe('0.1.0');
+    // The daemons run without V8's memory reducer (idle-time compaction under the fast path).
+    expect((await run('cat', ['/usr/bin/capsule'])).stdout).toContain(
+      'exec /usr/lib/capsule/node --no-memory-reducer /usr/lib/capsule/packages/cli/bin/capsule.js',
+    );
     // The installed configs check (only the node passwords and addresses are the operator's to set).
     for (const name of ['controller', 'engine', 'agent']) {
       const checked = await run('/usr/bin/capsule', [name, 'check-config', `/etc/capsule/${name}.yaml`]);

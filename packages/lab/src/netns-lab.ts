@@ -61,6 +61,14 @@ export function agentSocketPath(agentDataDir: string): string {
  */
 export const labLinkKeepAliveIntervalMs = 500;
 
+/**
+ * Node flags of every daemon the lab starts (as the package's /usr/bin/capsule passes them):
+ * V8's memory reducer runs full, compacting collections when a process goes quiet after work —
+ * 13–36 ms on this project's machines, and the fast path runs on the same thread, so a ping that
+ * comes then waits for them (docs/performance.md, "Where a ping's round trip goes").
+ */
+export const daemonNodeFlags: readonly string[] = ['--no-memory-reducer'];
+
 /** How to run the daemons, and where the lab keeps its files. */
 export interface NetnsLabOptions {
   /** The lab's data dir (state file, per-node dirs, logs). */
@@ -421,7 +429,16 @@ function spawnDaemon(
   args: string[],
   extraEnv: Record<string, string> = {},
 ) {
-  const argv = ['ip', 'netns', 'exec', node.namespace!, options.nodePath, options.cliPath, ...args];
+  const argv = [
+    'ip',
+    'netns',
+    'exec',
+    node.namespace!,
+    options.nodePath,
+    ...daemonNodeFlags,
+    options.cliPath,
+    ...args,
+  ];
   const record = startProcess(
     node.name,
     argv,
