@@ -120,6 +120,9 @@ export interface Setup {
   received: Uint8Array[];
   receivedC: Uint8Array[];
   linkA: number;
+  /** Host c's link layer and its link to the engine (with `withC`). */
+  c: LinkLayer | undefined;
+  linkC: number | undefined;
   engineId: number;
   close(): Promise<void>;
 }
@@ -188,6 +191,8 @@ export async function setUp(withFastPath: boolean, options: SetUpOptions = {}): 
     received: inboxes[0]!,
     receivedC: inboxes[1]!,
     linkA: a.linkTo(identities.e.hostId)!.id,
+    c: options.withC ? receiverLayers[1] : undefined,
+    linkC: options.withC ? receiverLayers[1]!.linkTo(identities.e.hostId)!.id : undefined,
     engineId: engine.engineId,
     async close() {
       engine.stop();

@@ -449,21 +449,24 @@ struct HostKeyHash {
 // packet that JavaScript may pass on is handed up — an authenticated frame, an application packet
 // — everything the fast path queued before it leaves first, and every later packet of the same
 // flow in the batch goes up after it: a flow's packets leave in their order, with the fast path on
-// as off. The key of a flow: the engine's (inner source, destination and flow label), an agent
-// ingress flow's (its peer: the inner source), an agent egress flow's (the packet's destination).
+// as off. The key of a flow: for a link frame, the session it came under (its receiver index) and
+// the engine's flow (inner source, destination and flow label) or an agent ingress flow's peer
+// (the inner source) — so a frame under one peer's session never holds back another's, whatever
+// its inner addresses say; for an agent's egress, the packet's destination.
 class OrderBarrier {
  public:
-  static constexpr size_t kKeyBytes = 35;
+  static constexpr size_t kKeyBytes = 39;
   using Key = uint8_t[kKeyBytes];
 
   // The engine's flow of a link frame's inner IPv6 packet; false when it has none.
   static bool KeyOfEngineFlow(const uint8_t* frame, size_t length, Key key) {
     if (length < kHeader + 40 || frame[kHeader] >> 4 != 6) return false;
     const uint8_t* inner = frame + kHeader;
-    memcpy(key, inner + 8, 32);
-    key[32] = inner[1] & 0x0f;
-    key[33] = inner[2];
-    key[34] = inner[3];
+    memcpy(key, frame + 4, 4);
+    memcpy(key + 4, inner + 8, 32);
+    key[36] = inner[1] & 0x0f;
+    key[37] = inner[2];
+    key[38] = inner[3];
     return true;
   }
 
@@ -471,7 +474,8 @@ class OrderBarrier {
   static bool KeyOfPeer(const uint8_t* frame, size_t length, Key key) {
     if (length < kHeader + 40) return false;
     memset(key, 0, kKeyBytes);
-    memcpy(key, frame + kHeader + 8, 16);
+    memcpy(key, frame + 4, 4);
+    memcpy(key + 4, frame + kHeader + 8, 16);
     return true;
   }
 
@@ -494,30 +498,40 @@ class OrderBarrier {
     if (all_) return true;
     for (int i = 0; i < count_; i++)
       if (memcmp(keys_[i], key, kKeyBytes) == 0) return true;
+    for (int i = 0; i < prefixCount_; i++)
+      if (memcmp(prefixes_[i], key, kPrefixBytes) == 0) return true;
     return false;
   }
 
-  // Past kKeys flows in one batch, every packet left in it goes up.
+  // Past kKeys flows in one batch, every later packet under the same first 4 bytes (a link
+  // frame's session: one peer cannot hold back another's frames) goes up; past kKeys of those,
+  // every later packet of the batch.
   void Add(const Key key) {
     if (Holds(key)) return;
-    if (count_ == kKeys) {
+    if (count_ < kKeys) {
+      memcpy(keys_[count_++], key, kKeyBytes);
+    } else if (prefixCount_ < kKeys) {
+      memcpy(prefixes_[prefixCount_++], key, kPrefixBytes);
+    } else {
       all_ = true;
-      return;
     }
-    memcpy(keys_[count_++], key, kKeyBytes);
   }
 
-  bool Empty() const { return count_ == 0 && !all_; }
+  bool Empty() const { return count_ == 0; }
 
   void Clear() {
     count_ = 0;
+    prefixCount_ = 0;
     all_ = false;
   }
 
  private:
   static constexpr int kKeys = 8;
+  static constexpr size_t kPrefixBytes = 4;
   uint8_t keys_[kKeys][kKeyBytes];
+  uint8_t prefixes_[kKeys][kPrefixBytes];
   int count_ = 0;
+  int prefixCount_ = 0;
   bool all_ = false;
 };
 
@@ -786,7 +800,6 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     barrierAll_ = false;
     barrierCount_ = 0;
     ordered_.Clear();
-    forged_.Clear();
   }
 
  private:
@@ -840,17 +853,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const long aadEnd = AadEnd(frame, kHeader, *bodyEnd);
     if (aadEnd < 0) return nullptr;
     if (!session.replay.Check(*counter)) return nullptr;
-    // A frame under the same session and counter as one with a bad tag before it in this batch:
-    // JavaScript counts that one first (badTag) and then takes this one, so this one goes up too.
-    OrderBarrier::Key sessionCounter = {0};
-    memcpy(sessionCounter, frame + 4, 12);  // receiver index and counter
-    const bool behindForged = !forged_.Empty() && forged_.Holds(sessionCounter);
-    if (!session.mac->Verify(*counter, frame, static_cast<size_t>(aadEnd), frame + *bodyEnd)) {
-      forged_.Add(sessionCounter);
-      return nullptr;
-    }
+    if (!session.mac->Verify(*counter, frame, static_cast<size_t>(aadEnd), frame + *bodyEnd)) return nullptr;
     authentic_ = true;
-    return behindForged ? nullptr : &session;
+    return &session;
   }
 
   // The link layer's commit of a frame CheckLinkFrame passed: the window marked, the link's traffic.
@@ -868,10 +873,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     uint64_t counter = 0;
     size_t bodyEnd = 0;
     Session* checked = CheckLinkFrame(frame, length, &counter, &bodyEnd);
-    if (checked == nullptr) {
-      if (authentic_) upScope_ = kUpAll;  // a good frame held behind a forged one
-      return false;
-    }
+    if (checked == nullptr) return false;
     Session& session = *checked;
     upScope_ = kUpAll;
 
@@ -2032,10 +2034,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   bool barrierAll_ = false;
   int barrierCount_ = 0;
   double barrierContracts_[kBarrierContracts] = {0};
-  // The receive batch's flows with an authenticated frame handed up (Take), and its frames with a
-  // bad tag (receiver index and counter: CheckLinkFrame).
+  // The receive batch's flows with an authenticated frame handed up (Take).
   OrderBarrier ordered_;
-  OrderBarrier forged_;
   bool authentic_ = false;  // the frame CheckLinkFrame last looked at has a good tag
 };
 
