@@ -153,6 +153,8 @@ interface Outcome {
   /** What b received of each flow (by flow label), in arrival order. */
   receivedByFlow: [number, string[]][];
   taken: number;
+  /** Handed up only to stay behind an earlier frame of their flow in the batch. */
+  held: number;
   /** Taken during the bursts of good packets only, and the undamaged frames of flow 1 in them. */
   takenClean: number;
   flow1Clean: number;
@@ -221,6 +223,7 @@ async function runScenario(withFastPath: boolean): Promise<Outcome> {
       received: setup.received.map((p) => Buffer.from(withoutTraceTimes(p)).toString('hex')).sort(),
       receivedByFlow: byFlow(setup.received),
       taken: setup.fastPath?.stats().taken ?? 0,
+      held: setup.fastPath?.stats().held ?? 0,
       takenClean: (setup.fastPath?.stats().taken ?? 0) - takenBeforeClean,
       flow1Clean,
       metrics: renderMetrics(setup.engine),
@@ -293,6 +296,9 @@ describe.runIf(isNativeAddonAvailable())('engine fast path (native UDP loopback)
     expect(sampleOf(off.metrics, 'capsule_engine_fast_path_datagrams_total{outcome="taken"}')).toBe(0);
     expect(sampleOf(on.metrics, 'capsule_engine_fast_path_enabled')).toBe(1);
     expect(sampleOf(on.metrics, 'capsule_engine_fast_path_datagrams_total{outcome="taken"}')).toBe(on.taken);
+    // The hostile bursts hand up frames of flow 1 with more of its frames behind them.
+    expect(on.held).toBeGreaterThan(0);
+    expect(sampleOf(on.metrics, 'capsule_engine_fast_path_datagrams_total{outcome="held"}')).toBe(on.held);
     expect(sampleOf(on.metrics, 'capsule_engine_fast_path_frames_sent_total')).toBeGreaterThanOrEqual(
       on.taken,
     );
@@ -422,7 +428,7 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: one peer cannot hold
       });
       setup.aTransport.raw(frames[0]!, setup.engineAddress); // registers the flow with the fast path
       await waitFor(() => setup.received.length >= 3, 'the first type III at b');
-      const taken = setup.fastPath!.stats().taken;
+      const { taken, held } = setup.fastPath!.stats();
       const seen = totalSeen(setup);
       // One receive batch: a's frame, then c's with a's flow's addresses and with ten other flows'
       // (under c's own session: authenticated, so they go up, and fill the batch's list of flows
@@ -438,6 +444,9 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: one peer cannot hold
       await waitFor(() => totalSeen(setup) - seen >= 19, 'the batch handled');
       await waitFor(() => setup.received.length >= 3 + 8, 'a’s frames at b');
       expect(setup.fastPath!.stats().taken - taken).toBe(8);
+      // Held: c's own last two frames (past 8 flows of c's session, the rest of c's session is
+      // held); none of a's.
+      expect(setup.fastPath!.stats().held - held).toBe(2);
     } finally {
       await setup.close();
     }

@@ -572,7 +572,11 @@ describe.skipIf(!available)('agent egress fast path', () => {
     expect(Array.from(meta.subarray(0, 8))).toEqual(
       [1, 2, 3, 5].flatMap((i) => [offsets[i]!, packets[i]!.length]),
     );
-    expect(r.fastPath.agentStats()).toMatchObject({ offered: before.offered + 6, taken: before.taken + 2 });
+    expect(r.fastPath.agentStats()).toMatchObject({
+      offered: before.offered + 6,
+      taken: before.taken + 2,
+      held: before.held + 2,
+    });
   });
 
   it('refuses a batch entry outside the buffer', async () => {
@@ -1073,7 +1077,7 @@ describe.skipIf(!available)('agent ingress fast path', () => {
       expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
       r.writeTun(r.jsApp[delivered]!);
     });
-    const taken = r.fastPath.agentStats().ingressTaken;
+    const { ingressTaken: taken, ingressHeld: heldBefore } = r.fastPath.agentStats();
     for (const frame of frames) r.sendNow(frame); // one receive batch
     const deadline = Date.now() + 5000;
     while (r.tunPackets().length < 64 && Date.now() < deadline)
@@ -1082,6 +1086,8 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(r.tunPackets().map((packet) => packet[48])).toEqual(Array.from({ length: 64 }, (_, i) => i));
     expect(r.fastPath.agentStats().ingressTaken).toBe(taken + 10);
     expect(r.handedUp.length).toBe(54);
+    // All but the first TRACE frame went up only to stay behind it.
+    expect(r.fastPath.agentStats().ingressHeld).toBe(heldBefore + 53);
   });
 
   /** The capsule header of the peer's next type III packet (the inner packet, and where its PATH is). */

@@ -143,14 +143,15 @@ export function renderAgentMetrics(s: AgentMetricsSources): string {
   family(
     'capsule_agent_fast_path_packets_total',
     'counter',
-    'Packets offered to the fast path and taken by it (never woke JavaScript): out, from the TUN device; in, frames from the socket.',
+    'Packets offered to the fast path, taken by it (never woke JavaScript), and handed up only to keep their flow in order behind an earlier one: out, from the TUN device; in, frames from the socket.',
   );
-  for (const [direction, offered, taken] of [
-    ['out', fast?.offered, fast?.taken],
-    ['in', fast?.ingressOffered, fast?.ingressTaken],
+  for (const [direction, offered, taken, held] of [
+    ['out', fast?.offered, fast?.taken, fast?.held],
+    ['in', fast?.ingressOffered, fast?.ingressTaken, fast?.ingressHeld],
   ] as const) {
     sample('capsule_agent_fast_path_packets_total', offered ?? 0, { direction, outcome: 'offered' });
     sample('capsule_agent_fast_path_packets_total', taken ?? 0, { direction, outcome: 'taken' });
+    sample('capsule_agent_fast_path_packets_total', held ?? 0, { direction, outcome: 'held' });
   }
   family('capsule_agent_fast_path_flows', 'gauge', 'Flows installed in the fast path now, by direction.');
   sample('capsule_agent_fast_path_flows', fast?.egressFlows ?? 0, { direction: 'out' });

@@ -193,10 +193,11 @@ export function renderMetrics(engine: Engine, controller?: ControllerSessionStat
   family(
     'capsule_engine_fast_path_datagrams_total',
     'counter',
-    'Datagrams the socket offered the fast path, and those it took (never woke JavaScript).',
+    'Datagrams the socket offered the fast path, those it took (never woke JavaScript), and those it handed up only to keep their flow in order behind an earlier one.',
   );
   sample('capsule_engine_fast_path_datagrams_total', fast?.offered ?? 0, { outcome: 'offered' });
   sample('capsule_engine_fast_path_datagrams_total', fast?.taken ?? 0, { outcome: 'taken' });
+  sample('capsule_engine_fast_path_datagrams_total', fast?.held ?? 0, { outcome: 'held' });
   family('capsule_engine_fast_path_frames_sent_total', 'counter', 'Frames the fast path sent.');
   sample('capsule_engine_fast_path_frames_sent_total', fast?.sent ?? 0);
   family('capsule_engine_fast_path_send_errors_total', 'counter', 'Fast path frames the kernel refused.');

@@ -49,7 +49,7 @@
 //   removeFlow(flowId)   clearFlows()
 //   drainLinkTraffic() → Float64Array of [linkId, packetsIn, bytesIn, packetsOut, bytesOut,
 //     lastReceiveMs, lastSendMs] per link that moved since the last call
-//   stats() → [taken, offered, sent, sendErrors, flows, sessions]
+//   stats() → [taken, offered, sent, sendErrors, flows, sessions, held]
 //
 // The agent's egress (the same object, its link-layer sessions and send queue): a TUN Reader given
 // this object as its filter (tun-device.cc) offers it each batch of application packets before
@@ -74,7 +74,7 @@
 //   clearEgressFlows()
 //   offerTunPackets(buffer, meta: Int32Array, count) → packets left (the Reader's call, for tests)
 //   agentStats() → [offered, taken, egress destinations, frames offered to ingress, frames it took,
-//     ingress flows, TUN packets its writes lost]
+//     ingress flows, TUN packets its writes lost, egress packets held, ingress frames held]
 //
 // The agent's ingress (the same object; an agent binds no engine, so the UDP socket's datagrams
 // come here instead of Forward): a DATA frame is taken only when the link layer and
@@ -766,7 +766,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       if (!agentBound_ || tunFd_ < 0 || ingressBySource_.empty()) return false;
       ingressOffered_++;
       const bool keyed = OrderBarrier::KeyOfPeer(data, length, flowKey);
-      if (keyed && !ordered_.Empty() && ordered_.Holds(flowKey)) return false;
+      if (keyed && !ordered_.Empty() && ordered_.Holds(flowKey)) {
+        ingressHeld_++;
+        return false;
+      }
       if (Ingress(data, length)) {
         ingressTaken_++;
         return true;
@@ -780,7 +783,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     offered_++;
     const bool keyed = OrderBarrier::KeyOfEngineFlow(data, length, flowKey);
     // Held behind its flow's packet handed up (whose contract's program runs HandedUp already stopped).
-    if (keyed && !ordered_.Empty() && ordered_.Holds(flowKey)) return false;
+    if (keyed && !ordered_.Empty() && ordered_.Holds(flowKey)) {
+      held_++;
+      return false;
+    }
     upScope_ = kUpNone;
     if (!Forward(data, length)) {
       HandedUp();
@@ -1520,13 +1526,14 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Napi::Array result = Napi::Array::New(env, 6);
+    Napi::Array result = Napi::Array::New(env, 7);
     result.Set(0u, Napi::Number::New(env, static_cast<double>(taken_)));
     result.Set(1u, Napi::Number::New(env, static_cast<double>(offered_)));
     result.Set(2u, Napi::Number::New(env, static_cast<double>(sent_)));
     result.Set(3u, Napi::Number::New(env, static_cast<double>(sendErrors_)));
     result.Set(4u, Napi::Number::New(env, static_cast<double>(flows_.size())));
     result.Set(5u, Napi::Number::New(env, static_cast<double>(sessions_.size())));
+    result.Set(6u, Napi::Number::New(env, static_cast<double>(held_)));
     return result;
   }
 
@@ -1546,10 +1553,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       OrderBarrier::Key destination;
       const bool addressed = offset >= 0 && length > 0 &&
                              OrderBarrier::KeyOfDestination(data + offset, static_cast<size_t>(length), destination);
-      if (addressed && !ordered.Holds(destination) && Egress(data + offset, static_cast<size_t>(length))) {
+      const bool held = addressed && ordered.Holds(destination);
+      if (addressed && !held && Egress(data + offset, static_cast<size_t>(length))) {
         egressTaken_++;
         continue;
       }
+      if (held) egressHeld_++;
       if (addressed) ordered.Add(destination);
       meta[2 * kept] = offset;
       meta[2 * kept + 1] = length;
@@ -1764,10 +1773,11 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return Napi::Number::New(env, static_cast<double>(TakePackets(data, meta, count)));
   }
 
-  // agentStats() → [offered, taken, egress flows]
+  // agentStats() → [offered, taken, egress flows, ingress offered, ingress taken, ingress flows,
+  //   TUN packets its writes lost, egress held, ingress held]
   Napi::Value AgentStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Napi::Array result = Napi::Array::New(env, 7);
+    Napi::Array result = Napi::Array::New(env, 9);
     result.Set(0u, Napi::Number::New(env, static_cast<double>(egressOffered_)));
     result.Set(1u, Napi::Number::New(env, static_cast<double>(egressTaken_)));
     result.Set(2u, Napi::Number::New(env, static_cast<double>(egressByHost_.size() + egressByIpv4_.size())));
@@ -1775,6 +1785,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     result.Set(4u, Napi::Number::New(env, static_cast<double>(ingressTaken_)));
     result.Set(5u, Napi::Number::New(env, static_cast<double>(ingressBySource_.size())));
     result.Set(6u, Napi::Number::New(env, static_cast<double>(tunWriteErrors_)));
+    result.Set(7u, Napi::Number::New(env, static_cast<double>(egressHeld_)));
+    result.Set(8u, Napi::Number::New(env, static_cast<double>(ingressHeld_)));
     return result;
   }
 
@@ -1973,6 +1985,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   uint32_t ownIpv4_ = 0;
   std::unordered_map<HostKey, std::unique_ptr<IngressFlow>, HostKeyHash> ingressBySource_;
   uint64_t ingressOffered_ = 0, ingressTaken_ = 0, tunWriteErrors_ = 0;
+  // Packets handed up only because an earlier one of their flow in the batch was (OrderBarrier).
+  uint64_t egressHeld_ = 0, ingressHeld_ = 0;
   int tunFd_ = -1;
   bool tunVnetHeader_ = false;
   double* tunStats_ = nullptr;
@@ -2028,6 +2042,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   std::vector<Control> sendControl_;
   std::vector<size_t> messageCounts_;
   uint64_t taken_ = 0, offered_ = 0, sent_ = 0, sendErrors_ = 0;
+  uint64_t held_ = 0;  // datagrams handed up only because an earlier one of their flow was
   // The receive batch's program barrier (HandedUp).
   UpScope upScope_ = kUpNone;
   double upContract_ = 0;

@@ -126,8 +126,8 @@ export function createNativeFastPath(): NativeFastPath {
       return taken;
     },
     stats() {
-      const [taken, offered, sent, sendErrors, flows, sessions] = native.stats();
-      return { taken, offered, sent, sendErrors, flows, sessions };
+      const [taken, offered, sent, sendErrors, flows, sessions, held] = native.stats();
+      return { taken, offered, sent, sendErrors, flows, sessions, held };
     },
     bindAgent: (sentByType, options) =>
       native.bindAgent(
@@ -166,9 +166,28 @@ export function createNativeFastPath(): NativeFastPath {
       ),
     clearEgressFlows: () => native.clearEgressFlows(),
     agentStats() {
-      const [offered, taken, egressFlows, ingressOffered, ingressTaken, ingressFlows, tunWriteErrors] =
-        native.agentStats();
-      return { offered, taken, egressFlows, ingressOffered, ingressTaken, ingressFlows, tunWriteErrors };
+      const [
+        offered,
+        taken,
+        egressFlows,
+        ingressOffered,
+        ingressTaken,
+        ingressFlows,
+        tunWriteErrors,
+        held,
+        ingressHeld,
+      ] = native.agentStats();
+      return {
+        offered,
+        taken,
+        held,
+        egressFlows,
+        ingressOffered,
+        ingressTaken,
+        ingressHeld,
+        ingressFlows,
+        tunWriteErrors,
+      };
     },
     setIngressFlow: (flow) =>
       native.setIngressFlow(

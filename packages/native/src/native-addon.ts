@@ -138,7 +138,7 @@ export interface NativeFastPathObject {
   removeFlow(flowId: number): void;
   clearFlows(): void;
   drainLinkTraffic(): Float64Array;
-  stats(): [number, number, number, number, number, number];
+  stats(): [number, number, number, number, number, number, number];
   bindAgent(sentByType: Float64Array, options: Float64Array): void;
   setEgressFlow(
     destination: Uint8Array,
@@ -154,7 +154,7 @@ export interface NativeFastPathObject {
   ): void;
   clearEgressFlows(): void;
   offerTunPackets(buffer: Uint8Array, meta: Int32Array, count: number): number;
-  agentStats(): [number, number, number, number, number, number, number];
+  agentStats(): [number, number, number, number, number, number, number, number, number];
   setIngressFlow(
     source: Uint8Array,
     header: Uint8Array,

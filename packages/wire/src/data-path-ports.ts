@@ -125,6 +125,11 @@ export interface FastPathStats {
   /** Flows and link-layer sessions registered now. */
   flows: number;
   sessions: number;
+  /**
+   * Datagrams handed up only because an earlier one of their flow in the same receive batch was
+   * (so that JavaScript keeps the flow in order: docs/engine.md, "Order"); counted in `offered`.
+   */
+  held: number;
 }
 
 /**
@@ -135,9 +140,12 @@ export interface FastPathStats {
 export interface AgentFastPathStats {
   offered: number;
   taken: number;
+  /** Of `offered` (egress) and `ingressOffered`: handed up only to stay behind an earlier one of their flow. */
+  held: number;
   egressFlows: number;
   ingressOffered: number;
   ingressTaken: number;
+  ingressHeld: number;
   ingressFlows: number;
   tunWriteErrors: number;
 }
