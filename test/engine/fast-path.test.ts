@@ -233,6 +233,28 @@ async function runScenario(withFastPath: boolean): Promise<Outcome> {
   }
 }
 
+/**
+ * The scenario's type I packets sent from a (flows 1 and 2 authorized, at b), and a type III packet
+ * of flow 1 (its cached action) to send after them.
+ */
+async function flowOneTypeIII(setup: Setup): Promise<Uint8Array> {
+  const { first } = scenarioPackets(setup.engineId, testSeed);
+  for (const packet of first) setup.a.send(setup.linkA, packet, 0, packet.length);
+  await waitFor(() => setup.received.length >= 2, 'the type I packets at b');
+  return buildPacket({
+    source: identities.a.hostId,
+    destination: identities.b.hostId,
+    flowLabel: 1,
+    header: {
+      nextHeader: 59,
+      packetType: PacketType.III,
+      flags: 0,
+      path: pathOf(setup.engineId),
+      data: new Uint8Array(8),
+    },
+  });
+}
+
 /** An IPv6 packet's flow label. */
 const flowLabelOf = (packet: Uint8Array) => ((packet[1]! & 0x0f) << 16) | (packet[2]! << 8) | packet[3]!;
 
@@ -352,21 +374,7 @@ describe.runIf(isNativeAddonAvailable())(
 
     beforeAll(async () => {
       setup = await setUp(true);
-      const { first } = scenarioPackets(setup.engineId, testSeed);
-      for (const packet of first) setup.a.send(setup.linkA, packet, 0, packet.length);
-      await waitFor(() => setup.received.length >= 2, 'the type I packets at b');
-      const typeIII = buildPacket({
-        source: identities.a.hostId,
-        destination: identities.b.hostId,
-        flowLabel: 1,
-        header: {
-          nextHeader: 59,
-          packetType: PacketType.III,
-          flags: 0,
-          path: pathOf(setup.engineId),
-          data: new Uint8Array(8),
-        },
-      });
+      const typeIII = await flowOneTypeIII(setup);
       frames = setup.aTransport.record(() => {
         for (let i = 0; i < 4; i++) setup.a.send(setup.linkA, typeIII, 0, typeIII.length);
       });
@@ -408,21 +416,7 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: one peer cannot hold
   it('keeps taking a flow’s frames after a frame with its addresses under another session goes up', async () => {
     const setup = await setUp(true, { withC: true });
     try {
-      const { first } = scenarioPackets(setup.engineId, testSeed);
-      for (const packet of first) setup.a.send(setup.linkA, packet, 0, packet.length);
-      await waitFor(() => setup.received.length >= 2, 'the type I packets at b');
-      const typeIII = buildPacket({
-        source: identities.a.hostId,
-        destination: identities.b.hostId,
-        flowLabel: 1,
-        header: {
-          nextHeader: 59,
-          packetType: PacketType.III,
-          flags: 0,
-          path: pathOf(setup.engineId),
-          data: new Uint8Array(8),
-        },
-      });
+      const typeIII = await flowOneTypeIII(setup);
       const frames = setup.aTransport.record(() => {
         for (let i = 0; i < 9; i++) setup.a.send(setup.linkA, typeIII, 0, typeIII.length);
       });
@@ -455,30 +449,17 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: one peer cannot hold
 
 describe.runIf(isNativeAddonAvailable())('engine fast path: garbage at the socket', () => {
   let setup: Setup;
+  let packet: Uint8Array;
   afterAll(async () => setup?.close());
 
   beforeAll(async () => {
     setup = await setUp(true);
-    const { first } = scenarioPackets(setup.engineId, testSeed);
-    for (const packet of first) setup.a.send(setup.linkA, packet, 0, packet.length);
-    await waitFor(() => setup.received.length >= 2, 'the type I packets at b');
+    packet = await flowOneTypeIII(setup);
   }, 60_000);
 
   it('random datagrams behind a live session header are counted link drops, never forwarded', async () => {
     // A genuine frame's header (the engine's receiver index of a's session) gets random bodies,
     // counters and tags; the rest are random bytes. Each must end as a link-layer drop.
-    const packet = buildPacket({
-      source: identities.a.hostId,
-      destination: identities.b.hostId,
-      flowLabel: 1,
-      header: {
-        nextHeader: 59,
-        packetType: PacketType.III,
-        flags: 0,
-        path: pathOf(setup.engineId),
-        data: new Uint8Array(8),
-      },
-    });
     const [genuine] = setup.aTransport.record(() => setup.a.send(setup.linkA, packet, 0, packet.length));
     const datagrams = fc.sample(
       fc.oneof(
