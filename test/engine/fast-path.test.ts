@@ -424,22 +424,22 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: one peer cannot hold
       await waitFor(() => setup.received.length >= 3, 'the first type III at b');
       const { taken, held } = setup.fastPath!.stats();
       const seen = totalSeen(setup);
-      // One receive batch: a's frame, then c's with a's flow's addresses and with ten other flows'
-      // (under c's own session: authenticated, so they go up, and fill the batch's list of flows
-      // held), then a's next frames.
+      // One receive batch (under 64 datagrams): a's frame, then c's with 34 other flows' addresses
+      // and with a's flow's (under c's own session: authenticated, so they go up, and fill the
+      // batch's list of 32 flows held), then a's next frames.
       setup.aTransport.raw(frames[1]!, setup.engineAddress);
-      for (let label = 100; label < 110; label++) {
+      for (let label = 100; label < 134; label++) {
         const stranger = Uint8Array.from(typeIII);
         stranger[3] = label; // the flow label's low byte
         setup.c!.send(setup.linkC!, stranger, 0, stranger.length);
       }
       setup.c!.send(setup.linkC!, typeIII, 0, typeIII.length);
       for (const frame of frames.slice(2)) setup.aTransport.raw(frame, setup.engineAddress);
-      await waitFor(() => totalSeen(setup) - seen >= 19, 'the batch handled');
+      await waitFor(() => totalSeen(setup) - seen >= 43, 'the batch handled');
       await waitFor(() => setup.received.length >= 3 + 8, 'a’s frames at b');
       expect(setup.fastPath!.stats().taken - taken).toBe(8);
-      // Held: c's own last two frames (past 8 flows of c's session, the rest of c's session is
-      // held); none of a's.
+      // Held: c’s own last two frames (past 32 flows, the rest of c’s session is held); none
+      // of a's.
       expect(setup.fastPath!.stats().held - held).toBe(2);
     } finally {
       await setup.close();

@@ -504,13 +504,14 @@ class OrderBarrier {
   }
 
   // Past kKeys flows in one batch, every later packet under the same first 4 bytes (a link
-  // frame's session: one peer cannot hold back another's frames) goes up; past kKeys of those,
-  // every later packet of the batch.
+  // frame's session: one peer cannot hold back another's frames) goes up; past kPrefixes of
+  // those, every later packet of the batch. (A peer's burst of new flows — type I packets, which
+  // go up anyway — fills the list first: 32 keeps its other flows on the fast path up to then.)
   void Add(const Key key) {
     if (Holds(key)) return;
     if (count_ < kKeys) {
       memcpy(keys_[count_++], key, kKeyBytes);
-    } else if (prefixCount_ < kKeys) {
+    } else if (prefixCount_ < kPrefixes) {
       memcpy(prefixes_[prefixCount_++], key, kPrefixBytes);
     } else {
       all_ = true;
@@ -526,10 +527,11 @@ class OrderBarrier {
   }
 
  private:
-  static constexpr int kKeys = 8;
+  static constexpr int kKeys = 32;
+  static constexpr int kPrefixes = 8;
   static constexpr size_t kPrefixBytes = 4;
   uint8_t keys_[kKeys][kKeyBytes];
-  uint8_t prefixes_[kKeys][kPrefixBytes];
+  uint8_t prefixes_[kPrefixes][kPrefixBytes];
   int count_ = 0;
   int prefixCount_ = 0;
   bool all_ = false;
