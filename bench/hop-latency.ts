@@ -10,7 +10,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodePcapFile } from '@capsule/wire';
+import { decodePcapFile, formatIpv4, formatIpv6 } from '@capsule/wire';
 import { average, percentile } from './dataplane-summary';
 
 /** A node's interface, captured to one file. */
@@ -65,13 +65,6 @@ export interface HopLatency {
 
 /** A gap longer than this ends the journey (lost, or matched to a stranger): the sample is left out. */
 const maxGapUs = 100_000;
-
-const formatIpv4 = (bytes: Uint8Array, at: number) => Array.from(bytes.subarray(at, at + 4)).join('.');
-const formatIpv6 = (bytes: Uint8Array, at: number) => {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[at + i]! << 8) | bytes[at + i + 1]!).toString(16));
-  return groups.join(':');
-};
 
 /** The IP packet of a captured frame (Ethernet II, raw IP, or Linux cooked), or undefined. */
 function ipOf(linkType: number, frame: Uint8Array): Uint8Array | undefined {

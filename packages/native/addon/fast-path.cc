@@ -518,8 +518,6 @@ class OrderBarrier {
     }
   }
 
-  bool Empty() const { return count_ == 0; }
-
   void Clear() {
     count_ = 0;
     prefixCount_ = 0;
@@ -768,7 +766,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       if (!agentBound_ || tunFd_ < 0 || ingressBySource_.empty()) return false;
       ingressOffered_++;
       const bool keyed = OrderBarrier::KeyOfPeer(data, length, flowKey);
-      if (keyed && !ordered_.Empty() && ordered_.Holds(flowKey)) {
+      if (keyed && ordered_.Holds(flowKey)) {
         ingressHeld_++;
         return false;
       }
@@ -785,7 +783,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     offered_++;
     const bool keyed = OrderBarrier::KeyOfEngineFlow(data, length, flowKey);
     // Held behind its flow's packet handed up (whose contract's program runs HandedUp already stopped).
-    if (keyed && !ordered_.Empty() && ordered_.Holds(flowKey)) {
+    if (keyed && ordered_.Holds(flowKey)) {
       held_++;
       return false;
     }
