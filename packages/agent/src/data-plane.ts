@@ -121,7 +121,7 @@ export class DataPlane {
   /** Preallocated: the TRACE records the last traced packet arrived with (`traceRecordsLength` bytes). */
   readonly traceRecords = new Uint8Array(TRACE_CHUNK_LIMIT);
   traceRecordsLength = 0;
-  /** Packets by type sent (index 1..3; the native fast path adds its type III here) and authorization-only packets. */
+  /** Packets by type sent (index 1..3; the native fast path adds what it sends here) and authorization-only packets. */
   readonly sentByType = new Float64Array(4);
   authOnlyPackets = 0;
   /** E2e rekeys of unicast flows: epochs this agent moved to as a sender, and followed as a receiver. */

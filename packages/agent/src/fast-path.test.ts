@@ -30,6 +30,7 @@ import {
   LinkFrameType,
   LinkFrameView,
   readU16,
+  SEALED_PAYLOAD_OVERHEAD,
   writeU16,
 } from '@capsule/wire';
 import fc from 'fast-check';
@@ -142,6 +143,8 @@ interface Rig {
   offer(packet: Uint8Array): boolean;
   /** Waits until `count` frames arrived at the peer's socket. */
   frames(count: number): Promise<Buffer[]>;
+  /** Egress's clock reads `ms` (undefined: the wall clock again), to replay a packet at the fast path's time. */
+  pinClock(ms: number | undefined): void;
 }
 
 const closers: (() => Promise<void> | void)[] = [];
@@ -192,6 +195,7 @@ async function rig(options: { rekeyAfterPackets?: number; dataLength?: number } 
   session.sendCounter = 1000;
   const out = new FrameBuffer();
   const jsFrames: Uint8Array[] = [];
+  let pinnedMs: number | undefined;
   const plane = new DataPlane(
     {
       ownHostId: own,
@@ -206,7 +210,7 @@ async function rig(options: { rekeyAfterPackets?: number; dataLength?: number } 
     },
     table,
     {
-      clock: { nowMs: () => Date.now() },
+      clock: { nowMs: () => pinnedMs ?? Date.now() },
       sendOnLink: (linkId, bytes, offset, length) => {
         expect(linkId).toBe(LINK_ID);
         const frameLength = sealDataFrame(session, bytes, offset, length, out);
@@ -254,6 +258,9 @@ async function rig(options: { rekeyAfterPackets?: number; dataLength?: number } 
       const deadline = Date.now() + 5000;
       while (wireFrames.length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       return wireFrames;
+    },
+    pinClock(ms) {
+      pinnedMs = ms;
     },
   };
 }
@@ -327,6 +334,54 @@ describe.skipIf(!available)('agent egress fast path', () => {
     // egress runs above replayed the same state).
     expect(r.plane.sentByType[3]).toBe(2 + packets.length);
     expect(r.flow.endpoint.statistics.packetsOut).toBe(CODE_PACKETS + 3 + packets.length);
+  });
+
+  it('sends type I and type II packets as egress does: AUTH every authIntervalMs, CODE for the next codePackets', async () => {
+    const r = await rig();
+    warmUp(r);
+    const own = r.plane.options.ownHostId;
+    const byType = Array.from(r.plane.sentByType);
+    // The authorization interval over: a type I packet, then CODE_PACKETS type II, then type III —
+    // twice, and for IPv4 (the alias's flow shares the packet type state) in between.
+    const packets: Uint8Array[] = [];
+    for (let round = 0; round < 2; round += 1) {
+      packets.push(ipv6(own, r.peer, 17, 200 + round), ipv4(r.peerIpv4, 6, 100));
+      for (let i = 0; i < CODE_PACKETS + 1; i += 1) packets.push(ipv6(own, r.peer, 6, 300 + i));
+    }
+    const expected: Uint8Array[] = [];
+    const types: number[] = [];
+    for (const [i, packet] of packets.entries()) {
+      if (i % (CODE_PACKETS + 3) === 0) r.flow.lastAuthMs = Date.now() - r.plane.options.authIntervalMs;
+      const before = snapshot(r);
+      expect(r.offer(packet), `packet ${i}`).toBe(true);
+      const afterNative = snapshot(r);
+      types.push(afterNative.byType.findIndex((count, type) => count !== before.byType[type]));
+      restore(r, before);
+      // Egress at the fast path's time (the time a type I packet starts its interval at).
+      r.pinClock(afterNative.flow[2] !== before.flow[2] ? afterNative.flow[2] : undefined);
+      expect(processEgress(r.plane, packet, 0, packet.length)).toBe(EgressResult.SENT);
+      r.pinClock(undefined);
+      expect(snapshot(r), `packet ${i}`).toEqual(afterNative);
+      expected.push(r.jsFrames.at(-1)!);
+    }
+    expect(types).toEqual([1, 2, 2, 3, 3, 1, 2, 2, 3, 3]);
+    const frames = await r.frames(packets.length);
+    for (let i = 0; i < packets.length; i += 1)
+      expect(Buffer.from(frames[i]!).toString('hex'), `packet ${i}`).toBe(
+        Buffer.from(expected[i]!).toString('hex'),
+      );
+    // A type I frame carries the flow's type I header (AUTH, CODE), a type II its type II header:
+    // equal but for the payload length and the TRANSPORT value.
+    for (const [i, type] of types.entries()) {
+      const header = r.flow.headers[type as 1 | 2 | 3];
+      const at = r.flow.transportAt[type as 1 | 2 | 3];
+      const inner = frames[i]!.subarray(16, 16 + header.length);
+      expect(inner.subarray(6, at).equals(header.subarray(6, at)), `packet ${i}`).toBe(true);
+      expect(inner.subarray(at + 6).equals(header.subarray(at + 6)), `packet ${i}`).toBe(true);
+    }
+    expect(r.plane.sentByType[1]).toBe(byType[1]! + 2);
+    expect(r.plane.sentByType[2]).toBe(byType[2]! + 2 * CODE_PACKETS);
+    expect(r.plane.sentByType[3]).toBe(byType[3]! + 4);
   });
 
   it('follows an e2e rekey: the packet that moves the epoch comes up, the next ones go under the new key', async () => {
@@ -413,18 +468,12 @@ describe.skipIf(!available)('agent egress fast path', () => {
       (r) => ipv6(r.plane.options.ownHostId, r.peer, 17, 65_535 - r.flow.headers[3].length),
     ],
     [
-      'type I due (the authorization interval passed)',
+      'a type I packet over maxOverlayPacketBytes (egress sends its AUTH ahead, alone)',
       (r) => {
         r.flow.lastAuthMs = Date.now() - 60_000;
-        return ipv6(r.plane.options.ownHostId, r.peer, 17, 64);
-      },
-    ],
-    [
-      'type II due (an engine restarted: packets since AUTH below codePackets)',
-      (r) => {
-        r.flow.lastAuthMs = Date.now();
-        r.flow.packetsSinceAuth = CODE_PACKETS - 1;
-        return ipv6(r.plane.options.ownHostId, r.peer, 17, 64);
+        const room =
+          r.plane.options.maxOverlayPacketBytes - r.flow.headers[1].length - SEALED_PAYLOAD_OVERHEAD;
+        return ipv6(r.plane.options.ownHostId, r.peer, 17, room - 40 + 1);
       },
     ],
     [
@@ -595,8 +644,8 @@ describe.skipIf(!available)('agent egress fast path', () => {
       countersOf(f.endpoint.statistics)!,
       f.e2e.sendBase,
       0,
-      f.headers[3],
-      f.transportAt[3],
+      f.headers,
+      f.transportAt,
       f.sendAad,
       LINK_ID,
     ] as const;
@@ -607,8 +656,16 @@ describe.skipIf(!available)('agent egress fast path', () => {
     expect(() =>
       install(args[0], args[1], args[2], args[3], new Uint8Array(16), 0, args[6], args[7], args[8], LINK_ID),
     ).toThrow(TypeError);
-    // A TRANSPORT offset outside the header: not installed.
-    install(args[0], args[1], args[2], args[3], args[4], 0, args[6], args[6].length, args[8], LINK_ID);
+    // A packet type without a header.
+    const noTypeII = { ...f.headers, 2: undefined } as unknown as typeof f.headers;
+    expect(() =>
+      install(args[0], args[1], args[2], args[3], args[4], 0, noTypeII, args[7], args[8], LINK_ID),
+    ).toThrow(TypeError);
+    // A TRANSPORT offset outside its header (type I's, type III's): not installed.
+    for (const type of [1, 3] as const) {
+      const outside = { ...f.transportAt, [type]: f.headers[type].length - 5 };
+      install(args[0], args[1], args[2], args[3], args[4], 0, args[6], outside, args[8], LINK_ID);
+    }
     expect(r.fastPath.agentStats().egressFlows).toBe(0);
   });
 });

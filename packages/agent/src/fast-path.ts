@@ -5,12 +5,13 @@
  *
  * A unicast flow is installed, per destination (the peer's CGA for IPv6 packets, its IPv4 alias
  * for IPv4 ones), right after egress sent a type III packet of it (so the flow is the one egress
- * looks up for that destination, and its packet types are past AUTH and CODE), with the type III
- * header, the AAD, the first hop's link and the key of the e2e epoch it sealed under. The fast
- * path shares the flow's `state`, its e2e `sendState` and its endpoint's statistics with
- * JavaScript, and takes a packet only when egress would send it as type III under that epoch,
- * unchanged; everything else (type I and II, a trace, a rekey due, another epoch, an ACL, a link
- * without a session) comes up to egress as before. Installed flows are forgotten at every change
+ * looks up for that destination), with the headers of its three packet types, the AAD, the first
+ * hop's link and the key of the e2e epoch it sealed under. The fast path shares the flow's `state`
+ * (send counter, packet type state), its e2e `sendState` and its endpoint's statistics with
+ * JavaScript, and takes a packet only when egress would send it under that epoch, unchanged — as
+ * type I every `authIntervalMs`, type II for the next `codePackets`, else type III, as egress
+ * decides; everything else (a type I too big for one packet, which egress splits, a trace, a
+ * rekey due, another epoch, an ACL, a link without a session) comes up to egress as before. Installed flows are forgotten at every change
  * of the flow table or its links (`FlowTable.onChange`) and of the ACL (`clear`). TAP mode and
  * role-addressed flows stay in JavaScript.
  *
@@ -66,6 +67,7 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
     e2eRekeyAfterMs: options.e2eRekeyAfterMs,
     e2eRekeyAfterPackets: options.e2eRekeyAfterPackets,
     ownIpv4: options.ownIpv4,
+    maxOverlayPacketBytes: options.maxOverlayPacketBytes,
   });
   /** Per flow, the e2e epoch installed for IPv4 [0] and IPv6 [1] destinations (-1: none). */
   let installed = new WeakMap<Flow, [number, number]>();
@@ -102,8 +104,8 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
         counters,
         key,
         e2e.sendEpoch,
-        flow.headers[3],
-        flow.transportAt[3],
+        flow.headers,
+        flow.transportAt,
         flow.sendAad,
         firstHop.linkId,
       );

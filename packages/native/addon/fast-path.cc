@@ -54,13 +54,15 @@
 // The agent's egress (the same object, its link-layer sessions and send queue): a TUN Reader given
 // this object as its filter (tun-device.cc) offers it each batch of application packets before
 // JavaScript sees them (PacketFilter). It takes a packet only when packages/agent/src/egress.ts
-// would send it as a type III packet of an installed unicast flow, and does what egress and the
+// would send it, unchanged, as a packet of an installed unicast flow, and does what egress and the
 // link layer do, in their order: flow by destination (the peer's CGA, or its IPv4 alias; the
 // kernel's ND/MLD/RS and multicast go up) → TRANSPORT value from the packet (transport.ts) → the
-// first hop's link has a sending session → packet type III (authorization interval not over,
-// packets since AUTH ≥ codePackets; packets since AUTH advanced) → no TRACE armed → the installed
-// e2e epoch is the flow's send epoch, not due for a rekey (isSendRekeyDue), not its first packet
-// → the type III header copied, the TRANSPORT value written, the payload sealed (AES-256-GCM,
+// first hop's link has a sending session → the packet type from the flow's shared state (type I
+// when the authorization interval is over: it restarts; type II while packets since AUTH <
+// codePackets; else type III; packets since AUTH advanced) → no TRACE armed → the installed e2e
+// epoch is the flow's send epoch, not due for a rekey (isSendRekeyDue), not its first packet → a
+// type I packet within maxOverlayPacketBytes (egress splits a larger one) → that type's prebuilt
+// header copied, the TRANSPORT value written, the payload sealed (AES-256-GCM,
 // sealed-payload.h; the flow's send counter + 1, shared) and the payload length set → framed and
 // tagged on the link's session (FinishFrame, as the engine's packets), its counter at the rekey
 // limit going up → queued; counters: the flow's and the epoch's arrays, the endpoint's
@@ -68,9 +70,10 @@
 // (sendmmsg, UDP GSO) before JavaScript gets the packets left, so no packet of a flow it took
 // overtakes one JavaScript sends. JavaScript API:
 //   bindAgent(sentByType: Float64Array(4), options: Float64Array [authIntervalMs, codePackets,
-//     e2eRekeyAfterMs, e2eRekeyAfterPackets])
+//     e2eRekeyAfterMs, e2eRekeyAfterPackets, ownIpv4, maxOverlayPacketBytes])
 //   setEgressFlow(destination[16|4], flowState: Float64Array(4), e2eState: Float64Array(4),
-//     statistics: Float64Array(2+), sendKey[32], epoch, header, transportAt, aad[35], linkId)
+//     statistics: Float64Array(2+), sendKey[32], epoch, headers: [typeI, typeII, typeIII],
+//     transportAt: Int32Array(3), aad[35], linkId)
 //   clearEgressFlows()
 //   offerTunPackets(buffer, meta: Int32Array, count) → packets left (the Reader's call, for tests)
 //   agentStats() → [offered, taken, egress destinations, frames offered to ingress, frames it took,
@@ -95,7 +98,7 @@
 //     ipv4Alias, roleSource[0|16])
 //   clearIngressFlows()
 //   attachTun(fd, vnetHeader, offloadStats: Float64Array(6)) | attachTun(-1)
-//   bindAgent's options gain a fifth value: our IPv4 overlay address (the IPv4 rewrite's destination)
+//   bindAgent's fifth option: our IPv4 overlay address (the IPv4 rewrite's destination)
 #include "fast-path.h"
 
 #include <arpa/inet.h>
@@ -535,9 +538,15 @@ class OrderBarrier {
   bool all_ = false;
 };
 
+// A packet type's prebuilt header of an egress flow (flows.ts headers / transportAt).
+struct EgressHeader {
+  std::vector<uint8_t> bytes;  // inner IPv6 + capsule header
+  size_t transportAt = 0;      // the TRANSPORT value's offset in it
+};
+
 // A unicast flow JavaScript installed for native egress, under one destination (its peer's CGA,
-// or its IPv4 alias): the type III header, the AAD, the send key of one epoch, the first hop's
-// link, and the arrays it shares with JavaScript.
+// or its IPv4 alias): the headers of its three packet types, the AAD, the send key of one epoch,
+// the first hop's link, and the arrays it shares with JavaScript.
 struct EgressFlow {
   double* state = nullptr;       // FlowSlotIndex
   double* e2e = nullptr;         // E2eSlotIndex
@@ -545,8 +554,7 @@ struct EgressFlow {
   Napi::ObjectReference stateRef, e2eRef, statisticsRef;
   uint32_t epoch = 0;
   EVP_CIPHER_CTX* seal = nullptr;
-  std::vector<uint8_t> header;  // inner IPv6 + capsule header of a type III packet
-  size_t transportAt = 0;
+  EgressHeader headers[3];  // packet types I, II, III
   uint8_t aad[35] = {0};
   uint32_t linkId = 0;
   EgressFlow() = default;
@@ -1568,7 +1576,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return kept;
   }
 
-  // One application packet, as packages/agent/src/egress.ts handles a type III packet of a unicast
+  // One application packet, as packages/agent/src/egress.ts handles a packet of a unicast
   // flow in TUN mode (its steps, in its order), or false with nothing changed.
   bool Egress(const uint8_t* ip, size_t ipLength) {
     const int version = ip[0] >> 4;
@@ -1603,9 +1611,11 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const double now = batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs());
     double* state = flow->state;
     double* e2e = flow->e2e;
-    // Packet type: type I and II are JavaScript's (AUTH/CODE chunks, the auth clock).
-    if (now - state[kFlowLastAuthMs] >= authIntervalMs_) return false;
-    if (state[kFlowPacketsSinceAuth] < codePackets_) return false;
+    // Packet type (egress.ts): type I (AUTH + CODE) every authIntervalMs, type II (CODE) for the
+    // next codePackets, then type III; each from its own prebuilt header.
+    const bool authDue = now - state[kFlowLastAuthMs] >= authIntervalMs_;
+    const int packetType = authDue ? 1 : state[kFlowPacketsSinceAuth] < codePackets_ ? 2 : 3;
+    const EgressHeader& header = flow->headers[packetType - 1];
     if (state[kFlowTracePackets] > 0) return false;  // a traced packet (TRACE flag, trace event)
     // The e2e epoch: the one whose key was installed, not due for a rekey (e2e-epochs.ts
     // isSendRekeyDue), not the first packet of an epoch (countSealed starts its time).
@@ -1616,9 +1626,11 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       return false;
     const double counter = state[kFlowSendCounter] + 1;
     if (counter >= static_cast<double>(kMaxSafe)) return false;
-    const size_t headerLength = flow->header.size();
+    const size_t headerLength = header.bytes.size();
     const size_t total = headerLength + ipLength + static_cast<size_t>(sealed_payload::kOverhead);
     if (total > kAgentOutBytes || total - 40 > 0xffff || total > kMaxInnerPacket) return false;
+    // A type I packet over maxOverlayPacketBytes goes as an AUTH-only packet ahead of the data: JavaScript's.
+    if (packetType == 1 && static_cast<double>(total) > maxOverlayPacketBytes_) return false;
     // The link layer's send (the engine path's rule): a counter at its rekey limit is JavaScript's.
     const double next = to.counters[0] + 1;
     if (next >= to.rekeyAfterPackets || next >= static_cast<double>(kMaxSafe)) return false;
@@ -1628,10 +1640,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       if (ringUsed_ + frameOut > kSendRingBytes) return false;
       batchNowMs_ = now;
     }
-    // Build: the flow's type III header, the TRANSPORT value, the sealed payload, the length.
+    // Build: the packet type's header, the TRANSPORT value, the sealed payload, the length.
     uint8_t* inner = sendRing_.data() + ringUsed_ + kHeader;
-    memcpy(inner, flow->header.data(), headerLength);
-    uint8_t* transport = inner + flow->transportAt;
+    memcpy(inner, header.bytes.data(), headerLength);
+    uint8_t* transport = inner + header.transportAt;
     transport[0] = protocol;
     transport[1] = 0;
     transport[2] = static_cast<uint8_t>(sourcePort >> 8);
@@ -1644,7 +1656,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     inner[4] = static_cast<uint8_t>((total - 40) >> 8);
     inner[5] = static_cast<uint8_t>(total - 40);
     // Commit: the flow's and the epoch's counters, the link's frame and traffic, the statistics.
-    state[kFlowPacketsSinceAuth] += 1;
+    if (packetType == 1) {
+      state[kFlowLastAuthMs] = now;
+      state[kFlowPacketsSinceAuth] = 0;
+    } else {
+      state[kFlowPacketsSinceAuth] += 1;
+    }
     state[kFlowSendCounter] = counter;
     e2e[kE2eSendPackets] = sealed + 1;
     FinishFrame(to, total);
@@ -1653,7 +1670,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     out.bytesOut += static_cast<double>(total);
     out.lastSendMs = now;
     out.moved = true;
-    sentByType_[3] += 1;
+    sentByType_[packetType] += 1;
     flow->statistics[kStatisticsPacketsOut] += 1;
     flow->statistics[kStatisticsBytesOut] += static_cast<double>(ipLength);
     return true;
@@ -1665,21 +1682,22 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   }
 
   // bindAgent(sentByType: Float64Array(4), options: Float64Array [authIntervalMs, codePackets,
-  // e2eRekeyAfterMs, e2eRekeyAfterPackets]).
+  // e2eRekeyAfterMs, e2eRekeyAfterPackets, ownIpv4, maxOverlayPacketBytes]).
   Napi::Value BindAgent(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     size_t typeCount = 0, optionCount = 0;
     double* sentByType = info.Length() >= 2 ? TypedData<double>(info[0], napi_float64_array, &typeCount) : nullptr;
     double* options = info.Length() >= 2 ? TypedData<double>(info[1], napi_float64_array, &optionCount) : nullptr;
-    if (sentByType == nullptr || typeCount < 4 || options == nullptr || optionCount < 4) {
-      Napi::TypeError::New(env, "bindAgent(sentByType: Float64Array(4), options: Float64Array(4))")
+    if (sentByType == nullptr || typeCount < 4 || options == nullptr || optionCount < 6) {
+      Napi::TypeError::New(env, "bindAgent(sentByType: Float64Array(4), options: Float64Array(6))")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
     FlushQueued();
     ClearEgress();
     ingressBySource_.clear();
-    ownIpv4_ = optionCount >= 5 ? static_cast<uint32_t>(options[4]) : 0;
+    ownIpv4_ = static_cast<uint32_t>(options[4]);
+    maxOverlayPacketBytes_ = options[5];
     sentByType_ = sentByType;
     sentByTypeRef_ = Napi::Persistent(info[0].As<Napi::Object>());
     authIntervalMs_ = options[0];
@@ -1691,33 +1709,42 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   }
 
   // setEgressFlow(destination: 16 bytes (IPv6) | 4 bytes (IPv4), flowState: Float64Array(4),
-  //   e2eState: Float64Array(4), statistics: Float64Array(2+), sendKey[32], epoch, header,
-  //   transportAt, aad[35], linkId)
+  //   e2eState: Float64Array(4), statistics: Float64Array(2+), sendKey[32], epoch,
+  //   headers: [typeI, typeII, typeIII], transportAt: Int32Array(3), aad[35], linkId)
   Napi::Value SetEgressFlow(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    size_t destinationLength = 0, stateCount = 0, e2eCount = 0, statisticsCount = 0, keyLength = 0, headerLength = 0,
-           aadLength = 0;
+    size_t destinationLength = 0, stateCount = 0, e2eCount = 0, statisticsCount = 0, keyLength = 0,
+           transportCount = 0, aadLength = 0;
     const bool enough = info.Length() >= 10;
     const uint8_t* destination = enough ? TypedData<uint8_t>(info[0], napi_uint8_array, &destinationLength) : nullptr;
     double* state = enough ? TypedData<double>(info[1], napi_float64_array, &stateCount) : nullptr;
     double* e2e = enough ? TypedData<double>(info[2], napi_float64_array, &e2eCount) : nullptr;
     double* statistics = enough ? TypedData<double>(info[3], napi_float64_array, &statisticsCount) : nullptr;
     const uint8_t* key = enough ? TypedData<uint8_t>(info[4], napi_uint8_array, &keyLength) : nullptr;
-    const uint8_t* header = enough ? TypedData<uint8_t>(info[6], napi_uint8_array, &headerLength) : nullptr;
+    const int32_t* transportAt = enough ? TypedData<int32_t>(info[7], napi_int32_array, &transportCount) : nullptr;
     const uint8_t* aad = enough ? TypedData<uint8_t>(info[8], napi_uint8_array, &aadLength) : nullptr;
+    const uint8_t* header[3] = {nullptr, nullptr, nullptr};
+    size_t headerLength[3] = {0, 0, 0};
+    if (enough && info[6].IsArray() && info[6].As<Napi::Array>().Length() == 3) {
+      Napi::Array headers = info[6].As<Napi::Array>();
+      for (uint32_t t = 0; t < 3; t++) header[t] = TypedData<uint8_t>(headers.Get(t), napi_uint8_array, &headerLength[t]);
+    }
     if (destination == nullptr || (destinationLength != 16 && destinationLength != 4) || state == nullptr ||
         stateCount < kFlowSlots || e2e == nullptr || e2eCount < kE2eSlots || statistics == nullptr ||
-        statisticsCount < 2 || key == nullptr || keyLength != 32 || !info[5].IsNumber() || header == nullptr ||
-        headerLength < 48 || !info[7].IsNumber() || aad == nullptr || aadLength != 35 || !info[9].IsNumber()) {
+        statisticsCount < 2 || key == nullptr || keyLength != 32 || !info[5].IsNumber() || header[0] == nullptr ||
+        header[1] == nullptr || header[2] == nullptr || transportAt == nullptr || transportCount != 3 ||
+        aad == nullptr || aadLength != 35 || !info[9].IsNumber()) {
       Napi::TypeError::New(env,
                            "setEgressFlow(destination[16|4], flowState, e2eState, statistics, sendKey[32], epoch, "
-                           "header, transportAt, aad[35], linkId)")
+                           "headers[3], transportAt: Int32Array(3), aad[35], linkId)")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    const int64_t transportAt = info[7].As<Napi::Number>().Int64Value();
-    if (transportAt < 48 || static_cast<size_t>(transportAt) + 6 > headerLength || headerLength > kAgentHeaderMax)
-      return env.Undefined();  // not a header this path builds: the flow stays in JavaScript
+    // Not headers this path builds: the flow stays in JavaScript.
+    for (int t = 0; t < 3; t++)
+      if (headerLength[t] < 48 || headerLength[t] > kAgentHeaderMax || transportAt[t] < 48 ||
+          static_cast<size_t>(transportAt[t]) + 6 > headerLength[t])
+        return env.Undefined();
     auto flow = std::make_unique<EgressFlow>();
     flow->state = state;
     flow->e2e = e2e;
@@ -1726,8 +1753,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     flow->e2eRef = Napi::Persistent(info[2].As<Napi::Object>());
     flow->statisticsRef = Napi::Persistent(info[3].As<Napi::Object>());
     flow->epoch = info[5].As<Napi::Number>().Uint32Value();
-    flow->header.assign(header, header + headerLength);
-    flow->transportAt = static_cast<size_t>(transportAt);
+    for (int t = 0; t < 3; t++) {
+      flow->headers[t].bytes.assign(header[t], header[t] + headerLength[t]);
+      flow->headers[t].transportAt = static_cast<size_t>(transportAt[t]);
+    }
     memcpy(flow->aad, aad, 35);
     flow->linkId = info[9].As<Napi::Number>().Uint32Value();
     flow->seal = EVP_CIPHER_CTX_new();
@@ -1978,7 +2007,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   bool agentBound_ = false;
   double* sentByType_ = nullptr;
   Napi::ObjectReference sentByTypeRef_;
-  double authIntervalMs_ = 0, codePackets_ = 0, e2eRekeyAfterMs_ = 0, e2eRekeyAfterPackets_ = 0;
+  double authIntervalMs_ = 0, codePackets_ = 0, e2eRekeyAfterMs_ = 0, e2eRekeyAfterPackets_ = 0, maxOverlayPacketBytes_ = 0;
   std::unordered_map<HostKey, std::unique_ptr<EgressFlow>, HostKeyHash> egressByHost_;
   std::unordered_map<uint32_t, std::unique_ptr<EgressFlow>> egressByIpv4_;
   uint64_t egressOffered_ = 0, egressTaken_ = 0;

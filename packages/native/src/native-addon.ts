@@ -147,8 +147,8 @@ export interface NativeFastPathObject {
     statistics: Float64Array,
     sendKey: Uint8Array,
     epoch: number,
-    header: Uint8Array,
-    transportAt: number,
+    headers: [Uint8Array, Uint8Array, Uint8Array],
+    transportAt: Int32Array,
     aad: Uint8Array,
     linkId: number,
   ): void;

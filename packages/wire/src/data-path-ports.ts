@@ -223,12 +223,15 @@ export interface AgentFastPath {
       readonly e2eRekeyAfterPackets: number;
       /** Our IPv4 overlay address (host byte order): the destination ingress writes into IPv4 packets. */
       readonly ownIpv4: number;
+      /** A type I packet larger goes as an AUTH-only packet ahead of the data (egress.ts): JavaScript's. */
+      readonly maxOverlayPacketBytes: number;
     },
   ): void;
   /**
    * Packets to `destination` (the peer's 16-byte CGA, or its 4-byte IPv4 alias) may go natively:
-   * sealed with `sendKey` (the key of e2e epoch `epoch`) behind `header` (inner IPv6 + capsule of a
-   * type III packet, TRANSPORT value at `transportAt`), with the AAD `aad`, on link `linkId`.
+   * sealed with `sendKey` (the key of e2e epoch `epoch`) behind the header of their packet type
+   * (`headers[t]`: inner IPv6 + capsule of a type t packet, TRANSPORT value at `transportAt[t]`;
+   * the flow's packet type state decides t as egress does), with the AAD `aad`, on link `linkId`.
    */
   setEgressFlow(
     destination: Uint8Array,
@@ -237,8 +240,8 @@ export interface AgentFastPath {
     statistics: Float64Array,
     sendKey: Uint8Array,
     epoch: number,
-    header: Uint8Array,
-    transportAt: number,
+    headers: { readonly [type in 1 | 2 | 3]: Uint8Array },
+    transportAt: { readonly [type in 1 | 2 | 3]: number },
     aad: Uint8Array,
     linkId: number,
   ): void;
