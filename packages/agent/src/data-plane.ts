@@ -146,7 +146,7 @@ export class DataPlane {
   readonly scratch = new Uint8Array(8);
   readonly tap: TapSegment | undefined;
   acl: AclRules = { in: [], out: [] };
-  /** The native egress fast path (fast-path.ts), told of each type III packet egress sends; undefined when off. */
+  /** The native fast path's installer (fast-path.ts), told of each type III packet egress sends and each packet ingress delivers; undefined when off. */
   fastPath: AgentFastPathInstaller | undefined = undefined;
 
   constructor(

@@ -1003,7 +1003,7 @@ function warmUpIngress(r: IngressRig): void {
   for (let i = 0; i < CODE_PACKETS + 2; i += 1)
     expect(r.jsReceive(r.frameOf(peerIpv6(r, 17, 64)))).toBe(IngressResult.DELIVERED);
   expect(r.fastPath.agentStats().ingressFlows).toBe(1);
-  expect(r.installs.count).toBe(1); // from the type III packet only
+  expect(r.installs.count).toBe(3); // one per packet type (the second type II has the first's header)
   r.jsApp.length = 0;
 }
 
@@ -1046,6 +1046,44 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(r.flow.endpoint.statistics.packetsIn).toBe(CODE_PACKETS + 2 + packets.length);
   });
 
+  it('takes type I and type II packets once ingress delivered one of each type, as ingress does', async () => {
+    const r = await ingressRig();
+    warmUpIngress(r);
+    const taken: number[] = [];
+    for (let round = 0; round < 2; round += 1) {
+      r.peerFlow.lastAuthMs = Date.now() - r.peerPlane.options.authIntervalMs;
+      for (let i = 0; i < CODE_PACKETS + 2; i += 1) {
+        const frame = r.frameOf(peerIpv6(r, 6, 100 * i + round));
+        const before = ingressSnapshot(r);
+        expect(await r.send(frame), `round ${round} packet ${i}`).toBe(true);
+        taken.push(frame[16 + 42]! & 0x0f);
+        const afterNative = ingressSnapshot(r);
+        ingressRestore(r, before);
+        expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
+        expect(ingressSnapshot(r)).toEqual(afterNative);
+        expect(Buffer.from(r.tunPackets().at(-1)!).equals(Buffer.from(r.jsApp.at(-1)!))).toBe(true);
+      }
+    }
+    expect(taken).toEqual([1, 2, 2, 3, 1, 2, 2, 3]);
+    expect(r.handedUp.length).toBe(0);
+    expect(r.installs.count).toBe(3);
+  });
+
+  it('forgets the type I and II templates with the epoch: after an e2e epoch change they come up until delivered', async () => {
+    const r = await ingressRig();
+    warmUpIngress(r);
+    r.peerTable.requestE2eRekey();
+    expect(await r.send(r.frameOf(peerIpv6(r, 17, 101)))).toBe(false); // the new epoch's first packet
+    expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED); // installed for type III, epoch 1
+    r.peerFlow.lastAuthMs = Date.now() - r.peerPlane.options.authIntervalMs;
+    const typeI = r.frameOf(peerIpv6(r, 17, 102));
+    expect(await r.send(typeI)).toBe(false);
+    expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED);
+    r.peerFlow.lastAuthMs = Date.now() - r.peerPlane.options.authIntervalMs;
+    expect(await r.send(r.frameOf(peerIpv6(r, 17, 103)))).toBe(true); // type I under epoch 1: installed now
+    expect(await r.send(r.frameOf(peerIpv6(r, 17, 104)))).toBe(false); // type II: not yet
+  });
+
   it('follows an e2e epoch change: the first packet of the new epoch comes up, the next ones are taken', async () => {
     const r = await ingressRig();
     warmUpIngress(r);
@@ -1059,7 +1097,7 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED);
     expect(r.flow.e2e.receiveEpoch).toBe(1);
     expect(r.plane.e2eRekeys.received).toBe(1);
-    expect(r.installs.count).toBe(2);
+    expect(r.installs.count).toBe(4);
     // Installed again under epoch 1: the next packet is the fast path's, the same as JavaScript's.
     const next = r.frameOf(peerIpv6(r, 17, 102));
     const beforeNext = ingressSnapshot(r);
@@ -1154,7 +1192,13 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     r.peerSession.sendCounter -= 1; // framed again below, under the same counter
     const view = new CapsuleHeaderView();
     expect(view.parse(inner, 40, inner.length)).toBe(true);
-    return { inner, pathOffset: view.pathOffset, transportOffset: view.transportOffset };
+    return {
+      inner,
+      pathOffset: view.pathOffset,
+      transportOffset: view.transportOffset,
+      authOffset: view.authOffset,
+      codeEnd: view.codeOffset + view.codeLength,
+    };
   }
 
   // Each case: the frame (after any change of state); the fast path must hand it up with nothing
@@ -1216,7 +1260,7 @@ describe.skipIf(!available)('agent ingress fast path', () => {
       },
       (r, result) => {
         expect(result).toBe(IngressResult.DELIVERED);
-        expect(r.installs.count).toBe(1); // the same epoch and header: not installed again
+        expect(r.installs.count).toBe(3); // the same epoch and header: not installed again
       },
     ],
     [
@@ -1320,7 +1364,35 @@ describe.skipIf(!available)('agent ingress fast path', () => {
       (r, result) => {
         expect(result).toBe(IngressResult.DELIVERED);
         expect(r.fastPath.agentStats().ingressFlows).toBe(1);
-        expect(r.installs.count).toBe(2); // installed again from it
+        expect(r.installs.count).toBe(4); // installed again from it
+      },
+    ],
+    [
+      'a type I packet whose AUTH is not the one delivered before',
+      (r) => {
+        r.peerFlow.lastAuthMs = Date.now() - r.peerPlane.options.authIntervalMs;
+        const { inner, authOffset } = typeIII(r, peerIpv6(r, 17, 64));
+        expect(inner[42]! & 0x0f).toBe(1);
+        inner[authOffset + 20]! ^= 0x01;
+        return r.frame(inner);
+      },
+      (r, result) => {
+        expect(result).toBe(IngressResult.DELIVERED); // the engines judged AUTH; ingress does not
+        expect(r.installs.count).toBe(4); // its header installed for type I
+      },
+    ],
+    [
+      'a type II packet whose CODE is not the one delivered before',
+      (r) => {
+        r.peerFlow.packetsSinceAuth = 0;
+        const { inner, codeEnd } = typeIII(r, peerIpv6(r, 17, 64));
+        expect(inner[42]! & 0x0f).toBe(2);
+        inner[codeEnd - 1]! ^= 0x01; // a byte of the machine code
+        return r.frame(inner);
+      },
+      (r, result) => {
+        expect(result).toBe(IngressResult.DELIVERED);
+        expect(r.installs.count).toBe(4);
       },
     ],
     [

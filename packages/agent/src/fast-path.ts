@@ -16,13 +16,14 @@
  * role-addressed flows stay in JavaScript.
  *
  * Ingress likewise: a unicast flow is installed under its peer's CGA right after ingress delivered
- * a type III packet of it without a TRACE (`delivered`), with that packet's inner IPv6 + capsule
- * header as the template its later packets must equal (but for the payload length, the hop limit,
- * the PATH hop index, the DATA value and the TRANSPORT value), the receive key of the flow's
- * current receive epoch, its e2e replay window and its endpoint's statistics (shared). It is
- * installed again when ingress delivers one of its packets under another receive epoch (it became
- * current) or with another header (a path change on the peer's side, a TRACE flag); a packet the
- * fast path handed up for another reason (a retired session, say) leaves it as it is. Not installed: TAP mode, an In ACL, role-addressed packets (not to our CGA).
+ * a packet of it without a TRACE (`delivered`), with that packet's inner IPv6 + capsule header as
+ * the template the later packets of its type (I, II or III) must equal (but for the payload length,
+ * the hop limit, the PATH hop index, the DATA value and the TRANSPORT value), the receive key of the
+ * flow's current receive epoch, its e2e replay window and its endpoint's statistics (shared). Each
+ * type's template is installed on the first packet of that type ingress delivers, and again when it
+ * delivers one under another receive epoch (it became current: the other types' templates go) or
+ * with another header (a path change on the peer's side); a packet the fast path handed up for
+ * another reason (a retired session, say) leaves it as it is. Not installed: TAP mode, an In ACL, role-addressed packets (not to our CGA).
  */
 import { deriveE2eEpochKey } from '@capsule/identity';
 import type { AgentFastPath, CapsuleHeaderView } from '@capsule/wire';
@@ -35,23 +36,34 @@ export interface AgentFastPathInstaller {
   sentTypeIII(flow: Flow, version: number): void;
   /**
    * Ingress just delivered the packet bytes[offset…] of unicast flow `flow`, its capsule header
-   * parsed in `view`: install the flow's ingress from it (a type III packet without TRACE).
+   * parsed in `view`: install the flow's ingress for packets of its type from it (without TRACE).
    */
   delivered(flow: Flow, bytes: Uint8Array, offset: number, view: CapsuleHeaderView): void;
   /** Forgets every installed flow. */
   clear(): void;
 }
 
-/** A flow's ingress as installed: its receive epoch and key, its header and the bytes packets may change. */
-interface IngressInstall {
-  epoch: number;
-  key: Uint8Array;
+/** A header installed for a packet type: the header and the bytes packets may change. */
+interface IngressTemplate {
   header: Uint8Array;
   free: Uint8Array;
 }
 
+/** A flow's ingress as installed: its receive epoch and key, and its template per packet type (index 1..3). */
+interface IngressInstall {
+  epoch: number;
+  key: Uint8Array;
+  templates: (IngressTemplate | undefined)[];
+}
+
 /** Whether bytes[offset, + length) is `installed`'s header but for its free bytes. */
-function sameHeader(installed: IngressInstall, bytes: Uint8Array, offset: number, length: number): boolean {
+function sameHeader(
+  installed: IngressTemplate | undefined,
+  bytes: Uint8Array,
+  offset: number,
+  length: number,
+): boolean {
+  if (installed === undefined) return false;
   const { header, free } = installed;
   if (header.length !== length) return false;
   for (let i = 0; i < length; i += 1) if (free[i] === 0 && bytes[offset + i] !== header[i]) return false;
@@ -112,7 +124,8 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
     },
     delivered(flow, bytes, offset, view) {
       if (plane.tap !== undefined || plane.acl.in.length > 0 || flow.connections !== undefined) return;
-      if (view.packetType !== 3 || view.traceOffset >= 0 || view.transportOffset < 0) return;
+      if (view.traceOffset >= 0 || view.transportOffset < 0) return;
+      const type = view.packetType;
       const e2e = flow.e2e;
       const counters = countersOf(flow.endpoint.statistics);
       if (counters === undefined) return;
@@ -122,8 +135,8 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
       const transportAt = view.transportOffset - offset;
       // Installed already under this epoch with this header (handed up for another reason): kept.
       const was = ingress.get(flow);
-      if (was !== undefined && was.epoch === e2e.receiveEpoch && sameHeader(was, bytes, offset, headerLength))
-        return;
+      const sameEpoch = was !== undefined && was.epoch === e2e.receiveEpoch;
+      if (sameEpoch && sameHeader(was.templates[type], bytes, offset, headerLength)) return;
       const header = bytes.slice(offset, offset + headerLength);
       // The bytes a packet may change (as the fast path's template compare frees them).
       const free = new Uint8Array(headerLength);
@@ -134,9 +147,11 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
       free[transportAt] = 1;
       free.fill(1, transportAt + 2, transportAt + 6);
       // The key of the current receive epoch (derived once per epoch and flow).
-      const key =
-        was?.epoch === e2e.receiveEpoch ? was.key : deriveE2eEpochKey(e2e.receiveBase, e2e.receiveEpoch);
-      ingress.set(flow, { epoch: e2e.receiveEpoch, key, header, free });
+      const key = sameEpoch ? was.key : deriveE2eEpochKey(e2e.receiveBase, e2e.receiveEpoch);
+      // The fast path keeps the other types' templates under the same epoch, and drops them under another.
+      const templates = sameEpoch ? was.templates : [];
+      templates[type] = { header, free };
+      ingress.set(flow, { epoch: e2e.receiveEpoch, key, templates });
       port.setIngressFlow({
         source: flow.peer.hostId,
         header,

@@ -85,8 +85,9 @@
 // comes before anything changes (a frame handed up after its link window was marked would be
 // refused by JavaScript as a replay): the link layer's session, replay window and tag
 // (CheckLinkFrame, the engine path's) → inner IPv6 from an installed flow's peer (its CGA) →
-// the inner header equal to the flow's template but for the payload length, the hop limit, the
-// PATH hop index (≤ hop count), the DATA value and the TRANSPORT protocol and ports → the sealed
+// the inner header equal to the flow's template of its packet type (I, II or III: AUTH and CODE
+// compared too) but for the payload length, the hop limit, the PATH hop index (≤ hop count), the
+// DATA value and the TRANSPORT protocol and ports → the sealed
 // payload: the installed epoch, the e2e replay window (JavaScript's ReplayWindow storage) → opened
 // (AES-256-GCM, sealed-payload.h) into the TUN ring → IPv6: our CGA as destination, the peer's CGA
 // or its role's address as source; IPv4: rewritten as ingress.ts's rewriteIpv4 (RFC 1624) →
@@ -95,7 +96,8 @@
 // to the TUN at the end of the receive batch (tun-writer.h: coalesced with offloads). JavaScript API:
 //   setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, receiveKey[32],
 //     epoch, replayState: Float64Array(2+), replayBits: Uint32Array, statistics: Float64Array(4+),
-//     ipv4Alias, roleSource[0|16])
+//     ipv4Alias, roleSource[0|16])   (the template of header's packet type, beside the flow's
+//     others when the epoch, key, arrays and addresses are the ones installed; else the flow anew)
 //   clearIngressFlows()
 //   attachTun(fd, vnetHeader, offloadStats: Float64Array(6)) | attachTun(-1)
 //   bindAgent's fifth option: our IPv4 overlay address (the IPv4 rewrite's destination)
@@ -565,17 +567,24 @@ struct EgressFlow {
   }
 };
 
-// A unicast flow JavaScript installed for native ingress, under its peer's CGA (the packets' inner
-// source): the header ingress.ts accepted (inner IPv6 + capsule header) and where packets may
-// differ from it, the receive key of one e2e epoch, the flow's e2e replay window and its
-// endpoint's statistics (both JavaScript's arrays), and how ingress.ts restores its packets.
-struct IngressFlow {
+// A header ingress.ts accepted for a packet type of an ingress flow (inner IPv6 + capsule header)
+// and where packets may differ from it; empty: none installed for that type.
+struct IngressTemplate {
   std::vector<uint8_t> header;
   FreeRanges free;  // the payload length, the hop limit, the PATH hop index, the DATA value, TRANSPORT's
   int hopIndexAt = -1;  // relative to the inner packet
   int hopCountAt = -1;
   size_t transportAt = 0;
+};
+
+// A unicast flow JavaScript installed for native ingress, under its peer's CGA (the packets' inner
+// source): a template per packet type (I, II, III), the receive key of one e2e epoch, the flow's
+// e2e replay window and its endpoint's statistics (both JavaScript's arrays), and how ingress.ts
+// restores its packets.
+struct IngressFlow {
+  IngressTemplate templates[3];
   uint32_t epoch = 0;
+  uint8_t key[32] = {0};
   EVP_CIPHER_CTX* open = nullptr;
   ReplayView replay;
   double* statistics = nullptr;
@@ -1821,7 +1830,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
 
   // ---- the agent's ingress --------------------------------------------------------------------------
 
-  // One DATA frame, as the link layer and packages/agent/src/ingress.ts handle a type III packet of
+  // One DATA frame, as the link layer and packages/agent/src/ingress.ts handle a packet of
   // an installed unicast flow in TUN mode (their steps; every check before anything is changed),
   // or false with nothing changed.
   bool Ingress(uint8_t* frame, size_t length) {
@@ -1837,12 +1846,17 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     auto at = ingressBySource_.find(key);
     if (at == ingressBySource_.end()) return false;
     IngressFlow& flow = *at->second;
-    const size_t headerLength = flow.header.size();
+    // The template of the packet's type (the type is in it, so a packet of another type differs).
+    const uint8_t packetType = innerLength > 42 ? inner[42] & 0x0f : 0;
+    if (packetType < 1 || packetType > 3) return false;
+    const IngressTemplate& shape = flow.templates[packetType - 1];
+    const size_t headerLength = shape.header.size();
+    if (headerLength == 0) return false;
     const size_t packetLength = 40 + ((size_t{inner[4]} << 8) | inner[5]);
     if (packetLength > innerLength || packetLength < headerLength + static_cast<size_t>(sealed_payload::kOverhead))
       return false;
-    if (!EqualOutside(inner, flow.header.data(), headerLength, flow.free)) return false;
-    if (flow.hopIndexAt >= 0 && inner[flow.hopIndexAt] > inner[flow.hopCountAt]) return false;
+    if (!EqualOutside(inner, shape.header.data(), headerLength, shape.free)) return false;
+    if (shape.hopIndexAt >= 0 && inner[shape.hopIndexAt] > inner[shape.hopCountAt]) return false;
     // The sealed payload: the installed epoch, a zero nonce prefix, a counter the e2e window takes.
     const uint8_t* sealed = inner + headerLength;
     const size_t sealedLength = packetLength - headerLength;
@@ -1876,7 +1890,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     uint8_t protocol;
     uint32_t sourcePort, port;
     TransportOf(packet, plainLength, version, &protocol, &sourcePort, &port);
-    const uint8_t* transport = inner + flow.transportAt;
+    const uint8_t* transport = inner + shape.transportAt;
     if (transport[0] != protocol || ((uint32_t{transport[2]} << 8) | transport[3]) != sourcePort ||
         ((uint32_t{transport[4]} << 8) | transport[5]) != port)
       return false;
@@ -1941,34 +1955,55 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                         memcmp(header + 8, source, 16) == 0;
     const bool offsets = transportAt >= 48 && transportAt + 6 <= n && (hopIndexAt < 0 || (hopIndexAt >= 48 && hopIndexAt + 1 < n)) &&
                          (dataAt < 0 || (dataAt >= 48 && dataLength >= 0 && dataAt + dataLength <= n));
-    if (!shaped || !offsets) return env.Undefined();
-    auto flow = std::make_unique<IngressFlow>();
-    flow->header.assign(header, header + headerLength);
-    flow->free.Add(4, 2);  // payload length
-    flow->free.Add(7, 1);  // hop limit
-    if (hopIndexAt >= 0) {
-      flow->hopIndexAt = static_cast<int>(hopIndexAt);
-      flow->hopCountAt = static_cast<int>(hopIndexAt + 1);
-    }
-    flow->transportAt = static_cast<size_t>(transportAt);
-    flow->free.AddCapsule(hopIndexAt, dataAt, dataLength, transportAt);
-    flow->epoch = info[7].As<Napi::Number>().Uint32Value();
-    flow->replay = {replayState, replayBits, words};
-    flow->statistics = statistics;
-    flow->replayStateRef = Napi::Persistent(info[8].As<Napi::Object>());
-    flow->replayBitsRef = Napi::Persistent(info[9].As<Napi::Object>());
-    flow->statisticsRef = Napi::Persistent(info[10].As<Napi::Object>());
-    flow->ipv4Alias = info[11].As<Napi::Number>().Uint32Value();
-    flow->hasRoleSource = roleLength == 16;
-    if (flow->hasRoleSource) memcpy(flow->roleSource, role, 16);
-    flow->open = EVP_CIPHER_CTX_new();
-    if (flow->open == nullptr || EVP_CipherInit_ex(flow->open, EVP_aes_256_gcm(), nullptr, key, nullptr, 0) != 1) {
-      Napi::Error::New(env, "AES-256-GCM context").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+    const int packetType = n > 42 ? header[42] & 0x0f : 0;
+    if (!shaped || !offsets || packetType < 1 || packetType > 3) return env.Undefined();
+    const uint32_t epoch = info[7].As<Napi::Number>().Uint32Value();
+    const uint32_t ipv4Alias = info[11].As<Napi::Number>().Uint32Value();
     HostKey hostKey;
     memcpy(hostKey.bytes, source, 16);
-    ingressBySource_[hostKey] = std::move(flow);
+    // The same flow under the same epoch (its key, arrays and addresses unchanged): this packet
+    // type's template added or replaced beside the others; else the flow replaced with it alone.
+    IngressFlow* flow = nullptr;
+    auto at = ingressBySource_.find(hostKey);
+    if (at != ingressBySource_.end()) {
+      IngressFlow& was = *at->second;
+      if (was.epoch == epoch && memcmp(was.key, key, 32) == 0 && was.replay.counters == replayState &&
+          was.replay.bits == replayBits && was.statistics == statistics && was.ipv4Alias == ipv4Alias &&
+          was.hasRoleSource == (roleLength == 16) && (roleLength != 16 || memcmp(was.roleSource, role, 16) == 0))
+        flow = &was;
+    }
+    if (flow == nullptr) {
+      auto fresh = std::make_unique<IngressFlow>();
+      fresh->epoch = epoch;
+      memcpy(fresh->key, key, 32);
+      fresh->replay = {replayState, replayBits, words};
+      fresh->statistics = statistics;
+      fresh->replayStateRef = Napi::Persistent(info[8].As<Napi::Object>());
+      fresh->replayBitsRef = Napi::Persistent(info[9].As<Napi::Object>());
+      fresh->statisticsRef = Napi::Persistent(info[10].As<Napi::Object>());
+      fresh->ipv4Alias = ipv4Alias;
+      fresh->hasRoleSource = roleLength == 16;
+      if (fresh->hasRoleSource) memcpy(fresh->roleSource, role, 16);
+      fresh->open = EVP_CIPHER_CTX_new();
+      if (fresh->open == nullptr ||
+          EVP_CipherInit_ex(fresh->open, EVP_aes_256_gcm(), nullptr, key, nullptr, 0) != 1) {
+        Napi::Error::New(env, "AES-256-GCM context").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      flow = fresh.get();
+      ingressBySource_[hostKey] = std::move(fresh);
+    }
+    IngressTemplate& shape = flow->templates[packetType - 1];
+    shape = IngressTemplate{};
+    shape.header.assign(header, header + headerLength);
+    shape.free.Add(4, 2);  // payload length
+    shape.free.Add(7, 1);  // hop limit
+    if (hopIndexAt >= 0) {
+      shape.hopIndexAt = static_cast<int>(hopIndexAt);
+      shape.hopCountAt = static_cast<int>(hopIndexAt + 1);
+    }
+    shape.transportAt = static_cast<size_t>(transportAt);
+    shape.free.AddCapsule(hopIndexAt, dataAt, dataLength, transportAt);
     return env.Undefined();
   }
 

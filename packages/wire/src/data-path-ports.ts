@@ -206,8 +206,8 @@ export interface EngineFastPath {
 
 /**
  * The agent's side (AgentDeps.fastPath; docs/agent.md, "Fast path"). The agent binds its plane's
- * packets-by-type array and options, and installs the unicast flows whose type III packets the
- * fast path may send itself from the TUN device's read path, exactly as egress would; it clears
+ * packets-by-type array and options, and installs the unicast flows whose packets the fast path
+ * may send itself from the TUN device's read path, exactly as egress would; it clears
  * them whenever its flow table, ACL or links change. The per-flow arrays are the flow's own
  * (send counter, packet type state, trace), its e2e send state (epoch, packets, since, rekey
  * requested) and its endpoint's statistics: each side sees the other's updates at once. Slots:
@@ -247,10 +247,12 @@ export interface AgentFastPath {
   ): void;
   clearEgressFlows(): void;
   /**
-   * The type III packets of a unicast flow from `flow.source` may be received natively (docs/agent.md,
-   * "Fast path (ingress)"): their inner IPv6 + capsule header equal to `flow.header` (what ingress
-   * accepted) but for the payload length, the hop limit, the PATH hop index, the DATA value and the
-   * TRANSPORT value; sealed under e2e epoch `flow.epoch`. Replaces what was installed for that source.
+   * The packets of a unicast flow from `flow.source` of `flow.header`'s packet type may be received
+   * natively (docs/agent.md, "Fast path (ingress)"): their inner IPv6 + capsule header equal to
+   * `flow.header` (what ingress accepted) but for the payload length, the hop limit, the PATH hop
+   * index, the DATA value and the TRANSPORT value; sealed under e2e epoch `flow.epoch`. Adds that
+   * type's template to what was installed for that source under the same epoch, key, arrays and
+   * addresses; else replaces it.
    */
   setIngressFlow(flow: AgentIngressFlow): void;
   clearIngressFlows(): void;
@@ -265,7 +267,7 @@ export interface AgentFastPath {
 export interface AgentIngressFlow {
   /** The peer's CGA (the inner packets' source). */
   readonly source: Uint8Array;
-  /** Inner IPv6 + capsule header of a type III packet ingress accepted (its template). */
+  /** Inner IPv6 + capsule header of a packet ingress accepted (the template of its packet type). */
   readonly header: Uint8Array;
   /** Offsets in `header` of the PATH hop index, the DATA value (and its length), the TRANSPORT value; -1: absent. */
   readonly hopIndexAt: number;
