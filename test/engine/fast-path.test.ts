@@ -13,6 +13,7 @@
  *   and are counted as the link layer counts them.
  */
 import { renderMetrics } from '@capsule/engine';
+import { generateControllerKey } from '@capsule/identity';
 import { createNativeFastPath, isNativeAddonAvailable } from '@capsule/native';
 import { createNativeUdpTransport } from '@capsule/overlay';
 import { testSeed } from '@capsule/testkit';
@@ -20,12 +21,18 @@ import { CapsuleFlag, type CapsuleHeader, ChunkType, PacketType, TRACE_RECORD_LE
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPacket } from '../../packages/engine/test/harness';
-import { route, routeUncached } from '../../packages/engine/test/programs';
+import {
+  deliverCachingTypeI,
+  route,
+  routeStampingType,
+  routeUncached,
+} from '../../packages/engine/test/programs';
 import { waitFor } from './cluster';
 import { authorize, identities, type Setup, setUp, totalSeen } from './fast-path-lab';
 
 const authCached = authorize(route);
-const authUncached = authorize(routeUncached);
+/** Flow 2's program: not cached, and it writes the packet type it was shown into DATA (b sees it). */
+const authUncached = authorize(routeStampingType);
 
 function pathOf(engineId: number, hopIndex = 0) {
   return { creationTime: 0, hopIndex, defaultEntry: 0, hops: [{ engineId, entryIndex: 0, flags: 0 }] };
@@ -51,6 +58,14 @@ function scenarioPackets(engineId: number, seed: number) {
       path: pathOf(engineId),
       code: program,
     });
+  const typeII = (label: number, program: typeof route) =>
+    packet(label, {
+      nextHeader: 59,
+      packetType: PacketType.II,
+      flags: 0,
+      path: pathOf(engineId),
+      code: program,
+    });
   const typeIII = (
     label: number,
     extra: Partial<CapsuleHeader> = {},
@@ -63,10 +78,12 @@ function scenarioPackets(engineId: number, seed: number) {
       hopLimit,
       data,
     );
-  const first = [typeI(1, route, authCached), typeI(2, routeUncached, authUncached)];
+  const first = [typeI(1, route, authCached), typeI(2, routeStampingType, authUncached)];
   // Bursts of type III: mostly good packets of flow 1 (fast path) and 2 (program per packet), and
   // in the first three the packets the fast path must hand up (after one of them, the rest of its
-  // flow in that receive batch goes up too: it stays in order); the last three only good ones.
+  // flow in that receive batch goes up too: it stays in order) and type I and II packets of both
+  // flows, good (the agents' re-authorizations: the fast path's once the pipeline handled one of
+  // each type) and bad; the last three only good ones.
   const random = fc.sample(fc.integer({ min: 0, max: 0xffff }), { seed, numRuns: 4000 });
   let r = 0;
   const next = () => random[r++ % random.length]!;
@@ -74,7 +91,9 @@ function scenarioPackets(engineId: number, seed: number) {
   for (let burst = 0; burst < 6; burst++) {
     const packets: Uint8Array[] = [];
     for (let i = 0; i < 60; i++) {
-      const choice = next() % (burst < 3 ? 20 : 14);
+      // The last three bursts: good type III, and good type I and II (choices 20 and 21).
+      let choice = next() % (burst < 3 ? 24 : 16);
+      if (burst >= 3 && choice >= 14) choice += 6;
       if (choice < 12) packets.push(typeIII(1, {}, 64, new Uint8Array(8).fill(next() & 0xff)));
       else if (choice < 14) packets.push(typeIII(2));
       else if (choice === 14)
@@ -91,7 +110,17 @@ function scenarioPackets(engineId: number, seed: number) {
         packets.push(typeIII(77)); // unknown flow
       else if (choice === 18)
         packets.push(typeIII(1, { path: pathOf(engineId, 1) })); // hop index past us
-      else packets.push(typeIII(1, { path: pathOf(engineId ^ 1) })); // not our hop
+      else if (choice === 19)
+        packets.push(typeIII(1, { path: pathOf(engineId ^ 1) })); // not our hop
+      else if (choice === 20)
+        packets.push(
+          next() % 2 === 0 ? typeI(1, route, authCached) : typeI(2, routeStampingType, authUncached),
+        );
+      else if (choice === 21)
+        packets.push(next() % 2 === 0 ? typeII(1, route) : typeII(2, routeStampingType));
+      else if (choice === 22)
+        packets.push(typeI(1, route, authUncached)); // another authorization: the pipeline refuses the code
+      else packets.push(typeII(1, routeUncached)); // not the flow's code: CODE_HASH_MISMATCH
     }
     bursts.push(packets);
   }
@@ -158,6 +187,9 @@ interface Outcome {
   /** Taken during the bursts of good packets only, and the undamaged frames of flow 1 in them. */
   takenClean: number;
   flow1Clean: number;
+  /** Type I and II packets the fast path carried (its counters as the engine took them), and their sum of all types. */
+  fastTypeIAndII: number;
+  typeIAndII: number;
   /** The engine's /metrics text at the end. */
   metrics: string;
 }
@@ -165,6 +197,16 @@ interface Outcome {
 /** Runs the scenario on a fresh setup; `fastPath` decides the engine's fast path. */
 async function runScenario(withFastPath: boolean): Promise<Outcome> {
   const setup = await setUp(withFastPath);
+  let fastTypeIAndII = 0;
+  const fastPath = setup.fastPath;
+  if (fastPath) {
+    const take = fastPath.takeCounters.bind(fastPath);
+    fastPath.takeCounters = () => {
+      const taken = take();
+      fastTypeIAndII += taken.typeI + taken.typeII;
+      return taken;
+    };
+  }
   try {
     const { first, bursts, next } = scenarioPackets(setup.engineId, testSeed);
     for (const packet of first) setup.a.send(setup.linkA, packet, 0, packet.length);
@@ -198,7 +240,10 @@ async function runScenario(withFastPath: boolean): Promise<Outcome> {
     void expectedIn;
     await new Promise((resolve) => setTimeout(resolve, 100));
     const counters = setup.engine.counters() as unknown as Record<string, unknown>;
+    const byType = counters.packetsByType as { I: number; II: number };
     return {
+      fastTypeIAndII,
+      typeIAndII: byType.I + byType.II,
       counters: { ...counters, linkLayer: undefined },
       linkDrops: { ...setup.engineLayer.drops },
       engineLinks: setup.engine.links().map((link) => ({
@@ -311,6 +356,12 @@ describe.runIf(isNativeAddonAvailable())('engine fast path (native UDP loopback)
     expect(on.taken).toBeLessThan(flow1.packets);
   });
 
+  it('takes the type I and II packets of a flow once the pipeline handled one of each type', () => {
+    expect(off.fastTypeIAndII).toBe(0);
+    expect(on.typeIAndII).toBe(off.typeIAndII);
+    expect(on.fastTypeIAndII).toBeGreaterThan(5);
+  });
+
   it("says in the engine's metrics how much it carried", () => {
     const sampleOf = (text: string, name: string) =>
       Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1]);
@@ -411,6 +462,146 @@ describe.runIf(isNativeAddonAvailable())(
     });
   },
 );
+
+describe.runIf(isNativeAddonAvailable())('engine fast path: type I and II packets of a known flow', () => {
+  it('takes them once the pipeline handled one of each type, and hands up another AUTH or CODE', async () => {
+    const setup = await setUp(true);
+    try {
+      const typeIII = await flowOneTypeIII(setup);
+      const { first } = scenarioPackets(setup.engineId, testSeed);
+      const typeI = first[0]!; // flow 1's type I (route, cached authorization)
+      const typeII = buildPacket({
+        source: identities.a.hostId,
+        destination: identities.b.hostId,
+        flowLabel: 1,
+        header: {
+          nextHeader: 59,
+          packetType: PacketType.II,
+          flags: 0,
+          path: pathOf(setup.engineId),
+          code: route,
+          data: new Uint8Array(8),
+        },
+        payload: new Uint8Array(64).fill(1),
+      });
+      const fast = setup.fastPath!;
+      const counters = () => setup.engine.counters();
+      // One at a time: each reaches b before the next goes.
+      const send = async (packet: Uint8Array) => {
+        const before = setup.received.length;
+        setup.a.send(setup.linkA, packet, 0, packet.length);
+        await waitFor(() => setup.received.length === before + 1, 'the packet at b');
+      };
+      await send(typeIII); // the cached action applied: the flow registered
+      await send(typeI); // the pipeline's: its header becomes flow 1's type I template
+      await send(typeII);
+      const { taken } = fast.stats();
+      const hits = counters().authorizationCacheHits;
+      for (const packet of [typeI, typeII, typeIII, typeI, typeII]) await send(packet);
+      expect(fast.stats().taken - taken).toBe(5);
+      expect(counters().authorizationCacheHits - hits).toBe(2);
+      expect(counters().packetsByType).toEqual({ I: 5, II: 3, III: 2 });
+      // Another authorization on flow 1 (flow 2's, for another program), and another program's
+      // CODE: both the pipeline's, which refuses them; the fast path took neither.
+      const drops = (reason: string) => (counters().drops as Record<string, number>)[reason] ?? 0;
+      const foreignAuth = buildPacket({
+        source: identities.a.hostId,
+        destination: identities.b.hostId,
+        flowLabel: 1,
+        header: {
+          nextHeader: 59,
+          packetType: PacketType.I,
+          flags: 0,
+          auth: authUncached,
+          path: pathOf(setup.engineId),
+          code: route,
+          data: new Uint8Array(8),
+        },
+      });
+      const wrongCode = buildPacket({
+        source: identities.a.hostId,
+        destination: identities.b.hostId,
+        flowLabel: 1,
+        header: {
+          nextHeader: 59,
+          packetType: PacketType.II,
+          flags: 0,
+          path: pathOf(setup.engineId),
+          code: routeUncached,
+          data: new Uint8Array(8),
+        },
+      });
+      const mismatches = drops('CODE_HASH_MISMATCH');
+      const logicMismatches = drops('LOGIC_HASH_MISMATCH');
+      const seen = totalSeen(setup);
+      for (const packet of [foreignAuth, wrongCode]) setup.a.send(setup.linkA, packet, 0, packet.length);
+      await waitFor(() => totalSeen(setup) - seen >= 2, 'both handled');
+      expect(drops('LOGIC_HASH_MISMATCH') - logicMismatches).toBe(1);
+      expect(drops('CODE_HASH_MISMATCH') - mismatches).toBe(1);
+      expect(fast.stats().taken - taken).toBe(5);
+      // The controller's key leaving the trusted set empties the verified cache: the fast path
+      // forgets its flows, and the next type I goes to the pipeline, which verifies it again and
+      // refuses it (its signer is no longer trusted).
+      const other = generateControllerKey();
+      setup.engine.setControllerKeys([{ publicKey: other.publicKey, keyId: other.keyId }]);
+      const received = setup.received.length;
+      const forged = drops('AUTH_FORGED');
+      setup.a.send(setup.linkA, typeI, 0, typeI.length);
+      await waitFor(() => totalSeen(setup) - seen >= 3, 'the type I handled');
+      expect(fast.stats().taken - taken).toBe(5);
+      expect(drops('AUTH_FORGED')).toBe(forged + 1);
+      expect(setup.received.length).toBe(received);
+    } finally {
+      await setup.close();
+    }
+  });
+});
+
+describe.runIf(isNativeAddonAvailable())('engine fast path: the cached action a program run leaves', () => {
+  it('stores the CACHE of a run it makes, and clears the cached action after a run without it', async () => {
+    const setup = await setUp(true);
+    try {
+      const auth = authorize(deliverCachingTypeI);
+      const packet = (packetType: 1 | 2 | 3) =>
+        buildPacket({
+          source: identities.a.hostId,
+          destination: identities.b.hostId,
+          flowLabel: 9,
+          header: {
+            nextHeader: 59,
+            packetType,
+            flags: 0,
+            path: pathOf(setup.engineId),
+            data: new Uint8Array(8),
+            ...(packetType === 1 && { auth }),
+            ...(packetType !== 3 && { code: deliverCachingTypeI }),
+          },
+        });
+      const send = async (p: Uint8Array) => {
+        const before = setup.received.length;
+        setup.a.send(setup.linkA, p, 0, p.length);
+        await waitFor(() => setup.received.length === before + 1, 'the packet at b');
+      };
+      const c = () => setup.engine.counters();
+      // The pipeline: a new flow (type I caches DELIVER), its cached action applied (registered),
+      // a type I and a type II (their templates; the program registered), which leaves it uncached.
+      for (const type of [1, 3, 1, 2] as const) await send(packet(type));
+      const { taken } = setup.fastPath!.stats();
+      const runs = c().programRuns;
+      const cached = c().cachedActions;
+      await send(packet(3)); // no cached action: the program runs here, and does not cache
+      await send(packet(1)); // runs here and caches DELIVER
+      await send(packet(3)); // the cached action, here
+      await send(packet(2)); // runs here: the cached action cleared
+      await send(packet(3)); // runs here
+      expect(setup.fastPath!.stats().taken - taken).toBe(5);
+      expect(c().programRuns - runs).toBe(4);
+      expect(c().cachedActions - cached).toBe(1);
+    } finally {
+      await setup.close();
+    }
+  });
+});
 
 describe.runIf(isNativeAddonAvailable())('engine fast path: one peer cannot hold back another’s flow', () => {
   it('keeps taking a flow’s frames after a frame with its addresses under another session goes up', async () => {
@@ -564,6 +755,7 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: its JavaScript API r
         engineRecord: new Uint8Array(4096),
         engineState: new Int32Array(2),
         flowProgramState: programState,
+        cacheDropReason: new Uint32Array(flows),
       },
       1,
       1000,
@@ -607,7 +799,85 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: its JavaScript API r
     expect(programState[3]).toBe(0);
     register({});
     expect(programState[0]).toBe(1);
+    // Type I and II templates: only of a registered flow, its addresses and flow label, the type
+    // the header says, PATH and DATA as the flow's; a type III header is setFlow's.
+    const typed = (type: number, change: (bytes: Uint8Array) => void = () => {}) => {
+      const bytes = packet.slice();
+      bytes[42] = 0x10 | type;
+      change(bytes);
+      return bytes;
+    };
+    expect(() => fastPath.setFlowTemplate(0, 1, new Uint16Array(100) as never, 0, -1, -1, 0, -1)).toThrow(
+      TypeError,
+    );
+    expect(() => fastPath.setFlowTemplate(0, '1' as never, typed(1), 0, -1, -1, 0, -1)).toThrow(TypeError);
+    for (const [what, refused] of [
+      ['an unknown flow', () => fastPath.setFlowTemplate(3, 1, typed(1), 0, -1, -1, 0, -1)],
+      ['type III', () => fastPath.setFlowTemplate(0, 3, typed(3), 0, -1, -1, 0, -1)],
+      ['type II header as type I', () => fastPath.setFlowTemplate(0, 1, typed(2), 0, -1, -1, 0, -1)],
+      [
+        'another source',
+        () =>
+          fastPath.setFlowTemplate(
+            0,
+            1,
+            typed(1, (b) => (b[8] = 1)),
+            0,
+            -1,
+            -1,
+            0,
+            -1,
+          ),
+      ],
+      [
+        'another flow label',
+        () =>
+          fastPath.setFlowTemplate(
+            0,
+            2,
+            typed(2, (b) => (b[3] = 1)),
+            0,
+            -1,
+            -1,
+            0,
+            -1,
+          ),
+      ],
+      [
+        'a DATA the flow has not',
+        () =>
+          fastPath.setFlowTemplate(
+            0,
+            1,
+            typed(1, (b) => (b[41] = 1)),
+            0,
+            -1,
+            46,
+            4,
+            -1,
+          ),
+      ],
+      [
+        'a PATH the flow has not',
+        () =>
+          fastPath.setFlowTemplate(
+            0,
+            1,
+            typed(1, (b) => (b[41] = 1)),
+            0,
+            46,
+            -1,
+            0,
+            -1,
+          ),
+      ],
+      ['a packet cut short', () => fastPath.setFlowTemplate(0, 1, typed(1), 190, -1, -1, 0, -1)],
+    ] as const)
+      expect(refused(), what).toBe(false);
+    expect(fastPath.setFlowTemplate(0, 1, typed(1), 0, -1, -1, 0, -1)).toBe(true);
+    expect(fastPath.setFlowTemplate(0, 2, typed(2), 0, -1, -1, 0, -1)).toBe(true);
     fastPath.removeFlow(0);
+    expect(fastPath.setFlowTemplate(0, 1, typed(1), 0, -1, -1, 0, -1)).toBe(false);
     expect(programState[0]).toBe(0);
     // A socket refuses a filter that is not a fast path.
     const transport = await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });

@@ -57,6 +57,12 @@ export interface AuthorizationsDeps {
     'authorizationsVerified' | 'authorizationCacheHits' | 'revocations' | 'revocationsPruned'
   >;
   logger: Logger;
+  /**
+   * The verified cache was emptied (full, or a controller key left the trusted set): whatever
+   * took a flow's AUTH as verified because it was cached must ask again (the fast path's type I
+   * templates).
+   */
+  cacheCleared?: () => void;
 }
 
 /** The verified-authorization cache and the revocation set of one engine. */
@@ -136,6 +142,7 @@ export function createAuthorizations(
     if (verifiedCount >= options.cacheCapacity) {
       verified.clear();
       verifiedCount = 0;
+      deps.cacheCleared?.();
     }
     const entry: VerifiedAuthorization = {
       bytes: copy,
@@ -176,6 +183,7 @@ export function createAuthorizations(
       if (before.some((keyId) => !keys.some((key) => key.keyId === keyId))) {
         verified.clear();
         verifiedCount = 0;
+        deps.cacheCleared?.();
       }
     },
   };

@@ -263,7 +263,8 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   );
   const authorizations = createAuthorizations(
     { controllerPublicKey: options.controllerPublicKey, cacheCapacity: settings.cacheCapacity },
-    { counters, logger },
+    // Type I packets the fast path takes count as cache hits: none once the cache is gone.
+    { counters, logger, cacheCleared: () => fastPath?.clearFlows() },
   );
   const programs = createProgramCache(
     { cacheCapacity: settings.cacheCapacity, tier: settings.tier },
@@ -307,6 +308,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       engineRecord: regions.engine,
       engineState: fastPathState,
       flowProgramState,
+      cacheDropReason: flows.cacheDropReason,
     },
     engineId,
     settings.flowIdleTimeoutMs,
@@ -335,7 +337,10 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     counters.bytesIn += carried.bytesIn;
     counters.packetsOut += carried.packetsOut;
     counters.bytesOut += carried.bytesOut;
+    counters.byType[1] = counters.byType[1]! + carried.typeI;
+    counters.byType[2] = counters.byType[2]! + carried.typeII;
     counters.byType[3] = counters.byType[3]! + carried.typeIII;
+    counters.authorizationCacheHits += carried.authorizationCacheHits;
     counters.cachedActions += carried.cachedActions;
     for (let verdict = 1; verdict < carried.verdicts.length; verdict++)
       counters.verdicts[verdict] = counters.verdicts[verdict]! + carried.verdicts[verdict]!;
@@ -491,15 +496,14 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     links.showContract(auth.contractId);
     if (fastPath) {
       fastPathState[FastPathEngineState.SHOWN_CONTRACT] = auth.contractId | 0;
-      // Its later type III packets may run the program in the fast path (which checks all of the
-      // above again per packet and hands up what it does not do: docs/engine.md, "Fast path").
-      if (
-        packetType === 3 &&
-        !packet.traceWanted &&
-        flowProgramState[id] === FastPathProgramState.NONE &&
-        !hub.active
-      )
-        registerProgram(id, linkId, auth.notAfter, auth.contractId, program);
+      // Its later packets may run the program in the fast path (which checks all of the above
+      // again per packet and hands up what it does not do: docs/engine.md, "Fast path"): type III
+      // ones once registered here, type I and II ones once one of each type came this way.
+      if (!packet.traceWanted && !hub.active) {
+        if (packetType !== 3) registerTemplate(id, packetType, auth.contractId, program);
+        else if (flowProgramState[id] === FastPathProgramState.NONE)
+          registerProgram(id, linkId, auth.notAfter, auth.contractId, program);
+      }
     }
     const result = sandbox.run(program.prepared!, runOptions);
     counters.fuelUsed += result.fuelUsed;
@@ -538,9 +542,8 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     contractId: number,
     program: ProgramEntry,
   ): void {
-    const fast = fastPath!;
     const { offset } = packet;
-    fast.setFlow(
+    fastPath!.setFlow(
       id,
       packet.bytes,
       offset,
@@ -551,6 +554,34 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       view.dataLength,
       view.transportOffset < 0 ? -1 : view.transportOffset - offset,
     );
+    registerFlowProgram(id, contractId, program);
+  }
+
+  /**
+   * The current packet is a type I or II packet of flow `id`, checked (AUTH verified and cached,
+   * CODE the flow's) and about to run: when the fast path knows the flow, its header becomes the
+   * template of the flow's later packets of that type there, and the flow's program is registered
+   * (they always run it).
+   */
+  function registerTemplate(id: number, packetType: number, contractId: number, program: ProgramEntry): void {
+    const { offset } = packet;
+    const known = fastPath!.setFlowTemplate(
+      id,
+      packetType,
+      packet.bytes,
+      offset,
+      view.pathOffset < 0 ? -1 : view.pathOffset - offset,
+      view.dataOffset < 0 ? -1 : view.dataOffset - offset,
+      view.dataLength,
+      view.transportOffset < 0 ? -1 : view.transportOffset - offset,
+    );
+    if (known && flowProgramState[id] === FastPathProgramState.NONE)
+      registerFlowProgram(id, contractId, program);
+  }
+
+  /** Registers flow `id`'s program (after setFlow): the PACKET record just filled for the current packet. */
+  function registerFlowProgram(id: number, contractId: number, program: ProgramEntry): void {
+    const fast = fastPath!;
     const decoded = program.prepared!.decoded;
     fast.setFlowProgram(
       id,

@@ -213,6 +213,29 @@ entry:
   j route
 ${routeTailOf(false)}`);
 
+/** DELIVER, cached only when the packet is type I (PACKET record 0x2b): type II and III runs clear the cache. */
+export const deliverCachingTypeI = program(`
+entry:
+  li t0, 3
+  sw t0, 0(a1)           # DELIVER
+  lbu t0, 0x2b(a0)
+  addi t0, t0, -1
+  sltiu t0, t0, 1
+  sw t0, 4(a1)           # CACHE on a type I packet
+  ebreak
+`);
+
+/** routeUncached that also writes its PACKET record's packet type (0x2b) into DATA byte 4. */
+export const routeStampingType = program(`
+entry:
+  lbu t0, 0x2b(a0)
+  sb t0, 4(a2)
+  lw t0, 0(a2)
+  addi t0, t0, 1
+  sw t0, 0(a2)
+  j route
+${routeTailOf(false)}`);
+
 /** A test program: machine code and its CODE chunk entry table. */
 export interface AsmProgram {
   readonly machineCode: Uint8Array;

@@ -80,6 +80,7 @@ const ProgramOutcome& ProgramRunner::Run(const FlowProgram& program, const Progr
   PutU16(packet_ + abi::kPacketLength, static_cast<uint16_t>(input.packetLength));
   PutU16(packet_ + abi::kPayloadLength, static_cast<uint16_t>(input.packetLength - 40 - input.capsuleLength));
   packet_[abi::kHopLimit] = b[7];
+  packet_[abi::kPacketType] = input.packetType;
   packet_[abi::kTrafficClass] = static_cast<uint8_t>(((b[0] & 0x0f) << 4) | (b[1] >> 4));
   if (const uint8_t* t = input.transport) {  // protocol and ports: the TRANSPORT chunk's
     packet_[abi::kNextHeader] = t[0];

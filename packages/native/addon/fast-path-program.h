@@ -1,5 +1,6 @@
 // Per-packet microcode inside the engine's fast path (fast-path.cc): the program of an established
-// type III flow without a cached action, run on the native tier (rv-core.h) over the same sandbox
+// flow, for its type III packets without a cached action and its type I and II packets (which
+// always run it), run on the native tier (rv-core.h) over the same sandbox
 // the JavaScript engine gives it (packages/vm/src/sandbox-machine.ts, sandbox-abi.ts; the PACKET
 // record of packages/engine/src/engine.ts fillPacketRecord; the services of sandbox-host.ts).
 //
@@ -29,7 +30,7 @@ constexpr int kPacketBytes = 256, kPathMaxBytes = 256, kDataMaxBytes = 256, kFlo
 constexpr uint32_t kStackTop = 0xf0000 + kStackBytes;
 // PACKET record fields the fast path sets per packet (the rest are the flow's, registered).
 constexpr int kPacketLength = 0x24, kPayloadLength = 0x26, kHopLimit = 0x28, kNextHeader = 0x29,
-              kTrafficClass = 0x2a, kTimeLow = 0x30, kTimeHigh = 0x34, kSourcePort = 0x3c, kDestinationPort = 0x3e,
+              kTrafficClass = 0x2a, kPacketType = 0x2b, kTimeLow = 0x30, kTimeHigh = 0x34, kSourcePort = 0x3c, kDestinationPort = 0x3e,
               kEntry = 0x40;
 constexpr int kRecordBytes = 0x44;  // the record's defined fields; the rest is zero
 // ACTION fields and flags; verdicts; trap reasons; services.
@@ -95,6 +96,7 @@ struct ProgramInput {
   const uint8_t* engineRecord;  // the ENGINE record (4096 bytes)
   double nowMs;
   uint32_t entryOffset;
+  uint8_t packetType;  // 1, 2 or 3 (the PACKET record's packet type)
 };
 
 class ProgramRunner {

@@ -2,12 +2,14 @@
 // established flows forwarded inside the UDP socket's poll callback, so their packets never wake
 // JavaScript. It takes a datagram only when every check the JavaScript
 // path would make is known to pass and the outcome is the one JavaScript would reach; anything
-// else — handshakes, cookies, keep-alives, unknown receivers, replayed or forged frames, other
-// packet types, unknown or idle or expiring flows, flows without a cached action whose program is
-// not registered here, a TRACE, a hop limit ≤ 1, a link down, a send counter at its rekey limit —
+// else — handshakes, cookies, keep-alives, unknown receivers, replayed or forged frames, type I or
+// II packets unlike those JavaScript handled for their flow, unknown or idle or expiring flows,
+// flows without a cached action whose program is not registered here, a TRACE, a hop limit ≤ 1,
+// a link down, a send counter at its rekey limit —
 // goes up to JavaScript unchanged (which counts the drop or does the work). So the counters are the
 // same with it on or off. A registered flow without a cached action has its program run here per
-// packet (RunProgram / CommitProgram below, fast-path-program.h: what runs and what goes up).
+// packet (RunProgram / CommitProgram below, fast-path-program.h: what runs and what goes up), and
+// so do its type I and II packets once JavaScript gave their headers (setFlowTemplate).
 //
 // What it does with a datagram it takes (the JS path's steps, in its order):
 //   link layer  DATA frame of a registered (confirmed) session → replay window check →
@@ -15,9 +17,12 @@
 //   engine      inner IPv6 (version, length, next header 253, hop limit > 1) → flow by (source,
 //               destination, flow label) among the flows JavaScript registered → same ingress link,
 //               not idle, authorization not expired → capsule header equal to the flow's template
-//               (the header JavaScript validated) except the DATA value, the TRANSPORT protocol and
-//               ports (which a program reads per packet) and the PATH hop index (≤ hop count) → the flow's cached action (read from JavaScript's own per-flow arrays:
-//               a cache JavaScript clears is seen at once), or its program's verdict → hop index
+//               of its packet type (the header JavaScript validated; type I's and II's with the
+//               AUTH and CODE it verified) except the DATA value, the TRANSPORT protocol and
+//               ports (which a program reads per packet) and the PATH hop index (≤ hop count) →
+//               type III: the flow's cached action (read from JavaScript's own per-flow arrays:
+//               a cache JavaScript clears is seen at once), or its program's verdict; type I and
+//               II: its program's verdict (its CACHE stored as the pipeline stores it) → hop index
 //               advanced when this hop is ours, hop limit decremented → per egress link: sealed with
 //               that link's current
 //               session (its send counter, shared with JavaScript) and queued;
@@ -35,7 +40,8 @@
 //     flowLastReason: Uint16Array, cacheVerdict: Uint8Array, cacheCount: Uint8Array,
 //     cacheLinks: Uint32Array, and for programs run per packet (all or none): flowDrops:
 //     Float64Array, flowProgramReason: Uint32Array, flowMemory: Uint8Array(256 per flow),
-//     engineRecord: Uint8Array(4096), engineState: Int32Array(2), flowProgramState: Uint8Array },
+//     engineRecord: Uint8Array(4096), engineState: Int32Array(2), flowProgramState: Uint8Array,
+//     cacheDropReason: Uint32Array },
 //     engineId, idleTimeoutMs)
 //   addSession(localIndex, linkId, receiveKey, counters: Float64Array(2), replayBits: Uint32Array)
 //   removeSession(localIndex)
@@ -46,6 +52,8 @@
 //     dataLength, transportOffset)    (offsets relative to the packet start; -1 for an absent chunk)
 //   setFlowProgram(flowId, words, lengthBytes, entryOffsets, contract, contractId, budget, record,
 //     pathLength, dataLength)   (after setFlow; see SetFlowProgram)
+//   setFlowTemplate(flowId, packetType, packet, offset, pathOffset, dataOffset, dataLength,
+//     transportOffset) → true when registered (type I or II header of a flow setFlow registered)
 //   removeFlow(flowId)   clearFlows()
 //   drainLinkTraffic() → Float64Array of [linkId, packetsIn, bytesIn, packetsOut, bytesOut,
 //     lastReceiveMs, lastSendMs] per link that moved since the last call
@@ -150,6 +158,9 @@ enum EngineSlot : int {
   kFuelUsed = 10,
   kVerdictDrop = 11,
   kProgramDropCodes = 12,  // pairs used in the program drop table below
+  kTypeI = 13,
+  kTypeII = 14,
+  kAuthorizationCacheHits = 15,  // a type I packet's AUTH: the verified authorization JavaScript cached
   kLinkBase = 16,  // then per program link id: packets in, bytes in, packets out, bytes out
 };
 constexpr int kMaxProgramLinks = 4096;
@@ -389,21 +400,34 @@ struct FlowKeyHash {
   }
 };
 
-struct Flow {
-  uint32_t id = 0;
-  uint32_t ingressLinkId = 0;
-  double notAfterSeconds = 0;
-  uint8_t templateBytes[kTemplateMax];
-  size_t templateLength = 0;
-  int hopIndexAt = -1;  // relative to the capsule header
+// Where a capsule header's values are (offsets relative to the capsule header; -1: absent).
+struct CapsuleShape {
+  int hopIndexAt = -1;
   int hopCountAt = -1;
   int hopsAt = -1;
   int dataAt = -1;
   int dataLength = 0;
-  int transportAt = -1;  // the TRANSPORT value, relative to the capsule header
+  int transportAt = -1;  // the TRANSPORT value
   // The bytes later packets may change, sorted [start, length] (MatchesTemplate): the PATH hop
   // index, the DATA value, the TRANSPORT protocol and ports (its reserved byte stays compared).
   FreeRanges free;
+};
+
+// The capsule header of a type I or II packet of a flow the pipeline handled (setFlowTemplate):
+// AUTH and CODE included, so a packet equal to it carries what JavaScript verified for the flow.
+struct TypedTemplate {
+  std::vector<uint8_t> bytes;
+  CapsuleShape shape;
+};
+
+struct Flow {
+  uint32_t id = 0;
+  uint32_t ingressLinkId = 0;
+  double notAfterSeconds = 0;
+  uint8_t templateBytes[kTemplateMax];  // the type III packet's capsule header
+  size_t templateLength = 0;
+  CapsuleShape shape;
+  std::unique_ptr<TypedTemplate> typed[2];  // types I and II, once registered
   struct RegisteredProgram* program = nullptr;  // its program runs per packet here (setFlowProgram)
   bool contractKnown = false;  // its contract (from setFlowProgram; kept when its program is declined)
   double contractId = 0;
@@ -663,6 +687,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                         InstanceMethod("clearLinks", &FastPath::ClearLinks),
                         InstanceMethod("setFlow", &FastPath::SetFlow),
                         InstanceMethod("setFlowProgram", &FastPath::SetFlowProgram),
+                        InstanceMethod("setFlowTemplate", &FastPath::SetFlowTemplate),
                         InstanceMethod("removeFlow", &FastPath::RemoveFlow),
                         InstanceMethod("clearFlows", &FastPath::ClearFlows),
                         InstanceMethod("drainLinkTraffic", &FastPath::DrainLinkTraffic),
@@ -724,9 +749,11 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const bool memoryOk = flowMemory != nullptr && n >= flowCount * abi::kFlowBytes;
     uint8_t* programState = TypedData<uint8_t>(shared.Get("flowProgramState"), napi_uint8_array, &n);
     const bool programStateOk = programState != nullptr && n >= flowCount;
+    uint32_t* cacheDropReason = TypedData<uint32_t>(shared.Get("cacheDropReason"), napi_uint32_array, &n);
+    const bool cacheDropReasonOk = cacheDropReason != nullptr && n >= flowCount;
     const uint8_t* engineRecord = TypedData<uint8_t>(shared.Get("engineRecord"), napi_uint8_array, &engineRecordLength);
     int32_t* state = TypedData<int32_t>(shared.Get("engineState"), napi_int32_array, &stateLength);
-    const bool programs = dropsOk && reasonOk && memoryOk && programStateOk && engineRecord != nullptr &&
+    const bool programs = dropsOk && reasonOk && memoryOk && programStateOk && cacheDropReasonOk && engineRecord != nullptr &&
                           engineRecordLength >= static_cast<size_t>(abi::kEngineMaxBytes) && state != nullptr &&
                           stateLength >= static_cast<size_t>(kStateSlots);
     if (!ok) {
@@ -742,6 +769,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     programReason_ = programs ? programReason : nullptr;
     flowMemory_ = programs ? flowMemory : nullptr;
     programState_ = programs ? programState : nullptr;
+    cacheDropReason_ = programs ? cacheDropReason : nullptr;
     engineRecord_ = programs ? engineRecord : nullptr;
     state_ = programs ? state : nullptr;
     if (programState_ != nullptr) memset(programState_, 0, flowCount);
@@ -906,12 +934,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if ((inner[0] >> 4) != 6) return false;
     const size_t packetLength = 40 + ((size_t{inner[4]} << 8) | inner[5]);
     if (packetLength > innerLength || inner[6] != 253 || inner[7] <= 1) return false;
-    FlowKey key;
-    memcpy(key.bytes, inner + 8, 32);
-    memcpy(key.bytes + 32, inner, 4);
-    key.bytes[32] = 0;
-    key.bytes[33] &= 0x0f;
-    auto flowAt = flows_.find(key);
+    auto flowAt = flows_.find(KeyOfPacket(inner));
     if (flowAt == flows_.end()) return false;
     Flow& flow = flowAt->second;
     const uint32_t id = flow.id;
@@ -925,16 +948,34 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (static_cast<double>(static_cast<int64_t>(now / 1000)) > flow.notAfterSeconds) return false;
     uint8_t* capsule = inner + 40;
     const size_t capsuleLength = (size_t{capsule[1]} + 1) * 8;
-    if (capsuleLength != flow.templateLength || 40 + capsuleLength > packetLength) return false;
-    if (!MatchesTemplate(capsule, flow)) return false;
+    if (40 + capsuleLength > packetLength) return false;
+    // The packet type's template: type III's, or the type I or II header the pipeline handled for
+    // this flow (its AUTH verified and cached, its CODE the flow's program).
+    const int packetType = capsule[2] & 0x0f;
+    const uint8_t* templateBytes = flow.templateBytes;
+    size_t templateLength = flow.templateLength;
+    const CapsuleShape* shape = &flow.shape;
+    if (packetType == 1 || packetType == 2) {
+      const TypedTemplate* typed = flow.typed[packetType - 1].get();
+      if (typed == nullptr) return false;
+      templateBytes = typed->bytes.data();
+      templateLength = typed->bytes.size();
+      shape = &typed->shape;
+    } else if (packetType != 3) {
+      return false;
+    }
+    if (capsuleLength != templateLength || !MatchesTemplate(capsule, templateBytes, templateLength, *shape))
+      return false;
     auto programAt = programOf_.find(session.linkId);
     const uint32_t ingressProgram = programAt == programOf_.end() ? 0 : programAt->second;
-    uint8_t verdict = cacheVerdict_[id];
+    // Type I and II packets run the program whatever is cached (the pipeline's rule).
+    uint8_t verdict = packetType == 3 ? cacheVerdict_[id] : 0;
     // No cached action: the flow's program, when registered, runs here (nothing committed yet).
     const ProgramOutcome* ran = nullptr;
     ProgramDecision decision;
     if (verdict == 0) {
-      ran = RunProgram(flow, id, inner, packetLength, capsule, capsuleLength, now, ingressProgram, &decision);
+      ran = RunProgram(flow, *shape, packetType, id, inner, packetLength, capsule, capsuleLength, now, ingressProgram,
+                       &decision);
       if (ran == nullptr) return false;
       verdict = static_cast<uint8_t>(ran->verdict);
     } else if (verdict > 3) {
@@ -994,20 +1035,21 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       engine_[kLinkBase + 4 * ingressProgram] += 1;
       engine_[kLinkBase + 4 * ingressProgram + 1] += static_cast<double>(innerLength);
     }
-    engine_[kTypeIII] += 1;
+    engine_[packetType == 3 ? kTypeIII : packetType == 2 ? kTypeII : kTypeI] += 1;
+    if (packetType == 1) engine_[kAuthorizationCacheHits] += 1;
     lastSeen_[id] = now;
     packets_[id] += 1;
     bytes_[id] += static_cast<double>(packetLength);
     if (ran != nullptr) {
-      if (CommitProgram(flow, id, capsule, *ran, decision, ingressProgram)) return true;  // a drop
+      if (CommitProgram(flow, *shape, id, capsule, *ran, decision, ingressProgram)) return true;  // a drop
     } else {
       engine_[kCachedActions] += 1;
-      if (flow.hopIndexAt >= 0) {
-        const uint8_t hopIndex = capsule[flow.hopIndexAt];
-        const uint8_t hopCount = capsule[flow.hopCountAt];
+      if (shape->hopIndexAt >= 0) {
+        const uint8_t hopIndex = capsule[shape->hopIndexAt];
+        const uint8_t hopCount = capsule[shape->hopCountAt];
         if (hopIndex < hopCount) {
-          const uint8_t* hop = capsule + flow.hopsAt + 4 * hopIndex;
-          if (((uint32_t{hop[0]} << 8) | hop[1]) == engineId_) capsule[flow.hopIndexAt] = hopIndex + 1;
+          const uint8_t* hop = capsule + shape->hopsAt + 4 * hopIndex;
+          if (((uint32_t{hop[0]} << 8) | hop[1]) == engineId_) capsule[shape->hopIndexAt] = hopIndex + 1;
         }
       }
     }
@@ -1043,21 +1085,26 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   // action, fast-path-program.h): its outcome when the fast path can apply it, else nullptr (the
   // packet goes up; nothing changed, except that a flow whose program needs a service JavaScript
   // owns is not tried here again).
-  const ProgramOutcome* RunProgram(Flow& flow, uint32_t id, const uint8_t* inner, size_t packetLength,
-                                   const uint8_t* capsule, size_t capsuleLength, double now, uint32_t ingressProgram,
+  const ProgramOutcome* RunProgram(Flow& flow, const CapsuleShape& shape, int packetType, uint32_t id,
+                                   const uint8_t* inner, size_t packetLength, const uint8_t* capsule,
+                                   size_t capsuleLength, double now, uint32_t ingressProgram,
                                    ProgramDecision* decision) {
     if (flow.program == nullptr || state_ == nullptr) return nullptr;
     if (ingressProgram == 0 || ingressProgram >= static_cast<uint32_t>(kMaxProgramLinks)) return nullptr;
     // Flow events are built by JavaScript; the ENGINE record must show this flow's contract.
     if (state_[kEventsActive] != 0) return nullptr;
     const FlowProgram& program = flow.program->program;
+    // PATH and DATA of the lengths the program was registered with (its record says them).
+    if ((shape.dataAt >= 0 ? shape.dataLength : 0) != program.dataLength ||
+        (shape.hopIndexAt >= 0 ? PathValueLength(capsule, shape) : 0) != program.pathLength)
+      return nullptr;
     if (static_cast<double>(state_[kShownContract]) != program.contractId) return nullptr;
     if (Barred(program.contractId)) return nullptr;
     *decision = ProgramDecision{};
     uint32_t entryIndex = 0;
     const uint8_t* path = nullptr;
-    if (flow.hopIndexAt >= 0) {
-      path = capsule + flow.hopIndexAt - 4;
+    if (shape.hopIndexAt >= 0) {
+      path = capsule + shape.hopIndexAt - 4;
       const uint8_t hopIndex = path[4];
       decision->hopIndexOriginal = hopIndex;
       entryIndex = (uint32_t{path[6]} << 8) | path[7];
@@ -1078,12 +1125,13 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                              packetLength,
                              capsuleLength,
                              path,
-                             flow.dataAt >= 0 ? capsule + flow.dataAt : nullptr,
-                             flow.transportAt >= 0 ? capsule + flow.transportAt : nullptr,
+                             shape.dataAt >= 0 ? capsule + shape.dataAt : nullptr,
+                             shape.transportAt >= 0 ? capsule + shape.transportAt : nullptr,
                              flowMemory_ + static_cast<size_t>(id) * abi::kFlowBytes,
                              engineRecord_,
                              now,
-                             static_cast<uint32_t>(entryOffset)};
+                             static_cast<uint32_t>(entryOffset),
+                             static_cast<uint8_t>(packetType)};
     const ProgramOutcome& out = runner_.Run(program, input);
     if (out.status == ProgramOutcome::kUnsupported) {
       programs_.erase(id);
@@ -1091,9 +1139,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       programState_[id] = kProgramDeclined;
       return nullptr;
     }
-    // A CACHE is the pipeline's to store; a TRACE record is built by JavaScript.
-    if ((out.flags & abi::kFlagCache) != 0) return nullptr;
+    // A TRACE record is built by JavaScript; a CACHE is stored as the pipeline stores it (CommitProgram).
     if (out.verdict != abi::kDrop && (out.flags & abi::kFlagTrace) != 0) return nullptr;
+    if ((out.flags & abi::kFlagCache) != 0 && out.egressCount > static_cast<uint32_t>(kEgressMax)) return nullptr;
     if (out.verdict == abi::kDrop) {
       if (out.trap >= static_cast<uint32_t>(kDropReasons)) return nullptr;
       if (out.trap == abi::kTrapNone) {
@@ -1110,15 +1158,26 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   // Commits a run RunProgram accepted (after the receive's counters): its memory, its counters; a
   // DROP counted as egress.ts drop counts it (true: nothing to send); else PATH and DATA written
   // back and the hop index advanced.
-  bool CommitProgram(Flow& flow, uint32_t id, uint8_t* capsule, const ProgramOutcome& out,
+  bool CommitProgram(Flow& flow, const CapsuleShape& shape, uint32_t id, uint8_t* capsule, const ProgramOutcome& out,
                      const ProgramDecision& decision, uint32_t ingressProgram) {
     const FlowProgram& program = flow.program->program;
     engine_[kProgramRuns] += 1;
     engine_[kFuelUsed] += out.fuelUsed;
     const bool dropped = out.verdict == abi::kDrop;
-    uint8_t* path = flow.hopIndexAt >= 0 ? capsule + flow.hopIndexAt - 4 : nullptr;
-    uint8_t* data = flow.dataAt >= 0 ? capsule + flow.dataAt : nullptr;
+    uint8_t* path = shape.hopIndexAt >= 0 ? capsule + shape.hopIndexAt - 4 : nullptr;
+    uint8_t* data = shape.dataAt >= 0 ? capsule + shape.dataAt : nullptr;
     runner_.Commit(program, flowMemory_ + static_cast<size_t>(id) * abi::kFlowBytes, path, data, !dropped);
+    // The flow's cached action, as the pipeline leaves it (flows.ts cacheAction): the run's, when
+    // it asked for CACHE without a trap; else none.
+    if (out.trap == abi::kTrapNone && (out.flags & abi::kFlagCache) != 0) {
+      const uint32_t count = out.verdict == abi::kForward ? 1 : out.verdict == abi::kReplicate ? out.egressCount : 0;
+      cacheVerdict_[id] = static_cast<uint8_t>(out.verdict);
+      cacheCount_[id] = static_cast<uint8_t>(count);
+      cacheDropReason_[id] = out.dropReason;
+      for (uint32_t i = 0; i < count; i++) memcpy(&cacheLinks_[id * kEgressMax + i], out.egressLinks + 4 * i, 4);
+    } else {
+      cacheVerdict_[id] = 0;
+    }
     if (dropped) {
       const uint32_t reason = out.trap != abi::kTrapNone ? out.trap : kDropProgram;
       engine_[kDropBase + reason] += 1;
@@ -1146,12 +1205,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return false;
   }
 
-  // The capsule header equals the flow's template outside its free ranges (the pipeline's cached
-  // action and the program's PACKET record do not depend on anything else), and the hop index is
-  // within the hop count.
-  bool MatchesTemplate(const uint8_t* capsule, const Flow& flow) const {
-    if (!EqualOutside(capsule, flow.templateBytes, flow.templateLength, flow.free)) return false;
-    return flow.hopIndexAt < 0 || capsule[flow.hopIndexAt] <= capsule[flow.hopCountAt];
+  // The capsule header equals a template of the flow outside its free ranges (the pipeline's
+  // cached action and the program's PACKET record do not depend on anything else), and the hop
+  // index is within the hop count.
+  static bool MatchesTemplate(const uint8_t* capsule, const uint8_t* bytes, size_t length, const CapsuleShape& shape) {
+    if (!EqualOutside(capsule, bytes, length, shape.free)) return false;
+    return shape.hopIndexAt < 0 || capsule[shape.hopIndexAt] <= capsule[shape.hopCountAt];
   }
 
   // The link layer's send of the inner packet `inner[0, packetLength)` on `to`: copied into the
@@ -1407,42 +1466,129 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const size_t capsuleLength = (size_t{inner[41]} + 1) * 8;
     if (capsuleLength > kTemplateMax || static_cast<size_t>(offset) + 40 + capsuleLength > packetLength)
       return env.Undefined();
-    RemoveFlowId(id);
+    const FlowKey key = KeyOfPacket(inner);
     Flow flow;
+    // The same flow registered again (the pipeline applied its cached action to a packet handed
+    // up): its type I and II templates and its program stay (its authorization or program
+    // changing removes the flow first: the engine's withdraw).
+    auto was = keyOf_.find(id);
+    if (was != keyOf_.end() && was->second == key) {
+      Flow& old = flows_.find(key)->second;
+      flow.typed[0] = std::move(old.typed[0]);
+      flow.typed[1] = std::move(old.typed[1]);
+      flow.program = old.program;
+      flow.contractKnown = old.contractKnown;
+      flow.contractId = old.contractId;
+      flows_.erase(key);
+      keyOf_.erase(was);
+    } else {
+      RemoveFlowId(id);
+    }
     flow.id = id;
     flow.ingressLinkId = info[3].As<Napi::Number>().Uint32Value();
     flow.notAfterSeconds = info[4].As<Napi::Number>().DoubleValue();
     memcpy(flow.templateBytes, inner + 40, capsuleLength);
     flow.templateLength = capsuleLength;
-    const int64_t pathAt = info[5].As<Napi::Number>().Int64Value();
-    const int64_t dataAt = info[6].As<Napi::Number>().Int64Value();
-    const int64_t dataLength = info[7].As<Napi::Number>().Int64Value();
-    auto inside = [&](int64_t at, int64_t length) { return at >= 40 && at + length <= 40 + static_cast<int64_t>(capsuleLength); };
-    if (pathAt >= 0) {
-      if (!inside(pathAt, 8)) return env.Undefined();
-      flow.hopIndexAt = static_cast<int>(pathAt - 40 + 4);
-      flow.hopCountAt = static_cast<int>(pathAt - 40 + 5);
-      flow.hopsAt = static_cast<int>(pathAt - 40 + 8);
-    }
-    if (dataAt >= 0) {
-      if (!inside(dataAt, dataLength) || dataLength < 0) return env.Undefined();
-      flow.dataAt = static_cast<int>(dataAt - 40);
-      flow.dataLength = static_cast<int>(dataLength);
-    }
     const int64_t transportAt = info.Length() > 8 && info[8].IsNumber() ? info[8].As<Napi::Number>().Int64Value() : -1;
-    if (transportAt >= 0) {
-      if (!inside(transportAt, 6)) return env.Undefined();
-      flow.transportAt = static_cast<int>(transportAt - 40);
+    if (!ShapeOf(info[5].As<Napi::Number>().Int64Value(), info[6].As<Napi::Number>().Int64Value(),
+                 info[7].As<Napi::Number>().Int64Value(), transportAt, capsuleLength, &flow.shape)) {
+      if (programs_.erase(id) > 0 && programState_ != nullptr) programState_[id] = kProgramNone;
+      return env.Undefined();
     }
-    flow.free.AddCapsule(flow.hopIndexAt, flow.dataAt, flow.dataLength, flow.transportAt);
+    flows_[key] = std::move(flow);
+    keyOf_[id] = key;
+    return env.Undefined();
+  }
+
+  // A flow's key in the table: its inner packet's source, destination and flow label.
+  static FlowKey KeyOfPacket(const uint8_t* inner) {
     FlowKey key;
     memcpy(key.bytes, inner + 8, 32);
     memcpy(key.bytes + 32, inner, 4);
     key.bytes[32] = 0;
     key.bytes[33] &= 0x0f;
-    flows_[key] = flow;
-    keyOf_[id] = key;
-    return env.Undefined();
+    return key;
+  }
+
+  // Where the PATH, DATA and TRANSPORT values of a capsule header of `capsuleLength` bytes are
+  // (offsets relative to the inner packet, as JavaScript gives them; -1: absent): false when one
+  // lies outside the capsule header.
+  static bool ShapeOf(int64_t pathAt, int64_t dataAt, int64_t dataLength, int64_t transportAt, size_t capsuleLength,
+                      CapsuleShape* shape) {
+    auto inside = [&](int64_t at, int64_t length) {
+      // after the capsule header's first 4 bytes and the value's chunk header
+      return at >= 46 && length >= 0 && at + length <= 40 + static_cast<int64_t>(capsuleLength);
+    };
+    *shape = CapsuleShape{};
+    if (pathAt >= 0) {
+      if (!inside(pathAt, 8)) return false;
+      shape->hopIndexAt = static_cast<int>(pathAt - 40 + 4);
+      shape->hopCountAt = static_cast<int>(pathAt - 40 + 5);
+      shape->hopsAt = static_cast<int>(pathAt - 40 + 8);
+    }
+    if (dataAt >= 0) {
+      if (!inside(dataAt, dataLength)) return false;
+      shape->dataAt = static_cast<int>(dataAt - 40);
+      shape->dataLength = static_cast<int>(dataLength);
+    }
+    if (transportAt >= 0) {
+      if (!inside(transportAt, 6)) return false;
+      shape->transportAt = static_cast<int>(transportAt - 40);
+    }
+    shape->free.AddCapsule(shape->hopIndexAt, shape->dataAt, shape->dataLength, shape->transportAt);
+    return true;
+  }
+
+  // The length of a capsule header's PATH value (its chunk header: 4 bits of type, 12 of length).
+  static int PathValueLength(const uint8_t* capsule, const CapsuleShape& shape) {
+    const uint8_t* chunk = capsule + shape.hopIndexAt - 6;
+    return ((chunk[0] & 0x0f) << 8) | chunk[1];
+  }
+
+  // setFlowTemplate(flowId, packetType, packet, offset, pathOffset, dataOffset, dataLength,
+  // transportOffset): the capsule header of a type I or II packet of flow `flowId` (registered by
+  // setFlow) that the pipeline just handled — its AUTH verified for the flow, its CODE the flow's
+  // program — is the template its later packets of that type must match. True when registered.
+  Napi::Value SetFlowTemplate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t packetLength = 0;
+    const uint8_t* packet = info.Length() >= 8 ? TypedData<uint8_t>(info[2], napi_uint8_array, &packetLength) : nullptr;
+    if (packet == nullptr || !info[0].IsNumber() || !info[1].IsNumber() || !info[3].IsNumber() ||
+        !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsNumber() || !info[7].IsNumber()) {
+      Napi::TypeError::New(env, "setFlowTemplate(flowId, packetType, packet, offset, pathOffset, dataOffset, "
+                                "dataLength, transportOffset)")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    const int64_t packetType = info[1].As<Napi::Number>().Int64Value();
+    const int64_t offset = info[3].As<Napi::Number>().Int64Value();
+    auto at = keyOf_.find(id);
+    if (at == keyOf_.end() || (packetType != 1 && packetType != 2) || offset < 0 ||
+        static_cast<size_t>(offset) + 48 > packetLength)
+      return Napi::Boolean::New(env, false);
+    const uint8_t* inner = packet + offset;
+    const size_t capsuleLength = (size_t{inner[41]} + 1) * 8;
+    Flow& flow = flows_.find(at->second)->second;
+    // A packet of this flow (addresses, flow label) and type, its capsule header within the packet.
+    if (static_cast<size_t>(offset) + 40 + capsuleLength > packetLength || (inner[42] & 0x0f) != packetType ||
+        !(KeyOfPacket(inner) == at->second))
+      return Napi::Boolean::New(env, false);
+    auto typed = std::make_unique<TypedTemplate>();
+    if (!ShapeOf(info[4].As<Napi::Number>().Int64Value(), info[5].As<Napi::Number>().Int64Value(),
+                 info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Int64Value(), capsuleLength,
+                 &typed->shape))
+      return Napi::Boolean::New(env, false);
+    // PATH and DATA of the flow's lengths (the registered program's record and lengths are the flow's).
+    const CapsuleShape& own = flow.shape;
+    if ((typed->shape.hopIndexAt >= 0) != (own.hopIndexAt >= 0) || (typed->shape.dataAt >= 0) != (own.dataAt >= 0) ||
+        typed->shape.dataLength != own.dataLength ||
+        (own.hopIndexAt >= 0 &&
+         PathValueLength(inner + 40, typed->shape) != PathValueLength(flow.templateBytes, own)))
+      return Napi::Boolean::New(env, false);
+    typed->bytes.assign(inner + 40, inner + 40 + capsuleLength);
+    flow.typed[packetType - 1] = std::move(typed);
+    return Napi::Boolean::New(env, true);
   }
 
   void RemoveFlowId(uint32_t id) {
@@ -1487,9 +1633,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
         dataLength > abi::kDataMaxBytes)
       return env.Undefined();
     Flow& flow = flows_.find(at->second)->second;
-    if ((flow.hopIndexAt >= 0) != (pathLength > 0) || (flow.dataAt >= 0 ? flow.dataLength : 0) != dataLength)
+    const CapsuleShape& shape = flow.shape;
+    if ((shape.hopIndexAt >= 0) != (pathLength > 0) || (shape.dataAt >= 0 ? shape.dataLength : 0) != dataLength)
       return env.Undefined();
-    if (flow.hopIndexAt >= 0 && flow.hopIndexAt - 4 + pathLength > static_cast<int64_t>(flow.templateLength))
+    if (shape.hopIndexAt >= 0 && shape.hopIndexAt - 4 + pathLength > static_cast<int64_t>(flow.templateLength))
       return env.Undefined();
     RegisteredProgram& registered = programs_[id];
     FlowProgram& program = registered.program;
@@ -2065,6 +2212,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   uint32_t* programReason_ = nullptr;
   uint8_t* flowMemory_ = nullptr;
   uint8_t* programState_ = nullptr;
+  uint32_t* cacheDropReason_ = nullptr;  // with the per-packet program arrays
   const uint8_t* engineRecord_ = nullptr;
   int32_t* state_ = nullptr;
   double* lastSeen_ = nullptr;

@@ -20,6 +20,9 @@ export const FastPathSlot = {
   VERDICT_DROP: 11,
   /** Pairs used in the program drop table (PROGRAM_DROP_BASE). */
   PROGRAM_DROP_CODES: 12,
+  TYPE_I: 13,
+  TYPE_II: 14,
+  AUTHORIZATION_CACHE_HITS: 15,
   /** Then per program link id p: packets in, bytes in, packets out, bytes out at LINK_BASE + 4p. */
   LINK_BASE: 16,
 } as const;
@@ -87,6 +90,7 @@ export function createNativeFastPath(): NativeFastPath {
     clearLinks: () => native.clearLinks(),
     setFlow: (...args) => native.setFlow(...args),
     setFlowProgram: (...args) => native.setFlowProgram(...args),
+    setFlowTemplate: (...args) => native.setFlowTemplate(...args),
     removeFlow: (flowId) => native.removeFlow(flowId),
     clearFlows: () => native.clearFlows(),
     takeCounters(): FastPathCounters {
@@ -111,7 +115,10 @@ export function createNativeFastPath(): NativeFastPath {
         bytesIn: deltas[S.BYTES_IN]!,
         packetsOut: deltas[S.PACKETS_OUT]!,
         bytesOut: deltas[S.BYTES_OUT]!,
+        typeI: deltas[S.TYPE_I]!,
+        typeII: deltas[S.TYPE_II]!,
         typeIII: deltas[S.TYPE_III]!,
+        authorizationCacheHits: deltas[S.AUTHORIZATION_CACHE_HITS]!,
         cachedActions: deltas[S.CACHED_ACTIONS]!,
         verdicts: [0, deltas[S.VERDICT_FORWARD]!, deltas[S.VERDICT_REPLICATE]!, deltas[S.VERDICT_DELIVER]!],
         links,

@@ -135,6 +135,16 @@ export interface NativeFastPathObject {
     pathLength: number,
     dataLength: number,
   ): void;
+  setFlowTemplate(
+    flowId: number,
+    packetType: number,
+    packet: Uint8Array,
+    offset: number,
+    pathOffset: number,
+    dataOffset: number,
+    dataLength: number,
+    transportOffset: number,
+  ): boolean;
   removeFlow(flowId: number): void;
   clearFlows(): void;
   drainLinkTraffic(): Float64Array;

@@ -67,6 +67,8 @@ export interface FastPathFlowArrays {
   engineRecord?: Uint8Array;
   engineState?: Int32Array;
   flowProgramState?: Uint8Array;
+  /** The cached action's drop reason per flow (a program run here may store the flow's cached action). */
+  cacheDropReason?: Uint32Array;
 }
 
 /** Slots of FastPathFlowArrays.engineState, written by the engine. */
@@ -94,7 +96,12 @@ export interface FastPathCounters {
   bytesIn: number;
   packetsOut: number;
   bytesOut: number;
+  /** Packets by type (type I and II of flows whose header of that type the engine registered). */
+  typeI: number;
+  typeII: number;
   typeIII: number;
+  /** Type I packets whose AUTH was the flow's, verified and cached (the engine's cache hits). */
+  authorizationCacheHits: number;
   cachedActions: number;
   /** By verdict code (index 1 FORWARD, 2 REPLICATE, 3 DELIVER). */
   verdicts: readonly number[];
@@ -153,7 +160,8 @@ export interface AgentFastPathStats {
 /**
  * The engine's side (EngineOptions.fastPath). The engine registers links and the flows whose
  * cached action it has just applied; the fast path forwards their later type III packets itself,
- * exactly as the pipeline would, and hands everything else up unchanged. It updates the flow
+ * and their type I and II packets once it was given their headers (`setFlowTemplate`), exactly as
+ * the pipeline would, and hands everything else up unchanged. It updates the flow
  * arrays in place and keeps the other counters for the engine to take.
  */
 export interface EngineFastPath {
@@ -180,8 +188,25 @@ export interface EngineFastPath {
     transportOffset: number,
   ): void;
   /**
-   * Flow `flowId` (registered by `setFlow` just before) has no cached action: the fast path may
-   * run its program per packet (docs/engine.md, "Fast path"): the pre-decoded program (`words`,
+   * The engine just checked a type I or II packet of flow `flowId` (`packetType`; its AUTH verified
+   * and cached, its CODE the flow's program) and runs it: its capsule header is the template of
+   * the flow's later packets of that type, which the fast path may then run natively (with the
+   * program `setFlowProgram` registers). Offsets as `setFlow`'s. False when the fast path does not
+   * know the flow (not registered by `setFlow`) or the packet does not fit it (then nothing changed).
+   */
+  setFlowTemplate(
+    flowId: number,
+    packetType: number,
+    packet: Uint8Array,
+    offset: number,
+    pathOffset: number,
+    dataOffset: number,
+    dataLength: number,
+    transportOffset: number,
+  ): boolean;
+  /**
+   * Flow `flowId` (registered by `setFlow`) has no cached action, or the engine just registered one
+   * of its type I or II headers (`setFlowTemplate`): the fast path may run its program per packet (docs/engine.md, "Fast path"): the pre-decoded program (`words`,
    * `lengthBytes`, `entryOffsets`), its contract's CONTRACT memory and id, the fuel budget, the
    * PACKET record the engine filled for it (its per-packet fields are set again per packet), the
    * PATH and DATA lengths.
