@@ -9,36 +9,59 @@ import { parseArgs } from 'node:util';
 export interface DataplaneOptions {
   /** How many times the whole set of legs is measured in the run. */
   rounds: number;
+  /** Each leg's RTT pings: how many, and how far apart (ms). */
+  pings: number;
+  pingIntervalMs: number;
 }
 
-export const dataplaneDefaults: DataplaneOptions = { rounds: 3 };
+export const dataplaneDefaults: DataplaneOptions = { rounds: 3, pings: 100, pingIntervalMs: 20 };
 
 /** The most rounds one run accepts (a round takes about a minute). */
 export const dataplaneMaxRounds = 20;
 
+/** Each integer option: its flag and bounds. */
+const integerOptions = {
+  rounds: { flag: 'rounds', min: 1, max: dataplaneMaxRounds },
+  pings: { flag: 'pings', min: 1, max: 1000 },
+  pingIntervalMs: { flag: 'ping-interval-ms', min: 10, max: 5000 },
+} as const;
+
 /**
- * `--rounds N` (or `--rounds=N`): N an integer from 1 to dataplaneMaxRounds. Anything else
- * (another option, a positional, a malformed or out-of-range N) is an Error that says so.
+ * `--rounds N`, `--pings N` (the RTT pings of each leg), `--ping-interval-ms N` (their interval;
+ * 1000 for a ping at its default rate, whose flows are all type I and II packets), each also as
+ * `--option=N`: N an integer within its bounds. Anything else (another option, a positional, a
+ * malformed or out-of-range N) is an Error that says so.
  */
 export function parseDataplaneArgs(args: readonly string[]): DataplaneOptions {
-  let values: { rounds?: string | undefined };
+  let values: Record<string, string | undefined>;
   try {
     ({ values } = parseArgs({
       args: [...args],
-      options: { rounds: { type: 'string' } },
+      options: {
+        rounds: { type: 'string' },
+        pings: { type: 'string' },
+        'ping-interval-ms': { type: 'string' },
+      },
       strict: true,
       allowPositionals: false,
     }));
   } catch (error) {
-    throw new Error(`bench dataplane: ${(error as Error).message} (options: --rounds N)`);
-  }
-  if (values.rounds === undefined) return { ...dataplaneDefaults };
-  const rounds = /^\d{1,3}$/.test(values.rounds) ? Number(values.rounds) : Number.NaN;
-  if (!(rounds >= 1 && rounds <= dataplaneMaxRounds))
     throw new Error(
-      `bench dataplane: --rounds wants an integer from 1 to ${dataplaneMaxRounds}, not '${values.rounds.slice(0, 20)}'`,
+      `bench dataplane: ${(error as Error).message} (options: --rounds N, --pings N, --ping-interval-ms N)`,
     );
-  return { rounds };
+  }
+  const options = { ...dataplaneDefaults };
+  for (const [key, { flag, min, max }] of Object.entries(integerOptions)) {
+    const given = values[flag];
+    if (given === undefined) continue;
+    const value = /^\d{1,4}$/.test(given) ? Number(given) : Number.NaN;
+    if (!(value >= min && value <= max))
+      throw new Error(
+        `bench dataplane: --${flag} wants an integer from ${min} to ${max}, not '${given.slice(0, 20)}'`,
+      );
+    options[key as keyof DataplaneOptions] = value;
+  }
+  return options;
 }
 
 /** The `p`-th percentile (0..100) of ascending `sorted` (nearest rank); NaN when empty. */

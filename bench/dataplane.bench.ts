@@ -181,7 +181,12 @@ function pingLossPercent(output: string): number {
 }
 
 /** Pings sent per RTT measurement, and their interval (root may go below 0.2 s). */
-const pingCount = 100;
+/** Each leg's RTT pings (--pings, --ping-interval-ms). */
+interface PingPlan {
+  count: number;
+  intervalS: string;
+}
+/** The hop-by-hop pings' interval. */
 const pingIntervalS = '0.02';
 /** Under load: a ping every 10 ms for iperfSeconds, while another iperf3 saturates the path. */
 const loadedPingIntervalS = '0.01';
@@ -201,13 +206,23 @@ async function iperfServerUp(): Promise<void> {
 }
 
 /**
- * From a to `target` (an address b answers on in that leg): ping (pingCount, every 20 ms), iperf3
- * TCP for iperfSeconds, and with `underLoad` ping again while another iperf3 saturates the path.
+ * From a to `target` (an address b answers on in that leg): ping (`pings`), iperf3 TCP for
+ * iperfSeconds, and with `underLoad` ping again while another iperf3 saturates the path.
  */
-async function measure(name: string, target: string, family: '-4' | '-6', underLoad: boolean): Promise<Leg> {
+async function measure(
+  name: string,
+  target: string,
+  family: '-4' | '-6',
+  underLoad: boolean,
+  pings: PingPlan,
+): Promise<Leg> {
   await must('a', ['ping', family, '-c', '3', '-i', '0.2', '-W', '2', target]); // warm: flows, ARP/ND
   const times = pingTimes(
-    await must('a', ['ping', family, '-c', String(pingCount), '-i', pingIntervalS, '-W', '2', target]),
+    await must(
+      'a',
+      ['ping', family, '-c', String(pings.count), '-i', pings.intervalS, '-W', '2', target],
+      60_000 + pings.count * Number(pings.intervalS) * 1000,
+    ),
   );
   let server = startIperfServer();
   try {
@@ -814,19 +829,20 @@ async function measureRound(
   rounds: number,
   capsuleTarget: string,
   peers: readonly PeerLeg[],
+  pings: PingPlan,
 ): Promise<Round> {
   const loadAvg1m = loadavg()[0]!;
   const say = (what: string) => process.stdout.write(`round ${round}/${rounds}: ${what} …\n`);
   say('plain veth');
-  const plain = await measure(plainLabel, address('b'), '-4', false);
+  const plain = await measure(plainLabel, address('b'), '-4', false, pings);
   say('Capsule');
   const fastPathBefore = await fastPathCounts();
-  const capsule = await measure(capsuleLabel, capsuleTarget, '-6', true);
+  const capsule = await measure(capsuleLabel, capsuleTarget, '-6', true, pings);
   const fastPath = fastPathShare(fastPathBefore, await fastPathCounts());
   const measured: Partial<Record<PeerName, Leg>> = {};
   for (const peer of peers) {
     say(peer.name);
-    measured[peer.name] = await measure(peer.label, peer.target, '-4', true);
+    measured[peer.name] = await measure(peer.label, peer.target, '-4', true, pings);
   }
   return {
     round,
@@ -872,6 +888,7 @@ function ratioLine(round: Round): string {
 
 export async function run(args: readonly string[] = []): Promise<void> {
   const options = parseDataplaneArgs(args);
+  const pings: PingPlan = { count: options.pings, intervalS: String(options.pingIntervalMs / 1000) };
   if (process.getuid?.() !== 0) throw new Error('bench dataplane needs root (network namespaces, TUN)');
   const missing = missingTools(requiredTools);
   if (missing.length > 0) throw new Error(`bench dataplane needs ${missing.join(', ')} on PATH`);
@@ -945,7 +962,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
     }
 
     for (let round = 1; round <= options.rounds; round += 1) {
-      const result = await measureRound(round, options.rounds, bHostId, peers);
+      const result = await measureRound(round, options.rounds, bHostId, peers, pings);
       rounds.push(result);
       process.stdout.write(`${ratioLine(result)}\n`);
       process.stdout.write(
@@ -998,7 +1015,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
       const peer = await registerEndpoints(token);
       const perfFile = join(scratch, 'perf.data');
       let recorder: ReturnType<typeof spawn> | undefined;
-      const measuring = measure('profiled', peer, '-6', false);
+      const measuring = measure('profiled', peer, '-6', false, pings);
       if (perfWorks()) {
         // The pings come first (about 3 s): sample the iperf3 part only.
         await sleep(3500);
@@ -1197,8 +1214,8 @@ export async function run(args: readonly string[] = []): Promise<void> {
   for (const line of [...rounds.map(ratioLine), ...targets]) process.stdout.write(`${line}\n`);
   const cores = cpus().length;
   const body = [
-    `Host a → host b, iperf3 TCP ${iperfSeconds} s (received rate) and ping (${pingCount} × 56 bytes,`,
-    `${Number(pingIntervalS) * 1000} ms apart; p99 by nearest rank); "under load": a ping every`,
+    `Host a → host b, iperf3 TCP ${iperfSeconds} s (received rate) and ping (${pings.count} × 56 bytes,`,
+    `${options.pingIntervalMs} ms apart; p99 by nearest rank); "under load": a ping every`,
     `${Number(loadedPingIntervalS) * 1000} ms for ${iperfSeconds} s (p50, p99, loss) while another iperf3`,
     `(${iperfSeconds + 2} s) saturates the same path. Every leg in each round, ${rounds.length} round${rounds.length === 1 ? '' : 's'}`,
     `in one run on the same namespaces (a, b, e1 on one bridge; ${ran.join(' and ') || 'no peer'} ${ran.length === 1 ? 'stays' : 'stay'} up`,

@@ -73,12 +73,31 @@ describe('splitBenchArgs', () => {
 describe('parseDataplaneArgs', () => {
   it('defaults to 3 rounds and reads --rounds N in both spellings', () => {
     expect(dataplaneDefaults.rounds).toBe(3);
-    expect(parseDataplaneArgs([])).toEqual({ rounds: 3 });
-    expect(parseDataplaneArgs(['--rounds', '1'])).toEqual({ rounds: 1 });
-    expect(parseDataplaneArgs(['--rounds=7'])).toEqual({ rounds: 7 });
+    const pings = { pings: 100, pingIntervalMs: 20 };
+    expect(parseDataplaneArgs([])).toEqual({ rounds: 3, ...pings });
+    expect(parseDataplaneArgs(['--rounds', '1'])).toEqual({ rounds: 1, ...pings });
+    expect(parseDataplaneArgs(['--rounds=7'])).toEqual({ rounds: 7, ...pings });
     expect(parseDataplaneArgs(['--rounds', String(dataplaneMaxRounds)])).toEqual({
       rounds: dataplaneMaxRounds,
+      ...pings,
     });
+  });
+
+  it('reads --pings N and --ping-interval-ms N within their bounds', () => {
+    expect(parseDataplaneArgs(['--pings', '20', '--ping-interval-ms=1000', '--rounds', '1'])).toEqual({
+      rounds: 1,
+      pings: 20,
+      pingIntervalMs: 1000,
+    });
+    for (const [flag, bad] of [
+      ['--pings', '0'],
+      ['--pings', '1001'],
+      ['--ping-interval-ms', '9'],
+      ['--ping-interval-ms', '5001'],
+      ['--ping-interval-ms', '0.5'],
+      ['--pings', ''],
+    ] as const)
+      expect(() => parseDataplaneArgs([flag, bad]), `${flag} ${bad}`).toThrow(new RegExp(flag));
   });
 
   it('refuses malformed, out-of-range and unknown options with a message that names them', () => {
