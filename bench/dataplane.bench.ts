@@ -63,6 +63,7 @@ import {
 import { netnsLab } from '../test/netns-lab';
 import {
   average,
+  dataplaneDefaults,
   formatSpread,
   type PeerName,
   parseDataplaneArgs,
@@ -889,6 +890,11 @@ function ratioLine(round: Round): string {
 export async function run(args: readonly string[] = []): Promise<void> {
   const options = parseDataplaneArgs(args);
   const pings: PingPlan = { count: options.pings, intervalS: String(options.pingIntervalMs / 1000) };
+  // Hop by hop: 300 pings 20 ms apart, or the legs' own pings when another interval was asked for.
+  const hopPlan: PingPlan =
+    options.pingIntervalMs === dataplaneDefaults.pingIntervalMs
+      ? { count: hopPings, intervalS: pingIntervalS }
+      : pings;
   if (process.getuid?.() !== 0) throw new Error('bench dataplane needs root (network namespaces, TUN)');
   const missing = missingTools(requiredTools);
   if (missing.length > 0) throw new Error(`bench dataplane needs ${missing.join(', ')} on PATH`);
@@ -981,7 +987,11 @@ export async function run(args: readonly string[] = []): Promise<void> {
           namespaceOf: (node) => namespaceName(labName, node),
           scratch,
           traffic: () =>
-            must('a', ['ping', family, '-c', String(hopPings), '-i', pingIntervalS, '-W', '2', '-q', target]),
+            must(
+              'a',
+              ['ping', family, '-c', String(hopPlan.count), '-i', hopPlan.intervalS, '-W', '2', '-q', target],
+              60_000 + hopPlan.count * Number(hopPlan.intervalS) * 1000,
+            ),
         });
         hops.push({ leg, latency });
         process.stdout.write(`${hopSummaryLine(leg, latency)}\n`);
@@ -1320,7 +1330,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
     '',
     ...(hops.length > 0
       ? [
-          `### Where a ping's round trip goes, hop by hop (${hopPings} pings, ${Number(pingIntervalS) * 1000} ms apart, after the rounds)`,
+          `### Where a ping's round trip goes, hop by hop (${hopPlan.count} pings, ${Number(hopPlan.intervalS) * 1000} ms apart, after the rounds)`,
           '',
           "tcpdump on a's and b's overlay device and on the underlay interface of a, b (and e1 for Capsule);",
           'each echo request followed through the captures (bench/hop-latency.ts). A process crossing is',
