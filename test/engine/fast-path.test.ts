@@ -470,20 +470,22 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: type I and II packet
       const typeIII = await flowOneTypeIII(setup);
       const { first } = scenarioPackets(setup.engineId, testSeed);
       const typeI = first[0]!; // flow 1's type I (route, cached authorization)
-      const typeII = buildPacket({
-        source: identities.a.hostId,
-        destination: identities.b.hostId,
-        flowLabel: 1,
-        header: {
-          nextHeader: 59,
-          packetType: PacketType.II,
-          flags: 0,
-          path: pathOf(setup.engineId),
-          code: route,
-          data: new Uint8Array(8),
-        },
-        payload: new Uint8Array(64).fill(1),
-      });
+      /** A packet of flow 1 with these chunks (PATH through the engine, 8 bytes of DATA). */
+      const flowOne = (header: Pick<CapsuleHeader, 'packetType' | 'code' | 'auth'>) =>
+        buildPacket({
+          source: identities.a.hostId,
+          destination: identities.b.hostId,
+          flowLabel: 1,
+          header: {
+            nextHeader: 59,
+            flags: 0,
+            path: pathOf(setup.engineId),
+            data: new Uint8Array(8),
+            ...header,
+          },
+          payload: new Uint8Array(64).fill(1),
+        });
+      const typeII = flowOne({ packetType: PacketType.II, code: route });
       const fast = setup.fastPath!;
       const counters = () => setup.engine.counters();
       // One at a time: each reaches b before the next goes.
@@ -504,33 +506,8 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: type I and II packet
       // Another authorization on flow 1 (flow 2's, for another program), and another program's
       // CODE: both the pipeline's, which refuses them; the fast path took neither.
       const drops = (reason: string) => (counters().drops as Record<string, number>)[reason] ?? 0;
-      const foreignAuth = buildPacket({
-        source: identities.a.hostId,
-        destination: identities.b.hostId,
-        flowLabel: 1,
-        header: {
-          nextHeader: 59,
-          packetType: PacketType.I,
-          flags: 0,
-          auth: authUncached,
-          path: pathOf(setup.engineId),
-          code: route,
-          data: new Uint8Array(8),
-        },
-      });
-      const wrongCode = buildPacket({
-        source: identities.a.hostId,
-        destination: identities.b.hostId,
-        flowLabel: 1,
-        header: {
-          nextHeader: 59,
-          packetType: PacketType.II,
-          flags: 0,
-          path: pathOf(setup.engineId),
-          code: routeUncached,
-          data: new Uint8Array(8),
-        },
-      });
+      const foreignAuth = flowOne({ packetType: PacketType.I, auth: authUncached, code: route });
+      const wrongCode = flowOne({ packetType: PacketType.II, code: routeUncached });
       const mismatches = drops('CODE_HASH_MISMATCH');
       const logicMismatches = drops('LOGIC_HASH_MISMATCH');
       const seen = totalSeen(setup);
