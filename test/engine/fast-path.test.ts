@@ -853,6 +853,14 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: its JavaScript API r
       expect(refused(), what).toBe(false);
     expect(fastPath.setFlowTemplate(0, 1, typed(1), 0, -1, -1, 0, -1)).toBe(true);
     expect(fastPath.setFlowTemplate(0, 2, typed(2), 0, -1, -1, 0, -1)).toBe(true);
+    // Registered again with PATH and DATA of the same lengths, the flow keeps its program (and its
+    // type I and II templates); with a DATA it did not have, it loses them.
+    fastPath.setFlow(0, packet, 0, 1, 0, -1, -1, 0, -1);
+    expect(programState[0]).toBe(1);
+    const withData = packet.slice();
+    withData[41] = 1; // a 16-byte capsule header: 4 bytes of DATA at 46
+    fastPath.setFlow(0, withData, 0, 1, 0, -1, 46, 4, -1);
+    expect(programState[0]).toBe(0);
     fastPath.removeFlow(0);
     expect(fastPath.setFlowTemplate(0, 1, typed(1), 0, -1, -1, 0, -1)).toBe(false);
     expect(programState[0]).toBe(0);

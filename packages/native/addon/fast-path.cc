@@ -1094,10 +1094,6 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     // Flow events are built by JavaScript; the ENGINE record must show this flow's contract.
     if (state_[kEventsActive] != 0) return nullptr;
     const FlowProgram& program = flow.program->program;
-    // PATH and DATA of the lengths the program was registered with (its record says them).
-    if ((shape.dataAt >= 0 ? shape.dataLength : 0) != program.dataLength ||
-        (shape.hopIndexAt >= 0 ? PathValueLength(capsule, shape) : 0) != program.pathLength)
-      return nullptr;
     if (static_cast<double>(state_[kShownContract]) != program.contractId) return nullptr;
     if (Barred(program.contractId)) return nullptr;
     *decision = ProgramDecision{};
@@ -1468,33 +1464,34 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       return env.Undefined();
     const FlowKey key = KeyOfPacket(inner);
     Flow flow;
-    // The same flow registered again (the pipeline applied its cached action to a packet handed
-    // up): its type I and II templates and its program stay (its authorization or program
-    // changing removes the flow first: the engine's withdraw).
-    auto was = keyOf_.find(id);
-    if (was != keyOf_.end() && was->second == key) {
-      Flow& old = flows_.find(key)->second;
-      flow.typed[0] = std::move(old.typed[0]);
-      flow.typed[1] = std::move(old.typed[1]);
-      flow.program = old.program;
-      flow.contractKnown = old.contractKnown;
-      flow.contractId = old.contractId;
-      flows_.erase(key);
-      keyOf_.erase(was);
-    } else {
-      RemoveFlowId(id);
-    }
     flow.id = id;
     flow.ingressLinkId = info[3].As<Napi::Number>().Uint32Value();
     flow.notAfterSeconds = info[4].As<Napi::Number>().DoubleValue();
     memcpy(flow.templateBytes, inner + 40, capsuleLength);
     flow.templateLength = capsuleLength;
     const int64_t transportAt = info.Length() > 8 && info[8].IsNumber() ? info[8].As<Napi::Number>().Int64Value() : -1;
-    if (!ShapeOf(info[5].As<Napi::Number>().Int64Value(), info[6].As<Napi::Number>().Int64Value(),
-                 info[7].As<Napi::Number>().Int64Value(), transportAt, capsuleLength, &flow.shape)) {
-      if (programs_.erase(id) > 0 && programState_ != nullptr) programState_[id] = kProgramNone;
-      return env.Undefined();
+    const bool shaped = ShapeOf(info[5].As<Napi::Number>().Int64Value(), info[6].As<Napi::Number>().Int64Value(),
+                                info[7].As<Napi::Number>().Int64Value(), transportAt, capsuleLength, &flow.shape);
+    // The same flow registered again (the pipeline applied its cached action to a packet handed
+    // up), its PATH and DATA of the same lengths: its type I and II templates and its program stay
+    // (its authorization or program changing removes the flow first: the engine's withdraw). So
+    // every template of a flow has the PATH and DATA lengths its registered program was given.
+    auto was = keyOf_.find(id);
+    if (shaped && was != keyOf_.end() && was->second == key) {
+      Flow& old = flows_.find(key)->second;
+      if (SameValueLengths(old.templateBytes, old.shape, flow.templateBytes, flow.shape)) {
+        flow.typed[0] = std::move(old.typed[0]);
+        flow.typed[1] = std::move(old.typed[1]);
+        flow.program = old.program;
+        flow.contractKnown = old.contractKnown;
+        flow.contractId = old.contractId;
+      } else {
+        RemoveFlowId(id);
+      }
+    } else {
+      RemoveFlowId(id);
     }
+    if (!shaped) return env.Undefined();
     flows_[key] = std::move(flow);
     keyOf_[id] = key;
     return env.Undefined();
@@ -1545,6 +1542,15 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return ((chunk[0] & 0x0f) << 8) | chunk[1];
   }
 
+  // Whether two capsule headers have PATH and DATA values of the same lengths (or neither).
+  static bool SameValueLengths(const uint8_t* a, const CapsuleShape& aShape, const uint8_t* b,
+                               const CapsuleShape& bShape) {
+    if ((aShape.hopIndexAt >= 0) != (bShape.hopIndexAt >= 0) || (aShape.dataAt >= 0) != (bShape.dataAt >= 0) ||
+        aShape.dataLength != bShape.dataLength)
+      return false;
+    return aShape.hopIndexAt < 0 || PathValueLength(a, aShape) == PathValueLength(b, bShape);
+  }
+
   // setFlowTemplate(flowId, packetType, packet, offset, pathOffset, dataOffset, dataLength,
   // transportOffset): the capsule header of a type I or II packet of flow `flowId` (registered by
   // setFlow) that the pipeline just handled — its AUTH verified for the flow, its CODE the flow's
@@ -1580,11 +1586,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                  &typed->shape))
       return Napi::Boolean::New(env, false);
     // PATH and DATA of the flow's lengths (the registered program's record and lengths are the flow's).
-    const CapsuleShape& own = flow.shape;
-    if ((typed->shape.hopIndexAt >= 0) != (own.hopIndexAt >= 0) || (typed->shape.dataAt >= 0) != (own.dataAt >= 0) ||
-        typed->shape.dataLength != own.dataLength ||
-        (own.hopIndexAt >= 0 &&
-         PathValueLength(inner + 40, typed->shape) != PathValueLength(flow.templateBytes, own)))
+    if (!SameValueLengths(inner + 40, typed->shape, flow.templateBytes, flow.shape))
       return Napi::Boolean::New(env, false);
     typed->bytes.assign(inner + 40, inner + 40 + capsuleLength);
     flow.typed[packetType - 1] = std::move(typed);
