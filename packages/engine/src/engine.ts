@@ -464,18 +464,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
         cacheDropReason[id]!,
       );
       // Its later packets may take the fast path (which checks all of the above again per packet).
-      if (sent && fastPath && !packet.traceWanted)
-        fastPath.setFlow(
-          id,
-          bytes,
-          offset,
-          linkId,
-          auth.notAfter,
-          view.pathOffset < 0 ? -1 : view.pathOffset - offset,
-          view.dataOffset < 0 ? -1 : view.dataOffset - offset,
-          view.dataLength,
-          view.transportOffset < 0 ? -1 : view.transportOffset - offset,
-        );
+      if (sent && fastPath && !packet.traceWanted) registerFlow(id, linkId, auth.notAfter);
       return sent;
     }
 
@@ -542,19 +531,28 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     contractId: number,
     program: ProgramEntry,
   ): void {
-    const { offset } = packet;
+    registerFlow(id, linkId, notAfterSeconds);
+    registerFlowProgram(id, contractId, program);
+  }
+
+  /** Registers flow `id` with the fast path, the current (type III) packet's header its template. */
+  function registerFlow(id: number, linkId: number, notAfterSeconds: number): void {
     fastPath!.setFlow(
       id,
       packet.bytes,
-      offset,
+      packet.offset,
       linkId,
       notAfterSeconds,
-      view.pathOffset < 0 ? -1 : view.pathOffset - offset,
-      view.dataOffset < 0 ? -1 : view.dataOffset - offset,
+      inPacket(view.pathOffset),
+      inPacket(view.dataOffset),
       view.dataLength,
-      view.transportOffset < 0 ? -1 : view.transportOffset - offset,
+      inPacket(view.transportOffset),
     );
-    registerFlowProgram(id, contractId, program);
+  }
+
+  /** A chunk value's offset in the current packet (the fast path's registrations), -1 when absent. */
+  function inPacket(at: number): number {
+    return at < 0 ? -1 : at - packet.offset;
   }
 
   /**
@@ -564,16 +562,15 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
    * (they always run it).
    */
   function registerTemplate(id: number, packetType: number, contractId: number, program: ProgramEntry): void {
-    const { offset } = packet;
     const known = fastPath!.setFlowTemplate(
       id,
       packetType,
       packet.bytes,
-      offset,
-      view.pathOffset < 0 ? -1 : view.pathOffset - offset,
-      view.dataOffset < 0 ? -1 : view.dataOffset - offset,
+      packet.offset,
+      inPacket(view.pathOffset),
+      inPacket(view.dataOffset),
       view.dataLength,
-      view.transportOffset < 0 ? -1 : view.transportOffset - offset,
+      inPacket(view.transportOffset),
     );
     if (known && flowProgramState[id] === FastPathProgramState.NONE)
       registerFlowProgram(id, contractId, program);
