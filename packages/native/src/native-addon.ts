@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type { EngineFastPath } from '@capsule/wire';
 import { TunError } from './tun-error';
 
 /** The compiled addon (each file of addon/ documents its entry points). */
@@ -112,39 +113,10 @@ export interface NativeFastPathObject {
   clearSending(linkId: number): void;
   setLink(programId: number, linkId: number, kind: number, up: boolean, peerHostId: Uint8Array): void;
   clearLinks(): void;
-  setFlow(
-    flowId: number,
-    packet: Uint8Array,
-    offset: number,
-    ingressLinkId: number,
-    notAfterSeconds: number,
-    pathOffset: number,
-    dataOffset: number,
-    dataLength: number,
-    transportOffset: number,
-  ): void;
-  setFlowProgram(
-    flowId: number,
-    words: Int32Array,
-    lengthBytes: number,
-    entryOffsets: Int32Array,
-    contractMemory: DataView,
-    contractId: number,
-    budgetInstructions: number,
-    packetRecord: Uint8Array,
-    pathLength: number,
-    dataLength: number,
-  ): void;
-  setFlowTemplate(
-    flowId: number,
-    packetType: number,
-    packet: Uint8Array,
-    offset: number,
-    pathOffset: number,
-    dataOffset: number,
-    dataLength: number,
-    transportOffset: number,
-  ): boolean;
+  // The engine port's registrations, passed through unchanged (src/fast-path.ts).
+  setFlow: EngineFastPath['setFlow'];
+  setFlowProgram: EngineFastPath['setFlowProgram'];
+  setFlowTemplate: EngineFastPath['setFlowTemplate'];
   removeFlow(flowId: number): void;
   clearFlows(): void;
   drainLinkTraffic(): Float64Array;
