@@ -205,6 +205,6 @@ export function processEgress(
   plane.sentByType[packetType]! += 1;
   statistics.packetsOut += 1;
   statistics.bytesOut += ipLength;
-  if (packetType === 3 && !traced) plane.fastPath?.sentTypeIII(flow, version);
+  if (!traced) plane.fastPath?.sent(flow, version);
   return EgressResult.SENT;
 }

@@ -284,19 +284,26 @@ function restore(r: Rig, s: ReturnType<typeof snapshot>): void {
   r.plane.sentByType.set(s.byType);
 }
 
-/** Sends packets through egress until the flow is at type III and installed for both families. */
-function warmUp(r: Rig): void {
-  for (let i = 0; i < CODE_PACKETS + 2; i += 1)
-    expect(r.offer(ipv6(r.plane.options.ownHostId, r.peer, 17, 64))).toBe(false);
+/**
+ * Sends the first packet of each family through egress (type I, then type II: each installs the
+ * flow for its family), then the fast path sends until the flow is at type III.
+ */
+async function warmUp(r: Rig): Promise<void> {
+  const own = r.plane.options.ownHostId;
+  expect(r.offer(ipv6(own, r.peer, 17, 64))).toBe(false);
   expect(r.offer(ipv4(r.peerIpv4, 17, 64))).toBe(false);
-  expect(r.plane.sentByType[3]).toBe(2);
   expect(r.fastPath.agentStats().egressFlows).toBe(2);
+  for (let i = 0; i < CODE_PACKETS; i += 1) expect(r.offer(ipv6(own, r.peer, 17, 64))).toBe(true);
+  expect(Array.from(r.plane.sentByType.subarray(1))).toEqual([1, CODE_PACKETS, 1]);
+  // Its frames are not the test's.
+  expect(await r.frames(CODE_PACKETS)).toHaveLength(CODE_PACKETS);
+  r.wireFrames.length = 0;
 }
 
 describe.skipIf(!available)('agent egress fast path', () => {
   it('sends the frame egress would send, and leaves the same state (IPv6 and IPv4, any protocol and size)', async () => {
     const r = await rig();
-    warmUp(r);
+    await warmUp(r);
     const own = r.plane.options.ownHostId;
     const packets = fc.sample(
       fc.oneof(
@@ -332,13 +339,13 @@ describe.skipIf(!available)('agent egress fast path', () => {
       );
     // The packets took the fast path: statistics and packet types counted them once each (the
     // egress runs above replayed the same state).
-    expect(r.plane.sentByType[3]).toBe(2 + packets.length);
-    expect(r.flow.endpoint.statistics.packetsOut).toBe(CODE_PACKETS + 3 + packets.length);
+    expect(r.plane.sentByType[3]).toBe(1 + packets.length);
+    expect(r.flow.endpoint.statistics.packetsOut).toBe(CODE_PACKETS + 2 + packets.length);
   });
 
   it('sends type I and type II packets as egress does: AUTH every authIntervalMs, CODE for the next codePackets', async () => {
     const r = await rig();
-    warmUp(r);
+    await warmUp(r);
     const own = r.plane.options.ownHostId;
     const byType = Array.from(r.plane.sentByType);
     // The authorization interval over: a type I packet, then CODE_PACKETS type II, then type III —
@@ -384,9 +391,25 @@ describe.skipIf(!available)('agent egress fast path', () => {
     expect(r.plane.sentByType[3]).toBe(byType[3]! + 4);
   });
 
+  it('installs a flow that never reaches type III (a ping a second: type I every authIntervalMs, type II between)', async () => {
+    const r = await rig();
+    const own = r.plane.options.ownHostId;
+    const interval = r.plane.options.authIntervalMs;
+    // Egress sends the first (type I) and installs the flow; the fast path sends the rest, the
+    // authorization interval over every third packet, so no packet is type III.
+    expect(r.offer(ipv6(own, r.peer, 1, 64))).toBe(false);
+    expect(r.fastPath.agentStats().egressFlows).toBe(1);
+    for (let i = 1; i < 9; i += 1) {
+      if (i % 3 === 0) r.flow.lastAuthMs = Date.now() - interval;
+      expect(r.offer(ipv6(own, r.peer, 1, 64)), `packet ${i}`).toBe(true);
+    }
+    expect(Array.from(r.plane.sentByType.subarray(1))).toEqual([3, 6, 0]);
+    expect(await r.frames(8)).toHaveLength(8);
+  });
+
   it('follows an e2e rekey: the packet that moves the epoch comes up, the next ones go under the new key', async () => {
     const r = await rig();
-    warmUp(r);
+    await warmUp(r);
     const own = r.plane.options.ownHostId;
     r.table.requestE2eRekey();
     expect(r.offer(ipv6(own, r.peer, 17, 100))).toBe(false); // egress moves the epoch and reinstalls
@@ -405,7 +428,7 @@ describe.skipIf(!available)('agent egress fast path', () => {
 
   it('sends a batch of several packets (sendmmsg, GSO) in order', async () => {
     const r = await rig();
-    warmUp(r);
+    await warmUp(r);
     const own = r.plane.options.ownHostId;
     const buffer = Buffer.alloc(64 * 1500);
     const meta = new Int32Array(2 * 64);
@@ -551,7 +574,7 @@ describe.skipIf(!available)('agent egress fast path', () => {
   for (const [name, prepare] of passUp)
     it(`hands up ${name} with nothing changed`, async () => {
       const r = await rig();
-      warmUp(r);
+      await warmUp(r);
       const packet = prepare(r);
       const before = snapshot(r);
       const taken = r.fastPath.agentStats().taken;
@@ -568,7 +591,7 @@ describe.skipIf(!available)('agent egress fast path', () => {
 
   it('keeps the order of a batch: what it hands up is compacted in order', async () => {
     const r = await rig();
-    warmUp(r);
+    await warmUp(r);
     const own = r.plane.options.ownHostId;
     const stranger = hostId();
     const packets = [
@@ -593,7 +616,7 @@ describe.skipIf(!available)('agent egress fast path', () => {
 
   it('hands up the packets behind one it hands up to the same destination (they stay in order)', async () => {
     const r = await rig();
-    warmUp(r);
+    await warmUp(r);
     const own = r.plane.options.ownHostId;
     const packets = [
       ipv6(own, r.peer, 17, 10),

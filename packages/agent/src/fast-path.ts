@@ -4,7 +4,7 @@
  * TUN device's read path, and when it must forget them.
  *
  * A unicast flow is installed, per destination (the peer's CGA for IPv6 packets, its IPv4 alias
- * for IPv4 ones), right after egress sent a type III packet of it (so the flow is the one egress
+ * for IPv4 ones), right after egress sent a packet of it, of any type (so the flow is the one egress
  * looks up for that destination), with the headers of its three packet types, the AAD, the first
  * hop's link and the key of the e2e epoch it sealed under. The fast path shares the flow's `state`
  * (send counter, packet type state), its e2e `sendState` and its endpoint's statistics with
@@ -32,8 +32,12 @@ import { countersOf, type Flow } from './flows';
 
 /** What egress and ingress tell the fast path (DataPlane.fastPath). */
 export interface AgentFastPathInstaller {
-  /** Egress just sent a type III packet of `flow` (IP `version`): install it if it is not. */
-  sentTypeIII(flow: Flow, version: number): void;
+  /**
+   * Egress just sent a packet of `flow` (IP `version`; any type: a flow that sends less than
+   * `codePackets` packets per `authIntervalMs`, a ping a second, never sends type III): install it
+   * if it is not.
+   */
+  sent(flow: Flow, version: number): void;
   /**
    * Ingress just delivered the packet bytes[offset…] of unicast flow `flow`, its capsule header
    * parsed in `view`: install the flow's ingress for packets of its type from it (without TRACE).
@@ -86,7 +90,7 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
   /** Per flow, what was installed for ingress last (cleared with the rest). */
   let ingress = new WeakMap<Flow, IngressInstall>();
   return {
-    sentTypeIII(flow, version) {
+    sent(flow, version) {
       if (plane.tap !== undefined || plane.acl.out.length > 0 || flow.connections !== undefined) return;
       const firstHop = flow.firstHop;
       const counters = countersOf(flow.endpoint.statistics);
