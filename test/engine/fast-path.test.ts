@@ -463,37 +463,40 @@ describe.runIf(isNativeAddonAvailable())(
   },
 );
 
-describe.runIf(isNativeAddonAvailable())('engine fast path: type I and II packets of a known flow', () => {
+/** A packet of flow 1 with these chunks (PATH through the engine, 8 bytes of DATA). */
+function flowOnePacket(
+  setup: Setup,
+  header: Pick<CapsuleHeader, 'packetType' | 'code' | 'auth'>,
+): Uint8Array {
+  return buildPacket({
+    source: identities.a.hostId,
+    destination: identities.b.hostId,
+    flowLabel: 1,
+    header: { nextHeader: 59, flags: 0, path: pathOf(setup.engineId), data: new Uint8Array(8), ...header },
+    payload: new Uint8Array(64).fill(1),
+  });
+}
+
+/** Sends `packet` from a and waits until it reached b (one at a time). */
+async function sendToB(setup: Setup, packet: Uint8Array): Promise<void> {
+  const before = setup.received.length;
+  setup.a.send(setup.linkA, packet, 0, packet.length);
+  await waitFor(() => setup.received.length === before + 1, 'the packet at b');
+}
+
+describe.runIf(isNativeAddonAvailable())('engine fast path: type I and II packets', () => {
   it('takes them once the pipeline handled one of each type, and hands up another AUTH or CODE', async () => {
     const setup = await setUp(true);
     try {
       const typeIII = await flowOneTypeIII(setup);
       const { first } = scenarioPackets(setup.engineId, testSeed);
       const typeI = first[0]!; // flow 1's type I (route, cached authorization)
-      /** A packet of flow 1 with these chunks (PATH through the engine, 8 bytes of DATA). */
       const flowOne = (header: Pick<CapsuleHeader, 'packetType' | 'code' | 'auth'>) =>
-        buildPacket({
-          source: identities.a.hostId,
-          destination: identities.b.hostId,
-          flowLabel: 1,
-          header: {
-            nextHeader: 59,
-            flags: 0,
-            path: pathOf(setup.engineId),
-            data: new Uint8Array(8),
-            ...header,
-          },
-          payload: new Uint8Array(64).fill(1),
-        });
+        flowOnePacket(setup, header);
       const typeII = flowOne({ packetType: PacketType.II, code: route });
       const fast = setup.fastPath!;
       const counters = () => setup.engine.counters();
-      // One at a time: each reaches b before the next goes.
-      const send = async (packet: Uint8Array) => {
-        const before = setup.received.length;
-        setup.a.send(setup.linkA, packet, 0, packet.length);
-        await waitFor(() => setup.received.length === before + 1, 'the packet at b');
-      };
+      const send = (packet: Uint8Array) => sendToB(setup, packet);
       await send(typeIII); // the cached action applied: the flow registered
       await send(typeI); // the pipeline's: its header becomes flow 1's type I template
       await send(typeII);
@@ -528,6 +531,30 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: type I and II packet
       expect(fast.stats().taken - taken).toBe(5);
       expect(drops('AUTH_FORGED')).toBe(forged + 1);
       expect(setup.received.length).toBe(received);
+    } finally {
+      await setup.close();
+    }
+  });
+
+  it('takes a flow that never sends type III (a ping a second) once the pipeline handled one of each type', async () => {
+    const setup = await setUp(true);
+    try {
+      const typeI = scenarioPackets(setup.engineId, testSeed).first[0]!; // flow 1's first packet
+      const typeII = flowOnePacket(setup, { packetType: PacketType.II, code: route });
+      const typeIII = flowOnePacket(setup, { packetType: PacketType.III });
+      const fast = setup.fastPath!;
+      // The pipeline's: the AUTH verified, then the CODE checked; each registers its type.
+      await sendToB(setup, typeI);
+      await sendToB(setup, typeII);
+      const { taken } = fast.stats();
+      for (const packet of [typeII, typeI, typeII, typeII, typeI]) await sendToB(setup, packet);
+      expect(fast.stats().taken - taken).toBe(5);
+      expect(setup.engine.counters().packetsByType).toEqual({ I: 3, II: 4, III: 0 });
+      // Its first type III is the pipeline's (the fast path has no type III template yet), the next ones not.
+      await sendToB(setup, typeIII);
+      expect(fast.stats().taken - taken).toBe(5);
+      await sendToB(setup, typeIII);
+      expect(fast.stats().taken - taken).toBe(6);
     } finally {
       await setup.close();
     }
@@ -710,6 +737,7 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: its JavaScript API r
     // Not an address literal: nothing registered, no throw. Out-of-range flows and offsets: ignored.
     fastPath.sending(1, 1, key, new Float64Array(2), { host: 'localhost', port: 1 }, 10);
     const packet = new Uint8Array(200);
+    packet[42] = 0x13; // a type III capsule header
     fastPath.setFlow(flows, packet, 0, 1, 0, -1, -1, 0, -1); // flow id past the capacity
     fastPath.setFlow(0, packet, 190, 1, 0, -1, -1, 0, -1); // packet cut short
     fastPath.setFlow(0, packet, 0, 1, 0, 300, -1, 0, -1); // PATH outside the capsule header
@@ -776,93 +804,56 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: its JavaScript API r
     expect(programState[3]).toBe(0);
     register({});
     expect(programState[0]).toBe(1);
-    // Type I and II templates: only of a registered flow, its addresses and flow label, the type
-    // the header says, PATH and DATA as the flow's; a type III header is setFlow's.
+    // Registered again — with a type I or II header (the template of its type), or type III — with
+    // its addresses, flow label and PATH and DATA lengths, the flow keeps its program; otherwise,
+    // or from a packet it cannot use, it starts anew (its program gone).
     const typed = (type: number, change: (bytes: Uint8Array) => void = () => {}) => {
       const bytes = packet.slice();
       bytes[42] = 0x10 | type;
       change(bytes);
       return bytes;
     };
-    expect(() => fastPath.setFlowTemplate(0, 1, new Uint16Array(100) as never, 0, -1, -1, 0, -1)).toThrow(
-      TypeError,
-    );
-    expect(() => fastPath.setFlowTemplate(0, '1' as never, typed(1), 0, -1, -1, 0, -1)).toThrow(TypeError);
-    for (const [what, refused] of [
-      ['an unknown flow', () => fastPath.setFlowTemplate(3, 1, typed(1), 0, -1, -1, 0, -1)],
-      ['type III', () => fastPath.setFlowTemplate(0, 3, typed(3), 0, -1, -1, 0, -1)],
-      ['type II header as type I', () => fastPath.setFlowTemplate(0, 1, typed(2), 0, -1, -1, 0, -1)],
-      [
-        'another source',
-        () =>
-          fastPath.setFlowTemplate(
-            0,
-            1,
-            typed(1, (b) => (b[8] = 1)),
-            0,
-            -1,
-            -1,
-            0,
-            -1,
-          ),
-      ],
-      [
-        'another flow label',
-        () =>
-          fastPath.setFlowTemplate(
-            0,
-            2,
-            typed(2, (b) => (b[3] = 1)),
-            0,
-            -1,
-            -1,
-            0,
-            -1,
-          ),
-      ],
-      [
-        'a DATA the flow has not',
-        () =>
-          fastPath.setFlowTemplate(
-            0,
-            1,
-            typed(1, (b) => (b[41] = 1)),
-            0,
-            -1,
-            46,
-            4,
-            -1,
-          ),
-      ],
+    const again = (bytes: Uint8Array, offset = 0, dataOffset = -1, dataLength = 0, pathOffset = -1) =>
+      fastPath.setFlow(0, bytes, offset, 1, 0, pathOffset, dataOffset, dataLength, -1);
+    expect(() => again(new Uint16Array(100) as never)).toThrow(TypeError);
+    expect(() => again(typed(1), '0' as never)).toThrow(TypeError);
+    for (const [what, bytes] of [
+      ['a type I header', typed(1)],
+      ['a type II header', typed(2)],
+      ['a type III header', packet],
+    ] as const) {
+      again(bytes);
+      expect(programState[0], what).toBe(1);
+    }
+    const withData = packet.slice();
+    withData[41] = 1; // a 16-byte capsule header: 4 bytes of DATA at 46 (or a PATH there)
+    for (const [what, breaks] of [
+      ['another source', () => again(typed(1, (b) => (b[8] = 1)))],
+      ['another flow label', () => again(typed(2, (b) => (b[3] = 1)))],
+      ['a DATA the flow has not', () => again(withData, 0, 46, 4)],
       [
         'a PATH the flow has not',
         () =>
-          fastPath.setFlowTemplate(
-            0,
-            1,
+          again(
             typed(1, (b) => (b[41] = 1)),
             0,
-            46,
             -1,
             0,
-            -1,
+            46,
           ),
       ],
-      ['a packet cut short', () => fastPath.setFlowTemplate(0, 1, typed(1), 190, -1, -1, 0, -1)],
-    ] as const)
-      expect(refused(), what).toBe(false);
-    expect(fastPath.setFlowTemplate(0, 1, typed(1), 0, -1, -1, 0, -1)).toBe(true);
-    expect(fastPath.setFlowTemplate(0, 2, typed(2), 0, -1, -1, 0, -1)).toBe(true);
-    // Registered again with PATH and DATA of the same lengths, the flow keeps its program (and its
-    // type I and II templates); with a DATA it did not have, it loses them.
-    fastPath.setFlow(0, packet, 0, 1, 0, -1, -1, 0, -1);
-    expect(programState[0]).toBe(1);
-    const withData = packet.slice();
-    withData[41] = 1; // a 16-byte capsule header: 4 bytes of DATA at 46
-    fastPath.setFlow(0, withData, 0, 1, 0, -1, 46, 4, -1);
-    expect(programState[0]).toBe(0);
+      ['a DATA outside the capsule header', () => again(typed(1), 0, 46, 4)],
+      ['a packet cut short', () => again(typed(1), 190)],
+      ['packet type 4', () => again(typed(4))],
+      ['packet type 0', () => again(typed(0))],
+    ] as const) {
+      breaks();
+      expect(programState[0], what).toBe(0);
+      again(packet);
+      register({});
+      expect(programState[0], what).toBe(1);
+    }
     fastPath.removeFlow(0);
-    expect(fastPath.setFlowTemplate(0, 1, typed(1), 0, -1, -1, 0, -1)).toBe(false);
     expect(programState[0]).toBe(0);
     // A socket refuses a filter that is not a fast path.
     const transport = await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });

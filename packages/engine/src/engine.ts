@@ -485,14 +485,12 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     links.showContract(auth.contractId);
     if (fastPath) {
       fastPathState[FastPathEngineState.SHOWN_CONTRACT] = auth.contractId | 0;
-      // Its later packets may run the program in the fast path (which checks all of the above
-      // again per packet and hands up what it does not do: docs/engine.md, "Fast path"): type III
-      // ones once registered here, type I and II ones once one of each type came this way.
-      if (!packet.traceWanted && !hub.active) {
-        if (packetType !== 3) registerTemplate(id, packetType, auth.contractId, program);
-        else if (flowProgramState[id] === FastPathProgramState.NONE)
-          registerProgram(id, linkId, auth.notAfter, auth.contractId, program);
-      }
+      // Its later packets of this type may run the program in the fast path (which checks all of
+      // the above again per packet and hands up what it does not do: docs/engine.md, "Fast path").
+      // A flow whose program the fast path declined gains nothing by it: a cached action registers
+      // it (above).
+      if (!packet.traceWanted && !hub.active && flowProgramState[id] !== FastPathProgramState.DECLINED)
+        registerProgram(id, linkId, auth.notAfter, auth.contractId, program);
     }
     const result = sandbox.run(program.prepared!, runOptions);
     counters.fuelUsed += result.fuelUsed;
@@ -521,8 +519,9 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   }
 
   /**
-   * Registers flow `id`'s program with the fast path: the current packet (its header the template),
-   * and the PACKET record just filled for it (its per-packet fields are the fast path's to set).
+   * Registers flow `id` with the fast path for the packets of the current one's type (of any type:
+   * checked, about to run), and its program if it is not: the PACKET record just filled for the
+   * current packet (its per-packet fields are the fast path's to set).
    */
   function registerProgram(
     id: number,
@@ -532,10 +531,13 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     program: ProgramEntry,
   ): void {
     registerFlow(id, linkId, notAfterSeconds);
-    registerFlowProgram(id, contractId, program);
+    if (flowProgramState[id] === FastPathProgramState.NONE) registerFlowProgram(id, contractId, program);
   }
 
-  /** Registers flow `id` with the fast path, the current (type III) packet's header its template. */
+  /**
+   * Registers flow `id` with the fast path, the current packet's header the template of its type
+   * (a type III packet's cached action applied or program run; a type I or II packet checked).
+   */
   function registerFlow(id: number, linkId: number, notAfterSeconds: number): void {
     fastPath!.setFlow(
       id,
@@ -553,27 +555,6 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   /** A chunk value's offset in the current packet (the fast path's registrations), -1 when absent. */
   function inPacket(at: number): number {
     return at < 0 ? -1 : at - packet.offset;
-  }
-
-  /**
-   * The current packet is a type I or II packet of flow `id`, checked (AUTH verified and cached,
-   * CODE the flow's) and about to run: when the fast path knows the flow, its header becomes the
-   * template of the flow's later packets of that type there, and the flow's program is registered
-   * (they always run it).
-   */
-  function registerTemplate(id: number, packetType: number, contractId: number, program: ProgramEntry): void {
-    const known = fastPath!.setFlowTemplate(
-      id,
-      packetType,
-      packet.bytes,
-      packet.offset,
-      inPacket(view.pathOffset),
-      inPacket(view.dataOffset),
-      view.dataLength,
-      inPacket(view.transportOffset),
-    );
-    if (known && flowProgramState[id] === FastPathProgramState.NONE)
-      registerFlowProgram(id, contractId, program);
   }
 
   /** Registers flow `id`'s program (after setFlow): the PACKET record just filled for the current packet. */

@@ -9,7 +9,7 @@
 // goes up to JavaScript unchanged (which counts the drop or does the work). So the counters are the
 // same with it on or off. A registered flow without a cached action has its program run here per
 // packet (RunProgram / CommitProgram below, fast-path-program.h: what runs and what goes up), and
-// so do its type I and II packets once JavaScript gave their headers (setFlowTemplate).
+// so do its type I and II packets once JavaScript registered a header of their type (setFlow).
 //
 // What it does with a datagram it takes (the JS path's steps, in its order):
 //   link layer  DATA frame of a registered (confirmed) session → replay window check →
@@ -49,11 +49,10 @@
 //   clearSending(linkId)
 //   setLink(programId, linkId, kind, up, peerHostId: Uint8Array(16))   clearLinks()
 //   setFlow(flowId, packet, offset, ingressLinkId, notAfterSeconds, pathOffset, dataOffset,
-//     dataLength, transportOffset)    (offsets relative to the packet start; -1 for an absent chunk)
+//     dataLength, transportOffset)    (a packet of any type: its header is the template of its
+//     type; offsets relative to the packet start; -1 for an absent chunk; see SetFlow)
 //   setFlowProgram(flowId, words, lengthBytes, entryOffsets, contract, contractId, budget, record,
 //     pathLength, dataLength)   (after setFlow; see SetFlowProgram)
-//   setFlowTemplate(flowId, packetType, packet, offset, pathOffset, dataOffset, dataLength,
-//     transportOffset) → true when registered (type I or II header of a flow setFlow registered)
 //   removeFlow(flowId)   clearFlows()
 //   drainLinkTraffic() → Float64Array of [linkId, packetsIn, bytesIn, packetsOut, bytesOut,
 //     lastReceiveMs, lastSendMs] per link that moved since the last call
@@ -413,8 +412,8 @@ struct CapsuleShape {
   FreeRanges free;
 };
 
-// The capsule header of a type I or II packet of a flow the pipeline handled (setFlowTemplate):
-// AUTH and CODE included, so a packet equal to it carries what JavaScript verified for the flow.
+// The capsule header of a type I or II packet of a flow the pipeline handled (setFlow): AUTH and
+// CODE included, so a packet equal to it carries what JavaScript verified for the flow.
 struct TypedTemplate {
   std::vector<uint8_t> bytes;
   CapsuleShape shape;
@@ -424,7 +423,10 @@ struct Flow {
   uint32_t id = 0;
   uint32_t ingressLinkId = 0;
   double notAfterSeconds = 0;
-  uint8_t templateBytes[kTemplateMax];  // the type III packet's capsule header
+  // The type III packets' template (the capsule header of the type III packet registered last);
+  // empty until one is (a flow registered from its type I or II packets: its type III packets,
+  // never of length 0, go up).
+  uint8_t templateBytes[kTemplateMax];
   size_t templateLength = 0;
   CapsuleShape shape;
   std::unique_ptr<TypedTemplate> typed[2];  // types I and II, once registered
@@ -432,6 +434,21 @@ struct Flow {
   bool contractKnown = false;  // its contract (from setFlowProgram; kept when its program is declined)
   double contractId = 0;
 };
+
+// A template of a flow: its type III one, or until there is one a type I or II one (ReferenceOf).
+struct HeaderRef {
+  const uint8_t* bytes = nullptr;  // nullptr: none
+  size_t length = 0;
+  const CapsuleShape* shape = nullptr;
+};
+
+// The template whose PATH and DATA lengths are the flow's (every template of a flow has them).
+HeaderRef ReferenceOf(const Flow& flow) {
+  if (flow.templateLength > 0) return {flow.templateBytes, flow.templateLength, &flow.shape};
+  for (const auto& typed : flow.typed)
+    if (typed != nullptr) return {typed->bytes.data(), typed->bytes.size(), &typed->shape};
+  return {};
+}
 
 // A flow's program as JavaScript registered it, with the JavaScript memory it points into pinned.
 struct RegisteredProgram {
@@ -687,7 +704,6 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                         InstanceMethod("clearLinks", &FastPath::ClearLinks),
                         InstanceMethod("setFlow", &FastPath::SetFlow),
                         InstanceMethod("setFlowProgram", &FastPath::SetFlowProgram),
-                        InstanceMethod("setFlowTemplate", &FastPath::SetFlowTemplate),
                         InstanceMethod("removeFlow", &FastPath::RemoveFlow),
                         InstanceMethod("clearFlows", &FastPath::ClearFlows),
                         InstanceMethod("drainLinkTraffic", &FastPath::DrainLinkTraffic),
@@ -1445,6 +1461,16 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return info.Env().Undefined();
   }
 
+  // setFlow: the pipeline just handled a packet of flow `flowId` — a type III packet whose cached
+  // action it applied or whose program it ran, or a type I or II packet whose AUTH it verified (or
+  // found cached) and whose CODE is the flow's program — that came on `ingressLinkId`, under an
+  // authorization that ends at `notAfterSeconds`. Its capsule header becomes the template of the
+  // flow's later packets of its type. The same flow (addresses, flow label) registered again with
+  // PATH and DATA of the same lengths keeps its other templates and its program (its authorization
+  // or program changing removes the flow first: the engine's withdraw); otherwise it starts anew
+  // with this one template, so every template of a flow has the PATH and DATA lengths its
+  // registered program was given. A packet cut short, of another type or with a value outside its
+  // capsule header removes the flow.
   Napi::Value SetFlow(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     size_t packetLength = 0;
@@ -1457,43 +1483,53 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     }
     const uint32_t id = info[0].As<Napi::Number>().Uint32Value();
     const int64_t offset = info[2].As<Napi::Number>().Int64Value();
-    if (id >= flowCapacity_ || offset < 0 || static_cast<size_t>(offset) + 48 > packetLength) return env.Undefined();
-    const uint8_t* inner = packet + offset;
-    const size_t capsuleLength = (size_t{inner[41]} + 1) * 8;
-    if (capsuleLength > kTemplateMax || static_cast<size_t>(offset) + 40 + capsuleLength > packetLength)
-      return env.Undefined();
-    const FlowKey key = KeyOfPacket(inner);
-    Flow flow;
-    flow.id = id;
-    flow.ingressLinkId = info[3].As<Napi::Number>().Uint32Value();
-    flow.notAfterSeconds = info[4].As<Napi::Number>().DoubleValue();
-    memcpy(flow.templateBytes, inner + 40, capsuleLength);
-    flow.templateLength = capsuleLength;
-    const int64_t transportAt = info.Length() > 8 && info[8].IsNumber() ? info[8].As<Napi::Number>().Int64Value() : -1;
-    const bool shaped = ShapeOf(info[5].As<Napi::Number>().Int64Value(), info[6].As<Napi::Number>().Int64Value(),
-                                info[7].As<Napi::Number>().Int64Value(), transportAt, capsuleLength, &flow.shape);
-    // The same flow registered again (the pipeline applied its cached action to a packet handed
-    // up), its PATH and DATA of the same lengths: its type I and II templates and its program stay
-    // (its authorization or program changing removes the flow first: the engine's withdraw). So
-    // every template of a flow has the PATH and DATA lengths its registered program was given.
-    auto was = keyOf_.find(id);
-    if (shaped && was != keyOf_.end() && was->second == key) {
-      Flow& old = flows_.find(key)->second;
-      if (SameValueLengths(old.templateBytes, old.shape, flow.templateBytes, flow.shape)) {
-        flow.typed[0] = std::move(old.typed[0]);
-        flow.typed[1] = std::move(old.typed[1]);
-        flow.program = old.program;
-        flow.contractKnown = old.contractKnown;
-        flow.contractId = old.contractId;
-      } else {
-        RemoveFlowId(id);
-      }
-    } else {
+    if (id >= flowCapacity_) return env.Undefined();
+    if (offset < 0 || static_cast<size_t>(offset) + 48 > packetLength) {
       RemoveFlowId(id);
+      return env.Undefined();
     }
-    if (!shaped) return env.Undefined();
-    flows_[key] = std::move(flow);
-    keyOf_[id] = key;
+    const uint8_t* inner = packet + offset;
+    const uint8_t* capsule = inner + 40;
+    const size_t capsuleLength = (size_t{inner[41]} + 1) * 8;
+    const int packetType = capsule[2] & 0x0f;
+    const int64_t transportAt = info.Length() > 8 && info[8].IsNumber() ? info[8].As<Napi::Number>().Int64Value() : -1;
+    CapsuleShape shape;
+    if (packetType < 1 || packetType > 3 || (packetType == 3 && capsuleLength > kTemplateMax) ||
+        static_cast<size_t>(offset) + 40 + capsuleLength > packetLength ||
+        !ShapeOf(info[5].As<Napi::Number>().Int64Value(), info[6].As<Napi::Number>().Int64Value(),
+                 info[7].As<Napi::Number>().Int64Value(), transportAt, capsuleLength, &shape)) {
+      RemoveFlowId(id);
+      return env.Undefined();
+    }
+    const FlowKey key = KeyOfPacket(inner);
+    auto was = keyOf_.find(id);
+    Flow* flow = nullptr;
+    if (was != keyOf_.end() && was->second == key) {
+      Flow& old = flows_.find(key)->second;
+      const HeaderRef reference = ReferenceOf(old);
+      if (reference.bytes != nullptr && SameValueLengths(reference.bytes, *reference.shape, capsule, shape))
+        flow = &old;
+    }
+    if (flow == nullptr) {
+      RemoveFlowId(id);
+      auto other = flows_.find(key);  // the key under another id (one the engine let go)
+      if (other != flows_.end()) RemoveFlowId(other->second.id);
+      flow = &flows_[key];
+      flow->id = id;
+      keyOf_[id] = key;
+    }
+    flow->ingressLinkId = info[3].As<Napi::Number>().Uint32Value();
+    flow->notAfterSeconds = info[4].As<Napi::Number>().DoubleValue();
+    if (packetType == 3) {
+      memcpy(flow->templateBytes, capsule, capsuleLength);
+      flow->templateLength = capsuleLength;
+      flow->shape = std::move(shape);
+    } else {
+      auto typed = std::make_unique<TypedTemplate>();
+      typed->bytes.assign(capsule, capsule + capsuleLength);
+      typed->shape = std::move(shape);
+      flow->typed[packetType - 1] = std::move(typed);
+    }
     return env.Undefined();
   }
 
@@ -1551,48 +1587,6 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return aShape.hopIndexAt < 0 || PathValueLength(a, aShape) == PathValueLength(b, bShape);
   }
 
-  // setFlowTemplate(flowId, packetType, packet, offset, pathOffset, dataOffset, dataLength,
-  // transportOffset): the capsule header of a type I or II packet of flow `flowId` (registered by
-  // setFlow) that the pipeline just handled — its AUTH verified for the flow, its CODE the flow's
-  // program — is the template its later packets of that type must match. True when registered.
-  Napi::Value SetFlowTemplate(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    size_t packetLength = 0;
-    const uint8_t* packet = info.Length() >= 8 ? TypedData<uint8_t>(info[2], napi_uint8_array, &packetLength) : nullptr;
-    if (packet == nullptr || !info[0].IsNumber() || !info[1].IsNumber() || !info[3].IsNumber() ||
-        !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsNumber() || !info[7].IsNumber()) {
-      Napi::TypeError::New(env, "setFlowTemplate(flowId, packetType, packet, offset, pathOffset, dataOffset, "
-                                "dataLength, transportOffset)")
-          .ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    const uint32_t id = info[0].As<Napi::Number>().Uint32Value();
-    const int64_t packetType = info[1].As<Napi::Number>().Int64Value();
-    const int64_t offset = info[3].As<Napi::Number>().Int64Value();
-    auto at = keyOf_.find(id);
-    if (at == keyOf_.end() || (packetType != 1 && packetType != 2) || offset < 0 ||
-        static_cast<size_t>(offset) + 48 > packetLength)
-      return Napi::Boolean::New(env, false);
-    const uint8_t* inner = packet + offset;
-    const size_t capsuleLength = (size_t{inner[41]} + 1) * 8;
-    Flow& flow = flows_.find(at->second)->second;
-    // A packet of this flow (addresses, flow label) and type, its capsule header within the packet.
-    if (static_cast<size_t>(offset) + 40 + capsuleLength > packetLength || (inner[42] & 0x0f) != packetType ||
-        !(KeyOfPacket(inner) == at->second))
-      return Napi::Boolean::New(env, false);
-    auto typed = std::make_unique<TypedTemplate>();
-    if (!ShapeOf(info[4].As<Napi::Number>().Int64Value(), info[5].As<Napi::Number>().Int64Value(),
-                 info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Int64Value(), capsuleLength,
-                 &typed->shape))
-      return Napi::Boolean::New(env, false);
-    // PATH and DATA of the flow's lengths (the registered program's record and lengths are the flow's).
-    if (!SameValueLengths(inner + 40, typed->shape, flow.templateBytes, flow.shape))
-      return Napi::Boolean::New(env, false);
-    typed->bytes.assign(inner + 40, inner + 40 + capsuleLength);
-    flow.typed[packetType - 1] = std::move(typed);
-    return Napi::Boolean::New(env, true);
-  }
-
   void RemoveFlowId(uint32_t id) {
     if (programs_.erase(id) > 0 && programState_ != nullptr && id < flowCapacity_) programState_[id] = kProgramNone;
     auto at = keyOf_.find(id);
@@ -1635,10 +1629,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
         dataLength > abi::kDataMaxBytes)
       return env.Undefined();
     Flow& flow = flows_.find(at->second)->second;
-    const CapsuleShape& shape = flow.shape;
+    const HeaderRef reference = ReferenceOf(flow);
+    if (reference.bytes == nullptr) return env.Undefined();
+    const CapsuleShape& shape = *reference.shape;
     if ((shape.hopIndexAt >= 0) != (pathLength > 0) || (shape.dataAt >= 0 ? shape.dataLength : 0) != dataLength)
       return env.Undefined();
-    if (shape.hopIndexAt >= 0 && shape.hopIndexAt - 4 + pathLength > static_cast<int64_t>(flow.templateLength))
+    if (shape.hopIndexAt >= 0 && shape.hopIndexAt - 4 + pathLength > static_cast<int64_t>(reference.length))
       return env.Undefined();
     RegisteredProgram& registered = programs_[id];
     FlowProgram& program = registered.program;

@@ -90,7 +90,6 @@ export function createNativeFastPath(): NativeFastPath {
     clearLinks: () => native.clearLinks(),
     setFlow: (...args) => native.setFlow(...args),
     setFlowProgram: (...args) => native.setFlowProgram(...args),
-    setFlowTemplate: (...args) => native.setFlowTemplate(...args),
     removeFlow: (flowId) => native.removeFlow(flowId),
     clearFlows: () => native.clearFlows(),
     takeCounters(): FastPathCounters {

@@ -116,7 +116,6 @@ export interface NativeFastPathObject {
   // The engine port's registrations, passed through unchanged (src/fast-path.ts).
   setFlow: EngineFastPath['setFlow'];
   setFlowProgram: EngineFastPath['setFlowProgram'];
-  setFlowTemplate: EngineFastPath['setFlowTemplate'];
   removeFlow(flowId: number): void;
   clearFlows(): void;
   drainLinkTraffic(): Float64Array;

@@ -158,10 +158,10 @@ export interface AgentFastPathStats {
 }
 
 /**
- * The engine's side (EngineOptions.fastPath). The engine registers links and the flows whose
- * cached action it has just applied; the fast path forwards their later type III packets itself,
- * and their type I and II packets once it was given their headers (`setFlowTemplate`), exactly as
- * the pipeline would, and hands everything else up unchanged. It updates the flow
+ * The engine's side (EngineOptions.fastPath). The engine registers links, and flows with a header
+ * of each packet type it has just handled (`setFlow`); the fast path forwards their later packets
+ * of a registered type itself, exactly as the pipeline would, and hands everything else up
+ * unchanged. It updates the flow
  * arrays in place and keeps the other counters for the engine to take.
  */
 export interface EngineFastPath {
@@ -170,11 +170,15 @@ export interface EngineFastPath {
   setLink(programId: number, linkId: number, kind: number, up: boolean, peerHostId: Uint8Array): void;
   clearLinks(): void;
   /**
-   * Flow `flowId` may be forwarded natively: its packet `packet[offset…]` (whose capsule header is
-   * the template its later packets must match, except the DATA value, the PATH hop index and the
-   * TRANSPORT protocol and ports) came on link `ingressLinkId`; its authorization ends at
-   * `notAfterSeconds`. Offsets of the PATH, DATA and TRANSPORT values are relative to the packet,
-   * -1 when absent.
+   * Flow `flowId` may be forwarded natively: its packet `packet[offset…]`, which the engine just
+   * handled, came on link `ingressLinkId`; its authorization ends at `notAfterSeconds`. The packet's
+   * capsule header is the template its later packets of the same type must match, except the DATA
+   * value, the PATH hop index and the TRANSPORT protocol and ports: a type III packet whose cached
+   * action was applied or whose program ran, or a type I or II packet whose AUTH was verified (or
+   * cached) for the flow and whose CODE is its program (they always run it). Registered again with
+   * PATH and DATA of the same lengths, the flow keeps its other templates and its program; else
+   * it starts anew. Offsets of the PATH, DATA and TRANSPORT values are relative to the packet, -1
+   * when absent.
    */
   setFlow(
     flowId: number,
@@ -188,25 +192,8 @@ export interface EngineFastPath {
     transportOffset: number,
   ): void;
   /**
-   * The engine just checked a type I or II packet of flow `flowId` (`packetType`; its AUTH verified
-   * and cached, its CODE the flow's program) and runs it: its capsule header is the template of
-   * the flow's later packets of that type, which the fast path may then run natively (with the
-   * program `setFlowProgram` registers). Offsets as `setFlow`'s. False when the fast path does not
-   * know the flow (not registered by `setFlow`) or the packet does not fit it (then nothing changed).
-   */
-  setFlowTemplate(
-    flowId: number,
-    packetType: number,
-    packet: Uint8Array,
-    offset: number,
-    pathOffset: number,
-    dataOffset: number,
-    dataLength: number,
-    transportOffset: number,
-  ): boolean;
-  /**
    * Flow `flowId` (registered by `setFlow`) has no cached action, or the engine just registered one
-   * of its type I or II headers (`setFlowTemplate`): the fast path may run its program per packet (docs/engine.md, "Fast path"): the pre-decoded program (`words`,
+   * of its type I or II headers: the fast path may run its program per packet (docs/engine.md, "Fast path"): the pre-decoded program (`words`,
    * `lengthBytes`, `entryOffsets`), its contract's CONTRACT memory and id, the fuel budget, the
    * PACKET record the engine filled for it (its per-packet fields are set again per packet), the
    * PATH and DATA lengths.
