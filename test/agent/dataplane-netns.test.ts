@@ -21,6 +21,7 @@ import {
   applyUseCase,
   labDown,
   labNames,
+  labPorts,
   loadUseCase,
   namespaceName,
   netnsLabUp,
@@ -269,6 +270,27 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
       const six = await inNode('a', ['ping', '-6', '-c', '5', '-i', '0.2', '-W', '2', hostId.b!]);
       expect(six.stdout).toContain('5 received');
       expect(six.stdout).toMatch(/icmp_seq=1 /);
+      // The flow's first packets: a type I, then type II (codePackets: 4), none of type III — a
+      // ping a second never sends one. Every daemon's fast path took each packet type after the
+      // pipeline handled its first: a's and b's egress 4 of 5 (the first opens the flow), their
+      // ingress and the engine 3 of 5 (the first type I and the first type II are the pipeline's).
+      if (agentEnv.CAPSULE_AGENT_FAST_PATH === '1') {
+        const [a, b] = [(await agentCli('a', 'status')).fastPath, (await agentCli('b', 'status')).fastPath];
+        const engine = await inNode('e1', [
+          'curl',
+          '-sf',
+          `http://${address('e1')}:${labPorts.engineHttp}/api/v1/status`,
+        ]);
+        const e1 = JSON.parse(engine.stdout).fastPath;
+        console.info(
+          `a type I/II ping, fast paths: a ${JSON.stringify(a)}, e1 ${JSON.stringify(e1)}, b ${JSON.stringify(b)}`,
+        );
+        expect(a.taken).toBeGreaterThanOrEqual(4);
+        expect(b.ingressTaken).toBeGreaterThanOrEqual(3);
+        expect(b.taken).toBeGreaterThanOrEqual(4);
+        expect(a.ingressTaken).toBeGreaterThanOrEqual(3);
+        expect(e1.taken).toBeGreaterThanOrEqual(6);
+      }
       const four = await inNode('a', ['ping', '-c', '5', '-i', '0.2', '-W', '2', bIpv4OnA]);
       expect(four.stdout).toContain('5 received');
       expect(four.stdout).toMatch(/icmp_seq=1 /);
