@@ -17,13 +17,21 @@ import { generateControllerKey } from '@capsule/identity';
 import { createNativeFastPath, isNativeAddonAvailable } from '@capsule/native';
 import { createNativeUdpTransport } from '@capsule/overlay';
 import { testSeed } from '@capsule/testkit';
-import { CapsuleFlag, type CapsuleHeader, ChunkType, PacketType, TRACE_RECORD_LENGTH } from '@capsule/wire';
+import {
+  CapsuleFlag,
+  type CapsuleHeader,
+  ChunkType,
+  decodeCapsuleHeader,
+  PacketType,
+  TRACE_RECORD_LENGTH,
+} from '@capsule/wire';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPacket } from '../../packages/engine/test/harness';
 import {
   deliverCachingTypeI,
   route,
+  routeNumberingContract,
   routeStampingType,
   routeUncached,
 } from '../../packages/engine/test/programs';
@@ -463,17 +471,18 @@ describe.runIf(isNativeAddonAvailable())(
   },
 );
 
-/** A packet of flow 1 with these chunks (PATH through the engine, 8 bytes of DATA). */
-function flowOnePacket(
+/** A packet of a's flow `label` (default 1) with these chunks (PATH through the engine, 8 bytes of DATA). */
+function flowPacket(
   setup: Setup,
   header: Pick<CapsuleHeader, 'packetType' | 'code' | 'auth'>,
+  label = 1,
 ): Uint8Array {
   return buildPacket({
     source: identities.a.hostId,
     destination: identities.b.hostId,
-    flowLabel: 1,
+    flowLabel: label,
     header: { nextHeader: 59, flags: 0, path: pathOf(setup.engineId), data: new Uint8Array(8), ...header },
-    payload: new Uint8Array(64).fill(1),
+    payload: new Uint8Array(64).fill(label),
   });
 }
 
@@ -492,7 +501,7 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: type I and II packet
       const { first } = scenarioPackets(setup.engineId, testSeed);
       const typeI = first[0]!; // flow 1's type I (route, cached authorization)
       const flowOne = (header: Pick<CapsuleHeader, 'packetType' | 'code' | 'auth'>) =>
-        flowOnePacket(setup, header);
+        flowPacket(setup, header);
       const typeII = flowOne({ packetType: PacketType.II, code: route });
       const fast = setup.fastPath!;
       const counters = () => setup.engine.counters();
@@ -540,8 +549,8 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: type I and II packet
     const setup = await setUp(true);
     try {
       const typeI = scenarioPackets(setup.engineId, testSeed).first[0]!; // flow 1's first packet
-      const typeII = flowOnePacket(setup, { packetType: PacketType.II, code: route });
-      const typeIII = flowOnePacket(setup, { packetType: PacketType.III });
+      const typeII = flowPacket(setup, { packetType: PacketType.II, code: route });
+      const typeIII = flowPacket(setup, { packetType: PacketType.III });
       const fast = setup.fastPath!;
       // The pipeline's: the AUTH verified, then the CODE checked; each registers its type.
       await sendToB(setup, typeI);
@@ -555,6 +564,51 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: type I and II packet
       expect(fast.stats().taken - taken).toBe(5);
       await sendToB(setup, typeIII);
       expect(fast.stats().taken - taken).toBe(6);
+    } finally {
+      await setup.close();
+    }
+  });
+});
+
+describe.runIf(isNativeAddonAvailable())('engine fast path: a flow rebound to another contract', () => {
+  it('runs no packet of the new contract ahead of the type I it goes up with (CONTRACT memory in arrival order)', async () => {
+    const setup = await setUp(true);
+    try {
+      // Flows 3 and 4 of a, each its own contract (7 and 8); each contract's runs numbered in its
+      // CONTRACT memory, the number written into the packet's DATA (word 1), which b receives.
+      const packet = (label: number, header: Pick<CapsuleHeader, 'packetType' | 'code' | 'auth'>) =>
+        flowPacket(setup, header, label);
+      const code = routeNumberingContract;
+      const contract7 = authorize(code, 7);
+      const typeIII = (label: number) => packet(label, { packetType: PacketType.III });
+      // Flow 3 last: the ENGINE record shows contract 7, so the fast path may run its program.
+      for (const [label, auth] of [
+        [4, authorize(code, 8)],
+        [3, contract7],
+      ] as const) {
+        await sendToB(setup, packet(label, { packetType: PacketType.I, auth, code }));
+        await sendToB(setup, typeIII(label)); // the pipeline's: registered
+        await sendToB(setup, typeIII(label)); // the fast path's
+      }
+      const fast = setup.fastPath!;
+      const { taken } = fast.stats();
+      // One batch: flow 4 rebound to contract 7 by a type I (the pipeline's, after the batch), then
+      // flow 3's type III (a packet of contract 7 the fast path could run itself).
+      const rebind = packet(4, { packetType: PacketType.I, auth: contract7, code });
+      const received = setup.received.length;
+      for (const next of [rebind, typeIII(3)]) setup.a.send(setup.linkA, next, 0, next.length);
+      await waitFor(() => setup.received.length === received + 2, 'both at b');
+      const numberOf = (bytes: Uint8Array) => {
+        const decoded = decodeCapsuleHeader(bytes.subarray(40));
+        if (!decoded.ok) throw new Error(decoded.error.message);
+        return new DataView(decoded.value.data!.buffer, decoded.value.data!.byteOffset).getUint32(4, true);
+      };
+      const [first, second] = setup.received.slice(received);
+      expect([flowLabelOf(first!), flowLabelOf(second!)]).toEqual([4, 3]);
+      // Contract 7 ran flow 3's type I and two type III before: the rebinding packet is its fourth
+      // run (3), flow 3's packet its fifth (4), as they came.
+      expect([numberOf(first!), numberOf(second!)]).toEqual([3, 4]);
+      expect(fast.stats().taken).toBe(taken);
     } finally {
       await setup.close();
     }

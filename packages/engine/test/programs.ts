@@ -236,6 +236,15 @@ entry:
   j route
 ${routeTailOf(false)}`);
 
+/** routeUncached that numbers its contract's runs: CONTRACT word 0 counts them (AMO), DATA word 1 gets the count before this one. */
+export const routeNumberingContract = program(`
+entry:
+  li t1, 1
+  amoadd.w t0, t1, (a4)
+  sw t0, 4(a2)
+  j route
+${routeTailOf(false)}`);
+
 /** A test program: machine code and its CODE chunk entry table. */
 export interface AsmProgram {
   readonly machineCode: Uint8Array;

@@ -954,7 +954,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (flowAt == flows_.end()) return false;
     Flow& flow = flowAt->second;
     const uint32_t id = flow.id;
-    if (flow.contractKnown) {
+    // Handed up, a packet of a flow whose contract is known bars that contract's program runs for
+    // the rest of the batch — but a type I packet may bind the flow to another contract (another
+    // AUTH): it bars them all.
+    if (flow.contractKnown && !(packetLength > 42 && (inner[42] & 0x0f) == 1)) {
       upScope_ = kUpContract;
       upContract_ = flow.contractId;
     }
