@@ -487,9 +487,15 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
       fastPathState[FastPathEngineState.SHOWN_CONTRACT] = auth.contractId | 0;
       // Its later packets of this type may run the program in the fast path (which checks all of
       // the above again per packet and hands up what it does not do: docs/engine.md, "Fast path").
-      // A flow whose program the fast path declined gains nothing by it: a cached action registers
-      // it (above).
-      if (!packet.traceWanted && !hub.active && flowProgramState[id] !== FastPathProgramState.DECLINED)
+      // Not from a flow's first packet (a flow of one packet, common among new flows, would pay
+      // the registration for nothing: 7% of a type I's cost), nor for a flow whose program the
+      // fast path declined (a cached action registers it: above).
+      if (
+        !packet.traceWanted &&
+        !hub.active &&
+        flowPackets[id]! > 1 &&
+        flowProgramState[id] !== FastPathProgramState.DECLINED
+      )
         registerProgram(id, linkId, auth.notAfter, auth.contractId, program);
     }
     const result = sandbox.run(program.prepared!, runOptions);
