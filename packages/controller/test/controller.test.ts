@@ -599,6 +599,8 @@ for (const kind of storeKinds) {
       const metrics = await (await fetch(`${c.urls.northboundUrl}/metrics`)).text();
       expect(metrics).toContain('capsule_controller_http_requests_total');
       expect(metrics).toContain('capsule_controller_node_registrations_total');
+      // The event-loop lag, sampled every 100 ms (src/metrics.ts), is still reported.
+      expect(metrics).toMatch(/^capsule_controller_nodejs_eventloop_lag_p99_seconds \d/m);
     });
 
     it('rate-limits failed logins per client address (429, even for the right password)', async () => {
