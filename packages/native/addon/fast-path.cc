@@ -954,10 +954,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (flowAt == flows_.end()) return false;
     Flow& flow = flowAt->second;
     const uint32_t id = flow.id;
+    // Its capsule header's packet type (0 when the packet ends before it: refused below).
+    const int packetType = packetLength > 42 ? inner[42] & 0x0f : 0;
     // Handed up, a packet of a flow whose contract is known bars that contract's program runs for
     // the rest of the batch — but a type I packet may bind the flow to another contract (another
     // AUTH): it bars them all.
-    if (flow.contractKnown && !(packetLength > 42 && (inner[42] & 0x0f) == 1)) {
+    if (flow.contractKnown && packetType != 1) {
       upScope_ = kUpContract;
       upContract_ = flow.contractId;
     }
@@ -970,7 +972,6 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (40 + capsuleLength > packetLength) return false;
     // The packet type's template: type III's, or the type I or II header the pipeline handled for
     // this flow (its AUTH verified and cached, its CODE the flow's program).
-    const int packetType = capsule[2] & 0x0f;
     const uint8_t* templateBytes = flow.templateBytes;
     size_t templateLength = flow.templateLength;
     const CapsuleShape* shape = &flow.shape;
