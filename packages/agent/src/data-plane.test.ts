@@ -294,6 +294,29 @@ describe('data plane: egress on one host, ingress on the other', () => {
     expect(flow.lastTraceLength).toBe(3);
   });
 
+  it('stamps a traced packet before it leaves: the first engine, which stamps on forwarding, is never earlier', () => {
+    const { a, b } = pair();
+    let us = 5_000_000;
+    let sentAtUs = 0;
+    // Every read of the clock moves it on 1 ms (a preempted agent); the link records when it sent.
+    const plane = new DataPlane(a.plane.options, a.table, {
+      clock: { nowMs: () => a.now.ms, nowUs: () => (us += 1000) },
+      sendOnLink: () => {
+        sentAtUs = us;
+        us += 1000;
+        return true;
+      },
+      writeToApp: () => {},
+    });
+    const flow = a.table.flows()[0]!;
+    flow.tracePackets = 1;
+    const ping = icmpv6Echo(a.id, b.id);
+    expect(processEgress(plane, ping, 0, ping.length)).toBe(EgressResult.SENT);
+    expect(plane.tracedFlow).toBe(flow);
+    expect(plane.tracedAtUs).toBeGreaterThan(0);
+    expect(plane.tracedAtUs).toBeLessThanOrEqual(sentAtUs);
+  });
+
   it('sends on the link its flow’s first hop records: none while it is down (noPath), again once it is up', () => {
     const { a, b } = pair();
     const ping = icmpv6Echo(a.id, b.id);

@@ -72,7 +72,8 @@ export interface DataPlaneOptions extends E2eRekeyOptions {
 
 /** The ports the data plane sends through. */
 export interface DataPlaneDeps {
-  clock: { nowMs(): number };
+  /** The wall clock (`nowUs`, when there, stamps a traced packet's departure in µs). */
+  clock: { nowMs(): number; nowUs?(): number };
   /**
    * Sends an inner IPv6 packet on link `linkId` (the link layer's send; the id comes from the
    * flow's first hop); false when the link is not up.
@@ -118,6 +119,8 @@ export class DataPlane {
    * received with a TRACE chunk (ingress); the agent publishes its trace event and clears it.
    */
   tracedFlow: Flow | undefined = undefined;
+  /** When egress took the traced packet it just sent (µs, mod 2^32): taken before the send, not after. */
+  tracedAtUs = 0;
   /** Preallocated: the TRACE records the last traced packet arrived with (`traceRecordsLength` bytes). */
   readonly traceRecords = new Uint8Array(TRACE_CHUNK_LIMIT);
   traceRecordsLength = 0;

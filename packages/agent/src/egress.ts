@@ -21,7 +21,14 @@
  * AES-256-GCM context by default, about 5 times cheaper than node:crypto's cipher object per
  * packet, or node:crypto — the agent's `payloadCipher` option). This module keeps no state.
  */
-import { CapsuleFlag, IPV6_HEADER_LENGTH, readU32, SEALED_PAYLOAD_OVERHEAD, writeU16 } from '@capsule/wire';
+import {
+  CapsuleFlag,
+  clockUs,
+  IPV6_HEADER_LENGTH,
+  readU32,
+  SEALED_PAYLOAD_OVERHEAD,
+  writeU16,
+} from '@capsule/wire';
 import { isAllowed } from './acl';
 import type { DataPlane } from './data-plane';
 import { advanceSendEpoch, countSealed, isSendRekeyDue } from './e2e-epochs';
@@ -169,7 +176,11 @@ export function processEgress(
   writeTransportValue(out, flow.transportAt[packetType], transport);
   // Armed by `capsule trace`: engines append their TRACE records to this packet.
   const traced = flow.tracePackets > 0;
-  if (traced) out[IPV6_HEADER_LENGTH + 3]! |= CapsuleFlag.TRACE;
+  if (traced) {
+    out[IPV6_HEADER_LENGTH + 3]! |= CapsuleFlag.TRACE;
+    // The trace's first stamp, taken before the packet leaves: the first engine stamps after it.
+    plane.tracedAtUs = clockUs(plane.deps.clock) % 0x1_0000_0000;
+  }
   // A unicast flow's e2e key moves to the next epoch by time, volume or request (e2e-epochs.ts).
   const e2e = flow.e2e;
   if (flow.connections === undefined && isSendRekeyDue(e2e, plane.options, now))

@@ -76,7 +76,8 @@ export function publishTrace(
     flowLabel: ((ip[at + 1]! & 0x0f) << 16) | (ip[at + 2]! << 8) | ip[at + 3]!,
     contractId: flow.endpoint.spec.contractId,
     direction,
-    timeUs: clockUs(clock) % 0x1_0000_0000,
+    // Out: when egress took the packet (before sending it); in: now, after delivering it.
+    timeUs: direction === 'out' ? plane.tracedAtUs : clockUs(clock) % 0x1_0000_0000,
   };
   if (direction === 'in') {
     const records = decodeTraceChunk(plane.traceRecords.subarray(0, plane.traceRecordsLength));

@@ -217,7 +217,16 @@ export {
   type PcapRecord,
 } from './pcap';
 /** The shared ports: Clock (time and timers) and Logger, the system clock and a silent logger. */
-export { type Clock, clockUs, type Logger, silentLogger, systemClock } from './ports';
+export {
+  type Clock,
+  clockUs,
+  createMicrosecondClock,
+  type Logger,
+  type MicrosecondClock,
+  type MicrosecondClockSources,
+  silentLogger,
+  systemClock,
+} from './ports';
 /** The program image: one type, its JSON and binary forms, and the logic hash (SHA-256 of the machine code). */
 export {
   createProgramImage,
