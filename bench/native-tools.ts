@@ -32,6 +32,11 @@ export function canPin(): boolean {
   }
 }
 
+/** Pins every thread of process `pid` to `cpus` (taskset's list, as `0,1`). */
+export function pinProcess(pid: number, cpus: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+}
+
 /** A running tool: its JSON output lines in order. */
 export interface Tool {
   readonly child: ChildProcess;

@@ -208,8 +208,11 @@ export async function setUp(withFastPath: boolean, options: SetUpOptions = {}): 
 
 const now = Math.floor(Date.now() / 1000);
 let serial = 1n;
-/** A flow authorization for a's flows running `program` (contract 1 unless told). */
-export const authorize = (program: { machineCode: Uint8Array }, contractId = 1) =>
+/**
+ * A flow authorization for a's flows running `program` (contract 1 unless told), signed by the
+ * engine's controller key unless another `signer` is given.
+ */
+export const authorize = (program: { machineCode: Uint8Array }, contractId = 1, signer = controller) =>
   signFlowAuthorization(
     {
       serial: serial++,
@@ -221,8 +224,11 @@ export const authorize = (program: { machineCode: Uint8Array }, contractId = 1) 
       sourceHostId: identities.a.hostId,
       logicHash: createHash('sha256').update(program.machineCode).digest(),
     },
-    controller,
+    signer,
   );
+
+/** The key id of the controller key the lab's engine trusts. */
+export const controllerKeyId = controller.keyId;
 
 /** Datagrams the engine side has accounted for: link-layer drops plus packets the engine saw. */
 export function totalSeen(setup: Setup): number {

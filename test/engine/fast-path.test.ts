@@ -13,7 +13,7 @@
  *   and are counted as the link layer counts them.
  */
 import { renderMetrics } from '@capsule/engine';
-import { generateControllerKey } from '@capsule/identity';
+import { exportEd25519PublicKeyRaw, generateControllerKey } from '@capsule/identity';
 import { createNativeFastPath, isNativeAddonAvailable } from '@capsule/native';
 import { createNativeUdpTransport } from '@capsule/overlay';
 import { testSeed } from '@capsule/testkit';
@@ -36,7 +36,7 @@ import {
   routeUncached,
 } from '../../packages/engine/test/programs';
 import { waitFor } from './cluster';
-import { authorize, identities, type Setup, setUp, totalSeen } from './fast-path-lab';
+import { authorize, controllerKeyId, identities, type Setup, setUp, totalSeen } from './fast-path-lab';
 
 const authCached = authorize(route);
 /** Flow 2's program: not cached, and it writes the packet type it was shown into DATA (b sees it). */
@@ -572,6 +572,143 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: type I and II packet
     }
   });
 });
+
+describe.runIf(isNativeAddonAvailable())(
+  'engine fast path: type I signatures verified ahead on a thread',
+  () => {
+    /** Flow `label`'s type I packet with `auth` (a new flow, its own authorization: one verification). */
+    const newFlow = (setup: Setup, label: number, auth: Uint8Array) =>
+      flowPacket(setup, { packetType: PacketType.I, auth, code: route }, label);
+    /** Sends the packets at once (one or a few receive batches) and waits until the engine saw them all. */
+    async function burst(setup: Setup, packets: readonly Uint8Array[]): Promise<void> {
+      const seen = totalSeen(setup);
+      for (const packet of packets) setup.a.send(setup.linkA, packet, 0, packet.length);
+      await waitFor(() => totalSeen(setup) - seen >= packets.length, 'the burst handled');
+    }
+    const dropsOf = (setup: Setup, reason: string) =>
+      (setup.engine.counters().drops as Record<string, number>)[reason] ?? 0;
+
+    it('queues every authenticated type I and takes its result: good ones admitted, forged ones dropped', async () => {
+      const setup = await setUp(true);
+      try {
+        const fast = setup.fastPath!;
+        const forger = generateControllerKey();
+        const packets: Uint8Array[] = [];
+        // 48 new flows, every third one's authorization signed by another key under the trusted key id.
+        for (let i = 0; i < 48; i++) {
+          const signer = i % 3 === 2 ? { ...forger, keyId: controllerKeyId } : undefined;
+          packets.push(newFlow(setup, 100 + i, signer ? authorize(route, 1, signer) : authorize(route)));
+        }
+        const before = fast.stats().signatures!;
+        const verified = setup.engine.counters().authorizationsVerified;
+        const forged = dropsOf(setup, 'AUTH_FORGED');
+        const received = setup.received.length;
+        await burst(setup, packets);
+        expect(setup.engine.counters().authorizationsVerified - verified).toBe(32);
+        expect(dropsOf(setup, 'AUTH_FORGED') - forged).toBe(16);
+        await waitFor(() => setup.received.length - received === 32, 'the 32 good ones at b');
+        // Each queued signature's result was asked for once: by the thread's result, a wait, or here.
+        const after = fast.stats().signatures!;
+        expect(after.queued - before.queued).toBe(48);
+        const asked = after.ahead + after.waited + after.here - (before.ahead + before.waited + before.here);
+        expect(asked).toBe(48);
+        expect(after.full).toBe(0);
+      } finally {
+        await setup.close();
+      }
+    });
+
+    it("trusts no result for another key: a signature the thread verified with a key not the engine's is checked again", async () => {
+      const setup = await setUp(true);
+      try {
+        const fast = setup.fastPath!;
+        // The thread is told a key the engine does not trust, under the trusted key's id.
+        const forger = generateControllerKey();
+        fast.signatures!.setControllerKeys([
+          { keyId: controllerKeyId, publicKeyRaw: exportEd25519PublicKeyRaw(forger.publicKey) },
+        ]);
+        const packets = Array.from({ length: 24 }, (_, i) =>
+          newFlow(setup, 300 + i, authorize(route, 1, { ...forger, keyId: controllerKeyId })),
+        );
+        const forged = dropsOf(setup, 'AUTH_FORGED');
+        const received = setup.received.length;
+        const before = fast.stats().signatures!;
+        await burst(setup, packets);
+        // Queued and verified (valid, by the forger's key) on the thread; never the engine's answer.
+        expect(fast.stats().signatures!.queued - before.queued).toBe(24);
+        expect(dropsOf(setup, 'AUTH_FORGED') - forged).toBe(24);
+        expect(setup.received.length).toBe(received);
+      } finally {
+        await setup.close();
+      }
+    });
+
+    it('forgets what nobody asked for at the next batch, and refuses bad arguments with TypeErrors', async () => {
+      const setup = await setUp(true);
+      try {
+        const fast = setup.fastPath!;
+        const signatures = fast.signatures!;
+        // A type I whose capsule header is malformed after its AUTH chunk (the next chunk's type 15):
+        // the fast path queues its signature, the engine refuses the packet before verifying it.
+        const broken = newFlow(setup, 400, authorize(route));
+        expect(broken[40 + 4 + 2 + 148]! >> 4).toBe(ChunkType.PATH);
+        broken[40 + 4 + 2 + 148] = 0xf0 | (broken[40 + 4 + 2 + 148]! & 0x0f);
+        const before = signatures.stats();
+        const malformed = dropsOf(setup, 'MALFORMED_CAPSULE');
+        await burst(setup, [broken]);
+        expect(dropsOf(setup, 'MALFORMED_CAPSULE') - malformed).toBe(1);
+        await burst(setup, [newFlow(setup, 401, authorize(route))]);
+        const after = signatures.stats();
+        expect(after.queued - before.queued).toBe(2);
+        expect(after.unused - before.unused).toBe(1);
+        // A type I frame with a forged tag costs no verification: not queued, a counted link drop.
+        // Sent alone, and behind a good one of its flow in the same receive batch (held: it goes up
+        // to stay behind it, and is queued only if its tag is good).
+        const [alone, first, behind] = setup.aTransport.record(() => {
+          for (const label of [402, 403, 403]) {
+            const packet = newFlow(setup, label, authorize(route));
+            setup.a.send(setup.linkA, packet, 0, packet.length);
+          }
+        });
+        const forge = (frame: Uint8Array) => {
+          const forgedTag = new Uint8Array(frame);
+          forgedTag[forgedTag.length - 3]! ^= 0x10;
+          return forgedTag;
+        };
+        const badTag = setup.engineLayer.drops.badTag;
+        setup.aTransport.raw(forge(alone!), setup.engineAddress);
+        await waitFor(() => setup.engineLayer.drops.badTag === badTag + 1, 'the forged frame counted');
+        expect(signatures.stats().queued).toBe(after.queued);
+        const held = fast.stats().held;
+        setup.aTransport.raw(first!, setup.engineAddress);
+        setup.aTransport.raw(forge(behind!), setup.engineAddress);
+        await waitFor(() => setup.engineLayer.drops.badTag === badTag + 2, 'the forged frame behind counted');
+        expect(fast.stats().held - held).toBe(1);
+        expect(signatures.stats().queued).toBe(after.queued + 1);
+        // Nothing known: -1 (the engine verifies it itself).
+        const key = exportEd25519PublicKeyRaw(generateControllerKey().publicKey);
+        expect(signatures.result(key, new Uint8Array(84), new Uint8Array(64))).toBe(-1);
+        for (const [k, m, sig] of [
+          [key.subarray(0, 31), new Uint8Array(84), new Uint8Array(64)],
+          [key, new Uint8Array(85), new Uint8Array(64)],
+          [key, new Uint8Array(84), new Uint8Array(63)],
+        ] as const)
+          expect(() => signatures.result(k, m, sig)).toThrow(TypeError);
+        expect(() => signatures.setControllerKeys([{ keyId: 70_000, publicKeyRaw: key }])).toThrow(TypeError);
+        expect(() => signatures.setControllerKeys([{ keyId: 1, publicKeyRaw: key.subarray(1) }])).toThrow(
+          TypeError,
+        );
+        expect(() =>
+          signatures.setControllerKeys(
+            Array.from({ length: 65 }, (_, keyId) => ({ keyId, publicKeyRaw: key })),
+          ),
+        ).toThrow(TypeError);
+      } finally {
+        await setup.close();
+      }
+    });
+  },
+);
 
 describe.runIf(isNativeAddonAvailable())('engine fast path: a flow rebound to another contract', () => {
   it('runs no packet of the new contract ahead of the type I it goes up with (CONTRACT memory in arrival order)', async () => {

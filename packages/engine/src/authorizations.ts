@@ -8,14 +8,19 @@
  * engine checks it in place (`checkFlowAuthorization`: nothing decoded before the signature is
  * known good) and reads the fields it keeps from its copy.
  */
+import type { KeyObject } from 'node:crypto';
 import {
   type ControllerKeys,
+  type ControllerPublicKey,
+  type ControllerSignatureCheck,
   checkFlowAuthorization,
+  exportEd25519PublicKeyRaw,
   FLOW_AUTHORIZATION_LENGTH,
   FlowAuthorizationOffset,
   type TrustedControllerKey,
+  verifyEd25519,
 } from '@capsule/identity';
-import type { Logger } from '@capsule/wire';
+import type { Logger, SignaturesAhead } from '@capsule/wire';
 import { readU32 } from '@capsule/wire';
 import { bytesEqual, copyBytes } from './bytes';
 import type { CounterState } from './counters';
@@ -63,6 +68,11 @@ export interface AuthorizationsDeps {
    * templates).
    */
   cacheCleared?: () => void;
+  /**
+   * The fast path's verifier thread (type I signatures verified ahead): given the trusted keys and
+   * asked for each signature's result first; absent, every signature is verified here.
+   */
+  signaturesAhead?: SignaturesAhead;
 }
 
 /** The verified-authorization cache and the revocation set of one engine. */
@@ -104,6 +114,8 @@ export function createAuthorizations(
   const verified = new Map<number, VerifiedAuthorization[]>();
   let verifiedCount = 0;
   let controllerKeys: ControllerKeys = options.controllerPublicKey;
+  const ahead = deps.signaturesAhead && createSignatureCheckAhead(deps.signaturesAhead);
+  ahead?.trust(controllerKeys);
 
   function verify(
     bytes: Uint8Array,
@@ -124,7 +136,14 @@ export function createAuthorizations(
     }
     // The copy is what is checked and then kept: what the cache serves is what was verified.
     const copy = copyBytes(bytes, at, at + FLOW_AUTHORIZATION_LENGTH);
-    const failure = checkFlowAuthorization(copy, 0, FLOW_AUTHORIZATION_LENGTH, controllerKeys, nowSeconds);
+    const failure = checkFlowAuthorization(
+      copy,
+      0,
+      FLOW_AUTHORIZATION_LENGTH,
+      controllerKeys,
+      nowSeconds,
+      ahead?.check,
+    );
     if (failure !== undefined) {
       switch (failure) {
         case 'malformed':
@@ -180,11 +199,44 @@ export function createAuthorizations(
         ? (controllerKeys as readonly TrustedControllerKey[]).map((key) => key.keyId)
         : [(controllerKeys as TrustedControllerKey).keyId];
       controllerKeys = keys.slice();
+      ahead?.trust(controllerKeys);
       if (before.some((keyId) => !keys.some((key) => key.keyId === keyId))) {
         verified.clear();
         verifiedCount = 0;
         deps.cacheCleared?.();
       }
+    },
+  };
+}
+
+/**
+ * The signature check of an engine with a verifier thread: its result for the exact key, signed
+ * bytes and signature when it verified them ahead (or began to: then it waits), else verified here;
+ * `trust` hands it the controller keys (raw, by key id).
+ */
+function createSignatureCheckAhead(ahead: SignaturesAhead): {
+  check: ControllerSignatureCheck;
+  trust(keys: ControllerKeys): void;
+} {
+  const raw = new WeakMap<KeyObject, Uint8Array>();
+  const rawOf = (key: ControllerPublicKey) => {
+    let bytes = raw.get(key.publicKey);
+    if (bytes === undefined) {
+      bytes = exportEd25519PublicKeyRaw(key.publicKey);
+      raw.set(key.publicKey, bytes);
+    }
+    return bytes;
+  };
+  return {
+    check(key, message, signature) {
+      const result = ahead.result(rawOf(key), message, signature);
+      return result < 0 ? verifyEd25519(key.publicKey, message, signature) : result === 1;
+    },
+    trust(keys) {
+      const list = Array.isArray(keys)
+        ? (keys as readonly TrustedControllerKey[])
+        : [keys as ControllerPublicKey];
+      ahead.setControllerKeys(list.map((key) => ({ keyId: key.keyId, publicKeyRaw: rawOf(key) })));
     },
   };
 }

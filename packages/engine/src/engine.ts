@@ -264,7 +264,12 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   const authorizations = createAuthorizations(
     { controllerPublicKey: options.controllerPublicKey, cacheCapacity: settings.cacheCapacity },
     // Type I packets the fast path takes count as cache hits: none once the cache is gone.
-    { counters, logger, cacheCleared: () => fastPath?.clearFlows() },
+    {
+      counters,
+      logger,
+      cacheCleared: () => fastPath?.clearFlows(),
+      ...(fastPath?.signatures && { signaturesAhead: fastPath.signatures }),
+    },
   );
   const programs = createProgramCache(
     { cacheCapacity: settings.cacheCapacity, tier: settings.tier },

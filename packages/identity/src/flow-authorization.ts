@@ -28,7 +28,12 @@
 
 import { type DecodeResult, decoded, decodeFailure, readU16, readU32 } from '@capsule/wire';
 import { viewOf } from './bytes';
-import type { ControllerKeys, ControllerSigningKey, SignedStructureFailure } from './controller-key';
+import type {
+  ControllerKeys,
+  ControllerPublicKey,
+  ControllerSigningKey,
+  SignedStructureFailure,
+} from './controller-key';
 import { checkValidity, controllerKeyFor, signEd25519, verifyEd25519 } from './controller-key';
 import { IdentityError } from './errors';
 
@@ -188,6 +193,19 @@ export const FlowAuthorizationOffset = {
 } as const;
 
 /**
+ * Checks an Ed25519 signature over `message` by a controller key (`verifyEd25519` by default; the
+ * engine passes one that first asks its fast path's verifier thread). Never throws.
+ */
+export type ControllerSignatureCheck = (
+  key: ControllerPublicKey,
+  message: Uint8Array,
+  signature: Uint8Array,
+) => boolean;
+
+const verifyByKeyObject: ControllerSignatureCheck = (key, message, signature) =>
+  verifyEd25519(key.publicKey, message, signature);
+
+/**
  * The checks of `verifyFlowAuthorization`, in its order, on the authorization at
  * bytes[at, at + length) read in place (nothing decoded or copied: the engine's type I path, which
  * reads the fields it keeps itself): why it is refused, or undefined when it verifies. Never throws.
@@ -198,6 +216,7 @@ export function checkFlowAuthorization(
   length: number,
   keys: ControllerKeys,
   nowSeconds: number,
+  checkSignature: ControllerSignatureCheck = verifyByKeyObject,
 ): SignedStructureFailure | undefined {
   if (length !== FLOW_AUTHORIZATION_LENGTH || at < 0 || bytes.length - at < FLOW_AUTHORIZATION_LENGTH)
     return 'malformed';
@@ -210,8 +229,8 @@ export function checkFlowAuthorization(
   if (typeof key === 'string') return key;
   const signatureAt = at + FlowAuthorizationOffset.SIGNATURE;
   if (
-    !verifyEd25519(
-      key.publicKey,
+    !checkSignature(
+      key,
       bytes.subarray(at, signatureAt),
       bytes.subarray(signatureAt, at + FLOW_AUTHORIZATION_LENGTH),
     )

@@ -90,6 +90,7 @@ export {
 export { IdentityError, type IdentityErrorCode } from './errors';
 /** Flow authorization (the AUTH chunk value, 148 bytes): codec, sign, verify. */
 export {
+  type ControllerSignatureCheck,
   checkFlowAuthorization,
   decodeFlowAuthorization,
   encodeFlowAuthorization,

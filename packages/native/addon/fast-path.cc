@@ -130,6 +130,7 @@
 #include "addon.h"
 #include "fast-path-program.h"
 #include "sealed-payload.h"
+#include "signature-verifier.h"
 #include "tun-writer.h"
 
 #ifndef SOL_UDP
@@ -189,6 +190,11 @@ constexpr size_t kSendRingBytes = 1 << 20;
 constexpr size_t kSendMax = 256;
 constexpr size_t kMaxGsoSegments = 64;
 constexpr size_t kMaxGsoBytes = 65507;
+// A type I packet's AUTH chunk, the capsule header's first (after its 4 fixed bytes): chunk header
+// (type 1, length 148), then the value, a flow authorization.
+constexpr uint8_t kAuthChunkHeader[2] = {0x10, 0x94};
+constexpr uint8_t kTypeIHeader = 0x11;  // the capsule header's version 1 and packet type I
+constexpr size_t kAuthValueAt = 40 + 4 + 2;
 
 uint32_t Be32(const uint8_t* p) { return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3]; }
 void PutBe32(uint8_t* p, uint32_t v) {
@@ -708,6 +714,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                         InstanceMethod("clearFlows", &FastPath::ClearFlows),
                         InstanceMethod("drainLinkTraffic", &FastPath::DrainLinkTraffic),
                         InstanceMethod("stats", &FastPath::Stats),
+                        InstanceMethod("setControllerKeys", &FastPath::SetControllerKeys),
+                        InstanceMethod("signatureResult", &FastPath::SignatureResult),
+                        InstanceMethod("signatureStats", &FastPath::SignatureStats),
                         InstanceMethod("bindAgent", &FastPath::BindAgent),
                         InstanceMethod("setEgressFlow", &FastPath::SetEgressFlow),
                         InstanceMethod("clearEgressFlows", &FastPath::ClearEgressFlows),
@@ -823,6 +832,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   bool Take(uint8_t* data, size_t length, const sockaddr_storage&) override {
     OrderBarrier::Key flowKey;
     authentic_ = false;
+    if (!inBatch_) {  // JavaScript handled the last batch: what it did not ask for is forgotten
+      inBatch_ = true;
+      if (verifier_ != nullptr) verifier_->NewBatch();
+    }
     if (engine_ == nullptr) {  // an agent's: its ingress
       if (!agentBound_ || tunFd_ < 0 || ingressBySource_.empty()) return false;
       ingressOffered_++;
@@ -846,6 +859,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     // Held behind its flow's packet handed up (whose contract's program runs HandedUp already stopped).
     if (keyed && ordered_.Holds(flowKey)) {
       held_++;
+      if (verifier_ != nullptr && length > kHeader + kAuthValueAt && data[kHeader + 42] == kTypeIHeader) {
+        uint64_t counter = 0;
+        size_t bodyEnd = 0;
+        if (CheckLinkFrame(data, length, &counter, &bodyEnd) != nullptr)
+          PrefetchSignature(data + kHeader, bodyEnd - kHeader);
+      }
       return false;
     }
     upScope_ = kUpNone;
@@ -862,6 +881,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   }
 
   void EndOfBatch() override {
+    inBatch_ = false;
     FlushQueued();
     FlushTun();
     barrierAll_ = false;
@@ -895,6 +915,19 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
         if (barrierContracts_[i] == upContract_) return;
       barrierContracts_[barrierCount_++] = upContract_;
     }
+  }
+
+  // A type I packet goes up (JavaScript verifies its AUTH, the capsule header's first chunk): its
+  // signature is verified on the verifier's thread meanwhile (signature-verifier.h). Only for an
+  // inner packet of a frame whose tag is good: a forged frame costs no verification.
+  void PrefetchSignature(const uint8_t* inner, size_t innerLength) {
+    if (innerLength < kAuthValueAt + SignatureVerifier::kAuthorizationBytes || (inner[0] >> 4) != 6) return;
+    const size_t packetLength = 40 + ((size_t{inner[4]} << 8) | inner[5]);
+    if (packetLength > innerLength || packetLength < kAuthValueAt + SignatureVerifier::kAuthorizationBytes) return;
+    if (inner[6] != 253 || inner[42] != kTypeIHeader || inner[44] != kAuthChunkHeader[0] ||
+        inner[45] != kAuthChunkHeader[1])
+      return;
+    verifier_->Prefetch(inner + kAuthValueAt);
   }
 
   bool Barred(double contractId) const {
@@ -950,6 +983,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if ((inner[0] >> 4) != 6) return false;
     const size_t packetLength = 40 + ((size_t{inner[4]} << 8) | inner[5]);
     if (packetLength > innerLength || inner[6] != 253 || inner[7] <= 1) return false;
+    if (verifier_ != nullptr) PrefetchSignature(inner, innerLength);
     auto flowAt = flows_.find(KeyOfPacket(inner));
     if (flowAt == flows_.end()) return false;
     Flow& flow = flowAt->second;
@@ -1690,6 +1724,65 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return out;
   }
 
+  // setControllerKeys(keyIds: number[], publicKeys: Uint8Array of 32 bytes each): the keys whose
+  // flow authorizations' signatures the engine's verifier thread checks ahead (signature-verifier.h).
+  Napi::Value SetControllerKeys(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t length = 0;
+    const bool arguments = info.Length() >= 2 && info[0].IsArray();
+    const uint8_t* raw = arguments ? TypedData<uint8_t>(info[1], napi_uint8_array, &length) : nullptr;
+    const Napi::Array ids = info.Length() >= 1 && info[0].IsArray() ? info[0].As<Napi::Array>() : Napi::Array::New(env);
+    if (raw == nullptr || length != ids.Length() * SignatureVerifier::kKeyBytes || ids.Length() > 64) {
+      Napi::TypeError::New(env, "setControllerKeys(keyIds, publicKeys): at most 64 ids and 32 bytes of key each")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    std::vector<std::pair<uint16_t, std::array<uint8_t, SignatureVerifier::kKeyBytes>>> keys;
+    for (uint32_t i = 0; i < ids.Length(); i++) {
+      const Napi::Value id = ids.Get(i);
+      const double value = id.IsNumber() ? id.As<Napi::Number>().DoubleValue() : -1;
+      if (!(value >= 0 && value <= 0xffff && value == static_cast<double>(static_cast<uint16_t>(value)))) {
+        Napi::TypeError::New(env, "setControllerKeys: a key id is not an integer in 0..65535")
+            .ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      std::array<uint8_t, SignatureVerifier::kKeyBytes> key{};
+      memcpy(key.data(), raw + i * SignatureVerifier::kKeyBytes, key.size());
+      keys.emplace_back(static_cast<uint16_t>(value), key);
+    }
+    if (verifier_ == nullptr) verifier_ = std::make_unique<SignatureVerifier>();
+    if (!verifier_->SetKeys(keys)) {
+      Napi::TypeError::New(env, "setControllerKeys: a key is not an Ed25519 public key").ThrowAsJavaScriptException();
+    }
+    return env.Undefined();
+  }
+
+  // signatureResult(publicKey: 32 bytes, message: 84 bytes, signature: 64 bytes): 1 valid, 0 not,
+  // -1 not verified ahead (the caller verifies it).
+  Napi::Value SignatureResult(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t keyLength = 0, messageLength = 0, signatureLength = 0;
+    const uint8_t* key = info.Length() >= 3 ? TypedData<uint8_t>(info[0], napi_uint8_array, &keyLength) : nullptr;
+    const uint8_t* message = key ? TypedData<uint8_t>(info[1], napi_uint8_array, &messageLength) : nullptr;
+    const uint8_t* signature = message ? TypedData<uint8_t>(info[2], napi_uint8_array, &signatureLength) : nullptr;
+    if (signature == nullptr || keyLength != SignatureVerifier::kKeyBytes ||
+        messageLength != SignatureVerifier::kSignedBytes || signatureLength != SignatureVerifier::kSignatureBytes) {
+      Napi::TypeError::New(env, "signatureResult(publicKey, message, signature): 32, 84 and 64 bytes")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    return Napi::Number::New(env, verifier_ == nullptr ? -1 : verifier_->Result(key, message, signature));
+  }
+
+  Napi::Value SignatureStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const SignatureVerifier::Stats stats = verifier_ ? verifier_->stats() : SignatureVerifier::Stats{};
+    const double values[6] = {stats.queued, stats.ahead, stats.here, stats.waited, stats.unused, stats.full};
+    Napi::Array result = Napi::Array::New(env, 6);
+    for (uint32_t i = 0; i < 6; i++) result.Set(i, Napi::Number::New(env, values[i]));
+    return result;
+  }
+
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Array result = Napi::Array::New(env, 7);
@@ -2266,6 +2359,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   // The receive batch's flows with an authenticated frame handed up (Take).
   OrderBarrier ordered_;
   bool authentic_ = false;  // the frame CheckLinkFrame last looked at has a good tag
+  bool inBatch_ = false;    // between a receive batch's first Take and its EndOfBatch
+  std::unique_ptr<SignatureVerifier> verifier_;  // made by setControllerKeys
 };
 
 }  // namespace

@@ -1,4 +1,10 @@
-import type { AgentFastPath, EngineFastPath, FastPathCounters, LinkDataPath } from '@capsule/wire';
+import type {
+  AgentFastPath,
+  EngineFastPath,
+  FastPathCounters,
+  LinkDataPath,
+  SignaturesAhead,
+} from '@capsule/wire';
 import { loadAddon } from './native-addon';
 
 /**
@@ -66,6 +72,25 @@ export function createNativeFastPath(): NativeFastPath {
   const native = new (loadAddon().FastPath)();
   /** Counter deltas (FastPathSlot), added by C++, taken (and zeroed) by `takeCounters`. */
   const deltas = new Float64Array(FAST_PATH_ENGINE_SLOTS);
+  /** The engine's type I signatures verified ahead on a thread (addon/signature-verifier.h). */
+  const signatures: SignaturesAhead = {
+    setControllerKeys(keys) {
+      const raw = new Uint8Array(32 * keys.length);
+      keys.forEach((key, i) => {
+        if (key.publicKeyRaw.length !== 32) throw new TypeError('setControllerKeys: a key is not 32 bytes');
+        raw.set(key.publicKeyRaw, 32 * i);
+      });
+      native.setControllerKeys(
+        keys.map((key) => key.keyId),
+        raw,
+      );
+    },
+    result: (publicKeyRaw, message, signature) => native.signatureResult(publicKeyRaw, message, signature),
+    stats() {
+      const [queued, ahead, here, waited, unused, full] = native.signatureStats();
+      return { queued, ahead, here, waited, unused, full };
+    },
+  };
   return {
     filter: native,
     receiving: (localIndex, linkId, receiveKey, counters, replayBits) =>
@@ -133,8 +158,9 @@ export function createNativeFastPath(): NativeFastPath {
     },
     stats() {
       const [taken, offered, sent, sendErrors, flows, sessions, held] = native.stats();
-      return { taken, offered, sent, sendErrors, flows, sessions, held };
+      return { taken, offered, sent, sendErrors, flows, sessions, held, signatures: signatures.stats() };
     },
+    signatures,
     bindAgent: (sentByType, options) =>
       native.bindAgent(
         sentByType,

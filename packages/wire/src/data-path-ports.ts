@@ -137,6 +137,8 @@ export interface FastPathStats {
    * (so that JavaScript keeps the flow in order: docs/engine.md, "Order"); counted in `offered`.
    */
   held: number;
+  /** The type I signature verifier thread's (an engine's fast path; SignaturesAhead). */
+  signatures?: SignaturesAheadStats;
 }
 
 /**
@@ -155,6 +157,35 @@ export interface AgentFastPathStats {
   ingressHeld: number;
   ingressFlows: number;
   tunWriteErrors: number;
+}
+
+/** What a `SignaturesAhead` has done since it was made (the engine's status, the bench). */
+export interface SignaturesAheadStats {
+  /** Signatures queued (authenticated type I packets handed up whose key id is trusted). */
+  queued: number;
+  /** Results the engine took that the thread had verified, waited for while it did, verified itself. */
+  ahead: number;
+  waited: number;
+  here: number;
+  /** Queued and never asked for (the packet refused before its AUTH was checked); not queued: full. */
+  unused: number;
+  full: number;
+}
+
+/**
+ * Flow authorizations' signatures verified ahead on a thread of the fast path's (native
+ * addon/signature-verifier.h): the type I packets of a receive batch are handed up, and while the
+ * engine handles them in order, the thread verifies from the batch's other end. The engine gives it
+ * the controller keys and asks it for a signature's result before verifying one itself; a result
+ * is only ever for the exact key, bytes and signature asked about. Key choice, key retirement,
+ * validity and revocation stay the engine's checks.
+ */
+export interface SignaturesAhead {
+  /** The trusted controller keys (raw 32-byte Ed25519 public keys by key id; at most 64). */
+  setControllerKeys(keys: readonly { keyId: number; publicKeyRaw: Uint8Array }[]): void;
+  /** The signature over `message` (84 bytes) by `publicKeyRaw`: 1 valid, 0 not, -1 not verified ahead. */
+  result(publicKeyRaw: Uint8Array, message: Uint8Array, signature: Uint8Array): number;
+  stats(): SignaturesAheadStats;
 }
 
 /**
@@ -214,6 +245,8 @@ export interface EngineFastPath {
   clearFlows(): void;
   takeCounters(): FastPathCounters;
   stats(): FastPathStats;
+  /** Type I signatures verified ahead on a thread (absent: the engine verifies each one itself). */
+  readonly signatures?: SignaturesAhead;
 }
 
 /**

@@ -64,6 +64,8 @@ export {
   FastPathProgramState,
   type FastPathStats,
   type LinkDataPath,
+  type SignaturesAhead,
+  type SignaturesAheadStats,
   type TunWriteTarget,
   type UnderlayAddress,
 } from './data-path-ports';

@@ -1,0 +1,153 @@
+// Flow authorizations' Ed25519 signatures verified ahead on a thread (signature-verifier.h).
+#include "signature-verifier.h"
+
+#include <cstring>
+
+namespace capsule_native {
+namespace {
+
+// @capsule/identity's flow authorization: version 1, algorithm Ed25519 (1), key id (u16, big-endian).
+constexpr uint8_t kAuthorizationVersion = 1;
+constexpr uint8_t kAlgorithmEd25519 = 1;
+
+}  // namespace
+
+SignatureVerifier::SignatureVerifier() = default;
+
+SignatureVerifier::~SignatureVerifier() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  work_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool SignatureVerifier::Verify(EVP_PKEY* key, const uint8_t* message, size_t length, const uint8_t* signature) {
+  EVP_MD_CTX* context = EVP_MD_CTX_new();
+  if (context == nullptr) return false;
+  const bool valid = EVP_DigestVerifyInit(context, nullptr, nullptr, nullptr, key) == 1 &&
+                     EVP_DigestVerify(context, signature, kSignatureBytes, message, length) == 1;
+  EVP_MD_CTX_free(context);
+  return valid;
+}
+
+bool SignatureVerifier::SetKeys(const std::vector<std::pair<uint16_t, std::array<uint8_t, kKeyBytes>>>& keys) {
+  std::vector<Key> next;
+  for (const auto& [id, raw] : keys) {
+    EVP_PKEY* pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size());
+    if (pkey == nullptr) return false;
+    next.push_back(Key{id, raw, std::shared_ptr<EVP_PKEY>(pkey, EVP_PKEY_free)});
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  keys_ = std::move(next);
+  return true;
+}
+
+void SignatureVerifier::Prefetch(const uint8_t* authorization) {
+  if (authorization[0] != kAuthorizationVersion || authorization[1] != kAlgorithmEd25519) return;
+  const uint16_t keyId = static_cast<uint16_t>((authorization[2] << 8) | authorization[3]);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const Key* key = nullptr;
+    for (const Key& candidate : keys_)
+      if (candidate.id == keyId) key = &candidate;
+    if (key == nullptr) return;
+    Job* slot = nullptr;
+    for (Job& job : jobs_)
+      if (job.state == State::kFree) {
+        slot = &job;
+        break;
+      }
+    if (slot == nullptr) {
+      stats_.full += 1;
+      return;
+    }
+    slot->state = State::kQueued;
+    slot->sequence = ++sequence_;
+    slot->key = key->raw;
+    slot->pkey = key->pkey;
+    memcpy(slot->authorization.data(), authorization, kAuthorizationBytes);
+    queued_ += 1;
+    stats_.queued += 1;
+    if (!thread_.joinable()) thread_ = std::thread(&SignatureVerifier::Run, this);
+  }
+  work_.notify_one();
+}
+
+void SignatureVerifier::NewBatch() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (Job& job : jobs_) {
+    if (job.state != State::kQueued && job.state != State::kDone) continue;
+    if (job.state == State::kQueued) queued_ -= 1;
+    job.state = State::kFree;
+    job.pkey.reset();
+    stats_.unused += 1;
+  }
+}
+
+SignatureVerifier::Job* SignatureVerifier::Find(const uint8_t* key, const uint8_t* message, const uint8_t* signature) {
+  for (Job& job : jobs_) {
+    if (job.state == State::kFree || job.state == State::kClaimed) continue;
+    if (memcmp(job.key.data(), key, kKeyBytes) == 0 && memcmp(job.authorization.data(), message, kSignedBytes) == 0 &&
+        memcmp(job.authorization.data() + kSignedBytes, signature, kSignatureBytes) == 0)
+      return &job;
+  }
+  return nullptr;
+}
+
+int SignatureVerifier::Result(const uint8_t* key, const uint8_t* message, const uint8_t* signature) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  Job* job = Find(key, message, signature);
+  if (job == nullptr) return -1;
+  if (job->state == State::kQueued) {  // not begun: verified here, now
+    job->state = State::kClaimed;
+    queued_ -= 1;
+    std::shared_ptr<EVP_PKEY> pkey = std::move(job->pkey);
+    lock.unlock();
+    const bool valid = Verify(pkey.get(), message, kSignedBytes, signature);
+    lock.lock();
+    job->state = State::kFree;
+    stats_.here += 1;
+    return valid ? 1 : 0;
+  }
+  if (job->state == State::kWorking) {
+    stats_.waited += 1;
+    done_.wait(lock, [job] { return job->state == State::kDone; });
+  } else {
+    stats_.ahead += 1;
+  }
+  const bool valid = job->valid;
+  job->state = State::kFree;
+  job->pkey.reset();
+  return valid ? 1 : 0;
+}
+
+SignatureVerifier::Stats SignatureVerifier::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+void SignatureVerifier::Run() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    work_.wait(lock, [this] { return stop_ || queued_ > 0; });
+    if (stop_) return;
+    // The newest queued job: JavaScript asks for the oldest first.
+    Job* next = nullptr;
+    for (Job& job : jobs_)
+      if (job.state == State::kQueued && (next == nullptr || job.sequence > next->sequence)) next = &job;
+    next->state = State::kWorking;
+    queued_ -= 1;
+    std::shared_ptr<EVP_PKEY> pkey = next->pkey;
+    std::array<uint8_t, kAuthorizationBytes> authorization = next->authorization;
+    lock.unlock();
+    const bool valid = Verify(pkey.get(), authorization.data(), kSignedBytes, authorization.data() + kSignedBytes);
+    lock.lock();
+    next->valid = valid;
+    next->state = State::kDone;
+    done_.notify_all();
+  }
+}
+
+}  // namespace capsule_native
