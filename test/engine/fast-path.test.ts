@@ -613,6 +613,25 @@ describe.runIf(isNativeAddonAvailable())(
         const asked = after.ahead + after.waited + after.here - (before.ahead + before.waited + before.here);
         expect(asked).toBe(48);
         expect(after.full).toBe(0);
+        // The same authorizations again on new flows (an agent's next type I): the engine has them
+        // cached, and the thread is not given them again.
+        const hits = setup.engine.counters().authorizationCacheHits;
+        const again = [0, 1, 3].map((i) => {
+          const auth = packets[i]!.subarray(40 + 4 + 2, 40 + 4 + 2 + 148);
+          return newFlow(setup, 200 + i, new Uint8Array(auth));
+        });
+        await burst(setup, again);
+        await waitFor(() => setup.received.length - received === 35, 'the three at b');
+        expect(setup.engine.counters().authorizationCacheHits - hits).toBe(3);
+        const last = fast.stats().signatures!;
+        expect(last.queued).toBe(after.queued);
+        expect(last.repeated - after.repeated).toBe(3);
+        // And /metrics says so.
+        const metrics = renderMetrics(setup.engine);
+        for (const outcome of ['queued', 'ahead', 'waited', 'here', 'unused', 'full', 'repeated'] as const)
+          expect(metrics).toContain(
+            `capsule_engine_type_i_signatures_total{outcome="${outcome}"} ${last[outcome]}\n`,
+          );
       } finally {
         await setup.close();
       }

@@ -204,6 +204,14 @@ export function renderMetrics(engine: Engine, controller?: ControllerSessionStat
   sample('capsule_engine_fast_path_send_errors_total', fast?.sendErrors ?? 0);
   family('capsule_engine_fast_path_flows', 'gauge', 'Flows registered with the fast path now.');
   sample('capsule_engine_fast_path_flows', fast?.flows ?? 0);
+  family(
+    'capsule_engine_type_i_signatures_total',
+    'counter',
+    "Type I signatures the fast path's thread was given to verify ahead (queued), how the engine got each result (ahead: the thread's; waited: for the thread; here: verified itself), and those not used or not queued (unused, full, repeated).",
+  );
+  const signatures = fast?.signatures;
+  for (const outcome of ['queued', 'ahead', 'waited', 'here', 'unused', 'full', 'repeated'] as const)
+    sample('capsule_engine_type_i_signatures_total', signatures?.[outcome] ?? 0, { outcome });
   const flows = engine.flows().slice(0, METRICS_FLOW_LIMIT);
   family(
     'capsule_engine_flow_packets_total',

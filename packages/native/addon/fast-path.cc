@@ -870,6 +870,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     upScope_ = kUpNone;
     if (!Forward(data, length)) {
       HandedUp();
+      if (authentic_ && verifier_ != nullptr) PrefetchSignature(data + kHeader, length - kHeader - kTag);
       if (keyed && authentic_) {  // JavaScript may forward it: what came before leaves first
         FlushQueued();
         ordered_.Add(flowKey);
@@ -917,7 +918,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     }
   }
 
-  // A type I packet goes up (JavaScript verifies its AUTH, the capsule header's first chunk): its
+  // A type I packet handed up (JavaScript verifies its AUTH, the capsule header's first chunk): its
   // signature is verified on the verifier's thread meanwhile (signature-verifier.h). Only for an
   // inner packet of a frame whose tag is good: a forged frame costs no verification.
   void PrefetchSignature(const uint8_t* inner, size_t innerLength) {
@@ -983,7 +984,6 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if ((inner[0] >> 4) != 6) return false;
     const size_t packetLength = 40 + ((size_t{inner[4]} << 8) | inner[5]);
     if (packetLength > innerLength || inner[6] != 253 || inner[7] <= 1) return false;
-    if (verifier_ != nullptr) PrefetchSignature(inner, innerLength);
     auto flowAt = flows_.find(KeyOfPacket(inner));
     if (flowAt == flows_.end()) return false;
     Flow& flow = flowAt->second;
@@ -1777,9 +1777,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   Napi::Value SignatureStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const SignatureVerifier::Stats stats = verifier_ ? verifier_->stats() : SignatureVerifier::Stats{};
-    const double values[6] = {stats.queued, stats.ahead, stats.here, stats.waited, stats.unused, stats.full};
-    Napi::Array result = Napi::Array::New(env, 6);
-    for (uint32_t i = 0; i < 6; i++) result.Set(i, Napi::Number::New(env, values[i]));
+    const double values[7] = {stats.queued, stats.ahead, stats.here,    stats.waited,
+                              stats.unused, stats.full,  stats.repeated};
+    Napi::Array result = Napi::Array::New(env, 7);
+    for (uint32_t i = 0; i < 7; i++) result.Set(i, Napi::Number::New(env, values[i]));
     return result;
   }
 

@@ -53,6 +53,12 @@ void SignatureVerifier::Prefetch(const uint8_t* authorization) {
     for (const Key& candidate : keys_)
       if (candidate.id == keyId) key = &candidate;
     if (key == nullptr) return;
+    const uint8_t* signature = authorization + kSignedBytes;
+    std::array<uint8_t, 16>& recent = recent_[((signature[0] << 8) | signature[1]) % kRecent];
+    if (memcmp(recent.data(), signature, recent.size()) == 0) {
+      stats_.repeated += 1;
+      return;
+    }
     Job* slot = nullptr;
     for (Job& job : jobs_)
       if (job.state == State::kFree) {
@@ -63,6 +69,7 @@ void SignatureVerifier::Prefetch(const uint8_t* authorization) {
       stats_.full += 1;
       return;
     }
+    memcpy(recent.data(), signature, recent.size());
     slot->state = State::kQueued;
     slot->sequence = ++sequence_;
     slot->key = key->raw;

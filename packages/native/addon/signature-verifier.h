@@ -46,6 +46,7 @@ class SignatureVerifier {
     double waited = 0;   // results JavaScript waited for (this thread was verifying them)
     double unused = 0;   // queued or verified, never asked for (forgotten at the next batch)
     double full = 0;     // not queued: every job in use
+    double repeated = 0;  // not queued: the same signature was queued not long ago (JavaScript caches it)
   };
 
   SignatureVerifier();
@@ -57,7 +58,9 @@ class SignatureVerifier {
   // Ed25519 public key (the set is then left as it was).
   bool SetKeys(const std::vector<std::pair<uint16_t, std::array<uint8_t, kKeyBytes>>>& keys);
   // An authenticated type I packet's AUTH value (kAuthorizationBytes): queued when it is version 1,
-  // Ed25519 and names a key of the set. Engine thread.
+  // Ed25519, names a key of the set and its signature was not queued recently (an agent sends the
+  // same authorization again every few seconds per flow; the engine has it cached by then, and a
+  // signature it no longer has is verified there). Engine thread.
   void Prefetch(const uint8_t* authorization);
   // A new receive batch: the last batch's jobs nobody asked for are forgotten. Engine thread.
   void NewBatch();
@@ -92,6 +95,9 @@ class SignatureVerifier {
   std::condition_variable done_;  // a job this thread verified
   std::vector<Key> keys_;
   std::array<Job, kJobs> jobs_{};
+  // Signatures queued recently: the first 16 bytes of each, by its first two bytes (direct-mapped).
+  static constexpr size_t kRecent = 4096;
+  std::vector<std::array<uint8_t, 16>> recent_ = std::vector<std::array<uint8_t, 16>>(kRecent);
   size_t queued_ = 0;
   uint64_t sequence_ = 0;
   bool stop_ = false;

@@ -87,8 +87,8 @@ export function createNativeFastPath(): NativeFastPath {
     },
     result: (publicKeyRaw, message, signature) => native.signatureResult(publicKeyRaw, message, signature),
     stats() {
-      const [queued, ahead, here, waited, unused, full] = native.signatureStats();
-      return { queued, ahead, here, waited, unused, full };
+      const [queued, ahead, here, waited, unused, full, repeated] = native.signatureStats();
+      return { queued, ahead, here, waited, unused, full, repeated };
     },
   };
   return {

@@ -167,9 +167,11 @@ export interface SignaturesAheadStats {
   ahead: number;
   waited: number;
   here: number;
-  /** Queued and never asked for (the packet refused before its AUTH was checked); not queued: full. */
+  /** Queued and never asked for (the packet refused before its AUTH was checked). */
   unused: number;
+  /** Not queued: every job in use; the same signature queued not long ago (the engine caches it). */
   full: number;
+  repeated: number;
 }
 
 /**
