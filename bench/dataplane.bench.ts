@@ -216,8 +216,11 @@ async function measure(
   family: '-4' | '-6',
   underLoad: boolean,
   pings: PingPlan,
+  /** Called just before and just after the RTT pings (the Capsule leg reads its fast paths). */
+  aroundPings?: (edge: 'start' | 'end') => Promise<void>,
 ): Promise<Leg> {
   await must('a', ['ping', family, '-c', '3', '-i', '0.2', '-W', '2', target]); // warm: flows, ARP/ND
+  await aroundPings?.('start');
   const times = pingTimes(
     await must(
       'a',
@@ -225,6 +228,7 @@ async function measure(
       60_000 + pings.count * Number(pings.intervalS) * 1000,
     ),
   );
+  await aroundPings?.('end');
   let server = startIperfServer();
   try {
     await iperfServerUp();
@@ -823,6 +827,8 @@ interface Round {
   ratios: RoundRatios;
   /** Per Capsule daemon, what its fast path took of what it was offered during the Capsule leg. */
   fastPath: Record<string, string>;
+  /** The same during the leg's RTT pings alone (iperf3's packets outnumber them 10,000 to 1). */
+  fastPathPings: Record<string, string>;
 }
 
 async function measureRound(
@@ -838,8 +844,12 @@ async function measureRound(
   const plain = await measure(plainLabel, address('b'), '-4', false, pings);
   say('Capsule');
   const fastPathBefore = await fastPathCounts();
-  const capsule = await measure(capsuleLabel, capsuleTarget, '-6', true, pings);
+  const atPings: Partial<Record<'start' | 'end', Awaited<ReturnType<typeof fastPathCounts>>>> = {};
+  const capsule = await measure(capsuleLabel, capsuleTarget, '-6', true, pings, async (edge) => {
+    atPings[edge] = await fastPathCounts();
+  });
   const fastPath = fastPathShare(fastPathBefore, await fastPathCounts());
+  const fastPathPings = fastPathShare(atPings.start!, atPings.end!);
   const measured: Partial<Record<PeerName, Leg>> = {};
   for (const peer of peers) {
     say(peer.name);
@@ -853,6 +863,7 @@ async function measureRound(
     peers: measured,
     ratios: roundRatios(capsule, measured),
     fastPath,
+    fastPathPings,
   };
 }
 
@@ -974,6 +985,11 @@ export async function run(args: readonly string[] = []): Promise<void> {
       process.stdout.write(
         `round ${round}: fast path took, during the Capsule leg: ${fastPathNodes
           .map((node) => `${node} ${result.fastPath[node]}`)
+          .join('; ')}\n`,
+      );
+      process.stdout.write(
+        `round ${round}: fast path took, during its RTT pings alone: ${fastPathNodes
+          .map((node) => `${node} ${result.fastPathPings[node]}`)
           .join('; ')}\n`,
       );
     }
@@ -1294,14 +1310,18 @@ export async function run(args: readonly string[] = []): Promise<void> {
     '',
     '### The fast paths during the Capsule leg',
     '',
-    'What each fast path took of what it was offered over the whole Capsule leg (pings, iperf3, iperf3 under load), the rest woke JavaScript. Agents: egress counts packets from the TUN device, ingress datagrams from the socket; the engine: datagrams from the socket.',
+    "What each fast path took of what it was offered over the whole Capsule leg (pings, iperf3, iperf3 under load), and over the leg's RTT pings alone (iperf3's packets outnumber them 10,000 to 1, so a ping going through JavaScript does not show in the first); the rest woke JavaScript. Agents: egress counts packets from the TUN device, ingress datagrams from the socket; the engine: datagrams from the socket. What the sockets offered includes the link layer's keep-alives and handshakes, which always go up: over the pings alone they are about half of it.",
     '',
     markdownTable(
-      ['round', ...fastPathNodes.map((node) => `${node === 'e1' ? 'engine' : 'agent'} ${node}`)],
-      rounds.map((round) => [
-        String(round.round),
-        ...fastPathNodes.map((node) => round.fastPath[node] ?? '—'),
-      ]),
+      ['round', 'of', ...fastPathNodes.map((node) => `${node === 'e1' ? 'engine' : 'agent'} ${node}`)],
+      rounds.flatMap((round) =>
+        (
+          [
+            ['the whole leg', round.fastPath],
+            ['its RTT pings', round.fastPathPings],
+          ] as const
+        ).map(([of, share]) => [String(round.round), of, ...fastPathNodes.map((node) => share[node] ?? '—')]),
+      ),
     ),
     '',
     '### Every leg of every round',
