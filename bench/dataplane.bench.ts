@@ -1310,7 +1310,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
     '',
     '### The fast paths during the Capsule leg',
     '',
-    "What each fast path took of what it was offered over the whole Capsule leg (pings, iperf3, iperf3 under load), and over the leg's RTT pings alone (iperf3's packets outnumber them 10,000 to 1, so a ping going through JavaScript does not show in the first); the rest woke JavaScript. Agents: egress counts packets from the TUN device, ingress datagrams from the socket; the engine: datagrams from the socket. What the sockets offered includes the link layer's keep-alives and handshakes, which always go up: over the pings alone they are about half of it.",
+    "What each fast path took of what it was offered over the whole Capsule leg (pings, iperf3, iperf3 under load), and over the leg's RTT pings alone (iperf3's packets outnumber them 10,000 to 1, so a ping going through JavaScript does not show in the first); the rest woke JavaScript. Agents: egress counts packets from the TUN device, ingress datagrams from the socket; the engine: datagrams from the socket. What the sockets offered includes the link layer's keep-alives and handshakes, which always go up: over the pings alone a few percent of it at a ping every 20 ms, about half at one a second.",
     '',
     markdownTable(
       ['round', 'of', ...fastPathNodes.map((node) => `${node === 'e1' ? 'engine' : 'agent'} ${node}`)],
