@@ -290,6 +290,11 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
         expect(b.taken).toBeGreaterThanOrEqual(4);
         expect(a.ingressTaken).toBeGreaterThanOrEqual(3);
         expect(e1.taken).toBeGreaterThanOrEqual(6);
+        // The type I packets it handed up: their signatures given to its verifier thread, and each
+        // result asked for by the pipeline (docs/engine.md, "Type I signatures verified ahead").
+        const { queued, ahead, waited, here } = e1.signatures;
+        expect(queued).toBeGreaterThanOrEqual(2);
+        expect(ahead + waited + here).toBeGreaterThanOrEqual(2);
       }
       const four = await inNode('a', ['ping', '-c', '5', '-i', '0.2', '-W', '2', bIpv4OnA]);
       expect(four.stdout).toContain('5 received');
