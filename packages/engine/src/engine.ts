@@ -501,7 +501,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
         flowPackets[id]! > 1 &&
         flowProgramState[id] !== FastPathProgramState.DECLINED
       )
-        registerProgram(id, linkId, auth.notAfter, auth.contractId, program);
+        registerFlowAndProgram(id, linkId, auth.notAfter, auth.contractId, program);
     }
     const result = sandbox.run(program.prepared!, runOptions);
     counters.fuelUsed += result.fuelUsed;
@@ -534,7 +534,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
    * checked, about to run), and its program if it is not: the PACKET record just filled for the
    * current packet (its per-packet fields are the fast path's to set).
    */
-  function registerProgram(
+  function registerFlowAndProgram(
     id: number,
     linkId: number,
     notAfterSeconds: number,
