@@ -1729,9 +1729,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   Napi::Value SetControllerKeys(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     size_t length = 0;
-    const bool arguments = info.Length() >= 2 && info[0].IsArray();
-    const uint8_t* raw = arguments ? TypedData<uint8_t>(info[1], napi_uint8_array, &length) : nullptr;
-    const Napi::Array ids = info.Length() >= 1 && info[0].IsArray() ? info[0].As<Napi::Array>() : Napi::Array::New(env);
+    const bool shaped = info.Length() >= 2 && info[0].IsArray();
+    const uint8_t* raw = shaped ? TypedData<uint8_t>(info[1], napi_uint8_array, &length) : nullptr;
+    const Napi::Array ids = shaped ? info[0].As<Napi::Array>() : Napi::Array::New(env);
     if (raw == nullptr || length != ids.Length() * SignatureVerifier::kKeyBytes || ids.Length() > 64) {
       Napi::TypeError::New(env, "setControllerKeys(keyIds, publicKeys): at most 64 ids and 32 bytes of key each")
           .ThrowAsJavaScriptException();
