@@ -1,5 +1,5 @@
 import { generateControllerKey, signFlowAuthorization } from '@capsule/identity';
-import { silentLogger } from '@capsule/wire';
+import { type SignaturesAhead, silentLogger } from '@capsule/wire';
 import { describe, expect, it } from 'vitest';
 import { createAuthorizations, isAuthorizedSource } from './authorizations';
 import { createCounterState } from './counters';
@@ -46,6 +46,59 @@ function setup(cacheCapacity = 16) {
     authorizations.verify(inPacket(auth), 5, length, nowSeconds);
   return { counters, authorizations, verify };
 }
+
+describe('signatures verified ahead (a SignaturesAhead port)', () => {
+  /** A port answering `answer` for every signature, recording the keys it is given. */
+  function port(answer: number) {
+    const given: number[][] = [];
+    const asked: number[] = [];
+    const ahead: SignaturesAhead = {
+      setControllerKeys: (keys) => void given.push(keys.map((k) => k.keyId)),
+      result: (publicKeyRaw, message, signature) => {
+        expect([publicKeyRaw.length, message.length, signature.length]).toEqual([32, 84, 64]);
+        asked.push(answer);
+        return answer;
+      },
+      stats: () => ({ queued: 0, ahead: 0, waited: 0, here: 0, unused: 0, full: 0, repeated: 0 }),
+    };
+    return { ahead, given, asked };
+  }
+  const withPort = (ahead: SignaturesAhead) => {
+    const counters = createCounterState();
+    const authorizations = createAuthorizations(
+      { controllerPublicKey: key, cacheCapacity: 16 },
+      { counters, logger: silentLogger, signaturesAhead: ahead },
+    );
+    return (auth: Uint8Array) => authorizations.verify(inPacket(auth), 5, auth.length, nowSeconds);
+  };
+
+  it("takes the port's answer, verifies here when it has none, and gives it the trusted keys", () => {
+    const none = port(-1);
+    const verify = withPort(none.ahead);
+    expect(none.given).toEqual([[key.keyId]]);
+    expect(verify(authorization(1n))).toMatchObject({ revoked: false });
+    expect(verify(authorization(2n, {}, { ...generateControllerKey(), keyId: key.keyId }))).toBe(
+      DropReason.AUTH_FORGED,
+    );
+    expect(none.asked).toEqual([-1, -1]);
+    // Its answer stands: 0 refuses a good signature (so the engine never verifies twice).
+    expect(withPort(port(0).ahead)(authorization(3n))).toBe(DropReason.AUTH_FORGED);
+    expect(withPort(port(1).ahead)(authorization(4n))).toMatchObject({ revoked: false });
+  });
+
+  it('gives it at most 64 of the trusted keys (a larger set is not an error)', () => {
+    const { ahead, given } = port(-1);
+    const counters = createCounterState();
+    const authorizations = createAuthorizations(
+      { controllerPublicKey: key, cacheCapacity: 16 },
+      { counters, logger: silentLogger, signaturesAhead: ahead },
+    );
+    const keys = Array.from({ length: 70 }, (_, i) => ({ ...generateControllerKey(), keyId: 100 + i }));
+    authorizations.setControllerKeys(keys);
+    expect(given.at(-1)).toHaveLength(64);
+    expect(given.at(-1)![0]).toBe(100);
+  });
+});
 
 describe('the verified-authorization cache', () => {
   it('verifies once, then finds the same bytes by serial (one object); other bytes of the serial are verified', () => {

@@ -209,6 +209,9 @@ export function createAuthorizations(
   };
 }
 
+/** The most controller keys a `SignaturesAhead` takes (addon/fast-path.cc setControllerKeys). */
+const SIGNATURES_AHEAD_KEYS = 64;
+
 /**
  * The signature check of an engine with a verifier thread: its result for the exact key, signed
  * bytes and signature when it verified them ahead (or began to: then it waits), else verified here;
@@ -236,7 +239,10 @@ function createSignatureCheckAhead(ahead: SignaturesAhead): {
       const list = Array.isArray(keys)
         ? (keys as readonly TrustedControllerKey[])
         : [keys as ControllerPublicKey];
-      ahead.setControllerKeys(list.map((key) => ({ keyId: key.keyId, publicKeyRaw: rawOf(key) })));
+      // The thread takes at most SIGNATURES_AHEAD_KEYS; an authorization by another is verified here.
+      ahead.setControllerKeys(
+        list.slice(0, SIGNATURES_AHEAD_KEYS).map((key) => ({ keyId: key.keyId, publicKeyRaw: rawOf(key) })),
+      );
     },
   };
 }
