@@ -34,6 +34,9 @@ export interface MicrosecondClock {
   readonly baseMs: number;
 }
 
+/** Most readings one measurement of a `MicrosecondClock`'s base takes. */
+const MEASURE_READS_MAX = 50_000;
+
 /**
  * The wall clock in µs: `monotonicMs() + base`, the base measured against the wall clock, not
  * taken from `performance.timeOrigin`. Node reads the monotonic and the wall clock one after the
@@ -47,12 +50,21 @@ export interface MicrosecondClock {
  * the middle of the bounds). Every `nowUs` checks its reading against the base the same way and
  * measures again when the base falls outside (the wall clock was stepped).
  */
-/** Most read triples one measurement of a `MicrosecondClock`'s base takes. */
-const MEASURE_READS_MAX = 50_000;
-
 export function createMicrosecondClock(sources: MicrosecondClockSources): MicrosecondClock {
   const { monotonicMs, wallMs } = sources;
   let baseMs = Number.NaN;
+  // The last reading: the monotonic clock after its wall read, and the bounds it puts on the base.
+  let readAfter = 0;
+  let readLow = 0;
+  let readHigh = 0;
+
+  function read(): void {
+    const before = monotonicMs();
+    const wall = wallMs();
+    readAfter = monotonicMs();
+    readLow = wall - readAfter;
+    readHigh = wall + 1 - before;
+  }
 
   function measure(): void {
     let low = Number.NEGATIVE_INFINITY;
@@ -61,28 +73,24 @@ export function createMicrosecondClock(sources: MicrosecondClockSources): Micros
     // machine: one tick is enough), and by 100 ms however slow the reads.
     const endMs = monotonicMs() + 100;
     for (let reads = 0; reads < MEASURE_READS_MAX; reads++) {
-      const before = monotonicMs();
-      const wall = wallMs();
-      const after = monotonicMs();
-      low = Math.max(low, wall - after);
-      high = Math.min(high, wall + 1 - before);
-      if (high - low <= 0.01 || after >= endMs) break;
+      read();
+      low = Math.max(low, readLow);
+      high = Math.min(high, readHigh);
+      if (high - low <= 0.01 || readAfter >= endMs) break;
     }
-    // Bounds that cross (a wall-clock step between reads): the latest reading's lower bound.
+    // Bounds that cross (a wall-clock step between reads): the highest lower bound.
     baseMs = low <= high ? (low + high) / 2 : low;
   }
 
   return {
     nowUs() {
       if (Number.isNaN(baseMs)) measure();
-      const before = monotonicMs();
-      const wall = wallMs();
-      const after = monotonicMs();
-      if (baseMs < wall - after - 0.01 || baseMs > wall + 1 - before + 0.01) {
+      read();
+      if (baseMs < readLow - 0.01 || baseMs > readHigh + 0.01) {
         measure();
         return Math.floor((monotonicMs() + baseMs) * 1000);
       }
-      return Math.floor((after + baseMs) * 1000);
+      return Math.floor((readAfter + baseMs) * 1000);
     },
     get baseMs() {
       return baseMs;
