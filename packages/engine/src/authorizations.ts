@@ -14,6 +14,7 @@ import {
   type ControllerPublicKey,
   type ControllerSignatureCheck,
   checkFlowAuthorization,
+  controllerKeyList,
   exportEd25519PublicKeyRaw,
   FLOW_AUTHORIZATION_LENGTH,
   FlowAuthorizationOffset,
@@ -195,9 +196,7 @@ export function createAuthorizations(
       return revocations.size;
     },
     setControllerKeys(keys) {
-      const before = Array.isArray(controllerKeys)
-        ? (controllerKeys as readonly TrustedControllerKey[]).map((key) => key.keyId)
-        : [(controllerKeys as TrustedControllerKey).keyId];
+      const before = controllerKeyList(controllerKeys).map((key) => key.keyId);
       controllerKeys = keys.slice();
       ahead?.trust(controllerKeys);
       if (before.some((keyId) => !keys.some((key) => key.keyId === keyId))) {
@@ -236,12 +235,11 @@ function createSignatureCheckAhead(ahead: SignaturesAhead): {
       return result < 0 ? verifyEd25519(key.publicKey, message, signature) : result === 1;
     },
     trust(keys) {
-      const list = Array.isArray(keys)
-        ? (keys as readonly TrustedControllerKey[])
-        : [keys as ControllerPublicKey];
       // The thread takes at most SIGNATURES_AHEAD_KEYS; an authorization by another is verified here.
       ahead.setControllerKeys(
-        list.slice(0, SIGNATURES_AHEAD_KEYS).map((key) => ({ keyId: key.keyId, publicKeyRaw: rawOf(key) })),
+        controllerKeyList(keys)
+          .slice(0, SIGNATURES_AHEAD_KEYS)
+          .map((key) => ({ keyId: key.keyId, publicKeyRaw: rawOf(key) })),
       );
     },
   };

@@ -145,6 +145,11 @@ export interface TrustedControllerKey extends ControllerPublicKey {
 /** What verifiers take: one key (as before rotation existed), or the set of trusted keys. */
 export type ControllerKeys = ControllerPublicKey | readonly TrustedControllerKey[];
 
+/** The keys of `keys` as a list (one key, or the trusted set as it is). */
+export function controllerKeyList(keys: ControllerKeys): readonly ControllerPublicKey[] {
+  return Array.isArray(keys) ? (keys as readonly TrustedControllerKey[]) : [keys as ControllerPublicKey];
+}
+
 /**
  * The key of `keyId` among `keys` at `nowSeconds`, or why there is none: `wrong-key-id` when no
  * trusted key has that id, `key-retired` when it has and its end of validity has passed. Allocates

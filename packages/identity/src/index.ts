@@ -74,6 +74,7 @@ export {
   type ControllerSigningKey,
   controllerKeyFor,
   controllerKeyId,
+  controllerKeyList,
   exportControllerPrivateKeyPem,
   exportControllerPublicKeyPem,
   exportEd25519PublicKeyRaw,
