@@ -196,6 +196,14 @@ constexpr uint8_t kAuthChunkHeader[2] = {0x10, 0x94};
 constexpr uint8_t kTypeIHeader = 0x11;  // the capsule header's version 1 and packet type I
 constexpr size_t kAuthValueAt = 40 + 4 + 2;
 
+// The length of the IPv6 packet with a capsule header (next header 253) at inner[0, innerLength),
+// or 0 when it is not one or claims more than is there (innerLength >= 40).
+size_t CapsulePacketLength(const uint8_t* inner, size_t innerLength) {
+  if ((inner[0] >> 4) != 6 || inner[6] != 253) return 0;
+  const size_t packetLength = 40 + ((size_t{inner[4]} << 8) | inner[5]);
+  return packetLength <= innerLength ? packetLength : 0;
+}
+
 uint32_t Be32(const uint8_t* p) { return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3]; }
 void PutBe32(uint8_t* p, uint32_t v) {
   p[0] = v >> 24;
@@ -922,12 +930,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   // signature is verified on the verifier's thread meanwhile (signature-verifier.h). Only for an
   // inner packet of a frame whose tag is good: a forged frame costs no verification.
   void PrefetchSignature(const uint8_t* inner, size_t innerLength) {
-    if (innerLength < kAuthValueAt + SignatureVerifier::kAuthorizationBytes || (inner[0] >> 4) != 6) return;
-    const size_t packetLength = 40 + ((size_t{inner[4]} << 8) | inner[5]);
-    if (packetLength > innerLength || packetLength < kAuthValueAt + SignatureVerifier::kAuthorizationBytes) return;
-    if (inner[6] != 253 || inner[42] != kTypeIHeader || inner[44] != kAuthChunkHeader[0] ||
-        inner[45] != kAuthChunkHeader[1])
-      return;
+    if (CapsulePacketLength(inner, innerLength) < kAuthValueAt + SignatureVerifier::kAuthorizationBytes) return;
+    if (inner[42] != kTypeIHeader || inner[44] != kAuthChunkHeader[0] || inner[45] != kAuthChunkHeader[1]) return;
     verifier_->Prefetch(inner + kAuthValueAt);
   }
 
@@ -981,9 +985,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     // The engine's checks (handlePacket), none of which may fail for a datagram taken here.
     uint8_t* inner = frame + kHeader;
     const size_t innerLength = bodyEnd - kHeader;
-    if ((inner[0] >> 4) != 6) return false;
-    const size_t packetLength = 40 + ((size_t{inner[4]} << 8) | inner[5]);
-    if (packetLength > innerLength || inner[6] != 253 || inner[7] <= 1) return false;
+    const size_t packetLength = CapsulePacketLength(inner, innerLength);
+    if (packetLength == 0 || inner[7] <= 1) return false;
     auto flowAt = flows_.find(KeyOfPacket(inner));
     if (flowAt == flows_.end()) return false;
     Flow& flow = flowAt->second;
