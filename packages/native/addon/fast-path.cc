@@ -2098,9 +2098,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const IngressTemplate& shape = flow.templates[packetType - 1];
     const size_t headerLength = shape.header.size();
     if (headerLength == 0) return false;
-    const size_t packetLength = 40 + ((size_t{inner[4]} << 8) | inner[5]);
-    if (packetLength > innerLength || packetLength < headerLength + static_cast<size_t>(sealed_payload::kOverhead))
-      return false;
+    // (0 when not a capsule packet or longer than the frame: below any template's length.)
+    const size_t packetLength = CapsulePacketLength(inner, innerLength);
+    if (packetLength < headerLength + static_cast<size_t>(sealed_payload::kOverhead)) return false;
     if (!EqualOutside(inner, shape.header.data(), headerLength, shape.free)) return false;
     if (shape.hopIndexAt >= 0 && inner[shape.hopIndexAt] > inner[shape.hopCountAt]) return false;
     // The sealed payload: the installed epoch, a zero nonce prefix, a counter the e2e window takes.
