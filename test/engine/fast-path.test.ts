@@ -12,6 +12,9 @@
  * - Directed: a forged tag and a replayed frame of a flow the fast path carries are not forwarded
  *   and are counted as the link layer counts them.
  */
+
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { renderMetrics } from '@capsule/engine';
 import { exportEd25519PublicKeyRaw, generateControllerKey } from '@capsule/identity';
 import { createNativeFastPath, isNativeAddonAvailable } from '@capsule/native';
@@ -724,6 +727,27 @@ describe.runIf(isNativeAddonAvailable())(
         ).toThrow(TypeError);
       } finally {
         await setup.close();
+      }
+    });
+
+    it('exits cleanly on process.exit() while the thread verifies (stopped before OpenSSL is torn down)', () => {
+      // process.exit() runs no finalizer but runs exit handlers, OpenSSL's cleanup among them: the
+      // addon stops and joins the thread first. A child exits from inside the pipeline's third
+      // request for a result of a 64-flow burst, the thread's work not done; twice.
+      const child = fileURLToPath(new URL('./exit-while-verifying.ts', import.meta.url));
+      for (let run = 0; run < 2; run++) {
+        const exit = spawnSync(process.execPath, ['--import', 'tsx', child], {
+          encoding: 'utf8',
+          timeout: 30_000,
+        });
+        expect({ status: exit.status, signal: exit.signal, stderr: exit.stderr }).toEqual({
+          status: 0,
+          signal: null,
+          stderr: '',
+        });
+        const stats = JSON.parse(exit.stdout) as Record<string, number>;
+        expect(stats.queued).toBe(64);
+        expect(stats.ahead! + stats.waited! + stats.here!).toBe(2);
       }
     });
   },

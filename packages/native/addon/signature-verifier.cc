@@ -1,7 +1,9 @@
 // Flow authorizations' Ed25519 signatures verified ahead on a thread (signature-verifier.h).
 #include "signature-verifier.h"
 
+#include <cstdlib>
 #include <cstring>
+#include <unordered_set>
 
 namespace capsule_native {
 namespace {
@@ -10,17 +12,48 @@ namespace {
 constexpr uint8_t kAuthorizationVersion = 1;
 constexpr uint8_t kAlgorithmEd25519 = 1;
 
+// Every verifier alive. process.exit() runs no finalizer, so a thread could still be
+// inside OpenSSL while exit() tears OpenSSL down (its own atexit handler): StopAllAtExit, registered
+// with atexit after OpenSSL's (handlers run last registered first), stops and joins every thread
+// first. Leaked on purpose: it must outlive static destruction.
+struct Running {
+  std::mutex mutex;
+  std::unordered_set<SignatureVerifier*> verifiers;
+};
+Running& running() {
+  static Running* const instance = new Running();
+  return *instance;
+}
+
 }  // namespace
 
-SignatureVerifier::SignatureVerifier() = default;
+SignatureVerifier::SignatureVerifier() {
+  static const bool registered = std::atexit(StopAllAtExit) == 0;
+  (void)registered;
+  std::lock_guard<std::mutex> lock(running().mutex);
+  running().verifiers.insert(this);
+}
 
 SignatureVerifier::~SignatureVerifier() {
+  {
+    std::lock_guard<std::mutex> lock(running().mutex);
+    running().verifiers.erase(this);
+  }
+  StopThread();
+}
+
+void SignatureVerifier::StopThread() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
   }
   work_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+void SignatureVerifier::StopAllAtExit() {
+  std::lock_guard<std::mutex> lock(running().mutex);
+  for (SignatureVerifier* verifier : running().verifiers) verifier->StopThread();
 }
 
 bool SignatureVerifier::Verify(EVP_PKEY* key, const uint8_t* message, size_t length, const uint8_t* signature) {
@@ -77,7 +110,7 @@ void SignatureVerifier::Prefetch(const uint8_t* authorization) {
     memcpy(slot->authorization.data(), authorization, kAuthorizationBytes);
     queued_ += 1;
     stats_.queued += 1;
-    if (!thread_.joinable()) thread_ = std::thread(&SignatureVerifier::Run, this);
+    if (!thread_.joinable() && !stop_) thread_ = std::thread(&SignatureVerifier::Run, this);
   }
   work_.notify_one();
 }

@@ -88,6 +88,10 @@ class SignatureVerifier {
   };
 
   void Run();
+  // Stops and joins the thread (after the verification in progress); idempotent.
+  void StopThread();
+  // std::atexit: every running thread stopped before OpenSSL's own exit handler frees its state.
+  static void StopAllAtExit();
   Job* Find(const uint8_t* key, const uint8_t* message, const uint8_t* signature);
 
   mutable std::mutex mutex_;
