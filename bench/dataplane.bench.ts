@@ -794,22 +794,31 @@ function fastPathShare(
       share[node] = 'off';
       continue;
     }
-    // The engine's one figure; an agent's egress (from its TUN) and ingress (from its socket).
+    // The engine's one figure; an agent's egress (from its TUN) and ingress (from its socket). What
+    // a socket offered, also as the DATA frames with a packet among it (not the link layer's
+    // handshakes, cookies and keep-alives, which always go up).
     const pairs = (
       node === 'e1'
-        ? [['', 'taken', 'offered']]
+        ? [['', 'taken', 'offered', 'packetsOffered']]
         : [
-            ['egress ', 'taken', 'offered'],
-            ['ingress ', 'ingressTaken', 'ingressOffered'],
+            ['egress ', 'taken', 'offered', undefined],
+            ['ingress ', 'ingressTaken', 'ingressOffered', 'ingressPacketsOffered'],
           ]
-    ) as [string, string, string][];
+    ) as [string, string, string, string | undefined][];
+    const delta = (key: string) => (to[key] ?? 0) - (from[key] ?? 0);
+    const percent = (part: number, whole: number) => (whole > 0 ? ((100 * part) / whole).toFixed(1) : '—');
     share[node] = pairs
-      .map(([label, takenKey, offeredKey]) => {
-        const taken = (to[takenKey] ?? 0) - (from[takenKey] ?? 0);
-        const offered = (to[offeredKey] ?? 0) - (from[offeredKey] ?? 0);
-        return `${label}${taken.toLocaleString('en-US')} of ${offered.toLocaleString('en-US')} (${
-          offered > 0 ? ((100 * taken) / offered).toFixed(1) : '—'
-        }%)`;
+      .map(([label, takenKey, offeredKey, packetsKey]) => {
+        const [taken, offered] = [delta(takenKey), delta(offeredKey)];
+        const packets = packetsKey === undefined ? undefined : delta(packetsKey);
+        const ofPackets =
+          packets === undefined
+            ? ''
+            : `; of the ${packets.toLocaleString('en-US')} with a packet ${percent(taken, packets)}%`;
+        return `${label}${taken.toLocaleString('en-US')} of ${offered.toLocaleString('en-US')} (${percent(
+          taken,
+          offered,
+        )}%${ofPackets})`;
       })
       .join(', ');
   }
@@ -1310,7 +1319,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
     '',
     '### The fast paths during the Capsule leg',
     '',
-    "What each fast path took of what it was offered over the whole Capsule leg (pings, iperf3, iperf3 under load), and over the leg's RTT pings alone (iperf3's packets outnumber them 10,000 to 1, so a ping going through JavaScript does not show in the first); the rest woke JavaScript. Agents: egress counts packets from the TUN device, ingress datagrams from the socket; the engine: datagrams from the socket. What the sockets offered includes the link layer's keep-alives and handshakes, which always go up: over the pings alone a few percent of it at a ping every 20 ms, about half at one a second.",
+    "What each fast path took of what it was offered over the whole Capsule leg (pings, iperf3, iperf3 under load), and over the leg's RTT pings alone (iperf3's packets outnumber them 10,000 to 1, so a ping going through JavaScript does not show in the first); the rest woke JavaScript. Agents: egress counts packets from the TUN device, ingress datagrams from the socket; the engine: datagrams from the socket. What the sockets offered includes the link layer's keep-alives and handshakes, which always go up (over the pings alone a few percent of it at a ping every 20 ms, about half at one a second), so each socket's share is also given over the DATA frames with a packet in them alone.",
     '',
     markdownTable(
       ['round', 'of', ...fastPathNodes.map((node) => `${node === 'e1' ? 'engine' : 'agent'} ${node}`)],

@@ -389,6 +389,9 @@ describe.runIf(isNativeAddonAvailable())('engine fast path (native UDP loopback)
     expect(
       sampleOf(on.metrics, 'capsule_engine_fast_path_datagrams_total{outcome="offered"}'),
     ).toBeGreaterThan(on.taken);
+    expect(
+      sampleOf(on.metrics, 'capsule_engine_fast_path_datagrams_total{outcome="offered_packet"}'),
+    ).toBeGreaterThanOrEqual(on.taken);
   });
 
   it('counts, drops, links, flows and delivered packets are the same with it on and off', () => {
@@ -470,6 +473,20 @@ describe.runIf(isNativeAddonAvailable())(
       setup.aTransport.raw(frames[3]!, setup.engineAddress);
       await waitFor(() => setup.received.length === 5, 'the next frame at b');
       expect(setup.fastPath!.stats().taken).toBe(2);
+    });
+
+    it('counts the DATA frames with a packet among the datagrams offered (not keep-alives or handshakes)', async () => {
+      const before = setup.fastPath!.stats();
+      const [keepAlive] = setup.aTransport.record(() => setup.a.send(setup.linkA, new Uint8Array(0), 0, 0));
+      expect(keepAlive!.length).toBe(32); // header and tag: an empty body
+      const handshake = new Uint8Array(148);
+      handshake.set([2, 1]); // the frame version, type HANDSHAKE: the link layer's
+      const forged = new Uint8Array(frames[2]!);
+      forged[forged.length - 3]! ^= 0x10; // counted as offered: before its tag is checked
+      for (const datagram of [keepAlive!, handshake, forged])
+        setup.aTransport.raw(datagram, setup.engineAddress);
+      await waitFor(() => setup.fastPath!.stats().offered === before.offered + 3, 'the three offered');
+      expect(setup.fastPath!.stats().packetsOffered - before.packetsOffered).toBe(1);
     });
   },
 );

@@ -1158,6 +1158,28 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(Buffer.from(r.tunPackets().at(-1)!).equals(Buffer.from(r.jsApp.at(-1)!))).toBe(true);
   });
 
+  it('counts the DATA frames with a packet among the datagrams offered (not keep-alives or handshakes)', async () => {
+    const r = await ingressRig();
+    warmUpIngress(r);
+    const before = r.fastPath.agentStats();
+    const handshake = new Uint8Array(148);
+    handshake.set([2, 1]); // the frame version, type HANDSHAKE: the link layer's, handed up
+    const frames = [
+      r.frameOf(peerIpv6(r, 17, 64, 1)),
+      r.frame(new Uint8Array(0)), // a keep-alive: a DATA frame with an empty body
+      handshake,
+      r.frameOf(peerIpv6(r, 17, 64, 2)),
+    ];
+    for (const frame of frames) r.sendNow(frame);
+    const deadline = Date.now() + 5000;
+    while (r.fastPath.agentStats().ingressOffered < before.ingressOffered + 4 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    const after = r.fastPath.agentStats();
+    expect(after.ingressOffered - before.ingressOffered).toBe(4);
+    expect(after.ingressPacketsOffered - before.ingressPacketsOffered).toBe(2);
+    expect(after.ingressTaken - before.ingressTaken).toBe(2);
+  });
+
   it('writes a batch in order, and hands up what is not its own in between', async () => {
     const r = await ingressRig();
     warmUpIngress(r);

@@ -143,13 +143,17 @@ export function renderAgentMetrics(s: AgentMetricsSources): string {
   family(
     'capsule_agent_fast_path_packets_total',
     'counter',
-    'Packets offered to the fast path, taken by it (never woke JavaScript), and handed up only to keep their flow in order behind an earlier one: out, from the TUN device; in, frames from the socket.',
+    "Packets offered to the fast path, those of them with a packet (offered_packet: in, the DATA frames that are not the link layer's keep-alives; the handshakes and cookies are not either), taken by it (never woke JavaScript), and handed up only to keep their flow in order behind an earlier one: out, from the TUN device; in, frames from the socket.",
   );
-  for (const [direction, offered, taken, held] of [
-    ['out', fast?.offered, fast?.taken, fast?.held],
-    ['in', fast?.ingressOffered, fast?.ingressTaken, fast?.ingressHeld],
+  for (const [direction, offered, offeredPacket, taken, held] of [
+    ['out', fast?.offered, fast?.offered, fast?.taken, fast?.held],
+    ['in', fast?.ingressOffered, fast?.ingressPacketsOffered, fast?.ingressTaken, fast?.ingressHeld],
   ] as const) {
     sample('capsule_agent_fast_path_packets_total', offered ?? 0, { direction, outcome: 'offered' });
+    sample('capsule_agent_fast_path_packets_total', offeredPacket ?? 0, {
+      direction,
+      outcome: 'offered_packet',
+    });
     sample('capsule_agent_fast_path_packets_total', taken ?? 0, { direction, outcome: 'taken' });
     sample('capsule_agent_fast_path_packets_total', held ?? 0, { direction, outcome: 'held' });
   }

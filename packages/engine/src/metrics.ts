@@ -193,9 +193,12 @@ export function renderMetrics(engine: Engine, controller?: ControllerSessionStat
   family(
     'capsule_engine_fast_path_datagrams_total',
     'counter',
-    'Datagrams the socket offered the fast path, those it took (never woke JavaScript), and those it handed up only to keep their flow in order behind an earlier one.',
+    "Datagrams the socket offered the fast path, those of them that were DATA frames with a packet (offered_packet: not the link layer's handshakes, cookies and keep-alives), those it took (never woke JavaScript), and those it handed up only to keep their flow in order behind an earlier one.",
   );
   sample('capsule_engine_fast_path_datagrams_total', fast?.offered ?? 0, { outcome: 'offered' });
+  sample('capsule_engine_fast_path_datagrams_total', fast?.packetsOffered ?? 0, {
+    outcome: 'offered_packet',
+  });
   sample('capsule_engine_fast_path_datagrams_total', fast?.taken ?? 0, { outcome: 'taken' });
   sample('capsule_engine_fast_path_datagrams_total', fast?.held ?? 0, { outcome: 'held' });
   family('capsule_engine_fast_path_frames_sent_total', 'counter', 'Frames the fast path sent.');

@@ -56,7 +56,7 @@
 //   removeFlow(flowId)   clearFlows()
 //   drainLinkTraffic() → Float64Array of [linkId, packetsIn, bytesIn, packetsOut, bytesOut,
 //     lastReceiveMs, lastSendMs] per link that moved since the last call
-//   stats() → [taken, offered, sent, sendErrors, flows, sessions, held]
+//   stats() → [taken, offered, sent, sendErrors, flows, sessions, held, packets offered]
 //
 // The agent's egress (the same object, its link-layer sessions and send queue): a TUN Reader given
 // this object as its filter (tun-device.cc) offers it each batch of application packets before
@@ -84,7 +84,8 @@
 //   clearEgressFlows()
 //   offerTunPackets(buffer, meta: Int32Array, count) → packets left (the Reader's call, for tests)
 //   agentStats() → [offered, taken, egress destinations, frames offered to ingress, frames it took,
-//     ingress flows, TUN packets its writes lost, egress packets held, ingress frames held]
+//     ingress flows, TUN packets its writes lost, egress packets held, ingress frames held,
+//     ingress packets offered]
 //
 // The agent's ingress (the same object; an agent binds no engine, so the UDP socket's datagrams
 // come here instead of Forward): a DATA frame is taken only when the link layer and
@@ -216,6 +217,12 @@ double NowMs() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<double>(ts.tv_sec) * 1000.0 + static_cast<double>(ts.tv_nsec / 1000000);
+}
+
+// A DATA frame with a packet in it (not a handshake, a cookie or a keep-alive, whose body is
+// empty), as it arrives, before its tag is checked: what the `packets offered` counts count.
+bool CarriesPacket(const uint8_t* frame, size_t length) {
+  return length > kHeader + kTag && frame[1] == kFrameData;
 }
 
 // @capsule/wire's linkFrameAadEnd over body [start, end): the end of the authenticated range, or < 0.
@@ -847,6 +854,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (engine_ == nullptr) {  // an agent's: its ingress
       if (!agentBound_ || tunFd_ < 0 || ingressBySource_.empty()) return false;
       ingressOffered_++;
+      if (CarriesPacket(data, length)) ingressPacketsOffered_++;
       const bool keyed = OrderBarrier::KeyOfPeer(data, length, flowKey);
       if (keyed && ordered_.Holds(flowKey)) {
         ingressHeld_++;
@@ -863,6 +871,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       return false;
     }
     offered_++;
+    if (CarriesPacket(data, length)) packetsOffered_++;
     const bool keyed = OrderBarrier::KeyOfEngineFlow(data, length, flowKey);
     // Held behind its flow's packet handed up (whose contract's program runs HandedUp already stopped).
     if (keyed && ordered_.Holds(flowKey)) {
@@ -1797,6 +1806,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     result.Set(4u, Napi::Number::New(env, static_cast<double>(flows_.size())));
     result.Set(5u, Napi::Number::New(env, static_cast<double>(sessions_.size())));
     result.Set(6u, Napi::Number::New(env, static_cast<double>(held_)));
+    result.Set(7u, Napi::Number::New(env, static_cast<double>(packetsOffered_)));
     return result;
   }
 
@@ -2071,6 +2081,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     result.Set(6u, Napi::Number::New(env, static_cast<double>(tunWriteErrors_)));
     result.Set(7u, Napi::Number::New(env, static_cast<double>(egressHeld_)));
     result.Set(8u, Napi::Number::New(env, static_cast<double>(ingressHeld_)));
+    result.Set(9u, Napi::Number::New(env, static_cast<double>(ingressPacketsOffered_)));
     return result;
   }
 
@@ -2297,6 +2308,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   uint64_t ingressOffered_ = 0, ingressTaken_ = 0, tunWriteErrors_ = 0;
   // Packets handed up only because an earlier one of their flow in the batch was (OrderBarrier).
   uint64_t egressHeld_ = 0, ingressHeld_ = 0;
+  uint64_t ingressPacketsOffered_ = 0;  // of ingressOffered_: DATA frames with a packet (CarriesPacket)
   int tunFd_ = -1;
   bool tunVnetHeader_ = false;
   double* tunStats_ = nullptr;
@@ -2353,6 +2365,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   std::vector<Control> sendControl_;
   std::vector<size_t> messageCounts_;
   uint64_t taken_ = 0, offered_ = 0, sent_ = 0, sendErrors_ = 0;
+  uint64_t packetsOffered_ = 0;  // of offered_: DATA frames with a packet (CarriesPacket)
   uint64_t held_ = 0;  // datagrams handed up only because an earlier one of their flow was
   // The receive batch's program barrier (HandedUp).
   UpScope upScope_ = kUpNone;

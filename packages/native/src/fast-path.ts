@@ -157,8 +157,18 @@ export function createNativeFastPath(): NativeFastPath {
       return taken;
     },
     stats() {
-      const [taken, offered, sent, sendErrors, flows, sessions, held] = native.stats();
-      return { taken, offered, sent, sendErrors, flows, sessions, held, signatures: signatures.stats() };
+      const [taken, offered, sent, sendErrors, flows, sessions, held, packetsOffered] = native.stats();
+      return {
+        taken,
+        offered,
+        sent,
+        sendErrors,
+        flows,
+        sessions,
+        held,
+        packetsOffered,
+        signatures: signatures.stats(),
+      };
     },
     signatures,
     bindAgent: (sentByType, options) =>
@@ -209,6 +219,7 @@ export function createNativeFastPath(): NativeFastPath {
         tunWriteErrors,
         held,
         ingressHeld,
+        ingressPacketsOffered,
       ] = native.agentStats();
       return {
         offered,
@@ -218,6 +229,7 @@ export function createNativeFastPath(): NativeFastPath {
         ingressOffered,
         ingressTaken,
         ingressHeld,
+        ingressPacketsOffered,
         ingressFlows,
         tunWriteErrors,
       };

@@ -119,7 +119,8 @@ export interface NativeFastPathObject {
   removeFlow(flowId: number): void;
   clearFlows(): void;
   drainLinkTraffic(): Float64Array;
-  stats(): [number, number, number, number, number, number, number];
+  /** [taken, offered, sent, sendErrors, flows, sessions, held, packetsOffered] */
+  stats(): [number, number, number, number, number, number, number, number];
   /** The type I signature verifier (addon/signature-verifier.h): keys, a result, its stats. */
   setControllerKeys(keyIds: number[], publicKeys: Uint8Array): void;
   signatureResult(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): number;
@@ -139,7 +140,11 @@ export interface NativeFastPathObject {
   ): void;
   clearEgressFlows(): void;
   offerTunPackets(buffer: Uint8Array, meta: Int32Array, count: number): number;
-  agentStats(): [number, number, number, number, number, number, number, number, number];
+  /**
+   * [offered, taken, egressFlows, ingressOffered, ingressTaken, ingressFlows, tunWriteErrors, held,
+   * ingressHeld, ingressPacketsOffered]
+   */
+  agentStats(): [number, number, number, number, number, number, number, number, number, number];
   setIngressFlow(
     source: Uint8Array,
     header: Uint8Array,

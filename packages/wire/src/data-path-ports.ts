@@ -137,6 +137,11 @@ export interface FastPathStats {
    * (so that JavaScript keeps the flow in order: docs/engine.md, "Order"); counted in `offered`.
    */
   held: number;
+  /**
+   * Of `offered`: DATA frames with a packet in them, counted as they arrive (the rest are the link
+   * layer's handshakes, cookies and keep-alives, which always go up).
+   */
+  packetsOffered: number;
   /** The type I signature verifier thread's (an engine's fast path; SignaturesAhead). */
   signatures?: SignaturesAheadStats;
 }
@@ -155,6 +160,8 @@ export interface AgentFastPathStats {
   ingressOffered: number;
   ingressTaken: number;
   ingressHeld: number;
+  /** Of `ingressOffered`: DATA frames with a packet in them (FastPathStats.packetsOffered). */
+  ingressPacketsOffered: number;
   ingressFlows: number;
   tunWriteErrors: number;
 }
