@@ -250,8 +250,9 @@ async function measure(
       if (server.exitCode === null) server.kill('SIGKILL');
       server = startIperfServer();
       await iperfServerUp();
-      // iperf3 saturates a → b for iperfSeconds + 2; the pings start 1 s in and stop (-w) after
-      // iperfSeconds, before it does.
+      // iperf3 saturates a → b for iperfSeconds + 2; the pings start 1 s in: a ping every 10 ms for
+      // iperfSeconds, and a deadline (-w) a second later, before iperf3 ends. (A deadline at
+      // iperfSeconds cut off the last ping in flight and counted it lost: 1 of ~490 a leg.)
       const load = must(
         'a',
         ['iperf3', family, '-c', target, '-p', '5202', '-t', String(iperfSeconds + 2), '-J'],
@@ -268,7 +269,7 @@ async function measure(
           '-i',
           loadedPingIntervalS,
           '-w',
-          String(iperfSeconds),
+          String(iperfSeconds + 1),
           '-W',
           '2',
           target,
