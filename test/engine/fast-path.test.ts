@@ -37,6 +37,7 @@ import {
   routeNumberingContract,
   routeStampingType,
   routeUncached,
+  routeWithoutData,
 } from '../../packages/engine/test/programs';
 import { waitFor } from './cluster';
 import { authorize, controllerKeyId, identities, type Setup, setUp, totalSeen } from './fast-path-lab';
@@ -587,6 +588,42 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: type I and II packet
       expect(fast.stats().taken - taken).toBe(5);
       await sendToB(setup, typeIII);
       expect(fast.stats().taken - taken).toBe(6);
+    } finally {
+      await setup.close();
+    }
+  });
+
+  it('keeps every template of a flow whose type I and II packets carry an empty DATA and its type III none', async () => {
+    // As the agents send them: DATA present with no bytes in type I and II, absent in type III. A
+    // program sees the same (DATA_LENGTH 0, nothing copied) either way, so registering one type
+    // must not drop the others' templates (it did: every type I, the first type II and the first
+    // type III after it went to the pipeline again, every authorization interval).
+    const setup = await setUp(true);
+    try {
+      const packet = (header: Pick<CapsuleHeader, 'packetType' | 'code' | 'auth' | 'data'>) =>
+        buildPacket({
+          source: identities.a.hostId,
+          destination: identities.b.hostId,
+          flowLabel: 7,
+          header: { nextHeader: 59, flags: 0, path: pathOf(setup.engineId), ...header },
+          payload: new Uint8Array(64).fill(7),
+        });
+      const empty = new Uint8Array(0);
+      const typeI = packet({
+        packetType: PacketType.I,
+        auth: authorize(routeWithoutData),
+        code: routeWithoutData,
+        data: empty,
+      });
+      const typeII = packet({ packetType: PacketType.II, code: routeWithoutData, data: empty });
+      const typeIII = packet({ packetType: PacketType.III });
+      const fast = setup.fastPath!;
+      // The pipeline's: the first of each type (the first type I registers nothing), and the second type I.
+      for (const first of [typeI, typeII, typeIII, typeI]) await sendToB(setup, first);
+      const { taken } = fast.stats();
+      for (let round = 0; round < 2; round++)
+        for (const next of [typeI, typeII, typeII, typeIII, typeIII]) await sendToB(setup, next);
+      expect(fast.stats().taken - taken).toBe(10);
     } finally {
       await setup.close();
     }

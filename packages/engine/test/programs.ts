@@ -73,6 +73,12 @@ entry:
   j route
 ${routeTail}`);
 
+/** Point to point along the PATH, cached, reading no DATA (the agents' packets may carry none). */
+export const routeWithoutData = program(`
+entry:
+  j route
+${routeTail}`);
+
 /** Load balancing: entry 0 picks one of the up links tagged 3 by flow hash (cached); entry 1 delivers. */
 export const balance = program(
   `

@@ -1631,9 +1631,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   // Whether two capsule headers have PATH and DATA values of the same lengths (or neither).
   static bool SameValueLengths(const uint8_t* a, const CapsuleShape& aShape, const uint8_t* b,
                                const CapsuleShape& bShape) {
-    if ((aShape.hopIndexAt >= 0) != (bShape.hopIndexAt >= 0) || (aShape.dataAt >= 0) != (bShape.dataAt >= 0) ||
-        aShape.dataLength != bShape.dataLength)
-      return false;
+    // A DATA chunk absent and one with no bytes are the same to a program (DATA_LENGTH 0, nothing
+    // copied): the agents send an empty one in type I and II packets and none in type III.
+    if ((aShape.hopIndexAt >= 0) != (bShape.hopIndexAt >= 0) || aShape.dataLength != bShape.dataLength) return false;
     return aShape.hopIndexAt < 0 || PathValueLength(a, aShape) == PathValueLength(b, bShape);
   }
 
