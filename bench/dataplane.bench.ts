@@ -771,6 +771,8 @@ const kib = (bytes: number) =>
 
 /** A fast path's counters (the engine's `fastPath` in /api/v1/status, an agent's in its status); null when off. */
 type FastPathCounts = Record<string, number> | null;
+/** The engine's also has `handedUp`, its datagrams handed up by why (FastPathHandUp). */
+type EngineFastPathCounts = { handedUp?: Record<string, number> };
 const fastPathNodes = ['a', 'e1', 'b'] as const;
 
 /** The fast-path counters of the Capsule leg's three daemons now (absolute). */
@@ -808,6 +810,12 @@ function fastPathShare(
     ) as [string, string, string, string | undefined][];
     const delta = (key: string) => (to[key] ?? 0) - (from[key] ?? 0);
     const percent = (part: number, whole: number) => (whole > 0 ? ((100 * part) / whole).toFixed(1) : '—');
+    // The engine also says why it handed up what it did not take (FastPathHandUp).
+    const [whysFrom, whysTo] = [from, to].map((c) => (c as unknown as EngineFastPathCounts).handedUp ?? {});
+    const whys = Object.entries(whysTo!)
+      .map(([reason, count]) => [reason, count - (whysFrom![reason] ?? 0)] as const)
+      .filter(([, count]) => count > 0)
+      .map(([reason, count]) => `${reason} ${count.toLocaleString('en-US')}`);
     share[node] = pairs
       .map(([label, takenKey, offeredKey, packetsKey]) => {
         const [taken, offered] = [delta(takenKey), delta(offeredKey)];
@@ -821,7 +829,8 @@ function fastPathShare(
           offered,
         )}%${ofPackets})`;
       })
-      .join(', ');
+      .join(', ')
+      .concat(whys.length > 0 ? `; up: ${whys.join(', ')}` : '');
   }
   return share;
 }

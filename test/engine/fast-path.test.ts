@@ -194,8 +194,11 @@ interface Outcome {
   /** What b received of each flow (by flow label), in arrival order. */
   receivedByFlow: [number, string[]][];
   taken: number;
+  offered: number;
   /** Handed up only to stay behind an earlier frame of their flow in the batch. */
   held: number;
+  /** Handed up, by why (FastPathHandUp). */
+  handedUp: Record<string, number>;
   /** Taken during the bursts of good packets only, and the undamaged frames of flow 1 in them. */
   takenClean: number;
   flow1Clean: number;
@@ -280,7 +283,9 @@ async function runScenario(withFastPath: boolean): Promise<Outcome> {
       received: setup.received.map((p) => Buffer.from(withoutTraceTimes(p)).toString('hex')).sort(),
       receivedByFlow: byFlow(setup.received),
       taken: setup.fastPath?.stats().taken ?? 0,
+      offered: setup.fastPath?.stats().offered ?? 0,
       held: setup.fastPath?.stats().held ?? 0,
+      handedUp: setup.fastPath?.stats().handedUp ?? {},
       takenClean: (setup.fastPath?.stats().taken ?? 0) - takenBeforeClean,
       flow1Clean,
       metrics: renderMetrics(setup.engine),
@@ -374,6 +379,17 @@ describe.runIf(isNativeAddonAvailable())('engine fast path (native UDP loopback)
     expect(on.fastTypeIAndII).toBeGreaterThan(5);
   });
 
+  it('says why it handed up each datagram it did not take', () => {
+    const sum = Object.values(on.handedUp).reduce((a, b) => a + b, 0);
+    expect(sum).toBe(on.offered - on.taken);
+    expect(on.handedUp.HELD).toBe(on.held);
+    // The links' handshakes, the forged, replayed and cut frames, the flows' first packets (what
+    // else a burst holds varies with how the datagrams fall into receive batches).
+    for (const reason of ['CONTROL', 'LINK', 'UNKNOWN_FLOW'])
+      expect(on.handedUp[reason], reason).toBeGreaterThan(0);
+    expect(off.handedUp).toEqual({});
+  });
+
   it("says in the engine's metrics how much it carried", () => {
     const sampleOf = (text: string, name: string) =>
       Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1]);
@@ -384,6 +400,11 @@ describe.runIf(isNativeAddonAvailable())('engine fast path (native UDP loopback)
     // The hostile bursts hand up frames of flow 1 with more of its frames behind them.
     expect(on.held).toBeGreaterThan(0);
     expect(sampleOf(on.metrics, 'capsule_engine_fast_path_datagrams_total{outcome="held"}')).toBe(on.held);
+    for (const [reason, count] of Object.entries(on.handedUp))
+      expect(
+        sampleOf(on.metrics, `capsule_engine_fast_path_handed_up_total{reason="${reason}"}`),
+        reason,
+      ).toBe(count);
     expect(sampleOf(on.metrics, 'capsule_engine_fast_path_frames_sent_total')).toBeGreaterThanOrEqual(
       on.taken,
     );
@@ -487,7 +508,11 @@ describe.runIf(isNativeAddonAvailable())(
       for (const datagram of [keepAlive!, handshake, forged])
         setup.aTransport.raw(datagram, setup.engineAddress);
       await waitFor(() => setup.fastPath!.stats().offered === before.offered + 3, 'the three offered');
-      expect(setup.fastPath!.stats().packetsOffered - before.packetsOffered).toBe(1);
+      const after = setup.fastPath!.stats();
+      expect(after.packetsOffered - before.packetsOffered).toBe(1);
+      // And why they went up: the link layer's own two, and a frame whose tag fails.
+      expect(after.handedUp.CONTROL - before.handedUp.CONTROL).toBe(2);
+      expect(after.handedUp.LINK - before.handedUp.LINK).toBe(1);
     });
   },
 );
@@ -600,7 +625,9 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: type I and II packet
     // type III after it went to the pipeline again, every authorization interval).
     const setup = await setUp(true);
     try {
-      const packet = (header: Pick<CapsuleHeader, 'packetType' | 'code' | 'auth' | 'data'>) =>
+      const packet = (
+        header: Pick<CapsuleHeader, 'packetType' | 'code' | 'auth' | 'data'> & { flags?: number },
+      ) =>
         buildPacket({
           source: identities.a.hostId,
           destination: identities.b.hostId,
@@ -619,10 +646,20 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: type I and II packet
       const typeIII = packet({ packetType: PacketType.III });
       const fast = setup.fastPath!;
       // The pipeline's: the first of each type (the first type I registers nothing), and the second type I.
+      const before = fast.stats().handedUp;
       for (const first of [typeI, typeII, typeIII, typeI]) await sendToB(setup, first);
+      // Why each went up: the flow not registered yet (its first packet registers nothing), then
+      // the first packet of a type it has no template for.
+      const whys = fast.stats().handedUp;
+      expect(whys.UNKNOWN_FLOW - before.UNKNOWN_FLOW).toBe(2);
+      expect(whys.NO_TEMPLATE - before.NO_TEMPLATE).toBe(2);
       const { taken } = fast.stats();
       for (let round = 0; round < 2; round++)
         for (const next of [typeI, typeII, typeII, typeIII, typeIII]) await sendToB(setup, next);
+      expect(fast.stats().taken - taken).toBe(10);
+      // A header unlike its type's template (TRACE set) goes up as such.
+      await sendToB(setup, packet({ packetType: PacketType.III, flags: CapsuleFlag.TRACE }));
+      expect(fast.stats().handedUp.HEADER_CHANGED - whys.HEADER_CHANGED).toBe(1);
       expect(fast.stats().taken - taken).toBe(10);
     } finally {
       await setup.close();

@@ -4,7 +4,7 @@
  * included, so rates work from the first scrape), link and flow, plus the verification caches,
  * flow evictions, and the link layer's own drops and handshake rejections by reason.
  */
-import { createPrometheusText } from '@capsule/wire';
+import { createPrometheusText, FastPathHandUp, type FastPathHandUpReason } from '@capsule/wire';
 import { dropReasons } from './drop-reason';
 import type { Engine } from './engine';
 import type { ControllerSessionStatus } from './southbound';
@@ -201,6 +201,13 @@ export function renderMetrics(engine: Engine, controller?: ControllerSessionStat
   });
   sample('capsule_engine_fast_path_datagrams_total', fast?.taken ?? 0, { outcome: 'taken' });
   sample('capsule_engine_fast_path_datagrams_total', fast?.held ?? 0, { outcome: 'held' });
+  family(
+    'capsule_engine_fast_path_handed_up_total',
+    'counter',
+    'Datagrams the fast path handed up to JavaScript (offered minus taken), by why: the first check each failed (docs/engine.md, "Fast path").',
+  );
+  for (const reason of Object.keys(FastPathHandUp) as FastPathHandUpReason[])
+    sample('capsule_engine_fast_path_handed_up_total', fast?.handedUp[reason] ?? 0, { reason });
   family('capsule_engine_fast_path_frames_sent_total', 'counter', 'Frames the fast path sent.');
   sample('capsule_engine_fast_path_frames_sent_total', fast?.sent ?? 0);
   family('capsule_engine_fast_path_send_errors_total', 'counter', 'Fast path frames the kernel refused.');

@@ -57,6 +57,7 @@
 //   drainLinkTraffic() → Float64Array of [linkId, packetsIn, bytesIn, packetsOut, bytesOut,
 //     lastReceiveMs, lastSendMs] per link that moved since the last call
 //   stats() → [taken, offered, sent, sendErrors, flows, sessions, held, packets offered]
+//   handUpStats() → the datagrams handed up by why (HandUp; @capsule/wire's FastPathHandUp)
 //
 // The agent's egress (the same object, its link-layer sessions and send queue): a TUN Reader given
 // this object as its filter (tun-device.cc) offers it each batch of application packets before
@@ -224,6 +225,23 @@ double NowMs() {
 bool CarriesPacket(const uint8_t* frame, size_t length) {
   return length > kHeader + kTag && frame[1] == kFrameData;
 }
+
+// Why the engine's fast path handed a datagram up to JavaScript, one reason a datagram, in the
+// order Forward checks them: @capsule/wire's FastPathHandUp owns the names (the same indexes).
+enum HandUp : uint8_t {
+  kHandUpNotReady,       // no socket or engine bound yet
+  kHandUpControl,        // not a DATA frame with a packet: a handshake, a cookie or a keep-alive
+  kHandUpLink,           // a DATA frame no confirmed session takes: unknown receiver, replayed, bad tag, short
+  kHandUpPacket,         // not a capsule packet the engine forwards here: malformed, hop limit 1
+  kHandUpUnknownFlow,    // no flow registered for it (a new flow, or one the engine has not registered)
+  kHandUpFlowState,      // its flow's: another ingress link, idle, authorization expired
+  kHandUpNoTemplate,     // no template for its packet type yet (the first packet of a type)
+  kHandUpHeaderChanged,  // a capsule header unlike the template of its type (TRACE, another AUTH or CODE, …)
+  kHandUpProgram,        // the program: not registered here, or a run that needs JavaScript
+  kHandUpEgress,         // an egress link not present, up or sendable (rekey limit, family), no room to queue
+  kHandUpHeld,           // behind an earlier datagram of its flow handed up in the same batch
+  kHandUpReasons
+};
 
 // @capsule/wire's linkFrameAadEnd over body [start, end): the end of the authenticated range, or < 0.
 long AadEnd(const uint8_t* bytes, size_t start, size_t end) {
@@ -729,6 +747,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                         InstanceMethod("clearFlows", &FastPath::ClearFlows),
                         InstanceMethod("drainLinkTraffic", &FastPath::DrainLinkTraffic),
                         InstanceMethod("stats", &FastPath::Stats),
+                        InstanceMethod("handUpStats", &FastPath::HandUpStats),
                         InstanceMethod("setControllerKeys", &FastPath::SetControllerKeys),
                         InstanceMethod("signatureResult", &FastPath::SignatureResult),
                         InstanceMethod("signatureStats", &FastPath::SignatureStats),
@@ -876,6 +895,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     // Held behind its flow's packet handed up (whose contract's program runs HandedUp already stopped).
     if (keyed && ordered_.Holds(flowKey)) {
       held_++;
+      handedUp_[kHandUpHeld]++;
       if (verifier_ != nullptr && length > kHeader + kAuthValueAt && data[kHeader + 42] == kTypeIHeader) {
         uint64_t counter = 0;
         size_t bodyEnd = 0;
@@ -982,12 +1002,18 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     in.moved = true;
   }
 
+  // Counts a datagram Forward hands up, by why; false (Forward's answer).
+  bool Up(HandUp reason) {
+    handedUp_[reason]++;
+    return false;
+  }
+
   bool Forward(uint8_t* frame, size_t length) {
-    if (fd_ < 0 || engine_ == nullptr) return false;
+    if (fd_ < 0 || engine_ == nullptr) return Up(kHandUpNotReady);
     uint64_t counter = 0;
     size_t bodyEnd = 0;
     Session* checked = CheckLinkFrame(frame, length, &counter, &bodyEnd);
-    if (checked == nullptr) return false;
+    if (checked == nullptr) return Up(CarriesPacket(frame, length) ? kHandUpLink : kHandUpControl);
     Session& session = *checked;
     upScope_ = kUpAll;
 
@@ -995,9 +1021,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     uint8_t* inner = frame + kHeader;
     const size_t innerLength = bodyEnd - kHeader;
     const size_t packetLength = CapsulePacketLength(inner, innerLength);
-    if (packetLength == 0 || inner[7] <= 1) return false;
+    if (packetLength == 0 || inner[7] <= 1) return Up(kHandUpPacket);
     auto flowAt = flows_.find(KeyOfPacket(inner));
-    if (flowAt == flows_.end()) return false;
+    if (flowAt == flows_.end()) return Up(kHandUpUnknownFlow);
     Flow& flow = flowAt->second;
     const uint32_t id = flow.id;
     // Its capsule header's packet type (0 when the packet ends before it: refused below).
@@ -1009,13 +1035,13 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       upScope_ = kUpContract;
       upContract_ = flow.contractId;
     }
-    if (flow.ingressLinkId != session.linkId) return false;
+    if (flow.ingressLinkId != session.linkId) return Up(kHandUpFlowState);
     const double now = batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs());
-    if (now - lastSeen_[id] > idleTimeoutMs_) return false;
-    if (static_cast<double>(static_cast<int64_t>(now / 1000)) > flow.notAfterSeconds) return false;
+    if (now - lastSeen_[id] > idleTimeoutMs_) return Up(kHandUpFlowState);
+    if (static_cast<double>(static_cast<int64_t>(now / 1000)) > flow.notAfterSeconds) return Up(kHandUpFlowState);
     uint8_t* capsule = inner + 40;
     const size_t capsuleLength = (size_t{capsule[1]} + 1) * 8;
-    if (40 + capsuleLength > packetLength) return false;
+    if (40 + capsuleLength > packetLength) return Up(kHandUpPacket);
     // The packet type's template: type III's, or the type I or II header the pipeline handled for
     // this flow (its AUTH verified and cached, its CODE the flow's program).
     const uint8_t* templateBytes = flow.templateBytes;
@@ -1023,15 +1049,17 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const CapsuleShape* shape = &flow.shape;
     if (packetType == 1 || packetType == 2) {
       const TypedTemplate* typed = flow.typed[packetType - 1].get();
-      if (typed == nullptr) return false;
+      if (typed == nullptr) return Up(kHandUpNoTemplate);
       templateBytes = typed->bytes.data();
       templateLength = typed->bytes.size();
       shape = &typed->shape;
     } else if (packetType != 3) {
-      return false;
+      return Up(kHandUpPacket);
+    } else if (templateLength == 0) {
+      return Up(kHandUpNoTemplate);
     }
     if (capsuleLength != templateLength || !MatchesTemplate(capsule, templateBytes, templateLength, *shape))
-      return false;
+      return Up(kHandUpHeaderChanged);
     auto programAt = programOf_.find(session.linkId);
     const uint32_t ingressProgram = programAt == programOf_.end() ? 0 : programAt->second;
     // Type I and II packets run the program whatever is cached (the pipeline's rule).
@@ -1042,10 +1070,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (verdict == 0) {
       ran = RunProgram(flow, *shape, packetType, id, inner, packetLength, capsule, capsuleLength, now, ingressProgram,
                        &decision);
-      if (ran == nullptr) return false;
+      if (ran == nullptr) return Up(kHandUpProgram);
       verdict = static_cast<uint8_t>(ran->verdict);
     } else if (verdict > 3) {
-      return false;
+      return Up(kHandUpProgram);
     }
     // Which links, each present, up and sendable.
     uint32_t programIds[kEgressMax];
@@ -1067,29 +1095,30 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
           egressCount = 1;
         }
       }
-      if (egressCount == 0) return false;
+      if (egressCount == 0) return Up(kHandUpEgress);
     } else {
       egressCount = verdict == 1 ? 1 : cacheCount_[id];
-      if (egressCount < 1 || egressCount > kEgressMax) return false;
+      if (egressCount < 1 || egressCount > kEgressMax) return Up(kHandUpEgress);
       for (int i = 0; i < egressCount; i++) programIds[i] = cacheLinks_[id * kEgressMax + i];
     }
     const size_t frameOut = kHeader + packetLength + kTag;
     for (int i = 0; i < egressCount; i++) {
       const uint32_t p = programIds[i];
-      if (p == 0 || p >= static_cast<uint32_t>(kMaxProgramLinks) || !links_[p].present || !links_[p].up) return false;
+      if (p == 0 || p >= static_cast<uint32_t>(kMaxProgramLinks) || !links_[p].present || !links_[p].up)
+        return Up(kHandUpEgress);
       auto sendAt = sending_.find(links_[p].linkId);
-      if (sendAt == sending_.end()) return false;
+      if (sendAt == sending_.end()) return Up(kHandUpEgress);
       const Sending& to = sendAt->second;
       // A send counter within this packet's copies of the rekey limit goes up to JavaScript, which
       // starts the rekey; one past 2^53 - 2 is never used.
       const double next = to.counters[0] + egressCount;
-      if (next >= to.rekeyAfterPackets || next >= static_cast<double>(kMaxSafe)) return false;
-      if (!isV6_ && !to.isV4) return false;
+      if (next >= to.rekeyAfterPackets || next >= static_cast<double>(kMaxSafe)) return Up(kHandUpEgress);
+      if (!isV6_ && !to.isV4) return Up(kHandUpEgress);
     }
     if (egressCount > 0 &&
         (queued_.size() + egressCount > kSendMax || ringUsed_ + egressCount * frameOut > kSendRingBytes)) {
       FlushQueued();
-      if (ringUsed_ + egressCount * frameOut > kSendRingBytes) return false;
+      if (ringUsed_ + egressCount * frameOut > kSendRingBytes) return Up(kHandUpEgress);
     }
 
     // Commit: the link layer's receive.
@@ -1796,9 +1825,17 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return result;
   }
 
+  Napi::Value HandUpStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array result = Napi::Array::New(env, kHandUpReasons);
+    for (uint32_t i = 0; i < kHandUpReasons; i++)
+      result.Set(i, Napi::Number::New(env, static_cast<double>(handedUp_[i])));
+    return result;
+  }
+
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Napi::Array result = Napi::Array::New(env, 7);
+    Napi::Array result = Napi::Array::New(env, 8);
     result.Set(0u, Napi::Number::New(env, static_cast<double>(taken_)));
     result.Set(1u, Napi::Number::New(env, static_cast<double>(offered_)));
     result.Set(2u, Napi::Number::New(env, static_cast<double>(sent_)));
@@ -2366,6 +2403,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   std::vector<size_t> messageCounts_;
   uint64_t taken_ = 0, offered_ = 0, sent_ = 0, sendErrors_ = 0;
   uint64_t packetsOffered_ = 0;  // of offered_: DATA frames with a packet (CarriesPacket)
+  uint64_t handedUp_[kHandUpReasons] = {};  // offered_ - taken_, by why (HandUp)
   uint64_t held_ = 0;  // datagrams handed up only because an earlier one of their flow was
   // The receive batch's program barrier (HandedUp).
   UpScope upScope_ = kUpNone;

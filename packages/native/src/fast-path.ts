@@ -1,11 +1,26 @@
-import type {
-  AgentFastPath,
-  EngineFastPath,
-  FastPathCounters,
-  LinkDataPath,
-  SignaturesAhead,
+import {
+  type AgentFastPath,
+  type EngineFastPath,
+  type FastPathCounters,
+  FastPathHandUp,
+  type FastPathHandUpReason,
+  type LinkDataPath,
+  type SignaturesAhead,
 } from '@capsule/wire';
 import { loadAddon } from './native-addon';
+
+const handUpReasons = Object.keys(FastPathHandUp) as FastPathHandUpReason[];
+
+/** The addon's hand-up counts (indexed by FastPathHandUp) by name; throws if the two disagree on how many. */
+function byHandUpReason(counts: readonly number[]): Record<FastPathHandUpReason, number> {
+  if (counts.length !== handUpReasons.length)
+    throw new Error(
+      `native fast path: ${counts.length} hand-up reasons, @capsule/wire names ${handUpReasons.length}`,
+    );
+  const named = {} as Record<FastPathHandUpReason, number>;
+  for (const reason of handUpReasons) named[reason] = counts[FastPathHandUp[reason]]!;
+  return named;
+}
 
 /**
  * Slots of the engine counter deltas the fast path keeps (a Float64Array the engine owns and folds
@@ -167,6 +182,7 @@ export function createNativeFastPath(): NativeFastPath {
         sessions,
         held,
         packetsOffered,
+        handedUp: byHandUpReason(native.handUpStats()),
         signatures: signatures.stats(),
       };
     },

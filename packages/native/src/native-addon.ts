@@ -121,6 +121,8 @@ export interface NativeFastPathObject {
   drainLinkTraffic(): Float64Array;
   /** [taken, offered, sent, sendErrors, flows, sessions, held, packetsOffered] */
   stats(): [number, number, number, number, number, number, number, number];
+  /** The datagrams handed up by why, indexed by @capsule/wire's FastPathHandUp. */
+  handUpStats(): number[];
   /** The type I signature verifier (addon/signature-verifier.h): keys, a result, its stats. */
   setControllerKeys(keyIds: number[], publicKeys: Uint8Array): void;
   signatureResult(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): number;

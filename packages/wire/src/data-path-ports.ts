@@ -90,6 +90,38 @@ export const FastPathProgramState = {
   DECLINED: 2,
 } as const;
 
+/**
+ * Why an engine's fast path handed a datagram up to JavaScript (FastPathStats.handedUp, /metrics):
+ * one reason a datagram, in the order it checks them; the native side counts them by these
+ * indexes (addon/fast-path.cc, HandUp). What goes up is then the pipeline's, which forwards or
+ * drops it as it always does: a reason here says why JavaScript was woken, not what became of it.
+ */
+export const FastPathHandUp = {
+  /** No socket or engine bound yet. */
+  NOT_READY: 0,
+  /** Not a DATA frame with a packet: the link layer's handshakes, cookies and keep-alives. */
+  CONTROL: 1,
+  /** A DATA frame no confirmed session takes: unknown receiver, replayed, bad tag, too short. */
+  LINK: 2,
+  /** Not a capsule packet the engine forwards here: malformed, another next header, hop limit 1. */
+  PACKET: 3,
+  /** No flow registered for it: a new flow, or one whose packets the engine has not registered. */
+  UNKNOWN_FLOW: 4,
+  /** Its flow's state: another ingress link, idle, its authorization expired. */
+  FLOW_STATE: 5,
+  /** No template for its packet type yet: the first packet of a type since the flow was registered. */
+  NO_TEMPLATE: 6,
+  /** A capsule header unlike its type's template: TRACE, another AUTH or CODE, other lengths. */
+  HEADER_CHANGED: 7,
+  /** The program: not registered here, or a run that needs JavaScript (a service, TRACE, its entry). */
+  PROGRAM: 8,
+  /** An egress link not present, up or sendable (its rekey limit, the address family), or no room to queue. */
+  EGRESS: 9,
+  /** Behind an earlier datagram of its flow handed up in the same receive batch (`held`). */
+  HELD: 10,
+} as const;
+export type FastPathHandUpReason = keyof typeof FastPathHandUp;
+
 /** What a fast path counted since the last `takeCounters` (engine counters it carried). */
 export interface FastPathCounters {
   packetsIn: number;
@@ -142,6 +174,8 @@ export interface FastPathStats {
    * layer's handshakes, cookies and keep-alives, which always go up).
    */
   packetsOffered: number;
+  /** `offered` − `taken` by why (an engine's fast path; FastPathHandUp). */
+  handedUp: Record<FastPathHandUpReason, number>;
   /** The type I signature verifier thread's (an engine's fast path; SignaturesAhead). */
   signatures?: SignaturesAheadStats;
 }

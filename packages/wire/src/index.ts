@@ -61,6 +61,8 @@ export {
   type FastPathCounters,
   FastPathEngineState,
   type FastPathFlowArrays,
+  FastPathHandUp,
+  type FastPathHandUpReason,
   FastPathProgramState,
   type FastPathStats,
   type LinkDataPath,
