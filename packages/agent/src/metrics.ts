@@ -143,7 +143,7 @@ export function renderAgentMetrics(s: AgentMetricsSources): string {
   family(
     'capsule_agent_fast_path_packets_total',
     'counter',
-    "Packets offered to the fast path, those of them with a packet (offered_packet: in, the DATA frames that are not the link layer's keep-alives; the handshakes and cookies are not either), taken by it (never woke JavaScript), and handed up only to keep their flow in order behind an earlier one: out, from the TUN device; in, frames from the socket.",
+    "Packets offered to the fast path (out, from the TUN device; in, frames from the socket), those of them that carry a packet (offered_packet: out, all; in, the DATA frames that are not the link layer's handshakes, cookies and keep-alives), taken by it (never woke JavaScript), and handed up only to keep their flow in order behind an earlier one.",
   );
   for (const [direction, offered, offeredPacket, taken, held] of [
     ['out', fast?.offered, fast?.offered, fast?.taken, fast?.held],
