@@ -771,8 +771,11 @@ const kib = (bytes: number) =>
 
 /** A fast path's counters (the engine's `fastPath` in /api/v1/status, an agent's in its status); null when off. */
 type FastPathCounts = Record<string, number> | null;
-/** The engine's also has `handedUp`, its datagrams handed up by why (FastPathHandUp). */
-type EngineFastPathCounts = { handedUp?: Record<string, number> };
+/**
+ * And `handedUp`, what it handed up by why: the engine's by FastPathHandUp reason, an agent's by
+ * direction (`out`, `in`) and AgentFastPathHandUp reason.
+ */
+type HandUpCounts = Record<string, number> & { out?: Record<string, number>; in?: Record<string, number> };
 const fastPathNodes = ['a', 'e1', 'b'] as const;
 
 /** The fast-path counters of the Capsule leg's three daemons now (absolute). */
@@ -802,22 +805,29 @@ function fastPathShare(
     // handshakes, cookies and keep-alives, which always go up).
     const pairs = (
       node === 'e1'
-        ? [['', 'taken', 'offered', 'packetsOffered']]
+        ? [['', 'taken', 'offered', 'packetsOffered', undefined]]
         : [
-            ['egress ', 'taken', 'offered', undefined],
-            ['ingress ', 'ingressTaken', 'ingressOffered', 'ingressPacketsOffered'],
+            ['egress ', 'taken', 'offered', undefined, 'out'],
+            ['ingress ', 'ingressTaken', 'ingressOffered', 'ingressPacketsOffered', 'in'],
           ]
-    ) as [string, string, string, string | undefined][];
+    ) as [string, string, string, string | undefined, 'out' | 'in' | undefined][];
     const delta = (key: string) => (to[key] ?? 0) - (from[key] ?? 0);
     const percent = (part: number, whole: number) => (whole > 0 ? ((100 * part) / whole).toFixed(1) : '—');
-    // The engine also says why it handed up what it did not take (FastPathHandUp).
-    const [whysFrom, whysTo] = [from, to].map((c) => (c as unknown as EngineFastPathCounts).handedUp ?? {});
-    const whys = Object.entries(whysTo!)
-      .map(([reason, count]) => [reason, count - (whysFrom![reason] ?? 0)] as const)
-      .filter(([, count]) => count > 0)
-      .map(([reason, count]) => `${reason} ${count.toLocaleString('en-US')}`);
+    // And why it handed up what it did not take (the engine's; an agent's by direction).
+    const whyOf = (counts: Record<string, number>, direction: 'out' | 'in' | undefined) => {
+      const handedUp = (counts as unknown as { handedUp?: HandUpCounts }).handedUp;
+      return (direction === undefined ? handedUp : handedUp?.[direction]) ?? {};
+    };
+    const whys = (direction: 'out' | 'in' | undefined) => {
+      const [before, now] = [whyOf(from, direction), whyOf(to, direction)];
+      const up = Object.entries(now)
+        .map(([reason, count]) => [reason, count - (before[reason] ?? 0)] as const)
+        .filter(([, count]) => count > 0)
+        .map(([reason, count]) => `${reason} ${count.toLocaleString('en-US')}`);
+      return up.length > 0 ? `; up: ${up.join(', ')}` : '';
+    };
     share[node] = pairs
-      .map(([label, takenKey, offeredKey, packetsKey]) => {
+      .map(([label, takenKey, offeredKey, packetsKey, direction]) => {
         const [taken, offered] = [delta(takenKey), delta(offeredKey)];
         const packets = packetsKey === undefined ? undefined : delta(packetsKey);
         const ofPackets =
@@ -827,10 +837,9 @@ function fastPathShare(
         return `${label}${taken.toLocaleString('en-US')} of ${offered.toLocaleString('en-US')} (${percent(
           taken,
           offered,
-        )}%${ofPackets})`;
+        )}%${ofPackets}${whys(direction)})`;
       })
-      .join(', ')
-      .concat(whys.length > 0 ? `; up: ${whys.join(', ')}` : '');
+      .join(', ');
   }
   return share;
 }

@@ -571,6 +571,13 @@ describe.skipIf(!available)('agent egress fast path', () => {
       },
     ],
   ];
+  /** Why some of them go up (AgentFastPathHandUp); every one of them counts one reason. */
+  const whyPassUp: Record<string, string> = {
+    'an unknown destination': 'UNKNOWN_FLOW',
+    'an IPv4 destination that is no alias': 'UNKNOWN_FLOW',
+    'a hop-by-hop header': 'LOCAL_CONTROL',
+    'an IPv6 packet cut short': 'PACKET',
+  };
   for (const [name, prepare] of passUp)
     it(`hands up ${name} with nothing changed`, async () => {
       const r = await rig();
@@ -578,6 +585,7 @@ describe.skipIf(!available)('agent egress fast path', () => {
       const packet = prepare(r);
       const before = snapshot(r);
       const taken = r.fastPath.agentStats().taken;
+      const { handedUp: whys, offered } = r.fastPath.agentStats();
       const buffer = Buffer.alloc(70_000);
       buffer.set(packet, 0);
       const meta = Int32Array.of(0, packet.length);
@@ -585,6 +593,9 @@ describe.skipIf(!available)('agent egress fast path', () => {
       expect([meta[0], meta[1]]).toEqual([0, packet.length]);
       expect(snapshot(r)).toEqual(before);
       expect(r.fastPath.agentStats().taken).toBe(taken);
+      // Counted once, by why, when it was offered (not with no flow installed: the fast path is off).
+      const after = r.fastPath.agentStats();
+      expect(handUpsAdded(whys.out, after.handedUp.out, whyPassUp[name])).toBe(after.offered - offered);
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(r.wireFrames.length).toBe(0);
     });
@@ -1006,6 +1017,16 @@ function ingressRestore(r: IngressRig, s: ReturnType<typeof ingressSnapshot>): v
 }
 
 /** The peer's app packets: IPv6 from its CGA to ours, or IPv4 from its address to its alias of us. */
+/**
+ * How many hand-ups were counted between two readings of one direction's reasons; with `only`,
+ * fails unless they were all that reason.
+ */
+function handUpsAdded(from: Record<string, number>, to: Record<string, number>, only?: string): number {
+  const added = Object.entries(to).filter(([reason, count]) => count !== from[reason]);
+  if (only !== undefined) expect(added.map(([reason]) => reason)).toEqual([only]);
+  return added.reduce((sum, [reason, count]) => sum + count - from[reason]!, 0);
+}
+
 function peerIpv6(r: IngressRig, next: number, size: number, fill = 0x5a): Uint8Array {
   return ipv6(r.peerPlane.options.ownHostId, r.own, next, size, fill);
 }
@@ -1178,6 +1199,8 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(after.ingressOffered - before.ingressOffered).toBe(4);
     expect(after.ingressPacketsOffered - before.ingressPacketsOffered).toBe(2);
     expect(after.ingressTaken - before.ingressTaken).toBe(2);
+    // Why the two went up: the link layer's own.
+    expect(handUpsAdded(before.handedUp.in, after.handedUp.in, 'CONTROL')).toBe(2);
   });
 
   it('writes a batch in order, and hands up what is not its own in between', async () => {
@@ -1555,6 +1578,11 @@ describe.skipIf(!available)('agent ingress fast path', () => {
       (_r, result) => expect(result).toBe(IngressResult.DELIVERED),
     ],
   ];
+  /** Why some of them go up (AgentFastPathHandUp); every one of them counts one reason. */
+  const whyHandUp: Record<string, string> = {
+    'the TRACE flag': 'HEADER_CHANGED',
+    'a PATH hop index past the hop count': 'HEADER_CHANGED',
+  };
   for (const [name, prepare, then] of handUp)
     it(`hands up ${name} with nothing changed`, async () => {
       const r = await ingressRig();
@@ -1562,12 +1590,17 @@ describe.skipIf(!available)('agent ingress fast path', () => {
       const frame = await prepare(r);
       const before = ingressSnapshot(r);
       const taken = r.fastPath.agentStats().ingressTaken;
+      const { handedUp: whys, ingressOffered } = r.fastPath.agentStats();
       const written = r.tunPackets().length;
       expect(await r.send(frame)).toBe(false);
       expect(Buffer.from(r.handedUp.at(-1)!).equals(Buffer.from(frame))).toBe(true);
       expect(ingressSnapshot(r)).toEqual(before);
       expect(r.fastPath.agentStats().ingressTaken).toBe(taken);
       expect(r.tunPackets().length).toBe(written);
+      const after = r.fastPath.agentStats();
+      expect(handUpsAdded(whys.in, after.handedUp.in, whyHandUp[name])).toBe(
+        after.ingressOffered - ingressOffered,
+      );
       then(r, r.jsReceive(r.handedUp.at(-1)!), before);
     });
 

@@ -5,7 +5,13 @@
  * drops and links, the underlay transport, the resolver, the controller session and flow events.
  */
 import type { LinkDropCounters, LinkInfo, TransportStats } from '@capsule/overlay';
-import { type AgentFastPathStats, createPrometheusText, formatIpv6 } from '@capsule/wire';
+import {
+  AgentFastPathHandUp,
+  type AgentFastPathHandUpReason,
+  type AgentFastPathStats,
+  createPrometheusText,
+  formatIpv6,
+} from '@capsule/wire';
 import type { DataPlane } from './data-plane';
 import type { FlowTable } from './flows';
 import type { ResolverStatistics } from './resolver';
@@ -157,6 +163,17 @@ export function renderAgentMetrics(s: AgentMetricsSources): string {
     sample('capsule_agent_fast_path_packets_total', taken ?? 0, { direction, outcome: 'taken' });
     sample('capsule_agent_fast_path_packets_total', held ?? 0, { direction, outcome: 'held' });
   }
+  family(
+    'capsule_agent_fast_path_handed_up_total',
+    'counter',
+    'Packets the fast path handed up to JavaScript (offered minus taken), by direction and why: the first check each failed (docs/agent.md, "Fast path").',
+  );
+  for (const direction of ['out', 'in'] as const)
+    for (const reason of Object.keys(AgentFastPathHandUp) as AgentFastPathHandUpReason[])
+      sample('capsule_agent_fast_path_handed_up_total', fast?.handedUp[direction][reason] ?? 0, {
+        direction,
+        reason,
+      });
   family('capsule_agent_fast_path_flows', 'gauge', 'Flows installed in the fast path now, by direction.');
   sample('capsule_agent_fast_path_flows', fast?.egressFlows ?? 0, { direction: 'out' });
   sample('capsule_agent_fast_path_flows', fast?.ingressFlows ?? 0, { direction: 'in' });

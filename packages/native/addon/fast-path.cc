@@ -87,6 +87,8 @@
 //   agentStats() → [offered, taken, egress destinations, frames offered to ingress, frames it took,
 //     ingress flows, TUN packets its writes lost, egress packets held, ingress frames held,
 //     ingress packets offered]
+//   agentHandUpStats() → the packets handed up by why (AgentHandUp; @capsule/wire's
+//     AgentFastPathHandUp): egress's, then ingress's
 //
 // The agent's ingress (the same object; an agent binds no engine, so the UDP socket's datagrams
 // come here instead of Forward): a DATA frame is taken only when the link layer and
@@ -241,6 +243,26 @@ enum HandUp : uint8_t {
   kHandUpEgress,         // an egress link not present, up or sendable (rekey limit, family), no room to queue
   kHandUpHeld,           // behind an earlier datagram of its flow handed up in the same batch
   kHandUpReasons
+};
+
+// Why an agent's fast path handed a packet up (egress: from the TUN; ingress: from the socket), one
+// reason a packet, in the order Egress and Ingress check them: @capsule/wire's AgentFastPathHandUp
+// owns the names (the same indexes).
+enum AgentHandUp : uint8_t {
+  kAgentUpLocalControl,   // egress: the kernel's own ND, MLD, router solicitations, multicast
+  kAgentUpControl,        // ingress: not a DATA frame with a packet (handshake, cookie, keep-alive)
+  kAgentUpLink,           // ingress: no confirmed session takes it; egress: no sending session, family
+  kAgentUpPacket,         // not a packet it carries: not IPv4 or IPv6, too short, another type, lengths
+  kAgentUpUnknownFlow,    // no flow installed for it (egress: destination; ingress: source)
+  kAgentUpNoTemplate,     // ingress: no template for its packet type
+  kAgentUpHeaderChanged,  // ingress: a capsule header unlike its type's template
+  kAgentUpTrace,          // egress: a traced packet (TRACE, a trace event)
+  kAgentUpE2e,            // the e2e epoch: another, its first packet, a rekey due; ingress: replayed, tag
+  kAgentUpSize,           // too large for the fast path (or a type I over maxOverlayPacketBytes)
+  kAgentUpInner,          // ingress: the opened packet unlike its header (addresses, TRANSPORT, IPv4)
+  kAgentUpSend,           // egress: the link's send counter at its rekey limit, no room, a seal refused
+  kAgentUpHeld,           // behind an earlier packet of its flow handed up in the same batch
+  kAgentUpReasons
 };
 
 // @capsule/wire's linkFrameAadEnd over body [start, end): the end of the authenticated range, or < 0.
@@ -748,6 +770,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                         InstanceMethod("drainLinkTraffic", &FastPath::DrainLinkTraffic),
                         InstanceMethod("stats", &FastPath::Stats),
                         InstanceMethod("handUpStats", &FastPath::HandUpStats),
+                        InstanceMethod("agentHandUpStats", &FastPath::AgentHandUpStats),
                         InstanceMethod("setControllerKeys", &FastPath::SetControllerKeys),
                         InstanceMethod("signatureResult", &FastPath::SignatureResult),
                         InstanceMethod("signatureStats", &FastPath::SignatureStats),
@@ -877,6 +900,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       const bool keyed = OrderBarrier::KeyOfPeer(data, length, flowKey);
       if (keyed && ordered_.Holds(flowKey)) {
         ingressHeld_++;
+        ingressHandedUp_[kAgentUpHeld]++;
         return false;
       }
       if (Ingress(data, length)) {
@@ -1825,6 +1849,16 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return result;
   }
 
+  Napi::Value AgentHandUpStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array result = Napi::Array::New(env, 2 * kAgentUpReasons);
+    for (uint32_t i = 0; i < kAgentUpReasons; i++) {
+      result.Set(i, Napi::Number::New(env, static_cast<double>(egressHandedUp_[i])));
+      result.Set(kAgentUpReasons + i, Napi::Number::New(env, static_cast<double>(ingressHandedUp_[i])));
+    }
+    return result;
+  }
+
   Napi::Value HandUpStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Array result = Napi::Array::New(env, kHandUpReasons);
@@ -1868,7 +1902,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
         egressTaken_++;
         continue;
       }
-      if (held) egressHeld_++;
+      if (held) {
+        egressHeld_++;
+        egressHandedUp_[kAgentUpHeld]++;
+      } else if (!addressed) {
+        egressHandedUp_[kAgentUpPacket]++;  // not an IPv4 or IPv6 packet with a destination
+      }
       if (addressed) ordered.Add(destination);
       meta[2 * kept] = offset;
       meta[2 * kept + 1] = length;
@@ -1880,36 +1919,46 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
 
   // One application packet, as packages/agent/src/egress.ts handles a packet of a unicast
   // flow in TUN mode (its steps, in its order), or false with nothing changed.
+  // Counts a packet Egress or Ingress hands up, by why; false (their answer).
+  bool EgressUp(AgentHandUp reason) {
+    egressHandedUp_[reason]++;
+    return false;
+  }
+  bool IngressUp(AgentHandUp reason) {
+    ingressHandedUp_[reason]++;
+    return false;
+  }
+
   bool Egress(const uint8_t* ip, size_t ipLength) {
     const int version = ip[0] >> 4;
     EgressFlow* flow = nullptr;
     if (version == 6) {
-      if (ipLength < 40) return false;
+      if (ipLength < 40) return EgressUp(kAgentUpPacket);
       const uint8_t nextHeader = ip[6];
       // The kernel's own ND, MLD and router solicitations: JavaScript counts them (localControl).
       if (ip[24] == 0xff || (nextHeader == 58 && ipLength > 40 && ip[40] >= 130 && ip[40] <= 143) || nextHeader == 0)
-        return false;
+        return EgressUp(kAgentUpLocalControl);
       HostKey key;
       memcpy(key.bytes, ip + 24, 16);
       auto at = egressByHost_.find(key);
-      if (at == egressByHost_.end()) return false;
+      if (at == egressByHost_.end()) return EgressUp(kAgentUpUnknownFlow);
       flow = at->second.get();
     } else if (version == 4) {
-      if (ipLength < 20 || (ip[0] & 0x0f) < 5) return false;
+      if (ipLength < 20 || (ip[0] & 0x0f) < 5) return EgressUp(kAgentUpPacket);
       auto at = egressByIpv4_.find(Be32(ip + 16));
-      if (at == egressByIpv4_.end()) return false;
+      if (at == egressByIpv4_.end()) return EgressUp(kAgentUpUnknownFlow);
       flow = at->second.get();
     } else {
-      return false;
+      return EgressUp(kAgentUpPacket);
     }
     uint8_t protocol;
     uint32_t port, sourcePort;  // written as 0 when absent (writeTransportValue)
     TransportOf(ip, ipLength, version, &protocol, &sourcePort, &port);
     // The first hop's link: up, with a session JavaScript registered (LinkDataPath.sending).
     auto sendAt = sending_.find(flow->linkId);
-    if (sendAt == sending_.end()) return false;
+    if (sendAt == sending_.end()) return EgressUp(kAgentUpLink);
     Sending& to = sendAt->second;
-    if (!isV6_ && !to.isV4) return false;
+    if (!isV6_ && !to.isV4) return EgressUp(kAgentUpLink);
     const double now = batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs());
     double* state = flow->state;
     double* e2e = flow->e2e;
@@ -1918,28 +1967,28 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const bool authDue = now - state[kFlowLastAuthMs] >= authIntervalMs_;
     const int packetType = authDue ? 1 : state[kFlowPacketsSinceAuth] < codePackets_ ? 2 : 3;
     const EgressHeader& header = flow->headers[packetType - 1];
-    if (state[kFlowTracePackets] > 0) return false;  // a traced packet (TRACE flag, trace event)
+    if (state[kFlowTracePackets] > 0) return EgressUp(kAgentUpTrace);  // TRACE flag, trace event
     // The e2e epoch: the one whose key was installed, not due for a rekey (e2e-epochs.ts
     // isSendRekeyDue), not the first packet of an epoch (countSealed starts its time).
-    if (e2e[kE2eSendEpoch] != static_cast<double>(flow->epoch)) return false;
+    if (e2e[kE2eSendEpoch] != static_cast<double>(flow->epoch)) return EgressUp(kAgentUpE2e);
     const double sealed = e2e[kE2eSendPackets];
     if (sealed <= 0 || e2e[kE2eRekeyRequested] != 0 || sealed >= e2eRekeyAfterPackets_ ||
         now - e2e[kE2eSendSinceMs] >= e2eRekeyAfterMs_)
-      return false;
+      return EgressUp(kAgentUpE2e);
     const double counter = state[kFlowSendCounter] + 1;
-    if (counter >= static_cast<double>(kMaxSafe)) return false;
+    if (counter >= static_cast<double>(kMaxSafe)) return EgressUp(kAgentUpE2e);
     const size_t headerLength = header.bytes.size();
     const size_t total = headerLength + ipLength + static_cast<size_t>(sealed_payload::kOverhead);
-    if (total > kAgentOutBytes || total - 40 > 0xffff || total > kMaxInnerPacket) return false;
+    if (total > kAgentOutBytes || total - 40 > 0xffff || total > kMaxInnerPacket) return EgressUp(kAgentUpSize);
     // A type I packet over maxOverlayPacketBytes goes as an AUTH-only packet ahead of the data: JavaScript's.
-    if (packetType == 1 && static_cast<double>(total) > maxOverlayPacketBytes_) return false;
+    if (packetType == 1 && static_cast<double>(total) > maxOverlayPacketBytes_) return EgressUp(kAgentUpSize);
     // The link layer's send (the engine path's rule): a counter at its rekey limit is JavaScript's.
     const double next = to.counters[0] + 1;
-    if (next >= to.rekeyAfterPackets || next >= static_cast<double>(kMaxSafe)) return false;
+    if (next >= to.rekeyAfterPackets || next >= static_cast<double>(kMaxSafe)) return EgressUp(kAgentUpSend);
     const size_t frameOut = kHeader + total + kTag;
     if (queued_.size() + 1 > kSendMax || ringUsed_ + frameOut > kSendRingBytes) {
       FlushQueued();
-      if (ringUsed_ + frameOut > kSendRingBytes) return false;
+      if (ringUsed_ + frameOut > kSendRingBytes) return EgressUp(kAgentUpSend);
       batchNowMs_ = now;
     }
     // Build: the packet type's header, the TRANSPORT value, the sealed payload, the length.
@@ -1954,7 +2003,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     transport[5] = static_cast<uint8_t>(port);
     uint8_t* payload = inner + headerLength;
     sealed_payload::WriteHeader(payload, flow->epoch, static_cast<uint64_t>(counter));
-    if (!sealed_payload::Seal(flow->seal, payload, flow->aad, sizeof flow->aad, ip, ipLength)) return false;
+    if (!sealed_payload::Seal(flow->seal, payload, flow->aad, sizeof flow->aad, ip, ipLength))
+      return EgressUp(kAgentUpSend);
     inner[4] = static_cast<uint8_t>((total - 40) >> 8);
     inner[5] = static_cast<uint8_t>(total - 40);
     // Commit: the flow's and the epoch's counters, the link's frame and traffic, the statistics.
@@ -2131,35 +2181,36 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     uint64_t linkCounter = 0;
     size_t bodyEnd = 0;
     Session* session = CheckLinkFrame(frame, length, &linkCounter, &bodyEnd);
-    if (session == nullptr) return false;
+    if (session == nullptr) return IngressUp(CarriesPacket(frame, length) ? kAgentUpLink : kAgentUpControl);
     const uint8_t* inner = frame + kHeader;
     const size_t innerLength = bodyEnd - kHeader;
     // The inner packet: from an installed flow's peer, its header the flow's but for the free bytes.
     HostKey key;
     memcpy(key.bytes, inner + 8, 16);
     auto at = ingressBySource_.find(key);
-    if (at == ingressBySource_.end()) return false;
+    if (at == ingressBySource_.end()) return IngressUp(kAgentUpUnknownFlow);
     IngressFlow& flow = *at->second;
     // The template of the packet's type (the type is in it, so a packet of another type differs).
     const uint8_t packetType = innerLength > 42 ? inner[42] & 0x0f : 0;
-    if (packetType < 1 || packetType > 3) return false;
+    if (packetType < 1 || packetType > 3) return IngressUp(kAgentUpPacket);
     const IngressTemplate& shape = flow.templates[packetType - 1];
     const size_t headerLength = shape.header.size();
-    if (headerLength == 0) return false;
+    if (headerLength == 0) return IngressUp(kAgentUpNoTemplate);
     // (0 when not a capsule packet or longer than the frame: below any template's length.)
     const size_t packetLength = CapsulePacketLength(inner, innerLength);
-    if (packetLength < headerLength + static_cast<size_t>(sealed_payload::kOverhead)) return false;
-    if (!EqualOutside(inner, shape.header.data(), headerLength, shape.free)) return false;
-    if (shape.hopIndexAt >= 0 && inner[shape.hopIndexAt] > inner[shape.hopCountAt]) return false;
+    if (packetLength < headerLength + static_cast<size_t>(sealed_payload::kOverhead)) return IngressUp(kAgentUpPacket);
+    if (!EqualOutside(inner, shape.header.data(), headerLength, shape.free)) return IngressUp(kAgentUpHeaderChanged);
+    if (shape.hopIndexAt >= 0 && inner[shape.hopIndexAt] > inner[shape.hopCountAt])
+      return IngressUp(kAgentUpHeaderChanged);
     // The sealed payload: the installed epoch, a zero nonce prefix, a counter the e2e window takes.
     const uint8_t* sealed = inner + headerLength;
     const size_t sealedLength = packetLength - headerLength;
-    if (Be32(sealed) != flow.epoch || Be32(sealed + 4) != 0) return false;
+    if (Be32(sealed) != flow.epoch || Be32(sealed + 4) != 0) return IngressUp(kAgentUpE2e);
     const uint64_t counter = (uint64_t{Be32(sealed + 8)} << 32) | Be32(sealed + 12);
-    if (!flow.replay.Check(counter)) return false;
+    if (!flow.replay.Check(counter)) return IngressUp(kAgentUpE2e);
     // Opened into the TUN ring (taken only if everything below passes).
     const size_t plainLength = sealedLength - static_cast<size_t>(sealed_payload::kOverhead);
-    if (plainLength > kTunRingBytes) return false;
+    if (plainLength > kTunRingBytes) return IngressUp(kAgentUpSize);
     if (tunQueued_ == kTunRingPackets || tunUsed_ + plainLength > kTunRingBytes) FlushTun();
     uint8_t* packet = tunRing_.data() + tunUsed_;
     uint8_t aad[35];
@@ -2167,18 +2218,18 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     aad[32] = inner[1] & 0x0f;
     aad[33] = inner[2];
     aad[34] = inner[3];
-    if (!sealed_payload::Open(flow.open, sealed, sealedLength, aad, sizeof aad, packet)) return false;
+    if (!sealed_payload::Open(flow.open, sealed, sealedLength, aad, sizeof aad, packet)) return IngressUp(kAgentUpE2e);
     // The original packet: IPv6 from the peer (or its role's address) to us, or IPv4 rewritten.
     const int version = plainLength > 0 ? packet[0] >> 4 : 0;
     if (version == 6 && plainLength >= 40) {
-      if (memcmp(packet + 24, inner + 24, 16) != 0) return false;
+      if (memcmp(packet + 24, inner + 24, 16) != 0) return IngressUp(kAgentUpInner);
       if (memcmp(packet + 8, inner + 8, 16) != 0 &&
           !(flow.hasRoleSource && memcmp(packet + 8, flow.roleSource, 16) == 0))
-        return false;
+        return IngressUp(kAgentUpInner);
     } else if (version == 4 && plainLength >= 20 && (packet[0] & 0x0f) >= 5) {
-      if (!RewriteIpv4(packet, plainLength, flow.ipv4Alias, ownIpv4_)) return false;
+      if (!RewriteIpv4(packet, plainLength, flow.ipv4Alias, ownIpv4_)) return IngressUp(kAgentUpInner);
     } else {
-      return false;
+      return IngressUp(kAgentUpInner);
     }
     // TRANSPORT: what the engines were shown is what the packet is (transportMatches).
     uint8_t protocol;
@@ -2187,7 +2238,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const uint8_t* transport = inner + shape.transportAt;
     if (transport[0] != protocol || ((uint32_t{transport[2]} << 8) | transport[3]) != sourcePort ||
         ((uint32_t{transport[4]} << 8) | transport[5]) != port)
-      return false;
+      return IngressUp(kAgentUpInner);
     // Commit: the link's window and traffic, the flow's e2e window, the statistics, the TUN write.
     const double now = batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs());
     CommitLinkReceive(*session, linkCounter, innerLength, now);
@@ -2346,6 +2397,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   // Packets handed up only because an earlier one of their flow in the batch was (OrderBarrier).
   uint64_t egressHeld_ = 0, ingressHeld_ = 0;
   uint64_t ingressPacketsOffered_ = 0;  // of ingressOffered_: DATA frames with a packet (CarriesPacket)
+  // Offered minus taken by why (AgentHandUp): packets from the TUN, frames from the socket.
+  uint64_t egressHandedUp_[kAgentUpReasons] = {}, ingressHandedUp_[kAgentUpReasons] = {};
   int tunFd_ = -1;
   bool tunVnetHeader_ = false;
   double* tunStats_ = nullptr;

@@ -1,5 +1,6 @@
 import {
   type AgentFastPath,
+  AgentFastPathHandUp,
   type EngineFastPath,
   type FastPathCounters,
   FastPathHandUp,
@@ -9,16 +10,23 @@ import {
 } from '@capsule/wire';
 import { loadAddon } from './native-addon';
 
-const handUpReasons = Object.keys(FastPathHandUp) as FastPathHandUpReason[];
-
-/** The addon's hand-up counts (indexed by FastPathHandUp) by name; throws if the two disagree on how many. */
-function byHandUpReason(counts: readonly number[]): Record<FastPathHandUpReason, number> {
-  if (counts.length !== handUpReasons.length)
+/**
+ * The addon's hand-up counts from `at` (indexed as `reasons` number them: FastPathHandUp or
+ * AgentFastPathHandUp) by name; throws if the addon counts another number of reasons.
+ */
+function byReason<Reason extends string>(
+  reasons: Readonly<Record<Reason, number>>,
+  counts: readonly number[],
+  at: number,
+  of: number,
+): Record<Reason, number> {
+  const names = Object.keys(reasons) as Reason[];
+  if (counts.length !== of * names.length)
     throw new Error(
-      `native fast path: ${counts.length} hand-up reasons, @capsule/wire names ${handUpReasons.length}`,
+      `native fast path: ${counts.length} hand-up counts, @capsule/wire names ${of} × ${names.length}`,
     );
-  const named = {} as Record<FastPathHandUpReason, number>;
-  for (const reason of handUpReasons) named[reason] = counts[FastPathHandUp[reason]]!;
+  const named = {} as Record<Reason, number>;
+  for (const reason of names) named[reason] = counts[at + reasons[reason]]!;
   return named;
 }
 
@@ -182,7 +190,7 @@ export function createNativeFastPath(): NativeFastPath {
         sessions,
         held,
         packetsOffered,
-        handedUp: byHandUpReason(native.handUpStats()),
+        handedUp: byReason<FastPathHandUpReason>(FastPathHandUp, native.handUpStats(), 0, 1),
         signatures: signatures.stats(),
       };
     },
@@ -237,6 +245,8 @@ export function createNativeFastPath(): NativeFastPath {
         ingressHeld,
         ingressPacketsOffered,
       ] = native.agentStats();
+      const whys = native.agentHandUpStats();
+      const reasons = Object.keys(AgentFastPathHandUp).length;
       return {
         offered,
         taken,
@@ -248,6 +258,10 @@ export function createNativeFastPath(): NativeFastPath {
         ingressPacketsOffered,
         ingressFlows,
         tunWriteErrors,
+        handedUp: {
+          out: byReason(AgentFastPathHandUp, whys, 0, 2),
+          in: byReason(AgentFastPathHandUp, whys, reasons, 2),
+        },
       };
     },
     setIngressFlow: (flow) =>

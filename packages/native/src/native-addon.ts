@@ -147,6 +147,8 @@ export interface NativeFastPathObject {
    * ingressHeld, ingressPacketsOffered]
    */
   agentStats(): [number, number, number, number, number, number, number, number, number, number];
+  /** The packets handed up by why, indexed by @capsule/wire's AgentFastPathHandUp: egress's, then ingress's. */
+  agentHandUpStats(): number[];
   setIngressFlow(
     source: Uint8Array,
     header: Uint8Array,

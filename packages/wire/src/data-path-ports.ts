@@ -122,6 +122,42 @@ export const FastPathHandUp = {
 } as const;
 export type FastPathHandUpReason = keyof typeof FastPathHandUp;
 
+/**
+ * Why an agent's fast path handed a packet up to JavaScript (AgentFastPathStats.handedUp, by
+ * direction: `out` packets from the TUN device, `in` frames from the socket; /metrics): one reason
+ * a packet, the first check it failed; the native side counts them by these indexes
+ * (addon/fast-path.cc, AgentHandUp). Some reasons belong to one direction only.
+ */
+export const AgentFastPathHandUp = {
+  /** Out: the kernel's own ND, MLD and router solicitations, and multicast (JavaScript counts them). */
+  LOCAL_CONTROL: 0,
+  /** In: not a DATA frame with a packet (the link layer's handshakes, cookies and keep-alives). */
+  CONTROL: 1,
+  /** In: no confirmed session takes the frame (unknown receiver, replayed, bad tag); out: the link has no sending session, or another address family. */
+  LINK: 2,
+  /** Not a packet it carries: not IPv4 or IPv6, too short, another packet type, its lengths. */
+  PACKET: 3,
+  /** No flow installed for it (out: its destination; in: its source). */
+  UNKNOWN_FLOW: 4,
+  /** In: no template for its packet type. */
+  NO_TEMPLATE: 5,
+  /** In: a capsule header unlike its type's template. */
+  HEADER_CHANGED: 6,
+  /** Out: a traced packet (TRACE flag, trace event). */
+  TRACE: 7,
+  /** The e2e epoch: another one, its first packet, a rekey due; in: a replayed counter or a failed tag. */
+  E2E: 8,
+  /** Too large for the fast path, or a type I packet over maxOverlayPacketBytes (sent as two). */
+  SIZE: 9,
+  /** In: the opened packet unlike its header (addresses, TRANSPORT), or an IPv4 rewrite refused. */
+  INNER: 10,
+  /** Out: the link's send counter at its rekey limit, no room to queue, or a seal refused. */
+  SEND: 11,
+  /** Behind an earlier packet of its flow handed up in the same batch (`held`, `ingressHeld`). */
+  HELD: 12,
+} as const;
+export type AgentFastPathHandUpReason = keyof typeof AgentFastPathHandUp;
+
 /** What a fast path counted since the last `takeCounters` (engine counters it carried). */
 export interface FastPathCounters {
   packetsIn: number;
@@ -196,6 +232,8 @@ export interface AgentFastPathStats {
   ingressHeld: number;
   /** Of `ingressOffered`: DATA frames with a packet in them (FastPathStats.packetsOffered). */
   ingressPacketsOffered: number;
+  /** What it handed up by why (AgentFastPathHandUp): `out` = `offered` − `taken`, `in` = `ingressOffered` − `ingressTaken`. */
+  handedUp: { out: Record<AgentFastPathHandUpReason, number>; in: Record<AgentFastPathHandUpReason, number> };
   ingressFlows: number;
   tunWriteErrors: number;
 }

@@ -55,6 +55,8 @@ export {
 /** The ports of a native data path: the link layer's, the engine's and the agent's side, implemented by @capsule/native. */
 export {
   type AgentFastPath,
+  AgentFastPathHandUp,
+  type AgentFastPathHandUpReason,
   type AgentFastPathStats,
   type AgentIngressFlow,
   type EngineFastPath,
