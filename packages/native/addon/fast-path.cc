@@ -899,7 +899,6 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       if (CarriesPacket(data, length)) ingressPacketsOffered_++;
       const bool keyed = OrderBarrier::KeyOfPeer(data, length, flowKey);
       if (keyed && ordered_.Holds(flowKey)) {
-        ingressHeld_++;
         ingressHandedUp_[kAgentUpHeld]++;
         return false;
       }
@@ -918,7 +917,6 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const bool keyed = OrderBarrier::KeyOfEngineFlow(data, length, flowKey);
     // Held behind its flow's packet handed up (whose contract's program runs HandedUp already stopped).
     if (keyed && ordered_.Holds(flowKey)) {
-      held_++;
       handedUp_[kHandUpHeld]++;
       if (verifier_ != nullptr && length > kHeader + kAuthValueAt && data[kHeader + 42] == kTypeIHeader) {
         uint64_t counter = 0;
@@ -1876,7 +1874,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     result.Set(3u, Napi::Number::New(env, static_cast<double>(sendErrors_)));
     result.Set(4u, Napi::Number::New(env, static_cast<double>(flows_.size())));
     result.Set(5u, Napi::Number::New(env, static_cast<double>(sessions_.size())));
-    result.Set(6u, Napi::Number::New(env, static_cast<double>(held_)));
+    result.Set(6u, Napi::Number::New(env, static_cast<double>(handedUp_[kHandUpHeld])));
     result.Set(7u, Napi::Number::New(env, static_cast<double>(packetsOffered_)));
     return result;
   }
@@ -1903,7 +1901,6 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
         continue;
       }
       if (held) {
-        egressHeld_++;
         egressHandedUp_[kAgentUpHeld]++;
       } else if (!addressed) {
         egressHandedUp_[kAgentUpPacket]++;  // not an IPv4 or IPv6 packet with a destination
@@ -1917,8 +1914,6 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return kept;
   }
 
-  // One application packet, as packages/agent/src/egress.ts handles a packet of a unicast
-  // flow in TUN mode (its steps, in its order), or false with nothing changed.
   // Counts a packet Egress or Ingress hands up, by why; false (their answer).
   bool EgressUp(AgentHandUp reason) {
     egressHandedUp_[reason]++;
@@ -1929,6 +1924,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return false;
   }
 
+  // One application packet, as packages/agent/src/egress.ts handles a packet of a unicast
+  // flow in TUN mode (its steps, in its order), or false with nothing changed.
   bool Egress(const uint8_t* ip, size_t ipLength) {
     const int version = ip[0] >> 4;
     EgressFlow* flow = nullptr;
@@ -2166,8 +2163,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     result.Set(4u, Napi::Number::New(env, static_cast<double>(ingressTaken_)));
     result.Set(5u, Napi::Number::New(env, static_cast<double>(ingressBySource_.size())));
     result.Set(6u, Napi::Number::New(env, static_cast<double>(tunWriteErrors_)));
-    result.Set(7u, Napi::Number::New(env, static_cast<double>(egressHeld_)));
-    result.Set(8u, Napi::Number::New(env, static_cast<double>(ingressHeld_)));
+    result.Set(7u, Napi::Number::New(env, static_cast<double>(egressHandedUp_[kAgentUpHeld])));
+    result.Set(8u, Napi::Number::New(env, static_cast<double>(ingressHandedUp_[kAgentUpHeld])));
     result.Set(9u, Napi::Number::New(env, static_cast<double>(ingressPacketsOffered_)));
     return result;
   }
@@ -2394,10 +2391,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   uint32_t ownIpv4_ = 0;
   std::unordered_map<HostKey, std::unique_ptr<IngressFlow>, HostKeyHash> ingressBySource_;
   uint64_t ingressOffered_ = 0, ingressTaken_ = 0, tunWriteErrors_ = 0;
-  // Packets handed up only because an earlier one of their flow in the batch was (OrderBarrier).
-  uint64_t egressHeld_ = 0, ingressHeld_ = 0;
   uint64_t ingressPacketsOffered_ = 0;  // of ingressOffered_: DATA frames with a packet (CarriesPacket)
-  // Offered minus taken by why (AgentHandUp): packets from the TUN, frames from the socket.
+  // Offered minus taken by why (AgentHandUp): packets from the TUN, frames from the socket; the
+  // held ones (kAgentUpHeld: behind an earlier one of their flow in the batch) are agentStats' too.
   uint64_t egressHandedUp_[kAgentUpReasons] = {}, ingressHandedUp_[kAgentUpReasons] = {};
   int tunFd_ = -1;
   bool tunVnetHeader_ = false;
@@ -2456,8 +2452,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   std::vector<size_t> messageCounts_;
   uint64_t taken_ = 0, offered_ = 0, sent_ = 0, sendErrors_ = 0;
   uint64_t packetsOffered_ = 0;  // of offered_: DATA frames with a packet (CarriesPacket)
-  uint64_t handedUp_[kHandUpReasons] = {};  // offered_ - taken_, by why (HandUp)
-  uint64_t held_ = 0;  // datagrams handed up only because an earlier one of their flow was
+  uint64_t handedUp_[kHandUpReasons] = {};  // offered_ - taken_, by why (HandUp; stats' held is kHandUpHeld)
   // The receive batch's program barrier (HandedUp).
   UpScope upScope_ = kUpNone;
   double upContract_ = 0;

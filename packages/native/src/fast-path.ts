@@ -4,7 +4,6 @@ import {
   type EngineFastPath,
   type FastPathCounters,
   FastPathHandUp,
-  type FastPathHandUpReason,
   type LinkDataPath,
   type SignaturesAhead,
 } from '@capsule/wire';
@@ -190,7 +189,7 @@ export function createNativeFastPath(): NativeFastPath {
         sessions,
         held,
         packetsOffered,
-        handedUp: byReason<FastPathHandUpReason>(FastPathHandUp, native.handUpStats(), 0, 1),
+        handedUp: byReason(FastPathHandUp, native.handUpStats(), 0, 1),
         signatures: signatures.stats(),
       };
     },
