@@ -124,9 +124,11 @@ export class DataPlane {
   /** Preallocated: the TRACE records the last traced packet arrived with (`traceRecordsLength` bytes). */
   readonly traceRecords = new Uint8Array(TRACE_CHUNK_LIMIT);
   traceRecordsLength = 0;
-  /** Packets by type sent (index 1..3; the native fast path adds what it sends here) and authorization-only packets. */
+  /**
+   * Packets sent by type (index 1..3) and, at index 0, the authorization-only packets among the
+   * type I ones; the native fast path adds what it sends here.
+   */
   readonly sentByType = new Float64Array(4);
-  authOnlyPackets = 0;
   /** E2e rekeys of unicast flows: epochs this agent moved to as a sender, and followed as a receiver. */
   readonly e2eRekeys = { sent: 0, received: 0 };
   /** Reused: the cipher the receiver's epoch rule chose for the packet at hand. */
@@ -158,6 +160,11 @@ export class DataPlane {
     readonly deps: DataPlaneDeps,
   ) {
     this.tap = options.mode === 'tap' ? new TapSegment() : undefined;
+  }
+
+  /** Type I packets sent without a payload, ahead of a packet too large to carry the AUTH (egress.ts). */
+  get authOnlyPackets(): number {
+    return this.sentByType[0]!;
   }
 
   /** Counts a drop of the packet at hand. */

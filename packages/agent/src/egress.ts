@@ -160,7 +160,7 @@ export function processEgress(
       return EgressResult.DROPPED;
     }
     plane.sentByType[1]! += 1;
-    plane.authOnlyPackets += 1;
+    plane.sentByType[0]! += 1; // of which authorization-only
     packetType = 2;
     header = flow.headers[2];
   }

@@ -284,6 +284,12 @@ function restore(r: Rig, s: ReturnType<typeof snapshot>): void {
   r.plane.sentByType.set(s.byType);
 }
 
+/** An IPv6 packet one byte too large to go as one type I packet (egress sends its AUTH ahead, alone). */
+function overTypeILimit(r: Rig): Uint8Array {
+  const room = r.plane.options.maxOverlayPacketBytes - r.flow.headers[1].length - SEALED_PAYLOAD_OVERHEAD;
+  return ipv6(r.plane.options.ownHostId, r.peer, 17, room - 40 + 1);
+}
+
 /**
  * Sends the first packet of each family through egress (type I, then type II: each installs the
  * flow for its family), then the fast path sends until the flow is at type III.
@@ -391,6 +397,47 @@ describe.skipIf(!available)('agent egress fast path', () => {
     expect(r.plane.sentByType[3]).toBe(byType[3]! + 4);
   });
 
+  it('splits a type I packet over maxOverlayPacketBytes as egress does: AUTH-only ahead, the data as type II', async () => {
+    const r = await rig();
+    await warmUp(r);
+    const byType = Array.from(r.plane.sentByType);
+    const expected: Uint8Array[] = [];
+    // Twice, the authorization interval over each time, and a type II packet behind each.
+    for (let round = 0; round < 2; round += 1) {
+      r.flow.lastAuthMs = Date.now() - r.plane.options.authIntervalMs;
+      for (const packet of [overTypeILimit(r), ipv6(r.plane.options.ownHostId, r.peer, 6, 100 + round)]) {
+        const before = snapshot(r);
+        const frames = r.jsFrames.length;
+        expect(r.offer(packet)).toBe(true);
+        const afterNative = snapshot(r);
+        restore(r, before);
+        r.pinClock(afterNative.flow[2] !== before.flow[2] ? afterNative.flow[2] : undefined);
+        expect(processEgress(r.plane, packet, 0, packet.length)).toBe(EgressResult.SENT);
+        r.pinClock(undefined);
+        expect(snapshot(r)).toEqual(afterNative);
+        expected.push(...r.jsFrames.slice(frames));
+      }
+    }
+    // Two frames for each split packet, one for each packet behind it: the same bytes egress sends.
+    expect(expected).toHaveLength(6);
+    const frames = await r.frames(6);
+    expect(frames.map((f) => Buffer.from(f).toString('hex'))).toEqual(
+      expected.map((f) => Buffer.from(f).toString('hex')),
+    );
+    // The AUTH-only packet: the flow's type I header alone (its payload length that header's).
+    const authOnly = frames[0]!.subarray(16, frames[0]!.length - 16);
+    expect(authOnly.length).toBe(r.flow.headers[1].length);
+    expect(authOnly.readUInt16BE(4)).toBe(r.flow.headers[1].length - 40);
+    expect(Array.from(r.plane.sentByType)).toEqual([
+      byType[0]! + 2,
+      byType[1]! + 2,
+      byType[2]! + 4,
+      byType[3]!,
+    ]);
+    expect(r.plane.authOnlyPackets).toBe(2);
+    expect(r.fastPath.agentStats().handedUp.out.SIZE ?? 0).toBe(0);
+  });
+
   it('installs a flow that never reaches type III (a ping a second: type I every authIntervalMs, type II between)', async () => {
     const r = await rig();
     const own = r.plane.options.ownHostId;
@@ -491,12 +538,11 @@ describe.skipIf(!available)('agent egress fast path', () => {
       (r) => ipv6(r.plane.options.ownHostId, r.peer, 17, 65_535 - r.flow.headers[3].length),
     ],
     [
-      'a type I packet over maxOverlayPacketBytes (egress sends its AUTH ahead, alone)',
+      'a type I packet to split with the link one frame short of its rekey limit (it needs two)',
       (r) => {
         r.flow.lastAuthMs = Date.now() - 60_000;
-        const room =
-          r.plane.options.maxOverlayPacketBytes - r.flow.headers[1].length - SEALED_PAYLOAD_OVERHEAD;
-        return ipv6(r.plane.options.ownHostId, r.peer, 17, room - 40 + 1);
+        r.session.sendCounter = 2 ** 40 - 2;
+        return overTypeILimit(r);
       },
     ],
     [
@@ -577,6 +623,7 @@ describe.skipIf(!available)('agent egress fast path', () => {
     'an IPv4 destination that is no alias': 'UNKNOWN_FLOW',
     'a hop-by-hop header': 'LOCAL_CONTROL',
     'an IPv6 packet cut short': 'PACKET',
+    'a type I packet to split with the link one frame short of its rekey limit (it needs two)': 'SEND',
   };
   for (const [name, prepare] of passUp)
     it(`hands up ${name} with nothing changed`, async () => {

@@ -10,10 +10,11 @@
  * (send counter, packet type state), its e2e `sendState` and its endpoint's statistics with
  * JavaScript, and takes a packet only when egress would send it under that epoch, unchanged — as
  * type I every `authIntervalMs`, type II for the next `codePackets`, else type III, as egress
- * decides; everything else (a type I too big for one packet, which egress splits, a trace, a
- * rekey due, another epoch, an ACL, a link without a session) comes up to egress as before. Installed flows are forgotten at every change
- * of the flow table or its links (`FlowTable.onChange`) and of the ACL (`clear`). TAP mode and
- * role-addressed flows stay in JavaScript.
+ * decides, a type I too big for one packet split as egress splits it (AUTH-only ahead, the data as
+ * type II); everything else (a trace, a rekey due, another epoch, an ACL, a link without a
+ * session) comes up to egress as before. Installed flows are forgotten at every change of the flow
+ * table or its links (`FlowTable.onChange`) and of the ACL (`clear`). TAP mode and role-addressed
+ * flows stay in JavaScript.
  *
  * Ingress likewise: a unicast flow is installed under its peer's CGA right after ingress delivered
  * a packet of it without a TRACE (`delivered`), with that packet's inner IPv6 + capsule header as

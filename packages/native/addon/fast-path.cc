@@ -68,13 +68,14 @@
 // first hop's link has a sending session → the packet type from the flow's shared state (type I
 // when the authorization interval is over: it restarts; type II while packets since AUTH <
 // codePackets; else type III; packets since AUTH advanced) → no TRACE armed → the installed e2e
-// epoch is the flow's send epoch, not due for a rekey (isSendRekeyDue), not its first packet → a
-// type I packet within maxOverlayPacketBytes (egress splits a larger one) → that type's prebuilt
-// header copied, the TRANSPORT value written, the payload sealed (AES-256-GCM,
+// epoch is the flow's send epoch, not due for a rekey (isSendRekeyDue), not its first packet →
+// that type's prebuilt header copied, the TRANSPORT value written, the payload sealed (AES-256-GCM,
 // sealed-payload.h; the flow's send counter + 1, shared) and the payload length set → framed and
 // tagged on the link's session (FinishFrame, as the engine's packets), its counter at the rekey
-// limit going up → queued; counters: the flow's and the epoch's arrays, the endpoint's
-// statistics, the plane's packets by type, the link's traffic. The frames of a batch go out
+// limit going up → queued; a type I packet over maxOverlayPacketBytes goes as egress splits it: its
+// type I header alone (AUTH-only, no payload) framed first, the data behind it as type II;
+// counters: the flow's and the epoch's arrays, the endpoint's statistics, the plane's packets by
+// type (index 0: AUTH-only packets), the link's traffic. The frames of a batch go out
 // (sendmmsg, UDP GSO) before JavaScript gets the packets left, so no packet of a flow it took
 // overtakes one JavaScript sends. JavaScript API:
 //   bindAgent(sentByType: Float64Array(4), options: Float64Array [authIntervalMs, codePackets,
@@ -258,7 +259,7 @@ enum AgentHandUp : uint8_t {
   kAgentUpHeaderChanged,  // ingress: a capsule header unlike its type's template
   kAgentUpTrace,          // egress: a traced packet (TRACE, a trace event)
   kAgentUpE2e,            // the e2e epoch: another, its first packet, a rekey due; ingress: replayed, tag
-  kAgentUpSize,           // too large for the fast path (or a type I over maxOverlayPacketBytes)
+  kAgentUpSize,           // too large (out: over 64 KiB sealed; in: over the TUN write ring)
   kAgentUpInner,          // ingress: the opened packet unlike its header (addresses, TRANSPORT, IPv4)
   kAgentUpSend,           // egress: the link's send counter at its rekey limit, no room, a seal refused
   kAgentUpHeld,           // behind an earlier packet of its flow handed up in the same batch
@@ -1924,6 +1925,16 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return false;
   }
 
+  // The TRANSPORT chunk's value (wire's writeTransportValue): protocol, 0, source port, port.
+  static void WriteTransport(uint8_t* at, uint8_t protocol, uint32_t sourcePort, uint32_t port) {
+    at[0] = protocol;
+    at[1] = 0;
+    at[2] = static_cast<uint8_t>(sourcePort >> 8);
+    at[3] = static_cast<uint8_t>(sourcePort);
+    at[4] = static_cast<uint8_t>(port >> 8);
+    at[5] = static_cast<uint8_t>(port);
+  }
+
   // One application packet, as packages/agent/src/egress.ts handles a packet of a unicast
   // flow in TUN mode (its steps, in its order), or false with nothing changed.
   bool Egress(const uint8_t* ip, size_t ipLength) {
@@ -1963,7 +1974,6 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     // next codePackets, then type III; each from its own prebuilt header.
     const bool authDue = now - state[kFlowLastAuthMs] >= authIntervalMs_;
     const int packetType = authDue ? 1 : state[kFlowPacketsSinceAuth] < codePackets_ ? 2 : 3;
-    const EgressHeader& header = flow->headers[packetType - 1];
     if (state[kFlowTracePackets] > 0) return EgressUp(kAgentUpTrace);  // TRACE flag, trace event
     // The e2e epoch: the one whose key was installed, not due for a rekey (e2e-epochs.ts
     // isSendRekeyDue), not the first packet of an epoch (countSealed starts its time).
@@ -1974,37 +1984,57 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       return EgressUp(kAgentUpE2e);
     const double counter = state[kFlowSendCounter] + 1;
     if (counter >= static_cast<double>(kMaxSafe)) return EgressUp(kAgentUpE2e);
+    const size_t sealedLength = ipLength + static_cast<size_t>(sealed_payload::kOverhead);
+    // A type I packet over maxOverlayPacketBytes goes as an AUTH-only packet (its type I header,
+    // no payload) ahead of the data, which goes as type II (egress.ts).
+    const EgressHeader* authOnly = nullptr;
+    int dataType = packetType;
+    if (packetType == 1 && static_cast<double>(flow->headers[0].bytes.size() + sealedLength) > maxOverlayPacketBytes_) {
+      authOnly = &flow->headers[0];
+      dataType = 2;
+    }
+    const EgressHeader& header = flow->headers[dataType - 1];
     const size_t headerLength = header.bytes.size();
-    const size_t total = headerLength + ipLength + static_cast<size_t>(sealed_payload::kOverhead);
+    const size_t total = headerLength + sealedLength;
     if (total > kAgentOutBytes || total - 40 > 0xffff || total > kMaxInnerPacket) return EgressUp(kAgentUpSize);
-    // A type I packet over maxOverlayPacketBytes goes as an AUTH-only packet ahead of the data: JavaScript's.
-    if (packetType == 1 && static_cast<double>(total) > maxOverlayPacketBytes_) return EgressUp(kAgentUpSize);
     // The link layer's send (the engine path's rule): a counter at its rekey limit is JavaScript's.
-    const double next = to.counters[0] + 1;
-    if (next >= to.rekeyAfterPackets || next >= static_cast<double>(kMaxSafe)) return EgressUp(kAgentUpSend);
-    const size_t frameOut = kHeader + total + kTag;
-    if (queued_.size() + 1 > kSendMax || ringUsed_ + frameOut > kSendRingBytes) {
+    const size_t frames = authOnly != nullptr ? 2 : 1;
+    const double last = to.counters[0] + static_cast<double>(frames);
+    if (last >= to.rekeyAfterPackets || last >= static_cast<double>(kMaxSafe)) return EgressUp(kAgentUpSend);
+    const size_t authFrame = authOnly != nullptr ? kHeader + authOnly->bytes.size() + kTag : 0;
+    const size_t frameOut = authFrame + kHeader + total + kTag;
+    if (queued_.size() + frames > kSendMax || ringUsed_ + frameOut > kSendRingBytes) {
       FlushQueued();
       if (ringUsed_ + frameOut > kSendRingBytes) return EgressUp(kAgentUpSend);
       batchNowMs_ = now;
     }
-    // Build: the packet type's header, the TRANSPORT value, the sealed payload, the length.
-    uint8_t* inner = sendRing_.data() + ringUsed_ + kHeader;
+    // Build the data packet (behind the AUTH-only frame's room): the header, the TRANSPORT value,
+    // the sealed payload, the length. Nothing is committed until its seal succeeded.
+    uint8_t* inner = sendRing_.data() + ringUsed_ + authFrame + kHeader;
     memcpy(inner, header.bytes.data(), headerLength);
-    uint8_t* transport = inner + header.transportAt;
-    transport[0] = protocol;
-    transport[1] = 0;
-    transport[2] = static_cast<uint8_t>(sourcePort >> 8);
-    transport[3] = static_cast<uint8_t>(sourcePort);
-    transport[4] = static_cast<uint8_t>(port >> 8);
-    transport[5] = static_cast<uint8_t>(port);
+    WriteTransport(inner + header.transportAt, protocol, sourcePort, port);
     uint8_t* payload = inner + headerLength;
     sealed_payload::WriteHeader(payload, flow->epoch, static_cast<uint64_t>(counter));
     if (!sealed_payload::Seal(flow->seal, payload, flow->aad, sizeof flow->aad, ip, ipLength))
       return EgressUp(kAgentUpSend);
     inner[4] = static_cast<uint8_t>((total - 40) >> 8);
     inner[5] = static_cast<uint8_t>(total - 40);
-    // Commit: the flow's and the epoch's counters, the link's frame and traffic, the statistics.
+    // Commit: the AUTH-only frame ahead, the flow's and the epoch's counters, the link's frames and
+    // traffic, the statistics.
+    Traffic& out = traffic_[flow->linkId];
+    if (authOnly != nullptr) {
+      const size_t authLength = authOnly->bytes.size();
+      uint8_t* auth = sendRing_.data() + ringUsed_ + kHeader;
+      memcpy(auth, authOnly->bytes.data(), authLength);
+      WriteTransport(auth + authOnly->transportAt, protocol, sourcePort, port);
+      auth[4] = static_cast<uint8_t>((authLength - 40) >> 8);
+      auth[5] = static_cast<uint8_t>(authLength - 40);
+      FinishFrame(to, authLength);
+      out.packetsOut += 1;
+      out.bytesOut += static_cast<double>(authLength);
+      sentByType_[0] += 1;  // authorization-only packets
+      sentByType_[1] += 1;
+    }
     if (packetType == 1) {
       state[kFlowLastAuthMs] = now;
       state[kFlowPacketsSinceAuth] = 0;
@@ -2014,12 +2044,11 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     state[kFlowSendCounter] = counter;
     e2e[kE2eSendPackets] = sealed + 1;
     FinishFrame(to, total);
-    Traffic& out = traffic_[flow->linkId];
     out.packetsOut += 1;
     out.bytesOut += static_cast<double>(total);
     out.lastSendMs = now;
     out.moved = true;
-    sentByType_[packetType] += 1;
+    sentByType_[dataType] += 1;
     flow->statistics[kStatisticsPacketsOut] += 1;
     flow->statistics[kStatisticsBytesOut] += static_cast<double>(ipLength);
     return true;

@@ -147,7 +147,7 @@ export const AgentFastPathHandUp = {
   TRACE: 7,
   /** The e2e epoch: another one, its first packet, a rekey due; in: a replayed counter or a failed tag. */
   E2E: 8,
-  /** Too large for the fast path, or a type I packet over maxOverlayPacketBytes (sent as two). */
+  /** Too large for the fast path (out: over 64 KiB sealed; in: over its TUN write buffer). */
   SIZE: 9,
   /** In: the opened packet unlike its header (addresses, TRANSPORT), or an IPv4 rewrite refused. */
   INNER: 10,
@@ -332,7 +332,7 @@ export interface EngineFastPath {
 
 /**
  * The agent's side (AgentDeps.fastPath; docs/agent.md, "Fast path"). The agent binds its plane's
- * packets-by-type array and options, and installs the unicast flows whose packets the fast path
+ * packets-by-type array (index 1..3; index 0: the AUTH-only packets among type I) and options, and installs the unicast flows whose packets the fast path
  * may send itself from the TUN device's read path, exactly as egress would; it clears
  * them whenever its flow table, ACL or links change. The per-flow arrays are the flow's own
  * (send counter, packet type state, trace), its e2e send state (epoch, packets, since, rekey
@@ -349,7 +349,7 @@ export interface AgentFastPath {
       readonly e2eRekeyAfterPackets: number;
       /** Our IPv4 overlay address (host byte order): the destination ingress writes into IPv4 packets. */
       readonly ownIpv4: number;
-      /** A type I packet larger goes as an AUTH-only packet ahead of the data (egress.ts): JavaScript's. */
+      /** A type I packet larger goes as an AUTH-only packet ahead of the data, as type II (egress.ts). */
       readonly maxOverlayPacketBytes: number;
     },
   ): void;
