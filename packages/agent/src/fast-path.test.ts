@@ -790,6 +790,8 @@ interface IngressRig {
   writeTun(packet: Uint8Array): void;
   /** The peer's app packet → the link frame its egress and link layer would send (null: egress sent nothing). */
   frameOf(packet: Uint8Array): Uint8Array;
+  /** Every link frame the peer's egress sends for `packet` (two for a type I it splits). */
+  framesOf(packet: Uint8Array): Uint8Array[];
   /** The inner packet of the peer's next type III packet carrying `plaintext` (sealed under its flow's send key). */
   crafted(
     plaintext: Uint8Array,
@@ -913,10 +915,13 @@ async function ingressRig(): Promise<IngressRig> {
     writeToApp: (bytes, offset, length) => jsApp.push(bytes.slice(offset, offset + length)),
   });
   let lastInner: Uint8Array | undefined;
+  /** Every inner packet the peer's egress sent (a type I split in two sends two). */
+  const inners: Uint8Array[] = [];
   const peerPlane = new DataPlane({ ...options, ownHostId: peer, ownIpv4: 0x64_64_00_07 }, peerTable, {
     clock: { nowMs: () => Date.now() },
     sendOnLink: (_linkId, bytes, offset, length) => {
       lastInner = bytes.slice(offset, offset + length);
+      inners.push(lastInner);
       return true;
     },
     writeToApp: () => {},
@@ -969,6 +974,11 @@ async function ingressRig(): Promise<IngressRig> {
       lastInner = undefined;
       expect(processEgress(peerPlane, packet, 0, packet.length)).toBe(EgressResult.SENT);
       return frame(lastInner!);
+    },
+    framesOf(packet) {
+      const from = inners.length;
+      expect(processEgress(peerPlane, packet, 0, packet.length)).toBe(EgressResult.SENT);
+      return inners.slice(from).map(frame);
     },
     crafted(plaintext, transportFrom, under) {
       // A type III packet of the peer's flow (egress builds its header from `transportFrom`), its
@@ -1158,6 +1168,33 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(taken).toEqual([1, 2, 2, 3, 1, 2, 2, 3]);
     expect(r.handedUp.length).toBe(0);
     expect(r.installs.count).toBe(3);
+  });
+
+  it('takes an AUTH-only packet (a type I split ahead of a large packet) as ingress does: the link counts it, nothing is delivered', async () => {
+    const r = await ingressRig();
+    warmUpIngress(r);
+    for (let round = 0; round < 2; round += 1) {
+      r.peerFlow.lastAuthMs = Date.now() - r.peerPlane.options.authIntervalMs;
+      const frames = r.framesOf(peerIpv6(r, 17, 1400 + round));
+      expect(frames).toHaveLength(2);
+      const [authOnly, data] = frames as [Uint8Array, Uint8Array];
+      expect(authOnly.length).toBe(16 + r.peerFlow.headers[1].length + 16);
+      const written = r.tunPackets().length;
+      const before = ingressSnapshot(r);
+      expect(await r.send(authOnly), `round ${round}`).toBe(true);
+      const afterNative = ingressSnapshot(r);
+      expect(afterNative.link.packetsIn).toBe(before.link.packetsIn + 1);
+      expect(r.tunPackets().length).toBe(written);
+      ingressRestore(r, before);
+      expect(r.jsReceive(authOnly)).toBe(IngressResult.CONTROL);
+      expect(ingressSnapshot(r)).toEqual(afterNative);
+      // The data behind it, as type II.
+      expect(data[16 + 42]! & 0x0f).toBe(2);
+      expect(await r.send(data)).toBe(true);
+      expect(r.tunPackets().length).toBe(written + 1);
+    }
+    expect(r.handedUp.length).toBe(0);
+    expect(r.jsApp.length).toBe(0);
   });
 
   it('forgets the type I and II templates with the epoch: after an e2e epoch change they come up until delivered', async () => {
@@ -1625,8 +1662,20 @@ describe.skipIf(!available)('agent ingress fast path', () => {
       (_r, result) => expect(result).toBe(IngressResult.DELIVERED),
     ],
   ];
+  handUp.push([
+    'an AUTH-only packet unlike the type I template (another AUTH)',
+    (r) => {
+      r.peerFlow.lastAuthMs = Date.now() - r.peerPlane.options.authIntervalMs;
+      const authOnly = r.framesOf(peerIpv6(r, 17, 1400))[0]!;
+      const inner = authOnly.slice(16, authOnly.length - 16);
+      inner[40 + 4 + 2 + 100]! ^= 1; // a byte of the AUTH value's signature
+      return r.frame(inner);
+    },
+    (_r, result) => expect(result).toBe(IngressResult.CONTROL),
+  ]);
   /** Why some of them go up (AgentFastPathHandUp); every one of them counts one reason. */
   const whyHandUp: Record<string, string> = {
+    'an AUTH-only packet unlike the type I template (another AUTH)': 'HEADER_CHANGED',
     'the TRACE flag': 'HEADER_CHANGED',
     'a PATH hop index past the hop count': 'HEADER_CHANGED',
   };

@@ -99,8 +99,9 @@
 // (CheckLinkFrame, the engine path's) → inner IPv6 from an installed flow's peer (its CGA) →
 // the inner header equal to the flow's template of its packet type (I, II or III: AUTH and CODE
 // compared too) but for the payload length, the hop limit, the PATH hop index (≤ hop count), the
-// DATA value and the TRANSPORT protocol and ports → the sealed
-// payload: the installed epoch, the e2e replay window (JavaScript's ReplayWindow storage) → opened
+// DATA value and the TRANSPORT protocol and ports (a type I header with no payload, an AUTH-only
+// packet, is then taken as ingress takes it: the link window and traffic committed, nothing
+// delivered) → the sealed payload: the installed epoch, the e2e replay window (JavaScript's ReplayWindow storage) → opened
 // (AES-256-GCM, sealed-payload.h) into the TUN ring → IPv6: our CGA as destination, the peer's CGA
 // or its role's address as source; IPv4: rewritten as ingress.ts's rewriteIpv4 (RFC 1624) →
 // TRANSPORT matches the packet (transportMatches) → commit: the link window and traffic
@@ -2224,10 +2225,18 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (headerLength == 0) return IngressUp(kAgentUpNoTemplate);
     // (0 when not a capsule packet or longer than the frame: below any template's length.)
     const size_t packetLength = CapsulePacketLength(inner, innerLength);
-    if (packetLength < headerLength + static_cast<size_t>(sealed_payload::kOverhead)) return IngressUp(kAgentUpPacket);
+    // A type I header alone: the AUTH-only packet a sender puts ahead of a packet too large to
+    // carry the AUTH; ingress takes it as control (the link counts it, nothing is delivered).
+    const bool authOnly = packetType == 1 && packetLength == headerLength;
+    if (!authOnly && packetLength < headerLength + static_cast<size_t>(sealed_payload::kOverhead))
+      return IngressUp(kAgentUpPacket);
     if (!EqualOutside(inner, shape.header.data(), headerLength, shape.free)) return IngressUp(kAgentUpHeaderChanged);
     if (shape.hopIndexAt >= 0 && inner[shape.hopIndexAt] > inner[shape.hopCountAt])
       return IngressUp(kAgentUpHeaderChanged);
+    if (authOnly) {
+      CommitLinkReceive(*session, linkCounter, innerLength, batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs()));
+      return true;
+    }
     // The sealed payload: the installed epoch, a zero nonce prefix, a counter the e2e window takes.
     const uint8_t* sealed = inner + headerLength;
     const size_t sealedLength = packetLength - headerLength;
