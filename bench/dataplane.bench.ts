@@ -60,6 +60,7 @@ import {
   stopProcesses,
   writeLabState,
 } from '@capsule/lab';
+import type { AgentFastPathStats, FastPathStats } from '@capsule/wire';
 import { netnsLab } from '../test/netns-lab';
 import {
   average,
@@ -769,75 +770,110 @@ async function udpSocketBuffers(
 const kib = (bytes: number) =>
   bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : `${Math.round(bytes / 1024)} KiB`;
 
-/** A fast path's counters (the engine's `fastPath` in /api/v1/status, an agent's in its status); null when off. */
-type FastPathCounts = Record<string, number> | null;
 /**
- * And `handedUp`, what it handed up by why: the engine's by FastPathHandUp reason, an agent's by
- * direction (`out`, `in`) and AgentFastPathHandUp reason.
+ * A daemon's fast-path counters (the engine's `fastPath` in /api/v1/status, an agent's in its
+ * status: @capsule/wire's FastPathStats and AgentFastPathStats); null when off.
  */
-type HandUpCounts = Record<string, number> & { out?: Record<string, number>; in?: Record<string, number> };
+interface FastPathCounts {
+  readonly engine?: FastPathStats;
+  readonly agent?: AgentFastPathStats;
+}
 const fastPathNodes = ['a', 'e1', 'b'] as const;
 
 /** The fast-path counters of the Capsule leg's three daemons now (absolute). */
-async function fastPathCounts(): Promise<Record<(typeof fastPathNodes)[number], FastPathCounts>> {
+async function fastPathCounts(): Promise<Record<(typeof fastPathNodes)[number], FastPathCounts | null>> {
   const engine = JSON.parse(
     await must('e1', ['curl', '-sf', `http://${address('e1')}:${labPorts.engineHttp}/api/v1/status`]),
-  ) as { fastPath?: FastPathCounts };
-  const agent = async (node: string) =>
-    ((await agentCli(node, 'status')) as { fastPath?: FastPathCounts }).fastPath;
-  return { a: (await agent('a')) ?? null, e1: engine.fastPath ?? null, b: (await agent('b')) ?? null };
+  ) as { fastPath?: FastPathStats | null };
+  const agent = async (node: string) => {
+    const stats = ((await agentCli(node, 'status')) as { fastPath?: AgentFastPathStats | null }).fastPath;
+    return stats ? { agent: stats } : null;
+  };
+  return {
+    a: await agent('a'),
+    e1: engine.fastPath ? { engine: engine.fastPath } : null,
+    b: await agent('b'),
+  };
+}
+
+/**
+ * One socket's or TUN reader's side of a fast path: what it took of what it was offered, the DATA
+ * frames with a packet among what a socket offered (not the link layer's handshakes, cookies and
+ * keep-alives, which always go up), and why it handed up the rest.
+ */
+interface FastPathSide {
+  readonly label: string;
+  readonly taken: number;
+  readonly offered: number;
+  readonly packets: number | undefined;
+  readonly handedUp: Readonly<Record<string, number>>;
+}
+
+/** The engine's one side; an agent's egress (from its TUN) and ingress (from its socket). */
+function sidesOf(counts: FastPathCounts): FastPathSide[] {
+  const { engine, agent } = counts;
+  if (engine)
+    return [
+      {
+        label: '',
+        taken: engine.taken,
+        offered: engine.offered,
+        packets: engine.packetsOffered,
+        handedUp: engine.handedUp,
+      },
+    ];
+  if (!agent) return [];
+  return [
+    {
+      label: 'egress ',
+      taken: agent.taken,
+      offered: agent.offered,
+      packets: undefined,
+      handedUp: agent.handedUp.out,
+    },
+    {
+      label: 'ingress ',
+      taken: agent.ingressTaken,
+      offered: agent.ingressOffered,
+      packets: agent.ingressPacketsOffered,
+      handedUp: agent.handedUp.in,
+    },
+  ];
 }
 
 /** What each daemon's fast path took of what it was offered between two readings, in words. */
 function fastPathShare(
-  before: Record<string, FastPathCounts>,
-  after: Record<string, FastPathCounts>,
+  before: Record<string, FastPathCounts | null>,
+  after: Record<string, FastPathCounts | null>,
 ): Record<string, string> {
   const share: Record<string, string> = {};
+  const percent = (part: number, whole: number) => (whole > 0 ? ((100 * part) / whole).toFixed(1) : '—');
+  const count = (n: number) => n.toLocaleString('en-US');
   for (const node of fastPathNodes) {
     const [from, to] = [before[node], after[node]];
     if (!from || !to) {
       share[node] = 'off';
       continue;
     }
-    // The engine's one figure; an agent's egress (from its TUN) and ingress (from its socket). What
-    // a socket offered, also as the DATA frames with a packet among it (not the link layer's
-    // handshakes, cookies and keep-alives, which always go up).
-    const pairs = (
-      node === 'e1'
-        ? [['', 'taken', 'offered', 'packetsOffered', undefined]]
-        : [
-            ['egress ', 'taken', 'offered', undefined, 'out'],
-            ['ingress ', 'ingressTaken', 'ingressOffered', 'ingressPacketsOffered', 'in'],
-          ]
-    ) as [string, string, string, string | undefined, 'out' | 'in' | undefined][];
-    const delta = (key: string) => (to[key] ?? 0) - (from[key] ?? 0);
-    const percent = (part: number, whole: number) => (whole > 0 ? ((100 * part) / whole).toFixed(1) : '—');
-    // And why it handed up what it did not take (the engine's; an agent's by direction).
-    const whyOf = (counts: Record<string, number>, direction: 'out' | 'in' | undefined) => {
-      const handedUp = (counts as unknown as { handedUp?: HandUpCounts }).handedUp;
-      return (direction === undefined ? handedUp : handedUp?.[direction]) ?? {};
-    };
-    const whys = (direction: 'out' | 'in' | undefined) => {
-      const [before, now] = [whyOf(from, direction), whyOf(to, direction)];
-      const up = Object.entries(now)
-        .map(([reason, count]) => [reason, count - (before[reason] ?? 0)] as const)
-        .filter(([, count]) => count > 0)
-        .map(([reason, count]) => `${reason} ${count.toLocaleString('en-US')}`);
-      return up.length > 0 ? `; up: ${up.join(', ')}` : '';
-    };
-    share[node] = pairs
-      .map(([label, takenKey, offeredKey, packetsKey, direction]) => {
-        const [taken, offered] = [delta(takenKey), delta(offeredKey)];
-        const packets = packetsKey === undefined ? undefined : delta(packetsKey);
+    const fromSides = sidesOf(from);
+    share[node] = sidesOf(to)
+      .map((now, i) => {
+        const was = fromSides[i]!;
+        const taken = now.taken - was.taken;
+        const offered = now.offered - was.offered;
         const ofPackets =
-          packets === undefined
+          now.packets === undefined
             ? ''
-            : `; of the ${packets.toLocaleString('en-US')} with a packet ${percent(taken, packets)}%`;
-        return `${label}${taken.toLocaleString('en-US')} of ${offered.toLocaleString('en-US')} (${percent(
-          taken,
-          offered,
-        )}%${ofPackets}${whys(direction)})`;
+            : `; of the ${count(now.packets - (was.packets ?? 0))} with a packet ${percent(
+                taken,
+                now.packets - (was.packets ?? 0),
+              )}%`;
+        const up = Object.entries(now.handedUp)
+          .map(([reason, n]) => [reason, n - (was.handedUp[reason] ?? 0)] as const)
+          .filter(([, n]) => n > 0)
+          .map(([reason, n]) => `${reason} ${count(n)}`);
+        const whys = up.length > 0 ? `; up: ${up.join(', ')}` : '';
+        return `${now.label}${count(taken)} of ${count(offered)} (${percent(taken, offered)}%${ofPackets}${whys})`;
       })
       .join(', ');
   }
