@@ -790,6 +790,8 @@ interface IngressRig {
   writeTun(packet: Uint8Array): void;
   /** The peer's app packet → the link frame its egress and link layer would send (null: egress sent nothing). */
   frameOf(packet: Uint8Array): Uint8Array;
+  /** The link frame of `inner`, or null when the link layer refuses to frame it (headers it cannot read). */
+  frameOrNull(inner: Uint8Array): Uint8Array | null;
   /** Every link frame the peer's egress sends for `packet` (two for a type I it splits). */
   framesOf(packet: Uint8Array): Uint8Array[];
   /** The inner packet of the peer's next type III packet carrying `plaintext` (sealed under its flow's send key). */
@@ -943,10 +945,14 @@ async function ingressRig(): Promise<IngressRig> {
   const out = new FrameBuffer();
   const link = { packetsIn: 0, bytesIn: 0, replayed: 0, badTag: 0, unknownReceiver: 0, malformed: 0 };
   const view = new LinkFrameView();
-  const frame = (inner: Uint8Array) => {
+  const frameOrNull = (inner: Uint8Array) => {
     const length = sealDataFrame(peerSession, inner, 0, inner.length, out);
-    expect(length).toBeGreaterThan(0);
-    return Uint8Array.from(out.bytes.subarray(0, length));
+    return length > 0 ? Uint8Array.from(out.bytes.subarray(0, length)) : null;
+  };
+  const frame = (inner: Uint8Array) => {
+    const framed = frameOrNull(inner);
+    expect(framed).not.toBeNull();
+    return framed!;
   };
   const tunBytes = () => readFileSync(tunFile);
   return {
@@ -1005,6 +1011,7 @@ async function ingressRig(): Promise<IngressRig> {
       return inner;
     },
     frame,
+    frameOrNull,
     sendNow(bytes) {
       sender.send(bytes, transport.local.port, '127.0.0.1');
     },
@@ -1195,6 +1202,66 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     }
     expect(r.handedUp.length).toBe(0);
     expect(r.jsApp.length).toBe(0);
+  });
+
+  it('takes a frame with one byte of its inner packet changed only as ingress would take it (AUTH-only and type III, bounded fuzz)', async () => {
+    const r = await ingressRig();
+    warmUpIngress(r);
+    // Each case: which packet (an AUTH-only packet, or a type III packet), where its inner packet
+    // changes (mostly in the headers) and to what; the frame is made again with a good link tag.
+    const cases = fc.sample(fc.tuple(fc.boolean(), fc.nat({ max: 299 }), fc.integer({ min: 1, max: 255 })), {
+      seed: testSeed,
+      numRuns: 120,
+    });
+    let taken = 0;
+    let framed = 0;
+    let controls = 0;
+    for (const [i, [authOnly, where, change]] of cases.entries()) {
+      let inner: Uint8Array;
+      if (authOnly) {
+        r.peerFlow.lastAuthMs = Date.now() - r.peerPlane.options.authIntervalMs;
+        const frame = r.framesOf(peerIpv6(r, 17, 1400))[0]!;
+        inner = frame.slice(16, frame.length - 16);
+      } else {
+        const frame = r.frameOf(peerIpv6(r, 17, 64));
+        inner = frame.slice(16, frame.length - 16);
+      }
+      const at = where % inner.length;
+      inner[at]! ^= change;
+      // (A header the link layer cannot read is not framed: no peer can send it.)
+      const frame = r.frameOrNull(inner);
+      if (frame === null) continue;
+      framed += 1;
+      const before = ingressSnapshot(r);
+      const written = r.tunPackets().length;
+      if (await r.send(frame)) {
+        // Taken: JavaScript takes the same frame the same way, with the same state after it.
+        taken += 1;
+        const afterNative = ingressSnapshot(r);
+        const out = r.tunPackets();
+        ingressRestore(r, before);
+        const apps = r.jsApp.length;
+        const result = r.jsReceive(frame);
+        expect(ingressSnapshot(r), `case ${i} (byte ${at})`).toEqual(afterNative);
+        if (out.length > written) {
+          expect(result, `case ${i} (byte ${at})`).toBe(IngressResult.DELIVERED);
+          expect(Buffer.from(out.at(-1)!).equals(Buffer.from(r.jsApp.at(-1)!)), `case ${i}`).toBe(true);
+        } else {
+          expect(result, `case ${i} (byte ${at})`).toBe(IngressResult.CONTROL);
+          controls += 1;
+          expect(r.jsApp.length).toBe(apps);
+        }
+      } else {
+        // Handed up: nothing changed, nothing written.
+        expect(ingressSnapshot(r), `case ${i} (byte ${at})`).toEqual(before);
+        expect(r.tunPackets().length).toBe(written);
+      }
+    }
+    // Changes to the bytes a packet may change (hop limit, DATA, TRANSPORT…) are taken, of both
+    // kinds, and most changes are framed.
+    expect(taken).toBeGreaterThan(controls);
+    expect(controls).toBeGreaterThan(0);
+    expect(framed).toBeGreaterThan(cases.length / 2);
   });
 
   it('forgets the type I and II templates with the epoch: after an e2e epoch change they come up until delivered', async () => {
