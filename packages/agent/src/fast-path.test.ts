@@ -1264,19 +1264,34 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(framed).toBeGreaterThan(cases.length / 2);
   });
 
-  it('forgets the type I and II templates with the epoch: after an e2e epoch change they come up until delivered', async () => {
+  it('keeps the type I and II templates across an e2e epoch change: taken under the new key at once, as ingress takes them', async () => {
     const r = await ingressRig();
     warmUpIngress(r);
+    const installs = r.installs.count;
     r.peerTable.requestE2eRekey();
     expect(await r.send(r.frameOf(peerIpv6(r, 17, 101)))).toBe(false); // the new epoch's first packet
-    expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED); // installed for type III, epoch 1
+    expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED); // its key installed (type III)
+    expect(r.flow.e2e.receiveEpoch).toBe(1);
+    expect(r.installs.count).toBe(installs + 1);
+    const handedUp = r.handedUp.length;
     r.peerFlow.lastAuthMs = Date.now() - r.peerPlane.options.authIntervalMs;
-    const typeI = r.frameOf(peerIpv6(r, 17, 102));
-    expect(await r.send(typeI)).toBe(false);
-    expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED);
-    r.peerFlow.lastAuthMs = Date.now() - r.peerPlane.options.authIntervalMs;
-    expect(await r.send(r.frameOf(peerIpv6(r, 17, 103)))).toBe(true); // type I under epoch 1: installed now
-    expect(await r.send(r.frameOf(peerIpv6(r, 17, 104)))).toBe(false); // type II: not yet
+    const taken: number[] = [];
+    for (let i = 0; i < CODE_PACKETS + 2; i += 1) {
+      const frame = r.frameOf(peerIpv6(r, 6, 200 + i));
+      const before = ingressSnapshot(r);
+      expect(await r.send(frame), `packet ${i}`).toBe(true);
+      taken.push(frame[16 + 42]! & 0x0f);
+      const afterNative = ingressSnapshot(r);
+      ingressRestore(r, before);
+      expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
+      expect(ingressSnapshot(r), `packet ${i}`).toEqual(afterNative);
+      expect(Buffer.from(r.tunPackets().at(-1)!).equals(Buffer.from(r.jsApp.at(-1)!)), `packet ${i}`).toBe(
+        true,
+      );
+    }
+    expect(taken).toEqual([1, ...Array<number>(CODE_PACKETS).fill(2), 3]);
+    expect(r.handedUp.length).toBe(handedUp);
+    expect(r.installs.count).toBe(installs + 1);
   });
 
   it('follows an e2e epoch change: the first packet of the new epoch comes up, the next ones are taken', async () => {

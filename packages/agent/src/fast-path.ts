@@ -22,9 +22,11 @@
  * the hop limit, the PATH hop index, the DATA value and the TRANSPORT value), the receive key of the
  * flow's current receive epoch, its e2e replay window and its endpoint's statistics (shared). Each
  * type's template is installed on the first packet of that type ingress delivers, and again when it
- * delivers one under another receive epoch (it became current: the other types' templates go) or
- * with another header (a path change on the peer's side); a packet the fast path handed up for
- * another reason (a retired session, say) leaves it as it is. Not installed: TAP mode, an In ACL, role-addressed packets (not to our CGA).
+ * delivers one under another receive epoch (it became current: its key replaces the flow's, and the
+ * other types' templates stay, as a header does not carry the epoch) or with another header (a path
+ * change on the peer's side); a packet the fast path handed up for another reason (a retired
+ * session, say) leaves it as it is. Not installed: TAP mode, an In ACL, role-addressed packets (not
+ * to our CGA).
  */
 import { deriveE2eEpochKey } from '@capsule/identity';
 import type { AgentFastPath, CapsuleHeaderView } from '@capsule/wire';
@@ -153,8 +155,8 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
       free.fill(1, transportAt + 2, transportAt + 6);
       // The key of the current receive epoch (derived once per epoch and flow).
       const key = sameEpoch ? was.key : deriveE2eEpochKey(e2e.receiveBase, e2e.receiveEpoch);
-      // The fast path keeps the other types' templates under the same epoch, and drops them under another.
-      const templates = sameEpoch ? was.templates : [];
+      // The fast path keeps the other types' templates, under this epoch's key.
+      const templates = was?.templates ?? [];
       templates[type] = { header, free };
       ingress.set(flow, { epoch: e2e.receiveEpoch, key, templates });
       port.setIngressFlow({

@@ -110,7 +110,8 @@
 //   setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, receiveKey[32],
 //     epoch, replayState: Float64Array(2+), replayBits: Uint32Array, statistics: Float64Array(4+),
 //     ipv4Alias, roleSource[0|16])   (the template of header's packet type, beside the flow's
-//     others when the epoch, key, arrays and addresses are the ones installed; else the flow anew)
+//     others when its arrays and addresses are the ones installed, under the epoch and key given;
+//     else the flow anew)
 //   clearIngressFlows()
 //   attachTun(fd, vnetHeader, offloadStats: Float64Array(6)) | attachTun(-1)
 //   bindAgent's fifth option: our IPv4 overlay address (the IPv4 rewrite's destination)
@@ -2341,16 +2342,26 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const uint32_t ipv4Alias = info[11].As<Napi::Number>().Uint32Value();
     HostKey hostKey;
     memcpy(hostKey.bytes, source, 16);
-    // The same flow under the same epoch (its key, arrays and addresses unchanged): this packet
-    // type's template added or replaced beside the others; else the flow replaced with it alone.
+    // The same flow (its arrays and addresses unchanged): this packet type's template added or
+    // replaced beside the others, under the epoch and key given (a new receive epoch keeps the
+    // templates: a header does not carry the epoch); else the flow replaced with it alone.
     IngressFlow* flow = nullptr;
     auto at = ingressBySource_.find(hostKey);
     if (at != ingressBySource_.end()) {
       IngressFlow& was = *at->second;
-      if (was.epoch == epoch && memcmp(was.key, key, 32) == 0 && was.replay.counters == replayState &&
-          was.replay.bits == replayBits && was.statistics == statistics && was.ipv4Alias == ipv4Alias &&
-          was.hasRoleSource == (roleLength == 16) && (roleLength != 16 || memcmp(was.roleSource, role, 16) == 0))
+      if (was.replay.counters == replayState && was.replay.bits == replayBits && was.statistics == statistics &&
+          was.ipv4Alias == ipv4Alias && was.hasRoleSource == (roleLength == 16) &&
+          (roleLength != 16 || memcmp(was.roleSource, role, 16) == 0))
         flow = &was;
+    }
+    if (flow != nullptr && (flow->epoch != epoch || memcmp(flow->key, key, 32) != 0)) {
+      if (EVP_CipherInit_ex(flow->open, nullptr, nullptr, key, nullptr, 0) != 1) {
+        ingressBySource_.erase(at);  // the flow stays in JavaScript
+        Napi::Error::New(env, "AES-256-GCM context").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      flow->epoch = epoch;
+      memcpy(flow->key, key, 32);
     }
     if (flow == nullptr) {
       auto fresh = std::make_unique<IngressFlow>();
