@@ -1061,7 +1061,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       upContract_ = flow.contractId;
     }
     if (flow.ingressLinkId != session.linkId) return Up(kHandUpFlowState);
-    const double now = batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs());
+    const double now = BatchNowMs();
     if (now - lastSeen_[id] > idleTimeoutMs_) return Up(kHandUpFlowState);
     if (static_cast<double>(static_cast<int64_t>(now / 1000)) > flow.notAfterSeconds) return Up(kHandUpFlowState);
     uint8_t* capsule = inner + 40;
@@ -1366,6 +1366,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     *length = sizeof(sockaddr_in);
     return reinterpret_cast<const sockaddr*>(&to.v4);
   }
+
+  // The batch's time: read once per batch, at its first packet that needs it (FlushQueued ends it).
+  double BatchNowMs() { return batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs()); }
 
   void FlushQueued() {
     batchNowMs_ = 0;
@@ -1969,7 +1972,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (sendAt == sending_.end()) return EgressUp(kAgentUpLink);
     Sending& to = sendAt->second;
     if (!isV6_ && !to.isV4) return EgressUp(kAgentUpLink);
-    const double now = batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs());
+    const double now = BatchNowMs();
     double* state = flow->state;
     double* e2e = flow->e2e;
     // Packet type (egress.ts): type I (AUTH + CODE) every authIntervalMs, type II (CODE) for the
@@ -2235,7 +2238,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (shape.hopIndexAt >= 0 && inner[shape.hopIndexAt] > inner[shape.hopCountAt])
       return IngressUp(kAgentUpHeaderChanged);
     if (authOnly) {
-      CommitLinkReceive(*session, linkCounter, innerLength, batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs()));
+      CommitLinkReceive(*session, linkCounter, innerLength, BatchNowMs());
       return true;
     }
     // The sealed payload: the installed epoch, a zero nonce prefix, a counter the e2e window takes.
@@ -2276,7 +2279,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
         ((uint32_t{transport[4]} << 8) | transport[5]) != port)
       return IngressUp(kAgentUpInner);
     // Commit: the link's window and traffic, the flow's e2e window, the statistics, the TUN write.
-    const double now = batchNowMs_ > 0 ? batchNowMs_ : (batchNowMs_ = NowMs());
+    const double now = BatchNowMs();
     CommitLinkReceive(*session, linkCounter, innerLength, now);
     flow.replay.Mark(counter);
     flow.statistics[kStatisticsPacketsIn] += 1;
