@@ -916,18 +916,21 @@ async function ingressRig(): Promise<IngressRig> {
     sendOnLink: () => true,
     writeToApp: (bytes, offset, length) => jsApp.push(bytes.slice(offset, offset + length)),
   });
-  let lastInner: Uint8Array | undefined;
-  /** Every inner packet the peer's egress sent (a type I split in two sends two). */
-  const inners: Uint8Array[] = [];
+  /** The inner packets the peer's egress sent for the packet it handled last (two for a type I it splits). */
+  const sent: Uint8Array[] = [];
   const peerPlane = new DataPlane({ ...options, ownHostId: peer, ownIpv4: 0x64_64_00_07 }, peerTable, {
     clock: { nowMs: () => Date.now() },
     sendOnLink: (_linkId, bytes, offset, length) => {
-      lastInner = bytes.slice(offset, offset + length);
-      inners.push(lastInner);
+      sent.push(bytes.slice(offset, offset + length));
       return true;
     },
     writeToApp: () => {},
   });
+  /** The peer's egress of `packet`: what it returned; what it sent is in `sent`. */
+  const peerEgress = (packet: Uint8Array) => {
+    sent.length = 0;
+    return processEgress(peerPlane, packet, 0, packet.length);
+  };
   // The installer's port, counting its ingress installs.
   const installs = { count: 0 };
   const installer = createAgentFastPath(
@@ -977,22 +980,19 @@ async function ingressRig(): Promise<IngressRig> {
       writeSync(tunFd, packet);
     },
     frameOf(packet) {
-      lastInner = undefined;
-      expect(processEgress(peerPlane, packet, 0, packet.length)).toBe(EgressResult.SENT);
-      return frame(lastInner!);
+      expect(peerEgress(packet)).toBe(EgressResult.SENT);
+      return frame(sent.at(-1)!);
     },
     framesOf(packet) {
-      const from = inners.length;
-      expect(processEgress(peerPlane, packet, 0, packet.length)).toBe(EgressResult.SENT);
-      return inners.slice(from).map(frame);
+      expect(peerEgress(packet)).toBe(EgressResult.SENT);
+      return sent.map(frame);
     },
     crafted(plaintext, transportFrom, under) {
       // A type III packet of the peer's flow (egress builds its header from `transportFrom`), its
       // sealed payload replaced by `plaintext` sealed under the flow's next counter.
       const peerFlow = peerTable.flows()[0]!;
-      lastInner = undefined;
-      processEgress(peerPlane, transportFrom, 0, transportFrom.length);
-      const header = lastInner!.subarray(0, peerFlow.headers[3].length);
+      peerEgress(transportFrom);
+      const header = sent.at(-1)!.subarray(0, peerFlow.headers[3].length);
       const inner = new Uint8Array(header.length + plaintext.length + 32);
       inner.set(header);
       peerFlow.sendCounter += 1;
