@@ -129,8 +129,11 @@ export class DataPlane {
    * type I ones; the native fast path adds what it sends here.
    */
   readonly sentByType = new Float64Array(4);
-  /** E2e rekeys of unicast flows: epochs this agent moved to as a sender, and followed as a receiver. */
-  readonly e2eRekeys = { sent: 0, received: 0 };
+  /**
+   * E2e rekeys of unicast flows: [0] epochs this agent moved to as a sender, [1] followed as a
+   * receiver (`e2eRekeys`); the native fast path counts the rekeys it makes here.
+   */
+  readonly e2eRekeyCounts = new Float64Array(2);
   /** Reused: the cipher the receiver's epoch rule chose for the packet at hand. */
   readonly e2eCipher: { cipher: PayloadCipher | undefined } = { cipher: undefined };
   /** Preallocated: the overlay packet being built (egress). */
@@ -165,6 +168,11 @@ export class DataPlane {
   /** Type I packets sent without a payload, ahead of a packet too large to carry the AUTH (egress.ts). */
   get authOnlyPackets(): number {
     return this.sentByType[0]!;
+  }
+
+  /** E2e rekeys of unicast flows, sent and received (`e2eRekeyCounts`). */
+  get e2eRekeys(): { sent: number; received: number } {
+    return { sent: this.e2eRekeyCounts[0]!, received: this.e2eRekeyCounts[1]! };
   }
 
   /** Counts a drop of the packet at hand. */

@@ -46,36 +46,143 @@ export interface E2eRekeyOptions {
 }
 
 /**
- * Where the sender's state of `E2eEpochs` lives in its `sendState` array (the native fast path,
- * @capsule/native addon/fast-path.cc, reads the same slots and counts sealed packets there).
+ * Where an `E2eEpochs`'s state lives in its `state` array: the sender's epoch, the packets sealed
+ * under it, since when (ms), whether a rekey was asked for; the receiver's current epoch, its
+ * previous one (-1: none) and when that one's grace ends. The native fast path (@capsule/native
+ * addon/fast-path.cc) reads and moves the same slots: it rekeys a sender and follows a receiver to
+ * the next epoch as JavaScript does, and the ciphers here follow the epochs it leaves.
  */
-export const E2eSendSlot = { EPOCH: 0, PACKETS: 1, SINCE_MS: 2, REKEY_REQUESTED: 3 } as const;
+export const E2eSlot = {
+  SEND_EPOCH: 0,
+  SEND_PACKETS: 1,
+  SEND_SINCE_MS: 2,
+  REKEY_REQUESTED: 3,
+  RECEIVE_EPOCH: 4,
+  PREVIOUS_EPOCH: 5,
+  PREVIOUS_UNTIL_MS: 6,
+} as const;
+const E2E_SLOTS = 7;
 
-/** The e2e key state of one unicast flow: kept across rebuilds of the flow (same peer, same keys). */
-export interface E2eEpochs {
-  /** The epoch-0 keys of the two directions (the flow's X25519 + HKDF session keys). */
-  readonly sendBase: Uint8Array;
-  readonly receiveBase: Uint8Array;
-  /** The sender's state (E2eSendSlot): `sendEpoch`, `sendPackets`, `sendSinceMs`, `rekeyRequested`. */
-  readonly sendState: Float64Array;
-  sendEpoch: number;
-  sendCipher: PayloadCipher;
-  /** Packets sealed under `sendEpoch`, and when the first of them was (ms, the data plane's clock). */
-  sendPackets: number;
-  sendSinceMs: number;
-  /** Set by `requestRekey`: the next packet goes under the next epoch. */
-  rekeyRequested: boolean;
-  receiveEpoch: number;
-  receiveCipher: PayloadCipher;
-  /** -1 when there is no previous epoch. */
-  previousEpoch: number;
-  previousCipher: PayloadCipher | undefined;
-  previousUntilMs: number;
+/**
+ * How many epochs' ciphers a direction keeps: the current and previous epochs, the lookahead's and
+ * epoch 0 (a restarted sender), so that forged packets of those epochs never derive a key twice.
+ */
+const EPOCH_CIPHERS_MAX = E2E_EPOCH_LOOKAHEAD + 3;
+
+/**
+ * The payload ciphers of one direction's epochs: epoch n's derived from the direction's base key
+ * (`deriveE2eEpochKey`) the first time it is asked for, then kept (at most EPOCH_CIPHERS_MAX; one
+ * that is neither of the two epochs in use gives way). No allocation but the derivation.
+ */
+class EpochCiphers {
+  private readonly epochs: number[] = [];
+  private readonly ciphers: PayloadCipher[] = [];
+
+  constructor(
+    private readonly base: Uint8Array,
+    private readonly createCipher: (key: Uint8Array) => PayloadCipher,
+  ) {}
+
+  /** Keeps `cipher` as `epoch`'s (a key not derived from the base: a role-addressed flow's group key). */
+  seed(epoch: number, cipher: PayloadCipher): PayloadCipher {
+    this.epochs.push(epoch);
+    this.ciphers.push(cipher);
+    return cipher;
+  }
+
+  /** The cipher of `epoch`; when one must give way, not that of `inUse` or `alsoInUse`. */
+  of(epoch: number, inUse: number, alsoInUse: number): PayloadCipher {
+    const { epochs, ciphers } = this;
+    for (let i = 0; i < epochs.length; i += 1) if (epochs[i] === epoch) return ciphers[i]!;
+    const cipher = this.createCipher(deriveE2eEpochKey(this.base, epoch));
+    if (epochs.length < EPOCH_CIPHERS_MAX) return this.seed(epoch, cipher);
+    let at = 0;
+    while (epochs[at] === inUse || epochs[at] === alsoInUse) at += 1;
+    epochs[at] = epoch;
+    ciphers[at] = cipher;
+    return cipher;
+  }
+}
+
+/**
+ * The e2e key state of one unicast flow: kept across rebuilds of the flow (same peer, same keys).
+ * The numbers live in `state` (E2eSlot), shared with the native fast path; each epoch's cipher is
+ * derived when first used, so an epoch moved natively is followed here at its next packet.
+ */
+export class E2eEpochs {
+  /** The state (E2eSlot), shared with the native fast path. */
+  readonly state = new Float64Array(E2E_SLOTS);
   /** False until a packet opened on this flow (then epoch jumps are bounded by the lookahead). */
-  hasOpened: boolean;
-  /** The last epoch derived for a packet that did not open yet, and its cipher (no derivation per forged packet). */
-  candidateEpoch: number;
-  candidateCipher: PayloadCipher | undefined;
+  hasOpened = false;
+  private readonly sendCiphers: EpochCiphers;
+  private readonly receiveCiphers: EpochCiphers;
+
+  /**
+   * A new flow: both directions at epoch 0 (a role-addressed flow: at its group epoch `sendEpoch`,
+   * under the group sender key, never rekeyed here).
+   * @param sendBase,receiveBase the epoch-0 keys of the two directions (the flow's X25519 + HKDF session keys).
+   */
+  constructor(
+    readonly sendBase: Uint8Array,
+    readonly receiveBase: Uint8Array,
+    createCipher: (key: Uint8Array) => PayloadCipher,
+    sendEpoch: number,
+  ) {
+    const state = this.state;
+    state[E2eSlot.SEND_EPOCH] = sendEpoch;
+    state[E2eSlot.PREVIOUS_EPOCH] = -1;
+    state[E2eSlot.PREVIOUS_UNTIL_MS] = Number.NEGATIVE_INFINITY;
+    this.sendCiphers = new EpochCiphers(sendBase, createCipher);
+    const sendCipher = this.sendCiphers.seed(sendEpoch, createCipher(sendBase));
+    this.receiveCiphers = new EpochCiphers(receiveBase, createCipher);
+    this.receiveCiphers.seed(0, receiveBase === sendBase ? sendCipher : createCipher(receiveBase));
+  }
+
+  get sendEpoch(): number {
+    return this.state[E2eSlot.SEND_EPOCH]!;
+  }
+  set sendEpoch(value: number) {
+    this.state[E2eSlot.SEND_EPOCH] = value;
+  }
+  /** Packets sealed under `sendEpoch`, and when the first of them was (ms, the data plane's clock). */
+  get sendPackets(): number {
+    return this.state[E2eSlot.SEND_PACKETS]!;
+  }
+  set sendPackets(value: number) {
+    this.state[E2eSlot.SEND_PACKETS] = value;
+  }
+  get sendSinceMs(): number {
+    return this.state[E2eSlot.SEND_SINCE_MS]!;
+  }
+  set sendSinceMs(value: number) {
+    this.state[E2eSlot.SEND_SINCE_MS] = value;
+  }
+  /** Set by `requestRekey`: the next packet goes under the next epoch. */
+  get rekeyRequested(): boolean {
+    return this.state[E2eSlot.REKEY_REQUESTED] !== 0;
+  }
+  set rekeyRequested(value: boolean) {
+    this.state[E2eSlot.REKEY_REQUESTED] = value ? 1 : 0;
+  }
+  /** The cipher of the send epoch. */
+  get sendCipher(): PayloadCipher {
+    const epoch = this.sendEpoch;
+    return this.sendCiphers.of(epoch, epoch, epoch);
+  }
+  get receiveEpoch(): number {
+    return this.state[E2eSlot.RECEIVE_EPOCH]!;
+  }
+  /** -1 when there is no previous epoch. */
+  get previousEpoch(): number {
+    return this.state[E2eSlot.PREVIOUS_EPOCH]!;
+  }
+  get previousUntilMs(): number {
+    return this.state[E2eSlot.PREVIOUS_UNTIL_MS]!;
+  }
+  /** The cipher of receive epoch `epoch` (derived once, kept beside the current and previous epochs'). */
+  receiveCipherFor(epoch: number): PayloadCipher {
+    return this.receiveCiphers.of(epoch, this.receiveEpoch, this.previousEpoch);
+  }
 }
 
 /**
@@ -87,48 +194,7 @@ export function createE2eEpochs(
   createCipher: (key: Uint8Array) => PayloadCipher,
   sendEpoch = 0,
 ): E2eEpochs {
-  const sendCipher = createCipher(keys.sendKey);
-  const sendState = new Float64Array(4);
-  const S = E2eSendSlot;
-  sendState[S.EPOCH] = sendEpoch;
-  return {
-    sendBase: keys.sendKey,
-    receiveBase: keys.receiveKey,
-    sendState,
-    get sendEpoch() {
-      return sendState[S.EPOCH]!;
-    },
-    set sendEpoch(value) {
-      sendState[S.EPOCH] = value;
-    },
-    sendCipher,
-    get sendPackets() {
-      return sendState[S.PACKETS]!;
-    },
-    set sendPackets(value) {
-      sendState[S.PACKETS] = value;
-    },
-    get sendSinceMs() {
-      return sendState[S.SINCE_MS]!;
-    },
-    set sendSinceMs(value) {
-      sendState[S.SINCE_MS] = value;
-    },
-    get rekeyRequested() {
-      return sendState[S.REKEY_REQUESTED] !== 0;
-    },
-    set rekeyRequested(value) {
-      sendState[S.REKEY_REQUESTED] = value ? 1 : 0;
-    },
-    receiveEpoch: 0,
-    receiveCipher: keys.receiveKey === keys.sendKey ? sendCipher : createCipher(keys.receiveKey),
-    previousEpoch: -1,
-    previousCipher: undefined,
-    previousUntilMs: Number.NEGATIVE_INFINITY,
-    hasOpened: false,
-    candidateEpoch: -1,
-    candidateCipher: undefined,
-  };
+  return new E2eEpochs(keys.sendKey, keys.receiveKey, createCipher, sendEpoch);
 }
 
 /**
@@ -151,24 +217,23 @@ export function countSealed(e2e: E2eEpochs, nowMs: number): void {
 }
 
 /**
- * Moves the sender to the next epoch (one HKDF, one cipher). False when the epoch space is spent
- * (2^32 epochs: the flow keeps sealing under its last epoch, which the packet limit then no
- * longer bounds — unreachable at 2 minutes an epoch).
+ * Moves the sender to the next epoch (its cipher is derived at its first seal: one HKDF, one
+ * cipher). False when the epoch space is spent (2^32 epochs: the flow keeps sealing under its last
+ * epoch, which the packet limit then no longer bounds — unreachable at 2 minutes an epoch).
  */
-export function advanceSendEpoch(e2e: E2eEpochs, createCipher: (key: Uint8Array) => PayloadCipher): boolean {
+export function advanceSendEpoch(e2e: E2eEpochs): boolean {
   e2e.rekeyRequested = false;
   e2e.sendPackets = 0;
   if (e2e.sendEpoch >= E2E_EPOCH_MAX) return false;
   e2e.sendEpoch += 1;
-  e2e.sendCipher = createCipher(deriveE2eEpochKey(e2e.sendBase, e2e.sendEpoch));
   return true;
 }
 
 /** What the receiver does with a packet of some epoch (`receiveCipherOf`). */
 export const E2eReceive = {
-  /** Open with `e2e.receiveCipher` or `e2e.previousCipher` (returned). */
+  /** Open with the current or the previous epoch's cipher (returned). */
   KNOWN: 0,
-  /** Open with the candidate (returned), then `acceptCandidate` once it opened and was no replay. */
+  /** Open with the candidate epoch's cipher (returned), then `acceptCandidate` once it opened and was no replay. */
   CANDIDATE: 1,
   /** Drop: an epoch older than the current one whose grace is over (or never had one). */
   STALE: 2,
@@ -179,7 +244,7 @@ export type E2eReceive = (typeof E2eReceive)[keyof typeof E2eReceive];
 
 /**
  * Decides how a packet of `epoch` with `counter` opens (the module comment's table) and leaves the
- * cipher in `out.cipher`. Allocates only when it derives a new epoch's key (once per epoch).
+ * cipher in `out.cipher`. Allocates only when it derives an epoch's key (once per epoch).
  */
 export function receiveCipherOf(
   e2e: E2eEpochs,
@@ -187,15 +252,10 @@ export function receiveCipherOf(
   counter: number,
   replay: ReplayWindow,
   nowMs: number,
-  createCipher: (key: Uint8Array) => PayloadCipher,
   out: { cipher: PayloadCipher | undefined },
 ): E2eReceive {
-  if (epoch === e2e.receiveEpoch) {
-    out.cipher = e2e.receiveCipher;
-    return E2eReceive.KNOWN;
-  }
-  if (epoch === e2e.previousEpoch && nowMs <= e2e.previousUntilMs) {
-    out.cipher = e2e.previousCipher;
+  if (epoch === e2e.receiveEpoch || (epoch === e2e.previousEpoch && nowMs <= e2e.previousUntilMs)) {
+    out.cipher = e2e.receiveCipherFor(epoch);
     return E2eReceive.KNOWN;
   }
   const isRestart = epoch === 0 && counter > highestOf(replay) && replay.check(counter);
@@ -203,11 +263,7 @@ export function receiveCipherOf(
     if (epoch < e2e.receiveEpoch || epoch === e2e.previousEpoch) return E2eReceive.STALE;
     if (epoch - e2e.receiveEpoch > E2E_EPOCH_LOOKAHEAD) return E2eReceive.AHEAD;
   }
-  if (e2e.candidateEpoch !== epoch || e2e.candidateCipher === undefined) {
-    e2e.candidateCipher = createCipher(deriveE2eEpochKey(e2e.receiveBase, epoch));
-    e2e.candidateEpoch = epoch;
-  }
-  out.cipher = e2e.candidateCipher;
+  out.cipher = e2e.receiveCipherFor(epoch);
   return E2eReceive.CANDIDATE;
 }
 
@@ -217,23 +273,16 @@ function highestOf(replay: ReplayWindow): number {
 }
 
 /**
- * The candidate epoch opened (and was no replay): it becomes current, the current one previous
- * until `graceMs` from now (packets sealed under it may still be in flight). Returns whether the
- * epoch moved.
+ * A packet of the candidate `epoch` opened (and was no replay): it becomes current, the current one
+ * previous until `graceMs` from now (packets sealed under it may still be in flight). Returns
+ * whether the epoch moved.
  */
-export function acceptCandidate(e2e: E2eEpochs, graceMs: number, nowMs: number): boolean {
-  const cipher = e2e.candidateCipher;
-  if (cipher === undefined) return false;
-  const moved = e2e.candidateEpoch !== e2e.receiveEpoch;
-  if (moved) {
-    e2e.previousEpoch = e2e.receiveEpoch;
-    e2e.previousCipher = e2e.receiveCipher;
-    e2e.previousUntilMs = nowMs + graceMs;
-  }
-  e2e.receiveEpoch = e2e.candidateEpoch;
-  e2e.receiveCipher = cipher;
-  e2e.candidateEpoch = -1;
-  e2e.candidateCipher = undefined;
+export function acceptCandidate(e2e: E2eEpochs, epoch: number, graceMs: number, nowMs: number): boolean {
+  const { state } = e2e;
   e2e.hasOpened = true;
-  return moved;
+  if (epoch === e2e.receiveEpoch) return false;
+  state[E2eSlot.PREVIOUS_EPOCH] = e2e.receiveEpoch;
+  state[E2eSlot.PREVIOUS_UNTIL_MS] = nowMs + graceMs;
+  state[E2eSlot.RECEIVE_EPOCH] = epoch;
+  return true;
 }

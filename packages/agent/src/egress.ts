@@ -184,7 +184,7 @@ export function processEgress(
   // A unicast flow's e2e key moves to the next epoch by time, volume or request (e2e-epochs.ts).
   const e2e = flow.e2e;
   if (flow.connections === undefined && isSendRekeyDue(e2e, plane.options, now))
-    if (advanceSendEpoch(e2e, plane.flows.cipherFactory)) plane.e2eRekeys.sent += 1;
+    if (advanceSendEpoch(e2e)) plane.e2eRekeyCounts[0]! += 1;
   flow.sendCounter += 1;
   if (
     e2e.sendCipher.seal(

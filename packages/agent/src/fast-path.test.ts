@@ -11,7 +11,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateX25519KeyPair } from '@capsule/identity';
+import { E2E_EPOCH_MAX, generateX25519KeyPair } from '@capsule/identity';
 import { createNativeFastPath, createNativePayloadCipher, isNativeAddonAvailable } from '@capsule/native';
 import {
   createLinkSession,
@@ -30,6 +30,7 @@ import {
   LinkFrameType,
   LinkFrameView,
   readU16,
+  readU32,
   SEALED_PAYLOAD_OVERHEAD,
   writeU16,
 } from '@capsule/wire';
@@ -37,6 +38,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compileAcl } from './acl';
 import { DataPlane } from './data-plane';
+import { advanceSendEpoch, E2eSlot } from './e2e-epochs';
 import { EgressResult, processEgress } from './egress';
 import { createAgentFastPath } from './fast-path';
 import { countersOf, type EndpointSpec, type Flow, FlowTable } from './flows';
@@ -269,19 +271,21 @@ async function rig(options: { rekeyAfterPackets?: number; dataLength?: number } 
 function snapshot(r: Rig) {
   return {
     flow: Array.from(r.flow.state),
-    e2e: Array.from(r.flow.e2e.sendState),
+    e2e: Array.from(r.flow.e2e.state),
     link: Array.from(r.session.counters),
     statistics: Array.from(countersOf(r.flow.endpoint.statistics)!),
     byType: Array.from(r.plane.sentByType),
+    rekeys: Array.from(r.plane.e2eRekeyCounts),
     drops: { ...r.plane.drops },
   };
 }
 function restore(r: Rig, s: ReturnType<typeof snapshot>): void {
   r.flow.state.set(s.flow);
-  r.flow.e2e.sendState.set(s.e2e);
+  r.flow.e2e.state.set(s.e2e);
   r.session.counters.set(s.link);
   countersOf(r.flow.endpoint.statistics)!.set(s.statistics);
   r.plane.sentByType.set(s.byType);
+  r.plane.e2eRekeyCounts.set(s.rekeys);
 }
 
 /** An IPv6 packet one byte too large to go as one type I packet (egress sends its AUTH ahead, alone). */
@@ -454,24 +458,61 @@ describe.skipIf(!available)('agent egress fast path', () => {
     expect(await r.frames(8)).toHaveLength(8);
   });
 
-  it('follows an e2e rekey: the packet that moves the epoch comes up, the next ones go under the new key', async () => {
-    const r = await rig();
-    await warmUp(r);
-    const own = r.plane.options.ownHostId;
-    r.table.requestE2eRekey();
-    expect(r.offer(ipv6(own, r.peer, 17, 100))).toBe(false); // egress moves the epoch and reinstalls
-    expect(r.flow.e2e.sendEpoch).toBe(1);
-    expect(r.plane.e2eRekeys.sent).toBe(1);
-    const packet = ipv6(own, r.peer, 17, 300);
-    const before = snapshot(r);
-    expect(r.offer(packet)).toBe(true);
-    const afterNative = snapshot(r);
-    restore(r, before);
-    processEgress(r.plane, packet, 0, packet.length);
-    expect(snapshot(r)).toEqual(afterNative);
-    const frames = await r.frames(1);
-    expect(Buffer.from(r.jsFrames.at(-1)!).equals(frames[0]!)).toBe(true);
-  });
+  // Each way a rekey falls due (e2e-epochs.ts isSendRekeyDue), and the epoch moved by JavaScript
+  // for the flow's other destination (its IPv4 alias, say) while this one's context has the old key.
+  const rekeys: [string, (r: Rig) => void, number][] = [
+    ['a rekey requested', (r) => r.table.requestE2eRekey(), 1],
+    [
+      'the epoch at its packet limit',
+      (r) => (r.flow.e2e.sendPackets = r.plane.options.e2eRekeyAfterPackets),
+      1,
+    ],
+    [
+      'the epoch at its time limit',
+      (r) => (r.flow.e2e.sendSinceMs = Date.now() - r.plane.options.e2eRekeyAfterMs),
+      1,
+    ],
+    ['the epoch moved by JavaScript (no rekey due)', (r) => advanceSendEpoch(r.flow.e2e), 0],
+  ];
+  for (const [name, due, counted] of rekeys)
+    it(`seals under the next e2e epoch as egress does: ${name}`, async () => {
+      const r = await rig();
+      await warmUp(r);
+      const own = r.plane.options.ownHostId;
+      due(r);
+      const epoch = r.flow.e2e.sendEpoch;
+      const rekeysSent = r.plane.e2eRekeys.sent;
+      // The packet that moves the epoch, then the next: each the same frame and state as egress's.
+      const expected: Uint8Array[] = [];
+      for (const size of [100, 300]) {
+        const packet = ipv6(own, r.peer, 17, size);
+        const before = snapshot(r);
+        expect(r.offer(packet), `${size}`).toBe(true);
+        const afterNative = snapshot(r);
+        restore(r, before);
+        // At the fast path's time (the epoch's first packet starts the epoch's time).
+        r.pinClock(afterNative.e2e[2] !== before.e2e[2] ? afterNative.e2e[2] : undefined);
+        processEgress(r.plane, packet, 0, packet.length);
+        r.pinClock(undefined);
+        expect(snapshot(r), `${size}`).toEqual(afterNative);
+        expected.push(r.jsFrames.at(-1)!);
+      }
+      const frames = await r.frames(2);
+      for (const [i, frame] of expected.entries())
+        expect(Buffer.from(frame).equals(frames[i]!), `frame ${i}`).toBe(true);
+      expect(r.flow.e2e.sendEpoch).toBe(epoch === 0 ? 1 : epoch);
+      expect(r.flow.e2e.sendPackets).toBe(2);
+      expect(r.flow.e2e.rekeyRequested).toBe(false);
+      expect(r.plane.e2eRekeys.sent).toBe(rekeysSent + counted);
+      // A packet JavaScript seals next (a trace armed) goes under the epoch the fast path moved to:
+      // its cipher follows the shared state.
+      r.flow.tracePackets = 1;
+      const traced = ipv6(own, r.peer, 17, 120);
+      expect(r.offer(traced)).toBe(false);
+      expect(processEgress(r.plane, traced, 0, traced.length)).toBe(EgressResult.SENT);
+      const sealedAt = r.flow.headers[3].length;
+      expect(readU32(r.jsFrames.at(-1)!, 16 + sealedAt)).toBe(r.flow.e2e.sendEpoch);
+    });
 
   it('sends a batch of several packets (sendmmsg, GSO) in order', async () => {
     const r = await rig();
@@ -553,30 +594,10 @@ describe.skipIf(!available)('agent egress fast path', () => {
       },
     ],
     [
-      'an e2e rekey requested',
+      'an e2e rekey due at the last epoch (the epoch space spent)',
       (r) => {
+        r.flow.e2e.sendEpoch = E2E_EPOCH_MAX;
         r.flow.e2e.rekeyRequested = true;
-        return ipv6(r.plane.options.ownHostId, r.peer, 17, 64);
-      },
-    ],
-    [
-      'an e2e epoch at its packet limit',
-      (r) => {
-        r.flow.e2e.sendPackets = r.plane.options.e2eRekeyAfterPackets;
-        return ipv6(r.plane.options.ownHostId, r.peer, 17, 64);
-      },
-    ],
-    [
-      'an e2e epoch at its time limit',
-      (r) => {
-        r.flow.e2e.sendSinceMs = Date.now() - r.plane.options.e2eRekeyAfterMs;
-        return ipv6(r.plane.options.ownHostId, r.peer, 17, 64);
-      },
-    ],
-    [
-      'another e2e epoch than the installed one',
-      (r) => {
-        r.flow.e2e.sendEpoch += 1;
         return ipv6(r.plane.options.ownHostId, r.peer, 17, 64);
       },
     ],
@@ -624,6 +645,7 @@ describe.skipIf(!available)('agent egress fast path', () => {
     'a hop-by-hop header': 'LOCAL_CONTROL',
     'an IPv6 packet cut short': 'PACKET',
     'a type I packet to split with the link one frame short of its rekey limit (it needs two)': 'SEND',
+    'an e2e rekey due at the last epoch (the epoch space spent)': 'E2E',
   };
   for (const [name, prepare] of passUp)
     it(`hands up ${name} with nothing changed`, async () => {
@@ -721,10 +743,9 @@ describe.skipIf(!available)('agent egress fast path', () => {
     const args = [
       f.peer.hostId,
       f.state,
-      f.e2e.sendState,
+      f.e2e.state,
       countersOf(f.endpoint.statistics)!,
       f.e2e.sendBase,
-      0,
       f.headers,
       f.transportAt,
       f.sendAad,
@@ -732,20 +753,24 @@ describe.skipIf(!available)('agent egress fast path', () => {
     ] as const;
     const install = r.fastPath.setEgressFlow;
     expect(() =>
-      install(new Uint8Array(5), args[1], args[2], args[3], args[4], 0, args[6], args[7], args[8], LINK_ID),
+      install(new Uint8Array(5), args[1], args[2], args[3], args[4], args[5], args[6], args[7], LINK_ID),
     ).toThrow(TypeError);
     expect(() =>
-      install(args[0], args[1], args[2], args[3], new Uint8Array(16), 0, args[6], args[7], args[8], LINK_ID),
+      install(args[0], args[1], args[2], args[3], new Uint8Array(16), args[5], args[6], args[7], LINK_ID),
+    ).toThrow(TypeError);
+    // An e2e state array of the old, send-only shape.
+    expect(() =>
+      install(args[0], args[1], new Float64Array(4), args[3], args[4], args[5], args[6], args[7], LINK_ID),
     ).toThrow(TypeError);
     // A packet type without a header.
     const noTypeII = { ...f.headers, 2: undefined } as unknown as typeof f.headers;
     expect(() =>
-      install(args[0], args[1], args[2], args[3], args[4], 0, noTypeII, args[7], args[8], LINK_ID),
+      install(args[0], args[1], args[2], args[3], args[4], noTypeII, args[6], args[7], LINK_ID),
     ).toThrow(TypeError);
     // A TRANSPORT offset outside its header (type I's, type III's): not installed.
     for (const type of [1, 3] as const) {
       const outside = { ...f.transportAt, [type]: f.headers[type].length - 5 };
-      install(args[0], args[1], args[2], args[3], args[4], 0, args[6], outside, args[8], LINK_ID);
+      install(args[0], args[1], args[2], args[3], args[4], args[5], outside, args[7], LINK_ID);
     }
     expect(r.fastPath.agentStats().egressFlows).toBe(0);
   });
@@ -786,6 +811,8 @@ interface IngressRig {
   handedUp: Uint8Array[];
   /** Also hands each datagram handed up to `handler`, as it arrives (JavaScript's turn in the batch). */
   onHandedUp(handler: (frame: Uint8Array) => void): void;
+  /** Pins JavaScript's clock at `ms` (undefined: Date.now again), to take a packet at the fast path's time. */
+  pinClock(ms: number | undefined): void;
   /** Writes a packet to the TUN (a file here) as JavaScript's TunDevice does: after what is there. */
   writeTun(packet: Uint8Array): void;
   /** The peer's app packet → the link frame its egress and link layer would send (null: egress sent nothing). */
@@ -911,8 +938,9 @@ async function ingressRig(): Promise<IngressRig> {
     e2eRekeyGraceMs: 10_000,
   };
   const jsApp: Uint8Array[] = [];
+  let pinnedMs: number | undefined;
   const plane = new DataPlane({ ...options, ownHostId: own, ownIpv4: 0x64_64_00_01 }, table, {
-    clock: { nowMs: () => Date.now() },
+    clock: { nowMs: () => pinnedMs ?? Date.now() },
     sendOnLink: () => true,
     writeToApp: (bytes, offset, length) => jsApp.push(bytes.slice(offset, offset + length)),
   });
@@ -975,6 +1003,9 @@ async function ingressRig(): Promise<IngressRig> {
     handedUp,
     onHandedUp(handler) {
       handedUpHandler = handler;
+    },
+    pinClock(ms) {
+      pinnedMs = ms;
     },
     writeTun(packet) {
       writeSync(tunFd, packet);
@@ -1064,7 +1095,8 @@ function ingressSnapshot(r: IngressRig) {
   return {
     linkWindow: [Array.from(r.session.counters), Array.from(r.session.replay.bits)],
     e2eWindow: [Array.from(r.flow.replay.state), Array.from(r.flow.replay.bits)],
-    e2e: [e2e.receiveEpoch, e2e.previousEpoch, e2e.hasOpened],
+    e2e: [e2e.receiveEpoch, e2e.previousEpoch, e2e.previousUntilMs, e2e.hasOpened],
+    e2eState: Array.from(e2e.state),
     statistics: Array.from(countersOf(r.flow.endpoint.statistics)!),
     drops: { ...r.plane.drops },
     rekeys: { ...r.plane.e2eRekeys },
@@ -1076,6 +1108,8 @@ function ingressRestore(r: IngressRig, s: ReturnType<typeof ingressSnapshot>): v
   r.session.replay.bits.set(s.linkWindow[1]!);
   r.flow.replay.state.set(s.e2eWindow[0]!);
   r.flow.replay.bits.set(s.e2eWindow[1]!);
+  r.flow.e2e.state.set(s.e2eState);
+  r.plane.e2eRekeyCounts.set([s.rekeys.sent, s.rekeys.received]);
   countersOf(r.flow.endpoint.statistics)!.set(s.statistics);
   Object.assign(r.link, s.link);
 }
@@ -1264,71 +1298,97 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(framed).toBeGreaterThan(cases.length / 2);
   });
 
+  /**
+   * Sends `frame` through the fast path (which must take it), then the same frame through
+   * JavaScript from the state before at the fast path's time: the same state after, the same packet.
+   */
+  async function takenAsIngress(r: IngressRig, frame: Uint8Array, label: string): Promise<void> {
+    const before = ingressSnapshot(r);
+    const sentAt = Date.now();
+    expect(await r.send(frame), label).toBe(true);
+    const afterNative = ingressSnapshot(r);
+    ingressRestore(r, before);
+    // The fast path's time: when it moved the epoch, the grace's end less the grace.
+    const moved = afterNative.e2e[0] !== before.e2e[0];
+    r.pinClock(moved ? (afterNative.e2e[2] as number) - r.plane.options.e2eRekeyGraceMs : sentAt);
+    expect(r.jsReceive(frame), label).toBe(IngressResult.DELIVERED);
+    r.pinClock(undefined);
+    expect(ingressSnapshot(r), label).toEqual(afterNative);
+    expect(Buffer.from(r.tunPackets().at(-1)!).equals(Buffer.from(r.jsApp.at(-1)!)), label).toBe(true);
+  }
+
   it('keeps the type I and II templates across an e2e epoch change: taken under the new key at once, as ingress takes them', async () => {
     const r = await ingressRig();
     warmUpIngress(r);
     const installs = r.installs.count;
     r.peerTable.requestE2eRekey();
-    expect(await r.send(r.frameOf(peerIpv6(r, 17, 101)))).toBe(false); // the new epoch's first packet
-    expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED); // its key installed (type III)
+    await takenAsIngress(r, r.frameOf(peerIpv6(r, 17, 101)), 'the new epoch’s first packet');
     expect(r.flow.e2e.receiveEpoch).toBe(1);
-    expect(r.installs.count).toBe(installs + 1);
-    const handedUp = r.handedUp.length;
     r.peerFlow.lastAuthMs = Date.now() - r.peerPlane.options.authIntervalMs;
     const taken: number[] = [];
     for (let i = 0; i < CODE_PACKETS + 2; i += 1) {
       const frame = r.frameOf(peerIpv6(r, 6, 200 + i));
-      const before = ingressSnapshot(r);
-      expect(await r.send(frame), `packet ${i}`).toBe(true);
       taken.push(frame[16 + 42]! & 0x0f);
-      const afterNative = ingressSnapshot(r);
-      ingressRestore(r, before);
-      expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
-      expect(ingressSnapshot(r), `packet ${i}`).toEqual(afterNative);
-      expect(Buffer.from(r.tunPackets().at(-1)!).equals(Buffer.from(r.jsApp.at(-1)!)), `packet ${i}`).toBe(
-        true,
-      );
+      await takenAsIngress(r, frame, `packet ${i}`);
     }
     expect(taken).toEqual([1, ...Array<number>(CODE_PACKETS).fill(2), 3]);
-    expect(r.handedUp.length).toBe(handedUp);
-    expect(r.installs.count).toBe(installs + 1);
+    expect(r.handedUp).toHaveLength(0);
+    expect(r.installs.count).toBe(installs);
   });
 
-  it('follows an e2e epoch change: the first packet of the new epoch comes up, the next ones are taken', async () => {
+  it('follows an e2e epoch change as ingress does: the next epoch’s first packet moves it, the old epoch opens in its grace and not after', async () => {
     const r = await ingressRig();
     warmUpIngress(r);
     expect(await r.send(r.frameOf(peerIpv6(r, 17, 100)))).toBe(true);
+    const installs = r.installs.count;
+    // The peer's packets of epoch 0 still in flight when it moved to epoch 1.
+    const inFlight = [r.frameOf(peerIpv6(r, 17, 60)), r.frameOf(peerIpv6(r, 17, 61))];
     r.peerTable.requestE2eRekey();
-    const first = r.frameOf(peerIpv6(r, 17, 101));
+    await takenAsIngress(r, r.frameOf(peerIpv6(r, 17, 101)), 'the first packet of epoch 1');
     expect(r.peerFlow.e2e.sendEpoch).toBe(1);
-    const before = ingressSnapshot(r);
-    expect(await r.send(first)).toBe(false);
-    expect(ingressSnapshot(r)).toEqual(before);
-    expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED);
-    expect(r.flow.e2e.receiveEpoch).toBe(1);
+    expect([r.flow.e2e.receiveEpoch, r.flow.e2e.previousEpoch]).toEqual([1, 0]);
     expect(r.plane.e2eRekeys.received).toBe(1);
-    expect(r.installs.count).toBe(4);
-    // Installed again under epoch 1: the next packet is the fast path's, the same as JavaScript's.
-    const next = r.frameOf(peerIpv6(r, 17, 102));
-    const beforeNext = ingressSnapshot(r);
-    expect(await r.send(next)).toBe(true);
-    const afterNative = ingressSnapshot(r);
-    ingressRestore(r, beforeNext);
-    expect(r.jsReceive(next)).toBe(IngressResult.DELIVERED);
-    expect(ingressSnapshot(r)).toEqual(afterNative);
-    expect(Buffer.from(r.tunPackets().at(-1)!).equals(Buffer.from(r.jsApp.at(-1)!))).toBe(true);
-    // A packet of the old epoch (its grace not over) is JavaScript's: it opens it with the previous key.
-    const old = r.frame(
-      r.crafted(peerIpv6(r, 17, 50), peerIpv6(r, 17, 50), {
-        cipher: createNativePayloadCipher(r.peerFlow.e2e.sendBase),
-        epoch: 0,
-      }),
-    );
-    const beforeOld = ingressSnapshot(r);
-    expect(await r.send(old)).toBe(false);
-    expect(ingressSnapshot(r)).toEqual(beforeOld);
-    expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED);
+    await takenAsIngress(r, r.frameOf(peerIpv6(r, 17, 102)), 'the next packet of epoch 1');
+    // An epoch-0 packet in the grace: opened with the previous key, the epoch left where it is.
+    await takenAsIngress(r, inFlight[0]!, 'epoch 0 in its grace');
     expect(r.flow.e2e.receiveEpoch).toBe(1);
+    // After the grace: JavaScript's, which drops it as stale.
+    r.flow.e2e.state[E2eSlot.PREVIOUS_UNTIL_MS] = Date.now() - 1;
+    const before = ingressSnapshot(r);
+    expect(await r.send(inFlight[1]!)).toBe(false);
+    expect(ingressSnapshot(r)).toEqual(before);
+    expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DROPPED);
+    expect(r.plane.drops.e2eEpochStale).toBe(before.drops.e2eEpochStale + 1);
+    // The epoch after: taken again (each epoch's key derived from the base); nothing installed anew.
+    r.peerTable.requestE2eRekey();
+    await takenAsIngress(r, r.frameOf(peerIpv6(r, 17, 103)), 'the first packet of epoch 2');
+    expect([r.flow.e2e.receiveEpoch, r.flow.e2e.previousEpoch]).toEqual([2, 1]);
+    expect(r.plane.e2eRekeys.received).toBe(2);
+    expect(r.installs.count).toBe(installs);
+  });
+
+  it('hands up an epoch two ahead (JavaScript’s lookahead) and a restarted sender’s epoch 0, which ingress takes', async () => {
+    const r = await ingressRig();
+    warmUpIngress(r);
+    // The peer skips an epoch (its epoch-1 packets all lost): epoch 2 is JavaScript's.
+    advanceSendEpoch(r.peerFlow.e2e);
+    advanceSendEpoch(r.peerFlow.e2e);
+    expect(r.peerFlow.e2e.sendEpoch).toBe(2);
+    const ahead = r.frameOf(peerIpv6(r, 17, 90));
+    expect(await r.send(ahead)).toBe(false);
+    expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED);
+    expect([r.flow.e2e.receiveEpoch, r.flow.e2e.previousEpoch]).toEqual([2, 0]);
+    // Then the fast path follows it at epoch 2.
+    await takenAsIngress(r, r.frameOf(peerIpv6(r, 17, 91)), 'epoch 2 after JavaScript moved there');
+    // The peer restarts at epoch 0 (its counter goes on past ours, as a restarted flow's does),
+    // epoch 0's grace as the previous epoch over.
+    r.flow.e2e.state[E2eSlot.PREVIOUS_UNTIL_MS] = Date.now() - 1;
+    r.peerFlow.e2e.state.fill(0, 0, 4);
+    const restarted = r.frameOf(peerIpv6(r, 17, 92));
+    expect(await r.send(restarted)).toBe(false);
+    expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED);
+    expect([r.flow.e2e.receiveEpoch, r.flow.e2e.previousEpoch]).toEqual([0, 2]);
+    await takenAsIngress(r, r.frameOf(peerIpv6(r, 17, 93)), 'epoch 0 after the restart');
   });
 
   it('takes a packet from the peer role’s address (an anycast TCP answer) as ingress accepts it', async () => {
@@ -1793,15 +1853,16 @@ describe.skipIf(!available)('agent ingress fast path', () => {
       dataAt: -1,
       dataLength: 0,
       transportAt: f.transportAt[3],
-      receiveKey: randomBytes(32),
-      epoch: 0,
+      receiveBase: randomBytes(32),
+      e2eState: f.e2e.state,
       replayState: f.replay.state,
       replayBits: f.replay.bits,
       statistics: countersOf(f.endpoint.statistics)!,
       ipv4Alias: f.ipv4Alias,
     };
     expect(() => r.fastPath.setIngressFlow({ ...base, source: new Uint8Array(4) })).toThrow(TypeError);
-    expect(() => r.fastPath.setIngressFlow({ ...base, receiveKey: new Uint8Array(16) })).toThrow(TypeError);
+    expect(() => r.fastPath.setIngressFlow({ ...base, receiveBase: new Uint8Array(16) })).toThrow(TypeError);
+    expect(() => r.fastPath.setIngressFlow({ ...base, e2eState: new Float64Array(4) })).toThrow(TypeError);
     expect(() => r.fastPath.setIngressFlow({ ...base, replayBits: new Uint32Array(1) })).toThrow(TypeError);
     // Not installed: our own header (its source is not the peer), offsets outside the header.
     r.fastPath.setIngressFlow(base);

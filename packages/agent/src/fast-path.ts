@@ -6,29 +6,30 @@
  * A unicast flow is installed, per destination (the peer's CGA for IPv6 packets, its IPv4 alias
  * for IPv4 ones), right after egress sent a packet of it, of any type (so the flow is the one egress
  * looks up for that destination), with the headers of its three packet types, the AAD, the first
- * hop's link and the key of the e2e epoch it sealed under. The fast path shares the flow's `state`
- * (send counter, packet type state), its e2e `sendState` and its endpoint's statistics with
- * JavaScript, and takes a packet only when egress would send it under that epoch, unchanged — as
- * type I every `authIntervalMs`, type II for the next `codePackets`, else type III, as egress
- * decides, a type I too big for one packet split as egress splits it (AUTH-only ahead, the data as
- * type II); everything else (a trace, a rekey due, another epoch, an ACL, a link without a
- * session) comes up to egress as before. Installed flows are forgotten at every change of the flow
- * table or its links (`FlowTable.onChange`) and of the ACL (`clear`). TAP mode and role-addressed
- * flows stay in JavaScript.
+ * hop's link and the direction's epoch-0 e2e key. The fast path shares the flow's `state` (send
+ * counter, packet type state), its e2e `state` and its endpoint's statistics with JavaScript, and
+ * takes a packet only when egress would send it, unchanged — as type I every `authIntervalMs`,
+ * type II for the next `codePackets`, else type III, as egress decides, a type I too big for one
+ * packet split as egress splits it (AUTH-only ahead, the data as type II), under the flow's send
+ * epoch or the next one when a rekey is due (it moves the shared state as egress would, and the
+ * flow's JavaScript cipher follows at its next seal: e2e-epochs.ts); everything else (a trace, an
+ * ACL, a link without a session) comes up to egress as before. Installed flows are forgotten at
+ * every change of the flow table or its links (`FlowTable.onChange`) and of the ACL (`clear`). TAP
+ * mode and role-addressed flows stay in JavaScript.
  *
  * Ingress likewise: a unicast flow is installed under its peer's CGA right after ingress delivered
  * a packet of it without a TRACE (`delivered`), with that packet's inner IPv6 + capsule header as
  * the template the later packets of its type (I, II or III) must equal (but for the payload length,
- * the hop limit, the PATH hop index, the DATA value and the TRANSPORT value), the receive key of the
- * flow's current receive epoch, its e2e replay window and its endpoint's statistics (shared). Each
- * type's template is installed on the first packet of that type ingress delivers, and again when it
- * delivers one under another receive epoch (it became current: its key replaces the flow's, and the
- * other types' templates stay, as a header does not carry the epoch) or with another header (a path
- * change on the peer's side); a packet the fast path handed up for another reason (a retired
- * session, say) leaves it as it is. Not installed: TAP mode, an In ACL, role-addressed packets (not
+ * the hop limit, the PATH hop index, the DATA value and the TRANSPORT value), the direction's
+ * epoch-0 e2e key and the flow's e2e state (shared: the fast path opens the current receive
+ * epoch, the previous one in its grace and the next, whose first packet moves the state as ingress
+ * would), its e2e replay window and its endpoint's statistics (shared). Each type's template is
+ * installed on the first packet of that type ingress delivers, and again when it delivers one with
+ * another header (a path change on the peer's side); a header does not carry the epoch, so the
+ * templates hold across epochs, and a packet the fast path handed up for another reason (a retired
+ * session, say) leaves them as they are. Not installed: TAP mode, an In ACL, role-addressed packets (not
  * to our CGA).
  */
-import { deriveE2eEpochKey } from '@capsule/identity';
 import type { AgentFastPath, CapsuleHeaderView } from '@capsule/wire';
 import type { DataPlane } from './data-plane';
 import { countersOf, type Flow } from './flows';
@@ -56,13 +57,6 @@ interface IngressTemplate {
   free: Uint8Array;
 }
 
-/** A flow's ingress as installed: its receive epoch and key, and its template per packet type (index 1..3). */
-interface IngressInstall {
-  epoch: number;
-  key: Uint8Array;
-  templates: (IngressTemplate | undefined)[];
-}
-
 /** Whether bytes[offset, + length) is `installed`'s header but for its free bytes. */
 function sameHeader(
   installed: IngressTemplate | undefined,
@@ -80,18 +74,19 @@ function sameHeader(
 /** Installs flows into `port` for the data plane `plane` (binds the plane's counters and options). */
 export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): AgentFastPathInstaller {
   const { options } = plane;
-  port.bindAgent(plane.sentByType, {
+  port.bindAgent(plane.sentByType, plane.e2eRekeyCounts, {
     authIntervalMs: options.authIntervalMs,
     codePackets: options.codePackets,
     e2eRekeyAfterMs: options.e2eRekeyAfterMs,
     e2eRekeyAfterPackets: options.e2eRekeyAfterPackets,
+    e2eRekeyGraceMs: options.e2eRekeyGraceMs,
     ownIpv4: options.ownIpv4,
     maxOverlayPacketBytes: options.maxOverlayPacketBytes,
   });
-  /** Per flow, the e2e epoch installed for IPv4 [0] and IPv6 [1] destinations (-1: none). */
-  let installed = new WeakMap<Flow, [number, number]>();
-  /** Per flow, what was installed for ingress last (cleared with the rest). */
-  let ingress = new WeakMap<Flow, IngressInstall>();
+  /** Per flow, whether it is installed for IPv4 [0] and IPv6 [1] destinations. */
+  let installed = new WeakMap<Flow, [boolean, boolean]>();
+  /** Per flow, the ingress template installed per packet type (index 1..3; cleared with the rest). */
+  let ingress = new WeakMap<Flow, (IngressTemplate | undefined)[]>();
   return {
     sent(flow, version) {
       if (plane.tap !== undefined || plane.acl.out.length > 0 || flow.connections !== undefined) return;
@@ -99,18 +94,14 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
       const counters = countersOf(flow.endpoint.statistics);
       if (firstHop === undefined || firstHop.linkId < 0 || counters === undefined) return;
       if (version === 4 && flow.ipv4Alias === 0) return;
-      const e2e = flow.e2e;
       let marks = installed.get(flow);
       if (marks === undefined) {
-        marks = [-1, -1];
+        marks = [false, false];
         installed.set(flow, marks);
       }
       const slot = version === 6 ? 1 : 0;
-      if (marks[slot] === e2e.sendEpoch) return;
-      marks[slot] = e2e.sendEpoch;
-      // The key egress sealed with: the flow's own for its first epoch, then derived (e2e-epochs.ts).
-      const key =
-        e2e.sendEpoch === flow.keys.epoch ? e2e.sendBase : deriveE2eEpochKey(e2e.sendBase, e2e.sendEpoch);
+      if (marks[slot]) return;
+      marks[slot] = true;
       const alias = flow.ipv4Alias;
       const destination =
         version === 6
@@ -119,10 +110,9 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
       port.setEgressFlow(
         destination,
         flow.state,
-        e2e.sendState,
+        flow.e2e.state,
         counters,
-        key,
-        e2e.sendEpoch,
+        flow.e2e.sendBase,
         flow.headers,
         flow.transportAt,
         flow.sendAad,
@@ -133,17 +123,15 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
       if (plane.tap !== undefined || plane.acl.in.length > 0 || flow.connections !== undefined) return;
       if (view.traceOffset >= 0 || view.transportOffset < 0) return;
       const type = view.packetType;
-      const e2e = flow.e2e;
       const counters = countersOf(flow.endpoint.statistics);
       if (counters === undefined) return;
       const headerLength = 40 + view.length;
       const hopIndexAt = view.pathOffset < 0 ? -1 : view.pathOffset - offset + 4;
       const dataAt = view.dataOffset < 0 ? -1 : view.dataOffset - offset;
       const transportAt = view.transportOffset - offset;
-      // Installed already under this epoch with this header (handed up for another reason): kept.
-      const was = ingress.get(flow);
-      const sameEpoch = was !== undefined && was.epoch === e2e.receiveEpoch;
-      if (sameEpoch && sameHeader(was.templates[type], bytes, offset, headerLength)) return;
+      // Installed already with this header (handed up for another reason): kept.
+      let templates = ingress.get(flow);
+      if (templates !== undefined && sameHeader(templates[type], bytes, offset, headerLength)) return;
       const header = bytes.slice(offset, offset + headerLength);
       // The bytes a packet may change (as the fast path's template compare frees them).
       const free = new Uint8Array(headerLength);
@@ -153,12 +141,12 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
       if (dataAt >= 0) free.fill(1, dataAt, dataAt + view.dataLength);
       free[transportAt] = 1;
       free.fill(1, transportAt + 2, transportAt + 6);
-      // The key of the current receive epoch (derived once per epoch and flow).
-      const key = sameEpoch ? was.key : deriveE2eEpochKey(e2e.receiveBase, e2e.receiveEpoch);
-      // The fast path keeps the other types' templates, under this epoch's key.
-      const templates = was?.templates ?? [];
+      // The fast path keeps the other types' templates beside it.
+      if (templates === undefined) {
+        templates = [];
+        ingress.set(flow, templates);
+      }
       templates[type] = { header, free };
-      ingress.set(flow, { epoch: e2e.receiveEpoch, key, templates });
       port.setIngressFlow({
         source: flow.peer.hostId,
         header,
@@ -166,8 +154,8 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
         dataAt,
         dataLength: view.dataLength,
         transportAt,
-        receiveKey: key,
-        epoch: e2e.receiveEpoch,
+        receiveBase: flow.e2e.receiveBase,
+        e2eState: flow.e2e.state,
         replayState: flow.replay.state,
         replayBits: flow.replay.bits,
         statistics: counters,

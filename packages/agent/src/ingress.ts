@@ -291,15 +291,7 @@ export function processIngress(
   const e2e = flow.e2e;
   const now = plane.deps.clock.nowMs();
   const slot = plane.e2eCipher;
-  const decision = receiveCipherOf(
-    e2e,
-    sealed.keyEpoch,
-    sealed.counter,
-    flow.replay,
-    now,
-    plane.flows.cipherFactory,
-    slot,
-  );
+  const decision = receiveCipherOf(e2e, sealed.keyEpoch, sealed.counter, flow.replay, now, slot);
   if (decision === E2eReceive.STALE || decision === E2eReceive.AHEAD) {
     plane.drop(decision === E2eReceive.STALE ? 'e2eEpochStale' : 'e2eEpochAhead');
     statistics.dropsIn += 1;
@@ -320,8 +312,11 @@ export function processIngress(
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
-  if (decision === E2eReceive.CANDIDATE && acceptCandidate(e2e, plane.options.e2eRekeyGraceMs, now))
-    plane.e2eRekeys.received += 1;
+  if (
+    decision === E2eReceive.CANDIDATE &&
+    acceptCandidate(e2e, sealed.keyEpoch, plane.options.e2eRekeyGraceMs, now)
+  )
+    plane.e2eRekeyCounts[1]! += 1;
   e2e.hasOpened = true;
   recordTrace(plane, flow, bytes, plane.capsuleView);
   const version = packetLength > 0 ? packet[0]! >>> 4 : 0;

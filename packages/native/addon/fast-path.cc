@@ -67,9 +67,11 @@
 // kernel's ND/MLD/RS and multicast go up) → TRANSPORT value from the packet (transport.ts) → the
 // first hop's link has a sending session → the packet type from the flow's shared state (type I
 // when the authorization interval is over: it restarts; type II while packets since AUTH <
-// codePackets; else type III; packets since AUTH advanced) → no TRACE armed → the installed e2e
-// epoch is the flow's send epoch, not due for a rekey (isSendRekeyDue), not its first packet →
-// that type's prebuilt header copied, the TRANSPORT value written, the payload sealed (AES-256-GCM,
+// codePackets; else type III; packets since AUTH advanced) → no TRACE armed → the e2e send epoch
+// from the flow's shared state, the next one when a rekey is due (isSendRekeyDue: moved at the
+// commit as advanceSendEpoch moves it, counted in the plane's e2eRekeys), its key derived from the
+// direction's epoch-0 key when the context is keyed for another (sealed-payload.h) → that type's
+// prebuilt header copied, the TRANSPORT value written, the payload sealed (AES-256-GCM,
 // sealed-payload.h; the flow's send counter + 1, shared) and the payload length set → framed and
 // tagged on the link's session (FinishFrame, as the engine's packets), its counter at the rekey
 // limit going up → queued; a type I packet over maxOverlayPacketBytes goes as egress splits it: its
@@ -78,10 +80,11 @@
 // type (index 0: AUTH-only packets), the link's traffic. The frames of a batch go out
 // (sendmmsg, UDP GSO) before JavaScript gets the packets left, so no packet of a flow it took
 // overtakes one JavaScript sends. JavaScript API:
-//   bindAgent(sentByType: Float64Array(4), options: Float64Array [authIntervalMs, codePackets,
-//     e2eRekeyAfterMs, e2eRekeyAfterPackets, ownIpv4, maxOverlayPacketBytes])
-//   setEgressFlow(destination[16|4], flowState: Float64Array(4), e2eState: Float64Array(4),
-//     statistics: Float64Array(2+), sendKey[32], epoch, headers: [typeI, typeII, typeIII],
+//   bindAgent(sentByType: Float64Array(4), e2eRekeys: Float64Array(2), options: Float64Array
+//     [authIntervalMs, codePackets, e2eRekeyAfterMs, e2eRekeyAfterPackets, ownIpv4,
+//     maxOverlayPacketBytes, e2eRekeyGraceMs])
+//   setEgressFlow(destination[16|4], flowState: Float64Array(4), e2eState: Float64Array(7),
+//     statistics: Float64Array(2+), sendBase[32], headers: [typeI, typeII, typeIII],
 //     transportAt: Int32Array(3), aad[35], linkId)
 //   clearEgressFlows()
 //   offerTunPackets(buffer, meta: Int32Array, count) → packets left (the Reader's call, for tests)
@@ -101,20 +104,25 @@
 // compared too) but for the payload length, the hop limit, the PATH hop index (≤ hop count), the
 // DATA value and the TRANSPORT protocol and ports (a type I header with no payload, an AUTH-only
 // packet, is then taken as ingress takes it: the link window and traffic committed, nothing
-// delivered) → the sealed payload: the installed epoch, the e2e replay window (JavaScript's ReplayWindow storage) → opened
-// (AES-256-GCM, sealed-payload.h) into the TUN ring → IPv6: our CGA as destination, the peer's CGA
+// delivered) → the sealed payload: its epoch the flow's current receive epoch, the previous one in
+// its grace, or the next (receiveCipherOf; the flow's shared e2e state), the e2e replay window
+// (JavaScript's ReplayWindow storage) → opened (AES-256-GCM, sealed-payload.h; the key of each
+// epoch derived once from the direction's epoch-0 key) into the TUN ring → IPv6: our CGA as destination, the peer's CGA
 // or its role's address as source; IPv4: rewritten as ingress.ts's rewriteIpv4 (RFC 1624) →
 // TRANSPORT matches the packet (transportMatches) → commit: the link window and traffic
-// (CommitLinkReceive), the e2e window, the endpoint's statistics; the batch's packets are written
+// (CommitLinkReceive), the e2e window, the next epoch's first packet moving the flow to it (the
+// current one previous until the grace ends: acceptCandidate; counted in e2eRekeys), the
+// endpoint's statistics; the batch's packets are written
 // to the TUN at the end of the receive batch (tun-writer.h: coalesced with offloads). JavaScript API:
-//   setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, receiveKey[32],
-//     epoch, replayState: Float64Array(2+), replayBits: Uint32Array, statistics: Float64Array(4+),
-//     ipv4Alias, roleSource[0|16])   (the template of header's packet type, beside the flow's
-//     others when its arrays and addresses are the ones installed, under the epoch and key given;
-//     else the flow anew)
+//   setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, receiveBase[32],
+//     e2eState: Float64Array(7), replayState: Float64Array(2+), replayBits: Uint32Array,
+//     statistics: Float64Array(4+), ipv4Alias, roleSource[0|16])   (the template of header's
+//     packet type, beside the flow's others when its key, arrays and addresses are the ones
+//     installed; else the flow anew)
 //   clearIngressFlows()
 //   attachTun(fd, vnetHeader, offloadStats: Float64Array(6)) | attachTun(-1)
-//   bindAgent's fifth option: our IPv4 overlay address (the IPv4 rewrite's destination)
+//   bindAgent's fifth option: our IPv4 overlay address (the IPv4 rewrite's destination); its
+//   seventh: e2eRekeyGraceMs (how long a receiver keeps the previous epoch)
 #include "fast-path.h"
 
 #include <arpa/inet.h>
@@ -260,7 +268,7 @@ enum AgentHandUp : uint8_t {
   kAgentUpNoTemplate,     // ingress: no template for its packet type
   kAgentUpHeaderChanged,  // ingress: a capsule header unlike its type's template
   kAgentUpTrace,          // egress: a traced packet (TRACE, a trace event)
-  kAgentUpE2e,            // the e2e epoch: another, its first packet, a rekey due; ingress: replayed, tag
+  kAgentUpE2e,            // the e2e epoch: its space spent, no key; ingress: an epoch not current, previous or next, replayed, tag
   kAgentUpSize,           // too large (out: over 64 KiB sealed; in: over the TUN write ring)
   kAgentUpInner,          // ingress: the opened packet unlike its header (addresses, TRANSPORT, IPv4)
   kAgentUpSend,           // egress: the link's send counter at its rekey limit, no room, a seal refused
@@ -527,8 +535,16 @@ struct RegisteredProgram {
 // the endpoint's StatisticsSlot name the same).
 enum FlowSlotIndex : int { kFlowSendCounter = 0, kFlowPacketsSinceAuth = 1, kFlowLastAuthMs = 2, kFlowTracePackets = 3 };
 constexpr size_t kFlowSlots = 4;
-enum E2eSlotIndex : int { kE2eSendEpoch = 0, kE2eSendPackets = 1, kE2eSendSinceMs = 2, kE2eRekeyRequested = 3 };
-constexpr size_t kE2eSlots = 4;
+enum E2eSlotIndex : int {
+  kE2eSendEpoch = 0,
+  kE2eSendPackets = 1,
+  kE2eSendSinceMs = 2,
+  kE2eRekeyRequested = 3,
+  kE2eReceiveEpoch = 4,
+  kE2ePreviousEpoch = 5,
+  kE2ePreviousUntilMs = 6,
+};
+constexpr size_t kE2eSlots = 7;
 enum StatisticsSlotIndex : int {
   kStatisticsPacketsOut = 0,
   kStatisticsBytesOut = 1,
@@ -652,14 +668,16 @@ struct EgressHeader {
 };
 
 // A unicast flow JavaScript installed for native egress, under one destination (its peer's CGA,
-// or its IPv4 alias): the headers of its three packet types, the AAD, the send key of one epoch,
-// the first hop's link, and the arrays it shares with JavaScript.
+// or its IPv4 alias): the headers of its three packet types, the AAD, the direction's epoch-0 key
+// (each epoch's derived from it: sealed-payload.h DeriveEpochKey), the first hop's link, and the
+// arrays it shares with JavaScript.
 struct EgressFlow {
   double* state = nullptr;       // FlowSlotIndex
   double* e2e = nullptr;         // E2eSlotIndex
   double* statistics = nullptr;  // StatisticsSlotIndex (the endpoint's)
   Napi::ObjectReference stateRef, e2eRef, statisticsRef;
-  uint32_t epoch = 0;
+  uint8_t base[sealed_payload::kKeyBytes] = {0};
+  int64_t sealEpoch = -1;  // the epoch `seal` is keyed for (-1: none yet)
   EVP_CIPHER_CTX* seal = nullptr;
   EgressHeader headers[3];  // packet types I, II, III
   uint8_t aad[35] = {0};
@@ -669,6 +687,7 @@ struct EgressFlow {
   EgressFlow& operator=(const EgressFlow&) = delete;
   ~EgressFlow() {
     if (seal != nullptr) EVP_CIPHER_CTX_free(seal);
+    OPENSSL_cleanse(base, sizeof base);
   }
 };
 
@@ -682,18 +701,25 @@ struct IngressTemplate {
   size_t transportAt = 0;
 };
 
+// The opening context of one receive epoch (-1: keyed for none yet).
+struct EpochOpener {
+  int64_t epoch = -1;
+  EVP_CIPHER_CTX* ctx = nullptr;
+};
+
 // A unicast flow JavaScript installed for native ingress, under its peer's CGA (the packets' inner
-// source): a template per packet type (I, II, III), the receive key of one e2e epoch, the flow's
-// e2e replay window and its endpoint's statistics (both JavaScript's arrays), and how ingress.ts
-// restores its packets.
+// source): a template per packet type (I, II, III), the direction's epoch-0 key and the flow's e2e
+// state (its receive epochs: E2eSlotIndex), the opening contexts of up to three epochs (the current
+// one, the previous in its grace, the next), the flow's e2e replay window and its endpoint's
+// statistics (JavaScript's arrays), and how ingress.ts restores its packets.
 struct IngressFlow {
   IngressTemplate templates[3];
-  uint32_t epoch = 0;
-  uint8_t key[32] = {0};
-  EVP_CIPHER_CTX* open = nullptr;
+  uint8_t base[sealed_payload::kKeyBytes] = {0};
+  double* e2e = nullptr;
+  EpochOpener openers[3];
   ReplayView replay;
   double* statistics = nullptr;
-  Napi::ObjectReference replayStateRef, replayBitsRef, statisticsRef;
+  Napi::ObjectReference e2eRef, replayStateRef, replayBitsRef, statisticsRef;
   uint32_t ipv4Alias = 0;
   bool hasRoleSource = false;
   uint8_t roleSource[16] = {0};
@@ -701,7 +727,27 @@ struct IngressFlow {
   IngressFlow(const IngressFlow&) = delete;
   IngressFlow& operator=(const IngressFlow&) = delete;
   ~IngressFlow() {
-    if (open != nullptr) EVP_CIPHER_CTX_free(open);
+    for (EpochOpener& opener : openers)
+      if (opener.ctx != nullptr) EVP_CIPHER_CTX_free(opener.ctx);
+    OPENSSL_cleanse(base, sizeof base);
+  }
+  // The context of receive epoch `epoch`, keyed for it now if none is (in a slot of neither the
+  // current epoch nor the previous one: with three slots one always is); nullptr when OpenSSL
+  // refuses. A key is derived once per epoch and slot, however many forged packets name it.
+  EVP_CIPHER_CTX* OpenerFor(uint32_t epoch) {
+    const double current = e2e[kE2eReceiveEpoch], previous = e2e[kE2ePreviousEpoch];
+    EpochOpener* spare = nullptr;
+    for (EpochOpener& opener : openers) {
+      if (opener.epoch == static_cast<int64_t>(epoch)) return opener.ctx;
+      const double keyed = static_cast<double>(opener.epoch);
+      if (spare == nullptr && (opener.epoch < 0 || (keyed != current && keyed != previous))) spare = &opener;
+    }
+    if (spare == nullptr) return nullptr;
+    if (spare->ctx == nullptr) spare->ctx = EVP_CIPHER_CTX_new();
+    spare->epoch = -1;
+    if (spare->ctx == nullptr || !sealed_payload::KeyForEpoch(spare->ctx, base, epoch, false)) return nullptr;
+    spare->epoch = epoch;
+    return spare->ctx;
   }
 };
 // The TUN ring the ingress path writes a receive batch through (tun-writer.h).
@@ -1980,13 +2026,24 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const bool authDue = now - state[kFlowLastAuthMs] >= authIntervalMs_;
     const int packetType = authDue ? 1 : state[kFlowPacketsSinceAuth] < codePackets_ ? 2 : 3;
     if (state[kFlowTracePackets] > 0) return EgressUp(kAgentUpTrace);  // TRACE flag, trace event
-    // The e2e epoch: the one whose key was installed, not due for a rekey (e2e-epochs.ts
-    // isSendRekeyDue), not the first packet of an epoch (countSealed starts its time).
-    if (e2e[kE2eSendEpoch] != static_cast<double>(flow->epoch)) return EgressUp(kAgentUpE2e);
-    const double sealed = e2e[kE2eSendPackets];
-    if (sealed <= 0 || e2e[kE2eRekeyRequested] != 0 || sealed >= e2eRekeyAfterPackets_ ||
-        now - e2e[kE2eSendSinceMs] >= e2eRekeyAfterMs_)
-      return EgressUp(kAgentUpE2e);
+    // The e2e epoch (e2e-epochs.ts): the next one when a rekey is due (isSendRekeyDue; moved at the
+    // commit as advanceSendEpoch moves it, its spent space left to JavaScript), its key derived
+    // when the context is keyed for another epoch.
+    double epoch = e2e[kE2eSendEpoch];
+    double sealed = e2e[kE2eSendPackets];
+    const bool rekey = sealed > 0 && (e2e[kE2eRekeyRequested] != 0 || sealed >= e2eRekeyAfterPackets_ ||
+                                      now - e2e[kE2eSendSinceMs] >= e2eRekeyAfterMs_);
+    if (rekey) {
+      epoch += 1;
+      sealed = 0;
+    }
+    if (!(epoch >= 0 && epoch <= sealed_payload::kEpochMax)) return EgressUp(kAgentUpE2e);
+    if (flow->sealEpoch != static_cast<int64_t>(epoch)) {
+      flow->sealEpoch = -1;
+      if (!sealed_payload::KeyForEpoch(flow->seal, flow->base, static_cast<uint32_t>(epoch), true))
+        return EgressUp(kAgentUpE2e);
+      flow->sealEpoch = static_cast<int64_t>(epoch);
+    }
     const double counter = state[kFlowSendCounter] + 1;
     if (counter >= static_cast<double>(kMaxSafe)) return EgressUp(kAgentUpE2e);
     const size_t sealedLength = ipLength + static_cast<size_t>(sealed_payload::kOverhead);
@@ -2019,7 +2076,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     memcpy(inner, header.bytes.data(), headerLength);
     WriteTransport(inner + header.transportAt, protocol, sourcePort, port);
     uint8_t* payload = inner + headerLength;
-    sealed_payload::WriteHeader(payload, flow->epoch, static_cast<uint64_t>(counter));
+    sealed_payload::WriteHeader(payload, static_cast<uint32_t>(epoch), static_cast<uint64_t>(counter));
     if (!sealed_payload::Seal(flow->seal, payload, flow->aad, sizeof flow->aad, ip, ipLength))
       return EgressUp(kAgentUpSend);
     inner[4] = static_cast<uint8_t>((total - 40) >> 8);
@@ -2047,6 +2104,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       state[kFlowPacketsSinceAuth] += 1;
     }
     state[kFlowSendCounter] = counter;
+    if (rekey) {
+      e2e[kE2eSendEpoch] = epoch;
+      e2e[kE2eRekeyRequested] = 0;
+      e2eRekeys_[0] += 1;
+    }
+    if (sealed == 0) e2e[kE2eSendSinceMs] = now;  // countSealed: an epoch's first packet starts its time
     e2e[kE2eSendPackets] = sealed + 1;
     FinishFrame(to, total);
     out.packetsOut += 1;
@@ -2064,15 +2127,20 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     egressByIpv4_.clear();
   }
 
-  // bindAgent(sentByType: Float64Array(4), options: Float64Array [authIntervalMs, codePackets,
-  // e2eRekeyAfterMs, e2eRekeyAfterPackets, ownIpv4, maxOverlayPacketBytes]).
+  // bindAgent(sentByType: Float64Array(4), e2eRekeys: Float64Array(2), options: Float64Array
+  // [authIntervalMs, codePackets, e2eRekeyAfterMs, e2eRekeyAfterPackets, ownIpv4,
+  // maxOverlayPacketBytes, e2eRekeyGraceMs]).
   Napi::Value BindAgent(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    size_t typeCount = 0, optionCount = 0;
-    double* sentByType = info.Length() >= 2 ? TypedData<double>(info[0], napi_float64_array, &typeCount) : nullptr;
-    double* options = info.Length() >= 2 ? TypedData<double>(info[1], napi_float64_array, &optionCount) : nullptr;
-    if (sentByType == nullptr || typeCount < 4 || options == nullptr || optionCount < 6) {
-      Napi::TypeError::New(env, "bindAgent(sentByType: Float64Array(4), options: Float64Array(6))")
+    size_t typeCount = 0, rekeyCount = 0, optionCount = 0;
+    const bool enough = info.Length() >= 3;
+    double* sentByType = enough ? TypedData<double>(info[0], napi_float64_array, &typeCount) : nullptr;
+    double* rekeys = enough ? TypedData<double>(info[1], napi_float64_array, &rekeyCount) : nullptr;
+    double* options = enough ? TypedData<double>(info[2], napi_float64_array, &optionCount) : nullptr;
+    if (sentByType == nullptr || typeCount < 4 || rekeys == nullptr || rekeyCount < 2 || options == nullptr ||
+        optionCount < 7) {
+      Napi::TypeError::New(env,
+                           "bindAgent(sentByType: Float64Array(4), e2eRekeys: Float64Array(2), options: Float64Array(7))")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -2087,39 +2155,42 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     codePackets_ = options[1];
     e2eRekeyAfterMs_ = options[2];
     e2eRekeyAfterPackets_ = options[3];
+    e2eRekeyGraceMs_ = options[6];
+    e2eRekeys_ = rekeys;
+    e2eRekeysRef_ = Napi::Persistent(info[1].As<Napi::Object>());
     agentBound_ = true;
     return env.Undefined();
   }
 
   // setEgressFlow(destination: 16 bytes (IPv6) | 4 bytes (IPv4), flowState: Float64Array(4),
-  //   e2eState: Float64Array(4), statistics: Float64Array(2+), sendKey[32], epoch,
+  //   e2eState: Float64Array(7), statistics: Float64Array(2+), sendBase[32],
   //   headers: [typeI, typeII, typeIII], transportAt: Int32Array(3), aad[35], linkId)
   Napi::Value SetEgressFlow(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     size_t destinationLength = 0, stateCount = 0, e2eCount = 0, statisticsCount = 0, keyLength = 0,
            transportCount = 0, aadLength = 0;
-    const bool enough = info.Length() >= 10;
+    const bool enough = info.Length() >= 9;
     const uint8_t* destination = enough ? TypedData<uint8_t>(info[0], napi_uint8_array, &destinationLength) : nullptr;
     double* state = enough ? TypedData<double>(info[1], napi_float64_array, &stateCount) : nullptr;
     double* e2e = enough ? TypedData<double>(info[2], napi_float64_array, &e2eCount) : nullptr;
     double* statistics = enough ? TypedData<double>(info[3], napi_float64_array, &statisticsCount) : nullptr;
-    const uint8_t* key = enough ? TypedData<uint8_t>(info[4], napi_uint8_array, &keyLength) : nullptr;
-    const int32_t* transportAt = enough ? TypedData<int32_t>(info[7], napi_int32_array, &transportCount) : nullptr;
-    const uint8_t* aad = enough ? TypedData<uint8_t>(info[8], napi_uint8_array, &aadLength) : nullptr;
+    const uint8_t* base = enough ? TypedData<uint8_t>(info[4], napi_uint8_array, &keyLength) : nullptr;
+    const int32_t* transportAt = enough ? TypedData<int32_t>(info[6], napi_int32_array, &transportCount) : nullptr;
+    const uint8_t* aad = enough ? TypedData<uint8_t>(info[7], napi_uint8_array, &aadLength) : nullptr;
     const uint8_t* header[3] = {nullptr, nullptr, nullptr};
     size_t headerLength[3] = {0, 0, 0};
-    if (enough && info[6].IsArray() && info[6].As<Napi::Array>().Length() == 3) {
-      Napi::Array headers = info[6].As<Napi::Array>();
+    if (enough && info[5].IsArray() && info[5].As<Napi::Array>().Length() == 3) {
+      Napi::Array headers = info[5].As<Napi::Array>();
       for (uint32_t t = 0; t < 3; t++) header[t] = TypedData<uint8_t>(headers.Get(t), napi_uint8_array, &headerLength[t]);
     }
     if (destination == nullptr || (destinationLength != 16 && destinationLength != 4) || state == nullptr ||
         stateCount < kFlowSlots || e2e == nullptr || e2eCount < kE2eSlots || statistics == nullptr ||
-        statisticsCount < 2 || key == nullptr || keyLength != 32 || !info[5].IsNumber() || header[0] == nullptr ||
+        statisticsCount < 2 || base == nullptr || keyLength != sealed_payload::kKeyBytes || header[0] == nullptr ||
         header[1] == nullptr || header[2] == nullptr || transportAt == nullptr || transportCount != 3 ||
-        aad == nullptr || aadLength != 35 || !info[9].IsNumber()) {
+        aad == nullptr || aadLength != 35 || !info[8].IsNumber()) {
       Napi::TypeError::New(env,
-                           "setEgressFlow(destination[16|4], flowState, e2eState, statistics, sendKey[32], epoch, "
-                           "headers[3], transportAt: Int32Array(3), aad[35], linkId)")
+                           "setEgressFlow(destination[16|4], flowState, e2eState: Float64Array(7), statistics, "
+                           "sendBase[32], headers[3], transportAt: Int32Array(3), aad[35], linkId)")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -2135,15 +2206,16 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     flow->stateRef = Napi::Persistent(info[1].As<Napi::Object>());
     flow->e2eRef = Napi::Persistent(info[2].As<Napi::Object>());
     flow->statisticsRef = Napi::Persistent(info[3].As<Napi::Object>());
-    flow->epoch = info[5].As<Napi::Number>().Uint32Value();
+    memcpy(flow->base, base, sealed_payload::kKeyBytes);
     for (int t = 0; t < 3; t++) {
       flow->headers[t].bytes.assign(header[t], header[t] + headerLength[t]);
       flow->headers[t].transportAt = static_cast<size_t>(transportAt[t]);
     }
     memcpy(flow->aad, aad, 35);
-    flow->linkId = info[9].As<Napi::Number>().Uint32Value();
+    flow->linkId = info[8].As<Napi::Number>().Uint32Value();
+    // Keyed at its first packet, for the epoch the shared state has then.
     flow->seal = EVP_CIPHER_CTX_new();
-    if (flow->seal == nullptr || EVP_CipherInit_ex(flow->seal, EVP_aes_256_gcm(), nullptr, key, nullptr, 1) != 1) {
+    if (flow->seal == nullptr || EVP_CipherInit_ex(flow->seal, EVP_aes_256_gcm(), nullptr, nullptr, nullptr, 1) != 1) {
       Napi::Error::New(env, "AES-256-GCM context").ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -2241,12 +2313,24 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       CommitLinkReceive(*session, linkCounter, innerLength, BatchNowMs());
       return true;
     }
-    // The sealed payload: the installed epoch, a zero nonce prefix, a counter the e2e window takes.
+    // The sealed payload: a zero nonce prefix, a counter the e2e window takes, and an epoch
+    // (e2e-epochs.ts receiveCipherOf): the current one, the previous in its grace, or the next —
+    // its first packet moves the flow there at the commit, as acceptCandidate does; any other (a
+    // restarted sender's, one further ahead, a stale one) is JavaScript's. (The flow opened a
+    // packet before it was installed, so the lookahead's bound holds.)
     const uint8_t* sealed = inner + headerLength;
     const size_t sealedLength = packetLength - headerLength;
-    if (Be32(sealed) != flow.epoch || Be32(sealed + 4) != 0) return IngressUp(kAgentUpE2e);
+    if (Be32(sealed + 4) != 0) return IngressUp(kAgentUpE2e);
+    const uint32_t epoch = Be32(sealed);
+    double* e2e = flow.e2e;
+    const double current = e2e[kE2eReceiveEpoch], previous = e2e[kE2ePreviousEpoch];
+    const double now = BatchNowMs();
+    const bool moves = epoch != current && !(epoch == previous && now <= e2e[kE2ePreviousUntilMs]);
+    if (moves && (epoch != current + 1 || epoch == previous)) return IngressUp(kAgentUpE2e);
     const uint64_t counter = (uint64_t{Be32(sealed + 8)} << 32) | Be32(sealed + 12);
     if (!flow.replay.Check(counter)) return IngressUp(kAgentUpE2e);
+    EVP_CIPHER_CTX* opener = flow.OpenerFor(epoch);
+    if (opener == nullptr) return IngressUp(kAgentUpE2e);
     // Opened into the TUN ring (taken only if everything below passes).
     const size_t plainLength = sealedLength - static_cast<size_t>(sealed_payload::kOverhead);
     if (plainLength > kTunRingBytes) return IngressUp(kAgentUpSize);
@@ -2257,7 +2341,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     aad[32] = inner[1] & 0x0f;
     aad[33] = inner[2];
     aad[34] = inner[3];
-    if (!sealed_payload::Open(flow.open, sealed, sealedLength, aad, sizeof aad, packet)) return IngressUp(kAgentUpE2e);
+    if (!sealed_payload::Open(opener, sealed, sealedLength, aad, sizeof aad, packet)) return IngressUp(kAgentUpE2e);
     // The original packet: IPv6 from the peer (or its role's address) to us, or IPv4 rewritten.
     const int version = plainLength > 0 ? packet[0] >> 4 : 0;
     if (version == 6 && plainLength >= 40) {
@@ -2278,10 +2362,16 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (transport[0] != protocol || ((uint32_t{transport[2]} << 8) | transport[3]) != sourcePort ||
         ((uint32_t{transport[4]} << 8) | transport[5]) != port)
       return IngressUp(kAgentUpInner);
-    // Commit: the link's window and traffic, the flow's e2e window, the statistics, the TUN write.
-    const double now = BatchNowMs();
+    // Commit: the link's window and traffic, the flow's e2e window and epoch, the statistics, the
+    // TUN write.
     CommitLinkReceive(*session, linkCounter, innerLength, now);
     flow.replay.Mark(counter);
+    if (moves) {
+      e2e[kE2ePreviousEpoch] = current;
+      e2e[kE2ePreviousUntilMs] = now + e2eRekeyGraceMs_;
+      e2e[kE2eReceiveEpoch] = epoch;
+      e2eRekeys_[1] += 1;
+    }
     flow.statistics[kStatisticsPacketsIn] += 1;
     flow.statistics[kStatisticsBytesIn] += static_cast<double>(plainLength);
     tunMeta_[2 * tunQueued_] = static_cast<int32_t>(tunUsed_);
@@ -2301,29 +2391,33 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     tunUsed_ = 0;
   }
 
-  // setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, receiveKey[32],
-  //   epoch, replayState: Float64Array(2+), replayBits: Uint32Array(2+), statistics: Float64Array(4+),
-  //   ipv4Alias, roleSource[0|16]); offsets relative to the header (the inner packet), -1: absent.
+  // setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, receiveBase[32],
+  //   e2eState: Float64Array(7), replayState: Float64Array(2+), replayBits: Uint32Array(2+),
+  //   statistics: Float64Array(4+), ipv4Alias, roleSource[0|16]); offsets relative to the header
+  //   (the inner packet), -1: absent.
   Napi::Value SetIngressFlow(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    size_t sourceLength = 0, headerLength = 0, keyLength = 0, stateCount = 0, words = 0, statisticsCount = 0,
-           roleLength = 0;
+    size_t sourceLength = 0, headerLength = 0, keyLength = 0, e2eCount = 0, stateCount = 0, words = 0,
+           statisticsCount = 0, roleLength = 0;
     const bool enough = info.Length() >= 13;
     const uint8_t* source = enough ? TypedData<uint8_t>(info[0], napi_uint8_array, &sourceLength) : nullptr;
     const uint8_t* header = enough ? TypedData<uint8_t>(info[1], napi_uint8_array, &headerLength) : nullptr;
-    const uint8_t* key = enough ? TypedData<uint8_t>(info[6], napi_uint8_array, &keyLength) : nullptr;
+    const uint8_t* base = enough ? TypedData<uint8_t>(info[6], napi_uint8_array, &keyLength) : nullptr;
+    double* e2e = enough ? TypedData<double>(info[7], napi_float64_array, &e2eCount) : nullptr;
     double* replayState = enough ? TypedData<double>(info[8], napi_float64_array, &stateCount) : nullptr;
     uint32_t* replayBits = enough ? TypedData<uint32_t>(info[9], napi_uint32_array, &words) : nullptr;
     double* statistics = enough ? TypedData<double>(info[10], napi_float64_array, &statisticsCount) : nullptr;
     const uint8_t* role = enough ? TypedData<uint8_t>(info[12], napi_uint8_array, &roleLength) : nullptr;
     if (source == nullptr || sourceLength != 16 || header == nullptr || !info[2].IsNumber() || !info[3].IsNumber() ||
-        !info[4].IsNumber() || !info[5].IsNumber() || key == nullptr || keyLength != 32 || !info[7].IsNumber() ||
+        !info[4].IsNumber() || !info[5].IsNumber() || base == nullptr || keyLength != sealed_payload::kKeyBytes ||
+        e2e == nullptr || e2eCount < kE2eSlots ||
         replayState == nullptr || stateCount < 2 || replayBits == nullptr || words < 2 || statistics == nullptr ||
         statisticsCount < 4 || !info[11].IsNumber() || !enough || !info[12].IsTypedArray() ||
         (roleLength != 0 && (role == nullptr || roleLength != 16))) {
       Napi::TypeError::New(env,
                            "setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, "
-                           "receiveKey[32], epoch, replayState, replayBits, statistics, ipv4Alias, roleSource[0|16])")
+                           "receiveBase[32], e2eState: Float64Array(7), replayState, replayBits, statistics, "
+                           "ipv4Alias, roleSource[0|16])")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -2341,35 +2435,27 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                          (dataAt < 0 || (dataAt >= 48 && dataLength >= 0 && dataAt + dataLength <= n));
     const int packetType = n > 42 ? header[42] & 0x0f : 0;
     if (!shaped || !offsets || packetType < 1 || packetType > 3) return env.Undefined();
-    const uint32_t epoch = info[7].As<Napi::Number>().Uint32Value();
     const uint32_t ipv4Alias = info[11].As<Napi::Number>().Uint32Value();
     HostKey hostKey;
     memcpy(hostKey.bytes, source, 16);
-    // The same flow (its arrays and addresses unchanged): this packet type's template added or
-    // replaced beside the others, under the epoch and key given (a new receive epoch keeps the
-    // templates: a header does not carry the epoch); else the flow replaced with it alone.
+    // The same flow (its key, arrays and addresses unchanged): this packet type's template added or
+    // replaced beside the others (its epochs are the shared state's: a header does not carry the
+    // epoch); else the flow replaced with it alone.
     IngressFlow* flow = nullptr;
     auto at = ingressBySource_.find(hostKey);
     if (at != ingressBySource_.end()) {
       IngressFlow& was = *at->second;
-      if (was.replay.counters == replayState && was.replay.bits == replayBits && was.statistics == statistics &&
+      if (was.e2e == e2e && memcmp(was.base, base, sealed_payload::kKeyBytes) == 0 &&
+          was.replay.counters == replayState && was.replay.bits == replayBits && was.statistics == statistics &&
           was.ipv4Alias == ipv4Alias && was.hasRoleSource == (roleLength == 16) &&
           (roleLength != 16 || memcmp(was.roleSource, role, 16) == 0))
         flow = &was;
     }
-    if (flow != nullptr && (flow->epoch != epoch || memcmp(flow->key, key, 32) != 0)) {
-      if (EVP_CipherInit_ex(flow->open, nullptr, nullptr, key, nullptr, 0) != 1) {
-        ingressBySource_.erase(at);  // the flow stays in JavaScript
-        Napi::Error::New(env, "AES-256-GCM context").ThrowAsJavaScriptException();
-        return env.Undefined();
-      }
-      flow->epoch = epoch;
-      memcpy(flow->key, key, 32);
-    }
     if (flow == nullptr) {
       auto fresh = std::make_unique<IngressFlow>();
-      fresh->epoch = epoch;
-      memcpy(fresh->key, key, 32);
+      memcpy(fresh->base, base, sealed_payload::kKeyBytes);
+      fresh->e2e = e2e;
+      fresh->e2eRef = Napi::Persistent(info[7].As<Napi::Object>());
       fresh->replay = {replayState, replayBits, words};
       fresh->statistics = statistics;
       fresh->replayStateRef = Napi::Persistent(info[8].As<Napi::Object>());
@@ -2378,12 +2464,6 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       fresh->ipv4Alias = ipv4Alias;
       fresh->hasRoleSource = roleLength == 16;
       if (fresh->hasRoleSource) memcpy(fresh->roleSource, role, 16);
-      fresh->open = EVP_CIPHER_CTX_new();
-      if (fresh->open == nullptr ||
-          EVP_CipherInit_ex(fresh->open, EVP_aes_256_gcm(), nullptr, key, nullptr, 0) != 1) {
-        Napi::Error::New(env, "AES-256-GCM context").ThrowAsJavaScriptException();
-        return env.Undefined();
-      }
       flow = fresh.get();
       ingressBySource_[hostKey] = std::move(fresh);
     }
@@ -2436,7 +2516,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   bool agentBound_ = false;
   double* sentByType_ = nullptr;
   Napi::ObjectReference sentByTypeRef_;
-  double authIntervalMs_ = 0, codePackets_ = 0, e2eRekeyAfterMs_ = 0, e2eRekeyAfterPackets_ = 0, maxOverlayPacketBytes_ = 0;
+  double authIntervalMs_ = 0, codePackets_ = 0, e2eRekeyAfterMs_ = 0, e2eRekeyAfterPackets_ = 0, e2eRekeyGraceMs_ = 0,
+         maxOverlayPacketBytes_ = 0;
+  double* e2eRekeys_ = nullptr;  // the plane's e2e rekeys: [0] sent, [1] received
+  Napi::ObjectReference e2eRekeysRef_;
   std::unordered_map<HostKey, std::unique_ptr<EgressFlow>, HostKeyHash> egressByHost_;
   std::unordered_map<uint32_t, std::unique_ptr<EgressFlow>> egressByIpv4_;
   uint64_t egressOffered_ = 0, egressTaken_ = 0;

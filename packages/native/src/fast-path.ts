@@ -194,9 +194,10 @@ export function createNativeFastPath(): NativeFastPath {
       };
     },
     signatures,
-    bindAgent: (sentByType, options) =>
+    bindAgent: (sentByType, e2eRekeys, options) =>
       native.bindAgent(
         sentByType,
+        e2eRekeys,
         Float64Array.of(
           options.authIntervalMs,
           options.codePackets,
@@ -204,6 +205,7 @@ export function createNativeFastPath(): NativeFastPath {
           options.e2eRekeyAfterPackets,
           options.ownIpv4,
           options.maxOverlayPacketBytes,
+          options.e2eRekeyGraceMs,
         ),
       ),
     setEgressFlow: (
@@ -211,8 +213,7 @@ export function createNativeFastPath(): NativeFastPath {
       flowState,
       e2eState,
       statistics,
-      sendKey,
-      epoch,
+      sendBase,
       headers,
       transportAt,
       aad,
@@ -223,8 +224,7 @@ export function createNativeFastPath(): NativeFastPath {
         flowState,
         e2eState,
         statistics,
-        sendKey,
-        epoch,
+        sendBase,
         [headers[1], headers[2], headers[3]],
         Int32Array.of(transportAt[1], transportAt[2], transportAt[3]),
         aad,
@@ -271,8 +271,8 @@ export function createNativeFastPath(): NativeFastPath {
         flow.dataAt,
         flow.dataLength,
         flow.transportAt,
-        flow.receiveKey,
-        flow.epoch,
+        flow.receiveBase,
+        flow.e2eState,
         flow.replayState,
         flow.replayBits,
         flow.statistics,

@@ -127,14 +127,13 @@ export interface NativeFastPathObject {
   setControllerKeys(keyIds: number[], publicKeys: Uint8Array): void;
   signatureResult(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): number;
   signatureStats(): [number, number, number, number, number, number, number];
-  bindAgent(sentByType: Float64Array, options: Float64Array): void;
+  bindAgent(sentByType: Float64Array, e2eRekeys: Float64Array, options: Float64Array): void;
   setEgressFlow(
     destination: Uint8Array,
     flowState: Float64Array,
     e2eState: Float64Array,
     statistics: Float64Array,
-    sendKey: Uint8Array,
-    epoch: number,
+    sendBase: Uint8Array,
     headers: [Uint8Array, Uint8Array, Uint8Array],
     transportAt: Int32Array,
     aad: Uint8Array,
@@ -156,8 +155,8 @@ export interface NativeFastPathObject {
     dataAt: number,
     dataLength: number,
     transportAt: number,
-    receiveKey: Uint8Array,
-    epoch: number,
+    receiveBase: Uint8Array,
+    e2eState: Float64Array,
     replayState: Float64Array,
     replayBits: Uint32Array,
     statistics: Float64Array,

@@ -332,21 +332,25 @@ export interface EngineFastPath {
 
 /**
  * The agent's side (AgentDeps.fastPath; docs/agent.md, "Fast path"). The agent binds its plane's
- * packets-by-type array (index 1..3; index 0: the AUTH-only packets among type I) and options, and installs the unicast flows whose packets the fast path
- * may send itself from the TUN device's read path, exactly as egress would; it clears
+ * packets-by-type array (index 1..3; index 0: the AUTH-only packets among type I), its e2e rekey
+ * counts ([0] sent, [1] received) and options, and installs the unicast flows whose packets the
+ * fast path may send itself from the TUN device's read path, exactly as egress would; it clears
  * them whenever its flow table, ACL or links change. The per-flow arrays are the flow's own
- * (send counter, packet type state, trace), its e2e send state (epoch, packets, since, rekey
- * requested) and its endpoint's statistics: each side sees the other's updates at once. Slots:
- * packages/agent/src/flows.ts.
+ * (send counter, packet type state, trace), its e2e state (send epoch, packets, since, rekey
+ * requested; receive epoch, previous epoch, its grace's end) and its endpoint's statistics: each
+ * side sees the other's updates at once. Slots: packages/agent/src/flows.ts, e2e-epochs.ts.
  */
 export interface AgentFastPath {
   bindAgent(
     sentByType: Float64Array,
+    e2eRekeys: Float64Array,
     options: {
       readonly authIntervalMs: number;
       readonly codePackets: number;
       readonly e2eRekeyAfterMs: number;
       readonly e2eRekeyAfterPackets: number;
+      /** How long a receiver still opens the previous epoch after the next one first opened. */
+      readonly e2eRekeyGraceMs: number;
       /** Our IPv4 overlay address (host byte order): the destination ingress writes into IPv4 packets. */
       readonly ownIpv4: number;
       /** A type I packet larger goes as an AUTH-only packet ahead of the data, as type II (egress.ts). */
@@ -355,17 +359,18 @@ export interface AgentFastPath {
   ): void;
   /**
    * Packets to `destination` (the peer's 16-byte CGA, or its 4-byte IPv4 alias) may go natively:
-   * sealed with `sendKey` (the key of e2e epoch `epoch`) behind the header of their packet type
-   * (`headers[t]`: inner IPv6 + capsule of a type t packet, TRANSPORT value at `transportAt[t]`;
-   * the flow's packet type state decides t as egress does), with the AAD `aad`, on link `linkId`.
+   * sealed under the e2e send epoch of `e2eState` (its key derived from `sendBase`, the
+   * direction's epoch-0 key; moved to the next epoch when a rekey is due, as egress moves it)
+   * behind the header of their packet type (`headers[t]`: inner IPv6 + capsule of a type t packet,
+   * TRANSPORT value at `transportAt[t]`; the flow's packet type state decides t as egress does),
+   * with the AAD `aad`, on link `linkId`.
    */
   setEgressFlow(
     destination: Uint8Array,
     flowState: Float64Array,
     e2eState: Float64Array,
     statistics: Float64Array,
-    sendKey: Uint8Array,
-    epoch: number,
+    sendBase: Uint8Array,
     headers: { readonly [type in 1 | 2 | 3]: Uint8Array },
     transportAt: { readonly [type in 1 | 2 | 3]: number },
     aad: Uint8Array,
@@ -376,9 +381,10 @@ export interface AgentFastPath {
    * The packets of a unicast flow from `flow.source` of `flow.header`'s packet type may be received
    * natively (docs/agent.md, "Fast path (ingress)"): their inner IPv6 + capsule header equal to
    * `flow.header` (what ingress accepted) but for the payload length, the hop limit, the PATH hop
-   * index, the DATA value and the TRANSPORT value; sealed under e2e epoch `flow.epoch`. Adds that
-   * type's template to what was installed for that source under the same epoch, key, arrays and
-   * addresses; else replaces it.
+   * index, the DATA value and the TRANSPORT value; sealed under the current receive epoch of
+   * `flow.e2eState`, the previous one in its grace or the next (its first packet moves the state
+   * there, as ingress does). Adds that type's template to what was installed for that source under
+   * the same key, arrays and addresses; else replaces it.
    */
   setIngressFlow(flow: AgentIngressFlow): void;
   clearIngressFlows(): void;
@@ -400,9 +406,10 @@ export interface AgentIngressFlow {
   readonly dataAt: number;
   readonly dataLength: number;
   readonly transportAt: number;
-  /** The receive key of e2e epoch `epoch` (the flow's current receive epoch). */
-  readonly receiveKey: Uint8Array;
-  readonly epoch: number;
+  /** The direction's epoch-0 e2e key (each epoch's key derived from it: deriveE2eEpochKey). */
+  readonly receiveBase: Uint8Array;
+  /** The flow's e2e state (packages/agent E2eSlot): its receive epochs read and moved in place. */
+  readonly e2eState: Float64Array;
   /** The flow's e2e replay window (overlay's ReplayWindow `state` and `bits`), checked and marked in place. */
   readonly replayState: Float64Array;
   readonly replayBits: Uint32Array;
