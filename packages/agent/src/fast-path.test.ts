@@ -1391,6 +1391,59 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     await takenAsIngress(r, r.frameOf(peerIpv6(r, 17, 93)), 'epoch 0 after the restart');
   });
 
+  it('follows e2e epochs as ingress does through rekeys, skipped epochs, packets held in flight and graces ending (bounded fuzz)', async () => {
+    // Each case: a sequence of the peer's rekeys (one epoch, or two: a whole epoch lost) and
+    // restarts (back to epoch 0, its counter going on), its packets, some held back and delivered
+    // later (out of order, across epochs), and ends of our previous epoch's grace. Every frame the fast
+    // path takes must leave what ingress leaves from the same state at the same time, and write what
+    // ingress writes; every frame it hands up must have changed nothing.
+    const Op = { SEND: 0, HOLD: 1, RELEASE: 2, REKEY: 3, SKIP: 4, EXPIRE: 5, RESTART: 6 } as const;
+    const op = fc.constantFrom(0, 0, 1, 1, 2, 2, 3, 3, 4, 5, 5, 6);
+    const cases = fc.sample(fc.array(op, { minLength: 10, maxLength: 24 }), { seed: testSeed, numRuns: 40 });
+    let taken = 0;
+    let handedUp = 0;
+    let moved = 0;
+    for (const [n, ops] of cases.entries()) {
+      const r = await ingressRig();
+      warmUpIngress(r);
+      const held: Uint8Array[] = [];
+      const deliver = async (frame: Uint8Array, label: string) => {
+        const before = ingressSnapshot(r);
+        const sentAt = Date.now();
+        if (await r.send(frame)) {
+          taken += 1;
+          const afterNative = ingressSnapshot(r);
+          const wasMoved = afterNative.e2e[0] !== before.e2e[0];
+          if (wasMoved) moved += 1;
+          ingressRestore(r, before);
+          r.pinClock(wasMoved ? (afterNative.e2e[2] as number) - r.plane.options.e2eRekeyGraceMs : sentAt);
+          expect(r.jsReceive(frame), label).toBe(IngressResult.DELIVERED);
+          r.pinClock(undefined);
+          expect(ingressSnapshot(r), label).toEqual(afterNative);
+          expect(Buffer.from(r.tunPackets().at(-1)!).equals(Buffer.from(r.jsApp.at(-1)!)), label).toBe(true);
+        } else {
+          handedUp += 1;
+          expect(ingressSnapshot(r), label).toEqual(before);
+          r.jsReceive(r.handedUp.at(-1)!);
+        }
+      };
+      for (const [i, op] of ops.entries()) {
+        const label = `case ${n} op ${i} (${ops.join(',')})`;
+        if (op === Op.SEND) await deliver(r.frameOf(peerIpv6(r, 17, 80 + i)), label);
+        else if (op === Op.HOLD) held.push(r.frameOf(peerIpv6(r, 17, 80 + i)));
+        else if (op === Op.RELEASE && held.length > 0) await deliver(held.shift()!, label);
+        else if (op === Op.REKEY) r.peerTable.requestE2eRekey();
+        else if (op === Op.SKIP) advanceSendEpoch(r.peerFlow.e2e);
+        else if (op === Op.EXPIRE) r.flow.e2e.state[E2eSlot.PREVIOUS_UNTIL_MS] = Date.now() - 1;
+        else if (op === Op.RESTART) r.peerFlow.e2e.state.fill(0, 0, 4);
+      }
+    }
+    // The fast path took most frames and moved epochs itself; some went up (two ahead, stale).
+    expect(taken).toBeGreaterThan(handedUp);
+    expect(moved).toBeGreaterThan(0);
+    expect(handedUp).toBeGreaterThan(0);
+  });
+
   it('takes a packet from the peer role’s address (an anycast TCP answer) as ingress accepts it', async () => {
     const r = await ingressRig();
     warmUpIngress(r);
