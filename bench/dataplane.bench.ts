@@ -97,7 +97,7 @@ const address = (node: string) => topology.nodes.find((n) => n.name === node)!.a
 const iperfSeconds = 5;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const { inNode, must, agentCli } = netnsLab(labName, dataDir, cli);
+const { inNode, must, agentCli, agentRequest } = netnsLab(labName, dataDir, cli);
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -772,11 +772,13 @@ const kib = (bytes: number) =>
 
 /**
  * A daemon's fast-path counters (the engine's `fastPath` in /api/v1/status, an agent's in its
- * status: @capsule/wire's FastPathStats and AgentFastPathStats); null when off.
+ * status: @capsule/wire's FastPathStats and AgentFastPathStats), and an agent's e2e rekeys (its
+ * statistics: epochs moved to as a sender, followed as a receiver); null when off.
  */
 interface FastPathCounts {
   readonly engine?: FastPathStats;
   readonly agent?: AgentFastPathStats;
+  readonly e2eRekeys?: { readonly sent: number; readonly received: number };
 }
 const fastPathNodes = ['a', 'e1', 'b'] as const;
 
@@ -787,7 +789,10 @@ async function fastPathCounts(): Promise<Record<(typeof fastPathNodes)[number], 
   ) as { fastPath?: FastPathStats | null };
   const agent = async (node: string) => {
     const stats = ((await agentCli(node, 'status')) as { fastPath?: AgentFastPathStats | null }).fastPath;
-    return stats ? { agent: stats } : null;
+    const { e2eRekeys } = (await agentRequest(node, 'GET', '/api/v1/statistics')).body as {
+      e2eRekeys: { sent: number; received: number };
+    };
+    return stats ? { agent: stats, e2eRekeys } : null;
   };
   return {
     a: await agent('a'),
@@ -876,6 +881,10 @@ function fastPathShare(
         return `${now.label}${count(taken)} of ${count(offered)} (${percent(taken, offered)}%${ofPackets}${whys})`;
       })
       .join(', ');
+    // The e2e rekeys in between: with the fast path on, none of their packets need go up.
+    const sent = (to.e2eRekeys?.sent ?? 0) - (from.e2eRekeys?.sent ?? 0);
+    const received = (to.e2eRekeys?.received ?? 0) - (from.e2eRekeys?.received ?? 0);
+    if (sent + received > 0) share[node] += `; e2e rekeys: sent ${sent}, followed ${received}`;
   }
   return share;
 }
@@ -1374,7 +1383,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
     '',
     '### The fast paths during the Capsule leg',
     '',
-    "What each fast path took of what it was offered over the whole Capsule leg (pings, iperf3, iperf3 under load), and over the leg's RTT pings alone (iperf3's packets outnumber them 10,000 to 1, so a ping going through JavaScript does not show in the first); the rest woke JavaScript. Agents: egress counts packets from the TUN device, ingress datagrams from the socket; the engine: datagrams from the socket. What the sockets offered includes the link layer's keep-alives and handshakes, which always go up (over the pings alone a few percent of it at a ping every 20 ms, about half at one a second), so each socket's share is also given over the DATA frames with a packet in them alone.",
+    "What each fast path took of what it was offered over the whole Capsule leg (pings, iperf3, iperf3 under load), and over the leg's RTT pings alone (iperf3's packets outnumber them 10,000 to 1, so a ping going through JavaScript does not show in the first); the rest woke JavaScript. Agents: egress counts packets from the TUN device, ingress datagrams from the socket; the engine: datagrams from the socket. What the sockets offered includes the link layer's keep-alives and handshakes, which always go up (over the pings alone a few percent of it at a ping every 20 ms, about half at one a second), so each socket's share is also given over the DATA frames with a packet in them alone. An agent's e2e rekeys in between (sent: epochs it moved to as a sender; followed: as a receiver) are given too.",
     '',
     markdownTable(
       ['round', 'of', ...fastPathNodes.map((node) => `${node === 'e1' ? 'engine' : 'agent'} ${node}`)],
