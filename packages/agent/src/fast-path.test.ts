@@ -479,13 +479,20 @@ describe.skipIf(!available)('agent egress fast path', () => {
       const r = await rig();
       await warmUp(r);
       const own = r.plane.options.ownHostId;
+      // The flow's IPv4 destination sends under the old epoch first (its context keyed for it).
+      expect(r.offer(ipv4(r.peerIpv4, 17, 80))).toBe(true);
+      expect(await r.frames(1)).toHaveLength(1);
+      r.wireFrames.length = 0;
       due(r);
       const epoch = r.flow.e2e.sendEpoch;
       const rekeysSent = r.plane.e2eRekeys.sent;
-      // The packet that moves the epoch, then the next: each the same frame and state as egress's.
+      // The packet that moves the epoch, then one to the IPv4 destination (the same flow, the same
+      // shared state, another context): each the same frame and state as egress's.
       const expected: Uint8Array[] = [];
-      for (const size of [100, 300]) {
-        const packet = ipv6(own, r.peer, 17, size);
+      for (const [size, packet] of [
+        [100, ipv6(own, r.peer, 17, 100)],
+        [300, ipv4(r.peerIpv4, 17, 300)],
+      ] as const) {
         const before = snapshot(r);
         expect(r.offer(packet), `${size}`).toBe(true);
         const afterNative = snapshot(r);
