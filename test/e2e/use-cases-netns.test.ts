@@ -3,7 +3,10 @@
  * daemons (`capsule lab up` from the CLI bundle) in network namespaces, the agents' TUN devices,
  * and ping (ICMPv6 echo), a small UDP sender/receiver (python3) or curl to a tiny python3 HTTP
  * server inside the hosts' namespaces — on the default topology and on examples/lab/wide.yaml (four
- * engines, members behind another engine), the use cases unchanged.
+ * engines, members behind another engine), the use cases unchanged. The first runs the daemons'
+ * native fast paths (the default), the second the JavaScript data path end to end (both fast
+ * paths off: CAPSULE_ENGINE_FAST_PATH=0, CAPSULE_AGENT_FAST_PATH=0), so every use case passes both
+ * ways on real daemons; each checks every daemon's status says which way it runs.
  * Needs root, ip, ping, curl and python3 and the built CLI (`npm run build`); skipped otherwise
  * (outside CI; in CI a missing prerequisite fails).
  *
@@ -23,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   connectNetnsLab,
+  labPorts,
   loadUseCase,
   type NetnsUseCaseLab,
   readLabState,
@@ -31,6 +35,7 @@ import {
 } from '@capsule/lab';
 import { canRun } from '@capsule/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { netnsLab } from '../netns-lab';
 
 const root = join(import.meta.dirname, '../..');
 const cli = join(root, 'packages/cli/bin/capsule.js');
@@ -40,7 +45,8 @@ const useCasesDir = join(root, 'examples/use-cases');
  * The two wirings the use cases run on, unchanged: the default topology under another lab name and
  * segment (so it never meets a developer's lab), and examples/lab/wide.yaml as it is (four
  * engines, h2 and h5 behind e4; its own name and underlay). `nearest`: content distribution's replicas
- * by path cost from h1 on that wiring, nearest first.
+ * by path cost from h1 on that wiring, nearest first. `fastPaths`: whether its daemons run their
+ * native fast paths.
  */
 const topologies = [
   {
@@ -50,12 +56,14 @@ const topologies = [
       .replace(/^name: default$/m, 'name: uce')
       .replace(/^underlay: 10\.77\.0\.0\/24$/m, 'underlay: 10.212.0.0/24'),
     nearest: ['h2', 'h3'],
+    fastPaths: true,
   },
   {
     title: 'examples/lab/wide.yaml',
     lab: 'wide',
     yaml: readFileSync(join(root, 'examples/lab/wide.yaml'), 'utf8'),
     nearest: ['h3', 'h2'],
+    fastPaths: false,
   },
 ] as const;
 
@@ -70,116 +78,140 @@ const describeResult = (result: UseCaseResult) =>
     ...result.steps.map((step) => `  ${step.passed ? 'ok' : 'FAILED'} ${step.step} — ${step.detail}`),
   ].join('\n');
 
-for (const { title, lab, yaml: topology, nearest } of topologies)
-  describe.skipIf(!ready)(`use cases with real applications (netns lab, runNetnsUseCase, ${title})`, () => {
-    let dir: string;
-    let netns: NetnsUseCaseLab;
+for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
+  describe.skipIf(!ready)(
+    `use cases with real applications (netns lab, runNetnsUseCase, ${title}, fast paths ${
+      fastPaths ? 'on' : 'off'
+    })`,
+    () => {
+      let dir: string;
+      let netns: NetnsUseCaseLab;
 
-    async function run(name: string): Promise<UseCaseResult> {
-      const result = await runNetnsUseCase(netns, loadUseCase(join(useCasesDir, name)));
-      console.info(describeResult(result));
-      expect(result.error, describeResult(result)).toBeUndefined();
-      expect(result.steps.length).toBeGreaterThan(0);
-      for (const step of result.steps) expect(step.passed, describeResult(result)).toBe(true);
-      expect(result.passed).toBe(true);
-      return result;
-    }
+      async function run(name: string): Promise<UseCaseResult> {
+        const result = await runNetnsUseCase(netns, loadUseCase(join(useCasesDir, name)));
+        console.info(describeResult(result));
+        expect(result.error, describeResult(result)).toBeUndefined();
+        expect(result.steps.length).toBeGreaterThan(0);
+        for (const step of result.steps) expect(step.passed, describeResult(result)).toBe(true);
+        expect(result.passed).toBe(true);
+        return result;
+      }
 
-    beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), 'capsule-netns-e2e-'));
-      const file = join(dir, 'topology.yaml');
-      writeFileSync(file, topology);
-      execFileSync('node', [cli, 'lab', 'up', '--topology', file, '--data-dir', join(dir, 'lab')], {
-        encoding: 'utf8',
-        timeout: 180_000,
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      const state = readLabState(join(dir, 'lab'))!;
-      netns = await connectNetnsLab(join(dir, 'lab'), state);
-      expect(netns.hostIds.size).toBe(state.topology.nodes.length - 1); // engines and hosts registered
-    }, 240_000);
-
-    afterAll(() => {
-      if (dir && existsSync(join(dir, 'lab')))
-        execFileSync('node', [cli, 'lab', 'down', '--data-dir', join(dir, 'lab')], {
+      beforeAll(async () => {
+        dir = mkdtempSync(join(tmpdir(), 'capsule-netns-e2e-'));
+        const file = join(dir, 'topology.yaml');
+        writeFileSync(file, topology);
+        execFileSync('node', [cli, 'lab', 'up', '--topology', file, '--data-dir', join(dir, 'lab')], {
           encoding: 'utf8',
-          timeout: 120_000,
-          stdio: ['ignore', 'inherit', 'inherit'],
+          timeout: 180_000,
+          stdio: ['ignore', 'ignore', 'inherit'],
+          env: fastPaths
+            ? { ...process.env, CAPSULE_ENGINE_FAST_PATH: '1', CAPSULE_AGENT_FAST_PATH: '1' }
+            : { ...process.env, CAPSULE_ENGINE_FAST_PATH: '0', CAPSULE_AGENT_FAST_PATH: '0' },
         });
-      if (dir) rmSync(dir, { recursive: true, force: true });
-      expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`cpl-${lab}-`);
-    }, 150_000);
+        const state = readLabState(join(dir, 'lab'))!;
+        netns = await connectNetnsLab(join(dir, 'lab'), state);
+        expect(netns.hostIds.size).toBe(state.topology.nodes.length - 1); // engines and hosts registered
+        // Every daemon runs the data path this wiring asks for (its status: `fastPath` null when off).
+        const { must, agentRequest } = netnsLab(state.name, join(dir, 'lab'), cli);
+        for (const node of state.nodes) {
+          if (node.kind === 'controller') continue;
+          const status =
+            node.kind === 'engine'
+              ? JSON.parse(
+                  await must(node.name, [
+                    'curl',
+                    '-sf',
+                    `http://${node.address}:${labPorts.engineHttp}/api/v1/status`,
+                  ]),
+                )
+              : (await agentRequest(node.name, 'GET', '/api/v1/status')).body;
+          expect(status.fastPath === null, `${node.name}'s fast path`).toBe(!fastPaths);
+        }
+      }, 240_000);
 
-    it('micro-segmentation: allowed role pairs ping (every echo) and stream iperf3 TCP, every other pair is dropped', async () => {
-      const result = await run('1-micro-segmentation');
-      const delivered = result.steps.filter((s) => s.step.endsWith('delivered'));
-      const dropped = result.steps.filter((s) => s.step.endsWith('dropped'));
-      expect(delivered.length).toBeGreaterThan(0);
-      expect(dropped.length).toBeGreaterThan(0);
-      for (const step of delivered) expect(step.detail).toMatch(/: (\d+)\/\1 echo replies/);
-      for (const step of dropped) expect(step.detail).toMatch(/: 0\/\d+ echo replies/);
-      // iperf3 web → db carries data; web → web never connects.
-      expect(delivered[0]!.detail).toMatch(/iperf3 TCP to h3: [1-9][\d.]* Mbit\/s for 2 s/);
-      expect(dropped[0]!.detail).toMatch(/iperf3 to h2: /);
-      expect(dropped[0]!.detail).not.toMatch(/Mbit/);
-    }, 120_000);
+      afterAll(() => {
+        if (dir && existsSync(join(dir, 'lab')))
+          execFileSync('node', [cli, 'lab', 'down', '--data-dir', join(dir, 'lab')], {
+            encoding: 'utf8',
+            timeout: 120_000,
+            stdio: ['ignore', 'inherit', 'inherit'],
+          });
+        if (dir) rmSync(dir, { recursive: true, force: true });
+        expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`cpl-${lab}-`);
+      }, 150_000);
 
-    it('load balancing: 300 of 300 UDP connections to the server role, spread over h3, h4, h5 within ±20%; 30 of 30 curl over TCP answered by the members', async () => {
-      const result = await run('2-load-balancing');
-      const match = /received by h3, h4, h5: (\d+), (\d+), (\d+) of 300/.exec(result.steps[0]!.detail);
-      expect(match, result.steps[0]!.detail).not.toBeNull();
-      const counts = match!.slice(1).map(Number);
-      expect(counts.reduce((a, b) => a + b, 0)).toBe(300);
-      for (const count of counts) expect(Math.abs(count - 100)).toBeLessThanOrEqual(20);
-      // TCP to the role address: every curl answered (by a member, from the role address), each member some.
-      const http = result.steps.find((step) => step.step.includes('curl over TCP'));
-      expect(http, describeResult(result)).toBeDefined();
-      const answers = /HTTP answers from h3, h4, h5: (\d+), (\d+), (\d+) of 30 /.exec(http!.detail);
-      expect(answers, http!.detail).not.toBeNull();
-      const byMember = answers!.slice(1).map(Number);
-      expect(byMember.reduce((a, b) => a + b, 0)).toBe(30);
-      for (const count of byMember) expect(count).toBeGreaterThan(0);
-    }, 180_000);
+      it('micro-segmentation: allowed role pairs ping (every echo) and stream iperf3 TCP, every other pair is dropped', async () => {
+        const result = await run('1-micro-segmentation');
+        const delivered = result.steps.filter((s) => s.step.endsWith('delivered'));
+        const dropped = result.steps.filter((s) => s.step.endsWith('dropped'));
+        expect(delivered.length).toBeGreaterThan(0);
+        expect(dropped.length).toBeGreaterThan(0);
+        for (const step of delivered) expect(step.detail).toMatch(/: (\d+)\/\1 echo replies/);
+        for (const step of dropped) expect(step.detail).toMatch(/: 0\/\d+ echo replies/);
+        // iperf3 web → db carries data; web → web never connects.
+        expect(delivered[0]!.detail).toMatch(/iperf3 TCP to h3: [1-9][\d.]* Mbit\/s for 2 s/);
+        expect(dropped[0]!.detail).toMatch(/iperf3 to h2: /);
+        expect(dropped[0]!.detail).not.toMatch(/Mbit/);
+      }, 120_000);
 
-    it('multicast: datagrams to the member role reach h2 and h3 (all of them), not h4 or h5', async () => {
-      const result = await run('3-multicast');
-      expect(result.steps[0]!.detail).toMatch(/h2, h3: 20, 20 of 20; by h4, h5: 0, 0/);
-    }, 90_000);
+      it('load balancing: 300 of 300 UDP connections to the server role, spread over h3, h4, h5 within ±20%; 30 of 30 curl over TCP answered by the members', async () => {
+        const result = await run('2-load-balancing');
+        const match = /received by h3, h4, h5: (\d+), (\d+), (\d+) of 300/.exec(result.steps[0]!.detail);
+        expect(match, result.steps[0]!.detail).not.toBeNull();
+        const counts = match!.slice(1).map(Number);
+        expect(counts.reduce((a, b) => a + b, 0)).toBe(300);
+        for (const count of counts) expect(Math.abs(count - 100)).toBeLessThanOrEqual(20);
+        // TCP to the role address: every curl answered (by a member, from the role address), each member some.
+        const http = result.steps.find((step) => step.step.includes('curl over TCP'));
+        expect(http, describeResult(result)).toBeDefined();
+        const answers = /HTTP answers from h3, h4, h5: (\d+), (\d+), (\d+) of 30 /.exec(http!.detail);
+        expect(answers, http!.detail).not.toBeNull();
+        const byMember = answers!.slice(1).map(Number);
+        expect(byMember.reduce((a, b) => a + b, 0)).toBe(30);
+        for (const count of byMember) expect(count).toBeGreaterThan(0);
+      }, 180_000);
 
-    it('service chain: ping h1 ↔ h3 passes the waypoint engine e3 (its flow table counts the flow)', async () => {
-      const result = await run('4-service-chain');
-      for (const step of result.steps) expect(step.detail).toMatch(/counted the flow: e1, e2, e3/);
-    }, 90_000);
+      it('multicast: datagrams to the member role reach h2 and h3 (all of them), not h4 or h5', async () => {
+        const result = await run('3-multicast');
+        expect(result.steps[0]!.detail).toMatch(/h2, h3: 20, 20 of 20; by h4, h5: 0, 0/);
+      }, 90_000);
 
-    it('failover: ping h1 → h3 every 10 ms across a cut of the underlay e1–e3; the gap is measured and bounded', async () => {
-      const result = await run('5-failover');
-      const cut = result.steps.find((step) => step.gapMs !== undefined);
-      expect(cut, 'the cut step reports its gap').toBeDefined();
-      console.info(`netns failover: longest gap ${cut!.gapMs} ms`);
-      expect(cut!.gapMs!).toBeLessThanOrEqual(2000);
-      // After the cut h1 → h3 goes the direct way (e1, e2 only).
-      expect(result.steps[2]!.detail).toMatch(/counted the flow: e1, e2$/);
-    }, 120_000);
+      it('service chain: ping h1 ↔ h3 passes the waypoint engine e3 (its flow table counts the flow)', async () => {
+        const result = await run('4-service-chain');
+        for (const step of result.steps) expect(step.detail).toMatch(/counted the flow: e1, e2, e3/);
+      }, 90_000);
 
-    it('revocation: ping works, the authorization is revoked, the next ping (1 s later) gets nothing', async () => {
-      const result = await run('6-revocation');
-      expect(result.steps[0]!.detail).toMatch(/: (\d+)\/\1 echo replies/);
-      expect(result.steps.at(-1)!.detail).toMatch(/: 0\/\d+ echo replies/);
-    }, 90_000);
+      it('failover: ping h1 → h3 every 10 ms across a cut of the underlay e1–e3; the gap is measured and bounded', async () => {
+        const result = await run('5-failover');
+        const cut = result.steps.find((step) => step.gapMs !== undefined);
+        expect(cut, 'the cut step reports its gap').toBeDefined();
+        console.info(`netns failover: longest gap ${cut!.gapMs} ms`);
+        expect(cut!.gapMs!).toBeLessThanOrEqual(2000);
+        // After the cut h1 → h3 goes the direct way (e1, e2 only).
+        expect(result.steps[2]!.detail).toMatch(/counted the flow: e1, e2$/);
+      }, 120_000);
 
-    it(`content distribution: h1's datagrams and curls reach the nearest replica (${nearest[0]}); when it stops, ${nearest[1]} within 1 s`, async () => {
-      const [first, next] = nearest;
-      const result = await run('7-content-distribution');
-      expect(result.steps[0]!.detail).toContain(`nearest: ${first} (`);
-      expect(result.steps[0]!.detail).toMatch(new RegExp(`received by ${first}: 20 of 20`));
-      const http = result.steps[1]!;
-      expect(http.step).toContain('curl over TCP');
-      const stop = result.steps.find((step) => step.gapMs !== undefined);
-      expect(stop, 'the stop step reports its gap').toBeDefined();
-      expect(stop!.step).toContain('stop nearest under traffic h1 → role replica');
-      console.info(`netns content distribution (${title}): ${stop!.detail}`);
-      expect(stop!.gapMs!).toBeLessThanOrEqual(1000);
-      expect(stop!.detail).toContain(`traffic moved to ${next}`);
-      expect(result.steps.at(-2)!.detail).toContain(`nearest: ${next} (`);
-    }, 120_000);
-  });
+      it('revocation: ping works, the authorization is revoked, the next ping (1 s later) gets nothing', async () => {
+        const result = await run('6-revocation');
+        expect(result.steps[0]!.detail).toMatch(/: (\d+)\/\1 echo replies/);
+        expect(result.steps.at(-1)!.detail).toMatch(/: 0\/\d+ echo replies/);
+      }, 90_000);
+
+      it(`content distribution: h1's datagrams and curls reach the nearest replica (${nearest[0]}); when it stops, ${nearest[1]} within 1 s`, async () => {
+        const [first, next] = nearest;
+        const result = await run('7-content-distribution');
+        expect(result.steps[0]!.detail).toContain(`nearest: ${first} (`);
+        expect(result.steps[0]!.detail).toMatch(new RegExp(`received by ${first}: 20 of 20`));
+        const http = result.steps[1]!;
+        expect(http.step).toContain('curl over TCP');
+        const stop = result.steps.find((step) => step.gapMs !== undefined);
+        expect(stop, 'the stop step reports its gap').toBeDefined();
+        expect(stop!.step).toContain('stop nearest under traffic h1 → role replica');
+        console.info(`netns content distribution (${title}): ${stop!.detail}`);
+        expect(stop!.gapMs!).toBeLessThanOrEqual(1000);
+        expect(stop!.detail).toContain(`traffic moved to ${next}`);
+        expect(result.steps.at(-2)!.detail).toContain(`nearest: ${next} (`);
+      }, 120_000);
+    },
+  );
