@@ -145,7 +145,10 @@ export const AgentFastPathHandUp = {
   HEADER_CHANGED: 6,
   /** Out: a traced packet (TRACE flag, trace event). */
   TRACE: 7,
-  /** The e2e epoch: another one, its first packet, a rekey due; in: a replayed counter or a failed tag. */
+  /**
+   * The e2e epoch: out, a rekey due at the last epoch or no key; in, an epoch not current, previous
+   * in its grace or next, a replayed counter or a failed tag.
+   */
   E2E: 8,
   /** Too large for the fast path (out: over 64 KiB sealed; in: over its TUN write buffer). */
   SIZE: 9,
