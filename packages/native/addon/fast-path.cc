@@ -667,6 +667,30 @@ struct EgressHeader {
   size_t transportAt = 0;      // the TRANSPORT value's offset in it
 };
 
+// An AES-256-GCM context keyed for one e2e epoch of a direction, keyed again when asked for another
+// (its key derived from the direction's epoch-0 key: sealed-payload.h KeyForEpoch): an egress
+// flow's one, an ingress flow's three.
+struct EpochContext {
+  int64_t epoch = -1;  // the epoch it is keyed for (-1: none yet)
+  EVP_CIPHER_CTX* ctx = nullptr;
+  EpochContext() = default;
+  EpochContext(const EpochContext&) = delete;
+  EpochContext& operator=(const EpochContext&) = delete;
+  ~EpochContext() {
+    if (ctx != nullptr) EVP_CIPHER_CTX_free(ctx);
+  }
+  // The context keyed for `keyEpoch` from `base` (derived only when it is keyed for another), to
+  // encrypt or decrypt; nullptr when OpenSSL refuses.
+  EVP_CIPHER_CTX* For(const uint8_t* base, uint32_t keyEpoch, bool encrypt) {
+    if (epoch == static_cast<int64_t>(keyEpoch)) return ctx;
+    if (ctx == nullptr && (ctx = EVP_CIPHER_CTX_new()) == nullptr) return nullptr;
+    epoch = -1;
+    if (!sealed_payload::KeyForEpoch(ctx, base, keyEpoch, encrypt)) return nullptr;
+    epoch = keyEpoch;
+    return ctx;
+  }
+};
+
 // A unicast flow JavaScript installed for native egress, under one destination (its peer's CGA,
 // or its IPv4 alias): the headers of its three packet types, the AAD, the direction's epoch-0 key
 // (each epoch's derived from it: sealed-payload.h DeriveEpochKey), the first hop's link, and the
@@ -677,18 +701,14 @@ struct EgressFlow {
   double* statistics = nullptr;  // StatisticsSlotIndex (the endpoint's)
   Napi::ObjectReference stateRef, e2eRef, statisticsRef;
   uint8_t base[sealed_payload::kKeyBytes] = {0};
-  int64_t sealEpoch = -1;  // the epoch `seal` is keyed for (-1: none yet)
-  EVP_CIPHER_CTX* seal = nullptr;
+  EpochContext seal;  // keyed at its first packet, for the epoch the shared state has then
   EgressHeader headers[3];  // packet types I, II, III
   uint8_t aad[35] = {0};
   uint32_t linkId = 0;
   EgressFlow() = default;
   EgressFlow(const EgressFlow&) = delete;
   EgressFlow& operator=(const EgressFlow&) = delete;
-  ~EgressFlow() {
-    if (seal != nullptr) EVP_CIPHER_CTX_free(seal);
-    OPENSSL_cleanse(base, sizeof base);
-  }
+  ~EgressFlow() { OPENSSL_cleanse(base, sizeof base); }
 };
 
 // A header ingress.ts accepted for a packet type of an ingress flow (inner IPv6 + capsule header)
@@ -701,12 +721,6 @@ struct IngressTemplate {
   size_t transportAt = 0;
 };
 
-// The opening context of one receive epoch (-1: keyed for none yet).
-struct EpochOpener {
-  int64_t epoch = -1;
-  EVP_CIPHER_CTX* ctx = nullptr;
-};
-
 // A unicast flow JavaScript installed for native ingress, under its peer's CGA (the packets' inner
 // source): a template per packet type (I, II, III), the direction's epoch-0 key and the flow's e2e
 // state (its receive epochs: E2eSlotIndex), the opening contexts of up to three epochs (the current
@@ -716,7 +730,7 @@ struct IngressFlow {
   IngressTemplate templates[3];
   uint8_t base[sealed_payload::kKeyBytes] = {0};
   double* e2e = nullptr;
-  EpochOpener openers[3];
+  EpochContext openers[3];
   ReplayView replay;
   double* statistics = nullptr;
   Napi::ObjectReference e2eRef, replayStateRef, replayBitsRef, statisticsRef;
@@ -726,28 +740,19 @@ struct IngressFlow {
   IngressFlow() = default;
   IngressFlow(const IngressFlow&) = delete;
   IngressFlow& operator=(const IngressFlow&) = delete;
-  ~IngressFlow() {
-    for (EpochOpener& opener : openers)
-      if (opener.ctx != nullptr) EVP_CIPHER_CTX_free(opener.ctx);
-    OPENSSL_cleanse(base, sizeof base);
-  }
+  ~IngressFlow() { OPENSSL_cleanse(base, sizeof base); }
   // The context of receive epoch `epoch`, keyed for it now if none is (in a slot of neither the
   // current epoch nor the previous one: with three slots one always is); nullptr when OpenSSL
   // refuses. A key is derived once per epoch and slot, however many forged packets name it.
   EVP_CIPHER_CTX* OpenerFor(uint32_t epoch) {
     const double current = e2e[kE2eReceiveEpoch], previous = e2e[kE2ePreviousEpoch];
-    EpochOpener* spare = nullptr;
-    for (EpochOpener& opener : openers) {
+    EpochContext* spare = nullptr;
+    for (EpochContext& opener : openers) {
       if (opener.epoch == static_cast<int64_t>(epoch)) return opener.ctx;
       const double keyed = static_cast<double>(opener.epoch);
       if (spare == nullptr && (opener.epoch < 0 || (keyed != current && keyed != previous))) spare = &opener;
     }
-    if (spare == nullptr) return nullptr;
-    if (spare->ctx == nullptr) spare->ctx = EVP_CIPHER_CTX_new();
-    spare->epoch = -1;
-    if (spare->ctx == nullptr || !sealed_payload::KeyForEpoch(spare->ctx, base, epoch, false)) return nullptr;
-    spare->epoch = epoch;
-    return spare->ctx;
+    return spare == nullptr ? nullptr : spare->For(base, epoch, false);
   }
 };
 // The TUN ring the ingress path writes a receive batch through (tun-writer.h).
@@ -2038,12 +2043,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       sealed = 0;
     }
     if (!(epoch >= 0 && epoch <= sealed_payload::kEpochMax)) return EgressUp(kAgentUpE2e);
-    if (flow->sealEpoch != static_cast<int64_t>(epoch)) {
-      flow->sealEpoch = -1;
-      if (!sealed_payload::KeyForEpoch(flow->seal, flow->base, static_cast<uint32_t>(epoch), true))
-        return EgressUp(kAgentUpE2e);
-      flow->sealEpoch = static_cast<int64_t>(epoch);
-    }
+    EVP_CIPHER_CTX* seal = flow->seal.For(flow->base, static_cast<uint32_t>(epoch), true);
+    if (seal == nullptr) return EgressUp(kAgentUpE2e);
     const double counter = state[kFlowSendCounter] + 1;
     if (counter >= static_cast<double>(kMaxSafe)) return EgressUp(kAgentUpE2e);
     const size_t sealedLength = ipLength + static_cast<size_t>(sealed_payload::kOverhead);
@@ -2077,7 +2078,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     WriteTransport(inner + header.transportAt, protocol, sourcePort, port);
     uint8_t* payload = inner + headerLength;
     sealed_payload::WriteHeader(payload, static_cast<uint32_t>(epoch), static_cast<uint64_t>(counter));
-    if (!sealed_payload::Seal(flow->seal, payload, flow->aad, sizeof flow->aad, ip, ipLength))
+    if (!sealed_payload::Seal(seal, payload, flow->aad, sizeof flow->aad, ip, ipLength))
       return EgressUp(kAgentUpSend);
     inner[4] = static_cast<uint8_t>((total - 40) >> 8);
     inner[5] = static_cast<uint8_t>(total - 40);
@@ -2213,12 +2214,6 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     }
     memcpy(flow->aad, aad, 35);
     flow->linkId = info[8].As<Napi::Number>().Uint32Value();
-    // Keyed at its first packet, for the epoch the shared state has then.
-    flow->seal = EVP_CIPHER_CTX_new();
-    if (flow->seal == nullptr || EVP_CipherInit_ex(flow->seal, EVP_aes_256_gcm(), nullptr, nullptr, nullptr, 1) != 1) {
-      Napi::Error::New(env, "AES-256-GCM context").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
     FlushQueued();  // a queued frame may point at nothing of the replaced flow, but keep it simple
     if (destinationLength == 16) {
       HostKey hostKey;
