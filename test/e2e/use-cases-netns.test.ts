@@ -100,14 +100,13 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
       beforeAll(async () => {
         dir = mkdtempSync(join(tmpdir(), 'capsule-netns-e2e-'));
         const file = join(dir, 'topology.yaml');
+        const switched = fastPaths ? '1' : '0';
         writeFileSync(file, topology);
         execFileSync('node', [cli, 'lab', 'up', '--topology', file, '--data-dir', join(dir, 'lab')], {
           encoding: 'utf8',
           timeout: 180_000,
           stdio: ['ignore', 'ignore', 'inherit'],
-          env: fastPaths
-            ? { ...process.env, CAPSULE_ENGINE_FAST_PATH: '1', CAPSULE_AGENT_FAST_PATH: '1' }
-            : { ...process.env, CAPSULE_ENGINE_FAST_PATH: '0', CAPSULE_AGENT_FAST_PATH: '0' },
+          env: { ...process.env, CAPSULE_ENGINE_FAST_PATH: switched, CAPSULE_AGENT_FAST_PATH: switched },
         });
         const state = readLabState(join(dir, 'lab'))!;
         netns = await connectNetnsLab(join(dir, 'lab'), state);
