@@ -15,17 +15,22 @@
 
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { renderMetrics } from '@capsule/engine';
-import { exportEd25519PublicKeyRaw, generateControllerKey } from '@capsule/identity';
+import { createEngine, renderMetrics } from '@capsule/engine';
+import {
+  exportEd25519PublicKeyRaw,
+  generateControllerKey,
+  importControllerPublicKey,
+} from '@capsule/identity';
 import { createNativeFastPath, isNativeAddonAvailable } from '@capsule/native';
-import { createNativeUdpTransport } from '@capsule/overlay';
-import { testSeed } from '@capsule/testkit';
+import { createLinkLayer, createMemoryNetwork, createNativeUdpTransport } from '@capsule/overlay';
+import { createManualClock, testSeed } from '@capsule/testkit';
 import {
   CapsuleFlag,
   type CapsuleHeader,
   ChunkType,
   decodeCapsuleHeader,
   PacketType,
+  systemClock,
   TRACE_RECORD_LENGTH,
 } from '@capsule/wire';
 import fc from 'fast-check';
@@ -1202,5 +1207,48 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: its JavaScript API r
     } finally {
       await transport.close();
     }
+  });
+});
+
+describe.runIf(isNativeAddonAvailable())('engine fast path: the clock it keeps', () => {
+  it('is refused beside any clock but the system clock (the native side keeps CLOCK_REALTIME)', () => {
+    const fastPath = createNativeFastPath();
+    const transport = createMemoryNetwork().attach({ host: '10.0.0.1', port: 1 });
+    const controllerPublicKey = importControllerPublicKey(
+      exportEd25519PublicKeyRaw(generateControllerKey().publicKey),
+    );
+    for (const clock of [createManualClock(Date.now()), { ...systemClock }]) {
+      expect(() =>
+        createLinkLayer({ identity: identities.e }, { transport, clock, dataPath: fastPath }),
+      ).toThrow(
+        expect.objectContaining({
+          code: 'OVERLAY_OPTION_INVALID',
+          message: expect.stringContaining('CLOCK_REALTIME'),
+        }),
+      );
+      const linkLayer = createLinkLayer({ identity: identities.e }, { transport, clock: systemClock });
+      expect(() =>
+        createEngine({ hostId: identities.e.hostId, controllerPublicKey }, { linkLayer, clock, fastPath }),
+      ).toThrow(
+        expect.objectContaining({
+          code: 'ENGINE_BAD_OPTION',
+          message: expect.stringContaining('systemClock'),
+        }),
+      );
+      // Without the fast path that clock is fine (the in-process lab's time warp).
+      expect(
+        createEngine({ hostId: identities.e.hostId, controllerPublicKey }, { linkLayer, clock }),
+      ).toBeDefined();
+    }
+    const linkLayer = createLinkLayer(
+      { identity: identities.e },
+      { transport, clock: systemClock, dataPath: fastPath },
+    );
+    expect(
+      createEngine(
+        { hostId: identities.e.hostId, controllerPublicKey },
+        { linkLayer, clock: systemClock, fastPath },
+      ),
+    ).toBeDefined();
   });
 });

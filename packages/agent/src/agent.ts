@@ -53,6 +53,7 @@ import {
 import {
   type AgentFastPath,
   type Clock,
+  fastPathClockProblem,
   formatIpv6,
   type LinkDataPath,
   type Logger,
@@ -282,6 +283,8 @@ export const renewAtFraction = 0.75;
 export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? silentLogger;
+  const clockProblem = deps.fastPath && fastPathClockProblem(clock);
+  if (clockProblem) throw new AgentError('AGENT_BAD_OPTION', `fastPath: ${clockProblem}`);
   if (!(options.groupKeyGraceMs >= options.groupKeySwitchDelayMs && options.groupKeySwitchDelayMs >= 0))
     throw new AgentError(
       'AGENT_BAD_OPTION',

@@ -8,7 +8,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseIpv6Address, verifyCga } from '@capsule/identity';
+import { createNativeFastPath, isNativeAddonAvailable } from '@capsule/native';
 import { createMemoryNetwork } from '@capsule/overlay';
+import { createManualClock } from '@capsule/testkit';
+import { systemClock } from '@capsule/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Agent,
@@ -352,4 +355,32 @@ describe('agent options', () => {
       createAgent({ ...options, groupKeyGraceMs: 1000, groupKeySwitchDelayMs: 1000 }, deps),
     ).toBeDefined();
   });
+
+  it.runIf(isNativeAddonAvailable())(
+    'refuses a native fast path beside any clock but the system clock (the native side keeps CLOCK_REALTIME)',
+    () => {
+      const options = {
+        ...defaultAgentOptions,
+        hostName: 'h',
+        controllerUrl: 'http://127.0.0.1:1',
+        credentials: { domain: 'd', username: 'u', password: 'p' },
+      };
+      const deps = {
+        identityStore: createMemoryIdentityStore(),
+        transport: createMemoryNetwork().attach({ host: '10.0.0.9', port: 1 }),
+      };
+      const fastPath = createNativeFastPath();
+      for (const clock of [createManualClock(Date.now()), { ...systemClock }]) {
+        expect(() => createAgent(options, { ...deps, clock, fastPath })).toThrow(
+          expect.objectContaining({
+            code: 'AGENT_BAD_OPTION',
+            message: expect.stringContaining('CLOCK_REALTIME'),
+          }),
+        );
+        expect(createAgent(options, { ...deps, clock })).toBeDefined();
+      }
+      expect(createAgent(options, { ...deps, fastPath })).toBeDefined();
+      expect(createAgent(options, { ...deps, clock: systemClock, fastPath })).toBeDefined();
+    },
+  );
 });

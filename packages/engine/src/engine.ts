@@ -50,6 +50,7 @@ import {
   FastPathEngineState,
   FastPathProgramState,
   type FastPathStats,
+  fastPathClockProblem,
   IPV6_HEADER_LENGTH,
   type Logger,
   PathOffset,
@@ -63,6 +64,7 @@ import { type CurrentPacket, createCurrentPacket } from './current-packet';
 import { DropReason } from './drop-reason';
 import { createEgress } from './egress';
 import { engineIdOfHostId } from './engine-id';
+import { EngineError } from './errors';
 import { createEngineEvents } from './flow-events';
 import { FlowRefusal } from './flow-table';
 import { createEngineFlows, type FlowSnapshot } from './flows';
@@ -206,6 +208,8 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
   // ---- the parts ------------------------------------------------------------------------------
   const counters = createCounterState();
   const fastPath = deps.fastPath;
+  const clockProblem = fastPath && fastPathClockProblem(clock);
+  if (clockProblem) throw new EngineError('ENGINE_BAD_OPTION', `fastPath: ${clockProblem}`);
   const packet: CurrentPacket = createCurrentPacket();
   /**
    * What the fast path's program runs read of the engine (FastPathEngineState): whether flow

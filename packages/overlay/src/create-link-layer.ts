@@ -34,7 +34,7 @@ import {
   verifyCga,
   type X25519KeyPair,
 } from '@capsule/identity';
-import { LinkFrameType, LinkFrameView } from '@capsule/wire';
+import { fastPathClockProblem, LinkFrameType, LinkFrameView } from '@capsule/wire';
 import {
   createLinkSession,
   FrameBuffer,
@@ -197,6 +197,8 @@ function positive(name: string, value: number): number {
 export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps): LinkLayer {
   const { identity } = options;
   const { transport, clock, dataPath } = deps;
+  const clockProblem = dataPath && fastPathClockProblem(clock);
+  if (clockProblem) throw new OverlayError('OVERLAY_OPTION_INVALID', `dataPath: ${clockProblem}`);
   /** An option, or its default; a positive number either way. */
   const setting = (name: Exclude<keyof typeof defaultLinkLayerOptions, 'replayWindowSize'>): number =>
     positive(name, options[name] ?? defaultLinkLayerOptions[name]);

@@ -227,6 +227,7 @@ export {
   type Clock,
   clockUs,
   createMicrosecondClock,
+  fastPathClockProblem,
   type Logger,
   type MicrosecondClock,
   type MicrosecondClockSources,

@@ -125,6 +125,18 @@ export const systemClock: Clock = {
   },
 };
 
+/**
+ * Why a native fast path cannot run beside `clock`, or undefined when it can. The native side keeps
+ * time by the wall clock (CLOCK_REALTIME: authorization intervals, e2e epochs and their grace, link
+ * receive times), JavaScript by its `clock`; with any clock but systemClock the two halves would
+ * judge one flow by two times. createEngine, createAgent and createLinkLayer refuse the pair.
+ */
+export function fastPathClockProblem(clock: unknown): string | undefined {
+  return clock === systemClock
+    ? undefined
+    : 'a native fast path keeps the system clock (CLOCK_REALTIME), so it runs only with clock: systemClock (the default); give no fast path with another clock';
+}
+
 /** The clock's time in microseconds (its `nowUs`, else `nowMs() × 1000`). */
 export function clockUs(clock: Pick<Clock, 'nowMs' | 'nowUs'>): number {
   return clock.nowUs ? clock.nowUs() : Math.floor(clock.nowMs() * 1000);
