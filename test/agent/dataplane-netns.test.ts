@@ -88,6 +88,29 @@ async function agentGet(node: string, path: string): Promise<string> {
   return (await inNode(node, ['curl', '-s', '--unix-socket', socket, `http://agent${path}`])).stdout;
 }
 
+/** PUT `body` (JSON) to `path` of a node's agent REST API over its Unix socket: the HTTP status. */
+async function agentPut(node: string, path: string, body: unknown): Promise<number> {
+  const socket = agentSocketPath(join(dataDir, node, 'data'));
+  const run = await inNode(node, [
+    'curl',
+    '-s',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '-X',
+    'PUT',
+    '-H',
+    'content-type: application/json',
+    '--data',
+    JSON.stringify(body),
+    '--unix-socket',
+    socket,
+    `http://agent${path}`,
+  ]);
+  return Number(run.stdout);
+}
+
 // biome-ignore lint/suspicious/noExplicitAny: the CLI's JSON, read field by field in each test
 async function agentCli(node: string, ...args: string[]): Promise<any> {
   // Over the agent's Unix socket (the lab puts it in the agent's data dir; no TCP listener).
@@ -378,6 +401,65 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
         const packets = sample('direction="in",outcome="offered_packet"');
         expect(packets).toBeGreaterThanOrEqual(receiver.ingressTaken);
         expect(packets).toBeLessThanOrEqual(sample('direction="in",outcome="offered"'));
+      }
+    }, 40_000);
+
+    it('keeps both fast paths with ACLs set: iperf3 natively, the datagrams the ACLs deny dropped as before', async () => {
+      // a's Out ACL denies UDP to port 9, b's In ACL UDP to port 10; TCP is allowed both ways.
+      expect(await agentPut('a', '/api/v1/acl', { in: [], out: ['deny udp port 9'] })).toBe(200);
+      expect(await agentPut('b', '/api/v1/acl', { in: ['deny udp port 10'], out: [] })).toBe(200);
+      try {
+        const dropsOf = async (node: string) => JSON.parse(await agentGet(node, '/api/v1/statistics')).drops;
+        const [a0, b0] = [(await agentCli('a', 'status')).fastPath, (await agentCli('b', 'status')).fastPath];
+        const [aDrops0, bDrops0] = [await dropsOf('a'), await dropsOf('b')];
+        background('b', ['iperf3', '-s', '-1', '-p', '5201']);
+        await waitFor(
+          'iperf3 server listening',
+          async () =>
+            (await inNode('b', ['ss', '-ltnH', 'sport = :5201'])).stdout.includes('5201') ? true : undefined,
+          5000,
+          50,
+        );
+        const run = await inNode('a', ['iperf3', '-c', hostId.b!, '-p', '5201', '-t', '2', '-J'], 30_000);
+        expect(JSON.parse(run.stdout).end.sum_received.bits_per_second).toBeGreaterThan(1e6);
+        const datagrams = (port: number) =>
+          inNode('a', [
+            'python3',
+            '-c',
+            `import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+for _ in range(3): s.sendto(b'acl', ('${hostId.b}', ${port}))`,
+          ]);
+        await datagrams(9);
+        await datagrams(10);
+        await sleep(300);
+        const [a1, b1] = [(await agentCli('a', 'status')).fastPath, (await agentCli('b', 'status')).fastPath];
+        const [aDrops1, bDrops1] = [await dropsOf('a'), await dropsOf('b')];
+        console.info(
+          `with ACLs: a egress took ${a1?.taken - a0?.taken}, b ingress ${b1?.ingressTaken - b0?.ingressTaken}; ` +
+            `a aclOut +${aDrops1.aclOut - aDrops0.aclOut}, b aclIn +${bDrops1.aclIn - bDrops0.aclIn}`,
+        );
+        // Dropped where the ACL is, as with the fast path off: 3 by a's Out ACL, 3 by b's In ACL.
+        expect(aDrops1.aclOut - aDrops0.aclOut).toBe(3);
+        expect(bDrops1.aclIn - bDrops0.aclIn).toBe(3);
+        if (agentEnv.CAPSULE_AGENT_FAST_PATH === '1') {
+          // The stream went natively with the ACLs in place; the denied datagrams went up as ACL
+          // (the ones behind the first in its read batch as HELD, to stay in order).
+          expect(a1.taken - a0.taken).toBeGreaterThan(1000);
+          expect(b1.ingressTaken - b0.ingressTaken).toBeGreaterThan(1000);
+          const up = (now: Record<string, number>, was: Record<string, number>, why: string) =>
+            now[why]! - was[why]!;
+          expect(up(a1.handedUp.out, a0.handedUp.out, 'ACL')).toBeGreaterThanOrEqual(1);
+          expect(
+            up(a1.handedUp.out, a0.handedUp.out, 'ACL') + up(a1.handedUp.out, a0.handedUp.out, 'HELD'),
+          ).toBe(3);
+          expect(up(b1.handedUp.in, b0.handedUp.in, 'ACL')).toBeGreaterThanOrEqual(1);
+          expect(up(b1.handedUp.in, b0.handedUp.in, 'ACL') + up(b1.handedUp.in, b0.handedUp.in, 'HELD')).toBe(
+            3,
+          );
+        }
+      } finally {
+        await agentPut('a', '/api/v1/acl', { in: [], out: [] });
+        await agentPut('b', '/api/v1/acl', { in: [], out: [] });
       }
     }, 40_000);
 

@@ -7,7 +7,7 @@
  * for example `deny tcp port 22`, `allow udp port 5000-5999 peer fd00::1`. Port matches the
  * destination port (out) or the local port (in: also the destination of the arriving packet).
  */
-import { parseIpv6 } from '@capsule/wire';
+import { AclRuleWords, parseIpv6 } from '@capsule/wire';
 import { AgentError } from './errors';
 
 /** One compiled rule. */
@@ -96,4 +96,24 @@ export function isAllowed(
     return rule.action === 'allow';
   }
   return true;
+}
+
+/**
+ * The rules of `rules` that can match packets of peer `peer` (those for any peer or for it), in
+ * order, as the native fast path evaluates them for that peer's flow (wire's AclRuleWords): the
+ * same first-match decision as `isAllowed` for every protocol and port. Set-up only.
+ */
+export function aclRuleWords(rules: readonly AclRule[], peer: Uint8Array): Int32Array {
+  const forPeer = rules.filter(
+    (rule) => rule.peer === undefined || rule.peer.every((byte, i) => byte === peer[i]),
+  );
+  const words = new Int32Array(forPeer.length * AclRuleWords.LENGTH);
+  forPeer.forEach((rule, index) => {
+    const at = index * AclRuleWords.LENGTH;
+    words[at + AclRuleWords.ALLOW] = rule.action === 'allow' ? 1 : 0;
+    words[at + AclRuleWords.PROTOCOL] = rule.protocol;
+    words[at + AclRuleWords.PORT_LOW] = rule.portLow;
+    words[at + AclRuleWords.PORT_HIGH] = rule.portHigh;
+  });
+  return words;
 }

@@ -1146,7 +1146,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       aclText = { in: [...rules.in], out: [...rules.out] };
       if (plane) plane.acl = compiled;
       else Object.assign(acl, compiled);
-      // Flows installed with no Out ACL must come back to egress, which applies the new one.
+      // The fast path holds each flow's rules as they were at its install: installed again under the new ones.
       fastPathInstaller?.clear();
     },
   };

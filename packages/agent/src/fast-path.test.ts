@@ -27,6 +27,7 @@ import {
   CapsuleHeaderView,
   encodeIpv4Header,
   encodeIpv6Header,
+  formatIpv6,
   LinkFrameType,
   LinkFrameView,
   readU16,
@@ -36,13 +37,14 @@ import {
 } from '@capsule/wire';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { compileAcl } from './acl';
+import { compileAcl, isAllowed } from './acl';
 import { DataPlane } from './data-plane';
 import { advanceSendEpoch, E2eSlot } from './e2e-epochs';
 import { EgressResult, processEgress } from './egress';
 import { createAgentFastPath } from './fast-path';
-import { countersOf, type EndpointSpec, type Flow, FlowTable } from './flows';
+import { countersOf, type EndpointSpec, type Flow, FlowTable, StatisticsSlot } from './flows';
 import { IngressResult, processIngress } from './ingress';
+import { transportOf } from './transport';
 
 const available = isNativeAddonAvailable();
 if (!available && process.env.CI === 'true') throw new Error('the native addon is not built');
@@ -630,10 +632,11 @@ describe.skipIf(!available)('agent egress fast path', () => {
       },
     ],
     [
-      'an Out ACL set',
+      'a packet the Out ACL denies',
       (r) => {
-        r.plane.acl = compileAcl({ in: [], out: ['allow udp port 443'] });
+        r.plane.acl = compileAcl({ in: [], out: ['deny udp port 443'] });
         r.plane.fastPath!.clear();
+        r.plane.fastPath!.sent(r.flow, 6); // installed again, under the new rules
         return ipv6(r.plane.options.ownHostId, r.peer, 17, 64);
       },
     ],
@@ -653,6 +656,7 @@ describe.skipIf(!available)('agent egress fast path', () => {
     'an IPv6 packet cut short': 'PACKET',
     'a type I packet to split with the link one frame short of its rekey limit (it needs two)': 'SEND',
     'an e2e rekey due at the last epoch (the epoch space spent)': 'E2E',
+    'a packet the Out ACL denies': 'ACL',
   };
   for (const [name, prepare] of passUp)
     it(`hands up ${name} with nothing changed`, async () => {
@@ -675,6 +679,70 @@ describe.skipIf(!available)('agent egress fast path', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(r.wireFrames.length).toBe(0);
     });
+
+  it('applies the Out ACL as egress does: what its rules deny goes up (ACL) and egress drops it, the rest goes as egress sends it (bounded fuzz)', async () => {
+    const r = await rig();
+    await warmUp(r);
+    const own = r.plane.options.ownHostId;
+    const lists = fc.sample(aclRules(r.peer), { seed: testSeed, numRuns: 24 });
+    const packets = fc.sample(
+      aclPackets(
+        (next, size) => ipv6(own, r.peer, next, size),
+        (protocol, size, fragment) => ipv4(r.peerIpv4, protocol, size, fragment),
+      ),
+      { seed: testSeed + 1, numRuns: 40 },
+    );
+    let denied = 0;
+    let taken = 0;
+    for (const rules of lists) {
+      r.plane.acl = compileAcl({ in: [], out: rules });
+      r.plane.fastPath!.clear();
+      r.plane.fastPath!.sent(r.flow, 6); // as egress installs it after a packet it sent
+      r.plane.fastPath!.sent(r.flow, 4);
+      for (const packet of packets) {
+        const version = packet[0]! >>> 4;
+        const transport = transportOf(
+          { protocol: 0, port: -1, sourcePort: -1 },
+          packet,
+          0,
+          packet.length,
+          version,
+        );
+        const allowed = isAllowed(r.plane.acl.out, transport.protocol, transport.port, r.peer);
+        const before = snapshot(r);
+        const whys = r.fastPath.agentStats().handedUp.out;
+        if (allowed) {
+          expect(
+            r.offer(packet),
+            `${rules.join('; ')}: ${Buffer.from(packet.subarray(0, 44)).toString('hex')}`,
+          ).toBe(true);
+          const afterNative = snapshot(r);
+          restore(r, before);
+          expect(processEgress(r.plane, packet, 0, packet.length)).toBe(EgressResult.SENT);
+          expect(snapshot(r)).toEqual(afterNative);
+          taken += 1;
+        } else {
+          // Handed up, counted as ACL, then egress (r.offer's fallback) drops it: nothing sent.
+          expect(
+            r.offer(packet),
+            `${rules.join('; ')}: ${Buffer.from(packet.subarray(0, 44)).toString('hex')}`,
+          ).toBe(false);
+          expect(handUpsAdded(whys, r.fastPath.agentStats().handedUp.out, 'ACL')).toBe(1);
+          const statistics = [...before.statistics];
+          statistics[StatisticsSlot.DROPS_OUT]! += 1;
+          expect(snapshot(r)).toEqual({
+            ...before,
+            statistics,
+            drops: { ...before.drops, aclOut: before.drops.aclOut + 1 },
+          });
+          denied += 1;
+        }
+      }
+    }
+    // Both ways on the fixed seed, so neither branch is vacuous.
+    expect(denied).toBeGreaterThan(100);
+    expect(taken).toBeGreaterThan(100);
+  });
 
   it('keeps the order of a batch: what it hands up is compacted in order', async () => {
     const r = await rig();
@@ -758,30 +826,136 @@ describe.skipIf(!available)('agent egress fast path', () => {
       f.sendAad,
       LINK_ID,
     ] as const;
+    const none = new Int32Array(0);
     const install = r.fastPath.setEgressFlow;
     expect(() =>
-      install(new Uint8Array(5), args[1], args[2], args[3], args[4], args[5], args[6], args[7], LINK_ID),
+      install(
+        new Uint8Array(5),
+        args[1],
+        args[2],
+        args[3],
+        args[4],
+        args[5],
+        args[6],
+        args[7],
+        LINK_ID,
+        none,
+      ),
     ).toThrow(TypeError);
     expect(() =>
-      install(args[0], args[1], args[2], args[3], new Uint8Array(16), args[5], args[6], args[7], LINK_ID),
+      install(
+        args[0],
+        args[1],
+        args[2],
+        args[3],
+        new Uint8Array(16),
+        args[5],
+        args[6],
+        args[7],
+        LINK_ID,
+        none,
+      ),
     ).toThrow(TypeError);
     // An e2e state array of the old, send-only shape.
     expect(() =>
-      install(args[0], args[1], new Float64Array(4), args[3], args[4], args[5], args[6], args[7], LINK_ID),
+      install(
+        args[0],
+        args[1],
+        new Float64Array(4),
+        args[3],
+        args[4],
+        args[5],
+        args[6],
+        args[7],
+        LINK_ID,
+        none,
+      ),
     ).toThrow(TypeError);
     // A packet type without a header.
     const noTypeII = { ...f.headers, 2: undefined } as unknown as typeof f.headers;
     expect(() =>
-      install(args[0], args[1], args[2], args[3], args[4], noTypeII, args[6], args[7], LINK_ID),
+      install(args[0], args[1], args[2], args[3], args[4], noTypeII, args[6], args[7], LINK_ID, none),
     ).toThrow(TypeError);
+    // ACL rules acl.ts never writes: a cut rule, an action, a protocol or ports out of range, another array.
+    for (const acl of badAclWords)
+      expect(() => install(...args, acl as Int32Array)).toThrow(/acl: Int32Array/);
     // A TRANSPORT offset outside its header (type I's, type III's): not installed.
     for (const type of [1, 3] as const) {
       const outside = { ...f.transportAt, [type]: f.headers[type].length - 5 };
-      install(args[0], args[1], args[2], args[3], args[4], args[5], outside, args[7], LINK_ID);
+      install(args[0], args[1], args[2], args[3], args[4], args[5], outside, args[7], LINK_ID, none);
     }
     expect(r.fastPath.agentStats().egressFlows).toBe(0);
   });
 });
+
+/**
+ * ACL rule lists as an operator writes them (acl.ts): allow or deny, a protocol, ports (one, a
+ * range, none) around the ports the packets below use, for any peer, the flow's peer or another.
+ */
+function aclRules(peer: Uint8Array): fc.Arbitrary<string[]> {
+  const port = fc.constantFrom(0, 22, 53, 80, 443, 1024, 65535);
+  const rule = fc
+    .tuple(
+      fc.constantFrom('allow', 'deny'),
+      fc.constantFrom('any', 'tcp', 'udp', 'icmp', ''),
+      fc.option(fc.tuple(port, fc.option(port, { nil: undefined })), { nil: undefined }),
+      fc.constantFrom(undefined, formatIpv6(peer), 'fd00::99'),
+    )
+    .map(([action, protocol, ports, who]) => {
+      const words: string[] = [action, protocol];
+      if (ports && (protocol === 'tcp' || protocol === 'udp')) {
+        const [low, high] =
+          ports[1] === undefined
+            ? [ports[0], ports[0]]
+            : [Math.min(...(ports as number[])), Math.max(...(ports as number[]))];
+        words.push('port', low === high ? `${low}` : `${low}-${high}`);
+      }
+      if (who) words.push('peer', who);
+      return words.filter((word) => word !== '').join(' ');
+    });
+  return fc.array(rule, { minLength: 1, maxLength: 5 });
+}
+
+/**
+ * Application packets for the ACL fuzz: IPv6 UDP, TCP, ICMPv6 (an echo request) and ESP; IPv4
+ * UDP, TCP and ICMP, some later fragments; destination ports on and next to the rules' ports, and
+ * UDP/TCP packets too short to have ports.
+ */
+function aclPackets(
+  v6: (next: number, size: number) => Uint8Array,
+  v4: (protocol: number, size: number, fragment: number) => Uint8Array,
+): fc.Arbitrary<Uint8Array> {
+  const port = fc.constantFrom(0, 21, 22, 23, 53, 80, 443, 444, 1024, 65535);
+  return fc.oneof(
+    fc
+      .tuple(fc.constantFrom(17, 6, 58, 50), port, fc.constantFrom(64, 64, 2))
+      .map(([next, destination, size]) => {
+        const packet = v6(next, next === 58 ? Math.max(size, 8) : size);
+        if (next === 58) packet[40] = 128;
+        else if (size >= 4) writeU16(packet, 42, destination);
+        return packet;
+      }),
+    fc
+      .tuple(fc.constantFrom(17, 6, 1), port, fc.constantFrom(0, 0, 64), fc.constantFrom(64, 64, 2))
+      .map(([protocol, destination, fragment, size]) => {
+        const packet = v4(protocol, size, fragment);
+        if (size >= 4) writeU16(packet, 22, destination);
+        return packet;
+      }),
+  );
+}
+
+/** ACL rule words acl.ts never writes (wire's AclRuleWords): each install is refused. */
+const badAclWords = [
+  Int32Array.of(1, 6, 22), // a rule cut short
+  Int32Array.of(2, 6, 22, 22), // an action neither allow nor deny
+  Int32Array.of(0, 58, 0, 65535), // ICMPv6 as its own protocol (acl.ts writes icmp as 1)
+  Int32Array.of(0, 6, 23, 22), // ports high to low
+  Int32Array.of(0, 6, 22, 65536), // a port over 65535
+  Int32Array.of(0, 6, -1, 22), // a negative port
+  Uint32Array.of(0, 6, 22, 22), // another array
+  [0, 6, 22, 22], // not a typed array
+];
 
 // ---- ingress -------------------------------------------------------------------------------------
 
@@ -1193,6 +1367,64 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(r.handedUp.length).toBe(0);
     // Counted once each (the JS runs above replayed the same state): CODE_PACKETS + 2 in the warm-up.
     expect(r.flow.endpoint.statistics.packetsIn).toBe(CODE_PACKETS + 2 + packets.length);
+  });
+
+  it('applies the In ACL as ingress does: what its rules deny goes up (ACL) and ingress drops it, the rest goes to the TUN as ingress writes it (bounded fuzz)', async () => {
+    let denied = 0;
+    let taken = 0;
+    for (let n = 0; n < 12; n += 1) {
+      const r = await ingressRig();
+      const random = fc.sample(aclRules(r.flow.peer.hostId), { seed: testSeed + n, numRuns: 1 })[0]!;
+      // The warm-up's packets (UDP to port 443) allowed, so that the flow is installed under the rules.
+      const rules = [
+        'allow udp port 443',
+        ...random,
+        // A UDP packet without ports (cut short, a later IPv4 fragment) is not port 0: this never matches it.
+        'deny udp port 0-22',
+        `deny udp port ${1020 + n} peer ${formatIpv6(r.flow.peer.hostId)}`,
+      ];
+      r.plane.acl = compileAcl({ in: rules, out: [] });
+      warmUpIngress(r);
+      const packets = fc.sample(
+        aclPackets(
+          (next, size) => peerIpv6(r, next, size),
+          (protocol, size, fragment) => peerIpv4(r, protocol, size, fragment),
+        ),
+        { seed: testSeed + n, numRuns: 30 },
+      );
+      for (const packet of packets) {
+        const version = packet[0]! >>> 4;
+        const transport = transportOf(
+          { protocol: 0, port: -1, sourcePort: -1 },
+          packet,
+          0,
+          packet.length,
+          version,
+        );
+        const allowed = isAllowed(r.plane.acl.in, transport.protocol, transport.port, r.flow.peer.hostId);
+        const frame = r.frameOf(packet);
+        const before = ingressSnapshot(r);
+        const whys = r.fastPath.agentStats().handedUp.in;
+        const what = `${rules.join('; ')}: ${Buffer.from(packet.subarray(0, 44)).toString('hex')}`;
+        expect(await r.send(frame), what).toBe(allowed);
+        if (allowed) {
+          const afterNative = ingressSnapshot(r);
+          ingressRestore(r, before);
+          expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
+          expect(ingressSnapshot(r), what).toEqual(afterNative);
+          taken += 1;
+        } else {
+          expect(handUpsAdded(whys, r.fastPath.agentStats().handedUp.in, 'ACL')).toBe(1);
+          expect(ingressSnapshot(r), what).toEqual(before);
+          expect(r.jsReceive(frame)).toBe(IngressResult.DROPPED);
+          expect(r.plane.drops.aclIn).toBe(before.drops.aclIn + 1);
+          denied += 1;
+        }
+      }
+    }
+    // Both ways on the fixed seed, so neither branch is vacuous.
+    expect(denied).toBeGreaterThan(50);
+    expect(taken).toBeGreaterThan(200);
   });
 
   it('takes type I and type II packets once ingress delivered one of each type, as ingress does', async () => {
@@ -1922,8 +2154,11 @@ describe.skipIf(!available)('agent ingress fast path', () => {
       replayBits: f.replay.bits,
       statistics: countersOf(f.endpoint.statistics)!,
       ipv4Alias: f.ipv4Alias,
+      acl: new Int32Array(0),
     };
     expect(() => r.fastPath.setIngressFlow({ ...base, source: new Uint8Array(4) })).toThrow(TypeError);
+    for (const acl of badAclWords)
+      expect(() => r.fastPath.setIngressFlow({ ...base, acl: acl as Int32Array })).toThrow(/acl: Int32Array/);
     expect(() => r.fastPath.setIngressFlow({ ...base, receiveBase: new Uint8Array(16) })).toThrow(TypeError);
     expect(() => r.fastPath.setIngressFlow({ ...base, e2eState: new Float64Array(4) })).toThrow(TypeError);
     expect(() => r.fastPath.setIngressFlow({ ...base, replayBits: new Uint32Array(1) })).toThrow(TypeError);

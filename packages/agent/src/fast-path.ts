@@ -12,10 +12,12 @@
  * type II for the next `codePackets`, else type III, as egress decides, a type I too big for one
  * packet split as egress splits it (AUTH-only ahead, the data as type II), under the flow's send
  * epoch or the next one when a rekey is due (it moves the shared state as egress would, and the
- * flow's JavaScript cipher follows at its next seal: e2e-epochs.ts); everything else (a trace, an
- * ACL, a link without a session) comes up to egress as before. Installed flows are forgotten at
- * every change of the flow table or its links (`FlowTable.onChange`) and of the ACL (`clear`). TAP
- * mode and role-addressed flows stay in JavaScript.
+ * flow's JavaScript cipher follows at its next seal: e2e-epochs.ts), and only when the Out ACL
+ * allows it (the rules for that peer, acl.ts `aclRuleWords`, evaluated as `isAllowed` does);
+ * everything else (a trace, a packet the ACL denies, a link without a session) comes up to egress
+ * as before. Installed flows are forgotten at every change of the flow table or its links
+ * (`FlowTable.onChange`) and of the ACL (`clear`). TAP mode and role-addressed flows stay in
+ * JavaScript.
  *
  * Ingress likewise: a unicast flow is installed under its peer's CGA right after ingress delivered
  * a packet of it without a TRACE (`delivered`), with that packet's inner IPv6 + capsule header as
@@ -27,10 +29,11 @@
  * installed on the first packet of that type ingress delivers, and again when it delivers one with
  * another header (a path change on the peer's side); a header does not carry the epoch, so the
  * templates hold across epochs, and a packet the fast path handed up for another reason (a retired
- * session, say) leaves them as they are. Not installed: TAP mode, an In ACL, role-addressed packets (not
- * to our CGA).
+ * session, say) leaves them as they are; a packet the In ACL's rules for that peer deny goes up
+ * (ingress drops it as `aclIn`). Not installed: TAP mode, role-addressed packets (not to our CGA).
  */
 import type { AgentFastPath, CapsuleHeaderView } from '@capsule/wire';
+import { aclRuleWords } from './acl';
 import type { DataPlane } from './data-plane';
 import { countersOf, type Flow } from './flows';
 
@@ -89,7 +92,7 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
   let ingress = new WeakMap<Flow, (IngressTemplate | undefined)[]>();
   return {
     sent(flow, version) {
-      if (plane.tap !== undefined || plane.acl.out.length > 0 || flow.connections !== undefined) return;
+      if (plane.tap !== undefined || flow.connections !== undefined) return;
       const firstHop = flow.firstHop;
       const counters = countersOf(flow.endpoint.statistics);
       if (firstHop === undefined || firstHop.linkId < 0 || counters === undefined) return;
@@ -117,10 +120,11 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
         flow.transportAt,
         flow.sendAad,
         firstHop.linkId,
+        aclRuleWords(plane.acl.out, flow.peer.hostId),
       );
     },
     delivered(flow, bytes, offset, view) {
-      if (plane.tap !== undefined || plane.acl.in.length > 0 || flow.connections !== undefined) return;
+      if (plane.tap !== undefined || flow.connections !== undefined) return;
       if (view.traceOffset >= 0 || view.transportOffset < 0) return;
       const type = view.packetType;
       const counters = countersOf(flow.endpoint.statistics);
@@ -161,6 +165,7 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
         statistics: counters,
         ipv4Alias: flow.ipv4Alias,
         ...(flow.peerRoleAddress !== undefined && { roleSource: flow.peerRoleAddress }),
+        acl: aclRuleWords(plane.acl.in, flow.peer.hostId),
       });
     },
     clear() {

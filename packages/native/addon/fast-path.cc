@@ -65,6 +65,7 @@
 // would send it, unchanged, as a packet of an installed unicast flow, and does what egress and the
 // link layer do, in their order: flow by destination (the peer's CGA, or its IPv4 alias; the
 // kernel's ND/MLD/RS and multicast go up) → TRANSPORT value from the packet (transport.ts) → the
+// Out ACL's rules for the flow's peer allow it (acl.ts isAllowed; denied: up as ACL) → the
 // first hop's link has a sending session → the packet type from the flow's shared state (type I
 // when the authorization interval is over: it restarts; type II while packets since AUTH <
 // codePackets; else type III; packets since AUTH advanced) → no TRACE armed → the e2e send epoch
@@ -85,7 +86,8 @@
 //     maxOverlayPacketBytes, e2eRekeyGraceMs])
 //   setEgressFlow(destination[16|4], flowState: Float64Array(4), e2eState: Float64Array(7),
 //     statistics: Float64Array(2+), sendBase[32], headers: [typeI, typeII, typeIII],
-//     transportAt: Int32Array(3), aad[35], linkId)
+//     transportAt: Int32Array(3), aad[35], linkId, acl: Int32Array (the Out ACL's rules for the
+//     peer, AclWord; a packet they deny is handed up: ACL))
 //   clearEgressFlows()
 //   offerTunPackets(buffer, meta: Int32Array, count) → packets left (the Reader's call, for tests)
 //   agentStats() → [offered, taken, egress destinations, frames offered to ingress, frames it took,
@@ -109,14 +111,15 @@
 // (JavaScript's ReplayWindow storage) → opened (AES-256-GCM, sealed-payload.h; the key of each
 // epoch derived once from the direction's epoch-0 key) into the TUN ring → IPv6: our CGA as destination, the peer's CGA
 // or its role's address as source; IPv4: rewritten as ingress.ts's rewriteIpv4 (RFC 1624) →
-// TRANSPORT matches the packet (transportMatches) → commit: the link window and traffic
+// TRANSPORT matches the packet (transportMatches) → the In ACL's rules for the peer allow it
+// (denied: up as ACL, ingress drops it as aclIn) → commit: the link window and traffic
 // (CommitLinkReceive), the e2e window, the next epoch's first packet moving the flow to it (the
 // current one previous until the grace ends: acceptCandidate; counted in e2eRekeys), the
 // endpoint's statistics; the batch's packets are written
 // to the TUN at the end of the receive batch (tun-writer.h: coalesced with offloads). JavaScript API:
 //   setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, receiveBase[32],
 //     e2eState: Float64Array(7), replayState: Float64Array(2+), replayBits: Uint32Array,
-//     statistics: Float64Array(4+), ipv4Alias, roleSource[0|16])   (the template of header's
+//     statistics: Float64Array(4+), ipv4Alias, roleSource[0|16], acl: Int32Array)   (the template of header's
 //     packet type, beside the flow's others when its key, arrays and addresses are the ones
 //     installed; else the flow anew)
 //   clearIngressFlows()
@@ -273,6 +276,7 @@ enum AgentHandUp : uint8_t {
   kAgentUpInner,          // ingress: the opened packet unlike its header (addresses, TRANSPORT, IPv4)
   kAgentUpSend,           // egress: the link's send counter at its rekey limit, no room, a seal refused
   kAgentUpHeld,           // behind an earlier packet of its flow handed up in the same batch
+  kAgentUpAcl,            // the host's ACL denies it (JavaScript drops it: aclOut, aclIn)
   kAgentUpReasons
 };
 
@@ -406,8 +410,8 @@ bool EqualOutside(const uint8_t* a, const uint8_t* b, size_t n, const FreeRanges
 
 // transport.ts transportOf on the IP packet ip[0, length) of `version` (its header there): the
 // protocol and the TCP/UDP ports, 0 when absent (writeTransportValue's and transportMatches'
-// rule: -1 counts as 0; a later IPv4 fragment has none).
-void TransportOf(const uint8_t* ip, size_t length, int version, uint8_t* protocol, uint32_t* sourcePort,
+// rule: -1 counts as 0; a later IPv4 fragment has none). True when the packet has ports.
+bool TransportOf(const uint8_t* ip, size_t length, int version, uint8_t* protocol, uint32_t* sourcePort,
                  uint32_t* port) {
   size_t l4;
   if (version == 6) {
@@ -423,7 +427,51 @@ void TransportOf(const uint8_t* ip, size_t length, int version, uint8_t* protoco
   if (!laterFragment && (*protocol == 6 || *protocol == 17) && l4 + 4 <= length) {
     *sourcePort = (uint32_t{ip[l4]} << 8) | ip[l4 + 1];
     *port = (uint32_t{ip[l4 + 2]} << 8) | ip[l4 + 3];
+    return true;
   }
+  return false;
+}
+
+// The ACL rules of one peer's flow, as packages/agent acl.ts aclRuleWords writes them (wire's
+// AclRuleWords: allow, protocol, lowest and highest port; 4 int32 each).
+enum AclWord { kAclAllow, kAclProtocol, kAclPortLow, kAclPortHigh, kAclWords };
+
+// acl.ts isAllowed on `rules` for a packet of `protocol` to `port` (-1: it has no ports): the first
+// rule that matches decides; none allows. ICMPv6 (58) counts as icmp (1).
+bool AclAllows(const std::vector<int32_t>& rules, uint8_t protocol, int32_t port) {
+  const int32_t matched = protocol == 58 ? 1 : protocol;
+  for (size_t at = 0; at + kAclWords <= rules.size(); at += kAclWords) {
+    const int32_t* rule = rules.data() + at;
+    if (rule[kAclProtocol] != -1 && rule[kAclProtocol] != matched) continue;
+    if ((rule[kAclPortLow] != 0 || rule[kAclPortHigh] != 65535) &&
+        (port < rule[kAclPortLow] || port > rule[kAclPortHigh]))
+      continue;
+    return rule[kAclAllow] == 1;
+  }
+  return true;
+}
+
+// The ACL rules in `value` (an Int32Array of whole rules, each as acl.ts writes one), copied into
+// `rules`; false (nothing copied) when it is not that.
+bool ReadAclRules(const Napi::Value& value, std::vector<int32_t>* rules) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) return false;
+  size_t count = 0;
+  const int32_t* words = TypedData<int32_t>(value, napi_int32_array, &count);
+  if (count == 0) {  // no rules (an empty array may have no memory behind it)
+    rules->clear();
+    return true;
+  }
+  if (words == nullptr || count % kAclWords != 0) return false;
+  for (size_t at = 0; at < count; at += kAclWords) {
+    const int32_t* rule = words + at;
+    const int32_t protocol = rule[kAclProtocol];
+    if ((rule[kAclAllow] != 0 && rule[kAclAllow] != 1) ||
+        (protocol != -1 && protocol != 1 && protocol != 6 && protocol != 17) || rule[kAclPortLow] < 0 ||
+        rule[kAclPortLow] > rule[kAclPortHigh] || rule[kAclPortHigh] > 65535)
+      return false;
+  }
+  rules->assign(words, words + count);
+  return true;
 }
 
 struct Session {
@@ -705,6 +753,7 @@ struct EgressFlow {
   EgressHeader headers[3];  // packet types I, II, III
   uint8_t aad[35] = {0};
   uint32_t linkId = 0;
+  std::vector<int32_t> acl;  // the Out ACL's rules for its peer (AclWord); empty: every packet allowed
   EgressFlow() = default;
   EgressFlow(const EgressFlow&) = delete;
   EgressFlow& operator=(const EgressFlow&) = delete;
@@ -737,6 +786,7 @@ struct IngressFlow {
   uint32_t ipv4Alias = 0;
   bool hasRoleSource = false;
   uint8_t roleSource[16] = {0};
+  std::vector<int32_t> acl;  // the In ACL's rules for its peer (AclWord); empty: every packet allowed
   IngressFlow() = default;
   IngressFlow(const IngressFlow&) = delete;
   IngressFlow& operator=(const IngressFlow&) = delete;
@@ -2017,7 +2067,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     }
     uint8_t protocol;
     uint32_t port, sourcePort;  // written as 0 when absent (writeTransportValue)
-    TransportOf(ip, ipLength, version, &protocol, &sourcePort, &port);
+    const bool hasPorts = TransportOf(ip, ipLength, version, &protocol, &sourcePort, &port);
+    // The Out ACL (egress.ts isAllowed on the destination port; -1 when the packet has none).
+    if (!flow->acl.empty() && !AclAllows(flow->acl, protocol, hasPorts ? static_cast<int32_t>(port) : -1))
+      return EgressUp(kAgentUpAcl);
     // The first hop's link: up, with a session JavaScript registered (LinkDataPath.sending).
     auto sendAt = sending_.find(flow->linkId);
     if (sendAt == sending_.end()) return EgressUp(kAgentUpLink);
@@ -2165,12 +2218,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
 
   // setEgressFlow(destination: 16 bytes (IPv6) | 4 bytes (IPv4), flowState: Float64Array(4),
   //   e2eState: Float64Array(7), statistics: Float64Array(2+), sendBase[32],
-  //   headers: [typeI, typeII, typeIII], transportAt: Int32Array(3), aad[35], linkId)
+  //   headers: [typeI, typeII, typeIII], transportAt: Int32Array(3), aad[35], linkId, acl: Int32Array)
   Napi::Value SetEgressFlow(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     size_t destinationLength = 0, stateCount = 0, e2eCount = 0, statisticsCount = 0, keyLength = 0,
            transportCount = 0, aadLength = 0;
-    const bool enough = info.Length() >= 9;
+    const bool enough = info.Length() >= 10;
     const uint8_t* destination = enough ? TypedData<uint8_t>(info[0], napi_uint8_array, &destinationLength) : nullptr;
     double* state = enough ? TypedData<double>(info[1], napi_float64_array, &stateCount) : nullptr;
     double* e2e = enough ? TypedData<double>(info[2], napi_float64_array, &e2eCount) : nullptr;
@@ -2180,6 +2233,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const uint8_t* aad = enough ? TypedData<uint8_t>(info[7], napi_uint8_array, &aadLength) : nullptr;
     const uint8_t* header[3] = {nullptr, nullptr, nullptr};
     size_t headerLength[3] = {0, 0, 0};
+    std::vector<int32_t> acl;
     if (enough && info[5].IsArray() && info[5].As<Napi::Array>().Length() == 3) {
       Napi::Array headers = info[5].As<Napi::Array>();
       for (uint32_t t = 0; t < 3; t++) header[t] = TypedData<uint8_t>(headers.Get(t), napi_uint8_array, &headerLength[t]);
@@ -2188,10 +2242,11 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
         stateCount < kFlowSlots || e2e == nullptr || e2eCount < kE2eSlots || statistics == nullptr ||
         statisticsCount < 2 || base == nullptr || keyLength != sealed_payload::kKeyBytes || header[0] == nullptr ||
         header[1] == nullptr || header[2] == nullptr || transportAt == nullptr || transportCount != 3 ||
-        aad == nullptr || aadLength != 35 || !info[8].IsNumber()) {
+        aad == nullptr || aadLength != 35 || !info[8].IsNumber() || !ReadAclRules(info[9], &acl)) {
       Napi::TypeError::New(env,
                            "setEgressFlow(destination[16|4], flowState, e2eState: Float64Array(7), statistics, "
-                           "sendBase[32], headers[3], transportAt: Int32Array(3), aad[35], linkId)")
+                           "sendBase[32], headers[3], transportAt: Int32Array(3), aad[35], linkId, "
+                           "acl: Int32Array(4 per rule: allow 0|1, protocol -1|1|6|17, ports 0..65535 low to high))")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -2214,6 +2269,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     }
     memcpy(flow->aad, aad, 35);
     flow->linkId = info[8].As<Napi::Number>().Uint32Value();
+    flow->acl = std::move(acl);
     FlushQueued();  // a queued frame may point at nothing of the replaced flow, but keep it simple
     if (destinationLength == 16) {
       HostKey hostKey;
@@ -2352,11 +2408,14 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     // TRANSPORT: what the engines were shown is what the packet is (transportMatches).
     uint8_t protocol;
     uint32_t sourcePort, port;
-    TransportOf(packet, plainLength, version, &protocol, &sourcePort, &port);
+    const bool hasPorts = TransportOf(packet, plainLength, version, &protocol, &sourcePort, &port);
     const uint8_t* transport = inner + shape.transportAt;
     if (transport[0] != protocol || ((uint32_t{transport[2]} << 8) | transport[3]) != sourcePort ||
         ((uint32_t{transport[4]} << 8) | transport[5]) != port)
       return IngressUp(kAgentUpInner);
+    // The In ACL (ingress.ts isAllowed on the opened packet's destination port).
+    if (!flow.acl.empty() && !AclAllows(flow.acl, protocol, hasPorts ? static_cast<int32_t>(port) : -1))
+      return IngressUp(kAgentUpAcl);
     // Commit: the link's window and traffic, the flow's e2e window and epoch, the statistics, the
     // TUN write.
     CommitLinkReceive(*session, linkCounter, innerLength, now);
@@ -2388,13 +2447,14 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
 
   // setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, receiveBase[32],
   //   e2eState: Float64Array(7), replayState: Float64Array(2+), replayBits: Uint32Array(2+),
-  //   statistics: Float64Array(4+), ipv4Alias, roleSource[0|16]); offsets relative to the header
-  //   (the inner packet), -1: absent.
+  //   statistics: Float64Array(4+), ipv4Alias, roleSource[0|16], acl: Int32Array (AclWord)); offsets
+  //   relative to the header (the inner packet), -1: absent.
   Napi::Value SetIngressFlow(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     size_t sourceLength = 0, headerLength = 0, keyLength = 0, e2eCount = 0, stateCount = 0, words = 0,
            statisticsCount = 0, roleLength = 0;
-    const bool enough = info.Length() >= 13;
+    const bool enough = info.Length() >= 14;
+    std::vector<int32_t> acl;
     const uint8_t* source = enough ? TypedData<uint8_t>(info[0], napi_uint8_array, &sourceLength) : nullptr;
     const uint8_t* header = enough ? TypedData<uint8_t>(info[1], napi_uint8_array, &headerLength) : nullptr;
     const uint8_t* base = enough ? TypedData<uint8_t>(info[6], napi_uint8_array, &keyLength) : nullptr;
@@ -2408,11 +2468,11 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
         e2e == nullptr || e2eCount < kE2eSlots ||
         replayState == nullptr || stateCount < 2 || replayBits == nullptr || words < 2 || statistics == nullptr ||
         statisticsCount < 4 || !info[11].IsNumber() || !enough || !info[12].IsTypedArray() ||
-        (roleLength != 0 && (role == nullptr || roleLength != 16))) {
+        (roleLength != 0 && (role == nullptr || roleLength != 16)) || !ReadAclRules(info[13], &acl)) {
       Napi::TypeError::New(env,
                            "setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, "
                            "receiveBase[32], e2eState: Float64Array(7), replayState, replayBits, statistics, "
-                           "ipv4Alias, roleSource[0|16])")
+                           "ipv4Alias, roleSource[0|16], acl: Int32Array(4 per rule))")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -2462,6 +2522,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       flow = fresh.get();
       ingressBySource_[hostKey] = std::move(fresh);
     }
+    flow->acl = std::move(acl);  // the agent's In ACL for this peer (the same until it clears every flow)
     IngressTemplate& shape = flow->templates[packetType - 1];
     shape = IngressTemplate{};
     shape.header.assign(header, header + headerLength);

@@ -218,6 +218,7 @@ export function createNativeFastPath(): NativeFastPath {
       transportAt,
       aad,
       linkId,
+      acl,
     ) =>
       native.setEgressFlow(
         destination,
@@ -229,6 +230,7 @@ export function createNativeFastPath(): NativeFastPath {
         Int32Array.of(transportAt[1], transportAt[2], transportAt[3]),
         aad,
         linkId,
+        acl,
       ),
     clearEgressFlows: () => native.clearEgressFlows(),
     agentStats() {
@@ -278,6 +280,7 @@ export function createNativeFastPath(): NativeFastPath {
         flow.statistics,
         flow.ipv4Alias,
         flow.roleSource ?? new Uint8Array(0),
+        flow.acl,
       ),
     clearIngressFlows: () => native.clearIngressFlows(),
     attachTun: (tun) =>

@@ -138,6 +138,7 @@ export interface NativeFastPathObject {
     transportAt: Int32Array,
     aad: Uint8Array,
     linkId: number,
+    acl: Int32Array,
   ): void;
   clearEgressFlows(): void;
   offerTunPackets(buffer: Uint8Array, meta: Int32Array, count: number): number;
@@ -162,6 +163,7 @@ export interface NativeFastPathObject {
     statistics: Float64Array,
     ipv4Alias: number,
     roleSource: Uint8Array,
+    acl: Int32Array,
   ): void;
   clearIngressFlows(): void;
   attachTun(fd: number, vnetHeader?: boolean, offloadStats?: Float64Array): void;

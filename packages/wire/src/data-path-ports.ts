@@ -158,6 +158,8 @@ export const AgentFastPathHandUp = {
   SEND: 11,
   /** Behind an earlier packet of its flow handed up in the same batch (`held`, `ingressHeld`). */
   HELD: 12,
+  /** The host's ACL denies it (out: its destination port; in: the opened packet's): JavaScript drops it as `aclOut` / `aclIn`. */
+  ACL: 13,
 } as const;
 export type AgentFastPathHandUpReason = keyof typeof AgentFastPathHandUp;
 
@@ -366,7 +368,7 @@ export interface AgentFastPath {
    * direction's epoch-0 key; moved to the next epoch when a rekey is due, as egress moves it)
    * behind the header of their packet type (`headers[t]`: inner IPv6 + capsule of a type t packet,
    * TRANSPORT value at `transportAt[t]`; the flow's packet type state decides t as egress does),
-   * with the AAD `aad`, on link `linkId`.
+   * with the AAD `aad`, on link `linkId`; a packet `acl` denies is handed up (`ACL`).
    */
   setEgressFlow(
     destination: Uint8Array,
@@ -378,6 +380,7 @@ export interface AgentFastPath {
     transportAt: { readonly [type in 1 | 2 | 3]: number },
     aad: Uint8Array,
     linkId: number,
+    acl: Int32Array,
   ): void;
   clearEgressFlows(): void;
   /**
@@ -422,7 +425,26 @@ export interface AgentIngressFlow {
   readonly ipv4Alias: number;
   /** The peer role's address, which may also be an IPv6 packet's source (anycast TCP answers). */
   readonly roleSource?: Uint8Array;
+  /** The In ACL's rules for this peer (AclRuleWords); a packet they deny is handed up (`ACL`). */
+  readonly acl: Int32Array;
 }
+
+/**
+ * The host's ACL rules as a fast path evaluates them for one peer's flow (packages/agent acl.ts
+ * `aclRuleWords`: only the rules that can match that peer, in order), `AclRuleWords.LENGTH` int32
+ * each; the first rule that matches a packet's protocol and destination port decides, and a packet
+ * no rule matches is allowed (acl.ts `isAllowed`).
+ */
+export const AclRuleWords = {
+  /** 1 allow, 0 deny. */
+  ALLOW: 0,
+  /** The IP protocol, -1 for any; 1 (icmp) matches ICMPv6 (58) too. */
+  PROTOCOL: 1,
+  /** The destination ports matched, 0 and 65535 for any (a packet without ports then matches). */
+  PORT_LOW: 2,
+  PORT_HIGH: 3,
+  LENGTH: 4,
+} as const;
 
 /** Where an ingress fast path writes: a TUN device's fd, its virtio header mode and offload counters. */
 export interface TunWriteTarget {

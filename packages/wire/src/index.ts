@@ -54,6 +54,7 @@ export {
 } from './code-chunk';
 /** The ports of a native data path: the link layer's, the engine's and the agent's side, implemented by @capsule/native. */
 export {
+  AclRuleWords,
   type AgentFastPath,
   AgentFastPathHandUp,
   type AgentFastPathHandUpReason,
