@@ -435,7 +435,7 @@ for _ in range(3): s.sendto(b'acl', ('${hostId.b}', ${port}))`,
         const [a1, b1] = [(await agentCli('a', 'status')).fastPath, (await agentCli('b', 'status')).fastPath];
         const [aDrops1, bDrops1] = [await dropsOf('a'), await dropsOf('b')];
         console.info(
-          `with ACLs: a egress took ${a1?.taken - a0?.taken}, b ingress ${b1?.ingressTaken - b0?.ingressTaken}; ` +
+          `with ACLs: ${a1 ? `a egress took ${a1.taken - a0.taken}, b ingress ${b1.ingressTaken - b0.ingressTaken}` : 'fast paths off'}; ` +
             `a aclOut +${aDrops1.aclOut - aDrops0.aclOut}, b aclIn +${bDrops1.aclIn - bDrops0.aclIn}`,
         );
         // Dropped where the ACL is, as with the fast path off: 3 by a's Out ACL, 3 by b's In ACL.
