@@ -177,6 +177,18 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
       return { child, output: () => output };
     }
 
+    /** A one-off iperf3 server on b, port 5201, listening when this resolves. */
+    async function iperfServerOnB(): Promise<void> {
+      background('b', ['iperf3', '-s', '-1', '-p', '5201']);
+      await waitFor(
+        'iperf3 server listening',
+        async () =>
+          (await inNode('b', ['ss', '-ltnH', 'sport = :5201'])).stdout.includes('5201') ? true : undefined,
+        5000,
+        50,
+      );
+    }
+
     /** Stops one daemon of the lab and starts it again with the same argv (the state file follows). */
     async function restartDaemon(node: string): Promise<void> {
       (await stopDaemon(node))();
@@ -356,14 +368,7 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
     });
 
     it('carries iperf3 (TCP, 3 s) from a to b', async () => {
-      background('b', ['iperf3', '-s', '-1', '-p', '5201']);
-      await waitFor(
-        'iperf3 server listening',
-        async () =>
-          (await inNode('b', ['ss', '-ltnH', 'sport = :5201'])).stdout.includes('5201') ? true : undefined,
-        5000,
-        50,
-      );
+      await iperfServerOnB();
       const run = await inNode('a', ['iperf3', '-c', hostId.b!, '-p', '5201', '-t', '3', '-J'], 30_000);
       const result = JSON.parse(run.stdout);
       const receivedBitsPerSecond = result.end.sum_received.bits_per_second as number;
@@ -412,14 +417,7 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
         const dropsOf = async (node: string) => JSON.parse(await agentGet(node, '/api/v1/statistics')).drops;
         const [a0, b0] = [(await agentCli('a', 'status')).fastPath, (await agentCli('b', 'status')).fastPath];
         const [aDrops0, bDrops0] = [await dropsOf('a'), await dropsOf('b')];
-        background('b', ['iperf3', '-s', '-1', '-p', '5201']);
-        await waitFor(
-          'iperf3 server listening',
-          async () =>
-            (await inNode('b', ['ss', '-ltnH', 'sport = :5201'])).stdout.includes('5201') ? true : undefined,
-          5000,
-          50,
-        );
+        await iperfServerOnB();
         const run = await inNode('a', ['iperf3', '-c', hostId.b!, '-p', '5201', '-t', '2', '-J'], 30_000);
         expect(JSON.parse(run.stdout).end.sum_received.bits_per_second).toBeGreaterThan(1e6);
         const datagrams = (port: number) =>

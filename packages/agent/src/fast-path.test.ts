@@ -37,7 +37,7 @@ import {
 } from '@capsule/wire';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { compileAcl, isAllowed } from './acl';
+import { type AclRule, compileAcl, isAllowed } from './acl';
 import { DataPlane } from './data-plane';
 import { advanceSendEpoch, E2eSlot } from './e2e-epochs';
 import { EgressResult, processEgress } from './egress';
@@ -700,15 +700,7 @@ describe.skipIf(!available)('agent egress fast path', () => {
       r.plane.fastPath!.sent(r.flow, 6); // as egress installs it after a packet it sent
       r.plane.fastPath!.sent(r.flow, 4);
       for (const packet of packets) {
-        const version = packet[0]! >>> 4;
-        const transport = transportOf(
-          { protocol: 0, port: -1, sourcePort: -1 },
-          packet,
-          0,
-          packet.length,
-          version,
-        );
-        const allowed = isAllowed(r.plane.acl.out, transport.protocol, transport.port, r.peer);
+        const allowed = aclAllows(r.plane.acl.out, packet, r.peer);
         const before = snapshot(r);
         const whys = r.fastPath.agentStats().handedUp.out;
         if (allowed) {
@@ -826,64 +818,23 @@ describe.skipIf(!available)('agent egress fast path', () => {
       f.sendAad,
       LINK_ID,
     ] as const;
-    const none = new Int32Array(0);
-    const install = r.fastPath.setEgressFlow;
-    expect(() =>
-      install(
-        new Uint8Array(5),
-        args[1],
-        args[2],
-        args[3],
-        args[4],
-        args[5],
-        args[6],
-        args[7],
-        LINK_ID,
-        none,
-      ),
-    ).toThrow(TypeError);
-    expect(() =>
-      install(
-        args[0],
-        args[1],
-        args[2],
-        args[3],
-        new Uint8Array(16),
-        args[5],
-        args[6],
-        args[7],
-        LINK_ID,
-        none,
-      ),
-    ).toThrow(TypeError);
+    type Install = Parameters<typeof r.fastPath.setEgressFlow>;
+    /** The install with argument `at` replaced by `value` (the rest well formed, no ACL rules). */
+    const installWith = (at: number, value: unknown) =>
+      r.fastPath.setEgressFlow(
+        ...([...args, new Int32Array(0)].map((arg, i) => (i === at ? value : arg)) as unknown as Install),
+      );
+    expect(() => installWith(0, new Uint8Array(5))).toThrow(TypeError);
+    expect(() => installWith(4, new Uint8Array(16))).toThrow(TypeError);
     // An e2e state array of the old, send-only shape.
-    expect(() =>
-      install(
-        args[0],
-        args[1],
-        new Float64Array(4),
-        args[3],
-        args[4],
-        args[5],
-        args[6],
-        args[7],
-        LINK_ID,
-        none,
-      ),
-    ).toThrow(TypeError);
+    expect(() => installWith(2, new Float64Array(4))).toThrow(TypeError);
     // A packet type without a header.
-    const noTypeII = { ...f.headers, 2: undefined } as unknown as typeof f.headers;
-    expect(() =>
-      install(args[0], args[1], args[2], args[3], args[4], noTypeII, args[6], args[7], LINK_ID, none),
-    ).toThrow(TypeError);
+    expect(() => installWith(5, { ...f.headers, 2: undefined })).toThrow(TypeError);
     // ACL rules acl.ts never writes: a cut rule, an action, a protocol or ports out of range, another array.
-    for (const acl of badAclWords)
-      expect(() => install(...args, acl as Int32Array)).toThrow(/acl: Int32Array/);
+    for (const acl of badAclWords) expect(() => installWith(9, acl)).toThrow(/acl: Int32Array/);
     // A TRANSPORT offset outside its header (type I's, type III's): not installed.
-    for (const type of [1, 3] as const) {
-      const outside = { ...f.transportAt, [type]: f.headers[type].length - 5 };
-      install(args[0], args[1], args[2], args[3], args[4], args[5], outside, args[7], LINK_ID, none);
-    }
+    for (const type of [1, 3] as const)
+      installWith(6, { ...f.transportAt, [type]: f.headers[type].length - 5 });
     expect(r.fastPath.agentStats().egressFlows).toBe(0);
   });
 });
@@ -943,6 +894,18 @@ function aclPackets(
         return packet;
       }),
   );
+}
+
+/** JavaScript's ACL decision (acl.ts isAllowed) on an application packet from or to `peer`: the oracle. */
+function aclAllows(rules: readonly AclRule[], packet: Uint8Array, peer: Uint8Array): boolean {
+  const transport = transportOf(
+    { protocol: 0, port: -1, sourcePort: -1 },
+    packet,
+    0,
+    packet.length,
+    packet[0]! >>> 4,
+  );
+  return isAllowed(rules, transport.protocol, transport.port, peer);
 }
 
 /** ACL rule words acl.ts never writes (wire's AclRuleWords): each install is refused. */
@@ -1393,15 +1356,7 @@ describe.skipIf(!available)('agent ingress fast path', () => {
         { seed: testSeed + n, numRuns: 30 },
       );
       for (const packet of packets) {
-        const version = packet[0]! >>> 4;
-        const transport = transportOf(
-          { protocol: 0, port: -1, sourcePort: -1 },
-          packet,
-          0,
-          packet.length,
-          version,
-        );
-        const allowed = isAllowed(r.plane.acl.in, transport.protocol, transport.port, r.flow.peer.hostId);
+        const allowed = aclAllows(r.plane.acl.in, packet, r.flow.peer.hostId);
         const frame = r.frameOf(packet);
         const before = ingressSnapshot(r);
         const whys = r.fastPath.agentStats().handedUp.in;

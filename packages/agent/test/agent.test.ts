@@ -332,17 +332,18 @@ describe('agent with a real controller', () => {
 });
 
 describe('agent options', () => {
+  const options = {
+    ...defaultAgentOptions,
+    hostName: 'h',
+    controllerUrl: 'http://127.0.0.1:1',
+    credentials: { domain: 'd', username: 'u', password: 'p' },
+  };
+  const deps = {
+    identityStore: createMemoryIdentityStore(),
+    transport: createMemoryNetwork().attach({ host: '10.0.0.9', port: 1 }),
+  };
+
   it('refuses a group key grace shorter than the senders’ switch delay (members would drop the epoch senders still seal under)', () => {
-    const options = {
-      ...defaultAgentOptions,
-      hostName: 'h',
-      controllerUrl: 'http://127.0.0.1:1',
-      credentials: { domain: 'd', username: 'u', password: 'p' },
-    };
-    const deps = {
-      identityStore: createMemoryIdentityStore(),
-      transport: createMemoryNetwork().attach({ host: '10.0.0.9', port: 1 }),
-    };
     for (const times of [
       { groupKeyGraceMs: 1000, groupKeySwitchDelayMs: 1001 },
       { groupKeyGraceMs: 1000, groupKeySwitchDelayMs: -1 },
@@ -359,16 +360,6 @@ describe('agent options', () => {
   it.runIf(isNativeAddonAvailable())(
     'refuses a native fast path beside any clock but the system clock (the native side keeps CLOCK_REALTIME)',
     () => {
-      const options = {
-        ...defaultAgentOptions,
-        hostName: 'h',
-        controllerUrl: 'http://127.0.0.1:1',
-        credentials: { domain: 'd', username: 'u', password: 'p' },
-      };
-      const deps = {
-        identityStore: createMemoryIdentityStore(),
-        transport: createMemoryNetwork().attach({ host: '10.0.0.9', port: 1 }),
-      };
       const fastPath = createNativeFastPath();
       for (const clock of [createManualClock(Date.now()), { ...systemClock }]) {
         expect(() => createAgent(options, { ...deps, clock, fastPath })).toThrow(
