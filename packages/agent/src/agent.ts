@@ -235,7 +235,7 @@ export interface AgentDeps {
   /**
    * The native fast path (@capsule/native `createNativeFastPath`): packets of established unicast
    * flows sealed, framed and sent from the TUN device's read path, and received into it, without
-   * waking JavaScript (fast-path.ts). Used with a TUN device in TUN mode on a transport that can attach
+   * waking JavaScript (fast-path.ts). Used with a TUN or TAP device on a transport that can attach
    * it (the native UDP socket: `Transport.attachDatagramFilter`); the CLI passes one when agent.yaml
    * says `fastPath: true`. Ignored otherwise.
    */
@@ -869,9 +869,9 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         },
       );
       plane.acl = acl;
-      // The fast path: TUN mode with a transport it can send on (it takes the socket's fd).
+      // The fast path: a TUN or TAP device and a transport it can send on (it takes the socket's fd).
       const fastPath =
-        deps.fastPath && options.tun?.mode === 'tun' && deps.transport.attachDatagramFilter
+        deps.fastPath && options.tun !== undefined && deps.transport.attachDatagramFilter
           ? deps.fastPath
           : undefined;
       if (fastPath) {

@@ -341,7 +341,7 @@ export const defaultAgentFastPath = true;
 /**
  * Whether the agent runs the native fast path (`fastPath`, default `defaultAgentFastPath`;
  * CAPSULE_AGENT_FAST_PATH=0 or 1 overrides the file). It needs the native underlay, the addon and
- * a TUN device in TUN mode: without them the agent runs without it (docs/agent.md, "Fast path").
+ * a TUN or TAP device: without them the agent runs without it (docs/agent.md, "Fast path").
  */
 export function agentFastPathWanted(
   config: AgentConfig,

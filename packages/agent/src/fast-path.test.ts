@@ -41,6 +41,7 @@ import { type AclRule, compileAcl, isAllowed } from './acl';
 import { DataPlane } from './data-plane';
 import { advanceSendEpoch, E2eSlot } from './e2e-epochs';
 import { EgressResult, processEgress } from './egress';
+import { AGENT_MAC, ETHERNET_HEADER_LENGTH, EtherType } from './ethernet';
 import { createAgentFastPath } from './fast-path';
 import { countersOf, type EndpointSpec, type Flow, FlowTable, StatisticsSlot } from './flows';
 import { IngressResult, processIngress } from './ingress';
@@ -131,6 +132,17 @@ function ipv4(destination: readonly number[], protocol: number, payload: number,
   return packet;
 }
 
+/** The Ethernet frame a TAP device gives for `packet` (from the kernel's MAC `source` to the agent's). */
+function ethernet(packet: Uint8Array, source = KERNEL_MAC, type?: number): Uint8Array {
+  const frame = new Uint8Array(ETHERNET_HEADER_LENGTH + packet.length);
+  frame.set(AGENT_MAC, 0);
+  frame.set(source, 6);
+  writeU16(frame, 12, type ?? (packet[0]! >>> 4 === 6 ? EtherType.IPV6 : EtherType.IPV4));
+  frame.set(packet, ETHERNET_HEADER_LENGTH);
+  return frame;
+}
+const KERNEL_MAC = Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
+
 interface Rig {
   table: FlowTable;
   plane: DataPlane;
@@ -156,7 +168,9 @@ afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
-async function rig(options: { rekeyAfterPackets?: number; dataLength?: number } = {}): Promise<Rig> {
+async function rig(
+  options: { rekeyAfterPackets?: number; dataLength?: number; mode?: 'tun' | 'tap' } = {},
+): Promise<Rig> {
   const receiver: Socket = createSocket('udp4');
   await new Promise<void>((resolve) => receiver.bind(0, '127.0.0.1', resolve));
   const wireFrames: Buffer[] = [];
@@ -207,7 +221,7 @@ async function rig(options: { rekeyAfterPackets?: number; dataLength?: number } 
       authIntervalMs: 60_000,
       codePackets: CODE_PACKETS,
       maxOverlayPacketBytes: 1400,
-      mode: 'tun',
+      mode: options.mode ?? 'tun',
       e2eRekeyAfterMs: 120_000,
       e2eRekeyAfterPackets: 2 ** 22,
       e2eRekeyGraceMs: 10_000,
@@ -353,6 +367,78 @@ describe.skipIf(!available)('agent egress fast path', () => {
     // egress runs above replayed the same state).
     expect(r.plane.sentByType[3]).toBe(1 + packets.length);
     expect(r.flow.endpoint.statistics.packetsOut).toBe(CODE_PACKETS + 2 + packets.length);
+  });
+
+  it('in TAP mode strips the Ethernet header as egress does: the same frames and state, the kernel’s MAC learned; ARP, a Neighbor Solicitation and other frames go up', async () => {
+    const r = await rig({ mode: 'tap' });
+    const own = r.plane.options.ownHostId;
+    const tap = r.plane.tap!;
+    // The warm-up from frames: egress installs each family, then the fast path sends the type II.
+    expect(r.offer(ethernet(ipv6(own, r.peer, 17, 64)))).toBe(false);
+    expect(r.offer(ethernet(ipv4(r.peerIpv4, 17, 64)))).toBe(false);
+    expect(r.fastPath.agentStats().egressFlows).toBe(2);
+    for (let i = 0; i < CODE_PACKETS; i += 1) expect(r.offer(ethernet(ipv6(own, r.peer, 17, 64)))).toBe(true);
+    expect(await r.frames(CODE_PACKETS)).toHaveLength(CODE_PACKETS);
+    r.wireFrames.length = 0;
+    const cases = fc.sample(
+      fc.tuple(
+        fc.oneof(
+          fc
+            .tuple(fc.constantFrom(17, 6, 58), fc.integer({ min: 0, max: 1400 }))
+            .map(([next, size]) => ipv6(own, r.peer, next, next === 58 ? Math.max(size, 8) : size)),
+          fc
+            .tuple(fc.constantFrom(17, 6, 1), fc.integer({ min: 0, max: 1400 }))
+            .map(([protocol, size]) => ipv4(r.peerIpv4, protocol, size)),
+        ),
+        fc.uint8Array({ minLength: 6, maxLength: 6 }),
+      ),
+      { seed: testSeed, numRuns: 30 },
+    );
+    const expected: Uint8Array[] = [];
+    for (const [packet, mac] of cases) {
+      if (packet[0]! >>> 4 === 6 && packet[6] === 58) packet[40] = 128; // an echo request, not ND
+      const frame = ethernet(packet, mac);
+      tap.peerMac.fill(0xff);
+      const before = snapshot(r);
+      expect(r.offer(frame)).toBe(true);
+      expect(Array.from(tap.peerMac)).toEqual(Array.from(mac));
+      const afterNative = snapshot(r);
+      restore(r, before);
+      tap.peerMac.fill(0xff);
+      expect(processEgress(r.plane, frame, 0, frame.length)).toBe(EgressResult.SENT);
+      expect(snapshot(r)).toEqual(afterNative);
+      expect(Array.from(tap.peerMac)).toEqual(Array.from(mac));
+      expected.push(r.jsFrames.at(-1)!);
+    }
+    const frames = await r.frames(cases.length);
+    expect(frames.length).toBe(cases.length);
+    for (let i = 0; i < cases.length; i += 1)
+      expect(Buffer.from(frames[i]!).toString('hex'), `frame ${i}`).toBe(
+        Buffer.from(expected[i]!).toString('hex'),
+      );
+    // What TapSegment answers or ignores goes up with nothing changed, counted by why.
+    const arp = new Uint8Array(ETHERNET_HEADER_LENGTH + 28);
+    arp.set(ethernet(new Uint8Array(0), KERNEL_MAC, EtherType.ARP).subarray(0, ETHERNET_HEADER_LENGTH));
+    arp.set([0, 1, 8, 0, 6, 4, 0, 1], ETHERNET_HEADER_LENGTH);
+    const solicitation = ipv6(own, r.peer, 58, 24);
+    solicitation[40] = 135;
+    const up: [string, Uint8Array, string][] = [
+      ['ARP', arp, 'LOCAL_CONTROL'],
+      ['a Neighbor Solicitation', ethernet(solicitation), 'LOCAL_CONTROL'],
+      ['another EtherType (LLDP)', ethernet(ipv6(own, r.peer, 17, 64), KERNEL_MAC, 0x88cc), 'PACKET'],
+      ['a frame shorter than its header', ethernet(ipv6(own, r.peer, 17, 64)).subarray(0, 13), 'PACKET'],
+    ];
+    for (const [name, frame, why] of up) {
+      const before = snapshot(r);
+      const whys = r.fastPath.agentStats().handedUp.out;
+      const buffer = Buffer.alloc(2048);
+      buffer.set(frame, 0);
+      expect(r.fastPath.offerTunPackets(buffer, Int32Array.of(0, frame.length), 1), name).toBe(1);
+      expect(snapshot(r), name).toEqual(before);
+      expect(handUpsAdded(whys, r.fastPath.agentStats().handedUp.out, why), name).toBe(1);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(r.wireFrames.length).toBe(cases.length);
   });
 
   it('sends type I and type II packets as egress does: AUTH every authIntervalMs, CODE for the next codePackets', async () => {
@@ -994,7 +1080,19 @@ function splitPackets(bytes: Uint8Array): Uint8Array[] {
   return packets;
 }
 
-async function ingressRig(): Promise<IngressRig> {
+/** Splits Ethernet frames written back to back (TAP mode: a 14-byte header, then an IP packet). */
+function splitFrames(bytes: Uint8Array): Uint8Array[] {
+  const frames: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const ip = at + ETHERNET_HEADER_LENGTH;
+    const length = bytes[ip]! >>> 4 === 6 ? 40 + readU16(bytes, ip + 4) : readU16(bytes, ip + 2);
+    frames.push(bytes.slice(at, ip + length));
+    at = ip + length;
+  }
+  return frames;
+}
+
+async function ingressRig(ourMode: 'tun' | 'tap' = 'tun'): Promise<IngressRig> {
   const transport: Transport = await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });
   const sender: Socket = createSocket('udp4');
   await new Promise<void>((resolve) => sender.bind(0, '127.0.0.1', resolve));
@@ -1083,7 +1181,7 @@ async function ingressRig(): Promise<IngressRig> {
   };
   const jsApp: Uint8Array[] = [];
   let pinnedMs: number | undefined;
-  const plane = new DataPlane({ ...options, ownHostId: own, ownIpv4: 0x64_64_00_01 }, table, {
+  const plane = new DataPlane({ ...options, mode: ourMode, ownHostId: own, ownIpv4: 0x64_64_00_01 }, table, {
     clock: { nowMs: () => pinnedMs ?? Date.now() },
     sendOnLink: () => true,
     writeToApp: (bytes, offset, length) => jsApp.push(bytes.slice(offset, offset + length)),
@@ -1224,7 +1322,7 @@ async function ingressRig(): Promise<IngressRig> {
       link.bytesIn += length;
       return processIngress(plane, bytes, view.bodyOffset, length);
     },
-    tunPackets: () => splitPackets(tunBytes()),
+    tunPackets: () => (ourMode === 'tap' ? splitFrames(tunBytes()) : splitPackets(tunBytes())),
   };
 }
 
@@ -1380,6 +1478,40 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     // Both ways on the fixed seed, so neither branch is vacuous.
     expect(denied).toBeGreaterThan(50);
     expect(taken).toBeGreaterThan(200);
+  });
+
+  it('in TAP mode writes each packet behind the Ethernet header ingress puts in front (the kernel’s MAC, ours, its EtherType)', async () => {
+    const r = await ingressRig('tap');
+    r.plane.tap!.peerMac.set(KERNEL_MAC);
+    warmUpIngress(r);
+    const packets = fc.sample(
+      fc.oneof(
+        fc
+          .tuple(fc.constantFrom(17, 6, 58), fc.integer({ min: 0, max: 1400 }))
+          .map(([next, size]) => peerIpv6(r, next, next === 58 ? Math.max(size, 8) : size)),
+        fc
+          .tuple(fc.constantFrom(17, 6, 1), fc.integer({ min: 0, max: 1400 }))
+          .map(([protocol, size]) => peerIpv4(r, protocol, size)),
+      ),
+      { seed: testSeed, numRuns: 30 },
+    );
+    for (const [i, packet] of packets.entries()) {
+      if (packet[0]! >>> 4 === 6 && packet[6] === 58) packet[40] = 128; // an echo request, not ND
+      const frame = r.frameOf(packet);
+      const before = ingressSnapshot(r);
+      expect(await r.send(frame), `packet ${i}`).toBe(true);
+      const afterNative = ingressSnapshot(r);
+      const written = r.tunPackets().at(-1)!;
+      ingressRestore(r, before);
+      expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
+      expect(ingressSnapshot(r), `packet ${i}`).toEqual(afterNative);
+      expect(Buffer.from(written).toString('hex'), `packet ${i}`).toBe(
+        Buffer.from(r.jsApp.at(-1)!).toString('hex'),
+      );
+      expect(Array.from(written.subarray(0, 12))).toEqual([...KERNEL_MAC, ...AGENT_MAC]);
+    }
+    expect(r.tunPackets().length).toBe(packets.length);
+    expect(r.handedUp.length).toBe(0);
   });
 
   it('takes type I and type II packets once ingress delivered one of each type, as ingress does', async () => {
@@ -2126,5 +2258,10 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(() =>
       r.fastPath.attachTun({ fd: 3, vnetHeader: false, offloadCounters: new Float64Array(2) }),
     ).toThrow(TypeError);
+    // TAP mode's MACs: six bytes each.
+    expect(() => r.fastPath.setTap({ peerMac: new Uint8Array(5), agentMac: AGENT_MAC })).toThrow(TypeError);
+    expect(() => r.fastPath.setTap({ peerMac: new Uint8Array(6), agentMac: new Uint8Array(7) })).toThrow(
+      TypeError,
+    );
   });
 });

@@ -35,6 +35,7 @@
 import type { AgentFastPath, CapsuleHeaderView } from '@capsule/wire';
 import { aclRuleWords } from './acl';
 import type { DataPlane } from './data-plane';
+import { AGENT_MAC } from './ethernet';
 import { countersOf, type Flow } from './flows';
 
 /** What egress and ingress tell the fast path (DataPlane.fastPath). */
@@ -86,13 +87,15 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
     ownIpv4: options.ownIpv4,
     maxOverlayPacketBytes: options.maxOverlayPacketBytes,
   });
+  // TAP mode: the segment's MACs, the kernel's learned by either side into the one array.
+  port.setTap(plane.tap && { peerMac: plane.tap.peerMac, agentMac: AGENT_MAC });
   /** Per flow, whether it is installed for IPv4 [0] and IPv6 [1] destinations. */
   let installed = new WeakMap<Flow, [boolean, boolean]>();
   /** Per flow, the ingress template installed per packet type (index 1..3; cleared with the rest). */
   let ingress = new WeakMap<Flow, (IngressTemplate | undefined)[]>();
   return {
     sent(flow, version) {
-      if (plane.tap !== undefined || flow.connections !== undefined) return;
+      if (flow.connections !== undefined) return;
       const firstHop = flow.firstHop;
       const counters = countersOf(flow.endpoint.statistics);
       if (firstHop === undefined || firstHop.linkId < 0 || counters === undefined) return;
@@ -124,7 +127,7 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
       );
     },
     delivered(flow, bytes, offset, view) {
-      if (plane.tap !== undefined || flow.connections !== undefined) return;
+      if (flow.connections !== undefined) return;
       if (view.traceOffset >= 0 || view.transportOffset < 0) return;
       const type = view.packetType;
       const counters = countersOf(flow.endpoint.statistics);

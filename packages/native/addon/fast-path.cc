@@ -805,6 +805,9 @@ struct IngressFlow {
     return spare == nullptr ? nullptr : spare->For(base, epoch, false);
   }
 };
+// TAP mode's Ethernet II header (ethernet.ts): dst MAC, src MAC, EtherType.
+constexpr size_t kEthernetHeader = 14;
+constexpr uint32_t kEtherTypeIpv4 = 0x0800, kEtherTypeArp = 0x0806, kEtherTypeIpv6 = 0x86dd;
 // The TUN ring the ingress path writes a receive batch through (tun-writer.h).
 constexpr size_t kTunRingBytes = 1 << 20;
 constexpr size_t kTunRingPackets = 1024;
@@ -885,7 +888,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                         InstanceMethod("agentStats", &FastPath::AgentStats),
                         InstanceMethod("setIngressFlow", &FastPath::SetIngressFlow),
                         InstanceMethod("clearIngressFlows", &FastPath::ClearIngressFlows),
-                        InstanceMethod("attachTun", &FastPath::AttachTun)});
+                        InstanceMethod("attachTun", &FastPath::AttachTun),
+                        InstanceMethod("setTap", &FastPath::SetTap)});
   }
 
   explicit FastPath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FastPath>(info) {
@@ -1999,16 +2003,26 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       const int32_t offset = meta[2 * i];
       const int32_t length = meta[2 * i + 1];
       egressOffered_++;
+      // In TAP mode an IPv4 or IPv6 data frame's packet follows its Ethernet header (ethernet.ts).
+      AgentHandUp notData = kAgentUpReasons;
+      const bool isData = offset >= 0 && length > 0 &&
+                         (tapPeerMac_ == nullptr || IsTapDataFrame(data + offset, static_cast<size_t>(length), &notData));
+      const size_t ipAt = tapPeerMac_ != nullptr ? kEthernetHeader : 0;
+      const uint8_t* ip = isData ? data + offset + ipAt : data;
+      const size_t ipLength = isData ? static_cast<size_t>(length) - ipAt : 0;
       OrderBarrier::Key destination;
-      const bool addressed = offset >= 0 && length > 0 &&
-                             OrderBarrier::KeyOfDestination(data + offset, static_cast<size_t>(length), destination);
+      const bool addressed = isData && OrderBarrier::KeyOfDestination(ip, ipLength, destination);
       const bool held = addressed && ordered.Holds(destination);
-      if (addressed && !held && Egress(data + offset, static_cast<size_t>(length))) {
+      if (addressed && !held && Egress(ip, ipLength)) {
+        // The kernel's MAC, as TapSegment.receive learns it from every frame.
+        if (tapPeerMac_ != nullptr) memcpy(tapPeerMac_, data + offset + 6, 6);
         egressTaken_++;
         continue;
       }
       if (held) {
         egressHandedUp_[kAgentUpHeld]++;
+      } else if (notData != kAgentUpReasons) {
+        egressHandedUp_[notData]++;  // TAP: ARP, a Neighbor Solicitation, another EtherType, too short
       } else if (!addressed) {
         egressHandedUp_[kAgentUpPacket]++;  // not an IPv4 or IPv6 packet with a destination
       }
@@ -2019,6 +2033,21 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     }
     FlushQueued();
     return kept;
+  }
+
+  // Whether the frame frame[0, length) a TAP device gave carries IPv4 or IPv6 (ethernet.ts's
+  // TapSegment.receive); else why it goes up: ARP (JavaScript answers it) as LOCAL_CONTROL, a frame
+  // too short or of another EtherType as PACKET. (A Neighbor Solicitation, which the segment
+  // answers, is IPv6: Egress hands it up with the kernel's other ND as LOCAL_CONTROL.)
+  static bool IsTapDataFrame(const uint8_t* frame, size_t length, AgentHandUp* why) {
+    if (length < kEthernetHeader) {
+      *why = kAgentUpPacket;
+      return false;
+    }
+    const uint32_t type = (uint32_t{frame[12]} << 8) | frame[13];
+    if (type == kEtherTypeIpv6 || type == kEtherTypeIpv4) return true;
+    *why = type == kEtherTypeArp ? kAgentUpLocalControl : kAgentUpPacket;
+    return false;
   }
 
   // Counts a packet Egress or Ingress hands up, by why; false (their answer).
@@ -2384,9 +2413,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (opener == nullptr) return IngressUp(kAgentUpE2e);
     // Opened into the TUN ring (taken only if everything below passes).
     const size_t plainLength = sealedLength - static_cast<size_t>(sealed_payload::kOverhead);
-    if (plainLength > kTunRingBytes) return IngressUp(kAgentUpSize);
-    if (tunQueued_ == kTunRingPackets || tunUsed_ + plainLength > kTunRingBytes) FlushTun();
-    uint8_t* packet = tunRing_.data() + tunUsed_;
+    const size_t linkHeader = tapPeerMac_ != nullptr ? kEthernetHeader : 0;  // TAP: an Ethernet header first
+    if (plainLength + linkHeader > kTunRingBytes) return IngressUp(kAgentUpSize);
+    if (tunQueued_ == kTunRingPackets || tunUsed_ + linkHeader + plainLength > kTunRingBytes) FlushTun();
+    uint8_t* packet = tunRing_.data() + tunUsed_ + linkHeader;
     uint8_t aad[35];
     memcpy(aad, inner + 8, 32);
     aad[32] = inner[1] & 0x0f;
@@ -2428,10 +2458,18 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     }
     flow.statistics[kStatisticsPacketsIn] += 1;
     flow.statistics[kStatisticsBytesIn] += static_cast<double>(plainLength);
+    if (linkHeader != 0) {  // TapSegment.writeHeader: dst the kernel's MAC, src ours, the IP version's type
+      uint8_t* ethernet = packet - kEthernetHeader;
+      memcpy(ethernet, tapPeerMac_, 6);
+      memcpy(ethernet + 6, tapAgentMac_, 6);
+      const uint32_t type = version == 6 ? kEtherTypeIpv6 : kEtherTypeIpv4;
+      ethernet[12] = static_cast<uint8_t>(type >> 8);
+      ethernet[13] = static_cast<uint8_t>(type);
+    }
     tunMeta_[2 * tunQueued_] = static_cast<int32_t>(tunUsed_);
-    tunMeta_[2 * tunQueued_ + 1] = static_cast<int32_t>(plainLength);
+    tunMeta_[2 * tunQueued_ + 1] = static_cast<int32_t>(linkHeader + plainLength);
     tunQueued_++;
-    tunUsed_ += plainLength;
+    tunUsed_ += linkHeader + plainLength;
     return true;
   }
 
@@ -2542,6 +2580,33 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return info.Env().Undefined();
   }
 
+  // setTap(peerMac: Uint8Array(6), agentMac: Uint8Array(6)) — TAP mode, as ethernet.ts's TapSegment:
+  // the frames read carry an Ethernet header (egress takes IPv4 and IPv6 data frames, learning the
+  // kernel's MAC into peerMac; ARP, Neighbor Solicitations and other types go up), and every packet
+  // ingress writes gets one (dst peerMac, src agentMac, the EtherType of its IP version).
+  // setTap(undefined): TUN mode (bare IP packets), the default.
+  Napi::Value SetTap(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    FlushTun();
+    if (info.Length() >= 1 && info[0].IsUndefined()) {
+      tapPeerMac_ = nullptr;
+      tapPeerMacRef_.Reset();
+      return env.Undefined();
+    }
+    size_t peerLength = 0, agentLength = 0;
+    uint8_t* peer = info.Length() >= 2 ? TypedData<uint8_t>(info[0], napi_uint8_array, &peerLength) : nullptr;
+    const uint8_t* agent = info.Length() >= 2 ? TypedData<uint8_t>(info[1], napi_uint8_array, &agentLength) : nullptr;
+    if (peer == nullptr || peerLength != 6 || agent == nullptr || agentLength != 6) {
+      Napi::TypeError::New(env, "setTap(peerMac: Uint8Array(6), agentMac: Uint8Array(6)) or setTap(undefined)")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    tapPeerMac_ = peer;
+    tapPeerMacRef_ = Napi::Persistent(info[0].As<Napi::Object>());
+    memcpy(tapAgentMac_, agent, 6);
+    return env.Undefined();
+  }
+
   // attachTun(fd, vnetHeader, offloadStats: Float64Array(6)) — the TUN the ingress path writes to
   // (the device's own stats array: coalesced writes counted there); attachTun(-1) detaches it.
   Napi::Value AttachTun(const Napi::CallbackInfo& info) {
@@ -2588,6 +2653,11 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   uint64_t egressHandedUp_[kAgentUpReasons] = {}, ingressHandedUp_[kAgentUpReasons] = {};
   int tunFd_ = -1;
   bool tunVnetHeader_ = false;
+  // TAP mode (setTap): the kernel's MAC (JavaScript's TapSegment.peerMac, learned from the frames
+  // either side takes) and the agent's; unset, the device carries bare IP packets.
+  uint8_t* tapPeerMac_ = nullptr;
+  Napi::ObjectReference tapPeerMacRef_;
+  uint8_t tapAgentMac_[6] = {0};
   double* tunStats_ = nullptr;
   Napi::ObjectReference tunStatsRef_;
   std::vector<uint8_t> tunRing_;

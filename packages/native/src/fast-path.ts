@@ -288,5 +288,7 @@ export function createNativeFastPath(): NativeFastPath {
         ? native.attachTun(-1)
         : native.attachTun(tun.fd, tun.vnetHeader, tun.offloadCounters),
     offerTunPackets: (buffer, meta, count) => native.offerTunPackets(buffer, meta, count),
+    setTap: (tap) =>
+      tap === undefined ? native.setTap(undefined) : native.setTap(tap.peerMac, tap.agentMac),
   };
 }

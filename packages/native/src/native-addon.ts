@@ -167,6 +167,7 @@ export interface NativeFastPathObject {
   ): void;
   clearIngressFlows(): void;
   attachTun(fd: number, vnetHeader?: boolean, offloadStats?: Float64Array): void;
+  setTap(peerMac?: Uint8Array, agentMac?: Uint8Array): void;
 }
 
 let addon: NativeAddon | undefined;

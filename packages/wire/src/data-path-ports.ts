@@ -396,6 +396,13 @@ export interface AgentFastPath {
   clearIngressFlows(): void;
   /** The TUN device the ingress writes the packets it opened to (undefined: none; it then takes nothing). */
   attachTun(tun: TunWriteTarget | undefined): void;
+  /**
+   * TAP mode (packages/agent ethernet.ts TapSegment): the device's frames carry an Ethernet header.
+   * Egress takes IPv4 and IPv6 data frames, writing the sender's MAC into `peerMac` as the
+   * segment learns it (ARP, Neighbor Solicitations and other frames go up); ingress puts
+   * `peerMac`, `agentMac` and the EtherType in front of every packet it writes. Undefined: TUN mode.
+   */
+  setTap(tap: { readonly peerMac: Uint8Array; readonly agentMac: Uint8Array } | undefined): void;
   agentStats(): AgentFastPathStats;
   /** The object a TUN device's reader offers its batches to (@capsule/native TunDevice.start). */
   readonly filter: object;
