@@ -1382,6 +1382,23 @@ function peerIpv4(r: IngressRig, protocol: number, size: number, fragment = 0): 
   return packet;
 }
 
+/**
+ * The peer's `packet` framed and sent: the fast path must take it, and JavaScript, from the same
+ * state, deliver it leaving the same state and writing the same bytes. Returns what the fast path wrote.
+ */
+async function takenAsIngressDelivers(r: IngressRig, packet: Uint8Array, what: string): Promise<Uint8Array> {
+  const frame = r.frameOf(packet);
+  const before = ingressSnapshot(r);
+  expect(await r.send(frame), what).toBe(true);
+  const afterNative = ingressSnapshot(r);
+  const written = r.tunPackets().at(-1)!;
+  ingressRestore(r, before);
+  expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
+  expect(ingressSnapshot(r), what).toEqual(afterNative);
+  expect(Buffer.from(written).toString('hex'), what).toBe(Buffer.from(r.jsApp.at(-1)!).toString('hex'));
+  return written;
+}
+
 /** The peer's packets through JavaScript until the flow is at type III and installed for ingress. */
 function warmUpIngress(r: IngressRig): void {
   for (let i = 0; i < CODE_PACKETS + 2; i += 1)
@@ -1412,17 +1429,7 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     );
     for (const [i, packet] of packets.entries()) {
       if (packet[0]! >>> 4 === 6 && packet[6] === 58) packet[40] = 128; // an echo request, not ND
-      const frame = r.frameOf(packet);
-      const before = ingressSnapshot(r);
-      expect(await r.send(frame), `packet ${i}`).toBe(true);
-      const afterNative = ingressSnapshot(r);
-      const written = r.tunPackets().at(-1)!;
-      ingressRestore(r, before);
-      expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
-      expect(ingressSnapshot(r), `packet ${i}`).toEqual(afterNative);
-      expect(Buffer.from(written).toString('hex'), `packet ${i}`).toBe(
-        Buffer.from(r.jsApp.at(-1)!).toString('hex'),
-      );
+      await takenAsIngressDelivers(r, packet, `packet ${i}`);
     }
     expect(r.tunPackets().length).toBe(packets.length);
     expect(r.handedUp.length).toBe(0);
@@ -1497,17 +1504,7 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     );
     for (const [i, packet] of packets.entries()) {
       if (packet[0]! >>> 4 === 6 && packet[6] === 58) packet[40] = 128; // an echo request, not ND
-      const frame = r.frameOf(packet);
-      const before = ingressSnapshot(r);
-      expect(await r.send(frame), `packet ${i}`).toBe(true);
-      const afterNative = ingressSnapshot(r);
-      const written = r.tunPackets().at(-1)!;
-      ingressRestore(r, before);
-      expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
-      expect(ingressSnapshot(r), `packet ${i}`).toEqual(afterNative);
-      expect(Buffer.from(written).toString('hex'), `packet ${i}`).toBe(
-        Buffer.from(r.jsApp.at(-1)!).toString('hex'),
-      );
+      const written = await takenAsIngressDelivers(r, packet, `packet ${i}`);
       expect(Array.from(written.subarray(0, 12))).toEqual([...KERNEL_MAC, ...AGENT_MAC]);
     }
     expect(r.tunPackets().length).toBe(packets.length);
