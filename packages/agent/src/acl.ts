@@ -9,6 +9,7 @@
  */
 import { AclRuleWords, parseIpv6 } from '@capsule/wire';
 import { AgentError } from './errors';
+import { isAddressAt } from './flows';
 
 /** One compiled rule. */
 export interface AclRule {
@@ -84,15 +85,7 @@ export function isAllowed(
     if (rule.portLow !== 0 || rule.portHigh !== 65535) {
       if (port < rule.portLow || port > rule.portHigh) continue;
     }
-    if (rule.peer) {
-      let same = true;
-      for (let b = 0; b < 16; b += 1)
-        if (rule.peer[b] !== peer[b]) {
-          same = false;
-          break;
-        }
-      if (!same) continue;
-    }
+    if (rule.peer && !isAddressAt(peer, 0, rule.peer)) continue;
     return rule.action === 'allow';
   }
   return true;
@@ -104,9 +97,7 @@ export function isAllowed(
  * same first-match decision as `isAllowed` for every protocol and port. Set-up only.
  */
 export function aclRuleWords(rules: readonly AclRule[], peer: Uint8Array): Int32Array {
-  const forPeer = rules.filter(
-    (rule) => rule.peer === undefined || rule.peer.every((byte, i) => byte === peer[i]),
-  );
+  const forPeer = rules.filter((rule) => rule.peer === undefined || isAddressAt(peer, 0, rule.peer));
   const words = new Int32Array(forPeer.length * AclRuleWords.LENGTH);
   forPeer.forEach((rule, index) => {
     const at = index * AclRuleWords.LENGTH;

@@ -16,7 +16,9 @@
  * allows it (the rules for that peer, acl.ts `aclRuleWords`, evaluated as `isAllowed` does);
  * everything else (a trace, a packet the ACL denies, a link without a session) comes up to egress
  * as before. Installed flows are forgotten at every change of the flow table or its links
- * (`FlowTable.onChange`) and of the ACL (`clear`). TAP mode and role-addressed flows stay in
+ * (`FlowTable.onChange`) and of the ACL (`clear`). In TAP mode the same, past each frame's
+ * Ethernet header (the native side learns the kernel's MAC into the segment's `peerMac` and puts
+ * the segment's header in front of what it writes: `setTap`). Role-addressed flows stay in
  * JavaScript.
  *
  * Ingress likewise: a unicast flow is installed under its peer's CGA right after ingress delivered
@@ -30,7 +32,7 @@
  * another header (a path change on the peer's side); a header does not carry the epoch, so the
  * templates hold across epochs, and a packet the fast path handed up for another reason (a retired
  * session, say) leaves them as they are; a packet the In ACL's rules for that peer deny goes up
- * (ingress drops it as `aclIn`). Not installed: TAP mode, role-addressed packets (not to our CGA).
+ * (ingress drops it as `aclIn`). Not installed: role-addressed packets (not to our CGA).
  */
 import type { AgentFastPath, CapsuleHeaderView } from '@capsule/wire';
 import { aclRuleWords } from './acl';

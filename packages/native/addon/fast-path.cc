@@ -436,10 +436,12 @@ bool TransportOf(const uint8_t* ip, size_t length, int version, uint8_t* protoco
 // AclRuleWords: allow, protocol, lowest and highest port; 4 int32 each).
 enum AclWord { kAclAllow, kAclProtocol, kAclPortLow, kAclPortHigh, kAclWords };
 
-// acl.ts isAllowed on `rules` for a packet of `protocol` to `port` (-1: it has no ports): the first
-// rule that matches decides; none allows. ICMPv6 (58) counts as icmp (1).
-bool AclAllows(const std::vector<int32_t>& rules, uint8_t protocol, int32_t port) {
+// acl.ts isAllowed on `rules` for a packet of `protocol` to `port` (TransportOf's; without ports,
+// isAllowed's -1): the first rule that matches decides; none (no rules) allows. ICMPv6 (58)
+// counts as icmp (1).
+bool AclAllows(const std::vector<int32_t>& rules, uint8_t protocol, bool hasPorts, uint32_t destinationPort) {
   const int32_t matched = protocol == 58 ? 1 : protocol;
+  const int32_t port = hasPorts ? static_cast<int32_t>(destinationPort) : -1;
   for (size_t at = 0; at + kAclWords <= rules.size(); at += kAclWords) {
     const int32_t* rule = rules.data() + at;
     if (rule[kAclProtocol] != -1 && rule[kAclProtocol] != matched) continue;
@@ -2022,7 +2024,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       if (held) {
         egressHandedUp_[kAgentUpHeld]++;
       } else if (notData != kAgentUpReasons) {
-        egressHandedUp_[notData]++;  // TAP: ARP, a Neighbor Solicitation, another EtherType, too short
+        egressHandedUp_[notData]++;  // TAP: ARP, another EtherType, a frame too short
       } else if (!addressed) {
         egressHandedUp_[kAgentUpPacket]++;  // not an IPv4 or IPv6 packet with a destination
       }
@@ -2098,8 +2100,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     uint32_t port, sourcePort;  // written as 0 when absent (writeTransportValue)
     const bool hasPorts = TransportOf(ip, ipLength, version, &protocol, &sourcePort, &port);
     // The Out ACL (egress.ts isAllowed on the destination port; -1 when the packet has none).
-    if (!flow->acl.empty() && !AclAllows(flow->acl, protocol, hasPorts ? static_cast<int32_t>(port) : -1))
-      return EgressUp(kAgentUpAcl);
+    if (!AclAllows(flow->acl, protocol, hasPorts, port)) return EgressUp(kAgentUpAcl);
     // The first hop's link: up, with a session JavaScript registered (LinkDataPath.sending).
     auto sendAt = sending_.find(flow->linkId);
     if (sendAt == sending_.end()) return EgressUp(kAgentUpLink);
@@ -2444,8 +2445,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
         ((uint32_t{transport[4]} << 8) | transport[5]) != port)
       return IngressUp(kAgentUpInner);
     // The In ACL (ingress.ts isAllowed on the opened packet's destination port).
-    if (!flow.acl.empty() && !AclAllows(flow.acl, protocol, hasPorts ? static_cast<int32_t>(port) : -1))
-      return IngressUp(kAgentUpAcl);
+    if (!AclAllows(flow.acl, protocol, hasPorts, port)) return IngressUp(kAgentUpAcl);
     // Commit: the link's window and traffic, the flow's e2e window and epoch, the statistics, the
     // TUN write.
     CommitLinkReceive(*session, linkCounter, innerLength, now);
@@ -2582,8 +2582,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
 
   // setTap(peerMac: Uint8Array(6), agentMac: Uint8Array(6)) — TAP mode, as ethernet.ts's TapSegment:
   // the frames read carry an Ethernet header (egress takes IPv4 and IPv6 data frames, learning the
-  // kernel's MAC into peerMac; ARP, Neighbor Solicitations and other types go up), and every packet
-  // ingress writes gets one (dst peerMac, src agentMac, the EtherType of its IP version).
+  // kernel's MAC into peerMac; ARP and other types go up, Neighbor Solicitations with the kernel's
+  // other ND), and every packet ingress writes gets one (dst peerMac, src agentMac, the EtherType
+  // of its IP version).
   // setTap(undefined): TUN mode (bare IP packets), the default.
   Napi::Value SetTap(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
