@@ -43,7 +43,7 @@ import { advanceSendEpoch, E2eSlot } from './e2e-epochs';
 import { EgressResult, processEgress } from './egress';
 import { AGENT_MAC, ETHERNET_HEADER_LENGTH, EtherType } from './ethernet';
 import { createAgentFastPath } from './fast-path';
-import { countersOf, type EndpointSpec, type Flow, FlowTable, StatisticsSlot } from './flows';
+import { countersOf, type EndpointSpec, type Flow, FlowSlot, FlowTable, StatisticsSlot } from './flows';
 import { IngressResult, processIngress } from './ingress';
 import { transportOf } from './transport';
 
@@ -293,15 +293,38 @@ function snapshot(r: Rig) {
     byType: Array.from(r.plane.sentByType),
     rekeys: Array.from(r.plane.e2eRekeyCounts),
     drops: { ...r.plane.drops },
+    /** TAP mode: the kernel's MAC as learned (none in TUN mode). */
+    mac: Array.from(r.plane.tap?.peerMac ?? []),
   };
 }
 function restore(r: Rig, s: ReturnType<typeof snapshot>): void {
+  r.plane.tap?.peerMac.set(s.mac);
   r.flow.state.set(s.flow);
   r.flow.e2e.state.set(s.e2e);
   r.session.counters.set(s.link);
   countersOf(r.flow.endpoint.statistics)!.set(s.statistics);
   r.plane.sentByType.set(s.byType);
   r.plane.e2eRekeyCounts.set(s.rekeys);
+}
+
+/**
+ * `packet` offered as the TUN reader offers it: the fast path must take it; egress, from the state
+ * before it and at the fast path's time (a type I packet or an epoch's first starts a time), must
+ * send it and leave the same state. Returns the frames egress sent for it.
+ */
+function takenAsEgressSends(r: Rig, packet: Uint8Array, what = ''): Uint8Array[] {
+  const before = snapshot(r);
+  const frames = r.jsFrames.length;
+  expect(r.offer(packet), what).toBe(true);
+  const afterNative = snapshot(r);
+  restore(r, before);
+  const started = (slot: number, of: 'flow' | 'e2e') =>
+    afterNative[of][slot] !== before[of][slot] ? afterNative[of][slot] : undefined;
+  r.pinClock(started(FlowSlot.LAST_AUTH_MS, 'flow') ?? started(E2eSlot.SEND_SINCE_MS, 'e2e'));
+  expect(processEgress(r.plane, packet, 0, packet.length), what).toBe(EgressResult.SENT);
+  r.pinClock(undefined);
+  expect(snapshot(r), what).toEqual(afterNative);
+  return r.jsFrames.slice(frames);
 }
 
 /** An IPv6 packet one byte too large to go as one type I packet (egress sends its AUTH ahead, alone). */
@@ -349,13 +372,7 @@ describe.skipIf(!available)('agent egress fast path', () => {
     const expected: Uint8Array[] = [];
     for (const packet of packets) {
       if (packet[0]! >>> 4 === 6 && packet[6] === 58) packet[40] = 128; // an echo request, not ND
-      const before = snapshot(r);
-      expect(r.offer(packet)).toBe(true);
-      const afterNative = snapshot(r);
-      restore(r, before);
-      expect(processEgress(r.plane, packet, 0, packet.length)).toBe(EgressResult.SENT);
-      expect(snapshot(r)).toEqual(afterNative);
-      expected.push(r.jsFrames.at(-1)!);
+      expected.push(...takenAsEgressSends(r, packet));
     }
     const frames = await r.frames(packets.length);
     expect(frames.length).toBe(packets.length);
@@ -399,16 +416,8 @@ describe.skipIf(!available)('agent egress fast path', () => {
       if (packet[0]! >>> 4 === 6 && packet[6] === 58) packet[40] = 128; // an echo request, not ND
       const frame = ethernet(packet, mac);
       tap.peerMac.fill(0xff);
-      const before = snapshot(r);
-      expect(r.offer(frame)).toBe(true);
+      expected.push(...takenAsEgressSends(r, frame));
       expect(Array.from(tap.peerMac)).toEqual(Array.from(mac));
-      const afterNative = snapshot(r);
-      restore(r, before);
-      tap.peerMac.fill(0xff);
-      expect(processEgress(r.plane, frame, 0, frame.length)).toBe(EgressResult.SENT);
-      expect(snapshot(r)).toEqual(afterNative);
-      expect(Array.from(tap.peerMac)).toEqual(Array.from(mac));
-      expected.push(r.jsFrames.at(-1)!);
     }
     const frames = await r.frames(cases.length);
     expect(frames.length).toBe(cases.length);
@@ -498,16 +507,7 @@ describe.skipIf(!available)('agent egress fast path', () => {
     for (let round = 0; round < 2; round += 1) {
       r.flow.lastAuthMs = Date.now() - r.plane.options.authIntervalMs;
       for (const packet of [overTypeILimit(r), ipv6(r.plane.options.ownHostId, r.peer, 6, 100 + round)]) {
-        const before = snapshot(r);
-        const frames = r.jsFrames.length;
-        expect(r.offer(packet)).toBe(true);
-        const afterNative = snapshot(r);
-        restore(r, before);
-        r.pinClock(afterNative.flow[2] !== before.flow[2] ? afterNative.flow[2] : undefined);
-        expect(processEgress(r.plane, packet, 0, packet.length)).toBe(EgressResult.SENT);
-        r.pinClock(undefined);
-        expect(snapshot(r)).toEqual(afterNative);
-        expected.push(...r.jsFrames.slice(frames));
+        expected.push(...takenAsEgressSends(r, packet));
       }
     }
     // Two frames for each split packet, one for each packet behind it: the same bytes egress sends.
@@ -787,24 +787,15 @@ describe.skipIf(!available)('agent egress fast path', () => {
       r.plane.fastPath!.sent(r.flow, 4);
       for (const packet of packets) {
         const allowed = aclAllows(r.plane.acl.out, packet, r.peer);
-        const before = snapshot(r);
-        const whys = r.fastPath.agentStats().handedUp.out;
+        const what = `${rules.join('; ')}: ${Buffer.from(packet.subarray(0, 44)).toString('hex')}`;
         if (allowed) {
-          expect(
-            r.offer(packet),
-            `${rules.join('; ')}: ${Buffer.from(packet.subarray(0, 44)).toString('hex')}`,
-          ).toBe(true);
-          const afterNative = snapshot(r);
-          restore(r, before);
-          expect(processEgress(r.plane, packet, 0, packet.length)).toBe(EgressResult.SENT);
-          expect(snapshot(r)).toEqual(afterNative);
+          takenAsEgressSends(r, packet, what);
           taken += 1;
         } else {
+          const before = snapshot(r);
+          const whys = r.fastPath.agentStats().handedUp.out;
           // Handed up, counted as ACL, then egress (r.offer's fallback) drops it: nothing sent.
-          expect(
-            r.offer(packet),
-            `${rules.join('; ')}: ${Buffer.from(packet.subarray(0, 44)).toString('hex')}`,
-          ).toBe(false);
+          expect(r.offer(packet), what).toBe(false);
           expect(handUpsAdded(whys, r.fastPath.agentStats().handedUp.out, 'ACL')).toBe(1);
           const statistics = [...before.statistics];
           statistics[StatisticsSlot.DROPS_OUT]! += 1;
@@ -1461,19 +1452,15 @@ describe.skipIf(!available)('agent ingress fast path', () => {
         { seed: testSeed + n, numRuns: 30 },
       );
       for (const packet of packets) {
-        const allowed = aclAllows(r.plane.acl.in, packet, r.flow.peer.hostId);
-        const frame = r.frameOf(packet);
-        const before = ingressSnapshot(r);
-        const whys = r.fastPath.agentStats().handedUp.in;
         const what = `${rules.join('; ')}: ${Buffer.from(packet.subarray(0, 44)).toString('hex')}`;
-        expect(await r.send(frame), what).toBe(allowed);
-        if (allowed) {
-          const afterNative = ingressSnapshot(r);
-          ingressRestore(r, before);
-          expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
-          expect(ingressSnapshot(r), what).toEqual(afterNative);
+        if (aclAllows(r.plane.acl.in, packet, r.flow.peer.hostId)) {
+          await takenAsIngressDelivers(r, packet, what);
           taken += 1;
         } else {
+          const frame = r.frameOf(packet);
+          const before = ingressSnapshot(r);
+          const whys = r.fastPath.agentStats().handedUp.in;
+          expect(await r.send(frame), what).toBe(false);
           expect(handUpsAdded(whys, r.fastPath.agentStats().handedUp.in, 'ACL')).toBe(1);
           expect(ingressSnapshot(r), what).toEqual(before);
           expect(r.jsReceive(frame)).toBe(IngressResult.DROPPED);
