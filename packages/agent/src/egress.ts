@@ -32,7 +32,7 @@ import {
 import { isAllowed } from './acl';
 import type { DataPlane } from './data-plane';
 import { advanceSendEpoch, countSealed, isSendRekeyDue } from './e2e-epochs';
-import { CONNECTIONS_MAX, connectionLabel, type FirstHop, type Flow, type PacketTypeState } from './flows';
+import { connectionLabel, type FirstHop, type Flow, FlowSlot } from './flows';
 import { transportOf, writeTransportValue } from './transport';
 
 /** What happened to one packet from the application (for tests; counters are the record). */
@@ -121,28 +121,26 @@ export function processEgress(
     statistics.dropsOut += 1;
     return EgressResult.DROPPED;
   }
-  // A role-addressed flow: each application connection is its own capsule flow (label, types).
-  let state: PacketTypeState = flow;
+  // Where the packet types are: types[at] packets since AUTH, types[at + 1] the last AUTH time —
+  // the flow's state, or a role-addressed flow's connection (each application connection is its
+  // own capsule flow: its label, its packet types).
+  let types = flow.state;
+  let at: number = FlowSlot.PACKETS_SINCE_AUTH;
   let label = -1;
   if (flow.connections !== undefined) {
     label = connectionLabel(flow.flowLabel, transport.protocol, transport.sourcePort, transport.port);
-    let connection = flow.connections.get(label);
-    if (connection === undefined) {
-      if (flow.connections.size >= CONNECTIONS_MAX) flow.connections.clear();
-      connection = { packetsSinceAuth: 0, lastAuthMs: Number.NEGATIVE_INFINITY };
-      flow.connections.set(label, connection);
-    }
-    state = connection;
+    types = flow.connections.slots;
+    at = flow.connections.stateAt(label);
   }
   const now = plane.deps.clock.nowMs();
   let packetType: 1 | 2 | 3;
-  if (now - state.lastAuthMs >= plane.options.authIntervalMs) {
+  if (now - types[at + 1]! >= plane.options.authIntervalMs) {
     packetType = 1;
-    state.lastAuthMs = now;
-    state.packetsSinceAuth = 0;
+    types[at + 1] = now;
+    types[at] = 0;
   } else {
-    packetType = state.packetsSinceAuth < plane.options.codePackets ? 2 : 3;
-    state.packetsSinceAuth += 1;
+    packetType = types[at]! < plane.options.codePackets ? 2 : 3;
+    types[at] = types[at]! + 1;
   }
 
   const sealedLength = ipLength + SEALED_PAYLOAD_OVERHEAD;

@@ -43,7 +43,16 @@ import { advanceSendEpoch, E2eSlot } from './e2e-epochs';
 import { EgressResult, processEgress } from './egress';
 import { AGENT_MAC, ETHERNET_HEADER_LENGTH, EtherType } from './ethernet';
 import { createAgentFastPath } from './fast-path';
-import { countersOf, type EndpointSpec, type Flow, FlowSlot, FlowTable, StatisticsSlot } from './flows';
+import {
+  CONNECTIONS_MAX,
+  connectionLabel,
+  countersOf,
+  type EndpointSpec,
+  type Flow,
+  FlowSlot,
+  FlowTable,
+  StatisticsSlot,
+} from './flows';
 import { IngressResult, processIngress } from './ingress';
 import { transportOf } from './transport';
 
@@ -168,8 +177,13 @@ afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
+/**
+ * An egress rig: one endpoint with one peer behind one engine. `role`: the endpoint also has a
+ * sender key for the peer's role, and the rig's flow is the role-addressed flow to that role's
+ * address (`peer` is the address).
+ */
 async function rig(
-  options: { rekeyAfterPackets?: number; dataLength?: number; mode?: 'tun' | 'tap' } = {},
+  options: { rekeyAfterPackets?: number; dataLength?: number; mode?: 'tun' | 'tap'; role?: boolean } = {},
 ): Promise<Rig> {
   const receiver: Socket = createSocket('udp4');
   await new Promise<void>((resolve) => receiver.bind(0, '127.0.0.1', resolve));
@@ -196,15 +210,24 @@ async function rig(
     { createPayloadCipher: createNativePayloadCipher },
   );
   table.setLink(engine, LINK_ID);
-  table.setEndpoint(spec(1, 'client', options.dataLength ?? 16), [
-    {
-      endpointId: 2,
-      role: 'server',
-      hostId: peer,
-      x25519PublicKey: generateX25519KeyPair().publicKeyRaw,
-      path: [own, engine, peer],
-    },
-  ]);
+  const groupKeys = {
+    open: [],
+    seal: new Map([['server', { epoch: 3, key: randomBytes(32) }]]),
+    nextSeal: new Map(),
+  };
+  table.setEndpoint(
+    spec(1, 'client', options.dataLength ?? 16),
+    [
+      {
+        endpointId: 2,
+        role: 'server',
+        hostId: peer,
+        x25519PublicKey: generateX25519KeyPair().publicKeyRaw,
+        path: [own, engine, peer],
+      },
+    ],
+    options.role ? groupKeys : undefined,
+  );
   const session = createLinkSession({
     localIndex: 1,
     peerIndex: PEER_INDEX,
@@ -249,7 +272,7 @@ async function rig(
   const installer = createAgentFastPath(fastPath, plane);
   plane.fastPath = installer;
   table.onChange = () => installer.clear();
-  const flow = table.flows()[0]!;
+  const flow = table.flows().find((each) => (each.connections !== undefined) === (options.role ?? false))!;
   const alias = flow.ipv4Alias;
   const peerIpv4 = [alias >>> 24, (alias >>> 16) & 0xff, (alias >>> 8) & 0xff, alias & 0xff];
   const buffer = Buffer.alloc(70_000);
@@ -258,7 +281,7 @@ async function rig(
     table,
     plane,
     flow,
-    peer,
+    peer: flow.peer.hostId,
     peerIpv4,
     session,
     fastPath,
@@ -295,10 +318,13 @@ function snapshot(r: Rig) {
     drops: { ...r.plane.drops },
     /** TAP mode: the kernel's MAC as learned (none in TUN mode). */
     mac: Array.from(r.plane.tap?.peerMac ?? []),
+    /** A role-addressed flow's connections (their labels and packet types). */
+    connections: Array.from(r.flow.connections?.slots ?? []),
   };
 }
 function restore(r: Rig, s: ReturnType<typeof snapshot>): void {
   r.plane.tap?.peerMac.set(s.mac);
+  r.flow.connections?.slots.set(s.connections);
   r.flow.state.set(s.flow);
   r.flow.e2e.state.set(s.e2e);
   r.session.counters.set(s.link);
@@ -320,7 +346,13 @@ function takenAsEgressSends(r: Rig, packet: Uint8Array, what = ''): Uint8Array[]
   restore(r, before);
   const started = (slot: number, of: 'flow' | 'e2e') =>
     afterNative[of][slot] !== before[of][slot] ? afterNative[of][slot] : undefined;
-  r.pinClock(started(FlowSlot.LAST_AUTH_MS, 'flow') ?? started(E2eSlot.SEND_SINCE_MS, 'e2e'));
+  // A connection's type I: its last AUTH time (every third slot from 3) is the fast path's time.
+  const connectionAuth = afterNative.connections.find(
+    (value, at) => at > 0 && at % 3 === 0 && value > 0 && value !== before.connections[at],
+  );
+  r.pinClock(
+    started(FlowSlot.LAST_AUTH_MS, 'flow') ?? connectionAuth ?? started(E2eSlot.SEND_SINCE_MS, 'e2e'),
+  );
   expect(processEgress(r.plane, packet, 0, packet.length), what).toBe(EgressResult.SENT);
   r.pinClock(undefined);
   expect(snapshot(r), what).toEqual(afterNative);
@@ -528,6 +560,81 @@ describe.skipIf(!available)('agent egress fast path', () => {
     ]);
     expect(r.plane.authOnlyPackets).toBe(2);
     expect(r.fastPath.agentStats().handedUp.out.SIZE ?? 0).toBe(0);
+  });
+
+  it('sends a role-addressed flow’s packets as egress does: each connection its own label and packet types, sealed with the group key (bounded fuzz)', async () => {
+    const r = await rig({ role: true });
+    const own = r.plane.options.ownHostId;
+    // The flow's first packet goes through egress, which installs the flow.
+    expect(r.offer(ipv6(own, r.peer, 17, 64))).toBe(false);
+    expect(r.fastPath.agentStats().egressFlows).toBe(1);
+    // A rekey asked for (`capsule agent rekey` asks unicast flows only): a group epoch stays.
+    r.flow.e2e.rekeyRequested = true;
+    // Packets of a few connections (protocol, source port), with and without ports, of any size
+    // (a connection's first packet is a type I: over maxOverlayPacketBytes it is split).
+    const packets = fc.sample(
+      fc
+        .tuple(
+          fc.constantFrom(17, 6, 58, 50),
+          fc.integer({ min: 0, max: 1500 }),
+          fc.integer({ min: 0, max: 3 }),
+          fc.integer({ min: 0, max: 255 }),
+        )
+        .map(([next, size, connection, fill]) => {
+          const packet = ipv6(own, r.peer, next, next === 58 ? Math.max(size, 8) : size, fill);
+          if (next === 58) packet[40] = 128; // an echo request, not ND
+          if ((next === 17 || next === 6) && size >= 4) {
+            writeU16(packet, 40, 50_000 + connection);
+            writeU16(packet, 42, 8080);
+          }
+          return packet;
+        }),
+      { seed: testSeed, numRuns: 80 },
+    );
+    const expected: Uint8Array[] = [];
+    /** Per connection (its transport), the labels its frames carried. */
+    const labels = new Map<string, Set<number>>();
+    for (const packet of packets) {
+      const sent = takenAsEgressSends(r, packet);
+      expected.push(...sent);
+      const transport = transportOf({ protocol: 0, port: 0, sourcePort: 0 }, packet, 0, packet.length, 6);
+      const key = `${transport.protocol}/${transport.sourcePort}/${transport.port}`;
+      const seen = labels.get(key) ?? new Set<number>();
+      for (const frame of sent) seen.add(((frame[17]! & 0x0f) << 16) | (frame[18]! << 8) | frame[19]!);
+      labels.set(key, seen);
+    }
+    const frames = await r.frames(expected.length);
+    expect(frames.length).toBe(expected.length);
+    for (let i = 0; i < expected.length; i += 1)
+      expect(Buffer.from(frames[i]!).toString('hex'), `frame ${i}`).toBe(
+        Buffer.from(expected[i]!).toString('hex'),
+      );
+    // One label per connection, a different one each, every connection in the table (with the
+    // first packet's), each started with one type I.
+    const all = [...labels.values()];
+    expect(all.every((seen) => seen.size === 1)).toBe(true);
+    expect(new Set(all.map((seen) => [...seen][0])).size).toBe(labels.size);
+    expect(labels.size).toBeGreaterThanOrEqual(8);
+    const connections = r.flow.connections!.size;
+    expect(connections).toBeGreaterThanOrEqual(labels.size);
+    expect(r.plane.sentByType[1]).toBe(connections);
+    expect(r.plane.sentByType[3]).toBeGreaterThan(0);
+    expect(r.fastPath.agentStats().taken).toBe(packets.length);
+  });
+
+  it('starts a role-addressed flow’s connections over as egress does when it holds CONNECTIONS_MAX', async () => {
+    const r = await rig({ role: true });
+    const own = r.plane.options.ownHostId;
+    expect(r.offer(ipv6(own, r.peer, 17, 64))).toBe(false);
+    const packet = ipv6(own, r.peer, 17, 100);
+    writeU16(packet, 40, 61_000);
+    const table = r.flow.connections!;
+    const label = connectionLabel(r.flow.flowLabel, 17, 61_000, 443);
+    for (let other = 1; table.size < CONNECTIONS_MAX; other += 1) if (other !== label) table.stateAt(other);
+    const frames = takenAsEgressSends(r, packet);
+    expect(frames).toHaveLength(1);
+    expect(frames[0]![16 + 42]! & 0x0f).toBe(1); // a type I, as a new connection's first packet
+    expect(table.size).toBe(1);
   });
 
   it('installs a flow that never reaches type III (a ping a second: type I every authIntervalMs, type II between)', async () => {
@@ -912,6 +1019,14 @@ describe.skipIf(!available)('agent egress fast path', () => {
     // A TRANSPORT offset outside its header (type I's, type III's): not installed.
     for (const type of [1, 3] as const)
       installWith(6, { ...f.transportAt, [type]: f.headers[type].length - 5 });
+    // A connection table of another size or type, or for an IPv4 destination.
+    const connections = (value: unknown, destination: Uint8Array = f.peer.hostId) =>
+      r.fastPath.setEgressFlow(
+        ...([destination, ...args.slice(1), new Int32Array(0), value] as unknown as Install),
+      );
+    expect(() => connections(new Float64Array(100))).toThrow(/connections/);
+    expect(() => connections(new Float32Array(24_577))).toThrow(/connections/);
+    expect(() => connections(new Float64Array(24_577), Uint8Array.of(100, 101, 0, 2))).toThrow(/connections/);
     expect(r.fastPath.agentStats().egressFlows).toBe(0);
   });
 });

@@ -97,7 +97,6 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
   let ingress = new WeakMap<Flow, (IngressTemplate | undefined)[]>();
   return {
     sent(flow, version) {
-      if (flow.connections !== undefined) return;
       const firstHop = flow.firstHop;
       const counters = countersOf(flow.endpoint.statistics);
       if (firstHop === undefined || firstHop.linkId < 0 || counters === undefined) return;
@@ -126,6 +125,7 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
         flow.sendAad,
         firstHop.linkId,
         aclRuleWords(plane.acl.out, flow.peer.hostId),
+        flow.connections?.slots,
       );
     },
     delivered(flow, bytes, offset, view) {

@@ -118,7 +118,7 @@ export function countersOf(statistics: EndpointStatistics): Float64Array | undef
 /**
  * Where a flow's mutable per-packet state lives in its `state` array (the native fast path,
  * addon/fast-path.cc, reads and advances the same slots): the e2e send counter, the packet type
- * state, the TRACE packets still to send.
+ * state (its two slots adjacent, as in a ConnectionTable entry), the TRACE packets still to send.
  */
 export const FlowSlot = {
   SEND_COUNTER: 0,
@@ -269,7 +269,7 @@ export interface LocalEndpoint {
   readonly statistics: EndpointStatistics;
 }
 
-/** Where a flow (or one application connection of a role-addressed flow) is in its packet types. */
+/** Where a flow is in its packet types (its `state`: FlowSlot PACKETS_SINCE_AUTH, LAST_AUTH_MS). */
 export interface PacketTypeState {
   packetsSinceAuth: number;
   lastAuthMs: number;
@@ -277,6 +277,52 @@ export interface PacketTypeState {
 
 /** Application connections a role-addressed flow tracks at most (then it starts over). */
 export const CONNECTIONS_MAX = 4096;
+/** Entries of a ConnectionTable (a power of two, twice CONNECTIONS_MAX: probes stay short). */
+const CONNECTION_CAPACITY = 2 * CONNECTIONS_MAX;
+
+/**
+ * The application connections of a role-addressed flow, each its own capsule flow with its own
+ * packet types, in one array shared with the native fast path (addon/fast-path.cc
+ * `ConnectionStateAt` is this class's `stateAt`, step for step): `slots[0]` the connections held,
+ * then CONNECTION_CAPACITY entries of three: the connection's flow label (0: a free entry; labels
+ * are never 0), its packets since AUTH and its last AUTH time — the same order as a flow's
+ * FlowSlot PACKETS_SINCE_AUTH and LAST_AUTH_MS, so egress reads either from (array, index).
+ * Open addressing from the label's low bits (a label is a hash already), linear probing; when
+ * CONNECTIONS_MAX are held, the next new one empties the table first (each connection then starts
+ * again with a type I packet, as a new one does). No allocation.
+ */
+export class ConnectionTable {
+  readonly slots = new Float64Array(1 + 3 * CONNECTION_CAPACITY);
+
+  /** The connections held. */
+  get size(): number {
+    return this.slots[0]!;
+  }
+
+  /**
+   * Where connection `label`'s packets since AUTH are in `slots` (its last AUTH time is next), the
+   * connection added with a type I due when it is new.
+   */
+  stateAt(label: number): number {
+    const slots = this.slots;
+    let at = 1 + 3 * (label & (CONNECTION_CAPACITY - 1));
+    for (;;) {
+      const held = slots[at]!;
+      if (held === label) return at + 1;
+      if (held === 0) break;
+      at = at + 3 === slots.length ? 1 : at + 3;
+    }
+    if (slots[0]! >= CONNECTIONS_MAX) {
+      slots.fill(0);
+      at = 1 + 3 * (label & (CONNECTION_CAPACITY - 1));
+    }
+    slots[at] = label;
+    slots[at + 1] = 0;
+    slots[at + 2] = Number.NEGATIVE_INFINITY;
+    slots[0] = slots[0]! + 1;
+    return at + 1;
+  }
+}
 
 /**
  * The overlay neighbor (an engine) a flow's packets go to first, and the link to it. One object
@@ -335,9 +381,9 @@ export interface Flow extends PacketTypeState {
   /**
    * Role-addressed flows only: each application connection (protocol, ports) is its own capsule
    * flow with its own flow label (so engines can balance connections: FLOW_HASH covers the
-   * label) and its own packet types (an engine verifies each new label's type I). Keyed by label.
+   * label) and its own packet types (an engine verifies each new label's type I). By label.
    */
-  readonly connections: Map<number, PacketTypeState> | undefined;
+  readonly connections: ConnectionTable | undefined;
   /**
    * Unicast flows only: the address of the peer's role in this contract (`roleAddress`). The peer
    * holds it on its TUN as a member of that role, so its replies to a connection made to the
@@ -852,7 +898,7 @@ export class FlowTable {
         state[FlowSlot.LAST_AUTH_MS] = value;
       },
       replay: isSameKeys && previous ? previous.replay : new ReplayWindow(),
-      connections: perConnection ? new Map() : undefined,
+      connections: perConnection ? new ConnectionTable() : undefined,
       peerRoleAddress: perConnection
         ? undefined
         : roleAddress(ownHostId, endpoint.spec.contractId, peer.role),

@@ -62,17 +62,21 @@
 // The agent's egress (the same object, its link-layer sessions and send queue): a TUN Reader given
 // this object as its filter (tun-device.cc) offers it each batch of application packets before
 // JavaScript sees them (PacketFilter). It takes a packet only when packages/agent/src/egress.ts
-// would send it, unchanged, as a packet of an installed unicast flow, and does what egress and the
-// link layer do, in their order: flow by destination (the peer's CGA, or its IPv4 alias; the
-// kernel's ND/MLD/RS and multicast go up) → TRANSPORT value from the packet (transport.ts) → the
-// Out ACL's rules for the flow's peer allow it (acl.ts isAllowed; denied: up as ACL) → the
-// first hop's link has a sending session → the packet type from the flow's shared state (type I
-// when the authorization interval is over: it restarts; type II while packets since AUTH <
+// would send it, unchanged, as a packet of an installed flow, and does what egress and the
+// link layer do, in their order: flow by destination (the peer's CGA, its IPv4 alias, or a peer
+// role's address; the kernel's ND/MLD/RS and multicast go up) → TRANSPORT value from the packet
+// (transport.ts) → the Out ACL's rules for the flow's peer allow it (acl.ts isAllowed; denied: up
+// as ACL) → the first hop's link has a sending session → the packet type from the flow's shared
+// state, or for a role-addressed flow from its connection's (the connection's label from the
+// protocol and ports: connectionLabel; a new connection added at the commit, ConnectionAdd) (type
+// I when the authorization interval is over: it restarts; type II while packets since AUTH <
 // codePackets; else type III; packets since AUTH advanced) → no TRACE armed → the e2e send epoch
 // from the flow's shared state, the next one when a rekey is due (isSendRekeyDue: moved at the
 // commit as advanceSendEpoch moves it, counted in the plane's e2eRekeys), its key derived from the
-// direction's epoch-0 key when the context is keyed for another (sealed-payload.h) → that type's
-// prebuilt header copied, the TRANSPORT value written, the payload sealed (AES-256-GCM,
+// direction's epoch-0 key when the context is keyed for another (sealed-payload.h); a
+// role-addressed flow's: its group epoch's sender key as installed, never rekeyed → that type's
+// prebuilt header copied (a role-addressed flow's connection label written into it and the AAD),
+// the TRANSPORT value written, the payload sealed (AES-256-GCM,
 // sealed-payload.h; the flow's send counter + 1, shared) and the payload length set → framed and
 // tagged on the link's session (FinishFrame, as the engine's packets), its counter at the rekey
 // limit going up → queued; a type I packet over maxOverlayPacketBytes goes as egress splits it: its
@@ -87,7 +91,8 @@
 //   setEgressFlow(destination[16|4], flowState: Float64Array(4), e2eState: Float64Array(7),
 //     statistics: Float64Array(2+), sendBase[32], headers: [typeI, typeII, typeIII],
 //     transportAt: Int32Array(3), aad[35], linkId, acl: Int32Array (the Out ACL's rules for the
-//     peer, AclWord; a packet they deny is handed up: ACL))
+//     peer, AclWord; a packet they deny is handed up: ACL), connections?: Float64Array(24577) (a
+//     role-addressed flow's ConnectionTable; sendBase is then its group epoch's key itself))
 //   clearEgressFlows()
 //   offerTunPackets(buffer, meta: Int32Array, count) → packets left (the Reader's call, for tests)
 //   agentStats() → [offered, taken, egress destinations, frames offered to ingress, frames it took,
@@ -138,7 +143,9 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -739,7 +746,62 @@ struct EpochContext {
     epoch = keyEpoch;
     return ctx;
   }
+  // Keys it with `key` itself as epoch `keyEpoch`'s (a role-addressed flow's group key, not derived
+  // from a base); false when OpenSSL refuses.
+  bool KeyAs(const uint8_t* key, uint32_t keyEpoch, bool encrypt) {
+    if (ctx == nullptr && (ctx = EVP_CIPHER_CTX_new()) == nullptr) return false;
+    epoch = -1;
+    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), nullptr, key, nullptr, encrypt ? 1 : 0) != 1) return false;
+    epoch = keyEpoch;
+    return true;
+  }
 };
+
+// A role-addressed flow's application connections (packages/agent flows.ts ConnectionTable, the
+// array shared with JavaScript): [0] the connections held, then kConnectionCapacity entries of
+// label (0: free), packets since AUTH, last AUTH time; open addressing from the label's low bits,
+// linear probing. ConnectionFind and ConnectionAdd are ConnectionTable.stateAt split in two, so
+// that nothing changes before a packet is taken.
+constexpr size_t kConnectionsMax = 4096;
+constexpr size_t kConnectionCapacity = 2 * kConnectionsMax;
+constexpr size_t kConnectionSlots = 1 + 3 * kConnectionCapacity;
+
+// Where connection `label`'s entry is in `table`, or 0 when it holds none.
+size_t ConnectionFind(const double* table, uint32_t label) {
+  size_t at = 1 + 3 * (label & (kConnectionCapacity - 1));
+  for (;;) {
+    const double held = table[at];
+    if (held == static_cast<double>(label)) return at;
+    if (held == 0) return 0;
+    at = at + 3 == kConnectionSlots ? 1 : at + 3;
+  }
+}
+
+// Adds connection `label` (not held) with a type I due, the table emptied first when it holds
+// kConnectionsMax; where its entry is.
+size_t ConnectionAdd(double* table, uint32_t label) {
+  if (table[0] >= static_cast<double>(kConnectionsMax)) std::fill(table, table + kConnectionSlots, 0.0);
+  size_t at = 1 + 3 * (label & (kConnectionCapacity - 1));
+  while (table[at] != 0) at = at + 3 == kConnectionSlots ? 1 : at + 3;
+  table[at] = static_cast<double>(label);
+  table[at + 1] = 0;
+  table[at + 2] = -std::numeric_limits<double>::infinity();
+  table[0] += 1;
+  return at;
+}
+
+// packages/agent flows.ts connectionLabel: the flow label of one application connection of a
+// role-addressed flow (FNV-1a over the flow's label, the protocol and the ports, folded to 20 bits,
+// never 0). `base` is the flow's 20-bit label; a packet without ports hashes 0xffff for each (the
+// low bytes of transport.ts's -1).
+uint32_t ConnectionLabel(uint32_t base, uint8_t protocol, uint32_t sourcePort, uint32_t port) {
+  uint32_t hash = 0x811c9dc5u;
+  const uint32_t parts[] = {base & 0xff, base >> 8, protocol, (sourcePort >> 8) & 0xff, sourcePort & 0xff,
+                            (port >> 8) & 0xff, port & 0xff};
+  for (const uint32_t part : parts) hash = (hash ^ part) * 0x01000193u;
+  const uint32_t label = (hash ^ (hash >> 20)) & 0xfffff;
+  return label == 0 ? 1 : label;
+}
 
 // A unicast flow JavaScript installed for native egress, under one destination (its peer's CGA,
 // or its IPv4 alias): the headers of its three packet types, the AAD, the direction's epoch-0 key
@@ -756,6 +818,11 @@ struct EgressFlow {
   uint8_t aad[35] = {0};
   uint32_t linkId = 0;
   std::vector<int32_t> acl;  // the Out ACL's rules for its peer (AclWord); empty: every packet allowed
+  // A role-addressed flow's connections (ConnectionTable; its packet types per connection, its
+  // label per packet) and its group epoch (`seal` keyed with `base` as that epoch's key, never
+  // rekeyed); nullptr for a unicast flow.
+  double* connections = nullptr;
+  Napi::ObjectReference connectionsRef;
   EgressFlow() = default;
   EgressFlow(const EgressFlow&) = delete;
   EgressFlow& operator=(const EgressFlow&) = delete;
@@ -2062,6 +2129,16 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return false;
   }
 
+  // egress.ts writeFlowLabel: the 20-bit `label` into the IPv6 header at `ip` and the AAD's bytes 32..34.
+  static void WriteFlowLabel(uint8_t* ip, uint8_t* aad, uint32_t label) {
+    ip[1] = static_cast<uint8_t>((ip[1] & 0xf0) | (label >> 16));
+    ip[2] = static_cast<uint8_t>(label >> 8);
+    ip[3] = static_cast<uint8_t>(label);
+    aad[32] = static_cast<uint8_t>(label >> 16);
+    aad[33] = static_cast<uint8_t>(label >> 8);
+    aad[34] = static_cast<uint8_t>(label);
+  }
+
   // The TRANSPORT chunk's value (wire's writeTransportValue): protocol, 0, source port, port.
   static void WriteTransport(uint8_t* at, uint8_t protocol, uint32_t sourcePort, uint32_t port) {
     at[0] = protocol;
@@ -2109,24 +2186,45 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const double now = BatchNowMs();
     double* state = flow->state;
     double* e2e = flow->e2e;
+    // Where the packet types are (egress.ts): types[typesAt] packets since AUTH, the last AUTH time
+    // next — the flow's state, or a role-addressed flow's connection (its own label; a new one, not
+    // in the table yet, has a type I due and is added at the commit).
+    double* types = state;
+    size_t typesAt = kFlowPacketsSinceAuth;
+    uint32_t label = 0;
+    double sinceAuth = state[kFlowPacketsSinceAuth], lastAuthMs = state[kFlowLastAuthMs];
+    if (flow->connections != nullptr) {
+      const uint32_t base = ((uint32_t{flow->headers[0].bytes[1]} & 0x0f) << 16) |
+                            (uint32_t{flow->headers[0].bytes[2]} << 8) | flow->headers[0].bytes[3];
+      label = ConnectionLabel(base, protocol, hasPorts ? sourcePort : 0xffff, hasPorts ? port : 0xffff);
+      types = flow->connections;
+      const size_t entry = ConnectionFind(types, label);
+      typesAt = entry == 0 ? 0 : entry + 1;
+      sinceAuth = entry == 0 ? 0 : types[typesAt];
+      lastAuthMs = entry == 0 ? -std::numeric_limits<double>::infinity() : types[typesAt + 1];
+    }
     // Packet type (egress.ts): type I (AUTH + CODE) every authIntervalMs, type II (CODE) for the
     // next codePackets, then type III; each from its own prebuilt header.
-    const bool authDue = now - state[kFlowLastAuthMs] >= authIntervalMs_;
-    const int packetType = authDue ? 1 : state[kFlowPacketsSinceAuth] < codePackets_ ? 2 : 3;
+    const bool authDue = now - lastAuthMs >= authIntervalMs_;
+    const int packetType = authDue ? 1 : sinceAuth < codePackets_ ? 2 : 3;
     if (state[kFlowTracePackets] > 0) return EgressUp(kAgentUpTrace);  // TRACE flag, trace event
     // The e2e epoch (e2e-epochs.ts): the next one when a rekey is due (isSendRekeyDue; moved at the
     // commit as advanceSendEpoch moves it, its spent space left to JavaScript), its key derived
-    // when the context is keyed for another epoch.
+    // when the context is keyed for another epoch. A role-addressed flow seals under its group
+    // epoch's key only, and never rekeys.
     double epoch = e2e[kE2eSendEpoch];
     double sealed = e2e[kE2eSendPackets];
-    const bool rekey = sealed > 0 && (e2e[kE2eRekeyRequested] != 0 || sealed >= e2eRekeyAfterPackets_ ||
-                                      now - e2e[kE2eSendSinceMs] >= e2eRekeyAfterMs_);
+    const bool rekey = flow->connections == nullptr && sealed > 0 &&
+                       (e2e[kE2eRekeyRequested] != 0 || sealed >= e2eRekeyAfterPackets_ ||
+                        now - e2e[kE2eSendSinceMs] >= e2eRekeyAfterMs_);
     if (rekey) {
       epoch += 1;
       sealed = 0;
     }
     if (!(epoch >= 0 && epoch <= sealed_payload::kEpochMax)) return EgressUp(kAgentUpE2e);
-    EVP_CIPHER_CTX* seal = flow->seal.For(flow->base, static_cast<uint32_t>(epoch), true);
+    EVP_CIPHER_CTX* seal = flow->connections == nullptr
+                               ? flow->seal.For(flow->base, static_cast<uint32_t>(epoch), true)
+                               : flow->seal.epoch == static_cast<int64_t>(epoch) ? flow->seal.ctx : nullptr;
     if (seal == nullptr) return EgressUp(kAgentUpE2e);
     const double counter = state[kFlowSendCounter] + 1;
     if (counter >= static_cast<double>(kMaxSafe)) return EgressUp(kAgentUpE2e);
@@ -2159,10 +2257,17 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     uint8_t* inner = sendRing_.data() + ringUsed_ + authFrame + kHeader;
     memcpy(inner, header.bytes.data(), headerLength);
     WriteTransport(inner + header.transportAt, protocol, sourcePort, port);
+    // A connection's label, in its header and in the AAD (egress.ts writeFlowLabel).
+    uint8_t labelledAad[sizeof flow->aad];
+    const uint8_t* aad = flow->aad;
+    if (flow->connections != nullptr) {
+      memcpy(labelledAad, flow->aad, sizeof labelledAad);
+      WriteFlowLabel(inner, labelledAad, label);
+      aad = labelledAad;
+    }
     uint8_t* payload = inner + headerLength;
     sealed_payload::WriteHeader(payload, static_cast<uint32_t>(epoch), static_cast<uint64_t>(counter));
-    if (!sealed_payload::Seal(seal, payload, flow->aad, sizeof flow->aad, ip, ipLength))
-      return EgressUp(kAgentUpSend);
+    if (!sealed_payload::Seal(seal, payload, aad, sizeof flow->aad, ip, ipLength)) return EgressUp(kAgentUpSend);
     inner[4] = static_cast<uint8_t>((total - 40) >> 8);
     inner[5] = static_cast<uint8_t>(total - 40);
     // Commit: the AUTH-only frame ahead, the flow's and the epoch's counters, the link's frames and
@@ -2172,6 +2277,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       const size_t authLength = authOnly->bytes.size();
       uint8_t* auth = sendRing_.data() + ringUsed_ + kHeader;
       memcpy(auth, authOnly->bytes.data(), authLength);
+      if (flow->connections != nullptr) WriteFlowLabel(auth, labelledAad, label);
       WriteTransport(auth + authOnly->transportAt, protocol, sourcePort, port);
       auth[4] = static_cast<uint8_t>((authLength - 40) >> 8);
       auth[5] = static_cast<uint8_t>(authLength - 40);
@@ -2181,11 +2287,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       sentByType_[0] += 1;  // authorization-only packets
       sentByType_[1] += 1;
     }
+    if (typesAt == 0) typesAt = ConnectionAdd(types, label) + 1;
     if (packetType == 1) {
-      state[kFlowLastAuthMs] = now;
-      state[kFlowPacketsSinceAuth] = 0;
+      types[typesAt + 1] = now;
+      types[typesAt] = 0;
     } else {
-      state[kFlowPacketsSinceAuth] += 1;
+      types[typesAt] += 1;
     }
     state[kFlowSendCounter] = counter;
     if (rekey) {
@@ -2276,9 +2383,25 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       Napi::TypeError::New(env,
                            "setEgressFlow(destination[16|4], flowState, e2eState: Float64Array(7), statistics, "
                            "sendBase[32], headers[3], transportAt: Int32Array(3), aad[35], linkId, "
-                           "acl: Int32Array(4 per rule: allow 0|1, protocol -1|1|6|17, ports 0..65535 low to high))")
+                           "acl: Int32Array(4 per rule: allow 0|1, protocol -1|1|6|17, ports 0..65535 low to high), "
+                           "connections?: Float64Array(24577))")
           .ThrowAsJavaScriptException();
       return env.Undefined();
+    }
+    // A role-addressed flow: its connections' table, its group epoch (an IPv6 destination only).
+    double* connections = nullptr;
+    if (info.Length() >= 11 && !info[10].IsUndefined()) {
+      size_t connectionCount = 0;
+      connections = TypedData<double>(info[10], napi_float64_array, &connectionCount);
+      const double groupEpoch = e2e[kE2eSendEpoch];
+      if (connections == nullptr || connectionCount != kConnectionSlots || destinationLength != 16 ||
+          !(groupEpoch >= 0 && groupEpoch <= sealed_payload::kEpochMax && groupEpoch == std::floor(groupEpoch))) {
+        Napi::TypeError::New(env,
+                             "setEgressFlow: connections must be a role-addressed flow's ConnectionTable slots "
+                             "(Float64Array(24577)), for an IPv6 destination, its e2e state at its group epoch")
+            .ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
     }
     // Not headers this path builds: the flow stays in JavaScript.
     for (int t = 0; t < 3; t++)
@@ -2300,6 +2423,11 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     memcpy(flow->aad, aad, 35);
     flow->linkId = info[8].As<Napi::Number>().Uint32Value();
     flow->acl = std::move(acl);
+    if (connections != nullptr) {
+      if (!flow->seal.KeyAs(base, static_cast<uint32_t>(e2e[kE2eSendEpoch]), true)) return env.Undefined();
+      flow->connections = connections;
+      flow->connectionsRef = Napi::Persistent(info[10].As<Napi::Object>());
+    }
     FlushQueued();  // a queued frame may point at nothing of the replaced flow, but keep it simple
     if (destinationLength == 16) {
       HostKey hostKey;

@@ -219,6 +219,7 @@ export function createNativeFastPath(): NativeFastPath {
       aad,
       linkId,
       acl,
+      connections,
     ) =>
       native.setEgressFlow(
         destination,
@@ -231,6 +232,7 @@ export function createNativeFastPath(): NativeFastPath {
         aad,
         linkId,
         acl,
+        connections,
       ),
     clearEgressFlows: () => native.clearEgressFlows(),
     agentStats() {

@@ -139,6 +139,7 @@ export interface NativeFastPathObject {
     aad: Uint8Array,
     linkId: number,
     acl: Int32Array,
+    connections: Float64Array | undefined,
   ): void;
   clearEgressFlows(): void;
   offerTunPackets(buffer: Uint8Array, meta: Int32Array, count: number): number;

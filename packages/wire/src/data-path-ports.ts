@@ -368,7 +368,11 @@ export interface AgentFastPath {
    * direction's epoch-0 key; moved to the next epoch when a rekey is due, as egress moves it)
    * behind the header of their packet type (`headers[t]`: inner IPv6 + capsule of a type t packet,
    * TRANSPORT value at `transportAt[t]`; the flow's packet type state decides t as egress does),
-   * with the AAD `aad`, on link `linkId`; a packet `acl` denies is handed up (`ACL`).
+   * with the AAD `aad`, on link `linkId`; a packet `acl` denies is handed up (`ACL`). With
+   * `connections` (a role-addressed flow's: packages/agent flows.ts ConnectionTable `slots`), each
+   * application connection has its own packet types there and its own flow label (in the header
+   * and the AAD, as egress writes it), and every packet is sealed with `sendBase` itself as the
+   * key of `e2eState`'s send epoch (the group sender key of the group epoch), never rekeyed.
    */
   setEgressFlow(
     destination: Uint8Array,
@@ -381,6 +385,7 @@ export interface AgentFastPath {
     aad: Uint8Array,
     linkId: number,
     acl: Int32Array,
+    connections?: Float64Array,
   ): void;
   clearEgressFlows(): void;
   /**
