@@ -18,8 +18,10 @@
  * as before. Installed flows are forgotten at every change of the flow table or its links
  * (`FlowTable.onChange`) and of the ACL (`clear`). In TAP mode the same, past each frame's
  * Ethernet header (the native side learns the kernel's MAC into the segment's `peerMac` and puts
- * the segment's header in front of what it writes: `setTap`). Role-addressed flows stay in
- * JavaScript.
+ * the segment's header in front of what it writes: `setTap`). A role-addressed flow (to a peer
+ * role's address; IPv6 only) likewise, with its ConnectionTable: each application connection's
+ * packet types and flow label as egress keeps and writes them (a new connection added as egress
+ * adds it), sealed with the group sender key of its epoch, never rekeyed.
  *
  * Ingress likewise: a unicast flow is installed under its peer's CGA right after ingress delivered
  * a packet of it without a TRACE (`delivered`), with that packet's inner IPv6 + capsule header as
