@@ -11,7 +11,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { E2E_EPOCH_MAX, generateX25519KeyPair } from '@capsule/identity';
+import { deriveGroupSenderKey, E2E_EPOCH_MAX, generateX25519KeyPair } from '@capsule/identity';
 import { createNativeFastPath, createNativePayloadCipher, isNativeAddonAvailable } from '@capsule/native';
 import {
   createLinkSession,
@@ -51,6 +51,7 @@ import {
   type Flow,
   FlowSlot,
   FlowTable,
+  ownRoleAddress,
   StatisticsSlot,
 } from './flows';
 import { IngressResult, processIngress } from './ingress';
@@ -562,65 +563,66 @@ describe.skipIf(!available)('agent egress fast path', () => {
     expect(r.fastPath.agentStats().handedUp.out.SIZE ?? 0).toBe(0);
   });
 
-  it('sends a role-addressed flow’s packets as egress does: each connection its own label and packet types, sealed with the group key (bounded fuzz)', async () => {
-    const r = await rig({ role: true });
-    const own = r.plane.options.ownHostId;
-    // The flow's first packet goes through egress, which installs the flow.
-    expect(r.offer(ipv6(own, r.peer, 17, 64))).toBe(false);
-    expect(r.fastPath.agentStats().egressFlows).toBe(1);
-    // A rekey asked for (`capsule agent rekey` asks unicast flows only): a group epoch stays.
-    r.flow.e2e.rekeyRequested = true;
-    // Packets of a few connections (protocol, source port), with and without ports, of any size
-    // (a connection's first packet is a type I: over maxOverlayPacketBytes it is split).
-    const packets = fc.sample(
-      fc
-        .tuple(
-          fc.constantFrom(17, 6, 58, 50),
-          fc.integer({ min: 0, max: 1500 }),
-          fc.integer({ min: 0, max: 3 }),
-          fc.integer({ min: 0, max: 255 }),
-        )
-        .map(([next, size, connection, fill]) => {
-          const packet = ipv6(own, r.peer, next, next === 58 ? Math.max(size, 8) : size, fill);
-          if (next === 58) packet[40] = 128; // an echo request, not ND
-          if ((next === 17 || next === 6) && size >= 4) {
-            writeU16(packet, 40, 50_000 + connection);
-            writeU16(packet, 42, 8080);
-          }
-          return packet;
-        }),
-      { seed: testSeed, numRuns: 80 },
-    );
-    const expected: Uint8Array[] = [];
-    /** Per connection (its transport), the labels its frames carried. */
-    const labels = new Map<string, Set<number>>();
-    for (const packet of packets) {
-      const sent = takenAsEgressSends(r, packet);
-      expected.push(...sent);
-      const transport = transportOf({ protocol: 0, port: 0, sourcePort: 0 }, packet, 0, packet.length, 6);
-      const key = `${transport.protocol}/${transport.sourcePort}/${transport.port}`;
-      const seen = labels.get(key) ?? new Set<number>();
-      for (const frame of sent) seen.add(((frame[17]! & 0x0f) << 16) | (frame[18]! << 8) | frame[19]!);
-      labels.set(key, seen);
-    }
-    const frames = await r.frames(expected.length);
-    expect(frames.length).toBe(expected.length);
-    for (let i = 0; i < expected.length; i += 1)
-      expect(Buffer.from(frames[i]!).toString('hex'), `frame ${i}`).toBe(
-        Buffer.from(expected[i]!).toString('hex'),
+  for (const dataLength of [16, 0])
+    it(`sends a role-addressed flow’s packets as egress does: each connection its own label and packet types, sealed with the group key (bounded fuzz; ${dataLength} bytes of DATA)`, async () => {
+      const r = await rig({ role: true, dataLength });
+      const own = r.plane.options.ownHostId;
+      // The flow's first packet goes through egress, which installs the flow.
+      expect(r.offer(ipv6(own, r.peer, 17, 64))).toBe(false);
+      expect(r.fastPath.agentStats().egressFlows).toBe(1);
+      // A rekey asked for (`capsule agent rekey` asks unicast flows only): a group epoch stays.
+      r.flow.e2e.rekeyRequested = true;
+      // Packets of a few connections (protocol, source port), with and without ports, of any size
+      // (a connection's first packet is a type I: over maxOverlayPacketBytes it is split).
+      const packets = fc.sample(
+        fc
+          .tuple(
+            fc.constantFrom(17, 6, 58, 50),
+            fc.integer({ min: 0, max: 1500 }),
+            fc.integer({ min: 0, max: 3 }),
+            fc.integer({ min: 0, max: 255 }),
+          )
+          .map(([next, size, connection, fill]) => {
+            const packet = ipv6(own, r.peer, next, next === 58 ? Math.max(size, 8) : size, fill);
+            if (next === 58) packet[40] = 128; // an echo request, not ND
+            if ((next === 17 || next === 6) && size >= 4) {
+              writeU16(packet, 40, 50_000 + connection);
+              writeU16(packet, 42, 8080);
+            }
+            return packet;
+          }),
+        { seed: testSeed, numRuns: 80 },
       );
-    // One label per connection, a different one each, every connection in the table (with the
-    // first packet's), each started with one type I.
-    const all = [...labels.values()];
-    expect(all.every((seen) => seen.size === 1)).toBe(true);
-    expect(new Set(all.map((seen) => [...seen][0])).size).toBe(labels.size);
-    expect(labels.size).toBeGreaterThanOrEqual(8);
-    const connections = r.flow.connections!.size;
-    expect(connections).toBeGreaterThanOrEqual(labels.size);
-    expect(r.plane.sentByType[1]).toBe(connections);
-    expect(r.plane.sentByType[3]).toBeGreaterThan(0);
-    expect(r.fastPath.agentStats().taken).toBe(packets.length);
-  });
+      const expected: Uint8Array[] = [];
+      /** Per connection (its transport), the labels its frames carried. */
+      const labels = new Map<string, Set<number>>();
+      for (const packet of packets) {
+        const sent = takenAsEgressSends(r, packet);
+        expected.push(...sent);
+        const transport = transportOf({ protocol: 0, port: 0, sourcePort: 0 }, packet, 0, packet.length, 6);
+        const key = `${transport.protocol}/${transport.sourcePort}/${transport.port}`;
+        const seen = labels.get(key) ?? new Set<number>();
+        for (const frame of sent) seen.add(((frame[17]! & 0x0f) << 16) | (frame[18]! << 8) | frame[19]!);
+        labels.set(key, seen);
+      }
+      const frames = await r.frames(expected.length);
+      expect(frames.length).toBe(expected.length);
+      for (let i = 0; i < expected.length; i += 1)
+        expect(Buffer.from(frames[i]!).toString('hex'), `frame ${i}`).toBe(
+          Buffer.from(expected[i]!).toString('hex'),
+        );
+      // One label per connection, a different one each, every connection in the table (with the
+      // first packet's), each started with one type I.
+      const all = [...labels.values()];
+      expect(all.every((seen) => seen.size === 1)).toBe(true);
+      expect(new Set(all.map((seen) => [...seen][0])).size).toBe(labels.size);
+      expect(labels.size).toBeGreaterThanOrEqual(8);
+      const connections = r.flow.connections!.size;
+      expect(connections).toBeGreaterThanOrEqual(labels.size);
+      expect(r.plane.sentByType[1]).toBe(connections);
+      expect(r.plane.sentByType[3]).toBeGreaterThan(0);
+      expect(r.fastPath.agentStats().taken).toBe(packets.length);
+    });
 
   it('starts a role-addressed flow’s connections over as egress does when it holds CONNECTIONS_MAX', async () => {
     const r = await rig({ role: true });
@@ -1157,11 +1159,15 @@ interface IngressRig {
   frameOrNull(inner: Uint8Array): Uint8Array | null;
   /** Every link frame the peer's egress sends for `packet` (two for a type I it splits). */
   framesOf(packet: Uint8Array): Uint8Array[];
-  /** The inner packet of the peer's next type III packet carrying `plaintext` (sealed under its flow's send key). */
+  /**
+   * The inner packet of the peer's next type III packet carrying `plaintext` (sealed under its
+   * flow's send key; `via`: another flow of the peer's than its unicast one, its role-addressed one).
+   */
   crafted(
     plaintext: Uint8Array,
     transportOf: Uint8Array,
     under?: { cipher: ReturnType<typeof createNativePayloadCipher>; epoch: number },
+    via?: Flow,
   ): Uint8Array;
   /** Frames an inner packet on the peer's link session. */
   frame(inner: Uint8Array): Uint8Array;
@@ -1173,7 +1179,15 @@ interface IngressRig {
   jsReceive(frame: Uint8Array): IngressResult | 'link';
   /** Bytes the fast path wrote to the TUN (a file here), split into packets. */
   tunPackets(): Uint8Array[];
+  /** Our endpoint's role address (its membership), and the peer's role-addressed flow to it (a group rig's). */
+  roleAddress: Uint8Array;
+  peerRoleFlow: Flow | undefined;
+  /** The group secret our endpoint opens its group epoch GROUP_EPOCH with (a group rig's). */
+  groupSecret: Uint8Array;
 }
+
+/** The group epoch of a group rig's keys. */
+const GROUP_EPOCH = 3;
 
 /** Splits IP packets written back to back (their lengths from their headers). */
 function splitPackets(bytes: Uint8Array): Uint8Array[] {
@@ -1198,7 +1212,15 @@ function splitFrames(bytes: Uint8Array): Uint8Array[] {
   return frames;
 }
 
-async function ingressRig(ourMode: 'tun' | 'tap' = 'tun'): Promise<IngressRig> {
+/**
+ * An ingress rig: our agent (its plane, the native fast path on its UDP socket), and a peer whose
+ * JS egress makes the frames. `group`: our endpoint opens its role's group epoch GROUP_EPOCH, and
+ * the peer has that epoch's sender key for our role (a role-addressed flow to our role address).
+ */
+async function ingressRig(
+  ourMode: 'tun' | 'tap' = 'tun',
+  setup: { group?: boolean } = {},
+): Promise<IngressRig> {
   const transport: Transport = await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });
   const sender: Socket = createSocket('udp4');
   await new Promise<void>((resolve) => sender.bind(0, '127.0.0.1', resolve));
@@ -1244,24 +1266,47 @@ async function ingressRig(ourMode: 'tun' | 'tap' = 'tun'): Promise<IngressRig> {
   };
   const table = makeTable(own, ownX);
   const peerTable = makeTable(peer, peerX);
-  table.setEndpoint(spec(1, 'client', 16), [
-    {
-      endpointId: 2,
-      role: 'server',
-      hostId: peer,
-      x25519PublicKey: peerX.publicKeyRaw,
-      path: [own, engine, peer],
-    },
-  ]);
-  peerTable.setEndpoint(spec(2, 'server', 16), [
-    {
-      endpointId: 1,
-      role: 'client',
-      hostId: own,
-      x25519PublicKey: ownX.publicKeyRaw,
-      path: [peer, engine, own],
-    },
-  ]);
+  const groupSecret = randomBytes(32);
+  table.setEndpoint(
+    spec(1, 'client', 16),
+    [
+      {
+        endpointId: 2,
+        role: 'server',
+        hostId: peer,
+        x25519PublicKey: peerX.publicKeyRaw,
+        path: [own, engine, peer],
+      },
+    ],
+    setup.group
+      ? {
+          open: [{ epoch: GROUP_EPOCH, key: groupSecret, untilMs: Number.POSITIVE_INFINITY }],
+          seal: new Map(),
+          nextSeal: new Map(),
+        }
+      : undefined,
+  );
+  peerTable.setEndpoint(
+    spec(2, 'server', 16),
+    [
+      {
+        endpointId: 1,
+        role: 'client',
+        hostId: own,
+        x25519PublicKey: ownX.publicKeyRaw,
+        path: [peer, engine, own],
+      },
+    ],
+    setup.group
+      ? {
+          open: [],
+          seal: new Map([
+            ['client', { epoch: GROUP_EPOCH, key: deriveGroupSenderKey(groupSecret, peer, GROUP_EPOCH) }],
+          ]),
+          nextSeal: new Map(),
+        }
+      : undefined,
+  );
   const keyA = randomBytes(32);
   const keyB = randomBytes(32);
   const session = createLinkSession({
@@ -1366,10 +1411,10 @@ async function ingressRig(ourMode: 'tun' | 'tap' = 'tun'): Promise<IngressRig> {
       expect(peerEgress(packet)).toBe(EgressResult.SENT);
       return sent.map(frame);
     },
-    crafted(plaintext, transportFrom, under) {
+    crafted(plaintext, transportFrom, under, via) {
       // A type III packet of the peer's flow (egress builds its header from `transportFrom`), its
       // sealed payload replaced by `plaintext` sealed under the flow's next counter.
-      const peerFlow = peerTable.flows()[0]!;
+      const peerFlow = via ?? peerTable.flows()[0]!;
       peerEgress(transportFrom);
       const header = sent.at(-1)!.subarray(0, peerFlow.headers[3].length);
       const inner = new Uint8Array(header.length + plaintext.length + 32);
@@ -1429,7 +1474,19 @@ async function ingressRig(ourMode: 'tun' | 'tap' = 'tun'): Promise<IngressRig> {
       return processIngress(plane, bytes, view.bodyOffset, length);
     },
     tunPackets: () => (ourMode === 'tap' ? splitFrames(tunBytes()) : splitPackets(tunBytes())),
+    roleAddress: ownRoleAddress(own, { contractId: 7, role: 'client' }),
+    peerRoleFlow: peerTable.flows().find((each) => each.connections !== undefined),
+    groupSecret,
   };
+}
+
+/** The group rig's sender epochs as our endpoint keeps them: each one's epoch and replay window. */
+function groupWindows(r: IngressRig): number[][] {
+  const windows: number[][] = [];
+  for (const sender of r.table.membershipByAddress(r.roleAddress, 0)?.senders.values() ?? [])
+    for (const epoch of [sender.current, sender.previous])
+      if (epoch !== undefined) windows.push([epoch.epoch, ...epoch.replay.state, ...epoch.replay.bits]);
+  return windows;
 }
 
 /** Everything ingress and the link layer change on our side, copied (link traffic: what the fast path drained added). */
@@ -1449,6 +1506,7 @@ function ingressSnapshot(r: IngressRig) {
     drops: { ...r.plane.drops },
     rekeys: { ...r.plane.e2eRekeys },
     link: { ...r.link },
+    group: groupWindows(r),
   };
 }
 function ingressRestore(r: IngressRig, s: ReturnType<typeof ingressSnapshot>): void {
@@ -1460,6 +1518,15 @@ function ingressRestore(r: IngressRig, s: ReturnType<typeof ingressSnapshot>): v
   r.plane.e2eRekeyCounts.set([s.rekeys.sent, s.rekeys.received]);
   countersOf(r.flow.endpoint.statistics)!.set(s.statistics);
   Object.assign(r.link, s.link);
+  let at = 0;
+  for (const sender of r.table.membershipByAddress(r.roleAddress, 0)?.senders.values() ?? [])
+    for (const epoch of [sender.current, sender.previous]) {
+      if (epoch === undefined) continue;
+      const window = s.group[at++]!;
+      expect(window[0]).toBe(epoch.epoch);
+      epoch.replay.state.set(window.slice(1, 1 + epoch.replay.state.length));
+      epoch.replay.bits.set(window.slice(1 + epoch.replay.state.length));
+    }
 }
 
 /** The peer's app packets: IPv6 from its CGA to ours, or IPv4 from its address to its alias of us. */
@@ -2362,5 +2429,243 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(() => r.fastPath.setTap({ peerMac: new Uint8Array(6), agentMac: new Uint8Array(7) })).toThrow(
       TypeError,
     );
+  });
+});
+
+/** A packet from the group rig's peer to our role address: UDP or TCP from `sourcePort` (its connection) to `port`. */
+function groupIpv6(r: IngressRig, next: number, size: number, sourcePort = 40_000, port = 9000, fill = 0x5a) {
+  const packet = ipv6(
+    r.peerPlane.options.ownHostId,
+    r.roleAddress,
+    next,
+    next === 58 ? Math.max(size, 8) : size,
+    fill,
+  );
+  if (next === 58) packet[40] = 128; // an echo request, not ND
+  if ((next === 17 || next === 6) && size >= 4) {
+    writeU16(packet, 40, sourcePort);
+    writeU16(packet, 42, port);
+  }
+  return packet;
+}
+
+/** The group rig's first connection through JavaScript until a packet of each type was delivered (and installed). */
+function warmUpGroup(r: IngressRig): void {
+  for (let i = 0; i < CODE_PACKETS + 2; i += 1)
+    expect(r.jsReceive(r.frameOf(groupIpv6(r, 17, 64)))).toBe(IngressResult.DELIVERED);
+  expect(r.fastPath.agentStats().ingressFlows).toBe(1);
+  r.jsApp.length = 0;
+}
+
+/** The peer's role-addressed flow now (rebuilt whenever its endpoint is). */
+function peerRoleFlow(r: IngressRig): Flow {
+  return r.peerTable.flows().find((flow) => flow.connections !== undefined)!;
+}
+
+/**
+ * `frame` sent: the fast path must hand it up with nothing changed (counted as `why`), and
+ * JavaScript, receiving it, must drop it as `drop`.
+ */
+async function handedUpAndDropped(
+  r: IngressRig,
+  frame: Uint8Array,
+  why: string,
+  drop: string,
+): Promise<void> {
+  const whys = r.fastPath.agentStats().handedUp.in;
+  const before = ingressSnapshot(r);
+  const written = r.tunPackets().length;
+  expect(await r.send(frame), why).toBe(false);
+  expect(ingressSnapshot(r), why).toEqual(before);
+  expect(r.tunPackets().length).toBe(written);
+  expect(handUpsAdded(whys, r.fastPath.agentStats().handedUp.in, why)).toBe(1);
+  const drops = r.plane.drops[drop as keyof typeof r.plane.drops];
+  expect(r.jsReceive(frame), why).toBe(IngressResult.DROPPED);
+  expect(r.plane.drops[drop as keyof typeof r.plane.drops], drop).toBe(drops + 1);
+}
+
+describe.skipIf(!available)('agent ingress fast path, role-addressed packets (a member)', () => {
+  it('writes to the TUN what ingress writes to the app, every connection and packet type alike (bounded fuzz)', async () => {
+    const r = await ingressRig('tun', { group: true });
+    warmUpGroup(r);
+    const packets = fc.sample(
+      fc
+        .tuple(
+          fc.constantFrom(17, 6, 58, 50),
+          fc.integer({ min: 0, max: 1300 }),
+          fc.integer({ min: 0, max: 5 }),
+          fc.integer({ min: 0, max: 255 }),
+        )
+        .map(([next, size, connection, fill]) => groupIpv6(r, next, size, 40_000 + connection, 9000, fill)),
+      { seed: testSeed, numRuns: 60 },
+    );
+    for (const [i, packet] of packets.entries()) await takenAsIngressDelivers(r, packet, `packet ${i}`);
+    expect(r.tunPackets().length).toBe(packets.length);
+    expect(r.handedUp.length).toBe(0);
+    // Several connections, each with its own label; every packet counted once.
+    expect(peerRoleFlow(r).connections!.size).toBeGreaterThanOrEqual(6);
+    expect(r.flow.endpoint.statistics.packetsIn).toBe(CODE_PACKETS + 2 + packets.length);
+  });
+
+  it('hands up a replay, a forged tag, a spoofed inner packet and what the In ACL denies; ingress drops each', async () => {
+    const r = await ingressRig('tun', { group: true });
+    r.plane.acl = compileAcl({ in: ['deny udp port 9001'], out: [] });
+    warmUpGroup(r);
+    // A replay: the same inner packet framed again (a good link tag, a counter the link has not seen).
+    const frame = r.frameOf(groupIpv6(r, 17, 100));
+    expect(await r.send(frame)).toBe(true);
+    const inner = frame.slice(16, frame.length - 16);
+    await handedUpAndDropped(r, r.frame(inner), 'E2E', 'replayed');
+    // A forged e2e tag.
+    const forged = r.frameOf(groupIpv6(r, 17, 100)).slice(16, -16);
+    forged[forged.length - 1]! ^= 1;
+    await handedUpAndDropped(r, r.frame(forged), 'E2E', 'badSeal');
+    // An inner packet from another source than the sender, sealed with the sender's key.
+    const from = groupIpv6(r, 17, 64);
+    const spoofed = groupIpv6(r, 17, 64);
+    spoofed.set(hostId(), 8);
+    await handedUpAndDropped(
+      r,
+      r.frame(r.crafted(spoofed, from, undefined, peerRoleFlow(r))),
+      'INNER',
+      'spoofed',
+    );
+    // A destination port the In ACL denies.
+    await handedUpAndDropped(r, r.frameOf(groupIpv6(r, 17, 64, 40_000, 9001)), 'ACL', 'aclIn');
+    // After all that, the connection's packets are taken again.
+    await takenAsIngressDelivers(r, groupIpv6(r, 17, 64), 'after');
+  });
+
+  it('follows the sender to a new group epoch as ingress does, keeps the old one in its grace, and not after', async () => {
+    const r = await ingressRig('tun', { group: true });
+    const graceMs = 1500;
+    const nextSecret = randomBytes(32);
+    const endpoint = r.table.endpoints.get(1)!;
+    r.table.setPeers(1, endpoint.peers, {
+      open: [
+        { epoch: GROUP_EPOCH + 1, key: nextSecret, untilMs: Number.POSITIVE_INFINITY },
+        { epoch: GROUP_EPOCH, key: r.groupSecret, untilMs: Date.now() + graceMs },
+      ],
+      seal: new Map(),
+      nextSeal: new Map(),
+    });
+    const graceEnds = Date.now() + graceMs;
+    warmUpGroup(r);
+    await takenAsIngressDelivers(r, groupIpv6(r, 17, 200), 'epoch 3');
+    // Two frames of the old epoch, sent later (in its grace, and after it).
+    const inGrace = r.frameOf(groupIpv6(r, 17, 64));
+    const afterGrace = r.frameOf(groupIpv6(r, 17, 64));
+    // The sender switches to the next epoch (its endpoint rebuilt: every connection starts with a type I).
+    const peerEndpoint = r.peerTable.endpoints.get(2)!;
+    const peer = r.peerPlane.options.ownHostId;
+    r.peerTable.setPeers(2, peerEndpoint.peers, {
+      open: [],
+      seal: new Map([
+        ['client', { epoch: GROUP_EPOCH + 1, key: deriveGroupSenderKey(nextSecret, peer, GROUP_EPOCH + 1) }],
+      ]),
+      nextSeal: new Map(),
+    });
+    // Its first packet under the new epoch goes up (its key is derived by ingress), and is delivered.
+    const first = r.frameOf(groupIpv6(r, 17, 64));
+    const whys = r.fastPath.agentStats().handedUp.in;
+    expect(await r.send(first)).toBe(false);
+    expect(handUpsAdded(whys, r.fastPath.agentStats().handedUp.in, 'E2E')).toBe(1);
+    expect(r.jsReceive(first)).toBe(IngressResult.DELIVERED);
+    // Then both epochs are taken: the new one's packets, and the old one's in its grace.
+    for (let i = 0; i < CODE_PACKETS + 2; i += 1)
+      await takenAsIngressDelivers(r, groupIpv6(r, 17, 64 + i), `epoch 4, packet ${i}`);
+    expect(Date.now()).toBeLessThan(graceEnds);
+    const before = ingressSnapshot(r);
+    expect(await r.send(inGrace)).toBe(true);
+    const afterNative = ingressSnapshot(r);
+    const written = r.tunPackets().at(-1)!;
+    ingressRestore(r, before);
+    expect(r.jsReceive(inGrace)).toBe(IngressResult.DELIVERED);
+    expect(ingressSnapshot(r)).toEqual(afterNative);
+    expect(Buffer.from(written).equals(Buffer.from(r.jsApp.at(-1)!))).toBe(true);
+    // After the grace: the old epoch goes up, and ingress no longer opens it.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, graceEnds - Date.now()) + 20));
+    await handedUpAndDropped(r, afterGrace, 'E2E', 'badSeal');
+  });
+
+  it('takes a frame with one byte of its inner packet changed only as ingress would take it (bounded fuzz)', async () => {
+    const r = await ingressRig('tun', { group: true });
+    warmUpGroup(r);
+    const cases = fc.sample(
+      fc.tuple(fc.nat({ max: 199 }), fc.integer({ min: 1, max: 255 }), fc.nat({ max: 3 })),
+      {
+        seed: testSeed,
+        numRuns: 80,
+      },
+    );
+    let taken = 0;
+    let framed = 0;
+    for (const [i, [where, change, connection]] of cases.entries()) {
+      const frame = r.frameOf(groupIpv6(r, 17, 64, 40_000 + connection));
+      const inner = frame.slice(16, frame.length - 16);
+      const at = where % inner.length;
+      inner[at]! ^= change;
+      const changed = r.frameOrNull(inner);
+      if (changed === null) continue;
+      framed += 1;
+      const before = ingressSnapshot(r);
+      const written = r.tunPackets().length;
+      if (await r.send(changed)) {
+        taken += 1;
+        const afterNative = ingressSnapshot(r);
+        const out = r.tunPackets();
+        ingressRestore(r, before);
+        expect(r.jsReceive(changed), `case ${i} (byte ${at})`).toBe(IngressResult.DELIVERED);
+        expect(ingressSnapshot(r), `case ${i} (byte ${at})`).toEqual(afterNative);
+        expect(Buffer.from(out.at(-1)!).equals(Buffer.from(r.jsApp.at(-1)!)), `case ${i}`).toBe(true);
+      } else {
+        expect(ingressSnapshot(r), `case ${i} (byte ${at})`).toEqual(before);
+        expect(r.tunPackets().length).toBe(written);
+      }
+    }
+    // Changes to the bytes a packet may change (hop limit, DATA, TRANSPORT, …) are taken.
+    expect(taken).toBeGreaterThan(0);
+    expect(framed).toBeGreaterThan(cases.length / 2);
+  });
+
+  it('refuses malformed installs (the sender stays in JavaScript)', async () => {
+    const r = await ingressRig('tun', { group: true });
+    const flow = peerRoleFlow(r);
+    r.frameOf(groupIpv6(r, 17, 64));
+    const header = flow.headers[3];
+    const peer = r.peerPlane.options.ownHostId;
+    const base = {
+      address: r.roleAddress,
+      source: peer,
+      header,
+      hopIndexAt: -1,
+      dataAt: -1,
+      dataLength: 0,
+      transportAt: flow.transportAt[3],
+      epoch: GROUP_EPOCH,
+      key: randomBytes(32),
+      untilMs: Number.POSITIVE_INFINITY,
+      replayState: r.flow.replay.state,
+      replayBits: r.flow.replay.bits,
+      statistics: countersOf(r.flow.endpoint.statistics)!,
+      acl: new Int32Array(0),
+    };
+    const install = (change: Partial<Record<keyof typeof base, unknown>>) =>
+      r.fastPath.setGroupIngressFlow({ ...base, ...change } as typeof base);
+    expect(() => install({ address: new Uint8Array(4) })).toThrow(/setGroupIngressFlow/);
+    expect(() => install({ source: new Uint8Array(15) })).toThrow(/setGroupIngressFlow/);
+    for (const epoch of [-1, 1.5, 2 ** 32, Number.NaN]) expect(() => install({ epoch })).toThrow(/epoch/);
+    expect(() => install({ key: new Uint8Array(16) })).toThrow(/setGroupIngressFlow/);
+    expect(() => install({ replayBits: new Uint32Array(1) })).toThrow(/setGroupIngressFlow/);
+    for (const acl of badAclWords) expect(() => install({ acl })).toThrow(/acl: Int32Array/);
+    // Not installed: a header from another source or to another address, offsets outside it.
+    install({ source: r.own });
+    install({ address: r.own });
+    install({ transportAt: header.length });
+    install({ dataAt: 48, dataLength: header.length });
+    install({ header: header.subarray(0, 47) });
+    expect(r.fastPath.agentStats().ingressFlows).toBe(0);
+    install({});
+    expect(r.fastPath.agentStats().ingressFlows).toBe(1);
   });
 });

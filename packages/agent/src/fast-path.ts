@@ -40,7 +40,13 @@ import type { AgentFastPath, CapsuleHeaderView } from '@capsule/wire';
 import { aclRuleWords } from './acl';
 import type { DataPlane } from './data-plane';
 import { AGENT_MAC } from './ethernet';
-import { countersOf, type Flow } from './flows';
+import {
+  countersOf,
+  type Flow,
+  type GroupMembership,
+  type GroupSender,
+  type GroupSenderEpoch,
+} from './flows';
 
 /** What egress and ingress tell the fast path (DataPlane.fastPath). */
 export interface AgentFastPathInstaller {
@@ -55,6 +61,19 @@ export interface AgentFastPathInstaller {
    * parsed in `view`: install the flow's ingress for packets of its type from it (without TRACE).
    */
   delivered(flow: Flow, bytes: Uint8Array, offset: number, view: CapsuleHeaderView): void;
+  /**
+   * Ingress just delivered the role-addressed packet bytes[offset…] from `sender` to `membership`'s
+   * address, opened under `epoch` (the sender's, as the member keeps it), its capsule header parsed
+   * in `view`: install that sender's packets of its type to that address from it (without TRACE).
+   */
+  deliveredGroup(
+    membership: GroupMembership,
+    sender: GroupSender,
+    epoch: GroupSenderEpoch,
+    bytes: Uint8Array,
+    offset: number,
+    view: CapsuleHeaderView,
+  ): void;
   /** Forgets every installed flow. */
   clear(): void;
 }
@@ -63,6 +82,25 @@ export interface AgentFastPathInstaller {
 interface IngressTemplate {
   header: Uint8Array;
   free: Uint8Array;
+}
+
+/** A delivered packet's header as a template (`labelFree`: a role-addressed sender's), with its offsets. */
+function templateOf(bytes: Uint8Array, offset: number, view: CapsuleHeaderView, labelFree: boolean) {
+  const headerLength = 40 + view.length;
+  const hopIndexAt = view.pathOffset < 0 ? -1 : view.pathOffset - offset + 4;
+  const dataAt = view.dataOffset < 0 ? -1 : view.dataOffset - offset;
+  const transportAt = view.transportOffset - offset;
+  const header = bytes.slice(offset, offset + headerLength);
+  // The bytes a packet may change (as the fast path's template compare frees them).
+  const free = new Uint8Array(headerLength);
+  if (labelFree) free.fill(1, 1, 4); // a connection's flow label
+  free.fill(1, 4, 6); // payload length
+  free[7] = 1; // hop limit
+  if (hopIndexAt >= 0) free[hopIndexAt] = 1;
+  if (dataAt >= 0) free.fill(1, dataAt, dataAt + view.dataLength);
+  free[transportAt] = 1;
+  free.fill(1, transportAt + 2, transportAt + 6);
+  return { template: { header, free }, hopIndexAt, dataAt, dataLength: view.dataLength, transportAt };
 }
 
 /** Whether bytes[offset, + length) is `installed`'s header but for its free bytes. */
@@ -97,6 +135,8 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
   let installed = new WeakMap<Flow, [boolean, boolean]>();
   /** Per flow, the ingress template installed per packet type (index 1..3; cleared with the rest). */
   let ingress = new WeakMap<Flow, (IngressTemplate | undefined)[]>();
+  /** Per sender epoch, the role-addressed ingress template installed per packet type (likewise). */
+  let groupIngress = new WeakMap<GroupSenderEpoch, (IngressTemplate | undefined)[]>();
   return {
     sent(flow, version) {
       const firstHop = flow.firstHop;
@@ -136,35 +176,20 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
       const type = view.packetType;
       const counters = countersOf(flow.endpoint.statistics);
       if (counters === undefined) return;
-      const headerLength = 40 + view.length;
-      const hopIndexAt = view.pathOffset < 0 ? -1 : view.pathOffset - offset + 4;
-      const dataAt = view.dataOffset < 0 ? -1 : view.dataOffset - offset;
-      const transportAt = view.transportOffset - offset;
       // Installed already with this header (handed up for another reason): kept.
       let templates = ingress.get(flow);
-      if (templates !== undefined && sameHeader(templates[type], bytes, offset, headerLength)) return;
-      const header = bytes.slice(offset, offset + headerLength);
-      // The bytes a packet may change (as the fast path's template compare frees them).
-      const free = new Uint8Array(headerLength);
-      free.fill(1, 4, 6); // payload length
-      free[7] = 1; // hop limit
-      if (hopIndexAt >= 0) free[hopIndexAt] = 1;
-      if (dataAt >= 0) free.fill(1, dataAt, dataAt + view.dataLength);
-      free[transportAt] = 1;
-      free.fill(1, transportAt + 2, transportAt + 6);
+      if (templates !== undefined && sameHeader(templates[type], bytes, offset, 40 + view.length)) return;
+      const { template, ...at } = templateOf(bytes, offset, view, false);
       // The fast path keeps the other types' templates beside it.
       if (templates === undefined) {
         templates = [];
         ingress.set(flow, templates);
       }
-      templates[type] = { header, free };
+      templates[type] = template;
       port.setIngressFlow({
         source: flow.peer.hostId,
-        header,
-        hopIndexAt,
-        dataAt,
-        dataLength: view.dataLength,
-        transportAt,
+        header: template.header,
+        ...at,
         receiveBase: flow.e2e.receiveBase,
         e2eState: flow.e2e.state,
         replayState: flow.replay.state,
@@ -175,9 +200,40 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
         acl: aclRuleWords(plane.acl.in, flow.peer.hostId),
       });
     },
+    deliveredGroup(membership, sender, epoch, bytes, offset, view) {
+      if (view.traceOffset >= 0 || view.transportOffset < 0) return;
+      const { endpoint } = membership;
+      const counters = countersOf(endpoint.statistics);
+      const untilMs = endpoint.groupKeys.open.find((key) => key.epoch === epoch.epoch)?.untilMs;
+      if (counters === undefined || untilMs === undefined) return;
+      const type = view.packetType;
+      // Installed already with this header under this epoch (handed up for another reason): kept.
+      let templates = groupIngress.get(epoch);
+      if (templates !== undefined && sameHeader(templates[type], bytes, offset, 40 + view.length)) return;
+      const { template, ...at } = templateOf(bytes, offset, view, true);
+      if (templates === undefined) {
+        templates = [];
+        groupIngress.set(epoch, templates);
+      }
+      templates[type] = template;
+      port.setGroupIngressFlow({
+        address: membership.address,
+        source: sender.hostId,
+        header: template.header,
+        ...at,
+        epoch: epoch.epoch,
+        key: epoch.key,
+        untilMs,
+        replayState: epoch.replay.state,
+        replayBits: epoch.replay.bits,
+        statistics: counters,
+        acl: aclRuleWords(plane.acl.in, sender.hostId),
+      });
+    },
     clear() {
       installed = new WeakMap();
       ingress = new WeakMap();
+      groupIngress = new WeakMap();
       port.clearEgressFlows();
       port.clearIngressFlows();
     },

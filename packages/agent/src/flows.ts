@@ -486,10 +486,12 @@ export function ownRoleAddress(
   return roleAddress(ownHostId, spec.contractId, spec.role);
 }
 
-/** One epoch of a sender's key as a member keeps it: the cipher and the replay window. */
+/** One epoch of a sender's key as a member keeps it: the key, its cipher and the replay window. */
 export interface GroupSenderEpoch {
   readonly epoch: number;
-  /** The payload cipher under the sender's key of that epoch. */
+  /** The sender's key of that epoch (deriveGroupSenderKey; the native fast path is given it). */
+  readonly key: Uint8Array;
+  /** The payload cipher under that key. */
   readonly cipher: PayloadCipher;
   readonly replay: ReplayWindow;
 }

@@ -175,11 +175,8 @@ function processGroupIngress(
           ? sender.previous
           : undefined;
   // A new sender, or a new epoch: the sender's key from the group secret, its host id and the epoch.
-  const cipher =
-    known?.cipher ??
-    plane.flows.createPayloadCipher(
-      deriveGroupSenderKey(secret, bytes.subarray(offset + 8, offset + 24), epoch),
-    );
+  const key = known?.key ?? deriveGroupSenderKey(secret, bytes.subarray(offset + 8, offset + 24), epoch);
+  const cipher = known?.cipher ?? plane.flows.createPayloadCipher(key);
   const plainLength = cipher.open(bytes, sealedStart, sealedEnd - sealedStart, aad, plane.opened, 0);
   if (plainLength < 0) {
     plane.drop('badSeal');
@@ -189,7 +186,7 @@ function processGroupIngress(
   if (known === undefined) {
     // It opened: keep the sender's key of this epoch with a fresh replay window, and the other
     // epoch it has (packets of both arrive while a replaced epoch's grace lasts).
-    known = { epoch, cipher, replay: new ReplayWindow() };
+    known = { epoch, key, cipher, replay: new ReplayWindow() };
     if (sender === undefined) {
       sender = { hostId: bytes.slice(offset + 8, offset + 24), current: known, previous: undefined };
       membership.senders.set(senderHash, sender);
@@ -231,6 +228,8 @@ function processGroupIngress(
   }
   statistics.packetsIn += 1;
   statistics.bytesIn += packetLength;
+  // The native fast path takes this sender's next packets to the role address like this one.
+  plane.fastPath?.deliveredGroup(membership, sender!, known, bytes, offset, plane.capsuleView);
   if (plane.tap) {
     const out = plane.toApp;
     const header = plane.tap.writeHeader(out, 0, 6);

@@ -613,6 +613,10 @@ enum StatisticsSlotIndex : int {
 constexpr size_t kAgentOutBytes = 65536 + 4096;
 constexpr size_t kMaxInnerPacket = 65535;
 constexpr size_t kAgentHeaderMax = 4096;
+// Where a capsule chunk's value can start at the earliest in an inner packet: the IPv6 header (40),
+// the capsule header's fixed bytes (4), the first chunk's type and length (2). A role-addressed
+// flow's type III header has no PATH, so its DATA or TRANSPORT value may be there.
+constexpr int64_t kChunkValueMin = 46;
 
 struct HostKey {
   uint8_t bytes[16];
@@ -874,6 +878,51 @@ struct IngressFlow {
     return spare == nullptr ? nullptr : spare->For(base, epoch, false);
   }
 };
+// One group epoch of a sender as a member keeps it (flows.ts GroupSenderEpoch): the context keyed
+// with the sender's key of that epoch, until when the endpoint opens the epoch, its replay window.
+struct GroupEpoch {
+  EpochContext opener;  // its epoch: the group epoch (-1: none installed in this slot)
+  uint8_t key[sealed_payload::kKeyBytes] = {0};
+  double untilMs = 0;
+  ReplayView replay;
+  Napi::ObjectReference replayStateRef, replayBitsRef;
+  GroupEpoch() = default;
+  GroupEpoch(const GroupEpoch&) = delete;
+  GroupEpoch& operator=(const GroupEpoch&) = delete;
+  ~GroupEpoch() { OPENSSL_cleanse(key, sizeof key); }
+};
+
+// One sender's role-addressed packets to a role address of a local endpoint (ingress.ts
+// processGroupIngress), installed under (address, sender): a template per packet type (the flow
+// label free: each connection has its own), the sender's two latest epochs as JavaScript keeps
+// them (current and previous), the endpoint's statistics and the In ACL's rules for the sender.
+struct GroupIngressFlow {
+  IngressTemplate templates[3];
+  GroupEpoch epochs[2];
+  double* statistics = nullptr;
+  Napi::ObjectReference statisticsRef;
+  std::vector<int32_t> acl;
+  // The epoch `epoch` while the endpoint opens it at `now`, or nullptr.
+  GroupEpoch* Open(uint32_t epoch, double now) {
+    for (GroupEpoch& slot : epochs)
+      if (slot.opener.epoch == static_cast<int64_t>(epoch) && now <= slot.untilMs) return &slot;
+    return nullptr;
+  }
+};
+
+// A role address and a sender's CGA (a GroupIngressFlow's key: the inner destination, then source).
+struct AddressPair {
+  uint8_t bytes[32];
+  bool operator==(const AddressPair& other) const { return memcmp(bytes, other.bytes, 32) == 0; }
+};
+struct AddressPairHash {
+  size_t operator()(const AddressPair& key) const {
+    uint64_t hash = 1469598103934665603ull;  // FNV-1a
+    for (uint8_t byte : key.bytes) hash = (hash ^ byte) * 1099511628211ull;
+    return static_cast<size_t>(hash);
+  }
+};
+
 // TAP mode's Ethernet II header (ethernet.ts): dst MAC, src MAC, EtherType.
 constexpr size_t kEthernetHeader = 14;
 constexpr uint32_t kEtherTypeIpv4 = 0x0800, kEtherTypeArp = 0x0806, kEtherTypeIpv6 = 0x86dd;
@@ -956,6 +1005,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                         InstanceMethod("offerTunPackets", &FastPath::OfferTunPackets),
                         InstanceMethod("agentStats", &FastPath::AgentStats),
                         InstanceMethod("setIngressFlow", &FastPath::SetIngressFlow),
+                        InstanceMethod("setGroupIngressFlow", &FastPath::SetGroupIngressFlow),
                         InstanceMethod("clearIngressFlows", &FastPath::ClearIngressFlows),
                         InstanceMethod("attachTun", &FastPath::AttachTun),
                         InstanceMethod("setTap", &FastPath::SetTap)});
@@ -1054,6 +1104,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     for (auto& entry : sending_) delete entry.second.mac;
     ClearEgress();
     ingressBySource_.clear();
+    groupBySender_.clear();
   }
 
   // ---- DatagramFilter -----------------------------------------------------------------------------
@@ -1071,7 +1122,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       if (verifier_ != nullptr) verifier_->NewBatch();
     }
     if (engine_ == nullptr) {  // an agent's: its ingress
-      if (!agentBound_ || tunFd_ < 0 || ingressBySource_.empty()) return false;
+      if (!agentBound_ || tunFd_ < 0 || (ingressBySource_.empty() && groupBySender_.empty())) return false;
       ingressOffered_++;
       if (CarriesPacket(data, length)) ingressPacketsOffered_++;
       const bool keyed = OrderBarrier::KeyOfPeer(data, length, flowKey);
@@ -2338,6 +2389,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     FlushQueued();
     ClearEgress();
     ingressBySource_.clear();
+    groupBySender_.clear();
     ownIpv4_ = static_cast<uint32_t>(options[4]);
     maxOverlayPacketBytes_ = options[5];
     sentByType_ = sentByType;
@@ -2405,7 +2457,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     }
     // Not headers this path builds: the flow stays in JavaScript.
     for (int t = 0; t < 3; t++)
-      if (headerLength[t] < 48 || headerLength[t] > kAgentHeaderMax || transportAt[t] < 48 ||
+      if (headerLength[t] < 48 || headerLength[t] > kAgentHeaderMax || transportAt[t] < kChunkValueMin ||
           static_cast<size_t>(transportAt[t]) + 6 > headerLength[t])
         return env.Undefined();
     auto flow = std::make_unique<EgressFlow>();
@@ -2476,7 +2528,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     result.Set(2u, Napi::Number::New(env, static_cast<double>(egressByHost_.size() + egressByIpv4_.size())));
     result.Set(3u, Napi::Number::New(env, static_cast<double>(ingressOffered_)));
     result.Set(4u, Napi::Number::New(env, static_cast<double>(ingressTaken_)));
-    result.Set(5u, Napi::Number::New(env, static_cast<double>(ingressBySource_.size())));
+    result.Set(5u, Napi::Number::New(env, static_cast<double>(ingressBySource_.size() + groupBySender_.size())));
     result.Set(6u, Napi::Number::New(env, static_cast<double>(tunWriteErrors_)));
     result.Set(7u, Napi::Number::New(env, static_cast<double>(egressHandedUp_[kAgentUpHeld])));
     result.Set(8u, Napi::Number::New(env, static_cast<double>(ingressHandedUp_[kAgentUpHeld])));
@@ -2496,16 +2548,29 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (session == nullptr) return IngressUp(CarriesPacket(frame, length) ? kAgentUpLink : kAgentUpControl);
     const uint8_t* inner = frame + kHeader;
     const size_t innerLength = bodyEnd - kHeader;
-    // The inner packet: from an installed flow's peer, its header the flow's but for the free bytes.
-    HostKey key;
-    memcpy(key.bytes, inner + 8, 16);
-    auto at = ingressBySource_.find(key);
-    if (at == ingressBySource_.end()) return IngressUp(kAgentUpUnknownFlow);
-    IngressFlow& flow = *at->second;
+    // The inner packet: to a role address of ours from a sender installed there (a role-addressed
+    // packet), else from an installed flow's peer (its CGA); its header the flow's but for the free
+    // bytes.
+    IngressFlow* flow = nullptr;
+    GroupIngressFlow* group = nullptr;
+    if (!groupBySender_.empty()) {
+      AddressPair pair;
+      memcpy(pair.bytes, inner + 24, 16);
+      memcpy(pair.bytes + 16, inner + 8, 16);
+      auto at = groupBySender_.find(pair);
+      if (at != groupBySender_.end()) group = at->second.get();
+    }
+    if (group == nullptr) {
+      HostKey key;
+      memcpy(key.bytes, inner + 8, 16);
+      auto at = ingressBySource_.find(key);
+      if (at == ingressBySource_.end()) return IngressUp(kAgentUpUnknownFlow);
+      flow = at->second.get();
+    }
     // The template of the packet's type (the type is in it, so a packet of another type differs).
     const uint8_t packetType = innerLength > 42 ? inner[42] & 0x0f : 0;
     if (packetType < 1 || packetType > 3) return IngressUp(kAgentUpPacket);
-    const IngressTemplate& shape = flow.templates[packetType - 1];
+    const IngressTemplate& shape = (group != nullptr ? group->templates : flow->templates)[packetType - 1];
     const size_t headerLength = shape.header.size();
     if (headerLength == 0) return IngressUp(kAgentUpNoTemplate);
     // (0 when not a capsule packet or longer than the frame: below any template's length.)
@@ -2522,23 +2587,36 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       CommitLinkReceive(*session, linkCounter, innerLength, BatchNowMs());
       return true;
     }
-    // The sealed payload: a zero nonce prefix, a counter the e2e window takes, and an epoch
-    // (e2e-epochs.ts receiveCipherOf): the current one, the previous in its grace, or the next —
-    // its first packet moves the flow there at the commit, as acceptCandidate does; any other (a
-    // restarted sender's, one further ahead, a stale one) is JavaScript's. (The flow opened a
-    // packet before it was installed, so the lookahead's bound holds.)
+    // The sealed payload: a zero nonce prefix, a counter the e2e window takes, and an epoch. A
+    // unicast flow's (e2e-epochs.ts receiveCipherOf): the current one, the previous in its grace, or
+    // the next — its first packet moves the flow there at the commit, as acceptCandidate does; any
+    // other (a restarted sender's, one further ahead, a stale one) is JavaScript's. (The flow opened
+    // a packet before it was installed, so the lookahead's bound holds.) A role-addressed packet's:
+    // a group epoch of its sender installed here that the endpoint still opens (openKeyOf), with
+    // that epoch's window; any other (a new epoch: its key is derived by JavaScript) goes up.
     const uint8_t* sealed = inner + headerLength;
     const size_t sealedLength = packetLength - headerLength;
     if (Be32(sealed + 4) != 0) return IngressUp(kAgentUpE2e);
     const uint32_t epoch = Be32(sealed);
-    double* e2e = flow.e2e;
-    const double current = e2e[kE2eReceiveEpoch], previous = e2e[kE2ePreviousEpoch];
     const double now = BatchNowMs();
-    const bool moves = epoch != current && !(epoch == previous && now <= e2e[kE2ePreviousUntilMs]);
-    if (moves && (epoch != current + 1 || epoch == previous)) return IngressUp(kAgentUpE2e);
     const uint64_t counter = (uint64_t{Be32(sealed + 8)} << 32) | Be32(sealed + 12);
-    if (!flow.replay.Check(counter)) return IngressUp(kAgentUpE2e);
-    EVP_CIPHER_CTX* opener = flow.OpenerFor(epoch);
+    bool moves = false;
+    ReplayView* replay;
+    EVP_CIPHER_CTX* opener = nullptr;
+    if (group != nullptr) {
+      GroupEpoch* open = group->Open(epoch, now);
+      if (open == nullptr) return IngressUp(kAgentUpE2e);
+      replay = &open->replay;
+      opener = open->opener.ctx;
+    } else {
+      const double* e2e = flow->e2e;
+      const double current = e2e[kE2eReceiveEpoch], previous = e2e[kE2ePreviousEpoch];
+      moves = epoch != current && !(epoch == previous && now <= e2e[kE2ePreviousUntilMs]);
+      if (moves && (epoch != current + 1 || epoch == previous)) return IngressUp(kAgentUpE2e);
+      replay = &flow->replay;
+    }
+    if (!replay->Check(counter)) return IngressUp(kAgentUpE2e);
+    if (flow != nullptr) opener = flow->OpenerFor(epoch);  // after the window: a replay derives no key
     if (opener == nullptr) return IngressUp(kAgentUpE2e);
     // Opened into the TUN ring (taken only if everything below passes).
     const size_t plainLength = sealedLength - static_cast<size_t>(sealed_payload::kOverhead);
@@ -2552,15 +2630,16 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     aad[33] = inner[2];
     aad[34] = inner[3];
     if (!sealed_payload::Open(opener, sealed, sealedLength, aad, sizeof aad, packet)) return IngressUp(kAgentUpE2e);
-    // The original packet: IPv6 from the peer (or its role's address) to us, or IPv4 rewritten.
+    // The original packet: IPv6 from the peer (or its role's address) to us, or IPv4 rewritten; a
+    // role-addressed one IPv6 from the sender to the role address.
     const int version = plainLength > 0 ? packet[0] >> 4 : 0;
     if (version == 6 && plainLength >= 40) {
       if (memcmp(packet + 24, inner + 24, 16) != 0) return IngressUp(kAgentUpInner);
       if (memcmp(packet + 8, inner + 8, 16) != 0 &&
-          !(flow.hasRoleSource && memcmp(packet + 8, flow.roleSource, 16) == 0))
+          !(flow != nullptr && flow->hasRoleSource && memcmp(packet + 8, flow->roleSource, 16) == 0))
         return IngressUp(kAgentUpInner);
-    } else if (version == 4 && plainLength >= 20 && (packet[0] & 0x0f) >= 5) {
-      if (!RewriteIpv4(packet, plainLength, flow.ipv4Alias, ownIpv4_)) return IngressUp(kAgentUpInner);
+    } else if (flow != nullptr && version == 4 && plainLength >= 20 && (packet[0] & 0x0f) >= 5) {
+      if (!RewriteIpv4(packet, plainLength, flow->ipv4Alias, ownIpv4_)) return IngressUp(kAgentUpInner);
     } else {
       return IngressUp(kAgentUpInner);
     }
@@ -2573,19 +2652,21 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
         ((uint32_t{transport[4]} << 8) | transport[5]) != port)
       return IngressUp(kAgentUpInner);
     // The In ACL (ingress.ts isAllowed on the opened packet's destination port).
-    if (!AclAllows(flow.acl, protocol, hasPorts, port)) return IngressUp(kAgentUpAcl);
-    // Commit: the link's window and traffic, the flow's e2e window and epoch, the statistics, the
-    // TUN write.
+    if (!AclAllows(group != nullptr ? group->acl : flow->acl, protocol, hasPorts, port)) return IngressUp(kAgentUpAcl);
+    // Commit: the link's window and traffic, the e2e window (and a unicast flow's epoch), the
+    // statistics, the TUN write.
     CommitLinkReceive(*session, linkCounter, innerLength, now);
-    flow.replay.Mark(counter);
+    replay->Mark(counter);
     if (moves) {
-      e2e[kE2ePreviousEpoch] = current;
+      double* e2e = flow->e2e;
+      e2e[kE2ePreviousEpoch] = e2e[kE2eReceiveEpoch];
       e2e[kE2ePreviousUntilMs] = now + e2eRekeyGraceMs_;
       e2e[kE2eReceiveEpoch] = epoch;
       e2eRekeys_[1] += 1;
     }
-    flow.statistics[kStatisticsPacketsIn] += 1;
-    flow.statistics[kStatisticsBytesIn] += static_cast<double>(plainLength);
+    double* statistics = group != nullptr ? group->statistics : flow->statistics;
+    statistics[kStatisticsPacketsIn] += 1;
+    statistics[kStatisticsBytesIn] += static_cast<double>(plainLength);
     if (linkHeader != 0) {  // TapSegment.writeHeader: dst the kernel's MAC, src ours, the IP version's type
       uint8_t* ethernet = packet - kEthernetHeader;
       memcpy(ethernet, tapPeerMac_, 6);
@@ -2642,20 +2723,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    const int64_t hopIndexAt = info[2].As<Napi::Number>().Int64Value();
-    const int64_t dataAt = info[3].As<Napi::Number>().Int64Value();
-    const int64_t dataLength = info[4].As<Napi::Number>().Int64Value();
-    const int64_t transportAt = info[5].As<Napi::Number>().Int64Value();
-    const int64_t n = static_cast<int64_t>(headerLength);
-    // Not a header this path takes (the flow stays in JavaScript): not an IPv6 capsule header of
-    // this length from `source`, or offsets outside its capsule header.
-    const bool shaped = n >= 48 && n <= static_cast<int64_t>(kAgentHeaderMax) && (header[0] >> 4) == 6 &&
-                        header[6] == 253 && 40 + (int64_t{header[41]} + 1) * 8 == n &&
-                        memcmp(header + 8, source, 16) == 0;
-    const bool offsets = transportAt >= 48 && transportAt + 6 <= n && (hopIndexAt < 0 || (hopIndexAt >= 48 && hopIndexAt + 1 < n)) &&
-                         (dataAt < 0 || (dataAt >= 48 && dataLength >= 0 && dataAt + dataLength <= n));
-    const int packetType = n > 42 ? header[42] & 0x0f : 0;
-    if (!shaped || !offsets || packetType < 1 || packetType > 3) return env.Undefined();
+    IngressTemplate made;
+    int packetType = 0;
+    if (!MakeTemplate(info, 1, source, nullptr, false, &made, &packetType)) return env.Undefined();
     const uint32_t ipv4Alias = info[11].As<Napi::Number>().Uint32Value();
     HostKey hostKey;
     memcpy(hostKey.bytes, source, 16);
@@ -2689,22 +2759,117 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       ingressBySource_[hostKey] = std::move(fresh);
     }
     flow->acl = std::move(acl);  // the agent's In ACL for this peer (the same until it clears every flow)
-    IngressTemplate& shape = flow->templates[packetType - 1];
-    shape = IngressTemplate{};
-    shape.header.assign(header, header + headerLength);
-    shape.free.Add(4, 2);  // payload length
-    shape.free.Add(7, 1);  // hop limit
+    flow->templates[packetType - 1] = std::move(made);
+    return env.Undefined();
+  }
+
+  // The template of a header ingress.ts accepted: info[at] the header (inner IPv6 + capsule), then
+  // its PATH hop index, DATA value, DATA length and TRANSPORT value offsets (relative to it; -1:
+  // absent), numbers already checked. False when it is not a header this path takes (the flow
+  // stays in JavaScript): not an IPv6 capsule header of its length from `source` (to
+  // `destination`, unless nullptr), or offsets outside its capsule header. `labelFree`: a
+  // role-addressed sender's, whose connections each have their own flow label.
+  static bool MakeTemplate(const Napi::CallbackInfo& info, size_t at, const uint8_t* source, const uint8_t* destination,
+                           bool labelFree, IngressTemplate* shape, int* packetType) {
+    size_t headerLength = 0;
+    const uint8_t* header = TypedData<uint8_t>(info[at], napi_uint8_array, &headerLength);
+    const int64_t hopIndexAt = info[at + 1].As<Napi::Number>().Int64Value();
+    const int64_t dataAt = info[at + 2].As<Napi::Number>().Int64Value();
+    const int64_t dataLength = info[at + 3].As<Napi::Number>().Int64Value();
+    const int64_t transportAt = info[at + 4].As<Napi::Number>().Int64Value();
+    const int64_t n = static_cast<int64_t>(headerLength);
+    const bool shaped = header != nullptr && n >= 48 && n <= static_cast<int64_t>(kAgentHeaderMax) &&
+                        (header[0] >> 4) == 6 && header[6] == 253 && 40 + (int64_t{header[41]} + 1) * 8 == n &&
+                        memcmp(header + 8, source, 16) == 0 &&
+                        (destination == nullptr || memcmp(header + 24, destination, 16) == 0);
+    const bool offsets = transportAt >= kChunkValueMin && transportAt + 6 <= n &&
+                         (hopIndexAt < 0 || (hopIndexAt >= kChunkValueMin && hopIndexAt + 1 < n)) &&
+                         (dataAt < 0 || (dataAt >= kChunkValueMin && dataLength >= 0 && dataAt + dataLength <= n));
+    *packetType = shaped ? header[42] & 0x0f : 0;
+    if (!shaped || !offsets || *packetType < 1 || *packetType > 3) return false;
+    shape->header.assign(header, header + headerLength);
+    if (labelFree)
+      shape->free.Add(1, 5);  // the flow label (with the traffic class's low bits) and the payload length
+    else
+      shape->free.Add(4, 2);  // the payload length
+    shape->free.Add(7, 1);    // the hop limit
     if (hopIndexAt >= 0) {
-      shape.hopIndexAt = static_cast<int>(hopIndexAt);
-      shape.hopCountAt = static_cast<int>(hopIndexAt + 1);
+      shape->hopIndexAt = static_cast<int>(hopIndexAt);
+      shape->hopCountAt = static_cast<int>(hopIndexAt + 1);
     }
-    shape.transportAt = static_cast<size_t>(transportAt);
-    shape.free.AddCapsule(hopIndexAt, dataAt, dataLength, transportAt);
+    shape->transportAt = static_cast<size_t>(transportAt);
+    shape->free.AddCapsule(hopIndexAt, dataAt, dataLength, transportAt);
+    return true;
+  }
+
+  // setGroupIngressFlow(address[16], source[16], header, hopIndexAt, dataAt, dataLength, transportAt,
+  //   epoch, key[32], untilMs, replayState: Float64Array(2+), replayBits: Uint32Array(2+),
+  //   statistics: Float64Array(4+), acl: Int32Array (AclWord)); offsets relative to the header.
+  Napi::Value SetGroupIngressFlow(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t addressLength = 0, sourceLength = 0, headerLength = 0, keyLength = 0, stateCount = 0, words = 0,
+           statisticsCount = 0;
+    const bool enough = info.Length() >= 14;
+    std::vector<int32_t> acl;
+    const uint8_t* address = enough ? TypedData<uint8_t>(info[0], napi_uint8_array, &addressLength) : nullptr;
+    const uint8_t* source = enough ? TypedData<uint8_t>(info[1], napi_uint8_array, &sourceLength) : nullptr;
+    const uint8_t* header = enough ? TypedData<uint8_t>(info[2], napi_uint8_array, &headerLength) : nullptr;
+    const uint8_t* key = enough ? TypedData<uint8_t>(info[8], napi_uint8_array, &keyLength) : nullptr;
+    double* replayState = enough ? TypedData<double>(info[10], napi_float64_array, &stateCount) : nullptr;
+    uint32_t* replayBits = enough ? TypedData<uint32_t>(info[11], napi_uint32_array, &words) : nullptr;
+    double* statistics = enough ? TypedData<double>(info[12], napi_float64_array, &statisticsCount) : nullptr;
+    const double epoch = enough && info[7].IsNumber() ? info[7].As<Napi::Number>().DoubleValue() : -1;
+    if (address == nullptr || addressLength != 16 || source == nullptr || sourceLength != 16 || header == nullptr ||
+        !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsNumber() ||
+        !(epoch >= 0 && epoch <= sealed_payload::kEpochMax && epoch == std::floor(epoch)) || key == nullptr ||
+        keyLength != sealed_payload::kKeyBytes || !info[9].IsNumber() || replayState == nullptr || stateCount < 2 ||
+        replayBits == nullptr || words < 2 || statistics == nullptr || statisticsCount < 4 ||
+        !ReadAclRules(info[13], &acl)) {
+      Napi::TypeError::New(env,
+                           "setGroupIngressFlow(address[16], source[16], header, hopIndexAt, dataAt, dataLength, "
+                           "transportAt, epoch: 0..2^32-1, key[32], untilMs, replayState, replayBits, statistics, "
+                           "acl: Int32Array(4 per rule))")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    IngressTemplate made;
+    int packetType = 0;
+    if (!MakeTemplate(info, 2, source, address, true, &made, &packetType)) return env.Undefined();
+    AddressPair pair;
+    memcpy(pair.bytes, address, 16);
+    memcpy(pair.bytes + 16, source, 16);
+    // The same pair (its endpoint's statistics unchanged): this type's template and this epoch beside
+    // the others; else the pair anew.
+    auto at = groupBySender_.find(pair);
+    if (at == groupBySender_.end() || at->second->statistics != statistics) {
+      auto fresh = std::make_unique<GroupIngressFlow>();
+      fresh->statistics = statistics;
+      fresh->statisticsRef = Napi::Persistent(info[12].As<Napi::Object>());
+      at = groupBySender_.insert_or_assign(pair, std::move(fresh)).first;
+    }
+    GroupIngressFlow& group = *at->second;
+    // The epoch's slot: the one keyed for it, else the one keyed for the older epoch (or none).
+    GroupEpoch* slot = nullptr;
+    for (GroupEpoch& each : group.epochs)
+      if (each.opener.epoch == static_cast<int64_t>(epoch)) slot = &each;
+    if (slot == nullptr)
+      slot = group.epochs[0].opener.epoch <= group.epochs[1].opener.epoch ? &group.epochs[0] : &group.epochs[1];
+    if (slot->opener.epoch != static_cast<int64_t>(epoch) || memcmp(slot->key, key, sizeof slot->key) != 0) {
+      memcpy(slot->key, key, sizeof slot->key);
+      if (!slot->opener.KeyAs(key, static_cast<uint32_t>(epoch), false)) return env.Undefined();
+    }
+    slot->untilMs = info[9].As<Napi::Number>().DoubleValue();
+    slot->replay = {replayState, replayBits, words};
+    slot->replayStateRef = Napi::Persistent(info[10].As<Napi::Object>());
+    slot->replayBitsRef = Napi::Persistent(info[11].As<Napi::Object>());
+    group.acl = std::move(acl);
+    group.templates[packetType - 1] = std::move(made);
     return env.Undefined();
   }
 
   Napi::Value ClearIngressFlows(const Napi::CallbackInfo& info) {
     ingressBySource_.clear();
+    groupBySender_.clear();
     return info.Env().Undefined();
   }
 
@@ -2775,6 +2940,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   uint64_t egressOffered_ = 0, egressTaken_ = 0;
   uint32_t ownIpv4_ = 0;
   std::unordered_map<HostKey, std::unique_ptr<IngressFlow>, HostKeyHash> ingressBySource_;
+  // Role-addressed senders installed for native ingress, by (role address, sender).
+  std::unordered_map<AddressPair, std::unique_ptr<GroupIngressFlow>, AddressPairHash> groupBySender_;
   uint64_t ingressOffered_ = 0, ingressTaken_ = 0, tunWriteErrors_ = 0;
   uint64_t ingressPacketsOffered_ = 0;  // of ingressOffered_: DATA frames with a packet (CarriesPacket)
   // Offered minus taken by why (AgentHandUp): packets from the TUN, frames from the socket; the

@@ -284,6 +284,23 @@ export function createNativeFastPath(): NativeFastPath {
         flow.roleSource ?? new Uint8Array(0),
         flow.acl,
       ),
+    setGroupIngressFlow: (flow) =>
+      native.setGroupIngressFlow(
+        flow.address,
+        flow.source,
+        flow.header,
+        flow.hopIndexAt,
+        flow.dataAt,
+        flow.dataLength,
+        flow.transportAt,
+        flow.epoch,
+        flow.key,
+        flow.untilMs,
+        flow.replayState,
+        flow.replayBits,
+        flow.statistics,
+        flow.acl,
+      ),
     clearIngressFlows: () => native.clearIngressFlows(),
     attachTun: (tun) =>
       tun === undefined

@@ -166,6 +166,22 @@ export interface NativeFastPathObject {
     roleSource: Uint8Array,
     acl: Int32Array,
   ): void;
+  setGroupIngressFlow(
+    address: Uint8Array,
+    source: Uint8Array,
+    header: Uint8Array,
+    hopIndexAt: number,
+    dataAt: number,
+    dataLength: number,
+    transportAt: number,
+    epoch: number,
+    key: Uint8Array,
+    untilMs: number,
+    replayState: Float64Array,
+    replayBits: Uint32Array,
+    statistics: Float64Array,
+    acl: Int32Array,
+  ): void;
   clearIngressFlows(): void;
   attachTun(fd: number, vnetHeader?: boolean, offloadStats?: Float64Array): void;
   setTap(peerMac?: Uint8Array, agentMac?: Uint8Array): void;

@@ -398,6 +398,18 @@ export interface AgentFastPath {
    * the same key, arrays and addresses; else replaces it.
    */
   setIngressFlow(flow: AgentIngressFlow): void;
+  /**
+   * Role-addressed packets from `flow.source` to `flow.address` (the role address of a local
+   * endpoint, of which the source is a peer) may be received natively (docs/agent.md, "Fast path
+   * (ingress)"): their inner header equal to `flow.header` (what ingress accepted) but for the flow
+   * label (a connection's), the payload length, the hop limit, the PATH hop index, the DATA value
+   * and the TRANSPORT value; sealed under group epoch `flow.epoch` with `flow.key` while the
+   * endpoint opens that epoch; the sender epoch's replay window. Adds that type's template, and that
+   * epoch beside the one other the sender has (current and previous), to what was installed for the
+   * pair; else replaces it.
+   */
+  setGroupIngressFlow(flow: AgentGroupIngressFlow): void;
+  /** Forgets every installed ingress flow, unicast and role-addressed. */
   clearIngressFlows(): void;
   /** The TUN device the ingress writes the packets it opened to (undefined: none; it then takes nothing). */
   attachTun(tun: TunWriteTarget | undefined): void;
@@ -439,6 +451,24 @@ export interface AgentIngressFlow {
   readonly roleSource?: Uint8Array;
   /** The In ACL's rules for this peer (AclRuleWords); a packet they deny is handed up (`ACL`). */
   readonly acl: Int32Array;
+}
+
+/** A member's receive side of one sender's role-addressed packets (AgentFastPath.setGroupIngressFlow). */
+export interface AgentGroupIngressFlow
+  extends Pick<
+    AgentIngressFlow,
+    'source' | 'header' | 'hopIndexAt' | 'dataAt' | 'dataLength' | 'transportAt' | 'statistics' | 'acl'
+  > {
+  /** The role address a local endpoint holds (the inner packets' destination). */
+  readonly address: Uint8Array;
+  /** The sender's group epoch, and its key of that epoch (packages/identity deriveGroupSenderKey). */
+  readonly epoch: number;
+  readonly key: Uint8Array;
+  /** The last time (ms) the endpoint opens that epoch (+Infinity: its current one). */
+  readonly untilMs: number;
+  /** The sender epoch's replay window (overlay's ReplayWindow `state` and `bits`), checked and marked in place. */
+  readonly replayState: Float64Array;
+  readonly replayBits: Uint32Array;
 }
 
 /**

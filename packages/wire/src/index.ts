@@ -59,6 +59,7 @@ export {
   AgentFastPathHandUp,
   type AgentFastPathHandUpReason,
   type AgentFastPathStats,
+  type AgentGroupIngressFlow,
   type AgentIngressFlow,
   type EngineFastPath,
   type FastPathCounters,
