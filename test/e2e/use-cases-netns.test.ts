@@ -86,6 +86,8 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
     () => {
       let dir: string;
       let netns: NetnsUseCaseLab;
+      /** Each host's agent fast path counters now: packets its egress and its ingress took natively. */
+      let fastPathTaken: (hosts: string[]) => Promise<{ out: number; in: number }[]>;
 
       async function run(name: string): Promise<UseCaseResult> {
         const result = await runNetnsUseCase(netns, loadUseCase(join(useCasesDir, name)));
@@ -113,6 +115,13 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
         expect(netns.hostIds.size).toBe(state.topology.nodes.length - 1); // engines and hosts registered
         // Every daemon runs the data path this wiring asks for (its status: `fastPath` null when off).
         const { must, agentRequest } = netnsLab(state.name, join(dir, 'lab'), cli);
+        fastPathTaken = (hosts) =>
+          Promise.all(
+            hosts.map(async (host) => {
+              const { fastPath } = (await agentRequest(host, 'GET', '/api/v1/status')).body;
+              return { out: fastPath?.taken ?? 0, in: fastPath?.ingressTaken ?? 0 };
+            }),
+          );
         for (const node of state.nodes) {
           if (node.kind === 'controller') continue;
           const status =
@@ -155,7 +164,9 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
       }, 120_000);
 
       it('load balancing: 300 of 300 UDP connections to the server role, spread over h3, h4, h5 within ±20%; 30 of 30 curl over TCP answered by the members', async () => {
+        const before = await fastPathTaken(['h1', 'h3', 'h4', 'h5']);
         const result = await run('2-load-balancing');
+        const after = await fastPathTaken(['h1', 'h3', 'h4', 'h5']);
         const match = /received by h3, h4, h5: (\d+), (\d+), (\d+) of 300/.exec(result.steps[0]!.detail);
         expect(match, result.steps[0]!.detail).not.toBeNull();
         const counts = match!.slice(1).map(Number);
@@ -169,11 +180,34 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
         const byMember = answers!.slice(1).map(Number);
         expect(byMember.reduce((a, b) => a + b, 0)).toBe(30);
         for (const count of byMember) expect(count).toBeGreaterThan(0);
+        // With the fast paths on, the role-addressed packets go natively at both ends: h1's to the
+        // role address (a connection's first packet too, once the flow's first went through
+        // JavaScript), and the members' receipt (after a packet of each type went through it).
+        const outAtH1 = after[0]!.out - before[0]!.out;
+        const inAtMembers = after.slice(1).reduce((sum, now, i) => sum + now.in - before[i + 1]!.in, 0);
+        console.info(
+          `load balancing: h1's egress took ${outAtH1}, the members' ingress ${inAtMembers} natively`,
+        );
+        if (fastPaths) {
+          expect(outAtH1).toBeGreaterThanOrEqual(250);
+          expect(inAtMembers).toBeGreaterThanOrEqual(250);
+        }
       }, 180_000);
 
       it('multicast: datagrams to the member role reach h2 and h3 (all of them), not h4 or h5', async () => {
+        const before = await fastPathTaken(['h1', 'h2', 'h3']);
         const result = await run('3-multicast');
+        const after = await fastPathTaken(['h1', 'h2', 'h3']);
         expect(result.steps[0]!.detail).toMatch(/h2, h3: 20, 20 of 20; by h4, h5: 0, 0/);
+        const taken = after.map((now, i) => ({ out: now.out - before[i]!.out, in: now.in - before[i]!.in }));
+        console.info(
+          `multicast: h1's egress took ${taken[0]!.out}, h2's and h3's ingress ${taken[1]!.in}, ${taken[2]!.in}`,
+        );
+        // Natively with the fast paths on: the sender's datagrams, each member's receipt of them.
+        if (fastPaths) {
+          expect(taken[0]!.out).toBeGreaterThanOrEqual(15);
+          for (const member of taken.slice(1)) expect(member.in).toBeGreaterThanOrEqual(10);
+        }
       }, 90_000);
 
       it('service chain: ping h1 ↔ h3 passes the waypoint engine e3 (its flow table counts the flow)', async () => {
