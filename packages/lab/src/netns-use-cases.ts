@@ -4,7 +4,7 @@
  * devices and the engine daemons), a small python3 UDP sender/receiver for role-addressed
  * traffic (anycast spread, multicast) and, after an anycast spread step, curl to python3 HTTP
  * servers on the members through the role address (TCP), iperf3 TCP streams for a unicast step with
- * `stream: SECONDS`, the engines' own flow tables (their HTTP API) for the
+ * `stream: SECONDS` (and for a role step with one target member, to the role address), the engines' own flow tables (their HTTP API) for the
  * engines a step's traffic must pass, `ip route blackhole` in two engines' namespaces for a cut,
  * and the controller's API for a revocation. Endpoints are registered through each agent's REST
  * API (python3 urllib inside the namespace). The result has the in-process runner's shape.
@@ -444,13 +444,15 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
   }
 
   /**
-   * An iperf3 TCP stream from `from` to `to`'s CGA for `seconds`: a one-off server in `to`'s
-   * namespace, the client in `from`'s with a 2 s connect time-out (a dropped pair never connects).
+   * An iperf3 TCP stream from `from` to `to`'s CGA (or `address`: a role address `to` holds) for
+   * `seconds`: a one-off server in `to`'s namespace, the client in `from`'s with a 2 s connect
+   * time-out (a dropped pair never connects).
    */
   async function iperfStream(
     from: string,
     to: string,
     seconds: number,
+    address = hostId(to),
   ): Promise<{ connected: boolean; mbitPerSecond: number; detail: string }> {
     const port = '5211';
     const server = serverInNode(
@@ -466,7 +468,7 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
         'iperf3',
         '-6',
         '-c',
-        hostId(to),
+        address,
         '-p',
         port,
         '-t',
@@ -492,13 +494,13 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
         return {
           connected: false,
           mbitPerSecond: 0,
-          detail: `iperf3 to ${to}: ${report.error ?? 'no result'}`,
+          detail: `iperf3 to ${to}${address === hostId(to) ? '' : ` at ${address}`}: ${report.error ?? 'no result'}`,
         };
       const mbitPerSecond = received.bits_per_second / 1e6;
       return {
         connected: true,
         mbitPerSecond,
-        detail: `iperf3 TCP to ${to}: ${mbitPerSecond.toFixed(1)} Mbit/s for ${seconds} s`,
+        detail: `iperf3 TCP to ${to}${address === hostId(to) ? '' : ` at ${address}`}: ${mbitPerSecond.toFixed(1)} Mbit/s for ${seconds} s`,
       };
     } finally {
       server.stop();
@@ -556,6 +558,13 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
     if (step.notTo.length > 0)
       detail += `; by ${step.notTo.join(', ')}: ${packetsAt.slice(members).join(', ')}`;
     passed &&= unwanted === 0;
+    // A stream to the role address when one member is the target (anycast TCP: iperf3's control
+    // and data connections must both reach it).
+    if (step.streamSeconds !== undefined && members === 1) {
+      const stream = await iperfStream(step.from, step.to[0]!, step.streamSeconds, role);
+      passed &&= step.expect === 'dropped' ? !stream.connected : stream.mbitPerSecond > 0;
+      detail += `; ${stream.detail}`;
+    }
     return { step: name, passed, detail };
   }
 
