@@ -121,13 +121,22 @@
 // (CommitLinkReceive), the e2e window, the next epoch's first packet moving the flow to it (the
 // current one previous until the grace ends: acceptCandidate; counted in e2eRekeys), the
 // endpoint's statistics; the batch's packets are written
-// to the TUN at the end of the receive batch (tun-writer.h: coalesced with offloads). JavaScript API:
+// to the TUN at the end of the receive batch (tun-writer.h: coalesced with offloads). A
+// role-addressed packet (ingress.ts processGroupIngress: to a role address of a local endpoint,
+// from one of its peers) likewise, installed per (role address, sender): its template with the
+// flow label free too (each connection has its own), its sealed payload of a group epoch of that
+// sender installed here (the two latest, as the member keeps them) while the endpoint opens that
+// epoch (its grace: openKeyOf), that sender epoch's replay window, the sender's key of the epoch
+// as derived by JavaScript; IPv6 from the sender to the role address only. JavaScript API:
 //   setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, receiveBase[32],
 //     e2eState: Float64Array(7), replayState: Float64Array(2+), replayBits: Uint32Array,
 //     statistics: Float64Array(4+), ipv4Alias, roleSource[0|16], acl: Int32Array)   (the template of header's
 //     packet type, beside the flow's others when its key, arrays and addresses are the ones
 //     installed; else the flow anew)
-//   clearIngressFlows()
+//   setGroupIngressFlow(address[16], source[16], header, hopIndexAt, dataAt, dataLength, transportAt,
+//     epoch, key[32], untilMs, replayState, replayBits, statistics, acl)   (that type's template and
+//     that epoch beside the pair's others; a third epoch replaces the older)
+//   clearIngressFlows()   (unicast and role-addressed)
 //   attachTun(fd, vnetHeader, offloadStats: Float64Array(6)) | attachTun(-1)
 //   bindAgent's fifth option: our IPv4 overlay address (the IPv4 rewrite's destination); its
 //   seventh: e2eRekeyGraceMs (how long a receiver keeps the previous epoch)
@@ -274,7 +283,7 @@ enum AgentHandUp : uint8_t {
   kAgentUpControl,        // ingress: not a DATA frame with a packet (handshake, cookie, keep-alive)
   kAgentUpLink,           // ingress: no confirmed session takes it; egress: no sending session, family
   kAgentUpPacket,         // not a packet it carries: not IPv4 or IPv6, too short, another type, lengths
-  kAgentUpUnknownFlow,    // no flow installed for it (egress: destination; ingress: source)
+  kAgentUpUnknownFlow,    // no flow installed for it (egress: destination; ingress: source, or role address and sender)
   kAgentUpNoTemplate,     // ingress: no template for its packet type
   kAgentUpHeaderChanged,  // ingress: a capsule header unlike its type's template
   kAgentUpTrace,          // egress: a traced packet (TRACE, a trace event)

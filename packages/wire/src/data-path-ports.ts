@@ -137,7 +137,7 @@ export const AgentFastPathHandUp = {
   LINK: 2,
   /** Not a packet it carries: not IPv4 or IPv6, too short, another packet type, its lengths. */
   PACKET: 3,
-  /** No flow installed for it (out: its destination; in: its source). */
+  /** No flow installed for it (out: its destination; in: its source, or its role address and sender). */
   UNKNOWN_FLOW: 4,
   /** In: no template for its packet type. */
   NO_TEMPLATE: 5,
@@ -147,7 +147,8 @@ export const AgentFastPathHandUp = {
   TRACE: 7,
   /**
    * The e2e epoch: out, a rekey due at the last epoch or no key; in, an epoch not current, previous
-   * in its grace or next, a replayed counter or a failed tag.
+   * in its grace or next (role-addressed: a group epoch not installed, or past its grace), a
+   * replayed counter or a failed tag.
    */
   E2E: 8,
   /** Too large for the fast path (out: over 64 KiB sealed; in: over its TUN write buffer). */
