@@ -292,11 +292,17 @@ const CONNECTION_CAPACITY = 2 * CONNECTIONS_MAX;
  * again with a type I packet, as a new one does). No allocation.
  */
 export class ConnectionTable {
-  readonly slots = new Float64Array(1 + 3 * CONNECTION_CAPACITY);
+  private array: Float64Array | undefined;
+
+  /** The shared array (192 KiB: made at the flow's first packet, so a flow that never sends costs none). */
+  get slots(): Float64Array {
+    if (this.array === undefined) this.array = new Float64Array(1 + 3 * CONNECTION_CAPACITY);
+    return this.array;
+  }
 
   /** The connections held. */
   get size(): number {
-    return this.slots[0]!;
+    return this.array?.[0] ?? 0;
   }
 
   /**
