@@ -637,6 +637,15 @@ describe.skipIf(!available)('agent egress fast path', () => {
     expect(frames).toHaveLength(1);
     expect(frames[0]![16 + 42]! & 0x0f).toBe(1); // a type I, as a new connection's first packet
     expect(table.size).toBe(1);
+    // A table with no free entry (never kept so: the array is the agent's, but both sides must
+    // end, not probe for ever): both start it over alike.
+    const slots = table.slots;
+    const next = connectionLabel(r.flow.flowLabel, 17, 61_001, 443);
+    for (let at = 1, n = 1; at < slots.length; at += 3, n += 1) slots[at] = n === next ? 0x10_0000 : n;
+    slots[0] = 100;
+    writeU16(packet, 40, 61_001);
+    expect(takenAsEgressSends(r, packet)).toHaveLength(1);
+    expect(table.size).toBe(1);
   });
 
   it('installs a flow that never reaches type III (a ping a second: type I every authIntervalMs, type II between)', async () => {

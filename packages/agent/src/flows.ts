@@ -311,8 +311,15 @@ export class ConnectionTable {
    */
   stateAt(label: number): number {
     const slots = this.slots;
-    let at = 1 + 3 * (label & (CONNECTION_CAPACITY - 1));
-    for (;;) {
+    const home = 1 + 3 * (label & (CONNECTION_CAPACITY - 1));
+    let at = home;
+    for (let probes = 0; ; probes += 1) {
+      if (probes === CONNECTION_CAPACITY) {
+        // No free entry: not a table this method keeps (it never holds more than CONNECTIONS_MAX).
+        slots.fill(0);
+        at = home;
+        break;
+      }
       const held = slots[at]!;
       if (held === label) return at + 1;
       if (held === 0) break;
@@ -320,7 +327,7 @@ export class ConnectionTable {
     }
     if (slots[0]! >= CONNECTIONS_MAX) {
       slots.fill(0);
-      at = 1 + 3 * (label & (CONNECTION_CAPACITY - 1));
+      at = home;
     }
     slots[at] = label;
     slots[at + 1] = 0;

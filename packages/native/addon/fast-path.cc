@@ -779,23 +779,33 @@ constexpr size_t kConnectionsMax = 4096;
 constexpr size_t kConnectionCapacity = 2 * kConnectionsMax;
 constexpr size_t kConnectionSlots = 1 + 3 * kConnectionCapacity;
 
-// Where connection `label`'s entry is in `table`, or 0 when it holds none.
+// Where connection `label`'s entry is in `table`, or 0 when it holds none. (At most one pass over
+// the table: the table never holds more than kConnectionsMax, so a free entry ends the probe.)
 size_t ConnectionFind(const double* table, uint32_t label) {
   size_t at = 1 + 3 * (label & (kConnectionCapacity - 1));
-  for (;;) {
+  for (size_t probes = 0; probes < kConnectionCapacity; probes++) {
     const double held = table[at];
     if (held == static_cast<double>(label)) return at;
     if (held == 0) return 0;
     at = at + 3 == kConnectionSlots ? 1 : at + 3;
   }
+  return 0;
 }
 
 // Adds connection `label` (not held) with a type I due, the table emptied first when it holds
 // kConnectionsMax; where its entry is.
 size_t ConnectionAdd(double* table, uint32_t label) {
   if (table[0] >= static_cast<double>(kConnectionsMax)) std::fill(table, table + kConnectionSlots, 0.0);
-  size_t at = 1 + 3 * (label & (kConnectionCapacity - 1));
-  while (table[at] != 0) at = at + 3 == kConnectionSlots ? 1 : at + 3;
+  const size_t home = 1 + 3 * (label & (kConnectionCapacity - 1));
+  size_t at = home;
+  for (size_t probes = 0; table[at] != 0; probes++) {
+    if (probes == kConnectionCapacity) {  // no free entry: not a table stateAt keeps; start it over
+      std::fill(table, table + kConnectionSlots, 0.0);
+      at = home;
+      break;
+    }
+    at = at + 3 == kConnectionSlots ? 1 : at + 3;
+  }
   table[at] = static_cast<double>(label);
   table[at + 1] = 0;
   table[at + 2] = -std::numeric_limits<double>::infinity();
