@@ -240,7 +240,9 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
         const stream = /iperf3 TCP to (h\d) at [0-9a-f:]+: ([\d.]+) Mbit\/s/.exec(result.steps[0]!.detail);
         expect(stream, result.steps[0]!.detail).not.toBeNull();
         expect(stream![1]).toBe(first);
-        console.info(`netns content distribution (${title}): iperf3 to the role address ${stream![2]} Mbit/s`);
+        console.info(
+          `netns content distribution (${title}): iperf3 to the role address ${stream![2]} Mbit/s`,
+        );
         const http = result.steps[1]!;
         expect(http.step).toContain('curl over TCP');
         const stop = result.steps.find((step) => step.gapMs !== undefined);
