@@ -103,6 +103,31 @@ function templateOf(bytes: Uint8Array, offset: number, view: CapsuleHeaderView, 
   return { template: { header, free }, hopIndexAt, dataAt, dataLength: view.dataLength, transportAt };
 }
 
+/**
+ * The template a delivered packet's header makes for its packet type (`templateOf`), kept in
+ * `installed` under `key` beside the other types' (the fast path keeps them side by side); undefined
+ * when that type's installed template is this header already (a packet handed up for another reason).
+ */
+function newTemplate<K extends object>(
+  installed: WeakMap<K, (IngressTemplate | undefined)[]>,
+  key: K,
+  bytes: Uint8Array,
+  offset: number,
+  view: CapsuleHeaderView,
+  labelFree: boolean,
+): ReturnType<typeof templateOf> | undefined {
+  let templates = installed.get(key);
+  if (templates !== undefined && sameHeader(templates[view.packetType], bytes, offset, 40 + view.length))
+    return undefined;
+  const made = templateOf(bytes, offset, view, labelFree);
+  if (templates === undefined) {
+    templates = [];
+    installed.set(key, templates);
+  }
+  templates[view.packetType] = made.template;
+  return made;
+}
+
 /** Whether bytes[offset, + length) is `installed`'s header but for its free bytes. */
 function sameHeader(
   installed: IngressTemplate | undefined,
@@ -173,19 +198,11 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
     delivered(flow, bytes, offset, view) {
       if (flow.connections !== undefined) return;
       if (view.traceOffset >= 0 || view.transportOffset < 0) return;
-      const type = view.packetType;
       const counters = countersOf(flow.endpoint.statistics);
       if (counters === undefined) return;
-      // Installed already with this header (handed up for another reason): kept.
-      let templates = ingress.get(flow);
-      if (templates !== undefined && sameHeader(templates[type], bytes, offset, 40 + view.length)) return;
-      const { template, ...at } = templateOf(bytes, offset, view, false);
-      // The fast path keeps the other types' templates beside it.
-      if (templates === undefined) {
-        templates = [];
-        ingress.set(flow, templates);
-      }
-      templates[type] = template;
+      const made = newTemplate(ingress, flow, bytes, offset, view, false);
+      if (made === undefined) return;
+      const { template, ...at } = made;
       port.setIngressFlow({
         source: flow.peer.hostId,
         header: template.header,
@@ -206,16 +223,9 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
       const counters = countersOf(endpoint.statistics);
       const untilMs = endpoint.groupKeys.open.find((key) => key.epoch === epoch.epoch)?.untilMs;
       if (counters === undefined || untilMs === undefined) return;
-      const type = view.packetType;
-      // Installed already with this header under this epoch (handed up for another reason): kept.
-      let templates = groupIngress.get(epoch);
-      if (templates !== undefined && sameHeader(templates[type], bytes, offset, 40 + view.length)) return;
-      const { template, ...at } = templateOf(bytes, offset, view, true);
-      if (templates === undefined) {
-        templates = [];
-        groupIngress.set(epoch, templates);
-      }
-      templates[type] = template;
+      const made = newTemplate(groupIngress, epoch, bytes, offset, view, true);
+      if (made === undefined) return;
+      const { template, ...at } = made;
       port.setGroupIngressFlow({
         address: membership.address,
         source: sender.hostId,
