@@ -233,11 +233,11 @@ export interface AgentDeps {
    */
   app?: AgentAppPort;
   /**
-   * The native fast path (@capsule/native `createNativeFastPath`): packets of established unicast
-   * flows sealed, framed and sent from the TUN device's read path, and received into it, without
-   * waking JavaScript (fast-path.ts). Used with a TUN or TAP device on a transport that can attach
-   * it (the native UDP socket: `Transport.attachDatagramFilter`); the CLI passes one when agent.yaml
-   * says `fastPath: true`. Ignored otherwise.
+   * The native fast path (@capsule/native `createNativeFastPath`): packets of established flows
+   * (unicast and role-addressed) sealed, framed and sent from the TUN device's read path, and
+   * received into it, without waking JavaScript (fast-path.ts). Used with a TUN or TAP device on a
+   * transport that can attach it (the native UDP socket: `Transport.attachDatagramFilter`); the CLI
+   * passes one when agent.yaml says `fastPath: true`. Ignored otherwise.
    */
   fastPath?: AgentNodeFastPath;
 }
