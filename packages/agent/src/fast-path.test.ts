@@ -2563,7 +2563,7 @@ describe.skipIf(!available)('agent ingress fast path, role-addressed packets (a 
 
   it('follows the sender to a new group epoch as ingress does, keeps the old one in its grace, and not after', async () => {
     const r = await ingressRig('tun', { group: true });
-    const graceMs = 1500;
+    const graceMs = 3000;
     const nextSecret = randomBytes(32);
     const endpoint = r.table.endpoints.get(1)!;
     r.table.setPeers(1, endpoint.peers, {
