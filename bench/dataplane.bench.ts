@@ -22,6 +22,10 @@
  * Capsule's TCP throughput ≥ 2 × the best of Nebula and wireguard-go, and its ping RTT ≤ the best
  * of theirs (through one engine hop more than they have).
  *
+ * After the rounds, Capsule once more through an anycast role (Capsule only: the peers have no
+ * such thing): a as content distribution's client, b as its replica, a's iperf3 and pings to the
+ * replica role's address, beside the unicast leg's medians.
+ *
  * Then, unless CAPSULE_BENCH_PROFILE=0, the engine and both agents are restarted with node's
  * `--cpu-prof` and `--perf-basic-prof` (not allowed in NODE_OPTIONS: they go into their argv) for
  * one more iperf3 run, and the functions with the most self time in each process are listed
@@ -43,6 +47,7 @@ import {
 } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { roleAddress } from '@capsule/agent';
 import {
   adminClient,
   applyUseCase,
@@ -60,7 +65,7 @@ import {
   stopProcesses,
   writeLabState,
 } from '@capsule/lab';
-import type { AgentFastPathStats, FastPathStats } from '@capsule/wire';
+import { type AgentFastPathStats, type FastPathStats, formatIpv6, parseIpv6 } from '@capsule/wire';
 import { netnsLab } from '../test/netns-lab';
 import {
   average,
@@ -98,6 +103,15 @@ const iperfSeconds = 5;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const { inNode, must, agentCli, agentRequest } = netnsLab(labName, dataDir, cli);
+
+/** Unregisters every endpoint of `node`'s agent (its REST API). */
+async function unregisterAll(node: string): Promise<void> {
+  const { items } = await agentCli(node, 'endpoints');
+  for (const item of items as { id: number }[]) {
+    const answer = await agentRequest(node, 'DELETE', `/api/v1/endpoints/${item.id}`);
+    if (answer.status >= 300) throw new Error(`${node}: unregister ${item.id}: ${answer.status}`);
+  }
+}
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -611,6 +625,36 @@ async function registerEndpoints(token: string): Promise<string> {
   return peer!;
 }
 
+/**
+ * Anycast through the engine: a and b leave the micro-segmentation endpoints (one endpoint per peer
+ * host: the first registered would own the flow b's answers take, from the role address), then a
+ * registers as content distribution's client and b as its replica
+ * (examples/use-cases/7-content-distribution: the Nearest program sends each packet a client sends
+ * to the replica role's address to the nearest replica — b, the only one here); returns that role
+ * address once a reaches it (b's agent holds it on its TUN). The packets a sends there go out on
+ * its role flow, one capsule flow per connection, and b takes them in as a member.
+ */
+async function registerRoleEndpoints(admin: Awaited<ReturnType<typeof adminClient>>, bHostId: string) {
+  for (const node of ['a', 'b']) await unregisterAll(node);
+  const token = await applyUseCase(
+    admin,
+    loadUseCase(join(root, 'examples', 'use-cases', '7-content-distribution')),
+  );
+  await agentCli('a', 'register', `client.content.${labNames.hostDomain}.capsule`, '--token', token);
+  await agentCli('b', 'register', `replica.content.${labNames.hostDomain}.capsule`, '--token', token);
+  const contract = (await admin.contracts.list({ limit: 1000 })).items.find((c) => c.name === 'content');
+  // The hosts of one zone share its /64: b's prefix is a's, from which a derives the address.
+  const prefix = parseIpv6(bHostId);
+  if (!contract || !prefix.ok) throw new Error('bench dataplane: no content contract, or b has no host id');
+  const role = formatIpv6(roleAddress(prefix.value, contract.id, 'replica'));
+  await waitFor(
+    'a reaches the replica role',
+    async () => (await inNode('a', ['ping', '-6', '-c', '1', '-W', '1', role])).code === 0,
+    20_000,
+  );
+  return role;
+}
+
 /** Pings followed hop by hop per leg (measureHopLatency). */
 const hopPings = 300;
 
@@ -1008,6 +1052,8 @@ export async function run(args: readonly string[] = []): Promise<void> {
   const buffers: { leg: string; a: string }[] = [];
   const profiles: { process: string; top: { fn: string; percent: number }[] }[] = [];
   const hops: { leg: string; latency: HopLatency }[] = [];
+  /** Capsule to the replica role's address (anycast), after the rounds, with what its fast paths took. */
+  let anycast: { leg: Leg; fastPath: Record<string, string> } | undefined;
   let profiledMbps = Number.NaN;
   let perf: PerfProfile | undefined;
   const loadBefore = loadavg()[0]!;
@@ -1092,6 +1138,20 @@ export async function run(args: readonly string[] = []): Promise<void> {
       skipped.push(reason);
     }
     for (const stop of stopPeers.splice(0)) stop();
+
+    process.stdout.write('Capsule through an anycast role …\n');
+    const role = await registerRoleEndpoints(admin, bHostId);
+    const fastPathBefore = await fastPathCounts();
+    const leg = await measure('Capsule, a → the replica role (anycast)', role, '-6', false, pings);
+    anycast = { leg, fastPath: fastPathShare(fastPathBefore, await fastPathCounts()) };
+    // The micro-segmentation endpoints again, for the profiled run.
+    for (const node of ['a', 'b']) await unregisterAll(node);
+    await registerEndpoints(token);
+    process.stdout.write(
+      `Capsule through an anycast role: ${fixed(leg.throughputMbps, 0)} Mbit/s, RTT avg ${fixed(leg.rttAvgMs, 3)} ms; fast path took: ${fastPathNodes
+        .map((node) => `${node} ${anycast!.fastPath[node]}`)
+        .join('; ')}\n`,
+    );
 
     if (process.env.CAPSULE_BENCH_PROFILE !== '0') {
       process.stdout.write('Capsule with --cpu-prof (and perf) …\n');
@@ -1421,6 +1481,37 @@ export async function run(args: readonly string[] = []): Promise<void> {
       detailRows,
     ),
     '',
+    ...(anycast
+      ? [
+          '### Through an anycast role (Capsule only; after the rounds)',
+          '',
+          "a registered as examples/use-cases/7-content-distribution's client, b as its replica: a's",
+          "iperf3 and pings go to the replica role's address (its role flow: a capsule flow per",
+          'connection, the Nearest program choosing b at e1) and b takes them in as a member. Beside',
+          "it, the unicast Capsule leg's median over the rounds.",
+          '',
+          markdownTable(
+            ['path', 'TCP Mbit/s', 'RTT avg ms', 'RTT p99 ms'],
+            [
+              [
+                'a → the replica role (anycast)',
+                fixed(anycast.leg.throughputMbps, 0),
+                fixed(anycast.leg.rttAvgMs, 3),
+                fixed(anycast.leg.rttP99Ms, 3),
+              ],
+              [
+                'a → b (unicast; median of the rounds)',
+                fixed(spread(rounds.map((r) => r.capsule.throughputMbps))?.median, 0),
+                fixed(spread(rounds.map((r) => r.capsule.rttAvgMs))?.median, 3),
+                fixed(spread(rounds.map((r) => r.capsule.rttP99Ms))?.median, 3),
+              ],
+            ],
+          ),
+          '',
+          `Fast path, during the anycast leg: ${fastPathNodes.map((node) => `${node} ${anycast!.fastPath[node]}`).join('; ')}.`,
+          '',
+        ]
+      : []),
     ...(hops.length > 0
       ? [
           `### Where a ping's round trip goes, hop by hop (${hopPlan.count} pings, ${Number(hopPlan.intervalS) * 1000} ms apart, after the rounds)`,
