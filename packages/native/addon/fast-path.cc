@@ -152,7 +152,6 @@
 #include <time.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -525,17 +524,23 @@ struct EngineLink {
   uint8_t peerHostId[16] = {0};
 };
 
-struct FlowKey {
-  uint8_t bytes[36];
-  bool operator==(const FlowKey& other) const { return memcmp(bytes, other.bytes, 36) == 0; }
+// A key of N bytes for the hash maps below, compared and hashed (FNV-1a) over all of them.
+template <size_t N>
+struct ByteKey {
+  uint8_t bytes[N];
+  bool operator==(const ByteKey& other) const { return memcmp(bytes, other.bytes, N) == 0; }
 };
-struct FlowKeyHash {
-  size_t operator()(const FlowKey& key) const {
+template <size_t N>
+struct ByteKeyHash {
+  size_t operator()(const ByteKey<N>& key) const {
     uint64_t hash = 1469598103934665603ull;  // FNV-1a
     for (uint8_t byte : key.bytes) hash = (hash ^ byte) * 1099511628211ull;
     return static_cast<size_t>(hash);
   }
 };
+// An engine flow: inner source, destination and flow label (KeyOfPacket).
+using FlowKey = ByteKey<36>;
+using FlowKeyHash = ByteKeyHash<36>;
 
 // Where a capsule header's values are (offsets relative to the capsule header; -1: absent).
 struct CapsuleShape {
@@ -627,17 +632,9 @@ constexpr size_t kAgentHeaderMax = 4096;
 // flow's type III header has no PATH, so its DATA or TRANSPORT value may be there.
 constexpr int64_t kChunkValueMin = 46;
 
-struct HostKey {
-  uint8_t bytes[16];
-  bool operator==(const HostKey& other) const { return memcmp(bytes, other.bytes, 16) == 0; }
-};
-struct HostKeyHash {
-  size_t operator()(const HostKey& key) const {
-    uint64_t hash = 1469598103934665603ull;  // FNV-1a
-    for (uint8_t byte : key.bytes) hash = (hash ^ byte) * 1099511628211ull;
-    return static_cast<size_t>(hash);
-  }
-};
+// A host's 16-byte address (a peer's CGA, an agent flow's destination or source).
+using HostKey = ByteKey<16>;
+using HostKeyHash = ByteKeyHash<16>;
 
 // Where a batch must keep its order. JavaScript handles what a fast path hands up only after the
 // fast path has gone through the whole batch (the datagrams of a receive batch, the packets of a
@@ -930,17 +927,8 @@ struct GroupIngressFlow {
 };
 
 // A role address and a sender's CGA (a GroupIngressFlow's key: the inner destination, then source).
-struct AddressPair {
-  uint8_t bytes[32];
-  bool operator==(const AddressPair& other) const { return memcmp(bytes, other.bytes, 32) == 0; }
-};
-struct AddressPairHash {
-  size_t operator()(const AddressPair& key) const {
-    uint64_t hash = 1469598103934665603ull;  // FNV-1a
-    for (uint8_t byte : key.bytes) hash = (hash ^ byte) * 1099511628211ull;
-    return static_cast<size_t>(hash);
-  }
-};
+using AddressPair = ByteKey<32>;
+using AddressPairHash = ByteKeyHash<32>;
 
 // TAP mode's Ethernet II header (ethernet.ts): dst MAC, src MAC, EtherType.
 constexpr size_t kEthernetHeader = 14;
@@ -2466,7 +2454,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       connections = TypedData<double>(info[10], napi_float64_array, &connectionCount);
       const double groupEpoch = e2e[kE2eSendEpoch];
       if (connections == nullptr || connectionCount != kConnectionSlots || destinationLength != 16 ||
-          !(groupEpoch >= 0 && groupEpoch <= sealed_payload::kEpochMax && groupEpoch == std::floor(groupEpoch))) {
+          !sealed_payload::IsEpoch(groupEpoch)) {
         Napi::TypeError::New(env,
                              "setEgressFlow: connections must be a role-addressed flow's ConnectionTable slots "
                              "(Float64Array(24577)), for an IPv6 destination, its e2e state at its group epoch")
@@ -2840,7 +2828,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     const double epoch = enough && info[7].IsNumber() ? info[7].As<Napi::Number>().DoubleValue() : -1;
     if (address == nullptr || addressLength != 16 || source == nullptr || sourceLength != 16 || header == nullptr ||
         !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsNumber() ||
-        !(epoch >= 0 && epoch <= sealed_payload::kEpochMax && epoch == std::floor(epoch)) || key == nullptr ||
+        !sealed_payload::IsEpoch(epoch) || key == nullptr ||
         keyLength != sealed_payload::kKeyBytes || !info[9].IsNumber() || replayState == nullptr || stateCount < 2 ||
         replayBits == nullptr || words < 2 || statistics == nullptr || statisticsCount < 4 ||
         !ReadAclRules(info[13], &acl)) {

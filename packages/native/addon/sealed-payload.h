@@ -27,6 +27,11 @@ constexpr size_t kKeyBytes = 32;
 // The last key epoch (the header's epoch is 32 bits; packages/identity E2E_EPOCH_MAX).
 constexpr uint32_t kEpochMax = 0xffffffff;
 
+// Whether `value` (a JavaScript number) is a key epoch: a whole number 0..kEpochMax.
+inline bool IsEpoch(double value) {
+  return value >= 0 && value <= kEpochMax && value == static_cast<double>(static_cast<uint64_t>(value));
+}
+
 // packages/identity/src/link-keys.ts deriveE2eEpochKey: the key of e2e epoch `epoch` from a
 // direction's epoch-0 key `base` (32 bytes), HKDF-SHA256 (RFC 5869) with no salt and the info
 // "capsule-e2e-epoch-v1" ‖ epoch (u32 BE); epoch 0's key is the base itself. False when OpenSSL
