@@ -47,10 +47,10 @@ import {
 } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { roleAddress } from '@capsule/agent';
 import {
   adminClient,
   applyUseCase,
+  contractRoleAddress,
   labDown,
   labNames,
   labPorts,
@@ -65,7 +65,7 @@ import {
   stopProcesses,
   writeLabState,
 } from '@capsule/lab';
-import { type AgentFastPathStats, type FastPathStats, formatIpv6, parseIpv6 } from '@capsule/wire';
+import type { AgentFastPathStats, FastPathStats } from '@capsule/wire';
 import { netnsLab } from '../test/netns-lab';
 import {
   average,
@@ -642,11 +642,9 @@ async function registerRoleEndpoints(admin: Awaited<ReturnType<typeof adminClien
   );
   await agentCli('a', 'register', `client.content.${labNames.hostDomain}.capsule`, '--token', token);
   await agentCli('b', 'register', `replica.content.${labNames.hostDomain}.capsule`, '--token', token);
-  const contract = (await admin.contracts.list({ limit: 1000 })).items.find((c) => c.name === 'content');
-  // The hosts of one zone share its /64: b's prefix is a's, from which a derives the address.
-  const prefix = parseIpv6(bHostId);
-  if (!contract || !prefix.ok) throw new Error('bench dataplane: no content contract, or b has no host id');
-  const role = formatIpv6(roleAddress(prefix.value, contract.id, 'replica'));
+  // The hosts of one zone share its /64: the address a derives from its own is the one from b's.
+  const role = await contractRoleAddress(admin, 'content', 'replica', bHostId);
+  if (role === undefined) throw new Error('bench dataplane: no content contract, or b has no host id');
   await waitFor(
     'a reaches the replica role',
     async () => (await inNode('a', ['ping', '-6', '-c', '1', '-W', '1', role])).code === 0,

@@ -56,7 +56,13 @@ export {
   type TeardownReport,
 } from './netns-lab';
 /** The use cases on an up netns lab with real applications (ping, python3 UDP) in the hosts' namespaces. */
-export { connectNetnsLab, type NetnsUseCaseLab, runNetnsUseCase, runNetnsUseCases } from './netns-use-cases';
+export {
+  connectNetnsLab,
+  contractRoleAddress,
+  type NetnsUseCaseLab,
+  runNetnsUseCase,
+  runNetnsUseCases,
+} from './netns-use-cases';
 /** A microprogram source → the controller's template image. */
 export { compileTemplateImage } from './program-image';
 /** The process supervisor: detached start with a log file, readiness, SIGTERM then SIGKILL. */

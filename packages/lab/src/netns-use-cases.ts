@@ -62,6 +62,24 @@ export async function runNetnsUseCases(
   return results;
 }
 
+/**
+ * The address of `role` in the contract named `contractName`, as the agent of the host whose
+ * address is `hostId` derives it (agent flows.ts `roleAddress`: that host's /64, the contract's
+ * id, the role), or undefined when the controller has no such contract or `hostId` is not an
+ * IPv6 address.
+ */
+export async function contractRoleAddress(
+  admin: ApiClient,
+  contractName: string,
+  role: string,
+  hostId: string,
+): Promise<string | undefined> {
+  const contract = (await admin.contracts.list({ limit: 1000 })).items.find((c) => c.name === contractName);
+  const prefix = parseIpv6(hostId);
+  if (!contract || !prefix.ok) return undefined;
+  return formatIpv6(roleAddress(prefix.value, contract.id, role));
+}
+
 /** Applies, registers and drives one use case on a netns lab with real applications. */
 export async function runNetnsUseCase(
   lab: NetnsUseCaseLab,
@@ -510,12 +528,8 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
   /** The address of `step.toRole` in the sender's contract (as its agent derives it), or undefined. */
   async function roleAddressOf(step: Extract<UseCaseStep, { kind: 'send' }>): Promise<string | undefined> {
     const contractName = useCase.endpoints.find((e) => e.host === step.from)?.contract;
-    const contract = (await lab.admin.contracts.list({ limit: 1000 })).items.find(
-      (c) => c.name === contractName,
-    );
-    const prefix = parseIpv6(hostId(step.from));
-    if (!contract || !prefix.ok) return undefined;
-    return formatIpv6(roleAddress(prefix.value, contract.id, step.toRole!));
+    if (contractName === undefined) return undefined;
+    return contractRoleAddress(lab.admin, contractName, step.toRole!, hostId(step.from));
   }
 
   /** Role-addressed UDP (anycast spread or multicast): receivers on `to` and `notTo`, one sender. */
