@@ -70,6 +70,35 @@ const listed = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable', 
   .split('\n')
   .map((line) => relative(root, line.trim()))
   .filter((path) => /^node_modules\/(@[^/]+\/)?[^/]+$/.test(path));
+/**
+ * The Debian packages of the shared libraries a compiled addon links (ldd, then `dpkg -S`; with
+ * Debian 12's merged /usr a library ldd finds in /lib is owned under /usr/lib), such as libsodium23
+ * for @capsule/native built with libsodium-dev: they join the package's Depends.
+ */
+function libraryPackagesOf(addon) {
+  const owners = [];
+  for (const line of execFileSync('ldd', [addon], { encoding: 'utf8' }).split('\n')) {
+    const path = /=> (\/\S+)/.exec(line)?.[1];
+    if (path === undefined) continue;
+    for (const candidate of [path, path.replace(/^\/lib\//, '/usr/lib/')]) {
+      let found;
+      try {
+        found = execFileSync('dpkg', ['-S', candidate], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        });
+      } catch {
+        continue;
+      }
+      owners.push(found.split(':')[0]);
+      break;
+    }
+  }
+  return owners;
+}
+/** Always depended on (the C and C++ runtimes, the lab's `ip`, the postinst's useradd). */
+const baseDepends = ['libc6 (>= 2.28)', 'libstdc++6', 'libgcc-s1', 'iproute2', 'passwd'];
+const linked = new Set();
 let packages = 0;
 for (const path of new Set(listed)) {
   if (path.startsWith('node_modules/@capsule/')) continue;
@@ -82,8 +111,10 @@ for (const name of readdirSync(join(root, 'packages'))) {
   const addons = readdirSync(release).filter((file) => file.endsWith('.node'));
   if (addons.length === 0) continue;
   copy(`packages/${name}/package.json`, `node_modules/@capsule/${name}/package.json`);
-  for (const addon of addons)
+  for (const addon of addons) {
     copy(`packages/${name}/build/Release/${addon}`, `node_modules/@capsule/${name}/build/Release/${addon}`);
+    for (const owner of libraryPackagesOf(join(release, addon))) linked.add(owner);
+  }
   say(`native addon @capsule/${name}: ${addons.join(', ')}`);
 }
 say(`${packages} production dependencies`);
@@ -155,7 +186,7 @@ Version: ${version}
 Architecture: ${architecture}
 Maintainer: Capsule developers <capsule@localhost>
 Installed-Size: ${installedKiB}
-Depends: libc6 (>= 2.28), libstdc++6, libgcc-s1, iproute2, passwd
+Depends: ${[...baseDepends, ...[...linked].filter((name) => !baseDepends.some((base) => base.split(' ')[0] === name)).sort()].join(', ')}
 Recommends: systemd
 Suggests: postgresql
 Section: net

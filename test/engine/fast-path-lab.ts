@@ -227,8 +227,9 @@ export const authorize = (program: { machineCode: Uint8Array }, contractId = 1, 
     signer,
   );
 
-/** The key id of the controller key the lab's engine trusts. */
+/** The key id of the controller key the lab's engine trusts, and its public key. */
 export const controllerKeyId = controller.keyId;
+export const controllerPublicKey = controller.publicKey;
 
 /** Datagrams the engine side has accounted for: link-layer drops plus packets the engine saw. */
 export function totalSeen(setup: Setup): number {

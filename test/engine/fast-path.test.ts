@@ -20,6 +20,7 @@ import {
   exportEd25519PublicKeyRaw,
   generateControllerKey,
   importControllerPublicKey,
+  verifyEd25519,
 } from '@capsule/identity';
 import { createNativeFastPath, isNativeAddonAvailable } from '@capsule/native';
 import { createLinkLayer, createMemoryNetwork, createNativeUdpTransport } from '@capsule/overlay';
@@ -45,7 +46,15 @@ import {
   routeWithoutData,
 } from '../../packages/engine/test/programs';
 import { waitFor } from './cluster';
-import { authorize, controllerKeyId, identities, type Setup, setUp, totalSeen } from './fast-path-lab';
+import {
+  authorize,
+  controllerKeyId,
+  controllerPublicKey,
+  identities,
+  type Setup,
+  setUp,
+  totalSeen,
+} from './fast-path-lab';
 
 const authCached = authorize(route);
 /** Flow 2's program: not cached, and it writes the packet type it was shown into DATA (b sees it). */
@@ -741,6 +750,64 @@ describe.runIf(isNativeAddonAvailable())(
           expect(metrics).toContain(
             `capsule_engine_type_i_signatures_total{outcome="${outcome}"} ${last[outcome]}\n`,
           );
+      } finally {
+        await setup.close();
+      }
+    });
+
+    it('verifies with libsodium when built with it, refusing what OpenSSL refuses: a flipped bit, S + L', async () => {
+      const setup = await setUp(true);
+      try {
+        const fast = setup.fastPath!;
+        const { library } = fast.stats().signatures!;
+        // scripts/setup.sh installs Debian's libsodium-dev, so CI's addon is built with it.
+        if (process.env.CI) expect(library).toBe('libsodium');
+        else if (library !== 'libsodium')
+          console.log('signature thread: OpenSSL (no libsodium-dev when built)');
+        const L = (1n << 252n) + 27742317777372353535851937790883648493n;
+        /** The same signature with S + L (< 2^256): the equation still holds; both libraries refuse it. */
+        const malleated = (auth: Uint8Array) => {
+          const out = new Uint8Array(auth);
+          let s = 0n;
+          for (let i = 31; i >= 0; i--) s = (s << 8n) | BigInt(out[84 + 32 + i]!);
+          s += L;
+          for (let i = 0; i < 32; i++, s >>= 8n) out[84 + 32 + i] = Number(s & 0xffn);
+          return out;
+        };
+        const random = fc.sample(fc.integer({ min: 0, max: 64 * 8 - 1 }), { numRuns: 12, seed: testSeed });
+        const flipped = (auth: Uint8Array, bit: number) => {
+          const out = new Uint8Array(auth);
+          out[84 + (bit >> 3)]! ^= 1 << (bit & 7);
+          return out;
+        };
+        // The bad ones are made from other authorizations than the good ones sent: the thread does
+        // not queue a signature whose first 16 bytes it queued recently (R is the same after S + L).
+        const good = Array.from({ length: 12 }, () => authorize(route));
+        const sources = Array.from({ length: 12 }, () => authorize(route));
+        const bad = [
+          ...sources.slice(0, 6).map(malleated),
+          ...sources.slice(6).map((auth, i) => flipped(auth, random[i]!)),
+        ];
+        // The oracle: Node's OpenSSL accepts every good one and refuses every bad one.
+        const signed = (auth: Uint8Array) =>
+          verifyEd25519(controllerPublicKey, auth.subarray(0, 84), auth.subarray(84));
+        expect([...good, ...sources].every(signed)).toBe(true);
+        expect(bad.some(signed)).toBe(false);
+        const verified = setup.engine.counters().authorizationsVerified;
+        const forged = dropsOf(setup, 'AUTH_FORGED');
+        const before = fast.stats().signatures!;
+        await burst(setup, [
+          ...bad.map((auth, i) => newFlow(setup, 500 + i, auth)),
+          ...good.map((auth, i) => newFlow(setup, 520 + i, auth)),
+        ]);
+        expect(dropsOf(setup, 'AUTH_FORGED') - forged).toBe(12);
+        expect(setup.engine.counters().authorizationsVerified - verified).toBe(12);
+        // Every one of the 24 was the thread's to verify (not verified by JavaScript's OpenSSL).
+        const after = fast.stats().signatures!;
+        expect(after.queued - before.queued).toBe(24);
+        expect(after.ahead + after.waited + after.here - (before.ahead + before.waited + before.here)).toBe(
+          24,
+        );
       } finally {
         await setup.close();
       }

@@ -170,6 +170,10 @@ describe.skipIf(!canRun(needs))('the Debian package: build, contents, install, u
     const field = async (name: string) => (await run('dpkg-deb', ['-f', deb, name])).stdout.trim();
     expect(await field('Package')).toBe('capsule');
     expect(await field('Depends')).toContain('iproute2');
+    // A library an addon links is depended on: libsodium's package when @capsule/native was built with it.
+    const nativeAddon = join(import.meta.dirname, '../../packages/native/build/Release/capsule_native.node');
+    if (execFileSync('ldd', [nativeAddon], { encoding: 'utf8' }).includes('libsodium.so.23'))
+      expect((await field('Depends')).split(', ')).toContain('libsodium23');
     const control = (await run('dpkg-deb', ['-e', deb, join(scratch, 'control')])).code;
     expect(control).toBe(0);
     expect(

@@ -59,7 +59,16 @@ describe('signatures verified ahead (a SignaturesAhead port)', () => {
         asked.push(answer);
         return answer;
       },
-      stats: () => ({ queued: 0, ahead: 0, waited: 0, here: 0, unused: 0, full: 0, repeated: 0 }),
+      stats: () => ({
+        queued: 0,
+        ahead: 0,
+        waited: 0,
+        here: 0,
+        unused: 0,
+        full: 0,
+        repeated: 0,
+        library: 'openssl',
+      }),
     };
     return { ahead, given, asked };
   }

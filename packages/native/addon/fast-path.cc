@@ -2078,10 +2078,11 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   Napi::Value SignatureStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const SignatureVerifier::Stats stats = verifier_ ? verifier_->stats() : SignatureVerifier::Stats{};
-    const double values[7] = {stats.queued, stats.ahead, stats.here,    stats.waited,
-                              stats.unused, stats.full,  stats.repeated};
-    Napi::Array result = Napi::Array::New(env, 7);
-    for (uint32_t i = 0; i < 7; i++) result.Set(i, Napi::Number::New(env, values[i]));
+    const double values[8] = {stats.queued, stats.ahead,    stats.here,
+                              stats.waited, stats.unused,   stats.full,
+                              stats.repeated, SignatureVerifier::UsesLibsodium() ? 1.0 : 0.0};
+    Napi::Array result = Napi::Array::New(env, 8);
+    for (uint32_t i = 0; i < 8; i++) result.Set(i, Napi::Number::New(env, values[i]));
     return result;
   }
 

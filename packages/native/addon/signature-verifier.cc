@@ -5,6 +5,10 @@
 #include <cstring>
 #include <unordered_set>
 
+#if defined(CAPSULE_LIBSODIUM)
+#include <sodium.h>
+#endif
+
 namespace capsule_native {
 namespace {
 
@@ -56,21 +60,33 @@ void SignatureVerifier::StopAllAtExit() {
   for (SignatureVerifier* verifier : running().verifiers) verifier->StopThread();
 }
 
-bool SignatureVerifier::Verify(EVP_PKEY* key, const uint8_t* message, size_t length, const uint8_t* signature) {
+bool SignatureVerifier::UsesLibsodium() {
+#if defined(CAPSULE_LIBSODIUM)
+  static const bool ready = sodium_init() >= 0;  // 1: already done; thread-safe
+  return ready;
+#else
+  return false;
+#endif
+}
+
+bool SignatureVerifier::Verify(const Key& key, const uint8_t* message, size_t length, const uint8_t* signature) {
+#if defined(CAPSULE_LIBSODIUM)
+  if (UsesLibsodium()) return crypto_sign_verify_detached(signature, message, length, key.raw.data()) == 0;
+#endif
   EVP_MD_CTX* context = EVP_MD_CTX_new();
   if (context == nullptr) return false;
-  const bool valid = EVP_DigestVerifyInit(context, nullptr, nullptr, nullptr, key) == 1 &&
+  const bool valid = EVP_DigestVerifyInit(context, nullptr, nullptr, nullptr, key.pkey.get()) == 1 &&
                      EVP_DigestVerify(context, signature, kSignatureBytes, message, length) == 1;
   EVP_MD_CTX_free(context);
   return valid;
 }
 
 bool SignatureVerifier::SetKeys(const std::vector<std::pair<uint16_t, std::array<uint8_t, kKeyBytes>>>& keys) {
-  std::vector<Key> next;
+  std::vector<std::shared_ptr<const Key>> next;
   for (const auto& [id, raw] : keys) {
     EVP_PKEY* pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size());
     if (pkey == nullptr) return false;
-    next.push_back(Key{id, raw, std::shared_ptr<EVP_PKEY>(pkey, EVP_PKEY_free)});
+    next.push_back(std::make_shared<const Key>(Key{id, raw, std::shared_ptr<EVP_PKEY>(pkey, EVP_PKEY_free)}));
   }
   std::lock_guard<std::mutex> lock(mutex_);
   keys_ = std::move(next);
@@ -82,9 +98,9 @@ void SignatureVerifier::Prefetch(const uint8_t* authorization) {
   const uint16_t keyId = static_cast<uint16_t>((authorization[2] << 8) | authorization[3]);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    const Key* key = nullptr;
-    for (const Key& candidate : keys_)
-      if (candidate.id == keyId) key = &candidate;
+    const std::shared_ptr<const Key>* key = nullptr;
+    for (const std::shared_ptr<const Key>& candidate : keys_)
+      if (candidate->id == keyId) key = &candidate;
     if (key == nullptr) return;
     const uint8_t* signature = authorization + kSignedBytes;
     std::array<uint8_t, 16>& recent = recent_[((signature[0] << 8) | signature[1]) % kRecent];
@@ -105,8 +121,7 @@ void SignatureVerifier::Prefetch(const uint8_t* authorization) {
     memcpy(recent.data(), signature, recent.size());
     slot->state = State::kQueued;
     slot->sequence = ++sequence_;
-    slot->key = key->raw;
-    slot->pkey = key->pkey;
+    slot->key = *key;
     memcpy(slot->authorization.data(), authorization, kAuthorizationBytes);
     queued_ += 1;
     stats_.queued += 1;
@@ -121,7 +136,7 @@ void SignatureVerifier::NewBatch() {
     if (job.state != State::kQueued && job.state != State::kDone) continue;
     if (job.state == State::kQueued) queued_ -= 1;
     job.state = State::kFree;
-    job.pkey.reset();
+    job.key.reset();
     stats_.unused += 1;
   }
 }
@@ -129,7 +144,7 @@ void SignatureVerifier::NewBatch() {
 SignatureVerifier::Job* SignatureVerifier::Find(const uint8_t* key, const uint8_t* message, const uint8_t* signature) {
   for (Job& job : jobs_) {
     if (job.state == State::kFree || job.state == State::kClaimed) continue;
-    if (memcmp(job.key.data(), key, kKeyBytes) == 0 && memcmp(job.authorization.data(), message, kSignedBytes) == 0 &&
+    if (memcmp(job.key->raw.data(), key, kKeyBytes) == 0 && memcmp(job.authorization.data(), message, kSignedBytes) == 0 &&
         memcmp(job.authorization.data() + kSignedBytes, signature, kSignatureBytes) == 0)
       return &job;
   }
@@ -143,9 +158,9 @@ int SignatureVerifier::Result(const uint8_t* key, const uint8_t* message, const 
   if (job->state == State::kQueued) {  // not begun: verified here, now
     job->state = State::kClaimed;
     queued_ -= 1;
-    std::shared_ptr<EVP_PKEY> pkey = std::move(job->pkey);
+    const std::shared_ptr<const Key> verifying = std::move(job->key);
     lock.unlock();
-    const bool valid = Verify(pkey.get(), message, kSignedBytes, signature);
+    const bool valid = Verify(*verifying, message, kSignedBytes, signature);
     lock.lock();
     job->state = State::kFree;
     stats_.here += 1;
@@ -159,7 +174,7 @@ int SignatureVerifier::Result(const uint8_t* key, const uint8_t* message, const 
   }
   const bool valid = job->valid;
   job->state = State::kFree;
-  job->pkey.reset();
+  job->key.reset();
   return valid ? 1 : 0;
 }
 
@@ -179,10 +194,10 @@ void SignatureVerifier::Run() {
       if (job.state == State::kQueued && (next == nullptr || job.sequence > next->sequence)) next = &job;
     next->state = State::kWorking;
     queued_ -= 1;
-    std::shared_ptr<EVP_PKEY> pkey = next->pkey;
+    const std::shared_ptr<const Key> key = next->key;
     std::array<uint8_t, kAuthorizationBytes> authorization = next->authorization;
     lock.unlock();
-    const bool valid = Verify(pkey.get(), authorization.data(), kSignedBytes, authorization.data() + kSignedBytes);
+    const bool valid = Verify(*key, authorization.data(), kSignedBytes, authorization.data() + kSignedBytes);
     lock.lock();
     next->valid = valid;
     next->state = State::kDone;

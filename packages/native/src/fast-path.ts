@@ -109,8 +109,17 @@ export function createNativeFastPath(): NativeFastPath {
     },
     result: (publicKeyRaw, message, signature) => native.signatureResult(publicKeyRaw, message, signature),
     stats() {
-      const [queued, ahead, here, waited, unused, full, repeated] = native.signatureStats();
-      return { queued, ahead, here, waited, unused, full, repeated };
+      const [queued, ahead, here, waited, unused, full, repeated, libsodium] = native.signatureStats();
+      return {
+        queued,
+        ahead,
+        here,
+        waited,
+        unused,
+        full,
+        repeated,
+        library: libsodium === 1 ? 'libsodium' : 'openssl',
+      };
     },
   };
   return {

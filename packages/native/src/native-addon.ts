@@ -126,7 +126,8 @@ export interface NativeFastPathObject {
   /** The type I signature verifier (addon/signature-verifier.h): keys, a result, its stats. */
   setControllerKeys(keyIds: number[], publicKeys: Uint8Array): void;
   signatureResult(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): number;
-  signatureStats(): [number, number, number, number, number, number, number];
+  /** The SignaturesAheadStats counts in order, then 1 when libsodium verifies (else OpenSSL). */
+  signatureStats(): [number, number, number, number, number, number, number, number];
   bindAgent(sentByType: Float64Array, e2eRekeys: Float64Array, options: Float64Array): void;
   setEgressFlow(
     destination: Uint8Array,

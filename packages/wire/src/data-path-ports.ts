@@ -257,6 +257,8 @@ export interface SignaturesAheadStats {
   /** Not queued: every job in use; the same signature queued not long ago (the engine caches it). */
   full: number;
   repeated: number;
+  /** Whose Ed25519 verification the thread runs (libsodium's when the addon was built with it). */
+  library: 'libsodium' | 'openssl';
 }
 
 /**
