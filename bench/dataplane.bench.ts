@@ -626,8 +626,9 @@ async function registerEndpoints(token: string): Promise<string> {
 }
 
 /**
- * Anycast through the engine: a and b leave the micro-segmentation endpoints (one endpoint per peer
- * host: the first registered would own the flow b's answers take, from the role address), then a
+ * Anycast through the engine: a and b leave the micro-segmentation endpoints (with endpoints of two
+ * contracts between a and b, their unicast flows stay in JavaScript — the fast paths find a flow by
+ * host alone, docs/agent.md — and b's answers take one of them), then a
  * registers as content distribution's client and b as its replica
  * (examples/use-cases/7-content-distribution: the Nearest program sends each packet a client sends
  * to the replica role's address to the nearest replica — b, the only one here); returns that role

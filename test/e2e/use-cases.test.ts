@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import {
   defaultTopologyYaml,
   listUseCases,
+  loadUseCase,
   type MemoryLab,
   parseTopology,
   runUseCase,
@@ -71,6 +72,15 @@ describe('use cases end to end (in-process lab)', () => {
       ).toEqual([]);
       if (useCase.name === 'content-distribution') checkContentDistribution(result, 'h2', 'h3');
     }, 60_000);
+
+  it('two contracts between the same two hosts (test/e2e/two-contracts): each carried on its own flow', async () => {
+    const result = await runUseCase(lab, loadUseCase(join(import.meta.dirname, 'two-contracts')));
+    expect(result.error).toBeUndefined();
+    expect(result.steps.filter((step) => !step.passed).map((step) => `${step.step}: ${step.detail}`)).toEqual(
+      [],
+    );
+    expect(result.steps[1]!.detail).toContain('nearest: h3 (');
+  }, 60_000);
 });
 
 describe('use cases end to end on a second wiring (examples/lab/wide.yaml, in-process)', () => {

@@ -591,6 +591,81 @@ describe('data plane: egress on one host, ingress on the other', () => {
     expect(a.app).toHaveLength(1);
   });
 
+  it('carries two contracts between the same two hosts: each packet on its own contract’s flow (source out, flow label in)', () => {
+    const { a, b } = pair();
+    // A second contract on the same hosts: a is its client (endpoint 3), b its replica (endpoint 4).
+    const content = (id: number, role: string): EndpointSpec => ({
+      ...spec(id, role),
+      contract: 'content',
+      contractId: 8,
+    });
+    const peerOf = (endpointId: number, role: string, host: Host, from: Host) => ({
+      endpointId,
+      role,
+      hostId: host.id,
+      x25519PublicKey: host.x25519.publicKeyRaw,
+      path: [from.id, engineId, host.id],
+    });
+    expect(a.table.setEndpoint(content(3, 'client'), [peerOf(4, 'replica', b, a)]).skipped).toEqual([]);
+    expect(b.table.setEndpoint(content(4, 'replica'), [peerOf(3, 'client', a, b)]).skipped).toEqual([]);
+    const toB = a.table.flows().filter((flow) => flow.connections === undefined);
+    expect(toB.map((flow) => [flow.endpoint.spec.id, flow.sharedPeerHost])).toEqual([
+      [1, true],
+      [3, true],
+    ]);
+    const statisticsOf = (host: Host, id: number) => host.table.endpoints.get(id)!.statistics;
+    // b answers from each role address it holds (a connection a made to that role's address), and
+    // from its CGA: each goes on the flow of the contract whose role address is its source — its
+    // e2e key, its flow label — and a delivers it under that contract.
+    const answers: [Uint8Array, number, number][] = [
+      [roleAddress(b.id, 8, 'replica'), 4, 3],
+      [roleAddress(b.id, 7, 'server'), 2, 1],
+      [b.id, 2, 1], // not a role address: the first endpoint's flow, as with one contract
+    ];
+    for (const [source, sender, receiver] of answers) {
+      const before = [statisticsOf(b, sender).packetsOut, statisticsOf(a, receiver).packetsIn];
+      const answer = icmpv6Echo(source, a.id);
+      expect(processEgress(b.plane, answer, 0, answer.length)).toBe(EgressResult.SENT);
+      const overlay = b.sent.at(-1)!;
+      expect(processIngress(a.plane, overlay, 0, overlay.length)).toBe(IngressResult.DELIVERED);
+      expect(a.app.at(-1)).toEqual(answer);
+      expect([statisticsOf(b, sender).packetsOut, statisticsOf(a, receiver).packetsIn]).toEqual([
+        before[0]! + 1,
+        before[1]! + 1,
+      ]);
+    }
+    // a's client of the content contract reaches b's replica the same way.
+    const request = icmpv6Echo(roleAddress(a.id, 8, 'client'), b.id);
+    expect(processEgress(a.plane, request, 0, request.length)).toBe(EgressResult.SENT);
+    expect(processIngress(b.plane, a.sent.at(-1)!, 0, a.sent.at(-1)!.length)).toBe(IngressResult.DELIVERED);
+    expect(statisticsOf(b, 4).packetsIn).toBe(1);
+    // The flow label picks the flow in: the replica's packet relabelled as the shop flow's opens
+    // under no key of that flow (its AAD and key are the content flow's): badSeal, not delivered.
+    const replica = icmpv6Echo(roleAddress(b.id, 8, 'replica'), a.id);
+    processEgress(b.plane, replica, 0, replica.length);
+    const relabelled = Uint8Array.from(b.sent.at(-1)!);
+    const shopLabel = a.table.flows().find((flow) => flow.endpoint.spec.id === 1)!.peerFlowLabel;
+    relabelled[1] = (relabelled[1]! & 0xf0) | (shopLabel >>> 16);
+    relabelled[2] = (shopLabel >>> 8) & 0xff;
+    relabelled[3] = shopLabel & 0xff;
+    const delivered = a.app.length;
+    expect(processIngress(a.plane, relabelled, 0, relabelled.length)).toBe(IngressResult.DROPPED);
+    expect(a.plane.drops.badSeal).toBe(1);
+    expect(a.app).toHaveLength(delivered);
+    // Two endpoints of one contract to one host would share the e2e key: the second is refused.
+    expect(a.table.setEndpoint(spec(5, 'client'), [peerOf(2, 'server', b, a)]).skipped).toEqual([
+      {
+        peer: a.table.flows()[0]!.peerText,
+        reason:
+          'another endpoint of this contract already has a flow to this host (it would share its e2e key)',
+      },
+    ]);
+    // One of the two gone, the other's flow is no longer shared.
+    a.table.removeEndpoint(5);
+    a.table.removeEndpoint(1);
+    expect(a.table.flows().map((flow) => [flow.endpoint.spec.id, flow.sharedPeerHost])).toEqual([[3, false]]);
+  });
+
   it('keeps the kernel ND/MLD on the TUN out of the overlay and drops packets without a path', () => {
     const { a, b } = pair();
     const ns = icmpv6Echo(a.id, b.id);

@@ -90,7 +90,7 @@ export function processEgress(
       plane.drop('localControl');
       return EgressResult.DROPPED;
     }
-    flow = plane.flows.flowByHostId(bytes, ip + 24);
+    flow = plane.flows.flowTo(bytes, ip + 24, ip + 8);
   } else if (version === 4) {
     if (ipLength < 20 || (bytes[ip]! & 0x0f) < 5) {
       plane.drop('malformedOut');

@@ -993,6 +993,33 @@ describe.skipIf(!available)('agent egress fast path', () => {
     });
   });
 
+  it('installs no flow to a host endpoints of two contracts have flows to (egress tells them apart by source), and again once one is gone', async () => {
+    const r = await rig();
+    const own = r.plane.options.ownHostId;
+    // A second contract's endpoint on this host, its peer on the same host as the first's.
+    const content = { ...spec(3, 'client', 16), contract: 'content', contractId: 8 };
+    const contentPeer = { ...r.flow.peer, endpointId: 4, role: 'replica' };
+    expect(r.table.setEndpoint(content, [contentPeer]).skipped).toEqual([]);
+    const statisticsOf = (id: number) => r.table.endpoints.get(id)!.statistics;
+    const fromContent = ownRoleAddress(own, content);
+    // Enough packets of each for every type, from our CGA (the shop flow) and from the content
+    // client's role address (the content flow): all go up, each to its contract's flow.
+    for (let i = 0; i < CODE_PACKETS + 3; i += 1) {
+      expect(r.offer(ipv6(own, r.peer, 17, 64))).toBe(false);
+      expect(r.offer(ipv6(fromContent, r.peer, 17, 64))).toBe(false);
+    }
+    expect(r.fastPath.agentStats().egressFlows).toBe(0);
+    expect([statisticsOf(1).packetsOut, statisticsOf(3).packetsOut]).toEqual([
+      CODE_PACKETS + 3,
+      CODE_PACKETS + 3,
+    ]);
+    // The content endpoint gone, the shop flow is the host's only one: installed and taken again.
+    r.table.removeEndpoint(3);
+    expect(r.offer(ipv6(own, r.peer, 17, 64))).toBe(false);
+    expect(r.fastPath.agentStats().egressFlows).toBe(1);
+    expect(r.offer(ipv6(own, r.peer, 17, 64))).toBe(true);
+  });
+
   it('refuses a batch entry outside the buffer', async () => {
     const r = await rig();
     expect(() => r.fastPath.offerTunPackets(Buffer.alloc(10), Int32Array.of(5, 10), 1)).toThrow(RangeError);
@@ -1976,6 +2003,40 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
     expect(ingressSnapshot(r)).toEqual(afterNative);
     expect(Buffer.from(r.tunPackets().at(-1)!).equals(Buffer.from(r.jsApp.at(-1)!))).toBe(true);
+  });
+
+  it('installs no flow from a host endpoints of two contracts have flows from (ingress tells them apart by flow label)', async () => {
+    const r = await ingressRig();
+    // A second contract between the same two hosts: our endpoint 3 (client), the peer's 4 (replica).
+    const content = { contract: 'content', contractId: 8 };
+    const ourPeer = r.table.endpoints.get(1)!.peers[0]!;
+    const theirPeer = r.peerTable.endpoints.get(2)!.peers[0]!;
+    expect(
+      r.table.setEndpoint({ ...spec(3, 'client', 16), ...content }, [
+        { ...ourPeer, endpointId: 4, role: 'replica' },
+      ]).skipped,
+    ).toEqual([]);
+    expect(
+      r.peerTable.setEndpoint({ ...spec(4, 'replica', 16), ...content }, [
+        { ...theirPeer, endpointId: 3, role: 'client' },
+      ]).skipped,
+    ).toEqual([]);
+    const fromReplica = ownRoleAddress(r.peerPlane.options.ownHostId, { contractId: 8, role: 'replica' });
+    const statisticsOf = (id: number) => r.table.endpoints.get(id)!.statistics;
+    // Every type from each of the peer's two endpoints: all handed up, each delivered under its own
+    // contract's flow, and none installed.
+    for (let i = 0; i < CODE_PACKETS + 3; i += 1)
+      for (const source of [r.peerPlane.options.ownHostId, fromReplica])
+        for (const frame of r.framesOf(ipv6(source, r.own, 17, 64))) {
+          expect(await r.send(frame)).toBe(false);
+          expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
+        }
+    expect(r.fastPath.agentStats().ingressFlows).toBe(0);
+    expect(r.installs.count).toBe(0);
+    expect([statisticsOf(1).packetsIn, statisticsOf(3).packetsIn]).toEqual([
+      CODE_PACKETS + 3,
+      CODE_PACKETS + 3,
+    ]);
   });
 
   it('counts the DATA frames with a packet among the datagrams offered (not keep-alives or handshakes)', async () => {

@@ -168,6 +168,8 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
       const counters = countersOf(flow.endpoint.statistics);
       if (firstHop === undefined || firstHop.linkId < 0 || counters === undefined) return;
       if (version === 4 && flow.ipv4Alias === 0) return;
+      // The fast path finds a flow by its destination alone: not one of several to one host.
+      if (flow.sharedPeerHost) return;
       let marks = installed.get(flow);
       if (marks === undefined) {
         marks = [false, false];
@@ -196,7 +198,8 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
       );
     },
     delivered(flow, bytes, offset, view) {
-      if (flow.connections !== undefined) return;
+      // By its source host alone, likewise: not one of several flows to one host.
+      if (flow.connections !== undefined || flow.sharedPeerHost) return;
       if (view.traceOffset >= 0 || view.transportOffset < 0) return;
       const counters = countersOf(flow.endpoint.statistics);
       if (counters === undefined) return;

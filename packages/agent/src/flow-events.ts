@@ -7,7 +7,15 @@
  * trace`. Built only while someone observes (`hub.active`).
  */
 import type { FlowEvent, FlowEventHub } from '@capsule/api';
-import { type Clock, clockUs, decodeTraceChunk, formatIpv4, formatIpv6, readU32 } from '@capsule/wire';
+import {
+  type Clock,
+  clockUs,
+  decodeTraceChunk,
+  formatIpv4,
+  formatIpv6,
+  readFlowLabel,
+  readU32,
+} from '@capsule/wire';
 import type { DataPlane } from './data-plane';
 
 /** Publishes a drop event for the packet the data plane just dropped (call only when `hub.active`). */
@@ -35,8 +43,11 @@ export function publishDataPlaneDrop(
   if (version === 6 && length >= 40) {
     event.source = formatIpv6(bytes, ip + 8);
     event.destination = formatIpv6(bytes, ip + 24);
-    event.flowLabel = ((bytes[ip + 1]! & 0x0f) << 16) | (bytes[ip + 2]! << 8) | bytes[ip + 3]!;
-    const flow = plane.flows.flowByHostId(bytes, direction === 'out' ? ip + 24 : ip + 8);
+    event.flowLabel = readFlowLabel(bytes, ip);
+    const flow =
+      direction === 'out'
+        ? plane.flows.flowTo(bytes, ip + 24, ip + 8)
+        : plane.flows.flowFrom(bytes, ip + 8, event.flowLabel);
     if (flow) event.contractId = flow.endpoint.spec.contractId;
   } else if (version === 4 && length >= 20) {
     event.source = formatIpv4(bytes, ip + 12);
@@ -73,7 +84,7 @@ export function publishTrace(
     kind: 'trace',
     source: formatIpv6(ip, at + 8),
     destination: formatIpv6(ip, at + 24),
-    flowLabel: ((ip[at + 1]! & 0x0f) << 16) | (ip[at + 2]! << 8) | ip[at + 3]!,
+    flowLabel: readFlowLabel(ip, at),
     contractId: flow.endpoint.spec.contractId,
     direction,
     // Out: when egress took the packet (before sending it); in: now, after delivering it.

@@ -404,6 +404,20 @@ export interface Flow extends PacketTypeState {
    * besides the peer's CGA. Undefined for role-addressed flows.
    */
   readonly peerRoleAddress: Uint8Array | undefined;
+  /**
+   * Unicast flows only: our endpoint's own role address (`ownRoleAddress`). A packet from it to
+   * the peer host is this flow's when endpoints of several contracts have flows to that host (a
+   * member answering a connection made to its role address: `FlowTable.flowTo`).
+   */
+  readonly ownRoleAddress: Uint8Array | undefined;
+  /** Unicast flows only: the flow label the peer sends this flow's packets with (`FlowTable.flowFrom`); else -1. */
+  readonly peerFlowLabel: number;
+  /**
+   * Whether another endpoint's unicast flow goes to the same peer host (of another contract):
+   * packets to and from that host are then told apart by source address and flow label, and the
+   * native fast path installs neither flow (its lookups are by host; fast-path.ts).
+   */
+  sharedPeerHost: boolean;
 }
 
 /**
@@ -489,6 +503,30 @@ export function roleAddress(prefix: Uint8Array, contractId: number, role: string
   address[14] = (hash >>> 8) & 0xff;
   address[15] = hash & 0xff;
   return address;
+}
+
+/** The flow label a unicast flow from our endpoint `endpointId` to the peer's `peerEndpointId` sends with. */
+function flowLabelOf(endpointId: number, peerEndpointId: number): number {
+  return (endpointId * 0x9e37 + peerEndpointId * 0x85eb) & 0xfffff;
+}
+
+/** The flow label the peer's flow back to our endpoint sends with (its `flowLabelOf`). */
+function peerFlowLabelOf(endpointId: number, peerEndpointId: number): number {
+  return flowLabelOf(peerEndpointId, endpointId);
+}
+
+/** Sets `sharedPeerHost` on a host-hash list's unicast flows (another's flow to the same host); returns it. */
+function markSharedPeerHosts(flows: Flow[]): Flow[] {
+  for (const flow of flows)
+    flow.sharedPeerHost =
+      flow.connections === undefined &&
+      flows.some(
+        (other) =>
+          other !== flow &&
+          other.connections === undefined &&
+          isAddressAt(other.peer.hostId, 0, flow.peer.hostId),
+      );
+  return flows;
 }
 
 /** The role address a local endpoint holds as a member of its own role (on the host's TUN). */
@@ -652,7 +690,7 @@ export class FlowTable {
     for (const [hash, flows] of this.byHostHash) {
       const kept = flows.filter((flow) => flow.endpoint !== endpoint);
       if (kept.length === 0) this.byHostHash.delete(hash);
-      else this.byHostHash.set(hash, kept);
+      else this.byHostHash.set(hash, markSharedPeerHosts(kept));
     }
     for (const [alias, flow] of this.byIpv4) if (flow.endpoint === endpoint) this.byIpv4.delete(alias);
     for (const [hash, list] of this.memberships) {
@@ -668,7 +706,10 @@ export class FlowTable {
     return true;
   }
 
-  /** The flow to the peer whose CGA is bytes[offset, offset+16), or undefined. No allocation. */
+  /**
+   * The flow to the peer whose CGA is bytes[offset, offset+16) — the first endpoint's registered,
+   * when several have one (`flowTo` and `flowFrom` tell them apart) — or undefined. No allocation.
+   */
   flowByHostId(bytes: Uint8Array, offset: number): Flow | undefined {
     const flows = this.byHostHash.get(hashAddress16(bytes, offset));
     if (!flows) return undefined;
@@ -677,6 +718,44 @@ export class FlowTable {
       if (isAddressAt(bytes, offset, flow.peer.hostId)) return flow;
     }
     return undefined;
+  }
+
+  /**
+   * The flow for an application packet to bytes[destination, +16) from bytes[source, +16): the
+   * one to that peer (`flowByHostId`), or, when endpoints of several contracts have flows to that
+   * host, the one whose endpoint's role address is the source (else the first). No allocation.
+   */
+  flowTo(bytes: Uint8Array, destination: number, source: number): Flow | undefined {
+    const first = this.flowByHostId(bytes, destination);
+    if (first === undefined || !first.sharedPeerHost) return first;
+    const flows = this.byHostHash.get(hashAddress16(bytes, destination))!;
+    for (let i = 0; i < flows.length; i += 1) {
+      const flow = flows[i]!;
+      const own = flow.ownRoleAddress;
+      if (
+        own !== undefined &&
+        isAddressAt(bytes, source, own) &&
+        isAddressAt(bytes, destination, flow.peer.hostId)
+      )
+        return flow;
+    }
+    return first;
+  }
+
+  /**
+   * The flow a capsule packet from the peer host bytes[source, +16) with flow label `label`
+   * belongs to: the one from that peer (`flowByHostId`), or, when endpoints of several contracts
+   * have flows to that host, the one the peer sends with that label (else the first). No allocation.
+   */
+  flowFrom(bytes: Uint8Array, source: number, label: number): Flow | undefined {
+    const first = this.flowByHostId(bytes, source);
+    if (first === undefined || !first.sharedPeerHost) return first;
+    const flows = this.byHostHash.get(hashAddress16(bytes, source))!;
+    for (let i = 0; i < flows.length; i += 1) {
+      const flow = flows[i]!;
+      if (flow.peerFlowLabel === label && isAddressAt(bytes, source, flow.peer.hostId)) return flow;
+    }
+    return first;
   }
 
   /**
@@ -782,7 +861,7 @@ export class FlowTable {
         skipped.push({ peer: peerText, reason: `no e2e key: ${(error as Error).message}` });
         continue;
       }
-      const flowLabel = (endpoint.spec.id * 0x9e37 + peer.endpointId * 0x85eb) & 0xfffff;
+      const flowLabel = flowLabelOf(endpoint.spec.id, peer.endpointId);
       const path = pathToPeer(peer.path, Math.floor((this.deps.clock ?? systemClock).nowMs() / 1000));
       const flow = this.makeFlow(
         endpoint,
@@ -797,13 +876,26 @@ export class FlowTable {
       );
       const hash = hashAddress16(peer.hostId, 0);
       const list = this.byHostHash.get(hash) ?? [];
-      // First endpoint registered wins a shared peer host (documented in docs/agent.md).
-      if (!list.some((other) => isAddressAt(other.peer.hostId, 0, peer.hostId))) {
+      // Endpoints of several contracts may each have a flow to one host (told apart by source
+      // address out, flow label in); two of one contract may not: their e2e keys (derived from the
+      // two hosts and the contract) would be the same, and their counters too.
+      const sameContract = list.some(
+        (other) =>
+          other.connections === undefined &&
+          isAddressAt(other.peer.hostId, 0, peer.hostId) &&
+          other.endpoint.spec.contractId === endpoint.spec.contractId,
+      );
+      if (!sameContract) {
         list.push(flow);
         this.byHostHash.set(hash, list);
+        markSharedPeerHosts(list);
         if (flow.ipv4Alias !== 0 && !this.byIpv4.has(flow.ipv4Alias)) this.byIpv4.set(flow.ipv4Alias, flow);
       } else {
-        skipped.push({ peer: peerText, reason: 'another endpoint already has a flow to this host' });
+        skipped.push({
+          peer: peerText,
+          reason:
+            'another endpoint of this contract already has a flow to this host (it would share its e2e key)',
+        });
       }
     }
     this.buildGroupFlows(endpoint, senders);
@@ -917,6 +1009,9 @@ export class FlowTable {
       peerRoleAddress: perConnection
         ? undefined
         : roleAddress(ownHostId, endpoint.spec.contractId, peer.role),
+      ownRoleAddress: perConnection ? undefined : ownRoleAddress(ownHostId, endpoint.spec),
+      peerFlowLabel: perConnection ? -1 : peerFlowLabelOf(endpoint.spec.id, peer.endpointId),
+      sharedPeerHost: false,
     };
   }
 

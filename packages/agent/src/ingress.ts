@@ -23,6 +23,7 @@ import {
   type CapsuleHeaderView,
   IPV6_HEADER_LENGTH,
   IpProtocol,
+  readFlowLabel,
   readU16,
   TRACE_RECORD_LENGTH,
   updateChecksumBytes,
@@ -261,7 +262,8 @@ export function processIngress(
   }
   const own = plane.options.ownHostId;
   if (!isAddressAt(bytes, offset + 24, own)) return processGroupIngress(plane, bytes, offset, payloadLength);
-  const flow = plane.flows.flowByHostId(bytes, offset + 8);
+  const label = readFlowLabel(bytes, offset);
+  const flow = plane.flows.flowFrom(bytes, offset + 8, label);
   if (flow === undefined) {
     plane.drop('unknownPeer');
     return IngressResult.DROPPED;

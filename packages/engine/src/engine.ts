@@ -54,6 +54,7 @@ import {
   IPV6_HEADER_LENGTH,
   type Logger,
   PathOffset,
+  readFlowLabel,
   readU16,
   silentLogger,
 } from '@capsule/wire';
@@ -414,7 +415,7 @@ export function createEngine(options: EngineOptions, deps: EngineDeps): Engine {
     if (bytes[offset + 7]! <= 1) return drop(DropReason.HOP_LIMIT);
     const now = clock.nowMs();
     const nowSeconds = Math.floor(now / 1000);
-    const flowLabel = ((bytes[offset + 1]! & 0x0f) << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!;
+    const flowLabel = readFlowLabel(bytes, offset);
     let id = table.find(bytes, offset + 8, offset + 24, flowLabel);
     if (id >= 0 && flows.isIdle(id, now)) {
       flows.remove(id);
@@ -747,7 +748,7 @@ function fillPacketRecord(
   const { bytes, offset, view } = packet;
   const packetLength = packet.length;
   for (let i = 0; i < 32; i++) recordBytes[i] = bytes[offset + 8 + i]!;
-  const flowLabel = ((bytes[offset + 1]! & 0x0f) << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!;
+  const flowLabel = readFlowLabel(bytes, offset);
   record.setUint32(PacketField.FLOW_LABEL, flowLabel, true);
   record.setUint16(PacketField.PACKET_LENGTH, packetLength, true);
   record.setUint16(PacketField.PAYLOAD_LENGTH, packetLength - IPV6_HEADER_LENGTH - view.length, true);

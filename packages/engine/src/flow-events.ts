@@ -6,7 +6,7 @@
  * nothing.
  */
 import type { FlowEvent, FlowEventHub } from '@capsule/api';
-import { formatIpv6 } from '@capsule/wire';
+import { formatIpv6, readFlowLabel } from '@capsule/wire';
 import { verdictNames } from './counters';
 import type { CurrentPacket } from './current-packet';
 import { DropReason, dropReasonName } from './drop-reason';
@@ -49,7 +49,7 @@ export function createEngineEvents(deps: EngineEventsDeps): EngineEvents {
     if (packet.length >= 40 && offset + 40 <= bytes.length && bytes[offset]! >>> 4 === 6) {
       event.source = formatIpv6(bytes.subarray(offset + 8, offset + 24));
       event.destination = formatIpv6(bytes.subarray(offset + 24, offset + 40));
-      event.flowLabel = ((bytes[offset + 1]! & 0x0f) << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!;
+      event.flowLabel = readFlowLabel(bytes, offset);
     }
     return event;
   }

@@ -28,7 +28,7 @@ import type { LabState } from './lab-state';
 import { labStatus } from './lab-status';
 import { agentSocketPath, labLinkKeepAliveIntervalMs, labPorts } from './netns-lab';
 import type { StepResult, UseCase, UseCaseResult, UseCaseStep } from './use-cases';
-import { applyUseCase, nearestMember, roleGapResult } from './use-cases';
+import { applyUseCase, nearestMember, roleGapResult, roleSendContract } from './use-cases';
 
 /** What the runner needs of an up netns lab: its state, an admin client, the nodes' host ids. */
 export interface NetnsUseCaseLab {
@@ -135,7 +135,7 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
   };
 
   const steps: StepResult[] = [];
-  const registered: { node: string; id: number }[] = [];
+  const registered: { node: string; id: number; contract: string }[] = [];
   const serials = new Map<string, string>();
   const cuts: [string, string][] = [];
   const blackhole = (how: 'add' | 'del', a: string, z: string) => {
@@ -170,7 +170,7 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
         }) as { id?: unknown; authorizationSerial?: unknown };
         if (typeof answer?.id !== 'number')
           throw new Error(`${endpoint.host}: registration refused: ${JSON.stringify(answer)}`);
-        registered.push({ node: endpoint.host, id: answer.id });
+        registered.push({ node: endpoint.host, id: answer.id, contract: endpoint.contract });
         serials.set(endpoint.host, String(answer.authorizationSerial));
       }
       await converge();
@@ -186,7 +186,8 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
         let nearestText = '';
         if (step.kind === 'send' && step.expect === 'nearest') {
           const from = step.from;
-          const own = registered.find((r) => r.node === from);
+          const contract = roleSendContract(useCase, from, step.toRole!);
+          const own = registered.find((r) => r.node === from && r.contract === contract);
           const found = own
             ? await nearestMember(
                 lab.admin,
@@ -246,9 +247,9 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
     };
   } finally {
     for (const [a, z] of cuts.splice(0)) blackhole('del', a, z);
-    // An endpoint left registered keeps its flows: the next use case's traffic to the same host
-    // would use the old contract's flow (the first endpoint registered wins a peer host), so a
-    // failed unregistration is reported.
+    // An endpoint left registered keeps its flows: the next use case's traffic from a host's own
+    // address to the same host would use the old contract's flow (the first registered endpoint's
+    // is the one a packet not from a role address takes), so a failed unregistration is reported.
     for (const { node, id } of registered.splice(0)) {
       try {
         agentApi(node, 'DELETE', `/api/v1/endpoints/${id}`);
@@ -527,7 +528,7 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
 
   /** The address of `step.toRole` in the sender's contract (as its agent derives it), or undefined. */
   async function roleAddressOf(step: Extract<UseCaseStep, { kind: 'send' }>): Promise<string | undefined> {
-    const contractName = useCase.endpoints.find((e) => e.host === step.from)?.contract;
+    const contractName = roleSendContract(useCase, step.from, step.toRole!);
     if (contractName === undefined) return undefined;
     return contractRoleAddress(lab.admin, contractName, step.toRole!, hostId(step.from));
   }

@@ -228,6 +228,18 @@ export function loadUseCase(dir: string): UseCase {
   };
 }
 
+/**
+ * The contract of a role-addressed send from `from` to `role`: the one in which `from` holds a
+ * role and an endpoint holds `role` (a host may hold roles of several contracts), or undefined.
+ */
+export function roleSendContract(useCase: UseCase, from: string, role: string): string | undefined {
+  return useCase.endpoints.find(
+    (endpoint) =>
+      endpoint.role === role &&
+      useCase.endpoints.some((own) => own.host === from && own.contract === endpoint.contract),
+  )?.contract;
+}
+
 /** Creates the use case's template (compiled from its program), contract and service; returns a service token. */
 export async function applyUseCase(admin: ApiClient, useCase: UseCase): Promise<string> {
   const ids = new Map<string, number>();
@@ -322,7 +334,7 @@ export async function runUseCase(
     return found;
   };
   const serials = new Map<string, string>();
-  const registered: { host: string; id: number }[] = [];
+  const registered: { host: string; id: number; contract: string }[] = [];
   const cut = new Set<[string, string]>();
   try {
     return await driveUseCase();
@@ -345,7 +357,7 @@ export async function runUseCase(
         });
         const { id, authorizationSerial } = answer as { id?: unknown; authorizationSerial?: unknown };
         serials.set(endpoint.host, String(authorizationSerial));
-        if (typeof id === 'number') registered.push({ host: endpoint.host, id });
+        if (typeof id === 'number') registered.push({ host: endpoint.host, id, contract: endpoint.contract });
       }
       // Peers registered later reach earlier endpoints by the controller's path-change push.
       await sleep(300);
@@ -366,7 +378,8 @@ export async function runUseCase(
       let nearestText = '';
       if (step.kind === 'send' && step.expect === 'nearest') {
         const from = step.from;
-        const own = registered.find((r) => r.host === from);
+        const contract = roleSendContract(useCase, from, step.toRole!);
+        const own = registered.find((r) => r.host === from && r.contract === contract);
         const found = own
           ? await nearestMember(
               lab.admin,
@@ -581,10 +594,11 @@ export async function runUseCase(
     return { name: useCase.name, title: useCase.title, passed: steps.every((s) => s.passed), steps };
   }
 
-  /** The address of `role` in the contract of `from`'s endpoint (as its agent derives it). */
+  /** The address of `role` in the contract of `from`'s send to it (as its agent derives it). */
   function roleTargetOf(from: string, role: string): string | undefined {
     const sender = host(from);
-    const own = registered.find((r) => r.host === from);
+    const contract = roleSendContract(useCase, from, role);
+    const own = registered.find((r) => r.host === from && r.contract === contract);
     const spec = own && sender.agent.dataPlane?.flows.endpoints.get(own.id)?.spec;
     const senderId = parseIpv6(sender.agent.hostId ?? '');
     if (!spec || !senderId.ok) return undefined;

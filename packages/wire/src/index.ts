@@ -145,6 +145,7 @@ export {
   type Ipv6Header,
   isIpv6ExtensionHeader,
   MAX_IPV6_EXTENSION_HEADERS,
+  readFlowLabel,
 } from './ipv6';
 // Overlay
 /** The link frame between overlay neighbors (UDP 7447). */

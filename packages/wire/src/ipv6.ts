@@ -94,6 +94,11 @@ export function encodeIpv6Header(header: Ipv6Header, into: Uint8Array, offset = 
   return IPV6_HEADER_LENGTH;
 }
 
+/** The 20-bit flow label of the IPv6 header at bytes[offset] (no checks: the caller has 4 bytes there). */
+export function readFlowLabel(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset + 1]! & 0x0f) << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!;
+}
+
 /** Decodes the fixed header at the start of `bytes`; the payload must be present in full. */
 export function decodeIpv6Header(bytes: Uint8Array): DecodeResult<DecodedIpv6Header> {
   if (bytes.length < IPV6_HEADER_LENGTH)
@@ -109,7 +114,7 @@ export function decodeIpv6Header(bytes: Uint8Array): DecodeResult<DecodedIpv6Hea
     );
   return decoded({
     trafficClass: ((bytes[0]! & 0x0f) << 4) | (bytes[1]! >>> 4),
-    flowLabel: ((bytes[1]! & 0x0f) << 16) | readU16(bytes, 2),
+    flowLabel: readFlowLabel(bytes, 0),
     payloadLength,
     nextHeader: bytes[6]!,
     hopLimit: bytes[7]!,
