@@ -130,6 +130,17 @@ function spec(id: number, role: string): EndpointSpec {
   };
 }
 
+/** `to`'s endpoint `endpointId` (role `role`) as a peer of an endpoint on `from`, through the engine. */
+function peerSpec(from: Pick<Host, 'id'>, to: Host, endpointId: number, role: string) {
+  return {
+    endpointId,
+    role,
+    hostId: to.id,
+    x25519PublicKey: to.x25519.publicKeyRaw,
+    path: [from.id, engineId, to.id],
+  };
+}
+
 /** Two hosts with a client endpoint on A and a server endpoint on B, peers of each other. */
 function pair(
   options: Partial<DataPlaneOptions> = {},
@@ -599,15 +610,8 @@ describe('data plane: egress on one host, ingress on the other', () => {
       contract: 'content',
       contractId: 8,
     });
-    const peerOf = (endpointId: number, role: string, host: Host, from: Host) => ({
-      endpointId,
-      role,
-      hostId: host.id,
-      x25519PublicKey: host.x25519.publicKeyRaw,
-      path: [from.id, engineId, host.id],
-    });
-    expect(a.table.setEndpoint(content(3, 'client'), [peerOf(4, 'replica', b, a)]).skipped).toEqual([]);
-    expect(b.table.setEndpoint(content(4, 'replica'), [peerOf(3, 'client', a, b)]).skipped).toEqual([]);
+    expect(a.table.setEndpoint(content(3, 'client'), [peerSpec(a, b, 4, 'replica')]).skipped).toEqual([]);
+    expect(b.table.setEndpoint(content(4, 'replica'), [peerSpec(b, a, 3, 'client')]).skipped).toEqual([]);
     const toB = a.table.flows().filter((flow) => flow.connections === undefined);
     expect(toB.map((flow) => [flow.endpoint.spec.id, flow.sharedPeerHost])).toEqual([
       [1, true],
@@ -653,7 +657,7 @@ describe('data plane: egress on one host, ingress on the other', () => {
     expect(a.plane.drops.badSeal).toBe(1);
     expect(a.app).toHaveLength(delivered);
     // Two endpoints of one contract to one host would share the e2e key: the second is refused.
-    expect(a.table.setEndpoint(spec(5, 'client'), [peerOf(2, 'server', b, a)]).skipped).toEqual([
+    expect(a.table.setEndpoint(spec(5, 'client'), [peerSpec(a, b, 2, 'server')]).skipped).toEqual([
       {
         peer: a.table.flows()[0]!.peerText,
         reason:
@@ -683,13 +687,7 @@ describe('data plane: egress on one host, ingress on the other', () => {
   it('sends to a role address: each member opens it, each connection is its own flow, strangers cannot', () => {
     const a = makeHost(0x64_64_00_01);
     const [b, c, d] = [makeHost(0x64_64_00_01), makeHost(0x64_64_00_01), makeHost(0x64_64_00_01)];
-    const peer = (host: Host, endpointId: number, role: string) => ({
-      endpointId,
-      role,
-      hostId: host.id,
-      x25519PublicKey: host.x25519.publicKeyRaw,
-      path: [a.id, engineId, host.id],
-    });
+    const peer = (host: Host, endpointId: number, role: string) => peerSpec(a, host, endpointId, role);
     // What the controller gives (group-keys.ts): the server role's secret of epoch 1 to its
     // members, each client its own sender key for that epoch.
     const serverSecret = generateGroupSecret();
@@ -831,13 +829,6 @@ describe('data plane: egress on one host, ingress on the other', () => {
       makeHost(0x64_64_00_01),
       makeHost(0x64_64_00_01),
     ];
-    const peer = (from: Host, to: Host, endpointId: number, role: string) => ({
-      endpointId,
-      role,
-      hostId: to.id,
-      x25519PublicKey: to.x25519.publicKeyRaw,
-      path: [from.id, engineId, to.id],
-    });
     const secrets = [generateGroupSecret(), generateGroupSecret()];
     const given = (host: Host, epoch: number, use: 'open' | 'seal') => ({
       role: 'server',
@@ -852,7 +843,7 @@ describe('data plane: egress on one host, ingress on the other', () => {
         host.table.endpoints.get(id)!.peers,
         nextGroupKeys(host.table.endpoints.get(id)!.groupKeys, keys, host.now.ms, times),
       );
-    a.table.setEndpoint(spec(1, 'client'), [peer(a, b, 2, 'server'), peer(a, c, 3, 'server')]);
+    a.table.setEndpoint(spec(1, 'client'), [peerSpec(a, b, 2, 'server'), peerSpec(a, c, 3, 'server')]);
     tell(a, 1, [given(a, 1, 'seal')]);
     const members = [
       [b, 2],
@@ -860,7 +851,7 @@ describe('data plane: egress on one host, ingress on the other', () => {
       [d, 4],
     ] as const;
     for (const [host, id] of members)
-      host.table.setEndpoint(spec(id, 'server'), [peer(host, a, 1, 'client')]);
+      host.table.setEndpoint(spec(id, 'server'), [peerSpec(host, a, 1, 'client')]);
     const role = roleAddress(a.id, 7, 'server');
     let port = 4000;
     /** One UDP packet from a to the role, a new connection each (as the load-balancing use case). */
