@@ -638,6 +638,16 @@ describe('data plane: egress on one host, ingress on the other', () => {
         before[1]! + 1,
       ]);
     }
+    // A rebuild of the first registered's flows (a path push) leaves its flow the default: a packet
+    // from a's own address, and IPv4 to b's alias, still take the shop flow.
+    const shop = a.table.endpoints.get(1)!;
+    a.table.setPeers(1, shop.peers);
+    const fromA = icmpv6Echo(a.id, b.id);
+    const shopOut = statisticsOf(a, 1).packetsOut;
+    expect(processEgress(a.plane, fromA, 0, fromA.length)).toBe(EgressResult.SENT);
+    expect(statisticsOf(a, 1).packetsOut).toBe(shopOut + 1);
+    const alias = a.table.flowByHostId(b.id, 0)!.ipv4Alias;
+    expect(a.table.flowByIpv4(alias)!.endpoint.spec.id).toBe(1);
     // a's client of the content contract reaches b's replica the same way.
     const request = icmpv6Echo(roleAddress(a.id, 8, 'client'), b.id);
     expect(processEgress(a.plane, request, 0, request.length)).toBe(EgressResult.SENT);
@@ -660,8 +670,7 @@ describe('data plane: egress on one host, ingress on the other', () => {
     expect(a.table.setEndpoint(spec(5, 'client'), [peerSpec(a, b, 2, 'server')]).skipped).toEqual([
       {
         peer: a.table.flows()[0]!.peerText,
-        reason:
-          'another endpoint of this contract already has a flow to this host (it would share its e2e key)',
+        reason: 'this contract has a flow to this host already (a second would share its e2e key)',
       },
     ]);
     // One of the two gone, the other's flow is no longer shared.

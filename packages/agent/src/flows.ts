@@ -886,15 +886,19 @@ export class FlowTable {
           other.endpoint.spec.contractId === endpoint.spec.contractId,
       );
       if (!sameContract) {
-        list.push(flow);
+        // In endpoint id order: of several endpoints' flows to one host, the default one (for a
+        // packet from no endpoint's role address, and for IPv4) is the first registered's, however
+        // often either is rebuilt.
+        const at = list.findIndex((other) => other.endpoint.spec.id > endpoint.spec.id);
+        list.splice(at < 0 ? list.length : at, 0, flow);
         this.byHostHash.set(hash, list);
         markSharedPeerHosts(list);
-        if (flow.ipv4Alias !== 0 && !this.byIpv4.has(flow.ipv4Alias)) this.byIpv4.set(flow.ipv4Alias, flow);
+        const first = this.flowByHostId(peer.hostId, 0)!;
+        if (first.ipv4Alias !== 0) this.byIpv4.set(first.ipv4Alias, first);
       } else {
         skipped.push({
           peer: peerText,
-          reason:
-            'another endpoint of this contract already has a flow to this host (it would share its e2e key)',
+          reason: 'this contract has a flow to this host already (a second would share its e2e key)',
         });
       }
     }
