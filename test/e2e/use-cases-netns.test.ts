@@ -259,10 +259,11 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
       // Two contracts between h1 and h3 at once (test/e2e/two-contracts): each agent has a flow
       // per contract to the other host. The replica's answers come from its role address, which
       // only the content flow carries: before each agent kept one flow per peer host (the first
-      // registered's), they went out on the shop flow and h1 dropped them as spoofed. (With the
-      // fast paths on, such a host pair's flows stay in JavaScript: docs/agent.md.)
+      // registered's), they went out on the shop flow and h1 dropped them as spoofed.
       it('two contracts between the same two hosts: each carried on its own flow, the replica’s TCP answers from its role address included', async () => {
+        const before = await fastPathTaken(['h1', 'h3']);
         const result = await runNetnsUseCase(netns, loadUseCase(join(root, 'test/e2e/two-contracts')));
+        const after = await fastPathTaken(['h1', 'h3']);
         console.info(describeResult(result));
         expect(result.error, describeResult(result)).toBeUndefined();
         for (const step of result.steps) expect(step.passed, describeResult(result)).toBe(true);
@@ -272,6 +273,18 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
         ).toBe(true);
         expect(result.steps[1]!.detail).toMatch(/received by h3: 20 of 20/);
         expect(result.steps[1]!.detail).toMatch(/iperf3 TCP to h3 at [0-9a-f:]+: [\d.]+ Mbit\/s/);
+        // With the fast paths on, both flows go natively both ways (each installed by its source
+        // out and its flow label in): h1's iperf3 data to h3's CGA and to the role address, h3's
+        // answers from its CGA and from the role address.
+        const [h1, h3] = [0, 1].map((i) => ({
+          out: after[i]!.out - before[i]!.out,
+          in: after[i]!.in - before[i]!.in,
+        }));
+        console.info(
+          `two contracts (${title}): natively h1 out ${h1!.out} in ${h1!.in}, h3 out ${h3!.out} in ${h3!.in}`,
+        );
+        if (fastPaths)
+          for (const taken of [h1!.out, h1!.in, h3!.out, h3!.in]) expect(taken).toBeGreaterThanOrEqual(1000);
       }, 120_000);
     },
   );

@@ -61,10 +61,12 @@ const available = isNativeAddonAvailable();
 if (!available && process.env.CI === 'true') throw new Error('the native addon is not built');
 
 const prefix = Uint8Array.from([0xfd, 0, 0, 0xaa, 0, 0, 0, 1]);
+/** A CGA-shaped host id: the zone's /64, a random interface id with its "u" and "g" bits clear (RFC 3972). */
 function hostId(): Uint8Array {
   const id = new Uint8Array(16);
   id.set(prefix);
   id.set(randomBytes(8), 8);
+  id[8] = id[8]! & 0xfc;
   return id;
 }
 const LINK_ID = 5;
@@ -993,31 +995,41 @@ describe.skipIf(!available)('agent egress fast path', () => {
     });
   });
 
-  it('installs no flow to a host endpoints of two contracts have flows to (egress tells them apart by source), and again once one is gone', async () => {
+  it('takes each of two contracts’ flows to one host by the packet’s source, as egress chooses (flowTo)', async () => {
     const r = await rig();
     const own = r.plane.options.ownHostId;
     // A second contract's endpoint on this host, its peer on the same host as the first's.
     const content = { ...spec(3, 'client', 16), contract: 'content', contractId: 8 };
     const contentPeer = { ...r.flow.peer, endpointId: 4, role: 'replica' };
     expect(r.table.setEndpoint(content, [contentPeer]).skipped).toEqual([]);
-    const statisticsOf = (id: number) => r.table.endpoints.get(id)!.statistics;
+    const contentFlow = r.table.flows().find((flow) => flow.endpoint.spec.id === 3)!;
+    expect([r.flow.sharedPeerHost, contentFlow.sharedPeerHost]).toEqual([true, true]);
+    const packetsOut = (id: number) => r.table.endpoints.get(id)!.statistics.packetsOut;
+    const fromShop = ownRoleAddress(own, r.flow.endpoint.spec);
     const fromContent = ownRoleAddress(own, content);
-    // Enough packets of each for every type, from our CGA (the shop flow) and from the content
-    // client's role address (the content flow): all go up, each to its contract's flow.
-    for (let i = 0; i < CODE_PACKETS + 3; i += 1) {
-      expect(r.offer(ipv6(own, r.peer, 17, 64))).toBe(false);
-      expect(r.offer(ipv6(fromContent, r.peer, 17, 64))).toBe(false);
-    }
-    expect(r.fastPath.agentStats().egressFlows).toBe(0);
-    expect([statisticsOf(1).packetsOut, statisticsOf(3).packetsOut]).toEqual([
-      CODE_PACKETS + 3,
-      CODE_PACKETS + 3,
-    ]);
-    // The content endpoint gone, the shop flow is the host's only one: installed and taken again.
+    // Each flow's first packet goes up (egress sends it and installs the flow: the shop flow, the
+    // host's default, for its role address and for every address that is no role address; the
+    // content flow for its role address), the rest natively, each on its own flow.
+    expect(r.offer(ipv6(own, r.peer, 17, 64))).toBe(false);
+    expect(r.offer(ipv6(fromContent, r.peer, 17, 64))).toBe(false);
+    expect(r.fastPath.agentStats().egressFlows).toBe(3);
+    const taken = r.fastPath.agentStats().taken;
+    for (let i = 0; i < CODE_PACKETS + 2; i += 1)
+      for (const source of [own, fromContent, fromShop])
+        expect(r.offer(ipv6(source, r.peer, 17, 64))).toBe(true);
+    expect(r.fastPath.agentStats().taken - taken).toBe(3 * (CODE_PACKETS + 2));
+    expect([packetsOut(1), packetsOut(3)]).toEqual([1 + 2 * (CODE_PACKETS + 2), 1 + (CODE_PACKETS + 2)]);
+    expect(contentFlow.state[FlowSlot.PACKETS_SINCE_AUTH]).toBe(CODE_PACKETS + 2);
+    // From a role address neither flow is installed for (a third contract's): up, and egress sends
+    // it on the default flow, as flowTo chooses.
+    const stranger = ownRoleAddress(own, { contractId: 9, role: 'other' });
+    expect(r.offer(ipv6(stranger, r.peer, 17, 64))).toBe(false);
+    expect(packetsOut(1)).toBe(2 + 2 * (CODE_PACKETS + 2));
+    // The content endpoint gone, the shop flow is the host's only one again: installed by host alone.
     r.table.removeEndpoint(3);
     expect(r.offer(ipv6(own, r.peer, 17, 64))).toBe(false);
     expect(r.fastPath.agentStats().egressFlows).toBe(1);
-    expect(r.offer(ipv6(own, r.peer, 17, 64))).toBe(true);
+    expect(r.offer(ipv6(stranger, r.peer, 17, 64))).toBe(true);
   });
 
   it('refuses a batch entry outside the buffer', async () => {
@@ -1065,6 +1077,21 @@ describe.skipIf(!available)('agent egress fast path', () => {
     expect(() => connections(new Float64Array(100))).toThrow(/connections/);
     expect(() => connections(new Float32Array(24_577))).toThrow(/connections/);
     expect(() => connections(new Float64Array(24_577), Uint8Array.of(100, 101, 0, 2))).toThrow(/connections/);
+    // A selector (one of several flows to a host) of another size, for an IPv4 destination, or
+    // beside a connection table (a role-addressed flow).
+    const selected = (
+      selector: unknown,
+      destination: Uint8Array = f.peer.hostId,
+      table: unknown = undefined,
+    ) =>
+      r.fastPath.setEgressFlow(
+        ...([destination, ...args.slice(1), new Int32Array(0), table, selector] as unknown as Install),
+      );
+    expect(() => selected({ source: new Uint8Array(15) })).toThrow(/selector/);
+    expect(() => selected({ cgaSources: true }, Uint8Array.of(100, 101, 0, 2))).toThrow(/selector/);
+    expect(() => selected({ source: new Uint8Array(16) }, f.peer.hostId, new Float64Array(24_577))).toThrow(
+      /selector/,
+    );
     expect(r.fastPath.agentStats().egressFlows).toBe(0);
   });
 });
@@ -2005,7 +2032,7 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(Buffer.from(r.tunPackets().at(-1)!).equals(Buffer.from(r.jsApp.at(-1)!))).toBe(true);
   });
 
-  it('installs no flow from a host endpoints of two contracts have flows from (ingress tells them apart by flow label)', async () => {
+  it('takes each of two contracts’ flows from one host by the flow label, as ingress chooses (flowFrom)', async () => {
     const r = await ingressRig();
     // A second contract between the same two hosts: our endpoint 3 (client), the peer's 4 (replica).
     const content = { contract: 'content', contractId: 8 };
@@ -2022,21 +2049,38 @@ describe.skipIf(!available)('agent ingress fast path', () => {
       ]).skipped,
     ).toEqual([]);
     const fromReplica = ownRoleAddress(r.peerPlane.options.ownHostId, { contractId: 8, role: 'replica' });
-    const statisticsOf = (id: number) => r.table.endpoints.get(id)!.statistics;
-    // Every type from each of the peer's two endpoints: all handed up, each delivered under its own
-    // contract's flow, and none installed.
-    for (let i = 0; i < CODE_PACKETS + 3; i += 1)
-      for (const source of [r.peerPlane.options.ownHostId, fromReplica])
+    const packetsIn = (id: number) => r.table.endpoints.get(id)!.statistics.packetsIn;
+    const sources = [r.peerPlane.options.ownHostId, fromReplica];
+    // Each type's first packet of each flow goes up (ingress delivers it under its own contract's
+    // flow and installs that type by (peer, flow label)); then both flows' packets are taken.
+    for (let i = 0; i < CODE_PACKETS + 2; i += 1)
+      for (const source of sources)
         for (const frame of r.framesOf(ipv6(source, r.own, 17, 64))) {
-          expect(await r.send(frame)).toBe(false);
+          if (await r.send(frame)) continue;
           expect(r.jsReceive(frame)).toBe(IngressResult.DELIVERED);
         }
-    expect(r.fastPath.agentStats().ingressFlows).toBe(0);
-    expect(r.installs.count).toBe(0);
-    expect([statisticsOf(1).packetsIn, statisticsOf(3).packetsIn]).toEqual([
-      CODE_PACKETS + 3,
-      CODE_PACKETS + 3,
-    ]);
+    expect(r.fastPath.agentStats().ingressFlows).toBe(2);
+    const before = [packetsIn(1), packetsIn(3)];
+    const tun = r.tunPackets().length;
+    for (const source of sources)
+      for (const frame of r.framesOf(ipv6(source, r.own, 17, 64))) expect(await r.send(frame)).toBe(true);
+    expect([packetsIn(1), packetsIn(3)]).toEqual([before[0]! + 1, before[1]! + 1]);
+    expect(r.tunPackets().length).toBe(tun + 2);
+    // A frame of the replica's flow relabelled as the shop flow's: the shop flow's template
+    // matches it, its seal does not (the label is in the AAD, the key is the other contract's):
+    // handed up, and ingress drops it (badSeal).
+    const replicaPacket = ipv6(fromReplica, r.own, 17, 64);
+    const replicaFlow = r.peerTable.flows().find((flow) => flow.endpoint.spec.id === 4)!;
+    const inner = r.crafted(replicaPacket, replicaPacket, undefined, replicaFlow);
+    const shopLabel = r.table.flows().find((flow) => flow.endpoint.spec.id === 1)!.peerFlowLabel;
+    inner[1] = (inner[1]! & 0xf0) | (shopLabel >>> 16);
+    inner[2] = (shopLabel >>> 8) & 0xff;
+    inner[3] = shopLabel & 0xff;
+    const relabelled = r.frame(inner);
+    expect(await r.send(relabelled)).toBe(false);
+    const badSeal = r.plane.drops.badSeal;
+    expect(r.jsReceive(relabelled)).toBe(IngressResult.DROPPED);
+    expect(r.plane.drops.badSeal).toBe(badSeal + 1);
   });
 
   it('counts the DATA frames with a packet among the datagrams offered (not keep-alives or handshakes)', async () => {

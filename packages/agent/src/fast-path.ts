@@ -4,7 +4,9 @@
  * TUN device's read path, and when it must forget them.
  *
  * A unicast flow is installed, per destination (the peer's CGA for IPv6 packets, its IPv4 alias
- * for IPv4 ones), right after egress sent a packet of it, of any type (so the flow is the one egress
+ * for IPv4 ones; one of several flows to a host — endpoints of several contracts — per source and
+ * destination, the default one also per destination for the sources that are no role address),
+ * right after egress sent a packet of it, of any type (so the flow is the one egress
  * looks up for that destination), with the headers of its three packet types, the AAD, the first
  * hop's link and the direction's epoch-0 e2e key. The fast path shares the flow's `state` (send
  * counter, packet type state), its e2e `state` and its endpoint's statistics with JavaScript, and
@@ -23,7 +25,8 @@
  * packet types and flow label as egress keeps and writes them (a new connection added as egress
  * adds it), sealed with the group sender key of its epoch, never rekeyed.
  *
- * Ingress likewise: a unicast flow is installed under its peer's CGA right after ingress delivered
+ * Ingress likewise: a unicast flow is installed under its peer's CGA (one of several from a host:
+ * under its CGA and the flow label it sends with) right after ingress delivered
  * a packet of it without a TRACE (`delivered`), with that packet's inner IPv6 + capsule header as
  * the template the later packets of its type (I, II or III) must equal (but for the payload length,
  * the hop limit, the PATH hop index, the DATA value and the TRANSPORT value), the direction's
@@ -36,7 +39,7 @@
  * session, say) leaves them as they are; a packet the In ACL's rules for that peer deny goes up
  * (ingress drops it as `aclIn`). Not installed: role-addressed packets (not to our CGA).
  */
-import type { AgentFastPath, CapsuleHeaderView } from '@capsule/wire';
+import type { AgentFastPath, CapsuleHeaderView, EgressFlowSelector } from '@capsule/wire';
 import { aclRuleWords } from './acl';
 import type { DataPlane } from './data-plane';
 import { AGENT_MAC } from './ethernet';
@@ -168,8 +171,6 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
       const counters = countersOf(flow.endpoint.statistics);
       if (firstHop === undefined || firstHop.linkId < 0 || counters === undefined) return;
       if (version === 4 && flow.ipv4Alias === 0) return;
-      // The fast path finds a flow by its destination alone: not one of several to one host.
-      if (flow.sharedPeerHost) return;
       let marks = installed.get(flow);
       if (marks === undefined) {
         marks = [false, false];
@@ -183,23 +184,32 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
         version === 6
           ? flow.peer.hostId
           : Uint8Array.of(alias >>> 24, (alias >>> 16) & 0xff, (alias >>> 8) & 0xff, alias & 0xff);
-      port.setEgressFlow(
-        destination,
-        flow.state,
-        flow.e2e.state,
-        counters,
-        flow.e2e.sendBase,
-        flow.headers,
-        flow.transportAt,
-        flow.sendAad,
-        firstHop.linkId,
-        aclRuleWords(plane.acl.out, flow.peer.hostId),
-        flow.connections?.slots,
-      );
+      const install = (selector?: EgressFlowSelector) =>
+        port.setEgressFlow(
+          destination,
+          flow.state,
+          flow.e2e.state,
+          counters,
+          flow.e2e.sendBase,
+          flow.headers,
+          flow.transportAt,
+          flow.sendAad,
+          firstHop.linkId,
+          aclRuleWords(plane.acl.out, flow.peer.hostId),
+          flow.connections?.slots,
+          selector,
+        );
+      // One of several flows to the host (FlowTable.flowTo): the packets from its endpoint's role
+      // address; the default one's also every packet from an address that is no role address.
+      if (version === 6 && flow.sharedPeerHost && flow.ownRoleAddress !== undefined) {
+        install({ source: flow.ownRoleAddress });
+        if (plane.flows.flowByHostId(flow.peer.hostId, 0) === flow) install({ cgaSources: true });
+      } else {
+        install();
+      }
     },
     delivered(flow, bytes, offset, view) {
-      // By its source host alone, likewise: not one of several flows to one host.
-      if (flow.connections !== undefined || flow.sharedPeerHost) return;
+      if (flow.connections !== undefined) return;
       if (view.traceOffset >= 0 || view.transportOffset < 0) return;
       const counters = countersOf(flow.endpoint.statistics);
       if (counters === undefined) return;
@@ -218,6 +228,8 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
         ipv4Alias: flow.ipv4Alias,
         ...(flow.peerRoleAddress !== undefined && { roleSource: flow.peerRoleAddress }),
         acl: aclRuleWords(plane.acl.in, flow.peer.hostId),
+        // One of several flows from the host (FlowTable.flowFrom): by its flow label.
+        ...(flow.sharedPeerHost && { byLabel: true }),
       });
     },
     deliveredGroup(membership, sender, epoch, bytes, offset, view) {

@@ -415,7 +415,7 @@ export interface Flow extends PacketTypeState {
   /**
    * Whether another endpoint's unicast flow goes to the same peer host (of another contract):
    * packets to and from that host are then told apart by source address and flow label, and the
-   * native fast path installs neither flow (its lookups are by host; fast-path.ts).
+   * native fast path installs each flow so (fast-path.ts: by source out, by flow label in).
    */
   sharedPeerHost: boolean;
 }

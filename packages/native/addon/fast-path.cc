@@ -635,6 +635,22 @@ constexpr int64_t kChunkValueMin = 46;
 // A host's 16-byte address (a peer's CGA, an agent flow's destination or source).
 using HostKey = ByteKey<16>;
 using HostKeyHash = ByteKeyHash<16>;
+// A peer's CGA and a flow label (its 20 bits in the IPv6 header's bytes 1-3, the traffic class's
+// nibble cleared): one of several ingress flows from a host (endpoints of several contracts).
+using LabelKey = ByteKey<19>;
+using LabelKeyHash = ByteKeyHash<19>;
+// The LabelKey of the IPv6 header at `ip`: its source and its flow label.
+inline LabelKey LabelKeyOf(const uint8_t* ip) {
+  LabelKey key;
+  memcpy(key.bytes, ip + 8, 16);
+  key.bytes[16] = ip[1] & 0x0f;
+  key.bytes[17] = ip[2];
+  key.bytes[18] = ip[3];
+  return key;
+}
+// Whether an IPv6 address is no role address: the universal/local bit of its interface id (0x02
+// of byte 8) clear, as every CGA has it (RFC 3972) and no role address (packages/agent roleAddress).
+inline bool IsCgaShaped(const uint8_t* address) { return (address[8] & 0x02) == 0; }
 
 // Where a batch must keep its order. JavaScript handles what a fast path hands up only after the
 // fast path has gone through the whole batch (the datagrams of a receive batch, the packets of a
@@ -843,6 +859,10 @@ struct EgressFlow {
   // rekeyed); nullptr for a unicast flow.
   double* connections = nullptr;
   Napi::ObjectReference connectionsRef;
+  // The default flow of several to one host (EgressFlowSelector cgaSources): it takes only packets
+  // from an address that is no role address (IsCgaShaped); one from a role address another flow's
+  // source install did not take goes up.
+  bool cgaSourcesOnly = false;
   EgressFlow() = default;
   EgressFlow(const EgressFlow&) = delete;
   EgressFlow& operator=(const EgressFlow&) = delete;
@@ -1110,8 +1130,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     for (auto& entry : sessions_) delete entry.second.mac;
     for (auto& entry : sending_) delete entry.second.mac;
     ClearEgress();
-    ingressBySource_.clear();
-    groupBySender_.clear();
+    ClearIngress();
   }
 
   // ---- DatagramFilter -----------------------------------------------------------------------------
@@ -1129,7 +1148,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       if (verifier_ != nullptr) verifier_->NewBatch();
     }
     if (engine_ == nullptr) {  // an agent's: its ingress
-      if (!agentBound_ || tunFd_ < 0 || (ingressBySource_.empty() && groupBySender_.empty())) return false;
+      if (!agentBound_ || tunFd_ < 0 || (ingressBySource_.empty() && ingressByLabel_.empty() && groupBySender_.empty())) return false;
       ingressOffered_++;
       if (CarriesPacket(data, length)) ingressPacketsOffered_++;
       const bool keyed = OrderBarrier::KeyOfPeer(data, length, flowKey);
@@ -2124,7 +2143,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   // the frames go out (FlushQueued) before JavaScript sees the rest of the batch, and a packet
   // handed up holds back the later ones to its destination (OrderBarrier: they stay in order).
   size_t TakePackets(const uint8_t* data, int32_t* meta, size_t count) override {
-    if (!agentBound_ || fd_ < 0 || (egressByHost_.empty() && egressByIpv4_.empty())) return count;
+    if (!agentBound_ || fd_ < 0 || (egressByHost_.empty() && egressByPair_.empty() && egressByIpv4_.empty())) return count;
     size_t kept = 0;
     OrderBarrier ordered;  // destinations with a packet handed up in this batch
     for (size_t i = 0; i < count; i++) {
@@ -2219,11 +2238,22 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       // The kernel's own ND, MLD and router solicitations: JavaScript counts them (localControl).
       if (ip[24] == 0xff || (nextHeader == 58 && ipLength > 40 && ip[40] >= 130 && ip[40] <= 143) || nextHeader == 0)
         return EgressUp(kAgentUpLocalControl);
-      HostKey key;
-      memcpy(key.bytes, ip + 24, 16);
-      auto at = egressByHost_.find(key);
-      if (at == egressByHost_.end()) return EgressUp(kAgentUpUnknownFlow);
-      flow = at->second.get();
+      // One of several flows to the host (endpoints of several contracts) by its source first.
+      if (!egressByPair_.empty()) {
+        AddressPair pair;
+        memcpy(pair.bytes, ip + 8, 16);
+        memcpy(pair.bytes + 16, ip + 24, 16);
+        auto at = egressByPair_.find(pair);
+        if (at != egressByPair_.end()) flow = at->second.get();
+      }
+      if (flow == nullptr) {
+        HostKey key;
+        memcpy(key.bytes, ip + 24, 16);
+        auto at = egressByHost_.find(key);
+        if (at == egressByHost_.end()) return EgressUp(kAgentUpUnknownFlow);
+        flow = at->second.get();
+        if (flow->cgaSourcesOnly && !IsCgaShaped(ip + 8)) return EgressUp(kAgentUpUnknownFlow);
+      }
     } else if (version == 4) {
       if (ipLength < 20 || (ip[0] & 0x0f) < 5) return EgressUp(kAgentUpPacket);
       auto at = egressByIpv4_.find(Be32(ip + 16));
@@ -2374,7 +2404,14 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
 
   void ClearEgress() {
     egressByHost_.clear();
+    egressByPair_.clear();
     egressByIpv4_.clear();
+  }
+
+  void ClearIngress() {
+    ingressBySource_.clear();
+    ingressByLabel_.clear();
+    groupBySender_.clear();
   }
 
   // bindAgent(sentByType: Float64Array(4), e2eRekeys: Float64Array(2), options: Float64Array
@@ -2396,8 +2433,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     }
     FlushQueued();
     ClearEgress();
-    ingressBySource_.clear();
-    groupBySender_.clear();
+    ClearIngress();
     ownIpv4_ = static_cast<uint32_t>(options[4]);
     maxOverlayPacketBytes_ = options[5];
     sentByType_ = sentByType;
@@ -2415,7 +2451,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
 
   // setEgressFlow(destination: 16 bytes (IPv6) | 4 bytes (IPv4), flowState: Float64Array(4),
   //   e2eState: Float64Array(7), statistics: Float64Array(2+), sendBase[32],
-  //   headers: [typeI, typeII, typeIII], transportAt: Int32Array(3), aad[35], linkId, acl: Int32Array)
+  //   headers: [typeI, typeII, typeIII], transportAt: Int32Array(3), aad[35], linkId, acl: Int32Array,
+  //   connections?: Float64Array(24577), selector?: source[16] | 'cga-sources' (EgressFlowSelector))
   Napi::Value SetEgressFlow(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     size_t destinationLength = 0, stateCount = 0, e2eCount = 0, statisticsCount = 0, keyLength = 0,
@@ -2444,7 +2481,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
                            "setEgressFlow(destination[16|4], flowState, e2eState: Float64Array(7), statistics, "
                            "sendBase[32], headers[3], transportAt: Int32Array(3), aad[35], linkId, "
                            "acl: Int32Array(4 per rule: allow 0|1, protocol -1|1|6|17, ports 0..65535 low to high), "
-                           "connections?: Float64Array(24577))")
+                           "connections?: Float64Array(24577), selector?: source[16] | 'cga-sources')")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -2459,6 +2496,25 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
         Napi::TypeError::New(env,
                              "setEgressFlow: connections must be a role-addressed flow's ConnectionTable slots "
                              "(Float64Array(24577)), for an IPv6 destination, its e2e state at its group epoch")
+            .ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+    }
+    // One of several flows to an IPv6 destination's host (EgressFlowSelector): the source's 16
+    // bytes, or 'cga-sources' (the default flow's host install); a unicast flow's only.
+    const uint8_t* selectSource = nullptr;
+    bool cgaSourcesOnly = false;
+    if (info.Length() >= 12 && !info[11].IsUndefined()) {
+      size_t selectLength = 0;
+      if (info[11].IsString() && info[11].As<Napi::String>().Utf8Value() == "cga-sources")
+        cgaSourcesOnly = true;
+      else
+        selectSource = TypedData<uint8_t>(info[11], napi_uint8_array, &selectLength);
+      if ((!cgaSourcesOnly && (selectSource == nullptr || selectLength != 16)) || destinationLength != 16 ||
+          connections != nullptr) {
+        Napi::TypeError::New(env,
+                             "setEgressFlow: selector must be a source address (16 bytes) or 'cga-sources', "
+                             "for a unicast flow to an IPv6 destination")
             .ThrowAsJavaScriptException();
         return env.Undefined();
       }
@@ -2488,8 +2544,14 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       flow->connections = connections;
       flow->connectionsRef = Napi::Persistent(info[10].As<Napi::Object>());
     }
+    flow->cgaSourcesOnly = cgaSourcesOnly;
     FlushQueued();  // a queued frame may point at nothing of the replaced flow, but keep it simple
-    if (destinationLength == 16) {
+    if (selectSource != nullptr) {
+      AddressPair pair;
+      memcpy(pair.bytes, selectSource, 16);
+      memcpy(pair.bytes + 16, destination, 16);
+      egressByPair_[pair] = std::move(flow);
+    } else if (destinationLength == 16) {
       HostKey hostKey;
       memcpy(hostKey.bytes, destination, 16);
       egressByHost_[hostKey] = std::move(flow);
@@ -2533,10 +2595,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     Napi::Array result = Napi::Array::New(env, 9);
     result.Set(0u, Napi::Number::New(env, static_cast<double>(egressOffered_)));
     result.Set(1u, Napi::Number::New(env, static_cast<double>(egressTaken_)));
-    result.Set(2u, Napi::Number::New(env, static_cast<double>(egressByHost_.size() + egressByIpv4_.size())));
+    result.Set(2u, Napi::Number::New(env, static_cast<double>(egressByHost_.size() + egressByPair_.size() + egressByIpv4_.size())));
     result.Set(3u, Napi::Number::New(env, static_cast<double>(ingressOffered_)));
     result.Set(4u, Napi::Number::New(env, static_cast<double>(ingressTaken_)));
-    result.Set(5u, Napi::Number::New(env, static_cast<double>(ingressBySource_.size() + groupBySender_.size())));
+    result.Set(5u, Napi::Number::New(env, static_cast<double>(ingressBySource_.size() + ingressByLabel_.size() + groupBySender_.size())));
     result.Set(6u, Napi::Number::New(env, static_cast<double>(tunWriteErrors_)));
     result.Set(7u, Napi::Number::New(env, static_cast<double>(egressHandedUp_[kAgentUpHeld])));
     result.Set(8u, Napi::Number::New(env, static_cast<double>(ingressHandedUp_[kAgentUpHeld])));
@@ -2568,7 +2630,11 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       auto at = groupBySender_.find(pair);
       if (at != groupBySender_.end()) group = at->second.get();
     }
-    if (group == nullptr) {
+    if (group == nullptr && !ingressByLabel_.empty()) {  // one of several flows from the host: by label
+      auto at = ingressByLabel_.find(LabelKeyOf(inner));
+      if (at != ingressByLabel_.end()) flow = at->second.get();
+    }
+    if (group == nullptr && flow == nullptr) {
       HostKey key;
       memcpy(key.bytes, inner + 8, 16);
       auto at = ingressBySource_.find(key);
@@ -2702,8 +2768,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
 
   // setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, receiveBase[32],
   //   e2eState: Float64Array(7), replayState: Float64Array(2+), replayBits: Uint32Array(2+),
-  //   statistics: Float64Array(4+), ipv4Alias, roleSource[0|16], acl: Int32Array (AclWord)); offsets
-  //   relative to the header (the inner packet), -1: absent.
+  //   statistics: Float64Array(4+), ipv4Alias, roleSource[0|16], acl: Int32Array (AclWord),
+  //   byLabel?: boolean (under the source and the header's flow label)); offsets relative to the
+  //   header (the inner packet), -1: absent.
   Napi::Value SetIngressFlow(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     size_t sourceLength = 0, headerLength = 0, keyLength = 0, e2eCount = 0, stateCount = 0, words = 0,
@@ -2727,7 +2794,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       Napi::TypeError::New(env,
                            "setIngressFlow(source[16], header, hopIndexAt, dataAt, dataLength, transportAt, "
                            "receiveBase[32], e2eState: Float64Array(7), replayState, replayBits, statistics, "
-                           "ipv4Alias, roleSource[0|16], acl: Int32Array(4 per rule))")
+                           "ipv4Alias, roleSource[0|16], acl: Int32Array(4 per rule), byLabel?: boolean)")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -2735,15 +2802,25 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     int packetType = 0;
     if (!MakeTemplate(info, 1, source, nullptr, false, &made, &packetType)) return env.Undefined();
     const uint32_t ipv4Alias = info[11].As<Napi::Number>().Uint32Value();
+    // One of several flows from the host (byLabel): under (source, the header's flow label).
+    const bool byLabel = info.Length() >= 15 && info[14].IsBoolean() && info[14].As<Napi::Boolean>().Value();
     HostKey hostKey;
     memcpy(hostKey.bytes, source, 16);
+    const LabelKey labelKey = LabelKeyOf(header);
+    std::unique_ptr<IngressFlow>* slot = nullptr;
+    if (byLabel) {
+      auto found = ingressByLabel_.find(labelKey);
+      if (found != ingressByLabel_.end()) slot = &found->second;
+    } else {
+      auto found = ingressBySource_.find(hostKey);
+      if (found != ingressBySource_.end()) slot = &found->second;
+    }
     // The same flow (its key, arrays and addresses unchanged): this packet type's template added or
     // replaced beside the others (its epochs are the shared state's: a header does not carry the
     // epoch); else the flow replaced with it alone.
     IngressFlow* flow = nullptr;
-    auto at = ingressBySource_.find(hostKey);
-    if (at != ingressBySource_.end()) {
-      IngressFlow& was = *at->second;
+    if (slot != nullptr) {
+      IngressFlow& was = **slot;
       if (was.e2e == e2e && memcmp(was.base, base, sealed_payload::kKeyBytes) == 0 &&
           was.replay.counters == replayState && was.replay.bits == replayBits && was.statistics == statistics &&
           was.ipv4Alias == ipv4Alias && was.hasRoleSource == (roleLength == 16) &&
@@ -2764,7 +2841,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       fresh->hasRoleSource = roleLength == 16;
       if (fresh->hasRoleSource) memcpy(fresh->roleSource, role, 16);
       flow = fresh.get();
-      ingressBySource_[hostKey] = std::move(fresh);
+      if (byLabel)
+        ingressByLabel_[labelKey] = std::move(fresh);
+      else
+        ingressBySource_[hostKey] = std::move(fresh);
     }
     flow->acl = std::move(acl);  // the agent's In ACL for this peer (the same until it clears every flow)
     flow->templates[packetType - 1] = std::move(made);
@@ -2876,8 +2956,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   }
 
   Napi::Value ClearIngressFlows(const Napi::CallbackInfo& info) {
-    ingressBySource_.clear();
-    groupBySender_.clear();
+    ClearIngress();
     return info.Env().Undefined();
   }
 
@@ -2944,10 +3023,14 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   double* e2eRekeys_ = nullptr;  // the plane's e2e rekeys: [0] sent, [1] received
   Napi::ObjectReference e2eRekeysRef_;
   std::unordered_map<HostKey, std::unique_ptr<EgressFlow>, HostKeyHash> egressByHost_;
+  // Flows among several to one host, by (source, destination): EgressFlowSelector source.
+  std::unordered_map<AddressPair, std::unique_ptr<EgressFlow>, AddressPairHash> egressByPair_;
   std::unordered_map<uint32_t, std::unique_ptr<EgressFlow>> egressByIpv4_;
   uint64_t egressOffered_ = 0, egressTaken_ = 0;
   uint32_t ownIpv4_ = 0;
   std::unordered_map<HostKey, std::unique_ptr<IngressFlow>, HostKeyHash> ingressBySource_;
+  // Flows among several from one host, by (source, flow label): AgentIngressFlow byLabel.
+  std::unordered_map<LabelKey, std::unique_ptr<IngressFlow>, LabelKeyHash> ingressByLabel_;
   // Role-addressed senders installed for native ingress, by (role address, sender).
   std::unordered_map<AddressPair, std::unique_ptr<GroupIngressFlow>, AddressPairHash> groupBySender_;
   uint64_t ingressOffered_ = 0, ingressTaken_ = 0, tunWriteErrors_ = 0;

@@ -229,6 +229,7 @@ export function createNativeFastPath(): NativeFastPath {
       linkId,
       acl,
       connections,
+      selector,
     ) =>
       native.setEgressFlow(
         destination,
@@ -242,6 +243,7 @@ export function createNativeFastPath(): NativeFastPath {
         linkId,
         acl,
         connections,
+        selector === undefined ? undefined : 'source' in selector ? selector.source : 'cga-sources',
       ),
     clearEgressFlows: () => native.clearEgressFlows(),
     agentStats() {
@@ -292,6 +294,7 @@ export function createNativeFastPath(): NativeFastPath {
         flow.ipv4Alias,
         flow.roleSource ?? new Uint8Array(0),
         flow.acl,
+        flow.byLabel === true,
       ),
     setGroupIngressFlow: (flow) =>
       native.setGroupIngressFlow(

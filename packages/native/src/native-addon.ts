@@ -141,6 +141,8 @@ export interface NativeFastPathObject {
     linkId: number,
     acl: Int32Array,
     connections: Float64Array | undefined,
+    /** EgressFlowSelector: the source's 16 bytes, or 'cga-sources'. */
+    selector: Uint8Array | 'cga-sources' | undefined,
   ): void;
   clearEgressFlows(): void;
   offerTunPackets(buffer: Uint8Array, meta: Int32Array, count: number): number;
@@ -166,6 +168,7 @@ export interface NativeFastPathObject {
     ipv4Alias: number,
     roleSource: Uint8Array,
     acl: Int32Array,
+    byLabel: boolean,
   ): void;
   setGroupIngressFlow(
     address: Uint8Array,

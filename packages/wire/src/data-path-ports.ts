@@ -376,6 +376,10 @@ export interface AgentFastPath {
    * application connection has its own packet types there and its own flow label (in the header
    * and the AAD, as egress writes it), and every packet is sealed with `sendBase` itself as the
    * key of `e2eState`'s send epoch (the group sender key of the group epoch), never rekeyed.
+   * `selector` (an IPv6 destination's unicast flow, one of several to that host: packages/agent
+   * flows.ts `flowTo`): only the packets from `source` to the destination, or (`cgaSources`, the
+   * default flow's host install) only those from an address that is no role address (the
+   * universal/local bit of its interface id clear); the others are handed up.
    */
   setEgressFlow(
     destination: Uint8Array,
@@ -389,6 +393,7 @@ export interface AgentFastPath {
     linkId: number,
     acl: Int32Array,
     connections?: Float64Array,
+    selector?: EgressFlowSelector,
   ): void;
   clearEgressFlows(): void;
   /**
@@ -428,6 +433,13 @@ export interface AgentFastPath {
   readonly filter: object;
 }
 
+/**
+ * Which packets to a host an egress install takes when endpoints of several contracts have flows
+ * to it (AgentFastPath.setEgressFlow): those from `source` (the flow's endpoint's role address),
+ * or the default flow's — those from an address that is no role address.
+ */
+export type EgressFlowSelector = { readonly source: Uint8Array } | { readonly cgaSources: true };
+
 /** A unicast flow's receive side as the agent installs it (AgentFastPath.setIngressFlow). */
 export interface AgentIngressFlow {
   /** The peer's CGA (the inner packets' source). */
@@ -454,6 +466,11 @@ export interface AgentIngressFlow {
   readonly roleSource?: Uint8Array;
   /** The In ACL's rules for this peer (AclRuleWords); a packet they deny is handed up (`ACL`). */
   readonly acl: Int32Array;
+  /**
+   * One of several flows from that host (endpoints of several contracts: packages/agent flows.ts
+   * `flowFrom`): installed for the packets from `source` with `header`'s flow label only.
+   */
+  readonly byLabel?: boolean;
 }
 
 /** A member's receive side of one sender's role-addressed packets (AgentFastPath.setGroupIngressFlow). */

@@ -61,6 +61,7 @@ export {
   type AgentFastPathStats,
   type AgentGroupIngressFlow,
   type AgentIngressFlow,
+  type EgressFlowSelector,
   type EngineFastPath,
   type FastPathCounters,
   FastPathEngineState,
