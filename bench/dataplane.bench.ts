@@ -626,17 +626,16 @@ async function registerEndpoints(token: string): Promise<string> {
 }
 
 /**
- * Anycast through the engine: a and b leave the micro-segmentation endpoints (with endpoints of two
- * contracts between a and b, their unicast flows stay in JavaScript — the fast paths find a flow by
- * host alone, docs/agent.md — and b's answers take one of them), then a
- * registers as content distribution's client and b as its replica
+ * Anycast through the engine, beside the micro-segmentation endpoints (so a and b have endpoints of
+ * two contracts in common: each agent has a unicast flow per contract to the other, b's answers
+ * from the role address take the content flow, natively: docs/agent.md, "Several contracts to one
+ * peer host"): a registers as content distribution's client and b as its replica
  * (examples/use-cases/7-content-distribution: the Nearest program sends each packet a client sends
  * to the replica role's address to the nearest replica — b, the only one here); returns that role
  * address once a reaches it (b's agent holds it on its TUN). The packets a sends there go out on
  * its role flow, one capsule flow per connection, and b takes them in as a member.
  */
 async function registerRoleEndpoints(admin: Awaited<ReturnType<typeof adminClient>>, bHostId: string) {
-  for (const node of ['a', 'b']) await unregisterAll(node);
   const token = await applyUseCase(
     admin,
     loadUseCase(join(root, 'examples', 'use-cases', '7-content-distribution')),
@@ -1143,7 +1142,7 @@ export async function run(args: readonly string[] = []): Promise<void> {
     const fastPathBefore = await fastPathCounts();
     const leg = await measure('Capsule, a → the replica role (anycast)', role, '-6', false, pings);
     anycast = { leg, fastPath: fastPathShare(fastPathBefore, await fastPathCounts()) };
-    // The micro-segmentation endpoints again, for the profiled run.
+    // The micro-segmentation endpoints alone again, for the profiled run.
     for (const node of ['a', 'b']) await unregisterAll(node);
     await registerEndpoints(token);
     process.stdout.write(
