@@ -949,6 +949,13 @@ struct GroupIngressFlow {
 // A role address and a sender's CGA (a GroupIngressFlow's key: the inner destination, then source).
 using AddressPair = ByteKey<32>;
 using AddressPairHash = ByteKeyHash<32>;
+// The AddressPair of two 16-byte addresses, `first` then `second`.
+inline AddressPair AddressPairOf(const uint8_t* first, const uint8_t* second) {
+  AddressPair pair;
+  memcpy(pair.bytes, first, 16);
+  memcpy(pair.bytes + 16, second, 16);
+  return pair;
+}
 
 // TAP mode's Ethernet II header (ethernet.ts): dst MAC, src MAC, EtherType.
 constexpr size_t kEthernetHeader = 14;
@@ -2240,10 +2247,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
         return EgressUp(kAgentUpLocalControl);
       // One of several flows to the host (endpoints of several contracts) by its source first.
       if (!egressByPair_.empty()) {
-        AddressPair pair;
-        memcpy(pair.bytes, ip + 8, 16);
-        memcpy(pair.bytes + 16, ip + 24, 16);
-        auto at = egressByPair_.find(pair);
+        auto at = egressByPair_.find(AddressPairOf(ip + 8, ip + 24));
         if (at != egressByPair_.end()) flow = at->second.get();
       }
       if (flow == nullptr) {
@@ -2547,10 +2551,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     flow->cgaSourcesOnly = cgaSourcesOnly;
     FlushQueued();  // a queued frame may point at nothing of the replaced flow, but keep it simple
     if (selectSource != nullptr) {
-      AddressPair pair;
-      memcpy(pair.bytes, selectSource, 16);
-      memcpy(pair.bytes + 16, destination, 16);
-      egressByPair_[pair] = std::move(flow);
+      egressByPair_[AddressPairOf(selectSource, destination)] = std::move(flow);
     } else if (destinationLength == 16) {
       HostKey hostKey;
       memcpy(hostKey.bytes, destination, 16);
@@ -2624,10 +2625,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     IngressFlow* flow = nullptr;
     GroupIngressFlow* group = nullptr;
     if (!groupBySender_.empty()) {
-      AddressPair pair;
-      memcpy(pair.bytes, inner + 24, 16);
-      memcpy(pair.bytes + 16, inner + 8, 16);
-      auto at = groupBySender_.find(pair);
+      auto at = groupBySender_.find(AddressPairOf(inner + 24, inner + 8));
       if (at != groupBySender_.end()) group = at->second.get();
     }
     if (group == nullptr && !ingressByLabel_.empty()) {  // one of several flows from the host: by label
@@ -2923,9 +2921,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     IngressTemplate made;
     int packetType = 0;
     if (!MakeTemplate(info, 2, source, address, true, &made, &packetType)) return env.Undefined();
-    AddressPair pair;
-    memcpy(pair.bytes, address, 16);
-    memcpy(pair.bytes + 16, source, 16);
+    const AddressPair pair = AddressPairOf(address, source);
     // The same pair (its endpoint's statistics unchanged): this type's template and this epoch beside
     // the others; else the pair anew.
     auto at = groupBySender_.find(pair);
