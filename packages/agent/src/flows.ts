@@ -510,11 +510,6 @@ function flowLabelOf(endpointId: number, peerEndpointId: number): number {
   return (endpointId * 0x9e37 + peerEndpointId * 0x85eb) & 0xfffff;
 }
 
-/** The flow label the peer's flow back to our endpoint sends with (its `flowLabelOf`). */
-function peerFlowLabelOf(endpointId: number, peerEndpointId: number): number {
-  return flowLabelOf(peerEndpointId, endpointId);
-}
-
 /** Sets `sharedPeerHost` on a host-hash list's unicast flows (another's flow to the same host); returns it. */
 function markSharedPeerHosts(flows: Flow[]): Flow[] {
   for (const flow of flows)
@@ -726,18 +721,16 @@ export class FlowTable {
    * host, the one whose endpoint's role address is the source (else the first). No allocation.
    */
   flowTo(bytes: Uint8Array, destination: number, source: number): Flow | undefined {
-    const first = this.flowByHostId(bytes, destination);
-    if (first === undefined || !first.sharedPeerHost) return first;
-    const flows = this.byHostHash.get(hashAddress16(bytes, destination))!;
+    const flows = this.byHostHash.get(hashAddress16(bytes, destination));
+    if (!flows) return undefined;
+    let first: Flow | undefined;
     for (let i = 0; i < flows.length; i += 1) {
       const flow = flows[i]!;
+      if (!isAddressAt(bytes, destination, flow.peer.hostId)) continue;
+      if (!flow.sharedPeerHost) return flow;
+      first ??= flow;
       const own = flow.ownRoleAddress;
-      if (
-        own !== undefined &&
-        isAddressAt(bytes, source, own) &&
-        isAddressAt(bytes, destination, flow.peer.hostId)
-      )
-        return flow;
+      if (own !== undefined && isAddressAt(bytes, source, own)) return flow;
     }
     return first;
   }
@@ -748,12 +741,14 @@ export class FlowTable {
    * have flows to that host, the one the peer sends with that label (else the first). No allocation.
    */
   flowFrom(bytes: Uint8Array, source: number, label: number): Flow | undefined {
-    const first = this.flowByHostId(bytes, source);
-    if (first === undefined || !first.sharedPeerHost) return first;
-    const flows = this.byHostHash.get(hashAddress16(bytes, source))!;
+    const flows = this.byHostHash.get(hashAddress16(bytes, source));
+    if (!flows) return undefined;
+    let first: Flow | undefined;
     for (let i = 0; i < flows.length; i += 1) {
       const flow = flows[i]!;
-      if (flow.peerFlowLabel === label && isAddressAt(bytes, source, flow.peer.hostId)) return flow;
+      if (!isAddressAt(bytes, source, flow.peer.hostId)) continue;
+      if (!flow.sharedPeerHost || flow.peerFlowLabel === label) return flow;
+      first ??= flow;
     }
     return first;
   }
@@ -1014,7 +1009,8 @@ export class FlowTable {
         ? undefined
         : roleAddress(ownHostId, endpoint.spec.contractId, peer.role),
       ownRoleAddress: perConnection ? undefined : ownRoleAddress(ownHostId, endpoint.spec),
-      peerFlowLabel: perConnection ? -1 : peerFlowLabelOf(endpoint.spec.id, peer.endpointId),
+      // The peer's flow back to this endpoint: its `flowLabelOf`, the two ids swapped.
+      peerFlowLabel: perConnection ? -1 : flowLabelOf(peer.endpointId, endpoint.spec.id),
       sharedPeerHost: false,
     };
   }

@@ -946,7 +946,8 @@ struct GroupIngressFlow {
   }
 };
 
-// A role address and a sender's CGA (a GroupIngressFlow's key: the inner destination, then source).
+// Two 16-byte addresses: a role address and a sender's CGA (a GroupIngressFlow's key: the inner
+// destination, then source), or a source and a destination (an egress flow among several to a host).
 using AddressPair = ByteKey<32>;
 using AddressPairHash = ByteKeyHash<32>;
 // The AddressPair of two 16-byte addresses, `first` then `second`.
@@ -1155,7 +1156,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       if (verifier_ != nullptr) verifier_->NewBatch();
     }
     if (engine_ == nullptr) {  // an agent's: its ingress
-      if (!agentBound_ || tunFd_ < 0 || (ingressBySource_.empty() && ingressByLabel_.empty() && groupBySender_.empty())) return false;
+      if (!agentBound_ || tunFd_ < 0 || (ingressBySource_.empty() && ingressByLabel_.empty() && groupBySender_.empty()))
+        return false;
       ingressOffered_++;
       if (CarriesPacket(data, length)) ingressPacketsOffered_++;
       const bool keyed = OrderBarrier::KeyOfPeer(data, length, flowKey);
@@ -2150,7 +2152,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   // the frames go out (FlushQueued) before JavaScript sees the rest of the batch, and a packet
   // handed up holds back the later ones to its destination (OrderBarrier: they stay in order).
   size_t TakePackets(const uint8_t* data, int32_t* meta, size_t count) override {
-    if (!agentBound_ || fd_ < 0 || (egressByHost_.empty() && egressByPair_.empty() && egressByIpv4_.empty())) return count;
+    if (!agentBound_ || fd_ < 0 || (egressByHost_.empty() && egressByPair_.empty() && egressByIpv4_.empty()))
+      return count;
     size_t kept = 0;
     OrderBarrier ordered;  // destinations with a packet handed up in this batch
     for (size_t i = 0; i < count; i++) {
@@ -2596,10 +2599,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     Napi::Array result = Napi::Array::New(env, 9);
     result.Set(0u, Napi::Number::New(env, static_cast<double>(egressOffered_)));
     result.Set(1u, Napi::Number::New(env, static_cast<double>(egressTaken_)));
-    result.Set(2u, Napi::Number::New(env, static_cast<double>(egressByHost_.size() + egressByPair_.size() + egressByIpv4_.size())));
+    const size_t egressFlows = egressByHost_.size() + egressByPair_.size() + egressByIpv4_.size();
+    const size_t ingressFlows = ingressBySource_.size() + ingressByLabel_.size() + groupBySender_.size();
+    result.Set(2u, Napi::Number::New(env, static_cast<double>(egressFlows)));
     result.Set(3u, Napi::Number::New(env, static_cast<double>(ingressOffered_)));
     result.Set(4u, Napi::Number::New(env, static_cast<double>(ingressTaken_)));
-    result.Set(5u, Napi::Number::New(env, static_cast<double>(ingressBySource_.size() + ingressByLabel_.size() + groupBySender_.size())));
+    result.Set(5u, Napi::Number::New(env, static_cast<double>(ingressFlows)));
     result.Set(6u, Napi::Number::New(env, static_cast<double>(tunWriteErrors_)));
     result.Set(7u, Napi::Number::New(env, static_cast<double>(egressHandedUp_[kAgentUpHeld])));
     result.Set(8u, Napi::Number::New(env, static_cast<double>(ingressHandedUp_[kAgentUpHeld])));
