@@ -1074,18 +1074,23 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
 
     endpointStatistics: (id) => flows?.endpoints.get(id)?.statistics,
 
-    traceFlow(peer, packets) {
+    traceFlow(peer, packets, endpointId) {
       if (flows === undefined) return undefined;
       const v6 = parseIpv6(peer);
       const v4 = v6.ok ? undefined : parseIpv4(peer);
-      const flow = v6.ok
+      const first = v6.ok
         ? flows.flowByHostId(v6.value, 0)
         : v4?.ok
           ? flows.flowByIpv4(readU32(v4.value, 0))
           : undefined;
+      // With several contracts to the peer's host, the endpoint names the flow (first: the default).
+      const flow =
+        first === undefined || endpointId === undefined
+          ? first
+          : flows.flowOfEndpoint(first.peer.hostId, 0, endpointId);
       if (flow === undefined) return undefined;
       flow.tracePackets = packets;
-      return { peer: flow.peerText, packets };
+      return { peer: flow.peerText, packets, endpoint: flow.endpoint.spec.id };
     },
 
     rekeyFlows(endpointId) {

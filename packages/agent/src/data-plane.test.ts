@@ -648,6 +648,12 @@ describe('data plane: egress on one host, ingress on the other', () => {
     expect(statisticsOf(a, 1).packetsOut).toBe(shopOut + 1);
     const alias = a.table.flowByHostId(b.id, 0)!.ipv4Alias;
     expect(a.table.flowByIpv4(alias)!.endpoint.spec.id).toBe(1);
+    // Named by endpoint (`capsule trace --endpoint`): each contract's flow; none of an endpoint
+    // without a flow to b, nor to a host without flows.
+    expect(a.table.flowOfEndpoint(b.id, 0, 3)!.endpoint.spec.id).toBe(3);
+    expect(a.table.flowOfEndpoint(b.id, 0, 1)!.endpoint.spec.id).toBe(1);
+    expect(a.table.flowOfEndpoint(b.id, 0, 4)).toBeUndefined();
+    expect(a.table.flowOfEndpoint(a.id, 0, 1)).toBeUndefined();
     // a's client of the content contract reaches b's replica the same way.
     const request = icmpv6Echo(roleAddress(a.id, 8, 'client'), b.id);
     expect(processEgress(a.plane, request, 0, request.length)).toBe(EgressResult.SENT);

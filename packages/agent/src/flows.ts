@@ -715,6 +715,15 @@ export class FlowTable {
     return undefined;
   }
 
+  /** The flow of our endpoint `endpointId` to the peer host bytes[offset, offset+16), or undefined. */
+  flowOfEndpoint(bytes: Uint8Array, offset: number, endpointId: number): Flow | undefined {
+    const flows = this.byHostHash.get(hashAddress16(bytes, offset));
+    if (!flows) return undefined;
+    for (const flow of flows)
+      if (isAddressAt(bytes, offset, flow.peer.hostId) && flow.endpoint.spec.id === endpointId) return flow;
+    return undefined;
+  }
+
   /**
    * The flow for an application packet to bytes[destination, +16) from bytes[source, +16): the
    * one to that peer (`flowByHostId`), or, when endpoints of several contracts have flows to that

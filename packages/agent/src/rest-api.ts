@@ -12,7 +12,8 @@
  *   GET    /api/v1/acl · PUT /api/v1/acl     {in: [rule], out: [rule]}
  *   GET    /api/v1/events                    flow events (drops with reason) as NDJSON until the client goes;
  *                                            ?host=&contract=&verdict=&kind= (@capsule/api's filter)
- *   POST   /api/v1/trace                     {peer, packets?}: the next packets to peer go traced
+ *   POST   /api/v1/trace                     {peer, packets?, endpoint?}: the next packets to peer go
+ *                                            traced (of our endpoint's flow, when given; else the first)
  *   GET    /metrics                          Prometheus text
  *
  * Every body is validated against a closed schema (unknown fields → 400), bodies over
@@ -96,10 +97,16 @@ export interface AgentApi {
   readonly events: FlowEventHub;
   /**
    * Arms the next `packets` packets of the flow to `peer` (its CGA, or its IPv4 alias on this
-   * host) to go with the TRACE flag (trace events, `capsule trace`). Undefined when there is no
-   * such flow; else the flow's peer (CGA) and the packets armed.
+   * host) to go with the TRACE flag (trace events, `capsule trace`): the flow of our endpoint
+   * `endpointId` when given (several contracts can have a flow to one host), else the first
+   * registered's. Undefined when there is no such flow; else the flow's peer (CGA), the packets
+   * armed and whose flow it is.
    */
-  traceFlow(peer: string, packets: number): { peer: string; packets: number } | undefined;
+  traceFlow(
+    peer: string,
+    packets: number,
+    endpointId?: number,
+  ): { peer: string; packets: number; endpoint: number } | undefined;
   /**
    * Asks the unicast flows (of local endpoint `endpointId`, or all) to move their e2e send key to
    * the next epoch with their next packet (`capsule agent rekey`). Undefined when there is no such
@@ -119,6 +126,7 @@ const TraceBody = Type.Object(
   {
     peer: Type.String({ minLength: 2, maxLength: 45, pattern: '^[0-9A-Fa-f:.]+$' }),
     packets: Type.Optional(Type.Integer({ minimum: 1, maximum: TRACE_PACKETS_MAX })),
+    endpoint: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 })),
   },
   closed,
 );
@@ -218,9 +226,18 @@ export function createRestApi(
   app.get('/api/v1/resolver', async () => agent.resolverState());
   app.get('/api/v1/acl', async () => agent.getAcl());
   app.post('/api/v1/trace', { schema: { body: TraceBody } }, async (request, reply) => {
-    const body = request.body as { peer: string; packets?: number };
-    const armed = agent.traceFlow(body.peer, body.packets ?? 1);
-    if (armed === undefined) return reply.status(404).send(notFound(`a flow to ${body.peer}`));
+    const body = request.body as { peer: string; packets?: number; endpoint?: number };
+    const armed = agent.traceFlow(body.peer, body.packets ?? 1, body.endpoint);
+    if (armed === undefined)
+      return reply
+        .status(404)
+        .send(
+          notFound(
+            body.endpoint === undefined
+              ? `a flow to ${body.peer}`
+              : `a flow of endpoint ${body.endpoint} to ${body.peer}`,
+          ),
+        );
     return armed;
   });
   app.post('/api/v1/rekey', { schema: { body: RekeyBody } }, async (request, reply) => {

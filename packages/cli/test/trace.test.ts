@@ -144,7 +144,9 @@ describe('capsule trace', () => {
     expect(io.stderr()).toBe('');
     expect(code).toBe(0);
     const lines = io.stdout().trim().split('\n');
-    expect(lines[0]).toMatch(/^trace h1 \(\S+\) → h3 \(\S+\): the next 1 packets of the flow$/);
+    expect(lines[0]).toMatch(
+      /^trace h1 \(\S+\) → h3 \(\S+\): the next 1 packets of the flow of endpoint \d+$/,
+    );
     expect(lines[1]).toMatch(/^flow #\d+, contract \d+$/);
     expect(lines[3]).toMatch(/^ {2}0 {4}h1 \(agent\) +0 +- {2}sent$/);
     expect(lines[4]).toMatch(
@@ -164,12 +166,27 @@ describe('capsule trace', () => {
     expect(noFlow.stderr()).toMatch(
       /AGENT_UNREACHABLE.*refused POST \/api\/v1\/trace: HTTP 404 a flow to \S+ not found/,
     );
+    // An endpoint of h1's with no flow to h3 (none has this id).
+    const noSuchEndpoint = createRecordingIo({ cwd: dir });
+    expect(
+      await runCli(
+        ['trace', socketOf('h1'), socketOf('h3'), '--endpoint', '999999', '--timeout', '0.5'],
+        noSuchEndpoint,
+      ),
+    ).toBe(1);
+    expect(noSuchEndpoint.stderr()).toMatch(/HTTP 404 a flow of endpoint 999999 to \S+ not found/);
     for (const [args, message] of [
       [['h1', socketOf('h3')], /CLI_BAD_OPTION.*neither an agent socket path nor a URL/],
       [[socketOf('h1'), socketOf('h1')], /CLI_BAD_OPTION.*same host/],
       [[socketOf('h1'), socketOf('h3'), '--packets', '0'], /CLI_BAD_OPTION/],
       [[socketOf('h1'), socketOf('h3'), '--packets', '101'], /CLI_BAD_OPTION/],
       [[socketOf('h1'), socketOf('h3'), '--timeout', 'soon'], /CLI_BAD_OPTION/],
+      [[socketOf('h1'), socketOf('h3'), '--endpoint', '0'], /CLI_BAD_OPTION.*--endpoint/],
+      [[socketOf('h1'), socketOf('h3'), '--endpoint', '1.5'], /CLI_BAD_OPTION.*--endpoint/],
+      [
+        [socketOf('h1'), socketOf('h3'), '--endpoint', '2147483648'],
+        /CLI_BAD_OPTION.*--endpoint must be a positive integer/,
+      ],
       [[join(dir, 'missing.sock'), socketOf('h3')], /AGENT_UNREACHABLE.*missing.sock/],
       [[tcpUrl, socketOf('h3'), '--token-file', join(dir, 'nope')], /CLI_READ_FAILED.*token/],
     ] as [string[], RegExp][]) {
@@ -191,9 +208,21 @@ describe('capsule trace', () => {
     expect((await post({ peer: 'not an address' })).statusCode).toBe(400);
     expect((await post({ peer: '2001:db8::1' })).statusCode).toBe(404);
     expect((await post({ peer: '::::' })).statusCode).toBe(404);
+    // By endpoint: h1's own endpoint with a flow to h3 names it; an id with no flow there does not.
+    const [endpoint] = lab.hosts.get('h1')!.agent.listEndpoints() as { id: number }[];
+    expect((await post({ peer: h3, endpoint: 0 })).statusCode).toBe(400);
+    expect((await post({ peer: h3, endpoint: 'one' })).statusCode).toBe(400);
+    const stranger = await post({ peer: h3, endpoint: endpoint!.id + 1000 });
+    expect(stranger.statusCode).toBe(404);
+    expect(stranger.json().message).toContain(`a flow of endpoint ${endpoint!.id + 1000} to ${h3}`);
+    expect((await post({ peer: h3, packets: 2, endpoint: endpoint!.id })).json()).toEqual({
+      peer: h3,
+      packets: 2,
+      endpoint: endpoint!.id,
+    });
     const armed = await post({ peer: h3, packets: 5 });
     expect(armed.statusCode).toBe(200);
-    expect(armed.json()).toEqual({ peer: h3, packets: 5 });
+    expect(armed.json()).toEqual({ peer: h3, packets: 5, endpoint: endpoint!.id });
     // Disarm: the next test's trace must not see these.
     expect((await post({ peer: h3, packets: 1 })).statusCode).toBe(200);
     const stop = traffic();

@@ -32,6 +32,7 @@ interface TraceOptions {
   labDir?: string;
   tokenFile: string;
   packets?: string;
+  endpoint?: string;
   timeout?: string;
   json?: boolean;
 }
@@ -72,6 +73,10 @@ export function registerTraceCommand(program: Command, io: CliIo): void {
       defaultRestApiOptions.tokenFile,
     )
     .option('--packets <n>', 'how many of the flow’s next packets to trace (1..100)', '3')
+    .option(
+      '--endpoint <id>',
+      "FROM's endpoint whose flow to TO to trace (when endpoints of several contracts have one; default: the first registered)",
+    )
     .option('--timeout <seconds>', 'give up when no traced packet arrived this long', '10')
     .option('--json', 'print one JSON object a traced packet')
     .action(async (from: string, to: string, options: TraceOptions) => {
@@ -146,6 +151,7 @@ async function trace(
 ): Promise<number> {
   const packets = positiveOption(options.packets, '--packets', true) ?? 3;
   if (packets > 100) throw new CliError('CLI_BAD_OPTION', `--packets is 1..100, got ${packets}`);
+  const endpoint = positiveOption(options.endpoint, '--endpoint', true);
   const timeoutMs = (positiveOption(options.timeout, '--timeout', false) ?? 10) * 1000;
   // The lab is read when asked for, or when a host is named (not a socket path or URL).
   const named = [fromArgument, toArgument].some((a) => !/^https?:\/\//.test(a) && !a.includes('/'));
@@ -214,13 +220,17 @@ async function trace(
   process.once('SIGINT', stop);
   try {
     await Promise.race([bothOpen, failed]);
-    const answer = (await requestJson(fromSource, 'POST', '/api/v1/trace', { peer: to.hostId, packets })) as {
-      packets?: number;
-    };
+    const answer = (await requestJson(fromSource, 'POST', '/api/v1/trace', {
+      peer: to.hostId,
+      packets,
+      ...(endpoint !== undefined && { endpoint }),
+    })) as { packets?: number; endpoint?: number };
     restartTimer();
     if (!options.json)
       io.out(
-        `trace ${from.name} (${from.hostId}) → ${to.name} (${to.hostId}): the next ${answer?.packets ?? packets} packets of the flow\n`,
+        `trace ${from.name} (${from.hostId}) → ${to.name} (${to.hostId}): the next ${answer?.packets ?? packets} packets of the flow${
+          answer?.endpoint === undefined ? '' : ` of endpoint ${answer.endpoint}`
+        }\n`,
       );
     const settled = await Promise.allSettled(streams);
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
