@@ -229,7 +229,7 @@ async function trace(
     if (!options.json)
       io.out(
         `trace ${from.name} (${from.hostId}) → ${to.name} (${to.hostId}): the next ${answer?.packets ?? packets} packets of the flow${
-          answer?.endpoint === undefined ? '' : ` of endpoint ${answer.endpoint}`
+          endpoint === undefined ? '' : ` of endpoint ${answer?.endpoint ?? endpoint}`
         }\n`,
       );
     const settled = await Promise.allSettled(streams);
