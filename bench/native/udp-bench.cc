@@ -11,10 +11,18 @@
 //                                      then the bytes) to 127.0.0.1:PORT with sendmmsg, 64 at a time,
 //                                      REPEAT times over (default 1), then print {"sent":N,"seconds":S}
 //
+// With `batched` as the last argument each one batches as an agent's socket does (UDP GSO and GRO,
+// Linux ≥ 5.0): the blaster sends each run of up to 64 consecutive datagrams of one length as ONE
+// sendmmsg entry with a UDP_SEGMENT control message; the sink and the forwarder set UDP_GRO, so
+// such a run arrives as one buffer (loopback keeps it whole: nothing is segmented on the way),
+// the sink counting its datagrams (length / segment size, rounded up) and the forwarder sending it
+// on as it came (UDP_SEGMENT of the received segment size): per run, not per datagram, work.
+//
 // Loopback only (the bench's rule): every address is 127.0.0.1. No allocation per datagram.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +37,72 @@ namespace {
 
 constexpr int kBatch = 64;
 constexpr int kSlot = 2048;
+/** A receive slot when batched: one coalesced run (UDP_GRO) is at most 64 KiB. */
+constexpr int kBatchedSlot = 65536;
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+/** One control message per mmsghdr: UDP_SEGMENT (uint16_t) sent, UDP_GRO (int) received. */
+union Control {
+  char bytes[CMSG_SPACE(sizeof(int))];
+  cmsghdr align;
+};
+
+void EnableGro(int fd) {
+  int on = 1;
+  if (setsockopt(fd, IPPROTO_UDP, UDP_GRO, &on, sizeof on) != 0) {
+    perror("setsockopt UDP_GRO");
+    exit(1);
+  }
+}
+
+/** The segment size of a coalesced receive (its UDP_GRO control message), or 0. */
+int ReceivedSegmentSize(msghdr* message) {
+  for (cmsghdr* control = CMSG_FIRSTHDR(message); control; control = CMSG_NXTHDR(message, control)) {
+    if (control->cmsg_level == SOL_UDP && control->cmsg_type == UDP_GRO) {
+      int size;
+      memcpy(&size, CMSG_DATA(control), sizeof size);
+      return size;
+    }
+  }
+  return 0;
+}
+
+/** Sets `message`'s control to one UDP_SEGMENT of `size` (in `control`), or none when 0. */
+void SetSegmentSize(msghdr* message, Control* control, int size) {
+  if (size == 0) {
+    message->msg_control = nullptr;
+    message->msg_controllen = 0;
+    return;
+  }
+  message->msg_control = control->bytes;
+  message->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+  cmsghdr* header = CMSG_FIRSTHDR(message);
+  header->cmsg_level = SOL_UDP;
+  header->cmsg_type = UDP_SEGMENT;
+  header->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  uint16_t segment = static_cast<uint16_t>(size);
+  memcpy(CMSG_DATA(header), &segment, sizeof segment);
+}
 
 double NowSeconds() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+// 8 MiB socket buffers: past net.core.[rw]mem_max when allowed (root: SO_*BUFFORCE), else up to it.
+void SetBuffers(int fd) {
+  int size = 8 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
 }
 
 int OpenBound(int port = 0) {
@@ -42,9 +111,7 @@ int OpenBound(int port = 0) {
     perror("socket");
     exit(1);
   }
-  int size = 8 << 20;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  SetBuffers(fd);
   sockaddr_in local{};
   local.sin_family = AF_INET;
   local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -68,14 +135,18 @@ sockaddr_in Loopback(int port) {
   return to;
 }
 
-int Forward(int targetPort) {
+int Forward(int targetPort, bool batched) {
   int fd = OpenBound();
+  if (batched) EnableGro(fd);
+  const int slot = batched ? kBatchedSlot : kSlot;
   sockaddr_in to = Loopback(targetPort);
-  static char slots[kBatch][kSlot];
+  static std::vector<char> slots;
+  slots.resize(static_cast<size_t>(kBatch) * slot);
+  static Control inControl[kBatch], outControl[kBatch];
   mmsghdr in[kBatch], out[kBatch];
   iovec inVec[kBatch], outVec[kBatch];
   for (int i = 0; i < kBatch; i++) {
-    inVec[i] = {slots[i], kSlot};
+    inVec[i] = {slots.data() + static_cast<size_t>(i) * slot, static_cast<size_t>(slot)};
     in[i] = {};
     in[i].msg_hdr.msg_iov = &inVec[i];
     in[i].msg_hdr.msg_iovlen = 1;
@@ -86,13 +157,23 @@ int Forward(int targetPort) {
     out[i].msg_hdr.msg_namelen = sizeof to;
   }
   for (;;) {
+    if (batched) {
+      for (int i = 0; i < kBatch; i++) {
+        in[i].msg_hdr.msg_control = inControl[i].bytes;
+        in[i].msg_hdr.msg_controllen = sizeof inControl[i].bytes;
+      }
+    }
     int count = recvmmsg(fd, in, kBatch, MSG_WAITFORONE, nullptr);
     if (count < 0) {
       if (errno == EINTR) continue;
       perror("recvmmsg");
       return 1;
     }
-    for (int i = 0; i < count; i++) outVec[i] = {slots[i], in[i].msg_len};
+    for (int i = 0; i < count; i++) {
+      outVec[i] = {inVec[i].iov_base, in[i].msg_len};
+      int segment = batched ? ReceivedSegmentSize(&in[i].msg_hdr) : 0;
+      SetSegmentSize(&out[i].msg_hdr, &outControl[i], segment > 0 && in[i].msg_len > static_cast<unsigned>(segment) ? segment : 0);
+    }
     int done = 0;
     while (done < count) {
       int sent = sendmmsg(fd, out + done, count - done, 0);
@@ -102,13 +183,17 @@ int Forward(int targetPort) {
   }
 }
 
-int Sink(int port) {
+int Sink(int port, bool batched) {
   int fd = OpenBound(port);
-  static char slots[kBatch][kSlot];
+  if (batched) EnableGro(fd);
+  const int slot = batched ? kBatchedSlot : kSlot;
+  static std::vector<char> slots;
+  slots.resize(static_cast<size_t>(kBatch) * slot);
+  static Control control[kBatch];
   mmsghdr in[kBatch];
   iovec inVec[kBatch];
   for (int i = 0; i < kBatch; i++) {
-    inVec[i] = {slots[i], kSlot};
+    inVec[i] = {slots.data() + static_cast<size_t>(i) * slot, static_cast<size_t>(slot)};
     in[i] = {};
     in[i].msg_hdr.msg_iov = &inVec[i];
     in[i].msg_hdr.msg_iovlen = 1;
@@ -126,16 +211,29 @@ int Sink(int port) {
       count = 0;
       continue;
     }
+    if (batched) {
+      for (int i = 0; i < kBatch; i++) {
+        in[i].msg_hdr.msg_control = control[i].bytes;
+        in[i].msg_hdr.msg_controllen = sizeof control[i].bytes;
+      }
+    }
     int got = recvmmsg(fd, in, kBatch, MSG_DONTWAIT, nullptr);
     if (got <= 0) continue;
     double now = NowSeconds();
     if (count == 0) first = now;
     last = now;
-    count += got;
+    if (!batched) {
+      count += got;
+      continue;
+    }
+    for (int i = 0; i < got; i++) {
+      long segment = ReceivedSegmentSize(&in[i].msg_hdr);
+      count += segment > 0 ? (in[i].msg_len + segment - 1) / segment : 1;
+    }
   }
 }
 
-int Blast(int port, const char* file, int repeat) {
+int Blast(int port, const char* file, int repeat, bool batched) {
   FILE* f = fopen(file, "rb");
   if (!f) {
     perror(file);
@@ -154,22 +252,42 @@ int Blast(int port, const char* file, int repeat) {
     datagrams.push_back({bytes.data() + at, length});
     at += length;
   }
+  // What one sendmmsg entry carries: one datagram, or (batched) a run of up to kBatch consecutive
+  // datagrams of one length, at most 65,000 bytes, as one UDP GSO buffer.
+  struct Entry {
+    size_t first;
+    int count;
+  };
+  std::vector<Entry> entries;
+  for (size_t at = 0; at < datagrams.size();) {
+    int count = 1;
+    if (batched) {
+      size_t length = datagrams[at].iov_len;
+      while (count < kBatch && at + count < datagrams.size() && datagrams[at + count].iov_len == length &&
+             (count + 1) * length <= 65000)
+        count++;
+    }
+    entries.push_back({at, count});
+    at += count;
+  }
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  int size = 8 << 20;
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  SetBuffers(fd);
   sockaddr_in to = Loopback(port);
   mmsghdr out[kBatch];
+  static Control control[kBatch];
   long sent = 0;
   double start = NowSeconds();
   for (int r = 0; r < repeat; r++) {
-    for (size_t at = 0; at < datagrams.size();) {
+    for (size_t at = 0; at < entries.size();) {
       int count = 0;
-      for (; count < kBatch && at + count < datagrams.size(); count++) {
+      for (; count < kBatch && at + count < entries.size(); count++) {
+        const Entry& entry = entries[at + count];
         out[count] = {};
-        out[count].msg_hdr.msg_iov = &datagrams[at + count];
-        out[count].msg_hdr.msg_iovlen = 1;
+        out[count].msg_hdr.msg_iov = &datagrams[entry.first];
+        out[count].msg_hdr.msg_iovlen = entry.count;
         out[count].msg_hdr.msg_name = &to;
         out[count].msg_hdr.msg_namelen = sizeof to;
+        SetSegmentSize(&out[count].msg_hdr, &control[count], entry.count > 1 ? datagrams[entry.first].iov_len : 0);
       }
       int done = sendmmsg(fd, out, count, 0);
       if (done <= 0) {
@@ -177,8 +295,8 @@ int Blast(int port, const char* file, int repeat) {
         perror("sendmmsg");
         return 1;
       }
+      for (int i = 0; i < done; i++) sent += entries[at + i].count;
       at += done;
-      sent += done;
     }
   }
   printf("{\"sent\":%ld,\"seconds\":%.6f}\n", sent, NowSeconds() - start);
@@ -188,9 +306,13 @@ int Blast(int port, const char* file, int repeat) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 3 && strcmp(argv[1], "forward") == 0) return Forward(atoi(argv[2]));
-  if (argc >= 2 && strcmp(argv[1], "sink") == 0) return Sink(argc >= 3 ? atoi(argv[2]) : 0);
-  if (argc >= 4 && strcmp(argv[1], "blast") == 0) return Blast(atoi(argv[2]), argv[3], argc >= 5 ? atoi(argv[4]) : 1);
-  fprintf(stderr, "usage: udp-bench forward TARGET_PORT | sink [PORT] | blast PORT FILE [REPEAT]\n");
+  // `batched` is the last argument when given (see the top of this file).
+  bool batched = argc >= 3 && strcmp(argv[argc - 1], "batched") == 0;
+  if (batched) argc--;
+  if (argc >= 3 && strcmp(argv[1], "forward") == 0) return Forward(atoi(argv[2]), batched);
+  if (argc >= 2 && strcmp(argv[1], "sink") == 0) return Sink(argc >= 3 ? atoi(argv[2]) : 0, batched);
+  if (argc >= 4 && strcmp(argv[1], "blast") == 0)
+    return Blast(atoi(argv[2]), argv[3], argc >= 5 ? atoi(argv[4]) : 1, batched);
+  fprintf(stderr, "usage: udp-bench forward TARGET_PORT | sink [PORT] | blast PORT FILE [REPEAT]  [batched]\n");
   return 2;
 }

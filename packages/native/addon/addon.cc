@@ -8,14 +8,27 @@
 //                      callback (link MAC, replay window, flow, cached action, reseal);
 //   vm-executor.cc     the native VM tier (rv-core.h, the RV32IMAC interpreter in C++) for
 //                      @capsule/vm machine states.
-// Each file documents its entry points. This file holds the helpers the first two share and the
+// Each file documents its entry points. This file holds the helpers several share and the
 // module's Init.
 #include "addon.h"
 
 #include <errno.h>
 #include <string.h>
 
+#if defined(CAPSULE_LIBSODIUM)
+#include <sodium.h>
+#endif
+
 namespace capsule_native {
+
+bool UsesLibsodium() {
+#if defined(CAPSULE_LIBSODIUM)
+  static const bool ready = sodium_init() >= 0;  // 1: already done; a static's init is thread-safe
+  return ready;
+#else
+  return false;
+#endif
+}
 
 Napi::Value ThrowErrno(Napi::Env env, const std::string& what, int err) {
   Napi::Error error = Napi::Error::New(env, what + ": " + strerror(err));

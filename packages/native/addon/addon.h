@@ -23,6 +23,11 @@ void InitVmExecutor(Napi::Env env, Napi::Object exports);
 // EPERM/EACCES, else TUN_OPEN_FAILED); returns undefined.
 Napi::Value ThrowErrno(Napi::Env env, const std::string& what, int err);
 
+// Whether libsodium does the crypto it does better than OpenSSL here (Ed25519 verification, the
+// link MAC): built with it (binding.gyp's `libsodium`, CAPSULE_LIBSODIUM) and sodium_init()
+// succeeded. Thread-safe; the first call initializes.
+bool UsesLibsodium();
+
 // Polls `fd` for readability on Node's loop, calling `onPoll` with handle->data = `data`. Returns
 // the handle, or nullptr after throwing a JavaScript error (the caller still owns `fd`).
 uv_poll_t* StartPolling(Napi::Env env, int fd, void* data, uv_poll_cb onPoll);

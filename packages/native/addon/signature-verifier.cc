@@ -5,6 +5,8 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "addon.h"
+
 #if defined(CAPSULE_LIBSODIUM)
 #include <sodium.h>
 #endif
@@ -58,15 +60,6 @@ void SignatureVerifier::StopThread() {
 void SignatureVerifier::StopAllAtExit() {
   std::lock_guard<std::mutex> lock(running().mutex);
   for (SignatureVerifier* verifier : running().verifiers) verifier->StopThread();
-}
-
-bool SignatureVerifier::UsesLibsodium() {
-#if defined(CAPSULE_LIBSODIUM)
-  static const bool ready = sodium_init() >= 0;  // 1: already done; thread-safe
-  return ready;
-#else
-  return false;
-#endif
 }
 
 bool SignatureVerifier::Verify(const Key& key, const uint8_t* message, size_t length, const uint8_t* signature) {

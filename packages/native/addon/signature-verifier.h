@@ -55,9 +55,6 @@ class SignatureVerifier {
     double repeated = 0;  // not queued: the same signature was queued not long ago (JavaScript caches it)
   };
 
-  // Which library verifies: libsodium's, or OpenSSL's (built without libsodium, or its init failed).
-  static bool UsesLibsodium();
-
   SignatureVerifier();
   ~SignatureVerifier();
   SignatureVerifier(const SignatureVerifier&) = delete;
@@ -84,7 +81,7 @@ class SignatureVerifier {
     std::shared_ptr<EVP_PKEY> pkey;
   };
 
-  // One Ed25519 verification (any thread): libsodium's when UsesLibsodium, else OpenSSL's.
+  // One Ed25519 verification (any thread): libsodium's when UsesLibsodium (addon.h), else OpenSSL's.
   static bool Verify(const Key& key, const uint8_t* message, size_t length, const uint8_t* signature);
 
  private:
