@@ -755,6 +755,30 @@ describe.runIf(isNativeAddonAvailable())(
       }
     });
 
+    it('takes no forged authorization for a genuine one: a copied signature on another body does not stop the genuine being queued', async () => {
+      const setup = await setUp(true);
+      try {
+        const fast = setup.fastPath!;
+        const genuine = authorize(route);
+        // The genuine signature on a body with one byte changed (a flow of another serial): forged.
+        const forgedAuth = Uint8Array.from(genuine);
+        forgedAuth[10]! ^= 0x01;
+        const before = fast.stats().signatures!;
+        const forged = dropsOf(setup, 'AUTH_FORGED');
+        await burst(setup, [newFlow(setup, 300, forgedAuth)]);
+        expect(dropsOf(setup, 'AUTH_FORGED') - forged).toBe(1);
+        const received = setup.received.length;
+        await burst(setup, [newFlow(setup, 301, genuine)]);
+        await waitFor(() => setup.received.length - received === 1, 'the genuine one at b');
+        const after = fast.stats().signatures!;
+        // Both queued (the verifier remembers whole authorizations, not signatures), none repeated.
+        expect(after.queued - before.queued).toBe(2);
+        expect(after.repeated - before.repeated).toBe(0);
+      } finally {
+        await setup.close();
+      }
+    });
+
     it('verifies with libsodium when built with it, refusing what OpenSSL refuses: a flipped bit, S + L', async () => {
       const setup = await setUp(true);
       try {

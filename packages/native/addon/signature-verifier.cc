@@ -96,8 +96,8 @@ void SignatureVerifier::Prefetch(const uint8_t* authorization) {
       if (candidate->id == keyId) key = &candidate;
     if (key == nullptr) return;
     const uint8_t* signature = authorization + kSignedBytes;
-    std::array<uint8_t, 16>& recent = recent_[((signature[0] << 8) | signature[1]) % kRecent];
-    if (memcmp(recent.data(), signature, recent.size()) == 0) {
+    std::array<uint8_t, kAuthorizationBytes>& recent = recent_[((signature[0] << 8) | signature[1]) % kRecent];
+    if (memcmp(recent.data(), authorization, recent.size()) == 0) {
       stats_.repeated += 1;
       return;
     }
@@ -111,7 +111,7 @@ void SignatureVerifier::Prefetch(const uint8_t* authorization) {
       stats_.full += 1;
       return;
     }
-    memcpy(recent.data(), signature, recent.size());
+    memcpy(recent.data(), authorization, recent.size());
     slot->state = State::kQueued;
     slot->sequence = ++sequence_;
     slot->key = *key;

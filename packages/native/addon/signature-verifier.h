@@ -52,7 +52,7 @@ class SignatureVerifier {
     double waited = 0;   // results JavaScript waited for (this thread was verifying them)
     double unused = 0;   // queued or verified, never asked for (forgotten at the next batch)
     double full = 0;     // not queued: every job in use
-    double repeated = 0;  // not queued: the same signature was queued not long ago (JavaScript caches it)
+    double repeated = 0;  // not queued: the same authorization was queued not long ago (JavaScript caches it)
   };
 
   SignatureVerifier();
@@ -106,9 +106,11 @@ class SignatureVerifier {
   std::condition_variable done_;  // a job this thread verified
   std::vector<std::shared_ptr<const Key>> keys_;
   std::array<Job, kJobs> jobs_{};
-  // Signatures queued recently: the first 16 bytes of each, by its first two bytes (direct-mapped).
+  // Authorizations queued recently, whole (so one forged with a copied signature cannot stand for a
+  // genuine one), by their signature's first two bytes (direct-mapped).
   static constexpr size_t kRecent = 4096;
-  std::vector<std::array<uint8_t, 16>> recent_ = std::vector<std::array<uint8_t, 16>>(kRecent);
+  std::vector<std::array<uint8_t, kAuthorizationBytes>> recent_ =
+      std::vector<std::array<uint8_t, kAuthorizationBytes>>(kRecent);
   size_t queued_ = 0;
   uint64_t sequence_ = 0;
   bool stop_ = false;
