@@ -40,13 +40,6 @@ constexpr int kSlot = 2048;
 /** A receive slot when batched: one coalesced run (UDP_GRO) is at most 64 KiB. */
 constexpr int kBatchedSlot = 65536;
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
-
 /** One control message per mmsghdr: UDP_SEGMENT (uint16_t) sent, UDP_GRO (int) received. */
 union Control {
   char bytes[CMSG_SPACE(sizeof(int))];
