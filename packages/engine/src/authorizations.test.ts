@@ -67,6 +67,7 @@ describe('signatures verified ahead (a SignaturesAhead port)', () => {
         unused: 0,
         full: 0,
         repeated: 0,
+        direct: 0,
         library: 'openssl',
       }),
     };

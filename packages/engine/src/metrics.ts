@@ -217,10 +217,19 @@ export function renderMetrics(engine: Engine, controller?: ControllerSessionStat
   family(
     'capsule_engine_type_i_signatures_total',
     'counter',
-    "Type I signatures the fast path's thread was given to verify ahead (queued), how the engine got each result (ahead: the thread's; waited: for the thread; here: verified itself), and those not used or not queued (unused, full, repeated).",
+    "Type I signatures the fast path's thread was given to verify ahead (queued), how the engine got each result (ahead: the thread's; waited: for the thread; here: verified itself), and those not used or not queued (unused, full, repeated; direct: not queued, verified natively when asked).",
   );
   const signatures = fast?.signatures;
-  for (const outcome of ['queued', 'ahead', 'waited', 'here', 'unused', 'full', 'repeated'] as const)
+  for (const outcome of [
+    'queued',
+    'ahead',
+    'waited',
+    'here',
+    'unused',
+    'full',
+    'repeated',
+    'direct',
+  ] as const)
     sample('capsule_engine_type_i_signatures_total', signatures?.[outcome] ?? 0, { outcome });
   const flows = engine.flows().slice(0, METRICS_FLOW_LIMIT);
   family(

@@ -2115,7 +2115,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   }
 
   // signatureResult(publicKey: 32 bytes, message: 84 bytes, signature: 64 bytes): 1 valid, 0 not,
-  // -1 not verified ahead (the caller verifies it).
+  // -1 not verified (no keys given yet, or not queued and no libsodium: the caller verifies it).
   Napi::Value SignatureResult(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     size_t keyLength = 0, messageLength = 0, signatureLength = 0;
@@ -2134,11 +2134,10 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   Napi::Value SignatureStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const SignatureVerifier::Stats stats = verifier_ ? verifier_->stats() : SignatureVerifier::Stats{};
-    const double values[8] = {stats.queued, stats.ahead,    stats.here,
-                              stats.waited, stats.unused,   stats.full,
-                              stats.repeated, UsesLibsodium() ? 1.0 : 0.0};
-    Napi::Array result = Napi::Array::New(env, 8);
-    for (uint32_t i = 0; i < 8; i++) result.Set(i, Napi::Number::New(env, values[i]));
+    const double values[9] = {stats.queued, stats.ahead,    stats.here,   stats.waited, stats.unused,
+                              stats.full,   stats.repeated, stats.direct, UsesLibsodium() ? 1.0 : 0.0};
+    Napi::Array result = Napi::Array::New(env, 9);
+    for (uint32_t i = 0; i < 9; i++) result.Set(i, Napi::Number::New(env, values[i]));
     return result;
   }
 

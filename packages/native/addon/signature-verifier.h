@@ -53,6 +53,7 @@ class SignatureVerifier {
     double unused = 0;   // queued or verified, never asked for (forgotten at the next batch)
     double full = 0;     // not queued: every job in use
     double repeated = 0;  // not queued: the same authorization was queued not long ago (JavaScript caches it)
+    double direct = 0;    // not queued, verified when asked for (libsodium's, on the caller's thread)
   };
 
   SignatureVerifier();
@@ -70,7 +71,8 @@ class SignatureVerifier {
   void Prefetch(const uint8_t* authorization);
   // A new receive batch: the last batch's jobs nobody asked for are forgotten. Engine thread.
   void NewBatch();
-  // The signature over `message` (kSignedBytes) by `key`: 1 valid, 0 not, -1 not queued here.
+  // The signature over `message` (kSignedBytes) by `key` (raw): 1 valid, 0 not; one not queued is
+  // verified now with libsodium (UsesLibsodium), else -1 (the caller verifies it).
   int Result(const uint8_t* key, const uint8_t* message, const uint8_t* signature);
   Stats stats() const;
 

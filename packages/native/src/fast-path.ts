@@ -109,7 +109,8 @@ export function createNativeFastPath(): NativeFastPath {
     },
     result: (publicKeyRaw, message, signature) => native.signatureResult(publicKeyRaw, message, signature),
     stats() {
-      const [queued, ahead, here, waited, unused, full, repeated, libsodium] = native.signatureStats();
+      const [queued, ahead, here, waited, unused, full, repeated, direct, libsodium] =
+        native.signatureStats();
       return {
         queued,
         ahead,
@@ -118,6 +119,7 @@ export function createNativeFastPath(): NativeFastPath {
         unused,
         full,
         repeated,
+        direct,
         library: libsodium === 1 ? 'libsodium' : 'openssl',
       };
     },

@@ -127,7 +127,7 @@ export interface NativeFastPathObject {
   setControllerKeys(keyIds: number[], publicKeys: Uint8Array): void;
   signatureResult(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): number;
   /** The SignaturesAheadStats counts in order, then 1 when libsodium verifies (else OpenSSL). */
-  signatureStats(): [number, number, number, number, number, number, number, number];
+  signatureStats(): [number, number, number, number, number, number, number, number, number];
   bindAgent(sentByType: Float64Array, e2eRekeys: Float64Array, options: Float64Array): void;
   setEgressFlow(
     destination: Uint8Array,

@@ -257,6 +257,8 @@ export interface SignaturesAheadStats {
   /** Not queued: every job in use; the same signature queued not long ago (the engine caches it). */
   full: number;
   repeated: number;
+  /** Not queued, verified when the engine asked (libsodium's; with OpenSSL the engine verifies those). */
+  direct: number;
   /** Whose Ed25519 verification the thread runs (libsodium's when the addon was built with it). */
   library: 'libsodium' | 'openssl';
 }
@@ -272,7 +274,10 @@ export interface SignaturesAheadStats {
 export interface SignaturesAhead {
   /** The trusted controller keys (raw 32-byte Ed25519 public keys by key id; at most 64). */
   setControllerKeys(keys: readonly { keyId: number; publicKeyRaw: Uint8Array }[]): void;
-  /** The signature over `message` (84 bytes) by `publicKeyRaw`: 1 valid, 0 not, -1 not verified ahead. */
+  /**
+   * The signature over `message` (84 bytes) by `publicKeyRaw`: 1 valid, 0 not (verified ahead, or
+   * now when it was not queued and the addon has libsodium), -1 not verified (the engine does it).
+   */
   result(publicKeyRaw: Uint8Array, message: Uint8Array, signature: Uint8Array): number;
   stats(): SignaturesAheadStats;
 }
