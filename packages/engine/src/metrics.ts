@@ -4,7 +4,12 @@
  * included, so rates work from the first scrape), link and flow, plus the verification caches,
  * flow evictions, and the link layer's own drops and handshake rejections by reason.
  */
-import { createPrometheusText, FastPathHandUp, type FastPathHandUpReason } from '@capsule/wire';
+import {
+  createPrometheusText,
+  FastPathHandUp,
+  type FastPathHandUpReason,
+  SIGNATURES_AHEAD_COUNTS,
+} from '@capsule/wire';
 import { dropReasons } from './drop-reason';
 import type { Engine } from './engine';
 import type { ControllerSessionStatus } from './southbound';
@@ -220,16 +225,7 @@ export function renderMetrics(engine: Engine, controller?: ControllerSessionStat
     "Type I signatures the fast path's thread was given to verify ahead (queued), how the engine got each result (ahead: the thread's; waited: for the thread; here: verified itself), and those not used or not queued (unused, full, repeated; direct: not queued, verified natively when asked).",
   );
   const signatures = fast?.signatures;
-  for (const outcome of [
-    'queued',
-    'ahead',
-    'waited',
-    'here',
-    'unused',
-    'full',
-    'repeated',
-    'direct',
-  ] as const)
+  for (const outcome of SIGNATURES_AHEAD_COUNTS)
     sample('capsule_engine_type_i_signatures_total', signatures?.[outcome] ?? 0, { outcome });
   const flows = engine.flows().slice(0, METRICS_FLOW_LIMIT);
   family(

@@ -254,7 +254,7 @@ export interface SignaturesAheadStats {
   here: number;
   /** Queued and never asked for (the packet refused before its AUTH was checked). */
   unused: number;
-  /** Not queued: every job in use; the same signature queued not long ago (the engine caches it). */
+  /** Not queued: every job in use; the same authorization queued not long ago (the engine caches it). */
   full: number;
   repeated: number;
   /** Not queued, verified when the engine asked (libsodium's; with OpenSSL the engine verifies those). */
@@ -262,6 +262,18 @@ export interface SignaturesAheadStats {
   /** Whose Ed25519 verification the thread runs (libsodium's when the addon was built with it). */
   library: 'libsodium' | 'openssl';
 }
+
+/** The counts of a `SignaturesAheadStats` (all but `library`), in the order /metrics lists them. */
+export const SIGNATURES_AHEAD_COUNTS = [
+  'queued',
+  'ahead',
+  'waited',
+  'here',
+  'unused',
+  'full',
+  'repeated',
+  'direct',
+] as const satisfies readonly Exclude<keyof SignaturesAheadStats, 'library'>[];
 
 /**
  * Flow authorizations' signatures verified ahead on a thread of the fast path's (native

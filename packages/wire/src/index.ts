@@ -71,6 +71,7 @@ export {
   FastPathProgramState,
   type FastPathStats,
   type LinkDataPath,
+  SIGNATURES_AHEAD_COUNTS,
   type SignaturesAhead,
   type SignaturesAheadStats,
   type TunWriteTarget,
