@@ -9,15 +9,16 @@ cd "$(dirname "$0")/.."
 # for the RISC-V conformance programs (clang, lld, GNU binutils), the lab's tools (iproute2,
 # iperf3, ping, curl), a PostgreSQL server for the store tests, Chromium for console tests,
 # promtool (Debian's prometheus package) to lint the daemons' /metrics, zsh for the completion
-# script's test, GNU time for the CLI start-up benchmark's CPU times, libsodium-dev for the native
-# addon's Ed25519 verification (binding.gyp builds with OpenSSL's without it).
+# script's test, GNU time for the CLI start-up benchmark's CPU times, g++ and make for the native
+# addons (node-gyp) and the engine bench's UDP tool, libsodium-dev for the native addon's Ed25519
+# verification and link tags (binding.gyp builds with OpenSSL's without it).
 apt_packages=(
   ca-certificates openssl iproute2 iputils-ping curl procps psmisc python3
   tshark tcpdump ndisc6 socat iperf3 nebula wireguard-go wireguard-tools
   clang lld llvm qemu-user binutils-riscv64-unknown-elf
   openjdk-17-jdk-headless
   postgresql chromium
-  prometheus zsh time libsodium-dev pkg-config
+  prometheus zsh time libsodium-dev pkg-config g++ make
 )
 
 missing=()
