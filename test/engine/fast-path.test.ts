@@ -9,6 +9,9 @@
  *   path must hand up (hop limit 1, TRACE, changed headers, unknown flows) — runs with the fast
  *   path off and on; engine counters, drops, link counters, flows and what b receives must be equal,
  *   and with it on the fast path must have taken most of the good packets.
+ * - Differential, a tenant's hostile packets: inner packets with bytes, lengths and the hop limit
+ *   changed, sealed by the sender's genuine link session, each read by the fast path alone; the
+ *   same must hold (what it takes, it takes only as the pipeline would forward it).
  * - Directed: a forged tag and a replayed frame of a flow the fast path carries are not forwarded
  *   and are counted as the link layer counts them.
  */
@@ -153,6 +156,55 @@ function scenarioPackets(engineId: number, seed: number) {
   return { first, bursts, next };
 }
 
+/**
+ * A tenant's hostile inner packets: what one host holding a genuine link session to the engine can
+ * send (its frames verify; only the engine's own checks stand in the way). The scenario's good
+ * packets of flows 1 and 2 (type I, II and III) with one to three bytes set to random values —
+ * mostly in the IPv6 and capsule headers, where the engine reads, some in the payload —, with the
+ * fields the engine's bounds rest on set (the IPv6 payload length, the capsule header's length, the
+ * hop limit), cut short or lengthened (the IPv6 payload length adjusted or not), or left as they
+ * are. Sealed by a's link layer as they are (it refuses only a packet whose IPv6 and capsule
+ * headers it cannot delimit).
+ */
+function tenantPackets(engineId: number, seed: number) {
+  const { first, bursts: scenario, next } = scenarioPackets(engineId, seed);
+  const good = scenario.slice(3).flat(); // the last three bursts: good packets of every type
+  const setPayloadLength = (packet: Uint8Array, length: number) => {
+    packet[4] = length >> 8;
+    packet[5] = length & 0xff;
+  };
+  const bursts: Uint8Array[][] = [];
+  for (let burst = 0; burst < 6; burst++) {
+    const packets: Uint8Array[] = [];
+    for (let i = 0; i < 60; i++) {
+      const original = good[next() % good.length]!;
+      const headersEnd = Math.min(original.length, 40 + (original[41]! + 1) * 8);
+      const kind = next() % 12;
+      let packet = new Uint8Array(original);
+      if (kind < 4) {
+        for (let change = 1 + (next() % 3); change > 0; change--) {
+          const at = next() % 5 === 0 ? next() % packet.length : next() % headersEnd;
+          packet[at] = next() & 0xff;
+        }
+      } else if (kind === 4) setPayloadLength(packet, next() % (packet.length - 40 + 8));
+      else if (kind === 5) packet[41] = next() % 2 === 0 ? next() & 0xff : original[41]! + (next() % 3) - 1;
+      else if (kind === 6)
+        packet[7] = next() % 3; // hop limit 0, 1 or 2
+      else if (kind === 7 || kind === 8) {
+        packet = packet.slice(0, 40 + (next() % (original.length - 40)));
+        if (kind === 8) setPayloadLength(packet, packet.length - 40);
+      } else if (kind === 9) {
+        packet = new Uint8Array(original.length + 1 + (next() % 64));
+        packet.set(original);
+        if (next() % 2 === 0) setPayloadLength(packet, packet.length - 40);
+      }
+      packets.push(packet);
+    }
+    bursts.push(packets);
+  }
+  return { first, bursts, next };
+}
+
 /** The packet with its capsule header's version field set to `version`. */
 function withCapsuleVersion(packet: Uint8Array, version: number): Uint8Array {
   packet[42] = (version << 4) | (packet[42]! & 0x0f);
@@ -223,8 +275,17 @@ interface Outcome {
   metrics: string;
 }
 
-/** Runs the scenario on a fresh setup; `fastPath` decides the engine's fast path. */
-async function runScenario(withFastPath: boolean): Promise<Outcome> {
+/**
+ * Runs a scenario on a fresh setup; `fastPath` decides the engine's fast path. `frames`: 'damaged'
+ * sends each burst's sealed frames with damaged, replayed and repeated ones (mutate) among them, at
+ * once; 'one at a time' sends them as a's link layer sealed them, each alone in the engine's receive
+ * batch (waited for), so that the fast path reads every one (none held behind another of its flow).
+ */
+async function runScenario(
+  withFastPath: boolean,
+  packets: typeof scenarioPackets = scenarioPackets,
+  frames: 'damaged' | 'one at a time' = 'damaged',
+): Promise<Outcome> {
   const setup = await setUp(withFastPath);
   let fastTypeIAndII = 0;
   const fastPath = setup.fastPath;
@@ -237,7 +298,7 @@ async function runScenario(withFastPath: boolean): Promise<Outcome> {
     };
   }
   try {
-    const { first, bursts, next } = scenarioPackets(setup.engineId, testSeed);
+    const { first, bursts, next } = packets(setup.engineId, testSeed);
     for (const packet of first) setup.a.send(setup.linkA, packet, 0, packet.length);
     await waitFor(() => setup.received.length >= 2, 'the type I packets at b');
     const sentFrames: Uint8Array[] = [];
@@ -248,21 +309,25 @@ async function runScenario(withFastPath: boolean): Promise<Outcome> {
       // From the second burst of good packets on (the first one's first packet of flow 1 goes
       // to the pipeline, which caches its action again; the rest of that batch follows it).
       if (index === 4) takenBeforeClean = setup.fastPath?.stats().taken ?? 0;
-      const frames = setup.aTransport.record(() => {
+      const sealed = setup.aTransport.record(() => {
         for (const packet of burst) setup.a.send(setup.linkA, packet, 0, packet.length);
       });
       const datagrams: Uint8Array[] = [];
-      for (const [at, frame] of frames.entries()) {
-        const kind = next() % 24; // most frames as sealed; 8 kinds of damage
+      for (const [at, frame] of sealed.entries()) {
+        const kind = frames === 'damaged' ? next() % 24 : 8; // most frames as sealed; 8 kinds of damage
         datagrams.push(...mutate(frame, kind, next, sentFrames));
         sentFrames.push(frame);
         // Sent as sealed (alone, or before a replay): kinds 2, 6 and the undamaged ones.
         if (index >= 4 && flowLabelOf(burst[at]!) === 1 && (kind === 2 || kind === 6 || kind >= 8))
           flow1Clean += 1;
       }
-      const before = totalSeen(setup);
-      for (const datagram of datagrams) setup.aTransport.raw(datagram, setup.engineAddress);
       // Each datagram is counted once somewhere (a link drop or an engine packet): wait for all.
+      const before = totalSeen(setup);
+      for (const [at, datagram] of datagrams.entries()) {
+        setup.aTransport.raw(datagram, setup.engineAddress);
+        if (frames === 'one at a time')
+          await waitFor(() => totalSeen(setup) - before > at, 'the datagram handled');
+      }
       await waitFor(() => totalSeen(setup) - before >= datagrams.length, 'the burst handled', 10_000);
       expectedIn = setup.engine.counters().packetsIn;
     }
@@ -465,6 +530,47 @@ describe.runIf(isNativeAddonAvailable())('engine fast path (native UDP loopback)
       expect(drops[reason] ?? 0, reason).toBeGreaterThan(0);
   });
 });
+
+describe.runIf(isNativeAddonAvailable())(
+  "engine fast path: a tenant's hostile packets in genuine frames (bounded fuzz)",
+  () => {
+    let off: Outcome;
+    let on: Outcome;
+    beforeAll(async () => {
+      off = await runScenario(false, tenantPackets, 'one at a time');
+      on = await runScenario(true, tenantPackets, 'one at a time');
+    }, 120_000);
+
+    it('forwards, drops and counts them exactly as the pipeline does', () => {
+      expect(on.linkDrops).toEqual(off.linkDrops);
+      expect(on.counters).toEqual(off.counters);
+      expect(on.engineLinks).toEqual(off.engineLinks);
+      expect(on.flows).toEqual(off.flows);
+      expect(on.receivedByFlow).toEqual(off.receivedByFlow);
+    });
+
+    it('took those the pipeline forwards as it would, and handed up the rest', () => {
+      const drops = off.counters.drops as Record<string, number>;
+      // The pipeline refused many, for what the engine reads (a spoofed source, a malformed packet
+      // or capsule header, the hop limit, changed code) and forwarded many (bytes it does not read,
+      // or reads and acts on); the fast path read each (none held) and took most of those.
+      expect(Object.values(drops).reduce((sum, count) => sum + count, 0)).toBeGreaterThan(100);
+      for (const reason of [
+        'WRONG_LINK',
+        'MALFORMED_PACKET',
+        'MALFORMED_CAPSULE',
+        'HOP_LIMIT',
+        'UNKNOWN_FLOW',
+      ])
+        expect(drops[reason], reason).toBeGreaterThan(0);
+      expect(off.received.length).toBeGreaterThan(100);
+      expect(on.taken).toBeGreaterThan(100);
+      for (const reason of ['PACKET', 'UNKNOWN_FLOW', 'HEADER_CHANGED'])
+        expect(on.handedUp[reason], reason).toBeGreaterThan(0);
+      expect(on.handedUp.HELD).toBe(0); // each read alone: none waited behind another
+    });
+  },
+);
 
 describe.runIf(isNativeAddonAvailable())(
   'engine fast path: forged and replayed frames of a carried flow',
