@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npm run check
 npm test
+npm run test:sanitizers

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import type { EngineFastPath } from '@capsule/wire';
 import { TunError } from './tun-error';
 
@@ -193,17 +193,33 @@ export interface NativeFastPathObject {
 
 let addon: NativeAddon | undefined;
 
+/**
+ * Environment variable naming another compiled addon to load instead of the package's build: the
+ * sanitizer build of scripts/sanitize-native.sh (an absolute path).
+ */
+export const NATIVE_ADDON_OVERRIDE = 'CAPSULE_NATIVE_ADDON';
+
 /** Loads the compiled addon once. Resolved through the package, so it works from the CLI bundle too. */
 export function loadAddon(): NativeAddon {
   if (addon) return addon;
   const require = createRequire(import.meta.url);
-  const packageRoot = dirname(require.resolve('@capsule/native/package.json'));
+  const override = process.env[NATIVE_ADDON_OVERRIDE];
+  if (override !== undefined && !isAbsolute(override))
+    throw new TunError(
+      'TUN_ADDON_MISSING',
+      `${NATIVE_ADDON_OVERRIDE} must be an absolute path, got '${override}'`,
+    );
+  const path =
+    override ??
+    join(dirname(require.resolve('@capsule/native/package.json')), 'build', 'Release', 'capsule_native.node');
   try {
-    addon = require(join(packageRoot, 'build', 'Release', 'capsule_native.node')) as NativeAddon;
+    addon = require(path) as NativeAddon;
   } catch (cause) {
     throw new TunError(
       'TUN_ADDON_MISSING',
-      `the native I/O addon is not built (run npm ci, which compiles packages/native): ${(cause as Error).message}`,
+      override === undefined
+        ? `the native I/O addon is not built (run npm ci, which compiles packages/native): ${(cause as Error).message}`
+        : `${NATIVE_ADDON_OVERRIDE} names an addon that does not load: ${(cause as Error).message}`,
     );
   }
   return addon;
