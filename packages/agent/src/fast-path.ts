@@ -184,6 +184,7 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
         version === 6
           ? flow.peer.hostId
           : Uint8Array.of(alias >>> 24, (alias >>> 16) & 0xff, (alias >>> 8) & 0xff, alias & 0xff);
+      const acl = aclRuleWords(plane.acl.out, flow.peer.hostId);
       const install = (selector?: EgressFlowSelector) =>
         port.setEgressFlow(
           destination,
@@ -195,7 +196,7 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
           flow.transportAt,
           flow.sendAad,
           firstHop.linkId,
-          aclRuleWords(plane.acl.out, flow.peer.hostId),
+          acl,
           flow.connections?.slots,
           selector,
         );
