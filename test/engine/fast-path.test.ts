@@ -34,6 +34,7 @@ import {
   ChunkType,
   decodeCapsuleHeader,
   PacketType,
+  SIGNATURES_AHEAD_COUNTS,
   systemClock,
   TRACE_RECORD_LENGTH,
 } from '@capsule/wire';
@@ -981,6 +982,9 @@ describe.runIf(isNativeAddonAvailable())(
         expect(broken[40 + 4 + 2 + 148]! >> 4).toBe(ChunkType.PATH);
         broken[40 + 4 + 2 + 148] = 0xf0 | (broken[40 + 4 + 2 + 148]! & 0x0f);
         const before = signatures.stats();
+        // The addon names each count (wire's list) and the library, and nothing else.
+        expect(Object.keys(before).sort()).toEqual([...SIGNATURES_AHEAD_COUNTS, 'library'].sort());
+        for (const count of SIGNATURES_AHEAD_COUNTS) expect(before[count], count).toBeTypeOf('number');
         const malformed = dropsOf(setup, 'MALFORMED_CAPSULE');
         await burst(setup, [broken]);
         expect(dropsOf(setup, 'MALFORMED_CAPSULE') - malformed).toBe(1);

@@ -2131,13 +2131,17 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return Napi::Number::New(env, verifier_ == nullptr ? -1 : verifier_->Result(key, message, signature));
   }
 
+  // signatureStats() → {queued, ahead, here, waited, unused, full, repeated, direct, library}: the
+  // verifier thread's counts by name (@capsule/wire's SignaturesAheadStats) and its Ed25519 library.
   Napi::Value SignatureStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const SignatureVerifier::Stats stats = verifier_ ? verifier_->stats() : SignatureVerifier::Stats{};
-    const double values[9] = {stats.queued, stats.ahead,    stats.here,   stats.waited, stats.unused,
-                              stats.full,   stats.repeated, stats.direct, UsesLibsodium() ? 1.0 : 0.0};
-    Napi::Array result = Napi::Array::New(env, 9);
-    for (uint32_t i = 0; i < 9; i++) result.Set(i, Napi::Number::New(env, values[i]));
+    Napi::Object result = Napi::Object::New(env);
+    const std::pair<const char*, double> counts[] = {
+        {"queued", stats.queued}, {"ahead", stats.ahead}, {"here", stats.here},         {"waited", stats.waited},
+        {"unused", stats.unused}, {"full", stats.full},   {"repeated", stats.repeated}, {"direct", stats.direct}};
+    for (const auto& [name, value] : counts) result.Set(name, Napi::Number::New(env, value));
+    result.Set("library", Napi::String::New(env, UsesLibsodium() ? "libsodium" : "openssl"));
     return result;
   }
 

@@ -108,21 +108,7 @@ export function createNativeFastPath(): NativeFastPath {
       );
     },
     result: (publicKeyRaw, message, signature) => native.signatureResult(publicKeyRaw, message, signature),
-    stats() {
-      const [queued, ahead, here, waited, unused, full, repeated, direct, libsodium] =
-        native.signatureStats();
-      return {
-        queued,
-        ahead,
-        here,
-        waited,
-        unused,
-        full,
-        repeated,
-        direct,
-        library: libsodium === 1 ? 'libsodium' : 'openssl',
-      };
-    },
+    stats: () => native.signatureStats(),
   };
   return {
     filter: native,

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join } from 'node:path';
-import type { EngineFastPath } from '@capsule/wire';
+import type { EngineFastPath, SignaturesAheadStats } from '@capsule/wire';
 import { TunError } from './tun-error';
 
 /** The compiled addon (each file of addon/ documents its entry points). */
@@ -127,7 +127,8 @@ export interface NativeFastPathObject {
   setControllerKeys(keyIds: number[], publicKeys: Uint8Array): void;
   signatureResult(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): number;
   /** The SignaturesAheadStats counts in order, then 1 when libsodium verifies (else OpenSSL). */
-  signatureStats(): [number, number, number, number, number, number, number, number, number];
+  /** The verifier thread's counts by name (@capsule/wire's SignaturesAheadStats: the addon names them). */
+  signatureStats(): SignaturesAheadStats;
   bindAgent(sentByType: Float64Array, e2eRekeys: Float64Array, options: Float64Array): void;
   setEgressFlow(
     destination: Uint8Array,
