@@ -574,6 +574,43 @@ describe.runIf(isNativeAddonAvailable())(
 );
 
 describe.runIf(isNativeAddonAvailable())(
+  "engine fast path: a carried flow's packets from another host",
+  () => {
+    it.each([false, true])(
+      'a packet of a’s flow sent on c’s link is not forwarded, and counted as the pipeline counts it (fast path %s)',
+      async (withFastPath) => {
+        // Host c holds a link of its own to the engine and sends a packet with a's address and flow
+        // label: the fast path carries that flow from a's link only.
+        const setup = await setUp(withFastPath, { withC: true });
+        try {
+          const typeIII = await flowOneTypeIII(setup);
+          setup.a.send(setup.linkA, typeIII, 0, typeIII.length);
+          await waitFor(() => setup.received.length === 3, 'flow 1 carried');
+          setup.a.send(setup.linkA, typeIII, 0, typeIII.length);
+          await waitFor(() => setup.received.length === 4, 'flow 1 carried again');
+          const taken = setup.fastPath?.stats().taken ?? 0;
+          if (withFastPath) expect(taken).toBeGreaterThan(0);
+          const drops = { ...(setup.engine.counters().drops as Record<string, number>) };
+          const seen = totalSeen(setup);
+          setup.c!.send(setup.linkC!, typeIII, 0, typeIII.length);
+          await waitFor(() => totalSeen(setup) === seen + 1, 'the spoofed packet counted');
+          const after = setup.engine.counters().drops as Record<string, number>;
+          expect((after.WRONG_LINK ?? 0) - (drops.WRONG_LINK ?? 0)).toBe(1);
+          expect(setup.fastPath?.stats().taken ?? 0).toBe(taken);
+          // And a's next packet of the flow still goes (through the fast path when on).
+          setup.a.send(setup.linkA, typeIII, 0, typeIII.length);
+          await waitFor(() => setup.received.length === 5, 'flow 1 after the spoofed packet');
+          expect(setup.received.length).toBe(5);
+          if (withFastPath) expect(setup.fastPath!.stats().taken).toBe(taken + 1);
+        } finally {
+          await setup.close();
+        }
+      },
+    );
+  },
+);
+
+describe.runIf(isNativeAddonAvailable())(
   'engine fast path: forged and replayed frames of a carried flow',
   () => {
     let setup: Setup;
