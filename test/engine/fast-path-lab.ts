@@ -210,14 +210,20 @@ const now = Math.floor(Date.now() / 1000);
 let serial = 1n;
 /**
  * A flow authorization for a's flows running `program` (contract 1 unless told), signed by the
- * engine's controller key unless another `signer` is given.
+ * engine's controller key unless another `signer` is given, valid for an hour unless `notAfter`
+ * (seconds since the epoch) ends it sooner.
  */
-export const authorize = (program: { machineCode: Uint8Array }, contractId = 1, signer = controller) =>
+export const authorize = (
+  program: { machineCode: Uint8Array },
+  contractId = 1,
+  signer = controller,
+  notAfter = now + 3600,
+) =>
   signFlowAuthorization(
     {
       serial: serial++,
       notBefore: now - 60,
-      notAfter: now + 3600,
+      notAfter,
       domainId: 1,
       contractId,
       roleId: 1,

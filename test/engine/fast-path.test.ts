@@ -573,6 +573,39 @@ describe.runIf(isNativeAddonAvailable())(
   },
 );
 
+describe.runIf(isNativeAddonAvailable())('engine fast path: a carried flow whose authorization ends', () => {
+  it.each([false, true])(
+    'stops at its authorization’s end: the next packet dropped as AUTH_EXPIRED, not forwarded (fast path %s)',
+    async (withFastPath) => {
+      const setup = await setUp(withFastPath);
+      try {
+        // Flow 60, authorized until the end of the next second.
+        const notAfter = Math.floor(Date.now() / 1000) + 1;
+        const auth = authorize(route, 1, undefined, notAfter);
+        await sendToB(setup, flowPacket(setup, { packetType: PacketType.I, auth, code: route }, 60));
+        const typeIII = flowPacket(setup, { packetType: PacketType.III }, 60);
+        await sendToB(setup, typeIII);
+        await sendToB(setup, typeIII);
+        const taken = setup.fastPath?.stats().taken ?? 0;
+        if (withFastPath) expect(taken).toBeGreaterThan(0);
+        // Past its end (the engine's clock in whole seconds), before any sweep: the flow is still
+        // in the table, its authorization over.
+        await waitFor(() => Math.floor(Date.now() / 1000) > notAfter, 'the authorization over', 5_000);
+        const expired = (setup.engine.counters().drops as Record<string, number>).AUTH_EXPIRED ?? 0;
+        const received = setup.received.length;
+        const seen = totalSeen(setup);
+        setup.a.send(setup.linkA, typeIII, 0, typeIII.length);
+        await waitFor(() => totalSeen(setup) === seen + 1, 'the packet counted');
+        expect((setup.engine.counters().drops as Record<string, number>).AUTH_EXPIRED).toBe(expired + 1);
+        expect(setup.received.length).toBe(received);
+        expect(setup.fastPath?.stats().taken ?? 0).toBe(taken);
+      } finally {
+        await setup.close();
+      }
+    },
+  );
+});
+
 describe.runIf(isNativeAddonAvailable())(
   "engine fast path: a carried flow's packets from another host",
   () => {
