@@ -132,6 +132,8 @@ export interface SetUpOptions {
   withC?: boolean;
   /** The engine's link configuration (tags by peer name: 'b', 'c'). */
   engineLinks?: EngineOptions['links'];
+  /** The engine's link layer rekeys a session after this many frames sent (its default otherwise). */
+  engineRekeyAfterPackets?: number;
 }
 
 /** a ──▶ engine ──▶ b (and c) on loopback, links up, the engine's fast path on or off. */
@@ -139,7 +141,11 @@ export async function setUp(withFastPath: boolean, options: SetUpOptions = {}): 
   const engineTransport = await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });
   const fastPath = withFastPath ? createNativeFastPath() : undefined;
   const engineLayer = createLinkLayer(
-    { identity: identities.e, keepAliveIntervalMs: 600_000 },
+    {
+      identity: identities.e,
+      keepAliveIntervalMs: 600_000,
+      ...(options.engineRekeyAfterPackets && { rekeyAfterPackets: options.engineRekeyAfterPackets }),
+    },
     { transport: engineTransport, clock: systemClock, ...(fastPath && { dataPath: fastPath }) },
   );
   const engine = createEngine(

@@ -573,6 +573,33 @@ describe.runIf(isNativeAddonAvailable())(
   },
 );
 
+describe.runIf(isNativeAddonAvailable())('engine fast path: a link at its rekey limit', () => {
+  it('hands a frame that would pass the limit up to JavaScript, which rekeys; nothing is lost and it carries on', async () => {
+    const limit = 40;
+    const setup = await setUp(true, { engineRekeyAfterPackets: limit });
+    try {
+      const typeIII = await flowOneTypeIII(setup);
+      const toB = () => setup.engineLayer.linkTo(identities.b.hostId)!;
+      const handshakes = toB().handshakes;
+      const egressUp = setup.fastPath!.stats().handedUp.EGRESS!;
+      // Three times the limit, ten at a time.
+      for (let sent = 0; sent < 3 * limit; sent += 10) {
+        const received = setup.received.length;
+        for (let i = 0; i < 10; i++) setup.a.send(setup.linkA, typeIII, 0, typeIII.length);
+        await waitFor(() => setup.received.length === received + 10, 'ten packets at b');
+      }
+      // Up at the limit (JavaScript sends those and starts the rekey), taken again after it.
+      expect(setup.fastPath!.stats().handedUp.EGRESS! - egressUp).toBeGreaterThan(0);
+      await waitFor(() => toB().handshakes > handshakes, 'the link to b rekeyed');
+      const taken = setup.fastPath!.stats().taken;
+      await sendToB(setup, typeIII);
+      expect(setup.fastPath!.stats().taken).toBe(taken + 1);
+    } finally {
+      await setup.close();
+    }
+  });
+});
+
 describe.runIf(isNativeAddonAvailable())('engine fast path: a carried flow whose authorization ends', () => {
   it.each([false, true])(
     'stops at its authorization’s end: the next packet dropped as AUTH_EXPIRED, not forwarded (fast path %s)',
