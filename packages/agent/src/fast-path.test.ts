@@ -886,6 +886,23 @@ describe.skipIf(!available)('agent egress fast path', () => {
       expect(r.wireFrames.length).toBe(0);
     });
 
+  it('hands up an IPv6 packet shorter than its header without reading past it (PACKET)', async () => {
+    const r = await rig();
+    await warmUp(r);
+    // The first 39 bytes of a packet to the peer, alone in a buffer of their size (off the V8 heap,
+    // so that the sanitizer build, npm run test:sanitizers, sees a read of the 40th).
+    const packet = new Uint8Array(new ArrayBuffer(39));
+    packet.set(ipv6(r.plane.options.ownHostId, r.peer, 17, 64).subarray(0, 39));
+    const before = snapshot(r);
+    const { handedUp: whys, offered, taken } = r.fastPath.agentStats();
+    const meta = Int32Array.of(0, 39);
+    expect(r.fastPath.offerTunPackets(packet, meta, 1)).toBe(1);
+    expect(snapshot(r)).toEqual(before);
+    const after = r.fastPath.agentStats();
+    expect(after.taken).toBe(taken);
+    expect(handUpsAdded(whys.out, after.handedUp.out, 'PACKET')).toBe(after.offered - offered);
+  });
+
   it('applies the Out ACL as egress does: what its rules deny goes up (ACL) and egress drops it, the rest goes as egress sends it (bounded fuzz)', async () => {
     const r = await rig();
     await warmUp(r);
@@ -2480,6 +2497,31 @@ describe.skipIf(!available)('agent ingress fast path', () => {
       },
     ],
     [
+      'capsule packet type 4 (from the engine: none is defined)',
+      (r) => {
+        const { inner } = typeIII(r, peerIpv6(r, 17, 64));
+        inner[42] = (inner[42]! & 0xf0) | 4;
+        return r.frame(inner);
+      },
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.malformedIn).toBe(before.drops.malformedIn + 1);
+      },
+    ],
+    [
+      'a sealed payload whose nonce prefix is not zero',
+      (r) => {
+        const { inner } = typeIII(r, peerIpv6(r, 17, 64));
+        const headerLength = 40 + (inner[41]! + 1) * 8;
+        inner[headerLength + 4]! ^= 0x01;
+        return r.frame(inner);
+      },
+      (r, result, before) => {
+        expect(result).toBe(IngressResult.DROPPED);
+        expect(r.plane.drops.badSeal).toBe(before.drops.badSeal + 1);
+      },
+    ],
+    [
       'nothing inside',
       (r) => r.frame(r.crafted(new Uint8Array(0), peerIpv6(r, 17, 64))),
       (r, result, before) => {
@@ -2562,6 +2604,8 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     'an AUTH-only packet unlike the type I template (another AUTH)': 'HEADER_CHANGED',
     'the TRACE flag': 'HEADER_CHANGED',
     'a PATH hop index past the hop count': 'HEADER_CHANGED',
+    'capsule packet type 4 (from the engine: none is defined)': 'PACKET',
+    'a sealed payload whose nonce prefix is not zero': 'E2E',
   };
   for (const [name, prepare, then] of handUp)
     it(`hands up ${name} with nothing changed`, async () => {

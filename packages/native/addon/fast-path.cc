@@ -2627,7 +2627,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   //   TUN packets its writes lost, egress held, ingress held]
   Napi::Value AgentStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Napi::Array result = Napi::Array::New(env, 9);
+    Napi::Array result = Napi::Array::New(env, 10);
     result.Set(0u, Napi::Number::New(env, static_cast<double>(egressOffered_)));
     result.Set(1u, Napi::Number::New(env, static_cast<double>(egressTaken_)));
     const size_t egressFlows = egressByHost_.size() + egressByPair_.size() + egressByIpv4_.size();
