@@ -573,6 +573,55 @@ describe.runIf(isNativeAddonAvailable())(
   },
 );
 
+describe.runIf(isNativeAddonAvailable())('engine fast path: DELIVER once the host’s link is gone', () => {
+  it.each([false, true])(
+    'drops each packet as NO_HOST_LINK and forwards none (fast path %s)',
+    async (withFastPath) => {
+      const setup = await setUp(withFastPath);
+      try {
+        // A flow to b whose program DELIVERs and caches it: carried (natively when on) ...
+        const auth = authorize(deliverCachingTypeI);
+        const packet = (packetType: 1 | 3) =>
+          buildPacket({
+            source: identities.a.hostId,
+            destination: identities.b.hostId,
+            flowLabel: 11,
+            header: {
+              nextHeader: 59,
+              packetType,
+              flags: 0,
+              path: pathOf(setup.engineId),
+              data: new Uint8Array(8),
+              ...(packetType === 1 && { auth, code: deliverCachingTypeI }),
+            },
+          });
+        for (const type of [1, 3, 3] as const) await sendToB(setup, packet(type));
+        const taken = setup.fastPath?.stats().taken ?? 0;
+        if (withFastPath) expect(taken).toBeGreaterThan(0);
+        // ... until the engine drops its link to b (the controller's link set no longer has it).
+        setup.engineLayer.disconnect(identities.b.hostId);
+        await waitFor(
+          () => setup.engineLayer.linkTo(identities.b.hostId)?.state !== 'up',
+          'the link to b down',
+        );
+        const drops = (setup.engine.counters().drops as Record<string, number>).NO_HOST_LINK ?? 0;
+        const received = setup.received.length;
+        for (let i = 0; i < 3; i++) {
+          const seen = totalSeen(setup);
+          const p = packet(3);
+          setup.a.send(setup.linkA, p, 0, p.length);
+          await waitFor(() => totalSeen(setup) === seen + 1, 'the packet counted');
+        }
+        expect((setup.engine.counters().drops as Record<string, number>).NO_HOST_LINK).toBe(drops + 3);
+        expect(setup.received.length).toBe(received);
+        expect(setup.fastPath?.stats().taken ?? 0).toBe(taken);
+      } finally {
+        await setup.close();
+      }
+    },
+  );
+});
+
 describe.runIf(isNativeAddonAvailable())('engine fast path: a link at its rekey limit', () => {
   it('hands a frame that would pass the limit up to JavaScript, which rekeys; nothing is lost and it carries on', async () => {
     const limit = 40;

@@ -1805,6 +1805,24 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     expect(r.handedUp.length).toBe(0);
   });
 
+  it('hands up a packet of a type it holds no template for yet (NO_TEMPLATE), which ingress delivers', async () => {
+    const r = await ingressRig();
+    // JavaScript delivers the flow's first packet (type I): the fast path holds that type's template alone.
+    expect(r.jsReceive(r.frameOf(peerIpv6(r, 17, 64)))).toBe(IngressResult.DELIVERED);
+    expect(r.installs.count).toBe(1);
+    const frame = r.frameOf(peerIpv6(r, 17, 64));
+    expect(frame[16 + 42]! & 0x0f).toBe(2);
+    const before = ingressSnapshot(r);
+    const { handedUp: whys, ingressOffered } = r.fastPath.agentStats();
+    expect(await r.send(frame)).toBe(false);
+    expect(ingressSnapshot(r)).toEqual(before);
+    const after = r.fastPath.agentStats();
+    expect(handUpsAdded(whys.in, after.handedUp.in, 'NO_TEMPLATE')).toBe(
+      after.ingressOffered - ingressOffered,
+    );
+    expect(r.jsReceive(r.handedUp.at(-1)!)).toBe(IngressResult.DELIVERED);
+  });
+
   it('takes type I and type II packets once ingress delivered one of each type, as ingress does', async () => {
     const r = await ingressRig();
     warmUpIngress(r);
