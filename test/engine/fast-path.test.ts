@@ -604,17 +604,7 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: DELIVER once the hos
           () => setup.engineLayer.linkTo(identities.b.hostId)?.state !== 'up',
           'the link to b down',
         );
-        const drops = (setup.engine.counters().drops as Record<string, number>).NO_HOST_LINK ?? 0;
-        const received = setup.received.length;
-        for (let i = 0; i < 3; i++) {
-          const seen = totalSeen(setup);
-          const p = packet(3);
-          setup.a.send(setup.linkA, p, 0, p.length);
-          await waitFor(() => totalSeen(setup) === seen + 1, 'the packet counted');
-        }
-        expect((setup.engine.counters().drops as Record<string, number>).NO_HOST_LINK).toBe(drops + 3);
-        expect(setup.received.length).toBe(received);
-        expect(setup.fastPath?.stats().taken ?? 0).toBe(taken);
+        await expectDroppedAs(setup, [packet(3), packet(3), packet(3)], 'NO_HOST_LINK');
       } finally {
         await setup.close();
       }
@@ -667,14 +657,7 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: a carried flow whose
         // Past its end (the engine's clock in whole seconds), before any sweep: the flow is still
         // in the table, its authorization over.
         await waitFor(() => Math.floor(Date.now() / 1000) > notAfter, 'the authorization over', 5_000);
-        const expired = (setup.engine.counters().drops as Record<string, number>).AUTH_EXPIRED ?? 0;
-        const received = setup.received.length;
-        const seen = totalSeen(setup);
-        setup.a.send(setup.linkA, typeIII, 0, typeIII.length);
-        await waitFor(() => totalSeen(setup) === seen + 1, 'the packet counted');
-        expect((setup.engine.counters().drops as Record<string, number>).AUTH_EXPIRED).toBe(expired + 1);
-        expect(setup.received.length).toBe(received);
-        expect(setup.fastPath?.stats().taken ?? 0).toBe(taken);
+        await expectDroppedAs(setup, [typeIII], 'AUTH_EXPIRED');
       } finally {
         await setup.close();
       }
@@ -797,6 +780,25 @@ function flowPacket(
     header: { nextHeader: 59, flags: 0, path: pathOf(setup.engineId), data: new Uint8Array(8), ...header },
     payload: new Uint8Array(64).fill(label),
   });
+}
+
+/**
+ * Sends `packets` from a, one at a time (each waited for until the engine counted it): each must
+ * be dropped as `reason`, none reach b, and the fast path take none.
+ */
+async function expectDroppedAs(setup: Setup, packets: readonly Uint8Array[], reason: string): Promise<void> {
+  const dropsOf = () => (setup.engine.counters().drops as Record<string, number>)[reason] ?? 0;
+  const before = dropsOf();
+  const received = setup.received.length;
+  const taken = setup.fastPath?.stats().taken ?? 0;
+  for (const packet of packets) {
+    const seen = totalSeen(setup);
+    setup.a.send(setup.linkA, packet, 0, packet.length);
+    await waitFor(() => totalSeen(setup) === seen + 1, 'the packet counted');
+  }
+  expect(dropsOf(), reason).toBe(before + packets.length);
+  expect(setup.received.length).toBe(received);
+  expect(setup.fastPath?.stats().taken ?? 0).toBe(taken);
 }
 
 /** Sends `packet` from a and waits until it reached b (one at a time). */
