@@ -16,6 +16,7 @@
  */
 import {
   createFlowEventHub,
+  createLinkReports,
   defaultFlowEventHubOptions,
   defaultHostRevocationMs,
   type FlowEventHub,
@@ -765,6 +766,17 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     }
   }
 
+  /** One report at a time per peer: an up overtaken by its down would leave the link up there. */
+  const linkReports = createLinkReports((request) =>
+    control
+      .registerLink(request)
+      .catch((error) =>
+        request.status === 'down'
+          ? logger.debug({ error: (error as Error).message }, 'link down report refused')
+          : logger.warn({ error: (error as Error).message }, 'link registration refused'),
+      ),
+  );
+
   function onLinkChange(link: LinkInfo): void {
     if (link.state === 'up') {
       // Flows through this neighbor send on the link from now on (their first hop records it).
@@ -772,26 +784,22 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
       // A (re)started engine has no flow state: the next packet of every flow carries AUTH.
       for (const flow of flows?.flows() ?? []) flow.lastAuthMs = Number.NEGATIVE_INFINITY;
       logger.info({ peer: formatIpv6(link.peerHostId), name: link.peerName }, 'link up');
-      control
-        .registerLink({
-          peerHostId: formatIpv6(link.peerHostId),
-          localEndpoint: locator,
-          remoteEndpoint: formatUnderlayAddress(link.peerUnderlay),
-        })
-        .catch((error) => logger.warn({ error: (error as Error).message }, 'link registration refused'));
+      linkReports.report({
+        peerHostId: formatIpv6(link.peerHostId),
+        localEndpoint: locator,
+        remoteEndpoint: formatUnderlayAddress(link.peerUnderlay),
+      });
     } else {
       flows?.setLink(link.peerHostId, -1);
       logger.warn({ peer: formatIpv6(link.peerHostId), state: link.state }, 'link not up');
       // The controller's paths avoid it until it is up again (a closed attachment: for good).
       if (link.state === 'down')
-        control
-          .registerLink({
-            peerHostId: formatIpv6(link.peerHostId),
-            localEndpoint: locator,
-            remoteEndpoint: formatUnderlayAddress(link.peerUnderlay),
-            status: 'down',
-          })
-          .catch((error) => logger.debug({ error: (error as Error).message }, 'link down report refused'));
+        linkReports.report({
+          peerHostId: formatIpv6(link.peerHostId),
+          localEndpoint: locator,
+          remoteEndpoint: formatUnderlayAddress(link.peerUnderlay),
+          status: 'down',
+        });
     }
   }
 

@@ -39,7 +39,6 @@ export {
   /** The replicas of a URL list; calls move on to the next one when one fails. */
   createControllerReplicas,
 } from './controller-replicas';
-
 export {
   /** An API error; its code decides the HTTP status. */
   ApiError,
@@ -90,6 +89,11 @@ export {
   /** Reads a filter from query parameters; unknown parameters are refused. */
   parseFlowEventFilter,
 } from './flow-events';
+export {
+  /** A node's link reports to the controller, one at a time per peer (the latest waiting sent). */
+  createLinkReports,
+  type LinkReports,
+} from './link-reports';
 export {
   /** Decodes a node command (keep-alive answer, push event); never throws on input. */
   decodeNodeCommand,

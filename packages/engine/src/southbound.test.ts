@@ -67,8 +67,10 @@ describe('engine link reports to the controller', () => {
     hooks.onLinkChange(link('handshaking'));
     hooks.onLinkChange(link('up'));
     hooks.onLinkChange(link('up'));
+    await settle();
     hooks.onLinkChange(link('down'));
     hooks.onLinkChange(link('down'));
+    await settle();
     hooks.onLinkChange(link('up'));
     await settle();
     expect(reports.map((report) => report.status ?? 'up')).toEqual(['up', 'down', 'up']);
@@ -77,6 +79,21 @@ describe('engine link reports to the controller', () => {
       remoteEndpoint: '10.0.0.4:7447',
       cost: 20,
     });
+  });
+
+  it('sends a down only once the up before it was answered; the latest of those waiting goes', async () => {
+    const { hooks, link, reports, settle } = hooksRecording();
+    hooks.onLinkChange(link('up'));
+    hooks.onLinkChange(link('down'));
+    expect(reports.map((report) => report.status ?? 'up')).toEqual(['up']); // the down waits
+    await settle();
+    expect(reports.map((report) => report.status ?? 'up')).toEqual(['up', 'down']);
+    hooks.onLinkChange(link('up'));
+    hooks.onLinkChange(link('down'));
+    hooks.onLinkChange(link('up'));
+    await settle();
+    // The up in flight, then only the latest of the two that waited behind it.
+    expect(reports.map((report) => report.status ?? 'up')).toEqual(['up', 'down', 'up', 'up']);
   });
 
   it('tries a refused up registration again at the next up, and logs the refusal', async () => {

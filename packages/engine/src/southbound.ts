@@ -13,6 +13,7 @@ import type { KeyObject } from 'node:crypto';
 import { sign } from 'node:crypto';
 import {
   type ControllerKeyInfo,
+  createLinkReports,
   createPushAttachment,
   decodeNodeCommandPayload,
   defaultHostRevocationMs,
@@ -212,6 +213,18 @@ export function createControllerHooks(
 ): ControllerHooks {
   const { client, clock, logger } = deps;
   const registeredLinks = new Set<string>();
+  /** One report at a time per peer: an up overtaken by its down would leave the link up there. */
+  const linkReports = createLinkReports((request) =>
+    client.registerLink(request).catch((error: unknown) => {
+      // Not registered as up after all: the next up tries again. A lost down report leaves the
+      // link up at the controller until this engine reports it again.
+      if (request.status !== 'down') registeredLinks.delete(request.peerHostId);
+      logger.warn(
+        { err: error, peer: request.peerHostId, state: request.status ?? 'up' },
+        'link report refused',
+      );
+    }),
+  );
 
   function obey(command: Pick<NodeCommand, 'kind' | 'payload'>): void {
     switch (command.kind) {
@@ -335,20 +348,13 @@ export function createControllerHooks(
       // The controller computes paths with the cost registered here (its default when none is sent).
       // Link tags have no field in the southbound link registration (SbLinkRequest): they stay local.
       const cost = deps.linkCost?.(info);
-      client
-        .registerLink({
-          peerHostId: peer,
-          localEndpoint: options.locator,
-          remoteEndpoint: `${info.peerUnderlay.host}:${info.peerUnderlay.port}`,
-          ...(cost !== undefined ? { cost } : {}),
-          ...(up ? {} : { status: 'down' as const }),
-        })
-        .catch((error: unknown) => {
-          // Not registered as up after all: the next up tries again. A lost down report leaves the
-          // link up at the controller until this engine reports it again.
-          if (up) registeredLinks.delete(peer);
-          logger.warn({ err: error, peer, state: info.state }, 'link report refused');
-        });
+      linkReports.report({
+        peerHostId: peer,
+        localEndpoint: options.locator,
+        remoteEndpoint: `${info.peerUnderlay.host}:${info.peerUnderlay.port}`,
+        ...(cost !== undefined ? { cost } : {}),
+        ...(up ? {} : { status: 'down' as const }),
+      });
     },
     obey,
   };
