@@ -96,6 +96,19 @@ describe('engine link reports to the controller', () => {
     expect(reports.map((report) => report.status ?? 'up')).toEqual(['up', 'down', 'up', 'up']);
   });
 
+  it('a refused up does not forget a newer up of the same link: its down is still reported', async () => {
+    const { hooks, link, reports, settle, refuse } = hooksRecording();
+    refuse();
+    hooks.onLinkChange(link('up')); // in flight, then refused
+    hooks.onLinkChange(link('down'));
+    hooks.onLinkChange(link('up')); // waits (the down it replaced is never sent), then registered
+    await settle();
+    await settle();
+    hooks.onLinkChange(link('down'));
+    await settle();
+    expect(reports.map((report) => report.status ?? 'up')).toEqual(['up', 'up', 'down']);
+  });
+
   it('tries a refused up registration again at the next up, and logs the refusal', async () => {
     const { hooks, link, reports, warnings, settle, refuse } = hooksRecording();
     refuse();

@@ -21,6 +21,7 @@ import {
   registrationSigningInput,
   revocationsOf,
   revokedHostsOf,
+  type SbLinkRequest,
   type SbRegisterResponse,
   type SouthboundClient,
 } from '@capsule/api';
@@ -212,13 +213,15 @@ export function createControllerHooks(
   deps: ControllerHooksDeps,
 ): ControllerHooks {
   const { client, clock, logger } = deps;
-  const registeredLinks = new Set<string>();
+  /** Per peer whose link is up at the controller (or on its way there), the report that said so. */
+  const registeredLinks = new Map<string, SbLinkRequest>();
   /** One report at a time per peer: an up overtaken by its down would leave the link up there. */
   const linkReports = createLinkReports((request) =>
     client.registerLink(request).catch((error: unknown) => {
-      // Not registered as up after all: the next up tries again. A lost down report leaves the
-      // link up at the controller until this engine reports it again.
-      if (request.status !== 'down') registeredLinks.delete(request.peerHostId);
+      // Not registered as up after all: the next up tries again — unless a newer up of the link
+      // was reported since (its down and up came while this one was in flight). A lost down
+      // report leaves the link up at the controller until this engine reports it again.
+      if (registeredLinks.get(request.peerHostId) === request) registeredLinks.delete(request.peerHostId);
       logger.warn(
         { err: error, peer: request.peerHostId, state: request.status ?? 'up' },
         'link report refused',
@@ -343,18 +346,19 @@ export function createControllerHooks(
       const peer = formatIpv6Address(info.peerHostId);
       const up = info.state === 'up';
       if (up === registeredLinks.has(peer)) return; // the controller already has this state
-      if (up) registeredLinks.add(peer);
-      else registeredLinks.delete(peer);
       // The controller computes paths with the cost registered here (its default when none is sent).
       // Link tags have no field in the southbound link registration (SbLinkRequest): they stay local.
       const cost = deps.linkCost?.(info);
-      linkReports.report({
+      const request: SbLinkRequest = {
         peerHostId: peer,
         localEndpoint: options.locator,
         remoteEndpoint: `${info.peerUnderlay.host}:${info.peerUnderlay.port}`,
         ...(cost !== undefined ? { cost } : {}),
         ...(up ? {} : { status: 'down' as const }),
-      });
+      };
+      if (up) registeredLinks.set(peer, request);
+      else registeredLinks.delete(peer);
+      linkReports.report(request);
     },
     obey,
   };
