@@ -778,28 +778,23 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   );
 
   function onLinkChange(link: LinkInfo): void {
+    const report = {
+      peerHostId: formatIpv6(link.peerHostId),
+      localEndpoint: locator,
+      remoteEndpoint: formatUnderlayAddress(link.peerUnderlay),
+    };
     if (link.state === 'up') {
       // Flows through this neighbor send on the link from now on (their first hop records it).
       flows?.setLink(link.peerHostId, link.id);
       // A (re)started engine has no flow state: the next packet of every flow carries AUTH.
       for (const flow of flows?.flows() ?? []) flow.lastAuthMs = Number.NEGATIVE_INFINITY;
-      logger.info({ peer: formatIpv6(link.peerHostId), name: link.peerName }, 'link up');
-      linkReports.report({
-        peerHostId: formatIpv6(link.peerHostId),
-        localEndpoint: locator,
-        remoteEndpoint: formatUnderlayAddress(link.peerUnderlay),
-      });
+      logger.info({ peer: report.peerHostId, name: link.peerName }, 'link up');
+      linkReports.report(report);
     } else {
       flows?.setLink(link.peerHostId, -1);
-      logger.warn({ peer: formatIpv6(link.peerHostId), state: link.state }, 'link not up');
+      logger.warn({ peer: report.peerHostId, state: link.state }, 'link not up');
       // The controller's paths avoid it until it is up again (a closed attachment: for good).
-      if (link.state === 'down')
-        linkReports.report({
-          peerHostId: formatIpv6(link.peerHostId),
-          localEndpoint: locator,
-          remoteEndpoint: formatUnderlayAddress(link.peerUnderlay),
-          status: 'down',
-        });
+      if (link.state === 'down') linkReports.report({ ...report, status: 'down' });
     }
   }
 
