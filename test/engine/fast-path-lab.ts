@@ -134,6 +134,8 @@ export interface SetUpOptions {
   engineLinks?: EngineOptions['links'];
   /** The engine's link layer rekeys a session after this many frames sent (its default otherwise). */
   engineRekeyAfterPackets?: number;
+  /** The engine's flow idle time-out (its default otherwise); it sweeps every max(1 s, a quarter of it). */
+  flowIdleTimeoutMs?: number;
 }
 
 /** a ──▶ engine ──▶ b (and c) on loopback, links up, the engine's fast path on or off. */
@@ -153,6 +155,7 @@ export async function setUp(withFastPath: boolean, options: SetUpOptions = {}): 
       hostId: identities.e.hostId,
       controllerPublicKey: importControllerPublicKey(controllerRaw),
       ...(options.engineLinks && { links: options.engineLinks }),
+      ...(options.flowIdleTimeoutMs && { flowIdleTimeoutMs: options.flowIdleTimeoutMs }),
     },
     { linkLayer: engineLayer, clock: systemClock, ...(fastPath && { fastPath }) },
   );

@@ -665,6 +665,48 @@ describe.runIf(isNativeAddonAvailable())('engine fast path: a carried flow whose
   );
 });
 
+describe.runIf(isNativeAddonAvailable())('engine fast path: a carried flow gone idle', () => {
+  it.each([false, true])(
+    'ends a flow idle past its time-out at its next packet, before any sweep: dropped as UNKNOWN_FLOW, not forwarded (fast path %s)',
+    async (withFastPath) => {
+      // A 2 s idle time-out, swept every second from the engine's start. The flow's last packets
+      // go 300 ms after a sweep: the second sweep after them finds the flow idle 1.7 s (kept), and
+      // the late packet comes 2.05 s after them, some 650 ms before the third. (Were a sweep to
+      // end the flow first, on a slow machine, the outcome would be the same: this test cannot
+      // fail then, only test less.)
+      const idleMs = 2_000;
+      const sweepMs = 1_000;
+      const before = Date.now();
+      const setup = await setUp(withFastPath, { flowIdleTimeoutMs: idleMs });
+      const started = Date.now();
+      try {
+        await sendToB(
+          setup,
+          flowPacket(setup, { packetType: PacketType.I, auth: authorize(route, 1), code: route }, 60),
+        );
+        const typeIII = flowPacket(setup, { packetType: PacketType.III }, 60);
+        // The engine started between `before` and `started`: its sweep number k is at most
+        // `started + k s`; the first k that has not passed yet.
+        const k = Math.ceil((Date.now() - before) / sweepMs);
+        await waitFor(() => Date.now() > started + k * sweepMs + 300, 'a sweep passed', 5_000);
+        await sendToB(setup, typeIII);
+        await sendToB(setup, typeIII);
+        const lastSeen = Date.now();
+        const taken = setup.fastPath?.stats().taken ?? 0;
+        if (withFastPath) expect(taken).toBeGreaterThan(0);
+        const expired = setup.engine.counters().flowsExpired;
+        const flowStateUp = setup.fastPath?.stats().handedUp.FLOW_STATE ?? 0;
+        await waitFor(() => Date.now() > lastSeen + idleMs + 50, 'the flow idle', 5_000);
+        await expectDroppedAs(setup, [typeIII], 'UNKNOWN_FLOW');
+        expect(setup.engine.counters().flowsExpired).toBe(expired + 1);
+        if (withFastPath) expect(setup.fastPath!.stats().handedUp.FLOW_STATE).toBe(flowStateUp + 1);
+      } finally {
+        await setup.close();
+      }
+    },
+  );
+});
+
 describe.runIf(isNativeAddonAvailable())(
   "engine fast path: a carried flow's packets from another host",
   () => {
