@@ -2274,11 +2274,12 @@ describe.skipIf(!available)('agent ingress fast path', () => {
 
   // Each case: the frame (after any change of state); the fast path must hand it up with nothing
   // changed, and JavaScript then does with it what it does with the fast path off.
-  const handUp: [
+  type HandUpCase = [
     string,
     (r: IngressRig) => Promise<Uint8Array> | Uint8Array,
     (r: IngressRig, result: IngressResult | 'link', before: ReturnType<typeof ingressSnapshot>) => void,
-  ][] = [
+  ];
+  const handUp: HandUpCase[] = [
     [
       'a replayed frame',
       async (r) => {
@@ -2559,6 +2560,32 @@ describe.skipIf(!available)('agent ingress fast path', () => {
         expect(r.plane.drops.malformedIn).toBe(before.drops.malformedIn + 1);
       },
     ],
+    ...[-1, 1].flatMap((by): HandUpCase[] => [
+      [
+        `an IPv6 payload length ${by < 0 ? 'short of' : 'past'} the packet inside`,
+        (r) => {
+          const packet = peerIpv6(r, 17, 64);
+          writeU16(packet, 4, readU16(packet, 4) + by);
+          return r.frame(r.crafted(packet, peerIpv6(r, 17, 64)));
+        },
+        (r, result, before) => {
+          expect(result).toBe(IngressResult.DROPPED);
+          expect(r.plane.drops.malformedIn).toBe(before.drops.malformedIn + 1);
+        },
+      ],
+      [
+        `an IPv4 total length ${by < 0 ? 'short of' : 'past'} the packet inside`,
+        (r) => {
+          const packet = peerIpv4(r, 17, 64);
+          writeU16(packet, 2, readU16(packet, 2) + by);
+          return r.frame(r.crafted(packet, peerIpv4(r, 17, 64)));
+        },
+        (r, result, before) => {
+          expect(result).toBe(IngressResult.DROPPED);
+          expect(r.plane.drops.malformedIn).toBe(before.drops.malformedIn + 1);
+        },
+      ],
+    ]),
     [
       'a TRANSPORT chunk other than the packet inside (ports)',
       (r) => r.frame(r.crafted(peerIpv6(r, 17, 64), peerIpv6(r, 17, 65))),
@@ -2842,6 +2869,17 @@ describe.skipIf(!available)('agent ingress fast path, role-addressed packets (a 
     // After the grace: the old epoch goes up, and ingress no longer opens it.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, graceEnds - Date.now()) + 20));
     await handedUpAndDropped(r, afterGrace, 'E2E', 'badSeal');
+  });
+
+  it('hands up a packet whose IPv6 payload length is not its length, which ingress drops as malformedIn', async () => {
+    const r = await ingressRig('tun', { group: true });
+    warmUpGroup(r);
+    for (const by of [-1, 1]) {
+      const packet = groupIpv6(r, 17, 64);
+      writeU16(packet, 4, readU16(packet, 4) + by);
+      await handedUpAndDropped(r, r.frameOf(packet), 'INNER', 'malformedIn');
+    }
+    await takenAsIngressDelivers(r, groupIpv6(r, 17, 64), 'a good packet after them');
   });
 
   it('takes a frame with one byte of its inner packet changed only as ingress would take it (bounded fuzz)', async () => {

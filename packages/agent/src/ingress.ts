@@ -34,7 +34,7 @@ import { isAllowed } from './acl';
 import type { DataPlane } from './data-plane';
 import { acceptCandidate, E2eReceive, receiveCipherOf } from './e2e-epochs';
 import { type Flow, type GroupSenderEpoch, hashAddress16, isAddressAt, openKeyOf } from './flows';
-import { transportMatches, transportOf } from './transport';
+import { isLengthAsDeclared, transportMatches, transportOf } from './transport';
 
 /** What happened to one packet from the network. */
 export const IngressResult = { DELIVERED: 0, DROPPED: 1, CONTROL: 2 } as const;
@@ -214,6 +214,11 @@ function processGroupIngress(
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;
   }
+  if (!isLengthAsDeclared(packet, 0, packetLength, 6)) {
+    plane.drop('malformedIn');
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
   const transport = transportOf(plane.transport, packet, 0, packetLength, 6);
   if (!transportMatches(bytes, plane.capsuleView.transportOffset, transport)) {
     plane.drop('transportMismatch');
@@ -343,6 +348,11 @@ export function processIngress(
       return IngressResult.DROPPED;
     }
   } else {
+    plane.drop('malformedIn');
+    statistics.dropsIn += 1;
+    return IngressResult.DROPPED;
+  }
+  if (!isLengthAsDeclared(packet, 0, packetLength, version)) {
     plane.drop('malformedIn');
     statistics.dropsIn += 1;
     return IngressResult.DROPPED;

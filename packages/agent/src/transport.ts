@@ -10,6 +10,17 @@ import { readU16 } from '@capsule/wire';
 import type { TransportPorts } from './data-plane';
 
 /**
+ * Whether the IP packet bytes[ip, ip + length) (IP version `version`, its header already checked
+ * to be there) is exactly as long as its header says: the IPv4 total length, 40 + the IPv6
+ * payload length. An agent seals the packets its TUN device gave it, whose lengths always agree;
+ * ingress drops an opened packet whose do not (cut short or with bytes after it) as `malformedIn`
+ * instead of handing it to the kernel.
+ */
+export function isLengthAsDeclared(bytes: Uint8Array, ip: number, length: number, version: number): boolean {
+  return version === 6 ? readU16(bytes, ip + 4) + 40 === length : readU16(bytes, ip + 2) === length;
+}
+
+/**
  * The transport protocol and ports of the IP packet bytes[ip, ip + length) (IP version
  * `version`, its header already checked to be there), written into `result` and returned: ports
  * -1 for other protocols than TCP and UDP, a later IPv4 fragment or a packet cut short. The

@@ -451,6 +451,13 @@ bool EqualOutside(const uint8_t* a, const uint8_t* b, size_t n, const FreeRanges
   return from >= n || memcmp(a + from, b + from, n - from) == 0;
 }
 
+// transport.ts isLengthAsDeclared: the IP packet ip[0, length) of `version` (its header there) is
+// as long as its header says (IPv4 total length, 40 + IPv6 payload length).
+bool IsLengthAsDeclared(const uint8_t* ip, size_t length, int version) {
+  const size_t declared = version == 6 ? 40 + ((size_t{ip[4]} << 8) | ip[5]) : (size_t{ip[2]} << 8) | ip[3];
+  return declared == length;
+}
+
 // transport.ts transportOf on the IP packet ip[0, length) of `version` (its header there): the
 // protocol and the TCP/UDP ports, 0 when absent (writeTransportValue's and transportMatches'
 // rule: -1 counts as 0; a later IPv4 fragment has none). True when the packet has ports.
@@ -2751,6 +2758,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     } else {
       return IngressUp(kAgentUpInner);
     }
+    if (!IsLengthAsDeclared(packet, plainLength, version)) return IngressUp(kAgentUpInner);
     // TRANSPORT: what the engines were shown is what the packet is (transportMatches).
     uint8_t protocol;
     uint32_t sourcePort, port;
