@@ -1,61 +1,163 @@
 #!/usr/bin/env node
-// A mutation run over the native fast path's hand-up guards (packages/native/addon/fast-path.cc):
-// each one-line guard `if (COND) return Up|IngressUp|EgressUp(…);` is disabled in turn
-// (`if (false && (COND))`), the addon rebuilt incrementally (make, in the build node-gyp left), and
-// the fast-path tests run; a guard whose removal no test notices is a check no test guards. The
-// source is restored and rebuilt at the end, whatever happens. Some survivors are guards that a
-// check before them already covers, or that no input reaches (docs/engine.md, "Tests"): read each.
+// A mutation run over the data path's checks: each guard — an `if` whose consequence is a drop or
+// a hand-up — is disabled in turn (`if (false && (COND))`), the code rebuilt where it is native,
+// and the target's tests run; a guard whose removal no test notices is a check no test guards.
+// The sources are restored (and the addon rebuilt) at the end, whatever happens. Some survivors
+// are guards that a check before them already covers, or that no input reaches (docs/engine.md
+// and docs/agent.md, "Tests"): read each.
 //
-//   node scripts/mutate-guards.mjs [LINE …]   (only the guards on those lines; all by default)
+//   node scripts/mutate-guards.mjs [--target native|engine|agent] [--list] [LINE …]
 //
-// About 30 s a guard on 2 cores. Not part of the test command: a tool for whoever changes the C++.
+// --list prints each guard as it would be disabled, and runs nothing.
+//
+// Targets:
+//   native  the fast path's hand-up guards, `if (…) return Up|IngressUp|EgressUp(…)` of
+//           packages/native/addon/fast-path.cc (the default); about 30 s a guard on 2 cores
+//   engine  the pipeline's drops, `… return drop(DropReason.…)`, `return refuse(…)`, `return
+//           DropReason.…` of packages/engine/src/{engine,egress}.ts; about 10 s a guard
+//   agent   the data plane's drops, `if (…) { plane.drop(…)` and `… return plane.drop(…)` of
+//           packages/agent/src/{ingress,egress}.ts; about 15 s a guard
+// LINE numbers select guards of the target's first file only. Not part of the test command: a
+// tool for whoever changes these checks.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-const source = join(root, 'packages/native/addon/fast-path.cc');
 const build = join(root, 'packages/native/build');
-const tests = [
-  'test/engine/fast-path.test.ts',
-  'test/engine/fast-path-program.test.ts',
-  'packages/agent/src/fast-path.test.ts',
-];
-const guard = /^(\s*)if \((.*)\) return (Up|IngressUp|EgressUp)\(/;
+const make = () => spawnSync('make', ['-C', build, 'BUILDTYPE=Release'], { encoding: 'utf8' });
 
-const original = readFileSync(source, 'utf8');
-const lines = original.split('\n');
-const only = new Set(process.argv.slice(2).map(Number));
-const sites = lines
-  .map((line, index) => ({ line, number: index + 1 }))
-  .filter(({ line, number }) => guard.test(line) && (only.size === 0 || only.has(number)));
-if (sites.length === 0) {
-  console.error('mutate-guards: no guard on those lines');
+const targets = {
+  native: {
+    files: ['packages/native/addon/fast-path.cc'],
+    consequence: /\breturn (Up|IngressUp|EgressUp)\(/,
+    tests: [
+      'test/engine/fast-path.test.ts',
+      'test/engine/fast-path-program.test.ts',
+      'packages/agent/src/fast-path.test.ts',
+    ],
+    rebuild: make,
+  },
+  engine: {
+    files: ['packages/engine/src/engine.ts', 'packages/engine/src/egress.ts'],
+    consequence: /\breturn (drop|refuse)\(|\breturn DropReason\./,
+    tests: ['packages/engine'],
+  },
+  agent: {
+    files: ['packages/agent/src/ingress.ts', 'packages/agent/src/egress.ts'],
+    consequence: /\bplane\.drop\(/,
+    tests: ['packages/agent'],
+  },
+};
+
+const args = process.argv.slice(2);
+const targetAt = args.indexOf('--target');
+const name = targetAt >= 0 ? args.splice(targetAt, 2)[1] : 'native';
+const target = targets[name];
+if (target === undefined) {
+  console.error(`mutate-guards: no target '${name}' (${Object.keys(targets).join(', ')})`);
   process.exit(2);
 }
+const listOnly = args.includes('--list');
+const only = new Set(args.filter((arg) => arg !== '--list').map(Number));
 
-const make = () => spawnSync('make', ['-C', build, 'BUILDTYPE=Release'], { encoding: 'utf8' });
-const survivors = [];
-try {
-  for (const { line, number } of sites) {
-    const mutant = [...lines];
-    mutant[number - 1] = line.replace(/if \((.*)\) return /, 'if (false && ($1)) return ');
-    writeFileSync(source, mutant.join('\n'));
-    const built = make();
-    if (built.status !== 0) {
-      console.log(`${number}\tbuild failed\t${line.trim()}`);
+/**
+ * The guards of `lines`: the `if` a consequence line belongs to (on its line, or the condition
+ * closing on the line before it, with `{` or without), as the lines to change and how.
+ */
+function guardsOf(lines) {
+  const guards = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!target.consequence.test(lines[i])) continue;
+    const sameLine = /^(\s*(?:} else )?)if \((.*)\) (\{ )?(return |plane\.)/.exec(lines[i]);
+    if (sameLine) {
+      guards.push({ first: i, last: i, text: lines[i].trim() });
       continue;
     }
-    const run = spawnSync('npx', ['vitest', 'run', '--bail', '1', ...tests], { cwd: root, encoding: 'utf8' });
-    const killed = run.status !== 0;
-    if (!killed) survivors.push(number);
-    console.log(`${number}\t${killed ? 'killed' : 'SURVIVED'}\t${line.trim()}`);
+    // The condition ends on the line before (`) {` or `)`), and starts at the nearest `if (` above.
+    const end = i - 1;
+    if (end < 0 || !/\)( \{)?\s*$/.test(lines[end])) continue;
+    let start = end;
+    while (start >= 0 && start > end - 8 && !/\bif \(/.test(lines[start])) start--;
+    if (start < 0 || start <= end - 8) continue;
+    guards.push({
+      first: start,
+      last: end,
+      text: lines
+        .slice(start, i + 1)
+        .map((line) => line.trim())
+        .join(' '),
+    });
+  }
+  return guards;
+}
+
+/** `lines` with the guard disabled: `if (false && (COND))`. */
+function disabled(lines, { first, last }) {
+  const mutant = [...lines];
+  if (first === last && !/\)( \{)?\s*$/.test(mutant[last])) {
+    mutant[first] = mutant[first].replace(/\bif \((.*)\) (\{ )?(return |plane\.)/, 'if (false && ($1)) $2$3');
+    return mutant;
+  }
+  mutant[first] = mutant[first].replace(/\bif \(/, 'if (false && (');
+  mutant[last] = mutant[last].replace(/\)( \{)?(\s*)$/, '))$1$2');
+  return mutant;
+}
+
+/** Whether the TypeScript source parses (a mutant that does not would be 'killed' by its syntax). */
+function parses(file, text) {
+  if (!file.endsWith('.ts')) return true;
+  const ts = createRequire(join(root, 'package.json'))('typescript');
+  const out = ts.transpileModule(text, { reportDiagnostics: true, fileName: file });
+  return (out.diagnostics ?? []).length === 0;
+}
+
+const originals = target.files.map((file) => readFileSync(join(root, file), 'utf8'));
+const survivors = [];
+let tried = 0;
+try {
+  for (const [index, file] of target.files.entries()) {
+    const lines = originals[index].split('\n');
+    for (const guard of guardsOf(lines)) {
+      const line = guard.first + 1;
+      if (only.size > 0 && (index > 0 || !only.has(line))) continue;
+      const mutant = disabled(lines, guard).join('\n');
+      const where = `${file}:${line}`;
+      if (!parses(file, mutant)) {
+        console.log(`${where}\tnot mutated (the mutant does not parse)\t${guard.text}`);
+        continue;
+      }
+      tried++;
+      if (listOnly) {
+        const changed = disabled(lines, guard).slice(guard.first, guard.last + 1);
+        console.log(`${where}\t${changed.map((text) => text.trim()).join(' ⏎ ')}`);
+        continue;
+      }
+      writeFileSync(join(root, file), mutant);
+      if (target.rebuild && target.rebuild().status !== 0) {
+        console.log(`${where}\tbuild failed\t${guard.text}`);
+        writeFileSync(join(root, file), originals[index]);
+        continue;
+      }
+      const run = spawnSync('npx', ['vitest', 'run', '--bail', '1', ...target.tests], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+      writeFileSync(join(root, file), originals[index]);
+      const killed = run.status !== 0;
+      if (!killed) survivors.push(where);
+      console.log(`${where}\t${killed ? 'killed' : 'SURVIVED'}\t${guard.text}`);
+    }
   }
 } finally {
-  writeFileSync(source, original);
-  const restored = make();
-  if (restored.status !== 0) console.error('mutate-guards: rebuilding the original failed; run npm ci');
+  for (const [index, file] of target.files.entries()) writeFileSync(join(root, file), originals[index]);
+  if (!listOnly && target.rebuild && target.rebuild().status !== 0)
+    console.error('mutate-guards: rebuilding the original failed; run npm ci');
 }
-console.log(
-  `${sites.length - survivors.length} of ${sites.length} killed; survived: ${survivors.join(' ') || 'none'}`,
-);
+if (tried === 0) {
+  console.error('mutate-guards: no guard mutated');
+  process.exit(2);
+}
+if (!listOnly)
+  console.log(`${tried - survivors.length} of ${tried} killed; survived: ${survivors.join(' ') || 'none'}`);

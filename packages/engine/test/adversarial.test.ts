@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { assemble } from './asm';
 import { buildPacket, createTopology, pathThrough } from './harness';
-import { badService, loop, outOfBounds, route } from './programs';
+import { badService, forwardNowhere, loop, outOfBounds, route } from './programs';
 
 async function setup() {
   const t = createTopology();
@@ -109,16 +109,33 @@ describe('adversarial authorizations', () => {
     expect(s.drops('AUTH_NOT_YET_VALID')).toBe(1);
     await s.goodFlowFlows();
     // A short-lived flow: valid now, dropped once its not-after passes, while the good flow goes on.
-    s.a.send(
-      s.e1,
-      s.typeI({ label: 4, auth: s.t.authorize(s.a.hostId, route.machineCode, { notAfter: now + 5 }) }),
-    );
+    const shortLived = s.t.authorize(s.a.hostId, route.machineCode, { notAfter: now + 5 });
+    s.a.send(s.e1, s.typeI({ label: 4, auth: shortLived }));
     await s.t.settle();
     s.t.clock.advance(10_000);
     s.a.send(s.e1, s.typeIII(4));
     await s.t.settle();
     expect(s.drops('AUTH_EXPIRED')).toBe(2);
+    // The same authorization (verified and cached while valid) for a new flow: refused, no flow.
+    s.a.send(s.e1, s.typeI({ label: 5, auth: shortLived }));
+    await s.t.settle();
+    expect(s.drops('AUTH_EXPIRED')).toBe(3);
+    expect(s.e1.engine.flows().some((f) => f.flowLabel === 5)).toBe(false);
     await s.goodFlowFlows();
+  });
+
+  it('refuses a cached authorization for a new flow once the clock is back before its start (a clock stepped back)', async () => {
+    const now = Math.floor(s.t.clock.nowMs() / 1000);
+    const auth = s.t.authorize(s.a.hostId, route.machineCode, { notBefore: now - 2, notAfter: now + 600 });
+    s.a.send(s.e1, s.typeI({ label: 2, auth }));
+    await s.t.settle();
+    const received = s.b.received.length;
+    s.t.clock.advance(-10_000);
+    s.a.send(s.e1, s.typeI({ label: 3, auth }));
+    await s.t.settle();
+    expect(s.drops('AUTH_NOT_YET_VALID')).toBe(1);
+    expect(s.b.received.length).toBe(received);
+    expect(s.e1.engine.flows().some((f) => f.flowLabel === 3)).toBe(false);
   });
 
   it('stops a revoked flow at its next packet and refuses the serial afterwards', async () => {
@@ -134,6 +151,8 @@ describe('adversarial authorizations', () => {
     expect(s.b.received.length).toBe(before);
     expect(s.drops('AUTH_REVOKED')).toBe(2);
     expect(s.e1.engine.flows().find((f) => f.flowLabel === 2)!.revoked).toBe(true);
+    // The revoked authorization, verified and cached before, creates no flow.
+    expect(s.e1.engine.flows().some((f) => f.flowLabel === 3)).toBe(false);
     await s.goodFlowFlows();
   });
 
@@ -203,6 +222,7 @@ describe('adversarial packets and programs', () => {
   it('drops programs that loop, trap, write out of bounds, or fail the verifier', async () => {
     const send = (label: number, program: { machineCode: Uint8Array; entryOffsets: number[] }) =>
       s.a.send(s.e1, s.typeI({ label, auth: s.t.authorize(s.a.hostId, program.machineCode), code: program }));
+    const forwarded = s.e1.engine.counters().verdicts.FORWARD;
     send(2, loop);
     send(3, badService);
     send(4, outOfBounds);
@@ -213,7 +233,13 @@ describe('adversarial packets and programs', () => {
       entryOffsets: [2],
     };
     send(6, jumpsOut);
+    send(7, forwardNowhere);
+    // A PATH hop naming an entry the program does not have (route has one).
+    s.a.send(s.e1, s.typeI({ label: 8, path: pathThrough([s.e1.engineId, s.e2.engineId], 7) }));
     await s.t.settle();
+    expect(s.drops('NO_ROUTE')).toBe(1);
+    expect(s.e1.engine.counters().verdicts.FORWARD).toBe(forwarded); // not counted as forwarded
+    expect(s.drops('BAD_ENTRY')).toBe(1);
     expect(s.drops('FUEL_EXHAUSTED')).toBe(1);
     expect(s.drops('BAD_SERVICE')).toBe(1);
     expect(s.drops('ACCESS_FAULT')).toBe(1);
@@ -232,13 +258,19 @@ describe('adversarial packets and programs', () => {
     notCapsule[6] = 17;
     s.a.send(s.e1, notCapsule);
     s.a.send(s.e1, s.typeIII(1).subarray(0, 30));
+    const version4 = s.typeIII(1);
+    version4[0] = 0x40 | (version4[0]! & 0x0f);
+    s.a.send(s.e1, version4);
+    const lengthPast = s.typeIII(1);
+    lengthPast[5]! += 1; // the IPv6 payload length one byte past the packet
+    s.a.send(s.e1, lengthPast);
     const badChunk = s.typeIII(1);
     badChunk[40 + 4] = 0x70; // chunk type 7
     s.a.send(s.e1, badChunk);
     await s.t.settle();
     expect(s.drops('HOP_LIMIT')).toBe(1);
     expect(s.drops('NOT_CAPSULE')).toBe(1);
-    expect(s.drops('MALFORMED_PACKET')).toBe(1);
+    expect(s.drops('MALFORMED_PACKET')).toBe(3);
     expect(s.drops('MALFORMED_CAPSULE')).toBe(1);
     await s.goodFlowFlows();
   });

@@ -202,6 +202,17 @@ entry:
   ebreak
 `);
 
+/** Forwards to a link id the engine does not have: NO_ROUTE. */
+export const forwardNowhere = program(`
+entry:
+  li t0, 1
+  sw t0, 0(a1)           # FORWARD
+  sw t0, 16(a1)          # one link
+  li t0, 0x7777
+  sw t0, 20(a1)          # not a link of this engine
+  ebreak
+`);
+
 /** Asks for a service that does not exist: BAD_SERVICE. */
 export const badService = program(`
 entry:
