@@ -685,6 +685,46 @@ describe('data plane: egress on one host, ingress on the other', () => {
     expect(a.table.flows().map((flow) => [flow.endpoint.spec.id, flow.sharedPeerHost])).toEqual([[3, false]]);
   });
 
+  it('drops what its TUN gives that is not a whole IP packet (malformedOut), and a packet too big to seal (tooBig)', () => {
+    const { a, b } = pair();
+    const ping = icmpv6Echo(a.id, b.id);
+    const aliasOfB = a.table.flows()[0]!.ipv4Alias;
+    const dst = [aliasOfB >>> 24, (aliasOfB >>> 16) & 255, (aliasOfB >>> 8) & 255, aliasOfB & 255];
+    const udp = udp4([100, 100, 0, 1], dst, 'hello over capsule');
+    const shortHeader = udp.slice();
+    shortHeader[0] = 0x44; // IPv4 header length 4 words
+    // Lengths short of a header, the bytes after them in the buffer as a whole packet's would be.
+    const cases: [Uint8Array, number][] = [
+      [ping, 0],
+      [ping, 39],
+      [udp, 19],
+      [shortHeader, shortHeader.length],
+    ];
+    for (const [packet, length] of cases)
+      expect(processEgress(a.plane, packet, 0, length), `${length} bytes`).toBe(EgressResult.DROPPED);
+    expect(a.plane.drops.malformedOut).toBe(cases.length);
+    expect(a.sent).toHaveLength(0);
+    // The largest IPv6 packet: with the capsule header and the seal's overhead it would pass 64 KiB
+    // (its AUTH goes ahead in a packet of its own; the data does not go).
+    const huge = icmpv6Echo(a.id, b.id, 0xffff - 8);
+    expect(processEgress(a.plane, huge, 0, huge.length)).toBe(EgressResult.DROPPED);
+    expect(a.plane.drops.tooBig).toBe(1);
+    expect(a.sent.every((packet) => packet.length < 1_000)).toBe(true);
+    expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.SENT);
+  });
+
+  it('drops an overlay packet that is not a capsule packet (its next header) as malformedIn', () => {
+    const { a, b } = pair();
+    const ping = icmpv6Echo(a.id, b.id);
+    expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.SENT);
+    const udp = a.sent[0]!.slice();
+    udp[6] = 17;
+    expect(processIngress(b.plane, udp, 0, udp.length)).toBe(IngressResult.DROPPED);
+    expect(b.plane.drops.malformedIn).toBe(1);
+    expect(b.app).toHaveLength(0);
+    expect(processIngress(b.plane, a.sent[0]!, 0, a.sent[0]!.length)).toBe(IngressResult.DELIVERED);
+  });
+
   it('keeps the kernel ND/MLD on the TUN out of the overlay and drops packets without a path', () => {
     const { a, b } = pair();
     const ns = icmpv6Echo(a.id, b.id);

@@ -2871,6 +2871,15 @@ describe.skipIf(!available)('agent ingress fast path, role-addressed packets (a 
     await handedUpAndDropped(r, afterGrace, 'E2E', 'badSeal');
   });
 
+  it('hands up a packet whose capsule header is invalid, which ingress drops as malformedIn', async () => {
+    const r = await ingressRig('tun', { group: true });
+    warmUpGroup(r);
+    const frame = r.frameOf(groupIpv6(r, 17, 64));
+    const inner = frame.slice(16, frame.length - 16);
+    inner[40 + 4] = 0x70; // chunk type 7
+    await handedUpAndDropped(r, r.frame(inner), 'HEADER_CHANGED', 'malformedIn');
+  });
+
   it('hands up a packet whose IPv6 payload length is not its length, which ingress drops as malformedIn', async () => {
     const r = await ingressRig('tun', { group: true });
     warmUpGroup(r);
