@@ -6,7 +6,7 @@
 // are guards that a check before them already covers, or that no input reaches (docs/engine.md
 // and docs/agent.md, "Tests"): read each.
 //
-//   node scripts/mutate-guards.mjs [--target native|engine|agent] [--list] [LINE …]
+//   node scripts/mutate-guards.mjs [--target native|engine|agent|overlay] [--list] [LINE …]
 //
 // --list prints each guard as it would be disabled, and runs nothing.
 //
@@ -17,6 +17,8 @@
 //           DropReason.…` of packages/engine/src/{engine,egress}.ts; about 10 s a guard
 //   agent   the data plane's drops, `if (…) { plane.drop(…)` and `… return plane.drop(…)` of
 //           packages/agent/src/{ingress,egress}.ts; about 15 s a guard
+//   overlay the link layer's refusals, `… return rejectHandshake(…)` / `return reject(…)` and
+//           `if (…) { drops.… += 1` of packages/overlay/src/{create-link-layer,handshake}.ts
 // LINE numbers select guards of the target's first file only. Not part of the test command: a
 // tool for whoever changes these checks.
 import { spawnSync } from 'node:child_process';
@@ -48,6 +50,11 @@ const targets = {
     files: ['packages/agent/src/ingress.ts', 'packages/agent/src/egress.ts'],
     consequence: /\bplane\.drop\(/,
     tests: ['packages/agent'],
+  },
+  overlay: {
+    files: ['packages/overlay/src/create-link-layer.ts', 'packages/overlay/src/handshake.ts'],
+    consequence: /\breturn (rejectHandshake|reject)\(|^\s*drops\.[a-zA-Z]+ \+= 1;/,
+    tests: ['packages/overlay'],
   },
 };
 

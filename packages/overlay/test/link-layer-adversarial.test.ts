@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { exportEd25519PublicKeyRaw, generateX25519KeyPair } from '@capsule/identity';
 import { testSeed } from '@capsule/testkit';
-import { LINK_FRAME_HEADER_LENGTH, LINK_FRAME_VERSION, LinkFrameType } from '@capsule/wire';
+import { LINK_FRAME_HEADER_LENGTH, LINK_FRAME_VERSION, LinkFrameType, LinkFrameView } from '@capsule/wire';
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -20,6 +20,7 @@ import {
   type LinkIdentity,
   type LinkLayer,
   type MemoryNetwork,
+  parseHandshakeFrame,
   solicitedNodeAddress,
   type Transport,
   writeHandshakeMacs,
@@ -235,6 +236,120 @@ describe('link layer: hostile handshakes', () => {
     await goodLinkWorks(w);
   });
 
+  it('refuses an NS older than one it took from the same host (a copy held back and sent later: timestamp)', async () => {
+    const carol = makeIdentity({ controller, key: 2, name: 'carol', nowMs: START_MS });
+    const older = solicitation(w.a.identity, carol, w.clock.nowMs() - 5_000); // fresh, never seen
+    const newer = solicitation(w.a.identity, carol, w.clock.nowMs());
+    w.attacker.send(newer, newer.length, w.a.tap.local);
+    await w.wait(20);
+    w.a.tap.sent.length = 0;
+    await expectRejected(older, 'timestamp');
+    await goodLinkWorks(w);
+  });
+
+  it('refuses an NS carrying a nonce the same host used before (nonce-replayed)', async () => {
+    const carol = makeIdentity({ controller, key: 2, name: 'carol', nowMs: START_MS });
+    const nonce = new Uint8Array(randomBytes(14));
+    const first = solicitation(w.a.identity, carol, w.clock.nowMs(), nonce);
+    w.attacker.send(first, first.length, w.a.tap.local);
+    await w.wait(20);
+    w.a.tap.sent.length = 0;
+    await expectRejected(solicitation(w.a.identity, carol, w.clock.nowMs(), nonce), 'nonce-replayed');
+    await goodLinkWorks(w);
+  });
+
+  it('refuses an NS that targets it (its MAC1) but is sent to another node’s address (not-for-us)', async () => {
+    const carol = makeIdentity({ controller, key: 2, name: 'carol', nowMs: START_MS });
+    const frame = buildHandshakeFrame({
+      kind: 'solicitation',
+      signer: createHandshakeSigner(carol),
+      destination: solicitedNodeAddress(w.b.identity.hostId),
+      target: w.a.identity.hostId,
+      timestampMs: w.clock.nowMs(),
+      nonces: [new Uint8Array(randomBytes(14))],
+      receiverIndex: 0x1234,
+      ephemeralPublicKey: generateX25519KeyPair().publicKeyRaw,
+      frameReceiverIndex: 0,
+      macs: macsFor(w.a.identity.hostId),
+    });
+    await expectRejected(frame, 'not-for-us');
+  });
+
+  it('refuses an NS whose MAC1 holds but whose ICMPv6 checksum does not (checksum)', async () => {
+    const carol = makeIdentity({ controller, key: 2, name: 'carol', nowMs: START_MS });
+    const frame = buildHandshakeFrame({
+      kind: 'solicitation',
+      signer: createHandshakeSigner(carol),
+      destination: solicitedNodeAddress(w.a.identity.hostId),
+      target: w.a.identity.hostId,
+      timestampMs: w.clock.nowMs(),
+      nonces: [new Uint8Array(randomBytes(14))],
+      receiverIndex: 0x1234,
+      ephemeralPublicKey: generateX25519KeyPair().publicKeyRaw,
+      frameReceiverIndex: 0,
+      macs: (bytes) => {
+        bytes[LINK_FRAME_HEADER_LENGTH + 40 + 2]! ^= 0xff; // the checksum, then MACs over the frame as sent
+        macsFor(w.a.identity.hostId)(bytes);
+      },
+    });
+    await expectRejected(frame, 'checksum');
+  });
+
+  describe('an NA answering its own NS', () => {
+    /**
+     * A asks the attacker's address (no host id expected); carol's NS reaches A from elsewhere
+     * first, so A knows carol's timestamp and nonce; then an NA signed by carol answers A's NS.
+     */
+    async function answered(timestampMs: (nowMs: number) => number, reuseNonce: boolean) {
+      const captured: Uint8Array[] = [];
+      w.attacker.onDatagram((bytes) => captured.push(bytes.slice()));
+      w.a.layer.connect(w.attacker.local);
+      await w.wait(20);
+      const view = new LinkFrameView();
+      expect(view.parse(captured[0]!)).toBe(true);
+      const ns = parseHandshakeFrame(captured[0]!, view);
+      if (!ns.ok) throw new Error(`A's NS does not parse: ${ns.reason}`);
+      const carol = makeIdentity({ controller, key: 2, name: 'carol', nowMs: START_MS });
+      const carolNonce = new Uint8Array(randomBytes(14));
+      const elsewhere = w.network.attach({ host: '10.2.0.67', port: 667 });
+      const fromCarol = solicitation(w.a.identity, carol, w.clock.nowMs(), carolNonce);
+      elsewhere.send(fromCarol, fromCarol.length, w.a.tap.local);
+      await w.wait(20);
+      w.a.tap.sent.length = 0;
+      return buildHandshakeFrame({
+        kind: 'advertisement',
+        signer: createHandshakeSigner(carol),
+        destination: w.a.identity.hostId,
+        target: carol.hostId,
+        timestampMs: timestampMs(w.clock.nowMs()),
+        nonces: [ns.message.nonces[0]!, reuseNonce ? carolNonce : new Uint8Array(randomBytes(14))],
+        receiverIndex: 77,
+        ephemeralPublicKey: generateX25519KeyPair().publicKeyRaw,
+        frameReceiverIndex: ns.message.peerReceiverIndex,
+        macs: macsFor(w.a.identity.hostId),
+      });
+    }
+
+    it('refuses one older than carol’s last message (timestamp)', async () => {
+      await expectRejected(await answered((nowMs) => nowMs - 5_000, false), 'timestamp');
+      await goodLinkWorks(w);
+    });
+
+    it('refuses one whose own nonce carol used before (nonce-replayed)', async () => {
+      await expectRejected(await answered((nowMs) => nowMs, true), 'nonce-replayed');
+      await goodLinkWorks(w);
+    });
+
+    it('takes a genuine one: the link to carol comes up (the two above fail on those checks alone)', async () => {
+      const frame = await answered((nowMs) => nowMs, false);
+      const carolLink = () => w.a.layer.links().find((link) => link.peerName === 'carol')?.state;
+      expect(carolLink()).not.toBe('up');
+      w.attacker.send(frame, frame.length, w.a.tap.local);
+      await w.wait(20);
+      expect(carolLink()).toBe('up');
+    });
+  });
+
   it('holds connect() to the expected host id', async () => {
     const carolTransport = tapTransport(w.network.attach({ host: '10.2.0.3', port: 3 }));
     const carol = makeIdentity({ controller, key: 2, name: 'carol', nowMs: START_MS });
@@ -341,6 +456,15 @@ describe('link layer: hostile DATA frames', () => {
     w.a.tap.deliver(tampered(second, payloadAt), from);
     expect(w.a.received).toHaveLength(2);
     expect(w.a.received[1]![payloadAt - inner]).toBe(second[payloadAt]! ^ 0x01);
+    await goodLinkWorks(w);
+  });
+
+  it('refuses to send on a link it does not have, and counts it (sendNotUp)', async () => {
+    const w = await world();
+    const packet = ipv6Packet(w.a.identity.hostId, w.b.identity.hostId, Uint8Array.of(1, 2, 3));
+    const before = w.a.layer.drops.sendNotUp;
+    expect(w.a.layer.send(0x7777_7777, packet, 0, packet.length)).toBe(false);
+    expect(w.a.layer.drops.sendNotUp).toBe(before + 1);
     await goodLinkWorks(w);
   });
 
