@@ -6,7 +6,7 @@
 // are guards that a check before them already covers, or that no input reaches (docs/engine.md
 // and docs/agent.md, "Tests"): read each.
 //
-//   node scripts/mutate-guards.mjs [--target native|engine|agent|overlay] [--list] [LINE …]
+//   node scripts/mutate-guards.mjs [--target native|engine|agent|overlay|controller] [--list] [LINE …]
 //
 // --list prints each guard as it would be disabled, and runs nothing.
 //
@@ -19,6 +19,9 @@
 //           packages/agent/src/{ingress,egress}.ts; about 15 s a guard
 //   overlay the link layer's refusals, `… return rejectHandshake(…)` / `return reject(…)` and
 //           `if (…) { drops.… += 1` of packages/overlay/src/{create-link-layer,handshake}.ts
+//   controller  RBAC and authentication: `… throw new ApiError('FORBIDDEN' | 'UNAUTHENTICATED' |
+//           'NOT_FOUND'` guards and `requirePermission|Visible|DomainWrite|Grantable(…)` calls
+//           (each removed) of the controller's handlers (see the list below)
 // LINE numbers select guards of the target's first file only. Not part of the test command: a
 // tool for whoever changes these checks.
 import { spawnSync } from 'node:child_process';
@@ -56,6 +59,23 @@ const targets = {
     consequence: /\breturn (rejectHandshake|reject)\(|^\s*drops\.[a-zA-Z]+ \+= 1;/,
     tests: ['packages/overlay'],
   },
+  controller: {
+    files: [
+      'packages/controller/src/rbac.ts',
+      'packages/controller/src/context.ts',
+      'packages/controller/src/http.ts',
+      'packages/controller/src/northbound.ts',
+      'packages/controller/src/resources.ts',
+      'packages/controller/src/topology-view.ts',
+      'packages/controller/src/authorization-revocation.ts',
+      'packages/controller/src/signing-key-rotation.ts',
+      'packages/controller/src/southbound/node-registration.ts',
+    ],
+    consequence: /\bthrow new ApiError\(\s*'(FORBIDDEN|UNAUTHENTICATED|NOT_FOUND)'/,
+    // The RBAC checks called as statements: each call removed in turn.
+    statement: /^\s*(if \(.*\) )?require(Permission|Visible|DomainWrite|Grantable)\(.*\);$/,
+    tests: ['packages/controller', '--exclude', '**/console-browser.test.ts'],
+  },
 };
 
 const args = process.argv.slice(2);
@@ -76,8 +96,14 @@ const only = new Set(args.filter((arg) => arg !== '--list').map(Number));
 function guardsOf(lines) {
   const guards = [];
   for (let i = 0; i < lines.length; i++) {
-    if (!target.consequence.test(lines[i])) continue;
-    const sameLine = /^(\s*(?:} else )?)if \((.*)\) (\{ )?(return |plane\.)/.exec(lines[i]);
+    if (target.statement?.test(lines[i])) {
+      guards.push({ first: i, last: i, text: lines[i].trim(), removed: true });
+      continue;
+    }
+    // A consequence whose call breaks after its `(` is read with its next line.
+    const line = lines[i].endsWith('(') ? `${lines[i]}${lines[i + 1]?.trim() ?? ''}` : lines[i];
+    if (!target.consequence.test(line)) continue;
+    const sameLine = /^(\s*(?:} else )?)if \((.*)\) (\{ )?(return |plane\.|throw )/.exec(lines[i]);
     if (sameLine) {
       guards.push({ first: i, last: i, text: lines[i].trim() });
       continue;
@@ -100,11 +126,15 @@ function guardsOf(lines) {
   return guards;
 }
 
-/** `lines` with the guard disabled: `if (false && (COND))`. */
-function disabled(lines, { first, last }) {
+/** `lines` with the guard disabled (`if (false && (COND))`), or the checking call removed. */
+function disabled(lines, { first, last, removed }) {
   const mutant = [...lines];
+  if (removed) {
+    mutant[first] = mutant[first].replace(/\S.*$/, 'void 0; // removed');
+    return mutant;
+  }
   if (first === last && !/\)( \{)?\s*$/.test(mutant[last])) {
-    mutant[first] = mutant[first].replace(/\bif \((.*)\) (\{ )?(return |plane\.)/, 'if (false && ($1)) $2$3');
+    mutant[first] = mutant[first].replace(/\bif \((.*)\) (\{ )?(return |plane\.|throw )/, 'if (false && ($1)) $2$3');
     return mutant;
   }
   mutant[first] = mutant[first].replace(/\bif \(/, 'if (false && (');

@@ -47,11 +47,13 @@ export interface TestIdentityOptions {
   certificateHostId?: Uint8Array;
   /** Put the hash of this RSA key in the certificate instead of the CGA key's. */
   certificateRsaKey?: number;
+  /** Use this RSA key instead of the cached one `key` names (a weak key, say). */
+  rsaKeyPair?: RsaKeyPair;
 }
 
 /** A complete LinkIdentity: CGA (Sec 0) of an RSA key under fd00:ca95::/64, certificate from the controller. */
 export function makeIdentity(options: TestIdentityOptions): LinkIdentity & { cgaPublicKeyDer: Uint8Array } {
-  const keys = rsaKey(options.key);
+  const keys = options.rsaKeyPair ?? rsaKey(options.key);
   const publicKeyDer = exportPublicKeyDer(keys.publicKey);
   const cga = generateCgaSync({
     publicKey: publicKeyDer,

@@ -4,7 +4,7 @@
  * datagrams. Each is dropped and counted under its reason, none is answered, nothing throws, and
  * the good link keeps working throughout.
  */
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { exportEd25519PublicKeyRaw, generateX25519KeyPair } from '@capsule/identity';
 import { testSeed } from '@capsule/testkit';
 import { LINK_FRAME_HEADER_LENGTH, LINK_FRAME_VERSION, LinkFrameType, LinkFrameView } from '@capsule/wire';
@@ -153,6 +153,13 @@ describe('link layer: hostile handshakes', () => {
       solicitation(w.a.identity, { ...mallory, rsaPrivateKey: thief.rsaPrivateKey }, w.clock.nowMs()),
       'signature',
     );
+    await goodLinkWorks(w);
+  });
+
+  it('refuses an NS signed with an RSA key under 2048 bits, its CGA, signature and certificate genuine (signature)', async () => {
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024, publicExponent: 0x10001 });
+    const small = makeIdentity({ controller, key: 2, name: 'small', nowMs: START_MS, rsaKeyPair: weak });
+    await expectRejected(solicitation(w.a.identity, small, w.clock.nowMs()), 'signature');
     await goodLinkWorks(w);
   });
 
