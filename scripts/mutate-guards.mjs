@@ -22,7 +22,8 @@
 //   controller  RBAC and authentication: `… throw new ApiError('FORBIDDEN' | 'UNAUTHENTICATED' |
 //           'NOT_FOUND'` guards and `requirePermission|Visible|DomainWrite|Grantable(…)` calls
 //           (each removed) of the controller's handlers (see the list below)
-// LINE numbers select guards of the target's first file only. Not part of the test command: a
+// LINE selects guards: a number, a line of the target's first file; FILE:LINE (FILE the path's
+// last part or more, as the run prints it), a line of any of its files. Not part of the test command: a
 // tool for whoever changes these checks.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -87,7 +88,7 @@ if (target === undefined) {
   process.exit(2);
 }
 const listOnly = args.includes('--list');
-const only = new Set(args.filter((arg) => arg !== '--list').map(Number));
+const only = new Set(args.filter((arg) => arg !== '--list').map((arg) => (/^\d+$/.test(arg) ? Number(arg) : arg)));
 
 /**
  * The guards of `lines`: the `if` a consequence line belongs to (on its line, or the condition
@@ -158,9 +159,10 @@ try {
     const lines = originals[index].split('\n');
     for (const guard of guardsOf(lines)) {
       const line = guard.first + 1;
-      if (only.size > 0 && (index > 0 || !only.has(line))) continue;
-      const mutant = disabled(lines, guard).join('\n');
       const where = `${file}:${line}`;
+      const selected = only.has(line) ? index === 0 : [...only].some((pick) => where.endsWith(`/${pick}`));
+      if (only.size > 0 && !selected) continue;
+      const mutant = disabled(lines, guard).join('\n');
       if (!parses(file, mutant)) {
         console.log(`${where}\tnot mutated (the mutant does not parse)\t${guard.text}`);
         continue;

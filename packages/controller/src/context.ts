@@ -21,6 +21,7 @@ import { LoginThrottle, type Principal, type TokenService, unmatchableHash, veri
 import { queueCommands, queueEach } from './commands';
 import { transitNodes } from './domain-trust';
 import { type GroupSecretCache, groupKeysOf } from './group-keys';
+import { bearerToken } from './http';
 import { computeLinkSets } from './link-sets';
 import type { Metrics } from './metrics';
 import { pathTo, shortestPaths, type TopologyLink } from './paths';
@@ -292,9 +293,7 @@ export function createContext(
     },
 
     async authenticate(header, audience) {
-      const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(header ?? '');
-      if (!match) throw new ApiError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
-      const principal = await base.tokens.verify(match[1]!, audience, base.clock.nowMs());
+      const principal = await base.tokens.verify(bearerToken(header), audience, base.clock.nowMs());
       const row = (await tokenUserQuery(db, principal.userId)).rows[0];
       if (row?.active !== 1 || row.domain_active !== 1 || row.domain_id !== principal.domainId)
         throw new ApiError(

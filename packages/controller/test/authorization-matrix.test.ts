@@ -435,5 +435,28 @@ describe('authorization matrix', () => {
     )!;
     expect(await status(domainAdmin, 'PATCH', `/api/v1/users/${sysUser.id}`, { active: false })).toBe(403);
     expect(await status(domainAdmin, 'DELETE', `/api/v1/users/${sysUser.id}`)).toBe(403);
+    // Nor promote a user of its own domain, itself included, to systemAdmin.
+    const users = (await admin.users.list({ limit: 1000 })).items;
+    for (const login of ['as-hostowner', 'as-domainadmin']) {
+      const user = users.find((u) => u.login === login)!;
+      expect(await status(domainAdmin, 'PATCH', `/api/v1/users/${user.id}`, { roles: ['systemAdmin'] })).toBe(
+        403,
+      );
+      expect((await admin.users.get(user.id)).roles).not.toContain('systemAdmin');
+    }
+  });
+
+  it('no user deletes itself (a domainAdmin or a systemAdmin)', async () => {
+    const users = (await admin.users.list({ limit: 1000 })).items;
+    for (const role of ['domainAdmin', 'systemAdmin'] as const) {
+      const self = users.find((u) => u.login === `as-${role.toLowerCase()}`)!;
+      expect(await status(clients.get(role)!, 'DELETE', `/api/v1/users/${self.id}`)).toBe(403);
+      expect((await admin.users.get(self.id)).login).toBe(self.login);
+    }
+  });
+
+  it('only a systemAdmin rotates the controller signing key', async () => {
+    for (const role of roles.filter((r) => r !== 'systemAdmin'))
+      expect(await status(clients.get(role)!, 'POST', '/api/v1/signing-keys/rotate', {}), role).toBe(403);
   });
 });

@@ -61,6 +61,11 @@ for (const kind of storeKinds) {
       expect(page.total).toBeGreaterThanOrEqual(6);
       const first = await c.admin.domains.list({ limit: 1, offset: 0 });
       expect(first.items[0]!.name).toBe('default');
+      // The default domain (the bootstrap admin's) is neither deactivated nor deleted.
+      const defaultId = first.items[0]!.id;
+      await expectError(c.admin.domains.update(defaultId, { active: false }), 'FORBIDDEN');
+      await expectError(c.admin.domains.remove(defaultId), 'FORBIDDEN');
+      expect(await c.admin.domains.get(defaultId)).toMatchObject({ name: 'default', active: true });
       const created = await c.admin.domains.create({ name: 'crud', kind: 'application', description: 'x' });
       expect(await c.admin.domains.get(created.id)).toMatchObject({ name: 'crud', description: 'x' });
       expect(await c.admin.domains.update(created.id, { description: 'y' })).toMatchObject({

@@ -155,6 +155,21 @@ describe('credentials and tokens (SQLite)', () => {
     expect(await codeOf(fourth.domains.list())).toBe('UNAUTHENTICATED');
   });
 
+  it('refuses a node login to a user with neither hostOwner nor engineOwner, right password or not', async () => {
+    await c.admin.users.create({
+      login: 'no-nodes',
+      password: 'no-nodes-password-1',
+      roles: ['contractAdmin'],
+    });
+    const node = createSouthboundClient({ baseUrl: c.urls.southboundUrl });
+    expect(
+      await codeOf(node.login({ domain: 'default', username: 'no-nodes', password: 'no-nodes-password-1' })),
+    ).toBe('FORBIDDEN');
+    expect(await codeOf(node.nonce())).toBe('UNAUTHENTICATED');
+    // The same user logs in northbound.
+    await login('no-nodes', 'no-nodes-password-1');
+  });
+
   it('refuses a token issued a day ahead of the clock (and accepts one within the skew)', async () => {
     const realNow = now;
     try {
