@@ -88,7 +88,9 @@ if (target === undefined) {
   process.exit(2);
 }
 const listOnly = args.includes('--list');
-const only = new Set(args.filter((arg) => arg !== '--list').map((arg) => (/^\d+$/.test(arg) ? Number(arg) : arg)));
+const only = new Set(
+  args.filter((arg) => arg !== '--list').map((arg) => (/^\d+$/.test(arg) ? Number(arg) : arg)),
+);
 
 /**
  * The guards of `lines`: the `if` a consequence line belongs to (on its line, or the condition
@@ -135,7 +137,10 @@ function disabled(lines, { first, last, removed }) {
     return mutant;
   }
   if (first === last && !/\)( \{)?\s*$/.test(mutant[last])) {
-    mutant[first] = mutant[first].replace(/\bif \((.*)\) (\{ )?(return |plane\.|throw )/, 'if (false && ($1)) $2$3');
+    mutant[first] = mutant[first].replace(
+      /\bif \((.*)\) (\{ )?(return |plane\.|throw )/,
+      'if (false && ($1)) $2$3',
+    );
     return mutant;
   }
   mutant[first] = mutant[first].replace(/\bif \(/, 'if (false && (');
