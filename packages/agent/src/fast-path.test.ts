@@ -2560,32 +2560,28 @@ describe.skipIf(!available)('agent ingress fast path', () => {
         expect(r.plane.drops.malformedIn).toBe(before.drops.malformedIn + 1);
       },
     ],
-    ...[-1, 1].flatMap((by): HandUpCase[] => [
+    // The IP header's length field one short of the packet, or one past it.
+    ...(
       [
-        `an IPv6 payload length ${by < 0 ? 'short of' : 'past'} the packet inside`,
-        (r) => {
-          const packet = peerIpv6(r, 17, 64);
-          writeU16(packet, 4, readU16(packet, 4) + by);
-          return r.frame(r.crafted(packet, peerIpv6(r, 17, 64)));
-        },
-        (r, result, before) => {
-          expect(result).toBe(IngressResult.DROPPED);
-          expect(r.plane.drops.malformedIn).toBe(before.drops.malformedIn + 1);
-        },
-      ],
-      [
-        `an IPv4 total length ${by < 0 ? 'short of' : 'past'} the packet inside`,
-        (r) => {
-          const packet = peerIpv4(r, 17, 64);
-          writeU16(packet, 2, readU16(packet, 2) + by);
-          return r.frame(r.crafted(packet, peerIpv4(r, 17, 64)));
-        },
-        (r, result, before) => {
-          expect(result).toBe(IngressResult.DROPPED);
-          expect(r.plane.drops.malformedIn).toBe(before.drops.malformedIn + 1);
-        },
-      ],
-    ]),
+        ['an IPv6 payload length', peerIpv6, 4],
+        ['an IPv4 total length', peerIpv4, 2],
+      ] as const
+    ).flatMap(([field, make, at]) =>
+      [-1, 1].map(
+        (by): HandUpCase => [
+          `${field} ${by < 0 ? 'short of' : 'past'} the packet inside`,
+          (r) => {
+            const packet = make(r, 17, 64);
+            writeU16(packet, at, readU16(packet, at) + by);
+            return r.frame(r.crafted(packet, make(r, 17, 64)));
+          },
+          (r, result, before) => {
+            expect(result).toBe(IngressResult.DROPPED);
+            expect(r.plane.drops.malformedIn).toBe(before.drops.malformedIn + 1);
+          },
+        ],
+      ),
+    ),
     [
       'a TRANSPORT chunk other than the packet inside (ports)',
       (r) => r.frame(r.crafted(peerIpv6(r, 17, 64), peerIpv6(r, 17, 65))),

@@ -91,15 +91,7 @@ function optionAt(icmp: Uint8Array, type: number): number {
   throw new Error(`no option ${type}`);
 }
 
-const concat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-};
+const concat = (...parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
 
 interface Case {
   name: string;

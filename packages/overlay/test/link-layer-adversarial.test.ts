@@ -97,24 +97,28 @@ async function goodLinkWorks(w: World): Promise<void> {
   expect(w.a.received.length).toBe(before[0]! + 1);
 }
 
-/** An NS to `victim` made with the given signer fields, as an attacker would build it. */
+/**
+ * An NS to `victim` made with the given signer fields, as an attacker would build it; `change`
+ * sends it to another address or writes its MACs otherwise.
+ */
 function solicitation(
   victim: LinkIdentity,
   signerFields: Pick<LinkIdentity, 'hostId' | 'cgaParameters' | 'rsaPrivateKey' | 'nodeCertificate'>,
   timestampMs: number,
   nonce = new Uint8Array(randomBytes(14)),
+  change: { destination?: Uint8Array; macs?: (frame: Uint8Array) => void } = {},
 ): Uint8Array {
   return buildHandshakeFrame({
     kind: 'solicitation',
     signer: createHandshakeSigner(signerFields),
-    destination: solicitedNodeAddress(victim.hostId),
+    destination: change.destination ?? solicitedNodeAddress(victim.hostId),
     target: victim.hostId,
     timestampMs,
     nonces: [nonce],
     receiverIndex: 0x1234,
     ephemeralPublicKey: generateX25519KeyPair().publicKeyRaw,
     frameReceiverIndex: 0,
-    macs: macsFor(victim.hostId),
+    macs: change.macs ?? macsFor(victim.hostId),
   });
 }
 
@@ -267,39 +271,20 @@ describe('link layer: hostile handshakes', () => {
 
   it('refuses an NS that targets it (its MAC1) but is sent to another node’s address (not-for-us)', async () => {
     const carol = makeIdentity({ controller, key: 2, name: 'carol', nowMs: START_MS });
-    const frame = buildHandshakeFrame({
-      kind: 'solicitation',
-      signer: createHandshakeSigner(carol),
-      destination: solicitedNodeAddress(w.b.identity.hostId),
-      target: w.a.identity.hostId,
-      timestampMs: w.clock.nowMs(),
-      nonces: [new Uint8Array(randomBytes(14))],
-      receiverIndex: 0x1234,
-      ephemeralPublicKey: generateX25519KeyPair().publicKeyRaw,
-      frameReceiverIndex: 0,
-      macs: macsFor(w.a.identity.hostId),
-    });
-    await expectRejected(frame, 'not-for-us');
+    const destination = solicitedNodeAddress(w.b.identity.hostId);
+    await expectRejected(
+      solicitation(w.a.identity, carol, w.clock.nowMs(), undefined, { destination }),
+      'not-for-us',
+    );
   });
 
   it('refuses an NS whose MAC1 holds but whose ICMPv6 checksum does not (checksum)', async () => {
     const carol = makeIdentity({ controller, key: 2, name: 'carol', nowMs: START_MS });
-    const frame = buildHandshakeFrame({
-      kind: 'solicitation',
-      signer: createHandshakeSigner(carol),
-      destination: solicitedNodeAddress(w.a.identity.hostId),
-      target: w.a.identity.hostId,
-      timestampMs: w.clock.nowMs(),
-      nonces: [new Uint8Array(randomBytes(14))],
-      receiverIndex: 0x1234,
-      ephemeralPublicKey: generateX25519KeyPair().publicKeyRaw,
-      frameReceiverIndex: 0,
-      macs: (bytes) => {
-        bytes[LINK_FRAME_HEADER_LENGTH + 40 + 2]! ^= 0xff; // the checksum, then MACs over the frame as sent
-        macsFor(w.a.identity.hostId)(bytes);
-      },
-    });
-    await expectRejected(frame, 'checksum');
+    const macs = (frame: Uint8Array) => {
+      frame[LINK_FRAME_HEADER_LENGTH + 40 + 2]! ^= 0xff; // the checksum, then MACs over the frame as sent
+      macsFor(w.a.identity.hostId)(frame);
+    };
+    await expectRejected(solicitation(w.a.identity, carol, w.clock.nowMs(), undefined, { macs }), 'checksum');
   });
 
   describe('an NA answering its own NS', () => {
