@@ -6,7 +6,7 @@
 // are guards that a check before them already covers, or that no input reaches (docs/engine.md
 // and docs/agent.md, "Tests"): read each.
 //
-//   node scripts/mutate-guards.mjs [--target native|engine|agent|overlay|controller] [--list] [LINE …]
+//   node scripts/mutate-guards.mjs [--target native|engine|agent|overlay|identity|controller] [--list] [LINE …]
 //
 // --list prints each guard as it would be disabled, and runs nothing.
 //
@@ -19,6 +19,8 @@
 //           packages/agent/src/{ingress,egress}.ts; about 15 s a guard
 //   overlay the link layer's refusals, `… return rejectHandshake(…)` / `return reject(…)` and
 //           `if (…) { drops.… += 1` of packages/overlay/src/{create-link-layer,handshake}.ts
+//   identity the verifiers' refusals (`… return { ok: false …` and `return 'reason';`) of CGA, SeND
+//           signature and freshness, flow authorization, node and TLS certificates, controller keys
 //   controller  RBAC and authentication: `… throw new ApiError('FORBIDDEN' | 'UNAUTHENTICATED' |
 //           'NOT_FOUND'` guards and `requirePermission|Visible|DomainWrite|Grantable(…)` calls
 //           (each removed) of the controller's handlers (see the list below)
@@ -59,6 +61,19 @@ const targets = {
     files: ['packages/overlay/src/create-link-layer.ts', 'packages/overlay/src/handshake.ts'],
     consequence: /\breturn (rejectHandshake|reject)\(|^\s*drops\.[a-zA-Z]+ \+= 1;/,
     tests: ['packages/overlay'],
+  },
+  identity: {
+    files: [
+      'packages/identity/src/cga.ts',
+      'packages/identity/src/send-signature.ts',
+      'packages/identity/src/send-freshness.ts',
+      'packages/identity/src/flow-authorization.ts',
+      'packages/identity/src/node-certificate.ts',
+      'packages/identity/src/certificate.ts',
+      'packages/identity/src/controller-key.ts',
+    ],
+    consequence: /\breturn \{ ok: false\b|\breturn '[a-z-]+';/,
+    tests: ['packages/identity'],
   },
   controller: {
     files: [

@@ -27,6 +27,10 @@ describe('self-signed host certificate', () => {
       ok: false,
       problem: 'expired',
     });
+    const earlier = new Date(Date.now() - 2 * 86_400_000); // before it was made (a clock set back)
+    expect(
+      await checkHostCertificate(pem, { hostName: 'agent-1.lab', publicKey: keys.publicKey, now: earlier }),
+    ).toEqual({ ok: false, problem: 'not-yet-valid' });
   });
 
   it('detects a tampered certificate and garbage', async () => {

@@ -33,6 +33,11 @@ describe('SeND timestamp freshness (RFC 3971 5.3.4)', () => {
     });
     // a replay of the very first message is now too old
     expect(checker.check('p', t0 / 1000 + peerOffset)).toEqual({ ok: false, reason: 'older-than-expected' });
+    // a timestamp that is not a number, from a known peer: refused, and the peer's entry unharmed
+    // (infinity accepted would refuse every later message of that peer)
+    for (const timestamp of [Number.POSITIVE_INFINITY, Number.NaN])
+      expect(checker.check('p', timestamp)).toEqual({ ok: false, reason: 'outside-delta' });
+    expect(checker.check('p', t0 / 1000 + peerOffset + 61).ok).toBe(true);
   });
 
   it('forgets the least recently updated peer when full', () => {

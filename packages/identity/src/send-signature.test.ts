@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseIpv6Address } from './ipv6-address';
 import { exportPublicKeyDer, generateRsaKeyPair } from './rsa-keys';
@@ -117,16 +117,38 @@ describe('SeND RSA Signature (RFC 3971 5.2)', () => {
     ).toEqual({ ok: false, reason: 'key-hash-mismatch' });
   });
 
-  it('refuses malformed input without throwing', () => {
-    const signature = new Uint8Array(256);
+  it('refuses malformed input without throwing, as malformed', () => {
+    const signature = signSendMessage({ source, destination, icmpMessage, privateKey: keys.privateKey });
+    const malformed = { ok: false, reason: 'malformed' };
     expect(
-      verifySendMessage({ source, destination, icmpMessage, signature, publicKeyDer: new Uint8Array(10) }).ok,
-    ).toBe(false);
+      verifySendMessage({ source, destination, icmpMessage, signature, publicKeyDer: new Uint8Array(10) }),
+    ).toEqual(malformed);
     expect(
-      verifySendMessage({ source: source.subarray(1), destination, icmpMessage, signature, publicKeyDer }).ok,
-    ).toBe(false);
+      verifySendMessage({ source: source.subarray(1), destination, icmpMessage, signature, publicKeyDer }),
+    ).toEqual(malformed);
     expect(
-      verifySendMessage({ source, destination, icmpMessage: new Uint8Array(3), signature, publicKeyDer }).ok,
-    ).toBe(false);
+      verifySendMessage({
+        source,
+        destination: destination.subarray(1),
+        icmpMessage,
+        signature,
+        publicKeyDer,
+      }),
+    ).toEqual(malformed);
+    expect(
+      verifySendMessage({ source, destination, icmpMessage: new Uint8Array(3), signature, publicKeyDer }),
+    ).toEqual(malformed);
+  });
+
+  it('refuses a key that is not RSA, even with a signature that key made (an ECDSA key would verify)', () => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const ecDer = new Uint8Array(ec.publicKey.export({ format: 'der', type: 'spki' }));
+    const signature = new Uint8Array(
+      sign('sha1', sendSignedData({ source, destination, icmpMessage }), ec.privateKey),
+    );
+    expect(verifySendMessage({ source, destination, icmpMessage, signature, publicKeyDer: ecDer })).toEqual({
+      ok: false,
+      reason: 'malformed',
+    });
   });
 });
