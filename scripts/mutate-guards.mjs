@@ -6,9 +6,10 @@
 // are guards that a check before them already covers, or that no input reaches (docs/engine.md
 // and docs/agent.md, "Tests"): read each.
 //
-//   node scripts/mutate-guards.mjs [--target native|engine|agent|overlay|identity|controller] [--list] [LINE …]
+//   node scripts/mutate-guards.mjs [--target native|engine|agent|overlay|wire|identity|controller] [--tests A,B] [--list] [LINE …]
 //
-// --list prints each guard as it would be disabled, and runs nothing.
+// --list prints each guard as it would be disabled, and runs nothing; --tests runs these test
+// files (or folders) instead of the target's.
 //
 // Targets:
 //   native  the fast path's hand-up guards, `if (…) return Up|IngressUp|EgressUp(…)` of
@@ -19,6 +20,8 @@
 //           packages/agent/src/{ingress,egress}.ts; about 15 s a guard
 //   overlay the link layer's refusals, `… return rejectHandshake(…)` / `return reject(…)` and
 //           `if (…) { drops.… += 1` of packages/overlay/src/{create-link-layer,handshake}.ts
+//   wire    the decoders' refusals (`… return decodeFailure(…)`, `return this.fail(…)`, `return {
+//           code: …`) of the capsule header, link frame, sealed payload, chunks, ND and IP codecs
 //   identity the verifiers' refusals (`… return { ok: false …` and `return 'reason';`) of CGA, SeND
 //           signature and freshness, flow authorization, node and TLS certificates, controller keys
 //   controller  RBAC and authentication: `… throw new ApiError('FORBIDDEN' | 'UNAUTHENTICATED' |
@@ -62,6 +65,24 @@ const targets = {
     consequence: /\breturn (rejectHandshake|reject)\(|^\s*drops\.[a-zA-Z]+ \+= 1;/,
     tests: ['packages/overlay'],
   },
+  wire: {
+    files: [
+      'packages/wire/src/capsule-header.ts',
+      'packages/wire/src/link-frame.ts',
+      'packages/wire/src/sealed-payload.ts',
+      'packages/wire/src/path-chunk.ts',
+      'packages/wire/src/code-chunk.ts',
+      'packages/wire/src/trace-chunk.ts',
+      'packages/wire/src/transport-chunk.ts',
+      'packages/wire/src/program-image.ts',
+      'packages/wire/src/nd-message.ts',
+      'packages/wire/src/nd-option.ts',
+      'packages/wire/src/ipv6.ts',
+      'packages/wire/src/ipv4.ts',
+    ],
+    consequence: /\breturn (decodeFailure|this\.fail)\(|\breturn \{ code: '/,
+    tests: ['packages/wire'],
+  },
   identity: {
     files: [
       'packages/identity/src/cga.ts',
@@ -102,6 +123,8 @@ if (target === undefined) {
   console.error(`mutate-guards: no target '${name}' (${Object.keys(targets).join(', ')})`);
   process.exit(2);
 }
+const testsAt = args.indexOf('--tests');
+if (testsAt >= 0) target.tests = args.splice(testsAt, 2)[1].split(',');
 const listOnly = args.includes('--list');
 const only = new Set(
   args.filter((arg) => arg !== '--list').map((arg) => (/^\d+$/.test(arg) ? Number(arg) : arg)),

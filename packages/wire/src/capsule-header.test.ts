@@ -8,7 +8,9 @@ import {
   decodeCapsuleHeader,
   encodeCapsuleHeader,
 } from './capsule-header';
+import { decodeCodeChunk } from './code-chunk';
 import { isCapsuleError } from './errors';
+import { decodeTransportChunk } from './transport-chunk';
 
 const code = { entryOffsets: [0, 4], machineCode: Uint8Array.from([0x13, 0, 0, 0, 0x73, 0, 0x10, 0]) };
 const path = {
@@ -150,6 +152,26 @@ describe('capsule header', () => {
     bigData.set([59, 264 / 8, 0x13, 0, 0x41, 0x02]); // DATA of 258 bytes
     expect(errorCode(bigData)).toBe('LIMIT_EXCEEDED');
     expect(errorCode(bytes.subarray(0, 12))).toBe('TRUNCATED');
+    // A chunk word of type 0 whose first byte is not zero: padding that is not zero.
+    const typeZero = Uint8Array.from([59, 1, 0x13, 0, 0x05, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(errorCode(typeZero)).toBe('BAD_PADDING');
+    // AUTH of no bytes, and of 161 (the limit is 160).
+    expect(errorCode(Uint8Array.from([59, 0, 0x11, 0, 0x10, 0, 0, 0]))).toBe('LIMIT_EXCEEDED');
+    const bigAuth = new Uint8Array(8 + 168);
+    bigAuth.set([59, 176 / 8 - 1, 0x11, 0, 0x10, 161]);
+    expect(errorCode(bigAuth)).toBe('LIMIT_EXCEEDED');
+    // CODE whose machine code has an odd length (RISC-V parcels are 16 bits).
+    // TRANSPORT decoded alone: exactly 6 bytes, reserved byte 0.
+    const transportCode = (bytes: Uint8Array) => {
+      const result = decodeTransportChunk(bytes);
+      return result.ok ? 'ok' : result.error.code;
+    };
+    expect(transportCode(Uint8Array.of(17, 0, 0, 53, 0, 53))).toBe('ok');
+    expect(transportCode(Uint8Array.of(17, 0, 0, 53, 0))).toBe('BAD_LENGTH');
+    expect(transportCode(Uint8Array.of(17, 1, 0, 53, 0, 53))).toBe('BAD_FIELD');
+    const odd = decodeCodeChunk(Uint8Array.of(1, 0, 0, 0, 0x13, 0, 0));
+    expect(odd.ok || odd.error.code).toBe('BAD_LENGTH');
+    expect(decodeCodeChunk(Uint8Array.of(1, 0, 0, 0, 0x13, 0, 0, 0)).ok).toBe(true);
   });
 
   it('carries the TRANSPORT chunk last (after TRACE), exactly 6 bytes, reserved byte 0', () => {

@@ -85,6 +85,17 @@ describe('link frame', () => {
       notIpv6,
     );
     expect(code(notIpv6)).toBe('BAD_VERSION');
+    // A DATA body cut inside its IPv6 header, or inside the capsule header after it: the
+    // authenticated range cannot be found.
+    const frameOf = (body: Uint8Array) => {
+      const bytes = new Uint8Array(16 + body.length + 16);
+      encodeLinkFrame({ type: 2, flags: 0, receiverIndex: 1, counter: 0n, body }, bytes);
+      return bytes;
+    };
+    expect(code(frameOf(new Uint8Array(20).fill(0x60)))).toBe('TRUNCATED');
+    const { packet, capsuleLength } = innerPacket(253, 59, 0);
+    expect(code(frameOf(packet))).toBe('ok');
+    expect(code(frameOf(packet.subarray(0, 40 + capsuleLength - 1)))).toBe('TRUNCATED');
     const handshake = new Uint8Array(16 + 8 + 32);
     encodeLinkFrame({ type: 1, flags: 0, receiverIndex: 0, counter: 0n, body: new Uint8Array(8) }, handshake);
     const decoded = decodeLinkFrame(handshake);

@@ -183,7 +183,13 @@ describe('program image codec', () => {
     };
     expect(failure(withMeta(Uint8Array.from([0x7b, 0xff, 0x7d])))).toBe('BAD_FIELD');
     expect(failure(withMeta(new TextEncoder().encode('[1]')))).toBe('BAD_FIELD');
+    const array = decodeProgramImage(withMeta(new TextEncoder().encode('[1]')));
+    expect(!array.ok && array.error.message).toMatch(/not a JSON object/);
     expect(failure(withMeta(new TextEncoder().encode('{"format":"capsule-program/1"}')))).toBe('accepted');
+    // A last chunk whose value is whole but whose padding is cut short.
+    const padded = withMeta(new TextEncoder().encode('{"format":"capsule-program/1"} '));
+    expect(failure(padded)).toBe('accepted');
+    expect(failure(padded.subarray(0, padded.length - 1))).toBe('TRUNCATED');
   });
 
   it('refuses JSON images whose fields are of the wrong kind or out of bounds', () => {
