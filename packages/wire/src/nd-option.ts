@@ -247,7 +247,7 @@ export class NdOptionCursor {
     if (at >= end) return false;
     if (at + 2 > end) return this.fail('TRUNCATED', 'ND option header cut short', at);
     const length = bytes[at + 1]! * 8;
-    if (false && (length === 0)) return this.fail('OPTION_LENGTH_ZERO', `ND option ${bytes[at]} has length 0`, at + 1);
+    if (length === 0) return this.fail('OPTION_LENGTH_ZERO', `ND option ${bytes[at]} has length 0`, at + 1);
     if (at + length > end)
       return this.fail('TRUNCATED', `ND option ${bytes[at]} of ${length} bytes cut short`, at + 1);
     this.type = bytes[at]!;
