@@ -194,7 +194,17 @@ function parses(file, text) {
   return (out.diagnostics ?? []).length === 0;
 }
 
+const RUN_LIMIT_MS = 300_000;
 const originals = target.files.map((file) => readFileSync(join(root, file), 'utf8'));
+// Interrupted (Ctrl-C, a timeout's SIGTERM): the sources as they were before exiting.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'])
+  process.on(signal, () => {
+    for (const [index, file] of target.files.entries()) writeFileSync(join(root, file), originals[index]);
+    console.error(
+      `mutate-guards: ${signal}; sources restored${target.rebuild ? ' (rebuild the addon: make)' : ''}`,
+    );
+    process.exit(130);
+  });
 const survivors = [];
 let tried = 0;
 try {
@@ -222,14 +232,21 @@ try {
         writeFileSync(join(root, file), originals[index]);
         continue;
       }
+      // A mutant may make a loop endless (a cursor that no longer advances): a run that does not
+      // end in RUN_LIMIT_MS counts as killed (the tests noticed: they did not finish).
       const run = spawnSync('npx', ['vitest', 'run', '--bail', '1', ...target.tests], {
         cwd: root,
         encoding: 'utf8',
+        timeout: RUN_LIMIT_MS,
+        killSignal: 'SIGKILL',
       });
       writeFileSync(join(root, file), originals[index]);
-      const killed = run.status !== 0;
+      const timedOut = run.error !== undefined || run.signal !== null;
+      const killed = timedOut || run.status !== 0;
       if (!killed) survivors.push(where);
-      console.log(`${where}\t${killed ? 'killed' : 'SURVIVED'}\t${guard.text}`);
+      console.log(
+        `${where}\t${timedOut ? 'killed (the tests did not end)' : killed ? 'killed' : 'SURVIVED'}\t${guard.text}`,
+      );
     }
   }
 } finally {
