@@ -124,6 +124,11 @@ export interface Setup {
   c: LinkLayer | undefined;
   linkC: number | undefined;
   engineId: number;
+  /**
+   * Datagrams the engine's socket handed to its link layer flagged `authenticated` (the fast path
+   * verified their link tag, so JavaScript does not compute it again).
+   */
+  vouched(): number;
   close(): Promise<void>;
 }
 
@@ -141,6 +146,13 @@ export interface SetUpOptions {
 /** a ──▶ engine ──▶ b (and c) on loopback, links up, the engine's fast path on or off. */
 export async function setUp(withFastPath: boolean, options: SetUpOptions = {}): Promise<Setup> {
   const engineTransport = await createNativeUdpTransport({ host: '127.0.0.1', port: 0 });
+  let vouched = 0;
+  const onDatagram = engineTransport.onDatagram.bind(engineTransport);
+  engineTransport.onDatagram = (handler) =>
+    onDatagram((bytes, from, authenticated) => {
+      if (authenticated) vouched += 1;
+      handler(bytes, from, authenticated);
+    });
   const fastPath = withFastPath ? createNativeFastPath() : undefined;
   const engineLayer = createLinkLayer(
     {
@@ -203,6 +215,7 @@ export async function setUp(withFastPath: boolean, options: SetUpOptions = {}): 
     c: options.withC ? receiverLayers[1] : undefined,
     linkC: options.withC ? receiverLayers[1]!.linkTo(identities.e.hostId)!.id : undefined,
     engineId: engine.engineId,
+    vouched: () => vouched,
     async close() {
       engine.stop();
       engineLayer.stop();

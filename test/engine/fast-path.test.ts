@@ -724,6 +724,7 @@ describe.runIf(isNativeAddonAvailable())(
           await waitFor(() => setup.received.length === 4, 'flow 1 carried again');
           const taken = setup.fastPath?.stats().taken ?? 0;
           if (withFastPath) expect(taken).toBeGreaterThan(0);
+          else expect(setup.vouched()).toBe(0); // no filter: the link layer checks every tag
           const drops = { ...(setup.engine.counters().drops as Record<string, number>) };
           const seen = totalSeen(setup);
           setup.c!.send(setup.linkC!, typeIII, 0, typeIII.length);
@@ -768,12 +769,21 @@ describe.runIf(isNativeAddonAvailable())(
       expect(setup.fastPath!.stats().taken).toBe(1);
     });
 
+    it('hands its authentic frames up flagged, so JavaScript does not compute their tag again', () => {
+      // The flow's type I (its AUTH verified in JavaScript, the flow unknown to the fast path), its
+      // type II and its first type III went up with their tags verified.
+      expect(setup.fastPath!.stats().handedUp.UNKNOWN_FLOW).toBeGreaterThan(0);
+      expect(setup.vouched()).toBeGreaterThanOrEqual(3);
+    });
+
     it('a frame with a forged tag is not forwarded and counts as badTag', async () => {
       const forged = new Uint8Array(frames[2]!);
       forged[forged.length - 3]! ^= 0x10;
       const badTag = setup.engineLayer.drops.badTag;
+      const vouched = setup.vouched();
       setup.aTransport.raw(forged, setup.engineAddress);
       await waitFor(() => setup.engineLayer.drops.badTag === badTag + 1, 'the forged frame counted');
+      expect(setup.vouched()).toBe(vouched);
       expect(setup.received.length).toBe(4);
       expect(setup.fastPath!.stats().taken).toBe(1);
     });

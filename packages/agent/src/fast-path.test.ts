@@ -1255,8 +1255,13 @@ interface IngressRig {
   send(frame: Uint8Array): Promise<boolean>;
   /** Sends a frame to our socket (no wait). */
   sendNow(frame: Uint8Array): void;
-  /** JavaScript's receive of a frame (create-link-layer.ts receive, then the agent's processIngress). */
+  /**
+   * JavaScript's receive of a frame (create-link-layer.ts receive, then the agent's processIngress):
+   * a frame of `handedUp` the socket flagged `authenticated` has its link tag taken as verified.
+   */
   jsReceive(frame: Uint8Array): IngressResult | 'link';
+  /** The frames of `handedUp` the socket flagged `authenticated` (the fast path verified their tag). */
+  vouched: WeakSet<Uint8Array>;
   /** Bytes the fast path wrote to the TUN (a file here), split into packets. */
   tunPackets(): Uint8Array[];
   /** Bytes the fast path wrote to the TUN, as they are (a packet whose length fields lie splits wrong). */
@@ -1321,8 +1326,10 @@ async function ingressRig(
   );
   const handedUp: Uint8Array[] = [];
   let handedUpHandler: ((frame: Uint8Array) => void) | undefined;
-  transport.onDatagram((bytes) => {
+  const vouched = new WeakSet<Uint8Array>();
+  transport.onDatagram((bytes, _from, authenticated) => {
     handedUp.push(Uint8Array.from(bytes));
+    if (authenticated) vouched.add(handedUp.at(-1)!);
     handedUpHandler?.(handedUp.at(-1)!);
   });
   transport.attachDatagramFilter!(fastPath.filter);
@@ -1476,6 +1483,7 @@ async function ingressRig(
     link,
     jsApp,
     handedUp,
+    vouched,
     onHandedUp(handler) {
       handedUpHandler = handler;
     },
@@ -1543,7 +1551,7 @@ async function ingressRig(
         link.unknownReceiver += 1;
         return 'link';
       }
-      const verdict = openDataFrame(session, bytes, view);
+      const verdict = openDataFrame(session, bytes, view, vouched.has(bytes));
       if (verdict !== 'ok') {
         if (verdict === 'replayed') link.replayed += 1;
         else link.badTag += 1;
@@ -2640,6 +2648,21 @@ describe.skipIf(!available)('agent ingress fast path', () => {
     },
     (_r, result) => expect(result).toBe(IngressResult.CONTROL),
   ]);
+  /**
+   * The ones handed up not flagged authenticated: their tag wrong or not checked — the link layer
+   * refuses them, a keep-alive (no packet), a session the fast path was not given, or no flow
+   * installed (an ACL set, the table changed) or no TUN: the fast path looks at nothing then.
+   */
+  const notVouched = new Set([
+    'a replayed frame',
+    'a forged link tag',
+    'an unknown receiver index',
+    'a keep-alive',
+    'a link session it was not given (retired)',
+    'an In ACL set',
+    'the flow table changed',
+    'no TUN attached',
+  ]);
   /** Why some of them go up (AgentFastPathHandUp); every one of them counts one reason. */
   const whyHandUp: Record<string, string> = {
     'an AUTH-only packet unlike the type I template (another AUTH)': 'HEADER_CHANGED',
@@ -2659,6 +2682,8 @@ describe.skipIf(!available)('agent ingress fast path', () => {
       const written = r.tunPackets().length;
       expect(await r.send(frame)).toBe(false);
       expect(Buffer.from(r.handedUp.at(-1)!).equals(Buffer.from(frame))).toBe(true);
+      // Flagged as authenticated exactly when its link tag verified (JavaScript then skips it).
+      expect(r.vouched.has(r.handedUp.at(-1)!)).toBe(!notVouched.has(name));
       expect(ingressSnapshot(r)).toEqual(before);
       expect(r.fastPath.agentStats().ingressTaken).toBe(taken);
       expect(r.tunPackets().length).toBe(written);

@@ -1238,6 +1238,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     return true;
   }
 
+  bool Authentic() const override { return authentic_; }
+
   void EndOfBatch() override {
     inBatch_ = false;
     FlushQueued();

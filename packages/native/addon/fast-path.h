@@ -19,6 +19,10 @@ class DatagramFilter {
   // Offered every received datagram (GRO buffers already split): true when the filter took it
   // (JavaScript does not see it). It may modify the bytes only when it takes the datagram.
   virtual bool Take(uint8_t* data, size_t length, const sockaddr_storage& from) = 0;
+  // After Take returned false: whether the datagram is a DATA frame whose link tag the filter
+  // verified with the session its receiver index names, the replay window checked but not marked.
+  // The socket passes it on (kMetaAuthenticated) so that JavaScript does not compute the tag again.
+  virtual bool Authentic() const = 0;
   // The end of one receive batch: send what the taken datagrams produced.
   virtual void EndOfBatch() = 0;
 };

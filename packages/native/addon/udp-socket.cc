@@ -10,9 +10,10 @@
 //   calls onDatagrams(count, 0) for each full metadata array or the rest of one recvmmsg (at most
 //   16 recvmmsg per wake-up). Per datagram i, receiveMeta[8i ...] = [offset in receiveBuffer,
 //   length (-1: longer than its slot, truncated), port, family (4|6), address bytes (4 or 16,
-//   network order, in the next 4 int32s)]. A pending socket error (an ICMP unreachable for an
-//   earlier send, say) is reported as onDatagrams(0, errno) and reading goes on. The callback must
-//   consume the datagrams before it returns.
+//   network order, in the next 4 int32s)]; the family has 0x100 added when the attached filter
+//   handed up a frame whose link tag it verified (DatagramFilter::Authentic). A pending socket
+//   error (an ICMP unreachable for an earlier send, say) is reported as onDatagrams(0, errno) and
+//   reading goes on. The callback must consume the datagrams before it returns.
 //   flush(count) sends datagrams 0..count-1 of sendMeta: sendMeta[8i ...] = [offset in sendBuffer,
 //   length, port, family, address bytes]. Never blocks: on EAGAIN the rest is dropped; a datagram
 //   the kernel refuses (EMSGSIZE, unreachable) is skipped. Returns how many were not sent.
@@ -60,6 +61,8 @@ namespace capsule_native {
 namespace {
 
 constexpr int kMetaInts = 8;
+// Set in a received datagram's family word (meta[3]) when the filter verified its link tag.
+constexpr int32_t kMetaAuthenticated = 0x100;
 // The largest IP packet, so the largest coalesced (GRO) receive; a slot at least this big gets one whole.
 constexpr size_t kMaxIpPacket = 65535;
 // A GSO send: at most this many datagrams (UDP_MAX_SEGMENTS is 64 before Linux 6.9, 128 after)
@@ -279,6 +282,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
           meta[0] = static_cast<int32_t>(slotOffset + at);
           meta[1] = truncated ? -1 : static_cast<int32_t>(piece);
           WriteAddressMeta(meta, self->receiveNames_[i]);
+          if (self->filter_ != nullptr && !truncated && self->filter_->Authentic()) meta[3] |= kMetaAuthenticated;
           at += piece;
           if (++filled == self->maxReceive_) {
             self->Report(filled, 0);

@@ -31,6 +31,7 @@ export {
   type NativeUdpSocket,
   type NativeUdpSocketOptions,
   openNativeUdpSocket,
+  UDP_META_AUTHENTICATED,
   UDP_META_INTS,
   type UdpOffloads,
 } from './udp-socket';

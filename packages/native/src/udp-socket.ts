@@ -3,6 +3,11 @@ import { TunError } from './tun-error';
 
 /** int32s per datagram in `receiveMeta` and `sendMeta` (addon/udp-socket.cc documents the layout). */
 export const UDP_META_INTS = 8;
+/**
+ * Added to a received datagram's family (`receiveMeta[i * UDP_META_INTS + 3]`) when the attached
+ * filter handed it up having verified its link tag (addon/fast-path.h, DatagramFilter::Authentic).
+ */
+export const UDP_META_AUTHENTICATED = 0x100;
 
 export interface NativeUdpSocketOptions {
   /** Address to bind (IPv4, or IPv6 — dual-stack — when it contains ':'). */
@@ -29,7 +34,7 @@ export interface NativeUdpSocketOptions {
  * A UDP socket read with recvmmsg() and written with sendmmsg(), through preallocated buffers the
  * caller fills and reads directly (no allocation per datagram). Received datagram i is described
  * by `receiveMeta[i * UDP_META_INTS …]` = [offset in receiveBuffer, length (-1: truncated, longer
- * than a slot), port, family (4|6), address bytes]; a send is queued by copying its bytes into
+ * than a slot), port, family (4|6, plus UDP_META_AUTHENTICATED), address bytes]; a send is queued by copying its bytes into
  * `sendBuffer` and writing [offset, length, port, family, address bytes] into `sendMeta`.
  * Where the kernel has UDP GSO and GRO (Linux ≥ 5.0), runs of same-size datagrams to one address
  * travel the stack as one buffer and are split back into the same datagrams on receipt (see

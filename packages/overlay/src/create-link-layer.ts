@@ -864,7 +864,7 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
     return true;
   }
 
-  function receive(bytes: Uint8Array, from: UnderlayAddress): void {
+  function receive(bytes: Uint8Array, from: UnderlayAddress, authenticated = false): void {
     if (stopped) return;
     if (!view.parse(bytes, 0, bytes.length)) {
       drops.malformed += 1;
@@ -883,7 +883,7 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
       drops.unknownReceiver += 1;
       return;
     }
-    const verdict = openDataFrame(session, bytes, view);
+    const verdict = openDataFrame(session, bytes, view, authenticated);
     if (verdict !== 'ok') {
       if (verdict === 'replayed') drops.replayed += 1;
       else drops.badTag += 1;

@@ -121,6 +121,22 @@ describe('DATA frames', () => {
     expect(view.parse(frame) && openDataFrame(receiver, frame, view)).toBe('ok');
   });
 
+  it('takes a tag the caller vouches for (the native fast path verified it) as verified, never a replay', () => {
+    const [sender, receiver] = sessionPair();
+    const out = new FrameBuffer();
+    const view = new LinkFrameView();
+    const inner = packet(Uint8Array.of(1, 2, 3));
+    const length = sealDataFrame(sender, inner, 0, inner.length, out);
+    const frame = out.bytes.slice(0, length);
+    frame[length - 1]! ^= 1; // a tag this key would refuse
+    expect(view.parse(frame)).toBe(true);
+    expect(openDataFrame(receiver, frame, view)).toBe('badTag');
+    // Vouched for: the tag is not computed again, and the counter is marked.
+    expect(openDataFrame(receiver, frame, view, true)).toBe('ok');
+    // The window still refuses the same counter, vouched for or not.
+    expect(openDataFrame(receiver, frame, view, true)).toBe('replayed');
+  });
+
   it('writes the counter as u64 BE across 2^32 and up to 2^53 − 2, and the tag is the ChaCha20-Poly1305 one', () => {
     const [sender, receiver] = sessionPair();
     const out = new FrameBuffer();

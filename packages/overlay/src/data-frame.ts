@@ -137,17 +137,23 @@ export type DataFrameVerdict = 'ok' | 'replayed' | 'badTag';
 /**
  * Checks a DATA frame that `view` parsed from `bytes` against `session` (found by the view's
  * receiver index): replay window, then tag; marks the counter only when the tag verified. The
- * inner packet is bytes[view.bodyOffset, view.bodyEnd) (empty for a keep-alive).
+ * inner packet is bytes[view.bodyOffset, view.bodyEnd) (empty for a keep-alive). `tagVerified`:
+ * the tag was verified with this session's receive key already (by the native fast path, which
+ * hands such a frame up flagged: Transport's `authenticated`), so it is not computed again.
  */
 export function openDataFrame(
   session: LinkSession,
   bytes: Uint8Array,
   view: LinkFrameView,
+  tagVerified = false,
 ): DataFrameVerdict {
   const counter = view.counterHigh * 0x1_0000_0000 + view.counterLow;
   if (!session.replay.check(counter)) return 'replayed';
   const frameStart = view.bodyOffset - LINK_FRAME_HEADER_LENGTH;
-  if (!verifyLinkMac(session.receiveKey, counter, bytes, frameStart, view.aadEnd, bytes, view.tagOffset))
+  if (
+    !tagVerified &&
+    !verifyLinkMac(session.receiveKey, counter, bytes, frameStart, view.aadEnd, bytes, view.tagOffset)
+  )
     return 'badTag';
   session.replay.mark(counter);
   return 'ok';

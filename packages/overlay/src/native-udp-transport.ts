@@ -8,7 +8,7 @@
  * Same contract as createUdpTransport; Linux only.
  */
 import { constants as osConstants } from 'node:os';
-import { openNativeUdpSocket, UDP_META_INTS } from '@capsule/native';
+import { openNativeUdpSocket, UDP_META_AUTHENTICATED, UDP_META_INTS } from '@capsule/native';
 import { CapsuleError, formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '@capsule/wire';
 import { OverlayError } from './errors';
 import {
@@ -107,8 +107,11 @@ export async function createNativeUdpTransport(options: NativeUdpTransportOption
       }
       stats.datagramsReceived += 1;
       stats.bytesReceived += length;
+      const family = receiveMeta[meta + 3]!;
+      const authenticated = (family & UDP_META_AUTHENTICATED) !== 0;
+      if (authenticated) receiveMeta[meta + 3] = family & ~UDP_META_AUTHENTICATED;
       try {
-        handler(receiveBytes.subarray(start, start + length), sourceOf(meta));
+        handler(receiveBytes.subarray(start, start + length), sourceOf(meta), authenticated);
       } catch {
         stats.handlerErrors += 1;
       }

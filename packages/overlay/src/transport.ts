@@ -12,8 +12,11 @@ export type { UnderlayAddress };
 /**
  * Receives one datagram. `bytes` is only valid during the call (transports may reuse it): copy
  * what must outlive it. Handlers must not throw; a transport counts and swallows what they throw.
+ * `authenticated` is set by a native transport only, for a DATA frame its attached filter (the
+ * native fast path) handed up after verifying its link tag with the session its receiver index
+ * names — replay window checked, not marked — so that the link layer does not compute it again.
  */
-export type DatagramHandler = (bytes: Uint8Array, from: UnderlayAddress) => void;
+export type DatagramHandler = (bytes: Uint8Array, from: UnderlayAddress, authenticated?: boolean) => void;
 
 export interface Transport {
   /** The address peers send to. */
