@@ -295,6 +295,7 @@ builds and tests running), so the median shows how much load there was.`;
       const qemu = timeProcess('qemu-riscv32', ['fib.elf'], dir);
       const ours = timeProcess('node', [bundle, 'vm', 'exec', 'fib.elf'], dir);
       const oursFast = timeProcess('node', [bundle, 'vm', 'exec', '--tier', 'fast', 'fib.elf'], dir);
+      const oursNative = timeProcess('node', [bundle, 'vm', 'exec', '--tier', 'native', 'fib.elf'], dir);
       const idle = timeProcess('node', [bundle, '--version'], dir);
       body += `\n\n${markdownTable(
         ['c_fib.elf as a whole process', 'wall time (best of 5)', 'exit status'],
@@ -302,6 +303,11 @@ builds and tests running), so the median shows how much load there was.`;
           ['qemu-riscv32 fib.elf', `${qemu.ms.toFixed(0)} ms`, String(qemu.status)],
           ['capsule vm exec fib.elf (interpreter)', `${ours.ms.toFixed(0)} ms`, String(ours.status)],
           ['capsule vm exec --tier fast fib.elf', `${oursFast.ms.toFixed(0)} ms`, String(oursFast.status)],
+          [
+            'capsule vm exec --tier native fib.elf',
+            `${oursNative.ms.toFixed(0)} ms`,
+            String(oursNative.status),
+          ],
           ['capsule --version (Node start-up alone)', `${idle.ms.toFixed(0)} ms`, String(idle.status)],
         ],
       )}`;

@@ -37,6 +37,7 @@ export type CliErrorCode =
   | 'SDK_WRITE_FAILED'
   | 'VM_BAD_OPTION'
   | 'VM_BAD_TIER'
+  | 'VM_NO_NATIVE_TIER'
   | 'VM_ISA_DOC_STALE'
   | 'VM_READ_FAILED'
   | 'VM_STEP_LIMIT'

@@ -34,6 +34,25 @@ describe('capsule compile / sim / sdk run / asm / disasm', () => {
       /^packet 1: FORWARD links \[2\] flags cache hop index 2 fuel \d+$/,
     );
     expect(sim.stdout()).toMatch(/packet 3: DROP reason 0x101/);
+    // The same outcomes, fuel included, on the other two tiers.
+    for (const tier of ['fast', 'native']) {
+      const other = createRecordingIo({ cwd: dir });
+      const fixture = join(root, 'examples/programs/fixtures/point-to-point.json');
+      const args = ['sim', join(dir, 'p2p.json'), '--entry', 'route', '--packet', fixture, '--tier', tier];
+      expect(await runCli(args, other)).toBe(0);
+      expect(other.stdout()).toBe(sim.stdout());
+    }
+  });
+
+  it('refuses an unknown --tier, naming the three', async () => {
+    for (const args of [
+      ['sim', 'p2p.json', '--entry', 'route', '--packet', 'x.json', '--tier', 'jit'],
+      ['sdk', 'run', 'M.java', '--call', 'M.f', '--tier', 'jit'],
+    ]) {
+      const io = createRecordingIo({ cwd: dir });
+      expect(await runCli(args, io)).toBe(1);
+      expect(io.stderr()).toMatch(/SDK_BAD_TIER.*interpreter, fast or native, not 'jit'/);
+    }
   });
 
   it('prints every compile error as file:line:col: error CODE: message', async () => {
@@ -61,7 +80,7 @@ describe('capsule compile / sim / sdk run / asm / disasm', () => {
       ['M.even', ['10'], '1'],
       ['M.even', ['7'], '0'],
     ] as const) {
-      for (const tier of ['interpreter', 'fast']) {
+      for (const tier of ['interpreter', 'fast', 'native']) {
         const io = createRecordingIo({ cwd: dir });
         expect(await runCli(['sdk', 'run', file, '--call', call, '--tier', tier, ...args], io)).toBe(0);
         expect(io.stdout().trimEnd().split('\n').at(-1)).toBe(want);

@@ -14,6 +14,7 @@ import {
   EngineField,
   EngineLinkField,
   FLOW_BYTES,
+  type NativeTier,
   PacketField,
   prepareProgram,
   type Tier,
@@ -89,6 +90,8 @@ export interface PacketOutcome {
 export interface SimulateOptions {
   readonly entry: string;
   readonly tier?: Tier;
+  /** The VM's native tier (from @capsule/native), needed for tier 'native'. */
+  readonly nativeTier?: NativeTier;
 }
 
 const verdictNames = new Map(
@@ -116,6 +119,7 @@ export function simulate(
   const machine = createSandboxMachine(
     { tier: options.tier ?? 'interpreter' },
     {
+      nativeTier: options.nativeTier,
       host: {
         emit: (action) => {
           trace.push(

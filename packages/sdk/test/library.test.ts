@@ -1,12 +1,13 @@
 /**
  * The network-function library (examples/programs): every program compiles, passes the VM
  * verifier, compiles under javac against the capsule stubs, and behaves as intended on its packet
- * fixtures in the simulator (both tiers).
+ * fixtures in the simulator (on each of the three tiers, with the same outcomes).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createNativeVmTier } from '@capsule/native';
 import { canRun } from '@capsule/testkit';
 import { verifyProgram } from '@capsule/vm';
 import { describe, expect, it } from 'vitest';
@@ -18,13 +19,16 @@ const root = join(import.meta.dirname, '..', '..', '..');
 const programsDir = join(root, 'examples', 'programs');
 const read = (name: string) => readFileSync(join(programsDir, name), 'utf8');
 const fixture = (name: string) => JSON.parse(read(join('fixtures', name))) as SimulationFixture;
+const nativeTier = createNativeVmTier();
 
 function run(program: string, entry: string, fixtureName: string): PacketOutcome[] {
   const compiled = compile(read(program));
   expect(compiled.diagnostics).toEqual([]);
   const fast = simulate(compiled.image!, fixture(fixtureName), { entry, tier: 'fast' });
   const slow = simulate(compiled.image!, fixture(fixtureName), { entry, tier: 'interpreter' });
+  const native = simulate(compiled.image!, fixture(fixtureName), { entry, tier: 'native', nativeTier });
   expect(fast).toEqual(slow);
+  expect(native).toEqual(slow);
   return slow;
 }
 const summary = (o: PacketOutcome) => [o.verdict, o.egressLinks, o.dropReason, o.trap];

@@ -22,6 +22,7 @@ import {
 import type { Command } from 'commander';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
+import { parseTierOption, TIER_HELP } from '../vm-tier';
 
 /**
  * The SDK's commands: `capsule compile`, `capsule asm`, `capsule disasm`, `capsule sim` and
@@ -132,10 +133,9 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
     .argument('<image>', 'program image (.json, binary image, or a .java source to compile first)')
     .requiredOption('--entry <name>', 'entry point')
     .requiredOption('--packet <fixture>', 'packet fixture (JSON): one packet or {defaults, packets}')
-    .option('--tier <tier>', 'interpreter or fast', 'interpreter')
+    .option('--tier <tier>', TIER_HELP, 'interpreter')
     .action((file: string, options: { entry: string; packet: string; tier: string }) => {
-      if (options.tier !== 'interpreter' && options.tier !== 'fast')
-        throw new CliError('SDK_BAD_TIER', `--tier must be interpreter or fast, not '${options.tier}'`);
+      const { tier, nativeTier } = parseTierOption(options.tier, 'SDK_BAD_TIER');
       let image: ProgramImage;
       if (file.endsWith('.java')) {
         const result = compile(read(file).toString('utf8'));
@@ -148,7 +148,7 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
       } catch (error) {
         throw new CliError('SDK_BAD_FIXTURE', `${options.packet}: ${(error as Error).message}`);
       }
-      const outcomes = simulate(image, fixture, { entry: options.entry, tier: options.tier });
+      const outcomes = simulate(image, fixture, { entry: options.entry, tier, nativeTier });
       outcomes.forEach((o, i) => {
         io.out(
           `packet ${i + 1}: ${o.verdict}${o.egressLinks.length > 0 ? ` links [${o.egressLinks.join(', ')}]` : ''}`,
@@ -170,16 +170,15 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
     .argument('<file>', 'microprogram source')
     .requiredOption('--call <Class.method>', 'the static method to call')
     .argument('[args...]', 'int or long arguments')
-    .option('--tier <tier>', 'interpreter or fast', 'interpreter')
+    .option('--tier <tier>', TIER_HELP, 'interpreter')
     .allowUnknownOption(false)
     .action((file: string, args: string[], options: { call: string; tier: string }) => {
-      if (options.tier !== 'interpreter' && options.tier !== 'fast')
-        throw new CliError('SDK_BAD_TIER', `--tier must be interpreter or fast, not '${options.tier}'`);
+      const { tier, nativeTier } = parseTierOption(options.tier, 'SDK_BAD_TIER');
       const values = args.map((a) => {
         if (!/^-?(0x[0-9a-f]+|\d+)$/i.test(a)) throw new CliError('SDK_BAD_ARGUMENT', `not an integer: ${a}`);
         return a.startsWith('-') ? -BigInt(a.slice(1)) : BigInt(a);
       });
-      const result = runMethod(read(file).toString('utf8'), options.call, values, { tier: options.tier });
+      const result = runMethod(read(file).toString('utf8'), options.call, values, { tier, nativeTier });
       if (!result.ok && result.kind === 'compile') return failWithDiagnostics(file, result.diagnostics);
       if (!result.ok)
         throw new CliError(
@@ -187,7 +186,7 @@ export function registerSdkCommands(program: Command, io: CliIo): void {
           `${options.call} trapped (${result.reason}) after ${result.fuelUsed} instructions`,
         );
       io.err(
-        `${options.call} ran ${result.fuelUsed} instructions on the ${result.machine} machine (${options.tier})\n`,
+        `${options.call} ran ${result.fuelUsed} instructions on the ${result.machine} machine (${tier})\n`,
       );
       io.out(`${result.value === undefined ? '' : String(result.value)}\n`);
     });

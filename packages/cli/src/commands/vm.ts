@@ -1,15 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import {
-  type ConformanceResult,
-  createConformanceMachine,
-  registerNames,
-  renderIsaDoc,
-  type Tier,
-} from '@capsule/vm';
+import { type ConformanceResult, createConformanceMachine, registerNames, renderIsaDoc } from '@capsule/vm';
 import type { Command } from 'commander';
 import { CliError } from '../errors';
 import type { CliIo } from '../io';
+import { parseTierOption, TIER_HELP } from '../vm-tier';
 
 const signalNames: Record<number, string> = { 4: 'SIGILL', 5: 'SIGTRAP', 7: 'SIGBUS', 11: 'SIGSEGV' };
 
@@ -24,10 +19,9 @@ export function registerVmCommands(program: Command, io: CliIo): void {
     .argument('[args...]', 'arguments passed to the program')
     .option('--max-steps <n>', 'stop after this many instructions', parsePositive, 1_000_000_000)
     .option('--trace', 'print each instruction (pc, text, changed registers) to stderr')
-    .option('--tier <tier>', 'interpreter or fast', 'interpreter')
+    .option('--tier <tier>', TIER_HELP, 'interpreter')
     .action((file: string, args: string[], options: { maxSteps: number; trace?: boolean; tier: string }) => {
-      if (options.tier !== 'interpreter' && options.tier !== 'fast')
-        throw new CliError('VM_BAD_TIER', `--tier must be interpreter or fast, not '${options.tier}'`);
+      const { tier, nativeTier } = parseTierOption(options.tier, 'VM_BAD_TIER');
       let bytes: Uint8Array;
       try {
         bytes = readFileSync(resolve(io.cwd, file));
@@ -38,8 +32,9 @@ export function registerVmCommands(program: Command, io: CliIo): void {
       const previous = new Int32Array(32);
       const machine = createConformanceMachine(
         bytes,
-        { args: [file, ...args], maxSteps: options.maxSteps, tier: options.tier as Tier },
+        { args: [file, ...args], maxSteps: options.maxSteps, tier },
         {
+          nativeTier,
           write: (fd, data) => {
             const text = decoders[fd]!.decode(data, { stream: true });
             if (fd === 1) io.out(text);
