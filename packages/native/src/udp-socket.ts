@@ -34,8 +34,9 @@ export interface NativeUdpSocketOptions {
  * A UDP socket read with recvmmsg() and written with sendmmsg(), through preallocated buffers the
  * caller fills and reads directly (no allocation per datagram). Received datagram i is described
  * by `receiveMeta[i * UDP_META_INTS …]` = [offset in receiveBuffer, length (-1: truncated, longer
- * than a slot), port, family (4|6, plus UDP_META_AUTHENTICATED), address bytes]; a send is queued by copying its bytes into
- * `sendBuffer` and writing [offset, length, port, family, address bytes] into `sendMeta`.
+ * than a slot), port, family (4|6, plus UDP_META_AUTHENTICATED), address bytes]; a send is
+ * queued by copying its bytes into `sendBuffer` and writing [offset, length, port, family,
+ * address bytes] into `sendMeta`.
  * Where the kernel has UDP GSO and GRO (Linux ≥ 5.0), runs of same-size datagrams to one address
  * travel the stack as one buffer and are split back into the same datagrams on receipt (see
  * addon/udp-socket.cc); `offloads()` says whether that is on and how often it was used.
