@@ -108,6 +108,21 @@ const SILENT_INTERVALS = 3;
 const MAX_CANDIDATES = 4;
 /** The responder of a session rekeys only if the initiator has not, this much later. */
 const RESPONDER_REKEY_FACTOR = 1.5;
+/**
+ * A retired session's receiver index is not given to another session for this long. The native
+ * data path hands a frame up flagged when it verified its tag with the session its index named
+ * (Transport's `authenticated`), and the layer then takes the tag as verified for the session it
+ * finds at that index: the quarantine makes that the same session, since a receive batch is handled
+ * in one go (a frame whose session was retired meanwhile finds none: `unknownReceiver`).
+ */
+export const RETIRED_INDEX_QUARANTINE_MS = 10_000;
+
+const randomIndexBytes = Buffer.alloc(4);
+/** A random 32-bit receiver index candidate (node:crypto). */
+function randomReceiverIndex(): number {
+  randomFillSync(randomIndexBytes);
+  return randomIndexBytes.readUInt32BE(0);
+}
 
 interface Session extends LinkSession {
   readonly link: Link;
@@ -197,6 +212,7 @@ function positive(name: string, value: number): number {
 export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps): LinkLayer {
   const { identity } = options;
   const { transport, clock, dataPath } = deps;
+  const randomIndex = deps.randomIndex ?? randomReceiverIndex;
   const clockProblem = dataPath && fastPathClockProblem(clock);
   if (clockProblem) throw new OverlayError('OVERLAY_OPTION_INVALID', `dataPath: ${clockProblem}`);
   /** An option, or its default; a positive number either way. */
@@ -337,23 +353,32 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
   const linksByHost = new Map<string, Link>();
   const sessionsByIndex = new Map<number, Session>();
   const pendingByIndex = new Map<number, Pending>();
+  /** Receiver indices retired less than RETIRED_INDEX_QUARANTINE_MS ago, and when. */
+  const retiredIndices = new Map<number, number>();
   const pendingByAddress = new Map<string, Pending>();
   const wanted = new Map<string, WantedPeer>();
   const out = new FrameBuffer();
   const view = new LinkFrameView();
-  const indexBytes = Buffer.alloc(4);
   const empty = new Uint8Array(0);
   let packetHandler: LinkPacketHandler = () => {};
   let linkChangeHandler: (link: LinkInfo) => void = () => {};
   let stopTimer: (() => void) | undefined;
   let stopped = false;
 
-  /** A random, non-zero receiver index used by no link, session or pending handshake. */
+  /**
+   * A random, non-zero receiver index used by no link, session or pending handshake, nor retired
+   * within RETIRED_INDEX_QUARANTINE_MS.
+   */
   function allocateIndex(): number {
     for (;;) {
-      randomFillSync(indexBytes);
-      const index = indexBytes.readUInt32BE(0);
-      if (index !== 0 && !linksById.has(index) && !sessionsByIndex.has(index) && !pendingByIndex.has(index))
+      const index = randomIndex() >>> 0;
+      if (
+        index !== 0 &&
+        !linksById.has(index) &&
+        !sessionsByIndex.has(index) &&
+        !pendingByIndex.has(index) &&
+        !retiredIndices.has(index)
+      )
         return index;
     }
   }
@@ -421,6 +446,7 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
   function retire(session: Session | undefined): void {
     if (session && sessionsByIndex.get(session.localIndex) === session) {
       sessionsByIndex.delete(session.localIndex);
+      retiredIndices.set(session.localIndex, clock.nowMs());
       dataPath?.retired(session.localIndex);
     }
   }
@@ -929,6 +955,8 @@ export function createLinkLayer(options: LinkLayerOptions, deps: LinkLayerDeps):
   function tick(): void {
     foldTraffic();
     const nowMs = clock.nowMs();
+    for (const [index, retiredMs] of retiredIndices)
+      if (nowMs - retiredMs >= RETIRED_INDEX_QUARANTINE_MS) retiredIndices.delete(index);
     for (const pending of [...pendingByIndex.values()]) {
       if (nowMs < pending.nextSendMs) continue;
       if (pending.attempts >= handshakeAttempts) giveUp(pending, nowMs);

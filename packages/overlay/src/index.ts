@@ -1,7 +1,7 @@
 /** @capsule/overlay — the link layer engines and agents share. */
 
 /** The link layer: SeND-style handshake, link keys, sealed DATA frames, keep-alive, rekey. */
-export { createLinkLayer, defaultLinkLayerOptions } from './create-link-layer';
+export { createLinkLayer, defaultLinkLayerOptions, RETIRED_INDEX_QUARANTINE_MS } from './create-link-layer';
 /** The DATA-frame hot path (seal, open) and its per-session state, for engines' fast paths and benchmarks. */
 export {
   createLinkSession,

@@ -201,4 +201,10 @@ export interface LinkLayerDeps {
    * the layer had carried it. Frames it does not take reach the layer as before.
    */
   dataPath?: LinkDataPath;
+  /**
+   * Draws a candidate receiver index: a random 32-bit value (node:crypto's by default). The layer
+   * skips 0 and the indices in use or quarantined (`RETIRED_INDEX_QUARANTINE_MS`), so a scripted
+   * source can test those rules.
+   */
+  randomIndex?: () => number;
 }

@@ -5,6 +5,7 @@
  * reconnect, rekey by time and by packet count without loss, and simultaneous opens.
  */
 import { generateControllerKey } from '@capsule/identity';
+import { LinkFrameType, LinkFrameView } from '@capsule/wire';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createLinkLayer,
@@ -14,6 +15,7 @@ import {
   type LinkLayer,
   type LinkLayerDeps,
   type LinkLayerOptions,
+  RETIRED_INDEX_QUARANTINE_MS,
   type Transport,
 } from '../src/index';
 import {
@@ -90,13 +92,18 @@ for (const makeUnderlay of [memoryUnderlay, udpUnderlay]) {
       };
     }
 
-    async function node(name: string, key: number, overrides: Partial<LinkLayerOptions> = {}): Promise<Node> {
+    async function node(
+      name: string,
+      key: number,
+      overrides: Partial<LinkLayerOptions> = {},
+      deps: Pick<LinkLayerDeps, 'randomIndex'> = {},
+    ): Promise<Node> {
       const tap = tapTransport(await underlay.open());
       const nowMs = underlay.clock === realClock ? Date.now() : START_MS;
       const identity = makeIdentity({ controller, key, name, nowMs });
       const layer = createLinkLayer(
         { identity, ...timings(underlay.unitMs), ...overrides },
-        { transport: tap, clock: underlay.clock },
+        { transport: tap, clock: underlay.clock, ...deps },
       );
       const created: Node = { name, layer, tap, hostId: identity.hostId, received: [], changes: [] };
       layer.onPacket((linkId, bytes, offset, length) =>
@@ -273,6 +280,68 @@ for (const makeUnderlay of [memoryUnderlay, udpUnderlay]) {
       expect(b.received).toHaveLength(200);
       expect(a.received).toHaveLength(200);
       expect(a.layer.drops.badTag + b.layer.drops.badTag).toBe(0);
+    });
+
+    it('gives no retired session’s receiver index to another session within the quarantine', async () => {
+      // Why: the native data path flags a frame it verified with the session its index names, and
+      // the layer takes the flag for the session it finds there (Transport's `authenticated`).
+      underlay = makeUnderlay();
+      // Each draw offers every index drawn before, then a new one: only the rules (in use,
+      // quarantined) keep an old index from being given again.
+      const drawn: number[] = [];
+      let again: number[] = [];
+      let offeredAgain = 0;
+      const randomIndex = () => {
+        const old = again.shift();
+        if (old !== undefined) {
+          offeredAgain += 1;
+          return old;
+        }
+        drawn.push(0x5000_0000 + 7 * drawn.length);
+        again = drawn.slice();
+        return drawn.at(-1)!;
+      };
+      const a = await node('alpha', 0, { rekeyAfterPackets: 40 }, { randomIndex });
+      const b = await node('bravo', 1, { rekeyAfterPackets: 40 });
+      b.tap.recording = true;
+      a.layer.connect(b.tap.local);
+      await until(() => linkBetween(a, b) !== undefined && linkBetween(b, a) !== undefined);
+      for (let batch = 0; batch < 10; batch++) {
+        for (let index = 0; index < 20; index++) {
+          expect(sendPacket(a, b, `a${batch}.${index}`)).toBe(true);
+          expect(sendPacket(b, a, `b${batch}.${index}`)).toBe(true);
+        }
+        await underlay.wait(underlay.unitMs / 5);
+      }
+      expect(b.received).toHaveLength(200);
+      expect(a.received).toHaveLength(200);
+      expect(linkBetween(a, b)!.handshakes).toBeGreaterThanOrEqual(3);
+      expect(offeredAgain).toBeGreaterThan(0);
+      // a's receiver index in b's DATA frames, era by era: none comes back once another followed.
+      const view = new LinkFrameView();
+      const eras: number[] = [];
+      for (const { bytes } of b.tap.sent)
+        if (view.parse(bytes) && view.type === LinkFrameType.DATA && eras.at(-1) !== view.receiverIndex)
+          eras.push(view.receiverIndex);
+      expect(eras.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(eras).size).toBe(eras.length);
+      if (underlay.clock === realClock) return; // the rest waits out the quarantine: manual clock only
+      // Once the quarantine is over, a retired index may be given again (the layer forgets it).
+      await underlay.wait(RETIRED_INDEX_QUARANTINE_MS + underlay.unitMs);
+      const handshakes = linkBetween(a, b)!.handshakes;
+      for (let batch = 0; batch < 6; batch++) {
+        for (let index = 0; index < 20; index++) {
+          expect(sendPacket(a, b, `late a${batch}.${index}`)).toBe(true);
+          expect(sendPacket(b, a, `late b${batch}.${index}`)).toBe(true);
+        }
+        await underlay.wait(underlay.unitMs / 5);
+      }
+      expect(linkBetween(a, b)!.handshakes).toBeGreaterThan(handshakes);
+      const later: number[] = [];
+      for (const { bytes } of b.tap.sent)
+        if (view.parse(bytes) && view.type === LinkFrameType.DATA && later.at(-1) !== view.receiverIndex)
+          later.push(view.receiverIndex);
+      expect(new Set(later).size).toBeLessThan(later.length);
     });
 
     it('converges simultaneous opens to one link (the lower host id initiates)', async () => {
