@@ -73,6 +73,16 @@ interface Node {
   changes: LinkInfo[];
 }
 
+/** The receiver indices of the DATA frames `tap` sent, in order, each run of one index once. */
+function receiverEras(tap: TapTransport): number[] {
+  const view = new LinkFrameView();
+  const eras: number[] = [];
+  for (const { bytes } of tap.sent)
+    if (view.parse(bytes) && view.type === LinkFrameType.DATA && eras.at(-1) !== view.receiverIndex)
+      eras.push(view.receiverIndex);
+  return eras;
+}
+
 for (const makeUnderlay of [memoryUnderlay, udpUnderlay]) {
   const probe = makeUnderlay();
   describe(`link layer over ${probe.name}`, () => {
@@ -123,6 +133,17 @@ for (const makeUnderlay of [memoryUnderlay, udpUnderlay]) {
     });
 
     const linkBetween = (from: Node, to: Node) => from.layer.linkTo(to.hostId);
+
+    /** `batches` of 20 packets each way, a fifth of a unit apart (several rekeys at 40 packets). */
+    async function exchange(a: Node, b: Node, batches: number, tag = ''): Promise<void> {
+      for (let batch = 0; batch < batches; batch++) {
+        for (let index = 0; index < 20; index++) {
+          expect(sendPacket(a, b, `${tag}a${batch}.${index}`)).toBe(true);
+          expect(sendPacket(b, a, `${tag}b${batch}.${index}`)).toBe(true);
+        }
+        await underlay.wait(underlay.unitMs / 5);
+      }
+    }
 
     /** Waits (in units) until `done` holds, failing after `units`. */
     async function until(done: () => boolean, units = 10): Promise<void> {
@@ -268,13 +289,7 @@ for (const makeUnderlay of [memoryUnderlay, udpUnderlay]) {
       const b = await node('bravo', 1, { rekeyAfterPackets: 40 });
       a.layer.connect(b.tap.local);
       await until(() => linkBetween(a, b) !== undefined && linkBetween(b, a) !== undefined);
-      for (let batch = 0; batch < 10; batch++) {
-        for (let index = 0; index < 20; index++) {
-          expect(sendPacket(a, b, `a${batch}.${index}`)).toBe(true);
-          expect(sendPacket(b, a, `b${batch}.${index}`)).toBe(true);
-        }
-        await underlay.wait(underlay.unitMs / 5);
-      }
+      await exchange(a, b, 10);
       await underlay.wait(underlay.unitMs / 2);
       expect(linkBetween(a, b)!.handshakes).toBeGreaterThanOrEqual(3);
       expect(b.received).toHaveLength(200);
@@ -306,41 +321,22 @@ for (const makeUnderlay of [memoryUnderlay, udpUnderlay]) {
       b.tap.recording = true;
       a.layer.connect(b.tap.local);
       await until(() => linkBetween(a, b) !== undefined && linkBetween(b, a) !== undefined);
-      for (let batch = 0; batch < 10; batch++) {
-        for (let index = 0; index < 20; index++) {
-          expect(sendPacket(a, b, `a${batch}.${index}`)).toBe(true);
-          expect(sendPacket(b, a, `b${batch}.${index}`)).toBe(true);
-        }
-        await underlay.wait(underlay.unitMs / 5);
-      }
+      await exchange(a, b, 10);
       expect(b.received).toHaveLength(200);
       expect(a.received).toHaveLength(200);
       expect(linkBetween(a, b)!.handshakes).toBeGreaterThanOrEqual(3);
       expect(offeredAgain).toBeGreaterThan(0);
       // a's receiver index in b's DATA frames, era by era: none comes back once another followed.
-      const view = new LinkFrameView();
-      const eras: number[] = [];
-      for (const { bytes } of b.tap.sent)
-        if (view.parse(bytes) && view.type === LinkFrameType.DATA && eras.at(-1) !== view.receiverIndex)
-          eras.push(view.receiverIndex);
+      const eras = receiverEras(b.tap);
       expect(eras.length).toBeGreaterThanOrEqual(3);
       expect(new Set(eras).size).toBe(eras.length);
       if (underlay.clock === realClock) return; // the rest waits out the quarantine: manual clock only
       // Once the quarantine is over, a retired index may be given again (the layer forgets it).
       await underlay.wait(RETIRED_INDEX_QUARANTINE_MS + underlay.unitMs);
       const handshakes = linkBetween(a, b)!.handshakes;
-      for (let batch = 0; batch < 6; batch++) {
-        for (let index = 0; index < 20; index++) {
-          expect(sendPacket(a, b, `late a${batch}.${index}`)).toBe(true);
-          expect(sendPacket(b, a, `late b${batch}.${index}`)).toBe(true);
-        }
-        await underlay.wait(underlay.unitMs / 5);
-      }
+      await exchange(a, b, 6, 'late ');
       expect(linkBetween(a, b)!.handshakes).toBeGreaterThan(handshakes);
-      const later: number[] = [];
-      for (const { bytes } of b.tap.sent)
-        if (view.parse(bytes) && view.type === LinkFrameType.DATA && later.at(-1) !== view.receiverIndex)
-          later.push(view.receiverIndex);
+      const later = receiverEras(b.tap);
       expect(new Set(later).size).toBeLessThan(later.length);
     });
 
