@@ -1,8 +1,9 @@
 import { deriveSessionKeys, generateX25519KeyPair, openLinkFrame } from '@capsule/identity';
 import { testSeed } from '@capsule/testkit';
-import { encodeIpv6Header, IpProtocol, LinkFrameView, readLinkFrameCounter } from '@capsule/wire';
+import { LinkFrameView, readLinkFrameCounter } from '@capsule/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ipv6Packet } from '../test/packets';
 import {
   createLinkSession,
   FrameBuffer,
@@ -42,23 +43,10 @@ function sessionPair(): [LinkSession, LinkSession] {
   ];
 }
 
-function packet(payload: Uint8Array, nextHeader: number = IpProtocol.UDP): Uint8Array {
-  const bytes = new Uint8Array(40 + payload.length);
-  encodeIpv6Header(
-    {
-      trafficClass: 0,
-      flowLabel: 1,
-      payloadLength: payload.length,
-      nextHeader,
-      hopLimit: 64,
-      source: new Uint8Array(16).fill(1),
-      destination: new Uint8Array(16).fill(2),
-    },
-    bytes,
-  );
-  bytes.set(payload, 40);
-  return bytes;
-}
+const source = new Uint8Array(16).fill(1);
+const destination = new Uint8Array(16).fill(2);
+/** An IPv6 packet from host 1 to host 2 carrying `payload` (test/packets.ts). */
+const packet = (payload: Uint8Array) => ipv6Packet(source, destination, payload);
 
 describe('DATA frames', () => {
   it('seal then open round-trips any IPv6 packet, with increasing counters and the peer index', () => {
