@@ -19,7 +19,8 @@
 //   agent   the data plane's drops, `if (…) { plane.drop(…)` and `… return plane.drop(…)` of
 //           packages/agent/src/{ingress,egress}.ts; about 15 s a guard
 //   overlay the link layer's refusals, `… return rejectHandshake(…)` / `return reject(…)` and
-//           `if (…) { drops.… += 1` of packages/overlay/src/{create-link-layer,handshake}.ts
+//           `if (…) { drops.… += 1` of packages/overlay/src/{create-link-layer,handshake}.ts, and
+//           the DATA frame's (`return 'replayed' | 'badTag' | SEAL_…`) of data-frame.ts
 //   wire    the decoders' refusals (`… return decodeFailure(…)`, `return this.fail(…)`, `return {
 //           code: …`) of the capsule header, link frame, sealed payload, chunks, ND and IP codecs
 //   identity the verifiers' refusals (`… return { ok: false …` and `return 'reason';`) of CGA, SeND
@@ -61,8 +62,12 @@ const targets = {
     tests: ['packages/agent'],
   },
   overlay: {
-    files: ['packages/overlay/src/create-link-layer.ts', 'packages/overlay/src/handshake.ts'],
-    consequence: /\breturn (rejectHandshake|reject)\(|^\s*drops\.[a-zA-Z]+ \+= 1;/,
+    files: [
+      'packages/overlay/src/create-link-layer.ts',
+      'packages/overlay/src/handshake.ts',
+      'packages/overlay/src/data-frame.ts',
+    ],
+    consequence: /\breturn (rejectHandshake|reject)\(|^\s*drops\.[a-zA-Z]+ \+= 1;|\breturn ('replayed'|'badTag'|SEAL_[A-Z]+);/,
     tests: ['packages/overlay'],
   },
   wire: {

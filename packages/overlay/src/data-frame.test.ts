@@ -8,6 +8,7 @@ import {
   createLinkSession,
   FrameBuffer,
   type LinkSession,
+  MAX_INNER_PACKET_LENGTH,
   openDataFrame,
   SEAL_EXHAUSTED,
   SEAL_MALFORMED,
@@ -86,6 +87,29 @@ describe('DATA frames', () => {
     expect(sealDataFrame(sender, ipv4, 0, ipv4.length, out)).toBe(SEAL_MALFORMED);
     expect(sealDataFrame(sender, new Uint8Array(30).fill(0x60), 0, 30, out)).toBe(SEAL_MALFORMED);
     expect(sealDataFrame(sender, new Uint8Array(10), 5, 10, out)).toBe(SEAL_MALFORMED);
+  });
+
+  it('refuses a range outside the packet or over the largest inner packet, and spends no counter', () => {
+    const [sender] = sessionPair();
+    const out = new FrameBuffer();
+    // The last frame's bytes are in `out`: a range past the packet's end must not seal them again.
+    const inner = packet(new Uint8Array(64).fill(0xaa));
+    expect(sealDataFrame(sender, inner, 0, inner.length, out)).toBe(16 + inner.length + 16);
+    const counter = sender.sendCounter;
+    const short = inner.slice(0, inner.length - 8); // its IPv6 header still says 64 bytes of payload
+    const oversized = new Uint8Array(MAX_INNER_PACKET_LENGTH + 1);
+    oversized.set(packet(new Uint8Array(0)));
+    for (const [bytes, offset, length] of [
+      [short, 0, inner.length], // past the end of the bytes
+      [inner, 8, inner.length], // shifted past the end
+      [inner, -inner.length, inner.length], // a negative offset (subarray would count from the end)
+      [inner, 0, -1],
+      [oversized, 0, oversized.length], // over MAX_INNER_PACKET_LENGTH
+    ] as const)
+      expect(sealDataFrame(sender, bytes, offset, length, out), `offset ${offset}, length ${length}`).toBe(
+        SEAL_MALFORMED,
+      );
+    expect(sender.sendCounter).toBe(counter);
   });
 
   it('refuses a frame sealed with the other direction key, and every single-bit change of a sealed frame', () => {
