@@ -67,7 +67,8 @@ const targets = {
       'packages/overlay/src/handshake.ts',
       'packages/overlay/src/data-frame.ts',
     ],
-    consequence: /\breturn (rejectHandshake|reject)\(|^\s*drops\.[a-zA-Z]+ \+= 1;|\breturn ('replayed'|'badTag'|SEAL_[A-Z]+);/,
+    consequence:
+      /\breturn (rejectHandshake|reject)\(|^\s*drops\.[a-zA-Z]+ \+= 1;|\breturn ('replayed'|'badTag'|SEAL_[A-Z]+);/,
     tests: ['packages/overlay'],
   },
   wire: {
