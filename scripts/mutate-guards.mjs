@@ -6,7 +6,7 @@
 // are guards that a check before them already covers, or that no input reaches (docs/engine.md
 // and docs/agent.md, "Tests"): read each.
 //
-//   node scripts/mutate-guards.mjs [--target native|engine|agent|overlay|wire|identity|controller] [--tests A,B] [--list] [LINE …]
+//   node scripts/mutate-guards.mjs [--target native|engine|agent|overlay|wire|identity|vm|controller] [--tests A,B] [--list] [LINE …]
 //
 // --list prints each guard as it would be disabled, and runs nothing; --tests runs these test
 // files (or folders) instead of the target's.
@@ -15,7 +15,8 @@
 //   native  the fast path's hand-up guards, `if (…) return Up|IngressUp|EgressUp(…)` of
 //           packages/native/addon/fast-path.cc (the default); about 30 s a guard on 2 cores
 //   engine  the pipeline's drops, `… return drop(DropReason.…)`, `return refuse(…)`, `return
-//           DropReason.…` of packages/engine/src/{engine,egress}.ts; about 10 s a guard
+//           DropReason.…` of packages/engine/src/{engine,egress,authorizations,programs}.ts;
+//           about 10 s a guard
 //   agent   the data plane's drops, `if (…) { plane.drop(…)` and `… return plane.drop(…)` of
 //           packages/agent/src/{ingress,egress}.ts; about 15 s a guard
 //   overlay the link layer's refusals, `… return rejectHandshake(…)` / `return reject(…)` and
@@ -25,6 +26,8 @@
 //           code: …`) of the capsule header, link frame, sealed payload, chunks, ND and IP codecs
 //   identity the verifiers' refusals (`… return { ok: false …` and `return 'reason';`) of CGA, SeND
 //           signature and freshness, flow authorization, node and TLS certificates, controller keys
+//   vm      the program verifier's refusals (`if (…) diagnostics.push({ code: …`) of
+//           packages/vm/src/verifier.ts
 //   controller  RBAC and authentication: `… throw new ApiError('FORBIDDEN' | 'UNAUTHENTICATED' |
 //           'NOT_FOUND'` guards and `requirePermission|Visible|DomainWrite|Grantable(…)` calls
 //           (each removed) of the controller's handlers (see the list below)
@@ -52,7 +55,12 @@ const targets = {
     rebuild: make,
   },
   engine: {
-    files: ['packages/engine/src/engine.ts', 'packages/engine/src/egress.ts'],
+    files: [
+      'packages/engine/src/engine.ts',
+      'packages/engine/src/egress.ts',
+      'packages/engine/src/authorizations.ts',
+      'packages/engine/src/programs.ts',
+    ],
     consequence: /\breturn (drop|refuse)\(|\breturn DropReason\./,
     tests: ['packages/engine'],
   },
@@ -101,6 +109,11 @@ const targets = {
     ],
     consequence: /\breturn \{ ok: false\b|\breturn '[a-z-]+';/,
     tests: ['packages/identity'],
+  },
+  vm: {
+    files: ['packages/vm/src/verifier.ts'],
+    consequence: /^\s*diagnostics\.push\(\{/,
+    tests: ['packages/vm'],
   },
   controller: {
     files: [

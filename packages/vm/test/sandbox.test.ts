@@ -291,6 +291,11 @@ describe('verifier', () => {
     expect(codes(assemble([{ mnemonic: 'jal', rd: 0, imm: 2 }, ret]))).toEqual(['VM_TARGET_NOT_INSTRUCTION']);
     expect(codes(assemble([ret, ret]), [0, 2, 4])).toEqual(['VM_BAD_ENTRY']);
     expect(codes(new Uint8Array([0x13, 0x05]))[0]).toBe('VM_TRUNCATED_INSTRUCTION');
+    // A good program and one byte more: refused for its length, before any instruction is read.
+    const good = assemble([...forward(1), ret]);
+    const odd = new Uint8Array(good.length + 1);
+    odd.set(good);
+    expect(codes(odd)).toEqual(['VM_CODE_ODD_LENGTH']);
   });
 });
 
