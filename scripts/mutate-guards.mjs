@@ -6,7 +6,7 @@
 // are guards that a check before them already covers, or that no input reaches (docs/engine.md
 // and docs/agent.md, "Tests"): read each.
 //
-//   node scripts/mutate-guards.mjs [--target native|engine|agent|overlay|wire|identity|vm|controller] [--tests A,B] [--list] [LINE …]
+//   node scripts/mutate-guards.mjs [--target native|engine|agent|overlay|wire|identity|vm|api|controller] [--tests A,B] [--list] [LINE …]
 //
 // --list prints each guard as it would be disabled, and runs nothing; --tests runs these test
 // files (or folders) instead of the target's.
@@ -26,6 +26,8 @@
 //           code: …`) of the capsule header, link frame, sealed payload, chunks, ND and IP codecs
 //   identity the verifiers' refusals (`… return { ok: false …` and `return 'reason';`) of CGA, SeND
 //           signature and freshness, flow authorization, node and TLS certificates, controller keys
+//   api     the node command decoder's refusals (`if (…) refuse(…)`) and the controller keys'
+//           (`return { ok: false, problem: …`) of packages/api/src/{node-command,controller-keys}.ts
 //   vm      the program verifier's refusals (`if (…) diagnostics.push({ code: …`) of
 //           packages/vm/src/verifier.ts
 //   controller  RBAC and authentication: `… throw new ApiError('FORBIDDEN' | 'UNAUTHENTICATED' |
@@ -93,8 +95,16 @@ const targets = {
       'packages/wire/src/nd-option.ts',
       'packages/wire/src/ipv6.ts',
       'packages/wire/src/ipv4.ts',
+      'packages/wire/src/icmpv4.ts',
+      'packages/wire/src/icmpv6.ts',
+      'packages/wire/src/tcp.ts',
+      'packages/wire/src/udp.ts',
+      'packages/wire/src/dns-message.ts',
+      'packages/wire/src/pcap.ts',
+      'packages/wire/src/ip-address.ts',
     ],
-    consequence: /\breturn (decodeFailure|this\.fail)\(|\breturn \{ code: '/,
+    consequence:
+      /\breturn (decodeFailure|this\.fail)\(|\breturn \{ code: '|\breturn \{ ok: false, message: '/,
     tests: ['packages/wire'],
   },
   identity: {
@@ -106,6 +116,7 @@ const targets = {
       'packages/identity/src/node-certificate.ts',
       'packages/identity/src/certificate.ts',
       'packages/identity/src/controller-key.ts',
+      'packages/identity/src/payload-cipher.ts',
     ],
     consequence: /\breturn \{ ok: false\b|\breturn '[a-z-]+';/,
     tests: ['packages/identity'],
@@ -114,6 +125,11 @@ const targets = {
     files: ['packages/vm/src/verifier.ts'],
     consequence: /^\s*diagnostics\.push\(\{/,
     tests: ['packages/vm'],
+  },
+  api: {
+    files: ['packages/api/src/node-command.ts', 'packages/api/src/controller-keys.ts'],
+    consequence: /\brefuse\(|\breturn \{ ok: false, problem: /,
+    tests: ['packages/api'],
   },
   controller: {
     files: [
@@ -163,7 +179,7 @@ function guardsOf(lines) {
     // A consequence whose call breaks after its `(` is read with its next line.
     const line = lines[i].endsWith('(') ? `${lines[i]}${lines[i + 1]?.trim() ?? ''}` : lines[i];
     if (!target.consequence.test(line)) continue;
-    const sameLine = /^(\s*(?:} else )?)if \((.*)\) (\{ )?(return |plane\.|throw )/.exec(lines[i]);
+    const sameLine = /^(\s*(?:} else )?)if \((.*)\) (\{ )?(return |plane\.|throw |refuse\()/.exec(lines[i]);
     if (sameLine) {
       guards.push({ first: i, last: i, text: lines[i].trim() });
       continue;
@@ -195,7 +211,7 @@ function disabled(lines, { first, last, removed }) {
   }
   if (first === last && !/\)( \{)?\s*$/.test(mutant[last])) {
     mutant[first] = mutant[first].replace(
-      /\bif \((.*)\) (\{ )?(return |plane\.|throw )/,
+      /\bif \((.*)\) (\{ )?(return |plane\.|throw |refuse\()/,
       'if (false && ($1)) $2$3',
     );
     return mutant;

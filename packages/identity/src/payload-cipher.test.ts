@@ -26,6 +26,9 @@ describe.each(ciphers)('one-shot e2e payload seal/open, %s', (cipher) => {
       reason: 'bad-tag',
     });
     expect(openPayload(() => undefined, out, aad, options)).toEqual({ ok: false, reason: 'unknown-epoch' });
+    // A key of another length (a caller's bug, or a truncated key store) is refused, not thrown.
+    for (const wrong of [key.subarray(0, 16), new Uint8Array(0), new Uint8Array(33)])
+      expect(openPayload(() => wrong, out, aad, options)).toEqual({ ok: false, reason: 'bad-tag' });
     const epochChanged = out.slice();
     epochChanged[3] = 4;
     expect(openPayload(() => key, epochChanged, aad, options)).toEqual({ ok: false, reason: 'bad-tag' });

@@ -26,15 +26,7 @@ import {
   SEALED_PAYLOAD_OVERHEAD,
   SealedPayloadView,
 } from '@capsule/wire';
-import {
-  AEAD_CIPHER,
-  AEAD_KEY_LENGTH,
-  type AeadOptions,
-  aeadOpen,
-  aeadSeal,
-  checkCounter,
-  checkKey,
-} from './aead';
+import { AEAD_CIPHER, type AeadOptions, aeadOpen, aeadSeal, checkCounter, checkKey } from './aead';
 import { IdentityError } from './errors';
 
 /** Overhead of an e2e sealed payload: epoch (4) + nonce (12) + tag (16) (wire's SEALED_PAYLOAD_OVERHEAD). */
@@ -192,7 +184,6 @@ export function openPayload(
   const counter = (BigInt(view.counterHigh) << 32n) | BigInt(view.counterLow);
   const key = keyForEpoch(epoch);
   if (key === undefined) return { ok: false, reason: 'unknown-epoch' };
-  if (key.length !== AEAD_KEY_LENGTH) return { ok: false, reason: 'bad-tag' };
   const header = sealed.subarray(0, SEALED_PAYLOAD_HEADER_LENGTH);
   const plaintext = aeadOpen(
     options.cipher ?? AEAD_CIPHER,
