@@ -44,6 +44,16 @@ describe('trustedControllerKeysOf', () => {
     expect(trustedControllerKeysOf({ controllerPublicKey: 'not base64!' }).ok).toBe(false);
   });
 
+  it('refuses an unreadable signing key beside a good list, and an empty list (a keep-alive answer has no signing key)', () => {
+    // Without its own check an unreadable controllerPublicKey would skip the "list holds it" rule.
+    expect(
+      trustedControllerKeysOf({ controllerPublicKey: 'not base64!', controllerKeys: [info(current, null)] }),
+    ).toEqual({ ok: false, problem: 'controllerPublicKey is not a raw Ed25519 key' });
+    // A node told to trust no key at all would refuse every certificate and authorization.
+    for (const answer of [{ controllerKeys: [] }, { controllerPublicKey: raw(current), controllerKeys: [] }])
+      expect(trustedControllerKeysOf(answer)).toEqual({ ok: false, problem: 'controllerKeys is empty' });
+  });
+
   it('never throws on arbitrary answers (fuzz)', () => {
     fc.assert(
       fc.property(
