@@ -309,6 +309,48 @@ describe('resolver: hostile queries', () => {
     expect(statistics.malformed).toBe(2);
   });
 
+  it('ignores an unreadable response too, refuses other opcodes, question counts and classes, and forwards only when it may', () => {
+    const statistics = fresh();
+    const rcodeOf = (bytes: Uint8Array | undefined) => (bytes === undefined ? 'none' : bytes[3]! & 0x0f);
+    // A response it cannot read is still a response: answering it could start a loop.
+    const badResponse = Buffer.from(answerWithA(query('x.example.test'), 1));
+    badResponse.writeUInt16BE(60, 4);
+    expect(answerDnsQuery(badResponse, lookup, statistics, 5)).toBeUndefined();
+    const status = Buffer.from(query('db.shop.acme.capsule'));
+    status[2] = (2 << 3) | 1; // opcode STATUS, RD
+    expect(rcodeOf(answerDnsQuery(status, lookup, statistics, 5))).toBe(DnsRcode.NOTIMP);
+    const questions = (count: number) => {
+      const out = Buffer.alloc(512);
+      const question = { name: 'db.shop.acme.capsule', type: DnsType.A, class: DNS_CLASS_IN };
+      const flags = {
+        isResponse: false,
+        opcode: 0,
+        isAuthoritative: false,
+        isTruncated: false,
+        isRecursionDesired: true,
+        isRecursionAvailable: false,
+        rcode: 0,
+      };
+      return out.subarray(
+        0,
+        encodeDnsMessage({ id: 9, flags, questions: Array(count).fill(question), answers: [] }, out),
+      );
+    };
+    expect(rcodeOf(answerDnsQuery(questions(0), lookup, statistics, 5))).toBe(DnsRcode.FORMERR);
+    expect(rcodeOf(answerDnsQuery(questions(2), lookup, statistics, 5))).toBe(DnsRcode.FORMERR);
+    const chaos = Buffer.from(query('db.shop.acme.capsule'));
+    chaos.writeUInt16BE(3, chaos.length - 2); // class CH
+    expect(rcodeOf(answerDnsQuery(chaos, lookup, statistics, 5))).toBe(DnsRcode.REFUSED);
+    // Another name: forwarded when the agent has upstreams, else REFUSED (never an open forwarder).
+    const other = query('www.example.test');
+    expect(judgeDnsQuery(other, lookup, statistics, { ttlSeconds: 5, canForward: true }).kind).toBe(
+      'forward',
+    );
+    const refused = judgeDnsQuery(other, lookup, statistics, { ttlSeconds: 5, canForward: false });
+    expect(refused.kind === 'answer' && rcodeOf(refused.bytes)).toBe(DnsRcode.REFUSED);
+    expect(statistics).toMatchObject({ malformed: 1, refused: 5 });
+  });
+
   it('survives oversized and empty datagrams on its socket, and still answers', async () => {
     const silent = track(await startUpstream());
     const { resolver, client } = await resolverWith([silent.port]);
