@@ -172,7 +172,6 @@ class Reader : public Napi::ObjectWrap<Reader> {
  private:
   static void OnPoll(uv_poll_t* handle, int status, int /*events*/) {
     Reader* self = static_cast<Reader*>(handle->data);
-    Napi::HandleScope scope(self->env_);
     if (status < 0) {
       self->Finish(0, EIO);
       return;
@@ -247,6 +246,9 @@ class Reader : public Napi::ObjectWrap<Reader> {
   void Deliver(size_t count) {
     if (filter_ != nullptr) count = filter_->TakePackets(data_, meta_, count);
     if (count == 0) return;
+    // The handle scope only around the call into JavaScript: N-API allocates one on the heap, and
+    // a batch the filter takes whole calls nothing.
+    Napi::HandleScope scope(env_);
     callback_.MakeCallback(env_.Global(),
                            {Napi::Number::New(env_, static_cast<double>(count)), Napi::Number::New(env_, 0)});
   }
@@ -254,6 +256,7 @@ class Reader : public Napi::ObjectWrap<Reader> {
   void Finish(size_t count, int error) {
     StopPolling();
     if (filter_ != nullptr) count = filter_->TakePackets(data_, meta_, count);
+    Napi::HandleScope scope(env_);
     callback_.MakeCallback(env_.Global(), {Napi::Number::New(env_, static_cast<double>(count)),
                                            Napi::Number::New(env_, error)});
   }

@@ -226,7 +226,6 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
 
   static void OnPoll(uv_poll_t* handle, int status, int /*events*/) {
     UdpSocket* self = static_cast<UdpSocket*>(handle->data);
-    Napi::HandleScope scope(self->env_);
     if (status < 0) {
       self->Report(0, EIO);
       return;
@@ -297,7 +296,10 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     }
   }
 
+  // Calls into JavaScript. The handle scope is opened here, not per wake-up: N-API allocates one
+  // on the heap, and a wake-up whose datagrams the filter takes all calls nothing.
   void Report(size_t count, int error) {
+    Napi::HandleScope scope(env_);
     callback_.MakeCallback(env_.Global(), {Napi::Number::New(env_, static_cast<double>(count)),
                                            Napi::Number::New(env_, error)});
   }
