@@ -266,6 +266,18 @@ describe('agent with a real controller', () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(await acl.json()).toEqual({ in: ['deny tcp port 22'], out: [] });
+    // A list with one bad rule is refused whole, with the reason; the lists in force stay.
+    const badAcl = await rest(a, '/api/v1/acl', {
+      method: 'PUT',
+      body: JSON.stringify({ in: ['allow tcp port 80'], out: ['deny icmp port 1'] }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(badAcl.status).toBe(400);
+    expect(await badAcl.json()).toMatchObject({
+      code: 'AGENT_BAD_ACL',
+      message: expect.stringMatching(/port needs tcp or udp/),
+    });
+    expect(await (await rest(a, '/api/v1/acl')).json()).toEqual({ in: ['deny tcp port 22'], out: [] });
   });
 
   it('applies a path-change that arrives before the registration answer of the endpoint it names (held, then put on top of the answer)', async () => {
