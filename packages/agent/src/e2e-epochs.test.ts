@@ -4,9 +4,22 @@
  * forged packet must not cost a key derivation each), and followed when the shared state moves.
  */
 import { randomBytes } from 'node:crypto';
-import { createNodePayloadCipher, deriveE2eEpochKey, type PayloadCipher } from '@capsule/identity';
+import {
+  createNodePayloadCipher,
+  deriveE2eEpochKey,
+  E2E_EPOCH_MAX,
+  type PayloadCipher,
+} from '@capsule/identity';
+import { ReplayWindow } from '@capsule/overlay';
 import { describe, expect, it } from 'vitest';
-import { acceptCandidate, advanceSendEpoch, createE2eEpochs, E2eSlot } from './e2e-epochs';
+import {
+  acceptCandidate,
+  advanceSendEpoch,
+  createE2eEpochs,
+  E2eReceive,
+  E2eSlot,
+  receiveCipherOf,
+} from './e2e-epochs';
 
 /** A cipher factory that records the keys it was given. */
 function counting() {
@@ -72,6 +85,36 @@ describe('e2e epochs', () => {
     e2e.state[E2eSlot.SEND_EPOCH] = 2; // as the native fast path moves it
     e2e.sendCipher;
     expect(factory.keys.at(-1)).toBe(hex(deriveE2eEpochKey(keys.sendKey, 2)));
+  });
+
+  it('never moves the send epoch past the last one (no wrap to a key the receiver has as epoch 0)', () => {
+    const e2e = createE2eEpochs(
+      { sendKey: randomBytes(32), receiveKey: randomBytes(32) },
+      createNodePayloadCipher,
+    );
+    e2e.state[E2eSlot.SEND_EPOCH] = E2E_EPOCH_MAX - 1;
+    expect(advanceSendEpoch(e2e)).toBe(true);
+    e2e.sendPackets = 5;
+    expect(advanceSendEpoch(e2e)).toBe(false);
+    expect([e2e.sendEpoch, e2e.sendPackets]).toEqual([E2E_EPOCH_MAX, 0]);
+  });
+
+  it('takes the previous epoch in its grace only, also when it is above the current one (the peer restarted)', () => {
+    const e2e = createE2eEpochs(
+      { sendKey: randomBytes(32), receiveKey: randomBytes(32) },
+      createNodePayloadCipher,
+    );
+    const replay = new ReplayWindow();
+    const out: { cipher: PayloadCipher | undefined } = { cipher: undefined };
+    e2e.receiveCipherFor(1);
+    acceptCandidate(e2e, 1, 10_000, 0); // epoch 1 current, 0 previous until 10 s
+    replay.mark(100);
+    // The peer restarts: its epoch 0 again, with a counter above the window's highest.
+    expect(receiveCipherOf(e2e, 0, 200, replay, 20_000, out)).toBe(E2eReceive.CANDIDATE);
+    acceptCandidate(e2e, 0, 10_000, 20_000); // epoch 0 current, 1 previous until 30 s
+    expect(receiveCipherOf(e2e, 1, 300, replay, 25_000, out)).toBe(E2eReceive.KNOWN);
+    expect(receiveCipherOf(e2e, 1, 300, replay, 30_001, out)).toBe(E2eReceive.STALE);
+    expect(receiveCipherOf(e2e, 2, 300, replay, 30_001, out)).toBe(E2eReceive.CANDIDATE);
   });
 
   it('keeps a role-addressed flow’s group key at its group epoch (never derived)', () => {
