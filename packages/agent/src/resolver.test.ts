@@ -8,6 +8,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { Resolver as DnsClient } from 'node:dns/promises';
 import {
   DNS_CLASS_IN,
+  type DnsQuestion,
   DnsRcode,
   type DnsRecord,
   DnsType,
@@ -87,6 +88,11 @@ function answerWithA(query: Buffer, last: number, tweak: (bytes: Buffer) => void
 
 /** A query message for `name`/`type` with id `id`. */
 function query(name: string, type: number = DnsType.A, id = 0x1234): Buffer {
+  return queryOf([{ name, type, class: DNS_CLASS_IN }], id);
+}
+
+/** A query message with these questions (any number, as a hostile client may send). */
+function queryOf(questions: readonly DnsQuestion[], id = 0x1234): Buffer {
   const out = Buffer.alloc(512);
   const length = encodeDnsMessage(
     {
@@ -100,7 +106,7 @@ function query(name: string, type: number = DnsType.A, id = 0x1234): Buffer {
         isRecursionAvailable: false,
         rcode: 0,
       },
-      questions: [{ name, type, class: DNS_CLASS_IN }],
+      questions: [...questions],
       answers: [],
     },
     out,
@@ -319,23 +325,8 @@ describe('resolver: hostile queries', () => {
     const status = Buffer.from(query('db.shop.acme.capsule'));
     status[2] = (2 << 3) | 1; // opcode STATUS, RD
     expect(rcodeOf(answerDnsQuery(status, lookup, statistics, 5))).toBe(DnsRcode.NOTIMP);
-    const questions = (count: number) => {
-      const out = Buffer.alloc(512);
-      const question = { name: 'db.shop.acme.capsule', type: DnsType.A, class: DNS_CLASS_IN };
-      const flags = {
-        isResponse: false,
-        opcode: 0,
-        isAuthoritative: false,
-        isTruncated: false,
-        isRecursionDesired: true,
-        isRecursionAvailable: false,
-        rcode: 0,
-      };
-      return out.subarray(
-        0,
-        encodeDnsMessage({ id: 9, flags, questions: Array(count).fill(question), answers: [] }, out),
-      );
-    };
+    const question = { name: 'db.shop.acme.capsule', type: DnsType.A, class: DNS_CLASS_IN };
+    const questions = (count: number) => queryOf(new Array(count).fill(question));
     expect(rcodeOf(answerDnsQuery(questions(0), lookup, statistics, 5))).toBe(DnsRcode.FORMERR);
     expect(rcodeOf(answerDnsQuery(questions(2), lookup, statistics, 5))).toBe(DnsRcode.FORMERR);
     const chaos = Buffer.from(query('db.shop.acme.capsule'));
