@@ -10,13 +10,16 @@
  */
 import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
-import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { createSecureContext, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { certificateMatchesPin, certificateSha256, formatCertificateSha256 } from '@capsule/identity';
 import { ControllerError } from './errors';
 
 /** A fetch that accepts only the certificate whose SHA-256 is `pin`. */
 export function createPinnedFetch(pin: Uint8Array): typeof fetch {
   const expected = formatCertificateSha256(pin);
+  // One TLS context for every connection of this client: without it each request built its own
+  // OpenSSL SSL_CTX (cipher tables and all). Each request still makes its own TLS connection.
+  const secureContext = createSecureContext();
   return async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     if (url.protocol !== 'https:')
@@ -37,6 +40,7 @@ export function createPinnedFetch(pin: Uint8Array): typeof fetch {
         const socket = tlsConnect({
           host,
           port,
+          secureContext,
           // Checked below against the pin instead; SNI only for a name.
           rejectUnauthorized: false,
           ...(/^[0-9.]+$|:/.test(host) ? {} : { servername: host }),
