@@ -7,7 +7,7 @@
 import { IPV6_HEADER_LENGTH, PacketType } from '@capsule/wire';
 import { describe, expect, it } from 'vitest';
 import { buildPacket, capsuleOf, createTopology, pathThrough } from './harness';
-import { balance, chain, replicate, route } from './programs';
+import { balance, chain, replicate, route, routeShowingFlow } from './programs';
 
 const dataWord = (data: Uint8Array | undefined, index: number) =>
   new DataView(data!.buffer, data!.byteOffset, data!.byteLength).getUint32(index * 4, true);
@@ -166,6 +166,51 @@ describe('engine pipeline: route', () => {
     );
     await t.settle();
     expect(e1.engine.counters().drops.UNKNOWN_FLOW).toBe(1);
+  });
+});
+
+describe('engine pipeline: FLOW memory', () => {
+  it('starts every new flow with zeroed FLOW memory, also in the id of an expired one', async () => {
+    const t = createTopology();
+    const a = t.addHost('a', 0x0a);
+    const b = t.addHost('b', 0x0b);
+    const e1 = t.addEngine('e1', 0x101);
+    await t.connect(a, e1);
+    await t.connect(e1, b);
+    const auth = t.authorize(a.hostId, routeShowingFlow.machineCode);
+    const path = pathThrough([e1.engineId]);
+    const send = (flowLabel: number, packetType: PacketType) =>
+      a.send(
+        e1,
+        buildPacket({
+          source: a.hostId,
+          destination: b.hostId,
+          flowLabel,
+          header: {
+            nextHeader: 59,
+            packetType,
+            flags: 0,
+            ...(packetType === PacketType.I && { auth }),
+            path,
+            code: routeShowingFlow,
+            data: new Uint8Array(8),
+          },
+        }),
+      );
+    const flowCounts = () => b.received.map((packet) => dataWord(capsuleOf(packet).data, 1));
+    send(1, PacketType.I);
+    send(1, PacketType.II);
+    send(1, PacketType.II);
+    await t.settle();
+    expect(flowCounts()).toEqual([1, 2, 3]); // FLOW memory persists within the flow
+    t.clock.advance(10 * 60_000);
+    expect(e1.engine.flows()).toHaveLength(0);
+    // Another flow takes the freed id (the table reuses the last one freed): it must not see the
+    // first flow's FLOW memory.
+    send(2, PacketType.I);
+    send(2, PacketType.II);
+    await t.settle();
+    expect(flowCounts()).toEqual([1, 2, 3, 1, 2]);
   });
 });
 

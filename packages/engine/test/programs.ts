@@ -73,6 +73,16 @@ entry:
   j route
 ${routeTail}`);
 
+/** `route`, and FLOW word 0 counts this flow's runs at the engine, shown in DATA word 1 (the receiver reads it). */
+export const routeShowingFlow = program(`
+entry:
+  lw t0, 0(a3)
+  addi t0, t0, 1
+  sw t0, 0(a3)
+  sw t0, 4(a2)
+  j route
+${routeTail}`);
+
 /** Point to point along the PATH, cached, reading no DATA (the agents' packets may carry none). */
 export const routeWithoutData = program(`
 entry:
