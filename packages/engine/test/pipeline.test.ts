@@ -171,14 +171,9 @@ describe('engine pipeline: route', () => {
 
 describe('engine pipeline: FLOW memory', () => {
   it('starts every new flow with zeroed FLOW memory, also in the id of an expired one', async () => {
-    const t = createTopology();
-    const a = t.addHost('a', 0x0a);
-    const b = t.addHost('b', 0x0b);
-    const e1 = t.addEngine('e1', 0x101);
-    await t.connect(a, e1);
-    await t.connect(e1, b);
+    const { t, a, b, e1, e2, e3 } = await line();
     const auth = t.authorize(a.hostId, routeShowingFlow.machineCode);
-    const path = pathThrough([e1.engineId]);
+    const path = pathThrough([e1.engineId, e2.engineId, e3.engineId]);
     const send = (flowLabel: number, packetType: PacketType) =>
       a.send(
         e1,
