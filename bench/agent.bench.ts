@@ -88,6 +88,8 @@ function host(last: number, createPayloadCipher: (key: Uint8Array) => PayloadCip
       ownHostId: id,
       ownIpv4: 0x64_64_00_01,
       authIntervalMs: 5000,
+      authRepeatMs: 250,
+      authRepeatForMs: 2000,
       codePackets: 2,
       maxOverlayPacketBytes: 1400,
       mode: 'tun',

@@ -62,6 +62,20 @@ describe.skipIf(!ready)('topology from the controller (netns lab tpo)', () => {
     const status = (await response.json()) as { counters?: { verdicts?: Record<string, number> } };
     return status.counters?.verdicts?.FORWARD ?? 0;
   }
+  /** Every engine's drops by reason, and its packets by type (what a slow test run prints). */
+  async function engineCounters(): Promise<string> {
+    const parts: string[] = [];
+    for (const engine of ['e1', 'e2', 'e4']) {
+      const response = await fetch(`http://${address.get(engine)}:${labPorts.engineHttp}/api/v1/status`);
+      const { counters } = (await response.json()) as {
+        counters?: { drops?: Record<string, number>; packetsByType?: Record<string, number> };
+      };
+      parts.push(
+        `${engine} types ${JSON.stringify(counters?.packetsByType)} drops ${JSON.stringify(counters?.drops)}`,
+      );
+    }
+    return parts.join('; ');
+  }
   const nodeId = async (name: string) =>
     (await admin.nodes.list({ limit: 500 })).items.find((node) => node.hostname === name)!.id;
   const linkUp = async (a: number, z: number) =>
@@ -179,7 +193,8 @@ describe.skipIf(!ready)('topology from the controller (netns lab tpo)', () => {
     for (let i = 1; i < around.length; i++) gapMs = Math.max(gapMs, around[i]! - around[i - 1]!);
     console.info(
       `topology: e4 registered ${registeredMs} ms after its start, linked (one API call) and both links up ${linkedMs} ms later; ` +
-        `after deleting e1–e2 the ping resumed ${resumed - cutAt} ms later (longest gap ${gapMs} ms)`,
+        `after deleting e1–e2 the ping resumed ${resumed - cutAt} ms later (longest gap ${gapMs} ms); ` +
+        (await engineCounters()),
     );
     expect(resumed - cutAt).toBeLessThan(2000);
     expect(gapMs).toBeLessThan(2000);

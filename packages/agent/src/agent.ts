@@ -146,6 +146,10 @@ export interface AgentOptions {
   cgaSec: number;
   /** Type I (AUTH) per flow again after this long. */
   authIntervalMs: number;
+  /** Type I again after this long instead, for `authRepeatForMs` after a flow's first type I. */
+  authRepeatMs: number;
+  /** How long after a (new or rebuilt) flow's first type I type I repeats every `authRepeatMs`; 0: never. */
+  authRepeatForMs: number;
   /** Type II packets after each type I, then type III. */
   codePackets: number;
   maxOverlayPacketBytes: number;
@@ -205,6 +209,8 @@ export const defaultAgentOptions: Omit<AgentOptions, 'hostName' | 'controllerUrl
   },
   cgaSec: 1,
   authIntervalMs: 5000,
+  authRepeatMs: 250,
+  authRepeatForMs: 2000,
   codePackets: 4,
   maxOverlayPacketBytes: 1400,
   keepaliveIntervalMs: 10_000,
@@ -856,6 +862,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
           ownHostId: cga.address,
           ownIpv4,
           authIntervalMs: options.authIntervalMs,
+          authRepeatMs: options.authRepeatMs,
+          authRepeatForMs: options.authRepeatForMs,
           codePackets: options.codePackets,
           maxOverlayPacketBytes: options.maxOverlayPacketBytes,
           mode: options.tun?.mode ?? 'tun',

@@ -51,6 +51,31 @@ describe('fastPath', () => {
   });
 });
 
+describe('authRepeatMs / authRepeatForMs', () => {
+  it("default to 250 ms for 2 s, and take the file's", () => {
+    expect(agentOptionsFromConfig(parseAgentConfig(base))).toMatchObject({
+      authIntervalMs: 5000,
+      authRepeatMs: 250,
+      authRepeatForMs: 2000,
+    });
+    const set = parseAgentConfig({ ...base, authRepeatMs: 100, authRepeatForMs: 0 });
+    expect(agentOptionsFromConfig(set)).toMatchObject({ authRepeatMs: 100, authRepeatForMs: 0 });
+  });
+
+  it('refuses a repeat longer than the interval, or out of range', () => {
+    expect(() => parseAgentConfig({ ...base, authRepeatMs: 5001 })).toThrow(
+      /authRepeatMs must not exceed authIntervalMs \(5000\)/,
+    );
+    expect(() => parseAgentConfig({ ...base, authIntervalMs: 1000, authRepeatMs: 1000 })).not.toThrow();
+    expect(() => parseAgentConfig({ ...base, authIntervalMs: 1000, authRepeatMs: 1001 })).toThrow(
+      expect.objectContaining({ code: 'AGENT_BAD_CONFIG' }),
+    );
+    expect(() => parseAgentConfig({ ...base, authRepeatMs: 5 })).toThrow(/authRepeatMs/);
+    expect(() => parseAgentConfig({ ...base, authRepeatForMs: -1 })).toThrow(/authRepeatForMs/);
+    expect(() => parseAgentConfig({ ...base, authRepeatForMs: 'soon' })).toThrow(/authRepeatForMs/);
+  });
+});
+
 describe('tun.offloads', () => {
   it('is on by default and can be turned off', () => {
     expect(agentOptionsFromConfig(parseAgentConfig(base)).tun?.offloads).toBe(true);

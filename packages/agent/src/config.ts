@@ -161,6 +161,8 @@ export const AgentConfig = Type.Object(
       }),
     ),
     authIntervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
+    authRepeatMs: Type.Optional(Type.Integer({ minimum: 10 })),
+    authRepeatForMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
     codePackets: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
     maxOverlayPacketBytes: Type.Optional(Type.Integer({ minimum: 512, maximum: 65_000 })),
     keepaliveIntervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
@@ -238,6 +240,12 @@ export function parseAgentConfig(input: unknown): AgentConfig {
       `agent configuration: /${first.segments.join('/')} ${first.message}`,
     );
   const config = input as AgentConfig;
+  const authIntervalMs = config.authIntervalMs ?? defaultAgentOptions.authIntervalMs;
+  if ((config.authRepeatMs ?? defaultAgentOptions.authRepeatMs) > authIntervalMs)
+    throw new AgentError(
+      'AGENT_BAD_CONFIG',
+      `agent configuration: /authRepeatMs must not exceed authIntervalMs (${authIntervalMs})`,
+    );
   compileAcl(config.acl ?? {}); // rule syntax errors surface at start-up
   return config;
 }
@@ -308,6 +316,8 @@ export function agentOptionsFromConfig(
     tun,
     cgaSec: config.cgaSec ?? defaults.cgaSec,
     authIntervalMs: config.authIntervalMs ?? defaults.authIntervalMs,
+    authRepeatMs: config.authRepeatMs ?? defaults.authRepeatMs,
+    authRepeatForMs: config.authRepeatForMs ?? defaults.authRepeatForMs,
     codePackets: config.codePackets ?? defaults.codePackets,
     maxOverlayPacketBytes: config.maxOverlayPacketBytes ?? defaults.maxOverlayPacketBytes,
     keepaliveIntervalMs: config.keepaliveIntervalMs ?? defaults.keepaliveIntervalMs,

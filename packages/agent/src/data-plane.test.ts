@@ -89,6 +89,8 @@ function makeHost(
       ownHostId: id,
       ownIpv4,
       authIntervalMs: 5000,
+      authRepeatMs: 250,
+      authRepeatForMs: 0,
       codePackets: 2,
       maxOverlayPacketBytes: 1400,
       mode: 'tun',
@@ -377,6 +379,25 @@ describe('data plane: egress on one host, ingress on the other', () => {
       expect(processIngress(b.plane, packet, 0, packet.length)).toBe(IngressResult.DELIVERED);
     }
     expect(types).toEqual([1, 2, 2, 3, 3, 1]);
+  });
+
+  it("repeats type I every authRepeatMs for authRepeatForMs after a flow's first, and again once a path change rebuilt it", () => {
+    const { a } = pair({ authRepeatMs: 250, authRepeatForMs: 2000 });
+    const ping = icmpv6Echo(a.id, a.table.endpoints.get(1)!.peers[0]!.hostId);
+    /** The packet type egress sends `afterMs` after the previous packet. */
+    const typeAfter = (afterMs: number) => {
+      a.now.ms += afterMs;
+      expect(processEgress(a.plane, ping, 0, ping.length)).toBe(EgressResult.SENT);
+      const outer = decodeIpv6Header(a.sent.at(-1)!);
+      const capsule = outer.ok ? decodeCapsuleHeader(outer.value.payload) : undefined;
+      return capsule?.ok ? capsule.value.packetType : -1;
+    };
+    // At 0, 100, 249, 250, 400, 500, 1999, 2250 and 2400 ms: repeated at 250, 500 and 1999 (the
+    // window's last moment), not at 2250 (the window over: authIntervalMs again).
+    expect([0, 100, 149, 1, 150, 100, 1499, 251, 150].map(typeAfter)).toEqual([1, 2, 2, 1, 2, 1, 1, 2, 2]);
+    // A path change rebuilds the flow: its first packet is a type I, and the repeats start again.
+    a.table.setPeers(1, a.table.endpoints.get(1)!.peers);
+    expect([10, 100, 150].map(typeAfter)).toEqual([1, 2, 1]);
   });
 
   it('sends the PATH (engine ids of the controller path) and DATA in every packet type', () => {

@@ -62,6 +62,10 @@ export interface DataPlaneOptions extends E2eRekeyOptions {
   ownIpv4: number;
   /** Type I (AUTH) again after this long per flow. */
   authIntervalMs: number;
+  /** Type I again after this long instead, for `authRepeatForMs` after a flow's first type I (egress.ts). */
+  authRepeatMs: number;
+  /** How long after a flow's first type I (since it was built) type I repeats every `authRepeatMs`; 0: never. */
+  authRepeatForMs: number;
   /** Type II (CODE, no AUTH) for this many packets after each type I, then type III. */
   codePackets: number;
   /** Largest inner overlay packet (IPv6 + capsule + sealed payload) sent in one piece. */

@@ -10,7 +10,10 @@
  *
  * Packet type per flow: type I (AUTH + PATH + CODE + DATA) on the first packet and every
  * `authIntervalMs`; type II (PATH + CODE + DATA) for the next `codePackets`; then type III (PATH +
- * DATA, no code: engines run the flow's cached program). PATH is the controller's path to the
+ * DATA, no code: engines run the flow's cached program). An engine admits a flow only from a type
+ * I, so for `authRepeatForMs` after a flow's first type I (a new flow, or one rebuilt by a path
+ * change) type I is due every `authRepeatMs` instead: a first type I lost, or sent before an engine
+ * on the way switched to the new route, costs a new hop that long, not `authIntervalMs`. PATH is the controller's path to the
  * peer in engine ids (flows.ts); the packet goes on the link to its first engine, which the flow
  * holds (`flow.firstHop.linkId`, kept by the agent as links come and go): no lookup per packet.
  * A type I packet that would exceed `maxOverlayPacketBytes` goes as a payload-less authorization
@@ -133,11 +136,16 @@ export function processEgress(
     at = flow.connections.stateAt(label);
   }
   const now = plane.deps.clock.nowMs();
+  const options = plane.options;
+  const firstAuthMs = flow.state[FlowSlot.FIRST_AUTH_MS]!;
+  const interval =
+    now - firstAuthMs < options.authRepeatForMs ? options.authRepeatMs : options.authIntervalMs;
   let packetType: 1 | 2 | 3;
-  if (now - types[at + 1]! >= plane.options.authIntervalMs) {
+  if (now - types[at + 1]! >= interval) {
     packetType = 1;
     types[at + 1] = now;
     types[at] = 0;
+    if (firstAuthMs === Number.NEGATIVE_INFINITY) flow.state[FlowSlot.FIRST_AUTH_MS] = now;
   } else {
     packetType = types[at]! < plane.options.codePackets ? 2 : 3;
     types[at] = types[at]! + 1;

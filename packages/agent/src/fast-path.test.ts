@@ -73,6 +73,8 @@ const LINK_ID = 5;
 const PEER_INDEX = 0x0a0b0c0d;
 const OWN_IPV4 = [100, 100, 0, 1];
 const CODE_PACKETS = 2;
+/** Type I repeats this often in its first authRepeatForMs (a rig that asks for it). */
+const AUTH_REPEAT_MS = 250;
 
 function spec(id: number, role: string, dataLength: number): EndpointSpec {
   return {
@@ -186,7 +188,14 @@ afterEach(async () => {
  * address (`peer` is the address).
  */
 async function rig(
-  options: { rekeyAfterPackets?: number; dataLength?: number; mode?: 'tun' | 'tap'; role?: boolean } = {},
+  options: {
+    rekeyAfterPackets?: number;
+    dataLength?: number;
+    mode?: 'tun' | 'tap';
+    role?: boolean;
+    /** Type I every AUTH_REPEAT_MS for this long after a flow's first (default 0: never). */
+    authRepeatForMs?: number;
+  } = {},
 ): Promise<Rig> {
   const receiver: Socket = createSocket('udp4');
   await new Promise<void>((resolve) => receiver.bind(0, '127.0.0.1', resolve));
@@ -245,6 +254,8 @@ async function rig(
       ownHostId: own,
       ownIpv4: 0x64_64_00_01,
       authIntervalMs: 60_000,
+      authRepeatMs: AUTH_REPEAT_MS,
+      authRepeatForMs: options.authRepeatForMs ?? 0,
       codePackets: CODE_PACKETS,
       maxOverlayPacketBytes: 1400,
       mode: options.mode ?? 'tun',
@@ -531,6 +542,43 @@ describe.skipIf(!available)('agent egress fast path', () => {
     expect(r.plane.sentByType[1]).toBe(byType[1]! + 2);
     expect(r.plane.sentByType[2]).toBe(byType[2]! + 2 * CODE_PACKETS);
     expect(r.plane.sentByType[3]).toBe(byType[3]! + 4);
+  });
+
+  it("repeats type I every authRepeatMs for authRepeatForMs after the flow's first, as egress does", async () => {
+    const r = await rig({ authRepeatForMs: 2000 });
+    await warmUp(r);
+    const own = r.plane.options.ownHostId;
+    // warmUp's first packet (egress's) was the flow's first type I: its time starts the repeats.
+    const firstAuthMs = r.flow.state[FlowSlot.FIRST_AUTH_MS]!;
+    expect(firstAuthMs).toBe(r.flow.lastAuthMs);
+    const typeOf = (packet: Uint8Array) => {
+      const before = Array.from(r.plane.sentByType);
+      takenAsEgressSends(r, packet);
+      return Array.from(r.plane.sentByType).findIndex((count, type) => type > 0 && count !== before[type]);
+    };
+    const packet = () => ipv6(own, r.peer, 17, 120);
+    // In the window: a type I once AUTH_REPEAT_MS has passed since the last, not before.
+    r.flow.lastAuthMs = Date.now() - AUTH_REPEAT_MS + 100;
+    expect(typeOf(packet())).toBe(3);
+    r.flow.lastAuthMs = Date.now() - AUTH_REPEAT_MS;
+    expect(typeOf(packet())).toBe(1);
+    // The repeat leaves the first type I's time as it was.
+    expect(r.flow.state[FlowSlot.FIRST_AUTH_MS]).toBe(firstAuthMs);
+    expect(typeOf(packet())).toBe(2);
+    // The window over: only authIntervalMs counts again.
+    const ended = Date.now() - 2000 - 100;
+    r.flow.state[FlowSlot.FIRST_AUTH_MS] = ended;
+    r.flow.lastAuthMs = Date.now() - AUTH_REPEAT_MS - 100;
+    expect(typeOf(packet())).not.toBe(1);
+    r.flow.lastAuthMs = Date.now() - r.plane.options.authIntervalMs;
+    expect(typeOf(packet())).toBe(1);
+    expect(r.flow.state[FlowSlot.FIRST_AUTH_MS]).toBe(ended);
+    // From a state egress leaves only before a flow's first packet (which egress sends, not the
+    // fast path), the fast path moves it as egress would: that type I starts the window.
+    r.flow.state[FlowSlot.FIRST_AUTH_MS] = Number.NEGATIVE_INFINITY;
+    r.flow.lastAuthMs = Number.NEGATIVE_INFINITY;
+    expect(typeOf(packet())).toBe(1);
+    expect(r.flow.state[FlowSlot.FIRST_AUTH_MS]).toBe(r.flow.lastAuthMs);
   });
 
   it('splits a type I packet over maxOverlayPacketBytes as egress does: AUTH-only ahead, the data as type II', async () => {
@@ -1079,6 +1127,8 @@ describe.skipIf(!available)('agent egress fast path', () => {
     expect(() => installWith(4, new Uint8Array(16))).toThrow(TypeError);
     // An e2e state array of the old, send-only shape.
     expect(() => installWith(2, new Float64Array(4))).toThrow(TypeError);
+    // A flow state array of the old four-slot shape (no first type I time).
+    expect(() => installWith(1, new Float64Array(4))).toThrow(TypeError);
     // A packet type without a header.
     expect(() => installWith(5, { ...f.headers, 2: undefined })).toThrow(TypeError);
     // ACL rules acl.ts never writes: a cut rule, an action, a protocol or ports out of range, another array.
@@ -1412,6 +1462,8 @@ async function ingressRig(
   fastPath.receiving(OUR_INDEX, LINK_ID, session.receiveKey, session.counters, session.replay.bits);
   const options = {
     authIntervalMs: 60_000,
+    authRepeatMs: AUTH_REPEAT_MS,
+    authRepeatForMs: 0,
     codePackets: CODE_PACKETS,
     maxOverlayPacketBytes: 1400,
     mode: 'tun' as const,

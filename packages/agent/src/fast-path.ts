@@ -150,6 +150,8 @@ export function createAgentFastPath(port: AgentFastPath, plane: DataPlane): Agen
   const { options } = plane;
   port.bindAgent(plane.sentByType, plane.e2eRekeyCounts, {
     authIntervalMs: options.authIntervalMs,
+    authRepeatMs: options.authRepeatMs,
+    authRepeatForMs: options.authRepeatForMs,
     codePackets: options.codePackets,
     e2eRekeyAfterMs: options.e2eRekeyAfterMs,
     e2eRekeyAfterPackets: options.e2eRekeyAfterPackets,

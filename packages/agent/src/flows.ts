@@ -118,15 +118,18 @@ export function countersOf(statistics: EndpointStatistics): Float64Array | undef
 /**
  * Where a flow's mutable per-packet state lives in its `state` array (the native fast path,
  * addon/fast-path.cc, reads and advances the same slots): the e2e send counter, the packet type
- * state (its two slots adjacent, as in a ConnectionTable entry), the TRACE packets still to send.
+ * state (its two slots adjacent, as in a ConnectionTable entry), the TRACE packets still to send,
+ * and the time of the flow's first type I since it was built (-Infinity before it): for
+ * `authRepeatForMs` after it type I repeats every `authRepeatMs` (egress.ts).
  */
 export const FlowSlot = {
   SEND_COUNTER: 0,
   PACKETS_SINCE_AUTH: 1,
   LAST_AUTH_MS: 2,
   TRACE_PACKETS: 3,
+  FIRST_AUTH_MS: 4,
 } as const;
-const FLOW_SLOTS = 4;
+const FLOW_SLOTS = 5;
 
 /** What the controller gave for one registered endpoint (decoded from SbEndpointResponse). */
 export interface EndpointSpec {
@@ -970,6 +973,8 @@ export class FlowTable {
     state[FlowSlot.SEND_COUNTER] = Math.max(initialSendCounter(nowMs), previous?.sendCounter ?? 0);
     state[FlowSlot.PACKETS_SINCE_AUTH] = 0;
     state[FlowSlot.LAST_AUTH_MS] = Number.NEGATIVE_INFINITY;
+    // A rebuilt flow (a path change) starts its repeats again: its new hops may not know it yet.
+    state[FlowSlot.FIRST_AUTH_MS] = Number.NEGATIVE_INFINITY;
     // A trace armed by `capsule trace` outlives a rebuild of the flow (a path or key push).
     state[FlowSlot.TRACE_PACKETS] = previous?.tracePackets ?? 0;
     return {

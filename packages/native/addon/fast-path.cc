@@ -87,8 +87,8 @@
 // overtakes one JavaScript sends. JavaScript API:
 //   bindAgent(sentByType: Float64Array(4), e2eRekeys: Float64Array(2), options: Float64Array
 //     [authIntervalMs, codePackets, e2eRekeyAfterMs, e2eRekeyAfterPackets, ownIpv4,
-//     maxOverlayPacketBytes, e2eRekeyGraceMs])
-//   setEgressFlow(destination[16|4], flowState: Float64Array(4), e2eState: Float64Array(7),
+//     maxOverlayPacketBytes, e2eRekeyGraceMs, authRepeatMs, authRepeatForMs])
+//   setEgressFlow(destination[16|4], flowState: Float64Array(5), e2eState: Float64Array(7),
 //     statistics: Float64Array(2+), sendBase[32], headers: [typeI, typeII, typeIII],
 //     transportAt: Int32Array(3), aad[35], linkId, acl: Int32Array (the Out ACL's rules for the
 //     peer, AclWord; a packet they deny is handed up: ACL), connections?: Float64Array(24577) (a
@@ -639,8 +639,14 @@ struct RegisteredProgram {
 
 // Slots of the arrays the agent shares per flow (packages/agent/src/flows.ts FlowSlot, E2eSlot and
 // the endpoint's StatisticsSlot name the same).
-enum FlowSlotIndex : int { kFlowSendCounter = 0, kFlowPacketsSinceAuth = 1, kFlowLastAuthMs = 2, kFlowTracePackets = 3 };
-constexpr size_t kFlowSlots = 4;
+enum FlowSlotIndex : int {
+  kFlowSendCounter = 0,
+  kFlowPacketsSinceAuth = 1,
+  kFlowLastAuthMs = 2,
+  kFlowTracePackets = 3,
+  kFlowFirstAuthMs = 4,
+};
+constexpr size_t kFlowSlots = 5;
 enum E2eSlotIndex : int {
   kE2eSendEpoch = 0,
   kE2eSendPackets = 1,
@@ -2339,9 +2345,12 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
       sinceAuth = entry == 0 ? 0 : types[typesAt];
       lastAuthMs = entry == 0 ? -std::numeric_limits<double>::infinity() : types[typesAt + 1];
     }
-    // Packet type (egress.ts): type I (AUTH + CODE) every authIntervalMs, type II (CODE) for the
-    // next codePackets, then type III; each from its own prebuilt header.
-    const bool authDue = now - lastAuthMs >= authIntervalMs_;
+    // Packet type (egress.ts): type I (AUTH + CODE) every authIntervalMs — every authRepeatMs for
+    // authRepeatForMs after the flow's first — type II (CODE) for the next codePackets, then type
+    // III; each from its own prebuilt header.
+    const double firstAuthMs = state[kFlowFirstAuthMs];
+    const bool authDue =
+        now - lastAuthMs >= (now - firstAuthMs < authRepeatForMs_ ? authRepeatMs_ : authIntervalMs_);
     const int packetType = authDue ? 1 : sinceAuth < codePackets_ ? 2 : 3;
     if (state[kFlowTracePackets] > 0) return EgressUp(kAgentUpTrace);  // TRACE flag, trace event
     // The e2e epoch (e2e-epochs.ts): the next one when a rekey is due (isSendRekeyDue; moved at the
@@ -2427,6 +2436,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     if (packetType == 1) {
       types[typesAt + 1] = now;
       types[typesAt] = 0;
+      if (firstAuthMs == -std::numeric_limits<double>::infinity()) state[kFlowFirstAuthMs] = now;
     } else {
       types[typesAt] += 1;
     }
@@ -2463,7 +2473,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
 
   // bindAgent(sentByType: Float64Array(4), e2eRekeys: Float64Array(2), options: Float64Array
   // [authIntervalMs, codePackets, e2eRekeyAfterMs, e2eRekeyAfterPackets, ownIpv4,
-  // maxOverlayPacketBytes, e2eRekeyGraceMs]).
+  // maxOverlayPacketBytes, e2eRekeyGraceMs, authRepeatMs, authRepeatForMs]).
   Napi::Value BindAgent(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     size_t typeCount = 0, rekeyCount = 0, optionCount = 0;
@@ -2472,9 +2482,9 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     double* rekeys = enough ? TypedData<double>(info[1], napi_float64_array, &rekeyCount) : nullptr;
     double* options = enough ? TypedData<double>(info[2], napi_float64_array, &optionCount) : nullptr;
     if (sentByType == nullptr || typeCount < 4 || rekeys == nullptr || rekeyCount < 2 || options == nullptr ||
-        optionCount < 7) {
+        optionCount < 9) {
       Napi::TypeError::New(env,
-                           "bindAgent(sentByType: Float64Array(4), e2eRekeys: Float64Array(2), options: Float64Array(7))")
+                           "bindAgent(sentByType: Float64Array(4), e2eRekeys: Float64Array(2), options: Float64Array(9))")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -2490,13 +2500,15 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
     e2eRekeyAfterMs_ = options[2];
     e2eRekeyAfterPackets_ = options[3];
     e2eRekeyGraceMs_ = options[6];
+    authRepeatMs_ = options[7];
+    authRepeatForMs_ = options[8];
     e2eRekeys_ = rekeys;
     e2eRekeysRef_ = Napi::Persistent(info[1].As<Napi::Object>());
     agentBound_ = true;
     return env.Undefined();
   }
 
-  // setEgressFlow(destination: 16 bytes (IPv6) | 4 bytes (IPv4), flowState: Float64Array(4),
+  // setEgressFlow(destination: 16 bytes (IPv6) | 4 bytes (IPv4), flowState: Float64Array(5),
   //   e2eState: Float64Array(7), statistics: Float64Array(2+), sendBase[32],
   //   headers: [typeI, typeII, typeIII], transportAt: Int32Array(3), aad[35], linkId, acl: Int32Array,
   //   connections?: Float64Array(24577), selector?: source[16] | 'cga-sources' (EgressFlowSelector))
@@ -3060,7 +3072,7 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   bool agentBound_ = false;
   double* sentByType_ = nullptr;
   Napi::ObjectReference sentByTypeRef_;
-  double authIntervalMs_ = 0, codePackets_ = 0, e2eRekeyAfterMs_ = 0, e2eRekeyAfterPackets_ = 0, e2eRekeyGraceMs_ = 0,
+  double authIntervalMs_ = 0, authRepeatMs_ = 0, authRepeatForMs_ = 0, codePackets_ = 0, e2eRekeyAfterMs_ = 0, e2eRekeyAfterPackets_ = 0, e2eRekeyGraceMs_ = 0,
          maxOverlayPacketBytes_ = 0;
   double* e2eRekeys_ = nullptr;  // the plane's e2e rekeys: [0] sent, [1] received
   Napi::ObjectReference e2eRekeysRef_;

@@ -203,6 +203,8 @@ export function createNativeFastPath(): NativeFastPath {
           options.ownIpv4,
           options.maxOverlayPacketBytes,
           options.e2eRekeyGraceMs,
+          options.authRepeatMs,
+          options.authRepeatForMs,
         ),
       ),
     setEgressFlow: (

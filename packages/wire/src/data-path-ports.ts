@@ -371,6 +371,9 @@ export interface AgentFastPath {
     e2eRekeys: Float64Array,
     options: {
       readonly authIntervalMs: number;
+      /** Type I every this long instead for `authRepeatForMs` after a flow's first (egress.ts). */
+      readonly authRepeatMs: number;
+      readonly authRepeatForMs: number;
       readonly codePackets: number;
       readonly e2eRekeyAfterMs: number;
       readonly e2eRekeyAfterPackets: number;
