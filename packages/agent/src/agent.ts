@@ -392,6 +392,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     return persisting;
   }
   function forgetEndpoint(id: number): void {
+    control.commandOrder.forgetEndpoint(id);
     if (registrations.delete(id)) void persistRegistrations();
   }
 
@@ -564,7 +565,10 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     }
     if (!flows) return;
     if (command.kind === 'path-change') {
-      for (const update of command.payload.endpoints) applyPathChange(update);
+      // An endpoint's view from an older command than the one it has would undo the newer.
+      const order = control.commandOrder;
+      for (const update of command.payload.endpoints)
+        if (order.acceptEndpoint(command.id, update.endpointId)) applyPathChange(update);
     } else if (command.kind === 'revocation') {
       const serials = new Set(command.payload.serials);
       for (const endpoint of [...flows.endpoints.values()])
@@ -1031,6 +1035,8 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
         registrations: control.registrations,
         authorizationRenewals,
         earlyPathChangesApplied,
+        /** Commands not applied: seen before, or older than the state they would replace. */
+        commandsRefused: { ...control.commandOrder.refused },
         certificateRenewals,
         endpointsRestored,
         pendingUnregistrations: pendingUnregistrations.size,

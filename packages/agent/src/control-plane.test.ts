@@ -84,6 +84,36 @@ describe('controller commands in the session', () => {
     control.closePush();
   });
 
+  it('applies a link set pushed, and not an older one a keep-alive answer brings after it (nor the same one again)', async () => {
+    const linkSet = (id: number, peer: string) => ({
+      id,
+      kind: 'link-set',
+      payload: { links: [{ peer, name: 'e', locator: '127.0.0.1:4000', cost: 10, dial: true }] },
+      createdAt,
+    });
+    const pushed =
+      `data: ${JSON.stringify({ kind: 'ready', payload: { nodeId: 1 } })}\n\n` +
+      `data: ${JSON.stringify({ kind: 'link-set', payload: linkSet(7, 'fd00::7') })}\n\n`;
+    const { control, commands } = session((path) =>
+      path.endsWith('/events')
+        ? new Response(pushed, { status: 200, headers: { 'content-type': 'text/event-stream' } })
+        : Response.json(
+            { commands: [linkSet(5, 'fd00::5'), { ...revocation, id: 4 }, linkSet(7, 'fd00::7')] },
+            { status: 202 },
+          ),
+    );
+    await control.openPush();
+    await expect.poll(() => commands.length).toBe(1);
+    control.closePush();
+    expect(await control.keepalive({})).toBe(202);
+    // The set of 7 stays the one applied; the older revocation still applies (revocations add up).
+    expect(commands.map((command) => [command.kind, command.id])).toEqual([
+      ['link-set', 7],
+      ['revocation', 4],
+    ]);
+    expect(control.commandOrder.refused).toEqual({ duplicate: 1, stale: 1 });
+  });
+
   it('reopens a push channel the controller closed, also through the 503 of a controller closing down', async () => {
     const ready = 'data: {"kind":"ready","payload":{"nodeId":1}}\n\n';
     const sse = (body: ReadableStream<Uint8Array> | string) =>

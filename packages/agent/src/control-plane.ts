@@ -17,9 +17,11 @@
 import { sign } from 'node:crypto';
 import {
   ApiError,
+  type CommandOrder,
   type ControllerKeyInfo,
   type ControllerReplicas,
   codeChunkOf,
+  createCommandOrder,
   createControllerReplicas,
   createPushAttachment,
   createSouthboundClient,
@@ -144,7 +146,8 @@ export class ControlPlane {
   keepaliveFailures = 0;
   registrations = 0;
   private readonly push: PushAttachment;
-  private readonly seenCommands = new Set<number>();
+  /** Which commands apply, in the order they come (a command may come twice, or after a newer one). */
+  readonly commandOrder: CommandOrder = createCommandOrder();
 
   constructor(
     private readonly options: ControlPlaneOptions,
@@ -215,6 +218,8 @@ export class ControlPlane {
     });
     this.isConnected = true;
     this.registrations += 1;
+    // The answer is the new baseline: the commands after it count from there.
+    this.commandOrder.restart();
     return this.registration;
   }
 
@@ -277,10 +282,9 @@ export class ControlPlane {
       return;
     }
     const command = decoded.value;
-    // The same command may come on the push channel and with a keep-alive answer.
-    if (this.seenCommands.has(command.id)) return;
-    this.seenCommands.add(command.id);
-    if (this.seenCommands.size > 10_000) this.seenCommands.clear();
+    // The same command may come on the push channel and with a keep-alive answer; a link set
+    // older than the one applied would undo it.
+    if (!this.commandOrder.accept(command.id, command.kind)) return;
     this.hooks.onCommand(command);
   }
 }

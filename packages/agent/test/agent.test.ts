@@ -320,6 +320,50 @@ describe('agent with a real controller', () => {
     expect((await rest(agents.a!, `/api/v1/endpoints/${nextId}`, { method: 'DELETE' })).status).toBe(204);
   });
 
+  it('keeps the newer of two path-changes of an endpoint that arrive in the wrong order', async () => {
+    const { db } = fixture.controller!.context.store;
+    const a = agents.a!;
+    const nodeId = (await fixture.admin.nodes.list()).items.find((node) => node.hostId === a.hostId)!.id;
+    const registered = await post(
+      a,
+      '/api/v1/endpoints',
+      JSON.stringify({ serviceToken: fixture.serviceToken, contract: 'shop', role: 'server' }),
+    );
+    expect(registered.status).toBe(201);
+    const { id } = (await registered.json()) as { id: number };
+    const spec = a.dataPlane!.flows.endpoints.get(id)!.spec;
+    // Its view as the controller computes it (a's client endpoint as its peer).
+    const peers = await fixture.controller!.context.peersOf(db, {
+      nodeId,
+      contractId: spec.contractId,
+      role: 'server',
+    });
+    expect(peers.length).toBeGreaterThan(0);
+    const pathChange = (commandId: number, view: unknown[]) => ({
+      id: commandId,
+      kind: 'path-change',
+      payload: { endpoints: [{ endpointId: id, peers: view }] },
+      createdAt: new Date().toISOString(),
+    });
+    const push = (command: unknown) =>
+      fixture.controller!.context.hub.deliver({ kind: 'path-change', nodeIds: [nodeId], payload: command });
+    const statusOf = async () => (await (await rest(a, '/api/v1/status')).json()) as Record<string, any>;
+    const stale = (await statusOf()).controller.commandsRefused.stale;
+    // The newer view (no peers) first, then the older one (its peers), on one channel.
+    expect(push(pathChange(3_000_002, []))).toBe(1);
+    expect(push(pathChange(3_000_001, peers))).toBe(1);
+    await expect
+      .poll(async () => (await statusOf()).controller.commandsRefused.stale, { timeout: 5000 })
+      .toBe(stale + 1);
+    expect(a.dataPlane!.flows.endpoints.get(id)!.peers).toEqual([]);
+    // A newer one still applies.
+    expect(push(pathChange(3_000_003, peers))).toBe(1);
+    await expect
+      .poll(() => a.dataPlane!.flows.endpoints.get(id)!.peers.length, { timeout: 5000 })
+      .toBe(peers.length);
+    expect((await rest(a, `/api/v1/endpoints/${id}`, { method: 'DELETE' })).status).toBe(204);
+  });
+
   it('survives a controller restart: keep-alives resume without manual action', async () => {
     const a = agents.a!;
     await fixture.stopController();

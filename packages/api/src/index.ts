@@ -21,6 +21,13 @@ export {
   type SouthboundClient,
 } from './client';
 export {
+  /** Which commands a node applies: each once, none older than the newest state of its kind. */
+  type CommandOrder,
+  /** Command ids a node remembers for de-duplication, at most. */
+  commandIdsRemembered,
+  createCommandOrder,
+} from './command-order';
+export {
   /** The keys a node trusts from a registration or keep-alive answer (checked; never throws). */
   type TrustedControllerKeysResult,
   trustedControllerKeysOf,

@@ -348,12 +348,14 @@ export function createContext(
       );
       await context.announceCommands('revocation', revocations);
       const linkChanges = changes.filter((change) => change.kind === 'topology' || change.kind === 'links');
-      if (linkChanges.length > 0)
-        await recomputeLinkSets(
-          linkChanges.some((change) => change.linkSetNodes === undefined)
-            ? undefined
-            : [...new Set(linkChanges.flatMap((change) => change.linkSetNodes!))],
-        );
+      if (linkChanges.length > 0) {
+        if (linkChanges.some((change) => change.linkSetNodes === undefined)) pendingLinkSets = 'all';
+        else if (pendingLinkSets !== 'all') {
+          pendingLinkSets ??= new Set();
+          for (const change of linkChanges) for (const id of change.linkSetNodes!) pendingLinkSets.add(id);
+        }
+        await recomputeLinkSetsSoon();
+      }
       // Role routes before paths: engines forward by them; paths only refresh the hosts' peer lists.
       if (
         changes.some(
@@ -590,6 +592,22 @@ export function createContext(
    * role routes below.
    */
   const sentLinkSets = new Map<number, { serial: string | null; text: string }>();
+
+  /** The nodes whose link sets the next recomputation covers ('all': every node's), if any. */
+  let pendingLinkSets: 'all' | Set<number> | undefined;
+
+  /**
+   * Link set recomputations, one at a time, as for paths and role routes: two at once could read
+   * the store before and after a change and queue the older set last (on PostgreSQL; SQLite runs
+   * one transaction at a time), and a node applies the newest command (docs/agent.md, step 9).
+   * A change while one runs gets the next run, which covers every node pending when it starts.
+   * No coalescing delay: a closed link reaches its ends at once.
+   */
+  const recomputeLinkSetsSoon = serialized(async () => {
+    const scope = pendingLinkSets;
+    pendingLinkSets = undefined;
+    if (scope !== undefined) await recomputeLinkSets(scope === 'all' ? undefined : [...scope]);
+  });
 
   /**
    * After a topology change or a registration: the link sets of `nodeIds` (every node's when

@@ -264,6 +264,70 @@ describe('link-set commands (the links the controller wants)', () => {
     expect(linkSets[1]!.links).toEqual([]);
   });
 
+  it('follows a set pushed, not an older one a keep-alive brings after it; counts from the start again after registering anew', async () => {
+    const command = (id: number, links: unknown[]) => ({
+      id,
+      kind: 'link-set',
+      payload: { links },
+      createdAt: '2027-01-15T00:00:00.000Z',
+    });
+    const clock = createManualClock(Date.UTC(2027, 0, 15));
+    const linkSets: EngineLinkSet[] = [];
+    const warnings: string[] = [];
+    let answers: unknown[][] = [[command(5, [entry]), command(7, []), command(4, [entry])]];
+    let refuse = false;
+    const client = {
+      keepalive: async () => {
+        if (refuse) throw Object.assign(new Error('refused'), { code: 'NODE_NOT_REGISTERED', status: 404 });
+        return { commands: answers.shift() ?? [] };
+      },
+      // The push channel brings the set of 7 first; then a malformed command, refused.
+      events: async (onEvent: (event: { kind: string; payload: unknown }) => void) => {
+        onEvent({ kind: 'link-set', payload: command(7, []) });
+        onEvent({ kind: 'link-set', payload: { id: 'eight', kind: 'link-set', payload: { links: [] } } });
+      },
+    } as unknown as SouthboundClient;
+    const hooks = createControllerHooks(
+      { locator: '10.0.0.3:7447', keepaliveIntervalMs: 30_000 },
+      {
+        client,
+        clock,
+        logger: {
+          warn: (_fields: unknown, message: string) => warnings.push(message),
+          info() {},
+          debug() {},
+          error() {},
+        } as never,
+        counters: () => ({ verdicts: {} }) as never,
+        revoke: () => {},
+        refreshLinks: () => {},
+        setContractTags: () => {},
+        setLinkSet: (set) => linkSets.push(set),
+        reregister: async () => {
+          refuse = false;
+        },
+      },
+    );
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
+    const stop = hooks.start();
+    await settle();
+    await settle();
+    // The push's 7 (empty); the keep-alive's 5 and 4 older, its 7 the same one: none applied.
+    expect(linkSets.map((set) => set.links.length)).toEqual([0]);
+    expect(warnings).toContain('controller command refused');
+    // Registered anew (the controller lost the node: a restored store may count from lower).
+    refuse = true;
+    clock.advance(30_000);
+    await settle();
+    await settle();
+    answers = [[command(3, [entry])]];
+    clock.advance(30_000);
+    await settle();
+    await settle();
+    expect(linkSets.map((set) => set.links.length)).toEqual([0, 1]);
+    stop();
+  });
+
   it('refuses a malformed set whole and keeps the previous one (nothing handed over, a warning)', () => {
     const { hooks, linkSets, warnings } = hooksRecording();
     for (const payload of [

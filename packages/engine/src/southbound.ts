@@ -13,8 +13,10 @@ import type { KeyObject } from 'node:crypto';
 import { sign } from 'node:crypto';
 import {
   type ControllerKeyInfo,
+  createCommandOrder,
   createLinkReports,
   createPushAttachment,
+  decodeNodeCommand,
   decodeNodeCommandPayload,
   defaultHostRevocationMs,
   type NodeCommand,
@@ -229,6 +231,22 @@ export function createControllerHooks(
     }),
   );
 
+  /** Which commands apply, in the order they come (a command may come twice, or after a newer one). */
+  const order = createCommandOrder();
+
+  /**
+   * A command from a keep-alive answer or the push channel: read with the one decoder, carried out
+   * once, and not when a newer one of a kind that replaces a whole state (link-set, link-tags) was.
+   */
+  function receive(value: unknown): void {
+    const decoded = decodeNodeCommand(value);
+    if (!decoded.ok) {
+      logger.warn({ error: decoded.error }, 'controller command refused');
+      return;
+    }
+    if (order.accept(decoded.value.id, decoded.value.kind)) obey(decoded.value);
+  }
+
   function obey(command: Pick<NodeCommand, 'kind' | 'payload'>): void {
     switch (command.kind) {
       case 'revocation': {
@@ -285,7 +303,7 @@ export function createControllerHooks(
       });
       keepalivesSent += 1;
       connected = true;
-      for (const command of answer.commands) obey(command);
+      for (const command of answer.commands) receive(command);
       if (answer.controllerKeys) deps.setControllerKeys?.(answer.controllerKeys);
       await deps.renewCertificate?.();
     } catch (error) {
@@ -295,7 +313,11 @@ export function createControllerHooks(
       logger.warn({ err: error, controller: client.currentUrl }, 'keep-alive failed');
       if (code === 'UNAUTHENTICATED' || code === 'NODE_NOT_REGISTERED' || code === 'FORBIDDEN')
         await deps.reregister?.().then(
-          () => push.open().catch(() => {}),
+          () => {
+            // The registration's answer is the new baseline: the commands after it count from there.
+            order.restart();
+            push.open().catch(() => {});
+          },
           (reason: unknown) => logger.warn({ err: reason }, 'registering again failed; retrying'),
         );
     } finally {
@@ -307,10 +329,7 @@ export function createControllerHooks(
     { retryMs: options.pushRetryMs ?? 1000 },
     {
       events: (onEvent, signal, onClose) => client.events(onEvent, signal, onClose),
-      onEvent: (event) => {
-        const command = event.payload as NodeCommand | undefined;
-        if (command && typeof command === 'object' && 'kind' in command) obey(command);
-      },
+      onEvent: (event) => receive(event.payload),
       clock: { setTimeout: (callback, ms) => (clock.setTimeout ?? systemClock.setTimeout)(callback, ms) },
       onChange: ({ kind, error }) => {
         if (kind === 'opened' || kind === 'reopened')
