@@ -21,7 +21,7 @@
  * nearest stopped under traffic — at the next one, the gap at most the issue's 1 s.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -104,12 +104,26 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
         const file = join(dir, 'topology.yaml');
         const switched = fastPaths ? '1' : '0';
         writeFileSync(file, topology);
-        execFileSync('node', [cli, 'lab', 'up', '--topology', file, '--data-dir', join(dir, 'lab')], {
-          encoding: 'utf8',
-          timeout: 180_000,
-          stdio: ['ignore', 'ignore', 'inherit'],
-          env: { ...process.env, CAPSULE_ENGINE_FAST_PATH: switched, CAPSULE_AGENT_FAST_PATH: switched },
-        });
+        try {
+          execFileSync('node', [cli, 'lab', 'up', '--topology', file, '--data-dir', join(dir, 'lab')], {
+            encoding: 'utf8',
+            timeout: 180_000,
+            stdio: ['ignore', 'ignore', 'inherit'],
+            env: { ...process.env, CAPSULE_ENGINE_FAST_PATH: switched, CAPSULE_AGENT_FAST_PATH: switched },
+          });
+        } catch (error) {
+          // The daemons' logs stay when lab up fails: what each said about its links and commands.
+          for (const name of readdirSync(join(dir, 'lab'))
+            .filter((f) => f.endsWith('.log'))
+            .sort()) {
+            const lines = readFileSync(join(dir, 'lab', name), 'utf8')
+              .split('\n')
+              .filter((line) => /link|command|push channel|refused/.test(line));
+            console.error(`${name} (${lines.length} lines about links and commands, the last 30):`);
+            for (const line of lines.slice(-30)) console.error(`  ${line.slice(0, 400)}`);
+          }
+          throw error;
+        }
         const state = readLabState(join(dir, 'lab'))!;
         netns = await connectNetnsLab(join(dir, 'lab'), state);
         expect(netns.hostIds.size).toBe(state.topology.nodes.length - 1); // engines and hosts registered

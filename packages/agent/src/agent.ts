@@ -778,13 +778,16 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
 
   /** One report at a time per peer: an up overtaken by its down would leave the link up there. */
   const linkReports = createLinkReports((request) =>
-    control
-      .registerLink(request)
-      .catch((error) =>
-        request.status === 'down'
-          ? logger.debug({ error: (error as Error).message }, 'link down report refused')
-          : logger.warn({ error: (error as Error).message }, 'link registration refused'),
-      ),
+    control.registerLink(request).catch((error) =>
+      // A down report of a link the controller no longer has (an administrator deleted it) is
+      // refused as NOT_FOUND, as expected; any other failure leaves the link up there.
+      request.status === 'down' && (error as { code?: unknown }).code === 'NOT_FOUND'
+        ? logger.debug({ error: (error as Error).message }, 'link down report refused')
+        : logger.warn(
+            { error: (error as Error).message, peer: request.peerHostId, status: request.status ?? 'up' },
+            request.status === 'down' ? 'link down report failed' : 'link registration refused',
+          ),
+    ),
   );
 
   function onLinkChange(link: LinkInfo): void {

@@ -343,7 +343,9 @@ export async function netnsLabUp(topology: Topology, options: NetnsLabOptions): 
     progress('every declared link up');
     return state;
   } catch (error) {
-    progress(`lab up failed: ${(error as Error).message.split('\n')[0]}; tearing down`);
+    progress(
+      `lab up failed: ${(error as Error).message.split('\n')[0]}; tearing down (daemon logs kept: ${join(options.dataDir, '*.log')})`,
+    );
     await labDown(options.dataDir, { keepLogs: true });
     throw error;
   }
