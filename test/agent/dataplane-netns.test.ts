@@ -305,10 +305,12 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
       const six = await inNode('a', ['ping', '-6', '-c', '5', '-i', '0.2', '-W', '2', hostId.b!]);
       expect(six.stdout).toContain('5 received');
       expect(six.stdout).toMatch(/icmp_seq=1 /);
-      // The flow's first packets: a type I, then type II (codePackets: 4), none of type III — a
-      // ping a second never sends one. Every daemon's fast path took each packet type after the
-      // pipeline handled its first: a's and b's egress 4 of 5 (the first opens the flow), their
-      // ingress and the engine 3 of 5 (the first type I and the first type II are the pipeline's).
+      // The flow's first packets, 200 ms apart: type I, II, I, II, I — in a flow's first 2 s type I
+      // repeats every authRepeatMs (250 ms), type II between (codePackets: 4); none of type III.
+      // Every daemon's fast path took each packet type after the pipeline handled its first: a's
+      // and b's egress 4 of 5 (the first opens the flow), their ingress 3 of 5 (the first type I
+      // and the first type II are the pipeline's), the engine 2 of 5 each way (the flow's first type
+      // I, its first type II and its second type I — the first that is not the flow's first — are).
       if (agentEnv.CAPSULE_AGENT_FAST_PATH === '1') {
         const [a, b] = [(await agentCli('a', 'status')).fastPath, (await agentCli('b', 'status')).fastPath];
         const engine = await inNode('e1', [
@@ -324,7 +326,7 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'iperf3', 't
         expect(b.ingressTaken).toBeGreaterThanOrEqual(3);
         expect(b.taken).toBeGreaterThanOrEqual(4);
         expect(a.ingressTaken).toBeGreaterThanOrEqual(3);
-        expect(e1.taken).toBeGreaterThanOrEqual(6);
+        expect(e1.taken).toBeGreaterThanOrEqual(4);
         // The type I packets it handed up: their signatures given to its verifier thread, and each
         // result asked for by the pipeline (docs/engine.md, "Type I signatures verified ahead").
         const { queued, ahead, waited, here } = e1.signatures;

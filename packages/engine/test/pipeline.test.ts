@@ -6,6 +6,7 @@
 
 import { IPV6_HEADER_LENGTH, PacketType } from '@capsule/wire';
 import { describe, expect, it } from 'vitest';
+import { defaultEngineOptions } from '../src/index';
 import { buildPacket, capsuleOf, createTopology, pathThrough } from './harness';
 import { balance, chain, replicate, route, routeShowingFlow } from './programs';
 
@@ -151,7 +152,13 @@ describe('engine pipeline: route', () => {
     );
     await t.settle();
     expect(e1.engine.flows()).toHaveLength(1);
-    t.clock.advance(10 * 60_000);
+    // Idle exactly its time-out (the sweeps ran meanwhile): kept; a millisecond more: removed.
+    const idleMs = defaultEngineOptions.flowIdleTimeoutMs;
+    t.clock.advance(idleMs);
+    expect(e1.engine.expireFlows()).toBe(0);
+    expect(e1.engine.flows()).toHaveLength(1);
+    t.clock.advance(1);
+    expect(e1.engine.expireFlows()).toBe(1);
     expect(e1.engine.flows()).toHaveLength(0);
     expect(e1.engine.counters().flowsExpired).toBe(1);
     // A type III packet of the expired flow is now an unknown flow.
