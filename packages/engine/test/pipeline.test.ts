@@ -216,6 +216,47 @@ describe('engine pipeline: FLOW memory', () => {
   });
 });
 
+describe('engine pipeline: a flow rebound to another authorization', () => {
+  it("runs its program again at the next type III: the cached action was the old authorization's", async () => {
+    const { t, a, b, e1, e2, e3 } = await line();
+    const send = (packetType: PacketType, auth?: Uint8Array, entryIndex = 0) =>
+      a.send(
+        e1,
+        buildPacket({
+          source: a.hostId,
+          destination: b.hostId,
+          flowLabel: 3,
+          header: {
+            nextHeader: 59,
+            packetType,
+            flags: 0,
+            ...(auth && { auth }),
+            path: pathThrough([e1.engineId, e2.engineId, e3.engineId], entryIndex),
+            ...(packetType !== PacketType.III && { code: route }),
+            data: new Uint8Array(8),
+          },
+        }),
+      );
+    send(PacketType.I, t.authorize(a.hostId, route.machineCode, { contractId: 7 }));
+    send(PacketType.III);
+    await t.settle();
+    const before = e1.engine.counters();
+    expect(before.cachedActions).toBe(1); // the type III took the action the type I cached
+    // Another contract's authorization of the same program (the program object is shared: one
+    // per code), in a type I whose entry the program does not have: the flow is rebound, then the
+    // packet dropped before its program runs — nothing caches or clears an action after the bind.
+    send(PacketType.I, t.authorize(a.hostId, route.machineCode, { contractId: 8 }), 9);
+    await t.settle();
+    expect(e1.engine.flows()[0]).toMatchObject({ contractId: 8 });
+    expect(e1.engine.counters().drops.BAD_ENTRY).toBe(1);
+    send(PacketType.III);
+    await t.settle();
+    const after = e1.engine.counters();
+    expect(after.cachedActions).toBe(before.cachedActions);
+    expect(after.programRuns).toBe(before.programRuns + 1);
+  });
+});
+
 describe('engine pipeline: balance, replicate, chain', () => {
   it('balances flows across the tagged links by flow hash, each flow sticking to one', async () => {
     const t = createTopology();
