@@ -777,18 +777,23 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
   }
 
   /** One report at a time per peer: an up overtaken by its down would leave the link up there. */
-  const linkReports = createLinkReports((request) =>
-    control.registerLink(request).catch((error) =>
+  const linkReports = createLinkReports((request) => control.registerLink(request), {
+    setTimeout: (callback, ms) => clock.setTimeout(callback, ms),
+    onFailure(request, error, retryInMs) {
+      const fields = {
+        error: (error as Error).message,
+        peer: request.peerHostId,
+        status: request.status ?? 'up',
+        ...(retryInMs !== undefined && { retryInMs }),
+      };
       // A down report of a link the controller no longer has (an administrator deleted it) is
-      // refused as NOT_FOUND, as expected; any other failure leaves the link up there.
-      request.status === 'down' && (error as { code?: unknown }).code === 'NOT_FOUND'
-        ? logger.debug({ error: (error as Error).message }, 'link down report refused')
-        : logger.warn(
-            { error: (error as Error).message, peer: request.peerHostId, status: request.status ?? 'up' },
-            request.status === 'down' ? 'link down report failed' : 'link registration refused',
-          ),
-    ),
-  );
+      // refused as NOT_FOUND, as expected.
+      if (request.status === 'down' && (error as { code?: unknown }).code === 'NOT_FOUND')
+        logger.debug(fields, 'link down report refused');
+      else
+        logger.warn(fields, retryInMs === undefined ? 'link report refused' : 'link report failed; retrying');
+    },
+  });
 
   function onLinkChange(link: LinkInfo): void {
     const report = {
@@ -996,6 +1001,7 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     async stop() {
       stopped = true;
       stopTick?.();
+      linkReports.close();
       control.closePush();
       links?.stop();
       if (fastPathInstaller) {

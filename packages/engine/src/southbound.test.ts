@@ -15,23 +15,24 @@ function hooksRecording() {
   const reports: SbLinkRequest[] = [];
   const contractTags: unknown[] = [];
   const linkSets: EngineLinkSet[] = [];
-  let refuseNext = false;
+  /** The failure of the next report: a network failure (no code) or the controller's refusal. */
+  let failNext: Error | undefined;
   const client = {
     registerLink: async (body: SbLinkRequest) => {
       reports.push(body);
-      if (refuseNext) {
-        refuseNext = false;
-        throw new Error('controller unreachable');
-      }
+      const failure = failNext;
+      failNext = undefined;
+      if (failure) throw failure;
       return {};
     },
   } as unknown as SouthboundClient;
+  const clock = createManualClock(Date.UTC(2027, 0, 15));
   const warnings: string[] = [];
   const hooks = createControllerHooks(
     { locator: '10.0.0.3:7447' },
     {
       client,
-      clock: { nowMs: () => 0, setInterval: () => () => {} } as never,
+      clock,
       logger: { warn: (_fields: unknown, message: string) => warnings.push(message) } as never,
       counters: () => ({}) as never,
       revoke: () => {},
@@ -57,7 +58,11 @@ function hooksRecording() {
     contractTags,
     linkSets,
     settle,
-    refuse: () => (refuseNext = true),
+    clock,
+    /** The next report fails as the controller refusing it (LINK_REFUSED) would. */
+    refuse: () => (failNext = Object.assign(new Error('refused'), { code: 'LINK_REFUSED', status: 403 })),
+    /** The next report fails as an unreachable controller would (no answer). */
+    fail: () => (failNext = Object.assign(new Error('controller unreachable'), { code: 'UNAVAILABLE' })),
   };
 }
 
@@ -110,14 +115,40 @@ describe('engine link reports to the controller', () => {
   });
 
   it('tries a refused up registration again at the next up, and logs the refusal', async () => {
-    const { hooks, link, reports, warnings, settle, refuse } = hooksRecording();
+    const { hooks, link, reports, warnings, settle, refuse, clock } = hooksRecording();
     refuse();
     hooks.onLinkChange(link('up'));
     await settle();
+    clock.advance(60_000); // a refusal is final: not tried again by itself
+    await settle();
+    expect(reports).toHaveLength(1);
     hooks.onLinkChange(link('up'));
     await settle();
     expect(reports.map((report) => report.status ?? 'up')).toEqual(['up', 'up']);
     expect(warnings).toEqual(['link report refused']);
+  });
+
+  it('tries a down report that failed (the controller unreachable) again until it is answered', async () => {
+    const { hooks, link, reports, warnings, settle, fail, clock } = hooksRecording();
+    hooks.onLinkChange(link('up'));
+    await settle();
+    fail();
+    hooks.onLinkChange(link('down'));
+    await settle();
+    expect(reports.map((report) => report.status ?? 'up')).toEqual(['up', 'down']);
+    fail();
+    clock.advance(1000); // the first retry, 1 s later: fails again
+    await settle();
+    clock.advance(1999);
+    await settle();
+    expect(reports).toHaveLength(3); // the next waits 2 s
+    clock.advance(1);
+    await settle();
+    expect(reports.map((report) => report.status ?? 'up')).toEqual(['up', 'down', 'down', 'down']);
+    clock.advance(60_000); // answered: nothing more
+    await settle();
+    expect(reports).toHaveLength(4);
+    expect(warnings).toEqual(['link report failed; retrying', 'link report failed; retrying']);
   });
 });
 

@@ -218,18 +218,19 @@ export function createControllerHooks(
   /** Per peer whose link is up at the controller (or on its way there), the report that said so. */
   const registeredLinks = new Map<string, SbLinkRequest>();
   /** One report at a time per peer: an up overtaken by its down would leave the link up there. */
-  const linkReports = createLinkReports((request) =>
-    client.registerLink(request).catch((error: unknown) => {
-      // Not registered as up after all: the next up tries again — unless a newer up of the link
-      // was reported since (its down and up came while this one was in flight). A lost down
-      // report leaves the link up at the controller until this engine reports it again.
-      if (registeredLinks.get(request.peerHostId) === request) registeredLinks.delete(request.peerHostId);
+  const linkReports = createLinkReports((request) => client.registerLink(request), {
+    setTimeout: (callback, ms) => (clock.setTimeout ?? systemClock.setTimeout)(callback, ms),
+    onFailure(request, error, retryInMs) {
+      // Refused for good: not registered as up after all, so the next up tries again — unless a
+      // newer up of the link was reported since. A failure is tried again (createLinkReports).
+      if (retryInMs === undefined && registeredLinks.get(request.peerHostId) === request)
+        registeredLinks.delete(request.peerHostId);
       logger.warn(
-        { err: error, peer: request.peerHostId, state: request.status ?? 'up' },
-        'link report refused',
+        { err: error, peer: request.peerHostId, state: request.status ?? 'up', retryInMs },
+        retryInMs === undefined ? 'link report refused' : 'link report failed; retrying',
       );
-    }),
-  );
+    },
+  });
 
   /** Which commands apply, in the order they come (a command may come twice, or after a newer one). */
   const order = createCommandOrder();
@@ -349,6 +350,7 @@ export function createControllerHooks(
       return () => {
         cancel();
         push.close();
+        linkReports.close();
       };
     },
     status: () => ({
