@@ -76,7 +76,7 @@ import { EgressResult, processEgress } from './egress';
 import { AgentError } from './errors';
 import { type AgentFastPathInstaller, createAgentFastPath } from './fast-path';
 import { publishDataPlaneDrop, publishTrace } from './flow-events';
-import { FlowTable, ipv4Text, nextGroupKeys, noGroupKeys, ownRoleAddress } from './flows';
+import { authorizeAgain, FlowTable, ipv4Text, nextGroupKeys, noGroupKeys, ownRoleAddress } from './flows';
 import {
   ensureCga,
   ensureHostKeys,
@@ -804,8 +804,9 @@ export function createAgent(options: AgentOptions, deps: AgentDeps): Agent {
     if (link.state === 'up') {
       // Flows through this neighbor send on the link from now on (their first hop records it).
       flows?.setLink(link.peerHostId, link.id);
-      // A (re)started engine has no flow state: the next packet of every flow carries AUTH.
-      for (const flow of flows?.flows() ?? []) flow.lastAuthMs = Number.NEGATIVE_INFINITY;
+      // A (re)started engine has no flow state: the next packet of every flow carries AUTH (each
+      // application connection's of a role-addressed flow too), repeated for authRepeatForMs.
+      for (const flow of flows?.flows() ?? []) authorizeAgain(flow);
       logger.info({ peer: report.peerHostId, name: link.peerName }, 'link up');
       linkReports.report(report);
     } else {

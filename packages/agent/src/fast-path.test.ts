@@ -44,6 +44,7 @@ import { EgressResult, processEgress } from './egress';
 import { AGENT_MAC, ETHERNET_HEADER_LENGTH, EtherType } from './ethernet';
 import { createAgentFastPath } from './fast-path';
 import {
+  authorizeAgain,
   CONNECTIONS_MAX,
   connectionLabel,
   countersOf,
@@ -673,6 +674,32 @@ describe.skipIf(!available)('agent egress fast path', () => {
       expect(r.plane.sentByType[3]).toBeGreaterThan(0);
       expect(r.fastPath.agentStats().taken).toBe(packets.length);
     });
+
+  it('sends a type I on each connection’s next packet after authorizeAgain (its first hop restarted), as egress does', async () => {
+    const r = await rig({ role: true });
+    const own = r.plane.options.ownHostId;
+    expect(r.offer(ipv6(own, r.peer, 17, 64))).toBe(false);
+    const packetOf = (sourcePort: number) => {
+      const packet = ipv6(own, r.peer, 17, 100);
+      writeU16(packet, 40, sourcePort);
+      writeU16(packet, 42, 443);
+      return packet;
+    };
+    const typeOf = (packet: Uint8Array) => {
+      const before = Array.from(r.plane.sentByType);
+      takenAsEgressSends(r, packet);
+      return Array.from(r.plane.sentByType).findIndex((count, type) => type > 0 && count !== before[type]);
+    };
+    // Two connections, each past its type I and type II packets.
+    const types = (port: number, count: number) =>
+      Array.from({ length: count }, () => typeOf(packetOf(port)));
+    expect(types(62_000, CODE_PACKETS + 2)).toEqual([1, 2, 2, 3]);
+    expect(types(62_001, CODE_PACKETS + 2)).toEqual([1, 2, 2, 3]);
+    authorizeAgain(r.flow);
+    expect(r.flow.state[FlowSlot.FIRST_AUTH_MS]).toBe(Number.NEGATIVE_INFINITY);
+    expect(types(62_000, 2)).toEqual([1, 2]);
+    expect(types(62_001, 2)).toEqual([1, 2]);
+  });
 
   it('starts a role-addressed flow’s connections over as egress does when it holds CONNECTIONS_MAX', async () => {
     const r = await rig({ role: true });

@@ -338,6 +338,24 @@ export class ConnectionTable {
     slots[0] = slots[0]! + 1;
     return at + 1;
   }
+
+  /** Makes a type I due on every connection's next packet (a first hop that lost its flows). */
+  authorizeAgain(): void {
+    const slots = this.array;
+    if (slots === undefined) return;
+    for (let at = 1; at < slots.length; at += 3)
+      if (slots[at] !== 0) slots[at + 2] = Number.NEGATIVE_INFINITY;
+  }
+}
+
+/**
+ * Makes `flow`'s next packet a type I, and starts its type I repeats again (`authRepeatForMs`),
+ * each of its connections' too: its first hop (re)started, and knows none of its flows.
+ */
+export function authorizeAgain(flow: Flow): void {
+  flow.state[FlowSlot.LAST_AUTH_MS] = Number.NEGATIVE_INFINITY;
+  flow.state[FlowSlot.FIRST_AUTH_MS] = Number.NEGATIVE_INFINITY;
+  flow.connections?.authorizeAgain();
 }
 
 /**
