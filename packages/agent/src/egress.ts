@@ -13,7 +13,8 @@
  * DATA, no code: engines run the flow's cached program). An engine admits a flow only from a type
  * I, so for `authRepeatForMs` after a flow's first type I (a new flow, or one rebuilt by a path
  * change) type I is due every `authRepeatMs` instead: a first type I lost, or sent before an engine
- * on the way switched to the new route, costs a new hop that long, not `authIntervalMs`. PATH is the controller's path to the
+ * on the way switched to the new route, costs a new hop that long, not `authIntervalMs`.
+ * PATH is the controller's path to the
  * peer in engine ids (flows.ts); the packet goes on the link to its first engine, which the flow
  * holds (`flow.firstHop.linkId`, kept by the agent as links come and go): no lookup per packet.
  * A type I packet that would exceed `maxOverlayPacketBytes` goes as a payload-less authorization
