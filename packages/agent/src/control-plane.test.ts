@@ -4,6 +4,7 @@
  * the next ones still arrive, each once. The controller here is a hostile stand-in (fetch). And an
  * endpoint answer becomes the CODE and DATA chunks the endpoint sends (decodeEndpoint).
  */
+import { generateKeyPairSync } from 'node:crypto';
 import type { NodeCommand, SbEndpointResponse } from '@capsule/api';
 import { describe, expect, it } from 'vitest';
 import { ControlPlane, decodeEndpoint } from './control-plane';
@@ -112,6 +113,31 @@ describe('controller commands in the session', () => {
       ['revocation', 4],
     ]);
     expect(control.commandOrder.refused).toEqual({ duplicate: 1, stale: 1 });
+  });
+
+  it('starts the command order again at a registration (its answer is the baseline: a restored controller may count from lower)', async () => {
+    const linkSet = (id: number) => ({ id, kind: 'link-set', payload: { links: [] }, createdAt });
+    let answer: unknown[] = [];
+    const { control, commands } = session((path) => {
+      if (path.endsWith('/nonce')) return Response.json({ nonce: Buffer.alloc(32).toString('base64') });
+      if (path.endsWith('/register')) return Response.json({ token: 't', node: { id: 1 } });
+      return Response.json({ commands: answer }, { status: 202 });
+    });
+    answer = [linkSet(7), linkSet(5)];
+    await control.keepalive({});
+    expect(commands.map((command) => command.id)).toEqual([7]);
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    await control.register(
+      {
+        rsaPrivateKey: privateKey,
+        rsaPublicKeyDer: publicKey.export({ type: 'spki', format: 'der' }),
+        x25519PublicKeyRaw: new Uint8Array(32),
+      } as never,
+      { addressText: 'fd00::1', parametersBytes: new Uint8Array(8) } as never,
+    );
+    answer = [linkSet(3)];
+    await control.keepalive({});
+    expect(commands.map((command) => command.id)).toEqual([7, 3]);
   });
 
   it('reopens a push channel the controller closed, also through the 503 of a controller closing down', async () => {
