@@ -26,7 +26,6 @@ import {
   createPushAttachment,
   createSouthboundClient,
   dataChunkOf,
-  decodeNodeCommand,
   type GroupKey,
   type NodeCommand,
   type PushAttachment,
@@ -276,15 +275,10 @@ export class ControlPlane {
 
   /** Decodes a command (keep-alive answer or push event) and hands it on once. */
   private deliver(value: unknown): void {
-    const decoded = decodeNodeCommand(value);
-    if (!decoded.ok) {
-      this.hooks.log('warn', 'controller command refused', { ...decoded.error });
-      return;
-    }
-    const command = decoded.value;
     // The same command may come on the push channel and with a keep-alive answer; a link set
     // older than the one applied would undo it.
-    if (!this.commandOrder.accept(command.id, command.kind)) return;
-    this.hooks.onCommand(command);
+    const taken = this.commandOrder.take(value);
+    if (!taken.ok) this.hooks.log('warn', 'controller command refused', { ...taken.error });
+    else if (taken.value) this.hooks.onCommand(taken.value);
   }
 }

@@ -20,6 +20,21 @@ describe('command order', () => {
     expect(order.refused).toEqual({ duplicate: nodeCommandKinds.length, stale: 0 });
   });
 
+  it("takes a command as it came: the decoded command once, then undefined; the decoder's refusal", () => {
+    const order = createCommandOrder();
+    const command = {
+      id: 3,
+      kind: 'link-set',
+      payload: { links: [] },
+      createdAt: '2026-12-07T00:00:00.000Z',
+    };
+    expect(order.take(command)).toEqual({ ok: true, value: command });
+    expect(order.take(command)).toEqual({ ok: true, value: undefined });
+    expect(order.take({ ...command, id: 2 })).toEqual({ ok: true, value: undefined }); // stale
+    expect(order.take({ ...command, id: 'four' })).toMatchObject({ ok: false, error: { code: 'BAD_FIELD' } });
+    expect(order.refused).toEqual({ duplicate: 1, stale: 1 });
+  });
+
   it('refuses a link set or link tags older than the newest of its kind, not of the other kind', () => {
     const order = createCommandOrder();
     expect(order.accept(7, 'link-set')).toBe(true);

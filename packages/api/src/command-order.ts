@@ -18,7 +18,9 @@
  * `restart()` forgets the newest ids: after a registration, whose answer is the node's new
  * baseline (a controller restored from a backup may count ids from lower again).
  */
-import type { NodeCommandKind } from './node-command';
+
+import { decodeNodeCommand, type NodeCommandKind, type NodeCommandResult } from './node-command';
+import type { NodeCommand } from './schemas';
 
 /** The kinds whose command replaces the previous one whole. */
 const replacingKinds: ReadonlySet<NodeCommandKind> = new Set<NodeCommandKind>(['link-set', 'link-tags']);
@@ -27,6 +29,13 @@ const replacingKinds: ReadonlySet<NodeCommandKind> = new Set<NodeCommandKind>(['
 export const commandIdsRemembered = 10_000;
 
 export interface CommandOrder {
+  /**
+   * A command as it came (a parsed JSON value: a keep-alive answer's element or a push event's
+   * payload), read with `decodeNodeCommand` and then `accept`ed: the command to carry out, or
+   * undefined when it is not to be (seen before, or stale); the decoder's refusal when it does not
+   * decode. The one intake of agents and engines.
+   */
+  take(value: unknown): NodeCommandResult<NodeCommand | undefined>;
   /**
    * Whether to apply the command `id` of `kind`: false for an id seen before, and for a command
    * of a replacing kind older than the newest of that kind accepted. Records what it accepts.
@@ -48,30 +57,36 @@ export function createCommandOrder(seenMax = commandIdsRemembered): CommandOrder
   const newestOfKind = new Map<NodeCommandKind, number>();
   const newestOfEndpoint = new Map<number, number>();
   const refused = { duplicate: 0, stale: 0 };
-  return {
-    accept(id, kind) {
-      if (seen.has(id)) {
-        refused.duplicate += 1;
+  function accept(id: number, kind: NodeCommandKind): boolean {
+    if (seen.has(id)) {
+      refused.duplicate += 1;
+      return false;
+    }
+    if (replacingKinds.has(kind)) {
+      if (id < (newestOfKind.get(kind) ?? 0)) {
+        refused.stale += 1;
+        seen.add(id);
         return false;
       }
-      if (replacingKinds.has(kind)) {
-        if (id < (newestOfKind.get(kind) ?? 0)) {
-          refused.stale += 1;
-          seen.add(id);
-          return false;
-        }
-        newestOfKind.set(kind, id);
+      newestOfKind.set(kind, id);
+    }
+    seen.add(id);
+    if (seen.size > seenMax) {
+      let forget = seen.size - Math.floor(seenMax / 2);
+      for (const old of seen) {
+        if (forget-- === 0) break;
+        seen.delete(old);
       }
-      seen.add(id);
-      if (seen.size > seenMax) {
-        let forget = seen.size - Math.floor(seenMax / 2);
-        for (const old of seen) {
-          if (forget-- === 0) break;
-          seen.delete(old);
-        }
-      }
-      return true;
+    }
+    return true;
+  }
+  return {
+    take(value) {
+      const decoded = decodeNodeCommand(value);
+      if (!decoded.ok) return decoded;
+      return { ok: true, value: accept(decoded.value.id, decoded.value.kind) ? decoded.value : undefined };
     },
+    accept,
     acceptEndpoint(id, endpointId) {
       if (id < (newestOfEndpoint.get(endpointId) ?? 0)) {
         refused.stale += 1;

@@ -16,7 +16,6 @@ import {
   createCommandOrder,
   createLinkReports,
   createPushAttachment,
-  decodeNodeCommand,
   decodeNodeCommandPayload,
   defaultHostRevocationMs,
   type NodeCommand,
@@ -240,12 +239,9 @@ export function createControllerHooks(
    * once, and not when a newer one of a kind that replaces a whole state (link-set, link-tags) was.
    */
   function receive(value: unknown): void {
-    const decoded = decodeNodeCommand(value);
-    if (!decoded.ok) {
-      logger.warn({ error: decoded.error }, 'controller command refused');
-      return;
-    }
-    if (order.accept(decoded.value.id, decoded.value.kind)) obey(decoded.value);
+    const taken = order.take(value);
+    if (!taken.ok) logger.warn({ error: taken.error }, 'controller command refused');
+    else if (taken.value) obey(taken.value);
   }
 
   function obey(command: Pick<NodeCommand, 'kind' | 'payload'>): void {
