@@ -214,6 +214,27 @@ export function serialized(work: () => Promise<void>, coalesceMs = 0): () => Pro
   };
 }
 
+/** What the next run of a recomputation covers: everything, or the keys the changes since named. */
+class PendingScope<K> {
+  #scope: 'all' | Set<K> | undefined;
+  /** The next run covers everything. */
+  all(): void {
+    this.#scope = 'all';
+  }
+  /** The next run covers `keys` too (it covers them already when it covers everything). */
+  add(keys: Iterable<K>): void {
+    if (this.#scope === 'all') return;
+    this.#scope ??= new Set();
+    for (const key of keys) this.#scope.add(key);
+  }
+  /** The scope gathered, emptied for the run after; undefined when nothing is pending. */
+  take(): 'all' | Set<K> | undefined {
+    const scope = this.#scope;
+    this.#scope = undefined;
+    return scope;
+  }
+}
+
 /** A contract role's key in a path recomputation's scope. */
 const roleKey = (contractId: number, role: string) => `${contractId}/${role}`;
 
@@ -349,11 +370,8 @@ export function createContext(
       await context.announceCommands('revocation', revocations);
       const linkChanges = changes.filter((change) => change.kind === 'topology' || change.kind === 'links');
       if (linkChanges.length > 0) {
-        if (linkChanges.some((change) => change.linkSetNodes === undefined)) pendingLinkSets = 'all';
-        else if (pendingLinkSets !== 'all') {
-          pendingLinkSets ??= new Set();
-          for (const change of linkChanges) for (const id of change.linkSetNodes!) pendingLinkSets.add(id);
-        }
+        if (linkChanges.some((change) => change.linkSetNodes === undefined)) pendingLinkSets.all();
+        else for (const change of linkChanges) pendingLinkSets.add(change.linkSetNodes!);
         await recomputeLinkSetsSoon();
       }
       // Role routes before paths: engines forward by them; paths only refresh the hosts' peer lists.
@@ -366,13 +384,10 @@ export function createContext(
       let paths = false;
       for (const change of changes)
         if (change.kind === 'topology') {
-          pendingPaths = 'all';
+          pendingPaths.all();
           paths = true;
         } else if (change.kind === 'joined' && change.joined) {
-          if (pendingPaths !== 'all') {
-            pendingPaths ??= new Set();
-            pendingPaths.add(roleKey(change.joined.contractId, change.joined.role));
-          }
+          pendingPaths.add([roleKey(change.joined.contractId, change.joined.role)]);
           paths = true;
         }
       if (paths) await recomputePathsSoon();
@@ -449,8 +464,7 @@ export function createContext(
    */
   const recomputePathsSoon = serialized(async () => {
     // The scope of every change made before this run started (a later one adds to the next run's).
-    const scope = pendingPaths;
-    pendingPaths = undefined;
+    const scope = pendingPaths.take();
     if (scope === undefined) return;
     const end = base.metrics.recomputeSeconds.startTimer({ kind: 'paths' });
     try {
@@ -493,7 +507,7 @@ export function createContext(
    * endpoint left — its role's group key moves to a new epoch), or only the endpoints whose peer
    * role gained a member (`contractId/role` keys). Undefined: nothing pending.
    */
-  let pendingPaths: 'all' | Set<string> | undefined;
+  const pendingPaths = new PendingScope<string>();
 
   /**
    * What each endpoint was last sent (its node's certificate serial and the SHA-256 of its peers
@@ -594,7 +608,7 @@ export function createContext(
   const sentLinkSets = new Map<number, { serial: string | null; text: string }>();
 
   /** The nodes whose link sets the next recomputation covers ('all': every node's), if any. */
-  let pendingLinkSets: 'all' | Set<number> | undefined;
+  const pendingLinkSets = new PendingScope<number>();
 
   /**
    * Link set recomputations, one at a time, as for paths and role routes: two at once could read
@@ -604,8 +618,7 @@ export function createContext(
    * No coalescing delay: a closed link reaches its ends at once.
    */
   const recomputeLinkSetsSoon = serialized(async () => {
-    const scope = pendingLinkSets;
-    pendingLinkSets = undefined;
+    const scope = pendingLinkSets.take();
     if (scope !== undefined) await recomputeLinkSets(scope === 'all' ? undefined : [...scope]);
   });
 
