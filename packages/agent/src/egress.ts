@@ -148,7 +148,7 @@ export function processEgress(
     types[at] = 0;
     if (firstAuthMs === Number.NEGATIVE_INFINITY) flow.state[FlowSlot.FIRST_AUTH_MS] = now;
   } else {
-    packetType = types[at]! < plane.options.codePackets ? 2 : 3;
+    packetType = types[at]! < options.codePackets ? 2 : 3;
     types[at] = types[at]! + 1;
   }
 

@@ -3072,8 +3072,8 @@ class FastPath : public Napi::ObjectWrap<FastPath>, public DatagramFilter, publi
   bool agentBound_ = false;
   double* sentByType_ = nullptr;
   Napi::ObjectReference sentByTypeRef_;
-  double authIntervalMs_ = 0, authRepeatMs_ = 0, authRepeatForMs_ = 0, codePackets_ = 0, e2eRekeyAfterMs_ = 0, e2eRekeyAfterPackets_ = 0, e2eRekeyGraceMs_ = 0,
-         maxOverlayPacketBytes_ = 0;
+  double authIntervalMs_ = 0, authRepeatMs_ = 0, authRepeatForMs_ = 0, codePackets_ = 0, e2eRekeyAfterMs_ = 0,
+         e2eRekeyAfterPackets_ = 0, e2eRekeyGraceMs_ = 0, maxOverlayPacketBytes_ = 0;
   double* e2eRekeys_ = nullptr;  // the plane's e2e rekeys: [0] sent, [1] received
   Napi::ObjectReference e2eRekeysRef_;
   std::unordered_map<HostKey, std::unique_ptr<EgressFlow>, HostKeyHash> egressByHost_;
