@@ -36,6 +36,7 @@ import {
   type TaggedMember,
 } from './role-routes';
 import type { Db } from './rows';
+import { SentCommands } from './sent-commands';
 import type { SigningKeyRing, SigningKeyRotationOptions } from './signing-key';
 import type { Store } from './store/open-store';
 import { prepareQuery } from './store/prepared-query';
@@ -502,6 +503,15 @@ export function createContext(
     }));
   }
 
+  /** Queues `commands` (one per node) in `trx`: each node id with its command's id. */
+  async function queueCommandsOf(
+    trx: Db,
+    commands: readonly { nodeId: number; command: NodeCommandBody }[],
+  ): Promise<[number, number][]> {
+    const ids = await queueEach(trx, commands, base.clock.nowMs());
+    return ids.map((id, i) => [commands[i]!.nodeId, id]);
+  }
+
   /**
    * What the next path recomputation covers: every endpoint ('all': the topology changed, or an
    * endpoint left — its role's group key moves to a new epoch), or only the endpoints whose peer
@@ -511,19 +521,20 @@ export function createContext(
 
   /**
    * What each endpoint was last sent (its node's certificate serial and the SHA-256 of its peers
-   * and group keys): a node gets a path-change only for its endpoints whose view changed, and a
-   * node that registered again (a new certificate: it may have lost its memory) gets them all
-   * again. Per replica, like the link sets and role routes below.
+   * and group keys), by endpoint id: a node gets a path-change only for its endpoints whose view
+   * changed, and a node that registered again (a new certificate: it may have lost its memory)
+   * gets them all again. Per replica, checked against the store's newest at each run
+   * (sent-commands.ts), like the link sets and role routes below.
    */
-  const sentPaths = new Map<number, { serial: string | null; digest: string }>();
+  const sentPaths = new SentCommands<number>('path-change', base.store.dialect);
 
   /**
    * After a change: the peers, paths and group keys of the endpoints in `scope`, queued (in one
    * transaction) and pushed to each node for its endpoints whose view changed.
    */
   async function recomputePaths(scope: 'all' | Set<string>): Promise<void> {
-    const queued: [number, { serial: string | null; digest: string }][] = [];
-    const commandIds = await db.transaction().execute(async (trx) => {
+    const { run, queued } = await db.transaction().execute(async (trx) => {
+      const run = await sentPaths.begin(trx);
       const contractIds =
         scope === 'all' ? [] : [...new Set([...scope].map((key) => Number(key.slice(0, key.indexOf('/')))))];
       let query = trx
@@ -578,9 +589,8 @@ export function createContext(
         const digest = createHash('sha256')
           .update(JSON.stringify([peers, groupKeys]))
           .digest('base64');
-        const sent = sentPaths.get(endpoint.id);
-        if (sent && sent.serial === endpoint.certificate_serial && sent.digest === digest) continue;
-        queued.push([endpoint.id, { serial: endpoint.certificate_serial, digest }]);
+        if (run.unchanged(endpoint.id, endpoint.node_id, endpoint.certificate_serial, digest)) continue;
+        run.queue(endpoint.id, endpoint.node_id, endpoint.certificate_serial, digest);
         const list = byNode.get(endpoint.node_id) ?? [];
         list.push({ endpointId: endpoint.id, peers, groupKeys });
         byNode.set(endpoint.node_id, list);
@@ -588,16 +598,19 @@ export function createContext(
       // Endpoints gone since (deleted, revoked): forgotten.
       if (scope === 'all') {
         const present = new Set(endpoints.map((endpoint) => endpoint.id));
-        for (const id of sentPaths.keys()) if (!present.has(id)) sentPaths.delete(id);
+        sentPaths.retain((id) => present.has(id));
       }
-      return queueEach(
-        trx,
-        [...byNode].map(([nodeId, updates]) => ({ nodeId, command: pathChangeCommand(updates) })),
-        base.clock.nowMs(),
-      );
+      const commands = [...byNode].map(([nodeId, updates]) => ({
+        nodeId,
+        command: pathChangeCommand(updates),
+      }));
+      return { run, queued: await queueCommandsOf(trx, commands) };
     });
-    for (const [endpointId, sent] of queued) sentPaths.set(endpointId, sent);
-    await context.announceCommands('path-change', commandIds);
+    sentPaths.commit(run, queued);
+    await context.announceCommands(
+      'path-change',
+      queued.map(([, id]) => id),
+    );
   }
 
   /**
@@ -605,7 +618,7 @@ export function createContext(
    * node gets its set again): a node is told only when its set changes. Per replica, like the
    * role routes below.
    */
-  const sentLinkSets = new Map<number, { serial: string | null; text: string }>();
+  const sentLinkSets = new SentCommands<number>('link-set', base.store.dialect);
 
   /** The nodes whose link sets the next recomputation covers ('all': every node's), if any. */
   const pendingLinkSets = new PendingScope<number>();
@@ -614,7 +627,7 @@ export function createContext(
    * Link set recomputations, one at a time, as for paths and role routes: two at once could read
    * the store before and after a change and queue the older set last (on PostgreSQL; SQLite runs
    * one transaction at a time), and a node applies the newest command (docs/agent.md, step 9).
-   * A change while one runs gets the next run, which covers every node pending when it starts.
+   * Across replicas the kind's lock orders them (sent-commands.ts). A change while one runs gets the next run, which covers every node pending when it starts.
    * No coalescing delay: a closed link reaches its ends at once.
    */
   const recomputeLinkSetsSoon = serialized(async () => {
@@ -627,10 +640,10 @@ export function createContext(
    * absent), pushed where they changed.
    */
   async function recomputeLinkSets(nodeIds?: readonly number[]): Promise<void> {
-    const queued: [number, { serial: string | null; text: string }][] = [];
-    const commandIds = await db.transaction().execute(async (trx) => {
+    const { run, queued } = await db.transaction().execute(async (trx) => {
+      const run = await sentLinkSets.begin(trx);
       const sets = await computeLinkSets(trx, nodeIds);
-      if (sets.size === 0) return [];
+      if (sets.size === 0) return { run, queued: [] };
       const serials = new Map<number, string | null>();
       for (const node of await trx
         .selectFrom('nodes')
@@ -643,15 +656,17 @@ export function createContext(
         const command = linkSetCommand(links);
         const text = JSON.stringify(command.payload);
         const serial = serials.get(nodeId) ?? null;
-        const sent = sentLinkSets.get(nodeId);
-        if (sent && sent.serial === serial && sent.text === text) continue;
+        if (run.unchanged(nodeId, nodeId, serial, text)) continue;
         commands.push({ nodeId, command });
-        queued.push([nodeId, { serial, text }]);
+        run.queue(nodeId, nodeId, serial, text);
       }
-      return queueEach(trx, commands, base.clock.nowMs());
+      return { run, queued: await queueCommandsOf(trx, commands) };
     });
-    for (const [nodeId, sent] of queued) sentLinkSets.set(nodeId, sent);
-    await context.announceCommands('topology', commandIds);
+    sentLinkSets.commit(run, queued);
+    await context.announceCommands(
+      'topology',
+      queued.map(([, id]) => id),
+    );
   }
 
   /**
@@ -659,15 +674,15 @@ export function createContext(
    * re-registered engine starts with none, so it gets its routes again): an engine is told only
    * when its routes change. Per replica; on a replica that has not sent one, the first is sent.
    */
-  const sentRoleRoutes = new Map<number, { serial: string | null; text: string }>();
+  const sentRoleRoutes = new SentCommands<number>('link-tags', base.store.dialect);
 
   /**
    * After a topology or policy change: every engine's role routes (docs/controller.md, "Role
    * routes"), queued and pushed to the engines whose routes changed.
    */
   async function recomputeRoleRoutes(): Promise<void> {
-    const queued: [number, { serial: string | null; text: string }][] = [];
-    const commandIds = await db.transaction().execute(async (trx) => {
+    const { run, queued } = await db.transaction().execute(async (trx) => {
+      const run = await sentRoleRoutes.begin(trx);
       const engines = await trx
         .selectFrom('nodes')
         .select(['id', 'certificate_serial'])
@@ -675,7 +690,7 @@ export function createContext(
         .where('status', '=', 'registered')
         .orderBy('id')
         .execute();
-      if (engines.length === 0) return [];
+      if (engines.length === 0) return { run, queued: [] };
       const endpoints = await trx
         .selectFrom('endpoints as e')
         .innerJoin('contracts as c', 'c.id', 'e.contract_id')
@@ -755,15 +770,17 @@ export function createContext(
             })),
         );
         const text = JSON.stringify(command.payload);
-        const sent = sentRoleRoutes.get(engine.id);
-        if (sent && sent.serial === engine.certificate_serial && sent.text === text) continue;
+        if (run.unchanged(engine.id, engine.id, engine.certificate_serial, text)) continue;
         commands.push({ nodeId: engine.id, command });
-        queued.push([engine.id, { serial: engine.certificate_serial, text }]);
+        run.queue(engine.id, engine.id, engine.certificate_serial, text);
       }
-      return queueEach(trx, commands, base.clock.nowMs());
+      return { run, queued: await queueCommandsOf(trx, commands) };
     });
-    for (const [engineId, sent] of queued) sentRoleRoutes.set(engineId, sent);
-    await context.announceCommands('topology', commandIds);
+    sentRoleRoutes.commit(run, queued);
+    await context.announceCommands(
+      'topology',
+      queued.map(([, id]) => id),
+    );
   }
 
   return context;

@@ -2,10 +2,24 @@
  * Two controller replicas on one PostgreSQL: a change made through one is seen through the other,
  * and pushed (LISTEN/NOTIFY → the other's push channel) to a node connected to the other.
  */
-import { createApiClient, type PushEvent } from '@capsule/api';
+import { createApiClient, decodeNodeCommand, type LinkSetEntry, type PushEvent } from '@capsule/api';
 import { createMemorySigningKeyStore } from '@capsule/controller';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recomputationLockSpace, recomputedKinds } from '../src/sent-commands';
 import { createTestStore, hasPostgres, registerNode, startController } from './harness';
+
+type Registered = Awaited<ReturnType<typeof registerNode>>;
+
+/** The costs of the link sets a node's keep-alive brings, oldest first (the node applies the last). */
+async function linkCostsOf(node: Registered): Promise<number[][]> {
+  const sets: LinkSetEntry[][] = [];
+  for (const command of (await node.sb.keepalive({})).commands) {
+    const decoded = decodeNodeCommand(command);
+    if (decoded.ok && decoded.value.kind === 'link-set') sets.push(decoded.value.payload.links);
+  }
+  return sets.map((links) => links.map((link) => link.cost));
+}
 
 describe.skipIf(!hasPostgres)('two replicas on one PostgreSQL', () => {
   let store: Awaited<ReturnType<typeof createTestStore>>;
@@ -120,5 +134,82 @@ describe.skipIf(!hasPostgres)('two replicas on one PostgreSQL', () => {
     } finally {
       abort.abort();
     }
+  });
+
+  describe('link sets recomputed by either replica', () => {
+    const password = 'node-password-1';
+    const n = {} as Record<'e1' | 'e2', Registered>;
+    let linkId: number;
+
+    beforeAll(async () => {
+      const zone = await one.admin.zones.create({ name: 'lz', netprefix: 'fd00:7:7:8::/64' });
+      await one.admin.domains.create({ name: 'lnet', kind: 'infrastructure' });
+      await one.admin.users.create({
+        login: 'leng',
+        domain: 'lnet',
+        password,
+        roles: ['engineOwner'],
+        zoneId: zone.id,
+      });
+      for (const [name, index] of [
+        ['e1', 1],
+        ['e2', 2],
+      ] as const)
+        n[name] = await registerNode(
+          one.urls.southboundUrl,
+          { domain: 'lnet', username: 'leng', password },
+          { type: 'engine', hostname: `l${name}`, locator: `192.0.2.${index}:7447` },
+        );
+      linkId = (
+        await one.admin.links.create({
+          nodeA: n.e1.registration.node.id,
+          nodeZ: n.e2.registration.node.id,
+          cost: 7,
+        })
+      ).id;
+      await linkCostsOf(n.e1); // drain
+    });
+
+    it('a node gets the newest view when the replicas take turns: a set one replica sent before is sent again after the other sent another', async () => {
+      await two.admin.links.update(linkId, { cost: 12 });
+      expect(await linkCostsOf(n.e1)).toEqual([[12]]);
+      // Back to what replica one sent first: its memory says "sent", but replica two sent since.
+      await one.admin.links.update(linkId, { cost: 7 });
+      expect(await linkCostsOf(n.e1)).toEqual([[7]]);
+      // Nothing changed since replica one's last: not sent again.
+      await one.admin.links.update(linkId, { cost: 7 });
+      expect(await linkCostsOf(n.e1)).toEqual([]);
+    });
+
+    it('recomputations run one at a time across replicas: one that waits for another reads what that one committed', async () => {
+      // This test's client stands in for the other replica: it holds the link sets' lock.
+      const other = new pg.Client({ connectionString: store.url });
+      await other.connect();
+      try {
+        await other.query('begin');
+        await other.query('select pg_advisory_xact_lock($1, $2)', [
+          recomputationLockSpace,
+          recomputedKinds['link-set'],
+        ]);
+        const update = one.admin.links.update(linkId, { cost: 30 });
+        // Replica one's recomputation waits for the lock (without it, it has run already: no waiter).
+        let waiting = 0;
+        for (let i = 0; i < 250 && waiting === 0; i += 1) {
+          const { rows } = await other.query<{ count: string }>(
+            "select count(*) from pg_locks where locktype = 'advisory' and not granted",
+          );
+          waiting = Number(rows[0]!.count);
+          if (waiting === 0) await new Promise((r) => setTimeout(r, 20));
+        }
+        expect(waiting).toBe(1);
+        // The other replica's change commits as its lock goes: replica one reads it after.
+        await other.query('update links set cost = 40 where id = $1', [linkId]);
+        await other.query('commit');
+        await update;
+        expect(await linkCostsOf(n.e1)).toEqual([[40]]);
+      } finally {
+        await other.end();
+      }
+    });
   });
 });

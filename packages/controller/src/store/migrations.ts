@@ -325,5 +325,15 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
           .execute();
       },
     },
+    // Each recomputation reads the newest command of its kind per node (sent-commands.ts).
+    '0012-commands-by-kind': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createIndex('commands_kind_node')
+          .on('commands')
+          .columns(['kind', 'node_id', 'id'])
+          .execute();
+      },
+    },
   };
 }

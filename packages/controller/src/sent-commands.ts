@@ -1,0 +1,104 @@
+/**
+ * What a replica last queued of a recomputed command kind (path-change, link-set, link-tags), so
+ * that a node is told only when its view changes — kept true across replicas.
+ *
+ * Each recomputation runs in one transaction that first takes its kind's lock (PostgreSQL: a
+ * transaction-scoped advisory lock; SQLite runs one transaction at a time), so recomputations of a
+ * kind run one after another across replicas: a later one reads every change an earlier one read
+ * and queues its commands after that one's, and a node applies the newest command of a kind
+ * (docs/agent.md). Then it reads, per node, the newest command of the kind in the store: where
+ * that is not the one this replica queued last, another replica (or retention) wrote after it, and
+ * what this replica remembers of that node is forgotten, so the node gets this run's view again
+ * whatever it was sent in between.
+ */
+import { sql } from 'kysely';
+import type { Db } from './rows';
+import type { StoreDialect } from './store/migrations';
+
+/** The command kinds a recomputation queues, and the second key of each one's advisory lock. */
+export const recomputedKinds = { 'path-change': 1, 'link-set': 2, 'link-tags': 3 } as const;
+export type RecomputedKind = keyof typeof recomputedKinds;
+
+/** The first key of the recomputation locks (pg_advisory_xact_lock(space, kind)): "Caps". */
+export const recomputationLockSpace = 0x43617073;
+
+/** One remembered view: the node it went to, the node's certificate serial then, and its text. */
+interface Remembered {
+  nodeId: number;
+  serial: string | null;
+  text: string;
+}
+
+/** A run's memory: what it may skip, what it queued (kept only once its transaction commits). */
+export interface SentRun<K> {
+  /** True when `key`'s view is what this replica last queued for that node, and still the newest. */
+  unchanged(key: K, nodeId: number, serial: string | null, text: string): boolean;
+  /** `key`'s view is queued to `nodeId` in this run. */
+  queue(key: K, nodeId: number, serial: string | null, text: string): void;
+}
+
+/** A replica's memory of one recomputed kind, keyed by `K` (a node id, or an endpoint id). */
+export class SentCommands<K> {
+  readonly #kind: RecomputedKind;
+  readonly #dialect: StoreDialect;
+  readonly #sent = new Map<K, Remembered>();
+  /** The newest command of the kind this replica queued, by node id. */
+  readonly #ownNewest = new Map<number, number>();
+
+  constructor(kind: RecomputedKind, dialect: StoreDialect) {
+    this.#kind = kind;
+    this.#dialect = dialect;
+  }
+
+  /**
+   * Starts a run inside its transaction `trx`: takes the kind's lock, then forgets what other
+   * writers made stale. Call before reading what the run computes from.
+   */
+  async begin(trx: Db): Promise<SentRun<K> & { pending: [K, Remembered][] }> {
+    if (this.#dialect === 'postgres')
+      await sql`select pg_advisory_xact_lock(${recomputationLockSpace}, ${recomputedKinds[this.#kind]})`.execute(
+        trx,
+      );
+    const newest = new Map<number, number>();
+    for (const row of await trx
+      .selectFrom('commands')
+      .select(['node_id', (eb) => eb.fn.max('id').as('id')])
+      .where('kind', '=', this.#kind)
+      .groupBy('node_id')
+      .execute())
+      newest.set(Number(row.node_id), Number(row.id));
+    const stale = new Set<number>();
+    for (const [nodeId, id] of this.#ownNewest) if (newest.get(nodeId) !== id) stale.add(nodeId);
+    if (stale.size > 0) {
+      for (const [key, remembered] of this.#sent) if (stale.has(remembered.nodeId)) this.#sent.delete(key);
+      for (const nodeId of stale) this.#ownNewest.delete(nodeId);
+    }
+    const sent = this.#sent;
+    const pending: [K, Remembered][] = [];
+    return {
+      pending,
+      unchanged(key, nodeId, serial, text) {
+        const remembered = sent.get(key);
+        return remembered?.nodeId === nodeId && remembered.serial === serial && remembered.text === text;
+      },
+      queue(key, nodeId, serial, text) {
+        pending.push([key, { nodeId, serial, text }]);
+      },
+    };
+  }
+
+  /**
+   * After the run's transaction committed: remembers what it queued, and the newest command id it
+   * queued per node (`queued`: node id and command id, as queueEach returned them).
+   */
+  commit(run: { pending: [K, Remembered][] }, queued: readonly (readonly [number, number])[]): void {
+    for (const [key, remembered] of run.pending) this.#sent.set(key, remembered);
+    for (const [nodeId, id] of queued)
+      if (id > (this.#ownNewest.get(nodeId) ?? 0)) this.#ownNewest.set(nodeId, id);
+  }
+
+  /** Forgets the keys `keep` rejects (endpoints gone since). */
+  retain(keep: (key: K) => boolean): void {
+    for (const key of this.#sent.keys()) if (!keep(key)) this.#sent.delete(key);
+  }
+}
