@@ -24,23 +24,25 @@ export async function queueCommands(
   command: NodeCommandBody,
   nowMs: number,
 ): Promise<number[]> {
-  return queueEach(
+  const queued = await queueEach(
     db,
     nodeIds.map((nodeId) => ({ nodeId, command })),
     nowMs,
   );
+  return queued.map((row) => row.id);
 }
 
 /**
  * Queues one command per node (inside the caller's transaction), a few hundred rows per INSERT
- * rather than one statement each; returns the new ids (as a set: their order is not promised).
+ * rather than one statement each; returns each new id with its node (as a set: their order is not
+ * promised).
  */
 export async function queueEach(
   db: Db,
   commands: readonly { nodeId: number; command: NodeCommandBody }[],
   nowMs: number,
-): Promise<number[]> {
-  const ids: number[] = [];
+): Promise<{ id: number; nodeId: number }[]> {
+  const queued: { id: number; nodeId: number }[] = [];
   const createdAt = iso(nowMs);
   const payloads = new Map<NodeCommandBody, string>();
   for (let i = 0; i < commands.length; i += rowsPerInsert) {
@@ -52,10 +54,10 @@ export async function queueEach(
       }
       return { node_id: nodeId, kind: command.kind, payload, created_at: createdAt, delivered_at: null };
     });
-    const inserted = await db.insertInto('commands').values(rows).returning('id').execute();
-    for (const row of inserted) ids.push(Number(row.id));
+    const inserted = await db.insertInto('commands').values(rows).returning(['id', 'node_id']).execute();
+    for (const row of inserted) queued.push({ id: Number(row.id), nodeId: Number(row.node_id) });
   }
-  return ids;
+  return queued;
 }
 
 /**

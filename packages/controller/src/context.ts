@@ -18,7 +18,7 @@ import {
 import type { Clock } from '@capsule/wire';
 import type { Logger } from 'pino';
 import { LoginThrottle, type Principal, type TokenService, unmatchableHash, verifyPassword } from './auth';
-import { queueCommands, queueEach } from './commands';
+import { queueCommands } from './commands';
 import { transitNodes } from './domain-trust';
 import { type GroupSecretCache, groupKeysOf } from './group-keys';
 import { bearerToken } from './http';
@@ -503,15 +503,6 @@ export function createContext(
     }));
   }
 
-  /** Queues `commands` (one per node) in `trx`: each node id with its command's id. */
-  async function queueCommandsOf(
-    trx: Db,
-    commands: readonly { nodeId: number; command: NodeCommandBody }[],
-  ): Promise<[number, number][]> {
-    const ids = await queueEach(trx, commands, base.clock.nowMs());
-    return ids.map((id, i) => [commands[i]!.nodeId, id]);
-  }
-
   /**
    * What the next path recomputation covers: every endpoint ('all': the topology changed, or an
    * endpoint left — its role's group key moves to a new epoch), or only the endpoints whose peer
@@ -526,15 +517,14 @@ export function createContext(
    * gets them all again. Per replica, checked against the store's newest at each run
    * (sent-commands.ts), like the link sets and role routes below.
    */
-  const sentPaths = new SentCommands<number>('path-change', base.store.dialect);
+  const sentPaths = new SentCommands<number>('path-change', base.store.dialect, base.clock);
 
   /**
    * After a change: the peers, paths and group keys of the endpoints in `scope`, queued (in one
    * transaction) and pushed to each node for its endpoints whose view changed.
    */
   async function recomputePaths(scope: 'all' | Set<string>): Promise<void> {
-    const { run, queued } = await db.transaction().execute(async (trx) => {
-      const run = await sentPaths.begin(trx);
+    const commandIds = await sentPaths.recompute(db, async (trx, run) => {
       const contractIds =
         scope === 'all' ? [] : [...new Set([...scope].map((key) => Number(key.slice(0, key.indexOf('/')))))];
       let query = trx
@@ -600,17 +590,9 @@ export function createContext(
         const present = new Set(endpoints.map((endpoint) => endpoint.id));
         sentPaths.retain((id) => present.has(id));
       }
-      const commands = [...byNode].map(([nodeId, updates]) => ({
-        nodeId,
-        command: pathChangeCommand(updates),
-      }));
-      return { run, queued: await queueCommandsOf(trx, commands) };
+      return [...byNode].map(([nodeId, updates]) => ({ nodeId, command: pathChangeCommand(updates) }));
     });
-    sentPaths.commit(run, queued);
-    await context.announceCommands(
-      'path-change',
-      queued.map(([, id]) => id),
-    );
+    await context.announceCommands('path-change', commandIds);
   }
 
   /**
@@ -618,7 +600,7 @@ export function createContext(
    * node gets its set again): a node is told only when its set changes. Per replica, like the
    * role routes below.
    */
-  const sentLinkSets = new SentCommands<number>('link-set', base.store.dialect);
+  const sentLinkSets = new SentCommands<number>('link-set', base.store.dialect, base.clock);
 
   /** The nodes whose link sets the next recomputation covers ('all': every node's), if any. */
   const pendingLinkSets = new PendingScope<number>();
@@ -640,10 +622,9 @@ export function createContext(
    * absent), pushed where they changed.
    */
   async function recomputeLinkSets(nodeIds?: readonly number[]): Promise<void> {
-    const { run, queued } = await db.transaction().execute(async (trx) => {
-      const run = await sentLinkSets.begin(trx);
+    const commandIds = await sentLinkSets.recompute(db, async (trx, run) => {
       const sets = await computeLinkSets(trx, nodeIds);
-      if (sets.size === 0) return { run, queued: [] };
+      if (sets.size === 0) return [];
       const serials = new Map<number, string | null>();
       for (const node of await trx
         .selectFrom('nodes')
@@ -660,13 +641,9 @@ export function createContext(
         commands.push({ nodeId, command });
         run.queue(nodeId, nodeId, serial, text);
       }
-      return { run, queued: await queueCommandsOf(trx, commands) };
+      return commands;
     });
-    sentLinkSets.commit(run, queued);
-    await context.announceCommands(
-      'topology',
-      queued.map(([, id]) => id),
-    );
+    await context.announceCommands('topology', commandIds);
   }
 
   /**
@@ -674,15 +651,14 @@ export function createContext(
    * re-registered engine starts with none, so it gets its routes again): an engine is told only
    * when its routes change. Per replica; on a replica that has not sent one, the first is sent.
    */
-  const sentRoleRoutes = new SentCommands<number>('link-tags', base.store.dialect);
+  const sentRoleRoutes = new SentCommands<number>('link-tags', base.store.dialect, base.clock);
 
   /**
    * After a topology or policy change: every engine's role routes (docs/controller.md, "Role
    * routes"), queued and pushed to the engines whose routes changed.
    */
   async function recomputeRoleRoutes(): Promise<void> {
-    const { run, queued } = await db.transaction().execute(async (trx) => {
-      const run = await sentRoleRoutes.begin(trx);
+    const commandIds = await sentRoleRoutes.recompute(db, async (trx, run) => {
       const engines = await trx
         .selectFrom('nodes')
         .select(['id', 'certificate_serial'])
@@ -690,7 +666,7 @@ export function createContext(
         .where('status', '=', 'registered')
         .orderBy('id')
         .execute();
-      if (engines.length === 0) return { run, queued: [] };
+      if (engines.length === 0) return [];
       const endpoints = await trx
         .selectFrom('endpoints as e')
         .innerJoin('contracts as c', 'c.id', 'e.contract_id')
@@ -706,7 +682,11 @@ export function createContext(
       const members: TaggedMember[] = [];
       const nearestMembers: TaggedMember[] = [];
       for (const endpoint of endpoints) {
-        const roles = JSON.parse(endpoint.roles) as { name: string; linkTag?: number; nearestTag?: number }[];
+        const roles = JSON.parse(endpoint.roles) as {
+          name: string;
+          linkTag?: number;
+          nearestTag?: number;
+        }[];
         const role = roles.find((r) => r.name === endpoint.role);
         if (role?.linkTag !== undefined)
           members.push({ contractId: endpoint.contract_id, tag: role.linkTag, nodeId: endpoint.node_id });
@@ -774,13 +754,9 @@ export function createContext(
         commands.push({ nodeId: engine.id, command });
         run.queue(engine.id, engine.id, engine.certificate_serial, text);
       }
-      return { run, queued: await queueCommandsOf(trx, commands) };
+      return commands;
     });
-    sentRoleRoutes.commit(run, queued);
-    await context.announceCommands(
-      'topology',
-      queued.map(([, id]) => id),
-    );
+    await context.announceCommands('topology', commandIds);
   }
 
   return context;

@@ -11,7 +11,11 @@
  * what this replica remembers of that node is forgotten, so the node gets this run's view again
  * whatever it was sent in between.
  */
+
+import type { NodeCommandBody } from '@capsule/api';
+import type { Clock } from '@capsule/wire';
 import { sql } from 'kysely';
+import { queueEach } from './commands';
 import type { Db } from './rows';
 import type { StoreDialect } from './store/migrations';
 
@@ -29,7 +33,7 @@ interface Remembered {
   text: string;
 }
 
-/** A run's memory: what it may skip, what it queued (kept only once its transaction commits). */
+/** A run's view of the memory: what it may skip, what it queues (kept once its transaction commits). */
 export interface SentRun<K> {
   /** True when `key`'s view is what this replica last queued for that node, and still the newest. */
   unchanged(key: K, nodeId: number, serial: string | null, text: string): boolean;
@@ -41,20 +45,50 @@ export interface SentRun<K> {
 export class SentCommands<K> {
   readonly #kind: RecomputedKind;
   readonly #dialect: StoreDialect;
+  readonly #clock: Pick<Clock, 'nowMs'>;
   readonly #sent = new Map<K, Remembered>();
   /** The newest command of the kind this replica queued, by node id. */
   readonly #ownNewest = new Map<number, number>();
 
-  constructor(kind: RecomputedKind, dialect: StoreDialect) {
+  constructor(kind: RecomputedKind, dialect: StoreDialect, clock: Pick<Clock, 'nowMs'>) {
     this.#kind = kind;
     this.#dialect = dialect;
+    this.#clock = clock;
   }
 
   /**
-   * Starts a run inside its transaction `trx`: takes the kind's lock, then forgets what other
-   * writers made stale. Call before reading what the run computes from.
+   * One recomputation, in its own transaction: takes the kind's lock, forgets what other writers
+   * made stale, runs `work` — which reads what it computes from, asks `run.unchanged` before it
+   * queues a view and tells `run.queue` what it queues — and queues the commands it returns. Once
+   * the transaction committed, remembers them. Resolves to the new command ids.
    */
-  async begin(trx: Db): Promise<SentRun<K> & { pending: [K, Remembered][] }> {
+  async recompute(
+    db: Db,
+    work: (trx: Db, run: SentRun<K>) => Promise<{ nodeId: number; command: NodeCommandBody }[]>,
+  ): Promise<number[]> {
+    const { pending, queued } = await db.transaction().execute(async (trx) => {
+      await this.#forgetStale(trx);
+      const sent = this.#sent;
+      const pending: [K, Remembered][] = [];
+      const commands = await work(trx, {
+        unchanged(key, nodeId, serial, text) {
+          const remembered = sent.get(key);
+          return remembered?.nodeId === nodeId && remembered.serial === serial && remembered.text === text;
+        },
+        queue(key, nodeId, serial, text) {
+          pending.push([key, { nodeId, serial, text }]);
+        },
+      });
+      return { pending, queued: await queueEach(trx, commands, this.#clock.nowMs()) };
+    });
+    for (const [key, remembered] of pending) this.#sent.set(key, remembered);
+    for (const { nodeId, id } of queued)
+      if (id > (this.#ownNewest.get(nodeId) ?? 0)) this.#ownNewest.set(nodeId, id);
+    return queued.map((row) => row.id);
+  }
+
+  /** Takes the kind's lock in `trx`, then forgets the nodes whose newest command is not this replica's. */
+  async #forgetStale(trx: Db): Promise<void> {
     if (this.#dialect === 'postgres')
       await sql`select pg_advisory_xact_lock(${recomputationLockSpace}, ${recomputedKinds[this.#kind]})`.execute(
         trx,
@@ -69,32 +103,9 @@ export class SentCommands<K> {
       newest.set(Number(row.node_id), Number(row.id));
     const stale = new Set<number>();
     for (const [nodeId, id] of this.#ownNewest) if (newest.get(nodeId) !== id) stale.add(nodeId);
-    if (stale.size > 0) {
-      for (const [key, remembered] of this.#sent) if (stale.has(remembered.nodeId)) this.#sent.delete(key);
-      for (const nodeId of stale) this.#ownNewest.delete(nodeId);
-    }
-    const sent = this.#sent;
-    const pending: [K, Remembered][] = [];
-    return {
-      pending,
-      unchanged(key, nodeId, serial, text) {
-        const remembered = sent.get(key);
-        return remembered?.nodeId === nodeId && remembered.serial === serial && remembered.text === text;
-      },
-      queue(key, nodeId, serial, text) {
-        pending.push([key, { nodeId, serial, text }]);
-      },
-    };
-  }
-
-  /**
-   * After the run's transaction committed: remembers what it queued, and the newest command id it
-   * queued per node (`queued`: node id and command id, as queueEach returned them).
-   */
-  commit(run: { pending: [K, Remembered][] }, queued: readonly (readonly [number, number])[]): void {
-    for (const [key, remembered] of run.pending) this.#sent.set(key, remembered);
-    for (const [nodeId, id] of queued)
-      if (id > (this.#ownNewest.get(nodeId) ?? 0)) this.#ownNewest.set(nodeId, id);
+    if (stale.size === 0) return;
+    for (const [key, remembered] of this.#sent) if (stale.has(remembered.nodeId)) this.#sent.delete(key);
+    for (const nodeId of stale) this.#ownNewest.delete(nodeId);
   }
 
   /** Forgets the keys `keep` rejects (endpoints gone since). */
