@@ -15,6 +15,11 @@ describe('createPinnedFetch', () => {
   let server: Server;
   let base: string;
   const seen: string[] = [];
+  /** TLS connections the server accepted. */
+  let connections = 0;
+  /** Requests the server read on each connection, and the ones it dropped by closing it. */
+  const servedOn = new WeakMap<object, number>();
+  let drops = 0;
 
   beforeAll(async () => {
     [served, other] = await Promise.all([
@@ -23,6 +28,19 @@ describe('createPinnedFetch', () => {
     ]);
     server = createServer({ cert: served.certificatePem, key: served.privateKeyPem }, (request, response) => {
       seen.push(`${request.method} ${request.url}`);
+      // A connection's second request is never answered: the server closes it (as one closing an
+      // idle connection does when a request crosses its close); '/drop' closes every connection.
+      const count = (servedOn.get(request.socket) ?? 0) + 1;
+      servedOn.set(request.socket, count);
+      if ((request.url === '/once' && count > 1) || request.url === '/drop') {
+        drops += 1;
+        request.socket.destroy();
+        return;
+      }
+      if (request.url === '/empty') {
+        response.writeHead(204).end();
+        return;
+      }
       if (request.url === '/stream') {
         response.writeHead(200, { 'content-type': 'text/event-stream' });
         response.write('data: one\n\n');
@@ -37,6 +55,7 @@ describe('createPinnedFetch', () => {
           .end(JSON.stringify({ got: body, auth: request.headers.authorization ?? null })),
       );
     });
+    server.on('secureConnection', () => (connections += 1));
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
@@ -85,6 +104,45 @@ describe('createPinnedFetch', () => {
     await expect(createPinnedFetch(flipped)(`${base}/x`)).rejects.toMatchObject({
       code: 'CONTROLLER_TLS_PIN_MISMATCH',
     });
+    expect(seen.length).toBe(before);
+  });
+
+  it('keeps a checked connection for the next requests, and closes it once idle for idleMs', async () => {
+    const pinned = createPinnedFetch(served.sha256, { idleMs: 300 });
+    const before = connections;
+    for (let i = 0; i < 3; i += 1) {
+      const response = await pinned(`${base}/again`, { method: 'POST', body: String(i) });
+      expect(await response.json()).toMatchObject({ got: String(i) });
+    }
+    expect(connections - before).toBe(1);
+    // A body-less answer gives its connection back too.
+    expect((await pinned(`${base}/empty`)).status).toBe(204);
+    expect(connections - before).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await (await pinned(`${base}/again`)).text();
+    expect(connections - before).toBe(2);
+  });
+
+  it('sends a request again, once, on a new connection when its kept connection is closed under it', async () => {
+    const pinned = createPinnedFetch(served.sha256);
+    const [before, dropsBefore] = [connections, drops];
+    expect(await (await pinned(`${base}/once`, { method: 'POST', body: 'a' })).json()).toMatchObject({
+      got: 'a',
+    });
+    // The kept connection is reused and closed by the server as the request arrives: sent again.
+    const again = await pinned(`${base}/once`, { method: 'POST', body: 'b' });
+    expect(await again.json()).toMatchObject({ got: 'b' });
+    expect([connections - before, drops - dropsBefore]).toEqual([2, 1]);
+    // A new connection closed under its first request is not tried again: the error is the caller's.
+    await expect(createPinnedFetch(served.sha256)(`${base}/drop`)).rejects.toBeInstanceOf(TypeError);
+    expect(drops - dropsBefore).toBe(2);
+  });
+
+  it('refuses another certificate at every request: a refused connection is never kept', async () => {
+    const before = seen.length;
+    const pinned = createPinnedFetch(other.sha256);
+    for (let i = 0; i < 2; i += 1)
+      await expect(pinned(`${base}/x`)).rejects.toMatchObject({ code: 'CONTROLLER_TLS_PIN_MISMATCH' });
     expect(seen.length).toBe(before);
   });
 

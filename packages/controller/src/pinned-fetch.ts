@@ -5,21 +5,88 @@
  * single byte of the request is written; a mismatch fails the request with CONTROLLER_TLS_PIN_MISMATCH
  * naming both fingerprints. No CA, host name or validity check takes part: the pin is the trust.
  *
+ * Connections are kept alive and reused (an agent's keep-alive every 30 s, the CLI's requests one
+ * after another): a connection is checked once, when it is made, and only a checked one is ever
+ * reused; an idle one is closed before the server would close it (its `Keep-Alive: timeout`
+ * hint, as Node's agent reads it, else `idleMs`) and does not keep a process alive.
+ *
  * Only `https:` URLs are taken (a pinned client never falls back to plain HTTP). Bodies stream
  * both ways (the push channel is a long-lived response).
  */
-import { request as httpsRequest } from 'node:https';
+import { Agent, request as httpsRequest } from 'node:https';
+import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
-import { createSecureContext, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { type ConnectionOptions, createSecureContext, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { certificateMatchesPin, certificateSha256, formatCertificateSha256 } from '@capsule/identity';
 import { ControllerError } from './errors';
 
-/** A fetch that accepts only the certificate whose SHA-256 is `pin`. */
-export function createPinnedFetch(pin: Uint8Array): typeof fetch {
-  const expected = formatCertificateSha256(pin);
-  // One TLS context for every connection of this client: without it each request built its own
-  // OpenSSL SSL_CTX (cipher tables and all). Each request still makes its own TLS connection.
-  const secureContext = createSecureContext();
+/** How long an idle connection is kept when the server gives no hint (Fastify's is 72 s). */
+const defaultIdleMs = 60_000;
+
+/** An HTTPS agent whose every connection is to the certificate `pin` names, checked before use. */
+class PinnedAgent extends Agent {
+  readonly #pin: Uint8Array;
+  readonly #expected: string;
+
+  /** `idleMs`: how long an idle connection is kept; undefined: none is kept. */
+  constructor(pin: Uint8Array, idleMs: number | undefined) {
+    // One TLS context for every connection of this agent: without it each connection built its
+    // own OpenSSL SSL_CTX (cipher tables and all).
+    super({
+      keepAlive: idleMs !== undefined,
+      ...(idleMs !== undefined && { timeout: idleMs }),
+      secureContext: createSecureContext(),
+    });
+    this.#pin = pin;
+    this.#expected = formatCertificateSha256(pin);
+  }
+
+  /** Node's agent calls this for a new connection; `done` gets it only once its certificate matched. */
+  override createConnection(
+    options: ConnectionOptions & { host?: string; port?: number },
+    done: (error: Error | null, socket?: Duplex) => void,
+  ): undefined {
+    const host = options.host ?? 'localhost';
+    const socket = tlsConnect({
+      host,
+      port: options.port ?? 443,
+      secureContext: options.secureContext,
+      // Checked below against the pin instead; SNI only for a name.
+      rejectUnauthorized: false,
+      ...(/^[0-9.]+$|:/.test(host) ? {} : { servername: host }),
+      ALPNProtocols: ['http/1.1'],
+    });
+    const failed = (error: Error) => done(error);
+    socket.once('error', failed);
+    socket.once('secureConnect', () => {
+      socket.off('error', failed); // from here on the agent and the request handle its errors
+      const raw = socket.getPeerCertificate(false)?.raw;
+      if (!raw || !certificateMatchesPin(new Uint8Array(raw), this.#pin)) {
+        const got = raw ? formatCertificateSha256(certificateSha256(new Uint8Array(raw))) : 'no certificate';
+        socket.destroy();
+        done(
+          new ControllerError(
+            'CONTROLLER_TLS_PIN_MISMATCH',
+            `the controller at ${host}:${options.port} presented certificate sha256 ${got}, not the pinned ${this.#expected}: refusing it`,
+          ),
+        );
+        return;
+      }
+      done(null, socket as TLSSocket);
+    });
+    return undefined;
+  }
+}
+
+/**
+ * A fetch that accepts only the certificate whose SHA-256 is `pin`. `idleMs`: how long an idle
+ * connection is kept for the next request at most.
+ */
+export function createPinnedFetch(pin: Uint8Array, { idleMs = defaultIdleMs } = {}): typeof fetch {
+  formatCertificateSha256(pin); // a pin of the wrong length throws here, not at the first request
+  const agent = new PinnedAgent(pin, idleMs);
+  /** For a request sent again after its kept connection was closed under it: a new connection. */
+  const fresh = new PinnedAgent(pin, undefined);
   return async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     if (url.protocol !== 'https:')
@@ -35,67 +102,48 @@ export function createPinnedFetch(pin: Uint8Array): typeof fetch {
     const signal = init?.signal ?? undefined;
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = Number(url.port || 443);
-    return new Promise<Response>((resolveResponse, rejectResponse) => {
-      const connect = (_options: unknown, done: (error: Error | null, socket?: TLSSocket) => void) => {
-        const socket = tlsConnect({
-          host,
-          port,
-          secureContext,
-          // Checked below against the pin instead; SNI only for a name.
-          rejectUnauthorized: false,
-          ...(/^[0-9.]+$|:/.test(host) ? {} : { servername: host }),
-          ALPNProtocols: ['http/1.1'],
-        });
-        socket.once('error', (error) => done(error));
-        socket.once('secureConnect', () => {
-          const raw = socket.getPeerCertificate(false)?.raw;
-          if (!raw || !certificateMatchesPin(new Uint8Array(raw), pin)) {
-            const got = raw
-              ? formatCertificateSha256(certificateSha256(new Uint8Array(raw)))
-              : 'no certificate';
-            const error = new ControllerError(
-              'CONTROLLER_TLS_PIN_MISMATCH',
-              `the controller at ${url.host} presented certificate sha256 ${got}, not the pinned ${expected}: refusing it`,
+    const send = (again: boolean) =>
+      new Promise<Response>((resolveResponse, rejectResponse) => {
+        const outgoing = httpsRequest(
+          {
+            method,
+            host,
+            port,
+            path: `${url.pathname}${url.search}`,
+            headers: Object.fromEntries(headers),
+            agent: again ? fresh : agent,
+            ...(signal && { signal }),
+          },
+          (incoming) => {
+            const responseHeaders = new Headers();
+            for (const [name, value] of Object.entries(incoming.headers))
+              if (value !== undefined)
+                responseHeaders.set(name, Array.isArray(value) ? value.join(', ') : value);
+            const status = incoming.statusCode ?? 502;
+            const noBody = status === 204 || status === 304 || method === 'HEAD';
+            resolveResponse(
+              new Response(noBody ? null : (Readable.toWeb(incoming) as ReadableStream<Uint8Array>), {
+                status,
+                statusText: incoming.statusMessage,
+                headers: responseHeaders,
+              }),
             );
-            socket.destroy();
-            done(error);
+          },
+        );
+        outgoing.once('error', (error: NodeJS.ErrnoException) => {
+          // A kept connection the server closed as this request went out on it (its idle
+          // time-out, its stop) fails with ECONNRESET before any answer: sent once more, on a new
+          // connection, as Node's documentation advises. A server that died answers that one with
+          // ECONNREFUSED; one that lives never read the first.
+          if (!again && outgoing.reusedSocket && error.code === 'ECONNRESET' && !signal?.aborted) {
+            resolveResponse(send(true));
             return;
           }
-          done(null, socket);
+          rejectResponse(error instanceof ControllerError ? error : wrap(error, url));
         });
-        return undefined;
-      };
-      const outgoing = httpsRequest(
-        {
-          method,
-          host,
-          port,
-          path: `${url.pathname}${url.search}`,
-          headers: Object.fromEntries(headers),
-          createConnection: connect as never,
-          ...(signal && { signal }),
-        },
-        (incoming) => {
-          const responseHeaders = new Headers();
-          for (const [name, value] of Object.entries(incoming.headers))
-            if (value !== undefined)
-              responseHeaders.set(name, Array.isArray(value) ? value.join(', ') : value);
-          const status = incoming.statusCode ?? 502;
-          const noBody = status === 204 || status === 304 || method === 'HEAD';
-          resolveResponse(
-            new Response(noBody ? null : (Readable.toWeb(incoming) as ReadableStream<Uint8Array>), {
-              status,
-              statusText: incoming.statusMessage,
-              headers: responseHeaders,
-            }),
-          );
-        },
-      );
-      outgoing.once('error', (error) =>
-        rejectResponse(error instanceof ControllerError ? error : wrap(error, url)),
-      );
-      outgoing.end(body ?? undefined);
-    });
+        outgoing.end(body ?? undefined);
+      });
+    return send(false);
   };
 }
 
