@@ -89,9 +89,21 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
       /** Each host's agent fast path counters now: packets its egress and its ingress took natively. */
       let fastPathTaken: (hosts: string[]) => Promise<{ out: number; in: number }[]>;
 
+      /** Every daemon's drop counters by name (engine: drops by reason; agents: data plane and links). */
+      let dropCounters: () => Promise<Map<string, number>>;
+
       async function run(name: string): Promise<UseCaseResult> {
+        const before = await dropCounters();
         const result = await runNetnsUseCase(netns, loadUseCase(join(useCasesDir, name)));
         console.info(describeResult(result));
+        if (!result.passed) {
+          // What each daemon dropped during the run: where a lost packet went.
+          const after = await dropCounters();
+          const grown = [...after].filter(([key, count]) => count > (before.get(key) ?? 0));
+          console.error(
+            `drops during ${name}: ${grown.map(([key, count]) => `${key} +${count - (before.get(key) ?? 0)}`).join(', ') || 'none counted'}`,
+          );
+        }
         expect(result.error, describeResult(result)).toBeUndefined();
         expect(result.steps.length).toBeGreaterThan(0);
         for (const step of result.steps) expect(step.passed, describeResult(result)).toBe(true);
@@ -136,6 +148,30 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
               return { out: fastPath?.taken ?? 0, in: fastPath?.ingressTaken ?? 0 };
             }),
           );
+        dropCounters = async () => {
+          const counts = new Map<string, number>();
+          const add = (prefix: string, record: Record<string, unknown> | null | undefined) => {
+            for (const [key, value] of Object.entries(record ?? {}))
+              if (typeof value === 'number') counts.set(`${prefix}.${key}`, value);
+          };
+          for (const node of state.nodes) {
+            if (node.kind === 'engine') {
+              const { counters } = JSON.parse(
+                await must(node.name, [
+                  'curl',
+                  '-sf',
+                  `http://${node.address}:${labPorts.engineHttp}/api/v1/status`,
+                ]),
+              );
+              add(`${node.name}.drops`, counters?.drops);
+            } else if (node.kind === 'host') {
+              const { body } = await agentRequest(node.name, 'GET', '/api/v1/statistics');
+              add(`${node.name}.drops`, body.drops);
+              add(`${node.name}.linkDrops`, body.linkDrops);
+            }
+          }
+          return counts;
+        };
         for (const node of state.nodes) {
           if (node.kind === 'controller') continue;
           const status =
