@@ -96,11 +96,26 @@ export function netnsLab(labName: string, dataDir: string, cli: string) {
    * real-time throttling (95 % of each second) still bounds a runaway daemon.
    */
   function prioritize(node: string): void {
-    const pid = readLabState(dataDir)!.processes.find((record) => record.node === node)!.pid;
-    for (const tid of readdirSync(`/proc/${pid}/task`)) execFileSync('chrt', ['-r', '-p', '10', tid]);
+    schedule(node, ['-r', '-p', '10']);
   }
 
-  return { inNode, must, agentCli, agentRequest, prioritize };
+  /**
+   * Puts a prioritized daemon back in the normal class (`chrt -o -p 0`), as soon as the timing it
+   * was prioritized for is measured: real-time daemons under load (a flood) can hold both cores
+   * for 95 % of each second and starve the other test files' processes (an in-process lab's
+   * 750 ms link time-out then fires).
+   */
+  function deprioritize(node: string): void {
+    schedule(node, ['-o', '-p', '0']);
+  }
+
+  /** Runs `chrt ARGS tid` for every thread of a node's daemon. */
+  function schedule(node: string, args: readonly string[]): void {
+    const pid = readLabState(dataDir)!.processes.find((record) => record.node === node)!.pid;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) execFileSync('chrt', [...args, tid]);
+  }
+
+  return { inNode, must, agentCli, agentRequest, prioritize, deprioritize };
 }
 
 /** Polls every 200 ms until `check` resolves a value (not undefined); throws after `timeoutMs`. */

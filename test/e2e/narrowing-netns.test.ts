@@ -72,7 +72,7 @@ hosts:
 `);
 const address = (node: string) => topology.nodes.find((n) => n.name === node)!.address;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const { inNode, agentRequest, prioritize } = netnsLab(labName, dataDir, cli);
+const { inNode, agentRequest, prioritize, deprioritize } = netnsLab(labName, dataDir, cli);
 
 /** The issue's bounds. */
 const stopBoundMs = 1000;
@@ -483,12 +483,18 @@ describe.skipIf(!canRun({ root: true, tools: ['ip', 'ping', 'curl', 'chrt'] }) |
       // start alone took 7 s before its first log line. The control path's daemons and the new
       // agent run real-time, so the figure is this lab's restart, not the neighbours' load.
       for (const node of ['ctl', 'e1', 'a']) prioritize(node);
-      const startedAtMs = await restartAgent('b', 'SIGKILL', true);
-      const first = await waitFor(
-        'the control ping answers again',
-        async () => control.replies.find((r) => r.atMs > startedAtMs),
-        30_000,
-      );
+      let startedAtMs: number;
+      let first: { atMs: number };
+      try {
+        startedAtMs = await restartAgent('b', 'SIGKILL', true);
+        first = await waitFor(
+          'the control ping answers again',
+          async () => control.replies.find((r) => r.atMs > startedAtMs),
+          30_000,
+        );
+      } finally {
+        for (const node of ['ctl', 'e1', 'a']) deprioritize(node);
+      }
       const resumedMs = Math.round(first.atMs - startedAtMs);
       console.info(
         `agent b restarted: control ping answered ${(resumedMs / 1000).toFixed(3)} s after its start`,
