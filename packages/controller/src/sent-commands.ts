@@ -6,10 +6,11 @@
  * transaction-scoped advisory lock; SQLite runs one transaction at a time), so recomputations of a
  * kind run one after another across replicas: a later one reads every change an earlier one read
  * and queues its commands after that one's, and a node applies the newest command of a kind
- * (docs/agent.md). Then it reads, per node, the newest command of the kind in the store: where
- * that is not the one this replica queued last, another replica (or retention) wrote after it, and
- * what this replica remembers of that node is forgotten, so the node gets this run's view again
- * whatever it was sent in between.
+ * (docs/agent.md). Then it reads the id of the kind's newest command (one index seek): when that
+ * is not the last one this replica queued, another replica wrote since, and the run reads the
+ * newest per node: where that is not the one this replica queued last, what the replica remembers
+ * of that node is forgotten, so the node gets this run's view again whatever it was sent in
+ * between. A single replica never pays more than the seek.
  */
 
 import type { NodeCommandBody } from '@capsule/api';
@@ -49,6 +50,8 @@ export class SentCommands<K> {
   readonly #sent = new Map<K, Remembered>();
   /** The newest command of the kind this replica queued, by node id. */
   readonly #ownNewest = new Map<number, number>();
+  /** The newest command of the kind this replica queued, of all nodes. */
+  #ownTop: number | undefined;
 
   constructor(kind: RecomputedKind, dialect: StoreDialect, clock: Pick<Clock, 'nowMs'>) {
     this.#kind = kind;
@@ -82,8 +85,10 @@ export class SentCommands<K> {
       return { pending, queued: await queueEach(trx, commands, this.#clock.nowMs()) };
     });
     for (const [key, remembered] of pending) this.#sent.set(key, remembered);
-    for (const { nodeId, id } of queued)
+    for (const { nodeId, id } of queued) {
       if (id > (this.#ownNewest.get(nodeId) ?? 0)) this.#ownNewest.set(nodeId, id);
+      if (id > (this.#ownTop ?? 0)) this.#ownTop = id;
+    }
     return queued.map((row) => row.id);
   }
 
@@ -93,6 +98,15 @@ export class SentCommands<K> {
       await sql`select pg_advisory_xact_lock(${recomputationLockSpace}, ${recomputedKinds[this.#kind]})`.execute(
         trx,
       );
+    if (this.#ownNewest.size === 0) return; // nothing remembered, nothing to forget
+    // The kind's newest command is this replica's last one: nobody wrote since (one index seek;
+    // runs of a kind are one at a time, so another writer's commands come after this replica's).
+    const top = await trx
+      .selectFrom('commands')
+      .select((eb) => eb.fn.max('id').as('id'))
+      .where('kind', '=', this.#kind)
+      .executeTakeFirst();
+    if (top?.id !== null && top?.id !== undefined && Number(top.id) === this.#ownTop) return;
     const newest = new Map<number, number>();
     for (const row of await trx
       .selectFrom('commands')
