@@ -397,7 +397,11 @@ async function measureRound(
       8,
       async (i) => {
         const identity = makeNodeIdentity(zone.netprefix, keys[i % keys.length]!);
-        const client = createSouthboundClient({ baseUrl: controller.sb, fetch: doFetch });
+        // Each node its own pinned fetch, as each daemon has: its own kept connections.
+        const client = createSouthboundClient({
+          baseUrl: controller.sb,
+          fetch: createPinnedFetch(controller.pin),
+        });
         const node: SimNode = {
           name: `e${i}`,
           type: 'engine',
@@ -463,7 +467,11 @@ async function measureRound(
     const stormCpu0 = controller.cpuMs();
     const stormStart = performance.now();
     await pool(identities, options.concurrency, async (identity, i) => {
-      const client = createSouthboundClient({ baseUrl: controller.sb, fetch: doFetch });
+      // Each node its own pinned fetch, as each daemon has: its own kept connections.
+      const client = createSouthboundClient({
+        baseUrl: controller.sb,
+        fetch: createPinnedFetch(controller.pin),
+      });
       const node: SimNode = { name: `h${i}`, type: 'host', client, hostId: identity.hostId, arrivals: [] };
       try {
         await client.login(credentials);
@@ -741,8 +749,8 @@ export async function run(): Promise<void> {
   const body = [
     `One controller (\`capsule controller start\`, its own process, SQLite file, TLS) and ${options.engines} engines and`,
     `${options.hosts} hosts simulated in the bench process, each with its own CGA (host id) and X25519 key (RSA-2048 keys from a pool of ${rsaPoolSize}), speaking the`,
-    'southbound API over HTTPS with the certificate pinned, as the daemons do (one TLS connection per request, as',
-    "the pinned fetch makes them), without data planes. Engines register with the engine's `registerEngine`, obey",
+    'southbound API over HTTPS with the certificate pinned, as the daemons do (each node its own pinned fetch, which',
+    "keeps its connections), without data planes. Engines register with the engine's `registerEngine`, obey",
     "pushed commands with the engine's `createControllerHooks` and register their links (a ring and chords to",
     `i + 7, costs 1–4). The storm: every host logs in, takes a nonce, registers, registers its link to engine`,
     `i mod ${options.engines} and opens its push channel, ${options.concurrency} hosts at a time. Then ${options.replicas} hosts register an`,
