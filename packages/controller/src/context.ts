@@ -579,8 +579,7 @@ export function createContext(
         const digest = createHash('sha256')
           .update(JSON.stringify([peers, groupKeys]))
           .digest('base64');
-        if (run.unchanged(endpoint.id, endpoint.node_id, endpoint.certificate_serial, digest)) continue;
-        run.queue(endpoint.id, endpoint.node_id, endpoint.certificate_serial, digest);
+        if (!run.changed(endpoint.id, endpoint.node_id, endpoint.certificate_serial, digest)) continue;
         const list = byNode.get(endpoint.node_id) ?? [];
         list.push({ endpointId: endpoint.id, peers, groupKeys });
         byNode.set(endpoint.node_id, list);
@@ -609,8 +608,9 @@ export function createContext(
    * Link set recomputations, one at a time, as for paths and role routes: two at once could read
    * the store before and after a change and queue the older set last (on PostgreSQL; SQLite runs
    * one transaction at a time), and a node applies the newest command (docs/agent.md, step 9).
-   * Across replicas the kind's lock orders them (sent-commands.ts). A change while one runs gets the next run, which covers every node pending when it starts.
-   * No coalescing delay: a closed link reaches its ends at once.
+   * Across replicas the kind's lock orders them (sent-commands.ts). A change while one runs gets
+   * the next run, which covers every node pending when it starts. No coalescing delay: a closed
+   * link reaches its ends at once.
    */
   const recomputeLinkSetsSoon = serialized(async () => {
     const scope = pendingLinkSets.take();
@@ -637,9 +637,7 @@ export function createContext(
         const command = linkSetCommand(links);
         const text = JSON.stringify(command.payload);
         const serial = serials.get(nodeId) ?? null;
-        if (run.unchanged(nodeId, nodeId, serial, text)) continue;
-        commands.push({ nodeId, command });
-        run.queue(nodeId, nodeId, serial, text);
+        if (run.changed(nodeId, nodeId, serial, text)) commands.push({ nodeId, command });
       }
       return commands;
     });
@@ -750,9 +748,8 @@ export function createContext(
             })),
         );
         const text = JSON.stringify(command.payload);
-        if (run.unchanged(engine.id, engine.id, engine.certificate_serial, text)) continue;
-        commands.push({ nodeId: engine.id, command });
-        run.queue(engine.id, engine.id, engine.certificate_serial, text);
+        if (run.changed(engine.id, engine.id, engine.certificate_serial, text))
+          commands.push({ nodeId: engine.id, command });
       }
       return commands;
     });

@@ -7,8 +7,8 @@
  *
  * Connections are kept alive and reused (an agent's keep-alive every 30 s, the CLI's requests one
  * after another): a connection is checked once, when it is made, and only a checked one is ever
- * reused; an idle one is closed before the server would close it (its `Keep-Alive: timeout`
- * hint, as Node's agent reads it, else `idleMs`) and does not keep a process alive.
+ * reused; an idle one is closed after `idleMs`, or sooner when the server's `Keep-Alive: timeout`
+ * hint (Node's agent reads it) is shorter, and does not keep a process alive.
  *
  * Only `https:` URLs are taken (a pinned client never falls back to plain HTTP). Bodies stream
  * both ways (the push channel is a long-lived response).
@@ -83,8 +83,7 @@ class PinnedAgent extends Agent {
  * connection is kept for the next request at most.
  */
 export function createPinnedFetch(pin: Uint8Array, { idleMs = defaultIdleMs } = {}): typeof fetch {
-  formatCertificateSha256(pin); // a pin of the wrong length throws here, not at the first request
-  const agent = new PinnedAgent(pin, idleMs);
+  const agent = new PinnedAgent(pin, idleMs); // a pin of the wrong length throws here, not at the first request
   /** For a request sent again after its kept connection was closed under it: a new connection. */
   const fresh = new PinnedAgent(pin, undefined);
   return async (input, init) => {

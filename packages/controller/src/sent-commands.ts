@@ -34,12 +34,13 @@ interface Remembered {
   text: string;
 }
 
-/** A run's view of the memory: what it may skip, what it queues (kept once its transaction commits). */
+/** A run's view of the memory (what it queues is kept once its transaction commits). */
 export interface SentRun<K> {
-  /** True when `key`'s view is what this replica last queued for that node, and still the newest. */
-  unchanged(key: K, nodeId: number, serial: string | null, text: string): boolean;
-  /** `key`'s view is queued to `nodeId` in this run. */
-  queue(key: K, nodeId: number, serial: string | null, text: string): void;
+  /**
+   * False when `key`'s view is what this replica last queued for that node, and still the newest:
+   * nothing to send. True otherwise, and the run is to queue it (it is remembered as sent).
+   */
+  changed(key: K, nodeId: number, serial: string | null, text: string): boolean;
 }
 
 /** A replica's memory of one recomputed kind, keyed by `K` (a node id, or an endpoint id). */
@@ -61,9 +62,9 @@ export class SentCommands<K> {
 
   /**
    * One recomputation, in its own transaction: takes the kind's lock, forgets what other writers
-   * made stale, runs `work` — which reads what it computes from, asks `run.unchanged` before it
-   * queues a view and tells `run.queue` what it queues — and queues the commands it returns. Once
-   * the transaction committed, remembers them. Resolves to the new command ids.
+   * made stale, runs `work` — which reads what it computes from and queues a view only where
+   * `run.changed` says so — and queues the commands it returns. Once the transaction committed,
+   * remembers them. Resolves to the new command ids.
    */
   async recompute(
     db: Db,
@@ -74,12 +75,12 @@ export class SentCommands<K> {
       const sent = this.#sent;
       const pending: [K, Remembered][] = [];
       const commands = await work(trx, {
-        unchanged(key, nodeId, serial, text) {
+        changed(key, nodeId, serial, text) {
           const remembered = sent.get(key);
-          return remembered?.nodeId === nodeId && remembered.serial === serial && remembered.text === text;
-        },
-        queue(key, nodeId, serial, text) {
+          if (remembered?.nodeId === nodeId && remembered.serial === serial && remembered.text === text)
+            return false;
           pending.push([key, { nodeId, serial, text }]);
+          return true;
         },
       });
       return { pending, queued: await queueEach(trx, commands, this.#clock.nowMs()) };

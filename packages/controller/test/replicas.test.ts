@@ -195,8 +195,12 @@ describe.skipIf(!hasPostgres)('two replicas on one PostgreSQL', () => {
         // Replica one's recomputation waits for the lock (without it, it has run already: no waiter).
         let waiting = 0;
         for (let i = 0; i < 250 && waiting === 0; i += 1) {
+          // This lock of this database only (other test files' controllers may wait on theirs).
           const { rows } = await other.query<{ count: string }>(
-            "select count(*) from pg_locks where locktype = 'advisory' and not granted",
+            `select count(*) from pg_locks where locktype = 'advisory' and not granted
+               and database = (select oid from pg_database where datname = current_database())
+               and classid = $1 and objid = $2`,
+            [recomputationLockSpace, recomputedKinds['link-set']],
           );
           waiting = Number(rows[0]!.count);
           if (waiting === 0) await new Promise((r) => setTimeout(r, 20));

@@ -325,7 +325,8 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
           .execute();
       },
     },
-    // Each recomputation reads the newest command of its kind per node (sent-commands.ts).
+    // A recomputation seeks its kind's newest command, and reads the newest per node when another
+    // replica wrote since (sent-commands.ts).
     '0012-commands-by-kind': {
       async up(db: Kysely<unknown>) {
         await db.schema
