@@ -99,9 +99,11 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
         if (!result.passed) {
           // What each daemon dropped during the run: where a lost packet went.
           const after = await dropCounters();
-          const grown = [...after].filter(([key, count]) => count > (before.get(key) ?? 0));
+          const grown = [...after]
+            .map(([key, count]) => [key, count - (before.get(key) ?? 0)] as const)
+            .filter(([, delta]) => delta > 0);
           console.error(
-            `drops during ${name}: ${grown.map(([key, count]) => `${key} +${count - (before.get(key) ?? 0)}`).join(', ') || 'none counted'}`,
+            `drops during ${name}: ${grown.map(([key, delta]) => `${key} +${delta}`).join(', ') || 'none counted'}`,
           );
         }
         expect(result.error, describeResult(result)).toBeUndefined();
@@ -148,6 +150,15 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
               return { out: fastPath?.taken ?? 0, in: fastPath?.ingressTaken ?? 0 };
             }),
           );
+        /** An engine's status (its HTTP API, from inside its namespace). */
+        const engineStatus = async (node: (typeof state.nodes)[number]) =>
+          JSON.parse(
+            await must(node.name, [
+              'curl',
+              '-sf',
+              `http://${node.address}:${labPorts.engineHttp}/api/v1/status`,
+            ]),
+          );
         dropCounters = async () => {
           const counts = new Map<string, number>();
           const add = (prefix: string, record: Record<string, unknown> | null | undefined) => {
@@ -156,14 +167,7 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
           };
           for (const node of state.nodes) {
             if (node.kind === 'engine') {
-              const { counters } = JSON.parse(
-                await must(node.name, [
-                  'curl',
-                  '-sf',
-                  `http://${node.address}:${labPorts.engineHttp}/api/v1/status`,
-                ]),
-              );
-              add(`${node.name}.drops`, counters?.drops);
+              add(`${node.name}.drops`, (await engineStatus(node)).counters?.drops);
             } else if (node.kind === 'host') {
               const { body } = await agentRequest(node.name, 'GET', '/api/v1/statistics');
               add(`${node.name}.drops`, body.drops);
@@ -176,13 +180,7 @@ for (const { title, lab, yaml: topology, nearest, fastPaths } of topologies)
           if (node.kind === 'controller') continue;
           const status =
             node.kind === 'engine'
-              ? JSON.parse(
-                  await must(node.name, [
-                    'curl',
-                    '-sf',
-                    `http://${node.address}:${labPorts.engineHttp}/api/v1/status`,
-                  ]),
-                )
+              ? await engineStatus(node)
               : (await agentRequest(node.name, 'GET', '/api/v1/status')).body;
           expect(status.fastPath === null, `${node.name}'s fast path`).toBe(!fastPaths);
         }
