@@ -7,7 +7,7 @@ import { createMemorySigningKeyStore } from '@capsule/controller';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recomputationLockSpace, recomputedKinds } from '../src/sent-commands';
-import { createTestStore, hasPostgres, registerNode, startController } from './harness';
+import { createTestStore, hasPostgres, registerNode, startController, tinyProgram } from './harness';
 
 type Registered = Awaited<ReturnType<typeof registerNode>>;
 
@@ -19,6 +19,17 @@ async function linkCostsOf(node: Registered): Promise<number[][]> {
     if (decoded.ok && decoded.value.kind === 'link-set') sets.push(decoded.value.payload.links);
   }
   return sets.map((links) => links.map((link) => link.cost));
+}
+
+/** The cost of the first peer of each path-change a node's keep-alive brings, oldest first. */
+async function pathCostsOf(node: Registered): Promise<number[]> {
+  const costs: number[] = [];
+  for (const command of (await node.sb.keepalive({})).commands) {
+    const decoded = decodeNodeCommand(command);
+    if (decoded.ok && decoded.value.kind === 'path-change')
+      costs.push(decoded.value.payload.endpoints[0]!.peers[0]!.cost);
+  }
+  return costs;
 }
 
 describe.skipIf(!hasPostgres)('two replicas on one PostgreSQL', () => {
@@ -214,6 +225,104 @@ describe.skipIf(!hasPostgres)('two replicas on one PostgreSQL', () => {
       } finally {
         await other.end();
       }
+    });
+  });
+
+  describe('paths recomputed by either replica', () => {
+    const password = 'node-password-1';
+    const n = {} as Record<'h1' | 'h2' | 'e1' | 'e2', Registered>;
+    /** The link e1–h2: cost 10 makes h1's path to h2 h1 e1 h2 (20); 50 makes it h1 e1 e2 h2 (30). */
+    let direct: number;
+
+    beforeAll(async () => {
+      await one.admin.domains.create({ name: 'pshop', kind: 'application' });
+      await one.admin.domains.create({ name: 'pnet', kind: 'infrastructure' });
+      await one.admin.peerings.create({ domain: 'pshop', peerDomain: 'pnet' });
+      const zone = await one.admin.zones.create({ name: 'pz', netprefix: 'fd00:7:7:9::/64' });
+      await one.admin.users.create({
+        login: 'phosts',
+        domain: 'pshop',
+        password,
+        roles: ['hostOwner'],
+        zoneId: zone.id,
+      });
+      await one.admin.users.create({
+        login: 'pengines',
+        domain: 'pnet',
+        password,
+        roles: ['engineOwner'],
+        zoneId: zone.id,
+      });
+      const hosts = { domain: 'pshop', username: 'phosts', password };
+      const engines = { domain: 'pnet', username: 'pengines', password };
+      for (const name of ['e1', 'e2'] as const)
+        n[name] = await registerNode(one.urls.southboundUrl, engines, {
+          type: 'engine',
+          hostname: `p${name}`,
+        });
+      for (const name of ['h1', 'h2'] as const)
+        n[name] = await registerNode(one.urls.southboundUrl, hosts, { type: 'host', hostname: `p${name}` });
+      const links = [
+        [n.h1, n.e1],
+        [n.e1, n.h2],
+        [n.e1, n.e2],
+        [n.e2, n.h2],
+      ] as const;
+      for (const [i, [a, z]] of links.entries())
+        await a.sb.registerLink({
+          peerHostId: z.hostId,
+          localEndpoint: `10.9.${i}.1:7447`,
+          remoteEndpoint: `10.9.${i}.2:7447`,
+        });
+      const template = await one.admin.templates.create({
+        name: 'pcs',
+        domain: 'pshop',
+        image: tinyProgram(),
+        roles: [
+          { name: 'client', entry: 'client' },
+          { name: 'server', entry: 'server' },
+        ],
+      });
+      const contract = await one.admin.contracts.create({
+        name: 'pweb',
+        domain: 'pshop',
+        templateId: template.id,
+        roles: [
+          { name: 'client', peer: 'server' },
+          { name: 'server', peer: 'client' },
+        ],
+      });
+      const service = await one.admin.services.create({
+        name: 'pfront',
+        domain: 'pshop',
+        grants: [
+          { contractId: contract.id, role: 'client' },
+          { contractId: contract.id, role: 'server' },
+        ],
+      });
+      const serviceToken = (await one.admin.serviceTokens.create({ serviceId: service.id })).token!;
+      await n.h2.sb.registerEndpoint({ serviceToken, contract: 'pweb', role: 'server' });
+      const client = await n.h1.sb.registerEndpoint({ serviceToken, contract: 'pweb', role: 'client' });
+      expect(client.peers[0]).toMatchObject({ path: [n.h1.hostId, n.e1.hostId, n.h2.hostId], cost: 20 });
+      const ids = new Set([n.e1.registration.node.id, n.h2.registration.node.id]);
+      direct = (await one.admin.links.list()).items.find(
+        (link) => ids.has(link.nodeA) && ids.has(link.nodeZ),
+      )!.id;
+      // Replica one sends h1 its view once (cost 20), whatever it knew before.
+      await one.admin.links.update(direct, { cost: 50 });
+      await one.admin.links.update(direct, { cost: 10 });
+      expect((await pathCostsOf(n.h1)).at(-1)).toBe(20);
+    });
+
+    it('a node gets the newest view when the replicas take turns: a view one replica sent before is sent again after the other sent another', async () => {
+      await two.admin.links.update(direct, { cost: 50 });
+      expect(await pathCostsOf(n.h1)).toEqual([30]);
+      // Back to the view replica one sent last: its memory says "sent", but replica two sent since.
+      await one.admin.links.update(direct, { cost: 10 });
+      expect(await pathCostsOf(n.h1)).toEqual([20]);
+      // Nothing changed since replica one's last: not sent again.
+      await one.admin.links.update(direct, { cost: 10 });
+      expect(await pathCostsOf(n.h1)).toEqual([]);
     });
   });
 });
