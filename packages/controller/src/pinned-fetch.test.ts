@@ -123,19 +123,30 @@ describe('createPinnedFetch', () => {
     expect(connections - before).toBe(2);
   });
 
-  it('sends a request again, once, on a new connection when its kept connection is closed under it', async () => {
+  it('sends an idempotent request again, once, on a new connection when its kept connection is closed under it', async () => {
     const pinned = createPinnedFetch(served.sha256);
     const [before, dropsBefore] = [connections, drops];
-    expect(await (await pinned(`${base}/once`, { method: 'POST', body: 'a' })).json()).toMatchObject({
+    expect(await (await pinned(`${base}/once`, { method: 'PUT', body: 'a' })).json()).toMatchObject({
       got: 'a',
     });
     // The kept connection is reused and closed by the server as the request arrives: sent again.
-    const again = await pinned(`${base}/once`, { method: 'POST', body: 'b' });
+    const again = await pinned(`${base}/once`, { method: 'PUT', body: 'b' });
     expect(await again.json()).toMatchObject({ got: 'b' });
     expect([connections - before, drops - dropsBefore]).toEqual([2, 1]);
     // A new connection closed under its first request is not tried again: the error is the caller's.
     await expect(createPinnedFetch(served.sha256)(`${base}/drop`)).rejects.toBeInstanceOf(TypeError);
     expect(drops - dropsBefore).toBe(2);
+  });
+
+  it('never sends a POST twice: one whose kept connection is closed under it fails to the caller', async () => {
+    const pinned = createPinnedFetch(served.sha256);
+    const [before, dropsBefore] = [connections, drops];
+    await (await pinned(`${base}/once`, { method: 'POST', body: 'a' })).json();
+    const seenBefore = seen.length;
+    // The server read this one before it closed the connection: it may have carried it out.
+    await expect(pinned(`${base}/once`, { method: 'POST', body: 'b' })).rejects.toBeInstanceOf(TypeError);
+    expect(seen.slice(seenBefore)).toEqual(['POST /once']);
+    expect([connections - before, drops - dropsBefore]).toEqual([1, 1]);
   });
 
   it('refuses another certificate at every request: a refused connection is never kept', async () => {

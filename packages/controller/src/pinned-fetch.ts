@@ -23,6 +23,9 @@ import { ControllerError } from './errors';
 /** How long an idle connection is kept when the server gives no hint (Fastify's is 72 s). */
 const defaultIdleMs = 60_000;
 
+/** The methods whose request may be sent twice to the same effect (RFC 9110 §9.2.2). */
+const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
 /** An HTTPS agent whose every connection is to the certificate `pin` names, checked before use. */
 class PinnedAgent extends Agent {
   readonly #pin: Uint8Array;
@@ -131,10 +134,17 @@ export function createPinnedFetch(pin: Uint8Array, { idleMs = defaultIdleMs } = 
         );
         outgoing.once('error', (error: NodeJS.ErrnoException) => {
           // A kept connection the server closed as this request went out on it (its idle
-          // time-out, its stop) fails with ECONNRESET before any answer: sent once more, on a new
-          // connection, as Node's documentation advises. A server that died answers that one with
-          // ECONNREFUSED; one that lives never read the first.
-          if (!again && outgoing.reusedSocket && error.code === 'ECONNRESET' && !signal?.aborted) {
+          // time-out, its stop) fails with ECONNRESET before any answer: an idempotent request is
+          // sent once more, on a new connection, as Node's documentation advises. Any other is
+          // the caller's to repeat (RFC 9110 §9.2.2): the server may have carried it out and died
+          // before answering, and a replica behind the same address would carry it out again.
+          if (
+            !again &&
+            outgoing.reusedSocket &&
+            error.code === 'ECONNRESET' &&
+            idempotent.has(method.toUpperCase()) &&
+            !signal?.aborted
+          ) {
             resolveResponse(send(true));
             return;
           }
