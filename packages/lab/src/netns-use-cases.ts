@@ -539,16 +539,23 @@ sys.stdout.write(str(r.status) + "\\n" + r.read().decode())
     const role = await roleAddressOf(step);
     if (role === undefined) return { step: name, passed: false, detail: `${step.from} has no contract` };
     const watched = [...step.to, ...step.notTo];
-    const seconds = 4 + Math.ceil((step.flows * step.packets * 3) / 1000);
-    const receivers = watched.map((node) => udpReceiver(node, seconds));
-    await sleep(1500);
-    udpSend(
-      step.from,
-      role,
-      Array.from({ length: step.flows }, (_, i) => 30_000 + i),
-      step.packets,
-    );
-    const got = await Promise.all(receivers);
+    // Every receiver bound before the first datagram (a datagram to a port nobody has bound yet
+    // is lost in the member's kernel, counted by no daemon); they stop once the sender is done
+    // and what it sent had time to arrive.
+    const receivers = watched.map((node) => udpReceiver(node));
+    try {
+      await Promise.all(receivers.map((receiver) => receiver.ready));
+      udpSend(
+        step.from,
+        role,
+        Array.from({ length: step.flows }, (_, i) => 30_000 + i),
+        step.packets,
+      );
+      await sleep(1500);
+    } finally {
+      for (const receiver of receivers) receiver.stop();
+    }
+    const got = await Promise.all(receivers.map((receiver) => receiver.counts));
     const flowsAt = got.map((byPort) => Object.keys(byPort).length);
     const packetsAt = got.map((byPort) => Object.values(byPort).reduce((a, b) => a + b, 0));
     const members = step.to.length;
@@ -647,19 +654,31 @@ server.serve_forever()
 
   /**
    * A long-running `command` in `node`'s namespace; `ready` resolves once its stdout shows
-   * `marker` (it rejects after 10 s, or if the process fails or exits first); `stop` ends it.
+   * `marker` (it rejects after `readyMs`, or if the process fails or exits first); `stop` ends it
+   * (SIGTERM); `output`: all it printed, once it exited.
    */
   function serverInNode(
     node: string,
     command: readonly string[],
     marker: string,
     what: string,
-  ): { ready: Promise<void>; stop(): void } {
+    readyMs = 10_000,
+  ): { ready: Promise<void>; output: Promise<string>; stop(): void } {
     const child = spawn('ip', ['netns', 'exec', namespace(node), ...command]);
+    let printed = '';
+    const output = new Promise<string>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', () => resolve(printed));
+    });
+    output.catch(() => {});
     const ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${node}: ${what} not ready in 10 s`)), 10_000);
+      const timer = setTimeout(
+        () => reject(new Error(`${node}: ${what} not ready in ${readyMs / 1000} s`)),
+        readyMs,
+      );
       child.stdout.on('data', (chunk) => {
-        if (String(chunk).includes(marker)) {
+        printed += chunk;
+        if (printed.includes(marker)) {
           clearTimeout(timer);
           resolve();
         }
@@ -674,35 +693,54 @@ server.serve_forever()
       });
     });
     ready.catch(() => {});
-    return { ready, stop: () => child.kill('SIGTERM') };
+    return { ready, output, stop: () => child.kill('SIGTERM') };
   }
 
-  /** A UDP receiver on [::]:9000 in a host's namespace for `seconds`; resolves to datagrams by source port. */
-  function udpReceiver(node: string, seconds: number): Promise<Record<string, number>> {
+  /**
+   * A UDP receiver on [::]:9000 in a host's namespace: `ready` once bound (30 s at most: python3
+   * starting in a namespace on a loaded machine); `stop` ends it (SIGTERM: it takes what is queued
+   * and prints), and `counts` then resolves to the datagrams received by source port.
+   */
+  function udpReceiver(node: string): {
+    ready: Promise<void>;
+    counts: Promise<Record<string, number>>;
+    stop(): void;
+  } {
     const script = `
-import socket, json, time
+import json, signal, socket
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.bind(("::", 9000))
-s.settimeout(0.2)
+stopped = False
+def stop(*_):
+    global stopped
+    stopped = True
+signal.signal(signal.SIGTERM, stop)
+print("ready", flush=True)
 counts = {}
-end = time.time() + ${seconds}
-while time.time() < end:
+def count(port):
+    counts[str(port)] = counts.get(str(port), 0) + 1
+s.settimeout(0.1)
+while not stopped:
     try:
         data, (addr, port, *_rest) = s.recvfrom(2048)
-        counts[str(port)] = counts.get(str(port), 0) + 1
+        count(port)
     except socket.timeout:
         pass
-print(json.dumps(counts))
+s.setblocking(False)
+try:
+    while True:
+        data, (addr, port, *_rest) = s.recvfrom(2048)
+        count(port)
+except BlockingIOError:
+    pass
+print(json.dumps(counts), flush=True)
 `;
-    return new Promise((resolve, reject) => {
-      const child = spawn('ip', ['netns', 'exec', namespace(node), 'python3', '-c', script]);
-      let out = '';
-      child.stdout.on('data', (chunk) => {
-        out += chunk;
-      });
-      child.on('error', reject);
-      child.on('close', () => resolve(JSON.parse(out || '{}') as Record<string, number>));
-    });
+    const receiver = serverInNode(node, ['python3', '-c', script], 'ready', 'UDP receiver', 30_000);
+    return {
+      ready: receiver.ready,
+      counts: receiver.output.then((out) => JSON.parse(out.slice(out.indexOf('\n') + 1) || '{}')),
+      stop: receiver.stop,
+    };
   }
 
   /** Sends `packets` datagrams from each of `ports` source ports in a host's namespace to [to]:9000. */
