@@ -1,25 +1,52 @@
 /**
- * The native UDP tools of the engine benchmark (bench/native/udp-bench.cc): built here with g++ from
- * source, once per source version, into the OS temp directory; started as child processes, each
- * optionally pinned to one CPU with taskset.
+ * The native tools of the benchmarks, built here with g++ from source (bench/native), once per
+ * source version, into the OS temp directory: the engine benchmark's UDP tools (udp-bench.cc) and
+ * the wake benchmark's echo and client (wake.cc) and its Node addon (wake-addon.cc). Tools are
+ * started as child processes, each optionally pinned to one CPU with taskset.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-const source = join(import.meta.dirname, 'native', 'udp-bench.cc');
+/** Compiles bench/native/`file` with g++ (-O2, C++17, then `flags`) unless this version is built already. */
+function buildOnce(file: string, name: string, flags: readonly string[] = [], suffix = ''): string {
+  const source = join(import.meta.dirname, 'native', file);
+  const version = createHash('sha256')
+    .update(readFileSync(source))
+    .update(flags.join(' '))
+    .digest('hex')
+    .slice(0, 12);
+  const output = join(tmpdir(), `capsule-${name}-${version}${suffix}`);
+  if (!existsSync(output))
+    execFileSync('g++', ['-O2', '-std=c++17', ...flags, '-o', output, source], { stdio: 'inherit' });
+  return output;
+}
 
-/** Compiles udp-bench.cc (g++ -O2) unless this version is built already; returns the binary's path. */
+/** Compiles udp-bench.cc unless this version is built already; returns the binary's path. */
 export function buildUdpBench(): string {
-  const text = readFileSync(source);
-  const version = createHash('sha256').update(text).digest('hex').slice(0, 12);
-  const binary = join(tmpdir(), `capsule-udp-bench-${version}`);
-  if (!existsSync(binary))
-    execFileSync('g++', ['-O2', '-std=c++17', '-o', binary, source], { stdio: 'inherit' });
-  return binary;
+  return buildOnce('udp-bench.cc', 'udp-bench');
+}
+
+/** Compiles wake.cc (the echo and the client) unless built already; returns the binary's path. */
+export function buildWakeTool(): string {
+  return buildOnce('wake.cc', 'wake');
+}
+
+/**
+ * Compiles wake-addon.cc against this Node's headers (node-addon-api's and Node's own, which
+ * Node's distribution puts beside its binary) unless built already; returns the addon's path, or
+ * why it cannot be built.
+ */
+export function buildWakeAddon(): { addon: string } | { why: string } {
+  const nodeHeaders = join(dirname(dirname(process.execPath)), 'include', 'node');
+  if (!existsSync(join(nodeHeaders, 'node_api.h'))) return { why: `no Node headers at ${nodeHeaders}` };
+  const addonApi = dirname(createRequire(import.meta.url).resolve('node-addon-api/package.json'));
+  const flags = ['-shared', '-fPIC', '-DNAPI_DISABLE_CPP_EXCEPTIONS', `-I${nodeHeaders}`, `-I${addonApi}`];
+  return { addon: buildOnce('wake-addon.cc', 'wake-addon', flags, '.node') };
 }
 
 /** Whether `taskset` can pin processes here. */
