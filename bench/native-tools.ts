@@ -12,14 +12,24 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-/** Compiles bench/native/`file` with g++ (-O2, C++17, then `flags`) unless this version is built already. */
-function buildOnce(file: string, name: string, flags: readonly string[] = [], suffix = ''): string {
-  const source = join(import.meta.dirname, 'native', file);
-  const version = createHash('sha256')
-    .update(readFileSync(source))
-    .update(flags.join(' '))
-    .digest('hex')
-    .slice(0, 12);
+/**
+ * Compiles bench/native/`file` with g++ (-O2, C++17, then `flags`) unless this version — of it,
+ * of the headers it includes from bench/native (`headers`) and of the flags — is built already.
+ */
+function buildOnce(
+  file: string,
+  name: string,
+  {
+    flags = [],
+    headers = [],
+    suffix = '',
+  }: { flags?: readonly string[]; headers?: readonly string[]; suffix?: string } = {},
+): string {
+  const native = join(import.meta.dirname, 'native');
+  const source = join(native, file);
+  const hash = createHash('sha256').update(readFileSync(source));
+  for (const header of headers) hash.update(readFileSync(join(native, header)));
+  const version = hash.update(flags.join(' ')).digest('hex').slice(0, 12);
   const output = join(tmpdir(), `capsule-${name}-${version}${suffix}`);
   if (!existsSync(output))
     execFileSync('g++', ['-O2', '-std=c++17', ...flags, '-o', output, source], { stdio: 'inherit' });
@@ -33,7 +43,7 @@ export function buildUdpBench(): string {
 
 /** Compiles wake.cc (the echo and the client) unless built already; returns the binary's path. */
 export function buildWakeTool(): string {
-  return buildOnce('wake.cc', 'wake');
+  return buildOnce('wake.cc', 'wake', { headers: ['wake-echo.h'] });
 }
 
 /**
@@ -46,7 +56,9 @@ export function buildWakeAddon(): { addon: string } | { why: string } {
   if (!existsSync(join(nodeHeaders, 'node_api.h'))) return { why: `no Node headers at ${nodeHeaders}` };
   const addonApi = dirname(createRequire(import.meta.url).resolve('node-addon-api/package.json'));
   const flags = ['-shared', '-fPIC', '-DNAPI_DISABLE_CPP_EXCEPTIONS', `-I${nodeHeaders}`, `-I${addonApi}`];
-  return { addon: buildOnce('wake-addon.cc', 'wake-addon', flags, '.node') };
+  return {
+    addon: buildOnce('wake-addon.cc', 'wake-addon', { flags, headers: ['wake-echo.h'], suffix: '.node' }),
+  };
 }
 
 /** Whether `taskset` can pin processes here. */

@@ -7,40 +7,18 @@
 //   'epoll'   a thread of its own blocked in epoll_wait, then recvfrom (the readiness step libuv adds);
 //   'uv'      a thread running a libuv loop of its own with the same uv_poll (libuv without Node).
 // Each echoes every datagram queued when it wakes, then sleeps again.
-#include <arpa/inet.h>
 #include <napi.h>
-#include <netinet/in.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <uv.h>
+
+#include "wake-echo.h"
 
 #include <string>
 #include <thread>
 
 namespace {
 
-int OpenSocket(int port) {
-  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) return -1;
-  return fd;
-}
-
-// Echoes what is queued on `fd` without blocking.
-void EchoQueued(int fd) {
-  unsigned char buffer[2048];
-  for (;;) {
-    sockaddr_in from{};
-    socklen_t length = sizeof from;
-    const ssize_t n =
-        recvfrom(fd, buffer, sizeof buffer, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &length);
-    if (n < 0) return;
-    sendto(fd, buffer, static_cast<size_t>(n), 0, reinterpret_cast<sockaddr*>(&from), length);
-  }
-}
+using wake_echo::EchoQueued;
 
 // One uv_poll echo: its handle's data is the fd.
 void StartPoll(uv_loop_t* loop, int fd) {
@@ -55,7 +33,7 @@ void StartPoll(uv_loop_t* loop, int fd) {
 Napi::Value Start(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const std::string mode = info[0].As<Napi::String>().Utf8Value();
-  const int fd = OpenSocket(info[1].As<Napi::Number>().Int32Value());
+  const int fd = wake_echo::OpenSocket(info[1].As<Napi::Number>().Int32Value());
   if (fd < 0) {
     Napi::Error::New(env, "bind failed").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -65,15 +43,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
     napi_get_uv_event_loop(env, &loop);
     StartPoll(loop, fd);
   } else if (mode == "thread") {
-    std::thread([fd] {
-      unsigned char buffer[2048];
-      for (;;) {
-        sockaddr_in from{};
-        socklen_t length = sizeof from;
-        const ssize_t n = recvfrom(fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &length);
-        if (n > 0) sendto(fd, buffer, static_cast<size_t>(n), 0, reinterpret_cast<sockaddr*>(&from), length);
-      }
-    }).detach();
+    std::thread([fd] { wake_echo::EchoBlocking(fd); }).detach();
   } else if (mode == "epoll") {
     std::thread([fd] {
       const int epoll = epoll_create1(0);
@@ -96,10 +66,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   } else {
     Napi::Error::New(env, "mode: loop, thread, epoll or uv").ThrowAsJavaScriptException();
   }
-  sockaddr_in bound{};
-  socklen_t length = sizeof bound;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length);
-  return Napi::Number::New(env, ntohs(bound.sin_port));
+  return Napi::Number::New(env, wake_echo::BoundPort(fd));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "wake-echo.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -20,14 +22,6 @@
 
 namespace {
 
-sockaddr_in Loopback(int port) {
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return address;
-}
-
 double NowUs() {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
@@ -35,29 +29,19 @@ double NowUs() {
 }
 
 int Echo(int port) {
-  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  const sockaddr_in address = Loopback(port);
-  if (fd < 0 || bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+  const int fd = wake_echo::OpenSocket(port);
+  if (fd < 0) {
     perror("wake echo: bind");
     return 1;
   }
-  sockaddr_in bound{};
-  socklen_t boundLength = sizeof bound;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &boundLength);
-  std::printf("{\"ready\":1,\"port\":%d}\n", ntohs(bound.sin_port));
+  std::printf("{\"ready\":1,\"port\":%d}\n", wake_echo::BoundPort(fd));
   std::fflush(stdout);
-  unsigned char buffer[2048];
-  for (;;) {
-    sockaddr_in from{};
-    socklen_t length = sizeof from;
-    const ssize_t n = recvfrom(fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &length);
-    if (n > 0) sendto(fd, buffer, static_cast<size_t>(n), 0, reinterpret_cast<sockaddr*>(&from), length);
-  }
+  wake_echo::EchoBlocking(fd);
 }
 
 int Client(int port, int rounds, int gapUs) {
   const int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  const sockaddr_in address = Loopback(port);
+  const sockaddr_in address = wake_echo::Loopback(port);
   if (fd < 0 || connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
     perror("wake client: connect");
     return 1;
