@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { createApiClient, createSouthboundClient } from './client';
 import { ApiError } from './errors';
-import type { PushEvent } from './schemas';
+import { COMMAND_ACKS_MAX, type PushEvent } from './schemas';
 
 interface Sent {
   url: string;
@@ -30,6 +30,14 @@ function stand(answer: (request: Sent) => Response | Promise<Response>) {
   }) as typeof globalThis.fetch;
   return { sent, fetch };
 }
+
+/** A command as the controller sends one (no payload: refresh-configuration's is empty). */
+const command = (id: number, kind = 'refresh-configuration') => ({
+  id,
+  kind,
+  payload: {},
+  createdAt: '2026-12-08T00:00:00.000Z',
+});
 
 async function caught(promise: Promise<unknown>): Promise<ApiError> {
   const error = await promise.then(
@@ -129,7 +137,58 @@ describe('client requests', () => {
     expect(sb.token).toBe('node-token');
     expect(await sb.keepalive()).toEqual({ status: 200, commands: [] });
     expect(server.sent[1]!.headers.authorization).toBe('Bearer node-token');
-    expect(JSON.parse(server.sent[1]!.body!)).toEqual({});
+    // It acknowledges (nothing yet): the controller keeps its commands until it does.
+    expect(JSON.parse(server.sent[1]!.body!)).toEqual({ acked: [] });
+  });
+
+  it('keeps alive with a controller older than acknowledgements: asked again without them, the commands each once', async () => {
+    // The older controller's schema refuses a body with a field it does not know.
+    const server = stand((request) =>
+      request.body?.includes('"acked"')
+        ? Response.json(
+            { code: 'VALIDATION_FAILED', message: 'body must NOT have additional properties' },
+            { status: 400 },
+          )
+        : Response.json({ commands: [command(8)] }, { status: 202 }),
+    );
+    const sb = createSouthboundClient({ baseUrl: 'http://c.invalid', token: 'n', fetch: server.fetch });
+    expect((await sb.keepalive({ statistics: { y: 2 } })).commands.map((c) => c.id)).toEqual([8]);
+    await sb.keepalive();
+    expect(server.sent.map((request) => JSON.parse(request.body!))).toEqual([
+      { statistics: { y: 2 }, acked: [] },
+      { statistics: { y: 2 } },
+      { acked: [8] },
+      {},
+    ]);
+    // Another refusal is the caller's: the same body without acknowledgements is refused too.
+    const strict = stand(() =>
+      Response.json({ code: 'VALIDATION_FAILED', message: 'statistics' }, { status: 400 }),
+    );
+    const refused = createSouthboundClient({ baseUrl: 'http://c.invalid', token: 'n', fetch: strict.fetch });
+    expect((await caught(refused.keepalive({ statistics: { z: 3 } }))).code).toBe('VALIDATION_FAILED');
+    expect(strict.sent).toHaveLength(2);
+  });
+
+  it('acknowledges in its next keep-alive the commands it took in, again after a keep-alive that failed', async () => {
+    const answers: Response[] = [
+      Response.json({ commands: [command(5), command(6)] }, { status: 202 }),
+      new Response('busy', { status: 503 }),
+      Response.json({ commands: [command(7)] }, { status: 202 }),
+      Response.json({ commands: [] }),
+    ];
+    const server = stand(() => answers.shift()!);
+    const sb = createSouthboundClient({ baseUrl: 'http://c.invalid', token: 'n', fetch: server.fetch });
+    expect((await sb.keepalive({ statistics: { x: 1 } })).commands.map((c) => c.id)).toEqual([5, 6]);
+    await caught(sb.keepalive());
+    await sb.keepalive();
+    await sb.keepalive();
+    expect(server.sent.map((request) => JSON.parse(request.body!))).toEqual([
+      { statistics: { x: 1 }, acked: [] },
+      { acked: [5, 6] },
+      // The answer to that one never came: acknowledged again.
+      { acked: [5, 6] },
+      { acked: [7] },
+    ]);
   });
 });
 
@@ -181,6 +240,35 @@ describe('the push channel', () => {
     await sb.events((event) => events.push(event), new AbortController().signal);
     await expect.poll(() => events.length).toBe(1);
     expect(events).toEqual([{ kind: 'revocation', payload: { id: 3 } }]);
+  });
+
+  it('acknowledges the commands the push channel brought, not its other events, and at most COMMAND_ACKS_MAX at once', async () => {
+    const many = Array.from({ length: COMMAND_ACKS_MAX + 2 }, (_, i) => command(100 + i));
+    let keepalives = 0;
+    const server = stand((request) =>
+      request.url.endsWith('/events')
+        ? stream([
+            'data: {"kind":"ready"}\n\n',
+            `data: ${JSON.stringify({ kind: 'revocation', payload: command(9, 'revocation') })}\n\n`,
+            // An event that is not a command (its payload is no command of its kind), and a forged id.
+            'data: {"kind":"topology","payload":{"id":10}}\n\n',
+            `data: ${JSON.stringify({ kind: 'revocation', payload: { ...command(11, 'revocation'), id: -1 } })}\n\n`,
+          ])
+        : Response.json({ commands: keepalives++ === 0 ? many : [] }, { status: 202 }),
+    );
+    const sb = createSouthboundClient({ baseUrl: 'http://c.invalid', token: 'n', fetch: server.fetch });
+    const events: PushEvent[] = [];
+    await sb.events((event) => events.push(event), new AbortController().signal);
+    await expect.poll(() => events.length).toBe(3);
+    const acks = async () => {
+      await sb.keepalive();
+      return (JSON.parse(server.sent.at(-1)!.body!) as { acked: number[] }).acked;
+    };
+    expect(await acks()).toEqual([9]);
+    // The next names the first COMMAND_ACKS_MAX of the keep-alive's answer, the one after the rest.
+    expect(await acks()).toEqual(many.slice(0, COMMAND_ACKS_MAX).map((c) => c.id));
+    expect(await acks()).toEqual(many.slice(COMMAND_ACKS_MAX).map((c) => c.id));
+    expect(await acks()).toEqual([]);
   });
 
   it('turns a refused channel into an ApiError with the server’s code', async () => {

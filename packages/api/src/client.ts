@@ -59,6 +59,7 @@ import type {
   ZoneCreate,
   ZonePatch,
 } from './schemas';
+import { COMMAND_ACKS_MAX } from './schemas';
 
 /** Options of both clients. */
 export interface ClientOptions {
@@ -322,6 +323,9 @@ function pushEventOf(data: string): PushEvent | undefined {
   return value as PushEvent;
 }
 
+/** Command ids a southbound client holds for acknowledgement, at most. */
+const commandAcksHeld = 10 * COMMAND_ACKS_MAX;
+
 /** The southbound client (agents and engines). */
 export function createSouthboundClient(options: ClientOptions) {
   let token = options.token;
@@ -329,6 +333,21 @@ export function createSouthboundClient(options: ClientOptions) {
   const request = createRequester(options, replicas, () => token);
   const doFetch = options.fetch ?? fetch;
   const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  /**
+   * The ids of the commands this client took in (keep-alive answers, the push channel) that no
+   * keep-alive has acknowledged yet, oldest first: each keep-alive names up to COMMAND_ACKS_MAX of
+   * them, and the ones an answer came back for are done. Until then the controller gives them
+   * again (the node's command order refuses a repeat). Bounded: past the limit the oldest are
+   * dropped, which costs their being sent once more.
+   */
+  const unacked = new Set<number>();
+  const tookIn = (command: unknown) => {
+    const id = (command as { id?: unknown } | null)?.id;
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > 2_147_483_647) return;
+    unacked.delete(id);
+    unacked.add(id);
+    if (unacked.size > commandAcksHeld) unacked.delete(unacked.values().next().value as number);
+  };
 
   /**
    * Opens the push channel on one replica: resolves to its body once the answer's headers came
@@ -402,10 +421,24 @@ export function createSouthboundClient(options: ClientOptions) {
     registerLink: async (body: SbLinkRequest) => (await request<Link>('POST', '/sb/v1/links', body)).body,
     /** Keep-alive: `status` 200 (nothing to do) or 202 (commands); the controller keys to trust now. */
     keepalive: async (body: SbKeepaliveRequest = {}) => {
-      const { status, body: answer } = await request<SbKeepaliveResponse>('POST', '/sb/v1/keepalive', body);
+      const acked = body.acked ?? [...unacked].slice(0, COMMAND_ACKS_MAX);
+      let exchanged: { status: number; body: SbKeepaliveResponse };
+      try {
+        exchanged = await request<SbKeepaliveResponse>('POST', '/sb/v1/keepalive', { ...body, acked });
+      } catch (error) {
+        // A controller older than acknowledgements refuses the field: asked again without it,
+        // it gives each command once, as it always did (docs/deploy.md: upgrade it first).
+        if (body.acked !== undefined || !(error instanceof ApiError) || error.code !== 'VALIDATION_FAILED')
+          throw error;
+        exchanged = await request<SbKeepaliveResponse>('POST', '/sb/v1/keepalive', body);
+        acked.length = 0;
+      }
+      const { status, body: answer } = exchanged;
       const commands = (answer as { commands?: unknown } | undefined)?.commands;
       if (!Array.isArray(commands))
         throw new ApiError('UNAVAILABLE', `the keep-alive answer of ${replicas.current} has no command list`);
+      for (const id of acked) unacked.delete(id);
+      for (const command of commands) tookIn(command);
       const controllerKeys = (answer as { controllerKeys?: unknown } | undefined)?.controllerKeys;
       return {
         status,
@@ -493,7 +526,12 @@ export function createSouthboundClient(options: ClientOptions) {
                 heard();
                 isReady = true;
                 resolveReady(true);
-              } else if (event) onEvent(event);
+              } else if (event) {
+                // A command (its event's kind is the command's): the channel carries other events too.
+                const payload = event.payload as { kind?: unknown; createdAt?: unknown } | null;
+                if (payload?.kind === event.kind && typeof payload.createdAt === 'string') tookIn(payload);
+                onEvent(event);
+              }
               cut = buffer.indexOf('\n\n');
             }
           }

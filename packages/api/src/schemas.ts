@@ -883,11 +883,21 @@ export const SbLinkRequest = Type.Object(
 );
 export type SbLinkRequest = Static<typeof SbLinkRequest>;
 
+/** Most command ids one keep-alive acknowledges (the rest go with the next). */
+export const COMMAND_ACKS_MAX = 1000;
+
 export const SbKeepaliveRequest = Type.Object(
   {
     statistics: Type.Optional(
       Type.Record(Type.String({ maxLength: 60 }), Type.Number(), { maxProperties: 64 }),
     ),
+    /**
+     * The ids of the commands the node took in since its last keep-alive that went through (from
+     * keep-alive answers and the push channel). A node that sends it (even empty) gets every
+     * command of its own again, in each keep-alive answer, until it acknowledges it; one that
+     * never does gets each once (docs/controller.md, "Commands").
+     */
+    acked: Type.Optional(Type.Array(Id, { maxItems: COMMAND_ACKS_MAX })),
   },
   closed,
 );

@@ -76,34 +76,53 @@ export function toCommand(row: RowOf<'commands'>, logger: Logger): NodeCommand |
 }
 
 /**
- * Takes a node's undelivered commands (oldest first, at most `maxCommandsPerKeepalive`) and marks
- * them delivered at `nowMs`; call it inside the keep-alive's transaction.
+ * A node's commands for a keep-alive answer (oldest first, at most `maxCommandsPerKeepalive`);
+ * call it inside the keep-alive's transaction. `acked` undefined (a node that does not
+ * acknowledge): its undelivered ones, marked delivered at `nowMs` — each is handed over once, and
+ * one lost on the way (an answer that never arrived, a push written to a dead connection) is
+ * lost. `acked` given: the commands of this node it names are marked acknowledged first (ids of
+ * other nodes' commands, or unknown ones, change nothing), then every one of its commands not
+ * acknowledged yet is returned — again, until a later keep-alive names it — and marked delivered
+ * where it was not.
  */
 export async function takeCommands(
   db: Db,
   nodeId: number,
   nowMs: number,
   logger: Logger,
+  acked?: readonly number[],
 ): Promise<NodeCommand[]> {
+  const now = iso(nowMs);
+  if (acked !== undefined && acked.length > 0)
+    await db
+      .updateTable('commands')
+      .set((eb) => ({ acked_at: now, delivered_at: eb.fn.coalesce('delivered_at', eb.val(now)) }))
+      .where('node_id', '=', nodeId)
+      .where('id', 'in', [...acked])
+      .where('acked_at', 'is', null)
+      .execute();
   const rows = await db
     .selectFrom('commands')
     .selectAll()
     .where('node_id', '=', nodeId)
-    .where('delivered_at', 'is', null)
+    .where(acked === undefined ? 'delivered_at' : 'acked_at', 'is', null)
     .orderBy('id')
     .limit(maxCommandsPerKeepalive)
     .execute();
-  if (rows.length > 0)
-    await db
-      .updateTable('commands')
-      .set({ delivered_at: iso(nowMs) })
-      .where(
-        'id',
-        'in',
-        rows.map((row) => row.id),
-      )
-      .execute();
-  return rows.flatMap((row) => toCommand(row, logger) ?? []);
+  const fresh = rows.filter((row) => row.delivered_at === null).map((row) => row.id);
+  if (fresh.length > 0)
+    await db.updateTable('commands').set({ delivered_at: now }).where('id', 'in', fresh).execute();
+  const commands: NodeCommand[] = [];
+  const dropped: number[] = [];
+  for (const row of rows) {
+    const command = toCommand(row, logger);
+    if (command) commands.push(command);
+    else dropped.push(row.id);
+  }
+  // One that does not decode is never sent: done, so that it does not come up in every answer.
+  if (acked !== undefined && dropped.length > 0)
+    await db.updateTable('commands').set({ acked_at: now }).where('id', 'in', dropped).execute();
+  return commands;
 }
 
 /** The ids of a node's undelivered commands (pushed when its channel opens). */

@@ -54,7 +54,8 @@ const operations: Record<string, { operationId: string; summary: string }> = {
   'POST /sb/v1/links': { operationId: 'registerLink', summary: 'Register (or report the state of) a link' },
   'POST /sb/v1/keepalive': {
     operationId: 'nodeKeepalive',
-    summary: 'Keep-alive with statistics; a 202 answer carries pending commands',
+    summary:
+      'Keep-alive with statistics and the command ids taken in since; a 202 answer carries the commands not acknowledged yet',
   },
   'GET /sb/v1/events': { operationId: 'nodeEvents', summary: 'Push channel: commands as server-sent events' },
   'POST /sb/v1/endpoints': {

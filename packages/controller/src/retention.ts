@@ -5,7 +5,8 @@
  *  - registration nonces past their expiry (an expired nonce is refused whether or not its row is
  *    there: the "used" check and the expiry check both fail on a missing row);
  *  - commands delivered more than `commandRetentionMs` ago (undelivered ones wait for their node,
- *    and go with it when it is deleted or decommissioned);
+ *    and go with it when it is deleted or decommissioned; so do the ones a node that acknowledges
+ *    commands has not acknowledged yet);
  *  - authorizations whose `not_after` is more than `authorizationRetentionMs` in the past, except
  *    the current authorization of an endpoint that still exists. Nothing reads an expired
  *    authorization: engines refuse it by its own expiry, revocation lists carry only unexpired
@@ -85,6 +86,13 @@ export async function sweepRetention(
       .select('id')
       .where('delivered_at', 'is not', null)
       .where('delivered_at', '<', commandsBefore)
+      // A node that acknowledges gets a command again until it does: kept until then.
+      .where((eb) =>
+        eb.or([
+          eb('acked_at', 'is not', null),
+          eb('node_id', 'not in', eb.selectFrom('nodes').select('id').where('command_acks', '=', 1)),
+        ]),
+      )
       .limit(limit)
       .execute(),
   );

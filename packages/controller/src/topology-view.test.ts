@@ -4,7 +4,7 @@
  * counts follow the computed paths and the authorizations in force, a trace names the hops and
  * links of each path, and the answers respect roles and domains; malformed ids are refused.
  */
-import { ApiError, createApiClient } from '@capsule/api';
+import { ApiError, COMMAND_ACKS_MAX, createApiClient } from '@capsule/api';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerNode, startController, tinyProgram } from '../test/harness';
@@ -153,6 +153,19 @@ describe('topology and trace views', () => {
         e1Client.keepalive({ statistics: { liveFlows: 'x' } as unknown as Record<string, number> }),
       ),
     ).toBe('VALIDATION_FAILED');
+    // So are acknowledgements: command ids only (whole, 1..2^31-1), at most COMMAND_ACKS_MAX.
+    for (const acked of [
+      [0],
+      [-3],
+      [1.5],
+      [2 ** 31],
+      ['7'],
+      Array.from({ length: COMMAND_ACKS_MAX + 1 }, (_, i) => i + 1),
+    ])
+      expect(await codeOf(e1Client.keepalive({ acked: acked as number[] }))).toBe('VALIDATION_FAILED');
+    await expect(
+      e1Client.keepalive({ acked: Array.from({ length: COMMAND_ACKS_MAX }, (_, i) => i + 1) }),
+    ).resolves.toMatchObject({ commands: expect.any(Array) });
   });
 
   it('traces an endpoint: each peer, its cost and the hops with the links between them', async () => {

@@ -1,12 +1,15 @@
 /**
  * Keep-alive as a use case (no HTTP), on both stores: queued commands are taken once, oldest first,
  * at most a page per answer; a stored command that does not decode is dropped (logged), not sent
- * and not left to block the queue.
+ * and not left to block the queue. A node that acknowledges (`acked`) gets each of its commands
+ * again until it names it — also one the push channel delivered — never another node's, and
+ * retention keeps what it has not acknowledged.
  */
 import { pathChangeCommand, revocationCommand } from '@capsule/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUseCaseFixture, hasPostgres, registerFixtureNode, storeKinds } from '../../test/harness';
 import { maxCommandsPerKeepalive } from '../commands';
+import { defaultRetention, sweepRetention } from '../retention';
 import { keepalive } from './keepalive';
 
 for (const kind of storeKinds) {
@@ -88,6 +91,70 @@ for (const kind of storeKinds) {
         .where('delivered_at', 'is', null)
         .execute();
       expect(pending).toEqual([]);
+    });
+
+    it('gives a node that acknowledges each of its commands again until it names it, and only its own', async () => {
+      const e2 = await registerFixtureNode(f, { type: 'engine', hostname: 'e2' });
+      const takeAcking = (acked: number[]) => keepalive(f.db, { principal: e2.principal, acked }, f.context);
+      const ids = (answer: { commands: { id: number }[] }) => answer.commands.map((c) => c.id);
+      const registered = ids(await takeAcking([]));
+      expect(registered).toHaveLength(1); // its link set
+      // Not acknowledged: given again (an answer that never arrived loses nothing).
+      expect(ids(await takeAcking([]))).toEqual(registered);
+      expect(ids(await takeAcking(registered))).toEqual([]);
+      const body = revocationCommand([{ serial: '5', notAfter: '2026-11-22T12:00:00.000Z' }]);
+      const [mine] = await f.context.queueCommands(f.db, [e2.node.id], body);
+      const [theirs] = await f.context.queueCommands(f.db, [e1.node.id], body);
+      // Naming another node's command, or an id nobody has, acknowledges nothing.
+      expect(ids(await takeAcking([theirs!, 2_000_000_000]))).toEqual([mine]);
+      expect(ids(await take())).toEqual([theirs]);
+      // One the push channel delivered (delivered, not acknowledged) comes with the next answer.
+      await f.db
+        .updateTable('commands')
+        .set({ delivered_at: new Date(f.clock.nowMs()).toISOString() })
+        .where('id', '=', mine!)
+        .execute();
+      expect(ids(await takeAcking([]))).toEqual([mine]);
+      // Retention keeps it past the delivered commands' time while it is not acknowledged.
+      f.clock.advance(defaultRetention.commandRetentionMs + 60_000);
+      await sweepRetention(f.db, f.clock.nowMs(), defaultRetention);
+      expect(ids(await takeAcking([]))).toEqual([mine]);
+      expect(ids(await takeAcking([mine!]))).toEqual([]);
+      const row = await f.db
+        .selectFrom('commands')
+        .selectAll()
+        .where('id', '=', mine!)
+        .executeTakeFirstOrThrow();
+      expect(row.acked_at).toBe(new Date(f.clock.nowMs()).toISOString());
+      f.clock.advance(defaultRetention.commandRetentionMs + 60_000);
+      await sweepRetention(f.db, f.clock.nowMs(), defaultRetention);
+      expect(
+        await f.db.selectFrom('commands').select('id').where('id', 'in', [mine!, theirs!]).execute(),
+      ).toEqual([]);
+    });
+
+    it('gives a node that acknowledges no stored command that does not decode, and does not let one block its queue', async () => {
+      const e3 = await registerFixtureNode(f, { type: 'engine', hostname: 'e3' });
+      const takeAcking = (acked: number[]) => keepalive(f.db, { principal: e3.principal, acked }, f.context);
+      const first = (await takeAcking([])).commands.map((c) => c.id);
+      await takeAcking(first);
+      const created_at = new Date(f.clock.nowMs()).toISOString();
+      await f.db
+        .insertInto('commands')
+        .values(
+          Array.from({ length: maxCommandsPerKeepalive }, () => ({
+            node_id: e3.node.id,
+            kind: 'revocation',
+            payload: 'not json',
+            created_at,
+            delivered_at: null,
+          })),
+        )
+        .execute();
+      const good = revocationCommand([{ serial: '78', notAfter: '2026-11-22T12:00:00.000Z' }]);
+      const [id] = await f.context.queueCommands(f.db, [e3.node.id], good);
+      expect((await takeAcking([])).commands).toEqual([]); // a page of them, dropped
+      expect((await takeAcking([])).commands.map((c) => c.id)).toEqual([id]);
     });
   });
 }

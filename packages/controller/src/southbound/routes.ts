@@ -93,10 +93,14 @@ export function registerSouthbound(app: FastifyInstance, context: ControllerCont
       },
     },
     async (request, reply) => {
-      const { statistics } = (request.body ?? {}) as SbKeepaliveRequest;
+      const { statistics, acked } = (request.body ?? {}) as SbKeepaliveRequest;
       const answer = await keepalive(
         db,
-        { principal: await authenticate(request), ...(statistics && { statistics }) },
+        {
+          principal: await authenticate(request),
+          ...(statistics && { statistics }),
+          ...(acked && { acked }),
+        },
         context,
       );
       return reply.status(answer.commands.length > 0 ? 202 : 200).send(answer);

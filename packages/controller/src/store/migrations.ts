@@ -336,5 +336,21 @@ export function migrationsFor(dialect: StoreDialect): Record<string, Migration> 
           .execute();
       },
     },
+    // A command is done when its node acknowledges it (a later keep-alive names its id), not when
+    // it was written to a connection: until then keep-alives carry it again (commands.ts).
+    '0013-command-acks': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('commands').addColumn('acked_at', 'text').execute();
+        await db.schema
+          .alterTable('nodes')
+          .addColumn('command_acks', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .createIndex('commands_unacked')
+          .on('commands')
+          .columns(['node_id', 'acked_at'])
+          .execute();
+      },
+    },
   };
 }

@@ -58,6 +58,8 @@ export interface NodesTable {
   last_keepalive_at: string | null;
   /** JSON object of the statistics the node's last keep-alive carried (null: none yet). */
   keepalive_statistics: string | null;
+  /** 1 once a keep-alive of the node acknowledged commands (`acked`): its commands are kept until acknowledged. */
+  command_acks: Generated<number>;
   /** JSON array of labels (an administrator's; registration never changes them). */
   labels: Generated<string>;
   created_at: string;
@@ -187,7 +189,10 @@ export interface CommandsTable {
   kind: string;
   payload: string;
   created_at: string;
+  /** When it was first handed to its node (a keep-alive answer or the push channel). */
   delivered_at: string | null;
+  /** When its node acknowledged it (a keep-alive naming its id); null: not yet, or a node that does not acknowledge. */
+  acked_at: Generated<string | null>;
 }
 export interface SettingsTable {
   name: string;
