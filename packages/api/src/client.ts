@@ -59,7 +59,7 @@ import type {
   ZoneCreate,
   ZonePatch,
 } from './schemas';
-import { COMMAND_ACKS_MAX } from './schemas';
+import { COMMAND_ACKS_MAX, ID_MAX } from './schemas';
 
 /** Options of both clients. */
 export interface ClientOptions {
@@ -343,7 +343,7 @@ export function createSouthboundClient(options: ClientOptions) {
   const unacked = new Set<number>();
   const tookIn = (command: unknown) => {
     const id = (command as { id?: unknown } | null)?.id;
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > 2_147_483_647) return;
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > ID_MAX) return;
     unacked.delete(id);
     unacked.add(id);
     if (unacked.size > commandAcksHeld) unacked.delete(unacked.values().next().value as number);

@@ -35,6 +35,7 @@
 import type { DecodeErrorCode } from '@capsule/wire';
 import {
   type GroupKey,
+  ID_MAX,
   type LinkSetEntry,
   type LinkSetPayload,
   type LinkTagsPayload,
@@ -156,7 +157,6 @@ export function linkSetCommand(
 
 // ---- the decoder (agents and engines) --------------------------------------------------------
 
-const maxId = 2_147_483_647;
 const maxTimestampLength = 40;
 const maxUint64 = 0xffff_ffff_ffff_ffffn;
 
@@ -247,7 +247,7 @@ function revocationPayload(value: unknown, path: string): RevocationPayload {
 function peerAt(value: unknown, path: string): Peer {
   const peer = objectAt(value, path);
   return {
-    endpointId: integerAt(peer.endpointId, `${path}/endpointId`, 1, maxId),
+    endpointId: integerAt(peer.endpointId, `${path}/endpointId`, 1, ID_MAX),
     hostId: stringAt(peer.hostId, `${path}/hostId`, 45),
     role: stringAt(peer.role, `${path}/role`, 60),
     x25519PublicKey: stringAt(peer.x25519PublicKey, `${path}/x25519PublicKey`, 64),
@@ -277,7 +277,7 @@ function pathChangePayload(value: unknown, path: string): PathChangePayload {
       const at = `${path}/endpoints/${i}`;
       const endpoint = objectAt(element, at);
       return {
-        endpointId: integerAt(endpoint.endpointId, `${at}/endpointId`, 1, maxId),
+        endpointId: integerAt(endpoint.endpointId, `${at}/endpointId`, 1, ID_MAX),
         peers: arrayAt(endpoint.peers, `${at}/peers`, maxPeers).map((peer, j) =>
           peerAt(peer, `${at}/peers/${j}`),
         ),
@@ -304,7 +304,7 @@ function linkTagsPayload(value: unknown, path: string): LinkTagsPayload {
           ? undefined
           : integerAt(contract.engineTags, `${at}/engineTags`, 0, 0xffff_ffff);
       return {
-        contractId: integerAt(contract.contractId, `${at}/contractId`, 1, maxId),
+        contractId: integerAt(contract.contractId, `${at}/contractId`, 1, ID_MAX),
         ...(engineTags ? { engineTags } : {}),
         links: arrayAt(contract.links, `${at}/links`, maxLinkTagLinks).map((link, j) => {
           const linkAt = `${at}/links/${j}`;
@@ -393,7 +393,7 @@ function attempt<T>(decode: () => T): NodeCommandResult<T> {
 export function decodeNodeCommand(value: unknown): NodeCommandResult {
   return attempt(() => {
     const command = objectAt(value, '');
-    const id = integerAt(command.id, '/id', 1, maxId);
+    const id = integerAt(command.id, '/id', 1, ID_MAX);
     const kind = kindAt(command.kind, '/kind');
     const createdAt = stringAt(command.createdAt, '/createdAt', maxTimestampLength);
     return { id, ...bodyOf(kind, command.payload, '/payload'), createdAt };

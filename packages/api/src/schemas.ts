@@ -11,8 +11,10 @@ import { type Static, type TSchema, Type } from 'typebox';
 
 const closed = { additionalProperties: false } as const;
 
+/** The largest object id (the stores' 32-bit signed integer keys). */
+export const ID_MAX = 2_147_483_647;
 /** An object id (positive integer, assigned by the store). */
-export const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
+export const Id = Type.Integer({ minimum: 1, maximum: ID_MAX });
 /** A name: letters, digits, `.`, `_`, `-`; starts with a letter or digit; ≤ 60 characters. */
 export const Name = Type.String({ minLength: 1, maxLength: 60, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
 /** Free text (descriptions), ≤ 255 characters; stored as given. */
@@ -79,7 +81,7 @@ export const idPathPattern = /^[1-9][0-9]{0,9}$/;
 export function parseIdText(text: string): number | undefined {
   if (!idPathPattern.test(text)) return undefined;
   const id = Number(text);
-  return id <= 2_147_483_647 ? id : undefined;
+  return id <= ID_MAX ? id : undefined;
 }
 /** The body of every error response. */
 export const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() });
