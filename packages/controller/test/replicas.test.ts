@@ -32,6 +32,42 @@ async function pathCostsOf(node: Registered): Promise<number[]> {
   return costs;
 }
 
+/**
+ * A client–server contract in `domain` (the tiny program's two entries), named `names`, and a
+ * service token granting `granted` of its roles.
+ */
+async function clientServerPolicy(
+  admin: Awaited<ReturnType<typeof startController>>['admin'],
+  domain: string,
+  names: { template: string; contract: string; service: string },
+  granted: readonly ('client' | 'server')[],
+): Promise<string> {
+  const template = await admin.templates.create({
+    name: names.template,
+    domain,
+    image: tinyProgram(),
+    roles: [
+      { name: 'client', entry: 'client' },
+      { name: 'server', entry: 'server' },
+    ],
+  });
+  const contract = await admin.contracts.create({
+    name: names.contract,
+    domain,
+    templateId: template.id,
+    roles: [
+      { name: 'client', peer: 'server' },
+      { name: 'server', peer: 'client' },
+    ],
+  });
+  const service = await admin.services.create({
+    name: names.service,
+    domain,
+    grants: granted.map((role) => ({ contractId: contract.id, role })),
+  });
+  return (await admin.serviceTokens.create({ serviceId: service.id })).token!;
+}
+
 describe.skipIf(!hasPostgres)('two replicas on one PostgreSQL', () => {
   let store: Awaited<ReturnType<typeof createTestStore>>;
   let one: Awaited<ReturnType<typeof startController>>;
@@ -95,31 +131,12 @@ describe.skipIf(!hasPostgres)('two replicas on one PostgreSQL', () => {
       { domain: 'rapp', username: 'host', password: 'user-password-1' },
       { type: 'host', hostname: 'rh' },
     );
-    const { tinyProgram } = await import('./harness');
-    const template = await one.admin.templates.create({
-      name: 'rt',
-      domain: 'rapp',
-      image: tinyProgram(),
-      roles: [
-        { name: 'client', entry: 'client' },
-        { name: 'server', entry: 'server' },
-      ],
-    });
-    const contract = await one.admin.contracts.create({
-      name: 'rc',
-      domain: 'rapp',
-      templateId: template.id,
-      roles: [
-        { name: 'client', peer: 'server' },
-        { name: 'server', peer: 'client' },
-      ],
-    });
-    const service = await one.admin.services.create({
-      name: 'rs',
-      domain: 'rapp',
-      grants: [{ contractId: contract.id, role: 'client' }],
-    });
-    const token = (await one.admin.serviceTokens.create({ serviceId: service.id })).token!;
+    const token = await clientServerPolicy(
+      one.admin,
+      'rapp',
+      { template: 'rt', contract: 'rc', service: 'rs' },
+      ['client'],
+    );
     const endpoint = await host.sb.registerEndpoint({ serviceToken: token, contract: 'rc', role: 'client' });
     await engine.sb.keepalive(); // drain
 
@@ -274,33 +291,12 @@ describe.skipIf(!hasPostgres)('two replicas on one PostgreSQL', () => {
           localEndpoint: `10.9.${i}.1:7447`,
           remoteEndpoint: `10.9.${i}.2:7447`,
         });
-      const template = await one.admin.templates.create({
-        name: 'pcs',
-        domain: 'pshop',
-        image: tinyProgram(),
-        roles: [
-          { name: 'client', entry: 'client' },
-          { name: 'server', entry: 'server' },
-        ],
-      });
-      const contract = await one.admin.contracts.create({
-        name: 'pweb',
-        domain: 'pshop',
-        templateId: template.id,
-        roles: [
-          { name: 'client', peer: 'server' },
-          { name: 'server', peer: 'client' },
-        ],
-      });
-      const service = await one.admin.services.create({
-        name: 'pfront',
-        domain: 'pshop',
-        grants: [
-          { contractId: contract.id, role: 'client' },
-          { contractId: contract.id, role: 'server' },
-        ],
-      });
-      const serviceToken = (await one.admin.serviceTokens.create({ serviceId: service.id })).token!;
+      const serviceToken = await clientServerPolicy(
+        one.admin,
+        'pshop',
+        { template: 'pcs', contract: 'pweb', service: 'pfront' },
+        ['client', 'server'],
+      );
       await n.h2.sb.registerEndpoint({ serviceToken, contract: 'pweb', role: 'server' });
       const client = await n.h1.sb.registerEndpoint({ serviceToken, contract: 'pweb', role: 'client' });
       expect(client.peers[0]).toMatchObject({ path: [n.h1.hostId, n.e1.hostId, n.h2.hostId], cost: 20 });
