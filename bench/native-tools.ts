@@ -61,6 +61,46 @@ export function buildWakeAddon(): { addon: string } | { why: string } {
   };
 }
 
+/** How the wake benchmark's echo is woken: the C process (wake.cc), or a mode of wake-addon.cc. */
+export type WakeMode = 'c' | 'thread' | 'epoll' | 'uv' | 'loop';
+
+/** Starts the echo woken by `mode`; resolves once it is bound, with its port. */
+export async function startWakeEcho(
+  mode: WakeMode,
+  tool: string,
+  addon: string,
+): Promise<{ echo: Tool; port: number }> {
+  const echo =
+    mode === 'c'
+      ? startProcess(tool, ['echo', '0'])
+      : startProcess(process.execPath, [
+          '-e',
+          `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(addon)});
+           console.log(JSON.stringify({ ready: 1, port: m.exports.start(${JSON.stringify(mode)}, 0) }));
+           setInterval(() => {}, 1 << 30);`,
+        ]);
+  const ready = await echo.next();
+  return { echo, port: ready.port! };
+}
+
+/** What the wake client prints: its round trips in µs (none answered: no figures). */
+export interface WakeTrips {
+  rounds: number;
+  answered: number;
+  mean: number;
+  p50: number;
+  p90: number;
+}
+
+/** Runs the wake client: `rounds` round trips to 127.0.0.1:`port`, `gapUs` apart. */
+export function wakeClient(tool: string, port: number, rounds: number, gapUs: number): WakeTrips {
+  const out = execFileSync(tool, ['client', String(port), String(rounds), String(gapUs)], {
+    encoding: 'utf8',
+    timeout: 60_000 + rounds * (gapUs / 1000 + 1000),
+  });
+  return JSON.parse(out.trim()) as WakeTrips;
+}
+
 /** Whether `taskset` can pin processes here. */
 export function canPin(): boolean {
   try {

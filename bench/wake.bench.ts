@@ -12,18 +12,16 @@
  * `--rounds` rounds, the cases in a rotated order each round; per case the median (min–max) over
  * the rounds of each round's figure.
  */
-import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { buildWakeAddon, buildWakeTool, startProcess, type Tool } from './native-tools';
+import {
+  buildWakeAddon,
+  buildWakeTool,
+  startWakeEcho,
+  type WakeMode,
+  type WakeTrips,
+  wakeClient,
+} from './native-tools';
 import { markdownTable, writePerformanceSection } from './report';
-
-interface Trips {
-  rounds: number;
-  answered: number;
-  mean: number;
-  p50: number;
-  p90: number;
-}
 
 /** The ways the echo is woken, in the table's order. `mode`: wake-addon.cc's, or the C process. */
 const cases = [
@@ -33,8 +31,6 @@ const cases = [
   { mode: 'uv', title: 'Node process, a thread running a libuv loop of its own (uv_poll)' },
   { mode: 'loop', title: "Node process, a uv_poll on Node's loop (as the fast paths read)" },
 ] as const;
-
-type Mode = (typeof cases)[number]['mode'];
 
 function options(argv: readonly string[]): { rounds: number; pings: number } {
   const parsed = { rounds: 3, pings: 300 };
@@ -47,29 +43,6 @@ function options(argv: readonly string[]): { rounds: number; pings: number } {
     parsed[name === '--rounds' ? 'rounds' : 'pings'] = value;
   }
   return parsed;
-}
-
-/** Starts the echo woken by `mode`; resolves once it is bound, with its port. */
-async function startEcho(mode: Mode, tool: string, addon: string): Promise<{ echo: Tool; port: number }> {
-  const echo =
-    mode === 'c'
-      ? startProcess(tool, ['echo', '0'])
-      : startProcess(process.execPath, [
-          '-e',
-          `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(addon)});
-           console.log(JSON.stringify({ ready: 1, port: m.exports.start(${JSON.stringify(mode)}, 0) }));
-           setInterval(() => {}, 1 << 30);`,
-        ]);
-  const ready = await echo.next();
-  return { echo, port: ready.port! };
-}
-
-function client(tool: string, port: number, rounds: number, gapUs: number): Trips {
-  const out = execFileSync(tool, ['client', String(port), String(rounds), String(gapUs)], {
-    encoding: 'utf8',
-    timeout: 60_000 + rounds * (gapUs / 1000 + 1000),
-  });
-  return JSON.parse(out.trim()) as Trips;
 }
 
 const median = (values: readonly number[]) =>
@@ -86,15 +59,15 @@ export async function run(argv: readonly string[] = []): Promise<void> {
   }
   const tool = buildWakeTool();
   const load = loadavg()[0]!.toFixed(2);
-  const cold = new Map<Mode, Trips[]>(cases.map(({ mode }) => [mode, []]));
-  const warm = new Map<Mode, Trips[]>(cases.map(({ mode }) => [mode, []]));
+  const cold = new Map<WakeMode, WakeTrips[]>(cases.map(({ mode }) => [mode, []]));
+  const warm = new Map<WakeMode, WakeTrips[]>(cases.map(({ mode }) => [mode, []]));
   for (let round = 0; round < rounds; round += 1) {
     const order = cases.map((_, i) => cases[(i + round) % cases.length]!);
     for (const { mode } of order) {
-      const { echo, port } = await startEcho(mode, tool, built.addon);
+      const { echo, port } = await startWakeEcho(mode, tool, built.addon);
       try {
-        const coldTrips = client(tool, port, pings, 20_000);
-        const warmTrips = client(tool, port, 3000, 0);
+        const coldTrips = wakeClient(tool, port, pings, 20_000);
+        const warmTrips = wakeClient(tool, port, 3000, 0);
         if (coldTrips.answered < pings * 0.99 || warmTrips.answered < 3000 * 0.99)
           throw new Error(
             `bench wake: the ${mode} echo answered ${coldTrips.answered}/${pings} and ${warmTrips.answered}/3000`,
@@ -110,8 +83,8 @@ export async function run(argv: readonly string[] = []): Promise<void> {
     }
   }
   // Per round, the cold p50 beside the thread blocked in recvfrom's of the same round.
-  const overThread = (mode: Mode) =>
-    cold.get(mode)!.map((trips, i) => trips.p50 - cold.get('thread')![i]!.p50);
+  const overThread = (mode: WakeMode) =>
+    cold.get(mode)!.map((trips: WakeTrips, i: number) => trips.p50 - cold.get('thread')![i]!.p50);
   const rows = cases.map(({ mode, title }) => [
     title,
     spread(

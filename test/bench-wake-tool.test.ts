@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { canRun } from '@capsule/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWakeAddon, buildWakeTool, startProcess, type Tool } from '../bench/native-tools';
+import { buildWakeAddon, buildWakeTool, startWakeEcho, type Tool, wakeClient } from '../bench/native-tools';
 import { run } from '../bench/wake.bench';
 
 describe.skipIf(!canRun({ tools: ['g++'] }))('the wake bench tools', () => {
@@ -26,26 +26,12 @@ describe.skipIf(!canRun({ tools: ['g++'] }))('the wake bench tools', () => {
     for (const t of running) t.stop();
   });
 
-  const client = (port: number, rounds: number) =>
-    JSON.parse(execFileSync(tool, ['client', String(port), String(rounds), '0'], { encoding: 'utf8' }));
-
   it('each echo answers every datagram, and the client reports ordered figures', async () => {
-    const echoes: [string, Tool][] = [['c', startProcess(tool, ['echo', '0'])]];
-    for (const mode of ['loop', 'thread', 'epoll', 'uv'])
-      echoes.push([
-        mode,
-        startProcess(process.execPath, [
-          '-e',
-          `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(addon)});
-           console.log(JSON.stringify({ ready: 1, port: m.exports.start(${JSON.stringify(mode)}, 0) }));
-           setInterval(() => {}, 1 << 30);`,
-        ]),
-      ]);
-    running.push(...echoes.map(([, echo]) => echo));
-    for (const [mode, echo] of echoes) {
-      const { port } = await echo.next();
+    for (const mode of ['c', 'loop', 'thread', 'epoll', 'uv'] as const) {
+      const { echo, port } = await startWakeEcho(mode, tool, addon);
+      running.push(echo);
       expect(port, mode).toBeGreaterThan(0);
-      const trips = client(port!, 200);
+      const trips = wakeClient(tool, port, 200, 0);
       expect(trips, mode).toMatchObject({ rounds: 200, answered: 200 });
       expect(trips.p50, mode).toBeGreaterThan(0);
       expect(trips.p50, mode).toBeLessThanOrEqual(trips.p90);
@@ -60,7 +46,7 @@ describe.skipIf(!canRun({ tools: ['g++'] }))('the wake bench tools', () => {
       `const s = require('node:dgram').createSocket('udp4');
        s.bind(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); });`,
     ]);
-    expect(client(Number(String(probe).trim()), 3)).toEqual({ rounds: 3, answered: 0 });
+    expect(wakeClient(tool, Number(String(probe).trim()), 3, 0)).toEqual({ rounds: 3, answered: 0 });
   }, 20_000);
 
   it('the bench refuses an option it does not know, or a count out of range, before it starts', async () => {
